@@ -1,2 +1,12 @@
 //! mo2fa: a reverse (mobile-originated) 2FA verifier and the harness around it.
-//! See ARCHITECTURE.md for the module map.
+//! See ARCHITECTURE.md for the module map, the data flow and the invariants.
+
+pub mod clock;
+pub mod code;
+pub mod dedupe;
+pub mod extract;
+pub mod metrics;
+pub mod sender;
+pub mod store;
+pub mod verifier;
+pub mod webhook;

@@ -1,0 +1,152 @@
+//! Exactly-once handling of webhook deliveries.
+//!
+//! Providers retry a delivery until they see a 2xx, so the same `message_id` can arrive
+//! twice, even concurrently. The first arrival is processed while its shard is locked, so a
+//! concurrent twin waits and then reads the stored answer: a repeat never has a second effect
+//! and always gets the same answer.
+//!
+//! Memory is bounded twice: entries are forgotten after `retention_ms`, and each shard holds at
+//! most `max_entries / shards`; when full, the oldest entry goes first. A delivery repeated
+//! after it was forgotten is processed again, which is harmless because a challenge verifies
+//! only once; it then answers `no_match` instead of the original answer.
+
+use crate::clock::Millis;
+use parking_lot::Mutex;
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+const SHARDS: usize = 32;
+
+/// A day: longer than any provider's retry schedule we know of.
+pub const DEFAULT_RETENTION_MS: Millis = 24 * 3600 * 1000;
+
+struct Shard<T> {
+    answers: FxHashMap<Box<str>, T>,
+    /// Insertion order, for forgetting the oldest first.
+    order: VecDeque<(Millis, Box<str>)>,
+}
+
+pub struct Dedupe<T> {
+    shards: Box<[Mutex<Shard<T>>]>,
+    retention_ms: Millis,
+    per_shard: usize,
+    hasher: rustc_hash::FxBuildHasher,
+}
+
+impl<T: Clone> Dedupe<T> {
+    pub fn new(retention_ms: Millis, max_entries: usize) -> Self {
+        Self {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        answers: FxHashMap::default(),
+                        order: VecDeque::new(),
+                    })
+                })
+                .collect(),
+            retention_ms,
+            per_shard: (max_entries / SHARDS).max(1),
+            hasher: rustc_hash::FxBuildHasher,
+        }
+    }
+
+    fn shard(&self, key: &str) -> &Mutex<Shard<T>> {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        &self.shards[(h.finish() >> 7) as usize % SHARDS]
+    }
+
+    /// The stored answer for `key`, or the result of `f` (run once, under the shard lock)
+    /// which is then stored. The flag says whether `key` was seen before.
+    pub fn get_or_insert_with(&self, key: &str, now: Millis, f: impl FnOnce() -> T) -> (T, bool) {
+        let mut shard = self.shard(key).lock();
+        if let Some(answer) = shard.answers.get(key) {
+            return (answer.clone(), true);
+        }
+        let answer = f();
+        if shard.order.len() >= self.per_shard
+            && let Some((_, oldest)) = shard.order.pop_front()
+        {
+            shard.answers.remove(&oldest);
+        }
+        let key: Box<str> = key.into();
+        shard.answers.insert(key.clone(), answer.clone());
+        shard.order.push_back((now, key));
+        (answer, false)
+    }
+
+    /// Forgets deliveries older than the retention.
+    pub fn sweep(&self, now: Millis) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            while let Some((at, _)) = shard.order.front() {
+                if now.saturating_sub(*at) < self.retention_ms {
+                    break;
+                }
+                if let Some((_, key)) = shard.order.pop_front() {
+                    shard.answers.remove(&key);
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().answers.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_call_returns_first_answer_and_skips_work() {
+        let d = Dedupe::new(1_000, 100);
+        assert_eq!(d.get_or_insert_with("a", 0, || 1), (1, false));
+        assert_eq!(d.get_or_insert_with("a", 1, || panic!("must not run")), (1, true));
+        assert_eq!(d.get_or_insert_with("b", 1, || 2), (2, false));
+    }
+
+    #[test]
+    fn forgets_after_retention() {
+        let d = Dedupe::new(1_000, 100);
+        d.get_or_insert_with("a", 0, || 1);
+        d.sweep(999);
+        assert_eq!(d.len(), 1);
+        d.sweep(1_000);
+        assert!(d.is_empty());
+        assert_eq!(d.get_or_insert_with("a", 1_001, || 5), (5, false));
+    }
+
+    #[test]
+    fn bounded_by_max_entries() {
+        let d = Dedupe::new(u64::MAX, SHARDS * 2);
+        for i in 0..10_000 {
+            d.get_or_insert_with(&format!("m{i}"), i, || i);
+        }
+        assert!(d.len() <= SHARDS * 2, "{}", d.len());
+    }
+
+    #[test]
+    fn concurrent_twins_run_the_work_once() {
+        let d = std::sync::Arc::new(Dedupe::new(u64::MAX, 1 << 16));
+        let runs = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for i in 0..1_000 {
+                        d.get_or_insert_with(&format!("m{i}"), 0, || {
+                            runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        });
+                    }
+                });
+            }
+        });
+        assert_eq!(runs.into_inner(), 1_000);
+    }
+}

@@ -1,0 +1,146 @@
+//! Counters and a latency histogram, rendered in the Prometheus text format.
+//!
+//! Everything is a relaxed atomic: the numbers are for dashboards and reports, never for
+//! decisions, so no ordering between them is promised.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What the verifier core counts. The HTTP adapter adds its own counters next to these.
+#[derive(Default, Debug)]
+pub struct Counters {
+    pub starts: AtomicU64,
+    pub starts_refused: AtomicU64,
+    pub messages: AtomicU64,
+    pub verifications: AtomicU64,
+    pub sender_mismatches: AtomicU64,
+    pub locked: AtomicU64,
+    pub expired: AtomicU64,
+    pub no_match: AtomicU64,
+    pub no_code: AtomicU64,
+    pub ignored: AtomicU64,
+    /// Messages carrying more candidate codes than may be tried.
+    pub stuffed: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub bad_signatures: AtomicU64,
+}
+
+impl Counters {
+    #[inline]
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn add(c: &AtomicU64, n: u64) {
+        if n > 0 {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// (metric name, help, value) for every counter, in a fixed order.
+    pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let v = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("mo2fa_starts_total", "Challenges started.", v(&self.starts)),
+            ("mo2fa_starts_refused_total", "Start requests refused (bad input or full store).", v(&self.starts_refused)),
+            ("mo2fa_messages_total", "Inbound messages processed (duplicates excluded).", v(&self.messages)),
+            ("mo2fa_verifications_total", "Challenges verified.", v(&self.verifications)),
+            ("mo2fa_sender_mismatches_total", "Codes sent from a sender other than the bound one.", v(&self.sender_mismatches)),
+            ("mo2fa_locked_total", "Challenges locked after too many sender mismatches.", v(&self.locked)),
+            ("mo2fa_expired_total", "Challenges that expired unverified.", v(&self.expired)),
+            ("mo2fa_no_match_total", "Messages whose candidates matched no pending challenge.", v(&self.no_match)),
+            ("mo2fa_no_code_total", "Messages without any candidate code.", v(&self.no_code)),
+            ("mo2fa_ignored_total", "Messages not accepted for verification by policy.", v(&self.ignored)),
+            ("mo2fa_stuffed_messages_total", "Messages with more candidates than may be tried.", v(&self.stuffed)),
+            ("mo2fa_duplicate_deliveries_total", "Webhook redeliveries answered from the dedupe cache.", v(&self.duplicates)),
+            ("mo2fa_bad_signatures_total", "Webhook deliveries rejected for a bad or missing signature.", v(&self.bad_signatures)),
+        ]
+    }
+}
+
+/// Upper bounds of the latency buckets, in seconds (Prometheus `le`).
+const BOUNDS_S: [f64; 14] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+    0.5, 1.0,
+];
+
+/// A fixed-bucket histogram: lock-free to record, cheap enough for every request.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; BOUNDS_S.len() + 1],
+    sum_ns: AtomicU64,
+    count: AtomicU64,
+}
+
+impl LatencyHistogram {
+    pub fn record(&self, d: Duration) {
+        let s = d.as_secs_f64();
+        let i = BOUNDS_S.iter().position(|&b| s <= b).unwrap_or(BOUNDS_S.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_ns
+            .fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// Appends this histogram as `name{labels,le=...}` lines (cumulative buckets).
+    pub fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (i, bucket) in self.buckets.iter().enumerate() {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let le = BOUNDS_S.get(i).map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+        }
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count());
+    }
+}
+
+/// Renders counters and gauges in the Prometheus text exposition format.
+pub fn render_counters(out: &mut String, counters: &Counters) {
+    for (name, help, value) in counters.snapshot() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+    }
+}
+
+pub fn render_gauge(out: &mut String, name: &str, help: &str, value: f64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative() {
+        let h = LatencyHistogram::default();
+        h.record(Duration::from_micros(30));
+        h.record(Duration::from_micros(700));
+        h.record(Duration::from_secs(3));
+        let mut out = String::new();
+        h.render(&mut out, "lat", "route=\"x\"");
+        assert!(out.contains("lat_bucket{route=\"x\",le=\"0.00005\"} 1\n"), "{out}");
+        assert!(out.contains("lat_bucket{route=\"x\",le=\"0.001\"} 2\n"), "{out}");
+        assert!(out.contains("lat_bucket{route=\"x\",le=\"1\"} 2\n"), "{out}");
+        assert!(out.contains("lat_bucket{route=\"x\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("lat_count{route=\"x\"} 3\n"), "{out}");
+    }
+
+    #[test]
+    fn counters_render_with_help_and_type() {
+        let c = Counters::default();
+        Counters::inc(&c.verifications);
+        Counters::add(&c.expired, 4);
+        let mut out = String::new();
+        render_counters(&mut out, &c);
+        assert!(out.contains("# TYPE mo2fa_verifications_total counter\nmo2fa_verifications_total 1\n"));
+        assert!(out.contains("mo2fa_expired_total 4\n"));
+    }
+}

@@ -1,0 +1,140 @@
+//! Sender identities as the verifier compares them.
+//!
+//! iMessage senders arrive either as phone numbers or as Apple-ID e-mail addresses, and the
+//! app that binds a challenge to an expected sender may have typed the number differently
+//! ("+1 (555) 010-0123"). Both sides are normalised before any comparison: phones to E.164
+//! (`+` and 8 to 15 digits), e-mail addresses to lower case. Anything else is an error, never
+//! a silent mismatch.
+
+use std::fmt;
+
+/// A normalised sender. Invariant: the text is either `+` followed by 8..=15 ASCII digits, or
+/// a lower-case `local@domain` without white space.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Sender(Box<str>);
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SenderError {
+    #[error("sender is empty")]
+    Empty,
+    #[error("sender is longer than 254 characters")]
+    TooLong,
+    #[error(
+        "phone number must be in international format: '+' and country code, 8 to 15 digits"
+    )]
+    Phone,
+    #[error("e-mail address must look like local@domain without spaces")]
+    Email,
+}
+
+impl Sender {
+    pub fn parse(raw: &str) -> Result<Self, SenderError> {
+        let raw = raw.trim();
+        if raw.is_empty() {
+            return Err(SenderError::Empty);
+        }
+        if raw.len() > 254 {
+            return Err(SenderError::TooLong);
+        }
+        if raw.contains('@') {
+            return Self::parse_email(raw);
+        }
+        Self::parse_phone(raw)
+    }
+
+    fn parse_email(raw: &str) -> Result<Self, SenderError> {
+        let (local, domain) = raw.split_once('@').ok_or(SenderError::Email)?;
+        let ok = !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+            && !raw.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !ok {
+            return Err(SenderError::Email);
+        }
+        Ok(Sender(raw.to_lowercase().into_boxed_str()))
+    }
+
+    fn parse_phone(raw: &str) -> Result<Self, SenderError> {
+        let rest = if let Some(r) = raw.strip_prefix('+') {
+            r
+        } else if let Some(r) = raw.strip_prefix("00") {
+            r
+        } else {
+            return Err(SenderError::Phone);
+        };
+        let mut out = String::with_capacity(16);
+        out.push('+');
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => out.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return Err(SenderError::Phone),
+            }
+        }
+        let digits = out.len() - 1;
+        if !(8..=15).contains(&digits) || out.as_bytes()[1] == b'0' {
+            return Err(SenderError::Phone);
+        }
+        Ok(Sender(out.into_boxed_str()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_phone(&self) -> bool {
+        self.0.starts_with('+')
+    }
+}
+
+impl fmt::Display for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sender({})", self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_normalise_to_e164() {
+        for raw in ["+15550100123", "+1 (555) 010-0123", "001 555.010.0123", " +1-555-010-0123 "] {
+            assert_eq!(Sender::parse(raw).unwrap().as_str(), "+15550100123", "{raw}");
+        }
+    }
+
+    #[test]
+    fn bad_phones_are_rejected() {
+        for raw in ["5550100123", "+1555", "+1234567890123456", "+1555x0100", "+0123456789"] {
+            assert_eq!(Sender::parse(raw), Err(SenderError::Phone), "{raw}");
+        }
+        assert_eq!(Sender::parse("   "), Err(SenderError::Empty));
+    }
+
+    #[test]
+    fn emails_lower_case_and_validated() {
+        assert_eq!(Sender::parse("Alice@Example.COM").unwrap().as_str(), "alice@example.com");
+        for raw in ["@example.com", "alice@", "alice@example", "a b@example.com", "a@b@c.d"] {
+            assert_eq!(Sender::parse(raw), Err(SenderError::Email), "{raw}");
+        }
+    }
+
+    #[test]
+    fn equal_after_normalisation() {
+        assert_eq!(
+            Sender::parse("+44 20 7946 0958").unwrap(),
+            Sender::parse("00442079460958").unwrap()
+        );
+        assert!(Sender::parse("+442079460958").unwrap().is_phone());
+        assert!(!Sender::parse("x@y.z").unwrap().is_phone());
+    }
+}

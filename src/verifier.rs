@@ -1,0 +1,562 @@
+//! The reverse-2FA verifier: issue challenges, match inbound messages, report status.
+//!
+//! Pure by construction: every method takes `now` from the caller and draws randomness from
+//! an RNG the caller passes in, and nothing here performs I/O. The HTTP server passes the wall
+//! clock and a CSPRNG; the simulator passes its virtual clock and seeded RNG. Both therefore
+//! exercise exactly the same state machine.
+
+use crate::clock::Millis;
+use crate::code::{Code, CodeSpec, CodeSpecError};
+use crate::dedupe::Dedupe;
+use crate::extract::{MAX_CANDIDATES, extract};
+use crate::metrics::Counters;
+use crate::sender::{Sender, SenderError};
+use crate::store::{
+    ChallengeId, ChallengeView, InsertError, MatchOutcome, MemoryStore, MemoryStoreConfig,
+    NewChallenge, Status, Store,
+};
+use rand::Rng;
+use serde::Serialize;
+use std::fmt;
+
+/// Protocols a message can arrive over. SMS sender ids can be spoofed, so whether an SMS may
+/// verify is a policy decision, off by default.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Imessage,
+    Sms,
+    Rcs,
+}
+
+impl Protocol {
+    /// Case-insensitive; unknown protocols are `None` and never verify.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "imessage" => Some(Self::Imessage),
+            "sms" => Some(Self::Sms),
+            "rcs" => Some(Self::Rcs),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub code: CodeSpec,
+    pub default_ttl_ms: Millis,
+    pub min_ttl_ms: Millis,
+    pub max_ttl_ms: Millis,
+    /// How many codes one message may try (1..=16).
+    pub max_candidates: usize,
+    /// Mismatching senders a bound challenge tolerates before it locks.
+    pub max_sender_failures: u8,
+    pub accepted_protocols: Vec<Protocol>,
+    /// How many fresh codes to draw when the first ones are already pending.
+    pub code_attempts: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            code: CodeSpec::default(),
+            default_ttl_ms: 300_000,
+            min_ttl_ms: 10_000,
+            max_ttl_ms: 3_600_000,
+            max_candidates: 1,
+            max_sender_failures: 5,
+            accepted_protocols: vec![Protocol::Imessage],
+            code_attempts: 16,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Code(#[from] CodeSpecError),
+    #[error("max_candidates must be between 1 and {MAX_CANDIDATES}, got {0}")]
+    Candidates(usize),
+    #[error("ttl bounds are inconsistent: need 0 < min ({min}) <= default ({default}) <= max ({max}) <= {limit} ms", limit = crate::store::MAX_TTL_MS)]
+    Ttl { min: Millis, default: Millis, max: Millis },
+    #[error("max_sender_failures must be at least 1")]
+    SenderFailures,
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_CANDIDATES).contains(&self.max_candidates) {
+            return Err(ConfigError::Candidates(self.max_candidates));
+        }
+        let (min, default, max) = (self.min_ttl_ms, self.default_ttl_ms, self.max_ttl_ms);
+        if !(0 < min && min <= default && default <= max && max <= crate::store::MAX_TTL_MS) {
+            return Err(ConfigError::Ttl { min, default, max });
+        }
+        if self.max_sender_failures == 0 {
+            return Err(ConfigError::SenderFailures);
+        }
+        Ok(())
+    }
+}
+
+/// A request to start a challenge, as the app sends it.
+#[derive(Clone, Debug, Default)]
+pub struct StartRequest {
+    pub expected_sender: Option<String>,
+    pub ttl_ms: Option<Millis>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Started {
+    pub id: ChallengeId,
+    pub code: Code,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    #[error("expected_sender: {0}")]
+    Sender(#[from] SenderError),
+    #[error("ttl_seconds must be between {min} and {max}")]
+    Ttl { min: u64, max: u64 },
+    #[error(transparent)]
+    Store(InsertError),
+    #[error("no free code found after {0} draws: the code space is nearly exhausted")]
+    CodeSpace(u32),
+}
+
+/// An inbound message as the provider reported it.
+#[derive(Clone, Debug)]
+pub struct InboundMessage<'a> {
+    pub sender: &'a str,
+    pub text: &'a str,
+    pub protocol: Option<&'a str>,
+}
+
+/// What an inbound message did. Serialised as the webhook's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ReceiveOutcome {
+    Verified {
+        id: String,
+    },
+    SenderMismatch {
+        id: String,
+        locked: bool,
+    },
+    Expired {
+        id: String,
+    },
+    /// No candidate matched a pending challenge.
+    NoMatch {
+        candidates_tried: usize,
+    },
+    NoCode,
+    /// Not accepted for verification by policy (protocol) or unusable (sender).
+    Ignored {
+        reason: String,
+    },
+}
+
+/// The public view of a challenge for status polling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusView {
+    pub status: Status,
+    pub sender: Option<String>,
+    pub verified_at: Option<Millis>,
+    pub expires_at: Millis,
+}
+
+impl From<ChallengeView> for StatusView {
+    fn from(v: ChallengeView) -> Self {
+        Self {
+            status: v.status,
+            sender: v.verified.as_ref().map(|(s, _)| s.to_string()),
+            verified_at: v.verified.map(|(_, at)| at),
+            expires_at: v.expires_at,
+        }
+    }
+}
+
+pub struct Verifier<S: Store = MemoryStore> {
+    cfg: Config,
+    store: S,
+    dedupe: Dedupe<ReceiveOutcome>,
+    pub counters: Counters,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier").field("cfg", &self.cfg).finish()
+    }
+}
+
+impl Verifier<MemoryStore> {
+    /// A verifier over the embedded memory store.
+    pub fn in_memory(cfg: Config, store: MemoryStoreConfig) -> Result<Self, ConfigError> {
+        Self::new(cfg, MemoryStore::new(store))
+    }
+}
+
+impl<S: Store> Verifier<S> {
+    pub fn new(cfg: Config, store: S) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Self {
+            cfg,
+            store,
+            dedupe: Dedupe::new(crate::dedupe::DEFAULT_RETENTION_MS, 1 << 20),
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn start<R: Rng + ?Sized>(
+        &self,
+        req: &StartRequest,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Started, StartError> {
+        let result = self.try_start(req, now, rng);
+        match &result {
+            Ok(_) => Counters::inc(&self.counters.starts),
+            Err(_) => Counters::inc(&self.counters.starts_refused),
+        }
+        result
+    }
+
+    fn try_start<R: Rng + ?Sized>(
+        &self,
+        req: &StartRequest,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Started, StartError> {
+        let ttl = req.ttl_ms.unwrap_or(self.cfg.default_ttl_ms);
+        if !(self.cfg.min_ttl_ms..=self.cfg.max_ttl_ms).contains(&ttl) {
+            return Err(StartError::Ttl {
+                min: self.cfg.min_ttl_ms / 1000,
+                max: self.cfg.max_ttl_ms / 1000,
+            });
+        }
+        let expected_sender = req
+            .expected_sender
+            .as_deref()
+            .map(Sender::parse)
+            .transpose()?;
+        for _ in 0..self.cfg.code_attempts {
+            let code = self.cfg.code.random(rng);
+            let challenge = NewChallenge {
+                code,
+                tag: rng.random(),
+                created_at: now,
+                expires_at: now + ttl,
+                expected_sender: expected_sender.clone(),
+            };
+            match self.store.insert(challenge) {
+                Ok(id) => {
+                    return Ok(Started {
+                        id,
+                        code,
+                        expires_at: now + ttl,
+                    });
+                }
+                Err(InsertError::CodeTaken) => continue,
+                Err(e) => return Err(StartError::Store(e)),
+            }
+        }
+        Err(StartError::CodeSpace(self.cfg.code_attempts))
+    }
+
+    /// Status by textual id; `None` for ids that do not exist (or no longer do).
+    pub fn status(&self, id: &str, now: Millis) -> Option<StatusView> {
+        let id = ChallengeId::parse(id)?;
+        self.store.get(&id, now).map(StatusView::from)
+    }
+
+    /// Handles one inbound message. Not deduplicated: see [`Self::receive_once`].
+    pub fn receive(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
+        let outcome = self.match_message(msg, now);
+        let c = &self.counters;
+        Counters::inc(&c.messages);
+        match &outcome {
+            ReceiveOutcome::Verified { .. } => Counters::inc(&c.verifications),
+            ReceiveOutcome::SenderMismatch { locked, .. } => {
+                Counters::inc(&c.sender_mismatches);
+                if *locked {
+                    Counters::inc(&c.locked);
+                }
+            }
+            ReceiveOutcome::Expired { .. } => Counters::inc(&c.expired),
+            ReceiveOutcome::NoMatch { .. } => Counters::inc(&c.no_match),
+            ReceiveOutcome::NoCode => Counters::inc(&c.no_code),
+            ReceiveOutcome::Ignored { .. } => Counters::inc(&c.ignored),
+        }
+        outcome
+    }
+
+    fn match_message(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
+        let protocol = msg.protocol.map(|p| (p, Protocol::parse(p)));
+        if let Some((raw, parsed)) = protocol
+            && !parsed.is_some_and(|p| self.cfg.accepted_protocols.contains(&p))
+        {
+            return ReceiveOutcome::Ignored {
+                reason: format!("protocol {raw:?} is not accepted for verification"),
+            };
+        }
+        let sender = match Sender::parse(msg.sender) {
+            Ok(s) => s,
+            Err(e) => {
+                return ReceiveOutcome::Ignored {
+                    reason: format!("sender: {e}"),
+                };
+            }
+        };
+        let candidates = extract(msg.text, &self.cfg.code, self.cfg.max_candidates);
+        if candidates.seen > self.cfg.max_candidates {
+            Counters::inc(&self.counters.stuffed);
+        }
+        if candidates.is_empty() {
+            return ReceiveOutcome::NoCode;
+        }
+        for &code in candidates.as_slice() {
+            let outcome =
+                self.store
+                    .match_code(code, &sender, now, self.cfg.max_sender_failures);
+            match outcome {
+                MatchOutcome::NoMatch => continue,
+                MatchOutcome::Verified(id) => return ReceiveOutcome::Verified { id: id.encode() },
+                MatchOutcome::SenderMismatch { id, locked, .. } => {
+                    return ReceiveOutcome::SenderMismatch {
+                        id: id.encode(),
+                        locked,
+                    };
+                }
+                MatchOutcome::Expired(id) => return ReceiveOutcome::Expired { id: id.encode() },
+            }
+        }
+        ReceiveOutcome::NoMatch {
+            candidates_tried: candidates.as_slice().len(),
+        }
+    }
+
+    /// Handles a delivery identified by `delivery_id` exactly once: a redelivery gets the
+    /// first answer back and changes nothing. Returns the outcome and whether it was a repeat.
+    pub fn receive_once(
+        &self,
+        delivery_id: &str,
+        msg: &InboundMessage<'_>,
+        now: Millis,
+    ) -> (ReceiveOutcome, bool) {
+        let (outcome, repeat) = self
+            .dedupe
+            .get_or_insert_with(delivery_id, now, || self.receive(msg, now));
+        if repeat {
+            Counters::inc(&self.counters.duplicates);
+        }
+        (outcome, repeat)
+    }
+
+    /// Expires due challenges and forgets old deliveries. Call about once a second.
+    pub fn sweep(&self, now: Millis) {
+        let stats = self.store.sweep(now);
+        Counters::add(&self.counters.expired, stats.expired);
+        self.dedupe.sweep(now);
+    }
+
+    pub fn pending(&self) -> usize {
+        self.store.pending()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::sync::atomic::Ordering;
+
+    const T0: Millis = 1_700_000_000_000;
+
+    fn verifier(cfg: Config) -> Verifier {
+        Verifier::in_memory(
+            cfg,
+            MemoryStoreConfig {
+                shards: 4,
+                max_pending: 1000,
+                retention_ms: 60_000,
+            },
+        )
+        .unwrap()
+    }
+
+    fn msg<'a>(sender: &'a str, text: &'a str) -> InboundMessage<'a> {
+        InboundMessage {
+            sender,
+            text,
+            protocol: Some("imessage"),
+        }
+    }
+
+    fn code_text(v: &Verifier, s: &Started) -> String {
+        v.config().code.format(s.code).to_string()
+    }
+
+    #[test]
+    fn start_then_message_verifies() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        assert_eq!(s.expires_at, T0 + 300_000);
+        let text = format!("my code is {}", code_text(&v, &s).to_lowercase());
+        let out = v.receive(&msg("+15550100001", &text), T0 + 10);
+        assert_eq!(out, ReceiveOutcome::Verified { id: s.id.encode() });
+        let st = v.status(&s.id.encode(), T0 + 20).unwrap();
+        assert_eq!(st.status, Status::Verified);
+        assert_eq!(st.sender.as_deref(), Some("+15550100001"));
+        assert_eq!(st.verified_at, Some(T0 + 10));
+        assert_eq!(v.counters.verifications.load(Ordering::Relaxed), 1);
+        // One-shot: the same text again matches nothing.
+        assert_eq!(
+            v.receive(&msg("+15550100001", &text), T0 + 30),
+            ReceiveOutcome::NoMatch { candidates_tried: 1 }
+        );
+    }
+
+    #[test]
+    fn same_seed_same_challenges() {
+        let a = verifier(Config::default());
+        let b = verifier(Config::default());
+        let mut ra = ChaCha8Rng::seed_from_u64(9);
+        let mut rb = ChaCha8Rng::seed_from_u64(9);
+        for i in 0..50 {
+            let x = a.start(&StartRequest::default(), T0 + i, &mut ra).unwrap();
+            let y = b.start(&StartRequest::default(), T0 + i, &mut rb).unwrap();
+            assert_eq!((x.id, x.code), (y.id, y.code));
+        }
+    }
+
+    #[test]
+    fn ttl_bounds_and_bad_sender_are_refused() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let too_long = StartRequest {
+            ttl_ms: Some(3_600_001),
+            ..Default::default()
+        };
+        assert_eq!(
+            v.start(&too_long, T0, &mut rng).unwrap_err(),
+            StartError::Ttl { min: 10, max: 3600 }
+        );
+        let bad_sender = StartRequest {
+            expected_sender: Some("555".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            v.start(&bad_sender, T0, &mut rng),
+            Err(StartError::Sender(SenderError::Phone))
+        ));
+        assert_eq!(v.pending(), 0);
+        assert_eq!(v.counters.starts_refused.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn sms_is_ignored_unless_accepted() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        let text = code_text(&v, &s);
+        let sms = InboundMessage {
+            protocol: Some("SMS"),
+            ..msg("+15550100001", &text)
+        };
+        assert!(matches!(v.receive(&sms, T0), ReceiveOutcome::Ignored { .. }));
+        assert_eq!(v.pending(), 1, "an ignored message changes nothing");
+
+        let v = verifier(Config {
+            accepted_protocols: vec![Protocol::Imessage, Protocol::Sms],
+            ..Config::default()
+        });
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        let text = code_text(&v, &s);
+        let sms = InboundMessage {
+            protocol: Some("sms"),
+            ..msg("+15550100001", &text)
+        };
+        assert!(matches!(v.receive(&sms, T0), ReceiveOutcome::Verified { .. }));
+    }
+
+    #[test]
+    fn redelivery_returns_first_answer_without_second_effect() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        let text = code_text(&v, &s);
+        let m = msg("+15550100001", &text);
+        let (first, repeat) = v.receive_once("m_1", &m, T0);
+        assert!(!repeat);
+        let (second, repeat) = v.receive_once("m_1", &m, T0 + 5);
+        assert!(repeat);
+        assert_eq!(first, second);
+        assert_eq!(v.counters.verifications.load(Ordering::Relaxed), 1);
+        assert_eq!(v.counters.duplicates.load(Ordering::Relaxed), 1);
+        // A different delivery of the same text is a new message: nothing left to match.
+        assert!(matches!(v.receive_once("m_2", &m, T0).0, ReceiveOutcome::NoMatch { .. }));
+    }
+
+    #[test]
+    fn stuffed_message_cannot_hit_other_pending_codes() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let codes: Vec<String> = (0..20)
+            .map(|_| {
+                let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+                code_text(&v, &s)
+            })
+            .collect();
+        // Every pending code in one message: only the first candidate is tried.
+        let stuffed = codes.join(" ");
+        let out = v.receive(&msg("+15550100666", &stuffed), T0);
+        assert!(matches!(out, ReceiveOutcome::Verified { .. }));
+        assert_eq!(v.pending(), 19);
+        assert_eq!(v.counters.stuffed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn expiry_through_sweep_is_counted() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        v.sweep(T0 + 299_000);
+        assert_eq!(v.pending(), 1);
+        v.sweep(T0 + 300_000);
+        assert_eq!(v.pending(), 0);
+        assert_eq!(v.counters.expired.load(Ordering::Relaxed), 1);
+        assert_eq!(v.status(&s.id.encode(), T0 + 300_001).unwrap().status, Status::Expired);
+        let text = code_text(&v, &s);
+        assert!(matches!(
+            v.receive(&msg("+15550100001", &text), T0 + 300_001),
+            ReceiveOutcome::NoMatch { .. }
+        ));
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        let bad = Config {
+            max_candidates: 0,
+            ..Config::default()
+        };
+        assert_eq!(bad.validate(), Err(ConfigError::Candidates(0)));
+        let bad = Config {
+            min_ttl_ms: 10,
+            default_ttl_ms: 5,
+            ..Config::default()
+        };
+        assert!(matches!(bad.validate(), Err(ConfigError::Ttl { .. })));
+    }
+}

@@ -1,0 +1,384 @@
+//! Webhook signatures and the provider's event format.
+//!
+//! The signature is checked on the raw body *before* anything is parsed: an unsigned body is
+//! attacker input and never reaches the JSON parser or the verifier.
+//!
+//! Two schemes:
+//! * **Blooio**: header `Blooio-Signature` (or `x-blooio-signature`) =
+//!   `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`; several `v1` values may be
+//!   present (secret rotation) and any match passes. The secret's bytes are the key as given.
+//! * **Standard Webhooks**: headers `webhook-id`, `webhook-timestamp`, `webhook-signature`
+//!   (`v1,<base64>` entries separated by spaces) over `"<id>.<timestamp>.<body>"`; a secret of
+//!   the form `whsec_<base64>` is base64-decoded, as the reference libraries do.
+//!
+//! Both reject timestamps more than the tolerance (300 s) away from now, in either direction,
+//! and compare MACs in constant time.
+
+use crate::verifier::InboundMessage;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacSha256 = Hmac<Sha256>;
+
+pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum Scheme {
+    #[default]
+    Blooio,
+    Standard,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SignatureError {
+    #[error("missing signature header {0}")]
+    Missing(&'static str),
+    #[error("malformed signature header: {0}")]
+    Malformed(&'static str),
+    #[error("signature timestamp is outside the {0}-second tolerance")]
+    Stale(i64),
+    #[error("signature does not match")]
+    Mismatch,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SecretError {
+    #[error("webhook secret is empty")]
+    Empty,
+    #[error("a whsec_ secret must be base64 after the prefix")]
+    Base64,
+}
+
+/// The key material for one scheme, prepared once at start-up.
+#[derive(Clone)]
+pub struct Secret {
+    scheme: Scheme,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({:?}, {} bytes)", self.scheme, self.key.len())
+    }
+}
+
+/// The request headers a scheme may need, looked up case-insensitively by the caller.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct SignatureHeaders<'a> {
+    pub blooio_signature: Option<&'a str>,
+    pub webhook_id: Option<&'a str>,
+    pub webhook_timestamp: Option<&'a str>,
+    pub webhook_signature: Option<&'a str>,
+}
+
+impl Secret {
+    pub fn new(scheme: Scheme, secret: &str) -> Result<Self, SecretError> {
+        if secret.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        let key = match (scheme, secret.strip_prefix("whsec_")) {
+            (Scheme::Standard, Some(b64)) => STANDARD.decode(b64).map_err(|_| SecretError::Base64)?,
+            _ => secret.as_bytes().to_vec(),
+        };
+        if key.is_empty() {
+            return Err(SecretError::Empty);
+        }
+        Ok(Self { scheme, key })
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        // HMAC accepts keys of any length, so this cannot fail.
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        for p in parts {
+            mac.update(p);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Checks a delivery; `now_secs` is the caller's clock in Unix seconds.
+    pub fn verify(
+        &self,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+        now_secs: i64,
+        tolerance_secs: i64,
+    ) -> Result<(), SignatureError> {
+        match self.scheme {
+            Scheme::Blooio => self.verify_blooio(headers, body, now_secs, tolerance_secs),
+            Scheme::Standard => self.verify_standard(headers, body, now_secs, tolerance_secs),
+        }
+    }
+
+    fn verify_blooio(
+        &self,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+        now_secs: i64,
+        tolerance: i64,
+    ) -> Result<(), SignatureError> {
+        let header = headers
+            .blooio_signature
+            .ok_or(SignatureError::Missing("Blooio-Signature"))?;
+        let mut timestamp = None;
+        let mut candidates = Vec::new();
+        for part in header.split(',') {
+            let (k, v) = part
+                .trim()
+                .split_once('=')
+                .ok_or(SignatureError::Malformed("expected key=value pairs"))?;
+            match k.trim() {
+                "t" if timestamp.is_none() => timestamp = Some(v.trim()),
+                "t" => return Err(SignatureError::Malformed("more than one t")),
+                "v1" => candidates.push(v.trim()),
+                _ => {} // Other schemes' entries are ignored, as they are by Blooio's clients.
+            }
+        }
+        let t_text = timestamp.ok_or(SignatureError::Malformed("no t= timestamp"))?;
+        if candidates.is_empty() {
+            return Err(SignatureError::Malformed("no v1= signature"));
+        }
+        let t = parse_timestamp(t_text)?;
+        check_fresh(t, now_secs, tolerance)?;
+        let expected = self.mac(&[t_text.as_bytes(), b".", body]);
+        let mut any = subtle::Choice::from(0);
+        for c in candidates {
+            let mut got = [0u8; 32];
+            if hex::decode_to_slice(c, &mut got).is_ok() {
+                any |= got.ct_eq(&expected);
+            }
+        }
+        if bool::from(any) {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
+    }
+
+    fn verify_standard(
+        &self,
+        headers: &SignatureHeaders<'_>,
+        body: &[u8],
+        now_secs: i64,
+        tolerance: i64,
+    ) -> Result<(), SignatureError> {
+        let id = headers.webhook_id.ok_or(SignatureError::Missing("webhook-id"))?;
+        let ts = headers
+            .webhook_timestamp
+            .ok_or(SignatureError::Missing("webhook-timestamp"))?;
+        let sigs = headers
+            .webhook_signature
+            .ok_or(SignatureError::Missing("webhook-signature"))?;
+        let t = parse_timestamp(ts)?;
+        check_fresh(t, now_secs, tolerance)?;
+        let expected = self.mac(&[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+        let mut any = subtle::Choice::from(0);
+        for entry in sigs.split_whitespace() {
+            if let Some(b64) = entry.strip_prefix("v1,")
+                && let Ok(got) = STANDARD.decode(b64)
+                && got.len() == 32
+            {
+                any |= got.as_slice().ct_eq(&expected);
+            }
+        }
+        if bool::from(any) {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
+    }
+
+    /// The Blooio header value for a body signed at `t` (what the emitter sends).
+    pub fn sign_blooio(&self, t: i64, body: &[u8]) -> String {
+        let t = t.to_string();
+        format!("t={t},v1={}", hex::encode(self.mac(&[t.as_bytes(), b".", body])))
+    }
+
+    /// The `webhook-signature` header value for the standard scheme.
+    pub fn sign_standard(&self, id: &str, t: i64, body: &[u8]) -> String {
+        let t = t.to_string();
+        let mac = self.mac(&[id.as_bytes(), b".", t.as_bytes(), b".", body]);
+        format!("v1,{}", STANDARD.encode(mac))
+    }
+}
+
+fn parse_timestamp(t: &str) -> Result<i64, SignatureError> {
+    if t.is_empty() || t.len() > 12 || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SignatureError::Malformed("timestamp must be unix seconds"));
+    }
+    t.parse()
+        .map_err(|_| SignatureError::Malformed("timestamp must be unix seconds"))
+}
+
+fn check_fresh(t: i64, now: i64, tolerance: i64) -> Result<(), SignatureError> {
+    if (now - t).abs() > tolerance {
+        return Err(SignatureError::Stale(tolerance));
+    }
+    Ok(())
+}
+
+/// A provider event. Unknown fields are allowed: providers add fields without notice.
+#[derive(Debug, Deserialize)]
+pub struct Event<'a> {
+    #[serde(borrow)]
+    pub event: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    pub message_id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub sender: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub protocol: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub internal_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+pub const MESSAGE_RECEIVED: &str = "message.received";
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EventError {
+    #[error("invalid JSON: {0}")]
+    Json(String),
+    #[error("message.received event lacks field {0:?}")]
+    Missing(&'static str),
+}
+
+impl<'a> Event<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, EventError> {
+        serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))
+    }
+
+    pub fn is_message_received(&self) -> bool {
+        self.event == MESSAGE_RECEIVED
+    }
+
+    /// The message to verify; errors name the first missing field.
+    pub fn message(&self) -> Result<InboundMessage<'_>, EventError> {
+        Ok(InboundMessage {
+            sender: self.sender.as_deref().ok_or(EventError::Missing("sender"))?,
+            text: self.text.as_deref().ok_or(EventError::Missing("text"))?,
+            protocol: self.protocol.as_deref(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+    const BODY: &[u8] = br#"{"event":"message.received","message_id":"m_1","sender":"+15550100001","text":"ABC234","protocol":"imessage"}"#;
+
+    fn blooio(header: &str) -> SignatureHeaders<'_> {
+        SignatureHeaders {
+            blooio_signature: Some(header),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn blooio_known_vector() {
+        // HMAC-SHA256("whsec_example_secret", "1700000000.<body>") computed independently
+        // with Python's hmac module.
+        let s = Secret::new(Scheme::Blooio, "whsec_example_secret").unwrap();
+        let body = br#"{"event":"message.received","message_id":"m_123","text":"Hi there!","sender":"+15555550123"}"#;
+        let header = "t=1700000000,v1=a031050aeb41a7ef072aefefdece109e8ca7db26d85348b8b64a911dac4e2987";
+        assert_eq!(s.sign_blooio(NOW, body), header);
+        assert_eq!(s.verify(&blooio(header), body, NOW, 300), Ok(()));
+    }
+
+    #[test]
+    fn blooio_round_trip_and_rejections() {
+        let s = Secret::new(Scheme::Blooio, "topsecret").unwrap();
+        let h = s.sign_blooio(NOW, BODY);
+        assert_eq!(s.verify(&blooio(&h), BODY, NOW + 300, 300), Ok(()));
+        assert_eq!(s.verify(&blooio(&h), BODY, NOW - 300, 300), Ok(()));
+        assert_eq!(s.verify(&blooio(&h), BODY, NOW + 301, 300), Err(SignatureError::Stale(300)));
+        let mut tampered = BODY.to_vec();
+        tampered[60] ^= 1;
+        assert_eq!(s.verify(&blooio(&h), &tampered, NOW, 300), Err(SignatureError::Mismatch));
+        let other = Secret::new(Scheme::Blooio, "othersecret").unwrap();
+        assert_eq!(other.verify(&blooio(&h), BODY, NOW, 300), Err(SignatureError::Mismatch));
+        assert_eq!(
+            s.verify(&SignatureHeaders::default(), BODY, NOW, 300),
+            Err(SignatureError::Missing("Blooio-Signature"))
+        );
+        for bad in ["", "garbage", "t=abc,v1=00", "v1=00", "t=1700000000", "t=1,t=2,v1=00"] {
+            assert!(
+                matches!(s.verify(&blooio(bad), BODY, NOW, 300), Err(SignatureError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn blooio_any_of_several_v1_passes() {
+        let s = Secret::new(Scheme::Blooio, "new").unwrap();
+        let good = s.sign_blooio(NOW, BODY);
+        let v1 = good.split("v1=").nth(1).unwrap();
+        let header = format!("t={NOW}, v1={}, v1={v1}", "0".repeat(64));
+        assert_eq!(s.verify(&blooio(&header), BODY, NOW, 300), Ok(()));
+        let header = format!("t={NOW},v1=nothex,v1={v1}");
+        assert_eq!(s.verify(&blooio(&header), BODY, NOW, 300), Ok(()));
+    }
+
+    #[test]
+    fn standard_scheme_round_trip_and_rejections() {
+        let s = Secret::new(Scheme::Standard, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sig = s.sign_standard("msg_1", NOW, BODY);
+        let ts = NOW.to_string();
+        let h = SignatureHeaders {
+            webhook_id: Some("msg_1"),
+            webhook_timestamp: Some(&ts),
+            webhook_signature: Some(&sig),
+            ..Default::default()
+        };
+        assert_eq!(s.verify(&h, BODY, NOW, 300), Ok(()));
+        let multi = format!("v1,AAAA {sig}");
+        let h2 = SignatureHeaders {
+            webhook_signature: Some(&multi),
+            ..h
+        };
+        assert_eq!(s.verify(&h2, BODY, NOW, 300), Ok(()));
+        let h3 = SignatureHeaders {
+            webhook_id: Some("msg_2"),
+            ..h
+        };
+        assert_eq!(s.verify(&h3, BODY, NOW, 300), Err(SignatureError::Mismatch));
+        assert_eq!(s.verify(&h, BODY, NOW + 1000, 300), Err(SignatureError::Stale(300)));
+        assert!(Secret::new(Scheme::Standard, "whsec_!!!").is_err());
+    }
+
+    #[test]
+    fn standard_scheme_known_vector() {
+        // The example from the Standard Webhooks specification.
+        let s = Secret::new(Scheme::Standard, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let body = br#"{"test": 2432232314}"#;
+        assert_eq!(
+            s.sign_standard("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+    }
+
+    #[test]
+    fn event_parsing() {
+        let e = Event::parse(BODY).unwrap();
+        assert!(e.is_message_received());
+        let m = e.message().unwrap();
+        assert_eq!((m.sender, m.text, m.protocol), ("+15550100001", "ABC234", Some("imessage")));
+        let e = Event::parse(br#"{"event":"message.received","text":"x"}"#).unwrap();
+        assert_eq!(e.message().unwrap_err(), EventError::Missing("sender"));
+        assert!(matches!(Event::parse(b"{"), Err(EventError::Json(_))));
+        assert!(matches!(Event::parse(br#"{"text":"x"}"#), Err(EventError::Json(_))));
+        let e = Event::parse(br#"{"event":"message.sent","extra":[1,2]}"#).unwrap();
+        assert!(!e.is_message_received());
+    }
+}
