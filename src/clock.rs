@@ -14,6 +14,12 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> Millis;
 }
 
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now_ms(&self) -> Millis {
+        (**self).now_ms()
+    }
+}
+
 /// Wall-clock time.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemClock;

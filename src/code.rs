@@ -47,7 +47,7 @@ pub fn symbol_index(byte: u8) -> Option<u8> {
 }
 
 /// A packed code. Only meaningful together with the [`CodeSpec`] (length) that made it.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Default)]
 pub struct Code(pub u64);
 
 /// Errors in a code configuration.
@@ -81,6 +81,8 @@ impl CodeSpec {
         })
     }
 
+    /// Symbols per code (never zero).
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
@@ -116,10 +118,7 @@ impl CodeSpec {
             *slot = ALPHABET[(v % RADIX) as usize];
             v /= RADIX;
         }
-        CodeText {
-            buf,
-            len: self.len,
-        }
+        CodeText { buf, len: self.len }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::clock::Millis;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 const SHARDS: usize = 32;
 
@@ -52,9 +52,7 @@ impl<T: Clone> Dedupe<T> {
     }
 
     fn shard(&self, key: &str) -> &Mutex<Shard<T>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() >> 7) as usize % SHARDS]
+        &self.shards[(self.hasher.hash_one(key) >> 7) as usize % SHARDS]
     }
 
     /// The stored answer for `key`, or the result of `f` (run once, under the shard lock)
@@ -108,7 +106,10 @@ mod tests {
     fn second_call_returns_first_answer_and_skips_work() {
         let d = Dedupe::new(1_000, 100);
         assert_eq!(d.get_or_insert_with("a", 0, || 1), (1, false));
-        assert_eq!(d.get_or_insert_with("a", 1, || panic!("must not run")), (1, true));
+        assert_eq!(
+            d.get_or_insert_with("a", 1, || panic!("must not run")),
+            (1, true)
+        );
         assert_eq!(d.get_or_insert_with("b", 1, || 2), (2, false));
     }
 

@@ -43,12 +43,6 @@ impl Candidates {
     }
 }
 
-impl Default for Code {
-    fn default() -> Self {
-        Code(0)
-    }
-}
-
 /// A finished word: its packed value if it is made only of alphabet symbols.
 #[derive(Clone, Copy)]
 struct Word {
@@ -233,7 +227,10 @@ mod tests {
         assert!(texts("codeABC234", 4).is_empty());
         assert!(texts("ABC2345", 4).is_empty(), "too long");
         assert!(texts("ABC2O4", 4).is_empty(), "O is not a symbol");
-        assert!(texts("ÄBC234", 4).is_empty(), "non-ASCII letter in the word");
+        assert!(
+            texts("ÄBC234", 4).is_empty(),
+            "non-ASCII letter in the word"
+        );
         assert!(texts("", 4).is_empty());
     }
 
@@ -248,8 +245,15 @@ mod tests {
     fn codes_with_digits_beat_prose_words() {
         // "SECRET" is made of alphabet symbols but has no digit.
         assert_eq!(texts("SECRET number ABC234", 1), ["ABC234"]);
-        assert_eq!(texts("SECRET number ABC234", 3), ["ABC234", "SECRET", "NUMBER"]);
-        assert_eq!(texts("SECRET", 1), ["SECRET"], "all-letter codes still match");
+        assert_eq!(
+            texts("SECRET number ABC234", 3),
+            ["ABC234", "SECRET", "NUMBER"]
+        );
+        assert_eq!(
+            texts("SECRET", 1),
+            ["SECRET"],
+            "all-letter codes still match"
+        );
     }
 
     #[test]
@@ -261,7 +265,10 @@ mod tests {
         let c = extract(&stuffed, &spec, 1);
         assert_eq!(c.as_slice().len(), 1);
         assert_eq!(c.seen, 500);
-        assert_eq!(extract(&stuffed, &spec, 500).as_slice().len(), MAX_CANDIDATES);
+        assert_eq!(
+            extract(&stuffed, &spec, 500).as_slice().len(),
+            MAX_CANDIDATES
+        );
     }
 
     #[test]

@@ -1,1 +1,127 @@
-fn main() {}
+//! The `mo2fa` command line. Errors become `anyhow` reports here and nowhere else.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use mo2fa::clock::SystemClock;
+use mo2fa::code::CodeSpec;
+use mo2fa::http::{self, App, HttpConfig};
+use mo2fa::store::MemoryStoreConfig;
+use mo2fa::verifier::{self, Protocol, Verifier};
+use mo2fa::webhook::{Scheme, Secret};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Environment variable holding the webhook signing secret.
+const SECRET_ENV: &str = "MO2FA_WEBHOOK_SECRET";
+
+#[derive(Parser)]
+#[command(
+    name = "mo2fa",
+    version,
+    about = "Reverse (mobile-originated) 2FA verifier and fraud-simulation harness"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the verifier's HTTP server (webhook secret from MO2FA_WEBHOOK_SECRET).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// iMessage handle users send their code to (phone number or e-mail).
+    #[arg(long, default_value = "verify@example.com")]
+    handle: String,
+    /// Default challenge lifetime in seconds.
+    #[arg(long, default_value_t = 300)]
+    ttl: u64,
+    /// Longest lifetime a client may ask for, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    max_ttl: u64,
+    /// Bound on pending challenges; new starts are refused (503) beyond it.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_pending: usize,
+    /// Code length in symbols (4..=12).
+    #[arg(long, default_value_t = 6)]
+    code_len: u8,
+    /// Codes one inbound message may try (1..=16).
+    #[arg(long, default_value_t = 1)]
+    max_candidates: usize,
+    /// Wrong-sender messages a bound challenge tolerates before it locks.
+    #[arg(long, default_value_t = 5)]
+    max_sender_failures: u8,
+    /// Protocols accepted for verification; repeat the flag for several.
+    #[arg(long = "accept-protocol", value_enum, default_values_t = [Protocol::Imessage])]
+    accept_protocols: Vec<Protocol>,
+    /// Webhook signature scheme.
+    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
+    signature_scheme: Scheme,
+    /// Seconds a finished challenge stays readable after it expires.
+    #[arg(long, default_value_t = 600)]
+    retention: u64,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "mo2fa=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<()> {
+    let Ok(secret) = std::env::var(SECRET_ENV) else {
+        bail!(
+            "{SECRET_ENV} is not set: the verifier needs the webhook signing secret to check \
+             that deliveries come from the provider. Set it and start again."
+        );
+    };
+    let secret = Secret::new(args.signature_scheme, &secret)
+        .with_context(|| format!("{SECRET_ENV} is not a usable secret"))?;
+    let cfg = verifier::Config {
+        code: CodeSpec::new(args.code_len).context("--code-len")?,
+        default_ttl_ms: args.ttl.saturating_mul(1000),
+        max_ttl_ms: args.max_ttl.saturating_mul(1000),
+        max_candidates: args.max_candidates,
+        max_sender_failures: args.max_sender_failures,
+        accepted_protocols: args.accept_protocols,
+        ..verifier::Config::default()
+    };
+    let store = MemoryStoreConfig {
+        max_pending: args.max_pending,
+        retention_ms: args.retention.saturating_mul(1000),
+        ..MemoryStoreConfig::default()
+    };
+    let verifier = Verifier::in_memory(cfg, store).context("invalid verifier settings")?;
+    let app = Arc::new(App::new(
+        verifier,
+        SystemClock,
+        HttpConfig::new(args.handle, secret),
+    ));
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr()?;
+        // The first stdout line is the contract tests and scripts read the port from.
+        println!("mo2fa listening on http://{addr}");
+        std::io::stdout().flush()?;
+        http::serve(listener, app, http::shutdown_signal()).await?;
+        tracing::info!("shut down cleanly");
+        Ok(())
+    })
+}

@@ -44,26 +44,74 @@ impl Counters {
         let v = |c: &AtomicU64| c.load(Ordering::Relaxed);
         vec![
             ("mo2fa_starts_total", "Challenges started.", v(&self.starts)),
-            ("mo2fa_starts_refused_total", "Start requests refused (bad input or full store).", v(&self.starts_refused)),
-            ("mo2fa_messages_total", "Inbound messages processed (duplicates excluded).", v(&self.messages)),
-            ("mo2fa_verifications_total", "Challenges verified.", v(&self.verifications)),
-            ("mo2fa_sender_mismatches_total", "Codes sent from a sender other than the bound one.", v(&self.sender_mismatches)),
-            ("mo2fa_locked_total", "Challenges locked after too many sender mismatches.", v(&self.locked)),
-            ("mo2fa_expired_total", "Challenges that expired unverified.", v(&self.expired)),
-            ("mo2fa_no_match_total", "Messages whose candidates matched no pending challenge.", v(&self.no_match)),
-            ("mo2fa_no_code_total", "Messages without any candidate code.", v(&self.no_code)),
-            ("mo2fa_ignored_total", "Messages not accepted for verification by policy.", v(&self.ignored)),
-            ("mo2fa_stuffed_messages_total", "Messages with more candidates than may be tried.", v(&self.stuffed)),
-            ("mo2fa_duplicate_deliveries_total", "Webhook redeliveries answered from the dedupe cache.", v(&self.duplicates)),
-            ("mo2fa_bad_signatures_total", "Webhook deliveries rejected for a bad or missing signature.", v(&self.bad_signatures)),
+            (
+                "mo2fa_starts_refused_total",
+                "Start requests refused (bad input or full store).",
+                v(&self.starts_refused),
+            ),
+            (
+                "mo2fa_messages_total",
+                "Inbound messages processed (duplicates excluded).",
+                v(&self.messages),
+            ),
+            (
+                "mo2fa_verifications_total",
+                "Challenges verified.",
+                v(&self.verifications),
+            ),
+            (
+                "mo2fa_sender_mismatches_total",
+                "Codes sent from a sender other than the bound one.",
+                v(&self.sender_mismatches),
+            ),
+            (
+                "mo2fa_locked_total",
+                "Challenges locked after too many sender mismatches.",
+                v(&self.locked),
+            ),
+            (
+                "mo2fa_expired_total",
+                "Challenges that expired unverified.",
+                v(&self.expired),
+            ),
+            (
+                "mo2fa_no_match_total",
+                "Messages whose candidates matched no pending challenge.",
+                v(&self.no_match),
+            ),
+            (
+                "mo2fa_no_code_total",
+                "Messages without any candidate code.",
+                v(&self.no_code),
+            ),
+            (
+                "mo2fa_ignored_total",
+                "Messages not accepted for verification by policy.",
+                v(&self.ignored),
+            ),
+            (
+                "mo2fa_stuffed_messages_total",
+                "Messages with more candidates than may be tried.",
+                v(&self.stuffed),
+            ),
+            (
+                "mo2fa_duplicate_deliveries_total",
+                "Webhook redeliveries answered from the dedupe cache.",
+                v(&self.duplicates),
+            ),
+            (
+                "mo2fa_bad_signatures_total",
+                "Webhook deliveries rejected for a bad or missing signature.",
+                v(&self.bad_signatures),
+            ),
         ]
     }
 }
 
 /// Upper bounds of the latency buckets, in seconds (Prometheus `le`).
 const BOUNDS_S: [f64; 14] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-    0.5, 1.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0,
 ];
 
 /// A fixed-bucket histogram: lock-free to record, cheap enough for every request.
@@ -77,10 +125,15 @@ pub struct LatencyHistogram {
 impl LatencyHistogram {
     pub fn record(&self, d: Duration) {
         let s = d.as_secs_f64();
-        let i = BOUNDS_S.iter().position(|&b| s <= b).unwrap_or(BOUNDS_S.len());
+        let i = BOUNDS_S
+            .iter()
+            .position(|&b| s <= b)
+            .unwrap_or(BOUNDS_S.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns
-            .fetch_add(d.as_nanos().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
+        self.sum_ns.fetch_add(
+            d.as_nanos().min(u128::from(u64::MAX)) as u64,
+            Ordering::Relaxed,
+        );
         self.count.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -94,8 +147,13 @@ impl LatencyHistogram {
         let mut cumulative = 0;
         for (i, bucket) in self.buckets.iter().enumerate() {
             cumulative += bucket.load(Ordering::Relaxed);
-            let le = BOUNDS_S.get(i).map_or("+Inf".to_string(), |b| b.to_string());
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+            let le = BOUNDS_S
+                .get(i)
+                .map_or("+Inf".to_string(), |b| b.to_string());
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+            );
         }
         let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
         let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
@@ -106,12 +164,18 @@ impl LatencyHistogram {
 /// Renders counters and gauges in the Prometheus text exposition format.
 pub fn render_counters(out: &mut String, counters: &Counters) {
     for (name, help, value) in counters.snapshot() {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
     }
 }
 
 pub fn render_gauge(out: &mut String, name: &str, help: &str, value: f64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
 }
 
 #[cfg(test)]
@@ -126,10 +190,22 @@ mod tests {
         h.record(Duration::from_secs(3));
         let mut out = String::new();
         h.render(&mut out, "lat", "route=\"x\"");
-        assert!(out.contains("lat_bucket{route=\"x\",le=\"0.00005\"} 1\n"), "{out}");
-        assert!(out.contains("lat_bucket{route=\"x\",le=\"0.001\"} 2\n"), "{out}");
-        assert!(out.contains("lat_bucket{route=\"x\",le=\"1\"} 2\n"), "{out}");
-        assert!(out.contains("lat_bucket{route=\"x\",le=\"+Inf\"} 3\n"), "{out}");
+        assert!(
+            out.contains("lat_bucket{route=\"x\",le=\"0.00005\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("lat_bucket{route=\"x\",le=\"0.001\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("lat_bucket{route=\"x\",le=\"1\"} 2\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("lat_bucket{route=\"x\",le=\"+Inf\"} 3\n"),
+            "{out}"
+        );
         assert!(out.contains("lat_count{route=\"x\"} 3\n"), "{out}");
     }
 
@@ -140,7 +216,9 @@ mod tests {
         Counters::add(&c.expired, 4);
         let mut out = String::new();
         render_counters(&mut out, &c);
-        assert!(out.contains("# TYPE mo2fa_verifications_total counter\nmo2fa_verifications_total 1\n"));
+        assert!(
+            out.contains("# TYPE mo2fa_verifications_total counter\nmo2fa_verifications_total 1\n")
+        );
         assert!(out.contains("mo2fa_expired_total 4\n"));
     }
 }

@@ -19,9 +19,7 @@ pub enum SenderError {
     Empty,
     #[error("sender is longer than 254 characters")]
     TooLong,
-    #[error(
-        "phone number must be in international format: '+' and country code, 8 to 15 digits"
-    )]
+    #[error("phone number must be in international format: '+' and country code, 8 to 15 digits")]
     Phone,
     #[error("e-mail address must look like local@domain without spaces")]
     Email,
@@ -107,14 +105,29 @@ mod tests {
 
     #[test]
     fn phones_normalise_to_e164() {
-        for raw in ["+15550100123", "+1 (555) 010-0123", "001 555.010.0123", " +1-555-010-0123 "] {
-            assert_eq!(Sender::parse(raw).unwrap().as_str(), "+15550100123", "{raw}");
+        for raw in [
+            "+15550100123",
+            "+1 (555) 010-0123",
+            "001 555.010.0123",
+            " +1-555-010-0123 ",
+        ] {
+            assert_eq!(
+                Sender::parse(raw).unwrap().as_str(),
+                "+15550100123",
+                "{raw}"
+            );
         }
     }
 
     #[test]
     fn bad_phones_are_rejected() {
-        for raw in ["5550100123", "+1555", "+1234567890123456", "+1555x0100", "+0123456789"] {
+        for raw in [
+            "5550100123",
+            "+1555",
+            "+1234567890123456",
+            "+1555x0100",
+            "+0123456789",
+        ] {
             assert_eq!(Sender::parse(raw), Err(SenderError::Phone), "{raw}");
         }
         assert_eq!(Sender::parse("   "), Err(SenderError::Empty));
@@ -122,8 +135,17 @@ mod tests {
 
     #[test]
     fn emails_lower_case_and_validated() {
-        assert_eq!(Sender::parse("Alice@Example.COM").unwrap().as_str(), "alice@example.com");
-        for raw in ["@example.com", "alice@", "alice@example", "a b@example.com", "a@b@c.d"] {
+        assert_eq!(
+            Sender::parse("Alice@Example.COM").unwrap().as_str(),
+            "alice@example.com"
+        );
+        for raw in [
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "a@b@c.d",
+        ] {
             assert_eq!(Sender::parse(raw), Err(SenderError::Email), "{raw}");
         }
     }

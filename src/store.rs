@@ -369,7 +369,7 @@ impl MemoryStore {
 
 impl Store for MemoryStore {
     fn insert(&self, c: NewChallenge) -> Result<ChallengeId, InsertError> {
-        let lifetime = c.expires_at.checked_sub(c.created_at).unwrap_or(0);
+        let lifetime = c.expires_at.saturating_sub(c.created_at);
         if lifetime == 0 || lifetime > MAX_TTL_MS {
             return Err(InsertError::BadLifetime);
         }
@@ -564,9 +564,15 @@ mod tests {
         let st = store(10, 0);
         let id = st.insert(challenge(42, 60_000, None)).unwrap();
         assert_eq!(st.pending(), 1);
-        assert_eq!(st.match_code(Code(42), &alice(), T0 + 5, 5), MatchOutcome::Verified(id));
+        assert_eq!(
+            st.match_code(Code(42), &alice(), T0 + 5, 5),
+            MatchOutcome::Verified(id)
+        );
         assert_eq!(st.pending(), 0);
-        assert_eq!(st.match_code(Code(42), &alice(), T0 + 6, 5), MatchOutcome::NoMatch);
+        assert_eq!(
+            st.match_code(Code(42), &alice(), T0 + 6, 5),
+            MatchOutcome::NoMatch
+        );
         let view = st.get(&id, T0 + 7).unwrap();
         assert_eq!(view.status, Status::Verified);
         assert_eq!(view.verified, Some((alice(), T0 + 5)));
@@ -592,16 +598,24 @@ mod tests {
     fn codes_are_unique_among_pending_only() {
         let st = store(10, 0);
         st.insert(challenge(42, 60_000, None)).unwrap();
-        assert_eq!(st.insert(challenge(42, 60_000, None)), Err(InsertError::CodeTaken));
+        assert_eq!(
+            st.insert(challenge(42, 60_000, None)),
+            Err(InsertError::CodeTaken)
+        );
         assert_eq!(st.pending(), 1, "a refused insert does not count");
         st.match_code(Code(42), &alice(), T0, 5);
-        assert!(st.insert(challenge(42, 60_000, None)).is_ok(), "verified code is free again");
+        assert!(
+            st.insert(challenge(42, 60_000, None)).is_ok(),
+            "verified code is free again"
+        );
     }
 
     #[test]
     fn full_store_refuses_and_evicts_nothing() {
         let st = store(3, 0);
-        let ids: Vec<_> = (1..=3).map(|c| st.insert(challenge(c, 60_000, None)).unwrap()).collect();
+        let ids: Vec<_> = (1..=3)
+            .map(|c| st.insert(challenge(c, 60_000, None)).unwrap())
+            .collect();
         assert_eq!(
             st.insert(challenge(9, 60_000, None)),
             Err(InsertError::Full { max_pending: 3 })
@@ -610,35 +624,56 @@ mod tests {
             assert_eq!(st.get(id, T0).unwrap().status, Status::Pending);
         }
         st.match_code(Code(2), &alice(), T0, 5);
-        assert!(st.insert(challenge(9, 60_000, None)).is_ok(), "room after a verification");
+        assert!(
+            st.insert(challenge(9, 60_000, None)).is_ok(),
+            "room after a verification"
+        );
     }
 
     #[test]
     fn sender_binding_counts_and_locks() {
         let st = store(10, 0);
-        let id = st.insert(challenge(7, 60_000, Some("+15550100001"))).unwrap();
+        let id = st
+            .insert(challenge(7, 60_000, Some("+15550100001")))
+            .unwrap();
         let mallory = Sender::parse("+15550100666").unwrap();
         for n in 1..3 {
             assert_eq!(
                 st.match_code(Code(7), &mallory, T0, 3),
-                MatchOutcome::SenderMismatch { id, failures: n, locked: false }
+                MatchOutcome::SenderMismatch {
+                    id,
+                    failures: n,
+                    locked: false
+                }
             );
             assert_eq!(st.get(&id, T0).unwrap().status, Status::Pending);
         }
         assert_eq!(
             st.match_code(Code(7), &mallory, T0, 3),
-            MatchOutcome::SenderMismatch { id, failures: 3, locked: true }
+            MatchOutcome::SenderMismatch {
+                id,
+                failures: 3,
+                locked: true
+            }
         );
         assert_eq!(st.get(&id, T0).unwrap().status, Status::Locked);
-        assert_eq!(st.match_code(Code(7), &alice(), T0, 3), MatchOutcome::NoMatch);
+        assert_eq!(
+            st.match_code(Code(7), &alice(), T0, 3),
+            MatchOutcome::NoMatch
+        );
         assert_eq!(st.pending(), 0);
     }
 
     #[test]
     fn bound_sender_verifies() {
         let st = store(10, 0);
-        let id = st.insert(challenge(7, 60_000, Some("+1 555 010 0001"))).unwrap();
-        assert_eq!(st.match_code(Code(7), &alice(), T0, 3), MatchOutcome::Verified(id));
+        let id = st
+            .insert(challenge(7, 60_000, Some("+1 555 010 0001")))
+            .unwrap();
+        assert_eq!(
+            st.match_code(Code(7), &alice(), T0, 3),
+            MatchOutcome::Verified(id)
+        );
     }
 
     #[test]
@@ -647,9 +682,15 @@ mod tests {
         let id = st.insert(challenge(5, 1_000, None)).unwrap();
         assert_eq!(st.get(&id, T0 + 999).unwrap().status, Status::Pending);
         assert_eq!(st.get(&id, T0 + 1_000).unwrap().status, Status::Expired);
-        assert_eq!(st.match_code(Code(5), &alice(), T0 + 1_000, 5), MatchOutcome::Expired(id));
+        assert_eq!(
+            st.match_code(Code(5), &alice(), T0 + 1_000, 5),
+            MatchOutcome::Expired(id)
+        );
         assert_eq!(st.pending(), 0);
-        assert_eq!(st.match_code(Code(5), &alice(), T0 + 1_001, 5), MatchOutcome::NoMatch);
+        assert_eq!(
+            st.match_code(Code(5), &alice(), T0 + 1_001, 5),
+            MatchOutcome::NoMatch
+        );
     }
 
     #[test]
@@ -658,16 +699,43 @@ mod tests {
         let short = st.insert(challenge(1, 2_000, None)).unwrap();
         let long = st.insert(challenge(2, 10_000, None)).unwrap();
         assert_eq!(st.sweep(T0 + 1_000), SweepStats::default());
-        assert_eq!(st.sweep(T0 + 2_000), SweepStats { expired: 1, freed: 0 });
+        assert_eq!(
+            st.sweep(T0 + 2_000),
+            SweepStats {
+                expired: 1,
+                freed: 0
+            }
+        );
         assert_eq!(st.pending(), 1);
         assert_eq!(st.get(&short, T0 + 3_000).unwrap().status, Status::Expired);
-        assert_eq!(st.sweep(T0 + 7_000), SweepStats { expired: 0, freed: 1 });
-        assert!(st.get(&short, T0 + 7_000).is_none(), "freed after retention");
+        assert_eq!(
+            st.sweep(T0 + 7_000),
+            SweepStats {
+                expired: 0,
+                freed: 1
+            }
+        );
+        assert!(
+            st.get(&short, T0 + 7_000).is_none(),
+            "freed after retention"
+        );
         assert_eq!(st.get(&long, T0 + 7_000).unwrap().status, Status::Pending);
         // Expiry and release happen in separate sweeps, even after a long gap.
-        assert_eq!(st.sweep(T0 + 20_000), SweepStats { expired: 1, freed: 0 });
+        assert_eq!(
+            st.sweep(T0 + 20_000),
+            SweepStats {
+                expired: 1,
+                freed: 0
+            }
+        );
         assert_eq!(st.pending(), 0);
-        assert_eq!(st.sweep(T0 + 21_000), SweepStats { expired: 0, freed: 1 });
+        assert_eq!(
+            st.sweep(T0 + 21_000),
+            SweepStats {
+                expired: 0,
+                freed: 1
+            }
+        );
     }
 
     #[test]
@@ -696,7 +764,10 @@ mod tests {
         new.tag ^= 1;
         let fresh = st.insert(new).unwrap();
         assert_eq!(fresh.locator, old.locator, "slot reused");
-        assert!(st.get(&old, T0 + 2_000).is_none(), "the old tag no longer reads");
+        assert!(
+            st.get(&old, T0 + 2_000).is_none(),
+            "the old tag no longer reads"
+        );
     }
 
     #[test]
@@ -711,7 +782,11 @@ mod tests {
 
     #[test]
     fn slot_stays_small() {
-        assert!(std::mem::size_of::<Slot>() <= 64, "{}", std::mem::size_of::<Slot>());
+        assert!(
+            std::mem::size_of::<Slot>() <= 64,
+            "{}",
+            std::mem::size_of::<Slot>()
+        );
     }
 
     #[test]

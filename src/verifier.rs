@@ -78,7 +78,11 @@ pub enum ConfigError {
     #[error("max_candidates must be between 1 and {MAX_CANDIDATES}, got {0}")]
     Candidates(usize),
     #[error("ttl bounds are inconsistent: need 0 < min ({min}) <= default ({default}) <= max ({max}) <= {limit} ms", limit = crate::store::MAX_TTL_MS)]
-    Ttl { min: Millis, default: Millis, max: Millis },
+    Ttl {
+        min: Millis,
+        default: Millis,
+        max: Millis,
+    },
     #[error("max_sender_failures must be at least 1")]
     SenderFailures,
 }
@@ -325,9 +329,9 @@ impl<S: Store> Verifier<S> {
             return ReceiveOutcome::NoCode;
         }
         for &code in candidates.as_slice() {
-            let outcome =
-                self.store
-                    .match_code(code, &sender, now, self.cfg.max_sender_failures);
+            let outcome = self
+                .store
+                .match_code(code, &sender, now, self.cfg.max_sender_failures);
             match outcome {
                 MatchOutcome::NoMatch => continue,
                 MatchOutcome::Verified(id) => return ReceiveOutcome::Verified { id: id.encode() },
@@ -424,7 +428,9 @@ mod tests {
         // One-shot: the same text again matches nothing.
         assert_eq!(
             v.receive(&msg("+15550100001", &text), T0 + 30),
-            ReceiveOutcome::NoMatch { candidates_tried: 1 }
+            ReceiveOutcome::NoMatch {
+                candidates_tried: 1
+            }
         );
     }
 
@@ -475,7 +481,10 @@ mod tests {
             protocol: Some("SMS"),
             ..msg("+15550100001", &text)
         };
-        assert!(matches!(v.receive(&sms, T0), ReceiveOutcome::Ignored { .. }));
+        assert!(matches!(
+            v.receive(&sms, T0),
+            ReceiveOutcome::Ignored { .. }
+        ));
         assert_eq!(v.pending(), 1, "an ignored message changes nothing");
 
         let v = verifier(Config {
@@ -488,7 +497,10 @@ mod tests {
             protocol: Some("sms"),
             ..msg("+15550100001", &text)
         };
-        assert!(matches!(v.receive(&sms, T0), ReceiveOutcome::Verified { .. }));
+        assert!(matches!(
+            v.receive(&sms, T0),
+            ReceiveOutcome::Verified { .. }
+        ));
     }
 
     #[test]
@@ -506,7 +518,10 @@ mod tests {
         assert_eq!(v.counters.verifications.load(Ordering::Relaxed), 1);
         assert_eq!(v.counters.duplicates.load(Ordering::Relaxed), 1);
         // A different delivery of the same text is a new message: nothing left to match.
-        assert!(matches!(v.receive_once("m_2", &m, T0).0, ReceiveOutcome::NoMatch { .. }));
+        assert!(matches!(
+            v.receive_once("m_2", &m, T0).0,
+            ReceiveOutcome::NoMatch { .. }
+        ));
     }
 
     #[test]
@@ -537,7 +552,10 @@ mod tests {
         v.sweep(T0 + 300_000);
         assert_eq!(v.pending(), 0);
         assert_eq!(v.counters.expired.load(Ordering::Relaxed), 1);
-        assert_eq!(v.status(&s.id.encode(), T0 + 300_001).unwrap().status, Status::Expired);
+        assert_eq!(
+            v.status(&s.id.encode(), T0 + 300_001).unwrap().status,
+            Status::Expired
+        );
         let text = code_text(&v, &s);
         assert!(matches!(
             v.receive(&msg("+15550100001", &text), T0 + 300_001),

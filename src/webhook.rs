@@ -81,7 +81,9 @@ impl Secret {
             return Err(SecretError::Empty);
         }
         let key = match (scheme, secret.strip_prefix("whsec_")) {
-            (Scheme::Standard, Some(b64)) => STANDARD.decode(b64).map_err(|_| SecretError::Base64)?,
+            (Scheme::Standard, Some(b64)) => {
+                STANDARD.decode(b64).map_err(|_| SecretError::Base64)?
+            }
             _ => secret.as_bytes().to_vec(),
         };
         if key.is_empty() {
@@ -169,7 +171,9 @@ impl Secret {
         now_secs: i64,
         tolerance: i64,
     ) -> Result<(), SignatureError> {
-        let id = headers.webhook_id.ok_or(SignatureError::Missing("webhook-id"))?;
+        let id = headers
+            .webhook_id
+            .ok_or(SignatureError::Missing("webhook-id"))?;
         let ts = headers
             .webhook_timestamp
             .ok_or(SignatureError::Missing("webhook-timestamp"))?;
@@ -198,7 +202,10 @@ impl Secret {
     /// The Blooio header value for a body signed at `t` (what the emitter sends).
     pub fn sign_blooio(&self, t: i64, body: &[u8]) -> String {
         let t = t.to_string();
-        format!("t={t},v1={}", hex::encode(self.mac(&[t.as_bytes(), b".", body])))
+        format!(
+            "t={t},v1={}",
+            hex::encode(self.mac(&[t.as_bytes(), b".", body]))
+        )
     }
 
     /// The `webhook-signature` header value for the standard scheme.
@@ -263,7 +270,10 @@ impl<'a> Event<'a> {
     /// The message to verify; errors name the first missing field.
     pub fn message(&self) -> Result<InboundMessage<'_>, EventError> {
         Ok(InboundMessage {
-            sender: self.sender.as_deref().ok_or(EventError::Missing("sender"))?,
+            sender: self
+                .sender
+                .as_deref()
+                .ok_or(EventError::Missing("sender"))?,
             text: self.text.as_deref().ok_or(EventError::Missing("text"))?,
             protocol: self.protocol.as_deref(),
         })
@@ -290,7 +300,8 @@ mod tests {
         // with Python's hmac module.
         let s = Secret::new(Scheme::Blooio, "whsec_example_secret").unwrap();
         let body = br#"{"event":"message.received","message_id":"m_123","text":"Hi there!","sender":"+15555550123"}"#;
-        let header = "t=1700000000,v1=a031050aeb41a7ef072aefefdece109e8ca7db26d85348b8b64a911dac4e2987";
+        let header =
+            "t=1700000000,v1=a031050aeb41a7ef072aefefdece109e8ca7db26d85348b8b64a911dac4e2987";
         assert_eq!(s.sign_blooio(NOW, body), header);
         assert_eq!(s.verify(&blooio(header), body, NOW, 300), Ok(()));
     }
@@ -301,19 +312,38 @@ mod tests {
         let h = s.sign_blooio(NOW, BODY);
         assert_eq!(s.verify(&blooio(&h), BODY, NOW + 300, 300), Ok(()));
         assert_eq!(s.verify(&blooio(&h), BODY, NOW - 300, 300), Ok(()));
-        assert_eq!(s.verify(&blooio(&h), BODY, NOW + 301, 300), Err(SignatureError::Stale(300)));
+        assert_eq!(
+            s.verify(&blooio(&h), BODY, NOW + 301, 300),
+            Err(SignatureError::Stale(300))
+        );
         let mut tampered = BODY.to_vec();
         tampered[60] ^= 1;
-        assert_eq!(s.verify(&blooio(&h), &tampered, NOW, 300), Err(SignatureError::Mismatch));
+        assert_eq!(
+            s.verify(&blooio(&h), &tampered, NOW, 300),
+            Err(SignatureError::Mismatch)
+        );
         let other = Secret::new(Scheme::Blooio, "othersecret").unwrap();
-        assert_eq!(other.verify(&blooio(&h), BODY, NOW, 300), Err(SignatureError::Mismatch));
+        assert_eq!(
+            other.verify(&blooio(&h), BODY, NOW, 300),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(
             s.verify(&SignatureHeaders::default(), BODY, NOW, 300),
             Err(SignatureError::Missing("Blooio-Signature"))
         );
-        for bad in ["", "garbage", "t=abc,v1=00", "v1=00", "t=1700000000", "t=1,t=2,v1=00"] {
+        for bad in [
+            "",
+            "garbage",
+            "t=abc,v1=00",
+            "v1=00",
+            "t=1700000000",
+            "t=1,t=2,v1=00",
+        ] {
             assert!(
-                matches!(s.verify(&blooio(bad), BODY, NOW, 300), Err(SignatureError::Malformed(_))),
+                matches!(
+                    s.verify(&blooio(bad), BODY, NOW, 300),
+                    Err(SignatureError::Malformed(_))
+                ),
                 "{bad}"
             );
         }
@@ -353,7 +383,10 @@ mod tests {
             ..h
         };
         assert_eq!(s.verify(&h3, BODY, NOW, 300), Err(SignatureError::Mismatch));
-        assert_eq!(s.verify(&h, BODY, NOW + 1000, 300), Err(SignatureError::Stale(300)));
+        assert_eq!(
+            s.verify(&h, BODY, NOW + 1000, 300),
+            Err(SignatureError::Stale(300))
+        );
         assert!(Secret::new(Scheme::Standard, "whsec_!!!").is_err());
     }
 
@@ -373,11 +406,17 @@ mod tests {
         let e = Event::parse(BODY).unwrap();
         assert!(e.is_message_received());
         let m = e.message().unwrap();
-        assert_eq!((m.sender, m.text, m.protocol), ("+15550100001", "ABC234", Some("imessage")));
+        assert_eq!(
+            (m.sender, m.text, m.protocol),
+            ("+15550100001", "ABC234", Some("imessage"))
+        );
         let e = Event::parse(br#"{"event":"message.received","text":"x"}"#).unwrap();
         assert_eq!(e.message().unwrap_err(), EventError::Missing("sender"));
         assert!(matches!(Event::parse(b"{"), Err(EventError::Json(_))));
-        assert!(matches!(Event::parse(br#"{"text":"x"}"#), Err(EventError::Json(_))));
+        assert!(matches!(
+            Event::parse(br#"{"text":"x"}"#),
+            Err(EventError::Json(_))
+        ));
         let e = Event::parse(br#"{"event":"message.sent","extra":[1,2]}"#).unwrap();
         assert!(!e.is_message_received());
     }

@@ -1,0 +1,479 @@
+//! The HTTP adapter: hyper 1.x routes over the verifier core.
+//!
+//! This layer only translates: it reads and bounds bodies, checks content types and
+//! signatures, turns JSON into core calls and core results into JSON. Every error is
+//! `{"error": "..."}` with a 4xx status naming the problem; nothing here panics on input.
+//! Time comes from the injected [`Clock`]; randomness from the thread-local CSPRNG.
+
+use crate::clock::{Clock, Millis};
+use crate::metrics::{self, Counters, LatencyHistogram};
+use crate::store::Store;
+use crate::timefmt::rfc3339_ms;
+use crate::verifier::{StartError, StartRequest, Verifier};
+use crate::webhook::{self, Event, Scheme, Secret, SignatureHeaders};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Body;
+use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use serde_json::json;
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+/// Largest request body accepted anywhere.
+pub const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// The iMessage handle users send their code to (the deep link's path).
+    pub handle: String,
+    pub secret: Secret,
+    pub tolerance_secs: i64,
+    pub header_read_timeout: Duration,
+    pub sweep_interval: Duration,
+}
+
+impl HttpConfig {
+    pub fn new(handle: impl Into<String>, secret: Secret) -> Self {
+        Self {
+            handle: handle.into(),
+            secret,
+            tolerance_secs: webhook::DEFAULT_TOLERANCE_SECS,
+            header_read_timeout: Duration::from_secs(10),
+            sweep_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The routes, for latency accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Start,
+    Status,
+    Webhook,
+    Health,
+    Metrics,
+    Other,
+}
+
+const ROUTES: [(Route, &str); 6] = [
+    (Route::Start, "start"),
+    (Route::Status, "status"),
+    (Route::Webhook, "webhook"),
+    (Route::Health, "healthz"),
+    (Route::Metrics, "metrics"),
+    (Route::Other, "other"),
+];
+
+/// Everything a request handler needs; shared by all connections.
+pub struct App<S: Store, C: Clock> {
+    pub verifier: Verifier<S>,
+    clock: C,
+    cfg: HttpConfig,
+    latency: [LatencyHistogram; ROUTES.len()],
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> Resp {
+    json_response(status, &json!({ "error": msg.to_string() }))
+}
+
+fn method_not_allowed(allow: &'static str) -> Resp {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; use {allow}"),
+    );
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes, refusing early on a declared larger length.
+async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<Bytes, Resp>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {MAX_BODY} bytes"),
+        )
+    };
+    let declared = header(headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("could not read body: {e}"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    expected_sender: Option<String>,
+    ttl_seconds: Option<u64>,
+}
+
+impl<S: Store, C: Clock> App<S, C> {
+    pub fn new(verifier: Verifier<S>, clock: C, cfg: HttpConfig) -> Self {
+        Self {
+            verifier,
+            clock,
+            cfg,
+            latency: Default::default(),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// The deep link that pre-fills the code in the user's Messages app.
+    pub fn link(&self, code: &str) -> String {
+        format!(
+            "https://start.msg.new/{}?text={}",
+            utf8_percent_encode(&self.cfg.handle, NON_ALPHANUMERIC),
+            utf8_percent_encode(code, NON_ALPHANUMERIC)
+        )
+    }
+
+    /// Handles one request. Generic over the body so benches and tests can call it directly.
+    pub async fn handle<B>(&self, req: Request<B>) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let started = Instant::now();
+        let (route, resp) = self.route(req).await;
+        let idx = ROUTES.iter().position(|(r, _)| *r == route).unwrap_or(0);
+        self.latency[idx].record(started.elapsed());
+        resp
+    }
+
+    async fn route<B>(&self, req: Request<B>) -> (Route, Resp)
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path();
+        let m = &parts.method;
+        match path {
+            "/2fa/start" if m == Method::POST => {
+                (Route::Start, self.start(&parts.headers, body).await)
+            }
+            "/2fa/start" => (Route::Start, method_not_allowed("POST")),
+            "/webhook/blooio" if m == Method::POST => {
+                (Route::Webhook, self.webhook(&parts.headers, body).await)
+            }
+            "/webhook/blooio" => (Route::Webhook, method_not_allowed("POST")),
+            "/healthz" if m == Method::GET || m == Method::HEAD => (
+                Route::Health,
+                json_response(StatusCode::OK, &json!({"status": "ok"})),
+            ),
+            "/healthz" => (Route::Health, method_not_allowed("GET")),
+            "/metrics" if m == Method::GET => (Route::Metrics, self.metrics()),
+            "/metrics" => (Route::Metrics, method_not_allowed("GET")),
+            _ => match path.strip_prefix("/2fa/status/") {
+                Some(id) if m == Method::GET => (Route::Status, self.status(id)),
+                Some(_) => (Route::Status, method_not_allowed("GET")),
+                None => (
+                    Route::Other,
+                    error(StatusCode::NOT_FOUND, format!("no route for {path}")),
+                ),
+            },
+        }
+    }
+
+    async fn start<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let bytes = match read_body(headers, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let mut req = StartRequest::default();
+        if !bytes.is_empty() {
+            if !is_json(headers) {
+                return error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "content-type must be application/json",
+                );
+            }
+            let parsed: StartBody = match serde_json::from_slice(&bytes) {
+                Ok(p) => p,
+                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+            };
+            req.expected_sender = parsed.expected_sender;
+            if let Some(secs) = parsed.ttl_seconds {
+                // An overflowing TTL is out of range; let the core name the range.
+                req.ttl_ms = Some(secs.checked_mul(1000).unwrap_or(Millis::MAX));
+            }
+        }
+        let now = self.now();
+        match self.verifier.start(&req, now, &mut rand::rng()) {
+            Ok(s) => {
+                let code = self.verifier.config().code.format(s.code);
+                json_response(
+                    StatusCode::CREATED,
+                    &json!({
+                        "id": s.id.encode(),
+                        "code": code.as_str(),
+                        "link": self.link(code.as_str()),
+                        "expires_at": rfc3339_ms(s.expires_at),
+                    }),
+                )
+            }
+            Err(e @ (StartError::Sender(_) | StartError::Ttl { .. })) => {
+                error(StatusCode::UNPROCESSABLE_ENTITY, e)
+            }
+            Err(e @ (StartError::Store(_) | StartError::CodeSpace(_))) => {
+                let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
+                r.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+                r
+            }
+        }
+    }
+
+    fn status(&self, id: &str) -> Resp {
+        match self.verifier.status(id, self.now()) {
+            Some(v) => json_response(
+                StatusCode::OK,
+                &json!({
+                    "status": v.status,
+                    "sender": v.sender,
+                    "verified_at": v.verified_at.map(rfc3339_ms),
+                    "expires_at": rfc3339_ms(v.expires_at),
+                }),
+            ),
+            None => error(StatusCode::NOT_FOUND, "unknown challenge id"),
+        }
+    }
+
+    async fn webhook<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if !is_json(headers) {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type must be application/json",
+            );
+        }
+        let bytes = match read_body(headers, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let sig_headers = SignatureHeaders {
+            blooio_signature: header(headers, "blooio-signature")
+                .or_else(|| header(headers, "x-blooio-signature")),
+            webhook_id: header(headers, "webhook-id"),
+            webhook_timestamp: header(headers, "webhook-timestamp"),
+            webhook_signature: header(headers, "webhook-signature"),
+        };
+        let now = self.now();
+        let now_secs = (now / 1000) as i64;
+        if let Err(e) =
+            self.cfg
+                .secret
+                .verify(&sig_headers, &bytes, now_secs, self.cfg.tolerance_secs)
+        {
+            Counters::inc(&self.verifier.counters.bad_signatures);
+            return error(StatusCode::UNAUTHORIZED, format!("signature: {e}"));
+        }
+        let event = match Event::parse(&bytes) {
+            Ok(e) => e,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        if !event.is_message_received() {
+            return json_response(
+                StatusCode::OK,
+                &json!({"result": "ignored", "reason": format!("event {:?} is not handled", event.event)}),
+            );
+        }
+        let msg = match event.message() {
+            Ok(m) => m,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        let delivery_id = match self.cfg.secret.scheme() {
+            Scheme::Standard => sig_headers.webhook_id,
+            Scheme::Blooio => event.message_id.as_deref(),
+        };
+        let Some(delivery_id) = delivery_id else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "message.received event lacks field \"message_id\"",
+            );
+        };
+        let (outcome, duplicate) = self.verifier.receive_once(delivery_id, &msg, now);
+        let mut body = serde_json::to_value(&outcome).unwrap_or_else(|_| json!({}));
+        body["duplicate"] = json!(duplicate);
+        json_response(StatusCode::OK, &body)
+    }
+
+    fn metrics(&self) -> Resp {
+        let mut out = String::with_capacity(8 * 1024);
+        metrics::render_counters(&mut out, &self.verifier.counters);
+        let store = self.verifier.store();
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_pending_challenges",
+            "Challenges waiting for their code.",
+            store.pending() as f64,
+        );
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_max_pending_challenges",
+            "Bound on pending challenges.",
+            store.max_pending() as f64,
+        );
+        out.push_str("# HELP mo2fa_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE mo2fa_request_duration_seconds histogram\n");
+        for (i, (_, name)) in ROUTES.iter().enumerate() {
+            self.latency[i].render(
+                &mut out,
+                "mo2fa_request_duration_seconds",
+                &format!("route=\"{name}\""),
+            );
+        }
+        let mut r = Response::new(Full::new(Bytes::from(out)));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        r
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish
+/// (up to 10 s). Also runs the once-a-second expiry sweep.
+pub async fn serve<S, C>(
+    listener: TcpListener,
+    app: Arc<App<S, C>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: Store + 'static,
+    C: Clock + 'static,
+{
+    use hyper::server::conn::http1;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::server::graceful::GracefulShutdown;
+
+    let sweeper = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(app.cfg.sweep_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                app.verifier.sweep(app.now());
+            }
+        })
+    };
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(app.cfg.header_read_timeout)
+        .max_buf_size(32 * 1024);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = service_fn(move |req| {
+                    let app = app.clone();
+                    async move { Ok::<_, Infallible>(app.handle(req).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!("connection ended with error: {e}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    sweeper.abort();
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10 s; closing them");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,97 @@
+//! Drives the real `mo2fa` binary: start-up checks, serving on port 0, clean shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
+
+#[test]
+fn refuses_to_start_without_a_secret() {
+    let out = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("MO2FA_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("MO2FA_WEBHOOK_SECRET is not set"), "{err}");
+}
+
+#[test]
+fn refuses_bad_settings_with_a_clear_message() {
+    let out = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--code-len", "3"])
+        .env("MO2FA_WEBHOOK_SECRET", "s")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--code-len") && err.contains("between 4 and 12"),
+        "{err}"
+    );
+}
+
+fn http(addr: &str, raw: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serves_on_port_zero_and_stops_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--handle", "+15550001111"])
+        .env("MO2FA_WEBHOOK_SECRET", "integration-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("mo2fa listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+
+    let reply = http(
+        &addr,
+        "POST /2fa/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+    let body: serde_json::Value =
+        serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let link = body["link"].as_str().unwrap();
+    assert!(
+        link.starts_with("https://start.msg.new/%2B15550001111?text="),
+        "{link}"
+    );
+
+    let status = http(
+        &addr,
+        &format!(
+            "GET /2fa/status/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            body["id"].as_str().unwrap()
+        ),
+    );
+    assert!(status.contains("\"status\":\"pending\""), "{status}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}

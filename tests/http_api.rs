@@ -1,0 +1,476 @@
+//! End-to-end tests of the HTTP verifier on a real loopback socket (port 0).
+
+mod common;
+
+use common::{Server, message_event};
+use mo2fa::verifier::{Config, Protocol};
+use mo2fa::webhook::Scheme;
+
+async fn start(server: &Server, body: &str) -> serde_json::Value {
+    let r = server.post_json("/2fa/start", body).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    r.json()
+}
+
+#[tokio::test]
+async fn start_signed_webhook_then_status_verified() {
+    let s = Server::start().await;
+    let c = start(&s, "").await;
+    let code = c["code"].as_str().unwrap();
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(code.len(), 6);
+    assert_eq!(
+        c["link"],
+        format!("https://start.msg.new/verify%40example%2Ecom?text={code}")
+    );
+    assert_eq!(c["expires_at"], "2023-11-14T22:18:20.000Z", "T0 + 300 s");
+
+    let pending = s.get(&format!("/2fa/status/{id}")).await.json();
+    assert_eq!(pending["status"], "pending");
+    assert!(pending["sender"].is_null());
+
+    s.clock.advance(4_000);
+    let text = format!("Here is my code: {}", code.to_lowercase());
+    let r = s
+        .deliver(&message_event("m_1", "+1 555 010 0001", &text, "imessage"))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["result"], "verified");
+    assert_eq!(r.json()["id"], id);
+    assert_eq!(r.json()["duplicate"], false);
+
+    let st = s.get(&format!("/2fa/status/{id}")).await;
+    assert_eq!(st.status, 200);
+    let st = st.json();
+    assert_eq!(st["status"], "verified");
+    assert_eq!(st["sender"], "+15550100001");
+    assert_eq!(st["verified_at"], "2023-11-14T22:13:24.000Z");
+    s.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn redelivery_gets_same_answer_and_no_second_effect() {
+    let s = Server::start().await;
+    let c = start(&s, "").await;
+    let event = message_event(
+        "m_dup",
+        "+15550100001",
+        c["code"].as_str().unwrap(),
+        "imessage",
+    );
+    let first = s.deliver(&event).await.json();
+    let second = s.deliver(&event).await.json();
+    assert_eq!(first["result"], "verified");
+    assert_eq!(second["result"], "verified");
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(second["duplicate"], true);
+    let metrics = s.get("/metrics").await.body;
+    assert!(
+        metrics.contains("\nmo2fa_verifications_total 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nmo2fa_duplicate_deliveries_total 1\n"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn expected_sender_binding_rejects_others_then_locks() {
+    let cfg = Config {
+        max_sender_failures: 2,
+        ..Config::default()
+    };
+    let s = Server::start_with(cfg, 100, Scheme::Blooio).await;
+    let c = start(&s, r#"{"expected_sender": "+44 20 7946 0958"}"#).await;
+    let code = c["code"].as_str().unwrap();
+    let r = s
+        .deliver(&message_event("m1", "+15550100666", code, "imessage"))
+        .await
+        .json();
+    assert_eq!(r["result"], "sender_mismatch");
+    assert_eq!(r["locked"], false);
+    // The owner can still verify after one stranger's attempt.
+    let c2 = start(&s, r#"{"expected_sender": "+442079460958"}"#).await;
+    let code2 = c2["code"].as_str().unwrap();
+    let ok = s
+        .deliver(&message_event("m2", "+442079460958", code2, "imessage"))
+        .await
+        .json();
+    assert_eq!(ok["result"], "verified");
+    // A second stranger's attempt locks the first challenge for good.
+    let r = s
+        .deliver(&message_event("m3", "+15550100667", code, "imessage"))
+        .await
+        .json();
+    assert_eq!(r["locked"], true);
+    let r = s
+        .deliver(&message_event("m4", "+442079460958", code, "imessage"))
+        .await
+        .json();
+    assert_eq!(r["result"], "no_match");
+    let st = s
+        .get(&format!("/2fa/status/{}", c["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(st["status"], "locked");
+}
+
+#[tokio::test]
+async fn sms_protocol_is_ignored_by_default_policy() {
+    let s = Server::start().await;
+    let c = start(&s, "").await;
+    let r = s
+        .deliver(&message_event(
+            "m1",
+            "+15550100001",
+            c["code"].as_str().unwrap(),
+            "sms",
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"], "ignored");
+    let st = s
+        .get(&format!("/2fa/status/{}", c["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(st["status"], "pending");
+
+    let cfg = Config {
+        accepted_protocols: vec![Protocol::Imessage, Protocol::Sms],
+        ..Config::default()
+    };
+    let s = Server::start_with(cfg, 100, Scheme::Blooio).await;
+    let c = start(&s, "").await;
+    let r = s
+        .deliver(&message_event(
+            "m1",
+            "+15550100001",
+            c["code"].as_str().unwrap(),
+            "sms",
+        ))
+        .await;
+    assert_eq!(r.json()["result"], "verified");
+}
+
+#[tokio::test]
+async fn other_events_are_acknowledged_and_ignored() {
+    let s = Server::start().await;
+    let r = s
+        .deliver(r#"{"event":"message.delivered","message_id":"m9"}"#)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["result"], "ignored");
+}
+
+#[tokio::test]
+async fn expiry_over_http() {
+    let s = Server::start().await;
+    let c = start(&s, r#"{"ttl_seconds": 30}"#).await;
+    s.clock.advance(30_000);
+    let st = s
+        .get(&format!("/2fa/status/{}", c["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(st["status"], "expired");
+    let r = s
+        .deliver(&message_event(
+            "m1",
+            "+15550100001",
+            c["code"].as_str().unwrap(),
+            "imessage",
+        ))
+        .await
+        .json();
+    // "expired" if the code is matched before the once-a-second sweep removes it, else no match.
+    let result = r["result"].as_str().unwrap();
+    assert!(result == "expired" || result == "no_match", "{r}");
+    let st = s
+        .get(&format!("/2fa/status/{}", c["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(st["status"], "expired");
+}
+
+#[tokio::test]
+async fn standard_webhooks_scheme() {
+    let s = Server::start_with(Config::default(), 100, Scheme::Standard).await;
+    let c = start(&s, "").await;
+    let body = message_event(
+        "m1",
+        "+15550100001",
+        c["code"].as_str().unwrap(),
+        "imessage",
+    );
+    let ts = s.now_secs().to_string();
+    let sig = s
+        .secret
+        .sign_standard("wh_1", s.now_secs(), body.as_bytes());
+    let headers = [
+        ("webhook-id", "wh_1"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", sig.as_str()),
+    ];
+    let r = s
+        .post(
+            "/webhook/blooio",
+            "application/json",
+            &headers,
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(r.json()["result"], "verified", "{r:?}");
+    let again = s
+        .post(
+            "/webhook/blooio",
+            "application/json",
+            &headers,
+            body.as_bytes(),
+        )
+        .await;
+    assert_eq!(again.json()["duplicate"], true);
+    // A Blooio-style header means nothing under the standard scheme.
+    let blooio = s.secret.sign_blooio(s.now_secs(), body.as_bytes());
+    s.post(
+        "/webhook/blooio",
+        "application/json",
+        &[("Blooio-Signature", &blooio)],
+        body.as_bytes(),
+    )
+    .await
+    .assert_error(401, "webhook-id");
+}
+
+// ----- Bad input: one test each -----
+
+#[tokio::test]
+async fn bad_signatures_are_401() {
+    let s = Server::start().await;
+    let c = start(&s, "").await;
+    let body = message_event(
+        "m1",
+        "+15550100001",
+        c["code"].as_str().unwrap(),
+        "imessage",
+    );
+    let post = |headers: Vec<(&'static str, String)>, body: String| {
+        let s = &s;
+        async move {
+            let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            s.post("/webhook/blooio", "application/json", &h, body.as_bytes())
+                .await
+        }
+    };
+    post(vec![], body.clone())
+        .await
+        .assert_error(401, "missing signature");
+    let good = s.secret.sign_blooio(s.now_secs(), body.as_bytes());
+    let tampered = body.replace("+15550100001", "+15550100002");
+    post(vec![("Blooio-Signature", good.clone())], tampered)
+        .await
+        .assert_error(401, "does not match");
+    let stale = s.secret.sign_blooio(s.now_secs() - 301, body.as_bytes());
+    post(vec![("Blooio-Signature", stale)], body.clone())
+        .await
+        .assert_error(401, "tolerance");
+    let wrong = mo2fa::webhook::Secret::new(Scheme::Blooio, "not-the-secret").unwrap();
+    let forged = wrong.sign_blooio(s.now_secs(), body.as_bytes());
+    post(vec![("Blooio-Signature", forged)], body.clone())
+        .await
+        .assert_error(401, "does not match");
+    post(vec![("Blooio-Signature", "t=1,v1".into())], body.clone())
+        .await
+        .assert_error(401, "malformed");
+    // The lower-case alternative header name works.
+    let r = post(vec![("x-blooio-signature", good)], body).await;
+    assert_eq!(r.json()["result"], "verified");
+    let metrics = s.get("/metrics").await.body;
+    assert!(
+        metrics.contains("\nmo2fa_bad_signatures_total 5\n"),
+        "{metrics}"
+    );
+    let st = s
+        .get(&format!("/2fa/status/{}", c["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(
+        st["sender"], "+15550100001",
+        "forged deliveries changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let s = Server::start().await;
+    s.post_json("/2fa/start", "{\"ttl_seconds\": ")
+        .await
+        .assert_error(400, "invalid JSON");
+    s.post_json("/2fa/start", r#"{"ttl_seconds": -5}"#)
+        .await
+        .assert_error(400, "invalid JSON");
+    s.post_json("/2fa/start", r#"{"ttl": 60}"#)
+        .await
+        .assert_error(400, "unknown field `ttl`");
+    s.deliver("{not json")
+        .await
+        .assert_error(400, "invalid JSON");
+    s.deliver(r#"{"event":"message.received","message_id":"m1","text":"ABC234"}"#)
+        .await
+        .assert_error(400, "sender");
+    s.deliver(r#"{"event":"message.received","sender":"+15550100001","text":"ABC234"}"#)
+        .await
+        .assert_error(400, "message_id");
+    assert_eq!(
+        s.app.verifier.pending(),
+        0,
+        "nothing was created by bad input"
+    );
+}
+
+#[tokio::test]
+async fn invalid_values_are_422() {
+    let s = Server::start().await;
+    s.post_json("/2fa/start", r#"{"ttl_seconds": 5}"#)
+        .await
+        .assert_error(422, "between 10 and 3600");
+    s.post_json("/2fa/start", r#"{"ttl_seconds": 18446744073709551615}"#)
+        .await
+        .assert_error(422, "ttl_seconds");
+    s.post_json("/2fa/start", r#"{"expected_sender": "555-0100"}"#)
+        .await
+        .assert_error(422, "expected_sender");
+}
+
+#[tokio::test]
+async fn oversized_body_is_413() {
+    let s = Server::start().await;
+    let big = format!("{{\"text\": \"{}\"}}", "A".repeat(64 * 1024));
+    s.post_json("/2fa/start", &big)
+        .await
+        .assert_error(413, "exceeds");
+    s.deliver(&big).await.assert_error(413, "exceeds");
+    // Without a declared length (chunked), the limit still holds while reading.
+    let chunk = "B".repeat(70 * 1024);
+    let raw = format!(
+        "POST /webhook/blooio HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    s.send(&raw).await.assert_error(413, "exceeds");
+    // Exactly at the limit is fine (then rejected for its signature, not its size).
+    let at_limit = "C".repeat(64 * 1024);
+    s.post(
+        "/webhook/blooio",
+        "application/json",
+        &[],
+        at_limit.as_bytes(),
+    )
+    .await
+    .assert_error(401, "signature");
+}
+
+#[tokio::test]
+async fn wrong_content_type_is_415() {
+    let s = Server::start().await;
+    s.post("/2fa/start", "text/plain", &[], b"{}")
+        .await
+        .assert_error(415, "application/json");
+    s.post(
+        "/webhook/blooio",
+        "application/x-www-form-urlencoded",
+        &[],
+        b"a=b",
+    )
+    .await
+    .assert_error(415, "application/json");
+    // Parameters after the media type are fine.
+    let r = s
+        .post("/2fa/start", "application/json; charset=utf-8", &[], b"{}")
+        .await;
+    assert_eq!(r.status, 201);
+}
+
+#[tokio::test]
+async fn unknown_route_and_unknown_id_are_404() {
+    let s = Server::start().await;
+    s.get("/nope").await.assert_error(404, "no route for /nope");
+    s.get("/2fa/status/AAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        .await
+        .assert_error(404, "unknown challenge");
+    s.get("/2fa/status/not-an-id")
+        .await
+        .assert_error(404, "unknown challenge");
+    let c = start(&s, "").await;
+    let mut forged = c["id"].as_str().unwrap().to_string();
+    let last = if forged.ends_with('A') { "B" } else { "A" };
+    forged.replace_range(26.., last);
+    s.get(&format!("/2fa/status/{forged}"))
+        .await
+        .assert_error(404, "unknown challenge");
+}
+
+#[tokio::test]
+async fn wrong_method_is_405_with_allow() {
+    let s = Server::start().await;
+    let r = s.get("/2fa/start").await;
+    r.assert_error(405, "POST");
+    assert_eq!(r.header("allow"), Some("POST"));
+    s.get("/webhook/blooio").await.assert_error(405, "POST");
+    s.post_json("/healthz", "{}").await.assert_error(405, "GET");
+    s.post_json("/metrics", "{}").await.assert_error(405, "GET");
+    s.post_json("/2fa/status/x", "{}")
+        .await
+        .assert_error(405, "GET");
+}
+
+#[tokio::test]
+async fn full_store_is_503_with_retry_after() {
+    let s = Server::start_with(Config::default(), 2, Scheme::Blooio).await;
+    start(&s, "").await;
+    start(&s, "").await;
+    let r = s.post_json("/2fa/start", "").await;
+    r.assert_error(503, "max_pending = 2");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    assert_eq!(s.app.verifier.pending(), 2);
+}
+
+#[tokio::test]
+async fn health_and_metrics() {
+    let s = Server::start().await;
+    let h = s.get("/healthz").await;
+    assert_eq!((h.status, h.json()["status"].as_str()), (200, Some("ok")));
+    start(&s, "").await;
+    let m = s.get("/metrics").await;
+    assert_eq!(m.status, 200);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    for needle in [
+        "mo2fa_starts_total 1\n",
+        "mo2fa_pending_challenges 1\n",
+        "# TYPE mo2fa_request_duration_seconds histogram\n",
+        "mo2fa_request_duration_seconds_count{route=\"start\"} 1\n",
+        "mo2fa_expired_total 0\n",
+        "mo2fa_sender_mismatches_total 0\n",
+    ] {
+        assert!(m.body.contains(needle), "missing {needle:?} in\n{}", m.body);
+    }
+}
+
+#[tokio::test]
+async fn garbage_bytes_do_not_crash_the_server() {
+    let s = Server::start().await;
+    let r = s.send_bytes(b"\x00\xff\xfe GARBAGE\r\n\r\n").await;
+    assert!(r.status == 400 || r.status == 0, "{r:?}");
+    let invalid_utf8 = b"{\"event\":\"message.received\",\"text\":\"\xff\xfe\"}";
+    s.post("/webhook/blooio", "application/json", &[], invalid_utf8)
+        .await
+        .assert_error(401, "signature");
+    assert_eq!(s.get("/healthz").await.status, 200, "still serving");
+}
+
+#[tokio::test]
+async fn shutdown_finishes_cleanly() {
+    let s = Server::start().await;
+    start(&s, "").await;
+    s.stop()
+        .await
+        .expect("serve returns Ok after the shutdown signal");
+}
