@@ -15,6 +15,7 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 const SHARDS: usize = 32;
 
@@ -22,9 +23,9 @@ const SHARDS: usize = 32;
 pub const DEFAULT_RETENTION_MS: Millis = 24 * 3600 * 1000;
 
 struct Shard<T> {
-    answers: FxHashMap<Box<str>, T>,
+    answers: FxHashMap<Arc<str>, T>,
     /// Insertion order, for forgetting the oldest first.
-    order: VecDeque<(Millis, Box<str>)>,
+    order: VecDeque<(Millis, Arc<str>)>,
 }
 
 pub struct Dedupe<T> {
@@ -52,7 +53,9 @@ impl<T: Clone> Dedupe<T> {
     }
 
     fn shard(&self, key: &str) -> &Mutex<Shard<T>> {
-        &self.shards[(self.hasher.hash_one(key) >> 7) as usize % SHARDS]
+        // Bits 40.. pick the shard: the shard's own table uses the low bits for the bucket and
+        // the top seven as tag, and keys sharing those would cluster.
+        &self.shards[(self.hasher.hash_one(key) >> 40) as usize % SHARDS]
     }
 
     /// The stored answer for `key`, or the result of `f` (run once, under the shard lock)
@@ -68,7 +71,7 @@ impl<T: Clone> Dedupe<T> {
         {
             shard.answers.remove(&oldest);
         }
-        let key: Box<str> = key.into();
+        let key: Arc<str> = key.into();
         shard.answers.insert(key.clone(), answer.clone());
         shard.order.push_back((now, key));
         (answer, false)

@@ -25,25 +25,104 @@ use crate::code::{Code, CodeSpec, RADIX, symbol_index};
 pub const MAX_CANDIDATES: usize = 16;
 
 /// The candidates found in one message, best first, without duplicates.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Candidates {
+    /// Candidates with a digit first, then letter-only ones; never more than the limit.
     codes: [Code; MAX_CANDIDATES],
-    len: usize,
+    len: u8,
+    /// How many of `codes` contain a digit (they come first).
+    with_digit: u8,
+    limit: u8,
     /// Every candidate seen, including those beyond the limit; a large number flags stuffing.
     pub seen: usize,
 }
 
 impl Candidates {
+    fn new(limit: usize) -> Self {
+        Self {
+            codes: [Code(0); MAX_CANDIDATES],
+            len: 0,
+            with_digit: 0,
+            limit: limit.clamp(1, MAX_CANDIDATES) as u8,
+            seen: 0,
+        }
+    }
+
     pub fn as_slice(&self) -> &[Code] {
-        &self.codes[..self.len]
+        &self.codes[..usize::from(self.len)]
     }
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Keeps the best `limit` candidates: digit ones in order of appearance, then letter ones.
+    fn push(&mut self, code: Code, has_digit: bool) {
+        self.seen += 1;
+        if self.as_slice().contains(&code) {
+            return;
+        }
+        let (len, limit, digits) = (
+            usize::from(self.len),
+            usize::from(self.limit),
+            usize::from(self.with_digit),
+        );
+        if has_digit {
+            if digits == limit {
+                return;
+            }
+            // Insert after the last digit candidate; a letter-only one falls off if full.
+            let keep = len.min(limit - 1);
+            self.codes.copy_within(digits..keep, digits + 1);
+            self.codes[digits] = code;
+            self.with_digit += 1;
+            self.len = (keep + 1) as u8;
+        } else if len < limit {
+            self.codes[len] = code;
+            self.len += 1;
+        }
+    }
 }
 
-/// A finished word: its packed value if it is made only of alphabet symbols.
+/// What a character means to the scanner.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    /// An alphabet symbol, with its index.
+    Symbol(u8),
+    /// Part of a word but not a symbol (`0`, `O`, `é`, ...): the word cannot be a code.
+    OtherWord,
+    /// A separator that may sit inside a code.
+    Joiner,
+    Separator,
+}
+
+#[inline]
+fn ascii_class(b: u8) -> Class {
+    match symbol_index(b) {
+        Some(i) => Class::Symbol(i),
+        None if b.is_ascii_alphanumeric() => Class::OtherWord,
+        None if b == b' ' || b == b'-' => Class::Joiner,
+        None => Class::Separator,
+    }
+}
+
+/// Full-width ASCII (U+FF01..U+FF5E) is folded to ASCII; other letters and digits are words.
+#[inline]
+fn char_class(c: char) -> Class {
+    let c = match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        _ => c,
+    };
+    if c.is_ascii() {
+        ascii_class(c as u8)
+    } else if c.is_alphanumeric() {
+        Class::OtherWord
+    } else {
+        Class::Separator
+    }
+}
+
+/// A word being read or just finished: its packed value while it can still be a code.
 #[derive(Clone, Copy)]
 struct Word {
     len: usize,
@@ -51,135 +130,98 @@ struct Word {
     has_digit: bool,
 }
 
-/// Collects candidates in two priority classes, keeping the order of appearance in each.
-struct Collector {
-    with_digit: [Code; MAX_CANDIDATES],
-    n_digit: usize,
-    letters_only: [Code; MAX_CANDIDATES],
-    n_letters: usize,
-    limit: usize,
-    seen: usize,
+const EMPTY: Word = Word {
+    len: 0,
+    value: Some(0),
+    has_digit: false,
+};
+
+struct Scanner {
+    code_len: usize,
+    cur: Word,
+    /// The previous word, kept only while the gap after it is a single joiner.
+    prev: Option<Word>,
+    gap_len: usize,
+    gap_is_joiner: bool,
+    out: Candidates,
 }
 
-impl Collector {
-    fn push(&mut self, code: Code, has_digit: bool) {
-        self.seen += 1;
-        let (buf, n) = if has_digit {
-            (&mut self.with_digit, &mut self.n_digit)
-        } else {
-            (&mut self.letters_only, &mut self.n_letters)
-        };
-        if *n < self.limit && !buf[..*n].contains(&code) {
-            buf[*n] = code;
-            *n += 1;
+impl Scanner {
+    #[inline]
+    fn feed(&mut self, class: Class) {
+        match class {
+            Class::Symbol(_) | Class::OtherWord => {
+                if self.cur.len == 0 {
+                    if !(self.gap_len == 1 && self.gap_is_joiner) {
+                        self.prev = None;
+                    }
+                    self.gap_len = 0;
+                }
+                let w = &mut self.cur;
+                w.len += 1;
+                w.value = match (w.value, class) {
+                    // Words longer than a code can never be (part of) one; stop packing.
+                    (Some(v), Class::Symbol(i)) if w.len <= self.code_len => {
+                        // The alphabet starts with its eight digits.
+                        w.has_digit |= i < 8;
+                        Some(v * RADIX + u64::from(i))
+                    }
+                    _ => None,
+                };
+            }
+            Class::Joiner | Class::Separator => {
+                if self.cur.len > 0 {
+                    self.finish_word();
+                    self.gap_len = 0;
+                }
+                self.gap_len += 1;
+                self.gap_is_joiner = self.gap_len == 1 && class == Class::Joiner;
+            }
         }
     }
 
-    fn finish(self) -> Candidates {
-        let mut out = Candidates {
-            seen: self.seen,
-            ..Candidates::default()
-        };
-        let ordered = self.with_digit[..self.n_digit]
-            .iter()
-            .chain(&self.letters_only[..self.n_letters]);
-        for &code in ordered {
-            if out.len == self.limit {
-                break;
-            }
-            if !out.as_slice().contains(&code) {
-                out.codes[out.len] = code;
-                out.len += 1;
-            }
+    fn finish_word(&mut self) {
+        let word = std::mem::replace(&mut self.cur, EMPTY);
+        if word.len == 0 {
+            return;
         }
-        out
-    }
-}
-
-/// Folds full-width ASCII (U+FF01..U+FF5E) to ASCII; leaves everything else alone.
-#[inline]
-fn fold_fullwidth(c: char) -> char {
-    match c {
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        _ => c,
+        if word.len == self.code_len
+            && let Some(v) = word.value
+        {
+            self.out.push(Code(v), word.has_digit);
+        }
+        if let Some(p) = self.prev
+            && p.len + word.len == self.code_len
+            && let (Some(a), Some(b)) = (p.value, word.value)
+        {
+            let joined = a * RADIX.pow(word.len as u32) + b;
+            self.out.push(Code(joined), p.has_digit || word.has_digit);
+        }
+        self.prev = Some(word);
     }
 }
 
 /// Extracts at most `max_candidates` (clamped to 1..=[`MAX_CANDIDATES`]) candidate codes.
 pub fn extract(text: &str, spec: &CodeSpec, max_candidates: usize) -> Candidates {
-    let code_len = spec.len();
-    let mut out = Collector {
-        with_digit: Default::default(),
-        n_digit: 0,
-        letters_only: Default::default(),
-        n_letters: 0,
-        limit: max_candidates.clamp(1, MAX_CANDIDATES),
-        seen: 0,
+    let mut sc = Scanner {
+        code_len: spec.len(),
+        cur: EMPTY,
+        prev: None,
+        gap_len: 0,
+        gap_is_joiner: false,
+        out: Candidates::new(max_candidates),
     };
-    // The word being read, the previous finished word, and the gap since it ended.
-    let mut cur = Word {
-        len: 0,
-        value: Some(0),
-        has_digit: false,
-    };
-    let mut prev: Option<Word> = None;
-    let mut gap_is_single_joiner = false;
-    let mut gap_len = 0usize;
-
-    let mut finish_word = |cur: &mut Word, prev: &mut Option<Word>| {
-        if cur.len == 0 {
-            return;
+    if text.is_ascii() {
+        for &b in text.as_bytes() {
+            sc.feed(ascii_class(b));
         }
-        let word = *cur;
-        if word.len == code_len
-            && let Some(v) = word.value
-        {
-            out.push(Code(v), word.has_digit);
-        }
-        if let Some(p) = *prev
-            && p.len + word.len == code_len
-            && let (Some(a), Some(b)) = (p.value, word.value)
-        {
-            let joined = a * RADIX.pow(word.len as u32) + b;
-            out.push(Code(joined), p.has_digit || word.has_digit);
-        }
-        *prev = Some(word);
-        *cur = Word {
-            len: 0,
-            value: Some(0),
-            has_digit: false,
-        };
-    };
-
-    for c in text.chars().map(fold_fullwidth) {
-        if c.is_alphanumeric() {
-            if cur.len == 0 {
-                // A word starts: it may join the previous one only across one ' ' or '-'.
-                if !(gap_len == 1 && gap_is_single_joiner) {
-                    prev = None;
-                }
-                gap_len = 0;
-            }
-            cur.len += 1;
-            cur.value = match (cur.value, c.is_ascii()) {
-                // Words longer than a code can never be (part of) one; stop packing.
-                (Some(v), true) if cur.len <= code_len => {
-                    symbol_index(c as u8).map(|i| v * RADIX + u64::from(i))
-                }
-                _ => None,
-            };
-            cur.has_digit |= c.is_ascii_digit();
-        } else {
-            if cur.len > 0 {
-                finish_word(&mut cur, &mut prev);
-                gap_len = 0;
-            }
-            gap_len += 1;
-            gap_is_single_joiner = gap_len == 1 && (c == ' ' || c == '-');
+    } else {
+        for c in text.chars() {
+            sc.feed(char_class(c));
         }
     }
-    finish_word(&mut cur, &mut prev);
-    out.finish()
+    sc.finish_word();
+    sc.out
 }
 
 #[cfg(test)]

@@ -32,12 +32,13 @@ pub enum Protocol {
 impl Protocol {
     /// Case-insensitive; unknown protocols are `None` and never verify.
     pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "imessage" => Some(Self::Imessage),
-            "sms" => Some(Self::Sms),
-            "rcs" => Some(Self::Rcs),
-            _ => None,
-        }
+        [
+            ("imessage", Self::Imessage),
+            ("sms", Self::Sms),
+            ("rcs", Self::Rcs),
+        ]
+        .into_iter()
+        .find_map(|(name, p)| s.eq_ignore_ascii_case(name).then_some(p))
     }
 }
 
@@ -142,14 +143,14 @@ pub struct InboundMessage<'a> {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ReceiveOutcome {
     Verified {
-        id: String,
+        id: ChallengeId,
     },
     SenderMismatch {
-        id: String,
+        id: ChallengeId,
         locked: bool,
     },
     Expired {
-        id: String,
+        id: ChallengeId,
     },
     /// No candidate matched a pending challenge.
     NoMatch {
@@ -334,14 +335,11 @@ impl<S: Store> Verifier<S> {
                 .match_code(code, &sender, now, self.cfg.max_sender_failures);
             match outcome {
                 MatchOutcome::NoMatch => continue,
-                MatchOutcome::Verified(id) => return ReceiveOutcome::Verified { id: id.encode() },
+                MatchOutcome::Verified(id) => return ReceiveOutcome::Verified { id },
                 MatchOutcome::SenderMismatch { id, locked, .. } => {
-                    return ReceiveOutcome::SenderMismatch {
-                        id: id.encode(),
-                        locked,
-                    };
+                    return ReceiveOutcome::SenderMismatch { id, locked };
                 }
-                MatchOutcome::Expired(id) => return ReceiveOutcome::Expired { id: id.encode() },
+                MatchOutcome::Expired(id) => return ReceiveOutcome::Expired { id },
             }
         }
         ReceiveOutcome::NoMatch {
@@ -419,7 +417,7 @@ mod tests {
         assert_eq!(s.expires_at, T0 + 300_000);
         let text = format!("my code is {}", code_text(&v, &s).to_lowercase());
         let out = v.receive(&msg("+15550100001", &text), T0 + 10);
-        assert_eq!(out, ReceiveOutcome::Verified { id: s.id.encode() });
+        assert_eq!(out, ReceiveOutcome::Verified { id: s.id });
         let st = v.status(&s.id.encode(), T0 + 20).unwrap();
         assert_eq!(st.status, Status::Verified);
         assert_eq!(st.sender.as_deref(), Some("+15550100001"));

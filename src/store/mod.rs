@@ -12,8 +12,8 @@
 //!
 //! # The memory store
 //! Challenges are sharded by code, so a verification locks one shard. Each shard holds a slab
-//! of fixed-size slots, a hash table of slot indices keyed by the pending code (the key is read
-//! from the slot, so an entry costs 4 bytes), and a hashed timing wheel of slot indices. The
+//! of one-cache-line slots, an index from pending code to slot (see [`code_index`]: one index
+//! line and one slot line per lookup), and a hashed timing wheel of slot indices. The
 //! challenge id carries the shard and slot, so reading a status needs no index at all; the
 //! 128-bit random tag in the id, compared in constant time, is what makes it unguessable.
 //! Every occupied slot has exactly one wheel entry, and only the wheel frees slots.
@@ -23,10 +23,13 @@ use crate::code::Code;
 use crate::sender::Sender;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hashbrown::HashTable;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use subtle::ConstantTimeEq;
+
+mod code_index;
+mod hugepage;
+use code_index::{CodeIndex, RESERVED_SLOT};
 
 /// A challenge's public handle: where it lives plus 128 random bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -34,6 +37,13 @@ pub struct ChallengeId {
     /// Store-specific location (the memory store packs shard and slot into it).
     pub locator: u32,
     pub tag: u128,
+}
+
+/// Serialised as its textual form, so answers carry the id clients know.
+impl serde::Serialize for ChallengeId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.encode())
+    }
 }
 
 /// Length of the textual id: base64url of 4 + 16 bytes, unpadded.
@@ -159,7 +169,8 @@ pub trait Store: Send + Sync {
 // ---------------------------------------------------------------------------------------------
 
 const SLOT_BITS: u32 = 24;
-const MAX_SLOTS_PER_SHARD: usize = 1 << SLOT_BITS;
+/// Slot numbers fit 24 bits, less the one the index reserves as its empty marker.
+const MAX_SLOTS_PER_SHARD: usize = RESERVED_SLOT as usize;
 const MAX_SHARDS: usize = 1 << (32 - SLOT_BITS);
 /// Wheel resolution and size: 4096 one-second buckets cover 68 minutes per round.
 const TICK_MS: Millis = 1_000;
@@ -174,8 +185,9 @@ enum SlotState {
     Locked,
 }
 
-/// One challenge. Kept at 64 bytes: offsets instead of absolute times, and one sender field
-/// whose meaning follows the state (expected sender while pending, verified sender after).
+/// One challenge. Kept at 64 bytes, one cache line: offsets instead of absolute times, and one
+/// sender field whose meaning follows the state (expected sender while pending, verified after).
+#[repr(align(64))]
 struct Slot {
     tag: [u64; 2],
     code: u64,
@@ -212,7 +224,7 @@ fn mix(code: u64) -> u64 {
 struct Shard {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    by_code: HashTable<u32>,
+    by_code: CodeIndex,
     wheel: Vec<Vec<u32>>,
     /// The last wheel tick processed; `None` until the shard first sees time.
     last_tick: Option<u64>,
@@ -223,7 +235,7 @@ impl Shard {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
-            by_code: HashTable::new(),
+            by_code: CodeIndex::new(),
             wheel: (0..WHEEL_BUCKETS).map(|_| Vec::new()).collect(),
             last_tick: None,
         }
@@ -232,18 +244,13 @@ impl Shard {
     fn find_pending(&self, code: u64) -> Option<u32> {
         let slots = &self.slots;
         self.by_code
-            .find(mix(code), |&i| slots[i as usize].code == code)
-            .copied()
+            .find(mix(code), |i| slots[i as usize].code == code)
     }
 
     fn unindex(&mut self, code: u64) {
         let slots = &self.slots;
-        if let Ok(entry) = self
-            .by_code
-            .find_entry(mix(code), |&i| slots[i as usize].code == code)
-        {
-            entry.remove();
-        }
+        self.by_code
+            .remove(mix(code), |i| slots[i as usize].code == code);
     }
 
     fn schedule(&mut self, slot: u32, due: Millis) {
@@ -325,7 +332,7 @@ pub struct MemoryStoreConfig {
 impl Default for MemoryStoreConfig {
     fn default() -> Self {
         Self {
-            shards: 64,
+            shards: 8,
             max_pending: 1_000_000,
             retention_ms: 10 * 60 * 1000,
         }
@@ -351,7 +358,7 @@ impl MemoryStore {
 
     fn locate(&self, id: &ChallengeId) -> Option<(usize, usize)> {
         let shard = (id.locator >> SLOT_BITS) as usize;
-        let slot = (id.locator & (MAX_SLOTS_PER_SHARD as u32 - 1)) as usize;
+        let slot = (id.locator & ((1 << SLOT_BITS) - 1)) as usize;
         (shard < self.shards.len()).then_some((shard, slot))
     }
 
@@ -402,6 +409,9 @@ impl Store for MemoryStore {
                 i
             }
             None if shard.slots.len() < MAX_SLOTS_PER_SHARD => {
+                if shard.slots.len() == shard.slots.capacity() {
+                    hugepage::grow(&mut shard.slots);
+                }
                 shard.slots.push(slot);
                 (shard.slots.len() - 1) as u32
             }
@@ -412,8 +422,7 @@ impl Store for MemoryStore {
                 });
             }
         };
-        let Shard { slots, by_code, .. } = &mut *shard;
-        by_code.insert_unique(mix(c.code.0), idx, |&i| mix(slots[i as usize].code));
+        shard.by_code.insert(mix(c.code.0), idx);
         shard.schedule(idx, c.expires_at);
         Ok(Self::id(shard_idx, idx, tag))
     }
@@ -459,15 +468,19 @@ impl Store for MemoryStore {
         max_sender_failures: u8,
     ) -> MatchOutcome {
         let shard_idx = self.shard_of(code.0);
-        let mut shard = self.shards[shard_idx].lock();
-        let Some(idx) = shard.find_pending(code.0) else {
+        let mut guard = self.shards[shard_idx].lock();
+        let Shard { slots, by_code, .. } = &mut *guard;
+        let hash = mix(code.0);
+        let Some(idx) = by_code.find(hash, |i| slots[i as usize].code == code.0) else {
             return MatchOutcome::NoMatch;
         };
-        let s = &mut shard.slots[idx as usize];
+        // Leaving `Pending` removes the entry; the index line is still in cache from `find`.
+        let mut unindex = || by_code.remove(hash, |i| i == idx);
+        let s = &mut slots[idx as usize];
         let id = Self::id(shard_idx, idx, s.tag);
         if now >= s.expires_at() {
             s.state = SlotState::Expired;
-            shard.unindex(code.0);
+            unindex();
             self.release_pending();
             return MatchOutcome::Expired(id);
         }
@@ -479,7 +492,7 @@ impl Store for MemoryStore {
             let locked = failures >= max_sender_failures;
             if locked {
                 s.state = SlotState::Locked;
-                shard.unindex(code.0);
+                unindex();
                 self.release_pending();
             }
             return MatchOutcome::SenderMismatch {
@@ -493,7 +506,7 @@ impl Store for MemoryStore {
         if s.sender.as_ref() != Some(sender) {
             s.sender = Some(sender.clone());
         }
-        shard.unindex(code.0);
+        unindex();
         self.release_pending();
         MatchOutcome::Verified(id)
     }
@@ -782,11 +795,7 @@ mod tests {
 
     #[test]
     fn slot_stays_small() {
-        assert!(
-            std::mem::size_of::<Slot>() <= 64,
-            "{}",
-            std::mem::size_of::<Slot>()
-        );
+        assert_eq!(std::mem::size_of::<Slot>(), 64, "one cache line");
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! The verifier's hot path: one inbound message → extraction, match, state change, with
+//! 1,000,000 challenges pending. Target: median ≤ 200 ns per message.
+//!
+//! Also prints the heap bytes per pending challenge at 1M pending (target ≤ 128), measured by
+//! a counting allocator around the store's whole growth, so every index and queue is included.
+//!
+//! Run: `cargo bench --bench hot_path`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mo2fa::extract::extract;
+use mo2fa::store::MemoryStoreConfig;
+use mo2fa::verifier::{Config, InboundMessage, ReceiveOutcome, StartRequest, Verifier};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Counts live heap bytes so the bench can report memory per challenge.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Overridable (MO2FA_BENCH_PENDING) to separate compute from memory latency.
+fn pending_target() -> usize {
+    std::env::var("MO2FA_BENCH_PENDING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+const T0: u64 = 1_700_000_000_000;
+const DAY_MS: u64 = 86_400_000;
+/// Challenges verified per timed batch; small so the population stays near 1M.
+const CHUNK: u64 = 10_000;
+
+fn verifier() -> Verifier {
+    let cfg = Config {
+        max_ttl_ms: DAY_MS,
+        ..Config::default()
+    };
+    let store = MemoryStoreConfig {
+        max_pending: pending_target() + 2 * CHUNK as usize,
+        retention_ms: 0,
+        ..MemoryStoreConfig::default()
+    };
+    Verifier::in_memory(cfg, store).expect("valid config")
+}
+
+/// Starts `n` challenges at `now` and returns the texts a user would send for them.
+fn start_many(v: &Verifier, n: usize, now: u64, ttl_ms: u64, rng: &mut ChaCha8Rng) -> Vec<String> {
+    let req = StartRequest {
+        ttl_ms: Some(ttl_ms),
+        ..StartRequest::default()
+    };
+    (0..n)
+        .map(|_| {
+            let s = v.start(&req, now, rng).expect("room for the challenge");
+            v.config().code.format(s.code).to_string()
+        })
+        .collect()
+}
+
+fn hot_path(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(42);
+    let before = LIVE.load(Ordering::Relaxed);
+    let v = verifier();
+    let baseline = start_many(&v, pending_target(), T0, DAY_MS, &mut rng);
+    let texts_bytes: isize = baseline
+        .iter()
+        .map(|t| t.capacity() as isize)
+        .sum::<isize>()
+        + (baseline.capacity() * std::mem::size_of::<String>()) as isize;
+    let store_bytes = LIVE.load(Ordering::Relaxed) - before - texts_bytes;
+    println!(
+        "memory: {} pending challenges use {:.1} MiB of heap = {:.1} bytes per pending challenge",
+        v.pending(),
+        store_bytes as f64 / (1 << 20) as f64,
+        store_bytes as f64 / v.pending() as f64
+    );
+    drop(baseline);
+
+    let mut now = T0;
+    let mut group = c.benchmark_group("hot_path");
+    group.measurement_time(Duration::from_secs(8));
+    group.bench_function("receive_1M_pending", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                left -= n;
+                let texts = start_many(&v, n as usize, now, 10_000, &mut rng);
+                let t = Instant::now();
+                for text in &texts {
+                    let msg = InboundMessage {
+                        sender: "+15550100001",
+                        text,
+                        protocol: Some("imessage"),
+                    };
+                    let out = v.receive(black_box(&msg), now);
+                    debug_assert!(matches!(out, ReceiveOutcome::Verified { .. }));
+                    black_box(out);
+                }
+                timed += t.elapsed();
+                // Free the verified batch (retention 0) so the population returns to 1M.
+                now += 11_000;
+                v.sweep(now);
+            }
+            timed
+        })
+    });
+    // Delivery ids must stay unique across criterion's repeated calls of the closure.
+    let mut id = 0u64;
+    group.bench_function("receive_once_1M_pending", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(CHUNK);
+                left -= n;
+                let texts = start_many(&v, n as usize, now, 10_000, &mut rng);
+                let ids: Vec<String> = (0..n).map(|i| format!("m_{}", id + i)).collect();
+                id += n;
+                let t = Instant::now();
+                for (text, id) in texts.iter().zip(&ids) {
+                    let msg = InboundMessage {
+                        sender: "+15550100001",
+                        text,
+                        protocol: Some("imessage"),
+                    };
+                    black_box(v.receive_once(id, black_box(&msg), now));
+                }
+                timed += t.elapsed();
+                now += 11_000;
+                v.sweep(now);
+            }
+            timed
+        })
+    });
+    group.bench_function("extract_only", |b| {
+        let spec = v.config().code;
+        b.iter(|| extract(black_box("my code is abc-234, thanks"), &spec, 1))
+    });
+    group.finish();
+    println!("pending after the benches: {}", v.pending());
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);
