@@ -317,4 +317,61 @@ mod tests {
     fn duplicates_count_once() {
         assert_eq!(texts("ABC234 abc234 ABC-234", 3), ["ABC234"]);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn code_strategy() -> impl Strategy<Value = String> {
+            proptest::collection::vec(0usize..31, 6).prop_map(|ix| {
+                ix.into_iter()
+                    .map(|i| crate::code::ALPHABET[i] as char)
+                    .collect()
+            })
+        }
+
+        proptest! {
+            #[test]
+            fn never_panics_and_respects_the_limit(text in ".{0,300}", k in 0usize..40) {
+                let c = extract(&text, &CodeSpec::default(), k);
+                prop_assert!(c.as_slice().len() <= k.clamp(1, MAX_CANDIDATES));
+                prop_assert!(c.as_slice().len() <= c.seen);
+            }
+
+            /// A code typed between words, in any case, optionally split once, is found.
+            #[test]
+            fn finds_the_code_among_words(
+                code in code_strategy(),
+                before in "([a-z]{1,5} ){0,3}",
+                after in "( [a-z]{1,5}){0,3}",
+                split in prop::option::of((1usize..6, prop::bool::ANY)),
+                lower in prop::bool::ANY,
+            ) {
+                let spec = CodeSpec::default();
+                let mut typed = if lower { code.to_lowercase() } else { code.clone() };
+                if let Some((at, hyphen)) = split {
+                    typed.insert(at, if hyphen { '-' } else { ' ' });
+                }
+                let text = format!("{before}{typed}{after}");
+                let found: Vec<String> = extract(&text, &spec, MAX_CANDIDATES)
+                    .as_slice().iter().map(|&c| spec.format(c).to_string()).collect();
+                prop_assert!(found.contains(&code), "{text:?} gave {found:?}");
+            }
+
+            /// Extracting from the canonical text of what was extracted gives the same codes.
+            #[test]
+            fn idempotent_on_normalised_text(text in "[ A-Za-z0-9,.:-]{0,80}") {
+                let spec = CodeSpec::default();
+                let first = extract(&text, &spec, MAX_CANDIDATES);
+                let normalised: Vec<String> =
+                    first.as_slice().iter().map(|&c| spec.format(c).to_string()).collect();
+                let again = extract(&normalised.join(" . "), &spec, MAX_CANDIDATES);
+                let mut a = first.as_slice().to_vec();
+                let mut b = again.as_slice().to_vec();
+                a.sort();
+                b.sort();
+                prop_assert_eq!(a, b);
+            }
+        }
+    }
 }

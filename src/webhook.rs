@@ -420,4 +420,44 @@ mod tests {
         let e = Event::parse(br#"{"event":"message.sent","extra":[1,2]}"#).unwrap();
         assert!(!e.is_message_received());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn parsing_never_panics(body in proptest::collection::vec(any::<u8>(), 0..400)) {
+                if let Ok(e) = Event::parse(&body) {
+                    let _ = e.message();
+                }
+            }
+
+            #[test]
+            fn verification_never_panics_and_rejects_garbage(header in ".{0,200}", body in ".{0,100}") {
+                let s = Secret::new(Scheme::Blooio, "k").unwrap();
+                prop_assert!(s.verify(&blooio(&header), body.as_bytes(), NOW, 300).is_err());
+                let std = Secret::new(Scheme::Standard, "k").unwrap();
+                let h = SignatureHeaders {
+                    webhook_id: Some(&header),
+                    webhook_timestamp: Some(&header),
+                    webhook_signature: Some(&header),
+                    ..Default::default()
+                };
+                prop_assert!(std.verify(&h, body.as_bytes(), NOW, 300).is_err());
+            }
+
+            /// Any single-bit change to a signed body is caught.
+            #[test]
+            fn any_bit_flip_is_rejected(body in proptest::collection::vec(any::<u8>(), 1..200), bit in any::<usize>()) {
+                let s = Secret::new(Scheme::Blooio, "k").unwrap();
+                let header = s.sign_blooio(NOW, &body);
+                prop_assert_eq!(s.verify(&blooio(&header), &body, NOW, 300), Ok(()));
+                let mut flipped = body.clone();
+                let at = bit % (body.len() * 8);
+                flipped[at / 8] ^= 1 << (at % 8);
+                prop_assert_eq!(s.verify(&blooio(&header), &flipped, NOW, 300), Err(SignatureError::Mismatch));
+            }
+        }
+    }
 }

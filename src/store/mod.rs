@@ -253,9 +253,11 @@ impl Shard {
             .remove(mix(code), |i| slots[i as usize].code == code);
     }
 
-    fn schedule(&mut self, slot: u32, due: Millis) {
+    /// Queues `slot` to be looked at once `due` has passed. The wheel's cursor starts at the
+    /// current time (never at a due time, which lies in the future).
+    fn schedule(&mut self, slot: u32, due: Millis, now: Millis) {
         let mut tick = due.div_ceil(TICK_MS);
-        let last = *self.last_tick.get_or_insert(tick.saturating_sub(1));
+        let last = *self.last_tick.get_or_insert(now / TICK_MS);
         if tick <= last {
             tick = last + 1;
         }
@@ -287,7 +289,7 @@ impl Shard {
             for slot in bucket {
                 let due = self.due(slot, retention);
                 if due > now {
-                    self.schedule(slot, due);
+                    self.schedule(slot, due, now);
                     continue;
                 }
                 let s = &mut self.slots[slot as usize];
@@ -298,7 +300,7 @@ impl Shard {
                     pending.fetch_sub(1, Ordering::Relaxed);
                     stats.expired += 1;
                     let due = self.due(slot, retention);
-                    self.schedule(slot, due.max(now + 1));
+                    self.schedule(slot, due.max(now + 1), now);
                 } else {
                     s.state = SlotState::Free;
                     s.sender = None;
@@ -423,7 +425,7 @@ impl Store for MemoryStore {
             }
         };
         shard.by_code.insert(mix(c.code.0), idx);
-        shard.schedule(idx, c.expires_at);
+        shard.schedule(idx, c.expires_at, c.created_at);
         Ok(Self::id(shard_idx, idx, tag))
     }
 
@@ -752,6 +754,21 @@ mod tests {
     }
 
     #[test]
+    fn a_later_insert_that_expires_sooner_is_not_delayed() {
+        // Found by the model test: the wheel's cursor must start at the insert time, not at
+        // the first challenge's due time.
+        let st = MemoryStore::new(MemoryStoreConfig {
+            shards: 1,
+            max_pending: 10,
+            retention_ms: 0,
+        });
+        st.insert(challenge(1, 3_000, None)).unwrap();
+        st.insert(challenge(2, 1_000, None)).unwrap();
+        assert_eq!(st.sweep(T0 + 1_000).expired, 1);
+        assert_eq!(st.pending(), 1);
+    }
+
+    #[test]
     fn sweep_after_a_jump_longer_than_a_round_misses_nothing() {
         let st = store(100, 0);
         let round = TICK_MS * WHEEL_BUCKETS as Millis;
@@ -824,5 +841,100 @@ mod tests {
         });
         assert_eq!(wins, 2_000);
         assert_eq!(st.pending(), 0);
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::BTreeMap;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            Insert { code: u64, ttl_s: u64 },
+            Match { code: u64, wrong_sender: bool },
+            Advance { secs: u64 },
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                (0u64..40, 1u64..20).prop_map(|(code, ttl_s)| Op::Insert { code, ttl_s }),
+                (0u64..40, prop::bool::weighted(0.2))
+                    .prop_map(|(code, wrong_sender)| Op::Match { code, wrong_sender }),
+                (0u64..6).prop_map(|secs| Op::Advance { secs }),
+            ]
+        }
+
+        proptest! {
+            /// The matcher against a model: a map of pending codes with expiry times.
+            #[test]
+            fn matches_like_the_model(ops in proptest::collection::vec(op(), 1..300)) {
+                let st = MemoryStore::new(MemoryStoreConfig { shards: 2, max_pending: 25, retention_ms: 3_000 });
+                let owner = Sender::parse("+15550100001").unwrap();
+                let other = Sender::parse("+15550100002").unwrap();
+                // code -> (expires_at, failures) for pending challenges.
+                let mut model: BTreeMap<u64, (Millis, u8)> = BTreeMap::new();
+                let mut now = T0;
+                for op in ops {
+                    match op {
+                        Op::Insert { code, ttl_s } => {
+                            let c = NewChallenge {
+                                code: Code(code),
+                                tag: u128::from(code) << 64 | u128::from(now),
+                                created_at: now,
+                                expires_at: now + ttl_s * 1000,
+                                expected_sender: Some(owner.clone()),
+                            };
+                            let live = model.get(&code).is_some_and(|(exp, _)| now < *exp);
+                            if !live {
+                                model.remove(&code);
+                            }
+                            let got = st.insert(c);
+                            if live {
+                                prop_assert_eq!(got, Err(InsertError::CodeTaken));
+                            } else if model.len() >= 25 {
+                                prop_assert_eq!(got, Err(InsertError::Full { max_pending: 25 }));
+                            } else {
+                                prop_assert!(got.is_ok());
+                                model.insert(code, (now + ttl_s * 1000, 0));
+                            }
+                        }
+                        Op::Match { code, wrong_sender } => {
+                            let sender = if wrong_sender { &other } else { &owner };
+                            let got = st.match_code(Code(code), sender, now, 3);
+                            match model.get_mut(&code) {
+                                None => prop_assert_eq!(got, MatchOutcome::NoMatch),
+                                Some((exp, _)) if now >= *exp => {
+                                    let ok = matches!(got, MatchOutcome::Expired(_) | MatchOutcome::NoMatch);
+                                    prop_assert!(ok, "{:?}", got);
+                                    model.remove(&code);
+                                }
+                                Some((_, failures)) if wrong_sender => {
+                                    *failures += 1;
+                                    let locked = *failures >= 3;
+                                    let ok = matches!(got, MatchOutcome::SenderMismatch { locked: l, .. } if l == locked);
+                                    prop_assert!(ok, "{:?}", got);
+                                    if locked {
+                                        model.remove(&code);
+                                    }
+                                }
+                                Some(_) => {
+                                    let ok = matches!(got, MatchOutcome::Verified(_));
+                                    prop_assert!(ok, "{:?}", got);
+                                    model.remove(&code);
+                                }
+                            }
+                        }
+                        Op::Advance { secs } => {
+                            now += secs * 1000;
+                            st.sweep(now);
+                            model.retain(|_, (exp, _)| now < *exp);
+                        }
+                    }
+                    let live = model.values().filter(|(exp, _)| now < *exp).count();
+                    // Pending counts challenges not yet swept: between `live` and the model size.
+                    prop_assert!(st.pending() >= live && st.pending() <= model.len(), "{} vs {live}", st.pending());
+                }
+            }
+        }
     }
 }
