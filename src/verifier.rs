@@ -314,6 +314,14 @@ impl<S: Store> Verifier<S> {
                 reason: format!("protocol {raw:?} is not accepted for verification"),
             };
         }
+        // Extract first so the store can fetch the index line while the sender is parsed.
+        let candidates = extract(msg.text, &self.cfg.code, self.cfg.max_candidates);
+        if let Some(&first) = candidates.as_slice().first() {
+            self.store.prefetch(first);
+        }
+        if candidates.seen > self.cfg.max_candidates {
+            Counters::inc(&self.counters.stuffed);
+        }
         let sender = match Sender::parse(msg.sender) {
             Ok(s) => s,
             Err(e) => {
@@ -322,10 +330,6 @@ impl<S: Store> Verifier<S> {
                 };
             }
         };
-        let candidates = extract(msg.text, &self.cfg.code, self.cfg.max_candidates);
-        if candidates.seen > self.cfg.max_candidates {
-            Counters::inc(&self.counters.stuffed);
-        }
         if candidates.is_empty() {
             return ReceiveOutcome::NoCode;
         }

@@ -56,6 +56,18 @@ impl CodeIndex {
         self.len
     }
 
+    /// Where the entry for `hash` would start its probe: for prefetching before the lock.
+    pub fn probe_start(&self) -> (*const u64, usize) {
+        (self.entries.as_ptr(), self.mask())
+    }
+
+    /// The probe start for `hash` in an index whose [`Self::probe_start`] was `(base, mask)`.
+    /// Pure address arithmetic: the result may dangle and must only be used as a hint.
+    #[inline]
+    pub fn home_address(base: *const u64, mask: usize, hash: u64) -> *const u64 {
+        base.wrapping_add(fingerprint(hash) as usize & mask)
+    }
+
     #[inline]
     fn mask(&self) -> usize {
         self.entries.len() - 1

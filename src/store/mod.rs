@@ -24,7 +24,7 @@ use crate::sender::Sender;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use subtle::ConstantTimeEq;
 
 mod code_index;
@@ -158,6 +158,9 @@ pub trait Store: Send + Sync {
         now: Millis,
         max_sender_failures: u8,
     ) -> MatchOutcome;
+    /// A hint that `code` is about to be matched, so its memory can be fetched while the
+    /// caller does other work. Never changes anything observable.
+    fn prefetch(&self, _code: Code) {}
     /// Expires what is due and frees what is past retention. Call about once a second.
     fn sweep(&self, now: Millis) -> SweepStats;
     fn pending(&self) -> usize;
@@ -314,8 +317,16 @@ impl Shard {
 }
 
 /// The embedded store: in memory, sharded, bounded.
+/// A shard and, outside its lock, where its index lives (for prefetch hints only: a stale
+/// value costs a useless prefetch, never a wrong answer).
+struct ShardCell {
+    state: Mutex<Shard>,
+    index_base: AtomicPtr<u64>,
+    index_mask: AtomicUsize,
+}
+
 pub struct MemoryStore {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[ShardCell]>,
     shard_mask: u64,
     max_pending: usize,
     pending: AtomicUsize,
@@ -345,7 +356,17 @@ impl MemoryStore {
     pub fn new(cfg: MemoryStoreConfig) -> Self {
         let n = cfg.shards.clamp(1, MAX_SHARDS).next_power_of_two();
         Self {
-            shards: (0..n).map(|_| Mutex::new(Shard::new())).collect(),
+            shards: (0..n)
+                .map(|_| {
+                    let shard = Shard::new();
+                    let (base, mask) = shard.by_code.probe_start();
+                    ShardCell {
+                        state: Mutex::new(shard),
+                        index_base: AtomicPtr::new(base.cast_mut()),
+                        index_mask: AtomicUsize::new(mask),
+                    }
+                })
+                .collect(),
             shard_mask: (n - 1) as u64,
             max_pending: cfg.max_pending,
             pending: AtomicUsize::new(0),
@@ -389,7 +410,8 @@ impl Store for MemoryStore {
             });
         }
         let shard_idx = self.shard_of(c.code.0);
-        let mut shard = self.shards[shard_idx].lock();
+        let cell = &self.shards[shard_idx];
+        let mut shard = cell.state.lock();
         if shard.find_pending(c.code.0).is_some() {
             self.release_pending();
             return Err(InsertError::CodeTaken);
@@ -425,13 +447,16 @@ impl Store for MemoryStore {
             }
         };
         shard.by_code.insert(mix(c.code.0), idx);
+        let (base, mask) = shard.by_code.probe_start();
+        cell.index_base.store(base.cast_mut(), Ordering::Relaxed);
+        cell.index_mask.store(mask, Ordering::Relaxed);
         shard.schedule(idx, c.expires_at, c.created_at);
         Ok(Self::id(shard_idx, idx, tag))
     }
 
     fn get(&self, id: &ChallengeId, now: Millis) -> Option<ChallengeView> {
         let (shard_idx, slot) = self.locate(id)?;
-        let shard = self.shards[shard_idx].lock();
+        let shard = self.shards[shard_idx].state.lock();
         let s = shard.slots.get(slot)?;
         if s.state == SlotState::Free || !s.tag_matches(id.tag) {
             return None;
@@ -470,7 +495,7 @@ impl Store for MemoryStore {
         max_sender_failures: u8,
     ) -> MatchOutcome {
         let shard_idx = self.shard_of(code.0);
-        let mut guard = self.shards[shard_idx].lock();
+        let mut guard = self.shards[shard_idx].state.lock();
         let Shard { slots, by_code, .. } = &mut *guard;
         let hash = mix(code.0);
         let Some(idx) = by_code.find(hash, |i| slots[i as usize].code == code.0) else {
@@ -516,11 +541,26 @@ impl Store for MemoryStore {
     fn sweep(&self, now: Millis) -> SweepStats {
         let mut total = SweepStats::default();
         for shard in self.shards.iter() {
-            let s = shard.lock().sweep(now, self.retention, &self.pending);
+            let s = shard.state.lock().sweep(now, self.retention, &self.pending);
             total.expired += s.expired;
             total.freed += s.freed;
         }
         total
+    }
+
+    fn prefetch(&self, code: Code) {
+        let cell = &self.shards[self.shard_of(code.0)];
+        let base = cell.index_base.load(Ordering::Relaxed);
+        let mask = cell.index_mask.load(Ordering::Relaxed);
+        let addr = CodeIndex::home_address(base, mask, mix(code.0));
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: PREFETCH never faults and reads nothing architecturally, so even a stale or
+        // torn (base, mask) pair is harmless.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr.cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = addr;
     }
 
     fn pending(&self) -> usize {
