@@ -5,6 +5,11 @@
 //! concurrent twin waits and then reads the stored answer: a repeat never has a second effect
 //! and always gets the same answer.
 //!
+//! Ids are kept as 128-bit keyed hashes (two SipHash-1-3 with random keys), not as strings:
+//! no allocation per delivery, and the chance that two distinct ids collide within a day's
+//! retention is negligible (below 2^-100). Ids come only with signed deliveries, so nobody
+//! outside the provider chooses them.
+//!
 //! Memory is bounded twice: entries are forgotten after `retention_ms`, and each shard holds at
 //! most `max_entries / shards`; when full, the oldest entry goes first. A delivery repeated
 //! after it was forgotten is processed again, which is harmless because a challenge verifies
@@ -14,8 +19,7 @@ use crate::clock::Millis;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
-use std::hash::BuildHasher;
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
 
 const SHARDS: usize = 32;
 
@@ -23,16 +27,16 @@ const SHARDS: usize = 32;
 pub const DEFAULT_RETENTION_MS: Millis = 24 * 3600 * 1000;
 
 struct Shard<T> {
-    answers: FxHashMap<Arc<str>, T>,
+    answers: FxHashMap<u128, T>,
     /// Insertion order, for forgetting the oldest first.
-    order: VecDeque<(Millis, Arc<str>)>,
+    order: VecDeque<(Millis, u128)>,
 }
 
 pub struct Dedupe<T> {
     shards: Box<[Mutex<Shard<T>>]>,
     retention_ms: Millis,
     per_shard: usize,
-    hasher: rustc_hash::FxBuildHasher,
+    keys: [RandomState; 2],
 }
 
 impl<T: Clone> Dedupe<T> {
@@ -48,21 +52,25 @@ impl<T: Clone> Dedupe<T> {
                 .collect(),
             retention_ms,
             per_shard: (max_entries / SHARDS).max(1),
-            hasher: rustc_hash::FxBuildHasher,
+            keys: [RandomState::new(), RandomState::new()],
         }
     }
 
-    fn shard(&self, key: &str) -> &Mutex<Shard<T>> {
-        // Bits 40.. pick the shard: the shard's own table uses the low bits for the bucket and
-        // the top seven as tag, and keys sharing those would cluster.
-        &self.shards[(self.hasher.hash_one(key) >> 40) as usize % SHARDS]
+    fn key(&self, id: &str) -> u128 {
+        (u128::from(self.keys[0].hash_one(id)) << 64) | u128::from(self.keys[1].hash_one(id))
+    }
+
+    fn shard(&self, key: u128) -> &Mutex<Shard<T>> {
+        // The high half picks the shard; the shard's table hashes the whole key again.
+        &self.shards[(key >> 64) as usize % SHARDS]
     }
 
     /// The stored answer for `key`, or the result of `f` (run once, under the shard lock)
     /// which is then stored. The flag says whether `key` was seen before.
     pub fn get_or_insert_with(&self, key: &str, now: Millis, f: impl FnOnce() -> T) -> (T, bool) {
+        let key = self.key(key);
         let mut shard = self.shard(key).lock();
-        if let Some(answer) = shard.answers.get(key) {
+        if let Some(answer) = shard.answers.get(&key) {
             return (answer.clone(), true);
         }
         let answer = f();
@@ -71,8 +79,7 @@ impl<T: Clone> Dedupe<T> {
         {
             shard.answers.remove(&oldest);
         }
-        let key: Arc<str> = key.into();
-        shard.answers.insert(key.clone(), answer.clone());
+        shard.answers.insert(key, answer.clone());
         shard.order.push_back((now, key));
         (answer, false)
     }
