@@ -12,3 +12,5 @@ pub mod store;
 pub mod timefmt;
 pub mod verifier;
 pub mod webhook;
+pub mod cost;
+pub mod report;
