@@ -149,11 +149,9 @@ impl Doc<'_> {
         ok: impl Fn(f64) -> bool,
     ) -> Result<(), CostError> {
         match v {
-            Some(s) if !(s.get_ref().is_finite() && ok(*s.get_ref())) => Err(self.err(
-                s,
-                key,
-                format!("must be {want}, got {}", s.get_ref()),
-            )),
+            Some(s) if !(s.get_ref().is_finite() && ok(*s.get_ref())) => {
+                Err(self.err(s, key, format!("must be {want}, got {}", s.get_ref())))
+            }
             _ => Ok(()),
         }
     }
@@ -165,7 +163,10 @@ impl Doc<'_> {
             Err(self.err(
                 s,
                 key,
-                format!("`{}` is not a two-letter upper-case ISO 3166-1 code", s.get_ref()),
+                format!(
+                    "`{}` is not a two-letter upper-case ISO 3166-1 code",
+                    s.get_ref()
+                ),
             ))
         }
     }
@@ -186,7 +187,10 @@ impl Doc<'_> {
 /// header, or the spanned text itself.
 fn key_at(text: &str, span: std::ops::Range<usize>) -> String {
     let start = span.start.min(text.len());
-    let line_start = text.get(..start).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+    let line_start = text
+        .get(..start)
+        .and_then(|t| t.rfind('\n'))
+        .map_or(0, |i| i + 1);
     let line_end = text
         .get(start..)
         .and_then(|t| t.find('\n'))
@@ -442,7 +446,12 @@ impl Scenario {
     /// Loads a mix file and the price file it uses.
     pub fn load(mix_path: &Path, opts: &LoadOptions) -> Result<Scenario, CostError> {
         let text = read(mix_path)?;
-        Self::from_mix_text(&mix_path.display().to_string(), &text, mix_path.parent(), opts)
+        Self::from_mix_text(
+            &mix_path.display().to_string(),
+            &text,
+            mix_path.parent(),
+            opts,
+        )
     }
 
     /// Builds a scenario from mix text. `mix_dir` resolves relative paths in the mix; without it
@@ -483,7 +492,13 @@ impl Scenario {
             text: &ptext,
         };
         let base: PricesFile = pdoc.parse()?;
-        validate_all(&pdoc, &base.sms, &base.imessage, &base.fallback, &base.pumping)?;
+        validate_all(
+            &pdoc,
+            &base.sms,
+            &base.imessage,
+            &base.fallback,
+            &base.pumping,
+        )?;
 
         // The price table: relative to whichever file named it.
         let table = match (&mix.sms.price_table, &base.sms.price_table, &prices_path) {
@@ -503,7 +518,10 @@ impl Scenario {
                 ));
             }
         };
-        let date = match (opts.price_date, pick(&mix.sms.price_date, &base.sms.price_date)) {
+        let date = match (
+            opts.price_date,
+            pick(&mix.sms.price_date, &base.sms.price_date),
+        ) {
             (Some(d), _) => Some(d),
             // Already validated as a date in the file that set it.
             (None, Some(s)) => s.get_ref().parse::<Date>().ok(),
@@ -525,11 +543,12 @@ impl Scenario {
                 .ok_or_else(|| missing(key))
         };
         let (ms, bs) = (&mix.sms, &base.sms);
-        let carrier_fees_usd: BTreeMap<String, f64> = pick(&ms.carrier_fees_usd, &bs.carrier_fees_usd)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.into_inner(), v.into_inner()))
-            .collect();
+        let carrier_fees_usd: BTreeMap<String, f64> =
+            pick(&ms.carrier_fees_usd, &bs.carrier_fees_usd)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.into_inner(), v.into_inner()))
+                .collect();
         let fixed_fees = pick(&ms.fixed_fees, &bs.fixed_fees)
             .unwrap_or_default()
             .into_iter()
@@ -548,7 +567,11 @@ impl Scenario {
             })
             .collect();
         let sms = SmsParams {
-            segments_per_otp: num(&ms.segments_per_otp, &bs.segments_per_otp, "sms.segments_per_otp")?,
+            segments_per_otp: num(
+                &ms.segments_per_otp,
+                &bs.segments_per_otp,
+                "sms.segments_per_otp",
+            )?,
             resend_rate: num(&ms.resend_rate, &bs.resend_rate, "sms.resend_rate")?,
             success_rate: num(&ms.success_rate, &bs.success_rate, "sms.success_rate")?,
             verify_fee_usd: num(&ms.verify_fee_usd, &bs.verify_fee_usd, "sms.verify_fee_usd")?,
@@ -557,14 +580,22 @@ impl Scenario {
         };
         let (mi, bi) = (&mix.imessage, &base.imessage);
         let imessage = ImessageParams {
-            line_usd_per_month: num(&mi.line_usd_per_month, &bi.line_usd_per_month, "imessage.line_usd_per_month")?,
+            line_usd_per_month: num(
+                &mi.line_usd_per_month,
+                &bi.line_usd_per_month,
+                "imessage.line_usd_per_month",
+            )?,
             capacity_per_line_per_day: num(
                 &mi.capacity_per_line_per_day,
                 &bi.capacity_per_line_per_day,
                 "imessage.capacity_per_line_per_day",
             )?,
             peak_factor: num(&mi.peak_factor, &bi.peak_factor, "imessage.peak_factor")?,
-            days_per_month: num(&mi.days_per_month, &bi.days_per_month, "imessage.days_per_month")?,
+            days_per_month: num(
+                &mi.days_per_month,
+                &bi.days_per_month,
+                "imessage.days_per_month",
+            )?,
             contacts_per_verification: num(
                 &mi.contacts_per_verification,
                 &bi.contacts_per_verification,
@@ -759,7 +790,10 @@ fallback = "outbound_sms"
         assert_eq!((gb.dest.iso.as_str(), gb.dest.share), ("GB", 0.25));
         assert_eq!(gb.fallback, FallbackKind::OutboundSms);
         let us = &s.countries[1];
-        assert_eq!((us.imessage_share, us.fallback), (0.5, FallbackKind::InboundSms));
+        assert_eq!(
+            (us.imessage_share, us.fallback),
+            (0.5, FallbackKind::InboundSms)
+        );
         assert_eq!(us.dest.carrier_fee_usd, 0.0045);
         assert_eq!(us.inbound_usd_per_message, 0.0113);
         assert_eq!(s.sms.verify_fee_usd, 0.05);
@@ -779,9 +813,16 @@ fallback = "outbound_sms"
         let s = load(&mix).expect("valid mix");
         assert_eq!(s.sms.verify_fee_usd, 0.0);
         assert_eq!(s.imessage.line_usd_per_month, 399.0);
-        assert_eq!(s.sms.resend_rate, 0.05, "untouched keys keep the price file's value");
+        assert_eq!(
+            s.sms.resend_rate, 0.05,
+            "untouched keys keep the price file's value"
+        );
         assert_eq!(s.notes.len(), 1);
-        assert!(s.notes[0].contains("XK is not in the price table"), "{:?}", s.notes);
+        assert!(
+            s.notes[0].contains("XK is not in the price table"),
+            "{:?}",
+            s.notes
+        );
     }
 
     fn err(mix: &str) -> String {
@@ -813,14 +854,19 @@ fallback = "outbound_sms"
         let e = err(&MIX.replace("[countries.GB]", "[countries.gb]"));
         assert!(e.contains("`countries`: `gb` is not a two-letter"), "{e}");
         let e = err(&format!("{MIX}\n[sms]\nresend_rate = -1\n"));
-        assert!(e.starts_with("mix.toml:13: `resend_rate`: must be in [0, 10]"), "{e}");
+        assert!(
+            e.starts_with("mix.toml:13: `resend_rate`: must be in [0, 10]"),
+            "{e}"
+        );
         let e = err(&format!("{MIX}\n[sms]\nprice_date = \"2026-02-30\"\n"));
         assert!(e.starts_with("mix.toml:13: `price_date`:"), "{e}");
         let e = err("[countries.US]\nweight = 1\n");
         assert!(e.contains("countries.US.imessage_share`: missing"), "{e}");
         let e = err("imessage_share = 0.5\n[countries.US]\nweight = 0\n");
         assert!(e.contains("sum to more than 0"), "{e}");
-        let e = err("imessage_share = 0.5\n[countries.US]\nweight = 1\n[imessage]\npeak_factor = 0.5\n");
+        let e = err(
+            "imessage_share = 0.5\n[countries.US]\nweight = 1\n[imessage]\npeak_factor = 0.5\n",
+        );
         assert!(e.starts_with("mix.toml:5: `peak_factor`"), "{e}");
     }
 

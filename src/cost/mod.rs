@@ -10,7 +10,9 @@
 //! Everything here is pure and deterministic: the same inputs give the same numbers, so reports
 //! can be diffed and checked in.
 
+pub mod cli;
 pub mod config;
+pub mod episode;
 pub mod error;
 pub mod model;
 pub mod observed;
@@ -19,6 +21,8 @@ pub mod sweep;
 
 pub use config::{FallbackKind, LoadOptions, Scenario};
 pub use error::CostError;
-pub use model::{BreakEven, CostCurve, CrossingScan, Evaluation, MethodCost, break_even, curves, evaluate};
+pub use model::{
+    BreakEven, CostCurve, CrossingScan, Evaluation, MethodCost, break_even, curves, evaluate,
+};
 pub use observed::{CountryCounts, Observed, ObservedCost, cost_observed};
 pub use prices::{Date, PriceSnapshot, PriceTable};

@@ -75,7 +75,9 @@ impl CostCurve {
 
     /// Monthly cost at volume `v`.
     pub fn at(&self, v: f64) -> f64 {
-        let lines = self.lines.map_or(0.0, |l| self.lines_at(v) as f64 * l.usd_per_line);
+        let lines = self
+            .lines
+            .map_or(0.0, |l| self.lines_at(v) as f64 * l.usd_per_line);
         self.fixed_usd + self.per_verification_usd * v + lines
     }
 }
@@ -263,7 +265,9 @@ pub fn curves(s: &Scenario, f: f64) -> Result<(CostCurve, CostCurve), CostError>
     let u = unit(s, f)?;
     let sms = CostCurve {
         fixed_usd: u.sms_fixed,
-        per_verification_usd: u.sms_legit_sms + u.sms_verify + u.sms_pumped_by_dest.iter().sum::<f64>(),
+        per_verification_usd: u.sms_legit_sms
+            + u.sms_verify
+            + u.sms_pumped_by_dest.iter().sum::<f64>(),
         lines: None,
     };
     let contacts = imessage_contacts_per_verification(s);
@@ -345,7 +349,11 @@ pub fn evaluate(s: &Scenario, v: f64, f: f64) -> Result<Evaluation, CostError> {
         total_usd: 0.0,
     };
     let total = |m: &MethodCost| {
-        m.legit_sms_usd + m.pumped_sms_usd + m.verify_fees_usd + m.inbound_sms_usd + m.lines_usd
+        m.legit_sms_usd
+            + m.pumped_sms_usd
+            + m.verify_fees_usd
+            + m.inbound_sms_usd
+            + m.lines_usd
             + m.fixed_usd
     };
     let sms = MethodCost {
@@ -410,10 +418,7 @@ pub enum BreakEven {
     Never,
     /// Reverse iMessage first becomes cheaper just above `first`, and is cheaper at every volume
     /// above `stays_from` up to the range end (`None`: SMS is cheaper again at the range end).
-    At {
-        first: f64,
-        stays_from: Option<f64>,
-    },
+    At { first: f64, stays_from: Option<f64> },
     /// Reverse iMessage is cheaper at the start of the range but not at its end; SMS OTP is
     /// cheaper from `sms_from` on.
     SmsFrom { sms_from: f64 },
@@ -600,13 +605,24 @@ mod tests {
         assert!(close(sms.per_verification_usd, SMS_SLOPE), "{sms:?}");
         assert!(close(sms.fixed_usd, 10.0));
         assert!(close(rev.per_verification_usd, REV_SLOPE), "{rev:?}");
-        assert!(close(rev.fixed_usd, 0.0), "no outbound fallback to the US: no 10DLC fee");
+        assert!(
+            close(rev.fixed_usd, 0.0),
+            "no outbound fallback to the US: no 10DLC fee"
+        );
         let step = rev.lines.expect("reverse has lines");
         assert!(close(step.verifications_per_line, PER_LINE));
 
         let e = evaluate(&s, 10_000.0, 0.0).expect("evaluate");
-        assert!(close(e.sms.total_usd, 10.0 + 629.625), "{}", e.sms.total_usd);
-        assert!(close(e.reverse.total_usd, 143.6625 + 100.0), "{}", e.reverse.total_usd);
+        assert!(
+            close(e.sms.total_usd, 10.0 + 629.625),
+            "{}",
+            e.sms.total_usd
+        );
+        assert!(
+            close(e.reverse.total_usd, 143.6625 + 100.0),
+            "{}",
+            e.reverse.total_usd
+        );
         assert_eq!(e.reverse.lines, 1);
         assert!(close(e.reverse_volumes.peak_daily_inbound_imessage, 287.5));
         assert!(close(e.sms_volumes.legit_sms, 11_000.0));
@@ -621,10 +637,16 @@ mod tests {
         assert!(close(e.sms.pumped_sms_usd, PUMP_SLOPE * 10_000.0));
         assert!(close(e.sms_volumes.pumped_sms, 2_750.0));
         assert!(
-            close(e.sms_volumes.pumped_sms / (e.sms_volumes.pumped_sms + e.sms_volumes.legit_sms), 0.2),
+            close(
+                e.sms_volumes.pumped_sms / (e.sms_volumes.pumped_sms + e.sms_volumes.legit_sms),
+                0.2
+            ),
             "fraud share is the pumped fraction of all OTP SMS"
         );
-        assert!(close(e.reverse.pumped_sms_usd, 0.0), "RU has no outbound fallback");
+        assert!(
+            close(e.reverse.pumped_sms_usd, 0.0),
+            "RU has no outbound fallback"
+        );
         assert!(close(e.reverse.total_usd, 243.6625));
     }
 
@@ -651,14 +673,24 @@ mod tests {
         assert_eq!(evaluate(&s, 0.0, 0.0).expect("eval").reverse.lines, 0);
         assert_eq!(lines_needed(1000.0, 1000.0), 1, "exactly full is one line");
         assert_eq!(lines_needed(1000.000_001, 1000.0), 2);
-        assert_eq!(lines_needed(3.0 * 0.1 * 10_000.0, 3000.0), 1, "rounding error is absorbed");
+        assert_eq!(
+            lines_needed(3.0 * 0.1 * 10_000.0, 3000.0),
+            1,
+            "rounding error is absorbed"
+        );
     }
 
     fn straddles(s: &Scenario, f: f64, v: f64) {
         let (sms, rev) = curves(s, f).expect("curves");
         let eps = 1e-6 * v;
-        assert!(rev.at(v - eps) >= sms.at(v - eps), "reverse not cheaper below {v}");
-        assert!(rev.at(v + eps) < sms.at(v + eps), "reverse cheaper above {v}");
+        assert!(
+            rev.at(v - eps) >= sms.at(v - eps),
+            "reverse not cheaper below {v}"
+        );
+        assert!(
+            rev.at(v + eps) < sms.at(v + eps),
+            "reverse cheaper above {v}"
+        );
     }
 
     #[test]
@@ -681,11 +713,20 @@ mod tests {
         let BreakEven::At { first, .. } = scan.break_even() else {
             panic!("expected a break-even");
         };
-        assert!(close(first, 90.0 / (SMS_SLOPE + PUMP_SLOPE - REV_SLOPE)), "{first}");
+        assert!(
+            close(first, 90.0 / (SMS_SLOPE + PUMP_SLOPE - REV_SLOPE)),
+            "{first}"
+        );
         straddles(&s, 0.2, first);
 
-        assert_eq!(break_even(&s, 0.2, 1e3, 1e9).expect("scan").break_even(), BreakEven::Always);
-        assert_eq!(break_even(&s, 0.0, 10.0, 1e3).expect("scan").break_even(), BreakEven::Never);
+        assert_eq!(
+            break_even(&s, 0.2, 1e3, 1e9).expect("scan").break_even(),
+            BreakEven::Always
+        );
+        assert_eq!(
+            break_even(&s, 0.0, 10.0, 1e3).expect("scan").break_even(),
+            BreakEven::Never
+        );
     }
 
     #[test]
@@ -750,7 +791,10 @@ mod tests {
 
     #[test]
     fn outbound_fallback_carries_pumping_and_fees() {
-        let mix = TWO.replace("other_countries = \"inbound_sms\"", "other_countries = \"outbound_sms\"");
+        let mix = TWO.replace(
+            "other_countries = \"inbound_sms\"",
+            "other_countries = \"outbound_sms\"",
+        );
         let s = Scenario::from_mix_text("m.toml", &mix, None, &LoadOptions::default())
             .expect("mix loads");
         let e = evaluate(&s, 10_000.0, 0.2).expect("evaluate");
@@ -759,7 +803,10 @@ mod tests {
         let s = Scenario::from_mix_text("m.toml", &mix, None, &LoadOptions::default())
             .expect("mix loads");
         let e = evaluate(&s, 10_000.0, 0.0).expect("evaluate");
-        assert!(close(e.reverse.fixed_usd, 10.0), "US outbound fallback needs 10DLC");
+        assert!(
+            close(e.reverse.fixed_usd, 10.0),
+            "US outbound fallback needs 10DLC"
+        );
     }
 
     #[test]

@@ -207,7 +207,11 @@ mod tests {
         };
         let c = cost_observed(&s, &obs).expect("prices");
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-        assert!(close(c.legit_sms_usd, 1000.0 * 0.0124), "{}", c.legit_sms_usd);
+        assert!(
+            close(c.legit_sms_usd, 1000.0 * 0.0124),
+            "{}",
+            c.legit_sms_usd
+        );
         assert!(close(c.pumped_sms_usd, 100.0 * 0.7096 + 10.0 * 0.1));
         assert!(close(c.inbound_sms_usd, 2.0));
         assert!(close(c.verify_fees_usd, 40.0));

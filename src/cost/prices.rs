@@ -58,7 +58,10 @@ impl FromStr for Date {
             part.parse::<u16>().map_err(|_| bad())
         };
         let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-        let (m, d) = (u8::try_from(m).map_err(|_| bad())?, u8::try_from(d).map_err(|_| bad())?);
+        let (m, d) = (
+            u8::try_from(m).map_err(|_| bad())?,
+            u8::try_from(d).map_err(|_| bad())?,
+        );
         Date::new(y, m, d).ok_or_else(|| format!("`{s}` is not a calendar date"))
     }
 }
@@ -170,7 +173,10 @@ impl PriceTable {
                     prices.push(None);
                     continue;
                 }
-                let v = field.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0);
+                let v = field
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0);
                 match v {
                     Some(v) => prices.push(Some(v)),
                     None => {
@@ -253,7 +259,11 @@ impl PriceTable {
             .filter(|(_, d)| on_or_before.is_none_or(|limit| **d <= limit))
             .max_by_key(|(_, d)| **d);
         let Some((idx, &date)) = pick else {
-            let earliest = self.dates.iter().min().map_or(String::new(), |d| d.to_string());
+            let earliest = self
+                .dates
+                .iter()
+                .min()
+                .map_or(String::new(), |d| d.to_string());
             let asked = on_or_before.map_or(String::new(), |d| d.to_string());
             return Err(CostError::invalid(
                 &self.origin,
@@ -365,7 +375,14 @@ SS,South Sudan,,0.24\n";
     fn dates_parse_and_order() {
         assert!(d("2024-01-23") < d("2024-04-29"));
         assert_eq!(d("2024-02-29").to_string(), "2024-02-29");
-        for bad in ["2023-02-29", "2024-13-01", "2024-1-01", "20240101", "2024-01-32", "abcd-ef-gh"] {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-1-01",
+            "20240101",
+            "2024-01-32",
+            "abcd-ef-gh",
+        ] {
             assert!(bad.parse::<Date>().is_err(), "{bad}");
         }
     }
@@ -390,9 +407,15 @@ SS,South Sudan,,0.24\n";
         let t = PriceTable::parse("t.csv", SMALL).expect("parses");
         let old = t.snapshot(Some(d("2024-06-01"))).expect("snapshot");
         let q = old.quote("SS");
-        assert_eq!((q.usd_per_segment, q.source), (0.1, QuoteSource::NoPriceInSnapshot));
+        assert_eq!(
+            (q.usd_per_segment, q.source),
+            (0.1, QuoteSource::NoPriceInSnapshot)
+        );
         let q = old.quote("ZZ");
-        assert_eq!((q.usd_per_segment, q.source), (0.1, QuoteSource::NotInTable));
+        assert_eq!(
+            (q.usd_per_segment, q.source),
+            (0.1, QuoteSource::NotInTable)
+        );
         let new = t.snapshot(None).expect("snapshot");
         assert_eq!(new.quote("SS").source, QuoteSource::Listed);
     }
@@ -400,19 +423,27 @@ SS,South Sudan,,0.24\n";
     #[test]
     fn errors_name_file_line_and_field() {
         let bad = SMALL.replace("0.0083", "cheap");
-        let err = PriceTable::parse("t.csv", &bad).expect_err("bad price").to_string();
+        let err = PriceTable::parse("t.csv", &bad)
+            .expect_err("bad price")
+            .to_string();
         assert!(
             err.starts_with("t.csv:4: `max_usd_per_segment_2025-01-07`"),
             "{err}"
         );
         let bad = SMALL.replace(",Unknown,0.1,0.2\n", "");
-        let err = PriceTable::parse("t.csv", &bad).expect_err("no fallback").to_string();
+        let err = PriceTable::parse("t.csv", &bad)
+            .expect_err("no fallback")
+            .to_string();
         assert!(err.contains("fallback row"), "{err}");
         let bad = SMALL.replace("US,", "usa,");
-        let err = PriceTable::parse("t.csv", &bad).expect_err("bad iso").to_string();
+        let err = PriceTable::parse("t.csv", &bad)
+            .expect_err("bad iso")
+            .to_string();
         assert!(err.starts_with("t.csv:4: `iso`"), "{err}");
         let bad = SMALL.replace("_2025-01-07", "_2025-02-30");
-        let err = PriceTable::parse("t.csv", &bad).expect_err("bad date").to_string();
+        let err = PriceTable::parse("t.csv", &bad)
+            .expect_err("bad date")
+            .to_string();
         assert!(err.starts_with("t.csv:2:"), "{err}");
     }
 

@@ -65,7 +65,10 @@ pub fn parse_fraud_shares(s: &str) -> Result<Vec<f64>, CostError> {
                 }
                 let n = ((b - a) / step + 1e-9).floor();
                 if n > 1000.0 {
-                    return Err(CostError::argument(ARG, format!("`{part}` has too many steps")));
+                    return Err(CostError::argument(
+                        ARG,
+                        format!("`{part}` has too many steps"),
+                    ));
                 }
                 for i in 0..=(n as u32) {
                     out.push(clean(a + f64::from(i) * step));
@@ -91,7 +94,10 @@ pub fn parse_fraud_shares(s: &str) -> Result<Vec<f64>, CostError> {
 /// verifications; always includes both ends; strictly increasing.
 pub fn log_grid(lo: f64, hi: f64, per_decade: u32) -> Result<Vec<f64>, CostError> {
     if per_decade == 0 {
-        return Err(CostError::argument("points-per-decade", "must be at least 1"));
+        return Err(CostError::argument(
+            "points-per-decade",
+            "must be at least 1",
+        ));
     }
     let (l0, l1) = (lo.log10(), hi.log10());
     let steps = ((l1 - l0) * f64::from(per_decade)).ceil();
@@ -105,7 +111,9 @@ pub fn log_grid(lo: f64, hi: f64, per_decade: u32) -> Result<Vec<f64>, CostError
     out.push(lo.round().max(1.0));
     let mut i = 1u32;
     loop {
-        let v = 10f64.powf(l0 + f64::from(i) / f64::from(per_decade)).round();
+        let v = 10f64
+            .powf(l0 + f64::from(i) / f64::from(per_decade))
+            .round();
         if v >= hi {
             break;
         }
@@ -190,7 +198,10 @@ pub struct Sweep {
 /// Runs the grid and the exact break-even search.
 pub fn run(scenario: Scenario, opts: &SweepOptions) -> Result<Sweep, CostError> {
     if opts.fraud_shares.is_empty() {
-        return Err(CostError::argument("fraud-share", "give at least one value"));
+        return Err(CostError::argument(
+            "fraud-share",
+            "give at least one value",
+        ));
     }
     let volumes = log_grid(opts.lo, opts.hi, opts.points_per_decade)?;
     let reference_volume = opts
@@ -254,33 +265,40 @@ pub fn csv(sweep: &Sweep) -> String {
 
 /// One line describing a break-even, for terminals and summaries.
 pub fn describe_break_even(be: &BreakEven, lo: f64, hi: f64) -> String {
+    let n = crate::report::group_thousands;
+    let (lo, hi) = (n(lo), n(hi));
     match *be {
-        BreakEven::Always => format!(
-            "reverse iMessage is cheaper at every volume from {lo:.0} to {hi:.0}"
-        ),
-        BreakEven::Never => format!(
-            "reverse iMessage is never cheaper between {lo:.0} and {hi:.0} verifications a month"
-        ),
+        BreakEven::Always => {
+            format!("reverse iMessage is cheaper at every volume from {lo} to {hi}")
+        }
+        BreakEven::Never => {
+            format!("reverse iMessage is never cheaper between {lo} and {hi} verifications a month")
+        }
         BreakEven::At {
             first,
             stays_from: Some(stay),
         } if (stay - first).abs() < 0.5 => format!(
-            "break-even at {first:.0} verifications a month; reverse iMessage is cheaper above it"
+            "break-even at {} verifications a month; reverse iMessage is cheaper above it",
+            n(first)
         ),
         BreakEven::At {
             first,
             stays_from: Some(stay),
         } => format!(
-            "reverse iMessage first cheaper above {first:.0} and cheaper at every volume above {stay:.0} verifications a month"
+            "reverse iMessage first cheaper above {} and cheaper at every volume above {} verifications a month",
+            n(first),
+            n(stay)
         ),
         BreakEven::At {
             first,
             stays_from: None,
         } => format!(
-            "reverse iMessage first cheaper above {first:.0} verifications a month, but SMS OTP is cheaper again at {hi:.0}"
+            "reverse iMessage first cheaper above {} verifications a month, but SMS OTP is cheaper again at {hi}",
+            n(first)
         ),
         BreakEven::SmsFrom { sms_from } => format!(
-            "reverse iMessage is cheaper below {sms_from:.0} verifications a month; SMS OTP above"
+            "reverse iMessage is cheaper below {} verifications a month; SMS OTP above",
+            n(sms_from)
         ),
     }
 }
