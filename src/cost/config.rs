@@ -431,6 +431,27 @@ pub struct LoadOptions {
     pub price_date: Option<Date>,
 }
 
+/// Removes `.` and `name/..` pairs without touching the file system, so reports show
+/// `scenarios/prices/default.toml` rather than `scenarios/mixes/../prices/default.toml`.
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
+    }
+}
+
 fn read(path: &Path) -> Result<String, CostError> {
     std::fs::read_to_string(path).map_err(|source| CostError::Io {
         file: path.to_path_buf(),
@@ -472,7 +493,7 @@ impl Scenario {
             let p = Path::new(s.get_ref());
             match mix_dir {
                 _ if p.is_absolute() => Ok(p.to_path_buf()),
-                Some(dir) => Ok(dir.join(p)),
+                Some(dir) => Ok(tidy(&dir.join(p))),
                 None => Err(mdoc.err(s, key, "relative paths need a mix file on disk")),
             }
         };
@@ -506,7 +527,7 @@ impl Scenario {
             (None, Some(p), Some(pp)) => {
                 let path = Path::new(p.get_ref());
                 let dir = pp.parent().unwrap_or(Path::new("."));
-                PriceTable::load(&dir.join(path))?
+                PriceTable::load(&tidy(&dir.join(path)))?
             }
             (None, _, None) => PriceTable::builtin()?,
             (None, None, Some(_)) => {

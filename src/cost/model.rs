@@ -672,7 +672,7 @@ mod tests {
         assert_eq!(evaluate(&s, 34_783.0, 0.0).expect("eval").reverse.lines, 2);
         assert_eq!(evaluate(&s, 0.0, 0.0).expect("eval").reverse.lines, 0);
         assert_eq!(lines_needed(1000.0, 1000.0), 1, "exactly full is one line");
-        assert_eq!(lines_needed(1000.000_001, 1000.0), 2);
+        assert_eq!(lines_needed(1_000.000_001, 1000.0), 2);
         assert_eq!(
             lines_needed(3.0 * 0.1 * 10_000.0, 3000.0),
             1,

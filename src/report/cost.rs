@@ -26,6 +26,7 @@ const DRAWN_STEPS: u64 = 200;
 
 /// Chart titles, shared with tests so they can look for them.
 pub const TITLE_CURVES: &str = "Monthly cost by volume";
+pub const TITLE_ZOOM: &str = "Around the break-even (linear axes)";
 pub const TITLE_COUNTRY: &str = "Cost by country";
 pub const TITLE_FRAUD: &str = "Monthly cost by fraud share";
 pub const TITLE_EPISODE: &str = "Pumped SMS and spend over time";
@@ -84,7 +85,7 @@ fn break_even_marker(r: &FraudResult, color: &str, label_f: bool) -> Option<Mark
     Some(Marker {
         x: v,
         y: r.sms.at(v),
-        label: format!("{what} {}/mo{suffix}", short_count(v)),
+        label: format!("{what} {}/mo{suffix}", group_thousands(v)),
         color: color.to_string(),
     })
 }
@@ -160,6 +161,86 @@ verifications a month, both axes logarithmic. {}.",
         markers,
         bands: Vec::new(),
     }
+}
+
+/// Linear-axis close-up of the volumes up to 2.5× the furthest break-even, where the log chart
+/// squeezes the crossing into a corner.
+/// `None` when no fraud share has a break-even in the range.
+pub fn zoom_chart(sweep: &Sweep) -> Option<LineChart> {
+    let points: Vec<f64> = sweep
+        .per_fraud
+        .iter()
+        .filter_map(|r| match r.break_even {
+            BreakEven::At { first, .. } => Some(first),
+            BreakEven::SmsFrom { sms_from } => Some(sms_from),
+            BreakEven::Always | BreakEven::Never => None,
+        })
+        .collect();
+    let furthest = points.iter().copied().fold(f64::NAN, f64::max);
+    if !furthest.is_finite() {
+        return None;
+    }
+    let top = (furthest * 2.5).min(sweep.hi).max(furthest * 1.2);
+    let linear = |c: &crate::cost::model::CostCurve| {
+        let mut xs: Vec<f64> = (0..=400).map(|i| top * f64::from(i) / 400.0).collect();
+        if let Some(l) = c.lines {
+            let mut k = 1u64;
+            while (k as f64) * l.verifications_per_line < top && k <= DRAWN_STEPS {
+                let v = k as f64 * l.verifications_per_line;
+                xs.push(v);
+                xs.push(v * (1.0 + 1e-9));
+                k += 1;
+            }
+        }
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        xs.into_iter()
+            .filter(|v| *v > 0.0)
+            .map(|v| (v, c.at(v)))
+            .collect::<Vec<_>>()
+    };
+    let same_rev = reverse_invariant(sweep);
+    let many = sweep.per_fraud.len() > 1;
+    let mut series = Vec::new();
+    let mut markers = Vec::new();
+    for (i, r) in sweep.per_fraud.iter().enumerate() {
+        let sc = SMS_COLORS[i % SMS_COLORS.len()];
+        series.push(Series::new(
+            &format!("SMS OTP, fraud share {}", pct(r.fraud_share)),
+            sc,
+            linear(&r.sms),
+        ));
+        markers.extend(break_even_marker(r, sc, many));
+    }
+    for (i, r) in sweep.per_fraud.iter().enumerate() {
+        if same_rev && i > 0 {
+            break;
+        }
+        let name = if same_rev {
+            String::from("Reverse iMessage")
+        } else {
+            format!("Reverse iMessage, fraud share {}", pct(r.fraud_share))
+        };
+        series.push(Series::new(
+            &name,
+            REV_COLORS[i % REV_COLORS.len()],
+            linear(&r.reverse),
+        ));
+    }
+    Some(LineChart {
+        id: String::from("zoom"),
+        title: String::from(TITLE_ZOOM),
+        description: format!(
+            "Monthly cost from 0 to {} verifications a month on linear axes; reverse iMessage \
+steps up by one line price each time the peak day outgrows its lines.",
+            group_thousands(top)
+        ),
+        x: Axis::new("Verifications per month", Scale::Linear, Format::Count).with_range(0.0, top),
+        y: Axis::new("USD per month", Scale::Linear, Format::Usd),
+        series,
+        markers,
+        bands: Vec::new(),
+    })
 }
 
 /// The fraud share used for the per-country breakdown: the largest one in the run.
@@ -273,11 +354,19 @@ pub fn fraud_chart(sweep: &Sweep) -> Option<LineChart> {
     })
 }
 
+/// Per-hour values drawn as steps: each value spans its hour `[i, i + 1)`.
 fn hourly(values: &[f64]) -> Vec<(f64, f64)> {
     values
         .iter()
         .enumerate()
-        .map(|(i, v)| (i as f64 + 1.0, *v))
+        .flat_map(|(i, v)| [(i as f64, *v), (i as f64 + 1.0, *v)])
+        .collect()
+}
+
+/// Cumulative values at the end of each hour, starting from zero.
+fn cumulative(values: &[f64]) -> Vec<(f64, f64)> {
+    std::iter::once((0.0, 0.0))
+        .chain(values.iter().enumerate().map(|(i, v)| (i as f64 + 1.0, *v)))
         .collect()
 }
 
@@ -328,10 +417,14 @@ and without a block, and for reverse iMessage, with legitimate traffic of {} ver
                     Series::new(
                         "SMS OTP, no block",
                         SMS_COLORS[0],
-                        hourly(&e.spend_sms_open),
+                        cumulative(&e.spend_sms_open),
                     ),
-                    Series::new(&block, SMS_COLORS[1], hourly(&e.spend_sms_blocked)).dashed(),
-                    Series::new("Reverse iMessage", REV_COLORS[0], hourly(&e.spend_reverse)),
+                    Series::new(&block, SMS_COLORS[1], cumulative(&e.spend_sms_blocked)).dashed(),
+                    Series::new(
+                        "Reverse iMessage",
+                        REV_COLORS[0],
+                        cumulative(&e.spend_reverse),
+                    ),
                 ],
             },
         ],
@@ -605,6 +698,7 @@ proportion to volume; reverse iMessage steps up by one line price each time the 
 outgrows the lines. The marked point is the break-even: above it reverse iMessage is cheaper.",
             )))
             .push(Block::Svg(curve_chart(sweep).to_svg()))
+            .push_all(zoom_chart(sweep).map(|c| Block::Svg(c.to_svg())))
             .push(Block::Table {
                 caption: String::from("Cost at each power of ten"),
                 headers: [

@@ -48,6 +48,12 @@ impl Section {
         self.blocks.push(block);
         self
     }
+
+    /// Appends any number of blocks (e.g. an optional chart).
+    pub fn push_all(mut self, blocks: impl IntoIterator<Item = Block>) -> Self {
+        self.blocks.extend(blocks);
+        self
+    }
 }
 
 /// A report page.

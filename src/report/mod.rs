@@ -86,7 +86,12 @@ pub fn usd(v: f64) -> String {
     } else if a >= 1.0 || a == 0.0 {
         format!("{sign}${a:.2}")
     } else {
-        format!("{sign}${a:.4}")
+        // Sub-dollar prices keep up to four decimals (carrier fees are $0.0045) but at least two.
+        let mut body = format!("{a:.4}");
+        while body.ends_with('0') && body.len() > 4 {
+            body.pop();
+        }
+        format!("{sign}${body}")
     }
 }
 
@@ -121,7 +126,8 @@ mod tests {
         assert_eq!(short_count(1e9), "1B");
         assert_eq!(short_count(2_500_000.0), "2.5M");
         assert_eq!(short_count(950.0), "950");
-        assert_eq!(usd(0.05), "$0.0500");
+        assert_eq!(usd(0.05), "$0.05");
+        assert_eq!(usd(0.0045), "$0.0045");
         assert_eq!(usd(12.3), "$12.30");
         assert_eq!(usd(12_345.0), "$12,345");
         assert_eq!(usd(1.5e6), "$1.5M");

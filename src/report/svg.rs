@@ -601,25 +601,31 @@ impl LineChart {
             no_data(&mut out, r);
         }
         polylines(&mut out, &clip, r, &x, &y, &self.series);
-        for m in &self.markers {
-            let (Some(px), Some(py)) = (x.map(m.x, r.x0, r.x1), y.map(m.y, r.y1, r.y0)) else {
-                continue;
-            };
+        // Labels go on separate rows from the top of the plot, leftmost marker on the top row,
+        // so that no label crosses another marker's leader line.
+        let mut placed: Vec<(f64, f64, &Marker)> = self
+            .markers
+            .iter()
+            .filter_map(|m| Some((x.map(m.x, r.x0, r.x1)?, y.map(m.y, r.y1, r.y0)?, m)))
+            .collect();
+        placed.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (row, (px, py, m)) in placed.into_iter().enumerate() {
             let color = escape(&m.color);
             let label = escape(&m.label);
-            let right = px < (r.x0 + r.x1) / 2.0;
-            let (tx, anchor) = if right {
-                (px + 10.0, "start")
+            let ly = r.y0 + 18.0 + 18.0 * row as f64;
+            let width = m.label.chars().count() as f64 * CHAR_W;
+            let (tx, anchor) = if px + 8.0 + width < r.x1 {
+                (px + 6.0, "start")
             } else {
-                (px - 10.0, "end")
+                (px - 6.0, "end")
             };
             let _ = writeln!(
                 out,
-                "<g><line x1=\"{px:.1}\" y1=\"{py:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-dasharray=\"3 3\"/>\
+                "<g><line x1=\"{px:.1}\" y1=\"{ly:.1}\" x2=\"{px:.1}\" y2=\"{:.1}\" stroke=\"{color}\" stroke-dasharray=\"3 3\"/>\
 <circle cx=\"{px:.1}\" cy=\"{py:.1}\" r=\"5.5\" fill=\"#fff\" stroke=\"{color}\" stroke-width=\"2.5\"/>\
 <text x=\"{tx:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\" font-weight=\"600\" fill=\"{color}\" stroke=\"#fff\" stroke-width=\"3\" paint-order=\"stroke\">{label}</text><title>{label}</title></g>",
                 r.y1,
-                py - 8.0
+                ly + 4.0
             );
         }
         y_label(&mut out, r, &self.y.label);
