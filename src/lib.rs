@@ -3,10 +3,12 @@
 
 pub mod clock;
 pub mod code;
+pub mod cost;
 pub mod dedupe;
 pub mod extract;
 pub mod http;
 pub mod metrics;
+pub mod report;
 pub mod sender;
 pub mod store;
 pub mod timefmt;

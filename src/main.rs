@@ -30,6 +30,8 @@ struct Cli {
 enum Command {
     /// Run the verifier's HTTP server (webhook secret from MO2FA_WEBHOOK_SECRET).
     Serve(ServeArgs),
+    /// Monthly cost of SMS OTP vs reverse iMessage by volume; writes CSV, summary and report.
+    Cost(mo2fa::cost::cli::CostArgs),
 }
 
 #[derive(Args)]
@@ -79,6 +81,10 @@ fn main() -> Result<()> {
         .init();
     match Cli::parse().command {
         Command::Serve(args) => serve(args),
+        Command::Cost(args) => {
+            print!("{}", mo2fa::cost::cli::run(&args)?);
+            Ok(())
+        }
     }
 }
 
