@@ -53,16 +53,18 @@ pub enum SecretError {
     Base64,
 }
 
-/// The key material for one scheme, prepared once at start-up.
+/// The key material for one scheme, prepared once at start-up: the HMAC is keyed here, so a
+/// delivery costs no key schedule (two SHA-256 blocks saved per request).
 #[derive(Clone)]
 pub struct Secret {
     scheme: Scheme,
-    key: Vec<u8>,
+    keyed: HmacSha256,
+    key_len: usize,
 }
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({:?}, {} bytes)", self.scheme, self.key.len())
+        write!(f, "Secret({:?}, {} bytes)", self.scheme, self.key_len)
     }
 }
 
@@ -89,7 +91,13 @@ impl Secret {
         if key.is_empty() {
             return Err(SecretError::Empty);
         }
-        Ok(Self { scheme, key })
+        // HMAC accepts keys of any length, so this cannot fail.
+        let keyed = HmacSha256::new_from_slice(&key).map_err(|_| SecretError::Empty)?;
+        Ok(Self {
+            scheme,
+            keyed,
+            key_len: key.len(),
+        })
     }
 
     pub fn scheme(&self) -> Scheme {
@@ -97,8 +105,7 @@ impl Secret {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key length");
+        let mut mac = self.keyed.clone();
         for p in parts {
             mac.update(p);
         }
