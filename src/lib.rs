@@ -7,6 +7,7 @@ pub mod cost;
 pub mod dedupe;
 pub mod extract;
 pub mod http;
+pub mod load;
 pub mod metrics;
 pub mod report;
 pub mod sender;

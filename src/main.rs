@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use mo2fa::clock::SystemClock;
 use mo2fa::code::CodeSpec;
 use mo2fa::http::{self, App, HttpConfig};
+use mo2fa::load::bench::{self, BenchOptions, Endpoint};
 use mo2fa::store::MemoryStoreConfig;
 use mo2fa::verifier::{self, Protocol, Verifier};
 use mo2fa::webhook::{Scheme, Secret};
@@ -32,6 +33,44 @@ enum Command {
     Serve(ServeArgs),
     /// Monthly cost of SMS OTP vs reverse iMessage by volume; writes CSV, summary and report.
     Cost(mo2fa::cost::cli::CostArgs),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Saturation throughput of each endpoint on loopback, then open-loop latency percentiles
+    /// (measured from scheduled send times) at a fraction of it or at a fixed rate.
+    Http(BenchHttpArgs),
+}
+
+#[derive(Args)]
+struct BenchHttpArgs {
+    /// Endpoints to measure; repeat for several.
+    #[arg(long = "endpoint", value_enum, default_values_t = [Endpoint::Healthz, Endpoint::Start, Endpoint::Status, Endpoint::Webhook])]
+    endpoints: Vec<Endpoint>,
+    /// Keep-alive connections of the load generator.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds per step of the saturation search.
+    #[arg(long, default_value_t = 2.0)]
+    step: f64,
+    /// Seconds of the latency measurement.
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Measure latency at this fraction of the saturation throughput.
+    #[arg(long, default_value_t = 0.5)]
+    fraction: f64,
+    /// Measure latency at this offered rate (requests/s) instead; skips the search.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Highest rate the search offers.
+    #[arg(long, default_value_t = 256_000)]
+    max_rate: u64,
+    /// Write <endpoint>.hgrm percentile tables and .hlog interval logs here.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -85,7 +124,37 @@ fn main() -> Result<()> {
             print!("{}", mo2fa::cost::cli::run(&args)?);
             Ok(())
         }
+        Command::Bench(BenchCommand::Http(args)) => bench_http(args),
     }
+}
+
+fn bench_http(args: BenchHttpArgs) -> Result<()> {
+    let secs = |name: &str, v: f64| {
+        if v.is_finite() && v > 0.0 && v < 86_400.0 {
+            Ok(std::time::Duration::from_secs_f64(v))
+        } else {
+            bail!("--{name} must be a positive number of seconds, got {v}")
+        }
+    };
+    if !(args.fraction > 0.0 && args.fraction <= 1.0) {
+        bail!("--fraction must be in (0, 1], got {}", args.fraction);
+    }
+    if args.rate == Some(0) || args.connections == 0 {
+        bail!("--rate and --connections must be positive");
+    }
+    let opts = BenchOptions {
+        endpoints: args.endpoints,
+        connections: args.connections,
+        step: secs("step", args.step)?,
+        measure: secs("duration", args.duration)?,
+        fraction: args.fraction,
+        rate: args.rate,
+        max_rate: args.max_rate,
+        out: args.out,
+    };
+    let rows = bench::run(&opts)?;
+    print!("{}", bench::table(&rows));
+    Ok(())
 }
 
 fn serve(args: ServeArgs) -> Result<()> {

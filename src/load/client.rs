@@ -1,0 +1,96 @@
+//! A minimal HTTP/1.1 keep-alive client for load generation.
+//!
+//! Load generators must not be slower than the server they measure, so this sends
+//! pre-serialised requests in one write (TCP_NODELAY, no Nagle stalls) and reads responses
+//! that carry a `Content-Length`, which is all the verifier (and hyper with a full body) sends.
+
+use std::io;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+pub struct Conn {
+    stream: BufReader<TcpStream>,
+    line: String,
+    body: Vec<u8>,
+}
+
+impl Conn {
+    pub async fn connect(addr: &str) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream: BufReader::new(stream),
+            line: String::new(),
+            body: Vec::new(),
+        })
+    }
+
+    /// Sends one complete request and reads its response; returns the status code. The body is
+    /// available from [`Conn::body`] until the next call.
+    pub async fn send(&mut self, request: &[u8]) -> io::Result<u16> {
+        self.stream.get_mut().write_all(request).await?;
+        self.line.clear();
+        if self.stream.read_line(&mut self.line).await? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        let status = self
+            .line
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad status line"))?;
+        let mut len = None;
+        loop {
+            self.line.clear();
+            if self.stream.read_line(&mut self.line).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
+            }
+            let l = self.line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':')
+                && k.eq_ignore_ascii_case("content-length")
+            {
+                len = v.trim().parse::<usize>().ok();
+            }
+        }
+        let len = len.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "response without Content-Length",
+            )
+        })?;
+        self.body.resize(len, 0);
+        self.stream.read_exact(&mut self.body).await?;
+        Ok(status)
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+}
+
+/// Serialises a request with the headers every load request carries.
+pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: load\r\n");
+    for (k, v) in headers {
+        out.push_str(k);
+        out.push_str(": ");
+        out.push_str(v);
+        out.push_str("\r\n");
+    }
+    if !body.is_empty() || method == "POST" {
+        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    out.push_str("\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    bytes
+}

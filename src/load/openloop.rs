@@ -1,0 +1,253 @@
+//! Open-loop load with latency measured the honest way.
+//!
+//! A closed-loop generator waits for each answer before sending the next request, so when the
+//! server stalls it simply stops sending, and the stall vanishes from its percentiles
+//! ("coordinated omission"). Here every request has a *scheduled* time; a dispatcher releases it
+//! at that time whatever the server is doing, a fixed pool of connections takes released
+//! requests in order, and latency is measured from the scheduled time. A stall therefore
+//! shows up in full: every request scheduled during it waits, and is charged for waiting.
+//! The time from the actual send (service time) is recorded too, to show the difference.
+
+use super::client::Conn;
+use hdrhistogram::Histogram;
+use std::sync::Arc;
+use std::time::Duration;
+use std::time::Instant;
+use tokio::sync::{Mutex, mpsc};
+
+/// One request of a plan.
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// When to send, from the start of the run.
+    pub at: Duration,
+    /// Index into the run's endpoint names.
+    pub endpoint: usize,
+    pub request: Arc<[u8]>,
+}
+
+/// Asks the kernel to wake this thread within a microsecond of its sleeps (the default timer
+/// slack adds up to 50 µs).
+fn precise_sleeps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+/// Latencies are recorded in microseconds from 1 µs to 100 s with 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000, 3).expect("static bounds are valid")
+}
+
+/// What one endpoint saw.
+pub struct EndpointReport {
+    pub name: String,
+    /// From the scheduled time: the figure to quote.
+    pub latency: Histogram<u64>,
+    /// From the moment the request was actually written.
+    pub service: Histogram<u64>,
+    /// One histogram per interval (from the scheduled time), for the interval log.
+    pub intervals: Vec<Histogram<u64>>,
+    pub ok: u64,
+    pub non_2xx: u64,
+    pub errors: u64,
+}
+
+pub struct Report {
+    pub endpoints: Vec<EndpointReport>,
+    pub interval: Duration,
+    /// Completed requests per interval (by completion time), all endpoints.
+    pub throughput: Vec<u64>,
+    pub elapsed: Duration,
+}
+
+impl Report {
+    pub fn completed(&self) -> u64 {
+        self.endpoints.iter().map(|e| e.ok + e.non_2xx).sum()
+    }
+}
+
+struct Sample {
+    endpoint: usize,
+    scheduled: Duration,
+    finished: Duration,
+    latency_us: u64,
+    service_us: u64,
+    status: Option<u16>,
+}
+
+/// Runs `plan` (sorted by `at`) against `addr` over `connections` keep-alive connections.
+pub async fn run(
+    addr: &str,
+    connections: usize,
+    endpoints: &[&str],
+    plan: Vec<Planned>,
+    interval: Duration,
+) -> std::io::Result<Report> {
+    let (job_tx, job_rx) = mpsc::unbounded_channel::<(Instant, Planned)>();
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
+    let start = Instant::now() + Duration::from_millis(20);
+
+    let mut workers = Vec::with_capacity(connections);
+    for _ in 0..connections.max(1) {
+        let mut conn = Conn::connect(addr).await?;
+        let jobs = job_rx.clone();
+        let samples = sample_tx.clone();
+        let addr = addr.to_string();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some((scheduled, job)) = jobs.lock().await.recv().await else {
+                    break;
+                };
+                let sent = Instant::now();
+                let status = match conn.send(&job.request).await {
+                    Ok(s) => Some(s),
+                    Err(_) => {
+                        // The server dropped the connection: count an error, reconnect.
+                        if let Ok(c) = Conn::connect(&addr).await {
+                            conn = c;
+                        }
+                        None
+                    }
+                };
+                let done = Instant::now();
+                let _ = samples.send(Sample {
+                    endpoint: job.endpoint,
+                    scheduled: job.at,
+                    finished: done.saturating_duration_since(start),
+                    latency_us: done.saturating_duration_since(scheduled).as_micros() as u64,
+                    service_us: done.saturating_duration_since(sent).as_micros() as u64,
+                    status,
+                });
+            }
+        }));
+    }
+    drop(sample_tx);
+
+    // The dispatcher has a thread of its own: tokio's timer ticks in whole milliseconds and
+    // would release requests up to 1 ms late, which the latency (from the scheduled time)
+    // would then wrongly charge to the server.
+    let dispatcher = std::thread::spawn(move || {
+        precise_sleeps();
+        for job in plan {
+            let when = start + job.at;
+            loop {
+                let now = Instant::now();
+                if now >= when {
+                    break;
+                }
+                std::thread::sleep(when - now);
+            }
+            if job_tx.send((when, job)).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut endpoints: Vec<EndpointReport> = endpoints
+        .iter()
+        .map(|name| EndpointReport {
+            name: name.to_string(),
+            latency: histogram(),
+            service: histogram(),
+            intervals: Vec::new(),
+            ok: 0,
+            non_2xx: 0,
+            errors: 0,
+        })
+        .collect();
+    let mut throughput: Vec<u64> = Vec::new();
+    let slot = |d: Duration| (d.as_nanos() / interval.as_nanos().max(1)) as usize;
+    while let Some(s) = sample_rx.recv().await {
+        let Some(e) = endpoints.get_mut(s.endpoint) else {
+            continue;
+        };
+        match s.status {
+            Some(200..=299) => e.ok += 1,
+            Some(_) => e.non_2xx += 1,
+            None => {
+                e.errors += 1;
+                continue;
+            }
+        }
+        e.latency.saturating_record(s.latency_us.max(1));
+        e.service.saturating_record(s.service_us.max(1));
+        let i = slot(s.scheduled);
+        while e.intervals.len() <= i {
+            e.intervals.push(histogram());
+        }
+        e.intervals[i].saturating_record(s.latency_us.max(1));
+        let j = slot(s.finished);
+        if throughput.len() <= j {
+            throughput.resize(j + 1, 0);
+        }
+        throughput[j] += 1;
+    }
+    let _ = tokio::task::spawn_blocking(move || dispatcher.join()).await;
+    for w in workers {
+        let _ = w.await;
+    }
+    Ok(Report {
+        endpoints,
+        interval,
+        throughput,
+        elapsed: Instant::now().saturating_duration_since(start),
+    })
+}
+
+/// The percentile distribution in the `.hgrm` text format HdrHistogram tools plot, in ms.
+pub fn hgrm(h: &Histogram<u64>) -> String {
+    use std::fmt::Write;
+    let mut out = String::from("       Value     Percentile TotalCount 1/(1-Percentile)\n\n");
+    for v in h.iter_quantiles(1) {
+        let q = v.quantile_iterated_to();
+        let inv = if q < 1.0 {
+            1.0 / (1.0 - q)
+        } else {
+            f64::INFINITY
+        };
+        let _ = writeln!(
+            out,
+            "{:12.3} {:14.12} {:10} {:14.2}",
+            v.value_iterated_to() as f64 / 1000.0,
+            q,
+            v.count_since_last_iteration(),
+            inv
+        );
+    }
+    let _ = writeln!(
+        out,
+        "#[Mean    = {:12.3}, StdDeviation   = {:12.3}]\n#[Max     = {:12.3}, Total count    = {:12}]",
+        h.mean() / 1000.0,
+        h.stdev() / 1000.0,
+        h.max() as f64 / 1000.0,
+        h.len()
+    );
+    out
+}
+
+/// An HdrHistogram interval log (one histogram per endpoint per interval, tagged by endpoint).
+pub fn interval_log(report: &Report) -> std::io::Result<Vec<u8>> {
+    use hdrhistogram::serialization::V2Serializer;
+    use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+    let mut out = Vec::new();
+    let mut ser = V2Serializer::new();
+    let mut log = IntervalLogWriterBuilder::new()
+        .add_comment("mo2fa open-loop latency from scheduled send time, microseconds")
+        .with_base_time(std::time::UNIX_EPOCH)
+        .begin_log_with(&mut out, &mut ser)?;
+    for e in &report.endpoints {
+        for (i, h) in e.intervals.iter().enumerate() {
+            if h.is_empty() {
+                continue;
+            }
+            let tag = Tag::new(&e.name);
+            log.write_histogram(h, report.interval * i as u32, report.interval, tag)
+                .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        }
+    }
+    drop(log);
+    Ok(out)
+}
