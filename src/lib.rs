@@ -11,6 +11,8 @@ pub mod load;
 pub mod metrics;
 pub mod report;
 pub mod sender;
+pub mod sim;
+pub mod sms_otp;
 pub mod store;
 pub mod timefmt;
 pub mod verifier;

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Webhook saturation throughput, one load generator command for all three servers:
+#   bare hyper (constant body), mo2fa serve (signature checked, code matched), Node.js Hono
+#   (the same handlers in JavaScript, benches/hono/server.mjs).
+# Each server gets its own fixture of unique signed deliveries for codes it issued itself,
+# replayed by wrk (benches/webhook.lua). Needs wrk (apt-get install wrk) and node/npm.
+#   Usage: benches/compare.sh            (DUR=5s COUNT=450000 CONNS=64 to change)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${DUR:-5s}
+COUNT=${COUNT:-450000}
+CONNS=${CONNS:-64}
+export MO2FA_WEBHOOK_SECRET=${MO2FA_WEBHOOK_SECRET:-compare-secret}
+
+cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
+bin() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
+BARE=$(bin bare_hyper)
+FIXTURE_GEN=$(bin webhook_fixture)
+(cd benches/hono && npm install --silent --no-audit --no-fund)
+FIXTURE=$(mktemp)
+trap 'rm -f "$FIXTURE"; kill $(jobs -p) 2>/dev/null || true' EXIT
+
+measure() { # name port command...
+  local name=$1 port=$2; shift 2
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  if [ "$name" = bare-hyper ]; then
+    # The baseline issues no codes; it is fed deliveries made against mo2fa.
+    target/release/mo2fa serve --addr 127.0.0.1:18199 >/dev/null 2>&1 & local helper=$!
+    sleep 0.5; "$FIXTURE_GEN" http://127.0.0.1:18199 "$COUNT" "$FIXTURE" 2>/dev/null; kill $helper
+  else
+    "$FIXTURE_GEN" "http://127.0.0.1:$port" "$COUNT" "$FIXTURE" 2>/dev/null
+  fi
+  local rps
+  rps=$(FIXTURE=$FIXTURE wrk -t1 -c"$CONNS" -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port" \
+        | awk '/Requests\/sec/{print $2}')
+  kill $pid; wait $pid 2>/dev/null || true
+  echo "$name $rps"
+}
+
+echo "command: wrk -t1 -c$CONNS -d$DUR -s benches/webhook.lua (unique signed deliveries, $COUNT per server)"
+{
+  measure bare-hyper 18101 "$BARE" 127.0.0.1:18101
+  measure mo2fa 18102 target/release/mo2fa serve --addr 127.0.0.1:18102
+  measure hono 18103 node benches/hono/server.mjs 18103
+} | tee /tmp/compare.txt
+awk '{r[$1]=$2} END {
+  printf "\n%-12s %12s\n", "server", "req/s"
+  for (k in r) printf "%-12s %12.0f\n", k, r[k]
+  printf "\nmo2fa / bare hyper = %.2f (target >= 0.85)\nmo2fa / hono       = %.2f (target >= 2)\n", r["mo2fa"]/r["bare-hyper"], r["mo2fa"]/r["hono"]
+}' /tmp/compare.txt
