@@ -33,9 +33,24 @@ enum Command {
     Serve(ServeArgs),
     /// Monthly cost of SMS OTP vs reverse iMessage by volume; writes CSV, summary and report.
     Cost(mo2fa::cost::cli::CostArgs),
+    /// Replay a scenario in virtual time through the real verifier; writes summary.json,
+    /// timeline.csv, summary.md and report.html.
+    Run(RunArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Scenario file (see scenarios/README.md).
+    scenario: std::path::PathBuf,
+    /// Override the scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output directory; default reports/<scenario name>.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -125,7 +140,64 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Http(args)) => bench_http(args),
+        Command::Run(args) => run_scenario(args),
     }
+}
+
+fn run_scenario(args: RunArgs) -> Result<()> {
+    use mo2fa::sim::{engine, report, scenario::Scenario};
+    use std::io::IsTerminal;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let sc = Scenario::load(&args.scenario)?;
+    let name = args
+        .scenario
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
+    let seed = args.seed.unwrap_or(sc.seed);
+    let out = args
+        .out
+        .unwrap_or_else(|| std::path::Path::new("reports").join(&name));
+    static INTERRUPT: AtomicBool = AtomicBool::new(false);
+    // A second Ctrl-C while the first is being honoured is ignored; the run stops at the next
+    // check (every 65,536 events) and still writes its partial reports.
+    let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::Relaxed));
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(sc.duration.ms() / 1000)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} virtual s  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let progress = |t: u64| bar.set_position(t / 1000);
+    let control = engine::Control {
+        interrupt: &INTERRUPT,
+        progress: &progress,
+    };
+    let started = std::time::Instant::now();
+    let outcome = engine::simulate(&sc, seed, &control)?;
+    let elapsed = started.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    report::write_all(&out, &sc, &name, seed, &outcome)
+        .with_context(|| format!("writing reports to {}", out.display()))?;
+    println!("scenario {name} (seed {seed}): {}", sc.description);
+    print!("{}", report::table(&outcome));
+    println!(
+        "events: {} in {:.2} s ({:.2} M events/s)",
+        outcome.events,
+        elapsed,
+        outcome.events as f64 / elapsed.max(1e-9) / 1e6
+    );
+    println!(
+        "wrote {}/{{summary.json,timeline.csv,summary.md,report.html}}",
+        out.display()
+    );
+    if outcome.interrupted {
+        bail!("interrupted: the reports hold the partial run");
+    }
+    Ok(())
 }
 
 fn bench_http(args: BenchHttpArgs) -> Result<()> {

@@ -49,7 +49,9 @@ pub struct SmsCode {
 #[serde(rename_all = "snake_case")]
 pub enum CheckOutcome {
     Verified,
-    WrongCode { attempts_left: u8 },
+    WrongCode {
+        attempts_left: u8,
+    },
     /// No code is pending for this phone (never sent, expired, used up or already verified).
     NoChallenge,
 }
@@ -199,9 +201,18 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let c = s.start(&phone(), 0, &mut rng).unwrap();
         let wrong = s.format((c.code + 1) % 1_000_000);
-        assert_eq!(s.check(&phone(), &wrong, 1), CheckOutcome::WrongCode { attempts_left: 1 });
-        assert_eq!(s.check(&phone(), "12ab56", 1), CheckOutcome::WrongCode { attempts_left: 0 });
-        assert_eq!(s.check(&phone(), &s.format(c.code), 1), CheckOutcome::NoChallenge);
+        assert_eq!(
+            s.check(&phone(), &wrong, 1),
+            CheckOutcome::WrongCode { attempts_left: 1 }
+        );
+        assert_eq!(
+            s.check(&phone(), "12ab56", 1),
+            CheckOutcome::WrongCode { attempts_left: 0 }
+        );
+        assert_eq!(
+            s.check(&phone(), &s.format(c.code), 1),
+            CheckOutcome::NoChallenge
+        );
     }
 
     #[test]
@@ -209,7 +220,10 @@ mod tests {
         let s = SmsOtp::new(SmsOtpConfig::default()).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let c = s.start(&phone(), 0, &mut rng).unwrap();
-        assert_eq!(s.check(&phone(), &s.format(c.code), 300_000), CheckOutcome::NoChallenge);
+        assert_eq!(
+            s.check(&phone(), &s.format(c.code), 300_000),
+            CheckOutcome::NoChallenge
+        );
         s.start(&phone(), 1_000, &mut rng).unwrap();
         assert_eq!(s.sweep(300_999), 0, "the newer code is still live");
         assert_eq!(s.sweep(301_000), 1);
@@ -222,6 +236,12 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let mail = Sender::parse("a@b.c").unwrap();
         assert_eq!(s.start(&mail, 0, &mut rng), Err(SmsOtpError::NotAPhone));
-        assert!(SmsOtp::new(SmsOtpConfig { digits: 3, ..Default::default() }).is_err());
+        assert!(
+            SmsOtp::new(SmsOtpConfig {
+                digits: 3,
+                ..Default::default()
+            })
+            .is_err()
+        );
     }
 }

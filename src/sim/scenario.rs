@@ -43,7 +43,9 @@ impl Dur {
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -62,7 +64,11 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         "m" => 60e3,
         "h" => 3600e3,
         "d" => 86_400e3,
-        _ => return Err(format!("duration {s:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+        _ => {
+            return Err(format!(
+                "duration {s:?}: unknown unit {unit:?} (ms, s, m, h, d)"
+            ));
+        }
     };
     let ms = v * unit_ms;
     if !ms.is_finite() || ms > 400.0 * 86_400e3 {
@@ -81,7 +87,9 @@ impl<'de> Deserialize<'de> for Prob {
         if (0.0..=1.0).contains(&v) {
             Ok(Prob(v))
         } else {
-            Err(serde::de::Error::custom(format!("{v} is not a probability between 0 and 1")))
+            Err(serde::de::Error::custom(format!(
+                "{v} is not a probability between 0 and 1"
+            )))
         }
     }
 }
@@ -96,7 +104,9 @@ impl<'de> Deserialize<'de> for NonNeg {
         if v.is_finite() && v >= 0.0 {
             Ok(NonNeg(v))
         } else {
-            Err(serde::de::Error::custom(format!("{v} must be a finite number >= 0")))
+            Err(serde::de::Error::custom(format!(
+                "{v} must be a finite number >= 0"
+            )))
         }
     }
 }
@@ -111,7 +121,9 @@ impl<'de> Deserialize<'de> for Iso {
         if crate::cost::prices::is_iso_code(&s) {
             Ok(Iso(s))
         } else {
-            Err(serde::de::Error::custom(format!("{s:?} is not an ISO 3166-1 alpha-2 code like \"US\"")))
+            Err(serde::de::Error::custom(format!(
+                "{s:?} is not an ISO 3166-1 alpha-2 code like \"US\""
+            )))
         }
     }
 }
@@ -173,6 +185,14 @@ pub struct Legit {
     #[serde(default)]
     pub double_send: Prob,
     pub countries: BTreeMap<Iso, Country>,
+    /// Fallback the reverse flow offers numbers from countries not listed above (those only
+    /// attackers use). As in the cost model, inbound SMS unless said otherwise.
+    #[serde(default = "inbound")]
+    pub other_fallback: Fallback,
+}
+
+fn inbound() -> Fallback {
+    Fallback::InboundSms
 }
 
 fn default_sigma() -> NonNeg {
@@ -469,13 +489,21 @@ impl Scenario {
             return Err(bad("duration", "must be positive"));
         }
         if self.interval.ms() == 0 || self.duration.ms() / self.interval.ms() > 1_000_000 {
-            return Err(bad("interval", "must be positive and give at most 1,000,000 rows"));
+            return Err(bad(
+                "interval",
+                "must be positive and give at most 1,000,000 rows",
+            ));
         }
         if self.flows.is_empty() {
             return Err(bad("flows", "name at least one of \"reverse\", \"sms\""));
         }
-        if self.legit.countries.is_empty() || self.legit.countries.values().all(|c| c.weight.0 == 0.0) {
-            return Err(bad("legit.countries", "need at least one country with a positive weight"));
+        if self.legit.countries.is_empty()
+            || self.legit.countries.values().all(|c| c.weight.0 == 0.0)
+        {
+            return Err(bad(
+                "legit.countries",
+                "need at least one country with a positive weight",
+            ));
         }
         if !(4..=12).contains(&self.verifier.code_len) {
             return Err(bad("verifier.code_len", "must be between 4 and 12"));
@@ -509,8 +537,14 @@ impl Scenario {
             ];
             let allowed: &[&str] = match a.kind {
                 AttackKind::SmsPumping => &[
-                    "targets", "numbers", "range_size", "ip_pool", "rotate_every", "captcha_usd",
-                    "revenue_share", "camouflage",
+                    "targets",
+                    "numbers",
+                    "range_size",
+                    "ip_pool",
+                    "rotate_every",
+                    "captcha_usd",
+                    "revenue_share",
+                    "camouflage",
                 ],
                 AttackKind::CodeGuessing => &["sender_accounts", "candidates_per_message"],
                 AttackKind::StartFlood => &["clients"],
@@ -527,16 +561,27 @@ impl Scenario {
             ];
             for (k, present) in sms_only.iter().chain(&others) {
                 if *present && !allowed.contains(k) {
-                    return Err(bad(&key(k), &format!("does not apply to kind {}", a.kind.name())));
+                    return Err(bad(
+                        &key(k),
+                        &format!("does not apply to kind {}", a.kind.name()),
+                    ));
                 }
             }
             if a.kind == AttackKind::SmsPumping
-                && a.targets.as_ref().is_none_or(|t| t.values().all(|w| w.0 == 0.0))
+                && a.targets
+                    .as_ref()
+                    .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
             {
-                return Err(bad(&key("targets"), "sms_pumping needs target countries with weights"));
+                return Err(bad(
+                    &key("targets"),
+                    "sms_pumping needs target countries with weights",
+                ));
             }
             if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
-                return Err(bad(&key("kind"), "webhook_forgery needs emitter.sign = true"));
+                return Err(bad(
+                    &key("kind"),
+                    "webhook_forgery needs emitter.sign = true",
+                ));
             }
             if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
                 return Err(bad(&key("sender_accounts"), "counts must be at least 1"));
@@ -591,7 +636,10 @@ latency_median = "300ms"
         let e = err(&MINIMAL.replace("p_send = 1.0", "p_send = 1.0\nbogus = 3"));
         assert!(e.starts_with("bad.toml:9:") && e.contains("bogus"), "{e}");
         let e = err(&MINIMAL.replace("p_send = 1.0", "p_send = 1.5"));
-        assert!(e.starts_with("bad.toml:8:") && e.contains("probability"), "{e}");
+        assert!(
+            e.starts_with("bad.toml:8:") && e.contains("probability"),
+            "{e}"
+        );
         let e = err(&MINIMAL.replace("\"5s\"", "\"5 parsecs\""));
         assert!(e.starts_with("bad.toml:9:") && e.contains("unit"), "{e}");
         let e = err(&MINIMAL.replace("US =", "usa ="));
@@ -604,7 +652,10 @@ latency_median = "300ms"
             "{MINIMAL}\n[[attacker]]\nkind = \"code_guessing\"\nstart = \"0s\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n"
         );
         let e = err(&text);
-        assert!(e.contains("attacker[1].targets") && e.contains("does not apply"), "{e}");
+        assert!(
+            e.contains("attacker[1].targets") && e.contains("does not apply"),
+            "{e}"
+        );
         let text = format!(
             "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"2h\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n"
         );
