@@ -152,7 +152,7 @@ mod tests {
     fn limits_per_number_ip_and_prefix() {
         let cfg = SmsDefences {
             per_number: 2,
-            per_ip: 3,
+            per_ip: 2,
             per_prefix: 4,
             ..Default::default()
         };
