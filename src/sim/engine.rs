@@ -222,6 +222,11 @@ struct World<'a> {
     max_legit_rate: f64,
     world_sms: bool,
     world_reverse: bool,
+    drain_end: u64,
+    /// Each Poisson process keeps its own fractional clock: rounding every gap to whole
+    /// milliseconds would distort high rates (a mean gap of 1 ms rounded up is 1.58 ms).
+    arrival_clock: f64,
+    attack_clocks: Vec<f64>,
 }
 
 fn lognormal(median_ms: u64, sigma: f64) -> LogNormal<f64> {
@@ -384,11 +389,20 @@ impl<'a> World<'a> {
                 * (1.0 + l.growth_per_day.0 * sc.duration.ms() as f64 / 86_400_000.0),
             world_sms: sc.flows.contains(&Flow::Sms),
             world_reverse: sc.flows.contains(&Flow::Reverse),
+            drain_end: sc.duration.ms() + sc.verifier.ttl.ms().max(sc.sms.ttl.ms()),
+            arrival_clock: 0.0,
+            attack_clocks: vec![0.0; sc.attackers.len()],
         })
     }
 
+    /// Arrivals and attacks stop at the scenario's end; flows already under way drain for one
+    /// challenge lifetime more, so no flow is cut off half-way (their counts go to the last row).
     fn at(&mut self, t: u64, ev: Ev) {
-        if t < self.sc.duration.ms() {
+        let end = match ev {
+            Ev::Arrival | Ev::Attack { .. } => self.sc.duration.ms(),
+            _ => self.drain_end,
+        };
+        if t < end {
             self.seq += 1;
             self.queue.push(Reverse((t, self.seq, ev)));
         }
@@ -411,11 +425,14 @@ impl<'a> World<'a> {
         l.rate_per_s.0 * diurnal * (1.0 + l.growth_per_day.0 * day)
     }
 
-    fn exp_ms(&mut self, rate_per_s: f64) -> u64 {
-        match Exp::new(rate_per_s / 1000.0) {
-            Ok(d) => d.sample(&mut self.rng).ceil().max(1.0) as u64,
-            Err(_) => u64::MAX / 4,
+    /// An exponential gap in (fractional) milliseconds; `None` for a rate of zero.
+    fn exp_ms(&mut self, rate_per_s: f64) -> Option<f64> {
+        if rate_per_s <= 0.0 {
+            return None;
         }
+        Exp::new(rate_per_s / 1000.0)
+            .ok()
+            .map(|d| d.sample(&mut self.rng))
     }
 
     fn new_user(&mut self, country: usize, number: u64) -> u32 {
@@ -437,7 +454,7 @@ impl<'a> World<'a> {
     }
 
     fn hold(&mut self, user: u32, t: u64, ev: Ev) {
-        if t < self.sc.duration.ms() {
+        if t < self.drain_end {
             self.users[user as usize].refs += 1;
             self.at(t, ev);
         }
@@ -472,8 +489,10 @@ impl<'a> World<'a> {
 
     fn arrival(&mut self) {
         // Thinning: candidates at the peak rate, accepted in proportion to the rate now.
-        let next = self.now + self.exp_ms(self.max_legit_rate);
-        self.at(next, Ev::Arrival);
+        if let Some(gap) = self.exp_ms(self.max_legit_rate) {
+            self.arrival_clock += gap;
+            self.at(self.arrival_clock as u64, Ev::Arrival);
+        }
         if self.rng.random::<f64>() * self.max_legit_rate > self.legit_rate(self.now) {
             return;
         }
@@ -638,7 +657,8 @@ impl<'a> World<'a> {
         *n <= limit
     }
 
-    /// One delivery through the real signature check and verifier.
+    /// One delivery through the real signature check and verifier. `None` if it was refused,
+    /// or was a redelivery answered from the dedupe cache (by design, no second effect).
     fn deliver(
         &mut self,
         number: u64,
@@ -683,6 +703,7 @@ impl<'a> World<'a> {
         let (outcome, duplicate) = self.verifier.receive_once(&id, &m, now);
         if duplicate {
             self.row().duplicate_deliveries += 1;
+            return None;
         }
         Some(outcome)
     }
@@ -743,26 +764,28 @@ impl<'a> World<'a> {
         }
     }
 
-    fn schedule_attack(&mut self, a: usize, from: u64) {
+    fn schedule_attack(&mut self, a: usize) {
         let cfg = &self.sc.attackers[a];
-        let mut t = from.max(cfg.start.ms());
-        if cfg.shape == Shape::Burst && self.attack_rate(a, t) == 0.0 {
+        let mut t = self.attack_clocks[a].max(cfg.start.ms() as f64);
+        if cfg.shape == Shape::Burst && self.attack_rate(a, t as u64) == 0.0 {
+            // Skip the silent part: resume at the start of the next burst.
             let on = cfg.burst_on.map_or(1, |d| d.ms().max(1));
             let period = on + cfg.burst_off.map_or(0, |d| d.ms());
-            t = cfg.start.ms() + ((t - cfg.start.ms()) / period + 1) * period;
+            let since = t as u64 - cfg.start.ms();
+            t = (cfg.start.ms() + (since / period + 1) * period) as f64;
         }
-        let rate = cfg.rate_per_s.0;
-        if rate <= 0.0 || t >= cfg.end.ms() {
+        let end = cfg.end.ms() as f64;
+        let Some(gap) = self.exp_ms(cfg.rate_per_s.0) else {
             return;
-        }
-        let next = t + self.exp_ms(rate);
-        if next < cfg.end.ms() {
-            self.at(next, Ev::Attack { a: a as u16 });
+        };
+        self.attack_clocks[a] = t + gap;
+        if t + gap < end {
+            self.at((t + gap) as u64, Ev::Attack { a: a as u16 });
         }
     }
 
     fn attack(&mut self, a: usize) {
-        self.schedule_attack(a, self.now);
+        self.schedule_attack(a);
         if self.attack_rate(a, self.now) == 0.0 {
             return;
         }
@@ -1054,11 +1077,13 @@ impl<'a> World<'a> {
     }
 
     fn run(mut self, control: &Control<'_>) -> Outcome {
-        self.at(0, Ev::Arrival);
+        if let Some(gap) = self.exp_ms(self.max_legit_rate) {
+            self.arrival_clock = gap;
+            self.at(gap as u64, Ev::Arrival);
+        }
         self.at(1_000, Ev::Sweep);
         for a in 0..self.sc.attackers.len() {
-            let start = self.sc.attackers[a].start.ms();
-            self.schedule_attack(a, start);
+            self.schedule_attack(a);
         }
         let mut events = 0u64;
         let mut interrupted = false;

@@ -1,0 +1,190 @@
+//! The simulator against arithmetic it must obey. Tolerances are 5 standard deviations: wide
+//! enough never to flake, narrow enough to catch a wrong formula or a lost event.
+
+use mo2fa::sim::engine::{self, Control, Outcome};
+use mo2fa::sim::report;
+use mo2fa::sim::scenario::Scenario;
+use std::sync::atomic::AtomicBool;
+
+fn run(text: &str, seed: Option<u64>) -> (Scenario, Outcome) {
+    let sc = Scenario::parse("test.toml", text).unwrap();
+    let stop = AtomicBool::new(false);
+    let control = Control {
+        interrupt: &stop,
+        progress: &|_| {},
+    };
+    let o = engine::simulate(&sc, seed.unwrap_or(sc.seed), &control).unwrap();
+    (sc, o)
+}
+
+fn within_5_sigma(got: f64, mean: f64, var: f64, what: &str) {
+    let sigma = var.sqrt();
+    assert!(
+        (got - mean).abs() <= 5.0 * sigma,
+        "{what}: {got} vs expected {mean:.1} ± 5·{sigma:.1}"
+    );
+}
+
+const BASE: &str = r#"
+seed = 7
+duration = "2h"
+interval = "10m"
+flows = ["reverse", "sms"]
+[legit]
+rate_per_s = RATE
+p_send = 1.0
+send_delay_median = "8s"
+double_send = 0.1
+countries.US = { weight = 0.5, imessage = 0.6, fallback = "inbound_sms" }
+countries.DE = { weight = 0.5, imessage = 0.4, fallback = "outbound_sms" }
+[emitter]
+latency_median = "300ms"
+duplicate_rate = 0.2
+"#;
+
+fn base(rate: f64) -> String {
+    BASE.replace("RATE", &format!("{rate:?}"))
+}
+
+#[test]
+fn poisson_arrival_count() {
+    let (_, o) = run(&base(5.0), None);
+    let mean = 5.0 * 7200.0;
+    within_5_sigma(o.legit_users as f64, mean, mean, "legit arrivals");
+}
+
+#[test]
+fn every_legit_challenge_verified_exactly_once() {
+    let (_, o) = run(&base(3.0), None);
+    let t = &o.totals;
+    assert!(o.legit_users > 10_000);
+    assert_eq!(o.double_verified, 0, "a challenge answered verified twice");
+    assert!(t.duplicate_deliveries > 0, "duplicates were simulated");
+    // Everyone sends, nothing is dropped or mistyped: every flow verifies once.
+    assert_eq!(t.legit_starts, o.legit_users);
+    assert_eq!(t.legit_verified_reverse, o.legit_users, "reverse flow");
+    assert_eq!(t.legit_verified_sms, o.legit_users, "sms flow");
+}
+
+#[test]
+fn pumping_bill_is_the_sum_of_destination_prices() {
+    let text = format!(
+        "{}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"2h\"\nshape = \"sustained\"\nrate_per_s = 2.0\ntargets = {{ MA = 1.0, AZ = 1.0, KG = 2.0 }}\nnumbers = \"random\"\n",
+        base(0.0).replace("flows = [\"reverse\", \"sms\"]", "flows = [\"sms\"]")
+    );
+    let (_, o) = run(&text, None);
+    let pumped: u64 = o.countries.iter().map(|c| c.pumped_smsflow).sum();
+    assert_eq!(pumped, o.totals.pumped_sms_smsflow);
+    within_5_sigma(pumped as f64, 2.0 * 7200.0, 2.0 * 7200.0, "pumped messages");
+    let expected: f64 = o
+        .countries
+        .iter()
+        .map(|c| c.pumped_smsflow as f64 * c.usd_per_segment)
+        .sum();
+    assert!(expected > 1000.0);
+    assert!(
+        (o.totals.usd_sms_flow - expected).abs() < 1e-6 * expected,
+        "bill {} vs sum of prices {expected}",
+        o.totals.usd_sms_flow
+    );
+    // Kyrgyzstan got twice the weight of each other target.
+    let kg = o
+        .countries
+        .iter()
+        .find(|c| c.iso == "KG")
+        .unwrap()
+        .pumped_smsflow as f64;
+    within_5_sigma(kg, pumped as f64 / 2.0, pumped as f64 / 4.0, "KG share");
+}
+
+#[test]
+fn code_guessing_hit_rate_matches_p_over_s() {
+    // 4-symbol codes (S = 31^4) so hits are frequent enough to count. A flood makes the
+    // pending population P in the first 10 s; guesses come later, while P stays put.
+    let text = format!(
+        "{}\n[verifier]\ncode_len = 4\nttl = \"1h\"\n\
+         [[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"10s\"\nshape = \"sustained\"\nrate_per_s = 1000.0\n\
+         [[attacker]]\nkind = \"code_guessing\"\nstart = \"1m\"\nend = \"11m\"\nshape = \"sustained\"\nrate_per_s = 40.0\nsender_accounts = 100\n",
+        base(0.0).replace("duration = \"2h\"", "duration = \"12m\"")
+    );
+    let (_, o) = run(&text, None);
+    let t = &o.totals;
+    let p = t.flood_starts as f64;
+    let s = 31f64.powi(4);
+    let k = t.guess_messages as f64;
+    assert!(p > 9_000.0 && k > 20_000.0, "P {p}, k {k}");
+    let q = p / s;
+    within_5_sigma(t.guess_hits as f64, k * q, k * q * (1.0 - q), "hits");
+    // The chance that this attacker hijacks at least one challenge: 1 - (1 - P/S)^k.
+    let at_least_one = 1.0 - (1.0 - q).powf(k);
+    assert!(at_least_one > 0.999 && t.hijacks > 0);
+    assert_eq!(t.hijacks, t.guess_hits, "no binding: every hit is a hijack");
+}
+
+#[test]
+fn expected_sender_binding_turns_hits_into_mismatches() {
+    let text = format!(
+        "{}\n[verifier]\ncode_len = 4\nttl = \"1h\"\n[defences.reverse]\nexpected_sender = true\n\
+         [[attacker]]\nkind = \"code_guessing\"\nstart = \"1m\"\nend = \"30m\"\nshape = \"sustained\"\nrate_per_s = 40.0\n",
+        base(20.0)
+            .replace("duration = \"2h\"", "duration = \"30m\"")
+            .replace("p_send = 1.0", "p_send = 0.0")
+    );
+    let (_, o) = run(&text, None);
+    assert!(
+        o.totals.guess_hits > 0,
+        "the attacker does hit pending codes"
+    );
+    assert_eq!(
+        o.totals.hijacks, 0,
+        "but bound challenges never verify for a stranger"
+    );
+}
+
+#[test]
+fn forged_and_replayed_deliveries_change_nothing() {
+    let text = format!(
+        "{}\n[[attacker]]\nkind = \"webhook_forgery\"\nstart = \"0s\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 5.0\n\
+         [[attacker]]\nkind = \"replay\"\nstart = \"10m\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 5.0\ncapture_age = \"1m\"\n\
+         [[attacker]]\nkind = \"replay\"\nname = \"stale\"\nstart = \"30m\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 5.0\ncapture_age = \"20m\"\n",
+        base(2.0).replace("duration = \"2h\"", "duration = \"1h\"")
+    );
+    let (_, o) = run(&text, None);
+    let t = &o.totals;
+    assert!(t.forged_rejected > 10_000);
+    assert!(
+        o.attackers[0].succeeded == 0
+            && o.attackers[1].succeeded == 0
+            && o.attackers[2].succeeded == 0
+    );
+    assert!(
+        t.replays_deduped > 0,
+        "fresh replays pass the signature but hit the dedupe cache"
+    );
+    assert!(
+        t.replays_rejected > 0,
+        "stale replays fail the timestamp check"
+    );
+    assert_eq!(t.legit_verified_reverse, o.legit_users);
+}
+
+#[test]
+fn same_seed_same_bytes_other_seed_other_bytes() {
+    let text = std::fs::read_to_string("scenarios/quickstart.toml").unwrap();
+    let files = |seed: Option<u64>| {
+        let (sc, o) = run(
+            &text.replace("duration = \"1d\"", "duration = \"3h\""),
+            seed,
+        );
+        (
+            report::summary_json(&sc, "q", seed.unwrap_or(sc.seed), &o),
+            report::timeline_csv(&sc, &o),
+            report::html(&sc, "q", seed.unwrap_or(sc.seed), &o),
+        )
+    };
+    let a = files(None);
+    assert_eq!(a, files(None));
+    let b = files(Some(12345));
+    assert_ne!(a.0, b.0);
+    assert_ne!(a.1, b.1);
+}
