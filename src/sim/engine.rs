@@ -637,11 +637,29 @@ impl<'a> World<'a> {
         if self.rng.random::<f64>() >= e.drop_rate.0 {
             let t = self.now + self.latency.sample(&mut self.rng) as u64;
             let twice = self.rng.random::<f64>() < e.duplicate_rate.0;
-            self.hold(user, t, Ev::Deliver { user, msg, typo, twice });
+            self.hold(
+                user,
+                t,
+                Ev::Deliver {
+                    user,
+                    msg,
+                    typo,
+                    twice,
+                },
+            );
             if twice {
                 // The provider retries as if our answer had been lost.
                 let retry = t + 5_000 + self.latency.sample(&mut self.rng) as u64;
-                self.hold(user, retry, Ev::Deliver { user, msg, typo, twice });
+                self.hold(
+                    user,
+                    retry,
+                    Ev::Deliver {
+                        user,
+                        msg,
+                        typo,
+                        twice,
+                    },
+                );
             }
         }
         self.release(user);

@@ -470,10 +470,23 @@ impl Scenario {
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
-        let s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
-            file: file.to_string(),
-            line: e.span().map_or(1, |sp| line_of(text, sp.start)),
-            message: e.message().to_string(),
+        let s: Scenario = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(1, |sp| line_of(text, sp.start));
+            // Name the key as written on that line, unless the message already does.
+            let key = text
+                .lines()
+                .nth(line - 1)
+                .and_then(|l| l.split_once('='))
+                .map(|(k, _)| k.trim().to_string())
+                .filter(|k| !k.is_empty() && !e.message().contains(k.as_str()));
+            ScenarioError::Parse {
+                file: file.to_string(),
+                line,
+                message: match key {
+                    Some(k) => format!("{k}: {}", e.message()),
+                    None => e.message().to_string(),
+                },
+            }
         })?;
         s.validate(file)?;
         Ok(s)

@@ -1,0 +1,70 @@
+//! `mo2fa run` end to end: a short scenario, byte-identical reruns, and a bad scenario.
+
+use std::process::Command;
+
+fn mo2fa(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn quickstart_runs_and_reruns_byte_identically() {
+    let dir = std::env::temp_dir().join(format!("mo2fa-sim-cli-{}", std::process::id()));
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for out in [&a, &b] {
+        let o = mo2fa(&[
+            "run",
+            "tests/fixtures/short-run.toml",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(stdout.contains("events/s"), "{stdout}");
+    }
+    for f in ["summary.json", "timeline.csv", "summary.md", "report.html"] {
+        let x = std::fs::read(a.join(f)).unwrap();
+        assert!(!x.is_empty());
+        assert_eq!(
+            x,
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between runs"
+        );
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["legit"]["double_verified"], 0);
+    assert!(summary["sms"]["pumped_sms_flow"].as_u64().unwrap() > 100);
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Attacks and defences"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_bad_scenario_names_file_line_and_key() {
+    let o = mo2fa(&[
+        "run",
+        "tests/fixtures/bad-scenario.toml",
+        "--out",
+        "/nonexistent/never",
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("tests/fixtures/bad-scenario.toml:14: drop_rate: 2.5 is not a probability"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_scenario_is_a_clear_error() {
+    let o = mo2fa(&["run", "scenarios/no-such.toml"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("scenarios/no-such.toml: cannot read"));
+}
