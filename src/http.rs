@@ -7,6 +7,9 @@
 
 use crate::clock::{Clock, Millis};
 use crate::metrics::{self, Counters, LatencyHistogram};
+use crate::sender::Sender;
+use crate::sms_gateway::SmsGateway;
+use crate::sms_otp::CheckOutcome;
 use crate::store::Store;
 use crate::timefmt::rfc3339_ms;
 use crate::verifier::{StartError, StartRequest, Verifier};
@@ -36,6 +39,8 @@ pub struct HttpConfig {
     pub tolerance_secs: i64,
     pub header_read_timeout: Duration,
     pub sweep_interval: Duration,
+    /// Serve `GET /sms/outbox/{phone}` (test and load use only: it reveals sent codes).
+    pub sms_outbox: bool,
 }
 
 impl HttpConfig {
@@ -46,6 +51,7 @@ impl HttpConfig {
             tolerance_secs: webhook::DEFAULT_TOLERANCE_SECS,
             header_read_timeout: Duration::from_secs(10),
             sweep_interval: Duration::from_secs(1),
+            sms_outbox: false,
         }
     }
 }
@@ -58,21 +64,24 @@ enum Route {
     Webhook,
     Health,
     Metrics,
+    Sms,
     Other,
 }
 
-const ROUTES: [(Route, &str); 6] = [
+const ROUTES: [(Route, &str); 7] = [
     (Route::Start, "start"),
     (Route::Status, "status"),
     (Route::Webhook, "webhook"),
     (Route::Health, "healthz"),
     (Route::Metrics, "metrics"),
+    (Route::Sms, "sms"),
     (Route::Other, "other"),
 ];
 
 /// Everything a request handler needs; shared by all connections.
 pub struct App<S: Store, C: Clock> {
     pub verifier: Verifier<S>,
+    pub sms: SmsGateway,
     clock: C,
     cfg: HttpConfig,
     latency: [LatencyHistogram; ROUTES.len()],
@@ -142,6 +151,21 @@ where
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SmsStartBody {
+    phone: String,
+    /// Destination country for billing; without it the send is priced as unknown.
+    country: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmsCheckBody {
+    phone: String,
+    code: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StartBody {
     expected_sender: Option<String>,
     ttl_seconds: Option<u64>,
@@ -151,6 +175,7 @@ impl<S: Store, C: Clock> App<S, C> {
     pub fn new(verifier: Verifier<S>, clock: C, cfg: HttpConfig) -> Self {
         Self {
             verifier,
+            sms: SmsGateway::new(cfg.sms_outbox),
             clock,
             cfg,
             latency: Default::default(),
@@ -207,6 +232,16 @@ impl<S: Store, C: Clock> App<S, C> {
             "/healthz" => (Route::Health, method_not_allowed("GET")),
             "/metrics" if m == Method::GET => (Route::Metrics, self.metrics()),
             "/metrics" => (Route::Metrics, method_not_allowed("GET")),
+            "/sms/start" if m == Method::POST => {
+                (Route::Sms, self.sms_start(&parts.headers, body).await)
+            }
+            "/sms/check" if m == Method::POST => {
+                (Route::Sms, self.sms_check(&parts.headers, body).await)
+            }
+            "/sms/start" | "/sms/check" => (Route::Sms, method_not_allowed("POST")),
+            _ if self.cfg.sms_outbox && path.starts_with("/sms/outbox/") && m == Method::GET => {
+                (Route::Sms, self.sms_outbox(&path["/sms/outbox/".len()..]))
+            }
             _ => match path.strip_prefix("/2fa/status/") {
                 Some(id) if m == Method::GET => (Route::Status, self.status(id)),
                 Some(_) => (Route::Status, method_not_allowed("GET")),
@@ -268,6 +303,101 @@ impl<S: Store, C: Clock> App<S, C> {
                     .insert(RETRY_AFTER, HeaderValue::from_static("5"));
                 r
             }
+        }
+    }
+
+    /// Reads a JSON body of type `T`; the error is the ready answer.
+    async fn json_body<T: serde::de::DeserializeOwned, B>(
+        &self,
+        headers: &HeaderMap,
+        body: B,
+    ) -> Result<T, Resp>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if !is_json(headers) {
+            return Err(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type must be application/json",
+            ));
+        }
+        let bytes = read_body(headers, body).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+    }
+
+    async fn sms_start<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let req: SmsStartBody = match self.json_body(headers, body).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        if let Some(c) = &req.country
+            && !crate::cost::prices::is_iso_code(c)
+        {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "country: must be an ISO 3166-1 alpha-2 code like \"US\"",
+            );
+        }
+        let phone = match Sender::parse(&req.phone) {
+            Ok(p @ Sender::Phone(_)) => p,
+            Ok(_) => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "phone: must be a phone number",
+                );
+            }
+            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
+        };
+        match self
+            .sms
+            .send(&phone, req.country.as_deref(), self.now(), &mut rand::rng())
+        {
+            Ok(sent) => json_response(
+                StatusCode::ACCEPTED,
+                &json!({"status": "sent", "country": sent.country, "usd": sent.usd}),
+            ),
+            Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        }
+    }
+
+    async fn sms_check<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let req: SmsCheckBody = match self.json_body(headers, body).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let phone = match Sender::parse(&req.phone) {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
+        };
+        let body = match self.sms.check(&phone, &req.code, self.now()) {
+            CheckOutcome::Verified => json!({"result": "verified"}),
+            CheckOutcome::WrongCode { attempts_left } => {
+                json!({"result": "wrong_code", "attempts_left": attempts_left})
+            }
+            CheckOutcome::NoChallenge => json!({"result": "no_challenge"}),
+        };
+        json_response(StatusCode::OK, &body)
+    }
+
+    fn sms_outbox(&self, phone: &str) -> Resp {
+        let decoded = percent_encoding::percent_decode_str(phone).decode_utf8_lossy();
+        match Sender::parse(&decoded)
+            .ok()
+            .and_then(|p| self.sms.outbox(&p))
+            .flatten()
+        {
+            Some(code) => json_response(StatusCode::OK, &json!({"code": code})),
+            None => error(StatusCode::NOT_FOUND, "no code was sent to that phone"),
         }
     }
 
@@ -360,6 +490,18 @@ impl<S: Store, C: Clock> App<S, C> {
         );
         metrics::render_gauge(
             &mut out,
+            "mo2fa_sms_sent_total",
+            "Outbound SMS codes billed by the simulated gateway.",
+            self.sms.sent() as f64,
+        );
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_sms_spend_usd",
+            "What those SMS would cost at list prices.",
+            self.sms.spend_usd(),
+        );
+        metrics::render_gauge(
+            &mut out,
             "mo2fa_max_pending_challenges",
             "Bound on pending challenges.",
             store.max_pending() as f64,
@@ -406,6 +548,7 @@ where
             loop {
                 tick.tick().await;
                 app.verifier.sweep(app.now());
+                app.sms.otp.sweep(app.now());
             }
         })
     };

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod report;
 pub mod sender;
 pub mod sim;
+pub mod sms_gateway;
 pub mod sms_otp;
 pub mod store;
 pub mod timefmt;

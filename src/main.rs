@@ -123,6 +123,10 @@ struct ServeArgs {
     /// Seconds a finished challenge stays readable after it expires.
     #[arg(long, default_value_t = 600)]
     retention: u64,
+    /// Serve GET /sms/outbox/{phone} with the last code "texted" to a phone: for tests and load
+    /// runs against the simulated SMS gateway only.
+    #[arg(long)]
+    sms_outbox: bool,
 }
 
 fn main() -> Result<()> {
@@ -256,7 +260,10 @@ fn serve(args: ServeArgs) -> Result<()> {
     let app = Arc::new(App::new(
         verifier,
         SystemClock,
-        HttpConfig::new(args.handle, secret),
+        HttpConfig {
+            sms_outbox: args.sms_outbox,
+            ..HttpConfig::new(args.handle, secret)
+        },
     ));
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {

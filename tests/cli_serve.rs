@@ -84,6 +84,16 @@ fn serves_on_port_zero_and_stops_on_sigterm() {
     );
     assert!(status.contains("\"status\":\"pending\""), "{status}");
 
+    // The simulated SMS outbox reveals codes, so it is off unless asked for.
+    let outbox = http(
+        &addr,
+        "GET /sms/outbox/+15550100001 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(
+        outbox.starts_with("HTTP/1.1 404") && outbox.contains("no route"),
+        "{outbox}"
+    );
+
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

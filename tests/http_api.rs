@@ -474,3 +474,83 @@ async fn shutdown_finishes_cleanly() {
         .await
         .expect("serve returns Ok after the shutdown signal");
 }
+
+// ----- The traditional SMS-OTP flow over HTTP -----
+
+#[tokio::test]
+async fn sms_start_outbox_check_verifies_and_bills() {
+    let s = Server::start().await;
+    let r = s
+        .post_json(
+            "/sms/start",
+            r#"{"phone": "+44 20 7946 0958", "country": "GB"}"#,
+        )
+        .await;
+    assert_eq!(r.status, 202, "{r:?}");
+    let usd = r.json()["usd"].as_f64().unwrap();
+    assert!(usd > 0.01 && usd < 1.0, "GB list price, got {usd}");
+    let code = s.get("/sms/outbox/+442079460958").await.json()["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(code.len(), 6);
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let r = s
+        .post_json(
+            "/sms/check",
+            &format!(r#"{{"phone": "+442079460958", "code": "{wrong}"}}"#),
+        )
+        .await
+        .json();
+    assert_eq!(r["result"], "wrong_code");
+    assert_eq!(r["attempts_left"], 4);
+    let r = s
+        .post_json(
+            "/sms/check",
+            &format!(r#"{{"phone": "+442079460958", "code": "{code}"}}"#),
+        )
+        .await
+        .json();
+    assert_eq!(r["result"], "verified");
+    let r = s
+        .post_json(
+            "/sms/check",
+            &format!(r#"{{"phone": "+442079460958", "code": "{code}"}}"#),
+        )
+        .await
+        .json();
+    assert_eq!(r["result"], "no_challenge", "one-shot");
+    let m = s.get("/metrics").await.body;
+    assert!(m.contains("\nmo2fa_sms_sent_total 1\n"), "{m}");
+    assert!(m.contains(&format!("\nmo2fa_sms_spend_usd {usd}\n")), "{m}");
+}
+
+#[tokio::test]
+async fn sms_bad_input() {
+    let s = Server::start().await;
+    s.post_json("/sms/start", r#"{"phone": "5550100"}"#)
+        .await
+        .assert_error(422, "phone");
+    s.post_json("/sms/start", r#"{"phone": "a@b.co"}"#)
+        .await
+        .assert_error(422, "phone number");
+    s.post_json(
+        "/sms/start",
+        r#"{"phone": "+15550100001", "country": "usa"}"#,
+    )
+    .await
+    .assert_error(422, "country");
+    s.post_json("/sms/start", r#"{"phone": "+15550100001", "extra": 1}"#)
+        .await
+        .assert_error(400, "unknown field");
+    s.post("/sms/start", "text/plain", &[], b"x")
+        .await
+        .assert_error(415, "application/json");
+    s.post_json("/sms/check", r#"{"phone": "+15550100001"}"#)
+        .await
+        .assert_error(400, "code");
+    s.get("/sms/start").await.assert_error(405, "POST");
+    s.get("/sms/outbox/+15550100009")
+        .await
+        .assert_error(404, "no code");
+}

@@ -50,7 +50,10 @@ impl Server {
         let app = Arc::new(App::new(
             verifier,
             clock.clone(),
-            HttpConfig::new("verify@example.com", secret.clone()),
+            HttpConfig {
+                sms_outbox: true,
+                ..HttpConfig::new("verify@example.com", secret.clone())
+            },
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
