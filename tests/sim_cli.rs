@@ -37,12 +37,32 @@ fn quickstart_runs_and_reruns_byte_identically() {
             "{f} differs between runs"
         );
     }
+    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("Attacks and defences"));
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(a.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["legit"]["double_verified"], 0);
     assert!(summary["sms"]["pumped_sms_flow"].as_u64().unwrap() > 100);
-    let html = std::fs::read_to_string(a.join("report.html")).unwrap();
-    assert!(html.contains("<svg") && html.contains("Attacks and defences"));
+    // Both flows priced by the cost model from what the run sent; pumping only hits SMS OTP.
+    let sms_total: f64 = summary["cost_model_usd"]["sms_flow"]["total"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rev_total: f64 = summary["cost_model_usd"]["reverse_flow"]["total"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        sms_total > rev_total && rev_total > 0.0,
+        "{sms_total} vs {rev_total}"
+    );
+    assert_eq!(
+        summary["cost_model_usd"]["reverse_flow"]["pumped_sms"],
+        "0.00"
+    );
+    assert!(html.contains("What it cost"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

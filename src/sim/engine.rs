@@ -107,6 +107,8 @@ pub struct CountryStats {
     pub sms_legit_reverse: u64,
     pub pumped_smsflow: u64,
     pub pumped_reverse: u64,
+    /// Inbound-SMS fallback messages users sent (reverse flow).
+    pub inbound_sms_reverse: u64,
 }
 
 pub struct Outcome {
@@ -124,6 +126,10 @@ pub struct Outcome {
     pub blocks_sms: Vec<(u64, u64, String)>,
     pub blocks_reverse: Vec<(u64, u64, String)>,
     pub peak_pending: usize,
+    /// Legit iMessage contacts per simulated day (they size the iMessage lines).
+    pub imessage_per_day: Vec<u64>,
+    /// Verifications through the reverse flow's outbound-SMS fallback.
+    pub fallback_sms_verified: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -230,6 +236,8 @@ struct World<'a> {
     arrival_clock: f64,
     attack_clocks: Vec<f64>,
     replays: bool,
+    imessage_per_day: Vec<u64>,
+    fallback_sms_verified: u64,
 }
 
 fn lognormal(median_ms: u64, sigma: f64) -> LogNormal<f64> {
@@ -396,6 +404,8 @@ impl<'a> World<'a> {
             arrival_clock: 0.0,
             attack_clocks: vec![0.0; sc.attackers.len()],
             replays: sc.attackers.iter().any(|a| a.kind == AttackKind::Replay),
+            imessage_per_day: vec![0; sc.duration.ms().div_ceil(86_400_000).max(1) as usize],
+            fallback_sms_verified: 0,
         })
     }
 
@@ -620,6 +630,9 @@ impl<'a> World<'a> {
                 &mut self.guard_sms
             };
             guard.verified(u.country as usize, self.now);
+            if reverse {
+                self.fallback_sms_verified += 1;
+            }
             let row = self.row();
             if reverse {
                 row.legit_verified_reverse += 1;
@@ -635,6 +648,15 @@ impl<'a> World<'a> {
         let msg = self.msg_seq;
         let e = &self.sc.emitter;
         if self.rng.random::<f64>() >= e.drop_rate.0 {
+            // A message the provider received: an inbound SMS to pay for, or an iMessage
+            // contact that counts towards the lines.
+            let u = self.users[user as usize];
+            if u.inbound_sms {
+                self.country_stats[u.country as usize].inbound_sms_reverse += 1;
+            } else {
+                let day = ((self.now / 86_400_000) as usize).min(self.imessage_per_day.len() - 1);
+                self.imessage_per_day[day] += 1;
+            }
             let t = self.now + self.latency.sample(&mut self.rng) as u64;
             let twice = self.rng.random::<f64>() < e.duplicate_rate.0;
             self.hold(
@@ -1172,6 +1194,8 @@ impl<'a> World<'a> {
             events,
             interrupted,
             peak_pending: self.peak_pending,
+            imessage_per_day: self.imessage_per_day,
+            fallback_sms_verified: self.fallback_sms_verified,
         }
     }
 }

@@ -2,8 +2,10 @@
 //! table. Files hold only simulated quantities (no wall-clock time), so the same scenario and
 //! seed give byte-identical files; speed is printed to the console only.
 
-use super::engine::{Outcome, Row};
-use super::scenario::Scenario;
+use super::engine::{CountryStats, Outcome, Row};
+use super::scenario::{Fallback, Flow, Scenario};
+use crate::cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
+use crate::cost::{CostError, LoadOptions, Scenario as CostScenario};
 use crate::report::html::{Block, Page, Section};
 use crate::report::svg::{
     Axis, Format, Lane, Panel, Scale, Series, Span, TimeSeriesChart, Timeline,
@@ -13,10 +15,119 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn usd(v: f64) -> String {
-    format!("{v:.2}")
+    // Adding +0.0 turns a negative zero into zero, so no "-0.00" is printed.
+    format!("{:.2}", v + 0.0)
+}
+
+/// Both flows priced by the cost model (src/cost) from what the run actually sent: list
+/// prices plus carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the
+/// busiest simulated day, fixed fees, all prorated to the simulated period.
+pub struct FlowCosts {
+    pub sms: Option<ObservedCost>,
+    pub reverse: Option<ObservedCost>,
+}
+
+/// The cost-model mix equivalent to the scenario's population (built-in price defaults).
+fn mix_text(sc: &Scenario) -> String {
+    let fallback = |f: Fallback| match f {
+        Fallback::InboundSms => "inbound_sms",
+        Fallback::OutboundSms => "outbound_sms",
+    };
+    let mut t = String::from("name = \"simulated population\"\n");
+    for (iso, c) in &sc.legit.countries {
+        let _ = write!(
+            t,
+            "[countries.{iso}]\nweight = {:?}\nimessage_share = {:?}\nfallback = \"{}\"\n",
+            c.weight.0,
+            c.imessage.0,
+            fallback(c.fallback)
+        );
+    }
+    let _ = write!(
+        t,
+        "[fallback]\nother_countries = \"{}\"\n",
+        fallback(sc.legit.other_fallback)
+    );
+    if let Some(d) = &sc.sms.price_date {
+        let _ = write!(t, "[sms]\nprice_date = \"{d}\"\n");
+    }
+    t
+}
+
+pub fn flow_costs(sc: &Scenario, o: &Outcome) -> Result<FlowCosts, CostError> {
+    let model = CostScenario::from_mix_text(
+        "simulated population",
+        &mix_text(sc),
+        None,
+        &LoadOptions::default(),
+    )?;
+    let period_days = sc.duration.ms() as f64 / 86_400_000.0;
+    let seg = u64::from(sc.sms.segments);
+    let counts = |legit: fn(&CountryStats) -> u64,
+                  pumped: fn(&CountryStats) -> u64,
+                  inbound: fn(&CountryStats) -> u64| {
+        o.countries
+            .iter()
+            .map(|c| CountryCounts {
+                iso: c.iso.clone(),
+                legit_segments: legit(c) * seg,
+                pumped_segments: pumped(c) * seg,
+                inbound_sms: inbound(c),
+            })
+            .collect::<Vec<_>>()
+    };
+    let sms = sc.flows.contains(&Flow::Sms).then(|| {
+        cost_observed(
+            &model,
+            &Observed {
+                period_days,
+                countries: counts(|c| c.sms_legit_smsflow, |c| c.pumped_smsflow, |_| 0),
+                successful_sms_verifications: o.totals.legit_verified_sms,
+                inbound_imessage: 0,
+                peak_daily_inbound_imessage: 0,
+            },
+        )
+    });
+    let reverse = sc.flows.contains(&Flow::Reverse).then(|| {
+        cost_observed(
+            &model,
+            &Observed {
+                period_days,
+                countries: counts(
+                    |c| c.sms_legit_reverse,
+                    |c| c.pumped_reverse,
+                    |c| c.inbound_sms_reverse,
+                ),
+                successful_sms_verifications: o.fallback_sms_verified,
+                inbound_imessage: o.imessage_per_day.iter().sum(),
+                peak_daily_inbound_imessage: o.imessage_per_day.iter().copied().max().unwrap_or(0),
+            },
+        )
+    });
+    Ok(FlowCosts {
+        sms: sms.transpose()?,
+        reverse: reverse.transpose()?,
+    })
+}
+
+fn cost_json(c: &Option<ObservedCost>) -> serde_json::Value {
+    match c {
+        None => serde_json::Value::Null,
+        Some(c) => json!({
+            "legit_sms": usd(c.legit_sms_usd),
+            "pumped_sms": usd(c.pumped_sms_usd),
+            "verify_fees": usd(c.verify_fees_usd),
+            "inbound_sms": usd(c.inbound_sms_usd),
+            "imessage_lines": c.lines,
+            "lines": usd(c.lines_usd),
+            "fixed_fees": usd(c.fixed_usd),
+            "total": usd(c.total_usd),
+        }),
+    }
 }
 
 pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
+    let costs = flow_costs(sc, o).ok();
     let t = &o.totals;
     let v = json!({
         "scenario": name,
@@ -56,9 +167,13 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "duplicate_deliveries": t.duplicate_deliveries,
             "peak_pending": o.peak_pending,
         },
-        "cost_usd": {
+        "sms_list_price_usd": {
             "sms_flow": usd(t.usd_sms_flow),
             "reverse_flow": usd(t.usd_reverse_flow),
+        },
+        "cost_model_usd": {
+            "sms_flow": costs.as_ref().map_or(serde_json::Value::Null, |c| cost_json(&c.sms)),
+            "reverse_flow": costs.as_ref().map_or(serde_json::Value::Null, |c| cost_json(&c.reverse)),
         },
         "attackers": o.attackers.iter().map(|a| json!({
             "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
@@ -284,20 +399,20 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     let mut sections = vec![
         Section::new("summary", "Summary").push(Block::KeyFigures(vec![
             (
-                format!("{}", o.totals.legit_verified_reverse),
                 "legit verified (reverse)".into(),
+                o.totals.legit_verified_reverse.to_string(),
             ),
             (
-                format!("${:.2}", o.totals.usd_sms_flow),
                 "spend, SMS OTP flow".into(),
+                format!("${}", usd(o.totals.usd_sms_flow)),
             ),
             (
-                format!("${:.2}", o.totals.usd_reverse_flow),
                 "spend, reverse flow".into(),
+                format!("${}", usd(o.totals.usd_reverse_flow)),
             ),
             (
-                format!("{}", o.totals.pumped_sms_smsflow),
                 "pumped SMS (SMS OTP flow)".into(),
+                o.totals.pumped_sms_smsflow.to_string(),
             ),
         ])),
         Section::new("timeline", "Over time").push(Block::Svg(chart.to_svg())),
@@ -315,6 +430,44 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         };
         sections
             .push(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())));
+    }
+    if let Ok(costs) = flow_costs(sc, o) {
+        let items: [(&str, fn(&ObservedCost) -> f64); 7] = [
+            ("legit SMS", |c| c.legit_sms_usd),
+            ("pumped SMS", |c| c.pumped_sms_usd),
+            ("Verify fees", |c| c.verify_fees_usd),
+            ("inbound SMS", |c| c.inbound_sms_usd),
+            ("iMessage lines", |c| c.lines_usd),
+            ("fixed fees", |c| c.fixed_usd),
+            ("total", |c| c.total_usd),
+        ];
+        let cell = |c: &Option<ObservedCost>, f: fn(&ObservedCost) -> f64| {
+            c.as_ref()
+                .map_or("-".to_string(), |c| format!("${}", usd(f(c))))
+        };
+        let rows = items
+            .iter()
+            .map(|(label, f)| {
+                vec![
+                    label.to_string(),
+                    cell(&costs.sms, *f),
+                    cell(&costs.reverse, *f),
+                ]
+            })
+            .collect();
+        sections.push(
+            Section::new("cost", "What it cost")
+                .push(Block::Paragraph(
+                    "Both flows priced by the cost model from what the run sent: list prices with carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the busiest simulated day, fixed fees prorated to the period (see docs/cost.md).".into(),
+                ))
+                .push(Block::Table {
+                    caption: "Cost of the simulated period (USD)".into(),
+                    headers: vec![String::new(), "SMS OTP flow".into(), "reverse flow".into()],
+                    rows,
+                    numeric: vec![false, true, true],
+                    collapsed: false,
+                }),
+        );
     }
     sections.push(
         Section::new("numbers", "Numbers").push(Block::Table {
