@@ -110,6 +110,9 @@ pub fn flow_costs(sc: &Scenario, o: &Outcome) -> Result<FlowCosts, CostError> {
     })
 }
 
+/// Picks one part of an [`ObservedCost`].
+type CostPart = fn(&ObservedCost) -> f64;
+
 fn cost_json(c: &Option<ObservedCost>) -> serde_json::Value {
     match c {
         None => serde_json::Value::Null,
@@ -432,7 +435,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             .push(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())));
     }
     if let Ok(costs) = flow_costs(sc, o) {
-        let items: [(&str, fn(&ObservedCost) -> f64); 7] = [
+        let items: [(&str, CostPart); 7] = [
             ("legit SMS", |c| c.legit_sms_usd),
             ("pumped SMS", |c| c.pumped_sms_usd),
             ("Verify fees", |c| c.verify_fees_usd),
@@ -441,7 +444,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             ("fixed fees", |c| c.fixed_usd),
             ("total", |c| c.total_usd),
         ];
-        let cell = |c: &Option<ObservedCost>, f: fn(&ObservedCost) -> f64| {
+        let cell = |c: &Option<ObservedCost>, f: CostPart| {
             c.as_ref()
                 .map_or("-".to_string(), |c| format!("${}", usd(f(c))))
         };
