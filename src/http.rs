@@ -557,7 +557,9 @@ where
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(app.cfg.header_read_timeout)
-        .max_buf_size(32 * 1024);
+        .max_buf_size(32 * 1024)
+        // Request line and headers together; larger ones get 431 and the connection closes.
+        .max_header_size(16 * 1024);
     tokio::pin!(shutdown);
     loop {
         tokio::select! {

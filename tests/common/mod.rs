@@ -32,6 +32,16 @@ impl Server {
     }
 
     pub async fn start_with(cfg: Config, max_pending: usize, scheme: Scheme) -> Self {
+        Self::start_custom(cfg, max_pending, scheme, |h| h).await
+    }
+
+    /// Like [`Server::start_with`], with a hook to change the HTTP settings.
+    pub async fn start_custom(
+        cfg: Config,
+        max_pending: usize,
+        scheme: Scheme,
+        http: impl FnOnce(HttpConfig) -> HttpConfig,
+    ) -> Self {
         let secret_text = match scheme {
             Scheme::Blooio => SECRET.to_string(),
             Scheme::Standard => "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_string(),
@@ -50,10 +60,10 @@ impl Server {
         let app = Arc::new(App::new(
             verifier,
             clock.clone(),
-            HttpConfig {
+            http(HttpConfig {
                 sms_outbox: true,
                 ..HttpConfig::new("verify@example.com", secret.clone())
-            },
+            }),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
