@@ -39,6 +39,23 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
+    /// to post a hand-made delivery with curl.
+    Sign(SignArgs),
+}
+
+#[derive(Args)]
+struct SignArgs {
+    /// File holding the exact body bytes; `-` reads standard input.
+    body: std::path::PathBuf,
+    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
+    scheme: Scheme,
+    /// Delivery id (standard scheme).
+    #[arg(long, default_value = "msg_manual")]
+    id: String,
+    /// Unix seconds; default now.
+    #[arg(long)]
+    timestamp: Option<i64>,
 }
 
 #[derive(Args)]
@@ -145,6 +162,7 @@ fn main() -> Result<()> {
         }
         Command::Bench(BenchCommand::Http(args)) => bench_http(args),
         Command::Run(args) => run_scenario(args),
+        Command::Sign(args) => sign(args),
     }
 }
 
@@ -216,6 +234,39 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     );
     if outcome.interrupted {
         bail!("interrupted: the reports hold the partial run");
+    }
+    Ok(())
+}
+
+fn sign(args: SignArgs) -> Result<()> {
+    use std::io::Read;
+    let Ok(secret) = std::env::var(SECRET_ENV) else {
+        bail!("{SECRET_ENV} is not set: it holds the secret to sign with");
+    };
+    let secret = Secret::new(args.scheme, &secret)
+        .with_context(|| format!("{SECRET_ENV} is not a usable secret"))?;
+    let mut body = Vec::new();
+    if args.body.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut body)?;
+    } else {
+        body = std::fs::read(&args.body)
+            .with_context(|| format!("{}: cannot read", args.body.display()))?;
+    }
+    let t = args.timestamp.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64)
+    });
+    match args.scheme {
+        Scheme::Blooio => println!("Blooio-Signature: {}", secret.sign_blooio(t, &body)),
+        Scheme::Standard => {
+            println!("webhook-id: {}", args.id);
+            println!("webhook-timestamp: {t}");
+            println!(
+                "webhook-signature: {}",
+                secret.sign_standard(&args.id, t, &body)
+            );
+        }
     }
     Ok(())
 }
