@@ -111,6 +111,16 @@ fn method_not_allowed(allow: &'static str) -> Resp {
     r
 }
 
+/// The API description, checked in at the repository root.
+const OPENAPI: &str = include_str!("../openapi.yaml");
+
+fn openapi() -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    r
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
@@ -121,6 +131,19 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Parses a JSON object. serde would also fill a struct from an array, positionally; an API
+/// that documents objects must not accept `[null, null]`.
+fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Resp> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid JSON: the body must be a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
 }
 
 /// Reads a body of at most [`MAX_BODY`] bytes, refusing early on a declared larger length.
@@ -230,6 +253,8 @@ impl<S: Store, C: Clock> App<S, C> {
                 json_response(StatusCode::OK, &json!({"status": "ok"})),
             ),
             "/healthz" => (Route::Health, method_not_allowed("GET")),
+            "/openapi.yaml" if m == Method::GET => (Route::Other, openapi()),
+            "/openapi.yaml" => (Route::Other, method_not_allowed("GET")),
             "/metrics" if m == Method::GET => (Route::Metrics, self.metrics()),
             "/metrics" => (Route::Metrics, method_not_allowed("GET")),
             "/sms/start" if m == Method::POST => {
@@ -270,9 +295,9 @@ impl<S: Store, C: Clock> App<S, C> {
                     "content-type must be application/json",
                 );
             }
-            let parsed: StartBody = match serde_json::from_slice(&bytes) {
+            let parsed: StartBody = match parse_object(&bytes) {
                 Ok(p) => p,
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
+                Err(r) => return r,
             };
             req.expected_sender = parsed.expected_sender;
             if let Some(secs) = parsed.ttl_seconds {
@@ -322,9 +347,7 @@ impl<S: Store, C: Clock> App<S, C> {
                 "content-type must be application/json",
             ));
         }
-        let bytes = read_body(headers, body).await?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+        parse_object(&read_body(headers, body).await?)
     }
 
     async fn sms_start<B>(&self, headers: &HeaderMap, body: B) -> Resp
