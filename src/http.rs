@@ -135,15 +135,12 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// Parses a JSON object. serde would also fill a struct from an array, positionally; an API
 /// that documents objects must not accept `[null, null]`.
-fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Resp> {
+/// The error is the message for a 400 answer.
+fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid JSON: the body must be a JSON object",
-        ));
+        return Err("invalid JSON: the body must be a JSON object".into());
     }
-    serde_json::from_slice(bytes)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))
 }
 
 /// Reads a body of at most [`MAX_BODY`] bytes, refusing early on a declared larger length.
@@ -297,7 +294,7 @@ impl<S: Store, C: Clock> App<S, C> {
             }
             let parsed: StartBody = match parse_object(&bytes) {
                 Ok(p) => p,
-                Err(r) => return r,
+                Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
             };
             req.expected_sender = parsed.expected_sender;
             if let Some(secs) = parsed.ttl_seconds {
@@ -348,6 +345,7 @@ impl<S: Store, C: Clock> App<S, C> {
             ));
         }
         parse_object(&read_body(headers, body).await?)
+            .map_err(|m| error(StatusCode::BAD_REQUEST, m))
     }
 
     async fn sms_start<B>(&self, headers: &HeaderMap, body: B) -> Resp
