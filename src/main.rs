@@ -39,9 +39,28 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// A bounded steady-rate run over real HTTP with challenges expiring all the time: checks
+    /// flat memory and exactly-once verification; exits non-zero on a violation.
+    Soak(SoakArgs),
     /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
+}
+
+#[derive(Args)]
+struct SoakArgs {
+    /// Seconds to run.
+    #[arg(long, default_value_t = 60.0)]
+    duration: f64,
+    /// Flows started per second.
+    #[arg(long, default_value_t = 2000.0)]
+    rate: f64,
+    /// Challenge lifetime in seconds (short, so they expire constantly).
+    #[arg(long, default_value_t = 5)]
+    ttl: u64,
+    /// Concurrent client connections.
+    #[arg(long, default_value_t = 32)]
+    workers: usize,
 }
 
 #[derive(Args)]
@@ -163,6 +182,7 @@ fn main() -> Result<()> {
         Command::Bench(BenchCommand::Http(args)) => bench_http(args),
         Command::Run(args) => run_scenario(args),
         Command::Sign(args) => sign(args),
+        Command::Soak(args) => soak(args),
     }
 }
 
@@ -234,6 +254,26 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     );
     if outcome.interrupted {
         bail!("interrupted: the reports hold the partial run");
+    }
+    Ok(())
+}
+
+fn soak(args: SoakArgs) -> Result<()> {
+    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
+        bail!("--duration must be between 0 and 86400 seconds");
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0) || args.workers == 0 {
+        bail!("--rate and --workers must be positive");
+    }
+    let report = mo2fa::load::soak::run(&mo2fa::load::soak::SoakOptions {
+        duration: std::time::Duration::from_secs_f64(args.duration),
+        rate: args.rate,
+        ttl_secs: args.ttl,
+        workers: args.workers,
+    })?;
+    print!("{}", report.table());
+    if !report.ok() {
+        bail!("soak found {} problem(s)", report.problems.len());
     }
     Ok(())
 }
