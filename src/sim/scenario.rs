@@ -674,4 +674,27 @@ latency_median = "300ms"
         );
         assert!(err(&text).contains("attacker[1].end"));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn never_panics_on_arbitrary_text(text in ".{0,400}") {
+                let _ = Scenario::parse("fuzz.toml", &text);
+            }
+
+            /// Any edit of a valid file parses or fails with an error that names the file.
+            #[test]
+            fn edits_of_a_valid_file_fail_cleanly(at in 0usize..400, insert in "[a-z_=\\[\\]\"0-9. \n-]{0,12}") {
+                let mut text = MINIMAL.to_string();
+                let at = text.char_indices().map(|(i, _)| i).nth(at % text.chars().count()).unwrap_or(0);
+                text.insert_str(at, &insert);
+                if let Err(e) = Scenario::parse("edited.toml", &text) {
+                    prop_assert!(e.to_string().starts_with("edited.toml"), "{e}");
+                }
+            }
+        }
+    }
 }
