@@ -159,6 +159,10 @@ struct ServeArgs {
     /// Seconds a finished challenge stays readable after it expires.
     #[arg(long, default_value_t = 600)]
     retention: u64,
+    /// Seconds a webhook delivery id is remembered for deduplication (longer than the
+    /// provider's retry schedule).
+    #[arg(long, default_value_t = 86_400)]
+    dedupe_retention: u64,
     /// Serve GET /sms/outbox/{phone} with the last code "texted" to a phone: for tests and load
     /// runs against the simulated SMS gateway only.
     #[arg(long)]
@@ -356,6 +360,7 @@ fn serve(args: ServeArgs) -> Result<()> {
         max_candidates: args.max_candidates,
         max_sender_failures: args.max_sender_failures,
         accepted_protocols: args.accept_protocols,
+        dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
         ..verifier::Config::default()
     };
     let store = MemoryStoreConfig {

@@ -55,6 +55,10 @@ pub struct Config {
     pub accepted_protocols: Vec<Protocol>,
     /// How many fresh codes to draw when the first ones are already pending.
     pub code_attempts: u32,
+    /// How long a delivery id is remembered (longer than the provider's retry schedule), and
+    /// how many are remembered at most; together they bound the dedupe cache's memory.
+    pub dedupe_retention_ms: Millis,
+    pub dedupe_max_entries: usize,
 }
 
 impl Default for Config {
@@ -68,6 +72,8 @@ impl Default for Config {
             max_sender_failures: 5,
             accepted_protocols: vec![Protocol::Imessage],
             code_attempts: 16,
+            dedupe_retention_ms: crate::dedupe::DEFAULT_RETENTION_MS,
+            dedupe_max_entries: 1 << 20,
         }
     }
 }
@@ -207,9 +213,9 @@ impl<S: Store> Verifier<S> {
     pub fn new(cfg: Config, store: S) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Self {
+            dedupe: Dedupe::new(cfg.dedupe_retention_ms, cfg.dedupe_max_entries),
             cfg,
             store,
-            dedupe: Dedupe::new(crate::dedupe::DEFAULT_RETENTION_MS, 1 << 20),
             counters: Counters::default(),
         })
     }

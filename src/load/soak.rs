@@ -225,6 +225,9 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
             default_ttl_ms: ttl_ms,
             min_ttl_ms: ttl_ms.min(10_000),
             max_ttl_ms: ttl_ms.max(10_000),
+            // Redeliveries here come within milliseconds; a short memory lets the soak see
+            // whether anything else grows.
+            dedupe_retention_ms: 30_000,
             ..verifier::Config::default()
         },
         MemoryStoreConfig {
