@@ -8,7 +8,7 @@
 use super::client;
 use super::openloop::{self, Planned, Report};
 use crate::clock::SystemClock;
-use crate::http::{self, App, HttpConfig};
+use crate::http::{App, HttpConfig};
 use crate::store::MemoryStoreConfig;
 use crate::verifier::{Config, StartRequest, Verifier};
 use crate::webhook::{Scheme, Secret};
@@ -161,13 +161,8 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, BenchError> {
         SystemClock,
         HttpConfig::new("verify@example.com", secret.clone()),
     ));
-    let server_rt = tokio::runtime::Runtime::new()?;
-    let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?.to_string();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server_rt.spawn(http::serve(listener, app.clone(), async {
-        let _ = stop_rx.await;
-    }));
+    let server = super::InProcess::start(app.clone())?;
+    let addr = server.addr.clone();
 
     let mut rng = rand::rng();
     let status_ids = (0..10_000)
@@ -256,8 +251,7 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, BenchError> {
             errors: e.errors + e.non_2xx,
         });
     }
-    let _ = stop_tx.send(());
-    let _ = server_rt.block_on(server);
+    server.stop();
     Ok(rows)
 }
 

@@ -5,3 +5,43 @@ pub mod bench;
 pub mod client;
 pub mod openloop;
 pub mod soak;
+
+use crate::clock::Clock;
+use crate::http::{self, App};
+use crate::store::Store;
+use std::sync::Arc;
+
+/// The verifier's HTTP server on 127.0.0.1 (an OS-chosen port) on a runtime of its own, so
+/// a load generator on another thread measures it like an external client would.
+pub struct InProcess {
+    pub addr: String,
+    runtime: tokio::runtime::Runtime,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl InProcess {
+    pub fn start<S: Store + 'static, C: Clock + 'static>(
+        app: Arc<App<S, C>>,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?.to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = runtime.spawn(http::serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        Ok(Self {
+            addr,
+            runtime,
+            stop,
+            task,
+        })
+    }
+
+    /// Shuts the server down gracefully and waits for it.
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.runtime.block_on(self.task);
+    }
+}

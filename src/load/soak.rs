@@ -9,7 +9,7 @@
 
 use super::client::{self, Conn};
 use crate::clock::SystemClock;
-use crate::http::{self, App, HttpConfig};
+use crate::http::{App, HttpConfig};
 use crate::store::{MemoryStore, MemoryStoreConfig};
 use crate::verifier::{self, Verifier};
 use crate::webhook::{Scheme, Secret};
@@ -241,13 +241,8 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
         SystemClock,
         HttpConfig::new("soak@example.com", secret.clone()),
     ));
-    let server_rt = tokio::runtime::Runtime::new()?;
-    let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?.to_string();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = server_rt.spawn(http::serve(listener, app.clone(), async {
-        let _ = stop_rx.await;
-    }));
+    let server = super::InProcess::start(app.clone())?;
+    let addr = server.addr.clone();
 
     let counts = Arc::new(Counts::default());
     let problems = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -310,8 +305,7 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
             app.verifier.pending(),
         ));
     });
-    let _ = stop_tx.send(());
-    let _ = server_rt.block_on(server);
+    server.stop();
 
     // Warm-up: the first third, or at least ttl + retention, whichever is longer.
     let warm = (samples.len() / 3)

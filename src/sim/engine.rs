@@ -687,6 +687,16 @@ impl<'a> World<'a> {
         self.release(user);
     }
 
+    /// Whether the webhook's real signature check accepts `header` for `body` right now.
+    fn signature_ok(&self, header: &str, body: &[u8]) -> bool {
+        let h = SignatureHeaders {
+            blooio_signature: Some(header),
+            ..Default::default()
+        };
+        let now_s = (self.wall_ms() / 1000) as i64;
+        self.secret.verify(&h, body, now_s, TOLERANCE_S).is_ok()
+    }
+
     /// Per-sender rate limit on inbound messages; true if this message may be processed.
     fn sender_allowed(&mut self, number: u64) -> bool {
         let limit = self.sc.defences.reverse.per_sender_per_hour;
@@ -721,15 +731,7 @@ impl<'a> World<'a> {
             );
             let t = (self.wall_ms() / 1000) as i64;
             let header = self.secret.sign_blooio(t, body.as_bytes());
-            let h = SignatureHeaders {
-                blooio_signature: Some(&header),
-                ..Default::default()
-            };
-            if self
-                .secret
-                .verify(&h, body.as_bytes(), t, TOLERANCE_S)
-                .is_err()
-            {
+            if !self.signature_ok(&header, body.as_bytes()) {
                 return None;
             }
             if legit && self.replays {
@@ -1026,15 +1028,7 @@ impl<'a> World<'a> {
         self.attackers[a].counter += 1;
         let t = (self.wall_ms() / 1000) as i64;
         let header = self.forger.sign_blooio(t, body.as_bytes());
-        let h = SignatureHeaders {
-            blooio_signature: Some(&header),
-            ..Default::default()
-        };
-        if self
-            .secret
-            .verify(&h, body.as_bytes(), t, TOLERANCE_S)
-            .is_err()
-        {
+        if !self.signature_ok(&header, body.as_bytes()) {
             self.row().forged_rejected += 1;
             self.attackers[a].stats.blocked += 1;
         } else {
@@ -1050,16 +1044,7 @@ impl<'a> World<'a> {
             return;
         };
         let (_, id, body, header) = self.captured[pos].clone();
-        let h = SignatureHeaders {
-            blooio_signature: Some(&header),
-            ..Default::default()
-        };
-        let t = (self.wall_ms() / 1000) as i64;
-        if self
-            .secret
-            .verify(&h, body.as_bytes(), t, TOLERANCE_S)
-            .is_err()
-        {
+        if !self.signature_ok(&header, body.as_bytes()) {
             self.row().replays_rejected += 1;
             self.attackers[a].stats.blocked += 1;
             return;
