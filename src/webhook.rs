@@ -266,7 +266,11 @@ pub enum EventError {
 }
 
 impl<'a> Event<'a> {
+    /// Events are JSON objects; serde would also read a struct from an array, positionally.
     pub fn parse(body: &'a [u8]) -> Result<Self, EventError> {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(EventError::Json("the event must be a JSON object".into()));
+        }
         serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))
     }
 
@@ -424,6 +428,8 @@ mod tests {
             Event::parse(br#"{"text":"x"}"#),
             Err(EventError::Json(_))
         ));
+        let positional = br#"["message.received","m1","+15550100001","ABC234","imessage",null]"#;
+        assert!(matches!(Event::parse(positional), Err(EventError::Json(_))));
         let e = Event::parse(br#"{"event":"message.sent","extra":[1,2]}"#).unwrap();
         assert!(!e.is_message_received());
     }

@@ -156,6 +156,7 @@ enum Ev {
     /// A victim persuaded by a phisher sends the attacker's code.
     VictimSend {
         user: u32,
+        a: u16,
     },
     Attack {
         a: u16,
@@ -1085,14 +1086,14 @@ impl<'a> World<'a> {
             self.users[victim as usize].code = s.code;
             if self.rng.random::<f64>() < success {
                 let t = self.now + self.send_delay.sample(&mut self.rng) as u64;
-                self.hold(victim, t, Ev::VictimSend { user: victim });
+                let a = a as u16;
+                self.hold(victim, t, Ev::VictimSend { user: victim, a });
             }
         }
         self.release(victim);
-        let _ = a;
     }
 
-    fn victim_send(&mut self, user: u32) {
+    fn victim_send(&mut self, user: u32, a: usize) {
         let u = self.users[user as usize];
         self.msg_seq += 1;
         let msg = self.msg_seq;
@@ -1101,14 +1102,7 @@ impl<'a> World<'a> {
             self.deliver(u.number, &text, "imessage", msg, false, false)
         {
             self.row().phishing_successes += 1;
-            if let Some(st) = self
-                .sc
-                .attackers
-                .iter()
-                .position(|x| x.kind == AttackKind::ReverseOtpPhishing)
-            {
-                self.attackers[st].stats.succeeded += 1;
-            }
+            self.attackers[a].stats.succeeded += 1;
         }
         self.release(user);
     }
@@ -1144,7 +1138,7 @@ impl<'a> World<'a> {
                     twice,
                 } => self.on_deliver(user, msg, typo, twice),
                 Ev::SmsRead { user, reverse } => self.sms_read(user, reverse),
-                Ev::VictimSend { user } => self.victim_send(user),
+                Ev::VictimSend { user, a } => self.victim_send(user, a as usize),
                 Ev::Attack { a } => self.attack(a as usize),
                 Ev::Sweep => {
                     self.verifier.sweep(self.wall_ms());
