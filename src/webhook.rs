@@ -164,11 +164,7 @@ impl Secret {
                 any |= got.ct_eq(&expected);
             }
         }
-        if bool::from(any) {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch)
-        }
+        matched(any)
     }
 
     fn verify_standard(
@@ -199,11 +195,7 @@ impl Secret {
                 any |= got.as_slice().ct_eq(&expected);
             }
         }
-        if bool::from(any) {
-            Ok(())
-        } else {
-            Err(SignatureError::Mismatch)
-        }
+        matched(any)
     }
 
     /// The Blooio header value for a body signed at `t` (what the emitter sends).
@@ -220,6 +212,15 @@ impl Secret {
         let t = t.to_string();
         let mac = self.mac(&[id.as_bytes(), b".", t.as_bytes(), b".", body]);
         format!("v1,{}", STANDARD.encode(mac))
+    }
+}
+
+/// The verdict over all offered signatures, each compared in constant time.
+fn matched(any: subtle::Choice) -> Result<(), SignatureError> {
+    if bool::from(any) {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
     }
 }
 

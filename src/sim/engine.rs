@@ -537,9 +537,9 @@ impl<'a> World<'a> {
         self.release(user);
     }
 
-    fn reverse_start(&mut self, user: u32, sends: bool, delay: u64) {
-        let number = self.users[user as usize].number;
-        let req = StartRequest {
+    /// A start request on behalf of `number`: bound to it when the binding defence is on.
+    fn start_request_for(&self, number: u64) -> StartRequest {
+        StartRequest {
             expected_sender: self
                 .sc
                 .defences
@@ -547,7 +547,12 @@ impl<'a> World<'a> {
                 .expected_sender
                 .then(|| Self::sender(number).to_string()),
             ttl_ms: None,
-        };
+        }
+    }
+
+    fn reverse_start(&mut self, user: u32, sends: bool, delay: u64) {
+        let number = self.users[user as usize].number;
+        let req = self.start_request_for(number);
         let started = self.verifier.start(&req, self.wall_ms(), &mut self.rng);
         self.peak_pending = self.peak_pending.max(self.verifier.pending());
         let Ok(s) = started else {
@@ -1073,15 +1078,7 @@ impl<'a> World<'a> {
         let victim = self.new_user(country, number);
         self.users[victim as usize].refs = 1;
         // The attacker logs in as the victim: the challenge is bound to the victim's number.
-        let req = StartRequest {
-            expected_sender: self
-                .sc
-                .defences
-                .reverse
-                .expected_sender
-                .then(|| Self::sender(number).to_string()),
-            ttl_ms: None,
-        };
+        let req = self.start_request_for(number);
         if let Ok(s) = self.verifier.start(&req, self.wall_ms(), &mut self.rng) {
             self.users[victim as usize].code = s.code;
             if self.rng.random::<f64>() < success {
