@@ -32,6 +32,23 @@ impl Clock for SystemClock {
     }
 }
 
+/// Wall time sped up: starts at `at_origin` when `origin` passes and runs `speed` times as
+/// fast. A server on this clock lives in the simulator's compressed time, so challenge TTLs and
+/// signature tolerances mean the same thing in a live replay as in the virtual run.
+#[derive(Clone, Copy, Debug)]
+pub struct ScaledClock {
+    pub origin: std::time::Instant,
+    pub at_origin: Millis,
+    pub speed: f64,
+}
+
+impl Clock for ScaledClock {
+    fn now_ms(&self) -> Millis {
+        let real = std::time::Instant::now().saturating_duration_since(self.origin);
+        self.at_origin + (real.as_secs_f64() * 1000.0 * self.speed) as Millis
+    }
+}
+
 /// A clock that only moves when told to: virtual time for the simulator and tests.
 #[derive(Debug, Default)]
 pub struct ManualClock(AtomicU64);

@@ -87,6 +87,26 @@ struct RunArgs {
     /// Output directory; default reports/<scenario name>.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// Override the scenario's duration (e.g. `2h`, `30m`).
+    #[arg(long, value_parser = parse_dur)]
+    duration: Option<u64>,
+    /// After the virtual run, replay its requests over real HTTP against in-process servers
+    /// on 127.0.0.1, open loop, and compare every answer; writes <out>/live/.
+    #[arg(long)]
+    live: bool,
+    /// Virtual seconds per wall second in the live replay.
+    #[arg(long, default_value_t = 1.0, requires = "live")]
+    speed: f64,
+    /// Keep-alive connections per live server.
+    #[arg(long, default_value_t = 64, requires = "live")]
+    connections: usize,
+}
+
+fn parse_dur(s: &str) -> Result<u64, String> {
+    match mo2fa::sim::scenario::parse_duration(s)? {
+        0 => Err("duration must be positive".into()),
+        ms => Ok(ms),
+    }
 }
 
 #[derive(Subcommand)]
@@ -195,7 +215,10 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let sc = Scenario::load(&args.scenario)?;
+    let mut sc = Scenario::load(&args.scenario)?;
+    if let Some(ms) = args.duration {
+        sc.duration = mo2fa::sim::scenario::Dur(ms);
+    }
     let name = args
         .scenario
         .file_stem()
@@ -223,7 +246,12 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         progress: &progress,
     };
     let started = std::time::Instant::now();
-    let outcome = engine::simulate(&sc, seed, &control)?;
+    let (outcome, trace) = if args.live {
+        let (outcome, trace) = engine::simulate_traced(&sc, seed, &control)?;
+        (outcome, Some(trace))
+    } else {
+        (engine::simulate(&sc, seed, &control)?, None)
+    };
     let elapsed = started.elapsed().as_secs_f64();
     bar.finish_and_clear();
     report::write_all(&out, &sc, &name, seed, &outcome)
@@ -256,6 +284,34 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         "wrote {}/{{summary.json,timeline.csv,summary.md,report.html}}",
         out.display()
     );
+    if let Some(trace) = trace
+        && !outcome.interrupted
+    {
+        use mo2fa::sim::live;
+        let wall_s = sc.duration.ms() as f64 / 1000.0 / args.speed;
+        eprintln!(
+            "live replay: {} requests over ~{wall_s:.0} s of wall time at {}x",
+            trace.steps.len(),
+            args.speed
+        );
+        bar.reset();
+        let opts = live::LiveOptions {
+            speed: args.speed,
+            connections: args.connections,
+        };
+        let live = live::replay(&sc, trace, opts, &INTERRUPT, &progress)?;
+        bar.finish_and_clear();
+        let dir = out.join("live");
+        live::write(&dir, &live).with_context(|| format!("writing {}", dir.display()))?;
+        print!("\n{}", live::table(&live));
+        println!(
+            "wrote {}/{{live.json,live.md,<endpoint>.hgrm,latency.hlog,throughput.csv}}",
+            dir.display()
+        );
+        if live.released < live.steps {
+            bail!("interrupted: the live reports hold the partial replay");
+        }
+    }
     if outcome.interrupted {
         bail!("interrupted: the reports hold the partial run");
     }

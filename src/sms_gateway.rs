@@ -37,8 +37,15 @@ pub struct Sent {
 
 impl SmsGateway {
     pub fn new(outbox: bool) -> Self {
+        Self::with_otp(
+            SmsOtp::new(SmsOtpConfig::default()).expect("default SMS-OTP settings are valid"),
+            outbox,
+        )
+    }
+
+    pub fn with_otp(otp: SmsOtp, outbox: bool) -> Self {
         Self {
-            otp: SmsOtp::new(SmsOtpConfig::default()).expect("default SMS-OTP settings are valid"),
+            otp,
             prices: PriceTable::builtin().and_then(|t| t.snapshot(None)).ok(),
             sent: AtomicU64::new(0),
             spend_micro_usd: AtomicU64::new(0),

@@ -27,11 +27,22 @@ pub struct Planned {
 
 /// Asks the kernel to wake this thread within a microsecond of its sleeps (the default timer
 /// slack adds up to 50 µs).
-fn precise_sleeps() {
+pub fn precise_sleeps() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
     unsafe {
         libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+/// Blocks this thread until `when` (call [`precise_sleeps`] first for microsecond wake-ups).
+pub fn sleep_until(when: Instant) {
+    loop {
+        let now = Instant::now();
+        if now >= when {
+            return;
+        }
+        std::thread::sleep(when - now);
     }
 }
 
@@ -68,13 +79,83 @@ impl Report {
     }
 }
 
-struct Sample {
-    endpoint: usize,
-    scheduled: Duration,
-    finished: Duration,
-    latency_us: u64,
-    service_us: u64,
-    status: Option<u16>,
+/// One finished request, as the recorder needs it.
+pub struct Sample {
+    pub endpoint: usize,
+    /// Scheduled send time, from the start of the run.
+    pub scheduled: Duration,
+    /// Completion time, from the start of the run.
+    pub finished: Duration,
+    /// From the scheduled time.
+    pub latency_us: u64,
+    /// From the actual send.
+    pub service_us: u64,
+    /// `None`: no answer (connection error).
+    pub status: Option<u16>,
+}
+
+/// Folds samples into per-endpoint histograms (overall and per interval of scheduled time) and
+/// completions per interval. Shared by every open-loop driver so they report alike.
+pub struct Recorder {
+    endpoints: Vec<EndpointReport>,
+    throughput: Vec<u64>,
+    interval: Duration,
+}
+
+impl Recorder {
+    pub fn new(endpoints: &[&str], interval: Duration) -> Self {
+        Self {
+            endpoints: endpoints
+                .iter()
+                .map(|name| EndpointReport {
+                    name: name.to_string(),
+                    latency: histogram(),
+                    service: histogram(),
+                    intervals: Vec::new(),
+                    ok: 0,
+                    non_2xx: 0,
+                    errors: 0,
+                })
+                .collect(),
+            throughput: Vec::new(),
+            interval,
+        }
+    }
+
+    pub fn record(&mut self, s: &Sample) {
+        let slot = |d: Duration| (d.as_nanos() / self.interval.as_nanos().max(1)) as usize;
+        let (i, j) = (slot(s.scheduled), slot(s.finished));
+        let Some(e) = self.endpoints.get_mut(s.endpoint) else {
+            return;
+        };
+        match s.status {
+            Some(200..=299) => e.ok += 1,
+            Some(_) => e.non_2xx += 1,
+            None => {
+                e.errors += 1;
+                return;
+            }
+        }
+        e.latency.saturating_record(s.latency_us.max(1));
+        e.service.saturating_record(s.service_us.max(1));
+        while e.intervals.len() <= i {
+            e.intervals.push(histogram());
+        }
+        e.intervals[i].saturating_record(s.latency_us.max(1));
+        if self.throughput.len() <= j {
+            self.throughput.resize(j + 1, 0);
+        }
+        self.throughput[j] += 1;
+    }
+
+    pub fn finish(self, elapsed: Duration) -> Report {
+        Report {
+            endpoints: self.endpoints,
+            interval: self.interval,
+            throughput: self.throughput,
+            elapsed,
+        }
+    }
 }
 
 /// Runs `plan` (sorted by `at`) against `addr` over `connections` keep-alive connections.
@@ -133,68 +214,22 @@ pub async fn run(
         precise_sleeps();
         for job in plan {
             let when = start + job.at;
-            loop {
-                let now = Instant::now();
-                if now >= when {
-                    break;
-                }
-                std::thread::sleep(when - now);
-            }
+            sleep_until(when);
             if job_tx.send((when, job)).is_err() {
                 break;
             }
         }
     });
 
-    let mut endpoints: Vec<EndpointReport> = endpoints
-        .iter()
-        .map(|name| EndpointReport {
-            name: name.to_string(),
-            latency: histogram(),
-            service: histogram(),
-            intervals: Vec::new(),
-            ok: 0,
-            non_2xx: 0,
-            errors: 0,
-        })
-        .collect();
-    let mut throughput: Vec<u64> = Vec::new();
-    let slot = |d: Duration| (d.as_nanos() / interval.as_nanos().max(1)) as usize;
+    let mut recorder = Recorder::new(endpoints, interval);
     while let Some(s) = sample_rx.recv().await {
-        let Some(e) = endpoints.get_mut(s.endpoint) else {
-            continue;
-        };
-        match s.status {
-            Some(200..=299) => e.ok += 1,
-            Some(_) => e.non_2xx += 1,
-            None => {
-                e.errors += 1;
-                continue;
-            }
-        }
-        e.latency.saturating_record(s.latency_us.max(1));
-        e.service.saturating_record(s.service_us.max(1));
-        let i = slot(s.scheduled);
-        while e.intervals.len() <= i {
-            e.intervals.push(histogram());
-        }
-        e.intervals[i].saturating_record(s.latency_us.max(1));
-        let j = slot(s.finished);
-        if throughput.len() <= j {
-            throughput.resize(j + 1, 0);
-        }
-        throughput[j] += 1;
+        recorder.record(&s);
     }
     let _ = tokio::task::spawn_blocking(move || dispatcher.join()).await;
     for w in workers {
         let _ = w.await;
     }
-    Ok(Report {
-        endpoints,
-        interval,
-        throughput,
-        elapsed: Instant::now().saturating_duration_since(start),
-    })
+    Ok(recorder.finish(Instant::now().saturating_duration_since(start)))
 }
 
 /// The percentile distribution in the `.hgrm` text format HdrHistogram tools plot, in ms.

@@ -12,10 +12,11 @@
 
 use super::guard::SmsGuard;
 use super::scenario::{AttackKind, Fallback, Flow, Numbering, Scenario, Shape};
+use super::trace::{self, Action, Step, Text, Trace};
 use crate::code::{Code, CodeSpec};
 use crate::sender::Sender;
 use crate::sms_otp::{CheckOutcome, SmsOtp, SmsOtpConfig};
-use crate::store::MemoryStoreConfig;
+use crate::store::{ChallengeId, MemoryStoreConfig, Status, Store};
 use crate::verifier::{self, InboundMessage, Protocol, ReceiveOutcome, StartRequest, Verifier};
 use crate::webhook::{Scheme, Secret, SignatureHeaders};
 use rand::{Rng, SeedableRng};
@@ -26,8 +27,10 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The webhook secret of simulated deliveries; attackers forging deliveries do not know it.
-const SIM_SECRET: &str = "mo2fa-simulated-provider-secret";
-const TOLERANCE_S: i64 = 300;
+pub const SIM_SECRET: &str = "mo2fa-simulated-provider-secret";
+/// What webhook forgers sign with.
+pub const FORGER_SECRET: &str = "a guess at the secret";
+pub const TOLERANCE_S: i64 = 300;
 /// Virtual epoch: 2026-01-01T00:00:00Z, so signature timestamps look like real ones.
 pub const EPOCH_MS: u64 = 1_767_225_600_000;
 
@@ -174,6 +177,11 @@ struct User {
     inbound_sms: bool,
     verified_reverse: bool,
     refs: u16,
+    /// Trace keys of this user's challenge and SMS codes (0 when not tracing).
+    key: u32,
+    sms_key: u32,
+    fallback_key: u32,
+    id: Option<ChallengeId>,
 }
 
 struct CountryRt {
@@ -219,7 +227,8 @@ struct World<'a> {
     guard_sms: SmsGuard,
     guard_reverse: SmsGuard,
     sender_window: (u64, rustc_hash::FxHashMap<u64, u32>),
-    captured: VecDeque<(u64, String, String, String)>,
+    /// Deliveries an eavesdropper captured: (time, message number, body, signature header).
+    captured: VecDeque<(u64, u32, String, String)>,
     attackers: Vec<AttackerRt>,
     country_stats: Vec<CountryStats>,
     double_verified: u64,
@@ -239,6 +248,46 @@ struct World<'a> {
     replays: bool,
     imessage_per_day: Vec<u64>,
     fallback_sms_verified: u64,
+    trace: Option<Trace>,
+}
+
+/// How a scenario configures the core: shared by the virtual run and the live servers, so
+/// both answer by the same rules.
+pub struct CoreConfig {
+    pub verifier: verifier::Config,
+    pub store: MemoryStoreConfig,
+    pub sms: SmsOtpConfig,
+}
+
+pub fn core_config(sc: &Scenario) -> Result<CoreConfig, super::SimError> {
+    let mut accepted = vec![Protocol::Imessage];
+    if sc.verifier.accept_sms {
+        accepted.push(Protocol::Sms);
+    }
+    let spec = CodeSpec::new(sc.verifier.code_len)
+        .map_err(|e| super::SimError::Config(format!("verifier.code_len: {e}")))?;
+    let ttl = sc.verifier.ttl.ms();
+    Ok(CoreConfig {
+        verifier: verifier::Config {
+            code: spec,
+            default_ttl_ms: ttl,
+            min_ttl_ms: ttl.min(10_000),
+            max_ttl_ms: ttl,
+            max_candidates: sc.verifier.max_candidates,
+            accepted_protocols: accepted,
+            ..verifier::Config::default()
+        },
+        store: MemoryStoreConfig {
+            shards: 8,
+            max_pending: sc.verifier.max_pending,
+            retention_ms: 60_000,
+        },
+        sms: SmsOtpConfig {
+            digits: 6,
+            ttl_ms: sc.sms.ttl.ms(),
+            max_attempts: sc.sms.max_attempts,
+        },
+    })
 }
 
 fn lognormal(median_ms: u64, sigma: f64) -> LogNormal<f64> {
@@ -304,38 +353,13 @@ impl<'a> World<'a> {
                 ..Default::default()
             })
             .collect();
-        let mut accepted = vec![Protocol::Imessage];
-        if sc.verifier.accept_sms {
-            accepted.push(Protocol::Sms);
-        }
-        let spec = CodeSpec::new(sc.verifier.code_len)
-            .map_err(|e| super::SimError::Config(format!("verifier.code_len: {e}")))?;
-        let ttl = sc.verifier.ttl.ms();
-        let verifier = Verifier::in_memory(
-            verifier::Config {
-                code: spec,
-                default_ttl_ms: ttl,
-                min_ttl_ms: ttl.min(10_000),
-                max_ttl_ms: ttl,
-                max_candidates: sc.verifier.max_candidates,
-                accepted_protocols: accepted,
-                ..verifier::Config::default()
-            },
-            MemoryStoreConfig {
-                shards: 8,
-                max_pending: sc.verifier.max_pending,
-                retention_ms: 60_000,
-            },
-        )
-        .map_err(|e| super::SimError::Config(e.to_string()))?;
-        let sms_cfg = SmsOtpConfig {
-            digits: 6,
-            ttl_ms: sc.sms.ttl.ms(),
-            max_attempts: sc.sms.max_attempts,
-        };
-        let sms = SmsOtp::new(sms_cfg).map_err(|e| super::SimError::Config(e.to_string()))?;
+        let core = core_config(sc)?;
+        let spec = core.verifier.code;
+        let verifier = Verifier::in_memory(core.verifier, core.store)
+            .map_err(|e| super::SimError::Config(e.to_string()))?;
+        let sms = SmsOtp::new(core.sms).map_err(|e| super::SimError::Config(e.to_string()))?;
         let fallback_sms =
-            SmsOtp::new(sms_cfg).map_err(|e| super::SimError::Config(e.to_string()))?;
+            SmsOtp::new(core.sms).map_err(|e| super::SimError::Config(e.to_string()))?;
         let attackers = sc
             .attackers
             .iter()
@@ -378,7 +402,7 @@ impl<'a> World<'a> {
             fallback_sms,
             secret: Secret::new(Scheme::Blooio, SIM_SECRET)
                 .map_err(|e| super::SimError::Config(e.to_string()))?,
-            forger: Secret::new(Scheme::Blooio, "a guess at the secret")
+            forger: Secret::new(Scheme::Blooio, FORGER_SECRET)
                 .map_err(|e| super::SimError::Config(e.to_string()))?,
             guard_sms: SmsGuard::new(&sc.defences.sms, &isos),
             guard_reverse: SmsGuard::new(&sc.defences.sms, &isos),
@@ -407,6 +431,7 @@ impl<'a> World<'a> {
             replays: sc.attackers.iter().any(|a| a.kind == AttackKind::Replay),
             imessage_per_day: vec![0; sc.duration.ms().div_ceil(86_400_000).max(1) as usize],
             fallback_sms_verified: 0,
+            trace: None,
         })
     }
 
@@ -426,6 +451,24 @@ impl<'a> World<'a> {
     fn row(&mut self) -> &mut Row {
         let i = ((self.now / self.sc.interval.ms()) as usize).min(self.rows.len() - 1);
         &mut self.rows[i]
+    }
+
+    /// Records a request for live replay; `action` is only built when tracing.
+    fn record(&mut self, expect: &'static str, action: impl FnOnce() -> Action) {
+        if let Some(t) = &mut self.trace {
+            t.steps.push(Step {
+                at_ms: self.now,
+                action: action(),
+                expect,
+            });
+        }
+    }
+
+    fn new_key(&mut self) -> u32 {
+        self.trace.as_mut().map_or(0, |t| {
+            t.keys += 1;
+            t.keys - 1
+        })
     }
 
     fn wall_ms(&self) -> u64 {
@@ -555,6 +598,10 @@ impl<'a> World<'a> {
         let req = self.start_request_for(number);
         let started = self.verifier.start(&req, self.wall_ms(), &mut self.rng);
         self.peak_pending = self.peak_pending.max(self.verifier.pending());
+        let key = self.record_start(started.is_ok(), &req, number);
+        let u = &mut self.users[user as usize];
+        u.key = key;
+        u.id = started.as_ref().ok().map(|s| s.id);
         let Ok(s) = started else {
             self.row().legit_refused += 1;
             return;
@@ -576,6 +623,25 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Records a start made for `number` under a new key.
+    fn record_start(&mut self, ok: bool, req: &StartRequest, number: u64) -> u32 {
+        let key = self.new_key();
+        let bound = req.expected_sender.is_some();
+        self.record(if ok { "created" } else { "refused" }, || Action::Start {
+            key: Some(key),
+            expected_sender: bound.then_some(number),
+        });
+        key
+    }
+
+    /// Records a start nobody follows up.
+    fn record_unkeyed_start(&mut self, ok: bool) {
+        self.record(if ok { "created" } else { "refused" }, || Action::Start {
+            key: None,
+            expected_sender: None,
+        });
+    }
+
     /// Outbound SMS code: the sms world, or the reverse world's outbound fallback.
     fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay: u64) {
         let u = self.users[user as usize];
@@ -595,7 +661,18 @@ impl<'a> World<'a> {
         } else {
             &self.sms
         };
-        let Ok(code) = otp.start(&Self::sender(u.number), self.now, &mut self.rng) else {
+        let started = otp.start(&Self::sender(u.number), self.now, &mut self.rng);
+        let key = self.new_key();
+        let world = if reverse { Flow::Reverse } else { Flow::Sms };
+        self.record(if started.is_ok() { "sent" } else { "refused" }, || {
+            Action::SmsStart {
+                world,
+                key: Some(key),
+                number: u.number,
+                country: c as u16,
+            }
+        });
+        let Ok(code) = started else {
             return;
         };
         let price = self.countries[c].price;
@@ -608,12 +685,15 @@ impl<'a> World<'a> {
             row.usd_sms_flow += price;
         }
         let cs = &mut self.country_stats[c];
+        let u = &mut self.users[user as usize];
         if reverse {
             cs.sms_legit_reverse += 1;
-            self.users[user as usize].fallback_code = code.code;
+            u.fallback_code = code.code;
+            u.fallback_key = key;
         } else {
             cs.sms_legit_smsflow += 1;
-            self.users[user as usize].sms_code = code.code;
+            u.sms_code = code.code;
+            u.sms_key = key;
         }
         if sends {
             let t = self.now + self.sc.sms.delivery.ms() + delay;
@@ -629,7 +709,23 @@ impl<'a> World<'a> {
             (&self.sms, u.sms_code)
         };
         let text = otp.format(code);
-        if otp.check(&Self::sender(u.number), &text, self.now) == CheckOutcome::Verified {
+        let checked = otp.check(&Self::sender(u.number), &text, self.now);
+        let (world, key) = if reverse {
+            (Flow::Reverse, u.fallback_key)
+        } else {
+            (Flow::Sms, u.sms_key)
+        };
+        let expect = match checked {
+            CheckOutcome::Verified => "verified",
+            CheckOutcome::WrongCode { .. } => "wrong_code",
+            CheckOutcome::NoChallenge => "no_challenge",
+        };
+        self.record(expect, || Action::SmsRead {
+            world,
+            key,
+            number: u.number,
+        });
+        if checked == CheckOutcome::Verified {
             let guard = if reverse {
                 &mut self.guard_reverse
             } else {
@@ -720,17 +816,29 @@ impl<'a> World<'a> {
 
     /// One delivery through the real signature check and verifier. `None` if it was refused,
     /// or was a redelivery answered from the dedupe cache (by design, no second effect).
+    /// `text_ref` says, for the trace, where `text` came from.
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &mut self,
         number: u64,
         text: &str,
-        protocol: &str,
+        text_ref: impl FnOnce() -> Text,
+        protocol: &'static str,
         msg: u32,
         legit: bool,
         twice: bool,
     ) -> Option<ReceiveOutcome> {
         let id = format!("m{msg}");
         let sender = Self::sender(number).to_string();
+        let webhook = || Action::Webhook {
+            msg,
+            sender: number,
+            text: text_ref(),
+            protocol,
+        };
+        if let Some(t) = &mut self.trace {
+            t.messages = t.messages.max(msg);
+        }
         if self.sc.emitter.sign {
             let body = format!(
                 r#"{{"event":"message.received","message_id":"{id}","sender":"{sender}","text":"{text}","protocol":"{protocol}"}}"#
@@ -738,11 +846,11 @@ impl<'a> World<'a> {
             let t = (self.wall_ms() / 1000) as i64;
             let header = self.secret.sign_blooio(t, body.as_bytes());
             if !self.signature_ok(&header, body.as_bytes()) {
+                self.record("rejected", webhook);
                 return None;
             }
             if legit && self.replays {
-                self.captured
-                    .push_back((self.now, id.clone(), body, header));
+                self.captured.push_back((self.now, msg, body, header));
                 if self.captured.len() > 4096 {
                     self.captured.pop_front();
                 }
@@ -757,41 +865,51 @@ impl<'a> World<'a> {
         // Only a message the provider delivers twice (or any, once someone replays captured
         // deliveries) can come back, so only those need the dedupe cache; the answer for the
         // rest is the same either way, and the cache is the costliest step at a month's scale.
-        if !(twice || self.replays) {
-            return Some(self.verifier.receive(&m, now));
-        }
-        let (outcome, duplicate) = self.verifier.receive_once(&id, &m, now);
+        let (outcome, duplicate) = if twice || self.replays {
+            self.verifier.receive_once(&id, &m, now)
+        } else {
+            (self.verifier.receive(&m, now), false)
+        };
         if duplicate {
+            self.record("duplicate", webhook);
             self.row().duplicate_deliveries += 1;
             return None;
         }
+        self.record(trace::result_name(&outcome), webhook);
         Some(outcome)
-    }
-
-    fn typo_of(&self, code: Code) -> String {
-        let text = self.spec.format(code).to_string();
-        let mut b = text.into_bytes();
-        // Swap the first two symbols, or change one if they are equal.
-        if b[0] != b[1] {
-            b.swap(0, 1);
-        } else {
-            b[0] = if b[0] == b'2' { b'3' } else { b'2' };
-        }
-        String::from_utf8(b).unwrap_or_default()
     }
 
     fn on_deliver(&mut self, user: u32, msg: u32, typo: bool, twice: bool) {
         let u = self.users[user as usize];
-        let text = if typo {
-            self.typo_of(u.code)
+        let code = self.spec.format(u.code);
+        let (text, text_ref) = if typo {
+            (trace::typo(code.as_str()), Text::Typo(u.key))
         } else {
-            self.spec.format(u.code).to_string()
+            (code.to_string(), Text::Code(u.key))
         };
         let protocol = if u.inbound_sms { "sms" } else { "imessage" };
-        if self.sender_allowed(u.number)
-            && let Some(ReceiveOutcome::Verified { .. }) =
-                self.deliver(u.number, &text, protocol, msg, true, twice)
+        if !self.sender_allowed(u.number) {
+            self.release(user);
+            return;
+        }
+        let outcome = self.deliver(u.number, &text, || text_ref, protocol, msg, true, twice);
+        if self.trace.is_some()
+            && let Some(id) = u.id
         {
+            let status = self.verifier.store().get(&id, self.wall_ms());
+            let expect = match status.map(|v| v.status) {
+                Some(Status::Pending) => "pending",
+                Some(Status::Verified) => "verified",
+                Some(Status::Expired) => "expired",
+                Some(Status::Locked) => "locked",
+                None => "unknown",
+            };
+            self.record(expect, || Action::Poll {
+                key: u.key,
+                after: msg,
+            });
+        }
+        if let Some(ReceiveOutcome::Verified { .. }) = outcome {
             if self.users[user as usize].verified_reverse {
                 self.double_verified += 1;
             } else {
@@ -903,9 +1021,16 @@ impl<'a> World<'a> {
         if self.world_sms {
             match self.guard_sms.check(country, number, ip, self.now) {
                 Ok(()) => {
-                    let _ = self
+                    let sent = self
                         .sms
                         .start(&Self::sender(number), self.now, &mut self.rng);
+                    let expect = if sent.is_ok() { "sent" } else { "refused" };
+                    self.record(expect, || Action::SmsStart {
+                        world: Flow::Sms,
+                        key: None,
+                        number,
+                        country: country as u16,
+                    });
                     let row = self.row();
                     row.pumped_sms_smsflow += 1;
                     row.usd_sms_flow += price;
@@ -927,6 +1052,12 @@ impl<'a> World<'a> {
                 // The attacker says "no iMessage, text me": the fallback is pumpable.
                 match self.guard_reverse.check(country, number, ip, self.now) {
                     Ok(()) => {
+                        self.record("sent", || Action::SmsStart {
+                            world: Flow::Reverse,
+                            key: None,
+                            number,
+                            country: country as u16,
+                        });
                         let row = self.row();
                         row.pumped_sms_reverse += 1;
                         row.usd_reverse_flow += price;
@@ -941,9 +1072,10 @@ impl<'a> World<'a> {
                 }
             } else {
                 // Inbound fallback: the request only creates a challenge nobody answers.
-                let _ =
+                let started =
                     self.verifier
                         .start(&StartRequest::default(), self.wall_ms(), &mut self.rng);
+                self.record_unkeyed_start(started.is_ok());
                 self.row().pumping_absorbed += 1;
             }
         }
@@ -975,7 +1107,8 @@ impl<'a> World<'a> {
         }
         self.msg_seq += 1;
         let msg = self.msg_seq;
-        match self.deliver(number, &text, "imessage", msg, false, false) {
+        let literal = || Text::Literal(text.as_str().into());
+        match self.deliver(number, &text, literal, "imessage", msg, false, false) {
             Some(ReceiveOutcome::Verified { .. }) => {
                 let row = self.row();
                 row.guess_hits += 1;
@@ -1004,10 +1137,11 @@ impl<'a> World<'a> {
             self.attackers[a].stats.blocked += 1;
             return;
         }
-        match self
+        let started = self
             .verifier
-            .start(&StartRequest::default(), self.wall_ms(), &mut self.rng)
-        {
+            .start(&StartRequest::default(), self.wall_ms(), &mut self.rng);
+        self.record_unkeyed_start(started.is_ok());
+        match started {
             Ok(_) => {
                 let ttl = self.sc.verifier.ttl.ms();
                 self.attackers[a].flood[client].push_back(now + ttl);
@@ -1034,7 +1168,16 @@ impl<'a> World<'a> {
         self.attackers[a].counter += 1;
         let t = (self.wall_ms() / 1000) as i64;
         let header = self.forger.sign_blooio(t, body.as_bytes());
-        if !self.signature_ok(&header, body.as_bytes()) {
+        let n = self.attackers[a].counter - 1;
+        let accepted = self.signature_ok(&header, body.as_bytes());
+        // Accepted forgeries are not processed further here: they are counted as successes.
+        self.record(if accepted { "accepted" } else { "rejected" }, || {
+            Action::Forged {
+                n,
+                code: code.as_str().into(),
+            }
+        });
+        if !accepted {
             self.row().forged_rejected += 1;
             self.attackers[a].stats.blocked += 1;
         } else {
@@ -1049,8 +1192,9 @@ impl<'a> World<'a> {
         let Some(pos) = self.captured.iter().rposition(|(t, ..)| *t <= cutoff) else {
             return;
         };
-        let (_, id, body, header) = self.captured[pos].clone();
+        let (_, msg, body, header) = self.captured[pos].clone();
         if !self.signature_ok(&header, body.as_bytes()) {
+            self.record("rejected", || Action::Replay { msg });
             self.row().replays_rejected += 1;
             self.attackers[a].stats.blocked += 1;
             return;
@@ -1061,7 +1205,15 @@ impl<'a> World<'a> {
             text: "",
             protocol: Some("imessage"),
         };
-        let (_, duplicate) = self.verifier.receive_once(&id, &m, self.wall_ms());
+        let (outcome, duplicate) =
+            self.verifier
+                .receive_once(&format!("m{msg}"), &m, self.wall_ms());
+        let expect = if duplicate {
+            "duplicate"
+        } else {
+            trace::result_name(&outcome)
+        };
+        self.record(expect, || Action::Replay { msg });
         if duplicate {
             self.row().replays_deduped += 1;
             self.attackers[a].stats.blocked += 1;
@@ -1079,7 +1231,10 @@ impl<'a> World<'a> {
         self.users[victim as usize].refs = 1;
         // The attacker logs in as the victim: the challenge is bound to the victim's number.
         let req = self.start_request_for(number);
-        if let Ok(s) = self.verifier.start(&req, self.wall_ms(), &mut self.rng) {
+        let started = self.verifier.start(&req, self.wall_ms(), &mut self.rng);
+        let key = self.record_start(started.is_ok(), &req, number);
+        self.users[victim as usize].key = key;
+        if let Ok(s) = started {
             self.users[victim as usize].code = s.code;
             if self.rng.random::<f64>() < success {
                 let t = self.now + self.send_delay.sample(&mut self.rng) as u64;
@@ -1095,8 +1250,9 @@ impl<'a> World<'a> {
         self.msg_seq += 1;
         let msg = self.msg_seq;
         let text = self.spec.format(u.code).to_string();
+        let code = || Text::Code(u.key);
         if let Some(ReceiveOutcome::Verified { .. }) =
-            self.deliver(u.number, &text, "imessage", msg, false, false)
+            self.deliver(u.number, &text, code, "imessage", msg, false, false)
         {
             self.row().phishing_successes += 1;
             self.attackers[a].stats.succeeded += 1;
@@ -1104,7 +1260,7 @@ impl<'a> World<'a> {
         self.release(user);
     }
 
-    fn run(mut self, control: &Control<'_>) -> Outcome {
+    fn run(mut self, control: &Control<'_>) -> (Outcome, Option<Trace>) {
         if let Some(gap) = self.exp_ms(self.max_legit_rate) {
             self.arrival_clock = gap;
             self.at(gap as u64, Ev::Arrival);
@@ -1154,7 +1310,7 @@ impl<'a> World<'a> {
                 .map(|(f, u, i)| (f, u, c[i].iso.clone()))
                 .collect()
         };
-        Outcome {
+        let outcome = Outcome {
             totals,
             rows: self.rows,
             attackers: self.attackers.into_iter().map(|a| a.stats).collect(),
@@ -1172,7 +1328,8 @@ impl<'a> World<'a> {
             peak_pending: self.peak_pending,
             imessage_per_day: self.imessage_per_day,
             fallback_sms_verified: self.fallback_sms_verified,
-        }
+        };
+        (outcome, self.trace)
     }
 }
 
@@ -1182,5 +1339,21 @@ pub fn simulate(
     seed: u64,
     control: &Control<'_>,
 ) -> Result<Outcome, super::SimError> {
-    Ok(World::new(sc, seed)?.run(control))
+    Ok(World::new(sc, seed)?.run(control).0)
+}
+
+/// Runs a scenario with `seed` and records every request a real deployment would have served,
+/// for [`super::live`]. The outcome is the same as [`simulate`]'s: tracing draws no randomness.
+pub fn simulate_traced(
+    sc: &Scenario,
+    seed: u64,
+    control: &Control<'_>,
+) -> Result<(Outcome, Trace), super::SimError> {
+    let mut world = World::new(sc, seed)?;
+    world.trace = Some(Trace {
+        countries: world.countries.iter().map(|c| c.iso.clone()).collect(),
+        ..Trace::default()
+    });
+    let (outcome, trace) = world.run(control);
+    Ok((outcome, trace.unwrap_or_default()))
 }

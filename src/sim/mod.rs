@@ -5,8 +5,10 @@
 
 pub mod engine;
 pub mod guard;
+pub mod live;
 pub mod report;
 pub mod scenario;
+pub mod trace;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
