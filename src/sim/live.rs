@@ -270,26 +270,44 @@ impl Pool {
             };
         };
         let sent = Instant::now();
-        let conn = self.idle.lock().pop();
-        let conn = match conn {
-            Some(c) => Ok(c),
-            None => Conn::connect(&self.addr).await,
-        };
         let mut answer = Answer {
             status: None,
             body: Vec::new(),
             service: Duration::ZERO,
         };
-        if let Ok(mut conn) = conn
-            && let Ok(status) = conn.send(request).await
-        {
-            answer.status = Some(status);
-            answer.body = conn.body().to_vec();
-            self.idle.lock().push(conn);
+        // An idle connection may have been closed by the server (its header-read timeout also
+        // covers idle keep-alive time) before it read anything: one retry on a fresh one.
+        for attempt in 0..2 {
+            let idle = if attempt == 0 {
+                self.idle.lock().pop()
+            } else {
+                None
+            };
+            let reused = idle.is_some();
+            let conn = match idle {
+                Some(c) => Ok(c),
+                None => Conn::connect(&self.addr).await,
+            };
+            let Ok(mut conn) = conn else { break };
+            match conn.send(request).await {
+                Ok(status) => {
+                    answer.status = Some(status);
+                    answer.body = conn.body().to_vec();
+                    self.idle.lock().push(conn);
+                    break;
+                }
+                Err(e) if reused && closed(&e) => continue,
+                Err(_) => break,
+            }
         }
         answer.service = sent.elapsed();
         answer
     }
+}
+
+fn closed(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), UnexpectedEof | ConnectionReset | BrokenPipe)
 }
 
 type Outcomes = BTreeMap<(Endpoint, &'static str, String), u64>;
