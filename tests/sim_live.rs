@@ -1,0 +1,108 @@
+//! `mo2fa run --live`: the virtual run's requests replayed over real HTTP must get the same
+//! answers when the servers keep up.
+
+use mo2fa::sim::engine::{self, Control};
+use mo2fa::sim::report;
+use mo2fa::sim::scenario::{Dur, Scenario};
+use mo2fa::sim::trace::{Action, Text};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+
+#[test]
+fn tracing_changes_nothing_and_links_every_step() {
+    let mut sc = Scenario::load(std::path::Path::new("scenarios/reverse-attack.toml")).unwrap();
+    sc.duration = Dur(1_800_000);
+    let stop = AtomicBool::new(false);
+    let control = Control {
+        interrupt: &stop,
+        progress: &|_| {},
+    };
+    let plain = engine::simulate(&sc, sc.seed, &control).unwrap();
+    let (traced, trace) = engine::simulate_traced(&sc, sc.seed, &control).unwrap();
+    assert_eq!(report::table(&plain), report::table(&traced));
+    assert!(trace.steps.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+    let mut kinds = std::collections::BTreeSet::new();
+    for s in &trace.steps {
+        let key = match &s.action {
+            Action::Webhook {
+                text: Text::Code(k) | Text::Typo(k),
+                ..
+            }
+            | Action::Poll { key: k, .. } => Some(*k),
+            _ => None,
+        };
+        assert!(key.is_none_or(|k| k < trace.keys), "{s:?}");
+        kinds.insert(format!("{:?}/{}", s.action.endpoint(), s.expect));
+    }
+    // The attack scenario exercises every kind of answer the replay must reproduce.
+    for k in [
+        "Start/created",
+        "Webhook/verified",
+        "Webhook/rejected",
+        "Webhook/duplicate",
+        "Status/verified",
+    ] {
+        assert!(kinds.contains(k), "no {k} in {kinds:?}");
+    }
+}
+
+#[test]
+fn live_quickstart_verifies_what_the_virtual_run_verified() {
+    let dir = std::env::temp_dir().join(format!("mo2fa-live-{}", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+        .args(["run", "scenarios/quickstart.toml", "--duration", "20m"])
+        .args(["--live", "--speed", "200", "--out", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let read = |p: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.join(p)).unwrap()).unwrap()
+    };
+    let summary = read("summary.json");
+    let live = read("live/live.json");
+    let virtual_verified = summary["legit"]["verified_reverse"].as_u64().unwrap()
+        + summary["legit"]["verified_sms"].as_u64().unwrap();
+    assert!(virtual_verified > 100, "{summary}");
+    assert_eq!(live["verified"]["virtual"], virtual_verified, "{live}");
+    assert_eq!(live["verified"]["live"], virtual_verified, "{stdout}");
+    assert_eq!(live["released"], live["steps"]);
+    for f in [
+        "webhook.hgrm",
+        "start.hgrm",
+        "latency.hlog",
+        "throughput.csv",
+    ] {
+        assert!(
+            std::fs::metadata(dir.join("live").join(f)).unwrap().len() > 0,
+            "{f}"
+        );
+    }
+    let hgrm = std::fs::read_to_string(dir.join("live/webhook.hgrm")).unwrap();
+    assert!(hgrm.contains("Total count"), "{hgrm}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn live_needs_a_positive_speed() {
+    let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+        .args([
+            "run",
+            "tests/fixtures/short-run.toml",
+            "--live",
+            "--speed",
+            "0",
+        ])
+        .args([
+            "--out",
+            std::env::temp_dir().join("mo2fa-live-0").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--speed"));
+}
