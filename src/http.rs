@@ -5,14 +5,14 @@
 //! `{"error": "..."}` with a 4xx status naming the problem; nothing here panics on input.
 //! Time comes from the injected [`Clock`]; randomness from the thread-local CSPRNG.
 
+use crate::backend::{Backend, Unavailable};
 use crate::clock::{Clock, Millis};
 use crate::metrics::{self, Counters, LatencyHistogram};
 use crate::sender::Sender;
 use crate::sms_gateway::SmsGateway;
 use crate::sms_otp::CheckOutcome;
-use crate::store::Store;
 use crate::timefmt::rfc3339_ms;
-use crate::verifier::{StartError, StartRequest, Verifier};
+use crate::verifier::{StartError, StartRequest};
 use crate::webhook::{self, Event, Scheme, Secret, SignatureHeaders};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -79,8 +79,8 @@ const ROUTES: [(Route, &str); 7] = [
 ];
 
 /// Everything a request handler needs; shared by all connections.
-pub struct App<S: Store, C: Clock> {
-    pub verifier: Verifier<S>,
+pub struct App<V: Backend, C: Clock> {
+    pub verifier: V,
     pub sms: SmsGateway,
     clock: C,
     cfg: HttpConfig,
@@ -191,8 +191,16 @@ struct StartBody {
     ttl_seconds: Option<u64>,
 }
 
-impl<S: Store, C: Clock> App<S, C> {
-    pub fn new(verifier: Verifier<S>, clock: C, cfg: HttpConfig) -> Self {
+/// 503 with `Retry-After`: the store is down or slow; nothing was decided.
+fn unavailable(e: &Unavailable, retry_after: &'static str) -> Resp {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
+    r
+}
+
+impl<V: Backend, C: Clock> App<V, C> {
+    pub fn new(verifier: V, clock: C, cfg: HttpConfig) -> Self {
         Self {
             verifier,
             sms: SmsGateway::new(cfg.sms_outbox),
@@ -265,7 +273,7 @@ impl<S: Store, C: Clock> App<S, C> {
                 (Route::Sms, self.sms_outbox(&path["/sms/outbox/".len()..]))
             }
             _ => match path.strip_prefix("/2fa/status/") {
-                Some(id) if m == Method::GET => (Route::Status, self.status(id)),
+                Some(id) if m == Method::GET => (Route::Status, self.status(id).await),
                 Some(_) => (Route::Status, method_not_allowed("GET")),
                 None => (
                     Route::Other,
@@ -303,7 +311,8 @@ impl<S: Store, C: Clock> App<S, C> {
             }
         }
         let now = self.now();
-        match self.verifier.start(&req, now, &mut rand::rng()) {
+        let started = self.verifier.start(&req, now, &mut rand::rng());
+        match started.await {
             Ok(s) => {
                 let code = self.verifier.config().code.format(s.code);
                 json_response(
@@ -325,6 +334,7 @@ impl<S: Store, C: Clock> App<S, C> {
                     .insert(RETRY_AFTER, HeaderValue::from_static("5"));
                 r
             }
+            Err(StartError::Unavailable(e)) => unavailable(&e, "1"),
         }
     }
 
@@ -422,9 +432,10 @@ impl<S: Store, C: Clock> App<S, C> {
         }
     }
 
-    fn status(&self, id: &str) -> Resp {
-        match self.verifier.status(id, self.now()) {
-            Some(v) => json_response(
+    async fn status(&self, id: &str) -> Resp {
+        match self.verifier.status(id, self.now()).await {
+            Err(e) => unavailable(&e, "1"),
+            Ok(Some(v)) => json_response(
                 StatusCode::OK,
                 &json!({
                     "status": v.status,
@@ -433,7 +444,7 @@ impl<S: Store, C: Clock> App<S, C> {
                     "expires_at": rfc3339_ms(v.expires_at),
                 }),
             ),
-            None => error(StatusCode::NOT_FOUND, "unknown challenge id"),
+            Ok(None) => error(StatusCode::NOT_FOUND, "unknown challenge id"),
         }
     }
 
@@ -466,7 +477,7 @@ impl<S: Store, C: Clock> App<S, C> {
                 .secret
                 .verify(&sig_headers, &bytes, now_secs, self.cfg.tolerance_secs)
         {
-            Counters::inc(&self.verifier.counters.bad_signatures);
+            Counters::inc(&self.verifier.counters().bad_signatures);
             return error(StatusCode::UNAUTHORIZED, format!("signature: {e}"));
         }
         let event = match Event::parse(&bytes) {
@@ -493,7 +504,12 @@ impl<S: Store, C: Clock> App<S, C> {
                 "message.received event lacks field \"message_id\"",
             );
         };
-        let (outcome, duplicate) = self.verifier.receive_once(delivery_id, &msg, now);
+        let (outcome, duplicate) = match self.verifier.receive_once(delivery_id, &msg, now).await {
+            Ok(answer) => answer,
+            // The provider retries on 5xx; the retry is decided then (or answered from the
+            // dedupe record if this attempt got through after all).
+            Err(e) => return unavailable(&e, "1"),
+        };
         let mut body = serde_json::to_value(&outcome).unwrap_or_else(|_| json!({}));
         body["duplicate"] = json!(duplicate);
         json_response(StatusCode::OK, &body)
@@ -501,8 +517,8 @@ impl<S: Store, C: Clock> App<S, C> {
 
     fn metrics(&self) -> Resp {
         let mut out = String::with_capacity(8 * 1024);
-        metrics::render_counters(&mut out, &self.verifier.counters);
-        let store = self.verifier.store();
+        metrics::render_counters(&mut out, self.verifier.counters());
+        let store = &self.verifier;
         metrics::render_gauge(
             &mut out,
             "mo2fa_pending_challenges",
@@ -547,13 +563,13 @@ impl<S: Store, C: Clock> App<S, C> {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish
 /// (up to 10 s). Also runs the once-a-second expiry sweep.
-pub async fn serve<S, C>(
+pub async fn serve<V, C>(
     listener: TcpListener,
-    app: Arc<App<S, C>>,
+    app: Arc<App<V, C>>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()>
 where
-    S: Store + 'static,
+    V: Backend,
     C: Clock + 'static,
 {
     use hyper::server::conn::http1;

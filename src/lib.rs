@@ -1,6 +1,7 @@
 //! mo2fa: a reverse (mobile-originated) 2FA verifier and the harness around it.
 //! See ARCHITECTURE.md for the module map, the data flow and the invariants.
 
+pub mod backend;
 pub mod clock;
 pub mod code;
 pub mod cost;

@@ -8,7 +8,7 @@
 use crate::clock::Millis;
 use crate::code::{Code, CodeSpec, CodeSpecError};
 use crate::dedupe::Dedupe;
-use crate::extract::{MAX_CANDIDATES, extract};
+use crate::extract::{Candidates, MAX_CANDIDATES, extract};
 use crate::metrics::Counters;
 use crate::sender::{Sender, SenderError};
 use crate::store::{
@@ -110,6 +110,117 @@ impl Config {
     }
 }
 
+/// A start request that passed [`Config::check_start`]: everything but the random draw.
+#[derive(Clone, Debug)]
+pub struct CheckedStart {
+    pub now: Millis,
+    pub expires_at: Millis,
+    pub expected_sender: Option<Sender>,
+}
+
+impl CheckedStart {
+    /// A challenge with a fresh code and tag; the store may still refuse the code as taken.
+    pub fn draw<R: Rng + ?Sized>(&self, cfg: &Config, rng: &mut R) -> NewChallenge {
+        NewChallenge {
+            code: cfg.code.random(rng),
+            tag: rng.random(),
+            created_at: self.now,
+            expires_at: self.expires_at,
+            expected_sender: self.expected_sender.clone(),
+        }
+    }
+}
+
+/// What a message amounts to before any store is asked.
+pub enum Prepared {
+    /// Decided without the store (policy, unusable sender, no code).
+    Done(ReceiveOutcome),
+    /// Offer these codes, in order, from this sender.
+    Match {
+        sender: Sender,
+        candidates: Candidates,
+    },
+}
+
+impl Config {
+    /// Checks the TTL range and the expected sender.
+    pub fn check_start(&self, req: &StartRequest, now: Millis) -> Result<CheckedStart, StartError> {
+        let ttl = req.ttl_ms.unwrap_or(self.default_ttl_ms);
+        if !(self.min_ttl_ms..=self.max_ttl_ms).contains(&ttl) {
+            return Err(StartError::Ttl {
+                min: self.min_ttl_ms / 1000,
+                max: self.max_ttl_ms / 1000,
+            });
+        }
+        let expected_sender = req
+            .expected_sender
+            .as_deref()
+            .map(Sender::parse)
+            .transpose()?;
+        Ok(CheckedStart {
+            now,
+            expires_at: now + ttl,
+            expected_sender,
+        })
+    }
+
+    /// Protocol policy, code extraction and sender parsing: everything about a message that
+    /// needs no store. `prefetch` sees the first candidate as soon as it is known, so a store
+    /// can start fetching while the sender is parsed.
+    pub fn prepare(
+        &self,
+        msg: &InboundMessage<'_>,
+        counters: &Counters,
+        prefetch: impl FnOnce(Code),
+    ) -> Prepared {
+        let protocol = msg.protocol.map(|p| (p, Protocol::parse(p)));
+        if let Some((raw, parsed)) = protocol
+            && !parsed.is_some_and(|p| self.accepted_protocols.contains(&p))
+        {
+            return Prepared::Done(ReceiveOutcome::Ignored {
+                reason: format!("protocol {raw:?} is not accepted for verification"),
+            });
+        }
+        let candidates = extract(msg.text, &self.code, self.max_candidates);
+        if let Some(&first) = candidates.as_slice().first() {
+            prefetch(first);
+        }
+        if candidates.seen > self.max_candidates {
+            Counters::inc(&counters.stuffed);
+        }
+        let sender = match Sender::parse(msg.sender) {
+            Ok(s) => s,
+            Err(e) => {
+                return Prepared::Done(ReceiveOutcome::Ignored {
+                    reason: format!("sender: {e}"),
+                });
+            }
+        };
+        if candidates.is_empty() {
+            return Prepared::Done(ReceiveOutcome::NoCode);
+        }
+        Prepared::Match { sender, candidates }
+    }
+}
+
+/// Counts one handled message by its outcome.
+pub fn count_outcome(c: &Counters, outcome: &ReceiveOutcome) {
+    Counters::inc(&c.messages);
+    match outcome {
+        ReceiveOutcome::Verified { .. } => Counters::inc(&c.verifications),
+        ReceiveOutcome::SenderMismatch { locked, .. } => {
+            Counters::inc(&c.sender_mismatches);
+            if *locked {
+                Counters::inc(&c.locked);
+            }
+        }
+        ReceiveOutcome::Expired { .. } => Counters::inc(&c.expired),
+        ReceiveOutcome::NoMatch { .. } => Counters::inc(&c.no_match),
+        ReceiveOutcome::NoCode => Counters::inc(&c.no_code),
+        ReceiveOutcome::Ignored { .. } => Counters::inc(&c.ignored),
+    }
+}
+
 /// A request to start a challenge, as the app sends it.
 #[derive(Clone, Debug, Default)]
 pub struct StartRequest {
@@ -134,6 +245,8 @@ pub enum StartError {
     Store(InsertError),
     #[error("no free code found after {0} draws: the code space is nearly exhausted")]
     CodeSpace(u32),
+    #[error(transparent)]
+    Unavailable(#[from] crate::backend::Unavailable),
 }
 
 /// An inbound message as the provider reported it.
@@ -248,33 +361,16 @@ impl<S: Store> Verifier<S> {
         now: Millis,
         rng: &mut R,
     ) -> Result<Started, StartError> {
-        let ttl = req.ttl_ms.unwrap_or(self.cfg.default_ttl_ms);
-        if !(self.cfg.min_ttl_ms..=self.cfg.max_ttl_ms).contains(&ttl) {
-            return Err(StartError::Ttl {
-                min: self.cfg.min_ttl_ms / 1000,
-                max: self.cfg.max_ttl_ms / 1000,
-            });
-        }
-        let expected_sender = req
-            .expected_sender
-            .as_deref()
-            .map(Sender::parse)
-            .transpose()?;
+        let checked = self.cfg.check_start(req, now)?;
         for _ in 0..self.cfg.code_attempts {
-            let code = self.cfg.code.random(rng);
-            let challenge = NewChallenge {
-                code,
-                tag: rng.random(),
-                created_at: now,
-                expires_at: now + ttl,
-                expected_sender: expected_sender.clone(),
-            };
+            let challenge = checked.draw(&self.cfg, rng);
+            let (code, expires_at) = (challenge.code, challenge.expires_at);
             match self.store.insert(challenge) {
                 Ok(id) => {
                     return Ok(Started {
                         id,
                         code,
-                        expires_at: now + ttl,
+                        expires_at,
                     });
                 }
                 Err(InsertError::CodeTaken) => continue,
@@ -293,52 +389,18 @@ impl<S: Store> Verifier<S> {
     /// Handles one inbound message. Not deduplicated: see [`Self::receive_once`].
     pub fn receive(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
         let outcome = self.match_message(msg, now);
-        let c = &self.counters;
-        Counters::inc(&c.messages);
-        match &outcome {
-            ReceiveOutcome::Verified { .. } => Counters::inc(&c.verifications),
-            ReceiveOutcome::SenderMismatch { locked, .. } => {
-                Counters::inc(&c.sender_mismatches);
-                if *locked {
-                    Counters::inc(&c.locked);
-                }
-            }
-            ReceiveOutcome::Expired { .. } => Counters::inc(&c.expired),
-            ReceiveOutcome::NoMatch { .. } => Counters::inc(&c.no_match),
-            ReceiveOutcome::NoCode => Counters::inc(&c.no_code),
-            ReceiveOutcome::Ignored { .. } => Counters::inc(&c.ignored),
-        }
+        count_outcome(&self.counters, &outcome);
         outcome
     }
 
     fn match_message(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
-        let protocol = msg.protocol.map(|p| (p, Protocol::parse(p)));
-        if let Some((raw, parsed)) = protocol
-            && !parsed.is_some_and(|p| self.cfg.accepted_protocols.contains(&p))
+        let (sender, candidates) = match self
+            .cfg
+            .prepare(msg, &self.counters, |c| self.store.prefetch(c))
         {
-            return ReceiveOutcome::Ignored {
-                reason: format!("protocol {raw:?} is not accepted for verification"),
-            };
-        }
-        // Extract first so the store can fetch the index line while the sender is parsed.
-        let candidates = extract(msg.text, &self.cfg.code, self.cfg.max_candidates);
-        if let Some(&first) = candidates.as_slice().first() {
-            self.store.prefetch(first);
-        }
-        if candidates.seen > self.cfg.max_candidates {
-            Counters::inc(&self.counters.stuffed);
-        }
-        let sender = match Sender::parse(msg.sender) {
-            Ok(s) => s,
-            Err(e) => {
-                return ReceiveOutcome::Ignored {
-                    reason: format!("sender: {e}"),
-                };
-            }
+            Prepared::Done(outcome) => return outcome,
+            Prepared::Match { sender, candidates } => (sender, candidates),
         };
-        if candidates.is_empty() {
-            return ReceiveOutcome::NoCode;
-        }
         for &code in candidates.as_slice() {
             let outcome = self
                 .store

@@ -70,7 +70,7 @@ const SECRET: &str = "bench-http-secret";
 
 struct Target {
     addr: String,
-    app: Arc<App<crate::store::MemoryStore, SystemClock>>,
+    app: Arc<App<crate::verifier::Verifier, SystemClock>>,
     secret: Secret,
     status_ids: Vec<String>,
     delivery: u64,

@@ -6,9 +6,9 @@ pub mod client;
 pub mod openloop;
 pub mod soak;
 
+use crate::backend::Backend;
 use crate::clock::Clock;
 use crate::http::{self, App};
-use crate::store::Store;
 use std::sync::Arc;
 
 /// The verifier's HTTP server on 127.0.0.1 (an OS-chosen port) on a runtime of its own, so
@@ -21,9 +21,7 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    pub fn start<S: Store + 'static, C: Clock + 'static>(
-        app: Arc<App<S, C>>,
-    ) -> std::io::Result<Self> {
+    pub fn start<V: Backend, C: Clock + 'static>(app: Arc<App<V, C>>) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Runtime::new()?;
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?.to_string();

@@ -20,7 +20,7 @@ pub const T0: u64 = 1_700_000_000_000;
 pub struct Server {
     pub addr: SocketAddr,
     pub clock: Arc<ManualClock>,
-    pub app: Arc<App<MemoryStore, Arc<ManualClock>>>,
+    pub app: Arc<App<mo2fa::verifier::Verifier<MemoryStore>, Arc<ManualClock>>>,
     pub secret: Secret,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
