@@ -7,6 +7,7 @@ use mo2fa::code::CodeSpec;
 use mo2fa::http::{self, App, HttpConfig};
 use mo2fa::load::bench::{self, BenchOptions, Endpoint};
 use mo2fa::store::MemoryStoreConfig;
+use mo2fa::store::redis::{RedisConfig, RedisVerifier};
 use mo2fa::verifier::{self, Protocol, Verifier};
 use mo2fa::webhook::{Scheme, Secret};
 use std::io::Write;
@@ -187,6 +188,16 @@ struct ServeArgs {
     /// runs against the simulated SMS gateway only.
     #[arg(long)]
     sms_outbox: bool,
+    /// Shortest lifetime a client may ask for, in seconds.
+    #[arg(long, default_value_t = 10)]
+    min_ttl: u64,
+    /// Where challenges live: `memory` (this process) or a Redis URL such as
+    /// `redis://127.0.0.1:6379`, shared by every instance pointed at it.
+    #[arg(long, default_value = "memory")]
+    store: String,
+    /// Key prefix in Redis (instances sharing challenges must use the same one).
+    #[arg(long, default_value = "mo2fa:")]
+    redis_prefix: String,
 }
 
 fn main() -> Result<()> {
@@ -412,6 +423,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     let cfg = verifier::Config {
         code: CodeSpec::new(args.code_len).context("--code-len")?,
         default_ttl_ms: args.ttl.saturating_mul(1000),
+        min_ttl_ms: args.min_ttl.saturating_mul(1000),
         max_ttl_ms: args.max_ttl.saturating_mul(1000),
         max_candidates: args.max_candidates,
         max_sender_failures: args.max_sender_failures,
@@ -419,31 +431,51 @@ fn serve(args: ServeArgs) -> Result<()> {
         dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
         ..verifier::Config::default()
     };
-    let store = MemoryStoreConfig {
-        max_pending: args.max_pending,
-        retention_ms: args.retention.saturating_mul(1000),
-        ..MemoryStoreConfig::default()
+    let http_cfg = HttpConfig {
+        sms_outbox: args.sms_outbox,
+        ..HttpConfig::new(args.handle, secret)
     };
-    let verifier = Verifier::in_memory(cfg, store).context("invalid verifier settings")?;
-    let app = Arc::new(App::new(
-        verifier,
-        SystemClock,
-        HttpConfig {
-            sms_outbox: args.sms_outbox,
-            ..HttpConfig::new(args.handle, secret)
-        },
-    ));
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
-        let addr = listener.local_addr()?;
-        // The first stdout line is the contract tests and scripts read the port from.
-        println!("mo2fa listening on http://{addr}");
-        std::io::stdout().flush()?;
-        http::serve(listener, app, http::shutdown_signal()).await?;
-        tracing::info!("shut down cleanly");
-        Ok(())
+        if args.store == "memory" {
+            let store = MemoryStoreConfig {
+                max_pending: args.max_pending,
+                retention_ms: args.retention.saturating_mul(1000),
+                ..MemoryStoreConfig::default()
+            };
+            let verifier = Verifier::in_memory(cfg, store).context("invalid verifier settings")?;
+            serve_app(listener, App::new(verifier, SystemClock, http_cfg)).await
+        } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
+            let redis = RedisConfig {
+                prefix: args.redis_prefix,
+                max_pending: args.max_pending,
+                retention_ms: args.retention.saturating_mul(1000),
+                ..RedisConfig::new(&args.store)
+            };
+            let verifier = RedisVerifier::new(cfg, redis).context("--store")?;
+            tracing::info!("challenges live in {}", args.store);
+            serve_app(listener, App::new(verifier, SystemClock, http_cfg)).await
+        } else {
+            bail!(
+                "--store: {:?} is neither \"memory\" nor a redis:// URL",
+                args.store
+            )
+        }
     })
+}
+
+async fn serve_app<V: mo2fa::backend::Backend>(
+    listener: tokio::net::TcpListener,
+    app: App<V, SystemClock>,
+) -> Result<()> {
+    let addr = listener.local_addr()?;
+    // The first stdout line is the contract tests and scripts read the port from.
+    println!("mo2fa listening on http://{addr}");
+    std::io::stdout().flush()?;
+    http::serve(listener, Arc::new(app), http::shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
 }

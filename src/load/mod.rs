@@ -22,7 +22,18 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn start<V: Backend, C: Clock + 'static>(app: Arc<App<V, C>>) -> std::io::Result<Self> {
+        Self::start_with(|| Ok::<_, std::io::Error>(app))
+    }
+
+    /// Builds the app inside the server's runtime (a Redis backend needs one to exist).
+    pub fn start_with<V: Backend, C: Clock + 'static, E: std::fmt::Display>(
+        build: impl FnOnce() -> Result<Arc<App<V, C>>, E>,
+    ) -> std::io::Result<Self> {
         let runtime = tokio::runtime::Runtime::new()?;
+        let app = {
+            let _inside = runtime.enter();
+            build().map_err(|e| std::io::Error::other(e.to_string()))?
+        };
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?.to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

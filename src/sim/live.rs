@@ -11,7 +11,7 @@
 //! Every live answer is compared with the recorded virtual one. When the servers keep up,
 //! the verified counts must agree; where they don't, the table says which answers moved.
 
-use super::engine::{self, EPOCH_MS, FORGER_SECRET, SIM_SECRET, TOLERANCE_S};
+use super::engine::{self, FORGER_SECRET, SIM_SECRET, TOLERANCE_S};
 use super::scenario::{Flow, Scenario};
 use super::trace::{self, Action, Endpoint, Text, Trace};
 use crate::clock::ScaledClock;
@@ -21,6 +21,7 @@ use crate::load::client::{self, Conn};
 use crate::load::openloop::{self, Recorder, Report, Sample};
 use crate::sms_gateway::SmsGateway;
 use crate::sms_otp::SmsOtp;
+use crate::store::redis::{RedisConfig, RedisStoreError, RedisVerifier};
 use crate::verifier::Verifier;
 use crate::webhook::{Scheme, Secret};
 use std::collections::BTreeMap;
@@ -89,9 +90,10 @@ pub fn replay(
     // The servers' clocks start a little ahead of the first release, so both sides agree on
     // time zero however long the servers take to come up.
     let origin = Instant::now() + Duration::from_millis(200);
+    // Virtual time zero is now: a Redis store sets its expiry times from this clock.
     let clock = ScaledClock {
         origin,
-        at_origin: EPOCH_MS,
+        at_origin: crate::clock::Clock::now_ms(&crate::clock::SystemClock),
         speed,
     };
     let mut servers = Vec::new();
@@ -100,7 +102,7 @@ pub fn replay(
         if !sc.flows.contains(&flow) {
             continue;
         }
-        let server = start_server(sc, clock)?;
+        let server = start_server(sc, clock, flow)?;
         addrs[i] = Some(server.addr.clone());
         servers.push(server);
     }
@@ -120,6 +122,7 @@ pub fn replay(
             .map_err(|e| super::SimError::Config(e.to_string()))?,
         trace,
         origin,
+        at_origin: clock.at_origin,
         speed,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -163,10 +166,13 @@ pub fn replay(
     })
 }
 
-fn start_server(sc: &Scenario, clock: ScaledClock) -> Result<InProcess, super::SimError> {
+fn start_server(
+    sc: &Scenario,
+    clock: ScaledClock,
+    world: Flow,
+) -> Result<InProcess, super::SimError> {
     let core = engine::core_config(sc)?;
     let config = |e: &dyn std::fmt::Display| super::SimError::Config(e.to_string());
-    let verifier = Verifier::in_memory(core.verifier, core.store).map_err(|e| config(&e))?;
     let secret = Secret::new(Scheme::Blooio, SIM_SECRET).map_err(|e| config(&e))?;
     let mut http = HttpConfig::new("verify@example.com", secret);
     http.tolerance_secs = TOLERANCE_S;
@@ -174,9 +180,32 @@ fn start_server(sc: &Scenario, clock: ScaledClock) -> Result<InProcess, super::S
     http.sweep_interval = Duration::from_secs_f64((1.0 / clock.speed).max(0.001));
     // The replayer plays every handset, so it reads texted codes from the outbox.
     http.sms_outbox = true;
-    let mut app = App::new(verifier, clock, http);
-    app.sms = SmsGateway::with_otp(SmsOtp::new(core.sms).map_err(|e| config(&e))?, true);
-    Ok(InProcess::start(Arc::new(app))?)
+    let sms = SmsGateway::with_otp(SmsOtp::new(core.sms).map_err(|e| config(&e))?, true);
+    let url = sc.store.as_ref().map_or("memory", |s| s.url.as_str());
+    let started = if url == "memory" {
+        let verifier = Verifier::in_memory(core.verifier, core.store).map_err(|e| config(&e))?;
+        let mut app = App::new(verifier, clock, http);
+        app.sms = sms;
+        InProcess::start(Arc::new(app))
+    } else {
+        // A prefix of this run's own, per company: old runs' keys just expire.
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let redis = RedisConfig {
+            prefix: format!("mo2fa-live:{stamp}:{world:?}:"),
+            max_pending: core.store.max_pending,
+            retention_ms: core.store.retention_ms,
+            ..RedisConfig::new(url)
+        };
+        InProcess::start_with(|| {
+            let verifier = RedisVerifier::new(core.verifier, redis)?;
+            let mut app = App::new(verifier, clock, http);
+            app.sms = sms;
+            Ok::<_, RedisStoreError>(Arc::new(app))
+        })
+    };
+    Ok(started?)
 }
 
 /// What a started challenge (or a sent SMS code) gave back.
@@ -199,6 +228,8 @@ struct Shared {
     secret: Secret,
     forger: Secret,
     origin: Instant,
+    /// The servers' clock reading at `origin`.
+    at_origin: u64,
     speed: f64,
 }
 
@@ -471,7 +502,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 "sender": phone(*sender), "text": text, "protocol": protocol,
             })
             .to_string();
-            let request = signed(&shared.secret, step.at_ms, &body);
+            let request = signed(&shared.secret, shared.at_origin + step.at_ms, &body);
             if shared.capture {
                 shared
                     .captured
@@ -495,7 +526,13 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 "sender": "+15550000000", "text": code.as_ref(), "protocol": "imessage",
             })
             .to_string();
-            let a = pool.send(&signed(&shared.forger, step.at_ms, &body)).await;
+            let a = pool
+                .send(&signed(
+                    &shared.forger,
+                    shared.at_origin + step.at_ms,
+                    &body,
+                ))
+                .await;
             let got = match webhook_result(&a).as_str() {
                 "rejected" => "rejected".to_string(),
                 "connection_error" => "connection_error".to_string(),
@@ -613,9 +650,9 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
     }
 }
 
-/// A genuine-looking delivery request signed by `secret` at the step's virtual time.
+/// A delivery request signed by `secret` at server time `at_ms`.
 fn signed(secret: &Secret, at_ms: u64, body: &str) -> Vec<u8> {
-    let t = ((EPOCH_MS + at_ms) / 1000) as i64;
+    let t = (at_ms / 1000) as i64;
     let sig = secret.sign_blooio(t, body.as_bytes());
     client::request(
         "POST",

@@ -453,6 +453,28 @@ pub struct Scenario {
     pub defences: Defences,
     #[serde(default, rename = "attacker")]
     pub attackers: Vec<Attacker>,
+    /// Where the live servers of `run --live` keep challenges; the virtual run always uses the
+    /// memory store (its answers do not depend on where state lives).
+    pub store: Option<StoreSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `memory` or a `redis://` URL.
+    #[serde(deserialize_with = "store_url")]
+    pub url: String,
+}
+
+fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let url = String::deserialize(d)?;
+    if url == "memory" || url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(url)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{url:?} is neither \"memory\" nor a redis:// URL"
+        )))
+    }
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -29,6 +29,7 @@ use subtle::ConstantTimeEq;
 
 mod code_index;
 mod hugepage;
+pub mod redis;
 use code_index::{CodeIndex, RESERVED_SLOT};
 
 /// A challenge's public handle: where it lives plus 128 random bits.
