@@ -140,6 +140,9 @@ struct BenchHttpArgs {
     /// Highest rate the search offers.
     #[arg(long, default_value_t = 256_000)]
     max_rate: u64,
+    /// Challenge store of the server under test: `memory` or a Redis URL.
+    #[arg(long, default_value = "memory")]
+    store: String,
     /// Write <endpoint>.hgrm percentile tables and .hlog interval logs here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -405,6 +408,7 @@ fn bench_http(args: BenchHttpArgs) -> Result<()> {
         rate: args.rate,
         max_rate: args.max_rate,
         out: args.out,
+        store: args.store,
     };
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));

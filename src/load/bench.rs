@@ -7,9 +7,11 @@
 
 use super::client;
 use super::openloop::{self, Planned, Report};
+use crate::backend::Backend;
 use crate::clock::SystemClock;
 use crate::http::{App, HttpConfig};
 use crate::store::MemoryStoreConfig;
+use crate::store::redis::{RedisConfig, RedisStoreError, RedisVerifier};
 use crate::verifier::{Config, StartRequest, Verifier};
 use crate::webhook::{Scheme, Secret};
 use std::fmt::Write as _;
@@ -50,6 +52,8 @@ pub struct BenchOptions {
     pub rate: Option<u64>,
     pub max_rate: u64,
     pub out: Option<PathBuf>,
+    /// `memory`, or a Redis URL for the challenge store.
+    pub store: String,
 }
 
 /// One endpoint's result.
@@ -68,22 +72,38 @@ pub struct Row {
 
 const SECRET: &str = "bench-http-secret";
 
-struct Target {
+struct Target<V: Backend> {
     addr: String,
-    app: Arc<App<crate::verifier::Verifier, SystemClock>>,
+    app: Arc<App<V, SystemClock>>,
     secret: Secret,
     status_ids: Vec<String>,
     delivery: u64,
 }
 
-impl Target {
-    fn plan(&mut self, endpoint: Endpoint, rate: u64, duration: Duration) -> Vec<Planned> {
+impl<V: Backend> Target<V> {
+    /// A fresh challenge's code (the store is asked through `rt`, as a server would).
+    fn challenge(&self, rt: &tokio::runtime::Runtime) -> Option<(String, String)> {
+        let started =
+            self.app
+                .verifier
+                .start(&StartRequest::default(), self.app.now(), &mut rand::rng());
+        let s = rt.block_on(started).ok()?;
+        let code = self.app.verifier.config().code.format(s.code).to_string();
+        Some((s.id.encode(), code))
+    }
+
+    fn plan(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        endpoint: Endpoint,
+        rate: u64,
+        duration: Duration,
+    ) -> Vec<Planned> {
         let n = (rate as f64 * duration.as_secs_f64()).round() as u64;
         let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()) as i64;
-        let mut rng = rand::rng();
         (0..n)
             .map(|i| {
                 let request: Vec<u8> = match endpoint {
@@ -96,11 +116,8 @@ impl Target {
                     Endpoint::Webhook => {
                         // A fresh challenge and a unique, signed delivery carrying its code.
                         let code = self
-                            .app
-                            .verifier
-                            .start(&StartRequest::default(), self.app.now(), &mut rng)
-                            .map(|s| self.app.verifier.config().code.format(s.code).to_string())
-                            .unwrap_or_else(|_| "ZZZZZZ".into());
+                            .challenge(rt)
+                            .map_or_else(|| "ZZZZZZ".into(), |(_, code)| code);
                         self.delivery += 1;
                         let body = serde_json::json!({
                             "event": "message.received",
@@ -144,50 +161,85 @@ pub enum BenchError {
     Config(#[from] crate::verifier::ConfigError),
     #[error(transparent)]
     Secret(#[from] crate::webhook::SecretError),
+    #[error("--store: {0}")]
+    Store(String),
 }
 
 /// Runs the benchmark; returns one row per endpoint.
 pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, BenchError> {
     let secret = Secret::new(Scheme::Blooio, SECRET)?;
-    let verifier = Verifier::in_memory(
-        Config::default(),
-        MemoryStoreConfig {
+    let http = HttpConfig::new("verify@example.com", secret.clone());
+    if opts.store == "memory" {
+        let verifier = Verifier::in_memory(
+            Config::default(),
+            MemoryStoreConfig {
+                max_pending: 4_000_000,
+                ..MemoryStoreConfig::default()
+            },
+        )?;
+        run_on(
+            opts,
+            secret,
+            Arc::new(App::new(verifier, SystemClock, http)),
+        )
+    } else {
+        let redis = RedisConfig {
             max_pending: 4_000_000,
-            ..MemoryStoreConfig::default()
-        },
-    )?;
-    let app = Arc::new(App::new(
-        verifier,
-        SystemClock,
-        HttpConfig::new("verify@example.com", secret.clone()),
-    ));
-    let server = super::InProcess::start(app.clone())?;
-    let addr = server.addr.clone();
-
-    let mut rng = rand::rng();
-    let status_ids = (0..10_000)
-        .filter_map(|_| {
-            app.verifier
-                .start(&StartRequest::default(), app.now(), &mut rng)
-                .ok()
+            // This run's own keys; they expire with their challenges.
+            prefix: format!("mo2fa-bench:{}:", std::process::id()),
+            ..RedisConfig::new(&opts.store)
+        };
+        // The connection's driver lives on the runtime it is made in: the server's.
+        let mut made = None;
+        let server = super::InProcess::start_with(|| {
+            let verifier = RedisVerifier::new(Config::default(), redis)?;
+            let app = Arc::new(App::new(verifier, SystemClock, http));
+            made = Some(app.clone());
+            Ok::<_, RedisStoreError>(app)
         })
-        .map(|s| s.id.encode())
-        .collect();
+        .map_err(|e| BenchError::Store(e.to_string()))?;
+        let app = made.ok_or_else(|| BenchError::Store("server did not start".into()))?;
+        run_with_server(opts, secret, app, server)
+    }
+}
+
+fn run_on<V: Backend>(
+    opts: &BenchOptions,
+    secret: Secret,
+    app: Arc<App<V, SystemClock>>,
+) -> Result<Vec<Row>, BenchError> {
+    let server = super::InProcess::start(app.clone())?;
+    run_with_server(opts, secret, app, server)
+}
+
+fn run_with_server<V: Backend>(
+    opts: &BenchOptions,
+    secret: Secret,
+    app: Arc<App<V, SystemClock>>,
+    server: super::InProcess,
+) -> Result<Vec<Row>, BenchError> {
+    let addr = server.addr.clone();
+    let load_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let mut target = Target {
         addr,
         app,
         secret,
-        status_ids,
+        status_ids: Vec::new(),
         delivery: 0,
     };
-    let load_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    target.status_ids = (0..10_000)
+        .filter_map(|_| target.challenge(&load_rt).map(|(id, _)| id))
+        .collect();
+    if target.status_ids.is_empty() {
+        return Err(BenchError::Store("no challenge could be started".into()));
+    }
     let mut rows = Vec::new();
     for &endpoint in &opts.endpoints {
         let step =
-            |rate: u64, duration: Duration, target: &mut Target| -> std::io::Result<Report> {
-                let plan = target.plan(endpoint, rate, duration);
+            |rate: u64, duration: Duration, target: &mut Target<V>| -> std::io::Result<Report> {
+                let plan = target.plan(&load_rt, endpoint, rate, duration);
                 load_rt.block_on(openloop::run(
                     &target.addr,
                     opts.connections,
