@@ -199,10 +199,6 @@ impl RedisVerifier {
         }
         Unavailable(e.to_string())
     }
-
-    fn id_text(id: &ChallengeId) -> String {
-        id.encode()
-    }
 }
 
 /// Parses the receive script's answer text back into an outcome.
@@ -296,7 +292,7 @@ impl Backend for RedisVerifier {
                         .arg(&expected)
                         .arg(self.redis.retention_ms);
                     for (code, id) in &round {
-                        inv.arg(code.0).arg(Self::id_text(id));
+                        inv.arg(code.0).arg(id.encode());
                     }
                     let mut conn = self.conn.clone();
                     let answer: Vec<String> = inv
