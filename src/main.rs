@@ -43,6 +43,10 @@ enum Command {
     /// A bounded steady-rate run over real HTTP with challenges expiring all the time: checks
     /// flat memory and exactly-once verification; exits non-zero on a violation.
     Soak(SoakArgs),
+    /// Closed-loop load with goose: users run a weighted mix of transactions (full
+    /// verification flow, webhook flood, start flood, status polling) against the in-process
+    /// server or --target; writes goose.html, load.json and load.md.
+    Load(LoadArgs),
     /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
@@ -62,6 +66,37 @@ struct SoakArgs {
     /// Concurrent client connections.
     #[arg(long, default_value_t = 32)]
     workers: usize,
+}
+
+#[derive(Args)]
+struct LoadArgs {
+    /// Base URL of a running server (e.g. http://127.0.0.1:8080); default: start one
+    /// in-process on 127.0.0.1 with a secret of its own.
+    #[arg(long)]
+    target: Option<String>,
+    /// Concurrent users, each running one transaction at a time.
+    #[arg(long, default_value_t = 20)]
+    users: usize,
+    /// Users started per second.
+    #[arg(long, default_value_t = 10.0)]
+    hatch_rate: f64,
+    /// Seconds to run once all users have started.
+    #[arg(long, default_value_t = 30)]
+    run_time: usize,
+    /// Transaction weights: flow, webhook_flood, start_flood, status_poll (names left out
+    /// weigh 0).
+    #[arg(
+        long,
+        default_value = "flow=4,webhook_flood=2,start_flood=1,status_poll=3"
+    )]
+    mix: String,
+    /// Output directory; default reports/load-<UTC time>.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Environment variable holding the target's webhook secret (Blooio scheme); only read
+    /// with --target.
+    #[arg(long, default_value = SECRET_ENV)]
+    secret_env: String,
 }
 
 #[derive(Args)]
@@ -207,7 +242,8 @@ fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "mo2fa=info".into()),
+                // goose logs its progress (users launched, run phases) through `log`.
+                .unwrap_or_else(|_| "mo2fa=info,goose=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -221,6 +257,7 @@ fn main() -> Result<()> {
         Command::Run(args) => run_scenario(args),
         Command::Sign(args) => sign(args),
         Command::Soak(args) => soak(args),
+        Command::Load(args) => load(args),
     }
 }
 
@@ -348,6 +385,70 @@ fn soak(args: SoakArgs) -> Result<()> {
     print!("{}", report.table());
     if !report.ok() {
         bail!("soak found {} problem(s)", report.problems.len());
+    }
+    Ok(())
+}
+
+fn load(args: LoadArgs) -> Result<()> {
+    use mo2fa::load::closed::{self, LoadOptions, Mix, Target};
+    let mix: Mix = args
+        .mix
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--mix: {e}"))?;
+    if args.users == 0 || args.users > 100_000 {
+        bail!("--users must be between 1 and 100000, got {}", args.users);
+    }
+    if !(args.hatch_rate.is_finite() && args.hatch_rate > 0.0) {
+        bail!("--hatch-rate must be a positive number of users per second");
+    }
+    if args.run_time == 0 || args.run_time > 86_400 {
+        bail!("--run-time must be between 1 and 86400 seconds");
+    }
+    let target = match args.target {
+        None => Target::InProcess,
+        Some(base) => {
+            let Ok(secret) = std::env::var(&args.secret_env) else {
+                bail!(
+                    "{} is not set: with --target it holds the secret the server checks \
+                     webhooks with",
+                    args.secret_env
+                );
+            };
+            Target::Url { base, secret }
+        }
+    };
+    let in_process = matches!(target, Target::InProcess);
+    let out = args.out.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        // 2025-01-02T03:04:05.678Z -> 20250102-030405
+        let stamp: String = mo2fa::timefmt::rfc3339_ms(now)[..19]
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == 'T')
+            .map(|c| if c == 'T' { '-' } else { c })
+            .collect();
+        std::path::Path::new("reports").join(format!("load-{stamp}"))
+    });
+    let report = closed::run(&LoadOptions {
+        target,
+        users: args.users,
+        hatch_rate: args.hatch_rate,
+        run_time_secs: args.run_time,
+        mix,
+        out: out.clone(),
+    })
+    .with_context(|| format!("load run (reports in {})", out.display()))?;
+    print!("{}", report.table());
+    println!("wrote {}/{{goose.html,load.json,load.md}}", out.display());
+    if report.interrupted {
+        bail!("interrupted: the reports hold the partial run");
+    }
+    if !report.ok() {
+        if in_process {
+            bail!("load run found {} problem(s)", report.problems.len());
+        }
+        eprintln!("note: the target may serve other traffic, so the checks above are not enforced");
     }
     Ok(())
 }

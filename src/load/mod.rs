@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod closed;
 pub mod openloop;
 pub mod soak;
 

@@ -1,0 +1,168 @@
+//! `mo2fa load` through the real binary: a short goose run against the in-process server and
+//! against a `mo2fa serve` child, with both reports written and every flow verified.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
+
+fn out_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mo2fa-cli-load-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn check(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// load.json, after checking the flows: all verified, as many as the server counted.
+fn flows_all_verified(dir: &std::path::Path, stdout: &str) -> Value {
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(dir.join("load.json")).expect("load.json is written"),
+    )
+    .expect("load.json is JSON");
+    let tx = |name: &str| -> Value {
+        report["transactions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|t| t["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} row: {report}"))
+    };
+    let flow = tx("flow");
+    let flows = flow["count"].as_u64().unwrap();
+    assert!(flows > 0, "{stdout}");
+    assert_eq!(flow["failures"], 0, "{stdout}");
+    assert_eq!(
+        report["server"]["verifications"].as_u64(),
+        Some(flows),
+        "{stdout}"
+    );
+    assert_eq!(report["flows_verified"].as_u64(), Some(flows));
+    assert_eq!(report["server"]["bad_signatures"], 0);
+    assert_eq!(report["problems"], serde_json::json!([]));
+    let html = std::fs::read_to_string(dir.join("goose.html")).expect("goose.html is written");
+    assert!(
+        html.contains("<html") && html.contains("/2fa/start"),
+        "goose's HTML report"
+    );
+    assert!(dir.join("load.md").is_file());
+    report
+}
+
+#[test]
+fn short_run_against_the_in_process_server() {
+    let dir = out_dir("in-process");
+    let out = Command::new(BIN)
+        .args([
+            "load",
+            "--users",
+            "4",
+            "--hatch-rate",
+            "40",
+            "--run-time",
+            "2",
+        ])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = check(&out);
+    let report = flows_all_verified(&dir, &stdout);
+    for name in ["webhook_flood", "start_flood", "status_poll"] {
+        let row = report["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap();
+        assert!(row["count"].as_u64().unwrap() > 0, "{name} ran: {stdout}");
+        assert_eq!(row["failures"], 0, "{name}: {stdout}");
+    }
+    // Flood codes never match (their sender is bound to nothing) and are not redelivered.
+    assert!(report["server"]["no_match"].as_u64().unwrap() > 0);
+    assert_eq!(report["server"]["duplicates"], 0);
+    assert!(
+        stdout.contains("flows verified"),
+        "our table follows goose's"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn runs_against_a_target_with_the_secret_from_the_environment() {
+    let mut server = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("MO2FA_WEBHOOK_SECRET", "target-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let url = first.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+
+    let dir = out_dir("target");
+    let out = Command::new(BIN)
+        .args([
+            "load",
+            "--users",
+            "2",
+            "--hatch-rate",
+            "40",
+            "--run-time",
+            "1",
+        ])
+        .args(["--mix", "flow=1,webhook_flood=1", "--target", &url])
+        .args(["--secret-env", "LOAD_TEST_SECRET"])
+        .env("LOAD_TEST_SECRET", "target-secret")
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let _ = server.kill();
+    let _ = server.wait();
+    let stdout = check(&out);
+    let report = flows_all_verified(&dir, &stdout);
+    assert_eq!(report["target"].as_str(), Some(url.as_str()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("load")
+        .args(args)
+        .env_remove("MO2FA_WEBHOOK_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{args:?} was accepted");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn bad_options_are_refused_with_the_field_named() {
+    let err = refused(&["--mix", "flow=1,foo=2"]);
+    assert!(err.contains("--mix: unknown transaction \"foo\""), "{err}");
+    let err = refused(&["--mix", "flow=-1"]);
+    assert!(
+        err.contains("--mix: weight of flow must be an integer"),
+        "{err}"
+    );
+    let err = refused(&["--mix", "flow=0,status_poll=0"]);
+    assert!(err.contains("--mix: at least one weight"), "{err}");
+    let err = refused(&["--users", "0"]);
+    assert!(err.contains("--users"), "{err}");
+    let err = refused(&["--target", "http://127.0.0.1:9"]);
+    assert!(err.contains("MO2FA_WEBHOOK_SECRET is not set"), "{err}");
+}
