@@ -131,11 +131,18 @@ struct RunArgs {
     #[arg(long)]
     live: bool,
     /// Virtual seconds per wall second in the live replay.
-    #[arg(long, default_value_t = 1.0, requires = "live")]
+    #[arg(long, default_value_t = 1.0, requires = "live", value_parser = parse_speed)]
     speed: f64,
     /// Keep-alive connections per live server.
     #[arg(long, default_value_t = 64, requires = "live")]
     connections: usize,
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("--speed must be a positive number, got {s:?}")),
+    }
 }
 
 fn parse_dur(s: &str) -> Result<u64, String> {

@@ -456,6 +456,10 @@ impl<'a> World<'a> {
     /// Records a request for live replay; `action` is only built when tracing.
     fn record(&mut self, expect: &'static str, action: impl FnOnce() -> Action) {
         if let Some(t) = &mut self.trace {
+            if t.steps.len() >= trace::MAX_STEPS {
+                t.truncated = true;
+                return;
+            }
             t.steps.push(Step {
                 at_ms: self.now,
                 action: action(),

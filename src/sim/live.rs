@@ -87,6 +87,12 @@ pub fn replay(
             "--speed must be a positive number, got {speed}"
         )));
     }
+    if trace.truncated {
+        return Err(super::SimError::Config(format!(
+            "the scenario makes more than {} requests, too many to replay live; shorten it with --duration",
+            trace::MAX_STEPS
+        )));
+    }
     // The servers' clocks start a little ahead of the first release, so both sides agree on
     // time zero however long the servers take to come up.
     let origin = Instant::now() + Duration::from_millis(200);
