@@ -26,10 +26,14 @@ const SHARDS: usize = 32;
 /// A day: longer than any provider's retry schedule we know of.
 pub const DEFAULT_RETENTION_MS: Millis = 24 * 3600 * 1000;
 
+/// A delivery id's 128-bit keyed hash, as two words: a `u128` would align entries to 16 bytes
+/// and pad them.
+type Key = [u64; 2];
+
 struct Shard<T> {
-    answers: FxHashMap<u128, T>,
+    answers: FxHashMap<Key, T>,
     /// Insertion order, for forgetting the oldest first.
-    order: VecDeque<(Millis, u128)>,
+    order: VecDeque<(Millis, Key)>,
 }
 
 pub struct Dedupe<T> {
@@ -56,13 +60,13 @@ impl<T: Clone> Dedupe<T> {
         }
     }
 
-    fn key(&self, id: &str) -> u128 {
-        (u128::from(self.keys[0].hash_one(id)) << 64) | u128::from(self.keys[1].hash_one(id))
+    fn key(&self, id: &str) -> Key {
+        [self.keys[0].hash_one(id), self.keys[1].hash_one(id)]
     }
 
-    fn shard(&self, key: u128) -> &Mutex<Shard<T>> {
-        // The high half picks the shard; the shard's table hashes the whole key again.
-        &self.shards[(key >> 64) as usize % SHARDS]
+    fn shard(&self, key: Key) -> &Mutex<Shard<T>> {
+        // The first word picks the shard; the shard's table hashes the whole key again.
+        &self.shards[key[0] as usize % SHARDS]
     }
 
     /// The stored answer for `key`, or the result of `f` (run once, under the shard lock)
