@@ -2,7 +2,7 @@
 //!
 //! Needs `redis-server` on PATH (`.ci/run` installs it). Shared-state tests use the server in
 //! `MO2FA_TEST_REDIS` when set (CI starts one) and otherwise start their own; the kill/restart
-//! test always runs its own. Each test uses its own key prefix.
+//! test always runs its own. Each test uses a key prefix of its own, fresh on every run.
 
 use mo2fa::webhook::{Scheme, Secret};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -115,6 +115,15 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A key prefix of this test run's own: a shared Redis (CI's, or a developer's long-running
+/// one) keeps earlier runs' keys (dedupe records live a day), so fixed prefixes would see them.
+fn unique_prefix(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("test:{name}:{}:{nanos}:", std::process::id())
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -239,9 +248,10 @@ fn two_instances_share_challenges() {
     let Some(redis) = Redis::shared("share") else {
         return;
     };
+    let prefix = unique_prefix("share");
     let (a, b) = (
-        Instance::spawn(&redis, "share:", &[]),
-        Instance::spawn(&redis, "share:", &[]),
+        Instance::spawn(&redis, &prefix, &[]),
+        Instance::spawn(&redis, &prefix, &[]),
     );
     let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
     assert_eq!(b.status(&id).body["status"], "pending");
@@ -255,7 +265,7 @@ fn two_instances_share_challenges() {
     assert_eq!(s.body["status"], "verified", "{s:?}");
     assert_eq!(s.body["sender"], ALICE);
     // A second instance with another prefix sees nothing.
-    let other = Instance::spawn(&redis, "elsewhere:", &[]);
+    let other = Instance::spawn(&redis, &unique_prefix("elsewhere"), &[]);
     assert_eq!(other.status(&id).status, 404);
     assert_eq!(a.status("not-an-id").status, 404);
 }
@@ -265,9 +275,10 @@ fn racing_duplicate_webhooks_verify_once() {
     let Some(redis) = Redis::shared("race") else {
         return;
     };
+    let prefix = unique_prefix("race");
     let instances = [
-        Instance::spawn(&redis, "race:", &[]),
-        Instance::spawn(&redis, "race:", &[]),
+        Instance::spawn(&redis, &prefix, &[]),
+        Instance::spawn(&redis, &prefix, &[]),
     ];
     for round in 0..5 {
         let (id, code) = id_and_code(&instances[round % 2].start(""));
@@ -332,9 +343,10 @@ fn max_pending_and_expiry_hold_across_instances() {
         return;
     };
     let args = ["--max-pending", "3", "--min-ttl", "1"];
+    let prefix = unique_prefix("bounds");
     let (a, b) = (
-        Instance::spawn(&redis, "bounds:", &args),
-        Instance::spawn(&redis, "bounds:", &args),
+        Instance::spawn(&redis, &prefix, &args),
+        Instance::spawn(&redis, &prefix, &args),
     );
     let short = a.start(r#"{"ttl_seconds": 1}"#);
     let (short_id, short_code) = id_and_code(&short);
@@ -363,7 +375,7 @@ fn redis_killed_and_restarted_mid_run() {
     let Some(mut redis) = Redis::start_own(free_port(), &dir) else {
         return;
     };
-    let a = Instance::spawn(&redis, "kill:", &[]);
+    let a = Instance::spawn(&redis, &unique_prefix("kill"), &[]);
     let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
     redis.kill();
     let start = a.start("");
@@ -407,10 +419,11 @@ fn pending_challenges_survive_a_verifier_restart() {
     let Some(redis) = Redis::shared("restart") else {
         return;
     };
-    let a = Instance::spawn(&redis, "restart:", &[]);
+    let prefix = unique_prefix("restart");
+    let a = Instance::spawn(&redis, &prefix, &[]);
     let (id, code) = id_and_code(&a.start(""));
     drop(a);
-    let again = Instance::spawn(&redis, "restart:", &[]);
+    let again = Instance::spawn(&redis, &prefix, &[]);
     assert_eq!(again.status(&id).body["status"], "pending");
     let r = again.deliver("r1", ALICE, &code);
     assert_eq!(r.body["result"], "verified", "{r:?}");
