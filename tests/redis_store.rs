@@ -133,17 +133,20 @@ fn tmp(name: &str) -> std::path::PathBuf {
 struct Instance {
     addr: String,
     child: Child,
+    /// The server's log (stderr).
+    log: std::path::PathBuf,
 }
 
 impl Instance {
     fn spawn(redis: &Redis, prefix: &str, extra: &[&str]) -> Self {
+        let log = tmp(&format!("log-{}", prefix.replace(':', "-")));
         let mut child = Command::new(BIN)
             .args(["serve", "--addr", "127.0.0.1:0", "--store", &redis.url])
             .args(["--redis-prefix", prefix])
             .args(extra)
             .env("MO2FA_WEBHOOK_SECRET", SECRET)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut first = String::new();
@@ -155,7 +158,11 @@ impl Instance {
             .strip_prefix("mo2fa listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_string();
-        Self { addr, child }
+        Self { addr, child, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn request(&self, raw: &[u8]) -> Reply {
@@ -223,7 +230,28 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// The answer the server gives while Redis is down or hung: 503, `Retry-After: 1`, a JSON
+/// error naming the store, and never a verdict.
+fn assert_store_unavailable(r: &Reply, what: &str) {
+    assert_eq!(r.status, 503, "{what}: {r:?}");
+    assert!(r.head.contains("retry-after: 1\r\n"), "{what}: {}", r.head);
+    let error = r.body["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("store unavailable"), "{what}: {r:?}");
+    assert!(r.body.get("result").is_none(), "{what}: {r:?}");
+}
+
+/// Sends a signal to a process (the test suite has no libc binding of its own).
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {}", child.id());
 }
 
 #[derive(Debug)]
@@ -378,22 +406,27 @@ fn redis_killed_and_restarted_mid_run() {
     let a = Instance::spawn(&redis, &unique_prefix("kill"), &[]);
     let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
     redis.kill();
-    let start = a.start("");
-    assert_eq!(start.status, 503, "{start:?}");
-    assert!(start.head.contains("retry-after: 1"), "{}", start.head);
-    assert!(
-        start.body["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("store unavailable"),
-        "{start:?}"
-    );
-    let hook = a.deliver("k1", ALICE, &code);
+    let down = Instant::now();
+    assert_store_unavailable(&a.start(""), "start");
+    // A delivery is never answered (let alone "verified") without Redis.
+    assert_store_unavailable(&a.deliver("k1", ALICE, &code), "webhook");
+    assert_store_unavailable(&a.status(&id), "status");
+    for _ in 0..10 {
+        assert_store_unavailable(&a.deliver("k1", ALICE, &code), "webhook");
+    }
+    // A clear line, rate-limited to one a second however many requests fail (13 here).
+    let most = down.elapsed().as_secs() as usize + 1;
+    let log = a.log_text();
+    let warnings = log.matches("WARN").count();
     assert_eq!(
-        hook.status, 503,
-        "a delivery is never answered verified without Redis"
+        log.matches("redis store unavailable").count(),
+        warnings,
+        "{log}"
     );
-    assert_eq!(a.status(&id).status, 503);
+    assert!(
+        (1..=most).contains(&warnings),
+        "{warnings} warnings in:\n{log}"
+    );
 
     redis.restart();
     // The verifier reconnects on its own; the provider's retry of the same delivery verifies.
@@ -427,4 +460,51 @@ fn pending_challenges_survive_a_verifier_restart() {
     assert_eq!(again.status(&id).body["status"], "pending");
     let r = again.deliver("r1", ALICE, &code);
     assert_eq!(r.body["result"], "verified", "{r:?}");
+}
+
+#[test]
+fn hung_redis_answers_503_quickly_then_recovers() {
+    let dir = tmp("hung");
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(redis) = Redis::start_own(free_port(), &dir) else {
+        return;
+    };
+    let a = Instance::spawn(&redis, &unique_prefix("hung"), &[]);
+    let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
+    let child = redis.child.as_ref().unwrap();
+    // A stopped server accepts connections and never answers: "slow", not "down".
+    signal(child, "-STOP");
+    let t = Instant::now();
+    assert_store_unavailable(&a.deliver("h1", ALICE, &code), "webhook");
+    assert_store_unavailable(&a.status(&id), "status");
+    assert_store_unavailable(&a.start(""), "start");
+    // Three requests, each given up after the 500 ms command timeout (plus one retry).
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "503s took {:?}",
+        t.elapsed()
+    );
+    signal(child, "-CONT");
+    // Commands queued while Redis was stopped may run now; the delivery's record then answers
+    // the provider's retry. Either way the challenge is verified exactly once, by ALICE.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let retry = loop {
+        let r = a.deliver("h1", ALICE, &code);
+        if r.status != 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(retry.status, 200, "{retry:?}");
+    assert_eq!(retry.body["result"], "verified", "{retry:?}");
+    assert_eq!(retry.body["id"], id.as_str());
+    let again = a.deliver("h2", ALICE, &code);
+    assert_eq!(again.body["result"], "no_match", "{again:?}");
+    let s = a.status(&id);
+    assert_eq!(s.body["status"], "verified", "{s:?}");
+    assert_eq!(s.body["sender"], ALICE);
+    id_and_code(&a.start(""));
+    drop(a);
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&dir);
 }
