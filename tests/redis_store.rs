@@ -3,6 +3,7 @@
 //! Needs `redis-server` on PATH (`.ci/run` installs it). Shared-state tests use the server in
 //! `MO2FA_TEST_REDIS` when set (CI starts one) and otherwise start their own; the kill/restart
 //! test always runs its own. Each test uses a key prefix of its own, fresh on every run.
+//! `parity` drives the library directly: the memory and Redis backends must answer alike.
 
 use mo2fa::webhook::{Scheme, Secret};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -507,4 +508,356 @@ fn hung_redis_answers_503_quickly_then_recovers() {
     drop(a);
     drop(redis);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+mod parity {
+    //! The memory verifier and the Redis one, driven through `Backend` with the same script and
+    //! an injected clock, give the same answers (challenges named by key, since the two draw
+    //! different codes). This is what the receive script promises: `Verifier::match_message`'s
+    //! rules, in Lua.
+
+    use super::{Redis, unique_prefix};
+    use mo2fa::backend::Backend;
+    use mo2fa::clock::{Clock, Millis, SystemClock};
+    use mo2fa::metrics::Counters;
+    use mo2fa::store::redis::{RedisConfig, RedisVerifier};
+    use mo2fa::store::{MemoryStoreConfig, Status};
+    use mo2fa::verifier::{
+        Config, InboundMessage, ReceiveOutcome, StartError, StartRequest, StatusView, Verifier,
+    };
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::collections::HashMap;
+    use std::sync::atomic::Ordering;
+
+    const ALICE: &str = "+15551230001";
+    const BOB: &str = "bob@example.com";
+    const MALLORY: &str = "+15559990666";
+    const MAX_PENDING: usize = 8;
+
+    /// One backend under the script: its challenges by key, and a delivery counter.
+    struct Side<B: Backend> {
+        backend: B,
+        rng: ChaCha8Rng,
+        by_key: HashMap<&'static str, (String, String)>,
+        deliveries: u32,
+    }
+
+    /// An outcome with the challenge id replaced by the script's key for it.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Verified(String),
+        Mismatch(String, bool),
+        Expired(String),
+        NoMatch(usize),
+        NoCode,
+        Ignored(String),
+    }
+
+    /// A status with the absolute times made relative to the script's start.
+    type SeenStatus = Option<(Status, Option<String>, Option<Millis>, Millis)>;
+
+    impl<B: Backend> Side<B> {
+        fn new(backend: B) -> Self {
+            Self {
+                backend,
+                rng: ChaCha8Rng::seed_from_u64(6),
+                by_key: HashMap::new(),
+                deliveries: 0,
+            }
+        }
+
+        fn key_of(&self, id: &mo2fa::store::ChallengeId) -> String {
+            let id = id.encode();
+            self.by_key
+                .iter()
+                .find(|(_, (i, _))| *i == id)
+                .map_or_else(|| format!("unknown {id}"), |(k, _)| k.to_string())
+        }
+
+        async fn start(
+            &mut self,
+            key: &'static str,
+            sender: Option<&str>,
+            ttl_ms: Millis,
+            now: Millis,
+        ) -> Result<(), StartError> {
+            let req = StartRequest {
+                expected_sender: sender.map(str::to_string),
+                ttl_ms: Some(ttl_ms),
+            };
+            let s = self.backend.start(&req, now, &mut self.rng).await?;
+            let code = self.backend.config().code.format(s.code).to_string();
+            assert_eq!(s.expires_at, now + ttl_ms);
+            self.by_key.insert(key, (s.id.encode(), code));
+            Ok(())
+        }
+
+        /// Delivers `text` (with `{key}` replaced by that challenge's code) as a new delivery,
+        /// or as a repeat of delivery `repeat`.
+        async fn deliver(
+            &mut self,
+            sender: &str,
+            text: &str,
+            protocol: &str,
+            repeat: Option<u32>,
+            now: Millis,
+        ) -> (Seen, bool) {
+            let mut text = text.to_string();
+            for (key, (_, code)) in &self.by_key {
+                text = text.replace(&format!("{{{key}}}"), code);
+            }
+            let delivery = repeat.unwrap_or_else(|| {
+                self.deliveries += 1;
+                self.deliveries
+            });
+            let msg = InboundMessage {
+                sender,
+                text: &text,
+                protocol: Some(protocol),
+            };
+            let (outcome, repeat) = self
+                .backend
+                .receive_once(&format!("d{delivery}"), &msg, now)
+                .await
+                .unwrap();
+            let seen = match outcome {
+                ReceiveOutcome::Verified { id } => Seen::Verified(self.key_of(&id)),
+                ReceiveOutcome::SenderMismatch { id, locked } => {
+                    Seen::Mismatch(self.key_of(&id), locked)
+                }
+                ReceiveOutcome::Expired { id } => Seen::Expired(self.key_of(&id)),
+                ReceiveOutcome::NoMatch { candidates_tried } => Seen::NoMatch(candidates_tried),
+                ReceiveOutcome::NoCode => Seen::NoCode,
+                ReceiveOutcome::Ignored { reason } => Seen::Ignored(reason),
+            };
+            (seen, repeat)
+        }
+
+        async fn status(&self, key: &str, t0: Millis, now: Millis) -> SeenStatus {
+            let id = self.by_key.get(key).map_or(key, |(id, _)| id.as_str());
+            let view: Option<StatusView> = self.backend.status(id, now).await.unwrap();
+            view.map(|v| {
+                (
+                    v.status,
+                    v.sender,
+                    v.verified_at.map(|t| t - t0),
+                    v.expires_at - t0,
+                )
+            })
+        }
+
+        fn counts(&self) -> [u64; 10] {
+            let c: &Counters = self.backend.counters();
+            [
+                &c.starts,
+                &c.starts_refused,
+                &c.messages,
+                &c.verifications,
+                &c.sender_mismatches,
+                &c.locked,
+                &c.no_match,
+                &c.no_code,
+                &c.stuffed,
+                &c.duplicates,
+            ]
+            .map(|a| a.load(Ordering::Relaxed))
+        }
+    }
+
+    /// Runs the same step on both sides and insists on the same answer.
+    macro_rules! both {
+        ($m:ident, $r:ident, |$s:ident| $step:expr) => {{
+            let a = {
+                let $s = &mut $m;
+                $step.await
+            };
+            let b = {
+                let $s = &mut $r;
+                $step.await
+            };
+            assert_eq!(a, b, "memory vs redis: {}", stringify!($step));
+            a
+        }};
+    }
+
+    #[tokio::test]
+    async fn redis_answers_like_memory() {
+        let Some(redis) = Redis::shared("parity") else {
+            return;
+        };
+        let cfg = Config {
+            max_candidates: 3,
+            max_sender_failures: 2,
+            min_ttl_ms: 1_000,
+            ..Config::default()
+        };
+        let store = MemoryStoreConfig {
+            shards: 2,
+            max_pending: MAX_PENDING,
+            retention_ms: 600_000,
+        };
+        let mut mem = Side::new(Verifier::in_memory(cfg.clone(), store).unwrap());
+        let redis_cfg = RedisConfig {
+            prefix: unique_prefix("parity"),
+            max_pending: MAX_PENDING,
+            retention_ms: store.retention_ms,
+            ..RedisConfig::new(redis.url.clone())
+        };
+        let mut red = Side::new(RedisVerifier::new(cfg, redis_cfg).unwrap());
+        // Redis' own TTLs follow the wall clock, so the script starts now and only moves its
+        // clock forward: keys never vanish under it before the script says they expire.
+        let t0 = SystemClock.now_ms();
+        let minute = 60_000;
+
+        both!(mem, red, |s| s.start("a", Some(ALICE), minute, t0)).unwrap();
+        both!(mem, red, |s| s.start("b", None, minute, t0)).unwrap();
+        both!(mem, red, |s| s.start("c", Some(BOB), 2 * minute, t0)).unwrap();
+        both!(mem, red, |s| s.start("d", None, 2 * minute, t0)).unwrap();
+
+        // The binding: a stranger's tries count, the limit locks and frees the code.
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            MALLORY,
+            "{a}",
+            "imessage",
+            None,
+            t0 + 1
+        ));
+        assert_eq!(seen, Seen::Mismatch("a".into(), false));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            MALLORY,
+            "{a}",
+            "imessage",
+            None,
+            t0 + 2
+        ));
+        assert_eq!(seen, Seen::Mismatch("a".into(), true));
+        let locked = both!(mem, red, |s| s.status("a", t0, t0 + 3));
+        assert_eq!(locked.map(|s| s.0), Some(Status::Locked));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "{a}",
+            "imessage",
+            None,
+            t0 + 4
+        ));
+        assert_eq!(seen, Seen::NoMatch(1));
+
+        // Decided before the store, and still deduplicated.
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "hi there",
+            "imessage",
+            None,
+            t0 + 5
+        ));
+        assert_eq!(seen, Seen::NoCode);
+        both!(mem, red, |s| s.deliver(ALICE, "{b}", "sms", None, t0 + 6));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            "not a sender",
+            "{b}",
+            "imessage",
+            None,
+            t0 + 7
+        ));
+        assert!(matches!(seen, Seen::Ignored(_)), "{seen:?}");
+        let (_, repeat) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "{b}",
+            "imessage",
+            Some(5),
+            t0 + 8
+        ));
+        assert!(repeat, "delivery 5 (the SMS) was seen before");
+        assert_eq!(
+            mem.status("b", t0, t0 + 9).await.map(|s| s.0),
+            Some(Status::Pending)
+        );
+
+        // Several candidates: tried in order, the first pending one decides.
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            BOB,
+            "{a} or {c} or {d}",
+            "imessage",
+            None,
+            t0 + 10
+        ));
+        assert_eq!(seen, Seen::Verified("c".into()));
+        let verified = both!(mem, red, |s| s.status("c", t0, t0 + 11));
+        assert_eq!(
+            verified,
+            Some((Status::Verified, Some(BOB.into()), Some(10), 2 * minute))
+        );
+        let (seen, repeat) = both!(mem, red, |s| s.deliver(
+            BOB,
+            "{d}",
+            "imessage",
+            Some(7),
+            t0 + 12
+        ));
+        assert_eq!((seen, repeat), (Seen::Verified("c".into()), true));
+        // More candidates than may be tried: counted as stuffed once, not again on a repeat.
+        let stuffed = "{a} {c} 2345ZZ 2345YY 2345XX";
+        both!(mem, red, |s| s.deliver(
+            BOB,
+            stuffed,
+            "imessage",
+            None,
+            t0 + 13
+        ));
+        let (_, repeat) = both!(mem, red, |s| s.deliver(
+            BOB,
+            stuffed,
+            "imessage",
+            Some(8),
+            t0 + 14
+        ));
+        assert!(repeat);
+
+        // Fill up to max_pending (b and d are still pending), then one more is refused.
+        for key in ["e", "f", "g", "h", "i", "j"] {
+            both!(mem, red, |s| s.start(key, None, minute, t0 + 20)).unwrap();
+        }
+        let full = both!(mem, red, |s| s.start("k", None, minute, t0 + 21));
+        assert!(matches!(full, Err(StartError::Store(_))), "{full:?}");
+
+        // Past b's expiry by the injected clock: b reads and matches as expired, its place is
+        // free again, and d (two minutes) is untouched.
+        let later = t0 + minute + 1;
+        let expired = both!(mem, red, |s| s.status("b", t0, later));
+        assert_eq!(expired.map(|s| s.0), Some(Status::Expired));
+        let (seen, _) = both!(mem, red, |s| s
+            .deliver(ALICE, "{b}", "imessage", None, later));
+        assert_eq!(seen, Seen::Expired("b".into()));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "{b}",
+            "imessage",
+            None,
+            later + 1
+        ));
+        assert_eq!(seen, Seen::NoMatch(1));
+        both!(mem, red, |s| s.start("k", None, minute, later + 2)).unwrap();
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            MALLORY,
+            "{d}",
+            "imessage",
+            None,
+            later + 3
+        ));
+        assert_eq!(seen, Seen::Verified("d".into()));
+
+        // Unknown and malformed ids.
+        assert_eq!(
+            both!(mem, red, |s| s.status(
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                t0,
+                later
+            )),
+            None
+        );
+        assert_eq!(both!(mem, red, |s| s.status("../etc", t0, later)), None);
+
+        assert_eq!(mem.counts(), red.counts(), "counters");
+    }
 }
