@@ -729,6 +729,125 @@ mod tests {
         ));
     }
 
+    /// `check_start` + `draw` are what every backend shares: the same request and seed give
+    /// the same checked request and the same challenge, whoever stores it.
+    #[test]
+    fn check_start_and_draw_are_pure() {
+        let cfg = Config::default();
+        let checked = cfg.check_start(&StartRequest::default(), T0).unwrap();
+        assert_eq!((checked.now, checked.expires_at), (T0, T0 + 300_000));
+        assert_eq!(checked.expected_sender, None);
+        for (ttl_ms, ok) in [
+            (9_999, false),
+            (10_000, true),
+            (3_600_000, true),
+            (3_600_001, false),
+        ] {
+            let req = StartRequest {
+                ttl_ms: Some(ttl_ms),
+                ..Default::default()
+            };
+            let got = cfg.check_start(&req, T0);
+            assert_eq!(got.is_ok(), ok, "{ttl_ms}");
+            if let Ok(c) = got {
+                assert_eq!(c.expires_at, T0 + ttl_ms);
+            }
+        }
+        let bound = StartRequest {
+            expected_sender: Some("Bob@Example.com".into()),
+            ..Default::default()
+        };
+        let checked = cfg.check_start(&bound, T0).unwrap();
+        assert_eq!(
+            checked.expected_sender.as_ref().map(ToString::to_string),
+            Some("bob@example.com".into())
+        );
+        let (mut ra, mut rb) = (ChaCha8Rng::seed_from_u64(9), ChaCha8Rng::seed_from_u64(9));
+        let (a, b) = (checked.draw(&cfg, &mut ra), checked.draw(&cfg, &mut rb));
+        assert_eq!((a.code, a.tag), (b.code, b.tag));
+        assert_eq!((a.created_at, a.expires_at), (T0, T0 + 300_000));
+        assert_eq!(a.expected_sender, checked.expected_sender);
+        assert_ne!(checked.draw(&cfg, &mut ra).tag, a.tag);
+    }
+
+    #[test]
+    fn prepare_decides_what_needs_no_store() {
+        let cfg = Config {
+            max_candidates: 2,
+            ..Config::default()
+        };
+        let counters = Counters::default();
+        let prepared = |sender, text, protocol| {
+            let mut first = None;
+            let m = InboundMessage {
+                sender,
+                text,
+                protocol,
+            };
+            let p = cfg.prepare(&m, &counters, |c| first = Some(c));
+            (p, first)
+        };
+        for protocol in [Some("sms"), Some("carrier pigeon")] {
+            let (p, first) = prepared("+15550100001", "ABC234", protocol);
+            assert!(
+                matches!(p, Prepared::Done(ReceiveOutcome::Ignored { .. })),
+                "{protocol:?}"
+            );
+            assert_eq!(first, None, "policy comes before extraction");
+        }
+        let (p, _) = prepared("not a sender", "ABC234", None);
+        assert!(
+            matches!(p, Prepared::Done(ReceiveOutcome::Ignored { ref reason }) if reason.starts_with("sender: "))
+        );
+        let (p, first) = prepared("+15550100001", "hello there", Some("iMessage"));
+        assert!(matches!(p, Prepared::Done(ReceiveOutcome::NoCode)));
+        assert_eq!(first, None);
+        let (p, first) = prepared("+1 555 010 0001", "ABC234 or XYZ789 or DEF456", None);
+        let Prepared::Match { sender, candidates } = p else {
+            panic!("a usable message with codes goes to the store");
+        };
+        assert_eq!(sender.to_string(), "+15550100001");
+        assert_eq!(candidates.as_slice().len(), 2);
+        assert_eq!(first, candidates.as_slice().first().copied());
+        assert_eq!(counters.stuffed.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            counters.messages.load(Ordering::Relaxed),
+            0,
+            "prepare counts no message"
+        );
+    }
+
+    #[test]
+    fn count_outcome_counts_each_kind_once() {
+        let c = Counters::default();
+        let id = ChallengeId { locator: 1, tag: 2 };
+        for outcome in [
+            ReceiveOutcome::Verified { id },
+            ReceiveOutcome::SenderMismatch { id, locked: false },
+            ReceiveOutcome::SenderMismatch { id, locked: true },
+            ReceiveOutcome::Expired { id },
+            ReceiveOutcome::NoMatch {
+                candidates_tried: 1,
+            },
+            ReceiveOutcome::NoCode,
+            ReceiveOutcome::Ignored { reason: "x".into() },
+        ] {
+            count_outcome(&c, &outcome);
+        }
+        let got = [
+            &c.messages,
+            &c.verifications,
+            &c.sender_mismatches,
+            &c.locked,
+            &c.expired,
+            &c.no_match,
+            &c.no_code,
+            &c.ignored,
+        ]
+        .map(|a| a.load(Ordering::Relaxed));
+        assert_eq!(got, [7, 1, 2, 1, 1, 1, 1, 1]);
+    }
+
     #[test]
     fn bad_config_is_refused() {
         let bad = Config {

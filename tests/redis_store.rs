@@ -2,7 +2,8 @@
 //!
 //! Needs `redis-server` on PATH (`.ci/run` installs it). Shared-state tests use the server in
 //! `MO2FA_TEST_REDIS` when set (CI starts one) and otherwise start their own; the kill/restart
-//! test always runs its own. Each test uses its own key prefix.
+//! test always runs its own. Each test uses a key prefix of its own, fresh on every run.
+//! `parity` drives the library directly: the memory and Redis backends must answer alike.
 
 use mo2fa::webhook::{Scheme, Secret};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -112,9 +113,23 @@ impl Redis {
 }
 
 impl Drop for Redis {
+    /// Stops a server of the test's own and removes its data directory (also when the test
+    /// failed). `restart` kills first, so the replaced value owns nothing and keeps the data.
     fn drop(&mut self) {
-        self.kill();
+        if self.child.is_some() {
+            self.kill();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
+}
+
+/// A key prefix of this test run's own: a shared Redis (CI's, or a developer's long-running
+/// one) keeps earlier runs' keys (dedupe records live a day), so fixed prefixes would see them.
+fn unique_prefix(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("test:{name}:{}:{nanos}:", std::process::id())
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -124,17 +139,20 @@ fn tmp(name: &str) -> std::path::PathBuf {
 struct Instance {
     addr: String,
     child: Child,
+    /// The server's log (stderr).
+    log: std::path::PathBuf,
 }
 
 impl Instance {
     fn spawn(redis: &Redis, prefix: &str, extra: &[&str]) -> Self {
+        let log = tmp(&format!("log-{}", prefix.replace(':', "-")));
         let mut child = Command::new(BIN)
             .args(["serve", "--addr", "127.0.0.1:0", "--store", &redis.url])
             .args(["--redis-prefix", prefix])
             .args(extra)
             .env("MO2FA_WEBHOOK_SECRET", SECRET)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
         let mut first = String::new();
@@ -146,7 +164,11 @@ impl Instance {
             .strip_prefix("mo2fa listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_string();
-        Self { addr, child }
+        Self { addr, child, log }
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn request(&self, raw: &[u8]) -> Reply {
@@ -214,7 +236,28 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// The answer the server gives while Redis is down or hung: 503, `Retry-After: 1`, a JSON
+/// error naming the store, and never a verdict.
+fn assert_store_unavailable(r: &Reply, what: &str) {
+    assert_eq!(r.status, 503, "{what}: {r:?}");
+    assert!(r.head.contains("retry-after: 1\r\n"), "{what}: {}", r.head);
+    let error = r.body["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("store unavailable"), "{what}: {r:?}");
+    assert!(r.body.get("result").is_none(), "{what}: {r:?}");
+}
+
+/// Sends a signal to a process (the test suite has no libc binding of its own).
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} {}", child.id());
 }
 
 #[derive(Debug)]
@@ -239,9 +282,10 @@ fn two_instances_share_challenges() {
     let Some(redis) = Redis::shared("share") else {
         return;
     };
+    let prefix = unique_prefix("share");
     let (a, b) = (
-        Instance::spawn(&redis, "share:", &[]),
-        Instance::spawn(&redis, "share:", &[]),
+        Instance::spawn(&redis, &prefix, &[]),
+        Instance::spawn(&redis, &prefix, &[]),
     );
     let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
     assert_eq!(b.status(&id).body["status"], "pending");
@@ -255,7 +299,7 @@ fn two_instances_share_challenges() {
     assert_eq!(s.body["status"], "verified", "{s:?}");
     assert_eq!(s.body["sender"], ALICE);
     // A second instance with another prefix sees nothing.
-    let other = Instance::spawn(&redis, "elsewhere:", &[]);
+    let other = Instance::spawn(&redis, &unique_prefix("elsewhere"), &[]);
     assert_eq!(other.status(&id).status, 404);
     assert_eq!(a.status("not-an-id").status, 404);
 }
@@ -265,9 +309,10 @@ fn racing_duplicate_webhooks_verify_once() {
     let Some(redis) = Redis::shared("race") else {
         return;
     };
+    let prefix = unique_prefix("race");
     let instances = [
-        Instance::spawn(&redis, "race:", &[]),
-        Instance::spawn(&redis, "race:", &[]),
+        Instance::spawn(&redis, &prefix, &[]),
+        Instance::spawn(&redis, &prefix, &[]),
     ];
     for round in 0..5 {
         let (id, code) = id_and_code(&instances[round % 2].start(""));
@@ -332,9 +377,10 @@ fn max_pending_and_expiry_hold_across_instances() {
         return;
     };
     let args = ["--max-pending", "3", "--min-ttl", "1"];
+    let prefix = unique_prefix("bounds");
     let (a, b) = (
-        Instance::spawn(&redis, "bounds:", &args),
-        Instance::spawn(&redis, "bounds:", &args),
+        Instance::spawn(&redis, &prefix, &args),
+        Instance::spawn(&redis, &prefix, &args),
     );
     let short = a.start(r#"{"ttl_seconds": 1}"#);
     let (short_id, short_code) = id_and_code(&short);
@@ -363,25 +409,30 @@ fn redis_killed_and_restarted_mid_run() {
     let Some(mut redis) = Redis::start_own(free_port(), &dir) else {
         return;
     };
-    let a = Instance::spawn(&redis, "kill:", &[]);
+    let a = Instance::spawn(&redis, &unique_prefix("kill"), &[]);
     let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
     redis.kill();
-    let start = a.start("");
-    assert_eq!(start.status, 503, "{start:?}");
-    assert!(start.head.contains("retry-after: 1"), "{}", start.head);
-    assert!(
-        start.body["error"]
-            .as_str()
-            .unwrap()
-            .starts_with("store unavailable"),
-        "{start:?}"
-    );
-    let hook = a.deliver("k1", ALICE, &code);
+    let down = Instant::now();
+    assert_store_unavailable(&a.start(""), "start");
+    // A delivery is never answered (let alone "verified") without Redis.
+    assert_store_unavailable(&a.deliver("k1", ALICE, &code), "webhook");
+    assert_store_unavailable(&a.status(&id), "status");
+    for _ in 0..10 {
+        assert_store_unavailable(&a.deliver("k1", ALICE, &code), "webhook");
+    }
+    // A clear line, rate-limited to one a second however many requests fail (13 here).
+    let most = down.elapsed().as_secs() as usize + 1;
+    let log = a.log_text();
+    let warnings = log.matches("WARN").count();
     assert_eq!(
-        hook.status, 503,
-        "a delivery is never answered verified without Redis"
+        log.matches("redis store unavailable").count(),
+        warnings,
+        "{log}"
     );
-    assert_eq!(a.status(&id).status, 503);
+    assert!(
+        (1..=most).contains(&warnings),
+        "{warnings} warnings in:\n{log}"
+    );
 
     redis.restart();
     // The verifier reconnects on its own; the provider's retry of the same delivery verifies.
@@ -399,7 +450,6 @@ fn redis_killed_and_restarted_mid_run() {
     assert_eq!(s.body["status"], "verified", "{s:?}");
     assert_eq!(s.body["sender"], ALICE);
     id_and_code(&a.start(""));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -407,11 +457,408 @@ fn pending_challenges_survive_a_verifier_restart() {
     let Some(redis) = Redis::shared("restart") else {
         return;
     };
-    let a = Instance::spawn(&redis, "restart:", &[]);
+    let prefix = unique_prefix("restart");
+    let a = Instance::spawn(&redis, &prefix, &[]);
     let (id, code) = id_and_code(&a.start(""));
     drop(a);
-    let again = Instance::spawn(&redis, "restart:", &[]);
+    let again = Instance::spawn(&redis, &prefix, &[]);
     assert_eq!(again.status(&id).body["status"], "pending");
     let r = again.deliver("r1", ALICE, &code);
     assert_eq!(r.body["result"], "verified", "{r:?}");
+}
+
+#[test]
+fn hung_redis_answers_503_quickly_then_recovers() {
+    let dir = tmp("hung");
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(redis) = Redis::start_own(free_port(), &dir) else {
+        return;
+    };
+    let a = Instance::spawn(&redis, &unique_prefix("hung"), &[]);
+    let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
+    let child = redis.child.as_ref().unwrap();
+    // A stopped server accepts connections and never answers: "slow", not "down".
+    signal(child, "-STOP");
+    let t = Instant::now();
+    assert_store_unavailable(&a.deliver("h1", ALICE, &code), "webhook");
+    assert_store_unavailable(&a.status(&id), "status");
+    assert_store_unavailable(&a.start(""), "start");
+    // Three requests, each given up after the 500 ms command timeout (plus one retry).
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "503s took {:?}",
+        t.elapsed()
+    );
+    signal(child, "-CONT");
+    // Commands queued while Redis was stopped may run now; the delivery's record then answers
+    // the provider's retry. Either way the challenge is verified exactly once, by ALICE.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let retry = loop {
+        let r = a.deliver("h1", ALICE, &code);
+        if r.status != 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(retry.status, 200, "{retry:?}");
+    assert_eq!(retry.body["result"], "verified", "{retry:?}");
+    assert_eq!(retry.body["id"], id.as_str());
+    let again = a.deliver("h2", ALICE, &code);
+    assert_eq!(again.body["result"], "no_match", "{again:?}");
+    let s = a.status(&id);
+    assert_eq!(s.body["status"], "verified", "{s:?}");
+    assert_eq!(s.body["sender"], ALICE);
+    id_and_code(&a.start(""));
+}
+
+mod parity {
+    //! The memory verifier and the Redis one, driven through `Backend` with the same script and
+    //! an injected clock, give the same answers (challenges named by key, since the two draw
+    //! different codes). This is what the receive script promises: `Verifier::match_message`'s
+    //! rules, in Lua.
+
+    use super::{Redis, unique_prefix};
+    use mo2fa::backend::Backend;
+    use mo2fa::clock::{Clock, Millis, SystemClock};
+    use mo2fa::metrics::Counters;
+    use mo2fa::store::redis::{RedisConfig, RedisVerifier};
+    use mo2fa::store::{MemoryStoreConfig, Status};
+    use mo2fa::verifier::{
+        Config, InboundMessage, ReceiveOutcome, StartError, StartRequest, StatusView, Verifier,
+    };
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::collections::HashMap;
+    use std::sync::atomic::Ordering;
+
+    const ALICE: &str = "+15551230001";
+    const BOB: &str = "bob@example.com";
+    const MALLORY: &str = "+15559990666";
+    const MAX_PENDING: usize = 8;
+
+    /// One backend under the script: its challenges by key, and a delivery counter.
+    struct Side<B: Backend> {
+        backend: B,
+        rng: ChaCha8Rng,
+        by_key: HashMap<&'static str, (String, String)>,
+        deliveries: u32,
+    }
+
+    /// An outcome with the challenge id replaced by the script's key for it.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Seen {
+        Verified(String),
+        Mismatch(String, bool),
+        Expired(String),
+        NoMatch(usize),
+        NoCode,
+        Ignored(String),
+    }
+
+    /// A status with the absolute times made relative to the script's start.
+    type SeenStatus = Option<(Status, Option<String>, Option<Millis>, Millis)>;
+
+    impl<B: Backend> Side<B> {
+        fn new(backend: B) -> Self {
+            Self {
+                backend,
+                rng: ChaCha8Rng::seed_from_u64(6),
+                by_key: HashMap::new(),
+                deliveries: 0,
+            }
+        }
+
+        fn key_of(&self, id: &mo2fa::store::ChallengeId) -> String {
+            let id = id.encode();
+            self.by_key
+                .iter()
+                .find(|(_, (i, _))| *i == id)
+                .map_or_else(|| format!("unknown {id}"), |(k, _)| k.to_string())
+        }
+
+        async fn start(
+            &mut self,
+            key: &'static str,
+            sender: Option<&str>,
+            ttl_ms: Millis,
+            now: Millis,
+        ) -> Result<(), StartError> {
+            let req = StartRequest {
+                expected_sender: sender.map(str::to_string),
+                ttl_ms: Some(ttl_ms),
+            };
+            let s = self.backend.start(&req, now, &mut self.rng).await?;
+            let code = self.backend.config().code.format(s.code).to_string();
+            assert_eq!(s.expires_at, now + ttl_ms);
+            self.by_key.insert(key, (s.id.encode(), code));
+            Ok(())
+        }
+
+        /// Delivers `text` (with `{key}` replaced by that challenge's code) as a new delivery,
+        /// or as a repeat of delivery `repeat`.
+        async fn deliver(
+            &mut self,
+            sender: &str,
+            text: &str,
+            protocol: &str,
+            repeat: Option<u32>,
+            now: Millis,
+        ) -> (Seen, bool) {
+            let mut text = text.to_string();
+            for (key, (_, code)) in &self.by_key {
+                text = text.replace(&format!("{{{key}}}"), code);
+            }
+            let delivery = repeat.unwrap_or_else(|| {
+                self.deliveries += 1;
+                self.deliveries
+            });
+            let msg = InboundMessage {
+                sender,
+                text: &text,
+                protocol: Some(protocol),
+            };
+            let (outcome, repeat) = self
+                .backend
+                .receive_once(&format!("d{delivery}"), &msg, now)
+                .await
+                .unwrap();
+            let seen = match outcome {
+                ReceiveOutcome::Verified { id } => Seen::Verified(self.key_of(&id)),
+                ReceiveOutcome::SenderMismatch { id, locked } => {
+                    Seen::Mismatch(self.key_of(&id), locked)
+                }
+                ReceiveOutcome::Expired { id } => Seen::Expired(self.key_of(&id)),
+                ReceiveOutcome::NoMatch { candidates_tried } => Seen::NoMatch(candidates_tried),
+                ReceiveOutcome::NoCode => Seen::NoCode,
+                ReceiveOutcome::Ignored { reason } => Seen::Ignored(reason),
+            };
+            (seen, repeat)
+        }
+
+        async fn status(&self, key: &str, t0: Millis, now: Millis) -> SeenStatus {
+            let id = self.by_key.get(key).map_or(key, |(id, _)| id.as_str());
+            let view: Option<StatusView> = self.backend.status(id, now).await.unwrap();
+            view.map(|v| {
+                (
+                    v.status,
+                    v.sender,
+                    v.verified_at.map(|t| t - t0),
+                    v.expires_at - t0,
+                )
+            })
+        }
+
+        fn counts(&self) -> [u64; 10] {
+            let c: &Counters = self.backend.counters();
+            [
+                &c.starts,
+                &c.starts_refused,
+                &c.messages,
+                &c.verifications,
+                &c.sender_mismatches,
+                &c.locked,
+                &c.no_match,
+                &c.no_code,
+                &c.stuffed,
+                &c.duplicates,
+            ]
+            .map(|a| a.load(Ordering::Relaxed))
+        }
+    }
+
+    /// Runs the same step on both sides and insists on the same answer.
+    macro_rules! both {
+        ($m:ident, $r:ident, |$s:ident| $step:expr) => {{
+            let a = {
+                let $s = &mut $m;
+                $step.await
+            };
+            let b = {
+                let $s = &mut $r;
+                $step.await
+            };
+            assert_eq!(a, b, "memory vs redis: {}", stringify!($step));
+            a
+        }};
+    }
+
+    #[tokio::test]
+    async fn redis_answers_like_memory() {
+        let Some(redis) = Redis::shared("parity") else {
+            return;
+        };
+        let cfg = Config {
+            max_candidates: 3,
+            max_sender_failures: 2,
+            min_ttl_ms: 1_000,
+            ..Config::default()
+        };
+        let store = MemoryStoreConfig {
+            shards: 2,
+            max_pending: MAX_PENDING,
+            retention_ms: 600_000,
+        };
+        let mut mem = Side::new(Verifier::in_memory(cfg.clone(), store).unwrap());
+        let redis_cfg = RedisConfig {
+            prefix: unique_prefix("parity"),
+            max_pending: MAX_PENDING,
+            retention_ms: store.retention_ms,
+            ..RedisConfig::new(redis.url.clone())
+        };
+        let mut red = Side::new(RedisVerifier::new(cfg, redis_cfg).unwrap());
+        // Redis' own TTLs follow the wall clock, so the script starts now and only moves its
+        // clock forward: keys never vanish under it before the script says they expire.
+        let t0 = SystemClock.now_ms();
+        let minute = 60_000;
+
+        both!(mem, red, |s| s.start("a", Some(ALICE), minute, t0)).unwrap();
+        both!(mem, red, |s| s.start("b", None, minute, t0)).unwrap();
+        both!(mem, red, |s| s.start("c", Some(BOB), 2 * minute, t0)).unwrap();
+        both!(mem, red, |s| s.start("d", None, 2 * minute, t0)).unwrap();
+
+        // The binding: a stranger's tries count, the limit locks and frees the code.
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            MALLORY,
+            "{a}",
+            "imessage",
+            None,
+            t0 + 1
+        ));
+        assert_eq!(seen, Seen::Mismatch("a".into(), false));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            MALLORY,
+            "{a}",
+            "imessage",
+            None,
+            t0 + 2
+        ));
+        assert_eq!(seen, Seen::Mismatch("a".into(), true));
+        let locked = both!(mem, red, |s| s.status("a", t0, t0 + 3));
+        assert_eq!(locked.map(|s| s.0), Some(Status::Locked));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "{a}",
+            "imessage",
+            None,
+            t0 + 4
+        ));
+        assert_eq!(seen, Seen::NoMatch(1));
+
+        // Decided before the store, and still deduplicated.
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "hi there",
+            "imessage",
+            None,
+            t0 + 5
+        ));
+        assert_eq!(seen, Seen::NoCode);
+        both!(mem, red, |s| s.deliver(ALICE, "{b}", "sms", None, t0 + 6));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            "not a sender",
+            "{b}",
+            "imessage",
+            None,
+            t0 + 7
+        ));
+        assert!(matches!(seen, Seen::Ignored(_)), "{seen:?}");
+        let (_, repeat) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "{b}",
+            "imessage",
+            Some(5),
+            t0 + 8
+        ));
+        assert!(repeat, "delivery 5 (the SMS) was seen before");
+        assert_eq!(
+            mem.status("b", t0, t0 + 9).await.map(|s| s.0),
+            Some(Status::Pending)
+        );
+
+        // Several candidates: tried in order, the first pending one decides.
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            BOB,
+            "{a} or {c} or {d}",
+            "imessage",
+            None,
+            t0 + 10
+        ));
+        assert_eq!(seen, Seen::Verified("c".into()));
+        let verified = both!(mem, red, |s| s.status("c", t0, t0 + 11));
+        assert_eq!(
+            verified,
+            Some((Status::Verified, Some(BOB.into()), Some(10), 2 * minute))
+        );
+        let (seen, repeat) = both!(mem, red, |s| s.deliver(
+            BOB,
+            "{d}",
+            "imessage",
+            Some(7),
+            t0 + 12
+        ));
+        assert_eq!((seen, repeat), (Seen::Verified("c".into()), true));
+        // More candidates than may be tried: counted as stuffed once, not again on a repeat.
+        let stuffed = "{a} {c} 2345ZZ 2345YY 2345XX";
+        both!(mem, red, |s| s.deliver(
+            BOB,
+            stuffed,
+            "imessage",
+            None,
+            t0 + 13
+        ));
+        let (_, repeat) = both!(mem, red, |s| s.deliver(
+            BOB,
+            stuffed,
+            "imessage",
+            Some(8),
+            t0 + 14
+        ));
+        assert!(repeat);
+
+        // Fill up to max_pending (b and d are still pending), then one more is refused.
+        for key in ["e", "f", "g", "h", "i", "j"] {
+            both!(mem, red, |s| s.start(key, None, minute, t0 + 20)).unwrap();
+        }
+        let full = both!(mem, red, |s| s.start("k", None, minute, t0 + 21));
+        assert!(matches!(full, Err(StartError::Store(_))), "{full:?}");
+
+        // Past b's expiry by the injected clock: b reads and matches as expired, its place is
+        // free again, and d (two minutes) is untouched.
+        let later = t0 + minute + 1;
+        let expired = both!(mem, red, |s| s.status("b", t0, later));
+        assert_eq!(expired.map(|s| s.0), Some(Status::Expired));
+        let (seen, _) = both!(mem, red, |s| s
+            .deliver(ALICE, "{b}", "imessage", None, later));
+        assert_eq!(seen, Seen::Expired("b".into()));
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "{b}",
+            "imessage",
+            None,
+            later + 1
+        ));
+        assert_eq!(seen, Seen::NoMatch(1));
+        both!(mem, red, |s| s.start("k", None, minute, later + 2)).unwrap();
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            MALLORY,
+            "{d}",
+            "imessage",
+            None,
+            later + 3
+        ));
+        assert_eq!(seen, Seen::Verified("d".into()));
+
+        // Unknown and malformed ids.
+        assert_eq!(
+            both!(mem, red, |s| s.status(
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                t0,
+                later
+            )),
+            None
+        );
+        assert_eq!(both!(mem, red, |s| s.status("../etc", t0, later)), None);
+
+        assert_eq!(mem.counts(), red.counts(), "counters");
+    }
 }

@@ -378,7 +378,11 @@ impl Backend for RedisVerifier {
         msg: &InboundMessage<'_>,
         now: Millis,
     ) -> impl Future<Output = Result<(ReceiveOutcome, bool), Unavailable>> + Send {
-        let (early, sender, codes) = match self.cfg.prepare(msg, &self.counters, |_| {}) {
+        // Whether this delivery is a repeat is only known once the script ran; like the memory
+        // verifier, a repeat must count nothing but the duplicate, so `prepare`'s own count
+        // (stuffed) is held back until then.
+        let prepared = Counters::default();
+        let (early, sender, codes) = match self.cfg.prepare(msg, &prepared, |_| {}) {
             Prepared::Done(outcome) => (early_text(&outcome), String::new(), Vec::new()),
             Prepared::Match { sender, candidates } => (
                 String::new(),
@@ -409,6 +413,10 @@ impl Backend for RedisVerifier {
             if repeat == 1 {
                 Counters::inc(&self.counters.duplicates);
             } else {
+                Counters::add(
+                    &self.counters.stuffed,
+                    prepared.stuffed.load(Ordering::Relaxed),
+                );
                 count_outcome(&self.counters, &outcome);
             }
             Ok((outcome, repeat == 1))
