@@ -9,7 +9,7 @@ use super::svg::{
 };
 use super::{group_thousands, short_count, usd};
 use crate::cost::episode::Episode;
-use crate::cost::model::{BreakEven, evaluate};
+use crate::cost::model::{BreakEven, CostCurve, evaluate};
 use crate::cost::sweep::{FraudResult, Sweep, cheaper_label, csv, describe_break_even};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,8 +47,7 @@ fn reverse_invariant(sweep: &Sweep) -> bool {
     sweep.per_fraud.iter().all(|r| Some(r.reverse) == first)
 }
 
-fn curve_points(r: &FraudResult, lo: f64, hi: f64, reverse: bool) -> Vec<(f64, f64)> {
-    let c = if reverse { &r.reverse } else { &r.sms };
+fn curve_points(c: &CostCurve, lo: f64, hi: f64) -> Vec<(f64, f64)> {
     let mut xs: Vec<f64> = Vec::new();
     let (l0, l1) = (lo.log10(), hi.log10());
     let n = ((l1 - l0) * 40.0).ceil().max(1.0) as u32;
@@ -90,45 +89,62 @@ fn break_even_marker(r: &FraudResult, color: &str, label_f: bool) -> Option<Mark
     })
 }
 
-/// The log-log cost-curve chart with break-evens marked.
-pub fn curve_chart(sweep: &Sweep) -> LineChart {
+/// What the log chart and its linear close-up draw differently from the same curves.
+struct CurveStyle {
+    /// A lone zero-fraud SMS curve reads better without "fraud share 0%" in its name.
+    plain_lone_sms: bool,
+    /// Name of the single reverse curve when pumping cannot move it.
+    shared_reverse: &'static str,
+    /// Log axes squeeze the reverse curves of different fraud shares together, so the log chart
+    /// dashes all but the first to keep them apart.
+    dash_later_reverse: bool,
+}
+
+/// The SMS and reverse series of both cost charts, with the SMS break-evens, so the two charts
+/// keep the same colours, order and markers; `points` samples one cost curve for the chart's axes.
+fn cost_series(
+    sweep: &Sweep,
+    style: &CurveStyle,
+    points: impl Fn(&CostCurve) -> Vec<(f64, f64)>,
+) -> (Vec<Series>, Vec<Marker>) {
     let same_rev = reverse_invariant(sweep);
     let many = sweep.per_fraud.len() > 1;
     let mut series = Vec::new();
     let mut markers = Vec::new();
     for (i, r) in sweep.per_fraud.iter().enumerate() {
         let sc = SMS_COLORS[i % SMS_COLORS.len()];
-        let name = if many || r.fraud_share > 0.0 {
-            format!("SMS OTP, fraud share {}", pct(r.fraud_share))
-        } else {
+        let name = if style.plain_lone_sms && !(many || r.fraud_share > 0.0) {
             String::from("SMS OTP")
+        } else {
+            format!("SMS OTP, fraud share {}", pct(r.fraud_share))
         };
-        series.push(Series::new(
-            &name,
-            sc,
-            curve_points(r, sweep.lo, sweep.hi, false),
-        ));
+        series.push(Series::new(&name, sc, points(&r.sms)));
         markers.extend(break_even_marker(r, sc, many));
     }
-    for (i, r) in sweep.per_fraud.iter().enumerate() {
-        if same_rev && i > 0 {
-            break;
-        }
+    let shown = if same_rev { 1 } else { sweep.per_fraud.len() };
+    for (i, r) in sweep.per_fraud.iter().enumerate().take(shown) {
         let name = if same_rev {
-            String::from("Reverse iMessage (any fraud share)")
+            String::from(style.shared_reverse)
         } else {
             format!("Reverse iMessage, fraud share {}", pct(r.fraud_share))
         };
-        let mut s = Series::new(
-            &name,
-            REV_COLORS[i % REV_COLORS.len()],
-            curve_points(r, sweep.lo, sweep.hi, true),
-        );
-        if !same_rev && i > 0 {
+        let mut s = Series::new(&name, REV_COLORS[i % REV_COLORS.len()], points(&r.reverse));
+        if style.dash_later_reverse && !same_rev && i > 0 {
             s = s.dashed();
         }
         series.push(s);
     }
+    (series, markers)
+}
+
+/// The log-log cost-curve chart with break-evens marked.
+pub fn curve_chart(sweep: &Sweep) -> LineChart {
+    let style = CurveStyle {
+        plain_lone_sms: true,
+        shared_reverse: "Reverse iMessage (any fraud share)",
+        dash_later_reverse: true,
+    };
+    let (series, markers) = cost_series(sweep, &style, |c| curve_points(c, sweep.lo, sweep.hi));
     let be: Vec<String> = sweep
         .per_fraud
         .iter()
@@ -181,7 +197,7 @@ pub fn zoom_chart(sweep: &Sweep) -> Option<LineChart> {
         return None;
     }
     let top = (furthest * 2.5).min(sweep.hi).max(furthest * 1.2);
-    let linear = |c: &crate::cost::model::CostCurve| {
+    let linear = |c: &CostCurve| {
         let mut xs: Vec<f64> = (0..=400).map(|i| top * f64::from(i) / 400.0).collect();
         if let Some(l) = c.lines {
             let mut k = 1u64;
@@ -199,34 +215,12 @@ pub fn zoom_chart(sweep: &Sweep) -> Option<LineChart> {
             .map(|v| (v, c.at(v)))
             .collect::<Vec<_>>()
     };
-    let same_rev = reverse_invariant(sweep);
-    let many = sweep.per_fraud.len() > 1;
-    let mut series = Vec::new();
-    let mut markers = Vec::new();
-    for (i, r) in sweep.per_fraud.iter().enumerate() {
-        let sc = SMS_COLORS[i % SMS_COLORS.len()];
-        series.push(Series::new(
-            &format!("SMS OTP, fraud share {}", pct(r.fraud_share)),
-            sc,
-            linear(&r.sms),
-        ));
-        markers.extend(break_even_marker(r, sc, many));
-    }
-    for (i, r) in sweep.per_fraud.iter().enumerate() {
-        if same_rev && i > 0 {
-            break;
-        }
-        let name = if same_rev {
-            String::from("Reverse iMessage")
-        } else {
-            format!("Reverse iMessage, fraud share {}", pct(r.fraud_share))
-        };
-        series.push(Series::new(
-            &name,
-            REV_COLORS[i % REV_COLORS.len()],
-            linear(&r.reverse),
-        ));
-    }
+    let style = CurveStyle {
+        plain_lone_sms: false,
+        shared_reverse: "Reverse iMessage",
+        dash_later_reverse: false,
+    };
+    let (series, markers) = cost_series(sweep, &style, linear);
     Some(LineChart {
         id: String::from("zoom"),
         title: String::from(TITLE_ZOOM),
