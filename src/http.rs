@@ -14,10 +14,12 @@ use crate::sms_otp::CheckOutcome;
 use crate::timefmt::rfc3339_ms;
 use crate::verifier::{StartError, StartRequest};
 use crate::webhook::{self, Event, Scheme, Secret, SignatureHeaders};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
-use hyper::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use hyper::header::{
+    ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
@@ -133,9 +135,17 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+/// Takes a parsed name: looking up by `&str` would parse and lower-case the name on every
+/// request, which showed up in the webhook's profile.
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
+
+static BLOOIO_SIGNATURE: HeaderName = HeaderName::from_static("blooio-signature");
+static X_BLOOIO_SIGNATURE: HeaderName = HeaderName::from_static("x-blooio-signature");
+static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 
 /// Parses a JSON object. serde would also fill a struct from an array, positionally; an API
 /// that documents objects must not accept `[null, null]`.
@@ -148,10 +158,14 @@ fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Strin
 }
 
 /// Reads a body of at most [`MAX_BODY`] bytes, refusing early on a declared larger length.
+///
+/// Stops as soon as the body says it has ended (a `Content-Length` body is complete after its
+/// last byte, without another poll), and a body that arrives as one chunk is returned as that
+/// chunk, uncopied: the common webhook is a single small frame.
 async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<Bytes, Resp>
 where
     B: Body<Data = Bytes>,
-    B::Error: std::error::Error + Send + Sync + 'static,
+    B::Error: std::fmt::Display,
 {
     let too_large = || {
         error(
@@ -159,18 +173,38 @@ where
             format!("request body exceeds {MAX_BODY} bytes"),
         )
     };
-    let declared = header(headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<u64>().ok());
+    let declared = header(headers, &CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(e) => Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("could not read body: {e}"),
-        )),
+    let mut body = std::pin::pin!(body);
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while !body.is_end_stream() {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let frame = frame
+            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("could not read body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry nothing this API reads
+        };
+        let so_far = joined.as_ref().map_or(first.len(), BytesMut::len);
+        if so_far + data.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        match &mut joined {
+            Some(all) => all.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+        }
     }
+    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 #[derive(Deserialize)]
@@ -468,11 +502,11 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(r) => return r,
         };
         let sig_headers = SignatureHeaders {
-            blooio_signature: header(headers, "blooio-signature")
-                .or_else(|| header(headers, "x-blooio-signature")),
-            webhook_id: header(headers, "webhook-id"),
-            webhook_timestamp: header(headers, "webhook-timestamp"),
-            webhook_signature: header(headers, "webhook-signature"),
+            blooio_signature: header(headers, &BLOOIO_SIGNATURE)
+                .or_else(|| header(headers, &X_BLOOIO_SIGNATURE)),
+            webhook_id: header(headers, &WEBHOOK_ID),
+            webhook_timestamp: header(headers, &WEBHOOK_TIMESTAMP),
+            webhook_signature: header(headers, &WEBHOOK_SIGNATURE),
         };
         let now = self.now();
         let now_secs = (now / 1000) as i64;
@@ -671,5 +705,98 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::Frame;
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// A body that yields the given frames (or an error in their place), then ends, and
+    /// does not know its end in advance: `read_body` must then stop on `None`.
+    struct Frames(VecDeque<Result<Frame<Bytes>, std::io::Error>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+
+    fn data(chunks: &[&[u8]]) -> Frames {
+        Frames(
+            chunks
+                .iter()
+                .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+                .collect(),
+        )
+    }
+
+    /// The body read, or the error answer's status and text.
+    fn read(body: Frames) -> Result<Bytes, (StatusCode, String)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            match read_body(&HeaderMap::new(), body).await {
+                Ok(b) => Ok(b),
+                Err(r) => {
+                    let status = r.status();
+                    let text = r.into_body().collect().await.expect("full").to_bytes();
+                    Err((status, String::from_utf8_lossy(&text).into_owned()))
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn chunks_are_joined_in_order_and_trailers_skipped() {
+        let mut body = data(&[b"{\"a\":", b"", b"1", b"}"]);
+        body.0.push_back(Ok(Frame::trailers(HeaderMap::new())));
+        assert_eq!(read(body).expect("read"), Bytes::from_static(b"{\"a\":1}"));
+        assert_eq!(read(data(&[])).expect("read"), Bytes::new());
+    }
+
+    #[test]
+    fn a_single_chunk_is_passed_on_uncopied() {
+        let chunk = Bytes::from_static(b"{\"event\":\"message.received\"}");
+        let body = Frames(VecDeque::from([Ok(Frame::data(chunk.clone()))]));
+        assert_eq!(read(body).expect("read").as_ptr(), chunk.as_ptr());
+    }
+
+    #[test]
+    fn the_limit_counts_all_chunks() {
+        let half = vec![b'x'; MAX_BODY / 2];
+        assert_eq!(
+            read(data(&[&half, &half]))
+                .expect("exactly the limit")
+                .len(),
+            MAX_BODY
+        );
+        let (status, text) = read(data(&[&half, &half, b"y"])).expect_err("over");
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(text.contains("exceeds 65536 bytes"), "{text}");
+    }
+
+    #[test]
+    fn a_failing_body_is_a_400_naming_the_cause() {
+        let body = Frames(VecDeque::from([
+            Ok(Frame::data(Bytes::from_static(b"{"))),
+            Err(std::io::Error::other("connection reset")),
+        ]));
+        let (status, text) = read(body).expect_err("failed");
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            text.contains("could not read body: connection reset"),
+            "{text}"
+        );
     }
 }

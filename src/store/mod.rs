@@ -43,7 +43,10 @@ pub struct ChallengeId {
 /// Serialised as its textual form, so answers carry the id clients know.
 impl serde::Serialize for ChallengeId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.encode())
+        let mut text = [0u8; ID_TEXT_LEN];
+        self.encode_into(&mut text);
+        // base64url is ASCII.
+        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
     }
 }
 
@@ -52,10 +55,18 @@ pub const ID_TEXT_LEN: usize = 27;
 
 impl ChallengeId {
     pub fn encode(&self) -> String {
+        let mut text = [0u8; ID_TEXT_LEN];
+        self.encode_into(&mut text);
+        text.iter().map(|&b| char::from(b)).collect()
+    }
+
+    /// The textual form into a buffer, without allocating (the webhook answer's hot path).
+    fn encode_into(&self, text: &mut [u8; ID_TEXT_LEN]) {
         let mut raw = [0u8; 20];
         raw[..4].copy_from_slice(&self.locator.to_be_bytes());
         raw[4..].copy_from_slice(&self.tag.to_be_bytes());
-        URL_SAFE_NO_PAD.encode(raw)
+        let written = URL_SAFE_NO_PAD.encode_slice(raw, text);
+        debug_assert_eq!(written, Ok(ID_TEXT_LEN));
     }
 
     /// Parses the textual form; `None` for anything that is not exactly one.
