@@ -32,12 +32,18 @@ measure() { # name port command...
   else
     "$FIXTURE_GEN" "http://127.0.0.1:$port" "$COUNT" "$FIXTURE" 2>/dev/null
   fi
-  local rps
-  rps=$(FIXTURE=$FIXTURE wrk -t1 -c"$CONNS" -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port" \
-        | awk '/Requests\/sec/{print $2}')
+  # CPU time per request, server and wrk apart, from /proc: where the cores went.
+  local before after out
+  before=$(cpu_ticks "$pid")
+  out=$(FIXTURE=$FIXTURE bash -c 'wrk "$@"; echo "wrk-ticks $(awk "{print \$16+\$17}" /proc/$$/stat)"' \
+        wrk -t1 -c"$CONNS" -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port")
+  after=$(cpu_ticks "$pid")
   kill $pid; wait $pid 2>/dev/null || true
-  echo "$name $rps"
+  echo "$out" | awk -v name="$name" -v server=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+    /requests in/ { n = $1 } /Requests\/sec/ { rps = $2 } /^wrk-ticks/ { wrk = $2 }
+    END { printf "%s %s %.2f %.2f\n", name, rps, server / hz * 1e6 / n, wrk / hz * 1e6 / n }'
 }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 echo "command: wrk -t1 -c$CONNS -d$DUR -s benches/webhook.lua (unique signed deliveries, $COUNT per server)"
 {
@@ -45,8 +51,8 @@ echo "command: wrk -t1 -c$CONNS -d$DUR -s benches/webhook.lua (unique signed del
   measure mo2fa 18102 target/release/mo2fa serve --addr 127.0.0.1:18102
   measure hono 18103 node benches/hono/server.mjs 18103
 } | tee /tmp/compare.txt
-awk '{r[$1]=$2} END {
-  printf "\n%-12s %12s\n", "server", "req/s"
-  for (k in r) printf "%-12s %12.0f\n", k, r[k]
+awk '{r[$1]=$2; s[$1]=$3; w[$1]=$4} END {
+  printf "\n%-12s %12s %16s %16s\n", "server", "req/s", "server CPU µs/req", "wrk CPU µs/req"
+  for (k in r) printf "%-12s %12.0f %16.2f %16.2f\n", k, r[k], s[k], w[k]
   printf "\nmo2fa / bare hyper = %.2f (target >= 0.85)\nmo2fa / hono       = %.2f (target >= 2)\n", r["mo2fa"]/r["bare-hyper"], r["mo2fa"]/r["hono"]
 }' /tmp/compare.txt

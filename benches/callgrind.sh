@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Instructions per webhook request, bare hyper vs mo2fa, counted by callgrind: a figure that
+# does not move with the machine's load, for comparing changes to the request path where
+# compare.sh's req/s are too noisy. Counts user space only (the kernel's share, about the same
+# for both servers, is not in it). valgrind emulates no SHA extensions, so SHA-256 runs in
+# software here; its share is printed apart (on the real CPU it is about a tenth of that).
+# Needs valgrind and wrk (apt-get install valgrind wrk).
+#   Usage: benches/callgrind.sh            (COUNT=20000 deliveries, DUR=4s of wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+COUNT=${COUNT:-20000}
+DUR=${DUR:-4s}
+export MO2FA_WEBHOOK_SECRET=${MO2FA_WEBHOOK_SECRET:-compare-secret}
+
+cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
+bin() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
+BARE=$(bin bare_hyper)
+FIXTURE_GEN=$(bin webhook_fixture)
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+# One server under callgrind: counters zeroed after the fixture is made, dumped after wrk.
+count() { # name port fixture-from-port command...
+  local name=$1 port=$2 issuer=$3; shift 3
+  valgrind --tool=callgrind --callgrind-out-file="$work/$name.out" "$@" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+  "$FIXTURE_GEN" "http://127.0.0.1:$issuer" "$COUNT" "$work/$name.tsv" 2>/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  local n
+  n=$(FIXTURE="$work/$name.tsv" wrk -t1 -c16 -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port" \
+      | awk '/requests in/{print $1}')
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  local dump
+  dump="$work/$name.out.1" # the dump; the file written at exit holds only what came after
+  callgrind_annotate --inclusive=yes "$dump" 2>/dev/null | awk -v name="$name" -v n="$n" '
+    /PROGRAM TOTALS/ { gsub(",", "", $1); total = $1 }
+    /Secret::mac \[/ { gsub(",", "", $1); mac = $1 }
+    END { printf "%-12s %9d %12.0f %14.0f\n", name, n, total / n, mac / n }'
+}
+
+# The baseline issues no codes: its deliveries are made against a plain mo2fa beside it.
+target/release/mo2fa serve --addr 127.0.0.1:18299 >/dev/null 2>&1 &
+issuer=$!
+printf "%-12s %9s %12s %14s\n" server requests "instr/req" "of which SHA"
+count bare-hyper 18201 18299 "$BARE" 127.0.0.1:18201
+kill $issuer
+count mo2fa 18202 18202 target/release/mo2fa serve --addr 127.0.0.1:18202
