@@ -245,7 +245,24 @@ struct ServeArgs {
     redis_prefix: String,
 }
 
-fn main() -> Result<()> {
+/// Errors are printed as one line of causes, `error: <what>: <why>`, never as a backtrace
+/// (returning the error from `main` would print one whenever `RUST_BACKTRACE` is set). A
+/// cause the message above it already quotes is not repeated.
+fn main() -> std::process::ExitCode {
+    let Err(e) = run() else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1).map(|c| c.to_string()) {
+        if !line.contains(&cause) {
+            line = format!("{line}: {cause}");
+        }
+    }
+    eprintln!("error: {line}");
+    std::process::ExitCode::FAILURE
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -88,3 +88,16 @@ fn a_missing_scenario_is_a_clear_error() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("scenarios/no-such.toml: cannot read"));
 }
+
+#[test]
+fn errors_are_one_line_even_with_backtraces_enabled() {
+    let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+        .args(["run", "scenarios/no-such.toml"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.starts_with("error: ") && err.contains("scenarios/no-such.toml: cannot read"));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+}
