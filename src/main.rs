@@ -243,6 +243,10 @@ struct ServeArgs {
     /// Key prefix in Redis (instances sharing challenges must use the same one).
     #[arg(long, default_value = "mo2fa:")]
     redis_prefix: String,
+    /// Milliseconds a Redis command may take before the request is answered 503 (Redis is
+    /// then treated as down until it answers again).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    redis_timeout_ms: u64,
 }
 
 /// Errors are printed as one line of causes, `error: <what>: <why>`, never as a backtrace
@@ -582,6 +586,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 prefix: args.redis_prefix,
                 max_pending: args.max_pending,
                 retention_ms: args.retention.saturating_mul(1000),
+                timeout: std::time::Duration::from_millis(args.redis_timeout_ms),
                 ..RedisConfig::new(&args.store)
             };
             let verifier = RedisVerifier::new(cfg, redis).context("--store")?;

@@ -475,7 +475,13 @@ fn hung_redis_answers_503_quickly_then_recovers() {
         return;
     };
     let a = Instance::spawn(&redis, &unique_prefix("hung"), &[]);
+    let quick = Instance::spawn(
+        &redis,
+        &unique_prefix("hung-quick"),
+        &["--redis-timeout-ms", "100"],
+    );
     let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
+    id_and_code(&quick.start(""));
     let child = redis.child.as_ref().unwrap();
     // A stopped server accepts connections and never answers: "slow", not "down".
     signal(child, "-STOP");
@@ -483,11 +489,18 @@ fn hung_redis_answers_503_quickly_then_recovers() {
     assert_store_unavailable(&a.deliver("h1", ALICE, &code), "webhook");
     assert_store_unavailable(&a.status(&id), "status");
     assert_store_unavailable(&a.start(""), "start");
+    let slow = t.elapsed();
     // Three requests, each given up after the 500 ms command timeout (plus one retry).
+    assert!(slow < Duration::from_secs(6), "503s took {slow:?}");
+    let t = Instant::now();
+    for _ in 0..3 {
+        assert_store_unavailable(&quick.start(""), "start with --redis-timeout-ms 100");
+    }
+    let fast = t.elapsed();
+    eprintln!("three 503s: {slow:?} at the default timeout, {fast:?} at 100 ms");
     assert!(
-        t.elapsed() < Duration::from_secs(6),
-        "503s took {:?}",
-        t.elapsed()
+        fast * 2 < slow,
+        "{fast:?} with 100 ms vs {slow:?} with 500 ms"
     );
     signal(child, "-CONT");
     // Commands queued while Redis was stopped may run now; the delivery's record then answers
