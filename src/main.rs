@@ -326,7 +326,8 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     };
     let started = std::time::Instant::now();
     let (outcome, trace) = if args.live {
-        let (outcome, trace) = engine::simulate_traced(&sc, seed, &control)?;
+        let (outcome, trace) =
+            engine::simulate_traced(&sc, seed, &control, mo2fa::sim::trace::MAX_STEPS)?;
         (outcome, Some(trace))
     } else {
         (engine::simulate(&sc, seed, &control)?, None)

@@ -18,7 +18,8 @@ fn tracing_changes_nothing_and_links_every_step() {
         progress: &|_| {},
     };
     let plain = engine::simulate(&sc, sc.seed, &control).unwrap();
-    let (traced, trace) = engine::simulate_traced(&sc, sc.seed, &control).unwrap();
+    let (traced, trace) = engine::simulate_traced(&sc, sc.seed, &control, usize::MAX).unwrap();
+    assert!(!trace.truncated);
     assert_eq!(report::table(&plain), report::table(&traced));
     assert!(trace.steps.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
     let mut kinds = std::collections::BTreeSet::new();
@@ -105,4 +106,33 @@ fn live_needs_a_positive_speed() {
         .unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("--speed"));
+}
+
+#[test]
+fn a_trace_over_its_cap_is_marked_and_not_replayed() {
+    let mut sc = Scenario::load(std::path::Path::new("scenarios/quickstart.toml")).unwrap();
+    sc.duration = Dur(600_000);
+    let stop = AtomicBool::new(false);
+    let control = Control {
+        interrupt: &stop,
+        progress: &|_| {},
+    };
+    let (_, full) = engine::simulate_traced(&sc, sc.seed, &control, usize::MAX).unwrap();
+    assert!(full.steps.len() > 100, "{}", full.steps.len());
+    let (_, capped) = engine::simulate_traced(&sc, sc.seed, &control, 100).unwrap();
+    assert!(capped.truncated);
+    assert_eq!(capped.steps.len(), 100);
+    assert_eq!(
+        format!("{:?}", capped.steps),
+        format!("{:?}", &full.steps[..100]),
+        "the cap keeps the first steps"
+    );
+    let opts = mo2fa::sim::live::LiveOptions {
+        speed: 1.0,
+        connections: 1,
+    };
+    let Err(e) = mo2fa::sim::live::replay(&sc, capped, opts, &stop, &|_| {}) else {
+        panic!("a truncated trace was replayed");
+    };
+    assert!(e.to_string().contains("more than 100 requests"), "{e}");
 }

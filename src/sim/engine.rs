@@ -456,7 +456,7 @@ impl<'a> World<'a> {
     /// Records a request for live replay; `action` is only built when tracing.
     fn record(&mut self, expect: &'static str, action: impl FnOnce() -> Action) {
         if let Some(t) = &mut self.trace {
-            if t.steps.len() >= trace::MAX_STEPS {
+            if t.steps.len() >= t.max_steps {
                 t.truncated = true;
                 return;
             }
@@ -1352,10 +1352,12 @@ pub fn simulate_traced(
     sc: &Scenario,
     seed: u64,
     control: &Control<'_>,
+    max_steps: usize,
 ) -> Result<(Outcome, Trace), super::SimError> {
     let mut world = World::new(sc, seed)?;
     world.trace = Some(Trace {
         countries: world.countries.iter().map(|c| c.iso.clone()).collect(),
+        max_steps,
         ..Trace::default()
     });
     let (outcome, trace) = world.run(control);

@@ -90,7 +90,7 @@ pub fn replay(
     if trace.truncated {
         return Err(super::SimError::Config(format!(
             "the scenario makes more than {} requests, too many to replay live; shorten it with --duration",
-            trace::MAX_STEPS
+            trace.steps.len()
         )));
     }
     // The servers' clocks start a little ahead of the first release, so both sides agree on

@@ -113,11 +113,14 @@ pub struct Trace {
     /// Keys run from 0 to `keys - 1`; messages from 1 to `messages`.
     pub keys: u32,
     pub messages: u32,
-    /// Steps beyond [`MAX_STEPS`] were not recorded: the trace is unusable for a replay.
+    /// At most this many steps are recorded.
+    pub max_steps: usize,
+    /// Steps beyond `max_steps` were not recorded: the trace is unusable for a replay.
     pub truncated: bool,
 }
 
-/// About 1 GiB of trace; a run that makes more requests is too long to replay live anyway.
+/// The CLI's `max_steps`: about 1 GiB of trace; a run that makes more requests is too long to
+/// replay live anyway.
 pub const MAX_STEPS: usize = 20_000_000;
 
 /// The name a webhook answer gives `outcome` in its `result` field.
