@@ -19,7 +19,9 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
+use serde::de::{Deserializer, Visitor};
 use sha2::Sha256;
+use std::borrow::Cow;
 use subtle::ConstantTimeEq;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -240,20 +242,59 @@ fn check_fresh(t: i64, now: i64, tolerance: i64) -> Result<(), SignatureError> {
 }
 
 /// A provider event. Unknown fields are allowed: providers add fields without notice.
+/// Strings borrow from the body unless they contain escapes.
 #[derive(Debug, Deserialize)]
 pub struct Event<'a> {
     #[serde(borrow)]
-    pub event: std::borrow::Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub message_id: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub sender: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub text: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub protocol: Option<std::borrow::Cow<'a, str>>,
-    #[serde(borrow, default)]
-    pub internal_id: Option<std::borrow::Cow<'a, str>>,
+    pub event: Cow<'a, str>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub message_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub sender: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub protocol: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub internal_id: Option<Cow<'a, str>>,
+}
+
+/// An optional string, borrowed when it can be. serde's derive borrows a `Cow<str>` field but
+/// not one inside an `Option`: that would copy every field of every delivery into a `String`.
+fn borrowed<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text;
+    impl<'de> Visitor<'de> for Text {
+        type Value = Cow<'de, str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
+        }
+    }
+    struct MaybeText;
+    impl<'de> Visitor<'de> for MaybeText {
+        type Value = Option<Cow<'de, str>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or null")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_str(Text).map(Some)
+        }
+    }
+    d.deserialize_option(MaybeText)
 }
 
 pub const MESSAGE_RECEIVED: &str = "message.received";
@@ -297,6 +338,23 @@ mod tests {
     use super::*;
 
     const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn event_strings_borrow_from_the_body_unless_escaped() {
+        let e = Event::parse(
+            br#"{"event":"message.received","message_id":"m_1","sender":"+15550100001","text":"code \"AB2\"","protocol":null}"#,
+        )
+        .expect("event");
+        assert!(matches!(e.event, Cow::Borrowed("message.received")));
+        assert!(matches!(e.message_id, Some(Cow::Borrowed("m_1"))));
+        assert!(matches!(e.sender, Some(Cow::Borrowed("+15550100001"))));
+        assert!(matches!(&e.text, Some(Cow::Owned(t)) if t == "code \"AB2\""));
+        assert_eq!(e.protocol, None);
+        assert_eq!(e.internal_id, None);
+        let wrong =
+            Event::parse(br#"{"event":"message.received","sender":5}"#).expect_err("number");
+        assert!(wrong.to_string().contains("expected a string"), "{wrong}");
+    }
     const BODY: &[u8] = br#"{"event":"message.received","message_id":"m_1","sender":"+15550100001","text":"ABC234","protocol":"imessage"}"#;
 
     fn blooio(header: &str) -> SignatureHeaders<'_> {
