@@ -1,8 +1,9 @@
 //! `mo2fa load` through the real binary: a short goose run against the in-process server and
 //! against a `mo2fa serve` child, with both reports written and every flow verified.
 
+mod common;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
@@ -106,12 +107,9 @@ fn runs_against_a_target_with_the_secret_from_the_environment() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first.trim().rsplit(' ').next().unwrap().to_string();
-    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let addr = common::listening_addr(&mut server);
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    let url = format!("http://{addr}");
 
     let dir = out_dir("target");
     let out = Command::new(BIN)

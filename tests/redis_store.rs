@@ -5,8 +5,10 @@
 //! test always runs its own. Each test uses a key prefix of its own, fresh on every run.
 //! `parity` drives the library directly: the memory and Redis backends must answer alike.
 
+mod common;
+
 use mo2fa::webhook::{Scheme, Secret};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -155,15 +157,7 @@ impl Instance {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut first = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let addr = first
-            .trim()
-            .strip_prefix("mo2fa listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_string();
+        let addr = common::listening_addr(&mut child);
         Self { addr, child, log }
     }
 

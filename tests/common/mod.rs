@@ -215,3 +215,18 @@ pub fn message_event(message_id: &str, sender: &str, text: &str, protocol: &str)
     })
     .to_string()
 }
+
+/// The `host:port` a spawned `mo2fa serve` announces on its first stdout line (the port the OS
+/// chose for `--addr 127.0.0.1:0`).
+pub fn listening_addr(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout piped"))
+        .read_line(&mut first)
+        .expect("first line");
+    first
+        .trim()
+        .strip_prefix("mo2fa listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string()
+}
