@@ -529,14 +529,13 @@ mod tests {
 
     const T0: Millis = 1_700_000_000_000;
 
-    #[test]
-    fn recorded_answers_are_small_and_lossless() {
-        assert!(std::mem::size_of::<Recorded>() <= 24);
+    /// One outcome of every kind (both sender mismatches), for tests that must cover them all.
+    fn every_outcome() -> [ReceiveOutcome; 7] {
         let id = ChallengeId {
             locator: 0xDEAD_BEEF,
             tag: u128::MAX - 12345,
         };
-        for o in [
+        [
             ReceiveOutcome::Verified { id },
             ReceiveOutcome::SenderMismatch { id, locked: true },
             ReceiveOutcome::SenderMismatch { id, locked: false },
@@ -548,7 +547,13 @@ mod tests {
             ReceiveOutcome::Ignored {
                 reason: "protocol \"sms\" is not accepted".into(),
             },
-        ] {
+        ]
+    }
+
+    #[test]
+    fn recorded_answers_are_small_and_lossless() {
+        assert!(std::mem::size_of::<Recorded>() <= 24);
+        for o in every_outcome() {
             assert_eq!(Recorded::from(o.clone()).outcome(), o);
         }
     }
@@ -820,18 +825,7 @@ mod tests {
     #[test]
     fn count_outcome_counts_each_kind_once() {
         let c = Counters::default();
-        let id = ChallengeId { locator: 1, tag: 2 };
-        for outcome in [
-            ReceiveOutcome::Verified { id },
-            ReceiveOutcome::SenderMismatch { id, locked: false },
-            ReceiveOutcome::SenderMismatch { id, locked: true },
-            ReceiveOutcome::Expired { id },
-            ReceiveOutcome::NoMatch {
-                candidates_tried: 1,
-            },
-            ReceiveOutcome::NoCode,
-            ReceiveOutcome::Ignored { reason: "x".into() },
-        ] {
+        for outcome in every_outcome() {
             count_outcome(&c, &outcome);
         }
         let got = [
