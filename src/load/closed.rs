@@ -268,6 +268,22 @@ fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
     v.get(key).and_then(Value::as_str)
 }
 
+/// Reads a JSON answer and fails the transaction with `tag` unless `ok` holds for the string
+/// field `key`.
+async fn expect_field(
+    user: &mut GooseUser,
+    goose: GooseResponse,
+    key: &str,
+    ok: impl FnOnce(Option<&str>) -> bool,
+    tag: &str,
+) -> Result<(), Box<TransactionError>> {
+    let (v, mut request) = json_of(user, goose).await?;
+    if ok(str_field(&v, key)) {
+        return Ok(());
+    }
+    Err(fail(user, tag, &mut request, Some(&v.to_string())))
+}
+
 /// POST /2fa/start bound to this user's sender; returns (id, code) and remembers the id.
 async fn start(user: &mut GooseUser) -> Result<(String, String), Box<TransactionError>> {
     let sender = state(user).sender.clone();
@@ -339,28 +355,17 @@ async fn flow(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
     let (id, code) = start(user).await?;
     let sender = state(user).sender.clone();
     let goose = deliver(user, shared, &sender, &code).await?;
-    let (v, mut request) = json_of(user, goose).await?;
-    if str_field(&v, "result") != Some("verified") {
-        let answer = v.to_string();
-        return Err(fail(
-            user,
-            "code delivery did not verify",
-            &mut request,
-            Some(&answer),
-        ));
-    }
+    let verified = |field: Option<&str>| field == Some("verified");
+    expect_field(
+        user,
+        goose,
+        "result",
+        verified,
+        "code delivery did not verify",
+    )
+    .await?;
     let goose = status(user, &id).await?;
-    let (v, mut request) = json_of(user, goose).await?;
-    if str_field(&v, "status") != Some("verified") {
-        let answer = v.to_string();
-        return Err(fail(
-            user,
-            "status is not verified",
-            &mut request,
-            Some(&answer),
-        ));
-    }
-    Ok(())
+    expect_field(user, goose, "status", verified, "status is not verified").await
 }
 
 /// A code in the server's alphabet, as long as the codes it issues, so the delivery reaches
@@ -379,17 +384,8 @@ async fn webhook_flood(user: &mut GooseUser, shared: &Shared) -> TransactionResu
     );
     let code = random_code(state(user).code_len);
     let goose = deliver(user, shared, &sender, &code).await?;
-    let (v, mut request) = json_of(user, goose).await?;
-    if str_field(&v, "result") == Some("verified") {
-        let answer = v.to_string();
-        return Err(fail(
-            user,
-            "a flood code verified",
-            &mut request,
-            Some(&answer),
-        ));
-    }
-    Ok(())
+    let not_verified = |result: Option<&str>| result != Some("verified");
+    expect_field(user, goose, "result", not_verified, "a flood code verified").await
 }
 
 async fn start_flood(user: &mut GooseUser) -> TransactionResult {
