@@ -595,14 +595,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             };
             let iso = shared.trace.countries.get(usize::from(*country));
             let body = serde_json::json!({ "phone": phone(*number), "country": iso }).to_string();
-            let a = pool
-                .send(&client::request(
-                    "POST",
-                    "/sms/start",
-                    &[JSON],
-                    body.as_bytes(),
-                ))
-                .await;
+            let a = pool.send(&post_json("/sms/start", &body)).await;
             let ok = a.status == Some(202);
             shared.settle(
                 *key,
@@ -634,14 +627,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             }
             let code = read.json()["code"].as_str().unwrap_or_default().to_string();
             let body = serde_json::json!({ "phone": phone(*number), "code": code }).to_string();
-            let mut a = pool
-                .send(&client::request(
-                    "POST",
-                    "/sms/check",
-                    &[JSON],
-                    body.as_bytes(),
-                ))
-                .await;
+            let mut a = pool.send(&post_json("/sms/check", &body)).await;
             a.service += read.service;
             let got = match a.status {
                 Some(200) => a.json()["result"]
@@ -654,6 +640,10 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             (a, got)
         }
     }
+}
+
+fn post_json(path: &str, body: &str) -> Vec<u8> {
+    client::request("POST", path, &[JSON], body.as_bytes())
 }
 
 /// A delivery request signed by `secret` at server time `at_ms`.
