@@ -224,6 +224,19 @@ impl Instance {
             &body,
         )
     }
+
+    /// Delivers as the provider retries: again every 100 ms while the answer is 503, for up to
+    /// 10 s; returns the last answer.
+    fn deliver_until_served(&self, message_id: &str, sender: &str, text: &str) -> Reply {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.deliver(message_id, sender, text);
+            if r.status != 503 || Instant::now() > deadline {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for Instance {
@@ -430,14 +443,7 @@ fn redis_killed_and_restarted_mid_run() {
 
     redis.restart();
     // The verifier reconnects on its own; the provider's retry of the same delivery verifies.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let retry = loop {
-        let r = a.deliver("k1", ALICE, &code);
-        if r.status != 503 || Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let retry = a.deliver_until_served("k1", ALICE, &code);
     assert_eq!(retry.body["result"], "verified", "{retry:?}");
     assert_eq!(retry.body["duplicate"], false);
     let s = a.status(&id);
@@ -499,14 +505,7 @@ fn hung_redis_answers_503_quickly_then_recovers() {
     signal(child, "-CONT");
     // Commands queued while Redis was stopped may run now; the delivery's record then answers
     // the provider's retry. Either way the challenge is verified exactly once, by ALICE.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let retry = loop {
-        let r = a.deliver("h1", ALICE, &code);
-        if r.status != 503 || Instant::now() > deadline {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let retry = a.deliver_until_served("h1", ALICE, &code);
     assert_eq!(retry.status, 200, "{retry:?}");
     assert_eq!(retry.body["result"], "verified", "{retry:?}");
     assert_eq!(retry.body["id"], id.as_str());
