@@ -34,26 +34,34 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = BufWriter::new(std::fs::File::create(out)?);
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
     let request = format!("POST /2fa/start HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\n\r\n");
-    for i in 0..count {
-        writer.write_all(request.as_bytes())?;
-        let body = read_response(&mut reader)?;
-        let v: serde_json::Value = serde_json::from_slice(&body)?;
-        let code = v["code"].as_str().ok_or("no code in the start answer")?;
-        let event = serde_json::json!({
-            "event": "message.received",
-            "message_id": format!("load_{now}_{i}"),
-            "sender": format!("+1555{:07}", i % 10_000_000),
-            "text": code,
-            "protocol": "imessage",
-            "internal_id": "+15550009999",
-        })
-        .to_string();
-        writeln!(
-            out,
-            "{}\t{}",
-            secret.sign_blooio(now, event.as_bytes()),
-            event
-        )?;
+    // Pipelined: a batch of starts in one write, then their answers in order (HTTP/1.1 keeps
+    // them in order). One round trip per batch instead of per challenge.
+    const BATCH: usize = 256;
+    let mut i = 0;
+    while i < count {
+        let n = BATCH.min(count - i);
+        writer.write_all(request.repeat(n).as_bytes())?;
+        for _ in 0..n {
+            let body = read_response(&mut reader)?;
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            let code = v["code"].as_str().ok_or("no code in the start answer")?;
+            let event = serde_json::json!({
+                "event": "message.received",
+                "message_id": format!("load_{now}_{i}"),
+                "sender": format!("+1555{:07}", i % 10_000_000),
+                "text": code,
+                "protocol": "imessage",
+                "internal_id": "+15550009999",
+            })
+            .to_string();
+            writeln!(
+                out,
+                "{}\t{}",
+                secret.sign_blooio(now, event.as_bytes()),
+                event
+            )?;
+            i += 1;
+        }
     }
     out.flush()?;
     eprintln!("wrote {count} signed deliveries");
