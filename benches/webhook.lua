@@ -19,8 +19,3 @@ function request()
   i = i % #requests + 1
   return requests[i]
 end
-
-local non2xx = 0
-function response(status, headers, body)
-  if status ~= 200 then non2xx = non2xx + 1 end
-end
