@@ -40,9 +40,12 @@ measure() { # name port command...
   FIXTURE=$FIXTURE bash -c 'wrk "$@"; echo "wrk-ticks $(awk "{print \$16+\$17}" /proc/$$/stat)"' \
     wrk -t1 -c"$CONNS" -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port" >"$out" &
   local wrapper=$! wrk_pid="" idle before wrk_init after
-  until [ -n "$wrk_pid" ]; do wrk_pid=$(pgrep -P $wrapper -x wrk || true); sleep 0.01; done
+  until [ -n "$wrk_pid" ]; do
+    kill -0 $wrapper 2>/dev/null || { cat "$out" >&2; echo "$name: wrk did not start" >&2; exit 1; }
+    wrk_pid=$(pgrep -P $wrapper -x wrk || true); sleep 0.01
+  done
   idle=$(cpu_ticks "$pid")
-  while [ "$(cpu_ticks "$pid")" -le $((idle + 2)) ]; do sleep 0.01; done
+  while [ "$(cpu_ticks "$pid")" -le $((idle + 2)) ] && kill -0 "$wrk_pid" 2>/dev/null; do sleep 0.01; done
   wrk_init=$(cpu_ticks "$wrk_pid"); before=$(cpu_ticks "$pid")
   wait $wrapper
   after=$(cpu_ticks "$pid")
