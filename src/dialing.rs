@@ -80,7 +80,7 @@ impl Inferred<'_> {
     }
 }
 
-/// Pending rows of one prefix while parsing: its primary (with the line it is on) and the rest.
+/// The rows of one prefix while parsing; `first_line` locates a missing-primary error.
 struct Pending {
     prefix: String,
     first_line: usize,
@@ -265,8 +265,8 @@ impl CallingCodes {
         (1..=taken).rev().find_map(|len| {
             let value = top / 10u32.pow((taken - len) as u32);
             let code = self.codes.get(&u16::try_from(value).ok()?)?;
-            // A leading 0 has value 0 at every length, which no prefix has; lengths beyond the
-            // digits given cannot occur because `len <= taken`.
+            // The value drops leading zeros ("+0044" is 44 at length 4); the length check keeps
+            // such input from matching a shorter code.
             (code.prefix.len() == len).then_some(Inferred {
                 country: &code.primary,
                 calling_code: &code.prefix,
