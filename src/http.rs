@@ -9,7 +9,7 @@ use crate::backend::{Backend, Unavailable};
 use crate::clock::{Clock, Millis};
 use crate::metrics::{self, Counters, LatencyHistogram};
 use crate::sender::Sender;
-use crate::sms_gateway::SmsGateway;
+use crate::sms_gateway::{CountrySource, SmsGateway};
 use crate::sms_otp::CheckOutcome;
 use crate::timefmt::rfc3339_ms;
 use crate::verifier::{StartError, StartRequest};
@@ -211,7 +211,8 @@ where
 #[serde(deny_unknown_fields)]
 struct SmsStartBody {
     phone: String,
-    /// Destination country for billing; without it the send is priced as unknown.
+    /// Destination country for billing; without it the country of the number's calling code
+    /// is billed, or the fallback price if the code is unlisted.
     country: Option<String>,
 }
 
@@ -427,10 +428,18 @@ impl<V: Backend, C: Clock> App<V, C> {
             .sms
             .send(&phone, req.country.as_deref(), self.now(), &mut rand::rng())
         {
-            Ok(sent) => json_response(
-                StatusCode::ACCEPTED,
-                &json!({"status": "sent", "country": sent.country, "usd": sent.usd}),
-            ),
+            Ok(sent) => {
+                let mut answer = json!({
+                    "status": "sent",
+                    "country": sent.country,
+                    "usd": sent.usd,
+                    "country_source": sent.source.as_str(),
+                });
+                if sent.source == (CountrySource::CallingCode { shared: true }) {
+                    answer["country_shared"] = true.into();
+                }
+                json_response(StatusCode::ACCEPTED, &answer)
+            }
             Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         }
     }

@@ -6,6 +6,7 @@ pub mod clock;
 pub mod code;
 pub mod cost;
 pub mod dedupe;
+pub mod dialing;
 pub mod extract;
 pub mod http;
 pub mod load;

@@ -5,9 +5,15 @@
 //! With the outbox on (`serve --sms-outbox`), sent codes can be read back at
 //! `GET /sms/outbox/{phone}`, which is how tests and load generators play the handset. Never
 //! turn it on in front of real users: it hands out the codes.
+//!
+//! The price follows the destination: the caller's `country` if given, else the country of the
+//! number's calling code ([`crate::dialing`]), else Twilio's fallback ("Unknown") price. Pumping
+//! bots send numbers, not countries, so without the inference every pumped send would be billed
+//! at the fallback price instead of the premium destinations they aim at.
 
 use crate::clock::Millis;
 use crate::cost::prices::{PriceSnapshot, PriceTable};
+use crate::dialing;
 use crate::sender::Sender;
 use crate::sms_otp::{CheckOutcome, SmsCode, SmsOtp, SmsOtpConfig, SmsOtpError};
 use parking_lot::Mutex;
@@ -31,8 +37,33 @@ pub struct SmsGateway {
 pub struct Sent {
     pub code: SmsCode,
     pub usd: f64,
-    /// The destination the price is for; `None` if the caller named none (fallback price).
+    /// The destination the price is for; `None` if neither named nor inferred (fallback price).
     pub country: Option<String>,
+    /// Where `country` came from.
+    pub source: CountrySource,
+}
+
+/// Where the billed country came from, so an answer can show how sure the price is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountrySource {
+    /// The caller named it.
+    Request,
+    /// Read off the number's calling code; `shared` if other countries use the same code, so
+    /// the country is the code's primary and may be wrong.
+    CallingCode { shared: bool },
+    /// Neither named nor inferable; priced at the fallback row.
+    Unknown,
+}
+
+impl CountrySource {
+    /// The name used in API answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountrySource::Request => "request",
+            CountrySource::CallingCode { .. } => "calling_code",
+            CountrySource::Unknown => "unknown",
+        }
+    }
 }
 
 impl SmsGateway {
@@ -53,7 +84,8 @@ impl SmsGateway {
         }
     }
 
-    /// Draws a code for `phone` and bills one segment to `country` (ISO code, if known).
+    /// Draws a code for `phone` and bills one segment to `country` (ISO code) if given, else to
+    /// the country of the number's calling code, else at the fallback price.
     pub fn send<R: Rng + ?Sized>(
         &self,
         phone: &Sender,
@@ -62,6 +94,17 @@ impl SmsGateway {
         rng: &mut R,
     ) -> Result<Sent, SmsOtpError> {
         let code = self.otp.start(phone, now, rng)?;
+        let (country, source) = match (country, phone) {
+            (Some(iso), _) => (Some(iso), CountrySource::Request),
+            (None, Sender::Phone(n)) => match dialing::country_of_number(*n) {
+                Some(i) => (
+                    Some(i.country),
+                    CountrySource::CallingCode { shared: i.shared() },
+                ),
+                None => (None, CountrySource::Unknown),
+            },
+            (None, Sender::Email(_)) => (None, CountrySource::Unknown),
+        };
         let usd = match (&self.prices, country) {
             (Some(p), Some(iso)) => p.quote(iso).usd_per_segment,
             (Some(p), None) => p.fallback_usd(),
@@ -77,6 +120,7 @@ impl SmsGateway {
             code,
             usd,
             country: country.map(str::to_string),
+            source,
         })
     }
 
@@ -99,5 +143,62 @@ impl SmsGateway {
 
     pub fn spend_usd(&self) -> f64 {
         self.spend_micro_usd.load(Ordering::Relaxed) as f64 / 1e6
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn send(g: &SmsGateway, phone: &str, country: Option<&str>) -> Sent {
+        let phone = Sender::parse(phone).expect("valid phone");
+        g.send(&phone, country, 0, &mut ChaCha8Rng::seed_from_u64(1))
+            .expect("sent")
+    }
+
+    fn price(iso: &str) -> f64 {
+        let table = PriceTable::builtin().expect("built-in table");
+        table
+            .snapshot(None)
+            .expect("newest")
+            .quote(iso)
+            .usd_per_segment
+    }
+
+    #[test]
+    fn the_named_country_wins_over_the_calling_code() {
+        let g = SmsGateway::new(false);
+        let s = send(&g, "+447700900123", Some("FR"));
+        assert_eq!(s.country.as_deref(), Some("FR"));
+        assert_eq!(s.source, CountrySource::Request);
+        assert_eq!(s.usd, price("FR"));
+    }
+
+    #[test]
+    fn without_a_country_the_calling_code_is_billed() {
+        let g = SmsGateway::new(false);
+        let s = send(&g, "+2348031234567", None);
+        assert_eq!(s.country.as_deref(), Some("NG"));
+        assert_eq!(s.source, CountrySource::CallingCode { shared: false });
+        assert_eq!(s.usd, price("NG"));
+        let s = send(&g, "+14155550100", None);
+        assert_eq!(s.country.as_deref(), Some("US"));
+        assert_eq!(s.source, CountrySource::CallingCode { shared: true });
+        assert_eq!(s.usd, price("US"));
+    }
+
+    #[test]
+    fn an_unlisted_calling_code_is_billed_at_the_fallback_price() {
+        let g = SmsGateway::new(false);
+        let s = send(&g, "+88212345678", None);
+        assert_eq!((s.country, s.source), (None, CountrySource::Unknown));
+        let fallback = PriceTable::builtin()
+            .and_then(|t| t.snapshot(None))
+            .expect("newest")
+            .fallback_usd();
+        assert_eq!(s.usd, fallback);
+        assert_eq!(g.sent(), 1);
     }
 }

@@ -532,6 +532,64 @@ async fn sms_start_outbox_check_verifies_and_bills() {
     assert!(m.contains(&format!("\nmo2fa_sms_spend_usd {usd}\n")), "{m}");
 }
 
+/// The newest built-in list price for `iso`, or the fallback price for `None`.
+fn list_price(iso: Option<&str>) -> f64 {
+    let snapshot = mo2fa::cost::prices::PriceTable::builtin()
+        .and_then(|t| t.snapshot(None))
+        .expect("built-in price table");
+    iso.map_or(snapshot.fallback_usd(), |c| {
+        snapshot.quote(c).usd_per_segment
+    })
+}
+
+#[tokio::test]
+async fn sms_start_prices_by_the_numbers_calling_code() {
+    let s = Server::start().await;
+    let sent = |phone: &str, country: Option<&str>| {
+        let body = match country {
+            Some(c) => format!(r#"{{"phone": "{phone}", "country": "{c}"}}"#),
+            None => format!(r#"{{"phone": "{phone}"}}"#),
+        };
+        let s = &s;
+        async move {
+            let r = s.post_json("/sms/start", &body).await;
+            assert_eq!(r.status, 202, "{r:?}");
+            r.json()
+        }
+    };
+
+    let gb = sent("+447700900123", None).await;
+    assert_eq!(gb["country"], "GB");
+    assert_eq!(gb["country_source"], "calling_code");
+    assert_eq!(gb["country_shared"], true, "+44 is shared with GG, IM, JE");
+    assert_eq!(gb["usd"].as_f64(), Some(list_price(Some("GB"))));
+
+    let us = sent("+14155550100", None).await;
+    assert_eq!(us["country"], "US");
+    assert_eq!(us["country_shared"], true, "a +1 number may be Canadian");
+    assert_eq!(us["usd"].as_f64(), Some(list_price(Some("US"))));
+
+    let ng = sent("+2348031234567", None).await;
+    assert_eq!(ng["country"], "NG");
+    assert!(ng.get("country_shared").is_none(), "{ng}");
+
+    let named = sent("+14155550101", Some("FR")).await;
+    assert_eq!(named["country"], "FR", "an explicit country wins");
+    assert_eq!(named["country_source"], "request");
+    assert!(named.get("country_shared").is_none(), "{named}");
+    assert_eq!(named["usd"].as_f64(), Some(list_price(Some("FR"))));
+
+    let unknown = sent("+88212345678", None).await;
+    assert!(unknown["country"].is_null(), "{unknown}");
+    assert_eq!(unknown["country_source"], "unknown");
+    assert_eq!(unknown["usd"].as_f64(), Some(list_price(None)));
+    assert_ne!(
+        list_price(None),
+        list_price(Some("GB")),
+        "the test tells them apart"
+    );
+}
+
 #[tokio::test]
 async fn sms_bad_input() {
     let s = Server::start().await;
