@@ -6,11 +6,18 @@
 # replayed by wrk (benches/webhook.lua). Needs wrk (apt-get install wrk) and node/npm.
 #   Usage: benches/compare.sh            (DUR=5s COUNT=800000 CONNS=64 to change)
 # COUNT must cover the run (req/s x seconds), or the tail replays deliveries already verified.
+# SERVER_CPUS / WRK_CPUS (taskset lists, e.g. SERVER_CPUS=0-1 WRK_CPUS=2-3) keep the load
+# generator off the server's cores; unset, they share all cores as the issue's figures assume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-5s}
 COUNT=${COUNT:-800000}
 CONNS=${CONNS:-64}
+on() { # cpus command...: becomes the command, on those cores or anywhere if none are named.
+  # Only ever run in the background (`on ... &`): the exec keeps `$!` the command's own pid.
+  local cpus=$1; shift
+  if [ -n "$cpus" ]; then exec taskset -c "$cpus" "$@"; else exec "$@"; fi
+}
 export MO2FA_WEBHOOK_SECRET=${MO2FA_WEBHOOK_SECRET:-compare-secret}
 
 cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
@@ -23,7 +30,7 @@ trap 'rm -f "$FIXTURE"; kill $(jobs -p) 2>/dev/null || true' EXIT
 
 measure() { # name port command...
   local name=$1 port=$2; shift 2
-  "$@" >/dev/null 2>&1 &
+  on "${SERVER_CPUS:-}" "$@" >/dev/null 2>&1 &
   local pid=$!
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   if [ "$name" = bare-hyper ]; then
@@ -37,7 +44,7 @@ measure() { # name port command...
   # from the first request (the server starting to burn CPU), so wrk's Lua init, which loads
   # the fixture, is not charged to the requests.
   local out; out=$(mktemp)
-  FIXTURE=$FIXTURE bash -c 'wrk "$@"; echo "wrk-ticks $(awk "{print \$16+\$17}" /proc/$$/stat)"' \
+  FIXTURE=$FIXTURE on "${WRK_CPUS:-}" bash -c 'wrk "$@"; echo "wrk-ticks $(awk "{print \$16+\$17}" /proc/$$/stat)"' \
     wrk -t1 -c"$CONNS" -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port" >"$out" &
   local wrapper=$! wrk_pid="" idle before wrk_init after
   until [ -n "$wrk_pid" ]; do
@@ -61,6 +68,7 @@ measure() { # name port command...
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+echo "cores: server ${SERVER_CPUS:-any}, wrk ${WRK_CPUS:-any}"
 echo "command: wrk -t1 -c$CONNS -d$DUR -s benches/webhook.lua (unique signed deliveries, $COUNT per server)"
 {
   measure bare-hyper 18101 "$BARE" 127.0.0.1:18101
