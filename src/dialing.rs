@@ -9,7 +9,7 @@
 //! each shared code `primary`, and that country is the answer; [`Inferred::shared`] says the
 //! answer is a best guess, so a finance user can see that a +1 number may be Canadian.
 
-use crate::cost::prices::is_iso_code;
+use crate::cost::prices::{commented_csv, is_iso_code};
 use rustc_hash::FxHashMap;
 use std::sync::LazyLock;
 
@@ -92,14 +92,7 @@ impl CallingCodes {
     /// Parses a table with the header `prefix,iso,primary`. `origin` names the file in error
     /// messages. Lines starting with `#` are comments (provenance headers).
     pub fn parse(origin: &str, text: &str) -> Result<Self, DialingError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .comment(Some(b'#'))
-            .has_headers(true)
-            .from_reader(text.as_bytes());
-        let header_line = text
-            .lines()
-            .position(|l| !l.starts_with('#'))
-            .map_or(1, |i| i + 1);
+        let (mut reader, header_line) = commented_csv(text);
         let headers = reader
             .headers()
             .map_err(|e| DialingError::new(origin, header_line, "header", e.to_string()))?;

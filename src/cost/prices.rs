@@ -110,14 +110,7 @@ impl PriceTable {
     /// Parses a table. `origin` names the file in error messages. Lines starting with `#` are
     /// comments (provenance headers).
     pub fn parse(origin: &str, text: &str) -> Result<Self, CostError> {
-        let mut reader = csv::ReaderBuilder::new()
-            .comment(Some(b'#'))
-            .has_headers(true)
-            .from_reader(text.as_bytes());
-        let header_line = text
-            .lines()
-            .position(|l| !l.starts_with('#'))
-            .map_or(1, |i| i + 1);
+        let (mut reader, header_line) = commented_csv(text);
         let headers = reader
             .headers()
             .map_err(|e| CostError::invalid(origin, header_line, "header", e.to_string()))?
@@ -285,6 +278,21 @@ impl PriceTable {
             prices,
         })
     }
+}
+
+/// A reader for the shipped reference tables: CSV with a header row, after `#` comment lines
+/// that carry the data's provenance. Also returns the header's 1-based line number, for errors
+/// about the header.
+pub(crate) fn commented_csv(text: &str) -> (csv::Reader<&[u8]>, usize) {
+    let reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let header_line = text
+        .lines()
+        .position(|l| !l.starts_with('#'))
+        .map_or(1, |i| i + 1);
+    (reader, header_line)
 }
 
 /// Two ASCII upper-case letters.
