@@ -154,8 +154,9 @@ fn parse_dur(s: &str) -> Result<u64, String> {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// Saturation throughput of each endpoint on loopback, then open-loop latency percentiles
-    /// (measured from scheduled send times) at a fraction of it or at a fixed rate.
+    /// Saturation throughput of each endpoint (of an in-process server on loopback, or of
+    /// --target), then open-loop latency percentiles (measured from scheduled send times) at a
+    /// fraction of it or at a fixed rate.
     Http(BenchHttpArgs),
 }
 
@@ -183,8 +184,16 @@ struct BenchHttpArgs {
     #[arg(long, default_value_t = 256_000)]
     max_rate: u64,
     /// Challenge store of the server under test: `memory` or a Redis URL.
-    #[arg(long, default_value = "memory")]
+    #[arg(long, default_value = "memory", conflicts_with = "target")]
     store: String,
+    /// Benchmark an already running server at http://HOST:PORT instead of starting one; only
+    /// that address is sent requests. Challenges are made with POST /2fa/start, and webhook
+    /// deliveries are signed with the secret in MO2FA_WEBHOOK_SECRET (the target's).
+    #[arg(long, value_name = "URL")]
+    target: Option<String>,
+    /// Webhook signature scheme of the deliveries (the server's --signature-scheme).
+    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
+    signature_scheme: Scheme,
     /// Write <endpoint>.hgrm percentile tables and .hlog interval logs here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -529,6 +538,20 @@ fn bench_http(args: BenchHttpArgs) -> Result<()> {
     if args.rate == Some(0) || args.connections == 0 {
         bail!("--rate and --connections must be positive");
     }
+    let server = match args.target {
+        None => bench::Server::InProcess { store: args.store },
+        Some(url) => {
+            let addr = bench::target_addr(&url)?;
+            let secret = std::env::var(SECRET_ENV).ok();
+            if secret.is_none() && args.endpoints.contains(&Endpoint::Webhook) {
+                bail!(
+                    "{SECRET_ENV} is not set: with --target, webhook deliveries are signed with \
+                     the secret the target checks them with"
+                );
+            }
+            bench::Server::Remote { addr, secret }
+        }
+    };
     let opts = BenchOptions {
         endpoints: args.endpoints,
         connections: args.connections,
@@ -538,7 +561,8 @@ fn bench_http(args: BenchHttpArgs) -> Result<()> {
         rate: args.rate,
         max_rate: args.max_rate,
         out: args.out,
-        store: args.store,
+        server,
+        scheme: args.signature_scheme,
     };
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));

@@ -1,8 +1,8 @@
 //! `mo2fa bench http`: saturation throughput of each endpoint on loopback, then latency
 //! percentiles at a fixed fraction of it (or at a fixed offered rate).
 //!
-//! The verifier runs in-process on 127.0.0.1:0 on its own runtime; the load runs on another
-//! thread. Saturation is found by doubling the offered rate until the server no longer keeps up
+//! The verifier runs in-process on 127.0.0.1:0 on its own runtime, or is an already running
+//! server (`--target`); the load runs on another thread. Saturation is found by doubling the offered rate until the server no longer keeps up
 //! (achieved < 90 % of offered, or p99 above 50 ms); the best achieved rate is the saturation.
 
 use super::client;
@@ -52,8 +52,9 @@ pub struct BenchOptions {
     pub rate: Option<u64>,
     pub max_rate: u64,
     pub out: Option<PathBuf>,
-    /// `memory`, or a Redis URL for the challenge store.
-    pub store: String,
+    pub server: Server,
+    /// How webhook deliveries are signed; must match the server's scheme.
+    pub scheme: Scheme,
 }
 
 /// One endpoint's result.
@@ -70,26 +71,182 @@ pub struct Row {
     pub errors: u64,
 }
 
+/// The in-process server's webhook secret; only this process knows that server.
 const SECRET: &str = "bench-http-secret";
 
-struct Target<V: Backend> {
-    addr: String,
+/// Challenges made for the status endpoint to poll.
+const STATUS_IDS: usize = 10_000;
+
+/// Challenge starts written to the target before their answers are read: one round trip per
+/// batch instead of per challenge, and few enough answers to fit in the socket buffers.
+const START_BATCH: usize = 256;
+
+/// The server under test.
+#[derive(Clone, Debug)]
+pub enum Server {
+    /// Started in this process on 127.0.0.1:0; `store` is `memory` or a Redis URL.
+    InProcess { store: String },
+    /// Already running at `addr` (`host:port`, see [`target_addr`]). `secret` must be the one
+    /// it checks webhook deliveries with; it is needed only for the webhook endpoint.
+    Remote {
+        addr: String,
+        secret: Option<String>,
+    },
+}
+
+/// The `host:port` of a `--target` URL: `http://` and an authority with an explicit, non-zero
+/// port, nothing after it but an optional `/`. Any host is accepted; the bench only ever
+/// connects to this one.
+pub fn target_addr(url: &str) -> Result<String, BenchError> {
+    let bad = |why: &str| Err(BenchError::TargetUrl(format!("{url:?}: {why}")));
+    let Some(rest) = url.strip_prefix("http://") else {
+        return bad("must start with http:// (the bench speaks plain HTTP/1.1)");
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains(['/', '?', '#', '@']) || authority.contains(char::is_whitespace) {
+        return bad("expected http://HOST:PORT with nothing after the port");
+    }
+    let Some((host, port)) = authority.rsplit_once(':') else {
+        return bad("the port is missing (http://HOST:PORT)");
+    };
+    let host_ok = match host.strip_prefix('[') {
+        Some(v6) => v6
+            .strip_suffix(']')
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok()),
+        None => !host.is_empty() && !host.contains([':', '[', ']']),
+    };
+    if !host_ok {
+        return bad("the host is missing or malformed");
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(authority.to_string()),
+        _ => bad("the port must be a number from 1 to 65535"),
+    }
+}
+
+/// Where fresh challenges come from: straight from the in-process verifier, or over HTTP from
+/// the target. The plans need nothing else from the server.
+trait Challenges {
+    /// Up to `n` fresh challenges as `(id, code)`.
+    fn fresh(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        n: usize,
+    ) -> Result<Vec<(String, String)>, BenchError>;
+}
+
+/// Starts that fail are left out (their deliveries then carry a code that matches nothing),
+/// as an overloaded store refusing some is part of what is measured.
+struct InProcessChallenges<V: Backend> {
     app: Arc<App<V, SystemClock>>,
-    secret: Secret,
+}
+
+impl<V: Backend> Challenges for InProcessChallenges<V> {
+    /// The store is asked through `rt`, as a server would ask it.
+    fn fresh(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        n: usize,
+    ) -> Result<Vec<(String, String)>, BenchError> {
+        let verifier = &self.app.verifier;
+        Ok((0..n)
+            .filter_map(|_| {
+                let started =
+                    verifier.start(&StartRequest::default(), self.app.now(), &mut rand::rng());
+                let s = rt.block_on(started).ok()?;
+                let code = verifier.config().code.format(s.code).to_string();
+                Some((s.id.encode(), code))
+            })
+            .collect())
+    }
+}
+
+/// `POST /2fa/start` pipelined on one keep-alive connection. Any answer but a 201 with an id
+/// and a code fails the run: against a server we do not control, a guessed code would
+/// measure the wrong thing.
+struct RemoteChallenges {
+    addr: String,
+    conn: client::Conn,
+}
+
+impl Challenges for RemoteChallenges {
+    fn fresh(
+        &mut self,
+        rt: &tokio::runtime::Runtime,
+        n: usize,
+    ) -> Result<Vec<(String, String)>, BenchError> {
+        let fail = |problem: String| BenchError::TargetStart {
+            target: self.addr.clone(),
+            problem,
+        };
+        let request = client::request("POST", "/2fa/start", &[], b"");
+        let conn = &mut self.conn;
+        let mut out = Vec::with_capacity(n);
+        rt.block_on(async {
+            while out.len() < n {
+                let batch = START_BATCH.min(n - out.len());
+                conn.write(&request.repeat(batch))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                for _ in 0..batch {
+                    let status = conn.read().await.map_err(|e| fail(e.to_string()))?;
+                    out.push(started(status, conn.body()).map_err(fail)?);
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The `(id, code)` of a `/2fa/start` answer, or what was wrong with it.
+fn started(status: u16, body: &[u8]) -> Result<(String, String), String> {
+    #[derive(serde::Deserialize)]
+    struct Started {
+        id: String,
+        code: String,
+    }
+    let quoted = || {
+        let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
+        format!("{:?}", text.trim())
+    };
+    if status != 201 {
+        return Err(format!("answered {status} {}", quoted()));
+    }
+    serde_json::from_slice::<Started>(body)
+        .map(|s| (s.id, s.code))
+        .map_err(|_| {
+            format!(
+                "answered 201 without an \"id\" and a \"code\": {}",
+                quoted()
+            )
+        })
+}
+
+struct Target<C: Challenges> {
+    addr: String,
+    challenges: C,
+    /// Signs webhook deliveries; `None` only when the webhook endpoint is not measured.
+    secret: Option<Secret>,
     status_ids: Vec<String>,
+    /// Delivery ids are `<run>_<n>`: unique across runs, because a long-running target
+    /// remembers ids for deduplication and would not verify a repeated one.
+    run: String,
     delivery: u64,
 }
 
-impl<V: Backend> Target<V> {
-    /// A fresh challenge's code (the store is asked through `rt`, as a server would).
-    fn challenge(&self, rt: &tokio::runtime::Runtime) -> Option<(String, String)> {
-        let started =
-            self.app
-                .verifier
-                .start(&StartRequest::default(), self.app.now(), &mut rand::rng());
-        let s = rt.block_on(started).ok()?;
-        let code = self.app.verifier.config().code.format(s.code).to_string();
-        Some((s.id.encode(), code))
+impl<C: Challenges> Target<C> {
+    fn new(addr: String, challenges: C, secret: Option<Secret>) -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        Self {
+            addr,
+            challenges,
+            secret,
+            status_ids: Vec::new(),
+            run: format!("bench_{now}_{}", std::process::id()),
+            delivery: 0,
+        }
     }
 
     fn plan(
@@ -98,54 +255,85 @@ impl<V: Backend> Target<V> {
         endpoint: Endpoint,
         rate: u64,
         duration: Duration,
-    ) -> Vec<Planned> {
+    ) -> Result<Vec<Planned>, BenchError> {
         let n = (rate as f64 * duration.as_secs_f64()).round() as u64;
         let gap = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
         let now_s = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()) as i64;
-        (0..n)
-            .map(|i| {
-                let request: Vec<u8> = match endpoint {
-                    Endpoint::Healthz => client::request("GET", "/healthz", &[], b""),
-                    Endpoint::Start => client::request("POST", "/2fa/start", &[], b""),
-                    Endpoint::Status => {
-                        let id = &self.status_ids[i as usize % self.status_ids.len()];
-                        client::request("GET", &format!("/2fa/status/{id}"), &[], b"")
-                    }
-                    Endpoint::Webhook => {
-                        // A fresh challenge and a unique, signed delivery carrying its code.
-                        let code = self
-                            .challenge(rt)
-                            .map_or_else(|| "ZZZZZZ".into(), |(_, code)| code);
-                        self.delivery += 1;
-                        let body = serde_json::json!({
-                            "event": "message.received",
-                            "message_id": format!("bench_{}", self.delivery),
-                            "sender": "+15550100001",
-                            "text": code,
-                            "protocol": "imessage",
-                        })
-                        .to_string();
-                        let sig = self.secret.sign_blooio(now_s, body.as_bytes());
-                        client::request(
-                            "POST",
-                            "/webhook/blooio",
-                            &[
-                                ("Content-Type", "application/json"),
-                                ("Blooio-Signature", &sig),
-                            ],
-                            body.as_bytes(),
-                        )
-                    }
-                };
-                Planned {
-                    at: gap * i as u32,
-                    endpoint: 0,
-                    request: request.into(),
+        // A fresh challenge per delivery, made before the run so that making it is not timed.
+        let codes: Vec<String> = if endpoint == Endpoint::Webhook {
+            self.challenges
+                .fresh(rt, n as usize)?
+                .into_iter()
+                .map(|(_, code)| code)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut plan = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let request: Vec<u8> = match endpoint {
+                Endpoint::Healthz => client::request("GET", "/healthz", &[], b""),
+                Endpoint::Start => client::request("POST", "/2fa/start", &[], b""),
+                Endpoint::Status => {
+                    let id = &self.status_ids[i as usize % self.status_ids.len()];
+                    client::request("GET", &format!("/2fa/status/{id}"), &[], b"")
                 }
-            })
-            .collect()
+                Endpoint::Webhook => {
+                    let secret = self.secret.as_ref().ok_or(BenchError::NoSecret)?;
+                    let code = codes.get(i as usize).map_or("ZZZZZZ", String::as_str);
+                    self.delivery += 1;
+                    let id = format!("{}_{}", self.run, self.delivery);
+                    delivery(secret, &id, code, now_s)
+                }
+            };
+            plan.push(Planned {
+                at: gap * i as u32,
+                endpoint: 0,
+                request: request.into(),
+            });
+        }
+        Ok(plan)
+    }
+}
+
+/// A signed `message.received` delivery carrying `code`, under the secret's scheme.
+fn delivery(secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8> {
+    let body = serde_json::json!({
+        "event": "message.received",
+        "message_id": id,
+        "sender": "+15550100001",
+        "text": code,
+        "protocol": "imessage",
+    })
+    .to_string();
+    let json = ("Content-Type", "application/json");
+    match secret.scheme() {
+        Scheme::Blooio => {
+            let sig = secret.sign_blooio(t, body.as_bytes());
+            client::request(
+                "POST",
+                "/webhook/blooio",
+                &[json, ("Blooio-Signature", &sig)],
+                body.as_bytes(),
+            )
+        }
+        Scheme::Standard => {
+            let sig = secret.sign_standard(id, t, body.as_bytes());
+            let t = t.to_string();
+            client::request(
+                "POST",
+                "/webhook/blooio",
+                &[
+                    json,
+                    ("webhook-id", id),
+                    ("webhook-timestamp", &t),
+                    ("webhook-signature", &sig),
+                ],
+                body.as_bytes(),
+            )
+        }
     }
 }
 
@@ -163,13 +351,30 @@ pub enum BenchError {
     Secret(#[from] crate::webhook::SecretError),
     #[error("--store: {0}")]
     Store(String),
+    #[error("--target: {0}")]
+    TargetUrl(String),
+    #[error("--target {target}: cannot connect: {source}")]
+    Unreachable {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("--target {target}: POST /2fa/start {problem}")]
+    TargetStart { target: String, problem: String },
+    #[error(
+        "the webhook endpoint of a --target needs the secret the target checks deliveries with"
+    )]
+    NoSecret,
 }
 
 /// Runs the benchmark; returns one row per endpoint.
 pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, BenchError> {
-    let secret = Secret::new(Scheme::Blooio, SECRET)?;
+    let store = match &opts.server {
+        Server::InProcess { store } => store,
+        Server::Remote { addr, secret } => return run_remote(opts, addr, secret.as_deref()),
+    };
+    let secret = Secret::new(opts.scheme, SECRET)?;
     let http = HttpConfig::new("verify@example.com", secret.clone());
-    if opts.store == "memory" {
+    if store == "memory" {
         let verifier = Verifier::in_memory(
             Config::default(),
             MemoryStoreConfig {
@@ -177,17 +382,15 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, BenchError> {
                 ..MemoryStoreConfig::default()
             },
         )?;
-        run_on(
-            opts,
-            secret,
-            Arc::new(App::new(verifier, SystemClock, http)),
-        )
+        let app = Arc::new(App::new(verifier, SystemClock, http));
+        let server = super::InProcess::start(app.clone())?;
+        run_in_process(opts, secret, app, server)
     } else {
         let redis = RedisConfig {
             max_pending: 4_000_000,
             // This run's own keys; they expire with their challenges.
             prefix: format!("mo2fa-bench:{}:", std::process::id()),
-            ..RedisConfig::new(&opts.store)
+            ..RedisConfig::new(store)
         };
         // The connection's driver lives on the runtime it is made in: the server's.
         let mut made = None;
@@ -199,54 +402,85 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, BenchError> {
         })
         .map_err(|e| BenchError::Store(e.to_string()))?;
         let app = made.ok_or_else(|| BenchError::Store("server did not start".into()))?;
-        run_with_server(opts, secret, app, server)
+        run_in_process(opts, secret, app, server)
     }
 }
 
-fn run_on<V: Backend>(
-    opts: &BenchOptions,
-    secret: Secret,
-    app: Arc<App<V, SystemClock>>,
-) -> Result<Vec<Row>, BenchError> {
-    let server = super::InProcess::start(app.clone())?;
-    run_with_server(opts, secret, app, server)
+fn load_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
 }
 
-fn run_with_server<V: Backend>(
+fn run_in_process<V: Backend>(
     opts: &BenchOptions,
     secret: Secret,
     app: Arc<App<V, SystemClock>>,
     server: super::InProcess,
 ) -> Result<Vec<Row>, BenchError> {
-    let addr = server.addr.clone();
-    let load_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut target = Target {
-        addr,
-        app,
-        secret,
-        status_ids: Vec::new(),
-        delivery: 0,
+    let rt = load_runtime()?;
+    let target = Target::new(
+        server.addr.clone(),
+        InProcessChallenges { app },
+        Some(secret),
+    );
+    let rows = measure(opts, &rt, target);
+    server.stop();
+    rows
+}
+
+/// Checks everything it can (the secret, the connection) before sending a request.
+fn run_remote(
+    opts: &BenchOptions,
+    addr: &str,
+    secret: Option<&str>,
+) -> Result<Vec<Row>, BenchError> {
+    if secret.is_none() && opts.endpoints.contains(&Endpoint::Webhook) {
+        return Err(BenchError::NoSecret);
+    }
+    let secret = secret.map(|s| Secret::new(opts.scheme, s)).transpose()?;
+    let rt = load_runtime()?;
+    let conn =
+        rt.block_on(client::Conn::connect(addr))
+            .map_err(|source| BenchError::Unreachable {
+                target: addr.to_string(),
+                source,
+            })?;
+    let challenges = RemoteChallenges {
+        addr: addr.to_string(),
+        conn,
     };
-    target.status_ids = (0..10_000)
-        .filter_map(|_| target.challenge(&load_rt).map(|(id, _)| id))
-        .collect();
-    if target.status_ids.is_empty() {
-        return Err(BenchError::Store("no challenge could be started".into()));
+    measure(opts, &rt, Target::new(addr.to_string(), challenges, secret))
+}
+
+fn measure<C: Challenges>(
+    opts: &BenchOptions,
+    load_rt: &tokio::runtime::Runtime,
+    mut target: Target<C>,
+) -> Result<Vec<Row>, BenchError> {
+    if opts.endpoints.contains(&Endpoint::Status) {
+        target.status_ids = target
+            .challenges
+            .fresh(load_rt, STATUS_IDS)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        if target.status_ids.is_empty() {
+            return Err(BenchError::Store("no challenge could be started".into()));
+        }
     }
     let mut rows = Vec::new();
     for &endpoint in &opts.endpoints {
         let step =
-            |rate: u64, duration: Duration, target: &mut Target<V>| -> std::io::Result<Report> {
-                let plan = target.plan(&load_rt, endpoint, rate, duration);
-                load_rt.block_on(openloop::run(
+            |rate: u64, duration: Duration, target: &mut Target<C>| -> Result<Report, BenchError> {
+                let plan = target.plan(load_rt, endpoint, rate, duration)?;
+                Ok(load_rt.block_on(openloop::run(
                     &target.addr,
                     opts.connections,
                     &[endpoint.name()],
                     plan,
                     Duration::from_secs(1),
-                ))
+                ))?)
             };
         let (saturation, offered) = match opts.rate {
             Some(r) => (None, r),
@@ -303,7 +537,6 @@ fn run_with_server<V: Backend>(
             errors: e.errors + e.non_2xx,
         });
     }
-    server.stop();
     Ok(rows)
 }
 
@@ -329,4 +562,89 @@ pub fn table(rows: &[Row]) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_urls_give_their_host_and_port() {
+        for (url, addr) in [
+            ("http://127.0.0.1:8080", "127.0.0.1:8080"),
+            ("http://127.0.0.1:8080/", "127.0.0.1:8080"),
+            ("http://verifier.internal:80", "verifier.internal:80"),
+            ("http://[::1]:9000", "[::1]:9000"),
+        ] {
+            assert_eq!(target_addr(url).unwrap(), addr, "{url}");
+        }
+    }
+
+    #[test]
+    fn target_urls_are_refused_naming_the_option() {
+        for url in [
+            "",
+            "127.0.0.1:8080",
+            "https://127.0.0.1:8080",
+            "http://",
+            "http://127.0.0.1",
+            "http://:8080",
+            "http://127.0.0.1:0",
+            "http://127.0.0.1:65536",
+            "http://127.0.0.1:http",
+            "http://127.0.0.1:8080/2fa",
+            "http://127.0.0.1:8080?x=1",
+            "http://user@127.0.0.1:8080",
+            "http://exa mple:8080",
+            "http://::1:8080",
+            "http://[::1:8080",
+            "http://[nope]:8080",
+        ] {
+            let e = target_addr(url).expect_err(url).to_string();
+            assert!(e.starts_with("--target: "), "{url}: {e}");
+        }
+    }
+
+    #[test]
+    fn start_answers_give_id_and_code_or_say_what_came_back() {
+        assert_eq!(
+            started(201, br#"{"id":"ch_1","code":"ABC234","link":"x"}"#),
+            Ok(("ch_1".into(), "ABC234".into()))
+        );
+        let e = started(404, b"{\"error\":\"no route for /2fa/start\"}").unwrap_err();
+        assert!(e.contains("404") && e.contains("no route"), "{e}");
+        let e = started(201, b"<html>hello</html>").unwrap_err();
+        assert!(e.contains("201") && e.contains("<html>"), "{e}");
+        let long = vec![b'x'; 10_000];
+        assert!(started(500, &long).unwrap_err().len() < 300);
+        // Invalid UTF-8 and a body cut inside a character are quoted, not a panic.
+        assert!(started(502, &[0xff, 0xe2, 0x82]).is_err());
+    }
+
+    #[test]
+    fn deliveries_pass_the_check_of_a_server_with_the_same_secret() {
+        use crate::webhook::SignatureHeaders;
+        for scheme in [Scheme::Blooio, Scheme::Standard] {
+            let secret = Secret::new(scheme, "s3cret").unwrap();
+            let raw = delivery(&secret, "bench_1_2_3", "ABC234", 1_700_000_000);
+            let text = String::from_utf8(raw).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            let header = |name: &str| {
+                head.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            };
+            let headers = SignatureHeaders {
+                blooio_signature: header("Blooio-Signature"),
+                webhook_id: header("webhook-id"),
+                webhook_timestamp: header("webhook-timestamp"),
+                webhook_signature: header("webhook-signature"),
+            };
+            assert_eq!(
+                secret.verify(&headers, body.as_bytes(), 1_700_000_000, 300),
+                Ok(()),
+                "{scheme:?}"
+            );
+            assert!(body.contains("\"message_id\":\"bench_1_2_3\""));
+        }
+    }
 }

@@ -28,7 +28,19 @@ impl Conn {
     /// Sends one complete request and reads its response; returns the status code. The body is
     /// available from [`Conn::body`] until the next call.
     pub async fn send(&mut self, request: &[u8]) -> io::Result<u16> {
-        self.stream.get_mut().write_all(request).await?;
+        self.write(request).await?;
+        self.read().await
+    }
+
+    /// Writes requests without waiting for answers; with several at once (pipelining) their
+    /// answers come back in order, one [`Conn::read`] each.
+    pub async fn write(&mut self, requests: &[u8]) -> io::Result<()> {
+        self.stream.get_mut().write_all(requests).await
+    }
+
+    /// Reads the next response; returns the status code. The body is available from
+    /// [`Conn::body`] until the next call.
+    pub async fn read(&mut self) -> io::Result<u16> {
         self.line.clear();
         if self.stream.read_line(&mut self.line).await? == 0 {
             return Err(io::Error::new(
