@@ -44,12 +44,8 @@ fn bench_http_at_a_fixed_rate() {
 
 #[test]
 fn bench_http_rejects_bad_options() {
-    let out = Command::new(BIN)
-        .args(["bench", "http", "--fraction", "1.5"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--fraction"));
+    let err = common::refused(Command::new(BIN).args(["bench", "http", "--fraction", "1.5"]));
+    assert!(err.contains("--fraction"), "{err}");
 }
 
 /// A `mo2fa serve` on an OS-chosen loopback port, killed when dropped.
@@ -159,38 +155,29 @@ fn bench_http_refuses_a_bad_target_before_sending_anything() {
         "127.0.0.1:8080",
         "http://127.0.0.1",
     ] {
-        let out = Command::new(BIN)
-            .args(["bench", "http", "--target", url])
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{url}");
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = common::refused(Command::new(BIN).args(["bench", "http", "--target", url]));
         assert!(err.contains("error: --target: "), "{url}: {err}");
     }
 }
 
 #[test]
 fn bench_http_target_webhook_needs_the_secret() {
-    let out = Command::new(BIN)
-        .args(["bench", "http", "--target", "http://127.0.0.1:9"])
-        .args(["--endpoint", "webhook"])
-        .env_remove("MO2FA_WEBHOOK_SECRET")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused(
+        Command::new(BIN)
+            .args(["bench", "http", "--target", "http://127.0.0.1:9"])
+            .args(["--endpoint", "webhook"])
+            .env_remove("MO2FA_WEBHOOK_SECRET"),
+    );
     assert!(err.contains("MO2FA_WEBHOOK_SECRET is not set"), "{err}");
 }
 
 #[test]
 fn bench_http_target_and_store_conflict() {
-    let out = Command::new(BIN)
-        .args(["bench", "http", "--target", "http://127.0.0.1:9"])
-        .args(["--store", "redis://127.0.0.1:6379"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused(
+        Command::new(BIN)
+            .args(["bench", "http", "--target", "http://127.0.0.1:9"])
+            .args(["--store", "redis://127.0.0.1:6379"]),
+    );
     assert!(err.contains("--target") && err.contains("--store"), "{err}");
 }
 
@@ -210,8 +197,7 @@ fn bench_http_names_the_target_and_its_answer_when_starts_fail() {
     });
     let out = bench_target(&addr, "s", &["webhook"]);
     not_a_verifier.join().unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused_output(out);
     assert!(
         err.contains(&format!("--target {addr}"))
             && err.contains("POST /2fa/start answered 404")

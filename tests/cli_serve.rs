@@ -11,25 +11,21 @@ const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
 #[test]
 fn refuses_to_start_without_a_secret() {
-    let out = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env_remove("MO2FA_WEBHOOK_SECRET")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused(
+        Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env_remove("MO2FA_WEBHOOK_SECRET"),
+    );
     assert!(err.contains("MO2FA_WEBHOOK_SECRET is not set"), "{err}");
 }
 
 #[test]
 fn refuses_bad_settings_with_a_clear_message() {
-    let out = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--code-len", "3"])
-        .env("MO2FA_WEBHOOK_SECRET", "s")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::refused(
+        Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--code-len", "3"])
+            .env("MO2FA_WEBHOOK_SECRET", "s"),
+    );
     assert!(
         err.contains("--code-len") && err.contains("between 4 and 12"),
         "{err}"

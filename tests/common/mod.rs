@@ -230,3 +230,18 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_string()
 }
+
+/// Runs a `mo2fa` command that must be refused; returns its stderr (where the error is).
+pub fn refused(cmd: &mut std::process::Command) -> String {
+    refused_output(cmd.output().expect("the binary runs"))
+}
+
+/// The stderr of a finished command that must have failed.
+pub fn refused_output(out: std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "accepted, printing:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
