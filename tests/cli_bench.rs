@@ -144,6 +144,10 @@ fn bench_http_against_a_target_with_another_secret_counts_every_delivery_as_an_e
     let cols = row(&stdout, "webhook");
     assert_eq!(cols[3], "0", "achieved: {cols:?}");
     assert_eq!(cols.last(), Some(&"300"), "errors: {cols:?}");
+    assert!(
+        stdout.contains("webhook errors: 300 answered 401"),
+        "the table says what the errors were:\n{stdout}"
+    );
     assert_eq!(server.counter("mo2fa_bad_signatures_total"), 300);
     assert_eq!(server.counter("mo2fa_verifications_total"), 0);
 }

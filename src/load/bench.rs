@@ -69,6 +69,9 @@ pub struct Row {
     pub p999_ms: f64,
     pub max_ms: f64,
     pub errors: u64,
+    /// What the errors were: `(Some(status), n)` for answers outside 2xx, `(None, n)` for
+    /// requests that got no answer.
+    pub error_kinds: Vec<(Option<u16>, u64)>,
 }
 
 /// The in-process server's webhook secret; only this process knows that server.
@@ -535,6 +538,12 @@ fn measure<C: Challenges>(
             p999_ms: ms(&e.latency, 0.999),
             max_ms: e.latency.max() as f64 / 1000.0,
             errors: e.errors + e.non_2xx,
+            error_kinds: e
+                .statuses
+                .iter()
+                .map(|(&code, &n)| (Some(code), n))
+                .chain((e.errors > 0).then_some((None, e.errors)))
+                .collect(),
         });
     }
     Ok(rows)
@@ -560,6 +569,17 @@ pub fn table(rows: &[Row]) -> String {
             r.max_ms,
             r.errors
         );
+    }
+    for r in rows.iter().filter(|r| !r.error_kinds.is_empty()) {
+        let kinds: Vec<String> = r
+            .error_kinds
+            .iter()
+            .map(|(status, n)| match status {
+                Some(code) => format!("{n} answered {code}"),
+                None => format!("{n} got no answer"),
+            })
+            .collect();
+        let _ = writeln!(out, "{} errors: {}", r.endpoint.name(), kinds.join(", "));
     }
     out
 }

@@ -10,6 +10,7 @@
 
 use super::client::Conn;
 use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use std::time::Instant;
@@ -62,6 +63,8 @@ pub struct EndpointReport {
     pub intervals: Vec<Histogram<u64>>,
     pub ok: u64,
     pub non_2xx: u64,
+    /// `non_2xx` by status code, so a report can say what went wrong (401: wrong secret).
+    pub statuses: BTreeMap<u16, u64>,
     pub errors: u64,
 }
 
@@ -114,6 +117,7 @@ impl Recorder {
                     intervals: Vec::new(),
                     ok: 0,
                     non_2xx: 0,
+                    statuses: BTreeMap::new(),
                     errors: 0,
                 })
                 .collect(),
@@ -130,7 +134,10 @@ impl Recorder {
         };
         match s.status {
             Some(200..=299) => e.ok += 1,
-            Some(_) => e.non_2xx += 1,
+            Some(code) => {
+                e.non_2xx += 1;
+                *e.statuses.entry(code).or_default() += 1;
+            }
             None => {
                 e.errors += 1;
                 return;
