@@ -594,6 +594,25 @@ impl<V: Backend, C: Clock> App<V, C> {
             "What those SMS would cost at list prices.",
             self.sms.spend_usd(),
         );
+        // Pumping shows as sends piling up on a few premium destinations.
+        let billed = self.sms.billed();
+        let country = |c: &Option<String>| c.clone().unwrap_or_else(|| "unknown".into());
+        metrics::render_labelled(
+            &mut out,
+            "mo2fa_sms_sent_by_country_total",
+            "counter",
+            "Outbound SMS codes by billed country (ISO code; unknown: billed at the fallback price).",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.sent as f64)),
+        );
+        metrics::render_labelled(
+            &mut out,
+            "mo2fa_sms_spend_by_country_usd",
+            "gauge",
+            "What the SMS to each billed country would cost at list prices.",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.usd())),
+        );
         metrics::render_gauge(
             &mut out,
             "mo2fa_max_pending_challenges",

@@ -171,6 +171,22 @@ pub fn render_counters(out: &mut String, counters: &Counters) {
     }
 }
 
+/// One metric family with a sample per value of `label`. Label values are written as given:
+/// callers pass only values that need no escaping (ISO codes, fixed words).
+pub fn render_labelled(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    label: &str,
+    samples: impl IntoIterator<Item = (String, f64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (value, sample) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {sample}");
+    }
+}
+
 pub fn render_gauge(out: &mut String, name: &str, help: &str, value: f64) {
     let _ = writeln!(
         out,

@@ -19,7 +19,7 @@ use crate::sms_otp::{CheckOutcome, SmsCode, SmsOtp, SmsOtpConfig, SmsOtpError};
 use parking_lot::Mutex;
 use rand::Rng;
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
 
 /// Twilio's price for destinations it does not list, used if the table cannot be read.
 const FALLBACK_USD: f64 = 0.10;
@@ -27,9 +27,25 @@ const FALLBACK_USD: f64 = 0.10;
 pub struct SmsGateway {
     pub otp: SmsOtp,
     prices: Option<PriceSnapshot>,
-    sent: AtomicU64,
-    spend_micro_usd: AtomicU64,
+    /// Sends and spend by billed country (`None`: fallback price), the one record the totals
+    /// are summed from. A surge towards a few premium destinations is what pumping looks like,
+    /// so `/metrics` shows the split. At most one entry per ISO code, so the map stays small.
+    billed: Mutex<BTreeMap<Option<String>, Billed>>,
     outbox: Option<Mutex<FxHashMap<u64, u32>>>,
+}
+
+/// What was billed to one destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Billed {
+    pub sent: u64,
+    /// In millionths of a dollar, so that sums are exact.
+    pub micro_usd: u64,
+}
+
+impl Billed {
+    pub fn usd(&self) -> f64 {
+        self.micro_usd as f64 / 1e6
+    }
 }
 
 /// What one send cost.
@@ -78,8 +94,7 @@ impl SmsGateway {
         Self {
             otp,
             prices: PriceTable::builtin().and_then(|t| t.snapshot(None)).ok(),
-            sent: AtomicU64::new(0),
-            spend_micro_usd: AtomicU64::new(0),
+            billed: Mutex::new(BTreeMap::new()),
             outbox: outbox.then(|| Mutex::new(FxHashMap::default())),
         }
     }
@@ -110,9 +125,12 @@ impl SmsGateway {
             (Some(p), None) => p.fallback_usd(),
             (None, _) => FALLBACK_USD,
         };
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        self.spend_micro_usd
-            .fetch_add((usd * 1e6).round() as u64, Ordering::Relaxed);
+        {
+            let mut billed = self.billed.lock();
+            let b = billed.entry(country.map(str::to_string)).or_default();
+            b.sent += 1;
+            b.micro_usd += (usd * 1e6).round() as u64;
+        }
         if let Some(outbox) = &self.outbox {
             outbox.lock().insert(code.phone, code.code);
         }
@@ -137,12 +155,22 @@ impl SmsGateway {
         Some(outbox.lock().get(n).map(|&c| self.otp.format(c)))
     }
 
+    /// Sends and spend by billed country, ISO codes in order after the fallback (`None`).
+    pub fn billed(&self) -> Vec<(Option<String>, Billed)> {
+        self.billed
+            .lock()
+            .iter()
+            .map(|(c, b)| (c.clone(), *b))
+            .collect()
+    }
+
     pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        self.billed.lock().values().map(|b| b.sent).sum()
     }
 
     pub fn spend_usd(&self) -> f64 {
-        self.spend_micro_usd.load(Ordering::Relaxed) as f64 / 1e6
+        let micro: u64 = self.billed.lock().values().map(|b| b.micro_usd).sum();
+        micro as f64 / 1e6
     }
 }
 
@@ -200,5 +228,36 @@ mod tests {
             .fallback_usd();
         assert_eq!(s.usd, fallback);
         assert_eq!(g.sent(), 1);
+    }
+
+    #[test]
+    fn sends_and_spend_are_tallied_by_billed_country() {
+        let g = SmsGateway::new(false);
+        send(&g, "+447700900123", None);
+        send(&g, "+447700900124", None);
+        send(&g, "+2348031234567", Some("FR"));
+        send(&g, "+88212345678", None);
+        let billed = g.billed();
+        let get = |c: Option<&str>| {
+            billed
+                .iter()
+                .find(|(k, _)| k.as_deref() == c)
+                .map(|(_, b)| *b)
+                .unwrap_or_default()
+        };
+        assert_eq!(get(Some("GB")).sent, 2);
+        assert_eq!(get(Some("FR")).sent, 1, "billed where the caller said");
+        assert_eq!(get(Some("NG")).sent, 0);
+        assert_eq!(get(None).sent, 1);
+        assert!((get(Some("GB")).usd() - 2.0 * price("GB")).abs() < 1e-9);
+        let keys: Vec<_> = billed.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(
+            keys,
+            [None, Some("FR".into()), Some("GB".into())],
+            "fallback first, then ISO order"
+        );
+        assert_eq!(g.sent(), 4);
+        let total: f64 = billed.iter().map(|(_, b)| b.usd()).sum();
+        assert!((g.spend_usd() - total).abs() < 1e-9);
     }
 }

@@ -588,6 +588,18 @@ async fn sms_start_prices_by_the_numbers_calling_code() {
         list_price(Some("GB")),
         "the test tells them apart"
     );
+
+    // /metrics splits the sends by billed country, as it billed them.
+    let m = s.get("/metrics").await.body;
+    for (country, n) in [("FR", 1), ("GB", 1), ("NG", 1), ("US", 1), ("unknown", 1)] {
+        let line = format!("\nmo2fa_sms_sent_by_country_total{{country=\"{country}\"}} {n}\n");
+        assert!(m.contains(&line), "{line:?} missing in\n{m}");
+    }
+    let gb_spend = format!(
+        "\nmo2fa_sms_spend_by_country_usd{{country=\"GB\"}} {}\n",
+        list_price(Some("GB"))
+    );
+    assert!(m.contains(&gb_spend), "{gb_spend:?} missing in\n{m}");
 }
 
 #[tokio::test]
