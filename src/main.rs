@@ -566,6 +566,9 @@ fn bench_http(args: BenchHttpArgs) -> Result<()> {
     };
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));
+    if let Some(failed) = bench::failed_endpoints(&rows) {
+        bail!("no request succeeded on {failed}: the figures above time error answers");
+    }
     Ok(())
 }
 

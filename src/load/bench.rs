@@ -64,6 +64,8 @@ pub struct Row {
     pub saturation: Option<f64>,
     pub offered: u64,
     pub achieved: f64,
+    /// Requests answered 2xx in the measured step.
+    pub succeeded: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
@@ -533,6 +535,7 @@ fn measure<C: Challenges>(
             saturation,
             offered,
             achieved: e.ok as f64 / opts.measure.as_secs_f64(),
+            succeeded: e.ok,
             p50_ms: ms(&e.latency, 0.5),
             p99_ms: ms(&e.latency, 0.99),
             p999_ms: ms(&e.latency, 0.999),
@@ -571,7 +574,15 @@ pub fn table(rows: &[Row]) -> String {
         );
     }
     for r in rows.iter().filter(|r| !r.error_kinds.is_empty()) {
-        let kinds: Vec<String> = r
+        let _ = writeln!(out, "{} errors: {}", r.endpoint.name(), r.describe_errors());
+    }
+    out
+}
+
+impl Row {
+    /// "300 answered 401, 2 got no answer".
+    pub fn describe_errors(&self) -> String {
+        let kinds: Vec<String> = self
             .error_kinds
             .iter()
             .map(|(status, n)| match status {
@@ -579,9 +590,19 @@ pub fn table(rows: &[Row]) -> String {
                 None => format!("{n} got no answer"),
             })
             .collect();
-        let _ = writeln!(out, "{} errors: {}", r.endpoint.name(), kinds.join(", "));
+        kinds.join(", ")
     }
-    out
+}
+
+/// Endpoints where not one request succeeded: their latencies time error answers (a wrong
+/// secret, a target that is not a verifier), so the run measured nothing it claims to.
+pub fn failed_endpoints(rows: &[Row]) -> Option<String> {
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.succeeded == 0 && r.errors > 0)
+        .map(|r| format!("{} ({})", r.endpoint.name(), r.describe_errors()))
+        .collect();
+    (!failed.is_empty()).then(|| failed.join("; "))
 }
 
 #[cfg(test)]
@@ -666,5 +687,30 @@ mod tests {
             );
             assert!(body.contains("\"message_id\":\"bench_1_2_3\""));
         }
+    }
+
+    #[test]
+    fn only_an_endpoint_without_one_success_fails_the_run() {
+        let row = |endpoint, succeeded, error_kinds: Vec<(Option<u16>, u64)>| Row {
+            endpoint,
+            saturation: None,
+            offered: 100,
+            achieved: succeeded as f64,
+            succeeded,
+            p50_ms: 0.1,
+            p99_ms: 0.2,
+            p999_ms: 0.3,
+            max_ms: 0.4,
+            errors: error_kinds.iter().map(|(_, n)| n).sum(),
+            error_kinds,
+        };
+        let overloaded = row(Endpoint::Start, 97, vec![(Some(503), 3)]);
+        let clean = row(Endpoint::Healthz, 100, vec![]);
+        assert_eq!(failed_endpoints(&[overloaded.clone(), clean.clone()]), None);
+        let refused = row(Endpoint::Webhook, 0, vec![(Some(401), 60), (None, 40)]);
+        assert_eq!(
+            failed_endpoints(&[overloaded, refused, clean]).as_deref(),
+            Some("webhook (60 answered 401, 40 got no answer)")
+        );
     }
 }
