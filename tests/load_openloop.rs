@@ -50,7 +50,7 @@ async fn pausing_server(pause: Duration) -> String {
 }
 
 fn plan(rate: u64, secs: u64) -> Vec<Planned> {
-    let req: Arc<[u8]> = client::request("GET", "/x", &[], b"").into();
+    let req: Arc<[u8]> = client::request("127.0.0.1", "GET", "/x", &[], b"").into();
     (0..rate * secs)
         .map(|i| Planned {
             at: Duration::from_secs_f64(i as f64 / rate as f64),

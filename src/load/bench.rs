@@ -184,7 +184,7 @@ impl Challenges for RemoteChallenges {
             target: self.addr.clone(),
             problem,
         };
-        let request = client::request("POST", "/2fa/start", &[], b"");
+        let request = client::request(&self.addr, "POST", "/2fa/start", &[], b"");
         let conn = &mut self.conn;
         let mut out = Vec::with_capacity(n);
         rt.block_on(async {
@@ -279,18 +279,18 @@ impl<C: Challenges> Target<C> {
         let mut plan = Vec::with_capacity(n as usize);
         for i in 0..n {
             let request: Vec<u8> = match endpoint {
-                Endpoint::Healthz => client::request("GET", "/healthz", &[], b""),
-                Endpoint::Start => client::request("POST", "/2fa/start", &[], b""),
+                Endpoint::Healthz => client::request(&self.addr, "GET", "/healthz", &[], b""),
+                Endpoint::Start => client::request(&self.addr, "POST", "/2fa/start", &[], b""),
                 Endpoint::Status => {
                     let id = &self.status_ids[i as usize % self.status_ids.len()];
-                    client::request("GET", &format!("/2fa/status/{id}"), &[], b"")
+                    client::request(&self.addr, "GET", &format!("/2fa/status/{id}"), &[], b"")
                 }
                 Endpoint::Webhook => {
                     let secret = self.secret.as_ref().ok_or(BenchError::NoSecret)?;
                     let code = codes.get(i as usize).map_or("ZZZZZZ", String::as_str);
                     self.delivery += 1;
                     let id = format!("{}_{}", self.run, self.delivery);
-                    delivery(secret, &id, code, now_s)
+                    delivery(&self.addr, secret, &id, code, now_s)
                 }
             };
             plan.push(Planned {
@@ -304,7 +304,7 @@ impl<C: Challenges> Target<C> {
 }
 
 /// A signed `message.received` delivery carrying `code`, under the secret's scheme.
-fn delivery(secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8> {
+fn delivery(host: &str, secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8> {
     let body = serde_json::json!({
         "event": "message.received",
         "message_id": id,
@@ -318,6 +318,7 @@ fn delivery(secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8> {
         Scheme::Blooio => {
             let sig = secret.sign_blooio(t, body.as_bytes());
             client::request(
+                host,
                 "POST",
                 "/webhook/blooio",
                 &[json, ("Blooio-Signature", &sig)],
@@ -328,6 +329,7 @@ fn delivery(secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8> {
             let sig = secret.sign_standard(id, t, body.as_bytes());
             let t = t.to_string();
             client::request(
+                host,
                 "POST",
                 "/webhook/blooio",
                 &[
@@ -667,7 +669,13 @@ mod tests {
         use crate::webhook::SignatureHeaders;
         for scheme in [Scheme::Blooio, Scheme::Standard] {
             let secret = Secret::new(scheme, "s3cret").unwrap();
-            let raw = delivery(&secret, "bench_1_2_3", "ABC234", 1_700_000_000);
+            let raw = delivery(
+                "verifier.internal:8080",
+                &secret,
+                "bench_1_2_3",
+                "ABC234",
+                1_700_000_000,
+            );
             let text = String::from_utf8(raw).unwrap();
             let (head, body) = text.split_once("\r\n\r\n").unwrap();
             let header = |name: &str| {
@@ -686,6 +694,8 @@ mod tests {
                 "{scheme:?}"
             );
             assert!(body.contains("\"message_id\":\"bench_1_2_3\""));
+            // A proxy in front of the target routes by it.
+            assert_eq!(header("Host"), Some("verifier.internal:8080"));
         }
     }
 

@@ -89,9 +89,16 @@ impl Conn {
     }
 }
 
-/// Serialises a request with the headers every load request carries.
-pub fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Vec<u8> {
-    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: load\r\n");
+/// Serialises a request with the headers every load request carries. `host` is the server's
+/// `host:port` as the load generator dialled it: a proxy in front of a `--target` routes by it.
+pub fn request(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<u8> {
+    let mut out = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
     for (k, v) in headers {
         out.push_str(k);
         out.push_str(": ");

@@ -121,6 +121,7 @@ const SECRET: &str = "soak-secret";
 
 async fn flow(
     conn: &mut Conn,
+    host: &str,
     secret: &Secret,
     n: u64,
     counts: &Counts,
@@ -136,7 +137,7 @@ async fn flow(
     };
     counts.flows.fetch_add(1, Ordering::Relaxed);
     let status = conn
-        .send(&client::request("POST", "/2fa/start", &[], b""))
+        .send(&client::request(host, "POST", "/2fa/start", &[], b""))
         .await?;
     if status != 201 {
         note(format!("start answered {status}"));
@@ -163,6 +164,7 @@ async fn flow(
         .to_string();
         let sig = secret.sign_blooio(now_s, body.as_bytes());
         client::request(
+            host,
             "POST",
             "/webhook/blooio",
             &[
@@ -200,6 +202,7 @@ async fn flow(
         }
     }
     conn.send(&client::request(
+        host,
         "GET",
         &format!("/2fa/status/{id}"),
         &[],
@@ -272,7 +275,7 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
                 let mut n = w as u64;
                 while next < end {
                     tokio::time::sleep_until(next.into()).await;
-                    if flow(&mut conn, &secret, n, &counts, &problems)
+                    if flow(&mut conn, &addr, &secret, n, &counts, &problems)
                         .await
                         .is_err()
                     {

@@ -461,6 +461,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             let headers: &[(&str, &str)] = if body.is_empty() { &[] } else { &[JSON] };
             let a = pool
                 .send(&client::request(
+                    &pool.addr,
                     "POST",
                     "/2fa/start",
                     headers,
@@ -508,7 +509,12 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 "sender": phone(*sender), "text": text, "protocol": protocol,
             })
             .to_string();
-            let request = signed(&shared.secret, shared.at_origin + step.at_ms, &body);
+            let request = signed(
+                &pool.addr,
+                &shared.secret,
+                shared.at_origin + step.at_ms,
+                &body,
+            );
             if shared.capture {
                 shared
                     .captured
@@ -534,6 +540,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             .to_string();
             let a = pool
                 .send(&signed(
+                    &pool.addr,
                     &shared.forger,
                     shared.at_origin + step.at_ms,
                     &body,
@@ -572,7 +579,9 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 return skipped();
             };
             let path = format!("/2fa/status/{}", issued.id);
-            let a = pool.send(&client::request("GET", &path, &[], b"")).await;
+            let a = pool
+                .send(&client::request(&pool.addr, "GET", &path, &[], b""))
+                .await;
             let got = match a.status {
                 Some(200) => a.json()["status"]
                     .as_str()
@@ -595,7 +604,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             };
             let iso = shared.trace.countries.get(usize::from(*country));
             let body = serde_json::json!({ "phone": phone(*number), "country": iso }).to_string();
-            let a = pool.send(&post_json("/sms/start", &body)).await;
+            let a = pool.send(&post_json(&pool.addr, "/sms/start", &body)).await;
             let ok = a.status == Some(202);
             shared.settle(
                 *key,
@@ -620,14 +629,16 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             }
             // The handset: read the texted code, then type it in.
             let outbox = format!("/sms/outbox/%2B{number}");
-            let read = pool.send(&client::request("GET", &outbox, &[], b"")).await;
+            let read = pool
+                .send(&client::request(&pool.addr, "GET", &outbox, &[], b""))
+                .await;
             if read.status != Some(200) {
                 let got = format!("outbox_{}", read.status.unwrap_or(0));
                 return (read, got);
             }
             let code = read.json()["code"].as_str().unwrap_or_default().to_string();
             let body = serde_json::json!({ "phone": phone(*number), "code": code }).to_string();
-            let mut a = pool.send(&post_json("/sms/check", &body)).await;
+            let mut a = pool.send(&post_json(&pool.addr, "/sms/check", &body)).await;
             a.service += read.service;
             let got = match a.status {
                 Some(200) => a.json()["result"]
@@ -642,15 +653,16 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
     }
 }
 
-fn post_json(path: &str, body: &str) -> Vec<u8> {
-    client::request("POST", path, &[JSON], body.as_bytes())
+fn post_json(host: &str, path: &str, body: &str) -> Vec<u8> {
+    client::request(host, "POST", path, &[JSON], body.as_bytes())
 }
 
 /// A delivery request signed by `secret` at server time `at_ms`.
-fn signed(secret: &Secret, at_ms: u64, body: &str) -> Vec<u8> {
+fn signed(host: &str, secret: &Secret, at_ms: u64, body: &str) -> Vec<u8> {
     let t = (at_ms / 1000) as i64;
     let sig = secret.sign_blooio(t, body.as_bytes());
     client::request(
+        host,
         "POST",
         "/webhook/blooio",
         &[JSON, ("Blooio-Signature", &sig)],
