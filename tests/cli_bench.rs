@@ -4,9 +4,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
@@ -67,17 +65,8 @@ impl Serve {
         Self { child, addr }
     }
 
-    /// The value of an unlabelled counter in the server's `/metrics`.
     fn counter(&self, name: &str) -> u64 {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        common::metric(&self.addr, name)
     }
 }
 

@@ -407,6 +407,10 @@ fn max_pending_and_expiry_hold_across_instances() {
     let late = b.deliver("late", ALICE, &short_code);
     assert_ne!(late.body["result"], "verified", "{late:?}");
     id_and_code(&b.start(""));
+    // Whichever instance's start or sweep came upon the expiry counted it, and only one did.
+    std::thread::sleep(Duration::from_millis(1100));
+    let expired = |i: &Instance| common::metric(&i.addr, "mo2fa_expired_total");
+    assert_eq!(expired(&a) + expired(&b), 1);
 }
 
 #[test]

@@ -30,8 +30,8 @@ use crate::verifier::{
     Config, ConfigError, InboundMessage, Prepared, ReceiveOutcome, StartError, StartRequest,
     Started, StatusView, count_outcome,
 };
+use ::redis::Script;
 use ::redis::aio::ConnectionManager;
-use ::redis::{AsyncCommands, Script};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -41,11 +41,13 @@ use std::time::Duration;
 /// free, and drawing several costs nothing next to the round trip.
 const DRAWS_PER_CALL: usize = 4;
 
+/// The last element of every answer is the number of challenges this call found expired
+/// while still pending (see [`SWEEP`]).
 const INSERT: &str = r"
 local p = ARGV[1]
 local now, max_pending = tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', p .. 'pending', '-inf', now)
-if redis.call('ZCARD', p .. 'pending') >= max_pending then return {'full'} end
+local swept = tostring(redis.call('ZREMRANGEBYSCORE', p .. 'pending', '-inf', now))
+if redis.call('ZCARD', p .. 'pending') >= max_pending then return {'full', swept} end
 for i = 8, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
   local holder = redis.call('GET', code_key)
@@ -62,10 +64,19 @@ for i = 8, #ARGV, 2 do
       'expires', ARGV[5], 'expected', ARGV[6], 'failures', 0)
     redis.call('PEXPIREAT', ch, tonumber(ARGV[5]) + tonumber(ARGV[7]))
     redis.call('ZADD', p .. 'pending', ARGV[5], id)
-    return {'ok', id, ARGV[i]}
+    return {'ok', id, ARGV[i], swept}
   end
 end
-return {'taken'}
+return {'taken', swept}
+";
+
+/// The pending set holds only pending challenges (a challenge leaving `pending` any other way
+/// is removed from it), so removing those past their expiry counts each expiry exactly once,
+/// across every instance sharing the prefix. Answers `{expired now, still pending}`.
+const SWEEP: &str = r"
+local key, now = ARGV[1] .. 'pending', ARGV[2]
+local swept = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+return {swept, redis.call('ZCARD', key)}
 ";
 
 const RECEIVE: &str = r"
@@ -149,7 +160,9 @@ pub struct RedisVerifier {
     conn: ConnectionManager,
     insert: Script,
     receive: Script,
-    counters: Counters,
+    sweep: Script,
+    /// Shared with the sweep task, which counts the expiries it finds.
+    counters: Arc<Counters>,
     /// Pending count as of the last sweep (for metrics).
     pending: Arc<AtomicUsize>,
     /// When the last "unavailable" line was logged (ms), so a dead Redis logs once a second.
@@ -176,7 +189,8 @@ impl RedisVerifier {
             conn,
             insert: Script::new(INSERT),
             receive: Script::new(RECEIVE),
-            counters: Counters::default(),
+            sweep: Script::new(SWEEP),
+            counters: Arc::default(),
             pending: Arc::default(),
             last_warning: AtomicU64::new(0),
         })
@@ -299,6 +313,8 @@ impl Backend for RedisVerifier {
                         .invoke_async(&mut conn)
                         .await
                         .map_err(|e| self.down(e))?;
+                    let swept = answer.last().and_then(|n| n.parse().ok()).unwrap_or(0);
+                    Counters::add(&self.counters.expired, swept);
                     match answer.first().map(String::as_str) {
                         Some("ok") => {
                             let id = answer.get(1).and_then(|t| ChallengeId::parse(t));
@@ -423,19 +439,23 @@ impl Backend for RedisVerifier {
         }
     }
 
-    /// Redis expires keys itself; this only refreshes the pending count for metrics.
+    /// Redis expires the keys itself; this counts the challenges that expired unverified (as
+    /// the memory store's sweep does) and refreshes the pending count for metrics.
     fn sweep(&self, now: Millis) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (mut conn, key, pending) = (
+        let (script, prefix, mut conn, counters, pending) = (
+            self.sweep.clone(),
+            self.redis.prefix.clone(),
             self.conn.clone(),
-            format!("{}pending", self.redis.prefix),
+            self.counters.clone(),
             self.pending.clone(),
         );
         runtime.spawn(async move {
-            let n: Result<usize, _> = conn.zcount(&key, format!("({now}"), "+inf").await;
-            if let Ok(n) = n {
+            let answer = script.arg(prefix).arg(now).invoke_async(&mut conn).await;
+            if let Ok((expired, n)) = answer {
+                Counters::add(&counters.expired, expired);
                 pending.store(n, Ordering::Relaxed);
             }
         });

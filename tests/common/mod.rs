@@ -231,6 +231,21 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
         .to_string()
 }
 
+/// The value of an unlabelled counter or gauge in the `/metrics` of the server at `addr`.
+pub fn metric(addr: &str, name: &str) -> u64 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
 /// Runs a `mo2fa` command that must be refused; returns its stderr (where the error is).
 pub fn refused(cmd: &mut std::process::Command) -> String {
     refused_output(cmd.output().expect("the binary runs"))
