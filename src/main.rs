@@ -93,10 +93,12 @@ struct LoadArgs {
     /// Output directory; default reports/load-<UTC time>.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
-    /// Environment variable holding the target's webhook secret (Blooio scheme); only read
-    /// with --target.
+    /// Environment variable holding the target's webhook secret; only read with --target.
     #[arg(long, default_value = SECRET_ENV)]
     secret_env: String,
+    /// Webhook signature scheme of the deliveries (the target's --signature-scheme).
+    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
+    signature_scheme: Scheme,
 }
 
 #[derive(Args)]
@@ -475,6 +477,7 @@ fn load(args: LoadArgs) -> Result<()> {
         run_time_secs: args.run_time,
         mix,
         out: out.clone(),
+        scheme: args.signature_scheme,
     })
     .with_context(|| format!("load run (reports in {})", out.display()))?;
     print!("{}", report.table());
@@ -510,16 +513,8 @@ fn sign(args: SignArgs) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64)
     });
-    match args.scheme {
-        Scheme::Blooio => println!("Blooio-Signature: {}", secret.sign_blooio(t, &body)),
-        Scheme::Standard => {
-            println!("webhook-id: {}", args.id);
-            println!("webhook-timestamp: {t}");
-            println!(
-                "webhook-signature: {}",
-                secret.sign_standard(&args.id, t, &body)
-            );
-        }
+    for (name, value) in secret.signature_headers(&args.id, t, &body) {
+        println!("{name}: {value}");
     }
     Ok(())
 }

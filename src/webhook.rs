@@ -215,6 +215,19 @@ impl Secret {
         let mac = self.mac(&[id.as_bytes(), b".", t.as_bytes(), b".", body]);
         format!("v1,{}", STANDARD.encode(mac))
     }
+
+    /// Every header a delivery of `body` with delivery id `id`, signed at `t`, carries under
+    /// this secret's scheme (the Blooio scheme has no header for the id: it is in the body).
+    pub fn signature_headers(&self, id: &str, t: i64, body: &[u8]) -> Vec<(&'static str, String)> {
+        match self.scheme {
+            Scheme::Blooio => vec![("Blooio-Signature", self.sign_blooio(t, body))],
+            Scheme::Standard => vec![
+                ("webhook-id", id.to_string()),
+                ("webhook-timestamp", t.to_string()),
+                ("webhook-signature", self.sign_standard(id, t, body)),
+            ],
+        }
+    }
 }
 
 /// The verdict over all offered signatures, each compared in constant time.

@@ -100,41 +100,58 @@ fn short_run_against_the_in_process_server() {
 
 #[test]
 fn runs_against_a_target_with_the_secret_from_the_environment() {
-    let mut server = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0"])
-        .env("MO2FA_WEBHOOK_SECRET", "target-secret")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let addr = common::listening_addr(&mut server);
-    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-    let url = format!("http://{addr}");
+    // Both schemes: the deliveries carry whatever headers the target's scheme checks.
+    for (scheme, secret) in [
+        ("blooio", "target-secret"),
+        ("standard", "whsec_dGFyZ2V0LXNlY3JldC1ieXRlcw=="),
+    ] {
+        let mut server = Command::new(BIN)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--signature-scheme",
+                scheme,
+            ])
+            .env("MO2FA_WEBHOOK_SECRET", secret)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr = common::listening_addr(&mut server);
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        let url = format!("http://{addr}");
 
-    let dir = out_dir("target");
-    let out = Command::new(BIN)
-        .args([
-            "load",
-            "--users",
-            "2",
-            "--hatch-rate",
-            "40",
-            "--run-time",
-            "1",
-        ])
-        .args(["--mix", "flow=1,webhook_flood=1", "--target", &url])
-        .args(["--secret-env", "LOAD_TEST_SECRET"])
-        .env("LOAD_TEST_SECRET", "target-secret")
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    let stdout = check(&out);
-    let report = flows_all_verified(&dir, &stdout);
-    assert_eq!(report["target"].as_str(), Some(url.as_str()));
-    let _ = std::fs::remove_dir_all(&dir);
+        let dir = out_dir(&format!("target-{scheme}"));
+        let out = Command::new(BIN)
+            .args([
+                "load",
+                "--users",
+                "2",
+                "--hatch-rate",
+                "40",
+                "--run-time",
+                "1",
+            ])
+            .args(["--mix", "flow=1,webhook_flood=1", "--target", &url])
+            .args([
+                "--secret-env",
+                "LOAD_TEST_SECRET",
+                "--signature-scheme",
+                scheme,
+            ])
+            .env("LOAD_TEST_SECRET", secret)
+            .arg("--out")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let _ = server.kill();
+        let _ = server.wait();
+        let stdout = check(&out);
+        let report = flows_all_verified(&dir, &stdout);
+        assert_eq!(report["target"].as_str(), Some(url.as_str()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
 
 fn refused(args: &[&str]) -> String {

@@ -313,35 +313,11 @@ fn delivery(host: &str, secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8
         "protocol": "imessage",
     })
     .to_string();
-    let json = ("Content-Type", "application/json");
-    match secret.scheme() {
-        Scheme::Blooio => {
-            let sig = secret.sign_blooio(t, body.as_bytes());
-            client::request(
-                host,
-                "POST",
-                "/webhook/blooio",
-                &[json, ("Blooio-Signature", &sig)],
-                body.as_bytes(),
-            )
-        }
-        Scheme::Standard => {
-            let sig = secret.sign_standard(id, t, body.as_bytes());
-            let t = t.to_string();
-            client::request(
-                host,
-                "POST",
-                "/webhook/blooio",
-                &[
-                    json,
-                    ("webhook-id", id),
-                    ("webhook-timestamp", &t),
-                    ("webhook-signature", &sig),
-                ],
-                body.as_bytes(),
-            )
-        }
-    }
+    let signed = secret.signature_headers(id, t, body.as_bytes());
+    let headers: Vec<(&str, &str)> = std::iter::once(("Content-Type", "application/json"))
+        .chain(signed.iter().map(|(k, v)| (*k, v.as_str())))
+        .collect();
+    client::request(host, "POST", "/webhook/blooio", &headers, body.as_bytes())
 }
 
 fn ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {

@@ -144,7 +144,7 @@ impl FromStr for Mix {
 pub enum Target {
     /// A fresh verifier on 127.0.0.1 in this process, with a secret of our own.
     InProcess,
-    /// A running server; `secret` must be the one it checks webhooks with (Blooio scheme).
+    /// A running server; `secret` must be the one it checks webhooks with.
     Url { base: String, secret: String },
 }
 
@@ -159,6 +159,8 @@ pub struct LoadOptions {
     pub mix: Mix,
     /// Gets goose.html, load.json and load.md.
     pub out: PathBuf,
+    /// How deliveries are signed: the target's `--signature-scheme`.
+    pub scheme: Scheme,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -319,9 +321,10 @@ async fn deliver(
     text: &str,
 ) -> Result<GooseResponse, Box<TransactionError>> {
     let n = shared.deliveries.fetch_add(1, Ordering::Relaxed);
+    let id = format!("load_{:016x}_{n}", shared.run_id);
     let body = serde_json::json!({
         "event": "message.received",
-        "message_id": format!("load_{:016x}_{n}", shared.run_id),
+        "message_id": id,
         "sender": sender,
         "text": text,
         "protocol": "imessage",
@@ -330,12 +333,13 @@ async fn deliver(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
-    let signature = shared.secret.sign_blooio(now, body.as_bytes());
-    let builder = user
+    let mut builder = user
         .get_request_builder(&GooseMethod::Post, "/webhook/blooio")?
-        .header("Content-Type", "application/json")
-        .header("Blooio-Signature", signature)
-        .body(body);
+        .header("Content-Type", "application/json");
+    for (name, value) in shared.secret.signature_headers(&id, now, body.as_bytes()) {
+        builder = builder.header(name, value);
+    }
+    let builder = builder.body(body);
     user.request(
         GooseRequest::builder()
             .method(GooseMethod::Post)
@@ -718,7 +722,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     std::fs::create_dir_all(&opts.out)?;
     let (base, secret, server) = match &opts.target {
         Target::InProcess => {
-            let secret = Secret::new(Scheme::Blooio, IN_PROCESS_SECRET)?;
+            let secret = Secret::new(opts.scheme, IN_PROCESS_SECRET)?;
             let verifier =
                 Verifier::in_memory(verifier::Config::default(), MemoryStoreConfig::default())?;
             let app = Arc::new(App::new(
@@ -733,7 +737,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
                 return Err(LoadError::TargetUrl(base.clone()));
             }
-            let secret = Secret::new(Scheme::Blooio, secret)?;
+            let secret = Secret::new(opts.scheme, secret)?;
             (base.trim_end_matches('/').to_string(), secret, None)
         }
     };
