@@ -8,6 +8,8 @@
 # COUNT must cover the run (req/s x seconds), or the tail replays deliveries already verified.
 # SERVER_CPUS / WRK_CPUS (taskset lists, e.g. SERVER_CPUS=0-1 WRK_CPUS=2-3) keep the load
 # generator off the server's cores; unset, they share all cores as the issue's figures assume.
+# TOKIO_WORKER_THREADS=1 gives both Rust servers one runtime worker (mo2fa serve --workers 1);
+# Node is single-threaded anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DUR=${DUR:-5s}
@@ -68,7 +70,7 @@ measure() { # name port command...
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-echo "cores: server ${SERVER_CPUS:-any}, wrk ${WRK_CPUS:-any}"
+echo "cores: server ${SERVER_CPUS:-any}, wrk ${WRK_CPUS:-any}; tokio workers: ${TOKIO_WORKER_THREADS:-one per core}"
 echo "command: wrk -t1 -c$CONNS -d$DUR -s benches/webhook.lua (unique signed deliveries, $COUNT per server)"
 {
   measure bare-hyper 18101 "$BARE" 127.0.0.1:18101

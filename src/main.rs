@@ -258,6 +258,11 @@ struct ServeArgs {
     /// then treated as down until it answers again).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     redis_timeout_ms: u64,
+    /// Runtime worker threads; default one per core (or TOKIO_WORKER_THREADS). Fewer than the
+    /// cores when the machine is shared (a proxy, a load generator): an idle worker is parked
+    /// and woken again for work another one found, which costs CPU on every request.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
 }
 
 /// Errors are printed as one line of causes, `error: <what>: <why>`, never as a backtrace
@@ -591,7 +596,14 @@ fn serve(args: ServeArgs) -> Result<()> {
         sms_outbox: args.sms_outbox,
         ..HttpConfig::new(args.handle, secret)
     };
-    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let rt = match args.workers {
+        None => tokio::runtime::Runtime::new(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.into())
+            .enable_all()
+            .build(),
+    }
+    .context("starting the async runtime")?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await

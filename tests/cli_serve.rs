@@ -32,6 +32,39 @@ fn refuses_bad_settings_with_a_clear_message() {
     );
 }
 
+#[test]
+fn workers_must_be_positive() {
+    let err = common::refused(
+        Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
+            .env("MO2FA_WEBHOOK_SECRET", "s"),
+    );
+    assert!(err.contains("--workers"), "{err}");
+}
+
+/// `--workers` sizes the runtime: its worker threads are the ones Linux lists by tokio's
+/// thread name.
+#[cfg(target_os = "linux")]
+#[test]
+fn workers_sets_the_runtime_threads() {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0", "--workers", "3"])
+        .env("MO2FA_WEBHOOK_SECRET", "s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    common::listening_addr(&mut child);
+    let workers = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim() == "tokio-rt-worker")
+        .count();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(workers, 3);
+}
+
 fn http(addr: &str, raw: &str) -> String {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
