@@ -313,11 +313,7 @@ fn delivery(host: &str, secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8
         "protocol": "imessage",
     })
     .to_string();
-    let signed = secret.signature_headers(id, t, body.as_bytes());
-    let headers: Vec<(&str, &str)> = std::iter::once(("Content-Type", "application/json"))
-        .chain(signed.iter().map(|(k, v)| (*k, v.as_str())))
-        .collect();
-    client::request(host, "POST", "/webhook/blooio", &headers, body.as_bytes())
+    client::delivery(host, secret, id, t, body.as_bytes())
 }
 
 fn ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {

@@ -162,17 +162,7 @@ async fn flow(
             "sender": format!("+1555{:07}", n % 10_000_000), "text": code, "protocol": "imessage",
         })
         .to_string();
-        let sig = secret.sign_blooio(now_s, body.as_bytes());
-        client::request(
-            host,
-            "POST",
-            "/webhook/blooio",
-            &[
-                ("Content-Type", "application/json"),
-                ("Blooio-Signature", &sig),
-            ],
-            body.as_bytes(),
-        )
+        client::delivery(host, secret, &mid, now_s, body.as_bytes())
     };
     let first = deliver(format!("soak_{n}"));
     conn.send(&first).await?;

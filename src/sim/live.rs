@@ -504,14 +504,16 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 },
                 Text::Literal(t) => t.to_string(),
             };
+            let id = format!("m{msg}");
             let body = serde_json::json!({
-                "event": "message.received", "message_id": format!("m{msg}"),
+                "event": "message.received", "message_id": id,
                 "sender": phone(*sender), "text": text, "protocol": protocol,
             })
             .to_string();
             let request = signed(
                 &pool.addr,
                 &shared.secret,
+                &id,
                 shared.at_origin + step.at_ms,
                 &body,
             );
@@ -533,8 +535,9 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             let Some(pool) = reverse else {
                 return skipped();
             };
+            let id = format!("forged{n}");
             let body = serde_json::json!({
-                "event": "message.received", "message_id": format!("forged{n}"),
+                "event": "message.received", "message_id": id,
                 "sender": "+15550000000", "text": code.as_ref(), "protocol": "imessage",
             })
             .to_string();
@@ -542,6 +545,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 .send(&signed(
                     &pool.addr,
                     &shared.forger,
+                    &id,
                     shared.at_origin + step.at_ms,
                     &body,
                 ))
@@ -658,16 +662,8 @@ fn post_json(host: &str, path: &str, body: &str) -> Vec<u8> {
 }
 
 /// A delivery request signed by `secret` at server time `at_ms`.
-fn signed(host: &str, secret: &Secret, at_ms: u64, body: &str) -> Vec<u8> {
-    let t = (at_ms / 1000) as i64;
-    let sig = secret.sign_blooio(t, body.as_bytes());
-    client::request(
-        host,
-        "POST",
-        "/webhook/blooio",
-        &[JSON, ("Blooio-Signature", &sig)],
-        body.as_bytes(),
-    )
+fn signed(host: &str, secret: &Secret, id: &str, at_ms: u64, body: &str) -> Vec<u8> {
+    client::delivery(host, secret, id, (at_ms / 1000) as i64, body.as_bytes())
 }
 
 /// Writes `live/`: per-endpoint `.hgrm` tables (from the scheduled time, and service time),
