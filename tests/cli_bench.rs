@@ -3,8 +3,10 @@
 
 mod common;
 
+use common::Serve;
+
 use std::io::{Read, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
@@ -47,36 +49,6 @@ fn bench_http_rejects_bad_options() {
 }
 
 /// A `mo2fa serve` on an OS-chosen loopback port, killed when dropped.
-struct Serve {
-    child: Child,
-    addr: String,
-}
-
-impl Serve {
-    fn start(secret: &str) -> Self {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .env("MO2FA_WEBHOOK_SECRET", secret)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = common::listening_addr(&mut child);
-        Self { child, addr }
-    }
-
-    fn counter(&self, name: &str) -> u64 {
-        common::metric(&self.addr, name)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `bench http --target` at 300/s for 1 s over 4 connections, with `secret` in the environment.
 fn bench_target(addr: &str, secret: &str, endpoints: &[&str]) -> Output {
     let mut cmd = Command::new(BIN);
@@ -102,7 +74,7 @@ fn row<'a>(stdout: &'a str, endpoint: &str) -> Vec<&'a str> {
 
 #[test]
 fn bench_http_against_a_running_server_verifies_every_delivery() {
-    let server = Serve::start("target-secret");
+    let server = Serve::start("target-secret", &[]);
     let out = bench_target(&server.addr, "target-secret", &["webhook", "status"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -117,12 +89,12 @@ fn bench_http_against_a_running_server_verifies_every_delivery() {
         assert_eq!(cols.last(), Some(&"0"), "errors: {cols:?}");
     }
     // Every delivery matched a challenge the bench made on this server: 300/s for 1 s.
-    assert_eq!(server.counter("mo2fa_verifications_total"), 300);
+    assert_eq!(server.metric("mo2fa_verifications_total"), 300);
 }
 
 #[test]
 fn bench_http_against_a_target_with_another_secret_fails_and_says_why() {
-    let server = Serve::start("target-secret");
+    let server = Serve::start("target-secret", &[]);
     let out = bench_target(&server.addr, "not-the-target-secret", &["webhook"]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     // The table is still printed, but a run that measured only refusals is a failed run.
@@ -138,8 +110,8 @@ fn bench_http_against_a_target_with_another_secret_fails_and_says_why() {
         stdout.contains("webhook errors: 300 answered 401"),
         "the table says what the errors were:\n{stdout}"
     );
-    assert_eq!(server.counter("mo2fa_bad_signatures_total"), 300);
-    assert_eq!(server.counter("mo2fa_verifications_total"), 0);
+    assert_eq!(server.metric("mo2fa_bad_signatures_total"), 300);
+    assert_eq!(server.metric("mo2fa_verifications_total"), 0);
 }
 
 #[test]

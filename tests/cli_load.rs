@@ -5,7 +5,7 @@ mod common;
 
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
@@ -105,22 +105,9 @@ fn runs_against_a_target_with_the_secret_from_the_environment() {
         ("blooio", "target-secret"),
         ("standard", "whsec_dGFyZ2V0LXNlY3JldC1ieXRlcw=="),
     ] {
-        let mut server = Command::new(BIN)
-            .args([
-                "serve",
-                "--addr",
-                "127.0.0.1:0",
-                "--signature-scheme",
-                scheme,
-            ])
-            .env("MO2FA_WEBHOOK_SECRET", secret)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let addr = common::listening_addr(&mut server);
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        let url = format!("http://{addr}");
+        let server = common::Serve::start(secret, &["--signature-scheme", scheme]);
+        assert!(server.addr.starts_with("127.0.0.1:"), "{}", server.addr);
+        let url = format!("http://{}", server.addr);
 
         let dir = out_dir(&format!("target-{scheme}"));
         let out = Command::new(BIN)
@@ -145,8 +132,7 @@ fn runs_against_a_target_with_the_secret_from_the_environment() {
             .arg(&dir)
             .output()
             .unwrap();
-        let _ = server.kill();
-        let _ = server.wait();
+        drop(server);
         let stdout = check(&out);
         let report = flows_all_verified(&dir, &stdout);
         assert_eq!(report["target"].as_str(), Some(url.as_str()));

@@ -21,25 +21,17 @@ fn refuses_to_start_without_a_secret() {
 
 #[test]
 fn refuses_bad_settings_with_a_clear_message() {
-    let err = common::refused(
-        Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0", "--code-len", "3"])
-            .env("MO2FA_WEBHOOK_SECRET", "s"),
-    );
-    assert!(
-        err.contains("--code-len") && err.contains("between 4 and 12"),
-        "{err}"
-    );
-}
-
-#[test]
-fn workers_must_be_positive() {
-    let err = common::refused(
-        Command::new(BIN)
-            .args(["serve", "--addr", "127.0.0.1:0", "--workers", "0"])
-            .env("MO2FA_WEBHOOK_SECRET", "s"),
-    );
-    assert!(err.contains("--workers"), "{err}");
+    for (flag, value, why) in [
+        ("--code-len", "3", "between 4 and 12"),
+        ("--workers", "0", "not in 1..=1024"),
+    ] {
+        let err = common::refused(
+            Command::new(BIN)
+                .args(["serve", "--addr", "127.0.0.1:0", flag, value])
+                .env("MO2FA_WEBHOOK_SECRET", "s"),
+        );
+        assert!(err.contains(flag) && err.contains(why), "{err}");
+    }
 }
 
 /// `--workers` sizes the runtime: its worker threads are the ones Linux lists by tokio's
@@ -47,21 +39,12 @@ fn workers_must_be_positive() {
 #[cfg(target_os = "linux")]
 #[test]
 fn workers_sets_the_runtime_threads() {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--addr", "127.0.0.1:0", "--workers", "3"])
-        .env("MO2FA_WEBHOOK_SECRET", "s")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::listening_addr(&mut child);
-    let workers = std::fs::read_dir(format!("/proc/{}/task", child.id()))
+    let server = common::Serve::start("s", &["--workers", "3"]);
+    let workers = std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
         .unwrap()
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
         .filter(|name| name.trim() == "tokio-rt-worker")
         .count();
-    let _ = child.kill();
-    let _ = child.wait();
     assert_eq!(workers, 3);
 }
 

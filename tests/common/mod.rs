@@ -231,6 +231,40 @@ pub fn listening_addr(child: &mut std::process::Child) -> String {
         .to_string()
 }
 
+/// A `mo2fa serve` child on an OS-chosen loopback port, killed when dropped.
+pub struct Serve {
+    pub child: std::process::Child,
+    /// The `host:port` it announced.
+    pub addr: String,
+}
+
+impl Serve {
+    /// Starts `mo2fa serve --addr 127.0.0.1:0` with the webhook `secret` and `extra` arguments.
+    pub fn start(secret: &str, extra: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .args(extra)
+            .env("MO2FA_WEBHOOK_SECRET", secret)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        let addr = listening_addr(&mut child);
+        Self { child, addr }
+    }
+
+    pub fn metric(&self, name: &str) -> u64 {
+        metric(&self.addr, name)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The value of an unlabelled counter or gauge in the `/metrics` of the server at `addr`.
 pub fn metric(addr: &str, name: &str) -> u64 {
     use std::io::{Read, Write};
