@@ -196,7 +196,7 @@ struct BenchHttpArgs {
     /// Webhook signature scheme of the deliveries (the server's --signature-scheme).
     #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
     signature_scheme: Scheme,
-    /// Write <endpoint>.hgrm percentile tables and .hlog interval logs here.
+    /// Write <endpoint>.hgrm percentile tables, .hlog interval logs and bench.json here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
 }

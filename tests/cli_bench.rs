@@ -12,6 +12,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
 #[test]
 fn bench_http_at_a_fixed_rate() {
+    let dir = std::env::temp_dir().join(format!("mo2fa-cli-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(BIN)
         .args([
             "bench",
@@ -22,6 +24,8 @@ fn bench_http_at_a_fixed_rate() {
             "status",
         ])
         .args(["--rate", "500", "--duration", "1", "--connections", "4"])
+        .arg("--out")
+        .arg(&dir)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -40,6 +44,21 @@ fn bench_http_at_a_fixed_rate() {
         assert_eq!(cols[3], "500", "achieved: {row}");
         assert_eq!(cols.last(), Some(&"0"), "errors: {row}");
     }
+    // The same rows as JSON, beside each endpoint's histograms.
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(json["target"], "in-process (memory)");
+    let rows = json["endpoints"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, name) in rows.iter().zip(["webhook", "status"]) {
+        assert_eq!(row["endpoint"], name);
+        assert_eq!(row["offered_per_s"], 500);
+        assert_eq!(row["succeeded"], 500);
+        assert_eq!(row["errors"], 0);
+        assert!(row["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(dir.join(format!("{name}.hgrm")).is_file());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -523,7 +523,51 @@ fn measure<C: Challenges>(
                 .collect(),
         });
     }
+    if let Some(dir) = &opts.out {
+        std::fs::write(
+            dir.join("bench.json"),
+            format!("{:#}\n", summary(opts, &rows)),
+        )?;
+    }
     Ok(rows)
+}
+
+/// The table as JSON (`bench.json` beside the histograms), for tracking runs over time.
+pub fn summary(opts: &BenchOptions, rows: &[Row]) -> serde_json::Value {
+    let target = match &opts.server {
+        Server::InProcess { store } => format!("in-process ({store})"),
+        Server::Remote { addr, .. } => format!("http://{addr}"),
+    };
+    let endpoints: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            let errors: serde_json::Map<String, serde_json::Value> = r
+                .error_kinds
+                .iter()
+                .map(|(status, n)| {
+                    let kind = status.map_or("no_answer".to_string(), |s| s.to_string());
+                    (kind, (*n).into())
+                })
+                .collect();
+            serde_json::json!({
+                "endpoint": r.endpoint.name(),
+                "saturation_per_s": r.saturation,
+                "offered_per_s": r.offered,
+                "achieved_per_s": r.achieved,
+                "succeeded": r.succeeded,
+                "errors": r.errors,
+                "errors_by_status": errors,
+                "latency_ms": {"p50": r.p50_ms, "p99": r.p99_ms, "p99_9": r.p999_ms, "max": r.max_ms},
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "target": target,
+        "connections": opts.connections,
+        "measure_seconds": opts.measure.as_secs_f64(),
+        "fraction_of_saturation": opts.rate.is_none().then_some(opts.fraction),
+        "endpoints": endpoints,
+    })
 }
 
 /// The printed table.
@@ -672,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn only_an_endpoint_without_one_success_fails_the_run() {
+    fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
         let row = |endpoint, succeeded, error_kinds: Vec<(Option<u16>, u64)>| Row {
             endpoint,
             saturation: None,
@@ -691,8 +735,31 @@ mod tests {
         assert_eq!(failed_endpoints(&[overloaded.clone(), clean.clone()]), None);
         let refused = row(Endpoint::Webhook, 0, vec![(Some(401), 60), (None, 40)]);
         assert_eq!(
-            failed_endpoints(&[overloaded, refused, clean]).as_deref(),
+            failed_endpoints(&[overloaded, refused.clone(), clean]).as_deref(),
             Some("webhook (60 answered 401, 40 got no answer)")
+        );
+        // bench.json says the same.
+        let opts = BenchOptions {
+            endpoints: vec![Endpoint::Webhook],
+            connections: 4,
+            step: Duration::from_secs(1),
+            measure: Duration::from_secs(1),
+            fraction: 0.5,
+            rate: Some(100),
+            max_rate: 1000,
+            out: None,
+            server: Server::Remote {
+                addr: "127.0.0.1:8080".into(),
+                secret: None,
+            },
+            scheme: Scheme::Blooio,
+        };
+        let json = summary(&opts, &[refused]);
+        assert_eq!(json["target"], "http://127.0.0.1:8080");
+        assert_eq!(json["fraction_of_saturation"], serde_json::Value::Null);
+        assert_eq!(
+            json["endpoints"][0]["errors_by_status"],
+            serde_json::json!({"401": 60, "no_answer": 40})
         );
     }
 }
