@@ -265,6 +265,20 @@ struct ServeArgs {
     workers: Option<u16>,
 }
 
+/// Tokio reads `TOKIO_WORKER_THREADS` whenever a runtime is built, here and in the library,
+/// and panics on a value that is not a positive integer: refuse it once, up front, instead.
+fn check_worker_threads_env() -> Result<()> {
+    const VAR: &str = "TOKIO_WORKER_THREADS";
+    match std::env::var(VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(()),
+        Ok(v) if v.parse::<usize>().is_ok_and(|n| n > 0) => Ok(()),
+        Ok(v) => bail!("{VAR} must be a positive number of worker threads, got {v:?}"),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            bail!("{VAR} must be a positive number of worker threads, got {v:?}")
+        }
+    }
+}
+
 /// Errors are printed as one line of causes, `error: <what>: <why>`, never as a backtrace
 /// (returning the error from `main` would print one whenever `RUST_BACKTRACE` is set). A
 /// cause the message above it already quotes is not repeated.
@@ -291,7 +305,9 @@ fn run() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    check_worker_threads_env()?;
+    match cli.command {
         Command::Serve(args) => serve(args),
         Command::Cost(args) => {
             print!("{}", mo2fa::cost::cli::run(&args)?);

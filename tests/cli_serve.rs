@@ -34,6 +34,24 @@ fn refuses_bad_settings_with_a_clear_message() {
     }
 }
 
+#[test]
+fn a_bad_tokio_worker_count_in_the_environment_is_an_error_not_a_panic() {
+    for value in ["", "0", "two"] {
+        let err = common::refused(
+            Command::new(BIN)
+                .args(["serve", "--addr", "127.0.0.1:0"])
+                .env("MO2FA_WEBHOOK_SECRET", "s")
+                .env("TOKIO_WORKER_THREADS", value),
+        );
+        assert_eq!(
+            err.trim(),
+            format!(
+                "error: TOKIO_WORKER_THREADS must be a positive number of worker threads, got {value:?}"
+            ),
+        );
+    }
+}
+
 /// `--workers` sizes the runtime: its worker threads are the ones Linux lists by tokio's
 /// thread name.
 #[cfg(target_os = "linux")]
