@@ -658,9 +658,10 @@ mod parity {
             })
         }
 
-        fn counts(&self) -> [u64; 10] {
+        fn counts(&self) -> [u64; 11] {
             let c: &Counters = self.backend.counters();
             [
+                &c.expired,
                 &c.starts,
                 &c.starts_refused,
                 &c.messages,
@@ -868,6 +869,35 @@ mod parity {
             None
         );
         assert_eq!(both!(mem, red, |s| s.status("../etc", t0, later)), None);
+
+        // The sweep: e..j (one minute from t0 + 20) are due, k is not. Redis' own key TTLs have
+        // not run out (its clock is near t0): the sweep alone must free the codes, as in memory.
+        // The memory store's wheel turns in whole seconds, so the sweep comes a second later.
+        let sweep_at = t0 + minute + 1_100;
+        mem.backend.sweep(sweep_at);
+        red.backend.sweep(sweep_at); // runs in a task of its own
+        assert_eq!(
+            mem.counts()[0],
+            7,
+            "b by its late message, e..j by the sweep"
+        );
+        for _ in 0..500 {
+            if red.counts()[0] == mem.counts()[0] {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let (seen, _) = both!(mem, red, |s| s.deliver(
+            ALICE,
+            "{e}",
+            "imessage",
+            None,
+            sweep_at + 1
+        ));
+        assert_eq!(seen, Seen::NoMatch(1));
+        let swept = both!(mem, red, |s| s.status("e", t0, sweep_at + 2));
+        assert_eq!(swept.map(|s| s.0), Some(Status::Expired));
+        both!(mem, red, |s| s.start("l", None, minute, sweep_at + 3)).unwrap();
 
         assert_eq!(mem.counts(), red.counts(), "counters");
     }

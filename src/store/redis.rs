@@ -41,13 +41,38 @@ use std::time::Duration;
 /// free, and drawing several costs nothing next to the round trip.
 const DRAWS_PER_CALL: usize = 4;
 
-/// The last element of every answer is the number of challenges this call found expired
-/// while still pending (see [`SWEEP`]).
+/// Expires what is due by the caller's clock as the memory store's sweep does: the challenge
+/// reads expired, its code is free (a late message finds nothing, as in memory, even while the
+/// code key's own TTL, which follows Redis' clock, has not run out) and it leaves the pending
+/// set. The pending set holds only pending challenges (leaving `pending` any other way removes
+/// the id), so each expiry is done, and counted, once across every instance sharing the prefix.
+/// At most 1,000 per call, to keep Redis responsive; the rest go on the next call.
+const EXPIRE_DUE: &str = r"
+local function expire_due(p, now)
+  local ids = redis.call('ZRANGEBYSCORE', p .. 'pending', '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(ids) do
+    local ch = p .. 'ch:' .. id
+    local code = redis.call('HGET', ch, 'code')
+    if code then
+      local code_key = p .. 'code:' .. code
+      if redis.call('GET', code_key) == id then redis.call('DEL', code_key) end
+      redis.call('HSET', ch, 'status', 'expired')
+    end
+    redis.call('ZREM', p .. 'pending', id)
+  end
+  return #ids
+end
+local function live_pending(p, now)
+  return redis.call('ZCOUNT', p .. 'pending', '(' .. now, '+inf')
+end
+";
+
+/// The last element of every answer is the number of challenges this call expired.
 const INSERT: &str = r"
 local p = ARGV[1]
 local now, max_pending = tonumber(ARGV[2]), tonumber(ARGV[3])
-local swept = tostring(redis.call('ZREMRANGEBYSCORE', p .. 'pending', '-inf', now))
-if redis.call('ZCARD', p .. 'pending') >= max_pending then return {'full', swept} end
+local swept = tostring(expire_due(p, now))
+if live_pending(p, now) >= max_pending then return {'full', swept} end
 for i = 8, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
   local holder = redis.call('GET', code_key)
@@ -70,13 +95,10 @@ end
 return {'taken', swept}
 ";
 
-/// The pending set holds only pending challenges (a challenge leaving `pending` any other way
-/// is removed from it), so removing those past their expiry counts each expiry exactly once,
-/// across every instance sharing the prefix. Answers `{expired now, still pending}`.
+/// Answers `{expired now, still pending}`.
 const SWEEP: &str = r"
-local key, now = ARGV[1] .. 'pending', ARGV[2]
-local swept = redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
-return {swept, redis.call('ZCARD', key)}
+local p, now = ARGV[1], tonumber(ARGV[2])
+return {expire_due(p, now), live_pending(p, now)}
 ";
 
 const RECEIVE: &str = r"
@@ -187,9 +209,9 @@ impl RedisVerifier {
             cfg,
             redis,
             conn,
-            insert: Script::new(INSERT),
+            insert: Script::new(&format!("{EXPIRE_DUE}{INSERT}")),
             receive: Script::new(RECEIVE),
-            sweep: Script::new(SWEEP),
+            sweep: Script::new(&format!("{EXPIRE_DUE}{SWEEP}")),
             counters: Arc::default(),
             pending: Arc::default(),
             last_warning: AtomicU64::new(0),
