@@ -269,13 +269,16 @@ struct ServeArgs {
 /// and panics on a value that is not a positive integer: refuse it once, up front, instead.
 fn check_worker_threads_env() -> Result<()> {
     const VAR: &str = "TOKIO_WORKER_THREADS";
-    match std::env::var(VAR) {
-        Err(std::env::VarError::NotPresent) => Ok(()),
-        Ok(v) if v.parse::<usize>().is_ok_and(|n| n > 0) => Ok(()),
-        Ok(v) => bail!("{VAR} must be a positive number of worker threads, got {v:?}"),
-        Err(std::env::VarError::NotUnicode(v)) => {
-            bail!("{VAR} must be a positive number of worker threads, got {v:?}")
+    match std::env::var_os(VAR) {
+        None => Ok(()),
+        Some(v)
+            if v.to_str()
+                .and_then(|s| s.parse::<usize>().ok())
+                .is_some_and(|n| n > 0) =>
+        {
+            Ok(())
         }
+        Some(v) => bail!("{VAR} must be a positive number of worker threads, got {v:?}"),
     }
 }
 
