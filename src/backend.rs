@@ -44,6 +44,12 @@ pub trait Backend: Send + Sync + 'static {
         msg: &InboundMessage<'_>,
         now: Millis,
     ) -> impl Future<Output = Result<(ReceiveOutcome, bool), Unavailable>> + Send;
+    /// The first answer to delivery `delivery_id` if it was handled (a duplicate, counted as
+    /// such), else `None`; records nothing.
+    fn recorded(
+        &self,
+        delivery_id: &str,
+    ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send;
     /// Periodic housekeeping (about once a second).
     fn sweep(&self, now: Millis);
     /// Pending challenges as last known (for metrics).
@@ -84,6 +90,13 @@ impl<S: Store + 'static> Backend for Verifier<S> {
         now: Millis,
     ) -> impl Future<Output = Result<(ReceiveOutcome, bool), Unavailable>> + Send {
         ready(Ok(Verifier::receive_once(self, delivery_id, msg, now)))
+    }
+
+    fn recorded(
+        &self,
+        delivery_id: &str,
+    ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send {
+        ready(Ok(Verifier::recorded(self, delivery_id)))
     }
 
     fn sweep(&self, now: Millis) {

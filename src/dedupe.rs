@@ -88,6 +88,12 @@ impl<T: Clone> Dedupe<T> {
         (answer, false)
     }
 
+    /// The stored answer for `key`, if any; records nothing.
+    pub fn get(&self, key: &str) -> Option<T> {
+        let key = self.key(key);
+        self.shard(key).lock().answers.get(&key).cloned()
+    }
+
     /// Forgets deliveries older than the retention.
     pub fn sweep(&self, now: Millis) {
         for shard in self.shards.iter() {

@@ -13,7 +13,7 @@ use crate::sms_gateway::{CountrySource, SmsGateway};
 use crate::sms_otp::CheckOutcome;
 use crate::timefmt::rfc3339_ms;
 use crate::verifier::{StartError, StartRequest};
-use crate::webhook::{self, Event, Scheme, Secret, SignatureHeaders};
+use crate::webhook::{self, DeliveryHeaders, Event, Secret, SignatureHeaders};
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
@@ -146,6 +146,10 @@ static X_BLOOIO_SIGNATURE: HeaderName = HeaderName::from_static("x-blooio-signat
 static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
 static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
 static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+static X_BLOOIO_EVENT: HeaderName = HeaderName::from_static("x-blooio-event");
+static X_BLOOIO_MESSAGE_ID: HeaderName = HeaderName::from_static("x-blooio-message-id");
+static X_BLOOIO_REPLAY: HeaderName = HeaderName::from_static("x-blooio-replay");
+static X_ORIGINAL_EVENT_ID: HeaderName = HeaderName::from_static("x-original-event-id");
 
 /// Parses a JSON object. serde would also fill a struct from an array, positionally; an API
 /// that documents objects must not accept `[null, null]`.
@@ -511,8 +515,8 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(r) => return r,
         };
         let sig_headers = SignatureHeaders {
-            blooio_signature: header(headers, &BLOOIO_SIGNATURE)
-                .or_else(|| header(headers, &X_BLOOIO_SIGNATURE)),
+            blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
+                .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
             webhook_id: header(headers, &WEBHOOK_ID),
             webhook_timestamp: header(headers, &WEBHOOK_TIMESTAMP),
             webhook_signature: header(headers, &WEBHOOK_SIGNATURE),
@@ -531,27 +535,40 @@ impl<V: Backend, C: Clock> App<V, C> {
             Ok(e) => e,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
+        let delivery_headers = DeliveryHeaders {
+            event: header(headers, &X_BLOOIO_EVENT),
+            message_id: header(headers, &X_BLOOIO_MESSAGE_ID),
+            replay: header(headers, &X_BLOOIO_REPLAY)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            original_event_id: header(headers, &X_ORIGINAL_EVENT_ID),
+            webhook_id: sig_headers.webhook_id,
+        };
         if !event.is_message_received() {
             return json_response(
                 StatusCode::OK,
-                &json!({"result": "ignored", "reason": format!("event {:?} is not handled", event.event)}),
+                &json!({"result": "ignored", "reason": format!("event {:?} is not handled", event.kind)}),
             );
         }
-        let msg = match event.message() {
-            Ok(m) => m,
+        let (msg, delivery) = match event.message().and_then(|m| {
+            Ok((
+                m,
+                event.delivery(self.cfg.secret.scheme(), &delivery_headers)?,
+            ))
+        }) {
+            Ok(both) => both,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
-        let delivery_id = match self.cfg.secret.scheme() {
-            Scheme::Standard => sig_headers.webhook_id,
-            Scheme::Blooio => event.message_id.as_deref(),
+        let answer = match delivery.replay_of {
+            // A replay of a delivery already decided gets that answer; one never seen before
+            // is handled under its own (signed) id.
+            Some(original) => match self.verifier.recorded(original).await {
+                Ok(Some(outcome)) => Ok((outcome, true)),
+                Ok(None) => self.verifier.receive_once(delivery.id, &msg, now).await,
+                Err(e) => Err(e),
+            },
+            None => self.verifier.receive_once(delivery.id, &msg, now).await,
         };
-        let Some(delivery_id) = delivery_id else {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "message.received event lacks field \"message_id\"",
-            );
-        };
-        let (outcome, duplicate) = match self.verifier.receive_once(delivery_id, &msg, now).await {
+        let (outcome, duplicate) = match answer {
             Ok(answer) => answer,
             // The provider retries on 5xx; the retry is decided then (or answered from the
             // dedupe record if this attempt got through after all).

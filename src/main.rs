@@ -9,7 +9,7 @@ use mo2fa::load::bench::{self, BenchOptions, Endpoint};
 use mo2fa::store::MemoryStoreConfig;
 use mo2fa::store::redis::{RedisConfig, RedisVerifier};
 use mo2fa::verifier::{self, Protocol, Verifier};
-use mo2fa::webhook::{Scheme, Secret};
+use mo2fa::webhook::{PayloadShape, Scheme, Secret};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,6 +66,10 @@ struct SoakArgs {
     /// Concurrent client connections.
     #[arg(long, default_value_t = 32)]
     workers: usize,
+    /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
+    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
+    #[arg(long, value_enum, default_value_t = PayloadShape::V2)]
+    payload_shape: PayloadShape,
 }
 
 #[derive(Args)]
@@ -99,6 +103,10 @@ struct LoadArgs {
     /// Webhook signature scheme of the deliveries (the target's --signature-scheme).
     #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
     signature_scheme: Scheme,
+    /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
+    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
+    #[arg(long, value_enum, default_value_t = PayloadShape::V2)]
+    payload_shape: PayloadShape,
 }
 
 #[derive(Args)]
@@ -138,6 +146,10 @@ struct RunArgs {
     /// Keep-alive connections per live server.
     #[arg(long, default_value_t = 64, requires = "live")]
     connections: usize,
+    /// Body shape of the live replay's deliveries (default: the scenario's emitter.shape,
+    /// itself v2 unless set).
+    #[arg(long, value_enum, requires = "live")]
+    payload_shape: Option<PayloadShape>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -196,6 +208,10 @@ struct BenchHttpArgs {
     /// Webhook signature scheme of the deliveries (the server's --signature-scheme).
     #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
     signature_scheme: Scheme,
+    /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
+    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
+    #[arg(long, value_enum, default_value_t = PayloadShape::V2)]
+    payload_shape: PayloadShape,
     /// Write <endpoint>.hgrm percentile tables, .hlog interval logs and bench.json here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -413,6 +429,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         let opts = live::LiveOptions {
             speed: args.speed,
             connections: args.connections,
+            shape: args.payload_shape,
         };
         let live = live::replay(&sc, trace, opts, &INTERRUPT, &progress)?;
         bar.finish_and_clear();
@@ -445,6 +462,7 @@ fn soak(args: SoakArgs) -> Result<()> {
         rate: args.rate,
         ttl_secs: args.ttl,
         workers: args.workers,
+        shape: args.payload_shape,
     })?;
     print!("{}", report.table());
     if !report.ok() {
@@ -502,6 +520,7 @@ fn load(args: LoadArgs) -> Result<()> {
         mix,
         out: out.clone(),
         scheme: args.signature_scheme,
+        shape: args.payload_shape,
     })
     .with_context(|| format!("load run (reports in {})", out.display()))?;
     print!("{}", report.table());
@@ -582,6 +601,7 @@ fn bench_http(args: BenchHttpArgs) -> Result<()> {
         out: args.out,
         server,
         scheme: args.signature_scheme,
+        shape: args.payload_shape,
     };
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));

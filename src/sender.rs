@@ -3,14 +3,18 @@
 //! iMessage senders arrive either as phone numbers or as Apple-ID e-mail addresses, and the
 //! app that binds a challenge to an expected sender may have typed the number differently
 //! ("+1 (555) 010-0123"). Both sides are normalised before any comparison: phones to E.164
-//! (`+` and 8 to 15 digits), e-mail addresses to lower case. Anything else is an error, never
-//! a silent mismatch.
+//! (`+` and 8 to 15 digits), e-mail addresses to ASCII lower case. Anything else is an error,
+//! never a silent mismatch.
+//!
+//! Only ASCII letters are folded. Full Unicode lower-casing would make look-alikes equal: the
+//! Kelvin sign `\u{212A}` lower-cases to `k`, so `\u{212A}ate@example.com` would verify a
+//! challenge bound to `kate@example.com`. Non-ASCII characters are compared exactly.
 
 use std::fmt;
 
 /// A normalised sender. Invariant: a phone is `+` and 8..=15 digits without a leading zero,
 /// kept as its number (no allocation: most iMessage senders are phones and this is on the hot
-/// path); an e-mail address is a lower-case `local@domain` without white space, behind one thin
+/// path); an e-mail address is an ASCII-lower-cased `local@domain` without white space, behind one thin
 /// pointer so `Option<Sender>` stays 16 bytes inside a challenge slot.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Sender {
@@ -56,7 +60,9 @@ impl Sender {
         if !ok {
             return Err(SenderError::Email);
         }
-        Ok(Sender::Email(Box::new(raw.to_lowercase().into_boxed_str())))
+        Ok(Sender::Email(Box::new(
+            raw.to_ascii_lowercase().into_boxed_str(),
+        )))
     }
 
     fn parse_phone(raw: &str) -> Result<Self, SenderError> {
@@ -160,6 +166,29 @@ mod tests {
         ] {
             assert_eq!(Sender::parse(raw), Err(SenderError::Email), "{raw}");
         }
+    }
+
+    #[test]
+    fn only_ascii_letters_fold_so_look_alikes_stay_apart() {
+        let kate = Sender::parse("kate@example.com").unwrap();
+        assert_eq!(Sender::parse("KATE@Example.com").unwrap(), kate);
+        for look_alike in [
+            "\u{212A}ate@example.com", // Kelvin sign, lower-cases to 'k'
+            "kate@exampl\u{0415}.com", // Cyrillic capital Ie
+            "\u{212A}ATE@example.com",
+            "kat\u{0435}@example.com", // Cyrillic small ie
+            "kate@\u{FF45}xample.com", // full-width e
+        ] {
+            let s = Sender::parse(look_alike).expect("still a well-formed address");
+            assert_ne!(s, kate, "{look_alike}");
+        }
+        // Non-ASCII characters are kept as they are, not lower-cased.
+        assert_eq!(
+            Sender::parse("\u{00C9}lodie@example.com")
+                .unwrap()
+                .to_string(),
+            "\u{00C9}lodie@example.com"
+        );
     }
 
     #[test]

@@ -19,26 +19,34 @@ use rand::Rng;
 use serde::Serialize;
 use std::fmt;
 
-/// Protocols a message can arrive over. SMS sender ids can be spoofed, so whether an SMS may
-/// verify is a policy decision, off by default.
+/// Protocols a message can arrive over, as Blooio names them. SMS sender ids can be spoofed, so
+/// whether anything but iMessage may verify is a policy decision, off by default. `Unknown`
+/// stands for a missing, null or unrecognised `protocol`: it verifies only if accepted
+/// explicitly, so a provider that stops naming the protocol cannot switch the policy off.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     Imessage,
     Sms,
     Rcs,
+    #[serde(rename = "non-imessage")]
+    NonImessage,
+    Unknown,
 }
 
 impl Protocol {
-    /// Case-insensitive; unknown protocols are `None` and never verify.
-    pub fn parse(s: &str) -> Option<Self> {
+    /// Case-insensitive; a missing or unrecognised protocol is `Unknown`.
+    pub fn parse(s: Option<&str>) -> Self {
+        let Some(s) = s else { return Self::Unknown };
         [
             ("imessage", Self::Imessage),
             ("sms", Self::Sms),
             ("rcs", Self::Rcs),
+            ("non-imessage", Self::NonImessage),
         ]
         .into_iter()
         .find_map(|(name, p)| s.eq_ignore_ascii_case(name).then_some(p))
+        .unwrap_or(Self::Unknown)
     }
 }
 
@@ -173,13 +181,15 @@ impl Config {
         counters: &Counters,
         prefetch: impl FnOnce(Code),
     ) -> Prepared {
-        let protocol = msg.protocol.map(|p| (p, Protocol::parse(p)));
-        if let Some((raw, parsed)) = protocol
-            && !parsed.is_some_and(|p| self.accepted_protocols.contains(&p))
+        if !self
+            .accepted_protocols
+            .contains(&Protocol::parse(msg.protocol))
         {
-            return Prepared::Done(ReceiveOutcome::Ignored {
-                reason: format!("protocol {raw:?} is not accepted for verification"),
-            });
+            let reason = match msg.protocol {
+                Some(raw) => format!("protocol {raw:?} is not accepted for verification"),
+                None => "a message without a protocol is not accepted for verification".into(),
+            };
+            return Prepared::Done(ReceiveOutcome::Ignored { reason });
         }
         let candidates = extract(msg.text, &self.code, self.max_candidates);
         if let Some(&first) = candidates.as_slice().first() {
@@ -508,6 +518,15 @@ impl<S: Store> Verifier<S> {
         (outcome, repeat)
     }
 
+    /// The answer recorded for delivery `delivery_id`, counted as a duplicate, or `None` if it
+    /// was never handled (or is forgotten). Records nothing: this is how a replay that names
+    /// its original by an unsigned header is answered without that header choosing a new id.
+    pub fn recorded(&self, delivery_id: &str) -> Option<ReceiveOutcome> {
+        let outcome = self.dedupe.get(delivery_id)?.outcome();
+        Counters::inc(&self.counters.duplicates);
+        Some(outcome)
+    }
+
     /// Expires due challenges and forgets old deliveries. Call about once a second.
     pub fn sweep(&self, now: Millis) {
         let stats = self.store.sweep(now);
@@ -776,6 +795,40 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_protocol_verifies_only_when_accepted_explicitly() {
+        let counters = Counters::default();
+        let open = Config {
+            accepted_protocols: vec![Protocol::Imessage, Protocol::Unknown],
+            ..Config::default()
+        };
+        for protocol in [None, Some("carrier pigeon")] {
+            let m = InboundMessage {
+                sender: "+15550100001",
+                text: "ABC234",
+                protocol,
+            };
+            assert!(matches!(
+                Config::default().prepare(&m, &counters, |_| {}),
+                Prepared::Done(ReceiveOutcome::Ignored { .. })
+            ));
+            assert!(
+                matches!(open.prepare(&m, &counters, |_| {}), Prepared::Match { .. }),
+                "{protocol:?}"
+            );
+        }
+        // Accepting unknown protocols does not accept the named ones.
+        let sms = InboundMessage {
+            sender: "+15550100001",
+            text: "ABC234",
+            protocol: Some("sms"),
+        };
+        assert!(matches!(
+            open.prepare(&sms, &counters, |_| {}),
+            Prepared::Done(ReceiveOutcome::Ignored { .. })
+        ));
+    }
+
+    #[test]
     fn prepare_decides_what_needs_no_store() {
         let cfg = Config {
             max_candidates: 2,
@@ -792,7 +845,13 @@ mod tests {
             let p = cfg.prepare(&m, &counters, |c| first = Some(c));
             (p, first)
         };
-        for protocol in [Some("sms"), Some("carrier pigeon")] {
+        for protocol in [
+            Some("sms"),
+            Some("rcs"),
+            Some("non-imessage"),
+            Some("carrier pigeon"),
+            None,
+        ] {
             let (p, first) = prepared("+15550100001", "ABC234", protocol);
             assert!(
                 matches!(p, Prepared::Done(ReceiveOutcome::Ignored { .. })),
@@ -800,14 +859,18 @@ mod tests {
             );
             assert_eq!(first, None, "policy comes before extraction");
         }
-        let (p, _) = prepared("not a sender", "ABC234", None);
+        let (p, _) = prepared("not a sender", "ABC234", Some("imessage"));
         assert!(
             matches!(p, Prepared::Done(ReceiveOutcome::Ignored { ref reason }) if reason.starts_with("sender: "))
         );
         let (p, first) = prepared("+15550100001", "hello there", Some("iMessage"));
         assert!(matches!(p, Prepared::Done(ReceiveOutcome::NoCode)));
         assert_eq!(first, None);
-        let (p, first) = prepared("+1 555 010 0001", "ABC234 or XYZ789 or DEF456", None);
+        let (p, first) = prepared(
+            "+1 555 010 0001",
+            "ABC234 or XYZ789 or DEF456",
+            Some("imessage"),
+        );
         let Prepared::Match { sender, candidates } = p else {
             panic!("a usable message with codes goes to the store");
         };

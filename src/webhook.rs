@@ -4,7 +4,8 @@
 //! attacker input and never reaches the JSON parser or the verifier.
 //!
 //! Two schemes:
-//! * **Blooio**: header `Blooio-Signature` (or `x-blooio-signature`) =
+//! * **Blooio**: header `X-Blooio-Signature` (or `Blooio-Signature`, which the `blooio` crate
+//!   sends) =
 //!   `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`; several `v1` values may be
 //!   present (secret rotation) and any match passes. The secret's bytes are the key as given.
 //! * **Standard Webhooks**: headers `webhook-id`, `webhook-timestamp`, `webhook-signature`
@@ -137,7 +138,7 @@ impl Secret {
     ) -> Result<(), SignatureError> {
         let header = headers
             .blooio_signature
-            .ok_or(SignatureError::Missing("Blooio-Signature"))?;
+            .ok_or(SignatureError::Missing("X-Blooio-Signature"))?;
         let mut timestamp = None;
         let mut candidates = Vec::new();
         for part in header.split(',') {
@@ -220,7 +221,7 @@ impl Secret {
     /// this secret's scheme (the Blooio scheme has no header for the id: it is in the body).
     pub fn signature_headers(&self, id: &str, t: i64, body: &[u8]) -> Vec<(&'static str, String)> {
         match self.scheme {
-            Scheme::Blooio => vec![("Blooio-Signature", self.sign_blooio(t, body))],
+            Scheme::Blooio => vec![("X-Blooio-Signature", self.sign_blooio(t, body))],
             Scheme::Standard => vec![
                 ("webhook-id", id.to_string()),
                 ("webhook-timestamp", t.to_string()),
@@ -254,21 +255,58 @@ fn check_fresh(t: i64, now: i64, tolerance: i64) -> Result<(), SignatureError> {
     Ok(())
 }
 
-/// A provider event. Unknown fields are allowed: providers add fields without notice.
+/// The provider's `message.received` body as it arrives, in any documented shape (see
+/// docs/provider.md): Blooio's v2 event (`event`, `message_id`, `external_id`, …), the older
+/// shape with `sender` (the seed demo, the `blooio` crate), or a V4 envelope (`id`, `type`,
+/// `data` holding the message fields). Unknown fields are allowed: providers add fields
+/// without notice, and `attachments`, `timestamp`, `device_id`, `received_at` are not needed.
 /// Strings borrow from the body unless they contain escapes.
 #[derive(Debug, Deserialize)]
+struct Wire<'a> {
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    event: Option<Cow<'a, str>>,
+    #[serde(rename = "type", borrow, default, deserialize_with = "borrowed")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    id: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data: Option<Box<Wire<'a>>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    message_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    external_id: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    sender: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    text: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    protocol: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "borrowed")]
+    internal_id: Option<Cow<'a, str>>,
+}
+
+/// Which documented shape a body had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A flat event with `event` at the top (v2 reference and the older `sender` shape).
+    Flat,
+    /// A V4 envelope: `type`, `id`, and the event's fields under `data`.
+    Envelope,
+}
+
+/// A provider event, read from any documented shape.
+#[derive(Debug)]
 pub struct Event<'a> {
-    #[serde(borrow)]
-    pub event: Cow<'a, str>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub format: Format,
+    /// `event` of a flat body, `type` of an envelope.
+    pub kind: Cow<'a, str>,
+    /// The envelope's event id (`evt_…`); flat bodies have none.
+    pub event_id: Option<Cow<'a, str>>,
     pub message_id: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub external_id: Option<Cow<'a, str>>,
     pub sender: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
     pub text: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
     pub protocol: Option<Cow<'a, str>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
     pub internal_id: Option<Cow<'a, str>>,
 }
 
@@ -316,8 +354,16 @@ pub const MESSAGE_RECEIVED: &str = "message.received";
 pub enum EventError {
     #[error("invalid JSON: {0}")]
     Json(String),
+    #[error("the event has no field \"event\" (nor \"type\" with \"data\", as a V4 envelope)")]
+    NoKind,
     #[error("message.received event lacks field {0:?}")]
     Missing(&'static str),
+    #[error("message.received event lacks its sender: field \"external_id\" (or \"sender\")")]
+    NoSender,
+    #[error("field {0:?} is empty")]
+    Empty(&'static str),
+    #[error("{0}")]
+    Disagree(String),
 }
 
 impl<'a> Event<'a> {
@@ -326,23 +372,242 @@ impl<'a> Event<'a> {
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(EventError::Json("the event must be a JSON object".into()));
         }
-        serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))
+        let mut wire: Wire<'a> =
+            serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))?;
+        let (format, kind, event_id, m) = if let Some(event) = wire.event.take() {
+            (Format::Flat, event, None, wire)
+        } else if let (Some(kind), Some(data)) = (wire.kind.take(), wire.data.take()) {
+            (Format::Envelope, kind, wire.id.take(), *data)
+        } else {
+            return Err(EventError::NoKind);
+        };
+        Ok(Event {
+            format,
+            kind,
+            event_id,
+            message_id: m.message_id,
+            external_id: m.external_id,
+            sender: m.sender,
+            text: m.text,
+            protocol: m.protocol,
+            internal_id: m.internal_id,
+        })
     }
 
     pub fn is_message_received(&self) -> bool {
-        self.event == MESSAGE_RECEIVED
+        self.kind == MESSAGE_RECEIVED
+    }
+
+    /// The sender: `external_id` (the documented field) or `sender` (the older shape); both
+    /// may be present only if they agree.
+    pub fn sender(&self) -> Result<&str, EventError> {
+        match (self.external_id.as_deref(), self.sender.as_deref()) {
+            (Some(a), Some(b)) if a != b => Err(EventError::Disagree(format!(
+                "external_id {a:?} and sender {b:?} disagree"
+            ))),
+            (Some(s), _) | (None, Some(s)) => Ok(s),
+            (None, None) => Err(EventError::NoSender),
+        }
     }
 
     /// The message to verify; errors name the first missing field.
     pub fn message(&self) -> Result<InboundMessage<'_>, EventError> {
         Ok(InboundMessage {
-            sender: self
-                .sender
-                .as_deref()
-                .ok_or(EventError::Missing("sender"))?,
+            sender: self.sender()?,
             text: self.text.as_deref().ok_or(EventError::Missing("text"))?,
             protocol: self.protocol.as_deref(),
         })
+    }
+
+    /// Which id this delivery is remembered by, checked against the request's headers.
+    ///
+    /// * Standard Webhooks: the signed `webhook-id` header.
+    /// * Blooio: a V4 envelope's event `id`; a flat event's `message_id`, or else the
+    ///   `X-Blooio-Message-Id` header. When body and header both name the message they must
+    ///   agree, and `X-Blooio-Event` must agree with the body's event.
+    ///
+    /// An empty id is refused like a missing one: as a dedupe key it would make unrelated
+    /// deliveries share one answer. A replay (`X-Blooio-Replay: true`) names the event it
+    /// repeats in `X-Original-Event-Id`; that id is only ever *looked up* (it is not signed),
+    /// never used to record a new answer.
+    pub fn delivery<'h>(
+        &'h self,
+        scheme: Scheme,
+        h: &DeliveryHeaders<'h>,
+    ) -> Result<Delivery<'h>, EventError> {
+        if let Some(e) = h.event
+            && e != self.kind
+        {
+            return Err(EventError::Disagree(format!(
+                "header X-Blooio-Event {e:?} disagrees with the body's event {:?}",
+                self.kind
+            )));
+        }
+        let body_mid = non_empty(self.message_id.as_deref(), "message_id")?;
+        let header_mid = non_empty(h.message_id, "X-Blooio-Message-Id")?;
+        if let (Some(b), Some(hd)) = (body_mid, header_mid)
+            && b != hd
+        {
+            return Err(EventError::Disagree(format!(
+                "header X-Blooio-Message-Id {hd:?} disagrees with the body's message_id {b:?}"
+            )));
+        }
+        let id =
+            match scheme {
+                Scheme::Standard => non_empty(h.webhook_id, "webhook-id")?
+                    .ok_or(EventError::Missing("webhook-id"))?,
+                Scheme::Blooio => match self.format {
+                    Format::Envelope => non_empty(self.event_id.as_deref(), "id")?
+                        .ok_or(EventError::Missing("id"))?,
+                    Format::Flat => body_mid
+                        .or(header_mid)
+                        .ok_or(EventError::Missing("message_id"))?,
+                },
+            };
+        let replay_of = match (
+            h.replay,
+            non_empty(h.original_event_id, "X-Original-Event-Id")?,
+        ) {
+            (true, Some(orig)) if orig != id => Some(orig),
+            _ => None,
+        };
+        Ok(Delivery { id, replay_of })
+    }
+}
+
+fn non_empty<'h>(v: Option<&'h str>, name: &'static str) -> Result<Option<&'h str>, EventError> {
+    match v {
+        Some("") => Err(EventError::Empty(name)),
+        other => Ok(other),
+    }
+}
+
+/// The delivery headers besides the signature, looked up case-insensitively by the caller.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct DeliveryHeaders<'a> {
+    /// `X-Blooio-Event`.
+    pub event: Option<&'a str>,
+    /// `X-Blooio-Message-Id`.
+    pub message_id: Option<&'a str>,
+    /// `X-Blooio-Replay: true`.
+    pub replay: bool,
+    /// `X-Original-Event-Id`.
+    pub original_event_id: Option<&'a str>,
+    /// Standard Webhooks' `webhook-id`.
+    pub webhook_id: Option<&'a str>,
+}
+
+/// How a delivery is deduplicated: recorded under `id`; a replay first looks up `replay_of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery<'a> {
+    pub id: &'a str,
+    pub replay_of: Option<&'a str>,
+}
+
+/// The body shapes an emitter can send (docs/provider.md has the source of each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadShape {
+    /// Blooio's v2 reference: `external_id`, `attachments`, `timestamp`, `device_id`,
+    /// `received_at`, with the `X-Blooio-Event` and `X-Blooio-Message-Id` headers.
+    #[default]
+    V2,
+    /// The older shape with `sender` (the seed demo and the `blooio` crate), no extra headers.
+    Legacy,
+    /// A V4 envelope (`id`, `type`, `created_at`, `organization_id`, `data`).
+    V4,
+}
+
+/// One inbound message, as the provider would report it.
+#[derive(Clone, Copy, Debug)]
+pub struct Inbound<'a> {
+    pub message_id: &'a str,
+    pub sender: &'a str,
+    pub text: &'a str,
+    pub protocol: &'a str,
+    /// When the device received it (Unix ms); the webhook is stamped 1 ms later.
+    pub received_at_ms: u64,
+}
+
+/// The device id the emitters report (Blooio sends a hashed device identifier).
+const EMITTER_DEVICE: &str = "MO2FA000";
+
+impl PayloadShape {
+    /// The `message.received` body for `m` in this shape: the one place a provider event is
+    /// written (emitters, benches and tests all call it).
+    pub fn body(self, m: &Inbound<'_>) -> Vec<u8> {
+        use serde_json::json;
+        let sent = m.received_at_ms + 1;
+        let value = match self {
+            PayloadShape::V2 => json!({
+                "event": MESSAGE_RECEIVED,
+                "message_id": m.message_id,
+                "external_id": m.sender,
+                "text": m.text,
+                "attachments": [],
+                "protocol": m.protocol,
+                "timestamp": sent,
+                "device_id": EMITTER_DEVICE,
+                "received_at": m.received_at_ms,
+            }),
+            PayloadShape::Legacy => json!({
+                "event": MESSAGE_RECEIVED,
+                "message_id": m.message_id,
+                "sender": m.sender,
+                "text": m.text,
+                "protocol": m.protocol,
+            }),
+            PayloadShape::V4 => json!({
+                "id": format!("evt_{}", m.message_id),
+                "type": MESSAGE_RECEIVED,
+                "created_at": sent,
+                "organization_id": "org_mo2fa",
+                "data": {
+                    "message_id": m.message_id,
+                    "external_id": m.sender,
+                    "text": m.text,
+                    "attachments": [],
+                    "protocol": m.protocol,
+                    "timestamp": sent,
+                    "device_id": EMITTER_DEVICE,
+                    "received_at": m.received_at_ms,
+                },
+            }),
+        };
+        serde_json::to_vec(&value).unwrap_or_default()
+    }
+
+    /// The headers besides the signature that this shape's documentation lists.
+    pub fn headers(self, m: &Inbound<'_>) -> Vec<(&'static str, String)> {
+        match self {
+            PayloadShape::V2 => vec![
+                ("X-Blooio-Event", MESSAGE_RECEIVED.to_string()),
+                ("X-Blooio-Message-Id", m.message_id.to_string()),
+            ],
+            PayloadShape::Legacy | PayloadShape::V4 => Vec::new(),
+        }
+    }
+
+    /// A complete delivery of `m`: the body, then every header besides `Content-Type` (this
+    /// shape's own and the signature's under `secret`'s scheme), signed at `t` (Unix seconds).
+    pub fn signed(
+        self,
+        secret: &Secret,
+        m: &Inbound<'_>,
+        t: i64,
+    ) -> (Vec<u8>, Vec<(&'static str, String)>) {
+        let body = self.body(m);
+        let mut headers = self.headers(m);
+        headers.extend(secret.signature_headers(&self.delivery_id(m), t, &body));
+        (body, headers)
+    }
+
+    /// The id a delivery of `m` in this shape is deduplicated by (Blooio scheme).
+    pub fn delivery_id(self, m: &Inbound<'_>) -> String {
+        match self {
+            PayloadShape::V4 => format!("evt_{}", m.message_id),
+            PayloadShape::V2 | PayloadShape::Legacy => m.message_id.to_string(),
+        }
     }
 }
 
@@ -358,7 +623,7 @@ mod tests {
             br#"{"event":"message.received","message_id":"m_1","sender":"+15550100001","text":"code \"AB2\"","protocol":null}"#,
         )
         .expect("event");
-        assert!(matches!(e.event, Cow::Borrowed("message.received")));
+        assert!(matches!(e.kind, Cow::Borrowed("message.received")));
         assert!(matches!(e.message_id, Some(Cow::Borrowed("m_1"))));
         assert!(matches!(e.sender, Some(Cow::Borrowed("+15550100001"))));
         assert!(matches!(&e.text, Some(Cow::Owned(t)) if t == "code \"AB2\""));
@@ -412,7 +677,7 @@ mod tests {
         );
         assert_eq!(
             s.verify(&SignatureHeaders::default(), BODY, NOW, 300),
-            Err(SignatureError::Missing("Blooio-Signature"))
+            Err(SignatureError::Missing("X-Blooio-Signature"))
         );
         for bad in [
             "",
@@ -494,16 +759,219 @@ mod tests {
             ("+15550100001", "ABC234", Some("imessage"))
         );
         let e = Event::parse(br#"{"event":"message.received","text":"x"}"#).unwrap();
-        assert_eq!(e.message().unwrap_err(), EventError::Missing("sender"));
+        assert_eq!(e.message().unwrap_err(), EventError::NoSender);
         assert!(matches!(Event::parse(b"{"), Err(EventError::Json(_))));
-        assert!(matches!(
-            Event::parse(br#"{"text":"x"}"#),
-            Err(EventError::Json(_))
-        ));
+        assert_eq!(
+            Event::parse(br#"{"text":"x"}"#).unwrap_err(),
+            EventError::NoKind
+        );
         let positional = br#"["message.received","m1","+15550100001","ABC234","imessage",null]"#;
         assert!(matches!(Event::parse(positional), Err(EventError::Json(_))));
         let e = Event::parse(br#"{"event":"message.sent","extra":[1,2]}"#).unwrap();
         assert!(!e.is_message_received());
+    }
+
+    const DOC_V2: &[u8] = br#"{"event":"message.received","message_id":"CZIsqG9ZWd9gwjIEhZpHY","external_id":"+15551234567","text":"Hello","attachments":["https://cdn.example.com/a.pdf",{"odd":true},null],"protocol":"imessage","timestamp":1703123457474,"device_id":"A1B2C3D4","received_at":1703123456789}"#;
+    const DOC_V4: &[u8] = br#"{"id":"evt_1","type":"message.received","created_at":1718000000000,"organization_id":"org_1","data":{"message_id":"m_9","external_id":"kate@example.com","text":"ABC234","attachments":[],"protocol":"rcs"}}"#;
+
+    #[test]
+    fn every_documented_shape_reads_as_one_message() {
+        let v2 = Event::parse(DOC_V2).unwrap();
+        assert_eq!((v2.format, v2.event_id.as_deref()), (Format::Flat, None));
+        let m = v2.message().unwrap();
+        assert_eq!(
+            (m.sender, m.text, m.protocol),
+            ("+15551234567", "Hello", Some("imessage"))
+        );
+        let v4 = Event::parse(DOC_V4).unwrap();
+        assert!(v4.is_message_received());
+        assert_eq!(
+            (v4.format, v4.event_id.as_deref()),
+            (Format::Envelope, Some("evt_1"))
+        );
+        let m = v4.message().unwrap();
+        assert_eq!(
+            (m.sender, m.text, m.protocol),
+            ("kate@example.com", "ABC234", Some("rcs"))
+        );
+        // An envelope without data, or a body with neither event nor type, is refused.
+        for bad in [
+            &br#"{"id":"evt_1","type":"message.received"}"#[..],
+            br#"{"data":{}}"#,
+        ] {
+            assert_eq!(Event::parse(bad).unwrap_err(), EventError::NoKind);
+        }
+        let v4_other = Event::parse(br#"{"id":"e","type":"message.read","data":{}}"#).unwrap();
+        assert!(!v4_other.is_message_received());
+    }
+
+    #[test]
+    fn sender_comes_from_external_id_or_sender_and_both_must_agree() {
+        fn e(body: &str) -> Event<'_> {
+            Event::parse(body.as_bytes()).unwrap()
+        }
+        let both =
+            e(r#"{"event":"message.received","external_id":"+1555","sender":"+1555","text":"x"}"#);
+        assert_eq!(both.sender(), Ok("+1555"));
+        let legacy = e(r#"{"event":"message.received","sender":"+1666","text":"x"}"#);
+        assert_eq!(legacy.sender(), Ok("+1666"));
+        let differ =
+            e(r#"{"event":"message.received","external_id":"+1555","sender":"+1666","text":"x"}"#);
+        assert!(
+            matches!(differ.sender(), Err(EventError::Disagree(m)) if m.contains("external_id"))
+        );
+    }
+
+    #[test]
+    fn delivery_ids_follow_the_shape_and_the_headers_must_agree() {
+        let v2 = Event::parse(DOC_V2).unwrap();
+        let mid = "CZIsqG9ZWd9gwjIEhZpHY";
+        let none = DeliveryHeaders::default();
+        assert_eq!(
+            v2.delivery(Scheme::Blooio, &none),
+            Ok(Delivery {
+                id: mid,
+                replay_of: None
+            })
+        );
+        let agreeing = DeliveryHeaders {
+            event: Some("message.received"),
+            message_id: Some(mid),
+            ..none
+        };
+        assert_eq!(v2.delivery(Scheme::Blooio, &agreeing).unwrap().id, mid);
+        for bad in [
+            DeliveryHeaders {
+                message_id: Some("other"),
+                ..none
+            },
+            DeliveryHeaders {
+                event: Some("message.sent"),
+                ..none
+            },
+        ] {
+            assert!(
+                matches!(
+                    v2.delivery(Scheme::Blooio, &bad),
+                    Err(EventError::Disagree(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        // The header names the message when the body does not; empty ids are refused.
+        let no_mid =
+            Event::parse(br#"{"event":"message.received","external_id":"+1","text":"x"}"#).unwrap();
+        assert_eq!(
+            no_mid.delivery(Scheme::Blooio, &none),
+            Err(EventError::Missing("message_id"))
+        );
+        let by_header = DeliveryHeaders {
+            message_id: Some("h_1"),
+            ..none
+        };
+        assert_eq!(
+            no_mid.delivery(Scheme::Blooio, &by_header).unwrap().id,
+            "h_1"
+        );
+        let empty_header = DeliveryHeaders {
+            message_id: Some(""),
+            ..none
+        };
+        assert_eq!(
+            no_mid.delivery(Scheme::Blooio, &empty_header),
+            Err(EventError::Empty("X-Blooio-Message-Id"))
+        );
+        let empty = Event::parse(
+            br#"{"event":"message.received","message_id":"","external_id":"+1","text":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            empty.delivery(Scheme::Blooio, &none),
+            Err(EventError::Empty("message_id"))
+        );
+        // Standard Webhooks: the signed webhook-id, never empty.
+        let std_id = DeliveryHeaders {
+            webhook_id: Some("msg_7"),
+            ..none
+        };
+        assert_eq!(v2.delivery(Scheme::Standard, &std_id).unwrap().id, "msg_7");
+        let std_empty = DeliveryHeaders {
+            webhook_id: Some(""),
+            ..none
+        };
+        assert_eq!(
+            v2.delivery(Scheme::Standard, &std_empty),
+            Err(EventError::Empty("webhook-id"))
+        );
+        assert_eq!(
+            v2.delivery(Scheme::Standard, &none),
+            Err(EventError::Missing("webhook-id"))
+        );
+        // V4: the event id; a replay names its original, which is only looked up.
+        let v4 = Event::parse(DOC_V4).unwrap();
+        assert_eq!(v4.delivery(Scheme::Blooio, &none).unwrap().id, "evt_1");
+        let replay = DeliveryHeaders {
+            replay: true,
+            original_event_id: Some("evt_0"),
+            ..none
+        };
+        assert_eq!(
+            v4.delivery(Scheme::Blooio, &replay),
+            Ok(Delivery {
+                id: "evt_1",
+                replay_of: Some("evt_0")
+            })
+        );
+        let not_replay = DeliveryHeaders {
+            replay: false,
+            ..replay
+        };
+        assert_eq!(
+            v4.delivery(Scheme::Blooio, &not_replay).unwrap().replay_of,
+            None
+        );
+    }
+
+    #[test]
+    fn emitted_shapes_parse_back_to_the_same_message_and_id() {
+        let secret = Secret::new(Scheme::Blooio, "k").unwrap();
+        let m = Inbound {
+            message_id: "m_1",
+            sender: "+15550100001",
+            text: "code \"ABC234\"",
+            protocol: "imessage",
+            received_at_ms: NOW as u64 * 1000,
+        };
+        for shape in [PayloadShape::V2, PayloadShape::Legacy, PayloadShape::V4] {
+            let (body, headers) = shape.signed(&secret, &m, NOW);
+            let find = |name: &str| {
+                headers
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            let sig = SignatureHeaders {
+                blooio_signature: find("X-Blooio-Signature"),
+                ..Default::default()
+            };
+            assert_eq!(secret.verify(&sig, &body, NOW, 300), Ok(()), "{shape:?}");
+            let e = Event::parse(&body).unwrap();
+            let got = e.message().unwrap();
+            assert_eq!(
+                (got.sender, got.text, got.protocol),
+                (m.sender, m.text, Some(m.protocol))
+            );
+            let h = DeliveryHeaders {
+                event: find("X-Blooio-Event"),
+                message_id: find("X-Blooio-Message-Id"),
+                ..Default::default()
+            };
+            assert_eq!(
+                e.delivery(Scheme::Blooio, &h).unwrap().id,
+                shape.delivery_id(&m),
+                "{shape:?}"
+            );
+        }
     }
 
     mod properties {

@@ -4,8 +4,19 @@
 mod common;
 
 use blooio::webhook::{VerifyError, WebhookEvent, verify_at};
-use common::{SECRET, Server, message_event};
-use mo2fa::webhook::{Scheme, Secret};
+use common::{SECRET, Server, shaped_event};
+use mo2fa::webhook::{PayloadShape, Scheme, Secret};
+
+/// The `blooio` crate reads the sender from `sender` (the older shape), not from the
+/// documented `external_id`: it is an interop check of signatures and of that older shape
+/// only. docs/provider.md has the documented shapes; tests/provider_docs.rs checks them.
+/// The crate's examples also carry `internal_id` (the business's own number).
+fn message_event(message_id: &str, sender: &str, text: &str, protocol: &str) -> String {
+    let body = shaped_event(PayloadShape::Legacy, message_id, sender, text, protocol);
+    let mut v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["internal_id"] = "+15550009999".into();
+    v.to_string()
+}
 
 const NOW: i64 = 1_700_000_000;
 

@@ -130,9 +130,38 @@ fn a_trace_over_its_cap_is_marked_and_not_replayed() {
     let opts = mo2fa::sim::live::LiveOptions {
         speed: 1.0,
         connections: 1,
+        shape: None,
     };
     let Err(e) = mo2fa::sim::live::replay(&sc, capped, opts, &stop, &|_| {}) else {
         panic!("a truncated trace was replayed");
     };
     assert!(e.to_string().contains("more than 100 requests"), "{e}");
+}
+
+/// Each documented body shape, replayed live against real servers, gets every answer the
+/// virtual run got: verifications, signature refusals of forgeries, duplicates of replays.
+#[test]
+fn live_replay_agrees_in_every_payload_shape() {
+    use mo2fa::webhook::PayloadShape;
+    let mut sc = Scenario::load(std::path::Path::new("scenarios/reverse-attack.toml")).unwrap();
+    sc.duration = Dur(900_000);
+    let stop = AtomicBool::new(false);
+    let control = Control {
+        interrupt: &stop,
+        progress: &|_| {},
+    };
+    for shape in [PayloadShape::V2, PayloadShape::Legacy, PayloadShape::V4] {
+        let (_, trace) = engine::simulate_traced(&sc, sc.seed, &control, usize::MAX).unwrap();
+        let opts = mo2fa::sim::live::LiveOptions {
+            speed: 100.0,
+            connections: 8,
+            shape: Some(shape),
+        };
+        let live = mo2fa::sim::live::replay(&sc, trace, opts, &stop, &|_| {}).unwrap();
+        let (same, all) = live.agreement();
+        let (virt, got) = live.verified();
+        assert!(virt > 10, "{shape:?}: {virt} verified");
+        assert_eq!(got, virt, "{shape:?}: {:?}", live.outcomes);
+        assert_eq!(same, all, "{shape:?}: {:?}", live.outcomes);
+    }
 }

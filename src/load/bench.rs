@@ -13,7 +13,7 @@ use crate::http::{App, HttpConfig};
 use crate::store::MemoryStoreConfig;
 use crate::store::redis::{RedisConfig, RedisStoreError, RedisVerifier};
 use crate::verifier::{Config, StartRequest, Verifier};
-use crate::webhook::{Scheme, Secret};
+use crate::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +55,8 @@ pub struct BenchOptions {
     pub server: Server,
     /// How webhook deliveries are signed; must match the server's scheme.
     pub scheme: Scheme,
+    /// The body shape of webhook deliveries (Blooio's documented v2 event by default).
+    pub shape: PayloadShape,
 }
 
 /// One endpoint's result.
@@ -232,6 +234,7 @@ struct Target<C: Challenges> {
     challenges: C,
     /// Signs webhook deliveries; `None` only when the webhook endpoint is not measured.
     secret: Option<Secret>,
+    shape: PayloadShape,
     status_ids: Vec<String>,
     /// Delivery ids are `<run>_<n>`: unique across runs, because a long-running target
     /// remembers ids for deduplication and would not verify a repeated one.
@@ -240,7 +243,7 @@ struct Target<C: Challenges> {
 }
 
 impl<C: Challenges> Target<C> {
-    fn new(addr: String, challenges: C, secret: Option<Secret>) -> Self {
+    fn new(addr: String, challenges: C, secret: Option<Secret>, shape: PayloadShape) -> Self {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -248,6 +251,7 @@ impl<C: Challenges> Target<C> {
             addr,
             challenges,
             secret,
+            shape,
             status_ids: Vec::new(),
             run: format!("bench_{now}_{}", std::process::id()),
             delivery: 0,
@@ -290,7 +294,7 @@ impl<C: Challenges> Target<C> {
                     let code = codes.get(i as usize).map_or("ZZZZZZ", String::as_str);
                     self.delivery += 1;
                     let id = format!("{}_{}", self.run, self.delivery);
-                    delivery(&self.addr, secret, &id, code, now_s)
+                    delivery(&self.addr, secret, self.shape, &id, code, now_s)
                 }
             };
             plan.push(Planned {
@@ -303,17 +307,23 @@ impl<C: Challenges> Target<C> {
     }
 }
 
-/// A signed `message.received` delivery carrying `code`, under the secret's scheme.
-fn delivery(host: &str, secret: &Secret, id: &str, code: &str, t: i64) -> Vec<u8> {
-    let body = serde_json::json!({
-        "event": "message.received",
-        "message_id": id,
-        "sender": "+15550100001",
-        "text": code,
-        "protocol": "imessage",
-    })
-    .to_string();
-    client::delivery(host, secret, id, t, body.as_bytes())
+/// A signed `message.received` delivery carrying `code`, in `shape`, under the secret's scheme.
+fn delivery(
+    host: &str,
+    secret: &Secret,
+    shape: PayloadShape,
+    id: &str,
+    code: &str,
+    t: i64,
+) -> Vec<u8> {
+    let m = Inbound {
+        message_id: id,
+        sender: "+15550100001",
+        text: code,
+        protocol: "imessage",
+        received_at_ms: (t as u64).saturating_mul(1000),
+    };
+    client::delivery(host, secret, shape, &m, t)
 }
 
 fn ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
@@ -402,6 +412,7 @@ fn run_in_process<V: Backend>(
         server.addr.clone(),
         InProcessChallenges { app },
         Some(secret),
+        opts.shape,
     );
     let rows = measure(opts, &rt, target);
     server.stop();
@@ -429,7 +440,11 @@ fn run_remote(
         addr: addr.to_string(),
         conn,
     };
-    measure(opts, &rt, Target::new(addr.to_string(), challenges, secret))
+    measure(
+        opts,
+        &rt,
+        Target::new(addr.to_string(), challenges, secret, opts.shape),
+    )
 }
 
 fn measure<C: Challenges>(
@@ -688,6 +703,7 @@ mod tests {
             let raw = delivery(
                 "verifier.internal:8080",
                 &secret,
+                PayloadShape::V2,
                 "bench_1_2_3",
                 "ABC234",
                 1_700_000_000,
@@ -699,7 +715,7 @@ mod tests {
                     .find_map(|l| l.strip_prefix(&format!("{name}: ")))
             };
             let headers = SignatureHeaders {
-                blooio_signature: header("Blooio-Signature"),
+                blooio_signature: header("X-Blooio-Signature"),
                 webhook_id: header("webhook-id"),
                 webhook_timestamp: header("webhook-timestamp"),
                 webhook_signature: header("webhook-signature"),
@@ -710,6 +726,9 @@ mod tests {
                 "{scheme:?}"
             );
             assert!(body.contains("\"message_id\":\"bench_1_2_3\""));
+            assert!(body.contains("\"external_id\":\"+15550100001\""), "{body}");
+            assert_eq!(header("X-Blooio-Message-Id"), Some("bench_1_2_3"));
+            assert_eq!(header("X-Blooio-Event"), Some("message.received"));
             // A proxy in front of the target routes by it.
             assert_eq!(header("Host"), Some("verifier.internal:8080"));
         }
@@ -753,6 +772,7 @@ mod tests {
                 secret: None,
             },
             scheme: Scheme::Blooio,
+            shape: PayloadShape::V2,
         };
         let json = summary(&opts, &[refused]);
         assert_eq!(json["target"], "http://127.0.0.1:8080");

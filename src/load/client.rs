@@ -4,7 +4,7 @@
 //! pre-serialised requests in one write (TCP_NODELAY, no Nagle stalls) and reads responses
 //! that carry a `Content-Length`, which is all the verifier (and hyper with a full body) sends.
 
-use crate::webhook::Secret;
+use crate::webhook::{Inbound, PayloadShape, Secret};
 use std::io;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -90,14 +90,20 @@ impl Conn {
     }
 }
 
-/// A webhook delivery as the provider posts it: `body` (a JSON event whose delivery id is `id`)
-/// signed at `t` (Unix seconds) under the secret's scheme.
-pub fn delivery(host: &str, secret: &Secret, id: &str, t: i64, body: &[u8]) -> Vec<u8> {
-    let signed = secret.signature_headers(id, t, body);
+/// A webhook delivery of `m` as the provider posts it: written in `shape`, with that shape's
+/// headers, signed at `t` (Unix seconds) under the secret's scheme.
+pub fn delivery(
+    host: &str,
+    secret: &Secret,
+    shape: PayloadShape,
+    m: &Inbound<'_>,
+    t: i64,
+) -> Vec<u8> {
+    let (body, signed) = shape.signed(secret, m, t);
     let headers: Vec<(&str, &str)> = std::iter::once(("Content-Type", "application/json"))
         .chain(signed.iter().map(|(k, v)| (*k, v.as_str())))
         .collect();
-    request(host, "POST", "/webhook/blooio", &headers, body)
+    request(host, "POST", "/webhook/blooio", &headers, &body)
 }
 
 /// Serialises a request with the headers every load request carries. `host` is the server's

@@ -23,7 +23,7 @@ use crate::code::{ALPHABET, CodeSpec};
 use crate::http::{App, HttpConfig};
 use crate::store::MemoryStoreConfig;
 use crate::verifier::{self, Verifier};
-use crate::webhook::{Scheme, Secret};
+use crate::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::goose::{
     GooseMethod, GooseRequest, GooseResponse, GooseUser, Scenario, Transaction, TransactionError,
@@ -161,6 +161,8 @@ pub struct LoadOptions {
     pub out: PathBuf,
     /// How deliveries are signed: the target's `--signature-scheme`.
     pub scheme: Scheme,
+    /// The body shape of deliveries.
+    pub shape: PayloadShape,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +192,7 @@ impl From<GooseError> for LoadError {
 /// Shared by every user: what signs deliveries and makes delivery ids unique across runs.
 struct Shared {
     secret: Secret,
+    shape: PayloadShape,
     /// Random per run, so a long-lived target's dedupe cache never mistakes a new delivery for
     /// one from an earlier run.
     run_id: u64,
@@ -322,21 +325,21 @@ async fn deliver(
 ) -> Result<GooseResponse, Box<TransactionError>> {
     let n = shared.deliveries.fetch_add(1, Ordering::Relaxed);
     let id = format!("load_{:016x}_{n}", shared.run_id);
-    let body = serde_json::json!({
-        "event": "message.received",
-        "message_id": id,
-        "sender": sender,
-        "text": text,
-        "protocol": "imessage",
-    })
-    .to_string();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
+    let m = Inbound {
+        message_id: &id,
+        sender,
+        text,
+        protocol: "imessage",
+        received_at_ms: (now as u64).saturating_mul(1000),
+    };
+    let (body, headers) = shared.shape.signed(&shared.secret, &m, now);
     let mut builder = user
         .get_request_builder(&GooseMethod::Post, "/webhook/blooio")?
         .header("Content-Type", "application/json");
-    for (name, value) in shared.secret.signature_headers(&id, now, body.as_bytes()) {
+    for (name, value) in headers {
         builder = builder.header(name, value);
     }
     let builder = builder.body(body);
@@ -743,6 +746,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     };
     let shared = Arc::new(Shared {
         secret,
+        shape: opts.shape,
         run_id: rand::rng().random(),
         deliveries: AtomicU64::new(0),
     });

@@ -12,7 +12,7 @@ use crate::clock::SystemClock;
 use crate::http::{App, HttpConfig};
 use crate::store::{MemoryStore, MemoryStoreConfig};
 use crate::verifier::{self, Verifier};
-use crate::webhook::{Scheme, Secret};
+use crate::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use rand::Rng;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -26,6 +26,8 @@ pub struct SoakOptions {
     pub rate: f64,
     pub ttl_secs: u64,
     pub workers: usize,
+    /// The body shape of webhook deliveries.
+    pub shape: PayloadShape,
 }
 
 #[derive(Default, Debug)]
@@ -123,6 +125,7 @@ async fn flow(
     conn: &mut Conn,
     host: &str,
     secret: &Secret,
+    shape: PayloadShape,
     n: u64,
     counts: &Counts,
     problems: &std::sync::Mutex<Vec<String>>,
@@ -156,13 +159,16 @@ async fn flow(
     let now_s = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs()) as i64;
+    let sender = format!("+1555{:07}", n % 10_000_000);
     let deliver = |mid: String| {
-        let body = serde_json::json!({
-            "event": "message.received", "message_id": mid,
-            "sender": format!("+1555{:07}", n % 10_000_000), "text": code, "protocol": "imessage",
-        })
-        .to_string();
-        client::delivery(host, secret, &mid, now_s, body.as_bytes())
+        let m = Inbound {
+            message_id: &mid,
+            sender: &sender,
+            text: &code,
+            protocol: "imessage",
+            received_at_ms: (now_s as u64).saturating_mul(1000),
+        };
+        client::delivery(host, secret, shape, &m, now_s)
     };
     let first = deliver(format!("soak_{n}"));
     conn.send(&first).await?;
@@ -245,6 +251,7 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
     let start = Instant::now();
     let end = start + opts.duration;
     let workers = opts.workers.max(1);
+    let shape = opts.shape;
     let per_worker_gap = Duration::from_secs_f64(workers as f64 / opts.rate.max(0.001));
     let mut samples = Vec::new();
     load_rt.block_on(async {
@@ -265,7 +272,7 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
                 let mut n = w as u64;
                 while next < end {
                     tokio::time::sleep_until(next.into()).await;
-                    if flow(&mut conn, &addr, &secret, n, &counts, &problems)
+                    if flow(&mut conn, &addr, &secret, shape, n, &counts, &problems)
                         .await
                         .is_err()
                     {

@@ -18,7 +18,7 @@ use crate::sender::Sender;
 use crate::sms_otp::{CheckOutcome, SmsOtp, SmsOtpConfig};
 use crate::store::{ChallengeId, MemoryStoreConfig, Status, Store};
 use crate::verifier::{self, InboundMessage, Protocol, ReceiveOutcome, StartRequest, Verifier};
-use crate::webhook::{Scheme, Secret, SignatureHeaders};
+use crate::webhook::{Inbound, Scheme, Secret, SignatureHeaders};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, LogNormal};
@@ -794,6 +794,11 @@ impl<'a> World<'a> {
     }
 
     /// Whether the webhook's real signature check accepts `header` for `body` right now.
+    /// A delivery's body in the scenario's emitter shape.
+    fn emitted(&self, m: &Inbound<'_>) -> String {
+        String::from_utf8(self.sc.emitter.shape.body(m)).unwrap_or_default()
+    }
+
     fn signature_ok(&self, header: &str, body: &[u8]) -> bool {
         let h = SignatureHeaders {
             blooio_signature: Some(header),
@@ -844,9 +849,13 @@ impl<'a> World<'a> {
             t.messages = t.messages.max(msg);
         }
         if self.sc.emitter.sign {
-            let body = format!(
-                r#"{{"event":"message.received","message_id":"{id}","sender":"{sender}","text":"{text}","protocol":"{protocol}"}}"#
-            );
+            let body = self.emitted(&Inbound {
+                message_id: &id,
+                sender: &sender,
+                text,
+                protocol,
+                received_at_ms: self.wall_ms(),
+            });
             let t = (self.wall_ms() / 1000) as i64;
             let header = self.secret.sign_blooio(t, body.as_bytes());
             if !self.signature_ok(&header, body.as_bytes()) {
@@ -1165,10 +1174,13 @@ impl<'a> World<'a> {
             .spec
             .format(self.spec.random(&mut self.rng))
             .to_string();
-        let body = format!(
-            r#"{{"event":"message.received","message_id":"forged{}","sender":"+15550000000","text":"{code}","protocol":"imessage"}}"#,
-            self.attackers[a].counter
-        );
+        let body = self.emitted(&Inbound {
+            message_id: &format!("forged{}", self.attackers[a].counter),
+            sender: "+15550000000",
+            text: &code,
+            protocol: "imessage",
+            received_at_ms: self.wall_ms(),
+        });
         self.attackers[a].counter += 1;
         let t = (self.wall_ms() / 1000) as i64;
         let header = self.forger.sign_blooio(t, body.as_bytes());

@@ -23,7 +23,7 @@ use crate::sms_gateway::SmsGateway;
 use crate::sms_otp::SmsOtp;
 use crate::store::redis::{RedisConfig, RedisStoreError, RedisVerifier};
 use crate::verifier::Verifier;
-use crate::webhook::{Scheme, Secret};
+use crate::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,6 +36,8 @@ pub struct LiveOptions {
     pub speed: f64,
     /// Keep-alive connections per server.
     pub connections: usize,
+    /// The body shape of deliveries; `None`: the scenario's `emitter.shape`.
+    pub shape: Option<PayloadShape>,
 }
 
 /// What the live replay saw.
@@ -126,6 +128,7 @@ pub fn replay(
             .map_err(|e| super::SimError::Config(e.to_string()))?,
         forger: Secret::new(Scheme::Blooio, FORGER_SECRET)
             .map_err(|e| super::SimError::Config(e.to_string()))?,
+        shape: opts.shape.unwrap_or(sc.emitter.shape),
         trace,
         origin,
         at_origin: clock.at_origin,
@@ -233,6 +236,7 @@ struct Shared {
     capture: bool,
     secret: Secret,
     forger: Secret,
+    shape: PayloadShape,
     origin: Instant,
     /// The servers' clock reading at `origin`.
     at_origin: u64,
@@ -504,19 +508,15 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 },
                 Text::Literal(t) => t.to_string(),
             };
-            let id = format!("m{msg}");
-            let body = serde_json::json!({
-                "event": "message.received", "message_id": id,
-                "sender": phone(*sender), "text": text, "protocol": protocol,
-            })
-            .to_string();
-            let request = signed(
-                &pool.addr,
-                &shared.secret,
-                &id,
-                shared.at_origin + step.at_ms,
-                &body,
-            );
+            let (id, sender) = (format!("m{msg}"), phone(*sender));
+            let m = Inbound {
+                message_id: &id,
+                sender: &sender,
+                text: &text,
+                protocol,
+                received_at_ms: shared.at_origin + step.at_ms,
+            };
+            let request = signed(&pool.addr, &shared.secret, shared.shape, &m);
             if shared.capture {
                 shared
                     .captured
@@ -536,19 +536,15 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 return skipped();
             };
             let id = format!("forged{n}");
-            let body = serde_json::json!({
-                "event": "message.received", "message_id": id,
-                "sender": "+15550000000", "text": code.as_ref(), "protocol": "imessage",
-            })
-            .to_string();
+            let m = Inbound {
+                message_id: &id,
+                sender: "+15550000000",
+                text: code.as_ref(),
+                protocol: "imessage",
+                received_at_ms: shared.at_origin + step.at_ms,
+            };
             let a = pool
-                .send(&signed(
-                    &pool.addr,
-                    &shared.forger,
-                    &id,
-                    shared.at_origin + step.at_ms,
-                    &body,
-                ))
+                .send(&signed(&pool.addr, &shared.forger, shared.shape, &m))
                 .await;
             let got = match webhook_result(&a).as_str() {
                 "rejected" => "rejected".to_string(),
@@ -661,9 +657,9 @@ fn post_json(host: &str, path: &str, body: &str) -> Vec<u8> {
     client::request(host, "POST", path, &[JSON], body.as_bytes())
 }
 
-/// A delivery request signed by `secret` at server time `at_ms`.
-fn signed(host: &str, secret: &Secret, id: &str, at_ms: u64, body: &str) -> Vec<u8> {
-    client::delivery(host, secret, id, (at_ms / 1000) as i64, body.as_bytes())
+/// A delivery of `m` signed by `secret` at the server time it was received.
+fn signed(host: &str, secret: &Secret, shape: PayloadShape, m: &Inbound<'_>) -> Vec<u8> {
+    client::delivery(host, secret, shape, m, (m.received_at_ms / 1000) as i64)
 }
 
 /// Writes `live/`: per-endpoint `.hgrm` tables (from the scheduled time, and service time),

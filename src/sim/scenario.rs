@@ -4,6 +4,7 @@
 //! like an unknown key: with the file, the line and the key. Checks that need several keys
 //! come after parsing and name the keys.
 
+use crate::webhook::PayloadShape;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -214,6 +215,10 @@ pub struct Emitter {
     /// Sign every delivery and check it through the real signature code (~1 µs each).
     #[serde(default = "yes")]
     pub sign: bool,
+    /// The body shape deliveries are written in: `v2` (Blooio's documented event, the
+    /// default), `legacy` (`sender` instead of `external_id`) or `v4` (the V4 envelope).
+    #[serde(default)]
+    pub shape: PayloadShape,
 }
 
 fn yes() -> bool {

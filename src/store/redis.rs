@@ -461,6 +461,26 @@ impl Backend for RedisVerifier {
         }
     }
 
+    fn recorded(
+        &self,
+        delivery_id: &str,
+    ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send {
+        let key = format!("{}dd:{delivery_id}", self.redis.prefix);
+        async move {
+            let mut conn = self.conn.clone();
+            let seen: Option<String> = ::redis::cmd("GET")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.down(e))?;
+            let Some(text) = seen else { return Ok(None) };
+            let outcome = parse_outcome(&text)
+                .ok_or_else(|| Unavailable(format!("unreadable answer {text:?}")))?;
+            Counters::inc(&self.counters.duplicates);
+            Ok(Some(outcome))
+        }
+    }
+
     /// Redis expires the keys itself; this counts the challenges that expired unverified (as
     /// the memory store's sweep does) and refreshes the pending count for metrics.
     fn sweep(&self, now: Millis) {

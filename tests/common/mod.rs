@@ -126,11 +126,18 @@ impl Server {
 
     /// A webhook delivery signed the way Blooio signs, at the server's current time.
     pub async fn deliver(&self, body: &str) -> Reply {
+        self.deliver_with(body, &[]).await
+    }
+
+    /// [`Server::deliver`] with extra headers (`X-Blooio-Message-Id`, replay headers, …).
+    pub async fn deliver_with(&self, body: &str, extra: &[(&str, &str)]) -> Reply {
         let sig = self.secret.sign_blooio(self.now_secs(), body.as_bytes());
+        let mut headers = vec![("X-Blooio-Signature", sig.as_str())];
+        headers.extend_from_slice(extra);
         self.post(
             "/webhook/blooio",
             "application/json",
-            &[("Blooio-Signature", &sig)],
+            &headers,
             body.as_bytes(),
         )
         .await
@@ -204,16 +211,33 @@ impl Reply {
     }
 }
 
+/// A `message.received` body in Blooio's documented v2 shape (`external_id`).
 pub fn message_event(message_id: &str, sender: &str, text: &str, protocol: &str) -> String {
-    serde_json::json!({
-        "event": "message.received",
-        "message_id": message_id,
-        "sender": sender,
-        "text": text,
-        "protocol": protocol,
-        "internal_id": "+15550009999",
-    })
-    .to_string()
+    shaped_event(
+        mo2fa::webhook::PayloadShape::V2,
+        message_id,
+        sender,
+        text,
+        protocol,
+    )
+}
+
+/// A `message.received` body in `shape`, received at [`T0`].
+pub fn shaped_event(
+    shape: mo2fa::webhook::PayloadShape,
+    message_id: &str,
+    sender: &str,
+    text: &str,
+    protocol: &str,
+) -> String {
+    let m = mo2fa::webhook::Inbound {
+        message_id,
+        sender,
+        text,
+        protocol,
+        received_at_ms: T0,
+    };
+    String::from_utf8(shape.body(&m)).unwrap()
 }
 
 /// The `host:port` a spawned `mo2fa serve` announces on its first stdout line (the port the OS

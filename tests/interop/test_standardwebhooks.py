@@ -41,7 +41,7 @@ def post(base, path, body, headers):
 
 def event(message_id, code):
     return json.dumps({"event": "message.received", "message_id": message_id,
-                       "sender": "+15550100001", "text": code, "protocol": "imessage"})
+                       "external_id": "+15550100001", "text": code, "protocol": "imessage"})
 
 
 def signed_headers(wh, msg_id, when, body):
