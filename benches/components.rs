@@ -12,7 +12,7 @@ use mo2fa::code::CodeSpec;
 use mo2fa::http::{App, HttpConfig};
 use mo2fa::store::MemoryStoreConfig;
 use mo2fa::verifier::{Config, StartRequest, Verifier};
-use mo2fa::webhook::{Scheme, Secret, SignatureHeaders};
+use mo2fa::webhook::{Inbound, PayloadShape, Scheme, Secret, SignatureHeaders};
 use std::hint::black_box;
 use std::pin::pin;
 use std::sync::Arc;
@@ -31,10 +31,16 @@ fn ready<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// Blooio's documented v2 body, as production receives it.
 fn event(message_id: u64, code: &str) -> String {
-    format!(
-        r#"{{"event":"message.received","message_id":"m_{message_id}","sender":"+15550100001","text":"{code}","protocol":"imessage","internal_id":"+15550009999"}}"#
-    )
+    let body = PayloadShape::V2.body(&Inbound {
+        message_id: &format!("m_{message_id}"),
+        sender: "+15550100001",
+        text: code,
+        protocol: "imessage",
+        received_at_ms: 1_700_000_000_000,
+    });
+    String::from_utf8(body).unwrap_or_default()
 }
 
 fn components(c: &mut Criterion) {

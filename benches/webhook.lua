@@ -9,7 +9,8 @@ function init(args)
     local sig, body = line:match("^([^\t]+)\t(.*)$")
     requests[#requests + 1] = wrk.format("POST", "/webhook/blooio", {
       ["Content-Type"] = "application/json",
-      ["Blooio-Signature"] = sig,
+      ["X-Blooio-Signature"] = sig,
+      ["X-Blooio-Event"] = "message.received",
     }, body)
   end
   if #requests == 0 then error("no deliveries in " .. path) end

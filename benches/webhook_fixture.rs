@@ -1,12 +1,12 @@
 //! Prepares a load test of the webhook endpoint: starts `--count` challenges on a running
 //! verifier over HTTP and writes, one per line, a signed `message.received` delivery for each
-//! (`<Blooio-Signature>\t<body>`), so a load generator without HMAC (wrk's Lua) can replay
+//! (`<X-Blooio-Signature>\t<body>`), so a load generator without HMAC (wrk's Lua) can replay
 //! deliveries that pass the signature check and match a pending code.
 //!
 //! Run: `cargo bench --bench webhook_fixture -- http://127.0.0.1:8080 20000 out.tsv`
 //! with `MO2FA_WEBHOOK_SECRET` set to the server's secret.
 
-use mo2fa::webhook::{Scheme, Secret};
+use mo2fa::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -45,15 +45,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let body = read_response(&mut reader)?;
             let v: serde_json::Value = serde_json::from_slice(&body)?;
             let code = v["code"].as_str().ok_or("no code in the start answer")?;
-            let event = serde_json::json!({
-                "event": "message.received",
-                "message_id": format!("load_{now}_{i}"),
-                "sender": format!("+1555{:07}", i % 10_000_000),
-                "text": code,
-                "protocol": "imessage",
-                "internal_id": "+15550009999",
-            })
-            .to_string();
+            // Blooio's documented v2 body, as production receives it.
+            let (message_id, sender) = (
+                format!("load_{now}_{i}"),
+                format!("+1555{:07}", i % 10_000_000),
+            );
+            let event = String::from_utf8(PayloadShape::V2.body(&Inbound {
+                message_id: &message_id,
+                sender: &sender,
+                text: code,
+                protocol: "imessage",
+                received_at_ms: now as u64 * 1000,
+            }))?;
             writeln!(
                 out,
                 "{}\t{}",

@@ -74,7 +74,7 @@ app.post("/webhook/blooio", async (c) => {
   const ch = m && byCode.get(m[0]);
   if (ch && ch.status === "pending") {
     ch.status = "verified";
-    ch.sender = ev.sender;
+    ch.sender = ev.external_id ?? ev.sender;
     byCode.delete(ch.code);
     answer = { result: "verified", id: ch.id };
   }
