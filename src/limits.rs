@@ -363,8 +363,9 @@ pub fn client_key(ip: IpAddr) -> u128 {
 
 /// The client address behind `trusted` proxies, from a comma-separated, X-Forwarded-For-style
 /// list: each proxy appends the address it received the request from, so the last `trusted`
-/// entries were written by proxies we run and the one before them is the client as our
-/// outermost proxy saw it. Entries left of that were written by the client and are ignored.
+/// entries were written by proxies we run, and the leftmost of them (the `trusted`-th from the
+/// right, written by our outermost proxy) is the client. Entries left of it were written by
+/// the client itself and are ignored.
 /// `None` if the list is shorter than `trusted` entries or that entry is not an address.
 pub fn forwarded_client(header: &str, trusted: usize) -> Option<IpAddr> {
     if trusted == 0 {

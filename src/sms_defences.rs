@@ -261,6 +261,18 @@ impl SmsGuard {
         Ok(())
     }
 
+    /// Milliseconds until the current window ends (when per-window counts reset).
+    pub fn window_left(&self, now: u64) -> u64 {
+        self.window_ms - now % self.window_ms
+    }
+
+    /// Milliseconds until `country`'s conversion block ends (0 if it is not blocked).
+    pub fn blocked_for(&self, country: usize, now: u64) -> u64 {
+        self.blocked_until
+            .get(country)
+            .map_or(0, |&until| until.saturating_sub(now))
+    }
+
     /// A code sent to `country` was verified (counts towards its conversion).
     pub fn verified(&mut self, country: usize, now: u64) {
         self.roll(now);
