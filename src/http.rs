@@ -559,7 +559,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
         if let Some(guard) = &self.sms_guard
-            && let Err(r) = self.sms_defend(guard, &phone, req.country.as_deref(), parts)
+            && let Some(r) = self.sms_defend(guard, &phone, req.country.as_deref(), parts)
         {
             return r;
         }
@@ -615,16 +615,16 @@ impl<V: Backend, C: Clock> App<V, C> {
     }
 
     /// Runs the `--sms-defences` guard on one send: 403 for the geo allow-list, 429 for the
-    /// rest, each naming the rule (the TOML key) that refused it.
+    /// rest, each naming the rule (the TOML key) that refused it; `None` if the send may go.
     fn sms_defend(
         &self,
         guard: &parking_lot::Mutex<SmsGuard>,
         phone: &Sender,
         country: Option<&str>,
         parts: &hyper::http::request::Parts,
-    ) -> Result<(), Resp> {
+    ) -> Option<Resp> {
         let Sender::Phone(number) = *phone else {
-            return Ok(());
+            return None;
         };
         // The destination as billed: the named country, else the calling code's.
         let iso = country.or_else(|| dialing::country_of_number(number).map(|i| i.country));
@@ -640,11 +640,11 @@ impl<V: Backend, C: Clock> App<V, C> {
             v
         };
         let Err(blocked) = verdict else {
-            return Ok(());
+            return None;
         };
         self.count_limited(&format!("sms_{}", blocked.name()));
         let dest = iso.unwrap_or("unknown");
-        Err(match blocked {
+        Some(match blocked {
             Blocked::Geo => error(
                 StatusCode::FORBIDDEN,
                 format!("sms defences: geo_allow: destination {dest} is not on the allow-list"),
