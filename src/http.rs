@@ -7,8 +7,11 @@
 
 use crate::backend::{Backend, Unavailable};
 use crate::clock::{Clock, Millis};
+use crate::dialing;
+use crate::limits::{self, Decision, LimitsConfig, StartLimiter};
 use crate::metrics::{self, Counters, LatencyHistogram};
 use crate::sender::Sender;
+use crate::sms_defences::{Blocked, SmsDefences, SmsGuard};
 use crate::sms_gateway::{CountrySource, SmsGateway};
 use crate::sms_otp::CheckOutcome;
 use crate::timefmt::rfc3339_ms;
@@ -26,7 +29,9 @@ use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
@@ -43,6 +48,14 @@ pub struct HttpConfig {
     pub sweep_interval: Duration,
     /// Serve `GET /sms/outbox/{phone}` (test and load use only: it reveals sent codes).
     pub sms_outbox: bool,
+    /// Token buckets on `POST /2fa/start` (off unless set; see [`crate::limits`]).
+    pub start_limits: LimitsConfig,
+    /// Header naming the client address behind `trusted_proxies` proxies (X-Forwarded-For
+    /// style); read only if `trusted_proxies > 0`, else the TCP peer address is the client.
+    pub client_ip_header: Option<HeaderName>,
+    pub trusted_proxies: usize,
+    /// The simulator's SMS-side defences, enforced on `/sms/start` (`serve --sms-defences`).
+    pub sms_defences: Option<SmsDefences>,
 }
 
 impl HttpConfig {
@@ -54,8 +67,62 @@ impl HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             sweep_interval: Duration::from_secs(1),
             sms_outbox: false,
+            start_limits: LimitsConfig::default(),
+            client_ip_header: None,
+            trusted_proxies: 0,
+            sms_defences: None,
         }
     }
+}
+
+/// The TCP peer address of a connection, put into each request's extensions by [`serve`].
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub IpAddr);
+
+/// The labels of `mo2fa_rate_limited_total`: start limits, then `/sms/start` rules.
+const LIMITED: [&str; 10] = [
+    "client",
+    "sender",
+    "global",
+    "table_full",
+    "sms_geo_allow",
+    "sms_conversion",
+    "sms_per_number",
+    "sms_per_ip",
+    "sms_per_prefix",
+    "sms_max_keys",
+];
+
+fn limited_index(label: &str) -> usize {
+    LIMITED.iter().position(|l| *l == label).unwrap_or(0)
+}
+
+/// The SMS guard's country space on the server: every two-letter code, then "unknown".
+fn sms_country_index(iso: Option<&str>) -> usize {
+    match iso.map(str::as_bytes) {
+        Some([a @ b'A'..=b'Z', b @ b'A'..=b'Z']) => {
+            usize::from(a - b'A') * 26 + usize::from(b - b'A')
+        }
+        _ => 26 * 26,
+    }
+}
+
+fn sms_countries() -> Vec<String> {
+    let mut all: Vec<String> = (b'A'..=b'Z')
+        .flat_map(|a| (b'A'..=b'Z').map(move |b| String::from_utf8_lossy(&[a, b]).into_owned()))
+        .collect();
+    all.push(String::new());
+    all
+}
+
+/// 429 with `Retry-After` in whole seconds, rounded up.
+fn too_many(msg: String, retry_ms: u64) -> Resp {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, msg);
+    let secs = retry_ms.div_ceil(1000).max(1);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(RETRY_AFTER, v);
+    }
+    r
 }
 
 /// The routes, for latency accounting.
@@ -87,6 +154,9 @@ pub struct App<V: Backend, C: Clock> {
     clock: C,
     cfg: HttpConfig,
     latency: [LatencyHistogram; ROUTES.len()],
+    limiter: Option<parking_lot::Mutex<StartLimiter>>,
+    sms_guard: Option<parking_lot::Mutex<SmsGuard>>,
+    limited: [AtomicU64; LIMITED.len()],
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -243,14 +313,56 @@ fn unavailable(e: &Unavailable, retry_after: &'static str) -> Resp {
 }
 
 impl<V: Backend, C: Clock> App<V, C> {
+    /// Panics if `cfg.start_limits` holds an invalid rate: check it first with
+    /// [`StartLimiter::new`] (the CLI does, so a bad flag is an error naming the flag).
     pub fn new(verifier: V, clock: C, cfg: HttpConfig) -> Self {
+        let limiter = (!cfg.start_limits.is_off()).then(|| {
+            parking_lot::Mutex::new(
+                StartLimiter::new(&cfg.start_limits).expect("start limits checked by the caller"),
+            )
+        });
+        let sms_guard = cfg
+            .sms_defences
+            .as_ref()
+            .map(|d| parking_lot::Mutex::new(SmsGuard::new(d, &sms_countries())));
         Self {
             verifier,
             sms: SmsGateway::new(cfg.sms_outbox),
             clock,
             cfg,
             latency: Default::default(),
+            limiter,
+            sms_guard,
+            limited: Default::default(),
         }
+    }
+
+    /// The client's address: the TCP peer, or behind `trusted_proxies` proxies the entry they
+    /// vouch for in `client_ip_header` (the peer if that entry is missing or malformed). A
+    /// request handed to [`App::handle`] without a peer counts as 0.0.0.0.
+    fn client_ip(&self, parts: &hyper::http::request::Parts) -> IpAddr {
+        let peer = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0);
+        let Some(name) = self.cfg.client_ip_header.as_ref() else {
+            return peer;
+        };
+        if self.cfg.trusted_proxies == 0 {
+            return peer;
+        }
+        // Proxies may append a header line instead of extending the list: read them in order.
+        let lines: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        limits::forwarded_client(&lines.join(","), self.cfg.trusted_proxies).unwrap_or(peer)
+    }
+
+    fn count_limited(&self, label: &str) {
+        self.limited[limited_index(label)].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn now(&self) -> Millis {
@@ -288,9 +400,7 @@ impl<V: Backend, C: Clock> App<V, C> {
         let path = parts.uri.path();
         let m = &parts.method;
         match path {
-            "/2fa/start" if m == Method::POST => {
-                (Route::Start, self.start(&parts.headers, body).await)
-            }
+            "/2fa/start" if m == Method::POST => (Route::Start, self.start(&parts, body).await),
             "/2fa/start" => (Route::Start, method_not_allowed("POST")),
             "/webhook/blooio" if m == Method::POST => {
                 (Route::Webhook, self.webhook(&parts.headers, body).await)
@@ -305,9 +415,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             "/openapi.yaml" => (Route::Other, method_not_allowed("GET")),
             "/metrics" if m == Method::GET => (Route::Metrics, self.metrics()),
             "/metrics" => (Route::Metrics, method_not_allowed("GET")),
-            "/sms/start" if m == Method::POST => {
-                (Route::Sms, self.sms_start(&parts.headers, body).await)
-            }
+            "/sms/start" if m == Method::POST => (Route::Sms, self.sms_start(&parts, body).await),
             "/sms/check" if m == Method::POST => {
                 (Route::Sms, self.sms_check(&parts.headers, body).await)
             }
@@ -326,11 +434,12 @@ impl<V: Backend, C: Clock> App<V, C> {
         }
     }
 
-    async fn start<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    async fn start<B>(&self, parts: &hyper::http::request::Parts, body: B) -> Resp
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let headers = &parts.headers;
         let bytes = match read_body(headers, body).await {
             Ok(b) => b,
             Err(r) => return r,
@@ -354,6 +463,30 @@ impl<V: Backend, C: Clock> App<V, C> {
             }
         }
         let now = self.now();
+        if let Some(limiter) = &self.limiter {
+            // The sender as the verifier will bind it; an unparsable one is refused below.
+            let sender = req
+                .expected_sender
+                .as_deref()
+                .and_then(|s| Sender::parse(s).ok())
+                .map(|s| s.to_string());
+            let client = limits::client_key(self.client_ip(parts));
+            let decision = limiter.lock().check(client, sender.as_deref(), now);
+            if let Decision::RetryAfter { limit, ms } = decision {
+                self.count_limited(limit.name());
+                let what = match limit {
+                    limits::Limit::Client => {
+                        "per-client start limit reached (--start-rate-per-client)"
+                    }
+                    limits::Limit::Sender => {
+                        "per-sender start limit reached for this expected_sender (--start-rate-per-sender)"
+                    }
+                    limits::Limit::Global => "global start limit reached (--start-rate-global)",
+                    limits::Limit::Table => "start limit table full of active clients; retry later",
+                };
+                return too_many(format!("rate limited: {what}"), ms);
+            }
+        }
         let started = self.verifier.start(&req, now, &mut rand::rng());
         match started.await {
             Ok(s) => {
@@ -401,11 +534,12 @@ impl<V: Backend, C: Clock> App<V, C> {
             .map_err(|m| error(StatusCode::BAD_REQUEST, m))
     }
 
-    async fn sms_start<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    async fn sms_start<B>(&self, parts: &hyper::http::request::Parts, body: B) -> Resp
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let headers = &parts.headers;
         let req: SmsStartBody = match self.json_body(headers, body).await {
             Ok(r) => r,
             Err(r) => return r,
@@ -428,6 +562,11 @@ impl<V: Backend, C: Clock> App<V, C> {
             }
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
+        if let Some(guard) = &self.sms_guard
+            && let Some(r) = self.sms_defend(guard, &phone, req.country.as_deref(), parts)
+        {
+            return r;
+        }
         match self
             .sms
             .send(&phone, req.country.as_deref(), self.now(), &mut rand::rng())
@@ -461,14 +600,73 @@ impl<V: Backend, C: Clock> App<V, C> {
             Ok(p) => p,
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
-        let body = match self.sms.check(&phone, &req.code, self.now()) {
-            CheckOutcome::Verified => json!({"result": "verified"}),
+        let now = self.now();
+        let body = match self.sms.check(&phone, &req.code, now) {
+            CheckOutcome::Verified => {
+                if let (Some(guard), Sender::Phone(n)) = (&self.sms_guard, &phone) {
+                    // Feeds the conversion rule, for the country the send was counted under.
+                    let iso = dialing::country_of_number(*n).map(|i| i.country);
+                    guard.lock().verified(sms_country_index(iso), now);
+                }
+                json!({"result": "verified"})
+            }
             CheckOutcome::WrongCode { attempts_left } => {
                 json!({"result": "wrong_code", "attempts_left": attempts_left})
             }
             CheckOutcome::NoChallenge => json!({"result": "no_challenge"}),
         };
         json_response(StatusCode::OK, &body)
+    }
+
+    /// Runs the `--sms-defences` guard on one send: 403 for the geo allow-list, 429 for the
+    /// rest, each naming the rule (the TOML key) that refused it; `None` if the send may go.
+    fn sms_defend(
+        &self,
+        guard: &parking_lot::Mutex<SmsGuard>,
+        phone: &Sender,
+        country: Option<&str>,
+        parts: &hyper::http::request::Parts,
+    ) -> Option<Resp> {
+        let Sender::Phone(number) = *phone else {
+            return None;
+        };
+        // The destination as billed: the named country, else the calling code's.
+        let iso = country.or_else(|| dialing::country_of_number(number).map(|i| i.country));
+        let ip = match self.client_ip(parts) {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => limits::client_key(IpAddr::V6(v6)),
+        };
+        let now = self.now();
+        let verdict = {
+            let mut g = guard.lock();
+            let v = g.check(sms_country_index(iso), number, ip, now);
+            g.blocks.clear(); // the timeline is the simulator's; the server keeps no history
+            v
+        };
+        let Err(blocked) = verdict else {
+            return None;
+        };
+        self.count_limited(&format!("sms_{}", blocked.name()));
+        let dest = iso.unwrap_or("unknown");
+        Some(match blocked {
+            Blocked::Geo => error(
+                StatusCode::FORBIDDEN,
+                format!("sms defences: geo_allow: destination {dest} is not on the allow-list"),
+            ),
+            Blocked::Country => too_many(
+                format!(
+                    "sms defences: conversion: destination {dest} is blocked for low conversion"
+                ),
+                guard.lock().blocked_for(sms_country_index(iso), now),
+            ),
+            other => too_many(
+                format!(
+                    "sms defences: {}: limit reached for this window",
+                    other.name()
+                ),
+                guard.lock().window_left(now),
+            ),
+        })
     }
 
     fn sms_outbox(&self, phone: &str) -> Resp {
@@ -630,6 +828,17 @@ impl<V: Backend, C: Clock> App<V, C> {
             "country",
             billed.iter().map(|(c, b)| (country(c), b.usd())),
         );
+        metrics::render_labelled(
+            &mut out,
+            "mo2fa_rate_limited_total",
+            "counter",
+            "Requests refused by a limit: start limits (client, sender, global, table_full) and --sms-defences rules (sms_*).",
+            "limit",
+            LIMITED
+                .iter()
+                .zip(&self.limited)
+                .map(|(l, n)| ((*l).to_string(), n.load(Ordering::Relaxed) as f64)),
+        );
         metrics::render_gauge(
             &mut out,
             "mo2fa_max_pending_challenges",
@@ -694,7 +903,7 @@ where
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // Out of file descriptors and the like: back off, keep serving.
@@ -705,8 +914,10 @@ where
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
-                let service = service_fn(move |req| {
+                let peer = PeerAddr(peer.ip());
+                let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
                     let app = app.clone();
+                    req.extensions_mut().insert(peer);
                     async move { Ok::<_, Infallible>(app.handle(req).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service);

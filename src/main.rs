@@ -279,6 +279,54 @@ struct ServeArgs {
     /// and woken again for work another one found, which costs CPU on every request.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
+    /// POST /2fa/start limit per client address, in starts per minute (refilled continuously;
+    /// fractions allowed); off unless given. Refused starts get 429 with Retry-After. Behind a
+    /// proxy, set --client-ip-header and --trusted-proxies, or every user shares its address.
+    #[arg(long, value_parser = parse_rate, help_heading = "Start limits")]
+    start_rate_per_client: Option<f64>,
+    /// Starts one client address may make at once after a quiet period.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Start limits")]
+    start_burst_per_client: u32,
+    /// POST /2fa/start limit per expected_sender, in starts per minute; off unless given.
+    #[arg(long, value_parser = parse_rate, help_heading = "Start limits")]
+    start_rate_per_sender: Option<f64>,
+    /// Starts one expected_sender may get at once after a quiet period.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Start limits")]
+    start_burst_per_sender: u32,
+    /// POST /2fa/start limit for the whole instance, in starts per minute; off unless given.
+    #[arg(long, value_parser = parse_rate, help_heading = "Start limits")]
+    start_rate_global: Option<f64>,
+    /// Starts the instance accepts at once after a quiet period.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Start limits")]
+    start_burst_global: u32,
+    /// Clients (and expected senders) tracked at once by the start limits; when all are
+    /// still refilling, starts from new ones get 429 until one has refilled.
+    #[arg(long, default_value_t = mo2fa::limits::DEFAULT_MAX_KEYS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000), help_heading = "Start limits")]
+    start_limit_keys: usize,
+    /// Request header with the client address list written by your proxies (e.g.
+    /// X-Forwarded-For). Read only with --trusted-proxies; otherwise the TCP peer is the client.
+    #[arg(long, help_heading = "Start limits")]
+    client_ip_header: Option<String>,
+    /// Proxies in front of this server that append to --client-ip-header: the client is the
+    /// Nth address from the right. 0 (default) ignores the header.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=32), help_heading = "Start limits")]
+    trusted_proxies: u8,
+    /// TOML file with the simulator's SMS defences (the keys of a scenario's
+    /// [defences.sms]: geo_allow, per_number, per_ip, per_prefix, window, conversion,
+    /// detection_lag, max_keys), enforced on /sms/start.
+    #[arg(long, help_heading = "Start limits")]
+    sms_defences: Option<std::path::PathBuf>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate = mo2fa::limits::Rate {
+        per_minute: s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number of starts per minute"))?,
+        burst: 1,
+    };
+    rate.check().map_err(|e| e.to_string())?;
+    Ok(rate.per_minute)
 }
 
 /// Tokio reads `TOKIO_WORKER_THREADS` whenever a runtime is built, here and in the library,
@@ -631,8 +679,39 @@ fn serve(args: ServeArgs) -> Result<()> {
         dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
         ..verifier::Config::default()
     };
+    let rate = |per_minute: Option<f64>, burst: u32| {
+        per_minute.map(|per_minute| mo2fa::limits::Rate { per_minute, burst })
+    };
+    let start_limits = mo2fa::limits::LimitsConfig {
+        per_client: rate(args.start_rate_per_client, args.start_burst_per_client),
+        per_sender: rate(args.start_rate_per_sender, args.start_burst_per_sender),
+        global: rate(args.start_rate_global, args.start_burst_global),
+        max_keys: args.start_limit_keys,
+    };
+    mo2fa::limits::StartLimiter::new(&start_limits).context("--start-rate-*")?;
+    let client_ip_header = match &args.client_ip_header {
+        None => None,
+        Some(h) => Some(
+            h.parse::<hyper::header::HeaderName>()
+                .map_err(|_| anyhow::anyhow!("--client-ip-header: {h:?} is not a header name"))?,
+        ),
+    };
+    if client_ip_header.is_some() && args.trusted_proxies == 0 {
+        eprintln!(
+            "warning: --client-ip-header is ignored without --trusted-proxies: anyone can write \
+             that header, so the TCP peer address is the client"
+        );
+    }
+    let sms_defences = match &args.sms_defences {
+        None => None,
+        Some(path) => Some(mo2fa::sms_defences::SmsDefences::load(path).context("--sms-defences")?),
+    };
     let http_cfg = HttpConfig {
         sms_outbox: args.sms_outbox,
+        start_limits,
+        client_ip_header,
+        trusted_proxies: usize::from(args.trusted_proxies),
+        sms_defences,
         ..HttpConfig::new(args.handle, secret)
     };
     let rt = match args.workers {

@@ -10,11 +10,11 @@
 //! without iMessage). Every decision is made by the real core code; the engine only decides
 //! who does what when.
 
-use super::guard::SmsGuard;
 use super::scenario::{AttackKind, Fallback, Flow, Numbering, Scenario, Shape};
 use super::trace::{self, Action, Step, Text, Trace};
 use crate::code::{Code, CodeSpec};
 use crate::sender::Sender;
+use crate::sms_defences::SmsGuard;
 use crate::sms_otp::{CheckOutcome, SmsOtp, SmsOtpConfig};
 use crate::store::{ChallengeId, MemoryStoreConfig, Status, Store};
 use crate::verifier::{self, InboundMessage, Protocol, ReceiveOutcome, StartRequest, Verifier};
@@ -656,7 +656,7 @@ impl<'a> World<'a> {
             &mut self.guard_sms
         };
         let ip = self.rng.random::<u32>();
-        if guard.check(c, u.number, ip, self.now).is_err() {
+        if guard.check(c, u.number, u128::from(ip), self.now).is_err() {
             self.row().blocked_sms += 1;
             return;
         }
@@ -1032,7 +1032,10 @@ impl<'a> World<'a> {
         let mut any_sent = false;
         let mut any_blocked = false;
         if self.world_sms {
-            match self.guard_sms.check(country, number, ip, self.now) {
+            match self
+                .guard_sms
+                .check(country, number, u128::from(ip), self.now)
+            {
                 Ok(()) => {
                     let sent = self
                         .sms
@@ -1063,7 +1066,10 @@ impl<'a> World<'a> {
         if self.world_reverse {
             if self.countries[country].fallback == Fallback::OutboundSms {
                 // The attacker says "no iMessage, text me": the fallback is pumpable.
-                match self.guard_reverse.check(country, number, ip, self.now) {
+                match self
+                    .guard_reverse
+                    .check(country, number, u128::from(ip), self.now)
+                {
                     Ok(()) => {
                         self.record("sent", || Action::SmsStart {
                             world: Flow::Reverse,

@@ -1,10 +1,9 @@
 //! The deterministic scenario simulator: `mo2fa run`.
 //!
 //! `scenario` parses and checks scenario files, `engine` replays them in virtual time through
-//! the real verifier core, `guard` holds the SMS-side defences, `report` writes what happened.
+//! the real verifier core, `report` writes what happened.
 
 pub mod engine;
-pub mod guard;
 pub mod live;
 pub mod report;
 pub mod scenario;

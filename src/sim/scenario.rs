@@ -7,133 +7,10 @@
 use crate::webhook::PayloadShape;
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file}:{line}: {message}")]
-    Parse {
-        file: String,
-        line: usize,
-        message: String,
-    },
-    #[error("{file}: {key}: {message}")]
-    Invalid {
-        file: String,
-        key: String,
-        message: String,
-    },
-}
-
-/// A duration written as `90s`, `15m`, `2h`, `30d` or `250ms`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
-pub struct Dur(pub u64);
-
-impl Dur {
-    pub fn ms(self) -> u64 {
-        self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration {s:?} needs a unit: ms, s, m, h or d"))?;
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?} does not start with a number"))?;
-    let unit_ms = match unit {
-        "ms" => 1.0,
-        "s" => 1e3,
-        "m" => 60e3,
-        "h" => 3600e3,
-        "d" => 86_400e3,
-        _ => {
-            return Err(format!(
-                "duration {s:?}: unknown unit {unit:?} (ms, s, m, h, d)"
-            ));
-        }
-    };
-    let ms = v * unit_ms;
-    if !ms.is_finite() || ms > 400.0 * 86_400e3 {
-        return Err(format!("duration {s:?} is longer than 400 days"));
-    }
-    Ok(ms.round() as u64)
-}
-
-/// A probability in [0, 1].
-#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
-pub struct Prob(pub f64);
-
-impl<'de> Deserialize<'de> for Prob {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = f64::deserialize(d)?;
-        if (0.0..=1.0).contains(&v) {
-            Ok(Prob(v))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{v} is not a probability between 0 and 1"
-            )))
-        }
-    }
-}
-
-/// A finite, non-negative number (rates, prices, factors).
-#[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
-pub struct NonNeg(pub f64);
-
-impl<'de> Deserialize<'de> for NonNeg {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = f64::deserialize(d)?;
-        if v.is_finite() && v >= 0.0 {
-            Ok(NonNeg(v))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{v} must be a finite number >= 0"
-            )))
-        }
-    }
-}
-
-/// An ISO 3166-1 alpha-2 code (two capitals).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Iso(pub String);
-
-impl<'de> Deserialize<'de> for Iso {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if crate::cost::prices::is_iso_code(&s) {
-            Ok(Iso(s))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{s:?} is not an ISO 3166-1 alpha-2 code like \"US\""
-            )))
-        }
-    }
-}
-
-impl fmt::Display for Iso {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::conf::{ConfigError as ScenarioError, Dur, Iso, NonNeg, Prob, parse_duration};
+pub use crate::sms_defences::{ConversionRule, SmsDefences};
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -264,35 +141,6 @@ fn million() -> usize {
 }
 fn five_minutes() -> Dur {
     Dur(300_000)
-}
-
-#[derive(Clone, Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct SmsDefences {
-    /// Only these destinations get an SMS; absent means all.
-    pub geo_allow: Option<Vec<Iso>>,
-    /// Per window (`window`, default 1h); 0 or absent disables a limit.
-    #[serde(default)]
-    pub per_number: u32,
-    #[serde(default)]
-    pub per_ip: u32,
-    /// Per number range: the number without its last 4 digits.
-    #[serde(default)]
-    pub per_prefix: u32,
-    pub window: Option<Dur>,
-    /// Block a destination country whose conversion (verified / sent) falls below a threshold.
-    pub conversion: Option<ConversionRule>,
-    /// Time from the end of a window to the block taking effect.
-    #[serde(default)]
-    pub detection_lag: Dur,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConversionRule {
-    pub min_sent: u32,
-    pub threshold: Prob,
-    pub block_for: Dur,
 }
 
 #[derive(Clone, Debug, Deserialize, Default)]
@@ -482,39 +330,14 @@ fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
 impl Scenario {
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = crate::conf::read(path)?;
         Self::parse(&file, &text)
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
-        let s: Scenario = toml::from_str(text).map_err(|e| {
-            let line = e.span().map_or(1, |sp| line_of(text, sp.start));
-            // Name the key as written on that line, unless the message already does.
-            let key = text
-                .lines()
-                .nth(line - 1)
-                .and_then(|l| l.split_once('='))
-                .map(|(k, _)| k.trim().to_string())
-                .filter(|k| !k.is_empty() && !e.message().contains(k.as_str()));
-            ScenarioError::Parse {
-                file: file.to_string(),
-                line,
-                message: match key {
-                    Some(k) => format!("{k}: {}", e.message()),
-                    None => e.message().to_string(),
-                },
-            }
-        })?;
+        let s: Scenario = crate::conf::parse_toml(file, text)?;
         s.validate(file)?;
         Ok(s)
     }

@@ -1,0 +1,267 @@
+//! Start limits and SMS defences enforced by the real `mo2fa serve` on port 0: per-client
+//! buckets (behind a trusted proxy or not), 429 with Retry-After and a JSON error naming the
+//! limit, `--sms-defences` on `/sms/start`, the counts in /metrics, and the simulator's guard
+//! deciding a request sequence exactly as the server does.
+
+mod common;
+
+use common::{Reply, Serve};
+use mo2fa::sms_defences::{SmsDefences, SmsGuard};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+const SECRET: &str = "whsec_start_limits_test";
+const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
+
+fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    Reply::parse(&buf)
+}
+
+fn start(addr: &str, headers: &[(&str, &str)]) -> Reply {
+    post(addr, "/2fa/start", headers, "{}")
+}
+
+/// The sample of `name` with `limit="label"` in /metrics.
+fn limited(addr: &str, label: &str) -> u64 {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let prefix = format!("mo2fa_rate_limited_total{{limit=\"{label}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+}
+
+fn assert_limited(r: &Reply, status: u16, needle: &str) {
+    r.assert_error(status, needle);
+    assert_eq!(r.header("content-type"), Some("application/json"), "{r:?}");
+}
+
+#[test]
+fn one_client_is_limited_while_another_behind_the_proxy_still_starts() {
+    // 1 start a minute, burst 3: the 4th is refused for about 20 s... rounded up in seconds.
+    let s = Serve::start(
+        SECRET,
+        &[
+            "--start-rate-per-client",
+            "1",
+            "--start-burst-per-client",
+            "3",
+            "--client-ip-header",
+            "X-Forwarded-For",
+            "--trusted-proxies",
+            "1",
+        ],
+    );
+    let a = [("X-Forwarded-For", "203.0.113.7")];
+    // The client writes its own left part; only the entry our proxy appended counts.
+    let b = [("X-Forwarded-For", "203.0.113.7, 198.51.100.9")];
+    for _ in 0..3 {
+        assert_eq!(start(&s.addr, &a).status, 201);
+    }
+    let r = start(&s.addr, &a);
+    assert_limited(&r, 429, "per-client start limit");
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(start(&s.addr, &b).status, 201, "another client address");
+    assert_eq!(limited(&s.addr, "client"), 1);
+}
+
+#[test]
+fn the_header_is_ignored_without_trusted_proxies() {
+    let s = Serve::start(
+        SECRET,
+        &[
+            "--start-rate-per-client",
+            "1",
+            "--start-burst-per-client",
+            "2",
+            "--client-ip-header",
+            "X-Forwarded-For",
+        ],
+    );
+    for i in 0..2 {
+        let ip = format!("192.0.2.{i}");
+        assert_eq!(start(&s.addr, &[("X-Forwarded-For", &ip)]).status, 201);
+    }
+    // A fresh forged address does not help: the client is the TCP peer.
+    let r = start(&s.addr, &[("X-Forwarded-For", "192.0.2.99")]);
+    assert_limited(&r, 429, "per-client");
+    assert!(r.header("retry-after").is_some());
+}
+
+#[test]
+fn per_sender_and_global_limits_name_themselves() {
+    let s = Serve::start(
+        SECRET,
+        &[
+            "--start-rate-per-sender",
+            "1",
+            "--start-burst-per-sender",
+            "1",
+            "--start-rate-global",
+            "1",
+            "--start-burst-global",
+            "3",
+        ],
+    );
+    let bound = r#"{"expected_sender":"+15550001111"}"#;
+    assert_eq!(post(&s.addr, "/2fa/start", &[], bound).status, 201);
+    // The same number written differently is the same sender.
+    let again = post(
+        &s.addr,
+        "/2fa/start",
+        &[],
+        r#"{"expected_sender":"+1 555 000 1111"}"#,
+    );
+    assert_limited(&again, 429, "per-sender");
+    assert_eq!(start(&s.addr, &[]).status, 201);
+    assert_eq!(start(&s.addr, &[]).status, 201);
+    assert_limited(&start(&s.addr, &[]), 429, "global start limit");
+    assert_eq!(limited(&s.addr, "sender"), 1);
+    assert_eq!(limited(&s.addr, "global"), 1);
+}
+
+#[test]
+fn without_limits_one_client_is_not_refused() {
+    let s = Serve::start(SECRET, &[]);
+    for _ in 0..30 {
+        assert_eq!(start(&s.addr, &[]).status, 201);
+    }
+    assert_eq!(limited(&s.addr, "client"), 0);
+}
+
+const DEFENCES: &str = r#"
+geo_allow = ["US", "GB"]
+per_number = 2
+per_ip = 100
+window = "1h"
+"#;
+
+fn defences_file(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mo2fa-start-limits-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn sms_start(addr: &str, phone: &str) -> Reply {
+    post(
+        addr,
+        "/sms/start",
+        &[],
+        &format!(r#"{{"phone":"{phone}"}}"#),
+    )
+}
+
+#[test]
+fn sms_start_enforces_the_defences_file() {
+    let path = defences_file("defences.toml", DEFENCES);
+    let s = Serve::start(SECRET, &["--sms-defences", path.to_str().expect("utf-8")]);
+    // Nigeria is not on the allow-list.
+    assert_limited(&sms_start(&s.addr, "+2348031234567"), 403, "geo_allow");
+    assert_eq!(sms_start(&s.addr, "+14155550100").status, 202);
+    assert_eq!(sms_start(&s.addr, "+14155550100").status, 202);
+    let r = sms_start(&s.addr, "+14155550100");
+    assert_limited(&r, 429, "per_number");
+    assert!(r.header("retry-after").is_some(), "{r:?}");
+    assert_eq!(sms_start(&s.addr, "+447700900123").status, 202);
+    assert_eq!(limited(&s.addr, "sms_geo_allow"), 1);
+    assert_eq!(limited(&s.addr, "sms_per_number"), 1);
+    assert_eq!(
+        s.metric("mo2fa_sms_sent_total"),
+        3,
+        "refused sends cost nothing"
+    );
+}
+
+#[test]
+fn a_bad_defences_file_is_refused_naming_file_line_and_key() {
+    let path = defences_file("bad.toml", "per_number = 2\nper_nmber = 3\n");
+    let err = common::refused(
+        std::process::Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--sms-defences"])
+            .arg(&path)
+            .env("MO2FA_WEBHOOK_SECRET", SECRET),
+    );
+    let shown = path.display().to_string();
+    assert!(
+        err.contains(&format!("{shown}:2:")) && err.contains("per_nmber"),
+        "{err}"
+    );
+    let err = common::refused(
+        std::process::Command::new(BIN)
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--start-rate-per-client",
+                "0",
+            ])
+            .env("MO2FA_WEBHOOK_SECRET", SECRET),
+    );
+    assert!(err.contains("start-rate-per-client"), "{err}");
+}
+
+/// The simulator's guard and the server run one implementation: the same `SmsDefences` and
+/// the same sends get the same decisions.
+#[test]
+fn the_simulator_guard_and_the_server_decide_alike() {
+    let text = "geo_allow = [\"US\", \"GB\", \"FR\"]\nper_number = 2\nper_prefix = 3\n";
+    let path = defences_file("shared.toml", text);
+    let s = Serve::start(SECRET, &["--sms-defences", path.to_str().expect("utf-8")]);
+    let cfg = SmsDefences::parse("shared.toml", text).expect("valid");
+    let countries = vec!["US".to_string(), "GB".into(), "NG".into()];
+    let mut guard = SmsGuard::new(&cfg, &countries);
+    let sends: [(&str, usize, u64); 9] = [
+        ("+14155550100", 0, 14_155_550_100),
+        ("+14155550100", 0, 14_155_550_100),
+        ("+14155550100", 0, 14_155_550_100),
+        ("+14155550101", 0, 14_155_550_101),
+        ("+14155550102", 0, 14_155_550_102),
+        ("+2348031234567", 2, 2_348_031_234_567),
+        ("+447700900123", 1, 447_700_900_123),
+        ("+447700900124", 1, 447_700_900_124),
+        ("+14155560000", 0, 14_155_560_000),
+    ];
+    let mut decisions = Vec::new();
+    for (phone, country, number) in sends {
+        let sim = guard.check(country, number, 1, 0).map_err(|b| b.name());
+        let r = sms_start(&s.addr, phone);
+        let server = match r.status {
+            202 => Ok(()),
+            _ => Err(r.json()["error"].as_str().unwrap_or_default().to_string()),
+        };
+        match (&sim, &server) {
+            (Ok(()), Ok(())) => {}
+            (Err(rule), Err(msg)) => assert!(msg.contains(rule), "{phone}: {rule} vs {msg}"),
+            _ => panic!("{phone}: simulator {sim:?}, server {server:?}"),
+        }
+        decisions.push(sim.is_ok());
+    }
+    assert_eq!(
+        decisions,
+        [true, true, false, true, false, false, true, true, true],
+        "numbers, ranges and countries all decided"
+    );
+}
