@@ -7,9 +7,9 @@
 //! Run: `cargo bench --bench hot_path`.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use mo2fa::extract::extract;
-use mo2fa::store::MemoryStoreConfig;
-use mo2fa::verifier::{Config, InboundMessage, ReceiveOutcome, StartRequest, Verifier};
+use mo2fa_core::extract::extract;
+use mo2fa_core::store::MemoryStoreConfig;
+use mo2fa_core::verifier::{Config, InboundMessage, ReceiveOutcome, StartRequest, Verifier};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -6,7 +6,7 @@
 //! Run: `cargo bench --bench webhook_fixture -- http://127.0.0.1:8080 20000 out.tsv`
 //! with `MO2FA_WEBHOOK_SECRET` set to the server's secret.
 
-use mo2fa::webhook::{Inbound, PayloadShape, Scheme, Secret};
+use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::TcpStream;
 use std::time::{SystemTime, UNIX_EPOCH};

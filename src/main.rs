@@ -1,15 +1,17 @@
 //! The `mo2fa` command line. Errors become `anyhow` reports here and nowhere else.
 
+mod cost_cli;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use mo2fa::clock::SystemClock;
-use mo2fa::code::CodeSpec;
-use mo2fa::http::{self, App, HttpConfig};
-use mo2fa::load::bench::{self, BenchOptions, Endpoint};
-use mo2fa::store::MemoryStoreConfig;
-use mo2fa::store::redis::{RedisConfig, RedisVerifier};
-use mo2fa::verifier::{self, Protocol, Verifier};
-use mo2fa::webhook::{PayloadShape, Scheme, Secret};
+use mo2fa_core::clock::SystemClock;
+use mo2fa_core::code::CodeSpec;
+use mo2fa_core::store::MemoryStoreConfig;
+use mo2fa_core::verifier::{self, Protocol, Verifier};
+use mo2fa_core::webhook::{PayloadShape, Scheme, Secret};
+use mo2fa_harness::bench::{self, BenchOptions, Endpoint};
+use mo2fa_server::http::{self, App, HttpConfig};
+use mo2fa_server::redis::{RedisConfig, RedisVerifier};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,7 +35,7 @@ enum Command {
     /// Run the verifier's HTTP server (webhook secret from MO2FA_WEBHOOK_SECRET).
     Serve(ServeArgs),
     /// Monthly cost of SMS OTP vs reverse iMessage by volume; writes CSV, summary and report.
-    Cost(mo2fa::cost::cli::CostArgs),
+    Cost(crate::cost_cli::CostArgs),
     /// Replay a scenario in virtual time through the real verifier; writes summary.json,
     /// timeline.csv, summary.md and report.html.
     Run(RunArgs),
@@ -68,8 +70,8 @@ struct SoakArgs {
     workers: usize,
     /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
     /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
-    #[arg(long, value_enum, default_value_t = PayloadShape::V2)]
-    payload_shape: PayloadShape,
+    #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
+    payload_shape: ShapeArg,
 }
 
 #[derive(Args)]
@@ -101,20 +103,20 @@ struct LoadArgs {
     #[arg(long, default_value = SECRET_ENV)]
     secret_env: String,
     /// Webhook signature scheme of the deliveries (the target's --signature-scheme).
-    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
-    signature_scheme: Scheme,
+    #[arg(long, value_enum, default_value_t = SchemeArg::Blooio)]
+    signature_scheme: SchemeArg,
     /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
     /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
-    #[arg(long, value_enum, default_value_t = PayloadShape::V2)]
-    payload_shape: PayloadShape,
+    #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
+    payload_shape: ShapeArg,
 }
 
 #[derive(Args)]
 struct SignArgs {
     /// File holding the exact body bytes; `-` reads standard input.
     body: std::path::PathBuf,
-    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
-    scheme: Scheme,
+    #[arg(long, value_enum, default_value_t = SchemeArg::Blooio)]
+    scheme: SchemeArg,
     /// Delivery id (standard scheme).
     #[arg(long, default_value = "msg_manual")]
     id: String,
@@ -149,7 +151,7 @@ struct RunArgs {
     /// Body shape of the live replay's deliveries (default: the scenario's emitter.shape,
     /// itself v2 unless set).
     #[arg(long, value_enum, requires = "live")]
-    payload_shape: Option<PayloadShape>,
+    payload_shape: Option<ShapeArg>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -160,7 +162,7 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 fn parse_dur(s: &str) -> Result<u64, String> {
-    match mo2fa::sim::scenario::parse_duration(s)? {
+    match mo2fa_sim::scenario::parse_duration(s)? {
         0 => Err("duration must be positive".into()),
         ms => Ok(ms),
     }
@@ -206,12 +208,12 @@ struct BenchHttpArgs {
     #[arg(long, value_name = "URL")]
     target: Option<String>,
     /// Webhook signature scheme of the deliveries (the server's --signature-scheme).
-    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
-    signature_scheme: Scheme,
+    #[arg(long, value_enum, default_value_t = SchemeArg::Blooio)]
+    signature_scheme: SchemeArg,
     /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
     /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
-    #[arg(long, value_enum, default_value_t = PayloadShape::V2)]
-    payload_shape: PayloadShape,
+    #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
+    payload_shape: ShapeArg,
     /// Write <endpoint>.hgrm percentile tables, .hlog interval logs and bench.json here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -244,11 +246,11 @@ struct ServeArgs {
     #[arg(long, default_value_t = 5)]
     max_sender_failures: u8,
     /// Protocols accepted for verification; repeat the flag for several.
-    #[arg(long = "accept-protocol", value_enum, default_values_t = [Protocol::Imessage])]
-    accept_protocols: Vec<Protocol>,
+    #[arg(long = "accept-protocol", value_enum, default_values_t = [ProtocolArg::Imessage])]
+    accept_protocols: Vec<ProtocolArg>,
     /// Webhook signature scheme.
-    #[arg(long, value_enum, default_value_t = Scheme::Blooio)]
-    signature_scheme: Scheme,
+    #[arg(long, value_enum, default_value_t = SchemeArg::Blooio)]
+    signature_scheme: SchemeArg,
     /// Seconds a finished challenge stays readable after it expires.
     #[arg(long, default_value_t = 600)]
     retention: u64,
@@ -301,7 +303,7 @@ struct ServeArgs {
     start_burst_global: u32,
     /// Clients (and expected senders) tracked at once by the start limits; when all are
     /// still refilling, starts from new ones get 429 until one has refilled.
-    #[arg(long, default_value_t = mo2fa::limits::DEFAULT_MAX_KEYS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000), help_heading = "Start limits")]
+    #[arg(long, default_value_t = mo2fa_core::limits::DEFAULT_MAX_KEYS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000), help_heading = "Start limits")]
     start_limit_keys: usize,
     /// Request header with the client address list written by your proxies (e.g.
     /// X-Forwarded-For). Read only with --trusted-proxies; otherwise the TCP peer is the client.
@@ -319,7 +321,7 @@ struct ServeArgs {
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
-    let rate = mo2fa::limits::Rate {
+    let rate = mo2fa_core::limits::Rate {
         per_minute: s
             .parse()
             .map_err(|_| format!("{s:?} is not a number of starts per minute"))?,
@@ -377,7 +379,7 @@ fn run() -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Cost(args) => {
-            print!("{}", mo2fa::cost::cli::run(&args)?);
+            print!("{}", crate::cost_cli::run(&args)?);
             Ok(())
         }
         Command::Bench(BenchCommand::Http(args)) => bench_http(args),
@@ -389,13 +391,13 @@ fn run() -> Result<()> {
 }
 
 fn run_scenario(args: RunArgs) -> Result<()> {
-    use mo2fa::sim::{engine, report, scenario::Scenario};
+    use mo2fa_sim::{engine, report, scenario::Scenario};
     use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let mut sc = Scenario::load(&args.scenario)?;
     if let Some(ms) = args.duration {
-        sc.duration = mo2fa::sim::scenario::Dur(ms);
+        sc.duration = mo2fa_sim::scenario::Dur(ms);
     }
     let name = args
         .scenario
@@ -426,7 +428,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let (outcome, trace) = if args.live {
         let (outcome, trace) =
-            engine::simulate_traced(&sc, seed, &control, mo2fa::sim::trace::MAX_STEPS)?;
+            engine::simulate_traced(&sc, seed, &control, mo2fa_sim::trace::MAX_STEPS)?;
         (outcome, Some(trace))
     } else {
         (engine::simulate(&sc, seed, &control)?, None)
@@ -466,7 +468,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     if let Some(trace) = trace
         && !outcome.interrupted
     {
-        use mo2fa::sim::live;
+        use mo2fa_harness::live;
         let wall_s = sc.duration.ms() as f64 / 1000.0 / args.speed;
         eprintln!(
             "live replay: {} requests over ~{wall_s:.0} s of wall time at {}x",
@@ -477,7 +479,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         let opts = live::LiveOptions {
             speed: args.speed,
             connections: args.connections,
-            shape: args.payload_shape,
+            shape: args.payload_shape.map(Into::into),
         };
         let live = live::replay(&sc, trace, opts, &INTERRUPT, &progress)?;
         bar.finish_and_clear();
@@ -505,12 +507,12 @@ fn soak(args: SoakArgs) -> Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0) || args.workers == 0 {
         bail!("--rate and --workers must be positive");
     }
-    let report = mo2fa::load::soak::run(&mo2fa::load::soak::SoakOptions {
+    let report = mo2fa_harness::soak::run(&mo2fa_harness::soak::SoakOptions {
         duration: std::time::Duration::from_secs_f64(args.duration),
         rate: args.rate,
         ttl_secs: args.ttl,
         workers: args.workers,
-        shape: args.payload_shape,
+        shape: args.payload_shape.into(),
     })?;
     print!("{}", report.table());
     if !report.ok() {
@@ -520,7 +522,7 @@ fn soak(args: SoakArgs) -> Result<()> {
 }
 
 fn load(args: LoadArgs) -> Result<()> {
-    use mo2fa::load::closed::{self, LoadOptions, Mix, Target};
+    use mo2fa_harness::closed::{self, LoadOptions, Mix, Target};
     let mix: Mix = args
         .mix
         .parse()
@@ -553,7 +555,7 @@ fn load(args: LoadArgs) -> Result<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         // 2025-01-02T03:04:05.678Z -> 20250102-030405
-        let stamp: String = mo2fa::timefmt::rfc3339_ms(now)[..19]
+        let stamp: String = mo2fa_core::timefmt::rfc3339_ms(now)[..19]
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == 'T')
             .map(|c| if c == 'T' { '-' } else { c })
@@ -567,8 +569,8 @@ fn load(args: LoadArgs) -> Result<()> {
         run_time_secs: args.run_time,
         mix,
         out: out.clone(),
-        scheme: args.signature_scheme,
-        shape: args.payload_shape,
+        scheme: args.signature_scheme.into(),
+        shape: args.payload_shape.into(),
     })
     .with_context(|| format!("load run (reports in {})", out.display()))?;
     print!("{}", report.table());
@@ -590,7 +592,7 @@ fn sign(args: SignArgs) -> Result<()> {
     let Ok(secret) = std::env::var(SECRET_ENV) else {
         bail!("{SECRET_ENV} is not set: it holds the secret to sign with");
     };
-    let secret = Secret::new(args.scheme, &secret)
+    let secret = Secret::new(args.scheme.into(), &secret)
         .with_context(|| format!("{SECRET_ENV} is not a usable secret"))?;
     let mut body = Vec::new();
     if args.body.as_os_str() == "-" {
@@ -648,8 +650,8 @@ fn bench_http(args: BenchHttpArgs) -> Result<()> {
         max_rate: args.max_rate,
         out: args.out,
         server,
-        scheme: args.signature_scheme,
-        shape: args.payload_shape,
+        scheme: args.signature_scheme.into(),
+        shape: args.payload_shape.into(),
     };
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));
@@ -666,7 +668,7 @@ fn serve(args: ServeArgs) -> Result<()> {
              that deliveries come from the provider. Set it and start again."
         );
     };
-    let secret = Secret::new(args.signature_scheme, &secret)
+    let secret = Secret::new(args.signature_scheme.into(), &secret)
         .with_context(|| format!("{SECRET_ENV} is not a usable secret"))?;
     let cfg = verifier::Config {
         code: CodeSpec::new(args.code_len).context("--code-len")?,
@@ -675,20 +677,20 @@ fn serve(args: ServeArgs) -> Result<()> {
         max_ttl_ms: args.max_ttl.saturating_mul(1000),
         max_candidates: args.max_candidates,
         max_sender_failures: args.max_sender_failures,
-        accepted_protocols: args.accept_protocols,
+        accepted_protocols: args.accept_protocols.into_iter().map(Into::into).collect(),
         dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
         ..verifier::Config::default()
     };
     let rate = |per_minute: Option<f64>, burst: u32| {
-        per_minute.map(|per_minute| mo2fa::limits::Rate { per_minute, burst })
+        per_minute.map(|per_minute| mo2fa_core::limits::Rate { per_minute, burst })
     };
-    let start_limits = mo2fa::limits::LimitsConfig {
+    let start_limits = mo2fa_core::limits::LimitsConfig {
         per_client: rate(args.start_rate_per_client, args.start_burst_per_client),
         per_sender: rate(args.start_rate_per_sender, args.start_burst_per_sender),
         global: rate(args.start_rate_global, args.start_burst_global),
         max_keys: args.start_limit_keys,
     };
-    mo2fa::limits::StartLimiter::new(&start_limits).context("--start-rate-*")?;
+    mo2fa_core::limits::StartLimiter::new(&start_limits).context("--start-rate-*")?;
     let client_ip_header = match &args.client_ip_header {
         None => None,
         Some(h) => Some(
@@ -704,7 +706,9 @@ fn serve(args: ServeArgs) -> Result<()> {
     }
     let sms_defences = match &args.sms_defences {
         None => None,
-        Some(path) => Some(mo2fa::sms_defences::SmsDefences::load(path).context("--sms-defences")?),
+        Some(path) => {
+            Some(mo2fa_core::sms_defences::SmsDefences::load(path).context("--sms-defences")?)
+        }
     };
     let http_cfg = HttpConfig {
         sms_outbox: args.sms_outbox,
@@ -754,7 +758,7 @@ fn serve(args: ServeArgs) -> Result<()> {
     })
 }
 
-async fn serve_app<V: mo2fa::backend::Backend>(
+async fn serve_app<V: mo2fa_server::backend::Backend>(
     listener: tokio::net::TcpListener,
     app: App<V, SystemClock>,
 ) -> Result<()> {
@@ -766,3 +770,36 @@ async fn serve_app<V: mo2fa::backend::Backend>(
     tracing::info!("shut down cleanly");
     Ok(())
 }
+
+/// clap's names for the core's enums: the core has no command-line dependency, so each gets a
+/// twin here and a conversion.
+macro_rules! value_enum {
+    ($(#[$doc:meta])* $arg:ident => $core:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+        enum $arg {
+            $($variant),+
+        }
+
+        impl From<$arg> for $core {
+            fn from(a: $arg) -> Self {
+                match a {
+                    $($arg::$variant => $core::$variant),+
+                }
+            }
+        }
+    };
+}
+
+value_enum!(
+    /// How webhook deliveries are signed.
+    SchemeArg => Scheme { Blooio, Standard }
+);
+value_enum!(
+    /// The body shape of emitted deliveries (docs/provider.md).
+    ShapeArg => PayloadShape { V2, Legacy, V4 }
+);
+value_enum!(
+    /// A protocol accepted for verification; `unknown` is a missing or unrecognised one.
+    ProtocolArg => Protocol { Imessage, Sms, Rcs, NonImessage, Unknown }
+);

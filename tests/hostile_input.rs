@@ -5,8 +5,8 @@
 mod common;
 
 use common::{Server, message_event};
-use mo2fa::verifier::Config;
-use mo2fa::webhook::Scheme;
+use mo2fa_core::verifier::Config;
+use mo2fa_core::webhook::Scheme;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -89,8 +89,11 @@ async fn sixty_kib_of_candidate_codes_tries_one() {
     // Thousands of valid-looking codes, the real one last.
     let mut text = String::new();
     for i in 0..20_000u64 {
-        let spec = mo2fa::code::CodeSpec::default();
-        text.push_str(spec.format(mo2fa::code::Code(i * 104_729 + 7)).as_str());
+        let spec = mo2fa_core::code::CodeSpec::default();
+        text.push_str(
+            spec.format(mo2fa_core::code::Code(i * 104_729 + 7))
+                .as_str(),
+        );
         text.push(' ');
         if text.len() > 60 * 1024 - 20 {
             break;
@@ -232,7 +235,7 @@ fn chunked_start(len: usize) -> Vec<u8> {
 #[tokio::test]
 async fn the_body_limit_is_exact_with_or_without_a_length() {
     let s = Server::start().await;
-    let limit = mo2fa::http::MAX_BODY;
+    let limit = mo2fa_server::http::MAX_BODY;
     let padded = |len: usize| format!(r#"{{"ttl_seconds":300,"pad":"{}"}}"#, "a".repeat(len - 28));
     // At the limit the body is read and judged on its content (an unknown field)...
     s.post_json("/2fa/start", &padded(limit))

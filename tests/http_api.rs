@@ -3,8 +3,8 @@
 mod common;
 
 use common::{Server, message_event};
-use mo2fa::verifier::{Config, Protocol};
-use mo2fa::webhook::Scheme;
+use mo2fa_core::verifier::{Config, Protocol};
+use mo2fa_core::webhook::Scheme;
 
 async fn start(server: &Server, body: &str) -> serde_json::Value {
     let r = server.post_json("/2fa/start", body).await;
@@ -273,7 +273,7 @@ async fn bad_signatures_are_401() {
     post(vec![("Blooio-Signature", stale)], body.clone())
         .await
         .assert_error(401, "tolerance");
-    let wrong = mo2fa::webhook::Secret::new(Scheme::Blooio, "not-the-secret").unwrap();
+    let wrong = mo2fa_core::webhook::Secret::new(Scheme::Blooio, "not-the-secret").unwrap();
     let forged = wrong.sign_blooio(s.now_secs(), body.as_bytes());
     post(vec![("Blooio-Signature", forged)], body.clone())
         .await
@@ -534,7 +534,7 @@ async fn sms_start_outbox_check_verifies_and_bills() {
 
 /// The newest built-in list price for `iso`, or the fallback price for `None`.
 fn list_price(iso: Option<&str>) -> f64 {
-    let snapshot = mo2fa::cost::prices::PriceTable::builtin()
+    let snapshot = mo2fa_cost::prices::PriceTable::builtin()
         .and_then(|t| t.snapshot(None))
         .expect("built-in price table");
     iso.map_or(snapshot.fallback_usd(), |c| {

@@ -5,7 +5,7 @@ mod common;
 
 use blooio::webhook::{VerifyError, WebhookEvent, verify_at};
 use common::{SECRET, Server, shaped_event};
-use mo2fa::webhook::{PayloadShape, Scheme, Secret};
+use mo2fa_core::webhook::{PayloadShape, Scheme, Secret};
 
 /// The `blooio` crate reads the sender from `sender` (the older shape), not from the
 /// documented `external_id`: it is an interop check of signatures and of that older shape
@@ -59,7 +59,7 @@ fn both_sides_reject_tampered_stale_and_wrong_secret() {
         verify_at(SECRET.as_bytes(), &header, tampered.as_bytes(), 300, NOW),
         Err(VerifyError::Mismatch)
     );
-    let h = mo2fa::webhook::SignatureHeaders {
+    let h = mo2fa_core::webhook::SignatureHeaders {
         blooio_signature: Some(&header),
         ..Default::default()
     };

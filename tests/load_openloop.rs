@@ -1,7 +1,7 @@
 //! The open-loop recorder must not hide a stalled server (coordinated omission).
 
-use mo2fa::load::client;
-use mo2fa::load::openloop::{self, Planned};
+use mo2fa_harness::client;
+use mo2fa_harness::openloop::{self, Planned};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -6,8 +6,8 @@
 mod common;
 
 use common::Server;
-use mo2fa::verifier::{Config, Protocol};
-use mo2fa::webhook::Scheme;
+use mo2fa_core::verifier::{Config, Protocol};
+use mo2fa_core::webhook::Scheme;
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {

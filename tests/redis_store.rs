@@ -7,7 +7,7 @@
 
 mod common;
 
-use mo2fa::webhook::{Scheme, Secret};
+use mo2fa_core::webhook::{Scheme, Secret};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -528,14 +528,14 @@ mod parity {
     //! rules, in Lua.
 
     use super::{Redis, unique_prefix};
-    use mo2fa::backend::Backend;
-    use mo2fa::clock::{Clock, Millis, SystemClock};
-    use mo2fa::metrics::Counters;
-    use mo2fa::store::redis::{RedisConfig, RedisVerifier};
-    use mo2fa::store::{MemoryStoreConfig, Status};
-    use mo2fa::verifier::{
+    use mo2fa_core::clock::{Clock, Millis, SystemClock};
+    use mo2fa_core::metrics::Counters;
+    use mo2fa_core::store::{MemoryStoreConfig, Status};
+    use mo2fa_core::verifier::{
         Config, InboundMessage, ReceiveOutcome, StartError, StartRequest, StatusView, Verifier,
     };
+    use mo2fa_server::backend::Backend;
+    use mo2fa_server::redis::{RedisConfig, RedisVerifier};
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::HashMap;
@@ -578,7 +578,7 @@ mod parity {
             }
         }
 
-        fn key_of(&self, id: &mo2fa::store::ChallengeId) -> String {
+        fn key_of(&self, id: &mo2fa_core::store::ChallengeId) -> String {
             let id = id.encode();
             self.by_key
                 .iter()

@@ -1,12 +1,12 @@
 //! The HTML report is self-contained: charts are inline SVG, and nothing points at another
 //! host (the only URL allowed is the SVG namespace, which browsers never fetch).
 
-use mo2fa::cost::episode::{EpisodeSpec, episode};
-use mo2fa::cost::sweep::{self, SweepOptions};
-use mo2fa::cost::{LoadOptions, Scenario};
-use mo2fa::report::cost::{
+use mo2fa_cost::episode::{EpisodeSpec, episode};
+use mo2fa_cost::report::cost::{
     CostReport, TITLE_COUNTRY, TITLE_CURVES, TITLE_EPISODE, TITLE_FRAUD, TITLE_TIMELINE, TITLE_ZOOM,
 };
+use mo2fa_cost::sweep::{self, SweepOptions};
+use mo2fa_cost::{LoadOptions, Scenario};
 use std::path::Path;
 
 fn report() -> CostReport {

@@ -1,9 +1,9 @@
 //! The simulator against arithmetic it must obey. Tolerances are 5 standard deviations: wide
 //! enough never to flake, narrow enough to catch a wrong formula or a lost event.
 
-use mo2fa::sim::engine::{self, Control, Outcome};
-use mo2fa::sim::report;
-use mo2fa::sim::scenario::Scenario;
+use mo2fa_sim::engine::{self, Control, Outcome};
+use mo2fa_sim::report;
+use mo2fa_sim::scenario::Scenario;
 use std::sync::atomic::AtomicBool;
 
 fn run(text: &str, seed: Option<u64>) -> (Scenario, Outcome) {

@@ -1,10 +1,10 @@
 //! `mo2fa run --live`: the virtual run's requests replayed over real HTTP must get the same
 //! answers when the servers keep up.
 
-use mo2fa::sim::engine::{self, Control};
-use mo2fa::sim::report;
-use mo2fa::sim::scenario::{Dur, Scenario};
-use mo2fa::sim::trace::{Action, Text};
+use mo2fa_sim::engine::{self, Control};
+use mo2fa_sim::report;
+use mo2fa_sim::scenario::{Dur, Scenario};
+use mo2fa_sim::trace::{Action, Text};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 
@@ -127,12 +127,12 @@ fn a_trace_over_its_cap_is_marked_and_not_replayed() {
         format!("{:?}", &full.steps[..100]),
         "the cap keeps the first steps"
     );
-    let opts = mo2fa::sim::live::LiveOptions {
+    let opts = mo2fa_harness::live::LiveOptions {
         speed: 1.0,
         connections: 1,
         shape: None,
     };
-    let Err(e) = mo2fa::sim::live::replay(&sc, capped, opts, &stop, &|_| {}) else {
+    let Err(e) = mo2fa_harness::live::replay(&sc, capped, opts, &stop, &|_| {}) else {
         panic!("a truncated trace was replayed");
     };
     assert!(e.to_string().contains("more than 100 requests"), "{e}");
@@ -142,7 +142,7 @@ fn a_trace_over_its_cap_is_marked_and_not_replayed() {
 /// virtual run got: verifications, signature refusals of forgeries, duplicates of replays.
 #[test]
 fn live_replay_agrees_in_every_payload_shape() {
-    use mo2fa::webhook::PayloadShape;
+    use mo2fa_core::webhook::PayloadShape;
     let mut sc = Scenario::load(std::path::Path::new("scenarios/reverse-attack.toml")).unwrap();
     sc.duration = Dur(900_000);
     let stop = AtomicBool::new(false);
@@ -152,12 +152,12 @@ fn live_replay_agrees_in_every_payload_shape() {
     };
     for shape in [PayloadShape::V2, PayloadShape::Legacy, PayloadShape::V4] {
         let (_, trace) = engine::simulate_traced(&sc, sc.seed, &control, usize::MAX).unwrap();
-        let opts = mo2fa::sim::live::LiveOptions {
+        let opts = mo2fa_harness::live::LiveOptions {
             speed: 100.0,
             connections: 8,
             shape: Some(shape),
         };
-        let live = mo2fa::sim::live::replay(&sc, trace, opts, &stop, &|_| {}).unwrap();
+        let live = mo2fa_harness::live::replay(&sc, trace, opts, &stop, &|_| {}).unwrap();
         let (same, all) = live.agreement();
         let (virt, got) = live.verified();
         assert!(virt > 10, "{shape:?}: {virt} verified");

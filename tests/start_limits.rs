@@ -6,7 +6,7 @@
 mod common;
 
 use common::{Reply, Serve};
-use mo2fa::sms_defences::{SmsDefences, SmsGuard};
+use mo2fa_core::sms_defences::{SmsDefences, SmsGuard};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 

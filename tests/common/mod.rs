@@ -2,11 +2,11 @@
 //! port, and a deliberately raw HTTP/1.1 client so tests can send what a browser would not.
 #![allow(dead_code)]
 
-use mo2fa::clock::{Clock, ManualClock};
-use mo2fa::http::{App, HttpConfig};
-use mo2fa::store::{MemoryStore, MemoryStoreConfig};
-use mo2fa::verifier::{Config, Verifier};
-use mo2fa::webhook::{Scheme, Secret};
+use mo2fa_core::clock::{Clock, ManualClock};
+use mo2fa_core::store::{MemoryStore, MemoryStoreConfig};
+use mo2fa_core::verifier::{Config, Verifier};
+use mo2fa_core::webhook::{Scheme, Secret};
+use mo2fa_server::http::{App, HttpConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -20,7 +20,7 @@ pub const T0: u64 = 1_700_000_000_000;
 pub struct Server {
     pub addr: SocketAddr,
     pub clock: Arc<ManualClock>,
-    pub app: Arc<App<mo2fa::verifier::Verifier<MemoryStore>, Arc<ManualClock>>>,
+    pub app: Arc<App<mo2fa_core::verifier::Verifier<MemoryStore>, Arc<ManualClock>>>,
     pub secret: Secret,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -68,7 +68,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(mo2fa::http::serve(listener, app.clone(), async {
+        let task = tokio::spawn(mo2fa_server::http::serve(listener, app.clone(), async {
             let _ = rx.await;
         }));
         Self {
@@ -214,7 +214,7 @@ impl Reply {
 /// A `message.received` body in Blooio's documented v2 shape (`external_id`).
 pub fn message_event(message_id: &str, sender: &str, text: &str, protocol: &str) -> String {
     shaped_event(
-        mo2fa::webhook::PayloadShape::V2,
+        mo2fa_core::webhook::PayloadShape::V2,
         message_id,
         sender,
         text,
@@ -224,13 +224,13 @@ pub fn message_event(message_id: &str, sender: &str, text: &str, protocol: &str)
 
 /// A `message.received` body in `shape`, received at [`T0`].
 pub fn shaped_event(
-    shape: mo2fa::webhook::PayloadShape,
+    shape: mo2fa_core::webhook::PayloadShape,
     message_id: &str,
     sender: &str,
     text: &str,
     protocol: &str,
 ) -> String {
-    let m = mo2fa::webhook::Inbound {
+    let m = mo2fa_core::webhook::Inbound {
         message_id,
         sender,
         text,

@@ -1,0 +1,514 @@
+//! The destination country of a phone number, from its E.164 country calling code.
+//!
+//! SMS-pumping bots submit phone numbers, not countries, so a send must be priced by where the
+//! number points. The table (`scenarios/data/calling_codes.csv`, compiled in) maps calling codes
+//! to ISO 3166-1 alpha-2 codes. Lookup is the longest matching prefix: ITU's country codes are
+//! prefix-free, but the NANP rows (`1876` Jamaica, …) sit inside `1`.
+//!
+//! Some codes are shared (+1 US/CA/PR, +7 RU/KZ, +44 GB/GG/IM/JE, …). The table marks one row of
+//! each shared code `primary`, and that country is the answer; [`Inferred::shared`] says the
+//! answer is a best guess, so a finance user can see that a +1 number may be Canadian.
+
+use rustc_hash::FxHashMap;
+use std::sync::LazyLock;
+
+/// The table shipped with the crate.
+pub const BUILTIN_TABLE: &str = include_str!("../../../scenarios/data/calling_codes.csv");
+/// Name the built-in table is reported under in messages.
+pub const BUILTIN_TABLE_NAME: &str = "<built-in>/scenarios/data/calling_codes.csv";
+
+/// Longest calling code the table may hold: ITU codes have 1 to 3 digits and the NANP rows add
+/// a 3-digit area code to `1`, so 4 is enough.
+const MAX_PREFIX_DIGITS: usize = 4;
+
+/// E.164 allows at most 15 digits after the `+`.
+const MAX_E164_DIGITS: usize = 15;
+
+/// Why a calling-code table was refused. `line` is 1-based and counts comment lines.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{file}:{line}: `{field}`: {message}")]
+pub struct DialingError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+impl DialingError {
+    fn new(file: &str, line: usize, field: &str, message: impl Into<String>) -> Self {
+        DialingError {
+            file: file.to_string(),
+            line,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One calling code. Invariant: `primary` is the row marked `yes`; `others` are the rest of the
+/// rows with this code, in file order, none equal to `primary`.
+#[derive(Clone, Debug)]
+struct Code {
+    prefix: String,
+    primary: String,
+    others: Vec<String>,
+}
+
+/// A parsed table. Invariant: keys are the prefixes' numeric values (1..=9999; no prefix starts
+/// with 0, so a value names exactly one digit string) and every code has exactly one primary.
+#[derive(Clone, Debug)]
+pub struct CallingCodes {
+    codes: FxHashMap<u16, Code>,
+}
+
+/// A country read off a phone number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inferred<'a> {
+    /// ISO 3166-1 alpha-2 code: the primary country of the calling code.
+    pub country: &'a str,
+    /// The calling code that matched, digits only (`"1876"`, `"44"`).
+    pub calling_code: &'a str,
+    /// Other countries that use the same calling code; empty if it is not shared.
+    pub shared_with: &'a [String],
+}
+
+impl Inferred<'_> {
+    /// Whether other countries share the calling code, so `country` is a best guess.
+    pub fn shared(&self) -> bool {
+        !self.shared_with.is_empty()
+    }
+}
+
+/// The rows of one prefix while parsing; `first_line` locates a missing-primary error.
+struct Pending {
+    prefix: String,
+    first_line: usize,
+    primary: Option<String>,
+    others: Vec<String>,
+}
+
+impl CallingCodes {
+    /// Parses a table with the header `prefix,iso,primary`. `origin` names the file in error
+    /// messages. Lines starting with `#` are comments (provenance headers).
+    pub fn parse(origin: &str, text: &str) -> Result<Self, DialingError> {
+        let (mut reader, header_line) = commented_csv(text);
+        let headers = reader
+            .headers()
+            .map_err(|e| DialingError::new(origin, header_line, "header", e.to_string()))?;
+        let names: Vec<&str> = headers.iter().map(str::trim).collect();
+        if names != ["prefix", "iso", "primary"] {
+            return Err(DialingError::new(
+                origin,
+                header_line,
+                "header",
+                "the columns must be `prefix,iso,primary`",
+            ));
+        }
+        let mut pending: FxHashMap<u16, Pending> = FxHashMap::default();
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                DialingError::new(origin, line, "record", e.to_string())
+            })?;
+            let line = record.position().map_or(0, |p| p.line() as usize);
+            let field = |i: usize| record.get(i).unwrap_or("").trim();
+            let (prefix, iso, primary) = (field(0), field(1), field(2));
+            let key = prefix_key(prefix).ok_or_else(|| {
+                DialingError::new(
+                    origin,
+                    line,
+                    "prefix",
+                    format!(
+                        "`{prefix}` is not a calling code of 1 to {MAX_PREFIX_DIGITS} digits \
+                         without a leading 0"
+                    ),
+                )
+            })?;
+            if !is_iso_code(iso) {
+                return Err(DialingError::new(
+                    origin,
+                    line,
+                    "iso",
+                    format!("`{iso}` is not a two-letter upper-case ISO 3166-1 code"),
+                ));
+            }
+            let is_primary = match primary {
+                "yes" => true,
+                "no" => false,
+                other => {
+                    return Err(DialingError::new(
+                        origin,
+                        line,
+                        "primary",
+                        format!("`{other}` must be `yes` or `no`"),
+                    ));
+                }
+            };
+            let entry = pending.entry(key).or_insert_with(|| Pending {
+                prefix: prefix.to_string(),
+                first_line: line,
+                primary: None,
+                others: Vec::new(),
+            });
+            if entry.primary.as_deref() == Some(iso) || entry.others.iter().any(|o| o == iso) {
+                return Err(DialingError::new(
+                    origin,
+                    line,
+                    "iso",
+                    format!("`{iso}` is listed twice under calling code {prefix}"),
+                ));
+            }
+            if !is_primary {
+                entry.others.push(iso.to_string());
+            } else if let Some(first) = &entry.primary {
+                return Err(DialingError::new(
+                    origin,
+                    line,
+                    "primary",
+                    format!("calling code {prefix} already has the primary country {first}"),
+                ));
+            } else {
+                entry.primary = Some(iso.to_string());
+            }
+        }
+        if pending.is_empty() {
+            return Err(DialingError::new(
+                origin,
+                header_line,
+                "header",
+                "the table has no rows",
+            ));
+        }
+        let mut codes = FxHashMap::default();
+        for (key, p) in pending {
+            let Some(primary) = p.primary else {
+                return Err(DialingError::new(
+                    origin,
+                    p.first_line,
+                    "primary",
+                    format!(
+                        "calling code {} has no row marked `yes`; exactly one must be",
+                        p.prefix
+                    ),
+                ));
+            };
+            codes.insert(
+                key,
+                Code {
+                    prefix: p.prefix,
+                    primary,
+                    others: p.others,
+                },
+            );
+        }
+        Ok(CallingCodes { codes })
+    }
+
+    /// Number of distinct calling codes.
+    pub fn len(&self) -> usize {
+        self.codes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.codes.is_empty()
+    }
+
+    /// The country of an E.164 number written as `+` and 1 to 15 digits; spaces, hyphens, dots
+    /// and parentheses between digits are ignored. `None` for anything else or an unlisted code.
+    pub fn lookup(&self, e164: &str) -> Option<Inferred<'_>> {
+        let rest = e164.trim().strip_prefix('+')?;
+        let (mut top, mut taken, mut digits) = (0u32, 0usize, 0usize);
+        for b in rest.bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    digits += 1;
+                    if digits > MAX_E164_DIGITS {
+                        return None;
+                    }
+                    if taken < MAX_PREFIX_DIGITS {
+                        top = top * 10 + u32::from(b - b'0');
+                        taken += 1;
+                    }
+                }
+                b' ' | b'-' | b'.' | b'(' | b')' => {}
+                _ => return None,
+            }
+        }
+        self.longest(top, taken)
+    }
+
+    /// The country of a number kept as its digits (how [`crate::sender::Sender::Phone`] stores
+    /// it), without formatting it first.
+    pub fn lookup_number(&self, number: u64) -> Option<Inferred<'_>> {
+        if number == 0 {
+            return None;
+        }
+        let digits = number.ilog10() as usize + 1;
+        if digits > MAX_E164_DIGITS {
+            return None;
+        }
+        let taken = digits.min(MAX_PREFIX_DIGITS);
+        let top = number / 10u64.pow((digits - taken) as u32);
+        self.longest(u32::try_from(top).ok()?, taken)
+    }
+
+    /// Longest listed prefix of the `taken` leading digits whose value is `top`.
+    fn longest(&self, top: u32, taken: usize) -> Option<Inferred<'_>> {
+        (1..=taken).rev().find_map(|len| {
+            let value = top / 10u32.pow((taken - len) as u32);
+            let code = self.codes.get(&u16::try_from(value).ok()?)?;
+            // The value drops leading zeros ("+0044" is 44 at length 4); the length check keeps
+            // such input from matching a shorter code.
+            (code.prefix.len() == len).then_some(Inferred {
+                country: &code.primary,
+                calling_code: &code.prefix,
+                shared_with: &code.others,
+            })
+        })
+    }
+}
+
+/// The numeric value of a prefix of 1..=4 ASCII digits without a leading zero.
+fn prefix_key(prefix: &str) -> Option<u16> {
+    let ok = (1..=MAX_PREFIX_DIGITS).contains(&prefix.len())
+        && prefix.bytes().all(|b| b.is_ascii_digit())
+        && !prefix.starts_with('0');
+    if !ok {
+        return None;
+    }
+    prefix.parse().ok()
+}
+
+static BUILTIN: LazyLock<Result<CallingCodes, DialingError>> =
+    LazyLock::new(|| CallingCodes::parse(BUILTIN_TABLE_NAME, BUILTIN_TABLE));
+
+/// The built-in table, parsed on first use. A unit test keeps it valid.
+pub fn builtin() -> Result<&'static CallingCodes, &'static DialingError> {
+    BUILTIN.as_ref()
+}
+
+/// The destination country of an E.164 number by the built-in table (see
+/// [`CallingCodes::lookup`]). Pure and total: any string gives an answer or `None`.
+pub fn country_of(e164: &str) -> Option<Inferred<'static>> {
+    builtin().ok()?.lookup(e164)
+}
+
+/// [`country_of`] for a number kept as its digits.
+pub fn country_of_number(number: u64) -> Option<Inferred<'static>> {
+    builtin().ok()?.lookup_number(number)
+}
+
+/// A reader for the shipped reference tables: CSV with a header row, after `#` comment lines
+/// that carry the data's provenance. Also returns the header's 1-based line number, for errors
+/// about the header.
+pub fn commented_csv(text: &str) -> (csv::Reader<&[u8]>, usize) {
+    let reader = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let header_line = text
+        .lines()
+        .position(|l| !l.starts_with('#'))
+        .map_or(1, |i| i + 1);
+    (reader, header_line)
+}
+
+/// Two ASCII upper-case letters.
+pub fn is_iso_code(s: &str) -> bool {
+    s.len() == 2 && s.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn iso(e164: &str) -> Option<(&'static str, bool)> {
+        country_of(e164).map(|i| (i.country, i.shared()))
+    }
+
+    #[test]
+    fn builtin_table_parses() {
+        let t = builtin().expect("built-in table is valid");
+        assert!(t.len() > 200, "{}", t.len());
+    }
+
+    /// The shared codes and their primaries, as scenarios/data/README.md documents them.
+    #[test]
+    fn shared_codes_and_primaries_are_as_documented() {
+        let t = builtin().expect("valid");
+        let mut shared: Vec<(&str, &str)> = t
+            .codes
+            .values()
+            .filter(|c| !c.others.is_empty())
+            .map(|c| (c.prefix.as_str(), c.primary.as_str()))
+            .collect();
+        shared.sort();
+        let want = [
+            ("1", "US"),
+            ("212", "MA"),
+            ("262", "RE"),
+            ("358", "FI"),
+            ("39", "IT"),
+            ("44", "GB"),
+            ("47", "NO"),
+            ("500", "FK"),
+            ("590", "GP"),
+            ("599", "CW"),
+            ("61", "AU"),
+            ("672", "NF"),
+            ("7", "RU"),
+        ];
+        assert_eq!(shared, want);
+    }
+
+    #[test]
+    fn known_numbers() {
+        assert_eq!(iso("+14155550100"), Some(("US", true)));
+        assert_eq!(iso("+18765550100"), Some(("JM", false)));
+        assert_eq!(iso("+447700900123"), Some(("GB", true)));
+        assert_eq!(iso("+33612345678"), Some(("FR", false)));
+        assert_eq!(iso("+79001234567"), Some(("RU", true)));
+        assert_eq!(iso("+2348031234567"), Some(("NG", false)));
+        assert_eq!(
+            iso("+18095550100"),
+            Some(("DO", false)),
+            "one of DO's three"
+        );
+        assert_eq!(iso("+3906698"), Some(("IT", true)), "VA shares +39");
+        let us = country_of("+1 (415) 555-0100").expect("separators are fine");
+        assert_eq!(us.calling_code, "1");
+        assert_eq!(us.shared_with, ["CA", "PR"]);
+    }
+
+    #[test]
+    fn unlisted_and_malformed_numbers_have_no_country() {
+        // 882 is ITU's "international networks" code; the source lists no country for it.
+        assert_eq!(iso("+88212345678"), None);
+        assert_eq!(iso("+80012345678"), None, "800: international freephone");
+        for bad in [
+            "",
+            "+",
+            "14155550100",
+            "+0044",
+            "+44x",
+            "++44",
+            "+1234567890123456",
+        ] {
+            assert_eq!(iso(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn number_and_string_lookups_agree() {
+        for n in [
+            14155550100u64,
+            18765550100,
+            447700900123,
+            2348031234567,
+            88212345678,
+            1,
+            7,
+            999_999_999_999_999,
+        ] {
+            assert_eq!(country_of_number(n), country_of(&format!("+{n}")), "{n}");
+        }
+        assert_eq!(country_of_number(0), None);
+        assert_eq!(country_of_number(u64::MAX), None, "20 digits");
+    }
+
+    const HEAD: &str = "# provenance\nprefix,iso,primary\n";
+
+    fn parse(rows: &str) -> Result<CallingCodes, String> {
+        CallingCodes::parse("t.csv", &format!("{HEAD}{rows}")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let cases = [
+            (
+                "1,US,yes\n1,CA,yes\n",
+                "t.csv:4: `primary`: calling code 1 already",
+            ),
+            (
+                "1,US,no\n1,CA,no\n",
+                "t.csv:3: `primary`: calling code 1 has no row",
+            ),
+            ("1-684,AS,yes\n", "t.csv:3: `prefix`"),
+            ("12345,XX,yes\n", "t.csv:3: `prefix`"),
+            ("044,GB,yes\n", "t.csv:3: `prefix`"),
+            ("44,gb,yes\n", "t.csv:3: `iso`"),
+            ("44,GBR,yes\n", "t.csv:3: `iso`"),
+            ("44,GB,true\n", "t.csv:3: `primary`"),
+            (
+                "44,GB,yes\n44,GB,no\n",
+                "t.csv:4: `iso`: `GB` is listed twice",
+            ),
+            ("", "t.csv:2: `header`: the table has no rows"),
+        ];
+        for (rows, want) in cases {
+            let err = parse(rows).expect_err(rows);
+            assert!(err.starts_with(want), "{rows:?}: {err}");
+        }
+        let err = CallingCodes::parse("t.csv", "code,iso\n1,US\n").expect_err("header");
+        assert_eq!(err.line, 1);
+        assert_eq!(err.field, "header");
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = parse("1,US,yes\n1876,JM,yes\n").expect("parses");
+        assert_eq!(t.lookup("+18761234567").map(|i| i.country), Some("JM"));
+        assert_eq!(t.lookup("+18771234567").map(|i| i.country), Some("US"));
+        assert_eq!(t.lookup("+1").map(|i| i.country), Some("US"));
+        assert_eq!(t.lookup("+187").map(|i| i.country), Some("US"));
+    }
+
+    /// For every row: the code followed by digits maps to the longest listed prefix of those
+    /// digits (the row's own code unless a NANP row extends it), and to that code's primary.
+    fn expected(t: &CallingCodes, digits: &str) -> Option<(String, String)> {
+        (1..=digits.len().min(MAX_PREFIX_DIGITS))
+            .rev()
+            .find_map(|len| {
+                t.codes
+                    .values()
+                    .find(|c| c.prefix == digits[..len])
+                    .map(|c| (c.prefix.clone(), c.primary.clone()))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_answered_without_panicking(s in any::<String>()) {
+            let _ = country_of(&s);
+        }
+
+        #[test]
+        fn phone_like_strings_are_answered_without_panicking(s in "[+]?[0-9 ()+.-]{0,24}") {
+            let _ = country_of(&s);
+        }
+
+        #[test]
+        fn any_number_is_answered_without_panicking(n in any::<u64>()) {
+            let _ = country_of_number(n);
+        }
+
+        #[test]
+        fn every_row_maps_to_its_code_and_primary(row in 0usize..1000, rest in "[0-9]{0,10}") {
+            let t = builtin().expect("valid");
+            let mut codes: Vec<&Code> = t.codes.values().collect();
+            codes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+            let code = codes[row % codes.len()];
+            let digits = format!("{}{rest}", code.prefix);
+            let got = t.lookup(&format!("+{digits}")).expect("a listed code always matches");
+            let (prefix, primary) = expected(t, &digits).expect("the row's own code matches");
+            prop_assert!(prefix.len() >= code.prefix.len());
+            prop_assert_eq!(got.calling_code, prefix.as_str());
+            prop_assert_eq!(got.country, primary.as_str());
+            if prefix == code.prefix {
+                prop_assert_eq!(got.shared(), !code.others.is_empty());
+            }
+            prop_assert_eq!(Some(got), t.lookup_number(digits.parse().expect("digits")));
+        }
+    }
+}

@@ -1,0 +1,922 @@
+//! The reverse-2FA verifier: issue challenges, match inbound messages, report status.
+//!
+//! Pure by construction: every method takes `now` from the caller and draws randomness from
+//! an RNG the caller passes in, and nothing here performs I/O. The HTTP server passes the wall
+//! clock and a CSPRNG; the simulator passes its virtual clock and seeded RNG. Both therefore
+//! exercise exactly the same state machine.
+
+use crate::clock::Millis;
+use crate::code::{Code, CodeSpec, CodeSpecError};
+use crate::dedupe::Dedupe;
+use crate::extract::{Candidates, MAX_CANDIDATES, extract};
+use crate::metrics::Counters;
+use crate::sender::{Sender, SenderError};
+use crate::store::{
+    ChallengeId, ChallengeView, InsertError, MatchOutcome, MemoryStore, MemoryStoreConfig,
+    NewChallenge, Status, Store,
+};
+use rand::Rng;
+use serde::Serialize;
+use std::fmt;
+
+/// Protocols a message can arrive over, as Blooio names them. SMS sender ids can be spoofed, so
+/// whether anything but iMessage may verify is a policy decision, off by default. `Unknown`
+/// stands for a missing, null or unrecognised `protocol`: it verifies only if accepted
+/// explicitly, so a provider that stops naming the protocol cannot switch the policy off.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Imessage,
+    Sms,
+    Rcs,
+    #[serde(rename = "non-imessage")]
+    NonImessage,
+    Unknown,
+}
+
+impl Protocol {
+    /// Case-insensitive; a missing or unrecognised protocol is `Unknown`.
+    pub fn parse(s: Option<&str>) -> Self {
+        let Some(s) = s else { return Self::Unknown };
+        [
+            ("imessage", Self::Imessage),
+            ("sms", Self::Sms),
+            ("rcs", Self::Rcs),
+            ("non-imessage", Self::NonImessage),
+        ]
+        .into_iter()
+        .find_map(|(name, p)| s.eq_ignore_ascii_case(name).then_some(p))
+        .unwrap_or(Self::Unknown)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub code: CodeSpec,
+    pub default_ttl_ms: Millis,
+    pub min_ttl_ms: Millis,
+    pub max_ttl_ms: Millis,
+    /// How many codes one message may try (1..=16).
+    pub max_candidates: usize,
+    /// Mismatching senders a bound challenge tolerates before it locks.
+    pub max_sender_failures: u8,
+    pub accepted_protocols: Vec<Protocol>,
+    /// How many fresh codes to draw when the first ones are already pending.
+    pub code_attempts: u32,
+    /// How long a delivery id is remembered (longer than the provider's retry schedule), and
+    /// how many are remembered at most; together they bound the dedupe cache's memory.
+    pub dedupe_retention_ms: Millis,
+    pub dedupe_max_entries: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            code: CodeSpec::default(),
+            default_ttl_ms: 300_000,
+            min_ttl_ms: 10_000,
+            max_ttl_ms: 3_600_000,
+            max_candidates: 1,
+            max_sender_failures: 5,
+            accepted_protocols: vec![Protocol::Imessage],
+            code_attempts: 16,
+            dedupe_retention_ms: crate::dedupe::DEFAULT_RETENTION_MS,
+            dedupe_max_entries: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Code(#[from] CodeSpecError),
+    #[error("max_candidates must be between 1 and {MAX_CANDIDATES}, got {0}")]
+    Candidates(usize),
+    #[error("ttl bounds are inconsistent: need 0 < min ({min}) <= default ({default}) <= max ({max}) <= {limit} ms", limit = crate::store::MAX_TTL_MS)]
+    Ttl {
+        min: Millis,
+        default: Millis,
+        max: Millis,
+    },
+    #[error("max_sender_failures must be at least 1")]
+    SenderFailures,
+}
+
+impl Config {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_CANDIDATES).contains(&self.max_candidates) {
+            return Err(ConfigError::Candidates(self.max_candidates));
+        }
+        let (min, default, max) = (self.min_ttl_ms, self.default_ttl_ms, self.max_ttl_ms);
+        if !(0 < min && min <= default && default <= max && max <= crate::store::MAX_TTL_MS) {
+            return Err(ConfigError::Ttl { min, default, max });
+        }
+        if self.max_sender_failures == 0 {
+            return Err(ConfigError::SenderFailures);
+        }
+        Ok(())
+    }
+}
+
+/// A start request that passed [`Config::check_start`]: everything but the random draw.
+#[derive(Clone, Debug)]
+pub struct CheckedStart {
+    pub now: Millis,
+    pub expires_at: Millis,
+    pub expected_sender: Option<Sender>,
+}
+
+impl CheckedStart {
+    /// A challenge with a fresh code and tag; the store may still refuse the code as taken.
+    pub fn draw<R: Rng + ?Sized>(&self, cfg: &Config, rng: &mut R) -> NewChallenge {
+        NewChallenge {
+            code: cfg.code.random(rng),
+            tag: rng.random(),
+            created_at: self.now,
+            expires_at: self.expires_at,
+            expected_sender: self.expected_sender.clone(),
+        }
+    }
+}
+
+/// What a message amounts to before any store is asked.
+pub enum Prepared {
+    /// Decided without the store (policy, unusable sender, no code).
+    Done(ReceiveOutcome),
+    /// Offer these codes, in order, from this sender.
+    Match {
+        sender: Sender,
+        candidates: Candidates,
+    },
+}
+
+impl Config {
+    /// Checks the TTL range and the expected sender.
+    pub fn check_start(&self, req: &StartRequest, now: Millis) -> Result<CheckedStart, StartError> {
+        let ttl = req.ttl_ms.unwrap_or(self.default_ttl_ms);
+        if !(self.min_ttl_ms..=self.max_ttl_ms).contains(&ttl) {
+            return Err(StartError::Ttl {
+                min: self.min_ttl_ms / 1000,
+                max: self.max_ttl_ms / 1000,
+            });
+        }
+        let expected_sender = req
+            .expected_sender
+            .as_deref()
+            .map(Sender::parse)
+            .transpose()?;
+        Ok(CheckedStart {
+            now,
+            expires_at: now + ttl,
+            expected_sender,
+        })
+    }
+
+    /// Protocol policy, code extraction and sender parsing: everything about a message that
+    /// needs no store. `prefetch` sees the first candidate as soon as it is known, so a store
+    /// can start fetching while the sender is parsed.
+    pub fn prepare(
+        &self,
+        msg: &InboundMessage<'_>,
+        counters: &Counters,
+        prefetch: impl FnOnce(Code),
+    ) -> Prepared {
+        if !self
+            .accepted_protocols
+            .contains(&Protocol::parse(msg.protocol))
+        {
+            let reason = match msg.protocol {
+                Some(raw) => format!("protocol {raw:?} is not accepted for verification"),
+                None => "a message without a protocol is not accepted for verification".into(),
+            };
+            return Prepared::Done(ReceiveOutcome::Ignored { reason });
+        }
+        let candidates = extract(msg.text, &self.code, self.max_candidates);
+        if let Some(&first) = candidates.as_slice().first() {
+            prefetch(first);
+        }
+        if candidates.seen > self.max_candidates {
+            Counters::inc(&counters.stuffed);
+        }
+        let sender = match Sender::parse(msg.sender) {
+            Ok(s) => s,
+            Err(e) => {
+                return Prepared::Done(ReceiveOutcome::Ignored {
+                    reason: format!("sender: {e}"),
+                });
+            }
+        };
+        if candidates.is_empty() {
+            return Prepared::Done(ReceiveOutcome::NoCode);
+        }
+        Prepared::Match { sender, candidates }
+    }
+}
+
+/// Counts one handled message by its outcome.
+pub fn count_outcome(c: &Counters, outcome: &ReceiveOutcome) {
+    Counters::inc(&c.messages);
+    match outcome {
+        ReceiveOutcome::Verified { .. } => Counters::inc(&c.verifications),
+        ReceiveOutcome::SenderMismatch { locked, .. } => {
+            Counters::inc(&c.sender_mismatches);
+            if *locked {
+                Counters::inc(&c.locked);
+            }
+        }
+        ReceiveOutcome::Expired { .. } => Counters::inc(&c.expired),
+        ReceiveOutcome::NoMatch { .. } => Counters::inc(&c.no_match),
+        ReceiveOutcome::NoCode => Counters::inc(&c.no_code),
+        ReceiveOutcome::Ignored { .. } => Counters::inc(&c.ignored),
+    }
+}
+
+/// A request to start a challenge, as the app sends it.
+#[derive(Clone, Debug, Default)]
+pub struct StartRequest {
+    pub expected_sender: Option<String>,
+    pub ttl_ms: Option<Millis>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Started {
+    pub id: ChallengeId,
+    pub code: Code,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    #[error("expected_sender: {0}")]
+    Sender(#[from] SenderError),
+    #[error("ttl_seconds must be between {min} and {max}")]
+    Ttl { min: u64, max: u64 },
+    #[error(transparent)]
+    Store(InsertError),
+    #[error("no free code found after {0} draws: the code space is nearly exhausted")]
+    CodeSpace(u32),
+    #[error(transparent)]
+    Unavailable(#[from] crate::store::Unavailable),
+}
+
+/// An inbound message as the provider reported it.
+#[derive(Clone, Debug)]
+pub struct InboundMessage<'a> {
+    pub sender: &'a str,
+    pub text: &'a str,
+    pub protocol: Option<&'a str>,
+}
+
+/// What an inbound message did. Serialised as the webhook's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ReceiveOutcome {
+    Verified {
+        id: ChallengeId,
+    },
+    SenderMismatch {
+        id: ChallengeId,
+        locked: bool,
+    },
+    Expired {
+        id: ChallengeId,
+    },
+    /// No candidate matched a pending challenge.
+    NoMatch {
+        candidates_tried: usize,
+    },
+    NoCode,
+    /// Not accepted for verification by policy (protocol) or unusable (sender).
+    Ignored {
+        reason: String,
+    },
+}
+
+/// An answer as the dedupe cache keeps it, up to a million of them: 24 bytes instead of the 48
+/// of a [`ReceiveOutcome`] (whose 128-bit id aligns it to 16 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Recorded {
+    Verified(PackedId),
+    SenderMismatch(PackedId, bool),
+    Expired(PackedId),
+    NoMatch(u8),
+    NoCode,
+    Ignored(Box<str>),
+}
+
+/// A [`ChallengeId`] in 4-byte words.
+type PackedId = [u32; 5];
+
+fn pack(id: ChallengeId) -> PackedId {
+    let t = id.tag;
+    [
+        id.locator,
+        (t >> 96) as u32,
+        (t >> 64) as u32,
+        (t >> 32) as u32,
+        t as u32,
+    ]
+}
+
+fn unpack(p: PackedId) -> ChallengeId {
+    ChallengeId {
+        locator: p[0],
+        tag: p[1..]
+            .iter()
+            .fold(0u128, |tag, &w| (tag << 32) | u128::from(w)),
+    }
+}
+
+impl From<ReceiveOutcome> for Recorded {
+    fn from(o: ReceiveOutcome) -> Self {
+        match o {
+            ReceiveOutcome::Verified { id } => Self::Verified(pack(id)),
+            ReceiveOutcome::SenderMismatch { id, locked } => Self::SenderMismatch(pack(id), locked),
+            ReceiveOutcome::Expired { id } => Self::Expired(pack(id)),
+            // At most MAX_CANDIDATES (16) are ever tried.
+            ReceiveOutcome::NoMatch { candidates_tried } => {
+                Self::NoMatch(candidates_tried.min(usize::from(u8::MAX)) as u8)
+            }
+            ReceiveOutcome::NoCode => Self::NoCode,
+            ReceiveOutcome::Ignored { reason } => Self::Ignored(reason.into()),
+        }
+    }
+}
+
+impl Recorded {
+    fn outcome(&self) -> ReceiveOutcome {
+        match self {
+            Self::Verified(id) => ReceiveOutcome::Verified { id: unpack(*id) },
+            Self::SenderMismatch(id, locked) => ReceiveOutcome::SenderMismatch {
+                id: unpack(*id),
+                locked: *locked,
+            },
+            Self::Expired(id) => ReceiveOutcome::Expired { id: unpack(*id) },
+            Self::NoMatch(n) => ReceiveOutcome::NoMatch {
+                candidates_tried: usize::from(*n),
+            },
+            Self::NoCode => ReceiveOutcome::NoCode,
+            Self::Ignored(reason) => ReceiveOutcome::Ignored {
+                reason: reason.to_string(),
+            },
+        }
+    }
+}
+
+/// The public view of a challenge for status polling.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusView {
+    pub status: Status,
+    pub sender: Option<String>,
+    pub verified_at: Option<Millis>,
+    pub expires_at: Millis,
+}
+
+impl From<ChallengeView> for StatusView {
+    fn from(v: ChallengeView) -> Self {
+        Self {
+            status: v.status,
+            sender: v.verified.as_ref().map(|(s, _)| s.to_string()),
+            verified_at: v.verified.map(|(_, at)| at),
+            expires_at: v.expires_at,
+        }
+    }
+}
+
+pub struct Verifier<S: Store = MemoryStore> {
+    cfg: Config,
+    store: S,
+    dedupe: Dedupe<Recorded>,
+    pub counters: Counters,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier").field("cfg", &self.cfg).finish()
+    }
+}
+
+impl Verifier<MemoryStore> {
+    /// A verifier over the embedded memory store.
+    pub fn in_memory(cfg: Config, store: MemoryStoreConfig) -> Result<Self, ConfigError> {
+        Self::new(cfg, MemoryStore::new(store))
+    }
+}
+
+impl<S: Store> Verifier<S> {
+    pub fn new(cfg: Config, store: S) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Self {
+            dedupe: Dedupe::new(cfg.dedupe_retention_ms, cfg.dedupe_max_entries),
+            cfg,
+            store,
+            counters: Counters::default(),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn start<R: Rng + ?Sized>(
+        &self,
+        req: &StartRequest,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Started, StartError> {
+        let result = self.try_start(req, now, rng);
+        match &result {
+            Ok(_) => Counters::inc(&self.counters.starts),
+            Err(_) => Counters::inc(&self.counters.starts_refused),
+        }
+        result
+    }
+
+    fn try_start<R: Rng + ?Sized>(
+        &self,
+        req: &StartRequest,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Started, StartError> {
+        let checked = self.cfg.check_start(req, now)?;
+        for _ in 0..self.cfg.code_attempts {
+            let challenge = checked.draw(&self.cfg, rng);
+            let (code, expires_at) = (challenge.code, challenge.expires_at);
+            match self.store.insert(challenge) {
+                Ok(id) => {
+                    return Ok(Started {
+                        id,
+                        code,
+                        expires_at,
+                    });
+                }
+                Err(InsertError::CodeTaken) => continue,
+                Err(e) => return Err(StartError::Store(e)),
+            }
+        }
+        Err(StartError::CodeSpace(self.cfg.code_attempts))
+    }
+
+    /// Status by textual id; `None` for ids that do not exist (or no longer do).
+    pub fn status(&self, id: &str, now: Millis) -> Option<StatusView> {
+        let id = ChallengeId::parse(id)?;
+        self.store.get(&id, now).map(StatusView::from)
+    }
+
+    /// Handles one inbound message. Not deduplicated: see [`Self::receive_once`].
+    pub fn receive(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
+        let outcome = self.match_message(msg, now);
+        count_outcome(&self.counters, &outcome);
+        outcome
+    }
+
+    fn match_message(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
+        let (sender, candidates) = match self
+            .cfg
+            .prepare(msg, &self.counters, |c| self.store.prefetch(c))
+        {
+            Prepared::Done(outcome) => return outcome,
+            Prepared::Match { sender, candidates } => (sender, candidates),
+        };
+        for &code in candidates.as_slice() {
+            let outcome = self
+                .store
+                .match_code(code, &sender, now, self.cfg.max_sender_failures);
+            match outcome {
+                MatchOutcome::NoMatch => continue,
+                MatchOutcome::Verified(id) => return ReceiveOutcome::Verified { id },
+                MatchOutcome::SenderMismatch { id, locked, .. } => {
+                    return ReceiveOutcome::SenderMismatch { id, locked };
+                }
+                MatchOutcome::Expired(id) => return ReceiveOutcome::Expired { id },
+            }
+        }
+        ReceiveOutcome::NoMatch {
+            candidates_tried: candidates.as_slice().len(),
+        }
+    }
+
+    /// Handles a delivery identified by `delivery_id` exactly once: a redelivery gets the
+    /// first answer back and changes nothing. Returns the outcome and whether it was a repeat.
+    pub fn receive_once(
+        &self,
+        delivery_id: &str,
+        msg: &InboundMessage<'_>,
+        now: Millis,
+    ) -> (ReceiveOutcome, bool) {
+        let (recorded, repeat) = self
+            .dedupe
+            .get_or_insert_with(delivery_id, now, || Recorded::from(self.receive(msg, now)));
+        let outcome = recorded.outcome();
+        if repeat {
+            Counters::inc(&self.counters.duplicates);
+        }
+        (outcome, repeat)
+    }
+
+    /// The answer recorded for delivery `delivery_id`, counted as a duplicate, or `None` if it
+    /// was never handled (or is forgotten). Records nothing: this is how a replay that names
+    /// its original by an unsigned header is answered without that header choosing a new id.
+    pub fn recorded(&self, delivery_id: &str) -> Option<ReceiveOutcome> {
+        let outcome = self.dedupe.get(delivery_id)?.outcome();
+        Counters::inc(&self.counters.duplicates);
+        Some(outcome)
+    }
+
+    /// Expires due challenges and forgets old deliveries. Call about once a second.
+    pub fn sweep(&self, now: Millis) {
+        let stats = self.store.sweep(now);
+        Counters::add(&self.counters.expired, stats.expired);
+        self.dedupe.sweep(now);
+    }
+
+    pub fn pending(&self) -> usize {
+        self.store.pending()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::sync::atomic::Ordering;
+
+    const T0: Millis = 1_700_000_000_000;
+
+    /// One outcome of every kind (both sender mismatches), for tests that must cover them all.
+    fn every_outcome() -> [ReceiveOutcome; 7] {
+        let id = ChallengeId {
+            locator: 0xDEAD_BEEF,
+            tag: u128::MAX - 12345,
+        };
+        [
+            ReceiveOutcome::Verified { id },
+            ReceiveOutcome::SenderMismatch { id, locked: true },
+            ReceiveOutcome::SenderMismatch { id, locked: false },
+            ReceiveOutcome::Expired { id },
+            ReceiveOutcome::NoMatch {
+                candidates_tried: 16,
+            },
+            ReceiveOutcome::NoCode,
+            ReceiveOutcome::Ignored {
+                reason: "protocol \"sms\" is not accepted".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn recorded_answers_are_small_and_lossless() {
+        assert!(std::mem::size_of::<Recorded>() <= 24);
+        for o in every_outcome() {
+            assert_eq!(Recorded::from(o.clone()).outcome(), o);
+        }
+    }
+
+    fn verifier(cfg: Config) -> Verifier {
+        Verifier::in_memory(
+            cfg,
+            MemoryStoreConfig {
+                shards: 4,
+                max_pending: 1000,
+                retention_ms: 60_000,
+            },
+        )
+        .unwrap()
+    }
+
+    fn msg<'a>(sender: &'a str, text: &'a str) -> InboundMessage<'a> {
+        InboundMessage {
+            sender,
+            text,
+            protocol: Some("imessage"),
+        }
+    }
+
+    fn code_text(v: &Verifier, s: &Started) -> String {
+        v.config().code.format(s.code).to_string()
+    }
+
+    #[test]
+    fn start_then_message_verifies() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        assert_eq!(s.expires_at, T0 + 300_000);
+        let text = format!("my code is {}", code_text(&v, &s).to_lowercase());
+        let out = v.receive(&msg("+15550100001", &text), T0 + 10);
+        assert_eq!(out, ReceiveOutcome::Verified { id: s.id });
+        let st = v.status(&s.id.encode(), T0 + 20).unwrap();
+        assert_eq!(st.status, Status::Verified);
+        assert_eq!(st.sender.as_deref(), Some("+15550100001"));
+        assert_eq!(st.verified_at, Some(T0 + 10));
+        assert_eq!(v.counters.verifications.load(Ordering::Relaxed), 1);
+        // One-shot: the same text again matches nothing.
+        assert_eq!(
+            v.receive(&msg("+15550100001", &text), T0 + 30),
+            ReceiveOutcome::NoMatch {
+                candidates_tried: 1
+            }
+        );
+    }
+
+    #[test]
+    fn same_seed_same_challenges() {
+        let a = verifier(Config::default());
+        let b = verifier(Config::default());
+        let mut ra = ChaCha8Rng::seed_from_u64(9);
+        let mut rb = ChaCha8Rng::seed_from_u64(9);
+        for i in 0..50 {
+            let x = a.start(&StartRequest::default(), T0 + i, &mut ra).unwrap();
+            let y = b.start(&StartRequest::default(), T0 + i, &mut rb).unwrap();
+            assert_eq!((x.id, x.code), (y.id, y.code));
+        }
+    }
+
+    #[test]
+    fn ttl_bounds_and_bad_sender_are_refused() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let too_long = StartRequest {
+            ttl_ms: Some(3_600_001),
+            ..Default::default()
+        };
+        assert_eq!(
+            v.start(&too_long, T0, &mut rng).unwrap_err(),
+            StartError::Ttl { min: 10, max: 3600 }
+        );
+        let bad_sender = StartRequest {
+            expected_sender: Some("555".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            v.start(&bad_sender, T0, &mut rng),
+            Err(StartError::Sender(SenderError::Phone))
+        ));
+        assert_eq!(v.pending(), 0);
+        assert_eq!(v.counters.starts_refused.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn sms_is_ignored_unless_accepted() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        let text = code_text(&v, &s);
+        let sms = InboundMessage {
+            protocol: Some("SMS"),
+            ..msg("+15550100001", &text)
+        };
+        assert!(matches!(
+            v.receive(&sms, T0),
+            ReceiveOutcome::Ignored { .. }
+        ));
+        assert_eq!(v.pending(), 1, "an ignored message changes nothing");
+
+        let v = verifier(Config {
+            accepted_protocols: vec![Protocol::Imessage, Protocol::Sms],
+            ..Config::default()
+        });
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        let text = code_text(&v, &s);
+        let sms = InboundMessage {
+            protocol: Some("sms"),
+            ..msg("+15550100001", &text)
+        };
+        assert!(matches!(
+            v.receive(&sms, T0),
+            ReceiveOutcome::Verified { .. }
+        ));
+    }
+
+    #[test]
+    fn redelivery_returns_first_answer_without_second_effect() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        let text = code_text(&v, &s);
+        let m = msg("+15550100001", &text);
+        let (first, repeat) = v.receive_once("m_1", &m, T0);
+        assert!(!repeat);
+        let (second, repeat) = v.receive_once("m_1", &m, T0 + 5);
+        assert!(repeat);
+        assert_eq!(first, second);
+        assert_eq!(v.counters.verifications.load(Ordering::Relaxed), 1);
+        assert_eq!(v.counters.duplicates.load(Ordering::Relaxed), 1);
+        // A different delivery of the same text is a new message: nothing left to match.
+        assert!(matches!(
+            v.receive_once("m_2", &m, T0).0,
+            ReceiveOutcome::NoMatch { .. }
+        ));
+    }
+
+    #[test]
+    fn stuffed_message_cannot_hit_other_pending_codes() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let codes: Vec<String> = (0..20)
+            .map(|_| {
+                let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+                code_text(&v, &s)
+            })
+            .collect();
+        // Every pending code in one message: only the first candidate is tried.
+        let stuffed = codes.join(" ");
+        let out = v.receive(&msg("+15550100666", &stuffed), T0);
+        assert!(matches!(out, ReceiveOutcome::Verified { .. }));
+        assert_eq!(v.pending(), 19);
+        assert_eq!(v.counters.stuffed.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn expiry_through_sweep_is_counted() {
+        let v = verifier(Config::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        v.sweep(T0 + 299_000);
+        assert_eq!(v.pending(), 1);
+        v.sweep(T0 + 300_000);
+        assert_eq!(v.pending(), 0);
+        assert_eq!(v.counters.expired.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            v.status(&s.id.encode(), T0 + 300_001).unwrap().status,
+            Status::Expired
+        );
+        let text = code_text(&v, &s);
+        assert!(matches!(
+            v.receive(&msg("+15550100001", &text), T0 + 300_001),
+            ReceiveOutcome::NoMatch { .. }
+        ));
+    }
+
+    /// `check_start` + `draw` are what every backend shares: the same request and seed give
+    /// the same checked request and the same challenge, whoever stores it.
+    #[test]
+    fn check_start_and_draw_are_pure() {
+        let cfg = Config::default();
+        let checked = cfg.check_start(&StartRequest::default(), T0).unwrap();
+        assert_eq!((checked.now, checked.expires_at), (T0, T0 + 300_000));
+        assert_eq!(checked.expected_sender, None);
+        for (ttl_ms, ok) in [
+            (9_999, false),
+            (10_000, true),
+            (3_600_000, true),
+            (3_600_001, false),
+        ] {
+            let req = StartRequest {
+                ttl_ms: Some(ttl_ms),
+                ..Default::default()
+            };
+            let got = cfg.check_start(&req, T0);
+            assert_eq!(got.is_ok(), ok, "{ttl_ms}");
+            if let Ok(c) = got {
+                assert_eq!(c.expires_at, T0 + ttl_ms);
+            }
+        }
+        let bound = StartRequest {
+            expected_sender: Some("Bob@Example.com".into()),
+            ..Default::default()
+        };
+        let checked = cfg.check_start(&bound, T0).unwrap();
+        assert_eq!(
+            checked.expected_sender.as_ref().map(ToString::to_string),
+            Some("bob@example.com".into())
+        );
+        let (mut ra, mut rb) = (ChaCha8Rng::seed_from_u64(9), ChaCha8Rng::seed_from_u64(9));
+        let (a, b) = (checked.draw(&cfg, &mut ra), checked.draw(&cfg, &mut rb));
+        assert_eq!((a.code, a.tag), (b.code, b.tag));
+        assert_eq!((a.created_at, a.expires_at), (T0, T0 + 300_000));
+        assert_eq!(a.expected_sender, checked.expected_sender);
+        assert_ne!(checked.draw(&cfg, &mut ra).tag, a.tag);
+    }
+
+    #[test]
+    fn an_unknown_protocol_verifies_only_when_accepted_explicitly() {
+        let counters = Counters::default();
+        let open = Config {
+            accepted_protocols: vec![Protocol::Imessage, Protocol::Unknown],
+            ..Config::default()
+        };
+        for protocol in [None, Some("carrier pigeon")] {
+            let m = InboundMessage {
+                sender: "+15550100001",
+                text: "ABC234",
+                protocol,
+            };
+            assert!(matches!(
+                Config::default().prepare(&m, &counters, |_| {}),
+                Prepared::Done(ReceiveOutcome::Ignored { .. })
+            ));
+            assert!(
+                matches!(open.prepare(&m, &counters, |_| {}), Prepared::Match { .. }),
+                "{protocol:?}"
+            );
+        }
+        // Accepting unknown protocols does not accept the named ones.
+        let sms = InboundMessage {
+            sender: "+15550100001",
+            text: "ABC234",
+            protocol: Some("sms"),
+        };
+        assert!(matches!(
+            open.prepare(&sms, &counters, |_| {}),
+            Prepared::Done(ReceiveOutcome::Ignored { .. })
+        ));
+    }
+
+    #[test]
+    fn prepare_decides_what_needs_no_store() {
+        let cfg = Config {
+            max_candidates: 2,
+            ..Config::default()
+        };
+        let counters = Counters::default();
+        let prepared = |sender, text, protocol| {
+            let mut first = None;
+            let m = InboundMessage {
+                sender,
+                text,
+                protocol,
+            };
+            let p = cfg.prepare(&m, &counters, |c| first = Some(c));
+            (p, first)
+        };
+        for protocol in [
+            Some("sms"),
+            Some("rcs"),
+            Some("non-imessage"),
+            Some("carrier pigeon"),
+            None,
+        ] {
+            let (p, first) = prepared("+15550100001", "ABC234", protocol);
+            assert!(
+                matches!(p, Prepared::Done(ReceiveOutcome::Ignored { .. })),
+                "{protocol:?}"
+            );
+            assert_eq!(first, None, "policy comes before extraction");
+        }
+        let (p, _) = prepared("not a sender", "ABC234", Some("imessage"));
+        assert!(
+            matches!(p, Prepared::Done(ReceiveOutcome::Ignored { ref reason }) if reason.starts_with("sender: "))
+        );
+        let (p, first) = prepared("+15550100001", "hello there", Some("iMessage"));
+        assert!(matches!(p, Prepared::Done(ReceiveOutcome::NoCode)));
+        assert_eq!(first, None);
+        let (p, first) = prepared(
+            "+1 555 010 0001",
+            "ABC234 or XYZ789 or DEF456",
+            Some("imessage"),
+        );
+        let Prepared::Match { sender, candidates } = p else {
+            panic!("a usable message with codes goes to the store");
+        };
+        assert_eq!(sender.to_string(), "+15550100001");
+        assert_eq!(candidates.as_slice().len(), 2);
+        assert_eq!(first, candidates.as_slice().first().copied());
+        assert_eq!(counters.stuffed.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            counters.messages.load(Ordering::Relaxed),
+            0,
+            "prepare counts no message"
+        );
+    }
+
+    #[test]
+    fn count_outcome_counts_each_kind_once() {
+        let c = Counters::default();
+        for outcome in every_outcome() {
+            count_outcome(&c, &outcome);
+        }
+        let got = [
+            &c.messages,
+            &c.verifications,
+            &c.sender_mismatches,
+            &c.locked,
+            &c.expired,
+            &c.no_match,
+            &c.no_code,
+            &c.ignored,
+        ]
+        .map(|a| a.load(Ordering::Relaxed));
+        assert_eq!(got, [7, 1, 2, 1, 1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        let bad = Config {
+            max_candidates: 0,
+            ..Config::default()
+        };
+        assert_eq!(bad.validate(), Err(ConfigError::Candidates(0)));
+        let bad = Config {
+            min_ttl_ms: 10,
+            default_ttl_ms: 5,
+            ..Config::default()
+        };
+        assert!(matches!(bad.validate(), Err(ConfigError::Ttl { .. })));
+    }
+}

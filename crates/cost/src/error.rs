@@ -1,0 +1,60 @@
+//! Errors of the cost model. Every input problem names the file, the line and the key or field,
+//! so a finance user editing a scenario can find the mistake without reading code.
+
+use std::path::PathBuf;
+
+/// Why a price table, price file, mix file or command-line value was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CostError {
+    /// The file could not be read at all.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A value in a file is malformed or out of range. `line` is 1-based; 0 means the whole file.
+    #[error("{file}:{line}: `{key}`: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    /// A command-line argument is malformed or out of range.
+    #[error("--{arg}: {message}")]
+    Argument { arg: String, message: String },
+    /// A model input (usually from a simulation) is inconsistent.
+    #[error("{0}")]
+    Model(String),
+}
+
+impl CostError {
+    pub(crate) fn invalid(
+        file: &str,
+        line: usize,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        CostError::Invalid {
+            file: file.to_string(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn argument(arg: &str, message: impl Into<String>) -> Self {
+        CostError::Argument {
+            arg: arg.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line number of byte offset `pos` in `text` (clamped to the text).
+pub(crate) fn line_of(text: &str, pos: usize) -> usize {
+    let end = pos.min(text.len());
+    let prefix = text.get(..end).unwrap_or(text);
+    prefix.bytes().filter(|&b| b == b'\n').count() + 1
+}

@@ -1,0 +1,238 @@
+//! Pricing what a simulation actually sent, instead of what the volume model predicts.
+//!
+//! The simulator counts messages per destination and calls [`cost_observed`]; the prices,
+//! fees and line capacity come from the same [`Scenario`] as the cost curves, so a simulated
+//! month and the model at the same volume are directly comparable.
+
+use super::config::Scenario;
+use super::error::CostError;
+use super::model::lines_needed;
+use super::prices::QuoteSource;
+use std::collections::BTreeMap;
+
+/// Messages one destination country saw during the simulated period.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CountryCounts {
+    /// ISO 3166-1 alpha-2 code of the phone number.
+    pub iso: String,
+    /// Outbound OTP segments to legitimate users (sends and resends, times segments).
+    pub legit_segments: u64,
+    /// Outbound segments to pumped (attacker-controlled) numbers.
+    pub pumped_segments: u64,
+    /// Inbound SMS received from users of this country (fallback path).
+    pub inbound_sms: u64,
+}
+
+/// Counts from a simulation run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Observed {
+    /// Length of the simulated period in days (> 0); monthly fees and lines are prorated by
+    /// `period_days / days_per_month`.
+    pub period_days: f64,
+    pub countries: Vec<CountryCounts>,
+    /// Successful verifications billed a per-success fee (SMS OTP through a Verify-style API).
+    pub successful_sms_verifications: u64,
+    /// Inbound iMessage contacts (cost $0 per message; they size the lines).
+    pub inbound_imessage: u64,
+    /// Inbound iMessage contacts on the busiest day of the period.
+    pub peak_daily_inbound_imessage: u64,
+}
+
+/// Cost of one destination in an [`ObservedCost`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedCountryCost {
+    pub iso: String,
+    pub name: String,
+    pub legit_sms_usd: f64,
+    pub pumped_sms_usd: f64,
+    pub inbound_sms_usd: f64,
+}
+
+/// What the simulated period cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ObservedCost {
+    pub period_days: f64,
+    pub legit_sms_usd: f64,
+    pub pumped_sms_usd: f64,
+    pub verify_fees_usd: f64,
+    pub inbound_sms_usd: f64,
+    /// Lines needed for the peak day.
+    pub lines: u64,
+    /// Line cost prorated to the period.
+    pub lines_usd: f64,
+    /// Fixed fees prorated to the period.
+    pub fixed_usd: f64,
+    pub total_usd: f64,
+    /// Sorted by ISO code.
+    pub by_country: Vec<ObservedCountryCost>,
+    /// Countries priced at the fallback row, and similar caveats.
+    pub notes: Vec<String>,
+}
+
+/// Prices the counts of a simulation run with the scenario's prices.
+///
+/// Fixed fees are due for a country when any outbound segment went there (the registration is
+/// needed to send at all); a fee without a country is due when any outbound segment was sent.
+pub fn cost_observed(s: &Scenario, obs: &Observed) -> Result<ObservedCost, CostError> {
+    if !(obs.period_days.is_finite() && obs.period_days > 0.0) {
+        return Err(CostError::Model(format!(
+            "observed period must be > 0 days, got {}",
+            obs.period_days
+        )));
+    }
+    let prorate = obs.period_days / s.imessage.days_per_month;
+    let mut merged: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    for c in &obs.countries {
+        let e = merged.entry(c.iso.as_str()).or_default();
+        e.0 = e.0.saturating_add(c.legit_segments);
+        e.1 = e.1.saturating_add(c.pumped_segments);
+        e.2 = e.2.saturating_add(c.inbound_sms);
+    }
+    let mut notes = Vec::new();
+    let mut by_country = Vec::with_capacity(merged.len());
+    let mut sent_to: Vec<&str> = Vec::new();
+    for (iso, (legit, pumped, inbound)) in merged {
+        let quote = s.snapshot.quote(iso);
+        if quote.source != QuoteSource::Listed && legit + pumped > 0 {
+            notes.push(format!(
+                "{iso} has no listed price in the {} snapshot; priced at the fallback row",
+                s.snapshot.date()
+            ));
+        }
+        let per_segment = s.outbound_usd_per_segment(iso);
+        let inbound_usd = if inbound > 0 {
+            let price = s.inbound_usd_per_message(iso).ok_or_else(|| {
+                CostError::Model(format!(
+                    "{inbound} inbound SMS from {iso}, but no inbound SMS price is configured"
+                ))
+            })?;
+            inbound as f64 * price
+        } else {
+            0.0
+        };
+        if legit + pumped > 0 {
+            sent_to.push(iso);
+        }
+        by_country.push(ObservedCountryCost {
+            iso: iso.to_string(),
+            name: quote.country_name,
+            legit_sms_usd: legit as f64 * per_segment,
+            pumped_sms_usd: pumped as f64 * per_segment,
+            inbound_sms_usd: inbound_usd,
+        });
+    }
+    let fixed_monthly: f64 = s
+        .sms
+        .fixed_fees
+        .iter()
+        .filter(|f| match &f.country {
+            Some(c) => sent_to.contains(&c.as_str()),
+            None => !sent_to.is_empty(),
+        })
+        .map(|f| f.monthly_usd)
+        .sum();
+    let lines = if obs.inbound_imessage > 0 || obs.peak_daily_inbound_imessage > 0 {
+        lines_needed(
+            obs.peak_daily_inbound_imessage.max(1) as f64,
+            s.imessage.capacity_per_line_per_day,
+        )
+    } else {
+        0
+    };
+    let legit_sms_usd = by_country.iter().map(|c| c.legit_sms_usd).sum();
+    let pumped_sms_usd = by_country.iter().map(|c| c.pumped_sms_usd).sum();
+    let inbound_sms_usd = by_country.iter().map(|c| c.inbound_sms_usd).sum();
+    let verify_fees_usd = obs.successful_sms_verifications as f64 * s.sms.verify_fee_usd;
+    let lines_usd = lines as f64 * s.imessage.line_usd_per_month * prorate;
+    let fixed_usd = fixed_monthly * prorate;
+    Ok(ObservedCost {
+        period_days: obs.period_days,
+        legit_sms_usd,
+        pumped_sms_usd,
+        verify_fees_usd,
+        inbound_sms_usd,
+        lines,
+        lines_usd,
+        fixed_usd,
+        total_usd: legit_sms_usd
+            + pumped_sms_usd
+            + verify_fees_usd
+            + inbound_sms_usd
+            + lines_usd
+            + fixed_usd,
+        by_country,
+        notes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LoadOptions;
+
+    fn two() -> Scenario {
+        let text = include_str!("../../../scenarios/mixes/two-country.toml");
+        Scenario::from_mix_text("two-country.toml", text, None, &LoadOptions::default())
+            .expect("test mix loads")
+    }
+
+    #[test]
+    fn prices_observed_counts() {
+        let s = two();
+        let obs = Observed {
+            period_days: 15.0,
+            countries: vec![
+                CountryCounts {
+                    iso: "US".into(),
+                    legit_segments: 1000,
+                    pumped_segments: 0,
+                    inbound_sms: 200,
+                },
+                CountryCounts {
+                    iso: "RU".into(),
+                    legit_segments: 0,
+                    pumped_segments: 100,
+                    inbound_sms: 0,
+                },
+                CountryCounts {
+                    iso: "ZZ".into(),
+                    legit_segments: 0,
+                    pumped_segments: 10,
+                    inbound_sms: 0,
+                },
+            ],
+            successful_sms_verifications: 800,
+            inbound_imessage: 30_000,
+            peak_daily_inbound_imessage: 2_500,
+        };
+        let c = cost_observed(&s, &obs).expect("prices");
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(
+            close(c.legit_sms_usd, 1000.0 * 0.0124),
+            "{}",
+            c.legit_sms_usd
+        );
+        assert!(close(c.pumped_sms_usd, 100.0 * 0.7096 + 10.0 * 0.1));
+        assert!(close(c.inbound_sms_usd, 2.0));
+        assert!(close(c.verify_fees_usd, 40.0));
+        assert_eq!(c.lines, 3);
+        assert!(close(c.lines_usd, 150.0), "3 lines for half a month");
+        assert!(close(c.fixed_usd, 5.0), "US fee for half a month");
+        assert!(close(
+            c.total_usd,
+            c.legit_sms_usd + c.pumped_sms_usd + 2.0 + 40.0 + 150.0 + 5.0
+        ));
+        assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
+        assert_eq!(c.by_country.len(), 3);
+    }
+
+    #[test]
+    fn bad_period_is_an_error() {
+        let s = two();
+        let obs = Observed {
+            period_days: 0.0,
+            ..Observed::default()
+        };
+        assert!(cost_observed(&s, &obs).is_err());
+    }
+}

@@ -1,0 +1,899 @@
+//! `mo2fa load`: closed-loop load driven by goose. Each simulated user runs one request chain
+//! at a time, back to back, so the offered load follows the server's answers (unlike the
+//! open-loop `bench`, which keeps a schedule whatever the server does).
+//!
+//! The users run a weighted mix of four transactions:
+//! * `flow`: start a challenge bound to the user's own sender, deliver the code in a signed
+//!   webhook from that sender, read the status; anything but "verified" fails the transaction.
+//! * `webhook_flood`: signed deliveries of random codes from a sender nobody is bound to.
+//! * `start_flood`: starts bound to the user's sender, never answered.
+//! * `status_poll`: the status of the last challenge this user created.
+//!
+//! Every start in the run is bound to a user's sender and flood deliveries come from a sender
+//! outside that range, so a flood code that happens to hit a pending challenge is a sender
+//! mismatch, never a verification. Hence, on a server that sees no other traffic, the server's
+//! verification counter equals the number of successful `flow` transactions exactly; the run
+//! checks that for the in-process server.
+//!
+//! Goose keeps its own console summary and HTML report; we add `load.json` and `load.md` with
+//! per-transaction figures and the server's counters, scraped from `/metrics` before and after.
+
+use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
+use goose::goose::{
+    GooseMethod, GooseRequest, GooseResponse, GooseUser, Scenario, Transaction, TransactionError,
+    TransactionResult,
+};
+use goose::metrics::{GooseMetrics, GooseRequestMetric};
+use goose::{GooseAttack, GooseError};
+use mo2fa_core::clock::SystemClock;
+use mo2fa_core::code::{ALPHABET, CodeSpec};
+use mo2fa_core::store::MemoryStoreConfig;
+use mo2fa_core::verifier::{self, Verifier};
+use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
+use mo2fa_server::http::{App, HttpConfig};
+use rand::Rng;
+use serde::Serialize;
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The secret the in-process server is started with; only this process knows the server.
+const IN_PROCESS_SECRET: &str = "load-secret";
+
+/// Highest weight accepted for one transaction. Goose expands weights into a schedule vector,
+/// so the bound keeps that vector small; ratios finer than 1:1000 mean nothing here anyway.
+pub const MAX_WEIGHT: usize = 1000;
+
+/// The transactions, in the order they appear in reports and in `--mix`.
+pub const TRANSACTIONS: [&str; 4] = ["flow", "webhook_flood", "start_flood", "status_poll"];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MixError {
+    #[error("unknown transaction {0:?} (known: flow, webhook_flood, start_flood, status_poll)")]
+    Unknown(String),
+    #[error("{0:?} is not name=weight")]
+    Syntax(String),
+    #[error("weight of {name} must be an integer between 0 and {MAX_WEIGHT}, got {value:?}")]
+    Weight { name: String, value: String },
+    #[error("{0} is given twice")]
+    Duplicate(String),
+    #[error("at least one weight must be greater than 0")]
+    AllZero,
+}
+
+/// Relative weights of the four transactions. Invariant: every weight ≤ [`MAX_WEIGHT`] and at
+/// least one is positive (only [`FromStr`] and [`Default`] build one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Mix {
+    pub flow: usize,
+    pub webhook_flood: usize,
+    pub start_flood: usize,
+    pub status_poll: usize,
+}
+
+impl Default for Mix {
+    fn default() -> Self {
+        Self {
+            flow: 4,
+            webhook_flood: 2,
+            start_flood: 1,
+            status_poll: 3,
+        }
+    }
+}
+
+impl Mix {
+    /// (name, weight) in [`TRANSACTIONS`] order.
+    pub fn weights(&self) -> [(&'static str, usize); 4] {
+        [
+            (TRANSACTIONS[0], self.flow),
+            (TRANSACTIONS[1], self.webhook_flood),
+            (TRANSACTIONS[2], self.start_flood),
+            (TRANSACTIONS[3], self.status_poll),
+        ]
+    }
+}
+
+/// `flow=4,webhook_flood=2,...`; names left out weigh 0, so `--mix flow=1` runs flows only.
+impl FromStr for Mix {
+    type Err = MixError;
+
+    fn from_str(s: &str) -> Result<Self, MixError> {
+        let mut w: [Option<usize>; 4] = [None; 4];
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, value) = part
+                .split_once('=')
+                .ok_or_else(|| MixError::Syntax(part.to_string()))?;
+            let (name, value) = (name.trim(), value.trim());
+            let slot = TRANSACTIONS
+                .iter()
+                .position(|t| *t == name)
+                .ok_or_else(|| MixError::Unknown(name.to_string()))?;
+            let weight = value
+                .parse::<usize>()
+                .ok()
+                .filter(|v| *v <= MAX_WEIGHT)
+                .ok_or_else(|| MixError::Weight {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })?;
+            if w[slot].replace(weight).is_some() {
+                return Err(MixError::Duplicate(name.to_string()));
+            }
+        }
+        let [flow, webhook_flood, start_flood, status_poll] = w.map(|x| x.unwrap_or(0));
+        let mix = Self {
+            flow,
+            webhook_flood,
+            start_flood,
+            status_poll,
+        };
+        if mix.weights().iter().all(|(_, v)| *v == 0) {
+            return Err(MixError::AllZero);
+        }
+        Ok(mix)
+    }
+}
+
+/// Where the load goes.
+#[derive(Clone, Debug)]
+pub enum Target {
+    /// A fresh verifier on 127.0.0.1 in this process, with a secret of our own.
+    InProcess,
+    /// A running server; `secret` must be the one it checks webhooks with.
+    Url { base: String, secret: String },
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    pub target: Target,
+    pub users: usize,
+    /// Users started per second.
+    pub hatch_rate: f64,
+    /// Seconds all users keep running once started.
+    pub run_time_secs: usize,
+    pub mix: Mix,
+    /// Gets goose.html, load.json and load.md.
+    pub out: PathBuf,
+    /// How deliveries are signed: the target's `--signature-scheme`.
+    pub scheme: Scheme,
+    /// The body shape of deliveries.
+    pub shape: PayloadShape,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("goose: {0}")]
+    Goose(Box<GooseError>),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Config(#[from] verifier::ConfigError),
+    #[error("webhook secret: {0}")]
+    Secret(#[from] mo2fa_core::webhook::SecretError),
+    #[error("target URL {0:?} must start with http:// or https://")]
+    TargetUrl(String),
+    #[error("scraping {url}: {reason}")]
+    Scrape { url: String, reason: String },
+    #[error("writing the report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<GooseError> for LoadError {
+    fn from(e: GooseError) -> Self {
+        Self::Goose(Box::new(e))
+    }
+}
+
+/// Shared by every user: what signs deliveries and makes delivery ids unique across runs.
+struct Shared {
+    secret: Secret,
+    shape: PayloadShape,
+    /// Random per run, so a long-lived target's dedupe cache never mistakes a new delivery for
+    /// one from an earlier run.
+    run_id: u64,
+    deliveries: AtomicU64,
+}
+
+/// One user's memory between transactions.
+#[derive(Clone)]
+struct UserState {
+    /// The phone this user's challenges are bound to and its code messages come from.
+    sender: String,
+    /// The last challenge this user created, for `status_poll`.
+    last_id: Option<String>,
+    /// Length of the codes the server issues, learnt from its answers; flood codes match it.
+    code_len: usize,
+}
+
+/// Senders of users are +1555 0xxxxxx; flood deliveries come from +1555 9xxxxxx, a range no
+/// challenge is bound to (see the module comment).
+fn user_sender(index: usize) -> String {
+    format!("+15550{:06}", index % 1_000_000)
+}
+
+const FLOOD_SENDER_BASE: u64 = 15_559_000_000;
+
+fn state(user: &mut GooseUser) -> &mut UserState {
+    if user.get_session_data::<UserState>().is_none() {
+        let sender = user_sender(user.weighted_users_index);
+        user.set_session_data(UserState {
+            sender,
+            last_id: None,
+            code_len: CodeSpec::default().len(),
+        });
+    }
+    user.get_session_data_unchecked_mut::<UserState>()
+}
+
+/// Marks an answered request failed, so goose counts it among its errors, and returns the
+/// error that fails the transaction.
+fn fail(
+    user: &mut GooseUser,
+    tag: &str,
+    request: &mut GooseRequestMetric,
+    answer: Option<&str>,
+) -> Box<TransactionError> {
+    match user.set_failure(tag, request, None, answer) {
+        Err(e) => e,
+        // set_failure always answers Err; keep the tag should that ever change.
+        Ok(()) => Box::new(TransactionError::Custom(tag.to_string())),
+    }
+}
+
+/// Reads a JSON answer; a failed request or a body that is not JSON fails the transaction.
+async fn json_of(
+    user: &mut GooseUser,
+    goose: GooseResponse,
+) -> Result<(Value, GooseRequestMetric), Box<TransactionError>> {
+    let mut request = goose.request;
+    let text = match goose.response {
+        Ok(r) => r
+            .text()
+            .await
+            .map_err(|e| Box::new(TransactionError::Reqwest(e)))?,
+        Err(e) => return Err(Box::new(TransactionError::Reqwest(e))),
+    };
+    if !request.success {
+        return Err(Box::new(TransactionError::RequestFailed {
+            raw_request: Box::new(request),
+        }));
+    }
+    match serde_json::from_str::<Value>(&text) {
+        Ok(v) => Ok((v, request)),
+        Err(_) => Err(fail(user, "answer is not JSON", &mut request, Some(&text))),
+    }
+}
+
+fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
+}
+
+/// Reads a JSON answer and fails the transaction with `tag` unless `ok` holds for the string
+/// field `key`.
+async fn expect_field(
+    user: &mut GooseUser,
+    goose: GooseResponse,
+    key: &str,
+    ok: impl FnOnce(Option<&str>) -> bool,
+    tag: &str,
+) -> Result<(), Box<TransactionError>> {
+    let (v, mut request) = json_of(user, goose).await?;
+    if ok(str_field(&v, key)) {
+        return Ok(());
+    }
+    Err(fail(user, tag, &mut request, Some(&v.to_string())))
+}
+
+/// POST /2fa/start bound to this user's sender; returns (id, code) and remembers the id.
+async fn start(user: &mut GooseUser) -> Result<(String, String), Box<TransactionError>> {
+    let sender = state(user).sender.clone();
+    let goose = user
+        .post_json(
+            "/2fa/start",
+            &serde_json::json!({ "expected_sender": sender }),
+        )
+        .await?;
+    let (v, mut request) = json_of(user, goose).await?;
+    match (str_field(&v, "id"), str_field(&v, "code")) {
+        (Some(id), Some(code)) => {
+            let (id, code) = (id.to_string(), code.to_string());
+            let st = state(user);
+            st.last_id = Some(id.clone());
+            st.code_len = code.len();
+            Ok((id, code))
+        }
+        _ => Err(fail(
+            user,
+            "start answer without id or code",
+            &mut request,
+            Some(&v.to_string()),
+        )),
+    }
+}
+
+/// A signed `message.received` delivery, exactly as the provider would post it.
+async fn deliver(
+    user: &mut GooseUser,
+    shared: &Shared,
+    sender: &str,
+    text: &str,
+) -> Result<GooseResponse, Box<TransactionError>> {
+    let n = shared.deliveries.fetch_add(1, Ordering::Relaxed);
+    let id = format!("load_{:016x}_{n}", shared.run_id);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let m = Inbound {
+        message_id: &id,
+        sender,
+        text,
+        protocol: "imessage",
+        received_at_ms: (now as u64).saturating_mul(1000),
+    };
+    let (body, headers) = shared.shape.signed(&shared.secret, &m, now);
+    let mut builder = user
+        .get_request_builder(&GooseMethod::Post, "/webhook/blooio")?
+        .header("Content-Type", "application/json");
+    for (name, value) in headers {
+        builder = builder.header(name, value);
+    }
+    let builder = builder.body(body);
+    user.request(
+        GooseRequest::builder()
+            .method(GooseMethod::Post)
+            .path("/webhook/blooio")
+            .set_request_builder(builder)
+            .build(),
+    )
+    .await
+}
+
+async fn status(user: &mut GooseUser, id: &str) -> Result<GooseResponse, Box<TransactionError>> {
+    user.get_named(&format!("/2fa/status/{id}"), "/2fa/status/{id}")
+        .await
+}
+
+async fn flow(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    let (id, code) = start(user).await?;
+    let sender = state(user).sender.clone();
+    let goose = deliver(user, shared, &sender, &code).await?;
+    let verified = |field: Option<&str>| field == Some("verified");
+    expect_field(
+        user,
+        goose,
+        "result",
+        verified,
+        "code delivery did not verify",
+    )
+    .await?;
+    let goose = status(user, &id).await?;
+    expect_field(user, goose, "status", verified, "status is not verified").await
+}
+
+/// A code in the server's alphabet, as long as the codes it issues, so the delivery reaches
+/// the code index (a no_match) instead of failing extraction.
+fn random_code(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+async fn webhook_flood(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    let sender = format!(
+        "+{}",
+        FLOOD_SENDER_BASE + rand::rng().random_range(0..1_000_000)
+    );
+    let code = random_code(state(user).code_len);
+    let goose = deliver(user, shared, &sender, &code).await?;
+    let not_verified = |result: Option<&str>| result != Some("verified");
+    expect_field(user, goose, "result", not_verified, "a flood code verified").await
+}
+
+async fn start_flood(user: &mut GooseUser) -> TransactionResult {
+    start(user).await.map(|_| ())
+}
+
+async fn status_poll(user: &mut GooseUser) -> TransactionResult {
+    let id = match state(user).last_id.clone() {
+        Some(id) => id,
+        None => start(user).await?.0,
+    };
+    let goose = status(user, &id).await?;
+    json_of(user, goose).await.map(|_| ())
+}
+
+fn transaction<F>(
+    name: &str,
+    weight: usize,
+    shared: &Arc<Shared>,
+    f: F,
+) -> Result<Transaction, GooseError>
+where
+    F: for<'r> Fn(
+            &'r mut GooseUser,
+            Arc<Shared>,
+        )
+            -> std::pin::Pin<Box<dyn Future<Output = TransactionResult> + Send + 'r>>
+        + Send
+        + Sync
+        + 'static,
+{
+    let shared = shared.clone();
+    Transaction::new(Arc::new(move |user| f(user, shared.clone())))
+        .set_name(name)
+        .set_weight(weight)
+}
+
+/// Per-transaction figures from goose's metrics.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransactionRow {
+    pub name: String,
+    pub weight: usize,
+    pub count: usize,
+    pub failures: usize,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Per-request figures from goose's metrics (one row per method and named path).
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRow {
+    pub name: String,
+    pub count: usize,
+    pub failures: usize,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The server's counters over the run: the difference of two `/metrics` scrapes.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct ServerCounters {
+    pub starts: u64,
+    pub messages: u64,
+    pub verifications: u64,
+    pub duplicates: u64,
+    pub no_match: u64,
+    pub sender_mismatches: u64,
+    pub bad_signatures: u64,
+}
+
+impl ServerCounters {
+    /// Reads the counters out of the Prometheus text format; absent ones stay 0.
+    pub fn parse(text: &str) -> Self {
+        let mut c = Self::default();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let mut it = line.split_whitespace();
+            let (Some(name), Some(value)) = (it.next(), it.next()) else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            let value = value.max(0.0) as u64;
+            let slot = match name {
+                "mo2fa_starts_total" => &mut c.starts,
+                "mo2fa_messages_total" => &mut c.messages,
+                "mo2fa_verifications_total" => &mut c.verifications,
+                "mo2fa_duplicate_deliveries_total" => &mut c.duplicates,
+                "mo2fa_no_match_total" => &mut c.no_match,
+                "mo2fa_sender_mismatches_total" => &mut c.sender_mismatches,
+                "mo2fa_bad_signatures_total" => &mut c.bad_signatures,
+                _ => continue,
+            };
+            *slot = value;
+        }
+        c
+    }
+
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            starts: self.starts.saturating_sub(before.starts),
+            messages: self.messages.saturating_sub(before.messages),
+            verifications: self.verifications.saturating_sub(before.verifications),
+            duplicates: self.duplicates.saturating_sub(before.duplicates),
+            no_match: self.no_match.saturating_sub(before.no_match),
+            sender_mismatches: self
+                .sender_mismatches
+                .saturating_sub(before.sender_mismatches),
+            bad_signatures: self.bad_signatures.saturating_sub(before.bad_signatures),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// "in-process" or the target URL.
+    pub target: String,
+    pub users: usize,
+    pub hatch_rate: f64,
+    pub run_time_secs: usize,
+    pub mix: Mix,
+    /// Seconds from the first user's start to the last user's stop: the span the counts
+    /// cover, since metrics are not reset after hatching.
+    pub duration_secs: f64,
+    pub transactions: Vec<TransactionRow>,
+    pub requests: Vec<RequestRow>,
+    pub server: ServerCounters,
+    /// Successful `flow` transactions, to compare with `server.verifications`.
+    pub flows_verified: usize,
+    /// Stopped early by Ctrl-C: the figures cover the part that ran.
+    pub interrupted: bool,
+    /// Broken expectations; for the in-process target, a non-empty list fails the run.
+    pub problems: Vec<String>,
+}
+
+impl LoadReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// The table printed after goose's own summary, and the body of load.md.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "mo2fa load: {} users (hatch {}/s), {} s, target {}, {:.1} s measured",
+            self.users, self.hatch_rate, self.run_time_secs, self.target, self.duration_secs
+        );
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>6} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9}",
+            "transaction", "weight", "count", "failed", "per s", "p50 ms", "p99 ms", "max ms"
+        );
+        for t in &self.transactions {
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>6} {:>10} {:>8} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
+                t.name, t.weight, t.count, t.failures, t.rps, t.p50_ms, t.p99_ms, t.max_ms
+            );
+        }
+        let _ = writeln!(
+            s,
+            "  {:<26} {:>10} {:>8} {:>10} {:>9} {:>9}",
+            "request", "count", "failed", "per s", "p50 ms", "p99 ms"
+        );
+        for r in &self.requests {
+            let _ = writeln!(
+                s,
+                "  {:<26} {:>10} {:>8} {:>10.1} {:>9.2} {:>9.2}",
+                r.name, r.count, r.failures, r.rps, r.p50_ms, r.p99_ms
+            );
+        }
+        let c = &self.server;
+        let _ = writeln!(s, "  server counters over the run (GET /metrics):");
+        for (label, v) in [
+            ("starts", c.starts),
+            ("messages", c.messages),
+            ("verifications", c.verifications),
+            ("duplicates", c.duplicates),
+            ("no_match", c.no_match),
+            ("sender_mismatches", c.sender_mismatches),
+            ("bad_signatures", c.bad_signatures),
+        ] {
+            let _ = writeln!(s, "    {label:<20} {v:>12}");
+        }
+        let _ = writeln!(s, "  flows verified         {:>12}", self.flows_verified);
+        if self.interrupted {
+            let _ = writeln!(s, "  INTERRUPTED: the figures cover the part that ran");
+        }
+        for p in &self.problems {
+            let _ = writeln!(s, "  PROBLEM: {p}");
+        }
+        s
+    }
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+fn rows(
+    metrics: &GooseMetrics,
+    mix: &Mix,
+    duration: f64,
+) -> (Vec<TransactionRow>, Vec<RequestRow>) {
+    let per_s = |n: usize| n as f64 / duration.max(1e-9);
+    let mut transactions = Vec::new();
+    for (name, weight) in mix.weights() {
+        let found = metrics
+            .transactions
+            .iter()
+            .flatten()
+            .find(|t| t.transaction_name.name_for_transaction() == name);
+        let row = match found {
+            Some(t) => {
+                let count = t.success_count + t.fail_count;
+                TransactionRow {
+                    name: name.to_string(),
+                    weight,
+                    count,
+                    failures: t.fail_count,
+                    rps: per_s(count),
+                    p50_ms: ms(t.run_times.percentile_us(0.5)),
+                    p99_ms: ms(t.run_times.percentile_us(0.99)),
+                    max_ms: ms(t.run_times.maximum_time_us),
+                }
+            }
+            None => TransactionRow {
+                name: name.to_string(),
+                weight,
+                count: 0,
+                failures: 0,
+                rps: 0.0,
+                p50_ms: 0.0,
+                p99_ms: 0.0,
+                max_ms: 0.0,
+            },
+        };
+        transactions.push(row);
+    }
+    let mut requests: Vec<RequestRow> = metrics
+        .requests
+        .iter()
+        .map(|(key, r)| {
+            let count = r.success_count + r.fail_count;
+            RequestRow {
+                name: key.clone(),
+                count,
+                failures: r.fail_count,
+                rps: per_s(count),
+                p50_ms: ms(r.raw_data.percentile_us(0.5)),
+                p99_ms: ms(r.raw_data.percentile_us(0.99)),
+            }
+        })
+        .collect();
+    requests.sort_by(|a, b| a.name.cmp(&b.name));
+    (transactions, requests)
+}
+
+async fn scrape(base: &str) -> Result<ServerCounters, LoadError> {
+    let url = format!("{}/metrics", base.trim_end_matches('/'));
+    let fail = |e: reqwest::Error| LoadError::Scrape {
+        url: url.clone(),
+        reason: e.to_string(),
+    };
+    let response = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(fail)?
+        .get(&url)
+        .send()
+        .await
+        .map_err(fail)?;
+    if !response.status().is_success() {
+        return Err(LoadError::Scrape {
+            url: url.clone(),
+            reason: format!("answered {}", response.status()),
+        });
+    }
+    let text = response.text().await.map_err(fail)?;
+    Ok(ServerCounters::parse(&text))
+}
+
+fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseAttack, GooseError> {
+    // No arguments: everything comes from our own flags through set_default, and goose's
+    // parser never sees the process's command line.
+    let config = GooseConfiguration::parse_args_default::<&str>(&[])?;
+    let report = opts.out.join("goose.html");
+    let mut scenario = Scenario::new("mo2fa");
+    for (name, weight) in opts.mix.weights() {
+        if weight == 0 {
+            continue;
+        }
+        let t = match name {
+            "flow" => transaction(name, weight, shared, |u, s| {
+                Box::pin(async move { flow(u, &s).await })
+            })?,
+            "webhook_flood" => transaction(name, weight, shared, |u, s| {
+                Box::pin(async move { webhook_flood(u, &s).await })
+            })?,
+            "start_flood" => transaction(name, weight, shared, |u, _| Box::pin(start_flood(u)))?,
+            _ => transaction(name, weight, shared, |u, _| Box::pin(status_poll(u)))?,
+        };
+        scenario = scenario.register_transaction(t);
+    }
+    GooseAttack::initialize_with_config(config)?
+        .register_scenario(scenario)
+        .set_default(GooseDefault::Host, host)?
+        .set_default(GooseDefault::Users, opts.users)?
+        .set_default(
+            GooseDefault::IncreaseRate,
+            opts.hatch_rate.to_string().as_str(),
+        )?
+        .set_default(GooseDefault::RunTime, opts.run_time_secs)?
+        // Count the hatching phase too: the server's counters cover it.
+        .set_default(GooseDefault::NoResetMetrics, true)?
+        // No telnet controller (goose's only one on by default): two runs on one machine,
+        // parallel tests for instance, would fight over its port.
+        .set_default(GooseDefault::NoTelnet, true)?
+        .set_default(GooseDefault::ReportFile, report.to_string_lossy().as_ref())
+        .map(|boxed| *boxed)
+}
+
+/// Runs the load and writes the reports. Goose handles Ctrl-C: the first stops the users
+/// after their current transaction and the run still reports; a second exits at once.
+pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
+    std::fs::create_dir_all(&opts.out)?;
+    let (base, secret, server) = match &opts.target {
+        Target::InProcess => {
+            let secret = Secret::new(opts.scheme, IN_PROCESS_SECRET)?;
+            let verifier =
+                Verifier::in_memory(verifier::Config::default(), MemoryStoreConfig::default())?;
+            let app = Arc::new(App::new(
+                verifier,
+                SystemClock,
+                HttpConfig::new("load@example.com", secret.clone()),
+            ));
+            let server = super::InProcess::start(app)?;
+            (format!("http://{}", server.addr), secret, Some(server))
+        }
+        Target::Url { base, secret } => {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(LoadError::TargetUrl(base.clone()));
+            }
+            let secret = Secret::new(opts.scheme, secret)?;
+            (base.trim_end_matches('/').to_string(), secret, None)
+        }
+    };
+    let shared = Arc::new(Shared {
+        secret,
+        shape: opts.shape,
+        run_id: rand::rng().random(),
+        deliveries: AtomicU64::new(0),
+    });
+    let rt = tokio::runtime::Runtime::new()?;
+    let outcome = rt.block_on(async {
+        let before = scrape(&base).await?;
+        let started = Instant::now();
+        let metrics = attack(opts, &base, &shared)?.execute().await?;
+        let wall = started.elapsed().as_secs_f64();
+        let after = scrape(&base).await?;
+        Ok::<_, LoadError>((metrics, wall, after.since(&before)))
+    });
+    if let Some(server) = server {
+        server.stop();
+    }
+    let (metrics, wall, server_counters) = outcome?;
+    // From the first user's start to the last one's stop, which the unreset counts cover;
+    // goose's own `duration` is whole seconds of the steady phase only.
+    let span = match (metrics.history.first(), metrics.history.last()) {
+        (Some(a), Some(b)) => (b.timestamp - a.timestamp).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    };
+    let duration = if span > 0.0 { span } else { wall };
+    let interrupted = goose::is_killswitch_triggered();
+    let (transactions, requests) = rows(&metrics, &opts.mix, duration);
+    let flow = &transactions[0];
+    let flows_verified = flow.count - flow.failures;
+    let mut problems = Vec::new();
+    if flow.failures > 0 {
+        problems.push(format!("{} flow transactions failed", flow.failures));
+    }
+    if flows_verified as u64 != server_counters.verifications {
+        problems.push(format!(
+            "{flows_verified} flows verified but the server counted {} verifications",
+            server_counters.verifications
+        ));
+    }
+    if server_counters.bad_signatures > 0 {
+        problems.push(format!(
+            "the server rejected {} signatures",
+            server_counters.bad_signatures
+        ));
+    }
+    let report = LoadReport {
+        target: match &opts.target {
+            Target::InProcess => "in-process".into(),
+            Target::Url { base, .. } => base.clone(),
+        },
+        users: opts.users,
+        hatch_rate: opts.hatch_rate,
+        run_time_secs: opts.run_time_secs,
+        mix: opts.mix,
+        duration_secs: duration,
+        transactions,
+        requests,
+        server: server_counters,
+        flows_verified,
+        interrupted,
+        problems,
+    };
+    write_reports(&opts.out, &report)?;
+    Ok(report)
+}
+
+fn write_reports(out: &Path, report: &LoadReport) -> Result<(), LoadError> {
+    std::fs::write(out.join("load.json"), serde_json::to_string_pretty(report)?)?;
+    let md = format!(
+        "# mo2fa load\n\nGoose's own report: [goose.html](goose.html).\n\n```\n{}```\n",
+        report.table()
+    );
+    std::fs::write(out.join("load.md"), md)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_mix() {
+        let m: Mix = "flow=4,webhook_flood=2,start_flood=1,status_poll=3"
+            .parse()
+            .unwrap();
+        assert_eq!(m, Mix::default());
+    }
+
+    #[test]
+    fn names_left_out_weigh_nothing_and_spaces_are_allowed() {
+        let m: Mix = " flow = 2 , status_poll=0,".parse().unwrap();
+        assert_eq!(m.weights().map(|(_, w)| w), [2, 0, 0, 0], "only flow runs");
+    }
+
+    #[test]
+    fn rejects_unknown_names() {
+        let e = "flow=1,foo=2".parse::<Mix>().unwrap_err();
+        assert_eq!(e, MixError::Unknown("foo".into()));
+        assert!(e.to_string().starts_with("unknown transaction \"foo\""));
+    }
+
+    #[test]
+    fn rejects_bad_weights() {
+        for bad in ["flow=-1", "flow=1.5", "flow=x", "flow=", "flow=1001"] {
+            let e = bad.parse::<Mix>().unwrap_err();
+            assert!(
+                matches!(e, MixError::Weight { ref name, .. } if name == "flow"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_all_zero_duplicates_and_syntax() {
+        assert_eq!(
+            "flow=0,start_flood=0".parse::<Mix>(),
+            Err(MixError::AllZero)
+        );
+        assert_eq!("".parse::<Mix>(), Err(MixError::AllZero));
+        assert_eq!(
+            "flow=1,flow=2".parse::<Mix>(),
+            Err(MixError::Duplicate("flow".into()))
+        );
+        assert_eq!("flow".parse::<Mix>(), Err(MixError::Syntax("flow".into())));
+    }
+
+    #[test]
+    fn reads_counters_from_the_prometheus_text() {
+        let text = "# HELP mo2fa_verifications_total Challenges verified.\n\
+                    # TYPE mo2fa_verifications_total counter\n\
+                    mo2fa_verifications_total 42\n\
+                    mo2fa_no_match_total 7\n\
+                    mo2fa_bad_signatures_total 0\n\
+                    mo2fa_latency_seconds_bucket{le=\"0.001\"} 3\n\
+                    garbage\n";
+        let c = ServerCounters::parse(text);
+        assert_eq!(c.verifications, 42);
+        assert_eq!(c.no_match, 7);
+        let later = ServerCounters {
+            verifications: 50,
+            ..c.clone()
+        };
+        assert_eq!(later.since(&c).verifications, 8);
+    }
+
+    #[test]
+    fn user_and_flood_senders_never_overlap() {
+        let user = user_sender(usize::MAX);
+        assert!(user.starts_with("+15550"), "{user}");
+        assert!(format!("+{FLOOD_SENDER_BASE}").starts_with("+15559"));
+    }
+}

@@ -1,0 +1,347 @@
+//! `mo2fa soak`: a bounded run at a steady rate against the in-process server over real HTTP,
+//! with short lifetimes so challenges expire all the time.
+//!
+//! Each flow starts a challenge and then: never sends (it must expire), sends once, or sends
+//! and is redelivered by the "provider" (same `message_id`: the answer must repeat with
+//! `duplicate: true`), or sends twice as two messages (the second must not verify anything).
+//! Every flow that sent its code must end verified exactly once. Memory (RSS) and the
+//! pending gauge are sampled every second; after warm-up RSS must stay within a bound.
+
+use super::client::{self, Conn};
+use mo2fa_core::clock::SystemClock;
+use mo2fa_core::store::{MemoryStore, MemoryStoreConfig};
+use mo2fa_core::verifier::{self, Verifier};
+use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
+use mo2fa_server::http::{App, HttpConfig};
+use rand::Rng;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Debug)]
+pub struct SoakOptions {
+    pub duration: Duration,
+    /// Flows started per second.
+    pub rate: f64,
+    pub ttl_secs: u64,
+    pub workers: usize,
+    /// The body shape of webhook deliveries.
+    pub shape: PayloadShape,
+}
+
+#[derive(Default, Debug)]
+pub struct Counts {
+    pub flows: AtomicU64,
+    pub silent: AtomicU64,
+    pub sent: AtomicU64,
+    pub verified: AtomicU64,
+    pub redelivered: AtomicU64,
+    pub second_messages: AtomicU64,
+    /// Any answer that breaks an invariant (listed in `problems`).
+    pub violations: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+pub struct SoakReport {
+    pub counts: Counts,
+    /// (seconds since start, RSS bytes, pending)
+    pub samples: Vec<(u64, u64, usize)>,
+    pub problems: Vec<String>,
+    pub rss_bound: u64,
+}
+
+impl SoakReport {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn table(&self) -> String {
+        let c = &self.counts;
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut s = String::new();
+        let _ = writeln!(s, "  flows started                 {:>12}", g(&c.flows));
+        let _ = writeln!(s, "  never sent (left to expire)   {:>12}", g(&c.silent));
+        let _ = writeln!(s, "  sent their code               {:>12}", g(&c.sent));
+        let _ = writeln!(s, "  verified exactly once         {:>12}", g(&c.verified));
+        let _ = writeln!(
+            s,
+            "  provider redeliveries         {:>12}",
+            g(&c.redelivered)
+        );
+        let _ = writeln!(
+            s,
+            "  second messages (no effect)   {:>12}",
+            g(&c.second_messages)
+        );
+        let _ = writeln!(
+            s,
+            "  invariant violations          {:>12}",
+            g(&c.violations)
+        );
+        let _ = writeln!(s, "  transport errors              {:>12}", g(&c.errors));
+        let rss = |i: usize| self.samples.get(i).map_or(0, |s| s.1 / (1 << 20));
+        let n = self.samples.len();
+        let _ = writeln!(
+            s,
+            "  RSS MiB start / 1/3 / 2/3 / end  {} / {} / {} / {}   (bound after warm-up: {} MiB)",
+            rss(0),
+            rss(n / 3),
+            rss(2 * n / 3),
+            rss(n.saturating_sub(1)),
+            self.rss_bound / (1 << 20)
+        );
+        let peak = self.samples.iter().map(|s| s.2).max().unwrap_or(0);
+        let _ = writeln!(s, "  pending challenges, peak      {peak:>12}");
+        for p in &self.problems {
+            let _ = writeln!(s, "  PROBLEM: {p}");
+        }
+        s
+    }
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn field(body: &[u8], key: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get(key)
+        .and_then(|x| x.as_str())
+        .map(str::to_string)
+        .or_else(|| v.get(key).map(|x| x.to_string()))
+}
+
+const SECRET: &str = "soak-secret";
+
+async fn flow(
+    conn: &mut Conn,
+    host: &str,
+    secret: &Secret,
+    shape: PayloadShape,
+    n: u64,
+    counts: &Counts,
+    problems: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let note = |p: String| {
+        counts.violations.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut v) = problems.lock()
+            && v.len() < 20
+        {
+            v.push(p);
+        }
+    };
+    counts.flows.fetch_add(1, Ordering::Relaxed);
+    let status = conn
+        .send(&client::request(host, "POST", "/2fa/start", &[], b""))
+        .await?;
+    if status != 201 {
+        note(format!("start answered {status}"));
+        return Ok(());
+    }
+    let (Some(code), Some(id)) = (field(conn.body(), "code"), field(conn.body(), "id")) else {
+        note("start answer without code or id".into());
+        return Ok(());
+    };
+    let roll: f64 = rand::rng().random();
+    if roll < 0.10 {
+        counts.silent.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    counts.sent.fetch_add(1, Ordering::Relaxed);
+    let now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let sender = format!("+1555{:07}", n % 10_000_000);
+    let deliver = |mid: String| {
+        let m = Inbound {
+            message_id: &mid,
+            sender: &sender,
+            text: &code,
+            protocol: "imessage",
+            received_at_ms: (now_s as u64).saturating_mul(1000),
+        };
+        client::delivery(host, secret, shape, &m, now_s)
+    };
+    let first = deliver(format!("soak_{n}"));
+    conn.send(&first).await?;
+    let result = field(conn.body(), "result");
+    if result.as_deref() != Some("verified") {
+        note(format!("flow {n}: first delivery answered {result:?}"));
+        return Ok(());
+    }
+    if roll < 0.15 {
+        // The provider retries the same delivery: same answer, marked duplicate, no effect.
+        counts.redelivered.fetch_add(1, Ordering::Relaxed);
+        conn.send(&first).await?;
+        if field(conn.body(), "result").as_deref() != Some("verified")
+            || field(conn.body(), "duplicate").as_deref() != Some("true")
+        {
+            note(format!(
+                "flow {n}: redelivery answered {:?}",
+                String::from_utf8_lossy(conn.body())
+            ));
+        }
+    } else if roll < 0.18 {
+        // The user sends the code again as a new message: nothing left to verify.
+        counts.second_messages.fetch_add(1, Ordering::Relaxed);
+        conn.send(&deliver(format!("soak_{n}_again"))).await?;
+        if field(conn.body(), "result").as_deref() == Some("verified") {
+            note(format!("flow {n}: a second message verified again"));
+        }
+    }
+    conn.send(&client::request(
+        host,
+        "GET",
+        &format!("/2fa/status/{id}"),
+        &[],
+        b"",
+    ))
+    .await?;
+    if field(conn.body(), "status").as_deref() == Some("verified") {
+        counts.verified.fetch_add(1, Ordering::Relaxed);
+    } else {
+        note(format!(
+            "flow {n}: status {:?} after verification",
+            String::from_utf8_lossy(conn.body())
+        ));
+    }
+    Ok(())
+}
+
+pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
+    let secret = Secret::new(Scheme::Blooio, SECRET)?;
+    let ttl_ms = opts.ttl_secs.max(1) * 1000;
+    let verifier = Verifier::<MemoryStore>::in_memory(
+        verifier::Config {
+            default_ttl_ms: ttl_ms,
+            min_ttl_ms: ttl_ms.min(10_000),
+            max_ttl_ms: ttl_ms.max(10_000),
+            // Redeliveries here come within milliseconds; a short memory lets the soak see
+            // whether anything else grows.
+            dedupe_retention_ms: 30_000,
+            ..verifier::Config::default()
+        },
+        MemoryStoreConfig {
+            max_pending: 1_000_000,
+            retention_ms: 5_000,
+            ..MemoryStoreConfig::default()
+        },
+    )?;
+    let app = Arc::new(App::new(
+        verifier,
+        SystemClock,
+        HttpConfig::new("soak@example.com", secret.clone()),
+    ));
+    let server = super::InProcess::start(app.clone())?;
+    let addr = server.addr.clone();
+
+    let counts = Arc::new(Counts::default());
+    let problems = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let load_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let start = Instant::now();
+    let end = start + opts.duration;
+    let workers = opts.workers.max(1);
+    let shape = opts.shape;
+    let per_worker_gap = Duration::from_secs_f64(workers as f64 / opts.rate.max(0.001));
+    let mut samples = Vec::new();
+    load_rt.block_on(async {
+        let mut tasks = Vec::new();
+        for w in 0..workers {
+            let (addr, secret, counts, problems) = (
+                addr.clone(),
+                secret.clone(),
+                counts.clone(),
+                problems.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let Ok(mut conn) = Conn::connect(&addr).await else {
+                    counts.errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                let mut next = Instant::now() + per_worker_gap.mul_f64(w as f64 / workers as f64);
+                let mut n = w as u64;
+                while next < end {
+                    tokio::time::sleep_until(next.into()).await;
+                    if flow(&mut conn, &addr, &secret, shape, n, &counts, &problems)
+                        .await
+                        .is_err()
+                    {
+                        counts.errors.fetch_add(1, Ordering::Relaxed);
+                        match Conn::connect(&addr).await {
+                            Ok(c) => conn = c,
+                            Err(_) => return,
+                        }
+                    }
+                    n += workers as u64;
+                    next += per_worker_gap;
+                }
+            }));
+        }
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        while Instant::now() < end {
+            tick.tick().await;
+            samples.push((
+                start.elapsed().as_secs(),
+                rss_bytes(),
+                app.verifier.pending(),
+            ));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+        samples.push((
+            start.elapsed().as_secs(),
+            rss_bytes(),
+            app.verifier.pending(),
+        ));
+    });
+    server.stop();
+
+    // Warm-up: the first third, or at least ttl + retention, whichever is longer.
+    let warm = (samples.len() / 3)
+        .max((opts.ttl_secs + 6) as usize)
+        .min(samples.len().saturating_sub(1));
+    let warm_rss = samples.get(warm).map_or(0, |s| s.1);
+    let rss_bound = warm_rss + warm_rss / 2 + (32 << 20);
+    let mut problems = std::mem::take(&mut *problems.lock().unwrap_or_else(|e| e.into_inner()));
+    if let Some(peak) = samples[warm..].iter().map(|s| s.1).max()
+        && peak > rss_bound
+    {
+        problems.push(format!(
+            "RSS grew to {} MiB after warm-up (bound {} MiB)",
+            peak >> 20,
+            rss_bound >> 20
+        ));
+    }
+    let c = &counts;
+    if c.verified.load(Ordering::Relaxed) != c.sent.load(Ordering::Relaxed) {
+        problems.push(format!(
+            "{} flows sent their code but {} verified",
+            c.sent.load(Ordering::Relaxed),
+            c.verified.load(Ordering::Relaxed)
+        ));
+    }
+    if c.errors.load(Ordering::Relaxed) > 0 {
+        problems.push(format!(
+            "{} transport errors",
+            c.errors.load(Ordering::Relaxed)
+        ));
+    }
+    let counts = Arc::try_unwrap(counts).unwrap_or_default();
+    Ok(SoakReport {
+        counts,
+        samples,
+        problems,
+        rss_bound,
+    })
+}

@@ -1,0 +1,10 @@
+//! mo2fa-server: the verifier as an HTTP service.
+//!
+//! `http` is the hyper adapter (routes, bounds, the one place errors become HTTP answers),
+//! `backend` what it needs from wherever challenges live (the embedded core or `redis`),
+//! `sms_gateway` the simulated outbound-SMS side billed at list prices.
+
+pub mod backend;
+pub mod http;
+pub mod redis;
+pub mod sms_gateway;

@@ -1,0 +1,263 @@
+//! The HTTP server's side of the traditional flow: [`SmsOtp`] plus a simulated SMS gateway
+//! that "sends" each code by billing it at the destination's list price, so a load test of
+//! `/sms/start` shows what the same traffic would cost. Nothing leaves the machine.
+//!
+//! With the outbox on (`serve --sms-outbox`), sent codes can be read back at
+//! `GET /sms/outbox/{phone}`, which is how tests and load generators play the handset. Never
+//! turn it on in front of real users: it hands out the codes.
+//!
+//! The price follows the destination: the caller's `country` if given, else the country of the
+//! number's calling code ([`mo2fa_core::dialing`]), else Twilio's fallback ("Unknown") price. Pumping
+//! bots send numbers, not countries, so without the inference every pumped send would be billed
+//! at the fallback price instead of the premium destinations they aim at.
+
+use mo2fa_core::clock::Millis;
+use mo2fa_core::dialing;
+use mo2fa_core::sender::Sender;
+use mo2fa_core::sms_otp::{CheckOutcome, SmsCode, SmsOtp, SmsOtpConfig, SmsOtpError};
+use mo2fa_cost::prices::{PriceSnapshot, PriceTable};
+use parking_lot::Mutex;
+use rand::Rng;
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+
+/// Twilio's price for destinations it does not list, used if the table cannot be read.
+const FALLBACK_USD: f64 = 0.10;
+
+pub struct SmsGateway {
+    pub otp: SmsOtp,
+    prices: Option<PriceSnapshot>,
+    /// Sends and spend by billed country (`None`: fallback price), the one record the totals
+    /// are summed from. A surge towards a few premium destinations is what pumping looks like,
+    /// so `/metrics` shows the split. At most one entry per ISO code, so the map stays small.
+    billed: Mutex<BTreeMap<Option<String>, Billed>>,
+    outbox: Option<Mutex<FxHashMap<u64, u32>>>,
+}
+
+/// What was billed to one destination.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Billed {
+    pub sent: u64,
+    /// In millionths of a dollar, so that sums are exact.
+    pub micro_usd: u64,
+}
+
+impl Billed {
+    pub fn usd(&self) -> f64 {
+        self.micro_usd as f64 / 1e6
+    }
+}
+
+/// What one send cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sent {
+    pub code: SmsCode,
+    pub usd: f64,
+    /// The destination the price is for; `None` if neither named nor inferred (fallback price).
+    pub country: Option<String>,
+    /// Where `country` came from.
+    pub source: CountrySource,
+}
+
+/// Where the billed country came from, so an answer can show how sure the price is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CountrySource {
+    /// The caller named it.
+    Request,
+    /// Read off the number's calling code; `shared` if other countries use the same code, so
+    /// the country is the code's primary and may be wrong.
+    CallingCode { shared: bool },
+    /// Neither named nor inferable; priced at the fallback row.
+    Unknown,
+}
+
+impl CountrySource {
+    /// The name used in API answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CountrySource::Request => "request",
+            CountrySource::CallingCode { .. } => "calling_code",
+            CountrySource::Unknown => "unknown",
+        }
+    }
+}
+
+impl SmsGateway {
+    pub fn new(outbox: bool) -> Self {
+        Self::with_otp(
+            SmsOtp::new(SmsOtpConfig::default()).expect("default SMS-OTP settings are valid"),
+            outbox,
+        )
+    }
+
+    pub fn with_otp(otp: SmsOtp, outbox: bool) -> Self {
+        Self {
+            otp,
+            prices: PriceTable::builtin().and_then(|t| t.snapshot(None)).ok(),
+            billed: Mutex::new(BTreeMap::new()),
+            outbox: outbox.then(|| Mutex::new(FxHashMap::default())),
+        }
+    }
+
+    /// Draws a code for `phone` and bills one segment to `country` (ISO code) if given, else to
+    /// the country of the number's calling code, else at the fallback price.
+    pub fn send<R: Rng + ?Sized>(
+        &self,
+        phone: &Sender,
+        country: Option<&str>,
+        now: Millis,
+        rng: &mut R,
+    ) -> Result<Sent, SmsOtpError> {
+        let code = self.otp.start(phone, now, rng)?;
+        let (country, source) = match (country, phone) {
+            (Some(iso), _) => (Some(iso), CountrySource::Request),
+            (None, Sender::Phone(n)) => match dialing::country_of_number(*n) {
+                Some(i) => (
+                    Some(i.country),
+                    CountrySource::CallingCode { shared: i.shared() },
+                ),
+                None => (None, CountrySource::Unknown),
+            },
+            (None, Sender::Email(_)) => (None, CountrySource::Unknown),
+        };
+        let usd = match (&self.prices, country) {
+            (Some(p), Some(iso)) => p.quote(iso).usd_per_segment,
+            (Some(p), None) => p.fallback_usd(),
+            (None, _) => FALLBACK_USD,
+        };
+        {
+            let mut billed = self.billed.lock();
+            let b = billed.entry(country.map(str::to_string)).or_default();
+            b.sent += 1;
+            b.micro_usd += (usd * 1e6).round() as u64;
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox.lock().insert(code.phone, code.code);
+        }
+        Ok(Sent {
+            code,
+            usd,
+            country: country.map(str::to_string),
+            source,
+        })
+    }
+
+    pub fn check(&self, phone: &Sender, code: &str, now: Millis) -> CheckOutcome {
+        self.otp.check(phone, code, now)
+    }
+
+    /// The last code sent to `phone`, if the outbox is on.
+    pub fn outbox(&self, phone: &Sender) -> Option<Option<String>> {
+        let outbox = self.outbox.as_ref()?;
+        let Sender::Phone(n) = phone else {
+            return Some(None);
+        };
+        Some(outbox.lock().get(n).map(|&c| self.otp.format(c)))
+    }
+
+    /// Sends and spend by billed country, ISO codes in order after the fallback (`None`).
+    pub fn billed(&self) -> Vec<(Option<String>, Billed)> {
+        self.billed
+            .lock()
+            .iter()
+            .map(|(c, b)| (c.clone(), *b))
+            .collect()
+    }
+
+    pub fn sent(&self) -> u64 {
+        self.billed.lock().values().map(|b| b.sent).sum()
+    }
+
+    pub fn spend_usd(&self) -> f64 {
+        let micro: u64 = self.billed.lock().values().map(|b| b.micro_usd).sum();
+        micro as f64 / 1e6
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn send(g: &SmsGateway, phone: &str, country: Option<&str>) -> Sent {
+        let phone = Sender::parse(phone).expect("valid phone");
+        g.send(&phone, country, 0, &mut ChaCha8Rng::seed_from_u64(1))
+            .expect("sent")
+    }
+
+    fn price(iso: &str) -> f64 {
+        let table = PriceTable::builtin().expect("built-in table");
+        table
+            .snapshot(None)
+            .expect("newest")
+            .quote(iso)
+            .usd_per_segment
+    }
+
+    #[test]
+    fn the_named_country_wins_over_the_calling_code() {
+        let g = SmsGateway::new(false);
+        let s = send(&g, "+447700900123", Some("FR"));
+        assert_eq!(s.country.as_deref(), Some("FR"));
+        assert_eq!(s.source, CountrySource::Request);
+        assert_eq!(s.usd, price("FR"));
+    }
+
+    #[test]
+    fn without_a_country_the_calling_code_is_billed() {
+        let g = SmsGateway::new(false);
+        let s = send(&g, "+2348031234567", None);
+        assert_eq!(s.country.as_deref(), Some("NG"));
+        assert_eq!(s.source, CountrySource::CallingCode { shared: false });
+        assert_eq!(s.usd, price("NG"));
+        let s = send(&g, "+14155550100", None);
+        assert_eq!(s.country.as_deref(), Some("US"));
+        assert_eq!(s.source, CountrySource::CallingCode { shared: true });
+        assert_eq!(s.usd, price("US"));
+    }
+
+    #[test]
+    fn an_unlisted_calling_code_is_billed_at_the_fallback_price() {
+        let g = SmsGateway::new(false);
+        let s = send(&g, "+88212345678", None);
+        assert_eq!((s.country, s.source), (None, CountrySource::Unknown));
+        let fallback = PriceTable::builtin()
+            .and_then(|t| t.snapshot(None))
+            .expect("newest")
+            .fallback_usd();
+        assert_eq!(s.usd, fallback);
+        assert_eq!(g.sent(), 1);
+    }
+
+    #[test]
+    fn sends_and_spend_are_tallied_by_billed_country() {
+        let g = SmsGateway::new(false);
+        send(&g, "+447700900123", None);
+        send(&g, "+447700900124", None);
+        send(&g, "+2348031234567", Some("FR"));
+        send(&g, "+88212345678", None);
+        let billed = g.billed();
+        let get = |c: Option<&str>| {
+            billed
+                .iter()
+                .find(|(k, _)| k.as_deref() == c)
+                .map(|(_, b)| *b)
+                .unwrap_or_default()
+        };
+        assert_eq!(get(Some("GB")).sent, 2);
+        assert_eq!(get(Some("FR")).sent, 1, "billed where the caller said");
+        assert_eq!(get(Some("NG")).sent, 0);
+        assert_eq!(get(None).sent, 1);
+        assert!((get(Some("GB")).usd() - 2.0 * price("GB")).abs() < 1e-9);
+        let keys: Vec<_> = billed.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(
+            keys,
+            [None, Some("FR".into()), Some("GB".into())],
+            "fallback first, then ISO order"
+        );
+        assert_eq!(g.sent(), 4);
+        let total: f64 = billed.iter().map(|(_, b)| b.usd()).sum();
+        assert!((g.spend_usd() - total).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,520 @@
+//! What a run writes: summary.json, timeline.csv, summary.md, report.html, and the console
+//! table. Files hold only simulated quantities (no wall-clock time), so the same scenario and
+//! seed give byte-identical files; speed is printed to the console only.
+
+use super::engine::{CountryStats, Outcome, Row};
+use super::scenario::{Fallback, Flow, Scenario};
+use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
+use mo2fa_cost::report::html::{Block, Page, Section};
+use mo2fa_cost::report::svg::{
+    Axis, Format, Lane, Panel, Scale, Series, Span, TimeSeriesChart, Timeline,
+};
+use mo2fa_cost::{CostError, LoadOptions, Scenario as CostScenario};
+use serde_json::json;
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn usd(v: f64) -> String {
+    // Adding +0.0 turns a negative zero into zero, so no "-0.00" is printed.
+    format!("{:.2}", v + 0.0)
+}
+
+/// Both flows priced by the cost model (src/cost) from what the run actually sent: list
+/// prices plus carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the
+/// busiest simulated day, fixed fees, all prorated to the simulated period.
+pub struct FlowCosts {
+    pub sms: Option<ObservedCost>,
+    pub reverse: Option<ObservedCost>,
+}
+
+/// The cost-model mix equivalent to the scenario's population (built-in price defaults).
+fn mix_text(sc: &Scenario) -> String {
+    let fallback = |f: Fallback| match f {
+        Fallback::InboundSms => "inbound_sms",
+        Fallback::OutboundSms => "outbound_sms",
+    };
+    let mut t = String::from("name = \"simulated population\"\n");
+    for (iso, c) in &sc.legit.countries {
+        let _ = write!(
+            t,
+            "[countries.{iso}]\nweight = {:?}\nimessage_share = {:?}\nfallback = \"{}\"\n",
+            c.weight.0,
+            c.imessage.0,
+            fallback(c.fallback)
+        );
+    }
+    let _ = write!(
+        t,
+        "[fallback]\nother_countries = \"{}\"\n",
+        fallback(sc.legit.other_fallback)
+    );
+    if let Some(d) = &sc.sms.price_date {
+        let _ = write!(t, "[sms]\nprice_date = \"{d}\"\n");
+    }
+    t
+}
+
+pub fn flow_costs(sc: &Scenario, o: &Outcome) -> Result<FlowCosts, CostError> {
+    let model = CostScenario::from_mix_text(
+        "simulated population",
+        &mix_text(sc),
+        None,
+        &LoadOptions::default(),
+    )?;
+    let period_days = sc.duration.ms() as f64 / 86_400_000.0;
+    let seg = u64::from(sc.sms.segments);
+    let counts = |legit: fn(&CountryStats) -> u64,
+                  pumped: fn(&CountryStats) -> u64,
+                  inbound: fn(&CountryStats) -> u64| {
+        o.countries
+            .iter()
+            .map(|c| CountryCounts {
+                iso: c.iso.clone(),
+                legit_segments: legit(c) * seg,
+                pumped_segments: pumped(c) * seg,
+                inbound_sms: inbound(c),
+            })
+            .collect::<Vec<_>>()
+    };
+    let sms = sc.flows.contains(&Flow::Sms).then(|| {
+        cost_observed(
+            &model,
+            &Observed {
+                period_days,
+                countries: counts(|c| c.sms_legit_smsflow, |c| c.pumped_smsflow, |_| 0),
+                successful_sms_verifications: o.totals.legit_verified_sms,
+                inbound_imessage: 0,
+                peak_daily_inbound_imessage: 0,
+            },
+        )
+    });
+    let reverse = sc.flows.contains(&Flow::Reverse).then(|| {
+        cost_observed(
+            &model,
+            &Observed {
+                period_days,
+                countries: counts(
+                    |c| c.sms_legit_reverse,
+                    |c| c.pumped_reverse,
+                    |c| c.inbound_sms_reverse,
+                ),
+                successful_sms_verifications: o.fallback_sms_verified,
+                inbound_imessage: o.imessage_per_day.iter().sum(),
+                peak_daily_inbound_imessage: o.imessage_per_day.iter().copied().max().unwrap_or(0),
+            },
+        )
+    });
+    Ok(FlowCosts {
+        sms: sms.transpose()?,
+        reverse: reverse.transpose()?,
+    })
+}
+
+/// Picks one part of an [`ObservedCost`].
+type CostPart = fn(&ObservedCost) -> f64;
+
+fn cost_json(c: &Option<ObservedCost>) -> serde_json::Value {
+    match c {
+        None => serde_json::Value::Null,
+        Some(c) => json!({
+            "legit_sms": usd(c.legit_sms_usd),
+            "pumped_sms": usd(c.pumped_sms_usd),
+            "verify_fees": usd(c.verify_fees_usd),
+            "inbound_sms": usd(c.inbound_sms_usd),
+            "imessage_lines": c.lines,
+            "lines": usd(c.lines_usd),
+            "fixed_fees": usd(c.fixed_usd),
+            "total": usd(c.total_usd),
+        }),
+    }
+}
+
+pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
+    let costs = flow_costs(sc, o).ok();
+    let t = &o.totals;
+    let v = json!({
+        "scenario": name,
+        "description": sc.description,
+        "seed": seed,
+        "duration_s": sc.duration.ms() / 1000,
+        "interval_s": sc.interval.ms() / 1000,
+        "interrupted": o.interrupted,
+        "events": o.events,
+        "legit": {
+            "users": o.legit_users,
+            "starts_reverse": t.legit_starts,
+            "sent_code_reverse": o.legit_sent_reverse,
+            "verified_reverse": t.legit_verified_reverse,
+            "verified_sms": t.legit_verified_sms,
+            "refused_reverse": t.legit_refused,
+            "double_verified": o.double_verified,
+        },
+        "sms": {
+            "legit_sms_flow": t.sms_legit_smsflow,
+            "legit_reverse_fallback": t.sms_legit_reverse,
+            "pumped_sms_flow": t.pumped_sms_smsflow,
+            "pumped_reverse_fallback": t.pumped_sms_reverse,
+            "blocked": t.blocked_sms,
+            "pumping_absorbed_by_inbound": t.pumping_absorbed,
+        },
+        "reverse_attacks": {
+            "guess_messages": t.guess_messages,
+            "guess_hits": t.guess_hits,
+            "hijacks": t.hijacks,
+            "flood_starts": t.flood_starts,
+            "flood_refused": t.flood_refused,
+            "forged_rejected": t.forged_rejected,
+            "replays_rejected": t.replays_rejected,
+            "replays_deduped": t.replays_deduped,
+            "phishing_successes": t.phishing_successes,
+            "duplicate_deliveries": t.duplicate_deliveries,
+            "peak_pending": o.peak_pending,
+        },
+        "sms_list_price_usd": {
+            "sms_flow": usd(t.usd_sms_flow),
+            "reverse_flow": usd(t.usd_reverse_flow),
+        },
+        "cost_model_usd": {
+            "sms_flow": costs.as_ref().map_or(serde_json::Value::Null, |c| cost_json(&c.sms)),
+            "reverse_flow": costs.as_ref().map_or(serde_json::Value::Null, |c| cost_json(&c.reverse)),
+        },
+        "attackers": o.attackers.iter().map(|a| json!({
+            "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
+            "succeeded": a.succeeded, "attacker_cost_usd": usd(a.attacker_cost_usd),
+            "attacker_revenue_usd": usd(a.attacker_revenue_usd),
+        })).collect::<Vec<_>>(),
+        "countries": o.countries.iter().map(|c| json!({
+            "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),
+            "sms_legit_sms_flow": c.sms_legit_smsflow, "sms_legit_reverse": c.sms_legit_reverse,
+            "pumped_sms_flow": c.pumped_smsflow, "pumped_reverse": c.pumped_reverse,
+        })).collect::<Vec<_>>(),
+        "blocks": {
+            "sms_flow": o.blocks_sms.iter().map(|(f, u, c)| json!([f / 1000, u / 1000, c])).collect::<Vec<_>>(),
+            "reverse_flow": o.blocks_reverse.iter().map(|(f, u, c)| json!([f / 1000, u / 1000, c])).collect::<Vec<_>>(),
+        },
+    });
+    let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+const COLUMNS: &str = "t_start_s,legit_starts,legit_verified_reverse,legit_verified_sms,legit_refused,sms_legit_smsflow,sms_legit_reverse,pumped_sms_smsflow,pumped_sms_reverse,blocked_sms,pumping_absorbed,guess_messages,guess_hits,hijacks,flood_starts,flood_refused,forged_rejected,replays_rejected,replays_deduped,phishing_successes,duplicate_deliveries,usd_sms_flow,usd_reverse_flow";
+
+pub fn timeline_csv(sc: &Scenario, o: &Outcome) -> String {
+    let mut out = String::with_capacity(o.rows.len() * 80);
+    out.push_str(COLUMNS);
+    out.push('\n');
+    for (i, r) in o.rows.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.4},{:.4}",
+            i as u64 * sc.interval.ms() / 1000,
+            r.legit_starts,
+            r.legit_verified_reverse,
+            r.legit_verified_sms,
+            r.legit_refused,
+            r.sms_legit_smsflow,
+            r.sms_legit_reverse,
+            r.pumped_sms_smsflow,
+            r.pumped_sms_reverse,
+            r.blocked_sms,
+            r.pumping_absorbed,
+            r.guess_messages,
+            r.guess_hits,
+            r.hijacks,
+            r.flood_starts,
+            r.flood_refused,
+            r.forged_rejected,
+            r.replays_rejected,
+            r.replays_deduped,
+            r.phishing_successes,
+            r.duplicate_deliveries,
+            r.usd_sms_flow,
+            r.usd_reverse_flow
+        );
+    }
+    out
+}
+
+/// The compact table printed after a run.
+pub fn table(o: &Outcome) -> String {
+    let t = &o.totals;
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| {
+        let _ = writeln!(s, "  {k:<44} {v:>14}");
+    };
+    line("legit users", o.legit_users.to_string());
+    line(
+        "  reverse: verified / started",
+        format!("{} / {}", t.legit_verified_reverse, t.legit_starts),
+    );
+    line("  sms:     verified", t.legit_verified_sms.to_string());
+    line("  refused (store full)", t.legit_refused.to_string());
+    line(
+        "SMS sent, sms flow: legit / pumped",
+        format!("{} / {}", t.sms_legit_smsflow, t.pumped_sms_smsflow),
+    );
+    line(
+        "SMS sent, reverse fallback: legit / pumped",
+        format!("{} / {}", t.sms_legit_reverse, t.pumped_sms_reverse),
+    );
+    line(
+        "SMS requests blocked by defences",
+        t.blocked_sms.to_string(),
+    );
+    line(
+        "code-guessing messages / hits / hijacks",
+        format!("{} / {} / {}", t.guess_messages, t.guess_hits, t.hijacks),
+    );
+    line(
+        "forged rejected / replays rejected+deduped",
+        format!(
+            "{} / {}",
+            t.forged_rejected,
+            t.replays_rejected + t.replays_deduped
+        ),
+    );
+    line("phishing successes", t.phishing_successes.to_string());
+    line("spend, sms flow (USD)", format!("{:.2}", t.usd_sms_flow));
+    line(
+        "spend, reverse flow (USD)",
+        format!("{:.2}", t.usd_reverse_flow),
+    );
+    for a in &o.attackers {
+        line(
+            &format!("attacker {} attempts/blocked/succeeded", a.label),
+            format!("{}/{}/{}", a.attempts, a.blocked, a.succeeded),
+        );
+    }
+    if o.interrupted {
+        s.push_str("  (interrupted: partial results)\n");
+    }
+    s
+}
+
+fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Vec<(f64, f64)> {
+    o.rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as f64 * hours_per_row, f(r)))
+        .collect()
+}
+
+pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
+    let hours = sc.interval.ms() as f64 / 3_600_000.0;
+    let hours_axis = || Axis::new("Hours since start", Scale::Linear, Format::Hours);
+    let mut cum_sms = 0.0;
+    let mut cum_rev = 0.0;
+    let chart = TimeSeriesChart {
+        id: "timeline".into(),
+        title: "What happened, per interval".into(),
+        description: "Legit verifications, pumped SMS and cumulative spend over time.".into(),
+        x: hours_axis(),
+        panels: vec![
+            Panel {
+                y: Axis::new("Verified per interval", Scale::Linear, Format::Count),
+                series: vec![
+                    Series::new(
+                        "reverse",
+                        "#1f6fb2",
+                        series(o, hours, |r| r.legit_verified_reverse as f64),
+                    ),
+                    Series::new(
+                        "sms",
+                        "#d1600f",
+                        series(o, hours, |r| r.legit_verified_sms as f64),
+                    ),
+                ],
+            },
+            Panel {
+                y: Axis::new("Pumped SMS per interval", Scale::Linear, Format::Count),
+                series: vec![
+                    Series::new(
+                        "sms flow",
+                        "#d1600f",
+                        series(o, hours, |r| r.pumped_sms_smsflow as f64),
+                    ),
+                    Series::new(
+                        "reverse fallback",
+                        "#1f6fb2",
+                        series(o, hours, |r| r.pumped_sms_reverse as f64),
+                    ),
+                ],
+            },
+            Panel {
+                y: Axis::new("Cumulative spend", Scale::Linear, Format::Usd),
+                series: vec![
+                    Series::new(
+                        "sms flow",
+                        "#d1600f",
+                        series(o, hours, |r| {
+                            cum_sms += r.usd_sms_flow;
+                            cum_sms
+                        }),
+                    ),
+                    Series::new(
+                        "reverse flow",
+                        "#1f6fb2",
+                        series(o, hours, |r| {
+                            cum_rev += r.usd_reverse_flow;
+                            cum_rev
+                        }),
+                    ),
+                ],
+            },
+        ],
+        bands: Vec::new(),
+    };
+    let h = |ms: u64| ms as f64 / 3_600_000.0;
+    let mut lanes: Vec<Lane> = sc
+        .attackers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Lane {
+            label: a.label(i),
+            spans: vec![Span {
+                from: h(a.start.ms()),
+                to: h(a.end.ms()),
+                label: a.kind.name().into(),
+                color: "#c0392b".into(),
+            }],
+        })
+        .collect();
+    for (title, blocks) in [
+        ("blocks (sms flow)", &o.blocks_sms),
+        ("blocks (reverse)", &o.blocks_reverse),
+    ] {
+        if !blocks.is_empty() {
+            lanes.push(Lane {
+                label: title.into(),
+                spans: blocks
+                    .iter()
+                    .map(|(f, u, c)| Span {
+                        from: h(*f),
+                        to: h((*u).min(sc.duration.ms())),
+                        label: c.clone(),
+                        color: "#2e8b57".into(),
+                    })
+                    .collect(),
+            });
+        }
+    }
+    let mut sections = vec![
+        Section::new("summary", "Summary").push(Block::KeyFigures(vec![
+            (
+                "legit verified (reverse)".into(),
+                o.totals.legit_verified_reverse.to_string(),
+            ),
+            (
+                "spend, SMS OTP flow".into(),
+                format!("${}", usd(o.totals.usd_sms_flow)),
+            ),
+            (
+                "spend, reverse flow".into(),
+                format!("${}", usd(o.totals.usd_reverse_flow)),
+            ),
+            (
+                "pumped SMS (SMS OTP flow)".into(),
+                o.totals.pumped_sms_smsflow.to_string(),
+            ),
+        ])),
+        Section::new("timeline", "Over time").push(Block::Svg(chart.to_svg())),
+    ];
+    if !lanes.is_empty() {
+        let tl = Timeline {
+            id: "attacks".into(),
+            title: "Attacks and defences".into(),
+            description:
+                "When each attacker was active and when the conversion rule blocked a destination."
+                    .into(),
+            x: hours_axis().with_range(0.0, h(sc.duration.ms())),
+            lanes,
+            events: Vec::new(),
+        };
+        sections
+            .push(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())));
+    }
+    if let Ok(costs) = flow_costs(sc, o) {
+        let items: [(&str, CostPart); 7] = [
+            ("legit SMS", |c| c.legit_sms_usd),
+            ("pumped SMS", |c| c.pumped_sms_usd),
+            ("Verify fees", |c| c.verify_fees_usd),
+            ("inbound SMS", |c| c.inbound_sms_usd),
+            ("iMessage lines", |c| c.lines_usd),
+            ("fixed fees", |c| c.fixed_usd),
+            ("total", |c| c.total_usd),
+        ];
+        let cell = |c: &Option<ObservedCost>, f: CostPart| {
+            c.as_ref()
+                .map_or("-".to_string(), |c| format!("${}", usd(f(c))))
+        };
+        let rows = items
+            .iter()
+            .map(|(label, f)| {
+                vec![
+                    label.to_string(),
+                    cell(&costs.sms, *f),
+                    cell(&costs.reverse, *f),
+                ]
+            })
+            .collect();
+        sections.push(
+            Section::new("cost", "What it cost")
+                .push(Block::Paragraph(
+                    "Both flows priced by the cost model from what the run sent: list prices with carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the busiest simulated day, fixed fees prorated to the period (see docs/cost.md).".into(),
+                ))
+                .push(Block::Table {
+                    caption: "Cost of the simulated period (USD)".into(),
+                    headers: vec![String::new(), "SMS OTP flow".into(), "reverse flow".into()],
+                    rows,
+                    numeric: vec![false, true, true],
+                    collapsed: false,
+                }),
+        );
+    }
+    sections.push(
+        Section::new("numbers", "Numbers").push(Block::Table {
+            caption: "Totals".into(),
+            headers: vec!["measure".into(), "value".into()],
+            rows: table(o)
+                .lines()
+                .map(|l| {
+                    let l = l.trim();
+                    let split = l.rfind("  ").unwrap_or(l.len());
+                    vec![l[..split].trim().to_string(), l[split..].trim().to_string()]
+                })
+                .collect(),
+            numeric: vec![false, true],
+            collapsed: false,
+        }),
+    );
+    Page {
+        title: format!("Scenario run: {name}"),
+        subtitle: format!("{} · seed {seed} · {} events", sc.description, o.events),
+        sections,
+        footer: vec!["SMS prices: Twilio public list prices (scenarios/data/README.md).".into()],
+    }
+    .to_html()
+}
+
+pub fn summary_md(name: &str, seed: u64, o: &Outcome) -> String {
+    format!(
+        "# Scenario run: {name} (seed {seed})\n\n```\n{}```\n",
+        table(o)
+    )
+}
+
+pub fn write_all(
+    dir: &Path,
+    sc: &Scenario,
+    name: &str,
+    seed: u64,
+    o: &Outcome,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("summary.json"), summary_json(sc, name, seed, o))?;
+    std::fs::write(dir.join("timeline.csv"), timeline_csv(sc, o))?;
+    std::fs::write(dir.join("summary.md"), summary_md(name, seed, o))?;
+    std::fs::write(dir.join("report.html"), html(sc, name, seed, o))?;
+    Ok(())
+}

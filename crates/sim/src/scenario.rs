@@ -1,0 +1,550 @@
+//! Scenario files: what to simulate. Documented key by key in scenarios/README.md.
+//!
+//! Every value is checked while it is parsed (the newtypes below), so a bad value is reported
+//! like an unknown key: with the file, the line and the key. Checks that need several keys
+//! come after parsing and name the keys.
+
+use mo2fa_core::webhook::PayloadShape;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub use mo2fa_core::conf::{ConfigError as ScenarioError, Dur, Iso, NonNeg, Prob, parse_duration};
+pub use mo2fa_core::sms_defences::{ConversionRule, SmsDefences};
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Flow {
+    /// Reverse iMessage verification (with each country's fallback).
+    Reverse,
+    /// Traditional outbound SMS one-time codes.
+    Sms,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Fallback {
+    /// The user texts the code to a long number instead: inbound, costs no SMS.
+    InboundSms,
+    /// The app texts a code to the user: an outbound SMS, pumpable.
+    OutboundSms,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Country {
+    pub weight: NonNeg,
+    /// Share of users who can send iMessage.
+    pub imessage: Prob,
+    pub fallback: Fallback,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Legit {
+    /// Mean verification attempts per second at the start.
+    pub rate_per_s: NonNeg,
+    /// Day/night swing: the rate is multiplied by 1 + a·sin(...), peaking at noon.
+    #[serde(default)]
+    pub diurnal_amplitude: Prob,
+    /// Linear growth of the rate per day (0.01 = +1 % a day).
+    #[serde(default)]
+    pub growth_per_day: NonNeg,
+    /// Probability that a user sends (or types) the code at all.
+    pub p_send: Prob,
+    /// Median delay before the user sends, and the log-normal spread.
+    pub send_delay_median: Dur,
+    #[serde(default = "default_sigma")]
+    pub send_delay_sigma: NonNeg,
+    /// Probability that the first message has a typo (the user then sends it again).
+    #[serde(default)]
+    pub typo_rate: Prob,
+    /// Probability that the user sends the code twice.
+    #[serde(default)]
+    pub double_send: Prob,
+    pub countries: BTreeMap<Iso, Country>,
+    /// Fallback the reverse flow offers numbers from countries not listed above (those only
+    /// attackers use). As in the cost model, inbound SMS unless said otherwise.
+    #[serde(default = "inbound")]
+    pub other_fallback: Fallback,
+}
+
+fn inbound() -> Fallback {
+    Fallback::InboundSms
+}
+
+fn default_sigma() -> NonNeg {
+    NonNeg(0.5)
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Emitter {
+    pub latency_median: Dur,
+    #[serde(default = "default_sigma")]
+    pub latency_sigma: NonNeg,
+    /// Probability that the provider delivers a message twice (same message_id).
+    #[serde(default)]
+    pub duplicate_rate: Prob,
+    /// Probability that a message is never delivered.
+    #[serde(default)]
+    pub drop_rate: Prob,
+    /// Sign every delivery and check it through the real signature code (~1 µs each).
+    #[serde(default = "yes")]
+    pub sign: bool,
+    /// The body shape deliveries are written in: `v2` (Blooio's documented event, the
+    /// default), `legacy` (`sender` instead of `external_id`) or `v4` (the V4 envelope).
+    #[serde(default)]
+    pub shape: PayloadShape,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierSettings {
+    #[serde(default = "six")]
+    pub code_len: u8,
+    #[serde(default = "five_minutes")]
+    pub ttl: Dur,
+    #[serde(default = "one")]
+    pub max_candidates: usize,
+    #[serde(default = "million")]
+    pub max_pending: usize,
+    /// Accept inbound SMS for verification (the inbound-SMS fallback needs it).
+    #[serde(default = "yes")]
+    pub accept_sms: bool,
+}
+
+impl Default for VerifierSettings {
+    fn default() -> Self {
+        Self {
+            code_len: 6,
+            ttl: five_minutes(),
+            max_candidates: 1,
+            max_pending: 1_000_000,
+            accept_sms: true,
+        }
+    }
+}
+
+fn six() -> u8 {
+    6
+}
+fn one() -> usize {
+    1
+}
+fn million() -> usize {
+    1_000_000
+}
+fn five_minutes() -> Dur {
+    Dur(300_000)
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ReverseDefences {
+    /// Bind each legit challenge to the user's own number.
+    #[serde(default)]
+    pub expected_sender: bool,
+    /// Messages one sender may send per hour; 0 disables.
+    #[serde(default)]
+    pub per_sender_per_hour: u32,
+    /// Challenges one client may have pending; 0 disables.
+    #[serde(default)]
+    pub max_pending_per_client: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Defences {
+    #[serde(default)]
+    pub sms: SmsDefences,
+    #[serde(default)]
+    pub reverse: ReverseDefences,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AttackKind {
+    SmsPumping,
+    StartFlood,
+    CodeGuessing,
+    WebhookForgery,
+    Replay,
+    ReverseOtpPhishing,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    Sustained,
+    /// On/off: `burst_on` at the rate, then `burst_off` silent.
+    Burst,
+    /// Low rate, spread thin: numbers drawn at random across the targets.
+    LowAndSlow,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Numbering {
+    Sequential,
+    Random,
+}
+
+/// One attacker. Keys that do not apply to its kind are refused after parsing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attacker {
+    pub kind: AttackKind,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub start: Dur,
+    pub end: Dur,
+    pub shape: Shape,
+    pub rate_per_s: NonNeg,
+    pub burst_on: Option<Dur>,
+    pub burst_off: Option<Dur>,
+    // sms_pumping
+    pub targets: Option<BTreeMap<Iso, NonNeg>>,
+    pub numbers: Option<Numbering>,
+    pub range_size: Option<u32>,
+    pub ip_pool: Option<u32>,
+    pub rotate_every: Option<u32>,
+    pub captcha_usd: Option<NonNeg>,
+    pub revenue_share: Option<Prob>,
+    pub camouflage: Option<Prob>,
+    // code_guessing
+    pub sender_accounts: Option<u32>,
+    pub candidates_per_message: Option<u32>,
+    // start_flood
+    pub clients: Option<u32>,
+    // replay
+    pub capture_age: Option<Dur>,
+    // reverse_otp_phishing
+    pub success: Option<Prob>,
+}
+
+impl Attacker {
+    pub fn label(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}#{}", self.kind.name(), index + 1))
+    }
+}
+
+impl AttackKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackKind::SmsPumping => "sms_pumping",
+            AttackKind::StartFlood => "start_flood",
+            AttackKind::CodeGuessing => "code_guessing",
+            AttackKind::WebhookForgery => "webhook_forgery",
+            AttackKind::Replay => "replay",
+            AttackKind::ReverseOtpPhishing => "reverse_otp_phishing",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsSettings {
+    #[serde(default = "five_minutes")]
+    pub ttl: Dur,
+    #[serde(default = "five")]
+    pub max_attempts: u8,
+    #[serde(default = "one_u32")]
+    pub segments: u32,
+    /// Time from sending an SMS to the user reading it.
+    #[serde(default = "ten_seconds")]
+    pub delivery: Dur,
+    /// Price snapshot date (YYYY-MM-DD); absent means the newest.
+    pub price_date: Option<String>,
+}
+
+impl Default for SmsSettings {
+    fn default() -> Self {
+        Self {
+            ttl: five_minutes(),
+            max_attempts: 5,
+            segments: 1,
+            delivery: ten_seconds(),
+            price_date: None,
+        }
+    }
+}
+
+fn five() -> u8 {
+    5
+}
+fn one_u32() -> u32 {
+    1
+}
+fn ten_seconds() -> Dur {
+    Dur(10_000)
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub description: String,
+    pub seed: u64,
+    pub duration: Dur,
+    /// Report resolution (one timeline row per interval).
+    pub interval: Dur,
+    pub flows: Vec<Flow>,
+    pub legit: Legit,
+    pub emitter: Emitter,
+    #[serde(default)]
+    pub verifier: VerifierSettings,
+    #[serde(default)]
+    pub sms: SmsSettings,
+    #[serde(default)]
+    pub defences: Defences,
+    #[serde(default, rename = "attacker")]
+    pub attackers: Vec<Attacker>,
+    /// Where the live servers of `run --live` keep challenges; the virtual run always uses the
+    /// memory store (its answers do not depend on where state lives).
+    pub store: Option<StoreSettings>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `memory` or a `redis://` URL.
+    #[serde(deserialize_with = "store_url")]
+    pub url: String,
+}
+
+fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let url = String::deserialize(d)?;
+    if url == "memory" || url.starts_with("redis://") || url.starts_with("rediss://") {
+        Ok(url)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "{url:?} is neither \"memory\" nor a redis:// URL"
+        )))
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let (file, text) = mo2fa_core::conf::read(path)?;
+        Self::parse(&file, &text)
+    }
+
+    pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
+        let s: Scenario = mo2fa_core::conf::parse_toml(file, text)?;
+        s.validate(file)?;
+        Ok(s)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ScenarioError> {
+        let bad = |key: &str, message: &str| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            message: message.to_string(),
+        };
+        if self.duration.ms() == 0 {
+            return Err(bad("duration", "must be positive"));
+        }
+        if self.interval.ms() == 0 || self.duration.ms() / self.interval.ms() > 1_000_000 {
+            return Err(bad(
+                "interval",
+                "must be positive and give at most 1,000,000 rows",
+            ));
+        }
+        if self.flows.is_empty() {
+            return Err(bad("flows", "name at least one of \"reverse\", \"sms\""));
+        }
+        if self.legit.countries.is_empty()
+            || self.legit.countries.values().all(|c| c.weight.0 == 0.0)
+        {
+            return Err(bad(
+                "legit.countries",
+                "need at least one country with a positive weight",
+            ));
+        }
+        if !(4..=12).contains(&self.verifier.code_len) {
+            return Err(bad("verifier.code_len", "must be between 4 and 12"));
+        }
+        if !(1..=16).contains(&self.verifier.max_candidates) {
+            return Err(bad("verifier.max_candidates", "must be between 1 and 16"));
+        }
+        if self.verifier.ttl.ms() == 0 || self.sms.ttl.ms() == 0 {
+            return Err(bad("ttl", "challenge lifetimes must be positive"));
+        }
+        if self.sms.segments == 0 {
+            return Err(bad("sms.segments", "must be at least 1"));
+        }
+        for (i, a) in self.attackers.iter().enumerate() {
+            let key = |k: &str| format!("attacker[{}].{k}", i + 1);
+            if a.end <= a.start {
+                return Err(bad(&key("end"), "must be after start"));
+            }
+            if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
+                return Err(bad(&key("shape"), "burst needs burst_on and burst_off"));
+            }
+            let sms_only = [
+                ("targets", a.targets.is_some()),
+                ("numbers", a.numbers.is_some()),
+                ("range_size", a.range_size.is_some()),
+                ("ip_pool", a.ip_pool.is_some()),
+                ("rotate_every", a.rotate_every.is_some()),
+                ("captcha_usd", a.captcha_usd.is_some()),
+                ("revenue_share", a.revenue_share.is_some()),
+                ("camouflage", a.camouflage.is_some()),
+            ];
+            let allowed: &[&str] = match a.kind {
+                AttackKind::SmsPumping => &[
+                    "targets",
+                    "numbers",
+                    "range_size",
+                    "ip_pool",
+                    "rotate_every",
+                    "captcha_usd",
+                    "revenue_share",
+                    "camouflage",
+                ],
+                AttackKind::CodeGuessing => &["sender_accounts", "candidates_per_message"],
+                AttackKind::StartFlood => &["clients"],
+                AttackKind::Replay => &["capture_age"],
+                AttackKind::ReverseOtpPhishing => &["success"],
+                AttackKind::WebhookForgery => &[],
+            };
+            let others = [
+                ("sender_accounts", a.sender_accounts.is_some()),
+                ("candidates_per_message", a.candidates_per_message.is_some()),
+                ("clients", a.clients.is_some()),
+                ("capture_age", a.capture_age.is_some()),
+                ("success", a.success.is_some()),
+            ];
+            for (k, present) in sms_only.iter().chain(&others) {
+                if *present && !allowed.contains(k) {
+                    return Err(bad(
+                        &key(k),
+                        &format!("does not apply to kind {}", a.kind.name()),
+                    ));
+                }
+            }
+            if a.kind == AttackKind::SmsPumping
+                && a.targets
+                    .as_ref()
+                    .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
+            {
+                return Err(bad(
+                    &key("targets"),
+                    "sms_pumping needs target countries with weights",
+                ));
+            }
+            if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
+                return Err(bad(
+                    &key("kind"),
+                    "webhook_forgery needs emitter.sign = true",
+                ));
+            }
+            if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
+                return Err(bad(&key("sender_accounts"), "counts must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const MINIMAL: &str = r#"
+seed = 1
+duration = "1h"
+interval = "10m"
+flows = ["reverse", "sms"]
+[legit]
+rate_per_s = 1.0
+p_send = 1.0
+send_delay_median = "5s"
+countries = { US = { weight = 1.0, imessage = 0.5, fallback = "inbound_sms" } }
+[emitter]
+latency_median = "300ms"
+"#;
+
+    #[test]
+    fn minimal_scenario_parses() {
+        let s = Scenario::parse("x.toml", MINIMAL).unwrap();
+        assert_eq!(s.duration, Dur(3_600_000));
+        assert_eq!(s.verifier.ttl, Dur(300_000));
+        assert!(s.emitter.sign);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(250));
+        assert_eq!(parse_duration("1.5h"), Ok(5_400_000));
+        assert_eq!(parse_duration("30d"), Ok(2_592_000_000));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("999d").is_err());
+    }
+
+    fn err(text: &str) -> String {
+        Scenario::parse("bad.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_file_line_and_key() {
+        let e = err(&MINIMAL.replace("p_send = 1.0", "p_send = 1.0\nbogus = 3"));
+        assert!(e.starts_with("bad.toml:9:") && e.contains("bogus"), "{e}");
+        let e = err(&MINIMAL.replace("p_send = 1.0", "p_send = 1.5"));
+        assert!(
+            e.starts_with("bad.toml:8:") && e.contains("probability"),
+            "{e}"
+        );
+        let e = err(&MINIMAL.replace("\"5s\"", "\"5 parsecs\""));
+        assert!(e.starts_with("bad.toml:9:") && e.contains("unit"), "{e}");
+        let e = err(&MINIMAL.replace("US =", "usa ="));
+        assert!(e.contains("ISO 3166"), "{e}");
+    }
+
+    #[test]
+    fn cross_field_errors_name_the_key() {
+        let text = format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"code_guessing\"\nstart = \"0s\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n"
+        );
+        let e = err(&text);
+        assert!(
+            e.contains("attacker[1].targets") && e.contains("does not apply"),
+            "{e}"
+        );
+        let text = format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"2h\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n"
+        );
+        assert!(err(&text).contains("attacker[1].end"));
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn never_panics_on_arbitrary_text(text in ".{0,400}") {
+                let _ = Scenario::parse("fuzz.toml", &text);
+            }
+
+            /// Any edit of a valid file parses or fails with an error that names the file.
+            #[test]
+            fn edits_of_a_valid_file_fail_cleanly(at in 0usize..400, insert in "[a-z_=\\[\\]\"0-9. \n-]{0,12}") {
+                let mut text = MINIMAL.to_string();
+                let at = text.char_indices().map(|(i, _)| i).nth(at % text.chars().count()).unwrap_or(0);
+                text.insert_str(at, &insert);
+                if let Err(e) = Scenario::parse("edited.toml", &text) {
+                    prop_assert!(e.to_string().starts_with("edited.toml"), "{e}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `mo2fa cost`: arguments and the run, kept in the library so `main.rs` only dispatches.
+
+use clap::Args;
+use mo2fa_cost::config::{LoadOptions, Scenario};
+use mo2fa_cost::episode::{EpisodeSpec, episode};
+use mo2fa_cost::error::CostError;
+use mo2fa_cost::prices::Date;
+use mo2fa_cost::report::cost::CostReport;
+use mo2fa_cost::sweep::{self, SweepOptions};
+use std::path::PathBuf;
+
+/// Arguments of `mo2fa cost`.
+#[derive(Args, Clone, Debug)]
+pub struct CostArgs {
+    /// Mix file (TOML): countries, weights, iMessage shares, fallbacks, overrides.
+    #[arg(long)]
+    pub mix: PathBuf,
+    /// Monthly verification volumes, `LO..HI` (e.g. 1e3..1e9) or one value.
+    #[arg(long, default_value = "1e3..1e9")]
+    pub volumes: String,
+    /// Grid points per factor of ten of volume.
+    #[arg(long, default_value_t = sweep::DEFAULT_POINTS_PER_DECADE)]
+    pub points_per_decade: u32,
+    /// Fraud share(s): pumped / all OTP SMS sent. `0.2`, `0,0.1,0.2` or `0..0.5[:STEP]`.
+    #[arg(long, default_value = "0")]
+    pub fraud_share: String,
+    /// Use the newest SMS price snapshot dated on or before this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub price_date: Option<String>,
+    /// Price file (TOML); default: the mix's `prices` key, else the built-in default.
+    #[arg(long)]
+    pub prices: Option<PathBuf>,
+    /// Volume for the per-country breakdown and the illustrative episode.
+    #[arg(long, default_value_t = 1e6)]
+    pub at: f64,
+    /// Output directory for cost_curve.csv, summary.md, report.html and cost_curve.svg.
+    #[arg(long, default_value = "reports/cost")]
+    pub out: PathBuf,
+    /// Leave the illustrative pumping episode out of the report.
+    #[arg(long)]
+    pub no_episode: bool,
+}
+
+/// Runs the sweep, writes the report files, and returns the text to print.
+pub fn run(args: &CostArgs) -> Result<String, CostError> {
+    let (lo, hi) = sweep::parse_volume_range(&args.volumes)?;
+    let fraud_shares = sweep::parse_fraud_shares(&args.fraud_share)?;
+    let price_date = args
+        .price_date
+        .as_deref()
+        .map(|d| {
+            d.parse::<Date>()
+                .map_err(|m| CostError::argument("price-date", m))
+        })
+        .transpose()?;
+    if !(args.at.is_finite() && args.at > 0.0) {
+        return Err(CostError::argument("at", "must be a volume > 0"));
+    }
+    let scenario = Scenario::load(
+        &args.mix,
+        &LoadOptions {
+            prices: args.prices.clone(),
+            price_date,
+        },
+    )?;
+    let sweep = sweep::run(
+        scenario,
+        &SweepOptions {
+            lo,
+            hi,
+            points_per_decade: args.points_per_decade,
+            fraud_shares,
+            reference_volume: Some(args.at),
+        },
+    )?;
+    let ep = if args.no_episode {
+        None
+    } else {
+        Some(episode(
+            &sweep.scenario,
+            &EpisodeSpec::healthchecks(sweep.reference_volume),
+        )?)
+    };
+    let report = CostReport::render(&sweep, ep.as_ref());
+    let written = report.write(&args.out).map_err(|source| CostError::Io {
+        file: args.out.clone(),
+        source,
+    })?;
+    let mut text = mo2fa_cost::report::cost::terminal_table(&sweep);
+    for p in written {
+        text.push_str(&format!("wrote {}\n", p.display()));
+    }
+    Ok(text)
+}
