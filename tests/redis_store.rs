@@ -1,8 +1,10 @@
 //! The Redis store against a real redis-server and real `mo2fa serve` processes.
 //!
 //! Needs `redis-server` on PATH (`.ci/run` installs it). Shared-state tests use the server in
-//! `MO2FA_TEST_REDIS` when set (CI starts one) and otherwise start their own; the kill/restart
-//! test always runs its own. Each test uses a key prefix of its own, fresh on every run.
+//! `MO2FA_TEST_REDIS` when set (CI starts one) and otherwise start their own; the kill/restart,
+//! hung and fault-run tests always run their own. Each test uses a key prefix of its own, fresh
+//! on every run. A test that can neither start nor reach a redis-server fails under `CI=true`
+//! and otherwise skips, saying `SKIPPED: <test>: ...` on stderr (`common::skip_or_fail`).
 //! `parity` drives the library directly: the memory and Redis backends must answer alike.
 
 mod common;
@@ -26,14 +28,27 @@ fn free_port() -> u16 {
 
 struct Redis {
     url: String,
+    /// Where `url` points (`host:port`).
+    addr: String,
     port: u16,
     child: Option<Child>,
     dir: std::path::PathBuf,
 }
 
 impl Redis {
-    /// `None` (after saying so) when redis-server is missing outside CI.
+    /// A redis-server of the test's own; `None` (after saying so) when it cannot be started
+    /// outside CI, where that fails the test instead.
     fn start_own(port: u16, dir: &std::path::Path) -> Option<Self> {
+        match Self::spawn(port, dir) {
+            Ok(r) => Some(r),
+            Err(why) => {
+                common::skip_or_fail("redis", &why);
+                None
+            }
+        }
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).unwrap();
         // Append-only with fsync on every write: a SIGKILLed server comes back with its data.
         let child = Command::new("redis-server")
@@ -51,53 +66,68 @@ impl Redis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED: redis-server could not be started ({e}); install redis-server");
-                return None;
-            }
-            Err(e) => panic!("redis-server is required in CI: {e}"),
-        };
+        let child = child.map_err(|e| {
+            format!("redis-server could not be started ({e}); install redis-server")
+        })?;
+        // Dropped (killed, its directory removed) if it never answers.
         let r = Self {
             url: format!("redis://127.0.0.1:{port}"),
+            addr: format!("127.0.0.1:{port}"),
             port,
             child: Some(child),
             dir: dir.to_path_buf(),
         };
-        r.wait_ready();
-        Some(r)
+        r.wait_ready()?;
+        Ok(r)
     }
 
+    /// The server in `MO2FA_TEST_REDIS` (which must answer), else one of the test's own.
     fn shared(name: &str) -> Option<Self> {
-        match std::env::var("MO2FA_TEST_REDIS") {
-            Ok(url) => Some(Self {
-                port: url
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0),
-                url,
-                child: None,
-                dir: std::env::temp_dir(),
-            }),
-            Err(_) => Self::start_own(free_port(), &tmp(name)),
+        let Ok(url) = std::env::var("MO2FA_TEST_REDIS") else {
+            return Self::start_own(free_port(), &tmp(name));
+        };
+        // redis://[user:password@]host:port[/db]
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let addr = rest.split('/').next().unwrap_or_default().to_string();
+        let r = Self {
+            port: addr
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            addr,
+            url,
+            child: None,
+            dir: std::env::temp_dir(),
+        };
+        match r.wait_ready() {
+            Ok(()) => Some(r),
+            Err(why) => {
+                common::skip_or_fail(name, &format!("MO2FA_TEST_REDIS={}: {why}", r.url));
+                None
+            }
         }
     }
 
-    fn wait_ready(&self) {
+    /// Waits up to 10 s for `PING` to be answered on the server's port.
+    fn wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if let Ok(mut s) = TcpStream::connect(&self.addr) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 let _ = s.write_all(b"PING\r\n");
                 let mut buf = [0u8; 7];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                    return;
+                    return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not come up", self.port);
+        Err(format!(
+            "no redis-server answered PING on {} within 10 s",
+            self.addr
+        ))
     }
 
     fn kill(&mut self) {
@@ -109,7 +139,8 @@ impl Redis {
 
     fn restart(&mut self) {
         self.kill();
-        let again = Self::start_own(self.port, &self.dir.clone()).unwrap();
+        let again = Self::spawn(self.port, &self.dir.clone())
+            .unwrap_or_else(|why| panic!("redis-server did not come back: {why}"));
         *self = again;
     }
 }
