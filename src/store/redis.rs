@@ -10,8 +10,9 @@
 //!   due and counts the rest against `max_pending`.
 //! * `{p}dd:{delivery id}`: the first answer to a webhook delivery, for `dedupe_retention`.
 //! * `{p}counts:{instance}`: hash of what this verifier instance's scripts decided (`starts`,
-//!   `verifications`, `expired`, `duplicates`, ...: [`RECORDED`]), counted by the script in the
-//!   same step that decides; kept a day after the instance's last sweep ([`COUNTS_TTL_MS`]).
+//!   `verifications`, `expired`, `duplicates`, ...: [`RECORDED`]; `messages` is the sum of the
+//!   outcomes, [`MESSAGES_ARE`]), counted by the script in the same step that decides; kept a
+//!   day after the instance's last sweep ([`COUNTS_TTL_MS`]).
 //!
 //! # Invariants
 //! * Insert and receive are each one Lua script, and Redis runs scripts one at a time, so a
@@ -57,6 +58,18 @@ pub const RECORDED: [&str; 12] = [
     "ignored",
     "stuffed",
     "duplicates",
+];
+
+/// The counts-hash fields whose sum is `messages` (every message has exactly one outcome), which
+/// saves the receive script a command per message. A message that finds its challenge expired
+/// counts as `expired_messages` and as `expired`, which the sweeps' expiries share.
+pub const MESSAGES_ARE: [&str; 6] = [
+    "verifications",
+    "expired_messages",
+    "sender_mismatches",
+    "no_match",
+    "no_code",
+    "ignored",
 ];
 
 /// How long an instance's counts hash outlives its last sweep (once a second, each renews it):
@@ -152,8 +165,9 @@ counted(counts)
 return {expired, live_pending(p, now), redis.call('HGETALL', counts)}
 ";
 
-/// Counts what it decides: a repeat only as a duplicate; anything else as a message, stuffed when
-/// `ARGV[9]` says so, and by its outcome.
+/// Counts what it decides: a repeat only as a duplicate; anything else by its outcome (`messages`
+/// is their sum, see [`MESSAGES_ARE`]: one count per message), and as stuffed when `ARGV[9]`
+/// says so.
 const RECEIVE: &str = r"
 local p, now, delivery, counts = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[8]
 local dedupe_key = p .. 'dd:' .. delivery
@@ -164,8 +178,10 @@ if delivery ~= '' then
     return {1, seen}
   end
 end
-local out = ARGV[7]
-if out == '' then
+local out, kind = ARGV[7], 'no_match'
+if out ~= '' then
+  kind = out == 'no_code' and 'no_code' or 'ignored'
+else
   out = 'no_match ' .. (#ARGV - 9)
   for i = 10, #ARGV do
     local code_key = p .. 'code:' .. ARGV[i]
@@ -176,7 +192,8 @@ if out == '' then
       local done = true
       if tonumber(st[2]) <= now then
         redis.call('HSET', ch, 'status', 'expired')
-        out = 'expired ' .. id
+        count(counts, 'expired', 1)
+        out, kind = 'expired ' .. id, 'expired_messages'
       elseif st[3] ~= '' and st[3] ~= ARGV[5] then
         local failures = redis.call('HINCRBY', ch, 'failures', 1)
         done = failures >= tonumber(ARGV[6])
@@ -184,10 +201,10 @@ if out == '' then
           redis.call('HSET', ch, 'status', 'locked')
           count(counts, 'locked', 1)
         end
-        out = 'sender_mismatch ' .. id .. ' ' .. (done and 1 or 0)
+        out, kind = 'sender_mismatch ' .. id .. ' ' .. (done and 1 or 0), 'sender_mismatches'
       else
         redis.call('HSET', ch, 'status', 'verified', 'sender', ARGV[5], 'verified_at', ARGV[2])
-        out = 'verified ' .. id
+        out, kind = 'verified ' .. id, 'verifications'
       end
       if done then
         redis.call('DEL', code_key)
@@ -198,13 +215,8 @@ if out == '' then
   end
 end
 if delivery ~= '' then redis.call('SET', dedupe_key, out, 'PX', ARGV[4]) end
-local by_kind = {verified = 'verifications', expired = 'expired',
-  sender_mismatch = 'sender_mismatches', no_match = 'no_match', no_code = 'no_code',
-  ignored = 'ignored'}
-count(counts, 'messages', 1)
+count(counts, kind, 1)
 count(counts, 'stuffed', tonumber(ARGV[9]))
-local kind = by_kind[string.match(out, '^%S+')]
-if kind then count(counts, kind, 1) end
 return {0, out}
 ";
 
@@ -402,14 +414,19 @@ impl Tally {
 
     /// Takes in Redis' record, a flat HGETALL answer (field, value, field, value, ...).
     fn recorded(&self, flat: &[String]) {
+        let mut messages = 0;
         for pair in flat.chunks_exact(2) {
-            if let (Some(name), Ok(value)) = (
-                RECORDED.iter().find(|n| **n == pair[0]),
-                pair[1].parse::<u64>(),
-            ) {
+            let (name, Ok(value)) = (pair[0].as_str(), pair[1].parse::<u64>()) else {
+                continue;
+            };
+            if RECORDED.contains(&name) {
                 self.raise(name, value);
             }
+            if MESSAGES_ARE.contains(&name) {
+                messages += value;
+            }
         }
+        self.raise("messages", messages);
     }
 }
 
@@ -682,10 +699,17 @@ mod tests {
         let shown = |t: &Tally| t.shown.verifications.load(Ordering::Relaxed);
         t.replied(|c| Counters::inc(&c.verifications));
         assert_eq!(shown(&t), 1);
-        // Redis also ran two scripts whose answers were lost (503s that took effect).
-        t.recorded(&record(&[("verifications", 3), ("messages", 3)]));
+        // Redis also ran two scripts whose answers were lost (503s that took effect), and one
+        // that found no code: four messages, the sum of the outcomes.
+        t.recorded(&record(&[
+            ("verifications", 3),
+            ("no_code", 1),
+            ("expired", 5),
+            ("expired_messages", 1),
+        ]));
         assert_eq!(shown(&t), 3);
-        assert_eq!(t.shown.messages.load(Ordering::Relaxed), 3);
+        assert_eq!(t.shown.messages.load(Ordering::Relaxed), 5);
+        assert_eq!(t.shown.expired.load(Ordering::Relaxed), 5);
         // An answer Redis' record already held arrives late: nothing is counted twice.
         t.replied(|c| Counters::inc(&c.verifications));
         assert_eq!(shown(&t), 3);
@@ -699,10 +723,10 @@ mod tests {
         // Local counts add to the recorded part; unknown fields and bad numbers are ignored.
         Counters::inc(&t.shown.starts_refused);
         t.recorded(&record(&[("starts_refused", 2), ("bad_signatures", 9)]));
-        t.recorded(&["expired".into(), "x".into(), "odd".into()]);
+        t.recorded(&["ignored".into(), "x".into(), "odd".into()]);
         assert_eq!(t.shown.starts_refused.load(Ordering::Relaxed), 3);
         assert_eq!(t.shown.bad_signatures.load(Ordering::Relaxed), 0);
-        assert_eq!(t.shown.expired.load(Ordering::Relaxed), 0);
+        assert_eq!(t.shown.ignored.load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -718,18 +742,15 @@ mod tests {
                 assert!(RECORDED.contains(&name), "{name}");
             }
         }
-        // And the outcome kinds' fields, counted through the receive script's table.
-        for field in [
-            "verifications",
-            "expired",
-            "sender_mismatches",
-            "no_match",
-            "no_code",
-            "ignored",
-        ] {
-            assert!(RECEIVE.contains(&format!("= '{field}'")), "{field}");
-            assert!(RECORDED.contains(&field), "{field}");
+        // And the outcome kinds, counted as `kind`; `messages` is never counted, only summed.
+        for field in MESSAGES_ARE {
+            assert!(RECEIVE.contains(&format!("'{field}'")), "{field}");
+            assert!(
+                RECORDED.contains(&field) || field == "expired_messages",
+                "{field}"
+            );
         }
+        assert!(!scripts.contains("'messages'"));
         assert!(count_prelude().contains(&COUNTS_TTL_MS.to_string()));
     }
 
