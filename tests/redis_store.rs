@@ -1,8 +1,10 @@
 //! The Redis store against a real redis-server and real `mo2fa serve` processes.
 //!
 //! Needs `redis-server` on PATH (`.ci/run` installs it). Shared-state tests use the server in
-//! `MO2FA_TEST_REDIS` when set (CI starts one) and otherwise start their own; the kill/restart
-//! test always runs its own. Each test uses a key prefix of its own, fresh on every run.
+//! `MO2FA_TEST_REDIS` when set (CI starts one) and otherwise start their own; the kill/restart,
+//! hung and fault-run tests always run their own. Each test uses a key prefix of its own, fresh
+//! on every run. A test that can neither start nor reach a redis-server fails under `CI=true`
+//! and otherwise skips, saying `SKIPPED: <test>: ...` on stderr (`common::skip_or_fail`).
 //! `parity` drives the library directly: the memory and Redis backends must answer alike.
 
 mod common;
@@ -26,14 +28,27 @@ fn free_port() -> u16 {
 
 struct Redis {
     url: String,
+    /// Where `url` points (`host:port`).
+    addr: String,
     port: u16,
     child: Option<Child>,
     dir: std::path::PathBuf,
 }
 
 impl Redis {
-    /// `None` (after saying so) when redis-server is missing outside CI.
+    /// A redis-server of the test's own; `None` (after saying so) when it cannot be started
+    /// outside CI, where that fails the test instead.
     fn start_own(port: u16, dir: &std::path::Path) -> Option<Self> {
+        match Self::spawn(port, dir) {
+            Ok(r) => Some(r),
+            Err(why) => {
+                common::skip_or_fail("redis", &why);
+                None
+            }
+        }
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).unwrap();
         // Append-only with fsync on every write: a SIGKILLed server comes back with its data.
         let child = Command::new("redis-server")
@@ -51,53 +66,68 @@ impl Redis {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
-        let child = match child {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED: redis-server could not be started ({e}); install redis-server");
-                return None;
-            }
-            Err(e) => panic!("redis-server is required in CI: {e}"),
-        };
+        let child = child.map_err(|e| {
+            format!("redis-server could not be started ({e}); install redis-server")
+        })?;
+        // Dropped (killed, its directory removed) if it never answers.
         let r = Self {
             url: format!("redis://127.0.0.1:{port}"),
+            addr: format!("127.0.0.1:{port}"),
             port,
             child: Some(child),
             dir: dir.to_path_buf(),
         };
-        r.wait_ready();
-        Some(r)
+        r.wait_ready()?;
+        Ok(r)
     }
 
+    /// The server in `MO2FA_TEST_REDIS` (which must answer), else one of the test's own.
     fn shared(name: &str) -> Option<Self> {
-        match std::env::var("MO2FA_TEST_REDIS") {
-            Ok(url) => Some(Self {
-                port: url
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0),
-                url,
-                child: None,
-                dir: std::env::temp_dir(),
-            }),
-            Err(_) => Self::start_own(free_port(), &tmp(name)),
+        let Ok(url) = std::env::var("MO2FA_TEST_REDIS") else {
+            return Self::start_own(free_port(), &tmp(name));
+        };
+        // redis://[user:password@]host:port[/db]
+        let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+        let addr = rest.split('/').next().unwrap_or_default().to_string();
+        let r = Self {
+            port: addr
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0),
+            addr,
+            url,
+            child: None,
+            dir: std::env::temp_dir(),
+        };
+        match r.wait_ready() {
+            Ok(()) => Some(r),
+            Err(why) => {
+                common::skip_or_fail(name, &format!("MO2FA_TEST_REDIS={}: {why}", r.url));
+                None
+            }
         }
     }
 
-    fn wait_ready(&self) {
+    /// Waits up to 10 s for `PING` to be answered on the server's port.
+    fn wait_ready(&self) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+            if let Ok(mut s) = TcpStream::connect(&self.addr) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
                 let _ = s.write_all(b"PING\r\n");
                 let mut buf = [0u8; 7];
                 if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                    return;
+                    return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not come up", self.port);
+        Err(format!(
+            "no redis-server answered PING on {} within 10 s",
+            self.addr
+        ))
     }
 
     fn kill(&mut self) {
@@ -109,7 +139,8 @@ impl Redis {
 
     fn restart(&mut self) {
         self.kill();
-        let again = Self::start_own(self.port, &self.dir.clone()).unwrap();
+        let again = Self::spawn(self.port, &self.dir.clone())
+            .unwrap_or_else(|why| panic!("redis-server did not come back: {why}"));
         *self = again;
     }
 }
@@ -521,6 +552,140 @@ fn hung_redis_answers_503_quickly_then_recovers() {
     id_and_code(&a.start(""));
 }
 
+/// Challenges under `prefix` whose status in Redis is `verified`, read with plain commands.
+fn verified_in_redis(redis: &Redis, prefix: &str) -> u64 {
+    let mut conn = ::redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let mut cursor = 0u64;
+    let mut verified = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}ch:*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query(&mut conn)
+            .unwrap();
+        for key in keys {
+            let status: Option<String> = ::redis::cmd("HGET")
+                .arg(&key)
+                .arg("status")
+                .query(&mut conn)
+                .unwrap();
+            verified += u64::from(status.as_deref() == Some("verified"));
+        }
+        if next == 0 {
+            return verified;
+        }
+        cursor = next;
+    }
+}
+
+/// Issue 14 item 6: deliveries answered 503 while Redis was paused may have been applied once
+/// it resumed; the provider's retry then gets `duplicate: true`, and the counters must still
+/// count each verification once, by the instance whose script decided it.
+#[test]
+fn counters_after_a_fault_run_match_redis() {
+    const N: usize = 24;
+    let dir = tmp("fault");
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(redis) = Redis::start_own(free_port(), &dir) else {
+        return;
+    };
+    let prefix = unique_prefix("fault");
+    let args = ["--redis-timeout-ms", "200"];
+    let instances = [
+        Instance::spawn(&redis, &prefix, &args),
+        Instance::spawn(&redis, &prefix, &args),
+    ];
+    let challenges: Vec<(String, String)> = (0..N)
+        .map(|i| id_and_code(&instances[i % 2].start("")))
+        .collect();
+    // Redis has run every script once (it caches them), as in any server that has been up a while.
+    for (i, inst) in instances.iter().enumerate() {
+        let hello = inst.deliver(&format!("warm{i}"), ALICE, "hello");
+        assert_eq!(hello.body["result"], "no_code", "{hello:?}");
+    }
+
+    let child = redis.child.as_ref().unwrap();
+    signal(child, "-STOP");
+    // Every delivery times out: sent to Redis, never answered.
+    std::thread::scope(|s| {
+        for (i, (_, code)) in challenges.iter().enumerate() {
+            let inst = &instances[i % 2];
+            s.spawn(move || {
+                let r = inst.deliver(&format!("f{i}"), ALICE, &format!("code {code}"));
+                assert_store_unavailable(&r, "delivery while Redis is paused");
+            });
+        }
+    });
+    signal(child, "-CONT");
+
+    // The provider retries each delivery until it is served: each verifies its challenge, and
+    // those whose first attempt took effect say so with `duplicate: true`.
+    let mut took_effect = 0;
+    for (i, (id, code)) in challenges.iter().enumerate() {
+        let r =
+            instances[i % 2].deliver_until_served(&format!("f{i}"), ALICE, &format!("code {code}"));
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.body["result"], "verified", "{r:?}");
+        assert_eq!(r.body["id"], id.as_str(), "{r:?}");
+        took_effect += usize::from(r.body["duplicate"] == true);
+    }
+    // Otherwise this run tested nothing: no 503 took effect.
+    assert!(
+        took_effect > 0,
+        "no 503 delivery was applied after Redis resumed"
+    );
+    let verified = verified_in_redis(&redis, &prefix);
+    assert_eq!(verified, N as u64);
+
+    // Each instance takes Redis' record of its own scripts in at its next sweep (once a second).
+    let sum = |name: &str| -> u64 {
+        instances
+            .iter()
+            .map(|i| common::metric(&i.addr, name))
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sum("mo2fa_verifications_total") != verified && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("{took_effect} of {N} deliveries answered 503 had taken effect");
+    assert_eq!(sum("mo2fa_verifications_total"), verified);
+    // Each delivery decided once (plus the two warm-ups), every challenge started once.
+    assert_eq!(sum("mo2fa_messages_total"), N as u64 + 2);
+    assert_eq!(sum("mo2fa_starts_total"), N as u64);
+    assert!(sum("mo2fa_duplicate_deliveries_total") >= took_effect as u64);
+    assert!(sum("mo2fa_store_unavailable_total") >= N as u64);
+
+    // Redis' record: one counts hash per instance, each with a lifetime, together the same total.
+    let mut conn = ::redis::Client::open(redis.url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = ::redis::cmd("KEYS")
+        .arg(format!("{prefix}counts:*"))
+        .query(&mut conn)
+        .unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let mut recorded = 0;
+    for key in &keys {
+        let ttl: i64 = ::redis::cmd("PTTL").arg(key).query(&mut conn).unwrap();
+        assert!(ttl > 0 && ttl <= 86_400_000, "{key}: PTTL {ttl}");
+        let n: u64 = ::redis::cmd("HGET")
+            .arg(key)
+            .arg("verifications")
+            .query(&mut conn)
+            .unwrap();
+        recorded += n;
+    }
+    assert_eq!(recorded, verified);
+}
+
 mod parity {
     //! The memory verifier and the Redis one, driven through `Backend` with the same script and
     //! an injected clock, give the same answers (challenges named by key, since the two draw
@@ -658,23 +823,28 @@ mod parity {
             })
         }
 
-        fn counts(&self) -> [u64; 11] {
-            let c: &Counters = self.backend.counters();
-            [
-                &c.expired,
-                &c.starts,
-                &c.starts_refused,
-                &c.messages,
-                &c.verifications,
-                &c.sender_mismatches,
-                &c.locked,
-                &c.no_match,
-                &c.no_code,
-                &c.stuffed,
-                &c.duplicates,
-            ]
-            .map(|a| a.load(Ordering::Relaxed))
+        fn counts(&self) -> [u64; 12] {
+            counts(self.backend.counters())
         }
+    }
+
+    /// Every counter the verifier decides (not `bad_signatures`, the HTTP adapter's).
+    fn counts(c: &Counters) -> [u64; 12] {
+        [
+            &c.expired,
+            &c.starts,
+            &c.starts_refused,
+            &c.messages,
+            &c.verifications,
+            &c.sender_mismatches,
+            &c.locked,
+            &c.no_match,
+            &c.no_code,
+            &c.stuffed,
+            &c.duplicates,
+            &c.ignored,
+        ]
+        .map(|a| a.load(Ordering::Relaxed))
     }
 
     /// Runs the same step on both sides and insists on the same answer.
@@ -716,7 +886,7 @@ mod parity {
             retention_ms: store.retention_ms,
             ..RedisConfig::new(redis.url.clone())
         };
-        let mut red = Side::new(RedisVerifier::new(cfg, redis_cfg).unwrap());
+        let mut red = Side::new(RedisVerifier::new(cfg.clone(), redis_cfg.clone()).unwrap());
         // Redis' own TTLs follow the wall clock, so the script starts now and only moves its
         // clock forward: keys never vanish under it before the script says they expire.
         let t0 = SystemClock.now_ms();
@@ -900,5 +1070,23 @@ mod parity {
         both!(mem, red, |s| s.start("l", None, minute, sweep_at + 3)).unwrap();
 
         assert_eq!(mem.counts(), red.counts(), "counters");
+        // Redis' own record of what this instance's scripts decided says the same, so taking it
+        // in changes nothing; and it alone holds every count: a verifier reading it under the
+        // same instance name, without an answer of its own, reports them all.
+        red.backend.sync_counters().await.unwrap();
+        assert_eq!(
+            mem.counts(),
+            red.counts(),
+            "counters after taking in Redis' record"
+        );
+        let reader = RedisVerifier::new(cfg, redis_cfg).unwrap();
+        assert_eq!(counts(reader.counters()), [0; 12]);
+        reader.sync_counters().await.unwrap();
+        assert_eq!(
+            mem.counts(),
+            counts(reader.counters()),
+            "Redis' record alone"
+        );
+        assert!(mem.counts().iter().all(|&n| n > 0), "{:?}", mem.counts());
     }
 }

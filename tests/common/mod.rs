@@ -318,3 +318,32 @@ pub fn refused_output(out: std::process::Output) -> String {
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// Whether this run is CI's (`CI` set to anything but empty, `0` or `false`, as CI services and
+/// `.ci/run` set it). There, a test may not skip for want of a tool.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| {
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// What a test does when something it needs (a redis-server, say) is missing: under CI it fails
+/// with `why`; elsewhere it says `SKIPPED: <test>: <why>` on the process's stderr and the caller
+/// returns. The line is written to stderr itself, not through `eprintln!`, which the test
+/// harness captures and shows only for failing tests: a skipped test still reports `ok`, so the
+/// line is the only sign, and it must be seen without `--nocapture`.
+pub fn skip_or_fail(test: &str, why: &str) {
+    let test = match std::thread::current().name() {
+        // The harness names each test's thread after the test (except with one test thread).
+        Some(name) if name != "main" => name.to_string(),
+        _ => test.to_string(),
+    };
+    if in_ci() {
+        panic!("{test}: {why} (CI is set, so this fails instead of skipping)");
+    }
+    // One write, so the line is not split by the harness's own output.
+    use std::io::Write;
+    let line = format!("SKIPPED: {test}: {why}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}

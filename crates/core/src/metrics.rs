@@ -24,6 +24,10 @@ pub struct Counters {
     pub stuffed: AtomicU64,
     pub duplicates: AtomicU64,
     pub bad_signatures: AtomicU64,
+    /// Requests answered 503 because the store did not answer in time. Such a request may still
+    /// have taken effect (its script ran, the answer was lost); the other counters include it
+    /// once it has.
+    pub store_unavailable: AtomicU64,
 }
 
 impl Counters {
@@ -37,6 +41,28 @@ impl Counters {
         if n > 0 {
             c.fetch_add(n, Ordering::Relaxed);
         }
+    }
+
+    /// The counter named like its field (`"verifications"`, `"expired"`, ...), for stores that
+    /// keep counts under those names (the Redis store's per-instance hash).
+    pub fn field(&self, name: &str) -> Option<&AtomicU64> {
+        Some(match name {
+            "starts" => &self.starts,
+            "starts_refused" => &self.starts_refused,
+            "messages" => &self.messages,
+            "verifications" => &self.verifications,
+            "sender_mismatches" => &self.sender_mismatches,
+            "locked" => &self.locked,
+            "expired" => &self.expired,
+            "no_match" => &self.no_match,
+            "no_code" => &self.no_code,
+            "ignored" => &self.ignored,
+            "stuffed" => &self.stuffed,
+            "duplicates" => &self.duplicates,
+            "bad_signatures" => &self.bad_signatures,
+            "store_unavailable" => &self.store_unavailable,
+            _ => return None,
+        })
     }
 
     /// (metric name, help, value) for every counter, in a fixed order.
@@ -103,6 +129,12 @@ impl Counters {
                 "mo2fa_bad_signatures_total",
                 "Webhook deliveries rejected for a bad or missing signature.",
                 v(&self.bad_signatures),
+            ),
+            (
+                "mo2fa_store_unavailable_total",
+                "Requests answered 503 because the store did not answer in time (some may still \
+                 have taken effect: a retry gets their first answer).",
+                v(&self.store_unavailable),
             ),
         ]
     }
@@ -236,5 +268,34 @@ mod tests {
             out.contains("# TYPE mo2fa_verifications_total counter\nmo2fa_verifications_total 1\n")
         );
         assert!(out.contains("mo2fa_expired_total 4\n"));
+    }
+
+    #[test]
+    fn every_counter_is_reachable_by_its_field_name() {
+        let c = Counters::default();
+        let names = [
+            "starts",
+            "starts_refused",
+            "messages",
+            "verifications",
+            "sender_mismatches",
+            "locked",
+            "expired",
+            "no_match",
+            "no_code",
+            "ignored",
+            "stuffed",
+            "duplicates",
+            "bad_signatures",
+            "store_unavailable",
+        ];
+        for (i, name) in names.iter().enumerate() {
+            Counters::add(c.field(name).unwrap(), i as u64 + 1);
+        }
+        // Each name reached a counter of its own: the snapshot holds 1..=n, each once.
+        let mut values: Vec<u64> = c.snapshot().iter().map(|s| s.2).collect();
+        values.sort_unstable();
+        assert_eq!(values, (1..=names.len() as u64).collect::<Vec<_>>());
+        assert!(c.field("nope").is_none());
     }
 }

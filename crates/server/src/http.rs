@@ -305,7 +305,7 @@ struct StartBody {
     ttl_seconds: Option<u64>,
 }
 
-/// 503 with `Retry-After`: the store is down or slow; nothing was decided.
+/// 503 with `Retry-After`: the store is down or slow; no decision is known (see [`Unavailable`]).
 fn unavailable(e: &Unavailable, retry_after: &'static str) -> Resp {
     let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
     r.headers_mut()

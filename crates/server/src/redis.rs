@@ -9,6 +9,10 @@
 //! * `{p}pending`: sorted set of pending ids scored by expiry; the insert script drops what is
 //!   due and counts the rest against `max_pending`.
 //! * `{p}dd:{delivery id}`: the first answer to a webhook delivery, for `dedupe_retention`.
+//! * `{p}counts:{instance}`: hash of what this verifier instance's scripts decided (`starts`,
+//!   `verifications`, `expired`, `duplicates`, ...: [`RECORDED`]; `messages` is the sum of the
+//!   outcomes, [`MESSAGES_ARE`]), counted by the script in the same step that decides; kept a
+//!   day after the instance's last sweep ([`COUNTS_TTL_MS`]).
 //!
 //! # Invariants
 //! * Insert and receive are each one Lua script, and Redis runs scripts one at a time, so a
@@ -16,7 +20,9 @@
 //!   delivery id is decided once: a racing duplicate gets the recorded answer.
 //! * Time is the caller's `now` (the injected clock), never Redis' own, like the memory store.
 //! * A Redis error or timeout is [`Unavailable`]: nothing is reported as decided. If a script
-//!   ran but its answer was lost, the provider's retry reads the recorded answer.
+//!   ran but its answer was lost, the provider's retry reads the recorded answer, and the
+//!   decision is in the instance's counts hash all the same: the instance's `/metrics` take the
+//!   hash's totals in at the next sweep, so summed over instances they equal what Redis holds.
 //!
 //! Keys a script touches are derived inside it from the prefix, so this layout is for a single
 //! Redis (or a primary with replicas), not Redis Cluster.
@@ -37,6 +43,55 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// The counters the scripts decide, by their [`Counters::field`] names: each script increments
+/// these in its instance's counts hash in the step that decides them.
+pub const RECORDED: [&str; 12] = [
+    "starts",
+    "starts_refused",
+    "messages",
+    "verifications",
+    "sender_mismatches",
+    "locked",
+    "expired",
+    "no_match",
+    "no_code",
+    "ignored",
+    "stuffed",
+    "duplicates",
+];
+
+/// The counts-hash fields whose sum is `messages` (every message has exactly one outcome), which
+/// saves the receive script a command per message. A message that finds its challenge expired
+/// counts as `expired_messages` and as `expired`, which the sweeps' expiries share.
+pub const MESSAGES_ARE: [&str; 6] = [
+    "verifications",
+    "expired_messages",
+    "sender_mismatches",
+    "no_match",
+    "no_code",
+    "ignored",
+];
+
+/// How long an instance's counts hash outlives its last sweep (once a second, each renews it):
+/// long enough for any outage, short enough that stopped instances leave nothing behind.
+pub const COUNTS_TTL_MS: u64 = 86_400_000;
+
+/// Prepended to every script: `count` adds to the instance's counts hash (key `ARGV[n]` named
+/// by each script), giving it a lifetime when it makes a field (and so perhaps the hash);
+/// `counted` renews the lifetime (the sweep's, once a second: not on the request path).
+fn count_prelude() -> String {
+    format!(
+        r"
+local function counted(key)
+  redis.call('PEXPIRE', key, {COUNTS_TTL_MS})
+end
+local function count(key, field, n)
+  if n > 0 and redis.call('HINCRBY', key, field, n) == n then counted(key) end
+end
+"
+    )
+}
 
 /// Codes drawn per insert round trip; with a sparse code space the first one is nearly always
 /// free, and drawing several costs nothing next to the round trip.
@@ -70,11 +125,16 @@ end
 
 /// The last element of every answer is the number of challenges this call expired.
 const INSERT: &str = r"
-local p = ARGV[1]
+local p, counts = ARGV[1], ARGV[8]
 local now, max_pending = tonumber(ARGV[2]), tonumber(ARGV[3])
-local swept = tostring(expire_due(p, now))
-if live_pending(p, now) >= max_pending then return {'full', swept} end
-for i = 8, #ARGV, 2 do
+local expired = expire_due(p, now)
+local swept = tostring(expired)
+count(counts, 'expired', expired)
+if live_pending(p, now) >= max_pending then
+  count(counts, 'starts_refused', 1)
+  return {'full', swept}
+end
+for i = 9, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
   local holder = redis.call('GET', code_key)
   local taken = false
@@ -90,29 +150,48 @@ for i = 8, #ARGV, 2 do
       'expires', ARGV[5], 'expected', ARGV[6], 'failures', 0)
     redis.call('PEXPIREAT', ch, tonumber(ARGV[5]) + tonumber(ARGV[7]))
     redis.call('ZADD', p .. 'pending', ARGV[5], id)
+    count(counts, 'starts', 1)
     return {'ok', id, ARGV[i], swept}
   end
 end
 return {'taken', swept}
 ";
 
-/// Answers `{expired now, still pending}`.
-const SWEEP: &str = r"
-local p, now = ARGV[1], tonumber(ARGV[2])
-return {expire_due(p, now), live_pending(p, now)}
+/// A replay's lookup: the first answer to delivery `ARGV[2]`, counted as a duplicate, or nil.
+const LOOKUP: &str = r"
+local seen = redis.call('GET', ARGV[1] .. 'dd:' .. ARGV[2])
+if seen then count(ARGV[3], 'duplicates', 1) end
+return seen
 ";
 
+/// Answers `{expired now, still pending, the instance's counts as HGETALL gives them}`.
+const SWEEP: &str = r"
+local p, now, counts = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local expired = expire_due(p, now)
+count(counts, 'expired', expired)
+counted(counts)
+return {expired, live_pending(p, now), redis.call('HGETALL', counts)}
+";
+
+/// Counts what it decides: a repeat only as a duplicate; anything else by its outcome (`messages`
+/// is their sum, see [`MESSAGES_ARE`]: one count per message), and as stuffed when `ARGV[9]`
+/// says so.
 const RECEIVE: &str = r"
-local p, now, delivery = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local p, now, delivery, counts = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[8]
 local dedupe_key = p .. 'dd:' .. delivery
 if delivery ~= '' then
   local seen = redis.call('GET', dedupe_key)
-  if seen then return {1, seen} end
+  if seen then
+    count(counts, 'duplicates', 1)
+    return {1, seen}
+  end
 end
-local out = ARGV[7]
-if out == '' then
-  out = 'no_match ' .. (#ARGV - 7)
-  for i = 8, #ARGV do
+local out, kind = ARGV[7], 'no_match'
+if out ~= '' then
+  kind = out == 'no_code' and 'no_code' or 'ignored'
+else
+  out = 'no_match ' .. (#ARGV - 9)
+  for i = 10, #ARGV do
     local code_key = p .. 'code:' .. ARGV[i]
     local id = redis.call('GET', code_key)
     local ch = p .. 'ch:' .. (id or '')
@@ -121,15 +200,19 @@ if out == '' then
       local done = true
       if tonumber(st[2]) <= now then
         redis.call('HSET', ch, 'status', 'expired')
-        out = 'expired ' .. id
+        count(counts, 'expired', 1)
+        out, kind = 'expired ' .. id, 'expired_messages'
       elseif st[3] ~= '' and st[3] ~= ARGV[5] then
         local failures = redis.call('HINCRBY', ch, 'failures', 1)
         done = failures >= tonumber(ARGV[6])
-        if done then redis.call('HSET', ch, 'status', 'locked') end
-        out = 'sender_mismatch ' .. id .. ' ' .. (done and 1 or 0)
+        if done then
+          redis.call('HSET', ch, 'status', 'locked')
+          count(counts, 'locked', 1)
+        end
+        out, kind = 'sender_mismatch ' .. id .. ' ' .. (done and 1 or 0), 'sender_mismatches'
       else
         redis.call('HSET', ch, 'status', 'verified', 'sender', ARGV[5], 'verified_at', ARGV[2])
-        out = 'verified ' .. id
+        out, kind = 'verified ' .. id, 'verifications'
       end
       if done then
         redis.call('DEL', code_key)
@@ -140,6 +223,8 @@ if out == '' then
   end
 end
 if delivery ~= '' then redis.call('SET', dedupe_key, out, 'PX', ARGV[4]) end
+count(counts, kind, 1)
+count(counts, 'stuffed', tonumber(ARGV[9]))
 return {0, out}
 ";
 
@@ -161,6 +246,9 @@ pub struct RedisConfig {
     pub retention_ms: Millis,
     /// Per command; a slower Redis counts as down.
     pub timeout: Duration,
+    /// Names this instance's counts hash (`{prefix}counts:{instance}`); random by default. Two
+    /// live instances must not share one, or each would report the other's counts too.
+    pub instance: String,
 }
 
 impl RedisConfig {
@@ -171,6 +259,7 @@ impl RedisConfig {
             max_pending: 1 << 20,
             retention_ms: 60_000,
             timeout: Duration::from_millis(500),
+            instance: format!("{:016x}", rand::random::<u64>()),
         }
     }
 }
@@ -183,9 +272,13 @@ pub struct RedisVerifier {
     conn: ConnectionManager,
     insert: Script,
     receive: Script,
+    lookup: Script,
     sweep: Script,
-    /// Shared with the sweep task, which counts the expiries it finds.
-    counters: Arc<Counters>,
+    /// `{prefix}counts:{instance}`.
+    counts_key: String,
+    /// Shared with the sweep task, which counts the expiries it finds and brings Redis' record
+    /// of this instance's counts in.
+    tally: Arc<Tally>,
     /// Pending count as of the last sweep (for metrics).
     pending: Arc<AtomicUsize>,
     /// When the last "unavailable" line was logged (ms), so a dead Redis logs once a second.
@@ -206,14 +299,17 @@ impl RedisVerifier {
             .set_max_delay(Duration::from_secs(1));
         let conn = ConnectionManager::new_lazy_with_config(client, manager)
             .map_err(|e| RedisStoreError::Url(e.to_string()))?;
+        let prelude = count_prelude();
         Ok(Self {
+            counts_key: format!("{}counts:{}", redis.prefix, redis.instance),
             cfg,
             redis,
             conn,
-            insert: Script::new(&format!("{EXPIRE_DUE}{INSERT}")),
-            receive: Script::new(RECEIVE),
-            sweep: Script::new(&format!("{EXPIRE_DUE}{SWEEP}")),
-            counters: Arc::default(),
+            insert: Script::new(&format!("{prelude}{EXPIRE_DUE}{INSERT}")),
+            receive: Script::new(&format!("{prelude}{RECEIVE}")),
+            lookup: Script::new(&format!("{prelude}{LOOKUP}")),
+            sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),
+            tally: Arc::default(),
             pending: Arc::default(),
             last_warning: AtomicU64::new(0),
         })
@@ -235,6 +331,112 @@ impl RedisVerifier {
             );
         }
         Unavailable(e.to_string())
+    }
+
+    /// The challenge hash at `key`, read as of `now`.
+    async fn read_status(&self, key: &str, now: Millis) -> Result<Option<StatusView>, Unavailable> {
+        let mut conn = self.conn.clone();
+        let fields: Vec<Option<String>> = ::redis::cmd("HMGET")
+            .arg(key)
+            .arg(&["status", "expires", "sender", "verified_at"])
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.down(e))?;
+        let [status, expires, sender, verified_at] = <[Option<String>; 4]>::try_from(fields)
+            .map_err(|_| Unavailable("unreadable challenge".into()))?;
+        let (Some(status), Some(expires)) = (status, expires.and_then(|e| e.parse().ok())) else {
+            return Ok(None);
+        };
+        let status = match status.as_str() {
+            "pending" if now >= expires => Status::Expired,
+            "pending" => Status::Pending,
+            "verified" => Status::Verified,
+            "locked" => Status::Locked,
+            _ => Status::Expired,
+        };
+        let verified = status == Status::Verified;
+        Ok(Some(StatusView {
+            status,
+            sender: sender.filter(|_| verified),
+            verified_at: verified_at
+                .and_then(|t| t.parse().ok())
+                .filter(|_| verified),
+            expires_at: expires,
+        }))
+    }
+
+    /// The name of this instance's counts hash in Redis.
+    pub fn counts_key(&self) -> &str {
+        &self.counts_key
+    }
+
+    /// Reads Redis' record of what this instance's scripts decided and brings `counters()` up
+    /// to it now, rather than at the next sweep.
+    pub async fn sync_counters(&self) -> Result<(), Unavailable> {
+        let mut conn = self.conn.clone();
+        let flat: Vec<String> = ::redis::cmd("HGETALL")
+            .arg(&self.counts_key)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.down(e))?;
+        self.tally.recorded(&flat);
+        Ok(())
+    }
+}
+
+/// This instance's counters, reconciled with Redis.
+///
+/// Each counter in [`RECORDED`] is known twice: from the answers that came back (`replied`) and
+/// from the counts hash its scripts keep in Redis (read at each sweep). The answers never count
+/// more than Redis recorded, and Redis also holds decisions whose answers were lost in a timeout
+/// (a 503 that took effect), so what is shown is the larger of the two, which is Redis' record
+/// as of the last sweep plus anything answered since. Counters never go down: each raise adds
+/// only the difference to the shown value. Counters outside [`RECORDED`] (bad signatures, 503s,
+/// starts refused before Redis was asked) are counted in `shown` directly.
+#[derive(Default, Debug)]
+struct Tally {
+    shown: Counters,
+    replied: Counters,
+    /// Per recorded counter, the largest value taken into `shown` so far.
+    raised: Counters,
+}
+
+impl Tally {
+    fn raise(&self, name: &str, value: u64) {
+        let (Some(raised), Some(shown)) = (self.raised.field(name), self.shown.field(name)) else {
+            return;
+        };
+        let before = raised.fetch_max(value, Ordering::Relaxed);
+        if value > before {
+            shown.fetch_add(value - before, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts answers that came back (`count` adds to `replied`), then shows them.
+    fn replied(&self, count: impl FnOnce(&Counters)) {
+        count(&self.replied);
+        for name in RECORDED {
+            if let Some(c) = self.replied.field(name) {
+                self.raise(name, c.load(Ordering::Relaxed));
+            }
+        }
+    }
+
+    /// Takes in Redis' record, a flat HGETALL answer (field, value, field, value, ...).
+    fn recorded(&self, flat: &[String]) {
+        let mut messages = 0;
+        for pair in flat.chunks_exact(2) {
+            let (name, Ok(value)) = (pair[0].as_str(), pair[1].parse::<u64>()) else {
+                continue;
+            };
+            if RECORDED.contains(&name) {
+                self.raise(name, value);
+            }
+            if MESSAGES_ARE.contains(&name) {
+                messages += value;
+            }
+        }
+        self.raise("messages", messages);
     }
 }
 
@@ -280,7 +482,7 @@ impl Backend for RedisVerifier {
     }
 
     fn counters(&self) -> &Counters {
-        &self.counters
+        &self.tally.shown
     }
 
     fn start<'a, R: rand::Rng + ?Sized>(
@@ -327,7 +529,8 @@ impl Backend for RedisVerifier {
                         .arg(now)
                         .arg(checked.expires_at)
                         .arg(&expected)
-                        .arg(self.redis.retention_ms);
+                        .arg(self.redis.retention_ms)
+                        .arg(&self.counts_key);
                     for (code, id) in &round {
                         inv.arg(code.0).arg(id.encode());
                     }
@@ -337,7 +540,7 @@ impl Backend for RedisVerifier {
                         .await
                         .map_err(|e| self.down(e))?;
                     let swept = answer.last().and_then(|n| n.parse().ok()).unwrap_or(0);
-                    Counters::add(&self.counters.expired, swept);
+                    self.tally.replied(|c| Counters::add(&c.expired, swept));
                     match answer.first().map(String::as_str) {
                         Some("ok") => {
                             let id = answer.get(1).and_then(|t| ChallengeId::parse(t));
@@ -362,9 +565,14 @@ impl Backend for RedisVerifier {
                 Err(StartError::CodeSpace(self.cfg.code_attempts))
             }
             .await;
+            let tally = &self.tally;
             match &result {
-                Ok(_) => Counters::inc(&self.counters.starts),
-                Err(_) => Counters::inc(&self.counters.starts_refused),
+                Ok(_) => tally.replied(|c| Counters::inc(&c.starts)),
+                Err(StartError::Store(_)) => tally.replied(|c| Counters::inc(&c.starts_refused)),
+                // Perhaps started (the answer lost), perhaps not: Redis' record will tell.
+                Err(StartError::Unavailable(_)) => Counters::inc(&tally.shown.store_unavailable),
+                // Refused before Redis was asked, or after every round's draws were taken.
+                Err(_) => Counters::inc(&tally.shown.starts_refused),
             }
             result
         }
@@ -379,35 +587,11 @@ impl Backend for RedisVerifier {
             ChallengeId::parse(id).map(|id| format!("{}ch:{}", self.redis.prefix, id.encode()));
         async move {
             let Some(key) = key else { return Ok(None) };
-            let mut conn = self.conn.clone();
-            let fields: Vec<Option<String>> = ::redis::cmd("HMGET")
-                .arg(&key)
-                .arg(&["status", "expires", "sender", "verified_at"])
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.down(e))?;
-            let [status, expires, sender, verified_at] = <[Option<String>; 4]>::try_from(fields)
-                .map_err(|_| Unavailable("unreadable challenge".into()))?;
-            let (Some(status), Some(expires)) = (status, expires.and_then(|e| e.parse().ok()))
-            else {
-                return Ok(None);
-            };
-            let status = match status.as_str() {
-                "pending" if now >= expires => Status::Expired,
-                "pending" => Status::Pending,
-                "verified" => Status::Verified,
-                "locked" => Status::Locked,
-                _ => Status::Expired,
-            };
-            let verified = status == Status::Verified;
-            Ok(Some(StatusView {
-                status,
-                sender: sender.filter(|_| verified),
-                verified_at: verified_at
-                    .and_then(|t| t.parse().ok())
-                    .filter(|_| verified),
-                expires_at: expires,
-            }))
+            let view = self.read_status(&key, now).await;
+            if view.is_err() {
+                Counters::inc(&self.tally.shown.store_unavailable);
+            }
+            view
         }
     }
 
@@ -438,27 +622,33 @@ impl Backend for RedisVerifier {
                 .arg(self.cfg.dedupe_retention_ms.max(1))
                 .arg(&sender)
                 .arg(self.cfg.max_sender_failures)
-                .arg(&early);
+                .arg(&early)
+                .arg(&self.counts_key)
+                .arg(prepared.stuffed.load(Ordering::Relaxed));
             for c in &codes {
                 inv.arg(*c);
             }
             let mut conn = self.conn.clone();
-            let (repeat, text): (u8, String) = inv
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.down(e))?;
-            let outcome = parse_outcome(&text)
-                .ok_or_else(|| Unavailable(format!("unreadable answer {text:?}")))?;
-            if repeat == 1 {
-                Counters::inc(&self.counters.duplicates);
-            } else {
-                Counters::add(
-                    &self.counters.stuffed,
-                    prepared.stuffed.load(Ordering::Relaxed),
-                );
-                count_outcome(&self.counters, &outcome);
+            let answer = async {
+                let (repeat, text): (u8, String) = inv
+                    .invoke_async(&mut conn)
+                    .await
+                    .map_err(|e| self.down(e))?;
+                let outcome = parse_outcome(&text)
+                    .ok_or_else(|| Unavailable(format!("unreadable answer {text:?}")))?;
+                Ok((outcome, repeat == 1))
             }
-            Ok((outcome, repeat == 1))
+            .await;
+            match &answer {
+                Ok((_, true)) => self.tally.replied(|c| Counters::inc(&c.duplicates)),
+                Ok((outcome, false)) => self.tally.replied(|c| {
+                    Counters::add(&c.stuffed, prepared.stuffed.load(Ordering::Relaxed));
+                    count_outcome(c, outcome);
+                }),
+                // The script may have run: its counts reach `counters()` at the next sweep.
+                Err(_) => Counters::inc(&self.tally.shown.store_unavailable),
+            }
+            answer
         }
     }
 
@@ -466,39 +656,53 @@ impl Backend for RedisVerifier {
         &self,
         delivery_id: &str,
     ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send {
-        let key = format!("{}dd:{delivery_id}", self.redis.prefix);
+        let mut inv = self.lookup.prepare_invoke();
+        inv.arg(&self.redis.prefix)
+            .arg(delivery_id)
+            .arg(&self.counts_key);
         async move {
             let mut conn = self.conn.clone();
-            let seen: Option<String> = ::redis::cmd("GET")
-                .arg(&key)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.down(e))?;
+            let seen: Option<String> = match inv.invoke_async(&mut conn).await {
+                Ok(seen) => seen,
+                Err(e) => {
+                    Counters::inc(&self.tally.shown.store_unavailable);
+                    return Err(self.down(e));
+                }
+            };
             let Some(text) = seen else { return Ok(None) };
             let outcome = parse_outcome(&text)
                 .ok_or_else(|| Unavailable(format!("unreadable answer {text:?}")))?;
-            Counters::inc(&self.counters.duplicates);
+            self.tally.replied(|c| Counters::inc(&c.duplicates));
             Ok(Some(outcome))
         }
     }
 
     /// Redis expires the keys itself; this counts the challenges that expired unverified (as
-    /// the memory store's sweep does) and refreshes the pending count for metrics.
+    /// the memory store's sweep does), refreshes the pending count for metrics and brings in
+    /// Redis' record of this instance's counts (decisions whose answers were lost included).
     fn sweep(&self, now: Millis) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (script, prefix, mut conn, counters, pending) = (
+        let (script, prefix, counts_key, mut conn, tally, pending) = (
             self.sweep.clone(),
             self.redis.prefix.clone(),
+            self.counts_key.clone(),
             self.conn.clone(),
-            self.counters.clone(),
+            self.tally.clone(),
             self.pending.clone(),
         );
         runtime.spawn(async move {
-            let answer = script.arg(prefix).arg(now).invoke_async(&mut conn).await;
-            if let Ok((expired, n)) = answer {
-                Counters::add(&counters.expired, expired);
+            let answer = script
+                .arg(prefix)
+                .arg(now)
+                .arg(counts_key)
+                .invoke_async(&mut conn)
+                .await;
+            if let Ok((expired, n, recorded)) = answer {
+                let recorded: Vec<String> = recorded;
+                tally.replied(|c| Counters::add(&c.expired, expired));
+                tally.recorded(&recorded);
                 pending.store(n, Ordering::Relaxed);
             }
         });
@@ -516,6 +720,74 @@ impl Backend for RedisVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn record(pairs: &[(&str, u64)]) -> Vec<String> {
+        pairs
+            .iter()
+            .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+            .collect()
+    }
+
+    #[test]
+    fn tally_shows_the_larger_of_answers_and_redis_record_once() {
+        let t = Tally::default();
+        let shown = |t: &Tally| t.shown.verifications.load(Ordering::Relaxed);
+        t.replied(|c| Counters::inc(&c.verifications));
+        assert_eq!(shown(&t), 1);
+        // Redis also ran two scripts whose answers were lost (503s that took effect), and one
+        // that found no code: four messages, the sum of the outcomes.
+        t.recorded(&record(&[
+            ("verifications", 3),
+            ("no_code", 1),
+            ("expired", 5),
+            ("expired_messages", 1),
+        ]));
+        assert_eq!(shown(&t), 3);
+        assert_eq!(t.shown.messages.load(Ordering::Relaxed), 5);
+        assert_eq!(t.shown.expired.load(Ordering::Relaxed), 5);
+        // An answer Redis' record already held arrives late: nothing is counted twice.
+        t.replied(|c| Counters::inc(&c.verifications));
+        assert_eq!(shown(&t), 3);
+        // A new decision, answered before the next sweep, shows at once.
+        t.replied(|c| Counters::inc(&c.verifications));
+        t.replied(|c| Counters::inc(&c.verifications));
+        assert_eq!(shown(&t), 4);
+        // A stale or lost record (Redis restarted empty) never takes a counter back.
+        t.recorded(&record(&[("verifications", 1)]));
+        assert_eq!(shown(&t), 4);
+        // Local counts add to the recorded part; unknown fields and bad numbers are ignored.
+        Counters::inc(&t.shown.starts_refused);
+        t.recorded(&record(&[("starts_refused", 2), ("bad_signatures", 9)]));
+        t.recorded(&["ignored".into(), "x".into(), "odd".into()]);
+        assert_eq!(t.shown.starts_refused.load(Ordering::Relaxed), 3);
+        assert_eq!(t.shown.bad_signatures.load(Ordering::Relaxed), 0);
+        assert_eq!(t.shown.ignored.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn every_recorded_counter_exists_and_scripts_use_no_other() {
+        let c = Counters::default();
+        for name in RECORDED {
+            assert!(c.field(name).is_some(), "{name}");
+        }
+        // Each field a script counts (written as a quoted name after `count(counts, `).
+        let scripts = [INSERT, RECEIVE, SWEEP].concat();
+        for part in scripts.split("count(counts, ").skip(1) {
+            if let Some(name) = part.strip_prefix('\'').and_then(|p| p.split('\'').next()) {
+                assert!(RECORDED.contains(&name), "{name}");
+            }
+        }
+        // And the outcome kinds, counted as `kind`; `messages` is never counted, only summed.
+        for field in MESSAGES_ARE {
+            assert!(RECEIVE.contains(&format!("'{field}'")), "{field}");
+            assert!(
+                RECORDED.contains(&field) || field == "expired_messages",
+                "{field}"
+            );
+        }
+        assert!(!scripts.contains("'messages'"));
+        assert!(count_prelude().contains(&COUNTS_TTL_MS.to_string()));
+    }
 
     #[test]
     fn outcomes_round_trip_through_their_text() {

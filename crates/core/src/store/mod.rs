@@ -157,8 +157,10 @@ pub struct SweepStats {
     pub freed: u64,
 }
 
-/// The store could not be reached or did not answer in time. Nothing was decided: the caller
-/// must not report success or failure, only "try again".
+/// The store could not be reached or did not answer in time. No decision is known: the caller
+/// must not report success or failure, only "try again". The request may still have taken
+/// effect (a script that ran after the answer timed out); a retry is safe, and a retried
+/// delivery gets that first answer as a duplicate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("store unavailable: {0}")]
 pub struct Unavailable(pub String);
