@@ -256,6 +256,22 @@ impl Instance {
         )
     }
 
+    /// Posts `body` signed now, with `headers` (each `Name: value\r\n`) besides the signature.
+    fn deliver_body(&self, body: &str, headers: &str) -> Reply {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let sig = Secret::new(Scheme::Blooio, SECRET)
+            .unwrap()
+            .sign_blooio(now, body.as_bytes());
+        self.post(
+            "/webhook/blooio",
+            &format!("X-Blooio-Signature: {sig}\r\n{headers}"),
+            body,
+        )
+    }
+
     /// Delivers as the provider retries: again every 100 ms while the answer is 503, for up to
     /// 10 s; returns the last answer.
     fn deliver_until_served(&self, message_id: &str, sender: &str, text: &str) -> Reply {
@@ -314,6 +330,52 @@ fn id_and_code(r: &Reply) -> (String, String) {
 }
 
 const ALICE: &str = "+15551230001";
+
+/// With Redis too, an empty delivery id is refused before any store sees it (its receive script
+/// would skip dedupe for "" and let a retried wrong-sender message lock the challenge), and a
+/// replay answered on another instance gets the first answer without a second effect.
+#[test]
+fn empty_ids_are_refused_and_replays_change_nothing_across_instances() {
+    let Some(redis) = Redis::shared("replay") else {
+        return;
+    };
+    let prefix = unique_prefix("replay");
+    let (a, b) = (
+        Instance::spawn(&redis, &prefix, &["--max-sender-failures", "2"]),
+        Instance::spawn(&redis, &prefix, &["--max-sender-failures", "2"]),
+    );
+    let (id, code) = id_and_code(&a.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
+    let v2 = |mid: &str, sender: &str| {
+        format!(
+            r#"{{"event":"message.received","message_id":"{mid}","external_id":"{sender}","text":"{code}","protocol":"imessage"}}"#
+        )
+    };
+    for _ in 0..3 {
+        let r = b.deliver_body(&v2("", "+15559990000"), "");
+        assert_eq!(r.status, 400, "{r:?}");
+        assert!(
+            r.body["error"].as_str().unwrap().contains("message_id"),
+            "{r:?}"
+        );
+    }
+    let envelope = |evt: &str, sender: &str| {
+        format!(
+            r#"{{"id":"{evt}","type":"message.received","data":{{"message_id":"m_{evt}","external_id":"{sender}","text":"{code}","protocol":"imessage"}}}}"#
+        )
+    };
+    let wrong = a.deliver_body(&envelope("evt_a", "+15559990000"), "");
+    assert_eq!(wrong.body["result"], "sender_mismatch", "{wrong:?}");
+    let replay = "X-Blooio-Replay: true\r\nX-Original-Event-Id: evt_a\r\n";
+    for _ in 0..3 {
+        let r = b.deliver_body(&envelope("evt_b", "+15559990000"), replay);
+        assert_eq!(r.body["result"], "sender_mismatch", "{r:?}");
+        assert_eq!(r.body["duplicate"], true, "{r:?}");
+    }
+    // One failure counted of the two allowed: the real user still verifies.
+    let ok = b.deliver_body(&envelope("evt_c", ALICE), "");
+    assert_eq!(ok.body["result"], "verified", "{ok:?}");
+    assert_eq!(a.status(&id).body["status"], "verified");
+}
 
 #[test]
 fn two_instances_share_challenges() {

@@ -508,6 +508,8 @@ impl<S: Store> Verifier<S> {
         msg: &InboundMessage<'_>,
         now: Millis,
     ) -> (ReceiveOutcome, bool) {
+        // An empty id would make unrelated deliveries share one answer; the adapter refuses it.
+        debug_assert!(!delivery_id.is_empty(), "empty delivery id");
         let (recorded, repeat) = self
             .dedupe
             .get_or_insert_with(delivery_id, now, || Recorded::from(self.receive(msg, now)));

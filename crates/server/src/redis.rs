@@ -613,6 +613,8 @@ impl Backend for RedisVerifier {
                 candidates.as_slice().iter().map(|c| c.0).collect(),
             ),
         };
+        // The receive script skips dedupe for ""; the adapter refuses empty ids before here.
+        debug_assert!(!delivery_id.is_empty(), "empty delivery id");
         let delivery_id = delivery_id.to_string();
         async move {
             let mut inv = self.receive.prepare_invoke();
