@@ -679,6 +679,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         max_sender_failures: args.max_sender_failures,
         accepted_protocols: args.accept_protocols.into_iter().map(Into::into).collect(),
         dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
+        // Keyed from the OS CSPRNG here, at the edge: the core never draws randomness itself.
+        dedupe_keys: rand::random(),
         ..verifier::Config::default()
     };
     let rate = |per_minute: Option<f64>, burst: u32| {

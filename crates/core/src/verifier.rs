@@ -67,7 +67,18 @@ pub struct Config {
     /// how many are remembered at most; together they bound the dedupe cache's memory.
     pub dedupe_retention_ms: Millis,
     pub dedupe_max_entries: usize,
+    /// SipHash keys for delivery ids in the dedupe cache. The server draws them from its
+    /// CSPRNG at start; the default is a fixed value, so runs stay deterministic.
+    pub dedupe_keys: [u64; 4],
 }
+
+/// The dedupe cache's hash keys unless the caller draws its own: any fixed value works.
+pub const DEFAULT_DEDUPE_KEYS: [u64; 4] = [
+    0x6d6f_3266_615f_6464,
+    0x6564_7570_655f_6b30,
+    0x5f6d_6f32_6661_5f6b,
+    0x3100_0000_0000_0000,
+];
 
 impl Default for Config {
     fn default() -> Self {
@@ -82,6 +93,7 @@ impl Default for Config {
             code_attempts: 16,
             dedupe_retention_ms: crate::dedupe::DEFAULT_RETENTION_MS,
             dedupe_max_entries: 1 << 20,
+            dedupe_keys: DEFAULT_DEDUPE_KEYS,
         }
     }
 }
@@ -407,7 +419,11 @@ impl<S: Store> Verifier<S> {
     pub fn new(cfg: Config, store: S) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Self {
-            dedupe: Dedupe::new(cfg.dedupe_retention_ms, cfg.dedupe_max_entries),
+            dedupe: Dedupe::new(
+                cfg.dedupe_retention_ms,
+                cfg.dedupe_max_entries,
+                cfg.dedupe_keys,
+            ),
             cfg,
             store,
             counters: Counters::default(),
