@@ -521,6 +521,15 @@ fn soak(args: SoakArgs) -> Result<()> {
     Ok(())
 }
 
+#[cfg(not(feature = "load"))]
+fn load(_: LoadArgs) -> Result<()> {
+    bail!(
+        "this mo2fa was built without goose: `load` needs `cargo build --release --features load` \
+         (left out by default because its TLS stack takes minutes to compile)"
+    )
+}
+
+#[cfg(feature = "load")]
 fn load(args: LoadArgs) -> Result<()> {
     use mo2fa_harness::closed::{self, LoadOptions, Mix, Target};
     let mix: Mix = args
