@@ -16,20 +16,17 @@ use crate::store::{
     NewChallenge, Status, Store,
 };
 use rand::Rng;
-use serde::Serialize;
 use std::fmt;
 
 /// Protocols a message can arrive over, as Blooio names them. SMS sender ids can be spoofed, so
 /// whether anything but iMessage may verify is a policy decision, off by default. `Unknown`
 /// stands for a missing, null or unrecognised `protocol`: it verifies only if accepted
 /// explicitly, so a provider that stops naming the protocol cannot switch the policy off.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Protocol {
     Imessage,
     Sms,
     Rcs,
-    #[serde(rename = "non-imessage")]
     NonImessage,
     Unknown,
 }
@@ -279,9 +276,8 @@ pub struct InboundMessage<'a> {
     pub protocol: Option<&'a str>,
 }
 
-/// What an inbound message did. Serialised as the webhook's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+/// What an inbound message did (the server writes it as the webhook's answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReceiveOutcome {
     Verified {
         id: ChallengeId,
@@ -376,7 +372,7 @@ impl Recorded {
 }
 
 /// The public view of a challenge for status polling.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusView {
     pub status: Status,
     pub sender: Option<String>,

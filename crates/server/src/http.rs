@@ -7,6 +7,7 @@
 
 use crate::backend::Backend;
 use crate::sms_gateway::{CountrySource, SmsGateway};
+use crate::wire;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
@@ -602,21 +603,15 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
         let now = self.now();
-        let body = match self.sms.check(&phone, &req.code, now) {
-            CheckOutcome::Verified => {
-                if let (Some(guard), Sender::Phone(n)) = (&self.sms_guard, &phone) {
-                    // Feeds the conversion rule, for the country the send was counted under.
-                    let iso = dialing::country_of_number(*n).map(|i| i.country);
-                    guard.lock().verified(sms_country_index(iso), now);
-                }
-                json!({"result": "verified"})
-            }
-            CheckOutcome::WrongCode { attempts_left } => {
-                json!({"result": "wrong_code", "attempts_left": attempts_left})
-            }
-            CheckOutcome::NoChallenge => json!({"result": "no_challenge"}),
-        };
-        json_response(StatusCode::OK, &body)
+        let outcome = self.sms.check(&phone, &req.code, now);
+        if let (CheckOutcome::Verified, Some(guard), Sender::Phone(n)) =
+            (outcome, &self.sms_guard, &phone)
+        {
+            // Feeds the conversion rule, for the country the send was counted under.
+            let iso = dialing::country_of_number(*n).map(|i| i.country);
+            guard.lock().verified(sms_country_index(iso), now);
+        }
+        json_response(StatusCode::OK, &wire::check_answer(outcome))
     }
 
     /// Runs the `--sms-defences` guard on one send: 403 for the geo allow-list, 429 for the
@@ -688,7 +683,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             Ok(Some(v)) => json_response(
                 StatusCode::OK,
                 &json!({
-                    "status": v.status,
+                    "status": wire::status(v.status),
                     "sender": v.sender,
                     "verified_at": v.verified_at.map(rfc3339_ms),
                     "expires_at": rfc3339_ms(v.expires_at),
@@ -773,19 +768,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             // dedupe record if this attempt got through after all).
             Err(e) => return unavailable(&e, "1"),
         };
-        // The outcome's own object plus `"duplicate"`, written straight into the body: this is
-        // the hottest answer, and a `serde_json::Value` would cost a map and its allocations.
-        let mut out = serde_json::to_vec(&outcome).unwrap_or_else(|_| b"{}".to_vec());
-        out.pop();
-        if out.len() > 1 {
-            out.push(b',');
-        }
-        out.extend_from_slice(if duplicate {
-            br#""duplicate":true}"#
-        } else {
-            br#""duplicate":false}"#
-        });
-        json_bytes(StatusCode::OK, out)
+        json_bytes(StatusCode::OK, wire::receive_answer(&outcome, duplicate))
     }
 
     fn metrics(&self) -> Resp {
