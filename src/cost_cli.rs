@@ -1,7 +1,7 @@
 //! `mo2fa cost`: arguments and the run, kept in the library so `main.rs` only dispatches.
 
 use clap::Args;
-use mo2fa_cost::config::{LoadOptions, Scenario};
+use mo2fa_cost::config::{LoadOptions, PricedMix};
 use mo2fa_cost::episode::{EpisodeSpec, episode};
 use mo2fa_cost::error::CostError;
 use mo2fa_cost::prices::Date;
@@ -56,7 +56,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
     if !(args.at.is_finite() && args.at > 0.0) {
         return Err(CostError::argument("at", "must be a volume > 0"));
     }
-    let scenario = Scenario::load(
+    let mix = PricedMix::load(
         &args.mix,
         &LoadOptions {
             prices: args.prices.clone(),
@@ -64,7 +64,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
         },
     )?;
     let sweep = sweep::run(
-        scenario,
+        mix,
         &SweepOptions {
             lo,
             hi,
@@ -77,7 +77,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
         None
     } else {
         Some(episode(
-            &sweep.scenario,
+            &sweep.mix,
             &EpisodeSpec::healthchecks(sweep.reference_volume),
         )?)
     };

@@ -2,7 +2,7 @@
 //! a volume, a country mix and a fraud (SMS pumping) share, and where the two cross.
 //!
 //! * [`prices`]: the dated per-country SMS price table.
-//! * [`config`]: price and mix files (TOML) merged into a validated [`Scenario`].
+//! * [`config`]: price and mix files (TOML) merged into a validated [`PricedMix`].
 //! * [`model`]: the cost curves, per-volume breakdowns and the exact break-even.
 //! * [`observed`]: pricing the counts a simulation actually produced.
 //! * [`sweep`]: the `mo2fa cost` run: a volume grid, the CSV, and the results reports use.
@@ -19,7 +19,7 @@ pub mod prices;
 pub mod report;
 pub mod sweep;
 
-pub use config::{FallbackKind, LoadOptions, Scenario};
+pub use config::{FallbackKind, LoadOptions, PricedMix};
 pub use error::CostError;
 pub use model::{
     BreakEven, CostCurve, CrossingScan, Evaluation, MethodCost, break_even, curves, evaluate,

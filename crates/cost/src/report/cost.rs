@@ -7,7 +7,7 @@ use super::svg::{
     Axis, Band, BarChart, BarSeries, Format, Lane, LineChart, Marker, Panel, Scale, Series, Span,
     TimeSeriesChart, Timeline,
 };
-use super::{group_thousands, short_count, usd};
+use super::{group_thousands, short_count, usd_label};
 use crate::episode::Episode;
 use crate::model::{BreakEven, CostCurve, evaluate};
 use crate::sweep::{FraudResult, Sweep, cheaper_label, csv, describe_break_even};
@@ -243,7 +243,7 @@ fn breakdown_result(sweep: &Sweep) -> Option<&FraudResult> {
 }
 
 fn country_label(sweep: &Sweep, i: usize) -> String {
-    let c = &sweep.scenario.countries[i];
+    let c = &sweep.mix.countries[i];
     format!("{} ({})", c.dest.quote.country_name, c.dest.iso)
 }
 
@@ -253,7 +253,7 @@ fn country_rows(sweep: &Sweep) -> Vec<(String, f64, f64)> {
         return Vec::new();
     };
     let e = &r.reference;
-    let mut rows: Vec<(String, f64, f64)> = (0..sweep.scenario.countries.len())
+    let mut rows: Vec<(String, f64, f64)> = (0..sweep.mix.countries.len())
         .map(|i| {
             (
                 country_label(sweep, i),
@@ -264,7 +264,7 @@ fn country_rows(sweep: &Sweep) -> Vec<(String, f64, f64)> {
         .collect();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     rows.push((
-        format!("Pumped SMS ({} destinations)", sweep.scenario.pumping.len()),
+        format!("Pumped SMS ({} destinations)", sweep.mix.pumping.len()),
         e.sms.pumped_sms_usd,
         e.reverse.pumped_sms_usd,
     ));
@@ -320,7 +320,7 @@ pub fn fraud_chart(sweep: &Sweep) -> Option<LineChart> {
     let mut rev = Vec::new();
     for i in 0..=50 {
         let f = max_f * f64::from(i) / 50.0;
-        let e = evaluate(&sweep.scenario, v, f).ok()?;
+        let e = evaluate(&sweep.mix, v, f).ok()?;
         sms.push((f, e.sms.total_usd));
         rev.push((f, e.reverse.total_usd));
     }
@@ -538,8 +538,8 @@ fn decade_rows(sweep: &Sweep) -> Vec<Vec<String>> {
             rows.push(vec![
                 group_thousands(v),
                 pct(r.fraud_share),
-                usd(s),
-                usd(rv),
+                usd_label(s),
+                usd_label(rv),
                 r.reverse.lines_at(v).to_string(),
                 cheaper_label(s, rv).replace('_', " "),
             ]);
@@ -553,7 +553,7 @@ fn breakdown_rows(sweep: &Sweep) -> Vec<Vec<String>> {
         return Vec::new();
     };
     let (s, v) = (&r.reference.sms, &r.reference.reverse);
-    let row = |name: &str, a: f64, b: f64| vec![name.to_string(), usd(a), usd(b)];
+    let row = |name: &str, a: f64, b: f64| vec![name.to_string(), usd_label(a), usd_label(b)];
     vec![
         row("Legitimate outbound SMS", s.legit_sms_usd, v.legit_sms_usd),
         row(
@@ -565,8 +565,8 @@ fn breakdown_rows(sweep: &Sweep) -> Vec<Vec<String>> {
         row("Inbound SMS fallback", s.inbound_sms_usd, v.inbound_sms_usd),
         vec![
             format!("iMessage lines ({})", v.lines),
-            usd(s.lines_usd),
-            usd(v.lines_usd),
+            usd_label(s.lines_usd),
+            usd_label(v.lines_usd),
         ],
         row("Fixed fees", s.fixed_usd, v.fixed_usd),
         row("Total", s.total_usd, v.total_usd),
@@ -574,7 +574,7 @@ fn breakdown_rows(sweep: &Sweep) -> Vec<Vec<String>> {
 }
 
 fn assumptions(sweep: &Sweep) -> Vec<String> {
-    let s = &sweep.scenario;
+    let s = &sweep.mix;
     let mut out = vec![
         format!(
             "Outbound SMS prices: Twilio list prices, snapshot {} from {} (max over carrier rows; US carrier fee ${} per segment added).",
@@ -590,11 +590,11 @@ fn assumptions(sweep: &Sweep) -> Vec<String> {
             s.sms.segments_per_otp,
             s.sms.resend_rate,
             pct(s.sms.success_rate),
-            usd(s.sms.verify_fee_usd)
+            usd_label(s.sms.verify_fee_usd)
         ),
         format!(
             "iMessage lines: {} per line per month, {} inbound contacts per line per day, sized for a peak day {}× the average of a {}-day month.",
-            usd(s.imessage.line_usd_per_month),
+            usd_label(s.imessage.line_usd_per_month),
             group_thousands(s.imessage.capacity_per_line_per_day),
             s.imessage.peak_factor,
             s.imessage.days_per_month
@@ -609,7 +609,7 @@ fn assumptions(sweep: &Sweep) -> Vec<String> {
         out.push(format!(
             "Fixed fee: {} = {} per month{}.",
             f.name,
-            usd(f.monthly_usd),
+            usd_label(f.monthly_usd),
             f.country
                 .as_ref()
                 .map_or(String::new(), |c| format!(" (when sending SMS to {c})"))
@@ -620,7 +620,7 @@ fn assumptions(sweep: &Sweep) -> Vec<String> {
 
 fn country_table_rows(sweep: &Sweep) -> Vec<Vec<String>> {
     sweep
-        .scenario
+        .mix
         .countries
         .iter()
         .map(|c| {
@@ -660,14 +660,14 @@ pub fn sections(sweep: &Sweep, episode: Option<&Episode>) -> Vec<Section> {
                 short_count(sweep.reference_volume),
                 pct(r.fraud_share)
             ),
-            usd(r.reference.sms.total_usd),
+            usd_label(r.reference.sms.total_usd),
         ));
         figures.push((
             format!(
                 "Reverse iMessage at {}/mo",
                 short_count(sweep.reference_volume)
             ),
-            usd(r.reference.reverse.total_usd),
+            usd_label(r.reference.reverse.total_usd),
         ));
     }
     let summary_lines: Vec<String> = sweep
@@ -760,21 +760,21 @@ through an outbound SMS fallback.",
                     e.spec
                         .block_after
                         .map_or(String::from("no"), group_thousands),
-                    usd(e.usd_per_pumped_sms)
+                    usd_label(e.usd_per_pumped_sms)
                 )))
                 .push(Block::Svg(episode_chart(e).to_svg()))
                 .push(Block::Svg(episode_timeline(e).to_svg())),
         );
     }
     let mut notes = assumptions(sweep);
-    notes.extend(sweep.scenario.notes.iter().cloned());
+    notes.extend(sweep.mix.notes.iter().cloned());
     out.push(Section::new("assumptions", "Assumptions and notes").push(Block::List(notes)));
     out
 }
 
 /// The whole page.
 pub fn page(sweep: &Sweep, episode: Option<&Episode>) -> Page {
-    let s = &sweep.scenario;
+    let s = &sweep.mix;
     let mut subtitle = format!(
         "Mix: {} · prices: Twilio list, snapshot {} · volumes {} to {} a month",
         s.name,
@@ -806,7 +806,7 @@ pub fn page(sweep: &Sweep, episode: Option<&Episode>) -> Page {
 
 /// `summary.md`.
 pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
-    let s = &sweep.scenario;
+    let s = &sweep.mix;
     let mut out = String::new();
     let _ = writeln!(out, "# 2FA cost: SMS OTP vs reverse iMessage\n");
     let _ = writeln!(out, "- Mix: **{}** (`{}`)", s.name, s.mix_origin);
@@ -862,7 +862,7 @@ pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
         let _ = writeln!(out, "| Country | SMS OTP | Reverse iMessage |");
         let _ = writeln!(out, "|---|---:|---:|");
         for (label, a, b) in country_rows(sweep) {
-            let _ = writeln!(out, "| {label} | {} | {} |", usd(a), usd(b));
+            let _ = writeln!(out, "| {label} | {} | {} |", usd_label(a), usd_label(b));
         }
     }
     if let Some(e) = episode {
@@ -873,7 +873,7 @@ pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
         let _ = writeln!(
             out,
             "- SMS OTP, no block: {} spent",
-            usd(last(&e.spend_sms_open))
+            usd_label(last(&e.spend_sms_open))
         );
         let _ = writeln!(
             out,
@@ -883,12 +883,12 @@ pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
                 .map_or(String::from("(none)"), group_thousands),
             e.block_hour
                 .map_or(String::new(), |h| format!(" (engages at hour {h:.1})")),
-            usd(last(&e.spend_sms_blocked))
+            usd_label(last(&e.spend_sms_blocked))
         );
         let _ = writeln!(
             out,
             "- Reverse iMessage: {} spent",
-            usd(last(&e.spend_reverse))
+            usd_label(last(&e.spend_reverse))
         );
     }
     let _ = writeln!(out, "\n## Assumptions and notes\n");
@@ -908,10 +908,10 @@ pub fn terminal_table(sweep: &Sweep) -> String {
     let _ = writeln!(
         out,
         "mix: {} | SMS prices: snapshot {}",
-        sweep.scenario.name,
-        sweep.scenario.snapshot.date()
+        sweep.mix.name,
+        sweep.mix.snapshot.date()
     );
-    for n in &sweep.scenario.notes {
+    for n in &sweep.mix.notes {
         let _ = writeln!(out, "note: {n}");
     }
     let _ = writeln!(

@@ -5,7 +5,7 @@
 //! Charts never fail: empty or non-positive data on a log axis is skipped and an empty plot
 //! says "no data", because a report must still render when a simulation produced nothing.
 
-use super::{escape, short_count, usd};
+use super::{escape, short_count, usd_label};
 use std::fmt::Write as _;
 
 /// Colour-blind-friendly palette (Okabe–Ito based), in the order series are usually assigned.
@@ -45,7 +45,7 @@ fn fmt_tick(format: Format, v: f64) -> String {
         Format::Count => short_count(v),
         Format::Usd if v.abs() >= 1000.0 => format!("${}", short_count(v)),
         Format::Usd if v.abs() >= 1.0 || v == 0.0 => format!("${}", short_count(v)),
-        Format::Usd => usd(v),
+        Format::Usd => usd_label(v),
         Format::Hours => format!("{}h", short_count(v)),
         Format::Percent => format!("{}%", short_count(v * 100.0)),
     }
@@ -774,7 +774,7 @@ impl BarChart {
 /// A value as a label (more precise than a tick).
 fn fmt_value(format: Format, v: f64) -> String {
     match format {
-        Format::Usd => usd(v),
+        Format::Usd => usd_label(v),
         Format::Count => super::group_thousands(v),
         Format::Hours => format!("{v:.1}h"),
         Format::Percent => format!("{:.1}%", v * 100.0),
