@@ -26,3 +26,28 @@ pub use model::{
 };
 pub use observed::{CountryCounts, Observed, ObservedCost, cost_observed};
 pub use prices::{Date, PriceSnapshot, PriceTable};
+
+#[cfg(test)]
+mod layering {
+    //! The model never imports the reports: `report` reads the model, not the other way round.
+
+    use std::path::Path;
+
+    #[test]
+    fn model_modules_do_not_import_report() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for m in [
+            "config", "episode", "error", "model", "observed", "prices", "sweep",
+        ] {
+            let text = std::fs::read_to_string(src.join(format!("{m}.rs"))).expect("module source");
+            for (i, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                assert!(
+                    !code.contains("report::"),
+                    "src/{m}.rs:{}: the model imports the report: {line}",
+                    i + 1
+                );
+            }
+        }
+    }
+}

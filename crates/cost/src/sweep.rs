@@ -263,46 +263,6 @@ pub fn csv(sweep: &Sweep) -> String {
     out
 }
 
-/// One line describing a break-even, for terminals and summaries.
-pub fn describe_break_even(be: &BreakEven, lo: f64, hi: f64) -> String {
-    let n = crate::report::group_thousands;
-    let (lo, hi) = (n(lo), n(hi));
-    match *be {
-        BreakEven::Always => {
-            format!("reverse iMessage is cheaper at every volume from {lo} to {hi}")
-        }
-        BreakEven::Never => {
-            format!("reverse iMessage is never cheaper between {lo} and {hi} verifications a month")
-        }
-        BreakEven::At {
-            first,
-            stays_from: Some(stay),
-        } if (stay - first).abs() < 0.5 => format!(
-            "break-even at {} verifications a month; reverse iMessage is cheaper above it",
-            n(first)
-        ),
-        BreakEven::At {
-            first,
-            stays_from: Some(stay),
-        } => format!(
-            "reverse iMessage first cheaper above {} and cheaper at every volume above {} verifications a month",
-            n(first),
-            n(stay)
-        ),
-        BreakEven::At {
-            first,
-            stays_from: None,
-        } => format!(
-            "reverse iMessage first cheaper above {} verifications a month, but SMS OTP is cheaper again at {hi}",
-            n(first)
-        ),
-        BreakEven::SmsFrom { sms_from } => format!(
-            "reverse iMessage is cheaper below {} verifications a month; SMS OTP above",
-            n(sms_from)
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
