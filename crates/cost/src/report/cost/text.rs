@@ -213,3 +213,56 @@ pub(super) fn country_table_rows(sweep: &Sweep) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_break_even_has_its_sentence() {
+        let d = |be| describe_break_even(&be, 1e3, 1e6);
+        assert_eq!(
+            d(BreakEven::Always),
+            "reverse iMessage is cheaper at every volume from 1,000 to 1,000,000"
+        );
+        assert_eq!(
+            d(BreakEven::Never),
+            "reverse iMessage is never cheaper between 1,000 and 1,000,000 verifications a month"
+        );
+        assert_eq!(
+            d(BreakEven::At {
+                first: 1851.98,
+                stays_from: Some(1851.98)
+            }),
+            "break-even at 1,852 verifications a month; reverse iMessage is cheaper above it"
+        );
+        assert_eq!(
+            d(BreakEven::At {
+                first: 1500.0,
+                stays_from: Some(40_000.4)
+            }),
+            "reverse iMessage first cheaper above 1,500 and cheaper at every volume above 40,000 \
+verifications a month"
+        );
+        assert_eq!(
+            d(BreakEven::At {
+                first: 1500.0,
+                stays_from: None
+            }),
+            "reverse iMessage first cheaper above 1,500 verifications a month, but SMS OTP is \
+cheaper again at 1,000,000"
+        );
+        assert_eq!(
+            d(BreakEven::SmsFrom { sms_from: 2.5e5 }),
+            "reverse iMessage is cheaper below 250,000 verifications a month; SMS OTP above"
+        );
+    }
+
+    #[test]
+    fn percentages_keep_one_decimal_only_when_needed() {
+        assert_eq!(pct(0.0), "0%");
+        assert_eq!(pct(0.2), "20%");
+        assert_eq!(pct(0.125), "12.5%");
+        assert_eq!(pct(1.0 / 3.0), "33.3%");
+    }
+}
