@@ -852,7 +852,11 @@ fallback = "outbound_sms"
 
     #[test]
     fn unknown_keys_name_file_line_and_key() {
-        let e = err(&MIX.replace("weight = 1\n", "weight = 1\nweigth = 2\n"));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "weight = 1\n",
+            "weight = 1\nweigth = 2\n",
+        ));
         assert!(e.starts_with("mix.toml:9: `weigth`:"), "{e}");
         assert!(e.contains("unknown field"), "{e}");
         let e = err(&format!("{MIX}\n[imessage]\nline_price = 5\n"));
@@ -863,16 +867,32 @@ fallback = "outbound_sms"
 
     #[test]
     fn bad_values_name_file_line_and_key() {
-        let e = err(&MIX.replace("imessage_share = 0.4", "imessage_share = 1.4"));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "imessage_share = 0.4",
+            "imessage_share = 1.4",
+        ));
         assert!(
             e.starts_with("mix.toml:9: `countries.GB.imessage_share`: must be in [0, 1]"),
             "{e}"
         );
-        let e = err(&MIX.replace("weight = 3", "weight = \"three\""));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "weight = 3",
+            "weight = \"three\"",
+        ));
         assert!(e.starts_with("mix.toml:5: `weight`:"), "{e}");
-        let e = err(&MIX.replace("\"outbound_sms\"", "\"carrier_pigeon\""));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "\"outbound_sms\"",
+            "\"carrier_pigeon\"",
+        ));
         assert!(e.starts_with("mix.toml:10: `fallback`:"), "{e}");
-        let e = err(&MIX.replace("[countries.GB]", "[countries.gb]"));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "[countries.GB]",
+            "[countries.gb]",
+        ));
         assert!(e.contains("`countries`: `gb` is not a two-letter"), "{e}");
         let e = err(&format!("{MIX}\n[sms]\nresend_rate = -1\n"));
         assert!(

@@ -145,9 +145,9 @@ mod tests {
 
     #[test]
     fn ramp_sums_to_the_total_and_the_block_caps_it() {
-        let text = include_str!("../../../scenarios/mixes/two-country.toml");
+        let text = crate::test_files::shipped("scenarios/mixes/two-country.toml");
         let s =
-            PricedMix::from_mix_text("t.toml", text, None, &LoadOptions::default()).expect("mix");
+            PricedMix::from_mix_text("t.toml", &text, None, &LoadOptions::default()).expect("mix");
         let e = episode(&s, &EpisodeSpec::healthchecks(1e5)).expect("episode");
         let open: f64 = e.pumped_sms_open.iter().sum();
         let blocked: f64 = e.pumped_sms_blocked.iter().sum();

@@ -28,6 +28,36 @@ pub use observed::{CountryCounts, Observed, ObservedCost, cost_observed};
 pub use prices::{Date, PriceSnapshot, PriceTable};
 
 #[cfg(test)]
+pub(crate) mod test_files {
+    //! What the unit tests share: shipped files found from the crate's manifest directory (not
+    //! from the working directory), and text variants that fail loudly when the text changes.
+
+    use std::path::Path;
+
+    /// A file shipped with the repository, by its path from the repository root.
+    pub(crate) fn shipped(rel: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(rel);
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    }
+
+    /// `text` with every `from` replaced by `to`; panics if `from` does not occur, so a variant
+    /// cannot silently become the original when the original changes.
+    pub(crate) fn replaced(text: &str, from: &str, to: &str) -> String {
+        assert!(text.contains(from), "`{from}` does not occur in the text");
+        text.replace(from, to)
+    }
+
+    #[test]
+    #[should_panic(expected = "does not occur")]
+    fn a_replacement_that_matches_nothing_panics() {
+        replaced("weight = 1", "weight = 2", "weight = 3");
+    }
+}
+
+#[cfg(test)]
 mod layering {
     //! The model never imports the reports: `report` reads the model, not the other way round.
 

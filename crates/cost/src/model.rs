@@ -575,11 +575,20 @@ mod tests {
     use super::*;
     use crate::config::LoadOptions;
 
-    const TWO: &str = include_str!("../../../scenarios/mixes/two-country.toml");
+    use crate::test_files::{replaced, shipped};
+
+    fn two_text() -> String {
+        shipped("scenarios/mixes/two-country.toml")
+    }
 
     fn two() -> PricedMix {
-        PricedMix::from_mix_text("two-country.toml", TWO, None, &LoadOptions::default())
-            .expect("test mix loads")
+        PricedMix::from_mix_text(
+            "two-country.toml",
+            &two_text(),
+            None,
+            &LoadOptions::default(),
+        )
+        .expect("test mix loads")
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -791,7 +800,8 @@ mod tests {
 
     #[test]
     fn outbound_fallback_carries_pumping_and_fees() {
-        let mix = TWO.replace(
+        let mix = replaced(
+            &two_text(),
             "other_countries = \"inbound_sms\"",
             "other_countries = \"outbound_sms\"",
         );
@@ -799,7 +809,11 @@ mod tests {
             .expect("mix loads");
         let e = evaluate(&s, 10_000.0, 0.2).expect("evaluate");
         assert!(close(e.reverse.pumped_sms_usd, e.sms.pumped_sms_usd));
-        let mix = TWO.replace("fallback = \"inbound_sms\"", "fallback = \"outbound_sms\"");
+        let mix = replaced(
+            &two_text(),
+            "fallback = \"inbound_sms\"",
+            "fallback = \"outbound_sms\"",
+        );
         let s = PricedMix::from_mix_text("m.toml", &mix, None, &LoadOptions::default())
             .expect("mix loads");
         let e = evaluate(&s, 10_000.0, 0.0).expect("evaluate");

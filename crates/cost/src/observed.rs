@@ -171,8 +171,8 @@ mod tests {
     use crate::config::LoadOptions;
 
     fn two() -> PricedMix {
-        let text = include_str!("../../../scenarios/mixes/two-country.toml");
-        PricedMix::from_mix_text("two-country.toml", text, None, &LoadOptions::default())
+        let text = crate::test_files::shipped("scenarios/mixes/two-country.toml");
+        PricedMix::from_mix_text("two-country.toml", &text, None, &LoadOptions::default())
             .expect("test mix loads")
     }
 
