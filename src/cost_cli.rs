@@ -33,7 +33,7 @@ pub struct CostArgs {
     /// Volume for the per-country breakdown and the illustrative episode.
     #[arg(long, default_value_t = 1e6)]
     pub at: f64,
-    /// Output directory for cost_curve.csv, summary.md, report.html and cost_curve.svg.
+    /// Output directory for cost_curve.csv, results.json, summary.md, report.html and cost_curve.svg.
     #[arg(long, default_value = "reports/cost")]
     pub out: PathBuf,
     /// Leave the illustrative pumping episode out of the report.

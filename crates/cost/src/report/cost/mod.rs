@@ -1,5 +1,5 @@
-//! The `mo2fa cost` report: `report.html`, `summary.md`, `cost_curve.svg` (and the CSV from
-//! [`crate::sweep::csv`]). Built from plain results so the simulator can reuse the
+//! The `mo2fa cost` report: `report.html`, `summary.md`, `cost_curve.svg`, `results.json` (and
+//! the CSV from [`crate::sweep::csv`]). Built from plain results so the simulator can reuse the
 //! sections in its own run report.
 //!
 //! * `charts`: the cost curves, the close-up around the break-even, cost by country and by fraud
@@ -7,9 +7,11 @@
 //! * `text`: percentages, the break-even sentence and the table rows the outputs share.
 //! * `page`: the HTML sections and page.
 //! * `summary`: `summary.md` and the terminal table.
+//! * `results`: `results.json`, the break-evens and costs for programs.
 
 mod charts;
 mod page;
+mod results;
 mod summary;
 mod text;
 
@@ -18,6 +20,9 @@ pub use charts::{
     country_chart, curve_chart, episode_chart, episode_timeline, fraud_chart, zoom_chart,
 };
 pub use page::{page, sections};
+pub use results::{
+    AtReference, BreakEvenResult, Components, FraudShareResult, Results, results_json,
+};
 pub use summary::{summary_markdown, terminal_table};
 pub use text::describe_break_even;
 
@@ -29,6 +34,7 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug)]
 pub struct CostReport {
     pub csv: String,
+    pub results_json: String,
     pub summary_md: String,
     pub html: String,
     pub curve_svg: String,
@@ -38,18 +44,20 @@ impl CostReport {
     pub fn render(sweep: &Sweep, episode: Option<&Episode>) -> Self {
         CostReport {
             csv: csv(sweep),
+            results_json: results_json(sweep),
             summary_md: summary_markdown(sweep, episode),
             html: page(sweep, episode).to_html(),
             curve_svg: curve_chart(sweep).to_svg(),
         }
     }
 
-    /// Writes `cost_curve.csv`, `summary.md`, `report.html` and `cost_curve.svg` into `dir`
-    /// (created if missing); returns the paths written.
+    /// Writes `cost_curve.csv`, `results.json`, `summary.md`, `report.html` and `cost_curve.svg`
+    /// into `dir` (created if missing); returns the paths written.
     pub fn write(&self, dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         std::fs::create_dir_all(dir)?;
         let files = [
             ("cost_curve.csv", &self.csv),
+            ("results.json", &self.results_json),
             ("summary.md", &self.summary_md),
             ("report.html", &self.html),
             ("cost_curve.svg", &self.curve_svg),
