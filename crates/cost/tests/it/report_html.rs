@@ -10,7 +10,7 @@ use mo2fa_cost::{LoadOptions, PricedMix};
 use std::path::Path;
 
 fn report() -> CostReport {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/mixes/us-eu.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/mixes/us-eu.toml");
     let mix = PricedMix::load(&path, &LoadOptions::default()).expect("mix loads");
     let sweep = sweep::run(
         mix,
