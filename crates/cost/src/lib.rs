@@ -1,11 +1,19 @@
 //! Cost model: what 2FA costs a month by outbound SMS OTP and by reverse (inbound) iMessage, at
 //! a volume, a country mix and a fraud (SMS pumping) share, and where the two cross.
 //!
+//! The model:
 //! * [`prices`]: the dated per-country SMS price table.
 //! * [`config`]: price and mix files (TOML) merged into a validated [`PricedMix`].
 //! * [`model`]: the cost curves, per-volume breakdowns and the exact break-even.
+//! * [`sweep`]: the `mo2fa cost` run: a volume grid, the exact break-even per fraud share, the CSV.
+//! * [`episode`]: an illustrative pumping episode priced with a mix.
 //! * [`observed`]: pricing the counts a simulation actually produced.
-//! * [`sweep`]: the `mo2fa cost` run: a volume grid, the CSV, and the results reports use.
+//! * [`error`]: [`CostError`], naming the file, line and key of a bad input.
+//!
+//! The reports, which read the model and are never read by it:
+//! * [`report`]: formatting helpers; [`report::svg`] charts, [`report::html`] pages, and
+//!   [`report::cost`], the `mo2fa cost` files (`report.html`, `summary.md`, `results.json`,
+//!   `cost_curve.svg`) and the sections a simulation report embeds.
 //!
 //! Everything here is pure and deterministic: the same inputs give the same numbers, so reports
 //! can be diffed and checked in.
