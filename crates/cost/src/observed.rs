@@ -1,10 +1,10 @@
 //! Pricing what a simulation actually sent, instead of what the volume model predicts.
 //!
 //! The simulator counts messages per destination and calls [`cost_observed`]; the prices,
-//! fees and line capacity come from the same [`Scenario`] as the cost curves, so a simulated
+//! fees and line capacity come from the same [`PricedMix`] as the cost curves, so a simulated
 //! month and the model at the same volume are directly comparable.
 
-use super::config::Scenario;
+use super::config::PricedMix;
 use super::error::CostError;
 use super::model::lines_needed;
 use super::prices::QuoteSource;
@@ -69,11 +69,11 @@ pub struct ObservedCost {
     pub notes: Vec<String>,
 }
 
-/// Prices the counts of a simulation run with the scenario's prices.
+/// Prices the counts of a simulation run with the priced mix's prices.
 ///
 /// Fixed fees are due for a country when any outbound segment went there (the registration is
 /// needed to send at all); a fee without a country is due when any outbound segment was sent.
-pub fn cost_observed(s: &Scenario, obs: &Observed) -> Result<ObservedCost, CostError> {
+pub fn cost_observed(s: &PricedMix, obs: &Observed) -> Result<ObservedCost, CostError> {
     if !(obs.period_days.is_finite() && obs.period_days > 0.0) {
         return Err(CostError::Model(format!(
             "observed period must be > 0 days, got {}",
@@ -170,9 +170,9 @@ mod tests {
     use super::*;
     use crate::config::LoadOptions;
 
-    fn two() -> Scenario {
-        let text = include_str!("../../../scenarios/mixes/two-country.toml");
-        Scenario::from_mix_text("two-country.toml", text, None, &LoadOptions::default())
+    fn two() -> PricedMix {
+        let text = crate::test_files::shipped("scenarios/mixes/two-country.toml");
+        PricedMix::from_mix_text("two-country.toml", &text, None, &LoadOptions::default())
             .expect("test mix loads")
     }
 

@@ -9,7 +9,7 @@ use mo2fa_cost::report::html::{Block, Page, Section};
 use mo2fa_cost::report::svg::{
     Axis, Format, Lane, Panel, Scale, Series, Span, TimeSeriesChart, Timeline,
 };
-use mo2fa_cost::{CostError, LoadOptions, Scenario as CostScenario};
+use mo2fa_cost::{CostError, LoadOptions, PricedMix as CostScenario};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::path::Path;
