@@ -58,11 +58,21 @@ fn a_bad_tokio_worker_count_in_the_environment_is_an_error_not_a_panic() {
 #[test]
 fn workers_sets_the_runtime_threads() {
     let server = common::Serve::start("s", &["--workers", "3"]);
-    let workers = std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "tokio-rt-worker")
-        .count();
+    let count = || {
+        std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "tokio-rt-worker")
+            .count()
+    };
+    // A worker thread names itself once it runs, which on a loaded machine can be a moment
+    // after the server announced its address: wait for the names (never for more than 3).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut workers = count();
+    while workers < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        workers = count();
+    }
     assert_eq!(workers, 3);
 }
 
