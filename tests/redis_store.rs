@@ -236,23 +236,11 @@ impl Instance {
         )
     }
 
+    /// Blooio's documented v2 event, signed now.
     fn deliver(&self, message_id: &str, sender: &str, text: &str) -> Reply {
-        let body = serde_json::json!({
-            "event": "message.received", "message_id": message_id,
-            "sender": sender, "text": text, "protocol": "imessage",
-        })
-        .to_string();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let sig = Secret::new(Scheme::Blooio, SECRET)
-            .unwrap()
-            .sign_blooio(now, body.as_bytes());
-        self.post(
-            "/webhook/blooio",
-            &format!("Blooio-Signature: {sig}\r\n"),
-            &body,
+        self.deliver_body(
+            &common::message_event(message_id, sender, text, "imessage"),
+            "",
         )
     }
 
