@@ -1,6 +1,6 @@
 //! Drives the real `mo2fa` binary: start-up checks, serving on port 0, clean shutdown.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

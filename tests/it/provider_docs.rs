@@ -3,7 +3,7 @@
 //! real server, then the rules for the headers Blooio documents (`X-Blooio-Event`,
 //! `X-Blooio-Message-Id`, the replay headers) and for the V4 envelope.
 
-mod common;
+use crate::common;
 
 use common::Server;
 use mo2fa_core::verifier::{Config, Protocol};

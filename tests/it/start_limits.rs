@@ -3,7 +3,7 @@
 //! limit, `--sms-defences` on `/sms/start`, the counts in /metrics, and the simulator's guard
 //! deciding a request sequence exactly as the server does.
 
-mod common;
+use crate::common;
 
 use common::{Reply, Serve};
 use mo2fa_core::sms_defences::{SmsDefences, SmsGuard};

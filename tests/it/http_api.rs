@@ -1,6 +1,6 @@
 //! End-to-end tests of the HTTP verifier on a real loopback socket (port 0).
 
-mod common;
+use crate::common;
 
 use common::{Server, message_event};
 use mo2fa_core::verifier::{Config, Protocol};

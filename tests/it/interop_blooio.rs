@@ -1,7 +1,7 @@
 //! Interop with code written elsewhere: the independent `blooio` Rust client's webhook
 //! verification. Signatures must mean the same thing on both sides.
 
-mod common;
+use crate::common;
 
 use blooio::webhook::{VerifyError, WebhookEvent, verify_at};
 use common::{SECRET, Server, shaped_event};

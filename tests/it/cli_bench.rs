@@ -1,7 +1,7 @@
 //! `mo2fa bench http` end to end at a small fixed rate: every request answered, table printed;
 //! in-process and against a separately spawned `mo2fa serve` (`--target`).
 
-mod common;
+use crate::common;
 
 use common::Serve;
 

@@ -7,7 +7,7 @@
 //! and otherwise skips, saying `SKIPPED: <test>: ...` on stderr (`common::skip_or_fail`).
 //! `parity` drives the library directly: the memory and Redis backends must answer alike.
 
-mod common;
+use crate::common;
 
 use mo2fa_core::webhook::{Scheme, Secret};
 use std::io::{Read, Write};

@@ -4,7 +4,7 @@
 
 #![cfg_attr(not(feature = "load"), allow(dead_code, unused_imports))]
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! corrupted, and every refusal names the problem. (The basic 400/401/404/405/413/415/422
 //! cases are in http_api.rs.)
 
-mod common;
+use crate::common;
 
 use common::{Server, message_event};
 use mo2fa_core::verifier::Config;

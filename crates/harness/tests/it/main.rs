@@ -1,0 +1,3 @@
+//! Integration tests of the load harness, one test binary for the crate.
+
+mod openloop;
