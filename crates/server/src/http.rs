@@ -1344,9 +1344,14 @@ where
         mark: mark.clone(),
     };
     let timeout = app.cfg.request_timeout;
+    // Only the start limits and the SMS defences read the peer; inserting it costs an
+    // allocation per request, so it is skipped when neither is configured.
+    let wants_peer = app.limiter.is_some() || app.sms_guard.is_some();
     let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
         let app = app.clone();
-        req.extensions_mut().insert(peer);
+        if wants_peer {
+            req.extensions_mut().insert(peer);
+        }
         let deadline = mark.began() + timeout;
         async move {
             let req = req.map(|b| Deadlined::new(b, deadline, timeout));
