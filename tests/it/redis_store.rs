@@ -762,16 +762,16 @@ mod parity {
     const MAX_PENDING: usize = 8;
 
     /// One backend under the script: its challenges by key, and a delivery counter.
-    struct Side<B: Backend> {
+    pub(super) struct Side<B: Backend> {
         backend: B,
         rng: ChaCha8Rng,
         by_key: HashMap<&'static str, (String, String)>,
-        deliveries: u32,
+        pub(super) deliveries: u32,
     }
 
     /// An outcome with the challenge id replaced by the script's key for it.
     #[derive(Debug, PartialEq, Eq)]
-    enum Seen {
+    pub(super) enum Seen {
         Verified(String),
         Mismatch(String, bool),
         Expired(String),
@@ -781,10 +781,10 @@ mod parity {
     }
 
     /// A status with the absolute times made relative to the script's start.
-    type SeenStatus = Option<(Status, Option<String>, Option<Millis>, Millis)>;
+    pub(super) type SeenStatus = Option<(Status, Option<String>, Option<Millis>, Millis)>;
 
     impl<B: Backend> Side<B> {
-        fn new(backend: B) -> Self {
+        pub(super) fn new(backend: B) -> Self {
             Self {
                 backend,
                 rng: ChaCha8Rng::seed_from_u64(6),
@@ -801,7 +801,7 @@ mod parity {
                 .map_or_else(|| format!("unknown {id}"), |(k, _)| k.to_string())
         }
 
-        async fn start(
+        pub(super) async fn start(
             &mut self,
             key: &'static str,
             sender: Option<&str>,
@@ -821,7 +821,7 @@ mod parity {
 
         /// Delivers `text` (with `{key}` replaced by that challenge's code) as a new delivery,
         /// or as a repeat of delivery `repeat`.
-        async fn deliver(
+        pub(super) async fn deliver(
             &mut self,
             sender: &str,
             text: &str,
@@ -847,20 +847,10 @@ mod parity {
                 .receive_once(&format!("d{delivery}"), &msg, now)
                 .await
                 .unwrap();
-            let seen = match outcome {
-                ReceiveOutcome::Verified { id } => Seen::Verified(self.key_of(&id)),
-                ReceiveOutcome::SenderMismatch { id, locked } => {
-                    Seen::Mismatch(self.key_of(&id), locked)
-                }
-                ReceiveOutcome::Expired { id } => Seen::Expired(self.key_of(&id)),
-                ReceiveOutcome::NoMatch { candidates_tried } => Seen::NoMatch(candidates_tried),
-                ReceiveOutcome::NoCode => Seen::NoCode,
-                ReceiveOutcome::Ignored { reason } => Seen::Ignored(reason),
-            };
-            (seen, repeat)
+            (self.seen(outcome), repeat)
         }
 
-        async fn status(&self, key: &str, t0: Millis, now: Millis) -> SeenStatus {
+        pub(super) async fn status(&self, key: &str, t0: Millis, now: Millis) -> SeenStatus {
             let id = self.by_key.get(key).map_or(key, |(id, _)| id.as_str());
             let view: Option<StatusView> = self.backend.status(id, now).await.unwrap();
             view.map(|v| {
@@ -873,13 +863,36 @@ mod parity {
             })
         }
 
-        fn counts(&self) -> [u64; 12] {
+        pub(super) fn backend(&self) -> &B {
+            &self.backend
+        }
+
+        pub(super) fn counts(&self) -> [u64; 12] {
             counts(self.backend.counters())
+        }
+
+        /// A replay's lookup of delivery `n`: its first answer, or `None` if never made.
+        pub(super) async fn replay(&self, n: u32) -> Option<Seen> {
+            let outcome = self.backend.recorded(&format!("d{n}")).await.unwrap()?;
+            Some(self.seen(outcome))
+        }
+
+        fn seen(&self, outcome: ReceiveOutcome) -> Seen {
+            match outcome {
+                ReceiveOutcome::Verified { id } => Seen::Verified(self.key_of(&id)),
+                ReceiveOutcome::SenderMismatch { id, locked } => {
+                    Seen::Mismatch(self.key_of(&id), locked)
+                }
+                ReceiveOutcome::Expired { id } => Seen::Expired(self.key_of(&id)),
+                ReceiveOutcome::NoMatch { candidates_tried } => Seen::NoMatch(candidates_tried),
+                ReceiveOutcome::NoCode => Seen::NoCode,
+                ReceiveOutcome::Ignored { reason } => Seen::Ignored(reason),
+            }
         }
     }
 
     /// Every counter the verifier decides (not `bad_signatures`, the HTTP adapter's).
-    fn counts(c: &Counters) -> [u64; 12] {
+    pub(super) fn counts(c: &Counters) -> [u64; 12] {
         [
             &c.expired,
             &c.starts,
@@ -1138,6 +1151,151 @@ mod parity {
             "Redis' record alone"
         );
         assert!(mem.counts().iter().all(|&n| n > 0), "{:?}", mem.counts());
+    }
+}
+
+/// The model-based test the memory store has (random operations against a model), run with the
+/// Redis backend as the second implementation: random sequences of starts, deliveries (new,
+/// repeated, replay lookups), status reads and clock steps, where every answer and the final
+/// counters must be the same on both. The fixed script in `parity` covers the cases one by one;
+/// this looks for the orders nobody wrote down.
+mod model {
+    use super::parity::Side;
+    use super::{Redis, unique_prefix};
+    use mo2fa_core::clock::{Clock, SystemClock};
+    use mo2fa_core::store::MemoryStoreConfig;
+    use mo2fa_core::verifier::{Config, Verifier};
+    use mo2fa_server::backend::Backend;
+    use mo2fa_server::redis::{RedisConfig, RedisVerifier};
+    use proptest::prelude::*;
+
+    const KEYS: [&str; 5] = ["k0", "k1", "k2", "k3", "k4"];
+    const SENDERS: [&str; 3] = ["+15551230001", "bob@example.com", "+15559990666"];
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Start {
+            key: usize,
+            bound: Option<usize>,
+            ttl_s: u64,
+        },
+        /// `text` names challenges by index; `again` repeats an earlier delivery.
+        Deliver {
+            sender: usize,
+            keys: Vec<usize>,
+            sms: bool,
+            again: Option<u32>,
+        },
+        Replay {
+            delivery: u32,
+        },
+        Status {
+            key: usize,
+        },
+        Wait {
+            ms: u64,
+        },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0..KEYS.len(), proptest::option::of(0..SENDERS.len()), 1u64..90)
+                .prop_map(|(key, bound, ttl_s)| Op::Start { key, bound, ttl_s }),
+            4 => (
+                0..SENDERS.len(),
+                proptest::collection::vec(0..KEYS.len(), 0..4),
+                proptest::bool::weighted(0.1),
+                proptest::option::weighted(0.2, 1u32..8),
+            )
+                .prop_map(|(sender, keys, sms, again)| Op::Deliver { sender, keys, sms, again }),
+            1 => (1u32..8).prop_map(|delivery| Op::Replay { delivery }),
+            2 => (0..KEYS.len()).prop_map(|key| Op::Status { key }),
+            1 => (1u64..40_000).prop_map(|ms| Op::Wait { ms }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_operations_answer_alike(ops in proptest::collection::vec(op(), 1..40)) {
+            let Some(redis) = Redis::shared("model") else {
+                return Ok(());
+            };
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                let cfg = Config {
+                    max_candidates: 2,
+                    max_sender_failures: 2,
+                    min_ttl_ms: 1_000,
+                    ..Config::default()
+                };
+                let store = MemoryStoreConfig { shards: 2, max_pending: 4, retention_ms: 600_000 };
+                let mut mem = Side::new(Verifier::in_memory(cfg.clone(), store).unwrap());
+                let redis_cfg = RedisConfig {
+                    prefix: unique_prefix("model"),
+                    max_pending: store.max_pending,
+                    retention_ms: store.retention_ms,
+                    ..RedisConfig::new(redis.url.clone())
+                };
+                let mut red = Side::new(RedisVerifier::new(cfg, redis_cfg).unwrap());
+                // Only forward from the wall clock: Redis' own key TTLs never run out first.
+                let t0 = SystemClock.now_ms();
+                let mut now = t0;
+                // Each key names one challenge for the whole run (answers name challenges by key).
+                let mut used = [false; KEYS.len()];
+                for (i, op) in ops.iter().enumerate() {
+                    now += 1;
+                    match op {
+                        Op::Start { key, .. } if used[*key] => {}
+                        Op::Start { key, bound, ttl_s } => {
+                            used[*key] = true;
+                            let sender = bound.map(|b| SENDERS[b]);
+                            let (a, b) = (
+                                mem.start(KEYS[*key], sender, ttl_s * 1000, now).await,
+                                red.start(KEYS[*key], sender, ttl_s * 1000, now).await,
+                            );
+                            prop_assert_eq!(a.map_err(|e| e.to_string()), b.map_err(|e| e.to_string()), "step {}: {:?}", i, op);
+                        }
+                        Op::Deliver { sender, keys, sms, again } => {
+                            let text: Vec<String> = keys.iter().map(|k| format!("{{{}}}", KEYS[*k])).collect();
+                            let text = if text.is_empty() { "hello".to_string() } else { text.join(" ") };
+                            let protocol = if *sms { "sms" } else { "imessage" };
+                            // A repeat names a delivery both sides have made.
+                            let again = again.filter(|d| *d <= mem.deliveries);
+                            let a = mem.deliver(SENDERS[*sender], &text, protocol, again, now).await;
+                            let b = red.deliver(SENDERS[*sender], &text, protocol, again, now).await;
+                            prop_assert_eq!(a, b, "step {}: {:?}", i, op);
+                        }
+                        Op::Replay { delivery } => {
+                            let a = mem.replay(*delivery).await;
+                            let b = red.replay(*delivery).await;
+                            prop_assert_eq!(a, b, "step {}: {:?}", i, op);
+                        }
+                        Op::Status { key } => {
+                            let a = mem.status(KEYS[*key], t0, now).await;
+                            let b = red.status(KEYS[*key], t0, now).await;
+                            prop_assert_eq!(a, b, "step {}: {:?}", i, op);
+                        }
+                        Op::Wait { ms } => now += ms,
+                    }
+                }
+                // Both count an expiry when they sweep it, the memory store by a wheel of whole
+                // seconds: counters agree once both have swept past every challenge's end (TTLs
+                // are at most 90 s here). Redis' sweep runs as a task.
+                let end = now + 100_000;
+                mem.backend().sweep(end);
+                red.backend().sweep(end);
+                for _ in 0..500 {
+                    if red.counts() == mem.counts() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                prop_assert_eq!(mem.counts(), red.counts(), "counters after {:?}", ops);
+                Ok(())
+            })?;
+        }
     }
 }
 

@@ -123,16 +123,15 @@ local function live_pending(p, now)
 end
 ";
 
-/// The last element of every answer is the number of challenges this call expired.
+/// Expires nothing itself, exactly as the memory store's insert: a challenge past its time stays
+/// matchable (a late message reads `expired`) and keeps its place in the bound until the sweep
+/// frees it; the code check goes by the caller's clock, so a due challenge holds no code.
 const INSERT: &str = r"
 local p, counts = ARGV[1], ARGV[8]
 local now, max_pending = tonumber(ARGV[2]), tonumber(ARGV[3])
-local expired = expire_due(p, now)
-local swept = tostring(expired)
-count(counts, 'expired', expired)
-if live_pending(p, now) >= max_pending then
+if redis.call('ZCARD', p .. 'pending') >= max_pending then
   count(counts, 'starts_refused', 1)
-  return {'full', swept}
+  return {'full'}
 end
 for i = 9, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
@@ -151,10 +150,10 @@ for i = 9, #ARGV, 2 do
     redis.call('PEXPIREAT', ch, tonumber(ARGV[5]) + tonumber(ARGV[7]))
     redis.call('ZADD', p .. 'pending', ARGV[5], id)
     count(counts, 'starts', 1)
-    return {'ok', id, ARGV[i], swept}
+    return {'ok', id, ARGV[i]}
   end
 end
-return {'taken', swept}
+return {'taken'}
 ";
 
 /// A replay's lookup: the first answer to delivery `ARGV[2]`, counted as a duplicate, or nil.
@@ -305,7 +304,7 @@ impl RedisVerifier {
             cfg,
             redis,
             conn,
-            insert: Script::new(&format!("{prelude}{EXPIRE_DUE}{INSERT}")),
+            insert: Script::new(&format!("{prelude}{INSERT}")),
             receive: Script::new(&format!("{prelude}{RECEIVE}")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
             sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),
@@ -539,8 +538,6 @@ impl Backend for RedisVerifier {
                         .invoke_async(&mut conn)
                         .await
                         .map_err(|e| self.down(e))?;
-                    let swept = answer.last().and_then(|n| n.parse().ok()).unwrap_or(0);
-                    self.tally.replied(|c| Counters::add(&c.expired, swept));
                     match answer.first().map(String::as_str) {
                         Some("ok") => {
                             let id = answer.get(1).and_then(|t| ChallengeId::parse(t));
