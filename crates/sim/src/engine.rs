@@ -58,7 +58,7 @@ impl World<'_> {
             self.now_ms = t_ms;
             debug_assert_eq!(self.now_ms, self.queue.now_ms());
             events += 1;
-            if events % CHECK_EVERY_EVENTS == 0 {
+            if events.is_multiple_of(CHECK_EVERY_EVENTS) {
                 (control.progress)(t_ms);
                 if control.interrupt.load(Ordering::Relaxed) {
                     interrupted = true;

@@ -273,7 +273,7 @@ mod tests {
              [emitter]\nlatency_median = \"300ms\"\n",
         );
         let mut w = world(&sc);
-        let u = w.new_user(0, 1_000_555_0100);
+        let u = w.new_user(0, 10_005_550_100);
         w.users[u as usize].refs = 1;
         w.sms_start(u, false, true, 700);
         assert_eq!(w.acc.rows[0].sms_legit_smsflow, 1);

@@ -219,7 +219,7 @@ mod tests {
     fn a_dropped_message_is_never_delivered_nor_counted() {
         let sc = emitter(1.0, 0.0);
         let mut w = world(&sc);
-        let u = w.new_user(0, 1_000_000_0001);
+        let u = w.new_user(0, 10_000_000_001);
         w.users[u as usize].refs = 1;
         w.user_send(u, false);
         assert!(drain(&mut w).is_empty());
@@ -235,7 +235,7 @@ mod tests {
     fn a_duplicated_message_is_delivered_twice_the_retry_later() {
         let sc = emitter(0.0, 1.0);
         let mut w = world(&sc);
-        let u = w.new_user(0, 1_000_000_0001);
+        let u = w.new_user(0, 10_000_000_001);
         w.users[u as usize].refs = 1;
         w.user_send(u, false);
         let evs = drain(&mut w);
@@ -260,16 +260,16 @@ mod tests {
     fn the_dedupe_cache_answers_the_second_delivery() {
         let sc = emitter(0.0, 1.0);
         let mut w = world(&sc);
-        let req = w.start_request_for(1_000_000_0001);
+        let req = w.start_request_for(10_000_000_001);
         let started = w.verifier.start(&req, w.wall_ms(), &mut w.rng).unwrap();
         let text = w.spec.format(started.code).to_string();
         let text_ref = || Text::Code(0);
-        let first = w.deliver(1_000_000_0001, &text, text_ref, "imessage", 1, true, true);
+        let first = w.deliver(10_000_000_001, &text, text_ref, "imessage", 1, true, true);
         assert!(
             matches!(first, Some(ReceiveOutcome::Verified { .. })),
             "{first:?}"
         );
-        let second = w.deliver(1_000_000_0001, &text, text_ref, "imessage", 1, true, true);
+        let second = w.deliver(10_000_000_001, &text, text_ref, "imessage", 1, true, true);
         assert_eq!(second, None);
         assert_eq!(w.acc.rows[0].duplicate_deliveries, 1);
     }
