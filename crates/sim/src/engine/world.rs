@@ -487,6 +487,24 @@ latency_median = "300ms"
 "#;
 
     #[test]
+    fn every_shipped_scenario_builds_its_world_and_cost_model() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+        let mut n = 0;
+        for dir in [root.clone(), root.join("threats")] {
+            for entry in std::fs::read_dir(&dir).expect("scenarios directory") {
+                let path = entry.expect("directory entry").path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let sc = Scenario::load(&path).expect("shipped scenario loads");
+                    let w = World::new(&sc, sc.seed);
+                    assert!(w.is_ok(), "{}: {:?}", path.display(), w.err());
+                    n += 1;
+                }
+            }
+        }
+        assert!(n >= 8, "found {n} scenarios");
+    }
+
+    #[test]
     fn countries_get_disjoint_number_blocks_and_cumulative_weights() {
         let sc = scenario(TWO);
         let w = world(&sc);
