@@ -1,7 +1,7 @@
 //! `mo2fa cost`: arguments and the run, kept in the library so `main.rs` only dispatches.
 
 use clap::Args;
-use mo2fa_cost::config::{LoadOptions, Scenario};
+use mo2fa_cost::config::{LoadOptions, PricedMix};
 use mo2fa_cost::episode::{EpisodeSpec, episode};
 use mo2fa_cost::error::CostError;
 use mo2fa_cost::prices::Date;
@@ -33,7 +33,7 @@ pub struct CostArgs {
     /// Volume for the per-country breakdown and the illustrative episode.
     #[arg(long, default_value_t = 1e6)]
     pub at: f64,
-    /// Output directory for cost_curve.csv, summary.md, report.html and cost_curve.svg.
+    /// Output directory for cost_curve.csv, results.json, summary.md, report.html and cost_curve.svg.
     #[arg(long, default_value = "reports/cost")]
     pub out: PathBuf,
     /// Leave the illustrative pumping episode out of the report.
@@ -56,7 +56,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
     if !(args.at.is_finite() && args.at > 0.0) {
         return Err(CostError::argument("at", "must be a volume > 0"));
     }
-    let scenario = Scenario::load(
+    let mix = PricedMix::load(
         &args.mix,
         &LoadOptions {
             prices: args.prices.clone(),
@@ -64,7 +64,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
         },
     )?;
     let sweep = sweep::run(
-        scenario,
+        mix,
         &SweepOptions {
             lo,
             hi,
@@ -77,7 +77,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
         None
     } else {
         Some(episode(
-            &sweep.scenario,
+            &sweep.mix,
             &EpisodeSpec::healthchecks(sweep.reference_volume),
         )?)
     };

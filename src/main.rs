@@ -33,7 +33,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the verifier's HTTP server (webhook secret from MO2FA_WEBHOOK_SECRET).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Monthly cost of SMS OTP vs reverse iMessage by volume; writes CSV, summary and report.
     Cost(crate::cost_cli::CostArgs),
     /// Replay a scenario in virtual time through the real verifier; writes summary.json,
@@ -281,6 +281,18 @@ struct ServeArgs {
     /// and woken again for work another one found, which costs CPU on every request.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
+    /// Deadline on reading one whole request, headers and body together (e.g. `10s`,
+    /// `500ms`); a body still incomplete then is answered 408 and the connection closed.
+    #[arg(long, default_value = "10s", value_parser = parse_dur)]
+    request_timeout: u64,
+    /// Connections held open at once; past it new ones are closed as soon as they are
+    /// accepted. Default: 10,000, or fewer if the descriptor limit (ulimit -n) needs it.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_connections: Option<u64>,
+    /// Serve /metrics (and /healthz, /readyz) on this address instead of --addr, so it need
+    /// not be public; port 0 picks a free port (printed on the second stdout line).
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
     /// POST /2fa/start limit per client address, in starts per minute (refilled continuously;
     /// fractions allowed); off unless given. Refused starts get 429 with Retry-After. Behind a
     /// proxy, set --client-ip-header and --trusted-proxies, or every user shares its address.
@@ -377,7 +389,7 @@ fn run() -> Result<()> {
     let cli = Cli::parse();
     check_worker_threads_env()?;
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Cost(args) => {
             print!("{}", crate::cost_cli::run(&args)?);
             Ok(())
@@ -521,6 +533,15 @@ fn soak(args: SoakArgs) -> Result<()> {
     Ok(())
 }
 
+#[cfg(not(feature = "load"))]
+fn load(_: LoadArgs) -> Result<()> {
+    bail!(
+        "this mo2fa was built without goose: `load` needs `cargo build --release --features load` \
+         (left out by default because its TLS stack takes minutes to compile)"
+    )
+}
+
+#[cfg(feature = "load")]
 fn load(args: LoadArgs) -> Result<()> {
     use mo2fa_harness::closed::{self, LoadOptions, Mix, Target};
     let mix: Mix = args
@@ -679,7 +700,21 @@ fn serve(args: ServeArgs) -> Result<()> {
         max_sender_failures: args.max_sender_failures,
         accepted_protocols: args.accept_protocols.into_iter().map(Into::into).collect(),
         dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
+        // Keyed from the OS CSPRNG here, at the edge: the core never draws randomness itself.
+        dedupe_keys: rand::random(),
         ..verifier::Config::default()
+    };
+    let max_connections = match args.max_connections {
+        None => http::default_max_connections(),
+        Some(n) => {
+            if let Some(limit) = http::fd_limit().filter(|l| n >= *l) {
+                tracing::warn!(
+                    "--max-connections {n} is not below the descriptor limit ({limit}, ulimit -n): \
+                     when it runs out, new connections wait in the backlog instead of being refused"
+                );
+            }
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }
     };
     let rate = |per_minute: Option<f64>, burst: u32| {
         per_minute.map(|per_minute| mo2fa_core::limits::Rate { per_minute, burst })
@@ -716,6 +751,8 @@ fn serve(args: ServeArgs) -> Result<()> {
         client_ip_header,
         trusted_proxies: usize::from(args.trusted_proxies),
         sms_defences,
+        request_timeout: std::time::Duration::from_millis(args.request_timeout),
+        max_connections,
         ..HttpConfig::new(args.handle, secret)
     };
     let rt = match args.workers {
@@ -730,6 +767,15 @@ fn serve(args: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(args.addr)
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let metrics = match args.metrics_addr {
+            None => None,
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("--metrics-addr: cannot listen on {addr}"))?,
+            ),
+        };
+        let listeners = (listener, metrics);
         if args.store == "memory" {
             let store = MemoryStoreConfig {
                 max_pending: args.max_pending,
@@ -737,7 +783,7 @@ fn serve(args: ServeArgs) -> Result<()> {
                 ..MemoryStoreConfig::default()
             };
             let verifier = Verifier::in_memory(cfg, store).context("invalid verifier settings")?;
-            serve_app(listener, App::new(verifier, SystemClock, http_cfg)).await
+            serve_app(listeners, App::new(verifier, SystemClock, http_cfg)).await
         } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
             let redis = RedisConfig {
                 prefix: args.redis_prefix,
@@ -748,7 +794,7 @@ fn serve(args: ServeArgs) -> Result<()> {
             };
             let verifier = RedisVerifier::new(cfg, redis).context("--store")?;
             tracing::info!("challenges live in {}", args.store);
-            serve_app(listener, App::new(verifier, SystemClock, http_cfg)).await
+            serve_app(listeners, App::new(verifier, SystemClock, http_cfg)).await
         } else {
             bail!(
                 "--store: {:?} is neither \"memory\" nor a redis:// URL",
@@ -759,14 +805,18 @@ fn serve(args: ServeArgs) -> Result<()> {
 }
 
 async fn serve_app<V: mo2fa_server::backend::Backend>(
-    listener: tokio::net::TcpListener,
+    (listener, metrics): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
     app: App<V, SystemClock>,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
-    // The first stdout line is the contract tests and scripts read the port from.
+    // The first stdout line is the contract tests and scripts read the port from; the
+    // metrics address, if any, is the second.
     println!("mo2fa listening on http://{addr}");
+    if let Some(m) = &metrics {
+        println!("mo2fa metrics on http://{}", m.local_addr()?);
+    }
     std::io::stdout().flush()?;
-    http::serve(listener, Arc::new(app), http::shutdown_signal()).await?;
+    http::serve_with(listener, metrics, Arc::new(app), http::shutdown_signal()).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

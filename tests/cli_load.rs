@@ -1,5 +1,8 @@
 //! `mo2fa load` through the real binary: a short goose run against the in-process server and
-//! against a `mo2fa serve` child, with both reports written and every flow verified.
+//! against a `mo2fa serve` child, with both reports written and every flow verified. Built
+//! with `--features load` (goose); without it, `load` must say how to get it.
+
+#![cfg_attr(not(feature = "load"), allow(dead_code, unused_imports))]
 
 mod common;
 
@@ -59,6 +62,19 @@ fn flows_all_verified(dir: &std::path::Path, stdout: &str) -> Value {
     report
 }
 
+#[cfg(not(feature = "load"))]
+#[test]
+fn without_goose_load_says_how_to_build_it() {
+    let out = Command::new(BIN)
+        .args(["load", "--run-time", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--features load"), "{err}");
+}
+
+#[cfg(feature = "load")]
 #[test]
 fn short_run_against_the_in_process_server() {
     let dir = out_dir("in-process");
@@ -98,6 +114,7 @@ fn short_run_against_the_in_process_server() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[cfg(feature = "load")]
 #[test]
 fn runs_against_a_target_with_the_secret_from_the_environment() {
     // Both schemes: the deliveries carry whatever headers the target's scheme checks.
@@ -151,6 +168,7 @@ fn refused(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+#[cfg(feature = "load")]
 #[test]
 fn bad_options_are_refused_with_the_field_named() {
     let err = refused(&["--mix", "flow=1,foo=2"]);

@@ -58,11 +58,21 @@ fn a_bad_tokio_worker_count_in_the_environment_is_an_error_not_a_panic() {
 #[test]
 fn workers_sets_the_runtime_threads() {
     let server = common::Serve::start("s", &["--workers", "3"]);
-    let workers = std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.trim() == "tokio-rt-worker")
-        .count();
+    let count = || {
+        std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim() == "tokio-rt-worker")
+            .count()
+    };
+    // A worker thread names itself once it runs, which on a loaded machine can be a moment
+    // after the server announced its address: wait for the names (never for more than 3).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut workers = count();
+    while workers < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        workers = count();
+    }
     assert_eq!(workers, 3);
 }
 
@@ -128,4 +138,206 @@ fn serves_on_port_zero_and_stops_on_sigterm() {
         status.success(),
         "graceful shutdown exits 0, got {status:?}"
     );
+}
+
+/// Resident memory of a process, in KiB.
+#[cfg(target_os = "linux")]
+fn vm_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Sends `raw` on a fresh connection and returns the whole answer (the server closes).
+fn answer(addr: &str, raw: &str) -> common::Reply {
+    common::Reply::parse(http(addr, raw).as_bytes())
+}
+
+/// Stalled request bodies (headers sent, body never finished: no secret needed, since the
+/// body is read before the signature is checked) neither stop a normal client nor stay open
+/// past the request timeout, and cost bounded memory.
+#[cfg(target_os = "linux")]
+#[test]
+fn stalled_bodies_do_not_stop_service_and_are_closed_at_the_deadline() {
+    use mo2fa_core::webhook::{Scheme, Secret};
+    const SECRET: &str = "stall-secret";
+    const STALLED: usize = 200;
+    let server = common::Serve::start(SECRET, &["--request-timeout", "3s"]);
+    let rss_before = vm_rss_kib(server.child.id());
+    let t0 = std::time::Instant::now();
+    let mut stalled = Vec::new();
+    for i in 0..STALLED {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        let path = if i % 2 == 0 {
+            "/webhook/blooio"
+        } else {
+            "/2fa/start"
+        };
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{\"event\":"
+        )
+        .unwrap();
+        stalled.push(s);
+    }
+    // Wait until the server holds all of them (the /metrics request is one more).
+    let deadline = t0 + Duration::from_secs(20);
+    while server.metric("mo2fa_open_connections") < STALLED as u64 + 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stalled connections not accepted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let held = t0.elapsed();
+
+    // A normal client starts a challenge and verifies it through a signed webhook, at once.
+    let t = std::time::Instant::now();
+    let started = answer(
+        &server.addr,
+        "POST /2fa/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert_eq!(started.status, 201, "{started:?}");
+    let code = started.json()["code"].as_str().unwrap().to_string();
+    let body = common::message_event("m-stall", "+15550100001", &code, "imessage");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let sig = Secret::new(Scheme::Blooio, SECRET)
+        .unwrap()
+        .sign_blooio(now, body.as_bytes());
+    let verified = answer(
+        &server.addr,
+        &format!(
+            "POST /webhook/blooio HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nBlooio-Signature: {sig}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let took = t.elapsed();
+    assert_eq!(verified.json()["result"], "verified", "{verified:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "a normal client took {took:?} beside {STALLED} stalled bodies"
+    );
+    assert!(
+        held < Duration::from_secs(3),
+        "setting up took {held:?}: the stalled ones may have timed out before the client ran"
+    );
+
+    let rss_after = vm_rss_kib(server.child.id());
+    eprintln!("VmRSS {rss_before} KiB before, {rss_after} KiB with {STALLED} stalled bodies");
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} to {rss_after} KiB with {STALLED} stalled bodies"
+    );
+
+    // Each stalled request is answered 408 with a JSON error and closed, at the deadline.
+    for mut s in stalled {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        let r = common::Reply::parse(&out);
+        r.assert_error(408, "not received within 3000 ms");
+        assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    }
+    assert!(t0.elapsed() < Duration::from_secs(25));
+    assert_eq!(
+        server.metric("mo2fa_request_timeouts_total"),
+        STALLED as u64
+    );
+    // Each task gives its place back just after closing its socket: wait for the last ones.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.metric("mo2fa_open_connections") != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "connections still counted open"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn refuses_a_bad_request_timeout_by_name() {
+    for value in ["10", "0s", "soon"] {
+        let err = common::refused(
+            Command::new(BIN)
+                .args(["serve", "--addr", "127.0.0.1:0", "--request-timeout", value])
+                .env("MO2FA_WEBHOOK_SECRET", "s"),
+        );
+        assert!(err.contains("--request-timeout"), "{value}: {err}");
+    }
+    let err = common::refused(
+        Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--max-connections", "0"])
+            .env("MO2FA_WEBHOOK_SECRET", "s"),
+    );
+    assert!(err.contains("--max-connections"), "{err}");
+}
+
+/// With --metrics-addr, /metrics is served there (with the probes) and not on the main
+/// address; /readyz is ready with the memory store on both.
+#[test]
+fn metrics_addr_moves_metrics_off_the_main_address() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ])
+        .env("MO2FA_WEBHOOK_SECRET", "s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr_after = |prefix: &str| {
+        let line = lines.next().unwrap().unwrap();
+        line.strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+            .to_string()
+    };
+    let main = addr_after("mo2fa listening on http://");
+    let metrics = addr_after("mo2fa metrics on http://");
+    // Killed when dropped, also when an assertion fails.
+    let _server = common::Serve {
+        child,
+        addr: main.clone(),
+    };
+    let get = |addr: &str, path: &str| {
+        answer(
+            addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+    };
+    get(&main, "/metrics").assert_error(404, "no route for /metrics");
+    let scraped = get(&metrics, "/metrics");
+    assert_eq!(scraped.status, 200, "{scraped:?}");
+    assert!(
+        scraped
+            .body
+            .contains("\nmo2fa_connections_refused_total 0\n"),
+        "{}",
+        scraped.body
+    );
+    // The API stays on the main address only.
+    get(&metrics, "/2fa/status/x").assert_error(404, "no route");
+    get(&metrics, "/openapi.yaml").assert_error(404, "no route");
+    assert_eq!(get(&main, "/openapi.yaml").status, 200);
+    assert_eq!(
+        get(&main, "/2fa/status/x").json()["error"],
+        "unknown challenge id"
+    );
+    for addr in [&main, &metrics] {
+        assert_eq!(get(addr, "/healthz").status, 200);
+        let ready = get(addr, "/readyz");
+        assert_eq!(ready.status, 200, "{ready:?}");
+        assert_eq!(ready.json()["status"], "ready");
+    }
 }

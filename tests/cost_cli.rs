@@ -1,9 +1,11 @@
 //! Runs the real `mo2fa cost` binary on the checked-in two-country mix and checks the files
-//! against values computed by hand (see the derivation in `src/cost/model.rs` tests):
+//! against values computed by hand (see the derivation in `crates/cost/src/model.rs` tests):
 //!   SMS OTP(V, f=0)   = 10 + 0.0629625·V
 //!   SMS OTP(V, f=0.2) = 10 + 0.2581025·V
 //!   reverse(V)        = 0.01436625·V + 100·ceil(V / 34782.6087)
-//!   break-even (f=0)  = 90 / (0.0629625 − 0.01436625) = 1851.98…
+//!   break-even (f=0)  = 90 / (0.0629625 − 0.01436625) = 1851.99…
+//!
+//! Numbers are read from `results.json` and `cost_curve.csv`, never from the printed table.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +28,16 @@ fn run(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("binary runs")
+}
+
+/// `results.json` of a finished run.
+fn results(dir: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(dir.join("results.json")).expect("results.json written");
+    serde_json::from_str(&text).expect("results.json is JSON")
+}
+
+fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 fn run_two_country(dir: &Path) -> String {
@@ -54,14 +66,31 @@ fn run_two_country(dir: &Path) -> String {
 fn csv_matches_hand_computed_curves_and_break_even() {
     let dir = out_dir("two");
     let stdout = run_two_country(&dir);
+    let r = results(&dir);
+    let shares = r["fraud_shares"].as_array().expect("fraud_shares");
+    assert_eq!(shares.len(), 2, "{r}");
+    assert_eq!(num(&shares[0]["fraud_share"]), 0.0);
+    let be = &shares[0]["break_even"];
+    assert_eq!(be["kind"], "at", "{be}");
+    let exact = 90.0 / (0.0629625 - 0.01436625);
     assert!(
-        stdout.contains("fraud share 0%: break-even at 1,852 verifications a month"),
-        "{stdout}"
+        (num(&be["first_cheaper_above"]) - exact).abs() < 1e-6,
+        "{be}"
     );
-    assert!(
-        stdout.contains("fraud share 20%: reverse iMessage is cheaper at every volume"),
-        "{stdout}"
-    );
+    assert!((num(&be["cheaper_from"]) - exact).abs() < 1e-6, "{be}");
+    assert_eq!(num(&shares[1]["fraud_share"]), 0.2);
+    assert_eq!(shares[1]["break_even"]["kind"], "always", "{r}");
+    assert_eq!(num(&r["reference_volume"]), 1e6);
+    for (share, sms) in shares.iter().zip([62_972.5, 258_112.5]) {
+        let at = &share["at_reference"];
+        assert!(
+            (num(&at["sms_otp"]["total_usd"]) - sms).abs() < 1e-6,
+            "{at}"
+        );
+        assert!((num(&at["reverse_imessage"]["total_usd"]) - 17_266.25).abs() < 1e-6);
+        assert_eq!(at["reverse_imessage"]["imessage_lines"], 29);
+        assert_eq!(num(&at["sms_otp"]["fixed_usd"]), 10.0, "10DLC monthly fee");
+    }
     let csv = std::fs::read_to_string(dir.join("cost_curve.csv")).expect("csv written");
     let mut lines = csv.lines();
     assert_eq!(
@@ -92,8 +121,19 @@ fn csv_matches_hand_computed_curves_and_break_even() {
         assert_eq!(row[4], w.4, "{row:?}");
         assert_eq!(row[5], w.5.to_string(), "{row:?}");
     }
-    for f in ["summary.md", "report.html", "cost_curve.svg"] {
+    for f in [
+        "cost_curve.csv",
+        "results.json",
+        "summary.md",
+        "report.html",
+        "cost_curve.svg",
+    ] {
         assert!(dir.join(f).is_file(), "{f} written");
+        let wrote = format!("wrote {}", dir.join(f).display());
+        assert!(
+            stdout.lines().any(|l| l == wrote),
+            "{f} not listed: {stdout}"
+        );
     }
     let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
     assert!(summary.contains("break-even at 1,852"), "{summary}");
@@ -107,6 +147,7 @@ fn output_is_byte_identical_across_runs() {
     run_two_country(&b);
     for f in [
         "cost_curve.csv",
+        "results.json",
         "summary.md",
         "report.html",
         "cost_curve.svg",
@@ -187,6 +228,9 @@ fn price_date_selects_an_older_snapshot() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("snapshot 2024-04-29"));
+    let r = results(&dir);
+    assert_eq!(r["price_snapshot"], "2024-04-29", "{r}");
+    assert_eq!(num(&r["monthly_verifications_from"]), 1e6);
+    assert_eq!(num(&r["monthly_verifications_to"]), 1e6);
     let _ = std::fs::remove_dir_all(&dir);
 }

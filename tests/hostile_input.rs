@@ -361,3 +361,181 @@ async fn more_look_alikes_never_verify() {
     let status = s.get(&format!("/2fa/status/{id}")).await.json();
     assert_eq!(status["status"], "pending");
 }
+
+/// Reads what the server sends until it closes the connection, for at most `limit`; `None` if
+/// the connection was still open then.
+async fn read_until_closed(c: &mut TcpStream, limit: Duration) -> Option<common::Reply> {
+    let mut buf = Vec::new();
+    match tokio::time::timeout(limit, c.read_to_end(&mut buf)).await {
+        Ok(Ok(_)) => Some(common::Reply::parse(&buf)),
+        // A reset after the answer still ends the connection.
+        Ok(Err(_)) => Some(common::Reply::parse(&buf)),
+        Err(_) => None,
+    }
+}
+
+fn with_request_timeout(
+    ms: u64,
+) -> impl FnOnce(mo2fa_server::http::HttpConfig) -> mo2fa_server::http::HttpConfig {
+    move |mut h| {
+        h.request_timeout = Duration::from_millis(ms);
+        h
+    }
+}
+
+#[tokio::test]
+async fn a_trickling_body_is_cut_with_408_and_the_connection_closed() {
+    let s = Server::start_custom(
+        Config::default(),
+        100,
+        Scheme::Blooio,
+        with_request_timeout(800),
+    )
+    .await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    // A body of 200 bytes at a byte every 100 ms would take 20 s; every read brings a byte,
+    // so no idle timeout would ever fire. Only a deadline on the whole request does.
+    c.write_all(
+        b"POST /2fa/start HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let (mut rd, mut wr) = c.into_split();
+    let trickle = tokio::spawn(async move {
+        for _ in 0..200 {
+            if wr.write_all(b" ").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), rd.read_to_end(&mut buf)).await;
+    trickle.abort();
+    assert!(read.is_ok(), "the trickling body was not cut off");
+    let r = common::Reply::parse(&buf);
+    r.assert_error(408, "not received within 800 ms");
+    assert_eq!(r.header("connection"), Some("close"), "{r:?}");
+    assert_eq!(s.app.verifier.pending(), 0);
+    let m = s.get("/metrics").await.body;
+    assert!(m.contains("\nmo2fa_request_timeouts_total 1\n"), "{m}");
+}
+
+/// The deadline runs from the request's first byte: headers that took most of it leave the
+/// body only the rest, not a fresh allowance.
+#[tokio::test]
+async fn headers_and_body_share_one_deadline() {
+    let s = Server::start_custom(
+        Config::default(),
+        100,
+        Scheme::Blooio,
+        with_request_timeout(2000),
+    )
+    .await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    let head = b"POST /2fa/start HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 10\r\n\r\n";
+    let t = Instant::now();
+    // The headers take about 1.6 s (in 16 pieces), then the body never comes.
+    for piece in head.chunks(head.len().div_ceil(16)) {
+        c.write_all(piece).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = read_until_closed(&mut c, Duration::from_secs(10))
+        .await
+        .expect("the stalled body was not cut off");
+    let took = t.elapsed();
+    r.assert_error(408, "not received within 2000 ms");
+    // A deadline counted from the headers' end would answer only after 3.6 s.
+    assert!(
+        took < Duration::from_millis(3300),
+        "answered after {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn past_max_connections_new_ones_are_closed_and_open_ones_served() {
+    let s = Server::start_custom(Config::default(), 100, Scheme::Blooio, |mut h| {
+        h.max_connections = 3;
+        h
+    })
+    .await;
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+    /// One keep-alive answer: its head and a body of the declared length.
+    async fn answer(c: &mut TcpStream) -> common::Reply {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut chunk))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&chunk[..n]);
+            let r = common::Reply::parse(&buf);
+            let len: usize = r.header("content-length").map_or(0, |v| v.parse().unwrap());
+            if r.status != 0 && r.body.len() >= len {
+                return r;
+            }
+        }
+    }
+    // Three keep-alive connections, each answered once, so each was accepted and counted.
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        c.write_all(get("/healthz").as_bytes()).await.unwrap();
+        assert_eq!(answer(&mut c).await.status, 200);
+        open.push(c);
+    }
+    // The fourth is closed without an answer.
+    let mut extra = TcpStream::connect(s.addr).await.unwrap();
+    let _ = extra.write_all(get("/healthz").as_bytes()).await;
+    let r = read_until_closed(&mut extra, Duration::from_secs(10))
+        .await
+        .expect("the connection past the cap was left open");
+    assert_eq!(r.status, 0, "answered past the cap: {r:?}");
+    // The open ones are still served, and /metrics counts the refusal.
+    open[0].write_all(get("/metrics").as_bytes()).await.unwrap();
+    let m = answer(&mut open[0]).await.body;
+    assert!(m.contains("\nmo2fa_connections_refused_total 1\n"), "{m}");
+    assert!(m.contains("\nmo2fa_open_connections 3\n"), "{m}");
+    assert!(m.contains("\nmo2fa_max_connections 3\n"), "{m}");
+    open[2].write_all(get("/healthz").as_bytes()).await.unwrap();
+    assert_eq!(answer(&mut open[2]).await.status, 200);
+    // A closed connection frees its place (once the server has seen it close).
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut c = TcpStream::connect(s.addr).await.unwrap();
+        let _ = c.write_all(get("/healthz").as_bytes()).await;
+        let mut buf = [0u8; 16];
+        if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf)).await
+            && buf[..n].starts_with(b"HTTP/1.1 200")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the freed place was never given again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_body_on_a_route_that_does_not_read_it_closes_the_connection() {
+    let s = Server::start_custom(
+        Config::default(),
+        100,
+        Scheme::Blooio,
+        with_request_timeout(60_000),
+    )
+    .await;
+    let mut c = TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .unwrap();
+    let r = read_until_closed(&mut c, Duration::from_secs(10))
+        .await
+        .expect("a body nobody reads kept the connection open");
+    assert_eq!(r.status, 200, "{r:?}");
+}

@@ -236,23 +236,11 @@ impl Instance {
         )
     }
 
+    /// Blooio's documented v2 event, signed now.
     fn deliver(&self, message_id: &str, sender: &str, text: &str) -> Reply {
-        let body = serde_json::json!({
-            "event": "message.received", "message_id": message_id,
-            "sender": sender, "text": text, "protocol": "imessage",
-        })
-        .to_string();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let sig = Secret::new(Scheme::Blooio, SECRET)
-            .unwrap()
-            .sign_blooio(now, body.as_bytes());
-        self.post(
-            "/webhook/blooio",
-            &format!("Blooio-Signature: {sig}\r\n"),
-            &body,
+        self.deliver_body(
+            &common::message_event(message_id, sender, text, "imessage"),
+            "",
         )
     }
 
@@ -1151,4 +1139,86 @@ mod parity {
         );
         assert!(mem.counts().iter().all(|&n| n > 0), "{:?}", mem.counts());
     }
+}
+
+// ---- Readiness (/readyz) against Redis: kept apart from the tests above. ----
+
+/// `GET path` on a fresh connection to `addr`.
+fn get(addr: &str, path: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    Reply {
+        status: head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        head: head.to_ascii_lowercase(),
+        body: serde_json::from_str(body).unwrap_or_default(),
+    }
+}
+
+/// Nothing listens where --store points: alive (/healthz 200) but not ready (/readyz 503
+/// naming the store), like every start. Needs no redis-server.
+#[test]
+fn readyz_is_503_while_redis_is_unreachable() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["--store", &format!("redis://127.0.0.1:{port}")])
+        .args(["--redis-timeout-ms", "200"])
+        .env("MO2FA_WEBHOOK_SECRET", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = common::listening_addr(&mut child);
+    let _server = common::Serve {
+        child,
+        addr: addr.clone(),
+    };
+    assert_eq!(get(&addr, "/healthz").status, 200);
+    let t = Instant::now();
+    let ready = get(&addr, "/readyz");
+    assert_store_unavailable(&ready, "readyz");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+/// A real Redis: ready; killed, not ready (while alive); back, ready again.
+#[test]
+fn readyz_follows_redis_down_and_back() {
+    let dir = tmp("readyz");
+    let _ = std::fs::remove_dir_all(&dir);
+    let Some(mut redis) = Redis::start_own(free_port(), &dir) else {
+        return;
+    };
+    let a = Instance::spawn(
+        &redis,
+        &unique_prefix("readyz"),
+        &["--redis-timeout-ms", "200"],
+    );
+    let ready = get(&a.addr, "/readyz");
+    assert_eq!(ready.status, 200, "{ready:?}");
+    assert_eq!(ready.body["status"], "ready");
+    redis.kill();
+    assert_store_unavailable(&get(&a.addr, "/readyz"), "readyz with Redis down");
+    assert_eq!(get(&a.addr, "/healthz").status, 200);
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get(&a.addr, "/readyz").status != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "never ready again after Redis came back"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    id_and_code(&a.start(""));
 }

@@ -5,10 +5,12 @@
 //! concurrent twin waits and then reads the stored answer: a repeat never has a second effect
 //! and always gets the same answer.
 //!
-//! Ids are kept as 128-bit keyed hashes (two SipHash-1-3 with random keys), not as strings:
-//! no allocation per delivery, and the chance that two distinct ids collide within a day's
-//! retention is negligible (below 2^-100). Ids come only with signed deliveries, so nobody
-//! outside the provider chooses them.
+//! Ids are kept as 128-bit keyed hashes (two SipHash-1-3), not as strings: no allocation per
+//! delivery, and the chance that two distinct ids collide within a day's retention is
+//! negligible (below 2^-100). The keys are given, never drawn here (the core reads no OS
+//! randomness): the server passes keys from its CSPRNG (`Config::dedupe_keys`), the simulator
+//! the fixed default. Ids come only with signed deliveries, so nobody outside the provider
+//! chooses them, and unkeyed-looking defaults are no flooding risk.
 //!
 //! Memory is bounded twice: entries are forgotten after `retention_ms`, and each shard holds at
 //! most `max_entries / shards`; when full, the oldest entry goes first. A delivery repeated
@@ -18,8 +20,9 @@
 use crate::clock::Millis;
 use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
+use siphasher::sip::SipHasher13;
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::Hasher;
 
 const SHARDS: usize = 32;
 
@@ -40,11 +43,12 @@ pub struct Dedupe<T> {
     shards: Box<[Mutex<Shard<T>>]>,
     retention_ms: Millis,
     per_shard: usize,
-    keys: [RandomState; 2],
+    /// Two SipHash keys (k0, k1 each): one per half of an id's 128-bit hash.
+    keys: [u64; 4],
 }
 
 impl<T: Clone> Dedupe<T> {
-    pub fn new(retention_ms: Millis, max_entries: usize) -> Self {
+    pub fn new(retention_ms: Millis, max_entries: usize, keys: [u64; 4]) -> Self {
         Self {
             shards: (0..SHARDS)
                 .map(|_| {
@@ -56,12 +60,20 @@ impl<T: Clone> Dedupe<T> {
                 .collect(),
             retention_ms,
             per_shard: (max_entries / SHARDS).max(1),
-            keys: [RandomState::new(), RandomState::new()],
+            keys,
         }
     }
 
     fn key(&self, id: &str) -> Key {
-        [self.keys[0].hash_one(id), self.keys[1].hash_one(id)]
+        let half = |k0, k1| {
+            let mut h = SipHasher13::new_with_keys(k0, k1);
+            h.write(id.as_bytes());
+            h.finish()
+        };
+        [
+            half(self.keys[0], self.keys[1]),
+            half(self.keys[2], self.keys[3]),
+        ]
     }
 
     fn shard(&self, key: Key) -> &Mutex<Shard<T>> {
@@ -122,9 +134,26 @@ impl<T: Clone> Dedupe<T> {
 mod tests {
     use super::*;
 
+    const KEYS: [u64; 4] = [1, 2, 3, 4];
+
+    #[test]
+    fn ids_hash_by_the_given_keys_only() {
+        let (a, b) = (Dedupe::<u8>::new(1, 8, KEYS), Dedupe::<u8>::new(1, 8, KEYS));
+        assert_eq!(
+            a.key("m_1"),
+            b.key("m_1"),
+            "same keys, same hash: no hidden seed"
+        );
+        let other = Dedupe::<u8>::new(1, 8, [5, 6, 7, 8]);
+        assert_ne!(a.key("m_1"), other.key("m_1"));
+        assert_ne!(a.key("m_1"), a.key("m_2"));
+        let k = a.key("m_1");
+        assert_ne!(k[0], k[1], "the two halves use different keys");
+    }
+
     #[test]
     fn second_call_returns_first_answer_and_skips_work() {
-        let d = Dedupe::new(1_000, 100);
+        let d = Dedupe::new(1_000, 100, KEYS);
         assert_eq!(d.get_or_insert_with("a", 0, || 1), (1, false));
         assert_eq!(
             d.get_or_insert_with("a", 1, || panic!("must not run")),
@@ -135,7 +164,7 @@ mod tests {
 
     #[test]
     fn forgets_after_retention() {
-        let d = Dedupe::new(1_000, 100);
+        let d = Dedupe::new(1_000, 100, KEYS);
         d.get_or_insert_with("a", 0, || 1);
         d.sweep(999);
         assert_eq!(d.len(), 1);
@@ -146,7 +175,7 @@ mod tests {
 
     #[test]
     fn bounded_by_max_entries() {
-        let d = Dedupe::new(u64::MAX, SHARDS * 2);
+        let d = Dedupe::new(u64::MAX, SHARDS * 2, KEYS);
         for i in 0..10_000 {
             d.get_or_insert_with(&format!("m{i}"), i, || i);
         }
@@ -155,7 +184,7 @@ mod tests {
 
     #[test]
     fn concurrent_twins_run_the_work_once() {
-        let d = std::sync::Arc::new(Dedupe::new(u64::MAX, 1 << 16));
+        let d = std::sync::Arc::new(Dedupe::new(u64::MAX, 1 << 16, KEYS));
         let runs = std::sync::atomic::AtomicU32::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {

@@ -45,8 +45,7 @@ pub struct SmsCode {
     pub code: u32,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckOutcome {
     Verified,
     WrongCode {

@@ -16,20 +16,17 @@ use crate::store::{
     NewChallenge, Status, Store,
 };
 use rand::Rng;
-use serde::Serialize;
 use std::fmt;
 
 /// Protocols a message can arrive over, as Blooio names them. SMS sender ids can be spoofed, so
 /// whether anything but iMessage may verify is a policy decision, off by default. `Unknown`
 /// stands for a missing, null or unrecognised `protocol`: it verifies only if accepted
 /// explicitly, so a provider that stops naming the protocol cannot switch the policy off.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
 pub enum Protocol {
     Imessage,
     Sms,
     Rcs,
-    #[serde(rename = "non-imessage")]
     NonImessage,
     Unknown,
 }
@@ -67,7 +64,18 @@ pub struct Config {
     /// how many are remembered at most; together they bound the dedupe cache's memory.
     pub dedupe_retention_ms: Millis,
     pub dedupe_max_entries: usize,
+    /// SipHash keys for delivery ids in the dedupe cache. The server draws them from its
+    /// CSPRNG at start; the default is a fixed value, so runs stay deterministic.
+    pub dedupe_keys: [u64; 4],
 }
+
+/// The dedupe cache's hash keys unless the caller draws its own: any fixed value works.
+pub const DEFAULT_DEDUPE_KEYS: [u64; 4] = [
+    0x6d6f_3266_615f_6464,
+    0x6564_7570_655f_6b30,
+    0x5f6d_6f32_6661_5f6b,
+    0x3100_0000_0000_0000,
+];
 
 impl Default for Config {
     fn default() -> Self {
@@ -82,6 +90,7 @@ impl Default for Config {
             code_attempts: 16,
             dedupe_retention_ms: crate::dedupe::DEFAULT_RETENTION_MS,
             dedupe_max_entries: 1 << 20,
+            dedupe_keys: DEFAULT_DEDUPE_KEYS,
         }
     }
 }
@@ -267,9 +276,8 @@ pub struct InboundMessage<'a> {
     pub protocol: Option<&'a str>,
 }
 
-/// What an inbound message did. Serialised as the webhook's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
+/// What an inbound message did (the server writes it as the webhook's answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReceiveOutcome {
     Verified {
         id: ChallengeId,
@@ -364,7 +372,7 @@ impl Recorded {
 }
 
 /// The public view of a challenge for status polling.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusView {
     pub status: Status,
     pub sender: Option<String>,
@@ -407,7 +415,11 @@ impl<S: Store> Verifier<S> {
     pub fn new(cfg: Config, store: S) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Self {
-            dedupe: Dedupe::new(cfg.dedupe_retention_ms, cfg.dedupe_max_entries),
+            dedupe: Dedupe::new(
+                cfg.dedupe_retention_ms,
+                cfg.dedupe_max_entries,
+                cfg.dedupe_keys,
+            ),
             cfg,
             store,
             counters: Counters::default(),

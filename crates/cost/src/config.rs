@@ -1,5 +1,5 @@
-//! Scenario files: the price file (`scenarios/prices/*.toml`) and the mix file
-//! (`scenarios/mixes/*.toml`), merged into one validated [`Scenario`].
+//! Price and mix files: the price file (`scenarios/prices/*.toml`) and the mix file
+//! (`scenarios/mixes/*.toml`), merged into one validated [`PricedMix`].
 //!
 //! Both files share the `[sms]`, `[imessage]`, `[fallback]` and `[pumping]` tables; a key set in
 //! the mix wins over the price file, so a mix can try "what if lines cost $399" without copying
@@ -403,7 +403,7 @@ pub struct CountryParams {
 /// Invariants: `countries` and `pumping` are non-empty, sorted by ISO code, and their shares
 /// each sum to 1; all prices and rates are finite and in range.
 #[derive(Clone, Debug)]
-pub struct Scenario {
+pub struct PricedMix {
     pub name: String,
     pub description: String,
     /// Where the mix came from (file name), for reports.
@@ -463,9 +463,9 @@ fn pick<T: Clone>(over: &Option<T>, base: &Option<T>) -> Option<T> {
     over.clone().or_else(|| base.clone())
 }
 
-impl Scenario {
+impl PricedMix {
     /// Loads a mix file and the price file it uses.
-    pub fn load(mix_path: &Path, opts: &LoadOptions) -> Result<Scenario, CostError> {
+    pub fn load(mix_path: &Path, opts: &LoadOptions) -> Result<PricedMix, CostError> {
         let text = read(mix_path)?;
         Self::from_mix_text(
             &mix_path.display().to_string(),
@@ -475,14 +475,14 @@ impl Scenario {
         )
     }
 
-    /// Builds a scenario from mix text. `mix_dir` resolves relative paths in the mix; without it
+    /// Builds a priced mix from mix text. `mix_dir` resolves relative paths in the mix; without it
     /// the mix may not name files.
     pub fn from_mix_text(
         mix_name: &str,
         mix_text: &str,
         mix_dir: Option<&Path>,
         opts: &LoadOptions,
-    ) -> Result<Scenario, CostError> {
+    ) -> Result<PricedMix, CostError> {
         let mdoc = Doc {
             name: mix_name,
             text: mix_text,
@@ -743,7 +743,7 @@ impl Scenario {
             }
         }
 
-        Ok(Scenario {
+        Ok(PricedMix {
             name: mix.name.unwrap_or_else(|| mix_name.to_string()),
             description: mix.description.unwrap_or_default(),
             mix_origin: mix_name.to_string(),
@@ -765,7 +765,7 @@ impl Scenario {
         self.snapshot.quote(iso).usd_per_segment + fee
     }
 
-    /// Price of one inbound SMS from `iso`, if the scenario knows one.
+    /// Price of one inbound SMS from `iso`, if the priced mix knows one.
     pub fn inbound_usd_per_message(&self, iso: &str) -> Option<f64> {
         self.countries
             .iter()
@@ -787,8 +787,8 @@ impl Scenario {
 mod tests {
     use super::*;
 
-    fn load(mix: &str) -> Result<Scenario, CostError> {
-        Scenario::from_mix_text("mix.toml", mix, None, &LoadOptions::default())
+    fn load(mix: &str) -> Result<PricedMix, CostError> {
+        PricedMix::from_mix_text("mix.toml", mix, None, &LoadOptions::default())
     }
 
     const MIX: &str = r#"name = "t"
@@ -852,7 +852,11 @@ fallback = "outbound_sms"
 
     #[test]
     fn unknown_keys_name_file_line_and_key() {
-        let e = err(&MIX.replace("weight = 1\n", "weight = 1\nweigth = 2\n"));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "weight = 1\n",
+            "weight = 1\nweigth = 2\n",
+        ));
         assert!(e.starts_with("mix.toml:9: `weigth`:"), "{e}");
         assert!(e.contains("unknown field"), "{e}");
         let e = err(&format!("{MIX}\n[imessage]\nline_price = 5\n"));
@@ -863,16 +867,32 @@ fallback = "outbound_sms"
 
     #[test]
     fn bad_values_name_file_line_and_key() {
-        let e = err(&MIX.replace("imessage_share = 0.4", "imessage_share = 1.4"));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "imessage_share = 0.4",
+            "imessage_share = 1.4",
+        ));
         assert!(
             e.starts_with("mix.toml:9: `countries.GB.imessage_share`: must be in [0, 1]"),
             "{e}"
         );
-        let e = err(&MIX.replace("weight = 3", "weight = \"three\""));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "weight = 3",
+            "weight = \"three\"",
+        ));
         assert!(e.starts_with("mix.toml:5: `weight`:"), "{e}");
-        let e = err(&MIX.replace("\"outbound_sms\"", "\"carrier_pigeon\""));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "\"outbound_sms\"",
+            "\"carrier_pigeon\"",
+        ));
         assert!(e.starts_with("mix.toml:10: `fallback`:"), "{e}");
-        let e = err(&MIX.replace("[countries.GB]", "[countries.gb]"));
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "[countries.GB]",
+            "[countries.gb]",
+        ));
         assert!(e.contains("`countries`: `gb` is not a two-letter"), "{e}");
         let e = err(&format!("{MIX}\n[sms]\nresend_rate = -1\n"));
         assert!(

@@ -1,4 +1,4 @@
-//! An illustrative pumping episode priced with a scenario, so a cost report can show "what an
+//! An illustrative pumping episode priced with a [`PricedMix`], so a cost report can show "what an
 //! attack looks like on the bill" before a full simulation exists.
 //!
 //! The default shape is the documented Healthchecks.io incident (research §1.4: ~8,000 SMS over
@@ -6,7 +6,7 @@
 //! block that engages after a number of pumped sends (≈2,500 in the K-Optional anecdote, research
 //! §4). It is deterministic arithmetic, not a simulation: a linear ramp, a hard block.
 
-use super::config::{FallbackKind, Scenario};
+use super::config::{FallbackKind, PricedMix};
 use super::error::CostError;
 use super::model::evaluate;
 
@@ -67,8 +67,8 @@ pub struct Episode {
     pub usd_per_pumped_sms: f64,
 }
 
-/// Computes the episode for a scenario.
-pub fn episode(s: &Scenario, spec: &EpisodeSpec) -> Result<Episode, CostError> {
+/// Computes the episode for a priced mix.
+pub fn episode(s: &PricedMix, spec: &EpisodeSpec) -> Result<Episode, CostError> {
     let ok = spec.horizon_hours > 0
         && spec.horizon_hours <= 24 * 366
         && spec.attack_start_hour.is_finite()
@@ -145,9 +145,9 @@ mod tests {
 
     #[test]
     fn ramp_sums_to_the_total_and_the_block_caps_it() {
-        let text = include_str!("../../../scenarios/mixes/two-country.toml");
+        let text = crate::test_files::shipped("scenarios/mixes/two-country.toml");
         let s =
-            Scenario::from_mix_text("t.toml", text, None, &LoadOptions::default()).expect("mix");
+            PricedMix::from_mix_text("t.toml", &text, None, &LoadOptions::default()).expect("mix");
         let e = episode(&s, &EpisodeSpec::healthchecks(1e5)).expect("episode");
         let open: f64 = e.pumped_sms_open.iter().sum();
         let blocked: f64 = e.pumped_sms_blocked.iter().sum();

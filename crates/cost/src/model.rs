@@ -24,7 +24,7 @@
 //! peak day outgrows the lines; [`CostCurve`] keeps that exact structure so the break-even can be
 //! solved exactly instead of read off a grid.
 
-use super::config::{FallbackKind, Scenario};
+use super::config::{FallbackKind, PricedMix};
 use super::error::CostError;
 
 /// Largest fraud share accepted; at `f → 1` the pumped volume `f / (1 − f)` diverges.
@@ -95,9 +95,9 @@ pub struct MethodCost {
     pub lines_usd: f64,
     pub fixed_usd: f64,
     /// Legitimate cost per mix country (SMS, fees, fallback, and lines allocated by each
-    /// country's share of inbound iMessage contacts), in the scenario's country order.
+    /// country's share of inbound iMessage contacts), in the priced mix's country order.
     pub by_country: Vec<f64>,
-    /// Pumped cost per pumping destination, in the scenario's pumping order.
+    /// Pumped cost per pumping destination, in the priced mix's pumping order.
     pub pumped_by_destination: Vec<f64>,
 }
 
@@ -156,7 +156,7 @@ fn check_fraud_share(f: f64) -> Result<(), CostError> {
     }
 }
 
-fn unit(s: &Scenario, f: f64) -> Result<Unit, CostError> {
+fn unit(s: &PricedMix, f: f64) -> Result<Unit, CostError> {
     check_fraud_share(f)?;
     let sms = &s.sms;
     let sends = 1.0 + sms.resend_rate;
@@ -248,7 +248,7 @@ fn unit(s: &Scenario, f: f64) -> Result<Unit, CostError> {
 }
 
 /// Inbound iMessage contacts per monthly verification, summed over the mix.
-fn imessage_contacts_per_verification(s: &Scenario) -> f64 {
+fn imessage_contacts_per_verification(s: &PricedMix) -> f64 {
     s.countries
         .iter()
         .map(|c| c.dest.share * c.imessage_share * s.imessage.contacts_per_verification)
@@ -256,12 +256,12 @@ fn imessage_contacts_per_verification(s: &Scenario) -> f64 {
 }
 
 /// Peak-day inbound iMessage contacts at monthly volume `v`.
-pub fn peak_daily_inbound(s: &Scenario, v: f64) -> f64 {
+pub fn peak_daily_inbound(s: &PricedMix, v: f64) -> f64 {
     v * imessage_contacts_per_verification(s) / s.imessage.days_per_month * s.imessage.peak_factor
 }
 
 /// The two cost curves (SMS OTP, reverse iMessage) at fraud share `f`.
-pub fn curves(s: &Scenario, f: f64) -> Result<(CostCurve, CostCurve), CostError> {
+pub fn curves(s: &PricedMix, f: f64) -> Result<(CostCurve, CostCurve), CostError> {
     let u = unit(s, f)?;
     let sms = CostCurve {
         fixed_usd: u.sms_fixed,
@@ -300,7 +300,7 @@ fn check_volume(v: f64) -> Result<(), CostError> {
 }
 
 /// Both methods at monthly volume `v` and fraud share `f`, with the breakdown.
-pub fn evaluate(s: &Scenario, v: f64, f: f64) -> Result<Evaluation, CostError> {
+pub fn evaluate(s: &PricedMix, v: f64, f: f64) -> Result<Evaluation, CostError> {
     check_volume(v)?;
     let u = unit(s, f)?;
     let peak = peak_daily_inbound(s, v);
@@ -565,7 +565,7 @@ pub fn crossings(
 }
 
 /// Crossings of the two methods' curves for `s` at fraud share `f`, over `[lo, hi]`.
-pub fn break_even(s: &Scenario, f: f64, lo: f64, hi: f64) -> Result<CrossingScan, CostError> {
+pub fn break_even(s: &PricedMix, f: f64, lo: f64, hi: f64) -> Result<CrossingScan, CostError> {
     let (sms, rev) = curves(s, f)?;
     crossings(&sms, &rev, lo, hi)
 }
@@ -575,11 +575,20 @@ mod tests {
     use super::*;
     use crate::config::LoadOptions;
 
-    const TWO: &str = include_str!("../../../scenarios/mixes/two-country.toml");
+    use crate::test_files::{replaced, shipped};
 
-    fn two() -> Scenario {
-        Scenario::from_mix_text("two-country.toml", TWO, None, &LoadOptions::default())
-            .expect("test mix loads")
+    fn two_text() -> String {
+        shipped("scenarios/mixes/two-country.toml")
+    }
+
+    fn two() -> PricedMix {
+        PricedMix::from_mix_text(
+            "two-country.toml",
+            &two_text(),
+            None,
+            &LoadOptions::default(),
+        )
+        .expect("test mix loads")
     }
 
     fn close(a: f64, b: f64) -> bool {
@@ -680,7 +689,7 @@ mod tests {
         );
     }
 
-    fn straddles(s: &Scenario, f: f64, v: f64) {
+    fn straddles(s: &PricedMix, f: f64, v: f64) {
         let (sms, rev) = curves(s, f).expect("curves");
         let eps = 1e-6 * v;
         assert!(
@@ -791,16 +800,21 @@ mod tests {
 
     #[test]
     fn outbound_fallback_carries_pumping_and_fees() {
-        let mix = TWO.replace(
+        let mix = replaced(
+            &two_text(),
             "other_countries = \"inbound_sms\"",
             "other_countries = \"outbound_sms\"",
         );
-        let s = Scenario::from_mix_text("m.toml", &mix, None, &LoadOptions::default())
+        let s = PricedMix::from_mix_text("m.toml", &mix, None, &LoadOptions::default())
             .expect("mix loads");
         let e = evaluate(&s, 10_000.0, 0.2).expect("evaluate");
         assert!(close(e.reverse.pumped_sms_usd, e.sms.pumped_sms_usd));
-        let mix = TWO.replace("fallback = \"inbound_sms\"", "fallback = \"outbound_sms\"");
-        let s = Scenario::from_mix_text("m.toml", &mix, None, &LoadOptions::default())
+        let mix = replaced(
+            &two_text(),
+            "fallback = \"inbound_sms\"",
+            "fallback = \"outbound_sms\"",
+        );
+        let s = PricedMix::from_mix_text("m.toml", &mix, None, &LoadOptions::default())
             .expect("mix loads");
         let e = evaluate(&s, 10_000.0, 0.0).expect("evaluate");
         assert!(

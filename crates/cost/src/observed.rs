@@ -1,12 +1,12 @@
 //! Pricing what a simulation actually sent, instead of what the volume model predicts.
 //!
 //! The simulator counts messages per destination and calls [`cost_observed`]; the prices,
-//! fees and line capacity come from the same [`Scenario`] as the cost curves, so a simulated
+//! fees and line capacity come from the same [`PricedMix`] as the cost curves, so a simulated
 //! month and the model at the same volume are directly comparable. A simulation's population
-//! reaches the model as values ([`Population`], [`Scenario::from_population`]), not as a mix
+//! reaches the model as values ([`Population`], [`PricedMix::from_population`]), not as a mix
 //! file written out and parsed back.
 
-use super::config::{CountryParams, Destination, FallbackKind, LoadOptions, Scenario};
+use super::config::{CountryParams, Destination, FallbackKind, LoadOptions, PricedMix};
 use super::error::CostError;
 use super::model::lines_needed;
 use super::prices::{Date, QuoteSource, is_iso_code};
@@ -37,20 +37,20 @@ pub struct Population {
 }
 
 /// A mix that sets nothing but one country: loading it yields the built-in price file's
-/// settings, whose countries [`Scenario::from_population`] then replaces.
+/// settings, whose countries [`PricedMix::from_population`] then replaces.
 const PRICE_FILE_ONLY: &str =
     "[countries.US]\nweight = 1\nimessage_share = 0\nfallback = \"outbound_sms\"\n";
 
-impl Scenario {
+impl PricedMix {
     /// The cost model of a population with the built-in prices: the merged price-file settings,
     /// then the population's countries, checked as a mix file's would be.
-    pub fn from_population(pop: &Population) -> Result<Scenario, CostError> {
+    pub fn from_population(pop: &Population) -> Result<PricedMix, CostError> {
         let invalid = |key: String, msg: &str| CostError::invalid(&pop.name, 0, &key, msg);
         let opts = LoadOptions {
             prices: None,
             price_date: pop.price_date,
         };
-        let mut s = Scenario::from_mix_text(&pop.name, PRICE_FILE_ONLY, None, &opts)?;
+        let mut s = PricedMix::from_mix_text(&pop.name, PRICE_FILE_ONLY, None, &opts)?;
         // The placeholder country's note, if it had one, comes first; pumping notes follow.
         let placeholder_notes = s
             .countries
@@ -204,11 +204,11 @@ pub struct ObservedCost {
     pub notes: Vec<String>,
 }
 
-/// Prices the counts of a simulation run with the scenario's prices.
+/// Prices the counts of a simulation run with the priced mix's prices.
 ///
 /// Fixed fees are due for a country when any outbound segment went there (the registration is
 /// needed to send at all); a fee without a country is due when any outbound segment was sent.
-pub fn cost_observed(s: &Scenario, obs: &Observed) -> Result<ObservedCost, CostError> {
+pub fn cost_observed(s: &PricedMix, obs: &Observed) -> Result<ObservedCost, CostError> {
     if !(obs.period_days.is_finite() && obs.period_days > 0.0) {
         return Err(CostError::Model(format!(
             "observed period must be > 0 days, got {}",
@@ -305,9 +305,9 @@ mod tests {
     use super::*;
     use crate::config::LoadOptions;
 
-    fn two() -> Scenario {
-        let text = include_str!("../../../scenarios/mixes/two-country.toml");
-        Scenario::from_mix_text("two-country.toml", text, None, &LoadOptions::default())
+    fn two() -> PricedMix {
+        let text = crate::test_files::shipped("scenarios/mixes/two-country.toml");
+        PricedMix::from_mix_text("two-country.toml", &text, None, &LoadOptions::default())
             .expect("test mix loads")
     }
 
@@ -383,14 +383,14 @@ mod tests {
     #[test]
     fn a_population_loads_like_the_equivalent_mix_file() {
         let date = "2025-01-07".parse::<Date>().ok();
-        let typed = Scenario::from_population(&population(date)).expect("population loads");
+        let typed = PricedMix::from_population(&population(date)).expect("population loads");
         let text = "name = \"simulated population\"\n\
             [countries.US]\nweight = 0.6\nimessage_share = 0.55\nfallback = \"inbound_sms\"\n\
             [countries.DE]\nweight = 0.3\nimessage_share = 0.2\nfallback = \"outbound_sms\"\n\
             [countries.XK]\nweight = 0.1\nimessage_share = 0.0\nfallback = \"outbound_sms\"\n\
             [fallback]\nother_countries = \"outbound_sms\"\n[sms]\nprice_date = \"2025-01-07\"\n";
         let parsed =
-            Scenario::from_mix_text("simulated population", text, None, &LoadOptions::default())
+            PricedMix::from_mix_text("simulated population", text, None, &LoadOptions::default())
                 .expect("mix loads");
         assert_eq!(typed.name, parsed.name);
         assert_eq!(typed.countries, parsed.countries);
@@ -418,15 +418,15 @@ mod tests {
     fn a_bad_population_is_an_error() {
         let mut p = population(None);
         p.countries[1].imessage_share = 1.5;
-        assert!(Scenario::from_population(&p).is_err());
+        assert!(PricedMix::from_population(&p).is_err());
         let mut p = population(None);
         p.countries.iter_mut().for_each(|c| c.weight = 0.0);
-        assert!(Scenario::from_population(&p).is_err());
+        assert!(PricedMix::from_population(&p).is_err());
         let mut p = population(None);
         p.countries[2].iso = "US".into();
-        assert!(Scenario::from_population(&p).is_err());
+        assert!(PricedMix::from_population(&p).is_err());
         p.countries.clear();
-        assert!(Scenario::from_population(&p).is_err());
+        assert!(PricedMix::from_population(&p).is_err());
     }
 
     #[test]

@@ -413,7 +413,7 @@ SS,South Sudan,,0.24\n";
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let bad = SMALL.replace("0.0083", "cheap");
+        let bad = crate::test_files::replaced(SMALL, "0.0083", "cheap");
         let err = PriceTable::parse("t.csv", &bad)
             .expect_err("bad price")
             .to_string();
@@ -421,17 +421,17 @@ SS,South Sudan,,0.24\n";
             err.starts_with("t.csv:4: `max_usd_per_segment_2025-01-07`"),
             "{err}"
         );
-        let bad = SMALL.replace(",Unknown,0.1,0.2\n", "");
+        let bad = crate::test_files::replaced(SMALL, ",Unknown,0.1,0.2\n", "");
         let err = PriceTable::parse("t.csv", &bad)
             .expect_err("no fallback")
             .to_string();
         assert!(err.contains("fallback row"), "{err}");
-        let bad = SMALL.replace("US,", "usa,");
+        let bad = crate::test_files::replaced(SMALL, "US,", "usa,");
         let err = PriceTable::parse("t.csv", &bad)
             .expect_err("bad iso")
             .to_string();
         assert!(err.starts_with("t.csv:4: `iso`"), "{err}");
-        let bad = SMALL.replace("_2025-01-07", "_2025-02-30");
+        let bad = crate::test_files::replaced(SMALL, "_2025-01-07", "_2025-02-30");
         let err = PriceTable::parse("t.csv", &bad)
             .expect_err("bad date")
             .to_string();

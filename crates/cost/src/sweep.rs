@@ -1,7 +1,7 @@
 //! The `mo2fa cost` computation: a logarithmic volume grid × fraud shares, the exact
 //! break-even per fraud share, and the CSV. Output is deterministic: fixed decimals, no clock.
 
-use super::config::Scenario;
+use super::config::PricedMix;
 use super::error::CostError;
 use super::model::{BreakEven, CostCurve, CrossingScan, Evaluation, break_even, curves, evaluate};
 use std::fmt::Write as _;
@@ -185,7 +185,7 @@ pub struct FraudResult {
 /// A finished sweep.
 #[derive(Clone, Debug)]
 pub struct Sweep {
-    pub scenario: Scenario,
+    pub mix: PricedMix,
     pub lo: f64,
     pub hi: f64,
     pub reference_volume: f64,
@@ -196,7 +196,7 @@ pub struct Sweep {
 }
 
 /// Runs the grid and the exact break-even search.
-pub fn run(scenario: Scenario, opts: &SweepOptions) -> Result<Sweep, CostError> {
+pub fn run(mix: PricedMix, opts: &SweepOptions) -> Result<Sweep, CostError> {
     if opts.fraud_shares.is_empty() {
         return Err(CostError::argument(
             "fraud-share",
@@ -212,7 +212,7 @@ pub fn run(scenario: Scenario, opts: &SweepOptions) -> Result<Sweep, CostError> 
     let mut rows = Vec::with_capacity(volumes.len() * opts.fraud_shares.len());
     let mut per_fraud = Vec::with_capacity(opts.fraud_shares.len());
     for &f in &opts.fraud_shares {
-        let (sms, reverse) = curves(&scenario, f)?;
+        let (sms, reverse) = curves(&mix, f)?;
         for &v in &volumes {
             rows.push(SweepRow {
                 volume: v,
@@ -222,18 +222,18 @@ pub fn run(scenario: Scenario, opts: &SweepOptions) -> Result<Sweep, CostError> 
                 lines: reverse.lines_at(v),
             });
         }
-        let scan = break_even(&scenario, f, opts.lo, opts.hi)?;
+        let scan = break_even(&mix, f, opts.lo, opts.hi)?;
         per_fraud.push(FraudResult {
             fraud_share: f,
             sms,
             reverse,
             break_even: scan.break_even(),
             scan,
-            reference: evaluate(&scenario, reference_volume, f)?,
+            reference: evaluate(&mix, reference_volume, f)?,
         });
     }
     Ok(Sweep {
-        scenario,
+        mix,
         lo: opts.lo,
         hi: opts.hi,
         reference_volume,
@@ -261,46 +261,6 @@ pub fn csv(sweep: &Sweep) -> String {
         );
     }
     out
-}
-
-/// One line describing a break-even, for terminals and summaries.
-pub fn describe_break_even(be: &BreakEven, lo: f64, hi: f64) -> String {
-    let n = crate::report::group_thousands;
-    let (lo, hi) = (n(lo), n(hi));
-    match *be {
-        BreakEven::Always => {
-            format!("reverse iMessage is cheaper at every volume from {lo} to {hi}")
-        }
-        BreakEven::Never => {
-            format!("reverse iMessage is never cheaper between {lo} and {hi} verifications a month")
-        }
-        BreakEven::At {
-            first,
-            stays_from: Some(stay),
-        } if (stay - first).abs() < 0.5 => format!(
-            "break-even at {} verifications a month; reverse iMessage is cheaper above it",
-            n(first)
-        ),
-        BreakEven::At {
-            first,
-            stays_from: Some(stay),
-        } => format!(
-            "reverse iMessage first cheaper above {} and cheaper at every volume above {} verifications a month",
-            n(first),
-            n(stay)
-        ),
-        BreakEven::At {
-            first,
-            stays_from: None,
-        } => format!(
-            "reverse iMessage first cheaper above {} verifications a month, but SMS OTP is cheaper again at {hi}",
-            n(first)
-        ),
-        BreakEven::SmsFrom { sms_from } => format!(
-            "reverse iMessage is cheaper below {} verifications a month; SMS OTP above",
-            n(sms_from)
-        ),
-    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod client;
+#[cfg(feature = "load")]
 pub mod closed;
 pub mod live;
 pub mod openloop;

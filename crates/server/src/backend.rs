@@ -49,6 +49,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Pending challenges as last known (for metrics).
     fn pending(&self) -> usize;
     fn max_pending(&self) -> usize;
+    /// Readiness (`/readyz`): whether the store answers now. Cheap, and bounded in time.
+    fn ready(&self) -> impl Future<Output = Result<(), Unavailable>> + Send;
 }
 
 impl<S: Store + 'static> Backend for Verifier<S> {
@@ -103,5 +105,10 @@ impl<S: Store + 'static> Backend for Verifier<S> {
 
     fn max_pending(&self) -> usize {
         self.store().max_pending()
+    }
+
+    /// The store is in this process: always ready.
+    fn ready(&self) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        ready(Ok(()))
     }
 }

@@ -4,14 +4,21 @@
 //! signatures, turns JSON into core calls and core results into JSON. Every error is
 //! `{"error": "..."}` with a 4xx status naming the problem; nothing here panics on input.
 //! Time comes from the injected [`Clock`]; randomness from the thread-local CSPRNG.
+//!
+//! [`serve`] also guards the connections themselves: a deadline on reading each whole request
+//! (headers and body together, so a stalled or trickling body is cut with 408), a cap on open
+//! connections (past it new ones are closed at once), and optionally a second, private address
+//! for `/metrics` and the probes.
 
 use crate::backend::Backend;
 use crate::sms_gateway::{CountrySource, SmsGateway};
+use crate::wire;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
 use hyper::header::{
-    ALLOW, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
+    ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    RETRY_AFTER,
 };
 use hyper::{Method, Request, Response, StatusCode};
 use mo2fa_core::clock::{Clock, Millis};
@@ -31,10 +38,13 @@ use serde_json::json;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Largest request body accepted anywhere.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -45,7 +55,14 @@ pub struct HttpConfig {
     pub handle: String,
     pub secret: Secret,
     pub tolerance_secs: i64,
+    /// How long a connection may wait for a request's headers (an idle keep-alive connection
+    /// is closed after it); never longer than `request_timeout`.
     pub header_read_timeout: Duration,
+    /// Deadline on reading one whole request, headers and body together, from its first
+    /// byte. A body still unread then is answered 408 and the connection closed.
+    pub request_timeout: Duration,
+    /// Open connections on the main address; past it new ones are closed at once.
+    pub max_connections: usize,
     pub sweep_interval: Duration,
     /// Serve `GET /sms/outbox/{phone}` (test and load use only: it reveals sent codes).
     pub sms_outbox: bool,
@@ -66,6 +83,8 @@ impl HttpConfig {
             secret,
             tolerance_secs: webhook::DEFAULT_TOLERANCE_SECS,
             header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_connections: default_max_connections(),
             sweep_interval: Duration::from_secs(1),
             sms_outbox: false,
             start_limits: LimitsConfig::default(),
@@ -126,6 +145,273 @@ fn too_many(msg: String, retry_ms: u64) -> Resp {
     r
 }
 
+/// Connections on the private metrics address (`serve_with`'s second listener): scrapers and
+/// probes, a handful at a time.
+pub const MAX_METRICS_CONNECTIONS: usize = 64;
+
+/// Descriptors kept free beyond the connection caps: listeners, the Redis connection, the
+/// runtime's own, logs, and the one `accept` needs to take a connection it then refuses.
+const FD_HEADROOM: u64 = 256;
+
+/// Ceiling of the default cap: at about 83 KiB per connection stalled in a request, 10,000 of
+/// them hold some 0.8 GiB; a deployment behind a proxy needs far fewer.
+const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+
+/// The descriptor limit (`RLIMIT_NOFILE`, soft), if it can be read.
+pub fn fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a pointer to a live, owned value.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+}
+
+/// Connections the main address holds open by default: 10,000, or fewer when the descriptor
+/// limit would not leave [`FD_HEADROOM`] plus the metrics address's share free (at least 1/8
+/// of the limit is kept free either way), so that accepting and the probes keep working.
+pub fn default_max_connections() -> usize {
+    let Some(limit) = fd_limit() else {
+        return DEFAULT_MAX_CONNECTIONS as usize;
+    };
+    let reserve = (FD_HEADROOM + MAX_METRICS_CONNECTIONS as u64).max(limit / 8);
+    limit
+        .saturating_sub(reserve)
+        .clamp(1, DEFAULT_MAX_CONNECTIONS) as usize
+}
+
+/// Which routes a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything (one address).
+    All,
+    /// Everything but `/metrics`, which has an address of its own.
+    Public,
+    /// `/metrics`, `/healthz` and `/readyz` only: the private metrics address.
+    Private,
+}
+
+impl Surface {
+    fn hides(self, path: &str) -> bool {
+        match self {
+            Surface::All => false,
+            Surface::Public => path == "/metrics",
+            Surface::Private => !matches!(path, "/metrics" | "/healthz" | "/readyz"),
+        }
+    }
+}
+
+/// Connection counts for `/metrics`, shared with every connection's task.
+#[derive(Debug, Default)]
+struct ConnStats {
+    open: AtomicUsize,
+    open_private: AtomicUsize,
+    refused: AtomicU64,
+    timed_out: AtomicU64,
+}
+
+/// One open connection's place under its cap, given back when the connection ends.
+struct ConnSlot {
+    stats: Arc<ConnStats>,
+    private: bool,
+}
+
+impl ConnSlot {
+    /// Takes a place, or counts a refusal and answers `None` when `cap` are open.
+    fn take(stats: &Arc<ConnStats>, private: bool, cap: usize) -> Option<Self> {
+        let open = if private {
+            &stats.open_private
+        } else {
+            &stats.open
+        };
+        // Only the accept loop adds, so nothing can slip in between the check and the add.
+        if open.load(Ordering::Relaxed) >= cap {
+            Counters::inc(&stats.refused);
+            return None;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        Some(Self {
+            stats: stats.clone(),
+            private,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let open = if self.private {
+            &self.stats.open_private
+        } else {
+            &self.stats.open
+        };
+        open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// When the request being read began to arrive on one connection: the first bytes read after
+/// the last response bytes were written (nanoseconds since `epoch`, plus one; 0 = none yet).
+/// A pipelined request read together with the one before it has no mark of its own and is
+/// timed from its dispatch instead, which only ever gives it more time, never less.
+struct ReadMark {
+    epoch: Instant,
+    began: AtomicU64,
+}
+
+impl ReadMark {
+    fn new(epoch: Instant) -> Self {
+        Self {
+            epoch,
+            began: AtomicU64::new(0),
+        }
+    }
+
+    /// When the request dispatched now began, or now if that is not known.
+    fn began(&self) -> Instant {
+        match self.began.load(Ordering::Relaxed) {
+            0 => Instant::now(),
+            n => self.epoch + Duration::from_nanos(n - 1),
+        }
+    }
+
+    fn read(&self) {
+        if self.began.load(Ordering::Relaxed) == 0 {
+            let n = self.epoch.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
+            self.began.store(n + 1, Ordering::Relaxed);
+        }
+    }
+
+    fn wrote(&self) {
+        self.began.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A connection's socket that keeps its [`ReadMark`].
+struct Marked<T> {
+    io: T,
+    mark: Arc<ReadMark>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Marked<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.mark.read();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.mark.wrote();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.mark.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Why a [`Deadlined`] body failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0}")]
+    Read(Box<dyn std::error::Error + Send + Sync>),
+    #[error("the request was not received within {} ms", .0.as_millis())]
+    TimedOut(Duration),
+}
+
+/// A request body that fails with [`BodyError::TimedOut`] once its request's deadline has
+/// passed. The timer is only set up when a frame is not ready at once: a body that arrived
+/// with its headers costs nothing.
+pub struct Deadlined<B> {
+    inner: B,
+    deadline: Instant,
+    timeout: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> Deadlined<B> {
+    /// `timeout` is what the deadline allowed from the request's start (for the message).
+    pub fn new(inner: B, deadline: Instant, timeout: Duration) -> Self {
+        Self {
+            inner,
+            deadline,
+            timeout,
+            sleep: None,
+        }
+    }
+}
+
+impl<B> Body for Deadlined<B>
+where
+    B: Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(|e| BodyError::Read(e.into()))));
+        }
+        let deadline = this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::TimedOut(this.timeout)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 /// The routes, for latency accounting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
@@ -158,6 +444,7 @@ pub struct App<V: Backend, C: Clock> {
     limiter: Option<parking_lot::Mutex<StartLimiter>>,
     sms_guard: Option<parking_lot::Mutex<SmsGuard>>,
     limited: [AtomicU64; LIMITED.len()],
+    conns: Arc<ConnStats>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -236,11 +523,12 @@ fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Strin
 ///
 /// Stops as soon as the body says it has ended (a `Content-Length` body is complete after its
 /// last byte, without another poll), and a body that arrives as one chunk is returned as that
-/// chunk, uncopied: the common webhook is a single small frame.
+/// chunk, uncopied: the common webhook is a single small frame. A body past its request's
+/// deadline ([`Deadlined`]) is answered 408 and the connection closed.
 async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<Bytes, Resp>
 where
     B: Body<Data = Bytes>,
-    B::Error: std::fmt::Display,
+    B::Error: std::error::Error + 'static,
 {
     let too_large = || {
         error(
@@ -259,8 +547,15 @@ where
         let Some(frame) = body.frame().await else {
             break;
         };
-        let frame = frame
-            .map_err(|e| error(StatusCode::BAD_REQUEST, format!("could not read body: {e}")))?;
+        let frame = frame.map_err(|e| {
+            if let Some(BodyError::TimedOut(_)) = (&e as &dyn std::error::Error).downcast_ref() {
+                let mut r = error(StatusCode::REQUEST_TIMEOUT, &e);
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+            error(StatusCode::BAD_REQUEST, format!("could not read body: {e}"))
+        })?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers carry nothing this API reads
         };
@@ -335,6 +630,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             limiter,
             sms_guard,
             limited: Default::default(),
+            conns: Arc::default(),
         }
     }
 
@@ -385,14 +681,26 @@ impl<V: Backend, C: Clock> App<V, C> {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        self.handle_on(req, Surface::All).await
+    }
+
+    /// Handles one request arriving on a listener that serves `surface`.
+    pub async fn handle_on<B>(&self, req: Request<B>, surface: Surface) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let started = Instant::now();
-        let (route, resp) = self.route(req).await;
+        let (route, resp) = self.route(req, surface).await;
+        if resp.status() == StatusCode::REQUEST_TIMEOUT {
+            Counters::inc(&self.conns.timed_out);
+        }
         let idx = ROUTES.iter().position(|(r, _)| *r == route).unwrap_or(0);
         self.latency[idx].record(started.elapsed());
         resp
     }
 
-    async fn route<B>(&self, req: Request<B>) -> (Route, Resp)
+    async fn route<B>(&self, req: Request<B>, surface: Surface) -> (Route, Resp)
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -400,6 +708,12 @@ impl<V: Backend, C: Clock> App<V, C> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path();
         let m = &parts.method;
+        if surface.hides(path) {
+            return (
+                Route::Other,
+                error(StatusCode::NOT_FOUND, format!("no route for {path}")),
+            );
+        }
         match path {
             "/2fa/start" if m == Method::POST => (Route::Start, self.start(&parts, body).await),
             "/2fa/start" => (Route::Start, method_not_allowed("POST")),
@@ -412,6 +726,10 @@ impl<V: Backend, C: Clock> App<V, C> {
                 json_response(StatusCode::OK, &json!({"status": "ok"})),
             ),
             "/healthz" => (Route::Health, method_not_allowed("GET")),
+            "/readyz" if m == Method::GET || m == Method::HEAD => {
+                (Route::Health, self.ready().await)
+            }
+            "/readyz" => (Route::Health, method_not_allowed("GET")),
             "/openapi.yaml" if m == Method::GET => (Route::Other, openapi()),
             "/openapi.yaml" => (Route::Other, method_not_allowed("GET")),
             "/metrics" if m == Method::GET => (Route::Metrics, self.metrics()),
@@ -602,21 +920,15 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
         let now = self.now();
-        let body = match self.sms.check(&phone, &req.code, now) {
-            CheckOutcome::Verified => {
-                if let (Some(guard), Sender::Phone(n)) = (&self.sms_guard, &phone) {
-                    // Feeds the conversion rule, for the country the send was counted under.
-                    let iso = dialing::country_of_number(*n).map(|i| i.country);
-                    guard.lock().verified(sms_country_index(iso), now);
-                }
-                json!({"result": "verified"})
-            }
-            CheckOutcome::WrongCode { attempts_left } => {
-                json!({"result": "wrong_code", "attempts_left": attempts_left})
-            }
-            CheckOutcome::NoChallenge => json!({"result": "no_challenge"}),
-        };
-        json_response(StatusCode::OK, &body)
+        let outcome = self.sms.check(&phone, &req.code, now);
+        if let (CheckOutcome::Verified, Some(guard), Sender::Phone(n)) =
+            (outcome, &self.sms_guard, &phone)
+        {
+            // Feeds the conversion rule, for the country the send was counted under.
+            let iso = dialing::country_of_number(*n).map(|i| i.country);
+            guard.lock().verified(sms_country_index(iso), now);
+        }
+        json_response(StatusCode::OK, &wire::check_answer(outcome))
     }
 
     /// Runs the `--sms-defences` guard on one send: 403 for the geo allow-list, 429 for the
@@ -688,7 +1000,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             Ok(Some(v)) => json_response(
                 StatusCode::OK,
                 &json!({
-                    "status": v.status,
+                    "status": wire::status(v.status),
                     "sender": v.sender,
                     "verified_at": v.verified_at.map(rfc3339_ms),
                     "expires_at": rfc3339_ms(v.expires_at),
@@ -773,19 +1085,15 @@ impl<V: Backend, C: Clock> App<V, C> {
             // dedupe record if this attempt got through after all).
             Err(e) => return unavailable(&e, "1"),
         };
-        // The outcome's own object plus `"duplicate"`, written straight into the body: this is
-        // the hottest answer, and a `serde_json::Value` would cost a map and its allocations.
-        let mut out = serde_json::to_vec(&outcome).unwrap_or_else(|_| b"{}".to_vec());
-        out.pop();
-        if out.len() > 1 {
-            out.push(b',');
+        json_bytes(StatusCode::OK, wire::receive_answer(&outcome, duplicate))
+    }
+
+    /// Readiness: 200 when the store answers, else 503 naming why (liveness is `/healthz`).
+    async fn ready(&self) -> Resp {
+        match self.verifier.ready().await {
+            Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready"})),
+            Err(e) => unavailable(&e, "1"),
         }
-        out.extend_from_slice(if duplicate {
-            br#""duplicate":true}"#
-        } else {
-            br#""duplicate":false}"#
-        });
-        json_bytes(StatusCode::OK, out)
     }
 
     fn metrics(&self) -> Resp {
@@ -846,6 +1154,37 @@ impl<V: Backend, C: Clock> App<V, C> {
             "Bound on pending challenges.",
             store.max_pending() as f64,
         );
+        let conns = &self.conns;
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_open_connections",
+            "Connections open on the main address.",
+            conns.open.load(Ordering::Relaxed) as f64,
+        );
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_max_connections",
+            "Bound on connections open on the main address.",
+            self.cfg.max_connections as f64,
+        );
+        for (name, help, c) in [
+            (
+                "mo2fa_connections_refused_total",
+                "Connections closed at once because the connection cap was reached.",
+                &conns.refused,
+            ),
+            (
+                "mo2fa_request_timeouts_total",
+                "Requests whose body was not received within the request timeout (answered 408).",
+                &conns.timed_out,
+            ),
+        ] {
+            let v = c.load(Ordering::Relaxed);
+            let _ = std::fmt::Write::write_fmt(
+                &mut out,
+                format_args!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"),
+            );
+        }
         out.push_str("# HELP mo2fa_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE mo2fa_request_duration_seconds histogram\n");
         for (i, (_, name)) in ROUTES.iter().enumerate() {
@@ -875,9 +1214,28 @@ where
     V: Backend,
     C: Clock + 'static,
 {
+    serve_with(listener, None, app, shutdown).await
+}
+
+/// Like [`serve`]; with a `metrics` listener, `/metrics` is served there (with `/healthz` and
+/// `/readyz`, at most [`MAX_METRICS_CONNECTIONS`] at a time) and no longer on `listener`.
+///
+/// Each request must be read whole, headers and body, within `request_timeout` of its first
+/// byte; a body still incomplete then is answered 408 and the connection closed. Past
+/// `max_connections` open connections, a new one is closed as soon as it is accepted (and
+/// counted), so those already open keep being served.
+pub async fn serve_with<V, C>(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    app: Arc<App<V, C>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    V: Backend,
+    C: Clock + 'static,
+{
     use hyper::server::conn::http1;
-    use hyper::service::service_fn;
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::TokioTimer;
     use hyper_util::server::graceful::GracefulShutdown;
 
     let sweeper = {
@@ -896,43 +1254,62 @@ where
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(app.cfg.header_read_timeout)
+        // Hyper's own clock runs from when a connection starts waiting for a request, so it
+        // also closes idle keep-alive connections; the body is timed by `Deadlined`.
+        .header_read_timeout(app.cfg.header_read_timeout.min(app.cfg.request_timeout))
         .max_buf_size(32 * 1024)
         // Request line and headers together; larger ones get 431 and the connection closes.
         .max_header_size(16 * 1024);
+    let epoch = Instant::now();
+    let public = if metrics.is_some() {
+        Surface::Public
+    } else {
+        Surface::All
+    };
+    let accept_metrics = async |l: &Option<TcpListener>| match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    };
     tokio::pin!(shutdown);
     loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, keep serving.
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let peer = PeerAddr(peer.ip());
-                let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                    let app = app.clone();
-                    req.extensions_mut().insert(peer);
-                    async move { Ok::<_, Infallible>(app.handle(req).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!("connection ended with error: {e}");
-                    }
-                });
-            }
+        let (accepted, surface) = tokio::select! {
+            a = listener.accept() => (a, public),
+            a = accept_metrics(&metrics) => (a, Surface::Private),
             () = &mut shutdown => break,
-        }
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let private = surface == Surface::Private;
+        let cap = if private {
+            MAX_METRICS_CONNECTIONS
+        } else {
+            app.cfg.max_connections
+        };
+        // Past the cap the connection is closed here and now: accepting goes on, and the
+        // connections already open are not slowed down.
+        let Some(slot) = ConnSlot::take(&app.conns, private, cap) else {
+            drop(stream);
+            continue;
+        };
+        let peer = PeerAddr(peer.ip());
+        let conn = connection(&builder, stream, peer, app.clone(), surface, epoch);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended with error: {e}");
+            }
+            drop(slot);
+        });
     }
     drop(listener);
+    drop(metrics);
     sweeper.abort();
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await
@@ -941,6 +1318,42 @@ where
         tracing::warn!("connections still open after 10 s; closing them");
     }
     Ok(())
+}
+
+/// One accepted connection from `peer`, served by `app`, each request's body under its
+/// deadline.
+fn connection<V, C>(
+    builder: &hyper::server::conn::http1::Builder,
+    stream: TcpStream,
+    peer: PeerAddr,
+    app: Arc<App<V, C>>,
+    surface: Surface,
+    epoch: Instant,
+) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + 'static
+where
+    V: Backend,
+    C: Clock + 'static,
+{
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    let _ = stream.set_nodelay(true);
+    let mark = Arc::new(ReadMark::new(epoch));
+    let io = Marked {
+        io: stream,
+        mark: mark.clone(),
+    };
+    let timeout = app.cfg.request_timeout;
+    let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        req.extensions_mut().insert(peer);
+        let deadline = mark.began() + timeout;
+        async move {
+            let req = req.map(|b| Deadlined::new(b, deadline, timeout));
+            Ok::<_, Infallible>(app.handle_on(req, surface).await)
+        }
+    });
+    builder.serve_connection(TokioIo::new(io), service)
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -1055,5 +1468,77 @@ mod tests {
             text.contains("could not read body: connection reset"),
             "{text}"
         );
+    }
+
+    /// A body that never yields a frame: a client that sent its headers and stalled.
+    struct Stalled;
+
+    impl Body for Stalled {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_body_past_its_deadline_is_a_408_that_closes_the_connection() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("rt");
+        let r = rt.block_on(async {
+            let timeout = Duration::from_millis(30);
+            let body = Deadlined::new(Stalled, Instant::now() + timeout, timeout);
+            read_body(&HeaderMap::new(), body)
+                .await
+                .expect_err("timed out")
+        });
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(r.headers().get(CONNECTION).unwrap(), "close");
+        // A body that is ready is read whatever the deadline (no timer is even set up).
+        let read = rt.block_on(async {
+            let past = Instant::now() - Duration::from_millis(1);
+            let body = Deadlined::new(data(&[b"{}"]), past, Duration::ZERO);
+            read_body(&HeaderMap::new(), body).await
+        });
+        assert_eq!(read.expect("ready body"), Bytes::from_static(b"{}"));
+    }
+
+    #[test]
+    fn the_read_mark_is_set_by_the_first_bytes_after_a_write() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (client, server) = tokio::io::duplex(64);
+            let (mut client, epoch) = (client, Instant::now());
+            let mark = Arc::new(ReadMark::new(epoch));
+            let mut io = Marked {
+                io: server,
+                mark: mark.clone(),
+            };
+            let mut buf = [0u8; 8];
+            client.write_all(b"GET").await.unwrap();
+            io.read_exact(&mut buf[..3]).await.unwrap();
+            let first = mark.began();
+            client.write_all(b" /").await.unwrap();
+            io.read_exact(&mut buf[..2]).await.unwrap();
+            assert_eq!(
+                mark.began(),
+                first,
+                "later bytes of one request keep its start"
+            );
+            io.write_all(b"HTTP/1.1 200").await.unwrap();
+            assert_eq!(mark.began.load(Ordering::Relaxed), 0, "a response ends it");
+            std::thread::sleep(Duration::from_millis(2));
+            client.write_all(b"GET").await.unwrap();
+            io.read_exact(&mut buf[..3]).await.unwrap();
+            assert!(mark.began() > first, "the next request starts anew");
+        });
     }
 }

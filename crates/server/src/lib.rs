@@ -2,9 +2,11 @@
 //!
 //! `http` is the hyper adapter (routes, bounds, the one place errors become HTTP answers),
 //! `backend` what it needs from wherever challenges live (the embedded core or `redis`),
-//! `sms_gateway` the simulated outbound-SMS side billed at list prices.
+//! `sms_gateway` the simulated outbound-SMS side billed at list prices, `wire` the JSON the
+//! server answers with (core values mapped in one place).
 
 pub mod backend;
 pub mod http;
 pub mod redis;
 pub mod sms_gateway;
+pub mod wire;

@@ -717,6 +717,24 @@ impl Backend for RedisVerifier {
     fn max_pending(&self) -> usize {
         self.redis.max_pending
     }
+
+    /// One PING, given the same time as any command (a lazy connection is made on the way).
+    fn ready(&self) -> impl Future<Output = Result<(), Unavailable>> + Send {
+        let mut conn = self.conn.clone();
+        async move {
+            let ping = ::redis::cmd("PING");
+            match tokio::time::timeout(self.redis.timeout, ping.query_async::<String>(&mut conn))
+                .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(self.down(e)),
+                Err(_) => Err(Unavailable(format!(
+                    "no answer to PING within {} ms",
+                    self.redis.timeout.as_millis()
+                ))),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! The simulator's side of the cost model: the scenario's population as typed values for
-//! [`mo2fa_cost::Scenario::from_population`], and what a run sent as
+//! [`mo2fa_cost::PricedMix::from_population`], and what a run sent as
 //! [`mo2fa_cost::Observed`] counts, priced once per run.
 
 use crate::SimError;
@@ -56,14 +56,14 @@ pub fn population(sc: &Scenario) -> Result<Population, SimError> {
 }
 
 /// The cost model of the scenario's population.
-pub fn model(sc: &Scenario) -> Result<mo2fa_cost::Scenario, SimError> {
-    Ok(mo2fa_cost::Scenario::from_population(&population(sc)?)?)
+pub fn model(sc: &Scenario) -> Result<mo2fa_cost::PricedMix, SimError> {
+    Ok(mo2fa_cost::PricedMix::from_population(&population(sc)?)?)
 }
 
 /// Prices both flows of a run's outcome with `model`.
 pub fn flow_costs(
     sc: &Scenario,
-    model: &mo2fa_cost::Scenario,
+    model: &mo2fa_cost::PricedMix,
     o: &Outcome,
 ) -> Result<FlowCosts, SimError> {
     let period_days = time::days(sc.duration.ms());

@@ -39,16 +39,6 @@ pub struct ChallengeId {
     pub tag: u128,
 }
 
-/// Serialised as its textual form, so answers carry the id clients know.
-impl serde::Serialize for ChallengeId {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut text = [0u8; ID_TEXT_LEN];
-        self.encode_into(&mut text);
-        // base64url is ASCII.
-        s.serialize_str(std::str::from_utf8(&text).map_err(serde::ser::Error::custom)?)
-    }
-}
-
 /// Length of the textual id: base64url of 4 + 16 bytes, unpadded.
 pub const ID_TEXT_LEN: usize = 27;
 
@@ -60,7 +50,8 @@ impl ChallengeId {
     }
 
     /// The textual form into a buffer, without allocating (the webhook answer's hot path).
-    fn encode_into(&self, text: &mut [u8; ID_TEXT_LEN]) {
+    /// The textual form into a buffer (no allocation): base64url, so ASCII.
+    pub fn encode_into(&self, text: &mut [u8; ID_TEXT_LEN]) {
         let mut raw = [0u8; 20];
         raw[..4].copy_from_slice(&self.locator.to_be_bytes());
         raw[4..].copy_from_slice(&self.tag.to_be_bytes());
@@ -86,8 +77,7 @@ impl ChallengeId {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, Debug, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Status {
     Pending,
     Verified,

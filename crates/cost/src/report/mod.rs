@@ -76,7 +76,7 @@ pub fn short_count(v: f64) -> String {
 }
 
 /// Money for labels: $0.05, $12.30, $1,234, $1.2M.
-pub fn usd(v: f64) -> String {
+pub fn usd_label(v: f64) -> String {
     let a = v.abs();
     let sign = if v < 0.0 { "-" } else { "" };
     if a >= 1e6 {
@@ -126,10 +126,10 @@ mod tests {
         assert_eq!(short_count(1e9), "1B");
         assert_eq!(short_count(2_500_000.0), "2.5M");
         assert_eq!(short_count(950.0), "950");
-        assert_eq!(usd(0.05), "$0.05");
-        assert_eq!(usd(0.0045), "$0.0045");
-        assert_eq!(usd(12.3), "$12.30");
-        assert_eq!(usd(12_345.0), "$12,345");
-        assert_eq!(usd(1.5e6), "$1.5M");
+        assert_eq!(usd_label(0.05), "$0.05");
+        assert_eq!(usd_label(0.0045), "$0.0045");
+        assert_eq!(usd_label(12.3), "$12.30");
+        assert_eq!(usd_label(12_345.0), "$12,345");
+        assert_eq!(usd_label(1.5e6), "$1.5M");
     }
 }

@@ -204,7 +204,7 @@ pub(super) struct World<'a> {
     pub trace: Option<Trace>,
     /// The cost model of the scenario's population, loaded before the run so a bad price
     /// setting fails at once.
-    pub cost_model: mo2fa_cost::Scenario,
+    pub cost_model: mo2fa_cost::PricedMix,
 }
 
 impl<'a> World<'a> {

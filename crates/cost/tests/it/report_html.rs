@@ -6,14 +6,14 @@ use mo2fa_cost::report::cost::{
     CostReport, TITLE_COUNTRY, TITLE_CURVES, TITLE_EPISODE, TITLE_FRAUD, TITLE_TIMELINE, TITLE_ZOOM,
 };
 use mo2fa_cost::sweep::{self, SweepOptions};
-use mo2fa_cost::{LoadOptions, Scenario};
+use mo2fa_cost::{LoadOptions, PricedMix};
 use std::path::Path;
 
 fn report() -> CostReport {
-    let mix = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/mixes/us-eu.toml");
-    let scenario = Scenario::load(&mix, &LoadOptions::default()).expect("mix loads");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/mixes/us-eu.toml");
+    let mix = PricedMix::load(&path, &LoadOptions::default()).expect("mix loads");
     let sweep = sweep::run(
-        scenario,
+        mix,
         &SweepOptions {
             lo: 1e2,
             hi: 1e9,
@@ -23,7 +23,7 @@ fn report() -> CostReport {
         },
     )
     .expect("sweep");
-    let ep = episode(&sweep.scenario, &EpisodeSpec::healthchecks(1e6)).expect("episode");
+    let ep = episode(&sweep.mix, &EpisodeSpec::healthchecks(1e6)).expect("episode");
     CostReport::render(&sweep, Some(&ep))
 }
 
