@@ -32,7 +32,9 @@ pub use error::CostError;
 pub use model::{
     BreakEven, CostCurve, CrossingScan, Evaluation, MethodCost, break_even, curves, evaluate,
 };
-pub use observed::{CountryCounts, Observed, ObservedCost, cost_observed};
+pub use observed::{
+    CountryCounts, Observed, ObservedCost, Population, PopulationCountry, cost_observed,
+};
 pub use prices::{Date, PriceSnapshot, PriceTable};
 
 #[cfg(test)]

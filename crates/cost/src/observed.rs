@@ -2,13 +2,148 @@
 //!
 //! The simulator counts messages per destination and calls [`cost_observed`]; the prices,
 //! fees and line capacity come from the same [`PricedMix`] as the cost curves, so a simulated
-//! month and the model at the same volume are directly comparable.
+//! month and the model at the same volume are directly comparable. A simulation's population
+//! reaches the model as values ([`Population`], [`PricedMix::from_population`]), not as a mix
+//! file written out and parsed back.
 
-use super::config::PricedMix;
+use super::config::{CountryParams, Destination, FallbackKind, LoadOptions, PricedMix};
 use super::error::CostError;
 use super::model::lines_needed;
-use super::prices::QuoteSource;
+use super::prices::{Date, QuoteSource, is_iso_code};
 use std::collections::BTreeMap;
+
+/// One country of a [`Population`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PopulationCountry {
+    /// ISO 3166-1 alpha-2 code.
+    pub iso: String,
+    /// Relative weight (>= 0); the weights of a population sum to more than 0.
+    pub weight: f64,
+    /// Share of this country's users who can verify by iMessage, in [0, 1].
+    pub imessage_share: f64,
+    pub fallback: FallbackKind,
+}
+
+/// A verification mix given as values, e.g. the population a simulation ran: the same as a mix
+/// file that lists these countries and otherwise keeps the built-in price file's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Population {
+    pub name: String,
+    pub countries: Vec<PopulationCountry>,
+    /// Fallback for numbers from countries outside the mix.
+    pub other_countries: FallbackKind,
+    /// Price snapshot; `None` = the newest.
+    pub price_date: Option<Date>,
+}
+
+/// A mix that sets nothing but one country: loading it yields the built-in price file's
+/// settings, whose countries [`PricedMix::from_population`] then replaces.
+const PRICE_FILE_ONLY: &str =
+    "[countries.US]\nweight = 1\nimessage_share = 0\nfallback = \"outbound_sms\"\n";
+
+impl PricedMix {
+    /// The cost model of a population with the built-in prices: the merged price-file settings,
+    /// then the population's countries, checked as a mix file's would be.
+    pub fn from_population(pop: &Population) -> Result<PricedMix, CostError> {
+        let invalid = |key: String, msg: &str| CostError::invalid(&pop.name, 0, &key, msg);
+        let opts = LoadOptions {
+            prices: None,
+            price_date: pop.price_date,
+        };
+        let mut s = PricedMix::from_mix_text(&pop.name, PRICE_FILE_ONLY, None, &opts)?;
+        // The placeholder country's note, if it had one, comes first; pumping notes follow.
+        let placeholder_notes = s
+            .countries
+            .iter()
+            .filter(|c| c.dest.quote.source != QuoteSource::Listed)
+            .count();
+        let pumping_notes = s.notes.split_off(placeholder_notes);
+        if pop.countries.is_empty() {
+            return Err(invalid(
+                "countries".into(),
+                "the mix needs at least one country",
+            ));
+        }
+        let total_weight: f64 = pop.countries.iter().map(|c| c.weight).sum();
+        let mut sorted: Vec<&PopulationCountry> = pop.countries.iter().collect();
+        sorted.sort_by(|a, b| a.iso.cmp(&b.iso));
+        let mut countries = Vec::with_capacity(sorted.len());
+        let mut notes = Vec::new();
+        for (i, c) in sorted.iter().enumerate() {
+            if !is_iso_code(&c.iso) || sorted[..i].iter().any(|p| p.iso == c.iso) {
+                return Err(invalid(
+                    format!("countries.{}", c.iso),
+                    "not a distinct ISO 3166-1 alpha-2 code",
+                ));
+            }
+            if !(c.weight.is_finite() && c.weight >= 0.0) {
+                return Err(invalid(
+                    format!("countries.{}.weight", c.iso),
+                    "must be >= 0",
+                ));
+            }
+            if !(0.0..=1.0).contains(&c.imessage_share) {
+                return Err(invalid(
+                    format!("countries.{}.imessage_share", c.iso),
+                    "must be in [0, 1]",
+                ));
+            }
+            let inbound_usd_per_message = match (c.fallback, s.default_inbound_usd_per_message) {
+                (_, Some(v)) => v,
+                (FallbackKind::OutboundSms, None) => 0.0,
+                (FallbackKind::InboundSms, None) => {
+                    return Err(invalid(
+                        "fallback.inbound_usd_per_message".into(),
+                        "missing: set it in the price file or the mix",
+                    ));
+                }
+            };
+            let quote = s.snapshot.quote(&c.iso);
+            let why = match quote.source {
+                QuoteSource::Listed => None,
+                QuoteSource::NotInTable => Some("is not in the price table"),
+                QuoteSource::NoPriceInSnapshot => Some("has no price in this snapshot"),
+            };
+            if let Some(why) = why {
+                notes.push(format!(
+                    "mix country {} {why}; priced at the fallback (\"Unknown\") row, ${:.4} per segment",
+                    c.iso, quote.usd_per_segment
+                ));
+            }
+            countries.push(CountryParams {
+                dest: Destination {
+                    iso: c.iso.clone(),
+                    share: c.weight / total_weight,
+                    carrier_fee_usd: s.sms.carrier_fees_usd.get(&c.iso).copied().unwrap_or(0.0),
+                    quote,
+                },
+                imessage_share: c.imessage_share,
+                fallback: c.fallback,
+                inbound_usd_per_message,
+            });
+        }
+        if !(total_weight.is_finite() && total_weight > 0.0) {
+            return Err(invalid(
+                "countries".into(),
+                "the country weights must sum to more than 0",
+            ));
+        }
+        if pop.other_countries == FallbackKind::InboundSms
+            && s.default_inbound_usd_per_message.is_none()
+        {
+            return Err(invalid(
+                "fallback.inbound_usd_per_message".into(),
+                "missing: set it in the price file or the mix",
+            ));
+        }
+        notes.extend(pumping_notes);
+        s.name = pop.name.clone();
+        s.countries = countries;
+        s.fallback_other_countries = pop.other_countries;
+        s.notes = notes;
+        Ok(s)
+    }
+}
 
 /// Messages one destination country saw during the simulated period.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -224,6 +359,74 @@ mod tests {
         ));
         assert_eq!(c.notes.len(), 1, "{:?}", c.notes);
         assert_eq!(c.by_country.len(), 3);
+    }
+
+    fn population(price_date: Option<Date>) -> Population {
+        let c = |iso: &str, weight, imessage_share, fallback| PopulationCountry {
+            iso: iso.into(),
+            weight,
+            imessage_share,
+            fallback,
+        };
+        Population {
+            name: "simulated population".into(),
+            countries: vec![
+                c("US", 0.6, 0.55, FallbackKind::InboundSms),
+                c("DE", 0.3, 0.2, FallbackKind::OutboundSms),
+                c("XK", 0.1, 0.0, FallbackKind::OutboundSms),
+            ],
+            other_countries: FallbackKind::OutboundSms,
+            price_date,
+        }
+    }
+
+    #[test]
+    fn a_population_loads_like_the_equivalent_mix_file() {
+        let date = "2025-01-07".parse::<Date>().ok();
+        let typed = PricedMix::from_population(&population(date)).expect("population loads");
+        let text = "name = \"simulated population\"\n\
+            [countries.US]\nweight = 0.6\nimessage_share = 0.55\nfallback = \"inbound_sms\"\n\
+            [countries.DE]\nweight = 0.3\nimessage_share = 0.2\nfallback = \"outbound_sms\"\n\
+            [countries.XK]\nweight = 0.1\nimessage_share = 0.0\nfallback = \"outbound_sms\"\n\
+            [fallback]\nother_countries = \"outbound_sms\"\n[sms]\nprice_date = \"2025-01-07\"\n";
+        let parsed =
+            PricedMix::from_mix_text("simulated population", text, None, &LoadOptions::default())
+                .expect("mix loads");
+        assert_eq!(typed.name, parsed.name);
+        assert_eq!(typed.countries, parsed.countries);
+        assert_eq!(typed.pumping, parsed.pumping);
+        assert_eq!(typed.sms, parsed.sms);
+        assert_eq!(typed.imessage, parsed.imessage);
+        assert_eq!(
+            typed.fallback_other_countries,
+            parsed.fallback_other_countries
+        );
+        assert_eq!(
+            typed.default_inbound_usd_per_message,
+            parsed.default_inbound_usd_per_message
+        );
+        assert_eq!(typed.snapshot.date(), parsed.snapshot.date());
+        assert_eq!(typed.notes, parsed.notes);
+        assert!(
+            typed.notes.iter().any(|n| n.contains("XK")),
+            "{:?}",
+            typed.notes
+        );
+    }
+
+    #[test]
+    fn a_bad_population_is_an_error() {
+        let mut p = population(None);
+        p.countries[1].imessage_share = 1.5;
+        assert!(PricedMix::from_population(&p).is_err());
+        let mut p = population(None);
+        p.countries.iter_mut().for_each(|c| c.weight = 0.0);
+        assert!(PricedMix::from_population(&p).is_err());
+        let mut p = population(None);
+        p.countries[2].iso = "US".into();
+        assert!(PricedMix::from_population(&p).is_err());
+        p.countries.clear();
+        assert!(PricedMix::from_population(&p).is_err());
     }
 
     #[test]

@@ -2,112 +2,31 @@
 //! table. Files hold only simulated quantities (no wall-clock time), so the same scenario and
 //! seed give byte-identical files; speed is printed to the console only.
 
-use super::engine::{CountryStats, Outcome, Row};
-use super::scenario::{Fallback, Flow, Scenario};
-use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
+use super::costs::FlowCosts;
+use super::engine::{Block as Blocked, Outcome, Row, time};
+use super::scenario::Scenario;
+use mo2fa_cost::CostError;
+use mo2fa_cost::observed::ObservedCost;
 use mo2fa_cost::report::html::{Block, Page, Section};
 use mo2fa_cost::report::svg::{
     Axis, Format, Lane, Panel, Scale, Series, Span, TimeSeriesChart, Timeline,
 };
-use mo2fa_cost::{CostError, LoadOptions, PricedMix as CostScenario};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::path::Path;
 
-fn usd(v: f64) -> String {
+/// A USD amount with two decimals and no sign for zero, as summary.json and the tables show
+/// it (unlike `mo2fa_cost::report::usd`, a label format with `$`, grouping and `k`/`M`).
+fn two_decimals(v: f64) -> String {
     // Adding +0.0 turns a negative zero into zero, so no "-0.00" is printed.
     format!("{:.2}", v + 0.0)
 }
 
-/// Both flows priced by the cost model (src/cost) from what the run actually sent: list
-/// prices plus carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the
-/// busiest simulated day, fixed fees, all prorated to the simulated period.
-pub struct FlowCosts {
-    pub sms: Option<ObservedCost>,
-    pub reverse: Option<ObservedCost>,
-}
-
-/// The cost-model mix equivalent to the scenario's population (built-in price defaults).
-fn mix_text(sc: &Scenario) -> String {
-    let fallback = |f: Fallback| match f {
-        Fallback::InboundSms => "inbound_sms",
-        Fallback::OutboundSms => "outbound_sms",
-    };
-    let mut t = String::from("name = \"simulated population\"\n");
-    for (iso, c) in &sc.legit.countries {
-        let _ = write!(
-            t,
-            "[countries.{iso}]\nweight = {:?}\nimessage_share = {:?}\nfallback = \"{}\"\n",
-            c.weight.0,
-            c.imessage.0,
-            fallback(c.fallback)
-        );
-    }
-    let _ = write!(
-        t,
-        "[fallback]\nother_countries = \"{}\"\n",
-        fallback(sc.legit.other_fallback)
-    );
-    if let Some(d) = &sc.sms.price_date {
-        let _ = write!(t, "[sms]\nprice_date = \"{d}\"\n");
-    }
-    t
-}
-
-pub fn flow_costs(sc: &Scenario, o: &Outcome) -> Result<FlowCosts, CostError> {
-    let model = CostScenario::from_mix_text(
-        "simulated population",
-        &mix_text(sc),
-        None,
-        &LoadOptions::default(),
-    )?;
-    let period_days = sc.duration.ms() as f64 / 86_400_000.0;
-    let seg = u64::from(sc.sms.segments);
-    let counts = |legit: fn(&CountryStats) -> u64,
-                  pumped: fn(&CountryStats) -> u64,
-                  inbound: fn(&CountryStats) -> u64| {
-        o.countries
-            .iter()
-            .map(|c| CountryCounts {
-                iso: c.iso.clone(),
-                legit_segments: legit(c) * seg,
-                pumped_segments: pumped(c) * seg,
-                inbound_sms: inbound(c),
-            })
-            .collect::<Vec<_>>()
-    };
-    let sms = sc.flows.contains(&Flow::Sms).then(|| {
-        cost_observed(
-            &model,
-            &Observed {
-                period_days,
-                countries: counts(|c| c.sms_legit_smsflow, |c| c.pumped_smsflow, |_| 0),
-                successful_sms_verifications: o.totals.legit_verified_sms,
-                inbound_imessage: 0,
-                peak_daily_inbound_imessage: 0,
-            },
-        )
-    });
-    let reverse = sc.flows.contains(&Flow::Reverse).then(|| {
-        cost_observed(
-            &model,
-            &Observed {
-                period_days,
-                countries: counts(
-                    |c| c.sms_legit_reverse,
-                    |c| c.pumped_reverse,
-                    |c| c.inbound_sms_reverse,
-                ),
-                successful_sms_verifications: o.fallback_sms_verified,
-                inbound_imessage: o.imessage_per_day.iter().sum(),
-                peak_daily_inbound_imessage: o.imessage_per_day.iter().copied().max().unwrap_or(0),
-            },
-        )
-    });
-    Ok(FlowCosts {
-        sms: sms.transpose()?,
-        reverse: reverse.transpose()?,
-    })
+/// Both flows priced by the cost model, as the run computed them once at its end.
+///
+/// Kept for the binary's console lines; the same values are `o.costs`.
+pub fn flow_costs<'o>(_sc: &Scenario, o: &'o Outcome) -> Result<&'o FlowCosts, CostError> {
+    Ok(&o.costs)
 }
 
 /// Picks one part of an [`ObservedCost`].
@@ -117,27 +36,41 @@ fn cost_json(c: &Option<ObservedCost>) -> serde_json::Value {
     match c {
         None => serde_json::Value::Null,
         Some(c) => json!({
-            "legit_sms": usd(c.legit_sms_usd),
-            "pumped_sms": usd(c.pumped_sms_usd),
-            "verify_fees": usd(c.verify_fees_usd),
-            "inbound_sms": usd(c.inbound_sms_usd),
+            "legit_sms": two_decimals(c.legit_sms_usd),
+            "pumped_sms": two_decimals(c.pumped_sms_usd),
+            "verify_fees": two_decimals(c.verify_fees_usd),
+            "inbound_sms": two_decimals(c.inbound_sms_usd),
             "imessage_lines": c.lines,
-            "lines": usd(c.lines_usd),
-            "fixed_fees": usd(c.fixed_usd),
-            "total": usd(c.total_usd),
+            "lines": two_decimals(c.lines_usd),
+            "fixed_fees": two_decimals(c.fixed_usd),
+            "total": two_decimals(c.total_usd),
         }),
     }
 }
 
+/// Blocks as `[from_s, until_s, iso]`.
+fn blocks_json(blocks: &[Blocked]) -> Vec<serde_json::Value> {
+    blocks
+        .iter()
+        .map(|b| {
+            json!([
+                b.from_ms / time::MS_PER_S,
+                b.until_ms / time::MS_PER_S,
+                b.iso
+            ])
+        })
+        .collect()
+}
+
 pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
-    let costs = flow_costs(sc, o).ok();
+    let costs = &o.costs;
     let t = &o.totals;
     let v = json!({
         "scenario": name,
         "description": sc.description,
         "seed": seed,
-        "duration_s": sc.duration.ms() / 1000,
-        "interval_s": sc.interval.ms() / 1000,
+        "duration_s": sc.duration.ms() / time::MS_PER_S,
+        "interval_s": sc.interval.ms() / time::MS_PER_S,
         "interrupted": o.interrupted,
         "events": o.events,
         "legit": {
@@ -171,17 +104,17 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "peak_pending": o.peak_pending,
         },
         "sms_list_price_usd": {
-            "sms_flow": usd(t.usd_sms_flow),
-            "reverse_flow": usd(t.usd_reverse_flow),
+            "sms_flow": two_decimals(t.usd_sms_flow),
+            "reverse_flow": two_decimals(t.usd_reverse_flow),
         },
         "cost_model_usd": {
-            "sms_flow": costs.as_ref().map_or(serde_json::Value::Null, |c| cost_json(&c.sms)),
-            "reverse_flow": costs.as_ref().map_or(serde_json::Value::Null, |c| cost_json(&c.reverse)),
+            "sms_flow": cost_json(&costs.sms),
+            "reverse_flow": cost_json(&costs.reverse),
         },
         "attackers": o.attackers.iter().map(|a| json!({
             "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
-            "succeeded": a.succeeded, "attacker_cost_usd": usd(a.attacker_cost_usd),
-            "attacker_revenue_usd": usd(a.attacker_revenue_usd),
+            "succeeded": a.succeeded, "attacker_cost_usd": two_decimals(a.attacker_cost_usd),
+            "attacker_revenue_usd": two_decimals(a.attacker_revenue_usd),
         })).collect::<Vec<_>>(),
         "countries": o.countries.iter().map(|c| json!({
             "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),
@@ -189,8 +122,8 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "pumped_sms_flow": c.pumped_smsflow, "pumped_reverse": c.pumped_reverse,
         })).collect::<Vec<_>>(),
         "blocks": {
-            "sms_flow": o.blocks_sms.iter().map(|(f, u, c)| json!([f / 1000, u / 1000, c])).collect::<Vec<_>>(),
-            "reverse_flow": o.blocks_reverse.iter().map(|(f, u, c)| json!([f / 1000, u / 1000, c])).collect::<Vec<_>>(),
+            "sms_flow": blocks_json(&o.blocks_sms),
+            "reverse_flow": blocks_json(&o.blocks_reverse),
         },
     });
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
@@ -198,42 +131,24 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
     s
 }
 
-const COLUMNS: &str = "t_start_s,legit_starts,legit_verified_reverse,legit_verified_sms,legit_refused,sms_legit_smsflow,sms_legit_reverse,pumped_sms_smsflow,pumped_sms_reverse,blocked_sms,pumping_absorbed,guess_messages,guess_hits,hijacks,flood_starts,flood_refused,forged_rejected,replays_rejected,replays_deduped,phishing_successes,duplicate_deliveries,usd_sms_flow,usd_reverse_flow";
-
-pub fn timeline_csv(sc: &Scenario, o: &Outcome) -> String {
-    let mut out = String::with_capacity(o.rows.len() * 80);
-    out.push_str(COLUMNS);
-    out.push('\n');
-    for (i, r) in o.rows.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.4},{:.4}",
-            i as u64 * sc.interval.ms() / 1000,
-            r.legit_starts,
-            r.legit_verified_reverse,
-            r.legit_verified_sms,
-            r.legit_refused,
-            r.sms_legit_smsflow,
-            r.sms_legit_reverse,
-            r.pumped_sms_smsflow,
-            r.pumped_sms_reverse,
-            r.blocked_sms,
-            r.pumping_absorbed,
-            r.guess_messages,
-            r.guess_hits,
-            r.hijacks,
-            r.flood_starts,
-            r.flood_refused,
-            r.forged_rejected,
-            r.replays_rejected,
-            r.replays_deduped,
-            r.phishing_successes,
-            r.duplicate_deliveries,
-            r.usd_sms_flow,
-            r.usd_reverse_flow
-        );
+/// `timeline.csv`: the start of each interval in seconds, then [`Row::COLUMNS`].
+pub fn timeline_csv(sc: &Scenario, o: &Outcome) -> Result<String, csv::Error> {
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(o.rows.len() * 80));
+    let mut header = vec!["t_start_s"];
+    header.extend_from_slice(Row::COLUMNS);
+    w.write_record(&header)?;
+    let mut t_start_ms = 0u64;
+    for r in &o.rows {
+        let mut record = vec![(t_start_ms / time::MS_PER_S).to_string()];
+        record.extend(r.cells());
+        w.write_record(&record)?;
+        t_start_ms = t_start_ms.saturating_add(sc.interval.ms());
     }
-    out
+    let bytes = w
+        .into_inner()
+        .map_err(|e| csv::Error::from(e.into_error()))?;
+    // Every cell is a number or an ASCII column name.
+    Ok(String::from_utf8(bytes).unwrap_or_default())
 }
 
 /// The compact table printed after a run.
@@ -296,12 +211,12 @@ fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Ve
     o.rows
         .iter()
         .enumerate()
-        .map(|(i, r)| (i as f64 * hours_per_row, f(r)))
+        .map(|(i, r)| (time::count_f64(i) * hours_per_row, f(r)))
         .collect()
 }
 
 pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
-    let hours = sc.interval.ms() as f64 / 3_600_000.0;
+    let hours = time::hours(sc.interval.ms());
     let hours_axis = || Axis::new("Hours since start", Scale::Linear, Format::Hours);
     let mut cum_sms = 0.0;
     let mut cum_rev = 0.0;
@@ -365,7 +280,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         ],
         bands: Vec::new(),
     };
-    let h = |ms: u64| ms as f64 / 3_600_000.0;
+    let h = time::hours;
     let mut lanes: Vec<Lane> = sc
         .attackers
         .iter()
@@ -389,10 +304,10 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
                 label: title.into(),
                 spans: blocks
                     .iter()
-                    .map(|(f, u, c)| Span {
-                        from: h(*f),
-                        to: h((*u).min(sc.duration.ms())),
-                        label: c.clone(),
+                    .map(|b| Span {
+                        from: h(b.from_ms),
+                        to: h(b.until_ms.min(sc.duration.ms())),
+                        label: b.iso.clone(),
                         color: "#2e8b57".into(),
                     })
                     .collect(),
@@ -407,11 +322,11 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             ),
             (
                 "spend, SMS OTP flow".into(),
-                format!("${}", usd(o.totals.usd_sms_flow)),
+                format!("${}", two_decimals(o.totals.usd_sms_flow)),
             ),
             (
                 "spend, reverse flow".into(),
-                format!("${}", usd(o.totals.usd_reverse_flow)),
+                format!("${}", two_decimals(o.totals.usd_reverse_flow)),
             ),
             (
                 "pumped SMS (SMS OTP flow)".into(),
@@ -434,7 +349,8 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         sections
             .push(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())));
     }
-    if let Ok(costs) = flow_costs(sc, o) {
+    {
+        let costs = &o.costs;
         let items: [(&str, CostPart); 7] = [
             ("legit SMS", |c| c.legit_sms_usd),
             ("pumped SMS", |c| c.pumped_sms_usd),
@@ -446,7 +362,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         ];
         let cell = |c: &Option<ObservedCost>, f: CostPart| {
             c.as_ref()
-                .map_or("-".to_string(), |c| format!("${}", usd(f(c))))
+                .map_or("-".to_string(), |c| format!("${}", two_decimals(f(c))))
         };
         let rows = items
             .iter()
@@ -513,7 +429,7 @@ pub fn write_all(
 ) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("summary.json"), summary_json(sc, name, seed, o))?;
-    std::fs::write(dir.join("timeline.csv"), timeline_csv(sc, o))?;
+    std::fs::write(dir.join("timeline.csv"), timeline_csv(sc, o)?)?;
     std::fs::write(dir.join("summary.md"), summary_md(name, seed, o))?;
     std::fs::write(dir.join("report.html"), html(sc, name, seed, o))?;
     Ok(())

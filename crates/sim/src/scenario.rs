@@ -494,18 +494,25 @@ latency_median = "300ms"
         Scenario::parse("bad.toml", text).unwrap_err().to_string()
     }
 
+    /// MINIMAL with `from` replaced by `to`; panics when `from` is not there, so a broken
+    /// variant can never pass as the valid base.
+    fn minimal_with(from: &str, to: &str) -> String {
+        assert!(MINIMAL.contains(from), "{from:?} is not in MINIMAL");
+        MINIMAL.replace(from, to)
+    }
+
     #[test]
     fn unknown_keys_and_bad_values_name_file_line_and_key() {
-        let e = err(&MINIMAL.replace("p_send = 1.0", "p_send = 1.0\nbogus = 3"));
+        let e = err(&minimal_with("p_send = 1.0", "p_send = 1.0\nbogus = 3"));
         assert!(e.starts_with("bad.toml:9:") && e.contains("bogus"), "{e}");
-        let e = err(&MINIMAL.replace("p_send = 1.0", "p_send = 1.5"));
+        let e = err(&minimal_with("p_send = 1.0", "p_send = 1.5"));
         assert!(
             e.starts_with("bad.toml:8:") && e.contains("probability"),
             "{e}"
         );
-        let e = err(&MINIMAL.replace("\"5s\"", "\"5 parsecs\""));
+        let e = err(&minimal_with("\"5s\"", "\"5 parsecs\""));
         assert!(e.starts_with("bad.toml:9:") && e.contains("unit"), "{e}");
-        let e = err(&MINIMAL.replace("US =", "usa ="));
+        let e = err(&minimal_with("US =", "usa ="));
         assert!(e.contains("ISO 3166"), "{e}");
     }
 

@@ -1,13 +1,25 @@
-//! The simulator against arithmetic it must obey. Tolerances are 5 standard deviations: wide
-//! enough never to flake, narrow enough to catch a wrong formula or a lost event.
+//! The simulator crate's integration tests: the engine against arithmetic it must obey, and
+//! byte-identical reports for a seed. Tolerances are 5 standard deviations: wide enough never
+//! to flake, narrow enough to catch a wrong formula or a lost event.
 
-use mo2fa_sim::engine::{self, Control, Outcome};
+use mo2fa_sim::engine::{self, Control, Outcome, Row};
 use mo2fa_sim::report;
-use mo2fa_sim::scenario::Scenario;
+use mo2fa_sim::scenario::{Dur, Scenario};
 use std::sync::atomic::AtomicBool;
+
+/// `text` with `from` replaced by `to`; panics when `from` is not there, so a variant can never
+/// silently be the base scenario.
+fn edit(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} is not in the scenario text");
+    text.replace(from, to)
+}
 
 fn run(text: &str, seed: Option<u64>) -> (Scenario, Outcome) {
     let sc = Scenario::parse("test.toml", text).unwrap();
+    run_scenario(sc, seed)
+}
+
+fn run_scenario(sc: Scenario, seed: Option<u64>) -> (Scenario, Outcome) {
     let stop = AtomicBool::new(false);
     let control = Control {
         interrupt: &stop,
@@ -43,7 +55,7 @@ duplicate_rate = 0.2
 "#;
 
 fn base(rate: f64) -> String {
-    BASE.replace("RATE", &format!("{rate:?}"))
+    edit(BASE, "RATE", &format!("{rate:?}"))
 }
 
 #[test]
@@ -70,7 +82,11 @@ fn every_legit_challenge_verified_exactly_once() {
 fn pumping_bill_is_the_sum_of_destination_prices() {
     let text = format!(
         "{}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"2h\"\nshape = \"sustained\"\nrate_per_s = 2.0\ntargets = {{ MA = 1.0, AZ = 1.0, KG = 2.0 }}\nnumbers = \"random\"\n",
-        base(0.0).replace("flows = [\"reverse\", \"sms\"]", "flows = [\"sms\"]")
+        edit(
+            &base(0.0),
+            "flows = [\"reverse\", \"sms\"]",
+            "flows = [\"sms\"]"
+        )
     );
     let (_, o) = run(&text, None);
     let pumped: u64 = o.countries.iter().map(|c| c.pumped_smsflow).sum();
@@ -105,7 +121,7 @@ fn code_guessing_hit_rate_matches_p_over_s() {
         "{}\n[verifier]\ncode_len = 4\nttl = \"1h\"\n\
          [[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"10s\"\nshape = \"sustained\"\nrate_per_s = 1000.0\n\
          [[attacker]]\nkind = \"code_guessing\"\nstart = \"1m\"\nend = \"11m\"\nshape = \"sustained\"\nrate_per_s = 40.0\nsender_accounts = 100\n",
-        base(0.0).replace("duration = \"2h\"", "duration = \"12m\"")
+        edit(&base(0.0), "duration = \"2h\"", "duration = \"12m\"")
     );
     let (_, o) = run(&text, None);
     let t = &o.totals;
@@ -126,9 +142,11 @@ fn expected_sender_binding_turns_hits_into_mismatches() {
     let text = format!(
         "{}\n[verifier]\ncode_len = 4\nttl = \"1h\"\n[defences.reverse]\nexpected_sender = true\n\
          [[attacker]]\nkind = \"code_guessing\"\nstart = \"1m\"\nend = \"30m\"\nshape = \"sustained\"\nrate_per_s = 40.0\n",
-        base(20.0)
-            .replace("duration = \"2h\"", "duration = \"30m\"")
-            .replace("p_send = 1.0", "p_send = 0.0")
+        edit(
+            &edit(&base(20.0), "duration = \"2h\"", "duration = \"30m\""),
+            "p_send = 1.0",
+            "p_send = 0.0"
+        )
     );
     let (_, o) = run(&text, None);
     assert!(
@@ -147,7 +165,7 @@ fn forged_and_replayed_deliveries_change_nothing() {
         "{}\n[[attacker]]\nkind = \"webhook_forgery\"\nstart = \"0s\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 5.0\n\
          [[attacker]]\nkind = \"replay\"\nstart = \"10m\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 5.0\ncapture_age = \"1m\"\n\
          [[attacker]]\nkind = \"replay\"\nname = \"stale\"\nstart = \"30m\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 5.0\ncapture_age = \"20m\"\n",
-        base(2.0).replace("duration = \"2h\"", "duration = \"1h\"")
+        edit(&base(2.0), "duration = \"2h\"", "duration = \"1h\"")
     );
     let (_, o) = run(&text, None);
     let t = &o.totals;
@@ -170,15 +188,17 @@ fn forged_and_replayed_deliveries_change_nothing() {
 
 #[test]
 fn same_seed_same_bytes_other_seed_other_bytes() {
-    let text = std::fs::read_to_string("scenarios/quickstart.toml").unwrap();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/quickstart.toml"
+    );
+    let mut quickstart = Scenario::load(std::path::Path::new(path)).unwrap();
+    quickstart.duration = Dur(3 * 3_600_000);
     let files = |seed: Option<u64>| {
-        let (sc, o) = run(
-            &text.replace("duration = \"1d\"", "duration = \"3h\""),
-            seed,
-        );
+        let (sc, o) = run_scenario(quickstart.clone(), seed);
         (
             report::summary_json(&sc, "q", seed.unwrap_or(sc.seed), &o),
-            report::timeline_csv(&sc, &o),
+            report::timeline_csv(&sc, &o).unwrap(),
             report::html(&sc, "q", seed.unwrap_or(sc.seed), &o),
         )
     };
@@ -187,4 +207,52 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
     let b = files(Some(12345));
     assert_ne!(a.0, b.0);
     assert_ne!(a.1, b.1);
+}
+
+#[test]
+fn timeline_csv_has_one_column_per_counter_and_one_row_per_interval() {
+    let (sc, o) = run(
+        &edit(&base(1.0), "duration = \"2h\"", "duration = \"25m\""),
+        None,
+    );
+    let csv = report::timeline_csv(&sc, &o).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1 + 3,
+        "header and three 10-minute rows (the last partial)"
+    );
+    assert!(lines[0].starts_with("t_start_s,legit_starts,"));
+    assert!(lines[0].ends_with(",usd_sms_flow,usd_reverse_flow"));
+    assert_eq!(lines[0].split(',').count(), 1 + Row::COLUMNS.len());
+    assert!(lines[2].starts_with("600,"));
+    assert!(lines[3].starts_with("1200,"));
+    let starts: u64 = lines[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(starts, o.totals.legit_starts);
+    assert!(csv.ends_with('\n') && !csv.contains('\r'));
+}
+
+#[test]
+fn the_costs_are_priced_once_and_an_unrun_flow_has_none() {
+    let (sc, o) = run(
+        &edit(
+            &base(1.0),
+            "flows = [\"reverse\", \"sms\"]",
+            "flows = [\"reverse\"]",
+        ),
+        None,
+    );
+    assert!(o.costs.sms.is_none(), "the sms flow did not run");
+    let reverse = o.costs.reverse.as_ref().expect("reverse flow priced");
+    assert!(reverse.total_usd > 0.0);
+    let json: serde_json::Value =
+        serde_json::from_str(&report::summary_json(&sc, "t", 7, &o)).unwrap();
+    assert!(json["cost_model_usd"]["sms_flow"].is_null());
+    assert_eq!(
+        json["cost_model_usd"]["reverse_flow"]["total"],
+        format!("{:.2}", reverse.total_usd)
+    );
 }

@@ -1,0 +1,116 @@
+//! The simulator's side of the cost model: the scenario's population as typed values for
+//! [`mo2fa_cost::PricedMix::from_population`], and what a run sent as
+//! [`mo2fa_cost::Observed`] counts, priced once per run.
+
+use crate::SimError;
+use crate::engine::{CountryStats, Outcome, time};
+use crate::scenario::{Fallback, Flow, Scenario};
+use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
+use mo2fa_cost::prices::Date;
+use mo2fa_cost::{FallbackKind, Population, PopulationCountry};
+
+/// Both flows priced by the cost model from what the run actually sent: list prices plus
+/// carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the busiest simulated
+/// day, fixed fees, all prorated to the simulated period. `None` for a flow the scenario did
+/// not run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FlowCosts {
+    pub sms: Option<ObservedCost>,
+    pub reverse: Option<ObservedCost>,
+}
+
+fn fallback_kind(f: Fallback) -> FallbackKind {
+    match f {
+        Fallback::InboundSms => FallbackKind::InboundSms,
+        Fallback::OutboundSms => FallbackKind::OutboundSms,
+    }
+}
+
+/// The scenario's legit population, as the cost model takes it (built-in price defaults).
+pub fn population(sc: &Scenario) -> Result<Population, SimError> {
+    let price_date = sc
+        .sms
+        .price_date
+        .as_deref()
+        .map(|d| {
+            d.parse::<Date>()
+                .map_err(|_| SimError::Config(format!("sms.price_date: {d:?} is not YYYY-MM-DD")))
+        })
+        .transpose()?;
+    Ok(Population {
+        name: "simulated population".into(),
+        countries: sc
+            .legit
+            .countries
+            .iter()
+            .map(|(iso, c)| PopulationCountry {
+                iso: iso.0.clone(),
+                weight: c.weight.0,
+                imessage_share: c.imessage.0,
+                fallback: fallback_kind(c.fallback),
+            })
+            .collect(),
+        other_countries: fallback_kind(sc.legit.other_fallback),
+        price_date,
+    })
+}
+
+/// The cost model of the scenario's population.
+pub fn model(sc: &Scenario) -> Result<mo2fa_cost::PricedMix, SimError> {
+    Ok(mo2fa_cost::PricedMix::from_population(&population(sc)?)?)
+}
+
+/// Prices both flows of a run's outcome with `model`.
+pub fn flow_costs(
+    sc: &Scenario,
+    model: &mo2fa_cost::PricedMix,
+    o: &Outcome,
+) -> Result<FlowCosts, SimError> {
+    let period_days = time::days(sc.duration.ms());
+    let seg = u64::from(sc.sms.segments);
+    let counts = |legit: fn(&CountryStats) -> u64,
+                  pumped: fn(&CountryStats) -> u64,
+                  inbound: fn(&CountryStats) -> u64| {
+        o.countries
+            .iter()
+            .map(|c| CountryCounts {
+                iso: c.iso.clone(),
+                legit_segments: legit(c) * seg,
+                pumped_segments: pumped(c) * seg,
+                inbound_sms: inbound(c),
+            })
+            .collect::<Vec<_>>()
+    };
+    let sms = sc.flows.contains(&Flow::Sms).then(|| {
+        cost_observed(
+            model,
+            &Observed {
+                period_days,
+                countries: counts(|c| c.sms_legit_smsflow, |c| c.pumped_smsflow, |_| 0),
+                successful_sms_verifications: o.totals.legit_verified_sms,
+                inbound_imessage: 0,
+                peak_daily_inbound_imessage: 0,
+            },
+        )
+    });
+    let reverse = sc.flows.contains(&Flow::Reverse).then(|| {
+        cost_observed(
+            model,
+            &Observed {
+                period_days,
+                countries: counts(
+                    |c| c.sms_legit_reverse,
+                    |c| c.pumped_reverse,
+                    |c| c.inbound_sms_reverse,
+                ),
+                successful_sms_verifications: o.fallback_sms_verified,
+                inbound_imessage: o.imessage_per_day.iter().sum(),
+                peak_daily_inbound_imessage: o.imessage_per_day.iter().copied().max().unwrap_or(0),
+            },
+        )
+    });
+    Ok(FlowCosts {
+        sms: sms.transpose()?,
+        reverse: reverse.transpose()?,
+    })
+}

@@ -1,0 +1,491 @@
+//! Attackers: each is a Poisson process shaped sustained, low-and-slow or in bursts, and each
+//! attempt is one of SMS pumping (premium-range numbers through both worlds' SMS paths and
+//! defences), code guessing (messages full of random codes from the attacker's own accounts),
+//! start floods (challenges per client up to the pending cap), webhook forgeries (signed with
+//! a guessed secret), replays of captured deliveries, and reverse-OTP phishing (a persuaded
+//! victim sends the attacker's code).
+
+use super::time;
+use super::world::{Ev, World, country_u16};
+use crate::scenario::{AttackKind, Fallback, Flow, Numbering, Shape};
+use crate::trace::{self, Action, Text};
+use mo2fa_core::verifier::{InboundMessage, ReceiveOutcome, StartRequest};
+use mo2fa_core::webhook::Inbound;
+use rand::Rng;
+
+/// Attackers rent premium ranges: their numbers start here within a country's block.
+const PREMIUM_OFFSET: u64 = 5_000_000_000;
+/// Attackers' own sending accounts live in a block no legit user has.
+const ATTACKER_ACCOUNTS_BASE: u64 = 99 * 10_000_000_000;
+
+impl World<'_> {
+    /// The attacker's rate at `t_ms`, after its shape.
+    pub(super) fn attack_rate(&self, a: usize, t_ms: u64) -> f64 {
+        let cfg = &self.sc.attackers[a];
+        if t_ms < cfg.start.ms() || t_ms >= cfg.end.ms() {
+            return 0.0;
+        }
+        match cfg.shape {
+            Shape::Sustained | Shape::LowAndSlow => cfg.rate_per_s.0,
+            Shape::Burst => {
+                let on_ms = cfg.burst_on.map_or(1, |d| d.ms().max(1));
+                let off_ms = cfg.burst_off.map_or(0, |d| d.ms());
+                if (t_ms - cfg.start.ms()) % (on_ms + off_ms) < on_ms {
+                    cfg.rate_per_s.0
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+
+    /// Schedules the attacker's next attempt on its own fractional clock, skipping the silent
+    /// part of a burst cycle.
+    pub(super) fn schedule_attack(&mut self, a: usize) {
+        let cfg = &self.sc.attackers[a];
+        let start_ms = cfg.start.ms();
+        let mut t_ms = self.attack_clocks_ms[a].max(time::ms_f64(start_ms));
+        if cfg.shape == Shape::Burst && self.attack_rate(a, time::whole_ms(t_ms)) == 0.0 {
+            // Skip the silent part: resume at the start of the next burst.
+            let on_ms = cfg.burst_on.map_or(1, |d| d.ms().max(1));
+            let period_ms = on_ms + cfg.burst_off.map_or(0, |d| d.ms());
+            let since_ms = time::whole_ms(t_ms).saturating_sub(start_ms);
+            t_ms = time::ms_f64(start_ms + (since_ms / period_ms + 1) * period_ms);
+        }
+        let end_ms = time::ms_f64(cfg.end.ms());
+        let Some(gap) = self.exp_ms(cfg.rate_per_s.0) else {
+            return;
+        };
+        self.attack_clocks_ms[a] = t_ms + gap;
+        if t_ms + gap < end_ms {
+            let a = u16::try_from(a).expect("scenarios have fewer than 2^16 attackers");
+            self.at(time::whole_ms(t_ms + gap), Ev::Attack { a });
+        }
+    }
+
+    pub(super) fn attack(&mut self, a: usize) {
+        self.schedule_attack(a);
+        if self.attack_rate(a, self.now_ms) == 0.0 {
+            return;
+        }
+        self.acc.attackers[a].attempts += 1;
+        match self.sc.attackers[a].kind {
+            AttackKind::SmsPumping => self.pump(a),
+            AttackKind::CodeGuessing => self.guess(a),
+            AttackKind::StartFlood => self.flood(a),
+            AttackKind::WebhookForgery => self.forge(a),
+            AttackKind::Replay => self.replay(a),
+            AttackKind::ReverseOtpPhishing => self.phish(a),
+        }
+    }
+
+    fn pump(&mut self, a: usize) {
+        let cfg = &self.sc.attackers[a];
+        let (range, numbering) = (
+            u64::from(cfg.range_size.unwrap_or(10_000).max(1)),
+            cfg.numbers.unwrap_or(Numbering::Sequential),
+        );
+        let (pool, rotate) = (
+            cfg.ip_pool.unwrap_or(1).max(1),
+            cfg.rotate_every.unwrap_or(1).max(1),
+        );
+        let (captcha, share, camouflage) = (
+            cfg.captcha_usd.map_or(0.0, |c| c.0),
+            cfg.revenue_share.map_or(0.0, |s| s.0),
+            cfg.camouflage.map_or(0.0, |c| c.0),
+        );
+        let low_and_slow = cfg.shape == Shape::LowAndSlow;
+        let total = self.attackers[a].cum_targets.last().map_or(0.0, |t| t.0);
+        let x = self.rng.random::<f64>() * total;
+        let country = self.attackers[a]
+            .cum_targets
+            .iter()
+            .find(|(c, _)| x < *c)
+            .map_or(0, |(_, i)| *i);
+        let n = self.attackers[a].counter;
+        self.attackers[a].counter += 1;
+        let offset = match numbering {
+            Numbering::Sequential if !low_and_slow => n % range,
+            _ => self.rng.random_range(0..range),
+        };
+        let number = self.countries[country].base + PREMIUM_OFFSET + offset;
+        let ip = if low_and_slow {
+            self.rng.random_range(0..pool)
+        } else {
+            // Below `pool`, a u32.
+            u32::try_from((n / u64::from(rotate)) % u64::from(pool)).unwrap_or(0)
+        };
+        self.acc.attackers[a].attacker_cost_usd += captcha;
+        let price = self.countries[country].price;
+        let mut any_sent = false;
+        let mut any_blocked = false;
+        if self.world_sms {
+            match self
+                .guard_sms
+                .check(country, number, u128::from(ip), self.now_ms)
+            {
+                Ok(()) => {
+                    let sent = self
+                        .sms
+                        .start(&Self::sender(number), self.wall_ms(), &mut self.rng);
+                    let expect = if sent.is_ok() { "sent" } else { "refused" };
+                    self.record(expect, || Action::SmsStart {
+                        world: Flow::Sms,
+                        key: None,
+                        number,
+                        country: country_u16(country),
+                    });
+                    let row = self.row();
+                    row.pumped_sms_smsflow += 1;
+                    row.usd_sms_flow += price;
+                    self.acc.countries[country].pumped_smsflow += 1;
+                    self.acc.attackers[a].attacker_revenue_usd += price * share;
+                    any_sent = true;
+                    if self.rng.random::<f64>() < camouflage {
+                        self.guard_sms.verified(country, self.now_ms);
+                    }
+                }
+                Err(_) => {
+                    self.row().blocked_sms += 1;
+                    any_blocked = true;
+                }
+            }
+        }
+        if self.world_reverse {
+            if self.countries[country].fallback == Fallback::OutboundSms {
+                // The attacker says "no iMessage, text me": the fallback is pumpable.
+                match self
+                    .guard_reverse
+                    .check(country, number, u128::from(ip), self.now_ms)
+                {
+                    Ok(()) => {
+                        self.record("sent", || Action::SmsStart {
+                            world: Flow::Reverse,
+                            key: None,
+                            number,
+                            country: country_u16(country),
+                        });
+                        let row = self.row();
+                        row.pumped_sms_reverse += 1;
+                        row.usd_reverse_flow += price;
+                        self.acc.countries[country].pumped_reverse += 1;
+                        self.acc.attackers[a].attacker_revenue_usd += price * share;
+                        any_sent = true;
+                    }
+                    Err(_) => {
+                        self.row().blocked_sms += 1;
+                        any_blocked = true;
+                    }
+                }
+            } else {
+                // Inbound fallback: the request only creates a challenge nobody answers.
+                let started =
+                    self.verifier
+                        .start(&StartRequest::default(), self.wall_ms(), &mut self.rng);
+                self.record_unkeyed_start(started.is_ok());
+                self.row().pumping_absorbed += 1;
+            }
+        }
+        if any_sent {
+            self.acc.attackers[a].succeeded += 1;
+        } else if any_blocked {
+            self.acc.attackers[a].blocked += 1;
+        }
+    }
+
+    fn guess(&mut self, a: usize) {
+        let cfg = &self.sc.attackers[a];
+        let accounts = u64::from(cfg.sender_accounts.unwrap_or(1).max(1));
+        let k = cfg.candidates_per_message.unwrap_or(1).max(1);
+        let number = ATTACKER_ACCOUNTS_BASE + self.rng.random_range(0..accounts);
+        let text: Vec<String> = (0..k)
+            .map(|_| {
+                self.spec
+                    .format(self.spec.random(&mut self.rng))
+                    .to_string()
+            })
+            .collect();
+        let text = text.join(" ");
+        self.row().guess_messages += 1;
+        if !self.sender_allowed(number) {
+            self.acc.attackers[a].blocked += 1;
+            return;
+        }
+        self.msg_seq += 1;
+        let msg = self.msg_seq;
+        let literal = || Text::Literal(text.as_str().into());
+        match self.deliver(number, &text, literal, "imessage", msg, false, false) {
+            Some(ReceiveOutcome::Verified { .. }) => {
+                let row = self.row();
+                row.guess_hits += 1;
+                row.hijacks += 1;
+                self.acc.attackers[a].succeeded += 1;
+            }
+            Some(ReceiveOutcome::SenderMismatch { .. }) => {
+                self.row().guess_hits += 1;
+                self.acc.attackers[a].blocked += 1;
+            }
+            _ => {}
+        }
+    }
+
+    fn flood(&mut self, a: usize) {
+        let cap =
+            usize::try_from(self.sc.defences.reverse.max_pending_per_client).unwrap_or(usize::MAX);
+        let clients = self.attackers[a].flood.len();
+        let client = self.rng.random_range(0..clients);
+        let now_ms = self.now_ms;
+        let q = &mut self.attackers[a].flood[client];
+        while q.front().is_some_and(|&expires_ms| expires_ms <= now_ms) {
+            q.pop_front();
+        }
+        if cap > 0 && q.len() >= cap {
+            self.row().flood_refused += 1;
+            self.acc.attackers[a].blocked += 1;
+            return;
+        }
+        let started = self
+            .verifier
+            .start(&StartRequest::default(), self.wall_ms(), &mut self.rng);
+        self.record_unkeyed_start(started.is_ok());
+        match started {
+            Ok(_) => {
+                let expires_ms = now_ms.saturating_add(self.sc.verifier.ttl.ms());
+                self.attackers[a].flood[client].push_back(expires_ms);
+                self.row().flood_starts += 1;
+                self.acc.attackers[a].succeeded += 1;
+                self.acc.pending(self.verifier.pending());
+            }
+            Err(_) => {
+                self.row().flood_refused += 1;
+                self.acc.attackers[a].blocked += 1;
+            }
+        }
+    }
+
+    fn forge(&mut self, a: usize) {
+        let code = self
+            .spec
+            .format(self.spec.random(&mut self.rng))
+            .to_string();
+        let n = self.attackers[a].counter;
+        self.attackers[a].counter += 1;
+        let body = self.emitted(&Inbound {
+            message_id: &format!("forged{n}"),
+            sender: "+15550000000",
+            text: &code,
+            protocol: "imessage",
+            received_at_ms: self.wall_ms(),
+        });
+        let header = self
+            .forger
+            .sign_blooio(time::unix_s(self.wall_ms()), body.as_bytes());
+        let accepted = self.signature_ok(&header, body.as_bytes());
+        // Accepted forgeries are not processed further here: they are counted as successes.
+        self.record(if accepted { "accepted" } else { "rejected" }, || {
+            Action::Forged {
+                n,
+                code: code.as_str().into(),
+            }
+        });
+        if !accepted {
+            self.row().forged_rejected += 1;
+            self.acc.attackers[a].blocked += 1;
+        } else {
+            self.acc.attackers[a].succeeded += 1;
+        }
+    }
+
+    fn replay(&mut self, a: usize) {
+        let age_ms = self.sc.attackers[a].capture_age.map_or(0, |d| d.ms());
+        let cutoff_ms = self.now_ms.saturating_sub(age_ms);
+        // The newest capture at least `capture_age` old.
+        let Some(pos) = self.captured.iter().rposition(|c| c.at_ms <= cutoff_ms) else {
+            return;
+        };
+        let c = self.captured[pos].clone();
+        let msg = c.msg;
+        if !self.signature_ok(&c.signature, c.body.as_bytes()) {
+            self.record("rejected", || Action::Replay { msg });
+            self.row().replays_rejected += 1;
+            self.acc.attackers[a].blocked += 1;
+            return;
+        }
+        // Inside the tolerance: the dedupe cache answers, nothing changes.
+        let m = InboundMessage {
+            sender: "+15550000000",
+            text: "",
+            protocol: Some("imessage"),
+        };
+        let (outcome, duplicate) =
+            self.verifier
+                .receive_once(&format!("m{msg}"), &m, self.wall_ms());
+        let expect = if duplicate {
+            "duplicate"
+        } else {
+            trace::result_name(&outcome)
+        };
+        self.record(expect, || Action::Replay { msg });
+        if duplicate {
+            self.row().replays_deduped += 1;
+            self.acc.attackers[a].blocked += 1;
+        } else {
+            self.acc.attackers[a].succeeded += 1;
+        }
+    }
+
+    fn phish(&mut self, a: usize) {
+        let success = self.sc.attackers[a].success.map_or(0.0, |p| p.0);
+        let country = self.pick_country();
+        let number =
+            self.countries[country].base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
+        let victim = self.new_user(country, number);
+        self.users[victim as usize].refs = 1;
+        // The attacker logs in as the victim: the challenge is bound to the victim's number.
+        let req = self.start_request_for(number);
+        let started = self.verifier.start(&req, self.wall_ms(), &mut self.rng);
+        let key = self.record_start(started.is_ok(), &req, number);
+        self.users[victim as usize].key = key;
+        if let Ok(s) = started {
+            self.users[victim as usize].code = s.code;
+            if self.rng.random::<f64>() < success {
+                let delay_ms = self.send_delay_ms();
+                let send_ms = self.after(delay_ms);
+                let a = u16::try_from(a).expect("scenarios have fewer than 2^16 attackers");
+                self.hold(victim, send_ms, Ev::VictimSend { user: victim, a });
+            }
+        }
+        self.release(victim);
+    }
+
+    pub(super) fn victim_send(&mut self, user: u32, a: usize) {
+        let u = self.users[user as usize];
+        self.msg_seq += 1;
+        let msg = self.msg_seq;
+        let text = self.spec.format(u.code).to_string();
+        let code = || Text::Code(u.key);
+        if let Some(ReceiveOutcome::Verified { .. }) =
+            self.deliver(u.number, &text, code, "imessage", msg, false, false)
+        {
+            self.row().phishing_successes += 1;
+            self.acc.attackers[a].succeeded += 1;
+        }
+        self.release(user);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::world::tests::{drain, scenario, world};
+    use super::*;
+
+    const LEGIT: &str = "duration = \"1h\"\n[legit]\nrate_per_s = 0.0\np_send = 1.0\n\
+        send_delay_median = \"5s\"\n\
+        countries.US = { weight = 1.0, imessage = 1.0, fallback = \"inbound_sms\" }\n\
+        [emitter]\nlatency_median = \"300ms\"\n";
+
+    #[test]
+    fn a_burst_attacker_is_silent_between_bursts_and_outside_its_window() {
+        let sc = scenario(&format!(
+            "{LEGIT}[[attacker]]\nkind = \"start_flood\"\nstart = \"10m\"\nend = \"50m\"\n\
+             shape = \"burst\"\nburst_on = \"1m\"\nburst_off = \"4m\"\nrate_per_s = 3.0\n"
+        ));
+        let w = world(&sc);
+        let m = 60_000;
+        assert_eq!(w.attack_rate(0, 10 * m - 1), 0.0, "before start");
+        assert_eq!(w.attack_rate(0, 10 * m), 3.0);
+        assert_eq!(w.attack_rate(0, 11 * m - 1), 3.0);
+        assert_eq!(w.attack_rate(0, 11 * m), 0.0, "off part");
+        assert_eq!(w.attack_rate(0, 15 * m), 3.0, "next burst");
+        assert_eq!(w.attack_rate(0, 50 * m), 0.0, "after end");
+    }
+
+    #[test]
+    fn the_next_attempt_after_a_burst_skips_to_the_next_burst() {
+        let sc = scenario(&format!(
+            "{LEGIT}[[attacker]]\nkind = \"start_flood\"\nstart = \"10m\"\nend = \"50m\"\n\
+             shape = \"burst\"\nburst_on = \"1m\"\nburst_off = \"4m\"\nrate_per_s = 3.0\n"
+        ));
+        let mut w = world(&sc);
+        w.attack_clocks_ms[0] = 12.0 * 60_000.0; // in the off part
+        w.now_ms = 12 * 60_000;
+        w.schedule_attack(0);
+        let evs = drain(&mut w);
+        assert_eq!(evs.len(), 1);
+        assert!(
+            evs[0].0 >= 15 * 60_000,
+            "{evs:?}: resumes at the next burst"
+        );
+        assert!(
+            evs[0].0 < 16 * 60_000,
+            "{evs:?}: a gap of seconds, not minutes"
+        );
+    }
+
+    #[test]
+    fn attempts_arrive_at_the_attackers_rate() {
+        let sc = scenario(&format!(
+            "{LEGIT}[[attacker]]\nkind = \"webhook_forgery\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 2.0\n"
+        ));
+        let mut w = world(&sc);
+        w.schedule_attack(0);
+        while let Some((t, ev)) = w.queue.pop() {
+            w.now_ms = t;
+            assert!(matches!(ev, Ev::Attack { a: 0 }));
+            w.attack(0);
+        }
+        let n = w.acc.attackers[0].attempts as f64;
+        let mean = 2.0 * 3_600.0;
+        assert!(
+            (n - mean).abs() < 5.0 * mean.sqrt(),
+            "{n} attempts vs {mean}"
+        );
+        assert_eq!(w.acc.attackers[0].blocked, w.acc.attackers[0].attempts);
+        assert_eq!(
+            w.acc.rows.iter().map(|r| r.forged_rejected).sum::<u64>() as f64,
+            n
+        );
+    }
+
+    #[test]
+    fn a_flood_client_is_capped_until_its_challenges_expire() {
+        let sc = scenario(&format!(
+            "{LEGIT}[verifier]\nttl = \"1m\"\n[defences.reverse]\nmax_pending_per_client = 2\n\
+             [[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 1.0\nclients = 1\n"
+        ));
+        let mut w = world(&sc);
+        for _ in 0..3 {
+            w.flood(0);
+        }
+        assert_eq!(w.acc.rows[0].flood_starts, 2);
+        assert_eq!(w.acc.rows[0].flood_refused, 1);
+        w.now_ms = 60_000;
+        w.flood(0);
+        assert_eq!(
+            w.acc.rows[0].flood_starts, 3,
+            "expired challenges free the client"
+        );
+    }
+
+    #[test]
+    fn sequential_pumping_walks_the_premium_range() {
+        let sc = scenario(&format!(
+            "flows = [\"sms\"]\n{LEGIT}[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\n\
+             end = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ US = 1.0 }}\n\
+             range_size = 3\n"
+        ));
+        let mut w = world(&sc);
+        for _ in 0..4 {
+            w.pump(0);
+        }
+        assert_eq!(w.acc.countries[0].pumped_smsflow, 4);
+        assert_eq!(w.acc.attackers[0].succeeded, 4);
+        let base = w.countries[0].base + PREMIUM_OFFSET;
+        // A range of three: the fourth number is the first again.
+        assert_eq!(w.sms.pending(), 3);
+        assert_eq!(w.attackers[0].counter, 4);
+        assert_eq!(base % 10_000_000_000, PREMIUM_OFFSET);
+    }
+}

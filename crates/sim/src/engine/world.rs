@@ -1,0 +1,567 @@
+//! The state the flows share: the scenario, the one RNG stream, the event queue, the real core
+//! (verifier, SMS OTP, signature secrets), countries, users, defences, the counters and the
+//! trace, with the small helpers every flow uses (scheduling, users' lifetimes, recording).
+//!
+//! The flows themselves are `impl World` blocks in `legit`, `provider` and `attackers`.
+
+use super::accounting::{Accounts, AttackerStats, CountryStats, Row};
+use super::queue::EventQueue;
+use super::time;
+use crate::scenario::{AttackKind, Fallback, Flow, Scenario};
+use crate::trace::{Action, Step, Trace};
+use crate::{SimError, costs};
+use mo2fa_core::code::{Code, CodeSpec};
+use mo2fa_core::sender::Sender;
+use mo2fa_core::sms_defences::SmsGuard;
+use mo2fa_core::sms_otp::{SmsOtp, SmsOtpConfig};
+use mo2fa_core::store::{ChallengeId, MemoryStoreConfig};
+use mo2fa_core::verifier::{self, Protocol, Verifier};
+use mo2fa_core::webhook::{Scheme, Secret};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, LogNormal};
+use std::collections::VecDeque;
+
+/// The webhook secret of simulated deliveries; attackers forging deliveries do not know it.
+pub const SIM_SECRET: &str = "mo2fa-simulated-provider-secret";
+/// What webhook forgers sign with.
+pub const FORGER_SECRET: &str = "a guess at the secret";
+/// How far a signature's timestamp may be from now, in seconds.
+pub const TOLERANCE_S: i64 = 300;
+
+/// What happens at a point in virtual time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ev {
+    Arrival,
+    /// The user sends their code to the provider (reverse world).
+    UserSend {
+        user: u32,
+        typo: bool,
+    },
+    /// The provider delivers a message to the webhook.
+    /// `twice`: the provider will deliver (or has delivered) this message twice.
+    Deliver {
+        user: u32,
+        msg: u32,
+        typo: bool,
+        twice: bool,
+    },
+    /// The user reads a texted code and types it (`reverse`: the reverse world's SMS fallback).
+    SmsRead {
+        user: u32,
+        reverse: bool,
+    },
+    /// A victim persuaded by a phisher sends the attacker's code.
+    VictimSend {
+        user: u32,
+        a: u16,
+    },
+    Attack {
+        a: u16,
+    },
+    Sweep,
+}
+
+/// A legit user (or a phisher's victim) while any of their events is pending.
+#[derive(Clone, Copy, Default)]
+pub(super) struct User {
+    pub country: u16,
+    pub number: u64,
+    pub code: Code,
+    pub sms_code: u32,
+    pub fallback_code: u32,
+    pub inbound_sms: bool,
+    pub verified_reverse: bool,
+    /// Pending events (and running handlers) that hold this user; freed at zero.
+    pub refs: u16,
+    /// Trace keys of this user's challenge and SMS codes (0 when not tracing).
+    pub key: u32,
+    pub sms_key: u32,
+    pub fallback_key: u32,
+    pub id: Option<ChallengeId>,
+}
+
+pub(super) struct CountryRt {
+    pub iso: String,
+    pub cum_weight: f64,
+    pub imessage: f64,
+    pub fallback: Fallback,
+    /// List price of one message (all its segments).
+    pub price: f64,
+    /// Start of this country's block of the synthetic numbering plan.
+    pub base: u64,
+}
+
+pub(super) struct AttackerRt {
+    pub cum_targets: Vec<(f64, usize)>,
+    pub counter: u64,
+    /// Per flood client: when each of its pending challenges expires (virtual ms).
+    pub flood: Vec<VecDeque<u64>>,
+}
+
+/// A delivery an eavesdropper captured.
+#[derive(Clone)]
+pub(super) struct Capture {
+    pub at_ms: u64,
+    pub msg: u32,
+    pub body: String,
+    pub signature: String,
+}
+
+/// How a scenario configures the core: shared by the virtual run and the live servers, so
+/// both answer by the same rules.
+pub struct CoreConfig {
+    pub verifier: verifier::Config,
+    pub store: MemoryStoreConfig,
+    pub sms: SmsOtpConfig,
+}
+
+pub fn core_config(sc: &Scenario) -> Result<CoreConfig, SimError> {
+    let mut accepted = vec![Protocol::Imessage];
+    if sc.verifier.accept_sms {
+        accepted.push(Protocol::Sms);
+    }
+    let spec = CodeSpec::new(sc.verifier.code_len)
+        .map_err(|e| SimError::Config(format!("verifier.code_len: {e}")))?;
+    let ttl_ms = sc.verifier.ttl.ms();
+    Ok(CoreConfig {
+        verifier: verifier::Config {
+            code: spec,
+            default_ttl_ms: ttl_ms,
+            min_ttl_ms: ttl_ms.min(10_000),
+            max_ttl_ms: ttl_ms,
+            max_candidates: sc.verifier.max_candidates,
+            accepted_protocols: accepted,
+            ..verifier::Config::default()
+        },
+        store: MemoryStoreConfig {
+            shards: 8,
+            max_pending: sc.verifier.max_pending,
+            retention_ms: 60_000,
+        },
+        sms: SmsOtpConfig {
+            digits: 6,
+            ttl_ms: sc.sms.ttl.ms(),
+            max_attempts: sc.sms.max_attempts,
+        },
+    })
+}
+
+/// A log-normal delay around `median_ms`, in fractional milliseconds.
+pub(super) fn lognormal(median_ms: u64, sigma: f64) -> LogNormal<f64> {
+    LogNormal::new(time::ms_f64(median_ms.max(1)).ln(), sigma.max(0.0))
+        .unwrap_or_else(|_| LogNormal::new(0.0, 0.0).expect("valid"))
+}
+
+/// Synthetic numbering plan: country `i` owns numbers `(100 + i) * 10^10 ..`, which keeps
+/// them valid E.164 lengths, distinct per country, and gives attackers ranges to walk.
+pub(super) fn country_base(i: usize) -> u64 {
+    u64::try_from(i)
+        .ok()
+        .and_then(|i| (100 + i).checked_mul(10_000_000_000))
+        .unwrap_or(u64::MAX)
+}
+
+/// A country's index as events and traces carry it.
+pub(super) fn country_u16(i: usize) -> u16 {
+    u16::try_from(i).unwrap_or(u16::MAX)
+}
+
+pub(super) struct World<'a> {
+    pub sc: &'a Scenario,
+    pub rng: ChaCha8Rng,
+    pub queue: EventQueue<Ev>,
+    /// Virtual time of the event being handled.
+    pub now_ms: u64,
+    pub msg_seq: u32,
+    pub spec: CodeSpec,
+    pub verifier: Verifier,
+    pub sms: SmsOtp,
+    pub fallback_sms: SmsOtp,
+    pub secret: Secret,
+    pub forger: Secret,
+    pub countries: Vec<CountryRt>,
+    pub users: Vec<User>,
+    pub free_users: Vec<u32>,
+    pub acc: Accounts,
+    pub guard_sms: SmsGuard,
+    pub guard_reverse: SmsGuard,
+    /// The hour (virtual) the per-sender counts are for, and the counts.
+    pub sender_window: (u64, rustc_hash::FxHashMap<u64, u32>),
+    pub captured: VecDeque<Capture>,
+    pub attackers: Vec<AttackerRt>,
+    pub send_delay: LogNormal<f64>,
+    pub latency: LogNormal<f64>,
+    pub max_legit_rate: f64,
+    pub world_sms: bool,
+    pub world_reverse: bool,
+    pub drain_end_ms: u64,
+    /// Each Poisson process keeps its own fractional clock: rounding every gap to whole
+    /// milliseconds would distort high rates (a mean gap of 1 ms rounded up is 1.58 ms).
+    pub arrival_clock_ms: f64,
+    pub attack_clocks_ms: Vec<f64>,
+    pub replays: bool,
+    pub trace: Option<Trace>,
+    /// The cost model of the scenario's population, loaded before the run so a bad price
+    /// setting fails at once.
+    pub cost_model: mo2fa_cost::PricedMix,
+}
+
+impl<'a> World<'a> {
+    pub fn new(sc: &'a Scenario, seed: u64) -> Result<Self, SimError> {
+        let cost_model = costs::model(sc)?;
+        let snapshot = &cost_model.snapshot;
+        let mut isos: Vec<String> = sc.legit.countries.keys().map(|k| k.0.clone()).collect();
+        for a in &sc.attackers {
+            for iso in a.targets.iter().flat_map(|t| t.keys()) {
+                if !isos.contains(&iso.0) {
+                    isos.push(iso.0.clone());
+                }
+            }
+        }
+        let mut cum = 0.0;
+        let countries: Vec<CountryRt> = isos
+            .iter()
+            .enumerate()
+            .map(|(i, iso)| {
+                let c = sc
+                    .legit
+                    .countries
+                    .iter()
+                    .find(|(k, _)| &k.0 == iso)
+                    .map(|(_, c)| c);
+                cum += c.map_or(0.0, |c| c.weight.0);
+                CountryRt {
+                    iso: iso.clone(),
+                    cum_weight: cum,
+                    imessage: c.map_or(0.0, |c| c.imessage.0),
+                    fallback: c.map_or(sc.legit.other_fallback, |c| c.fallback),
+                    price: snapshot.quote(iso).usd_per_segment * f64::from(sc.sms.segments),
+                    base: country_base(i),
+                }
+            })
+            .collect();
+        let country_stats = countries
+            .iter()
+            .map(|c| CountryStats {
+                iso: c.iso.clone(),
+                usd_per_segment: c.price / f64::from(sc.sms.segments),
+                ..Default::default()
+            })
+            .collect();
+        let core = core_config(sc)?;
+        let spec = core.verifier.code;
+        let verifier = Verifier::in_memory(core.verifier, core.store)
+            .map_err(|e| SimError::Config(e.to_string()))?;
+        let sms = SmsOtp::new(core.sms).map_err(|e| SimError::Config(e.to_string()))?;
+        let fallback_sms = SmsOtp::new(core.sms).map_err(|e| SimError::Config(e.to_string()))?;
+        let mut attacker_stats = Vec::with_capacity(sc.attackers.len());
+        let attackers = sc
+            .attackers
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let mut cum = 0.0;
+                let cum_targets = a
+                    .targets
+                    .iter()
+                    .flatten()
+                    .map(|(iso, w)| {
+                        cum += w.0;
+                        (cum, isos.iter().position(|x| x == &iso.0).unwrap_or(0))
+                    })
+                    .collect();
+                attacker_stats.push(AttackerStats {
+                    label: a.label(i),
+                    kind: a.kind.name(),
+                    ..Default::default()
+                });
+                let clients = usize::try_from(a.clients.unwrap_or(1).max(1)).unwrap_or(1);
+                AttackerRt {
+                    cum_targets,
+                    counter: 0,
+                    flood: vec![VecDeque::new(); clients],
+                }
+            })
+            .collect();
+        let duration_ms = sc.duration.ms();
+        let l = &sc.legit;
+        Ok(Self {
+            sc,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            queue: EventQueue::default(),
+            now_ms: 0,
+            msg_seq: 0,
+            spec,
+            verifier,
+            sms,
+            fallback_sms,
+            secret: Secret::new(Scheme::Blooio, SIM_SECRET)
+                .map_err(|e| SimError::Config(e.to_string()))?,
+            forger: Secret::new(Scheme::Blooio, FORGER_SECRET)
+                .map_err(|e| SimError::Config(e.to_string()))?,
+            guard_sms: SmsGuard::new(&sc.defences.sms, &isos),
+            guard_reverse: SmsGuard::new(&sc.defences.sms, &isos),
+            countries,
+            users: Vec::new(),
+            free_users: Vec::new(),
+            acc: Accounts::new(duration_ms, sc.interval.ms(), country_stats, attacker_stats),
+            sender_window: (u64::MAX, Default::default()),
+            captured: VecDeque::new(),
+            attackers,
+            send_delay: lognormal(l.send_delay_median.ms(), l.send_delay_sigma.0),
+            latency: lognormal(sc.emitter.latency_median.ms(), sc.emitter.latency_sigma.0),
+            max_legit_rate: l.rate_per_s.0
+                * (1.0 + l.diurnal_amplitude.0)
+                * (1.0 + l.growth_per_day.0 * time::days(duration_ms)),
+            world_sms: sc.flows.contains(&Flow::Sms),
+            world_reverse: sc.flows.contains(&Flow::Reverse),
+            drain_end_ms: duration_ms.saturating_add(sc.verifier.ttl.ms().max(sc.sms.ttl.ms())),
+            arrival_clock_ms: 0.0,
+            attack_clocks_ms: vec![0.0; sc.attackers.len()],
+            replays: sc.attackers.iter().any(|a| a.kind == AttackKind::Replay),
+            trace: None,
+            cost_model,
+        })
+    }
+
+    /// Schedules `ev` at `t_ms`. Arrivals and attacks stop at the scenario's end; flows already
+    /// under way drain for one challenge lifetime more, so no flow is cut off half-way (their
+    /// counts go to the last row).
+    pub fn at(&mut self, t_ms: u64, ev: Ev) {
+        debug_assert!(t_ms >= self.now_ms, "{ev:?} scheduled in the past");
+        let end_ms = match ev {
+            Ev::Arrival | Ev::Attack { .. } => self.sc.duration.ms(),
+            _ => self.drain_end_ms,
+        };
+        if t_ms < end_ms {
+            self.queue.push(t_ms, ev);
+        }
+    }
+
+    /// `now_ms + delay_ms`, saturating (a saturated time is past the drain and never runs).
+    pub fn after(&self, delay_ms: u64) -> u64 {
+        self.now_ms.saturating_add(delay_ms)
+    }
+
+    /// The timeline row of now.
+    pub fn row(&mut self) -> &mut Row {
+        self.acc.row(self.now_ms)
+    }
+
+    /// Records a request for live replay; `action` is only built when tracing.
+    pub fn record(&mut self, expect: &'static str, action: impl FnOnce() -> Action) {
+        if let Some(t) = &mut self.trace {
+            if t.steps.len() >= t.max_steps {
+                t.truncated = true;
+                return;
+            }
+            t.steps.push(Step {
+                at_ms: self.now_ms,
+                action: action(),
+                expect,
+            });
+        }
+    }
+
+    pub fn new_key(&mut self) -> u32 {
+        self.trace.as_mut().map_or(0, |t| {
+            t.keys += 1;
+            t.keys - 1
+        })
+    }
+
+    /// The time the core sees: epoch time, for the verifier and the SMS OTP alike.
+    pub fn wall_ms(&self) -> u64 {
+        time::wall_ms(self.now_ms)
+    }
+
+    /// An exponential gap in (fractional) milliseconds; `None` for a rate of zero.
+    pub fn exp_ms(&mut self, rate_per_s: f64) -> Option<f64> {
+        if rate_per_s <= 0.0 {
+            return None;
+        }
+        Exp::new(rate_per_s / 1000.0)
+            .ok()
+            .map(|d| d.sample(&mut self.rng))
+    }
+
+    /// A sampled human send delay, whole milliseconds.
+    pub fn send_delay_ms(&mut self) -> u64 {
+        time::whole_ms(self.send_delay.sample(&mut self.rng))
+    }
+
+    /// A sampled provider latency, whole milliseconds.
+    pub fn latency_ms(&mut self) -> u64 {
+        time::whole_ms(self.latency.sample(&mut self.rng))
+    }
+
+    pub fn new_user(&mut self, country: usize, number: u64) -> u32 {
+        let u = User {
+            country: country_u16(country),
+            number,
+            ..User::default()
+        };
+        match self.free_users.pop() {
+            Some(i) => {
+                self.users[i as usize] = u;
+                i
+            }
+            None => {
+                self.users.push(u);
+                u32::try_from(self.users.len() - 1).expect("fewer than 2^32 live users")
+            }
+        }
+    }
+
+    /// Schedules `ev` for `user` at `t_ms`, keeping the user alive until it has run.
+    pub fn hold(&mut self, user: u32, t_ms: u64, ev: Ev) {
+        if t_ms < self.drain_end_ms {
+            self.users[user as usize].refs += 1;
+            self.at(t_ms, ev);
+        }
+    }
+
+    pub fn release(&mut self, user: u32) {
+        let u = &mut self.users[user as usize];
+        u.refs = u.refs.saturating_sub(1);
+        if u.refs == 0 {
+            self.free_users.push(user);
+        }
+    }
+
+    pub fn pick_country(&mut self) -> usize {
+        let total = self
+            .countries
+            .iter()
+            .map(|c| c.cum_weight)
+            .fold(0.0, f64::max);
+        let x = self.rng.random::<f64>() * total;
+        self.countries
+            .iter()
+            .position(|c| x < c.cum_weight)
+            .unwrap_or(0)
+    }
+
+    pub fn sender(number: u64) -> Sender {
+        Sender::Phone(number)
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    /// A world for unit tests of the flows, from scenario text.
+    pub fn world(sc: &Scenario) -> World<'_> {
+        World::new(sc, 1).expect("test scenario builds")
+    }
+
+    /// A scenario from `text`, which sets everything but the seed, the interval and (unless it
+    /// sets them) the flows.
+    pub fn scenario(text: &str) -> Scenario {
+        let flows = if text.contains("flows =") {
+            ""
+        } else {
+            "flows = [\"reverse\", \"sms\"]\n"
+        };
+        let text = format!("seed = 1\ninterval = \"10m\"\n{flows}{text}");
+        Scenario::parse("unit.toml", &text).expect("test scenario parses")
+    }
+
+    /// Pops every queued event.
+    pub fn drain(w: &mut World<'_>) -> Vec<(u64, Ev)> {
+        std::iter::from_fn(|| w.queue.pop()).collect()
+    }
+
+    const TWO: &str = r#"
+duration = "1h"
+[legit]
+rate_per_s = 1.0
+p_send = 1.0
+send_delay_median = "5s"
+countries.US = { weight = 1.0, imessage = 1.0, fallback = "inbound_sms" }
+countries.DE = { weight = 3.0, imessage = 0.0, fallback = "outbound_sms" }
+[emitter]
+latency_median = "300ms"
+"#;
+
+    #[test]
+    fn every_shipped_scenario_builds_its_world_and_cost_model() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+        let mut n = 0;
+        for dir in [root.clone(), root.join("threats")] {
+            for entry in std::fs::read_dir(&dir).expect("scenarios directory") {
+                let path = entry.expect("directory entry").path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let sc = Scenario::load(&path).expect("shipped scenario loads");
+                    let w = World::new(&sc, sc.seed);
+                    assert!(w.is_ok(), "{}: {:?}", path.display(), w.err());
+                    n += 1;
+                }
+            }
+        }
+        assert!(n >= 8, "found {n} scenarios");
+    }
+
+    #[test]
+    fn countries_get_disjoint_number_blocks_and_cumulative_weights() {
+        let sc = scenario(TWO);
+        let w = world(&sc);
+        assert_eq!(w.countries.len(), 2);
+        assert_eq!(country_base(0), 1_000_000_000_000);
+        assert_eq!(w.countries[1].base - w.countries[0].base, 10_000_000_000);
+        let cum: Vec<f64> = w.countries.iter().map(|c| c.cum_weight).collect();
+        assert!(cum == [1.0, 4.0] || cum == [3.0, 4.0], "{cum:?}");
+    }
+
+    #[test]
+    fn arrivals_stop_at_the_end_and_flows_drain_after_it() {
+        let sc = scenario(TWO);
+        let mut w = world(&sc);
+        let end = sc.duration.ms();
+        w.at(end - 1, Ev::Arrival);
+        w.at(end, Ev::Arrival);
+        w.at(end, Ev::Sweep);
+        w.at(w.drain_end_ms, Ev::Sweep);
+        assert_eq!(
+            drain(&mut w),
+            [(end - 1, Ev::Arrival), (end, Ev::Sweep)],
+            "arrivals end with the scenario, other events with the drain"
+        );
+    }
+
+    #[test]
+    fn a_user_is_freed_when_its_last_event_ran() {
+        let sc = scenario(TWO);
+        let mut w = world(&sc);
+        let u = w.new_user(0, 42);
+        w.users[u as usize].refs = 1;
+        w.hold(
+            u,
+            10,
+            Ev::SmsRead {
+                user: u,
+                reverse: false,
+            },
+        );
+        w.hold(
+            u,
+            w.drain_end_ms,
+            Ev::SmsRead {
+                user: u,
+                reverse: false,
+            },
+        );
+        assert_eq!(
+            w.users[u as usize].refs, 2,
+            "an event past the drain holds nothing"
+        );
+        w.release(u);
+        assert!(w.free_users.is_empty());
+        w.release(u);
+        assert_eq!(w.free_users, [u]);
+        assert_eq!(w.new_user(1, 7), u, "slots are reused");
+        assert_eq!(w.users[u as usize].number, 7);
+    }
+}
