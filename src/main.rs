@@ -451,20 +451,19 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         .with_context(|| format!("writing reports to {}", out.display()))?;
     println!("scenario {name} (seed {seed}): {}", sc.description);
     print!("{}", report::table(&outcome));
-    if let Ok(costs) = report::flow_costs(&sc, &outcome) {
-        for (flow, c) in [
-            ("SMS OTP flow", &costs.sms),
-            ("reverse flow", &costs.reverse),
-        ] {
-            if let Some(c) = c {
-                println!(
-                    "  cost model, {flow:<13} total ${:.2} (pumped ${:.2}, lines {}, fees ${:.2})",
-                    c.total_usd,
-                    c.pumped_sms_usd,
-                    c.lines,
-                    c.verify_fees_usd + c.fixed_usd
-                );
-            }
+    let costs = &outcome.costs;
+    for (flow, c) in [
+        ("SMS OTP flow", &costs.sms),
+        ("reverse flow", &costs.reverse),
+    ] {
+        if let Some(c) = c {
+            println!(
+                "  cost model, {flow:<13} total ${:.2} (pumped ${:.2}, lines {}, fees ${:.2})",
+                c.total_usd,
+                c.pumped_sms_usd,
+                c.lines,
+                c.verify_fees_usd + c.fixed_usd
+            );
         }
     }
     println!(

@@ -2,10 +2,8 @@
 //! table. Files hold only simulated quantities (no wall-clock time), so the same scenario and
 //! seed give byte-identical files; speed is printed to the console only.
 
-use super::costs::FlowCosts;
 use super::engine::{Block as Blocked, Outcome, Row, time};
 use super::scenario::Scenario;
-use mo2fa_cost::CostError;
 use mo2fa_cost::observed::ObservedCost;
 use mo2fa_cost::report::html::{Block, Page, Section};
 use mo2fa_cost::report::svg::{
@@ -20,13 +18,6 @@ use std::path::Path;
 fn two_decimals(v: f64) -> String {
     // Adding +0.0 turns a negative zero into zero, so no "-0.00" is printed.
     format!("{:.2}", v + 0.0)
-}
-
-/// Both flows priced by the cost model, as the run computed them once at its end.
-///
-/// Kept for the binary's console lines; the same values are `o.costs`.
-pub fn flow_costs<'o>(_sc: &Scenario, o: &'o Outcome) -> Result<&'o FlowCosts, CostError> {
-    Ok(&o.costs)
 }
 
 /// Picks one part of an [`ObservedCost`].
