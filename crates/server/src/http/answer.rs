@@ -1,0 +1,296 @@
+//! Answers and request bodies: the one place errors become HTTP (`{"error": "..."}` with a
+//! status naming the problem), bounded body reads, and the header names the routes read.
+
+use super::MAX_BODY;
+use super::conn::BodyError;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Body;
+use hyper::header::{
+    ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue,
+    RETRY_AFTER,
+};
+use hyper::{Response, StatusCode};
+use mo2fa_core::store::Unavailable;
+use serde_json::json;
+
+pub(super) type Resp = Response<Full<Bytes>>;
+
+pub(super) fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
+    json_bytes(status, body.to_string().into_bytes())
+}
+
+pub(super) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+pub(super) fn error(status: StatusCode, msg: impl std::fmt::Display) -> Resp {
+    json_response(status, &json!({ "error": msg.to_string() }))
+}
+
+pub(super) fn method_not_allowed(allow: &'static str) -> Resp {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; use {allow}"),
+    );
+    r.headers_mut()
+        .insert(ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// The API description, checked in at the repository root.
+pub(super) const OPENAPI: &str = include_str!("../../../../openapi.yaml");
+
+pub(super) fn openapi() -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from_static(OPENAPI.as_bytes())));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+    r
+}
+
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Takes a parsed name: looking up by `&str` would parse and lower-case the name on every
+/// request, which showed up in the webhook's profile.
+pub(super) fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub(super) static BLOOIO_SIGNATURE: HeaderName = HeaderName::from_static("blooio-signature");
+pub(super) static X_BLOOIO_SIGNATURE: HeaderName = HeaderName::from_static("x-blooio-signature");
+pub(super) static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+pub(super) static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+pub(super) static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
+pub(super) static X_BLOOIO_EVENT: HeaderName = HeaderName::from_static("x-blooio-event");
+pub(super) static X_BLOOIO_MESSAGE_ID: HeaderName = HeaderName::from_static("x-blooio-message-id");
+pub(super) static X_BLOOIO_REPLAY: HeaderName = HeaderName::from_static("x-blooio-replay");
+pub(super) static X_ORIGINAL_EVENT_ID: HeaderName = HeaderName::from_static("x-original-event-id");
+
+/// Parses a JSON object. serde would also fill a struct from an array, positionally; an API
+/// that documents objects must not accept `[null, null]`.
+/// The error is the message for a 400 answer.
+pub(super) fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err("invalid JSON: the body must be a JSON object".into());
+    }
+    serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+/// Reads a body of at most [`MAX_BODY`] bytes, refusing early on a declared larger length.
+///
+/// Stops as soon as the body says it has ended (a `Content-Length` body is complete after its
+/// last byte, without another poll), and a body that arrives as one chunk is returned as that
+/// chunk, uncopied: the common webhook is a single small frame. A body past its request's
+/// deadline ([`Deadlined`]) is answered 408 and the connection closed.
+pub(super) async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<Bytes, Resp>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::error::Error + 'static,
+{
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {MAX_BODY} bytes"),
+        )
+    };
+    let declared = header(headers, &CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let mut body = std::pin::pin!(body);
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
+    while !body.is_end_stream() {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        let frame = frame.map_err(|e| {
+            if let Some(BodyError::TimedOut(_)) = (&e as &dyn std::error::Error).downcast_ref() {
+                let mut r = error(StatusCode::REQUEST_TIMEOUT, &e);
+                r.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                return r;
+            }
+            error(StatusCode::BAD_REQUEST, format!("could not read body: {e}"))
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers carry nothing this API reads
+        };
+        let so_far = joined.as_ref().map_or(first.len(), BytesMut::len);
+        if so_far + data.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        match &mut joined {
+            Some(all) => all.extend_from_slice(&data),
+            None if first.is_empty() => first = data,
+            None => {
+                let mut all = BytesMut::with_capacity(first.len() + data.len());
+                all.extend_from_slice(&first);
+                all.extend_from_slice(&data);
+                joined = Some(all);
+            }
+        }
+    }
+    Ok(joined.map_or(first, BytesMut::freeze))
+}
+
+/// 503 with `Retry-After`: the store is down or slow; no decision is known (see [`Unavailable`]).
+pub(super) fn unavailable(e: &Unavailable, retry_after: &'static str) -> Resp {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
+    r.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
+    r
+}
+
+/// 429 with `Retry-After` in whole seconds, rounded up.
+pub(super) fn too_many(msg: String, retry_ms: u64) -> Resp {
+    let mut r = error(StatusCode::TOO_MANY_REQUESTS, msg);
+    let secs = retry_ms.div_ceil(1000).max(1);
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(RETRY_AFTER, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::conn::Deadlined;
+    use hyper::body::Frame;
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    /// A body that yields the given frames (or an error in their place), then ends, and
+    /// does not know its end in advance: `read_body` must then stop on `None`.
+    struct Frames(VecDeque<Result<Frame<Bytes>, std::io::Error>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+
+    fn data(chunks: &[&[u8]]) -> Frames {
+        Frames(
+            chunks
+                .iter()
+                .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c))))
+                .collect(),
+        )
+    }
+
+    /// The body read, or the error answer's status and text.
+    fn read(body: Frames) -> Result<Bytes, (StatusCode, String)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            match read_body(&HeaderMap::new(), body).await {
+                Ok(b) => Ok(b),
+                Err(r) => {
+                    let status = r.status();
+                    let text = r.into_body().collect().await.expect("full").to_bytes();
+                    Err((status, String::from_utf8_lossy(&text).into_owned()))
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn chunks_are_joined_in_order_and_trailers_skipped() {
+        let mut body = data(&[b"{\"a\":", b"", b"1", b"}"]);
+        body.0.push_back(Ok(Frame::trailers(HeaderMap::new())));
+        assert_eq!(read(body).expect("read"), Bytes::from_static(b"{\"a\":1}"));
+        assert_eq!(read(data(&[])).expect("read"), Bytes::new());
+    }
+
+    #[test]
+    fn a_single_chunk_is_passed_on_uncopied() {
+        let chunk = Bytes::from_static(b"{\"event\":\"message.received\"}");
+        let body = Frames(VecDeque::from([Ok(Frame::data(chunk.clone()))]));
+        assert_eq!(read(body).expect("read").as_ptr(), chunk.as_ptr());
+    }
+
+    #[test]
+    fn the_limit_counts_all_chunks() {
+        let half = vec![b'x'; MAX_BODY / 2];
+        assert_eq!(
+            read(data(&[&half, &half]))
+                .expect("exactly the limit")
+                .len(),
+            MAX_BODY
+        );
+        let (status, text) = read(data(&[&half, &half, b"y"])).expect_err("over");
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(text.contains("exceeds 65536 bytes"), "{text}");
+    }
+
+    #[test]
+    fn a_failing_body_is_a_400_naming_the_cause() {
+        let body = Frames(VecDeque::from([
+            Ok(Frame::data(Bytes::from_static(b"{"))),
+            Err(std::io::Error::other("connection reset")),
+        ]));
+        let (status, text) = read(body).expect_err("failed");
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(
+            text.contains("could not read body: connection reset"),
+            "{text}"
+        );
+    }
+
+    /// A body that never yields a frame: a client that sent its headers and stalled.
+    struct Stalled;
+
+    impl Body for Stalled {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn a_body_past_its_deadline_is_a_408_that_closes_the_connection() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("rt");
+        let r = rt.block_on(async {
+            let timeout = Duration::from_millis(30);
+            let body = Deadlined::new(Stalled, Instant::now() + timeout, timeout);
+            read_body(&HeaderMap::new(), body)
+                .await
+                .expect_err("timed out")
+        });
+        assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(r.headers().get(CONNECTION).unwrap(), "close");
+        // A body that is ready is read whatever the deadline (no timer is even set up).
+        let read = rt.block_on(async {
+            let past = Instant::now() - Duration::from_millis(1);
+            let body = Deadlined::new(data(&[b"{}"]), past, Duration::ZERO);
+            read_body(&HeaderMap::new(), body).await
+        });
+        assert_eq!(read.expect("ready body"), Bytes::from_static(b"{}"));
+    }
+}

@@ -1,0 +1,506 @@
+//! Guards on the connections themselves, and the accept loop: a deadline on reading each whole
+//! request (headers and body together, from its first byte; a body past it is answered 408), a
+//! cap on open connections (past it new ones are closed at once), and the optional private
+//! address for `/metrics` and the probes.
+
+use super::{App, PeerAddr};
+use crate::backend::Backend;
+use hyper::Request;
+use hyper::body::Body;
+use mo2fa_core::clock::Clock;
+use mo2fa_core::metrics::Counters;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Connections on the private metrics address (`serve_with`'s second listener): scrapers and
+/// probes, a handful at a time.
+pub const MAX_METRICS_CONNECTIONS: usize = 64;
+
+/// Descriptors kept free beyond the connection caps: listeners, the Redis connection, the
+/// runtime's own, logs, and the one `accept` needs to take a connection it then refuses.
+const FD_HEADROOM: u64 = 256;
+
+/// Ceiling of the default cap: at about 83 KiB per connection stalled in a request, 10,000 of
+/// them hold some 0.8 GiB; a deployment behind a proxy needs far fewer.
+const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
+
+/// The descriptor limit (`RLIMIT_NOFILE`, soft), if it can be read.
+pub fn fd_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one `rlimit` through a pointer to a live, owned value.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+}
+
+/// Connections the main address holds open by default: 10,000, or fewer when the descriptor
+/// limit would not leave [`FD_HEADROOM`] plus the metrics address's share free (at least 1/8
+/// of the limit is kept free either way), so that accepting and the probes keep working.
+pub fn default_max_connections() -> usize {
+    let Some(limit) = fd_limit() else {
+        return DEFAULT_MAX_CONNECTIONS as usize;
+    };
+    let reserve = (FD_HEADROOM + MAX_METRICS_CONNECTIONS as u64).max(limit / 8);
+    limit
+        .saturating_sub(reserve)
+        .clamp(1, DEFAULT_MAX_CONNECTIONS) as usize
+}
+
+/// Which routes a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything (one address).
+    All,
+    /// Everything but `/metrics`, which has an address of its own.
+    Public,
+    /// `/metrics`, `/healthz` and `/readyz` only: the private metrics address.
+    Private,
+}
+
+impl Surface {
+    pub(super) fn hides(self, path: &str) -> bool {
+        match self {
+            Surface::All => false,
+            Surface::Public => path == "/metrics",
+            Surface::Private => !matches!(path, "/metrics" | "/healthz" | "/readyz"),
+        }
+    }
+}
+
+/// Connection counts for `/metrics`, shared with every connection's task.
+#[derive(Debug, Default)]
+pub(super) struct ConnStats {
+    pub(super) open: AtomicUsize,
+    pub(super) open_private: AtomicUsize,
+    pub(super) refused: AtomicU64,
+    pub(super) timed_out: AtomicU64,
+}
+
+/// One open connection's place under its cap, given back when the connection ends.
+struct ConnSlot {
+    stats: Arc<ConnStats>,
+    private: bool,
+}
+
+impl ConnSlot {
+    /// Takes a place, or counts a refusal and answers `None` when `cap` are open.
+    fn take(stats: &Arc<ConnStats>, private: bool, cap: usize) -> Option<Self> {
+        let open = if private {
+            &stats.open_private
+        } else {
+            &stats.open
+        };
+        // Only the accept loop adds, so nothing can slip in between the check and the add.
+        if open.load(Ordering::Relaxed) >= cap {
+            Counters::inc(&stats.refused);
+            return None;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        Some(Self {
+            stats: stats.clone(),
+            private,
+        })
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let open = if self.private {
+            &self.stats.open_private
+        } else {
+            &self.stats.open
+        };
+        open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// When the request being read began to arrive on one connection: the first bytes read after
+/// the last response bytes were written (nanoseconds since `epoch`, plus one; 0 = none yet).
+/// A pipelined request read together with the one before it has no mark of its own and is
+/// timed from its dispatch instead, which only ever gives it more time, never less.
+struct ReadMark {
+    epoch: Instant,
+    began: AtomicU64,
+}
+
+impl ReadMark {
+    fn new(epoch: Instant) -> Self {
+        Self {
+            epoch,
+            began: AtomicU64::new(0),
+        }
+    }
+
+    /// When the request dispatched now began, or now if that is not known.
+    fn began(&self) -> Instant {
+        match self.began.load(Ordering::Relaxed) {
+            0 => Instant::now(),
+            n => self.epoch + Duration::from_nanos(n - 1),
+        }
+    }
+
+    fn read(&self) {
+        if self.began.load(Ordering::Relaxed) == 0 {
+            let n = self.epoch.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
+            self.began.store(n + 1, Ordering::Relaxed);
+        }
+    }
+
+    fn wrote(&self) {
+        self.began.store(0, Ordering::Relaxed);
+    }
+}
+
+/// A connection's socket that keeps its [`ReadMark`].
+struct Marked<T> {
+    io: T,
+    mark: Arc<ReadMark>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Marked<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.mark.read();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.mark.wrote();
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.mark.wrote();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// Why a [`Deadlined`] body failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{0}")]
+    Read(Box<dyn std::error::Error + Send + Sync>),
+    #[error("the request was not received within {} ms", .0.as_millis())]
+    TimedOut(Duration),
+}
+
+/// A request body that fails with [`BodyError::TimedOut`] once its request's deadline has
+/// passed. The timer is only set up when a frame is not ready at once: a body that arrived
+/// with its headers costs nothing.
+pub struct Deadlined<B> {
+    inner: B,
+    deadline: Instant,
+    timeout: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<B> Deadlined<B> {
+    /// `timeout` is what the deadline allowed from the request's start (for the message).
+    pub fn new(inner: B, deadline: Instant, timeout: Duration) -> Self {
+        Self {
+            inner,
+            deadline,
+            timeout,
+            sleep: None,
+        }
+    }
+}
+
+impl<B> Body for Deadlined<B>
+where
+    B: Body + Unpin,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Data = B::Data;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(|e| BodyError::Read(e.into()))));
+        }
+        let deadline = this.deadline;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline.into())));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyError::TimedOut(this.timeout)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets open requests finish
+/// (up to 10 s). Also runs the once-a-second expiry sweep.
+pub async fn serve<V, C>(
+    listener: TcpListener,
+    app: Arc<App<V, C>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    V: Backend,
+    C: Clock + 'static,
+{
+    serve_with(listener, None, app, shutdown).await
+}
+
+/// Like [`serve`]; with a `metrics` listener, `/metrics` is served there (with `/healthz` and
+/// `/readyz`, at most [`MAX_METRICS_CONNECTIONS`] at a time) and no longer on `listener`.
+///
+/// Each request must be read whole, headers and body, within `request_timeout` of its first
+/// byte; a body still incomplete then is answered 408 and the connection closed. Past
+/// `max_connections` open connections, a new one is closed as soon as it is accepted (and
+/// counted), so those already open keep being served.
+pub async fn serve_with<V, C>(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    app: Arc<App<V, C>>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    V: Backend,
+    C: Clock + 'static,
+{
+    use hyper::server::conn::http1;
+    use hyper_util::rt::TokioTimer;
+    use hyper_util::server::graceful::GracefulShutdown;
+
+    let sweeper = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(app.cfg.sweep_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                app.verifier.sweep(app.now());
+                app.sms.otp.sweep(app.now());
+            }
+        })
+    };
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // Hyper's own clock runs from when a connection starts waiting for a request, so it
+        // also closes idle keep-alive connections; the body is timed by `Deadlined`.
+        .header_read_timeout(app.cfg.header_read_timeout.min(app.cfg.request_timeout))
+        .max_buf_size(32 * 1024)
+        // Request line and headers together; larger ones get 431 and the connection closes.
+        .max_header_size(16 * 1024);
+    let epoch = Instant::now();
+    let public = if metrics.is_some() {
+        Surface::Public
+    } else {
+        Surface::All
+    };
+    let accept_metrics = async |l: &Option<TcpListener>| match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let (accepted, surface) = tokio::select! {
+            a = listener.accept() => (a, public),
+            a = accept_metrics(&metrics) => (a, Surface::Private),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and the like: back off, keep serving.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let private = surface == Surface::Private;
+        let cap = if private {
+            MAX_METRICS_CONNECTIONS
+        } else {
+            app.cfg.max_connections
+        };
+        // Past the cap the connection is closed here and now: accepting goes on, and the
+        // connections already open are not slowed down.
+        let Some(slot) = ConnSlot::take(&app.conns, private, cap) else {
+            drop(stream);
+            continue;
+        };
+        let peer = PeerAddr(peer.ip());
+        let conn = connection(&builder, stream, peer, app.clone(), surface, epoch);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("connection ended with error: {e}");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    drop(metrics);
+    sweeper.abort();
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after 10 s; closing them");
+    }
+    Ok(())
+}
+
+/// One accepted connection from `peer`, served by `app`, each request's body under its
+/// deadline.
+fn connection<V, C>(
+    builder: &hyper::server::conn::http1::Builder,
+    stream: TcpStream,
+    peer: PeerAddr,
+    app: Arc<App<V, C>>,
+    surface: Surface,
+    epoch: Instant,
+) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + 'static
+where
+    V: Backend,
+    C: Clock + 'static,
+{
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+
+    let _ = stream.set_nodelay(true);
+    let mark = Arc::new(ReadMark::new(epoch));
+    let io = Marked {
+        io: stream,
+        mark: mark.clone(),
+    };
+    let timeout = app.cfg.request_timeout;
+    // Only the start limits and the SMS defences read the peer; inserting it costs an
+    // allocation per request, so it is skipped when neither is configured.
+    let wants_peer = app.limiter.is_some() || app.sms_guard.is_some();
+    let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        if wants_peer {
+            req.extensions_mut().insert(peer);
+        }
+        let deadline = mark.began() + timeout;
+        async move {
+            let req = req.map(|b| Deadlined::new(b, deadline, timeout));
+            Ok::<_, Infallible>(app.handle_on(req, surface).await)
+        }
+    });
+    builder.serve_connection(TokioIo::new(io), service)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_mark_is_set_by_the_first_bytes_after_a_write() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let (client, server) = tokio::io::duplex(64);
+            let (mut client, epoch) = (client, Instant::now());
+            let mark = Arc::new(ReadMark::new(epoch));
+            let mut io = Marked {
+                io: server,
+                mark: mark.clone(),
+            };
+            let mut buf = [0u8; 8];
+            client.write_all(b"GET").await.unwrap();
+            io.read_exact(&mut buf[..3]).await.unwrap();
+            let first = mark.began();
+            client.write_all(b" /").await.unwrap();
+            io.read_exact(&mut buf[..2]).await.unwrap();
+            assert_eq!(
+                mark.began(),
+                first,
+                "later bytes of one request keep its start"
+            );
+            io.write_all(b"HTTP/1.1 200").await.unwrap();
+            assert_eq!(mark.began.load(Ordering::Relaxed), 0, "a response ends it");
+            std::thread::sleep(Duration::from_millis(2));
+            client.write_all(b"GET").await.unwrap();
+            io.read_exact(&mut buf[..3]).await.unwrap();
+            assert!(mark.began() > first, "the next request starts anew");
+        });
+    }
+}

@@ -1,0 +1,620 @@
+//! The HTTP adapter: hyper 1.x routes over the verifier core.
+//!
+//! This layer only translates: it reads and bounds bodies, checks content types and
+//! signatures, turns JSON into core calls and core results into JSON. Every error is
+//! `{"error": "..."}` with a 4xx status naming the problem; nothing here panics on input.
+//! Time comes from the injected [`Clock`]; randomness from the thread-local CSPRNG.
+//!
+//! [`serve`] also guards the connections themselves: a deadline on reading each whole request
+//! (headers and body together, so a stalled or trickling body is cut with 408), a cap on open
+//! connections (past it new ones are closed at once), and optionally a second, private address
+//! for `/metrics` and the probes.
+
+mod answer;
+mod conn;
+mod sms;
+
+pub use conn::{
+    BodyError, Deadlined, MAX_METRICS_CONNECTIONS, Surface, default_max_connections, fd_limit,
+    serve, serve_with, shutdown_signal,
+};
+
+use answer::{
+    BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, X_BLOOIO_EVENT,
+    X_BLOOIO_MESSAGE_ID, X_BLOOIO_REPLAY, X_BLOOIO_SIGNATURE, X_ORIGINAL_EVENT_ID, error, header,
+    is_json, json_bytes, json_response, method_not_allowed, openapi, parse_object, read_body,
+    too_many, unavailable,
+};
+use conn::ConnStats;
+use sms::sms_countries;
+
+use crate::backend::Backend;
+use crate::sms_gateway::SmsGateway;
+use crate::wire;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Body;
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::{Method, Request, Response, StatusCode};
+use mo2fa_core::clock::{Clock, Millis};
+use mo2fa_core::limits::{self, Decision, LimitsConfig, StartLimiter};
+use mo2fa_core::metrics::{self, Counters, LatencyHistogram};
+use mo2fa_core::sender::Sender;
+use mo2fa_core::sms_defences::{SmsDefences, SmsGuard};
+use mo2fa_core::timefmt::rfc3339_ms;
+use mo2fa_core::verifier::{StartError, StartRequest};
+use mo2fa_core::webhook::{self, DeliveryHeaders, Event, Secret, SignatureHeaders};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Deserialize;
+use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Largest request body accepted anywhere.
+pub const MAX_BODY: usize = 64 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// The iMessage handle users send their code to (the deep link's path).
+    pub handle: String,
+    pub secret: Secret,
+    pub tolerance_secs: i64,
+    /// How long a connection may wait for a request's headers (an idle keep-alive connection
+    /// is closed after it); never longer than `request_timeout`.
+    pub header_read_timeout: Duration,
+    /// Deadline on reading one whole request, headers and body together, from its first
+    /// byte. A body still unread then is answered 408 and the connection closed.
+    pub request_timeout: Duration,
+    /// Open connections on the main address; past it new ones are closed at once.
+    pub max_connections: usize,
+    pub sweep_interval: Duration,
+    /// Serve `GET /sms/outbox/{phone}` (test and load use only: it reveals sent codes).
+    pub sms_outbox: bool,
+    /// Token buckets on `POST /2fa/start` (off unless set; see [`mo2fa_core::limits`]).
+    pub start_limits: LimitsConfig,
+    /// Header naming the client address behind `trusted_proxies` proxies (X-Forwarded-For
+    /// style); read only if `trusted_proxies > 0`, else the TCP peer address is the client.
+    pub client_ip_header: Option<HeaderName>,
+    pub trusted_proxies: usize,
+    /// The simulator's SMS-side defences, enforced on `/sms/start` (`serve --sms-defences`).
+    pub sms_defences: Option<SmsDefences>,
+}
+
+impl HttpConfig {
+    pub fn new(handle: impl Into<String>, secret: Secret) -> Self {
+        Self {
+            handle: handle.into(),
+            secret,
+            tolerance_secs: webhook::DEFAULT_TOLERANCE_SECS,
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_connections: default_max_connections(),
+            sweep_interval: Duration::from_secs(1),
+            sms_outbox: false,
+            start_limits: LimitsConfig::default(),
+            client_ip_header: None,
+            trusted_proxies: 0,
+            sms_defences: None,
+        }
+    }
+}
+
+/// The TCP peer address of a connection, put into each request's extensions by [`serve`].
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub IpAddr);
+
+/// The labels of `mo2fa_rate_limited_total`: start limits, then `/sms/start` rules.
+const LIMITED: [&str; 10] = [
+    "client",
+    "sender",
+    "global",
+    "table_full",
+    "sms_geo_allow",
+    "sms_conversion",
+    "sms_per_number",
+    "sms_per_ip",
+    "sms_per_prefix",
+    "sms_max_keys",
+];
+
+fn limited_index(label: &str) -> usize {
+    LIMITED.iter().position(|l| *l == label).unwrap_or(0)
+}
+
+/// The routes, for latency accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    Start,
+    Status,
+    Webhook,
+    Health,
+    Metrics,
+    Sms,
+    Other,
+}
+
+const ROUTES: [(Route, &str); 7] = [
+    (Route::Start, "start"),
+    (Route::Status, "status"),
+    (Route::Webhook, "webhook"),
+    (Route::Health, "healthz"),
+    (Route::Metrics, "metrics"),
+    (Route::Sms, "sms"),
+    (Route::Other, "other"),
+];
+
+/// Everything a request handler needs; shared by all connections.
+pub struct App<V: Backend, C: Clock> {
+    pub verifier: V,
+    pub sms: SmsGateway,
+    clock: C,
+    cfg: HttpConfig,
+    latency: [LatencyHistogram; ROUTES.len()],
+    limiter: Option<parking_lot::Mutex<StartLimiter>>,
+    sms_guard: Option<parking_lot::Mutex<SmsGuard>>,
+    limited: [AtomicU64; LIMITED.len()],
+    conns: Arc<ConnStats>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    expected_sender: Option<String>,
+    ttl_seconds: Option<u64>,
+}
+
+impl<V: Backend, C: Clock> App<V, C> {
+    /// Panics if `cfg.start_limits` holds an invalid rate: check it first with
+    /// [`StartLimiter::new`] (the CLI does, so a bad flag is an error naming the flag).
+    pub fn new(verifier: V, clock: C, cfg: HttpConfig) -> Self {
+        let limiter = (!cfg.start_limits.is_off()).then(|| {
+            parking_lot::Mutex::new(
+                StartLimiter::new(&cfg.start_limits).expect("start limits checked by the caller"),
+            )
+        });
+        let sms_guard = cfg
+            .sms_defences
+            .as_ref()
+            .map(|d| parking_lot::Mutex::new(SmsGuard::new(d, &sms_countries())));
+        Self {
+            verifier,
+            sms: SmsGateway::new(cfg.sms_outbox),
+            clock,
+            cfg,
+            latency: Default::default(),
+            limiter,
+            sms_guard,
+            limited: Default::default(),
+            conns: Arc::default(),
+        }
+    }
+
+    /// The client's address: the TCP peer, or behind `trusted_proxies` proxies the entry they
+    /// vouch for in `client_ip_header` (the peer if that entry is missing or malformed). A
+    /// request handed to [`App::handle`] without a peer counts as 0.0.0.0.
+    fn client_ip(&self, parts: &hyper::http::request::Parts) -> IpAddr {
+        let peer = parts
+            .extensions
+            .get::<PeerAddr>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.0);
+        let Some(name) = self.cfg.client_ip_header.as_ref() else {
+            return peer;
+        };
+        if self.cfg.trusted_proxies == 0 {
+            return peer;
+        }
+        // Proxies may append a header line instead of extending the list: read them in order.
+        let lines: Vec<&str> = parts
+            .headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        limits::forwarded_client(&lines.join(","), self.cfg.trusted_proxies).unwrap_or(peer)
+    }
+
+    fn count_limited(&self, label: &str) {
+        self.limited[limited_index(label)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now_ms()
+    }
+
+    /// The deep link that pre-fills the code in the user's Messages app.
+    pub fn link(&self, code: &str) -> String {
+        format!(
+            "https://start.msg.new/{}?text={}",
+            utf8_percent_encode(&self.cfg.handle, NON_ALPHANUMERIC),
+            utf8_percent_encode(code, NON_ALPHANUMERIC)
+        )
+    }
+
+    /// Handles one request. Generic over the body so benches and tests can call it directly.
+    pub async fn handle<B>(&self, req: Request<B>) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        self.handle_on(req, Surface::All).await
+    }
+
+    /// Handles one request arriving on a listener that serves `surface`.
+    pub async fn handle_on<B>(&self, req: Request<B>, surface: Surface) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let started = Instant::now();
+        let (route, resp) = self.route(req, surface).await;
+        if resp.status() == StatusCode::REQUEST_TIMEOUT {
+            Counters::inc(&self.conns.timed_out);
+        }
+        let idx = ROUTES.iter().position(|(r, _)| *r == route).unwrap_or(0);
+        self.latency[idx].record(started.elapsed());
+        resp
+    }
+
+    async fn route<B>(&self, req: Request<B>, surface: Surface) -> (Route, Resp)
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path();
+        let m = &parts.method;
+        if surface.hides(path) {
+            return (
+                Route::Other,
+                error(StatusCode::NOT_FOUND, format!("no route for {path}")),
+            );
+        }
+        match path {
+            "/2fa/start" if m == Method::POST => (Route::Start, self.start(&parts, body).await),
+            "/2fa/start" => (Route::Start, method_not_allowed("POST")),
+            "/webhook/blooio" if m == Method::POST => {
+                (Route::Webhook, self.webhook(&parts.headers, body).await)
+            }
+            "/webhook/blooio" => (Route::Webhook, method_not_allowed("POST")),
+            "/healthz" if m == Method::GET || m == Method::HEAD => (
+                Route::Health,
+                json_response(StatusCode::OK, &json!({"status": "ok"})),
+            ),
+            "/healthz" => (Route::Health, method_not_allowed("GET")),
+            "/readyz" if m == Method::GET || m == Method::HEAD => {
+                (Route::Health, self.ready().await)
+            }
+            "/readyz" => (Route::Health, method_not_allowed("GET")),
+            "/openapi.yaml" if m == Method::GET => (Route::Other, openapi()),
+            "/openapi.yaml" => (Route::Other, method_not_allowed("GET")),
+            "/metrics" if m == Method::GET => (Route::Metrics, self.metrics()),
+            "/metrics" => (Route::Metrics, method_not_allowed("GET")),
+            "/sms/start" if m == Method::POST => (Route::Sms, self.sms_start(&parts, body).await),
+            "/sms/check" if m == Method::POST => {
+                (Route::Sms, self.sms_check(&parts.headers, body).await)
+            }
+            "/sms/start" | "/sms/check" => (Route::Sms, method_not_allowed("POST")),
+            _ if self.cfg.sms_outbox && path.starts_with("/sms/outbox/") && m == Method::GET => {
+                (Route::Sms, self.sms_outbox(&path["/sms/outbox/".len()..]))
+            }
+            _ => match path.strip_prefix("/2fa/status/") {
+                Some(id) if m == Method::GET => (Route::Status, self.status(id).await),
+                Some(_) => (Route::Status, method_not_allowed("GET")),
+                None => (
+                    Route::Other,
+                    error(StatusCode::NOT_FOUND, format!("no route for {path}")),
+                ),
+            },
+        }
+    }
+
+    async fn start<B>(&self, parts: &hyper::http::request::Parts, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let headers = &parts.headers;
+        let bytes = match read_body(headers, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let mut req = StartRequest::default();
+        if !bytes.is_empty() {
+            if !is_json(headers) {
+                return error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "content-type must be application/json",
+                );
+            }
+            let parsed: StartBody = match parse_object(&bytes) {
+                Ok(p) => p,
+                Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
+            };
+            req.expected_sender = parsed.expected_sender;
+            if let Some(secs) = parsed.ttl_seconds {
+                // An overflowing TTL is out of range; let the core name the range.
+                req.ttl_ms = Some(secs.checked_mul(1000).unwrap_or(Millis::MAX));
+            }
+        }
+        let now = self.now();
+        if let Some(limiter) = &self.limiter {
+            // The sender as the verifier will bind it; an unparsable one is refused below.
+            let sender = req
+                .expected_sender
+                .as_deref()
+                .and_then(|s| Sender::parse(s).ok())
+                .map(|s| s.to_string());
+            let client = limits::client_key(self.client_ip(parts));
+            let decision = limiter.lock().check(client, sender.as_deref(), now);
+            if let Decision::RetryAfter { limit, ms } = decision {
+                self.count_limited(limit.name());
+                let what = match limit {
+                    limits::Limit::Client => {
+                        "per-client start limit reached (--start-rate-per-client)"
+                    }
+                    limits::Limit::Sender => {
+                        "per-sender start limit reached for this expected_sender (--start-rate-per-sender)"
+                    }
+                    limits::Limit::Global => "global start limit reached (--start-rate-global)",
+                    limits::Limit::Table => "start limit table full of active clients; retry later",
+                };
+                return too_many(format!("rate limited: {what}"), ms);
+            }
+        }
+        let started = self.verifier.start(&req, now, &mut rand::rng());
+        match started.await {
+            Ok(s) => {
+                let code = self.verifier.config().code.format(s.code);
+                json_response(
+                    StatusCode::CREATED,
+                    &json!({
+                        "id": s.id.encode(),
+                        "code": code.as_str(),
+                        "link": self.link(code.as_str()),
+                        "expires_at": rfc3339_ms(s.expires_at),
+                    }),
+                )
+            }
+            Err(e @ (StartError::Sender(_) | StartError::Ttl { .. })) => {
+                error(StatusCode::UNPROCESSABLE_ENTITY, e)
+            }
+            Err(e @ (StartError::Store(_) | StartError::CodeSpace(_))) => {
+                let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
+                r.headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+                r
+            }
+            Err(StartError::Unavailable(e)) => unavailable(&e, "1"),
+        }
+    }
+
+    /// Reads a JSON body of type `T`; the error is the ready answer.
+    async fn json_body<T: serde::de::DeserializeOwned, B>(
+        &self,
+        headers: &HeaderMap,
+        body: B,
+    ) -> Result<T, Resp>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if !is_json(headers) {
+            return Err(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type must be application/json",
+            ));
+        }
+        parse_object(&read_body(headers, body).await?)
+            .map_err(|m| error(StatusCode::BAD_REQUEST, m))
+    }
+
+    async fn status(&self, id: &str) -> Resp {
+        match self.verifier.status(id, self.now()).await {
+            Err(e) => unavailable(&e, "1"),
+            Ok(Some(v)) => json_response(
+                StatusCode::OK,
+                &json!({
+                    "status": wire::status(v.status),
+                    "sender": v.sender,
+                    "verified_at": v.verified_at.map(rfc3339_ms),
+                    "expires_at": rfc3339_ms(v.expires_at),
+                }),
+            ),
+            Ok(None) => error(StatusCode::NOT_FOUND, "unknown challenge id"),
+        }
+    }
+
+    async fn webhook<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        if !is_json(headers) {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "content-type must be application/json",
+            );
+        }
+        let bytes = match read_body(headers, body).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        let sig_headers = SignatureHeaders {
+            blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
+                .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
+            webhook_id: header(headers, &WEBHOOK_ID),
+            webhook_timestamp: header(headers, &WEBHOOK_TIMESTAMP),
+            webhook_signature: header(headers, &WEBHOOK_SIGNATURE),
+        };
+        let now = self.now();
+        let now_secs = (now / 1000) as i64;
+        if let Err(e) =
+            self.cfg
+                .secret
+                .verify(&sig_headers, &bytes, now_secs, self.cfg.tolerance_secs)
+        {
+            Counters::inc(&self.verifier.counters().bad_signatures);
+            return error(StatusCode::UNAUTHORIZED, format!("signature: {e}"));
+        }
+        let event = match Event::parse(&bytes) {
+            Ok(e) => e,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        let delivery_headers = DeliveryHeaders {
+            event: header(headers, &X_BLOOIO_EVENT),
+            message_id: header(headers, &X_BLOOIO_MESSAGE_ID),
+            replay: header(headers, &X_BLOOIO_REPLAY)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            original_event_id: header(headers, &X_ORIGINAL_EVENT_ID),
+            webhook_id: sig_headers.webhook_id,
+        };
+        if !event.is_message_received() {
+            return json_response(
+                StatusCode::OK,
+                &json!({"result": "ignored", "reason": format!("event {:?} is not handled", event.kind)}),
+            );
+        }
+        let (msg, delivery) = match event.message().and_then(|m| {
+            Ok((
+                m,
+                event.delivery(self.cfg.secret.scheme(), &delivery_headers)?,
+            ))
+        }) {
+            Ok(both) => both,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        let answer = match delivery.replay_of {
+            // A replay of a delivery already decided gets that answer; one never seen before
+            // is handled under its own (signed) id.
+            Some(original) => match self.verifier.recorded(original).await {
+                Ok(Some(outcome)) => Ok((outcome, true)),
+                Ok(None) => self.verifier.receive_once(delivery.id, &msg, now).await,
+                Err(e) => Err(e),
+            },
+            None => self.verifier.receive_once(delivery.id, &msg, now).await,
+        };
+        let (outcome, duplicate) = match answer {
+            Ok(answer) => answer,
+            // The provider retries on 5xx; the retry is decided then (or answered from the
+            // dedupe record if this attempt got through after all).
+            Err(e) => return unavailable(&e, "1"),
+        };
+        json_bytes(StatusCode::OK, wire::receive_answer(&outcome, duplicate))
+    }
+
+    /// Readiness: 200 when the store answers, else 503 naming why (liveness is `/healthz`).
+    async fn ready(&self) -> Resp {
+        match self.verifier.ready().await {
+            Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready"})),
+            Err(e) => unavailable(&e, "1"),
+        }
+    }
+
+    fn metrics(&self) -> Resp {
+        let mut out = String::with_capacity(8 * 1024);
+        metrics::render_counters(&mut out, self.verifier.counters());
+        let store = &self.verifier;
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_pending_challenges",
+            "Challenges waiting for their code.",
+            store.pending() as f64,
+        );
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_sms_sent_total",
+            "Outbound SMS codes billed by the simulated gateway.",
+            self.sms.sent() as f64,
+        );
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_sms_spend_usd",
+            "What those SMS would cost at list prices.",
+            self.sms.spend_usd(),
+        );
+        // Pumping shows as sends piling up on a few premium destinations.
+        let billed = self.sms.billed();
+        let country = |c: &Option<String>| c.clone().unwrap_or_else(|| "unknown".into());
+        metrics::render_labelled(
+            &mut out,
+            "mo2fa_sms_sent_by_country_total",
+            "counter",
+            "Outbound SMS codes by billed country (ISO code; unknown: billed at the fallback price).",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.sent as f64)),
+        );
+        metrics::render_labelled(
+            &mut out,
+            "mo2fa_sms_spend_by_country_usd",
+            "gauge",
+            "What the SMS to each billed country would cost at list prices.",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.usd())),
+        );
+        metrics::render_labelled(
+            &mut out,
+            "mo2fa_rate_limited_total",
+            "counter",
+            "Requests refused by a limit: start limits (client, sender, global, table_full) and --sms-defences rules (sms_*).",
+            "limit",
+            LIMITED
+                .iter()
+                .zip(&self.limited)
+                .map(|(l, n)| ((*l).to_string(), n.load(Ordering::Relaxed) as f64)),
+        );
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_max_pending_challenges",
+            "Bound on pending challenges.",
+            store.max_pending() as f64,
+        );
+        let conns = &self.conns;
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_open_connections",
+            "Connections open on the main address.",
+            conns.open.load(Ordering::Relaxed) as f64,
+        );
+        metrics::render_gauge(
+            &mut out,
+            "mo2fa_max_connections",
+            "Bound on connections open on the main address.",
+            self.cfg.max_connections as f64,
+        );
+        for (name, help, c) in [
+            (
+                "mo2fa_connections_refused_total",
+                "Connections closed at once because the connection cap was reached.",
+                &conns.refused,
+            ),
+            (
+                "mo2fa_request_timeouts_total",
+                "Requests whose body was not received within the request timeout (answered 408).",
+                &conns.timed_out,
+            ),
+        ] {
+            let v = c.load(Ordering::Relaxed);
+            let _ = std::fmt::Write::write_fmt(
+                &mut out,
+                format_args!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"),
+            );
+        }
+        out.push_str("# HELP mo2fa_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE mo2fa_request_duration_seconds histogram\n");
+        for (i, (_, name)) in ROUTES.iter().enumerate() {
+            self.latency[i].render(
+                &mut out,
+                "mo2fa_request_duration_seconds",
+                &format!("route=\"{name}\""),
+            );
+        }
+        let mut r = Response::new(Full::new(Bytes::from(out)));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        r
+    }
+}

@@ -1,0 +1,198 @@
+//! The traditional SMS-OTP routes (`/sms/start`, `/sms/check`, the test outbox), with the
+//! simulator's SMS defences enforced when `serve --sms-defences` configured them.
+
+use super::App;
+use super::answer::{Resp, error, json_response, too_many};
+use crate::backend::Backend;
+use crate::sms_gateway::CountrySource;
+use crate::wire;
+use bytes::Bytes;
+use hyper::StatusCode;
+use hyper::body::Body;
+use hyper::header::HeaderMap;
+use mo2fa_core::clock::Clock;
+use mo2fa_core::dialing;
+use mo2fa_core::limits;
+use mo2fa_core::sender::Sender;
+use mo2fa_core::sms_defences::{Blocked, SmsGuard};
+use mo2fa_core::sms_otp::CheckOutcome;
+use serde::Deserialize;
+use serde_json::json;
+use std::net::IpAddr;
+
+/// The SMS guard's country space on the server: every two-letter code, then "unknown".
+pub(super) fn sms_country_index(iso: Option<&str>) -> usize {
+    match iso.map(str::as_bytes) {
+        Some([a @ b'A'..=b'Z', b @ b'A'..=b'Z']) => {
+            usize::from(a - b'A') * 26 + usize::from(b - b'A')
+        }
+        _ => 26 * 26,
+    }
+}
+
+pub(super) fn sms_countries() -> Vec<String> {
+    let mut all: Vec<String> = (b'A'..=b'Z')
+        .flat_map(|a| (b'A'..=b'Z').map(move |b| String::from_utf8_lossy(&[a, b]).into_owned()))
+        .collect();
+    all.push(String::new());
+    all
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmsStartBody {
+    phone: String,
+    /// Destination country for billing; without it the country of the number's calling code
+    /// is billed, or the fallback price if the code is unlisted.
+    country: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmsCheckBody {
+    phone: String,
+    code: String,
+}
+
+impl<V: Backend, C: Clock> App<V, C> {
+    pub(super) async fn sms_start<B>(&self, parts: &hyper::http::request::Parts, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let headers = &parts.headers;
+        let req: SmsStartBody = match self.json_body(headers, body).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        if let Some(c) = &req.country
+            && !mo2fa_cost::prices::is_iso_code(c)
+        {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "country: must be an ISO 3166-1 alpha-2 code like \"US\"",
+            );
+        }
+        let phone = match Sender::parse(&req.phone) {
+            Ok(p @ Sender::Phone(_)) => p,
+            Ok(_) => {
+                return error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "phone: must be a phone number",
+                );
+            }
+            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
+        };
+        if let Some(guard) = &self.sms_guard
+            && let Some(r) = self.sms_defend(guard, &phone, req.country.as_deref(), parts)
+        {
+            return r;
+        }
+        match self
+            .sms
+            .send(&phone, req.country.as_deref(), self.now(), &mut rand::rng())
+        {
+            Ok(sent) => {
+                let mut answer = json!({
+                    "status": "sent",
+                    "country": sent.country,
+                    "usd": sent.usd,
+                    "country_source": sent.source.as_str(),
+                });
+                if sent.source == (CountrySource::CallingCode { shared: true }) {
+                    answer["country_shared"] = true.into();
+                }
+                json_response(StatusCode::ACCEPTED, &answer)
+            }
+            Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        }
+    }
+
+    pub(super) async fn sms_check<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let req: SmsCheckBody = match self.json_body(headers, body).await {
+            Ok(r) => r,
+            Err(r) => return r,
+        };
+        let phone = match Sender::parse(&req.phone) {
+            Ok(p) => p,
+            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
+        };
+        let now = self.now();
+        let outcome = self.sms.check(&phone, &req.code, now);
+        if let (CheckOutcome::Verified, Some(guard), Sender::Phone(n)) =
+            (outcome, &self.sms_guard, &phone)
+        {
+            // Feeds the conversion rule, for the country the send was counted under.
+            let iso = dialing::country_of_number(*n).map(|i| i.country);
+            guard.lock().verified(sms_country_index(iso), now);
+        }
+        json_response(StatusCode::OK, &wire::check_answer(outcome))
+    }
+
+    /// Runs the `--sms-defences` guard on one send: 403 for the geo allow-list, 429 for the
+    /// rest, each naming the rule (the TOML key) that refused it; `None` if the send may go.
+    pub(super) fn sms_defend(
+        &self,
+        guard: &parking_lot::Mutex<SmsGuard>,
+        phone: &Sender,
+        country: Option<&str>,
+        parts: &hyper::http::request::Parts,
+    ) -> Option<Resp> {
+        let Sender::Phone(number) = *phone else {
+            return None;
+        };
+        // The destination as billed: the named country, else the calling code's.
+        let iso = country.or_else(|| dialing::country_of_number(number).map(|i| i.country));
+        let ip = match self.client_ip(parts) {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)),
+            IpAddr::V6(v6) => limits::client_key(IpAddr::V6(v6)),
+        };
+        let now = self.now();
+        let verdict = {
+            let mut g = guard.lock();
+            let v = g.check(sms_country_index(iso), number, ip, now);
+            g.blocks.clear(); // the timeline is the simulator's; the server keeps no history
+            v
+        };
+        let Err(blocked) = verdict else {
+            return None;
+        };
+        self.count_limited(&format!("sms_{}", blocked.name()));
+        let dest = iso.unwrap_or("unknown");
+        Some(match blocked {
+            Blocked::Geo => error(
+                StatusCode::FORBIDDEN,
+                format!("sms defences: geo_allow: destination {dest} is not on the allow-list"),
+            ),
+            Blocked::Country => too_many(
+                format!(
+                    "sms defences: conversion: destination {dest} is blocked for low conversion"
+                ),
+                guard.lock().blocked_for(sms_country_index(iso), now),
+            ),
+            other => too_many(
+                format!(
+                    "sms defences: {}: limit reached for this window",
+                    other.name()
+                ),
+                guard.lock().window_left(now),
+            ),
+        })
+    }
+
+    pub(super) fn sms_outbox(&self, phone: &str) -> Resp {
+        let decoded = percent_encoding::percent_decode_str(phone).decode_utf8_lossy();
+        match Sender::parse(&decoded)
+            .ok()
+            .and_then(|p| self.sms.outbox(&p))
+            .flatten()
+        {
+            Some(code) => json_response(StatusCode::OK, &json!({"code": code})),
+            None => error(StatusCode::NOT_FOUND, "no code was sent to that phone"),
+        }
+    }
+}
