@@ -1,0 +1,279 @@
+//! `mo2fa serve`: its flags and the start-up that turns them into a running server (store,
+//! limits, defences, listeners, runtime). Everything it configures is described in the README.
+
+use super::{ProtocolArg, SECRET_ENV, SchemeArg, parse_dur};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use mo2fa_core::clock::SystemClock;
+use mo2fa_core::code::CodeSpec;
+use mo2fa_core::store::MemoryStoreConfig;
+use mo2fa_core::verifier::{self, Verifier};
+use mo2fa_core::webhook::Secret;
+use mo2fa_server::http::{self, App, HttpConfig};
+use mo2fa_server::redis::{RedisConfig, RedisVerifier};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the bound address is printed).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// iMessage handle users send their code to (phone number or e-mail).
+    #[arg(long, default_value = "verify@example.com")]
+    handle: String,
+    /// Default challenge lifetime in seconds.
+    #[arg(long, default_value_t = 300)]
+    ttl: u64,
+    /// Longest lifetime a client may ask for, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    max_ttl: u64,
+    /// Bound on pending challenges; new starts are refused (503) beyond it.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_pending: usize,
+    /// Code length in symbols (4..=12).
+    #[arg(long, default_value_t = 6)]
+    code_len: u8,
+    /// Codes one inbound message may try (1..=16).
+    #[arg(long, default_value_t = 1)]
+    max_candidates: usize,
+    /// Wrong-sender messages a bound challenge tolerates before it locks.
+    #[arg(long, default_value_t = 5)]
+    max_sender_failures: u8,
+    /// Protocols accepted for verification; repeat the flag for several.
+    #[arg(long = "accept-protocol", value_enum, default_values_t = [ProtocolArg::Imessage])]
+    accept_protocols: Vec<ProtocolArg>,
+    /// Webhook signature scheme.
+    #[arg(long, value_enum, default_value_t = SchemeArg::Blooio)]
+    signature_scheme: SchemeArg,
+    /// Seconds a finished challenge stays readable after it expires.
+    #[arg(long, default_value_t = 600)]
+    retention: u64,
+    /// Seconds a webhook delivery id is remembered for deduplication (longer than the
+    /// provider's retry schedule).
+    #[arg(long, default_value_t = 86_400)]
+    dedupe_retention: u64,
+    /// Serve GET /sms/outbox/{phone} with the last code "texted" to a phone: for tests and load
+    /// runs against the simulated SMS gateway only.
+    #[arg(long)]
+    sms_outbox: bool,
+    /// Shortest lifetime a client may ask for, in seconds.
+    #[arg(long, default_value_t = 10)]
+    min_ttl: u64,
+    /// Where challenges live: `memory` (this process) or a Redis URL such as
+    /// `redis://127.0.0.1:6379`, shared by every instance pointed at it.
+    #[arg(long, default_value = "memory")]
+    store: String,
+    /// Key prefix in Redis (instances sharing challenges must use the same one).
+    #[arg(long, default_value = "mo2fa:")]
+    redis_prefix: String,
+    /// Milliseconds a Redis command may take before the request is answered 503 (Redis is
+    /// then treated as down until it answers again).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    redis_timeout_ms: u64,
+    /// Runtime worker threads; default one per core (or TOKIO_WORKER_THREADS). Fewer than the
+    /// cores when the machine is shared (a proxy, a load generator): an idle worker is parked
+    /// and woken again for work another one found, which costs CPU on every request.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
+    /// Deadline on reading one whole request, headers and body together (e.g. `10s`,
+    /// `500ms`); a body still incomplete then is answered 408 and the connection closed.
+    #[arg(long, default_value = "10s", value_parser = parse_dur)]
+    request_timeout: u64,
+    /// Connections held open at once; past it new ones are closed as soon as they are
+    /// accepted. Default: 10,000, or fewer if the descriptor limit (ulimit -n) needs it.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    max_connections: Option<u64>,
+    /// Serve /metrics (and /healthz, /readyz) on this address instead of --addr, so it need
+    /// not be public; port 0 picks a free port (printed on the second stdout line).
+    #[arg(long)]
+    metrics_addr: Option<SocketAddr>,
+    /// POST /2fa/start limit per client address, in starts per minute (refilled continuously;
+    /// fractions allowed); off unless given. Refused starts get 429 with Retry-After. Behind a
+    /// proxy, set --client-ip-header and --trusted-proxies, or every user shares its address.
+    #[arg(long, value_parser = parse_rate, help_heading = "Start limits")]
+    start_rate_per_client: Option<f64>,
+    /// Starts one client address may make at once after a quiet period.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Start limits")]
+    start_burst_per_client: u32,
+    /// POST /2fa/start limit per expected_sender, in starts per minute; off unless given.
+    #[arg(long, value_parser = parse_rate, help_heading = "Start limits")]
+    start_rate_per_sender: Option<f64>,
+    /// Starts one expected_sender may get at once after a quiet period.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Start limits")]
+    start_burst_per_sender: u32,
+    /// POST /2fa/start limit for the whole instance, in starts per minute; off unless given.
+    #[arg(long, value_parser = parse_rate, help_heading = "Start limits")]
+    start_rate_global: Option<f64>,
+    /// Starts the instance accepts at once after a quiet period.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), help_heading = "Start limits")]
+    start_burst_global: u32,
+    /// Clients (and expected senders) tracked at once by the start limits; when all are
+    /// still refilling, starts from new ones get 429 until one has refilled.
+    #[arg(long, default_value_t = mo2fa_core::limits::DEFAULT_MAX_KEYS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100_000_000), help_heading = "Start limits")]
+    start_limit_keys: usize,
+    /// Request header with the client address list written by your proxies (e.g.
+    /// X-Forwarded-For). Read only with --trusted-proxies; otherwise the TCP peer is the client.
+    #[arg(long, help_heading = "Start limits")]
+    client_ip_header: Option<String>,
+    /// Proxies in front of this server that append to --client-ip-header: the client is the
+    /// Nth address from the right. 0 (default) ignores the header.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=32), help_heading = "Start limits")]
+    trusted_proxies: u8,
+    /// TOML file with the simulator's SMS defences (the keys of a scenario's
+    /// [defences.sms]: geo_allow, per_number, per_ip, per_prefix, window, conversion,
+    /// detection_lag, max_keys), enforced on /sms/start.
+    #[arg(long, help_heading = "Start limits")]
+    sms_defences: Option<std::path::PathBuf>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let rate = mo2fa_core::limits::Rate {
+        per_minute: s
+            .parse()
+            .map_err(|_| format!("{s:?} is not a number of starts per minute"))?,
+        burst: 1,
+    };
+    rate.check().map_err(|e| e.to_string())?;
+    Ok(rate.per_minute)
+}
+
+pub(crate) fn serve(args: ServeArgs) -> Result<()> {
+    let Ok(secret) = std::env::var(SECRET_ENV) else {
+        bail!(
+            "{SECRET_ENV} is not set: the verifier needs the webhook signing secret to check \
+             that deliveries come from the provider. Set it and start again."
+        );
+    };
+    let secret = Secret::new(args.signature_scheme.into(), &secret)
+        .with_context(|| format!("{SECRET_ENV} is not a usable secret"))?;
+    let cfg = verifier::Config {
+        code: CodeSpec::new(args.code_len).context("--code-len")?,
+        default_ttl_ms: args.ttl.saturating_mul(1000),
+        min_ttl_ms: args.min_ttl.saturating_mul(1000),
+        max_ttl_ms: args.max_ttl.saturating_mul(1000),
+        max_candidates: args.max_candidates,
+        max_sender_failures: args.max_sender_failures,
+        accepted_protocols: args.accept_protocols.into_iter().map(Into::into).collect(),
+        dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
+        // Keyed from the OS CSPRNG here, at the edge: the core never draws randomness itself.
+        dedupe_keys: rand::random(),
+        ..verifier::Config::default()
+    };
+    let max_connections = match args.max_connections {
+        None => http::default_max_connections(),
+        Some(n) => {
+            if let Some(limit) = http::fd_limit().filter(|l| n >= *l) {
+                tracing::warn!(
+                    "--max-connections {n} is not below the descriptor limit ({limit}, ulimit -n): \
+                     when it runs out, new connections wait in the backlog instead of being refused"
+                );
+            }
+            usize::try_from(n).unwrap_or(usize::MAX)
+        }
+    };
+    let rate = |per_minute: Option<f64>, burst: u32| {
+        per_minute.map(|per_minute| mo2fa_core::limits::Rate { per_minute, burst })
+    };
+    let start_limits = mo2fa_core::limits::LimitsConfig {
+        per_client: rate(args.start_rate_per_client, args.start_burst_per_client),
+        per_sender: rate(args.start_rate_per_sender, args.start_burst_per_sender),
+        global: rate(args.start_rate_global, args.start_burst_global),
+        max_keys: args.start_limit_keys,
+    };
+    mo2fa_core::limits::StartLimiter::new(&start_limits).context("--start-rate-*")?;
+    let client_ip_header = match &args.client_ip_header {
+        None => None,
+        Some(h) => Some(
+            h.parse::<hyper::header::HeaderName>()
+                .map_err(|_| anyhow::anyhow!("--client-ip-header: {h:?} is not a header name"))?,
+        ),
+    };
+    if client_ip_header.is_some() && args.trusted_proxies == 0 {
+        eprintln!(
+            "warning: --client-ip-header is ignored without --trusted-proxies: anyone can write \
+             that header, so the TCP peer address is the client"
+        );
+    }
+    let sms_defences = match &args.sms_defences {
+        None => None,
+        Some(path) => {
+            Some(mo2fa_core::sms_defences::SmsDefences::load(path).context("--sms-defences")?)
+        }
+    };
+    let http_cfg = HttpConfig {
+        sms_outbox: args.sms_outbox,
+        start_limits,
+        client_ip_header,
+        trusted_proxies: usize::from(args.trusted_proxies),
+        sms_defences,
+        request_timeout: std::time::Duration::from_millis(args.request_timeout),
+        max_connections,
+        ..HttpConfig::new(args.handle, secret)
+    };
+    let rt = match args.workers {
+        None => tokio::runtime::Runtime::new(),
+        Some(n) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n.into())
+            .enable_all()
+            .build(),
+    }
+    .context("starting the async runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let metrics = match args.metrics_addr {
+            None => None,
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("--metrics-addr: cannot listen on {addr}"))?,
+            ),
+        };
+        let listeners = (listener, metrics);
+        if args.store == "memory" {
+            let store = MemoryStoreConfig {
+                max_pending: args.max_pending,
+                retention_ms: args.retention.saturating_mul(1000),
+                ..MemoryStoreConfig::default()
+            };
+            let verifier = Verifier::in_memory(cfg, store).context("invalid verifier settings")?;
+            serve_app(listeners, App::new(verifier, SystemClock, http_cfg)).await
+        } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
+            let redis = RedisConfig {
+                prefix: args.redis_prefix,
+                max_pending: args.max_pending,
+                retention_ms: args.retention.saturating_mul(1000),
+                timeout: std::time::Duration::from_millis(args.redis_timeout_ms),
+                ..RedisConfig::new(&args.store)
+            };
+            let verifier = RedisVerifier::new(cfg, redis).context("--store")?;
+            tracing::info!("challenges live in {}", args.store);
+            serve_app(listeners, App::new(verifier, SystemClock, http_cfg)).await
+        } else {
+            bail!(
+                "--store: {:?} is neither \"memory\" nor a redis:// URL",
+                args.store
+            )
+        }
+    })
+}
+
+async fn serve_app<V: mo2fa_server::backend::Backend>(
+    (listener, metrics): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
+    app: App<V, SystemClock>,
+) -> Result<()> {
+    let addr = listener.local_addr()?;
+    // The first stdout line is the contract tests and scripts read the port from; the
+    // metrics address, if any, is the second.
+    println!("mo2fa listening on http://{addr}");
+    if let Some(m) = &metrics {
+        println!("mo2fa metrics on http://{}", m.local_addr()?);
+    }
+    std::io::stdout().flush()?;
+    http::serve_with(listener, metrics, Arc::new(app), http::shutdown_signal()).await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
