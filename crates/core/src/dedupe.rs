@@ -97,6 +97,9 @@ impl<T: Clone> Dedupe<T> {
         }
         shard.answers.insert(key, answer.clone());
         shard.order.push_back((now, key));
+        // Bounded by count: one order entry per answer, never more than a shard's share.
+        debug_assert_eq!(shard.order.len(), shard.answers.len());
+        debug_assert!(shard.answers.len() <= self.per_shard);
         (answer, false)
     }
 

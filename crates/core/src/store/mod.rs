@@ -401,8 +401,10 @@ impl MemoryStore {
         }
     }
 
+    /// A challenge left `Pending` (or an insert gave its place back).
     fn release_pending(&self) {
-        self.pending.fetch_sub(1, Ordering::Relaxed);
+        let before = self.pending.fetch_sub(1, Ordering::Relaxed);
+        debug_assert!(before > 0, "more challenges left Pending than entered it");
     }
 }
 
@@ -460,6 +462,8 @@ impl Store for MemoryStore {
         cell.index_base.store(base.cast_mut(), Ordering::Relaxed);
         cell.index_mask.store(mask, Ordering::Relaxed);
         shard.schedule(idx, c.expires_at, c.created_at);
+        // Bounded memory: the place was taken before the slot, so the bound holds here.
+        debug_assert!(self.pending.load(Ordering::Relaxed) <= self.max_pending);
         Ok(Self::id(shard_idx, idx, tag))
     }
 
@@ -513,6 +517,13 @@ impl Store for MemoryStore {
         // Leaving `Pending` removes the entry; the index line is still in cache from `find`.
         let mut unindex = || by_code.remove(hash, |i| i == idx);
         let s = &mut slots[idx as usize];
+        // One-shot challenges: only a pending challenge is in the code index, and each way out
+        // of `Pending` below removes it, so none is matched twice.
+        debug_assert_eq!(
+            s.state,
+            SlotState::Pending,
+            "a finished challenge was indexed"
+        );
         let id = Self::id(shard_idx, idx, s.tag);
         if now >= s.expires_at() {
             s.state = SlotState::Expired;
