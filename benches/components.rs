@@ -31,9 +31,9 @@ fn ready<F: Future>(f: F) -> F::Output {
     }
 }
 
-/// Blooio's documented v2 body, as production receives it.
-fn event(message_id: u64, code: &str) -> String {
-    let body = PayloadShape::V2.body(&Inbound {
+/// A `message.received` body in `shape` (Blooio's documented v2 is what production receives).
+fn event(shape: PayloadShape, message_id: u64, code: &str) -> String {
+    let body = shape.body(&Inbound {
         message_id: &format!("m_{message_id}"),
         sender: "+15550100001",
         text: code,
@@ -52,7 +52,7 @@ fn components(c: &mut Criterion) {
     });
 
     let secret = Secret::new(Scheme::Blooio, "bench-secret").expect("secret");
-    let body = event(1, "ABC234");
+    let body = event(PayloadShape::V2, 1, "ABC234");
     let header = secret.sign_blooio(T0 as i64 / 1000, body.as_bytes());
     g.bench_function("signature_verify_blooio", |b| {
         let h = SignatureHeaders {
@@ -91,36 +91,46 @@ fn components(c: &mut Criterion) {
             .expect("room");
     }
     let mut next_id = 0u64;
-    g.bench_function("webhook_handler_no_network", |b| {
-        b.iter_custom(|iters| {
-            let requests: Vec<Request<Full<Bytes>>> = (0..iters)
-                .map(|_| {
-                    let s = app
-                        .verifier
-                        .start(&StartRequest::default(), T0, &mut rng)
-                        .expect("room");
-                    let code = spec.format(s.code);
-                    next_id += 1;
-                    let body = event(next_id, code.as_str());
-                    let sig = secret.sign_blooio(T0 as i64 / 1000, body.as_bytes());
-                    Request::post("/webhook/blooio")
-                        .header("content-type", "application/json")
-                        .header("blooio-signature", sig)
-                        .body(Full::new(Bytes::from(body)))
-                        .expect("request")
-                })
-                .collect();
-            let start = std::time::Instant::now();
-            let mut ok = 0u64;
-            for req in requests {
-                let resp = ready(app.handle(req));
-                ok += u64::from(resp.status() == 200);
-            }
-            let elapsed = start.elapsed();
-            assert_eq!(ok, iters, "every delivery must be accepted");
-            elapsed
-        })
-    });
+    // The documented v2 body (with its attachments, timestamps and device id) and the older,
+    // shorter `sender` body side by side: what the real shape costs the handler.
+    for (name, shape) in [
+        ("webhook_handler_no_network", PayloadShape::V2),
+        (
+            "webhook_handler_no_network_legacy_body",
+            PayloadShape::Legacy,
+        ),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let requests: Vec<Request<Full<Bytes>>> = (0..iters)
+                    .map(|_| {
+                        let s = app
+                            .verifier
+                            .start(&StartRequest::default(), T0, &mut rng)
+                            .expect("room");
+                        let code = spec.format(s.code);
+                        next_id += 1;
+                        let body = event(shape, next_id, code.as_str());
+                        let sig = secret.sign_blooio(T0 as i64 / 1000, body.as_bytes());
+                        Request::post("/webhook/blooio")
+                            .header("content-type", "application/json")
+                            .header("x-blooio-signature", sig)
+                            .body(Full::new(Bytes::from(body)))
+                            .expect("request")
+                    })
+                    .collect();
+                let start = std::time::Instant::now();
+                let mut ok = 0u64;
+                for req in requests {
+                    let resp = ready(app.handle(req));
+                    ok += u64::from(resp.status() == 200);
+                }
+                let elapsed = start.elapsed();
+                assert_eq!(ok, iters, "every delivery must be accepted");
+                elapsed
+            })
+        });
+    }
     g.finish();
 }
 
