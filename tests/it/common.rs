@@ -347,3 +347,10 @@ pub fn skip_or_fail(test: &str, why: &str) {
     let line = format!("SKIPPED: {test}: {why}\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
+
+/// `text` with every `from` replaced by `to`; panics if `from` is not there, so a test built on
+/// a variant can never run on the unchanged original by mistake.
+pub fn replaced(text: &str, from: &str, to: &str) -> String {
+    assert!(text.contains(from), "{from:?} is not in {text:?}");
+    text.replace(from, to)
+}

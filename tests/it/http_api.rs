@@ -265,7 +265,7 @@ async fn bad_signatures_are_401() {
         .await
         .assert_error(401, "missing signature");
     let good = s.secret.sign_blooio(s.now_secs(), body.as_bytes());
-    let tampered = body.replace("+15550100001", "+15550100002");
+    let tampered = common::replaced(&body, "+15550100001", "+15550100002");
     post(vec![("Blooio-Signature", good.clone())], tampered)
         .await
         .assert_error(401, "does not match");

@@ -88,7 +88,7 @@ async fn external_id_and_sender_must_agree() {
         r#"{{"event":"message.received","message_id":"m1","external_id":"+15551234567","sender":"+15550000000","text":"{code}","protocol":"imessage"}}"#
     );
     s.deliver(&both).await.assert_error(400, "disagree");
-    let same = both.replace("+15550000000", "+15551234567");
+    let same = common::replaced(&both, "+15550000000", "+15551234567");
     assert_eq!(s.deliver(&same).await.json()["result"], "verified");
 }
 
@@ -147,7 +147,7 @@ async fn empty_delivery_ids_are_refused_like_missing_ones() {
     let wrong = common::message_event("", "+15550000000", code, "imessage");
     s.deliver(&wrong).await.assert_error(400, "message_id");
     s.deliver_with(
-        &wrong.replace(r#""message_id":"","#, ""),
+        &common::replaced(&wrong, r#""message_id":"","#, ""),
         &[("X-Blooio-Message-Id", "")],
     )
     .await
@@ -238,7 +238,11 @@ async fn replays_get_the_first_answer_and_change_nothing() {
     );
     // A replay whose original was never seen is handled under its own id.
     let c2 = s.post_json("/2fa/start", "").await.json();
-    let fresh = envelope("evt_5", "+15551234567").replace(code, c2["code"].as_str().unwrap());
+    let fresh = common::replaced(
+        &envelope("evt_5", "+15551234567"),
+        code,
+        c2["code"].as_str().unwrap(),
+    );
     let never = [
         ("X-Blooio-Replay", "true"),
         ("X-Original-Event-Id", "evt_gone"),
@@ -272,9 +276,11 @@ async fn a_delivery_without_protocol_verifies_only_when_unknown_is_accepted() {
     let c = strict.post_json("/2fa/start", "").await.json();
     for how in ["missing", "null"] {
         let r = strict
-            .deliver(
-                &body(c["code"].as_str().unwrap(), how).replace("\"m\"", &format!("\"m_{how}\"")),
-            )
+            .deliver(&common::replaced(
+                &body(c["code"].as_str().unwrap(), how),
+                "\"m\"",
+                &format!("\"m_{how}\""),
+            ))
             .await
             .json();
         assert_eq!(r["result"], "ignored", "{how}: {r}");
