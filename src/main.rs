@@ -179,7 +179,10 @@ struct BenchHttpArgs {
     /// Keep-alive connections of the load generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Seconds per step of the saturation search.
+    /// Seconds per step of the saturation search. The search starts at 4,000/s and doubles the
+    /// offered rate while a step keeps up (achieves at least 90 % of it with p99 at most
+    /// 50 ms); a step that does not is run again at the same rate, and two failing steps in a
+    /// row stop it. Repeated steps print their spread.
     #[arg(long, default_value_t = 2.0)]
     step: f64,
     /// Seconds of the latency measurement.
@@ -209,7 +212,8 @@ struct BenchHttpArgs {
     /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
     #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
     payload_shape: ShapeArg,
-    /// Write <endpoint>.hgrm percentile tables, .hlog interval logs and bench.json here.
+    /// Write <endpoint>.hgrm percentile tables, .hlog interval logs, latency.html (the
+    /// percentile plot) and bench.json (with the time, git commit, host and cores) here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
 }
