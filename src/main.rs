@@ -134,7 +134,8 @@ struct RunArgs {
     #[arg(long, value_parser = parse_dur)]
     duration: Option<u64>,
     /// After the virtual run, replay its requests over real HTTP against in-process servers
-    /// on 127.0.0.1, open loop, and compare every answer; writes <out>/live/.
+    /// on 127.0.0.1, open loop, and compare every answer; writes <out>/live/. Exits non-zero
+    /// when the verifications differ or the replay fell behind schedule (it then stops).
     #[arg(long)]
     live: bool,
     /// Virtual seconds per wall second in the live replay.
@@ -367,15 +368,19 @@ fn run_scenario(args: RunArgs) -> Result<()> {
             connections: args.connections,
             shape: args.payload_shape.map(Into::into),
         };
-        let live = live::replay(&sc, trace, opts, &INTERRUPT, &progress)?;
+        let behind = |b: &live::Behind| bar.suspend(|| eprintln!("{b}"));
+        let live = live::replay(&sc, trace, opts, &INTERRUPT, &progress, &behind)?;
         bar.finish_and_clear();
         let dir = out.join("live");
         live::write(&dir, &live).with_context(|| format!("writing {}", dir.display()))?;
         print!("\n{}", live::table(&live));
         println!(
-            "wrote {}/{{live.json,live.md,<endpoint>.hgrm,latency.hlog,throughput.csv}}",
+            "wrote {}/{{live.json,live.md,latency.html,<endpoint>.hgrm,latency.hlog,throughput.csv}}",
             dir.display()
         );
+        if let Some(problem) = live.problem() {
+            bail!(problem);
+        }
         if live.released < live.steps {
             bail!("interrupted: the live reports hold the partial replay");
         }
