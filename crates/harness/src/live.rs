@@ -68,7 +68,7 @@ pub struct LiveReport {
 }
 
 /// The smallest lag budget in wall time: below it a lag is scheduling noise of the machine.
-pub const MIN_LAG_BUDGET: Duration = Duration::from_millis(100);
+pub const MIN_LAG_BUDGET: Duration = Duration::from_millis(20);
 
 /// The replay fell too far behind schedule to keep answers comparable.
 #[derive(Clone, Debug)]
@@ -1120,7 +1120,7 @@ mod tests {
         );
         let behind = Behind {
             lag: Duration::from_millis(4200),
-            budget: Duration::from_millis(100),
+            budget: Duration::from_millis(20),
             window: (Duration::from_secs(300), "challenge TTL"),
             at_ms: 36_000_000,
             speed: 5000.0,
@@ -1136,7 +1136,7 @@ mod tests {
         );
         let long = behind.to_string();
         assert!(
-            long.contains("challenge TTL, 300 s") && long.contains("100 ms"),
+            long.contains("challenge TTL, 300 s") && long.contains("20 ms"),
             "{long}"
         );
     }
