@@ -134,7 +134,8 @@ struct RunArgs {
     #[arg(long, value_parser = parse_dur)]
     duration: Option<u64>,
     /// After the virtual run, replay its requests over real HTTP against in-process servers
-    /// on 127.0.0.1, open loop, and compare every answer; writes <out>/live/.
+    /// on 127.0.0.1, open loop, and compare every answer; writes <out>/live/. Exits non-zero
+    /// when the verifications differ or the replay fell behind schedule (it then stops).
     #[arg(long)]
     live: bool,
     /// Virtual seconds per wall second in the live replay.
@@ -179,7 +180,10 @@ struct BenchHttpArgs {
     /// Keep-alive connections of the load generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Seconds per step of the saturation search.
+    /// Seconds per step of the saturation search. The search starts at 4,000/s and doubles the
+    /// offered rate while a step keeps up (achieves at least 90 % of it with p99 at most
+    /// 50 ms); a step that does not is run again at the same rate, and two failing steps in a
+    /// row stop it. Repeated steps print their spread.
     #[arg(long, default_value_t = 2.0)]
     step: f64,
     /// Seconds of the latency measurement.
@@ -209,7 +213,8 @@ struct BenchHttpArgs {
     /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
     #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
     payload_shape: ShapeArg,
-    /// Write <endpoint>.hgrm percentile tables, .hlog interval logs and bench.json here.
+    /// Write <endpoint>.hgrm percentile tables, .hlog interval logs, latency.html (the
+    /// percentile plot) and bench.json (with the time, git commit, host and cores) here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
 }
@@ -363,15 +368,19 @@ fn run_scenario(args: RunArgs) -> Result<()> {
             connections: args.connections,
             shape: args.payload_shape.map(Into::into),
         };
-        let live = live::replay(&sc, trace, opts, &INTERRUPT, &progress)?;
+        let behind = |b: &live::Behind| bar.suspend(|| eprintln!("{b}"));
+        let live = live::replay(&sc, trace, opts, &INTERRUPT, &progress, &behind)?;
         bar.finish_and_clear();
         let dir = out.join("live");
         live::write(&dir, &live).with_context(|| format!("writing {}", dir.display()))?;
         print!("\n{}", live::table(&live));
         println!(
-            "wrote {}/{{live.json,live.md,<endpoint>.hgrm,latency.hlog,throughput.csv}}",
+            "wrote {}/{{live.json,live.md,latency.html,<endpoint>.hgrm,latency.hlog,throughput.csv}}",
             dir.display()
         );
+        if let Some(problem) = live.problem() {
+            bail!(problem);
+        }
         if live.released < live.steps {
             bail!("interrupted: the live reports hold the partial replay");
         }

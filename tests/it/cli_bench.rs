@@ -58,6 +58,36 @@ fn bench_http_at_a_fixed_rate() {
         assert!(row["latency_ms"]["p99"].as_f64().unwrap() > 0.0, "{row}");
         assert!(dir.join(format!("{name}.hgrm")).is_file());
     }
+    // When, where and from which commit, for tracking runs over time.
+    let run = &json["run"];
+    let t = run["timestamp"].as_str().unwrap();
+    assert!(
+        t.starts_with("20") && t.ends_with('Z') && t.contains('T'),
+        "{t}"
+    );
+    let commit = run["git_commit"].as_str().unwrap();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    assert!(!run["host"].as_str().unwrap().is_empty(), "{run}");
+    assert!(run["cores"].as_u64().unwrap() >= 1, "{run}");
+    // The percentile plot beside the .hgrm tables, both endpoints on it.
+    let html = std::fs::read_to_string(dir.join("latency.html")).unwrap();
+    assert!(html.contains("<svg"), "{html}");
+    for label in [
+        ">0%<",
+        ">90%<",
+        ">99%<",
+        ">99.9%<",
+        ">99.99%<",
+        ">99.999%<",
+        "1/(1-p)",
+    ] {
+        assert!(html.contains(label), "no {label} in latency.html");
+    }
+    assert!(html.contains(">webhook<") && html.contains(">status<"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

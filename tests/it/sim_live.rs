@@ -85,6 +85,18 @@ fn live_quickstart_verifies_what_the_virtual_run_verified() {
     }
     let hgrm = std::fs::read_to_string(dir.join("live/webhook.hgrm")).unwrap();
     assert!(hgrm.contains("Total count"), "{hgrm}");
+    // It kept to its schedule: nothing fell behind.
+    assert_eq!(live["behind"], serde_json::Value::Null, "{live}");
+    assert!(live["max_lag_ms"].as_f64() < live["lag_budget_ms"].as_f64());
+    // The percentile plot beside the .hgrm tables.
+    let html = std::fs::read_to_string(dir.join("live/latency.html")).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains(">webhook<"),
+        "{html}"
+    );
+    for tick in [">90%<", ">99.9%<", ">99.999%<"] {
+        assert!(html.contains(tick), "no {tick} axis label");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -132,7 +144,7 @@ fn a_trace_over_its_cap_is_marked_and_not_replayed() {
         connections: 1,
         shape: None,
     };
-    let Err(e) = mo2fa_harness::live::replay(&sc, capped, opts, &stop, &|_| {}) else {
+    let Err(e) = mo2fa_harness::live::replay(&sc, capped, opts, &stop, &|_| {}, &|_| {}) else {
         panic!("a truncated trace was replayed");
     };
     assert!(e.to_string().contains("more than 100 requests"), "{e}");
@@ -157,11 +169,52 @@ fn live_replay_agrees_in_every_payload_shape() {
             connections: 8,
             shape: Some(shape),
         };
-        let live = mo2fa_harness::live::replay(&sc, trace, opts, &stop, &|_| {}).unwrap();
+        let live = mo2fa_harness::live::replay(&sc, trace, opts, &stop, &|_| {}, &|_| {}).unwrap();
         let (same, all) = live.agreement();
         let (virt, got) = live.verified();
         assert!(virt > 10, "{shape:?}: {virt} verified");
         assert_eq!(got, virt, "{shape:?}: {:?}", live.outcomes);
         assert_eq!(same, all, "{shape:?}: {:?}", live.outcomes);
     }
+}
+
+/// At an absurd speed the sender cannot keep to the schedule: the replay says how far behind
+/// it fell, suggests a lower speed, stops, writes its reports and exits non-zero.
+#[test]
+fn a_replay_that_falls_behind_says_so_and_fails() {
+    let dir = std::env::temp_dir().join(format!("mo2fa-live-behind-{}", std::process::id()));
+    let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+        .args(["run", "scenarios/quickstart.toml", "--duration", "2h"])
+        .args(["--live", "--speed", "1e9", "--connections", "4"])
+        .args(["--out", dir.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("behind schedule at 1000000000x"),
+        "{stderr}"
+    );
+    let suggested: f64 = stderr
+        .split("try --speed ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no suggested speed in {stderr}"));
+    assert!(suggested > 0.0 && suggested < 1e9, "{suggested}");
+    let live: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("live/live.json")).unwrap()).unwrap();
+    assert!(
+        live["behind"]["lag_s"].as_f64().unwrap() > 0.02,
+        "{}",
+        live["behind"]
+    );
+    assert_eq!(live["behind"]["suggested_speed"].as_f64(), Some(suggested));
+    assert!(
+        live["released"].as_u64() < live["steps"].as_u64(),
+        "it stopped"
+    );
+    let md = std::fs::read_to_string(dir.join("live/live.md")).unwrap();
+    assert!(md.contains("FELL BEHIND"), "{md}");
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -2,8 +2,12 @@
 //! percentiles at a fixed fraction of it (or at a fixed offered rate).
 //!
 //! The verifier runs in-process on 127.0.0.1:0 on its own runtime, or is an already running
-//! server (`--target`); the load runs on another thread. Saturation is found by doubling the offered rate until the server no longer keeps up
-//! (achieved < 90 % of offered, or p99 above 50 ms); the best achieved rate is the saturation.
+//! server (`--target`); the load runs on another thread. Saturation is found by doubling the
+//! offered rate while the server keeps up ([`Search`]: a step fails when it achieves less than
+//! 90 % of the offered rate or its p99 is above 50 ms; a failing step is run again at the same
+//! rate, and only two failures in a row stop the search, so one latency spike does not); the
+//! best achieved rate is the saturation. `bench.json` records when, where and from which commit
+//! a run was made, and `latency.html` plots the percentile distributions.
 
 use super::client;
 use super::openloop::{self, Planned, Report};
@@ -326,6 +330,190 @@ fn delivery(
     client::delivery(host, secret, shape, &m, t)
 }
 
+/// A search step fails below this share of the offered rate...
+pub const KEPT_UP: f64 = 0.9;
+/// ...or with its p99 above this many milliseconds.
+pub const P99_LIMIT_MS: f64 = 50.0;
+/// Failing steps in a row (at the same rate) that stop the search.
+pub const FAILURES_TO_STOP: u32 = 2;
+
+/// What one step of the saturation search measured.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Step {
+    pub offered: u64,
+    /// 2xx answers per second.
+    pub achieved: f64,
+    pub p99_ms: f64,
+}
+
+impl Step {
+    /// The server kept up: it achieved at least [`KEPT_UP`] of the offered rate with a p99 of
+    /// at most [`P99_LIMIT_MS`].
+    pub fn kept_up(&self) -> bool {
+        self.achieved >= KEPT_UP * self.offered as f64 && self.p99_ms <= P99_LIMIT_MS
+    }
+}
+
+/// The saturation search: offers `start`/s, doubling after every step that kept up, up to
+/// `max_rate`. A step that did not keep up is run again at the same rate; the search stops
+/// after [`FAILURES_TO_STOP`] failing steps in a row. One spike (a step failing once, then
+/// keeping up when confirmed) therefore does not end it.
+#[derive(Clone, Debug)]
+pub struct Search {
+    rate: u64,
+    max_rate: u64,
+    failures: u32,
+    /// Every step measured, in order.
+    pub steps: Vec<Step>,
+}
+
+impl Search {
+    pub fn new(start: u64, max_rate: u64) -> Self {
+        Self {
+            rate: start.max(1),
+            max_rate,
+            failures: 0,
+            steps: Vec::new(),
+        }
+    }
+
+    /// The rate of the next step, or `None` when the search is over.
+    pub fn next_rate(&self) -> Option<u64> {
+        (self.failures < FAILURES_TO_STOP && self.rate <= self.max_rate).then_some(self.rate)
+    }
+
+    pub fn record(&mut self, step: Step) {
+        self.steps.push(step);
+        if step.kept_up() {
+            self.failures = 0;
+            self.rate = self.rate.saturating_mul(2);
+        } else {
+            self.failures += 1;
+        }
+    }
+
+    /// The best achieved rate of any step.
+    pub fn saturation(&self) -> f64 {
+        self.steps.iter().map(|s| s.achieved).fold(0.0, f64::max)
+    }
+
+    /// Whether the last steps failed [`FAILURES_TO_STOP`] times in a row (the server stopped
+    /// keeping up), rather than the search reaching `max_rate`.
+    pub fn saturated(&self) -> bool {
+        self.failures >= FAILURES_TO_STOP
+    }
+
+    /// How the steps of each rate offered more than once spread.
+    pub fn spread(&self) -> Vec<Spread> {
+        let mut out: Vec<Spread> = Vec::new();
+        for s in &self.steps {
+            if out.iter().any(|o| o.offered == s.offered) {
+                continue;
+            }
+            let same: Vec<&Step> = self
+                .steps
+                .iter()
+                .filter(|t| t.offered == s.offered)
+                .collect();
+            if same.len() < 2 {
+                continue;
+            }
+            let range = |f: fn(&Step) -> f64| {
+                same.iter()
+                    .map(|t| f(t))
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                        (lo.min(v), hi.max(v))
+                    })
+            };
+            out.push(Spread {
+                offered: s.offered,
+                runs: same.len(),
+                achieved: range(|t| t.achieved),
+                p99_ms: range(|t| t.p99_ms),
+            });
+        }
+        out
+    }
+}
+
+/// The (min, max) of a rate's repeated steps.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub offered: u64,
+    pub runs: usize,
+    pub achieved: (f64, f64),
+    pub p99_ms: (f64, f64),
+}
+
+/// Runs the search, measuring each step with `measure(rate)`.
+pub fn search<E>(
+    start: u64,
+    max_rate: u64,
+    mut measure: impl FnMut(u64) -> Result<Step, E>,
+) -> Result<Search, E> {
+    let mut s = Search::new(start, max_rate);
+    while let Some(rate) = s.next_rate() {
+        let step = measure(rate)?;
+        s.record(step);
+    }
+    Ok(s)
+}
+
+/// "offered 8000/s ×2: achieved 7,912–8,000/s, p99 0.41–87.20 ms".
+pub fn describe_spread(search: &Search) -> Vec<String> {
+    search
+        .spread()
+        .into_iter()
+        .map(|s| {
+            let (rate, n, (a0, a1), (p0, p1)) = (s.offered, s.runs, s.achieved, s.p99_ms);
+            format!("offered {rate}/s ×{n}: achieved {a0:.0}–{a1:.0}/s, p99 {p0:.2}–{p1:.2} ms")
+        })
+        .collect()
+}
+
+/// Where and when a run was made, for `bench.json`.
+pub fn provenance() -> serde_json::Value {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    serde_json::json!({
+        "timestamp": mo2fa_core::timefmt::rfc3339_ms(now_ms),
+        "git_commit": git_commit(),
+        "host": host_name(),
+        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
+    })
+}
+
+/// The commit the binary was built from: `MO2FA_GIT_COMMIT` at build time if set, else
+/// `git rev-parse HEAD` in the source tree it was built from (if it is still there), else
+/// "unknown".
+fn git_commit() -> String {
+    if let Some(c) = option_env!("MO2FA_GIT_COMMIT").filter(|c| !c.is_empty()) {
+        return c.to_string();
+    }
+    std::process::Command::new("git")
+        .args(["-C", env!("CARGO_MANIFEST_DIR"), "rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| s.len() >= 7 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most `buf.len()` bytes into `buf`, which outlives the call.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    match std::str::from_utf8(&buf[..end]) {
+        Ok(h) if rc == 0 && !h.is_empty() => h.to_string(),
+        _ => "unknown".into(),
+    }
+}
+
 fn ms(h: &hdrhistogram::Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
@@ -464,6 +652,8 @@ fn measure<C: Challenges>(
         }
     }
     let mut rows = Vec::new();
+    let mut searches = Vec::new();
+    let mut histograms = Vec::new();
     for &endpoint in &opts.endpoints {
         let step =
             |rate: u64, duration: Duration, target: &mut Target<C>| -> Result<Report, BenchError> {
@@ -479,26 +669,34 @@ fn measure<C: Challenges>(
         let (saturation, offered) = match opts.rate {
             Some(r) => (None, r),
             None => {
-                let mut best = 0f64;
-                let mut rate = 4_000u64;
-                while rate <= opts.max_rate {
+                let found = search(4_000, opts.max_rate, |rate| {
                     let r = step(rate, opts.step, &mut target)?;
                     let e = &r.endpoints[0];
-                    let achieved =
-                        e.ok as f64 / r.elapsed.as_secs_f64().max(opts.step.as_secs_f64());
-                    best = best.max(achieved);
+                    let s = Step {
+                        offered: rate,
+                        achieved: e.ok as f64
+                            / r.elapsed.as_secs_f64().max(opts.step.as_secs_f64()),
+                        p99_ms: ms(&e.latency, 0.99),
+                    };
                     eprintln!(
-                        "  {:8} offered {:>7}/s achieved {:>9.0}/s p99 {:>8.2} ms",
+                        "  {:8} offered {:>7}/s achieved {:>9.0}/s p99 {:>8.2} ms{}",
                         endpoint.name(),
                         rate,
-                        achieved,
-                        ms(&e.latency, 0.99)
+                        s.achieved,
+                        s.p99_ms,
+                        if s.kept_up() {
+                            ""
+                        } else {
+                            "  (did not keep up)"
+                        }
                     );
-                    if achieved < 0.9 * rate as f64 || ms(&e.latency, 0.99) > 50.0 {
-                        break;
-                    }
-                    rate *= 2;
+                    Ok::<_, BenchError>(s)
+                })?;
+                for line in describe_spread(&found) {
+                    eprintln!("  {:8} spread: {line}", endpoint.name());
                 }
+                let best = found.saturation();
+                searches.push((endpoint, found));
                 (Some(best), (best * opts.fraction).round().max(1.0) as u64)
             }
         };
@@ -518,6 +716,7 @@ fn measure<C: Challenges>(
                 dir.join(format!("{}.hlog", endpoint.name())),
                 openloop::interval_log(&r)?,
             )?;
+            histograms.push((endpoint, e.latency.clone(), e.service.clone()));
         }
         rows.push(Row {
             endpoint,
@@ -539,12 +738,73 @@ fn measure<C: Challenges>(
         });
     }
     if let Some(dir) = &opts.out {
+        let mut json = summary(opts, &rows);
+        json["run"] = provenance();
+        json["search"] = search_json(&searches);
+        std::fs::write(dir.join("bench.json"), format!("{json:#}\n"))?;
+        let curves: Vec<openloop::Curve<'_>> = histograms
+            .iter()
+            .map(|(endpoint, latency, service)| openloop::Curve {
+                name: endpoint.name(),
+                latency,
+                service,
+            })
+            .collect();
+        let subtitle = format!(
+            "{}; {}",
+            json["target"].as_str().unwrap_or_default(),
+            run_line(&json["run"])
+        );
         std::fs::write(
-            dir.join("bench.json"),
-            format!("{:#}\n", summary(opts, &rows)),
+            dir.join("latency.html"),
+            openloop::latency_html("mo2fa bench http", &subtitle, &curves),
         )?;
     }
     Ok(rows)
+}
+
+/// "2026-12-01T10:11:47.000Z on host (2 cores), commit abc123".
+fn run_line(run: &serde_json::Value) -> String {
+    format!(
+        "{} on {} ({} cores), commit {}",
+        run["timestamp"].as_str().unwrap_or_default(),
+        run["host"].as_str().unwrap_or_default(),
+        run["cores"],
+        run["git_commit"].as_str().unwrap_or_default()
+    )
+}
+
+/// Every step of each endpoint's saturation search, with the rule that ended it.
+fn search_json(searches: &[(Endpoint, Search)]) -> serde_json::Value {
+    let endpoints: Vec<serde_json::Value> = searches
+        .iter()
+        .map(|(endpoint, s)| {
+            let steps: Vec<serde_json::Value> = s
+                .steps
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "offered_per_s": t.offered, "achieved_per_s": t.achieved,
+                        "p99_ms": t.p99_ms, "kept_up": t.kept_up(),
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "endpoint": endpoint.name(),
+                "stopped_by": if s.saturated() { "failed twice in a row" } else { "max_rate" },
+                "steps": steps,
+                "spread": describe_spread(s),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "rule": format!(
+            "double the offered rate while a step achieves >= {}% of it with p99 <= {P99_LIMIT_MS} ms; \
+             re-run a failing step; stop after {FAILURES_TO_STOP} failing steps in a row",
+            KEPT_UP * 100.0
+        ),
+        "endpoints": endpoints,
+    })
 }
 
 /// The table as JSON (`bench.json` beside the histograms), for tracking runs over time.
@@ -732,6 +992,70 @@ mod tests {
             // A proxy in front of the target routes by it.
             assert_eq!(header("Host"), Some("verifier.internal:8080"));
         }
+    }
+
+    /// A fake server: `kept_up` answers for each step in turn.
+    fn fake(kept_up: &[bool]) -> Search {
+        let mut answers = kept_up.iter();
+        search(1_000, 1_000_000, |rate| {
+            let ok = *answers
+                .next()
+                .expect("the search ran more steps than expected");
+            Ok::<_, ()>(Step {
+                offered: rate,
+                achieved: rate as f64 * if ok { 1.0 } else { 0.99 },
+                p99_ms: if ok { 1.0 } else { 80.0 },
+            })
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn one_spike_does_not_stop_the_search_two_in_a_row_do() {
+        // 1k, 2k pass; 4k spikes once, passes when repeated; 8k passes; 16k fails twice.
+        let s = fake(&[true, true, false, true, true, false, false]);
+        let rates: Vec<u64> = s.steps.iter().map(|t| t.offered).collect();
+        assert_eq!(rates, [1_000, 2_000, 4_000, 4_000, 8_000, 16_000, 16_000]);
+        assert!(s.saturated());
+        assert_eq!(s.next_rate(), None);
+        assert_eq!(s.saturation(), 16_000.0 * 0.99);
+        // The repeated rates are reported with their spread.
+        let spread = describe_spread(&s);
+        assert_eq!(spread.len(), 2, "{spread:?}");
+        assert_eq!(
+            spread[0],
+            "offered 4000/s ×2: achieved 3960–4000/s, p99 1.00–80.00 ms"
+        );
+        // Spikes at every other step never stop it: it ends at max_rate.
+        let s = fake(&[false, true].repeat(11));
+        assert!(!s.saturated());
+        assert_eq!(s.steps.last().map(|t| t.offered), Some(512_000));
+    }
+
+    #[test]
+    fn a_step_fails_on_throughput_or_on_p99() {
+        let step = |achieved, p99_ms| Step {
+            offered: 1000,
+            achieved,
+            p99_ms,
+        };
+        assert!(step(900.0, 50.0).kept_up());
+        assert!(!step(899.0, 1.0).kept_up());
+        assert!(!step(1000.0, 50.1).kept_up());
+    }
+
+    #[test]
+    fn provenance_names_time_commit_host_and_cores() {
+        let p = provenance();
+        let t = p["timestamp"].as_str().unwrap();
+        assert!(
+            t.len() == 24 && t.ends_with('Z') && t.as_bytes()[10] == b'T',
+            "{t}"
+        );
+        let commit = p["git_commit"].as_str().unwrap();
+        assert!(commit == "unknown" || commit.len() == 40, "{commit}");
+        assert!(!p["host"].as_str().unwrap().is_empty());
+        assert!(p["cores"].as_u64().unwrap() >= 1);
     }
 
     #[test]

@@ -10,6 +10,14 @@
 //!
 //! Every live answer is compared with the recorded virtual one. When the servers keep up,
 //! the verified counts must agree; where they don't, the table says which answers moved.
+//!
+//! The replay also watches how far behind schedule it sends ([`Schedule`]). A request sent
+//! late reaches a server whose clock has moved on by the lag times `speed`, and once that
+//! shift is a sizeable part of the scenario's timing windows, answers move for that reason
+//! alone. So when a request goes out later than its scheduled time by more than
+//! [`Behind::budget`] (a quarter of the shortest timing window, in wall time at this speed,
+//! and at least [`MIN_LAG_BUDGET`]), the replay says so at once and stops: the report covers
+//! what was sent and names a speed the servers sustained.
 
 use crate::InProcess;
 use crate::client::{self, Conn};
@@ -26,7 +34,7 @@ use mo2fa_sim::scenario::{Flow, Scenario};
 use mo2fa_sim::trace::{self, Action, Endpoint, Text, Trace};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SetOnce};
 
@@ -47,9 +55,82 @@ pub struct LiveReport {
     /// (endpoint, virtual answer, live answer) → count.
     pub outcomes: BTreeMap<(Endpoint, &'static str, String), u64>,
     pub speed: f64,
-    /// Steps released before an interruption (all of them otherwise).
+    /// Steps sent (or answered without sending) before an interruption or a stop for falling
+    /// behind (all of them otherwise).
     pub released: usize,
     pub steps: usize,
+    /// The largest send lag behind schedule seen.
+    pub max_lag: Duration,
+    /// The lag the replay may reach before it stops.
+    pub budget: Duration,
+    /// Set when the replay fell behind schedule and stopped.
+    pub behind: Option<Behind>,
+}
+
+/// The smallest lag budget in wall time: below it a lag is scheduling noise of the machine.
+pub const MIN_LAG_BUDGET: Duration = Duration::from_millis(20);
+
+/// The replay fell too far behind schedule to keep answers comparable.
+#[derive(Clone, Debug)]
+pub struct Behind {
+    /// How late the request that crossed the budget went out.
+    pub lag: Duration,
+    /// A quarter of the shortest timing window divided by the speed, at least
+    /// [`MIN_LAG_BUDGET`].
+    pub budget: Duration,
+    /// The shortest timing window of the scenario, in virtual time, and what it is.
+    pub window: (Duration, &'static str),
+    /// Virtual time of the late request.
+    pub at_ms: u64,
+    pub speed: f64,
+    /// The speed the servers sustained until then (answers per second over the trace's
+    /// requests per virtual second).
+    pub sustained: f64,
+    /// A round speed at most half of `sustained` (and of `speed`).
+    pub suggested_speed: f64,
+}
+
+/// "4.2 s", "180 ms".
+fn human(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
+impl Behind {
+    /// "fell 4.2 s behind at 5000x; try --speed 1000".
+    pub fn short(&self) -> String {
+        format!(
+            "the live replay fell {} behind schedule at {}x; try --speed {}",
+            human(self.lag),
+            self.speed,
+            self.suggested_speed
+        )
+    }
+}
+
+/// The whole story: how far, when, the limit and why it is that, and what to try.
+impl std::fmt::Display for Behind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the live replay fell {} behind schedule at {}x (at virtual time {:.0} s), more than \
+             its limit of {}: a quarter of the shortest timing window ({}, {:.0} s) at this \
+             speed, and at least {}. Later answers would not be comparable, so the replay \
+             stops; the servers sustained about {:.0}x: try --speed {}",
+            human(self.lag),
+            self.speed,
+            self.at_ms as f64 / 1000.0,
+            human(self.budget),
+            self.window.1,
+            self.window.0.as_secs_f64(),
+            human(MIN_LAG_BUDGET),
+            self.sustained,
+            self.suggested_speed
+        )
+    }
 }
 
 impl LiveReport {
@@ -65,6 +146,23 @@ impl LiveReport {
         v
     }
 
+    /// Why the replay cannot stand as a comparison, if it cannot: it fell behind schedule, or
+    /// its verifications differ from the virtual run's. Interruptions are the caller's.
+    pub fn problem(&self) -> Option<String> {
+        if let Some(b) = &self.behind {
+            return Some(b.short());
+        }
+        let (v, l) = self.verified();
+        (v != l).then(|| {
+            format!(
+                "the live replay's verifications DIFFER from the virtual run's (virtual {v}, live {l}) \
+                 although it kept to its schedule (largest lag {:.1} ms); live/live.md lists the answers \
+                 that moved",
+                self.max_lag.as_secs_f64() * 1000.0
+            )
+        })
+    }
+
     /// Steps whose live answer equals the virtual one, and all steps answered.
     pub fn agreement(&self) -> (u64, u64) {
         self.outcomes
@@ -75,13 +173,33 @@ impl LiveReport {
     }
 }
 
-/// Runs the live servers, replays `trace` on them and reports.
+/// The scenario's shortest timing window in virtual time (the challenge and SMS code TTLs,
+/// the webhook signature tolerance), with its name.
+fn shortest_window(sc: &Scenario) -> Result<(Duration, &'static str), mo2fa_sim::SimError> {
+    let core = engine::core_config(sc)?;
+    let mut windows = vec![
+        (core.verifier.default_ttl_ms, "challenge TTL"),
+        (TOLERANCE_S as u64 * 1000, "webhook signature tolerance"),
+    ];
+    if sc.flows.contains(&Flow::Sms) {
+        windows.push((core.sms.ttl_ms, "SMS code TTL"));
+    }
+    let (ms, name) = windows
+        .into_iter()
+        .min_by_key(|w| w.0)
+        .unwrap_or((300_000, "challenge TTL"));
+    Ok((Duration::from_millis(ms), name))
+}
+
+/// Runs the live servers, replays `trace` on them and reports. `on_behind` is called at once
+/// (from another thread) if the replay falls behind schedule; the replay then stops.
 pub fn replay(
     sc: &Scenario,
     trace: Trace,
     opts: LiveOptions,
     interrupt: &AtomicBool,
     progress: &(dyn Fn(u64) + Sync),
+    on_behind: &(dyn Fn(&Behind) + Sync),
 ) -> Result<LiveReport, mo2fa_sim::SimError> {
     let speed = opts.speed;
     if !(speed.is_finite() && speed > 0.0) {
@@ -115,8 +233,24 @@ pub fn replay(
         servers.push(server);
     }
     let steps = trace.steps.len();
+    let window = shortest_window(sc)?;
+    let (told, tell) = std::sync::mpsc::channel::<()>();
+    let schedule = Arc::new(Schedule {
+        budget: window.0.div_f64(4.0 * speed).max(MIN_LAG_BUDGET),
+        window,
+        speed,
+        origin,
+        // Requests per virtual second over the trace, to turn a throughput into a speed.
+        trace_rate: steps as f64
+            / (trace.steps.last().map_or(0, |s| s.at_ms) as f64 / 1000.0).max(1.0),
+        max_lag_us: AtomicU64::new(0),
+        completed: AtomicU64::new(0),
+        behind: std::sync::OnceLock::new(),
+        tell: parking_lot::Mutex::new(Some(told)),
+    });
     let shared = Arc::new(Shared {
-        pools: addrs.map(|a| a.map(|addr| Pool::new(addr, opts.connections))),
+        pools: addrs.map(|a| a.map(|addr| Pool::new(addr, opts.connections, schedule.clone()))),
+        schedule: schedule.clone(),
         keys: (0..trace.keys).map(|_| SetOnce::new()).collect(),
         delivered: (0..=trace.messages).map(|_| SetOnce::new()).collect(),
         captured: parking_lot::Mutex::new(rustc_hash::FxHashMap::default()),
@@ -140,15 +274,27 @@ pub fn replay(
         .build()?;
     let (release_tx, release_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Instant)>();
     let released = std::thread::scope(|scope| {
+        // Says at once that the replay fell behind; ends when the sender is dropped.
+        let watched = &schedule;
+        scope.spawn(move || {
+            if tell.recv().is_ok()
+                && let Some(b) = watched.behind.get()
+            {
+                on_behind(b);
+            }
+        });
         let dispatcher = {
             let shared = shared.clone();
             scope.spawn(move || {
                 openloop::precise_sleeps();
-                let mut released = 0;
+                let mut released = 0usize;
                 for (i, step) in shared.trace.steps.iter().enumerate() {
                     let when = shared.wall(step.at_ms);
                     openloop::sleep_until(when);
-                    if interrupt.load(Ordering::Relaxed) || release_tx.send((i, when)).is_err() {
+                    if interrupt.load(Ordering::Relaxed)
+                        || shared.schedule.stopped()
+                        || release_tx.send((i, when)).is_err()
+                    {
                         break;
                     }
                     released += 1;
@@ -160,9 +306,12 @@ pub fn replay(
             })
         };
         let report = runtime.block_on(drive(shared.clone(), release_rx));
-        (dispatcher.join().unwrap_or(0), report)
+        let released = dispatcher.join().unwrap_or(0);
+        // Ends the watcher if the replay kept up.
+        schedule.tell.lock().take();
+        (released, report)
     });
-    let (released, (load, outcomes)) = released;
+    let (released, (load, outcomes, unsent)) = released;
     for s in servers {
         s.stop();
     }
@@ -170,9 +319,78 @@ pub fn replay(
         load,
         outcomes,
         speed,
-        released,
+        released: released.saturating_sub(unsent),
         steps,
+        max_lag: Duration::from_micros(schedule.max_lag_us.load(Ordering::Relaxed)),
+        budget: schedule.budget,
+        behind: schedule.behind.get().cloned(),
     })
+}
+
+/// How far behind schedule requests go out, and the stop when it is too far.
+struct Schedule {
+    /// The largest lag allowed.
+    budget: Duration,
+    window: (Duration, &'static str),
+    speed: f64,
+    origin: Instant,
+    /// Trace requests per virtual second.
+    trace_rate: f64,
+    max_lag_us: AtomicU64,
+    /// Requests answered so far.
+    completed: AtomicU64,
+    behind: std::sync::OnceLock<Behind>,
+    /// Taken (and sent on) once: wakes the thread that reports falling behind.
+    tell: parking_lot::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+}
+
+impl Schedule {
+    fn stopped(&self) -> bool {
+        self.behind.get().is_some()
+    }
+
+    /// Notes that a request due at `due` goes out at `now`.
+    fn sending(&self, due: Instant, now: Instant) {
+        let lag = now.saturating_duration_since(due);
+        self.max_lag_us
+            .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
+        if lag <= self.budget || self.stopped() {
+            return;
+        }
+        let at_ms =
+            (due.saturating_duration_since(self.origin).as_secs_f64() * self.speed * 1000.0) as u64;
+        let elapsed = now
+            .saturating_duration_since(self.origin)
+            .as_secs_f64()
+            .max(1e-3);
+        let sustained = self.completed.load(Ordering::Relaxed) as f64 / elapsed / self.trace_rate;
+        let _ = self.behind.set(Behind {
+            lag,
+            budget: self.budget,
+            window: self.window,
+            at_ms,
+            speed: self.speed,
+            sustained,
+            suggested_speed: suggest(sustained, self.speed),
+        });
+        if let Some(tell) = self.tell.lock().take() {
+            let _ = tell.send(());
+        }
+    }
+}
+
+/// A round speed (1, 2 or 5 times a power of ten) at most half of what the servers sustained
+/// and half of the speed tried.
+fn suggest(sustained: f64, speed: f64) -> f64 {
+    let target = (sustained.min(speed) / 2.0).max(1e-3);
+    let decade = 10f64.powf(target.log10().floor());
+    let step = [5.0, 2.0, 1.0]
+        .into_iter()
+        .find(|m| m * decade <= target * (1.0 + 1e-9))
+        .unwrap_or(1.0);
+    let v = step * decade;
+    // 0.1 + 0.2 style noise stays out of the message.
+    (v * 1e6).round() / 1e6
 }
 
 fn start_server(
@@ -225,6 +443,7 @@ struct Issued {
 
 struct Shared {
     trace: Trace,
+    schedule: Arc<Schedule>,
     /// By world: sms, reverse.
     pools: [Option<Pool>; 2],
     /// Set once the step creating the key has its answer (`None`: it failed).
@@ -278,13 +497,17 @@ struct Pool {
     addr: String,
     permits: Semaphore,
     idle: parking_lot::Mutex<Vec<Conn>>,
+    schedule: Arc<Schedule>,
 }
 
 /// One answer: status (`None` on a connection error), body, and the time from the send.
+#[derive(Default)]
 struct Answer {
     status: Option<u16>,
     body: Vec<u8>,
     service: Duration,
+    /// False when nothing was sent: the replay had stopped, or the step was skipped.
+    sent: bool,
 }
 
 impl Answer {
@@ -294,27 +517,28 @@ impl Answer {
 }
 
 impl Pool {
-    fn new(addr: String, connections: usize) -> Self {
+    fn new(addr: String, connections: usize, schedule: Arc<Schedule>) -> Self {
         Self {
             addr,
             permits: Semaphore::new(connections.max(1)),
             idle: parking_lot::Mutex::new(Vec::new()),
+            schedule,
         }
     }
 
-    async fn send(&self, request: &[u8]) -> Answer {
+    /// Sends `request`, due at `due`, unless the replay has stopped for falling behind.
+    async fn send(&self, due: Instant, request: &[u8]) -> Answer {
         let Ok(_permit) = self.permits.acquire().await else {
-            return Answer {
-                status: None,
-                body: Vec::new(),
-                service: Duration::ZERO,
-            };
+            return Answer::default();
         };
+        if self.schedule.stopped() {
+            return Answer::default();
+        }
         let sent = Instant::now();
+        self.schedule.sending(due, sent);
         let mut answer = Answer {
-            status: None,
-            body: Vec::new(),
-            service: Duration::ZERO,
+            sent: true,
+            ..Answer::default()
         };
         // An idle connection may have been closed by the server (its header-read timeout also
         // covers idle keep-alive time) before it read anything: one retry on a fresh one.
@@ -342,6 +566,7 @@ impl Pool {
             }
         }
         answer.service = sent.elapsed();
+        self.schedule.completed.fetch_add(1, Ordering::Relaxed);
         answer
     }
 }
@@ -357,18 +582,27 @@ fn endpoint_index(e: Endpoint) -> usize {
     Endpoint::ALL.iter().position(|x| *x == e).unwrap_or(0)
 }
 
+/// Replays what is released; returns the load report, the outcomes and the number of
+/// released steps left unsent because the replay stopped for falling behind.
 async fn drive(
     shared: Arc<Shared>,
     mut releases: tokio::sync::mpsc::UnboundedReceiver<(usize, Instant)>,
-) -> (Report, Outcomes) {
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Sample, String)>();
+) -> (Report, Outcomes, usize) {
+    // `None`: step `i` was not sent because the replay had stopped.
+    type Done = (usize, Option<(Sample, String)>);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     let collector = {
         let shared = shared.clone();
         tokio::spawn(async move {
             let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
             let mut recorder = Recorder::new(&names, Duration::from_secs(1));
             let mut outcomes = Outcomes::new();
-            while let Some((i, sample, got)) = done_rx.recv().await {
+            let mut unsent = 0;
+            while let Some((i, done)) = done_rx.recv().await {
+                let Some((sample, got)) = done else {
+                    unsent += 1;
+                    continue;
+                };
                 if got != SKIPPED {
                     recorder.record(&sample);
                 }
@@ -377,7 +611,7 @@ async fn drive(
                     .entry((step.action.endpoint(), step.expect, got))
                     .or_default() += 1;
             }
-            (recorder, outcomes)
+            (recorder, outcomes, unsent)
         })
     };
     while let Some((i, when)) = releases.recv().await {
@@ -385,6 +619,10 @@ async fn drive(
         let done = done_tx.clone();
         tokio::spawn(async move {
             let (answer, got) = perform(&shared, i).await;
+            if !answer.sent && shared.schedule.stopped() {
+                let _ = done.send((i, None));
+                return;
+            }
             let finished = Instant::now();
             let sample = Sample {
                 endpoint: endpoint_index(shared.trace.steps[i].action.endpoint()),
@@ -394,18 +632,23 @@ async fn drive(
                 service_us: answer.service.as_micros() as u64,
                 status: answer.status,
             };
-            let _ = done.send((i, sample, got));
+            let _ = done.send((i, Some((sample, got))));
         });
     }
     // The dispatcher is done (or interrupted): nothing more will settle a key.
     shared.settle_all();
     drop(done_tx);
-    let (recorder, outcomes) = collector
-        .await
-        .unwrap_or_else(|_| (Recorder::new(&[], Duration::from_secs(1)), Outcomes::new()));
+    let (recorder, outcomes, unsent) = collector.await.unwrap_or_else(|_| {
+        (
+            Recorder::new(&[], Duration::from_secs(1)),
+            Outcomes::new(),
+            0,
+        )
+    });
     (
         recorder.finish(Instant::now().saturating_duration_since(shared.origin)),
         outcomes,
+        unsent,
     )
 }
 
@@ -437,19 +680,13 @@ fn webhook_result(a: &Answer) -> String {
 const SKIPPED: &str = "skipped";
 
 fn skipped() -> (Answer, String) {
-    (
-        Answer {
-            status: None,
-            body: Vec::new(),
-            service: Duration::ZERO,
-        },
-        SKIPPED.into(),
-    )
+    (Answer::default(), SKIPPED.into())
 }
 
 /// Sends step `i` (after what it depends on) and names the answer.
 async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
     let step = &shared.trace.steps[i];
+    let due = shared.wall(step.at_ms);
     let reverse = shared.pool(Flow::Reverse);
     match &step.action {
         Action::Start {
@@ -464,13 +701,10 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 .unwrap_or_default();
             let headers: &[(&str, &str)] = if body.is_empty() { &[] } else { &[JSON] };
             let a = pool
-                .send(&client::request(
-                    &pool.addr,
-                    "POST",
-                    "/2fa/start",
-                    headers,
-                    body.as_bytes(),
-                ))
+                .send(
+                    due,
+                    &client::request(&pool.addr, "POST", "/2fa/start", headers, body.as_bytes()),
+                )
                 .await;
             let issued = (a.status == Some(201)).then(|| {
                 let v = a.json();
@@ -524,7 +758,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                     .entry(*msg)
                     .or_insert_with(|| request.clone().into());
             }
-            let a = pool.send(&request).await;
+            let a = pool.send(due, &request).await;
             if let Some(d) = shared.delivered.get(*msg as usize) {
                 let _ = d.set(());
             }
@@ -544,7 +778,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
                 received_at_ms: shared.at_origin + step.at_ms,
             };
             let a = pool
-                .send(&signed(&pool.addr, &shared.forger, shared.shape, &m))
+                .send(due, &signed(&pool.addr, &shared.forger, shared.shape, &m))
                 .await;
             let got = match webhook_result(&a).as_str() {
                 "rejected" => "rejected".to_string(),
@@ -564,7 +798,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             let Some(request) = request else {
                 return skipped();
             };
-            let a = pool.send(&request).await;
+            let a = pool.send(due, &request).await;
             let got = webhook_result(&a);
             (a, got)
         }
@@ -580,7 +814,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             };
             let path = format!("/2fa/status/{}", issued.id);
             let a = pool
-                .send(&client::request(&pool.addr, "GET", &path, &[], b""))
+                .send(due, &client::request(&pool.addr, "GET", &path, &[], b""))
                 .await;
             let got = match a.status {
                 Some(200) => a.json()["status"]
@@ -604,7 +838,9 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             };
             let iso = shared.trace.countries.get(usize::from(*country));
             let body = serde_json::json!({ "phone": phone(*number), "country": iso }).to_string();
-            let a = pool.send(&post_json(&pool.addr, "/sms/start", &body)).await;
+            let a = pool
+                .send(due, &post_json(&pool.addr, "/sms/start", &body))
+                .await;
             let ok = a.status == Some(202);
             shared.settle(
                 *key,
@@ -630,7 +866,7 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             // The handset: read the texted code, then type it in.
             let outbox = format!("/sms/outbox/%2B{number}");
             let read = pool
-                .send(&client::request(&pool.addr, "GET", &outbox, &[], b""))
+                .send(due, &client::request(&pool.addr, "GET", &outbox, &[], b""))
                 .await;
             if read.status != Some(200) {
                 let got = format!("outbox_{}", read.status.unwrap_or(0));
@@ -638,7 +874,9 @@ async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
             }
             let code = read.json()["code"].as_str().unwrap_or_default().to_string();
             let body = serde_json::json!({ "phone": phone(*number), "code": code }).to_string();
-            let mut a = pool.send(&post_json(&pool.addr, "/sms/check", &body)).await;
+            let mut a = pool
+                .send(due, &post_json(&pool.addr, "/sms/check", &body))
+                .await;
             a.service += read.service;
             let got = match a.status {
                 Some(200) => a.json()["result"]
@@ -663,7 +901,8 @@ fn signed(host: &str, secret: &Secret, shape: PayloadShape, m: &Inbound<'_>) -> 
 }
 
 /// Writes `live/`: per-endpoint `.hgrm` tables (from the scheduled time, and service time),
-/// an HdrHistogram interval log, throughput per second, and `live.json` / `live.md`.
+/// `latency.html` plotting them, an HdrHistogram interval log, throughput per second, and
+/// `live.json` / `live.md`.
 pub fn write(dir: &std::path::Path, r: &LiveReport) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for e in r.load.endpoints.iter().filter(|e| !e.latency.is_empty()) {
@@ -676,6 +915,33 @@ pub fn write(dir: &std::path::Path, r: &LiveReport) -> std::io::Result<()> {
             openloop::hgrm(&e.service),
         )?;
     }
+    let curves: Vec<openloop::Curve<'_>> = r
+        .load
+        .endpoints
+        .iter()
+        .map(|e| openloop::Curve {
+            name: &e.name,
+            latency: &e.latency,
+            service: &e.service,
+        })
+        .collect();
+    let (v, l) = r.verified();
+    let subtitle = format!(
+        "live replay at {}x: {} of {} steps; verified: virtual {v}, live {l} ({}){}",
+        r.speed,
+        r.released,
+        r.steps,
+        if v == l { "agree" } else { "DIFFER" },
+        if r.behind.is_some() {
+            "; fell behind schedule and stopped"
+        } else {
+            ""
+        }
+    );
+    std::fs::write(
+        dir.join("latency.html"),
+        openloop::latency_html("mo2fa run --live", &subtitle, &curves),
+    )?;
     std::fs::write(dir.join("latency.hlog"), openloop::interval_log(&r.load)?)?;
     let mut csv = String::from("second,completed\n");
     for (i, n) in r.load.throughput.iter().enumerate() {
@@ -719,6 +985,16 @@ fn summary_json(r: &LiveReport) -> serde_json::Value {
         "steps": r.steps,
         "released": r.released,
         "elapsed_s": r.load.elapsed.as_secs_f64(),
+        "max_lag_ms": r.max_lag.as_secs_f64() * 1000.0,
+        "lag_budget_ms": r.budget.as_secs_f64() * 1000.0,
+        "behind": r.behind.as_ref().map(|b| serde_json::json!({
+            "lag_s": b.lag.as_secs_f64(),
+            "at_virtual_s": b.at_ms as f64 / 1000.0,
+            "window": b.window.1,
+            "window_s": b.window.0.as_secs_f64(),
+            "sustained_speed": b.sustained,
+            "suggested_speed": b.suggested_speed,
+        })),
         "verified": {"virtual": v, "live": l, "agree": v == l},
         "answers_agreeing": same,
         "answers": all,
@@ -766,6 +1042,15 @@ pub fn table(r: &LiveReport) -> String {
             ms(e.latency.max())
         );
     }
+    let _ = writeln!(
+        out,
+        "\nlargest send lag behind schedule: {:.1} ms (limit {:.1} ms)",
+        r.max_lag.as_secs_f64() * 1000.0,
+        r.budget.as_secs_f64() * 1000.0
+    );
+    if let Some(b) = &r.behind {
+        let _ = writeln!(out, "\nFELL BEHIND: {b}");
+    }
     let (v, l) = r.verified();
     let (same, all) = r.agreement();
     let _ = writeln!(
@@ -784,4 +1069,75 @@ pub fn table(r: &LiveReport) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggested_speeds_are_round_and_below_what_was_sustained() {
+        assert_eq!(suggest(3_158.0, 5_000.0), 1_000.0);
+        assert_eq!(suggest(600.0, 1e9), 200.0);
+        assert_eq!(suggest(1e6, 400.0), 200.0);
+        assert_eq!(suggest(10.0, 1e9), 5.0);
+        assert_eq!(suggest(0.5, 100.0), 0.2);
+        assert_eq!(suggest(0.0, 100.0), 0.001);
+    }
+
+    fn report(outcomes: &[(&'static str, &str, u64)], behind: Option<Behind>) -> LiveReport {
+        LiveReport {
+            load: Recorder::new(&[], Duration::from_secs(1)).finish(Duration::from_secs(1)),
+            outcomes: outcomes
+                .iter()
+                .map(|&(expect, got, n)| ((Endpoint::Webhook, expect, got.to_string()), n))
+                .collect(),
+            speed: 5000.0,
+            released: 10,
+            steps: 10,
+            max_lag: Duration::from_millis(3),
+            budget: MIN_LAG_BUDGET,
+            behind,
+        }
+    }
+
+    #[test]
+    fn differing_verifications_or_falling_behind_fail_the_replay() {
+        // Answers that trade places without changing the totals still stand.
+        let swapped = report(
+            &[("verified", "duplicate", 1), ("duplicate", "verified", 1)],
+            None,
+        );
+        assert_eq!(swapped.problem(), None);
+        let lost = report(
+            &[("verified", "verified", 7), ("verified", "http_503", 2)],
+            None,
+        );
+        let p = lost.problem().unwrap();
+        assert!(
+            p.contains("DIFFER") && p.contains("virtual 9, live 7"),
+            "{p}"
+        );
+        let behind = Behind {
+            lag: Duration::from_millis(4200),
+            budget: Duration::from_millis(20),
+            window: (Duration::from_secs(300), "challenge TTL"),
+            at_ms: 36_000_000,
+            speed: 5000.0,
+            sustained: 3158.0,
+            suggested_speed: suggest(3158.0, 5000.0),
+        };
+        let p = report(&[("verified", "verified", 9)], Some(behind.clone()))
+            .problem()
+            .unwrap();
+        assert_eq!(
+            p,
+            "the live replay fell 4.2 s behind schedule at 5000x; try --speed 1000"
+        );
+        let long = behind.to_string();
+        assert!(
+            long.contains("challenge TTL, 300 s") && long.contains("20 ms"),
+            "{long}"
+        );
+    }
 }

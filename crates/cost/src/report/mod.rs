@@ -2,7 +2,8 @@
 //! self-contained HTML page (inline CSS, no scripts, no external resources), plus Markdown.
 //!
 //! * [`svg`]: generic charts that take plain series and labels (line chart with log or linear
-//!   axes and markers, grouped horizontal bars, stacked time-series panels, timeline).
+//!   axes and markers, grouped horizontal bars, stacked time-series panels, timeline, latency
+//!   percentile distributions).
 //! * [`html`]: a page of titled sections holding paragraphs, key figures, charts and tables.
 //! * [`cost`]: the `mo2fa cost` report built from a [`crate::sweep::Sweep`].
 //!

@@ -24,6 +24,9 @@ pub enum Format {
     Hours,
     /// 0%, 20%.
     Percent,
+    /// A value `1/(1-p)` written as the percentile `p`: 1 → 0%, 10 → 90%, 1000 → 99.9%.
+    /// For the log x axis of latency percentile plots.
+    Nines,
 }
 
 fn fmt_tick(format: Format, v: f64) -> String {
@@ -34,7 +37,19 @@ fn fmt_tick(format: Format, v: f64) -> String {
         Format::Usd => usd_label(v),
         Format::Hours => format!("{}h", short_count(v)),
         Format::Percent => format!("{}%", short_count(v * 100.0)),
+        Format::Nines => nines(v),
     }
+}
+
+/// `1/(1-p)` as a percentile with as many decimals as it has nines: 1000 → "99.9%".
+fn nines(v: f64) -> String {
+    if !(v.is_finite() && v >= 1.0) {
+        return String::from("n/a");
+    }
+    let p = 100.0 * (1.0 - 1.0 / v);
+    let decimals = (v.log10().round() as i32 - 2).clamp(0, 12) as usize;
+    let body = format!("{p:.decimals$}");
+    format!("{body}%")
 }
 
 /// One axis: label, scale, tick format, and optionally a fixed range.
@@ -279,6 +294,7 @@ pub(super) fn fmt_value(format: Format, v: f64) -> String {
         Format::Count => group_thousands(v),
         Format::Hours => format!("{v:.1}h"),
         Format::Percent => format!("{:.1}%", v * 100.0),
+        Format::Nines => nines(v),
     }
 }
 
@@ -301,5 +317,19 @@ mod tests {
             false,
         );
         assert_eq!(f.ticks, vec![0.0, 12.0, 24.0, 36.0, 48.0]);
+    }
+
+    #[test]
+    fn nines_are_written_as_percentiles() {
+        let labels: Vec<String> = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5]
+            .into_iter()
+            .map(nines)
+            .collect();
+        assert_eq!(
+            labels,
+            ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%"].map(String::from)
+        );
+        assert_eq!(nines(2.0), "50%");
+        assert_eq!(nines(0.5), "n/a");
     }
 }

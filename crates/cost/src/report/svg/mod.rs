@@ -9,17 +9,20 @@
 //! * `canvas`: the `<svg>` frame, legends, clip paths, the "no data" notice.
 //! * `line`: [`LineChart`] and [`TimeSeriesChart`].
 //! * `bar`: [`BarChart`].
+//! * `percentile`: [`PercentileChart`], latency percentile distributions.
 //! * `timeline`: [`Timeline`].
 
 mod axes;
 mod bar;
 mod canvas;
 mod line;
+mod percentile;
 mod timeline;
 
 pub use axes::{Axis, Format, Scale};
 pub use bar::{BarChart, BarSeries};
 pub use line::{Band, LineChart, Marker, Panel, Series, TimeSeriesChart};
+pub use percentile::{Distribution, PercentileChart};
 pub use timeline::{Lane, Span, Timeline};
 
 /// Colour-blind-friendly palette (Okabe–Ito based), in the order series are usually assigned.
