@@ -5,6 +5,7 @@
 mod common;
 
 mod cli_bench;
+mod cli_consistency;
 mod cli_load;
 mod cli_serve;
 mod cli_soak;
