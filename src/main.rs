@@ -1,5 +1,6 @@
 //! The `mo2fa` command line. Errors become `anyhow` reports here and nowhere else.
 
+mod args;
 mod cost_cli;
 mod serve_cli;
 
@@ -44,6 +45,10 @@ enum Command {
     /// verification flow, webhook flood, start flood, status polling) against the in-process
     /// server or --target; writes goose.html, load.json and load.md.
     Load(LoadArgs),
+    /// Write a starting point: `new scenario NAME` writes NAME.toml, a commented template
+    /// with every section and key.
+    #[command(subcommand)]
+    New(NewCommand),
     /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
@@ -51,18 +56,18 @@ enum Command {
 
 #[derive(Args)]
 struct SoakArgs {
-    /// Seconds to run.
-    #[arg(long, default_value_t = 60.0)]
+    /// How long to run (e.g. `90s`, `2h`; a plain number is seconds), at most `1d`.
+    #[arg(long, default_value = "60s", value_parser = args::seconds)]
     duration: f64,
     /// Flows started per second.
     #[arg(long, default_value_t = 2000.0)]
     rate: f64,
-    /// Challenge lifetime in seconds (short, so they expire constantly).
-    #[arg(long, default_value_t = 5)]
+    /// Challenge lifetime, whole seconds (short, so they expire constantly; e.g. `5s`).
+    #[arg(long, default_value = "5s", value_parser = args::positive_millis)]
     ttl: u64,
-    /// Concurrent client connections.
-    #[arg(long, default_value_t = 32)]
-    workers: usize,
+    /// Concurrent client connections (the load generator's, not server threads).
+    #[arg(long, default_value_t = 32, alias = "workers")]
+    connections: usize,
     /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
     /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
     #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
@@ -81,9 +86,13 @@ struct LoadArgs {
     /// Users started per second.
     #[arg(long, default_value_t = 10.0)]
     hatch_rate: f64,
-    /// Seconds to run once all users have started.
-    #[arg(long, default_value_t = 30)]
-    run_time: usize,
+    /// How long to run once all users have started, whole seconds (e.g. `30s`, `10m`; a plain
+    /// number is seconds; `--run-time` is an old name for it).
+    #[arg(long, default_value = "30s", value_parser = args::positive_millis, alias = "run-time")]
+    duration: u64,
+    /// Show goose's own log lines (users launched, run phases); -vv adds its debug lines.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
     /// Transaction weights: flow, webhook_flood, start_flood, status_poll (names left out
     /// weigh 0).
     #[arg(
@@ -106,6 +115,22 @@ struct LoadArgs {
     payload_shape: ShapeArg,
 }
 
+#[derive(Subcommand)]
+enum NewCommand {
+    /// A scenario file with every section and key, commented; check it with `run --check`.
+    Scenario(NewScenarioArgs),
+}
+
+#[derive(Args)]
+struct NewScenarioArgs {
+    /// Name of the scenario: writes NAME.toml in the current directory (a name ending in
+    /// .toml is used as it is).
+    name: String,
+    /// Write here instead (an existing file is never overwritten).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
 #[derive(Args)]
 struct SignArgs {
     /// File holding the exact body bytes; `-` reads standard input.
@@ -124,13 +149,17 @@ struct SignArgs {
 struct RunArgs {
     /// Scenario file (see scenarios/README.md).
     scenario: std::path::PathBuf,
-    /// Override the scenario's seed.
-    #[arg(long)]
+    /// Only check the scenario: print OK and a one-line summary, or the error with its
+    /// file:line:key, and exit without running it.
+    #[arg(long, conflicts_with = "live")]
+    check: bool,
+    /// Override the scenario's seed (an unsigned integer).
+    #[arg(long, allow_hyphen_values = true, value_parser = args::seed)]
     seed: Option<u64>,
     /// Output directory; default reports/<scenario name>.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
-    /// Override the scenario's duration (e.g. `2h`, `30m`).
+    /// Override the scenario's duration (e.g. `2h`, `30m`; a plain number is seconds).
     #[arg(long, value_parser = parse_dur)]
     duration: Option<u64>,
     /// After the virtual run, replay its requests over real HTTP against in-process servers
@@ -158,10 +187,7 @@ fn parse_speed(s: &str) -> Result<f64, String> {
 }
 
 fn parse_dur(s: &str) -> Result<u64, String> {
-    match mo2fa_sim::scenario::parse_duration(s)? {
-        0 => Err("duration must be positive".into()),
-        ms => Ok(ms),
-    }
+    args::positive_millis(s)
 }
 
 #[derive(Subcommand)]
@@ -180,14 +206,15 @@ struct BenchHttpArgs {
     /// Keep-alive connections of the load generator.
     #[arg(long, default_value_t = 64)]
     connections: usize,
-    /// Seconds per step of the saturation search. The search starts at 4,000/s and doubles the
-    /// offered rate while a step keeps up (achieves at least 90 % of it with p99 at most
-    /// 50 ms); a step that does not is run again at the same rate, and two failing steps in a
-    /// row stop it. Repeated steps print their spread.
-    #[arg(long, default_value_t = 2.0)]
+    /// Length of each step of the saturation search (e.g. `2s`; a plain number is seconds).
+    /// The search starts at 4,000/s and doubles the offered rate while a step keeps up
+    /// (achieves at least 90 % of it with p99 at most 50 ms); a step that does not is run again
+    /// at the same rate, and two failing steps in a row stop it. Repeated steps print their
+    /// spread.
+    #[arg(long, default_value = "2s", value_parser = args::seconds)]
     step: f64,
-    /// Seconds of the latency measurement.
-    #[arg(long, default_value_t = 5.0)]
+    /// Length of the latency measurement (e.g. `5s`; a plain number is seconds).
+    #[arg(long, default_value = "5s", value_parser = args::seconds)]
     duration: f64,
     /// Measure latency at this fraction of the saturation throughput.
     #[arg(long, default_value_t = 0.5)]
@@ -254,15 +281,8 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // goose logs its progress (users launched, run phases) through `log`.
-                .unwrap_or_else(|_| "mo2fa=info,goose=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    init_logging(&cli);
     check_worker_threads_env()?;
     match cli.command {
         Command::Serve(args) => serve(*args),
@@ -273,9 +293,32 @@ fn run() -> Result<()> {
         Command::Bench(BenchCommand::Http(args)) => bench_http(args),
         Command::Run(args) => run_scenario(args),
         Command::Sign(args) => sign(args),
+        Command::New(NewCommand::Scenario(args)) => new_scenario(args),
         Command::Soak(args) => soak(args),
         Command::Load(args) => load(args),
     }
+}
+
+/// Log lines go to stderr, coloured only on a terminal (and never with NO_COLOR set). goose
+/// logs every phase of a run through `log` at info; those lines show only with `load -v`.
+/// RUST_LOG, when set, overrides both.
+fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
+    // goose::config only reports its own logger set-up, which always fails beside this one.
+    let goose = match &cli.command {
+        Command::Load(a) if a.verbose >= 2 => "goose=debug",
+        Command::Load(a) if a.verbose == 1 => "goose=info,goose::config=warn",
+        _ => "goose=warn",
+    };
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| format!("mo2fa=info,{goose}").into()),
+        )
+        .with_ansi(colour)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run_scenario(args: RunArgs) -> Result<()> {
@@ -292,6 +335,14 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         .file_stem()
         .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
     let seed = args.seed.unwrap_or(sc.seed);
+    if args.check {
+        println!(
+            "OK {}: {}",
+            args.scenario.display(),
+            scenario_summary(&sc, seed)
+        );
+        return Ok(());
+    }
     let out = args
         .out
         .unwrap_or_else(|| std::path::Path::new("reports").join(&name));
@@ -305,7 +356,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
         indicatif::ProgressBar::hidden()
     };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} virtual s  {msg}")
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} virtual s  ETA {eta}  {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let progress = |t: u64| bar.set_position(t / 1000);
@@ -391,25 +442,169 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     Ok(())
 }
 
+/// One line on what a scenario simulates, for `run --check`.
+fn scenario_summary(sc: &mo2fa_sim::scenario::Scenario, seed: u64) -> String {
+    let flows: Vec<&str> = sc
+        .flows
+        .iter()
+        .map(|f| match f {
+            mo2fa_sim::scenario::Flow::Reverse => "reverse",
+            mo2fa_sim::scenario::Flow::Sms => "sms",
+        })
+        .collect();
+    let attackers: Vec<String> = sc
+        .attackers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| a.label(i))
+        .collect();
+    format!(
+        "{} virtual, flows {}, {} legit/s from {} countries, {} attacker(s){}, seed {seed}",
+        span(sc.duration.ms()),
+        flows.join("+"),
+        sc.legit.rate_per_s.0,
+        sc.legit.countries.len(),
+        attackers.len(),
+        if attackers.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", attackers.join(", "))
+        }
+    )
+}
+
+/// A duration in its largest whole unit: `1d`, `36h`, `90s`, `250ms`.
+fn span(ms: u64) -> String {
+    [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ]
+    .into_iter()
+    .find(|(unit, _)| ms.is_multiple_of(*unit) && ms >= *unit)
+    .map_or_else(
+        || format!("{ms}ms"),
+        |(unit, name)| format!("{}{name}", ms / unit),
+    )
+}
+
+fn new_scenario(args: NewScenarioArgs) -> Result<()> {
+    use std::io::Write;
+    let path = args.out.unwrap_or_else(|| {
+        if args.name.ends_with(".toml") {
+            args.name.clone().into()
+        } else {
+            format!("{}.toml", args.name).into()
+        }
+    });
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "{} already exists: not overwriting it (remove it, or give another name or --out)",
+            path.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot create", path.display())),
+    };
+    file.write_all(mo2fa_sim::scenario::TEMPLATE.as_bytes())
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    println!(
+        "wrote {0}: check it with `mo2fa run --check {0}`, run it with `mo2fa run {0}`",
+        path.display()
+    );
+    Ok(())
+}
+
 fn soak(args: SoakArgs) -> Result<()> {
-    if !(args.duration.is_finite() && args.duration > 0.0 && args.duration <= 86_400.0) {
-        bail!("--duration must be between 0 and 86400 seconds");
+    if args.duration > 86_400.0 {
+        bail!("--duration must be at most 1d, got {} s", args.duration);
     }
-    if !(args.rate.is_finite() && args.rate > 0.0) || args.workers == 0 {
-        bail!("--rate and --workers must be positive");
+    if !(args.rate.is_finite() && args.rate > 0.0) {
+        bail!("--rate must be a positive number of flows per second");
     }
-    let report = mo2fa_harness::soak::run(&mo2fa_harness::soak::SoakOptions {
+    if args.connections == 0 {
+        bail!("--connections must be positive");
+    }
+    if !args.ttl.is_multiple_of(1000) {
+        bail!(
+            "--ttl must be a whole number of seconds, got {}",
+            args::show_secs(args.ttl)
+        );
+    }
+    let opts = mo2fa_harness::soak::SoakOptions {
         duration: std::time::Duration::from_secs_f64(args.duration),
         rate: args.rate,
-        ttl_secs: args.ttl,
-        workers: args.workers,
+        ttl_secs: args.ttl / 1000,
+        connections: args.connections,
         shape: args.payload_shape.into(),
-    })?;
+    };
+    let line = SoakProgress::new(args.duration.ceil() as u64);
+    let report = mo2fa_harness::soak::run(&opts, &|secs, counts, pending| {
+        line.update(secs, counts, pending)
+    });
+    line.finish();
+    let report = report?;
     print!("{}", report.table());
     if !report.ok() {
         bail!("soak found {} problem(s)", report.problems.len());
     }
     Ok(())
+}
+
+/// soak's progress: a bar with an ETA on a terminal; otherwise (a log file, CI) one plain
+/// line every 10 seconds, so a long run still shows it is alive.
+struct SoakProgress {
+    bar: Option<indicatif::ProgressBar>,
+    total: u64,
+}
+
+impl SoakProgress {
+    fn new(total_secs: u64) -> Self {
+        use std::io::IsTerminal;
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let bar = indicatif::ProgressBar::new(total_secs);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} s  ETA {eta}  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Self {
+            bar,
+            total: total_secs,
+        }
+    }
+
+    fn update(&self, secs: u64, counts: &mo2fa_harness::soak::Counts, pending: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let msg = format!(
+            "flows {}, verified {}, pending {pending}, violations {}, errors {}",
+            counts.flows.load(Relaxed),
+            counts.verified.load(Relaxed),
+            counts.violations.load(Relaxed),
+            counts.errors.load(Relaxed)
+        );
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(secs.min(self.total));
+                bar.set_message(msg);
+            }
+            None if secs > 0 && secs.is_multiple_of(10) => {
+                eprintln!("soak: {secs}/{} s  {msg}", self.total);
+            }
+            None => {}
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 #[cfg(not(feature = "load"))]
@@ -433,8 +628,12 @@ fn load(args: LoadArgs) -> Result<()> {
     if !(args.hatch_rate.is_finite() && args.hatch_rate > 0.0) {
         bail!("--hatch-rate must be a positive number of users per second");
     }
-    if args.run_time == 0 || args.run_time > 86_400 {
-        bail!("--run-time must be between 1 and 86400 seconds");
+    if !args.duration.is_multiple_of(1000) || args.duration > 86_400_000 {
+        bail!(
+            "--duration must be a whole number of seconds up to 1d (goose counts in seconds), \
+             got {}",
+            args::show_secs(args.duration)
+        );
     }
     let target = match args.target {
         None => Target::InProcess,
@@ -466,7 +665,7 @@ fn load(args: LoadArgs) -> Result<()> {
         target,
         users: args.users,
         hatch_rate: args.hatch_rate,
-        run_time_secs: args.run_time,
+        run_time_secs: (args.duration / 1000) as usize,
         mix,
         out: out.clone(),
         scheme: args.signature_scheme.into(),

@@ -1,7 +1,7 @@
 //! `mo2fa serve`: its flags and the start-up that turns them into a running server (store,
 //! limits, defences, listeners, runtime). Everything it configures is described in the README.
 
-use super::{ProtocolArg, SECRET_ENV, SchemeArg, parse_dur};
+use super::{ProtocolArg, SECRET_ENV, SchemeArg, args, parse_dur};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use mo2fa_core::clock::SystemClock;
@@ -23,11 +23,12 @@ pub(crate) struct ServeArgs {
     /// iMessage handle users send their code to (phone number or e-mail).
     #[arg(long, default_value = "verify@example.com")]
     handle: String,
-    /// Default challenge lifetime in seconds.
-    #[arg(long, default_value_t = 300)]
+    /// Default challenge lifetime (e.g. `300s`, `5m`; a plain number is seconds), between
+    /// --min-ttl and --max-ttl.
+    #[arg(long, default_value = "5m", value_parser = args::positive_millis)]
     ttl: u64,
-    /// Longest lifetime a client may ask for, in seconds.
-    #[arg(long, default_value_t = 3600)]
+    /// Longest lifetime a client may ask for (e.g. `1h`; a plain number is seconds).
+    #[arg(long, default_value = "1h", value_parser = args::positive_millis)]
     max_ttl: u64,
     /// Bound on pending challenges; new starts are refused (503) beyond it.
     #[arg(long, default_value_t = 1_000_000)]
@@ -47,19 +48,20 @@ pub(crate) struct ServeArgs {
     /// Webhook signature scheme.
     #[arg(long, value_enum, default_value_t = SchemeArg::Blooio)]
     signature_scheme: SchemeArg,
-    /// Seconds a finished challenge stays readable after it expires.
-    #[arg(long, default_value_t = 600)]
+    /// How long a finished challenge stays readable after it expires (e.g. `10m`; a plain
+    /// number is seconds).
+    #[arg(long, default_value = "10m", value_parser = args::millis)]
     retention: u64,
-    /// Seconds a webhook delivery id is remembered for deduplication (longer than the
-    /// provider's retry schedule).
-    #[arg(long, default_value_t = 86_400)]
+    /// How long a webhook delivery id is remembered for deduplication, longer than the
+    /// provider's retry schedule (e.g. `1d`; a plain number is seconds).
+    #[arg(long, default_value = "1d", value_parser = args::millis)]
     dedupe_retention: u64,
     /// Serve GET /sms/outbox/{phone} with the last code "texted" to a phone: for tests and load
     /// runs against the simulated SMS gateway only.
     #[arg(long)]
     sms_outbox: bool,
-    /// Shortest lifetime a client may ask for, in seconds.
-    #[arg(long, default_value_t = 10)]
+    /// Shortest lifetime a client may ask for (e.g. `10s`; a plain number is seconds).
+    #[arg(long, default_value = "10s", value_parser = args::positive_millis)]
     min_ttl: u64,
     /// Where challenges live: `memory` (this process) or a Redis URL such as
     /// `redis://127.0.0.1:6379`, shared by every instance pointed at it.
@@ -128,6 +130,38 @@ pub(crate) struct ServeArgs {
     sms_defences: Option<std::path::PathBuf>,
 }
 
+/// The lifetime flags in their own terms: the verifier would refuse the same settings, but in
+/// milliseconds and without naming a flag.
+fn check_ttls(args: &ServeArgs) -> Result<()> {
+    let s = args::show_secs;
+    let (min, ttl, max) = (args.min_ttl, args.ttl, args.max_ttl);
+    if ttl < min {
+        bail!(
+            "--ttl ({}) is shorter than --min-ttl ({}): the default lifetime must be one a client \
+             may ask for; lower --min-ttl or raise --ttl",
+            s(ttl),
+            s(min)
+        );
+    }
+    if ttl > max {
+        bail!(
+            "--ttl ({}) is longer than --max-ttl ({}): the default lifetime must be one a client \
+             may ask for; raise --max-ttl or lower --ttl",
+            s(ttl),
+            s(max)
+        );
+    }
+    let limit = mo2fa_core::store::MAX_TTL_MS;
+    if max > limit {
+        bail!(
+            "--max-ttl ({}) is longer than the store can hold ({}, about 49 days)",
+            s(max),
+            s(limit - limit % 1000)
+        );
+    }
+    Ok(())
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     let rate = mo2fa_core::limits::Rate {
         per_minute: s
@@ -148,15 +182,16 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
     };
     let secret = Secret::new(args.signature_scheme.into(), &secret)
         .with_context(|| format!("{SECRET_ENV} is not a usable secret"))?;
+    check_ttls(&args)?;
     let cfg = verifier::Config {
         code: CodeSpec::new(args.code_len).context("--code-len")?,
-        default_ttl_ms: args.ttl.saturating_mul(1000),
-        min_ttl_ms: args.min_ttl.saturating_mul(1000),
-        max_ttl_ms: args.max_ttl.saturating_mul(1000),
+        default_ttl_ms: args.ttl,
+        min_ttl_ms: args.min_ttl,
+        max_ttl_ms: args.max_ttl,
         max_candidates: args.max_candidates,
         max_sender_failures: args.max_sender_failures,
         accepted_protocols: args.accept_protocols.into_iter().map(Into::into).collect(),
-        dedupe_retention_ms: args.dedupe_retention.saturating_mul(1000),
+        dedupe_retention_ms: args.dedupe_retention,
         // Keyed from the OS CSPRNG here, at the edge: the core never draws randomness itself.
         dedupe_keys: rand::random(),
         ..verifier::Config::default()
@@ -236,7 +271,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         if args.store == "memory" {
             let store = MemoryStoreConfig {
                 max_pending: args.max_pending,
-                retention_ms: args.retention.saturating_mul(1000),
+                retention_ms: args.retention,
                 ..MemoryStoreConfig::default()
             };
             let verifier = Verifier::in_memory(cfg, store).context("invalid verifier settings")?;
@@ -245,7 +280,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             let redis = RedisConfig {
                 prefix: args.redis_prefix,
                 max_pending: args.max_pending,
-                retention_ms: args.retention.saturating_mul(1000),
+                retention_ms: args.retention,
                 timeout: std::time::Duration::from_millis(args.redis_timeout_ms),
                 ..RedisConfig::new(&args.store)
             };

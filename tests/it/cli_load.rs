@@ -85,14 +85,22 @@ fn short_run_against_the_in_process_server() {
             "4",
             "--hatch-rate",
             "40",
-            "--run-time",
-            "2",
+            "--duration",
+            "2s",
         ])
         .arg("--out")
         .arg(&dir)
         .output()
         .unwrap();
     let stdout = check(&out);
+    // goose's own log lines (users launched, phases, its logger set-up) only show with -v, and
+    // nothing is coloured when stderr is not a terminal.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("INFO") && !stderr.contains("CombinedLogger"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
     let report = flows_all_verified(&dir, &stdout);
     for name in ["webhook_flood", "start_flood", "status_poll"] {
         let row = report["transactions"]
@@ -180,6 +188,13 @@ fn bad_options_are_refused_with_the_field_named() {
     );
     let err = refused(&["--mix", "flow=0,status_poll=0"]);
     assert!(err.contains("--mix: at least one weight"), "{err}");
+    let err = refused(&["--duration", "1500ms"]);
+    assert!(
+        err.contains("--duration must be a whole number of seconds"),
+        "{err}"
+    );
+    let err = refused(&["--duration", "soon"]);
+    assert!(err.contains("--duration"), "{err}");
     let err = refused(&["--users", "0"]);
     assert!(err.contains("--users"), "{err}");
     let err = refused(&["--target", "http://127.0.0.1:9"]);

@@ -9,12 +9,12 @@ fn five_second_soak_holds_its_invariants() {
         .args([
             "soak",
             "--duration",
-            "5",
+            "5s",
             "--rate",
             "300",
             "--ttl",
-            "2",
-            "--workers",
+            "2s",
+            "--connections",
             "8",
         ])
         .output()

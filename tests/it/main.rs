@@ -5,6 +5,8 @@
 mod common;
 
 mod cli_bench;
+mod cli_consistency;
+mod cli_dashboard;
 mod cli_load;
 mod cli_serve;
 mod cli_soak;

@@ -25,7 +25,8 @@ pub struct SoakOptions {
     /// Flows started per second.
     pub rate: f64,
     pub ttl_secs: u64,
-    pub workers: usize,
+    /// Concurrent client connections.
+    pub connections: usize,
     /// The body shape of webhook deliveries.
     pub shape: PayloadShape,
 }
@@ -216,7 +217,12 @@ async fn flow(
     Ok(())
 }
 
-pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
+/// Runs the soak. `progress` is called once a second with the seconds elapsed, the counts so
+/// far and the pending gauge, e.g. to draw a progress line.
+pub fn run(
+    opts: &SoakOptions,
+    progress: &dyn Fn(u64, &Counts, usize),
+) -> Result<SoakReport, super::bench::BenchError> {
     let secret = Secret::new(Scheme::Blooio, SECRET)?;
     let ttl_ms = opts.ttl_secs.max(1) * 1000;
     let verifier = Verifier::<MemoryStore>::in_memory(
@@ -250,7 +256,7 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
         .build()?;
     let start = Instant::now();
     let end = start + opts.duration;
-    let workers = opts.workers.max(1);
+    let workers = opts.connections.max(1);
     let shape = opts.shape;
     let per_worker_gap = Duration::from_secs_f64(workers as f64 / opts.rate.max(0.001));
     let mut samples = Vec::new();
@@ -290,11 +296,9 @@ pub fn run(opts: &SoakOptions) -> Result<SoakReport, super::bench::BenchError> {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         while Instant::now() < end {
             tick.tick().await;
-            samples.push((
-                start.elapsed().as_secs(),
-                rss_bytes(),
-                app.verifier.pending(),
-            ));
+            let pending = app.verifier.pending();
+            samples.push((start.elapsed().as_secs(), rss_bytes(), pending));
+            progress(start.elapsed().as_secs(), &counts, pending);
         }
         for t in tasks {
             let _ = t.await;

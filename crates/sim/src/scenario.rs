@@ -330,6 +330,10 @@ fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
     }
 }
 
+/// The commented template `mo2fa new scenario` writes: every section and key, optional keys
+/// at their defaults, the attacker kinds not enabled as commented examples.
+pub const TEMPLATE: &str = include_str!("template.toml");
+
 impl Scenario {
     pub fn load(path: &Path) -> Result<Self, ScenarioError> {
         let (file, text) = mo2fa_core::conf::read(path)?;
@@ -488,6 +492,45 @@ latency_median = "300ms"
         assert!(parse_duration("5").is_err());
         assert!(parse_duration("5y").is_err());
         assert!(parse_duration("999d").is_err());
+    }
+
+    #[test]
+    fn the_template_parses_and_so_do_its_commented_examples() {
+        let sc = Scenario::parse("template.toml", TEMPLATE).unwrap();
+        assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+        assert_eq!(sc.attackers.len(), 1);
+        assert!(sc.defences.sms.conversion.is_some() && sc.store.is_some());
+        // Uncomment every commented `key = value` line and `[[attacker]]` header: the examples
+        // must be valid too, each attacker with only its own kind's keys.
+        let uncommented: String = TEMPLATE
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest == "[[attacker]]"
+                        || rest.split_once(" = ").is_some_and(|(k, _)| {
+                            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                        }) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let all = Scenario::parse("template.toml", &uncommented).unwrap();
+        let kinds: Vec<_> = all.attackers.iter().map(|a| a.kind.name()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "sms_pumping",
+                "code_guessing",
+                "start_flood",
+                "webhook_forgery",
+                "replay",
+                "reverse_otp_phishing"
+            ]
+        );
+        assert!(all.sms.price_date.is_some() && all.defences.sms.geo_allow.is_some());
     }
 
     fn err(text: &str) -> String {

@@ -1,0 +1,91 @@
+//! Value parsers shared by the subcommands' flags, so that every command reads a duration and
+//! a seed the same way. A duration is a number with a unit (`250ms`, `30s`, `15m`, `2h`, `1d`)
+//! or a plain number, which means seconds. clap prefixes each error with the flag it concerns.
+
+/// A duration in milliseconds; zero allowed (e.g. a retention that keeps nothing).
+pub(crate) fn millis(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return match t.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs <= 400.0 * 86_400.0 => {
+                Ok((secs * 1000.0).round() as u64)
+            }
+            _ => Err(format!(
+                "{s:?} is not a duration: use a unit (250ms, 30s, 15m, 2h, 1d) or a number of \
+                 seconds, at most 400 days"
+            )),
+        };
+    }
+    mo2fa_sim::scenario::parse_duration(t)
+}
+
+/// A positive duration in milliseconds.
+pub(crate) fn positive_millis(s: &str) -> Result<u64, String> {
+    match millis(s)? {
+        0 => Err(format!("{s:?}: the duration must be positive")),
+        ms => Ok(ms),
+    }
+}
+
+/// A positive duration in seconds, fractions allowed (for options kept as `f64` seconds).
+pub(crate) fn seconds(s: &str) -> Result<f64, String> {
+    positive_millis(s).map(|ms| ms as f64 / 1000.0)
+}
+
+/// A seed: clap would otherwise take `-1` for a flag and suggest `-- -1`.
+pub(crate) fn seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "{s:?} is not a seed: a seed is an unsigned integer, 0 to {}",
+            u64::MAX
+        )
+    })
+}
+
+/// Milliseconds as seconds for messages: `5 s`, `0.5 s`.
+pub(crate) fn show_secs(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{} s", ms as f64 / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_and_plain_seconds_read_the_same() {
+        assert_eq!(millis("30s"), Ok(30_000));
+        assert_eq!(millis("30"), Ok(30_000));
+        assert_eq!(millis("1.5"), Ok(1_500));
+        assert_eq!(millis("2h"), Ok(7_200_000));
+        assert_eq!(millis("1d"), Ok(86_400_000));
+        assert_eq!(millis("250ms"), Ok(250));
+        assert_eq!(millis("0"), Ok(0));
+        assert!(positive_millis("0s").is_err());
+        assert!(millis("1y").is_err());
+        assert!(millis("-1").is_err());
+        assert!(millis("1e3").is_err());
+        assert!(millis("401d").is_err());
+        assert!(millis("").is_err());
+        assert_eq!(seconds("1h"), Ok(3600.0));
+        assert_eq!(seconds("0.25"), Ok(0.25));
+    }
+
+    #[test]
+    fn seeds_are_unsigned() {
+        assert_eq!(seed("42"), Ok(42));
+        assert_eq!(seed(&u64::MAX.to_string()), Ok(u64::MAX));
+        let e = seed("-1").unwrap_err();
+        assert!(e.contains("unsigned integer"), "{e}");
+        assert!(seed("1.5").is_err());
+    }
+
+    #[test]
+    fn seconds_are_shown_in_seconds() {
+        assert_eq!(show_secs(5_000), "5 s");
+        assert_eq!(show_secs(500), "0.5 s");
+    }
+}
