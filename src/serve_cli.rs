@@ -301,6 +301,8 @@ async fn serve_app<V: mo2fa_server::backend::Backend>(
     app: App<V, SystemClock>,
 ) -> Result<()> {
     let addr = listener.local_addr()?;
+    // Installed before the address is announced: a SIGTERM sent right after is not lost.
+    let shutdown = http::shutdown_signal();
     // The first stdout line is the contract tests and scripts read the port from; the
     // metrics address, if any, is the second.
     println!("mo2fa listening on http://{addr}");
@@ -308,7 +310,7 @@ async fn serve_app<V: mo2fa_server::backend::Backend>(
         println!("mo2fa metrics on http://{}", m.local_addr()?);
     }
     std::io::stdout().flush()?;
-    http::serve_with(listener, metrics, Arc::new(app), http::shutdown_signal()).await?;
+    http::serve_with(listener, metrics, Arc::new(app), shutdown).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -140,6 +140,32 @@ fn serves_on_port_zero_and_stops_on_sigterm() {
     );
 }
 
+/// The signal handlers are in place before the address is announced: a SIGTERM sent the moment
+/// the address is read shuts the server down cleanly (exit 0) instead of killing it.
+#[test]
+fn a_sigterm_right_after_the_announcement_shuts_down_cleanly() {
+    for _ in 0..5 {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .env("MO2FA_WEBHOOK_SECRET", "integration-secret")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        common::listening_addr(&mut child);
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let status = child.wait().unwrap();
+        assert!(
+            status.success(),
+            "graceful shutdown exits 0, got {status:?}"
+        );
+    }
+}
+
 /// Resident memory of a process, in KiB.
 #[cfg(target_os = "linux")]
 fn vm_rss_kib(pid: u32) -> u64 {
