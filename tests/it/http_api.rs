@@ -631,3 +631,28 @@ async fn sms_bad_input() {
         .await
         .assert_error(404, "no code");
 }
+
+/// `/metrics` counts answers by route and status class, so 4xx and 5xx rates can be graphed.
+#[tokio::test]
+async fn answers_are_counted_by_route_and_status_class() {
+    let s = Server::start().await;
+    s.post_json("/2fa/start", "").await;
+    s.post_json("/2fa/start", "").await;
+    s.post_json("/2fa/start", r#"{"ttl_seconds": 0}"#).await;
+    s.post("/webhook/blooio", "application/json", &[], b"{}")
+        .await;
+    s.get("/no/such/route").await;
+    let text = s.get("/metrics").await.body;
+    let count = |route: &str, class: &str| -> u64 {
+        let line = format!("mo2fa_responses_total{{route=\"{route}\",class=\"{class}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {line} in {text}"))
+    };
+    assert_eq!(count("start", "2xx"), 2);
+    assert_eq!(count("start", "4xx"), 1);
+    assert_eq!(count("webhook", "4xx"), 1, "an unsigned delivery is a 401");
+    assert_eq!(count("other", "4xx"), 1);
+    assert_eq!(count("webhook", "5xx"), 0);
+}

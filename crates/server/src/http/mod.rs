@@ -135,6 +135,9 @@ enum Route {
     Other,
 }
 
+/// Status classes of `mo2fa_responses_total`, by the status's first digit.
+const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
+
 const ROUTES: [(Route, &str); 7] = [
     (Route::Start, "start"),
     (Route::Status, "status"),
@@ -152,6 +155,8 @@ pub struct App<V: Backend, C: Clock> {
     clock: C,
     cfg: HttpConfig,
     latency: [LatencyHistogram; ROUTES.len()],
+    /// Answers by route and status class (`STATUS_CLASSES`), for 4xx/5xx rates.
+    responses: [[AtomicU64; STATUS_CLASSES.len()]; ROUTES.len()],
     limiter: Option<parking_lot::Mutex<StartLimiter>>,
     sms_guard: Option<parking_lot::Mutex<SmsGuard>>,
     limited: [AtomicU64; LIMITED.len()],
@@ -184,6 +189,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             clock,
             cfg,
             latency: Default::default(),
+            responses: Default::default(),
             limiter,
             sms_guard,
             limited: Default::default(),
@@ -254,6 +260,8 @@ impl<V: Backend, C: Clock> App<V, C> {
         }
         let idx = ROUTES.iter().position(|(r, _)| *r == route).unwrap_or(0);
         self.latency[idx].record(started.elapsed());
+        let class = usize::from(resp.status().as_u16() / 100).clamp(1, STATUS_CLASSES.len()) - 1;
+        Counters::inc(&self.responses[idx][class]);
         resp
     }
 
@@ -600,6 +608,16 @@ impl<V: Backend, C: Clock> App<V, C> {
                 &mut out,
                 format_args!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"),
             );
+        }
+        out.push_str("# HELP mo2fa_responses_total Answers by route and status class.\n");
+        out.push_str("# TYPE mo2fa_responses_total counter\n");
+        for (i, (_, route)) in ROUTES.iter().enumerate() {
+            for (class, n) in STATUS_CLASSES.iter().zip(&self.responses[i]) {
+                let n = n.load(Ordering::Relaxed);
+                out.push_str(&format!(
+                    "mo2fa_responses_total{{route=\"{route}\",class=\"{class}\"}} {n}\n"
+                ));
+            }
         }
         out.push_str("# HELP mo2fa_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE mo2fa_request_duration_seconds histogram\n");
