@@ -265,3 +265,28 @@ fn the_simulator_guard_and_the_server_decide_alike() {
         "numbers, ranges and countries all decided"
     );
 }
+
+/// A start refused as invalid (422: a TTL out of range, an unusable sender) spends no token:
+/// with a burst of one, the valid start after three invalid ones still gets its challenge.
+#[test]
+fn invalid_starts_spend_no_token() {
+    let s = Serve::start(
+        SECRET,
+        &[
+            "--start-rate-per-client",
+            "1",
+            "--start-burst-per-client",
+            "1",
+        ],
+    );
+    for body in [
+        r#"{"ttl_seconds": 0}"#,
+        r#"{"expected_sender": "not a sender"}"#,
+        r#"{"ttl_seconds": 999999999}"#,
+    ] {
+        let r = post(&s.addr, "/2fa/start", &[], body);
+        assert_eq!(r.status, 422, "{body}: {r:?}");
+    }
+    assert_eq!(start(&s.addr, &[]).status, 201);
+    assert_limited(&start(&s.addr, &[]), 429, "per-client");
+}

@@ -39,7 +39,6 @@ use hyper::{Method, Request, Response, StatusCode};
 use mo2fa_core::clock::{Clock, Millis};
 use mo2fa_core::limits::{self, Decision, LimitsConfig, StartLimiter};
 use mo2fa_core::metrics::{self, Counters, LatencyHistogram};
-use mo2fa_core::sender::Sender;
 use mo2fa_core::sms_defences::{SmsDefences, SmsGuard};
 use mo2fa_core::timefmt::rfc3339_ms;
 use mo2fa_core::verifier::{StartError, StartRequest};
@@ -347,13 +346,14 @@ impl<V: Backend, C: Clock> App<V, C> {
             }
         }
         let now = self.now();
+        // Checked before the limits, so a request refused as invalid spends no token; the
+        // sender is then the one the verifier will bind.
+        let checked = match self.verifier.config().check_start(&req, now) {
+            Ok(c) => c,
+            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        };
         if let Some(limiter) = &self.limiter {
-            // The sender as the verifier will bind it; an unparsable one is refused below.
-            let sender = req
-                .expected_sender
-                .as_deref()
-                .and_then(|s| Sender::parse(s).ok())
-                .map(|s| s.to_string());
+            let sender = checked.expected_sender.as_ref().map(ToString::to_string);
             let client = limits::client_key(self.client_ip(parts));
             let decision = limiter.lock().check(client, sender.as_deref(), now);
             if let Decision::RetryAfter { limit, ms } = decision {
