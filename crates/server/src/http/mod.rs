@@ -470,6 +470,16 @@ impl<V: Backend, C: Clock> App<V, C> {
             Ok(e) => e,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
+        if !event.is_message_received() {
+            return json_response(
+                StatusCode::OK,
+                &json!({"result": "ignored", "reason": format!("event {:?} is not handled", event.kind)}),
+            );
+        }
+        let msg = match event.message() {
+            Ok(m) => m,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
         let delivery_headers = DeliveryHeaders {
             event: header(headers, &X_BLOOIO_EVENT),
             message_id: header(headers, &X_BLOOIO_MESSAGE_ID),
@@ -478,19 +488,8 @@ impl<V: Backend, C: Clock> App<V, C> {
             original_event_id: header(headers, &X_ORIGINAL_EVENT_ID),
             webhook_id: sig_headers.webhook_id,
         };
-        if !event.is_message_received() {
-            return json_response(
-                StatusCode::OK,
-                &json!({"result": "ignored", "reason": format!("event {:?} is not handled", event.kind)}),
-            );
-        }
-        let (msg, delivery) = match event.message().and_then(|m| {
-            Ok((
-                m,
-                event.delivery(self.cfg.secret.scheme(), &delivery_headers)?,
-            ))
-        }) {
-            Ok(both) => both,
+        let delivery = match event.delivery(self.cfg.secret.scheme(), &delivery_headers) {
+            Ok(d) => d,
             Err(e) => return error(StatusCode::BAD_REQUEST, e),
         };
         let answer = match delivery.replay_of {
