@@ -197,22 +197,7 @@ impl Instance {
     }
 
     fn request(&self, raw: &[u8]) -> Reply {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(raw).unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).unwrap();
-        let text = String::from_utf8_lossy(&out).to_string();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        Reply {
-            status: head
-                .split(' ')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0),
-            head: head.to_ascii_lowercase(),
-            body: serde_json::from_str(body).unwrap_or_default(),
-        }
+        send(&self.addr, raw)
     }
 
     fn post(&self, path: &str, headers: &str, body: &str) -> Reply {
@@ -300,6 +285,26 @@ fn signal(child: &Child, sig: &str) {
         .unwrap()
         .success();
     assert!(ok, "kill {sig} {}", child.id());
+}
+
+/// Sends `raw` on a fresh connection to `addr` and reads the whole answer (the server closes).
+fn send(addr: &str, raw: &[u8]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Reply {
+        status: head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        head: head.to_ascii_lowercase(),
+        body: serde_json::from_str(body).unwrap_or_default(),
+    }
 }
 
 #[derive(Debug)]
@@ -1311,25 +1316,10 @@ mod model {
 
 /// `GET path` on a fresh connection to `addr`.
 fn get(addr: &str, path: &str) -> Reply {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    send(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").as_bytes(),
     )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    Reply {
-        status: head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        head: head.to_ascii_lowercase(),
-        body: serde_json::from_str(body).unwrap_or_default(),
-    }
 }
 
 /// Nothing listens where --store points: alive (/healthz 200) but not ready (/readyz 503
