@@ -7,6 +7,8 @@ use mo2fa_sim::report;
 use mo2fa_sim::scenario::{Dur, Scenario};
 use std::sync::atomic::AtomicBool;
 
+mod compat;
+
 /// `text` with `from` replaced by `to`; panics when `from` is not there, so a variant can never
 /// silently be the base scenario.
 fn edit(text: &str, from: &str, to: &str) -> String {
