@@ -40,6 +40,22 @@ impl Dur {
     }
 }
 
+/// Written back in the largest unit that divides it exactly, as a file would say it (`6h`).
+impl std::fmt::Display for Dur {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const UNITS: [(u64, &str); 4] = [
+            (86_400_000, "d"),
+            (3_600_000, "h"),
+            (60_000, "m"),
+            (1_000, "s"),
+        ];
+        match UNITS.iter().find(|(ms, _)| self.0 > 0 && self.0.is_multiple_of(*ms)) {
+            Some((ms, unit)) => write!(f, "{}{unit}", self.0 / ms),
+            None => write!(f, "{}ms", self.0),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -171,4 +187,23 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
             },
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duration_prints_as_a_file_would_write_it_and_reads_back() {
+        for (ms, text) in [
+            (86_400_000, "1d"),
+            (21_600_000, "6h"),
+            (90_000, "90s"),
+            (250, "250ms"),
+            (0, "0ms"),
+        ] {
+            assert_eq!(Dur(ms).to_string(), text);
+            assert_eq!(parse_duration(text), Ok(ms));
+        }
+    }
 }

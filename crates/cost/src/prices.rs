@@ -241,6 +241,11 @@ impl PriceTable {
         })
     }
 
+    /// Whether `iso` has a row in the table (priced or not in a given snapshot).
+    pub fn lists(&self, iso: &str) -> bool {
+        self.rows.contains_key(iso)
+    }
+
     /// Snapshot dates in column order.
     pub fn dates(&self) -> &[Date] {
         &self.dates

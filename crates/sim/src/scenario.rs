@@ -330,6 +330,93 @@ fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
     }
 }
 
+/// Keys a scenario must have, as `parent.key` paths (`attacker[2].end`), all at once: serde
+/// stops at the first. Sections that are absent are reported once, not key by key.
+fn missing_keys(t: &toml::Table) -> Vec<String> {
+    fn need(t: &toml::Table, at: &str, keys: &[&str], out: &mut Vec<String>) {
+        for k in keys {
+            if !t.contains_key(*k) {
+                out.push(if at.is_empty() {
+                    (*k).to_string()
+                } else {
+                    format!("{at}.{k}")
+                });
+            }
+        }
+    }
+    let mut out = Vec::new();
+    need(
+        t,
+        "",
+        &["seed", "duration", "interval", "flows", "legit", "emitter"],
+        &mut out,
+    );
+    if let Some(legit) = t.get("legit").and_then(|v| v.as_table()) {
+        need(
+            legit,
+            "legit",
+            &["rate_per_s", "p_send", "send_delay_median", "countries"],
+            &mut out,
+        );
+        for (iso, c) in legit
+            .get("countries")
+            .and_then(|v| v.as_table())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(c) = c.as_table() {
+                need(
+                    c,
+                    &format!("legit.countries.{iso}"),
+                    &["weight", "imessage", "fallback"],
+                    &mut out,
+                );
+            }
+        }
+    }
+    if let Some(emitter) = t.get("emitter").and_then(|v| v.as_table()) {
+        need(emitter, "emitter", &["latency_median"], &mut out);
+    }
+    let attackers = t.get("attacker").and_then(|v| v.as_array());
+    for (i, a) in attackers.into_iter().flatten().enumerate() {
+        if let Some(a) = a.as_table() {
+            need(
+                a,
+                &format!("attacker[{}]", i + 1),
+                &["kind", "start", "end", "shape", "rate_per_s"],
+                &mut out,
+            );
+        }
+    }
+    let conversion = t
+        .get("defences")
+        .and_then(|d| d.get("sms"))
+        .and_then(|d| d.get("conversion"))
+        .and_then(|v| v.as_table());
+    if let Some(c) = conversion {
+        need(
+            c,
+            "defences.sms.conversion",
+            &["min_sent", "threshold", "block_for"],
+            &mut out,
+        );
+    }
+    if let Some(store) = t.get("store").and_then(|v| v.as_table()) {
+        need(store, "store", &["url"], &mut out);
+    }
+    out
+}
+
+/// Codes people write for a country that ISO 3166-1 spells otherwise.
+const LOOK_ALIKE_CODES: &[(&str, &str)] = &[
+    ("UK", "GB"), // the United Kingdom
+    ("EL", "GR"), // Greece, as the EU writes it
+    ("KV", "XK"), // Kosovo (XK is user-assigned; not in the price table either)
+    ("BU", "MM"), // Burma, withdrawn code
+    ("ZR", "CD"), // Zaire, withdrawn code
+    ("TP", "TL"), // East Timor, withdrawn code
+];
+
 /// The commented template `mo2fa new scenario` writes: every section and key, optional keys
 /// at their defaults, the attacker kinds not enabled as commented examples.
 pub const TEMPLATE: &str = include_str!("template.toml");
@@ -341,6 +428,23 @@ impl Scenario {
     }
 
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
+        if let Ok(table) = text.parse::<toml::Table>() {
+            let missing = missing_keys(&table);
+            if !missing.is_empty() {
+                return Err(ScenarioError::Invalid {
+                    file: file.to_string(),
+                    key: missing.join(", "),
+                    message: format!(
+                        "required {} missing (scenarios/README.md lists every key)",
+                        if missing.len() == 1 {
+                            "key is"
+                        } else {
+                            "keys are"
+                        }
+                    ),
+                });
+            }
+        }
         let s: Scenario = mo2fa_core::conf::parse_toml(file, text)?;
         s.validate(file)?;
         Ok(s)
@@ -384,10 +488,42 @@ impl Scenario {
         if self.sms.segments == 0 {
             return Err(bad("sms.segments", "must be at least 1"));
         }
+        self.check_countries_are_priced(file)?;
         for (i, a) in self.attackers.iter().enumerate() {
             let key = |k: &str| format!("attacker[{}].{k}", i + 1);
             if a.end <= a.start {
                 return Err(bad(&key("end"), "must be after start"));
+            }
+            if a.end > self.duration {
+                return Err(bad(
+                    &key("end"),
+                    &format!(
+                        "is past the scenario's duration ({}); end the attack by then",
+                        self.duration
+                    ),
+                ));
+            }
+            if a.shape == Shape::LowAndSlow {
+                // Low-and-slow draws every number and address at random: keys that ask for
+                // anything else would be ignored.
+                if a.numbers == Some(Numbering::Sequential) {
+                    return Err(bad(
+                        &key("numbers"),
+                        "shape low_and_slow draws numbers at random; remove the key or use another shape",
+                    ));
+                }
+                if a.rotate_every.is_some() {
+                    return Err(bad(
+                        &key("rotate_every"),
+                        "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape",
+                    ));
+                }
+            }
+            if a.shape != Shape::Burst && (a.burst_on.is_some() || a.burst_off.is_some()) {
+                return Err(bad(
+                    &key("burst_on"),
+                    "only shape burst uses burst_on and burst_off",
+                ));
             }
             if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
                 return Err(bad(&key("shape"), "burst needs burst_on and burst_off"));
@@ -453,6 +589,49 @@ impl Scenario {
             if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
                 return Err(bad(&key("sender_accounts"), "counts must be at least 1"));
             }
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// Every country a scenario names (legit users' and attackers' targets) must have a row in
+    /// the price table: an unknown code would be billed at Twilio's fallback price without a
+    /// word, which is how `UK` (for `GB`) slips through.
+    fn check_countries_are_priced(&self, file: &str) -> Result<(), ScenarioError> {
+        let table =
+            mo2fa_cost::prices::PriceTable::builtin().map_err(|e| ScenarioError::Invalid {
+                file: file.to_string(),
+                key: "legit.countries".into(),
+                message: format!("cannot read the built-in price table: {e}"),
+            })?;
+        let legit = self
+            .legit
+            .countries
+            .keys()
+            .map(|iso| (format!("legit.countries.{}", iso.0), iso));
+        let targets = self.attackers.iter().enumerate().flat_map(|(i, a)| {
+            a.targets
+                .iter()
+                .flatten()
+                .map(move |(iso, _)| (format!("attacker[{}].targets.{}", i + 1, iso.0), iso))
+        });
+        for (key, iso) in legit.chain(targets) {
+            if table.lists(&iso.0) {
+                continue;
+            }
+            let hint = match LOOK_ALIKE_CODES.iter().find(|(wrong, _)| *wrong == iso.0) {
+                Some((_, right)) if table.lists(right) => format!("; did you mean {right}?"),
+                _ => String::new(),
+            };
+            return Err(ScenarioError::Invalid {
+                file: file.to_string(),
+                key,
+                message: format!(
+                    "{} is not in the price table (scenarios/data/sms_prices.csv), so it has no price{hint}",
+                    iso.0
+                ),
+            });
         }
         Ok(())
     }
@@ -573,6 +752,83 @@ latency_median = "300ms"
             "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"2h\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n"
         );
         assert!(err(&text).contains("attacker[1].end"));
+    }
+
+    #[test]
+    fn every_missing_required_key_is_named_at_once() {
+        let text = minimal_with("seed = 1\n", "")
+            .replace("p_send = 1.0\n", "")
+            .replace("latency_median = \"300ms\"\n", "")
+            .replace("weight = 1.0, ", "");
+        let e = err(&format!(
+            "{text}\n[[attacker]]\nkind = \"replay\"\nstart = \"0s\"\nshape = \"sustained\"\n"
+        ));
+        assert_eq!(
+            e,
+            "bad.toml: seed, legit.p_send, legit.countries.US.weight, emitter.latency_median, \
+             attacker[1].end, attacker[1].rate_per_s: required keys are missing \
+             (scenarios/README.md lists every key)"
+        );
+        let e = err(&minimal_with("seed = 1\n", ""));
+        assert!(
+            e.starts_with("bad.toml: seed: required key is missing"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_country_without_a_price_is_an_error_that_suggests_the_code() {
+        let e = err(&minimal_with("US =", "UK ="));
+        assert_eq!(
+            e,
+            "bad.toml: legit.countries.UK: UK is not in the price table \
+             (scenarios/data/sms_prices.csv), so it has no price; did you mean GB?"
+        );
+        let attack = |targets: &str| {
+            format!(
+                "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ {targets} }}\n"
+            )
+        };
+        let e = err(&attack("MA = 1.0, ZZ = 1.0"));
+        assert!(
+            e.starts_with("bad.toml: attacker[1].targets.ZZ: ZZ is not in the price table")
+                && !e.contains("did you mean"),
+            "{e}"
+        );
+        assert!(Scenario::parse("ok.toml", &attack("MA = 1.0, GB = 1.0")).is_ok());
+    }
+
+    fn pumping(extra: &str) -> String {
+        format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n{extra}\n"
+        )
+    }
+
+    #[test]
+    fn an_attack_past_the_duration_is_an_error() {
+        let e = err(&pumping("shape = \"sustained\"").replace("end = \"1h\"", "end = \"2h\""));
+        assert_eq!(
+            e,
+            "bad.toml: attacker[1].end: is past the scenario's duration (1h); end the attack by then"
+        );
+    }
+
+    #[test]
+    fn knobs_a_shape_would_ignore_are_errors() {
+        let e = err(&pumping(
+            "shape = \"low_and_slow\"\nnumbers = \"sequential\"",
+        ));
+        assert!(
+            e.contains("attacker[1].numbers") && e.contains("low_and_slow"),
+            "{e}"
+        );
+        let e = err(&pumping("shape = \"low_and_slow\"\nrotate_every = 3"));
+        assert!(e.contains("attacker[1].rotate_every"), "{e}");
+        let e = err(&pumping("shape = \"sustained\"\nburst_on = \"1m\""));
+        assert!(e.contains("attacker[1].burst_on"), "{e}");
+        // What low_and_slow does anyway may be said.
+        let ok = pumping("shape = \"low_and_slow\"\nnumbers = \"random\"\nip_pool = 50");
+        assert!(Scenario::parse("ok.toml", &ok).is_ok());
     }
 
     mod properties {
