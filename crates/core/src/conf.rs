@@ -49,7 +49,10 @@ impl std::fmt::Display for Dur {
             (60_000, "m"),
             (1_000, "s"),
         ];
-        match UNITS.iter().find(|(ms, _)| self.0 > 0 && self.0.is_multiple_of(*ms)) {
+        match UNITS
+            .iter()
+            .find(|(ms, _)| self.0 > 0 && self.0.is_multiple_of(*ms))
+        {
             Some((ms, unit)) => write!(f, "{}{unit}", self.0 / ms),
             None => write!(f, "{}ms", self.0),
         }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod report;
 pub mod scenario;
 pub mod trace;
+pub mod variants;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

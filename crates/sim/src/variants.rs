@@ -1,0 +1,139 @@
+//! Variants of one scenario, for comparing defences on the same traffic: the file as written,
+//! the file with a vendor's defence preset added to its SMS defences, and the file run through
+//! the reverse flow with each fallback. Everything else (seed, users, attackers, billing) stays
+//! as written, so the rows of a comparison differ only in what the variant names.
+//!
+//! Variants edit the parsed TOML and parse the result again, so a variant is checked exactly
+//! like a file a user wrote.
+
+use crate::scenario::{Fallback, Scenario, ScenarioError};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// The scenario as written.
+    AsWritten,
+    /// `[defences.sms] preset = NAME` added to the SMS defences the file already has; the
+    /// file's own keys keep their values.
+    Preset(String),
+    /// Only the reverse flow, every country (and `other_fallback`) on this fallback.
+    Reverse(Fallback),
+}
+
+impl Variant {
+    pub fn label(&self) -> String {
+        match self {
+            Variant::AsWritten => "as written".into(),
+            Variant::Preset(name) => format!("+ preset {name}"),
+            Variant::Reverse(Fallback::InboundSms) => "reverse flow, inbound SMS fallback".into(),
+            Variant::Reverse(Fallback::OutboundSms) => "reverse flow, outbound SMS fallback".into(),
+        }
+    }
+
+    /// The scenario `text` (from `file`) turned into this variant.
+    pub fn apply(&self, file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+        if *self == Variant::AsWritten {
+            return Scenario::parse(file, text);
+        }
+        let mut t: toml::Table = mo2fa_core::conf::parse_toml(file, text)?;
+        let not_a_table = |key: &str| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            message: "must be a table".into(),
+        };
+        match self {
+            Variant::AsWritten => {}
+            Variant::Preset(name) => {
+                let sms = table_at(&mut t, &["defences", "sms"])
+                    .ok_or_else(|| not_a_table("defences.sms"))?;
+                sms.insert("preset".into(), toml::Value::String(name.clone()));
+            }
+            Variant::Reverse(fallback) => {
+                let name = match fallback {
+                    Fallback::InboundSms => "inbound_sms",
+                    Fallback::OutboundSms => "outbound_sms",
+                };
+                t.insert(
+                    "flows".into(),
+                    toml::Value::Array(vec![toml::Value::String("reverse".into())]),
+                );
+                let legit = table_at(&mut t, &["legit"]).ok_or_else(|| not_a_table("legit"))?;
+                legit.insert("other_fallback".into(), toml::Value::String(name.into()));
+                if let Some(countries) = legit.get_mut("countries").and_then(|c| c.as_table_mut()) {
+                    for (_, c) in countries.iter_mut() {
+                        let Some(c) = c.as_table_mut() else { continue };
+                        c.insert("fallback".into(), toml::Value::String(name.into()));
+                    }
+                }
+            }
+        }
+        let edited = toml::to_string(&t).map_err(|e| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: "(variant)".into(),
+            message: e.to_string(),
+        })?;
+        Scenario::parse(&format!("{file} ({})", self.label()), &edited)
+    }
+}
+
+/// The table at `path`, created (empty) where it is missing; `None` where a key on the path
+/// holds something else.
+fn table_at<'t>(t: &'t mut toml::Table, path: &[&str]) -> Option<&'t mut toml::Table> {
+    let mut at = t;
+    for key in path {
+        at = at
+            .entry(*key)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()?;
+    }
+    Some(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Flow;
+
+    const FILE: &str = r#"
+seed = 7
+duration = "1h"
+interval = "10m"
+flows = ["reverse", "sms"]
+[legit]
+rate_per_s = 1.0
+p_send = 1.0
+send_delay_median = "5s"
+countries.US = { weight = 1.0, imessage = 0.5, fallback = "inbound_sms" }
+countries.MA = { weight = 1.0, imessage = 0.1, fallback = "outbound_sms" }
+[emitter]
+latency_median = "300ms"
+[defences.sms]
+per_number = 5
+"#;
+
+    #[test]
+    fn the_reverse_variants_set_every_fallback_and_keep_the_rest() {
+        for fallback in [Fallback::InboundSms, Fallback::OutboundSms] {
+            let sc = Variant::Reverse(fallback).apply("f.toml", FILE).unwrap();
+            assert_eq!(sc.flows, [Flow::Reverse]);
+            assert_eq!(sc.legit.other_fallback, fallback);
+            assert!(sc.legit.countries.values().all(|c| c.fallback == fallback));
+            assert_eq!((sc.seed, sc.defences.sms.per_number), (7, 5));
+        }
+        let sc = Variant::AsWritten.apply("f.toml", FILE).unwrap();
+        assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+    }
+
+    #[test]
+    fn a_section_that_is_not_a_table_is_an_error_not_a_panic() {
+        let e = Variant::Reverse(Fallback::InboundSms)
+            .apply("f.toml", "legit = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "f.toml: legit: must be a table");
+        let e = Variant::Preset("x".into())
+            .apply("f.toml", "defences = { sms = 1 }\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "f.toml: defences.sms: must be a table");
+    }
+}
