@@ -309,6 +309,36 @@ pub struct Scenario {
     /// Where the live servers of `run --live` keep challenges; the virtual run always uses the
     /// memory store (its answers do not depend on where state lives).
     pub store: Option<StoreSettings>,
+    /// What a replay of a documented incident must reproduce (`scenarios/incidents/`).
+    pub incident: Option<Incident>,
+}
+
+/// The documented figures of an incident a scenario replays: `mo2fa incidents` and the
+/// incident test hold the run to them (within [`Incident::TOLERANCE`]).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incident {
+    /// The primary source (a URL).
+    pub source: String,
+    /// The flow the victim ran; the documented figures are about it.
+    #[serde(default = "sms_flow")]
+    pub flow: Flow,
+    /// Pumped SMS the victim was billed for, if the source gives a count.
+    pub sms: Option<u64>,
+    /// Pumped SMS the defences refused, if the source gives a count.
+    pub blocked: Option<u64>,
+    /// The bill for the pumped SMS in USD, if the source gives one (convert a bill in another
+    /// currency at a dated, cited rate and say so in the file).
+    pub bill_usd: Option<NonNeg>,
+}
+
+impl Incident {
+    /// How far a replay may be from a documented figure.
+    pub const TOLERANCE: f64 = 0.10;
+}
+
+fn sms_flow() -> Flow {
+    Flow::Sms
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -489,6 +519,20 @@ impl Scenario {
             return Err(bad("sms.segments", "must be at least 1"));
         }
         self.check_countries_are_priced(file)?;
+        if let Some(inc) = &self.incident {
+            if !self.flows.contains(&inc.flow) {
+                return Err(bad(
+                    "incident.flow",
+                    "names a flow the scenario does not run",
+                ));
+            }
+            if inc.sms.is_none() && inc.blocked.is_none() && inc.bill_usd.is_none() {
+                return Err(bad(
+                    "incident",
+                    "give at least one documented figure: sms, blocked or bill_usd",
+                ));
+            }
+        }
         for (i, a) in self.attackers.iter().enumerate() {
             let key = |k: &str| format!("attacker[{}].{k}", i + 1);
             if a.end <= a.start {
@@ -673,21 +717,22 @@ latency_median = "300ms"
         assert!(parse_duration("999d").is_err());
     }
 
-    #[test]
-    fn the_template_parses_and_so_do_its_commented_examples() {
-        let sc = Scenario::parse("template.toml", TEMPLATE).unwrap();
-        assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
-        assert_eq!(sc.attackers.len(), 1);
-        assert!(sc.defences.sms.conversion.is_some() && sc.store.is_some());
-        // Uncomment every commented `key = value` line and `[[attacker]]` header: the examples
-        // must be valid too, each attacker with only its own kind's keys.
-        let uncommented: String = TEMPLATE
+    /// The template with every commented `key = value` line and `[[attacker]]` header
+    /// uncommented: every key and section a scenario can have.
+    fn uncommented_template() -> String {
+        TEMPLATE
             .lines()
             .map(|line| match line.strip_prefix("# ") {
                 Some(rest)
-                    if rest == "[[attacker]]"
+                    if (rest.starts_with('[') && rest.ends_with(']'))
                         || rest.split_once(" = ").is_some_and(|(k, _)| {
-                            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                            !k.is_empty()
+                                && k.chars().all(|c| {
+                                    c.is_ascii_lowercase()
+                                        || c == '_'
+                                        || c == '.'
+                                        || c.is_ascii_uppercase()
+                                })
                         }) =>
                 {
                     rest
@@ -695,8 +740,166 @@ latency_median = "300ms"
                 _ => line,
             })
             .flat_map(|l| [l, "\n"])
-            .collect();
-        let all = Scenario::parse("template.toml", &uncommented).unwrap();
+            .collect()
+    }
+
+    /// The keys each section accepts, read from the parser itself: a probe key in a section
+    /// makes serde list every field it expects there ("expected one of ..."). Sections are
+    /// named as scenarios/README.md heads them: `legit`, `legit.countries.<ISO>`, `attacker`.
+    fn accepted_keys() -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        fn walk(
+            root: &toml::Table,
+            path: &mut Vec<(String, bool)>,
+            t: &toml::Table,
+            out: &mut BTreeMap<String, std::collections::BTreeSet<String>>,
+            present: &mut BTreeMap<String, std::collections::BTreeSet<String>>,
+        ) {
+            let name = path
+                .iter()
+                .map(|(k, map_key)| {
+                    if *map_key {
+                        "<ISO>".to_string()
+                    } else {
+                        k.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(".");
+            // Probe: the same file with one unknown key in this table.
+            let mut probed = root.clone();
+            let mut at: &mut toml::Table = &mut probed;
+            for (k, _) in path.iter() {
+                at = match at.get_mut(k.trim_end_matches(|c: char| c.is_ascii_digit() || c == '#'))
+                {
+                    Some(toml::Value::Table(t)) => t,
+                    Some(toml::Value::Array(a)) => {
+                        let i: usize = k
+                            .rsplit('#')
+                            .next()
+                            .and_then(|i| i.parse().ok())
+                            .unwrap_or(0);
+                        a[i].as_table_mut().expect("arrays of tables")
+                    }
+                    _ => unreachable!("walked from this table"),
+                };
+            }
+            at.insert("zz_probe".into(), toml::Value::Integer(0));
+            let e = Scenario::parse("probe.toml", &toml::to_string(&probed).unwrap())
+                .unwrap_err()
+                .to_string();
+            if let Some(list) = e.split("expected one of ").nth(1) {
+                let fields = list
+                    .split(", ")
+                    .map(|f| f.trim().trim_matches('`').to_string());
+                out.entry(name.clone()).or_default().extend(fields);
+            } else if let Some(field) = e.split("expected `").nth(1) {
+                out.entry(name.clone())
+                    .or_default()
+                    .insert(field.split('`').next().unwrap().into());
+            }
+            for (k, v) in t {
+                present.entry(name.clone()).or_default().insert(k.clone());
+                let map_key = name.ends_with("countries") || name.ends_with("targets");
+                match v {
+                    toml::Value::Table(sub) => {
+                        path.push((k.clone(), map_key));
+                        walk(root, path, sub, out, present);
+                        path.pop();
+                    }
+                    toml::Value::Array(items) => {
+                        for (i, item) in items.iter().enumerate() {
+                            if let toml::Value::Table(sub) = item {
+                                path.push((format!("{k}#{i}"), false));
+                                walk(root, path, sub, out, present);
+                                path.pop();
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let root: toml::Table = uncommented_template().parse().unwrap();
+        let (mut out, mut present) = (BTreeMap::new(), BTreeMap::new());
+        walk(&root, &mut Vec::new(), &root, &mut out, &mut present);
+        // Strip array indexes from section names (every attacker is one section).
+        let strip = |m: BTreeMap<String, std::collections::BTreeSet<String>>| {
+            let mut r: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+            for (k, v) in m {
+                let k = k
+                    .split('.')
+                    .map(|p| p.split('#').next().unwrap())
+                    .collect::<Vec<_>>()
+                    .join(".");
+                r.entry(k).or_default().extend(v);
+            }
+            r
+        };
+        let (out, present) = (strip(out), strip(present));
+        for (section, keys) in &out {
+            let have = present.get(section).cloned().unwrap_or_default();
+            let missing: Vec<_> = keys.difference(&have).collect();
+            assert!(
+                missing.is_empty(),
+                "template.toml lacks {section}: {missing:?}"
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn every_key_the_parser_accepts_is_in_the_template_and_documented() {
+        let readme = include_str!("../../../scenarios/README.md");
+        let keys = accepted_keys();
+        assert!(
+            keys.contains_key("") && keys.contains_key("attacker"),
+            "{keys:?}"
+        );
+        let mut undocumented = Vec::new();
+        for (section, fields) in &keys {
+            // The README section: from a heading naming it to the next heading.
+            let head = if section.is_empty() {
+                "Top level".to_string()
+            } else if section == "attacker" {
+                "`[[attacker]]`".to_string()
+            } else if section.contains('<') {
+                format!("`{section}`")
+            } else {
+                format!("`[{section}]`")
+            };
+            let body: String = readme
+                .split("\n#")
+                .filter(|part| part.lines().next().is_some_and(|h| h.contains(&head)))
+                .collect();
+            for f in fields {
+                // A key that is a section of its own is documented under its own heading.
+                let sub = if section.is_empty() {
+                    f.clone()
+                } else {
+                    format!("{section}.{f}")
+                };
+                if keys.contains_key(&sub) || (section.is_empty() && f == "attacker") {
+                    continue;
+                }
+                if !body.lines().any(|l| l.starts_with(&format!("| `{f}`"))) {
+                    undocumented.push(format!("{head} {f}"));
+                }
+            }
+        }
+        assert!(
+            undocumented.is_empty(),
+            "scenarios/README.md has no row for: {undocumented:#?}"
+        );
+    }
+
+    #[test]
+    fn the_template_parses_and_so_do_its_commented_examples() {
+        let sc = Scenario::parse("template.toml", TEMPLATE).unwrap();
+        assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+        assert_eq!(sc.attackers.len(), 1);
+        assert!(sc.defences.sms.conversion.is_some() && sc.store.is_some());
+        // The examples must be valid too, each attacker with only its own kind's keys.
+        let all = Scenario::parse("template.toml", &uncommented_template()).unwrap();
         let kinds: Vec<_> = all.attackers.iter().map(|a| a.kind.name()).collect();
         assert_eq!(
             kinds,
