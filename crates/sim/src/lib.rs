@@ -9,6 +9,7 @@
 
 pub mod costs;
 pub mod engine;
+pub mod incidents;
 pub mod report;
 pub mod scenario;
 pub mod trace;
