@@ -12,6 +12,7 @@
 //! - `[report]`: a second currency at a rate the scenario states, with its date and source.
 
 pub mod balance;
+pub mod report;
 
 use crate::scenario::{NonNeg, Scenario, ScenarioError};
 use balance::{Account, OnLimit, Rules, micros};
