@@ -406,6 +406,42 @@ latency_median = "300ms"
     }
 
     #[test]
+    fn the_template_has_every_key_and_its_commented_examples_parse() {
+        let sc = Scenario::parse("template.toml", crate::scenario::TEMPLATE).unwrap();
+        assert_eq!(sc.billing, Some(Billing::default()));
+        assert!(sc.report.is_none());
+        let uncommented: String = crate::scenario::TEMPLATE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.starts_with("report = ") || rest.starts_with("balance = ") => {
+                    rest
+                }
+                _ => l,
+            })
+            .flat_map(|l| [l, "\n"])
+            .collect();
+        let sc = Scenario::parse("template.toml", &uncommented).unwrap();
+        let b = sc.billing.unwrap().balance.unwrap();
+        assert_eq!((b.recharge_usd.0, b.on_limit), (250.0, OnLimit::Suspend));
+        assert_eq!(sc.report.unwrap().currency, "EUR");
+        for key in [
+            "billed_segments_factor",
+            "extra_segments_per_message",
+            "start_usd",
+            "recharge_below_usd",
+            "recharge_usd",
+            "card_daily_limit_usd",
+            "on_limit",
+            "currency",
+            "per_usd",
+            "rate_date",
+            "rate_source",
+        ] {
+            assert!(crate::scenario::TEMPLATE.contains(key), "{key}");
+        }
+    }
+
+    #[test]
     fn billed_segments_scale_and_add() {
         let plain = parse("[sms]\nsegments = 2\n").unwrap();
         assert_eq!(billed_segments(&plain, 10), 20);
