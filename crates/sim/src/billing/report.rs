@@ -321,6 +321,11 @@ targets = { MA = 1.0 }
         assert!(a.refused_legit > 0 && a.refused_pumped > 0);
         assert!(o.totals.pumped_sms_smsflow < plain.totals.pumped_sms_smsflow);
         assert!(o.totals.sms_legit_smsflow < plain.totals.sms_legit_smsflow);
+        // The reverse flow's outbound fallback pays from its own account, and is cut off too.
+        let r = o.billing.reverse.as_ref().expect("reverse account");
+        assert!(r.account.suspended_at_ms().is_some() && r.refused_pumped > 0);
+        assert!(o.totals.pumped_sms_reverse < plain.totals.pumped_sms_reverse);
+        assert!((o.totals.usd_reverse_flow - usd(r.account.spent())).abs() < 1e-3);
         // Every paid send is on the books: $20 + $100 of recharges, less what was spent.
         assert!((o.totals.usd_sms_flow - usd(a.account.spent())).abs() < 1e-3);
         assert!(usd(a.account.balance()) < 5.0);
