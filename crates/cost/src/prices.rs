@@ -399,6 +399,24 @@ SS,South Sudan,,0.24\n";
     }
 
     #[test]
+    fn snapshot_choice_does_not_depend_on_column_order() {
+        // An older snapshot appended as the last column (as a newly found copy would be).
+        let table = "iso,country,max_usd_per_segment_2024-01-23,max_usd_per_segment_2025-01-07,\
+max_usd_per_segment_2022-12-01\n,Unknown,0.1,0.2,0.05\nUS,United States,0.0079,0.0083,0.0075\n";
+        let t = PriceTable::parse("t.csv", table).expect("parses");
+        assert_eq!(t.snapshot(None).expect("newest").date(), d("2025-01-07"));
+        let old = t.snapshot(Some(d("2023-06-30"))).expect("old");
+        assert_eq!(
+            (old.date(), old.quote("US").usd_per_segment),
+            (d("2022-12-01"), 0.0075)
+        );
+        let mid = t.snapshot(Some(d("2024-06-01"))).expect("mid");
+        assert_eq!(mid.quote("US").usd_per_segment, 0.0079);
+        let err = t.snapshot(Some(d("2022-11-30"))).expect_err("too early");
+        assert!(err.to_string().contains("earliest is 2022-12-01"), "{err}");
+    }
+
+    #[test]
     fn unknown_and_unpriced_countries_use_the_fallback_row() {
         let t = PriceTable::parse("t.csv", SMALL).expect("parses");
         let old = t.snapshot(Some(d("2024-06-01"))).expect("snapshot");

@@ -67,7 +67,8 @@ pub fn flow_costs(
     o: &Outcome,
 ) -> Result<FlowCosts, SimError> {
     let period_days = time::days(sc.duration.ms());
-    let seg = u64::from(sc.sms.segments);
+    // The provider's bill, not the app's log: segments as billed (`[billing]`).
+    let billed = |messages: u64| crate::billing::billed_segments(sc, messages);
     let counts = |legit: fn(&CountryStats) -> u64,
                   pumped: fn(&CountryStats) -> u64,
                   inbound: fn(&CountryStats) -> u64| {
@@ -75,8 +76,8 @@ pub fn flow_costs(
             .iter()
             .map(|c| CountryCounts {
                 iso: c.iso.clone(),
-                legit_segments: legit(c) * seg,
-                pumped_segments: pumped(c) * seg,
+                legit_segments: billed(legit(c)),
+                pumped_segments: billed(pumped(c)),
                 inbound_sms: inbound(c),
             })
             .collect::<Vec<_>>()

@@ -16,6 +16,7 @@
 
 mod accounting;
 mod attackers;
+mod billing;
 mod legit;
 mod provider;
 mod queue;
@@ -103,6 +104,7 @@ impl World<'_> {
             .finish(events, interrupted, blocks_sms, blocks_reverse);
         // Priced once, from the typed counts; a pricing error is the run's error.
         outcome.costs = costs::flow_costs(self.sc, &self.cost_model, &outcome)?;
+        outcome.billing = std::mem::take(&mut self.billing);
         Ok((outcome, self.trace))
     }
 }

@@ -2,6 +2,7 @@
 //! table. Files hold only simulated quantities (no wall-clock time), so the same scenario and
 //! seed give byte-identical files; speed is printed to the console only.
 
+use super::billing::report as billing;
 use super::engine::{Block as Blocked, Outcome, Row, time};
 use super::scenario::Scenario;
 use mo2fa_cost::observed::ObservedCost;
@@ -56,7 +57,7 @@ fn blocks_json(blocks: &[Blocked]) -> Vec<serde_json::Value> {
 pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     let costs = &o.costs;
     let t = &o.totals;
-    let v = json!({
+    let mut v = json!({
         "scenario": name,
         "description": sc.description,
         "seed": seed,
@@ -117,6 +118,13 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "reverse_flow": blocks_json(&o.blocks_reverse),
         },
     });
+    // Present only when the scenario has `[billing]` / `[report]`.
+    if let Some(b) = billing::billing_json(sc, o) {
+        v["billing"] = b;
+    }
+    if let Some(c) = billing::currency_json(sc, o) {
+        v["report_currency"] = c;
+    }
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
     s
@@ -305,25 +313,37 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             });
         }
     }
+    let mut key_figures = vec![
+        (
+            "legit verified (reverse)".into(),
+            o.totals.legit_verified_reverse.to_string(),
+        ),
+        (
+            "spend, SMS OTP flow".into(),
+            format!("${}", two_decimals(o.totals.usd_sms_flow)),
+        ),
+        (
+            "spend, reverse flow".into(),
+            format!("${}", two_decimals(o.totals.usd_reverse_flow)),
+        ),
+        (
+            "pumped SMS (SMS OTP flow)".into(),
+            o.totals.pumped_sms_smsflow.to_string(),
+        ),
+    ];
+    if let Some(r) = &sc.report {
+        for (what, usd) in [
+            ("SMS OTP flow", o.totals.usd_sms_flow),
+            ("reverse flow", o.totals.usd_reverse_flow),
+        ] {
+            key_figures.push((
+                format!("spend, {what} ({})", r.currency),
+                format!("{} {}", two_decimals(r.convert(usd)), r.currency),
+            ));
+        }
+    }
     let mut sections = vec![
-        Section::new("summary", "Summary").push(Block::KeyFigures(vec![
-            (
-                "legit verified (reverse)".into(),
-                o.totals.legit_verified_reverse.to_string(),
-            ),
-            (
-                "spend, SMS OTP flow".into(),
-                format!("${}", two_decimals(o.totals.usd_sms_flow)),
-            ),
-            (
-                "spend, reverse flow".into(),
-                format!("${}", two_decimals(o.totals.usd_reverse_flow)),
-            ),
-            (
-                "pumped SMS (SMS OTP flow)".into(),
-                o.totals.pumped_sms_smsflow.to_string(),
-            ),
-        ])),
+        Section::new("summary", "Summary").push(Block::KeyFigures(key_figures)),
         Section::new("timeline", "Over time").push(Block::Svg(chart.to_svg())),
     ];
     if !lanes.is_empty() {
@@ -355,7 +375,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             c.as_ref()
                 .map_or("-".to_string(), |c| format!("${}", two_decimals(f(c))))
         };
-        let rows = items
+        let mut rows: Vec<Vec<String>> = items
             .iter()
             .map(|(label, f)| {
                 vec![
@@ -365,6 +385,18 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
                 ]
             })
             .collect();
+        if let Some(r) = &sc.report {
+            let total = |c: &Option<ObservedCost>| {
+                c.as_ref().map_or("-".to_string(), |c| {
+                    format!("{} {}", two_decimals(r.convert(c.total_usd)), r.currency)
+                })
+            };
+            rows.push(vec![
+                format!("total ({})", r.currency),
+                total(&costs.sms),
+                total(&costs.reverse),
+            ]);
+        }
         sections.push(
             Section::new("cost", "What it cost")
                 .push(Block::Paragraph(
@@ -378,6 +410,20 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
                     collapsed: false,
                 }),
         );
+    }
+    let extra = billing::lines(sc, o);
+    if !extra.is_empty() {
+        let mut section = Section::new("billing", "Billing and currency");
+        if let Some(r) = &sc.report {
+            section = section.push(Block::Paragraph(billing::rate_sentence(r)));
+        }
+        sections.push(section.push(Block::Table {
+            caption: "What the app logged, what the provider billed, the account".into(),
+            headers: vec!["measure".into(), "value".into()],
+            rows: extra.into_iter().map(|(k, v)| vec![k, v]).collect(),
+            numeric: vec![false, true],
+            collapsed: false,
+        }));
     }
     sections.push(
         Section::new("numbers", "Numbers").push(Block::Table {
@@ -404,11 +450,24 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     .to_html()
 }
 
-pub fn summary_md(name: &str, seed: u64, o: &Outcome) -> String {
-    format!(
+pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
+    let mut s = format!(
         "# Scenario run: {name} (seed {seed})\n\n```\n{}```\n",
         table(o)
-    )
+    );
+    let extra = billing::lines(sc, o);
+    if !extra.is_empty() {
+        s.push_str("\n## Billing and currency\n\n");
+        if let Some(r) = &sc.report {
+            let _ = writeln!(s, "{}\n", billing::rate_sentence(r));
+        }
+        s.push_str("```\n");
+        for (k, v) in extra {
+            let _ = writeln!(s, "  {k:<52} {v:>14}");
+        }
+        s.push_str("```\n");
+    }
+    s
 }
 
 pub fn write_all(
@@ -421,7 +480,7 @@ pub fn write_all(
     std::fs::create_dir_all(dir)?;
     std::fs::write(dir.join("summary.json"), summary_json(sc, name, seed, o))?;
     std::fs::write(dir.join("timeline.csv"), timeline_csv(sc, o)?)?;
-    std::fs::write(dir.join("summary.md"), summary_md(name, seed, o))?;
+    std::fs::write(dir.join("summary.md"), summary_md(sc, name, seed, o))?;
     std::fs::write(dir.join("report.html"), html(sc, name, seed, o))?;
     Ok(())
 }

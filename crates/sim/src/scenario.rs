@@ -309,6 +309,10 @@ pub struct Scenario {
     /// Where the live servers of `run --live` keep challenges; the virtual run always uses the
     /// memory store (its answers do not depend on where state lives).
     pub store: Option<StoreSettings>,
+    /// How the provider bills (`[billing]`, `[billing.balance]`; crate::billing).
+    pub billing: Option<crate::billing::Billing>,
+    /// A second currency for the reports (`[report]`; crate::billing).
+    pub report: Option<crate::billing::ReportSettings>,
     /// What a replay of a documented incident must reproduce (`scenarios/incidents/`).
     pub incident: Option<Incident>,
 }
@@ -477,6 +481,7 @@ impl Scenario {
         }
         let s: Scenario = mo2fa_core::conf::parse_toml(file, text)?;
         s.validate(file)?;
+        crate::billing::validate(&s, file, text)?;
         Ok(s)
     }
 

@@ -120,6 +120,8 @@ pub struct Outcome {
     pub fallback_sms_verified: u64,
     /// Both flows priced by the cost model from these counts, once, at the end of the run.
     pub costs: FlowCosts,
+    /// The flows' provider accounts under `[billing.balance]` (none without it).
+    pub billing: crate::billing::Accounts,
 }
 
 /// The counters a run accumulates while it runs, turned into an [`Outcome`] at the end.
@@ -203,6 +205,7 @@ impl Accounts {
             imessage_per_day: self.imessage_per_day,
             fallback_sms_verified: self.fallback_sms_verified,
             costs: FlowCosts::default(),
+            billing: crate::billing::Accounts::default(),
         }
     }
 }

@@ -124,6 +124,7 @@ impl World<'_> {
                 .guard_sms
                 .check(country, number, u128::from(ip), self.now_ms)
             {
+                Ok(()) if !self.billing_accepts(Flow::Sms, country, false) => any_blocked = true,
                 Ok(()) => {
                     let sent = self
                         .sms
@@ -158,6 +159,9 @@ impl World<'_> {
                     .guard_reverse
                     .check(country, number, u128::from(ip), self.now_ms)
                 {
+                    Ok(()) if !self.billing_accepts(Flow::Reverse, country, false) => {
+                        any_blocked = true;
+                    }
                     Ok(()) => {
                         self.record("sent", || Action::SmsStart {
                             world: Flow::Reverse,

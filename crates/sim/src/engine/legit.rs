@@ -140,6 +140,10 @@ impl World<'_> {
             self.row().blocked_sms += 1;
             return;
         }
+        let world = if reverse { Flow::Reverse } else { Flow::Sms };
+        if !self.billing_accepts(world, c, true) {
+            return;
+        }
         let wall_ms = self.wall_ms();
         let otp = if reverse {
             &self.fallback_sms
@@ -148,7 +152,6 @@ impl World<'_> {
         };
         let started = otp.start(&Self::sender(u.number), wall_ms, &mut self.rng);
         let key = self.new_key();
-        let world = if reverse { Flow::Reverse } else { Flow::Sms };
         self.record(if started.is_ok() { "sent" } else { "refused" }, || {
             Action::SmsStart {
                 world,

@@ -86,7 +86,7 @@ pub(super) struct CountryRt {
     pub cum_weight: f64,
     pub imessage: f64,
     pub fallback: Fallback,
-    /// List price of one message (all its segments).
+    /// List price of one message as the provider bills it (all its billed segments).
     pub price: f64,
     /// Start of this country's block of the synthetic numbering plan.
     pub base: u64,
@@ -205,6 +205,8 @@ pub(super) struct World<'a> {
     /// The cost model of the scenario's population, loaded before the run so a bad price
     /// setting fails at once.
     pub cost_model: mo2fa_cost::PricedMix,
+    /// The flows' provider accounts (`[billing.balance]`).
+    pub billing: crate::billing::Accounts,
 }
 
 impl<'a> World<'a> {
@@ -219,6 +221,7 @@ impl<'a> World<'a> {
                 }
             }
         }
+        let billed_per_message = crate::billing::billed_per_message(sc);
         let mut cum = 0.0;
         let countries: Vec<CountryRt> = isos
             .iter()
@@ -236,7 +239,8 @@ impl<'a> World<'a> {
                     cum_weight: cum,
                     imessage: c.map_or(0.0, |c| c.imessage.0),
                     fallback: c.map_or(sc.legit.other_fallback, |c| c.fallback),
-                    price: snapshot.quote(iso).usd_per_segment * f64::from(sc.sms.segments),
+                    // What the provider bills for one message (`[billing]`).
+                    price: snapshot.quote(iso).usd_per_segment * billed_per_message,
                     base: country_base(i),
                 }
             })
@@ -245,7 +249,7 @@ impl<'a> World<'a> {
             .iter()
             .map(|c| CountryStats {
                 iso: c.iso.clone(),
-                usd_per_segment: c.price / f64::from(sc.sms.segments),
+                usd_per_segment: snapshot.quote(&c.iso).usd_per_segment,
                 ..Default::default()
             })
             .collect();
@@ -322,6 +326,7 @@ impl<'a> World<'a> {
             replays: sc.attackers.iter().any(|a| a.kind == AttackKind::Replay),
             trace: None,
             cost_model,
+            billing: crate::billing::Accounts::new(sc),
         })
     }
 
