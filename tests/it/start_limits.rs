@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{Reply, Serve};
-use mo2fa_core::sms_defences::{SmsDefences, SmsGuard};
+use mo2fa_core::sms_defences::{Attempt, SmsDefences, SmsGuard};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -223,6 +223,54 @@ fn a_bad_defences_file_is_refused_naming_file_line_and_key() {
     assert!(err.contains("start-rate-per-client"), "{err}");
 }
 
+/// A vendor preset works on the server as in a scenario: `preset = "..."` plus overrides,
+/// per-account rules keyed by the optional `account` of `/sms/start`.
+#[test]
+fn sms_start_runs_a_preset_file() {
+    let text = "preset = \"auth0_backoff\"\n[backoff]\nfree = 0\n\
+                [pumping_protection]\nmax_unverified_number = 2\n";
+    let path = defences_file("preset.toml", text);
+    let s = Serve::start(SECRET, &["--sms-defences", path.to_str().expect("utf-8")]);
+    let with_account = |phone: &str, account: &str| {
+        post(
+            &s.addr,
+            "/sms/start",
+            &[],
+            &format!(r#"{{"phone":"{phone}","account":"{account}"}}"#),
+        )
+    };
+    assert_eq!(with_account("+14155550100", "alice").status, 202);
+    let r = with_account("+14155550101", "alice");
+    assert_limited(&r, 429, "backoff");
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After");
+    assert!((40..=80).contains(&wait), "about a minute: {wait}");
+    assert_eq!(with_account("+14155550101", "bob").status, 202);
+    // The override: a second unverified code to one number is the last.
+    assert_eq!(sms_start(&s.addr, "+14155550100").status, 202);
+    assert_limited(
+        &sms_start(&s.addr, "+14155550100"),
+        429,
+        "pumping_protection",
+    );
+    assert_eq!(limited(&s.addr, "sms_backoff"), 1);
+    assert_eq!(limited(&s.addr, "sms_pumping_protection"), 1);
+    // An unknown preset is refused at start, listing the known ones.
+    let path = defences_file("unknown.toml", "preset = \"twilio_fraud_guard_ultra\"\n");
+    let err = common::refused(
+        std::process::Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--sms-defences"])
+            .arg(&path)
+            .env("MO2FA_WEBHOOK_SECRET", SECRET),
+    );
+    assert!(
+        err.contains("preset") && err.contains("twilio_fraud_guard_standard"),
+        "{err}"
+    );
+}
+
 /// The simulator's guard and the server run one implementation: the same `SmsDefences` and
 /// the same sends get the same decisions.
 #[test]
@@ -246,7 +294,13 @@ fn the_simulator_guard_and_the_server_decide_alike() {
     ];
     let mut decisions = Vec::new();
     for (phone, country, number) in sends {
-        let sim = guard.check(country, number, 1, 0).map_err(|b| b.name());
+        let attempt = Attempt {
+            country,
+            number,
+            ip: 1,
+            ..Attempt::default()
+        };
+        let sim = guard.check(&attempt).map_err(|b| b.name());
         let r = sms_start(&s.addr, phone);
         let server = match r.status {
             202 => Ok(()),
