@@ -471,7 +471,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             id: "attacks".into(),
             title: "Attacks and defences".into(),
             description:
-                "When each attacker was active and when the conversion rule blocked a destination."
+                "When each attacker was active and when a defence blocked a destination (conversion, network or country-cap blocks)."
                     .into(),
             x: hours_axis().with_range(0.0, h(sc.duration.ms())),
             lanes,

@@ -9,17 +9,20 @@
 //! - `…__HOURLY_THRESHOLD_EXCEEDED`: unverified OTPs this hour above
 //!   `max(3, daily threshold / 6, 0.2 × verified this hour)` ([`Blocked::CountryHourly`]).
 //!
-//! The spec's multiplier is 0.2 (an earlier note quoted 0.3). Counts use hourly buckets: "past
-//! 24 h" is the last 24 clock hours, "past hour" the current clock hour. A send that would take
+//! The spec's multiplier is 0.2 (an earlier note quoted 0.3). "Past 24 h" and "past hour" are
+//! rolling windows of 5-minute buckets; the 14-day maximum is over calendar days (today
+//! included); the distinct countries per IP are counted per fixed day. A send that would take
 //! a count above its threshold is refused (`deny_if_any_warning`) or counted as an alert
 //! (`record_only`). The per-IP unverified-OTP warnings are not modelled.
 
-use super::util::{Ring, full};
+use super::util::{Ring, Rolling, full};
 use super::{Attempt, Authgear, Blocked, Mode, Rule, Span};
 use rustc_hash::FxHashMap;
 
 const HOUR_MS: u64 = 3_600_000;
 const DAY_MS: u64 = 86_400_000;
+/// Resolution of the rolling windows.
+const BUCKET_MS: u64 = 300_000;
 /// Distinct countries remembered per IP (enough to know the threshold is passed).
 const IP_COUNTRIES: usize = 16;
 
@@ -30,8 +33,10 @@ pub const RATIO: f64 = 0.2;
 pub const HISTORY_DAYS: u32 = 14;
 
 struct Country {
-    sent: Ring,
-    verified: Ring,
+    sent_24h: Rolling,
+    verified_24h: Rolling,
+    sent_1h: Rolling,
+    verified_1h: Rolling,
     verified_days: Ring,
 }
 
@@ -76,8 +81,10 @@ impl Warnings {
             max_keys,
             countries: (0..countries)
                 .map(|_| Country {
-                    sent: Ring::new(HOUR_MS, 24),
-                    verified: Ring::new(HOUR_MS, 24),
+                    sent_24h: Rolling::new(BUCKET_MS, (DAY_MS / BUCKET_MS) as usize),
+                    verified_24h: Rolling::new(BUCKET_MS, (DAY_MS / BUCKET_MS) as usize),
+                    sent_1h: Rolling::new(BUCKET_MS, (HOUR_MS / BUCKET_MS) as usize),
+                    verified_1h: Rolling::new(BUCKET_MS, (HOUR_MS / BUCKET_MS) as usize),
                     verified_days: Ring::new(DAY_MS, history_days as usize + 1),
                 })
                 .collect(),
@@ -95,35 +102,32 @@ impl Warnings {
     }
 
     /// The country's (daily, hourly) thresholds at `now`.
-    pub fn thresholds(&self, country: usize, now: u64) -> (f64, f64) {
-        let Some(c) = self.countries.get(country) else {
-            return (f64::from(self.daily_min), f64::from(self.hourly_min));
+    pub fn thresholds(&mut self, country: usize, now: u64) -> (f64, f64) {
+        let (daily_min, hourly_min, ratio, days) = (
+            self.daily_min,
+            self.hourly_min,
+            self.ratio,
+            self.history_days,
+        );
+        let Some(c) = self.countries.get_mut(country) else {
+            return (f64::from(daily_min), f64::from(hourly_min));
         };
         let daily = daily_threshold(
-            self.daily_min,
-            self.ratio,
-            u64::from(c.verified_days.max_last(now, self.history_days)),
-            c.verified.sum_last(now, 24),
+            daily_min,
+            ratio,
+            u64::from(c.verified_days.max_last(now, days)),
+            c.verified_24h.sum(now),
         );
-        let hourly = hourly_threshold(
-            self.hourly_min,
-            daily,
-            self.ratio,
-            c.verified.sum_last(now, 1),
-        );
+        let hourly = hourly_threshold(hourly_min, daily, ratio, c.verified_1h.sum(now));
         (daily, hourly)
     }
 
     /// Unverified OTPs to `country`: (past 24 h, past hour).
-    pub fn unverified(&self, country: usize, now: u64) -> (u64, u64) {
-        self.countries.get(country).map_or((0, 0), |c| {
+    pub fn unverified(&mut self, country: usize, now: u64) -> (u64, u64) {
+        self.countries.get_mut(country).map_or((0, 0), |c| {
             (
-                c.sent
-                    .sum_last(now, 24)
-                    .saturating_sub(c.verified.sum_last(now, 24)),
-                c.sent
-                    .sum_last(now, 1)
-                    .saturating_sub(c.verified.sum_last(now, 1)),
+                c.sent_24h.sum(now).saturating_sub(c.verified_24h.sum(now)),
+                c.sent_1h.sum(now).saturating_sub(c.verified_1h.sum(now)),
             )
         })
     }
@@ -155,7 +159,8 @@ impl Rule for Warnings {
     fn sent(&mut self, a: &Attempt) {
         self.roll(a.now);
         if let Some(c) = self.countries.get_mut(a.country) {
-            c.sent.add(a.now, 1);
+            c.sent_24h.add(a.now, 1);
+            c.sent_1h.add(a.now, 1);
         }
         if full(&self.ips, &a.ip, self.max_keys) {
             return;
@@ -169,7 +174,8 @@ impl Rule for Warnings {
     fn verified(&mut self, a: &Attempt) {
         self.roll(a.now);
         if let Some(c) = self.countries.get_mut(a.country) {
-            c.verified.add(a.now, 1);
+            c.verified_24h.add(a.now, 1);
+            c.verified_1h.add(a.now, 1);
             c.verified_days.add(a.now, 1);
         }
         if let Some(list) = self.ips.get_mut(&a.ip) {
@@ -182,7 +188,7 @@ impl Rule for Warnings {
     fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64> {
         match b {
             Blocked::IpCountries => Some(DAY_MS - a.now % DAY_MS),
-            Blocked::CountryDaily | Blocked::CountryHourly => Some(HOUR_MS - a.now % HOUR_MS),
+            Blocked::CountryDaily | Blocked::CountryHourly => Some(BUCKET_MS - a.now % BUCKET_MS),
             _ => None,
         }
     }

@@ -6,7 +6,8 @@
 //! account's traffic without publishing the formula. mo2fa's stand-in: the cap is
 //! `max(floor, multiplier × the busiest finished hour over history)`, floor and multiplier
 //! from the risk tier (assumed, docs/defences.md); `caps.<ISO>` sets a country's cap outright.
-//! In monitor mode the rule runs the same way and counts as alerts what it would refuse.
+//! In monitor mode the rule runs the same way and counts as alerts what it would refuse. With
+//! `learn`, the rule only records traffic for that long after its first attempt.
 
 use super::util::Ring;
 use super::{Attempt, Blocked, CountryCaps, Mode, Risk, Rule, Span};
@@ -39,6 +40,9 @@ pub struct CountryCapRule {
     multiplier: f64,
     history_days: u64,
     block_ms: u64,
+    learn_ms: u64,
+    /// Time of the first attempt seen.
+    start: Option<u64>,
     mode: Mode,
     countries: Vec<Country>,
 }
@@ -52,6 +56,8 @@ impl CountryCapRule {
             multiplier: c.multiplier.map_or(multiplier, |m| m.0),
             history_days,
             block_ms: c.block_for.map_or(BLOCK_MS, |b| b.ms()),
+            learn_ms: c.learn.map_or(0, |d| d.ms()),
+            start: None,
             mode,
             countries: isos
                 .iter()
@@ -94,6 +100,10 @@ impl CountryCapRule {
 impl Rule for CountryCapRule {
     fn judge(&mut self, a: &Attempt, spans: &mut Vec<Span>) -> Option<Blocked> {
         Self::fold(self.countries.get_mut(a.country)?, a.now);
+        let start = *self.start.get_or_insert(a.now);
+        if a.now < start.saturating_add(self.learn_ms) {
+            return None;
+        }
         let cap = self.cap(a.country, a.now);
         let (block_ms, mode) = (self.block_ms, self.mode);
         let c = self.countries.get_mut(a.country)?;

@@ -165,6 +165,9 @@ pub struct CountryCaps {
     /// Explicit messages-per-hour caps that replace the suggestion.
     pub caps: Option<BTreeMap<Iso, u32>>,
     pub block_for: Option<Dur>,
+    /// Time from the rule's first attempt during which it only records traffic (a team sets
+    /// caps once the account has history); default 0.
+    pub learn: Option<Dur>,
     pub mode: Option<Mode>,
 }
 
@@ -310,6 +313,7 @@ fields!(CountryCaps {
     history,
     caps,
     block_for,
+    learn,
     mode
 });
 fields!(CountryRules { default, countries });

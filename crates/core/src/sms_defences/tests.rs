@@ -358,6 +358,15 @@ fn plivo_caps_come_from_the_tier_and_the_last_15_days() {
     }
     assert_eq!(g.stats.alerts.get("country_caps"), Some(&3));
     assert!(g.blocks.is_empty());
+    // Learning: the first hour only records (the busiest hour, 40, sets a cap of 60 after).
+    let mut g = guard("preset = \"plivo_fraud_shield_high\"\n[country_caps]\nlearn = \"1h\"\n");
+    for i in 0..40 {
+        assert!(g.check(&at(0, i, 1, i)).is_ok());
+    }
+    for i in 0..60 {
+        assert!(g.check(&at(0, i, 1, HOUR + i)).is_ok(), "{i}");
+    }
+    assert_eq!(g.check(&at(0, 1, 1, HOUR + 99)), Err(Blocked::CountryCap));
     // Ignore builds no rule.
     let g = guard("preset = \"plivo_fraud_shield_low\"\n[country_caps]\nmode = \"ignore\"\n");
     assert_eq!(g.rule_count(), 0);

@@ -104,6 +104,57 @@ impl Ring {
     }
 }
 
+/// A rolling sum over the last `len` buckets of `width` ms (the bucket holding now included),
+/// kept as a running total: O(1) amortised per call, however long the window.
+#[derive(Clone, Debug)]
+pub(crate) struct Rolling {
+    width: u64,
+    slots: Vec<u32>,
+    head: u64,
+    total: u64,
+}
+
+impl Rolling {
+    pub fn new(width: u64, len: usize) -> Self {
+        Self {
+            width: width.max(1),
+            slots: vec![0; len.max(1)],
+            head: 0,
+            total: 0,
+        }
+    }
+
+    /// Moves the window to `now`, dropping the buckets that left it.
+    fn advance(&mut self, now: u64) {
+        let b = now / self.width;
+        if b <= self.head {
+            return;
+        }
+        let n = self.slots.len() as u64;
+        for i in 1..=(b - self.head).min(n) {
+            let s = &mut self.slots[((self.head + i) % n) as usize];
+            self.total -= u64::from(*s);
+            *s = 0;
+        }
+        self.head = b;
+    }
+
+    pub fn add(&mut self, now: u64, v: u32) {
+        self.advance(now);
+        let n = self.slots.len() as u64;
+        // A time before the head (out of order) counts in the head bucket.
+        let s = &mut self.slots[(self.head % n) as usize];
+        *s = s.saturating_add(v);
+        self.total += u64::from(v);
+    }
+
+    /// The sum over the window ending at `now`.
+    pub fn sum(&mut self, now: u64) -> u64 {
+        self.advance(now);
+        self.total
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +172,20 @@ mod tests {
         assert_eq!(r.get(0), 0);
         r.raise(35, 2);
         assert_eq!(r.get(3), 4);
+    }
+
+    #[test]
+    fn rolling_sums_drop_what_left_the_window() {
+        let mut r = Rolling::new(10, 3);
+        r.add(0, 1);
+        r.add(15, 2);
+        r.add(25, 3);
+        assert_eq!(r.sum(29), 6);
+        assert_eq!(r.sum(30), 5, "bucket 0 left");
+        assert_eq!(r.sum(1_000), 0, "a long gap empties it");
+        r.add(1_000, 4);
+        r.add(5, 1); // late: counts in the head bucket
+        assert_eq!(r.sum(1_000), 5);
     }
 
     #[test]
