@@ -84,15 +84,6 @@ impl Ring {
         if s.0 == b { s.1 } else { 0 }
     }
 
-    /// Sum of the `n` buckets ending with the one holding `now`.
-    pub fn sum_last(&self, now: u64, n: u64) -> u64 {
-        let b = self.bucket(now);
-        (0..n.min(self.slots.len() as u64))
-            .filter_map(|k| b.checked_sub(k))
-            .map(|x| u64::from(self.get(x)))
-            .sum()
-    }
-
     /// Largest of the `n` buckets ending with the one holding `now`.
     pub fn max_last(&self, now: u64, n: u64) -> u32 {
         let b = self.bucket(now);
@@ -165,10 +156,11 @@ mod tests {
         r.add(0, 1);
         r.add(15, 2);
         r.add(25, 3);
-        assert_eq!(r.sum_last(25, 3), 6);
+        assert_eq!(r.max_last(25, 3), 3);
+        assert_eq!(r.get(0), 1);
         r.add(35, 4); // bucket 3 replaces bucket 0
-        assert_eq!(r.sum_last(35, 3), 9);
         assert_eq!(r.max_last(35, 3), 4);
+        assert_eq!(r.max_last(35, 2), 4);
         assert_eq!(r.get(0), 0);
         r.raise(35, 2);
         assert_eq!(r.get(3), 4);
