@@ -181,9 +181,10 @@ pub struct GuardStats {
 }
 
 pub struct SmsGuard {
-    rules: Vec<Box<dyn Rule>>,
-    /// The legacy rule's place in `rules` (it answers `window_left` and `blocked_for`).
+    /// The original keys' rule, asked first (it answers `window_left` and `blocked_for`).
     legacy: legacy::Legacy,
+    /// The other rule families, in the order they are asked.
+    rules: Vec<Box<dyn Rule>>,
     /// Blocks that took effect: (from, until, country), for the report's timeline.
     pub blocks: Vec<Span>,
     pub stats: GuardStats,

@@ -528,6 +528,35 @@ fn every_preset_loads_and_unknown_ones_are_listed() {
 }
 
 #[test]
+fn every_refusal_has_a_listed_name() {
+    let all = [
+        Blocked::Geo,
+        Blocked::Country,
+        Blocked::Number,
+        Blocked::Ip,
+        Blocked::Prefix,
+        Blocked::Full,
+        Blocked::Limit(On::Number),
+        Blocked::Limit(On::Ip),
+        Blocked::Limit(On::Prefix),
+        Blocked::Limit(On::Country),
+        Blocked::Limit(On::Account),
+        Blocked::Limit(On::Global),
+        Blocked::FraudGuard,
+        Blocked::Pumping,
+        Blocked::Network,
+        Blocked::CountryCap,
+        Blocked::CountryRule,
+        Blocked::IpCountries,
+        Blocked::CountryDaily,
+        Blocked::CountryHourly,
+        Blocked::Backoff,
+    ];
+    let names: Vec<&str> = all.iter().map(|b| b.name()).collect();
+    assert_eq!(names, RULE_NAMES);
+}
+
+#[test]
 fn the_guard_answers_retry_after_for_the_legacy_keys() {
     let mut g = guard("per_ip = 1\nwindow = \"10m\"\n");
     assert!(g.check(&at(0, 1, 1, 1_000)).is_ok());

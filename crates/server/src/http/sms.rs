@@ -253,3 +253,14 @@ impl<V: Backend, C: Clock> App<V, C> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_sms_rule_has_a_metric_label() {
+        for name in mo2fa_core::sms_defences::RULE_NAMES {
+            let label = format!("sms_{name}");
+            assert!(super::super::LIMITED.contains(&label.as_str()), "{label}");
+        }
+    }
+}
