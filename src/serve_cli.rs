@@ -124,8 +124,8 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=32), help_heading = "Start limits")]
     trusted_proxies: u8,
     /// TOML file with the simulator's SMS defences (the keys of a scenario's
-    /// [defences.sms]: geo_allow, per_number, per_ip, per_prefix, window, conversion,
-    /// detection_lag, max_keys), enforced on /sms/start.
+    /// [defences.sms], e.g. preset = "twilio_fraud_guard_standard", geo_allow, per_number,
+    /// limit, fraud_guard, backoff; see docs/defences.md), enforced on /sms/start.
     #[arg(long, help_heading = "Start limits")]
     sms_defences: Option<std::path::PathBuf>,
 }

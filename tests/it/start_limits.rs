@@ -6,7 +6,7 @@
 use crate::common;
 
 use common::{Reply, Serve};
-use mo2fa_core::sms_defences::{SmsDefences, SmsGuard};
+use mo2fa_core::sms_defences::{Attempt, SmsDefences, SmsGuard};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
@@ -223,6 +223,106 @@ fn a_bad_defences_file_is_refused_naming_file_line_and_key() {
     assert!(err.contains("start-rate-per-client"), "{err}");
 }
 
+/// A vendor preset works on the server as in a scenario: `preset = "..."` plus overrides,
+/// per-account rules keyed by the optional `account` of `/sms/start`.
+#[test]
+fn sms_start_runs_a_preset_file() {
+    let text = "preset = \"auth0_backoff\"\n[backoff]\nfree = 0\n\
+                [pumping_protection]\nmax_unverified_number = 2\n";
+    let path = defences_file("preset.toml", text);
+    let s = Serve::start(SECRET, &["--sms-defences", path.to_str().expect("utf-8")]);
+    let with_account = |phone: &str, account: &str| {
+        post(
+            &s.addr,
+            "/sms/start",
+            &[],
+            &format!(r#"{{"phone":"{phone}","account":"{account}"}}"#),
+        )
+    };
+    assert_eq!(with_account("+14155550100", "alice").status, 202);
+    let r = with_account("+14155550101", "alice");
+    assert_limited(&r, 429, "backoff");
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After");
+    assert!((40..=80).contains(&wait), "about a minute: {wait}");
+    assert_eq!(with_account("+14155550101", "bob").status, 202);
+    // The override: a second unverified code to one number is the last.
+    assert_eq!(sms_start(&s.addr, "+14155550100").status, 202);
+    assert_limited(
+        &sms_start(&s.addr, "+14155550100"),
+        429,
+        "pumping_protection",
+    );
+    assert_eq!(limited(&s.addr, "sms_backoff"), 1);
+    assert_eq!(limited(&s.addr, "sms_pumping_protection"), 1);
+    // An unknown preset is refused at start, listing the known ones.
+    let path = defences_file("unknown.toml", "preset = \"twilio_fraud_guard_ultra\"\n");
+    let err = common::refused(
+        std::process::Command::new(BIN)
+            .args(["serve", "--addr", "127.0.0.1:0", "--sms-defences"])
+            .arg(&path)
+            .env("MO2FA_WEBHOOK_SECRET", SECRET),
+    );
+    assert!(
+        err.contains("preset") && err.contains("twilio_fraud_guard_standard"),
+        "{err}"
+    );
+}
+
+/// `/sms/check` reports a verification under the attempt its code was sent for: here the
+/// country named at `/sms/start` (GB), not the number's calling code (+1), so Authgear's
+/// per-country count of unverified codes goes down for GB and one more GB send is allowed.
+#[test]
+fn sms_check_feeds_the_rules_with_the_sends_attempt() {
+    let path = defences_file("authgear.toml", "preset = \"authgear\"\n");
+    let s = Serve::start(
+        SECRET,
+        &[
+            "--sms-outbox",
+            "--sms-defences",
+            path.to_str().expect("utf-8"),
+        ],
+    );
+    let to_gb = |phone: &str| {
+        post(
+            &s.addr,
+            "/sms/start",
+            &[],
+            &format!(r#"{{"phone":"{phone}","country":"GB"}}"#),
+        )
+    };
+    for n in 0..3 {
+        assert_eq!(to_gb(&format!("+1415555010{n}")).status, 202);
+    }
+    // Authgear's hourly floor: a 4th unverified code to GB this hour is refused.
+    assert_limited(&to_gb("+14155550103"), 429, "authgear_country_hourly");
+    let mut conn = TcpStream::connect(&s.addr).expect("connect");
+    conn.write_all(
+        b"GET /sms/outbox/+14155550100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("write");
+    let mut buf = Vec::new();
+    conn.read_to_end(&mut buf).expect("read");
+    let code = Reply::parse(&buf).json()["code"]
+        .as_str()
+        .expect("a code")
+        .to_string();
+    let r = post(
+        &s.addr,
+        "/sms/check",
+        &[],
+        &format!(r#"{{"phone":"+14155550100","code":"{code}"}}"#),
+    );
+    assert_eq!(r.json()["result"], "verified", "{r:?}");
+    assert_eq!(
+        to_gb("+14155550103").status,
+        202,
+        "GB has one unverified code less"
+    );
+}
+
 /// The simulator's guard and the server run one implementation: the same `SmsDefences` and
 /// the same sends get the same decisions.
 #[test]
@@ -246,7 +346,13 @@ fn the_simulator_guard_and_the_server_decide_alike() {
     ];
     let mut decisions = Vec::new();
     for (phone, country, number) in sends {
-        let sim = guard.check(country, number, 1, 0).map_err(|b| b.name());
+        let attempt = Attempt {
+            country,
+            number,
+            ip: 1,
+            ..Attempt::default()
+        };
+        let sim = guard.check(&attempt).map_err(|b| b.name());
         let r = sms_start(&s.addr, phone);
         let server = match r.status {
             202 => Ok(()),

@@ -17,13 +17,14 @@
 mod accounting;
 mod attackers;
 mod billing;
+mod defences;
 mod legit;
 mod provider;
 mod queue;
 pub mod time;
 mod world;
 
-pub use accounting::{AttackerStats, Block, CountryStats, Outcome, Row};
+pub use accounting::{AttackerStats, Block, CountryStats, FlowDefences, Outcome, Row};
 pub use time::EPOCH_MS;
 pub use world::{CoreConfig, FORGER_SECRET, SIM_SECRET, TOLERANCE_S, core_config};
 
@@ -99,6 +100,14 @@ impl World<'_> {
         };
         let blocks_sms = blocks(&mut self.guard_sms, &self.countries);
         let blocks_reverse = blocks(&mut self.guard_reverse, &self.countries);
+        for (flow, guard) in [&self.guard_sms, &self.guard_reverse]
+            .into_iter()
+            .enumerate()
+        {
+            let d = &mut self.acc.defences[flow];
+            d.blocked_by_rule = guard.stats.blocked.clone();
+            d.alerts_by_rule = guard.stats.alerts.clone();
+        }
         let mut outcome = self
             .acc
             .finish(events, interrupted, blocks_sms, blocks_reverse);

@@ -3,7 +3,7 @@
 //! seed give byte-identical files; speed is printed to the console only.
 
 use super::billing::report as billing;
-use super::engine::{Block as Blocked, Outcome, Row, time};
+use super::engine::{Block as Blocked, FlowDefences, Outcome, Row, time};
 use super::scenario::Scenario;
 use mo2fa_cost::observed::ObservedCost;
 use mo2fa_cost::report::html::{Block, Page, Section};
@@ -52,6 +52,24 @@ fn blocks_json(blocks: &[Blocked]) -> Vec<serde_json::Value> {
             ])
         })
         .collect()
+}
+
+/// What one flow's SMS defences did, for summary.json.
+fn defences_json(d: &FlowDefences) -> serde_json::Value {
+    json!({
+        "blocked": d.blocked,
+        "legit_blocked": d.legit_blocked,
+        "alerts": d.alerts(),
+        "time_to_first_block_s": d.first_block_ms.map(|ms| ms as f64 / time::MS_PER_S as f64),
+        "blocked_by_rule": d.blocked_by_rule,
+        "alerts_by_rule": d.alerts_by_rule,
+    })
+}
+
+/// A first block's virtual time as the tables show it.
+fn first_block(d: &FlowDefences) -> String {
+    d.first_block_ms
+        .map_or("none".into(), |ms| format!("{:.1} h", time::hours(ms)))
 }
 
 pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
@@ -117,6 +135,11 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "sms_flow": blocks_json(&o.blocks_sms),
             "reverse_flow": blocks_json(&o.blocks_reverse),
         },
+        "defences": {
+            "preset": sc.defences.sms.preset,
+            "sms_flow": defences_json(&o.defences[0]),
+            "reverse_flow": defences_json(&o.defences[1]),
+        },
     });
     // Present only when the scenario has `[billing]` / `[report]`.
     if let Some(b) = billing::billing_json(sc, o) {
@@ -176,6 +199,36 @@ pub fn table(o: &Outcome) -> String {
         "SMS requests blocked by defences",
         t.blocked_sms.to_string(),
     );
+    let [d_sms, d_rev] = &o.defences;
+    line(
+        "  blocked, sms flow: all / legit",
+        format!("{} / {}", d_sms.blocked, d_sms.legit_blocked),
+    );
+    line(
+        "  blocked, reverse fallback: all / legit",
+        format!("{} / {}", d_rev.blocked, d_rev.legit_blocked),
+    );
+    line(
+        "  first block: sms flow / reverse fallback",
+        format!("{} / {}", first_block(d_sms), first_block(d_rev)),
+    );
+    line(
+        "  monitor alerts: sms flow / reverse fallback",
+        format!("{} / {}", d_sms.alerts(), d_rev.alerts()),
+    );
+    for rule in rule_names(o) {
+        let n = |m: &std::collections::BTreeMap<&str, u64>| m.get(rule).copied().unwrap_or(0);
+        line(
+            &format!("  {rule}: blocked / alerts (sms, reverse)"),
+            format!(
+                "{}/{}, {}/{}",
+                n(&d_sms.blocked_by_rule),
+                n(&d_sms.alerts_by_rule),
+                n(&d_rev.blocked_by_rule),
+                n(&d_rev.alerts_by_rule)
+            ),
+        );
+    }
     line(
         "code-guessing messages / hits / hijacks",
         format!("{} / {} / {}", t.guess_messages, t.guess_hits, t.hijacks),
@@ -204,6 +257,93 @@ pub fn table(o: &Outcome) -> String {
         s.push_str("  (interrupted: partial results)\n");
     }
     s
+}
+
+/// Every rule that refused or alerted in either flow, in name order.
+fn rule_names(o: &Outcome) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = o
+        .defences
+        .iter()
+        .flat_map(|d| d.blocked_by_rule.keys().chain(d.alerts_by_rule.keys()))
+        .copied()
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// The "What the defences did" section: per flow, then per rule.
+fn defences_section(sc: &Scenario, o: &Outcome) -> Section {
+    let [d_sms, d_rev] = &o.defences;
+    let flows = vec![
+        vec![
+            "blocked (all)".to_string(),
+            d_sms.blocked.to_string(),
+            d_rev.blocked.to_string(),
+        ],
+        vec![
+            "legit users' sends blocked".into(),
+            d_sms.legit_blocked.to_string(),
+            d_rev.legit_blocked.to_string(),
+        ],
+        vec![
+            "time to first block".into(),
+            first_block(d_sms),
+            first_block(d_rev),
+        ],
+        vec![
+            "monitor-mode alerts".into(),
+            d_sms.alerts().to_string(),
+            d_rev.alerts().to_string(),
+        ],
+    ];
+    let n = |m: &std::collections::BTreeMap<&str, u64>, r: &str| {
+        m.get(r).copied().unwrap_or(0).to_string()
+    };
+    let rules = rule_names(o)
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.to_string(),
+                n(&d_sms.blocked_by_rule, r),
+                n(&d_sms.alerts_by_rule, r),
+                n(&d_rev.blocked_by_rule, r),
+                n(&d_rev.alerts_by_rule, r),
+            ]
+        })
+        .collect();
+    let preset = sc
+        .defences
+        .sms
+        .preset
+        .as_deref()
+        .map_or(String::new(), |p| {
+            format!(" Preset: {p} (docs/defences.md).")
+        });
+    Section::new("defences", "What the defences did")
+        .push(Block::Paragraph(format!(
+            "Sends the SMS defences refused, per flow, and what rules in monitor mode would have refused (alerts; those sends went out).{preset}"
+        )))
+        .push(Block::Table {
+            caption: "Per flow".into(),
+            headers: vec![String::new(), "SMS OTP flow".into(), "reverse fallback".into()],
+            rows: flows,
+            numeric: vec![false, true, true],
+            collapsed: false,
+        })
+        .push(Block::Table {
+            caption: "Per rule".into(),
+            headers: vec![
+                "rule".into(),
+                "blocked, SMS OTP flow".into(),
+                "alerts, SMS OTP flow".into(),
+                "blocked, reverse fallback".into(),
+                "alerts, reverse fallback".into(),
+            ],
+            rows: rules,
+            numeric: vec![false, true, true, true, true],
+            collapsed: false,
+        })
 }
 
 fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Vec<(f64, f64)> {
@@ -351,7 +491,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             id: "attacks".into(),
             title: "Attacks and defences".into(),
             description:
-                "When each attacker was active and when the conversion rule blocked a destination."
+                "When each attacker was active and when a defence blocked a destination (conversion, network or country-cap blocks)."
                     .into(),
             x: hours_axis().with_range(0.0, h(sc.duration.ms())),
             lanes,
@@ -360,6 +500,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         sections
             .push(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())));
     }
+    sections.push(defences_section(sc, o));
     {
         let costs = &o.costs;
         let items: [(&str, CostPart); 7] = [

@@ -479,7 +479,16 @@ impl Scenario {
                 });
             }
         }
-        let s: Scenario = mo2fa_core::conf::parse_toml(file, text)?;
+        let mut s: Scenario = mo2fa_core::conf::parse_toml(file, text)?;
+        // A preset's rules merged under the section's own keys.
+        s.defences.sms =
+            std::mem::take(&mut s.defences.sms)
+                .resolve()
+                .map_err(|e| ScenarioError::Invalid {
+                    file: file.to_string(),
+                    key: format!("defences.sms.{}", e.key),
+                    message: e.message,
+                })?;
         s.validate(file)?;
         crate::billing::validate(&s, file, text)?;
         Ok(s)

@@ -26,7 +26,6 @@ use answer::{
     too_many, unavailable,
 };
 use conn::ConnStats;
-use sms::sms_countries;
 
 use crate::backend::Backend;
 use crate::sms_gateway::SmsGateway;
@@ -39,7 +38,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use mo2fa_core::clock::{Clock, Millis};
 use mo2fa_core::limits::{self, Decision, LimitsConfig, StartLimiter};
 use mo2fa_core::metrics::{self, Counters, LatencyHistogram};
-use mo2fa_core::sms_defences::{SmsDefences, SmsGuard};
+use mo2fa_core::sms_defences::SmsDefences;
 use mo2fa_core::timefmt::rfc3339_ms;
 use mo2fa_core::verifier::{StartError, StartRequest};
 use mo2fa_core::webhook::{self, DeliveryHeaders, Event, Secret, SignatureHeaders};
@@ -105,7 +104,7 @@ impl HttpConfig {
 pub struct PeerAddr(pub IpAddr);
 
 /// The labels of `mo2fa_rate_limited_total`: start limits, then `/sms/start` rules.
-const LIMITED: [&str; 10] = [
+const LIMITED: [&str; 25] = [
     "client",
     "sender",
     "global",
@@ -116,6 +115,21 @@ const LIMITED: [&str; 10] = [
     "sms_per_ip",
     "sms_per_prefix",
     "sms_max_keys",
+    "sms_limit_number",
+    "sms_limit_ip",
+    "sms_limit_prefix",
+    "sms_limit_country",
+    "sms_limit_account",
+    "sms_limit_global",
+    "sms_fraud_guard",
+    "sms_pumping_protection",
+    "sms_network_conversion",
+    "sms_country_caps",
+    "sms_country_rules",
+    "sms_authgear_ip_countries",
+    "sms_authgear_country_daily",
+    "sms_authgear_country_hourly",
+    "sms_backoff",
 ];
 
 fn limited_index(label: &str) -> usize {
@@ -157,7 +171,7 @@ pub struct App<V: Backend, C: Clock> {
     /// Answers by route and status class (`STATUS_CLASSES`), for 4xx/5xx rates.
     responses: [[AtomicU64; STATUS_CLASSES.len()]; ROUTES.len()],
     limiter: Option<parking_lot::Mutex<StartLimiter>>,
-    sms_guard: Option<parking_lot::Mutex<SmsGuard>>,
+    sms_guard: Option<parking_lot::Mutex<sms::SmsDefence>>,
     limited: [AtomicU64; LIMITED.len()],
     conns: Arc<ConnStats>,
 }
@@ -181,7 +195,7 @@ impl<V: Backend, C: Clock> App<V, C> {
         let sms_guard = cfg
             .sms_defences
             .as_ref()
-            .map(|d| parking_lot::Mutex::new(SmsGuard::new(d, &sms_countries())));
+            .map(|d| parking_lot::Mutex::new(sms::SmsDefence::new(d)));
         Self {
             verifier,
             sms: SmsGateway::new(cfg.sms_outbox),

@@ -14,7 +14,9 @@ use mo2fa_core::clock::Clock;
 use mo2fa_core::dialing;
 use mo2fa_core::limits;
 use mo2fa_core::sender::Sender;
-use mo2fa_core::sms_defences::{Blocked, SmsGuard};
+use mo2fa_core::sms_defences::{
+    Attempt, Blocked, SentAttempts, SmsDefences, SmsGuard, account_key,
+};
 use mo2fa_core::sms_otp::CheckOutcome;
 use serde::Deserialize;
 use serde_json::json;
@@ -38,6 +40,29 @@ pub(super) fn sms_countries() -> Vec<String> {
     all
 }
 
+/// The `--sms-defences` guard, with what `/sms/check` needs to report a verification under
+/// the attempt its code was sent for.
+pub(super) struct SmsDefence {
+    guard: SmsGuard,
+    sent: SentAttempts,
+    /// Keys of the hash that turns an `account` name into a number, drawn at start.
+    account_keys: [u64; 2],
+}
+
+/// How long a send's attempt is kept for its verification when the table is full (a code
+/// lives far less).
+const KEEP_SENT_MS: u64 = 3_600_000;
+
+impl SmsDefence {
+    pub(super) fn new(d: &SmsDefences) -> Self {
+        Self {
+            guard: SmsGuard::new(d, &sms_countries()),
+            sent: SentAttempts::new(d.max_keys() as usize),
+            account_keys: [rand::random(), rand::random()],
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SmsStartBody {
@@ -45,6 +70,8 @@ struct SmsStartBody {
     /// Destination country for billing; without it the country of the number's calling code
     /// is billed, or the fallback price if the code is unlisted.
     country: Option<String>,
+    /// The app account asking (for per-account defences); hashed, never stored as given.
+    account: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -84,7 +111,13 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
         if let Some(guard) = &self.sms_guard
-            && let Some(r) = self.sms_defend(guard, &phone, req.country.as_deref(), parts)
+            && let Some(r) = self.sms_defend(
+                guard,
+                &phone,
+                req.country.as_deref(),
+                req.account.as_deref(),
+                parts,
+            )
         {
             return r;
         }
@@ -126,20 +159,28 @@ impl<V: Backend, C: Clock> App<V, C> {
         if let (CheckOutcome::Verified, Some(guard), Sender::Phone(n)) =
             (outcome, &self.sms_guard, &phone)
         {
-            // Feeds the conversion rule, for the country the send was counted under.
-            let iso = dialing::country_of_number(*n).map(|i| i.country);
-            guard.lock().verified(sms_country_index(iso), now);
+            // Feeds the rules that watch conversion, under the attempt the send was counted
+            // for (rebuilt from the number if it was not kept).
+            let mut d = guard.lock();
+            let sent = d.sent.take(*n).unwrap_or_else(|| Attempt {
+                country: sms_country_index(dialing::country_of_number(*n).map(|i| i.country)),
+                number: *n,
+                ..Attempt::default()
+            });
+            d.guard.verified(&Attempt { now, ..sent });
         }
         json_response(StatusCode::OK, &wire::check_answer(outcome))
     }
 
-    /// Runs the `--sms-defences` guard on one send: 403 for the geo allow-list, 429 for the
-    /// rest, each naming the rule (the TOML key) that refused it; `None` if the send may go.
+    /// Runs the `--sms-defences` guard on one send: 403 for a destination the rules forbid
+    /// (geo allow-list, country rules), 429 with Retry-After for the rest, each naming the rule
+    /// (its TOML key) that refused it; `None` if the send may go.
     pub(super) fn sms_defend(
         &self,
-        guard: &parking_lot::Mutex<SmsGuard>,
+        guard: &parking_lot::Mutex<SmsDefence>,
         phone: &Sender,
         country: Option<&str>,
+        account: Option<&str>,
         parts: &hyper::http::request::Parts,
     ) -> Option<Resp> {
         let Sender::Phone(number) = *phone else {
@@ -151,35 +192,51 @@ impl<V: Backend, C: Clock> App<V, C> {
             IpAddr::V4(v4) => u128::from(u32::from(v4)),
             IpAddr::V6(v6) => limits::client_key(IpAddr::V6(v6)),
         };
-        let now = self.now();
-        let verdict = {
-            let mut g = guard.lock();
-            let v = g.check(sms_country_index(iso), number, ip, now);
-            g.blocks.clear(); // the timeline is the simulator's; the server keeps no history
-            v
-        };
-        let Err(blocked) = verdict else {
-            return None;
+        let (blocked, retry_ms) = {
+            let mut d = guard.lock();
+            let attempt = Attempt {
+                country: sms_country_index(iso),
+                network: 0,
+                number,
+                ip,
+                account: account.map_or(0, |a| account_key(d.account_keys, a)),
+                now: self.now(),
+            };
+            let v = d.guard.check(&attempt);
+            d.guard.blocks.clear(); // the timeline is the simulator's; the server keeps no history
+            match v {
+                Ok(()) => {
+                    d.sent.insert(attempt, KEEP_SENT_MS);
+                    return None;
+                }
+                Err(b) => (b, d.guard.retry_after(b, &attempt)),
+            }
         };
         self.count_limited(&format!("sms_{}", blocked.name()));
         let dest = iso.unwrap_or("unknown");
+        let rule = blocked.name();
         Some(match blocked {
             Blocked::Geo => error(
                 StatusCode::FORBIDDEN,
                 format!("sms defences: geo_allow: destination {dest} is not on the allow-list"),
             ),
+            b if b.is_forbidden() => error(
+                StatusCode::FORBIDDEN,
+                format!("sms defences: {rule}: destination {dest} is blocked"),
+            ),
             Blocked::Country => too_many(
                 format!(
                     "sms defences: conversion: destination {dest} is blocked for low conversion"
                 ),
-                guard.lock().blocked_for(sms_country_index(iso), now),
+                retry_ms,
             ),
-            other => too_many(
-                format!(
-                    "sms defences: {}: limit reached for this window",
-                    other.name()
-                ),
-                guard.lock().window_left(now),
+            Blocked::Number | Blocked::Ip | Blocked::Prefix | Blocked::Full => too_many(
+                format!("sms defences: {rule}: limit reached for this window"),
+                retry_ms,
+            ),
+            _ => too_many(
+                format!("sms defences: {rule}: refused for now, retry later"),
+                retry_ms,
             ),
         })
     }
@@ -193,6 +250,17 @@ impl<V: Backend, C: Clock> App<V, C> {
         {
             Some(code) => json_response(StatusCode::OK, &json!({"code": code})),
             None => error(StatusCode::NOT_FOUND, "no code was sent to that phone"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_sms_rule_has_a_metric_label() {
+        for name in mo2fa_core::sms_defences::RULE_NAMES {
+            let label = format!("sms_{name}");
+            assert!(super::super::LIMITED.contains(&label.as_str()), "{label}");
         }
     }
 }

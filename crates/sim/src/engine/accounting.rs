@@ -60,6 +60,10 @@ timeline! {
         replays_deduped,
         phishing_successes,
         duplicate_deliveries,
+        blocked_sms_smsflow,
+        blocked_sms_reverse,
+        legit_blocked_smsflow,
+        legit_blocked_reverse,
     }
     usd {
         usd_sms_flow,
@@ -98,6 +102,26 @@ pub struct Block {
     pub iso: String,
 }
 
+/// What a flow's SMS defences did over the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowDefences {
+    /// Virtual time of the first refused send.
+    pub first_block_ms: Option<u64>,
+    /// Refusals, and the legit users' sends among them.
+    pub blocked: u64,
+    pub legit_blocked: u64,
+    /// Refusals and monitor-mode alerts (sends a rule would have refused), per rule name.
+    pub blocked_by_rule: std::collections::BTreeMap<&'static str, u64>,
+    pub alerts_by_rule: std::collections::BTreeMap<&'static str, u64>,
+}
+
+impl FlowDefences {
+    /// Monitor-mode alerts over all rules.
+    pub fn alerts(&self) -> u64 {
+        self.alerts_by_rule.values().sum()
+    }
+}
+
 /// Everything a run counted.
 pub struct Outcome {
     pub rows: Vec<Row>,
@@ -122,6 +146,8 @@ pub struct Outcome {
     pub costs: FlowCosts,
     /// The flows' provider accounts under `[billing.balance]` (none without it).
     pub billing: crate::billing::Accounts,
+    /// What the SMS defences did, per flow: the sms flow, then the reverse flow's fallback.
+    pub defences: [FlowDefences; 2],
 }
 
 /// The counters a run accumulates while it runs, turned into an [`Outcome`] at the end.
@@ -136,6 +162,8 @@ pub struct Accounts {
     pub peak_pending: usize,
     pub imessage_per_day: Vec<u64>,
     pub fallback_sms_verified: u64,
+    /// Per flow (sms, reverse): first block and refusals; the rules' counts are added at the end.
+    pub defences: [FlowDefences; 2],
 }
 
 impl Accounts {
@@ -157,6 +185,7 @@ impl Accounts {
             peak_pending: 0,
             imessage_per_day: vec![0; time::buckets(duration_ms, time::MS_PER_DAY)],
             fallback_sms_verified: 0,
+            defences: Default::default(),
         }
     }
 
@@ -206,6 +235,7 @@ impl Accounts {
             fallback_sms_verified: self.fallback_sms_verified,
             costs: FlowCosts::default(),
             billing: crate::billing::Accounts::default(),
+            defences: self.defences,
         }
     }
 }

@@ -120,12 +120,10 @@ impl World<'_> {
         let mut any_sent = false;
         let mut any_blocked = false;
         if self.world_sms {
-            match self
-                .guard_sms
-                .check(country, number, u128::from(ip), self.now_ms)
-            {
-                Ok(()) if !self.billing_accepts(Flow::Sms, country, false) => any_blocked = true,
-                Ok(()) => {
+            let attempt = self.attempt(country, number, ip, 0);
+            match self.defend(false, &attempt, false) {
+                true if !self.billing_accepts(Flow::Sms, country, false) => any_blocked = true,
+                true => {
                     let sent = self
                         .sms
                         .start(&Self::sender(number), self.wall_ms(), &mut self.rng);
@@ -143,26 +141,21 @@ impl World<'_> {
                     self.acc.attackers[a].attacker_revenue_usd += price * share;
                     any_sent = true;
                     if self.rng.random::<f64>() < camouflage {
-                        self.guard_sms.verified(country, self.now_ms);
+                        self.defended_verified(false, &attempt);
                     }
                 }
-                Err(_) => {
-                    self.row().blocked_sms += 1;
-                    any_blocked = true;
-                }
+                false => any_blocked = true,
             }
         }
         if self.world_reverse {
             if self.countries[country].fallback == Fallback::OutboundSms {
                 // The attacker says "no iMessage, text me": the fallback is pumpable.
-                match self
-                    .guard_reverse
-                    .check(country, number, u128::from(ip), self.now_ms)
-                {
-                    Ok(()) if !self.billing_accepts(Flow::Reverse, country, false) => {
+                let attempt = self.attempt(country, number, ip, 0);
+                match self.defend(true, &attempt, false) {
+                    true if !self.billing_accepts(Flow::Reverse, country, false) => {
                         any_blocked = true;
                     }
-                    Ok(()) => {
+                    true => {
                         self.record("sent", || Action::SmsStart {
                             world: Flow::Reverse,
                             key: None,
@@ -176,10 +169,7 @@ impl World<'_> {
                         self.acc.attackers[a].attacker_revenue_usd += price * share;
                         any_sent = true;
                     }
-                    Err(_) => {
-                        self.row().blocked_sms += 1;
-                        any_blocked = true;
-                    }
+                    false => any_blocked = true,
                 }
             } else {
                 // Inbound fallback: the request only creates a challenge nobody answers.

@@ -39,6 +39,8 @@ impl World<'_> {
         let number =
             self.countries[country].base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
         let user = self.new_user(country, number);
+        // The app account asking for the codes: one per legit user.
+        self.users[user as usize].account = self.acc.legit_users;
         let sends = self.rng.random::<f64>() < self.sc.legit.p_send.0;
         let delay_ms = self.send_delay_ms();
         self.users[user as usize].refs = 1; // held by this function until the end
@@ -127,17 +129,8 @@ impl World<'_> {
     fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay_ms: u64) {
         let u = self.users[user as usize];
         let c = usize::from(u.country);
-        let guard = if reverse {
-            &mut self.guard_reverse
-        } else {
-            &mut self.guard_sms
-        };
         let ip = self.rng.random::<u32>();
-        if guard
-            .check(c, u.number, u128::from(ip), self.now_ms)
-            .is_err()
-        {
-            self.row().blocked_sms += 1;
+        if !self.defend(reverse, &self.attempt(c, u.number, ip, u.account), true) {
             return;
         }
         let world = if reverse { Flow::Reverse } else { Flow::Sms };
@@ -178,10 +171,12 @@ impl World<'_> {
             cs.sms_legit_reverse += 1;
             u.fallback_code = code.code;
             u.fallback_key = key;
+            u.fallback_ip = ip;
         } else {
             cs.sms_legit_smsflow += 1;
             u.sms_code = code.code;
             u.sms_key = key;
+            u.sms_ip = ip;
         }
         if sends {
             let read_ms = self.after(self.sc.sms.delivery.ms().saturating_add(delay_ms));
@@ -215,12 +210,9 @@ impl World<'_> {
             number: u.number,
         });
         if checked == CheckOutcome::Verified {
-            let guard = if reverse {
-                &mut self.guard_reverse
-            } else {
-                &mut self.guard_sms
-            };
-            guard.verified(usize::from(u.country), self.now_ms);
+            let ip = if reverse { u.fallback_ip } else { u.sms_ip };
+            let sent = self.attempt(usize::from(u.country), u.number, ip, u.account);
+            self.defended_verified(reverse, &sent);
             if reverse {
                 self.acc.fallback_sms_verified += 1;
             }

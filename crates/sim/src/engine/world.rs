@@ -79,6 +79,10 @@ pub(super) struct User {
     pub sms_key: u32,
     pub fallback_key: u32,
     pub id: Option<ChallengeId>,
+    /// The app account and the client address of the SMS sends (for the SMS defences).
+    pub account: u64,
+    pub sms_ip: u32,
+    pub fallback_ip: u32,
 }
 
 pub(super) struct CountryRt {

@@ -258,3 +258,47 @@ fn the_costs_are_priced_once_and_an_unrun_flow_has_none() {
         format!("{:.2}", reverse.total_usd)
     );
 }
+
+/// What the SMS defences did is reported per flow: one pumping attempt refused by both flows
+/// counts once in each, the old total stays their sum, and rules in monitor mode only alert.
+#[test]
+fn defences_are_reported_per_flow() {
+    let text = format!(
+        "{}[defences.sms]\npreset = \"twilio_messaging_pumping_protection\"\n\
+         limit = [{{ on = \"global\", max = 10, window = \"1h\", mode = \"monitor\" }}]\n\
+         [[attacker]]\nkind = \"sms_pumping\"\nstart = \"30m\"\nend = \"2h\"\nshape = \"sustained\"\nrate_per_s = 0.5\n\
+         targets = {{ DE = 1.0 }}\nnumbers = \"sequential\"\nrange_size = 20\n",
+        base(0.2)
+    );
+    let (sc, o) = run(&text, None);
+    let [sms, rev] = &o.defences;
+    let t = &o.totals;
+    assert!(sms.blocked > 0 && rev.blocked > 0, "{sms:?} {rev:?}");
+    assert_eq!(t.blocked_sms, t.blocked_sms_smsflow + t.blocked_sms_reverse);
+    assert_eq!(
+        (t.blocked_sms_smsflow, t.blocked_sms_reverse),
+        (sms.blocked, rev.blocked)
+    );
+    assert_eq!(
+        (t.legit_blocked_smsflow, t.legit_blocked_reverse),
+        (sms.legit_blocked, rev.legit_blocked)
+    );
+    for d in [sms, rev] {
+        assert_eq!(d.blocked_by_rule.values().sum::<u64>(), d.blocked);
+        assert!(
+            d.first_block_ms.is_some_and(|ms| ms >= 30 * 60_000),
+            "{d:?}"
+        );
+        assert!(d.alerts_by_rule.get("limit_global").is_some_and(|&n| n > 0));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(&report::summary_json(&sc, "t", 7, &o)).unwrap();
+    assert_eq!(
+        v["defences"]["preset"],
+        "twilio_messaging_pumping_protection"
+    );
+    assert_eq!(v["defences"]["sms_flow"]["blocked"], sms.blocked);
+    assert!(v["defences"]["reverse_flow"]["time_to_first_block_s"].as_f64() >= Some(1800.0));
+    assert!(report::table(&o).contains("pumping_protection: blocked / alerts"));
+    assert!(report::html(&sc, "t", 7, &o).contains("What the defences did"));
+}

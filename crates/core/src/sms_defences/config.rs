@@ -1,0 +1,451 @@
+//! The `[defences.sms]` keys (a scenario's section, or a `--sms-defences` file at top level),
+//! one struct per rule family, every field optional so a preset can be merged under what a
+//! file writes: a key the file sets wins, a key it omits comes from the preset, a key neither
+//! sets takes the rule's documented default (docs/defences.md).
+
+use super::presets;
+use crate::conf::{ConfigError, Dur, Iso, NonNeg, Prob};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Keys per counter table unless a file says otherwise (about 32 bytes each).
+pub const DEFAULT_MAX_KEYS: u32 = 200_000;
+
+/// What a rule does when it would refuse a send.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Refuse the send (Plivo's "block & alert", Authgear's `deny_if_any_warning`).
+    #[default]
+    #[serde(alias = "deny_if_any_warning")]
+    Block,
+    /// Let the send go and count an alert (AWS "monitor", Plivo "alert only", Authgear
+    /// `record_only`).
+    #[serde(alias = "record_only", alias = "alert")]
+    Monitor,
+    /// The rule is not built at all (Plivo "ignore").
+    #[serde(alias = "ignore")]
+    Off,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsDefences {
+    /// A compiled-in set of rules (see [`super::PRESET_NAMES`]) the other keys override.
+    pub preset: Option<String>,
+    /// Mode of every rule that does not set its own (default `block`).
+    pub mode: Option<Mode>,
+    /// Only these destinations get an SMS; absent means all.
+    pub geo_allow: Option<Vec<Iso>>,
+    /// Per window (`window`, default 1h); 0 or absent disables a limit.
+    pub per_number: Option<u32>,
+    pub per_ip: Option<u32>,
+    /// Per number range: the number without its last 4 digits.
+    pub per_prefix: Option<u32>,
+    pub window: Option<Dur>,
+    /// Block a destination country whose conversion (verified / sent) falls below a threshold.
+    pub conversion: Option<ConversionRule>,
+    /// Time from the end of a window to the conversion block taking effect.
+    pub detection_lag: Option<Dur>,
+    /// Keys each counter table may hold; past it new keys are refused (see the module doc).
+    pub max_keys: Option<u32>,
+    /// Limits with their own key and window (`[[defences.sms.limit]]`).
+    pub limit: Option<Vec<Limit>>,
+    /// Twilio Verify Fraud Guard: destination prefixes blocked off the account's baseline.
+    pub fraud_guard: Option<FraudGuard>,
+    /// Twilio Messaging SMS Pumping Protection: numbers and 1k ranges blocked 15–30 min.
+    pub pumping_protection: Option<PumpingProtection>,
+    /// Vonage Verify: networks blocked on volume × conversion, blocks escalating.
+    pub network_conversion: Option<NetworkConversion>,
+    /// Plivo Fraud Shield: hourly caps per destination country.
+    pub country_caps: Option<CountryCaps>,
+    /// AWS End User Messaging protect configuration: allow / block / monitor per country.
+    pub country_rules: Option<CountryRules>,
+    /// Authgear's fraud-protection warnings.
+    pub authgear: Option<Authgear>,
+    /// Auth0: per-account exponential backoff.
+    pub backoff: Option<Backoff>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversionRule {
+    pub min_sent: u32,
+    pub threshold: Prob,
+    pub block_for: Dur,
+}
+
+/// What a `[[limit]]` counts by.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum On {
+    Number,
+    Ip,
+    /// The number without its last 4 digits.
+    Prefix,
+    Country,
+    /// The app account asking (attempts without an account are not counted).
+    Account,
+    Global,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limit {
+    pub on: On,
+    /// Sends allowed per window; 0 disables the limit.
+    pub max: u32,
+    pub window: Dur,
+    pub mode: Option<Mode>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Basic,
+    Standard,
+    Max,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FraudGuard {
+    pub level: Option<Level>,
+    pub window: Option<Dur>,
+    /// Windows of verified traffic the baseline looks back over.
+    pub history: Option<Dur>,
+    pub min_unverified: Option<u32>,
+    pub factor: Option<NonNeg>,
+    pub new_country_min: Option<u32>,
+    pub prefix_min: Option<u32>,
+    pub block_for: Option<Dur>,
+    pub mode: Option<Mode>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PumpingProtection {
+    pub window: Option<Dur>,
+    pub max_unverified_number: Option<u32>,
+    pub max_unverified_range: Option<u32>,
+    pub block_min: Option<Dur>,
+    pub block_max: Option<Dur>,
+    pub mode: Option<Mode>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConversion {
+    pub window: Option<Dur>,
+    pub min_sent: Option<u32>,
+    pub min_conversion: Option<Prob>,
+    /// Successive block lengths; the last one repeats.
+    pub block_for: Option<Vec<Dur>>,
+    /// The block after this many becomes permanent; 0 = never.
+    pub permanent_after: Option<u32>,
+    pub mode: Option<Mode>,
+}
+
+/// A country's risk tier for [`CountryCaps`].
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountryCaps {
+    pub risk: Option<Risk>,
+    pub floor: Option<u32>,
+    pub multiplier: Option<NonNeg>,
+    pub history: Option<Dur>,
+    /// Explicit messages-per-hour caps that replace the suggestion.
+    pub caps: Option<BTreeMap<Iso, u32>>,
+    pub block_for: Option<Dur>,
+    /// Time from the rule's first attempt during which it only records traffic (a team sets
+    /// caps once the account has history); default 0.
+    pub learn: Option<Dur>,
+    pub mode: Option<Mode>,
+}
+
+/// One country's rule in a [`CountryRules`] protect configuration.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Allow,
+    Block,
+    Monitor,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CountryRules {
+    /// The rule of countries not listed (default `allow`).
+    pub default: Option<Action>,
+    pub countries: Option<BTreeMap<Iso, Action>>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authgear {
+    pub ip_countries_max: Option<u32>,
+    pub country_daily_min: Option<u32>,
+    pub country_hourly_min: Option<u32>,
+    pub ratio: Option<NonNeg>,
+    pub history_days: Option<u32>,
+    pub mode: Option<Mode>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    pub free: Option<u32>,
+    pub base: Option<Dur>,
+    pub max: Option<Dur>,
+    pub jitter: Option<Prob>,
+    pub reset_after: Option<Dur>,
+    pub mode: Option<Mode>,
+}
+
+/// Merging one layer over another: the receiver's values win.
+pub(crate) trait Merge {
+    fn merge(self, base: Self) -> Self;
+}
+
+fn over<T: Merge>(top: Option<T>, base: Option<T>) -> Option<T> {
+    match (top, base) {
+        (Some(t), Some(b)) => Some(t.merge(b)),
+        (t, b) => t.or(b),
+    }
+}
+
+macro_rules! whole {
+    ($($t:ty),*) => { $(impl Merge for $t { fn merge(self, _: Self) -> Self { self } })* };
+}
+whole!(
+    u32,
+    String,
+    Dur,
+    Prob,
+    NonNeg,
+    Mode,
+    Level,
+    Risk,
+    Action,
+    Vec<Iso>,
+    Vec<Limit>,
+    Vec<Dur>,
+    ConversionRule
+);
+
+impl<V> Merge for BTreeMap<Iso, V> {
+    fn merge(mut self, base: Self) -> Self {
+        for (k, v) in base {
+            self.entry(k).or_insert(v);
+        }
+        self
+    }
+}
+
+macro_rules! fields {
+    ($t:ident { $($f:ident),* $(,)? }) => {
+        impl Merge for $t {
+            fn merge(self, b: Self) -> Self {
+                Self { $($f: over(self.$f, b.$f)),* }
+            }
+        }
+    };
+}
+fields!(SmsDefences {
+    preset,
+    mode,
+    geo_allow,
+    per_number,
+    per_ip,
+    per_prefix,
+    window,
+    conversion,
+    detection_lag,
+    max_keys,
+    limit,
+    fraud_guard,
+    pumping_protection,
+    network_conversion,
+    country_caps,
+    country_rules,
+    authgear,
+    backoff,
+});
+fields!(FraudGuard {
+    level,
+    window,
+    history,
+    min_unverified,
+    factor,
+    new_country_min,
+    prefix_min,
+    block_for,
+    mode
+});
+fields!(PumpingProtection {
+    window,
+    max_unverified_number,
+    max_unverified_range,
+    block_min,
+    block_max,
+    mode
+});
+fields!(NetworkConversion {
+    window,
+    min_sent,
+    min_conversion,
+    block_for,
+    permanent_after,
+    mode
+});
+fields!(CountryCaps {
+    risk,
+    floor,
+    multiplier,
+    history,
+    caps,
+    block_for,
+    learn,
+    mode
+});
+fields!(CountryRules { default, countries });
+fields!(Authgear {
+    ip_countries_max,
+    country_daily_min,
+    country_hourly_min,
+    ratio,
+    history_days,
+    mode
+});
+fields!(Backoff {
+    free,
+    base,
+    max,
+    jitter,
+    reset_after,
+    mode
+});
+
+/// A resolution error: the key (dotted, relative to the section) and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> Invalid {
+    Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+impl SmsDefences {
+    /// Reads a defences file: the keys of a scenario's `[defences.sms]` at the top level.
+    /// Errors name the file, the line and the key.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let (file, text) = crate::conf::read(path)?;
+        Self::parse(&file, &text)
+    }
+
+    /// Parses and [resolves](Self::resolve) a defences file's text.
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let d: SmsDefences = crate::conf::parse_toml(file, text)?;
+        d.resolve().map_err(|e| ConfigError::Invalid {
+            file: file.to_string(),
+            key: e.key,
+            message: e.message,
+        })
+    }
+
+    /// Merges the named preset under these keys (these win) and checks the result. Resolving
+    /// twice gives the same result.
+    pub fn resolve(self) -> Result<Self, Invalid> {
+        let merged = match self.preset.as_deref() {
+            None => self,
+            Some(name) => {
+                let base = presets::load(name).ok_or_else(|| {
+                    invalid(
+                        "preset",
+                        format!(
+                            "unknown preset {name:?}; known: {}",
+                            presets::PRESET_NAMES.join(", ")
+                        ),
+                    )
+                })?;
+                self.merge(base)
+            }
+        };
+        merged.check()?;
+        Ok(merged)
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
+        if self.max_keys == Some(0) {
+            return Err(invalid("max_keys", "must be at least 1"));
+        }
+        for (i, l) in self.limit.iter().flatten().enumerate() {
+            if l.window.ms() == 0 {
+                return Err(invalid(&format!("limit[{i}].window"), "must be positive"));
+            }
+        }
+        let positive = |key: &str, d: Option<Dur>| match d {
+            Some(d) if d.ms() == 0 => Err(invalid(key, "must be positive")),
+            _ => Ok(()),
+        };
+        positive("window", self.window)?;
+        if let Some(f) = &self.fraud_guard {
+            positive("fraud_guard.window", f.window)?;
+        }
+        if let Some(p) = &self.pumping_protection {
+            positive("pumping_protection.window", p.window)?;
+            if let (Some(lo), Some(hi)) = (p.block_min, p.block_max)
+                && lo > hi
+            {
+                return Err(invalid(
+                    "pumping_protection.block_min",
+                    "must not exceed block_max",
+                ));
+            }
+        }
+        if let Some(n) = &self.network_conversion {
+            positive("network_conversion.window", n.window)?;
+            if n.block_for.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid(
+                    "network_conversion.block_for",
+                    "needs at least one duration",
+                ));
+            }
+        }
+        if let Some(b) = &self.backoff
+            && let (Some(base), Some(max)) = (b.base, b.max)
+            && base > max
+        {
+            return Err(invalid("backoff.base", "must not exceed backoff.max"));
+        }
+        if let Some(a) = &self.authgear
+            && a.history_days == Some(0)
+        {
+            return Err(invalid("authgear.history_days", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Keys each counter table may hold.
+    pub fn max_keys(&self) -> u32 {
+        self.max_keys.unwrap_or(DEFAULT_MAX_KEYS).max(1)
+    }
+
+    /// The mode of a rule that says `own` (or nothing).
+    pub(crate) fn mode_of(&self, own: Option<Mode>) -> Mode {
+        own.or(self.mode).unwrap_or_default()
+    }
+}

@@ -1,0 +1,331 @@
+//! SMS-side defences: what stands between a "send me a code" request and a paid SMS.
+//!
+//! One implementation for the simulator (`mo2fa run`, per flow) and the server (`/sms/start`
+//! with `serve --sms-defences FILE`): both build an [`SmsGuard`] from the same [`SmsDefences`]
+//! (the TOML keys of a scenario's `[defences.sms]`), so a team deploys what it simulated.
+//! Pure: `now` (ms) is passed in; no clock, no I/O, no OS randomness (the only jitter, in
+//! [`backoff`], is a fixed function of its inputs).
+//!
+//! A guard is a list of rules, one per configured family, each in its own module:
+//! - [`legacy`]: the geo allow-list, per number / IP / range limits sharing one `window`,
+//!   and the per-country conversion rule (the original keys, unchanged);
+//! - [`limits`]: `[[limit]]`, limits each with its own key and window;
+//! - [`fraud_guard`] (Twilio Verify), [`pumping`] (Twilio Messaging), [`network`] (Vonage),
+//!   [`caps`] (Plivo), [`country_rules`] (AWS), [`authgear`], [`backoff`] (Auth0).
+//!
+//! Every rule has a [`Mode`]: `block` refuses the send, `monitor` lets it go and counts an
+//! alert ([`GuardStats`]), `off` does not build the rule. Rules are asked in a fixed order; the
+//! first blocking rule that objects decides, monitor rules are always asked. A send is counted
+//! by every rule only if it was allowed.
+//!
+//! Memory is bounded: each counter table holds at most `max_keys` keys. A new key arriving at a
+//! full table is refused ([`Blocked::Full`]) rather than evicting a counted key: eviction would
+//! hand an attacker who rotates numbers a way to reset the counts of the ones he is pumping,
+//! and a refused send costs nothing. Tables of blocks drop expired entries first.
+
+pub mod authgear;
+pub mod backoff;
+pub mod caps;
+mod config;
+pub mod country_rules;
+pub mod fraud_guard;
+pub mod legacy;
+pub mod limits;
+pub mod network;
+pub mod pending;
+mod presets;
+pub mod pumping;
+mod util;
+
+pub use config::{
+    Action, Authgear, Backoff, ConversionRule, CountryCaps, CountryRules, DEFAULT_MAX_KEYS,
+    FraudGuard, Invalid, Level, Limit, Mode, NetworkConversion, On, PumpingProtection, Risk,
+    SmsDefences,
+};
+pub use pending::{SentAttempts, account_key};
+pub use presets::{PRESET_NAMES, text as preset_text};
+use std::collections::BTreeMap;
+
+/// One "send me a code" request as the defences see it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Attempt {
+    /// Index into the guard's country list.
+    pub country: usize,
+    /// Carrier index within the country (0 = unknown or single).
+    pub network: u32,
+    /// The destination number (E.164 digits).
+    pub number: u64,
+    /// The client's address as a number (an IPv4 address as its `u32`, IPv6 as its `u128`).
+    pub ip: u128,
+    /// The app account asking (0 = none).
+    pub account: u64,
+    /// Milliseconds (Unix time on the server, virtual time in the simulator).
+    pub now: u64,
+}
+
+impl Attempt {
+    /// The number range: the number without its last 4 digits.
+    pub fn prefix(&self) -> u64 {
+        self.number / 10_000
+    }
+}
+
+/// The rule that refused a send.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Blocked {
+    Geo,
+    /// The conversion rule blocked the destination country.
+    Country,
+    Number,
+    Ip,
+    Prefix,
+    /// A counter table is full (see the module doc).
+    Full,
+    /// A `[[limit]]` on this key.
+    Limit(On),
+    FraudGuard,
+    Pumping,
+    Network,
+    CountryCap,
+    CountryRule,
+    IpCountries,
+    CountryDaily,
+    CountryHourly,
+    Backoff,
+}
+
+impl Blocked {
+    /// The rule's name, as used in API errors, metric labels and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Blocked::Geo => "geo_allow",
+            Blocked::Country => "conversion",
+            Blocked::Number => "per_number",
+            Blocked::Ip => "per_ip",
+            Blocked::Prefix => "per_prefix",
+            Blocked::Full => "max_keys",
+            Blocked::Limit(On::Number) => "limit_number",
+            Blocked::Limit(On::Ip) => "limit_ip",
+            Blocked::Limit(On::Prefix) => "limit_prefix",
+            Blocked::Limit(On::Country) => "limit_country",
+            Blocked::Limit(On::Account) => "limit_account",
+            Blocked::Limit(On::Global) => "limit_global",
+            Blocked::FraudGuard => "fraud_guard",
+            Blocked::Pumping => "pumping_protection",
+            Blocked::Network => "network_conversion",
+            Blocked::CountryCap => "country_caps",
+            Blocked::CountryRule => "country_rules",
+            Blocked::IpCountries => "authgear_ip_countries",
+            Blocked::CountryDaily => "authgear_country_daily",
+            Blocked::CountryHourly => "authgear_country_hourly",
+            Blocked::Backoff => "backoff",
+        }
+    }
+
+    /// A permanent refusal (the destination is not allowed), rather than a rate or a
+    /// temporary block.
+    pub fn is_forbidden(self) -> bool {
+        matches!(self, Blocked::Geo | Blocked::CountryRule)
+    }
+}
+
+/// Every name [`Blocked::name`] gives, for metric labels.
+pub const RULE_NAMES: &[&str] = &[
+    "geo_allow",
+    "conversion",
+    "per_number",
+    "per_ip",
+    "per_prefix",
+    "max_keys",
+    "limit_number",
+    "limit_ip",
+    "limit_prefix",
+    "limit_country",
+    "limit_account",
+    "limit_global",
+    "fraud_guard",
+    "pumping_protection",
+    "network_conversion",
+    "country_caps",
+    "country_rules",
+    "authgear_ip_countries",
+    "authgear_country_daily",
+    "authgear_country_hourly",
+    "backoff",
+];
+
+/// A block that took effect, for a report's timeline: from, until (ms) and the country.
+pub type Span = (u64, u64, usize);
+
+/// One rule family. `judge` may update time-driven state (windows rolling, blocks taking
+/// effect); `sent` counts an allowed send; all of them respect `max_keys`.
+pub(crate) trait Rule: Send {
+    /// The refusal this rule would give `a`, if any.
+    fn judge(&mut self, a: &Attempt, spans: &mut Vec<Span>) -> Option<Blocked>;
+    /// `a` was allowed and sent.
+    fn sent(&mut self, a: &Attempt);
+    /// The code sent for `a` was verified (at `a.now`).
+    fn verified(&mut self, _a: &Attempt) {}
+    /// Milliseconds until this rule lets `a` through again, if `b` is this rule's refusal.
+    fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64>;
+    fn mode(&self) -> Mode;
+    /// Keys held in all this rule's tables (for the bounded-memory tests).
+    fn keys(&self) -> usize;
+}
+
+/// What the rules did: refusals and alerts (monitor-mode would-blocks), per rule name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GuardStats {
+    pub blocked: BTreeMap<&'static str, u64>,
+    pub alerts: BTreeMap<&'static str, u64>,
+}
+
+pub struct SmsGuard {
+    /// The original keys' rule, asked first (it answers `window_left` and `blocked_for`).
+    legacy: legacy::Legacy,
+    /// The other rule families, in the order they are asked.
+    rules: Vec<Box<dyn Rule>>,
+    /// Blocks that took effect: (from, until, country), for the report's timeline.
+    pub blocks: Vec<Span>,
+    pub stats: GuardStats,
+}
+
+impl SmsGuard {
+    /// `countries` are the ISO codes in the caller's country order. A configuration with a
+    /// preset is resolved here if the caller did not (an unknown preset then adds nothing:
+    /// callers resolve first, to report it).
+    pub fn new(cfg: &SmsDefences, countries: &[String]) -> Self {
+        let cfg = cfg.clone().resolve().unwrap_or_else(|_| cfg.clone());
+        let max_keys = cfg.max_keys() as usize;
+        let n = countries.len();
+        let mut rules: Vec<Box<dyn Rule>> = Vec::new();
+        let mut add = |mode: Mode, r: Box<dyn Rule>| {
+            if mode != Mode::Off {
+                rules.push(r);
+            }
+        };
+        if let Some(c) = &cfg.country_rules {
+            for (which, mode) in [
+                (Action::Block, Mode::Block),
+                (Action::Monitor, Mode::Monitor),
+            ] {
+                let r = country_rules::CountryRuleSet::new(c, countries, which);
+                add(mode, Box::new(r));
+            }
+        }
+        if let Some(b) = &cfg.backoff {
+            let mode = cfg.mode_of(b.mode);
+            add(mode, Box::new(backoff::Backoff::new(b, mode, max_keys)));
+        }
+        for l in cfg.limit.iter().flatten().filter(|l| l.max > 0) {
+            let mode = cfg.mode_of(l.mode);
+            add(mode, Box::new(limits::KeyLimit::new(l, mode, max_keys)));
+        }
+        if let Some(v) = &cfg.network_conversion {
+            let mode = cfg.mode_of(v.mode);
+            add(mode, Box::new(network::Networks::new(v, mode, max_keys)));
+        }
+        if let Some(p) = &cfg.pumping_protection {
+            let mode = cfg.mode_of(p.mode);
+            add(mode, Box::new(pumping::Pumping::new(p, mode, max_keys)));
+        }
+        if let Some(f) = &cfg.fraud_guard {
+            let mode = cfg.mode_of(f.mode);
+            add(
+                mode,
+                Box::new(fraud_guard::PrefixGuard::new(f, mode, n, max_keys)),
+            );
+        }
+        if let Some(c) = &cfg.country_caps {
+            let mode = cfg.mode_of(c.mode);
+            add(
+                mode,
+                Box::new(caps::CountryCapRule::new(c, mode, countries)),
+            );
+        }
+        if let Some(g) = &cfg.authgear {
+            let mode = cfg.mode_of(g.mode);
+            add(
+                mode,
+                Box::new(authgear::Warnings::new(g, mode, n, max_keys)),
+            );
+        }
+        Self {
+            rules,
+            legacy: legacy::Legacy::new(&cfg, countries),
+            blocks: Vec::new(),
+            stats: GuardStats::default(),
+        }
+    }
+
+    /// Decides one send; counts it (in every rule) if allowed.
+    pub fn check(&mut self, a: &Attempt) -> Result<(), Blocked> {
+        let mut verdict = self.legacy.judge(a, &mut self.blocks);
+        if let (Some(b), Mode::Monitor) = (verdict, self.legacy.mode()) {
+            *self.stats.alerts.entry(b.name()).or_default() += 1;
+            verdict = None;
+        }
+        for r in &mut self.rules {
+            let mode = r.mode();
+            if verdict.is_some() && mode == Mode::Block {
+                continue;
+            }
+            if let Some(b) = r.judge(a, &mut self.blocks) {
+                match mode {
+                    Mode::Block => verdict = Some(b),
+                    Mode::Monitor => *self.stats.alerts.entry(b.name()).or_default() += 1,
+                    Mode::Off => {}
+                }
+            }
+        }
+        if let Some(b) = verdict {
+            *self.stats.blocked.entry(b.name()).or_default() += 1;
+            return Err(b);
+        }
+        self.legacy.sent(a);
+        for r in &mut self.rules {
+            r.sent(a);
+        }
+        Ok(())
+    }
+
+    /// The code sent for this attempt was verified (`a.now` is the verification time).
+    pub fn verified(&mut self, a: &Attempt) {
+        self.legacy.verified(a);
+        for r in &mut self.rules {
+            r.verified(a);
+        }
+    }
+
+    /// Milliseconds until `a` would no longer be refused by `b` (the server's Retry-After);
+    /// 0 when the rule cannot say.
+    pub fn retry_after(&self, b: Blocked, a: &Attempt) -> u64 {
+        self.legacy
+            .retry_after(b, a)
+            .or_else(|| self.rules.iter().find_map(|r| r.retry_after(b, a)))
+            .unwrap_or(0)
+    }
+
+    /// Milliseconds until the legacy window ends (when per-window counts reset).
+    pub fn window_left(&self, now: u64) -> u64 {
+        self.legacy.window_left(now)
+    }
+
+    /// Milliseconds until `country`'s conversion block ends (0 if it is not blocked).
+    pub fn blocked_for(&self, country: usize, now: u64) -> u64 {
+        self.legacy.blocked_for(country, now)
+    }
+
+    /// Keys held in all counter tables (bounded by the rules' `max_keys`).
+    pub fn keys(&self) -> usize {
+        self.legacy.keys() + self.rules.iter().map(|r| r.keys()).sum::<usize>()
+    }
+
+    /// Number of rules built besides the legacy ones.
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+}
+
+#[cfg(test)]
+mod tests;
