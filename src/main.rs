@@ -2,6 +2,7 @@
 
 mod args;
 mod cost_cli;
+mod incidents_cli;
 mod serve_cli;
 
 use serve_cli::{ServeArgs, serve};
@@ -49,6 +50,10 @@ enum Command {
     /// with every section and key.
     #[command(subcommand)]
     New(NewCommand),
+    /// Replay the incident library (scenarios/incidents/) as written, with each vendor
+    /// defence preset and through the reverse flow with each fallback; one Markdown table per
+    /// incident (docs/incidents.md); exits non-zero when a replay misses a documented figure.
+    Incidents(crate::incidents_cli::IncidentsArgs),
     /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
@@ -292,6 +297,7 @@ fn run() -> Result<()> {
         }
         Command::Bench(BenchCommand::Http(args)) => bench_http(args),
         Command::Run(args) => run_scenario(args),
+        Command::Incidents(args) => incidents_cli::run(args),
         Command::Sign(args) => sign(args),
         Command::New(NewCommand::Scenario(args)) => new_scenario(args),
         Command::Soak(args) => soak(args),
@@ -321,9 +327,23 @@ fn init_logging(cli: &Cli) {
         .init();
 }
 
+/// A progress bar on a terminal (stderr), hidden otherwise.
+pub(crate) fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(len)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 fn run_scenario(args: RunArgs) -> Result<()> {
     use mo2fa_sim::{engine, report, scenario::Scenario};
-    use std::io::IsTerminal;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let mut sc = Scenario::load(&args.scenario)?;
@@ -350,14 +370,9 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     // A second Ctrl-C while the first is being honoured is ignored; the run stops at the next
     // check (every 65,536 events) and still writes its partial reports.
     let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::Relaxed));
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(sc.duration.ms() / 1000)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} virtual s  ETA {eta}  {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    let bar = progress_bar(
+        sc.duration.ms() / 1000,
+        "{bar:40} {pos}/{len} virtual s  ETA {eta}  {msg}",
     );
     let progress = |t: u64| bar.set_position(t / 1000);
     let control = engine::Control {

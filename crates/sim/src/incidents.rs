@@ -3,7 +3,7 @@
 //! and the check of a replay against the figures its source documents.
 
 use crate::engine::Outcome;
-use crate::scenario::{Fallback, Flow, Incident, Scenario};
+use crate::scenario::{AttackKind, Fallback, Flow, Incident, Scenario};
 use crate::variants::Variant;
 
 /// What one run of an incident did in the flow the incident is about.
@@ -16,10 +16,44 @@ pub struct Measured {
     pub blocked: u64,
     /// What the pumped SMS cost, as billed (USD).
     pub bill_usd: f64,
-    /// Virtual time of the first refused pumping attempt.
+    /// From the first pumping attack's start to the first send a defence refused.
     pub first_block_ms: Option<u64>,
     /// Legit users refused an SMS by a defence (false positives).
     pub legit_blocked: u64,
+}
+
+impl Measured {
+    /// What `o`, a run of `sc`, did in `flow`.
+    pub fn of(sc: &Scenario, flow: Flow, o: &Outcome) -> Self {
+        let reverse = flow == Flow::Reverse;
+        let (sent, cost, account) = match flow {
+            Flow::Sms => (o.totals.pumped_sms_smsflow, &o.costs.sms, &o.billing.sms),
+            Flow::Reverse => (
+                o.totals.pumped_sms_reverse,
+                &o.costs.reverse,
+                &o.billing.reverse,
+            ),
+        };
+        let defences = &o.defences[usize::from(reverse)];
+        let segments = u64::from(sc.sms.segments).max(1);
+        let attack_start_ms = sc
+            .attackers
+            .iter()
+            .filter(|a| a.kind == AttackKind::SmsPumping)
+            .map(|a| a.start.ms())
+            .min()
+            .unwrap_or(0);
+        Measured {
+            flow,
+            pumped_sms: crate::billing::billed_segments(sc, sent) / segments,
+            blocked: defences.blocked - defences.legit_blocked,
+            bill_usd: cost.as_ref().map_or(0.0, |c| c.pumped_sms_usd),
+            first_block_ms: defences
+                .first_block_ms
+                .map(|t| t.saturating_sub(attack_start_ms)),
+            legit_blocked: defences.legit_blocked + account.as_ref().map_or(0, |a| a.refused_legit),
+        }
+    }
 }
 
 /// The variants every incident is compared under, in table order.
@@ -98,6 +132,51 @@ pub fn table(rows: &[(Variant, Measured)]) -> String {
             thousands(m.legit_blocked)
         ));
     }
+    s
+}
+
+/// One incident's part of docs/incidents.md: its source, what it documents, how the replay as
+/// written compares, and the table of variants.
+pub fn section(file: &str, sc: &Scenario, rows: &[(Variant, Measured)]) -> String {
+    let Some(inc) = &sc.incident else {
+        return String::new();
+    };
+    let mut s = format!(
+        "## {}
+
+`{file}`, seed {}. Source: <{}>.
+
+",
+        sc.description, sc.seed, inc.source
+    );
+    let mut documented = Vec::new();
+    if let Some(n) = inc.sms {
+        documented.push(format!("{} pumped SMS billed", thousands(n)));
+    }
+    if let Some(n) = inc.blocked {
+        documented.push(format!("{} blocked", thousands(n)));
+    }
+    if let Some(b) = inc.bill_usd {
+        documented.push(format!("a bill of ${}", thousands(b.0.round() as u64)));
+    }
+    s.push_str(&format!("Documented: {}.", documented.join(", ")));
+    if let Some((_, m)) = rows.iter().find(|(v, _)| *v == Variant::AsWritten) {
+        let misses = misses(inc, m);
+        s.push_str(&if misses.is_empty() {
+            format!(
+                " The replay as written: {} billed, {} blocked, ${}, within ±{:.0} % of each documented figure.",
+                thousands(m.pumped_sms),
+                thousands(m.blocked),
+                thousands(m.bill_usd.round() as u64),
+                Incident::TOLERANCE * 100.0
+            )
+        } else {
+            format!(" The replay as written misses: {}.", misses.join("; "))
+        });
+    }
+    s.push_str("\n\n");
+    s.push_str(&table(rows));
+    s.push('\n');
     s
 }
 

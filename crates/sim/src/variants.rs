@@ -56,6 +56,9 @@ impl Variant {
                     "flows".into(),
                     toml::Value::Array(vec![toml::Value::String("reverse".into())]),
                 );
+                if let Some(incident) = t.get_mut("incident").and_then(|i| i.as_table_mut()) {
+                    incident.insert("flow".into(), toml::Value::String("reverse".into()));
+                }
                 let legit = table_at(&mut t, &["legit"]).ok_or_else(|| not_a_table("legit"))?;
                 legit.insert("other_fallback".into(), toml::Value::String(name.into()));
                 if let Some(countries) = legit.get_mut("countries").and_then(|c| c.as_table_mut()) {
