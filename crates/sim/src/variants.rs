@@ -120,10 +120,32 @@ per_number = 5
             assert_eq!(sc.flows, [Flow::Reverse]);
             assert_eq!(sc.legit.other_fallback, fallback);
             assert!(sc.legit.countries.values().all(|c| c.fallback == fallback));
-            assert_eq!((sc.seed, sc.defences.sms.per_number), (7, 5));
+            assert_eq!((sc.seed, sc.defences.sms.per_number), (7, Some(5)));
         }
         let sc = Variant::AsWritten.apply("f.toml", FILE).unwrap();
         assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+    }
+
+    #[test]
+    fn a_preset_is_added_to_the_defences_the_file_has() {
+        let sc = Variant::Preset("authgear".into())
+            .apply("f.toml", FILE)
+            .unwrap();
+        assert_eq!(sc.defences.sms.preset.as_deref(), Some("authgear"));
+        assert_eq!(
+            sc.defences.sms.per_number,
+            Some(5),
+            "the file's own limit stays"
+        );
+        assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+        let e = Variant::Preset("no_such_vendor".into())
+            .apply("f.toml", FILE)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("defences.sms.preset") && e.contains("authgear"),
+            "{e}"
+        );
     }
 
     #[test]
