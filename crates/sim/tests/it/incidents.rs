@@ -1,0 +1,60 @@
+//! The incident library: every file in scenarios/incidents/ says where it comes from and what
+//! it assumes, and its replay as written lands within 10 % of each figure its source
+//! documents. docs/incidents.md (written by `mo2fa incidents`) covers every incident and
+//! every preset.
+
+use super::run_scenario;
+use mo2fa_sim::incidents::{Measured, misses};
+use mo2fa_sim::scenario::Scenario;
+use std::path::{Path, PathBuf};
+
+fn incident_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/incidents");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_incident_replays_within_ten_percent_of_its_documented_figures() {
+    let files = incident_files();
+    let names: Vec<_> = files
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for required in ["blackpanda", "eknix", "healthchecks", "k-optional", "twitter"] {
+        assert!(names.iter().any(|n| n == required), "no {required}.toml in {names:?}");
+    }
+    let mut failures = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        // The header comes first: the source, what it documents, what the file assumes.
+        let header: String = text.lines().take_while(|l| l.starts_with('#')).collect();
+        for part in ["Source", "Documented", "Assumed", "https://"] {
+            assert!(header.contains(part), "{}: the header lacks {part:?}", path.display());
+        }
+        let sc = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
+        let inc = sc.incident.clone().expect("an [incident] section");
+        let (sc, o) = run_scenario(sc, None);
+        let m = Measured::of(&sc, inc.flow, &o);
+        failures.extend(misses(&inc, &m).into_iter().map(|miss| format!("{}: {miss}", path.display())));
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn docs_incidents_md_covers_every_incident_and_every_preset() {
+    let doc = include_str!("../../../../docs/incidents.md");
+    for path in incident_files() {
+        let sc = Scenario::load(&path).unwrap();
+        assert!(doc.contains(&format!("## {}", sc.description)), "docs/incidents.md lacks {}", path.display());
+    }
+    for preset in mo2fa_core::sms_defences::PRESET_NAMES {
+        assert!(doc.contains(&format!("+ preset {preset} |")), "docs/incidents.md lacks {preset}");
+    }
+    assert!(doc.contains("reverse flow, inbound SMS fallback") && doc.contains("reverse flow, outbound SMS fallback"));
+}
