@@ -22,7 +22,7 @@ mod queue;
 pub mod time;
 mod world;
 
-pub use accounting::{AttackerStats, Block, CountryStats, Outcome, Row};
+pub use accounting::{AttackerStats, Block, CarrierStats, CountryStats, Outcome, Row};
 pub use time::EPOCH_MS;
 pub use world::{CoreConfig, FORGER_SECRET, SIM_SECRET, TOLERANCE_S, core_config};
 

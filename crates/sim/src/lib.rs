@@ -7,6 +7,7 @@
 //! timeline.csv, summary.md, report.html); `trace` records the requests a virtual run made, for
 //! live replay by the harness.
 
+pub mod carriers;
 pub mod costs;
 pub mod engine;
 pub mod report;

@@ -7,14 +7,16 @@
 
 use super::time;
 use super::world::{Ev, World, country_u16};
-use crate::scenario::{AttackKind, Fallback, Flow, Numbering, Shape};
+use crate::scenario::{
+    AdaptAction, AttackKind, DEFAULT_RANGE_SIZE, Fallback, Flow, Numbering, Shape, Solver,
+    range_stride,
+};
 use crate::trace::{self, Action, Text};
+use mo2fa_core::sms_otp::CheckOutcome;
 use mo2fa_core::verifier::{InboundMessage, ReceiveOutcome, StartRequest};
 use mo2fa_core::webhook::Inbound;
 use rand::Rng;
 
-/// Attackers rent premium ranges: their numbers start here within a country's block.
-const PREMIUM_OFFSET: u64 = 5_000_000_000;
 /// Attackers' own sending accounts live in a block no legit user has.
 const ATTACKER_ACCOUNTS_BASE: u64 = 99 * 10_000_000_000;
 
@@ -26,15 +28,37 @@ impl World<'_> {
             return 0.0;
         }
         match cfg.shape {
-            Shape::Sustained | Shape::LowAndSlow => cfg.rate_per_s.0,
+            Shape::Sustained | Shape::LowAndSlow => cfg.rate(),
             Shape::Burst => {
                 let on_ms = cfg.burst_on.map_or(1, |d| d.ms().max(1));
                 let off_ms = cfg.burst_off.map_or(0, |d| d.ms());
                 if (t_ms - cfg.start.ms()) % (on_ms + off_ms) < on_ms {
-                    cfg.rate_per_s.0
+                    cfg.rate()
                 } else {
                     0.0
                 }
+            }
+            Shape::Ramp => {
+                let points = cfg.ramp.as_deref().unwrap_or_default();
+                let since_ms = t_ms - cfg.start.ms();
+                let Some(next) = points.iter().position(|p| p.at.ms() > since_ms) else {
+                    // After the last point: its rate holds.
+                    return points.last().map_or(0.0, |p| p.per_s.0);
+                };
+                if next == 0 {
+                    // Before the first point: its rate holds.
+                    return points[0].per_s.0;
+                }
+                let (p, q) = (&points[next - 1], &points[next]);
+                let f = time::ms_f64(since_ms - p.at.ms()) / time::ms_f64(q.at.ms() - p.at.ms());
+                p.per_s.0 + (q.per_s.0 - p.per_s.0) * f
+            }
+            Shape::Diurnal => {
+                let hour = time::hours(t_ms % time::MS_PER_DAY);
+                let peak = cfg.peak_hour.unwrap_or(12.0);
+                let amplitude = cfg.amplitude.map_or(0.5, |p| p.0);
+                let phase = std::f64::consts::TAU * (hour - peak) / 24.0;
+                cfg.rate() * (1.0 + amplitude * phase.cos())
             }
         }
     }
@@ -43,8 +67,16 @@ impl World<'_> {
     /// part of a burst cycle.
     pub(super) fn schedule_attack(&mut self, a: usize) {
         let cfg = &self.sc.attackers[a];
+        let rt = &self.attackers[a];
+        if rt.max_attempts.is_some_and(|m| rt.counter >= m) {
+            return; // every account used up
+        }
         let start_ms = cfg.start.ms();
-        let mut t_ms = self.attack_clocks_ms[a].max(time::ms_f64(start_ms));
+        let mut t_ms = self.attack_clocks_ms[a]
+            .max(time::ms_f64(start_ms))
+            .max(time::ms_f64(rt.silent_until_ms));
+        // Non-constant shapes: candidates at the peak rate, thinned in `attack`.
+        let rate = rt.thinned.unwrap_or(cfg.rate());
         if cfg.shape == Shape::Burst && self.attack_rate(a, time::whole_ms(t_ms)) == 0.0 {
             // Skip the silent part: resume at the start of the next burst.
             let on_ms = cfg.burst_on.map_or(1, |d| d.ms().max(1));
@@ -53,7 +85,7 @@ impl World<'_> {
             t_ms = time::ms_f64(start_ms + (since_ms / period_ms + 1) * period_ms);
         }
         let end_ms = time::ms_f64(cfg.end.ms());
-        let Some(gap) = self.exp_ms(cfg.rate_per_s.0) else {
+        let Some(gap) = self.exp_ms(rate) else {
             return;
         };
         self.attack_clocks_ms[a] = t_ms + gap;
@@ -65,8 +97,19 @@ impl World<'_> {
 
     pub(super) fn attack(&mut self, a: usize) {
         self.schedule_attack(a);
-        if self.attack_rate(a, self.now_ms) == 0.0 {
+        let rate = self.attack_rate(a, self.now_ms);
+        if rate == 0.0 || self.now_ms < self.attackers[a].silent_until_ms {
             return;
+        }
+        let rt = &self.attackers[a];
+        if rt.max_attempts.is_some_and(|m| rt.counter >= m) {
+            return;
+        }
+        if let Some(peak) = self.attackers[a].thinned {
+            // Thinning: a candidate at the peak rate is an attempt with probability rate/peak.
+            if self.rng.random::<f64>() * peak >= rate {
+                return;
+            }
         }
         self.acc.attackers[a].attempts += 1;
         match self.sc.attackers[a].kind {
@@ -79,12 +122,95 @@ impl World<'_> {
         }
     }
 
+    /// The target country of the next pumping attempt (its position in the attacker's targets
+    /// and the country), drawn by weight among the targets adaptation has not left.
+    fn pick_target(&mut self, a: usize) -> (usize, usize) {
+        let rt = &self.attackers[a];
+        let x = self.rng.random::<f64>();
+        if !rt.left_targets.contains(&true) {
+            let total = rt.cum_targets.last().map_or(0.0, |t| t.0);
+            let x = x * total;
+            return rt
+                .cum_targets
+                .iter()
+                .enumerate()
+                .find(|(_, (c, _))| x < *c)
+                .map_or((0, 0), |(pos, (_, i))| (pos, *i));
+        }
+        let mut prev = 0.0;
+        let weights: Vec<f64> = rt
+            .cum_targets
+            .iter()
+            .zip(&rt.left_targets)
+            .map(|((c, _), left)| {
+                let w = if *left { 0.0 } else { c - prev };
+                prev = *c;
+                w
+            })
+            .collect();
+        let mut x = x * weights.iter().sum::<f64>();
+        for (pos, w) in weights.iter().enumerate() {
+            if x < *w {
+                return (pos, rt.cum_targets[pos].1);
+            }
+            x -= w;
+        }
+        (0, rt.cum_targets.first().map_or(0, |t| t.1))
+    }
+
+    /// The carrier of the next pumping number in `country`: among the carriers the attacker
+    /// may use and has not left, by share (no draw when there is one).
+    fn pick_carrier(&mut self, a: usize, country: usize) -> usize {
+        let usable = |w: &World<'_>| -> Vec<usize> {
+            let rt = &w.attackers[a];
+            w.countries[country]
+                .carriers
+                .iter()
+                .copied()
+                .filter(|&k| rt.allowed_carriers[k] && !rt.left_carriers[k])
+                .collect()
+        };
+        let mut candidates = usable(self);
+        if candidates.is_empty() {
+            // Every carrier left behind: the attacker comes back to all of them.
+            for &k in &self.countries[country].carriers {
+                self.attackers[a].left_carriers[k] = false;
+            }
+            candidates = usable(self);
+        }
+        if candidates.len() <= 1 {
+            return candidates
+                .first()
+                .copied()
+                .unwrap_or(self.countries[country].carriers[0]);
+        }
+        let total: f64 = candidates.iter().map(|&k| self.carriers[k].share).sum();
+        let mut x = self.rng.random::<f64>() * total;
+        for &k in &candidates {
+            if x < self.carriers[k].share {
+                return k;
+            }
+            x -= self.carriers[k].share;
+        }
+        candidates[candidates.len() - 1]
+    }
+
+    /// The ranges adaptation has not left (all of them again once every one was left).
+    fn active_ranges(&mut self, a: usize) -> Vec<usize> {
+        let left = &mut self.attackers[a].left_ranges;
+        if left.iter().all(|l| *l) {
+            left.iter_mut().for_each(|l| *l = false);
+        }
+        (0..left.len()).filter(|&r| !left[r]).collect()
+    }
+
     fn pump(&mut self, a: usize) {
         let cfg = &self.sc.attackers[a];
         let (range, numbering) = (
-            u64::from(cfg.range_size.unwrap_or(10_000).max(1)),
+            u64::from(cfg.range_size.unwrap_or(DEFAULT_RANGE_SIZE).max(1)),
             cfg.numbers.unwrap_or(Numbering::Sequential),
         );
+        let stride = range_stride(cfg.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
         let (pool, rotate) = (
             cfg.ip_pool.unwrap_or(1).max(1),
             cfg.rotate_every.unwrap_or(1).max(1),
@@ -94,21 +220,56 @@ impl World<'_> {
             cfg.revenue_share.map_or(0.0, |s| s.0),
             cfg.camouflage.map_or(0.0, |c| c.0),
         );
+        let per_account = cfg.sms_per_account.map_or(u64::MAX, u64::from);
+        let per_number = u64::from(cfg.sms_per_number.unwrap_or(1));
+        let submit = cfg.submit_codes.map(|p| p.0);
+        let pass = self.sc.defences.captcha.as_ref().map(|c| match cfg.solver {
+            Some(Solver::HumanFarm) => c.pass_human_farm.0,
+            _ => c.pass_bot.0,
+        });
         let low_and_slow = cfg.shape == Shape::LowAndSlow;
-        let total = self.attackers[a].cum_targets.last().map_or(0.0, |t| t.0);
-        let x = self.rng.random::<f64>() * total;
-        let country = self.attackers[a]
-            .cum_targets
-            .iter()
-            .find(|(c, _)| x < *c)
-            .map_or(0, |(_, i)| *i);
+        let (target, country) = self.pick_target(a);
+        let network = self.pick_carrier(a, country);
         let n = self.attackers[a].counter;
         self.attackers[a].counter += 1;
-        let offset = match numbering {
-            Numbering::Sequential if !low_and_slow => n % range,
-            _ => self.rng.random_range(0..range),
+        let account = self.attackers[a].account_base + n / per_account;
+        let ranges = self.active_ranges(a);
+        let (range_index, offset) = match numbering {
+            Numbering::Sequential if !low_and_slow => {
+                // Walk each range in turn, `per_number` requests to a number.
+                let m = n / per_number;
+                let r = usize::try_from((m / range) % u64::try_from(ranges.len()).unwrap_or(1))
+                    .unwrap_or(0);
+                (ranges[r], m % range)
+            }
+            _ => match self.attackers[a].current[country] {
+                Some((r, offset, used))
+                    if used < per_number && !self.attackers[a].left_ranges[r] =>
+                {
+                    self.attackers[a].current[country] = Some((r, offset, used + 1));
+                    (r, offset)
+                }
+                _ => {
+                    let r = if ranges.len() > 1 {
+                        ranges[self.rng.random_range(0..ranges.len())]
+                    } else {
+                        ranges[0]
+                    };
+                    let offset = self.rng.random_range(0..range);
+                    if per_number > 1 {
+                        self.attackers[a].current[country] = Some((r, offset, 1));
+                    }
+                    (r, offset)
+                }
+            },
         };
-        let number = self.countries[country].base + PREMIUM_OFFSET + offset;
+        let number = self.carriers[network].premium_start
+            + u64::try_from(range_index).unwrap_or(0) * stride
+            + offset;
+        debug_assert!(
+            self.carrier_of(country, number) == network,
+            "a premium number outside its carrier's block"
+        );
         let ip = if low_and_slow {
             self.rng.random_range(0..pool)
         } else {
@@ -116,65 +277,104 @@ impl World<'_> {
             u32::try_from((n / u64::from(rotate)) % u64::from(pool)).unwrap_or(0)
         };
         self.acc.attackers[a].attacker_cost_usd += captcha;
-        let price = self.countries[country].price;
+        let price = self.carriers[network].price;
         let mut any_sent = false;
         let mut any_blocked = false;
         if self.world_sms {
-            match self
-                .guard_sms
-                .check(country, number, u128::from(ip), self.now_ms)
-            {
-                Ok(()) => {
-                    let sent = self
-                        .sms
-                        .start(&Self::sender(number), self.wall_ms(), &mut self.rng);
-                    let expect = if sent.is_ok() { "sent" } else { "refused" };
-                    self.record(expect, || Action::SmsStart {
-                        world: Flow::Sms,
-                        key: None,
-                        number,
-                        country: country_u16(country),
-                    });
-                    let row = self.row();
-                    row.pumped_sms_smsflow += 1;
-                    row.usd_sms_flow += price;
-                    self.acc.countries[country].pumped_smsflow += 1;
-                    self.acc.attackers[a].attacker_revenue_usd += price * share;
-                    any_sent = true;
-                    if self.rng.random::<f64>() < camouflage {
-                        self.guard_sms.verified(country, self.now_ms);
+            let solved = pass.is_none_or(|p| self.captcha_passes(p, false));
+            if !solved {
+                self.row().captcha_blocked_pumping += 1;
+                self.count_blocked(network, false);
+                any_blocked = true;
+            } else {
+                let _ = account; // the generalised guard's `Attempt::account`
+                match self
+                    .guard_sms
+                    .check(country, number, u128::from(ip), self.now_ms)
+                {
+                    Ok(()) => {
+                        let sent =
+                            self.sms
+                                .start(&Self::sender(number), self.wall_ms(), &mut self.rng);
+                        let expect = if sent.is_ok() { "sent" } else { "refused" };
+                        let key = submit.map(|_| self.new_key());
+                        self.record(expect, || Action::SmsStart {
+                            world: Flow::Sms,
+                            key,
+                            number,
+                            country: country_u16(country),
+                        });
+                        let row = self.row();
+                        row.pumped_sms_smsflow += 1;
+                        row.usd_sms_flow += price;
+                        self.acc.countries[country].pumped_smsflow += 1;
+                        self.acc.carriers[network].pumped_smsflow += 1;
+                        self.acc.attackers[a].attacker_revenue_usd += price * share;
+                        any_sent = true;
+                        if self.rng.random::<f64>() < camouflage {
+                            self.guard_sms.verified(country, self.now_ms);
+                        }
+                        if let (Some(p), Ok(code), Some(key)) = (submit, sent, key)
+                            && self.rng.random::<f64>() < p
+                        {
+                            self.submit_code(country, network, number, code.code, key, false);
+                        }
                     }
-                }
-                Err(_) => {
-                    self.row().blocked_sms += 1;
-                    any_blocked = true;
+                    Err(_) => {
+                        self.row().blocked_sms += 1;
+                        self.count_blocked(network, false);
+                        any_blocked = true;
+                    }
                 }
             }
         }
         if self.world_reverse {
             if self.countries[country].fallback == Fallback::OutboundSms {
                 // The attacker says "no iMessage, text me": the fallback is pumpable.
-                match self
-                    .guard_reverse
-                    .check(country, number, u128::from(ip), self.now_ms)
-                {
-                    Ok(()) => {
-                        self.record("sent", || Action::SmsStart {
-                            world: Flow::Reverse,
-                            key: None,
-                            number,
-                            country: country_u16(country),
-                        });
-                        let row = self.row();
-                        row.pumped_sms_reverse += 1;
-                        row.usd_reverse_flow += price;
-                        self.acc.countries[country].pumped_reverse += 1;
-                        self.acc.attackers[a].attacker_revenue_usd += price * share;
-                        any_sent = true;
-                    }
-                    Err(_) => {
-                        self.row().blocked_sms += 1;
-                        any_blocked = true;
+                let solved = pass.is_none_or(|p| self.captcha_passes(p, true));
+                if !solved {
+                    self.row().captcha_blocked_pumping += 1;
+                    self.count_blocked(network, true);
+                    any_blocked = true;
+                } else {
+                    match self
+                        .guard_reverse
+                        .check(country, number, u128::from(ip), self.now_ms)
+                    {
+                        Ok(()) => {
+                            let key = submit.map(|_| self.new_key());
+                            self.record("sent", || Action::SmsStart {
+                                world: Flow::Reverse,
+                                key,
+                                number,
+                                country: country_u16(country),
+                            });
+                            let row = self.row();
+                            row.pumped_sms_reverse += 1;
+                            row.usd_reverse_flow += price;
+                            self.acc.countries[country].pumped_reverse += 1;
+                            self.acc.carriers[network].pumped_reverse += 1;
+                            self.acc.attackers[a].attacker_revenue_usd += price * share;
+                            any_sent = true;
+                            if let (Some(p), Some(key)) = (submit, key)
+                                && self.rng.random::<f64>() < p
+                            {
+                                // Only a submitted code needs the real challenge behind it.
+                                let started = self.fallback_sms.start(
+                                    &Self::sender(number),
+                                    self.wall_ms(),
+                                    &mut self.rng,
+                                );
+                                if let Ok(code) = started {
+                                    self.submit_code(country, network, number, code.code, key, true);
+                                }
+                            }
+                        }
+                        Err(_) => {
+                            self.row().blocked_sms += 1;
+                            self.count_blocked(network, true);
+                            any_blocked = true;
+                        }
                     }
                 }
             } else {
@@ -188,8 +388,78 @@ impl World<'_> {
         }
         if any_sent {
             self.acc.attackers[a].succeeded += 1;
+            self.attackers[a].blocks_in_row = 0;
         } else if any_blocked {
             self.acc.attackers[a].blocked += 1;
+            self.adapt(a, target, network, range_index);
+        }
+    }
+
+    /// The attacker, who holds the number, types the code it received into the app: the real
+    /// SMS-OTP check, so the app, the guard's conversion and the Verify fee all see it.
+    fn submit_code(
+        &mut self,
+        country: usize,
+        network: usize,
+        number: u64,
+        code: u32,
+        key: u32,
+        reverse: bool,
+    ) {
+        let otp = if reverse { &self.fallback_sms } else { &self.sms };
+        let text = otp.format(code);
+        let checked = otp.check(&Self::sender(number), &text, self.wall_ms());
+        let world = if reverse { Flow::Reverse } else { Flow::Sms };
+        let verified = checked == CheckOutcome::Verified;
+        self.record(if verified { "verified" } else { "wrong_code" }, || {
+            Action::SmsRead { world, key, number }
+        });
+        if !verified {
+            return;
+        }
+        self.count_verified(network, reverse);
+        if reverse {
+            self.guard_reverse.verified(country, self.now_ms);
+            self.row().pumped_verified_reverse += 1;
+        } else {
+            self.guard_sms.verified(country, self.now_ms);
+            self.row().pumped_verified_smsflow += 1;
+        }
+    }
+
+    /// After `adapt.after_blocks` refusals in a row, the attacker changes course: it leaves
+    /// the last refusal's range, carrier or country, or stops for `back_off`.
+    fn adapt(&mut self, a: usize, target: usize, network: usize, range: usize) {
+        let Some(adapt) = &self.sc.attackers[a].adapt else {
+            return;
+        };
+        let rt = &mut self.attackers[a];
+        rt.blocks_in_row += 1;
+        if rt.blocks_in_row < adapt.after_blocks {
+            return;
+        }
+        rt.blocks_in_row = 0;
+        self.acc.attackers[a].adaptations += 1;
+        match adapt.action {
+            AdaptAction::NextRange => rt.left_ranges[range] = true,
+            AdaptAction::NextCarrier => rt.left_carriers[network] = true,
+            AdaptAction::NextCountry => {
+                rt.left_targets[target] = true;
+                // Left every target with a weight: back to all of them.
+                let mut prev = 0.0;
+                let all_left = rt.cum_targets.iter().zip(&rt.left_targets).all(|((c, _), l)| {
+                    let weighted = *c > prev;
+                    prev = *c;
+                    *l || !weighted
+                });
+                if all_left {
+                    rt.left_targets.iter_mut().for_each(|l| *l = false);
+                }
+            }
+            AdaptAction::BackOff => {
+                let back_off_ms = adapt.back_off.map_or(0, |d| d.ms());
+                rt.silent_until_ms = self.now_ms.saturating_add(back_off_ms);
+            }
         }
     }
 
@@ -337,8 +607,7 @@ impl World<'_> {
     fn phish(&mut self, a: usize) {
         let success = self.sc.attackers[a].success.map_or(0.0, |p| p.0);
         let country = self.pick_country();
-        let number =
-            self.countries[country].base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
+        let number = self.legit_number(country);
         let victim = self.new_user(country, number);
         self.users[victim as usize].refs = 1;
         // The attacker logs in as the victim: the challenge is bound to the victim's number.
@@ -376,6 +645,7 @@ impl World<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::world::PREMIUM_OFFSET;
     use super::super::world::tests::{drain, scenario, world};
     use super::*;
 

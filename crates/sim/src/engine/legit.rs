@@ -36,9 +36,9 @@ impl World<'_> {
         }
         self.acc.legit_users += 1;
         let country = self.pick_country();
-        let number =
-            self.countries[country].base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
+        let number = self.legit_number(country);
         let user = self.new_user(country, number);
+        self.users[user as usize].account = self.acc.legit_users;
         let sends = self.rng.random::<f64>() < self.sc.legit.p_send.0;
         let delay_ms = self.send_delay_ms();
         self.users[user as usize].refs = 1; // held by this function until the end
@@ -127,17 +127,29 @@ impl World<'_> {
     fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay_ms: u64) {
         let u = self.users[user as usize];
         let c = usize::from(u.country);
+        let ip = self.rng.random::<u32>();
+        // What the generalised guard takes besides country, number and address.
+        let network = self.carrier_of(c, u.number);
+        let account = u.account;
+        let _ = account;
+        if let Some(captcha) = &self.sc.defences.captcha {
+            if !self.captcha_passes(captcha.pass_legit.0, reverse) {
+                self.row().captcha_blocked_legit += 1;
+                self.count_blocked(network, reverse);
+                return;
+            }
+        }
         let guard = if reverse {
             &mut self.guard_reverse
         } else {
             &mut self.guard_sms
         };
-        let ip = self.rng.random::<u32>();
         if guard
             .check(c, u.number, u128::from(ip), self.now_ms)
             .is_err()
         {
             self.row().blocked_sms += 1;
+            self.count_blocked(network, reverse);
             return;
         }
         let wall_ms = self.wall_ms();
@@ -160,7 +172,7 @@ impl World<'_> {
         let Ok(code) = started else {
             return;
         };
-        let price = self.countries[c].price;
+        let price = self.carriers[network].price;
         let row = self.row();
         if reverse {
             row.sms_legit_reverse += 1;
@@ -168,6 +180,12 @@ impl World<'_> {
         } else {
             row.sms_legit_smsflow += 1;
             row.usd_sms_flow += price;
+        }
+        let ks = &mut self.acc.carriers[network];
+        if reverse {
+            ks.sms_legit_reverse += 1;
+        } else {
+            ks.sms_legit_smsflow += 1;
         }
         let cs = &mut self.acc.countries[c];
         let u = &mut self.users[user as usize];
@@ -183,6 +201,39 @@ impl World<'_> {
         if sends {
             let read_ms = self.after(self.sc.sms.delivery.ms().saturating_add(delay_ms));
             self.hold(user, read_ms, Ev::SmsRead { user, reverse });
+        }
+    }
+
+    /// A CAPTCHA in front of a send, passed with probability `pass`; the defender pays for
+    /// the check in the flow's column.
+    pub(super) fn captcha_passes(&mut self, pass: f64, reverse: bool) -> bool {
+        let usd = self.sc.defences.captcha.as_ref().map_or(0.0, |c| c.usd_per_check.0);
+        let row = self.row();
+        if reverse {
+            row.usd_captcha_reverse_flow += usd;
+        } else {
+            row.usd_captcha_sms_flow += usd;
+        }
+        self.rng.random::<f64>() < pass
+    }
+
+    /// A request to `network` a defence refused, in the flow's column.
+    pub(super) fn count_blocked(&mut self, network: usize, reverse: bool) {
+        let ks = &mut self.acc.carriers[network];
+        if reverse {
+            ks.blocked_reverse += 1;
+        } else {
+            ks.blocked_smsflow += 1;
+        }
+    }
+
+    /// A code sent to `network` checked correct, in the flow's column.
+    pub(super) fn count_verified(&mut self, network: usize, reverse: bool) {
+        let ks = &mut self.acc.carriers[network];
+        if reverse {
+            ks.verified_reverse += 1;
+        } else {
+            ks.verified_smsflow += 1;
         }
     }
 
@@ -212,12 +263,17 @@ impl World<'_> {
             number: u.number,
         });
         if checked == CheckOutcome::Verified {
+            let country = usize::from(u.country);
+            let network = self.carrier_of(country, u.number);
+            let account = u.account;
+            let _ = account;
+            self.count_verified(network, reverse);
             let guard = if reverse {
                 &mut self.guard_reverse
             } else {
                 &mut self.guard_sms
             };
-            guard.verified(usize::from(u.country), self.now_ms);
+            guard.verified(country, self.now_ms);
             if reverse {
                 self.acc.fallback_sms_verified += 1;
             }

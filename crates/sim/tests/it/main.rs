@@ -223,7 +223,7 @@ fn timeline_csv_has_one_column_per_counter_and_one_row_per_interval() {
         "header and three 10-minute rows (the last partial)"
     );
     assert!(lines[0].starts_with("t_start_s,legit_starts,"));
-    assert!(lines[0].ends_with(",usd_sms_flow,usd_reverse_flow"));
+    assert!(lines[0].ends_with(",usd_sms_flow,usd_reverse_flow,usd_captcha_sms_flow,usd_captcha_reverse_flow"));
     assert_eq!(lines[0].split(',').count(), 1 + Row::COLUMNS.len());
     assert!(lines[2].starts_with("600,"));
     assert!(lines[3].starts_with("1200,"));
