@@ -114,7 +114,7 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
             "succeeded": a.succeeded, "attacker_cost_usd": two_decimals(a.attacker_cost_usd),
             "attacker_revenue_usd": two_decimals(a.attacker_revenue_usd),
-            "adaptations": a.adaptations,
+            "adaptations": a.adaptations, "accounts": a.accounts,
         })).collect::<Vec<_>>(),
         "countries": o.countries.iter().map(|c| json!({
             "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),

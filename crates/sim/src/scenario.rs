@@ -942,6 +942,190 @@ latency_median = "300ms"
         assert!(err(&text).contains("attacker[1].end"));
     }
 
+    /// MINIMAL with one `sms_pumping` attacker (sustained, MA) given `keys`, then `tables`.
+    fn pumping(keys: &str, tables: &str) -> String {
+        format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0, KG = 1.0 }}\n\
+             {keys}{tables}"
+        )
+    }
+
+    /// The error of a variant, which must name the file and `key`.
+    fn err_at(text: &str, key: &str, why: &str) {
+        let e = err(text);
+        assert!(e.starts_with("bad.toml") && e.contains(key) && e.contains(why), "{e}");
+    }
+
+    #[test]
+    fn the_new_attacker_knobs_parse() {
+        let text = pumping(
+            "sms_per_account = 5\naccounts = 10\nsms_per_number = 2\nranges = 3\n\
+             carriers = [\"Inwi\", \"Beeline\"]\nsubmit_codes = 0.4\nsolver = \"human_farm\"\n\
+             adapt = { after_blocks = 20, action = \"next_range\" }\n",
+            "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\nprice_usd = 0.25\n\
+             [[carrier]]\ncountry = \"KG\"\nname = \"Beeline\"\nshare = 0.5\n\
+             [defences.captcha]\npass_bot = 0.05\npass_human_farm = 0.9\npass_legit = 0.97\n",
+        );
+        let s = Scenario::parse("ok.toml", &text).unwrap();
+        let a = &s.attackers[0];
+        assert_eq!((a.sms_per_account, a.accounts, a.ranges), (Some(5), Some(10), Some(3)));
+        assert_eq!(a.solver, Some(Solver::HumanFarm));
+        assert_eq!(a.adapt.as_ref().map(|x| x.action), Some(AdaptAction::NextRange));
+        assert_eq!(s.carriers[0].price_usd, Some(NonNeg(0.25)));
+        assert_eq!(s.defences.captcha.as_ref().map(|c| c.usd_per_check), Some(NonNeg(0.0)));
+        let ramp = format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"ramp\"\nramp = [{{ at = \"0h\", per_s = 0.05 }}, {{ at = \"30m\", per_s = 0.3 }}]\n"
+        );
+        let s = Scenario::parse("ok.toml", &ramp).unwrap();
+        assert_eq!(s.attackers[0].ramp.as_ref().map(Vec::len), Some(2));
+        assert_eq!(s.attackers[0].rate_per_s, None);
+    }
+
+    #[test]
+    fn shape_keys_are_refused_on_other_shapes() {
+        let with = |shape_keys: &str| {
+            format!(
+                "{MINIMAL}\n[[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"1h\"\n{shape_keys}"
+            )
+        };
+        let ramp = "ramp = [{ at = \"0s\", per_s = 1.0 }]\n";
+        err_at(
+            &with(&format!("shape = \"sustained\"\nrate_per_s = 1.0\n{ramp}")),
+            "attacker[1].ramp",
+            "does not apply to shape sustained",
+        );
+        err_at(
+            &with(&format!("shape = \"ramp\"\nrate_per_s = 1.0\n{ramp}")),
+            "attacker[1].rate_per_s",
+            "does not apply to shape ramp",
+        );
+        err_at(&with("shape = \"ramp\"\n"), "attacker[1].ramp", "needs ramp");
+        err_at(
+            &with("shape = \"ramp\"\nramp = [{ at = \"1h\", per_s = 1.0 }, { at = \"1h\", per_s = 2.0 }]\n"),
+            "attacker[1].ramp",
+            "increase",
+        );
+        err_at(&with("shape = \"sustained\"\n"), "attacker[1].rate_per_s", "needs rate_per_s");
+        err_at(
+            &with("shape = \"diurnal\"\nrate_per_s = 1.0\npeak_hour = 24\n"),
+            "attacker[1].peak_hour",
+            "[0, 24)",
+        );
+        err_at(
+            &with("shape = \"sustained\"\nrate_per_s = 1.0\namplitude = 0.5\n"),
+            "attacker[1].amplitude",
+            "does not apply to shape sustained",
+        );
+        err_at(
+            &with("shape = \"sustained\"\nrate_per_s = 1.0\nburst_on = \"1m\"\n"),
+            "attacker[1].burst_on",
+            "does not apply to shape sustained",
+        );
+        // A bad value inside a ramp point names its line.
+        let e = err(&with("shape = \"ramp\"\nramp = [{ at = \"soon\", per_s = 1.0 }]\n"));
+        assert!(e.starts_with("bad.toml:19:") && e.contains("ramp"), "{e}");
+    }
+
+    #[test]
+    fn pumping_knobs_are_refused_elsewhere_and_checked_against_each_other() {
+        let guessing = format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"code_guessing\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 1.0\n"
+        );
+        for k in [
+            "sms_per_account = 5",
+            "accounts = 3",
+            "sms_per_number = 2",
+            "ranges = 2",
+            "carriers = [\"X\"]",
+            "submit_codes = 0.5",
+            "adapt = { after_blocks = 3, action = \"back_off\", back_off = \"1m\" }",
+            "solver = \"bot\"",
+        ] {
+            let key = k.split(" = ").next().unwrap();
+            err_at(
+                &format!("{guessing}{k}\n"),
+                &format!("attacker[1].{key}"),
+                "does not apply to kind code_guessing",
+            );
+        }
+        err_at(&pumping("accounts = 3\n", ""), "attacker[1].accounts", "needs sms_per_account");
+        err_at(&pumping("sms_per_number = 0\n", ""), "attacker[1].sms_per_number", "at least 1");
+        err_at(
+            &pumping("ranges = 600000\n", ""),
+            "attacker[1].ranges",
+            "do not fit",
+        );
+        err_at(
+            &pumping("adapt = { after_blocks = 3, action = \"next_range\" }\n", ""),
+            "attacker[1].adapt.action",
+            "ranges >= 2",
+        );
+        err_at(
+            &pumping("adapt = { after_blocks = 3, action = \"next_carrier\" }\n", ""),
+            "attacker[1].adapt.action",
+            "two carriers",
+        );
+        err_at(
+            &pumping("adapt = { after_blocks = 3, action = \"back_off\" }\n", ""),
+            "attacker[1].adapt.back_off",
+            "required",
+        );
+        err_at(
+            &pumping("ranges = 2\nadapt = { after_blocks = 3, action = \"next_range\", back_off = \"1m\" }\n", ""),
+            "attacker[1].adapt.back_off",
+            "refused",
+        );
+        err_at(
+            &pumping("adapt = { after_blocks = 0, action = \"next_country\" }\n", ""),
+            "attacker[1].adapt.after_blocks",
+            "at least 1",
+        );
+        err_at(&pumping("solver = \"bot\"\n", ""), "attacker[1].solver", "[defences.captcha]");
+        let e = err(&pumping("solver = \"robot\"\n", ""));
+        assert!(e.starts_with("bad.toml:21:") && e.contains("solver"), "{e}");
+        err_at(
+            &pumping("carriers = [\"Inwi\"]\n", "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n"),
+            "attacker[1].carriers",
+            "target KG has none",
+        );
+    }
+
+    #[test]
+    fn carrier_tables_are_checked() {
+        let carrier = |c: &str| pumping("", &format!("[[carrier]]\n{c}\n"));
+        err_at(
+            &carrier("country = \"FR\"\nname = \"Orange\"\nshare = 0.5"),
+            "carrier[1].country",
+            "neither a legit country nor an attacker target",
+        );
+        err_at(
+            &carrier("country = \"MA\"\nname = \"(other)\"\nshare = 0.5"),
+            "carrier[1].name",
+            "other than",
+        );
+        err_at(
+            &carrier("country = \"MA\"\nname = \"Inwi\"\nshare = 0.0"),
+            "carrier[1].share",
+            "positive",
+        );
+        let two = "country = \"MA\"\nname = \"Inwi\"\nshare = 0.6\n[[carrier]]\ncountry = \"MA\"\n";
+        err_at(
+            &carrier(&format!("{two}name = \"IAM\"\nshare = 0.6")),
+            "carrier[2].share",
+            "sum to more than 1",
+        );
+        err_at(
+            &carrier(&format!("{two}name = \"Inwi\"\nshare = 0.1")),
+            "carrier[2].name",
+            "twice",
+        );
+        let e = err(&carrier("country = \"MA\"\nname = \"Inwi\"\nshare = 0.5\nprice_usd = -1"));
+        assert!(e.starts_with("bad.toml:25:") && e.contains("price_usd"), "{e}");
+    }
+
     mod properties {
         use super::*;
         use proptest::prelude::*;

@@ -84,6 +84,8 @@ pub struct AttackerStats {
     pub attacker_revenue_usd: f64,
     /// Times an adaptive attacker changed course (`adapt`).
     pub adaptations: u64,
+    /// Accounts a pumping attacker signed up (`sms_per_account` requests each).
+    pub accounts: u64,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]

@@ -124,7 +124,7 @@ impl World<'_> {
     }
 
     /// Outbound SMS code: the sms world, or the reverse world's outbound fallback.
-    fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay_ms: u64) {
+    pub(super) fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay_ms: u64) {
         let u = self.users[user as usize];
         let c = usize::from(u.country);
         let ip = self.rng.random::<u32>();
