@@ -262,7 +262,8 @@ fn build_carriers(
                 push(&c.name, c.share.0, per_segment, Some(slot));
                 slot += 1;
             }
-            let rest = 1.0 - listed.iter().map(|c| c.share.0).sum::<f64>();
+            // Rounded, so 1 − 0.45 − 0.35 reads 0.2 in the summary.
+            let rest = ((1.0 - listed.iter().map(|c| c.share.0).sum::<f64>()) * 1e9).round() / 1e9;
             if rest > SHARE_EPS {
                 push(OTHER_CARRIER, rest, list_price, Some(slot));
             }
