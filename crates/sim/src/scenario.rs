@@ -589,8 +589,16 @@ impl Scenario {
             ("burst_on", a.burst_on.is_some(), a.shape == Shape::Burst),
             ("burst_off", a.burst_off.is_some(), a.shape == Shape::Burst),
             ("ramp", a.ramp.is_some(), a.shape == Shape::Ramp),
-            ("amplitude", a.amplitude.is_some(), a.shape == Shape::Diurnal),
-            ("peak_hour", a.peak_hour.is_some(), a.shape == Shape::Diurnal),
+            (
+                "amplitude",
+                a.amplitude.is_some(),
+                a.shape == Shape::Diurnal,
+            ),
+            (
+                "peak_hour",
+                a.peak_hour.is_some(),
+                a.shape == Shape::Diurnal,
+            ),
         ];
         for (k, present, applies) in keys {
             if present && !applies {
@@ -667,11 +675,17 @@ impl Scenario {
         // Carriers the attacker may use in each target country.
         let mut candidates_max = 0;
         for iso in &targets {
-            let of_country: Vec<&Carrier> =
-                self.carriers.iter().filter(|c| &&c.country == iso).collect();
+            let of_country: Vec<&Carrier> = self
+                .carriers
+                .iter()
+                .filter(|c| &&c.country == iso)
+                .collect();
             let n = match &a.carriers {
                 Some(names) => {
-                    let n = of_country.iter().filter(|c| names.contains(&c.name)).count();
+                    let n = of_country
+                        .iter()
+                        .filter(|c| names.contains(&c.name))
+                        .count();
                     if n == 0 {
                         return Err(bad(
                             "carriers",
@@ -687,16 +701,18 @@ impl Scenario {
             };
             candidates_max = candidates_max.max(n);
         }
-        if let Some(names) = &a.carriers {
-            if let Some(name) = names
-                .iter()
-                .find(|n| !self.carriers.iter().any(|c| &c.name == *n && targets.contains(&&c.country)))
-            {
-                return Err(bad(
-                    "carriers",
-                    format!("{name:?} is no [[carrier]] of a target country"),
-                ));
-            }
+        if let Some(names) = &a.carriers
+            && let Some(name) = names.iter().find(|n| {
+                !self
+                    .carriers
+                    .iter()
+                    .any(|c| &c.name == *n && targets.contains(&&c.country))
+            })
+        {
+            return Err(bad(
+                "carriers",
+                format!("{name:?} is no [[carrier]] of a target country"),
+            ));
         }
         if let Some(adapt) = &a.adapt {
             if adapt.after_blocks == 0 {
@@ -742,15 +758,19 @@ impl Scenario {
         };
         for (i, c) in self.carriers.iter().enumerate() {
             let known = self.legit.countries.contains_key(&c.country)
-                || self
-                    .attackers
-                    .iter()
-                    .any(|a| a.targets.as_ref().is_some_and(|t| t.contains_key(&c.country)));
+                || self.attackers.iter().any(|a| {
+                    a.targets
+                        .as_ref()
+                        .is_some_and(|t| t.contains_key(&c.country))
+                });
             if !known {
                 return Err(bad(
                     i,
                     "country",
-                    format!("{} is neither a legit country nor an attacker target", c.country.0),
+                    format!(
+                        "{} is neither a legit country nor an attacker target",
+                        c.country.0
+                    ),
                 ));
             }
             if c.name.trim().is_empty() || c.name == OTHER_CARRIER {
@@ -765,7 +785,11 @@ impl Scenario {
                 .filter(|o| o.country == c.country)
                 .collect();
             if same[..same.len() - 1].iter().any(|o| o.name == c.name) {
-                return Err(bad(i, "name", format!("{} is listed twice for {}", c.name, c.country.0)));
+                return Err(bad(
+                    i,
+                    "name",
+                    format!("{} is listed twice for {}", c.name, c.country.0),
+                ));
             }
             if c.share.0 <= 0.0 {
                 return Err(bad(i, "share", "must be positive".into()));
@@ -774,7 +798,10 @@ impl Scenario {
                 return Err(bad(
                     i,
                     "share",
-                    format!("the shares of {}'s carriers sum to more than 1", c.country.0),
+                    format!(
+                        "the shares of {}'s carriers sum to more than 1",
+                        c.country.0
+                    ),
                 ));
             }
             if same.len() > MAX_CARRIERS_PER_COUNTRY {
@@ -954,7 +981,10 @@ latency_median = "300ms"
     /// The error of a variant, which must name the file and `key`.
     fn err_at(text: &str, key: &str, why: &str) {
         let e = err(text);
-        assert!(e.starts_with("bad.toml") && e.contains(key) && e.contains(why), "{e}");
+        assert!(
+            e.starts_with("bad.toml") && e.contains(key) && e.contains(why),
+            "{e}"
+        );
     }
 
     #[test]
@@ -969,11 +999,20 @@ latency_median = "300ms"
         );
         let s = Scenario::parse("ok.toml", &text).unwrap();
         let a = &s.attackers[0];
-        assert_eq!((a.sms_per_account, a.accounts, a.ranges), (Some(5), Some(10), Some(3)));
+        assert_eq!(
+            (a.sms_per_account, a.accounts, a.ranges),
+            (Some(5), Some(10), Some(3))
+        );
         assert_eq!(a.solver, Some(Solver::HumanFarm));
-        assert_eq!(a.adapt.as_ref().map(|x| x.action), Some(AdaptAction::NextRange));
+        assert_eq!(
+            a.adapt.as_ref().map(|x| x.action),
+            Some(AdaptAction::NextRange)
+        );
         assert_eq!(s.carriers[0].price_usd, Some(NonNeg(0.25)));
-        assert_eq!(s.defences.captcha.as_ref().map(|c| c.usd_per_check), Some(NonNeg(0.0)));
+        assert_eq!(
+            s.defences.captcha.as_ref().map(|c| c.usd_per_check),
+            Some(NonNeg(0.0))
+        );
         let ramp = format!(
             "{MINIMAL}\n[[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"1h\"\n\
              shape = \"ramp\"\nramp = [{{ at = \"0h\", per_s = 0.05 }}, {{ at = \"30m\", per_s = 0.3 }}]\n"
@@ -1001,13 +1040,23 @@ latency_median = "300ms"
             "attacker[1].rate_per_s",
             "does not apply to shape ramp",
         );
-        err_at(&with("shape = \"ramp\"\n"), "attacker[1].ramp", "needs ramp");
         err_at(
-            &with("shape = \"ramp\"\nramp = [{ at = \"1h\", per_s = 1.0 }, { at = \"1h\", per_s = 2.0 }]\n"),
+            &with("shape = \"ramp\"\n"),
+            "attacker[1].ramp",
+            "needs ramp",
+        );
+        err_at(
+            &with(
+                "shape = \"ramp\"\nramp = [{ at = \"1h\", per_s = 1.0 }, { at = \"1h\", per_s = 2.0 }]\n",
+            ),
             "attacker[1].ramp",
             "increase",
         );
-        err_at(&with("shape = \"sustained\"\n"), "attacker[1].rate_per_s", "needs rate_per_s");
+        err_at(
+            &with("shape = \"sustained\"\n"),
+            "attacker[1].rate_per_s",
+            "needs rate_per_s",
+        );
         err_at(
             &with("shape = \"diurnal\"\nrate_per_s = 1.0\npeak_hour = 24\n"),
             "attacker[1].peak_hour",
@@ -1024,7 +1073,9 @@ latency_median = "300ms"
             "does not apply to shape sustained",
         );
         // A bad value inside a ramp point names its line.
-        let e = err(&with("shape = \"ramp\"\nramp = [{ at = \"soon\", per_s = 1.0 }]\n"));
+        let e = err(&with(
+            "shape = \"ramp\"\nramp = [{ at = \"soon\", per_s = 1.0 }]\n",
+        ));
         assert!(e.starts_with("bad.toml:19:") && e.contains("ramp"), "{e}");
     }
 
@@ -1051,20 +1102,34 @@ latency_median = "300ms"
                 "does not apply to kind code_guessing",
             );
         }
-        err_at(&pumping("accounts = 3\n", ""), "attacker[1].accounts", "needs sms_per_account");
-        err_at(&pumping("sms_per_number = 0\n", ""), "attacker[1].sms_per_number", "at least 1");
+        err_at(
+            &pumping("accounts = 3\n", ""),
+            "attacker[1].accounts",
+            "needs sms_per_account",
+        );
+        err_at(
+            &pumping("sms_per_number = 0\n", ""),
+            "attacker[1].sms_per_number",
+            "at least 1",
+        );
         err_at(
             &pumping("ranges = 600000\n", ""),
             "attacker[1].ranges",
             "do not fit",
         );
         err_at(
-            &pumping("adapt = { after_blocks = 3, action = \"next_range\" }\n", ""),
+            &pumping(
+                "adapt = { after_blocks = 3, action = \"next_range\" }\n",
+                "",
+            ),
             "attacker[1].adapt.action",
             "ranges >= 2",
         );
         err_at(
-            &pumping("adapt = { after_blocks = 3, action = \"next_carrier\" }\n", ""),
+            &pumping(
+                "adapt = { after_blocks = 3, action = \"next_carrier\" }\n",
+                "",
+            ),
             "attacker[1].adapt.action",
             "two carriers",
         );
@@ -1074,20 +1139,33 @@ latency_median = "300ms"
             "required",
         );
         err_at(
-            &pumping("ranges = 2\nadapt = { after_blocks = 3, action = \"next_range\", back_off = \"1m\" }\n", ""),
+            &pumping(
+                "ranges = 2\nadapt = { after_blocks = 3, action = \"next_range\", back_off = \"1m\" }\n",
+                "",
+            ),
             "attacker[1].adapt.back_off",
             "refused",
         );
         err_at(
-            &pumping("adapt = { after_blocks = 0, action = \"next_country\" }\n", ""),
+            &pumping(
+                "adapt = { after_blocks = 0, action = \"next_country\" }\n",
+                "",
+            ),
             "attacker[1].adapt.after_blocks",
             "at least 1",
         );
-        err_at(&pumping("solver = \"bot\"\n", ""), "attacker[1].solver", "[defences.captcha]");
+        err_at(
+            &pumping("solver = \"bot\"\n", ""),
+            "attacker[1].solver",
+            "[defences.captcha]",
+        );
         let e = err(&pumping("solver = \"robot\"\n", ""));
         assert!(e.starts_with("bad.toml:21:") && e.contains("solver"), "{e}");
         err_at(
-            &pumping("carriers = [\"Inwi\"]\n", "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n"),
+            &pumping(
+                "carriers = [\"Inwi\"]\n",
+                "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n",
+            ),
             "attacker[1].carriers",
             "target KG has none",
         );
@@ -1122,8 +1200,13 @@ latency_median = "300ms"
             "carrier[2].name",
             "twice",
         );
-        let e = err(&carrier("country = \"MA\"\nname = \"Inwi\"\nshare = 0.5\nprice_usd = -1"));
-        assert!(e.starts_with("bad.toml:25:") && e.contains("price_usd"), "{e}");
+        let e = err(&carrier(
+            "country = \"MA\"\nname = \"Inwi\"\nshare = 0.5\nprice_usd = -1",
+        ));
+        assert!(
+            e.starts_with("bad.toml:25:") && e.contains("price_usd"),
+            "{e}"
+        );
     }
 
     mod properties {

@@ -285,7 +285,10 @@ mod tests {
             cells[Row::COLUMNS.iter().position(|c| *c == "hijacks").unwrap()],
             "5"
         );
-        let usd = Row::COLUMNS.iter().position(|c| *c == "usd_sms_flow").unwrap();
+        let usd = Row::COLUMNS
+            .iter()
+            .position(|c| *c == "usd_sms_flow")
+            .unwrap();
         assert_eq!(cells[usd], "0.7500");
     }
 

@@ -233,7 +233,7 @@ impl World<'_> {
         let n = self.attackers[a].counter;
         self.attackers[a].counter += 1;
         let account = self.attackers[a].account_base + n / per_account;
-        if n % per_account == 0 {
+        if n.is_multiple_of(per_account) {
             self.acc.attackers[a].accounts += 1;
         }
         let ranges = self.active_ranges(a);
@@ -369,7 +369,9 @@ impl World<'_> {
                                     &mut self.rng,
                                 );
                                 if let Ok(code) = started {
-                                    self.submit_code(country, network, number, code.code, key, true);
+                                    self.submit_code(
+                                        country, network, number, code.code, key, true,
+                                    );
                                 }
                             }
                         }
@@ -409,7 +411,11 @@ impl World<'_> {
         key: u32,
         reverse: bool,
     ) {
-        let otp = if reverse { &self.fallback_sms } else { &self.sms };
+        let otp = if reverse {
+            &self.fallback_sms
+        } else {
+            &self.sms
+        };
         let text = otp.format(code);
         let checked = otp.check(&Self::sender(number), &text, self.wall_ms());
         let world = if reverse { Flow::Reverse } else { Flow::Sms };
@@ -450,11 +456,15 @@ impl World<'_> {
                 rt.left_targets[target] = true;
                 // Left every target with a weight: back to all of them.
                 let mut prev = 0.0;
-                let all_left = rt.cum_targets.iter().zip(&rt.left_targets).all(|((c, _), l)| {
-                    let weighted = *c > prev;
-                    prev = *c;
-                    *l || !weighted
-                });
+                let all_left = rt
+                    .cum_targets
+                    .iter()
+                    .zip(&rt.left_targets)
+                    .all(|((c, _), l)| {
+                        let weighted = *c > prev;
+                        prev = *c;
+                        *l || !weighted
+                    });
                 if all_left {
                     rt.left_targets.iter_mut().for_each(|l| *l = false);
                 }
@@ -825,7 +835,10 @@ mod tests {
         for _ in 0..12 {
             w.pump(0);
         }
-        assert_eq!(w.acc.attackers[0].accounts, 1, "without the knob: one account");
+        assert_eq!(
+            w.acc.attackers[0].accounts, 1,
+            "without the knob: one account"
+        );
         let sc = pumper("sms_per_account = 5\naccounts = 2\n", "");
         let mut w = world(&sc);
         run_attacks(&mut w);
@@ -851,7 +864,10 @@ mod tests {
             w.pump(0);
         }
         let n = sms_numbers(&w);
-        assert!(n[0] == n[1] && n[1] == n[2] && n[3] == n[4] && n[4] == n[5], "{n:?}");
+        assert!(
+            n[0] == n[1] && n[1] == n[2] && n[3] == n[4] && n[4] == n[5],
+            "{n:?}"
+        );
         assert_ne!(n[0], n[3], "a new number after three");
     }
 
@@ -907,7 +923,11 @@ mod tests {
         let w = world(&sc);
         let m = 60_000;
         assert_eq!(w.attack_rate(0, 10 * m - 1), 0.0, "before start");
-        assert_eq!(w.attack_rate(0, 10 * m), 1.0, "the first point's rate holds before it");
+        assert_eq!(
+            w.attack_rate(0, 10 * m),
+            1.0,
+            "the first point's rate holds before it"
+        );
         assert_eq!(w.attack_rate(0, 20 * m), 1.0);
         assert!((w.attack_rate(0, 30 * m) - 2.0).abs() < 1e-12, "half way");
         assert_eq!(w.attack_rate(0, 40 * m), 3.0);
@@ -927,7 +947,10 @@ mod tests {
         let n = w.acc.attackers[0].attempts as f64;
         assert!((n - 3_600.0).abs() < 5.0 * 60.0, "{n} attempts");
         let rows: Vec<u64> = w.acc.rows.iter().map(|r| r.forged_rejected).collect();
-        assert!(rows[5] > 3 * rows[0], "more at the end than at the start: {rows:?}");
+        assert!(
+            rows[5] > 3 * rows[0],
+            "more at the end than at the start: {rows:?}"
+        );
     }
 
     #[test]
@@ -942,7 +965,10 @@ mod tests {
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
         assert!(close(w.attack_rate(0, 3 * h), 0.2 * 1.8), "peak");
         assert!(close(w.attack_rate(0, 15 * h), 0.2 * 0.2), "trough");
-        assert!(close(w.attack_rate(0, 9 * h), 0.2), "a quarter day off: the mean");
+        assert!(
+            close(w.attack_rate(0, 9 * h), 0.2),
+            "a quarter day off: the mean"
+        );
         run_attacks(&mut w);
         let n = w.acc.attackers[0].attempts as f64;
         let mean = 0.2 * 86_400.0; // the cosine averages out over a day
@@ -954,7 +980,12 @@ mod tests {
                 .map(|r| r.forged_rejected)
                 .sum()
         };
-        assert!(around(3) > 4 * around(15), "{} vs {}", around(3), around(15));
+        assert!(
+            around(3) > 4 * around(15),
+            "{} vs {}",
+            around(3),
+            around(15)
+        );
     }
 
     const TWO_CARRIERS: &str = "[[carrier]]\ncountry = \"MA\"\nname = \"A\"\nshare = 0.3\n\
@@ -972,7 +1003,11 @@ mod tests {
         ));
         let mut w = world(&sc);
         let names: Vec<&str> = w.acc.carriers.iter().map(|k| k.name.as_str()).collect();
-        assert_eq!(names, ["A", "B", "(other)"], "the rest of the shares is (other)");
+        assert_eq!(
+            names,
+            ["A", "B", "(other)"],
+            "the rest of the shares is (other)"
+        );
         let mut per = [0u32; 3];
         for _ in 0..10_000 {
             let number = w.legit_number(0);
@@ -1004,7 +1039,10 @@ mod tests {
         let list = w.countries[0].price;
         assert_eq!(w.carriers[0].price, 0.0083, "carrier_prices.csv");
         assert_eq!(w.carriers[1].price, 0.02, "price_usd");
-        assert!(list > 0.0 && w.acc.carriers.len() == 2, "shares sum to 1: no (other)");
+        assert!(
+            list > 0.0 && w.acc.carriers.len() == 2,
+            "shares sum to 1: no (other)"
+        );
     }
 
     #[test]
@@ -1023,7 +1061,10 @@ mod tests {
         for _ in 0..20 {
             w.pump(0);
         }
-        assert_eq!(w.acc.rows[0].pumped_verified_smsflow, 0, "camouflage verifies nothing");
+        assert_eq!(
+            w.acc.rows[0].pumped_verified_smsflow, 0,
+            "camouflage verifies nothing"
+        );
     }
 
     #[test]
@@ -1065,7 +1106,11 @@ mod tests {
         while w.acc.attackers[0].adaptations == 0 {
             w.pump(0);
         }
-        assert_eq!(w.attackers[0].left_targets, [false, true], "KG, MA: MA left");
+        assert_eq!(
+            w.attackers[0].left_targets,
+            [false, true],
+            "KG, MA: MA left"
+        );
         let blocked = w.acc.attackers[0].blocked;
         for _ in 0..100 {
             w.pump(0);
@@ -1126,7 +1171,11 @@ mod tests {
                 w.pump(0);
             }
             let r = w.acc.rows[0].clone();
-            (r.pumped_sms_smsflow, r.captcha_blocked_pumping, r.usd_captcha_sms_flow)
+            (
+                r.pumped_sms_smsflow,
+                r.captcha_blocked_pumping,
+                r.usd_captcha_sms_flow,
+            )
         };
         let (sent, failed, usd) = pumps("bot");
         assert_eq!((sent, failed), (0, 20));

@@ -131,13 +131,13 @@ impl World<'_> {
         // What the generalised guard takes besides country, number and address.
         let network = self.carrier_of(c, u.number);
         let account = u.account;
-        let _ = account;
-        if let Some(captcha) = &self.sc.defences.captcha {
-            if !self.captcha_passes(captcha.pass_legit.0, reverse) {
-                self.row().captcha_blocked_legit += 1;
-                self.count_blocked(network, reverse);
-                return;
-            }
+        let _ = account; // for the generalised guard's `Attempt::account`
+        if let Some(captcha) = &self.sc.defences.captcha
+            && !self.captcha_passes(captcha.pass_legit.0, reverse)
+        {
+            self.row().captcha_blocked_legit += 1;
+            self.count_blocked(network, reverse);
+            return;
         }
         let guard = if reverse {
             &mut self.guard_reverse
@@ -207,7 +207,12 @@ impl World<'_> {
     /// A CAPTCHA in front of a send, passed with probability `pass`; the defender pays for
     /// the check in the flow's column.
     pub(super) fn captcha_passes(&mut self, pass: f64, reverse: bool) -> bool {
-        let usd = self.sc.defences.captcha.as_ref().map_or(0.0, |c| c.usd_per_check.0);
+        let usd = self
+            .sc
+            .defences
+            .captcha
+            .as_ref()
+            .map_or(0.0, |c| c.usd_per_check.0);
         let row = self.row();
         if reverse {
             row.usd_captcha_reverse_flow += usd;

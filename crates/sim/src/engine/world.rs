@@ -7,9 +7,7 @@
 use super::accounting::{Accounts, AttackerStats, CarrierStats, CountryStats, Row};
 use super::queue::EventQueue;
 use super::time;
-use crate::scenario::{
-    AttackKind, Fallback, Flow, OTHER_CARRIER, SHARE_EPS, Scenario, Shape,
-};
+use crate::scenario::{AttackKind, Fallback, Flow, OTHER_CARRIER, SHARE_EPS, Scenario, Shape};
 use crate::trace::{Action, Step, Trace};
 use crate::{SimError, costs};
 use mo2fa_core::code::{Code, CodeSpec};
@@ -413,7 +411,11 @@ impl<'a> World<'a> {
                 let allowed_carriers = carriers
                     .iter()
                     .zip(&carrier_stats)
-                    .map(|(_, s)| a.carriers.as_ref().is_none_or(|names| names.contains(&s.name)))
+                    .map(|(_, s)| {
+                        a.carriers
+                            .as_ref()
+                            .is_none_or(|names| names.contains(&s.name))
+                    })
                     .collect();
                 let ranges = usize::try_from(a.ranges.unwrap_or(1)).unwrap_or(1);
                 let n_targets = cum_targets.len();

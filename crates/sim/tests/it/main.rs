@@ -223,7 +223,11 @@ fn timeline_csv_has_one_column_per_counter_and_one_row_per_interval() {
         "header and three 10-minute rows (the last partial)"
     );
     assert!(lines[0].starts_with("t_start_s,legit_starts,"));
-    assert!(lines[0].ends_with(",usd_sms_flow,usd_reverse_flow,usd_captcha_sms_flow,usd_captcha_reverse_flow"));
+    assert!(
+        lines[0].ends_with(
+            ",usd_sms_flow,usd_reverse_flow,usd_captcha_sms_flow,usd_captcha_reverse_flow"
+        )
+    );
     assert_eq!(lines[0].split(',').count(), 1 + Row::COLUMNS.len());
     assert!(lines[2].starts_with("600,"));
     assert!(lines[3].starts_with("1200,"));
@@ -264,7 +268,11 @@ fn pumped_under_conversion_rule(keys: &str) -> Outcome {
         "{}[defences.sms]\nconversion = {{ min_sent = 50, threshold = 0.3, block_for = \"6h\" }}\n\
          [[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"2h\"\nshape = \"sustained\"\n\
          rate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n{keys}",
-        edit(&base(0.2), "flows = [\"reverse\", \"sms\"]", "flows = [\"sms\"]")
+        edit(
+            &base(0.2),
+            "flows = [\"reverse\", \"sms\"]",
+            "flows = [\"sms\"]"
+        )
     );
     run(&text, None).1
 }
@@ -304,7 +312,10 @@ fn a_carriers_price_reaches_the_timeline_and_the_cost_model() {
     );
     let dear = o.carriers.iter().find(|k| k.name == "Dear").unwrap();
     let ma = o.countries.iter().find(|c| c.iso == "MA").unwrap();
-    assert_eq!(dear.pumped_smsflow, ma.pumped_smsflow, "every pumped SMS on Dear");
+    assert_eq!(
+        dear.pumped_smsflow, ma.pumped_smsflow,
+        "every pumped SMS on Dear"
+    );
     assert!(dear.pumped_smsflow > 100);
     let per_carrier: u64 = o.carriers.iter().map(|k| k.pumped_smsflow).sum();
     assert_eq!(per_carrier, o.totals.pumped_sms_smsflow);
@@ -314,7 +325,11 @@ fn a_carriers_price_reaches_the_timeline_and_the_cost_model() {
         .map(|k| k.sms_legit_smsflow as f64 * k.usd_per_segment)
         .sum();
     let bill = dear.pumped_smsflow as f64 * 1.0 + legit_usd;
-    assert!((o.totals.usd_sms_flow - bill).abs() < 1e-6, "{} vs {bill}", o.totals.usd_sms_flow);
+    assert!(
+        (o.totals.usd_sms_flow - bill).abs() < 1e-6,
+        "{} vs {bill}",
+        o.totals.usd_sms_flow
+    );
     let cost = o.costs.sms.as_ref().unwrap();
     assert!(
         (cost.pumped_sms_usd - dear.pumped_smsflow as f64).abs() < 1e-6,
