@@ -339,3 +339,32 @@ fn a_carriers_price_reaches_the_timeline_and_the_cost_model() {
     let by_ma = cost.by_country.iter().find(|c| c.iso == "MA").unwrap();
     assert!((by_ma.pumped_sms_usd - cost.pumped_sms_usd).abs() < 1e-6);
 }
+
+#[test]
+fn the_adaptive_pumping_example_exercises_its_knobs() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/examples/adaptive-pumping.toml"
+    );
+    let sc = Scenario::load(std::path::Path::new(path)).unwrap();
+    let (_, o) = run_scenario(sc, None);
+    let t = &o.totals;
+    let (farm, bots) = (&o.attackers[0], &o.attackers[1]);
+    assert!(farm.adaptations > 0 && farm.accounts > 100, "{farm:?}");
+    assert!(
+        bots.adaptations > 0 && bots.attempts < 1_000,
+        "bots back off: {bots:?}"
+    );
+    assert!(t.pumped_verified_smsflow > 0 && t.pumped_verified_reverse > 0);
+    assert!(t.captcha_blocked_pumping > 0 && t.captcha_blocked_legit > 0);
+    assert!(t.usd_captcha_sms_flow > 0.0);
+    let on = |name: &str, iso: &str| {
+        o.carriers
+            .iter()
+            .find(|k| k.name == name && k.iso == iso)
+            .map_or(0, |k| k.pumped_smsflow)
+    };
+    assert!(on("Inwi", "MA") > 0 && on("Beeline", "KG") > 0);
+    // The farm keeps to its carriers; only the few bots that get through reach IAM.
+    assert!(on("IAM", "MA") * 100 < on("Inwi", "MA"));
+}
