@@ -6,7 +6,7 @@
 //! victim sends the attacker's code).
 
 use super::time;
-use super::world::{Ev, World, country_u16};
+use super::world::{Ev, Held, World, country_u16};
 use crate::scenario::{
     AdaptAction, AttackKind, DEFAULT_RANGE_SIZE, Fallback, Flow, Numbering, Shape, Solver,
     range_stride,
@@ -228,43 +228,72 @@ impl World<'_> {
             _ => c.pass_bot.0,
         });
         let low_and_slow = cfg.shape == Shape::LowAndSlow;
-        let (target, country) = self.pick_target(a);
-        let network = self.pick_carrier(a, country);
         let n = self.attackers[a].counter;
         self.attackers[a].counter += 1;
         let account = self.attackers[a].account_base + n / per_account;
         if n.is_multiple_of(per_account) {
             self.acc.attackers[a].accounts += 1;
         }
-        let ranges = self.active_ranges(a);
-        let (range_index, offset) = match numbering {
-            Numbering::Sequential if !low_and_slow => {
-                // Walk each range in turn, `per_number` requests to a number.
-                let m = n / per_number;
-                let r = usize::try_from((m / range) % u64::try_from(ranges.len()).unwrap_or(1))
-                    .unwrap_or(0);
-                (ranges[r], m % range)
+        // The number of the previous request, while it has had fewer than `sms_per_number`
+        // and adaptation has not left its country, carrier or range.
+        let rt = &self.attackers[a];
+        let held = rt.held.filter(|h| {
+            h.used < per_number
+                && !rt.left_targets[h.target]
+                && !rt.left_carriers[h.network]
+                && !rt.left_ranges[h.range]
+        });
+        let Held {
+            target,
+            country,
+            network,
+            range: range_index,
+            offset,
+            ..
+        } = match held {
+            Some(h) => {
+                let h = Held {
+                    used: h.used + 1,
+                    ..h
+                };
+                self.attackers[a].held = Some(h);
+                h
             }
-            _ => match self.attackers[a].current[country] {
-                Some((r, offset, used))
-                    if used < per_number && !self.attackers[a].left_ranges[r] =>
-                {
-                    self.attackers[a].current[country] = Some((r, offset, used + 1));
-                    (r, offset)
-                }
-                _ => {
-                    let r = if ranges.len() > 1 {
-                        ranges[self.rng.random_range(0..ranges.len())]
-                    } else {
-                        ranges[0]
-                    };
-                    let offset = self.rng.random_range(0..range);
-                    if per_number > 1 {
-                        self.attackers[a].current[country] = Some((r, offset, 1));
+            None => {
+                let (target, country) = self.pick_target(a);
+                let network = self.pick_carrier(a, country);
+                let m = self.attackers[a].numbers;
+                self.attackers[a].numbers += 1;
+                let ranges = self.active_ranges(a);
+                let (range, offset) = match numbering {
+                    Numbering::Sequential if !low_and_slow => {
+                        // Walk each range in turn.
+                        let turns = u64::try_from(ranges.len()).unwrap_or(1);
+                        let r = usize::try_from((m / range) % turns).unwrap_or(0);
+                        (ranges[r], m % range)
                     }
-                    (r, offset)
+                    _ => {
+                        let r = if ranges.len() > 1 {
+                            ranges[self.rng.random_range(0..ranges.len())]
+                        } else {
+                            ranges[0]
+                        };
+                        (r, self.rng.random_range(0..range))
+                    }
+                };
+                let h = Held {
+                    target,
+                    country,
+                    network,
+                    range,
+                    offset,
+                    used: 1,
+                };
+                if per_number > 1 {
+                    self.attackers[a].held = Some(h);
                 }
-            },
+                h
+            }
         };
         let number = self.carriers[network].premium_start
             + u64::try_from(range_index).unwrap_or(0) * stride
@@ -869,6 +898,25 @@ mod tests {
             "{n:?}"
         );
         assert_ne!(n[0], n[3], "a new number after three");
+        // Over several countries and carriers the number (country, carrier and all) is held.
+        let sc = scenario(&format!(
+            "flows = [\"sms\"]\n{LEGIT}[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\n\
+             end = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\n\
+             targets = {{ MA = 1.0, KG = 1.0 }}\nsms_per_number = 3\n{TWO_CARRIERS}"
+        ));
+        let mut w = world(&sc);
+        traced(&mut w);
+        for _ in 0..30 {
+            w.pump(0);
+        }
+        let n = sms_numbers(&w);
+        assert!(n.chunks(3).all(|c| c[0] == c[1] && c[1] == c[2]), "{n:?}");
+        let distinct: std::collections::BTreeSet<u64> =
+            n.iter().map(|x| x / 1_000_000_000).collect();
+        assert!(
+            distinct.len() > 2,
+            "several countries and carriers: {distinct:?}"
+        );
     }
 
     #[test]

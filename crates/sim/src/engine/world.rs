@@ -130,8 +130,21 @@ pub(super) struct AttackerRt {
     /// Refusals in a row, and the end of a back-off (virtual ms).
     pub blocks_in_row: u32,
     pub silent_until_ms: u64,
-    /// Per country: the random number in use (range, offset) and how often it was asked for.
-    pub current: Vec<Option<(usize, u64, u64)>>,
+    /// The number in use while `sms_per_number` > 1, and how many numbers were chosen.
+    pub held: Option<Held>,
+    pub numbers: u64,
+}
+
+/// A pumping number and how often it was asked for: its target position, country, carrier,
+/// range and offset in the range.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Held {
+    pub target: usize,
+    pub country: usize,
+    pub network: usize,
+    pub range: usize,
+    pub offset: u64,
+    pub used: u64,
 }
 
 /// A delivery an eavesdropper captured.
@@ -434,7 +447,8 @@ impl<'a> World<'a> {
                     left_ranges: vec![false; ranges],
                     blocks_in_row: 0,
                     silent_until_ms: 0,
-                    current: vec![None; isos.len()],
+                    held: None,
+                    numbers: 0,
                 }
             })
             .collect();
