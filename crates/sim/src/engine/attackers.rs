@@ -319,7 +319,6 @@ impl World<'_> {
                 self.count_blocked(network, false);
                 any_blocked = true;
             } else {
-                let _ = account; // the generalised guard's `Attempt::account`
                 match self
                     .guard_sms
                     .check(country, number, u128::from(ip), self.now_ms)
@@ -349,7 +348,8 @@ impl World<'_> {
                         if let (Some(p), Ok(code), Some(key)) = (submit, sent, key)
                             && self.rng.random::<f64>() < p
                         {
-                            self.submit_code(country, network, number, code.code, key, false);
+                            let to = (country, network, account, number);
+                            self.submit_code(to, code.code, key, false);
                         }
                     }
                     Err(_) => {
@@ -398,9 +398,8 @@ impl World<'_> {
                                     &mut self.rng,
                                 );
                                 if let Ok(code) = started {
-                                    self.submit_code(
-                                        country, network, number, code.code, key, true,
-                                    );
+                                    let to = (country, network, account, number);
+                                    self.submit_code(to, code.code, key, true);
                                 }
                             }
                         }
@@ -431,15 +430,10 @@ impl World<'_> {
 
     /// The attacker, who holds the number, types the code it received into the app: the real
     /// SMS-OTP check, so the app, the guard's conversion and the Verify fee all see it.
-    fn submit_code(
-        &mut self,
-        country: usize,
-        network: usize,
-        number: u64,
-        code: u32,
-        key: u32,
-        reverse: bool,
-    ) {
+    /// `to`: the request's country, carrier (`network`), account and number.
+    fn submit_code(&mut self, to: (usize, usize, u64, u64), code: u32, key: u32, reverse: bool) {
+        let (country, network, account, number) = to;
+        let _ = account; // the generalised guard's `Attempt::account`
         let otp = if reverse {
             &self.fallback_sms
         } else {

@@ -271,7 +271,7 @@ impl World<'_> {
             let country = usize::from(u.country);
             let network = self.carrier_of(country, u.number);
             let account = u.account;
-            let _ = account;
+            let _ = account; // for the generalised guard's `Attempt::account`
             self.count_verified(network, reverse);
             let guard = if reverse {
                 &mut self.guard_reverse
