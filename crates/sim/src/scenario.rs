@@ -664,7 +664,11 @@ impl Scenario {
             };
             if stride.saturating_mul(ranges) > cap {
                 return Err(bad(
-                    "ranges",
+                    if a.ranges.is_some() {
+                        "ranges"
+                    } else {
+                        "range_size"
+                    },
                     format!(
                         "{ranges} ranges of {stride} numbers do not fit the {cap} premium numbers of {}",
                         iso.0
@@ -1116,6 +1120,14 @@ latency_median = "300ms"
             &pumping("ranges = 600000\n", ""),
             "attacker[1].ranges",
             "do not fit",
+        );
+        err_at(
+            &pumping(
+                "range_size = 600000000\n",
+                "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n",
+            ),
+            "attacker[1].range_size",
+            "500000000 premium numbers of MA",
         );
         err_at(
             &pumping(
