@@ -974,7 +974,7 @@ latency_median = "300ms"
     }
 
     /// MINIMAL with one `sms_pumping` attacker (sustained, MA) given `keys`, then `tables`.
-    fn pumping(keys: &str, tables: &str) -> String {
+    fn pumping_with(keys: &str, tables: &str) -> String {
         format!(
             "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\n\
              shape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0, KG = 1.0 }}\n\
@@ -993,7 +993,7 @@ latency_median = "300ms"
 
     #[test]
     fn the_new_attacker_knobs_parse() {
-        let text = pumping(
+        let text = pumping_with(
             "sms_per_account = 5\naccounts = 10\nsms_per_number = 2\nranges = 3\n\
              carriers = [\"Inwi\", \"Beeline\"]\nsubmit_codes = 0.4\nsolver = \"human_farm\"\n\
              adapt = { after_blocks = 20, action = \"next_range\" }\n",
@@ -1107,22 +1107,22 @@ latency_median = "300ms"
             );
         }
         err_at(
-            &pumping("accounts = 3\n", ""),
+            &pumping_with("accounts = 3\n", ""),
             "attacker[1].accounts",
             "needs sms_per_account",
         );
         err_at(
-            &pumping("sms_per_number = 0\n", ""),
+            &pumping_with("sms_per_number = 0\n", ""),
             "attacker[1].sms_per_number",
             "at least 1",
         );
         err_at(
-            &pumping("ranges = 600000\n", ""),
+            &pumping_with("ranges = 600000\n", ""),
             "attacker[1].ranges",
             "do not fit",
         );
         err_at(
-            &pumping(
+            &pumping_with(
                 "range_size = 600000000\n",
                 "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n",
             ),
@@ -1130,7 +1130,7 @@ latency_median = "300ms"
             "500000000 premium numbers of MA",
         );
         err_at(
-            &pumping(
+            &pumping_with(
                 "adapt = { after_blocks = 3, action = \"next_range\" }\n",
                 "",
             ),
@@ -1138,7 +1138,7 @@ latency_median = "300ms"
             "ranges >= 2",
         );
         err_at(
-            &pumping(
+            &pumping_with(
                 "adapt = { after_blocks = 3, action = \"next_carrier\" }\n",
                 "",
             ),
@@ -1146,12 +1146,12 @@ latency_median = "300ms"
             "two carriers",
         );
         err_at(
-            &pumping("adapt = { after_blocks = 3, action = \"back_off\" }\n", ""),
+            &pumping_with("adapt = { after_blocks = 3, action = \"back_off\" }\n", ""),
             "attacker[1].adapt.back_off",
             "required",
         );
         err_at(
-            &pumping(
+            &pumping_with(
                 "ranges = 2\nadapt = { after_blocks = 3, action = \"next_range\", back_off = \"1m\" }\n",
                 "",
             ),
@@ -1159,7 +1159,7 @@ latency_median = "300ms"
             "refused",
         );
         err_at(
-            &pumping(
+            &pumping_with(
                 "adapt = { after_blocks = 0, action = \"next_country\" }\n",
                 "",
             ),
@@ -1167,14 +1167,14 @@ latency_median = "300ms"
             "at least 1",
         );
         err_at(
-            &pumping("solver = \"bot\"\n", ""),
+            &pumping_with("solver = \"bot\"\n", ""),
             "attacker[1].solver",
             "[defences.captcha]",
         );
-        let e = err(&pumping("solver = \"robot\"\n", ""));
+        let e = err(&pumping_with("solver = \"robot\"\n", ""));
         assert!(e.starts_with("bad.toml:21:") && e.contains("solver"), "{e}");
         err_at(
-            &pumping(
+            &pumping_with(
                 "carriers = [\"Inwi\"]\n",
                 "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n",
             ),
@@ -1185,7 +1185,7 @@ latency_median = "300ms"
 
     #[test]
     fn carrier_tables_are_checked() {
-        let carrier = |c: &str| pumping("", &format!("[[carrier]]\n{c}\n"));
+        let carrier = |c: &str| pumping_with("", &format!("[[carrier]]\n{c}\n"));
         err_at(
             &carrier("country = \"FR\"\nname = \"Orange\"\nshare = 0.5"),
             "carrier[1].country",
