@@ -443,9 +443,12 @@ impl World<'_> {
         let checked = otp.check(&Self::sender(number), &text, self.wall_ms());
         let world = if reverse { Flow::Reverse } else { Flow::Sms };
         let verified = checked == CheckOutcome::Verified;
-        self.record(if verified { "verified" } else { "wrong_code" }, || {
-            Action::SmsRead { world, key, number }
-        });
+        let expect = match checked {
+            CheckOutcome::Verified => "verified",
+            CheckOutcome::WrongCode { .. } => "wrong_code",
+            CheckOutcome::NoChallenge => "no_challenge",
+        };
+        self.record(expect, || Action::SmsRead { world, key, number });
         if !verified {
             return;
         }
