@@ -1094,9 +1094,22 @@ mod tests {
     fn submitted_codes_verify_through_the_real_check() {
         let sc = pumper("submit_codes = 1.0\n", "");
         let mut w = world(&sc);
+        traced(&mut w);
         for _ in 0..20 {
             w.pump(0);
         }
+        // The trace pairs each send with its read, so a live replay submits the same codes.
+        let steps = &w.trace.as_ref().unwrap().steps;
+        let (mut started, mut read) = (Vec::new(), Vec::new());
+        for s in steps {
+            match s.action {
+                Action::SmsStart { key: Some(k), .. } => started.push(k),
+                Action::SmsRead { key, .. } if s.expect == "verified" => read.push(key),
+                _ => {}
+            }
+        }
+        assert_eq!(started.len(), 20);
+        assert_eq!(started, read);
         assert_eq!(w.acc.rows[0].pumped_verified_smsflow, 20);
         let ma = w.countries[1].carriers[0];
         assert_eq!(w.acc.carriers[ma].verified_smsflow, 20);
