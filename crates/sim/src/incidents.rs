@@ -2,7 +2,6 @@
 //! defence preset, and through the reverse flow with each fallback, measured the same way;
 //! and the check of a replay against the figures its source documents.
 
-use crate::engine::Outcome;
 use crate::scenario::{Fallback, Flow, Incident, Scenario};
 use crate::variants::Variant;
 

@@ -117,7 +117,7 @@ per_number = 5
             assert_eq!(sc.flows, [Flow::Reverse]);
             assert_eq!(sc.legit.other_fallback, fallback);
             assert!(sc.legit.countries.values().all(|c| c.fallback == fallback));
-            assert_eq!((sc.seed, sc.defences.sms.per_number), (7, 5));
+            assert_eq!((sc.seed, sc.defences.sms.per_number), (7, Some(5)));
         }
         let sc = Variant::AsWritten.apply("f.toml", FILE).unwrap();
         assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
