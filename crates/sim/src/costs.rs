@@ -3,7 +3,7 @@
 //! [`mo2fa_cost::Observed`] counts, priced once per run.
 
 use crate::SimError;
-use crate::engine::{CountryStats, Outcome, time};
+use crate::engine::{CarrierStats, CountryStats, Outcome, time};
 use crate::scenario::{Fallback, Flow, Scenario};
 use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
 use mo2fa_cost::prices::Date;
@@ -88,7 +88,8 @@ pub fn flow_costs(
             &Observed {
                 period_days,
                 countries: counts(|c| c.sms_legit_smsflow, |c| c.pumped_smsflow, |_| 0),
-                successful_sms_verifications: o.totals.legit_verified_sms,
+                successful_sms_verifications: o.totals.legit_verified_sms
+                    + o.totals.pumped_verified_smsflow,
                 inbound_imessage: 0,
                 peak_daily_inbound_imessage: 0,
             },
@@ -104,14 +105,50 @@ pub fn flow_costs(
                     |c| c.pumped_reverse,
                     |c| c.inbound_sms_reverse,
                 ),
-                successful_sms_verifications: o.fallback_sms_verified,
+                successful_sms_verifications: o.fallback_sms_verified
+                    + o.totals.pumped_verified_reverse,
                 inbound_imessage: o.imessage_per_day.iter().sum(),
                 peak_daily_inbound_imessage: o.imessage_per_day.iter().copied().max().unwrap_or(0),
             },
         )
     });
-    Ok(FlowCosts {
-        sms: sms.transpose()?,
-        reverse: reverse.transpose()?,
-    })
+    let mut sms = sms.transpose()?;
+    let mut reverse = reverse.transpose()?;
+    if let Some(c) = &mut sms {
+        carrier_prices(c, o, &billed, |k| (k.sms_legit_smsflow, k.pumped_smsflow));
+    }
+    if let Some(c) = &mut reverse {
+        carrier_prices(c, o, &billed, |k| (k.sms_legit_reverse, k.pumped_reverse));
+    }
+    Ok(FlowCosts { sms, reverse })
+}
+
+/// Carriers priced apart from their country: the model prices every segment at the country's
+/// list price, so each such carrier's segments get the difference added (legit and pumped,
+/// per country and in the totals). Carrier fees are untouched.
+fn carrier_prices(
+    cost: &mut ObservedCost,
+    o: &Outcome,
+    billed: &dyn Fn(u64) -> u64,
+    sent: fn(&CarrierStats) -> (u64, u64),
+) {
+    for k in &o.carriers {
+        let Some(country) = o.countries.iter().find(|c| c.iso == k.iso) else {
+            continue;
+        };
+        let delta = k.usd_per_segment - country.usd_per_segment;
+        let (legit, pumped) = sent(k);
+        if delta == 0.0 || legit + pumped == 0 {
+            continue;
+        }
+        let legit_usd = delta * billed(legit) as f64;
+        let pumped_usd = delta * billed(pumped) as f64;
+        if let Some(c) = cost.by_country.iter_mut().find(|c| c.iso == k.iso) {
+            c.legit_sms_usd += legit_usd;
+            c.pumped_sms_usd += pumped_usd;
+        }
+        cost.legit_sms_usd += legit_usd;
+        cost.pumped_sms_usd += pumped_usd;
+        cost.total_usd += legit_usd + pumped_usd;
+    }
 }

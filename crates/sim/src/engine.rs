@@ -24,7 +24,9 @@ mod queue;
 pub mod time;
 mod world;
 
-pub use accounting::{AttackerStats, Block, CountryStats, FlowDefences, Outcome, Row};
+pub use accounting::{
+    AttackerStats, Block, CarrierStats, CountryStats, FlowDefences, Outcome, Row,
+};
 pub use time::EPOCH_MS;
 pub use world::{CoreConfig, FORGER_SECRET, SIM_SECRET, TOLERANCE_S, core_config};
 

@@ -9,6 +9,7 @@
 //! live replay by the harness.
 
 pub mod billing;
+pub mod carriers;
 pub mod costs;
 pub mod engine;
 pub mod incidents;

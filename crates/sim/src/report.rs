@@ -99,6 +99,10 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "pumped_reverse_fallback": t.pumped_sms_reverse,
             "blocked": t.blocked_sms,
             "pumping_absorbed_by_inbound": t.pumping_absorbed,
+            "pumped_verified_sms_flow": t.pumped_verified_smsflow,
+            "pumped_verified_reverse_fallback": t.pumped_verified_reverse,
+            "captcha_blocked_legit": t.captcha_blocked_legit,
+            "captcha_blocked_pumping": t.captcha_blocked_pumping,
         },
         "reverse_attacks": {
             "guess_messages": t.guess_messages,
@@ -117,6 +121,10 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "sms_flow": two_decimals(t.usd_sms_flow),
             "reverse_flow": two_decimals(t.usd_reverse_flow),
         },
+        "captcha_usd": {
+            "sms_flow": two_decimals(t.usd_captcha_sms_flow),
+            "reverse_flow": two_decimals(t.usd_captcha_reverse_flow),
+        },
         "cost_model_usd": {
             "sms_flow": cost_json(&costs.sms),
             "reverse_flow": cost_json(&costs.reverse),
@@ -125,11 +133,20 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
             "succeeded": a.succeeded, "attacker_cost_usd": two_decimals(a.attacker_cost_usd),
             "attacker_revenue_usd": two_decimals(a.attacker_revenue_usd),
+            "adaptations": a.adaptations, "accounts": a.accounts,
         })).collect::<Vec<_>>(),
         "countries": o.countries.iter().map(|c| json!({
             "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),
             "sms_legit_sms_flow": c.sms_legit_smsflow, "sms_legit_reverse": c.sms_legit_reverse,
             "pumped_sms_flow": c.pumped_smsflow, "pumped_reverse": c.pumped_reverse,
+        })).collect::<Vec<_>>(),
+        "carriers": o.carriers.iter().map(|k| json!({
+            "iso": k.iso, "name": k.name, "share": k.share,
+            "usd_per_segment": format!("{:.5}", k.usd_per_segment),
+            "sms_legit_sms_flow": k.sms_legit_smsflow, "sms_legit_reverse": k.sms_legit_reverse,
+            "pumped_sms_flow": k.pumped_smsflow, "pumped_reverse": k.pumped_reverse,
+            "verified_sms_flow": k.verified_smsflow, "verified_reverse": k.verified_reverse,
+            "blocked_sms_flow": k.blocked_smsflow, "blocked_reverse": k.blocked_reverse,
         })).collect::<Vec<_>>(),
         "blocks": {
             "sms_flow": blocks_json(&o.blocks_sms),

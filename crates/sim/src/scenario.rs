@@ -164,6 +164,76 @@ pub struct Defences {
     pub sms: SmsDefences,
     #[serde(default)]
     pub reverse: ReverseDefences,
+    /// A CAPTCHA (bot check) in front of every SMS send, in both flows.
+    pub captcha: Option<Captcha>,
+}
+
+/// `[defences.captcha]`: a bot check before each send. Each request passes with the
+/// probability of who sends it; the defender pays `usd_per_check` for every check.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Captcha {
+    /// Pass rate of attackers with `solver = "bot"` (scripts, ML solvers).
+    pub pass_bot: Prob,
+    /// Pass rate of attackers with `solver = "human_farm"` (people solving by hand).
+    pub pass_human_farm: Prob,
+    /// Pass rate of legit users; those who fail get no code.
+    pub pass_legit: Prob,
+    /// What one check costs the defender, USD.
+    #[serde(default)]
+    pub usd_per_check: NonNeg,
+}
+
+/// `[[carrier]]`: a mobile operator of a country, with its share of the country's numbers and,
+/// where known, its own price.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Carrier {
+    pub country: Iso,
+    pub name: String,
+    /// Share of the country's numbers (and so of its legit users) on this carrier.
+    pub share: Prob,
+    /// Price per segment, USD; absent: `scenarios/data/carrier_prices.csv` when it lists the
+    /// carrier, else the country's list price.
+    pub price_usd: Option<NonNeg>,
+}
+
+/// Who solves an attacker's CAPTCHAs.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Solver {
+    Bot,
+    HumanFarm,
+}
+
+/// What an adaptive attacker does after `after_blocks` refusals in a row.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AdaptAction {
+    /// Leave the number range of the last refusal for its other ranges.
+    NextRange,
+    /// Leave the carrier of the last refusal for its other carriers in that country.
+    NextCarrier,
+    /// Leave the target country of the last refusal for its other targets.
+    NextCountry,
+    /// Stop for `back_off`, then carry on as before.
+    BackOff,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adapt {
+    pub after_blocks: u32,
+    pub action: AdaptAction,
+    pub back_off: Option<Dur>,
+}
+
+/// One point of a `ramp` shape: the rate `at` this long after the attacker's start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RampPoint {
+    pub at: Dur,
+    pub per_s: NonNeg,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -185,6 +255,10 @@ pub enum Shape {
     Burst,
     /// Low rate, spread thin: numbers drawn at random across the targets.
     LowAndSlow,
+    /// Piecewise linear between the `ramp` points (times from the attacker's start).
+    Ramp,
+    /// `rate_per_s` × (1 + `amplitude`·cos(2π(hour − `peak_hour`)/24)).
+    Diurnal,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -204,9 +278,15 @@ pub struct Attacker {
     pub start: Dur,
     pub end: Dur,
     pub shape: Shape,
-    pub rate_per_s: NonNeg,
+    /// Required by every shape but `ramp`.
+    pub rate_per_s: Option<NonNeg>,
     pub burst_on: Option<Dur>,
     pub burst_off: Option<Dur>,
+    // shape = "ramp"
+    pub ramp: Option<Vec<RampPoint>>,
+    // shape = "diurnal"
+    pub amplitude: Option<Prob>,
+    pub peak_hour: Option<f64>,
     // sms_pumping
     pub targets: Option<BTreeMap<Iso, NonNeg>>,
     pub numbers: Option<Numbering>,
@@ -216,6 +296,14 @@ pub struct Attacker {
     pub captcha_usd: Option<NonNeg>,
     pub revenue_share: Option<Prob>,
     pub camouflage: Option<Prob>,
+    pub sms_per_account: Option<u32>,
+    pub accounts: Option<u32>,
+    pub sms_per_number: Option<u32>,
+    pub ranges: Option<u32>,
+    pub carriers: Option<Vec<String>>,
+    pub submit_codes: Option<Prob>,
+    pub adapt: Option<Adapt>,
+    pub solver: Option<Solver>,
     // code_guessing
     pub sender_accounts: Option<u32>,
     pub candidates_per_message: Option<u32>,
@@ -232,6 +320,13 @@ impl Attacker {
         self.name
             .clone()
             .unwrap_or_else(|| format!("{}#{}", self.kind.name(), index + 1))
+    }
+}
+
+impl Attacker {
+    /// The attempt rate of every shape but `ramp` (which validation guarantees is set).
+    pub fn rate(&self) -> f64 {
+        self.rate_per_s.map_or(0.0, |r| r.0)
     }
 }
 
@@ -306,6 +401,9 @@ pub struct Scenario {
     pub defences: Defences,
     #[serde(default, rename = "attacker")]
     pub attackers: Vec<Attacker>,
+    /// Mobile operators per country (`[[carrier]]`); a country without any has one.
+    #[serde(default, rename = "carrier")]
+    pub carriers: Vec<Carrier>,
     /// Where the live servers of `run --live` keep challenges; the virtual run always uses the
     /// memory store (its answers do not depend on where state lives).
     pub store: Option<StoreSettings>,
@@ -414,12 +512,14 @@ fn missing_keys(t: &toml::Table) -> Vec<String> {
     let attackers = t.get("attacker").and_then(|v| v.as_array());
     for (i, a) in attackers.into_iter().flatten().enumerate() {
         if let Some(a) = a.as_table() {
-            need(
-                a,
-                &format!("attacker[{}]", i + 1),
-                &["kind", "start", "end", "shape", "rate_per_s"],
-                &mut out,
-            );
+            // A ramp gives its rates in `ramp`; every other shape needs rate_per_s.
+            let ramp = a.get("shape").and_then(|v| v.as_str()) == Some("ramp");
+            let keys: &[&str] = if ramp {
+                &["kind", "start", "end", "shape", "ramp"]
+            } else {
+                &["kind", "start", "end", "shape", "rate_per_s"]
+            };
+            need(a, &format!("attacker[{}]", i + 1), keys, &mut out);
         }
     }
     let conversion = t
@@ -532,6 +632,7 @@ impl Scenario {
         if self.sms.segments == 0 {
             return Err(bad("sms.segments", "must be at least 1"));
         }
+        self.validate_carriers(file)?;
         self.check_countries_are_priced(file)?;
         if let Some(inc) = &self.incident {
             if !self.flows.contains(&inc.flow) {
@@ -586,6 +687,7 @@ impl Scenario {
             if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
                 return Err(bad(&key("shape"), "burst needs burst_on and burst_off"));
             }
+            self.validate_shape(file, i, a)?;
             let sms_only = [
                 ("targets", a.targets.is_some()),
                 ("numbers", a.numbers.is_some()),
@@ -595,6 +697,14 @@ impl Scenario {
                 ("captcha_usd", a.captcha_usd.is_some()),
                 ("revenue_share", a.revenue_share.is_some()),
                 ("camouflage", a.camouflage.is_some()),
+                ("sms_per_account", a.sms_per_account.is_some()),
+                ("accounts", a.accounts.is_some()),
+                ("sms_per_number", a.sms_per_number.is_some()),
+                ("ranges", a.ranges.is_some()),
+                ("carriers", a.carriers.is_some()),
+                ("submit_codes", a.submit_codes.is_some()),
+                ("adapt", a.adapt.is_some()),
+                ("solver", a.solver.is_some()),
             ];
             let allowed: &[&str] = match a.kind {
                 AttackKind::SmsPumping => &[
@@ -606,6 +716,14 @@ impl Scenario {
                     "captcha_usd",
                     "revenue_share",
                     "camouflage",
+                    "sms_per_account",
+                    "accounts",
+                    "sms_per_number",
+                    "ranges",
+                    "carriers",
+                    "submit_codes",
+                    "adapt",
+                    "solver",
                 ],
                 AttackKind::CodeGuessing => &["sender_accounts", "candidates_per_message"],
                 AttackKind::StartFlood => &["clients"],
@@ -647,8 +765,286 @@ impl Scenario {
             if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
                 return Err(bad(&key("sender_accounts"), "counts must be at least 1"));
             }
+            if a.kind == AttackKind::SmsPumping {
+                self.validate_pumping(file, i, a)?;
+            }
         }
         Ok(())
+    }
+
+    /// The rate keys each shape reads, and only those.
+    fn validate_shape(&self, file: &str, i: usize, a: &Attacker) -> Result<(), ScenarioError> {
+        let bad = |k: &str, message: String| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: format!("attacker[{}].{k}", i + 1),
+            message,
+        };
+        let name = a.shape.name();
+        let keys = [
+            ("rate_per_s", a.rate_per_s.is_some(), a.shape != Shape::Ramp),
+            ("burst_on", a.burst_on.is_some(), a.shape == Shape::Burst),
+            ("burst_off", a.burst_off.is_some(), a.shape == Shape::Burst),
+            ("ramp", a.ramp.is_some(), a.shape == Shape::Ramp),
+            (
+                "amplitude",
+                a.amplitude.is_some(),
+                a.shape == Shape::Diurnal,
+            ),
+            (
+                "peak_hour",
+                a.peak_hour.is_some(),
+                a.shape == Shape::Diurnal,
+            ),
+        ];
+        for (k, present, applies) in keys {
+            if present && !applies {
+                return Err(bad(k, format!("does not apply to shape {name}")));
+            }
+        }
+        if a.shape != Shape::Ramp && a.rate_per_s.is_none() {
+            return Err(bad("rate_per_s", format!("shape {name} needs rate_per_s")));
+        }
+        if a.shape == Shape::Ramp {
+            let points = a.ramp.as_deref().unwrap_or_default();
+            if points.is_empty() {
+                return Err(bad(
+                    "ramp",
+                    "shape ramp needs ramp = [{ at = \"0h\", per_s = ... }, ...]".into(),
+                ));
+            }
+            if points.windows(2).any(|w| w[1].at <= w[0].at) {
+                return Err(bad("ramp", "the points' `at` must increase".into()));
+            }
+        }
+        if a.peak_hour.is_some_and(|h| !(0.0..24.0).contains(&h)) {
+            return Err(bad("peak_hour", "must be in [0, 24)".into()));
+        }
+        Ok(())
+    }
+
+    /// The numbering, account, carrier, adaptation and CAPTCHA keys of an `sms_pumping`
+    /// attacker, against each other and the rest of the scenario.
+    fn validate_pumping(&self, file: &str, i: usize, a: &Attacker) -> Result<(), ScenarioError> {
+        let bad = |k: &str, message: String| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: format!("attacker[{}].{k}", i + 1),
+            message,
+        };
+        for (k, v) in [
+            ("sms_per_account", a.sms_per_account),
+            ("accounts", a.accounts),
+            ("sms_per_number", a.sms_per_number),
+            ("ranges", a.ranges),
+        ] {
+            if v == Some(0) {
+                return Err(bad(k, "must be at least 1".into()));
+            }
+        }
+        if a.accounts.is_some() && a.sms_per_account.is_none() {
+            return Err(bad("accounts", "needs sms_per_account".into()));
+        }
+        let targets: Vec<&Iso> = a
+            .targets
+            .iter()
+            .flatten()
+            .filter(|(_, w)| w.0 > 0.0)
+            .map(|(iso, _)| iso)
+            .collect();
+        let stride = range_stride(a.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
+        let ranges = u64::from(a.ranges.unwrap_or(1));
+        for iso in &targets {
+            let cap = if self.carriers.iter().any(|c| &&c.country == iso) {
+                CARRIER_PREMIUM_CAPACITY
+            } else {
+                COUNTRY_PREMIUM_CAPACITY
+            };
+            if stride.saturating_mul(ranges) > cap {
+                return Err(bad(
+                    if a.ranges.is_some() {
+                        "ranges"
+                    } else {
+                        "range_size"
+                    },
+                    format!(
+                        "{ranges} ranges of {stride} numbers do not fit the {cap} premium numbers of {}",
+                        iso.0
+                    ),
+                ));
+            }
+        }
+        // Carriers the attacker may use in each target country.
+        let mut candidates_max = 0;
+        for iso in &targets {
+            let of_country: Vec<&Carrier> = self
+                .carriers
+                .iter()
+                .filter(|c| &&c.country == iso)
+                .collect();
+            let n = match &a.carriers {
+                Some(names) => {
+                    let n = of_country
+                        .iter()
+                        .filter(|c| names.contains(&c.name))
+                        .count();
+                    if n == 0 {
+                        return Err(bad(
+                            "carriers",
+                            format!("target {} has none of these [[carrier]] names", iso.0),
+                        ));
+                    }
+                    n
+                }
+                None => {
+                    let shares: f64 = of_country.iter().map(|c| c.share.0).sum();
+                    of_country.len() + usize::from(shares < 1.0 - SHARE_EPS)
+                }
+            };
+            candidates_max = candidates_max.max(n);
+        }
+        if let Some(names) = &a.carriers
+            && let Some(name) = names.iter().find(|n| {
+                !self
+                    .carriers
+                    .iter()
+                    .any(|c| &c.name == *n && targets.contains(&&c.country))
+            })
+        {
+            return Err(bad(
+                "carriers",
+                format!("{name:?} is no [[carrier]] of a target country"),
+            ));
+        }
+        if let Some(adapt) = &a.adapt {
+            if adapt.after_blocks == 0 {
+                return Err(bad("adapt.after_blocks", "must be at least 1".into()));
+            }
+            if adapt.back_off.is_some() != (adapt.action == AdaptAction::BackOff) {
+                return Err(bad(
+                    "adapt.back_off",
+                    "is required by action = \"back_off\" and refused by the others".into(),
+                ));
+            }
+            if adapt.back_off.is_some_and(|d| d.ms() == 0) {
+                return Err(bad("adapt.back_off", "must be positive".into()));
+            }
+            let (ok, why) = match adapt.action {
+                AdaptAction::NextRange => (ranges >= 2, "needs ranges >= 2"),
+                AdaptAction::NextCountry => (targets.len() >= 2, "needs two targets or more"),
+                AdaptAction::NextCarrier => (
+                    candidates_max >= 2,
+                    "needs a target with two carriers or more to choose from",
+                ),
+                AdaptAction::BackOff => (true, ""),
+            };
+            if !ok {
+                return Err(bad("adapt.action", why.into()));
+            }
+        }
+        if a.solver.is_some() && self.defences.captcha.is_none() {
+            return Err(bad(
+                "solver",
+                "there is no [defences.captcha] to solve".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `[[carrier]]` tables: known countries, distinct names, shares that fit.
+    fn validate_carriers(&self, file: &str) -> Result<(), ScenarioError> {
+        let bad = |i: usize, k: &str, message: String| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: format!("carrier[{}].{k}", i + 1),
+            message,
+        };
+        for (i, c) in self.carriers.iter().enumerate() {
+            let known = self.legit.countries.contains_key(&c.country)
+                || self.attackers.iter().any(|a| {
+                    a.targets
+                        .as_ref()
+                        .is_some_and(|t| t.contains_key(&c.country))
+                });
+            if !known {
+                return Err(bad(
+                    i,
+                    "country",
+                    format!(
+                        "{} is neither a legit country nor an attacker target",
+                        c.country.0
+                    ),
+                ));
+            }
+            if c.name.trim().is_empty() || c.name == OTHER_CARRIER {
+                return Err(bad(
+                    i,
+                    "name",
+                    format!("must be a non-empty name other than {OTHER_CARRIER:?}"),
+                ));
+            }
+            let same: Vec<&Carrier> = self.carriers[..=i]
+                .iter()
+                .filter(|o| o.country == c.country)
+                .collect();
+            if same[..same.len() - 1].iter().any(|o| o.name == c.name) {
+                return Err(bad(
+                    i,
+                    "name",
+                    format!("{} is listed twice for {}", c.name, c.country.0),
+                ));
+            }
+            if c.share.0 <= 0.0 {
+                return Err(bad(i, "share", "must be positive".into()));
+            }
+            if same.iter().map(|o| o.share.0).sum::<f64>() > 1.0 + SHARE_EPS {
+                return Err(bad(
+                    i,
+                    "share",
+                    format!(
+                        "the shares of {}'s carriers sum to more than 1",
+                        c.country.0
+                    ),
+                ));
+            }
+            if same.len() > MAX_CARRIERS_PER_COUNTRY {
+                return Err(bad(
+                    i,
+                    "country",
+                    format!("at most {MAX_CARRIERS_PER_COUNTRY} carriers per country"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Numbers in an attacker's range unless `range_size` says otherwise.
+pub const DEFAULT_RANGE_SIZE: u32 = 10_000;
+/// Premium numbers in a country without carriers, and in one carrier's block.
+pub const COUNTRY_PREMIUM_CAPACITY: u64 = 5_000_000_000;
+pub const CARRIER_PREMIUM_CAPACITY: u64 = 500_000_000;
+/// Carriers a country may list (each gets a block of 10^9 numbers; the rest of the shares
+/// goes to one more, [`OTHER_CARRIER`]).
+pub const MAX_CARRIERS_PER_COUNTRY: usize = 8;
+/// The carrier that holds a country's numbers outside its listed carriers (all of them when
+/// it lists none).
+pub const OTHER_CARRIER: &str = "(other)";
+/// Shares summing to within this of 1 leave nothing to [`OTHER_CARRIER`].
+pub const SHARE_EPS: f64 = 1e-9;
+
+/// Distance between the starts of an attacker's ranges: the range rounded up to whole
+/// prefixes (10,000 numbers) plus one empty prefix, so no two ranges share a prefix.
+pub fn range_stride(range_size: u32) -> u64 {
+    u64::from(range_size.max(1)).div_ceil(10_000) * 10_000 + 10_000
+}
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::Sustained => "sustained",
+            Shape::Burst => "burst",
+            Shape::LowAndSlow => "low_and_slow",
+            Shape::Ramp => "ramp",
+            Shape::Diurnal => "diurnal",
+        }
     }
 }
 
@@ -923,10 +1319,14 @@ latency_median = "300ms"
                 "start_flood",
                 "webhook_forgery",
                 "replay",
-                "reverse_otp_phishing"
+                "reverse_otp_phishing",
+                "sms_pumping",
+                "start_flood"
             ]
         );
         assert!(all.sms.price_date.is_some() && all.defences.sms.geo_allow.is_some());
+        assert!(all.defences.captcha.is_some() && all.carriers.len() == 2);
+        assert!(all.attackers[0].adapt.is_some() && all.attackers[0].solver.is_some());
     }
 
     fn err(text: &str) -> String {
@@ -969,6 +1369,250 @@ latency_median = "300ms"
             "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"2h\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n"
         );
         assert!(err(&text).contains("attacker[1].end"));
+    }
+
+    /// MINIMAL with one `sms_pumping` attacker (sustained, MA) given `keys`, then `tables`.
+    fn pumping_with(keys: &str, tables: &str) -> String {
+        format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0, KG = 1.0 }}\n\
+             {keys}{tables}"
+        )
+    }
+
+    /// The error of a variant, which must name the file and `key`.
+    fn err_at(text: &str, key: &str, why: &str) {
+        let e = err(text);
+        assert!(
+            e.starts_with("bad.toml") && e.contains(key) && e.contains(why),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_new_attacker_knobs_parse() {
+        let text = pumping_with(
+            "sms_per_account = 5\naccounts = 10\nsms_per_number = 2\nranges = 3\n\
+             carriers = [\"Inwi\", \"Beeline\"]\nsubmit_codes = 0.4\nsolver = \"human_farm\"\n\
+             adapt = { after_blocks = 20, action = \"next_range\" }\n",
+            "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\nprice_usd = 0.25\n\
+             [[carrier]]\ncountry = \"KG\"\nname = \"Beeline\"\nshare = 0.5\n\
+             [defences.captcha]\npass_bot = 0.05\npass_human_farm = 0.9\npass_legit = 0.97\n",
+        );
+        let s = Scenario::parse("ok.toml", &text).unwrap();
+        let a = &s.attackers[0];
+        assert_eq!(
+            (a.sms_per_account, a.accounts, a.ranges),
+            (Some(5), Some(10), Some(3))
+        );
+        assert_eq!(a.solver, Some(Solver::HumanFarm));
+        assert_eq!(
+            a.adapt.as_ref().map(|x| x.action),
+            Some(AdaptAction::NextRange)
+        );
+        assert_eq!(s.carriers[0].price_usd, Some(NonNeg(0.25)));
+        assert_eq!(
+            s.defences.captcha.as_ref().map(|c| c.usd_per_check),
+            Some(NonNeg(0.0))
+        );
+        let ramp = format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"ramp\"\nramp = [{{ at = \"0h\", per_s = 0.05 }}, {{ at = \"30m\", per_s = 0.3 }}]\n"
+        );
+        let s = Scenario::parse("ok.toml", &ramp).unwrap();
+        assert_eq!(s.attackers[0].ramp.as_ref().map(Vec::len), Some(2));
+        assert_eq!(s.attackers[0].rate_per_s, None);
+    }
+
+    #[test]
+    fn shape_keys_are_refused_on_other_shapes() {
+        let with = |shape_keys: &str| {
+            format!(
+                "{MINIMAL}\n[[attacker]]\nkind = \"start_flood\"\nstart = \"0s\"\nend = \"1h\"\n{shape_keys}"
+            )
+        };
+        let ramp = "ramp = [{ at = \"0s\", per_s = 1.0 }]\n";
+        err_at(
+            &with(&format!("shape = \"sustained\"\nrate_per_s = 1.0\n{ramp}")),
+            "attacker[1].ramp",
+            "does not apply to shape sustained",
+        );
+        err_at(
+            &with(&format!("shape = \"ramp\"\nrate_per_s = 1.0\n{ramp}")),
+            "attacker[1].rate_per_s",
+            "does not apply to shape ramp",
+        );
+        err_at(&with("shape = \"ramp\"\n"), "attacker[1].ramp", "missing");
+        err_at(
+            &with(
+                "shape = \"ramp\"\nramp = [{ at = \"1h\", per_s = 1.0 }, { at = \"1h\", per_s = 2.0 }]\n",
+            ),
+            "attacker[1].ramp",
+            "increase",
+        );
+        err_at(
+            &with("shape = \"sustained\"\n"),
+            "attacker[1].rate_per_s",
+            "missing",
+        );
+        err_at(
+            &with("shape = \"diurnal\"\nrate_per_s = 1.0\npeak_hour = 24\n"),
+            "attacker[1].peak_hour",
+            "[0, 24)",
+        );
+        err_at(
+            &with("shape = \"sustained\"\nrate_per_s = 1.0\namplitude = 0.5\n"),
+            "attacker[1].amplitude",
+            "does not apply to shape sustained",
+        );
+        err_at(
+            &with("shape = \"sustained\"\nrate_per_s = 1.0\nburst_on = \"1m\"\n"),
+            "attacker[1].burst_on",
+            "only shape burst uses burst_on",
+        );
+        // A bad value inside a ramp point names its line.
+        let e = err(&with(
+            "shape = \"ramp\"\nramp = [{ at = \"soon\", per_s = 1.0 }]\n",
+        ));
+        assert!(e.starts_with("bad.toml:19:") && e.contains("ramp"), "{e}");
+    }
+
+    #[test]
+    fn pumping_knobs_are_refused_elsewhere_and_checked_against_each_other() {
+        let guessing = format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"code_guessing\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 1.0\n"
+        );
+        for k in [
+            "sms_per_account = 5",
+            "accounts = 3",
+            "sms_per_number = 2",
+            "ranges = 2",
+            "carriers = [\"X\"]",
+            "submit_codes = 0.5",
+            "adapt = { after_blocks = 3, action = \"back_off\", back_off = \"1m\" }",
+            "solver = \"bot\"",
+        ] {
+            let key = k.split(" = ").next().unwrap();
+            err_at(
+                &format!("{guessing}{k}\n"),
+                &format!("attacker[1].{key}"),
+                "does not apply to kind code_guessing",
+            );
+        }
+        err_at(
+            &pumping_with("accounts = 3\n", ""),
+            "attacker[1].accounts",
+            "needs sms_per_account",
+        );
+        err_at(
+            &pumping_with("sms_per_number = 0\n", ""),
+            "attacker[1].sms_per_number",
+            "at least 1",
+        );
+        err_at(
+            &pumping_with("ranges = 600000\n", ""),
+            "attacker[1].ranges",
+            "do not fit",
+        );
+        err_at(
+            &pumping_with(
+                "range_size = 600000000\n",
+                "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n",
+            ),
+            "attacker[1].range_size",
+            "500000000 premium numbers of MA",
+        );
+        err_at(
+            &pumping_with(
+                "adapt = { after_blocks = 3, action = \"next_range\" }\n",
+                "",
+            ),
+            "attacker[1].adapt.action",
+            "ranges >= 2",
+        );
+        err_at(
+            &pumping_with(
+                "adapt = { after_blocks = 3, action = \"next_carrier\" }\n",
+                "",
+            ),
+            "attacker[1].adapt.action",
+            "two carriers",
+        );
+        err_at(
+            &pumping_with("adapt = { after_blocks = 3, action = \"back_off\" }\n", ""),
+            "attacker[1].adapt.back_off",
+            "required",
+        );
+        err_at(
+            &pumping_with(
+                "ranges = 2\nadapt = { after_blocks = 3, action = \"next_range\", back_off = \"1m\" }\n",
+                "",
+            ),
+            "attacker[1].adapt.back_off",
+            "refused",
+        );
+        err_at(
+            &pumping_with(
+                "adapt = { after_blocks = 0, action = \"next_country\" }\n",
+                "",
+            ),
+            "attacker[1].adapt.after_blocks",
+            "at least 1",
+        );
+        err_at(
+            &pumping_with("solver = \"bot\"\n", ""),
+            "attacker[1].solver",
+            "[defences.captcha]",
+        );
+        let e = err(&pumping_with("solver = \"robot\"\n", ""));
+        assert!(e.starts_with("bad.toml:21:") && e.contains("solver"), "{e}");
+        err_at(
+            &pumping_with(
+                "carriers = [\"Inwi\"]\n",
+                "[[carrier]]\ncountry = \"MA\"\nname = \"Inwi\"\nshare = 0.4\n",
+            ),
+            "attacker[1].carriers",
+            "target KG has none",
+        );
+    }
+
+    #[test]
+    fn carrier_tables_are_checked() {
+        let carrier = |c: &str| pumping_with("", &format!("[[carrier]]\n{c}\n"));
+        err_at(
+            &carrier("country = \"FR\"\nname = \"Orange\"\nshare = 0.5"),
+            "carrier[1].country",
+            "neither a legit country nor an attacker target",
+        );
+        err_at(
+            &carrier("country = \"MA\"\nname = \"(other)\"\nshare = 0.5"),
+            "carrier[1].name",
+            "other than",
+        );
+        err_at(
+            &carrier("country = \"MA\"\nname = \"Inwi\"\nshare = 0.0"),
+            "carrier[1].share",
+            "positive",
+        );
+        let two = "country = \"MA\"\nname = \"Inwi\"\nshare = 0.6\n[[carrier]]\ncountry = \"MA\"\n";
+        err_at(
+            &carrier(&format!("{two}name = \"IAM\"\nshare = 0.6")),
+            "carrier[2].share",
+            "sum to more than 1",
+        );
+        err_at(
+            &carrier(&format!("{two}name = \"Inwi\"\nshare = 0.1")),
+            "carrier[2].name",
+            "twice",
+        );
+        let e = err(&carrier(
+            "country = \"MA\"\nname = \"Inwi\"\nshare = 0.5\nprice_usd = -1",
+        ));
+        assert!(
+            e.starts_with("bad.toml:25:") && e.contains("price_usd"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -64,10 +64,16 @@ timeline! {
         blocked_sms_reverse,
         legit_blocked_smsflow,
         legit_blocked_reverse,
+        pumped_verified_smsflow,
+        pumped_verified_reverse,
+        captcha_blocked_legit,
+        captcha_blocked_pumping,
     }
     usd {
         usd_sms_flow,
         usd_reverse_flow,
+        usd_captcha_sms_flow,
+        usd_captcha_reverse_flow,
     }
 }
 
@@ -80,6 +86,10 @@ pub struct AttackerStats {
     pub succeeded: u64,
     pub attacker_cost_usd: f64,
     pub attacker_revenue_usd: f64,
+    /// Times an adaptive attacker changed course (`adapt`).
+    pub adaptations: u64,
+    /// Accounts a pumping attacker signed up (`sms_per_account` requests each).
+    pub accounts: u64,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -92,6 +102,25 @@ pub struct CountryStats {
     pub pumped_reverse: u64,
     /// Inbound-SMS fallback messages users sent (reverse flow).
     pub inbound_sms_reverse: u64,
+}
+
+/// One carrier's counts, per flow (`smsflow`: the SMS flow; `reverse`: the reverse flow's
+/// outbound-SMS fallback). `verified` counts codes checked correct, the attackers' submitted
+/// ones included; `blocked` counts requests a defence (CAPTCHA, limits, rules) refused.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CarrierStats {
+    pub iso: String,
+    pub name: String,
+    pub share: f64,
+    pub usd_per_segment: f64,
+    pub sms_legit_smsflow: u64,
+    pub sms_legit_reverse: u64,
+    pub pumped_smsflow: u64,
+    pub pumped_reverse: u64,
+    pub verified_smsflow: u64,
+    pub verified_reverse: u64,
+    pub blocked_smsflow: u64,
+    pub blocked_reverse: u64,
 }
 
 /// A block of the SMS conversion rule: from and until (virtual ms), and the country.
@@ -128,6 +157,8 @@ pub struct Outcome {
     pub totals: Row,
     pub attackers: Vec<AttackerStats>,
     pub countries: Vec<CountryStats>,
+    /// Every country's carriers (one per country unless the scenario lists carriers).
+    pub carriers: Vec<CarrierStats>,
     /// Challenges that answered `verified` twice (must stay 0).
     pub double_verified: u64,
     pub legit_users: u64,
@@ -155,6 +186,7 @@ pub struct Accounts {
     interval_ms: u64,
     pub rows: Vec<Row>,
     pub countries: Vec<CountryStats>,
+    pub carriers: Vec<CarrierStats>,
     pub attackers: Vec<AttackerStats>,
     pub double_verified: u64,
     pub legit_users: u64,
@@ -172,12 +204,14 @@ impl Accounts {
         duration_ms: u64,
         interval_ms: u64,
         countries: Vec<CountryStats>,
+        carriers: Vec<CarrierStats>,
         attackers: Vec<AttackerStats>,
     ) -> Self {
         Self {
             interval_ms,
             rows: vec![Row::default(); time::buckets(duration_ms, interval_ms)],
             countries,
+            carriers,
             attackers,
             double_verified: 0,
             legit_users: 0,
@@ -223,6 +257,7 @@ impl Accounts {
             rows: self.rows,
             attackers: self.attackers,
             countries: self.countries,
+            carriers: self.carriers,
             double_verified: self.double_verified,
             legit_users: self.legit_users,
             legit_sent_reverse: self.legit_sent_reverse,
@@ -258,7 +293,7 @@ mod tests {
         assert_eq!(fields, sorted, "serde_json sorts keys");
         assert_eq!(Row::COLUMNS.len(), Row::default().cells().len());
         assert_eq!(Row::COLUMNS[0], "legit_starts");
-        assert_eq!(Row::COLUMNS.last(), Some(&"usd_reverse_flow"));
+        assert_eq!(Row::COLUMNS.last(), Some(&"usd_captcha_reverse_flow"));
     }
 
     #[test]
@@ -283,12 +318,16 @@ mod tests {
             cells[Row::COLUMNS.iter().position(|c| *c == "hijacks").unwrap()],
             "5"
         );
-        assert_eq!(cells[Row::COLUMNS.len() - 2], "0.7500");
+        let usd = Row::COLUMNS
+            .iter()
+            .position(|c| *c == "usd_sms_flow")
+            .unwrap();
+        assert_eq!(cells[usd], "0.7500");
     }
 
     #[test]
     fn counts_land_in_their_interval_and_totals_add_up() {
-        let mut acc = Accounts::new(3_600_000, 600_000, Vec::new(), Vec::new());
+        let mut acc = Accounts::new(3_600_000, 600_000, Vec::new(), Vec::new(), Vec::new());
         assert_eq!(acc.rows.len(), 6);
         acc.row(0).legit_starts += 1;
         acc.row(599_999).legit_starts += 1;

@@ -54,7 +54,7 @@ impl World<'_> {
     pub(super) fn attempt(&self, country: usize, number: u64, ip: u32, account: u64) -> Attempt {
         Attempt {
             country,
-            network: 0,
+            network: self.network_in_country(country, number),
             number,
             ip: u128::from(ip),
             account,

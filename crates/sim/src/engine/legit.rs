@@ -36,8 +36,7 @@ impl World<'_> {
         }
         self.acc.legit_users += 1;
         let country = self.pick_country();
-        let number =
-            self.countries[country].base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
+        let number = self.legit_number(country);
         let user = self.new_user(country, number);
         // The app account asking for the codes: one per legit user.
         self.users[user as usize].account = self.acc.legit_users;
@@ -126,11 +125,20 @@ impl World<'_> {
     }
 
     /// Outbound SMS code: the sms world, or the reverse world's outbound fallback.
-    fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay_ms: u64) {
+    pub(super) fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay_ms: u64) {
         let u = self.users[user as usize];
         let c = usize::from(u.country);
         let ip = self.rng.random::<u32>();
+        let network = self.carrier_of(c, u.number);
+        if let Some(captcha) = &self.sc.defences.captcha
+            && !self.captcha_passes(captcha.pass_legit.0, reverse)
+        {
+            self.row().captcha_blocked_legit += 1;
+            self.count_blocked(network, reverse);
+            return;
+        }
         if !self.defend(reverse, &self.attempt(c, u.number, ip, u.account), true) {
+            self.count_blocked(network, reverse);
             return;
         }
         let world = if reverse { Flow::Reverse } else { Flow::Sms };
@@ -156,7 +164,7 @@ impl World<'_> {
         let Ok(code) = started else {
             return;
         };
-        let price = self.countries[c].price;
+        let price = self.carriers[network].price;
         let row = self.row();
         if reverse {
             row.sms_legit_reverse += 1;
@@ -164,6 +172,12 @@ impl World<'_> {
         } else {
             row.sms_legit_smsflow += 1;
             row.usd_sms_flow += price;
+        }
+        let ks = &mut self.acc.carriers[network];
+        if reverse {
+            ks.sms_legit_reverse += 1;
+        } else {
+            ks.sms_legit_smsflow += 1;
         }
         let cs = &mut self.acc.countries[c];
         let u = &mut self.users[user as usize];
@@ -181,6 +195,44 @@ impl World<'_> {
         if sends {
             let read_ms = self.after(self.sc.sms.delivery.ms().saturating_add(delay_ms));
             self.hold(user, read_ms, Ev::SmsRead { user, reverse });
+        }
+    }
+
+    /// A CAPTCHA in front of a send, passed with probability `pass`; the defender pays for
+    /// the check in the flow's column.
+    pub(super) fn captcha_passes(&mut self, pass: f64, reverse: bool) -> bool {
+        let usd = self
+            .sc
+            .defences
+            .captcha
+            .as_ref()
+            .map_or(0.0, |c| c.usd_per_check.0);
+        let row = self.row();
+        if reverse {
+            row.usd_captcha_reverse_flow += usd;
+        } else {
+            row.usd_captcha_sms_flow += usd;
+        }
+        self.rng.random::<f64>() < pass
+    }
+
+    /// A request to `network` a defence refused, in the flow's column.
+    pub(super) fn count_blocked(&mut self, network: usize, reverse: bool) {
+        let ks = &mut self.acc.carriers[network];
+        if reverse {
+            ks.blocked_reverse += 1;
+        } else {
+            ks.blocked_smsflow += 1;
+        }
+    }
+
+    /// A code sent to `network` checked correct, in the flow's column.
+    pub(super) fn count_verified(&mut self, network: usize, reverse: bool) {
+        let ks = &mut self.acc.carriers[network];
+        if reverse {
+            ks.verified_reverse += 1;
+        } else {
+            ks.verified_smsflow += 1;
         }
     }
 
@@ -210,8 +262,10 @@ impl World<'_> {
             number: u.number,
         });
         if checked == CheckOutcome::Verified {
+            let country = usize::from(u.country);
+            self.count_verified(self.carrier_of(country, u.number), reverse);
             let ip = if reverse { u.fallback_ip } else { u.sms_ip };
-            let sent = self.attempt(usize::from(u.country), u.number, ip, u.account);
+            let sent = self.attempt(country, u.number, ip, u.account);
             self.defended_verified(reverse, &sent);
             if reverse {
                 self.acc.fallback_sms_verified += 1;

@@ -4,10 +4,10 @@
 //!
 //! The flows themselves are `impl World` blocks in `legit`, `provider` and `attackers`.
 
-use super::accounting::{Accounts, AttackerStats, CountryStats, Row};
+use super::accounting::{Accounts, AttackerStats, CarrierStats, CountryStats, Row};
 use super::queue::EventQueue;
 use super::time;
-use crate::scenario::{AttackKind, Fallback, Flow, Scenario};
+use crate::scenario::{AttackKind, Fallback, Flow, OTHER_CARRIER, SHARE_EPS, Scenario, Shape};
 use crate::trace::{Action, Step, Trace};
 use crate::{SimError, costs};
 use mo2fa_core::code::{Code, CodeSpec};
@@ -94,6 +94,22 @@ pub(super) struct CountryRt {
     pub price: f64,
     /// Start of this country's block of the synthetic numbering plan.
     pub base: u64,
+    /// The country's carriers (indices into `World::carriers`), in block order; one, covering
+    /// the whole block, when the scenario lists none for it.
+    pub carriers: Vec<usize>,
+    /// The scenario lists carriers for this country: each owns a block of 10^9 numbers.
+    pub split: bool,
+}
+
+/// A mobile operator: its share of its country's numbers, its price and its numbers.
+pub(super) struct CarrierRt {
+    pub share: f64,
+    /// Price of one message (all its segments).
+    pub price: f64,
+    /// Where legit numbers start, how many there are, and where premium ranges start.
+    pub legit_start: u64,
+    pub legit_span: u64,
+    pub premium_start: u64,
 }
 
 pub(super) struct AttackerRt {
@@ -101,6 +117,36 @@ pub(super) struct AttackerRt {
     pub counter: u64,
     /// Per flood client: when each of its pending challenges expires (virtual ms).
     pub flood: Vec<VecDeque<u64>>,
+    /// Shapes drawn by thinning (`ramp`, `diurnal`) draw candidates at this peak rate.
+    pub thinned: Option<f64>,
+    /// First account id of this attacker's block.
+    pub account_base: u64,
+    /// Attempts after which every account is used up (`accounts` × `sms_per_account`).
+    pub max_attempts: Option<u64>,
+    /// Per carrier (all of the world's): the attacker may use it.
+    pub allowed_carriers: Vec<bool>,
+    /// What adaptation left behind: targets (by position), carriers, ranges.
+    pub left_targets: Vec<bool>,
+    pub left_carriers: Vec<bool>,
+    pub left_ranges: Vec<bool>,
+    /// Refusals in a row, and the end of a back-off (virtual ms).
+    pub blocks_in_row: u32,
+    pub silent_until_ms: u64,
+    /// The number in use while `sms_per_number` > 1, and how many numbers were chosen.
+    pub held: Option<Held>,
+    pub numbers: u64,
+}
+
+/// A pumping number and how often it was asked for: its target position, country, carrier,
+/// range and offset in the range.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Held {
+    pub target: usize,
+    pub country: usize,
+    pub network: usize,
+    pub range: usize,
+    pub offset: u64,
+    pub used: u64,
 }
 
 /// A delivery an eavesdropper captured.
@@ -166,6 +212,80 @@ pub(super) fn country_base(i: usize) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// Numbers per carrier block, legit numbers in the lower half of a block, premium ranges from
+/// its middle.
+pub(super) const CARRIER_BLOCK: u64 = 1_000_000_000;
+pub(super) const CARRIER_LEGIT_SPAN: u64 = 500_000_000;
+/// Attackers rent premium ranges: in a country without carriers, their numbers start here.
+pub(super) const PREMIUM_OFFSET: u64 = 5_000_000_000;
+/// Attackers' accounts: attacker `a` owns ids `(a + 1) << 40 ..`; legit users count from 1.
+pub(super) fn attacker_account_base(a: usize) -> u64 {
+    u64::try_from(a + 1).unwrap_or(u64::MAX >> 24) << 40
+}
+
+/// The carriers of every country, in country order, and each country's list of them.
+fn build_carriers(
+    sc: &Scenario,
+    isos: &[String],
+    list_per_segment: &[f64],
+    billed_per_message: f64,
+    snapshot: mo2fa_cost::Date,
+) -> (Vec<CarrierRt>, Vec<CarrierStats>, Vec<Vec<usize>>) {
+    let mut rts = Vec::new();
+    let mut stats = Vec::new();
+    let mut per_country = Vec::with_capacity(isos.len());
+    for (i, iso) in isos.iter().enumerate() {
+        let base = country_base(i);
+        let listed: Vec<_> = sc.carriers.iter().filter(|c| &c.country.0 == iso).collect();
+        let mut mine = Vec::new();
+        let mut push = |name: &str, share: f64, per_segment: f64, slot: Option<u64>| {
+            mine.push(rts.len());
+            let (legit_start, legit_span, premium_start) = match slot {
+                // The legacy plan: the whole block, legit numbers from 10^9, premium from 5·10^9.
+                None => (base + 1_000_000_000, 9_000_000_000, base + PREMIUM_OFFSET),
+                Some(j) => {
+                    let start = base + (j + 1) * CARRIER_BLOCK;
+                    (start, CARRIER_LEGIT_SPAN, start + CARRIER_LEGIT_SPAN)
+                }
+            };
+            rts.push(CarrierRt {
+                share,
+                price: per_segment * billed_per_message,
+                legit_start,
+                legit_span,
+                premium_start,
+            });
+            stats.push(CarrierStats {
+                iso: iso.clone(),
+                name: name.to_string(),
+                share,
+                usd_per_segment: per_segment,
+                ..Default::default()
+            });
+        };
+        let list_price = list_per_segment[i];
+        if listed.is_empty() {
+            push(OTHER_CARRIER, 1.0, list_price, None);
+        } else {
+            let mut slot = 0u64;
+            for c in &listed {
+                let per_segment = c.price_usd.map(|p| p.0).unwrap_or_else(|| {
+                    crate::carriers::listed_price(iso, &c.name, snapshot).unwrap_or(list_price)
+                });
+                push(&c.name, c.share.0, per_segment, Some(slot));
+                slot += 1;
+            }
+            // Rounded, so 1 − 0.45 − 0.35 reads 0.2 in the summary.
+            let rest = ((1.0 - listed.iter().map(|c| c.share.0).sum::<f64>()) * 1e9).round() / 1e9;
+            if rest > SHARE_EPS {
+                push(OTHER_CARRIER, rest, list_price, Some(slot));
+            }
+        }
+        per_country.push(mine);
+    }
+    (rts, stats, per_country)
+}
+
 /// A country's index as events and traces carry it.
 pub(super) fn country_u16(i: usize) -> u16 {
     u16::try_from(i).unwrap_or(u16::MAX)
@@ -185,6 +305,8 @@ pub(super) struct World<'a> {
     pub secret: Secret,
     pub forger: Secret,
     pub countries: Vec<CountryRt>,
+    /// Every country's carriers; a guard call's `network` is an index into it.
+    pub carriers: Vec<CarrierRt>,
     pub users: Vec<User>,
     pub free_users: Vec<u32>,
     pub acc: Accounts,
@@ -226,6 +348,17 @@ impl<'a> World<'a> {
             }
         }
         let billed_per_message = crate::billing::billed_per_message(sc);
+        let list_per_segment: Vec<f64> = isos
+            .iter()
+            .map(|iso| snapshot.quote(iso).usd_per_segment)
+            .collect();
+        let (carriers, carrier_stats, per_country) = build_carriers(
+            sc,
+            &isos,
+            &list_per_segment,
+            billed_per_message,
+            snapshot.date(),
+        );
         let mut cum = 0.0;
         let countries: Vec<CountryRt> = isos
             .iter()
@@ -244,8 +377,10 @@ impl<'a> World<'a> {
                     imessage: c.map_or(0.0, |c| c.imessage.0),
                     fallback: c.map_or(sc.legit.other_fallback, |c| c.fallback),
                     // What the provider bills for one message (`[billing]`).
-                    price: snapshot.quote(iso).usd_per_segment * billed_per_message,
+                    price: list_per_segment[i] * billed_per_message,
                     base: country_base(i),
+                    carriers: per_country[i].clone(),
+                    split: sc.carriers.iter().any(|c| &c.country.0 == iso),
                 }
             })
             .collect();
@@ -270,7 +405,7 @@ impl<'a> World<'a> {
             .enumerate()
             .map(|(i, a)| {
                 let mut cum = 0.0;
-                let cum_targets = a
+                let cum_targets: Vec<(f64, usize)> = a
                     .targets
                     .iter()
                     .flatten()
@@ -285,10 +420,45 @@ impl<'a> World<'a> {
                     ..Default::default()
                 });
                 let clients = usize::try_from(a.clients.unwrap_or(1).max(1)).unwrap_or(1);
+                let thinned = match a.shape {
+                    Shape::Ramp => Some(
+                        a.ramp
+                            .iter()
+                            .flatten()
+                            .map(|p| p.per_s.0)
+                            .fold(0.0, f64::max),
+                    ),
+                    Shape::Diurnal => Some(a.rate() * (1.0 + a.amplitude.map_or(0.5, |p| p.0))),
+                    _ => None,
+                };
+                let allowed_carriers = carriers
+                    .iter()
+                    .zip(&carrier_stats)
+                    .map(|(_, s)| {
+                        a.carriers
+                            .as_ref()
+                            .is_none_or(|names| names.contains(&s.name))
+                    })
+                    .collect();
+                let ranges = usize::try_from(a.ranges.unwrap_or(1)).unwrap_or(1);
+                let n_targets = cum_targets.len();
                 AttackerRt {
                     cum_targets,
                     counter: 0,
                     flood: vec![VecDeque::new(); clients],
+                    thinned,
+                    account_base: attacker_account_base(i),
+                    max_attempts: a.accounts.map(|n| {
+                        u64::from(n).saturating_mul(u64::from(a.sms_per_account.unwrap_or(1)))
+                    }),
+                    allowed_carriers,
+                    left_targets: vec![false; n_targets],
+                    left_carriers: vec![false; carriers.len()],
+                    left_ranges: vec![false; ranges],
+                    blocks_in_row: 0,
+                    silent_until_ms: 0,
+                    held: None,
+                    numbers: 0,
                 }
             })
             .collect();
@@ -311,9 +481,16 @@ impl<'a> World<'a> {
             guard_sms: SmsGuard::new(&sc.defences.sms, &isos),
             guard_reverse: SmsGuard::new(&sc.defences.sms, &isos),
             countries,
+            carriers,
             users: Vec::new(),
             free_users: Vec::new(),
-            acc: Accounts::new(duration_ms, sc.interval.ms(), country_stats, attacker_stats),
+            acc: Accounts::new(
+                duration_ms,
+                sc.interval.ms(),
+                country_stats,
+                carrier_stats,
+                attacker_stats,
+            ),
             sender_window: (u64::MAX, Default::default()),
             captured: VecDeque::new(),
             attackers,
@@ -452,6 +629,50 @@ impl<'a> World<'a> {
             .unwrap_or(0)
     }
 
+    /// A legit user's number in `country`: on a carrier drawn by share when the country lists
+    /// carriers (the legacy plan otherwise, with the draws it always made).
+    pub fn legit_number(&mut self, country: usize) -> u64 {
+        let c = &self.countries[country];
+        if !c.split {
+            return c.base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
+        }
+        let x = self.rng.random::<f64>();
+        let mut cum = 0.0;
+        let mut pick = *c.carriers.last().unwrap_or(&0);
+        for &k in &c.carriers {
+            cum += self.carriers[k].share;
+            if x < cum {
+                pick = k;
+                break;
+            }
+        }
+        let k = &self.carriers[pick];
+        k.legit_start + self.rng.random_range(0..k.legit_span)
+    }
+
+    /// The carrier (index into `carriers`) a number of `country` belongs to.
+    pub fn carrier_of(&self, country: usize, number: u64) -> usize {
+        let c = &self.countries[country];
+        if !c.split || c.carriers.len() == 1 {
+            return c.carriers[0];
+        }
+        let slot = number.saturating_sub(c.base) / CARRIER_BLOCK;
+        let slot = usize::try_from(slot.saturating_sub(1)).unwrap_or(usize::MAX);
+        c.carriers[slot.min(c.carriers.len() - 1)]
+    }
+
+    /// A number's carrier as the SMS defences see it (`Attempt::network`): its position among
+    /// its country's carriers, so a country without `[[carrier]]` is network 0.
+    pub fn network_in_country(&self, country: usize, number: u64) -> u32 {
+        let k = self.carrier_of(country, number);
+        let slot = self.countries[country]
+            .carriers
+            .iter()
+            .position(|&c| c == k)
+            .unwrap_or(0);
+        u32::try_from(slot).unwrap_or(u32::MAX)
+    }
+
     pub fn sender(number: u64) -> Sender {
         Sender::Phone(number)
     }
@@ -499,7 +720,7 @@ latency_median = "300ms"
     fn every_shipped_scenario_builds_its_world_and_cost_model() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
         let mut n = 0;
-        for dir in [root.clone(), root.join("threats")] {
+        for dir in [root.clone(), root.join("threats"), root.join("examples")] {
             for entry in std::fs::read_dir(&dir).expect("scenarios directory") {
                 let path = entry.expect("directory entry").path();
                 if path.extension().is_some_and(|e| e == "toml") {

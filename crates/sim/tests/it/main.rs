@@ -226,7 +226,11 @@ fn timeline_csv_has_one_column_per_counter_and_one_row_per_interval() {
         "header and three 10-minute rows (the last partial)"
     );
     assert!(lines[0].starts_with("t_start_s,legit_starts,"));
-    assert!(lines[0].ends_with(",usd_sms_flow,usd_reverse_flow"));
+    assert!(
+        lines[0].ends_with(
+            ",usd_sms_flow,usd_reverse_flow,usd_captcha_sms_flow,usd_captcha_reverse_flow"
+        )
+    );
     assert_eq!(lines[0].split(',').count(), 1 + Row::COLUMNS.len());
     assert!(lines[2].starts_with("600,"));
     assert!(lines[3].starts_with("1200,"));
@@ -258,6 +262,114 @@ fn the_costs_are_priced_once_and_an_unrun_flow_has_none() {
         json["cost_model_usd"]["reverse_flow"]["total"],
         format!("{:.2}", reverse.total_usd)
     );
+}
+
+/// An hour of SMS-flow traffic (US users) and two hours of pumping to MA at 1/s, under a
+/// conversion rule, with the attacker's `keys`.
+fn pumped_under_conversion_rule(keys: &str) -> Outcome {
+    let text = format!(
+        "{}[defences.sms]\nconversion = {{ min_sent = 50, threshold = 0.3, block_for = \"6h\" }}\n\
+         [[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"2h\"\nshape = \"sustained\"\n\
+         rate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n{keys}",
+        edit(
+            &base(0.2),
+            "flows = [\"reverse\", \"sms\"]",
+            "flows = [\"sms\"]"
+        )
+    );
+    run(&text, None).1
+}
+
+#[test]
+fn submitted_codes_pass_the_conversion_rule_and_pay_the_verify_fee() {
+    let plain = pumped_under_conversion_rule("");
+    assert!(
+        plain.blocks_sms.iter().any(|b| b.iso == "MA"),
+        "pumped traffic does not convert: MA is blocked"
+    );
+    assert!(plain.totals.blocked_sms > 0);
+    let submit = pumped_under_conversion_rule("submit_codes = 0.6\n");
+    assert!(submit.blocks_sms.is_empty(), "{:?}", submit.blocks_sms);
+    let (pumped, verified) = (
+        submit.totals.pumped_sms_smsflow as f64,
+        submit.totals.pumped_verified_smsflow as f64,
+    );
+    within_5_sigma(verified, 0.6 * pumped, 0.24 * pumped, "submitted codes");
+    // The Verify fee ($0.05 in the built-in price file) is due on every success.
+    let fees = |o: &Outcome| o.costs.sms.as_ref().unwrap().verify_fees_usd;
+    let successes = submit.totals.legit_verified_sms + submit.totals.pumped_verified_smsflow;
+    assert!((fees(&submit) - 0.05 * successes as f64).abs() < 1e-6);
+    // Camouflage fools the rule too, but nothing is verified and no fee is due for it.
+    let camouflage = pumped_under_conversion_rule("camouflage = 0.6\n");
+    assert!(camouflage.blocks_sms.is_empty());
+    assert_eq!(camouflage.totals.pumped_verified_smsflow, 0);
+    let legit_fees = 0.05 * camouflage.totals.legit_verified_sms as f64;
+    assert!((fees(&camouflage) - legit_fees).abs() < 1e-6);
+}
+
+#[test]
+fn a_carriers_price_reaches_the_timeline_and_the_cost_model() {
+    let o = pumped_under_conversion_rule(
+        "carriers = [\"Dear\"]\n[[carrier]]\ncountry = \"MA\"\nname = \"Dear\"\nshare = 0.5\n\
+         price_usd = 1.0\n",
+    );
+    let dear = o.carriers.iter().find(|k| k.name == "Dear").unwrap();
+    let ma = o.countries.iter().find(|c| c.iso == "MA").unwrap();
+    assert_eq!(
+        dear.pumped_smsflow, ma.pumped_smsflow,
+        "every pumped SMS on Dear"
+    );
+    assert!(dear.pumped_smsflow > 100);
+    let per_carrier: u64 = o.carriers.iter().map(|k| k.pumped_smsflow).sum();
+    assert_eq!(per_carrier, o.totals.pumped_sms_smsflow);
+    let legit_usd: f64 = o
+        .carriers
+        .iter()
+        .map(|k| k.sms_legit_smsflow as f64 * k.usd_per_segment)
+        .sum();
+    let bill = dear.pumped_smsflow as f64 * 1.0 + legit_usd;
+    assert!(
+        (o.totals.usd_sms_flow - bill).abs() < 1e-6,
+        "{} vs {bill}",
+        o.totals.usd_sms_flow
+    );
+    let cost = o.costs.sms.as_ref().unwrap();
+    assert!(
+        (cost.pumped_sms_usd - dear.pumped_smsflow as f64).abs() < 1e-6,
+        "the model bills Dear's $1.00, not MA's list price: {}",
+        cost.pumped_sms_usd
+    );
+    let by_ma = cost.by_country.iter().find(|c| c.iso == "MA").unwrap();
+    assert!((by_ma.pumped_sms_usd - cost.pumped_sms_usd).abs() < 1e-6);
+}
+
+#[test]
+fn the_adaptive_pumping_example_exercises_its_knobs() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/examples/adaptive-pumping.toml"
+    );
+    let sc = Scenario::load(std::path::Path::new(path)).unwrap();
+    let (_, o) = run_scenario(sc, None);
+    let t = &o.totals;
+    let (farm, bots) = (&o.attackers[0], &o.attackers[1]);
+    assert!(farm.adaptations > 0 && farm.accounts > 100, "{farm:?}");
+    assert!(
+        bots.adaptations > 0 && bots.attempts < 1_000,
+        "bots back off: {bots:?}"
+    );
+    assert!(t.pumped_verified_smsflow > 0 && t.pumped_verified_reverse > 0);
+    assert!(t.captcha_blocked_pumping > 0 && t.captcha_blocked_legit > 0);
+    assert!(t.usd_captcha_sms_flow > 0.0);
+    let on = |name: &str, iso: &str| {
+        o.carriers
+            .iter()
+            .find(|k| k.name == name && k.iso == iso)
+            .map_or(0, |k| k.pumped_smsflow)
+    };
+    assert!(on("Inwi", "MA") > 0 && on("Beeline", "KG") > 0);
+    // The farm keeps to its carriers; only the few bots that get through reach IAM.
+    assert!(on("IAM", "MA") * 100 < on("Inwi", "MA"));
 }
 
 /// What the SMS defences did is reported per flow: one pumping attempt refused by both flows
