@@ -26,8 +26,17 @@ fn every_incident_replays_within_ten_percent_of_its_documented_figures() {
         .iter()
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
         .collect();
-    for required in ["blackpanda", "eknix", "healthchecks", "k-optional", "twitter"] {
-        assert!(names.iter().any(|n| n == required), "no {required}.toml in {names:?}");
+    for required in [
+        "blackpanda",
+        "eknix",
+        "healthchecks",
+        "k-optional",
+        "twitter",
+    ] {
+        assert!(
+            names.iter().any(|n| n == required),
+            "no {required}.toml in {names:?}"
+        );
     }
     let mut failures = Vec::new();
     for path in &files {
@@ -35,13 +44,21 @@ fn every_incident_replays_within_ten_percent_of_its_documented_figures() {
         // The header comes first: the source, what it documents, what the file assumes.
         let header: String = text.lines().take_while(|l| l.starts_with('#')).collect();
         for part in ["Source", "Documented", "Assumed", "https://"] {
-            assert!(header.contains(part), "{}: the header lacks {part:?}", path.display());
+            assert!(
+                header.contains(part),
+                "{}: the header lacks {part:?}",
+                path.display()
+            );
         }
         let sc = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
         let inc = sc.incident.clone().expect("an [incident] section");
         let (sc, o) = run_scenario(sc, None);
         let m = Measured::of(&sc, inc.flow, &o);
-        failures.extend(misses(&inc, &m).into_iter().map(|miss| format!("{}: {miss}", path.display())));
+        failures.extend(
+            misses(&inc, &m)
+                .into_iter()
+                .map(|miss| format!("{}: {miss}", path.display())),
+        );
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
@@ -51,10 +68,20 @@ fn docs_incidents_md_covers_every_incident_and_every_preset() {
     let doc = include_str!("../../../../docs/incidents.md");
     for path in incident_files() {
         let sc = Scenario::load(&path).unwrap();
-        assert!(doc.contains(&format!("## {}", sc.description)), "docs/incidents.md lacks {}", path.display());
+        assert!(
+            doc.contains(&format!("## {}", sc.description)),
+            "docs/incidents.md lacks {}",
+            path.display()
+        );
     }
     for preset in mo2fa_core::sms_defences::PRESET_NAMES {
-        assert!(doc.contains(&format!("+ preset {preset} |")), "docs/incidents.md lacks {preset}");
+        assert!(
+            doc.contains(&format!("+ preset {preset} |")),
+            "docs/incidents.md lacks {preset}"
+        );
     }
-    assert!(doc.contains("reverse flow, inbound SMS fallback") && doc.contains("reverse flow, outbound SMS fallback"));
+    assert!(
+        doc.contains("reverse flow, inbound SMS fallback")
+            && doc.contains("reverse flow, outbound SMS fallback")
+    );
 }
