@@ -85,3 +85,50 @@ fn docs_incidents_md_covers_every_incident_and_every_preset() {
             && doc.contains("reverse flow, outbound SMS fallback")
     );
 }
+
+/// Twitter's cut-off ("fraud above 10%", per telco) written as the per-network rule with a
+/// 90 % conversion floor: the pumped carriers are cut off for good, the clean ones keep
+/// sending, and the day's pumped bill falls by more than four fifths.
+#[test]
+fn twitters_per_carrier_cut_off_stops_the_pumped_carriers_only() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/incidents/twitter.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rule = "network_conversion = { window = \"1h\", min_sent = 100, min_conversion = 0.9, block_for = [\"400d\"], permanent_after = 1 }";
+    assert!(
+        text.contains(&format!("#   {rule}")),
+        "the file's header shows the rule this test runs"
+    );
+    let cut = text.replacen("\n[defences.sms]\n", &format!("\n[defences.sms]\n{rule}\n"), 1);
+    assert_ne!(cut, text);
+    let before = run_scenario(Scenario::parse("twitter.toml", &text).unwrap(), None).1;
+    let after = run_scenario(Scenario::parse("twitter.toml", &cut).unwrap(), None).1;
+    let bill = |o: &mo2fa_sim::engine::Outcome| o.costs.sms.as_ref().unwrap().pumped_sms_usd;
+    assert!(
+        bill(&after) < 0.2 * bill(&before),
+        "{} vs {}",
+        bill(&after),
+        bill(&before)
+    );
+    for c in &after.carriers {
+        if c.name == "small" {
+            assert!(
+                c.blocked_smsflow > 0,
+                "{} {} is pumped: cut off",
+                c.iso,
+                c.name
+            );
+        } else if ["large", "medium"].contains(&c.name.as_str()) {
+            assert_eq!(
+                c.blocked_smsflow, 0,
+                "{} {} is clean: never cut off",
+                c.iso, c.name
+            );
+            assert!(
+                c.sms_legit_smsflow > 10_000,
+                "{} {} keeps sending",
+                c.iso,
+                c.name
+            );
+        }
+    }
+}
