@@ -230,10 +230,16 @@ impl World<'_> {
         let low_and_slow = cfg.shape == Shape::LowAndSlow;
         let n = self.attackers[a].counter;
         self.attackers[a].counter += 1;
-        let account = self.attackers[a].account_base + n / per_account;
-        if n.is_multiple_of(per_account) {
-            self.acc.attackers[a].accounts += 1;
-        }
+        // Without `sms_per_account` the attacker asks without an account (0, which the
+        // generalised guard's account rules do not count).
+        let account = if cfg.sms_per_account.is_some() {
+            if n.is_multiple_of(per_account) {
+                self.acc.attackers[a].accounts += 1;
+            }
+            self.attackers[a].account_base + n / per_account
+        } else {
+            0
+        };
         // The number of the previous request, while it has had fewer than `sms_per_number`
         // and adaptation has not left its country, carrier or range.
         let rt = &self.attackers[a];
@@ -862,8 +868,8 @@ mod tests {
             w.pump(0);
         }
         assert_eq!(
-            w.acc.attackers[0].accounts, 1,
-            "without the knob: one account"
+            w.acc.attackers[0].accounts, 0,
+            "without the knob: no account"
         );
         let sc = pumper("sms_per_account = 5\naccounts = 2\n", "");
         let mut w = world(&sc);
