@@ -98,7 +98,11 @@ fn twitters_per_carrier_cut_off_stops_the_pumped_carriers_only() {
         text.contains(&format!("#   {rule}")),
         "the file's header shows the rule this test runs"
     );
-    let cut = text.replacen("\n[defences.sms]\n", &format!("\n[defences.sms]\n{rule}\n"), 1);
+    let cut = text.replacen(
+        "\n[defences.sms]\n",
+        &format!("\n[defences.sms]\n{rule}\n"),
+        1,
+    );
     assert_ne!(cut, text);
     let before = run_scenario(Scenario::parse("twitter.toml", &text).unwrap(), None).1;
     let after = run_scenario(Scenario::parse("twitter.toml", &cut).unwrap(), None).1;
