@@ -93,6 +93,9 @@ const LOOK_ALIKE_CODES: &[(&str, &str)] = &[
     ("TP", "TL"), // East Timor, withdrawn code
 ];
 
+/// Attackers one scenario may have (the engine's events carry their index in 16 bits).
+pub const MAX_ATTACKERS: usize = u16::MAX as usize;
+
 impl Scenario {
     pub(super) fn validate(&self, file: &str) -> Result<(), ScenarioError> {
         let bad = |key: &str, message: &str| ScenarioError::Invalid {
@@ -147,6 +150,12 @@ impl Scenario {
                     "give at least one documented figure: sms, blocked or bill_usd",
                 ));
             }
+        }
+        if self.attackers.len() > MAX_ATTACKERS {
+            return Err(bad(
+                "attacker",
+                &format!("at most {MAX_ATTACKERS} attackers (events carry a 16-bit index)"),
+            ));
         }
         for (i, a) in self.attackers.iter().enumerate() {
             let key = |k: &str| format!("attacker[{}].{k}", i + 1);

@@ -570,6 +570,14 @@ fn pumping(extra: &str) -> String {
 }
 
 #[test]
+fn too_many_attackers_is_an_error_not_a_panic() {
+    let one = "\n[[attacker]]\nkind = \"webhook_forgery\"\nstart = \"0s\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 0.001\n";
+    let text = format!("{MINIMAL}{}", one.repeat(check::MAX_ATTACKERS + 1));
+    let e = err(&text);
+    assert!(e.starts_with("bad.toml: attacker: at most 65535"), "{e}");
+}
+
+#[test]
 fn an_attack_past_the_duration_is_an_error() {
     let e = err(&pumping("shape = \"sustained\"").replace("end = \"1h\"", "end = \"2h\""));
     assert_eq!(
