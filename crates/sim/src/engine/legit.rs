@@ -142,7 +142,7 @@ impl World<'_> {
             return;
         }
         let world = if reverse { Flow::Reverse } else { Flow::Sms };
-        if !self.billing_accepts(world, c, true) {
+        if !self.billing_accepts(world, self.carriers[network].price, true) {
             return;
         }
         let wall_ms = self.wall_ms();

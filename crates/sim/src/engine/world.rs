@@ -90,8 +90,6 @@ pub(super) struct CountryRt {
     pub cum_weight: f64,
     pub imessage: f64,
     pub fallback: Fallback,
-    /// List price of one message as the provider bills it (all its billed segments).
-    pub price: f64,
     /// Start of this country's block of the synthetic numbering plan.
     pub base: u64,
     /// The country's carriers (indices into `World::carriers`), in block order; one, covering
@@ -376,8 +374,6 @@ impl<'a> World<'a> {
                     cum_weight: cum,
                     imessage: c.map_or(0.0, |c| c.imessage.0),
                     fallback: c.map_or(sc.legit.other_fallback, |c| c.fallback),
-                    // What the provider bills for one message (`[billing]`).
-                    price: list_per_segment[i] * billed_per_message,
                     base: country_base(i),
                     carriers: per_country[i].clone(),
                     split: sc.carriers.iter().any(|c| &c.country.0 == iso),
