@@ -212,17 +212,14 @@ pub fn table(o: &Outcome) -> String {
         "SMS sent, reverse fallback: legit / pumped",
         format!("{} / {}", t.sms_legit_reverse, t.pumped_sms_reverse),
     );
-    line(
-        "SMS requests blocked by defences",
-        t.blocked_sms.to_string(),
-    );
+    // Per flow: an attempt both flows refuse is one refusal in each, never two in one line.
     let [d_sms, d_rev] = &o.defences;
     line(
-        "  blocked, sms flow: all / legit",
+        "blocked by defences, sms flow: all / legit",
         format!("{} / {}", d_sms.blocked, d_sms.legit_blocked),
     );
     line(
-        "  blocked, reverse fallback: all / legit",
+        "  reverse fallback: all / legit",
         format!("{} / {}", d_rev.blocked, d_rev.legit_blocked),
     );
     line(
@@ -243,6 +240,24 @@ pub fn table(o: &Outcome) -> String {
                 n(&d_sms.alerts_by_rule),
                 n(&d_rev.blocked_by_rule),
                 n(&d_rev.alerts_by_rule)
+            ),
+        );
+    }
+    if t.captcha_blocked_legit + t.captcha_blocked_pumping > 0 {
+        line(
+            "CAPTCHA refusals: legit / pumping",
+            format!(
+                "{} / {}",
+                t.captcha_blocked_legit, t.captcha_blocked_pumping
+            ),
+        );
+    }
+    if t.pumped_verified_smsflow + t.pumped_verified_reverse > 0 {
+        line(
+            "codes attackers submitted: sms / reverse",
+            format!(
+                "{} / {}",
+                t.pumped_verified_smsflow, t.pumped_verified_reverse
             ),
         );
     }
