@@ -415,3 +415,28 @@ fn defences_are_reported_per_flow() {
     assert!(report::table(&o).contains("pumping_protection: blocked / alerts"));
     assert!(report::html(&sc, "t", 7, &o).contains("What the defences did"));
 }
+
+/// A prepaid balance pays each SMS at its carrier's price: $10 at $1 a message (one carrier
+/// for all of US) pays exactly ten legit SMS, then the account stops sending.
+#[test]
+fn a_balance_is_charged_the_carriers_price() {
+    let text = format!(
+        "{}[[carrier]]\ncountry = \"US\"\nname = \"dear\"\nshare = 1.0\nprice_usd = 1.0\n\
+         [billing.balance]\nstart_usd = 10\nrecharge_below_usd = 0\nrecharge_usd = 1\n\
+         card_daily_limit_usd = 0\non_limit = \"stop_sending\"\n",
+        edit(
+            &edit(
+                &base(0.2),
+                "flows = [\"reverse\", \"sms\"]",
+                "flows = [\"sms\"]"
+            ),
+            "countries.DE = { weight = 0.5, imessage = 0.4, fallback = \"outbound_sms\" }\n",
+            ""
+        )
+    );
+    let (_, o) = run(&text, None);
+    let account = &o.billing.sms.as_ref().expect("a balance").account;
+    assert_eq!(account.paid(), 10);
+    assert_eq!(account.spent(), 10_000_000, "micro-dollars");
+    assert!(o.totals.sms_legit_smsflow == 10 && account.refused() > 100);
+}
