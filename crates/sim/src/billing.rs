@@ -300,19 +300,7 @@ impl Accounts {
 mod tests {
     use super::*;
 
-    const MINIMAL: &str = r#"
-seed = 1
-duration = "1h"
-interval = "10m"
-flows = ["reverse", "sms"]
-[legit]
-rate_per_s = 1.0
-p_send = 1.0
-send_delay_median = "5s"
-countries = { US = { weight = 1.0, imessage = 0.5, fallback = "inbound_sms" } }
-[emitter]
-latency_median = "300ms"
-"#;
+    use crate::scenario::tests::MINIMAL;
 
     fn parse(extra: &str) -> Result<Scenario, String> {
         Scenario::parse("b.toml", &format!("{MINIMAL}{extra}")).map_err(|e| e.to_string())

@@ -543,4 +543,4 @@ impl Shape {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
