@@ -159,4 +159,8 @@ first the victim's defences as they were, then each vendor preset added to them\
 flow with each fallback. SMS pumped and the bill are the pumped SMS as the provider billed\n\
 them; time to first block runs from the start of the pumping attack to the first send a\n\
 defence refused; legit users blocked are legit requests refused an SMS by a defence or by a\n\
-suspended provider account.\n\n";
+suspended provider account.\n\n\
+Every run starts from an account with no history: rules that learn from it (Fraud Guard's\n\
+baseline, Plivo's suggested caps, Authgear's verified volume) start at their floors, so on\n\
+high-volume traffic they refuse much legit traffic at first (docs/defences.md says how to\n\
+give them history, e.g. Plivo's `learn`).\n\n";
