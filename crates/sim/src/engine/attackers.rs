@@ -196,13 +196,19 @@ impl World<'_> {
         candidates[candidates.len() - 1]
     }
 
-    /// The ranges adaptation has not left (all of them again once every one was left).
-    fn active_ranges(&mut self, a: usize) -> Vec<usize> {
+    /// How many ranges adaptation has not left (all of them again once every one was left).
+    fn active_ranges(&mut self, a: usize) -> usize {
         let left = &mut self.attackers[a].left_ranges;
         if left.iter().all(|l| *l) {
             left.iter_mut().for_each(|l| *l = false);
         }
-        (0..left.len()).filter(|&r| !left[r]).collect()
+        left.iter().filter(|l| !**l).count()
+    }
+
+    /// The `k`-th range adaptation has not left (`k` below [`Self::active_ranges`]).
+    fn active_range(&self, a: usize, k: usize) -> usize {
+        let left = &self.attackers[a].left_ranges;
+        (0..left.len()).filter(|&r| !left[r]).nth(k).unwrap_or(0)
     }
 
     fn pump(&mut self, a: usize) {
@@ -271,21 +277,21 @@ impl World<'_> {
                 let network = self.pick_carrier(a, country);
                 let m = self.attackers[a].numbers;
                 self.attackers[a].numbers += 1;
-                let ranges = self.active_ranges(a);
+                let active = self.active_ranges(a);
                 let (range, offset) = match numbering {
                     Numbering::Sequential if !low_and_slow => {
                         // Walk each range in turn.
-                        let turns = u64::try_from(ranges.len()).unwrap_or(1);
+                        let turns = u64::try_from(active).unwrap_or(1);
                         let r = usize::try_from((m / range) % turns).unwrap_or(0);
-                        (ranges[r], m % range)
+                        (self.active_range(a, r), m % range)
                     }
                     _ => {
-                        let r = if ranges.len() > 1 {
-                            ranges[self.rng.random_range(0..ranges.len())]
+                        let r = if active > 1 {
+                            self.rng.random_range(0..active)
                         } else {
-                            ranges[0]
+                            0
                         };
-                        (r, self.rng.random_range(0..range))
+                        (self.active_range(a, r), self.rng.random_range(0..range))
                     }
                 };
                 let h = Held {
