@@ -14,6 +14,7 @@ mod cost_cli;
 mod hostile_input;
 mod http_api;
 mod interop_blooio;
+mod metrics_doc;
 mod provider_docs;
 mod redis_store;
 mod sim_cli;
