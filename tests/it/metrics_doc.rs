@@ -58,7 +58,12 @@ fn run(scenario_text: &str, dir: &Path, name: &str) -> BTreeSet<String> {
     std::fs::write(&file, scenario_text).unwrap();
     let out = dir.join(name);
     let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
-        .args(["run", file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
