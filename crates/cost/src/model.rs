@@ -467,23 +467,7 @@ pub fn crossings(
     lo: f64,
     hi: f64,
 ) -> Result<CrossingScan, CostError> {
-    if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
-        return Err(CostError::argument(
-            "volumes",
-            format!("need 0 < lo <= hi, got {lo}..{hi}"),
-        ));
-    }
-    let curves = [sms, reverse];
-    for c in curves {
-        if let Some(l) = c.lines
-            && hi / l.verifications_per_line > MAX_STEPS
-        {
-            return Err(CostError::Model(format!(
-                "{:.0} line steps up to {hi:.0} verifications; capacity per line is unrealistically small",
-                hi / l.verifications_per_line
-            )));
-        }
-    }
+    check_scan(sms, reverse, lo, hi)?;
     // Lines valid on the current interval, for each curve.
     let mut k = [sms.lines_at(lo), reverse.lines_at(lo)];
     let end_of = |c: &CostCurve, k: u64| {
@@ -497,19 +481,12 @@ pub fn crossings(
             - (reverse.fixed_usd + k[1] as f64 * line_usd(reverse));
         (a, sms.per_verification_usd - reverse.per_verification_usd)
     };
-    let mut out = Vec::new();
-    let mut total = 0usize;
-    let mut last = None;
+    let mut found = Found::default();
     let mut push = |volume: f64, up: bool| {
-        let c = Crossing {
+        found.push(Crossing {
             volume,
             reverse_cheaper_above: up,
-        };
-        total += 1;
-        last = Some(c);
-        if out.len() < CrossingScan::KEEP {
-            out.push(c);
-        }
+        })
     };
 
     let (a0, b0) = coeffs(&k);
@@ -558,10 +535,49 @@ pub fn crossings(
         hi,
         reverse_cheaper_at_lo: at_lo,
         reverse_cheaper_at_hi: positive,
-        crossings: out,
-        total_crossings: total,
-        last,
+        crossings: found.kept,
+        total_crossings: found.total,
+        last: found.last,
     })
+}
+
+/// The crossings a scan found: the first [`CrossingScan::KEEP`], how many, and the last.
+#[derive(Default)]
+struct Found {
+    kept: Vec<Crossing>,
+    total: usize,
+    last: Option<Crossing>,
+}
+
+impl Found {
+    fn push(&mut self, c: Crossing) {
+        self.total += 1;
+        self.last = Some(c);
+        if self.kept.len() < CrossingScan::KEEP {
+            self.kept.push(c);
+        }
+    }
+}
+
+/// A scan needs `0 < lo <= hi` and a bounded number of line steps up to `hi`.
+fn check_scan(sms: &CostCurve, reverse: &CostCurve, lo: f64, hi: f64) -> Result<(), CostError> {
+    if !(lo.is_finite() && hi.is_finite() && lo > 0.0 && lo <= hi) {
+        return Err(CostError::argument(
+            "volumes",
+            format!("need 0 < lo <= hi, got {lo}..{hi}"),
+        ));
+    }
+    for c in [sms, reverse] {
+        if let Some(l) = c.lines
+            && hi / l.verifications_per_line > MAX_STEPS
+        {
+            return Err(CostError::Model(format!(
+                "{:.0} line steps up to {hi:.0} verifications; capacity per line is unrealistically small",
+                hi / l.verifications_per_line
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Crossings of the two methods' curves for `s` at fraud share `f`, over `[lo, hi]`.

@@ -6,7 +6,9 @@
 //! reaches the model as values ([`Population`], [`PricedMix::from_population`]), not as a mix
 //! file written out and parsed back.
 
-use super::config::{CountryParams, Destination, FallbackKind, LoadOptions, PricedMix};
+use super::config::{
+    CountryParams, FallbackKind, LoadOptions, Merged, PricedMix, fallback_price_note,
+};
 use super::error::CostError;
 use super::model::lines_needed;
 use super::prices::{Date, QuoteSource, is_iso_code};
@@ -36,113 +38,90 @@ pub struct Population {
     pub price_date: Option<Date>,
 }
 
-/// A mix that sets nothing but one country: loading it yields the built-in price file's
-/// settings, whose countries [`PricedMix::from_population`] then replaces.
-const PRICE_FILE_ONLY: &str =
-    "[countries.US]\nweight = 1\nimessage_share = 0\nfallback = \"outbound_sms\"\n";
-
 impl PricedMix {
-    /// The cost model of a population with the built-in prices: the merged price-file settings,
-    /// then the population's countries, checked as a mix file's would be.
+    /// The cost model of a population with the built-in prices: the price file's settings, then
+    /// the population's countries, checked as a mix file's would be.
     pub fn from_population(pop: &Population) -> Result<PricedMix, CostError> {
-        let invalid = |key: String, msg: &str| CostError::invalid(&pop.name, 0, &key, msg);
         let opts = LoadOptions {
             prices: None,
             price_date: pop.price_date,
         };
-        let mut s = PricedMix::from_mix_text(&pop.name, PRICE_FILE_ONLY, None, &opts)?;
-        // The placeholder country's note, if it had one, comes first; pumping notes follow.
-        let placeholder_notes = s
-            .countries
-            .iter()
-            .filter(|c| c.dest.quote.source != QuoteSource::Listed)
-            .count();
-        let pumping_notes = s.notes.split_off(placeholder_notes);
-        if pop.countries.is_empty() {
-            return Err(invalid(
-                "countries".into(),
-                "the mix needs at least one country",
-            ));
-        }
-        let total_weight: f64 = pop.countries.iter().map(|c| c.weight).sum();
-        let mut sorted: Vec<&PopulationCountry> = pop.countries.iter().collect();
-        sorted.sort_by(|a, b| a.iso.cmp(&b.iso));
-        let mut countries = Vec::with_capacity(sorted.len());
-        let mut notes = Vec::new();
-        for (i, c) in sorted.iter().enumerate() {
-            if !is_iso_code(&c.iso) || sorted[..i].iter().any(|p| p.iso == c.iso) {
-                return Err(invalid(
-                    format!("countries.{}", c.iso),
-                    "not a distinct ISO 3166-1 alpha-2 code",
-                ));
-            }
-            if !(c.weight.is_finite() && c.weight >= 0.0) {
-                return Err(invalid(
-                    format!("countries.{}.weight", c.iso),
-                    "must be >= 0",
-                ));
-            }
-            if !(0.0..=1.0).contains(&c.imessage_share) {
-                return Err(invalid(
-                    format!("countries.{}.imessage_share", c.iso),
-                    "must be in [0, 1]",
-                ));
-            }
-            let inbound_usd_per_message = match (c.fallback, s.default_inbound_usd_per_message) {
-                (_, Some(v)) => v,
-                (FallbackKind::OutboundSms, None) => 0.0,
-                (FallbackKind::InboundSms, None) => {
-                    return Err(invalid(
-                        "fallback.inbound_usd_per_message".into(),
-                        "missing: set it in the price file or the mix",
-                    ));
-                }
-            };
-            let quote = s.snapshot.quote(&c.iso);
-            let why = match quote.source {
-                QuoteSource::Listed => None,
-                QuoteSource::NotInTable => Some("is not in the price table"),
-                QuoteSource::NoPriceInSnapshot => Some("has no price in this snapshot"),
-            };
-            if let Some(why) = why {
-                notes.push(format!(
-                    "mix country {} {why}; priced at the fallback (\"Unknown\") row, ${:.4} per segment",
-                    c.iso, quote.usd_per_segment
-                ));
-            }
-            countries.push(CountryParams {
-                dest: Destination {
-                    iso: c.iso.clone(),
-                    share: c.weight / total_weight,
-                    carrier_fee_usd: s.sms.carrier_fees_usd.get(&c.iso).copied().unwrap_or(0.0),
-                    quote,
-                },
-                imessage_share: c.imessage_share,
-                fallback: c.fallback,
-                inbound_usd_per_message,
-            });
-        }
-        if !(total_weight.is_finite() && total_weight > 0.0) {
-            return Err(invalid(
-                "countries".into(),
-                "the country weights must sum to more than 0",
-            ));
-        }
-        if pop.other_countries == FallbackKind::InboundSms
-            && s.default_inbound_usd_per_message.is_none()
-        {
-            return Err(invalid(
-                "fallback.inbound_usd_per_message".into(),
-                "missing: set it in the price file or the mix",
-            ));
-        }
-        notes.extend(pumping_notes);
-        s.name = pop.name.clone();
-        s.countries = countries;
+        let mut s = PricedMix::from_price_file(&pop.name, &opts, |merged, notes| {
+            population_countries(pop, merged, notes)
+        })?;
         s.fallback_other_countries = pop.other_countries;
-        s.notes = notes;
         Ok(s)
     }
+}
+
+/// The population's countries, sorted by ISO code and checked as a mix file's would be.
+fn population_countries(
+    pop: &Population,
+    merged: &Merged,
+    notes: &mut Vec<String>,
+) -> Result<Vec<CountryParams>, CostError> {
+    let invalid = |key: String, msg: &str| CostError::invalid(&pop.name, 0, &key, msg);
+    if pop.countries.is_empty() {
+        return Err(invalid(
+            "countries".into(),
+            "the mix needs at least one country",
+        ));
+    }
+    let total_weight: f64 = pop.countries.iter().map(|c| c.weight).sum();
+    let mut sorted: Vec<&PopulationCountry> = pop.countries.iter().collect();
+    sorted.sort_by(|a, b| a.iso.cmp(&b.iso));
+    let mut countries = Vec::with_capacity(sorted.len());
+    for (i, c) in sorted.iter().enumerate() {
+        if !is_iso_code(&c.iso) || sorted[..i].iter().any(|p| p.iso == c.iso) {
+            return Err(invalid(
+                format!("countries.{}", c.iso),
+                "not a distinct ISO 3166-1 alpha-2 code",
+            ));
+        }
+        if !(c.weight.is_finite() && c.weight >= 0.0) {
+            return Err(invalid(
+                format!("countries.{}.weight", c.iso),
+                "must be >= 0",
+            ));
+        }
+        if !(0.0..=1.0).contains(&c.imessage_share) {
+            return Err(invalid(
+                format!("countries.{}.imessage_share", c.iso),
+                "must be in [0, 1]",
+            ));
+        }
+        let inbound_usd_per_message = match (c.fallback, merged.inbound_default) {
+            (_, Some(v)) => v,
+            (FallbackKind::OutboundSms, None) => 0.0,
+            (FallbackKind::InboundSms, None) => {
+                return Err(invalid(
+                    "fallback.inbound_usd_per_message".into(),
+                    "missing: set it in the price file or the mix",
+                ));
+            }
+        };
+        let dest = merged.destination(&c.iso, c.weight / total_weight);
+        notes.extend(fallback_price_note(&c.iso, &dest.quote, "mix"));
+        countries.push(CountryParams {
+            dest,
+            imessage_share: c.imessage_share,
+            fallback: c.fallback,
+            inbound_usd_per_message,
+        });
+    }
+    if !(total_weight.is_finite() && total_weight > 0.0) {
+        return Err(invalid(
+            "countries".into(),
+            "the country weights must sum to more than 0",
+        ));
+    }
+    if pop.other_countries == FallbackKind::InboundSms && merged.inbound_default.is_none() {
+        return Err(invalid(
+            "fallback.inbound_usd_per_message".into(),
+            "missing: set it in the price file or the mix",
+        ));
+    }
+    Ok(countries)
 }
 
 /// Messages one destination country saw during the simulated period.

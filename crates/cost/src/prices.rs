@@ -117,41 +117,7 @@ impl PriceTable {
             .headers()
             .map_err(|e| CostError::invalid(origin, header_line, "header", e.to_string()))?
             .clone();
-        let col = |i: usize| headers.get(i).unwrap_or("").trim();
-        if col(0) != "iso" || col(1) != "country" {
-            return Err(CostError::invalid(
-                origin,
-                header_line,
-                "header",
-                "the first two columns must be `iso,country`",
-            ));
-        }
-        let mut dates = Vec::new();
-        for i in 2..headers.len() {
-            let name = col(i);
-            let date = name
-                .strip_prefix(SNAPSHOT_PREFIX)
-                .ok_or_else(|| format!("expected a column named {SNAPSHOT_PREFIX}YYYY-MM-DD"))
-                .and_then(|d| d.parse::<Date>())
-                .map_err(|m| CostError::invalid(origin, header_line, name, m))?;
-            if dates.contains(&date) {
-                return Err(CostError::invalid(
-                    origin,
-                    header_line,
-                    name,
-                    "duplicate snapshot date",
-                ));
-            }
-            dates.push(date);
-        }
-        if dates.is_empty() {
-            return Err(CostError::invalid(
-                origin,
-                header_line,
-                "header",
-                "no price snapshot columns",
-            ));
-        }
+        let dates = snapshot_dates(origin, header_line, &headers)?;
         let mut fallback = None;
         let mut rows = BTreeMap::new();
         for record in reader.records() {
@@ -160,69 +126,28 @@ impl PriceTable {
                 CostError::invalid(origin, line, "record", e.to_string())
             })?;
             let line = record.position().map_or(0, |p| p.line() as usize);
+            let bad = |key: &str, msg: String| CostError::invalid(origin, line, key, msg);
             let iso = record.get(0).unwrap_or("").trim().to_string();
             let name = record.get(1).unwrap_or("").trim().to_string();
-            let mut prices = Vec::with_capacity(dates.len());
-            for (i, _) in dates.iter().enumerate() {
-                let field = record.get(i + 2).unwrap_or("").trim();
-                if field.is_empty() {
-                    prices.push(None);
-                    continue;
-                }
-                let v = field
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0);
-                match v {
-                    Some(v) => prices.push(Some(v)),
-                    None => {
-                        return Err(CostError::invalid(
-                            origin,
-                            line,
-                            col(i + 2),
-                            format!("`{field}` is not a non-negative price"),
-                        ));
-                    }
-                }
-            }
+            let prices = row_prices(&record, &headers, dates.len(), bad)?;
             if iso.is_empty() {
                 if fallback.is_some() {
-                    return Err(CostError::invalid(
-                        origin,
-                        line,
+                    return Err(bad(
                         "iso",
-                        "more than one fallback row (empty ISO code)",
+                        "more than one fallback row (empty ISO code)".into(),
                     ));
                 }
-                let mut all = Vec::with_capacity(prices.len());
-                for (i, p) in prices.iter().enumerate() {
-                    all.push(p.ok_or_else(|| {
-                        CostError::invalid(
-                            origin,
-                            line,
-                            col(i + 2),
-                            "the fallback row needs a price in every snapshot",
-                        )
-                    })?);
-                }
-                fallback = Some(all);
+                fallback = Some(fallback_prices(&prices, &headers, bad)?);
                 continue;
             }
             if !is_iso_code(&iso) {
-                return Err(CostError::invalid(
-                    origin,
-                    line,
+                return Err(bad(
                     "iso",
                     format!("`{iso}` is not a two-letter upper-case ISO 3166-1 code"),
                 ));
             }
             if rows.insert(iso.clone(), Row { name, prices }).is_some() {
-                return Err(CostError::invalid(
-                    origin,
-                    line,
-                    "iso",
-                    format!("duplicate country `{iso}`"),
-                ));
+                return Err(bad("iso", format!("duplicate country `{iso}`")));
             }
         }
         let fallback = fallback.ok_or_else(|| {
@@ -351,6 +276,90 @@ impl PriceSnapshot {
             },
         }
     }
+}
+
+/// The header's snapshot columns (`usd_YYYY-MM-DD`, after `iso,country`), each date once.
+fn snapshot_dates(
+    origin: &str,
+    header_line: usize,
+    headers: &csv::StringRecord,
+) -> Result<Vec<Date>, CostError> {
+    let col = |i: usize| headers.get(i).unwrap_or("").trim();
+    let bad = |key: &str, msg: String| CostError::invalid(origin, header_line, key, msg);
+    if col(0) != "iso" || col(1) != "country" {
+        return Err(bad(
+            "header",
+            "the first two columns must be `iso,country`".into(),
+        ));
+    }
+    let mut dates = Vec::new();
+    for i in 2..headers.len() {
+        let name = col(i);
+        let date = name
+            .strip_prefix(SNAPSHOT_PREFIX)
+            .ok_or_else(|| format!("expected a column named {SNAPSHOT_PREFIX}YYYY-MM-DD"))
+            .and_then(|d| d.parse::<Date>())
+            .map_err(|m| bad(name, m))?;
+        if dates.contains(&date) {
+            return Err(bad(name, "duplicate snapshot date".into()));
+        }
+        dates.push(date);
+    }
+    if dates.is_empty() {
+        return Err(bad("header", "no price snapshot columns".into()));
+    }
+    Ok(dates)
+}
+
+/// One row's price per snapshot; an empty cell is no price in that snapshot.
+fn row_prices(
+    record: &csv::StringRecord,
+    headers: &csv::StringRecord,
+    snapshots: usize,
+    bad: impl Fn(&str, String) -> CostError,
+) -> Result<Vec<Option<f64>>, CostError> {
+    let mut prices = Vec::with_capacity(snapshots);
+    for i in 0..snapshots {
+        let field = record.get(i + 2).unwrap_or("").trim();
+        if field.is_empty() {
+            prices.push(None);
+            continue;
+        }
+        match field
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+        {
+            Some(v) => prices.push(Some(v)),
+            None => {
+                let column = headers.get(i + 2).unwrap_or("").trim();
+                return Err(bad(
+                    column,
+                    format!("`{field}` is not a non-negative price"),
+                ));
+            }
+        }
+    }
+    Ok(prices)
+}
+
+/// The fallback row's prices: it needs one in every snapshot.
+fn fallback_prices(
+    prices: &[Option<f64>],
+    headers: &csv::StringRecord,
+    bad: impl Fn(&str, String) -> CostError,
+) -> Result<Vec<f64>, CostError> {
+    let mut all = Vec::with_capacity(prices.len());
+    for (i, p) in prices.iter().enumerate() {
+        let column = headers.get(i + 2).unwrap_or("").trim();
+        all.push(p.ok_or_else(|| {
+            bad(
+                column,
+                "the fallback row needs a price in every snapshot".into(),
+            )
+        })?);
+    }
+    Ok(all)
 }
 
 #[cfg(test)]

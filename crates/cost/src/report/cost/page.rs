@@ -18,6 +18,43 @@ use std::fmt::Write as _;
 
 /// Report sections for a sweep (and an optional illustrative episode), for embedding in any page.
 pub fn sections(sweep: &Sweep, episode: Option<&Episode>) -> Vec<Section> {
+    let mut out = vec![
+        summary_section(sweep),
+        curves_section(sweep),
+        countries_section(sweep),
+    ];
+    out.extend(fraud_chart(sweep).map(|chart| {
+        Section::new("fraud", TITLE_FRAUD)
+            .push(Block::Paragraph(String::from(
+                "Pumped SMS are billed at the price of the pumping destinations, which are \
+among the most expensive in the price table; reverse iMessage sends no SMS to pump, except \
+through an outbound SMS fallback.",
+            )))
+            .push(Block::Svg(chart.to_svg()))
+    }));
+    out.extend(episode.map(|e| {
+        Section::new("episode", TITLE_EPISODE)
+            .push(Block::Paragraph(format!(
+                "Illustration, not a simulation: {}. A block engages after {} pumped sends \
+(the Fraud Guard anecdote in the research note). Each pumped SMS costs {}.",
+                e.spec.name,
+                e.spec
+                    .block_after
+                    .map_or(String::from("no"), group_thousands),
+                usd_label(e.usd_per_pumped_sms)
+            )))
+            .push(Block::Svg(episode_chart(e).to_svg()))
+            .push(Block::Svg(episode_timeline(e).to_svg()))
+    }));
+    let mut notes = assumptions(sweep);
+    notes.extend(sweep.mix.notes.iter().cloned());
+    out.push(Section::new("assumptions", "Assumptions and notes").push(Block::List(notes)));
+    out
+}
+
+/// The key figures (break-even per fraud share, the costs at the reference volume) and a line
+/// per fraud share.
+fn summary_section(sweep: &Sweep) -> Section {
     let mut figures = Vec::new();
     for r in &sweep.per_fraud {
         let value = match r.break_even {
@@ -62,95 +99,70 @@ pub fn sections(sweep: &Sweep, episode: Option<&Episode>) -> Vec<Section> {
             )
         })
         .collect();
-    let mut out = vec![
-        Section::new("summary", "Summary")
-            .push(Block::KeyFigures(figures))
-            .push(Block::List(summary_lines)),
-        Section::new("curves", TITLE_CURVES)
-            .push(Block::Paragraph(String::from(
-                "Monthly cost of each method by monthly verification volume. SMS OTP grows in \
+    Section::new("summary", "Summary")
+        .push(Block::KeyFigures(figures))
+        .push(Block::List(summary_lines))
+}
+
+/// Both methods' curves, the zoom on the break-even and the cost at each power of ten.
+fn curves_section(sweep: &Sweep) -> Section {
+    Section::new("curves", TITLE_CURVES)
+        .push(Block::Paragraph(String::from(
+            "Monthly cost of each method by monthly verification volume. SMS OTP grows in \
 proportion to volume; reverse iMessage steps up by one line price each time the peak day \
 outgrows the lines. The marked point is the break-even: above it reverse iMessage is cheaper.",
-            )))
-            .push(Block::Svg(curve_chart(sweep).to_svg()))
-            .push_all(zoom_chart(sweep).map(|c| Block::Svg(c.to_svg())))
-            .push(Block::Table {
-                caption: String::from("Cost at each power of ten"),
-                headers: [
-                    "Verifications/month",
-                    "Fraud share",
-                    "SMS OTP",
-                    "Reverse iMessage",
-                    "Lines",
-                    "Cheaper",
-                ]
+        )))
+        .push(Block::Svg(curve_chart(sweep).to_svg()))
+        .push_all(zoom_chart(sweep).map(|c| Block::Svg(c.to_svg())))
+        .push(Block::Table {
+            caption: String::from("Cost at each power of ten"),
+            headers: [
+                "Verifications/month",
+                "Fraud share",
+                "SMS OTP",
+                "Reverse iMessage",
+                "Lines",
+                "Cheaper",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: decade_rows(sweep),
+            numeric: vec![true, true, true, true, true, false],
+            collapsed: true,
+        })
+}
+
+/// The cost components at the reference volume and the country mix.
+fn countries_section(sweep: &Sweep) -> Section {
+    Section::new("countries", TITLE_COUNTRY)
+        .push(Block::Svg(country_chart(sweep).to_svg()))
+        .push(Block::Table {
+            caption: format!(
+                "Cost components at {} verifications a month",
+                group_thousands(sweep.reference_volume)
+            ),
+            headers: ["Component", "SMS OTP", "Reverse iMessage"]
                 .map(String::from)
                 .to_vec(),
-                rows: decade_rows(sweep),
-                numeric: vec![true, true, true, true, true, false],
-                collapsed: true,
-            }),
-        Section::new("countries", TITLE_COUNTRY)
-            .push(Block::Svg(country_chart(sweep).to_svg()))
-            .push(Block::Table {
-                caption: format!(
-                    "Cost components at {} verifications a month",
-                    group_thousands(sweep.reference_volume)
-                ),
-                headers: ["Component", "SMS OTP", "Reverse iMessage"]
-                    .map(String::from)
-                    .to_vec(),
-                rows: breakdown_rows(sweep),
-                numeric: vec![false, true, true],
-                collapsed: false,
-            })
-            .push(Block::Table {
-                caption: String::from("Country mix"),
-                headers: [
-                    "Country",
-                    "Share",
-                    "iMessage share",
-                    "Fallback",
-                    "SMS $/segment",
-                ]
-                .map(String::from)
-                .to_vec(),
-                rows: country_table_rows(sweep),
-                numeric: vec![false, true, true, false, true],
-                collapsed: true,
-            }),
-    ];
-    if let Some(chart) = fraud_chart(sweep) {
-        out.push(
-            Section::new("fraud", TITLE_FRAUD)
-                .push(Block::Paragraph(String::from(
-                    "Pumped SMS are billed at the price of the pumping destinations, which are \
-among the most expensive in the price table; reverse iMessage sends no SMS to pump, except \
-through an outbound SMS fallback.",
-                )))
-                .push(Block::Svg(chart.to_svg())),
-        );
-    }
-    if let Some(e) = episode {
-        out.push(
-            Section::new("episode", TITLE_EPISODE)
-                .push(Block::Paragraph(format!(
-                    "Illustration, not a simulation: {}. A block engages after {} pumped sends \
-(the Fraud Guard anecdote in the research note). Each pumped SMS costs {}.",
-                    e.spec.name,
-                    e.spec
-                        .block_after
-                        .map_or(String::from("no"), group_thousands),
-                    usd_label(e.usd_per_pumped_sms)
-                )))
-                .push(Block::Svg(episode_chart(e).to_svg()))
-                .push(Block::Svg(episode_timeline(e).to_svg())),
-        );
-    }
-    let mut notes = assumptions(sweep);
-    notes.extend(sweep.mix.notes.iter().cloned());
-    out.push(Section::new("assumptions", "Assumptions and notes").push(Block::List(notes)));
-    out
+            rows: breakdown_rows(sweep),
+            numeric: vec![false, true, true],
+            collapsed: false,
+        })
+        .push(Block::Table {
+            caption: String::from("Country mix"),
+            headers: [
+                "Country",
+                "Share",
+                "iMessage share",
+                "Fallback",
+                "SMS $/segment",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: country_table_rows(sweep),
+            numeric: vec![false, true, true, false, true],
+            collapsed: true,
+        })
 }
 
 /// The whole page.
