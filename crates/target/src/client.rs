@@ -49,6 +49,16 @@ impl Seen {
     }
 }
 
+impl std::fmt::Display for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seen::Verified => f.write_str("verified"),
+            Seen::Not(what) => write!(f, "not verified ({what})"),
+            Seen::Unseen => f.write_str("cannot be seen"),
+        }
+    }
+}
+
 /// A delivery's body, its shape's headers and the id it is signed under, before signing.
 #[derive(Clone, Debug)]
 pub struct Built {

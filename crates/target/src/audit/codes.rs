@@ -173,12 +173,15 @@ pub(super) async fn stuffing(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found
         .await;
     match seen {
         Seen::Verified => {
-            ctx.candidates_per_message = STUFFED;
+            ctx.candidates_per_message = Some(STUFFED);
             fail(format!(
                 "verified: the target tried the candidate at position {STUFFED} of {STUFFED}"
             ))
         }
-        Seen::Not(why) => pass(format!("not verified ({why})")),
+        Seen::Not(why) => {
+            ctx.candidates_per_message = Some(1);
+            pass(format!("not verified ({why})"))
+        }
         Seen::Unseen => unknown("what the delivery did cannot be seen"),
     }
 }
@@ -217,13 +220,19 @@ pub(super) async fn guessing(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found
     }
     let secs = began.elapsed().as_secs_f64().max(1e-3);
     let rate = accepted as f64 / secs;
-    let k = ctx.candidates_per_message as f64;
+    let (k, k_source) = match ctx.candidates_per_message {
+        Some(k) => (k as f64, "seen by codes.stuffing"),
+        None => (
+            STUFFED as f64,
+            "unknown, as codes.stuffing could not see: counted as its 50",
+        ),
+    };
     let tries_per_hour = rate * 3600.0 * k;
     let odds = 1.0 - (1.0 - (k / space).min(1.0)).powf(rate * 3600.0);
     let measured = format!(
         "{accepted} of {} guesses accepted in {secs:.1} s ({rate:.1}/s; {limited} refused as \
          rate-limited); code space {space:.3e} ({len} symbols of {}, inferred from the codes \
-         handed out); {k} candidate(s) per message; {tries_per_hour:.0} tries an hour give one \
+         handed out); {k} candidate(s) per message ({k_source}); {tries_per_hour:.0} tries an hour give one \
          pending challenge odds of {:.4} % per hour (P pending challenges: about P times that)",
         ctx.opts.guesses,
         alphabet_name(alphabet),
@@ -296,7 +305,7 @@ pub(super) async fn variants(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found
             .await;
         match seen {
             Seen::Verified => tried.push(format!("{name} {text:?}: verified")),
-            other => refused.push(format!("{name} {text:?}: {other:?}")),
+            other => refused.push(format!("{name} {text:?}: {other}")),
         }
     }
     if refused.is_empty() && !tried.is_empty() {

@@ -79,9 +79,9 @@ pub(super) async fn twice(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found {
     match (t.answer_says(&first), t.answer_says(&second)) {
         (Seen::Verified, Seen::Verified) => pass("both answered verified"),
         (Seen::Verified, other) => fail(format!(
-            "the first answer said verified; the identical second one was handled again: {other:?}"
+            "the first answer said verified; the identical second one was handled again: {other}"
         )),
-        (other, _) => fail(format!("the first delivery did not verify: {other:?}")),
+        (other, _) => fail(format!("the first delivery did not verify: {other}")),
     }
 }
 
@@ -138,7 +138,7 @@ pub(super) async fn retry(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found {
                 "the retry was accepted and the challenge is verified (the answer says nothing)",
             ),
             other => fail(format!(
-                "the retry was answered {}; status afterwards: {other:?}",
+                "the retry was answered {}; status afterwards: {other}",
                 again.outcome
             )),
         },
@@ -163,8 +163,8 @@ pub(super) async fn replay(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found {
     match (t.answer_says(&first), t.answer_says(&second)) {
         (Seen::Verified, Seen::Verified) => pass("the replay got the first answer (verified)"),
         (Seen::Verified, other) => fail(format!(
-            "the replay naming an unknown original was handled again: {other:?}"
+            "the replay naming an unknown original was handled again: {other}"
         )),
-        (other, _) => fail(format!("the first delivery did not verify: {other:?}")),
+        (other, _) => fail(format!("the first delivery did not verify: {other}")),
     }
 }

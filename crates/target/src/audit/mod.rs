@@ -152,8 +152,9 @@ pub(crate) struct Ctx<'a> {
     pub t: &'a Target,
     pub opts: &'a Options,
     pub codes: Vec<String>,
-    /// Candidates one message was seen to try (stuffing's finding), for the guessing odds.
-    pub candidates_per_message: usize,
+    /// Candidates one message was seen to try (stuffing's finding, none when it could not
+    /// see), for the guessing odds.
+    pub candidates_per_message: Option<usize>,
     /// Whether a genuine delivery was accepted (else the signature cases prove nothing).
     pub genuine_accepted: bool,
 }
@@ -274,7 +275,7 @@ pub async fn run(target_url: &str, t: &Target, opts: &Options) -> Audit {
         t,
         opts,
         codes: Vec::new(),
-        candidates_per_message: 1,
+        candidates_per_message: None,
         genuine_accepted: false,
     };
     let mut results = Vec::new();

@@ -53,10 +53,7 @@ pub(super) async fn binding(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found 
                 .await;
             pass(format!(
                 "the wrong sender was not verified ({why}); the bound sender afterwards: {}",
-                match own {
-                    Seen::Verified => "verified".to_string(),
-                    other => format!("{other:?}"),
-                }
+                own
             ))
         }
     }
