@@ -224,135 +224,14 @@ impl Profile {
     /// Parses and checks a profile; errors name `file`, the line or the key.
     pub fn parse(file: &str, text: &str) -> Result<Profile, ConfigError> {
         let raw: Raw = conf::parse_toml(file, text)?;
-        let bad = |key: &str, message: String| ConfigError::Invalid {
+        let checked = check(raw).map_err(|(key, message)| ConfigError::Invalid {
             file: file.to_string(),
             key: key.to_string(),
             message,
-        };
-        if raw.name.trim().is_empty() || raw.name.len() > 64 {
-            return Err(bad("name", "must be 1 to 64 characters".into()));
-        }
-        let method = raw.start.method.to_ascii_uppercase();
-        if !["POST", "PUT", "GET"].contains(&method.as_str()) {
-            return Err(bad(
-                "start.method",
-                format!("{:?} is not POST, PUT or GET", raw.start.method),
-            ));
-        }
-        check_path(&raw.start.path).map_err(|m| bad("start.path", m))?;
-        check_path(&raw.webhook.path).map_err(|m| bad("webhook.path", m))?;
-        check_header_value(&raw.start.content_type).map_err(|m| bad("start.content_type", m))?;
-        for (key, p) in [
-            ("start.code", Some(&raw.start.code)),
-            ("start.id", raw.start.id.as_ref()),
-            ("start.link", raw.start.link.as_ref()),
-            (
-                "webhook.answer_pointer",
-                raw.webhook.answer_pointer.as_ref(),
-            ),
-        ] {
-            if let Some(p) = p {
-                check_pointer(p).map_err(|m| bad(key, m))?;
-            }
-        }
-        if !(1..=MAX_TTL_SECONDS).contains(&raw.start.ttl_seconds) {
-            return Err(bad(
-                "start.ttl_seconds",
-                format!("must be 1 to {MAX_TTL_SECONDS} seconds"),
-            ));
-        }
-        let body = raw.start.body.filter(|b| !b.is_empty());
-        if let Some(b) = &body {
-            check_body(b, &raw.start.content_type).map_err(|m| bad("start.body", m))?;
-        }
-        let sets_ttl = body.as_deref().is_some_and(|b| b.contains("{ttl_seconds}"));
-        if let Some(short) = raw.start.short_ttl_seconds {
-            if !sets_ttl {
-                return Err(bad(
-                    "start.short_ttl_seconds",
-                    "needs {ttl_seconds} in start.body: the target must be told the lifetime"
-                        .into(),
-                ));
-            }
-            if !(1..=MAX_SHORT_TTL_SECONDS).contains(&short) || short >= raw.start.ttl_seconds {
-                return Err(bad(
-                    "start.short_ttl_seconds",
-                    format!(
-                        "must be 1 to {MAX_SHORT_TTL_SECONDS} seconds and below start.ttl_seconds"
-                    ),
-                ));
-            }
-        }
-        let status = match raw.status {
-            None => None,
-            Some(s) => {
-                check_pointer(&s.pointer).map_err(|m| bad("status.pointer", m))?;
-                if let Some(p) = &s.sender {
-                    check_pointer(p).map_err(|m| bad("status.sender", m))?;
-                }
-                let key = match (s.path.contains("{id}"), s.path.contains("{code}")) {
-                    (true, false) => StatusKey::Id,
-                    (false, true) => StatusKey::Code,
-                    _ => {
-                        return Err(bad(
-                            "status.path",
-                            "must hold exactly one of {id} or {code}".into(),
-                        ));
-                    }
-                };
-                check_path(&s.path).map_err(|m| bad("status.path", m))?;
-                if key == StatusKey::Id && raw.start.id.is_none() {
-                    return Err(bad(
-                        "status.path",
-                        "uses {id}, so start.id must say where the start's answer holds it".into(),
-                    ));
-                }
-                Some(Status {
-                    path: s.path,
-                    key,
-                    pointer: s.pointer,
-                    verified: s.verified,
-                    sender: s.sender,
-                })
-            }
-        };
-        let answer = match (raw.webhook.answer_pointer, raw.webhook.answer_verified) {
-            (Some(p), Some(v)) => Some((p, v)),
-            (None, None) => None,
-            (Some(_), None) => {
-                return Err(bad(
-                    "webhook.answer_verified",
-                    "is needed with webhook.answer_pointer".into(),
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(bad(
-                    "webhook.answer_pointer",
-                    "is needed with webhook.answer_verified".into(),
-                ));
-            }
-        };
+        })?;
         Ok(Profile {
-            name: raw.name,
             source: file.to_string(),
-            start: Start {
-                method,
-                path: raw.start.path,
-                body,
-                content_type: raw.start.content_type,
-                code: raw.start.code,
-                id: raw.start.id,
-                link: raw.start.link,
-                ttl_seconds: raw.start.ttl_seconds,
-                short_ttl_seconds: raw.start.short_ttl_seconds,
-            },
-            status,
-            webhook: Webhook {
-                path: raw.webhook.path,
-                signature: raw.webhook.signature,
-                shape: raw.webhook.shape,
-                answer,
-            },
+            ..checked
         })
     }
 
@@ -427,6 +306,138 @@ impl Profile {
         }
         out
     }
+}
+
+/// A key and what is wrong with it.
+type Bad = (&'static str, String);
+
+fn at<T>(key: &'static str, r: Result<T, String>) -> Result<T, Bad> {
+    r.map_err(|m| (key, m))
+}
+
+fn check(raw: Raw) -> Result<Profile, Bad> {
+    if raw.name.trim().is_empty() || raw.name.len() > 64 {
+        return Err(("name", "must be 1 to 64 characters".into()));
+    }
+    let start = check_start(raw.start)?;
+    let status = raw.status.map(|s| check_status(s, &start)).transpose()?;
+    at("webhook.path", check_path(&raw.webhook.path))?;
+    if let Some(p) = &raw.webhook.answer_pointer {
+        at("webhook.answer_pointer", check_pointer(p))?;
+    }
+    let answer = match (raw.webhook.answer_pointer, raw.webhook.answer_verified) {
+        (Some(p), Some(v)) => Some((p, v)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err((
+                "webhook.answer_verified",
+                "is needed with webhook.answer_pointer".into(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err((
+                "webhook.answer_pointer",
+                "is needed with webhook.answer_verified".into(),
+            ));
+        }
+    };
+    Ok(Profile {
+        name: raw.name,
+        source: String::new(),
+        start,
+        status,
+        webhook: Webhook {
+            path: raw.webhook.path,
+            signature: raw.webhook.signature,
+            shape: raw.webhook.shape,
+            answer,
+        },
+    })
+}
+
+fn check_start(raw: RawStart) -> Result<Start, Bad> {
+    let method = raw.method.to_ascii_uppercase();
+    if !["POST", "PUT", "GET"].contains(&method.as_str()) {
+        return Err((
+            "start.method",
+            format!("{:?} is not POST, PUT or GET", raw.method),
+        ));
+    }
+    at("start.path", check_path(&raw.path))?;
+    at("start.content_type", check_header_value(&raw.content_type))?;
+    at("start.code", check_pointer(&raw.code))?;
+    for (key, p) in [("start.id", &raw.id), ("start.link", &raw.link)] {
+        if let Some(p) = p {
+            at(key, check_pointer(p))?;
+        }
+    }
+    if !(1..=MAX_TTL_SECONDS).contains(&raw.ttl_seconds) {
+        return Err((
+            "start.ttl_seconds",
+            format!("must be 1 to {MAX_TTL_SECONDS} seconds"),
+        ));
+    }
+    let body = raw.body.filter(|b| !b.is_empty());
+    if let Some(b) = &body {
+        at("start.body", check_body(b, &raw.content_type))?;
+    }
+    let sets_ttl = body.as_deref().is_some_and(|b| b.contains("{ttl_seconds}"));
+    if let Some(short) = raw.short_ttl_seconds {
+        if !sets_ttl {
+            return Err((
+                "start.short_ttl_seconds",
+                "needs {ttl_seconds} in start.body: the target must be told the lifetime".into(),
+            ));
+        }
+        if !(1..=MAX_SHORT_TTL_SECONDS).contains(&short) || short >= raw.ttl_seconds {
+            return Err((
+                "start.short_ttl_seconds",
+                format!("must be 1 to {MAX_SHORT_TTL_SECONDS} seconds and below start.ttl_seconds"),
+            ));
+        }
+    }
+    Ok(Start {
+        method,
+        path: raw.path,
+        body,
+        content_type: raw.content_type,
+        code: raw.code,
+        id: raw.id,
+        link: raw.link,
+        ttl_seconds: raw.ttl_seconds,
+        short_ttl_seconds: raw.short_ttl_seconds,
+    })
+}
+
+fn check_status(s: RawStatus, start: &Start) -> Result<Status, Bad> {
+    at("status.pointer", check_pointer(&s.pointer))?;
+    if let Some(p) = &s.sender {
+        at("status.sender", check_pointer(p))?;
+    }
+    let key = match (s.path.contains("{id}"), s.path.contains("{code}")) {
+        (true, false) => StatusKey::Id,
+        (false, true) => StatusKey::Code,
+        _ => {
+            return Err((
+                "status.path",
+                "must hold exactly one of {id} or {code}".into(),
+            ));
+        }
+    };
+    at("status.path", check_path(&s.path))?;
+    if key == StatusKey::Id && start.id.is_none() {
+        return Err((
+            "status.path",
+            "uses {id}, so start.id must say where the start's answer holds it".into(),
+        ));
+    }
+    Ok(Status {
+        path: s.path,
+        key,
+        pointer: s.pointer,
+        verified: s.verified,
+        sender: s.sender,
+    })
 }
 
 fn check_path(p: &str) -> Result<(), String> {

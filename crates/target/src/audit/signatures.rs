@@ -3,7 +3,7 @@
 //! another body, and signatures split over duplicate or differently spelled headers.
 
 use super::{Case, Ctx, Found, fail, pass, started, unknown};
-use crate::client::{Seen, now_secs};
+use crate::client::{Seen, Started, Target, now_secs};
 use crate::wire::{Exchange, Outcome, Request, Send};
 use mo2fa_core::webhook::Secret;
 
@@ -106,12 +106,12 @@ pub(super) async fn genuine(ctx: &mut Ctx<'_>, ev: &mut Vec<Exchange>) -> Found 
 /// One of the refusal cases, by id.
 pub(super) async fn attack(ctx: &mut Ctx<'_>, id: &str, ev: &mut Vec<Exchange>) -> Found {
     let t = ctx.t;
-    let Some(scheme) = t.scheme().core() else {
+    if t.scheme().core().is_none() {
         return unknown("the profile says deliveries are unsigned (webhook.signature = \"none\")");
-    };
-    let Some(secret) = t.secret() else {
+    }
+    if t.secret().is_none() {
         return unknown("no webhook secret");
-    };
+    }
     if !ctx.genuine_accepted {
         return unknown(
             "a genuine delivery was not accepted (signatures.genuine), so a refusal here would \
@@ -119,70 +119,9 @@ pub(super) async fn attack(ctx: &mut Ctx<'_>, id: &str, ev: &mut Vec<Exchange>) 
         );
     }
     let s = started!(ctx.start(ev).await);
-    let m = t.message(&s.sender, &s.code);
-    let b = t.build(t.profile.webhook.shape, &m);
-    let now = now_secs();
-    let stale = now - SKEW_SECS;
-    let zeros = "0".repeat(64);
-    let plain = |extra: Vec<(String, String)>| {
-        let mut h = b.headers.clone();
-        h.extend(extra);
-        t.webhook_request(b.body.clone(), h)
-    };
-    let h = |k: &str, v: String| (k.to_string(), v);
-    let standard = scheme == mo2fa_core::webhook::Scheme::Standard;
-    let attacks: Vec<Request> = match id {
-        "signatures.unsigned" => vec![plain(Vec::new())],
-        "signatures.forged" => match Secret::new(scheme, "audit-forger-not-the-target-secret") {
-            Ok(forger) => vec![t.sign_with(&forger, &b, now)],
-            Err(e) => return unknown(format!("cannot make a forger's key: {e}")),
-        },
-        "signatures.stale_timestamp" => vec![t.sign(&b, stale)],
-        "signatures.future_timestamp" => vec![t.sign(&b, now + SKEW_SECS)],
-        "signatures.other_body" => {
-            let other = t.build(t.profile.webhook.shape, &t.message(&s.sender, "hello"));
-            let sig = secret.signature_headers(&b.id, now, &other.body);
-            vec![plain(sig.into_iter().map(|(k, v)| h(k, v)).collect())]
-        }
-        "signatures.duplicate_header" if standard => vec![plain(vec![
-            h("webhook-id", b.id.clone()),
-            h("webhook-timestamp", now.to_string()),
-            h("webhook-timestamp", stale.to_string()),
-            h(
-                "webhook-signature",
-                secret.sign_standard(&b.id, stale, &b.body),
-            ),
-        ])],
-        "signatures.duplicate_header" => vec![
-            plain(vec![
-                h("X-Blooio-Signature", format!("t={now},v1={zeros}")),
-                h("X-Blooio-Signature", secret.sign_blooio(stale, &b.body)),
-            ]),
-            plain(vec![
-                h("X-Blooio-Signature", secret.sign_blooio(stale, &b.body)),
-                h("X-Blooio-Signature", format!("t={now},v1={zeros}")),
-            ]),
-        ],
-        "signatures.header_case" if standard => vec![plain(vec![
-            h("webhook-id", b.id.clone()),
-            h("webhook-timestamp", stale.to_string()),
-            h("Webhook-Timestamp", now.to_string()),
-            h(
-                "WEBHOOK-SIGNATURE",
-                secret.sign_standard(&b.id, stale, &b.body),
-            ),
-        ])],
-        "signatures.header_case" => vec![
-            plain(vec![
-                h("x-blooio-signature", secret.sign_blooio(stale, &b.body)),
-                h("X-BLOOIO-SIGNATURE", format!("t={now},v1={zeros}")),
-            ]),
-            plain(vec![
-                h("X-Blooio-Signature", format!("t={now},v1={zeros}")),
-                h("Blooio-Signature", secret.sign_blooio(stale, &b.body)),
-            ]),
-        ],
-        other => return unknown(format!("no such case {other}")),
+    let attacks = match requests(t, id, &s) {
+        Ok(a) => a,
+        Err(f) => return f,
     };
     let mut notes = Vec::new();
     for req in &attacks {
@@ -234,4 +173,76 @@ pub(super) async fn attack(ctx: &mut Ctx<'_>, id: &str, ev: &mut Vec<Exchange>) 
             ex.outcome
         )),
     }
+}
+
+/// The attack requests of case `id` on the challenge `s`.
+fn requests(t: &Target, id: &str, s: &Started) -> Result<Vec<Request>, Found> {
+    let (Some(scheme), Some(secret)) = (t.scheme().core(), t.secret()) else {
+        return Err(unknown("the deliveries are not signed"));
+    };
+    let m = t.message(&s.sender, &s.code);
+    let b = t.build(t.profile.webhook.shape, &m);
+    let now = now_secs();
+    let stale = now - SKEW_SECS;
+    let zeros = "0".repeat(64);
+    let plain = |extra: Vec<(String, String)>| {
+        let mut h = b.headers.clone();
+        h.extend(extra);
+        t.webhook_request(b.body.clone(), h)
+    };
+    let h = |k: &str, v: String| (k.to_string(), v);
+    let standard = scheme == mo2fa_core::webhook::Scheme::Standard;
+    Ok(match id {
+        "signatures.unsigned" => vec![plain(Vec::new())],
+        "signatures.forged" => match Secret::new(scheme, "audit-forger-not-the-target-secret") {
+            Ok(forger) => vec![t.sign_with(&forger, &b, now)],
+            Err(e) => return Err(unknown(format!("cannot make a forger's key: {e}"))),
+        },
+        "signatures.stale_timestamp" => vec![t.sign(&b, stale)],
+        "signatures.future_timestamp" => vec![t.sign(&b, now + SKEW_SECS)],
+        "signatures.other_body" => {
+            let other = t.build(t.profile.webhook.shape, &t.message(&s.sender, "hello"));
+            let sig = secret.signature_headers(&b.id, now, &other.body);
+            vec![plain(sig.into_iter().map(|(k, v)| h(k, v)).collect())]
+        }
+        "signatures.duplicate_header" if standard => vec![plain(vec![
+            h("webhook-id", b.id.clone()),
+            h("webhook-timestamp", now.to_string()),
+            h("webhook-timestamp", stale.to_string()),
+            h(
+                "webhook-signature",
+                secret.sign_standard(&b.id, stale, &b.body),
+            ),
+        ])],
+        "signatures.duplicate_header" => vec![
+            plain(vec![
+                h("X-Blooio-Signature", format!("t={now},v1={zeros}")),
+                h("X-Blooio-Signature", secret.sign_blooio(stale, &b.body)),
+            ]),
+            plain(vec![
+                h("X-Blooio-Signature", secret.sign_blooio(stale, &b.body)),
+                h("X-Blooio-Signature", format!("t={now},v1={zeros}")),
+            ]),
+        ],
+        "signatures.header_case" if standard => vec![plain(vec![
+            h("webhook-id", b.id.clone()),
+            h("webhook-timestamp", stale.to_string()),
+            h("Webhook-Timestamp", now.to_string()),
+            h(
+                "WEBHOOK-SIGNATURE",
+                secret.sign_standard(&b.id, stale, &b.body),
+            ),
+        ])],
+        "signatures.header_case" => vec![
+            plain(vec![
+                h("x-blooio-signature", secret.sign_blooio(stale, &b.body)),
+                h("X-BLOOIO-SIGNATURE", format!("t={now},v1={zeros}")),
+            ]),
+            plain(vec![
+                h("X-Blooio-Signature", format!("t={now},v1={zeros}")),
+                h("Blooio-Signature", secret.sign_blooio(stale, &b.body)),
+            ]),
+        ],
+        other => return Err(unknown(format!("no such case {other}"))),
+    })
 }
