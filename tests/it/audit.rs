@@ -299,3 +299,48 @@ fn the_audit_stays_on_loopback_and_a_dry_run_sends_nothing() {
     assert!(err.contains("p.toml: start.code"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn standard_webhooks_deliveries_pass_the_signature_and_dedupe_cases() {
+    let serve = Serve::start(SECRET, &["--signature-scheme", "standard"]);
+    let out = out_dir("standard");
+    std::fs::create_dir_all(&out).unwrap();
+    let profile = out.join("standard.toml");
+    let builtin = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/target/profiles/mo2fa.toml"),
+    )
+    .unwrap();
+    std::fs::write(
+        &profile,
+        super::common::replaced(
+            &builtin,
+            "signature = \"blooio\"",
+            "signature = \"standard\"",
+        ),
+    )
+    .unwrap();
+    let (code, report) = run_audit(
+        &format!("http://{}", serve.addr),
+        &out,
+        &[
+            "--profile",
+            profile.to_str().unwrap(),
+            "--case",
+            "signatures.",
+            "--case",
+            "delivery.",
+        ],
+    );
+    let all = verdicts(&report);
+    assert_eq!(all.len(), 12, "{all:?}");
+    assert!(all.iter().all(|(_, v)| v == "pass"), "{report:#}");
+    assert_eq!(code, 0);
+    // The attacks were Standard Webhooks deliveries: webhook-id, -timestamp and -signature.
+    let stale = &report["cases"][3]["evidence"];
+    let text = stale.to_string();
+    assert!(
+        text.contains("webhook-signature") && !text.contains("X-Blooio-Signature"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
