@@ -15,7 +15,7 @@ mod signatures;
 
 use crate::client::{StartFailed, Started, Target};
 use crate::profile::Profile;
-use crate::wire::Exchange;
+use crate::wire::{Exchange, Outcome};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -278,28 +278,28 @@ pub async fn run(target_url: &str, t: &Target, opts: &Options) -> Audit {
         candidates_per_message: None,
         genuine_accepted: false,
     };
-    let mut results = Vec::new();
-    for case in CASES {
+    let mut results: Vec<CaseResult> = Vec::new();
+    // Once the target stops taking connections, later cases would only measure that.
+    let mut down: Option<&'static str> = None;
+    for case in all_cases() {
         if !opts.wants(case.id) {
             continue;
         }
         let started = Instant::now();
         let mut ev = Vec::new();
-        let (verdict, detail) = run_case(&mut ctx, case.id, &mut ev).await;
+        let (verdict, mut detail) = match down {
+            Some(after) => unknown(format!(
+                "not run: the target stopped accepting connections during {after}"
+            )),
+            None if case.id == FLOOD.id => resources::flood(&mut ctx, &mut ev).await,
+            None => run_case(&mut ctx, case.id, &mut ev).await,
+        };
+        if down.is_none() && ev.iter().any(|e| matches!(&e.result, Outcome::Failed(_))) {
+            down = Some(case.id);
+            detail.push_str(" (the target then stopped accepting connections)");
+        }
         results.push(CaseResult {
             case,
-            verdict,
-            detail,
-            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            evidence: ev,
-        });
-    }
-    if opts.wants(FLOOD.id) {
-        let started = Instant::now();
-        let mut ev = Vec::new();
-        let (verdict, detail) = resources::flood(&mut ctx, &mut ev).await;
-        results.push(CaseResult {
-            case: FLOOD,
             verdict,
             detail,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

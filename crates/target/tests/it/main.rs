@@ -289,3 +289,38 @@ async fn every_case_passes_a_verifier_without_the_hole_and_fails_one_with_it() {
         assert_eq!(*verdict, want, "{id} on the fake with holes: {detail}");
     }
 }
+
+#[tokio::test]
+async fn a_target_that_takes_no_connections_gets_no_verdict() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let conn = safety::resolve(&url, &[], Duration::from_secs(2)).unwrap();
+    let profile = Profile::parse("fake.toml", PROFILE).unwrap();
+    let target = Target::new(conn, profile, Some(SECRET), 7).unwrap();
+    let opts = Options {
+        only: vec!["signatures.".into(), "resources.".into()],
+        ..Options::default()
+    };
+    let audit = audit::run(&url, &target, &opts).await;
+    assert_eq!(audit.cases.len(), 12);
+    for c in &audit.cases {
+        assert_eq!(
+            c.verdict,
+            Verdict::NotCheckable,
+            "{}: {}",
+            c.case.id,
+            c.detail
+        );
+    }
+    assert!(
+        audit.cases[0]
+            .detail
+            .contains("stopped accepting connections")
+    );
+    assert!(audit.cases[11].detail.starts_with("not run"));
+}
