@@ -221,9 +221,13 @@ pub fn plan(target: &str, profile: &Profile, opts: &Options) -> String {
             c.id, c.title
         ));
     }
-    let secs = opts.slow_budget.as_secs()
-        + profile.short_ttl().map_or(0, |s| s + 2)
-        + (opts.guesses as f64 / opts.guess_rate_per_s).ceil() as u64;
+    let wait = |id: &str, secs: u64| if opts.wants(id) { secs } else { 0 };
+    let secs = wait(resources::SLOW_BODY.id, opts.slow_budget.as_secs())
+        + wait(codes::EXPIRED.id, profile.short_ttl().map_or(0, |s| s + 2))
+        + wait(
+            codes::GUESSING.id,
+            (opts.guesses as f64 / opts.guess_rate_per_s).ceil() as u64,
+        );
     out.push_str(&format!(
         "  total: at most {total} requests; waits of about {secs} s (slow body, expiry, paced guesses); \
          each request times out\n"
