@@ -167,8 +167,8 @@ impl Ctx<'_> {
     }
 }
 
-/// Every case, in the order it runs.
-pub const CASES: [Case; 22] = [
+/// Every case, in the order it runs (the flood last: it may fill the target's store).
+pub const CASES: [Case; 23] = [
     signatures::GENUINE,
     signatures::UNSIGNED,
     signatures::FORGED,
@@ -191,16 +191,12 @@ pub const CASES: [Case; 22] = [
     resources::SLOW_BODY,
     resources::OVERSIZED_BODY,
     resources::MALFORMED,
+    resources::FLOOD,
 ];
 
-/// The flood runs last: it may fill the target's store.
-pub const FLOOD: Case = resources::FLOOD;
-
-/// Every case including the flood, in run order.
+/// Every case, in run order.
 pub fn all_cases() -> Vec<Case> {
-    let mut v = CASES.to_vec();
-    v.push(FLOOD);
-    v
+    CASES.to_vec()
 }
 
 /// The plan printed before anything is sent: each case with its request bound, and which
@@ -295,7 +291,6 @@ pub async fn run(target_url: &str, t: &Target, opts: &Options) -> Audit {
             Some(after) => unknown(format!(
                 "not run: the target stopped accepting connections during {after}"
             )),
-            None if case.id == FLOOD.id => resources::flood(&mut ctx, &mut ev).await,
             None => run_case(&mut ctx, case.id, &mut ev).await,
         };
         if down.is_none() && ev.iter().any(|e| matches!(&e.result, Outcome::Failed(_))) {
@@ -336,6 +331,7 @@ async fn run_case(ctx: &mut Ctx<'_>, id: &str, ev: &mut Vec<Exchange>) -> Found 
         "resources.slow_body" => resources::slow_body(ctx, ev).await,
         "resources.oversized_body" => resources::oversized(ctx, ev).await,
         "resources.malformed_json" => resources::malformed(ctx, ev).await,
+        "resources.start_flood" => resources::flood(ctx, ev).await,
         other => signatures::attack(ctx, other, ev).await,
     }
 }
