@@ -1,6 +1,7 @@
 //! The `mo2fa` command line. Errors become `anyhow` reports here and nowhere else.
 
 mod args;
+mod audit_cli;
 mod cost_cli;
 mod incidents_cli;
 mod serve_cli;
@@ -57,6 +58,9 @@ enum Command {
     /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
+    /// Attack suite against any reverse-2FA verifier through a profile (docs/audit.md);
+    /// writes audit.json, audit.md and report.html; exits 3 when a case fails.
+    Audit(crate::audit_cli::AuditArgs),
 }
 
 #[derive(Args)]
@@ -302,6 +306,7 @@ fn run() -> Result<()> {
         Command::New(NewCommand::Scenario(args)) => new_scenario(args),
         Command::Soak(args) => soak(args),
         Command::Load(args) => load(args),
+        Command::Audit(args) => audit_cli::run(args),
     }
 }
 

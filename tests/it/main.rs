@@ -4,6 +4,7 @@
 
 mod common;
 
+mod audit;
 mod cli_bench;
 mod cli_consistency;
 mod cli_dashboard;
