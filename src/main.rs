@@ -2,6 +2,7 @@
 
 mod args;
 mod cost_cli;
+mod import_cli;
 mod incidents_cli;
 mod serve_cli;
 
@@ -57,6 +58,10 @@ enum Command {
     /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
+    /// Read real OTP send logs; writes summary.json, summary.md and report.html (docs/import.md).
+    Import(Box<import_cli::ImportArgs>),
+    /// Fit a scenario (legit traffic, attacks as attackers) to a real OTP send log.
+    Fit(import_cli::FitArgs),
 }
 
 #[derive(Args)]
@@ -299,6 +304,8 @@ fn run() -> Result<()> {
         Command::Run(args) => run_scenario(args),
         Command::Incidents(args) => incidents_cli::run(args),
         Command::Sign(args) => sign(args),
+        Command::Import(args) => import_cli::import(*args),
+        Command::Fit(args) => import_cli::fit(args),
         Command::New(NewCommand::Scenario(args)) => new_scenario(args),
         Command::Soak(args) => soak(args),
         Command::Load(args) => load(args),

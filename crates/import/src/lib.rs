@@ -21,13 +21,17 @@
 pub mod analysis;
 pub mod countries;
 pub mod error;
+pub mod fit;
 pub mod formats;
 pub mod privacy;
 pub mod replay;
+pub mod report;
 pub mod reverse;
+pub mod run;
 pub mod scan;
 pub mod source;
 pub mod time;
 
 pub use error::ImportError;
 pub use formats::Format;
+pub use run::{ImportOptions, Imported, import};
