@@ -269,7 +269,8 @@ impl Suspects {
     pub fn spend_usd(&self) -> f64 {
         let mut v: Vec<f64> = self.cells.values().map(|c| c.1).collect();
         v.sort_by(f64::total_cmp);
-        v.iter().sum()
+        // `+ 0.0`: an empty f64 sum is -0.0, which would print as "-0.00".
+        v.iter().sum::<f64>() + 0.0
     }
 
     /// Sends and spend per country index.

@@ -21,7 +21,7 @@ pub const TOP: usize = 20;
 
 /// A dollar figure rounded to the cent.
 pub fn cents(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+    (v * 100.0).round() / 100.0 + 0.0
 }
 
 fn agg(a: &Agg) -> Value {

@@ -33,8 +33,13 @@ impl Columns {
             .find_map(|n| self.names.iter().position(|h| h == n))
     }
 
+    /// The header as read, shortened for an error message.
     pub(crate) fn listed(&self) -> String {
-        self.names.join(",")
+        let all = self.names.join(",");
+        match all.char_indices().nth(120) {
+            Some((i, _)) => format!("{}…", &all[..i]),
+            None => all,
+        }
     }
 }
 
