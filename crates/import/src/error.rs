@@ -13,7 +13,7 @@ pub enum ImportError {
         source: std::io::Error,
     },
     /// The file is not in the format asked for (decided within its first rows).
-    #[error("{file}:{line}: not a {format} file: {message}")]
+    #[error("{file}:{line}: not in the {format} format: {message}")]
     WrongFormat {
         file: String,
         line: u64,

@@ -35,3 +35,6 @@ pub mod time;
 pub use error::ImportError;
 pub use formats::Format;
 pub use run::{ImportOptions, Imported, import};
+
+#[cfg(test)]
+mod tests;

@@ -180,6 +180,17 @@ impl Scanner<'_> {
                 }
             };
             self.format.read(input, &mut sink)?;
+            if let (0, Some(first)) = (file.sends, first_bad) {
+                return Err(ImportError::WrongFormat {
+                    file: first.file,
+                    line: first.line,
+                    format: self.format.name(),
+                    message: format!(
+                        "none of its rows can be read; the first: `{}`: {}",
+                        first.field, first.message
+                    ),
+                });
+            }
             stats.files.push(file);
         }
         Ok(stats)

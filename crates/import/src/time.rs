@@ -24,7 +24,7 @@ pub fn parse_ms(s: &str) -> Option<u64> {
             v.checked_mul(1000)?
         });
     }
-    if b[0].is_ascii_digit() {
+    if b.len() > 4 && b[4] == b'-' {
         iso8601(b)
     } else {
         rfc2822(s)

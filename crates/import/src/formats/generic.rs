@@ -83,15 +83,18 @@ pub(crate) fn records<T>(
         message: m,
     })?;
     let mut rec = ByteRecord::new();
+    // The csv crate counts records' lines, not the line breaks inside quoted fields: add those.
+    let mut inner_breaks = 0u64;
     loop {
         match rdr.read_byte_record(&mut rec) {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                let line = rec.position().map_or(0, |p| p.line());
+                let line = rec.position().map_or(0, |p| p.line()) + inner_breaks;
+                inner_breaks += rec.as_slice().iter().filter(|&&b| b == b'\n').count() as u64;
                 sink(line, row(&cols, &rec))?;
             }
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| p.line()) + inner_breaks;
                 if let csv::ErrorKind::Io(_) = e.kind() {
                     return Err(ImportError::Io {
                         file: name.into(),
