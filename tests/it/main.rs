@@ -13,6 +13,7 @@ mod cli_soak;
 mod cost_cli;
 mod hostile_input;
 mod http_api;
+mod import;
 mod interop_blooio;
 mod provider_docs;
 mod redis_store;
