@@ -67,7 +67,7 @@ impl Episode {
 
 fn episodes(s: &Suspects) -> Vec<Episode> {
     let mut out: Vec<Episode> = Vec::new();
-    let mut cells: Vec<(&(u32, u16), &(u64, f64))> = s.cells.iter().collect();
+    let mut cells: Vec<_> = s.cells.iter().collect();
     cells.sort_by_key(|(k, _)| **k);
     for (&(h, c), &(n, _)) in cells {
         match out.last_mut() {

@@ -79,10 +79,10 @@ fn row(v: &Value, recent: &mut Recent) -> Result<Item, Fail> {
         _ => None,
     }
     .ok_or(("eventTimestamp", "not Unix milliseconds"))?;
-    if let Some(id) = text(v.get("messageId")) {
-        if !recent.insert(super::account_key(&id)) {
-            return Ok(Item::Skip("a later event of a message already counted"));
-        }
+    if let Some(id) = text(v.get("messageId"))
+        && !recent.insert(super::account_key(&id))
+    {
+        return Ok(Item::Skip("a later event of a message already counted"));
     }
     let country = match text(v.get("isoCountryCode")) {
         Some(c) => {
@@ -102,7 +102,7 @@ fn row(v: &Value, recent: &mut Recent) -> Result<Item, Fail> {
     let fee = num("totalCarrierFee")?;
     let parts = num("totalMessageParts")?.or(num("messageParts")?);
     let segments = match parts {
-        Some(p) if p >= 1.0 && p <= 100.0 && p.fract() == 0.0 => Some(p as u32),
+        Some(p) if (1.0..=100.0).contains(&p) && p.fract() == 0.0 => Some(p as u32),
         Some(_) => return Err(("totalMessageParts", "not a count from 1 to 100")),
         None => None,
     };

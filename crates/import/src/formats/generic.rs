@@ -44,7 +44,7 @@ impl Columns {
 }
 
 /// One field of a record as text (`""` when the row is short); `Err` names a non-UTF-8 field.
-pub(crate) fn field<'r>(rec: &'r ByteRecord, at: Option<usize>) -> Result<&'r str, ()> {
+pub(crate) fn field(rec: &ByteRecord, at: Option<usize>) -> Result<&str, ()> {
     match at.and_then(|i| rec.get(i)) {
         None => Ok(""),
         Some(b) => std::str::from_utf8(b).map_err(|_| ()),

@@ -98,7 +98,7 @@ impl Item {
 pub type Sink<'a> = dyn FnMut(u64, Item) -> Result<(), ImportError> + 'a;
 
 /// `true`/`false` and the spellings logs use for them; `None` for empty, `Err` for others.
-pub fn parse_bool(s: &str) -> Result<Option<bool>, ()> {
+pub(crate) fn parse_bool(s: &str) -> Result<Option<bool>, ()> {
     let t = s.trim();
     if t.is_empty() {
         return Ok(None);
@@ -112,7 +112,7 @@ pub fn parse_bool(s: &str) -> Result<Option<bool>, ()> {
 
 /// A price as text: Twilio writes outbound prices as negative strings (`"-0.00750"`), so the
 /// magnitude is the cost. `None` for empty; `Err` for text that is not a finite number.
-pub fn parse_price(s: &str) -> Result<Option<f64>, ()> {
+pub(crate) fn parse_price(s: &str) -> Result<Option<f64>, ()> {
     let t = s.trim();
     if t.is_empty() || t.eq_ignore_ascii_case("null") {
         return Ok(None);
@@ -124,7 +124,7 @@ pub fn parse_price(s: &str) -> Result<Option<f64>, ()> {
 }
 
 /// An ISO code as the log writes it (upper-cased), or an error for anything but 2 letters.
-pub fn parse_country(s: &str) -> Result<Option<[u8; 2]>, ()> {
+pub(crate) fn parse_country(s: &str) -> Result<Option<[u8; 2]>, ()> {
     let t = s.trim().as_bytes();
     match t {
         [] => Ok(None),
@@ -136,7 +136,7 @@ pub fn parse_country(s: &str) -> Result<Option<[u8; 2]>, ()> {
 }
 
 /// Segments as text or a JSON number (1..=100).
-pub fn parse_segments(s: &str) -> Result<Option<u32>, ()> {
+pub(crate) fn parse_segments(s: &str) -> Result<Option<u32>, ()> {
     let t = s.trim();
     if t.is_empty() {
         return Ok(None);

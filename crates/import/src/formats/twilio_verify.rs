@@ -163,10 +163,10 @@ fn attempt(v: &Value) -> Result<Item, Fail> {
     if !v.is_object() {
         return Err(("", "not an object"));
     }
-    if let Some(ch) = text(v.get("channel")) {
-        if !ch.eq_ignore_ascii_case("sms") {
-            return Ok(Item::Skip("not an SMS attempt"));
-        }
+    if let Some(ch) = text(v.get("channel"))
+        && !ch.eq_ignore_ascii_case("sms")
+    {
+        return Ok(Item::Skip("not an SMS attempt"));
     }
     let date = text(v.get("date_created")).ok_or(("date_created", "missing"))?;
     let ts_ms =
