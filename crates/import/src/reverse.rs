@@ -8,7 +8,7 @@
 //! inbound-SMS fallback and an outbound SMS each with the outbound-SMS fallback. Both fallback
 //! choices are priced, and the SMS flow by the same model, for a like-for-like comparison.
 
-use crate::analysis::Analysis;
+use crate::analysis::{Agg, Analysis};
 use crate::countries::Countries;
 use crate::error::ImportError;
 use mo2fa_cost::config::{FallbackKind, PricedMix};
@@ -113,6 +113,104 @@ fn snapshot_date(a: &Analysis) -> Result<Date, ImportError> {
         .ok_or_else(|| ImportError::Config("the price table has no snapshot".into()))?)
 }
 
+/// One country of the log as the model sees it.
+struct Row<'a> {
+    iso: String,
+    agg: &'a Agg,
+    share: f64,
+    source: &'static str,
+}
+
+impl Row<'_> {
+    /// Users: converted sends and those whose outcome is unknown.
+    fn users(&self) -> f64 {
+        (self.agg.sms - self.agg.unconverted) as f64
+    }
+
+    fn segments_per_sms(&self) -> f64 {
+        self.agg.segments as f64 / self.agg.sms.max(1) as f64
+    }
+}
+
+fn mix(rows: &[Row], fallback: FallbackKind, price_date: Date) -> Result<PricedMix, ImportError> {
+    let pop = Population {
+        name: "imported traffic".into(),
+        countries: rows
+            .iter()
+            .map(|r| PopulationCountry {
+                iso: r.iso.clone(),
+                weight: r.agg.sms as f64,
+                imessage_share: r.share,
+                fallback,
+            })
+            .collect(),
+        other_countries: fallback,
+        price_date: Some(price_date),
+    };
+    Ok(PricedMix::from_population(&pop)?)
+}
+
+/// The SMS flow: every send an outbound SMS; the unconverted ones pumped.
+fn sms_observed(rows: &[Row], period_days: f64, converted: u64) -> Observed {
+    Observed {
+        period_days,
+        countries: rows
+            .iter()
+            .map(|r| CountryCounts {
+                iso: r.iso.clone(),
+                legit_segments: (r.users() * r.segments_per_sms()).round() as u64,
+                pumped_segments: (r.agg.unconverted as f64 * r.segments_per_sms()).round() as u64,
+                inbound_sms: 0,
+            })
+            .collect(),
+        successful_sms_verifications: converted,
+        ..Observed::default()
+    }
+}
+
+/// The reverse flow with one fallback; `peak_users_day`: the most users in one day.
+fn reverse_observed(
+    rows: &[Row],
+    fallback: FallbackKind,
+    period_days: f64,
+    peak_users_day: u64,
+) -> Observed {
+    let outbound = fallback == FallbackKind::OutboundSms;
+    let users: f64 = rows.iter().map(Row::users).sum();
+    let imessage: f64 = rows.iter().map(|r| r.users() * r.share).sum();
+    let ratio = if users > 0.0 { imessage / users } else { 0.0 };
+    let mut obs = Observed {
+        period_days,
+        inbound_imessage: imessage.round() as u64,
+        peak_daily_inbound_imessage: (peak_users_day as f64 * ratio).round() as u64,
+        ..Observed::default()
+    };
+    for r in rows {
+        let rest = r.users() * (1.0 - r.share);
+        let (legit, pumped, inbound) = if outbound {
+            let seg = r.segments_per_sms();
+            (
+                (rest * seg).round() as u64,
+                (r.agg.unconverted as f64 * seg).round() as u64,
+                0,
+            )
+        } else {
+            (0, 0, rest.round() as u64)
+        };
+        obs.countries.push(CountryCounts {
+            iso: r.iso.clone(),
+            legit_segments: legit,
+            pumped_segments: pumped,
+            inbound_sms: inbound,
+        });
+        if outbound {
+            obs.successful_sms_verifications +=
+                (r.agg.converted as f64 * (1.0 - r.share)).round() as u64;
+        }
+    }
+    obs
+}
+
 pub fn price(
     a: &Analysis,
     countries: &Countries,
@@ -120,115 +218,46 @@ pub fn price(
 ) -> Result<ReverseReport, ImportError> {
     let price_date = snapshot_date(a)?;
     let period_days = a.period_days().max(1.0 / 24.0);
-    let used: Vec<(u16, &crate::analysis::Agg)> = a
+    let rows: Vec<Row> = a
         .by_country
         .iter()
         .enumerate()
         .filter(|(_, c)| c.sms > 0)
-        .map(|(i, c)| (i as u16, c))
-        .collect();
-    let shares_used: Vec<(String, f64, &'static str)> = used
-        .iter()
-        .map(|(i, _)| {
-            let iso = countries.name(*i);
-            let (s, src) = shares.get(iso);
-            (iso.to_string(), s, src)
+        .map(|(i, agg)| {
+            let iso = countries.name(i as u16);
+            let (share, source) = shares.get(iso);
+            Row {
+                iso: iso.to_string(),
+                agg,
+                share,
+                source,
+            }
         })
         .collect();
-    let mix = |fallback: FallbackKind| -> Result<PricedMix, ImportError> {
-        let pop = Population {
-            name: "imported traffic".into(),
-            countries: used
-                .iter()
-                .zip(&shares_used)
-                .map(|((_, c), (iso, s, _))| PopulationCountry {
-                    iso: iso.clone(),
-                    weight: c.sms as f64,
-                    imessage_share: *s,
-                    fallback,
-                })
-                .collect(),
-            other_countries: fallback,
-            price_date: Some(price_date),
-        };
-        Ok(PricedMix::from_population(&pop)?)
-    };
-    // Users (converted or unknown) and pumping (unconverted), per country.
-    let users: f64 = used
-        .iter()
-        .map(|(_, c)| (c.sms - c.unconverted) as f64)
-        .sum();
-    let users_imessage: f64 = used
-        .iter()
-        .zip(&shares_used)
-        .map(|((_, c), (_, s, _))| (c.sms - c.unconverted) as f64 * s)
-        .sum();
-    let imessage_ratio = if users > 0.0 {
-        users_imessage / users
-    } else {
-        0.0
-    };
     let peak_users_day = a
         .by_day
         .values()
         .map(|d| d.sms - d.unconverted)
         .max()
         .unwrap_or(0);
-    let seg = |c: &crate::analysis::Agg| c.segments as f64 / c.sms.max(1) as f64;
-
-    let sms_obs = Observed {
-        period_days,
-        countries: used
-            .iter()
-            .map(|(i, c)| CountryCounts {
-                iso: countries.name(*i).to_string(),
-                legit_segments: ((c.sms - c.unconverted) as f64 * seg(c)).round() as u64,
-                pumped_segments: (c.unconverted as f64 * seg(c)).round() as u64,
-                inbound_sms: 0,
-            })
-            .collect(),
-        successful_sms_verifications: a.total.converted,
-        inbound_imessage: 0,
-        peak_daily_inbound_imessage: 0,
-    };
-    let sms_flow = cost_observed(&mix(FallbackKind::OutboundSms)?, &sms_obs)?;
+    let sms_flow = cost_observed(
+        &mix(&rows, FallbackKind::OutboundSms, price_date)?,
+        &sms_observed(&rows, period_days, a.total.converted),
+    )?;
     let mut reverse = Vec::new();
     for fallback in [FallbackKind::InboundSms, FallbackKind::OutboundSms] {
-        let outbound = fallback == FallbackKind::OutboundSms;
-        let mut obs = Observed {
-            period_days,
-            inbound_imessage: users_imessage.round() as u64,
-            peak_daily_inbound_imessage: (peak_users_day as f64 * imessage_ratio).round() as u64,
-            ..Observed::default()
-        };
-        for ((i, c), (_, s, _)) in used.iter().zip(&shares_used) {
-            let rest = (c.sms - c.unconverted) as f64 * (1.0 - s);
-            obs.countries.push(CountryCounts {
-                iso: countries.name(*i).to_string(),
-                legit_segments: if outbound {
-                    (rest * seg(c)).round() as u64
-                } else {
-                    0
-                },
-                pumped_segments: if outbound {
-                    (c.unconverted as f64 * seg(c)).round() as u64
-                } else {
-                    0
-                },
-                inbound_sms: if outbound { 0 } else { rest.round() as u64 },
-            });
-            if outbound {
-                obs.successful_sms_verifications += (c.converted as f64 * (1.0 - s)).round() as u64;
-            }
-        }
+        let obs = reverse_observed(&rows, fallback, period_days, peak_users_day);
         reverse.push(Priced {
             fallback,
-            cost: cost_observed(&mix(fallback)?, &obs)?,
+            cost: cost_observed(&mix(&rows, fallback, price_date)?, &obs)?,
         });
     }
     Ok(ReverseReport {
         price_date,
-        shares: shares_used,
+        shares: rows
+            .iter()
+            .map(|r| (r.iso.clone(), r.share, r.source))
+            .collect(),
         sms_flow,
         reverse,
     })
