@@ -238,7 +238,16 @@ fn defences_replay_on_the_log() {
             m % 250
         ));
     }
-    std::fs::write(&log, text).unwrap();
+    std::fs::write(&log, &text).unwrap();
+    // The same log newest first (as API pages come): the reorder buffer restores time order.
+    let reversed = d.join("reversed.csv");
+    let mut rows: Vec<&str> = text.lines().skip(1).collect();
+    rows.reverse();
+    std::fs::write(
+        &reversed,
+        format!("timestamp,phone,ip,verified\n{}\n", rows.join("\n")),
+    )
+    .unwrap();
     let defences = d.join("defences.toml");
     std::fs::write(
         &defences,
@@ -267,6 +276,20 @@ fn defences_replay_on_the_log() {
     assert_eq!(own["legit_numbers_hit"], 0);
     assert_eq!(own["by_rule"][0]["rule"], "per_number");
     assert_eq!(own["by_rule"][0]["first_block"], "2026-11-02T00:05:00.000Z");
+    let back = d.join("back");
+    ok(mo2fa(&[
+        "import",
+        reversed.to_str().unwrap(),
+        "--format",
+        "csv",
+        "--defences",
+        defences.to_str().unwrap(),
+        "--out",
+        back.to_str().unwrap(),
+    ]));
+    let r = summary(&back);
+    assert_eq!(r["defences"]["replays"][0]["blocked"], own["blocked"]);
+    assert_eq!(r["defences"]["late_rows"], 0);
     let twilio = &replays[1];
     assert_eq!(twilio["name"], "twilio_messaging_pumping_protection");
     assert!(

@@ -68,11 +68,13 @@ impl Shares {
         let iso = iso.trim();
         if iso == "default" {
             self.default = share;
-        } else if mo2fa_core::dialing::is_iso_code(iso) {
+        } else if crate::countries::Countries::builtin().index(iso).is_some() {
             self.map
                 .insert(iso.to_string(), (share, "--imessage-share"));
         } else {
-            return Err(bad("not an ISO 3166-1 alpha-2 code or `default`"));
+            return Err(bad(
+                "not an ISO 3166-1 alpha-2 code of the calling-code table, nor `default`",
+            ));
         }
         Ok(())
     }

@@ -265,6 +265,55 @@ fn suspect_cells_follow_conversion() {
     assert_eq!(sus.by_country().keys().copied().collect::<Vec<_>>(), [ma]);
 }
 
+#[test]
+fn reverse_pricing_with_each_fallback() {
+    let c = Countries::builtin();
+    let (us, ma) = (c.index("US").unwrap(), c.index("MA").unwrap());
+    let mut a = crate::analysis::Analysis::new(c.len());
+    let base = 1_793_577_600_000u64;
+    for i in 0..10_000u64 {
+        let (country, converted, price_usd) = if i % 5 == 0 {
+            (ma, false, 0.25)
+        } else {
+            (us, true, 0.0083)
+        };
+        a.add(&Sent {
+            ts_ms: base + i * 60_000,
+            number: 14_155_550_000 + i,
+            country,
+            ip: None,
+            account: 0,
+            converted: Some(converted),
+            price_usd,
+            segments: 1,
+            carrier: None,
+        });
+    }
+    let shares = crate::reverse::Shares::builtin();
+    let r = crate::reverse::price(&a, &c, &shares).unwrap();
+    let (inbound, outbound) = (&r.reverse[0], &r.reverse[1]);
+    assert_eq!(inbound.fallback.as_str(), "inbound_sms");
+    assert_eq!(
+        inbound.cost.pumped_sms_usd, 0.0,
+        "pumping cannot reach the inbound fallback"
+    );
+    assert!(outbound.cost.pumped_sms_usd > 0.0 && r.sms_flow.pumped_sms_usd > 0.0);
+    assert!(inbound.cost.total_usd < r.sms_flow.total_usd);
+    assert_eq!(
+        r.shares.iter().find(|s| s.0 == "US").map(|s| s.1),
+        Some(0.576)
+    );
+    let mut all = shares.clone();
+    all.set("US=1").unwrap();
+    all.set("default=1").unwrap();
+    let r = crate::reverse::price(&a, &c, &all).unwrap();
+    assert_eq!(
+        r.reverse[0].cost.inbound_sms_usd, 0.0,
+        "everyone on iMessage: no fallback"
+    );
+    assert!(all.set("UK=0.5").is_err() && all.set("US=2").is_err());
+}
+
 proptest! {
     #[test]
     fn parsers_never_panic(s in "\\PC{0,40}") {

@@ -145,11 +145,10 @@ impl<'de> Visitor<'de> for Attempts<'_, '_, '_> {
         while let Some(v) = seq.next_element::<Value>()? {
             let line = page.pos.lines.get();
             page.attempts += 1;
-            let item = attempt(&v)
-                .unwrap_or_else(|(field, m)| match field {
-                    "" => Item::bad(&format!("attempts[{index}]"), m),
-                    f => Item::bad(&format!("attempts[{index}].{f}"), m),
-                });
+            let item = attempt(&v).unwrap_or_else(|(field, m)| match field {
+                "" => Item::bad(&format!("attempts[{index}]"), m),
+                f => Item::bad(&format!("attempts[{index}].{f}"), m),
+            });
             if let Err(e) = (page.sink)(line, item) {
                 page.stop = Some(e);
                 return Err(S::Error::custom("stopped"));
