@@ -83,7 +83,11 @@ fn every_fixture_imports_with_its_bad_rows_reported() {
         ]));
         let s = summary(&out);
         assert_eq!(s["sms_sent"], *sms, "{file}");
-        assert!(s["spend_usd"].as_f64().unwrap() > 0.0, "{file}");
+        assert!(num(&s["spend_usd"]) > 0.0, "{file}");
+        assert!(
+            s["spend_usd"].as_str().unwrap().contains('.'),
+            "money as docs/metrics.md writes it"
+        );
         assert_eq!(s["bad_rows"]["count"], *bad, "{file}");
         let first = &s["bad_rows"]["first"][0];
         assert!(
@@ -272,7 +276,7 @@ fn defences_replay_on_the_log() {
     assert_eq!(replays.len(), 2);
     let own = &replays[0];
     assert_eq!(own["blocked"]["sms_sent"], 3 * 55);
-    assert_eq!(own["blocked_converted_legit"], 0);
+    assert_eq!(own["legit_blocked"], 0);
     assert_eq!(own["legit_numbers_hit"], 0);
     assert_eq!(own["by_rule"][0]["rule"], "per_number");
     assert_eq!(own["by_rule"][0]["first_block"], "2026-11-02T00:05:00.000Z");

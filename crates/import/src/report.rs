@@ -19,9 +19,10 @@ use std::path::Path;
 /// Rows of each ranked table in the reports.
 pub const TOP: usize = 20;
 
-/// A dollar figure rounded to the cent.
-pub fn cents(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0 + 0.0
+/// A dollar figure as docs/metrics.md writes money: a string with two decimals (`"1234.50"`).
+pub fn cents(v: f64) -> String {
+    // `+ 0.0` turns -0.0 into 0.0, which would print as "-0.00".
+    format!("{:.2}", (v * 100.0).round() / 100.0 + 0.0)
 }
 
 fn agg(a: &Agg) -> Value {
@@ -162,13 +163,13 @@ fn replay(r: &Replay, im: &Imported) -> Value {
         "name": r.name,
         "judged": agg(&r.judged),
         "blocked": agg(&r.blocked),
-        "blocked_converted_legit": r.blocked.converted,
+        "legit_blocked": r.blocked.converted,
         "blocked_unconverted_likely_pumping": r.blocked.unconverted,
         "blocked_unknown": r.blocked.unknown(),
         "legit_numbers_hit": r.legit_numbers.len(),
         "legit_numbers_hit_is_lower_bound": r.legit_numbers_capped,
         "by_rule": rules,
-        "alerts": r.alerts(),
+        "alerts_by_rule": r.alerts(),
         "blocked_by_day": by_day,
         "blocks": spans,
         "blocks_total": r.spans_total,

@@ -255,7 +255,7 @@ pub fn markdown(im: &Imported, j: &Value) -> String {
             cell(&r["judged"]["sms_sent"]),
             cell(&r["blocked"]["spend_usd"]),
             cell(&r["judged"]["spend_usd"]),
-            cell(&r["blocked_converted_legit"]),
+            cell(&r["legit_blocked"]),
             cell(&r["legit_numbers_hit"]),
             cell(&r["blocked_unconverted_likely_pumping"])
         );
@@ -299,7 +299,7 @@ pub fn page(im: &Imported, j: &Value) -> String {
             .push(Block::Paragraph(format!(
                 "{}: blocked {} of {} sends (${}); legit (converted) sends blocked {}, distinct legit numbers hit {}; likely pumping blocked {}.",
                 cell(&r["name"]), cell(&r["blocked"]["sms_sent"]), cell(&r["judged"]["sms_sent"]), cell(&r["blocked"]["spend_usd"]),
-                cell(&r["blocked_converted_legit"]), cell(&r["legit_numbers_hit"]), cell(&r["blocked_unconverted_likely_pumping"])
+                cell(&r["legit_blocked"]), cell(&r["legit_numbers_hit"]), cell(&r["blocked_unconverted_likely_pumping"])
             )))
             .push(RULES.html(&r["by_rule"]));
     }
