@@ -265,6 +265,39 @@ fn suspect_cells_follow_conversion() {
     assert_eq!(sus.by_country().keys().copied().collect::<Vec<_>>(), [ma]);
 }
 
+/// A log without conversion (AWS events): a spike far above its country's median hour is
+/// suspect by volume, and only its excess is counted.
+#[test]
+fn suspect_cells_by_volume_without_conversion() {
+    let c = Countries::builtin();
+    let ma = c.index("MA").unwrap();
+    let mut a = crate::analysis::Analysis::new(c.len());
+    let base = 1_793_577_600_000u64;
+    let mut add = |hour: u64, n: u64| {
+        for i in 0..n {
+            a.add(&Sent {
+                ts_ms: base + hour * 3_600_000 + i,
+                number: 212_600_000_000 + i,
+                country: ma,
+                ip: None,
+                account: 0,
+                converted: None,
+                price_usd: 0.2,
+                segments: 1,
+                carrier: None,
+            });
+        }
+    };
+    for h in 0..24 {
+        add(h, if h == 10 { 300 } else { 20 });
+    }
+    let sus = a.suspects();
+    assert_eq!(sus.rule, crate::analysis::Rule::Volume);
+    assert_eq!(sus.sms(), 280, "the spike above the median hour of 20");
+    assert_eq!(sus.hours(), [(base / 3_600_000) as u32 + 10]);
+    assert!((sus.spend_usd() - 56.0).abs() < 1e-9);
+}
+
 #[test]
 fn reverse_pricing_with_each_fallback() {
     let c = Countries::builtin();
