@@ -117,6 +117,9 @@ pub fn fit(
     }
     let suspects = a.suspects();
     let mut eps = episodes(&suspects);
+    // A scenario lasts at most 400 days: episodes past that stay out (docs/import.md).
+    let start_h = a.first_ms / DAY_MS * DAY_MS / HOUR_MS;
+    eps.retain(|e| u64::from(e.last) + 1 - start_h <= MAX_HOURS);
     // Second pass: the number ranges each episode's sends went to.
     let mut owner: FxHashMap<u32, usize> = FxHashMap::default();
     for (i, e) in eps.iter().enumerate() {
