@@ -182,9 +182,27 @@ pub fn parse_carrier(mcc: Option<&Value>, mnc: Option<&Value>) -> Option<(u16, u
 /// Reads JSON lines: one object per line, blank lines ignored, CR before LF dropped. A line
 /// that is not JSON (a truncated last line, say) is a bad row; each object goes to `row`.
 pub(crate) fn json_lines(
-    mut input: Input,
+    input: Input,
     sink: &mut Sink<'_>,
     mut row: impl FnMut(&Value) -> Item,
+) -> Result<(), ImportError> {
+    json_lines_raw(input, sink, |text| {
+        serde_json::from_slice::<Value>(text).map(|v| {
+            if v.is_object() {
+                row(&v)
+            } else {
+                Item::bad("json", "the line is not a JSON object")
+            }
+        })
+    })
+}
+
+/// [`json_lines`] for formats that parse each line themselves (into a typed record, which
+/// skips the fields they do not read instead of building them).
+pub(crate) fn json_lines_raw(
+    mut input: Input,
+    sink: &mut Sink<'_>,
+    mut row: impl FnMut(&[u8]) -> Result<Item, serde_json::Error>,
 ) -> Result<(), ImportError> {
     let mut buf = Vec::with_capacity(4096);
     let mut line = 0u64;
@@ -205,9 +223,8 @@ pub(crate) fn json_lines(
         if text.is_empty() {
             continue;
         }
-        let item = match serde_json::from_slice::<Value>(text) {
-            Ok(v) if v.is_object() => row(&v),
-            Ok(_) => Item::bad("json", "the line is not a JSON object"),
+        let item = match row(text) {
+            Ok(item) => item,
             Err(e) if e.is_eof() => {
                 Item::bad("json", "truncated JSON (the line ends inside a value)")
             }

@@ -12,11 +12,12 @@
 //! (marked inferred); any other status leaves conversion unknown.
 
 use super::generic::{Columns, field, records};
-use super::{Format, Input, Item, Raw, Sink, parse_price, parse_segments, text};
+use super::{Format, Input, Item, Raw, Sink, parse_price, parse_segments};
 use crate::error::ImportError;
 use crate::privacy::parse_number;
 use csv::ByteRecord;
-use serde_json::Value;
+use serde::Deserialize;
+use std::borrow::Cow;
 use std::io::BufRead;
 
 pub fn read(mut input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
@@ -26,7 +27,9 @@ pub fn read(mut input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
     })?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'{') {
-        super::json_lines(input, sink, bulk_row)
+        super::json_lines_raw(input, sink, |text| {
+            serde_json::from_slice::<Bulk>(text).map(|b| bulk_row(&b))
+        })
     } else {
         read_csv(input, sink)
     }
@@ -94,23 +97,63 @@ fn csv_row(c: &Cols, rec: &ByteRecord) -> Result<Item, Fail> {
     fields.item(["To", "SentDate", "NumSegments", "Price"])
 }
 
-fn bulk_row(v: &Value) -> Item {
-    let s = |k: &str| text(v.get(k)).unwrap_or_default();
-    let date = {
-        let d = s("date_sent");
-        if d.trim().is_empty() {
-            s("date_created")
-        } else {
-            d
+/// A string, or a number or boolean written out (BulkExport writes `num_segments` as text,
+/// other exports as a number).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Text<'a> {
+    #[serde(borrow)]
+    S(Cow<'a, str>),
+    N(serde_json::Number),
+    B(bool),
+}
+
+impl Text<'_> {
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Text::S(s) => Cow::Borrowed(s.as_ref()),
+            Text::N(n) => Cow::Owned(n.to_string()),
+            Text::B(b) => Cow::Owned(b.to_string()),
         }
+    }
+}
+
+/// The fields of a BulkExport message record that are read; the others are skipped unbuilt.
+#[derive(Deserialize)]
+struct Bulk<'a> {
+    #[serde(borrow, default)]
+    to: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    date_sent: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    date_created: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    num_segments: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    price: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    price_unit: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    status: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    direction: Option<Text<'a>>,
+}
+
+fn bulk_row(b: &Bulk) -> Item {
+    fn s<'b>(v: &'b Option<Text<'_>>) -> Cow<'b, str> {
+        v.as_ref().map(Text::text).unwrap_or_default()
+    }
+    let date = match s(&b.date_sent) {
+        d if d.trim().is_empty() => s(&b.date_created),
+        d => d,
     };
     let (to, status, segments, direction, price, unit) = (
-        s("to"),
-        s("status"),
-        s("num_segments"),
-        s("direction"),
-        s("price"),
-        s("price_unit"),
+        s(&b.to),
+        s(&b.status),
+        s(&b.num_segments),
+        s(&b.direction),
+        s(&b.price),
+        s(&b.price_unit),
     );
     let fields = Fields {
         to: &to,
