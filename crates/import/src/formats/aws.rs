@@ -12,11 +12,12 @@
 //! [`DEDUPE_WINDOW`] messages; other events are skipped. The send time is the request time.
 //! The price is `totalMessagePrice + totalCarrierFee`. The events carry no conversion.
 
-use super::{Input, Item, Raw, Sink, parse_carrier, parse_country, text};
+use super::{Input, Item, Raw, Sink, Text, parse_country};
 use crate::error::ImportError;
 use crate::privacy::parse_number;
 use rustc_hash::FxHashSet;
-use serde_json::Value;
+use serde::Deserialize;
+use std::borrow::Cow;
 
 /// Message ids remembered for deduplication, in two generations of this many each.
 pub const DEDUPE_WINDOW: usize = 500_000;
@@ -44,67 +45,107 @@ impl Recent {
 
 pub fn read(input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
     let mut recent = Recent::default();
-    super::json_lines(input, sink, |v| {
-        let v = v.get("detail").filter(|d| d.is_object()).unwrap_or(v);
-        row(v, &mut recent).unwrap_or_else(|(f, m)| Item::bad(f, m))
+    super::json_lines(input, sink, |text| {
+        serde_json::from_slice::<Event>(text).map(|e| {
+            let e = e.detail.as_deref().unwrap_or(&e);
+            row(e, &mut recent).unwrap_or_else(|(f, m)| Item::bad(f, m))
+        })
     })
+}
+
+/// The fields of an event that are read (the others are skipped unbuilt); `detail` is the
+/// event inside an EventBridge envelope.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    #[serde(borrow, default)]
+    event_type: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    is_final: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    destination_phone_number: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message_request_timestamp: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    event_timestamp: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    iso_country_code: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    mcc: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    mnc: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    total_message_price: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    total_carrier_fee: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    total_message_parts: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message_parts: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    detail: Option<Box<Event<'a>>>,
 }
 
 type Fail = (&'static str, &'static str);
 
-fn row(v: &Value, recent: &mut Recent) -> Result<Item, Fail> {
-    let event = v.get("eventType").and_then(Value::as_str).ok_or((
+fn get<'b>(v: &'b Option<Text<'_>>) -> Option<Cow<'b, str>> {
+    v.as_ref().map(Text::text)
+}
+
+fn row(v: &Event, recent: &mut Recent) -> Result<Item, Fail> {
+    let event = get(&v.event_type).ok_or((
         "eventType",
         "missing: not an AWS End User Messaging SMS event",
     ))?;
     if !event.starts_with("TEXT_") {
         return Ok(Item::Skip("not an SMS event"));
     }
-    let is_final = match v.get("isFinal").and_then(Value::as_bool) {
-        Some(f) => f,
-        None => matches!(event, "TEXT_SUCCESSFUL" | "TEXT_DELIVERED"),
+    let is_final = match get(&v.is_final).as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        Some(_) => return Err(("isFinal", "neither true nor false")),
+        None => matches!(event.as_ref(), "TEXT_SUCCESSFUL" | "TEXT_DELIVERED"),
     };
     if !is_final {
         return Ok(Item::Skip("intermediate event (not final)"));
     }
-    let to = text(v.get("destinationPhoneNumber")).ok_or(("destinationPhoneNumber", "missing"))?;
+    let to = get(&v.destination_phone_number).ok_or(("destinationPhoneNumber", "missing"))?;
     let number = parse_number(&to).ok_or(("destinationPhoneNumber", "not an E.164 number"))?;
-    let ts = v
-        .get("messageRequestTimestamp")
-        .or_else(|| v.get("eventTimestamp"))
+    let ts = get(&v.message_request_timestamp)
+        .or_else(|| get(&v.event_timestamp))
         .ok_or(("eventTimestamp", "missing"))?;
-    let ts_ms = match ts {
-        Value::Number(n) => n.as_u64(),
-        Value::String(s) => crate::time::parse_ms(s),
-        _ => None,
-    }
-    .ok_or(("eventTimestamp", "not Unix milliseconds"))?;
-    if let Some(id) = text(v.get("messageId"))
+    let ts_ms = crate::time::parse_ms(&ts).ok_or(("eventTimestamp", "not Unix milliseconds"))?;
+    if let Some(id) = get(&v.message_id)
         && !recent.insert(super::account_key(&id))
     {
         return Ok(Item::Skip("a later event of a message already counted"));
     }
-    let country = match text(v.get("isoCountryCode")) {
+    let country = match get(&v.iso_country_code) {
         Some(c) => {
             parse_country(&c).map_err(|()| ("isoCountryCode", "not an ISO 3166-1 alpha-2 code"))?
         }
         None => None,
     };
-    let num = |k: &'static str| -> Result<Option<f64>, Fail> {
-        match v.get(k) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64().filter(|x| x.is_finite() && *x >= 0.0)),
-            Some(Value::String(s)) => super::parse_price(s).map_err(|()| (k, "not a number")),
-            Some(_) => Err((k, "not a number")),
-        }
+    let num = |k: &'static str, t: &Option<Text>| -> Result<Option<f64>, Fail> {
+        super::parse_price(&get(t).unwrap_or_default()).map_err(|()| (k, "not a number"))
     };
-    let price = num("totalMessagePrice")?;
-    let fee = num("totalCarrierFee")?;
-    let parts = num("totalMessageParts")?.or(num("messageParts")?);
+    let price = num("totalMessagePrice", &v.total_message_price)?;
+    let fee = num("totalCarrierFee", &v.total_carrier_fee)?;
+    let parts = num("totalMessageParts", &v.total_message_parts)?
+        .or(num("messageParts", &v.message_parts)?);
     let segments = match parts {
         Some(p) if (1.0..=100.0).contains(&p) && p.fract() == 0.0 => Some(p as u32),
         Some(_) => return Err(("totalMessageParts", "not a count from 1 to 100")),
         None => None,
+    };
+    let carrier = match (get(&v.mcc), get(&v.mnc)) {
+        (Some(mcc), Some(mnc)) => match (mcc.trim().parse::<u16>(), mnc.trim().parse::<u16>()) {
+            (Ok(a), Ok(b)) if a < 1000 && b < 1000 => Some((a, b)),
+            _ => None,
+        },
+        _ => None,
     };
     Ok(Item::Send(Raw {
         ts_ms,
@@ -112,7 +153,7 @@ fn row(v: &Value, recent: &mut Recent) -> Result<Item, Fail> {
         country,
         price_usd: price.map(|p| p + fee.unwrap_or(0.0)),
         segments,
-        carrier: parse_carrier(v.get("mcc"), v.get("mnc")),
+        carrier,
         ..Raw::default()
     }))
 }

@@ -11,7 +11,9 @@ pub mod twilio_verify;
 use crate::error::ImportError;
 use crate::privacy::Addr;
 use crate::source::Input;
+use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::io::BufRead as _;
 
 /// The formats `--format` accepts.
@@ -97,6 +99,27 @@ impl Item {
 /// Where a format hands its rows: the 1-based line and the item. An error stops the file.
 pub type Sink<'a> = dyn FnMut(u64, Item) -> Result<(), ImportError> + 'a;
 
+/// A string, or a number or boolean written out (BulkExport writes `num_segments` as text,
+/// other exports as a number).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Text<'a> {
+    #[serde(borrow)]
+    S(Cow<'a, str>),
+    N(serde_json::Number),
+    B(bool),
+}
+
+impl Text<'_> {
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        match self {
+            Text::S(s) => Cow::Borrowed(s.as_ref()),
+            Text::N(n) => Cow::Owned(n.to_string()),
+            Text::B(b) => Cow::Owned(b.to_string()),
+        }
+    }
+}
+
 /// `true`/`false` and the spellings logs use for them; `None` for empty, `Err` for others.
 pub(crate) fn parse_bool(s: &str) -> Result<Option<bool>, ()> {
     let t = s.trim();
@@ -179,27 +202,10 @@ pub fn parse_carrier(mcc: Option<&Value>, mnc: Option<&Value>) -> Option<(u16, u
     (mcc < 1000 && mnc < 1000).then_some((mcc, mnc))
 }
 
-/// Reads JSON lines: one object per line, blank lines ignored, CR before LF dropped. A line
-/// that is not JSON (a truncated last line, say) is a bad row; each object goes to `row`.
+/// Reads JSON lines: one object per line, blank lines ignored, CR before LF dropped. `row`
+/// parses each line itself, into a typed record that skips the fields it does not read; a
+/// line that is not JSON (a truncated last line, say) is a bad row.
 pub(crate) fn json_lines(
-    input: Input,
-    sink: &mut Sink<'_>,
-    mut row: impl FnMut(&Value) -> Item,
-) -> Result<(), ImportError> {
-    json_lines_raw(input, sink, |text| {
-        serde_json::from_slice::<Value>(text).map(|v| {
-            if v.is_object() {
-                row(&v)
-            } else {
-                Item::bad("json", "the line is not a JSON object")
-            }
-        })
-    })
-}
-
-/// [`json_lines`] for formats that parse each line themselves (into a typed record, which
-/// skips the fields they do not read instead of building them).
-pub(crate) fn json_lines_raw(
     mut input: Input,
     sink: &mut Sink<'_>,
     mut row: impl FnMut(&[u8]) -> Result<Item, serde_json::Error>,
@@ -231,6 +237,10 @@ pub(crate) fn json_lines_raw(
             Err(e) if std::str::from_utf8(text).is_err() => {
                 Item::bad("json", format!("not UTF-8 text ({e})"))
             }
+            Err(e) if e.classify() == serde_json::error::Category::Data => Item::bad(
+                "json",
+                format!("JSON, but not a record of this format: {e}"),
+            ),
             Err(e) => Item::bad("json", format!("not JSON: {e}")),
         };
         sink(line, item)?;

@@ -12,7 +12,7 @@
 //! (marked inferred); any other status leaves conversion unknown.
 
 use super::generic::{Columns, field, records};
-use super::{Format, Input, Item, Raw, Sink, parse_price, parse_segments};
+use super::{Format, Input, Item, Raw, Sink, Text, parse_price, parse_segments};
 use crate::error::ImportError;
 use crate::privacy::parse_number;
 use csv::ByteRecord;
@@ -27,7 +27,7 @@ pub fn read(mut input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
     })?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'{') {
-        super::json_lines_raw(input, sink, |text| {
+        super::json_lines(input, sink, |text| {
             serde_json::from_slice::<Bulk>(text).map(|b| bulk_row(&b))
         })
     } else {
@@ -95,27 +95,6 @@ fn csv_row(c: &Cols, rec: &ByteRecord) -> Result<Item, Fail> {
         unit: get("PriceUnit", c.unit)?,
     };
     fields.item(["To", "SentDate", "NumSegments", "Price"])
-}
-
-/// A string, or a number or boolean written out (BulkExport writes `num_segments` as text,
-/// other exports as a number).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Text<'a> {
-    #[serde(borrow)]
-    S(Cow<'a, str>),
-    N(serde_json::Number),
-    B(bool),
-}
-
-impl Text<'_> {
-    fn text(&self) -> Cow<'_, str> {
-        match self {
-            Text::S(s) => Cow::Borrowed(s.as_ref()),
-            Text::N(n) => Cow::Owned(n.to_string()),
-            Text::B(b) => Cow::Owned(b.to_string()),
-        }
-    }
 }
 
 /// The fields of a BulkExport message record that are read; the others are skipped unbuilt.
