@@ -3,6 +3,7 @@
 mod args;
 mod audit_cli;
 mod cost_cli;
+mod import_cli;
 mod incidents_cli;
 mod serve_cli;
 
@@ -61,6 +62,10 @@ enum Command {
     /// Attack suite against any reverse-2FA verifier through a profile (docs/audit.md);
     /// writes audit.json, audit.md and report.html; exits 3 when a case fails.
     Audit(crate::audit_cli::AuditArgs),
+    /// Read real OTP send logs; writes summary.json, summary.md and report.html (docs/import.md).
+    Import(Box<import_cli::ImportArgs>),
+    /// Fit a scenario (legit traffic, attacks as attackers) to a real OTP send log.
+    Fit(import_cli::FitArgs),
 }
 
 #[derive(Args)]
@@ -303,6 +308,8 @@ fn run() -> Result<()> {
         Command::Run(args) => run_scenario(args),
         Command::Incidents(args) => incidents_cli::run(args),
         Command::Sign(args) => sign(args),
+        Command::Import(args) => import_cli::import(*args),
+        Command::Fit(args) => import_cli::fit(args),
         Command::New(NewCommand::Scenario(args)) => new_scenario(args),
         Command::Soak(args) => soak(args),
         Command::Load(args) => load(args),

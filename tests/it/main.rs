@@ -14,6 +14,7 @@ mod cli_soak;
 mod cost_cli;
 mod hostile_input;
 mod http_api;
+mod import;
 mod interop_blooio;
 mod metrics_doc;
 mod provider_docs;

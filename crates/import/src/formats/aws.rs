@@ -1,0 +1,159 @@
+//! `--format aws-sms-events`: AWS End User Messaging SMS event records, one JSON object per
+//! line (as a Firehose or CloudWatch destination writes them), optionally inside an
+//! EventBridge envelope (`detail`). Fields (<https://docs.aws.amazon.com/sms-voice/latest/userguide/configuration-sets-event-format.html>):
+//! `eventType` (`TEXT_SUCCESSFUL`, `TEXT_DELIVERED`, ...), `eventTimestamp` and
+//! `messageRequestTimestamp` (Unix ms), `isFinal`, `destinationPhoneNumber`, `isoCountryCode`,
+//! `mcc`, `mnc`, `messageId`, `totalMessageParts`, `totalMessagePrice`, `totalCarrierFee`.
+//!
+//! One message has several events (queued, pending, then a final one; AWS says
+//! `TEXT_DELIVERED` and `TEXT_SUCCESSFUL` "may be used interchangeably", and both can come).
+//! A message is counted once: at its first final event (`isFinal`, or a delivered/successful
+//! event when `isFinal` is absent), deduplicated by `messageId` over the last
+//! [`DEDUPE_WINDOW`] messages; other events are skipped. The send time is the request time.
+//! The price is `totalMessagePrice + totalCarrierFee`. The events carry no conversion.
+
+use super::{Input, Item, Raw, Sink, Text, parse_country};
+use crate::error::ImportError;
+use crate::privacy::parse_number;
+use rustc_hash::FxHashSet;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// Message ids remembered for deduplication, in two generations of this many each.
+pub const DEDUPE_WINDOW: usize = 500_000;
+
+/// Recent message ids in two generations: a bounded set that forgets the oldest half.
+#[derive(Default)]
+struct Recent {
+    current: FxHashSet<u64>,
+    previous: FxHashSet<u64>,
+}
+
+impl Recent {
+    /// Whether `id` is new (and remembers it).
+    fn insert(&mut self, id: u64) -> bool {
+        if self.current.contains(&id) || self.previous.contains(&id) {
+            return false;
+        }
+        if self.current.len() >= DEDUPE_WINDOW {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(id);
+        true
+    }
+}
+
+pub fn read(input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+    let mut recent = Recent::default();
+    super::json_lines(input, sink, |text| {
+        serde_json::from_slice::<Event>(text).map(|e| {
+            let e = e.detail.as_deref().unwrap_or(&e);
+            row(e, &mut recent).unwrap_or_else(|(f, m)| Item::bad(f, m))
+        })
+    })
+}
+
+/// The fields of an event that are read (the others are skipped unbuilt); `detail` is the
+/// event inside an EventBridge envelope.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    #[serde(borrow, default)]
+    event_type: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    is_final: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    destination_phone_number: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message_request_timestamp: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    event_timestamp: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message_id: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    iso_country_code: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    mcc: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    mnc: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    total_message_price: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    total_carrier_fee: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    total_message_parts: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    message_parts: Option<Text<'a>>,
+    #[serde(borrow, default)]
+    detail: Option<Box<Event<'a>>>,
+}
+
+type Fail = (&'static str, &'static str);
+
+fn get<'b>(v: &'b Option<Text<'_>>) -> Option<Cow<'b, str>> {
+    v.as_ref().map(Text::text)
+}
+
+fn row(v: &Event, recent: &mut Recent) -> Result<Item, Fail> {
+    let event = get(&v.event_type).ok_or((
+        "eventType",
+        "missing: not an AWS End User Messaging SMS event",
+    ))?;
+    if !event.starts_with("TEXT_") {
+        return Ok(Item::Skip("not an SMS event"));
+    }
+    let is_final = match get(&v.is_final).as_deref() {
+        Some("true") => true,
+        Some("false") => false,
+        Some(_) => return Err(("isFinal", "neither true nor false")),
+        None => matches!(event.as_ref(), "TEXT_SUCCESSFUL" | "TEXT_DELIVERED"),
+    };
+    if !is_final {
+        return Ok(Item::Skip("intermediate event (not final)"));
+    }
+    let to = get(&v.destination_phone_number).ok_or(("destinationPhoneNumber", "missing"))?;
+    let number = parse_number(&to).ok_or(("destinationPhoneNumber", "not an E.164 number"))?;
+    let ts = get(&v.message_request_timestamp)
+        .or_else(|| get(&v.event_timestamp))
+        .ok_or(("eventTimestamp", "missing"))?;
+    let ts_ms = crate::time::parse_ms(&ts).ok_or(("eventTimestamp", "not Unix milliseconds"))?;
+    if let Some(id) = get(&v.message_id)
+        && !recent.insert(super::account_key(&id))
+    {
+        return Ok(Item::Skip("a later event of a message already counted"));
+    }
+    let country = match get(&v.iso_country_code) {
+        Some(c) => {
+            parse_country(&c).map_err(|()| ("isoCountryCode", "not an ISO 3166-1 alpha-2 code"))?
+        }
+        None => None,
+    };
+    let num = |k: &'static str, t: &Option<Text>| -> Result<Option<f64>, Fail> {
+        super::parse_price(&get(t).unwrap_or_default()).map_err(|()| (k, "not a number"))
+    };
+    let price = num("totalMessagePrice", &v.total_message_price)?;
+    let fee = num("totalCarrierFee", &v.total_carrier_fee)?;
+    let parts = num("totalMessageParts", &v.total_message_parts)?
+        .or(num("messageParts", &v.message_parts)?);
+    let segments = match parts {
+        Some(p) if (1.0..=100.0).contains(&p) && p.fract() == 0.0 => Some(p as u32),
+        Some(_) => return Err(("totalMessageParts", "not a count from 1 to 100")),
+        None => None,
+    };
+    let carrier = match (get(&v.mcc), get(&v.mnc)) {
+        (Some(mcc), Some(mnc)) => match (mcc.trim().parse::<u16>(), mnc.trim().parse::<u16>()) {
+            (Ok(a), Ok(b)) if a < 1000 && b < 1000 => Some((a, b)),
+            _ => None,
+        },
+        _ => None,
+    };
+    Ok(Item::Send(Raw {
+        ts_ms,
+        number,
+        country,
+        price_usd: price.map(|p| p + fee.unwrap_or(0.0)),
+        segments,
+        carrier,
+        ..Raw::default()
+    }))
+}

@@ -1,0 +1,248 @@
+//! The log formats: each reads one file and hands every row to a sink as an [`Item`]: a send
+//! (fields as the log gives them, before anything is inferred), a row that is not an SMS send
+//! (skipped with a reason), or a bad row (the field at fault). The sources of each format are
+//! in docs/import.md and in the header of each fixture under tests/fixtures/import/.
+
+pub mod aws;
+pub mod generic;
+pub mod twilio_messaging;
+pub mod twilio_verify;
+
+use crate::error::ImportError;
+use crate::privacy::Addr;
+use crate::source::Input;
+use serde::Deserialize;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::io::BufRead as _;
+
+/// The formats `--format` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    TwilioVerifyAttempts,
+    TwilioMessaging,
+    AwsSmsEvents,
+    Csv,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [
+        Format::TwilioVerifyAttempts,
+        Format::TwilioMessaging,
+        Format::AwsSmsEvents,
+        Format::Csv,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::TwilioVerifyAttempts => "twilio-verify-attempts",
+            Format::TwilioMessaging => "twilio-messaging",
+            Format::AwsSmsEvents => "aws-sms-events",
+            Format::Csv => "csv",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// Reads one opened file, row by row.
+    pub fn read(self, input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
+        match self {
+            Format::TwilioVerifyAttempts => twilio_verify::read(input, sink),
+            Format::TwilioMessaging => twilio_messaging::read(input, sink),
+            Format::AwsSmsEvents => aws::read(input, sink),
+            Format::Csv => generic::read(input, sink),
+        }
+    }
+}
+
+/// A send as one format read it. `None` fields are absent from the log (inferred later).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Raw {
+    pub ts_ms: u64,
+    pub number: u64,
+    pub country: Option<[u8; 2]>,
+    pub ip: Option<Addr>,
+    /// The app account asking, hashed (0 = none).
+    pub account: u64,
+    pub converted: Option<bool>,
+    /// `converted` was read off a delivery status rather than a conversion field.
+    pub conversion_inferred: bool,
+    pub price_usd: Option<f64>,
+    pub segments: Option<u32>,
+    /// Mobile country and network codes.
+    pub carrier: Option<(u16, u16)>,
+}
+
+/// What one row of a log is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Item {
+    Send(Raw),
+    /// Not an outbound SMS send (another channel, an inbound message, an intermediate event).
+    Skip(&'static str),
+    Bad {
+        field: String,
+        message: String,
+    },
+}
+
+impl Item {
+    pub fn bad(field: &str, message: impl Into<String>) -> Self {
+        Item::Bad {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a format hands its rows: the 1-based line and the item. An error stops the file.
+pub type Sink<'a> = dyn FnMut(u64, Item) -> Result<(), ImportError> + 'a;
+
+/// A string, or a number or boolean written out (BulkExport writes `num_segments` as text,
+/// other exports as a number).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Text<'a> {
+    #[serde(borrow)]
+    S(Cow<'a, str>),
+    N(serde_json::Number),
+    B(bool),
+}
+
+impl Text<'_> {
+    pub(crate) fn text(&self) -> Cow<'_, str> {
+        match self {
+            Text::S(s) => Cow::Borrowed(s.as_ref()),
+            Text::N(n) => Cow::Owned(n.to_string()),
+            Text::B(b) => Cow::Owned(b.to_string()),
+        }
+    }
+}
+
+/// `true`/`false` and the spellings logs use for them; `None` for empty, `Err` for others.
+pub(crate) fn parse_bool(s: &str) -> Result<Option<bool>, ()> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    match t.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "converted" | "verified" | "approved" => Ok(Some(true)),
+        "false" | "0" | "no" | "n" | "unconverted" | "unverified" | "pending" => Ok(Some(false)),
+        _ => Err(()),
+    }
+}
+
+/// A price as text: Twilio writes outbound prices as negative strings (`"-0.00750"`), so the
+/// magnitude is the cost. `None` for empty; `Err` for text that is not a finite number.
+pub(crate) fn parse_price(s: &str) -> Result<Option<f64>, ()> {
+    let t = s.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("null") {
+        return Ok(None);
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() && v.abs() < 1e6 => Ok(Some(v.abs())),
+        _ => Err(()),
+    }
+}
+
+/// An ISO code as the log writes it (upper-cased), or an error for anything but 2 letters.
+pub(crate) fn parse_country(s: &str) -> Result<Option<[u8; 2]>, ()> {
+    let t = s.trim().as_bytes();
+    match t {
+        [] => Ok(None),
+        [a, b] if a.is_ascii_alphabetic() && b.is_ascii_alphabetic() => {
+            Ok(Some([a.to_ascii_uppercase(), b.to_ascii_uppercase()]))
+        }
+        _ => Err(()),
+    }
+}
+
+/// Segments as text or a JSON number (1..=100).
+pub(crate) fn parse_segments(s: &str) -> Result<Option<u32>, ()> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    match t.parse::<u32>() {
+        Ok(0) => Ok(None),
+        Ok(v) if v <= 100 => Ok(Some(v)),
+        _ => Err(()),
+    }
+}
+
+/// An account name hashed to a non-zero key (FNV-1a), so no name is kept.
+pub fn account_key(s: &str) -> u64 {
+    let t = s.trim();
+    if t.is_empty() {
+        return 0;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in t.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.max(1)
+}
+
+/// A JSON field as text: strings as they are, numbers written out, null and absent as `None`.
+pub fn text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Mobile country and network codes (text or numbers of up to 3 digits).
+pub fn parse_carrier(mcc: Option<&Value>, mnc: Option<&Value>) -> Option<(u16, u16)> {
+    let mcc: u16 = text(mcc)?.trim().parse().ok()?;
+    let mnc: u16 = text(mnc)?.trim().parse().ok()?;
+    (mcc < 1000 && mnc < 1000).then_some((mcc, mnc))
+}
+
+/// Reads JSON lines: one object per line, blank lines ignored, CR before LF dropped. `row`
+/// parses each line itself, into a typed record that skips the fields it does not read; a
+/// line that is not JSON (a truncated last line, say) is a bad row.
+pub(crate) fn json_lines(
+    mut input: Input,
+    sink: &mut Sink<'_>,
+    mut row: impl FnMut(&[u8]) -> Result<Item, serde_json::Error>,
+) -> Result<(), ImportError> {
+    let mut buf = Vec::with_capacity(4096);
+    let mut line = 0u64;
+    loop {
+        buf.clear();
+        let n = input
+            .reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| ImportError::Io {
+                file: input.name.clone().into(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        let text = buf.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let item = match row(text) {
+            Ok(item) => item,
+            Err(e) if e.is_eof() => {
+                Item::bad("json", "truncated JSON (the line ends inside a value)")
+            }
+            Err(e) if std::str::from_utf8(text).is_err() => {
+                Item::bad("json", format!("not UTF-8 text ({e})"))
+            }
+            Err(e) if e.classify() == serde_json::error::Category::Data => Item::bad(
+                "json",
+                format!("JSON, but not a record of this format: {e}"),
+            ),
+            Err(e) => Item::bad("json", format!("not JSON: {e}")),
+        };
+        sink(line, item)?;
+    }
+}

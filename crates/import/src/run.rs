@@ -1,0 +1,140 @@
+//! One import from files to analysed figures: the scan, the analysis, the replays and the
+//! reverse pricing, wired together; and the defences the user asked to replay.
+
+use crate::analysis::{Analysis, Suspects};
+use crate::countries::{Countries, Prices};
+use crate::error::ImportError;
+use crate::formats::Format;
+use crate::replay::{Defence, Replays};
+use crate::reverse::{ReverseReport, Shares};
+use crate::scan::{BadRow, ScanStats, Scanner};
+use mo2fa_core::sms_defences::{PRESET_NAMES, SmsDefences};
+use mo2fa_cost::prices::Date;
+use std::path::{Path, PathBuf};
+
+/// What `mo2fa import` was asked to do.
+pub struct ImportOptions {
+    pub format: Format,
+    pub strict: bool,
+    pub show_numbers: bool,
+    pub defences: Vec<Defence>,
+    /// The log's first milliseconds replayed only to build the rules' history.
+    pub warmup_ms: u64,
+    pub shares: Shares,
+    /// Price every inferred send from this snapshot instead of the one of its day.
+    pub price_date: Option<Date>,
+}
+
+/// Everything an import found.
+pub struct Imported {
+    pub files: Vec<PathBuf>,
+    pub format: Format,
+    pub show_numbers: bool,
+    pub warmup_ms: u64,
+    pub countries: Countries,
+    pub price_dates: Vec<String>,
+    pub stats: ScanStats,
+    pub analysis: Analysis,
+    pub suspects: Suspects,
+    pub replays: Replays,
+    pub reverse: ReverseReport,
+}
+
+/// Reads, analyses and prices the files; `on_bad` sees each bad row as it is found.
+pub fn import(
+    files: &[PathBuf],
+    opts: ImportOptions,
+    on_bad: &mut dyn FnMut(&BadRow),
+) -> Result<Imported, ImportError> {
+    let countries = Countries::builtin();
+    let prices = Prices::new(&countries, opts.price_date)?;
+    let mut analysis = Analysis::new(countries.len());
+    let mut replays = Replays::new(opts.defences, &countries.iso, opts.warmup_ms);
+    let scanner = Scanner {
+        countries: &countries,
+        prices: &prices,
+        format: opts.format,
+        strict: opts.strict,
+    };
+    let stats = scanner.scan(
+        files,
+        &mut |s| {
+            analysis.add(s);
+            replays.push(s);
+        },
+        on_bad,
+    )?;
+    if analysis.total.sms == 0 {
+        return Err(ImportError::Empty {
+            bad: stats.bad,
+            skipped: stats.skipped_total(),
+        });
+    }
+    replays.finish();
+    let suspects = analysis.suspects();
+    let reverse = crate::reverse::price(&analysis, &countries, &opts.shares)?;
+    Ok(Imported {
+        files: files.to_vec(),
+        format: opts.format,
+        show_numbers: opts.show_numbers,
+        warmup_ms: opts.warmup_ms,
+        price_dates: prices.dates(),
+        countries,
+        stats,
+        analysis,
+        suspects,
+        replays,
+        reverse,
+    })
+}
+
+/// A vendor preset by name (`all`: every preset).
+pub fn presets(name: &str) -> Result<Vec<Defence>, ImportError> {
+    let names: Vec<&str> = if name == "all" {
+        PRESET_NAMES.to_vec()
+    } else {
+        vec![name]
+    };
+    names
+        .into_iter()
+        .map(|n| {
+            let cfg = SmsDefences {
+                preset: Some(n.to_string()),
+                ..SmsDefences::default()
+            }
+            .resolve()
+            .map_err(|e| ImportError::Config(format!("--preset {n}: {}", e.message)))?;
+            Ok(Defence {
+                name: n.to_string(),
+                cfg,
+            })
+        })
+        .collect()
+}
+
+/// The `[defences.sms]` section of a scenario file, or a defences file (the same keys at its
+/// top level, as `serve --sms-defences` reads).
+pub fn defences_file(path: &Path) -> Result<Defence, ImportError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| ImportError::Config(format!("{name}: not TOML: {e}")))?;
+    let section = table
+        .get("defences")
+        .and_then(|d| d.get("sms"))
+        .and_then(toml::Value::as_table);
+    let cfg = match section {
+        Some(sms) => {
+            let body =
+                toml::to_string(sms).map_err(|e| ImportError::Config(format!("{name}: {e}")))?;
+            SmsDefences::parse(&format!("{name} [defences.sms]"), &body)
+        }
+        None => SmsDefences::parse(&name, &text),
+    }
+    .map_err(|e| ImportError::Config(e.to_string()))?;
+    Ok(Defence { name, cfg })
+}
