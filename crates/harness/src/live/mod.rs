@@ -20,6 +20,7 @@
 //! what was sent and names a speed the servers sustained.
 
 mod agree;
+mod order;
 mod report;
 mod schedule;
 mod send;
@@ -170,6 +171,8 @@ fn shared(
         schedule: schedule.clone(),
         keys: (0..trace.keys).map(|_| SetOnce::new()).collect(),
         delivered: (0..=trace.messages).map(|_| SetOnce::new()).collect(),
+        predecessors: order::predecessors(&trace),
+        answered: (0..trace.steps.len()).map(|_| SetOnce::new()).collect(),
         captured: parking_lot::Mutex::new(rustc_hash::FxHashMap::default()),
         capture: trace
             .steps

@@ -30,6 +30,10 @@ pub(super) struct Shared {
     pub keys: Vec<SetOnce<Option<Issued>>>,
     /// Set once delivery `msg` has its answer.
     pub delivered: Vec<SetOnce<()>>,
+    /// Per step, the earlier steps on the same state it waits for ([`super::order`]).
+    pub predecessors: Vec<[Option<u32>; 2]>,
+    /// Set once step `i` has its answer (or is skipped or unsent).
+    pub answered: Vec<SetOnce<()>>,
     /// Request bytes of genuine deliveries, for replay attacks.
     pub captured: parking_lot::Mutex<rustc_hash::FxHashMap<u32, Arc<[u8]>>>,
     pub capture: bool,
@@ -74,8 +78,26 @@ impl Shared {
         }
     }
 
+    /// Waits until the earlier steps on step `i`'s state have their answers.
+    async fn after_predecessors(&self, i: usize) {
+        for p in self.predecessors[i].into_iter().flatten() {
+            if let Some(cell) = self.answered.get(p as usize) {
+                cell.wait().await;
+            }
+        }
+    }
+
+    fn answer(&self, i: usize) {
+        if let Some(cell) = self.answered.get(i) {
+            let _ = cell.set(());
+        }
+    }
+
     /// Wakes everything still waiting after an interruption.
     fn settle_all(&self) {
+        for a in &self.answered {
+            let _ = a.set(());
+        }
         for k in &self.keys {
             let _ = k.set(None);
         }
@@ -228,7 +250,9 @@ pub(super) async fn drive(
         let shared = shared.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
+            shared.after_predecessors(i).await;
             let (answer, got) = perform(&shared, i).await;
+            shared.answer(i);
             if !answer.sent && shared.schedule.stopped() {
                 let _ = done.send((i, None));
                 return;

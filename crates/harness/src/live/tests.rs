@@ -70,3 +70,110 @@ fn differing_verifications_or_falling_behind_fail_the_replay() {
         "{long}"
     );
 }
+
+/// A provider's redelivery waits for the original delivery, a poll for the code delivered
+/// before it, an SMS check for the code texted to the same phone; unrelated steps wait for
+/// nothing.
+#[test]
+fn steps_on_the_same_state_go_out_in_virtual_order() {
+    use mo2fa_sim::trace::{Action, Step, Text, Trace};
+    let step = |at_ms, action| Step {
+        at_ms,
+        action,
+        expect: "x",
+    };
+    let webhook = |msg, key| Action::Webhook {
+        msg,
+        sender: 15550100001,
+        text: Text::Code(key),
+        protocol: "imessage",
+    };
+    let trace = Trace {
+        steps: vec![
+            step(
+                0,
+                Action::Start {
+                    key: Some(0),
+                    expected_sender: None,
+                },
+            ),
+            step(
+                1,
+                Action::Start {
+                    key: Some(1),
+                    expected_sender: None,
+                },
+            ),
+            step(2, webhook(1, 0)),
+            // The provider's redelivery of message 1, 4 ms of wall time later at 100x.
+            step(400, webhook(1, 0)),
+            step(
+                500,
+                Action::Forged {
+                    n: 0,
+                    code: "ABC234".into(),
+                },
+            ),
+            step(600, Action::Poll { key: 0, after: 1 }),
+            step(700, webhook(2, 1)),
+            step(
+                800,
+                Action::SmsStart {
+                    world: mo2fa_sim::scenario::Flow::Sms,
+                    key: Some(2),
+                    number: 447700900123,
+                    country: 0,
+                },
+            ),
+            step(
+                900,
+                Action::SmsStart {
+                    world: mo2fa_sim::scenario::Flow::Sms,
+                    key: Some(3),
+                    number: 447700900123,
+                    country: 0,
+                },
+            ),
+            step(
+                950,
+                Action::SmsRead {
+                    world: mo2fa_sim::scenario::Flow::Sms,
+                    key: 2,
+                    number: 447700900123,
+                },
+            ),
+        ],
+        countries: vec!["GB".into()],
+        keys: 4,
+        messages: 2,
+        max_steps: 100,
+        truncated: false,
+    };
+    let p = super::order::predecessors(&trace);
+    assert_eq!(p[0], [None, None]);
+    assert_eq!(p[1], [None, None]);
+    assert_eq!(p[2], [None, Some(0)], "the code waits for its start");
+    assert_eq!(
+        p[3],
+        [Some(2), Some(2)],
+        "the redelivery waits for the original"
+    );
+    assert_eq!(p[4], [None, None], "a forgery touches no challenge");
+    assert_eq!(
+        p[5],
+        [Some(3), None],
+        "the poll waits for the last delivery of its code"
+    );
+    assert_eq!(p[6], [None, Some(1)]);
+    assert_eq!(p[7], [None, None]);
+    assert_eq!(
+        p[8],
+        [None, Some(7)],
+        "a second code texted to the same phone"
+    );
+    assert_eq!(
+        p[9],
+        [Some(7), Some(8)],
+        "the check reads the phone's last code"
+    );
+}
