@@ -19,6 +19,10 @@ pub(crate) struct RunArgs {
     /// file:line:key, and exit without running it.
     #[arg(long, conflicts_with = "live")]
     check: bool,
+    /// Replace the reports in the output directory even if another run (another scenario,
+    /// seed or duration) wrote them; without it such a run stops before it starts.
+    #[arg(long)]
+    force: bool,
     /// Override the scenario's seed (an unsigned integer).
     #[arg(long, allow_hyphen_values = true, value_parser = args::seed)]
     seed: Option<u64>,
@@ -33,9 +37,11 @@ pub(crate) struct RunArgs {
     /// when the verifications differ or the replay fell behind schedule (it then stops).
     #[arg(long)]
     live: bool,
-    /// Virtual seconds per wall second in the live replay.
-    #[arg(long, default_value_t = 1.0, requires = "live", value_parser = args::speed)]
-    speed: f64,
+    /// Virtual seconds per wall second in the live replay; required with --live (a day at
+    /// 1x would take a day): e.g. 1000 replays a day in about 90 s. Too high and the replay
+    /// falls behind, stops and names a speed the servers sustained.
+    #[arg(long, requires = "live", value_parser = args::speed)]
+    speed: Option<f64>,
     /// Keep-alive connections per live server.
     #[arg(long, default_value_t = 64, requires = "live")]
     connections: usize,
@@ -55,9 +61,22 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
         duration_ms: args.duration_ms,
         out: args.out.clone(),
     })?;
+    for cut in &run.cuts {
+        eprintln!("warning: {cut}");
+    }
     if args.check {
         println!("{}", run.check_line());
         return Ok(());
+    }
+    let speed = match (args.live, args.speed) {
+        (true, None) => bail!(
+            "--live needs --speed, the virtual seconds per wall second (e.g. --speed 1000 \
+             replays a day in about 90 s)"
+        ),
+        (_, speed) => speed.unwrap_or(1.0),
+    };
+    if !args.force {
+        run.check_replace()?;
     }
     // A second Ctrl-C while the first is being honoured is ignored; the run stops at the next
     // check (every 65,536 events) and still writes its partial reports.
@@ -78,7 +97,7 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     if let Some(trace) = simulated.trace
         && !simulated.outcome.interrupted
     {
-        replay_live(&run, trace, &args, &bar)?;
+        replay_live(&run, trace, &args, speed, &bar)?;
     }
     if simulated.outcome.interrupted {
         bail!("interrupted: the reports hold the partial run");
@@ -91,17 +110,18 @@ fn replay_live(
     run: &Run,
     trace: Trace,
     args: &RunArgs,
+    speed: f64,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    let wall_s = run.sc.duration.ms() as f64 / 1000.0 / args.speed;
+    let wall_s = run.sc.duration.ms() as f64 / 1000.0 / speed;
     eprintln!(
         "live replay: {} requests over ~{wall_s:.0} s of wall time at {}x",
         trace.steps.len(),
-        args.speed
+        speed
     );
     bar.reset();
     let opts = LiveOptions {
-        speed: args.speed,
+        speed,
         connections: args.connections,
         shape: args.payload_shape.map(Into::into),
     };

@@ -65,6 +65,16 @@ pub enum HarnessError {
     Goose(Box<goose::GooseError>),
     #[error("{}: has no [incident] section (source and documented figures)", .0.display())]
     NoIncident(PathBuf),
+    #[error(
+        "{} holds the report of another run ({theirs}); this run ({ours}) would replace it: \
+         pass --force to replace it, or give another --out",
+        dir.display()
+    )]
+    OtherReport {
+        dir: PathBuf,
+        theirs: String,
+        ours: String,
+    },
     /// Stopped by Ctrl-C; says what was (not) written.
     #[error("interrupted: {0}")]
     Interrupted(&'static str),

@@ -96,6 +96,46 @@ impl Run {
         })
     }
 
+    /// Refuses to replace a report that another run (another scenario, seed or duration)
+    /// wrote to `out`; a report of this same run is replaced, since it would be the same.
+    pub fn check_replace(&self) -> Result<(), HarnessError> {
+        #[derive(serde::Deserialize)]
+        struct Made {
+            scenario: String,
+            seed: u64,
+            duration_s: u64,
+        }
+        let Ok(text) = std::fs::read(self.out.join("summary.json")) else {
+            return Ok(());
+        };
+        let ours = format!(
+            "{}, seed {}, {}",
+            self.name,
+            self.seed,
+            span(self.sc.duration.ms())
+        );
+        let theirs = match serde_json::from_slice::<Made>(&text) {
+            Ok(m)
+                if (m.scenario.as_str(), m.seed, m.duration_s)
+                    == (self.name.as_str(), self.seed, self.sc.duration.ms() / 1000) =>
+            {
+                return Ok(());
+            }
+            Ok(m) => format!(
+                "{}, seed {}, {}",
+                m.scenario,
+                m.seed,
+                span(m.duration_s * 1000)
+            ),
+            Err(_) => "a summary.json this version cannot read".to_string(),
+        };
+        Err(HarnessError::OtherReport {
+            dir: self.out.clone(),
+            theirs,
+            ours,
+        })
+    }
+
     /// Writes summary.json, timeline.csv, summary.md and report.html to `out`.
     pub fn write(&self, outcome: &Outcome) -> Result<(), HarnessError> {
         report::write_all(&self.out, &self.sc, &self.name, self.seed, outcome)
