@@ -13,13 +13,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct IncidentsArgs {
     /// Incident scenarios (default: every .toml file in scenarios/incidents/).
     files: Vec<PathBuf>,
-    /// Write the Markdown to this file (e.g. docs/incidents.md) instead of standard output.
+    /// Write the Markdown to this file (e.g. docs/incidents.md) instead of standard output
+    /// (with --check: instead of reports/incidents-check.md).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Only replay each file as written and check it against its documented figures.
+    /// Only replay each file as written and check it against its documented figures: prints
+    /// one line per incident and writes the Markdown to a file.
     #[arg(long)]
     check: bool,
 }
+
+/// Where `--check` writes its Markdown unless given --out.
+const CHECK_REPORT: &str = "reports/incidents-check.md";
 
 pub fn run(args: IncidentsArgs) -> Result<()> {
     let files = if args.files.is_empty() {
@@ -37,10 +42,26 @@ pub fn run(args: IncidentsArgs) -> Result<()> {
     let library = incidents::replay(&files, args.check, &INTERRUPT, &tick);
     bar.finish_and_clear();
     let library = library?;
-    match &args.out {
-        Some(path) => std::fs::write(path, &library.doc)
-            .with_context(|| format!("{}: cannot write", path.display()))?,
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.check.then(|| PathBuf::from(CHECK_REPORT)));
+    match &out {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("{}: cannot create", dir.display()))?;
+            }
+            std::fs::write(path, &library.doc)
+                .with_context(|| format!("{}: cannot write", path.display()))?;
+        }
         None => print!("{}", library.doc),
+    }
+    if args.check {
+        print!("{}", library.short_table());
+    }
+    if let Some(path) = &out {
+        println!("wrote {}", path.display());
     }
     if !library.misses.is_empty() {
         bail!(

@@ -83,7 +83,8 @@ pub(crate) struct BenchHttpArgs {
     /// The search starts at 4,000/s and doubles the offered rate while a step keeps up
     /// (achieves at least 90 % of it with p99 at most 50 ms); a step that does not is run again
     /// at the same rate, and two failing steps in a row stop it. Repeated steps print their
-    /// spread.
+    /// spread. The saturation (the table's saturation/s) is the highest rate a step reached
+    /// while keeping up.
     #[arg(long = "step", value_name = "STEP", default_value = "2s", value_parser = args::seconds)]
     step_s: f64,
     /// Length of the latency measurement (e.g. `5s`; a plain number is seconds).
@@ -165,6 +166,12 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
     };
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));
+    if let Some(dir) = &opts.out {
+        println!(
+            "wrote {}/{{bench.json,latency.html,<endpoint>.hgrm,<endpoint>.service.hgrm,<endpoint>.hlog}}",
+            dir.display()
+        );
+    }
     if let Some(failed) = bench::failed_endpoints(&rows) {
         bail!("no request succeeded on {failed}: the figures above time error answers");
     }
@@ -202,8 +209,13 @@ pub(crate) fn soak(args: SoakArgs) -> Result<()> {
     let report = report?;
     print!("{}", report.table());
     if !report.ok() {
+        println!(
+            "FAIL: {} problem(s) (listed above as PROBLEM)",
+            report.problems.len()
+        );
         bail!("soak found {} problem(s)", report.problems.len());
     }
+    println!("PASS: every flow that sent its code verified exactly once; memory stayed bounded");
     Ok(())
 }
 

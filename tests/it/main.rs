@@ -7,6 +7,7 @@ mod common;
 mod cli_bench;
 mod cli_consistency;
 mod cli_dashboard;
+mod cli_incidents;
 mod cli_load;
 mod cli_serve;
 mod cli_soak;

@@ -20,6 +20,34 @@ pub struct Library {
     pub doc: String,
     /// Figures of a replay as written outside ±10 % of the documented ones, "file: miss".
     pub misses: Vec<String>,
+    /// Each file's replay as written, with its misses.
+    pub as_written: Vec<(String, Measured, Vec<String>)>,
+}
+
+impl Library {
+    /// One line per incident: what its replay as written measured, and whether that is
+    /// within ±10 % of the documented figures.
+    pub fn short_table(&self) -> String {
+        let mut out = format!(
+            "{:<40} {:>11} {:>9} {:>12} {:>12} {:>13}  documented\n",
+            "incident", "pumped SMS", "blocked", "bill USD", "first block", "legit blocked"
+        );
+        for (file, m, misses) in &self.as_written {
+            let first = m.first_block_ms.map_or("none".to_string(), |ms| {
+                format!("{:.0} s", ms as f64 / 1000.0)
+            });
+            let verdict = if misses.is_empty() {
+                "OK (±10 %)".to_string()
+            } else {
+                format!("MISSED {}", misses.len())
+            };
+            out.push_str(&format!(
+                "{file:<40} {:>11} {:>9} {:>12.2} {first:>12} {:>13}  {verdict}\n",
+                m.pumped_sms, m.blocked, m.bill_usd, m.legit_blocked
+            ));
+        }
+        out
+    }
 }
 
 /// Every `.toml` file in `dir`, sorted.
@@ -89,26 +117,29 @@ pub fn replay(
     }
     let mut doc = String::from(HEADER);
     let mut misses = Vec::new();
+    let mut as_written = Vec::new();
     let mut results = jobs.iter().zip(results);
-    for (f, inc) in read.iter().enumerate() {
+    for inc in &read {
         let mut rows = Vec::new();
-        for (_, ((_, variant), result)) in (&mut results).take(variants.len()).enumerate() {
+        for ((_, variant), result) in (&mut results).take(variants.len()) {
             let m = result.ok_or(HarnessError::Interrupted("no tables written"))??;
             if **variant == Variant::AsWritten
                 && let Some(documented) = &inc.sc.incident
             {
-                misses.extend(
-                    incidents::misses(documented, &m)
-                        .into_iter()
-                        .map(|miss| format!("{}: {miss}", inc.file)),
-                );
+                let missed = incidents::misses(documented, &m);
+                misses.extend(missed.iter().map(|miss| format!("{}: {miss}", inc.file)));
+                as_written.push((inc.file.clone(), m.clone(), missed));
             }
             rows.push(((*variant).clone(), m));
         }
-        debug_assert!(rows.len() == variants.len(), "incident {f}");
+        debug_assert!(rows.len() == variants.len(), "incident {}", inc.file);
         doc.push_str(&incidents::section(&inc.file, &inc.sc, &rows));
     }
-    Ok(Library { doc, misses })
+    Ok(Library {
+        doc,
+        misses,
+        as_written,
+    })
 }
 
 /// One variant of one incident, simulated.

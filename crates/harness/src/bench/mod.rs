@@ -6,7 +6,7 @@
 //! offered rate while the server keeps up ([`search::Search`]: a step fails when it achieves less than
 //! 90 % of the offered rate or its p99 is above 50 ms; a failing step is run again at the same
 //! rate, and only two failures in a row stop the search, so one latency spike does not); the
-//! best achieved rate is the saturation. `bench.json` records when, where and from which commit
+//! saturation is the highest rate achieved by a step that kept up. `bench.json` records when, where and from which commit
 //! a run was made, and `latency.html` plots the percentile distributions.
 
 mod challenges;
@@ -77,6 +77,8 @@ pub struct BenchOptions {
 #[derive(Clone, Debug)]
 pub struct Row {
     pub endpoint: Endpoint,
+    /// The highest rate a search step reached while keeping up ([`Search::saturation`]);
+    /// `None` with a fixed rate, or when no step kept up.
     pub saturation: Option<f64>,
     pub offered: u64,
     pub achieved: f64,
@@ -231,8 +233,17 @@ fn measure<C: Challenges>(
             None => {
                 let found = bench.search()?;
                 let best = found.saturation();
+                // No step kept up: latency is measured below the best rate reached instead.
+                let at = best.unwrap_or_else(|| {
+                    eprintln!(
+                        "  {:8} no step kept up: measuring at {} of the best rate reached",
+                        endpoint.name(),
+                        opts.fraction
+                    );
+                    found.best_achieved()
+                });
                 searches.push((endpoint, found));
-                (Some(best), (best * opts.fraction).round().max(1.0) as u64)
+                (best, (at * opts.fraction).round().max(1.0) as u64)
             }
         };
         let r = bench.step(offered, opts.measure)?;

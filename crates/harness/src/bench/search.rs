@@ -64,8 +64,18 @@ impl Search {
         }
     }
 
-    /// The best achieved rate of any step.
-    pub fn saturation(&self) -> f64 {
+    /// The saturation: the highest rate achieved by a step that kept up (passed the rule);
+    /// `None` when no step did.
+    pub fn saturation(&self) -> Option<f64> {
+        self.steps
+            .iter()
+            .filter(|s| s.kept_up())
+            .map(|s| s.achieved)
+            .reduce(f64::max)
+    }
+
+    /// The highest rate any step achieved, kept up or not.
+    pub fn best_achieved(&self) -> f64 {
         self.steps.iter().map(|s| s.achieved).fold(0.0, f64::max)
     }
 

@@ -83,7 +83,10 @@ fn one_spike_does_not_stop_the_search_two_in_a_row_do() {
     assert_eq!(rates, [1_000, 2_000, 4_000, 4_000, 8_000, 16_000, 16_000]);
     assert!(s.saturated());
     assert_eq!(s.next_rate(), None);
-    assert_eq!(s.saturation(), 16_000.0 * 0.99);
+    // The saturation is the best step that kept up, not the failing 16k steps.
+    assert_eq!(s.saturation(), Some(8_000.0));
+    assert_eq!(s.best_achieved(), 16_000.0 * 0.99);
+    assert_eq!(fake(&[false, false]).saturation(), None);
     // The repeated rates are reported with their spread.
     let spread = describe_spread(&s);
     assert_eq!(spread.len(), 2, "{spread:?}");
