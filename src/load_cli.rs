@@ -46,7 +46,8 @@ pub(crate) struct LoadArgs {
     /// number is seconds; `--run-time` is an old name for it).
     #[arg(long = "duration", value_name = "DURATION", default_value = "30s", value_parser = args::positive_millis, alias = "run-time")]
     duration_ms: u64,
-    /// Show goose's own log lines (users launched, run phases); -vv adds its debug lines.
+    /// Show goose's own log lines (users launched, run phases) and print its tables (also in
+    /// goose.md) after the summary; -vv adds its debug lines.
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
     /// Transaction weights: flow, webhook_flood, start_flood, status_poll (names left out
@@ -286,7 +287,16 @@ pub(crate) fn load(args: LoadArgs) -> Result<()> {
     })
     .with_context(|| format!("load run (reports in {})", out.display()))?;
     print!("{}", report.table());
-    println!("wrote {}/{{goose.html,load.json,load.md}}", out.display());
+    println!(
+        "wrote {}/{{goose.html,goose.md,load.json,load.md}}",
+        out.display()
+    );
+    if args.verbose > 0 {
+        let tables = out.join("goose.md");
+        let text = std::fs::read_to_string(&tables)
+            .with_context(|| format!("{}: cannot read", tables.display()))?;
+        print!("\ngoose's tables ({}):\n\n{text}", tables.display());
+    }
     if report.interrupted {
         bail!("interrupted: the reports hold the partial run");
     }

@@ -659,8 +659,13 @@ async fn scrape(base: &str) -> Result<ServerCounters, HarnessError> {
 fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseAttack, GooseError> {
     // No arguments: everything comes from our own flags through set_default, and goose's
     // parser never sees the process's command line.
-    let config = GooseConfiguration::parse_args_default::<&str>(&[])?;
-    let report = opts.out.join("goose.html");
+    let mut config = GooseConfiguration::parse_args_default::<&str>(&[])?;
+    // Goose's tables go to files, not before our summary: goose.html and goose.md (which
+    // `load -v` prints after the summary).
+    config.report_file = ["goose.html", "goose.md"]
+        .map(|f| opts.out.join(f).to_string_lossy().into_owned())
+        .to_vec();
+    config.no_print_metrics = true;
     let mut scenario = Scenario::new("mo2fa");
     for (name, weight) in opts.mix.weights() {
         if weight == 0 {
@@ -691,8 +696,7 @@ fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseA
         .set_default(GooseDefault::NoResetMetrics, true)?
         // No telnet controller (goose's only one on by default): two runs on one machine,
         // parallel tests for instance, would fight over its port.
-        .set_default(GooseDefault::NoTelnet, true)?
-        .set_default(GooseDefault::ReportFile, report.to_string_lossy().as_ref())
+        .set_default(GooseDefault::NoTelnet, true)
         .map(|boxed| *boxed)
 }
 
