@@ -1,6 +1,14 @@
 //! Value parsers shared by the subcommands' flags, so that every command reads a duration and
 //! a seed the same way. A duration is a number with a unit (`250ms`, `30s`, `15m`, `2h`, `1d`)
 //! or a plain number, which means seconds. clap prefixes each error with the flag it concerns.
+//! Also the clap twins of the core's enums, which have no command-line dependency.
+
+use mo2fa_core::verifier::Protocol;
+use mo2fa_core::webhook::{PayloadShape, Scheme};
+use mo2fa_harness::bench::Endpoint;
+
+/// Environment variable holding the webhook signing secret.
+pub(crate) const SECRET_ENV: &str = "MO2FA_WEBHOOK_SECRET";
 
 /// A duration in milliseconds; zero allowed (e.g. a retention that keeps nothing).
 pub(crate) fn millis(s: &str) -> Result<u64, String> {
@@ -48,6 +56,51 @@ pub(crate) fn show_secs(ms: u64) -> String {
         format!("{} s", ms / 1000)
     } else {
         format!("{} s", ms as f64 / 1000.0)
+    }
+}
+
+/// clap's names for the core's enums: the core has no command-line dependency, so each gets a
+/// twin here and a conversion.
+macro_rules! value_enum {
+    ($(#[$doc:meta])* $arg:ident => $core:ident { $($variant:ident),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+        pub(crate) enum $arg {
+            $($variant),+
+        }
+
+        impl From<$arg> for $core {
+            fn from(a: $arg) -> Self {
+                match a {
+                    $($arg::$variant => $core::$variant),+
+                }
+            }
+        }
+    };
+}
+
+value_enum!(
+    /// How webhook deliveries are signed.
+    SchemeArg => Scheme { Blooio, Standard }
+);
+value_enum!(
+    /// The body shape of emitted deliveries (docs/provider.md).
+    ShapeArg => PayloadShape { V2, Legacy, V4 }
+);
+value_enum!(
+    /// A protocol accepted for verification; `unknown` is a missing or unrecognised one.
+    ProtocolArg => Protocol { Imessage, Sms, Rcs, NonImessage, Unknown }
+);
+value_enum!(
+    /// An endpoint `bench http` measures.
+    EndpointArg => Endpoint { Healthz, Start, Status, Webhook }
+);
+
+/// `--speed`: a positive number of virtual seconds per wall second.
+pub(crate) fn speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
+        _ => Err(format!("--speed must be a positive number, got {s:?}")),
     }
 }
 

@@ -1,19 +1,17 @@
 //! `mo2fa serve`: its flags and the start-up that turns them into a running server (store,
 //! limits, defences, listeners, runtime). Everything it configures is described in the README.
 
-use super::{ProtocolArg, SECRET_ENV, SchemeArg, args, parse_dur};
+use crate::args::{self, ProtocolArg, SECRET_ENV, SchemeArg};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use mo2fa_core::clock::SystemClock;
 use mo2fa_core::code::CodeSpec;
-use mo2fa_core::store::MemoryStoreConfig;
-use mo2fa_core::verifier::{self, Verifier};
+use mo2fa_core::verifier;
 use mo2fa_core::webhook::Secret;
-use mo2fa_server::http::{self, App, HttpConfig};
-use mo2fa_server::redis::{RedisConfig, RedisVerifier};
+use mo2fa_harness::serve::{self, Serve};
+use mo2fa_harness::server::StoreUrl;
+use mo2fa_server::http::{self, HttpConfig};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 #[derive(Args)]
 pub(crate) struct ServeArgs {
@@ -25,11 +23,11 @@ pub(crate) struct ServeArgs {
     handle: String,
     /// Default challenge lifetime (e.g. `300s`, `5m`; a plain number is seconds), between
     /// --min-ttl and --max-ttl.
-    #[arg(long, default_value = "5m", value_parser = args::positive_millis)]
-    ttl: u64,
+    #[arg(long = "ttl", value_name = "TTL", default_value = "5m", value_parser = args::positive_millis)]
+    ttl_ms: u64,
     /// Longest lifetime a client may ask for (e.g. `1h`; a plain number is seconds).
-    #[arg(long, default_value = "1h", value_parser = args::positive_millis)]
-    max_ttl: u64,
+    #[arg(long = "max-ttl", value_name = "MAX_TTL", default_value = "1h", value_parser = args::positive_millis)]
+    max_ttl_ms: u64,
     /// Bound on pending challenges; new starts are refused (503) beyond it.
     #[arg(long, default_value_t = 1_000_000)]
     max_pending: usize,
@@ -50,19 +48,19 @@ pub(crate) struct ServeArgs {
     signature_scheme: SchemeArg,
     /// How long a finished challenge stays readable after it expires (e.g. `10m`; a plain
     /// number is seconds).
-    #[arg(long, default_value = "10m", value_parser = args::millis)]
-    retention: u64,
+    #[arg(long = "retention", value_name = "RETENTION", default_value = "10m", value_parser = args::millis)]
+    retention_ms: u64,
     /// How long a webhook delivery id is remembered for deduplication, longer than the
     /// provider's retry schedule (e.g. `1d`; a plain number is seconds).
-    #[arg(long, default_value = "1d", value_parser = args::millis)]
-    dedupe_retention: u64,
+    #[arg(long = "dedupe-retention", value_name = "DEDUPE_RETENTION", default_value = "1d", value_parser = args::millis)]
+    dedupe_retention_ms: u64,
     /// Serve GET /sms/outbox/{phone} with the last code "texted" to a phone: for tests and load
     /// runs against the simulated SMS gateway only.
     #[arg(long)]
     sms_outbox: bool,
     /// Shortest lifetime a client may ask for (e.g. `10s`; a plain number is seconds).
-    #[arg(long, default_value = "10s", value_parser = args::positive_millis)]
-    min_ttl: u64,
+    #[arg(long = "min-ttl", value_name = "MIN_TTL", default_value = "10s", value_parser = args::positive_millis)]
+    min_ttl_ms: u64,
     /// Where challenges live: `memory` (this process) or a Redis URL such as
     /// `redis://127.0.0.1:6379`, shared by every instance pointed at it.
     #[arg(long, default_value = "memory")]
@@ -81,8 +79,8 @@ pub(crate) struct ServeArgs {
     workers: Option<u16>,
     /// Deadline on reading one whole request, headers and body together (e.g. `10s`,
     /// `500ms`); a body still incomplete then is answered 408 and the connection closed.
-    #[arg(long, default_value = "10s", value_parser = parse_dur)]
-    request_timeout: u64,
+    #[arg(long = "request-timeout", value_name = "REQUEST_TIMEOUT", default_value = "10s", value_parser = args::positive_millis)]
+    request_timeout_ms: u64,
     /// Connections held open at once; past it new ones are closed as soon as they are
     /// accepted. Default: 10,000, or fewer if the descriptor limit (ulimit -n) needs it.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
@@ -134,7 +132,7 @@ pub(crate) struct ServeArgs {
 /// milliseconds and without naming a flag.
 fn check_ttls(args: &ServeArgs) -> Result<()> {
     let s = args::show_secs;
-    let (min, ttl, max) = (args.min_ttl, args.ttl, args.max_ttl);
+    let (min, ttl, max) = (args.min_ttl_ms, args.ttl_ms, args.max_ttl_ms);
     if ttl < min {
         bail!(
             "--ttl ({}) is shorter than --min-ttl ({}): the default lifetime must be one a client \
@@ -183,19 +181,46 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
     let secret = Secret::new(args.signature_scheme.into(), &secret)
         .with_context(|| format!("{SECRET_ENV} is not a usable secret"))?;
     check_ttls(&args)?;
-    let cfg = verifier::Config {
+    let verifier = verifier::Config {
         code: CodeSpec::new(args.code_len).context("--code-len")?,
-        default_ttl_ms: args.ttl,
-        min_ttl_ms: args.min_ttl,
-        max_ttl_ms: args.max_ttl,
+        default_ttl_ms: args.ttl_ms,
+        min_ttl_ms: args.min_ttl_ms,
+        max_ttl_ms: args.max_ttl_ms,
         max_candidates: args.max_candidates,
         max_sender_failures: args.max_sender_failures,
-        accepted_protocols: args.accept_protocols.into_iter().map(Into::into).collect(),
-        dedupe_retention_ms: args.dedupe_retention,
+        accepted_protocols: args.accept_protocols.iter().map(|&p| p.into()).collect(),
+        dedupe_retention_ms: args.dedupe_retention_ms,
         // Keyed from the OS CSPRNG here, at the edge: the core never draws randomness itself.
         dedupe_keys: rand::random(),
         ..verifier::Config::default()
     };
+    let http = http_config(&args, secret)?;
+    let settings = Serve {
+        addr: args.addr,
+        metrics_addr: args.metrics_addr,
+        workers: args.workers.map(usize::from),
+        store: StoreUrl::parse("--store", &args.store)?,
+        verifier,
+        max_pending: args.max_pending,
+        retention_ms: args.retention_ms,
+        redis_prefix: args.redis_prefix,
+        redis_timeout: std::time::Duration::from_millis(args.redis_timeout_ms),
+        http,
+    };
+    // The first stdout line is the contract tests and scripts read the port from; the
+    // metrics address, if any, is the second.
+    serve::run(settings, |bound| {
+        println!("mo2fa listening on http://{}", bound.addr);
+        if let Some(m) = bound.metrics {
+            println!("mo2fa metrics on http://{m}");
+        }
+        std::io::stdout().flush()
+    })?;
+    Ok(())
+}
+
+/// The HTTP adapter's settings: connection cap, start limits, client address, SMS defences.
+fn http_config(args: &ServeArgs, secret: Secret) -> Result<HttpConfig> {
     let max_connections = match args.max_connections {
         None => http::default_max_connections(),
         Some(n) => {
@@ -237,80 +262,14 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
             Some(mo2fa_core::sms_defences::SmsDefences::load(path).context("--sms-defences")?)
         }
     };
-    let http_cfg = HttpConfig {
+    Ok(HttpConfig {
         sms_outbox: args.sms_outbox,
         start_limits,
         client_ip_header,
         trusted_proxies: usize::from(args.trusted_proxies),
         sms_defences,
-        request_timeout: std::time::Duration::from_millis(args.request_timeout),
+        request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
         max_connections,
-        ..HttpConfig::new(args.handle, secret)
-    };
-    let rt = match args.workers {
-        None => tokio::runtime::Runtime::new(),
-        Some(n) => tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(n.into())
-            .enable_all()
-            .build(),
-    }
-    .context("starting the async runtime")?;
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.addr))?;
-        let metrics = match args.metrics_addr {
-            None => None,
-            Some(addr) => Some(
-                tokio::net::TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("--metrics-addr: cannot listen on {addr}"))?,
-            ),
-        };
-        let listeners = (listener, metrics);
-        if args.store == "memory" {
-            let store = MemoryStoreConfig {
-                max_pending: args.max_pending,
-                retention_ms: args.retention,
-                ..MemoryStoreConfig::default()
-            };
-            let verifier = Verifier::in_memory(cfg, store).context("invalid verifier settings")?;
-            serve_app(listeners, App::new(verifier, SystemClock, http_cfg)).await
-        } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
-            let redis = RedisConfig {
-                prefix: args.redis_prefix,
-                max_pending: args.max_pending,
-                retention_ms: args.retention,
-                timeout: std::time::Duration::from_millis(args.redis_timeout_ms),
-                ..RedisConfig::new(&args.store)
-            };
-            let verifier = RedisVerifier::new(cfg, redis).context("--store")?;
-            tracing::info!("challenges live in {}", args.store);
-            serve_app(listeners, App::new(verifier, SystemClock, http_cfg)).await
-        } else {
-            bail!(
-                "--store: {:?} is neither \"memory\" nor a redis:// URL",
-                args.store
-            )
-        }
+        ..HttpConfig::new(args.handle.clone(), secret)
     })
-}
-
-async fn serve_app<V: mo2fa_server::backend::Backend>(
-    (listener, metrics): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
-    app: App<V, SystemClock>,
-) -> Result<()> {
-    let addr = listener.local_addr()?;
-    // Installed before the address is announced: a SIGTERM sent right after is not lost.
-    let shutdown = http::shutdown_signal();
-    // The first stdout line is the contract tests and scripts read the port from; the
-    // metrics address, if any, is the second.
-    println!("mo2fa listening on http://{addr}");
-    if let Some(m) = &metrics {
-        println!("mo2fa metrics on http://{}", m.local_addr()?);
-    }
-    std::io::stdout().flush()?;
-    http::serve_with(listener, metrics, Arc::new(app), shutdown).await?;
-    tracing::info!("shut down cleanly");
-    Ok(())
 }

@@ -44,6 +44,14 @@ fn bench_http_at_a_fixed_rate() {
         assert_eq!(cols[3], "500", "achieved: {row}");
         assert_eq!(cols.last(), Some(&"0"), "errors: {row}");
     }
+    // It says where its files went.
+    assert!(
+        stdout.contains(&format!(
+            "wrote {}/{{bench.json,latency.html,",
+            dir.display()
+        )),
+        "{stdout}"
+    );
     // The same rows as JSON, beside each endpoint's histograms.
     let json: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();

@@ -39,4 +39,7 @@ fn five_second_soak_holds_its_invariants() {
     assert!(value("provider redeliveries") > 0);
     assert!(value("never sent") > 0);
     assert_eq!(value("invariant violations"), 0);
+    // The verdict is the last line, in words.
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("PASS: "), "{stdout}");
 }

@@ -8,6 +8,7 @@ mod audit;
 mod cli_bench;
 mod cli_consistency;
 mod cli_dashboard;
+mod cli_incidents;
 mod cli_load;
 mod cli_serve;
 mod cli_soak;

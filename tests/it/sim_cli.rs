@@ -101,3 +101,87 @@ fn errors_are_one_line_even_with_backtraces_enabled() {
     assert!(err.starts_with("error: ") && err.contains("scenarios/no-such.toml: cannot read"));
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
+
+/// A `--duration` that cuts an attack says so, naming it; the file's own attacks past its
+/// duration are an error, so a cut on the command line is never silent.
+#[test]
+fn a_duration_that_cuts_an_attack_says_so() {
+    let o = mo2fa(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "--check",
+        "--duration",
+        "2h",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("warning: --duration 2h leaves out attack pumping wave (9h–15h)"),
+        "{stderr}"
+    );
+    let o = mo2fa(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "--check",
+        "--duration",
+        "12h",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("warning: --duration 12h cuts attack pumping wave (9h–15h) short at 12h"),
+        "{stderr}"
+    );
+    let o = mo2fa(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "--check",
+        "--duration",
+        "1d",
+    ]);
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `--live` at 1x would replay a day in a day: it needs a speed.
+#[test]
+fn live_needs_a_speed() {
+    let o = mo2fa(&["run", "tests/fixtures/short-run.toml", "--live"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(stderr.contains("--live needs --speed"), "{stderr}");
+}
+
+/// A run never silently replaces the report of another run: it stops before running unless
+/// given --force; the same run again replaces its own report.
+#[test]
+fn a_report_of_another_run_is_replaced_only_with_force() {
+    let dir = std::env::temp_dir().join(format!("mo2fa-replace-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "tests/fixtures/short-run.toml", "--out", out];
+        args.extend_from_slice(extra);
+        mo2fa(&args)
+    };
+    assert!(run(&["--seed", "1"]).status.success());
+    let first = std::fs::read(dir.join("summary.json")).unwrap();
+    // The same run again: its own report is replaced.
+    assert!(run(&["--seed", "1"]).status.success());
+    let o = run(&["--seed", "2"]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        stderr.contains("holds the report of another run (short-run, seed 1, 3h)")
+            && stderr.contains("this run (short-run, seed 2, 3h)")
+            && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(dir.join("summary.json")).unwrap(), first);
+    let o = run(&["--duration", "1h", "--seed", "1"]);
+    assert!(!o.status.success(), "another duration is another run");
+    assert!(run(&["--seed", "2", "--force"]).status.success());
+    assert_ne!(std::fs::read(dir.join("summary.json")).unwrap(), first);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -47,8 +47,17 @@ fn tracing_changes_nothing_and_links_every_step() {
     }
 }
 
+/// Live replays keep to a wall-clock schedule: one at a time, so that a replay is not slowed
+/// by another (the one that falls behind on purpose keeps every core busy).
+static LIVE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_live_replay_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn live_quickstart_verifies_what_the_virtual_run_verified() {
+    let _live = one_live_replay_at_a_time();
     let dir = std::env::temp_dir().join(format!("mo2fa-live-{}", std::process::id()));
     let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
         .args(["run", "scenarios/quickstart.toml", "--duration", "20m"])
@@ -154,6 +163,7 @@ fn a_trace_over_its_cap_is_marked_and_not_replayed() {
 /// virtual run got: verifications, signature refusals of forgeries, duplicates of replays.
 #[test]
 fn live_replay_agrees_in_every_payload_shape() {
+    let _live = one_live_replay_at_a_time();
     use mo2fa_core::webhook::PayloadShape;
     let mut sc = Scenario::load(std::path::Path::new("scenarios/reverse-attack.toml")).unwrap();
     sc.duration = Dur(900_000);
@@ -182,6 +192,7 @@ fn live_replay_agrees_in_every_payload_shape() {
 /// it fell, suggests a lower speed, stops, writes its reports and exits non-zero.
 #[test]
 fn a_replay_that_falls_behind_says_so_and_fails() {
+    let _live = one_live_replay_at_a_time();
     let dir = std::env::temp_dir().join(format!("mo2fa-live-behind-{}", std::process::id()));
     let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
         .args(["run", "scenarios/quickstart.toml", "--duration", "2h"])

@@ -4,7 +4,6 @@
 use super::config::PricedMix;
 use super::error::CostError;
 use super::model::{BreakEven, CostCurve, CrossingScan, Evaluation, break_even, curves, evaluate};
-use std::fmt::Write as _;
 
 /// Default grid density.
 pub const DEFAULT_POINTS_PER_DECADE: u32 = 10;
@@ -243,24 +242,32 @@ pub fn run(mix: PricedMix, opts: &SweepOptions) -> Result<Sweep, CostError> {
     })
 }
 
-/// `cost_curve.csv`: one row per grid point and fraud share.
+/// `cost_curve.csv`: one row per grid point and fraud share, written with the `csv` crate.
 pub fn csv(sweep: &Sweep) -> String {
-    let mut out = String::from(
-        "monthly_verifications,fraud_share,sms_otp_usd,reverse_imessage_usd,cheaper,imessage_lines\n",
-    );
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    // Writing to memory cannot fail: the writer's errors come from the sink it writes to.
+    let _ = w.write_record([
+        "monthly_verifications",
+        "fraud_share",
+        "sms_otp_usd",
+        "reverse_imessage_usd",
+        "cheaper",
+        "imessage_lines",
+    ]);
     for r in &sweep.rows {
-        let _ = writeln!(
-            out,
-            "{:.0},{},{:.2},{:.2},{},{}",
-            r.volume,
-            r.fraud_share,
-            r.sms_usd,
-            r.reverse_usd,
-            r.cheaper(),
-            r.lines
-        );
+        let _ = w.write_record([
+            format!("{:.0}", r.volume),
+            r.fraud_share.to_string(),
+            format!("{:.2}", r.sms_usd),
+            format!("{:.2}", r.reverse_usd),
+            r.cheaper().to_string(),
+            r.lines.to_string(),
+        ]);
     }
-    out
+    w.into_inner()
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@
 //! Goose keeps its own console summary and HTML report; we add `load.json` and `load.md` with
 //! per-transaction figures and the server's counters, scraped from `/metrics` before and after.
 
+use crate::answers::{self, Received, Started, Status};
+use crate::error::HarnessError;
+use crate::server::{self, JustTheServer, ServerSpec, StoreUrl};
+use crate::target::TargetUrl;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
 use goose::goose::{
     GooseMethod, GooseRequest, GooseResponse, GooseUser, Scenario, Transaction, TransactionError,
@@ -28,12 +32,12 @@ use goose::{GooseAttack, GooseError};
 use mo2fa_core::clock::SystemClock;
 use mo2fa_core::code::{ALPHABET, CodeSpec};
 use mo2fa_core::store::MemoryStoreConfig;
-use mo2fa_core::verifier::{self, Verifier};
+use mo2fa_core::verifier;
 use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
-use mo2fa_server::http::{App, HttpConfig};
+use mo2fa_server::http::HttpConfig;
 use rand::Rng;
 use serde::Serialize;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -165,30 +169,6 @@ pub struct LoadOptions {
     pub shape: PayloadShape,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("goose: {0}")]
-    Goose(Box<GooseError>),
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-    #[error(transparent)]
-    Config(#[from] verifier::ConfigError),
-    #[error("webhook secret: {0}")]
-    Secret(#[from] mo2fa_core::webhook::SecretError),
-    #[error("target URL {0:?} must start with http:// or https://")]
-    TargetUrl(String),
-    #[error("scraping {url}: {reason}")]
-    Scrape { url: String, reason: String },
-    #[error("writing the report: {0}")]
-    Json(#[from] serde_json::Error),
-}
-
-impl From<GooseError> for LoadError {
-    fn from(e: GooseError) -> Self {
-        Self::Goose(Box::new(e))
-    }
-}
-
 /// Shared by every user: what signs deliveries and makes delivery ids unique across runs.
 struct Shared {
     secret: Secret,
@@ -245,11 +225,12 @@ fn fail(
     }
 }
 
-/// Reads a JSON answer; a failed request or a body that is not JSON fails the transaction.
-async fn json_of(
+/// Reads a JSON answer as `T` (with its text, for failure reports); a failed request or a
+/// body that is not that answer fails the transaction.
+async fn json_of<T: DeserializeOwned>(
     user: &mut GooseUser,
     goose: GooseResponse,
-) -> Result<(Value, GooseRequestMetric), Box<TransactionError>> {
+) -> Result<(T, String, GooseRequestMetric), Box<TransactionError>> {
     let mut request = goose.request;
     let text = match goose.response {
         Ok(r) => r
@@ -263,30 +244,24 @@ async fn json_of(
             raw_request: Box::new(request),
         }));
     }
-    match serde_json::from_str::<Value>(&text) {
-        Ok(v) => Ok((v, request)),
-        Err(_) => Err(fail(user, "answer is not JSON", &mut request, Some(&text))),
+    match answers::read::<T>(text.as_bytes()) {
+        Some(v) => Ok((v, text, request)),
+        None => Err(fail(user, "answer is not JSON", &mut request, Some(&text))),
     }
 }
 
-fn str_field<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-/// Reads a JSON answer and fails the transaction with `tag` unless `ok` holds for the string
-/// field `key`.
-async fn expect_field(
+/// Fails the transaction with `tag` unless `ok`; `text` is the answer it read.
+fn expect(
     user: &mut GooseUser,
-    goose: GooseResponse,
-    key: &str,
-    ok: impl FnOnce(Option<&str>) -> bool,
+    ok: bool,
+    text: &str,
+    mut request: GooseRequestMetric,
     tag: &str,
 ) -> Result<(), Box<TransactionError>> {
-    let (v, mut request) = json_of(user, goose).await?;
-    if ok(str_field(&v, key)) {
+    if ok {
         return Ok(());
     }
-    Err(fail(user, tag, &mut request, Some(&v.to_string())))
+    Err(fail(user, tag, &mut request, Some(text)))
 }
 
 /// POST /2fa/start bound to this user's sender; returns (id, code) and remembers the id.
@@ -298,10 +273,9 @@ async fn start(user: &mut GooseUser) -> Result<(String, String), Box<Transaction
             &serde_json::json!({ "expected_sender": sender }),
         )
         .await?;
-    let (v, mut request) = json_of(user, goose).await?;
-    match (str_field(&v, "id"), str_field(&v, "code")) {
+    let (started, text, mut request) = json_of::<Started>(user, goose).await?;
+    match (started.id, started.code) {
         (Some(id), Some(code)) => {
-            let (id, code) = (id.to_string(), code.to_string());
             let st = state(user);
             st.last_id = Some(id.clone());
             st.code_len = code.len();
@@ -311,7 +285,7 @@ async fn start(user: &mut GooseUser) -> Result<(String, String), Box<Transaction
             user,
             "start answer without id or code",
             &mut request,
-            Some(&v.to_string()),
+            Some(&text),
         )),
     }
 }
@@ -362,17 +336,19 @@ async fn flow(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
     let (id, code) = start(user).await?;
     let sender = state(user).sender.clone();
     let goose = deliver(user, shared, &sender, &code).await?;
-    let verified = |field: Option<&str>| field == Some("verified");
-    expect_field(
+    let (received, text, request) = json_of::<Received>(user, goose).await?;
+    let verified = received.result.as_deref() == Some("verified");
+    expect(
         user,
-        goose,
-        "result",
         verified,
+        &text,
+        request,
         "code delivery did not verify",
-    )
-    .await?;
+    )?;
     let goose = status(user, &id).await?;
-    expect_field(user, goose, "status", verified, "status is not verified").await
+    let (status, text, request) = json_of::<Status>(user, goose).await?;
+    let verified = status.status.as_deref() == Some("verified");
+    expect(user, verified, &text, request, "status is not verified")
 }
 
 /// A code in the server's alphabet, as long as the codes it issues, so the delivery reaches
@@ -391,8 +367,9 @@ async fn webhook_flood(user: &mut GooseUser, shared: &Shared) -> TransactionResu
     );
     let code = random_code(state(user).code_len);
     let goose = deliver(user, shared, &sender, &code).await?;
-    let not_verified = |result: Option<&str>| result != Some("verified");
-    expect_field(user, goose, "result", not_verified, "a flood code verified").await
+    let (received, text, request) = json_of::<Received>(user, goose).await?;
+    let not_verified = received.result.as_deref() != Some("verified");
+    expect(user, not_verified, &text, request, "a flood code verified")
 }
 
 async fn start_flood(user: &mut GooseUser) -> TransactionResult {
@@ -405,7 +382,7 @@ async fn status_poll(user: &mut GooseUser) -> TransactionResult {
         None => start(user).await?.0,
     };
     let goose = status(user, &id).await?;
-    json_of(user, goose).await.map(|_| ())
+    json_of::<Status>(user, goose).await.map(|_| ())
 }
 
 fn transaction<F>(
@@ -655,9 +632,9 @@ fn rows(
     (transactions, requests)
 }
 
-async fn scrape(base: &str) -> Result<ServerCounters, LoadError> {
+async fn scrape(base: &str) -> Result<ServerCounters, HarnessError> {
     let url = format!("{}/metrics", base.trim_end_matches('/'));
-    let fail = |e: reqwest::Error| LoadError::Scrape {
+    let fail = |e: reqwest::Error| HarnessError::Scrape {
         url: url.clone(),
         reason: e.to_string(),
     };
@@ -670,7 +647,7 @@ async fn scrape(base: &str) -> Result<ServerCounters, LoadError> {
         .await
         .map_err(fail)?;
     if !response.status().is_success() {
-        return Err(LoadError::Scrape {
+        return Err(HarnessError::Scrape {
             url: url.clone(),
             reason: format!("answered {}", response.status()),
         });
@@ -682,8 +659,13 @@ async fn scrape(base: &str) -> Result<ServerCounters, LoadError> {
 fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseAttack, GooseError> {
     // No arguments: everything comes from our own flags through set_default, and goose's
     // parser never sees the process's command line.
-    let config = GooseConfiguration::parse_args_default::<&str>(&[])?;
-    let report = opts.out.join("goose.html");
+    let mut config = GooseConfiguration::parse_args_default::<&str>(&[])?;
+    // Goose's tables go to files, not before our summary: goose.html and goose.md (which
+    // `load -v` prints after the summary).
+    config.report_file = ["goose.html", "goose.md"]
+        .map(|f| opts.out.join(f).to_string_lossy().into_owned())
+        .to_vec();
+    config.no_print_metrics = true;
     let mut scenario = Scenario::new("mo2fa");
     for (name, weight) in opts.mix.weights() {
         if weight == 0 {
@@ -714,34 +696,33 @@ fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseA
         .set_default(GooseDefault::NoResetMetrics, true)?
         // No telnet controller (goose's only one on by default): two runs on one machine,
         // parallel tests for instance, would fight over its port.
-        .set_default(GooseDefault::NoTelnet, true)?
-        .set_default(GooseDefault::ReportFile, report.to_string_lossy().as_ref())
+        .set_default(GooseDefault::NoTelnet, true)
         .map(|boxed| *boxed)
 }
 
 /// Runs the load and writes the reports. Goose handles Ctrl-C: the first stops the users
 /// after their current transaction and the run still reports; a second exits at once.
-pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
+pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
     std::fs::create_dir_all(&opts.out)?;
     let (base, secret, server) = match &opts.target {
         Target::InProcess => {
             let secret = Secret::new(opts.scheme, IN_PROCESS_SECRET)?;
-            let verifier =
-                Verifier::in_memory(verifier::Config::default(), MemoryStoreConfig::default())?;
-            let app = Arc::new(App::new(
-                verifier,
-                SystemClock,
-                HttpConfig::new("load@example.com", secret.clone()),
-            ));
-            let server = super::InProcess::start(app)?;
+            let spec = ServerSpec {
+                store: StoreUrl::Memory,
+                verifier: verifier::Config::default(),
+                memory: MemoryStoreConfig::default(),
+                redis_prefix: String::new(),
+                clock: SystemClock,
+                http: HttpConfig::new("load@example.com", secret.clone()),
+                sms: None,
+            };
+            let server = server::start(spec, JustTheServer)?;
             (format!("http://{}", server.addr), secret, Some(server))
         }
         Target::Url { base, secret } => {
-            if !(base.starts_with("http://") || base.starts_with("https://")) {
-                return Err(LoadError::TargetUrl(base.clone()));
-            }
+            let base = TargetUrl::parse(base, true)?.base();
             let secret = Secret::new(opts.scheme, secret)?;
-            (base.trim_end_matches('/').to_string(), secret, None)
+            (base, secret, None)
         }
     };
     let shared = Arc::new(Shared {
@@ -757,7 +738,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
         let metrics = attack(opts, &base, &shared)?.execute().await?;
         let wall = started.elapsed().as_secs_f64();
         let after = scrape(&base).await?;
-        Ok::<_, LoadError>((metrics, wall, after.since(&before)))
+        Ok::<_, HarnessError>((metrics, wall, after.since(&before)))
     });
     if let Some(server) = server {
         server.stop();
@@ -811,7 +792,7 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     Ok(report)
 }
 
-fn write_reports(out: &Path, report: &LoadReport) -> Result<(), LoadError> {
+fn write_reports(out: &Path, report: &LoadReport) -> Result<(), HarnessError> {
     std::fs::write(out.join("load.json"), serde_json::to_string_pretty(report)?)?;
     let md = format!(
         "# mo2fa load\n\nGoose's own report: [goose.html](goose.html).\n\n```\n{}```\n",

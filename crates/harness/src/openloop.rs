@@ -27,7 +27,8 @@ pub struct Planned {
 }
 
 /// Asks the kernel to wake this thread within a microsecond of its sleeps (the default timer
-/// slack adds up to 50 µs).
+/// slack adds up to 50 µs). The crate's one `unsafe` call.
+#[allow(unsafe_code)]
 pub fn precise_sleeps() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.

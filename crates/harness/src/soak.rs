@@ -7,11 +7,15 @@
 //! Every flow that sent its code must end verified exactly once. Memory (RSS) and the
 //! pending gauge are sampled every second; after warm-up RSS must stay within a bound.
 
-use super::client::{self, Conn};
+use crate::answers::{self, Received, Started, Status};
+use crate::client::{self, Conn};
+use crate::error::HarnessError;
+use crate::server::{self, InProcess, ServerSpec, StoreUrl, WithServer};
 use mo2fa_core::clock::SystemClock;
-use mo2fa_core::store::{MemoryStore, MemoryStoreConfig};
-use mo2fa_core::verifier::{self, Verifier};
+use mo2fa_core::store::MemoryStoreConfig;
+use mo2fa_core::verifier;
 use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
+use mo2fa_server::backend::Backend;
 use mo2fa_server::http::{App, HttpConfig};
 use rand::Rng;
 use std::fmt::Write as _;
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub struct SoakOptions {
     pub duration: Duration,
     /// Flows started per second.
-    pub rate: f64,
+    pub rate_per_s: f64,
     pub ttl_secs: u64,
     /// Concurrent client connections.
     pub connections: usize,
@@ -112,12 +116,10 @@ fn rss_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
-fn field(body: &[u8], key: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v.get(key)
-        .and_then(|x| x.as_str())
-        .map(str::to_string)
-        .or_else(|| v.get(key).map(|x| x.to_string()))
+/// The `result` of a webhook answer and whether it was marked duplicate.
+fn received(body: &[u8]) -> (Option<String>, bool) {
+    let r: Received = answers::read(body).unwrap_or_default();
+    (r.result, r.duplicate)
 }
 
 const SECRET: &str = "soak-secret";
@@ -147,7 +149,8 @@ async fn flow(
         note(format!("start answered {status}"));
         return Ok(());
     }
-    let (Some(code), Some(id)) = (field(conn.body(), "code"), field(conn.body(), "id")) else {
+    let started: Started = answers::read(conn.body()).unwrap_or_default();
+    let (Some(code), Some(id)) = (started.code, started.id) else {
         note("start answer without code or id".into());
         return Ok(());
     };
@@ -173,7 +176,7 @@ async fn flow(
     };
     let first = deliver(format!("soak_{n}"));
     conn.send(&first).await?;
-    let result = field(conn.body(), "result");
+    let (result, _) = received(conn.body());
     if result.as_deref() != Some("verified") {
         note(format!("flow {n}: first delivery answered {result:?}"));
         return Ok(());
@@ -182,9 +185,7 @@ async fn flow(
         // The provider retries the same delivery: same answer, marked duplicate, no effect.
         counts.redelivered.fetch_add(1, Ordering::Relaxed);
         conn.send(&first).await?;
-        if field(conn.body(), "result").as_deref() != Some("verified")
-            || field(conn.body(), "duplicate").as_deref() != Some("true")
-        {
+        if received(conn.body()) != (Some("verified".into()), true) {
             note(format!(
                 "flow {n}: redelivery answered {:?}",
                 String::from_utf8_lossy(conn.body())
@@ -194,7 +195,7 @@ async fn flow(
         // The user sends the code again as a new message: nothing left to verify.
         counts.second_messages.fetch_add(1, Ordering::Relaxed);
         conn.send(&deliver(format!("soak_{n}_again"))).await?;
-        if field(conn.body(), "result").as_deref() == Some("verified") {
+        if received(conn.body()).0.as_deref() == Some("verified") {
             note(format!("flow {n}: a second message verified again"));
         }
     }
@@ -206,7 +207,8 @@ async fn flow(
         b"",
     ))
     .await?;
-    if field(conn.body(), "status").as_deref() == Some("verified") {
+    let status: Status = answers::read(conn.body()).unwrap_or_default();
+    if status.status.as_deref() == Some("verified") {
         counts.verified.fetch_add(1, Ordering::Relaxed);
     } else {
         note(format!(
@@ -222,11 +224,12 @@ async fn flow(
 pub fn run(
     opts: &SoakOptions,
     progress: &dyn Fn(u64, &Counts, usize),
-) -> Result<SoakReport, super::bench::BenchError> {
+) -> Result<SoakReport, HarnessError> {
     let secret = Secret::new(Scheme::Blooio, SECRET)?;
     let ttl_ms = opts.ttl_secs.max(1) * 1000;
-    let verifier = Verifier::<MemoryStore>::in_memory(
-        verifier::Config {
+    let spec = ServerSpec {
+        store: StoreUrl::Memory,
+        verifier: verifier::Config {
             default_ttl_ms: ttl_ms,
             min_ttl_ms: ttl_ms.min(10_000),
             max_ttl_ms: ttl_ms.max(10_000),
@@ -235,37 +238,95 @@ pub fn run(
             dedupe_retention_ms: 30_000,
             ..verifier::Config::default()
         },
-        MemoryStoreConfig {
+        memory: MemoryStoreConfig {
             max_pending: 1_000_000,
             retention_ms: 5_000,
             ..MemoryStoreConfig::default()
         },
-    )?;
-    let app = Arc::new(App::new(
-        verifier,
-        SystemClock,
-        HttpConfig::new("soak@example.com", secret.clone()),
-    ));
-    let server = super::InProcess::start(app.clone())?;
-    let addr = server.addr.clone();
+        redis_prefix: String::new(),
+        clock: SystemClock,
+        http: HttpConfig::new("soak@example.com", secret.clone()),
+        sms: None,
+    };
+    let (counts, samples, problems) = server::start(
+        spec,
+        Soak {
+            opts,
+            secret,
+            progress,
+        },
+    )??;
+    Ok(judge(opts, counts, samples, problems))
+}
 
-    let counts = Arc::new(Counts::default());
-    let problems = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let load_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let start = Instant::now();
-    let end = start + opts.duration;
-    let workers = opts.connections.max(1);
-    let shape = opts.shape;
-    let per_worker_gap = Duration::from_secs_f64(workers as f64 / opts.rate.max(0.001));
-    let mut samples = Vec::new();
-    load_rt.block_on(async {
+/// (seconds since start, RSS bytes, pending)
+type Samples = Vec<(u64, u64, usize)>;
+
+/// The load against the started server.
+struct Soak<'a> {
+    opts: &'a SoakOptions,
+    secret: Secret,
+    progress: &'a dyn Fn(u64, &Counts, usize),
+}
+
+impl WithServer<SystemClock> for Soak<'_> {
+    type Output = Result<(Counts, Samples, Vec<String>), HarnessError>;
+
+    fn with<V: Backend>(self, app: Arc<App<V, SystemClock>>, server: InProcess) -> Self::Output {
+        let counts = Arc::new(Counts::default());
+        let problems = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let load_rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let start = Instant::now();
+        let end = start + self.opts.duration;
+        let mut samples = Vec::new();
+        load_rt.block_on(async {
+            let tasks = self.spawn_flows(&server.addr, end, &counts, &problems);
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            while Instant::now() < end {
+                tick.tick().await;
+                let pending = app.verifier.pending();
+                samples.push((start.elapsed().as_secs(), rss_bytes(), pending));
+                (self.progress)(start.elapsed().as_secs(), &counts, pending);
+            }
+            for t in tasks {
+                let _ = t.await;
+            }
+            samples.push((
+                start.elapsed().as_secs(),
+                rss_bytes(),
+                app.verifier.pending(),
+            ));
+        });
+        server.stop();
+        let problems = std::mem::take(&mut *problems.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok((
+            Arc::try_unwrap(counts).unwrap_or_default(),
+            samples,
+            problems,
+        ))
+    }
+}
+
+impl Soak<'_> {
+    /// One task per connection, each starting flows on its share of the schedule until `end`.
+    fn spawn_flows(
+        &self,
+        addr: &str,
+        end: Instant,
+        counts: &Arc<Counts>,
+        problems: &Arc<std::sync::Mutex<Vec<String>>>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let workers = self.opts.connections.max(1);
+        let shape = self.opts.shape;
+        let per_worker_gap =
+            Duration::from_secs_f64(workers as f64 / self.opts.rate_per_s.max(0.001));
         let mut tasks = Vec::new();
         for w in 0..workers {
             let (addr, secret, counts, problems) = (
-                addr.clone(),
-                secret.clone(),
+                addr.to_string(),
+                self.secret.clone(),
                 counts.clone(),
                 problems.clone(),
             );
@@ -293,31 +354,23 @@ pub fn run(
                 }
             }));
         }
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        while Instant::now() < end {
-            tick.tick().await;
-            let pending = app.verifier.pending();
-            samples.push((start.elapsed().as_secs(), rss_bytes(), pending));
-            progress(start.elapsed().as_secs(), &counts, pending);
-        }
-        for t in tasks {
-            let _ = t.await;
-        }
-        samples.push((
-            start.elapsed().as_secs(),
-            rss_bytes(),
-            app.verifier.pending(),
-        ));
-    });
-    server.stop();
+        tasks
+    }
+}
 
+/// The report: the invariants checked over the counts, and memory after warm-up.
+fn judge(
+    opts: &SoakOptions,
+    counts: Counts,
+    samples: Samples,
+    mut problems: Vec<String>,
+) -> SoakReport {
     // Warm-up: the first third, or at least ttl + retention, whichever is longer.
     let warm = (samples.len() / 3)
         .max((opts.ttl_secs + 6) as usize)
         .min(samples.len().saturating_sub(1));
     let warm_rss = samples.get(warm).map_or(0, |s| s.1);
     let rss_bound = warm_rss + warm_rss / 2 + (32 << 20);
-    let mut problems = std::mem::take(&mut *problems.lock().unwrap_or_else(|e| e.into_inner()));
     if let Some(peak) = samples[warm..].iter().map(|s| s.1).max()
         && peak > rss_bound
     {
@@ -341,11 +394,10 @@ pub fn run(
             c.errors.load(Ordering::Relaxed)
         ));
     }
-    let counts = Arc::try_unwrap(counts).unwrap_or_default();
-    Ok(SoakReport {
+    SoakReport {
         counts,
         samples,
         problems,
         rss_bound,
-    })
+    }
 }

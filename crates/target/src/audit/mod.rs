@@ -269,6 +269,12 @@ impl Audit {
     }
 }
 
+/// [`run`] on a runtime of its own, for callers that are not async.
+pub fn run_blocking(target_url: &str, t: &Target, opts: &Options) -> std::io::Result<Audit> {
+    let rt = tokio::runtime::Runtime::new()?;
+    Ok(rt.block_on(run(target_url, t, opts)))
+}
+
 /// Runs every case `opts` selects against `t`, in order, and collects the results.
 pub async fn run(target_url: &str, t: &Target, opts: &Options) -> Audit {
     let mut ctx = Ctx {

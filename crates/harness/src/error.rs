@@ -1,0 +1,98 @@
+//! `HarnessError`: everything that can stop a load run, a bench or a live replay before or
+//! while it runs. Each kind of problem has one wording: the option or file it concerns first,
+//! then what is wrong with it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// An I/O error that concerns no particular file (a socket, a runtime).
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// Reading or writing a file.
+    #[error("{}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Config(#[from] mo2fa_core::verifier::ConfigError),
+    #[error(transparent)]
+    Secret(#[from] mo2fa_core::webhook::SecretError),
+    #[error(transparent)]
+    SmsOtp(#[from] mo2fa_core::sms_otp::SmsOtpError),
+    #[error(transparent)]
+    Sim(#[from] mo2fa_sim::SimError),
+    /// A store that is neither `memory` nor a Redis URL; `key` is the option or scenario key.
+    #[error("{key}: {url:?} is neither \"memory\" nor a redis:// URL")]
+    StoreUrl { key: &'static str, url: String },
+    /// The in-process server's store could not be set up.
+    #[error("--store: {0}")]
+    Store(String),
+    #[error("--target: {0}")]
+    TargetUrl(String),
+    #[error("--target {target}: cannot connect: {source}")]
+    Unreachable {
+        target: String,
+        source: std::io::Error,
+    },
+    #[error("--target {target}: POST /2fa/start {problem}")]
+    TargetStart { target: String, problem: String },
+    #[error(
+        "the webhook endpoint of a --target needs the secret the target checks deliveries with"
+    )]
+    NoSecret,
+    #[error("starting the async runtime: {0}")]
+    Runtime(String),
+    #[error("{option}: cannot listen on {addr}: {source}")]
+    Listen {
+        option: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("--speed must be a positive number, got {0}")]
+    Speed(f64),
+    #[error(
+        "the scenario makes more than {0} requests, too many to replay live; shorten it with --duration"
+    )]
+    TraceTooLong(usize),
+    #[error("writing JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+    #[cfg(feature = "load")]
+    #[error("goose: {0}")]
+    Goose(Box<goose::GooseError>),
+    #[error("{}: has no [incident] section (source and documented figures)", .0.display())]
+    NoIncident(PathBuf),
+    #[error(
+        "{} holds the report of another run ({theirs}); this run ({ours}) would replace it: \
+         pass --force to replace it, or give another --out",
+        dir.display()
+    )]
+    OtherReport {
+        dir: PathBuf,
+        theirs: String,
+        ours: String,
+    },
+    /// Stopped by Ctrl-C; says what was (not) written.
+    #[error("interrupted: {0}")]
+    Interrupted(&'static str),
+    #[error("scraping {url}: {reason}")]
+    Scrape { url: String, reason: String },
+}
+
+#[cfg(feature = "load")]
+impl From<goose::GooseError> for HarnessError {
+    fn from(e: goose::GooseError) -> Self {
+        Self::Goose(Box::new(e))
+    }
+}
+
+impl HarnessError {
+    /// An I/O error on `path`.
+    pub fn file(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::File { path, source }
+    }
+}

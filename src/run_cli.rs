@@ -1,0 +1,184 @@
+//! `mo2fa run` (a scenario in virtual time, and with `--live` over real HTTP) and `mo2fa new
+//! scenario`: their flags, and the calls into the simulator and the harness.
+
+use crate::args::{self, ShapeArg};
+use crate::progress;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use mo2fa_harness::live::{self, Behind, LiveOptions};
+use mo2fa_harness::scenario_run::{Run, RunOptions};
+use mo2fa_sim::engine::Control;
+use mo2fa_sim::trace::Trace;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+#[derive(Args)]
+pub(crate) struct RunArgs {
+    /// Scenario file (see scenarios/README.md).
+    scenario: std::path::PathBuf,
+    /// Only check the scenario: print OK and a one-line summary, or the error with its
+    /// file:line:key, and exit without running it.
+    #[arg(long, conflicts_with = "live")]
+    check: bool,
+    /// Replace the reports in the output directory even if another run (another scenario,
+    /// seed or duration) wrote them; without it such a run stops before it starts.
+    #[arg(long)]
+    force: bool,
+    /// Override the scenario's seed (an unsigned integer).
+    #[arg(long, allow_hyphen_values = true, value_parser = args::seed)]
+    seed: Option<u64>,
+    /// Output directory; default reports/<scenario name>.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+    /// Override the scenario's duration (e.g. `2h`, `30m`; a plain number is seconds).
+    #[arg(long = "duration", value_name = "DURATION", value_parser = args::positive_millis)]
+    duration_ms: Option<u64>,
+    /// After the virtual run, replay its requests over real HTTP against in-process servers
+    /// on 127.0.0.1, open loop, and compare every answer; writes <out>/live/. Exits non-zero
+    /// when the verifications differ or the replay fell behind schedule (it then stops).
+    #[arg(long)]
+    live: bool,
+    /// Virtual seconds per wall second in the live replay; required with --live (a day at
+    /// 1x would take a day): e.g. 1000 replays a day in about 90 s. Too high and the replay
+    /// falls behind, stops and names a speed the servers sustained.
+    #[arg(long, requires = "live", value_parser = args::speed)]
+    speed: Option<f64>,
+    /// Keep-alive connections per live server.
+    #[arg(long, default_value_t = 64, requires = "live")]
+    connections: usize,
+    /// Body shape of the live replay's deliveries (default: the scenario's emitter.shape,
+    /// itself v2 unless set).
+    #[arg(long, value_enum, requires = "live")]
+    payload_shape: Option<ShapeArg>,
+}
+
+/// Set by Ctrl-C: the run stops at its next check and still writes its partial reports.
+static INTERRUPT: AtomicBool = AtomicBool::new(false);
+
+pub(crate) fn run(args: RunArgs) -> Result<()> {
+    let run = Run::load(&RunOptions {
+        scenario: args.scenario.clone(),
+        seed: args.seed,
+        duration_ms: args.duration_ms,
+        out: args.out.clone(),
+    })?;
+    for cut in &run.cuts {
+        eprintln!("warning: {cut}");
+    }
+    if args.check {
+        println!("{}", run.check_line());
+        return Ok(());
+    }
+    let speed = match (args.live, args.speed) {
+        (true, None) => bail!(
+            "--live needs --speed, the virtual seconds per wall second (e.g. --speed 1000 \
+             replays a day in about 90 s)"
+        ),
+        (_, speed) => speed.unwrap_or(1.0),
+    };
+    if !args.force {
+        run.check_replace()?;
+    }
+    // A second Ctrl-C while the first is being honoured is ignored; the run stops at the next
+    // check (every 65,536 events) and still writes its partial reports.
+    let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::Relaxed));
+    let bar = progress::bar(
+        run.sc.duration.ms() / 1000,
+        "{bar:40} {pos}/{len} virtual s  ETA {eta}  {msg}",
+    );
+    let on_progress = |t: u64| bar.set_position(t / 1000);
+    let control = Control {
+        interrupt: &INTERRUPT,
+        progress: &on_progress,
+    };
+    let simulated = run.simulate(&control, args.live)?;
+    bar.finish_and_clear();
+    run.write(&simulated.outcome)?;
+    print!("{}", run.summary(&simulated));
+    if let Some(trace) = simulated.trace
+        && !simulated.outcome.interrupted
+    {
+        replay_live(&run, trace, &args, speed, &bar)?;
+    }
+    if simulated.outcome.interrupted {
+        bail!("interrupted: the reports hold the partial run");
+    }
+    Ok(())
+}
+
+/// `--live`: the trace replayed against real servers, its table printed.
+fn replay_live(
+    run: &Run,
+    trace: Trace,
+    args: &RunArgs,
+    speed: f64,
+    bar: &indicatif::ProgressBar,
+) -> Result<()> {
+    let wall_s = run.sc.duration.ms() as f64 / 1000.0 / speed;
+    eprintln!(
+        "live replay: {} requests over ~{wall_s:.0} s of wall time at {}x",
+        trace.steps.len(),
+        speed
+    );
+    bar.reset();
+    let opts = LiveOptions {
+        speed,
+        connections: args.connections,
+        shape: args.payload_shape.map(Into::into),
+    };
+    let on_progress = |t: u64| bar.set_position(t / 1000);
+    let behind = |b: &Behind| bar.suspend(|| eprintln!("{b}"));
+    let live = run.live(trace, opts, &INTERRUPT, &on_progress, &behind)?;
+    bar.finish_and_clear();
+    print!("\n{}", live::table(&live));
+    println!(
+        "wrote {}/{{live.json,live.md,latency.html,<endpoint>.hgrm,latency.hlog,throughput.csv}}",
+        run.out.join("live").display()
+    );
+    if let Some(problem) = live.problem() {
+        bail!(problem);
+    }
+    if live.released < live.steps {
+        bail!("interrupted: the live reports hold the partial replay");
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct NewScenarioArgs {
+    /// Name of the scenario: writes NAME.toml in the current directory (a name ending in
+    /// .toml is used as it is).
+    name: String,
+    /// Write here instead (an existing file is never overwritten).
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+pub(crate) fn new_scenario(args: NewScenarioArgs) -> Result<()> {
+    use std::io::Write;
+    let path = args.out.unwrap_or_else(|| {
+        if args.name.ends_with(".toml") {
+            args.name.clone().into()
+        } else {
+            format!("{}.toml", args.name).into()
+        }
+    });
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "{} already exists: not overwriting it (remove it, or give another name or --out)",
+            path.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot create", path.display())),
+    };
+    file.write_all(mo2fa_sim::scenario::TEMPLATE.as_bytes())
+        .with_context(|| format!("{}: cannot write", path.display()))?;
+    println!(
+        "wrote {0}: check it with `mo2fa run --check {0}`, run it with `mo2fa run {0}`",
+        path.display()
+    );
+    Ok(())
+}
