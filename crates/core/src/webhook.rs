@@ -362,6 +362,10 @@ pub enum EventError {
     NoSender,
     #[error("field {0:?} is empty")]
     Empty(&'static str),
+    #[error(
+        "message.received event lacks field \"message_id\": the X-Blooio-Message-Id header is not signed, so it cannot name the delivery"
+    )]
+    UnsignedId,
     #[error("{0}")]
     Disagree(String),
 }
@@ -422,9 +426,11 @@ impl<'a> Event<'a> {
     /// Which id this delivery is remembered by, checked against the request's headers.
     ///
     /// * Standard Webhooks: the signed `webhook-id` header.
-    /// * Blooio: a V4 envelope's event `id`; a flat event's `message_id`, or else the
-    ///   `X-Blooio-Message-Id` header. When body and header both name the message they must
-    ///   agree, and `X-Blooio-Event` must agree with the body's event.
+    /// * Blooio: a V4 envelope's event `id`; a flat event's `message_id` (signed). The unsigned
+    ///   `X-Blooio-Message-Id` header never names a delivery: a flat body without `message_id`
+    ///   is refused ([`EventError::UnsignedId`]) whatever the header says. When body and header
+    ///   both name the message they must agree, and `X-Blooio-Event` must agree with the
+    ///   body's event.
     ///
     /// An empty id is refused like a missing one: as a dedupe key it would make unrelated
     /// deliveries share one answer. A replay (`X-Blooio-Replay: true`) names the event it
@@ -459,9 +465,13 @@ impl<'a> Event<'a> {
                 Scheme::Blooio => match self.format {
                     Format::Envelope => non_empty(self.event_id.as_deref(), "id")?
                         .ok_or(EventError::Missing("id"))?,
-                    Format::Flat => body_mid
-                        .or(header_mid)
-                        .ok_or(EventError::Missing("message_id"))?,
+                    // Only signed bytes choose the key: a captured body replayed under made-up
+                    // header ids would otherwise be a new delivery each time.
+                    Format::Flat => match (body_mid, header_mid) {
+                        (Some(id), _) => id,
+                        (None, Some(_)) => return Err(EventError::UnsignedId),
+                        (None, None) => return Err(EventError::Missing("message_id")),
+                    },
                 },
             };
         let replay_of = match (
@@ -858,7 +868,8 @@ mod tests {
                 "{bad:?}"
             );
         }
-        // The header names the message when the body does not; empty ids are refused.
+        // The unsigned header never names the message when the body does not (a captured body
+        // replayed under made-up ids would be a new delivery each time); empty ids are refused.
         let no_mid =
             Event::parse(br#"{"event":"message.received","external_id":"+1","text":"x"}"#).unwrap();
         assert_eq!(
@@ -870,8 +881,8 @@ mod tests {
             ..none
         };
         assert_eq!(
-            no_mid.delivery(Scheme::Blooio, &by_header).unwrap().id,
-            "h_1"
+            no_mid.delivery(Scheme::Blooio, &by_header),
+            Err(EventError::UnsignedId)
         );
         let empty_header = DeliveryHeaders {
             message_id: Some(""),

@@ -6,8 +6,9 @@
 //! * `{p}code:{code}`: the id of the *pending* challenge holding that code; expires with it,
 //!   deleted when the challenge leaves `pending`. This is the "one pending challenge per code"
 //!   rule, enforced by the insert script.
-//! * `{p}pending`: sorted set of pending ids scored by expiry; the insert script drops what is
-//!   due and counts the rest against `max_pending`.
+//! * `{p}pending`: sorted set of pending ids scored by expiry; the sweep drops what is due (at
+//!   most 1,000 a call), and an insert that finds the bound reached drops what is due first and
+//!   counts only the live ones (score past `now`) against `max_pending`.
 //! * `{p}dd:{delivery id}`: the first answer to a webhook delivery, for `dedupe_retention`.
 //! * `{p}counts:{instance}`: hash of what this verifier instance's scripts decided (`starts`,
 //!   `verifications`, `expired`, `duplicates`, ...: [`RECORDED`]; `messages` is the sum of the
@@ -123,15 +124,21 @@ local function live_pending(p, now)
 end
 ";
 
-/// Expires nothing itself, exactly as the memory store's insert: a challenge past its time stays
-/// matchable (a late message reads `expired`) and keeps its place in the bound until the sweep
-/// frees it; the code check goes by the caller's clock, so a due challenge holds no code.
+/// Only live challenges count against `max_pending`, as in the memory store: below the bound
+/// the insert expires nothing (a challenge past its time stays matchable, and a late message
+/// reads `expired`); at the bound it first expires what is due by the caller's clock (the
+/// sweeps, at most 1,000 a call, may have fallen behind) and refuses only if the challenges
+/// still live fill it. The code check goes by the caller's clock, so a due challenge holds no
+/// code.
 const INSERT: &str = r"
 local p, counts = ARGV[1], ARGV[8]
 local now, max_pending = tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('ZCARD', p .. 'pending') >= max_pending then
-  count(counts, 'starts_refused', 1)
-  return {'full'}
+  count(counts, 'expired', expire_due(p, now))
+  if live_pending(p, now) >= max_pending then
+    count(counts, 'starts_refused', 1)
+    return {'full'}
+  end
 end
 for i = 9, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
@@ -304,7 +311,7 @@ impl RedisVerifier {
             cfg,
             redis,
             conn,
-            insert: Script::new(&format!("{prelude}{INSERT}")),
+            insert: Script::new(&format!("{prelude}{EXPIRE_DUE}{INSERT}")),
             receive: Script::new(&format!("{prelude}{RECEIVE}")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
             sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),

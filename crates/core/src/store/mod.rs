@@ -6,13 +6,15 @@
 //! * `match_code` is the only way out of `Pending` except expiry, and it is atomic: a pending
 //!   challenge turns `Verified` at most once, whatever races with it.
 //! * The number of pending challenges never exceeds `max_pending`; a full store refuses new
-//!   challenges and never evicts a pending one early.
+//!   challenges and never evicts a pending one early. Only live challenges count: one past its
+//!   time gives its place back when an insert finds the bound reached, whether or not the
+//!   sweep has come.
 //! * Terminal challenges (verified, expired, locked) stay readable until `expires_at +
 //!   retention`, then their memory is freed.
 //!
 //! # The memory store
 //! Challenges are sharded by code, so a verification locks one shard. Each shard holds a slab
-//! of one-cache-line slots, an index from pending code to slot (see [`code_index`]: one index
+//! of one-cache-line slots, an index from pending code to slot (the private `code_index`: one index
 //! line and one slot line per lookup), and a hashed timing wheel of slot indices. The
 //! challenge id carries the shard and slot, so reading a status needs no index at all; the
 //! 128-bit random tag in the id, compared in constant time, is what makes it unguessable.
@@ -24,7 +26,7 @@ use crate::sender::Sender;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use subtle::ConstantTimeEq;
 
 mod code_index;
@@ -323,6 +325,37 @@ impl Shard {
         }
         stats
     }
+
+    /// Expires the pending challenges due by `now` that [`Shard::sweep`] leaves for the next
+    /// tick (those due within the current second sit in the next tick's bucket), so that after
+    /// both every challenge due by `now` has left `Pending`. Each keeps its one wheel entry.
+    fn expire_rest_of_second(
+        &mut self,
+        now: Millis,
+        retention: Millis,
+        pending: &AtomicUsize,
+    ) -> u64 {
+        let bucket = ((now / TICK_MS + 1) % WHEEL_BUCKETS as u64) as usize;
+        let mut expired = 0;
+        let mut i = 0;
+        while i < self.wheel[bucket].len() {
+            let slot = self.wheel[bucket][i];
+            let s = &mut self.slots[slot as usize];
+            if s.state != SlotState::Pending || s.expires_at() > now {
+                i += 1;
+                continue;
+            }
+            s.state = SlotState::Expired;
+            let code = s.code;
+            self.unindex(code);
+            pending.fetch_sub(1, Ordering::Relaxed);
+            expired += 1;
+            self.wheel[bucket].swap_remove(i);
+            let due = self.due(slot, retention);
+            self.schedule(slot, due.max(now + 1), now);
+        }
+        expired
+    }
 }
 
 /// The embedded store: in memory, sharded, bounded.
@@ -340,6 +373,10 @@ pub struct MemoryStore {
     max_pending: usize,
     pending: AtomicUsize,
     retention: Millis,
+    /// What inserts into a full store expired on the way ([`MemoryStore::take_place`]), handed
+    /// to the next [`Store::sweep`]'s stats so that each expiry is counted once.
+    expired_early: AtomicU64,
+    freed_early: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -380,6 +417,8 @@ impl MemoryStore {
             max_pending: cfg.max_pending,
             pending: AtomicUsize::new(0),
             retention: cfg.retention_ms,
+            expired_early: AtomicU64::new(0),
+            freed_early: AtomicU64::new(0),
         }
     }
 
@@ -406,6 +445,33 @@ impl MemoryStore {
         let before = self.pending.fetch_sub(1, Ordering::Relaxed);
         debug_assert!(before > 0, "more challenges left Pending than entered it");
     }
+
+    /// Takes a place under `max_pending` for a challenge created at `now`. Only *live*
+    /// challenges count: when the bound is reached, what is due by `now` is expired first (the
+    /// sweep may not have come yet), and the place is refused only if the live ones fill it.
+    /// Costs nothing below the bound.
+    fn take_place(&self, now: Millis) -> bool {
+        if self.pending.fetch_add(1, Ordering::Relaxed) < self.max_pending {
+            return true;
+        }
+        self.release_pending();
+        let mut expired = 0;
+        for cell in self.shards.iter() {
+            let mut shard = cell.state.lock();
+            let s = shard.sweep(now, self.retention, &self.pending);
+            expired += s.expired + shard.expire_rest_of_second(now, self.retention, &self.pending);
+            self.freed_early.fetch_add(s.freed, Ordering::Relaxed);
+        }
+        if expired == 0 {
+            return false;
+        }
+        self.expired_early.fetch_add(expired, Ordering::Relaxed);
+        if self.pending.fetch_add(1, Ordering::Relaxed) < self.max_pending {
+            return true;
+        }
+        self.release_pending();
+        false
+    }
 }
 
 impl Store for MemoryStore {
@@ -414,8 +480,7 @@ impl Store for MemoryStore {
         if lifetime == 0 || lifetime > MAX_TTL_MS {
             return Err(InsertError::BadLifetime);
         }
-        if self.pending.fetch_add(1, Ordering::Relaxed) >= self.max_pending {
-            self.release_pending();
+        if !self.take_place(c.created_at) {
             return Err(InsertError::Full {
                 max_pending: self.max_pending,
             });
@@ -559,7 +624,10 @@ impl Store for MemoryStore {
     }
 
     fn sweep(&self, now: Millis) -> SweepStats {
-        let mut total = SweepStats::default();
+        let mut total = SweepStats {
+            expired: self.expired_early.swap(0, Ordering::Relaxed),
+            freed: self.freed_early.swap(0, Ordering::Relaxed),
+        };
         for shard in self.shards.iter() {
             let s = shard.state.lock().sweep(now, self.retention, &self.pending);
             total.expired += s.expired;
