@@ -554,7 +554,11 @@ mod tests {
         let s = Some("+15550001");
         assert_eq!(l.check(1, s, 0), Decision::Allowed);
         l.refund(1, s, 10);
-        assert_eq!(l.check(1, s, 10), Decision::Allowed, "every bucket got its token");
+        assert_eq!(
+            l.check(1, s, 10),
+            Decision::Allowed,
+            "every bucket got its token"
+        );
         assert!(matches!(l.check(1, s, 10), Decision::RetryAfter { .. }));
         // Refunds never lift a bucket past its burst.
         l.refund(1, s, 20);

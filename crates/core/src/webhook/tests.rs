@@ -16,8 +16,7 @@ fn event_strings_borrow_from_the_body_unless_escaped() {
     assert!(matches!(&e.text, Some(Cow::Owned(t)) if t == "code \"AB2\""));
     assert_eq!(e.protocol, None);
     assert_eq!(e.internal_id, None);
-    let wrong =
-        Event::parse(br#"{"event":"message.received","sender":5}"#).expect_err("number");
+    let wrong = Event::parse(br#"{"event":"message.received","sender":5}"#).expect_err("number");
     assert!(wrong.to_string().contains("expected a string"), "{wrong}");
 }
 const BODY: &[u8] = br#"{"event":"message.received","message_id":"m_1","sender":"+15550100001","text":"ABC234","protocol":"imessage"}"#;
@@ -35,8 +34,7 @@ fn blooio_known_vector() {
     // with Python's hmac module.
     let s = Secret::new(Scheme::Blooio, "whsec_example_secret").unwrap();
     let body = br#"{"event":"message.received","message_id":"m_123","text":"Hi there!","sender":"+15555550123"}"#;
-    let header =
-        "t=1700000000,v1=a031050aeb41a7ef072aefefdece109e8ca7db26d85348b8b64a911dac4e2987";
+    let header = "t=1700000000,v1=a031050aeb41a7ef072aefefdece109e8ca7db26d85348b8b64a911dac4e2987";
     assert_eq!(s.sign_blooio(NOW, body), header);
     assert_eq!(s.verify(&blooio(header), body, NOW, 300), Ok(()));
 }
@@ -204,9 +202,7 @@ fn sender_comes_from_external_id_or_sender_and_both_must_agree() {
     assert_eq!(legacy.sender(), Ok("+1666"));
     let differ =
         e(r#"{"event":"message.received","external_id":"+1555","sender":"+1666","text":"x"}"#);
-    assert!(
-        matches!(differ.sender(), Err(EventError::Disagree(m)) if m.contains("external_id"))
-    );
+    assert!(matches!(differ.sender(), Err(EventError::Disagree(m)) if m.contains("external_id")));
 }
 
 #[test]

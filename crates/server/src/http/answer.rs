@@ -126,7 +126,10 @@ impl From<Unavailable> for ApiError {
 
 pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Resp {
     // The wire types serialize infallibly (strings, numbers, enums).
-    json_bytes(status, serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()))
+    json_bytes(
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
 }
 
 pub(super) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Resp {

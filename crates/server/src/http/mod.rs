@@ -15,8 +15,8 @@ mod conn;
 mod sms;
 
 pub use conn::{
-    BodyError, Deadlined, MAX_METRICS_CONNECTIONS, Surface, default_max_connections, fd_limit,
-    serve, serve_with, shutdown_signal,
+    BodyError, Deadlined, MAX_ANSWER_BYTES_UNREAD, MAX_METRICS_CONNECTIONS, Surface,
+    default_max_connections, fd_limit, serve, serve_with, shutdown_signal,
 };
 
 use answer::{
@@ -64,6 +64,10 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Open connections on the main address; past it new ones are closed at once.
     pub max_connections: usize,
+    /// Answer bytes written to a connection while its client sends nothing, past which the
+    /// client counts as not reading and the connection is closed
+    /// ([`MAX_ANSWER_BYTES_UNREAD`] by default).
+    pub max_answer_bytes_unread: usize,
     pub sweep_interval: Duration,
     /// Serve `GET /sms/outbox/{phone}` (test and load use only: it reveals sent codes).
     pub sms_outbox: bool,
@@ -86,6 +90,7 @@ impl HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             max_connections: default_max_connections(),
+            max_answer_bytes_unread: MAX_ANSWER_BYTES_UNREAD,
             sweep_interval: Duration::from_secs(1),
             sms_outbox: false,
             start_limits: LimitsConfig::default(),
@@ -349,11 +354,7 @@ impl<V: Backend, C: Clock> App<V, C> {
         (route, answer.unwrap_or_else(ApiError::response))
     }
 
-    async fn start<B>(
-        &self,
-        parts: &hyper::http::request::Parts,
-        body: B,
-    ) -> Result<Resp, ApiError>
+    async fn start<B>(&self, parts: &hyper::http::request::Parts, body: B) -> Result<Resp, ApiError>
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
@@ -434,10 +435,7 @@ impl<V: Backend, C: Clock> App<V, C> {
 
     async fn status(&self, id: &str) -> Result<Resp, ApiError> {
         match self.verifier.status(id, self.now()).await? {
-            Some(v) => Ok(json_response(
-                StatusCode::OK,
-                &wire::StatusAnswer::from(v),
-            )),
+            Some(v) => Ok(json_response(StatusCode::OK, &wire::StatusAnswer::from(v))),
             None => Err(ApiError::NotFound("unknown challenge id".into())),
         }
     }
@@ -595,6 +593,11 @@ impl<V: Backend, C: Clock> App<V, C> {
                 "mo2fa_request_timeouts_total",
                 "Requests whose body was not received within the request timeout (answered 408).",
                 &conns.timed_out,
+            ),
+            (
+                "mo2fa_slow_readers_closed_total",
+                "Connections closed because the client stopped reading: a write made no progress for the request timeout, or 1 MiB was answered while the client sent nothing.",
+                &conns.slow_readers,
             ),
         ] {
             let v = c.load(Ordering::Relaxed);
