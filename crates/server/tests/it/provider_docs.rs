@@ -11,7 +11,8 @@ use mo2fa_core::webhook::Scheme;
 use serde_json::Value;
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("tests/fixtures/provider/{name}")).unwrap()
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/provider");
+    std::fs::read_to_string(format!("{dir}/{name}")).unwrap()
 }
 
 /// The fixture with `text` (at the top or under a V4 envelope's `data`) replaced.
