@@ -39,20 +39,20 @@ const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 /// starts at a time) or 70 copies of `/openapi.yaml`, one 40-byte request each.
 pub const MAX_ANSWER_BYTES_UNREAD: usize = 1 << 20;
 
-/// The descriptor limit (`RLIMIT_NOFILE`, soft), if it can be read.
+/// The descriptor limit (`RLIMIT_NOFILE`, soft), if it can be read and is finite.
 pub fn fd_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` through a pointer to a live, owned value.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
-    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Connections the main address holds open by default: 10,000, or fewer when the descriptor
-/// limit would not leave [`FD_HEADROOM`] plus the metrics address's share free (at least 1/8
+/// limit would not leave `FD_HEADROOM` (256) plus the metrics address's share free (at least 1/8
 /// of the limit is kept free either way), so that accepting and the probes keep working.
 pub fn default_max_connections() -> usize {
     let Some(limit) = fd_limit() else {
