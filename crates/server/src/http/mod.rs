@@ -522,37 +522,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             "Challenges waiting for their code.",
             store.pending() as f64,
         );
-        metrics::render_gauge(
-            &mut out,
-            "mo2fa_sms_sent_total",
-            "Outbound SMS codes billed by the simulated gateway.",
-            self.sms.sent() as f64,
-        );
-        metrics::render_gauge(
-            &mut out,
-            "mo2fa_sms_spend_usd",
-            "What those SMS would cost at list prices.",
-            self.sms.spend_usd(),
-        );
-        // Pumping shows as sends piling up on a few premium destinations.
-        let billed = self.sms.billed();
-        let country = |c: &Option<String>| c.clone().unwrap_or_else(|| "unknown".into());
-        metrics::render_labelled(
-            &mut out,
-            "mo2fa_sms_sent_by_country_total",
-            "counter",
-            "Outbound SMS codes by billed country (ISO code; unknown: billed at the fallback price).",
-            "country",
-            billed.iter().map(|(c, b)| (country(c), b.sent as f64)),
-        );
-        metrics::render_labelled(
-            &mut out,
-            "mo2fa_sms_spend_by_country_usd",
-            "gauge",
-            "What the SMS to each billed country would cost at list prices.",
-            "country",
-            billed.iter().map(|(c, b)| (country(c), b.usd())),
-        );
+        self.render_sms(&mut out);
         metrics::render_labelled(
             &mut out,
             "mo2fa_rate_limited_total",
@@ -570,15 +540,62 @@ impl<V: Backend, C: Clock> App<V, C> {
             "Bound on pending challenges.",
             store.max_pending() as f64,
         );
+        self.render_connections(&mut out);
+        self.render_routes(&mut out);
+        let mut r = Response::new(Full::new(Bytes::from(out)));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        r
+    }
+
+    /// What the simulated SMS gateway sent and would have cost, in total and by country.
+    fn render_sms(&self, out: &mut String) {
+        metrics::render_gauge(
+            out,
+            "mo2fa_sms_sent_total",
+            "Outbound SMS codes billed by the simulated gateway.",
+            self.sms.sent() as f64,
+        );
+        metrics::render_gauge(
+            out,
+            "mo2fa_sms_spend_usd",
+            "What those SMS would cost at list prices.",
+            self.sms.spend_usd(),
+        );
+        // Pumping shows as sends piling up on a few premium destinations.
+        let billed = self.sms.billed();
+        let country = |c: &Option<String>| c.clone().unwrap_or_else(|| "unknown".into());
+        metrics::render_labelled(
+            out,
+            "mo2fa_sms_sent_by_country_total",
+            "counter",
+            "Outbound SMS codes by billed country (ISO code; unknown: billed at the fallback price).",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.sent as f64)),
+        );
+        metrics::render_labelled(
+            out,
+            "mo2fa_sms_spend_by_country_usd",
+            "gauge",
+            "What the SMS to each billed country would cost at list prices.",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.usd())),
+        );
+    }
+
+    /// The connection guards: open connections, the cap, and what each guard closed.
+    fn render_connections(&self, out: &mut String) {
         let conns = &self.conns;
         metrics::render_gauge(
-            &mut out,
+            out,
             "mo2fa_open_connections",
             "Connections open on the main address.",
             conns.open.load(Ordering::Relaxed) as f64,
         );
         metrics::render_gauge(
-            &mut out,
+            out,
             "mo2fa_max_connections",
             "Bound on connections open on the main address.",
             self.cfg.max_connections as f64,
@@ -602,10 +619,14 @@ impl<V: Backend, C: Clock> App<V, C> {
         ] {
             let v = c.load(Ordering::Relaxed);
             let _ = std::fmt::Write::write_fmt(
-                &mut out,
+                out,
                 format_args!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"),
             );
         }
+    }
+
+    /// Answers by route and status class, and the latency histogram of each route.
+    fn render_routes(&self, out: &mut String) {
         out.push_str("# HELP mo2fa_responses_total Answers by route and status class.\n");
         out.push_str("# TYPE mo2fa_responses_total counter\n");
         for (i, (_, route)) in ROUTES.iter().enumerate() {
@@ -620,16 +641,10 @@ impl<V: Backend, C: Clock> App<V, C> {
         out.push_str("# TYPE mo2fa_request_duration_seconds histogram\n");
         for (i, (_, name)) in ROUTES.iter().enumerate() {
             self.latency[i].render(
-                &mut out,
+                out,
                 "mo2fa_request_duration_seconds",
                 &format!("route=\"{name}\""),
             );
         }
-        let mut r = Response::new(Full::new(Bytes::from(out)));
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        );
-        r
     }
 }
