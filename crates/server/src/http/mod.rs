@@ -12,6 +12,7 @@
 
 mod answer;
 mod conn;
+mod rejected;
 mod sms;
 
 pub use conn::{
@@ -25,6 +26,7 @@ use answer::{
     header, is_json, json_bytes, json_response, openapi, parse_object, read_body,
 };
 use conn::ConnStats;
+use rejected::{Reason, Rejections};
 
 use crate::backend::Backend;
 use crate::sms_gateway::SmsGateway;
@@ -203,6 +205,7 @@ pub struct App<V: Backend, C: Clock> {
     sms_guard: Option<parking_lot::Mutex<sms::SmsDefence>>,
     limited: [AtomicU64; LIMITED.len()],
     conns: Arc<ConnStats>,
+    rejected: Rejections,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +239,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             sms_guard,
             limited: Default::default(),
             conns: Arc::default(),
+            rejected: Rejections::default(),
         }
     }
 
@@ -445,10 +449,21 @@ impl<V: Backend, C: Clock> App<V, C> {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        // Counts and logs a refusal; without a signed id, the log names the one the request
+        // claims (looked up only on this path: it costs the hot path nothing).
+        let reject = |reason: Reason, id: Option<&str>, e: ApiError| {
+            let claimed = id
+                .or_else(|| header(headers, &WEBHOOK_ID))
+                .or_else(|| header(headers, &X_BLOOIO_MESSAGE_ID));
+            self.rejected.record(reason, claimed, self.now());
+            e
+        };
         if !is_json(headers) {
-            return Err(ApiError::NotJson);
+            return Err(reject(Reason::NotJson, None, ApiError::NotJson));
         }
-        let bytes = read_body(headers, body).await?;
+        let bytes = read_body(headers, body)
+            .await
+            .map_err(|e| reject(Reason::Body, None, e))?;
         let sig_headers = SignatureHeaders {
             blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
                 .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
@@ -464,10 +479,12 @@ impl<V: Backend, C: Clock> App<V, C> {
                 .verify(&sig_headers, &bytes, now_secs, self.cfg.tolerance_secs)
         {
             Counters::inc(&self.verifier.counters().bad_signatures);
-            return Err(ApiError::Unauthorized(format!("signature: {e}")));
+            let error = ApiError::Unauthorized(format!("signature: {e}"));
+            return Err(reject(Reason::of_signature(&e), None, error));
         }
         let bad = |e: webhook::EventError| ApiError::BadRequest(e.to_string());
-        let event = Event::parse(&bytes).map_err(bad)?;
+        let event = Event::parse(&bytes).map_err(|e| reject(Reason::Event, None, bad(e)))?;
+        let signed_id = event.event_id.as_deref().or(event.message_id.as_deref());
         if !event.is_message_received() {
             let ignored = ReceiveOutcome::Ignored {
                 reason: format!("event {:?} is not handled", event.kind),
@@ -477,7 +494,9 @@ impl<V: Backend, C: Clock> App<V, C> {
                 wire::receive_answer(&ignored, false),
             ));
         }
-        let msg = event.message().map_err(bad)?;
+        let msg = event
+            .message()
+            .map_err(|e| reject(Reason::Message, signed_id, bad(e)))?;
         let delivery_headers = DeliveryHeaders {
             event: header(headers, &X_BLOOIO_EVENT),
             message_id: header(headers, &X_BLOOIO_MESSAGE_ID),
@@ -488,7 +507,7 @@ impl<V: Backend, C: Clock> App<V, C> {
         };
         let delivery = event
             .delivery(self.cfg.secret.scheme(), &delivery_headers)
-            .map_err(bad)?;
+            .map_err(|e| reject(Reason::Delivery, signed_id, bad(e)))?;
         // The provider retries on 5xx (`ApiError::Unavailable`); the retry is decided then (or
         // answered from the dedupe record if this attempt got through after all).
         let (outcome, duplicate) = match delivery.replay_of {
@@ -540,6 +559,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             "Bound on pending challenges.",
             store.max_pending() as f64,
         );
+        self.rejected.render(&mut out);
         self.render_connections(&mut out);
         self.render_routes(&mut out);
         let mut r = Response::new(Full::new(Bytes::from(out)));

@@ -742,3 +742,43 @@ async fn a_start_refused_by_a_full_store_spends_no_token() {
         .await
         .assert_error(429, "per-client start limit");
 }
+
+/// Refused deliveries are counted by reason in /metrics (and logged, at most a line a second).
+#[tokio::test]
+async fn rejected_deliveries_are_counted_by_reason() {
+    let s = Server::start().await;
+    let body = message_event("m1", "+15550100001", "ABC234", "imessage");
+    s.post("/webhook/blooio", "application/json", &[], body.as_bytes())
+        .await
+        .assert_error(401, "signature");
+    s.post(
+        "/webhook/blooio",
+        "application/json",
+        &[("X-Blooio-Signature", "t=1,v1=00")],
+        body.as_bytes(),
+    )
+    .await
+    .assert_error(401, "signature");
+    s.post("/webhook/blooio", "text/plain", &[], body.as_bytes())
+        .await
+        .assert_error(415, "content-type");
+    s.deliver("[]").await.assert_error(400, "JSON object");
+    s.deliver(r#"{"event":"message.received","message_id":"m2"}"#)
+        .await
+        .assert_error(400, "sender");
+    let no_id = common::replaced(&body, r#""message_id":"m1","#, "");
+    s.deliver(&no_id).await.assert_error(400, "message_id");
+    let m = s.get("/metrics").await.body;
+    for (reason, n) in [
+        ("signature_missing", 1),
+        ("signature_stale", 1),
+        ("not_json", 1),
+        ("event", 1),
+        ("message", 1),
+        ("delivery", 1),
+        ("signature_mismatch", 0),
+    ] {
+        let line = format!("mo2fa_webhook_rejected_total{{reason=\"{reason}\"}} {n}\n");
+        assert!(m.contains(&line), "{line} in\n{m}");
+    }
+}
