@@ -52,22 +52,41 @@ pub enum SignatureError {
 pub enum SecretError {
     #[error("webhook secret is empty")]
     Empty,
+    #[error("webhook secret list has an empty entry (secrets are separated by commas)")]
+    EmptyEntry,
     #[error("a whsec_ secret must be base64 after the prefix")]
     Base64,
 }
 
 /// The key material for one scheme, prepared once at start-up: the HMAC is keyed here, so a
 /// delivery costs no key schedule (two SHA-256 blocks saved per request).
+///
+/// **Rotation.** Several secrets may be given, separated by commas (`new,old`): a delivery
+/// signed with any of them passes, and signing uses the first. A rotation then drops no
+/// delivery: give the new secret first and the old after it, rotate at the provider, and drop
+/// the old one once its deliveries (and their retries) are over. (Blooio invalidates the old
+/// secret as soon as it rotates, so deliveries signed with it stop at once; the list covers
+/// the retries already on their way, and the order in which the provider and the servers
+/// change.) With one secret, a delivery costs exactly what it did.
 #[derive(Clone)]
 pub struct Secret {
     scheme: Scheme,
+    /// The first secret's key: signs, and is tried first.
     keyed: HmacSha256,
+    /// The other secrets accepted (empty unless rotating: no allocation then).
+    also: Box<[HmacSha256]>,
     key_len: usize,
 }
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({:?}, {} bytes)", self.scheme, self.key_len)
+        write!(
+            f,
+            "Secret({:?}, {} bytes, {} more accepted)",
+            self.scheme,
+            self.key_len,
+            self.also.len()
+        )
     }
 }
 
@@ -81,10 +100,30 @@ pub struct SignatureHeaders<'a> {
 }
 
 impl Secret {
+    /// One secret, or several separated by commas (the first signs; any verifies).
     pub fn new(scheme: Scheme, secret: &str) -> Result<Self, SecretError> {
         if secret.is_empty() {
             return Err(SecretError::Empty);
         }
+        let mut keys = Vec::new();
+        for one in secret.split(',') {
+            let one = one.trim();
+            if one.is_empty() {
+                return Err(SecretError::EmptyEntry);
+            }
+            keys.push(Self::one(scheme, one)?);
+        }
+        let (keyed, key_len) = keys.remove(0);
+        Ok(Self {
+            scheme,
+            keyed,
+            also: keys.into_iter().map(|(k, _)| k).collect(),
+            key_len,
+        })
+    }
+
+    /// One secret's keyed HMAC and its key length.
+    fn one(scheme: Scheme, secret: &str) -> Result<(HmacSha256, usize), SecretError> {
         let key = match (scheme, secret.strip_prefix("whsec_")) {
             (Scheme::Standard, Some(b64)) => {
                 STANDARD.decode(b64).map_err(|_| SecretError::Base64)?
@@ -96,11 +135,12 @@ impl Secret {
         }
         // HMAC accepts keys of any length, so this cannot fail.
         let keyed = HmacSha256::new_from_slice(&key).map_err(|_| SecretError::Empty)?;
-        Ok(Self {
-            scheme,
-            keyed,
-            key_len: key.len(),
-        })
+        Ok((keyed, key.len()))
+    }
+
+    /// Every accepted key, the signing one first.
+    fn keys(&self) -> impl Iterator<Item = &HmacSha256> {
+        std::iter::once(&self.keyed).chain(self.also.iter())
     }
 
     pub fn scheme(&self) -> Scheme {
@@ -108,11 +148,7 @@ impl Secret {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = self.keyed.clone();
-        for p in parts {
-            mac.update(p);
-        }
-        mac.finalize().into_bytes().into()
+        mac_with(&self.keyed, parts)
     }
 
     /// Checks a delivery; `now_secs` is the caller's clock in Unix seconds.
@@ -159,12 +195,14 @@ impl Secret {
         }
         let t = parse_timestamp(t_text)?;
         check_fresh(t, now_secs, tolerance)?;
-        let expected = self.mac(&[t_text.as_bytes(), b".", body]);
         let mut any = subtle::Choice::from(0);
-        for c in candidates {
-            let mut got = [0u8; 32];
-            if hex::decode_to_slice(c, &mut got).is_ok() {
-                any |= got.ct_eq(&expected);
+        for key in self.keys() {
+            let expected = mac_with(key, &[t_text.as_bytes(), b".", body]);
+            for c in &candidates {
+                let mut got = [0u8; 32];
+                if hex::decode_to_slice(c, &mut got).is_ok() {
+                    any |= got.ct_eq(&expected);
+                }
             }
         }
         matched(any)
@@ -188,14 +226,16 @@ impl Secret {
             .ok_or(SignatureError::Missing("webhook-signature"))?;
         let t = parse_timestamp(ts)?;
         check_fresh(t, now_secs, tolerance)?;
-        let expected = self.mac(&[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
         let mut any = subtle::Choice::from(0);
-        for entry in sigs.split_whitespace() {
-            if let Some(b64) = entry.strip_prefix("v1,")
-                && let Ok(got) = STANDARD.decode(b64)
-                && got.len() == 32
-            {
-                any |= got.as_slice().ct_eq(&expected);
+        for key in self.keys() {
+            let expected = mac_with(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+            for entry in sigs.split_whitespace() {
+                if let Some(b64) = entry.strip_prefix("v1,")
+                    && let Ok(got) = STANDARD.decode(b64)
+                    && got.len() == 32
+                {
+                    any |= got.as_slice().ct_eq(&expected);
+                }
             }
         }
         matched(any)
@@ -229,6 +269,15 @@ impl Secret {
             ],
         }
     }
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under an already keyed `key`.
+fn mac_with(key: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = key.clone();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 /// The verdict over all offered signatures, each compared in constant time.

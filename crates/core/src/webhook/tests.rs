@@ -397,3 +397,50 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn several_secrets_rotate_without_dropping_a_delivery() {
+    let body = BODY;
+    let (old, new) = ("whsec_old_secret", "whsec_new_secret");
+    let old_only = Secret::new(Scheme::Blooio, old).unwrap();
+    let new_only = Secret::new(Scheme::Blooio, new).unwrap();
+    let both = Secret::new(Scheme::Blooio, &format!("{new}, {old}")).unwrap();
+    for signer in [&old_only, &new_only] {
+        let header = signer.sign_blooio(NOW, body);
+        assert_eq!(both.verify(&blooio(&header), body, NOW, 300), Ok(()));
+    }
+    // The first signs; the old one alone no longer accepts what the list signs.
+    let signed = both.sign_blooio(NOW, body);
+    assert_eq!(signed, new_only.sign_blooio(NOW, body));
+    assert_eq!(
+        old_only.verify(&blooio(&signed), body, NOW, 300),
+        Err(SignatureError::Mismatch)
+    );
+    let other = Secret::new(Scheme::Blooio, "whsec_someone_else").unwrap();
+    assert_eq!(
+        both.verify(&blooio(&other.sign_blooio(NOW, body)), body, NOW, 300),
+        Err(SignatureError::Mismatch)
+    );
+    // Standard Webhooks: each entry decoded as its own whsec_ key.
+    let (a, b) = (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "whsec_c2Vjb25kLXNlY3JldC1mb3ItdGVzdHM=",
+    );
+    let list = Secret::new(Scheme::Standard, &format!("{a},{b}")).unwrap();
+    let by_b = Secret::new(Scheme::Standard, b).unwrap();
+    let headers = SignatureHeaders {
+        webhook_id: Some("msg_1"),
+        webhook_timestamp: Some("1700000000"),
+        webhook_signature: Some(&by_b.sign_standard("msg_1", NOW, body)),
+        ..Default::default()
+    };
+    assert_eq!(list.verify(&headers, body, NOW, 300), Ok(()));
+    assert_eq!(
+        Secret::new(Scheme::Blooio, "a,,b").unwrap_err(),
+        SecretError::EmptyEntry
+    );
+    assert_eq!(
+        Secret::new(Scheme::Blooio, "a,").unwrap_err(),
+        SecretError::EmptyEntry
+    );
+}
