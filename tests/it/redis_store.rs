@@ -1365,10 +1365,10 @@ mod model {
                                 Seen::Verified(k) | Seen::Mismatch(k, true) | Seen::Expired(k) => Some(k),
                                 _ => None,
                             };
-                            if let Some(k) = left.and_then(|k| KEYS.iter().position(|x| x == k)) {
-                                if let Some((_, done)) = &mut model[k] {
-                                    *done = true;
-                                }
+                            if let Some(k) = left.and_then(|k| KEYS.iter().position(|x| x == k))
+                                && let Some((_, done)) = &mut model[k]
+                            {
+                                *done = true;
                             }
                             prop_assert_eq!(a, b, "step {}: {:?}", i, op);
                         }
