@@ -1,6 +1,8 @@
 //! End-to-end tests of the `mo2fa` binary and of the server as it is deployed: one test binary
-//! (it links once), a module per area. Servers run on port 0 (in-process, or `mo2fa serve`
-//! children), Redis tests start their own redis-server processes, and nothing leaves 127.0.0.1.
+//! (it links once), a module per area. Servers run on port 0 (`mo2fa serve` children; the Redis
+//! parity and model tests drive the library), Redis tests start their own redis-server
+//! processes, and nothing leaves 127.0.0.1. The server's API tests, in process, are the server
+//! crate's own (`crates/server/tests/it/`).
 
 mod common;
 
@@ -13,12 +15,8 @@ mod cli_load;
 mod cli_serve;
 mod cli_soak;
 mod cost_cli;
-mod hostile_input;
-mod http_api;
 mod import;
-mod interop_blooio;
 mod metrics_doc;
-mod provider_docs;
 mod redis_store;
 mod sim_cli;
 mod sim_live;

@@ -3,6 +3,8 @@
 //! Nothing here reads a clock, draws OS randomness or does I/O: time comes in as `now`
 //! arguments, randomness as an `Rng`, so the simulator and the server run the same decisions.
 //! See ARCHITECTURE.md for the map and the invariants.
+// A doc link to a private item (or to nothing) is an error, so `cargo doc` stays clean.
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
 
 pub mod clock;
 pub mod code;

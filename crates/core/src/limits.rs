@@ -1,4 +1,5 @@
-//! Start limits: token buckets per client address, per expected sender, and one global bucket.
+//! Start limits: token buckets per client address, per expected sender *from one client
+//! address*, and one global bucket.
 //!
 //! One implementation for the server (`POST /2fa/start`, `serve --start-rate-*`) and the
 //! simulator (`[defences.reverse] start_rate_per_client`), so what a scenario measures is what
@@ -18,6 +19,18 @@
 //! wait while the table is saturated) is bounded by the time one bucket takes to refill.
 //! IPv6 clients are keyed by their /64, the block one subscriber usually holds, so rotating
 //! addresses inside it gains nothing.
+//!
+//! **Per sender, per client.** The sender bucket is keyed by the expected sender *and* the
+//! client address. Keyed by the sender alone, anyone could spend a user's bucket by starting
+//! challenges bound to that user's number, and so refuse the user's own login for as long as
+//! they kept doing it (a lockout renewable at the refill rate). Keyed by both, a stranger's
+//! starts spend only the stranger's bucket; the price is that an attacker with many addresses
+//! gets one burst per address for the same number, which the per-client and global buckets
+//! bound (THREATS.md, "Start floods", has the trade-off).
+//!
+//! **Refunds.** A start the verifier could not make after the limits allowed it (the store
+//! full or down) gives its tokens back ([`StartLimiter::refund`]): a client is charged for
+//! challenges it got, not for the server's refusals.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -239,11 +252,11 @@ impl<K: Hash + Eq + Clone> Table<K> {
 }
 
 /// The start limiter. Keys: a client address (see [`client_key`]) and, if the start names
-/// one, the expected sender as the verifier normalises it.
+/// one, the expected sender as the verifier normalises it together with the client address.
 #[derive(Debug)]
 pub struct StartLimiter {
     clients: Option<Table<u128>>,
-    senders: Option<Table<Box<str>>>,
+    senders: Option<Table<(u128, Box<str>)>>,
     global: Option<(Params, Bucket)>,
 }
 
@@ -299,7 +312,7 @@ impl StartLimiter {
         });
         let sender_level = match (self.senders.as_mut(), sender) {
             (Some(t), Some(s)) => {
-                let key: Box<str> = s.into();
+                let key: (u128, Box<str>) = (client, s.into());
                 Some(match t.peek(&key, now) {
                     Peek::Level(l) => {
                         if l < UNIT {
@@ -338,6 +351,30 @@ impl StartLimiter {
             };
         }
         Decision::Allowed
+    }
+
+    /// Gives back the tokens an allowed [`StartLimiter::check`] of the same `client` and
+    /// `sender` took, when the start it allowed was not made after all (the store refused or
+    /// failed). A bucket never rises above its burst, and a bucket dropped meanwhile is left
+    /// alone (it is already full).
+    pub fn refund(&mut self, client: u128, sender: Option<&str>, now: u64) {
+        fn give<K: Hash + Eq>(t: &mut Table<K>, key: &K, now: u64) {
+            let params = t.params;
+            if let Some(b) = t.buckets.get_mut(key) {
+                let level = params.level(*b, now).saturating_add(UNIT).min(params.cap);
+                *b = Bucket { level, at: now };
+            }
+        }
+        if let Some(t) = self.clients.as_mut() {
+            give(t, &client, now);
+        }
+        if let (Some(t), Some(s)) = (self.senders.as_mut(), sender) {
+            give(t, &(client, s.into()), now);
+        }
+        if let Some((p, b)) = self.global.as_mut() {
+            let level = p.level(*b, now).saturating_add(UNIT).min(p.cap);
+            *b = Bucket { level, at: now };
+        }
     }
 
     /// Buckets held: (clients, senders).
@@ -470,17 +507,67 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(l.check(1, Some("+15550001"), 0), Decision::Allowed);
-        assert_eq!(l.check(2, Some("+15550001"), 0), Decision::Allowed);
+        assert_eq!(l.check(1, Some("+15550001"), 0), Decision::Allowed);
         assert_eq!(
-            l.check(3, Some("+15550001"), 0),
+            l.check(1, Some("+15550001"), 0),
             Decision::RetryAfter {
                 limit: Limit::Sender,
                 ms: 60_000
             },
-            "whatever the client"
         );
-        assert_eq!(l.check(3, Some("+15550002"), 0), Decision::Allowed);
-        assert_eq!(l.check(3, None, 0), Decision::Allowed);
+        assert_eq!(l.check(1, Some("+15550002"), 0), Decision::Allowed);
+        assert_eq!(l.check(1, None, 0), Decision::Allowed);
+    }
+
+    #[test]
+    fn strangers_cannot_spend_a_users_sender_bucket() {
+        // The lockout: a stranger (client 66) starts challenges bound to the user's number;
+        // keyed by the sender alone, the user's own login (client 1) was then refused.
+        let mut l = limiter(LimitsConfig {
+            per_sender: rate(1.0, 2),
+            ..Default::default()
+        });
+        let user = Some("+15550001");
+        for t in 0..5 {
+            l.check(66, user, t * 60_000);
+            l.check(66, user, t * 60_000);
+        }
+        assert!(matches!(
+            l.check(66, user, 240_000),
+            Decision::RetryAfter {
+                limit: Limit::Sender,
+                ..
+            }
+        ));
+        assert_eq!(l.check(1, user, 240_000), Decision::Allowed);
+        assert_eq!(l.check(1, user, 240_000), Decision::Allowed);
+    }
+
+    #[test]
+    fn a_refund_gives_back_what_the_check_took_and_no_more() {
+        let mut l = limiter(LimitsConfig {
+            per_client: rate(1.0, 1),
+            per_sender: rate(1.0, 1),
+            global: rate(1.0, 2),
+            ..Default::default()
+        });
+        let s = Some("+15550001");
+        assert_eq!(l.check(1, s, 0), Decision::Allowed);
+        l.refund(1, s, 10);
+        assert_eq!(
+            l.check(1, s, 10),
+            Decision::Allowed,
+            "every bucket got its token"
+        );
+        assert!(matches!(l.check(1, s, 10), Decision::RetryAfter { .. }));
+        // Refunds never lift a bucket past its burst.
+        l.refund(1, s, 20);
+        l.refund(1, s, 20);
+        assert_eq!(l.check(1, s, 20), Decision::Allowed);
+        assert!(matches!(l.check(1, s, 20), Decision::RetryAfter { .. }));
+        // A refund for a key never charged adds no bucket.
+        l.refund(7, Some("+15550009"), 30);
+        assert_eq!(l.keys(), (1, 1));
     }
 
     #[test]

@@ -52,22 +52,41 @@ pub enum SignatureError {
 pub enum SecretError {
     #[error("webhook secret is empty")]
     Empty,
+    #[error("webhook secret list has an empty entry (secrets are separated by commas)")]
+    EmptyEntry,
     #[error("a whsec_ secret must be base64 after the prefix")]
     Base64,
 }
 
 /// The key material for one scheme, prepared once at start-up: the HMAC is keyed here, so a
 /// delivery costs no key schedule (two SHA-256 blocks saved per request).
+///
+/// **Rotation.** Several secrets may be given, separated by commas (`new,old`): a delivery
+/// signed with any of them passes, and signing uses the first. A rotation then drops no
+/// delivery: give the new secret first and the old after it, rotate at the provider, and drop
+/// the old one once its deliveries (and their retries) are over. (Blooio invalidates the old
+/// secret as soon as it rotates, so deliveries signed with it stop at once; the list covers
+/// the retries already on their way, and the order in which the provider and the servers
+/// change.) With one secret, a delivery costs exactly what it did.
 #[derive(Clone)]
 pub struct Secret {
     scheme: Scheme,
+    /// The first secret's key: signs, and is tried first.
     keyed: HmacSha256,
+    /// The other secrets accepted (empty unless rotating: no allocation then).
+    also: Box<[HmacSha256]>,
     key_len: usize,
 }
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({:?}, {} bytes)", self.scheme, self.key_len)
+        write!(
+            f,
+            "Secret({:?}, {} bytes, {} more accepted)",
+            self.scheme,
+            self.key_len,
+            self.also.len()
+        )
     }
 }
 
@@ -81,10 +100,30 @@ pub struct SignatureHeaders<'a> {
 }
 
 impl Secret {
+    /// One secret, or several separated by commas (the first signs; any verifies).
     pub fn new(scheme: Scheme, secret: &str) -> Result<Self, SecretError> {
         if secret.is_empty() {
             return Err(SecretError::Empty);
         }
+        let mut keys = Vec::new();
+        for one in secret.split(',') {
+            let one = one.trim();
+            if one.is_empty() {
+                return Err(SecretError::EmptyEntry);
+            }
+            keys.push(Self::one(scheme, one)?);
+        }
+        let (keyed, key_len) = keys.remove(0);
+        Ok(Self {
+            scheme,
+            keyed,
+            also: keys.into_iter().map(|(k, _)| k).collect(),
+            key_len,
+        })
+    }
+
+    /// One secret's keyed HMAC and its key length.
+    fn one(scheme: Scheme, secret: &str) -> Result<(HmacSha256, usize), SecretError> {
         let key = match (scheme, secret.strip_prefix("whsec_")) {
             (Scheme::Standard, Some(b64)) => {
                 STANDARD.decode(b64).map_err(|_| SecretError::Base64)?
@@ -96,11 +135,12 @@ impl Secret {
         }
         // HMAC accepts keys of any length, so this cannot fail.
         let keyed = HmacSha256::new_from_slice(&key).map_err(|_| SecretError::Empty)?;
-        Ok(Self {
-            scheme,
-            keyed,
-            key_len: key.len(),
-        })
+        Ok((keyed, key.len()))
+    }
+
+    /// Every accepted key, the signing one first.
+    fn keys(&self) -> impl Iterator<Item = &HmacSha256> {
+        std::iter::once(&self.keyed).chain(self.also.iter())
     }
 
     pub fn scheme(&self) -> Scheme {
@@ -108,11 +148,7 @@ impl Secret {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = self.keyed.clone();
-        for p in parts {
-            mac.update(p);
-        }
-        mac.finalize().into_bytes().into()
+        mac_with(&self.keyed, parts)
     }
 
     /// Checks a delivery; `now_secs` is the caller's clock in Unix seconds.
@@ -159,12 +195,14 @@ impl Secret {
         }
         let t = parse_timestamp(t_text)?;
         check_fresh(t, now_secs, tolerance)?;
-        let expected = self.mac(&[t_text.as_bytes(), b".", body]);
         let mut any = subtle::Choice::from(0);
-        for c in candidates {
-            let mut got = [0u8; 32];
-            if hex::decode_to_slice(c, &mut got).is_ok() {
-                any |= got.ct_eq(&expected);
+        for key in self.keys() {
+            let expected = mac_with(key, &[t_text.as_bytes(), b".", body]);
+            for c in &candidates {
+                let mut got = [0u8; 32];
+                if hex::decode_to_slice(c, &mut got).is_ok() {
+                    any |= got.ct_eq(&expected);
+                }
             }
         }
         matched(any)
@@ -188,14 +226,16 @@ impl Secret {
             .ok_or(SignatureError::Missing("webhook-signature"))?;
         let t = parse_timestamp(ts)?;
         check_fresh(t, now_secs, tolerance)?;
-        let expected = self.mac(&[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
         let mut any = subtle::Choice::from(0);
-        for entry in sigs.split_whitespace() {
-            if let Some(b64) = entry.strip_prefix("v1,")
-                && let Ok(got) = STANDARD.decode(b64)
-                && got.len() == 32
-            {
-                any |= got.as_slice().ct_eq(&expected);
+        for key in self.keys() {
+            let expected = mac_with(key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+            for entry in sigs.split_whitespace() {
+                if let Some(b64) = entry.strip_prefix("v1,")
+                    && let Ok(got) = STANDARD.decode(b64)
+                    && got.len() == 32
+                {
+                    any |= got.as_slice().ct_eq(&expected);
+                }
             }
         }
         matched(any)
@@ -229,6 +269,15 @@ impl Secret {
             ],
         }
     }
+}
+
+/// HMAC-SHA256 of the concatenated `parts` under an already keyed `key`.
+fn mac_with(key: &HmacSha256, parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = key.clone();
+    for p in parts {
+        mac.update(p);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 /// The verdict over all offered signatures, each compared in constant time.
@@ -362,6 +411,10 @@ pub enum EventError {
     NoSender,
     #[error("field {0:?} is empty")]
     Empty(&'static str),
+    #[error(
+        "message.received event lacks field \"message_id\": the X-Blooio-Message-Id header is not signed, so it cannot name the delivery"
+    )]
+    UnsignedId,
     #[error("{0}")]
     Disagree(String),
 }
@@ -422,9 +475,11 @@ impl<'a> Event<'a> {
     /// Which id this delivery is remembered by, checked against the request's headers.
     ///
     /// * Standard Webhooks: the signed `webhook-id` header.
-    /// * Blooio: a V4 envelope's event `id`; a flat event's `message_id`, or else the
-    ///   `X-Blooio-Message-Id` header. When body and header both name the message they must
-    ///   agree, and `X-Blooio-Event` must agree with the body's event.
+    /// * Blooio: a V4 envelope's event `id`; a flat event's `message_id` (signed). The unsigned
+    ///   `X-Blooio-Message-Id` header never names a delivery: a flat body without `message_id`
+    ///   is refused ([`EventError::UnsignedId`]) whatever the header says. When body and header
+    ///   both name the message they must agree, and `X-Blooio-Event` must agree with the
+    ///   body's event.
     ///
     /// An empty id is refused like a missing one: as a dedupe key it would make unrelated
     /// deliveries share one answer. A replay (`X-Blooio-Replay: true`) names the event it
@@ -459,9 +514,13 @@ impl<'a> Event<'a> {
                 Scheme::Blooio => match self.format {
                     Format::Envelope => non_empty(self.event_id.as_deref(), "id")?
                         .ok_or(EventError::Missing("id"))?,
-                    Format::Flat => body_mid
-                        .or(header_mid)
-                        .ok_or(EventError::Missing("message_id"))?,
+                    // Only signed bytes choose the key: a captured body replayed under made-up
+                    // header ids would otherwise be a new delivery each time.
+                    Format::Flat => match (body_mid, header_mid) {
+                        (Some(id), _) => id,
+                        (None, Some(_)) => return Err(EventError::UnsignedId),
+                        (None, None) => return Err(EventError::Missing("message_id")),
+                    },
                 },
             };
         let replay_of = match (
@@ -612,405 +671,4 @@ impl PayloadShape {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const NOW: i64 = 1_700_000_000;
-
-    #[test]
-    fn event_strings_borrow_from_the_body_unless_escaped() {
-        let e = Event::parse(
-            br#"{"event":"message.received","message_id":"m_1","sender":"+15550100001","text":"code \"AB2\"","protocol":null}"#,
-        )
-        .expect("event");
-        assert!(matches!(e.kind, Cow::Borrowed("message.received")));
-        assert!(matches!(e.message_id, Some(Cow::Borrowed("m_1"))));
-        assert!(matches!(e.sender, Some(Cow::Borrowed("+15550100001"))));
-        assert!(matches!(&e.text, Some(Cow::Owned(t)) if t == "code \"AB2\""));
-        assert_eq!(e.protocol, None);
-        assert_eq!(e.internal_id, None);
-        let wrong =
-            Event::parse(br#"{"event":"message.received","sender":5}"#).expect_err("number");
-        assert!(wrong.to_string().contains("expected a string"), "{wrong}");
-    }
-    const BODY: &[u8] = br#"{"event":"message.received","message_id":"m_1","sender":"+15550100001","text":"ABC234","protocol":"imessage"}"#;
-
-    fn blooio(header: &str) -> SignatureHeaders<'_> {
-        SignatureHeaders {
-            blooio_signature: Some(header),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn blooio_known_vector() {
-        // HMAC-SHA256("whsec_example_secret", "1700000000.<body>") computed independently
-        // with Python's hmac module.
-        let s = Secret::new(Scheme::Blooio, "whsec_example_secret").unwrap();
-        let body = br#"{"event":"message.received","message_id":"m_123","text":"Hi there!","sender":"+15555550123"}"#;
-        let header =
-            "t=1700000000,v1=a031050aeb41a7ef072aefefdece109e8ca7db26d85348b8b64a911dac4e2987";
-        assert_eq!(s.sign_blooio(NOW, body), header);
-        assert_eq!(s.verify(&blooio(header), body, NOW, 300), Ok(()));
-    }
-
-    #[test]
-    fn blooio_round_trip_and_rejections() {
-        let s = Secret::new(Scheme::Blooio, "topsecret").unwrap();
-        let h = s.sign_blooio(NOW, BODY);
-        assert_eq!(s.verify(&blooio(&h), BODY, NOW + 300, 300), Ok(()));
-        assert_eq!(s.verify(&blooio(&h), BODY, NOW - 300, 300), Ok(()));
-        assert_eq!(
-            s.verify(&blooio(&h), BODY, NOW + 301, 300),
-            Err(SignatureError::Stale(300))
-        );
-        let mut tampered = BODY.to_vec();
-        tampered[60] ^= 1;
-        assert_eq!(
-            s.verify(&blooio(&h), &tampered, NOW, 300),
-            Err(SignatureError::Mismatch)
-        );
-        let other = Secret::new(Scheme::Blooio, "othersecret").unwrap();
-        assert_eq!(
-            other.verify(&blooio(&h), BODY, NOW, 300),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            s.verify(&SignatureHeaders::default(), BODY, NOW, 300),
-            Err(SignatureError::Missing("X-Blooio-Signature"))
-        );
-        for bad in [
-            "",
-            "garbage",
-            "t=abc,v1=00",
-            "v1=00",
-            "t=1700000000",
-            "t=1,t=2,v1=00",
-        ] {
-            assert!(
-                matches!(
-                    s.verify(&blooio(bad), BODY, NOW, 300),
-                    Err(SignatureError::Malformed(_))
-                ),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn blooio_any_of_several_v1_passes() {
-        let s = Secret::new(Scheme::Blooio, "new").unwrap();
-        let good = s.sign_blooio(NOW, BODY);
-        let v1 = good.split("v1=").nth(1).unwrap();
-        let header = format!("t={NOW}, v1={}, v1={v1}", "0".repeat(64));
-        assert_eq!(s.verify(&blooio(&header), BODY, NOW, 300), Ok(()));
-        let header = format!("t={NOW},v1=nothex,v1={v1}");
-        assert_eq!(s.verify(&blooio(&header), BODY, NOW, 300), Ok(()));
-    }
-
-    #[test]
-    fn standard_scheme_round_trip_and_rejections() {
-        let s = Secret::new(Scheme::Standard, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sig = s.sign_standard("msg_1", NOW, BODY);
-        let ts = NOW.to_string();
-        let h = SignatureHeaders {
-            webhook_id: Some("msg_1"),
-            webhook_timestamp: Some(&ts),
-            webhook_signature: Some(&sig),
-            ..Default::default()
-        };
-        assert_eq!(s.verify(&h, BODY, NOW, 300), Ok(()));
-        let multi = format!("v1,AAAA {sig}");
-        let h2 = SignatureHeaders {
-            webhook_signature: Some(&multi),
-            ..h
-        };
-        assert_eq!(s.verify(&h2, BODY, NOW, 300), Ok(()));
-        let h3 = SignatureHeaders {
-            webhook_id: Some("msg_2"),
-            ..h
-        };
-        assert_eq!(s.verify(&h3, BODY, NOW, 300), Err(SignatureError::Mismatch));
-        assert_eq!(
-            s.verify(&h, BODY, NOW + 1000, 300),
-            Err(SignatureError::Stale(300))
-        );
-        assert!(Secret::new(Scheme::Standard, "whsec_!!!").is_err());
-    }
-
-    #[test]
-    fn standard_scheme_known_vector() {
-        // The example from the Standard Webhooks specification.
-        let s = Secret::new(Scheme::Standard, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let body = br#"{"test": 2432232314}"#;
-        assert_eq!(
-            s.sign_standard("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
-            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-        );
-    }
-
-    #[test]
-    fn event_parsing() {
-        let e = Event::parse(BODY).unwrap();
-        assert!(e.is_message_received());
-        let m = e.message().unwrap();
-        assert_eq!(
-            (m.sender, m.text, m.protocol),
-            ("+15550100001", "ABC234", Some("imessage"))
-        );
-        let e = Event::parse(br#"{"event":"message.received","text":"x"}"#).unwrap();
-        assert_eq!(e.message().unwrap_err(), EventError::NoSender);
-        assert!(matches!(Event::parse(b"{"), Err(EventError::Json(_))));
-        assert_eq!(
-            Event::parse(br#"{"text":"x"}"#).unwrap_err(),
-            EventError::NoKind
-        );
-        let positional = br#"["message.received","m1","+15550100001","ABC234","imessage",null]"#;
-        assert!(matches!(Event::parse(positional), Err(EventError::Json(_))));
-        let e = Event::parse(br#"{"event":"message.sent","extra":[1,2]}"#).unwrap();
-        assert!(!e.is_message_received());
-    }
-
-    const DOC_V2: &[u8] = br#"{"event":"message.received","message_id":"CZIsqG9ZWd9gwjIEhZpHY","external_id":"+15551234567","text":"Hello","attachments":["https://cdn.example.com/a.pdf",{"odd":true},null],"protocol":"imessage","timestamp":1703123457474,"device_id":"A1B2C3D4","received_at":1703123456789}"#;
-    const DOC_V4: &[u8] = br#"{"id":"evt_1","type":"message.received","created_at":1718000000000,"organization_id":"org_1","data":{"message_id":"m_9","external_id":"kate@example.com","text":"ABC234","attachments":[],"protocol":"rcs"}}"#;
-
-    #[test]
-    fn every_documented_shape_reads_as_one_message() {
-        let v2 = Event::parse(DOC_V2).unwrap();
-        assert_eq!((v2.format, v2.event_id.as_deref()), (Format::Flat, None));
-        let m = v2.message().unwrap();
-        assert_eq!(
-            (m.sender, m.text, m.protocol),
-            ("+15551234567", "Hello", Some("imessage"))
-        );
-        let v4 = Event::parse(DOC_V4).unwrap();
-        assert!(v4.is_message_received());
-        assert_eq!(
-            (v4.format, v4.event_id.as_deref()),
-            (Format::Envelope, Some("evt_1"))
-        );
-        let m = v4.message().unwrap();
-        assert_eq!(
-            (m.sender, m.text, m.protocol),
-            ("kate@example.com", "ABC234", Some("rcs"))
-        );
-        // An envelope without data, or a body with neither event nor type, is refused.
-        for bad in [
-            &br#"{"id":"evt_1","type":"message.received"}"#[..],
-            br#"{"data":{}}"#,
-        ] {
-            assert_eq!(Event::parse(bad).unwrap_err(), EventError::NoKind);
-        }
-        let v4_other = Event::parse(br#"{"id":"e","type":"message.read","data":{}}"#).unwrap();
-        assert!(!v4_other.is_message_received());
-    }
-
-    #[test]
-    fn sender_comes_from_external_id_or_sender_and_both_must_agree() {
-        fn e(body: &str) -> Event<'_> {
-            Event::parse(body.as_bytes()).unwrap()
-        }
-        let both =
-            e(r#"{"event":"message.received","external_id":"+1555","sender":"+1555","text":"x"}"#);
-        assert_eq!(both.sender(), Ok("+1555"));
-        let legacy = e(r#"{"event":"message.received","sender":"+1666","text":"x"}"#);
-        assert_eq!(legacy.sender(), Ok("+1666"));
-        let differ =
-            e(r#"{"event":"message.received","external_id":"+1555","sender":"+1666","text":"x"}"#);
-        assert!(
-            matches!(differ.sender(), Err(EventError::Disagree(m)) if m.contains("external_id"))
-        );
-    }
-
-    #[test]
-    fn delivery_ids_follow_the_shape_and_the_headers_must_agree() {
-        let v2 = Event::parse(DOC_V2).unwrap();
-        let mid = "CZIsqG9ZWd9gwjIEhZpHY";
-        let none = DeliveryHeaders::default();
-        assert_eq!(
-            v2.delivery(Scheme::Blooio, &none),
-            Ok(Delivery {
-                id: mid,
-                replay_of: None
-            })
-        );
-        let agreeing = DeliveryHeaders {
-            event: Some("message.received"),
-            message_id: Some(mid),
-            ..none
-        };
-        assert_eq!(v2.delivery(Scheme::Blooio, &agreeing).unwrap().id, mid);
-        for bad in [
-            DeliveryHeaders {
-                message_id: Some("other"),
-                ..none
-            },
-            DeliveryHeaders {
-                event: Some("message.sent"),
-                ..none
-            },
-        ] {
-            assert!(
-                matches!(
-                    v2.delivery(Scheme::Blooio, &bad),
-                    Err(EventError::Disagree(_))
-                ),
-                "{bad:?}"
-            );
-        }
-        // The header names the message when the body does not; empty ids are refused.
-        let no_mid =
-            Event::parse(br#"{"event":"message.received","external_id":"+1","text":"x"}"#).unwrap();
-        assert_eq!(
-            no_mid.delivery(Scheme::Blooio, &none),
-            Err(EventError::Missing("message_id"))
-        );
-        let by_header = DeliveryHeaders {
-            message_id: Some("h_1"),
-            ..none
-        };
-        assert_eq!(
-            no_mid.delivery(Scheme::Blooio, &by_header).unwrap().id,
-            "h_1"
-        );
-        let empty_header = DeliveryHeaders {
-            message_id: Some(""),
-            ..none
-        };
-        assert_eq!(
-            no_mid.delivery(Scheme::Blooio, &empty_header),
-            Err(EventError::Empty("X-Blooio-Message-Id"))
-        );
-        let empty = Event::parse(
-            br#"{"event":"message.received","message_id":"","external_id":"+1","text":"x"}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            empty.delivery(Scheme::Blooio, &none),
-            Err(EventError::Empty("message_id"))
-        );
-        // Standard Webhooks: the signed webhook-id, never empty.
-        let std_id = DeliveryHeaders {
-            webhook_id: Some("msg_7"),
-            ..none
-        };
-        assert_eq!(v2.delivery(Scheme::Standard, &std_id).unwrap().id, "msg_7");
-        let std_empty = DeliveryHeaders {
-            webhook_id: Some(""),
-            ..none
-        };
-        assert_eq!(
-            v2.delivery(Scheme::Standard, &std_empty),
-            Err(EventError::Empty("webhook-id"))
-        );
-        assert_eq!(
-            v2.delivery(Scheme::Standard, &none),
-            Err(EventError::Missing("webhook-id"))
-        );
-        // V4: the event id; a replay names its original, which is only looked up.
-        let v4 = Event::parse(DOC_V4).unwrap();
-        assert_eq!(v4.delivery(Scheme::Blooio, &none).unwrap().id, "evt_1");
-        let replay = DeliveryHeaders {
-            replay: true,
-            original_event_id: Some("evt_0"),
-            ..none
-        };
-        assert_eq!(
-            v4.delivery(Scheme::Blooio, &replay),
-            Ok(Delivery {
-                id: "evt_1",
-                replay_of: Some("evt_0")
-            })
-        );
-        let not_replay = DeliveryHeaders {
-            replay: false,
-            ..replay
-        };
-        assert_eq!(
-            v4.delivery(Scheme::Blooio, &not_replay).unwrap().replay_of,
-            None
-        );
-    }
-
-    #[test]
-    fn emitted_shapes_parse_back_to_the_same_message_and_id() {
-        let secret = Secret::new(Scheme::Blooio, "k").unwrap();
-        let m = Inbound {
-            message_id: "m_1",
-            sender: "+15550100001",
-            text: "code \"ABC234\"",
-            protocol: "imessage",
-            received_at_ms: NOW as u64 * 1000,
-        };
-        for shape in [PayloadShape::V2, PayloadShape::Legacy, PayloadShape::V4] {
-            let (body, headers) = shape.signed(&secret, &m, NOW);
-            let find = |name: &str| {
-                headers
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.as_str())
-            };
-            let sig = SignatureHeaders {
-                blooio_signature: find("X-Blooio-Signature"),
-                ..Default::default()
-            };
-            assert_eq!(secret.verify(&sig, &body, NOW, 300), Ok(()), "{shape:?}");
-            let e = Event::parse(&body).unwrap();
-            let got = e.message().unwrap();
-            assert_eq!(
-                (got.sender, got.text, got.protocol),
-                (m.sender, m.text, Some(m.protocol))
-            );
-            let h = DeliveryHeaders {
-                event: find("X-Blooio-Event"),
-                message_id: find("X-Blooio-Message-Id"),
-                ..Default::default()
-            };
-            assert_eq!(
-                e.delivery(Scheme::Blooio, &h).unwrap().id,
-                shape.delivery_id(&m),
-                "{shape:?}"
-            );
-        }
-    }
-
-    mod properties {
-        use super::*;
-        use proptest::prelude::*;
-
-        proptest! {
-            #[test]
-            fn parsing_never_panics(body in proptest::collection::vec(any::<u8>(), 0..400)) {
-                if let Ok(e) = Event::parse(&body) {
-                    let _ = e.message();
-                }
-            }
-
-            #[test]
-            fn verification_never_panics_and_rejects_garbage(header in ".{0,200}", body in ".{0,100}") {
-                let s = Secret::new(Scheme::Blooio, "k").unwrap();
-                prop_assert!(s.verify(&blooio(&header), body.as_bytes(), NOW, 300).is_err());
-                let std = Secret::new(Scheme::Standard, "k").unwrap();
-                let h = SignatureHeaders {
-                    webhook_id: Some(&header),
-                    webhook_timestamp: Some(&header),
-                    webhook_signature: Some(&header),
-                    ..Default::default()
-                };
-                prop_assert!(std.verify(&h, body.as_bytes(), NOW, 300).is_err());
-            }
-
-            /// Any single-bit change to a signed body is caught.
-            #[test]
-            fn any_bit_flip_is_rejected(body in proptest::collection::vec(any::<u8>(), 1..200), bit in any::<usize>()) {
-                let s = Secret::new(Scheme::Blooio, "k").unwrap();
-                let header = s.sign_blooio(NOW, &body);
-                prop_assert_eq!(s.verify(&blooio(&header), &body, NOW, 300), Ok(()));
-                let mut flipped = body.clone();
-                let at = bit % (body.len() * 8);
-                flipped[at / 8] ^= 1 << (at % 8);
-                prop_assert_eq!(s.verify(&blooio(&header), &flipped, NOW, 300), Err(SignatureError::Mismatch));
-            }
-        }
-    }
-}
+mod tests;

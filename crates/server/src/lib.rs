@@ -5,6 +5,9 @@
 //! `sms_gateway` the simulated outbound-SMS side billed at list prices, `wire` the JSON the
 //! server answers with (core values mapped in one place).
 
+#![forbid(unsafe_code)]
+#![deny(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)]
+
 pub mod backend;
 pub mod http;
 pub mod redis;

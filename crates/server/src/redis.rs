@@ -6,8 +6,9 @@
 //! * `{p}code:{code}`: the id of the *pending* challenge holding that code; expires with it,
 //!   deleted when the challenge leaves `pending`. This is the "one pending challenge per code"
 //!   rule, enforced by the insert script.
-//! * `{p}pending`: sorted set of pending ids scored by expiry; the insert script drops what is
-//!   due and counts the rest against `max_pending`.
+//! * `{p}pending`: sorted set of pending ids scored by expiry; the sweep drops what is due (at
+//!   most 1,000 a call), and an insert that finds the bound reached drops what is due first and
+//!   counts only the live ones (score past `now`) against `max_pending`.
 //! * `{p}dd:{delivery id}`: the first answer to a webhook delivery, for `dedupe_retention`.
 //! * `{p}counts:{instance}`: hash of what this verifier instance's scripts decided (`starts`,
 //!   `verifications`, `expired`, `duplicates`, ...: [`RECORDED`]; `messages` is the sum of the
@@ -123,15 +124,21 @@ local function live_pending(p, now)
 end
 ";
 
-/// Expires nothing itself, exactly as the memory store's insert: a challenge past its time stays
-/// matchable (a late message reads `expired`) and keeps its place in the bound until the sweep
-/// frees it; the code check goes by the caller's clock, so a due challenge holds no code.
+/// Only live challenges count against `max_pending`, as in the memory store: below the bound
+/// the insert expires nothing (a challenge past its time stays matchable, and a late message
+/// reads `expired`); at the bound it first expires what is due by the caller's clock (the
+/// sweeps, at most 1,000 a call, may have fallen behind) and refuses only if the challenges
+/// still live fill it. The code check goes by the caller's clock, so a due challenge holds no
+/// code.
 const INSERT: &str = r"
 local p, counts = ARGV[1], ARGV[8]
 local now, max_pending = tonumber(ARGV[2]), tonumber(ARGV[3])
 if redis.call('ZCARD', p .. 'pending') >= max_pending then
-  count(counts, 'starts_refused', 1)
-  return {'full'}
+  count(counts, 'expired', expire_due(p, now))
+  if live_pending(p, now) >= max_pending then
+    count(counts, 'starts_refused', 1)
+    return {'full'}
+  end
 end
 for i = 9, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
@@ -304,7 +311,7 @@ impl RedisVerifier {
             cfg,
             redis,
             conn,
-            insert: Script::new(&format!("{prelude}{INSERT}")),
+            insert: Script::new(&format!("{prelude}{EXPIRE_DUE}{INSERT}")),
             receive: Script::new(&format!("{prelude}{RECEIVE}")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
             sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),
@@ -362,6 +369,23 @@ impl RedisVerifier {
                 .filter(|_| verified),
             expires_at: expires,
         }))
+    }
+
+    /// One sweep at `now`, awaited (the periodic [`Backend::sweep`] runs it as a task of its
+    /// own): expires at most 1,000 due challenges and answers how many.
+    pub async fn sweep_now(&self, now: Millis) -> Result<u64, Unavailable> {
+        self.sweep_job().run(now).await.map_err(|e| self.down(e))
+    }
+
+    fn sweep_job(&self) -> SweepJob {
+        SweepJob {
+            script: self.sweep.clone(),
+            prefix: self.redis.prefix.clone(),
+            counts_key: self.counts_key.clone(),
+            conn: self.conn.clone(),
+            tally: self.tally.clone(),
+            pending: self.pending.clone(),
+        }
     }
 
     /// The name of this instance's counts hash in Redis.
@@ -436,6 +460,32 @@ impl Tally {
             }
         }
         self.raise("messages", messages);
+    }
+}
+
+/// What one sweep needs, owned, so that it can run as a task of its own.
+struct SweepJob {
+    script: Script,
+    prefix: String,
+    counts_key: String,
+    conn: ConnectionManager,
+    tally: Arc<Tally>,
+    pending: Arc<AtomicUsize>,
+}
+
+impl SweepJob {
+    async fn run(mut self, now: Millis) -> Result<u64, ::redis::RedisError> {
+        let (expired, n, recorded): (u64, usize, Vec<String>) = self
+            .script
+            .arg(self.prefix)
+            .arg(now)
+            .arg(self.counts_key)
+            .invoke_async(&mut self.conn)
+            .await?;
+        self.tally.replied(|c| Counters::add(&c.expired, expired));
+        self.tally.recorded(&recorded);
+        self.pending.store(n, Ordering::Relaxed);
+        Ok(expired)
     }
 }
 
@@ -683,27 +733,9 @@ impl Backend for RedisVerifier {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        let (script, prefix, counts_key, mut conn, tally, pending) = (
-            self.sweep.clone(),
-            self.redis.prefix.clone(),
-            self.counts_key.clone(),
-            self.conn.clone(),
-            self.tally.clone(),
-            self.pending.clone(),
-        );
+        let job = self.sweep_job();
         runtime.spawn(async move {
-            let answer = script
-                .arg(prefix)
-                .arg(now)
-                .arg(counts_key)
-                .invoke_async(&mut conn)
-                .await;
-            if let Ok((expired, n, recorded)) = answer {
-                let recorded: Vec<String> = recorded;
-                tally.replied(|c| Counters::add(&c.expired, expired));
-                tally.recorded(&recorded);
-                pending.store(n, Ordering::Relaxed);
-            }
+            let _ = job.run(now).await;
         });
     }
 
@@ -735,115 +767,4 @@ impl Backend for RedisVerifier {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(pairs: &[(&str, u64)]) -> Vec<String> {
-        pairs
-            .iter()
-            .flat_map(|(k, v)| [k.to_string(), v.to_string()])
-            .collect()
-    }
-
-    #[test]
-    fn tally_shows_the_larger_of_answers_and_redis_record_once() {
-        let t = Tally::default();
-        let shown = |t: &Tally| t.shown.verifications.load(Ordering::Relaxed);
-        t.replied(|c| Counters::inc(&c.verifications));
-        assert_eq!(shown(&t), 1);
-        // Redis also ran two scripts whose answers were lost (503s that took effect), and one
-        // that found no code: four messages, the sum of the outcomes.
-        t.recorded(&record(&[
-            ("verifications", 3),
-            ("no_code", 1),
-            ("expired", 5),
-            ("expired_messages", 1),
-        ]));
-        assert_eq!(shown(&t), 3);
-        assert_eq!(t.shown.messages.load(Ordering::Relaxed), 5);
-        assert_eq!(t.shown.expired.load(Ordering::Relaxed), 5);
-        // An answer Redis' record already held arrives late: nothing is counted twice.
-        t.replied(|c| Counters::inc(&c.verifications));
-        assert_eq!(shown(&t), 3);
-        // A new decision, answered before the next sweep, shows at once.
-        t.replied(|c| Counters::inc(&c.verifications));
-        t.replied(|c| Counters::inc(&c.verifications));
-        assert_eq!(shown(&t), 4);
-        // A stale or lost record (Redis restarted empty) never takes a counter back.
-        t.recorded(&record(&[("verifications", 1)]));
-        assert_eq!(shown(&t), 4);
-        // Local counts add to the recorded part; unknown fields and bad numbers are ignored.
-        Counters::inc(&t.shown.starts_refused);
-        t.recorded(&record(&[("starts_refused", 2), ("bad_signatures", 9)]));
-        t.recorded(&["ignored".into(), "x".into(), "odd".into()]);
-        assert_eq!(t.shown.starts_refused.load(Ordering::Relaxed), 3);
-        assert_eq!(t.shown.bad_signatures.load(Ordering::Relaxed), 0);
-        assert_eq!(t.shown.ignored.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn every_recorded_counter_exists_and_scripts_use_no_other() {
-        let c = Counters::default();
-        for name in RECORDED {
-            assert!(c.field(name).is_some(), "{name}");
-        }
-        // Each field a script counts (written as a quoted name after `count(counts, `).
-        let scripts = [INSERT, RECEIVE, SWEEP].concat();
-        for part in scripts.split("count(counts, ").skip(1) {
-            if let Some(name) = part.strip_prefix('\'').and_then(|p| p.split('\'').next()) {
-                assert!(RECORDED.contains(&name), "{name}");
-            }
-        }
-        // And the outcome kinds, counted as `kind`; `messages` is never counted, only summed.
-        for field in MESSAGES_ARE {
-            assert!(RECEIVE.contains(&format!("'{field}'")), "{field}");
-            assert!(
-                RECORDED.contains(&field) || field == "expired_messages",
-                "{field}"
-            );
-        }
-        assert!(!scripts.contains("'messages'"));
-        assert!(count_prelude().contains(&COUNTS_TTL_MS.to_string()));
-    }
-
-    #[test]
-    fn outcomes_round_trip_through_their_text() {
-        let id = ChallengeId {
-            locator: 7,
-            tag: 0xDEAD_BEEF,
-        };
-        let e = id.encode();
-        for (text, want) in [
-            (format!("verified {e}"), ReceiveOutcome::Verified { id }),
-            (format!("expired {e}"), ReceiveOutcome::Expired { id }),
-            (
-                format!("sender_mismatch {e} 1"),
-                ReceiveOutcome::SenderMismatch { id, locked: true },
-            ),
-            (
-                format!("sender_mismatch {e} 0"),
-                ReceiveOutcome::SenderMismatch { id, locked: false },
-            ),
-            (
-                "no_match 3".to_string(),
-                ReceiveOutcome::NoMatch {
-                    candidates_tried: 3,
-                },
-            ),
-            ("no_code".to_string(), ReceiveOutcome::NoCode),
-        ] {
-            assert_eq!(parse_outcome(&text), Some(want), "{text}");
-        }
-        let ignored = ReceiveOutcome::Ignored {
-            reason: "protocol \"sms\" is not accepted".into(),
-        };
-        assert_eq!(parse_outcome(&early_text(&ignored)), Some(ignored));
-        assert_eq!(
-            parse_outcome(&early_text(&ReceiveOutcome::NoCode)),
-            Some(ReceiveOutcome::NoCode)
-        );
-        for bad in ["", "verified", "verified nope", "no_match x", "weird 1"] {
-            assert_eq!(parse_outcome(bad), None, "{bad}");
-        }
-    }
-}
+mod tests;

@@ -4,7 +4,8 @@
 
 use mo2fa_core::sms_otp::CheckOutcome;
 use mo2fa_core::store::{ChallengeId, ID_TEXT_LEN, Status};
-use mo2fa_core::verifier::ReceiveOutcome;
+use mo2fa_core::timefmt::rfc3339_ms;
+use mo2fa_core::verifier::{ReceiveOutcome, Started, StatusView};
 use serde::Serialize;
 
 /// A challenge id in its textual form, written without allocating.
@@ -66,23 +67,123 @@ pub fn receive_answer(outcome: &ReceiveOutcome, duplicate: bool) -> Vec<u8> {
 }
 
 /// A challenge's status as `GET /2fa/status/{id}` names it.
-pub fn status(s: Status) -> &'static str {
-    match s {
-        Status::Pending => "pending",
-        Status::Verified => "verified",
-        Status::Expired => "expired",
-        Status::Locked => "locked",
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengeStatus {
+    Pending,
+    Verified,
+    Expired,
+    Locked,
+}
+
+impl From<Status> for ChallengeStatus {
+    fn from(s: Status) -> Self {
+        match s {
+            Status::Pending => Self::Pending,
+            Status::Verified => Self::Verified,
+            Status::Expired => Self::Expired,
+            Status::Locked => Self::Locked,
+        }
     }
 }
 
-/// `POST /sms/check`'s answer.
-pub fn check_answer(o: CheckOutcome) -> serde_json::Value {
-    match o {
-        CheckOutcome::Verified => serde_json::json!({"result": "verified"}),
-        CheckOutcome::WrongCode { attempts_left } => {
-            serde_json::json!({"result": "wrong_code", "attempts_left": attempts_left})
+/// A challenge's status as `GET /2fa/status/{id}` names it.
+pub fn status(s: Status) -> &'static str {
+    match ChallengeStatus::from(s) {
+        ChallengeStatus::Pending => "pending",
+        ChallengeStatus::Verified => "verified",
+        ChallengeStatus::Expired => "expired",
+        ChallengeStatus::Locked => "locked",
+    }
+}
+
+/// `POST /2fa/start`'s answer (201).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StartAnswer {
+    pub id: String,
+    /// The code as the user types it (the configured alphabet and length).
+    pub code: String,
+    /// The deep link that pre-fills the code in the user's Messages app.
+    pub link: String,
+    /// RFC 3339, milliseconds, UTC.
+    pub expires_at: String,
+}
+
+impl StartAnswer {
+    /// `code` is the formatted code, `link` its deep link.
+    pub fn new(s: &Started, code: &str, link: String) -> Self {
+        Self {
+            id: s.id.encode(),
+            code: code.to_string(),
+            link,
+            expires_at: rfc3339_ms(s.expires_at),
         }
-        CheckOutcome::NoChallenge => serde_json::json!({"result": "no_challenge"}),
+    }
+}
+
+/// `GET /2fa/status/{id}`'s answer (200).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StatusAnswer {
+    pub status: ChallengeStatus,
+    /// Who sent the code; only once verified.
+    pub sender: Option<String>,
+    /// RFC 3339; only once verified.
+    pub verified_at: Option<String>,
+    pub expires_at: String,
+}
+
+impl From<StatusView> for StatusAnswer {
+    fn from(v: StatusView) -> Self {
+        Self {
+            status: v.status.into(),
+            sender: v.sender,
+            verified_at: v.verified_at.map(rfc3339_ms),
+            expires_at: rfc3339_ms(v.expires_at),
+        }
+    }
+}
+
+/// `/healthz` (`ok`) and `/readyz` (`ready`) when they answer 200.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    Ok,
+    Ready,
+}
+
+/// `/healthz`'s and `/readyz`'s answer: `{"status": "ok" | "ready"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct HealthAnswer {
+    pub status: Health,
+}
+
+/// Every 4xx and 5xx answer: `{"error": "..."}`, the text naming the problem.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ErrorAnswer {
+    pub error: String,
+}
+
+/// `GET /sms/outbox/{phone}`'s answer: the last code sent there.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OutboxAnswer {
+    pub code: String,
+}
+
+/// `POST /sms/check`'s answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CheckAnswer {
+    Verified,
+    WrongCode { attempts_left: u8 },
+    NoChallenge,
+}
+
+/// `POST /sms/check`'s answer.
+pub fn check_answer(o: CheckOutcome) -> CheckAnswer {
+    match o {
+        CheckOutcome::Verified => CheckAnswer::Verified,
+        CheckOutcome::WrongCode { attempts_left } => CheckAnswer::WrongCode { attempts_left },
+        CheckOutcome::NoChallenge => CheckAnswer::NoChallenge,
     }
 }
 

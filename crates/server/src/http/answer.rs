@@ -1,8 +1,10 @@
-//! Answers and request bodies: the one place errors become HTTP (`{"error": "..."}` with a
-//! status naming the problem), bounded body reads, and the header names the routes read.
+//! Answers and request bodies: the one place errors become HTTP ([`ApiError`]: one function,
+//! [`ApiError::status`], picks the status; every error body is `{"error": "..."}`), bounded body
+//! reads, and the header names the routes read. Every answer body is a [`crate::wire`] type.
 
 use super::MAX_BODY;
 use super::conn::BodyError;
+use crate::wire::ErrorAnswer;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Body;
@@ -12,12 +14,122 @@ use hyper::header::{
 };
 use hyper::{Response, StatusCode};
 use mo2fa_core::store::Unavailable;
-use serde_json::json;
+use serde::Serialize;
 
 pub(super) type Resp = Response<Full<Bytes>>;
 
-pub(super) fn json_response(status: StatusCode, body: &serde_json::Value) -> Resp {
-    json_bytes(status, body.to_string().into_bytes())
+/// Why a request was not answered with its success. Each variant is one kind of problem; the
+/// message names it for the client. [`ApiError::status`] is the one place a problem gets its
+/// HTTP status, and [`ApiError::response`] the one place its answer is built.
+#[derive(Debug)]
+pub(super) enum ApiError {
+    /// 400: the body or a header is malformed, or disagrees with itself.
+    BadRequest(String),
+    /// 401: the webhook signature is missing, stale or wrong.
+    Unauthorized(String),
+    /// 403: a rule forbids this destination outright.
+    Forbidden(String),
+    /// 404.
+    NotFound(String),
+    /// 405, with `Allow`.
+    MethodNotAllowed(&'static str),
+    /// 408, closing the connection: the request was not received in time.
+    Timeout(String),
+    /// 413: the body is larger than [`MAX_BODY`].
+    TooLarge,
+    /// 415: the route reads JSON only.
+    NotJson,
+    /// 422: well-formed, but a value is out of range or invalid.
+    Invalid(String),
+    /// 429 with `Retry-After` (whole seconds, rounded up): a limit refused it for now.
+    RateLimited { message: String, retry_ms: u64 },
+    /// 503 with `Retry-After: 5`: the store is full (or the code space crowded); retry later.
+    Full(String),
+    /// 503 with `Retry-After: 1`: the store is down or slow; no decision is known.
+    Unavailable(Unavailable),
+}
+
+impl ApiError {
+    /// The status each kind of problem is answered with.
+    pub(super) fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotJson => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Full(_) | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn message(self) -> String {
+        match self {
+            Self::BadRequest(m)
+            | Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::Timeout(m)
+            | Self::Invalid(m)
+            | Self::Full(m)
+            | Self::RateLimited { message: m, .. } => m,
+            Self::MethodNotAllowed(allow) => format!("method not allowed; use {allow}"),
+            Self::TooLarge => format!("request body exceeds {MAX_BODY} bytes"),
+            Self::NotJson => "content-type must be application/json".into(),
+            Self::Unavailable(e) => e.to_string(),
+        }
+    }
+
+    /// The answer: `{"error": "..."}` under [`ApiError::status`], with the headers the status
+    /// promises (`Allow`, `Retry-After`, `Connection: close`).
+    pub(super) fn response(self) -> Resp {
+        let status = self.status();
+        let extra = match &self {
+            Self::MethodNotAllowed(allow) => Some((ALLOW, HeaderValue::from_static(allow))),
+            Self::Timeout(_) => Some((CONNECTION, HeaderValue::from_static("close"))),
+            Self::RateLimited { retry_ms, .. } => {
+                let secs = retry_ms.div_ceil(1000).max(1);
+                Some((RETRY_AFTER, HeaderValue::from(secs)))
+            }
+            Self::Full(_) => Some((RETRY_AFTER, HeaderValue::from_static("5"))),
+            Self::Unavailable(_) => Some((RETRY_AFTER, HeaderValue::from_static("1"))),
+            _ => None,
+        };
+        let mut r = json_response(
+            status,
+            &ErrorAnswer {
+                error: self.message(),
+            },
+        );
+        if let Some((name, value)) = extra {
+            r.headers_mut().insert(name, value);
+        }
+        r
+    }
+}
+
+impl From<ApiError> for Resp {
+    fn from(e: ApiError) -> Self {
+        e.response()
+    }
+}
+
+impl From<Unavailable> for ApiError {
+    fn from(e: Unavailable) -> Self {
+        Self::Unavailable(e)
+    }
+}
+
+pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Resp {
+    // The wire types serialize infallibly (strings, numbers, enums).
+    json_bytes(
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
 }
 
 pub(super) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Resp {
@@ -28,18 +140,25 @@ pub(super) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Resp {
     r
 }
 
+/// The [`ApiError`] answer of `status`, for the `/sms/*` routes, which name their status: the
+/// same `{"error": "..."}` with the same headers. New code builds an [`ApiError`] instead.
 pub(super) fn error(status: StatusCode, msg: impl std::fmt::Display) -> Resp {
-    json_response(status, &json!({ "error": msg.to_string() }))
+    let m = msg.to_string();
+    match status {
+        StatusCode::UNAUTHORIZED => ApiError::Unauthorized(m),
+        StatusCode::FORBIDDEN => ApiError::Forbidden(m),
+        StatusCode::NOT_FOUND => ApiError::NotFound(m),
+        StatusCode::REQUEST_TIMEOUT => ApiError::Timeout(m),
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Invalid(m),
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Full(m),
+        _ => ApiError::BadRequest(m),
+    }
+    .response()
 }
 
-pub(super) fn method_not_allowed(allow: &'static str) -> Resp {
-    let mut r = error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("method not allowed; use {allow}"),
-    );
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
-    r
+/// 429 with `Retry-After` in whole seconds, rounded up.
+pub(super) fn too_many(message: String, retry_ms: u64) -> Resp {
+    ApiError::RateLimited { message, retry_ms }.response()
 }
 
 /// The API description, checked in at the repository root.
@@ -78,12 +197,13 @@ pub(super) static X_ORIGINAL_EVENT_ID: HeaderName = HeaderName::from_static("x-o
 
 /// Parses a JSON object. serde would also fill a struct from an array, positionally; an API
 /// that documents objects must not accept `[null, null]`.
-/// The error is the message for a 400 answer.
-pub(super) fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+pub(super) fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return Err("invalid JSON: the body must be a JSON object".into());
+        return Err(ApiError::BadRequest(
+            "invalid JSON: the body must be a JSON object".into(),
+        ));
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))
+    serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON: {e}")))
 }
 
 /// Reads a body of at most [`MAX_BODY`] bytes, refusing early on a declared larger length.
@@ -92,20 +212,14 @@ pub(super) fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Resu
 /// last byte, without another poll), and a body that arrives as one chunk is returned as that
 /// chunk, uncopied: the common webhook is a single small frame. A body past its request's
 /// deadline ([`Deadlined`]) is answered 408 and the connection closed.
-pub(super) async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<Bytes, Resp>
+pub(super) async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<Bytes, ApiError>
 where
     B: Body<Data = Bytes>,
     B::Error: std::error::Error + 'static,
 {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {MAX_BODY} bytes"),
-        )
-    };
     let declared = header(headers, &CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return Err(too_large());
+        return Err(ApiError::TooLarge);
     }
     let mut body = std::pin::pin!(body);
     let mut first = Bytes::new();
@@ -116,19 +230,16 @@ where
         };
         let frame = frame.map_err(|e| {
             if let Some(BodyError::TimedOut(_)) = (&e as &dyn std::error::Error).downcast_ref() {
-                let mut r = error(StatusCode::REQUEST_TIMEOUT, &e);
-                r.headers_mut()
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
-                return r;
+                return ApiError::Timeout(e.to_string());
             }
-            error(StatusCode::BAD_REQUEST, format!("could not read body: {e}"))
+            ApiError::BadRequest(format!("could not read body: {e}"))
         })?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers carry nothing this API reads
         };
         let so_far = joined.as_ref().map_or(first.len(), BytesMut::len);
         if so_far + data.len() > MAX_BODY {
-            return Err(too_large());
+            return Err(ApiError::TooLarge);
         }
         match &mut joined {
             Some(all) => all.extend_from_slice(&data),
@@ -142,24 +253,6 @@ where
         }
     }
     Ok(joined.map_or(first, BytesMut::freeze))
-}
-
-/// 503 with `Retry-After`: the store is down or slow; no decision is known (see [`Unavailable`]).
-pub(super) fn unavailable(e: &Unavailable, retry_after: &'static str) -> Resp {
-    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
-    r.headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from_static(retry_after));
-    r
-}
-
-/// 429 with `Retry-After` in whole seconds, rounded up.
-pub(super) fn too_many(msg: String, retry_ms: u64) -> Resp {
-    let mut r = error(StatusCode::TOO_MANY_REQUESTS, msg);
-    let secs = retry_ms.div_ceil(1000).max(1);
-    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-        r.headers_mut().insert(RETRY_AFTER, v);
-    }
-    r
 }
 
 #[cfg(test)]
@@ -204,7 +297,8 @@ mod tests {
         rt.block_on(async {
             match read_body(&HeaderMap::new(), body).await {
                 Ok(b) => Ok(b),
-                Err(r) => {
+                Err(e) => {
+                    let r = e.response();
                     let status = r.status();
                     let text = r.into_body().collect().await.expect("full").to_bytes();
                     Err((status, String::from_utf8_lossy(&text).into_owned()))
@@ -282,6 +376,7 @@ mod tests {
             read_body(&HeaderMap::new(), body)
                 .await
                 .expect_err("timed out")
+                .response()
         });
         assert_eq!(r.status(), StatusCode::REQUEST_TIMEOUT);
         assert_eq!(r.headers().get(CONNECTION).unwrap(), "close");

@@ -1,7 +1,8 @@
 //! Guards on the connections themselves, and the accept loop: a deadline on reading each whole
 //! request (headers and body together, from its first byte; a body past it is answered 408), a
-//! cap on open connections (past it new ones are closed at once), and the optional private
-//! address for `/metrics` and the probes.
+//! deadline on each write and a bound on what is answered to a client that sends nothing (a
+//! client that stops reading is closed, [`WriteGuard`]), a cap on open connections (past it new
+//! ones are closed at once), and the optional private address for `/metrics` and the probes.
 
 use super::{App, PeerAddr};
 use crate::backend::Backend;
@@ -31,20 +32,27 @@ const FD_HEADROOM: u64 = 256;
 /// them hold some 0.8 GiB; a deployment behind a proxy needs far fewer.
 const DEFAULT_MAX_CONNECTIONS: u64 = 10_000;
 
-/// The descriptor limit (`RLIMIT_NOFILE`, soft), if it can be read.
+/// Answer bytes written to one connection since its client last sent a byte, past which the
+/// connection is closed: a client pipelining requests it never reads the answers to would
+/// otherwise fill the kernel's socket buffers (megabytes) with them. 1 MiB is some 4,000 of
+/// the largest API answers (`/2fa/start`'s, about 250 bytes; `mo2fa bench http` pipelines 256
+/// starts at a time) or 70 copies of `/openapi.yaml`, one 40-byte request each.
+pub const MAX_ANSWER_BYTES_UNREAD: usize = 1 << 20;
+
+/// The descriptor limit (`RLIMIT_NOFILE`, soft), if it can be read and is finite.
 pub fn fd_limit() -> Option<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one `rlimit` through a pointer to a live, owned value.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
-    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur as u64)
+    #[cfg(unix)]
+    {
+        rustix::process::getrlimit(rustix::process::Resource::Nofile).current
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Connections the main address holds open by default: 10,000, or fewer when the descriptor
-/// limit would not leave [`FD_HEADROOM`] plus the metrics address's share free (at least 1/8
+/// limit would not leave `FD_HEADROOM` (256) plus the metrics address's share free (at least 1/8
 /// of the limit is kept free either way), so that accepting and the probes keep working.
 pub fn default_max_connections() -> usize {
     let Some(limit) = fd_limit() else {
@@ -84,6 +92,8 @@ pub(super) struct ConnStats {
     pub(super) open_private: AtomicUsize,
     pub(super) refused: AtomicU64,
     pub(super) timed_out: AtomicU64,
+    /// Connections closed because their client stopped reading ([`WriteGuard`]).
+    pub(super) slow_readers: AtomicU64,
 }
 
 /// One open connection's place under its cap, given back when the connection ends.
@@ -161,10 +171,90 @@ impl ReadMark {
     }
 }
 
-/// A connection's socket that keeps its [`ReadMark`].
+/// Closes a connection whose client has stopped reading its answers, and counts it. Two
+/// signs, either enough:
+/// * a write makes no progress for `timeout` (the socket's buffers are full: the client reads
+///   nothing; the timer is set up only when a write blocks, so a reading client pays nothing);
+/// * more than `max_answer_bytes_unread` ([`MAX_ANSWER_BYTES_UNREAD`] by default) answer bytes
+///   went out since the client last sent a byte (pipelined requests whose answers pile up
+///   unread in the kernel).
+///
+/// Either fails the write, and hyper then drops the connection, freeing its place under the
+/// cap. Without it, such a client held its connection (and megabytes of socket memory) for as
+/// long as it liked, since the request deadline covers reading requests, not writing answers.
+struct WriteGuard {
+    timeout: Duration,
+    max_unread: usize,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+    written_unread: usize,
+    stats: Arc<ConnStats>,
+    tripped: bool,
+}
+
+impl WriteGuard {
+    fn new(timeout: Duration, max_unread: usize, stats: Arc<ConnStats>) -> Self {
+        Self {
+            timeout,
+            max_unread,
+            stalled: None,
+            written_unread: 0,
+            stats,
+            tripped: false,
+        }
+    }
+
+    fn close(&mut self, why: String) -> std::io::Error {
+        if !std::mem::replace(&mut self.tripped, true) {
+            Counters::inc(&self.stats.slow_readers);
+            tracing::debug!("closing a connection whose client does not read: {why}");
+        }
+        std::io::Error::new(std::io::ErrorKind::TimedOut, why)
+    }
+
+    /// Before a write: refuses once the client has left too much unread.
+    fn before(&mut self) -> Result<(), std::io::Error> {
+        if self.written_unread >= self.max_unread {
+            return Err(self.close(format!(
+                "{} answer bytes written since the client last sent anything",
+                self.written_unread
+            )));
+        }
+        Ok(())
+    }
+
+    /// After a write was polled: counts what went out, and times a write that blocks.
+    fn after(
+        &mut self,
+        polled: Poll<std::io::Result<usize>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<usize>> {
+        match polled {
+            Poll::Ready(Ok(n)) => {
+                self.stalled = None;
+                self.written_unread = self.written_unread.saturating_add(n);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Pending => {
+                let timeout = self.timeout;
+                let sleep = self
+                    .stalled
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    let why = format!("no write progress for {} ms", timeout.as_millis());
+                    return Poll::Ready(Err(self.close(why)));
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+}
+
+/// A connection's socket that keeps its [`ReadMark`] and its [`WriteGuard`].
 struct Marked<T> {
     io: T,
     mark: Arc<ReadMark>,
+    guard: WriteGuard,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Marked<T> {
@@ -177,6 +267,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Marked<T> {
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before {
             self.mark.read();
+            self.guard.written_unread = 0;
         }
         polled
     }
@@ -188,9 +279,13 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        let this = &mut *self;
+        this.guard.before()?;
+        let polled = this
+            .guard
+            .after(Pin::new(&mut this.io).poll_write(cx, buf), cx);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.mark.wrote();
+            this.mark.wrote();
         }
         polled
     }
@@ -200,9 +295,12 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        let this = &mut *self;
+        this.guard.before()?;
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        let polled = this.guard.after(polled, cx);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.mark.wrote();
+            this.mark.wrote();
         }
         polled
     }
@@ -304,7 +402,9 @@ where
 /// `/readyz`, at most [`MAX_METRICS_CONNECTIONS`] at a time) and no longer on `listener`.
 ///
 /// Each request must be read whole, headers and body, within `request_timeout` of its first
-/// byte; a body still incomplete then is answered 408 and the connection closed. Past
+/// byte; a body still incomplete then is answered 408 and the connection closed. A write that
+/// makes no progress for `request_timeout`, or more than [`MAX_ANSWER_BYTES_UNREAD`] answered
+/// while the client sends nothing, closes the connection (the client is not reading). Past
 /// `max_connections` open connections, a new one is closed as soon as it is accepted (and
 /// counted), so those already open keep being served.
 pub async fn serve_with<V, C>(
@@ -422,11 +522,12 @@ where
 
     let _ = stream.set_nodelay(true);
     let mark = Arc::new(ReadMark::new(epoch));
+    let timeout = app.cfg.request_timeout;
     let io = Marked {
         io: stream,
         mark: mark.clone(),
+        guard: WriteGuard::new(timeout, app.cfg.max_answer_bytes_unread, app.conns.clone()),
     };
-    let timeout = app.cfg.request_timeout;
     // Only the start limits and the SMS defences read the peer; inserting it costs an
     // allocation per request, so it is skipped when neither is configured.
     let wants_peer = app.limiter.is_some() || app.sms_guard.is_some();
@@ -493,6 +594,7 @@ mod tests {
             let mut io = Marked {
                 io: server,
                 mark: mark.clone(),
+                guard: WriteGuard::new(Duration::from_secs(1), usize::MAX, Arc::default()),
             };
             let mut buf = [0u8; 8];
             client.write_all(b"GET").await.unwrap();

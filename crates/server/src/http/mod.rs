@@ -12,20 +12,21 @@
 
 mod answer;
 mod conn;
+mod rejected;
 mod sms;
 
 pub use conn::{
-    BodyError, Deadlined, MAX_METRICS_CONNECTIONS, Surface, default_max_connections, fd_limit,
-    serve, serve_with, shutdown_signal,
+    BodyError, Deadlined, MAX_ANSWER_BYTES_UNREAD, MAX_METRICS_CONNECTIONS, Surface,
+    default_max_connections, fd_limit, serve, serve_with, shutdown_signal,
 };
 
 use answer::{
-    BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP, X_BLOOIO_EVENT,
-    X_BLOOIO_MESSAGE_ID, X_BLOOIO_REPLAY, X_BLOOIO_SIGNATURE, X_ORIGINAL_EVENT_ID, error, header,
-    is_json, json_bytes, json_response, method_not_allowed, openapi, parse_object, read_body,
-    too_many, unavailable,
+    ApiError, BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
+    X_BLOOIO_EVENT, X_BLOOIO_MESSAGE_ID, X_BLOOIO_REPLAY, X_BLOOIO_SIGNATURE, X_ORIGINAL_EVENT_ID,
+    header, is_json, json_bytes, json_response, openapi, parse_object, read_body,
 };
 use conn::ConnStats;
+use rejected::{Reason, Rejections};
 
 use crate::backend::Backend;
 use crate::sms_gateway::SmsGateway;
@@ -33,18 +34,16 @@ use crate::wire;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Body;
-use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use mo2fa_core::clock::{Clock, Millis};
 use mo2fa_core::limits::{self, Decision, LimitsConfig, StartLimiter};
 use mo2fa_core::metrics::{self, Counters, LatencyHistogram};
 use mo2fa_core::sms_defences::SmsDefences;
-use mo2fa_core::timefmt::rfc3339_ms;
-use mo2fa_core::verifier::{StartError, StartRequest};
+use mo2fa_core::verifier::{ReceiveOutcome, StartError, StartRequest};
 use mo2fa_core::webhook::{self, DeliveryHeaders, Event, Secret, SignatureHeaders};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
-use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -67,6 +66,10 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Open connections on the main address; past it new ones are closed at once.
     pub max_connections: usize,
+    /// Answer bytes written to a connection while its client sends nothing, past which the
+    /// client counts as not reading and the connection is closed
+    /// ([`MAX_ANSWER_BYTES_UNREAD`] by default).
+    pub max_answer_bytes_unread: usize,
     pub sweep_interval: Duration,
     /// Serve `GET /sms/outbox/{phone}` (test and load use only: it reveals sent codes).
     pub sms_outbox: bool,
@@ -89,6 +92,7 @@ impl HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(10),
             max_connections: default_max_connections(),
+            max_answer_bytes_unread: MAX_ANSWER_BYTES_UNREAD,
             sweep_interval: Duration::from_secs(1),
             sms_outbox: false,
             start_limits: LimitsConfig::default(),
@@ -161,6 +165,33 @@ const ROUTES: [(Route, &str); 7] = [
     (Route::Other, "other"),
 ];
 
+/// `/healthz` and `/readyz` when they answer 200.
+fn health(status: wire::Health) -> Resp {
+    json_response(StatusCode::OK, &wire::HealthAnswer { status })
+}
+
+/// What a refusal by each start limit says (the flag that sets it).
+fn limit_text(limit: limits::Limit) -> &'static str {
+    match limit {
+        limits::Limit::Client => "per-client start limit reached (--start-rate-per-client)",
+        limits::Limit::Sender => {
+            "per-sender start limit reached for this expected_sender (--start-rate-per-sender)"
+        }
+        limits::Limit::Global => "global start limit reached (--start-rate-global)",
+        limits::Limit::Table => "start limit table full of active clients; retry later",
+    }
+}
+
+/// A start the verifier refused: 422 for a value out of range, 503 when the store is full or
+/// down.
+fn start_error(e: StartError) -> ApiError {
+    match e {
+        StartError::Sender(_) | StartError::Ttl { .. } => ApiError::Invalid(e.to_string()),
+        StartError::Store(_) | StartError::CodeSpace(_) => ApiError::Full(e.to_string()),
+        StartError::Unavailable(e) => ApiError::Unavailable(e),
+    }
+}
+
 /// Everything a request handler needs; shared by all connections.
 pub struct App<V: Backend, C: Clock> {
     pub verifier: V,
@@ -174,6 +205,7 @@ pub struct App<V: Backend, C: Clock> {
     sms_guard: Option<parking_lot::Mutex<sms::SmsDefence>>,
     limited: [AtomicU64; LIMITED.len()],
     conns: Arc<ConnStats>,
+    rejected: Rejections,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +239,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             sms_guard,
             limited: Default::default(),
             conns: Arc::default(),
+            rejected: Rejections::default(),
         }
     }
 
@@ -286,73 +319,58 @@ impl<V: Backend, C: Clock> App<V, C> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path();
         let m = &parts.method;
+        let not_found = || ApiError::NotFound(format!("no route for {path}"));
         if surface.hides(path) {
-            return (
-                Route::Other,
-                error(StatusCode::NOT_FOUND, format!("no route for {path}")),
-            );
+            return (Route::Other, not_found().response());
         }
-        match path {
+        let get = m == Method::GET || m == Method::HEAD;
+        let (route, answer) = match path {
             "/2fa/start" if m == Method::POST => (Route::Start, self.start(&parts, body).await),
-            "/2fa/start" => (Route::Start, method_not_allowed("POST")),
+            "/2fa/start" => (Route::Start, Err(ApiError::MethodNotAllowed("POST"))),
             "/webhook/blooio" if m == Method::POST => {
                 (Route::Webhook, self.webhook(&parts.headers, body).await)
             }
-            "/webhook/blooio" => (Route::Webhook, method_not_allowed("POST")),
-            "/healthz" if m == Method::GET || m == Method::HEAD => (
-                Route::Health,
-                json_response(StatusCode::OK, &json!({"status": "ok"})),
-            ),
-            "/healthz" => (Route::Health, method_not_allowed("GET")),
-            "/readyz" if m == Method::GET || m == Method::HEAD => {
-                (Route::Health, self.ready().await)
+            "/webhook/blooio" => (Route::Webhook, Err(ApiError::MethodNotAllowed("POST"))),
+            "/healthz" if get => (Route::Health, Ok(health(wire::Health::Ok))),
+            "/readyz" if get => (Route::Health, self.ready().await),
+            "/healthz" | "/readyz" => (Route::Health, Err(ApiError::MethodNotAllowed("GET"))),
+            "/openapi.yaml" if m == Method::GET => (Route::Other, Ok(openapi())),
+            "/openapi.yaml" => (Route::Other, Err(ApiError::MethodNotAllowed("GET"))),
+            "/metrics" if m == Method::GET => (Route::Metrics, Ok(self.metrics())),
+            "/metrics" => (Route::Metrics, Err(ApiError::MethodNotAllowed("GET"))),
+            "/sms/start" if m == Method::POST => {
+                (Route::Sms, Ok(self.sms_start(&parts, body).await))
             }
-            "/readyz" => (Route::Health, method_not_allowed("GET")),
-            "/openapi.yaml" if m == Method::GET => (Route::Other, openapi()),
-            "/openapi.yaml" => (Route::Other, method_not_allowed("GET")),
-            "/metrics" if m == Method::GET => (Route::Metrics, self.metrics()),
-            "/metrics" => (Route::Metrics, method_not_allowed("GET")),
-            "/sms/start" if m == Method::POST => (Route::Sms, self.sms_start(&parts, body).await),
             "/sms/check" if m == Method::POST => {
-                (Route::Sms, self.sms_check(&parts.headers, body).await)
+                (Route::Sms, Ok(self.sms_check(&parts.headers, body).await))
             }
-            "/sms/start" | "/sms/check" => (Route::Sms, method_not_allowed("POST")),
-            _ if self.cfg.sms_outbox && path.starts_with("/sms/outbox/") && m == Method::GET => {
-                (Route::Sms, self.sms_outbox(&path["/sms/outbox/".len()..]))
-            }
+            "/sms/start" | "/sms/check" => (Route::Sms, Err(ApiError::MethodNotAllowed("POST"))),
+            _ if self.cfg.sms_outbox && path.starts_with("/sms/outbox/") && m == Method::GET => (
+                Route::Sms,
+                Ok(self.sms_outbox(&path["/sms/outbox/".len()..])),
+            ),
             _ => match path.strip_prefix("/2fa/status/") {
                 Some(id) if m == Method::GET => (Route::Status, self.status(id).await),
-                Some(_) => (Route::Status, method_not_allowed("GET")),
-                None => (
-                    Route::Other,
-                    error(StatusCode::NOT_FOUND, format!("no route for {path}")),
-                ),
+                Some(_) => (Route::Status, Err(ApiError::MethodNotAllowed("GET"))),
+                None => (Route::Other, Err(not_found())),
             },
-        }
+        };
+        (route, answer.unwrap_or_else(ApiError::response))
     }
 
-    async fn start<B>(&self, parts: &hyper::http::request::Parts, body: B) -> Resp
+    async fn start<B>(&self, parts: &hyper::http::request::Parts, body: B) -> Result<Resp, ApiError>
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let headers = &parts.headers;
-        let bytes = match read_body(headers, body).await {
-            Ok(b) => b,
-            Err(r) => return r,
-        };
+        let bytes = read_body(headers, body).await?;
         let mut req = StartRequest::default();
         if !bytes.is_empty() {
             if !is_json(headers) {
-                return error(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "content-type must be application/json",
-                );
+                return Err(ApiError::NotJson);
             }
-            let parsed: StartBody = match parse_object(&bytes) {
-                Ok(p) => p,
-                Err(msg) => return error(StatusCode::BAD_REQUEST, msg),
-            };
+            let parsed: StartBody = parse_object(&bytes)?;
             req.expected_sender = parsed.expected_sender;
             if let Some(secs) = parsed.ttl_seconds {
                 // An overflowing TTL is out of range; let the core name the range.
@@ -362,54 +380,41 @@ impl<V: Backend, C: Clock> App<V, C> {
         let now = self.now();
         // Checked before the limits, so a request refused as invalid spends no token; the
         // sender is then the one the verifier will bind.
-        let checked = match self.verifier.config().check_start(&req, now) {
-            Ok(c) => c,
-            Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        };
+        let checked = self
+            .verifier
+            .config()
+            .check_start(&req, now)
+            .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        // The tokens taken, to give back if the start is not made after all.
+        let mut charged = None;
         if let Some(limiter) = &self.limiter {
             let sender = checked.expected_sender.as_ref().map(ToString::to_string);
             let client = limits::client_key(self.client_ip(parts));
             let decision = limiter.lock().check(client, sender.as_deref(), now);
             if let Decision::RetryAfter { limit, ms } = decision {
                 self.count_limited(limit.name());
-                let what = match limit {
-                    limits::Limit::Client => {
-                        "per-client start limit reached (--start-rate-per-client)"
-                    }
-                    limits::Limit::Sender => {
-                        "per-sender start limit reached for this expected_sender (--start-rate-per-sender)"
-                    }
-                    limits::Limit::Global => "global start limit reached (--start-rate-global)",
-                    limits::Limit::Table => "start limit table full of active clients; retry later",
-                };
-                return too_many(format!("rate limited: {what}"), ms);
+                return Err(ApiError::RateLimited {
+                    message: format!("rate limited: {}", limit_text(limit)),
+                    retry_ms: ms,
+                });
             }
+            charged = Some((limiter, client, sender));
         }
-        let started = self.verifier.start(&req, now, &mut rand::rng());
-        match started.await {
-            Ok(s) => {
-                let code = self.verifier.config().code.format(s.code);
-                json_response(
-                    StatusCode::CREATED,
-                    &json!({
-                        "id": s.id.encode(),
-                        "code": code.as_str(),
-                        "link": self.link(code.as_str()),
-                        "expires_at": rfc3339_ms(s.expires_at),
-                    }),
-                )
+        // The RNG is used before the future is made: it must not live across the await.
+        let start = self.verifier.start(&req, now, &mut rand::rng());
+        let started = match start.await {
+            Ok(s) => s,
+            Err(e) => {
+                // A store that is full or down refused, not the limits: charge nothing.
+                if let Some((limiter, client, sender)) = charged {
+                    limiter.lock().refund(client, sender.as_deref(), now);
+                }
+                return Err(start_error(e));
             }
-            Err(e @ (StartError::Sender(_) | StartError::Ttl { .. })) => {
-                error(StatusCode::UNPROCESSABLE_ENTITY, e)
-            }
-            Err(e @ (StartError::Store(_) | StartError::CodeSpace(_))) => {
-                let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
-                r.headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("5"));
-                r
-            }
-            Err(StartError::Unavailable(e)) => unavailable(&e, "1"),
-        }
+        };
+        let code = self.verifier.config().code.format(started.code);
+        let answer = wire::StartAnswer::new(&started, code.as_str(), self.link(code.as_str()));
+        Ok(json_response(StatusCode::CREATED, &answer))
     }
 
     /// Reads a JSON body of type `T`; the error is the ready answer.
@@ -422,47 +427,43 @@ impl<V: Backend, C: Clock> App<V, C> {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if !is_json(headers) {
-            return Err(error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content-type must be application/json",
-            ));
+        async {
+            if !is_json(headers) {
+                return Err(ApiError::NotJson);
+            }
+            parse_object(&read_body(headers, body).await?)
         }
-        parse_object(&read_body(headers, body).await?)
-            .map_err(|m| error(StatusCode::BAD_REQUEST, m))
+        .await
+        .map_err(ApiError::response)
     }
 
-    async fn status(&self, id: &str) -> Resp {
-        match self.verifier.status(id, self.now()).await {
-            Err(e) => unavailable(&e, "1"),
-            Ok(Some(v)) => json_response(
-                StatusCode::OK,
-                &json!({
-                    "status": wire::status(v.status),
-                    "sender": v.sender,
-                    "verified_at": v.verified_at.map(rfc3339_ms),
-                    "expires_at": rfc3339_ms(v.expires_at),
-                }),
-            ),
-            Ok(None) => error(StatusCode::NOT_FOUND, "unknown challenge id"),
+    async fn status(&self, id: &str) -> Result<Resp, ApiError> {
+        match self.verifier.status(id, self.now()).await? {
+            Some(v) => Ok(json_response(StatusCode::OK, &wire::StatusAnswer::from(v))),
+            None => Err(ApiError::NotFound("unknown challenge id".into())),
         }
     }
 
-    async fn webhook<B>(&self, headers: &HeaderMap, body: B) -> Resp
+    async fn webhook<B>(&self, headers: &HeaderMap, body: B) -> Result<Resp, ApiError>
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        if !is_json(headers) {
-            return error(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "content-type must be application/json",
-            );
-        }
-        let bytes = match read_body(headers, body).await {
-            Ok(b) => b,
-            Err(r) => return r,
+        // Counts and logs a refusal; without a signed id, the log names the one the request
+        // claims (looked up only on this path: it costs the hot path nothing).
+        let reject = |reason: Reason, id: Option<&str>, e: ApiError| {
+            let claimed = id
+                .or_else(|| header(headers, &WEBHOOK_ID))
+                .or_else(|| header(headers, &X_BLOOIO_MESSAGE_ID));
+            self.rejected.record(reason, claimed, self.now());
+            e
         };
+        if !is_json(headers) {
+            return Err(reject(Reason::NotJson, None, ApiError::NotJson));
+        }
+        let bytes = read_body(headers, body)
+            .await
+            .map_err(|e| reject(Reason::Body, None, e))?;
         let sig_headers = SignatureHeaders {
             blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
                 .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
@@ -478,22 +479,24 @@ impl<V: Backend, C: Clock> App<V, C> {
                 .verify(&sig_headers, &bytes, now_secs, self.cfg.tolerance_secs)
         {
             Counters::inc(&self.verifier.counters().bad_signatures);
-            return error(StatusCode::UNAUTHORIZED, format!("signature: {e}"));
+            let error = ApiError::Unauthorized(format!("signature: {e}"));
+            return Err(reject(Reason::of_signature(&e), None, error));
         }
-        let event = match Event::parse(&bytes) {
-            Ok(e) => e,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
-        };
+        let bad = |e: webhook::EventError| ApiError::BadRequest(e.to_string());
+        let event = Event::parse(&bytes).map_err(|e| reject(Reason::Event, None, bad(e)))?;
+        let signed_id = event.event_id.as_deref().or(event.message_id.as_deref());
         if !event.is_message_received() {
-            return json_response(
+            let ignored = ReceiveOutcome::Ignored {
+                reason: format!("event {:?} is not handled", event.kind),
+            };
+            return Ok(json_bytes(
                 StatusCode::OK,
-                &json!({"result": "ignored", "reason": format!("event {:?} is not handled", event.kind)}),
-            );
+                wire::receive_answer(&ignored, false),
+            ));
         }
-        let msg = match event.message() {
-            Ok(m) => m,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
-        };
+        let msg = event
+            .message()
+            .map_err(|e| reject(Reason::Message, signed_id, bad(e)))?;
         let delivery_headers = DeliveryHeaders {
             event: header(headers, &X_BLOOIO_EVENT),
             message_id: header(headers, &X_BLOOIO_MESSAGE_ID),
@@ -502,35 +505,30 @@ impl<V: Backend, C: Clock> App<V, C> {
             original_event_id: header(headers, &X_ORIGINAL_EVENT_ID),
             webhook_id: sig_headers.webhook_id,
         };
-        let delivery = match event.delivery(self.cfg.secret.scheme(), &delivery_headers) {
-            Ok(d) => d,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
-        };
-        let answer = match delivery.replay_of {
+        let delivery = event
+            .delivery(self.cfg.secret.scheme(), &delivery_headers)
+            .map_err(|e| reject(Reason::Delivery, signed_id, bad(e)))?;
+        // The provider retries on 5xx (`ApiError::Unavailable`); the retry is decided then (or
+        // answered from the dedupe record if this attempt got through after all).
+        let (outcome, duplicate) = match delivery.replay_of {
             // A replay of a delivery already decided gets that answer; one never seen before
             // is handled under its own (signed) id.
-            Some(original) => match self.verifier.recorded(original).await {
-                Ok(Some(outcome)) => Ok((outcome, true)),
-                Ok(None) => self.verifier.receive_once(delivery.id, &msg, now).await,
-                Err(e) => Err(e),
+            Some(original) => match self.verifier.recorded(original).await? {
+                Some(outcome) => (outcome, true),
+                None => self.verifier.receive_once(delivery.id, &msg, now).await?,
             },
-            None => self.verifier.receive_once(delivery.id, &msg, now).await,
+            None => self.verifier.receive_once(delivery.id, &msg, now).await?,
         };
-        let (outcome, duplicate) = match answer {
-            Ok(answer) => answer,
-            // The provider retries on 5xx; the retry is decided then (or answered from the
-            // dedupe record if this attempt got through after all).
-            Err(e) => return unavailable(&e, "1"),
-        };
-        json_bytes(StatusCode::OK, wire::receive_answer(&outcome, duplicate))
+        Ok(json_bytes(
+            StatusCode::OK,
+            wire::receive_answer(&outcome, duplicate),
+        ))
     }
 
     /// Readiness: 200 when the store answers, else 503 naming why (liveness is `/healthz`).
-    async fn ready(&self) -> Resp {
-        match self.verifier.ready().await {
-            Ok(()) => json_response(StatusCode::OK, &json!({"status": "ready"})),
-            Err(e) => unavailable(&e, "1"),
-        }
+    async fn ready(&self) -> Result<Resp, ApiError> {
+        self.verifier.ready().await?;
+        Ok(health(wire::Health::Ready))
     }
 
     fn metrics(&self) -> Resp {
@@ -543,37 +541,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             "Challenges waiting for their code.",
             store.pending() as f64,
         );
-        metrics::render_gauge(
-            &mut out,
-            "mo2fa_sms_sent_total",
-            "Outbound SMS codes billed by the simulated gateway.",
-            self.sms.sent() as f64,
-        );
-        metrics::render_gauge(
-            &mut out,
-            "mo2fa_sms_spend_usd",
-            "What those SMS would cost at list prices.",
-            self.sms.spend_usd(),
-        );
-        // Pumping shows as sends piling up on a few premium destinations.
-        let billed = self.sms.billed();
-        let country = |c: &Option<String>| c.clone().unwrap_or_else(|| "unknown".into());
-        metrics::render_labelled(
-            &mut out,
-            "mo2fa_sms_sent_by_country_total",
-            "counter",
-            "Outbound SMS codes by billed country (ISO code; unknown: billed at the fallback price).",
-            "country",
-            billed.iter().map(|(c, b)| (country(c), b.sent as f64)),
-        );
-        metrics::render_labelled(
-            &mut out,
-            "mo2fa_sms_spend_by_country_usd",
-            "gauge",
-            "What the SMS to each billed country would cost at list prices.",
-            "country",
-            billed.iter().map(|(c, b)| (country(c), b.usd())),
-        );
+        self.render_sms(&mut out);
         metrics::render_labelled(
             &mut out,
             "mo2fa_rate_limited_total",
@@ -591,15 +559,63 @@ impl<V: Backend, C: Clock> App<V, C> {
             "Bound on pending challenges.",
             store.max_pending() as f64,
         );
+        self.rejected.render(&mut out);
+        self.render_connections(&mut out);
+        self.render_routes(&mut out);
+        let mut r = Response::new(Full::new(Bytes::from(out)));
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        r
+    }
+
+    /// What the simulated SMS gateway sent and would have cost, in total and by country.
+    fn render_sms(&self, out: &mut String) {
+        metrics::render_gauge(
+            out,
+            "mo2fa_sms_sent_total",
+            "Outbound SMS codes billed by the simulated gateway.",
+            self.sms.sent() as f64,
+        );
+        metrics::render_gauge(
+            out,
+            "mo2fa_sms_spend_usd",
+            "What those SMS would cost at list prices.",
+            self.sms.spend_usd(),
+        );
+        // Pumping shows as sends piling up on a few premium destinations.
+        let billed = self.sms.billed();
+        let country = |c: &Option<String>| c.clone().unwrap_or_else(|| "unknown".into());
+        metrics::render_labelled(
+            out,
+            "mo2fa_sms_sent_by_country_total",
+            "counter",
+            "Outbound SMS codes by billed country (ISO code; unknown: billed at the fallback price).",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.sent as f64)),
+        );
+        metrics::render_labelled(
+            out,
+            "mo2fa_sms_spend_by_country_usd",
+            "gauge",
+            "What the SMS to each billed country would cost at list prices.",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.usd())),
+        );
+    }
+
+    /// The connection guards: open connections, the cap, and what each guard closed.
+    fn render_connections(&self, out: &mut String) {
         let conns = &self.conns;
         metrics::render_gauge(
-            &mut out,
+            out,
             "mo2fa_open_connections",
             "Connections open on the main address.",
             conns.open.load(Ordering::Relaxed) as f64,
         );
         metrics::render_gauge(
-            &mut out,
+            out,
             "mo2fa_max_connections",
             "Bound on connections open on the main address.",
             self.cfg.max_connections as f64,
@@ -615,13 +631,22 @@ impl<V: Backend, C: Clock> App<V, C> {
                 "Requests whose body was not received within the request timeout (answered 408).",
                 &conns.timed_out,
             ),
+            (
+                "mo2fa_slow_readers_closed_total",
+                "Connections closed because the client stopped reading: a write made no progress for the request timeout, or 1 MiB was answered while the client sent nothing.",
+                &conns.slow_readers,
+            ),
         ] {
             let v = c.load(Ordering::Relaxed);
             let _ = std::fmt::Write::write_fmt(
-                &mut out,
+                out,
                 format_args!("# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"),
             );
         }
+    }
+
+    /// Answers by route and status class, and the latency histogram of each route.
+    fn render_routes(&self, out: &mut String) {
         out.push_str("# HELP mo2fa_responses_total Answers by route and status class.\n");
         out.push_str("# TYPE mo2fa_responses_total counter\n");
         for (i, (_, route)) in ROUTES.iter().enumerate() {
@@ -636,16 +661,10 @@ impl<V: Backend, C: Clock> App<V, C> {
         out.push_str("# TYPE mo2fa_request_duration_seconds histogram\n");
         for (i, (_, name)) in ROUTES.iter().enumerate() {
             self.latency[i].render(
-                &mut out,
+                out,
                 "mo2fa_request_duration_seconds",
                 &format!("route=\"{name}\""),
             );
         }
-        let mut r = Response::new(Full::new(Bytes::from(out)));
-        r.headers_mut().insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        );
-        r
     }
 }

@@ -539,3 +539,60 @@ async fn a_stalled_body_on_a_route_that_does_not_read_it_closes_the_connection()
         .expect("a body nobody reads kept the connection open");
     assert_eq!(r.status, 200, "{r:?}");
 }
+
+/// Waits until a fresh connection is answered `GET /healthz` 200 (the cap had a free place),
+/// for at most `limit`; answers how long that took, or `None`.
+async fn served_within(s: &Server, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    while t.elapsed() < limit {
+        if let Ok(mut c) = TcpStream::connect(s.addr).await {
+            let _ = c
+                .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .await;
+            let mut buf = [0u8; 16];
+            if let Ok(Ok(n)) = tokio::time::timeout(Duration::from_secs(1), c.read(&mut buf)).await
+                && buf[..n].starts_with(b"HTTP/1.1 200")
+            {
+                return Some(t.elapsed());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// A client that pipelines requests and never reads the answers used to hold its connection
+/// (and megabytes of socket memory) forever: the request deadline covers reading requests, not
+/// writing answers. With one connection allowed, it shut everyone else out. Now it is closed,
+/// and counted, by whichever comes first: the bound on what is answered while it sends
+/// nothing (here, at once), or a write blocked for the request timeout (here, with the bound
+/// lifted, after 1 s).
+#[tokio::test]
+async fn clients_that_stop_reading_are_closed_and_free_the_cap() {
+    for (max_unread, within) in [
+        (mo2fa_server::http::MAX_ANSWER_BYTES_UNREAD, 900),
+        (usize::MAX, 3_000),
+    ] {
+        let s = Server::start_custom(Config::default(), 100, Scheme::Blooio, |mut h| {
+            h.request_timeout = Duration::from_millis(1000);
+            h.max_connections = 1;
+            h.max_answer_bytes_unread = max_unread;
+            h
+        })
+        .await;
+        // About 12 KB of requests whose answers come to some 4.5 MB.
+        let get = "GET /openapi.yaml HTTP/1.1\r\nHost: t\r\n\r\n";
+        let mut slow = TcpStream::connect(s.addr).await.unwrap();
+        slow.write_all(get.repeat(300).as_bytes()).await.unwrap();
+        let took = served_within(&s, Duration::from_secs(8)).await;
+        eprintln!("bound {max_unread}: the cap was free again after {took:?}");
+        assert!(
+            took.is_some_and(|t| t < Duration::from_millis(within)),
+            "bound {max_unread}: the reader that does not read still held the cap: {took:?}"
+        );
+        let m = s.get("/metrics").await.body;
+        assert!(m.contains("\nmo2fa_slow_readers_closed_total 1\n"), "{m}");
+        // The socket is still open on this side: the server closed it.
+        drop(slow);
+    }
+}

@@ -160,7 +160,57 @@ async fn other_events_are_acknowledged_and_ignored() {
         .deliver(r#"{"event":"message.delivered","message_id":"m9"}"#)
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.json()["result"], "ignored");
+    // The same fields as every webhook answer: result, its own fields, duplicate.
+    assert_eq!(
+        r.json(),
+        serde_json::json!({
+            "result": "ignored",
+            "reason": "event \"message.delivered\" is not handled",
+            "duplicate": false,
+        })
+    );
+}
+
+/// Every answer is one of the `wire` types: the start and status answers have exactly the
+/// fields openapi.yaml lists, and every error is `{"error": "..."}` and nothing else.
+#[tokio::test]
+async fn answers_have_exactly_their_documented_fields() {
+    let s = Server::start().await;
+    let c = start(&s, "").await;
+    let mut keys: Vec<_> = c.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["code", "expires_at", "id", "link"]);
+    let st = s
+        .get(&format!("/2fa/status/{}", c["id"].as_str().unwrap()))
+        .await
+        .json();
+    assert_eq!(
+        st,
+        serde_json::json!({
+            "status": "pending",
+            "sender": null,
+            "verified_at": null,
+            "expires_at": c["expires_at"],
+        })
+    );
+    for r in [
+        s.get("/nowhere").await,
+        s.get("/2fa/status/nope").await,
+        s.post_json("/2fa/start", "[1]").await,
+        s.get("/2fa/start").await,
+    ] {
+        let v = r.json();
+        assert_eq!(v.as_object().unwrap().len(), 1, "{r:?}");
+        assert!(v["error"].is_string(), "{r:?}");
+    }
+    assert_eq!(
+        s.get("/healthz").await.json(),
+        serde_json::json!({"status": "ok"})
+    );
+    assert_eq!(
+        s.get("/readyz").await.json(),
+        serde_json::json!({"status": "ready"})
+    );
 }
 
 #[tokio::test]
@@ -655,4 +705,80 @@ async fn answers_are_counted_by_route_and_status_class() {
     assert_eq!(count("webhook", "4xx"), 1, "an unsigned delivery is a 401");
     assert_eq!(count("other", "4xx"), 1);
     assert_eq!(count("webhook", "5xx"), 0);
+}
+
+/// A start the store refuses (503, full) spends no start-limit token: the client is charged
+/// for challenges it got, not for the server's refusals.
+#[tokio::test]
+async fn a_start_refused_by_a_full_store_spends_no_token() {
+    use mo2fa_core::limits::{LimitsConfig, Rate};
+    let s = Server::start_custom(Config::default(), 1, Scheme::Blooio, |mut h| {
+        h.start_limits = LimitsConfig {
+            per_client: Some(Rate {
+                per_minute: 1.0,
+                burst: 2,
+            }),
+            ..LimitsConfig::default()
+        };
+        h
+    })
+    .await;
+    let c = start(&s, "").await;
+    let full = s.post_json("/2fa/start", "").await;
+    full.assert_error(503, "too many pending challenges");
+    assert_eq!(full.header("retry-after"), Some("5"));
+    // Free the one place; the clock has not moved, so no token refilled meanwhile.
+    let code = c["code"].as_str().unwrap();
+    let r = s
+        .deliver(&message_event("m1", "+15550100001", code, "imessage"))
+        .await;
+    assert_eq!(r.json()["result"], "verified");
+    let again = s.post_json("/2fa/start", "").await;
+    assert_eq!(
+        again.status, 201,
+        "the 503 spent the second token: {again:?}"
+    );
+    s.post_json("/2fa/start", "")
+        .await
+        .assert_error(429, "per-client start limit");
+}
+
+/// Refused deliveries are counted by reason in /metrics (and logged, at most a line a second).
+#[tokio::test]
+async fn rejected_deliveries_are_counted_by_reason() {
+    let s = Server::start().await;
+    let body = message_event("m1", "+15550100001", "ABC234", "imessage");
+    s.post("/webhook/blooio", "application/json", &[], body.as_bytes())
+        .await
+        .assert_error(401, "signature");
+    s.post(
+        "/webhook/blooio",
+        "application/json",
+        &[("X-Blooio-Signature", "t=1,v1=00")],
+        body.as_bytes(),
+    )
+    .await
+    .assert_error(401, "signature");
+    s.post("/webhook/blooio", "text/plain", &[], body.as_bytes())
+        .await
+        .assert_error(415, "content-type");
+    s.deliver("[]").await.assert_error(400, "JSON object");
+    s.deliver(r#"{"event":"message.received","message_id":"m2"}"#)
+        .await
+        .assert_error(400, "sender");
+    let no_id = common::replaced(&body, r#""message_id":"m1","#, "");
+    s.deliver(&no_id).await.assert_error(400, "message_id");
+    let m = s.get("/metrics").await.body;
+    for (reason, n) in [
+        ("signature_missing", 1),
+        ("signature_stale", 1),
+        ("not_json", 1),
+        ("event", 1),
+        ("message", 1),
+        ("delivery", 1),
+        ("signature_mismatch", 0),
+    ] {
+        let line = format!("mo2fa_webhook_rejected_total{{reason=\"{reason}\"}} {n}\n");
+        assert!(m.contains(&line), "{line} in\n{m}");
+    }
 }

@@ -1,0 +1,112 @@
+//! Unit tests of `redis`.
+
+use super::*;
+
+fn record(pairs: &[(&str, u64)]) -> Vec<String> {
+    pairs
+        .iter()
+        .flat_map(|(k, v)| [k.to_string(), v.to_string()])
+        .collect()
+}
+
+#[test]
+fn tally_shows_the_larger_of_answers_and_redis_record_once() {
+    let t = Tally::default();
+    let shown = |t: &Tally| t.shown.verifications.load(Ordering::Relaxed);
+    t.replied(|c| Counters::inc(&c.verifications));
+    assert_eq!(shown(&t), 1);
+    // Redis also ran two scripts whose answers were lost (503s that took effect), and one
+    // that found no code: four messages, the sum of the outcomes.
+    t.recorded(&record(&[
+        ("verifications", 3),
+        ("no_code", 1),
+        ("expired", 5),
+        ("expired_messages", 1),
+    ]));
+    assert_eq!(shown(&t), 3);
+    assert_eq!(t.shown.messages.load(Ordering::Relaxed), 5);
+    assert_eq!(t.shown.expired.load(Ordering::Relaxed), 5);
+    // An answer Redis' record already held arrives late: nothing is counted twice.
+    t.replied(|c| Counters::inc(&c.verifications));
+    assert_eq!(shown(&t), 3);
+    // A new decision, answered before the next sweep, shows at once.
+    t.replied(|c| Counters::inc(&c.verifications));
+    t.replied(|c| Counters::inc(&c.verifications));
+    assert_eq!(shown(&t), 4);
+    // A stale or lost record (Redis restarted empty) never takes a counter back.
+    t.recorded(&record(&[("verifications", 1)]));
+    assert_eq!(shown(&t), 4);
+    // Local counts add to the recorded part; unknown fields and bad numbers are ignored.
+    Counters::inc(&t.shown.starts_refused);
+    t.recorded(&record(&[("starts_refused", 2), ("bad_signatures", 9)]));
+    t.recorded(&["ignored".into(), "x".into(), "odd".into()]);
+    assert_eq!(t.shown.starts_refused.load(Ordering::Relaxed), 3);
+    assert_eq!(t.shown.bad_signatures.load(Ordering::Relaxed), 0);
+    assert_eq!(t.shown.ignored.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn every_recorded_counter_exists_and_scripts_use_no_other() {
+    let c = Counters::default();
+    for name in RECORDED {
+        assert!(c.field(name).is_some(), "{name}");
+    }
+    // Each field a script counts (written as a quoted name after `count(counts, `).
+    let scripts = [INSERT, RECEIVE, SWEEP].concat();
+    for part in scripts.split("count(counts, ").skip(1) {
+        if let Some(name) = part.strip_prefix('\'').and_then(|p| p.split('\'').next()) {
+            assert!(RECORDED.contains(&name), "{name}");
+        }
+    }
+    // And the outcome kinds, counted as `kind`; `messages` is never counted, only summed.
+    for field in MESSAGES_ARE {
+        assert!(RECEIVE.contains(&format!("'{field}'")), "{field}");
+        assert!(
+            RECORDED.contains(&field) || field == "expired_messages",
+            "{field}"
+        );
+    }
+    assert!(!scripts.contains("'messages'"));
+    assert!(count_prelude().contains(&COUNTS_TTL_MS.to_string()));
+}
+
+#[test]
+fn outcomes_round_trip_through_their_text() {
+    let id = ChallengeId {
+        locator: 7,
+        tag: 0xDEAD_BEEF,
+    };
+    let e = id.encode();
+    for (text, want) in [
+        (format!("verified {e}"), ReceiveOutcome::Verified { id }),
+        (format!("expired {e}"), ReceiveOutcome::Expired { id }),
+        (
+            format!("sender_mismatch {e} 1"),
+            ReceiveOutcome::SenderMismatch { id, locked: true },
+        ),
+        (
+            format!("sender_mismatch {e} 0"),
+            ReceiveOutcome::SenderMismatch { id, locked: false },
+        ),
+        (
+            "no_match 3".to_string(),
+            ReceiveOutcome::NoMatch {
+                candidates_tried: 3,
+            },
+        ),
+        ("no_code".to_string(), ReceiveOutcome::NoCode),
+    ] {
+        assert_eq!(parse_outcome(&text), Some(want), "{text}");
+    }
+    let ignored = ReceiveOutcome::Ignored {
+        reason: "protocol \"sms\" is not accepted".into(),
+    };
+    assert_eq!(parse_outcome(&early_text(&ignored)), Some(ignored));
+    assert_eq!(
+        parse_outcome(&early_text(&ReceiveOutcome::NoCode)),
+        Some(ReceiveOutcome::NoCode)
+    );
+    for bad in ["", "verified", "verified nope", "no_match x", "weird 1"] {
+        assert_eq!(parse_outcome(bad), None, "{bad}");
+    }
+}
