@@ -2,8 +2,11 @@
 
 mod args;
 mod cost_cli;
+mod diff_cli;
+mod expect_cli;
 mod incidents_cli;
 mod serve_cli;
+mod sweep_cli;
 
 use serve_cli::{ServeArgs, serve};
 
@@ -57,6 +60,11 @@ enum Command {
     /// Print the signature headers for a webhook body (secret from MO2FA_WEBHOOK_SECRET), e.g.
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
+    /// Run a scenario's grid of settings × seeds on every core: sweep.csv (means and 95 %
+    /// intervals), report.html (Pareto chart: pumped USD against legit users blocked).
+    Sweep(crate::sweep_cli::SweepArgs),
+    /// Compare two runs' outputs (run, sweep or bench directories), largest changes first.
+    Diff(crate::diff_cli::DiffArgs),
 }
 
 #[derive(Args)]
@@ -182,6 +190,10 @@ struct RunArgs {
     /// itself v2 unless set).
     #[arg(long, value_enum, requires = "live")]
     payload_shape: Option<ShapeArg>,
+    /// An expectation the run must meet, e.g. 'cost_model_usd.sms_flow.pumped_sms < $500'
+    /// (docs/expect.md); repeatable, besides the scenario's [expect]. Exits 3 when one fails.
+    #[arg(long)]
+    expect: Vec<String>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -282,7 +294,7 @@ fn main() -> std::process::ExitCode {
         }
     }
     eprintln!("error: {line}");
-    std::process::ExitCode::FAILURE
+    expect_cli::exit_code(&e)
 }
 
 fn run() -> Result<()> {
@@ -302,6 +314,8 @@ fn run() -> Result<()> {
         Command::New(NewCommand::Scenario(args)) => new_scenario(args),
         Command::Soak(args) => soak(args),
         Command::Load(args) => load(args),
+        Command::Sweep(args) => sweep_cli::run(args),
+        Command::Diff(args) => diff_cli::run(args),
     }
 }
 
@@ -343,10 +357,10 @@ pub(crate) fn progress_bar(len: u64, template: &str) -> indicatif::ProgressBar {
 }
 
 fn run_scenario(args: RunArgs) -> Result<()> {
-    use mo2fa_sim::{engine, report, scenario::Scenario};
+    use mo2fa_sim::{engine, report};
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    let mut sc = Scenario::load(&args.scenario)?;
+    let (mut sc, expect) = expect_cli::load(&args.scenario, &args.expect)?;
     if let Some(ms) = args.duration {
         sc.duration = mo2fa_sim::scenario::Dur(ms);
     }
@@ -454,7 +468,7 @@ fn run_scenario(args: RunArgs) -> Result<()> {
     if outcome.interrupted {
         bail!("interrupted: the reports hold the partial run");
     }
-    Ok(())
+    expect_cli::check_run(&expect, &out)
 }
 
 /// One line on what a scenario simulates, for `run --check`.

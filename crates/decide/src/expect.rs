@@ -333,10 +333,12 @@ fn suffix(unit: Unit) -> &'static str {
 pub fn parse_all(table: &[(String, String)], flags: &[String]) -> Result<Vec<Expectation>, String> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
-    let named = table
-        .iter()
-        .map(|(n, t)| (n.clone(), t.clone()))
-        .chain(flags.iter().map(|t| (format!("--expect {t}"), t.clone())));
+    let named = table.iter().map(|(n, t)| (n.clone(), t.clone())).chain(
+        flags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (format!("--expect #{}", i + 1), t.clone())),
+    );
     for (name, text) in named {
         match Expectation::parse(&name, &text) {
             Ok(e) => out.push(e),

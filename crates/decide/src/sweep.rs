@@ -49,6 +49,8 @@ pub struct Manifest {
     pub runs: usize,
     /// Ctrl-C stopped the sweep: `runs.jsonl` holds the runs that finished.
     pub interrupted: bool,
+    /// The scenario's `[expect]` table as (name, expression), checked again by a merge.
+    pub expect: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -163,6 +165,7 @@ impl Plan {
             shard: (shard.count > 1).then_some(shard),
             runs: 0,
             interrupted: false,
+            expect: source.expect.clone(),
         };
         Ok(Plan {
             manifest,
@@ -382,6 +385,72 @@ pub fn write(dir: &Path, manifest: &Manifest, records: &[Record]) -> Result<Vec<
     m.push('\n');
     put("sweep.json", &m)?;
     Ok(rows)
+}
+
+/// Checks `expect` against each setting's means: every setting that finished a run must meet
+/// an expectation, or one setting for `any:`. `Ok` holds a line per expectation met.
+pub fn check(
+    expect: &[crate::expect::Expectation],
+    rows: &[Row],
+) -> Result<Vec<String>, crate::expect::Failed> {
+    /// Failing settings named per expectation before the rest are counted.
+    const SHOWN: usize = 5;
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for e in expect {
+        let results: Vec<(&Row, Result<(), String>)> = rows
+            .iter()
+            .filter(|r| r.runs > 0)
+            .map(|r| (r, e.check(&r.means())))
+            .collect();
+        let passed = results.iter().filter(|(_, r)| r.is_ok()).count();
+        let met = if e.any {
+            passed > 0
+        } else {
+            passed == results.len()
+        };
+        if met {
+            ok.push(format!(
+                "expectation met: {}: {} ({passed} of {} settings)",
+                e.name,
+                e.text,
+                results.len()
+            ));
+            continue;
+        }
+        let fails: Vec<String> = results
+            .iter()
+            .filter_map(|(r, res)| {
+                res.as_ref()
+                    .err()
+                    .map(|why| format!("#{} {}: {why}", r.setting, r.label))
+            })
+            .collect();
+        let mut msg = format!(
+            "{}: {} ({}; {} of {} settings met it)",
+            e.name,
+            e.text,
+            if e.any {
+                "no setting met it"
+            } else {
+                "every setting must meet it"
+            },
+            passed,
+            results.len()
+        );
+        for f in fails.iter().take(SHOWN) {
+            msg.push_str(&format!("\n    {f}"));
+        }
+        if fails.len() > SHOWN {
+            msg.push_str(&format!("\n    … {} more settings", fails.len() - SHOWN));
+        }
+        failed.push(msg);
+    }
+    if failed.is_empty() {
+        Ok(ok)
+    } else {
+        Err(crate::expect::Failed(failed))
+    }
 }
 
 /// Reads a sweep directory back: its manifest and runs.
