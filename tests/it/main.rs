@@ -11,6 +11,7 @@ mod cli_load;
 mod cli_serve;
 mod cli_soak;
 mod cost_cli;
+mod decide;
 mod hostile_input;
 mod http_api;
 mod interop_blooio;

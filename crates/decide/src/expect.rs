@@ -80,7 +80,11 @@ pub struct Expectation {
 #[derive(Clone, Debug, PartialEq)]
 enum Token {
     Word(String),
-    Number { value: f64, unit: Option<Unit> },
+    Number {
+        value: f64,
+        unit: Option<Unit>,
+        written: String,
+    },
     Op(Op),
 }
 
@@ -151,7 +155,11 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
                     ));
                 }
             };
-            out.push(Token::Number { value, unit });
+            out.push(Token::Number {
+                value,
+                unit,
+                written,
+            });
             i = k;
             continue;
         }
@@ -174,7 +182,7 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
 
 fn operand(t: &Token) -> Result<Operand, String> {
     match t {
-        Token::Number { value, unit } => Ok(Operand::Value {
+        Token::Number { value, unit, .. } => Ok(Operand::Value {
             value: *value,
             unit: *unit,
         }),
@@ -208,11 +216,7 @@ fn fits(metric: Unit, unit: Option<Unit>) -> bool {
 fn show_token(t: &Token) -> String {
     match t {
         Token::Word(w) => w.clone(),
-        Token::Number { value, unit } => match unit {
-            Some(Unit::Usd) => format!("${}", metrics::show(*value)),
-            Some(Unit::Seconds) => format!("{}s", metrics::show(*value)),
-            _ => metrics::show(*value),
-        },
+        Token::Number { written, .. } => written.clone(),
         Token::Op(op) => match op {
             Op::Lt => "<",
             Op::Le => "<=",
