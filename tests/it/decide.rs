@@ -21,6 +21,7 @@ latency_median = "400ms"
 [defences.sms]
 per_number = 3
 per_ip = 10
+conversion = { min_sent = 20, threshold = 0.2, block_for = "6h" }
 [[attacker]]
 kind = "sms_pumping"
 start = "1h"

@@ -48,6 +48,42 @@ fn ticks(max: f64) -> (f64, Vec<f64>) {
     (top, (0..=n).map(|i| i as f64 * step).collect())
 }
 
+/// Grid lines, tick labels and axis titles.
+fn frame(s: &mut String, xt: &[f64], yt: &[f64], px: &dyn Fn(f64) -> f64, py: &dyn Fn(f64) -> f64) {
+    for x in xt {
+        let _ = write!(
+            s,
+            "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#e5e7eb\"/>\
+             <text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
+            px(*x),
+            TOP,
+            H - BOTTOM,
+            H - BOTTOM + 16.0,
+            escape(&show(*x))
+        );
+    }
+    for y in yt {
+        let _ = write!(
+            s,
+            "<line x1=\"{LEFT}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#e5e7eb\"/>\
+             <text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\">${4}</text>",
+            py(*y),
+            W - RIGHT,
+            LEFT - 6.0,
+            py(*y) + 4.0,
+            escape(&show(*y))
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">legit users blocked (mean per run)</text>\
+         <text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">pumped USD that got through (mean per run)</text>",
+        LEFT + (W - LEFT - RIGHT) / 2.0,
+        H - 12.0,
+        TOP + (H - TOP - BOTTOM) / 2.0
+    );
+}
+
 /// The chart as inline SVG (deterministic: positions rounded to 0.1 px).
 pub fn chart(rows: &[Row]) -> String {
     let pts: Vec<(&Row, f64, f64)> = rows
@@ -68,38 +104,7 @@ pub fn chart(rows: &[Row]) -> String {
          aria-label=\"Pareto chart: pumped USD against legit users blocked\" \
          font-family=\"system-ui, sans-serif\" font-size=\"12\">"
     );
-    for x in &xt {
-        let _ = write!(
-            s,
-            "<line x1=\"{0:.1}\" y1=\"{1}\" x2=\"{0:.1}\" y2=\"{2}\" stroke=\"#e5e7eb\"/>\
-             <text x=\"{0:.1}\" y=\"{3}\" text-anchor=\"middle\">{4}</text>",
-            px(*x),
-            TOP,
-            H - BOTTOM,
-            H - BOTTOM + 16.0,
-            escape(&show(*x))
-        );
-    }
-    for y in &yt {
-        let _ = write!(
-            s,
-            "<line x1=\"{LEFT}\" y1=\"{0:.1}\" x2=\"{1}\" y2=\"{0:.1}\" stroke=\"#e5e7eb\"/>\
-             <text x=\"{2}\" y=\"{3:.1}\" text-anchor=\"end\">${4}</text>",
-            py(*y),
-            W - RIGHT,
-            LEFT - 6.0,
-            py(*y) + 4.0,
-            escape(&show(*y))
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">legit users blocked (mean per run)</text>\
-         <text transform=\"translate(16 {:.1}) rotate(-90)\" text-anchor=\"middle\">pumped USD that got through (mean per run)</text>",
-        LEFT + (W - LEFT - RIGHT) / 2.0,
-        H - 12.0,
-        TOP + (H - TOP - BOTTOM) / 2.0
-    );
+    frame(&mut s, &xt, &yt, &px, &py);
     // The frontier: optimal points by legit users blocked.
     let mut front: Vec<(f64, f64)> = pts
         .iter()
