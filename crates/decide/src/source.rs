@@ -24,7 +24,13 @@ pub struct Source {
 
 impl Source {
     pub fn read(path: &Path) -> Result<Source, DecideError> {
-        let text = std::fs::read_to_string(path).map_err(|e| DecideError::io(path, e))?;
+        // The simulator's own read error: `FILE: cannot read: why`.
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            DecideError::Scenario(mo2fa_sim::scenario::ScenarioError::Read {
+                file: path.display().to_string(),
+                source,
+            })
+        })?;
         let name = path
             .file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
