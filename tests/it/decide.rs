@@ -213,6 +213,17 @@ fn bad_sweep_input_is_a_clear_error() {
     );
     fails(&run(&["--expect", "legit.userz > 1"]), 1, "`legit.users`");
     assert!(!dir.join("x").exists(), "nothing runs on bad input");
+    for (cmd, example) in [
+        (&["sweep", "--help"][..], "mo2fa sweep merge out/shard-0"),
+        (
+            &["sweep", "merge", "--help"][..],
+            "mo2fa sweep merge out/shard-*",
+        ),
+        (&["diff", "--help"][..], "mo2fa diff reports/a reports/b"),
+        (&["run", "--help"][..], "--expect"),
+    ] {
+        assert!(ok(&mo2fa(&dir, cmd)).contains(example), "{cmd:?}");
+    }
 }
 
 #[test]
@@ -346,6 +357,16 @@ fn diff_lists_the_largest_changes_first() {
         &["sweep", "s.toml", "--seeds", "1", "--out", "sw"],
     ));
     fails(&mo2fa(&dir, &["diff", "a", "sw"]), 1, "like with like");
+    // Two sweeps: each setting's means, matched by label.
+    ok(&mo2fa(
+        &dir,
+        &["sweep", "b.toml", "--seeds", "1", "--out", "sw2"],
+    ));
+    let out = ok(&mo2fa(&dir, &["diff", "sw", "sw2"]));
+    assert!(
+        out.contains("as written: defences.sms_flow.blocked"),
+        "{out}"
+    );
 }
 
 #[test]
