@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 const EXAMPLES: &str = "Examples:
   mo2fa sweep scenarios/quickstart.toml --set defences.sms.per_ip=5,10,30 \\
-      --set defences.sms.conversion.threshold=0.1..0.5:0.1 --seeds 5 --out reports/sweep
+      --set defences.sms.per_number=3..9:3 --seeds 5 --out reports/sweep
   mo2fa sweep scenarios/quickstart.toml --set defences.sms.preset=~,authgear --seeds 3 \\
       --expect 'any: cost_model_usd.sms_flow.pumped_sms < $50'
   # on 4 machines, then merged (byte-identical to the run on one):
