@@ -98,8 +98,8 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() ^ u64::from(d.subsec_micros()));
     let target = Target::new(conn, profile, secret.as_deref(), nonce)?;
-    let result = audit::run_blocking(&args.target, &target, &opts)
-        .context("starting the async runtime")?;
+    let result =
+        audit::run_blocking(&args.target, &target, &opts).context("starting the async runtime")?;
     report::write(&args.out, &result)?;
     print!("{}", report::table(&result));
     println!("{}", report::headline(&result));

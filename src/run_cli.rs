@@ -49,18 +49,26 @@ pub(crate) struct RunArgs {
     /// itself v2 unless set).
     #[arg(long, value_enum, requires = "live")]
     payload_shape: Option<ShapeArg>,
+    /// An expectation the run must meet, e.g. 'cost_model_usd.sms_flow.pumped_sms < $500'
+    /// (docs/expect.md); repeatable, besides the scenario's [expect]. Exits 3 when one fails.
+    #[arg(long)]
+    expect: Vec<String>,
 }
 
 /// Set by Ctrl-C: the run stops at its next check and still writes its partial reports.
 static INTERRUPT: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn run(args: RunArgs) -> Result<()> {
-    let run = Run::load(&RunOptions {
-        scenario: args.scenario.clone(),
-        seed: args.seed,
-        duration_ms: args.duration_ms,
-        out: args.out.clone(),
-    })?;
+    let (sc, expect) = crate::expect_cli::load(&args.scenario, &args.expect)?;
+    let run = Run::with_scenario(
+        sc,
+        &RunOptions {
+            scenario: args.scenario.clone(),
+            seed: args.seed,
+            duration_ms: args.duration_ms,
+            out: args.out.clone(),
+        },
+    );
     for cut in &run.cuts {
         eprintln!("warning: {cut}");
     }
@@ -102,7 +110,7 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     if simulated.outcome.interrupted {
         bail!("interrupted: the reports hold the partial run");
     }
-    Ok(())
+    crate::expect_cli::check_run(&expect, &run.out)
 }
 
 /// `--live`: the trace replayed against real servers, its table printed.

@@ -15,6 +15,7 @@ mod cli_load;
 mod cli_serve;
 mod cli_soak;
 mod cost_cli;
+mod decide;
 mod import;
 mod metrics_doc;
 mod redis_store;

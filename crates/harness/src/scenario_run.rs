@@ -46,7 +46,13 @@ pub struct Simulated {
 
 impl Run {
     pub fn load(opts: &RunOptions) -> Result<Self, HarnessError> {
-        let mut sc = Scenario::load(&opts.scenario).map_err(mo2fa_sim::SimError::from)?;
+        let sc = Scenario::load(&opts.scenario).map_err(mo2fa_sim::SimError::from)?;
+        Ok(Self::with_scenario(sc, opts))
+    }
+
+    /// A scenario already parsed from `opts.scenario` (e.g. with its `[expect]` table taken
+    /// out), with the command line's overrides.
+    pub fn with_scenario(mut sc: Scenario, opts: &RunOptions) -> Self {
         let mut cuts = Vec::new();
         if let Some(ms) = opts.duration_ms {
             cuts = cut_attacks(&sc, ms);
@@ -60,14 +66,14 @@ impl Run {
             .out
             .clone()
             .unwrap_or_else(|| Path::new("reports").join(&name));
-        Ok(Self {
+        Self {
             seed: opts.seed.unwrap_or(sc.seed),
             sc,
             path: opts.scenario.clone(),
             name,
             out,
             cuts,
-        })
+        }
     }
 
     /// `run --check`'s line: "OK <file>: <what it simulates>".

@@ -1,0 +1,74 @@
+use super::*;
+
+fn run(json: &str) -> BTreeMap<String, Leaf> {
+    metrics::flatten(&serde_json::from_str(json).unwrap())
+}
+
+const RUN: &str = r#"{
+  "legit": {"users": 1000},
+  "cost_model_usd": {"sms_flow": {"pumped_sms": "612.40"}, "reverse_flow": null},
+  "defences": {"sms_flow": {"legit_blocked": 3, "time_to_first_block_s": 7200.0},
+               "reverse_flow": {"time_to_first_block_s": null}},
+  "attackers": [{"blocked": 5}]
+}"#;
+
+fn check(text: &str) -> Result<(), String> {
+    Expectation::parse("t", text).unwrap().check(&run(RUN))
+}
+
+#[test]
+fn comparisons_units_and_and() {
+    check("cost_model_usd.sms_flow.pumped_sms < $700").unwrap();
+    check("cost_model_usd.sms_flow.pumped_sms < 700usd").unwrap();
+    check("cost_model_usd.sms_flow.pumped_sms >= 612.4").unwrap();
+    check("defences.sms_flow.time_to_first_block_s <= 2h").unwrap();
+    check("defences.sms_flow.time_to_first_block_s == 7200s").unwrap();
+    check("defences.sms_flow.time_to_first_block_s > 7199999ms").unwrap();
+    check("legit.users != 999 and defences.sms_flow.legit_blocked <= 3").unwrap();
+    check("attackers[0].blocked > 4").unwrap();
+    check("5 > defences.sms_flow.legit_blocked").unwrap();
+    let e = check("cost_model_usd.sms_flow.pumped_sms < $500 and legit.users > 10").unwrap_err();
+    assert_eq!(
+        e,
+        "cost_model_usd.sms_flow.pumped_sms < $500 (measured \
+         cost_model_usd.sms_flow.pumped_sms = 612.4 USD)"
+    );
+}
+
+#[test]
+fn a_missing_or_null_value_fails_and_says_so() {
+    let e = check("defences.reverse_flow.time_to_first_block_s < 1h").unwrap_err();
+    assert!(e.contains("= null"), "{e}");
+    let e = check("cost_model_usd.reverse_flow.pumped_sms < $1").unwrap_err();
+    assert!(e.contains("no value"), "{e}");
+}
+
+#[test]
+fn bad_expressions_are_errors_that_say_why() {
+    let err = |t: &str| Expectation::parse("t", t).unwrap_err();
+    let e = err("defences.sms_flow.legit_blockd <= 3");
+    assert!(
+        e.contains("closest name") && e.contains("`defences.sms_flow.legit_blocked`"),
+        "{e}"
+    );
+    assert!(err("legit.users < $5").contains("a count"));
+    assert!(err("cost_model_usd.sms_flow.pumped_sms < 2h").contains("USD"));
+    assert!(err("legit.users < 5 or events > 1").contains("METRIC OP VALUE"));
+    assert!(err("legit.users <").contains("METRIC OP VALUE"));
+    assert!(err("5 < 6").contains("at least one metric"));
+    assert!(err("scenario == 5").contains("not a number"));
+    assert!(err("legit.users < 5parsecs").contains("unknown unit"));
+    assert!(err("legit.users < cost_model_usd.sms_flow.total").contains("different units"));
+}
+
+#[test]
+fn any_prefix_and_every_error_at_once() {
+    let e = Expectation::parse("t", "any: legit.users > 5").unwrap();
+    assert!(e.any);
+    let errs = parse_all(
+        &[("a".into(), "legit.userz > 1".into())],
+        &["events <".into()],
+    )
+    .unwrap_err();
+    assert_eq!(errs.lines().count(), 2, "{errs}");
+}
