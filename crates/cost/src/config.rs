@@ -7,7 +7,7 @@
 //! that file, the line and the key.
 
 use super::error::{CostError, line_of};
-use super::prices::{Date, PriceSnapshot, PriceTable, Quote, QuoteSource, is_iso_code};
+use super::prices::{Date, PriceSnapshot, PriceTable, Quote, QuoteSource};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -157,18 +157,7 @@ impl Doc<'_> {
     }
 
     fn iso(&self, s: &Spanned<String>, key: &str) -> Result<(), CostError> {
-        if is_iso_code(s.get_ref()) {
-            Ok(())
-        } else {
-            Err(self.err(
-                s,
-                key,
-                format!(
-                    "`{}` is not a two-letter upper-case ISO 3166-1 code",
-                    s.get_ref()
-                ),
-            ))
-        }
+        mo2fa_core::iso3166::check(s.get_ref()).map_err(|e| self.err(s, key, e))
     }
 
     /// Parses the document, turning TOML and serde errors into file:line:key errors.
@@ -665,7 +654,7 @@ impl PricedMix {
         }
         let mut total_weight = 0.0;
         for (iso, spec) in &mix.countries {
-            mdoc.iso(iso, "countries")?;
+            mdoc.iso(iso, &format!("countries.{}", iso.get_ref()))?;
             let key = format!("countries.{}.weight", iso.get_ref());
             mdoc.num(&Some(spec.weight.clone()), &key, ">= 0", |v| v >= 0.0)?;
             let key = format!("countries.{}.imessage_share", iso.get_ref());
@@ -893,7 +882,27 @@ fallback = "outbound_sms"
             "[countries.GB]",
             "[countries.gb]",
         ));
-        assert!(e.contains("`countries`: `gb` is not a two-letter"), "{e}");
+        assert!(
+            e.starts_with("mix.toml:7: `countries.gb`: \"gb\" is not an ISO 3166-1")
+                && e.ends_with("did you mean GB?"),
+            "{e}"
+        );
+        // A code that only looks like one is refused the same way, at its line.
+        for (wrong, hint) in [("UK", "; did you mean GB?"), ("XX", "")] {
+            let e = err(&crate::test_files::replaced(
+                MIX,
+                "[countries.GB]",
+                &format!("[countries.{wrong}]"),
+            ));
+            assert!(
+                e.starts_with(&format!("mix.toml:7: `countries.{wrong}`:")),
+                "{e}"
+            );
+            assert!(
+                e.ends_with(&format!("country code like \"US\"{hint}")),
+                "{e}"
+            );
+        }
         let e = err(&format!("{MIX}\n[sms]\nresend_rate = -1\n"));
         assert!(
             e.starts_with("mix.toml:13: `resend_rate`: must be in [0, 10]"),
