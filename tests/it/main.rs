@@ -18,4 +18,5 @@ mod provider_docs;
 mod redis_store;
 mod sim_cli;
 mod sim_live;
+mod sms_country;
 mod start_limits;
