@@ -293,7 +293,7 @@ fn sms_check_feeds_the_rules_with_the_sends_attempt() {
         )
     };
     for n in 0..3 {
-        assert_eq!(to_gb(&format!("+4477009001{n}")).status, 202);
+        assert_eq!(to_gb(&format!("+44770090010{n}")).status, 202);
     }
     // Authgear's hourly floor: a 4th unverified code to GB this hour is refused.
     assert_limited(&to_gb("+447700900103"), 429, "authgear_country_hourly");
