@@ -524,18 +524,18 @@ mod tests {
             (4407700900123u64, 447700900123u64),
             (44007700900123, 447700900123),
             (447700900123, 447700900123),
-            (70_9161234567, 79161234567),
-            (1_0_4155550100, 14155550100),
-            (3_3_0_612345678, 33612345678),
+            (709161234567, 79161234567),
+            (104155550100, 14155550100),
+            (330612345678, 33612345678),
             // Italy's national numbers begin with 0 (Rome is 06): nothing to drop.
-            (39_0612345678, 390612345678),
+            (390612345678, 390612345678),
             // An unlisted code is left as written.
-            (882_0_12345678, 882012345678),
+            (882012345678, 882012345678),
         ] {
             assert_eq!(t.without_trunk_zeros(written), Some(want), "{written}");
         }
         assert_eq!(
-            t.without_trunk_zeros(44_000_000),
+            t.without_trunk_zeros(44000000),
             None,
             "only zeros after +44"
         );
@@ -631,6 +631,10 @@ mod tests {
             ),
             ("", "t.csv:2: `header`: the table has no rows"),
         ];
+        for (rows, want) in cases {
+            let err = parse(rows).expect_err(rows);
+            assert!(err.starts_with(want), "{rows:?}: {err}");
+        }
         let err = CallingCodes::parse("t.csv", "code,iso\n1,US\n").expect_err("header");
         assert_eq!(err.line, 1);
         assert_eq!(err.field, "header");
