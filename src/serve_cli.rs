@@ -58,6 +58,9 @@ pub(crate) struct ServeArgs {
     /// runs against the simulated SMS gateway only.
     #[arg(long)]
     sms_outbox: bool,
+    /// Turn off /sms/* (the traditional SMS-OTP flow) on a verifier that does only reverse 2FA.
+    #[arg(long, conflicts_with_all = ["sms_outbox", "sms_defences"])]
+    no_sms: bool,
     /// Shortest lifetime a client may ask for (e.g. `10s`; a plain number is seconds).
     #[arg(long = "min-ttl", value_name = "MIN_TTL", default_value = "10s", value_parser = args::positive_millis)]
     min_ttl_ms: u64,
@@ -264,6 +267,7 @@ fn http_config(args: &ServeArgs, secret: Secret) -> Result<HttpConfig> {
     };
     Ok(HttpConfig {
         sms_outbox: args.sms_outbox,
+        sms_routes: !args.no_sms,
         start_limits,
         client_ip_header,
         trusted_proxies: usize::from(args.trusted_proxies),

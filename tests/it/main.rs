@@ -21,4 +21,5 @@ mod metrics_doc;
 mod redis_store;
 mod sim_cli;
 mod sim_live;
+mod sms_country;
 mod start_limits;

@@ -271,8 +271,7 @@ fn sms_start_runs_a_preset_file() {
     );
 }
 
-/// `/sms/check` reports a verification under the attempt its code was sent for: here the
-/// country named at `/sms/start` (GB), not the number's calling code (+1), so Authgear's
+/// `/sms/check` reports a verification under the attempt its code was sent for, so Authgear's
 /// per-country count of unverified codes goes down for GB and one more GB send is allowed.
 #[test]
 fn sms_check_feeds_the_rules_with_the_sends_attempt() {
@@ -290,17 +289,17 @@ fn sms_check_feeds_the_rules_with_the_sends_attempt() {
             &s.addr,
             "/sms/start",
             &[],
-            &format!(r#"{{"phone":"{phone}","country":"GB"}}"#),
+            &format!(r#"{{"phone":"{phone}"}}"#),
         )
     };
     for n in 0..3 {
-        assert_eq!(to_gb(&format!("+1415555010{n}")).status, 202);
+        assert_eq!(to_gb(&format!("+44770090010{n}")).status, 202);
     }
     // Authgear's hourly floor: a 4th unverified code to GB this hour is refused.
-    assert_limited(&to_gb("+14155550103"), 429, "authgear_country_hourly");
+    assert_limited(&to_gb("+447700900103"), 429, "authgear_country_hourly");
     let mut conn = TcpStream::connect(&s.addr).expect("connect");
     conn.write_all(
-        b"GET /sms/outbox/+14155550100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        b"GET /sms/outbox/+447700900100 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .expect("write");
     let mut buf = Vec::new();
@@ -313,11 +312,11 @@ fn sms_check_feeds_the_rules_with_the_sends_attempt() {
         &s.addr,
         "/sms/check",
         &[],
-        &format!(r#"{{"phone":"+14155550100","code":"{code}"}}"#),
+        &format!(r#"{{"phone":"+447700900100","code":"{code}"}}"#),
     );
     assert_eq!(r.json()["result"], "verified", "{r:?}");
     assert_eq!(
-        to_gb("+14155550103").status,
+        to_gb("+447700900103").status,
         202,
         "GB has one unverified code less"
     );

@@ -6,6 +6,13 @@
 //!
 //! Codes are packed into a `u64` (base 31, first character most significant) so the store
 //! can key and compare them without touching strings on the hot path.
+//!
+//! Every issued code contains at least one digit. A reply like "Thanks! TCYKWK" has two
+//! six-letter words; if codes could be all letters, "THANKS" would be as good a candidate as
+//! the code and, tried first, would lose it. With a digit in every code, an all-letter word is
+//! never a candidate ([`crate::extract`]), so polite words cost nothing. The price: at 6
+//! symbols 23^6 of the 31^6 packings (16.7 %) are never issued, so the space a guess is drawn
+//! from is 739,467,792 instead of 887,503,681 (THREATS.md has the trade-off).
 
 use rand::Rng;
 use std::fmt;
@@ -57,10 +64,15 @@ pub enum CodeSpecError {
     Length(u8),
 }
 
-/// The shape of codes a verifier issues: for now only their length.
+/// Symbols `0..DIGITS` of [`ALPHABET`] are its digits (`2`..`9`).
+pub const DIGITS: u8 = 8;
+
+/// The shape of codes a verifier issues: for now only their length. `packed` is 31^len, the
+/// packed values; `space` those with a digit, the codes actually issued.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CodeSpec {
     len: u8,
+    packed: u64,
     space: u64,
 }
 
@@ -75,9 +87,12 @@ impl CodeSpec {
         if !(MIN_LEN..=MAX_LEN).contains(&len) {
             return Err(CodeSpecError::Length(len));
         }
+        let letters = RADIX - u64::from(DIGITS);
+        let packed = RADIX.pow(u32::from(len));
         Ok(Self {
             len,
-            space: RADIX.pow(u32::from(len)),
+            packed,
+            space: packed - letters.pow(u32::from(len)),
         })
     }
 
@@ -87,14 +102,38 @@ impl CodeSpec {
         usize::from(self.len)
     }
 
-    /// Number of distinct codes: the denominator of every guessing probability.
+    /// Number of distinct codes issued (those with a digit): the denominator of every
+    /// guessing probability.
     pub fn space(&self) -> u64 {
         self.space
     }
 
-    /// A uniformly random code. Pass a CSPRNG in production; the simulator passes its seeded RNG.
+    /// Number of packed values, with or without a digit (31^len).
+    pub fn packed_space(&self) -> u64 {
+        self.packed
+    }
+
+    /// Whether `code` has at least one digit, i.e. could have been issued.
+    pub fn has_digit(&self, code: Code) -> bool {
+        let mut v = code.0;
+        (0..self.len).any(|_| {
+            let symbol = v % RADIX;
+            v /= RADIX;
+            symbol < u64::from(DIGITS)
+        })
+    }
+
+    /// A uniformly random code with at least one digit: packed values are drawn uniformly and
+    /// an all-letter one is drawn again (one in six at 6 symbols), so a draw that already has a
+    /// digit gives the code it always gave. Pass a CSPRNG in production; the simulator passes
+    /// its seeded RNG.
     pub fn random<R: Rng + ?Sized>(&self, rng: &mut R) -> Code {
-        Code(rng.random_range(0..self.space))
+        loop {
+            let code = Code(rng.random_range(0..self.packed));
+            if self.has_digit(code) {
+                return code;
+            }
+        }
     }
 
     /// Parses exactly `len` alphabet symbols (any case). Anything else is `None`.
@@ -169,8 +208,10 @@ mod tests {
     fn length_bounds() {
         assert_eq!(CodeSpec::new(3), Err(CodeSpecError::Length(3)));
         assert_eq!(CodeSpec::new(13), Err(CodeSpecError::Length(13)));
-        assert_eq!(CodeSpec::new(6).unwrap().space(), 887_503_681);
-        assert!(CodeSpec::new(12).unwrap().space() < 1 << 63);
+        let six = CodeSpec::new(6).unwrap();
+        assert_eq!(six.packed_space(), 887_503_681);
+        assert_eq!(six.space(), 887_503_681 - 148_035_889, "31^6 - 23^6");
+        assert!(CodeSpec::new(12).unwrap().packed_space() < 1 << 63);
     }
 
     #[test]
@@ -187,7 +228,37 @@ mod tests {
         assert_eq!(spec.parse("ABC23"), None);
         assert_eq!(spec.parse("ABC2O4"), None, "O is not a symbol");
         assert_eq!(spec.format(Code(0)).as_str(), "222222");
-        assert_eq!(spec.format(Code(spec.space() - 1)).as_str(), "ZZZZZZ");
+        assert_eq!(
+            spec.format(Code(spec.packed_space() - 1)).as_str(),
+            "ZZZZZZ"
+        );
+    }
+
+    #[test]
+    fn every_random_code_has_a_digit_and_all_letter_draws_are_redrawn() {
+        let spec = CodeSpec::default();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut twin = ChaCha8Rng::seed_from_u64(3);
+        let mut same_first_draw = 0;
+        for _ in 0..10_000 {
+            let c = spec.random(&mut rng);
+            let text = spec.format(c);
+            assert!(text.as_str().bytes().any(|b| b.is_ascii_digit()), "{text}");
+            assert!(spec.has_digit(c));
+            // What the old draw gave from the same stream: the same code when it had a digit.
+            let old = Code(twin.random_range(0..spec.packed_space()));
+            if spec.has_digit(old) && old == c {
+                same_first_draw += 1;
+            }
+            twin = rng.clone();
+        }
+        // About 5 in 6 draws keep the code the old generator gave.
+        assert!(
+            (8_000..=8_700).contains(&same_first_draw),
+            "{same_first_draw}"
+        );
+        assert!(!spec.has_digit(spec.parse("TCYKWK").unwrap()));
+        assert!(spec.has_digit(spec.parse("TCYKW2").unwrap()));
     }
 
     #[test]
@@ -201,9 +272,13 @@ mod tests {
                 seen[pos][usize::from(symbol_index(b).unwrap())] += 1;
             }
         }
+        // With a digit required, a position holds a given digit with probability 31^3/space
+        // and a given letter with (31^3 - 23^3)/space (space = 31^4 - 23^4): expected about
+        // 287 and 170 of 6200 draws.
         for pos in seen {
-            // Expected 200 each; a uniform draw stays far from these bounds.
-            assert!(pos.iter().all(|&n| (120..=290).contains(&n)), "{pos:?}");
+            let (digits, letters) = pos.split_at(usize::from(DIGITS));
+            assert!(digits.iter().all(|&n| (220..=360).contains(&n)), "{pos:?}");
+            assert!(letters.iter().all(|&n| (110..=240).contains(&n)), "{pos:?}");
         }
     }
 }

@@ -130,20 +130,23 @@ impl<'de> Deserialize<'de> for NonNeg {
     }
 }
 
-/// An ISO 3166-1 alpha-2 code (two capitals).
+/// An assigned ISO 3166-1 alpha-2 code (see [`crate::iso3166`]): every key and value in a file
+/// that names a country is one, so a typo (`UK`, `XX`, `gb`) is refused at its line with the
+/// code that was meant.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Iso(pub String);
+
+impl Iso {
+    /// The code as written, if it is assigned; else the error [`crate::iso3166::check`] gives.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        crate::iso3166::check(s).map(|()| Iso(s.to_string()))
+    }
+}
 
 impl<'de> Deserialize<'de> for Iso {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        if crate::dialing::is_iso_code(&s) {
-            Ok(Iso(s))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{s:?} is not an ISO 3166-1 alpha-2 code like \"US\""
-            )))
-        }
+        Iso::parse(&s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,13 +1,20 @@
 //! The destination country of a phone number, from its E.164 country calling code.
 //!
-//! SMS-pumping bots submit phone numbers, not countries, so a send must be priced by where the
-//! number points. The table (`scenarios/data/calling_codes.csv`, compiled in) maps calling codes
-//! to ISO 3166-1 alpha-2 codes. Lookup is the longest matching prefix: ITU's country codes are
-//! prefix-free, but the NANP rows (`1876` Jamaica, …) sit inside `1`.
+//! SMS-pumping bots submit phone numbers, not countries, so a send must be priced and defended
+//! by where the number points. The table (`scenarios/data/calling_codes.csv`, compiled in,
+//! transcribed from libphonenumber's metadata) maps number prefixes to ISO 3166-1 alpha-2
+//! codes. Lookup is the longest matching prefix: ITU's country codes are prefix-free, but
+//! several countries share some of them, told apart by the digits after the code (`1876` and
+//! `1658` Jamaica inside `1`, `77` Kazakhstan inside `7`, `447624` the Isle of Man inside `44`,
+//! `3906698` the Vatican inside `39`), so a prefix has up to [`MAX_PREFIX_DIGITS`] digits.
 //!
-//! Some codes are shared (+1 US/CA/PR, +7 RU/KZ, +44 GB/GG/IM/JE, …). The table marks one row of
-//! each shared code `primary`, and that country is the answer; [`Inferred::shared`] says the
-//! answer is a best guess, so a finance user can see that a +1 number may be Canadian.
+//! Where the table cannot tell sharers apart (an unlisted +1 area code, a Guernsey number in a
+//! range the data gives to no one), it marks one row of the shared code `primary`, and that
+//! country is the answer; [`Inferred::shared`] says the answer is a best guess.
+//!
+//! The table also says, per calling code, whether national numbers may begin with 0. Where
+//! they never do, a 0 right after the code is a national trunk prefix written by mistake
+//! (`+44 (0)7700 900123`); [`without_trunk_zeros`] drops it, so such spellings are one number.
 
 use rustc_hash::FxHashMap;
 use std::sync::LazyLock;
@@ -17,9 +24,12 @@ pub const BUILTIN_TABLE: &str = include_str!("../../../scenarios/data/calling_co
 /// Name the built-in table is reported under in messages.
 pub const BUILTIN_TABLE_NAME: &str = "<built-in>/scenarios/data/calling_codes.csv";
 
-/// Longest calling code the table may hold: ITU codes have 1 to 3 digits and the NANP rows add
-/// a 3-digit area code to `1`, so 4 is enough.
-const MAX_PREFIX_DIGITS: usize = 4;
+/// Longest prefix the table may hold: ITU codes have 1 to 3 digits, and telling sharers apart
+/// needs up to 8 (Saint Martin's `59059000` inside Guadeloupe's `590`).
+pub const MAX_PREFIX_DIGITS: usize = 8;
+
+/// Longest ITU country calling code.
+const MAX_ITU_DIGITS: usize = 3;
 
 /// E.164 allows at most 15 digits after the `+`.
 const MAX_E164_DIGITS: usize = 15;
@@ -45,20 +55,24 @@ impl DialingError {
     }
 }
 
-/// One calling code. Invariant: `primary` is the row marked `yes`; `others` are the rest of the
-/// rows with this code, in file order, none equal to `primary`.
+/// One prefix. Invariant: `primary` is the row marked `yes`; `others` are the rest of the rows
+/// with this prefix, in file order, none equal to `primary`; `itu_digits` is the length of the
+/// shortest listed prefix of `prefix` (its ITU country code, 1 to 3 digits), and `leading_zero`
+/// equals that code's.
 #[derive(Clone, Debug)]
 struct Code {
     prefix: String,
     primary: String,
     others: Vec<String>,
+    itu_digits: usize,
+    leading_zero: bool,
 }
 
-/// A parsed table. Invariant: keys are the prefixes' numeric values (1..=9999; no prefix starts
-/// with 0, so a value names exactly one digit string) and every code has exactly one primary.
+/// A parsed table. Invariant: keys are the prefixes' numeric values (no prefix starts with 0,
+/// so a value names exactly one digit string) and every prefix has exactly one primary.
 #[derive(Clone, Debug)]
 pub struct CallingCodes {
-    codes: FxHashMap<u16, Code>,
+    codes: FxHashMap<u32, Code>,
 }
 
 /// A country read off a phone number.
@@ -70,6 +84,10 @@ pub struct Inferred<'a> {
     pub calling_code: &'a str,
     /// Other countries that use the same calling code; empty if it is not shared.
     pub shared_with: &'a [String],
+    /// The ITU country calling code the prefix belongs to (`"1"` for `"1876"`).
+    pub country_code: &'a str,
+    /// Whether national numbers after `country_code` may begin with 0.
+    pub leading_zero: bool,
 }
 
 impl Inferred<'_> {
@@ -85,10 +103,11 @@ struct Pending {
     first_line: usize,
     primary: Option<String>,
     others: Vec<String>,
+    leading_zero: bool,
 }
 
 impl CallingCodes {
-    /// Parses a table with the header `prefix,iso,primary`. `origin` names the file in error
+    /// Parses a table with the header `prefix,iso,primary,leading_zero`. `origin` names the file in error
     /// messages. Lines starting with `#` are comments (provenance headers).
     pub fn parse(origin: &str, text: &str) -> Result<Self, DialingError> {
         let (mut reader, header_line) = commented_csv(text);
@@ -96,15 +115,15 @@ impl CallingCodes {
             .headers()
             .map_err(|e| DialingError::new(origin, header_line, "header", e.to_string()))?;
         let names: Vec<&str> = headers.iter().map(str::trim).collect();
-        if names != ["prefix", "iso", "primary"] {
+        if names != ["prefix", "iso", "primary", "leading_zero"] {
             return Err(DialingError::new(
                 origin,
                 header_line,
                 "header",
-                "the columns must be `prefix,iso,primary`",
+                "the columns must be `prefix,iso,primary,leading_zero`",
             ));
         }
-        let mut pending: FxHashMap<u16, Pending> = FxHashMap::default();
+        let mut pending: FxHashMap<u32, Pending> = FxHashMap::default();
         for record in reader.records() {
             let record = record.map_err(|e| {
                 let line = e.position().map_or(0, |p| p.line() as usize);
@@ -113,6 +132,7 @@ impl CallingCodes {
             let line = record.position().map_or(0, |p| p.line() as usize);
             let field = |i: usize| record.get(i).unwrap_or("").trim();
             let (prefix, iso, primary) = (field(0), field(1), field(2));
+            let leading_zero = yes_no(origin, line, "leading_zero", field(3))?;
             let key = prefix_key(prefix).ok_or_else(|| {
                 DialingError::new(
                     origin,
@@ -124,32 +144,23 @@ impl CallingCodes {
                     ),
                 )
             })?;
-            if !is_iso_code(iso) {
-                return Err(DialingError::new(
-                    origin,
-                    line,
-                    "iso",
-                    format!("`{iso}` is not a two-letter upper-case ISO 3166-1 code"),
-                ));
-            }
-            let is_primary = match primary {
-                "yes" => true,
-                "no" => false,
-                other => {
-                    return Err(DialingError::new(
-                        origin,
-                        line,
-                        "primary",
-                        format!("`{other}` must be `yes` or `no`"),
-                    ));
-                }
-            };
+            crate::iso3166::check(iso).map_err(|e| DialingError::new(origin, line, "iso", e))?;
+            let is_primary = yes_no(origin, line, "primary", primary)?;
             let entry = pending.entry(key).or_insert_with(|| Pending {
                 prefix: prefix.to_string(),
                 first_line: line,
                 primary: None,
                 others: Vec::new(),
+                leading_zero,
             });
+            if entry.leading_zero != leading_zero {
+                return Err(DialingError::new(
+                    origin,
+                    line,
+                    "leading_zero",
+                    format!("prefix {prefix} says both `yes` and `no`"),
+                ));
+            }
             if entry.primary.as_deref() == Some(iso) || entry.others.iter().any(|o| o == iso) {
                 return Err(DialingError::new(
                     origin,
@@ -180,8 +191,8 @@ impl CallingCodes {
             ));
         }
         let mut codes = FxHashMap::default();
-        for (key, p) in pending {
-            let Some(primary) = p.primary else {
+        for (&key, p) in &pending {
+            let Some(primary) = p.primary.clone() else {
                 return Err(DialingError::new(
                     origin,
                     p.first_line,
@@ -192,19 +203,47 @@ impl CallingCodes {
                     ),
                 ));
             };
+            // The ITU code: the shortest listed prefix of this one (itself, if none is).
+            let itu = (1..=p.prefix.len())
+                .find_map(|len| pending.get(&prefix_key(&p.prefix[..len])?))
+                .unwrap_or(p);
+            if itu.prefix.len() > MAX_ITU_DIGITS {
+                return Err(DialingError::new(
+                    origin,
+                    p.first_line,
+                    "prefix",
+                    format!(
+                        "{} extends no listed country calling code of 1 to {MAX_ITU_DIGITS} digits",
+                        p.prefix
+                    ),
+                ));
+            }
+            if itu.leading_zero != p.leading_zero {
+                return Err(DialingError::new(
+                    origin,
+                    p.first_line,
+                    "leading_zero",
+                    format!(
+                        "prefix {} disagrees with its calling code {}",
+                        p.prefix, itu.prefix
+                    ),
+                ));
+            }
             codes.insert(
                 key,
                 Code {
-                    prefix: p.prefix,
+                    prefix: p.prefix.clone(),
                     primary,
-                    others: p.others,
+                    others: p.others.clone(),
+                    itu_digits: itu.prefix.len(),
+                    leading_zero: itu.leading_zero,
                 },
             );
         }
         Ok(CallingCodes { codes })
     }
 
-    /// Number of distinct calling codes.
+    /// Number of distinct prefixes.
     pub fn len(&self) -> usize {
         self.codes.len()
     }
@@ -252,24 +291,62 @@ impl CallingCodes {
         self.longest(u32::try_from(top).ok()?, taken)
     }
 
+    /// `number` without the zeros right after its calling code, if the code's national numbers
+    /// never begin with 0 (`44 0 7700900123` → `447700900123`); unchanged otherwise. `None` if
+    /// nothing but zeros follows the code.
+    pub fn without_trunk_zeros(&self, number: u64) -> Option<u64> {
+        let Some(found) = self.lookup_number(number) else {
+            return Some(number);
+        };
+        if found.leading_zero || number == 0 {
+            return Some(number);
+        }
+        let digits = number.ilog10() + 1;
+        let national_digits = digits.checked_sub(found.country_code.len() as u32)?;
+        let scale = 10u64.pow(national_digits);
+        let (code, national) = (number / scale, number % scale);
+        if national == 0 {
+            return None;
+        }
+        let kept = national.ilog10() + 1;
+        Some(code * 10u64.pow(kept) + national)
+    }
+
     /// Longest listed prefix of the `taken` leading digits whose value is `top`.
     fn longest(&self, top: u32, taken: usize) -> Option<Inferred<'_>> {
         (1..=taken).rev().find_map(|len| {
             let value = top / 10u32.pow((taken - len) as u32);
-            let code = self.codes.get(&u16::try_from(value).ok()?)?;
+            let code = self.codes.get(&value)?;
             // The value drops leading zeros ("+0044" is 44 at length 4); the length check keeps
             // such input from matching a shorter code.
             (code.prefix.len() == len).then_some(Inferred {
                 country: &code.primary,
                 calling_code: &code.prefix,
                 shared_with: &code.others,
+                country_code: &code.prefix[..code.itu_digits],
+                leading_zero: code.leading_zero,
             })
         })
     }
 }
 
-/// The numeric value of a prefix of 1..=4 ASCII digits without a leading zero.
-fn prefix_key(prefix: &str) -> Option<u16> {
+/// `yes` or `no` in a table's field.
+fn yes_no(origin: &str, line: usize, field: &str, value: &str) -> Result<bool, DialingError> {
+    match value {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        other => Err(DialingError::new(
+            origin,
+            line,
+            field,
+            format!("`{other}` must be `yes` or `no`"),
+        )),
+    }
+}
+
+/// The numeric value of a prefix of 1..=[`MAX_PREFIX_DIGITS`] ASCII digits without a leading
+/// zero.
+fn prefix_key(prefix: &str) -> Option<u32> {
     let ok = (1..=MAX_PREFIX_DIGITS).contains(&prefix.len())
         && prefix.bytes().all(|b| b.is_ascii_digit())
         && !prefix.starts_with('0');
@@ -296,6 +373,14 @@ pub fn country_of(e164: &str) -> Option<Inferred<'static>> {
 /// [`country_of`] for a number kept as its digits.
 pub fn country_of_number(number: u64) -> Option<Inferred<'static>> {
     builtin().ok()?.lookup_number(number)
+}
+
+/// [`CallingCodes::without_trunk_zeros`] by the built-in table (unchanged if it is unusable).
+pub fn without_trunk_zeros(number: u64) -> Option<u64> {
+    match builtin() {
+        Ok(t) => t.without_trunk_zeros(number),
+        Err(_) => Some(number),
+    }
 }
 
 /// A reader for the shipped reference tables: CSV with a header row, after `#` comment lines
@@ -375,10 +460,93 @@ mod tests {
             Some(("DO", false)),
             "one of DO's three"
         );
-        assert_eq!(iso("+3906698"), Some(("IT", true)), "VA shares +39");
+        assert_eq!(iso("+390612345678"), Some(("IT", true)), "Rome is Italy");
         let us = country_of("+1 (415) 555-0100").expect("separators are fine");
-        assert_eq!(us.calling_code, "1");
-        assert_eq!(us.shared_with, ["CA", "PR"]);
+        assert_eq!((us.calling_code, us.country_code), ("1", "1"));
+        assert!(us.shared_with.iter().any(|c| c == "CA"));
+    }
+
+    /// One test per overlay the issue named, plus the other shared codes libphonenumber splits
+    /// (resources/PhoneNumberMetadata.xml v9.0.35: `leadingDigits` and number patterns).
+    #[test]
+    fn overlays_inside_shared_codes_have_their_own_country() {
+        let cases = [
+            ("+16585550100", "JM", "1658", "Jamaica's overlay since 2019"),
+            ("+18765550100", "JM", "1876", "Jamaica's original area code"),
+            ("+17875550100", "PR", "1787", "Puerto Rico"),
+            ("+19395550100", "PR", "1939", "Puerto Rico's overlay"),
+            ("+14165550100", "CA", "1416", "Toronto"),
+            ("+16045550100", "CA", "1604", "Vancouver"),
+            ("+77012345678", "KZ", "77", "Kazakh mobile"),
+            ("+77172123456", "KZ", "77", "Astana fixed line"),
+            ("+447624123456", "IM", "447624", "Isle of Man mobile"),
+            ("+441624123456", "IM", "441624", "Isle of Man fixed line"),
+            ("+441534123456", "JE", "441534", "Jersey fixed line"),
+            ("+447797123456", "JE", "447797", "Jersey mobile"),
+            ("+441481123456", "GG", "441481", "Guernsey fixed line"),
+            ("+447781123456", "GG", "447781", "Guernsey mobile"),
+            (
+                "+390669812345",
+                "VA",
+                "3906698",
+                "the Vatican inside Rome's 06",
+            ),
+            ("+262639123456", "YT", "26263", "Mayotte mobile"),
+            ("+35818123456", "AX", "35818", "Åland"),
+            ("+4779123456", "SJ", "4779", "Svalbard"),
+            ("+5997123456", "BQ", "5997", "Bonaire"),
+            ("+38344123456", "XK", "383", "Kosovo"),
+        ];
+        for (number, want, prefix, what) in cases {
+            let got = country_of(number).expect(what);
+            assert_eq!((got.country, got.calling_code), (want, prefix), "{what}");
+            assert!(!got.shared(), "{what}: an overlay is not a guess");
+        }
+        // Their neighbours stay with the main country.
+        for (number, want) in [
+            ("+14155550100", "US"),
+            ("+79161234567", "RU"),
+            ("+447700900123", "GB"),
+            ("+442079460958", "GB"),
+        ] {
+            assert_eq!(
+                country_of(number).map(|i| i.country),
+                Some(want),
+                "{number}"
+            );
+        }
+    }
+
+    #[test]
+    fn trunk_zeros_are_dropped_only_where_national_numbers_never_begin_with_0() {
+        let t = builtin().expect("valid");
+        for (written, want) in [
+            (4407700900123u64, 447700900123u64),
+            (44007700900123, 447700900123),
+            (447700900123, 447700900123),
+            (709161234567, 79161234567),
+            (104155550100, 14155550100),
+            (330612345678, 33612345678),
+            // Italy's national numbers begin with 0 (Rome is 06): nothing to drop.
+            (390612345678, 390612345678),
+            // An unlisted code is left as written.
+            (882012345678, 882012345678),
+        ] {
+            assert_eq!(t.without_trunk_zeros(written), Some(want), "{written}");
+        }
+        assert_eq!(
+            t.without_trunk_zeros(44000000),
+            None,
+            "only zeros after +44"
+        );
+        for (number, zero) in [
+            (447700900123u64, false),
+            (390612345678, true),
+            (2250712345678, true),
+        ] {
+            let got = t.lookup_number(number).expect("listed");
+            assert_eq!(got.leading_zero, zero, "{number}");
+        }
     }
 
     #[test]
@@ -417,7 +585,7 @@ mod tests {
         assert_eq!(country_of_number(u64::MAX), None, "20 digits");
     }
 
-    const HEAD: &str = "# provenance\nprefix,iso,primary\n";
+    const HEAD: &str = "# provenance\nprefix,iso,primary,leading_zero\n";
 
     fn parse(rows: &str) -> Result<CallingCodes, String> {
         CallingCodes::parse("t.csv", &format!("{HEAD}{rows}")).map_err(|e| e.to_string())
@@ -427,22 +595,39 @@ mod tests {
     fn errors_name_file_line_and_field() {
         let cases = [
             (
-                "1,US,yes\n1,CA,yes\n",
+                "1,US,yes,no\n1,CA,yes,no\n",
                 "t.csv:4: `primary`: calling code 1 already",
             ),
             (
-                "1,US,no\n1,CA,no\n",
+                "1,US,no,no\n1,CA,no,no\n",
                 "t.csv:3: `primary`: calling code 1 has no row",
             ),
-            ("1-684,AS,yes\n", "t.csv:3: `prefix`"),
-            ("12345,XX,yes\n", "t.csv:3: `prefix`"),
-            ("044,GB,yes\n", "t.csv:3: `prefix`"),
-            ("44,gb,yes\n", "t.csv:3: `iso`"),
-            ("44,GBR,yes\n", "t.csv:3: `iso`"),
-            ("44,GB,true\n", "t.csv:3: `primary`"),
+            ("1-684,AS,yes,no\n", "t.csv:3: `prefix`"),
+            ("123456789,US,yes,no\n", "t.csv:3: `prefix`"),
+            ("044,GB,yes,no\n", "t.csv:3: `prefix`"),
+            ("44,gb,yes,no\n", "t.csv:3: `iso`"),
+            ("44,GBR,yes,no\n", "t.csv:3: `iso`"),
             (
-                "44,GB,yes\n44,GB,no\n",
+                "44,UK,yes,no\n",
+                "t.csv:3: `iso`: \"UK\" is not an ISO 3166-1",
+            ),
+            ("44,GB,true,no\n", "t.csv:3: `primary`"),
+            ("44,GB,yes,maybe\n", "t.csv:3: `leading_zero`"),
+            (
+                "44,GB,yes,no\n44,GB,no,no\n",
                 "t.csv:4: `iso`: `GB` is listed twice",
+            ),
+            (
+                "44,GB,yes,no\n44,GG,no,yes\n",
+                "t.csv:4: `leading_zero`: prefix 44 says both",
+            ),
+            (
+                "44,GB,yes,no\n441534,JE,yes,yes\n",
+                "t.csv:4: `leading_zero`: prefix 441534 disagrees with its calling code 44",
+            ),
+            (
+                "1876,JM,yes,no\n",
+                "t.csv:3: `prefix`: 1876 extends no listed country calling code",
             ),
             ("", "t.csv:2: `header`: the table has no rows"),
         ];
@@ -457,7 +642,7 @@ mod tests {
 
     #[test]
     fn longest_prefix_wins() {
-        let t = parse("1,US,yes\n1876,JM,yes\n").expect("parses");
+        let t = parse("1,US,yes,no\n1876,JM,yes,no\n").expect("parses");
         assert_eq!(t.lookup("+18761234567").map(|i| i.country), Some("JM"));
         assert_eq!(t.lookup("+18771234567").map(|i| i.country), Some("US"));
         assert_eq!(t.lookup("+1").map(|i| i.country), Some("US"));
@@ -494,7 +679,7 @@ mod tests {
         }
 
         #[test]
-        fn every_row_maps_to_its_code_and_primary(row in 0usize..1000, rest in "[0-9]{0,10}") {
+        fn every_row_maps_to_its_code_and_primary(row in 0usize..1000, rest in "[0-9]{0,7}") {
             let t = builtin().expect("valid");
             let mut codes: Vec<&Code> = t.codes.values().collect();
             codes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
@@ -509,6 +694,26 @@ mod tests {
                 prop_assert_eq!(got.shared(), !code.others.is_empty());
             }
             prop_assert_eq!(Some(got), t.lookup_number(digits.parse().expect("digits")));
+        }
+
+        /// Writing zeros after a calling code whose numbers never begin with 0 gives the same
+        /// number as not writing them; where they may, the zeros are kept.
+        #[test]
+        fn trunk_zeros_never_make_a_new_number(
+            row in 0usize..1000,
+            zeros in 1usize..3,
+            rest in "[1-9][0-9]{6,9}",
+        ) {
+            let t = builtin().expect("valid");
+            let mut codes: Vec<&Code> = t.codes.values().collect();
+            codes.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+            let code = &codes[row % codes.len()].prefix[..codes[row % codes.len()].itu_digits];
+            let plain: u64 = format!("{code}{rest}").parse().expect("digits");
+            let padded: u64 = format!("{code}{}{rest}", "0".repeat(zeros)).parse().expect("digits");
+            let zero_ok = t.lookup_number(padded).expect("listed code").leading_zero;
+            let want = if zero_ok { padded } else { plain };
+            prop_assert_eq!(t.without_trunk_zeros(padded), Some(want));
+            prop_assert_eq!(t.without_trunk_zeros(want), Some(want), "idempotent");
         }
     }
 }

@@ -7,7 +7,11 @@
 //! * a word (a maximal run of Unicode alphanumerics) made of exactly `len` alphabet symbols,
 //!   in any case, or
 //! * two adjacent such words separated by exactly one space or hyphen whose lengths add up
-//!   to `len`.
+//!   to `len`,
+//!
+//! and in either case with at least one digit: every issued code has one ([`crate::code`]), so
+//! an all-letter word ("THANKS", "MERCI", "SECRET") is never a candidate, never counts towards
+//! stuffing and never pushes the real code out.
 //!
 //! Full-width ASCII letters and digits (as typed on some CJK keyboards) are folded to ASCII
 //! first. A word with any other character in it is not a code, so "codeABC234" is not matched.
@@ -15,23 +19,18 @@
 //! **Why a bound on candidates:** a message is one guess per candidate it contains. An attacker
 //! who could stuff hundreds of candidates into one message would multiply their chance of
 //! hitting somebody else's pending code, so the verifier only ever tries the first
-//! `max_candidates` (default 1). Candidates containing a digit are tried before all-letter
-//! ones, because surrounding prose ("SECRET", "NUMBER") is made of letter-only words while
-//! five in six codes contain a digit.
+//! `max_candidates` (default 1).
 
 use crate::code::{Code, CodeSpec, RADIX, symbol_index};
 
 /// The most candidates any configuration may try per message.
 pub const MAX_CANDIDATES: usize = 16;
 
-/// The candidates found in one message, best first, without duplicates.
+/// The candidates found in one message, in order of appearance, without duplicates.
 #[derive(Clone, Debug)]
 pub struct Candidates {
-    /// Candidates with a digit first, then letter-only ones; never more than the limit.
     codes: [Code; MAX_CANDIDATES],
     len: u8,
-    /// How many of `codes` contain a digit (they come first).
-    with_digit: u8,
     limit: u8,
     /// Every candidate seen, including those beyond the limit; a large number flags stuffing.
     pub seen: usize,
@@ -42,7 +41,6 @@ impl Candidates {
         Self {
             codes: [Code(0); MAX_CANDIDATES],
             len: 0,
-            with_digit: 0,
             limit: limit.clamp(1, MAX_CANDIDATES) as u8,
             seen: 0,
         }
@@ -56,29 +54,17 @@ impl Candidates {
         self.len == 0
     }
 
-    /// Keeps the best `limit` candidates: digit ones in order of appearance, then letter ones.
+    /// Keeps the first `limit` candidates; a word without a digit is not one.
     fn push(&mut self, code: Code, has_digit: bool) {
+        if !has_digit {
+            return;
+        }
         self.seen += 1;
         if self.as_slice().contains(&code) {
             return;
         }
-        let (len, limit, digits) = (
-            usize::from(self.len),
-            usize::from(self.limit),
-            usize::from(self.with_digit),
-        );
-        if has_digit {
-            if digits == limit {
-                return;
-            }
-            // Insert after the last digit candidate; a letter-only one falls off if full.
-            let keep = len.min(limit - 1);
-            self.codes.copy_within(digits..keep, digits + 1);
-            self.codes[digits] = code;
-            self.with_digit += 1;
-            self.len = (keep + 1) as u8;
-        } else if len < limit {
-            self.codes[len] = code;
+        if self.len < self.limit {
+            self.codes[usize::from(self.len)] = code;
             self.len += 1;
         }
     }
@@ -284,25 +270,53 @@ mod tests {
     }
 
     #[test]
-    fn codes_with_digits_beat_prose_words() {
-        // "SECRET" is made of alphabet symbols but has no digit.
+    fn words_without_a_digit_are_never_candidates() {
+        // "SECRET" and "NUMBER" are made of alphabet symbols but have no digit.
         assert_eq!(texts("SECRET number ABC234", 1), ["ABC234"]);
-        assert_eq!(
-            texts("SECRET number ABC234", 3),
-            ["ABC234", "SECRET", "NUMBER"]
-        );
-        assert_eq!(
-            texts("SECRET", 1),
-            ["SECRET"],
-            "all-letter codes still match"
-        );
+        assert_eq!(texts("SECRET number ABC234", 3), ["ABC234"]);
+        assert!(texts("SECRET", 1).is_empty(), "no code is all letters");
+        assert!(texts("TCY KWK", 1).is_empty());
+        assert_eq!(texts("TCY KW2", 1), ["TCYKW2"], "a digit in either half");
+    }
+
+    /// Issue 23: "Thanks! TCYKWK" lost to THANKS. With codes that always hold a digit, common
+    /// replies in several languages around any code leave exactly the code.
+    #[test]
+    fn polite_replies_around_a_code_leave_only_the_code() {
+        let spec = CodeSpec::default();
+        let replies = [
+            "Thanks! {}",
+            "{} thanks",
+            "Merci {} merci",
+            "Danke! {}",
+            "OK {}",
+            "Here you go: {}",
+            "Gracias, {}",
+            "Obrigado {} obrigado",
+            "THANKS {} CHEERS",
+            "Спасибо {}",
+            "ありがとう {}",
+        ];
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(23);
+        for _ in 0..200 {
+            let code = spec.random(&mut rng);
+            for reply in replies {
+                let text = reply.replace("{}", spec.format(code).as_str());
+                let c = extract(&text, &spec, 1);
+                assert_eq!(c.as_slice(), [code], "{text}");
+                assert_eq!(c.seen, 1, "{text}: polite words are not candidates");
+            }
+        }
     }
 
     #[test]
     fn stuffed_message_yields_only_max_candidates() {
         let spec = CodeSpec::default();
-        let stuffed: String = (0..500u64)
-            .map(|i| format!("{} ", spec.format(Code(i * 1_000_003))))
+        let stuffed: String = (0..)
+            .map(|i: u64| Code(i * 1_000_003))
+            .filter(|&c| spec.has_digit(c))
+            .take(500)
+            .map(|c| format!("{} ", spec.format(c)))
             .collect();
         let c = extract(&stuffed, &spec, 1);
         assert_eq!(c.as_slice().len(), 1);
@@ -322,12 +336,21 @@ mod tests {
         use super::*;
         use proptest::prelude::*;
 
+        /// Six symbols with at least one digit, as every issued code has.
         fn code_strategy() -> impl Strategy<Value = String> {
-            proptest::collection::vec(0usize..31, 6).prop_map(|ix| {
-                ix.into_iter()
-                    .map(|i| crate::code::ALPHABET[i] as char)
-                    .collect()
-            })
+            (
+                proptest::collection::vec(0usize..31, 6),
+                0usize..6,
+                0usize..8,
+            )
+                .prop_map(|(mut ix, at, digit)| {
+                    if ix.iter().all(|&i| i >= 8) {
+                        ix[at] = digit;
+                    }
+                    ix.into_iter()
+                        .map(|i| crate::code::ALPHABET[i] as char)
+                        .collect()
+                })
         }
 
         proptest! {

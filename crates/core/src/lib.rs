@@ -12,6 +12,7 @@ pub mod conf;
 pub mod dedupe;
 pub mod dialing;
 pub mod extract;
+pub mod iso3166;
 pub mod limits;
 pub mod metrics;
 pub mod sender;

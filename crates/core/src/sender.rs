@@ -3,8 +3,9 @@
 //! iMessage senders arrive either as phone numbers or as Apple-ID e-mail addresses, and the
 //! app that binds a challenge to an expected sender may have typed the number differently
 //! ("+1 (555) 010-0123"). Both sides are normalised before any comparison: phones to E.164
-//! (`+` and 8 to 15 digits), e-mail addresses to ASCII lower case. Anything else is an error,
-//! never a silent mismatch.
+//! (`+` and 8 to 15 digits, without a national trunk 0 written after a calling code whose
+//! numbers never begin with 0: `+44 (0)7700 900123` is `+447700900123`), e-mail addresses to
+//! ASCII lower case. Anything else is an error, never a silent mismatch.
 //!
 //! Only ASCII letters are folded. Full Unicode lower-casing would make look-alikes equal: the
 //! Kelvin sign `\u{212A}` lower-cases to `k`, so `\u{212A}ate@example.com` would verify a
@@ -75,12 +76,16 @@ impl Sender {
         };
         let mut number = 0u64;
         let mut digits = 0;
+        // A 0 within the first digits after the first (where a calling code of 1 to 3 digits
+        // ends) may be a trunk prefix; only then is the calling-code table asked.
+        let mut early_zero = false;
         for b in rest.bytes() {
             match b {
                 b'0'..=b'9' => {
                     if digits == 0 && b == b'0' {
                         return Err(SenderError::Phone);
                     }
+                    early_zero |= b == b'0' && digits <= 3;
                     digits += 1;
                     if digits > 15 {
                         return Err(SenderError::Phone);
@@ -91,7 +96,14 @@ impl Sender {
                 _ => return Err(SenderError::Phone),
             }
         }
-        if digits < 8 {
+        // A trunk prefix written after the calling code (`+44 (0)7700 900123`) is dropped
+        // where national numbers never begin with 0, so it cannot make a second number.
+        let number = if early_zero {
+            crate::dialing::without_trunk_zeros(number).ok_or(SenderError::Phone)?
+        } else {
+            number
+        };
+        if number.ilog10() + 1 < 8 {
             return Err(SenderError::Phone);
         }
         Ok(Sender::Phone(number))
@@ -198,6 +210,44 @@ mod tests {
             Sender::parse("+999999999999999").unwrap().to_string(),
             "+999999999999999"
         );
+    }
+
+    #[test]
+    fn a_trunk_zero_after_the_calling_code_is_not_a_new_number() {
+        let plain = Sender::parse("+44 7700 900123").unwrap();
+        for raw in [
+            "+44 0 7700 900123",
+            "+44 00 7700 900123",
+            "+44 (0)7700 900123",
+        ] {
+            assert_eq!(Sender::parse(raw).unwrap(), plain, "{raw}");
+        }
+        // Italian numbers begin with 0: the 0 is part of the number.
+        assert_eq!(
+            Sender::parse("+39 06 1234 5678").unwrap().to_string(),
+            "+390612345678"
+        );
+        assert_eq!(Sender::parse("+44 000000"), Err(SenderError::Phone));
+        assert_eq!(
+            Sender::parse("+44 0 12345"),
+            Err(SenderError::Phone),
+            "too short"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any number of zeros between `+44` (or `+1`, `+7`, `+234`) and a national number
+        /// parses to the number without them.
+        #[test]
+        fn zeros_after_a_code_without_leading_zeros_never_change_the_number(
+            code in proptest::sample::select(vec!["1", "7", "44", "234", "33"]),
+            zeros in 0usize..4,
+            national in "[1-9][0-9]{6,8}",
+        ) {
+            let plain = Sender::parse(&format!("+{code}{national}")).unwrap();
+            let padded = Sender::parse(&format!("+{code} {} {national}", "0".repeat(zeros)));
+            proptest::prop_assert_eq!(padded, Ok(plain));
+        }
     }
 
     #[test]

@@ -3,7 +3,14 @@
 //!
 //! Pure like the verifier: `now` and the RNG come from the caller. One pending code per phone
 //! (a new start replaces it); a code expires after `ttl_ms` and dies after `max_attempts` wrong
-//! checks. Expiry is O(1) amortised: starts are queued in time order (one TTL for all).
+//! checks. Expiry is O(1) amortised: starts are queued in time order (one TTL for all), and
+//! every start first drops the queue's expired head.
+//!
+//! **Bounded:** at most `max_pending` starts are kept (the queue, which holds every start of
+//! the last TTL, replaced ones included, so it bounds the map too); past it a start is refused
+//! with the time until the oldest one expires, never evicting a live code. About 60 bytes each
+//! (measured by issue 22: 300,000 pending added about 18 MiB), so the default
+//! [`DEFAULT_MAX_PENDING`] is about 6 MiB.
 
 use crate::clock::Millis;
 use crate::sender::Sender;
@@ -11,6 +18,9 @@ use parking_lot::Mutex;
 use rand::Rng;
 use rustc_hash::FxHashMap;
 use std::collections::VecDeque;
+
+/// Starts kept at most by [`SmsOtp::new`] unless [`SmsOtp::with_max_pending`] says otherwise.
+pub const DEFAULT_MAX_PENDING: usize = 100_000;
 
 #[derive(Clone, Copy, Debug)]
 pub struct SmsOtpConfig {
@@ -36,6 +46,8 @@ pub enum SmsOtpError {
     NotAPhone,
     #[error("digits must be between 4 and 9, got {0}")]
     Digits(u32),
+    #[error("{max} SMS codes are pending, the most this server keeps; retry later")]
+    Full { max: usize, retry_after_ms: Millis },
 }
 
 /// The code to send, and to whom.
@@ -68,8 +80,40 @@ struct State {
     queue: VecDeque<(Millis, u64)>,
 }
 
+impl State {
+    /// Drops up to `max` expired queue entries; returns how many codes were still pending.
+    fn expire(&mut self, now: Millis, max: usize) -> u64 {
+        let mut expired = 0;
+        for _ in 0..max {
+            match self.queue.front() {
+                Some(&(at, number)) if at <= now => {
+                    self.queue.pop_front();
+                    // A later start for the same phone replaced this entry; only drop a stale one.
+                    if self
+                        .pending
+                        .get(&number)
+                        .is_some_and(|p| p.expires_at <= now)
+                    {
+                        self.pending.remove(&number);
+                        expired += 1;
+                    }
+                }
+                _ => break,
+            }
+        }
+        expired
+    }
+
+    /// A start's share of the sweep: two expired entries per start keep the queue from
+    /// growing past one TTL of starts without a sweeper.
+    fn expire_head(&mut self, now: Millis) {
+        self.expire(now, 2);
+    }
+}
+
 pub struct SmsOtp {
     cfg: SmsOtpConfig,
+    max_pending: usize,
     state: Mutex<State>,
 }
 
@@ -80,8 +124,15 @@ impl SmsOtp {
         }
         Ok(Self {
             cfg,
+            max_pending: DEFAULT_MAX_PENDING,
             state: Mutex::new(State::default()),
         })
+    }
+
+    /// The same, keeping at most `max` starts (at least 1).
+    pub fn with_max_pending(mut self, max: usize) -> Self {
+        self.max_pending = max.max(1);
+        self
     }
 
     /// Draws a code for `phone`; the caller sends (and pays for) the SMS.
@@ -94,8 +145,16 @@ impl SmsOtp {
         let Sender::Phone(number) = *phone else {
             return Err(SmsOtpError::NotAPhone);
         };
-        let code = rng.random_range(0..10u32.pow(self.cfg.digits));
         let mut st = self.state.lock();
+        st.expire_head(now);
+        if st.queue.len() >= self.max_pending {
+            let oldest = st.queue.front().map_or(now, |&(at, _)| at);
+            return Err(SmsOtpError::Full {
+                max: self.max_pending,
+                retry_after_ms: oldest.saturating_sub(now).max(1),
+            });
+        }
+        let code = rng.random_range(0..10u32.pow(self.cfg.digits));
         st.pending.insert(
             number,
             Pending {
@@ -145,20 +204,7 @@ impl SmsOtp {
 
     /// Forgets expired codes; returns how many were still pending.
     pub fn sweep(&self, now: Millis) -> u64 {
-        let mut st = self.state.lock();
-        let mut expired = 0;
-        while let Some(&(at, number)) = st.queue.front() {
-            if at > now {
-                break;
-            }
-            st.queue.pop_front();
-            // A later start for the same phone replaced this entry; only drop a stale one.
-            if st.pending.get(&number).is_some_and(|p| p.expires_at <= now) {
-                st.pending.remove(&number);
-                expired += 1;
-            }
-        }
-        expired
+        self.state.lock().expire(now, usize::MAX)
     }
 
     pub fn pending(&self) -> usize {
@@ -227,6 +273,34 @@ mod tests {
         assert_eq!(s.sweep(300_999), 0, "the newer code is still live");
         assert_eq!(s.sweep(301_000), 1);
         assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn pending_codes_are_bounded_and_the_refusal_says_when_to_retry() {
+        let s = SmsOtp::new(SmsOtpConfig::default())
+            .unwrap()
+            .with_max_pending(3);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let to = |n: u64| Sender::Phone(15_550_100_000 + n);
+        for n in 0..3 {
+            s.start(&to(n), n * 1_000, &mut rng).unwrap();
+        }
+        // A replacement start counts too: the queue holds every start of the last TTL.
+        assert_eq!(
+            s.start(&to(0), 5_000, &mut rng),
+            Err(SmsOtpError::Full {
+                max: 3,
+                retry_after_ms: 295_000
+            })
+        );
+        assert_eq!(s.pending(), 3, "no live code was evicted");
+        // Once the oldest expires, a start gets in without any sweep.
+        s.start(&to(9), 300_000, &mut rng).unwrap();
+        assert_eq!(s.pending(), 3);
+        assert_eq!(
+            DEFAULT_MAX_PENDING,
+            SmsOtp::new(SmsOtpConfig::default()).unwrap().max_pending
+        );
     }
 
     #[test]

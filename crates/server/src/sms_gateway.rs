@@ -6,10 +6,11 @@
 //! `GET /sms/outbox/{phone}`, which is how tests and load generators play the handset. Never
 //! turn it on in front of real users: it hands out the codes.
 //!
-//! The price follows the destination: the caller's `country` if given, else the country of the
-//! number's calling code ([`mo2fa_core::dialing`]), else Twilio's fallback ("Unknown") price. Pumping
-//! bots send numbers, not countries, so without the inference every pumped send would be billed
-//! at the fallback price instead of the premium destinations they aim at.
+//! The price follows the destination: the country of the number's calling code
+//! ([`mo2fa_core::dialing`]), else Twilio's fallback ("Unknown") price. A caller's `country`
+//! never overrides it (the route ignores and reports one that disagrees): pumping bots send
+//! numbers, and a bot that could name the country would pick the cheapest price and a new
+//! country for every per-country cap.
 
 use mo2fa_core::clock::Millis;
 use mo2fa_core::dialing;
@@ -62,8 +63,6 @@ pub struct Sent {
 /// Where the billed country came from, so an answer can show how sure the price is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CountrySource {
-    /// The caller named it.
-    Request,
     /// Read off the number's calling code; `shared` if other countries use the same code, so
     /// the country is the code's primary and may be wrong.
     CallingCode { shared: bool },
@@ -75,10 +74,23 @@ impl CountrySource {
     /// The name used in API answers.
     pub fn as_str(self) -> &'static str {
         match self {
-            CountrySource::Request => "request",
             CountrySource::CallingCode { .. } => "calling_code",
             CountrySource::Unknown => "unknown",
         }
+    }
+}
+
+/// The destination country of a send, from the number's calling code alone, and how sure it is.
+pub fn destination(phone: &Sender) -> (Option<&'static str>, CountrySource) {
+    match phone {
+        Sender::Phone(n) => match dialing::country_of_number(*n) {
+            Some(i) => (
+                Some(i.country),
+                CountrySource::CallingCode { shared: i.shared() },
+            ),
+            None => (None, CountrySource::Unknown),
+        },
+        Sender::Email(_) => (None, CountrySource::Unknown),
     }
 }
 
@@ -99,27 +111,16 @@ impl SmsGateway {
         }
     }
 
-    /// Draws a code for `phone` and bills one segment to `country` (ISO code) if given, else to
-    /// the country of the number's calling code, else at the fallback price.
+    /// Draws a code for `phone` and bills one segment to the country of the number's calling
+    /// code, else at the fallback price.
     pub fn send<R: Rng + ?Sized>(
         &self,
         phone: &Sender,
-        country: Option<&str>,
         now: Millis,
         rng: &mut R,
     ) -> Result<Sent, SmsOtpError> {
         let code = self.otp.start(phone, now, rng)?;
-        let (country, source) = match (country, phone) {
-            (Some(iso), _) => (Some(iso), CountrySource::Request),
-            (None, Sender::Phone(n)) => match dialing::country_of_number(*n) {
-                Some(i) => (
-                    Some(i.country),
-                    CountrySource::CallingCode { shared: i.shared() },
-                ),
-                None => (None, CountrySource::Unknown),
-            },
-            (None, Sender::Email(_)) => (None, CountrySource::Unknown),
-        };
+        let (country, source) = destination(phone);
         let usd = match (&self.prices, country) {
             (Some(p), Some(iso)) => p.quote(iso).usd_per_segment,
             (Some(p), None) => p.fallback_usd(),
@@ -180,9 +181,9 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    fn send(g: &SmsGateway, phone: &str, country: Option<&str>) -> Sent {
+    fn send(g: &SmsGateway, phone: &str) -> Sent {
         let phone = Sender::parse(phone).expect("valid phone");
-        g.send(&phone, country, 0, &mut ChaCha8Rng::seed_from_u64(1))
+        g.send(&phone, 0, &mut ChaCha8Rng::seed_from_u64(1))
             .expect("sent")
     }
 
@@ -196,22 +197,32 @@ mod tests {
     }
 
     #[test]
-    fn the_named_country_wins_over_the_calling_code() {
+    fn overlays_are_billed_at_their_own_country() {
         let g = SmsGateway::new(false);
-        let s = send(&g, "+447700900123", Some("FR"));
-        assert_eq!(s.country.as_deref(), Some("FR"));
-        assert_eq!(s.source, CountrySource::Request);
-        assert_eq!(s.usd, price("FR"));
+        for (phone, iso) in [
+            ("+16585550100", "JM"),
+            ("+17875550100", "PR"),
+            ("+77012345678", "KZ"),
+            ("+447624123456", "IM"),
+        ] {
+            let s = send(&g, phone);
+            assert_eq!(s.country.as_deref(), Some(iso), "{phone}");
+            assert_eq!(s.usd, price(iso), "{phone}");
+        }
+        assert!(
+            price("JM") > 10.0 * price("US"),
+            "why it matters: JM lists far above US"
+        );
     }
 
     #[test]
     fn without_a_country_the_calling_code_is_billed() {
         let g = SmsGateway::new(false);
-        let s = send(&g, "+2348031234567", None);
+        let s = send(&g, "+2348031234567");
         assert_eq!(s.country.as_deref(), Some("NG"));
         assert_eq!(s.source, CountrySource::CallingCode { shared: false });
         assert_eq!(s.usd, price("NG"));
-        let s = send(&g, "+14155550100", None);
+        let s = send(&g, "+14155550100");
         assert_eq!(s.country.as_deref(), Some("US"));
         assert_eq!(s.source, CountrySource::CallingCode { shared: true });
         assert_eq!(s.usd, price("US"));
@@ -220,7 +231,7 @@ mod tests {
     #[test]
     fn an_unlisted_calling_code_is_billed_at_the_fallback_price() {
         let g = SmsGateway::new(false);
-        let s = send(&g, "+88212345678", None);
+        let s = send(&g, "+88212345678");
         assert_eq!((s.country, s.source), (None, CountrySource::Unknown));
         let fallback = PriceTable::builtin()
             .and_then(|t| t.snapshot(None))
@@ -233,10 +244,10 @@ mod tests {
     #[test]
     fn sends_and_spend_are_tallied_by_billed_country() {
         let g = SmsGateway::new(false);
-        send(&g, "+447700900123", None);
-        send(&g, "+447700900124", None);
-        send(&g, "+2348031234567", Some("FR"));
-        send(&g, "+88212345678", None);
+        send(&g, "+447700900123");
+        send(&g, "+447700900124");
+        send(&g, "+33612345678");
+        send(&g, "+88212345678");
         let billed = g.billed();
         let get = |c: Option<&str>| {
             billed
@@ -246,7 +257,7 @@ mod tests {
                 .unwrap_or_default()
         };
         assert_eq!(get(Some("GB")).sent, 2);
-        assert_eq!(get(Some("FR")).sent, 1, "billed where the caller said");
+        assert_eq!(get(Some("FR")).sent, 1);
         assert_eq!(get(Some("NG")).sent, 0);
         assert_eq!(get(None).sent, 1);
         assert!((get(Some("GB")).usd() - 2.0 * price("GB")).abs() < 1e-9);

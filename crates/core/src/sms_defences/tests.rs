@@ -106,6 +106,54 @@ fn a_defences_file_reads_like_the_scenario_section() {
     assert!(e.starts_with("d.toml:6:") && e.contains("nmbr"), "{e}");
 }
 
+/// Issue 23: `UK` and `XX` look like codes; a defences file naming them is refused at the
+/// line and key, with the code meant where one is clear, wherever a country is named.
+#[test]
+fn country_typos_in_a_defences_file_are_refused_with_a_suggestion() {
+    let cases = [
+        (
+            "per_number = 3\ngeo_allow = [\"US\", \"UK\"]\n",
+            2,
+            "geo_allow",
+            "GB",
+        ),
+        ("geo_allow = [\"XX\"]\n", 1, "geo_allow", ""),
+        (
+            "[country_caps]\ncaps = { US = 5, uk = 3 }\n",
+            2,
+            "caps",
+            "GB",
+        ),
+        (
+            "[country_rules]\n[country_rules.countries]\nUSA = \"block\"\n",
+            3,
+            "USA",
+            "US",
+        ),
+        (
+            "[country_rules]\ncountries = { EL = \"block\" }\n",
+            2,
+            "countries",
+            "GR",
+        ),
+    ];
+    for (text, line, key, hint) in cases {
+        let e = SmsDefences::parse("d.toml", text).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("d.toml:{line}: ")), "{text}: {e}");
+        assert!(
+            e.contains(key) && e.contains("is not an ISO 3166-1 alpha-2"),
+            "{e}"
+        );
+        if hint.is_empty() {
+            assert!(!e.contains("did you mean"), "{e}");
+        } else {
+            assert!(e.contains(&format!("did you mean {hint}?")), "{e}");
+        }
+    }
+    let ok = parse("geo_allow = [\"GB\", \"GG\", \"IM\", \"JE\"]\n");
+    assert_eq!(ok.geo_allow.map(|g| g.len()), Some(4));
+}
+
 #[test]
 fn geo_allow_list() {
     let cfg = SmsDefences {

@@ -191,6 +191,34 @@ fn stuffed_message_cannot_hit_other_pending_codes() {
     assert_eq!(v.counters.stuffed.load(Ordering::Relaxed), 1);
 }
 
+/// Issue 23: polite words around the code verify it and are not counted as stuffing.
+#[test]
+fn polite_replies_verify_and_are_not_stuffing() {
+    let v = verifier(Config::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    for (i, reply) in [
+        "Thanks! {}",
+        "Merci beaucoup {}",
+        "Danke {} danke",
+        "OK {}",
+        "Here you go {}",
+        "Gracias {}",
+        "Obrigado! {} Thanks THANKS merci",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
+        let text = reply.replace("{}", &code_text(&v, &s));
+        let out = v.receive(&msg(&format!("+1555010070{i}"), &text), T0);
+        assert!(
+            matches!(out, ReceiveOutcome::Verified { .. }),
+            "{text}: {out:?}"
+        );
+    }
+    assert_eq!(v.counters.stuffed.load(Ordering::Relaxed), 0);
+}
+
 #[test]
 fn expiry_through_sweep_is_counted() {
     let v = verifier(Config::default());

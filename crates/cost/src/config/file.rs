@@ -4,7 +4,7 @@
 
 use super::FallbackKind;
 use crate::error::{CostError, line_of};
-use crate::prices::{Date, is_iso_code};
+use crate::prices::Date;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -128,18 +128,7 @@ impl Doc<'_> {
     }
 
     pub(super) fn iso(&self, s: &Spanned<String>, key: &str) -> Result<(), CostError> {
-        if is_iso_code(s.get_ref()) {
-            Ok(())
-        } else {
-            Err(self.err(
-                s,
-                key,
-                format!(
-                    "`{}` is not a two-letter upper-case ISO 3166-1 code",
-                    s.get_ref()
-                ),
-            ))
-        }
+        mo2fa_core::iso3166::check(s.get_ref()).map_err(|e| self.err(s, key, e))
     }
 
     /// Parses the document, turning TOML and serde errors into file:line:key errors.

@@ -285,7 +285,7 @@ fn mix_countries(
 fn check_countries(doc: &Doc, mix: &MixFile) -> Result<f64, CostError> {
     let mut total_weight = 0.0;
     for (iso, spec) in &mix.countries {
-        doc.iso(iso, "countries")?;
+        doc.iso(iso, &format!("countries.{}", iso.get_ref()))?;
         let key = format!("countries.{}.weight", iso.get_ref());
         doc.num(&Some(spec.weight.clone()), &key, ">= 0", |v| v >= 0.0)?;
         let key = format!("countries.{}.imessage_share", iso.get_ref());

@@ -109,7 +109,27 @@ fn bad_values_name_file_line_and_key() {
         "[countries.GB]",
         "[countries.gb]",
     ));
-    assert!(e.contains("`countries`: `gb` is not a two-letter"), "{e}");
+    assert!(
+        e.starts_with("mix.toml:7: `countries.gb`: \"gb\" is not an ISO 3166-1")
+            && e.ends_with("did you mean GB?"),
+        "{e}"
+    );
+    // A code that only looks like one is refused the same way, at its line.
+    for (wrong, hint) in [("UK", "; did you mean GB?"), ("XX", "")] {
+        let e = err(&crate::test_files::replaced(
+            MIX,
+            "[countries.GB]",
+            &format!("[countries.{wrong}]"),
+        ));
+        assert!(
+            e.starts_with(&format!("mix.toml:7: `countries.{wrong}`:")),
+            "{e}"
+        );
+        assert!(
+            e.ends_with(&format!("country code like \"US\"{hint}")),
+            "{e}"
+        );
+    }
     let e = err(&format!("{MIX}\n[sms]\nresend_rate = -1\n"));
     assert!(
         e.starts_with("mix.toml:13: `resend_rate`: must be in [0, 10]"),

@@ -73,6 +73,9 @@ pub struct HttpConfig {
     pub sweep_interval: Duration,
     /// Serve `GET /sms/outbox/{phone}` (test and load use only: it reveals sent codes).
     pub sms_outbox: bool,
+    /// Serve `/sms/*` at all (`serve --no-sms` turns them off: a verifier that does only
+    /// reverse 2FA answers them 404 and keeps no SMS state).
+    pub sms_routes: bool,
     /// Token buckets on `POST /2fa/start` (off unless set; see [`mo2fa_core::limits`]).
     pub start_limits: LimitsConfig,
     /// Header naming the client address behind `trusted_proxies` proxies (X-Forwarded-For
@@ -95,6 +98,7 @@ impl HttpConfig {
             max_answer_bytes_unread: MAX_ANSWER_BYTES_UNREAD,
             sweep_interval: Duration::from_secs(1),
             sms_outbox: false,
+            sms_routes: true,
             start_limits: LimitsConfig::default(),
             client_ip_header: None,
             trusted_proxies: 0,
@@ -322,6 +326,10 @@ impl<V: Backend, C: Clock> App<V, C> {
         let not_found = || ApiError::NotFound(format!("no route for {path}"));
         if surface.hides(path) {
             return (Route::Other, not_found().response());
+        }
+        if !self.cfg.sms_routes && path.starts_with("/sms/") {
+            let off = format!("no route for {path}: the SMS routes are off (serve --no-sms)");
+            return (Route::Sms, ApiError::NotFound(off).response());
         }
         let get = m == Method::GET || m == Method::HEAD;
         let (route, answer) = match path {

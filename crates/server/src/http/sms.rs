@@ -4,12 +4,12 @@
 use super::App;
 use super::answer::{Resp, error, json_response, too_many};
 use crate::backend::Backend;
-use crate::sms_gateway::CountrySource;
+use crate::sms_gateway::{self, CountrySource};
 use crate::wire;
 use bytes::Bytes;
 use hyper::StatusCode;
 use hyper::body::Body;
-use hyper::header::HeaderMap;
+use hyper::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use mo2fa_core::clock::Clock;
 use mo2fa_core::dialing;
 use mo2fa_core::limits;
@@ -17,7 +17,7 @@ use mo2fa_core::sender::Sender;
 use mo2fa_core::sms_defences::{
     Attempt, Blocked, SentAttempts, SmsDefences, SmsGuard, account_key,
 };
-use mo2fa_core::sms_otp::CheckOutcome;
+use mo2fa_core::sms_otp::{CheckOutcome, SmsOtpError};
 use serde::Deserialize;
 use serde_json::json;
 use std::net::IpAddr;
@@ -67,8 +67,9 @@ impl SmsDefence {
 #[serde(deny_unknown_fields)]
 struct SmsStartBody {
     phone: String,
-    /// Destination country for billing; without it the country of the number's calling code
-    /// is billed, or the fallback price if the code is unlisted.
+    /// The country the caller thinks the number is in. Only checked and reported: the
+    /// destination is always the number's calling code's country (a named country that
+    /// disagrees is ignored and echoed back as `country_ignored`).
     country: Option<String>,
     /// The app account asking (for per-account defences); hashed, never stored as given.
     account: Option<String>,
@@ -93,12 +94,9 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(r) => return r,
         };
         if let Some(c) = &req.country
-            && !mo2fa_cost::prices::is_iso_code(c)
+            && let Err(e) = mo2fa_core::conf::Iso::parse(c)
         {
-            return error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "country: must be an ISO 3166-1 alpha-2 code like \"US\"",
-            );
+            return error(StatusCode::UNPROCESSABLE_ENTITY, format!("country: {e}"));
         }
         let phone = match Sender::parse(&req.phone) {
             Ok(p @ Sender::Phone(_)) => p,
@@ -110,21 +108,16 @@ impl<V: Backend, C: Clock> App<V, C> {
             }
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
+        // Every per-country rule and the bill key on the number's own country, never on the
+        // request's `country` (issue 22: a Nigerian number sent as "US").
+        let (dest, _) = sms_gateway::destination(&phone);
+        let ignored = req.country.filter(|c| Some(c.as_str()) != dest);
         if let Some(guard) = &self.sms_guard
-            && let Some(r) = self.sms_defend(
-                guard,
-                &phone,
-                req.country.as_deref(),
-                req.account.as_deref(),
-                parts,
-            )
+            && let Some(r) = self.sms_defend(guard, &phone, dest, req.account.as_deref(), parts)
         {
             return r;
         }
-        match self
-            .sms
-            .send(&phone, req.country.as_deref(), self.now(), &mut rand::rng())
-        {
+        match self.sms.send(&phone, self.now(), &mut rand::rng()) {
             Ok(sent) => {
                 let mut answer = json!({
                     "status": "sent",
@@ -135,7 +128,19 @@ impl<V: Backend, C: Clock> App<V, C> {
                 if sent.source == (CountrySource::CallingCode { shared: true }) {
                     answer["country_shared"] = true.into();
                 }
+                if let Some(c) = ignored {
+                    answer["country_ignored"] = c.into();
+                }
                 json_response(StatusCode::ACCEPTED, &answer)
+            }
+            // The pending-code bound: like a full challenge store, 503 and when to retry.
+            Err(e @ SmsOtpError::Full { retry_after_ms, .. }) => {
+                let mut r = error(StatusCode::SERVICE_UNAVAILABLE, &e);
+                let secs = retry_after_ms.div_ceil(1000).max(1);
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(RETRY_AFTER, v);
+                }
+                r
             }
             Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
         }
@@ -172,22 +177,21 @@ impl<V: Backend, C: Clock> App<V, C> {
         json_response(StatusCode::OK, &wire::check_answer(outcome))
     }
 
-    /// Runs the `--sms-defences` guard on one send: 403 for a destination the rules forbid
+    /// Runs the `--sms-defences` guard on one send to `iso`, the number's calling code's
+    /// country (`None`: unlisted code): 403 for a destination the rules forbid
     /// (geo allow-list, country rules), 429 with Retry-After for the rest, each naming the rule
     /// (its TOML key) that refused it; `None` if the send may go.
     pub(super) fn sms_defend(
         &self,
         guard: &parking_lot::Mutex<SmsDefence>,
         phone: &Sender,
-        country: Option<&str>,
+        iso: Option<&str>,
         account: Option<&str>,
         parts: &hyper::http::request::Parts,
     ) -> Option<Resp> {
         let Sender::Phone(number) = *phone else {
             return None;
         };
-        // The destination as billed: the named country, else the calling code's.
-        let iso = country.or_else(|| dialing::country_of_number(number).map(|i| i.country));
         let ip = match self.client_ip(parts) {
             IpAddr::V4(v4) => u128::from(u32::from(v4)),
             IpAddr::V6(v6) => limits::client_key(IpAddr::V6(v6)),

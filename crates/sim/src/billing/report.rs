@@ -296,7 +296,15 @@ targets = { MA = 1.0 }
             logged,
             o.totals.sms_legit_smsflow + o.totals.pumped_sms_smsflow
         );
-        assert_eq!(billed, (logged as f64 * 2.2).round() as u64);
+        // The provider rounds each country's segments (a bill per destination), so the total
+        // can differ from rounding the sum by up to half a segment per country.
+        let per_country: u64 = o
+            .countries
+            .iter()
+            .map(|c| billed_segments(&sc, c.sms_legit_smsflow + c.pumped_smsflow))
+            .sum();
+        assert_eq!(billed, per_country);
+        assert!((billed as f64 - logged as f64 * 2.2).abs() <= o.countries.len() as f64 / 2.0);
         assert_eq!(
             f["provider_billed_list_price_usd"],
             format!("{:.2}", o.totals.usd_sms_flow)

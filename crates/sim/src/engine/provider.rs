@@ -260,16 +260,16 @@ mod tests {
     fn the_dedupe_cache_answers_the_second_delivery() {
         let sc = emitter(0.0, 1.0);
         let mut w = world(&sc);
-        let req = w.start_request_for(10_000_000_001);
+        let req = w.start_request_for(14_155_550_101);
         let started = w.verifier.start(&req, w.wall_ms(), &mut w.rng).unwrap();
         let text = w.spec.format(started.code).to_string();
         let text_ref = || Text::Code(0);
-        let first = w.deliver(10_000_000_001, &text, text_ref, "imessage", 1, true, true);
+        let first = w.deliver(14_155_550_101, &text, text_ref, "imessage", 1, true, true);
         assert!(
             matches!(first, Some(ReceiveOutcome::Verified { .. })),
             "{first:?}"
         );
-        let second = w.deliver(10_000_000_001, &text, text_ref, "imessage", 1, true, true);
+        let second = w.deliver(14_155_550_101, &text, text_ref, "imessage", 1, true, true);
         assert_eq!(second, None);
         assert_eq!(w.acc.rows[0].duplicate_deliveries, 1);
     }

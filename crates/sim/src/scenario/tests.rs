@@ -542,12 +542,12 @@ fn every_missing_required_key_is_named_at_once() {
 }
 
 #[test]
-fn a_country_without_a_price_is_an_error_that_suggests_the_code() {
+fn a_country_typo_is_refused_at_its_line_with_a_suggestion() {
     let e = err(&minimal_with("US =", "UK ="));
     assert_eq!(
         e,
-        "bad.toml: legit.countries.UK: UK is not in the price table \
-         (scenarios/data/sms_prices.csv), so it has no price; did you mean GB?"
+        "bad.toml:10: countries: \"UK\" is not an ISO 3166-1 alpha-2 country code like \"US\"; \
+         did you mean GB?"
     );
     let attack = |targets: &str| {
         format!(
@@ -556,8 +556,22 @@ fn a_country_without_a_price_is_an_error_that_suggests_the_code() {
     };
     let e = err(&attack("MA = 1.0, ZZ = 1.0"));
     assert!(
-        e.starts_with("bad.toml: attacker[1].targets.ZZ: ZZ is not in the price table")
+        e.starts_with("bad.toml:20: targets: \"ZZ\" is not an ISO 3166-1")
             && !e.contains("did you mean"),
+        "{e}"
+    );
+    // Issue 23: the same check on the SMS defences' countries, which blocked every British user.
+    let geo = format!("{MINIMAL}[defences.sms]\ngeo_allow = [\"US\", \"UK\"]\n");
+    let e = err(&geo);
+    assert!(
+        e.starts_with("bad.toml:14: geo_allow: \"UK\" is not an ISO 3166-1")
+            && e.ends_with("did you mean GB?"),
+        "{e}"
+    );
+    // An assigned code without a price is still refused, by the price check.
+    let e = err(&attack("MA = 1.0, AQ = 1.0"));
+    assert!(
+        e.starts_with("bad.toml: attacker[1].targets.AQ: AQ is not in the price table"),
         "{e}"
     );
     assert!(Scenario::parse("ok.toml", &attack("MA = 1.0, GB = 1.0")).is_ok());

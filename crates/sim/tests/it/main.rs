@@ -118,7 +118,8 @@ fn pumping_bill_is_the_sum_of_destination_prices() {
 
 #[test]
 fn code_guessing_hit_rate_matches_p_over_s() {
-    // 4-symbol codes (S = 31^4) so hits are frequent enough to count. A flood makes the
+    // 4-symbol codes (S = 31^4 - 23^4 = 643,680: every code has a digit) so hits are
+    // frequent enough to count. A flood makes the
     // pending population P in the first 10 s; guesses come later, while P stays put.
     let text = format!(
         "{}\n[verifier]\ncode_len = 4\nttl = \"1h\"\n\
@@ -129,7 +130,8 @@ fn code_guessing_hit_rate_matches_p_over_s() {
     let (_, o) = run(&text, None);
     let t = &o.totals;
     let p = t.flood_starts as f64;
-    let s = 31f64.powi(4);
+    let s = mo2fa_core::code::CodeSpec::new(4).unwrap().space() as f64;
+    assert_eq!(s, 31f64.powi(4) - 23f64.powi(4));
     let k = t.guess_messages as f64;
     assert!(p > 9_000.0 && k > 20_000.0, "P {p}, k {k}");
     let q = p / s;
