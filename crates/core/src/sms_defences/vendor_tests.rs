@@ -273,8 +273,10 @@ fn known_bad_ranges_are_a_stand_in_off_by_default() {
 /// the shipped one uses `14-day max / 6 × hourly_ratio`; both give these ten rows.
 #[test]
 fn authgear_thresholds_match_upstreams_simulation_vectors() {
+    type Inputs = (u64, u64, u64, u64, u64);
+    type Outputs = (u64, bool, u64, bool);
     #[rustfmt::skip]
-    let vectors: [((u64, u64, u64, u64, u64), (u64, bool, u64, bool)); 10] = [
+    let vectors: [(Inputs, Outputs); 10] = [
         ((0, 300, 300, 20, 20), (60, false, 60, false)),
         ((1_000, 1_000, 200, 50, 10), (200, false, 40, false)),
         ((1_000, 2_000, 400, 150, 30), (400, false, 80, false)),
