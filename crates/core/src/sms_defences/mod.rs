@@ -145,7 +145,7 @@ impl Blocked {
     pub fn is_forbidden(self) -> bool {
         matches!(
             self,
-            Blocked::Geo | Blocked::CountryRule | Blocked::HighRisk
+            Blocked::Geo | Blocked::CountryRule | Blocked::HighRisk | Blocked::KnownBad
         )
     }
 }

@@ -254,6 +254,7 @@ fn known_bad_ranges_are_a_stand_in_off_by_default() {
         Err(Blocked::KnownBad)
     );
     assert!(g.check(&at(0, 998_993_951_234, 1, 0)).is_ok());
+    assert!(Blocked::KnownBad.is_forbidden());
     let mut g = guard_for(
         "mode = \"monitor\"\nknown_bad_ranges = [\"998\"]\n",
         &["UZ"],
