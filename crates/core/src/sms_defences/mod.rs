@@ -227,6 +227,9 @@ pub struct SmsGuard {
     /// Refusals and alerts (live); [`Self::report`] adds fees and credits.
     pub stats: GuardStats,
     countries: Vec<String>,
+    /// Added to every time the rules see, so a history fits before a caller's time 0
+    /// (whole days, see [`Self::seed_history`]).
+    offset: u64,
 }
 
 impl SmsGuard {
@@ -309,13 +312,23 @@ impl SmsGuard {
             blocks: Vec::new(),
             stats: GuardStats::default(),
             countries: countries.to_vec(),
+            offset: 0,
         }
     }
 
     /// Starts every rule that learns from history from `h`: `h.days` days ending at `now`
     /// (the run's start). Call once, before the first [`Self::check`] (module [`history`]).
+    ///
+    /// Times before 0 do not exist: when `now` is earlier than the history's length (the
+    /// simulator's clock starts at 0), the guard shifts every time it is given by whole days
+    /// so the history fits; callers see no difference (block spans are given back in their
+    /// time).
     pub fn seed_history(&mut self, h: &History, now: u64) {
-        let seed = Seed::new(h, &self.countries, now);
+        let span = u64::from(h.days.unwrap_or(history::DAYS).min(400)) * 86_400_000;
+        if now < span {
+            self.offset = (span - now).div_ceil(86_400_000) * 86_400_000;
+        }
+        let seed = Seed::new(h, &self.countries, now + self.offset);
         for r in &mut self.rules {
             r.seed(&seed);
         }
@@ -332,6 +345,26 @@ impl SmsGuard {
 
     /// Decides one send; counts it (in every rule) if allowed.
     pub fn check(&mut self, a: &Attempt) -> Result<(), Blocked> {
+        let spans = self.blocks.len();
+        let a = &self.shift(a);
+        let verdict = self.decide(a);
+        if self.offset > 0 {
+            for s in &mut self.blocks[spans..] {
+                s.0 = s.0.saturating_sub(self.offset);
+                s.1 = s.1.saturating_sub(self.offset);
+            }
+        }
+        verdict
+    }
+
+    fn shift(&self, a: &Attempt) -> Attempt {
+        Attempt {
+            now: a.now.saturating_add(self.offset),
+            ..*a
+        }
+    }
+
+    fn decide(&mut self, a: &Attempt) -> Result<(), Blocked> {
         let mut verdict = self.legacy.judge(a, &mut self.blocks);
         if let (Some(b), Mode::Monitor) = (verdict, self.legacy.mode()) {
             *self.stats.alerts.entry(b.name()).or_default() += 1;
@@ -363,6 +396,7 @@ impl SmsGuard {
 
     /// The code sent for this attempt was verified (`a.now` is the verification time).
     pub fn verified(&mut self, a: &Attempt) {
+        let a = &self.shift(a);
         self.legacy.verified(a);
         for r in &mut self.rules {
             r.verified(a);
@@ -372,6 +406,7 @@ impl SmsGuard {
     /// Milliseconds until `a` would no longer be refused by `b` (the server's Retry-After);
     /// 0 when the rule cannot say.
     pub fn retry_after(&self, b: Blocked, a: &Attempt) -> u64 {
+        let a = &self.shift(a);
         self.legacy
             .retry_after(b, a)
             .or_else(|| self.rules.iter().find_map(|r| r.retry_after(b, a)))
@@ -380,12 +415,13 @@ impl SmsGuard {
 
     /// Milliseconds until the legacy window ends (when per-window counts reset).
     pub fn window_left(&self, now: u64) -> u64 {
-        self.legacy.window_left(now)
+        self.legacy.window_left(now.saturating_add(self.offset))
     }
 
     /// Milliseconds until `country`'s conversion block ends (0 if it is not blocked).
     pub fn blocked_for(&self, country: usize, now: u64) -> u64 {
-        self.legacy.blocked_for(country, now)
+        self.legacy
+            .blocked_for(country, now.saturating_add(self.offset))
     }
 
     /// Keys held in all counter tables (bounded by the rules' `max_keys`).

@@ -478,3 +478,19 @@ fn auth0_static_limits_10_per_number_and_50_per_ip_an_hour() {
     assert_eq!(ok, 50);
     assert!(g.check(&at(0, n, 7, HOUR)).is_ok(), "the next hour");
 }
+
+/// The simulator's clock starts at 0: a history still fits before it, and block spans come
+/// back in the caller's time.
+#[test]
+fn a_history_fits_before_time_zero() {
+    let h = history("daily_sends = { MA = 1000 }\n");
+    let mut g = guard_for("preset = \"plivo_fraud_shield_medium\"\n", &["MA"]);
+    g.seed_history(&h, 0);
+    let send = |g: &mut SmsGuard, n: u64| g.check(&at(0, 21_260_000_000 + n, 1, n));
+    assert_eq!((0..200).filter(|&n| send(&mut g, n).is_ok()).count(), 168);
+    assert_eq!(g.blocks, vec![(168, 168 + 12 * HOUR, 0)]);
+    assert_eq!(
+        g.retry_after(Blocked::CountryCap, &at(0, 1, 1, 200)),
+        12 * HOUR - 32
+    );
+}
