@@ -9,7 +9,9 @@
 //! - a country is *anomalous* when its unverified sends this window reach
 //!   `max(min_unverified, factor × baseline)`, the baseline being the most unverified sends
 //!   of one finished window over `history` (what the account's normal traffic leaves
-//!   unverified); a country with no sends in its history uses `new_country_min` instead;
+//!   unverified), less those to prefixes it blocked in that window (traffic it judged fraud
+//!   does not become normal); a country with no sends in its history uses `new_country_min`
+//!   instead;
 //! - while its country is anomalous, a prefix with at least `prefix_min` unverified sends this
 //!   window is blocked for `block_for` (12 h, published), whatever the country of later sends.
 //!
@@ -72,6 +74,8 @@ pub const PROMISE_CREDIT: &str = "twilio_fraud_guard_promise";
 struct Country {
     sent: u32,
     verified: u32,
+    /// Unverified sends this window to prefixes Fraud Guard then blocked (judged fraud).
+    flagged: u32,
     /// Unverified per finished window, over the history.
     history: Ring,
     /// Sent to before (in the history or a finished window).
@@ -118,6 +122,7 @@ impl PrefixGuard {
                 .map(|_| Country {
                     sent: 0,
                     verified: 0,
+                    flagged: 0,
                     history: ring.clone(),
                     seen: false,
                 })
@@ -137,10 +142,12 @@ impl PrefixGuard {
         for c in &mut self.countries {
             if c.sent > 0 {
                 c.seen = true;
-                c.history.add(start, c.sent.saturating_sub(c.verified));
+                let normal = c.sent.saturating_sub(c.verified).saturating_sub(c.flagged);
+                c.history.add(start, normal);
             }
             c.sent = 0;
             c.verified = 0;
+            c.flagged = 0;
         }
         self.unverified.clear();
         self.blocked.retain(|_, until| *until > now);
@@ -191,6 +198,9 @@ impl Rule for PrefixGuard {
                 self.blocked.insert(p, a.now.saturating_add(self.block_ms));
                 if let Some(credit) = &mut self.promise {
                     *credit += u64::from(on_prefix);
+                }
+                if let Some(c) = self.countries.get_mut(a.country) {
+                    c.flagged = c.flagged.saturating_add(on_prefix);
                 }
             }
             return Some(Blocked::FraudGuard);

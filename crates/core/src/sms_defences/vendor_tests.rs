@@ -494,3 +494,30 @@ fn a_history_fits_before_time_zero() {
         12 * HOUR - 32
     );
 }
+
+/// What Fraud Guard judged fraud does not become the baseline: a second pumped day meets the
+/// same threshold as the first (else it would be twice the first day's pumping).
+#[test]
+fn a_pumped_day_does_not_raise_fraud_guards_baseline() {
+    let mut g = guard_for("preset = \"twilio_fraud_guard_standard\"\n", &["MA"]);
+    g.seed_history(
+        &history("daily_sends = { MA = 100 }\nconversion = 1.0\n"),
+        DAY,
+    );
+    let base = 21_260_000_000u64;
+    for day in 1..3u64 {
+        let mut first = None;
+        for i in 0..4_000u64 {
+            let a = at(
+                0,
+                base + (i % 100) * 10_000 + i / 100 + day * 100,
+                1,
+                day * DAY + i,
+            );
+            if g.check(&a).is_err() {
+                first.get_or_insert(i);
+            }
+        }
+        assert_eq!(first, Some(2_500), "day {day}");
+    }
+}
