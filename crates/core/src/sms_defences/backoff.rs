@@ -3,10 +3,12 @@
 //! An account gets its first send and `free` immediate retries; after that each send makes the
 //! next one wait `base × 2^k` (k = 0, 1, …), at most `max`, varied by ± `jitter` (a fixed
 //! function of the account and the step, so runs are reproducible and the core draws no
-//! randomness). An account quiet for `reset_after` starts afresh. Attempts without an account
-//! are not limited.
+//! randomness). An account quiet for `reset_after` starts afresh. Auth0 sends no SMS without a
+//! user identifier: an attempt without an account is keyed on its destination number (the
+//! identifier of a passwordless SMS user), so an attacker asking without signing up is limited
+//! per number he pumps.
 
-use super::util::{full, unit};
+use super::util::{full, mix, unit};
 use super::{Attempt, Backoff as Config, Blocked, Mode, Rule, Span};
 use rustc_hash::FxHashMap;
 
@@ -34,6 +36,15 @@ pub struct Backoff {
     mode: Mode,
     max_keys: usize,
     accounts: FxHashMap<u64, State>,
+}
+
+/// The user a send is for: its account, else its destination number (tagged apart).
+fn user(a: &Attempt) -> u64 {
+    if a.account != 0 {
+        a.account
+    } else {
+        mix(a.number ^ 0x5053_4d53_0000_0000).max(1)
+    }
 }
 
 impl Backoff {
@@ -68,33 +79,29 @@ impl Backoff {
 
 impl Rule for Backoff {
     fn judge(&mut self, a: &Attempt, _: &mut Vec<Span>) -> Option<Blocked> {
-        if a.account == 0 {
-            return None;
-        }
-        if let Some(s) = self.accounts.get(&a.account) {
+        let u = user(a);
+        if let Some(s) = self.accounts.get(&u) {
             return (self.live(s, a.now) && a.now < s.next).then_some(Blocked::Backoff);
         }
-        if full(&self.accounts, &a.account, self.max_keys) {
+        if full(&self.accounts, &u, self.max_keys) {
             let reset = self.reset;
             self.accounts
                 .retain(|_, s| a.now.saturating_sub(s.last) < reset);
         }
-        full(&self.accounts, &a.account, self.max_keys).then_some(Blocked::Full)
+        full(&self.accounts, &u, self.max_keys).then_some(Blocked::Full)
     }
 
     fn sent(&mut self, a: &Attempt) {
-        if a.account == 0 {
-            return;
-        }
-        let streak = match self.accounts.get(&a.account) {
+        let u = user(a);
+        let streak = match self.accounts.get(&u) {
             Some(s) if self.live(s, a.now) => s.streak.saturating_add(1),
             Some(_) => 1,
             None if self.accounts.len() >= self.max_keys => return,
             None => 1,
         };
-        let next = a.now.saturating_add(self.wait_ms(a.account, streak));
+        let next = a.now.saturating_add(self.wait_ms(u, streak));
         self.accounts.insert(
-            a.account,
+            u,
             State {
                 streak,
                 last: a.now,
@@ -106,7 +113,7 @@ impl Rule for Backoff {
     fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64> {
         (b == Blocked::Backoff).then(|| {
             self.accounts
-                .get(&a.account)
+                .get(&user(a))
                 .map_or(0, |s| s.next.saturating_sub(a.now))
         })
     }

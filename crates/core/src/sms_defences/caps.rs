@@ -2,13 +2,18 @@
 //! hour for each destination country; a breach blocks the country for `block_for` (Plivo:
 //! up to 24 hours, error 451), or only alerts in monitor mode.
 //!
-//! Plivo suggests each country's cap from its risk level and the last 15 days of the
-//! account's traffic without publishing the formula. mo2fa's stand-in: the cap is
-//! `max(floor, multiplier × the busiest finished hour over history)`, floor and multiplier
-//! from the risk tier (assumed, docs/defences.md); `caps.<ISO>` sets a country's cap outright.
-//! In monitor mode the rule runs the same way and counts as alerts what it would refuse. With
-//! `learn`, the rule only records traffic for that long after its first attempt.
+//! Plivo classifies each destination country into a risk level and recommends a threshold
+//! "based on the last 15 days of activity"; the customer applies it ("in one click"). The
+//! formula is not published. mo2fa's stand-in: when applied, a country's cap is
+//! `max(floor, multiplier × the busiest hour over history)`, floor and multiplier from the
+//! country's tier (`tiers.<ISO>`, else `risk`; assumed values, docs/defences.md), and then it
+//! stays frozen: the attack's own traffic does not raise it. The recommendation is applied at
+//! the rule's first attempt (after `learn`, if set), from the seeded history
+//! ([`super::SmsGuard::seed_history`]) and what it recorded; with `reapply` it is applied again
+//! that often, from hours in which the country was not blocked. `caps.<ISO>` sets a country's
+//! cap outright.
 
+use super::history::Seed;
 use super::util::Ring;
 use super::{Attempt, Blocked, CountryCaps, Mode, Risk, Rule, Span};
 
@@ -29,20 +34,26 @@ pub fn tier(risk: Risk) -> (u32, f64) {
 struct Country {
     hour: u64,
     count: u32,
-    /// Busiest finished hour of each day.
+    /// Busiest unblocked hour of each day.
     days: Ring,
     blocked_until: u64,
-    cap: Option<u32>,
+    /// An explicit cap (`caps.<ISO>`).
+    fixed: Option<u32>,
+    /// The tier's floor and multiplier.
+    tier: (u32, f64),
+    /// The cap applied last.
+    applied: u32,
 }
 
 pub struct CountryCapRule {
-    floor: u32,
-    multiplier: f64,
     history_days: u64,
     block_ms: u64,
     learn_ms: u64,
+    reapply_ms: u64,
     /// Time of the first attempt seen.
     start: Option<u64>,
+    /// When the recommendation is applied next.
+    next_apply: Option<u64>,
     mode: Mode,
     countries: Vec<Country>,
 }
@@ -50,14 +61,26 @@ pub struct CountryCapRule {
 impl CountryCapRule {
     pub fn new(c: &CountryCaps, mode: Mode, isos: &[String]) -> Self {
         let (floor, multiplier) = tier(c.risk.unwrap_or(Risk::Medium));
+        let default = (
+            c.floor.unwrap_or(floor),
+            c.multiplier.map_or(multiplier, |m| m.0),
+        );
         let history_days = (c.history.map_or(HISTORY_MS, |h| h.ms()) / DAY_MS).clamp(1, 400);
+        let find = |iso: &String| {
+            let t = c.tiers.as_ref();
+            let t = t.and_then(|m| m.iter().find(|(k, _)| &k.0 == iso).map(|(_, r)| *r));
+            t.map_or(default, |r| {
+                let (f, m) = tier(r);
+                (c.floor.unwrap_or(f), c.multiplier.map_or(m, |x| x.0))
+            })
+        };
         Self {
-            floor: c.floor.unwrap_or(floor),
-            multiplier: c.multiplier.map_or(multiplier, |m| m.0),
             history_days,
             block_ms: c.block_for.map_or(BLOCK_MS, |b| b.ms()),
             learn_ms: c.learn.map_or(0, |d| d.ms()),
+            reapply_ms: c.reapply.map_or(0, |d| d.ms()),
             start: None,
+            next_apply: None,
             mode,
             countries: isos
                 .iter()
@@ -66,10 +89,12 @@ impl CountryCapRule {
                     count: 0,
                     days: Ring::new(DAY_MS, history_days as usize + 1),
                     blocked_until: 0,
-                    cap: c
+                    fixed: c
                         .caps
                         .as_ref()
                         .and_then(|m| m.iter().find(|(k, _)| &k.0 == iso).map(|(_, v)| *v)),
+                    tier: find(iso),
+                    applied: find(iso).0,
                 })
                 .collect(),
         }
@@ -78,22 +103,36 @@ impl CountryCapRule {
     fn fold(c: &mut Country, now: u64) {
         let h = now / HOUR_MS;
         if h != c.hour {
-            c.days.raise(c.hour * HOUR_MS, c.count);
+            // An hour in which the country was blocked is not a recommendation's input.
+            if c.blocked_until <= c.hour * HOUR_MS {
+                c.days.raise(c.hour * HOUR_MS, c.count);
+            }
             c.hour = h;
             c.count = 0;
         }
     }
 
-    /// The messages-per-hour cap of `country` at `now`.
-    pub fn cap(&self, country: usize, now: u64) -> u32 {
-        let Some(c) = self.countries.get(country) else {
-            return self.floor;
-        };
-        c.cap.unwrap_or_else(|| {
-            let busiest = c.days.max_last(now, self.history_days);
-            self.floor
-                .max((self.multiplier * f64::from(busiest)).ceil() as u32)
+    /// The cap a recommendation applied at `now` would give `country`.
+    pub fn recommended(&self, country: usize, now: u64) -> u32 {
+        self.countries.get(country).map_or(0, |c| {
+            let busiest = c.days.max_last(now, self.history_days + 1);
+            let (floor, multiplier) = c.tier;
+            floor.max((multiplier * f64::from(busiest)).ceil() as u32)
         })
+    }
+
+    fn apply(&mut self, now: u64) {
+        for i in 0..self.countries.len() {
+            let cap = self.recommended(i, now);
+            self.countries[i].applied = cap;
+        }
+    }
+
+    /// The messages-per-hour cap of `country` in force.
+    pub fn cap(&self, country: usize) -> u32 {
+        self.countries
+            .get(country)
+            .map_or(0, |c| c.fixed.unwrap_or(c.applied))
     }
 }
 
@@ -104,7 +143,15 @@ impl Rule for CountryCapRule {
         if a.now < start.saturating_add(self.learn_ms) {
             return None;
         }
-        let cap = self.cap(a.country, a.now);
+        let due = *self.next_apply.get_or_insert(a.now);
+        if a.now >= due {
+            self.apply(a.now);
+            self.next_apply = Some(match self.reapply_ms {
+                0 => u64::MAX,
+                r => a.now.saturating_add(r),
+            });
+        }
+        let cap = self.cap(a.country);
         let (block_ms, mode) = (self.block_ms, self.mode);
         let c = self.countries.get_mut(a.country)?;
         if c.blocked_until > a.now {
@@ -124,6 +171,15 @@ impl Rule for CountryCapRule {
         if let Some(c) = self.countries.get_mut(a.country) {
             Self::fold(c, a.now);
             c.count = c.count.saturating_add(1);
+        }
+    }
+
+    fn seed(&mut self, s: &Seed) {
+        for (i, c) in self.countries.iter_mut().enumerate() {
+            let peak = s.peak_hour(i);
+            for day in s.day_starts() {
+                c.days.raise(day, peak);
+            }
         }
     }
 

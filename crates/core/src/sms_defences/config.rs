@@ -65,6 +65,8 @@ pub struct SmsDefences {
     pub authgear: Option<Authgear>,
     /// Auth0: per-account exponential backoff.
     pub backoff: Option<Backoff>,
+    /// Cross-customer stand-in: number prefixes (E.164 digits) known to be pumped; off unless set.
+    pub known_bad_ranges: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -120,6 +122,12 @@ pub struct FraudGuard {
     pub prefix_min: Option<u32>,
     pub block_for: Option<Dur>,
     pub mode: Option<Mode>,
+    /// Verify's own limit: sends per verification (error 60203); 0 = off.
+    pub verify_sends_max: Option<u32>,
+    /// How long a verification lives (Verify: 10 minutes).
+    pub verify_ttl: Option<Dur>,
+    /// Twilio's 2023-06-21 auto-block of never-used high-risk countries (error 30649's list).
+    pub auto_block_high_risk: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -131,6 +139,9 @@ pub struct PumpingProtection {
     pub block_min: Option<Dur>,
     pub block_max: Option<Dur>,
     pub mode: Option<Mode>,
+    /// The app posts Message Feedback: without it the rule sees sends, not conversions.
+    pub feedback: Option<bool>,
+    pub auto_block_high_risk: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -169,6 +180,10 @@ pub struct CountryCaps {
     /// caps once the account has history); default 0.
     pub learn: Option<Dur>,
     pub mode: Option<Mode>,
+    /// Per destination country risk tiers (Plivo classifies countries); others use `risk`.
+    pub tiers: Option<BTreeMap<Iso, Risk>>,
+    /// Re-apply the recommendation this often (hours the country was blocked excluded).
+    pub reapply: Option<Dur>,
 }
 
 /// One country's rule in a [`CountryRules`] protect configuration.
@@ -178,6 +193,8 @@ pub enum Action {
     Allow,
     Block,
     Monitor,
+    /// AWS Filter: block what the AIT model (here a labelled stand-in) suspects.
+    Filter,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -186,6 +203,9 @@ pub struct CountryRules {
     /// The rule of countries not listed (default `allow`).
     pub default: Option<Action>,
     pub countries: Option<BTreeMap<Iso, Action>>,
+    /// AIT stand-in: unverified sends to one 1k range per `ait_window` it flags.
+    pub ait_range_max: Option<u32>,
+    pub ait_window: Option<Dur>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -197,6 +217,10 @@ pub struct Authgear {
     pub ratio: Option<NonNeg>,
     pub history_days: Option<u32>,
     pub mode: Option<Mode>,
+    pub daily_ratio: Option<NonNeg>,
+    pub hourly_ratio: Option<NonNeg>,
+    pub ip_daily_min: Option<u32>,
+    pub ip_hourly_min: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -227,6 +251,8 @@ macro_rules! whole {
 }
 whole!(
     u32,
+    bool,
+    Vec<String>,
     String,
     Dur,
     Prob,
@@ -278,6 +304,7 @@ fields!(SmsDefences {
     country_rules,
     authgear,
     backoff,
+    known_bad_ranges,
 });
 fields!(FraudGuard {
     level,
@@ -288,7 +315,10 @@ fields!(FraudGuard {
     new_country_min,
     prefix_min,
     block_for,
-    mode
+    mode,
+    verify_sends_max,
+    verify_ttl,
+    auto_block_high_risk
 });
 fields!(PumpingProtection {
     window,
@@ -296,7 +326,9 @@ fields!(PumpingProtection {
     max_unverified_range,
     block_min,
     block_max,
-    mode
+    mode,
+    feedback,
+    auto_block_high_risk
 });
 fields!(NetworkConversion {
     window,
@@ -314,16 +346,27 @@ fields!(CountryCaps {
     caps,
     block_for,
     learn,
-    mode
+    mode,
+    tiers,
+    reapply
 });
-fields!(CountryRules { default, countries });
+fields!(CountryRules {
+    default,
+    countries,
+    ait_range_max,
+    ait_window
+});
 fields!(Authgear {
     ip_countries_max,
     country_daily_min,
     country_hourly_min,
     ratio,
     history_days,
-    mode
+    mode,
+    daily_ratio,
+    hourly_ratio,
+    ip_daily_min,
+    ip_hourly_min
 });
 fields!(Backoff {
     free,
@@ -435,6 +478,12 @@ impl SmsDefences {
             && a.history_days == Some(0)
         {
             return Err(invalid("authgear.history_days", "must be at least 1"));
+        }
+        for (i, r) in self.known_bad_ranges.iter().flatten().enumerate() {
+            if r.is_empty() || r.len() > 15 || !r.bytes().all(|b| b.is_ascii_digit()) {
+                let key = format!("known_bad_ranges[{i}]");
+                return Err(invalid(&key, "must be 1 to 15 digits (E.164, no +)"));
+            }
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ pub mod caps;
 mod config;
 pub mod country_rules;
 pub mod fraud_guard;
+pub mod history;
 pub mod legacy;
 pub mod limits;
 pub mod network;
@@ -42,6 +43,7 @@ pub use config::{
     FraudGuard, Invalid, Level, Limit, Mode, NetworkConversion, On, PumpingProtection, Risk,
     SmsDefences,
 };
+pub use history::{History, Seed};
 pub use pending::{SentAttempts, account_key};
 pub use presets::{PRESET_NAMES, text as preset_text};
 use std::collections::BTreeMap;
@@ -92,6 +94,16 @@ pub enum Blocked {
     CountryDaily,
     CountryHourly,
     Backoff,
+    /// Twilio Verify's own limit of sends per verification (error 60203).
+    VerifySends,
+    /// Twilio's auto-block of a never-used high-risk country (error 30649's list).
+    HighRisk,
+    /// A number in a `known_bad_ranges` prefix (the cross-customer stand-in).
+    KnownBad,
+    /// AWS Filter: the AIT stand-in flagged the number's range.
+    Ait,
+    IpDaily,
+    IpHourly,
 }
 
 impl Blocked {
@@ -119,13 +131,22 @@ impl Blocked {
             Blocked::CountryDaily => "authgear_country_daily",
             Blocked::CountryHourly => "authgear_country_hourly",
             Blocked::Backoff => "backoff",
+            Blocked::VerifySends => "verify_send_limit",
+            Blocked::HighRisk => "high_risk_country",
+            Blocked::KnownBad => "known_bad_range",
+            Blocked::Ait => "aws_filter",
+            Blocked::IpDaily => "authgear_ip_daily",
+            Blocked::IpHourly => "authgear_ip_hourly",
         }
     }
 
     /// A permanent refusal (the destination is not allowed), rather than a rate or a
     /// temporary block.
     pub fn is_forbidden(self) -> bool {
-        matches!(self, Blocked::Geo | Blocked::CountryRule)
+        matches!(
+            self,
+            Blocked::Geo | Blocked::CountryRule | Blocked::HighRisk | Blocked::KnownBad
+        )
     }
 }
 
@@ -152,6 +173,12 @@ pub const RULE_NAMES: &[&str] = &[
     "authgear_country_daily",
     "authgear_country_hourly",
     "backoff",
+    "verify_send_limit",
+    "high_risk_country",
+    "known_bad_range",
+    "aws_filter",
+    "authgear_ip_daily",
+    "authgear_ip_hourly",
 ];
 
 /// A block that took effect, for a report's timeline: from, until (ms) and the country.
@@ -171,13 +198,23 @@ pub(crate) trait Rule: Send {
     fn mode(&self) -> Mode;
     /// Keys held in all this rule's tables (for the bounded-memory tests).
     fn keys(&self) -> usize;
+    /// Starts from the account's history (called before the first attempt).
+    fn seed(&mut self, _s: &Seed) {}
+    /// Adds this rule's fees and credits to a report.
+    fn figures(&self, _out: &mut GuardStats) {}
 }
 
-/// What the rules did: refusals and alerts (monitor-mode would-blocks), per rule name.
+/// What the rules did: refusals and alerts (monitor-mode would-blocks), per rule name; and,
+/// in [`SmsGuard::report`], the figures a cost model charges or credits (docs/defences.md,
+/// "Fees and credits").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GuardStats {
     pub blocked: BTreeMap<&'static str, u64>,
     pub alerts: BTreeMap<&'static str, u64>,
+    /// Billable events of a vendor's paid feature, per fee name (a count of messages).
+    pub fees: BTreeMap<&'static str, u64>,
+    /// SMS a vendor credits back, per credit name (a count of messages).
+    pub credits: BTreeMap<&'static str, u64>,
 }
 
 pub struct SmsGuard {
@@ -187,7 +224,12 @@ pub struct SmsGuard {
     rules: Vec<Box<dyn Rule>>,
     /// Blocks that took effect: (from, until, country), for the report's timeline.
     pub blocks: Vec<Span>,
+    /// Refusals and alerts (live); [`Self::report`] adds fees and credits.
     pub stats: GuardStats,
+    countries: Vec<String>,
+    /// Added to every time the rules see, so a history fits before a caller's time 0
+    /// (whole days, see [`Self::seed_history`]).
+    offset: u64,
 }
 
 impl SmsGuard {
@@ -204,13 +246,23 @@ impl SmsGuard {
                 rules.push(r);
             }
         };
+        if let Some(r) = country_rules::KnownBad::new(&cfg) {
+            let mode = cfg.mode_of(None);
+            add(mode, Box::new(r.with_mode(mode)));
+        }
+        if let Some(r) = country_rules::HighRisk::new(&cfg, countries) {
+            add(Mode::Block, Box::new(r));
+        }
         if let Some(c) = &cfg.country_rules {
+            let r = country_rules::CountryRuleSet::new(c, countries, Action::Block);
+            add(Mode::Block, Box::new(r));
             for (which, mode) in [
-                (Action::Block, Mode::Block),
+                (Action::Filter, Mode::Block),
                 (Action::Monitor, Mode::Monitor),
             ] {
-                let r = country_rules::CountryRuleSet::new(c, countries, which);
-                add(mode, Box::new(r));
+                if let Some(r) = country_rules::Ait::new(c, countries, which, max_keys) {
+                    add(mode, Box::new(r));
+                }
             }
         }
         if let Some(b) = &cfg.backoff {
@@ -227,10 +279,14 @@ impl SmsGuard {
         }
         if let Some(p) = &cfg.pumping_protection {
             let mode = cfg.mode_of(p.mode);
-            add(mode, Box::new(pumping::Pumping::new(p, mode, max_keys)));
+            let r = pumping::Pumping::new(p, mode, max_keys);
+            add(mode, Box::new(r.with_countries(countries)));
         }
         if let Some(f) = &cfg.fraud_guard {
             let mode = cfg.mode_of(f.mode);
+            if let Some(r) = fraud_guard::VerifySendLimit::new(f, mode, max_keys) {
+                add(mode, Box::new(r));
+            }
             add(
                 mode,
                 Box::new(fraud_guard::PrefixGuard::new(f, mode, n, max_keys)),
@@ -255,11 +311,60 @@ impl SmsGuard {
             legacy: legacy::Legacy::new(&cfg, countries),
             blocks: Vec::new(),
             stats: GuardStats::default(),
+            countries: countries.to_vec(),
+            offset: 0,
         }
+    }
+
+    /// Starts every rule that learns from history from `h`: `h.days` days ending at `now`
+    /// (the run's start). Call once, before the first [`Self::check`] (module [`history`]).
+    ///
+    /// Times before 0 do not exist: when `now` is earlier than the history's length (the
+    /// simulator's clock starts at 0), the guard shifts every time it is given by whole days
+    /// so the history fits; callers see no difference (block spans are given back in their
+    /// time).
+    pub fn seed_history(&mut self, h: &History, now: u64) {
+        let span = u64::from(h.days.unwrap_or(history::DAYS).min(400)) * 86_400_000;
+        if now < span {
+            self.offset = (span - now).div_ceil(86_400_000) * 86_400_000;
+        }
+        let seed = Seed::new(h, &self.countries, now + self.offset);
+        for r in &mut self.rules {
+            r.seed(&seed);
+        }
+    }
+
+    /// [`Self::stats`] with the rules' fees and credits (docs/defences.md, "Fees and credits").
+    pub fn report(&self) -> GuardStats {
+        let mut out = self.stats.clone();
+        for r in &self.rules {
+            r.figures(&mut out);
+        }
+        out
     }
 
     /// Decides one send; counts it (in every rule) if allowed.
     pub fn check(&mut self, a: &Attempt) -> Result<(), Blocked> {
+        let spans = self.blocks.len();
+        let a = &self.shift(a);
+        let verdict = self.decide(a);
+        if self.offset > 0 {
+            for s in &mut self.blocks[spans..] {
+                s.0 = s.0.saturating_sub(self.offset);
+                s.1 = s.1.saturating_sub(self.offset);
+            }
+        }
+        verdict
+    }
+
+    fn shift(&self, a: &Attempt) -> Attempt {
+        Attempt {
+            now: a.now.saturating_add(self.offset),
+            ..*a
+        }
+    }
+
+    fn decide(&mut self, a: &Attempt) -> Result<(), Blocked> {
         let mut verdict = self.legacy.judge(a, &mut self.blocks);
         if let (Some(b), Mode::Monitor) = (verdict, self.legacy.mode()) {
             *self.stats.alerts.entry(b.name()).or_default() += 1;
@@ -291,6 +396,7 @@ impl SmsGuard {
 
     /// The code sent for this attempt was verified (`a.now` is the verification time).
     pub fn verified(&mut self, a: &Attempt) {
+        let a = &self.shift(a);
         self.legacy.verified(a);
         for r in &mut self.rules {
             r.verified(a);
@@ -300,6 +406,7 @@ impl SmsGuard {
     /// Milliseconds until `a` would no longer be refused by `b` (the server's Retry-After);
     /// 0 when the rule cannot say.
     pub fn retry_after(&self, b: Blocked, a: &Attempt) -> u64 {
+        let a = &self.shift(a);
         self.legacy
             .retry_after(b, a)
             .or_else(|| self.rules.iter().find_map(|r| r.retry_after(b, a)))
@@ -308,12 +415,13 @@ impl SmsGuard {
 
     /// Milliseconds until the legacy window ends (when per-window counts reset).
     pub fn window_left(&self, now: u64) -> u64 {
-        self.legacy.window_left(now)
+        self.legacy.window_left(now.saturating_add(self.offset))
     }
 
     /// Milliseconds until `country`'s conversion block ends (0 if it is not blocked).
     pub fn blocked_for(&self, country: usize, now: u64) -> u64 {
-        self.legacy.blocked_for(country, now)
+        self.legacy
+            .blocked_for(country, now.saturating_add(self.offset))
     }
 
     /// Keys held in all counter tables (bounded by the rules' `max_keys`).
@@ -329,3 +437,5 @@ impl SmsGuard {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vendor_tests;

@@ -15,8 +15,11 @@ pub const PRESET_NAMES: &[&str] = &[
     "plivo_fraud_shield_medium",
     "plivo_fraud_shield_high",
     "aws_protect_monitor",
+    "aws_protect_filter",
     "authgear",
+    "authgear_deny",
     "auth0_backoff",
+    "auth0_static",
 ];
 
 /// The preset's TOML text, as compiled in.
@@ -33,8 +36,11 @@ pub fn text(name: &str) -> Option<&'static str> {
         "plivo_fraud_shield_medium" => include_str!("presets/plivo_fraud_shield_medium.toml"),
         "plivo_fraud_shield_high" => include_str!("presets/plivo_fraud_shield_high.toml"),
         "aws_protect_monitor" => include_str!("presets/aws_protect_monitor.toml"),
+        "aws_protect_filter" => include_str!("presets/aws_protect_filter.toml"),
         "authgear" => include_str!("presets/authgear.toml"),
+        "authgear_deny" => include_str!("presets/authgear_deny.toml"),
         "auth0_backoff" => include_str!("presets/auth0_backoff.toml"),
+        "auth0_static" => include_str!("presets/auth0_static.toml"),
         _ => return None,
     })
 }

@@ -5,9 +5,14 @@
 //! sends to one number (at least `max_unverified_number`) or to one 1k range (the number
 //! without its last 3 digits; at least `max_unverified_range`) block that number or range for
 //! a length between `block_min` and `block_max`, a fixed function of the number and the time.
+//!
+//! Programmable Messaging knows of conversions only if the app posts Message Feedback
+//! (`feedback = true`); without it (the default) verifications are not seen and the counts are
+//! of every send. Outside the US and Canada the feature is a paid beta ("with an additional
+//! fee"): every message it screens there is a billable event, fee `twilio_pumping_protection`.
 
 use super::util::{bump, full, unit};
-use super::{Attempt, Blocked, Mode, PumpingProtection, Rule, Span};
+use super::{Attempt, Blocked, GuardStats, Mode, PumpingProtection, Rule, Span};
 use rustc_hash::FxHashMap;
 
 /// Defaults where neither the preset nor the file says (assumed, except the block lengths).
@@ -18,6 +23,8 @@ pub const BLOCK_MIN_MS: u64 = 15 * 60_000;
 pub const BLOCK_MAX_MS: u64 = 30 * 60_000;
 
 const RANGE: u128 = 1 << 64;
+/// The fee name of a message screened outside the US and Canada.
+pub const FEE: &str = "twilio_pumping_protection";
 
 pub struct Pumping {
     window_ms: u64,
@@ -32,6 +39,10 @@ pub struct Pumping {
     unverified: FxHashMap<u128, u32>,
     /// Blocked numbers and ranges, until when.
     blocked: FxHashMap<u128, u64>,
+    feedback: bool,
+    /// Per guard country: the fee applies (not US or CA).
+    paid: Vec<bool>,
+    screened: u64,
 }
 
 fn keys_of(a: &Attempt) -> [u128; 2] {
@@ -51,7 +62,16 @@ impl Pumping {
             max_keys,
             unverified: FxHashMap::default(),
             blocked: FxHashMap::default(),
+            feedback: c.feedback.unwrap_or(false),
+            paid: Vec::new(),
+            screened: 0,
         }
+    }
+
+    /// Sets the guard's countries (ISO codes), for the fee (free in the US and Canada).
+    pub fn with_countries(mut self, countries: &[String]) -> Self {
+        self.paid = countries.iter().map(|c| c != "US" && c != "CA").collect();
+        self
     }
 
     fn roll(&mut self, now: u64) {
@@ -84,6 +104,9 @@ impl Pumping {
 impl Rule for Pumping {
     fn judge(&mut self, a: &Attempt, _: &mut Vec<Span>) -> Option<Blocked> {
         self.roll(a.now);
+        if self.paid.get(a.country).copied().unwrap_or(false) {
+            self.screened += 1;
+        }
         let keys = keys_of(a);
         if keys
             .iter()
@@ -110,6 +133,9 @@ impl Rule for Pumping {
     }
 
     fn verified(&mut self, a: &Attempt) {
+        if !self.feedback {
+            return;
+        }
         self.roll(a.now);
         for k in keys_of(a) {
             if let Some(v) = self.unverified.get_mut(&k) {
@@ -135,5 +161,11 @@ impl Rule for Pumping {
 
     fn keys(&self) -> usize {
         self.unverified.len() + self.blocked.len()
+    }
+
+    fn figures(&self, out: &mut GuardStats) {
+        if self.screened > 0 {
+            *out.fees.entry(FEE).or_default() += self.screened;
+        }
     }
 }

@@ -112,7 +112,7 @@ impl HttpConfig {
 pub struct PeerAddr(pub IpAddr);
 
 /// The labels of `mo2fa_rate_limited_total`: start limits, then `/sms/start` rules.
-const LIMITED: [&str; 25] = [
+const LIMITED: [&str; 31] = [
     "client",
     "sender",
     "global",
@@ -138,6 +138,12 @@ const LIMITED: [&str; 25] = [
     "sms_authgear_country_daily",
     "sms_authgear_country_hourly",
     "sms_backoff",
+    "sms_verify_send_limit",
+    "sms_high_risk_country",
+    "sms_known_bad_range",
+    "sms_aws_filter",
+    "sms_authgear_ip_daily",
+    "sms_authgear_ip_hourly",
 ];
 
 fn limited_index(label: &str) -> usize {
