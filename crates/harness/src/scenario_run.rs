@@ -144,8 +144,9 @@ impl Run {
 
     /// Writes summary.json, timeline.csv, summary.md and report.html to `out`.
     pub fn write(&self, outcome: &Outcome) -> Result<(), HarnessError> {
-        report::write_all(&self.out, &self.sc, &self.name, self.seed, outcome)
-            .map_err(HarnessError::file(&self.out))
+        Ok(report::write_all(
+            &self.out, &self.sc, &self.name, self.seed, outcome,
+        )?)
     }
 
     /// What is printed after the virtual run: the table, the cost lines, the speed and where

@@ -12,11 +12,11 @@
 //! - `[report]`: a second currency at a rate the scenario states, with its date and source.
 
 pub mod balance;
-pub mod report;
 
-use crate::scenario::{NonNeg, Scenario, ScenarioError};
+use crate::flow::Flow;
 use balance::{Account, OnLimit, Rules, micros};
-use mo2fa_cost::prices::{Date, PriceTable};
+use mo2fa_core::conf::NonNeg;
+use mo2fa_cost::prices::Date;
 use serde::Deserialize;
 
 /// `[billing]`.
@@ -162,88 +162,17 @@ impl ReportSettings {
     }
 }
 
-/// The 1-based line of the first `key = ...` line in `text` after the line `[section]`
-/// (or anywhere, for a dotted `section.key`), or 0 when not found.
-fn line_of_key(text: &str, section: &str, key: &str) -> usize {
-    let mut in_section = false;
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            in_section = l.trim_start_matches('[').trim_end_matches(']').trim() == section;
-            continue;
-        }
-        let Some((k, _)) = l.split_once('=') else {
-            continue;
-        };
-        let k = k.trim();
-        if (in_section && k == key) || k == format!("{section}.{key}") {
-            return i + 1;
-        }
-    }
-    0
+/// Billed segments per message the app sent with `segments` under `billing`.
+pub fn billed_per_message(billing: Option<&Billing>, segments: u32) -> f64 {
+    let b = billing.cloned().unwrap_or_default();
+    f64::from(segments) * b.billed_segments_factor + f64::from(b.extra_segments_per_message)
 }
 
-/// Checks of the billing and report sections that need several keys, and of `sms.price_date`
-/// against the price table: errors name the scenario file, the line and the key.
-pub fn validate(sc: &Scenario, file: &str, text: &str) -> Result<(), ScenarioError> {
-    let at = |section: &str, key: &str, message: String| {
-        let line = line_of_key(text, section, key);
-        if line == 0 {
-            ScenarioError::Invalid {
-                file: file.to_string(),
-                key: format!("{section}.{key}"),
-                message,
-            }
-        } else {
-            ScenarioError::Parse {
-                file: file.to_string(),
-                line,
-                message: format!("{section}.{key}: {message}"),
-            }
-        }
-    };
-    if let Some(d) = &sc.sms.price_date {
-        let date = d
-            .parse::<Date>()
-            .map_err(|m| at("sms", "price_date", format!("{m} (expected YYYY-MM-DD)")))?;
-        let table = PriceTable::builtin()
-            .map_err(|e| at("sms", "price_date", format!("the price table: {e}")))?;
-        if let Some(oldest) = table.dates().iter().min()
-            && date < *oldest
-        {
-            return Err(at(
-                "sms",
-                "price_date",
-                format!(
-                    "{date} is before the oldest price snapshot, {oldest} \
-                     (scenarios/data/sms_prices.csv)"
-                ),
-            ));
-        }
-    }
-    if let Some(b) = sc.billing.as_ref().and_then(|b| b.balance.as_ref())
-        && b.recharge_usd.0 <= 0.0
-    {
-        return Err(at(
-            "billing.balance",
-            "recharge_usd",
-            "must be positive (use card_daily_limit_usd = 0 for no recharges)".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Billed segments per message the app sent with `segments`.
-pub fn billed_per_message(sc: &Scenario) -> f64 {
-    let b = sc.billing.clone().unwrap_or_default();
-    f64::from(sc.sms.segments) * b.billed_segments_factor + f64::from(b.extra_segments_per_message)
-}
-
-/// Segments the provider bills for `messages` messages of the scenario's `segments`: the
-/// app's count when no billing is set, else rounded to whole segments.
-pub fn billed_segments(sc: &Scenario, messages: u64) -> u64 {
-    let seg = u64::from(sc.sms.segments);
-    match &sc.billing {
+/// Segments the provider bills under `billing` for `messages` messages of `segments`
+/// segments: the app's count when no billing is set, else rounded to whole segments.
+pub fn billed_segments(billing: Option<&Billing>, segments: u32, messages: u64) -> u64 {
+    let seg = u64::from(segments);
+    match billing {
         None => messages * seg,
         Some(b) => {
             let scaled = (messages as f64 * seg as f64 * b.billed_segments_factor).round();
@@ -282,178 +211,12 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    pub fn new(sc: &Scenario) -> Self {
-        let settings = sc.billing.as_ref().and_then(|b| b.balance.as_ref());
-        let flow = |f| {
-            settings
-                .filter(|_| sc.flows.contains(&f))
-                .map(FlowAccount::new)
-        };
+    /// An account under `balance` for each of the `flows` a run runs.
+    pub fn new(balance: Option<&BalanceSettings>, flows: &[Flow]) -> Self {
+        let flow = |f| balance.filter(|_| flows.contains(&f)).map(FlowAccount::new);
         Self {
-            sms: flow(crate::scenario::Flow::Sms),
-            reverse: flow(crate::scenario::Flow::Reverse),
+            sms: flow(Flow::Sms),
+            reverse: flow(Flow::Reverse),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    use crate::scenario::tests::MINIMAL;
-
-    fn parse(extra: &str) -> Result<Scenario, String> {
-        Scenario::parse("b.toml", &format!("{MINIMAL}{extra}")).map_err(|e| e.to_string())
-    }
-
-    const BALANCE: &str = "[billing.balance]\nstart_usd = 100\nrecharge_below_usd = 50\n\
-        recharge_usd = 250\ncard_daily_limit_usd = 1000\n";
-
-    #[test]
-    fn sections_parse_with_defaults() {
-        let sc = parse("[billing]\nbilled_segments_factor = 2.2\n").unwrap();
-        let b = sc.billing.as_ref().unwrap();
-        assert_eq!(
-            (b.billed_segments_factor, b.extra_segments_per_message),
-            (2.2, 0)
-        );
-        assert!(b.balance.is_none());
-        let sc = parse(BALANCE).unwrap();
-        let bal = sc.billing.as_ref().unwrap().balance.as_ref().unwrap();
-        assert_eq!(bal.on_limit, OnLimit::Suspend);
-        assert_eq!(bal.rules().recharge, 250_000_000);
-        let sc = parse(
-            "[report]\ncurrency = \"EUR\"\nper_usd = 0.9245\nrate_date = \"2023-10-16\"\n\
-             rate_source = \"example\"\n",
-        )
-        .unwrap();
-        assert_eq!(sc.report.as_ref().unwrap().convert(10.0), 9.245);
-        assert!(parse("").unwrap().billing.is_none());
-    }
-
-    #[test]
-    fn bad_values_name_file_line_and_key() {
-        let e = parse("[billing]\nbilled_segments_factor = 0.5\n").unwrap_err();
-        assert!(
-            e.starts_with("b.toml:14:") && e.contains("billed_segments_factor"),
-            "{e}"
-        );
-        let e = parse("[billing]\nextra_segments_per_message = 101\n").unwrap_err();
-        assert!(
-            e.starts_with("b.toml:14:") && e.contains("extra_segments"),
-            "{e}"
-        );
-        let e = parse(&BALANCE.replace("recharge_usd = 250", "recharge_usd = 0")).unwrap_err();
-        assert!(
-            e.starts_with("b.toml:16:") && e.contains("billing.balance.recharge_usd"),
-            "{e}"
-        );
-        let e = parse(&BALANCE.replace("= 1000", "= -1")).unwrap_err();
-        assert!(
-            e.starts_with("b.toml:17:") && e.contains("card_daily_limit_usd"),
-            "{e}"
-        );
-        let e = parse(&format!("{BALANCE}on_limit = \"panic\"\n")).unwrap_err();
-        assert!(e.starts_with("b.toml:18:") && e.contains("on_limit"), "{e}");
-        let e = parse(&BALANCE.replace("start_usd = 100\n", "")).unwrap_err();
-        assert!(e.contains("start_usd"), "{e}");
-        let report = "[report]\ncurrency = \"EUR\"\nper_usd = 0.9245\nrate_date = \"2023-10-16\"\nrate_source = \"x\"\n";
-        for (from, to, line, key) in [
-            ("\"EUR\"", "\"eur\"", 14, "currency"),
-            ("\"EUR\"", "\"USD\"", 14, "currency"),
-            ("0.9245", "0", 15, "per_usd"),
-            ("2023-10-16", "2023-02-30", 16, "rate_date"),
-            ("\"x\"", "\" \"", 17, "rate_source"),
-        ] {
-            let e = parse(&report.replace(from, to)).unwrap_err();
-            assert!(
-                e.starts_with(&format!("b.toml:{line}:")) && e.contains(key),
-                "{to}: {e}"
-            );
-        }
-        let e = parse(&report.replace("rate_source = \"x\"\n", "")).unwrap_err();
-        assert!(e.contains("rate_source"), "all four are required: {e}");
-    }
-
-    #[test]
-    fn a_bad_price_date_names_the_scenario_file_line_and_key() {
-        let e = parse("[sms]\nprice_date = \"2024-02-30\"\n").unwrap_err();
-        assert!(
-            e.starts_with("b.toml:14: sms.price_date:") && e.contains("calendar"),
-            "{e}"
-        );
-        let oldest = PriceTable::builtin().unwrap().dates()[0];
-        let e = parse("[sms]\nprice_date = \"2019-01-01\"\n").unwrap_err();
-        assert!(
-            e.starts_with("b.toml:14: sms.price_date:") && e.contains(&oldest.to_string()),
-            "{e}"
-        );
-        let e = parse("[sms]\nttl = \"5m\"\n").map(|s| s.sms.price_date);
-        assert_eq!(e, Ok(None));
-        assert!(parse(&format!("[sms]\nprice_date = \"{oldest}\"\n")).is_ok());
-    }
-
-    #[test]
-    fn the_template_has_every_key_and_its_commented_examples_parse() {
-        let sc = Scenario::parse("template.toml", crate::scenario::TEMPLATE).unwrap();
-        assert_eq!(sc.billing, Some(Billing::default()));
-        assert!(sc.report.is_none());
-        let uncommented: String = crate::scenario::TEMPLATE
-            .lines()
-            .map(|l| match l.strip_prefix("# ") {
-                Some(rest) if rest.starts_with("report = ") || rest.starts_with("balance = ") => {
-                    rest
-                }
-                _ => l,
-            })
-            .flat_map(|l| [l, "\n"])
-            .collect();
-        let sc = Scenario::parse("template.toml", &uncommented).unwrap();
-        let b = sc.billing.unwrap().balance.unwrap();
-        assert_eq!((b.recharge_usd.0, b.on_limit), (250.0, OnLimit::Suspend));
-        assert_eq!(sc.report.unwrap().currency, "EUR");
-        for key in [
-            "billed_segments_factor",
-            "extra_segments_per_message",
-            "start_usd",
-            "recharge_below_usd",
-            "recharge_usd",
-            "card_daily_limit_usd",
-            "on_limit",
-            "currency",
-            "per_usd",
-            "rate_date",
-            "rate_source",
-        ] {
-            assert!(crate::scenario::TEMPLATE.contains(key), "{key}");
-        }
-    }
-
-    #[test]
-    fn billed_segments_scale_and_add() {
-        let plain = parse("[sms]\nsegments = 2\n").unwrap();
-        assert_eq!(billed_segments(&plain, 10), 20);
-        assert_eq!(billed_per_message(&plain), 2.0);
-        let sc = parse("[sms]\nsegments = 2\n[billing]\nbilled_segments_factor = 2.2\nextra_segments_per_message = 1\n").unwrap();
-        assert_eq!(billed_segments(&sc, 10), 44 + 10);
-        assert!((billed_per_message(&sc) - 5.4).abs() < 1e-12);
-    }
-
-    #[test]
-    fn accounts_exist_per_flow_run_and_only_with_a_balance() {
-        assert_eq!(
-            Accounts::new(&parse("[billing]\n").unwrap()),
-            Accounts::default()
-        );
-        let sc = parse(BALANCE).unwrap();
-        let a = Accounts::new(&sc);
-        assert!(a.sms.is_some() && a.reverse.is_some());
-        let sc = Scenario::parse(
-            "b.toml",
-            &format!("{MINIMAL}{BALANCE}").replace("[\"reverse\", \"sms\"]", "[\"sms\"]"),
-        )
-        .unwrap();
-        let a = Accounts::new(&sc);
-        assert!(a.sms.is_some() && a.reverse.is_none());
     }
 }

@@ -3,21 +3,14 @@
 //! [`mo2fa_cost::Observed`] counts, priced once per run.
 
 use crate::SimError;
-use crate::engine::{CarrierStats, CountryStats, Outcome, time};
+use crate::outcome::{CarrierStats, CountryStats, Outcome};
 use crate::scenario::{Fallback, Flow, Scenario};
+use crate::time;
 use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
 use mo2fa_cost::prices::Date;
 use mo2fa_cost::{FallbackKind, Population, PopulationCountry};
 
-/// Both flows priced by the cost model from what the run actually sent: list prices plus
-/// carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the busiest simulated
-/// day, fixed fees, all prorated to the simulated period. `None` for a flow the scenario did
-/// not run.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FlowCosts {
-    pub sms: Option<ObservedCost>,
-    pub reverse: Option<ObservedCost>,
-}
+pub use crate::outcome::FlowCosts;
 
 fn fallback_kind(f: Fallback) -> FallbackKind {
     match f {
@@ -68,7 +61,7 @@ pub fn flow_costs(
 ) -> Result<FlowCosts, SimError> {
     let period_days = time::days(sc.duration.ms());
     // The provider's bill, not the app's log: segments as billed (`[billing]`).
-    let billed = |messages: u64| crate::billing::billed_segments(sc, messages);
+    let billed = |messages: u64| sc.billed_segments(messages);
     let counts = |legit: fn(&CountryStats) -> u64,
                   pumped: fn(&CountryStats) -> u64,
                   inbound: fn(&CountryStats) -> u64| {

@@ -10,9 +10,11 @@
 //! the simulated provider, each country's fallback for users without iMessage). Every decision
 //! is made by the real core code; the engine only decides who does what when.
 //!
-//! This file is the run loop; the parts are `time` (units and conversions), `queue` (the event
-//! heap), `world` (shared state and helpers), `legit` (legit users), `provider` (the webhook
-//! emitter and the webhook), `attackers` and `accounting` (counters, timeline, outcome).
+//! This file is the run loop; the parts are `queue` (the event heap), `world` (the run's state
+//! in owned parts, and the helpers every flow uses), `legit` (legit users), `provider` (the
+//! webhook emitter and the webhook), `attackers` (one module per kind), `defences` (each
+//! flow's SMS guard), `accounting` (the counters, turned into the [`Outcome`]) and `billing`
+//! (each flow's provider account).
 
 mod accounting;
 mod attackers;
@@ -21,15 +23,15 @@ mod defences;
 mod legit;
 mod provider;
 mod queue;
-pub mod time;
 mod world;
 
-pub use accounting::{
+pub use crate::outcome::{
     AttackerStats, Block, CarrierStats, CountryStats, FlowDefences, Outcome, Row,
 };
-pub use time::EPOCH_MS;
+pub use crate::time::{self, EPOCH_MS};
 pub use world::{CoreConfig, FORGER_SECRET, SIM_SECRET, TOLERANCE_S, core_config};
 
+use crate::flow::Flow;
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use crate::{SimError, costs};
@@ -57,10 +59,10 @@ impl World<'_> {
         }
         let mut events = 0u64;
         let mut interrupted = false;
-        while let Some((t_ms, ev)) = self.queue.pop() {
-            debug_assert!(t_ms >= self.now_ms, "virtual time went backwards");
-            self.now_ms = t_ms;
-            debug_assert_eq!(self.now_ms, self.queue.now_ms());
+        while let Some((t_ms, ev)) = self.clock.queue.pop() {
+            debug_assert!(t_ms >= self.clock.now_ms, "virtual time went backwards");
+            self.clock.now_ms = t_ms;
+            debug_assert_eq!(self.clock.now_ms, self.clock.queue.now_ms());
             events += 1;
             if events.is_multiple_of(CHECK_EVERY_EVENTS) {
                 (control.progress)(t_ms);
@@ -78,14 +80,14 @@ impl World<'_> {
                     typo,
                     twice,
                 } => self.on_deliver(user, msg, typo, twice),
-                Ev::SmsRead { user, reverse } => self.sms_read(user, reverse),
+                Ev::SmsRead { user, flow } => self.sms_read(user, flow),
                 Ev::VictimSend { user, a } => self.victim_send(user, usize::from(a)),
                 Ev::Attack { a } => self.attack(usize::from(a)),
                 Ev::Sweep => {
                     let wall_ms = self.wall_ms();
-                    self.verifier.sweep(wall_ms);
-                    self.sms.sweep(wall_ms);
-                    self.fallback_sms.sweep(wall_ms);
+                    self.webhook.verifier.sweep(wall_ms);
+                    self.flows.sms.otp.sweep(wall_ms);
+                    self.flows.reverse.otp.sweep(wall_ms);
                     self.at(self.after(SWEEP_EVERY_MS), Ev::Sweep);
                 }
             }
@@ -100,13 +102,11 @@ impl World<'_> {
                 })
                 .collect()
         };
-        let blocks_sms = blocks(&mut self.guard_sms, &self.countries);
-        let blocks_reverse = blocks(&mut self.guard_reverse, &self.countries);
-        for (flow, guard) in [&self.guard_sms, &self.guard_reverse]
-            .into_iter()
-            .enumerate()
-        {
-            let d = &mut self.acc.defences[flow];
+        let blocks_sms = blocks(&mut self.flows.sms.guard, &self.pop.countries);
+        let blocks_reverse = blocks(&mut self.flows.reverse.guard, &self.pop.countries);
+        for flow in Flow::ALL {
+            let guard = &self.flows[flow].guard;
+            let d = &mut self.acc.defences[flow.index()];
             d.blocked_by_rule = guard.stats.blocked.clone();
             d.alerts_by_rule = guard.stats.alerts.clone();
         }
@@ -115,7 +115,10 @@ impl World<'_> {
             .finish(events, interrupted, blocks_sms, blocks_reverse);
         // Priced once, from the typed counts; a pricing error is the run's error.
         outcome.costs = costs::flow_costs(self.sc, &self.cost_model, &outcome)?;
-        outcome.billing = std::mem::take(&mut self.billing);
+        outcome.billing = crate::billing::Accounts {
+            sms: self.flows.sms.account.take(),
+            reverse: self.flows.reverse.account.take(),
+        };
         Ok((outcome, self.trace))
     }
 }
@@ -135,7 +138,7 @@ pub fn simulate_traced(
 ) -> Result<(Outcome, Trace), SimError> {
     let mut world = World::new(sc, seed)?;
     world.trace = Some(Trace {
-        countries: world.countries.iter().map(|c| c.iso.clone()).collect(),
+        countries: world.pop.countries.iter().map(|c| c.iso.clone()).collect(),
         max_steps,
         ..Trace::default()
     });

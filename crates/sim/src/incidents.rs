@@ -2,7 +2,7 @@
 //! defence preset, and through the reverse flow with each fallback, measured the same way;
 //! and the check of a replay against the figures its source documents.
 
-use crate::engine::Outcome;
+use crate::outcome::Outcome;
 use crate::scenario::{AttackKind, Fallback, Flow, Incident, Scenario};
 use crate::variants::Variant;
 
@@ -39,13 +39,13 @@ impl Measured {
         let attack_start_ms = sc
             .attackers
             .iter()
-            .filter(|a| a.kind == AttackKind::SmsPumping)
+            .filter(|a| a.kind() == AttackKind::SmsPumping)
             .map(|a| a.start.ms())
             .min()
             .unwrap_or(0);
         Measured {
             flow,
-            pumped_sms: crate::billing::billed_segments(sc, sent) / segments,
+            pumped_sms: sc.billed_segments(sent) / segments,
             blocked: defences.blocked - defences.legit_blocked,
             bill_usd: cost.as_ref().map_or(0.0, |c| c.pumped_sms_usd),
             first_block_ms: defences

@@ -2,9 +2,12 @@
 //! table. Files hold only simulated quantities (no wall-clock time), so the same scenario and
 //! seed give byte-identical files; speed is printed to the console only.
 
-use super::billing::report as billing;
-use super::engine::{Block as Blocked, FlowDefences, Outcome, Row, time};
+mod billing;
+
 use super::scenario::Scenario;
+use crate::SimError;
+use crate::outcome::{Block as Blocked, FlowDefences, Outcome, Row};
+use crate::time;
 use mo2fa_cost::observed::ObservedCost;
 use mo2fa_cost::report::html::{Block, Page, Section};
 use mo2fa_cost::report::svg::{
@@ -387,11 +390,34 @@ fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Ve
 }
 
 pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
+    let mut sections = vec![
+        Section::new("summary", "Summary").push(Block::KeyFigures(key_figures(sc, o))),
+        Section::new("timeline", "Over time").push(Block::Svg(timeline_chart(sc, o).to_svg())),
+    ];
+    sections.extend(attacks_section(sc, o));
+    sections.push(defences_section(sc, o));
+    sections.push(cost_section(sc, o));
+    sections.extend(billing_section(sc, o));
+    sections.push(numbers_section(o));
+    Page {
+        title: format!("Scenario run: {name}"),
+        subtitle: format!("{} · seed {seed} · {} events", sc.description, o.events),
+        sections,
+        footer: vec!["SMS prices: Twilio public list prices (scenarios/data/README.md).".into()],
+    }
+    .to_html()
+}
+
+fn hours_axis() -> Axis {
+    Axis::new("Hours since start", Scale::Linear, Format::Hours)
+}
+
+/// The report's chart: verifications, pumped SMS and cumulative spend per interval.
+fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
     let hours = time::hours(sc.interval.ms());
-    let hours_axis = || Axis::new("Hours since start", Scale::Linear, Format::Hours);
     let mut cum_sms = 0.0;
     let mut cum_rev = 0.0;
-    let chart = TimeSeriesChart {
+    TimeSeriesChart {
         id: "timeline".into(),
         title: "What happened, per interval".into(),
         description: "Legit verifications, pumped SMS and cumulative spend over time.".into(),
@@ -450,7 +476,11 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             },
         ],
         bands: Vec::new(),
-    };
+    }
+}
+
+/// When each attacker was active and when a defence blocked a destination.
+fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
     let h = time::hours;
     let mut lanes: Vec<Lane> = sc
         .attackers
@@ -461,7 +491,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             spans: vec![Span {
                 from: h(a.start.ms()),
                 to: h(a.end.ms()),
-                label: a.kind.name().into(),
+                label: a.kind().name().into(),
                 color: "#c0392b".into(),
             }],
         })
@@ -485,6 +515,24 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             });
         }
     }
+    if lanes.is_empty() {
+        return None;
+    }
+    let tl = Timeline {
+            id: "attacks".into(),
+            title: "Attacks and defences".into(),
+            description:
+                "When each attacker was active and when a defence blocked a destination (conversion, network or country-cap blocks)."
+                    .into(),
+            x: hours_axis().with_range(0.0, h(sc.duration.ms())),
+            lanes,
+            events: Vec::new(),
+        };
+    Some(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())))
+}
+
+/// The summary's key figures.
+fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
     let mut key_figures = vec![
         (
             "legit verified (reverse)".into(),
@@ -514,64 +562,48 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
             ));
         }
     }
-    let mut sections = vec![
-        Section::new("summary", "Summary").push(Block::KeyFigures(key_figures)),
-        Section::new("timeline", "Over time").push(Block::Svg(chart.to_svg())),
+    key_figures
+}
+
+/// Both flows' costs, in USD and the report's currency.
+fn cost_section(sc: &Scenario, o: &Outcome) -> Section {
+    let costs = &o.costs;
+    let items: [(&str, CostPart); 7] = [
+        ("legit SMS", |c| c.legit_sms_usd),
+        ("pumped SMS", |c| c.pumped_sms_usd),
+        ("Verify fees", |c| c.verify_fees_usd),
+        ("inbound SMS", |c| c.inbound_sms_usd),
+        ("iMessage lines", |c| c.lines_usd),
+        ("fixed fees", |c| c.fixed_usd),
+        ("total", |c| c.total_usd),
     ];
-    if !lanes.is_empty() {
-        let tl = Timeline {
-            id: "attacks".into(),
-            title: "Attacks and defences".into(),
-            description:
-                "When each attacker was active and when a defence blocked a destination (conversion, network or country-cap blocks)."
-                    .into(),
-            x: hours_axis().with_range(0.0, h(sc.duration.ms())),
-            lanes,
-            events: Vec::new(),
-        };
-        sections
-            .push(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())));
-    }
-    sections.push(defences_section(sc, o));
-    {
-        let costs = &o.costs;
-        let items: [(&str, CostPart); 7] = [
-            ("legit SMS", |c| c.legit_sms_usd),
-            ("pumped SMS", |c| c.pumped_sms_usd),
-            ("Verify fees", |c| c.verify_fees_usd),
-            ("inbound SMS", |c| c.inbound_sms_usd),
-            ("iMessage lines", |c| c.lines_usd),
-            ("fixed fees", |c| c.fixed_usd),
-            ("total", |c| c.total_usd),
-        ];
-        let cell = |c: &Option<ObservedCost>, f: CostPart| {
-            c.as_ref()
-                .map_or("-".to_string(), |c| format!("${}", two_decimals(f(c))))
-        };
-        let mut rows: Vec<Vec<String>> = items
-            .iter()
-            .map(|(label, f)| {
-                vec![
-                    label.to_string(),
-                    cell(&costs.sms, *f),
-                    cell(&costs.reverse, *f),
-                ]
+    let cell = |c: &Option<ObservedCost>, f: CostPart| {
+        c.as_ref()
+            .map_or("-".to_string(), |c| format!("${}", two_decimals(f(c))))
+    };
+    let mut rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|(label, f)| {
+            vec![
+                label.to_string(),
+                cell(&costs.sms, *f),
+                cell(&costs.reverse, *f),
+            ]
+        })
+        .collect();
+    if let Some(r) = &sc.report {
+        let total = |c: &Option<ObservedCost>| {
+            c.as_ref().map_or("-".to_string(), |c| {
+                format!("{} {}", two_decimals(r.convert(c.total_usd)), r.currency)
             })
-            .collect();
-        if let Some(r) = &sc.report {
-            let total = |c: &Option<ObservedCost>| {
-                c.as_ref().map_or("-".to_string(), |c| {
-                    format!("{} {}", two_decimals(r.convert(c.total_usd)), r.currency)
-                })
-            };
-            rows.push(vec![
-                format!("total ({})", r.currency),
-                total(&costs.sms),
-                total(&costs.reverse),
-            ]);
-        }
-        sections.push(
-            Section::new("cost", "What it cost")
+        };
+        rows.push(vec![
+            format!("total ({})", r.currency),
+            total(&costs.sms),
+            total(&costs.reverse),
+        ]);
+    }
+    Section::new("cost", "What it cost")
                 .push(Block::Paragraph(
                     "Both flows priced by the cost model from what the run sent: list prices with carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the busiest simulated day, fixed fees prorated to the period (see docs/cost.md).".into(),
                 ))
@@ -581,46 +613,44 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
                     rows,
                     numeric: vec![false, true, true],
                     collapsed: false,
-                }),
-        );
-    }
-    let extra = billing::lines(sc, o);
-    if !extra.is_empty() {
-        let mut section = Section::new("billing", "Billing and currency");
-        if let Some(r) = &sc.report {
-            section = section.push(Block::Paragraph(billing::rate_sentence(r)));
-        }
-        sections.push(section.push(Block::Table {
-            caption: "What the app logged, what the provider billed, the account".into(),
-            headers: vec!["measure".into(), "value".into()],
-            rows: extra.into_iter().map(|(k, v)| vec![k, v]).collect(),
-            numeric: vec![false, true],
-            collapsed: false,
-        }));
-    }
-    sections.push(
-        Section::new("numbers", "Numbers").push(Block::Table {
-            caption: "Totals".into(),
-            headers: vec!["measure".into(), "value".into()],
-            rows: table(o)
-                .lines()
-                .map(|l| {
-                    let l = l.trim();
-                    let split = l.rfind("  ").unwrap_or(l.len());
-                    vec![l[..split].trim().to_string(), l[split..].trim().to_string()]
                 })
-                .collect(),
-            numeric: vec![false, true],
-            collapsed: false,
-        }),
-    );
-    Page {
-        title: format!("Scenario run: {name}"),
-        subtitle: format!("{} · seed {seed} · {} events", sc.description, o.events),
-        sections,
-        footer: vec!["SMS prices: Twilio public list prices (scenarios/data/README.md).".into()],
+}
+
+/// What the app logged, what the provider billed, the account.
+fn billing_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
+    let extra = billing::lines(sc, o);
+    if extra.is_empty() {
+        return None;
     }
-    .to_html()
+    let mut section = Section::new("billing", "Billing and currency");
+    if let Some(r) = &sc.report {
+        section = section.push(Block::Paragraph(billing::rate_sentence(r)));
+    }
+    Some(section.push(Block::Table {
+        caption: "What the app logged, what the provider billed, the account".into(),
+        headers: vec!["measure".into(), "value".into()],
+        rows: extra.into_iter().map(|(k, v)| vec![k, v]).collect(),
+        numeric: vec![false, true],
+        collapsed: false,
+    }))
+}
+
+/// The totals table.
+fn numbers_section(o: &Outcome) -> Section {
+    Section::new("numbers", "Numbers").push(Block::Table {
+        caption: "Totals".into(),
+        headers: vec!["measure".into(), "value".into()],
+        rows: table(o)
+            .lines()
+            .map(|l| {
+                let l = l.trim();
+                let split = l.rfind("  ").unwrap_or(l.len());
+                vec![l[..split].trim().to_string(), l[split..].trim().to_string()]
+            })
+            .collect(),
+        numeric: vec![false, true],
+        collapsed: false,
+    })
 }
 
 pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
@@ -643,17 +673,33 @@ pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     s
 }
 
+/// Writes summary.json, timeline.csv, summary.md and report.html into `dir` (created); a
+/// failure names the file.
 pub fn write_all(
     dir: &Path,
     sc: &Scenario,
     name: &str,
     seed: u64,
     o: &Outcome,
-) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::write(dir.join("summary.json"), summary_json(sc, name, seed, o))?;
-    std::fs::write(dir.join("timeline.csv"), timeline_csv(sc, o)?)?;
-    std::fs::write(dir.join("summary.md"), summary_md(sc, name, seed, o))?;
-    std::fs::write(dir.join("report.html"), html(sc, name, seed, o))?;
+) -> Result<(), SimError> {
+    let failed = |path: &Path| {
+        let path = path.display().to_string();
+        move |source: std::io::Error| SimError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(failed(dir))?;
+    let csv_path = dir.join("timeline.csv");
+    let files = [
+        ("summary.json", summary_json(sc, name, seed, o)),
+        (
+            "timeline.csv",
+            timeline_csv(sc, o).map_err(|e| failed(&csv_path)(e.into()))?,
+        ),
+        ("summary.md", summary_md(sc, name, seed, o)),
+        ("report.html", html(sc, name, seed, o)),
+    ];
+    for (file, text) in files {
+        let path = dir.join(file);
+        std::fs::write(&path, text).map_err(failed(&path))?;
+    }
     Ok(())
 }

@@ -13,17 +13,12 @@ use std::path::Path;
 pub use mo2fa_core::conf::{ConfigError as ScenarioError, Dur, Iso, NonNeg, Prob, parse_duration};
 pub use mo2fa_core::sms_defences::{ConversionRule, SmsDefences};
 
+mod attacker;
 mod check;
+pub use attacker::*;
 use check::missing_keys;
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Flow {
-    /// Reverse iMessage verification (with each country's fallback).
-    Reverse,
-    /// Traditional outbound SMS one-time codes.
-    Sms,
-}
+pub use crate::flow::Flow;
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -202,151 +197,6 @@ pub struct Carrier {
     pub price_usd: Option<NonNeg>,
 }
 
-/// Who solves an attacker's CAPTCHAs.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Solver {
-    Bot,
-    HumanFarm,
-}
-
-/// What an adaptive attacker does after `after_blocks` refusals in a row.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum AdaptAction {
-    /// Leave the number range of the last refusal for its other ranges.
-    NextRange,
-    /// Leave the carrier of the last refusal for its other carriers in that country.
-    NextCarrier,
-    /// Leave the target country of the last refusal for its other targets.
-    NextCountry,
-    /// Stop for `back_off`, then carry on as before.
-    BackOff,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Adapt {
-    pub after_blocks: u32,
-    pub action: AdaptAction,
-    pub back_off: Option<Dur>,
-}
-
-/// One point of a `ramp` shape: the rate `at` this long after the attacker's start.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RampPoint {
-    pub at: Dur,
-    pub per_s: NonNeg,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum AttackKind {
-    SmsPumping,
-    StartFlood,
-    CodeGuessing,
-    WebhookForgery,
-    Replay,
-    ReverseOtpPhishing,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Shape {
-    Sustained,
-    /// On/off: `burst_on` at the rate, then `burst_off` silent.
-    Burst,
-    /// Low rate, spread thin: numbers drawn at random across the targets.
-    LowAndSlow,
-    /// Piecewise linear between the `ramp` points (times from the attacker's start).
-    Ramp,
-    /// `rate_per_s` × (1 + `amplitude`·cos(2π(hour − `peak_hour`)/24)).
-    Diurnal,
-}
-
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Numbering {
-    Sequential,
-    Random,
-}
-
-/// One attacker. Keys that do not apply to its kind are refused after parsing.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Attacker {
-    pub kind: AttackKind,
-    #[serde(default)]
-    pub name: Option<String>,
-    pub start: Dur,
-    pub end: Dur,
-    pub shape: Shape,
-    /// Required by every shape but `ramp`.
-    pub rate_per_s: Option<NonNeg>,
-    pub burst_on: Option<Dur>,
-    pub burst_off: Option<Dur>,
-    // shape = "ramp"
-    pub ramp: Option<Vec<RampPoint>>,
-    // shape = "diurnal"
-    pub amplitude: Option<Prob>,
-    pub peak_hour: Option<f64>,
-    // sms_pumping
-    pub targets: Option<BTreeMap<Iso, NonNeg>>,
-    pub numbers: Option<Numbering>,
-    pub range_size: Option<u32>,
-    pub ip_pool: Option<u32>,
-    pub rotate_every: Option<u32>,
-    pub captcha_usd: Option<NonNeg>,
-    pub revenue_share: Option<Prob>,
-    pub camouflage: Option<Prob>,
-    pub sms_per_account: Option<u32>,
-    pub accounts: Option<u32>,
-    pub sms_per_number: Option<u32>,
-    pub ranges: Option<u32>,
-    pub carriers: Option<Vec<String>>,
-    pub submit_codes: Option<Prob>,
-    pub adapt: Option<Adapt>,
-    pub solver: Option<Solver>,
-    // code_guessing
-    pub sender_accounts: Option<u32>,
-    pub candidates_per_message: Option<u32>,
-    // start_flood
-    pub clients: Option<u32>,
-    // replay
-    pub capture_age: Option<Dur>,
-    // reverse_otp_phishing
-    pub success: Option<Prob>,
-}
-
-impl Attacker {
-    pub fn label(&self, index: usize) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| format!("{}#{}", self.kind.name(), index + 1))
-    }
-}
-
-impl Attacker {
-    /// The attempt rate of every shape but `ramp` (which validation guarantees is set).
-    pub fn rate(&self) -> f64 {
-        self.rate_per_s.map_or(0.0, |r| r.0)
-    }
-}
-
-impl AttackKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            AttackKind::SmsPumping => "sms_pumping",
-            AttackKind::StartFlood => "start_flood",
-            AttackKind::CodeGuessing => "code_guessing",
-            AttackKind::WebhookForgery => "webhook_forgery",
-            AttackKind::Replay => "replay",
-            AttackKind::ReverseOtpPhishing => "reverse_otp_phishing",
-        }
-    }
-}
-
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmsSettings {
@@ -403,7 +253,12 @@ pub struct Scenario {
     pub sms: SmsSettings,
     #[serde(default)]
     pub defences: Defences,
+    /// The `[[attacker]]` tables as written; [`Scenario::parse`] checks them and moves them
+    /// into `attackers`, so this is empty after parsing.
     #[serde(default, rename = "attacker")]
+    raw_attackers: Vec<RawAttacker>,
+    /// The attackers, checked, every default resolved.
+    #[serde(skip)]
     pub attackers: Vec<Attacker>,
     /// Mobile operators per country (`[[carrier]]`); a country without any has one.
     #[serde(default, rename = "carrier")]
@@ -505,7 +360,11 @@ impl Scenario {
                     message: e.message,
                 })?;
         s.validate(file)?;
-        crate::billing::validate(&s, file, text)?;
+        s.validate_billing(file, text)?;
+        s.attackers = std::mem::take(&mut s.raw_attackers)
+            .into_iter()
+            .map(|raw| Attacker::from_raw(raw, &s.defences))
+            .collect();
         Ok(s)
     }
 }
@@ -530,6 +389,19 @@ pub fn range_stride(range_size: u32) -> u64 {
     u64::from(range_size.max(1)).div_ceil(10_000) * 10_000 + 10_000
 }
 
+impl Scenario {
+    /// Billed segments per message the app sent (`[billing]`).
+    pub fn billed_per_message(&self) -> f64 {
+        crate::billing::billed_per_message(self.billing.as_ref(), self.sms.segments)
+    }
+
+    /// Segments the provider bills for `messages` messages (`[billing]`): the app's count
+    /// when no billing is set, else rounded to whole segments.
+    pub fn billed_segments(&self, messages: u64) -> u64 {
+        crate::billing::billed_segments(self.billing.as_ref(), self.sms.segments, messages)
+    }
+}
+
 impl Shape {
     pub fn name(self) -> &'static str {
         match self {
@@ -542,5 +414,7 @@ impl Shape {
     }
 }
 
+#[cfg(test)]
+mod billing_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -6,7 +6,9 @@
 //! says "the code the start with key 7 got back" and the live replayer fills it in. The
 //! recorded answers are what the live answers are compared against.
 
-use super::scenario::Flow;
+use crate::flow::Flow;
+use mo2fa_core::sms_otp::CheckOutcome;
+use mo2fa_core::store::Status;
 use mo2fa_core::verifier::ReceiveOutcome;
 
 /// The text of an inbound message.
@@ -99,8 +101,8 @@ pub struct Step {
     /// Virtual milliseconds from the start of the run.
     pub at_ms: u64,
     pub action: Action,
-    /// The virtual answer, named like the HTTP answer's `result`/`status` (`verified`,
-    /// `no_match`, `created`, `refused`, `rejected`, `duplicate`, …).
+    /// The virtual answer, named like the HTTP answer's `result`/`status`
+    /// ([`Answer::name`]).
     pub expect: &'static str,
 }
 
@@ -123,15 +125,101 @@ pub struct Trace {
 /// replay live anyway.
 pub const MAX_STEPS: usize = 20_000_000;
 
-/// The name a webhook answer gives `outcome` in its `result` field.
-pub fn result_name(outcome: &ReceiveOutcome) -> &'static str {
-    match outcome {
-        ReceiveOutcome::Verified { .. } => "verified",
-        ReceiveOutcome::SenderMismatch { .. } => "sender_mismatch",
-        ReceiveOutcome::Expired { .. } => "expired",
-        ReceiveOutcome::NoMatch { .. } => "no_match",
-        ReceiveOutcome::NoCode => "no_code",
-        ReceiveOutcome::Ignored { .. } => "ignored",
+/// The answer the virtual run gave a request: the one place that names them, as the HTTP
+/// answers' `result`/`status` fields do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A start made a challenge.
+    Created,
+    /// A start or an SMS send was refused.
+    Refused,
+    /// An SMS code was sent.
+    Sent,
+    Verified,
+    /// An SMS check with the wrong code.
+    WrongCode,
+    /// An SMS check without a pending code.
+    NoChallenge,
+    SenderMismatch,
+    Expired,
+    NoMatch,
+    NoCode,
+    Ignored,
+    /// A delivery the dedupe cache had seen.
+    Duplicate,
+    /// A delivery whose signature failed.
+    Rejected,
+    /// A forged delivery whose signature passed.
+    Accepted,
+    /// Status answers.
+    Pending,
+    Locked,
+    Unknown,
+}
+
+impl Answer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Refused => "refused",
+            Self::Sent => "sent",
+            Self::Verified => "verified",
+            Self::WrongCode => "wrong_code",
+            Self::NoChallenge => "no_challenge",
+            Self::SenderMismatch => "sender_mismatch",
+            Self::Expired => "expired",
+            Self::NoMatch => "no_match",
+            Self::NoCode => "no_code",
+            Self::Ignored => "ignored",
+            Self::Duplicate => "duplicate",
+            Self::Rejected => "rejected",
+            Self::Accepted => "accepted",
+            Self::Pending => "pending",
+            Self::Locked => "locked",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// A start's answer: created, or refused.
+    pub fn created(ok: bool) -> Self {
+        if ok { Self::Created } else { Self::Refused }
+    }
+
+    /// An SMS send's answer: sent, or refused.
+    pub fn sent(ok: bool) -> Self {
+        if ok { Self::Sent } else { Self::Refused }
+    }
+
+    /// The webhook's `result` for `outcome`.
+    pub fn of_receive(outcome: &ReceiveOutcome) -> Self {
+        match outcome {
+            ReceiveOutcome::Verified { .. } => Self::Verified,
+            ReceiveOutcome::SenderMismatch { .. } => Self::SenderMismatch,
+            ReceiveOutcome::Expired { .. } => Self::Expired,
+            ReceiveOutcome::NoMatch { .. } => Self::NoMatch,
+            ReceiveOutcome::NoCode => Self::NoCode,
+            ReceiveOutcome::Ignored { .. } => Self::Ignored,
+        }
+    }
+
+    /// The SMS check's answer for `outcome`.
+    pub fn of_check(outcome: &CheckOutcome) -> Self {
+        match outcome {
+            CheckOutcome::Verified => Self::Verified,
+            CheckOutcome::WrongCode { .. } => Self::WrongCode,
+            CheckOutcome::NoChallenge => Self::NoChallenge,
+        }
+    }
+
+    /// The status answer for a challenge in `status` (`None`: unknown).
+    pub fn of_status(status: Option<Status>) -> Self {
+        match status {
+            Some(Status::Pending) => Self::Pending,
+            Some(Status::Verified) => Self::Verified,
+            Some(Status::Expired) => Self::Expired,
+            Some(Status::Locked) => Self::Locked,
+            None => Self::Unknown,
+        }
     }
 }
 

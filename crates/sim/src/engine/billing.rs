@@ -10,15 +10,11 @@ impl World<'_> {
     /// price, all billed segments) now: always without `[billing.balance]`; otherwise the
     /// flow's account decides, and a refusal is counted as legit or pumped.
     pub(super) fn billing_accepts(&mut self, flow: Flow, usd: f64, legit: bool) -> bool {
-        let account = match flow {
-            Flow::Sms => self.billing.sms.as_mut(),
-            Flow::Reverse => self.billing.reverse.as_mut(),
-        };
-        let Some(a) = account else {
+        let Some(a) = self.flows[flow].account.as_mut() else {
             return true;
         };
         let cost = micros(usd);
-        if a.account.charge(self.now_ms, cost) {
+        if a.account.charge(self.clock.now_ms, cost) {
             return true;
         }
         if legit {
@@ -50,8 +46,8 @@ latency_median = "300ms"
     fn without_a_balance_everything_is_sent() {
         let sc = scenario(PUMPED);
         let mut w = world(&sc);
-        assert!((0..1000).all(|_| w.billing_accepts(Flow::Sms, w.carriers[0].price, true)));
-        assert!(w.billing.sms.is_none());
+        assert!((0..1000).all(|_| w.billing_accepts(Flow::Sms, w.pop.carriers[0].price, true)));
+        assert!(w.flows.sms.account.is_none());
     }
 
     #[test]
@@ -63,15 +59,15 @@ latency_median = "300ms"
         let mut w = world(&sc);
         // US at $0.0083: two sends, then the card (limit 0) declines and the account is
         // suspended.
-        assert!(w.billing_accepts(Flow::Sms, w.carriers[0].price, true));
-        assert!(w.billing_accepts(Flow::Sms, w.carriers[0].price, false));
-        assert!(!w.billing_accepts(Flow::Sms, w.carriers[0].price, false));
-        assert!(!w.billing_accepts(Flow::Sms, w.carriers[0].price, true));
-        let a = w.billing.sms.as_ref().unwrap();
+        assert!(w.billing_accepts(Flow::Sms, w.pop.carriers[0].price, true));
+        assert!(w.billing_accepts(Flow::Sms, w.pop.carriers[0].price, false));
+        assert!(!w.billing_accepts(Flow::Sms, w.pop.carriers[0].price, false));
+        assert!(!w.billing_accepts(Flow::Sms, w.pop.carriers[0].price, true));
+        let a = w.flows.sms.account.as_ref().unwrap();
         assert_eq!((a.refused_legit, a.refused_pumped), (1, 1));
         assert!(a.account.suspended_at_ms().is_some());
         assert!(
-            w.billing_accepts(Flow::Reverse, w.carriers[0].price, true),
+            w.billing_accepts(Flow::Reverse, w.pop.carriers[0].price, true),
             "each flow has its own account"
         );
     }

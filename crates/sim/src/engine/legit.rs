@@ -3,9 +3,10 @@
 //! read and typed back), and the trace records of those requests.
 
 use super::time;
-use super::world::{Ev, World, country_u16};
-use crate::scenario::{Fallback, Flow};
-use crate::trace::Action;
+use super::world::{Ev, Texted, World, country_u16};
+use crate::flow::Flow;
+use crate::scenario::Fallback;
+use crate::trace::{Action, Answer};
 use mo2fa_core::sms_otp::CheckOutcome;
 use mo2fa_core::verifier::StartRequest;
 use rand::Rng;
@@ -22,16 +23,16 @@ impl World<'_> {
 
     /// Schedules the next arrival candidate at the peak rate.
     pub(super) fn schedule_arrival(&mut self) {
-        if let Some(gap) = self.exp_ms(self.max_legit_rate) {
-            self.arrival_clock_ms += gap;
-            self.at(time::whole_ms(self.arrival_clock_ms), Ev::Arrival);
+        if let Some(gap) = self.exp_ms(self.pop.max_legit_rate) {
+            self.pop.arrival_clock_ms += gap;
+            self.at(time::whole_ms(self.pop.arrival_clock_ms), Ev::Arrival);
         }
     }
 
     pub(super) fn arrival(&mut self) {
         // Thinning: candidates at the peak rate, accepted in proportion to the rate now.
         self.schedule_arrival();
-        if self.rng.random::<f64>() * self.max_legit_rate > self.legit_rate(self.now_ms) {
+        if self.rng.random::<f64>() * self.pop.max_legit_rate > self.legit_rate(self.clock.now_ms) {
             return;
         }
         self.acc.legit_users += 1;
@@ -39,21 +40,23 @@ impl World<'_> {
         let number = self.legit_number(country);
         let user = self.new_user(country, number);
         // The app account asking for the codes: one per legit user.
-        self.users[user as usize].account = self.acc.legit_users;
+        self.pop.users[user as usize].account = self.acc.legit_users;
         let sends = self.rng.random::<f64>() < self.sc.legit.p_send.0;
         let delay_ms = self.send_delay_ms();
-        self.users[user as usize].refs = 1; // held by this function until the end
-        if self.world_sms {
-            self.sms_start(user, false, sends, delay_ms);
+        self.pop.users[user as usize].refs = 1; // held by this function until the end
+        if self.flows.sms.runs {
+            self.sms_start(user, Flow::Sms, sends, delay_ms);
         }
-        if self.world_reverse {
+        if self.flows.reverse.runs {
             self.row().legit_starts += 1;
-            let c = &self.countries[country];
+            let c = &self.pop.countries[country];
             let has_imessage = self.rng.random::<f64>() < c.imessage;
             match (has_imessage, c.fallback) {
-                (false, Fallback::OutboundSms) => self.sms_start(user, true, sends, delay_ms),
+                (false, Fallback::OutboundSms) => {
+                    self.sms_start(user, Flow::Reverse, sends, delay_ms);
+                }
                 (imessage, _) => {
-                    self.users[user as usize].inbound_sms = !imessage;
+                    self.pop.users[user as usize].inbound_sms = !imessage;
                     self.reverse_start(user, sends, delay_ms);
                 }
             }
@@ -75,19 +78,22 @@ impl World<'_> {
     }
 
     fn reverse_start(&mut self, user: u32, sends: bool, delay_ms: u64) {
-        let number = self.users[user as usize].number;
+        let number = self.pop.users[user as usize].number;
         let req = self.start_request_for(number);
-        let started = self.verifier.start(&req, self.wall_ms(), &mut self.rng);
-        self.acc.pending(self.verifier.pending());
+        let started = self
+            .webhook
+            .verifier
+            .start(&req, self.wall_ms(), &mut self.rng);
+        self.acc.pending(self.webhook.verifier.pending());
         let key = self.record_start(started.is_ok(), &req, number);
-        let u = &mut self.users[user as usize];
+        let u = &mut self.pop.users[user as usize];
         u.key = key;
         u.id = started.as_ref().ok().map(|s| s.id);
         let Ok(s) = started else {
             self.row().legit_refused += 1;
             return;
         };
-        self.users[user as usize].code = s.code;
+        self.pop.users[user as usize].code = s.code;
         if sends {
             self.acc.legit_sent_reverse += 1;
             let typo = self.rng.random::<f64>() < self.sc.legit.typo_rate.0;
@@ -109,7 +115,7 @@ impl World<'_> {
     pub(super) fn record_start(&mut self, ok: bool, req: &StartRequest, number: u64) -> u32 {
         let key = self.new_key();
         let bound = req.expected_sender.is_some();
-        self.record(if ok { "created" } else { "refused" }, || Action::Start {
+        self.record(Answer::created(ok), || Action::Start {
             key: Some(key),
             expected_sender: bound.then_some(number),
         });
@@ -118,164 +124,98 @@ impl World<'_> {
 
     /// Records a start nobody follows up.
     pub(super) fn record_unkeyed_start(&mut self, ok: bool) {
-        self.record(if ok { "created" } else { "refused" }, || Action::Start {
+        self.record(Answer::created(ok), || Action::Start {
             key: None,
             expected_sender: None,
         });
     }
 
-    /// Outbound SMS code: the sms world, or the reverse world's outbound fallback.
-    pub(super) fn sms_start(&mut self, user: u32, reverse: bool, sends: bool, delay_ms: u64) {
-        let u = self.users[user as usize];
+    /// Outbound SMS code: the sms flow, or the reverse flow's outbound fallback.
+    pub(super) fn sms_start(&mut self, user: u32, flow: Flow, sends: bool, delay_ms: u64) {
+        let u = self.pop.users[user as usize];
         let c = usize::from(u.country);
         let ip = self.rng.random::<u32>();
-        let network = self.carrier_of(c, u.number);
+        let network = self.pop.carrier_of(c, u.number);
         if let Some(captcha) = &self.sc.defences.captcha
-            && !self.captcha_passes(captcha.pass_legit.0, reverse)
+            && !self.captcha_passes(captcha.pass_legit.0, flow)
         {
             self.row().captcha_blocked_legit += 1;
-            self.count_blocked(network, reverse);
+            *self.acc.carriers[network].blocked_in(flow) += 1;
             return;
         }
-        if !self.defend(reverse, &self.attempt(c, u.number, ip, u.account), true) {
-            self.count_blocked(network, reverse);
+        if !self.defend(flow, &self.attempt(c, u.number, ip, u.account), true) {
+            *self.acc.carriers[network].blocked_in(flow) += 1;
             return;
         }
-        let world = if reverse { Flow::Reverse } else { Flow::Sms };
-        if !self.billing_accepts(world, self.carriers[network].price, true) {
+        if !self.billing_accepts(flow, self.pop.carriers[network].price, true) {
             return;
         }
         let wall_ms = self.wall_ms();
-        let otp = if reverse {
-            &self.fallback_sms
-        } else {
-            &self.sms
-        };
-        let started = otp.start(&Self::sender(u.number), wall_ms, &mut self.rng);
+        let started = self.flows[flow]
+            .otp
+            .start(&Self::sender(u.number), wall_ms, &mut self.rng);
         let key = self.new_key();
-        self.record(if started.is_ok() { "sent" } else { "refused" }, || {
-            Action::SmsStart {
-                world,
-                key: Some(key),
-                number: u.number,
-                country: country_u16(c),
-            }
+        self.record(Answer::sent(started.is_ok()), || Action::SmsStart {
+            world: flow,
+            key: Some(key),
+            number: u.number,
+            country: country_u16(c),
         });
         let Ok(code) = started else {
             return;
         };
-        let price = self.carriers[network].price;
+        let price = self.pop.carriers[network].price;
         let row = self.row();
-        if reverse {
-            row.sms_legit_reverse += 1;
-            row.usd_reverse_flow += price;
-        } else {
-            row.sms_legit_smsflow += 1;
-            row.usd_sms_flow += price;
-        }
-        let ks = &mut self.acc.carriers[network];
-        if reverse {
-            ks.sms_legit_reverse += 1;
-        } else {
-            ks.sms_legit_smsflow += 1;
-        }
-        let cs = &mut self.acc.countries[c];
-        let u = &mut self.users[user as usize];
-        if reverse {
-            cs.sms_legit_reverse += 1;
-            u.fallback_code = code.code;
-            u.fallback_key = key;
-            u.fallback_ip = ip;
-        } else {
-            cs.sms_legit_smsflow += 1;
-            u.sms_code = code.code;
-            u.sms_key = key;
-            u.sms_ip = ip;
-        }
+        *row.sms_legit_in(flow) += 1;
+        *row.usd_in(flow) += price;
+        *self.acc.carriers[network].sms_legit_in(flow) += 1;
+        *self.acc.countries[c].sms_legit_in(flow) += 1;
+        self.pop.users[user as usize].texted[flow] = Texted {
+            code: code.code,
+            key,
+            ip,
+        };
         if sends {
             let read_ms = self.after(self.sc.sms.delivery.ms().saturating_add(delay_ms));
-            self.hold(user, read_ms, Ev::SmsRead { user, reverse });
+            self.hold(user, read_ms, Ev::SmsRead { user, flow });
         }
     }
 
     /// A CAPTCHA in front of a send, passed with probability `pass`; the defender pays for
     /// the check in the flow's column.
-    pub(super) fn captcha_passes(&mut self, pass: f64, reverse: bool) -> bool {
+    pub(super) fn captcha_passes(&mut self, pass: f64, flow: Flow) -> bool {
         let usd = self
             .sc
             .defences
             .captcha
             .as_ref()
             .map_or(0.0, |c| c.usd_per_check.0);
-        let row = self.row();
-        if reverse {
-            row.usd_captcha_reverse_flow += usd;
-        } else {
-            row.usd_captcha_sms_flow += usd;
-        }
+        *self.row().usd_captcha_in(flow) += usd;
         self.rng.random::<f64>() < pass
     }
 
-    /// A request to `network` a defence refused, in the flow's column.
-    pub(super) fn count_blocked(&mut self, network: usize, reverse: bool) {
-        let ks = &mut self.acc.carriers[network];
-        if reverse {
-            ks.blocked_reverse += 1;
-        } else {
-            ks.blocked_smsflow += 1;
-        }
-    }
-
-    /// A code sent to `network` checked correct, in the flow's column.
-    pub(super) fn count_verified(&mut self, network: usize, reverse: bool) {
-        let ks = &mut self.acc.carriers[network];
-        if reverse {
-            ks.verified_reverse += 1;
-        } else {
-            ks.verified_smsflow += 1;
-        }
-    }
-
-    pub(super) fn sms_read(&mut self, user: u32, reverse: bool) {
-        let u = self.users[user as usize];
+    pub(super) fn sms_read(&mut self, user: u32, flow: Flow) {
+        let u = self.pop.users[user as usize];
         let wall_ms = self.wall_ms();
-        let (otp, code) = if reverse {
-            (&self.fallback_sms, u.fallback_code)
-        } else {
-            (&self.sms, u.sms_code)
-        };
-        let text = otp.format(code);
+        let texted = u.texted[flow];
+        let otp = &self.flows[flow].otp;
+        let text = otp.format(texted.code);
         let checked = otp.check(&Self::sender(u.number), &text, wall_ms);
-        let (world, key) = if reverse {
-            (Flow::Reverse, u.fallback_key)
-        } else {
-            (Flow::Sms, u.sms_key)
-        };
-        let expect = match checked {
-            CheckOutcome::Verified => "verified",
-            CheckOutcome::WrongCode { .. } => "wrong_code",
-            CheckOutcome::NoChallenge => "no_challenge",
-        };
-        self.record(expect, || Action::SmsRead {
-            world,
-            key,
+        self.record(Answer::of_check(&checked), || Action::SmsRead {
+            world: flow,
+            key: texted.key,
             number: u.number,
         });
         if checked == CheckOutcome::Verified {
             let country = usize::from(u.country);
-            self.count_verified(self.carrier_of(country, u.number), reverse);
-            let ip = if reverse { u.fallback_ip } else { u.sms_ip };
-            let sent = self.attempt(country, u.number, ip, u.account);
-            self.defended_verified(reverse, &sent);
-            if reverse {
+            let network = self.pop.carrier_of(country, u.number);
+            *self.acc.carriers[network].verified_in(flow) += 1;
+            let sent = self.attempt(country, u.number, texted.ip, u.account);
+            self.defended_verified(flow, &sent);
+            if flow == Flow::Reverse {
                 self.acc.fallback_sms_verified += 1;
             }
-            let row = self.row();
-            if reverse {
-                row.legit_verified_reverse += 1;
-            } else {
-                row.legit_verified_sms += 1;
-            }
+            *self.row().legit_verified_in(flow) += 1;
         }
         self.release(user);
     }
@@ -308,7 +248,7 @@ mod tests {
         assert!(close(w.legit_rate(0), 5.0), "midnight is the trough");
         assert!(close(w.legit_rate(day + day / 4), 10.0 * 1.125));
         assert!(
-            close(w.max_legit_rate, 10.0 * 1.5 * 1.2),
+            close(w.pop.max_legit_rate, 10.0 * 1.5 * 1.2),
             "peak bound over two days"
         );
     }
@@ -323,8 +263,8 @@ mod tests {
         );
         let mut w = world(&sc);
         let u = w.new_user(0, 10_005_550_100);
-        w.users[u as usize].refs = 1;
-        w.sms_start(u, false, true, 700);
+        w.pop.users[u as usize].refs = 1;
+        w.sms_start(u, Flow::Sms, true, 700);
         assert_eq!(w.acc.rows[0].sms_legit_smsflow, 1);
         assert_eq!(w.acc.countries[0].sms_legit_smsflow, 1);
         assert_eq!(
@@ -333,12 +273,12 @@ mod tests {
                 5_700,
                 Ev::SmsRead {
                     user: u,
-                    reverse: false
+                    flow: Flow::Sms
                 }
             )]
         );
-        w.now_ms = 5_700;
-        w.sms_read(u, false);
+        w.clock.now_ms = 5_700;
+        w.sms_read(u, Flow::Sms);
         assert_eq!(
             w.acc.rows[0].legit_verified_sms, 1,
             "the texted code verifies"

@@ -6,8 +6,8 @@
 
 use super::time;
 use super::world::{Capture, Ev, TOLERANCE_S, World};
-use crate::trace::{self, Action, Text};
-use mo2fa_core::store::{Status, Store};
+use crate::trace::{self, Action, Answer, Text};
+use mo2fa_core::store::Store;
 use mo2fa_core::verifier::{InboundMessage, ReceiveOutcome};
 use mo2fa_core::webhook::{Inbound, SignatureHeaders};
 use rand::Rng;
@@ -20,17 +20,17 @@ const MAX_CAPTURES: usize = 4096;
 impl World<'_> {
     /// The user sends their code: the provider drops the message, or delivers it once or twice.
     pub(super) fn user_send(&mut self, user: u32, typo: bool) {
-        self.msg_seq += 1;
-        let msg = self.msg_seq;
+        self.webhook.msg_seq += 1;
+        let msg = self.webhook.msg_seq;
         let e = &self.sc.emitter;
         if self.rng.random::<f64>() >= e.drop_rate.0 {
             // A message the provider received: an inbound SMS to pay for, or an iMessage
             // contact that counts towards the lines.
-            let u = self.users[user as usize];
+            let u = self.pop.users[user as usize];
             if u.inbound_sms {
                 self.acc.countries[usize::from(u.country)].inbound_sms_reverse += 1;
             } else {
-                self.acc.imessage_contact(self.now_ms);
+                self.acc.imessage_contact(self.clock.now_ms);
             }
             let latency_ms = self.latency_ms();
             let deliver_ms = self.after(latency_ms);
@@ -65,7 +65,10 @@ impl World<'_> {
             ..Default::default()
         };
         let now_s = time::unix_s(self.wall_ms());
-        self.secret.verify(&h, body, now_s, TOLERANCE_S).is_ok()
+        self.webhook
+            .secret
+            .verify(&h, body, now_s, TOLERANCE_S)
+            .is_ok()
     }
 
     /// Per-sender rate limit on inbound messages; true if this message may be processed.
@@ -74,11 +77,11 @@ impl World<'_> {
         if limit == 0 {
             return true;
         }
-        let hour = self.now_ms / time::MS_PER_HOUR;
-        if self.sender_window.0 != hour {
-            self.sender_window = (hour, Default::default());
+        let hour = self.clock.now_ms / time::MS_PER_HOUR;
+        if self.webhook.sender_window.0 != hour {
+            self.webhook.sender_window = (hour, Default::default());
         }
-        let n = self.sender_window.1.entry(number).or_default();
+        let n = self.webhook.sender_window.1.entry(number).or_default();
         *n += 1;
         *n <= limit
     }
@@ -117,21 +120,22 @@ impl World<'_> {
                 received_at_ms: self.wall_ms(),
             });
             let header = self
+                .webhook
                 .secret
                 .sign_blooio(time::unix_s(self.wall_ms()), body.as_bytes());
             if !self.signature_ok(&header, body.as_bytes()) {
-                self.record("rejected", webhook);
+                self.record(Answer::Rejected, webhook);
                 return None;
             }
-            if legit && self.replays {
-                self.captured.push_back(Capture {
-                    at_ms: self.now_ms,
+            if legit && self.webhook.replays {
+                self.webhook.captured.push_back(Capture {
+                    at_ms: self.clock.now_ms,
                     msg,
                     body,
                     signature: header,
                 });
-                if self.captured.len() > MAX_CAPTURES {
-                    self.captured.pop_front();
+                if self.webhook.captured.len() > MAX_CAPTURES {
+                    self.webhook.captured.pop_front();
                 }
             }
         }
@@ -144,24 +148,24 @@ impl World<'_> {
         // Only a message the provider delivers twice (or any, once someone replays captured
         // deliveries) can come back, so only those need the dedupe cache; the answer for the
         // rest is the same either way, and the cache is the costliest step at a month's scale.
-        let (outcome, duplicate) = if twice || self.replays {
-            self.verifier.receive_once(&id, &m, now)
+        let (outcome, duplicate) = if twice || self.webhook.replays {
+            self.webhook.verifier.receive_once(&id, &m, now)
         } else {
-            (self.verifier.receive(&m, now), false)
+            (self.webhook.verifier.receive(&m, now), false)
         };
         if duplicate {
-            self.record("duplicate", webhook);
+            self.record(Answer::Duplicate, webhook);
             self.row().duplicate_deliveries += 1;
             return None;
         }
-        self.record(trace::result_name(&outcome), webhook);
+        self.record(Answer::of_receive(&outcome), webhook);
         Some(outcome)
     }
 
     /// A legit user's message reaches the webhook.
     pub(super) fn on_deliver(&mut self, user: u32, msg: u32, typo: bool, twice: bool) {
-        let u = self.users[user as usize];
-        let code = self.spec.format(u.code);
+        let u = self.pop.users[user as usize];
+        let code = self.webhook.spec.format(u.code);
         let (text, text_ref) = if typo {
             (trace::typo(code.as_str()), Text::Typo(u.key))
         } else {
@@ -176,24 +180,18 @@ impl World<'_> {
         if self.trace.is_some()
             && let Some(id) = u.id
         {
-            let status = self.verifier.store().get(&id, self.wall_ms());
-            let expect = match status.map(|v| v.status) {
-                Some(Status::Pending) => "pending",
-                Some(Status::Verified) => "verified",
-                Some(Status::Expired) => "expired",
-                Some(Status::Locked) => "locked",
-                None => "unknown",
-            };
-            self.record(expect, || Action::Poll {
+            let status = self.webhook.verifier.store().get(&id, self.wall_ms());
+            let answer = Answer::of_status(status.map(|v| v.status));
+            self.record(answer, || Action::Poll {
                 key: u.key,
                 after: msg,
             });
         }
         if let Some(ReceiveOutcome::Verified { .. }) = outcome {
-            if self.users[user as usize].verified_reverse {
+            if self.pop.users[user as usize].verified_reverse {
                 self.acc.double_verified += 1;
             } else {
-                self.users[user as usize].verified_reverse = true;
+                self.pop.users[user as usize].verified_reverse = true;
                 self.row().legit_verified_reverse += 1;
             }
         }
@@ -220,7 +218,7 @@ mod tests {
         let sc = emitter(1.0, 0.0);
         let mut w = world(&sc);
         let u = w.new_user(0, 10_000_000_001);
-        w.users[u as usize].refs = 1;
+        w.pop.users[u as usize].refs = 1;
         w.user_send(u, false);
         assert!(drain(&mut w).is_empty());
         assert_eq!(
@@ -228,7 +226,7 @@ mod tests {
             [0],
             "a dropped message is no contact"
         );
-        assert_eq!(w.free_users, [u], "the user is released");
+        assert_eq!(w.pop.free_users, [u], "the user is released");
     }
 
     #[test]
@@ -236,7 +234,7 @@ mod tests {
         let sc = emitter(0.0, 1.0);
         let mut w = world(&sc);
         let u = w.new_user(0, 10_000_000_001);
-        w.users[u as usize].refs = 1;
+        w.pop.users[u as usize].refs = 1;
         w.user_send(u, false);
         let evs = drain(&mut w);
         let ev = Ev::Deliver {
@@ -253,7 +251,10 @@ mod tests {
             [1],
             "one contact, however often delivered"
         );
-        assert_eq!(w.users[u as usize].refs, 2, "each delivery holds the user");
+        assert_eq!(
+            w.pop.users[u as usize].refs, 2,
+            "each delivery holds the user"
+        );
     }
 
     #[test]
@@ -261,8 +262,12 @@ mod tests {
         let sc = emitter(0.0, 1.0);
         let mut w = world(&sc);
         let req = w.start_request_for(14_155_550_101);
-        let started = w.verifier.start(&req, w.wall_ms(), &mut w.rng).unwrap();
-        let text = w.spec.format(started.code).to_string();
+        let started = w
+            .webhook
+            .verifier
+            .start(&req, w.wall_ms(), &mut w.rng)
+            .unwrap();
+        let text = w.webhook.spec.format(started.code).to_string();
         let text_ref = || Text::Code(0);
         let first = w.deliver(14_155_550_101, &text, text_ref, "imessage", 1, true, true);
         assert!(
@@ -279,11 +284,17 @@ mod tests {
         let sc = emitter(0.0, 0.0);
         let mut w = world(&sc);
         let body = b"{}";
-        let header = w.secret.sign_blooio(time::unix_s(w.wall_ms()), body);
+        let header = w
+            .webhook
+            .secret
+            .sign_blooio(time::unix_s(w.wall_ms()), body);
         assert!(w.signature_ok(&header, body));
-        w.now_ms += u64::try_from(TOLERANCE_S).unwrap() * 1_000 + 1_000;
+        w.clock.now_ms += u64::try_from(TOLERANCE_S).unwrap() * 1_000 + 1_000;
         assert!(!w.signature_ok(&header, body), "too old");
-        let forged = w.forger.sign_blooio(time::unix_s(w.wall_ms()), body);
+        let forged = w
+            .webhook
+            .forger
+            .sign_blooio(time::unix_s(w.wall_ms()), body);
         assert!(!w.signature_ok(&forged, body), "wrong secret");
     }
 }

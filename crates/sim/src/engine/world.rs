@@ -4,11 +4,14 @@
 //!
 //! The flows themselves are `impl World` blocks in `legit`, `provider` and `attackers`.
 
-use super::accounting::{Accounts, AttackerStats, CarrierStats, CountryStats, Row};
+use super::accounting::Accounts;
+use super::attackers::{AttackerRt, PumpingRt};
 use super::queue::EventQueue;
 use super::time;
-use crate::scenario::{AttackKind, Fallback, Flow, OTHER_CARRIER, SHARE_EPS, Scenario, Shape};
-use crate::trace::{Action, Step, Trace};
+use crate::flow::{Flow, PerFlow};
+use crate::outcome::{AttackerStats, CarrierStats, CountryStats, Row};
+use crate::scenario::{Attack, Fallback, OTHER_CARRIER, SHARE_EPS, Scenario};
+use crate::trace::{Action, Answer, Step, Trace};
 use crate::{SimError, costs};
 use mo2fa_core::code::{Code, CodeSpec};
 use mo2fa_core::sender::Sender;
@@ -46,10 +49,11 @@ pub(super) enum Ev {
         typo: bool,
         twice: bool,
     },
-    /// The user reads a texted code and types it (`reverse`: the reverse world's SMS fallback).
+    /// The user reads a code texted in `flow` (the reverse flow's: its SMS fallback) and
+    /// types it.
     SmsRead {
         user: u32,
-        reverse: bool,
+        flow: Flow,
     },
     /// A victim persuaded by a phisher sends the attacker's code.
     VictimSend {
@@ -68,21 +72,26 @@ pub(super) struct User {
     pub country: u16,
     pub number: u64,
     pub code: Code,
-    pub sms_code: u32,
-    pub fallback_code: u32,
+    /// The codes texted to this user, per flow.
+    pub texted: PerFlow<Texted>,
     pub inbound_sms: bool,
     pub verified_reverse: bool,
     /// Pending events (and running handlers) that hold this user; freed at zero.
     pub refs: u16,
-    /// Trace keys of this user's challenge and SMS codes (0 when not tracing).
+    /// Trace key of this user's challenge (0 when not tracing).
     pub key: u32,
-    pub sms_key: u32,
-    pub fallback_key: u32,
     pub id: Option<ChallengeId>,
-    /// The app account and the client address of the SMS sends (for the SMS defences).
+    /// The app account of the SMS sends (for the SMS defences).
     pub account: u64,
-    pub sms_ip: u32,
-    pub fallback_ip: u32,
+}
+
+/// A code texted to a user in one flow: the code, its trace key (0 when not tracing) and the
+/// client address the send came from (for the SMS defences).
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Texted {
+    pub code: u32,
+    pub key: u32,
+    pub ip: u32,
 }
 
 pub(super) struct CountryRt {
@@ -108,43 +117,6 @@ pub(super) struct CarrierRt {
     pub legit_start: u64,
     pub legit_span: u64,
     pub premium_start: u64,
-}
-
-pub(super) struct AttackerRt {
-    pub cum_targets: Vec<(f64, usize)>,
-    pub counter: u64,
-    /// Per flood client: when each of its pending challenges expires (virtual ms).
-    pub flood: Vec<VecDeque<u64>>,
-    /// Shapes drawn by thinning (`ramp`, `diurnal`) draw candidates at this peak rate.
-    pub thinned: Option<f64>,
-    /// First account id of this attacker's block.
-    pub account_base: u64,
-    /// Attempts after which every account is used up (`accounts` × `sms_per_account`).
-    pub max_attempts: Option<u64>,
-    /// Per carrier (all of the world's): the attacker may use it.
-    pub allowed_carriers: Vec<bool>,
-    /// What adaptation left behind: targets (by position), carriers, ranges.
-    pub left_targets: Vec<bool>,
-    pub left_carriers: Vec<bool>,
-    pub left_ranges: Vec<bool>,
-    /// Refusals in a row, and the end of a back-off (virtual ms).
-    pub blocks_in_row: u32,
-    pub silent_until_ms: u64,
-    /// The number in use while `sms_per_number` > 1, and how many numbers were chosen.
-    pub held: Option<Held>,
-    pub numbers: u64,
-}
-
-/// A pumping number and how often it was asked for: its target position, country, carrier,
-/// range and offset in the range.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Held {
-    pub target: usize,
-    pub country: usize,
-    pub network: usize,
-    pub range: usize,
-    pub offset: u64,
-    pub used: u64,
 }
 
 /// A delivery an eavesdropper captured.
@@ -289,363 +261,80 @@ pub(super) fn country_u16(i: usize) -> u16 {
     u16::try_from(i).unwrap_or(u16::MAX)
 }
 
-pub(super) struct World<'a> {
-    pub sc: &'a Scenario,
-    pub rng: ChaCha8Rng,
+/// Virtual time and the events waiting for it.
+pub(super) struct Clock {
     pub queue: EventQueue<Ev>,
     /// Virtual time of the event being handled.
     pub now_ms: u64,
-    pub msg_seq: u32,
-    pub spec: CodeSpec,
-    pub verifier: Verifier,
-    pub sms: SmsOtp,
-    pub fallback_sms: SmsOtp,
-    pub secret: Secret,
-    pub forger: Secret,
+    /// Arrivals and attacks stop here (the scenario's duration).
+    pub end_ms: u64,
+    /// Flows under way drain until here: one challenge lifetime after the end.
+    pub drain_end_ms: u64,
+}
+
+/// Who is out there: countries and their carriers (the numbering plan), the legit users and
+/// the phishers' victims while their events are pending, and the legit arrival process.
+pub(super) struct Population {
     pub countries: Vec<CountryRt>,
     /// Every country's carriers; a guard call's `network` is an index into it.
     pub carriers: Vec<CarrierRt>,
     pub users: Vec<User>,
     pub free_users: Vec<u32>,
-    pub acc: Accounts,
-    pub guard_sms: SmsGuard,
-    pub guard_reverse: SmsGuard,
+    /// Human delay before sending or typing a code.
+    pub send_delay: LogNormal<f64>,
+    /// The legit arrival rate's peak over the run, and the arrival process's own fractional
+    /// clock: rounding every gap to whole milliseconds would distort high rates (a mean gap
+    /// of 1 ms rounded up is 1.58 ms).
+    pub max_legit_rate: f64,
+    pub arrival_clock_ms: f64,
+}
+
+/// The reverse flow's core and the provider in front of it: the verifier, the code spec, the
+/// webhook's secrets and per-sender window, message numbering, latency and the deliveries an
+/// eavesdropper captured.
+pub(super) struct Webhook {
+    pub spec: CodeSpec,
+    pub verifier: Verifier,
+    pub secret: Secret,
+    pub forger: Secret,
     /// The hour (virtual) the per-sender counts are for, and the counts.
     pub sender_window: (u64, rustc_hash::FxHashMap<u64, u32>),
-    pub captured: VecDeque<Capture>,
-    pub attackers: Vec<AttackerRt>,
-    pub send_delay: LogNormal<f64>,
+    pub msg_seq: u32,
     pub latency: LogNormal<f64>,
-    pub max_legit_rate: f64,
-    pub world_sms: bool,
-    pub world_reverse: bool,
-    pub drain_end_ms: u64,
-    /// Each Poisson process keeps its own fractional clock: rounding every gap to whole
-    /// milliseconds would distort high rates (a mean gap of 1 ms rounded up is 1.58 ms).
-    pub arrival_clock_ms: f64,
-    pub attack_clocks_ms: Vec<f64>,
+    /// Someone replays deliveries: genuine ones are captured and go through the dedupe cache.
     pub replays: bool,
+    pub captured: VecDeque<Capture>,
+}
+
+/// One flow's SMS side: whether the scenario runs it, its SMS OTP (the sms flow's codes, or
+/// the reverse flow's outbound fallback), its SMS defences and its provider account
+/// (`[billing.balance]`).
+pub(super) struct FlowSide {
+    pub runs: bool,
+    pub otp: SmsOtp,
+    pub guard: SmsGuard,
+    pub account: Option<crate::billing::FlowAccount>,
+}
+
+/// Everything a run holds, by concern.
+pub(super) struct World<'a> {
+    pub sc: &'a Scenario,
+    /// The one random stream: every draw of the run, in event order.
+    pub rng: ChaCha8Rng,
+    pub clock: Clock,
+    pub pop: Population,
+    pub webhook: Webhook,
+    pub flows: PerFlow<FlowSide>,
+    pub attackers: Vec<AttackerRt>,
+    /// The counters the reports are made of.
+    pub acc: Accounts,
     pub trace: Option<Trace>,
     /// The cost model of the scenario's population, loaded before the run so a bad price
     /// setting fails at once.
     pub cost_model: mo2fa_cost::PricedMix,
-    /// The flows' provider accounts (`[billing.balance]`).
-    pub billing: crate::billing::Accounts,
 }
 
-impl<'a> World<'a> {
-    pub fn new(sc: &'a Scenario, seed: u64) -> Result<Self, SimError> {
-        let cost_model = costs::model(sc)?;
-        let snapshot = &cost_model.snapshot;
-        let mut isos: Vec<String> = sc.legit.countries.keys().map(|k| k.0.clone()).collect();
-        for a in &sc.attackers {
-            for iso in a.targets.iter().flat_map(|t| t.keys()) {
-                if !isos.contains(&iso.0) {
-                    isos.push(iso.0.clone());
-                }
-            }
-        }
-        let billed_per_message = crate::billing::billed_per_message(sc);
-        let list_per_segment: Vec<f64> = isos
-            .iter()
-            .map(|iso| snapshot.quote(iso).usd_per_segment)
-            .collect();
-        let (carriers, carrier_stats, per_country) = build_carriers(
-            sc,
-            &isos,
-            &list_per_segment,
-            billed_per_message,
-            snapshot.date(),
-        );
-        let mut cum = 0.0;
-        let countries: Vec<CountryRt> = isos
-            .iter()
-            .enumerate()
-            .map(|(i, iso)| {
-                let c = sc
-                    .legit
-                    .countries
-                    .iter()
-                    .find(|(k, _)| &k.0 == iso)
-                    .map(|(_, c)| c);
-                cum += c.map_or(0.0, |c| c.weight.0);
-                CountryRt {
-                    iso: iso.clone(),
-                    cum_weight: cum,
-                    imessage: c.map_or(0.0, |c| c.imessage.0),
-                    fallback: c.map_or(sc.legit.other_fallback, |c| c.fallback),
-                    base: country_base(i),
-                    carriers: per_country[i].clone(),
-                    split: sc.carriers.iter().any(|c| &c.country.0 == iso),
-                }
-            })
-            .collect();
-        let country_stats = countries
-            .iter()
-            .map(|c| CountryStats {
-                iso: c.iso.clone(),
-                usd_per_segment: snapshot.quote(&c.iso).usd_per_segment,
-                ..Default::default()
-            })
-            .collect();
-        let core = core_config(sc)?;
-        let spec = core.verifier.code;
-        let verifier = Verifier::in_memory(core.verifier, core.store)
-            .map_err(|e| SimError::Config(e.to_string()))?;
-        let sms = SmsOtp::new(core.sms).map_err(|e| SimError::Config(e.to_string()))?;
-        let fallback_sms = SmsOtp::new(core.sms).map_err(|e| SimError::Config(e.to_string()))?;
-        let mut attacker_stats = Vec::with_capacity(sc.attackers.len());
-        let attackers = sc
-            .attackers
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let mut cum = 0.0;
-                let cum_targets: Vec<(f64, usize)> = a
-                    .targets
-                    .iter()
-                    .flatten()
-                    .map(|(iso, w)| {
-                        cum += w.0;
-                        (cum, isos.iter().position(|x| x == &iso.0).unwrap_or(0))
-                    })
-                    .collect();
-                attacker_stats.push(AttackerStats {
-                    label: a.label(i),
-                    kind: a.kind.name(),
-                    ..Default::default()
-                });
-                let clients = usize::try_from(a.clients.unwrap_or(1).max(1)).unwrap_or(1);
-                let thinned = match a.shape {
-                    Shape::Ramp => Some(
-                        a.ramp
-                            .iter()
-                            .flatten()
-                            .map(|p| p.per_s.0)
-                            .fold(0.0, f64::max),
-                    ),
-                    Shape::Diurnal => Some(a.rate() * (1.0 + a.amplitude.map_or(0.5, |p| p.0))),
-                    _ => None,
-                };
-                let allowed_carriers = carriers
-                    .iter()
-                    .zip(&carrier_stats)
-                    .map(|(_, s)| {
-                        a.carriers
-                            .as_ref()
-                            .is_none_or(|names| names.contains(&s.name))
-                    })
-                    .collect();
-                let ranges = usize::try_from(a.ranges.unwrap_or(1)).unwrap_or(1);
-                let n_targets = cum_targets.len();
-                AttackerRt {
-                    cum_targets,
-                    counter: 0,
-                    flood: vec![VecDeque::new(); clients],
-                    thinned,
-                    account_base: attacker_account_base(i),
-                    max_attempts: a.accounts.map(|n| {
-                        u64::from(n).saturating_mul(u64::from(a.sms_per_account.unwrap_or(1)))
-                    }),
-                    allowed_carriers,
-                    left_targets: vec![false; n_targets],
-                    left_carriers: vec![false; carriers.len()],
-                    left_ranges: vec![false; ranges],
-                    blocks_in_row: 0,
-                    silent_until_ms: 0,
-                    held: None,
-                    numbers: 0,
-                }
-            })
-            .collect();
-        let duration_ms = sc.duration.ms();
-        let l = &sc.legit;
-        Ok(Self {
-            sc,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            queue: EventQueue::default(),
-            now_ms: 0,
-            msg_seq: 0,
-            spec,
-            verifier,
-            sms,
-            fallback_sms,
-            secret: Secret::new(Scheme::Blooio, SIM_SECRET)
-                .map_err(|e| SimError::Config(e.to_string()))?,
-            forger: Secret::new(Scheme::Blooio, FORGER_SECRET)
-                .map_err(|e| SimError::Config(e.to_string()))?,
-            guard_sms: SmsGuard::new(&sc.defences.sms, &isos),
-            guard_reverse: SmsGuard::new(&sc.defences.sms, &isos),
-            countries,
-            carriers,
-            users: Vec::new(),
-            free_users: Vec::new(),
-            acc: Accounts::new(
-                duration_ms,
-                sc.interval.ms(),
-                country_stats,
-                carrier_stats,
-                attacker_stats,
-            ),
-            sender_window: (u64::MAX, Default::default()),
-            captured: VecDeque::new(),
-            attackers,
-            send_delay: lognormal(l.send_delay_median.ms(), l.send_delay_sigma.0),
-            latency: lognormal(sc.emitter.latency_median.ms(), sc.emitter.latency_sigma.0),
-            max_legit_rate: l.rate_per_s.0
-                * (1.0 + l.diurnal_amplitude.0)
-                * (1.0 + l.growth_per_day.0 * time::days(duration_ms)),
-            world_sms: sc.flows.contains(&Flow::Sms),
-            world_reverse: sc.flows.contains(&Flow::Reverse),
-            drain_end_ms: duration_ms.saturating_add(sc.verifier.ttl.ms().max(sc.sms.ttl.ms())),
-            arrival_clock_ms: 0.0,
-            attack_clocks_ms: vec![0.0; sc.attackers.len()],
-            replays: sc.attackers.iter().any(|a| a.kind == AttackKind::Replay),
-            trace: None,
-            cost_model,
-            billing: crate::billing::Accounts::new(sc),
-        })
-    }
-
-    /// Schedules `ev` at `t_ms`. Arrivals and attacks stop at the scenario's end; flows already
-    /// under way drain for one challenge lifetime more, so no flow is cut off half-way (their
-    /// counts go to the last row).
-    pub fn at(&mut self, t_ms: u64, ev: Ev) {
-        debug_assert!(t_ms >= self.now_ms, "{ev:?} scheduled in the past");
-        let end_ms = match ev {
-            Ev::Arrival | Ev::Attack { .. } => self.sc.duration.ms(),
-            _ => self.drain_end_ms,
-        };
-        if t_ms < end_ms {
-            self.queue.push(t_ms, ev);
-        }
-    }
-
-    /// `now_ms + delay_ms`, saturating (a saturated time is past the drain and never runs).
-    pub fn after(&self, delay_ms: u64) -> u64 {
-        self.now_ms.saturating_add(delay_ms)
-    }
-
-    /// The timeline row of now.
-    pub fn row(&mut self) -> &mut Row {
-        self.acc.row(self.now_ms)
-    }
-
-    /// Records a request for live replay; `action` is only built when tracing.
-    pub fn record(&mut self, expect: &'static str, action: impl FnOnce() -> Action) {
-        if let Some(t) = &mut self.trace {
-            if t.steps.len() >= t.max_steps {
-                t.truncated = true;
-                return;
-            }
-            t.steps.push(Step {
-                at_ms: self.now_ms,
-                action: action(),
-                expect,
-            });
-        }
-    }
-
-    pub fn new_key(&mut self) -> u32 {
-        self.trace.as_mut().map_or(0, |t| {
-            t.keys += 1;
-            t.keys - 1
-        })
-    }
-
-    /// The time the core sees: epoch time, for the verifier and the SMS OTP alike.
-    pub fn wall_ms(&self) -> u64 {
-        time::wall_ms(self.now_ms)
-    }
-
-    /// An exponential gap in (fractional) milliseconds; `None` for a rate of zero.
-    pub fn exp_ms(&mut self, rate_per_s: f64) -> Option<f64> {
-        if rate_per_s <= 0.0 {
-            return None;
-        }
-        Exp::new(rate_per_s / 1000.0)
-            .ok()
-            .map(|d| d.sample(&mut self.rng))
-    }
-
-    /// A sampled human send delay, whole milliseconds.
-    pub fn send_delay_ms(&mut self) -> u64 {
-        time::whole_ms(self.send_delay.sample(&mut self.rng))
-    }
-
-    /// A sampled provider latency, whole milliseconds.
-    pub fn latency_ms(&mut self) -> u64 {
-        time::whole_ms(self.latency.sample(&mut self.rng))
-    }
-
-    pub fn new_user(&mut self, country: usize, number: u64) -> u32 {
-        let u = User {
-            country: country_u16(country),
-            number,
-            ..User::default()
-        };
-        match self.free_users.pop() {
-            Some(i) => {
-                self.users[i as usize] = u;
-                i
-            }
-            None => {
-                self.users.push(u);
-                u32::try_from(self.users.len() - 1).expect("fewer than 2^32 live users")
-            }
-        }
-    }
-
-    /// Schedules `ev` for `user` at `t_ms`, keeping the user alive until it has run.
-    pub fn hold(&mut self, user: u32, t_ms: u64, ev: Ev) {
-        if t_ms < self.drain_end_ms {
-            self.users[user as usize].refs += 1;
-            self.at(t_ms, ev);
-        }
-    }
-
-    pub fn release(&mut self, user: u32) {
-        let u = &mut self.users[user as usize];
-        u.refs = u.refs.saturating_sub(1);
-        if u.refs == 0 {
-            self.free_users.push(user);
-        }
-    }
-
-    pub fn pick_country(&mut self) -> usize {
-        let total = self
-            .countries
-            .iter()
-            .map(|c| c.cum_weight)
-            .fold(0.0, f64::max);
-        let x = self.rng.random::<f64>() * total;
-        self.countries
-            .iter()
-            .position(|c| x < c.cum_weight)
-            .unwrap_or(0)
-    }
-
-    /// A legit user's number in `country`: on a carrier drawn by share when the country lists
-    /// carriers (the legacy plan otherwise, with the draws it always made).
-    pub fn legit_number(&mut self, country: usize) -> u64 {
-        let c = &self.countries[country];
-        if !c.split {
-            return c.base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
-        }
-        let x = self.rng.random::<f64>();
-        let mut cum = 0.0;
-        let mut pick = *c.carriers.last().unwrap_or(&0);
-        for &k in &c.carriers {
-            cum += self.carriers[k].share;
-            if x < cum {
-                pick = k;
-                break;
-            }
-        }
-        let k = &self.carriers[pick];
-        k.legit_start + self.rng.random_range(0..k.legit_span)
-    }
-
+impl Population {
     /// The carrier (index into `carriers`) a number of `country` belongs to.
     pub fn carrier_of(&self, country: usize, number: u64) -> usize {
         let c = &self.countries[country];
@@ -667,6 +356,331 @@ impl<'a> World<'a> {
             .position(|&c| c == k)
             .unwrap_or(0);
         u32::try_from(slot).unwrap_or(u32::MAX)
+    }
+}
+
+/// The world's countries: the legit users' countries, then the pumping targets not among
+/// them, in the order attackers name them.
+fn country_isos(sc: &Scenario) -> Vec<String> {
+    let mut isos: Vec<String> = sc.legit.countries.keys().map(|k| k.0.clone()).collect();
+    for a in &sc.attackers {
+        let Attack::Pumping(p) = &a.attack else {
+            continue;
+        };
+        for iso in p.targets.keys() {
+            if !isos.contains(&iso.0) {
+                isos.push(iso.0.clone());
+            }
+        }
+    }
+    isos
+}
+
+/// Each country's weight (cumulative), iMessage share, fallback, number block and carriers.
+fn build_countries(sc: &Scenario, isos: &[String], per_country: &[Vec<usize>]) -> Vec<CountryRt> {
+    let mut cum = 0.0;
+    isos.iter()
+        .enumerate()
+        .map(|(i, iso)| {
+            let c = sc
+                .legit
+                .countries
+                .iter()
+                .find(|(k, _)| &k.0 == iso)
+                .map(|(_, c)| c);
+            cum += c.map_or(0.0, |c| c.weight.0);
+            CountryRt {
+                iso: iso.clone(),
+                cum_weight: cum,
+                imessage: c.map_or(0.0, |c| c.imessage.0),
+                fallback: c.map_or(sc.legit.other_fallback, |c| c.fallback),
+                base: country_base(i),
+                carriers: per_country[i].clone(),
+                split: sc.carriers.iter().any(|c| &c.country.0 == iso),
+            }
+        })
+        .collect()
+}
+
+/// Every attacker's state and statistics before the run.
+fn build_attackers(
+    sc: &Scenario,
+    isos: &[String],
+    carrier_stats: &[CarrierStats],
+) -> (Vec<AttackerRt>, Vec<AttackerStats>) {
+    let stats = sc
+        .attackers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| AttackerStats {
+            label: a.label(i),
+            kind: a.kind().name(),
+            ..Default::default()
+        })
+        .collect();
+    let rts = sc
+        .attackers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let pumping = match &a.attack {
+                Attack::Pumping(p) => PumpingRt::new(i, p, isos, carrier_stats),
+                _ => PumpingRt::default(),
+            };
+            AttackerRt::new(a, pumping)
+        })
+        .collect();
+    (rts, stats)
+}
+
+impl FlowSide {
+    /// `flow`'s side before the run: an account only when the flow runs under
+    /// `[billing.balance]`.
+    fn new(
+        sc: &Scenario,
+        flow: Flow,
+        sms: SmsOtpConfig,
+        isos: &[String],
+    ) -> Result<Self, SimError> {
+        let runs = sc.flows.contains(&flow);
+        let balance = sc.billing.as_ref().and_then(|b| b.balance.as_ref());
+        Ok(Self {
+            runs,
+            otp: SmsOtp::new(sms).map_err(|e| SimError::Config(e.to_string()))?,
+            guard: SmsGuard::new(&sc.defences.sms, isos),
+            account: balance
+                .filter(|_| runs)
+                .map(crate::billing::FlowAccount::new),
+        })
+    }
+}
+
+impl<'a> World<'a> {
+    pub fn new(sc: &'a Scenario, seed: u64) -> Result<Self, SimError> {
+        let cost_model = costs::model(sc)?;
+        let snapshot = &cost_model.snapshot;
+        let isos = country_isos(sc);
+        let billed_per_message = sc.billed_per_message();
+        let list_per_segment: Vec<f64> = isos
+            .iter()
+            .map(|iso| snapshot.quote(iso).usd_per_segment)
+            .collect();
+        let (carriers, carrier_stats, per_country) = build_carriers(
+            sc,
+            &isos,
+            &list_per_segment,
+            billed_per_message,
+            snapshot.date(),
+        );
+        let countries = build_countries(sc, &isos, &per_country);
+        let country_stats = countries
+            .iter()
+            .map(|c| CountryStats {
+                iso: c.iso.clone(),
+                usd_per_segment: snapshot.quote(&c.iso).usd_per_segment,
+                ..Default::default()
+            })
+            .collect();
+        let core = core_config(sc)?;
+        let spec = core.verifier.code;
+        let verifier = Verifier::in_memory(core.verifier, core.store)
+            .map_err(|e| SimError::Config(e.to_string()))?;
+        let flows = PerFlow {
+            sms: FlowSide::new(sc, Flow::Sms, core.sms, &isos)?,
+            reverse: FlowSide::new(sc, Flow::Reverse, core.sms, &isos)?,
+        };
+        let (attackers, attacker_stats) = build_attackers(sc, &isos, &carrier_stats);
+        let duration_ms = sc.duration.ms();
+        let l = &sc.legit;
+        Ok(Self {
+            sc,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            clock: Clock {
+                queue: EventQueue::default(),
+                now_ms: 0,
+                end_ms: duration_ms,
+                drain_end_ms: duration_ms.saturating_add(sc.verifier.ttl.ms().max(sc.sms.ttl.ms())),
+            },
+            pop: Population {
+                countries,
+                carriers,
+                users: Vec::new(),
+                free_users: Vec::new(),
+                send_delay: lognormal(l.send_delay_median.ms(), l.send_delay_sigma.0),
+                max_legit_rate: l.rate_per_s.0
+                    * (1.0 + l.diurnal_amplitude.0)
+                    * (1.0 + l.growth_per_day.0 * time::days(duration_ms)),
+                arrival_clock_ms: 0.0,
+            },
+            webhook: Webhook {
+                spec,
+                verifier,
+                secret: Secret::new(Scheme::Blooio, SIM_SECRET)
+                    .map_err(|e| SimError::Config(e.to_string()))?,
+                forger: Secret::new(Scheme::Blooio, FORGER_SECRET)
+                    .map_err(|e| SimError::Config(e.to_string()))?,
+                sender_window: (u64::MAX, Default::default()),
+                msg_seq: 0,
+                latency: lognormal(sc.emitter.latency_median.ms(), sc.emitter.latency_sigma.0),
+                replays: sc
+                    .attackers
+                    .iter()
+                    .any(|a| matches!(a.attack, Attack::Replay(_))),
+                captured: VecDeque::new(),
+            },
+            flows,
+            attackers,
+            acc: Accounts::new(
+                duration_ms,
+                sc.interval.ms(),
+                country_stats,
+                carrier_stats,
+                attacker_stats,
+            ),
+            trace: None,
+            cost_model,
+        })
+    }
+
+    /// Schedules `ev` at `t_ms`. Arrivals and attacks stop at the scenario's end; flows already
+    /// under way drain for one challenge lifetime more, so no flow is cut off half-way (their
+    /// counts go to the last row).
+    pub fn at(&mut self, t_ms: u64, ev: Ev) {
+        debug_assert!(t_ms >= self.clock.now_ms, "{ev:?} scheduled in the past");
+        let end_ms = match ev {
+            Ev::Arrival | Ev::Attack { .. } => self.clock.end_ms,
+            _ => self.clock.drain_end_ms,
+        };
+        if t_ms < end_ms {
+            self.clock.queue.push(t_ms, ev);
+        }
+    }
+
+    /// `now_ms + delay_ms`, saturating (a saturated time is past the drain and never runs).
+    pub fn after(&self, delay_ms: u64) -> u64 {
+        self.clock.now_ms.saturating_add(delay_ms)
+    }
+
+    /// The timeline row of now.
+    pub fn row(&mut self) -> &mut Row {
+        self.acc.row(self.clock.now_ms)
+    }
+
+    /// Records a request for live replay; `action` is only built when tracing.
+    pub fn record(&mut self, answer: Answer, action: impl FnOnce() -> Action) {
+        if let Some(t) = &mut self.trace {
+            if t.steps.len() >= t.max_steps {
+                t.truncated = true;
+                return;
+            }
+            t.steps.push(Step {
+                at_ms: self.clock.now_ms,
+                action: action(),
+                expect: answer.name(),
+            });
+        }
+    }
+
+    pub fn new_key(&mut self) -> u32 {
+        self.trace.as_mut().map_or(0, |t| {
+            t.keys += 1;
+            t.keys - 1
+        })
+    }
+
+    /// The time the core sees: epoch time, for the verifier and the SMS OTP alike.
+    pub fn wall_ms(&self) -> u64 {
+        time::wall_ms(self.clock.now_ms)
+    }
+
+    /// An exponential gap in (fractional) milliseconds; `None` for a rate of zero.
+    pub fn exp_ms(&mut self, rate_per_s: f64) -> Option<f64> {
+        if rate_per_s <= 0.0 {
+            return None;
+        }
+        Exp::new(rate_per_s / 1000.0)
+            .ok()
+            .map(|d| d.sample(&mut self.rng))
+    }
+
+    /// A sampled human send delay, whole milliseconds.
+    pub fn send_delay_ms(&mut self) -> u64 {
+        time::whole_ms(self.pop.send_delay.sample(&mut self.rng))
+    }
+
+    /// A sampled provider latency, whole milliseconds.
+    pub fn latency_ms(&mut self) -> u64 {
+        time::whole_ms(self.webhook.latency.sample(&mut self.rng))
+    }
+
+    pub fn new_user(&mut self, country: usize, number: u64) -> u32 {
+        let u = User {
+            country: country_u16(country),
+            number,
+            ..User::default()
+        };
+        match self.pop.free_users.pop() {
+            Some(i) => {
+                self.pop.users[i as usize] = u;
+                i
+            }
+            None => {
+                self.pop.users.push(u);
+                u32::try_from(self.pop.users.len() - 1).expect("fewer than 2^32 live users")
+            }
+        }
+    }
+
+    /// Schedules `ev` for `user` at `t_ms`, keeping the user alive until it has run.
+    pub fn hold(&mut self, user: u32, t_ms: u64, ev: Ev) {
+        if t_ms < self.clock.drain_end_ms {
+            self.pop.users[user as usize].refs += 1;
+            self.at(t_ms, ev);
+        }
+    }
+
+    pub fn release(&mut self, user: u32) {
+        let u = &mut self.pop.users[user as usize];
+        u.refs = u.refs.saturating_sub(1);
+        if u.refs == 0 {
+            self.pop.free_users.push(user);
+        }
+    }
+
+    pub fn pick_country(&mut self) -> usize {
+        let total = self
+            .pop
+            .countries
+            .iter()
+            .map(|c| c.cum_weight)
+            .fold(0.0, f64::max);
+        let x = self.rng.random::<f64>() * total;
+        self.pop
+            .countries
+            .iter()
+            .position(|c| x < c.cum_weight)
+            .unwrap_or(0)
+    }
+
+    /// A legit user's number in `country`: on a carrier drawn by share when the country lists
+    /// carriers (the legacy plan otherwise, with the draws it always made).
+    pub fn legit_number(&mut self, country: usize) -> u64 {
+        let c = &self.pop.countries[country];
+        if !c.split {
+            return c.base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
+        }
+        let x = self.rng.random::<f64>();
+        let mut cum = 0.0;
+        let mut pick = *c.carriers.last().unwrap_or(&0);
+        for &k in &c.carriers {
+            cum += self.pop.carriers[k].share;
+            if x < cum {
+                pick = k;
+                break;
+            }
+        }
+        let k = &self.pop.carriers[pick];
+        k.legit_start + self.rng.random_range(0..k.legit_span)
     }
 
     pub fn sender(number: u64) -> Sender {
@@ -697,7 +711,7 @@ pub(super) mod tests {
 
     /// Pops every queued event.
     pub fn drain(w: &mut World<'_>) -> Vec<(u64, Ev)> {
-        std::iter::from_fn(|| w.queue.pop()).collect()
+        std::iter::from_fn(|| w.clock.queue.pop()).collect()
     }
 
     const TWO: &str = r#"
@@ -734,10 +748,13 @@ latency_median = "300ms"
     fn countries_get_disjoint_number_blocks_and_cumulative_weights() {
         let sc = scenario(TWO);
         let w = world(&sc);
-        assert_eq!(w.countries.len(), 2);
+        assert_eq!(w.pop.countries.len(), 2);
         assert_eq!(country_base(0), 1_000_000_000_000);
-        assert_eq!(w.countries[1].base - w.countries[0].base, 10_000_000_000);
-        let cum: Vec<f64> = w.countries.iter().map(|c| c.cum_weight).collect();
+        assert_eq!(
+            w.pop.countries[1].base - w.pop.countries[0].base,
+            10_000_000_000
+        );
+        let cum: Vec<f64> = w.pop.countries.iter().map(|c| c.cum_weight).collect();
         assert!(cum == [1.0, 4.0] || cum == [3.0, 4.0], "{cum:?}");
     }
 
@@ -749,7 +766,7 @@ latency_median = "300ms"
         w.at(end - 1, Ev::Arrival);
         w.at(end, Ev::Arrival);
         w.at(end, Ev::Sweep);
-        w.at(w.drain_end_ms, Ev::Sweep);
+        w.at(w.clock.drain_end_ms, Ev::Sweep);
         assert_eq!(
             drain(&mut w),
             [(end - 1, Ev::Arrival), (end, Ev::Sweep)],
@@ -762,32 +779,32 @@ latency_median = "300ms"
         let sc = scenario(TWO);
         let mut w = world(&sc);
         let u = w.new_user(0, 42);
-        w.users[u as usize].refs = 1;
+        w.pop.users[u as usize].refs = 1;
         w.hold(
             u,
             10,
             Ev::SmsRead {
                 user: u,
-                reverse: false,
+                flow: Flow::Sms,
             },
         );
         w.hold(
             u,
-            w.drain_end_ms,
+            w.clock.drain_end_ms,
             Ev::SmsRead {
                 user: u,
-                reverse: false,
+                flow: Flow::Sms,
             },
         );
         assert_eq!(
-            w.users[u as usize].refs, 2,
+            w.pop.users[u as usize].refs, 2,
             "an event past the drain holds nothing"
         );
         w.release(u);
-        assert!(w.free_users.is_empty());
+        assert!(w.pop.free_users.is_empty());
         w.release(u);
-        assert_eq!(w.free_users, [u]);
+        assert_eq!(w.pop.free_users, [u]);
         assert_eq!(w.new_user(1, 7), u, "slots are reused");
-        assert_eq!(w.users[u as usize].number, 7);
+        assert_eq!(w.pop.users[u as usize].number, 7);
     }
 }

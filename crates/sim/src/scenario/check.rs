@@ -3,6 +3,7 @@
 //! kinds' and shapes' keys, carriers. Each error names the file and the key.
 
 use super::*;
+use mo2fa_cost::prices::{Date, PriceTable};
 
 /// Keys a scenario must have, as `parent.key` paths (`attacker[2].end`), all at once: serde
 /// stops at the first. Sections that are absent are reported once, not key by key.
@@ -151,138 +152,170 @@ impl Scenario {
                 ));
             }
         }
-        if self.attackers.len() > MAX_ATTACKERS {
+        if self.raw_attackers.len() > MAX_ATTACKERS {
             return Err(bad(
                 "attacker",
                 &format!("at most {MAX_ATTACKERS} attackers (events carry a 16-bit index)"),
             ));
         }
-        for (i, a) in self.attackers.iter().enumerate() {
-            let key = |k: &str| format!("attacker[{}].{k}", i + 1);
-            if a.end <= a.start {
-                return Err(bad(&key("end"), "must be after start"));
-            }
-            if a.end > self.duration {
+        for (i, a) in self.raw_attackers.iter().enumerate() {
+            self.validate_attacker(file, i, a)?;
+        }
+        Ok(())
+    }
+
+    /// One attacker's window, shape and kind's keys.
+    fn validate_attacker(
+        &self,
+        file: &str,
+        i: usize,
+        a: &RawAttacker,
+    ) -> Result<(), ScenarioError> {
+        let bad = |key: &str, message: &str| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            message: message.to_string(),
+        };
+        let key = |k: &str| format!("attacker[{}].{k}", i + 1);
+        if a.end <= a.start {
+            return Err(bad(&key("end"), "must be after start"));
+        }
+        if a.end > self.duration {
+            return Err(bad(
+                &key("end"),
+                &format!(
+                    "is past the scenario's duration ({}); end the attack by then",
+                    self.duration
+                ),
+            ));
+        }
+        if a.shape == Shape::LowAndSlow {
+            // Low-and-slow draws every number and address at random: keys that ask for
+            // anything else would be ignored.
+            if a.numbers == Some(Numbering::Sequential) {
                 return Err(bad(
-                    &key("end"),
-                    &format!(
-                        "is past the scenario's duration ({}); end the attack by then",
-                        self.duration
-                    ),
+                    &key("numbers"),
+                    "shape low_and_slow draws numbers at random; remove the key or use another shape",
                 ));
             }
-            if a.shape == Shape::LowAndSlow {
-                // Low-and-slow draws every number and address at random: keys that ask for
-                // anything else would be ignored.
-                if a.numbers == Some(Numbering::Sequential) {
-                    return Err(bad(
-                        &key("numbers"),
-                        "shape low_and_slow draws numbers at random; remove the key or use another shape",
-                    ));
-                }
-                if a.rotate_every.is_some() {
-                    return Err(bad(
-                        &key("rotate_every"),
-                        "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape",
-                    ));
-                }
-            }
-            if a.shape != Shape::Burst && (a.burst_on.is_some() || a.burst_off.is_some()) {
+            if a.rotate_every.is_some() {
                 return Err(bad(
-                    &key("burst_on"),
-                    "only shape burst uses burst_on and burst_off",
+                    &key("rotate_every"),
+                    "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape",
                 ));
             }
-            if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
-                return Err(bad(&key("shape"), "burst needs burst_on and burst_off"));
-            }
-            self.validate_shape(file, i, a)?;
-            let sms_only = [
-                ("targets", a.targets.is_some()),
-                ("numbers", a.numbers.is_some()),
-                ("range_size", a.range_size.is_some()),
-                ("ip_pool", a.ip_pool.is_some()),
-                ("rotate_every", a.rotate_every.is_some()),
-                ("captcha_usd", a.captcha_usd.is_some()),
-                ("revenue_share", a.revenue_share.is_some()),
-                ("camouflage", a.camouflage.is_some()),
-                ("sms_per_account", a.sms_per_account.is_some()),
-                ("accounts", a.accounts.is_some()),
-                ("sms_per_number", a.sms_per_number.is_some()),
-                ("ranges", a.ranges.is_some()),
-                ("carriers", a.carriers.is_some()),
-                ("submit_codes", a.submit_codes.is_some()),
-                ("adapt", a.adapt.is_some()),
-                ("solver", a.solver.is_some()),
-            ];
-            let allowed: &[&str] = match a.kind {
-                AttackKind::SmsPumping => &[
-                    "targets",
-                    "numbers",
-                    "range_size",
-                    "ip_pool",
-                    "rotate_every",
-                    "captcha_usd",
-                    "revenue_share",
-                    "camouflage",
-                    "sms_per_account",
-                    "accounts",
-                    "sms_per_number",
-                    "ranges",
-                    "carriers",
-                    "submit_codes",
-                    "adapt",
-                    "solver",
-                ],
-                AttackKind::CodeGuessing => &["sender_accounts", "candidates_per_message"],
-                AttackKind::StartFlood => &["clients"],
-                AttackKind::Replay => &["capture_age"],
-                AttackKind::ReverseOtpPhishing => &["success"],
-                AttackKind::WebhookForgery => &[],
-            };
-            let others = [
-                ("sender_accounts", a.sender_accounts.is_some()),
-                ("candidates_per_message", a.candidates_per_message.is_some()),
-                ("clients", a.clients.is_some()),
-                ("capture_age", a.capture_age.is_some()),
-                ("success", a.success.is_some()),
-            ];
-            for (k, present) in sms_only.iter().chain(&others) {
-                if *present && !allowed.contains(k) {
-                    return Err(bad(
-                        &key(k),
-                        &format!("does not apply to kind {}", a.kind.name()),
-                    ));
-                }
-            }
-            if a.kind == AttackKind::SmsPumping
-                && a.targets
-                    .as_ref()
-                    .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
-            {
+        }
+        if a.shape != Shape::Burst && (a.burst_on.is_some() || a.burst_off.is_some()) {
+            return Err(bad(
+                &key("burst_on"),
+                "only shape burst uses burst_on and burst_off",
+            ));
+        }
+        if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
+            return Err(bad(&key("shape"), "burst needs burst_on and burst_off"));
+        }
+        self.validate_shape(file, i, a)?;
+        self.validate_kind_keys(file, i, a)
+    }
+
+    /// The keys of an attacker's kind, and only those.
+    fn validate_kind_keys(
+        &self,
+        file: &str,
+        i: usize,
+        a: &RawAttacker,
+    ) -> Result<(), ScenarioError> {
+        let bad = |key: &str, message: &str| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: key.to_string(),
+            message: message.to_string(),
+        };
+        let key = |k: &str| format!("attacker[{}].{k}", i + 1);
+        let sms_only = [
+            ("targets", a.targets.is_some()),
+            ("numbers", a.numbers.is_some()),
+            ("range_size", a.range_size.is_some()),
+            ("ip_pool", a.ip_pool.is_some()),
+            ("rotate_every", a.rotate_every.is_some()),
+            ("captcha_usd", a.captcha_usd.is_some()),
+            ("revenue_share", a.revenue_share.is_some()),
+            ("camouflage", a.camouflage.is_some()),
+            ("sms_per_account", a.sms_per_account.is_some()),
+            ("accounts", a.accounts.is_some()),
+            ("sms_per_number", a.sms_per_number.is_some()),
+            ("ranges", a.ranges.is_some()),
+            ("carriers", a.carriers.is_some()),
+            ("submit_codes", a.submit_codes.is_some()),
+            ("adapt", a.adapt.is_some()),
+            ("solver", a.solver.is_some()),
+        ];
+        let allowed: &[&str] = match a.kind {
+            AttackKind::SmsPumping => &[
+                "targets",
+                "numbers",
+                "range_size",
+                "ip_pool",
+                "rotate_every",
+                "captcha_usd",
+                "revenue_share",
+                "camouflage",
+                "sms_per_account",
+                "accounts",
+                "sms_per_number",
+                "ranges",
+                "carriers",
+                "submit_codes",
+                "adapt",
+                "solver",
+            ],
+            AttackKind::CodeGuessing => &["sender_accounts", "candidates_per_message"],
+            AttackKind::StartFlood => &["clients"],
+            AttackKind::Replay => &["capture_age"],
+            AttackKind::ReverseOtpPhishing => &["success"],
+            AttackKind::WebhookForgery => &[],
+        };
+        let others = [
+            ("sender_accounts", a.sender_accounts.is_some()),
+            ("candidates_per_message", a.candidates_per_message.is_some()),
+            ("clients", a.clients.is_some()),
+            ("capture_age", a.capture_age.is_some()),
+            ("success", a.success.is_some()),
+        ];
+        for (k, present) in sms_only.iter().chain(&others) {
+            if *present && !allowed.contains(k) {
                 return Err(bad(
-                    &key("targets"),
-                    "sms_pumping needs target countries with weights",
+                    &key(k),
+                    &format!("does not apply to kind {}", a.kind.name()),
                 ));
             }
-            if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
-                return Err(bad(
-                    &key("kind"),
-                    "webhook_forgery needs emitter.sign = true",
-                ));
-            }
-            if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
-                return Err(bad(&key("sender_accounts"), "counts must be at least 1"));
-            }
-            if a.kind == AttackKind::SmsPumping {
-                self.validate_pumping(file, i, a)?;
-            }
+        }
+        if a.kind == AttackKind::SmsPumping
+            && a.targets
+                .as_ref()
+                .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
+        {
+            return Err(bad(
+                &key("targets"),
+                "sms_pumping needs target countries with weights",
+            ));
+        }
+        if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
+            return Err(bad(
+                &key("kind"),
+                "webhook_forgery needs emitter.sign = true",
+            ));
+        }
+        if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
+            return Err(bad(&key("sender_accounts"), "counts must be at least 1"));
+        }
+        if a.kind == AttackKind::SmsPumping {
+            self.validate_pumping(file, i, a)?;
         }
         Ok(())
     }
 
     /// The rate keys each shape reads, and only those.
-    fn validate_shape(&self, file: &str, i: usize, a: &Attacker) -> Result<(), ScenarioError> {
+    fn validate_shape(&self, file: &str, i: usize, a: &RawAttacker) -> Result<(), ScenarioError> {
         let bad = |k: &str, message: String| ScenarioError::Invalid {
             file: file.to_string(),
             key: format!("attacker[{}].{k}", i + 1),
@@ -333,7 +366,7 @@ impl Scenario {
 
     /// The numbering, account, carrier, adaptation and CAPTCHA keys of an `sms_pumping`
     /// attacker, against each other and the rest of the scenario.
-    fn validate_pumping(&self, file: &str, i: usize, a: &Attacker) -> Result<(), ScenarioError> {
+    fn validate_pumping(&self, file: &str, i: usize, a: &RawAttacker) -> Result<(), ScenarioError> {
         let bad = |k: &str, message: String| ScenarioError::Invalid {
             file: file.to_string(),
             key: format!("attacker[{}].{k}", i + 1),
@@ -359,28 +392,8 @@ impl Scenario {
             .filter(|(_, w)| w.0 > 0.0)
             .map(|(iso, _)| iso)
             .collect();
-        let stride = range_stride(a.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
         let ranges = u64::from(a.ranges.unwrap_or(1));
-        for iso in &targets {
-            let cap = if self.carriers.iter().any(|c| &&c.country == iso) {
-                CARRIER_PREMIUM_CAPACITY
-            } else {
-                COUNTRY_PREMIUM_CAPACITY
-            };
-            if stride.saturating_mul(ranges) > cap {
-                return Err(bad(
-                    if a.ranges.is_some() {
-                        "ranges"
-                    } else {
-                        "range_size"
-                    },
-                    format!(
-                        "{ranges} ranges of {stride} numbers do not fit the {cap} premium numbers of {}",
-                        iso.0
-                    ),
-                ));
-            }
-        }
+        self.validate_capacity(&bad, a, &targets)?;
         // Carriers the attacker may use in each target country.
         let mut candidates_max = 0;
         for iso in &targets {
@@ -424,36 +437,46 @@ impl Scenario {
             ));
         }
         if let Some(adapt) = &a.adapt {
-            if adapt.after_blocks == 0 {
-                return Err(bad("adapt.after_blocks", "must be at least 1".into()));
-            }
-            if adapt.back_off.is_some() != (adapt.action == AdaptAction::BackOff) {
-                return Err(bad(
-                    "adapt.back_off",
-                    "is required by action = \"back_off\" and refused by the others".into(),
-                ));
-            }
-            if adapt.back_off.is_some_and(|d| d.ms() == 0) {
-                return Err(bad("adapt.back_off", "must be positive".into()));
-            }
-            let (ok, why) = match adapt.action {
-                AdaptAction::NextRange => (ranges >= 2, "needs ranges >= 2"),
-                AdaptAction::NextCountry => (targets.len() >= 2, "needs two targets or more"),
-                AdaptAction::NextCarrier => (
-                    candidates_max >= 2,
-                    "needs a target with two carriers or more to choose from",
-                ),
-                AdaptAction::BackOff => (true, ""),
-            };
-            if !ok {
-                return Err(bad("adapt.action", why.into()));
-            }
+            validate_adapt(&bad, adapt, ranges, targets.len(), candidates_max)?;
         }
         if a.solver.is_some() && self.defences.captcha.is_none() {
             return Err(bad(
                 "solver",
                 "there is no [defences.captcha] to solve".into(),
             ));
+        }
+        Ok(())
+    }
+
+    /// A pumping attacker's ranges fit the premium numbers of each target (a carrier's block,
+    /// or the country's).
+    fn validate_capacity(
+        &self,
+        bad: &dyn Fn(&str, String) -> ScenarioError,
+        a: &RawAttacker,
+        targets: &[&Iso],
+    ) -> Result<(), ScenarioError> {
+        let stride = range_stride(a.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
+        let ranges = u64::from(a.ranges.unwrap_or(1));
+        for iso in targets {
+            let cap = if self.carriers.iter().any(|c| &c.country == *iso) {
+                CARRIER_PREMIUM_CAPACITY
+            } else {
+                COUNTRY_PREMIUM_CAPACITY
+            };
+            if stride.saturating_mul(ranges) > cap {
+                return Err(bad(
+                    if a.ranges.is_some() {
+                        "ranges"
+                    } else {
+                        "range_size"
+                    },
+                    format!(
+                        "{ranges} ranges of {stride} numbers do not fit the {cap} premium numbers of {}",
+                        iso.0
+                    ),
+                ));
+            }
         }
         Ok(())
     }
@@ -467,7 +490,7 @@ impl Scenario {
         };
         for (i, c) in self.carriers.iter().enumerate() {
             let known = self.legit.countries.contains_key(&c.country)
-                || self.attackers.iter().any(|a| {
+                || self.raw_attackers.iter().any(|a| {
                     a.targets
                         .as_ref()
                         .is_some_and(|t| t.contains_key(&c.country))
@@ -539,7 +562,7 @@ impl Scenario {
             .countries
             .keys()
             .map(|iso| (format!("legit.countries.{}", iso.0), iso));
-        let targets = self.attackers.iter().enumerate().flat_map(|(i, a)| {
+        let targets = self.raw_attackers.iter().enumerate().flat_map(|(i, a)| {
             a.targets
                 .iter()
                 .flatten()
@@ -564,4 +587,113 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// An adaptive pumping attacker's `adapt` against its ranges, targets and carriers (the most
+/// any target offers).
+fn validate_adapt(
+    bad: &dyn Fn(&str, String) -> ScenarioError,
+    adapt: &RawAdapt,
+    ranges: u64,
+    targets: usize,
+    candidates_max: usize,
+) -> Result<(), ScenarioError> {
+    if adapt.after_blocks == 0 {
+        return Err(bad("adapt.after_blocks", "must be at least 1".into()));
+    }
+    if adapt.back_off.is_some() != (adapt.action == AdaptAction::BackOff) {
+        return Err(bad(
+            "adapt.back_off",
+            "is required by action = \"back_off\" and refused by the others".into(),
+        ));
+    }
+    if adapt.back_off.is_some_and(|d| d.ms() == 0) {
+        return Err(bad("adapt.back_off", "must be positive".into()));
+    }
+    let (ok, why) = match adapt.action {
+        AdaptAction::NextRange => (ranges >= 2, "needs ranges >= 2"),
+        AdaptAction::NextCountry => (targets >= 2, "needs two targets or more"),
+        AdaptAction::NextCarrier => (
+            candidates_max >= 2,
+            "needs a target with two carriers or more to choose from",
+        ),
+        AdaptAction::BackOff => (true, ""),
+    };
+    if !ok {
+        return Err(bad("adapt.action", why.into()));
+    }
+    Ok(())
+}
+
+impl Scenario {
+    /// Checks of the billing and report sections that need several keys, and of `sms.price_date`
+    /// against the price table: errors name the scenario file, the line and the key.
+    pub(super) fn validate_billing(&self, file: &str, text: &str) -> Result<(), ScenarioError> {
+        let at = |section: &str, key: &str, message: String| {
+            let line = line_of_key(text, section, key);
+            if line == 0 {
+                ScenarioError::Invalid {
+                    file: file.to_string(),
+                    key: format!("{section}.{key}"),
+                    message,
+                }
+            } else {
+                ScenarioError::Parse {
+                    file: file.to_string(),
+                    line,
+                    message: format!("{section}.{key}: {message}"),
+                }
+            }
+        };
+        if let Some(d) = &self.sms.price_date {
+            let date = d
+                .parse::<Date>()
+                .map_err(|m| at("sms", "price_date", format!("{m} (expected YYYY-MM-DD)")))?;
+            let table = PriceTable::builtin()
+                .map_err(|e| at("sms", "price_date", format!("the price table: {e}")))?;
+            if let Some(oldest) = table.dates().iter().min()
+                && date < *oldest
+            {
+                return Err(at(
+                    "sms",
+                    "price_date",
+                    format!(
+                        "{date} is before the oldest price snapshot, {oldest} \
+                         (scenarios/data/sms_prices.csv)"
+                    ),
+                ));
+            }
+        }
+        if let Some(b) = self.billing.as_ref().and_then(|b| b.balance.as_ref())
+            && b.recharge_usd.0 <= 0.0
+        {
+            return Err(at(
+                "billing.balance",
+                "recharge_usd",
+                "must be positive (use card_daily_limit_usd = 0 for no recharges)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The 1-based line of the first `key = ...` line in `text` after the line `[section]`
+/// (or anywhere, for a dotted `section.key`), or 0 when not found.
+fn line_of_key(text: &str, section: &str, key: &str) -> usize {
+    let mut in_section = false;
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            in_section = l.trim_start_matches('[').trim_end_matches(']').trim() == section;
+            continue;
+        }
+        let Some((k, _)) = l.split_once('=') else {
+            continue;
+        };
+        let k = k.trim();
+        if (in_section && k == key) || k == format!("{section}.{key}") {
+            return i + 1;
+        }
+    }
+    0
 }

@@ -214,7 +214,7 @@ fn the_template_parses_and_so_do_its_commented_examples() {
     assert!(sc.defences.sms.conversion.is_some() && sc.store.is_some());
     // The examples must be valid too, each attacker with only its own kind's keys.
     let all = Scenario::parse("template.toml", &uncommented_template()).unwrap();
-    let kinds: Vec<_> = all.attackers.iter().map(|a| a.kind.name()).collect();
+    let kinds: Vec<_> = all.attackers.iter().map(|a| a.kind().name()).collect();
     assert_eq!(
         kinds,
         [
@@ -230,7 +230,10 @@ fn the_template_parses_and_so_do_its_commented_examples() {
     );
     assert!(all.sms.price_date.is_some() && all.defences.sms.geo_allow.is_some());
     assert!(all.defences.captcha.is_some() && all.carriers.len() == 2);
-    assert!(all.attackers[0].adapt.is_some() && all.attackers[0].solver.is_some());
+    let Attack::Pumping(p) = &all.attackers[0].attack else {
+        panic!("the first example pumps");
+    };
+    assert!(p.adapt.is_some() && p.captcha_pass.is_some());
 }
 
 fn err(text: &str) -> String {
@@ -304,15 +307,26 @@ fn the_new_attacker_knobs_parse() {
          [defences.captcha]\npass_bot = 0.05\npass_human_farm = 0.9\npass_legit = 0.97\n",
     );
     let s = Scenario::parse("ok.toml", &text).unwrap();
-    let a = &s.attackers[0];
+    let Attack::Pumping(a) = &s.attackers[0].attack else {
+        panic!("a pumping attacker");
+    };
     assert_eq!(
-        (a.sms_per_account, a.accounts, a.ranges),
-        (Some(5), Some(10), Some(3))
+        (a.accounts, a.numbers.ranges, a.numbers.per_number),
+        (
+            Some(AccountUse {
+                sms_per_account: 5,
+                accounts: Some(10)
+            }),
+            3,
+            2
+        )
     );
-    assert_eq!(a.solver, Some(Solver::HumanFarm));
+    assert_eq!(a.captcha_pass, Some(0.9), "human_farm's pass rate");
+    assert_eq!(a.adapt.map(|x| x.action), Some(Adapt::NextRange));
+    assert_eq!(a.submit_codes, Some(0.4));
     assert_eq!(
-        a.adapt.as_ref().map(|x| x.action),
-        Some(AdaptAction::NextRange)
+        a.carriers,
+        CarrierChoice::Only(vec!["Inwi".into(), "Beeline".into()])
     );
     assert_eq!(s.carriers[0].price_usd, Some(NonNeg(0.25)));
     assert_eq!(
@@ -324,8 +338,91 @@ fn the_new_attacker_knobs_parse() {
          shape = \"ramp\"\nramp = [{{ at = \"0h\", per_s = 0.05 }}, {{ at = \"30m\", per_s = 0.3 }}]\n"
     );
     let s = Scenario::parse("ok.toml", &ramp).unwrap();
-    assert_eq!(s.attackers[0].ramp.as_ref().map(Vec::len), Some(2));
-    assert_eq!(s.attackers[0].rate_per_s, None);
+    let Pace::Ramp(points) = &s.attackers[0].pace else {
+        panic!("a ramp");
+    };
+    assert_eq!(points.len(), 2);
+    assert_eq!(s.attackers[0].pace.per_s(), 0.0);
+    assert_eq!(s.attackers[0].pace.thinned_peak(), Some(0.3));
+}
+
+#[test]
+fn attackers_get_their_kinds_defaults_while_parsing() {
+    let s = Scenario::parse("ok.toml", &pumping_with("", "")).unwrap();
+    let Attack::Pumping(p) = &s.attackers[0].attack else {
+        panic!("a pumping attacker");
+    };
+    assert_eq!(
+        p.numbers,
+        NumberPlan {
+            order: Numbering::Sequential,
+            range_size: 10_000,
+            ranges: 1,
+            per_number: 1
+        }
+    );
+    assert_eq!(p.addresses, Addresses::Rotate { pool: 1, every: 1 });
+    assert_eq!(
+        (p.captcha_usd, p.revenue_share, p.camouflage),
+        (0.0, 0.0, 0.0)
+    );
+    assert_eq!((p.accounts, p.submit_codes, p.adapt), (None, None, None));
+    assert_eq!(
+        (p.carriers.clone(), p.captcha_pass),
+        (CarrierChoice::Any, None)
+    );
+    assert_eq!(s.attackers[0].pace, Pace::Sustained { per_s: 1.0 });
+    // Low-and-slow draws numbers and addresses at random.
+    let slow = pumping_with(
+        "ip_pool = 50
+",
+        "",
+    )
+    .replace("\"sustained\"", "\"low_and_slow\"");
+    let s = Scenario::parse("ok.toml", &slow).unwrap();
+    let Attack::Pumping(p) = &s.attackers[0].attack else {
+        panic!("a pumping attacker");
+    };
+    assert_eq!(p.numbers.order, Numbering::Random);
+    assert_eq!(p.addresses, Addresses::Random { pool: 50 });
+    let kind = |k: &str, keys: &str| {
+        let text = format!(
+            "{MINIMAL}\n[[attacker]]\nkind = \"{k}\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"burst\"\nburst_on = \"0s\"\nburst_off = \"1m\"\nrate_per_s = 1.0\n{keys}"
+        );
+        let s = Scenario::parse("ok.toml", &text).unwrap();
+        assert_eq!(
+            s.attackers[0].pace,
+            Pace::Burst {
+                per_s: 1.0,
+                on_ms: 1,
+                off_ms: 60_000
+            },
+            "a burst is on for 1 ms at least"
+        );
+        s.attackers[0].attack.clone()
+    };
+    assert!(matches!(
+        kind("code_guessing", ""),
+        Attack::Guessing(Guessing {
+            sender_accounts: 1,
+            candidates_per_message: 1
+        })
+    ));
+    assert!(matches!(
+        kind("start_flood", ""),
+        Attack::StartFlood(StartFlood { clients: 1 })
+    ));
+    assert!(matches!(
+        kind("replay", "capture_age = \"2s\"\n"),
+        Attack::Replay(Replay {
+            capture_age_ms: 2_000
+        })
+    ));
+    assert!(matches!(
+        kind("reverse_otp_phishing", ""),
+        Attack::Phishing(Phishing { success: 0.0 })
+    ));
 }
 
 #[test]

@@ -2,10 +2,11 @@
 //! `report_currency` objects of summary.json, and the lines summary.md and report.html show.
 //! Each is present only when the scenario has the section, so other reports do not change.
 
-use super::balance::usd;
-use super::{FlowAccount, ReportSettings, billed_segments};
-use crate::engine::{Outcome, time};
+use crate::billing::balance::usd;
+use crate::billing::{FlowAccount, ReportSettings};
+use crate::outcome::Outcome;
 use crate::scenario::{Flow, Scenario};
+use crate::time;
 use mo2fa_cost::observed::ObservedCost;
 use serde_json::{Value, json};
 
@@ -46,7 +47,7 @@ pub fn billed(sc: &Scenario, o: &Outcome, flow: Flow) -> Option<Billed> {
         };
         b.messages += n;
         b.app_logged_segments += n * seg;
-        b.provider_billed_segments += billed_segments(sc, n);
+        b.provider_billed_segments += sc.billed_segments(n);
         b.app_logged_usd += (n * seg) as f64 * c.usd_per_segment;
     }
     Some(b)
@@ -301,7 +302,7 @@ targets = { MA = 1.0 }
         let per_country: u64 = o
             .countries
             .iter()
-            .map(|c| billed_segments(&sc, c.sms_legit_smsflow + c.pumped_smsflow))
+            .map(|c| sc.billed_segments(c.sms_legit_smsflow + c.pumped_smsflow))
             .sum();
         assert_eq!(billed, per_country);
         assert!((billed as f64 - logged as f64 * 2.2).abs() <= o.countries.len() as f64 / 2.0);

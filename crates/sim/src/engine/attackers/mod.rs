@@ -1,0 +1,189 @@
+//! Attackers: each is a Poisson process at its [`Pace`] (sustained, low-and-slow, bursts, a
+//! ramp or a daily cycle), and each attempt is one of its kind's: SMS pumping (`pumping`),
+//! code guessing (`guessing`), start floods (`flood`), webhook forgeries (`forgery`), replays
+//! of captured deliveries (`replay`) and reverse-OTP phishing (`phishing`).
+//!
+//! This file holds what every kind shares: the attacker's state while the run lasts, its rate
+//! at a point in time, the scheduling of its attempts and the dispatch to its kind.
+
+mod flood;
+mod forgery;
+mod guessing;
+mod phishing;
+mod pumping;
+mod replay;
+#[cfg(test)]
+mod tests;
+
+use super::time;
+use super::world::{Ev, World};
+use crate::scenario::{Attack, Attacker, Pace, RampPoint};
+use rand::Rng;
+use std::collections::VecDeque;
+
+pub(super) use pumping::PumpingRt;
+
+/// One attacker while the run lasts.
+pub(super) struct AttackerRt {
+    /// Requests made so far (pumping and forgery number their requests by it).
+    pub counter: u64,
+    /// The attacker's own fractional clock: the time of its next candidate (virtual ms).
+    pub clock_ms: f64,
+    /// Shapes drawn by thinning (`ramp`, `diurnal`) draw candidates at this peak rate.
+    pub thinned: Option<f64>,
+    /// Attempts after which every account is used up (`accounts` × `sms_per_account`).
+    pub max_attempts: Option<u64>,
+    /// The end of a back-off (virtual ms).
+    pub silent_until_ms: u64,
+    /// Per flood client: when each of its pending challenges expires (virtual ms).
+    pub flood: Vec<VecDeque<u64>>,
+    /// A pumping attacker's numbers, accounts and adaptation (empty for other kinds).
+    pub pumping: PumpingRt,
+}
+
+impl AttackerRt {
+    /// An attacker before its first attempt.
+    pub fn new(a: &Attacker, pumping: PumpingRt) -> Self {
+        let (clients, max_attempts) = match &a.attack {
+            Attack::StartFlood(f) => (f.clients, None),
+            Attack::Pumping(p) => (
+                1,
+                p.accounts.and_then(|u| {
+                    u.accounts
+                        .map(|n| u64::from(n).saturating_mul(u64::from(u.sms_per_account)))
+                }),
+            ),
+            _ => (1, None),
+        };
+        Self {
+            counter: 0,
+            clock_ms: 0.0,
+            thinned: a.pace.thinned_peak(),
+            max_attempts,
+            silent_until_ms: 0,
+            flood: vec![VecDeque::new(); usize::try_from(clients).unwrap_or(1)],
+            pumping,
+        }
+    }
+
+    /// Every account is used up.
+    fn exhausted(&self) -> bool {
+        self.max_attempts.is_some_and(|m| self.counter >= m)
+    }
+}
+
+/// A ramp's rate `since_ms` after the attacker's start: linear between its points, the first
+/// point's rate before it and the last one's after it.
+fn ramp_rate(points: &[RampPoint], since_ms: u64) -> f64 {
+    let Some(next) = points.iter().position(|p| p.at.ms() > since_ms) else {
+        return points.last().map_or(0.0, |p| p.per_s.0);
+    };
+    if next == 0 {
+        return points[0].per_s.0;
+    }
+    let (p, q) = (&points[next - 1], &points[next]);
+    let f = time::ms_f64(since_ms - p.at.ms()) / time::ms_f64(q.at.ms() - p.at.ms());
+    p.per_s.0 + (q.per_s.0 - p.per_s.0) * f
+}
+
+/// An attacker's index as events carry it.
+fn attacker_u16(a: usize) -> u16 {
+    u16::try_from(a).expect("scenarios have fewer than 2^16 attackers")
+}
+
+impl World<'_> {
+    /// The attacker's rate at `t_ms`, after its pace.
+    pub(super) fn attack_rate(&self, a: usize, t_ms: u64) -> f64 {
+        let cfg = &self.sc.attackers[a];
+        if t_ms < cfg.start.ms() || t_ms >= cfg.end.ms() {
+            return 0.0;
+        }
+        let since_ms = t_ms - cfg.start.ms();
+        match &cfg.pace {
+            Pace::Sustained { per_s } | Pace::LowAndSlow { per_s } => *per_s,
+            Pace::Burst {
+                per_s,
+                on_ms,
+                off_ms,
+            } => {
+                if since_ms % (on_ms + off_ms) < *on_ms {
+                    *per_s
+                } else {
+                    0.0
+                }
+            }
+            Pace::Ramp(points) => ramp_rate(points, since_ms),
+            Pace::Diurnal {
+                per_s,
+                amplitude,
+                peak_hour,
+            } => {
+                let hour = time::hours(t_ms % time::MS_PER_DAY);
+                let phase = std::f64::consts::TAU * (hour - peak_hour) / 24.0;
+                per_s * (1.0 + amplitude * phase.cos())
+            }
+        }
+    }
+
+    /// Schedules the attacker's next attempt on its own fractional clock, skipping the silent
+    /// part of a burst cycle.
+    pub(super) fn schedule_attack(&mut self, a: usize) {
+        let cfg = &self.sc.attackers[a];
+        let rt = &self.attackers[a];
+        if rt.exhausted() {
+            return;
+        }
+        let start_ms = cfg.start.ms();
+        let mut t_ms = rt
+            .clock_ms
+            .max(time::ms_f64(start_ms))
+            .max(time::ms_f64(rt.silent_until_ms));
+        // Non-constant shapes: candidates at the peak rate, thinned in `attack`.
+        let rate = rt.thinned.unwrap_or(cfg.pace.per_s());
+        if let Pace::Burst { on_ms, off_ms, .. } = cfg.pace
+            && self.attack_rate(a, time::whole_ms(t_ms)) == 0.0
+        {
+            // Skip the silent part: resume at the start of the next burst.
+            let period_ms = on_ms + off_ms;
+            let since_ms = time::whole_ms(t_ms).saturating_sub(start_ms);
+            t_ms = time::ms_f64(start_ms + (since_ms / period_ms + 1) * period_ms);
+        }
+        let end_ms = time::ms_f64(cfg.end.ms());
+        let Some(gap) = self.exp_ms(rate) else {
+            return;
+        };
+        self.attackers[a].clock_ms = t_ms + gap;
+        if t_ms + gap < end_ms {
+            self.at(
+                time::whole_ms(t_ms + gap),
+                Ev::Attack { a: attacker_u16(a) },
+            );
+        }
+    }
+
+    /// One candidate attempt: thinned by the pace, then made by the attacker's kind.
+    pub(super) fn attack(&mut self, a: usize) {
+        self.schedule_attack(a);
+        let rate = self.attack_rate(a, self.clock.now_ms);
+        let rt = &self.attackers[a];
+        if rate == 0.0 || self.clock.now_ms < rt.silent_until_ms || rt.exhausted() {
+            return;
+        }
+        if let Some(peak) = rt.thinned {
+            // Thinning: a candidate at the peak rate is an attempt with probability rate/peak.
+            if self.rng.random::<f64>() * peak >= rate {
+                return;
+            }
+        }
+        self.acc.attackers[a].attempts += 1;
+        let sc = self.sc;
+        match &sc.attackers[a].attack {
+            Attack::Pumping(p) => self.pump(a, p),
+            Attack::Guessing(g) => self.guess(a, g),
+            Attack::StartFlood(_) => self.flood(a),
+            Attack::Forgery(_) => self.forge(a),
+            Attack::Replay(r) => self.replay(a, r),
+            Attack::Phishing(p) => self.phish(a, p),
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! Attackers: the `[[attacker]]` table as written ([`RawAttacker`], checked in `check`), and
+//! the checked [`Attacker`] the engine runs: its window, its [`Pace`], and its kind as one
+//! type per kind with that kind's own settings, every default resolved here.
+
+use super::{DEFAULT_RANGE_SIZE, Defences, Dur, Iso, NonNeg, Prob};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// Who solves an attacker's CAPTCHAs.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Solver {
+    Bot,
+    HumanFarm,
+}
+
+/// What an adaptive attacker does after `after_blocks` refusals in a row.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AdaptAction {
+    /// Leave the number range of the last refusal for its other ranges.
+    NextRange,
+    /// Leave the carrier of the last refusal for its other carriers in that country.
+    NextCarrier,
+    /// Leave the target country of the last refusal for its other targets.
+    NextCountry,
+    /// Stop for `back_off`, then carry on as before.
+    BackOff,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdapt {
+    pub after_blocks: u32,
+    pub action: AdaptAction,
+    pub back_off: Option<Dur>,
+}
+
+/// One point of a `ramp` shape: the rate `at` this long after the attacker's start.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RampPoint {
+    pub at: Dur,
+    pub per_s: NonNeg,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AttackKind {
+    SmsPumping,
+    StartFlood,
+    CodeGuessing,
+    WebhookForgery,
+    Replay,
+    ReverseOtpPhishing,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    Sustained,
+    /// On/off: `burst_on` at the rate, then `burst_off` silent.
+    Burst,
+    /// Low rate, spread thin: numbers drawn at random across the targets.
+    LowAndSlow,
+    /// Piecewise linear between the `ramp` points (times from the attacker's start).
+    Ramp,
+    /// `rate_per_s` × (1 + `amplitude`·cos(2π(hour − `peak_hour`)/24)).
+    Diurnal,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Numbering {
+    Sequential,
+    Random,
+}
+
+/// One `[[attacker]]` table as written. Keys that do not apply to its kind or shape are
+/// refused after parsing (`check`); [`Attacker::from_raw`] then resolves every default.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAttacker {
+    pub kind: AttackKind,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub start: Dur,
+    pub end: Dur,
+    pub shape: Shape,
+    /// Required by every shape but `ramp`.
+    pub rate_per_s: Option<NonNeg>,
+    pub burst_on: Option<Dur>,
+    pub burst_off: Option<Dur>,
+    // shape = "ramp"
+    pub ramp: Option<Vec<RampPoint>>,
+    // shape = "diurnal"
+    pub amplitude: Option<Prob>,
+    pub peak_hour: Option<f64>,
+    // sms_pumping
+    pub targets: Option<BTreeMap<Iso, NonNeg>>,
+    pub numbers: Option<Numbering>,
+    pub range_size: Option<u32>,
+    pub ip_pool: Option<u32>,
+    pub rotate_every: Option<u32>,
+    pub captcha_usd: Option<NonNeg>,
+    pub revenue_share: Option<Prob>,
+    pub camouflage: Option<Prob>,
+    pub sms_per_account: Option<u32>,
+    pub accounts: Option<u32>,
+    pub sms_per_number: Option<u32>,
+    pub ranges: Option<u32>,
+    pub carriers: Option<Vec<String>>,
+    pub submit_codes: Option<Prob>,
+    pub adapt: Option<RawAdapt>,
+    pub solver: Option<Solver>,
+    // code_guessing
+    pub sender_accounts: Option<u32>,
+    pub candidates_per_message: Option<u32>,
+    // start_flood
+    pub clients: Option<u32>,
+    // replay
+    pub capture_age: Option<Dur>,
+    // reverse_otp_phishing
+    pub success: Option<Prob>,
+}
+
+impl AttackKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AttackKind::SmsPumping => "sms_pumping",
+            AttackKind::StartFlood => "start_flood",
+            AttackKind::CodeGuessing => "code_guessing",
+            AttackKind::WebhookForgery => "webhook_forgery",
+            AttackKind::Replay => "replay",
+            AttackKind::ReverseOtpPhishing => "reverse_otp_phishing",
+        }
+    }
+}
+
+/// One attacker, checked: when it attacks, at what pace, and what it does.
+#[derive(Clone, Debug)]
+pub struct Attacker {
+    pub name: Option<String>,
+    pub start: Dur,
+    pub end: Dur,
+    pub pace: Pace,
+    pub attack: Attack,
+}
+
+impl Attacker {
+    /// The attacker's name in reports: its `name`, or its kind and position.
+    pub fn label(&self, index: usize) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}#{}", self.kind().name(), index + 1))
+    }
+
+    pub fn kind(&self) -> AttackKind {
+        match self.attack {
+            Attack::Pumping(_) => AttackKind::SmsPumping,
+            Attack::Guessing(_) => AttackKind::CodeGuessing,
+            Attack::StartFlood(_) => AttackKind::StartFlood,
+            Attack::Forgery(_) => AttackKind::WebhookForgery,
+            Attack::Replay(_) => AttackKind::Replay,
+            Attack::Phishing(_) => AttackKind::ReverseOtpPhishing,
+        }
+    }
+
+    /// `raw`, already checked, with every default resolved (`defences`: for the CAPTCHA pass
+    /// rate of a pumping attacker's solver).
+    pub(super) fn from_raw(raw: RawAttacker, defences: &Defences) -> Self {
+        let pace = Pace::from_raw(&raw);
+        let attack = match raw.kind {
+            AttackKind::SmsPumping => Attack::Pumping(Box::new(Pumping::from_raw(&raw, defences))),
+            AttackKind::CodeGuessing => Attack::Guessing(Guessing {
+                sender_accounts: raw.sender_accounts.unwrap_or(1).max(1),
+                candidates_per_message: raw.candidates_per_message.unwrap_or(1).max(1),
+            }),
+            AttackKind::StartFlood => Attack::StartFlood(StartFlood {
+                clients: raw.clients.unwrap_or(1).max(1),
+            }),
+            AttackKind::WebhookForgery => Attack::Forgery(Forgery),
+            AttackKind::Replay => Attack::Replay(Replay {
+                capture_age_ms: raw.capture_age.map_or(0, |d| d.ms()),
+            }),
+            AttackKind::ReverseOtpPhishing => Attack::Phishing(Phishing {
+                success: raw.success.map_or(0.0, |p| p.0),
+            }),
+        };
+        Self {
+            name: raw.name,
+            start: raw.start,
+            end: raw.end,
+            pace,
+            attack,
+        }
+    }
+}
+
+/// How an attacker's attempt rate runs over its window.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pace {
+    Sustained {
+        per_s: f64,
+    },
+    /// Like sustained, but every number and address is drawn at random.
+    LowAndSlow {
+        per_s: f64,
+    },
+    /// `on_ms` at the rate (at least 1 ms), then `off_ms` silent.
+    Burst {
+        per_s: f64,
+        on_ms: u64,
+        off_ms: u64,
+    },
+    /// Piecewise linear between the points (times from the attacker's start).
+    Ramp(Vec<RampPoint>),
+    /// `per_s` × (1 + `amplitude`·cos(2π(hour − `peak_hour`)/24)).
+    Diurnal {
+        per_s: f64,
+        amplitude: f64,
+        peak_hour: f64,
+    },
+}
+
+impl Pace {
+    /// Defaults: a diurnal amplitude of 0.5 peaking at noon.
+    fn from_raw(raw: &RawAttacker) -> Self {
+        let per_s = raw.rate_per_s.map_or(0.0, |r| r.0);
+        match raw.shape {
+            Shape::Sustained => Pace::Sustained { per_s },
+            Shape::LowAndSlow => Pace::LowAndSlow { per_s },
+            Shape::Burst => Pace::Burst {
+                per_s,
+                on_ms: raw.burst_on.map_or(1, |d| d.ms().max(1)),
+                off_ms: raw.burst_off.map_or(0, |d| d.ms()),
+            },
+            Shape::Ramp => Pace::Ramp(raw.ramp.clone().unwrap_or_default()),
+            Shape::Diurnal => Pace::Diurnal {
+                per_s,
+                amplitude: raw.amplitude.map_or(0.5, |p| p.0),
+                peak_hour: raw.peak_hour.unwrap_or(12.0),
+            },
+        }
+    }
+
+    pub fn shape(&self) -> Shape {
+        match self {
+            Pace::Sustained { .. } => Shape::Sustained,
+            Pace::LowAndSlow { .. } => Shape::LowAndSlow,
+            Pace::Burst { .. } => Shape::Burst,
+            Pace::Ramp(_) => Shape::Ramp,
+            Pace::Diurnal { .. } => Shape::Diurnal,
+        }
+    }
+
+    /// The highest rate of a shape drawn by thinning (`ramp`, `diurnal`); `None` for the
+    /// others, whose rate is constant while they are on.
+    pub fn thinned_peak(&self) -> Option<f64> {
+        match self {
+            Pace::Ramp(points) => Some(points.iter().map(|p| p.per_s.0).fold(0.0, f64::max)),
+            Pace::Diurnal {
+                per_s, amplitude, ..
+            } => Some(per_s * (1.0 + amplitude)),
+            _ => None,
+        }
+    }
+
+    /// The rate while on, for every shape but `ramp` (0 for a ramp).
+    pub fn per_s(&self) -> f64 {
+        match self {
+            Pace::Sustained { per_s }
+            | Pace::LowAndSlow { per_s }
+            | Pace::Burst { per_s, .. }
+            | Pace::Diurnal { per_s, .. } => *per_s,
+            Pace::Ramp(_) => 0.0,
+        }
+    }
+}
+
+/// What an attacker does on each attempt: one type per kind, with that kind's settings.
+#[derive(Clone, Debug)]
+pub enum Attack {
+    Pumping(Box<Pumping>),
+    Guessing(Guessing),
+    StartFlood(StartFlood),
+    Forgery(Forgery),
+    Replay(Replay),
+    Phishing(Phishing),
+}
+
+/// `sms_pumping`: premium-range numbers through both flows' SMS paths.
+#[derive(Clone, Debug)]
+pub struct Pumping {
+    /// Target countries and their weights.
+    pub targets: BTreeMap<Iso, NonNeg>,
+    /// The numbers it asks for: ranges, their size, their order, requests per number.
+    pub numbers: NumberPlan,
+    /// The client addresses requests come from.
+    pub addresses: Addresses,
+    /// Defaults 0.
+    pub captcha_usd: f64,
+    pub revenue_share: f64,
+    pub camouflage: f64,
+    /// Signed-up accounts; `None`: requests without an account.
+    pub accounts: Option<AccountUse>,
+    /// The carriers the attacker may use.
+    pub carriers: CarrierChoice,
+    /// Share of received codes typed back into the app; `None`: none are, and no trace keys
+    /// are kept for them.
+    pub submit_codes: Option<f64>,
+    /// How the attacker changes course after refusals; `None`: it does not.
+    pub adapt: Option<Adaptation>,
+    /// The chance a request passes the scenario's CAPTCHA with this attacker's solver
+    /// (`None`: the scenario has no CAPTCHA).
+    pub captcha_pass: Option<f64>,
+}
+
+impl Pumping {
+    fn from_raw(raw: &RawAttacker, defences: &Defences) -> Self {
+        let low_and_slow = raw.shape == Shape::LowAndSlow;
+        let pool = raw.ip_pool.unwrap_or(1).max(1);
+        let solver = raw.solver.unwrap_or(Solver::Bot);
+        Self {
+            targets: raw.targets.clone().unwrap_or_default(),
+            numbers: NumberPlan {
+                order: if low_and_slow {
+                    Numbering::Random
+                } else {
+                    raw.numbers.unwrap_or(Numbering::Sequential)
+                },
+                range_size: raw.range_size.unwrap_or(DEFAULT_RANGE_SIZE).max(1),
+                ranges: raw.ranges.unwrap_or(1),
+                per_number: raw.sms_per_number.unwrap_or(1),
+            },
+            addresses: if low_and_slow {
+                Addresses::Random { pool }
+            } else {
+                Addresses::Rotate {
+                    pool,
+                    every: raw.rotate_every.unwrap_or(1).max(1),
+                }
+            },
+            captcha_usd: raw.captcha_usd.map_or(0.0, |c| c.0),
+            revenue_share: raw.revenue_share.map_or(0.0, |s| s.0),
+            camouflage: raw.camouflage.map_or(0.0, |c| c.0),
+            accounts: raw.sms_per_account.map(|sms_per_account| AccountUse {
+                sms_per_account,
+                accounts: raw.accounts,
+            }),
+            carriers: match &raw.carriers {
+                Some(names) => CarrierChoice::Only(names.clone()),
+                None => CarrierChoice::Any,
+            },
+            submit_codes: raw.submit_codes.map(|p| p.0),
+            adapt: raw.adapt.as_ref().map(|a| Adaptation {
+                after_blocks: a.after_blocks,
+                action: match a.action {
+                    AdaptAction::NextRange => Adapt::NextRange,
+                    AdaptAction::NextCarrier => Adapt::NextCarrier,
+                    AdaptAction::NextCountry => Adapt::NextCountry,
+                    AdaptAction::BackOff => Adapt::BackOff {
+                        ms: a.back_off.map_or(0, |d| d.ms()),
+                    },
+                },
+            }),
+            captcha_pass: defences.captcha.as_ref().map(|c| match solver {
+                Solver::HumanFarm => c.pass_human_farm.0,
+                Solver::Bot => c.pass_bot.0,
+            }),
+        }
+    }
+}
+
+/// The premium numbers a pumping attacker asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NumberPlan {
+    /// How numbers are chosen in a range (`random` under `low_and_slow`).
+    pub order: Numbering,
+    /// Numbers per range (at least 1) and ranges (default 1).
+    pub range_size: u32,
+    pub ranges: u32,
+    /// Requests per number before a new one (default 1).
+    pub per_number: u32,
+}
+
+/// Where a pumping attacker's requests come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Addresses {
+    /// Request `n` from address `(n / every) % pool`.
+    Rotate { pool: u32, every: u32 },
+    /// Each request from an address drawn from `pool` (`low_and_slow`).
+    Random { pool: u32 },
+}
+
+/// A pumping attacker's accounts: `sms_per_account` requests each, and at most `accounts`
+/// of them (`None`: no limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountUse {
+    pub sms_per_account: u32,
+    pub accounts: Option<u32>,
+}
+
+/// The carriers a pumping attacker may use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CarrierChoice {
+    Any,
+    /// Only these `[[carrier]]` names.
+    Only(Vec<String>),
+}
+
+impl CarrierChoice {
+    pub fn allows(&self, name: &str) -> bool {
+        match self {
+            CarrierChoice::Any => true,
+            CarrierChoice::Only(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// After `after_blocks` refusals in a row, the attacker does `action`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Adaptation {
+    pub after_blocks: u32,
+    pub action: Adapt,
+}
+
+/// What an adaptive attacker does ([`AdaptAction`] with its settings).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Adapt {
+    NextRange,
+    NextCarrier,
+    NextCountry,
+    /// Stops for this long, then carries on as before.
+    BackOff {
+        ms: u64,
+    },
+}
+
+/// `code_guessing`: messages full of random codes from the attacker's own accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Guessing {
+    /// Defaults 1.
+    pub sender_accounts: u32,
+    pub candidates_per_message: u32,
+}
+
+/// `start_flood`: challenges per client up to the pending cap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartFlood {
+    /// Default 1.
+    pub clients: u32,
+}
+
+/// `webhook_forgery`: deliveries signed with a guessed secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forgery;
+
+/// `replay`: captured deliveries sent again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Replay {
+    /// The newest capture at least this old is replayed (default 0).
+    pub capture_age_ms: u64,
+}
+
+/// `reverse_otp_phishing`: a persuaded victim sends the attacker's code.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Phishing {
+    /// Chance a victim is persuaded (default 0).
+    pub success: f64,
+}
