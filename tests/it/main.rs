@@ -6,6 +6,7 @@
 
 mod common;
 
+mod architecture;
 mod audit;
 mod cli_bench;
 mod cli_consistency;

@@ -219,7 +219,24 @@ pub fn render_labelled(
     }
 }
 
+/// One counter (a total that only grows; Prometheus expects its name to end in `_total`).
+pub fn render_counter(out: &mut String, name: &str, help: &str, value: f64) {
+    debug_assert!(
+        name.ends_with("_total"),
+        "counter {name} must end in _total"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+    );
+}
+
+/// One gauge (a value that goes up and down).
 pub fn render_gauge(out: &mut String, name: &str, help: &str, value: f64) {
+    debug_assert!(
+        !name.ends_with("_total"),
+        "gauge {name} must not end in _total"
+    );
     let _ = writeln!(
         out,
         "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"

@@ -8,7 +8,11 @@
 //! typed code checked before the code was texted. Such a swap says nothing about the
 //! servers, so each step waits until the earlier steps on its state have their answers. A
 //! step's state is the delivery id it sends, the challenge (or SMS code) it names, and for SMS
-//! steps the phone number.
+//! steps the phone number. A delivery whose text is not a code the run handed out (a guess, a
+//! phished code) may act on any challenge: such deliveries go in their virtual order, and a
+//! status poll also waits for the last of them before it, since it may have verified the
+//! polled challenge (a guess that hijacks it). Polls only read that order, so they are not
+//! chained to each other.
 
 use mo2fa_sim::trace::{Action, Text, Trace};
 use rustc_hash::FxHashMap;
@@ -18,6 +22,8 @@ enum State {
     Delivery(u32),
     Key(u32),
     Phone(u64),
+    /// Deliveries of text that names no key: they may act on any challenge.
+    AnyChallenge,
 }
 
 /// The state step `action` acts on (at most two parts).
@@ -26,13 +32,14 @@ fn states(action: &Action) -> [Option<State>; 2] {
         Action::Start { key, .. } => [key.map(State::Key), None],
         Action::Webhook { msg, text, .. } => {
             let key = match text {
-                Text::Code(k) | Text::Typo(k) => Some(State::Key(*k)),
-                Text::Literal(_) => None,
+                Text::Code(k) | Text::Typo(k) => State::Key(*k),
+                Text::Literal(_) => State::AnyChallenge,
             };
+            let key = Some(key);
             [Some(State::Delivery(*msg)), key]
         }
         Action::Replay { msg } => [Some(State::Delivery(*msg)), None],
-        Action::Poll { key, .. } => [Some(State::Key(*key)), None],
+        Action::Poll { key, .. } => [Some(State::Key(*key)), Some(State::AnyChallenge)],
         Action::SmsStart { key, number, .. } => [key.map(State::Key), Some(State::Phone(*number))],
         Action::SmsRead { key, number, .. } => {
             [Some(State::Key(*key)), Some(State::Phone(*number))]
@@ -50,9 +57,11 @@ pub(super) fn predecessors(trace: &Trace) -> Vec<[Option<u32>; 2]> {
         .iter()
         .enumerate()
         .map(|(i, step)| {
-            states(&step.action).map(|s| {
-                let s = s?;
-                last.insert(s, i as u32)
+            let reads_only = matches!(step.action, Action::Poll { .. });
+            states(&step.action).map(|s| match s? {
+                // A poll waits for the last such delivery, but the next one need not wait for it.
+                State::AnyChallenge if reads_only => last.get(&State::AnyChallenge).copied(),
+                s => last.insert(s, i as u32),
             })
         })
         .collect()

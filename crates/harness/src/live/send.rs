@@ -246,7 +246,9 @@ pub(super) async fn drive(
             (recorder, outcomes, unsent)
         })
     };
+    let mut released = 0usize;
     while let Some((i, when)) = releases.recv().await {
+        released += 1;
         let shared = shared.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
@@ -269,8 +271,13 @@ pub(super) async fn drive(
             let _ = done.send((i, Some((sample, got))));
         });
     }
-    // The dispatcher is done (or interrupted): nothing more will settle a key.
-    shared.settle_all();
+    // Interrupted or stopped: steps never released will settle nothing, so wake whatever waits
+    // on them. When every step was released, each one answers in turn; waking the waiters now
+    // would let the last steps overtake the ones they wait for (a final poll sent before the
+    // delivery it follows was answered).
+    if released < shared.trace.steps.len() {
+        shared.settle_all();
+    }
     drop(done_tx);
     let (recorder, outcomes, unsent) = collector.await.unwrap_or_else(|_| {
         (

@@ -177,3 +177,52 @@ fn steps_on_the_same_state_go_out_in_virtual_order() {
         "the check reads the phone's last code"
     );
 }
+
+/// A guess may verify any challenge: guesses keep their virtual order, and a poll waits for
+/// the last guess before it (the guess may have hijacked the polled challenge), while polls do
+/// not wait for each other.
+#[test]
+fn polls_wait_for_earlier_deliveries_that_name_no_code() {
+    use mo2fa_sim::trace::{Action, Step, Text, Trace};
+    let step = |at_ms, action| Step {
+        at_ms,
+        action,
+        expect: "x",
+    };
+    let guess = |msg| Action::Webhook {
+        msg,
+        sender: 15550100009,
+        text: Text::Literal("ABC234".into()),
+        protocol: "imessage",
+    };
+    let start = |key| Action::Start {
+        key: Some(key),
+        expected_sender: None,
+    };
+    let trace = Trace {
+        steps: vec![
+            step(0, start(0)),
+            step(1, start(1)),
+            step(2, guess(0)),
+            step(3, guess(1)),
+            step(4, Action::Poll { key: 0, after: 1 }),
+            step(5, Action::Poll { key: 1, after: 1 }),
+            step(6, guess(2)),
+        ],
+        countries: vec![],
+        keys: 2,
+        messages: 3,
+        max_steps: 100,
+        truncated: false,
+    };
+    let p = super::order::predecessors(&trace);
+    assert_eq!(p[2], [None, None], "the first guess waits for nothing");
+    assert_eq!(p[3], [None, Some(2)], "guesses go in order");
+    assert_eq!(p[4], [Some(0), Some(3)], "a poll waits for the last guess");
+    assert_eq!(p[5], [Some(1), Some(3)], "and not for the poll before it");
+    assert_eq!(
+        p[6],
+        [None, Some(3)],
+        "a later guess does not wait for polls"
+    );
+}

@@ -586,7 +586,7 @@ impl<V: Backend, C: Clock> App<V, C> {
 
     /// What the simulated SMS gateway sent and would have cost, in total and by country.
     fn render_sms(&self, out: &mut String) {
-        metrics::render_gauge(
+        metrics::render_counter(
             out,
             "mo2fa_sms_sent_total",
             "Outbound SMS codes billed by the simulated gateway.",

@@ -580,6 +580,17 @@ async fn sms_start_outbox_check_verifies_and_bills() {
     let m = s.get("/metrics").await.body;
     assert!(m.contains("\nmo2fa_sms_sent_total 1\n"), "{m}");
     assert!(m.contains(&format!("\nmo2fa_sms_spend_usd {usd}\n")), "{m}");
+    // As `promtool check metrics` reads it: a name ending in _total is a counter, and only
+    // counters end in _total (.ci/run runs promtool itself on a live server).
+    for line in m.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let mut words = line.split_whitespace().skip(2);
+        let (name, kind) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+        assert_eq!(
+            name.ends_with("_total"),
+            kind == "counter",
+            "{line}: Prometheus wants counters, and only counters, named *_total"
+        );
+    }
 }
 
 /// The newest built-in list price for `iso`, or the fallback price for `None`.
