@@ -90,16 +90,12 @@ fn population_countries(
                 "must be in [0, 1]",
             ));
         }
-        let inbound_usd_per_message = match (c.fallback, merged.inbound_default) {
-            (_, Some(v)) => v,
-            (FallbackKind::OutboundSms, None) => 0.0,
-            (FallbackKind::InboundSms, None) => {
-                return Err(invalid(
-                    "fallback.inbound_usd_per_message".into(),
-                    "missing: set it in the price file or the mix",
-                ));
-            }
-        };
+        let inbound_usd_per_message = merged.inbound_usd(c.fallback, None).ok_or_else(|| {
+            invalid(
+                "fallback.inbound_usd_per_message".into(),
+                "missing: set it in the price file or the mix",
+            )
+        })?;
         let dest = merged.destination(&c.iso, c.weight / total_weight);
         notes.extend(fallback_price_note(&c.iso, &dest.quote, "mix"));
         countries.push(CountryParams {

@@ -5,8 +5,8 @@
 
 use super::file::{Doc, FixedFeeSpec, ImessageSettings, PricesFile, SmsSettings, Tables};
 use super::{
-    BUILTIN_PRICES, BUILTIN_PRICES_NAME, Destination, FallbackKind, FixedFee, ImessageParams,
-    LoadOptions, SmsParams,
+    BUILTIN_PRICES, BUILTIN_PRICES_NAME, CountryParams, Destination, FallbackKind, FixedFee,
+    ImessageParams, LoadOptions, PricedMix, SmsParams,
 };
 use crate::error::CostError;
 use crate::prices::{Date, PriceSnapshot, PriceTable, Quote, QuoteSource};
@@ -160,6 +160,40 @@ impl Merged {
             pumping_weights: pick(&mix.tables.pumping.weights, &under.pumping.weights),
             prices_origin: pname,
         })
+    }
+
+    /// The priced mix `name` (its origin too): these settings with `countries` and `pumping`.
+    pub(super) fn into_priced(
+        self,
+        name: &str,
+        countries: Vec<CountryParams>,
+        pumping: Vec<Destination>,
+        notes: Vec<String>,
+    ) -> PricedMix {
+        PricedMix {
+            name: name.to_string(),
+            description: String::new(),
+            mix_origin: name.to_string(),
+            prices_origin: self.prices_origin,
+            snapshot: self.snapshot,
+            sms: self.sms,
+            imessage: self.imessage,
+            fallback_other_countries: self.fallback_other_countries,
+            default_inbound_usd_per_message: self.inbound_default,
+            countries,
+            pumping,
+            notes,
+        }
+    }
+
+    /// The inbound SMS price of a country with `fallback`: its `own`, else the default; zero
+    /// when it falls back to outbound SMS and neither is set; `None` when inbound needs one.
+    pub(crate) fn inbound_usd(&self, fallback: FallbackKind, own: Option<f64>) -> Option<f64> {
+        match (fallback, own.or(self.inbound_default)) {
+            (_, Some(v)) => Some(v),
+            (FallbackKind::OutboundSms, None) => Some(0.0),
+            (FallbackKind::InboundSms, None) => None,
+        }
     }
 
     /// A destination at `share`, priced from the snapshot plus its carrier fee.

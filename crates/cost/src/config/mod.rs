@@ -177,20 +177,10 @@ impl PricedMix {
         let countries = mix_countries(&doc, &mix, &merged, &mut notes)?;
         merged.check_other_countries()?;
         let pumping = merged.pumping(&mut notes)?;
-        Ok(PricedMix {
-            name: mix.name.unwrap_or_else(|| mix_name.to_string()),
-            description: mix.description.unwrap_or_default(),
-            mix_origin: mix_name.to_string(),
-            prices_origin: merged.prices_origin,
-            snapshot: merged.snapshot,
-            sms: merged.sms,
-            imessage: merged.imessage,
-            fallback_other_countries: merged.fallback_other_countries,
-            default_inbound_usd_per_message: merged.inbound_default,
-            countries,
-            pumping,
-            notes,
-        })
+        let mut s = merged.into_priced(mix_name, countries, pumping, notes);
+        s.name = mix.name.unwrap_or(s.name);
+        s.description = mix.description.unwrap_or_default();
+        Ok(s)
     }
 
     /// The built-in (or `opts`') price file's settings with the given countries, each already
@@ -215,20 +205,7 @@ impl PricedMix {
         let mut notes = Vec::new();
         let countries = countries(&merged, &mut notes)?;
         notes.extend(pumping_notes);
-        Ok(PricedMix {
-            name: name.to_string(),
-            description: String::new(),
-            mix_origin: name.to_string(),
-            prices_origin: merged.prices_origin,
-            snapshot: merged.snapshot,
-            sms: merged.sms,
-            imessage: merged.imessage,
-            fallback_other_countries: merged.fallback_other_countries,
-            default_inbound_usd_per_message: merged.inbound_default,
-            countries,
-            pumping,
-            notes,
-        })
+        Ok(merged.into_priced(name, countries, pumping, notes))
     }
 
     /// All-in price of one outbound segment to `iso` (list price plus carrier fee).
@@ -334,23 +311,15 @@ fn mix_country(
         .fallback
         .as_ref()
         .map_or(merged.fallback_kind, |f| *f.get_ref());
-    let inbound = spec
-        .inbound_usd_per_message
-        .as_ref()
-        .map(|s| *s.get_ref())
-        .or(merged.inbound_default);
-    let inbound_usd_per_message = match (fallback, inbound) {
-        (_, Some(v)) => v,
-        (FallbackKind::OutboundSms, None) => 0.0,
-        (FallbackKind::InboundSms, None) => {
-            return Err(CostError::invalid(
-                &merged.prices_origin,
-                0,
-                "fallback.inbound_usd_per_message",
-                "missing: set it in the price file or the mix",
-            ));
-        }
-    };
+    let own = spec.inbound_usd_per_message.as_ref().map(|s| *s.get_ref());
+    let inbound_usd_per_message = merged.inbound_usd(fallback, own).ok_or_else(|| {
+        CostError::invalid(
+            &merged.prices_origin,
+            0,
+            "fallback.inbound_usd_per_message",
+            "missing: set it in the price file or the mix",
+        )
+    })?;
     Ok(CountryParams {
         dest: merged.destination(iso.get_ref(), *spec.weight.get_ref() / total_weight),
         imessage_share,
