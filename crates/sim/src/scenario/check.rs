@@ -171,18 +171,13 @@ impl Scenario {
         i: usize,
         a: &RawAttacker,
     ) -> Result<(), ScenarioError> {
-        let bad = |key: &str, message: &str| ScenarioError::Invalid {
-            file: file.to_string(),
-            key: key.to_string(),
-            message: message.to_string(),
-        };
-        let key = |k: &str| format!("attacker[{}].{k}", i + 1);
+        let bad = |k: &str, message: &str| attacker_invalid(file, i, k, message);
         if a.end <= a.start {
-            return Err(bad(&key("end"), "must be after start"));
+            return Err(bad("end", "must be after start"));
         }
         if a.end > self.duration {
             return Err(bad(
-                &key("end"),
+                "end",
                 &format!(
                     "is past the scenario's duration ({}); end the attack by then",
                     self.duration
@@ -194,25 +189,25 @@ impl Scenario {
             // anything else would be ignored.
             if a.numbers == Some(Numbering::Sequential) {
                 return Err(bad(
-                    &key("numbers"),
+                    "numbers",
                     "shape low_and_slow draws numbers at random; remove the key or use another shape",
                 ));
             }
             if a.rotate_every.is_some() {
                 return Err(bad(
-                    &key("rotate_every"),
+                    "rotate_every",
                     "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape",
                 ));
             }
         }
         if a.shape != Shape::Burst && (a.burst_on.is_some() || a.burst_off.is_some()) {
             return Err(bad(
-                &key("burst_on"),
+                "burst_on",
                 "only shape burst uses burst_on and burst_off",
             ));
         }
         if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
-            return Err(bad(&key("shape"), "burst needs burst_on and burst_off"));
+            return Err(bad("shape", "burst needs burst_on and burst_off"));
         }
         self.validate_shape(file, i, a)?;
         self.validate_kind_keys(file, i, a)
@@ -225,12 +220,7 @@ impl Scenario {
         i: usize,
         a: &RawAttacker,
     ) -> Result<(), ScenarioError> {
-        let bad = |key: &str, message: &str| ScenarioError::Invalid {
-            file: file.to_string(),
-            key: key.to_string(),
-            message: message.to_string(),
-        };
-        let key = |k: &str| format!("attacker[{}].{k}", i + 1);
+        let bad = |k: &str, message: &str| attacker_invalid(file, i, k, message);
         let sms_only = [
             ("targets", a.targets.is_some()),
             ("numbers", a.numbers.is_some()),
@@ -283,10 +273,7 @@ impl Scenario {
         ];
         for (k, present) in sms_only.iter().chain(&others) {
             if *present && !allowed.contains(k) {
-                return Err(bad(
-                    &key(k),
-                    &format!("does not apply to kind {}", a.kind.name()),
-                ));
+                return Err(bad(k, &format!("does not apply to kind {}", a.kind.name())));
             }
         }
         if a.kind == AttackKind::SmsPumping
@@ -295,18 +282,15 @@ impl Scenario {
                 .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
         {
             return Err(bad(
-                &key("targets"),
+                "targets",
                 "sms_pumping needs target countries with weights",
             ));
         }
         if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
-            return Err(bad(
-                &key("kind"),
-                "webhook_forgery needs emitter.sign = true",
-            ));
+            return Err(bad("kind", "webhook_forgery needs emitter.sign = true"));
         }
         if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
-            return Err(bad(&key("sender_accounts"), "counts must be at least 1"));
+            return Err(bad("sender_accounts", "counts must be at least 1"));
         }
         if a.kind == AttackKind::SmsPumping {
             self.validate_pumping(file, i, a)?;
@@ -316,11 +300,7 @@ impl Scenario {
 
     /// The rate keys each shape reads, and only those.
     fn validate_shape(&self, file: &str, i: usize, a: &RawAttacker) -> Result<(), ScenarioError> {
-        let bad = |k: &str, message: String| ScenarioError::Invalid {
-            file: file.to_string(),
-            key: format!("attacker[{}].{k}", i + 1),
-            message,
-        };
+        let bad = |k: &str, message: String| attacker_invalid(file, i, k, message);
         let name = a.shape.name();
         let keys = [
             ("rate_per_s", a.rate_per_s.is_some(), a.shape != Shape::Ramp),
@@ -367,11 +347,7 @@ impl Scenario {
     /// The numbering, account, carrier, adaptation and CAPTCHA keys of an `sms_pumping`
     /// attacker, against each other and the rest of the scenario.
     fn validate_pumping(&self, file: &str, i: usize, a: &RawAttacker) -> Result<(), ScenarioError> {
-        let bad = |k: &str, message: String| ScenarioError::Invalid {
-            file: file.to_string(),
-            key: format!("attacker[{}].{k}", i + 1),
-            message,
-        };
+        let bad = |k: &str, message: String| attacker_invalid(file, i, k, message);
         for (k, v) in [
             ("sms_per_account", a.sms_per_account),
             ("accounts", a.accounts),
@@ -591,6 +567,16 @@ impl Scenario {
 
 /// An adaptive pumping attacker's `adapt` against its ranges, targets and carriers (the most
 /// any target offers).
+/// An error about key `k` of the `i`-th attacker (counted from 0), named as the file numbers
+/// them (`attacker[1].end`).
+fn attacker_invalid(file: &str, i: usize, k: &str, message: impl Into<String>) -> ScenarioError {
+    ScenarioError::Invalid {
+        file: file.to_string(),
+        key: format!("attacker[{}].{k}", i + 1),
+        message: message.into(),
+    }
+}
+
 fn validate_adapt(
     bad: &dyn Fn(&str, String) -> ScenarioError,
     adapt: &RawAdapt,
