@@ -114,3 +114,32 @@ pub fn skip_or_fail(test: &str, why: &str) {
     let line = format!("SKIPPED: {test}: {why}\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
+
+/// A `POST` of a JSON `body` with extra `headers` to a server at `addr`, on a connection of
+/// its own, and the answer.
+pub fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+    use std::io::{Read, Write};
+    let mut req = format!(
+        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.write_all(req.as_bytes()).expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    Reply::parse(&buf)
+}
+
+/// Writes `text` to `name` in a scratch directory of this process named after `tag`.
+pub fn temp_file(tag: &str, name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("mo2fa-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}

@@ -6,30 +6,16 @@
 use crate::common;
 
 use common::{Reply, Serve};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 
 const SECRET: &str = "whsec_sms_country_test";
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
 fn sms_start(addr: &str, body: &str) -> Reply {
-    let req = format!(
-        "POST /sms/start HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(req.as_bytes()).expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read");
-    Reply::parse(&buf)
+    common::post(addr, "/sms/start", &[], body)
 }
 
 fn defences_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mo2fa-sms-country-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
+    common::temp_file("sms-country", name, text)
 }
 
 fn serve_with(name: &str, defences: &str) -> Serve {

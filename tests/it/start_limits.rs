@@ -5,30 +5,13 @@
 
 use crate::common;
 
-use common::{Reply, Serve};
+use common::{Reply, Serve, post};
 use mo2fa_core::sms_defences::{Attempt, SmsDefences, SmsGuard};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
 const SECRET: &str = "whsec_start_limits_test";
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
-
-fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
-    let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(body);
-    let mut s = TcpStream::connect(addr).expect("connect");
-    s.write_all(req.as_bytes()).expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read");
-    Reply::parse(&buf)
-}
 
 fn start(addr: &str, headers: &[(&str, &str)]) -> Reply {
     post(addr, "/2fa/start", headers, "{}")
@@ -158,11 +141,7 @@ window = "1h"
 "#;
 
 fn defences_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mo2fa-start-limits-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("tmp dir");
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path
+    common::temp_file("start-limits", name, text)
 }
 
 fn sms_start(addr: &str, phone: &str) -> Reply {
