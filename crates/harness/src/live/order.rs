@@ -31,12 +31,11 @@ fn states(action: &Action) -> [Option<State>; 2] {
     match action {
         Action::Start { key, .. } => [key.map(State::Key), None],
         Action::Webhook { msg, text, .. } => {
-            let key = match text {
+            let challenge = match text {
                 Text::Code(k) | Text::Typo(k) => State::Key(*k),
                 Text::Literal(_) => State::AnyChallenge,
             };
-            let key = Some(key);
-            [Some(State::Delivery(*msg)), key]
+            [Some(State::Delivery(*msg)), Some(challenge)]
         }
         Action::Replay { msg } => [Some(State::Delivery(*msg)), None],
         Action::Poll { key, .. } => [Some(State::Key(*key)), Some(State::AnyChallenge)],
