@@ -229,7 +229,7 @@ fn bad_sweep_input_is_a_clear_error() {
 #[test]
 fn expectations_exit_3_naming_the_failure_and_the_measured_value() {
     let dir = workdir("expect");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ci/defence-gate.toml");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/defence-gate.toml");
     let example = example.to_str().unwrap();
     let out = ok(&mo2fa(&dir, &["run", example, "--out", "gate"]));
     assert_eq!(out.matches("expectation met").count(), 4, "{out}");
