@@ -425,7 +425,7 @@ fn ctrl_c_keeps_the_finished_runs() {
 }
 
 /// `python3 -c` with PyYAML, or `None` when either is missing (an error under CI=true).
-fn python_yaml(script: &str, arg: &Path) -> Option<String> {
+pub(crate) fn python_yaml(script: &str, arg: &Path) -> Option<String> {
     let o = Command::new("python3")
         .args(["-c", script])
         .arg(arg)
