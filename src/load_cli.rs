@@ -196,7 +196,7 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
         return Ok(());
     }
     let metrics = mo2fa_harness::merge::bench::metrics(&bench::summary(&opts, &rows));
-    crate::merge_cli::check(&expect, &metrics)
+    crate::merge_cli::report(mo2fa_decide::expect::check_run(&expect, &metrics))
 }
 
 pub(crate) fn soak(args: SoakArgs) -> Result<()> {

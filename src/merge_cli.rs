@@ -65,10 +65,9 @@ pub(crate) fn expectations(catalogue: Catalogue, flags: &[String]) -> Result<Vec
         .context("--expect")
 }
 
-/// Checks `expect` against a load report's metrics, printing each one met; a failure is
-/// [`expect::Failed`] (exit status 3).
-pub(crate) fn check(expect: &[Expectation], metrics: &serde_json::Value) -> Result<()> {
-    for line in expect::check_run(expect, metrics)? {
+/// Prints each expectation met; a failure is [`expect::Failed`] (exit status 3).
+pub(crate) fn report(checked: Result<Vec<String>, expect::Failed>) -> Result<()> {
+    for line in checked? {
         println!("{line}");
     }
     Ok(())
@@ -82,34 +81,19 @@ pub(crate) fn live_merge(args: LiveMergeArgs) -> Result<()> {
         "wrote {}/{{live.json,live.md,latency.html,<endpoint>.hgrm,<endpoint>.hdr,throughput.csv,shard.json}}",
         args.out.display()
     );
-    check(&expect, &merge::live::metrics(&json))
+    report(expect::check_run(&expect, &merge::live::metrics(&json)))
 }
 
 pub(crate) fn bench_merge(args: BenchMergeArgs) -> Result<()> {
     let expect = expectations(Catalogue::Bench, &args.expect)?;
     let json = merge::bench::merge(&args.dirs, &args.out)?;
-    println!("endpoint     offered/s  achieved/s   p50 ms   p99 ms  p99.9 ms   max ms  errors");
-    for e in json["endpoints"].as_array().into_iter().flatten() {
-        let l = &e["latency_ms"];
-        let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
-        println!(
-            "{:10} {:>11} {:>11.0} {:>8.3} {:>8.3} {:>9.3} {:>8.3} {:>7}",
-            e["endpoint"].as_str().unwrap_or_default(),
-            e["offered_per_s"],
-            f(&e["achieved_per_s"]),
-            f(&l["p50"]),
-            f(&l["p99"]),
-            f(&l["p99_9"]),
-            f(&l["max"]),
-            e["errors"]
-        );
-    }
+    print!("{}", merge::bench::table(&json));
     println!(
         "{} shards merged (latency: their histograms added); wrote {}/{{bench.json,latency.html,<endpoint>.hgrm,<endpoint>.hdr,shard.json}}",
         json["shards"]["count"],
         args.out.display()
     );
-    check(&expect, &merge::bench::metrics(&json))
+    report(expect::check_run(&expect, &merge::bench::metrics(&json)))
 }
 
 fn read(path: &Path) -> Result<String> {

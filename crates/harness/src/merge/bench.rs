@@ -88,6 +88,31 @@ fn summary(parts: &[Part], jsons: &[Value], merged: &[super::Merged]) -> Value {
     })
 }
 
+/// The merged table, as `bench http` prints one run's.
+pub fn table(bench: &Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::from(
+        "endpoint     offered/s  achieved/s   p50 ms   p99 ms  p99.9 ms   max ms  errors\n",
+    );
+    for e in bench["endpoints"].as_array().into_iter().flatten() {
+        let l = &e["latency_ms"];
+        let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+        let _ = writeln!(
+            out,
+            "{:10} {:>11} {:>11.0} {:>8.3} {:>8.3} {:>9.3} {:>8.3} {:>7}",
+            e["endpoint"].as_str().unwrap_or_default(),
+            e["offered_per_s"],
+            f(&e["achieved_per_s"]),
+            f(&l["p50"]),
+            f(&l["p99"]),
+            f(&l["p99_9"]),
+            f(&l["max"]),
+            e["errors"]
+        );
+    }
+    out
+}
+
 /// The metrics a bench run's (or merge's) expectations are checked against, by the names of
 /// docs/expect.md: `<endpoint>.p99_ms`, `<endpoint>.achieved_per_s`, ...
 pub fn metrics(bench: &Value) -> Value {
