@@ -561,3 +561,22 @@ print(json.dumps(out))";
     let out = bash("deploy/slurm/load-merge.sbatch", &[]);
     assert_eq!(out.matches("expectation met").count(), 2, "{out}");
 }
+
+#[test]
+fn the_merges_have_help_with_an_example() {
+    let dir = workdir("help");
+    for (cmd, example) in [
+        (
+            &["live", "merge", "--help"][..],
+            "mo2fa live merge out/shard-0 out/shard-1",
+        ),
+        (
+            &["bench", "merge", "--help"][..],
+            "mo2fa bench merge out/shard-0 out/shard-1",
+        ),
+        (&["bench", "http", "--help"][..], "--shard <I/N>"),
+        (&["run", "--help"][..], "--shard <I/N>"),
+    ] {
+        assert!(ok(&mo2fa(&dir, cmd)).contains(example), "{cmd:?}");
+    }
+}
