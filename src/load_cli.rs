@@ -119,6 +119,15 @@ pub(crate) struct BenchHttpArgs {
     /// percentile plot) and bench.json (with the time, git commit, host and cores) here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
+    /// Run the I-th of N shards (I from 0 to N-1): offer 1/N of each step's rate, e.g. from
+    /// N machines at one --target; `bench merge` adds up their --out directories.
+    #[arg(long, value_name = "I/N", requires = "out")]
+    shard: Option<mo2fa_decide::grid::Shard>,
+    /// An expectation the run must meet, e.g. 'webhook.p99_ms < 2' (docs/expect.md, "Bench
+    /// metrics"); repeatable; exits 3 when one fails. A shard checks none: give them to
+    /// `bench merge`.
+    #[arg(long)]
+    expect: Vec<String>,
 }
 
 pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
@@ -135,6 +144,9 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
     if args.rate_per_s == Some(0) || args.connections == 0 {
         bail!("--rate and --connections must be positive");
     }
+    let expect =
+        crate::merge_cli::expectations(mo2fa_decide::metrics::Catalogue::Bench, &args.expect)?;
+    let shard = crate::merge_cli::shard(args.shard)?;
     let endpoints: Vec<Endpoint> = args.endpoints.into_iter().map(Into::into).collect();
     let server = match args.target {
         None => bench::Server::InProcess {
@@ -164,6 +176,7 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
         server,
         scheme: args.signature_scheme.into(),
         shape: args.payload_shape.into(),
+        shard,
     };
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));
@@ -176,7 +189,14 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
     if let Some(failed) = bench::failed_endpoints(&rows) {
         bail!("no request succeeded on {failed}: the figures above time error answers");
     }
-    Ok(())
+    if shard.count > 1 {
+        if !expect.is_empty() {
+            println!("shard {shard}: expectations are checked on the whole run: `bench merge`");
+        }
+        return Ok(());
+    }
+    let metrics = mo2fa_harness::merge::bench::metrics(&bench::summary(&opts, &rows));
+    crate::merge_cli::report(mo2fa_decide::expect::check_run(&expect, &metrics))
 }
 
 pub(crate) fn soak(args: SoakArgs) -> Result<()> {

@@ -12,6 +12,7 @@ mod expect_cli;
 mod import_cli;
 mod incidents_cli;
 mod load_cli;
+mod merge_cli;
 mod progress;
 mod run_cli;
 mod serve_cli;
@@ -78,6 +79,16 @@ enum Command {
     Sweep(crate::sweep_cli::SweepArgs),
     /// Compare two runs' outputs (run, sweep or bench directories), largest changes first.
     Diff(crate::diff_cli::DiffArgs),
+    /// Live replays (`run --live`) from several machines.
+    #[command(subcommand)]
+    Live(LiveCommand),
+}
+
+#[derive(Subcommand)]
+enum LiveCommand {
+    /// Merge the shards of one live replay (`run --live --shard I/N`): histograms added,
+    /// counts summed; writes live.json, live.md, latency.html.
+    Merge(merge_cli::LiveMergeArgs),
 }
 
 #[derive(Subcommand)]
@@ -92,6 +103,9 @@ enum BenchCommand {
     /// --target), then open-loop latency percentiles (measured from scheduled send times) at a
     /// fraction of it or at a fixed rate.
     Http(BenchHttpArgs),
+    /// Merge the shards of one `bench http --shard I/N` run: histograms added, counts summed;
+    /// writes bench.json and latency.html.
+    Merge(merge_cli::BenchMergeArgs),
 }
 
 /// Tokio reads `TOKIO_WORKER_THREADS` whenever a runtime is built, here and in the library,
@@ -139,6 +153,8 @@ fn run() -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Http(args)) => load_cli::bench_http(args),
+        Command::Bench(BenchCommand::Merge(args)) => merge_cli::bench_merge(args),
+        Command::Live(LiveCommand::Merge(args)) => merge_cli::live_merge(args),
         Command::Run(args) => run_cli::run(args),
         Command::Incidents(args) => incidents_cli::run(args),
         Command::Sign(args) => sign_cli::sign(args),

@@ -53,6 +53,10 @@ pub(crate) struct RunArgs {
     /// (docs/expect.md); repeatable, besides the scenario's [expect]. Exits 3 when one fails.
     #[arg(long)]
     expect: Vec<String>,
+    /// With --live: replay only the I-th of N slices of the trace (I from 0 to N-1), split by
+    /// user so every flow stays on one shard; `mo2fa live merge` adds up the shards' outputs.
+    #[arg(long, value_name = "I/N", requires = "live")]
+    shard: Option<mo2fa_decide::grid::Shard>,
 }
 
 /// Set by Ctrl-C: the run stops at its next check and still writes its partial reports.
@@ -135,7 +139,9 @@ fn replay_live(
     };
     let on_progress = |t: u64| bar.set_position(t / 1000);
     let behind = |b: &Behind| bar.suspend(|| eprintln!("{b}"));
-    let live = run.live(trace, opts, &INTERRUPT, &on_progress, &behind)?;
+    let shard = crate::merge_cli::shard(args.shard)?;
+    let live =
+        mo2fa_harness::shard::live(run, trace, shard, opts, &INTERRUPT, &on_progress, &behind)?;
     bar.finish_and_clear();
     print!("\n{}", live::table(&live));
     println!(

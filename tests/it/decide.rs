@@ -229,7 +229,7 @@ fn bad_sweep_input_is_a_clear_error() {
 #[test]
 fn expectations_exit_3_naming_the_failure_and_the_measured_value() {
     let dir = workdir("expect");
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/ci/defence-gate.toml");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/defence-gate.toml");
     let example = example.to_str().unwrap();
     let out = ok(&mo2fa(&dir, &["run", example, "--out", "gate"]));
     assert_eq!(out.matches("expectation met").count(), 4, "{out}");
@@ -425,7 +425,7 @@ fn ctrl_c_keeps_the_finished_runs() {
 }
 
 /// `python3 -c` with PyYAML, or `None` when either is missing (an error under CI=true).
-fn python_yaml(script: &str, arg: &Path) -> Option<String> {
+pub(crate) fn python_yaml(script: &str, arg: &Path) -> Option<String> {
     let o = Command::new("python3")
         .args(["-c", script])
         .arg(arg)

@@ -18,6 +18,7 @@ mod cli_soak;
 mod cost_cli;
 mod decide;
 mod import;
+mod load_shards;
 mod metrics_doc;
 mod redis_store;
 mod sim_cli;

@@ -13,7 +13,7 @@
 //! not fit the metric is an error too. Nothing is silently false: a metric a run has no
 //! number for (a flow that did not run, a `null`) fails the comparison and says so.
 
-use crate::metrics::{self, Leaf, Unit};
+use crate::metrics::{self, Catalogue, Leaf, Unit};
 use std::collections::BTreeMap;
 
 /// One or more expectations failed. The binary exits with status 3 for this error and for
@@ -180,7 +180,7 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
-fn operand(t: &Token) -> Result<Operand, String> {
+fn operand(catalogue: Catalogue, t: &Token) -> Result<Operand, String> {
     match t {
         Token::Number { value, unit, .. } => Ok(Operand::Value {
             value: *value,
@@ -188,10 +188,11 @@ fn operand(t: &Token) -> Result<Operand, String> {
         }),
         Token::Word(w) if w == "and" => Err("`and` where a metric or number belongs".into()),
         Token::Word(w) => {
-            let doc = metrics::lookup(w)?;
+            let doc = metrics::lookup_in(catalogue, w)?;
             if doc.unit == Unit::NotNumeric {
                 return Err(format!(
-                    "`{w}` is not a number (docs/metrics.md: `{}`)",
+                    "`{w}` is not a number ({}: `{}`)",
+                    catalogue.page(),
                     doc.pattern
                 ));
             }
@@ -208,8 +209,31 @@ fn operand(t: &Token) -> Result<Operand, String> {
 fn fits(metric: Unit, unit: Option<Unit>) -> bool {
     match unit {
         None => true,
-        Some(Unit::Number) => metric != Unit::Usd && metric != Unit::Seconds,
+        Some(Unit::Number) => !matches!(metric, Unit::Usd | Unit::Seconds | Unit::Milliseconds),
+        // A duration (`2ms`, `1s`) fits a milliseconds metric: see [`in_unit_of`].
+        Some(Unit::Seconds) => matches!(metric, Unit::Seconds | Unit::Milliseconds),
         Some(u) => u == metric,
+    }
+}
+
+/// `value` in the unit of the metric it is compared with: durations are read in seconds, so a
+/// milliseconds metric gets them times 1,000.
+fn in_unit_of(value: Operand, other: &Operand) -> Operand {
+    match (value, other) {
+        (
+            Operand::Value {
+                value,
+                unit: Some(Unit::Seconds),
+            },
+            Operand::Metric {
+                unit: Unit::Milliseconds,
+                ..
+            },
+        ) => Operand::Value {
+            value: value * 1000.0,
+            unit: Some(Unit::Milliseconds),
+        },
+        (v, _) => v,
     }
 }
 
@@ -233,6 +257,11 @@ impl Expectation {
     /// Parses `text`; `name` labels it in messages. Errors name the problem and the
     /// expectation.
     pub fn parse(name: &str, text: &str) -> Result<Expectation, String> {
+        Expectation::parse_in(Catalogue::Run, name, text)
+    }
+
+    /// [`Expectation::parse`] over the names of `catalogue`.
+    pub fn parse_in(catalogue: Catalogue, name: &str, text: &str) -> Result<Expectation, String> {
         let err = |e: String| format!("expectation {name:?} ({text}): {e}");
         let (any, body) = match text.trim_start().strip_prefix("any:") {
             Some(rest) => (true, rest),
@@ -248,7 +277,10 @@ impl Expectation {
                     got.join(" ")
                 )));
             };
-            let (left, right) = (operand(a).map_err(err)?, operand(b).map_err(err)?);
+            let (left, right) = (
+                operand(catalogue, a).map_err(err)?,
+                operand(catalogue, b).map_err(err)?,
+            );
             let unit_of = |o: &Operand| match o {
                 Operand::Metric { unit, .. } => Some(*unit),
                 Operand::Value { .. } => None,
@@ -273,6 +305,9 @@ impl Expectation {
                     }
                 }
             }
+            let converted = in_unit_of(left.clone(), &right);
+            let right = in_unit_of(right, &left);
+            let left = converted;
             parts.push(Comparison {
                 left,
                 op: *op,
@@ -329,12 +364,22 @@ fn suffix(unit: Unit) -> &'static str {
     match unit {
         Unit::Seconds => " s",
         Unit::Usd => " USD",
+        Unit::Milliseconds => " ms",
         _ => "",
     }
 }
 
 /// `[expect]` entries and `--expect` expressions, parsed (every error at once).
 pub fn parse_all(table: &[(String, String)], flags: &[String]) -> Result<Vec<Expectation>, String> {
+    parse_all_in(Catalogue::Run, table, flags)
+}
+
+/// [`parse_all`] over the names of `catalogue`.
+pub fn parse_all_in(
+    catalogue: Catalogue,
+    table: &[(String, String)],
+    flags: &[String],
+) -> Result<Vec<Expectation>, String> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     let named = table.iter().map(|(n, t)| (n.clone(), t.clone())).chain(
@@ -344,7 +389,7 @@ pub fn parse_all(table: &[(String, String)], flags: &[String]) -> Result<Vec<Exp
             .map(|(i, t)| (format!("--expect #{}", i + 1), t.clone())),
     );
     for (name, text) in named {
-        match Expectation::parse(&name, &text) {
+        match Expectation::parse_in(catalogue, &name, &text) {
             Ok(e) => out.push(e),
             Err(e) => errors.push(e),
         }

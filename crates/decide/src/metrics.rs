@@ -10,6 +10,83 @@ use std::collections::BTreeMap;
 /// The page the names come from; a test in tests/it/metrics_doc.rs keeps it complete.
 const METRICS_MD: &str = include_str!("../../../docs/metrics.md");
 
+/// The page naming the load reports' metrics (`bench http`, the live replay and their
+/// merges), in its "Bench metrics" and "Live metrics" sections.
+const EXPECT_MD: &str = include_str!("../../../docs/expect.md");
+
+/// Which report an expectation reads, and so which names it may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Catalogue {
+    /// A run's `summary.json` (docs/metrics.md): `run`, `sweep`, `sweep merge`.
+    Run,
+    /// `bench http` and `bench merge` (docs/expect.md, "Bench metrics").
+    Bench,
+    /// `run --live` and `live merge` (docs/expect.md, "Live metrics").
+    Live,
+}
+
+impl Catalogue {
+    /// Where its names are documented, for messages.
+    pub fn page(self) -> &'static str {
+        match self {
+            Catalogue::Run => "docs/metrics.md",
+            Catalogue::Bench => "docs/expect.md (Bench metrics)",
+            Catalogue::Live => "docs/expect.md (Live metrics)",
+        }
+    }
+
+    /// Every documented name, in the page's order.
+    pub fn documented(self) -> &'static [Documented] {
+        static LOAD: std::sync::OnceLock<[Vec<Documented>; 2]> = std::sync::OnceLock::new();
+        match self {
+            Catalogue::Run => documented(),
+            Catalogue::Bench => &LOAD.get_or_init(load_catalogues)[0],
+            Catalogue::Live => &LOAD.get_or_init(load_catalogues)[1],
+        }
+    }
+}
+
+/// docs/expect.md's two load sections: table rows, with `<endpoint>` written out for each
+/// endpoint the section's `Endpoints:` line lists.
+fn load_catalogues() -> [Vec<Documented>; 2] {
+    ["## Bench metrics", "## Live metrics"].map(|head| {
+        let section = EXPECT_MD
+            .split_once(head)
+            .map_or("", |(_, rest)| rest.split("\n## ").next().unwrap_or(""));
+        let endpoints: Vec<&str> = section
+            .lines()
+            .find_map(|l| l.strip_prefix("Endpoints: "))
+            .map(|l| l.split('`').skip(1).step_by(2).collect())
+            .unwrap_or_default();
+        rows(section)
+            .flat_map(|d| match d.pattern.strip_prefix("<endpoint>") {
+                Some(rest) => endpoints
+                    .iter()
+                    .map(|e| Documented {
+                        pattern: format!("{e}{rest}"),
+                        unit: d.unit,
+                    })
+                    .collect(),
+                None => vec![d],
+            })
+            .collect()
+    })
+}
+
+/// The `| \`name\` | unit | ... |` rows of a page.
+fn rows(page: &str) -> impl Iterator<Item = Documented> + '_ {
+    page.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let (name, rest) = l.split_once("` |")?;
+            let unit = rest.split('|').next()?.trim();
+            Some(Documented {
+                pattern: name.to_string(),
+                unit: Unit::of_column(unit),
+            })
+        })
+}
+
 /// What a metric's numbers are measured in, as the page's unit column says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
@@ -17,6 +94,8 @@ pub enum Unit {
     Count,
     /// Seconds of virtual time.
     Seconds,
+    /// Milliseconds of wall time (load reports' latencies).
+    Milliseconds,
     /// US dollars.
     Usd,
     /// A plain number: a fraction, factor, rate or an amount in the report currency.
@@ -30,6 +109,7 @@ impl Unit {
         match unit {
             "count" => Unit::Count,
             "s" => Unit::Seconds,
+            "ms" => Unit::Milliseconds,
             u if u.starts_with("USD") => Unit::Usd,
             "fraction" | "factor" | "rate" | "number" | "currency" => Unit::Number,
             _ => Unit::NotNumeric,
@@ -40,6 +120,7 @@ impl Unit {
         match self {
             Unit::Count => "a count",
             Unit::Seconds => "seconds",
+            Unit::Milliseconds => "milliseconds",
             Unit::Usd => "USD",
             Unit::Number => "a plain number",
             Unit::NotNumeric => "not a number",
@@ -58,20 +139,7 @@ pub struct Documented {
 /// Every documented name, in the page's order.
 pub fn documented() -> &'static [Documented] {
     static DOC: std::sync::OnceLock<Vec<Documented>> = std::sync::OnceLock::new();
-    DOC.get_or_init(|| {
-        METRICS_MD
-            .lines()
-            .filter_map(|l| l.strip_prefix("| `"))
-            .filter_map(|l| {
-                let (name, rest) = l.split_once("` |")?;
-                let unit = rest.split('|').next()?.trim();
-                Some(Documented {
-                    pattern: name.to_string(),
-                    unit: Unit::of_column(unit),
-                })
-            })
-            .collect()
-    })
+    DOC.get_or_init(|| rows(METRICS_MD).collect())
 }
 
 /// `name` with every list position `[3]` written as the page writes it, `[]`.
@@ -101,14 +169,20 @@ fn matches(pattern: &str, name: &str) -> bool {
 
 /// The documented metric `name` is an instance of, or an error naming the closest one.
 pub fn lookup(name: &str) -> Result<&'static Documented, String> {
+    lookup_in(Catalogue::Run, name)
+}
+
+/// [`lookup`] in `catalogue`.
+pub fn lookup_in(catalogue: Catalogue, name: &str) -> Result<&'static Documented, String> {
     let pattern = pattern_of(name);
-    if let Some(d) = documented().iter().find(|d| matches(&d.pattern, &pattern)) {
+    let doc = catalogue.documented();
+    if let Some(d) = doc.iter().find(|d| matches(&d.pattern, &pattern)) {
         return Ok(d);
     }
-    let near = crate::closest(&pattern, documented().iter().map(|d| d.pattern.as_str()))
-        .unwrap_or("(none)");
+    let near = crate::closest(&pattern, doc.iter().map(|d| d.pattern.as_str())).unwrap_or("(none)");
     Err(format!(
-        "unknown metric `{name}`: the closest name in docs/metrics.md is `{near}`"
+        "unknown metric `{name}`: the closest name in {} is `{near}`",
+        catalogue.page()
     ))
 }
 

@@ -1,6 +1,7 @@
-//! A scenario file as the decision commands read it: the simulator's parser rejects sections
-//! it does not know, so the `[expect]` table is taken out here before the rest goes to it.
-//! Its lines are blanked, not deleted, so the simulator's errors keep their line numbers.
+//! A scenario file as the decision commands read it: the `[expect]` table is read here, in
+//! file order and checked to be one table of strings, and taken out before the rest goes to
+//! the simulator (whose parser keeps it as opaque text and ignores it). Its lines are
+//! blanked, not deleted, so the simulator's errors keep their line numbers.
 //! Also one run from TOML text to `summary.json`, on the simulator's public API.
 
 use crate::DecideError;

@@ -78,6 +78,12 @@ pub enum HarnessError {
     /// Stopped by Ctrl-C; says what was (not) written.
     #[error("interrupted: {0}")]
     Interrupted(&'static str),
+    /// A `--shard I/N` out of range.
+    #[error("{0}")]
+    Shard(String),
+    /// Shards that cannot be merged (another run, a missing or repeated shard, a bad file).
+    #[error("merge: {0}")]
+    Merge(String),
     #[error("scraping {url}: {reason}")]
     Scrape { url: String, reason: String },
 }

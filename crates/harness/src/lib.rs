@@ -14,10 +14,12 @@ pub mod closed;
 pub mod error;
 pub mod incidents;
 pub mod live;
+pub mod merge;
 pub mod openloop;
 pub mod scenario_run;
 pub mod serve;
 pub mod server;
+pub mod shard;
 pub mod soak;
 pub mod target;
 

@@ -272,6 +272,10 @@ pub struct Scenario {
     pub report: Option<crate::billing::ReportSettings>,
     /// What a replay of a documented incident must reproduce (`scenarios/incidents/`).
     pub incident: Option<Incident>,
+    /// `[expect]`: name = "expression" lines, opaque here (the simulator ignores them);
+    /// `mo2fa` checks them after the run (crates/decide, docs/expect.md).
+    #[serde(default)]
+    pub expect: std::collections::BTreeMap<String, String>,
 }
 
 /// The documented figures of an incident a scenario replays: `mo2fa incidents` and the

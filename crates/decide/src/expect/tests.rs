@@ -72,3 +72,39 @@ fn any_prefix_and_every_error_at_once() {
     .unwrap_err();
     assert_eq!(errs.lines().count(), 2, "{errs}");
 }
+
+#[test]
+fn load_reports_have_their_own_names_and_milliseconds() {
+    let bench = run(r#"{"webhook": {"p99_ms": 1.5, "achieved_per_s": 9000.0}}"#);
+    let parse = |t: &str| Expectation::parse_in(Catalogue::Bench, "t", t);
+    parse("webhook.p99_ms < 2").unwrap().check(&bench).unwrap();
+    parse("webhook.p99_ms < 2ms")
+        .unwrap()
+        .check(&bench)
+        .unwrap();
+    parse("webhook.p99_ms < 0.002s")
+        .unwrap()
+        .check(&bench)
+        .unwrap();
+    let e = parse("webhook.p99_ms < 1ms")
+        .unwrap()
+        .check(&bench)
+        .unwrap_err();
+    assert!(e.contains("webhook.p99_ms = 1.5 ms"), "{e}");
+    parse("webhook.achieved_per_s >= 8000")
+        .unwrap()
+        .check(&bench)
+        .unwrap();
+    let e = parse("webhok.p99_ms < 2").unwrap_err();
+    assert!(
+        e.contains("`webhook.p99_ms`") && e.contains("Bench metrics"),
+        "{e}"
+    );
+    assert!(parse("webhook.p99_ms < $2").is_err());
+    // A run's names are not a bench's, and the other way round.
+    assert!(parse("legit.users > 1").is_err());
+    assert!(Expectation::parse("t", "webhook.p99_ms < 2").is_err());
+    let live = |t: &str| Expectation::parse_in(Catalogue::Live, "t", t);
+    live("sms_check.p99_ms < 5ms and verified.live >= 1 and agreement >= 99%").unwrap();
+    assert!(live("healthz.p99_ms < 1").is_err());
+}

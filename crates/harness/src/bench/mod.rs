@@ -71,6 +71,8 @@ pub struct BenchOptions {
     pub scheme: Scheme,
     /// The body shape of webhook deliveries (Blooio's documented v2 event by default).
     pub shape: PayloadShape,
+    /// This run's part of a sharded bench: it offers 1/N of each step's rate.
+    pub shard: crate::shard::Shard,
 }
 
 /// One endpoint's result.
@@ -229,7 +231,7 @@ fn measure<C: Challenges>(
             endpoint,
         };
         let (saturation, offered) = match opts.rate_per_s {
-            Some(r) => (None, r),
+            Some(r) => (None, opts.shard.part(r)),
             None => {
                 let found = bench.search()?;
                 let best = found.saturation();
@@ -284,7 +286,9 @@ impl<C: Challenges> Bench<'_, C> {
     /// The saturation search, each step printed to stderr as it ends.
     fn search(&mut self) -> Result<Search, HarnessError> {
         let (name, step_len) = (self.endpoint.name(), self.opts.step);
-        let found = search(SEARCH_START_PER_S, self.opts.max_rate_per_s, |rate| {
+        let shard = self.opts.shard;
+        let (start, max) = (SEARCH_START_PER_S, self.opts.max_rate_per_s);
+        let found = search(shard.part(start), shard.part(max), |rate| {
             let r = self.step(rate, step_len)?;
             let e = &r.endpoints[0];
             let s = Step {
@@ -357,7 +361,8 @@ fn write_endpoint(dir: &Path, endpoint: Endpoint, r: &Report) -> Result<(), Harn
         &format!("{name}.service.hgrm"),
         openloop::hgrm(&e.service),
     )?;
-    put(dir, &format!("{name}.hlog"), openloop::interval_log(r)?)
+    put(dir, &format!("{name}.hlog"), openloop::interval_log(r)?)?;
+    crate::shard::write_histograms(dir, name, &e.latency, &e.service)
 }
 
 type Histograms = [(
@@ -378,6 +383,7 @@ fn write_run(
     json["run"] = provenance();
     json["search"] = report::search_json(searches);
     put(dir, "bench.json", format!("{json:#}\n"))?;
+    crate::shard::Manifest::bench(&crate::shard::bench_plan(opts), opts.shard).write(dir)?;
     let curves: Vec<openloop::Curve<'_>> = histograms
         .iter()
         .map(|(endpoint, latency, service)| openloop::Curve {

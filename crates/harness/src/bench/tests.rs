@@ -165,6 +165,7 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
         },
         scheme: Scheme::Blooio,
         shape: PayloadShape::V2,
+        shard: crate::shard::Shard::WHOLE,
     };
     let json = summary(&opts, &[refused]);
     assert_eq!(json["target"], "http://127.0.0.1:8080");
