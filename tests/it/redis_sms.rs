@@ -78,7 +78,10 @@ fn a_code_sent_by_one_instance_is_checked_on_the_other() {
     assert_eq!(r.body["result"], "wrong_code", "{r:?}");
     assert_eq!(r.body["attempts_left"], 4, "{r:?}");
     let r = sms_check(&a, phone, wrong);
-    assert_eq!(r.body["attempts_left"], 3, "counted on the shared code: {r:?}");
+    assert_eq!(
+        r.body["attempts_left"], 3,
+        "counted on the shared code: {r:?}"
+    );
     assert_eq!(sms_check(&b, phone, &code).body["result"], "verified");
     assert_eq!(sms_check(&a, phone, &code).body["result"], "no_challenge");
     assert_eq!(sms_check(&b, phone, &code).body["result"], "no_challenge");
@@ -108,7 +111,12 @@ fn n_instances_allow_the_start_rate_once() {
     assert_eq!(created, 4, "the burst once across three instances");
     // Per client: one client's bucket is shared too.
     let prefix = unique_prefix("start-rate-client");
-    let args = ["--start-rate-per-client", "1", "--start-burst-per-client", "2"];
+    let args = [
+        "--start-rate-per-client",
+        "1",
+        "--start-burst-per-client",
+        "2",
+    ];
     let two: Vec<Instance> = (0..2)
         .map(|_| Instance::spawn(&redis, &prefix, &args))
         .collect();

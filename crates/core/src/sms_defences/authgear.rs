@@ -328,7 +328,10 @@ impl Rule for Warnings {
     /// roll off meanwhile; before, one bucket's wait at the floor was given).
     fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64> {
         use Blocked::*;
-        if !matches!(b, IpCountries | CountryDaily | CountryHourly | IpDaily | IpHourly) {
+        if !matches!(
+            b,
+            IpCountries | CountryDaily | CountryHourly | IpDaily | IpHourly
+        ) {
             return None;
         }
         let t = secs(a.now);

@@ -252,8 +252,8 @@ impl Rule for PrefixGuard {
                 .get(a.country)
                 .map_or(0, |c| u64::from(c.sent.saturating_sub(c.verified)));
             let on_prefix = self.unverified.get(&a.prefix()).copied().unwrap_or(0);
-            let again = unverified >= self.threshold(a.country, a.now)
-                && on_prefix >= self.prefix_min;
+            let again =
+                unverified >= self.threshold(a.country, a.now) && on_prefix >= self.prefix_min;
             let window_end = (a.now / self.window_ms + 1).saturating_mul(self.window_ms);
             let until = if again { until.max(window_end) } else { until };
             until.saturating_sub(a.now)

@@ -388,9 +388,7 @@ impl SmsGuard {
             if let Some(b) = r.judge(a, &mut self.blocks) {
                 let warming = a.now < self.learning_monitor_until && state::learns(b);
                 match mode {
-                    Mode::Block if warming => {
-                        *self.stats.alerts.entry(b.name()).or_default() += 1
-                    }
+                    Mode::Block if warming => *self.stats.alerts.entry(b.name()).or_default() += 1,
                     Mode::Block => verdict = Some(b),
                     Mode::Monitor => *self.stats.alerts.entry(b.name()).or_default() += 1,
                     Mode::Off => {}

@@ -411,7 +411,9 @@ impl<V: Backend, C: Clock> App<V, C> {
             let decision = match self.verifier.shared() {
                 Some(shared) => {
                     let limits = &self.cfg.start_limits;
-                    shared.limit(limits, client, sender.as_deref(), now, true).await?
+                    shared
+                        .limit(limits, client, sender.as_deref(), now, true)
+                        .await?
                 }
                 None => limiter.lock().check(client, sender.as_deref(), now),
             };
@@ -434,7 +436,8 @@ impl<V: Backend, C: Clock> App<V, C> {
                     match self.verifier.shared() {
                         Some(shared) => {
                             let limits = &self.cfg.start_limits;
-                            let refund = shared.limit(limits, client, sender.as_deref(), now, false);
+                            let refund =
+                                shared.limit(limits, client, sender.as_deref(), now, false);
                             if let Err(e) = refund.await {
                                 tracing::warn!("start limits: a refund was lost: {e}");
                             }

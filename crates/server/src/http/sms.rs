@@ -15,8 +15,8 @@ use mo2fa_core::limits;
 use mo2fa_core::sender::Sender;
 use mo2fa_core::sms_defences::state::{self, Event, Replica, Start, Verdict};
 use mo2fa_core::sms_defences::{Attempt, Blocked, SmsDefences, account_key};
-use mo2fa_core::store::Unavailable;
 use mo2fa_core::sms_otp::{CheckOutcome, SmsOtpError};
+use mo2fa_core::store::Unavailable;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::IpAddr;
@@ -218,7 +218,9 @@ impl<V: Backend, C: Clock> App<V, C> {
         };
         let verdict = match self.sms_event(guard, Event::Attempt(attempt)).await {
             Ok(Some(v)) => v,
-            Ok(None) => return Some(ApiError::Unavailable(Unavailable("no verdict".into())).response()),
+            Ok(None) => {
+                return Some(ApiError::Unavailable(Unavailable("no verdict".into())).response());
+            }
             Err(e) => return Some(ApiError::Unavailable(e).response()),
         };
         let blocked = match verdict.result {

@@ -399,18 +399,20 @@ impl SharedState {
             .await
             .map_err(Self::down)?;
         let ms = answer.get(2).and_then(|t| t.parse::<u64>().ok());
-        Ok(match (answer.first().map(String::as_str), answer.get(1), ms) {
-            (Some("ok"), _, _) => Decision::Allowed,
-            (Some("refused"), Some(limit), Some(ms)) => Decision::RetryAfter {
-                limit: match limit.as_str() {
-                    "client" => Limit::Client,
-                    "sender" => Limit::Sender,
-                    _ => Limit::Global,
+        Ok(
+            match (answer.first().map(String::as_str), answer.get(1), ms) {
+                (Some("ok"), _, _) => Decision::Allowed,
+                (Some("refused"), Some(limit), Some(ms)) => Decision::RetryAfter {
+                    limit: match limit.as_str() {
+                        "client" => Limit::Client,
+                        "sender" => Limit::Sender,
+                        _ => Limit::Global,
+                    },
+                    ms,
                 },
-                ms,
+                _ => return Err(Unavailable(format!("unreadable answer {answer:?}"))),
             },
-            _ => return Err(Unavailable(format!("unreadable answer {answer:?}"))),
-        })
+        )
     }
 }
 

@@ -7,7 +7,9 @@ use mo2fa_core::sms_defences::state::Start;
 use mo2fa_core::verifier::Config;
 use mo2fa_core::webhook::Scheme;
 
-fn authgear_deny(start: Start) -> impl FnOnce(mo2fa_server::http::HttpConfig) -> mo2fa_server::http::HttpConfig {
+fn authgear_deny(
+    start: Start,
+) -> impl FnOnce(mo2fa_server::http::HttpConfig) -> mo2fa_server::http::HttpConfig {
     move |h| mo2fa_server::http::HttpConfig {
         sms_defences: Some(
             SmsDefences::parse("d.toml", "preset = \"authgear_deny\"\n").expect("a preset"),
@@ -25,16 +27,20 @@ fn cold() -> Start {
 }
 
 async fn server(start: Start) -> Server {
-    Server::start_custom(Config::default(), 1000, Scheme::Blooio, authgear_deny(start)).await
+    Server::start_custom(
+        Config::default(),
+        1000,
+        Scheme::Blooio,
+        authgear_deny(start),
+    )
+    .await
 }
 
 async fn send(s: &Server, i: u32) -> (u16, Option<u64>) {
     let r = s
         .post_json("/sms/start", &format!(r#"{{"phone":"+1415555{i:04}"}}"#))
         .await;
-    let retry = r
-        .header("retry-after")
-        .and_then(|v| v.parse::<u64>().ok());
+    let retry = r.header("retry-after").and_then(|v| v.parse::<u64>().ok());
     (r.status, retry)
 }
 
@@ -81,7 +87,10 @@ async fn a_fresh_server_warms_up_before_learning_rules_block() {
         s.clock.advance(1_000);
     }
     let m = s.get("/metrics").await.body;
-    assert!(!m.contains("mo2fa_rate_limited_total{limit=\"sms_authgear_country_hourly\"} 1"), "{m}");
+    assert!(
+        !m.contains("mo2fa_rate_limited_total{limit=\"sms_authgear_country_hourly\"} 1"),
+        "{m}"
+    );
     s.clock.advance(15 * 86_400_000);
     let refused = {
         let mut n = 0;

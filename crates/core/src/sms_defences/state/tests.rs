@@ -101,14 +101,22 @@ fn applying_twice_is_harmless_and_a_gap_is_reported() {
     assert_eq!(r.apply(5, &ev, 0), Err(Gap { next: 1, got: 5 }));
     r.rebuild(5);
     r.apply(5, &ev, 0).unwrap();
-    assert!(r.verdict(5).unwrap().result.is_ok(), "a rebuilt replica starts empty");
+    assert!(
+        r.verdict(5).unwrap().result.is_ok(),
+        "a rebuilt replica starts empty"
+    );
 }
 
 #[test]
 fn time_never_runs_backwards() {
     let d = defences("per_number = 1\nwindow = \"1h\"\n");
     let mut log = replica(&d, cold());
-    assert!(log.push(Event::Attempt(attempt(1, 1, HOUR))).unwrap().result.is_ok());
+    assert!(
+        log.push(Event::Attempt(attempt(1, 1, HOUR)))
+            .unwrap()
+            .result
+            .is_ok()
+    );
     // An instance whose clock is an hour behind is judged at the latest time applied.
     let v = log.push(Event::Attempt(attempt(1, 1, 0))).unwrap();
     assert_eq!(v.result, Err(Blocked::Number));
@@ -122,9 +130,13 @@ fn time_never_runs_backwards() {
 fn learning_rules_warm_up_unless_given_a_history() {
     let d = defences("preset = \"authgear_deny\"\n");
     let send = |log: &mut Replica, i: u64, now: u64| {
-        log.push(Event::Attempt(attempt(14_155_550_000 + i, u128::from(i), now)))
-            .unwrap()
-            .result
+        log.push(Event::Attempt(attempt(
+            14_155_550_000 + i,
+            u128::from(i),
+            now,
+        )))
+        .unwrap()
+        .result
     };
     // Cold, as before: from the fourth US number in an hour, every one is refused.
     let mut cold_log = replica(&d, cold());
@@ -137,13 +149,18 @@ fn learning_rules_warm_up_unless_given_a_history() {
     assert!(alerts >= 7, "{:?}", warm.guard().stats);
     // After the warm-up (15 days of a quiet account) the floor applies again.
     let later = 15 * DAY + 1;
-    let refused: Vec<_> = (100..110).map(|i| send(&mut warm, i, later + i * 1000)).collect();
+    let refused: Vec<_> = (100..110)
+        .map(|i| send(&mut warm, i, later + i * 1000))
+        .collect();
     let refused: Vec<_> = refused.into_iter().filter_map(Result::err).collect();
     assert!(refused.len() >= 6, "{refused:?}");
-    assert!(refused.iter().all(|&b| b == Blocked::CountryHourly), "{refused:?}");
+    assert!(
+        refused.iter().all(|&b| b == Blocked::CountryHourly),
+        "{refused:?}"
+    );
     // With a history of 1,000 verified US codes a day, 10 sends are nothing.
-    let history: History = toml::from_str("daily_sends = { US = 1000 }\nconversion = 1.0\n")
-        .expect("valid history");
+    let history: History =
+        toml::from_str("daily_sends = { US = 1000 }\nconversion = 1.0\n").expect("valid history");
     let mut seeded = replica(
         &d,
         Start {
@@ -160,7 +177,8 @@ fn replay_then(d: &SmsDefences, log: &[Event], probe: Attempt) -> Verdict {
     for ev in log {
         l.push(*ev);
     }
-    l.push(Event::Attempt(probe)).expect("an attempt has a verdict")
+    l.push(Event::Attempt(probe))
+        .expect("an attempt has a verdict")
 }
 
 /// `Retry-After` tells the truth for every preset and pattern: the same request at the
@@ -197,7 +215,14 @@ fn retry_after_is_the_truth() {
             let secs = v.retry_after_ms.div_ceil(1000).max(1);
             let then = v.at + secs * 1000;
             let at_time = replay_then(&d, &log, Attempt { now: then, ..a });
-            let early = replay_then(&d, &log, Attempt { now: then - 1000, ..a });
+            let early = replay_then(
+                &d,
+                &log,
+                Attempt {
+                    now: then - 1000,
+                    ..a
+                },
+            );
             if at_time.result.is_err() || early.result.is_ok() {
                 lies.push(format!(
                     "{preset}, {name}: {} said {secs} s; at it: {:?}, a second earlier: {:?}",
