@@ -67,6 +67,7 @@ async fn until_refused(s: &Server) -> (u32, u64) {
 async fn authgear_retry_after_is_the_truth() {
     let s = server(cold()).await;
     let (refused_at, secs) = until_refused(&s).await;
+    eprintln!("authgear_deny: send {refused_at} refused, Retry-After {secs} s");
     assert!(secs > 84, "longer than the 84 s issue 22 saw: {secs}");
     for (wait, want) in [(secs - 1, 429), (secs, 202)] {
         let probe = server(cold()).await;
