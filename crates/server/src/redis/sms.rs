@@ -17,7 +17,9 @@
 //!   judge runs again on the new state). The rule is only in the core.
 //! * SMS defences: appending to the log is atomic, and every instance's
 //!   [`Replica`] decides each event at its position in the log: the rules are only in the
-//!   core (one round trip per `/sms/start`, no retries).
+//!   core (one round trip per `/sms/start`, no retries). A new or restarted instance
+//!   replays the log at its first SMS request, 4,096 events a round trip (a full log of
+//!   1,000,000 is about 245 round trips and as many guard checks: that request is slow).
 //! * Start limits: a token bucket in Lua (one round trip, no conflicts on the global bucket
 //!   under load), with units and rates from [`mo2fa_core::limits::Rate`]; the model test
 //!   (`tests/it/redis_sms.rs`) drives it and [`mo2fa_core::limits::StartLimiter`] with the
