@@ -129,6 +129,21 @@ pub(crate) struct ServeArgs {
     /// limit, fraud_guard, backoff; see docs/defences.md), enforced on /sms/start.
     #[arg(long, help_heading = "Start limits")]
     sms_defences: Option<std::path::PathBuf>,
+    /// TOML file with the account's SMS history before this server (keys daily_sends = {US =
+    /// 1200, ...}, conversion, days, peak_hour_share: a scenario's [history]): the rules that
+    /// learn from history start from it and block at once, instead of warming up.
+    #[arg(long, requires = "sms_defences", help_heading = "Start limits")]
+    sms_history: Option<std::path::PathBuf>,
+    /// Without --sms-history, the rules that learn from history (Fraud Guard, Plivo caps,
+    /// Authgear's country buckets, the high-risk auto-block) only alert for this long after
+    /// the defences' first request (with Redis: the first on any instance), e.g. 15d; 0s
+    /// blocks from the start.
+    #[arg(long, default_value = "15d", value_parser = parse_warmup, requires = "sms_defences", help_heading = "Start limits")]
+    sms_warmup: u64,
+}
+
+fn parse_warmup(s: &str) -> Result<u64, String> {
+    mo2fa_core::conf::parse_duration(s)
 }
 
 /// The lifetime flags in their own terms: the verifier would refuse the same settings, but in
@@ -265,7 +280,21 @@ fn http_config(args: &ServeArgs, secret: Secret) -> Result<HttpConfig> {
             Some(mo2fa_core::sms_defences::SmsDefences::load(path).context("--sms-defences")?)
         }
     };
+    let history = match &args.sms_history {
+        None => None,
+        Some(path) => {
+            let (file, text) = mo2fa_core::conf::read(path).context("--sms-history")?;
+            let h: mo2fa_core::sms_defences::History =
+                mo2fa_core::conf::parse_toml(&file, &text).context("--sms-history")?;
+            Some(h)
+        }
+    };
+    let sms_start = mo2fa_core::sms_defences::state::Start {
+        history,
+        warmup_ms: args.sms_warmup,
+    };
     Ok(HttpConfig {
+        sms_start,
         sms_outbox: args.sms_outbox,
         sms_routes: !args.no_sms,
         start_limits,

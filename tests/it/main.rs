@@ -20,6 +20,7 @@ mod decide;
 mod import;
 mod load_shards;
 mod metrics_doc;
+mod redis_sms;
 mod redis_store;
 mod sim_cli;
 mod sim_live;

@@ -26,8 +26,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Redis {
-    url: String,
+pub(crate) struct Redis {
+    pub(crate) url: String,
     /// Where `url` points (`host:port`).
     addr: String,
     port: u16,
@@ -82,7 +82,7 @@ impl Redis {
     }
 
     /// The server in `MO2FA_TEST_REDIS` (which must answer), else one of the test's own.
-    fn shared(name: &str) -> Option<Self> {
+    pub(crate) fn shared(name: &str) -> Option<Self> {
         let Ok(url) = std::env::var("MO2FA_TEST_REDIS") else {
             return Self::start_own(free_port(), &tmp(name));
         };
@@ -158,7 +158,7 @@ impl Drop for Redis {
 
 /// A key prefix of this test run's own: a shared Redis (CI's, or a developer's long-running
 /// one) keeps earlier runs' keys (dedupe records live a day), so fixed prefixes would see them.
-fn unique_prefix(name: &str) -> String {
+pub(crate) fn unique_prefix(name: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -169,15 +169,15 @@ fn tmp(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("mo2fa-redis-{name}-{}", std::process::id()))
 }
 
-struct Instance {
-    addr: String,
+pub(crate) struct Instance {
+    pub(crate) addr: String,
     child: Child,
     /// The server's log (stderr).
     log: std::path::PathBuf,
 }
 
 impl Instance {
-    fn spawn(redis: &Redis, prefix: &str, extra: &[&str]) -> Self {
+    pub(crate) fn spawn(redis: &Redis, prefix: &str, extra: &[&str]) -> Self {
         let log = tmp(&format!("log-{}", prefix.replace(':', "-")));
         let mut child = Command::new(BIN)
             .args(["serve", "--addr", "127.0.0.1:0", "--store", &redis.url])
@@ -200,7 +200,7 @@ impl Instance {
         send(&self.addr, raw)
     }
 
-    fn post(&self, path: &str, headers: &str, body: &str) -> Reply {
+    pub(crate) fn post(&self, path: &str, headers: &str, body: &str) -> Reply {
         self.request(
             format!(
                 "POST {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\n\r\n{body}",
@@ -210,7 +210,7 @@ impl Instance {
         )
     }
 
-    fn start(&self, body: &str) -> Reply {
+    pub(crate) fn start(&self, body: &str) -> Reply {
         self.post("/2fa/start", "", body)
     }
 
@@ -288,7 +288,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 /// Sends `raw` on a fresh connection to `addr` and reads the whole answer (the server closes).
-fn send(addr: &str, raw: &[u8]) -> Reply {
+pub(crate) fn send(addr: &str, raw: &[u8]) -> Reply {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(raw).unwrap();
@@ -308,10 +308,10 @@ fn send(addr: &str, raw: &[u8]) -> Reply {
 }
 
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    head: String,
-    body: serde_json::Value,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: serde_json::Value,
 }
 
 fn id_and_code(r: &Reply) -> (String, String) {

@@ -66,6 +66,16 @@ impl Rate {
         (self.per_minute * 1000.0).round() as u64
     }
 
+    /// Units a bucket of this rate gains per millisecond (see [`UNIT`]).
+    pub fn refill_per_ms(&self) -> u64 {
+        Params::new(*self).refill
+    }
+
+    /// Units a full bucket of this rate holds (`burst` starts).
+    pub fn cap(&self) -> u64 {
+        Params::new(*self).cap
+    }
+
     pub fn check(&self) -> Result<(), RateError> {
         if !(self.per_minute.is_finite() && self.per_minute > 0.0 && self.per_minute <= 1e9)
             || self.milli_per_minute() == 0

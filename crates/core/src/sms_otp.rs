@@ -67,11 +67,32 @@ pub enum CheckOutcome {
     NoChallenge,
 }
 
-#[derive(Clone, Copy)]
-struct Pending {
-    code: u32,
-    expires_at: Millis,
-    attempts: u8,
+/// One phone's pending code: all a check decides on ([`SmsOtp::judge`]), so a networked
+/// store can hold it and hand it back (`serve --store redis://…`) while the rule stays here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub code: u32,
+    pub expires_at: Millis,
+    /// Wrong checks so far.
+    pub attempts: u8,
+}
+
+impl Pending {
+    /// `code,expires_at,attempts`, as a store keeps it.
+    pub fn encode(&self) -> String {
+        format!("{},{},{}", self.code, self.expires_at, self.attempts)
+    }
+
+    /// What [`Self::encode`] wrote; `None` for anything else.
+    pub fn decode(s: &str) -> Option<Self> {
+        let mut it = s.split(',');
+        let p = Self {
+            code: it.next()?.parse().ok()?,
+            expires_at: it.next()?.parse().ok()?,
+            attempts: it.next()?.parse().ok()?,
+        };
+        it.next().is_none().then_some(p)
+    }
 }
 
 #[derive(Default)]
@@ -154,20 +175,60 @@ impl SmsOtp {
                 retry_after_ms: oldest.saturating_sub(now).max(1),
             });
         }
-        let code = rng.random_range(0..10u32.pow(self.cfg.digits));
-        st.pending.insert(
-            number,
-            Pending {
-                code,
-                expires_at: now + self.cfg.ttl_ms,
-                attempts: 0,
-            },
-        );
-        st.queue.push_back((now + self.cfg.ttl_ms, number));
+        let p = self.draw(now, rng);
+        st.pending.insert(number, p);
+        st.queue.push_back((p.expires_at, number));
         Ok(SmsCode {
             phone: number,
-            code,
+            code: p.code,
         })
+    }
+
+    /// A fresh code for a start at `now` (what [`Self::start`] keeps, for a store of codes).
+    pub fn draw<R: Rng + ?Sized>(&self, now: Millis, rng: &mut R) -> Pending {
+        Pending {
+            code: rng.random_range(0..10u32.pow(self.cfg.digits)),
+            expires_at: now + self.cfg.ttl_ms,
+            attempts: 0,
+        }
+    }
+
+    /// The check rule on one phone's state: the outcome of typing `code` at `now` against
+    /// `pending`, and what stays pending after it (`None`: nothing).
+    pub fn judge(
+        &self,
+        pending: Option<Pending>,
+        code: &str,
+        now: Millis,
+    ) -> (CheckOutcome, Option<Pending>) {
+        let Some(mut p) = pending else {
+            return (CheckOutcome::NoChallenge, None);
+        };
+        if now >= p.expires_at {
+            return (CheckOutcome::NoChallenge, None);
+        }
+        let typed = code.trim();
+        let parsed = (typed.len() == self.cfg.digits as usize
+            && typed.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| typed.parse::<u32>().ok())
+        .flatten();
+        if parsed == Some(p.code) {
+            return (CheckOutcome::Verified, None);
+        }
+        p.attempts = p.attempts.saturating_add(1);
+        let left = self.cfg.max_attempts.saturating_sub(p.attempts);
+        let outcome = CheckOutcome::WrongCode {
+            attempts_left: left,
+        };
+        (outcome, (left > 0).then_some(p))
+    }
+
+    pub fn config(&self) -> &SmsOtpConfig {
+        &self.cfg
+    }
+
+    pub fn max_pending(&self) -> usize {
+        self.max_pending
     }
 
     /// Checks a typed code. Anything but exactly `digits` digits is a wrong code.
@@ -175,31 +236,17 @@ impl SmsOtp {
         let Sender::Phone(number) = *phone else {
             return CheckOutcome::NoChallenge;
         };
-        let typed = code.trim();
-        let parsed = (typed.len() == self.cfg.digits as usize
-            && typed.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| typed.parse::<u32>().ok())
-        .flatten();
         let mut st = self.state.lock();
-        let Some(p) = st.pending.get_mut(&number) else {
-            return CheckOutcome::NoChallenge;
-        };
-        if now >= p.expires_at {
-            st.pending.remove(&number);
-            return CheckOutcome::NoChallenge;
+        let (outcome, left) = self.judge(st.pending.get(&number).copied(), code, now);
+        match left {
+            Some(p) => {
+                st.pending.insert(number, p);
+            }
+            None => {
+                st.pending.remove(&number);
+            }
         }
-        if parsed == Some(p.code) {
-            st.pending.remove(&number);
-            return CheckOutcome::Verified;
-        }
-        p.attempts += 1;
-        let left = self.cfg.max_attempts.saturating_sub(p.attempts);
-        if left == 0 {
-            st.pending.remove(&number);
-        }
-        CheckOutcome::WrongCode {
-            attempts_left: left,
-        }
+        outcome
     }
 
     /// Forgets expired codes; returns how many were still pending.

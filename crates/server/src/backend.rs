@@ -17,6 +17,11 @@ use std::future::{Future, ready};
 
 pub trait Backend: Send + Sync + 'static {
     fn config(&self) -> &Config;
+    /// Where SMS codes, the SMS guard's log and the start limits live when they are shared
+    /// with other instances (Redis); `None`: in this process.
+    fn shared(&self) -> Option<&crate::redis::sms::SharedState> {
+        None
+    }
     fn counters(&self) -> &Counters;
     /// Randomness is drawn from `rng` before the future is returned, so the future does not
     /// hold it (thread-local RNGs are not `Send`).

@@ -28,6 +28,8 @@
 //! Keys a script touches are derived inside it from the prefix, so this layout is for a single
 //! Redis (or a primary with replicas), not Redis Cluster.
 
+pub mod sms;
+
 use crate::backend::Backend;
 use ::redis::Script;
 use ::redis::aio::ConnectionManager;
@@ -255,6 +257,8 @@ pub struct RedisConfig {
     /// Names this instance's counts hash (`{prefix}counts:{instance}`); random by default. Two
     /// live instances must not share one, or each would report the other's counts too.
     pub instance: String,
+    /// Events the SMS guard's log keeps ([`sms::DEFAULT_MAX_EVENTS`]).
+    pub max_events: u64,
 }
 
 impl RedisConfig {
@@ -266,6 +270,7 @@ impl RedisConfig {
             retention_ms: 60_000,
             timeout: Duration::from_millis(500),
             instance: format!("{:016x}", rand::random::<u64>()),
+            max_events: sms::DEFAULT_MAX_EVENTS,
         }
     }
 }
@@ -289,6 +294,8 @@ pub struct RedisVerifier {
     pending: Arc<AtomicUsize>,
     /// When the last "unavailable" line was logged (ms), so a dead Redis logs once a second.
     last_warning: AtomicU64,
+    /// SMS codes, the SMS guard's log and the start limits.
+    shared: sms::SharedState,
 }
 
 impl RedisVerifier {
@@ -307,6 +314,7 @@ impl RedisVerifier {
             .map_err(|e| RedisStoreError::Url(e.to_string()))?;
         let prelude = count_prelude();
         Ok(Self {
+            shared: sms::SharedState::new(conn.clone(), &redis.prefix, redis.max_events),
             counts_key: format!("{}counts:{}", redis.prefix, redis.instance),
             cfg,
             redis,
@@ -528,6 +536,10 @@ fn early_text(outcome: &ReceiveOutcome) -> String {
 impl Backend for RedisVerifier {
     fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    fn shared(&self) -> Option<&sms::SharedState> {
+        Some(&self.shared)
     }
 
     fn counters(&self) -> &Counters {

@@ -120,6 +120,11 @@ impl SmsGateway {
         rng: &mut R,
     ) -> Result<Sent, SmsOtpError> {
         let code = self.otp.start(phone, now, rng)?;
+        Ok(self.bill(phone, code))
+    }
+
+    /// Bills the send of `code` to `phone` (whichever store keeps the code).
+    pub fn bill(&self, phone: &Sender, code: SmsCode) -> Sent {
         let (country, source) = destination(phone);
         let usd = match (&self.prices, country) {
             (Some(p), Some(iso)) => p.quote(iso).usd_per_segment,
@@ -135,12 +140,12 @@ impl SmsGateway {
         if let Some(outbox) = &self.outbox {
             outbox.lock().insert(code.phone, code.code);
         }
-        Ok(Sent {
+        Sent {
             code,
             usd,
             country: country.map(str::to_string),
             source,
-        })
+        }
     }
 
     pub fn check(&self, phone: &Sender, code: &str, now: Millis) -> CheckOutcome {

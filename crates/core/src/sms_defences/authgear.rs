@@ -322,36 +322,55 @@ impl Rule for Warnings {
         }
     }
 
+    /// The same request passes once no bucket of it would warn and few enough other
+    /// countries are left in the IP's 24 hours: the longest of those waits, each at the
+    /// thresholds of now (issue 22: `Retry-After` tells the truth while verifications do not
+    /// roll off meanwhile; before, one bucket's wait at the floor was given).
     fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64> {
+        use Blocked::*;
+        if !matches!(
+            b,
+            IpCountries | CountryDaily | CountryHourly | IpDaily | IpHourly
+        ) {
+            return None;
+        }
         let t = secs(a.now);
-        let ip = self.ips.get(&a.ip);
-        let wait_s = match b {
-            Blocked::IpCountries => ip.map_or(0.0, |s| {
-                let cutoff = t - DAY_S;
-                let oldest = s.countries.iter().map(|e| e.1).filter(|&x| x > cutoff);
-                oldest.fold(DAY_S, |m, x| m.min(x - cutoff))
-            }),
-            Blocked::CountryDaily | Blocked::CountryHourly => {
-                let c = self.countries.get(a.country)?;
-                // Thresholds as last used are not kept; the floors give an upper bound.
-                let (d, h) = (f64::from(self.mins.0), f64::from(self.mins.1));
-                if b == Blocked::CountryDaily {
-                    c.daily.wait(t, c.daily.level.max(d), DAY_S)
-                } else {
-                    c.hourly.wait(t, c.hourly.level.max(h), HOUR_S)
-                }
+        let mut wait_s: f64 = 0.0;
+        if let Some(c) = self.countries.get(a.country) {
+            let (d, h) = country_thresholds(
+                self.mins,
+                self.ratios,
+                u64::from(c.verified_days.max_last(a.now, self.history_days)),
+                c.verified_24h.clone().sum(a.now),
+                c.verified_1h.clone().sum(a.now),
+            );
+            wait_s = wait_s
+                .max(c.daily.wait(t, d, DAY_S))
+                .max(c.hourly.wait(t, h, HOUR_S));
+        }
+        if let Some(s) = self.ips.get(&a.ip) {
+            let (d, h) = self.ip_thresholds(a.ip, a.now);
+            wait_s = wait_s
+                .max(s.daily.wait(t, d, DAY_S))
+                .max(s.hourly.wait(t, h, HOUR_S));
+            // The request's own country is sent to again; enough of the others must leave.
+            let cutoff = t - DAY_S;
+            let mut others: Vec<f64> = s
+                .countries
+                .iter()
+                .filter(|(c, sent, v)| {
+                    *c != a.country && *sent > cutoff && !v.is_some_and(|v| v > cutoff)
+                })
+                .map(|e| e.1)
+                .collect();
+            others.sort_by(f64::total_cmp);
+            let max = self.ip_countries_max as usize;
+            // With its own country, more than `max` warns: at most `max - 1` others may stay.
+            let leave = (others.len() + 1).saturating_sub(max);
+            if let Some(&last) = leave.checked_sub(1).and_then(|i| others.get(i)) {
+                wait_s = wait_s.max(last - cutoff);
             }
-            Blocked::IpDaily | Blocked::IpHourly => {
-                let s = ip?;
-                let (d, h) = self.ip_thresholds(a.ip, a.now);
-                if b == Blocked::IpDaily {
-                    s.daily.wait(t, d, DAY_S)
-                } else {
-                    s.hourly.wait(t, h, HOUR_S)
-                }
-            }
-            _ => return None,
-        };
+        }
         Some((wait_s.ceil() as u64).saturating_mul(1000).max(1000))
     }
 

@@ -242,11 +242,21 @@ impl Rule for PrefixGuard {
         }
     }
 
+    /// The block's end; but while this window's counts would block the prefix again, not
+    /// before the window ends (issue 22: `Retry-After` tells the truth).
     fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64> {
         (b == Blocked::FraudGuard).then(|| {
-            self.blocked
-                .get(&a.prefix())
-                .map_or(0, |u| u.saturating_sub(a.now))
+            let until = self.blocked.get(&a.prefix()).copied().unwrap_or(0);
+            let unverified = self
+                .countries
+                .get(a.country)
+                .map_or(0, |c| u64::from(c.sent.saturating_sub(c.verified)));
+            let on_prefix = self.unverified.get(&a.prefix()).copied().unwrap_or(0);
+            let again =
+                unverified >= self.threshold(a.country, a.now) && on_prefix >= self.prefix_min;
+            let window_end = (a.now / self.window_ms + 1).saturating_mul(self.window_ms);
+            let until = if again { until.max(window_end) } else { until };
+            until.saturating_sub(a.now)
         })
     }
 

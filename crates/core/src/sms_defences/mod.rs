@@ -36,6 +36,7 @@ pub mod network;
 pub mod pending;
 mod presets;
 pub mod pumping;
+pub mod state;
 mod util;
 
 pub use config::{
@@ -230,6 +231,9 @@ pub struct SmsGuard {
     /// Added to every time the rules see, so a history fits before a caller's time 0
     /// (whole days, see [`Self::seed_history`]).
     offset: u64,
+    /// Until this time (shifted like every time), rules that learn from history only alert
+    /// ([`state::learns`]; the warm-up of module [`state`]).
+    learning_monitor_until: u64,
 }
 
 impl SmsGuard {
@@ -313,7 +317,13 @@ impl SmsGuard {
             stats: GuardStats::default(),
             countries: countries.to_vec(),
             offset: 0,
+            learning_monitor_until: 0,
         }
+    }
+
+    /// Rules that learn from history only alert until `until` (module [`state`]'s warm-up).
+    pub fn monitor_learning_until(&mut self, until: u64) {
+        self.learning_monitor_until = until.saturating_add(self.offset);
     }
 
     /// Starts every rule that learns from history from `h`: `h.days` days ending at `now`
@@ -376,7 +386,9 @@ impl SmsGuard {
                 continue;
             }
             if let Some(b) = r.judge(a, &mut self.blocks) {
+                let warming = a.now < self.learning_monitor_until && state::learns(b);
                 match mode {
+                    Mode::Block if warming => *self.stats.alerts.entry(b.name()).or_default() += 1,
                     Mode::Block => verdict = Some(b),
                     Mode::Monitor => *self.stats.alerts.entry(b.name()).or_default() += 1,
                     Mode::Off => {}

@@ -144,14 +144,20 @@ impl Rule for Pumping {
         }
     }
 
+    /// The blocks' end; but while this window's counts would block again, not before the
+    /// window ends (issue 22: `Retry-After` tells the truth).
     fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64> {
         (b == Blocked::Pumping).then(|| {
-            keys_of(a)
+            let keys = keys_of(a);
+            let until = keys.iter().filter_map(|k| self.blocked.get(k)).max();
+            let again = keys
                 .iter()
-                .filter_map(|k| self.blocked.get(k))
-                .map(|u| u.saturating_sub(a.now))
-                .max()
-                .unwrap_or(0)
+                .zip([self.max_number, self.max_range])
+                .any(|(k, max)| self.unverified.get(k).copied().unwrap_or(0) >= max);
+            let window_end = (a.now / self.window_ms + 1).saturating_mul(self.window_ms);
+            let until = until.copied().unwrap_or(0);
+            let until = if again { until.max(window_end) } else { until };
+            until.saturating_sub(a.now)
         })
     }
 

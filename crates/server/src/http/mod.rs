@@ -84,6 +84,9 @@ pub struct HttpConfig {
     pub trusted_proxies: usize,
     /// The simulator's SMS-side defences, enforced on `/sms/start` (`serve --sms-defences`).
     pub sms_defences: Option<SmsDefences>,
+    /// How the defences' learning rules start: from a history, or warming up in monitor
+    /// mode (`serve --sms-history`, `--sms-warmup`; `sms_defences::state`).
+    pub sms_start: mo2fa_core::sms_defences::state::Start,
 }
 
 impl HttpConfig {
@@ -103,6 +106,7 @@ impl HttpConfig {
             client_ip_header: None,
             trusted_proxies: 0,
             sms_defences: None,
+            sms_start: Default::default(),
         }
     }
 }
@@ -212,7 +216,7 @@ pub struct App<V: Backend, C: Clock> {
     /// Answers by route and status class (`STATUS_CLASSES`), for 4xx/5xx rates.
     responses: [[AtomicU64; STATUS_CLASSES.len()]; ROUTES.len()],
     limiter: Option<parking_lot::Mutex<StartLimiter>>,
-    sms_guard: Option<parking_lot::Mutex<sms::SmsDefence>>,
+    sms_guard: Option<sms::SmsDefence>,
     limited: [AtomicU64; LIMITED.len()],
     conns: Arc<ConnStats>,
     rejected: Rejections,
@@ -237,7 +241,7 @@ impl<V: Backend, C: Clock> App<V, C> {
         let sms_guard = cfg
             .sms_defences
             .as_ref()
-            .map(|d| parking_lot::Mutex::new(sms::SmsDefence::new(d)));
+            .map(|d| sms::SmsDefence::new(d, cfg.sms_start.clone()));
         Self {
             verifier,
             sms: SmsGateway::new(cfg.sms_outbox),
@@ -404,7 +408,15 @@ impl<V: Backend, C: Clock> App<V, C> {
         if let Some(limiter) = &self.limiter {
             let sender = checked.expected_sender.as_ref().map(ToString::to_string);
             let client = limits::client_key(self.client_ip(parts));
-            let decision = limiter.lock().check(client, sender.as_deref(), now);
+            let decision = match self.verifier.shared() {
+                Some(shared) => {
+                    let limits = &self.cfg.start_limits;
+                    shared
+                        .limit(limits, client, sender.as_deref(), now, true)
+                        .await?
+                }
+                None => limiter.lock().check(client, sender.as_deref(), now),
+            };
             if let Decision::RetryAfter { limit, ms } = decision {
                 self.count_limited(limit.name());
                 return Err(ApiError::RateLimited {
@@ -421,7 +433,17 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(e) => {
                 // A store that is full or down refused, not the limits: charge nothing.
                 if let Some((limiter, client, sender)) = charged {
-                    limiter.lock().refund(client, sender.as_deref(), now);
+                    match self.verifier.shared() {
+                        Some(shared) => {
+                            let limits = &self.cfg.start_limits;
+                            let refund =
+                                shared.limit(limits, client, sender.as_deref(), now, false);
+                            if let Err(e) = refund.await {
+                                tracing::warn!("start limits: a refund was lost: {e}");
+                            }
+                        }
+                        None => limiter.lock().refund(client, sender.as_deref(), now),
+                    }
                 }
                 return Err(start_error(e));
             }

@@ -2,7 +2,7 @@
 //! simulator's SMS defences enforced when `serve --sms-defences` configured them.
 
 use super::App;
-use super::answer::{Resp, error, json_response, too_many};
+use super::answer::{ApiError, Resp, error, json_response, too_many};
 use crate::backend::Backend;
 use crate::sms_gateway::{self, CountrySource};
 use crate::wire;
@@ -11,53 +11,29 @@ use hyper::StatusCode;
 use hyper::body::Body;
 use hyper::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use mo2fa_core::clock::Clock;
-use mo2fa_core::dialing;
 use mo2fa_core::limits;
 use mo2fa_core::sender::Sender;
-use mo2fa_core::sms_defences::{
-    Attempt, Blocked, SentAttempts, SmsDefences, SmsGuard, account_key,
-};
+use mo2fa_core::sms_defences::state::{self, Event, Replica, Start, Verdict};
+use mo2fa_core::sms_defences::{Attempt, Blocked, SmsDefences, account_key};
 use mo2fa_core::sms_otp::{CheckOutcome, SmsOtpError};
+use mo2fa_core::store::Unavailable;
 use serde::Deserialize;
 use serde_json::json;
 use std::net::IpAddr;
 
-/// The SMS guard's country space on the server: every two-letter code, then "unknown".
-pub(super) fn sms_country_index(iso: Option<&str>) -> usize {
-    match iso.map(str::as_bytes) {
-        Some([a @ b'A'..=b'Z', b @ b'A'..=b'Z']) => {
-            usize::from(a - b'A') * 26 + usize::from(b - b'A')
-        }
-        _ => 26 * 26,
-    }
-}
-
-pub(super) fn sms_countries() -> Vec<String> {
-    let mut all: Vec<String> = (b'A'..=b'Z')
-        .flat_map(|a| (b'A'..=b'Z').map(move |b| String::from_utf8_lossy(&[a, b]).into_owned()))
-        .collect();
-    all.push(String::new());
-    all
-}
-
-/// The `--sms-defences` guard, with what `/sms/check` needs to report a verification under
-/// the attempt its code was sent for.
+/// The `--sms-defences` guard: a replica of the guard's log (in this process with the memory
+/// store; kept in step with the shared log in Redis, see `redis::sms`).
 pub(super) struct SmsDefence {
-    guard: SmsGuard,
-    sent: SentAttempts,
-    /// Keys of the hash that turns an `account` name into a number, drawn at start.
+    replica: parking_lot::Mutex<Replica>,
+    /// Keys of the hash that turns an `account` name into a number, drawn at start (with
+    /// Redis, the first instance's draw is every instance's).
     account_keys: [u64; 2],
 }
 
-/// How long a send's attempt is kept for its verification when the table is full (a code
-/// lives far less).
-const KEEP_SENT_MS: u64 = 3_600_000;
-
 impl SmsDefence {
-    pub(super) fn new(d: &SmsDefences) -> Self {
+    pub(super) fn new(d: &SmsDefences, start: Start) -> Self {
         Self {
-            guard: SmsGuard::new(d, &sms_countries()),
-            sent: SentAttempts::new(d.max_keys() as usize),
+            replica: parking_lot::Mutex::new(Replica::new(d, &state::countries(), start)),
             account_keys: [rand::random(), rand::random()],
         }
     }
@@ -113,11 +89,25 @@ impl<V: Backend, C: Clock> App<V, C> {
         let (dest, _) = sms_gateway::destination(&phone);
         let ignored = req.country.filter(|c| Some(c.as_str()) != dest);
         if let Some(guard) = &self.sms_guard
-            && let Some(r) = self.sms_defend(guard, &phone, dest, req.account.as_deref(), parts)
+            && let Some(r) = self
+                .sms_defend(guard, &phone, dest, req.account.as_deref(), parts)
+                .await
         {
             return r;
         }
-        match self.sms.send(&phone, self.now(), &mut rand::rng()) {
+        let now = self.now();
+        let sent = match (self.verifier.shared(), &phone) {
+            (Some(shared), Sender::Phone(number)) => {
+                // Drawn before the await: the thread's RNG must not live across it.
+                let code = self.sms.otp.draw(now, &mut rand::rng());
+                match shared.code_start(&self.sms.otp, *number, code, now).await {
+                    Ok(started) => started.map(|c| self.sms.bill(&phone, c)),
+                    Err(e) => return ApiError::Unavailable(e).response(),
+                }
+            }
+            _ => self.sms.send(&phone, now, &mut rand::rng()),
+        };
+        match sent {
             Ok(sent) => {
                 let mut answer = json!({
                     "status": "sent",
@@ -160,30 +150,44 @@ impl<V: Backend, C: Clock> App<V, C> {
             Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, format!("phone: {e}")),
         };
         let now = self.now();
-        let outcome = self.sms.check(&phone, &req.code, now);
+        let outcome = match (self.verifier.shared(), &phone) {
+            (Some(shared), Sender::Phone(n)) => {
+                match shared.code_check(&self.sms.otp, *n, &req.code, now).await {
+                    Ok(o) => o,
+                    Err(e) => return ApiError::Unavailable(e).response(),
+                }
+            }
+            _ => self.sms.check(&phone, &req.code, now),
+        };
         if let (CheckOutcome::Verified, Some(guard), Sender::Phone(n)) =
             (outcome, &self.sms_guard, &phone)
         {
             // Feeds the rules that watch conversion, under the attempt the send was counted
-            // for (rebuilt from the number if it was not kept).
-            let mut d = guard.lock();
-            let sent = d.sent.take(*n).unwrap_or_else(|| Attempt {
-                country: sms_country_index(dialing::country_of_number(*n).map(|i| i.country)),
-                number: *n,
-                ..Attempt::default()
-            });
-            d.guard.verified(&Attempt { now, ..sent });
+            // for (the replica keeps it).
+            let ev = Event::Verified { number: *n, now };
+            if let Err(e) = self.sms_event(guard, ev).await {
+                // The code was verified; only the defences' conversion count missed it.
+                tracing::warn!("SMS guard: a verification was not recorded: {e}");
+            }
         }
         json_response(StatusCode::OK, &wire::check_answer(outcome))
+    }
+
+    /// Decides `ev` on the guard: in this process, or through the shared log.
+    async fn sms_event(&self, d: &SmsDefence, ev: Event) -> Result<Option<Verdict>, Unavailable> {
+        match self.verifier.shared() {
+            Some(shared) => shared.decide(&d.replica, ev).await,
+            None => Ok(d.replica.lock().push(ev)),
+        }
     }
 
     /// Runs the `--sms-defences` guard on one send to `iso`, the number's calling code's
     /// country (`None`: unlisted code): 403 for a destination the rules forbid
     /// (geo allow-list, country rules), 429 with Retry-After for the rest, each naming the rule
     /// (its TOML key) that refused it; `None` if the send may go.
-    pub(super) fn sms_defend(
+    pub(super) async fn sms_defend(
         &self,
-        guard: &parking_lot::Mutex<SmsDefence>,
+        guard: &SmsDefence,
         phone: &Sender,
         iso: Option<&str>,
         account: Option<&str>,
@@ -196,26 +200,36 @@ impl<V: Backend, C: Clock> App<V, C> {
             IpAddr::V4(v4) => u128::from(u32::from(v4)),
             IpAddr::V6(v6) => limits::client_key(IpAddr::V6(v6)),
         };
-        let (blocked, retry_ms) = {
-            let mut d = guard.lock();
-            let attempt = Attempt {
-                country: sms_country_index(iso),
-                network: 0,
-                number,
-                ip,
-                account: account.map_or(0, |a| account_key(d.account_keys, a)),
-                now: self.now(),
-            };
-            let v = d.guard.check(&attempt);
-            d.guard.blocks.clear(); // the timeline is the simulator's; the server keeps no history
-            match v {
-                Ok(()) => {
-                    d.sent.insert(attempt, KEEP_SENT_MS);
-                    return None;
-                }
-                Err(b) => (b, d.guard.retry_after(b, &attempt)),
-            }
+        let keys = match self.verifier.shared() {
+            Some(shared) => match shared.account_keys(guard.account_keys).await {
+                Ok(k) => k,
+                Err(e) => return Some(ApiError::Unavailable(e).response()),
+            },
+            None => guard.account_keys,
         };
+        let now = self.now();
+        let attempt = Attempt {
+            country: state::country_index(number),
+            network: 0,
+            number,
+            ip,
+            account: account.map_or(0, |a| account_key(keys, a)),
+            now,
+        };
+        let verdict = match self.sms_event(guard, Event::Attempt(attempt)).await {
+            Ok(Some(v)) => v,
+            Ok(None) => {
+                return Some(ApiError::Unavailable(Unavailable("no verdict".into())).response());
+            }
+            Err(e) => return Some(ApiError::Unavailable(e).response()),
+        };
+        let blocked = match verdict.result {
+            Ok(()) => return None,
+            Err(b) => b,
+        };
+        // Counted from the time the guard decided at, which another instance's clock may
+        // have set ahead of ours.
+        let retry_ms = (verdict.at + verdict.retry_after_ms).saturating_sub(now);
         self.count_limited(&format!("sms_{}", blocked.name()));
         let dest = iso.unwrap_or("unknown");
         let rule = blocked.name();

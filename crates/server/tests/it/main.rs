@@ -9,3 +9,4 @@ mod hostile_input;
 mod http_api;
 mod interop_blooio;
 mod provider_docs;
+mod sms_state;
