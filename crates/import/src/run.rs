@@ -59,7 +59,9 @@ pub fn import(
     let stats = scanner.scan(
         files,
         &mut |s| {
-            analysis.add(s);
+            if !s.refused {
+                analysis.add(s);
+            }
             replays.push(s);
         },
         on_bad,

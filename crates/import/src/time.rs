@@ -211,3 +211,21 @@ mod tests {
         }
     }
 }
+
+/// Unix milliseconds as RFC 2822 in UTC, whole seconds (`Thu, 01 Jan 2026 00:00:00 +0000`), as
+/// Twilio's Message resource writes its dates.
+pub fn rfc2822_string(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let full = mo2fa_core::timefmt::rfc3339_ms(ms);
+    let month: usize = full[5..7].parse().unwrap_or(1);
+    let mon = MONTHS[month.clamp(1, 12) - 1];
+    let mut m = mon.to_string();
+    m[..1].make_ascii_uppercase();
+    format!(
+        "{}, {} {m} {} {} +0000",
+        DAYS[((ms / DAY_MS) % 7) as usize],
+        &full[8..10],
+        &full[..4],
+        &full[11..19]
+    )
+}
