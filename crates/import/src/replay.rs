@@ -10,6 +10,9 @@
 //!   converted attempt's `date_updated`) or else at its send time; a blocked send is never verified (its code was never
 //!   sent). The replay is counterfactual: attackers and users who were refused do not retry or
 //!   adapt here as they would have.
+//! - A send without a client address is replayed from an address of its own per number
+//!   ([`no_address`]): the core's per-address rules know no "unknown address", and address 0
+//!   for every send would make a log without addresses look like one client.
 //! - Warm-up (`--warmup 15d`): the log's first days are replayed to build the rules' history
 //!   (baselines, busiest hours, verified counts) and are left out of the figures.
 
@@ -258,9 +261,17 @@ impl Replays {
             country: usize::from(s.country),
             network,
             number: s.number,
-            ip: s.ip.map_or(0, |ip| ip.bits),
+            ip: s.ip.map_or_else(|| no_address(s.number), |ip| ip.bits),
             account: s.account,
             now,
         }
     }
+}
+
+/// The address a send without one is replayed from: one of its own per number, outside the
+/// IPv4 range and spread over the IPv6 space, so per-address rules (which have no notion of an
+/// unknown address) cannot lump a log's address-less sends together as one client.
+fn no_address(number: u64) -> u128 {
+    // An odd multiplier is a bijection on u64: distinct numbers, distinct addresses.
+    (u128::from(number.wrapping_mul(0x9E37_79B9_7F4A_7C15)) << 64) | 1
 }
