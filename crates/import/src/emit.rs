@@ -153,3 +153,6 @@ pub(crate) fn iso_seconds(ms: u64) -> String {
 pub(crate) fn sid(prefix: &str, n: u64) -> String {
     format!("{prefix}{n:032x}")
 }
+
+#[cfg(test)]
+mod tests;
