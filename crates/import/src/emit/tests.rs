@@ -58,11 +58,14 @@ proptest! {
     #[test]
     fn every_format_reads_back_what_it_wrote(records in prop::collection::vec(record(), 1..40)) {
         for f in LogFormat::ALL {
-            let got = read_back(f, &records);
             let kept: Vec<&Record> = records
                 .iter()
                 .filter(|r| f.carries_refused() || !r.refused)
                 .collect();
+            if kept.is_empty() {
+                continue; // an empty log (`import` refuses it as empty)
+            }
+            let got = read_back(f, &records);
             prop_assert_eq!(got.len(), kept.len(), "{}", f.name());
             let whole_seconds = matches!(
                 f,
@@ -72,7 +75,13 @@ proptest! {
                 let ts = if whole_seconds { r.ts_ms / 1000 * 1000 } else { r.ts_ms };
                 prop_assert_eq!(g.ts_ms, ts, "{}", f.name());
                 prop_assert_eq!(g.number, r.number);
-                prop_assert_eq!(g.price_usd, Some(r.price_usd), "{}: exact price", f.name());
+                let price = g.price_usd.unwrap();
+                if f == LogFormat::AwsSmsEvents {
+                    // A JSON number: serde_json reads it back to within an ulp or so.
+                    prop_assert!((price - r.price_usd).abs() <= r.price_usd * 1e-15, "{}", f.name());
+                } else {
+                    prop_assert_eq!(price, r.price_usd, "{}: exact price", f.name());
+                }
                 prop_assert_eq!(g.segments, Some(r.segments));
                 prop_assert_eq!(g.refused, r.refused);
                 if f != LogFormat::TwilioMessaging && f != LogFormat::TwilioBulkExport {
@@ -98,16 +107,24 @@ proptest! {
 
 #[test]
 fn file_names_are_distinct_and_formats_parse_by_name() {
-    let names: std::collections::BTreeSet<String> =
-        LogFormat::ALL.iter().map(|f| f.file_name("traffic")).collect();
+    let names: std::collections::BTreeSet<String> = LogFormat::ALL
+        .iter()
+        .map(|f| f.file_name("traffic"))
+        .collect();
     assert_eq!(names.len(), LogFormat::ALL.len());
     for f in LogFormat::ALL {
         assert_eq!(LogFormat::parse(f.name()), Some(f));
     }
     assert_eq!(LogFormat::parse("twilio"), None);
     assert_eq!(LogFormat::Csv.file_name("traffic"), "traffic.csv");
-    assert_eq!(LogFormat::TwilioVerifyAttempts.file_name("traffic"), "traffic.json");
-    assert_eq!(LogFormat::AwsSmsEvents.file_name("traffic"), "traffic.jsonl");
+    assert_eq!(
+        LogFormat::TwilioVerifyAttempts.file_name("traffic"),
+        "traffic.json"
+    );
+    assert_eq!(
+        LogFormat::AwsSmsEvents.file_name("traffic"),
+        "traffic.jsonl"
+    );
 }
 
 #[test]
@@ -126,9 +143,14 @@ fn verify_pages_hold_at_most_a_thousand_attempts() {
     };
     let records = vec![r; 2_500];
     let mut bytes = Vec::new();
-    LogFormat::TwilioVerifyAttempts.write(&mut bytes, &records).unwrap();
+    LogFormat::TwilioVerifyAttempts
+        .write(&mut bytes, &records)
+        .unwrap();
     let text = String::from_utf8(bytes).unwrap();
-    assert_eq!(text.matches("\"attempts\"").count(), 3);
+    assert_eq!(text.matches("{\"attempts\": [").count(), 3);
     assert_eq!(text.matches("\"next_page_url\":null").count(), 1);
-    assert_eq!(read_back(LogFormat::TwilioVerifyAttempts, &records).len(), 2_500);
+    assert_eq!(
+        read_back(LogFormat::TwilioVerifyAttempts, &records).len(),
+        2_500
+    );
 }
