@@ -6,8 +6,11 @@ use crate::progress;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use mo2fa_harness::live::{self, Behind, LiveOptions};
-use mo2fa_harness::scenario_run::{Run, RunOptions};
+use mo2fa_harness::scenario_run::{Run, RunOptions, Simulated};
+use mo2fa_import::emit::{LogFormat, Record};
 use mo2fa_sim::engine::Control;
+use mo2fa_sim::engine::{SmsFate, SmsLog};
+use mo2fa_sim::flow::Flow;
 use mo2fa_sim::trace::Trace;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -57,12 +60,25 @@ pub(crate) struct RunArgs {
     /// user so every flow stays on one shard; `mo2fa live merge` adds up the shards' outputs.
     #[arg(long, value_name = "I/N", requires = "live")]
     shard: Option<mo2fa_decide::grid::Shard>,
+    /// Also write the run's simulated SMS traffic as a log `mo2fa import` reads, in FORMAT:
+    /// twilio-verify-attempts, twilio-messaging (console CSV), twilio-bulkexport,
+    /// aws-sms-events, csv, or all; repeatable or a comma list. Files: <out>/traffic.* (the
+    /// sms flow), <out>/traffic-reverse.* (the reverse flow's outbound fallback); see
+    /// docs/import.md.
+    #[arg(
+        long = "emit-log",
+        value_name = "FORMAT",
+        value_delimiter = ',',
+        conflicts_with = "live"
+    )]
+    emit_log: Vec<String>,
 }
 
 /// Set by Ctrl-C: the run stops at its next check and still writes its partial reports.
 static INTERRUPT: AtomicBool = AtomicBool::new(false);
 
 pub(crate) fn run(args: RunArgs) -> Result<()> {
+    let emit = emit_formats(&args.emit_log)?;
     let (sc, expect) = crate::expect_cli::load(&args.scenario, &args.expect)?;
     let run = Run::with_scenario(
         sc,
@@ -102,9 +118,24 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
         interrupt: &INTERRUPT,
         progress: &on_progress,
     };
-    let simulated = run.simulate(&control, args.live)?;
+    let (simulated, log) = if emit.is_empty() {
+        (run.simulate(&control, args.live)?, None)
+    } else {
+        let started = std::time::Instant::now();
+        let (outcome, log) = mo2fa_sim::engine::simulate_logged(&run.sc, run.seed, &control)?;
+        let elapsed_s = started.elapsed().as_secs_f64();
+        let simulated = Simulated {
+            outcome,
+            trace: None,
+            elapsed_s,
+        };
+        (simulated, Some(log))
+    };
     bar.finish_and_clear();
     run.write(&simulated.outcome)?;
+    if let Some(log) = log {
+        emit_logs(&run, &log, &emit)?;
+    }
     print!("{}", run.summary(&simulated));
     if let Some(trace) = simulated.trace
         && !simulated.outcome.interrupted
@@ -194,5 +225,90 @@ pub(crate) fn new_scenario(args: NewScenarioArgs) -> Result<()> {
         "wrote {0}: check it with `mo2fa run --check {0}`, run it with `mo2fa run {0}`",
         path.display()
     );
+    Ok(())
+}
+
+/// `--emit-log`'s formats (`all`: every one), each once, in the order given.
+fn emit_formats(names: &[String]) -> Result<Vec<LogFormat>> {
+    let mut out = Vec::new();
+    for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
+        let add: Vec<LogFormat> = if name == "all" {
+            LogFormat::ALL.to_vec()
+        } else {
+            let Some(f) = LogFormat::parse(name) else {
+                let known: Vec<&str> = LogFormat::ALL.iter().map(|f| f.name()).collect();
+                bail!(
+                    "--emit-log {name}: unknown format (known: {}, all)",
+                    known.join(", ")
+                );
+            };
+            vec![f]
+        };
+        for f in add {
+            if !out.contains(&f) {
+                out.push(f);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One flow's attempts as the import crate's records (wall time, ISO codes).
+fn records(log: &SmsLog, flow: Flow) -> Vec<Record> {
+    use mo2fa_sim::time::wall_ms;
+    log.records
+        .iter()
+        .filter(|r| r.flow == flow)
+        .map(|r| {
+            let iso = log
+                .countries
+                .get(usize::from(r.country))
+                .map(String::as_bytes);
+            let sent = r.fate == SmsFate::Sent;
+            Record {
+                ts_ms: wall_ms(r.at_ms),
+                number: r.number,
+                country: match iso {
+                    Some(&[a, b]) => [a, b],
+                    _ => *b"ZZ",
+                },
+                ip: Some(r.ip),
+                account: r.account,
+                verified: Some(sent && r.verified_ms.is_some()),
+                verified_ms: r.verified_ms.filter(|_| sent).map(wall_ms),
+                price_usd: r.usd,
+                segments: r.segments,
+                refused: !sent,
+            }
+        })
+        .collect()
+}
+
+/// Writes each format's log for each flow the scenario runs, and says where.
+fn emit_logs(run: &Run, log: &SmsLog, formats: &[LogFormat]) -> Result<()> {
+    for flow in Flow::ALL {
+        if !run.sc.flows.contains(&flow) {
+            continue;
+        }
+        let stem = match flow {
+            Flow::Sms => "traffic",
+            Flow::Reverse => "traffic-reverse",
+        };
+        let rows = records(log, flow);
+        for f in formats {
+            let path = f.write_file(&run.out, stem, &rows).with_context(|| {
+                format!(
+                    "{}: cannot write",
+                    run.out.join(f.file_name(stem)).display()
+                )
+            })?;
+            println!(
+                "wrote {} ({} attempts, {} format)",
+                path.display(),
+                rows.len(),
+                f.name()
+            );
+        }
+    }
     Ok(())
 }

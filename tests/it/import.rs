@@ -69,6 +69,7 @@ fn every_fixture_imports_with_its_bad_rows_reported() {
         ("aws_sms_events.jsonl", "aws-sms-events", 4, 1),
         ("generic.csv", "csv", 4, 3),
         ("generic_latin1.csv", "csv", 1, 1),
+        ("generic_refused.csv", "csv", 2, 2),
     ];
     let d = dir("fixtures");
     for (file, format, sms, bad) in cases {

@@ -17,6 +17,7 @@ mod cli_serve;
 mod cli_soak;
 mod cost_cli;
 mod decide;
+mod emit_log;
 mod import;
 mod load_shards;
 mod metrics_doc;

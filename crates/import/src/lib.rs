@@ -20,6 +20,7 @@
 
 pub mod analysis;
 pub mod countries;
+pub mod emit;
 pub mod error;
 pub mod fit;
 pub mod formats;

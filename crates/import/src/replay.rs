@@ -6,9 +6,13 @@
 //!   come newest first, files in any order); a send older than one already replayed is
 //!   replayed at once and counted as `late`.
 //! - Outcome: a send the guard allows whose code the log says was converted is reported to the
-//!   guard as verified (at its send time); a blocked send is never verified (its code was never
+//!   guard as verified, at the time the log gives for it (the generic CSV's `verified_at`, a
+//!   converted attempt's `date_updated`) or else at its send time; a blocked send is never verified (its code was never
 //!   sent). The replay is counterfactual: attackers and users who were refused do not retry or
 //!   adapt here as they would have.
+//! - A send without a client address is replayed from an address of its own per number
+//!   ([`no_address`]): the core's per-address rules know no "unknown address", and address 0
+//!   for every send would make a log without addresses look like one client.
 //! - Warm-up (`--warmup 15d`): the log's first days are replayed to build the rules' history
 //!   (baselines, busiest hours, verified counts) and are left out of the figures.
 
@@ -66,7 +70,9 @@ impl Replay {
         &self.guard.stats.alerts
     }
 
-    fn judge(&mut self, s: &Sent, a: &Attempt, warm: bool) {
+    /// Judges one send; `true` when its code was used later (at `s.verified_ms`), which the
+    /// caller then reports to the guard at that time.
+    fn judge(&mut self, s: &Sent, a: &Attempt, warm: bool) -> bool {
         let verdict = self.guard.check(a);
         for span in self.guard.blocks.drain(..) {
             self.spans_total += 1;
@@ -76,7 +82,8 @@ impl Replay {
         }
         match verdict {
             Ok(()) => {
-                if s.converted == Some(true) {
+                let later = s.verified_ms.is_some_and(|t| t > a.now);
+                if s.converted == Some(true) && !later {
                     self.guard.verified(a);
                 }
                 if warm {
@@ -84,6 +91,7 @@ impl Replay {
                 } else {
                     self.judged.add(s);
                 }
+                return s.converted == Some(true) && later;
             }
             Err(_) if warm => {
                 self.warmup.add(s);
@@ -111,6 +119,7 @@ impl Replay {
                 }
             }
         }
+        false
     }
 }
 
@@ -118,6 +127,8 @@ impl Replay {
 struct Queued {
     seq: u64,
     sent: Sent,
+    /// A use of the code of `sent` (at `sent.ts_ms`), for this replay only.
+    verify: Option<usize>,
 }
 
 impl PartialEq for Queued {
@@ -194,6 +205,7 @@ impl Replays {
         self.heap.push(Reverse(Queued {
             seq: self.seq,
             sent: *s,
+            verify: None,
         }));
         if self.heap.len() > REORDER_ROWS {
             self.pop();
@@ -212,6 +224,11 @@ impl Replays {
             return;
         };
         let s = q.sent;
+        if let Some(i) = q.verify {
+            let a = self.attempt(&s, s.ts_ms);
+            self.replays[i].guard.verified(&a);
+            return;
+        }
         if s.ts_ms < self.last_ms {
             self.late += 1;
         }
@@ -220,20 +237,41 @@ impl Replays {
             .warm_until
             .get_or_insert(s.ts_ms.saturating_add(self.warmup_ms));
         let warm = s.ts_ms < until;
+        let a = self.attempt(&s, self.last_ms);
+        for i in 0..self.replays.len() {
+            if self.replays[i].judge(&s, &a, warm) {
+                let at = s.verified_ms.unwrap_or(s.ts_ms);
+                self.seq += 1;
+                self.heap.push(Reverse(Queued {
+                    seq: self.seq,
+                    sent: Sent { ts_ms: at, ..s },
+                    verify: Some(i),
+                }));
+            }
+        }
+    }
+
+    /// The guard's view of `s` at `now`.
+    fn attempt(&mut self, s: &Sent, now: u64) -> Attempt {
         let next = self.networks.len() as u32 + 1;
         let network = s
             .carrier
             .map_or(0, |c| *self.networks.entry(c).or_insert(next));
-        let a = Attempt {
+        Attempt {
             country: usize::from(s.country),
             network,
             number: s.number,
-            ip: s.ip.map_or(0, |ip| ip.bits),
+            ip: s.ip.map_or_else(|| no_address(s.number), |ip| ip.bits),
             account: s.account,
-            now: self.last_ms,
-        };
-        for r in &mut self.replays {
-            r.judge(&s, &a, warm);
+            now,
         }
     }
+}
+
+/// The address a send without one is replayed from: one of its own per number, outside the
+/// IPv4 range and spread over the IPv6 space, so per-address rules (which have no notion of an
+/// unknown address) cannot lump a log's address-less sends together as one client.
+fn no_address(number: u64) -> u128 {
+    // An odd multiplier is a bijection on u64: distinct numbers, distinct addresses.
+    (u128::from(number.wrapping_mul(0x9E37_79B9_7F4A_7C15)) << 64) | 1
 }

@@ -206,6 +206,7 @@ pub fn summary(im: &Imported) -> Value {
             "first": st.first_bad,
         },
         "skipped_rows": st.skipped,
+        "refused_rows": st.refused(),
         "likely_pumping": pumping(im),
         "defences": {
             "warmup_days": im.warmup_ms as f64 / DAY_MS as f64,

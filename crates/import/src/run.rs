@@ -59,7 +59,9 @@ pub fn import(
     let stats = scanner.scan(
         files,
         &mut |s| {
-            analysis.add(s);
+            if !s.refused {
+                analysis.add(s);
+            }
             replays.push(s);
         },
         on_bad,
@@ -112,8 +114,8 @@ pub fn presets(name: &str) -> Result<Vec<Defence>, ImportError> {
         .collect()
 }
 
-/// The `[defences.sms]` section of a scenario file, or a defences file (the same keys at its
-/// top level, as `serve --sms-defences` reads).
+/// The `[defences.sms]` section of a scenario file (none: the defaults, as the simulator runs
+/// it), or a defences file (the same keys at its top level, as `serve --sms-defences` reads).
 pub fn defences_file(path: &Path) -> Result<Defence, ImportError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
@@ -127,7 +129,10 @@ pub fn defences_file(path: &Path) -> Result<Defence, ImportError> {
         .get("defences")
         .and_then(|d| d.get("sms"))
         .and_then(toml::Value::as_table);
+    // A scenario (it has a `[legit]` table) without `[defences.sms]` runs with none.
+    let scenario = table.get("legit").is_some_and(toml::Value::is_table);
     let cfg = match section {
+        None if scenario => Ok(SmsDefences::default()),
         Some(sms) => {
             let body =
                 toml::to_string(sms).map_err(|e| ImportError::Config(format!("{name}: {e}")))?;

@@ -29,6 +29,10 @@ pub struct Sent {
     pub price_usd: f64,
     pub segments: u32,
     pub carrier: Option<(u16, u16)>,
+    /// Not sent (refused by a defence or the provider account): replayed, not counted.
+    pub refused: bool,
+    /// When the code was used (Unix ms), where the log says.
+    pub verified_ms: Option<u64>,
 }
 
 /// A row that was skipped because a field is malformed.
@@ -54,6 +58,8 @@ impl std::fmt::Display for BadRow {
 pub struct FileStats {
     pub file: String,
     pub sends: u64,
+    /// Attempts the log marks as not sent (`refused`).
+    pub refused: u64,
     pub bad: u64,
     pub skipped: u64,
 }
@@ -88,6 +94,11 @@ pub struct ScanStats {
 impl ScanStats {
     pub fn sends(&self) -> u64 {
         self.files.iter().map(|f| f.sends).sum()
+    }
+
+    /// Attempts the logs mark as not sent.
+    pub fn refused(&self) -> u64 {
+        self.files.iter().map(|f| f.refused).sum()
     }
 
     pub fn skipped_total(&self) -> u64 {
@@ -125,7 +136,11 @@ impl Scanner<'_> {
                 let item = match item {
                     Item::Send(raw) => match self.complete(&raw, &mut stats.inferred) {
                         Ok(sent) => {
-                            file.sends += 1;
+                            if sent.refused {
+                                file.refused += 1;
+                            } else {
+                                file.sends += 1;
+                            }
                             on_send(&sent);
                             return Ok(());
                         }
@@ -156,7 +171,7 @@ impl Scanner<'_> {
                             });
                         }
                         file.bad += 1;
-                        if file.sends == 0 && file.bad >= WRONG_FORMAT_ROWS {
+                        if file.sends + file.refused == 0 && file.bad >= WRONG_FORMAT_ROWS {
                             let first = first_bad.clone().unwrap_or(bad.clone());
                             return Err(ImportError::WrongFormat {
                                 file: first.file,
@@ -180,7 +195,7 @@ impl Scanner<'_> {
                 }
             };
             self.format.read(input, &mut sink)?;
-            if let (0, Some(first)) = (file.sends, first_bad) {
+            if let (0, Some(first)) = (file.sends + file.refused, first_bad) {
                 return Err(ImportError::WrongFormat {
                     file: first.file,
                     line: first.line,
@@ -225,6 +240,7 @@ impl Scanner<'_> {
             1
         });
         let price_usd = match raw.price_usd {
+            _ if raw.refused => 0.0,
             Some(p) => p,
             None => {
                 let (per, listed) = self.prices.per_segment(country, raw.ts_ms);
@@ -248,6 +264,8 @@ impl Scanner<'_> {
             price_usd,
             segments,
             carrier: raw.carrier,
+            refused: raw.refused,
+            verified_ms: raw.verified_ms,
         })
     }
 }

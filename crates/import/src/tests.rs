@@ -253,6 +253,8 @@ fn suspect_cells_follow_conversion() {
             price_usd: 0.01,
             segments: 1,
             carrier: None,
+            refused: false,
+            verified_ms: None,
         };
         a.add(&s(us, i % 10 != 0));
         if i % 4 == 0 {
@@ -285,6 +287,8 @@ fn suspect_cells_by_volume_without_conversion() {
                 price_usd: 0.2,
                 segments: 1,
                 carrier: None,
+                refused: false,
+                verified_ms: None,
             });
         }
     };
@@ -320,6 +324,8 @@ fn reverse_pricing_with_each_fallback() {
             price_usd,
             segments: 1,
             carrier: None,
+            refused: false,
+            verified_ms: None,
         });
     }
     let shares = crate::reverse::Shares::builtin();
@@ -392,4 +398,20 @@ proptest! {
             other => prop_assert!(false, "{:?}", other),
         }
     }
+}
+
+#[test]
+fn generic_csv_refused_attempts_and_when_codes_were_used() {
+    let (sends, stats, bad) = scan("generic_refused.csv", Format::Csv, false).unwrap();
+    assert_eq!(lines_and_fields(&bad), [(4, "refused"), (5, "verified_at")]);
+    assert_eq!(sends.len(), 3, "two sends and one refused attempt");
+    assert_eq!(stats.sends(), 2);
+    assert_eq!(stats.refused(), 1);
+    assert_eq!(sends[0].verified_ms, Some(sends[0].ts_ms + 31_250));
+    assert!(sends[1].refused && sends[1].price_usd == 0.0);
+    assert!(!sends[2].refused && sends[2].verified_ms.is_none());
+    assert_eq!(
+        stats.inferred.price_usd, 1,
+        "only the last row's price is inferred"
+    );
 }

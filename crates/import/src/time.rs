@@ -166,12 +166,38 @@ pub fn day_string(day: u64) -> String {
     t[..10].to_string()
 }
 
+/// Unix milliseconds as RFC 2822 in UTC, whole seconds (`Thu, 01 Jan 2026 00:00:00 +0000`), as
+/// Twilio's Message resource writes its dates.
+pub fn rfc2822_string(ms: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let full = mo2fa_core::timefmt::rfc3339_ms(ms);
+    let month: usize = full[5..7].parse().unwrap_or(1);
+    let mon = MONTHS[month.clamp(1, 12) - 1];
+    let mut m = mon.to_string();
+    m[..1].make_ascii_uppercase();
+    format!(
+        "{}, {} {m} {} {} +0000",
+        DAYS[((ms / DAY_MS) % 7) as usize],
+        &full[8..10],
+        &full[..4],
+        &full[11..19]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_forms_logs_use() {
+        assert_eq!(
+            rfc2822_string(1_767_225_600_000),
+            "Thu, 01 Jan 2026 00:00:00 +0000"
+        );
+        assert_eq!(
+            rfc2822_string(1_798_761_599_999),
+            "Thu, 31 Dec 2026 23:59:59 +0000"
+        );
         let t = 1_798_761_599_000; // 2026-12-31T23:59:59Z
         assert_eq!(parse_ms("2026-12-31T23:59:59Z"), Some(t));
         assert_eq!(parse_ms("2026-12-31 23:59:59"), Some(t));

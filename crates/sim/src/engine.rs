@@ -23,12 +23,14 @@ mod defences;
 mod legit;
 mod provider;
 mod queue;
+mod sms_log;
 mod world;
 
 pub use crate::outcome::{
     AttackerStats, Block, CarrierStats, CountryStats, FlowDefences, Outcome, Row,
 };
 pub use crate::time::{self, EPOCH_MS};
+pub use sms_log::{SmsFate, SmsLog, SmsRecord, simulate_logged};
 pub use world::{CoreConfig, FORGER_SECRET, SIM_SECRET, TOLERANCE_S, core_config};
 
 use crate::flow::Flow;

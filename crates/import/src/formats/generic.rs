@@ -1,6 +1,6 @@
 //! `--format csv`: mo2fa's documented generic CSV (docs/import.md). A header row names the
 //! columns, in any order and any case: `timestamp` and `phone` are required; `country`, `ip`,
-//! `account`, `verified`, `price_usd` and `segments` are optional; other columns are ignored.
+//! `account`, `verified`, `price_usd`, `segments`, `refused` and `verified_at` are optional; other columns are ignored.
 //! Quoted fields (with commas, quotes, line breaks), CRLF line ends and a byte-order mark are
 //! read as CSV allows (RFC 4180).
 
@@ -116,6 +116,8 @@ struct Generic {
     verified: Option<usize>,
     price: Option<usize>,
     segments: Option<usize>,
+    refused: Option<usize>,
+    verified_at: Option<usize>,
 }
 
 pub fn read(input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
@@ -144,6 +146,8 @@ pub fn read(input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
                 verified: c.find(&["verified"]),
                 price: c.find(&["price_usd"]),
                 segments: c.find(&["segments"]),
+                refused: c.find(&["refused"]),
+                verified_at: c.find(&["verified_at"]),
             })
         },
         row,
@@ -185,6 +189,15 @@ fn parse_row(c: &Generic, rec: &ByteRecord) -> Result<Raw, Fail> {
         parse_price(get("price_usd", c.price)?).map_err(|()| ("price_usd", "not a number"))?;
     let segments = parse_segments(get("segments", c.segments)?)
         .map_err(|()| ("segments", "not a count from 1 to 100"))?;
+    let refused = parse_bool(get("refused", c.refused)?)
+        .map_err(|()| ("refused", "not true/false"))?
+        .unwrap_or(false);
+    let at = get("verified_at", c.verified_at)?;
+    let verified_ms = if at.trim().is_empty() {
+        None
+    } else {
+        Some(crate::time::parse_ms(at).ok_or(("verified_at", "not a timestamp"))?)
+    };
     Ok(Raw {
         ts_ms,
         number,
@@ -196,5 +209,58 @@ fn parse_row(c: &Generic, rec: &ByteRecord) -> Result<Raw, Fail> {
         price_usd,
         segments,
         carrier: None,
+        refused,
+        verified_ms,
     })
+}
+
+/// The columns [`write`] writes, each one [`read`] takes.
+pub const HEADER: [&str; 10] = [
+    "timestamp",
+    "phone",
+    "country",
+    "ip",
+    "account",
+    "verified",
+    "verified_at",
+    "price_usd",
+    "segments",
+    "refused",
+];
+
+/// Writes attempts as the generic CSV ([`HEADER`]; times in RFC 3339 with milliseconds; the
+/// account as its number, empty for none; refused attempts with `refused = true` and no
+/// price).
+pub fn write<'r>(
+    w: &mut dyn std::io::Write,
+    rows: impl Iterator<Item = &'r crate::emit::Record>,
+) -> std::io::Result<()> {
+    use mo2fa_core::timefmt::rfc3339_ms;
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record(HEADER)?;
+    for r in rows {
+        let ip =
+            r.ip.map(|ip| std::net::Ipv4Addr::from(ip).to_string())
+                .unwrap_or_default();
+        let account = if r.account == 0 {
+            String::new()
+        } else {
+            r.account.to_string()
+        };
+        let verified = r.verified.map(|v| v.to_string()).unwrap_or_default();
+        let at = r.verified_ms.map(rfc3339_ms).unwrap_or_default();
+        out.write_record([
+            rfc3339_ms(r.ts_ms).as_str(),
+            &format!("+{}", r.number),
+            r.country(),
+            &ip,
+            &account,
+            &verified,
+            &at,
+            &crate::emit::price(r.price_usd),
+            &r.segments.max(1).to_string(),
+            if r.refused { "true" } else { "false" },
+        ])?;
+    }
+    out.flush()
 }

@@ -73,6 +73,11 @@ pub struct Raw {
     pub segments: Option<u32>,
     /// Mobile country and network codes.
     pub carrier: Option<(u16, u16)>,
+    /// Not sent: refused by a defence or the provider account (the generic CSV's `refused`).
+    /// Replayed through the defences, left out of the spend and the send counts.
+    pub refused: bool,
+    /// When the code was used (Unix ms), where the log says.
+    pub verified_ms: Option<u64>,
 }
 
 /// What one row of a log is.

@@ -207,7 +207,15 @@ fn attempt(v: &Value) -> Result<Item, Fail> {
     };
     let segments = parse_segments(&text(data.get("segments")).unwrap_or_default())
         .map_err(|()| ("channel_data.segments", "not a count from 1 to 100"))?;
+    // A converted attempt was last updated by its conversion.
+    let verified_ms = match (converted, text(v.get("date_updated"))) {
+        (Some(true), Some(d)) => {
+            Some(crate::time::parse_ms(&d).ok_or(("date_updated", "not an ISO 8601 date-time"))?)
+        }
+        _ => None,
+    };
     Ok(Item::Send(Raw {
+        verified_ms,
         ts_ms,
         number,
         country,
@@ -217,4 +225,66 @@ fn attempt(v: &Value) -> Result<Item, Fail> {
         carrier: parse_carrier(data.get("mcc"), data.get("mnc")),
         ..Raw::default()
     }))
+}
+
+/// Attempts per page written: Twilio's largest `PageSize`.
+pub const PAGE_SIZE: usize = 1_000;
+
+/// Writes sends as Verify Attempts pages of [`PAGE_SIZE`], one after the other, with the
+/// fields [`read`] takes (`date_created`, `date_updated` (the conversion's time when
+/// converted), `conversion_status`, `channel`, `channel_data.to`/`.country`/`.segments`,
+/// `price`) and the identifiers Twilio's schema has (`sid`, `account_sid`, `service_sid`,
+/// `verification_sid`, `url`). Pages are in time order (Twilio's API lists newest first).
+pub fn write<'r>(
+    w: &mut dyn std::io::Write,
+    sends: impl Iterator<Item = &'r crate::emit::Record>,
+) -> std::io::Result<()> {
+    use crate::emit::{iso_seconds, price, sid};
+    const BASE: &str = "https://verify.twilio.com/v2/Attempts";
+    let mut sends = sends.enumerate().peekable();
+    let mut page = 0usize;
+    while sends.peek().is_some() || page == 0 {
+        w.write_all(b"{\"attempts\": [")?;
+        for k in 0..PAGE_SIZE {
+            let Some((n, r)) = sends.next() else { break };
+            let id = sid("VL", n as u64 + 1);
+            let updated = r.verified_ms.filter(|_| r.verified == Some(true));
+            let attempt = serde_json::json!({
+                "sid": id,
+                "account_sid": sid("AC", 1),
+                "service_sid": sid("VA", 1),
+                "verification_sid": sid("VE", n as u64 + 1),
+                "date_created": iso_seconds(r.ts_ms),
+                "date_updated": iso_seconds(updated.unwrap_or(r.ts_ms)),
+                "conversion_status": if r.verified == Some(true) { "converted" } else { "unconverted" },
+                "channel": "sms",
+                "channel_data": {
+                    "to": format!("+{}", r.number),
+                    "country": r.country(),
+                    "segments": r.segments.max(1),
+                },
+                "price": { "value": price(r.price_usd), "currency": "usd" },
+                "url": format!("{BASE}/{id}"),
+            });
+            if k > 0 {
+                w.write_all(b",")?;
+            }
+            w.write_all(b"\n  ")?;
+            serde_json::to_writer(&mut *w, &attempt)?;
+        }
+        let meta = serde_json::json!({
+            "page": page,
+            "page_size": PAGE_SIZE,
+            "first_page_url": format!("{BASE}?PageSize={PAGE_SIZE}&Page=0"),
+            "previous_page_url": (page > 0).then(|| format!("{BASE}?PageSize={PAGE_SIZE}&Page={}", page - 1)),
+            "next_page_url": sends.peek().is_some().then(|| format!("{BASE}?PageSize={PAGE_SIZE}&Page={}", page + 1)),
+            "url": format!("{BASE}?PageSize={PAGE_SIZE}&Page={page}"),
+            "key": "attempts",
+        });
+        w.write_all(b"\n], \"meta\": ")?;
+        serde_json::to_writer(&mut *w, &meta)?;
+        w.write_all(b"}\n")?;
+        page += 1;
+    }
+    Ok(())
 }

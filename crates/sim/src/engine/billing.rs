@@ -10,6 +10,15 @@ impl World<'_> {
     /// price, all billed segments) now: always without `[billing.balance]`; otherwise the
     /// flow's account decides, and a refusal is counted as legit or pumped.
     pub(super) fn billing_accepts(&mut self, flow: Flow, usd: f64, legit: bool) -> bool {
+        let accepted = self.account_accepts(flow, usd, legit);
+        if let Some(log) = &mut self.sms_log {
+            let segments = self.sc.billed_per_message().round().max(1.0) as u32;
+            log.billed(flow, usd, segments, accepted);
+        }
+        accepted
+    }
+
+    fn account_accepts(&mut self, flow: Flow, usd: f64, legit: bool) -> bool {
         let Some(a) = self.flows[flow].account.as_mut() else {
             return true;
         };

@@ -9,7 +9,11 @@ impl World<'_> {
     /// Asks the flow's guard whether `a` may be sent; a refusal is counted for the flow (and
     /// as a legit user's when `legit`). `a.now` is virtual time.
     pub(super) fn defend(&mut self, flow: Flow, a: &Attempt, legit: bool) -> bool {
-        if self.flows[flow].guard.check(a).is_ok() {
+        let allowed = self.flows[flow].guard.check(a).is_ok();
+        if let Some(log) = &mut self.sms_log {
+            log.judged(flow, a, legit, allowed);
+        }
+        if allowed {
             return true;
         }
         let row = self.row();
@@ -33,6 +37,9 @@ impl World<'_> {
             ..*a
         };
         self.flows[flow].guard.verified(&a);
+        if let Some(log) = &mut self.sms_log {
+            log.verified(flow, a.number, a.now);
+        }
     }
 
     /// The attempt the engine knows for a send now.

@@ -329,6 +329,8 @@ pub(super) struct World<'a> {
     /// The counters the reports are made of.
     pub acc: Accounts,
     pub trace: Option<Trace>,
+    /// Every SMS attempt, when `run --emit-log` asks (`sms_log`).
+    pub sms_log: Option<&'a mut super::sms_log::SmsLog>,
     /// The cost model of the scenario's population, loaded before the run so a bad price
     /// setting fails at once.
     pub cost_model: mo2fa_cost::PricedMix,
@@ -538,6 +540,7 @@ impl<'a> World<'a> {
                 attacker_stats,
             ),
             trace: None,
+            sms_log: None,
             cost_model,
         })
     }
