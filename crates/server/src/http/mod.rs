@@ -617,6 +617,15 @@ impl<V: Backend, C: Clock> App<V, C> {
             "country",
             billed.iter().map(|(c, b)| (country(c), b.usd())),
         );
+        // With the sends above, each destination's conversion: pumped codes are never entered.
+        metrics::render_labelled(
+            out,
+            "mo2fa_sms_verified_by_country_total",
+            "counter",
+            "SMS codes checked correct (/sms/check) by the number's country, as billed above.",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.verified as f64)),
+        );
     }
 
     /// The connection guards: open connections, the cap, and what each guard closed.
