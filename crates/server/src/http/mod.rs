@@ -12,6 +12,7 @@
 
 mod answer;
 mod conn;
+mod per_core;
 mod rejected;
 mod sms;
 
@@ -19,6 +20,7 @@ pub use conn::{
     BodyError, Deadlined, MAX_ANSWER_BYTES_UNREAD, MAX_METRICS_CONNECTIONS, Surface,
     default_max_connections, fd_limit, serve, serve_with, shutdown_signal,
 };
+pub use per_core::{bind_per_core, serve_per_core};
 
 use answer::{
     ApiError, BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
