@@ -10,6 +10,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 COUNT=${COUNT:-20000}
 DUR=${DUR:-4s}
+# SERVE_ARGS: extra `mo2fa serve` flags (e.g. "--runtime per-core"); CONNS: wrk's connections.
+SERVE_ARGS=${SERVE_ARGS:-}
+CONNS=${CONNS:-16}
 export MO2FA_WEBHOOK_SECRET=${MO2FA_WEBHOOK_SECRET:-compare-secret}
 
 cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
@@ -28,7 +31,7 @@ count() { # name port fixture-from-port command...
   "$FIXTURE_GEN" "http://127.0.0.1:$issuer" "$COUNT" "$work/$name.tsv" 2>/dev/null
   callgrind_control -z "$pid" >/dev/null 2>&1
   local n
-  n=$(FIXTURE="$work/$name.tsv" wrk -t1 -c16 -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port" \
+  n=$(FIXTURE="$work/$name.tsv" wrk -t1 -c"$CONNS" -d"$DUR" -s benches/webhook.lua "http://127.0.0.1:$port" \
       | awk '/requests in/{print $1}')
   callgrind_control -d "$pid" >/dev/null 2>&1
   kill "$pid"; wait "$pid" 2>/dev/null || true
@@ -46,4 +49,5 @@ issuer=$!
 printf "%-12s %9s %12s %14s\n" server requests "instr/req" "of which SHA"
 count bare-hyper 18201 18299 "$BARE" 127.0.0.1:18201
 kill $issuer
-count mo2fa 18202 18202 target/release/mo2fa serve --addr 127.0.0.1:18202
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+count mo2fa 18202 18202 target/release/mo2fa serve --addr 127.0.0.1:18202 $SERVE_ARGS

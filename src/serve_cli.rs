@@ -80,6 +80,12 @@ pub(crate) struct ServeArgs {
     /// and woken again for work another one found, which costs CPU on every request.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
+    /// How the --workers threads share the connections: `work-stealing`, one Tokio runtime
+    /// whose threads take work from each other; `per-core`, a runtime and an SO_REUSEPORT
+    /// listener per thread, each serving the connections the kernel hands it (no parking and
+    /// waking, but few connections may leave a thread idle). docs/performance.md compares them.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::WorkStealing)]
+    runtime: RuntimeArg,
     /// Deadline on reading one whole request, headers and body together (e.g. `10s`,
     /// `500ms`); a body still incomplete then is answered 408 and the connection closed.
     #[arg(long = "request-timeout", value_name = "REQUEST_TIMEOUT", default_value = "10s", value_parser = args::positive_millis)]
@@ -144,6 +150,12 @@ pub(crate) struct ServeArgs {
 
 fn parse_warmup(s: &str) -> Result<u64, String> {
     mo2fa_core::conf::parse_duration(s)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RuntimeArg {
+    WorkStealing,
+    PerCore,
 }
 
 /// The lifetime flags in their own terms: the verifier would refuse the same settings, but in
@@ -217,6 +229,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         addr: args.addr,
         metrics_addr: args.metrics_addr,
         workers: args.workers.map(usize::from),
+        per_core: args.runtime == RuntimeArg::PerCore,
         store: StoreUrl::parse("--store", &args.store)?,
         verifier,
         max_pending: args.max_pending,

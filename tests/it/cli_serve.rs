@@ -367,3 +367,54 @@ fn metrics_addr_moves_metrics_off_the_main_address() {
         assert_eq!(ready.json()["status"], "ready");
     }
 }
+
+/// `--runtime per-core`: one serving thread per worker, each with its own listener on the one
+/// port; connections spread over them all see one store (a challenge started through one
+/// connection is read through others), and SIGTERM stops every thread cleanly.
+#[cfg(target_os = "linux")]
+#[test]
+fn per_core_runtime_serves_one_store_from_every_thread_and_stops_on_sigterm() {
+    let mut server = common::Serve::start("s", &["--runtime", "per-core", "--workers", "3"]);
+    let count = || {
+        std::fs::read_dir(format!("/proc/{}/task", server.child.id()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.trim().starts_with("mo2fa-core-"))
+            .count()
+    };
+    // The threads start once the address is announced (the listeners are bound before).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut threads = count();
+    while threads < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        threads = count();
+    }
+    assert_eq!(threads, 3);
+    let start =
+        "POST /2fa/start HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    for _ in 0..24 {
+        let reply = http(&server.addr, start);
+        assert!(reply.starts_with("HTTP/1.1 201"), "{reply}");
+        let body: serde_json::Value =
+            serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        let status = http(
+            &server.addr,
+            &format!(
+                "GET /2fa/status/{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                body["id"].as_str().unwrap()
+            ),
+        );
+        assert!(status.contains("\"status\":\"pending\""), "{status}");
+    }
+    assert_eq!(server.metric("mo2fa_starts_total"), 24);
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = server.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}

@@ -18,8 +18,11 @@ pub struct Serve {
     pub addr: SocketAddr,
     /// `/metrics` (and `/healthz`, `/readyz`) on an address of their own.
     pub metrics_addr: Option<SocketAddr>,
-    /// Runtime worker threads; `None`: Tokio's default.
+    /// Runtime worker threads; `None`: Tokio's default (one per core).
     pub workers: Option<usize>,
+    /// Thread per core (one current-thread runtime and `SO_REUSEPORT` listener on each of
+    /// `workers` threads) instead of one work-stealing runtime.
+    pub per_core: bool,
     pub store: StoreUrl,
     pub verifier: verifier::Config,
     pub max_pending: usize,
@@ -42,7 +45,10 @@ pub fn run(
     s: Serve,
     on_bound: impl FnOnce(&Bound) -> std::io::Result<()>,
 ) -> Result<(), HarnessError> {
-    let rt = match s.workers {
+    // Thread per core: this runtime only waits for the signal (and drives a Redis connection);
+    // the serving threads run runtimes of their own.
+    let workers = if s.per_core { Some(1) } else { s.workers };
+    let rt = match workers {
         None => tokio::runtime::Runtime::new(),
         Some(n) => tokio::runtime::Builder::new_multi_thread()
             .worker_threads(n)
@@ -51,25 +57,8 @@ pub fn run(
     }
     .map_err(|e| HarnessError::Runtime(e.to_string()))?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(s.addr)
-            .await
-            .map_err(|source| HarnessError::Listen {
-                option: "--addr",
-                addr: s.addr,
-                source,
-            })?;
-        let metrics =
-            match s.metrics_addr {
-                None => None,
-                Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(
-                    |source| HarnessError::Listen {
-                        option: "--metrics-addr",
-                        addr,
-                        source,
-                    },
-                )?),
-            };
-        let listeners = (listener, metrics);
+        let listeners = bind(&s)?;
+        let per_core = s.per_core;
         match &s.store {
             StoreUrl::Memory => {
                 let store = MemoryStoreConfig {
@@ -78,7 +67,13 @@ pub fn run(
                     ..MemoryStoreConfig::default()
                 };
                 let verifier = Verifier::in_memory(s.verifier, store)?;
-                serve_app(listeners, App::new(verifier, SystemClock, s.http), on_bound).await
+                serve_app(
+                    listeners,
+                    per_core,
+                    App::new(verifier, SystemClock, s.http),
+                    on_bound,
+                )
+                .await
             }
             StoreUrl::Redis(url) => {
                 let redis = RedisConfig {
@@ -91,25 +86,73 @@ pub fn run(
                 let verifier = RedisVerifier::new(s.verifier, redis)
                     .map_err(|e| HarnessError::Store(e.to_string()))?;
                 tracing::info!("challenges live in {url}");
-                serve_app(listeners, App::new(verifier, SystemClock, s.http), on_bound).await
+                serve_app(
+                    listeners,
+                    per_core,
+                    App::new(verifier, SystemClock, s.http),
+                    on_bound,
+                )
+                .await
             }
         }
     })
 }
 
+/// The bound listeners: one for the work-stealing runtime, one per serving thread for thread
+/// per core; then the metrics one, if any.
+type Listeners = (Vec<std::net::TcpListener>, Option<std::net::TcpListener>);
+
+fn bind(s: &Serve) -> Result<Listeners, HarnessError> {
+    let listen = |option, addr| {
+        move |source| HarnessError::Listen {
+            option,
+            addr,
+            source,
+        }
+    };
+    let threads = match (s.per_core, s.workers) {
+        (false, _) => 1,
+        (true, Some(n)) => n,
+        (true, None) => std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    let main = if s.per_core {
+        http::bind_per_core(s.addr, threads)
+    } else {
+        std::net::TcpListener::bind(s.addr).map(|l| vec![l])
+    }
+    .map_err(listen("--addr", s.addr))?;
+    let metrics = match s.metrics_addr {
+        None => None,
+        Some(addr) => {
+            Some(std::net::TcpListener::bind(addr).map_err(listen("--metrics-addr", addr))?)
+        }
+    };
+    for l in main.iter().chain(&metrics) {
+        l.set_nonblocking(true)?;
+    }
+    Ok((main, metrics))
+}
+
 async fn serve_app<V: Backend>(
-    (listener, metrics): (tokio::net::TcpListener, Option<tokio::net::TcpListener>),
+    (mut main, metrics): Listeners,
+    per_core: bool,
     app: App<V, SystemClock>,
     on_bound: impl FnOnce(&Bound) -> std::io::Result<()>,
 ) -> Result<(), HarnessError> {
     let bound = Bound {
-        addr: listener.local_addr()?,
+        addr: main[0].local_addr()?,
         metrics: metrics.as_ref().map(|m| m.local_addr()).transpose()?,
     };
     // Installed before the address is announced: a SIGTERM sent right after is not lost.
     let shutdown = http::shutdown_signal();
     on_bound(&bound)?;
-    http::serve_with(listener, metrics, Arc::new(app), shutdown).await?;
+    if per_core {
+        http::serve_per_core(main, metrics, Arc::new(app), shutdown).await?;
+    } else {
+        let listener = tokio::net::TcpListener::from_std(main.remove(0))?;
+        let metrics = metrics.map(tokio::net::TcpListener::from_std).transpose()?;
+        http::serve_with(listener, metrics, Arc::new(app), shutdown).await?;
+    }
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -41,6 +41,9 @@ pub struct Billed {
     pub sent: u64,
     /// In millionths of a dollar, so that sums are exact.
     pub micro_usd: u64,
+    /// Codes to this destination checked correct: with `sent`, its conversion, the signal
+    /// pumping shows (codes sent to numbers nobody reads).
+    pub verified: u64,
 }
 
 impl Billed {
@@ -149,7 +152,12 @@ impl SmsGateway {
     }
 
     pub fn check(&self, phone: &Sender, code: &str, now: Millis) -> CheckOutcome {
-        self.otp.check(phone, code, now)
+        let outcome = self.otp.check(phone, code, now);
+        if outcome == CheckOutcome::Verified {
+            let country = destination(phone).0.map(str::to_string);
+            self.billed.lock().entry(country).or_default().verified += 1;
+        }
+        outcome
     }
 
     /// The last code sent to `phone`, if the outbox is on.
@@ -275,5 +283,39 @@ mod tests {
         assert_eq!(g.sent(), 4);
         let total: f64 = billed.iter().map(|(_, b)| b.usd()).sum();
         assert!((g.spend_usd() - total).abs() < 1e-9);
+    }
+
+    #[test]
+    fn correct_checks_are_tallied_by_the_number_s_country() {
+        let g = SmsGateway::new(true);
+        let phone = |p: &str| Sender::parse(p).expect("valid phone");
+        let gb = send(&g, "+447700900123");
+        send(&g, "+447700900124");
+        send(&g, "+212612345678");
+        let code = g.otp.format(gb.code.code);
+        let wrong = if code.starts_with('0') { "1" } else { "0" }.repeat(code.len());
+        assert_ne!(
+            g.check(&phone("+447700900124"), &wrong, 0),
+            CheckOutcome::Verified
+        );
+        assert_eq!(
+            g.check(&phone("+447700900123"), &code, 0),
+            CheckOutcome::Verified
+        );
+        // Used up: a second correct check verifies nothing and counts nothing.
+        assert_ne!(
+            g.check(&phone("+447700900123"), &code, 0),
+            CheckOutcome::Verified
+        );
+        let billed = g.billed();
+        let get = |c: &str| {
+            billed
+                .iter()
+                .find(|(k, _)| k.as_deref() == Some(c))
+                .map(|(_, b)| *b)
+                .unwrap_or_default()
+        };
+        assert_eq!((get("GB").sent, get("GB").verified), (2, 1));
+        assert_eq!((get("MA").sent, get("MA").verified), (1, 0));
     }
 }

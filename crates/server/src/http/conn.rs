@@ -417,11 +417,27 @@ where
     V: Backend,
     C: Clock + 'static,
 {
+    accept_loop(listener, metrics, app, shutdown, true).await
+}
+
+/// [`serve_with`]'s loop; `sweep`: this loop also runs the expiry sweep (one loop of a
+/// thread-per-core server does).
+pub(super) async fn accept_loop<V, C>(
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    app: Arc<App<V, C>>,
+    shutdown: impl Future<Output = ()>,
+    sweep: bool,
+) -> std::io::Result<()>
+where
+    V: Backend,
+    C: Clock + 'static,
+{
     use hyper::server::conn::http1;
     use hyper_util::rt::TokioTimer;
     use hyper_util::server::graceful::GracefulShutdown;
 
-    let sweeper = {
+    let sweeper = sweep.then(|| {
         let app = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(app.cfg.sweep_interval);
@@ -432,7 +448,7 @@ where
                 app.sms.otp.sweep(app.now());
             }
         })
-    };
+    });
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -493,7 +509,9 @@ where
     }
     drop(listener);
     drop(metrics);
-    sweeper.abort();
+    if let Some(sweeper) = sweeper {
+        sweeper.abort();
+    }
     if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
         .await
         .is_err()

@@ -12,6 +12,7 @@
 
 mod answer;
 mod conn;
+mod per_core;
 mod rejected;
 mod sms;
 
@@ -19,6 +20,7 @@ pub use conn::{
     BodyError, Deadlined, MAX_ANSWER_BYTES_UNREAD, MAX_METRICS_CONNECTIONS, Surface,
     default_max_connections, fd_limit, serve, serve_with, shutdown_signal,
 };
+pub use per_core::{bind_per_core, serve_per_core};
 
 use answer::{
     ApiError, BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
@@ -638,6 +640,15 @@ impl<V: Backend, C: Clock> App<V, C> {
             "What the SMS to each billed country would cost at list prices.",
             "country",
             billed.iter().map(|(c, b)| (country(c), b.usd())),
+        );
+        // With the sends above, each destination's conversion: pumped codes are never entered.
+        metrics::render_labelled(
+            out,
+            "mo2fa_sms_verified_by_country_total",
+            "counter",
+            "SMS codes checked correct (/sms/check) by the number's country, as billed above.",
+            "country",
+            billed.iter().map(|(c, b)| (country(c), b.verified as f64)),
         );
     }
 
