@@ -104,17 +104,29 @@ pub(crate) struct BenchHttpArgs {
     #[arg(long, default_value = "memory", conflicts_with = "target")]
     store: String,
     /// Benchmark an already running server at http://HOST:PORT instead of starting one; only
-    /// that address is sent requests. Challenges are made with POST /2fa/start, and webhook
-    /// deliveries are signed with the secret in MO2FA_WEBHOOK_SECRET (the target's).
+    /// that address is sent requests. Challenges are made on it as its --profile says, and
+    /// webhook deliveries are signed with the secret in MO2FA_WEBHOOK_SECRET (the target's).
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// Webhook signature scheme of the deliveries (the server's --signature-scheme).
-    #[arg(long, value_enum, default_value_t = SchemeArg::Blooio)]
-    signature_scheme: SchemeArg,
+    /// How to talk to the --target: a built-in profile (mo2fa, blooio-demo) or a TOML file
+    /// (docs/audit.md lists its keys). Endpoints the profile has no route for are not measured
+    /// and say so.
+    #[arg(
+        long,
+        value_name = "NAME|FILE",
+        default_value = "mo2fa",
+        requires = "target"
+    )]
+    profile: String,
+    /// Webhook signature scheme of the deliveries (the server's --signature-scheme; default
+    /// blooio, or the --target's profile's).
+    #[arg(long, value_enum)]
+    signature_scheme: Option<SchemeArg>,
     /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
-    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
-    #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
-    payload_shape: ShapeArg,
+    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope);
+    /// default v2, or the --target's profile's.
+    #[arg(long, value_enum)]
+    payload_shape: Option<ShapeArg>,
     /// Write <endpoint>.hgrm percentile tables, .hlog interval logs, latency.html (the
     /// percentile plot) and bench.json (with the time, git commit, host and cores) here.
     #[arg(long)]
@@ -142,14 +154,24 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
         },
         Some(url) => {
             let addr = TargetUrl::parse(&url, false)?.authority;
+            let profile = args::profile(
+                &args.profile,
+                args.signature_scheme.map(Into::into),
+                args.payload_shape.map(Into::into),
+            )?;
             let secret = std::env::var(SECRET_ENV).ok();
-            if secret.is_none() && endpoints.contains(&Endpoint::Webhook) {
+            let signed = profile.webhook.signature.core().is_some();
+            if secret.is_none() && signed && endpoints.contains(&Endpoint::Webhook) {
                 bail!(
                     "{SECRET_ENV} is not set: with --target, webhook deliveries are signed with \
                      the secret the target checks them with"
                 );
             }
-            bench::Server::Remote { addr, secret }
+            bench::Server::Remote {
+                addr,
+                secret,
+                profile: Box::new(profile),
+            }
         }
     };
     let opts = BenchOptions {
@@ -162,9 +184,12 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
         max_rate_per_s: args.max_rate_per_s,
         out: args.out,
         server,
-        scheme: args.signature_scheme.into(),
-        shape: args.payload_shape.into(),
+        scheme: args.signature_scheme.unwrap_or(SchemeArg::Blooio).into(),
+        shape: args.payload_shape.unwrap_or(ShapeArg::V2).into(),
     };
+    for (endpoint, why) in bench::not_measured(&opts) {
+        eprintln!("  {:8} not measured: {why}", endpoint.name());
+    }
     let rows = bench::run(&opts)?;
     print!("{}", bench::table(&rows));
     if let Some(dir) = &opts.out {

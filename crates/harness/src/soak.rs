@@ -7,7 +7,6 @@
 //! Every flow that sent its code must end verified exactly once. Memory (RSS) and the
 //! pending gauge are sampled every second; after warm-up RSS must stay within a bound.
 
-use crate::answers::{self, Received, Started, Status};
 use crate::client::{self, Conn};
 use crate::error::HarnessError;
 use crate::server::{self, InProcess, ServerSpec, StoreUrl, WithServer};
@@ -17,6 +16,7 @@ use mo2fa_core::verifier;
 use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use mo2fa_server::backend::Backend;
 use mo2fa_server::http::{App, HttpConfig};
+use mo2fa_server::wire::{self, ChallengeStatus, ReceivedAnswer, StartAnswer, StatusAnswer};
 use rand::Rng;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -117,9 +117,9 @@ fn rss_bytes() -> u64 {
 }
 
 /// The `result` of a webhook answer and whether it was marked duplicate.
-fn received(body: &[u8]) -> (Option<String>, bool) {
-    let r: Received = answers::read(body).unwrap_or_default();
-    (r.result, r.duplicate)
+fn received(body: &[u8]) -> (Option<&'static str>, bool) {
+    wire::read::<ReceivedAnswer>(body)
+        .map_or((None, false), |r| (Some(r.result.as_str()), r.duplicate))
 }
 
 const SECRET: &str = "soak-secret";
@@ -149,8 +149,7 @@ async fn flow(
         note(format!("start answered {status}"));
         return Ok(());
     }
-    let started: Started = answers::read(conn.body()).unwrap_or_default();
-    let (Some(code), Some(id)) = (started.code, started.id) else {
+    let Some(StartAnswer { code, id, .. }) = wire::read(conn.body()) else {
         note("start answer without code or id".into());
         return Ok(());
     };
@@ -172,12 +171,12 @@ async fn flow(
             protocol: "imessage",
             received_at_ms: (now_s as u64).saturating_mul(1000),
         };
-        client::delivery(host, secret, shape, &m, now_s)
+        client::delivery(host, "/webhook/blooio", Some(secret), shape, &m, now_s)
     };
     let first = deliver(format!("soak_{n}"));
     conn.send(&first).await?;
     let (result, _) = received(conn.body());
-    if result.as_deref() != Some("verified") {
+    if result != Some("verified") {
         note(format!("flow {n}: first delivery answered {result:?}"));
         return Ok(());
     }
@@ -185,7 +184,7 @@ async fn flow(
         // The provider retries the same delivery: same answer, marked duplicate, no effect.
         counts.redelivered.fetch_add(1, Ordering::Relaxed);
         conn.send(&first).await?;
-        if received(conn.body()) != (Some("verified".into()), true) {
+        if received(conn.body()) != (Some("verified"), true) {
             note(format!(
                 "flow {n}: redelivery answered {:?}",
                 String::from_utf8_lossy(conn.body())
@@ -195,7 +194,7 @@ async fn flow(
         // The user sends the code again as a new message: nothing left to verify.
         counts.second_messages.fetch_add(1, Ordering::Relaxed);
         conn.send(&deliver(format!("soak_{n}_again"))).await?;
-        if received(conn.body()).0.as_deref() == Some("verified") {
+        if received(conn.body()).0 == Some("verified") {
             note(format!("flow {n}: a second message verified again"));
         }
     }
@@ -207,8 +206,8 @@ async fn flow(
         b"",
     ))
     .await?;
-    let status: Status = answers::read(conn.body()).unwrap_or_default();
-    if status.status.as_deref() == Some("verified") {
+    let status = wire::read::<StatusAnswer>(conn.body()).map(|s| s.status);
+    if status == Some(ChallengeStatus::Verified) {
         counts.verified.fetch_add(1, Ordering::Relaxed);
     } else {
         note(format!(
