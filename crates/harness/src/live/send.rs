@@ -236,7 +236,9 @@ pub(super) async fn drive(
                     unsent += 1;
                     continue;
                 };
-                if got != SKIPPED && got != UNOBSERVED {
+                // Not latency samples: steps skipped, and polls a profile could not send.
+                let unsent = got == UNOBSERVED && sample.status.is_none();
+                if got != SKIPPED && !unsent {
                     recorder.record(&sample);
                 }
                 let step = &shared.trace.steps[i];
