@@ -19,6 +19,7 @@ mod cost_cli;
 mod decide;
 mod import;
 mod metrics_doc;
+mod profiles;
 mod redis_store;
 mod sim_cli;
 mod sim_live;

@@ -17,8 +17,12 @@
 //!
 //! Goose keeps its own console summary and HTML report; we add `load.json` and `load.md` with
 //! per-transaction figures and the server's counters, scraped from `/metrics` before and after.
+//!
+//! Requests follow the target's profile (`--profile`; mo2fa's own for the in-process server):
+//! its start route and body, its webhook path, signature and shape, its status route. A check
+//! the profile cannot see (a verification without a status route or a telling answer) does
+//! not fail the transaction; it is counted in `not_seen` and listed, never passed.
 
-use crate::answers::{self, Received, Started, Status};
 use crate::error::HarnessError;
 use crate::server::{self, JustTheServer, ServerSpec, StoreUrl};
 use crate::target::TargetUrl;
@@ -35,6 +39,7 @@ use mo2fa_core::store::MemoryStoreConfig;
 use mo2fa_core::verifier;
 use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use mo2fa_server::http::HttpConfig;
+use mo2fa_target::profile::{Issued, Profile, Seen};
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -148,8 +153,13 @@ impl FromStr for Mix {
 pub enum Target {
     /// A fresh verifier on 127.0.0.1 in this process, with a secret of our own.
     InProcess,
-    /// A running server; `secret` must be the one it checks webhooks with.
-    Url { base: String, secret: String },
+    /// A running server, spoken to as `profile` says; `secret` must be the one it checks
+    /// webhooks with (`None` when the profile's deliveries are unsigned).
+    Url {
+        base: String,
+        secret: Option<String>,
+        profile: Box<Profile>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -171,8 +181,11 @@ pub struct LoadOptions {
 
 /// Shared by every user: what signs deliveries and makes delivery ids unique across runs.
 struct Shared {
-    secret: Secret,
+    profile: Profile,
+    secret: Option<Secret>,
     shape: PayloadShape,
+    /// Checks the profile could not see.
+    not_seen: AtomicU64,
     /// Random per run, so a long-lived target's dedupe cache never mistakes a new delivery for
     /// one from an earlier run.
     run_id: u64,
@@ -185,7 +198,7 @@ struct UserState {
     /// The phone this user's challenges are bound to and its code messages come from.
     sender: String,
     /// The last challenge this user created, for `status_poll`.
-    last_id: Option<String>,
+    last: Option<Issued>,
     /// Length of the codes the server issues, learnt from its answers; flood codes match it.
     code_len: usize,
 }
@@ -203,7 +216,7 @@ fn state(user: &mut GooseUser) -> &mut UserState {
         let sender = user_sender(user.weighted_users_index);
         user.set_session_data(UserState {
             sender,
-            last_id: None,
+            last: None,
             code_len: CodeSpec::default().len(),
         });
     }
@@ -225,12 +238,12 @@ fn fail(
     }
 }
 
-/// Reads a JSON answer as `T` (with its text, for failure reports); a failed request or a
-/// body that is not that answer fails the transaction.
-async fn json_of<T: DeserializeOwned>(
+/// Reads a JSON answer (with its text, for failure reports); a failed request or a body that
+/// is not JSON fails the transaction.
+async fn json_of(
     user: &mut GooseUser,
     goose: GooseResponse,
-) -> Result<(T, String, GooseRequestMetric), Box<TransactionError>> {
+) -> Result<(serde_json::Value, String, GooseRequestMetric), Box<TransactionError>> {
     let mut request = goose.request;
     let text = match goose.response {
         Ok(r) => r
@@ -244,9 +257,28 @@ async fn json_of<T: DeserializeOwned>(
             raw_request: Box::new(request),
         }));
     }
-    match answers::read::<T>(text.as_bytes()) {
-        Some(v) => Ok((v, text, request)),
-        None => Err(fail(user, "answer is not JSON", &mut request, Some(&text))),
+    match serde_json::from_str(&text) {
+        Ok(v) => Ok((v, text, request)),
+        Err(_) => Err(fail(user, "answer is not JSON", &mut request, Some(&text))),
+    }
+}
+
+/// Whether a seen outcome passes: `Unseen` is counted, not failed and not passed.
+fn judge_seen(
+    user: &mut GooseUser,
+    shared: &Shared,
+    seen: Seen,
+    want_verified: bool,
+    text: &str,
+    request: GooseRequestMetric,
+    tag: &str,
+) -> Result<(), Box<TransactionError>> {
+    match seen {
+        Seen::Unseen => {
+            shared.not_seen.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        seen => expect(user, seen.verified() == want_verified, text, request, tag),
     }
 }
 
@@ -264,29 +296,39 @@ fn expect(
     Err(fail(user, tag, &mut request, Some(text)))
 }
 
-/// POST /2fa/start bound to this user's sender; returns (id, code) and remembers the id.
-async fn start(user: &mut GooseUser) -> Result<(String, String), Box<TransactionError>> {
+/// The profile's start, bound to this user's sender; returns the challenge and remembers it.
+async fn start(user: &mut GooseUser, shared: &Shared) -> Result<Issued, Box<TransactionError>> {
     let sender = state(user).sender.clone();
+    let p = &shared.profile.start;
+    let method = match p.method.as_str() {
+        "GET" => GooseMethod::Get,
+        "PUT" => GooseMethod::Put,
+        _ => GooseMethod::Post,
+    };
+    let mut builder = user.get_request_builder(&method, &p.path)?;
+    if let Some(body) = shared.profile.start_body(&sender, p.ttl_seconds) {
+        builder = builder
+            .header("Content-Type", p.content_type.as_str())
+            .body(body);
+    }
     let goose = user
-        .post_json(
-            "/2fa/start",
-            &serde_json::json!({ "expected_sender": sender }),
+        .request(
+            GooseRequest::builder()
+                .method(method)
+                .path(p.path.as_str())
+                .set_request_builder(builder)
+                .build(),
         )
         .await?;
-    let (started, text, mut request) = json_of::<Started>(user, goose).await?;
-    match (started.id, started.code) {
-        (Some(id), Some(code)) => {
+    let (json, text, mut request) = json_of(user, goose).await?;
+    match shared.profile.read_start(&json) {
+        Ok(issued) => {
             let st = state(user);
-            st.last_id = Some(id.clone());
-            st.code_len = code.len();
-            Ok((id, code))
+            st.last = Some(issued.clone());
+            st.code_len = issued.code.len();
+            Ok(issued)
         }
-        _ => Err(fail(
-            user,
-            "start answer without id or code",
-            &mut request,
-            Some(&text),
-        )),
+        Err(why) => Err(fail(user, &why, &mut request, Some(&text))),
     }
 }
 
@@ -309,9 +351,13 @@ async fn deliver(
         protocol: "imessage",
         received_at_ms: (now as u64).saturating_mul(1000),
     };
-    let (body, headers) = shared.shape.signed(&shared.secret, &m, now);
+    let (body, headers) = match &shared.secret {
+        Some(secret) => shared.shape.signed(secret, &m, now),
+        None => (shared.shape.body(&m), shared.shape.headers(&m)),
+    };
+    let path = shared.profile.webhook.path.as_str();
     let mut builder = user
-        .get_request_builder(&GooseMethod::Post, "/webhook/blooio")?
+        .get_request_builder(&GooseMethod::Post, path)?
         .header("Content-Type", "application/json");
     for (name, value) in headers {
         builder = builder.header(name, value);
@@ -320,35 +366,57 @@ async fn deliver(
     user.request(
         GooseRequest::builder()
             .method(GooseMethod::Post)
-            .path("/webhook/blooio")
+            .path(path)
             .set_request_builder(builder)
             .build(),
     )
     .await
 }
 
-async fn status(user: &mut GooseUser, id: &str) -> Result<GooseResponse, Box<TransactionError>> {
-    user.get_named(&format!("/2fa/status/{id}"), "/2fa/status/{id}")
-        .await
+/// The status of `issued` on the profile's status route; `None` without one.
+async fn status(
+    user: &mut GooseUser,
+    shared: &Shared,
+    issued: &Issued,
+) -> Result<Option<GooseResponse>, Box<TransactionError>> {
+    let Some(path) = shared.profile.status_path(issued) else {
+        return Ok(None);
+    };
+    let path = path.map_err(|why| Box::new(TransactionError::Custom(why)))?;
+    let named = shared
+        .profile
+        .status
+        .as_ref()
+        .map_or("", |s| s.path.as_str());
+    Ok(Some(user.get_named(&path, named).await?))
 }
 
 async fn flow(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
-    let (id, code) = start(user).await?;
+    let issued = start(user, shared).await?;
     let sender = state(user).sender.clone();
-    let goose = deliver(user, shared, &sender, &code).await?;
-    let (received, text, request) = json_of::<Received>(user, goose).await?;
-    let verified = received.result.as_deref() == Some("verified");
-    expect(
+    let goose = deliver(user, shared, &sender, &issued.code).await?;
+    let status_code = goose.request.status_code;
+    let (_, text, request) = json_of(user, goose).await?;
+    let said = shared
+        .profile
+        .read_webhook_answer(status_code, text.as_bytes());
+    let tag = "code delivery did not verify";
+    judge_seen(user, shared, said, true, &text, request, tag)?;
+    let Some(goose) = status(user, shared, &issued).await? else {
+        shared.not_seen.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    };
+    let (json, text, request) = json_of(user, goose).await?;
+    let seen = shared.profile.read_status(&json).0;
+    judge_seen(
         user,
-        verified,
+        shared,
+        seen,
+        true,
         &text,
         request,
-        "code delivery did not verify",
-    )?;
-    let goose = status(user, &id).await?;
-    let (status, text, request) = json_of::<Status>(user, goose).await?;
-    let verified = status.status.as_deref() == Some("verified");
-    expect(user, verified, &text, request, "status is not verified")
+        "status is not verified",
+    )
 }
 
 /// A code in the server's alphabet, as long as the codes it issues, so the delivery reaches
@@ -367,22 +435,35 @@ async fn webhook_flood(user: &mut GooseUser, shared: &Shared) -> TransactionResu
     );
     let code = random_code(state(user).code_len);
     let goose = deliver(user, shared, &sender, &code).await?;
-    let (received, text, request) = json_of::<Received>(user, goose).await?;
-    let not_verified = received.result.as_deref() != Some("verified");
-    expect(user, not_verified, &text, request, "a flood code verified")
+    let status_code = goose.request.status_code;
+    let (_, text, request) = json_of(user, goose).await?;
+    let said = shared
+        .profile
+        .read_webhook_answer(status_code, text.as_bytes());
+    judge_seen(
+        user,
+        shared,
+        said,
+        false,
+        &text,
+        request,
+        "a flood code verified",
+    )
 }
 
-async fn start_flood(user: &mut GooseUser) -> TransactionResult {
-    start(user).await.map(|_| ())
+async fn start_flood(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    start(user, shared).await.map(|_| ())
 }
 
-async fn status_poll(user: &mut GooseUser) -> TransactionResult {
-    let id = match state(user).last_id.clone() {
-        Some(id) => id,
-        None => start(user).await?.0,
+async fn status_poll(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    let issued = match state(user).last.clone() {
+        Some(issued) => issued,
+        None => start(user, shared).await?,
     };
-    let goose = status(user, &id).await?;
-    json_of::<Status>(user, goose).await.map(|_| ())
+    match status(user, shared, &issued).await? {
+        Some(goose) => json_of(user, goose).await.map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 fn transaction<F>(
@@ -499,13 +580,16 @@ pub struct LoadReport {
     pub duration_secs: f64,
     pub transactions: Vec<TransactionRow>,
     pub requests: Vec<RequestRow>,
-    pub server: ServerCounters,
+    /// `None` when the target has no mo2fa `/metrics` (see `not_checked`).
+    pub server: Option<ServerCounters>,
     /// Successful `flow` transactions, to compare with `server.verifications`.
     pub flows_verified: usize,
     /// Stopped early by Ctrl-C: the figures cover the part that ran.
     pub interrupted: bool,
     /// Broken expectations; for the in-process target, a non-empty list fails the run.
     pub problems: Vec<String>,
+    /// What could not be checked (through the target's profile, or without its counters).
+    pub not_checked: Vec<String>,
 }
 
 impl LoadReport {
@@ -545,18 +629,19 @@ impl LoadReport {
                 r.name, r.count, r.failures, r.rps, r.p50_ms, r.p99_ms
             );
         }
-        let c = &self.server;
-        let _ = writeln!(s, "  server counters over the run (GET /metrics):");
-        for (label, v) in [
-            ("starts", c.starts),
-            ("messages", c.messages),
-            ("verifications", c.verifications),
-            ("duplicates", c.duplicates),
-            ("no_match", c.no_match),
-            ("sender_mismatches", c.sender_mismatches),
-            ("bad_signatures", c.bad_signatures),
-        ] {
-            let _ = writeln!(s, "    {label:<20} {v:>12}");
+        if let Some(c) = &self.server {
+            let _ = writeln!(s, "  server counters over the run (GET /metrics):");
+            for (label, v) in [
+                ("starts", c.starts),
+                ("messages", c.messages),
+                ("verifications", c.verifications),
+                ("duplicates", c.duplicates),
+                ("no_match", c.no_match),
+                ("sender_mismatches", c.sender_mismatches),
+                ("bad_signatures", c.bad_signatures),
+            ] {
+                let _ = writeln!(s, "    {label:<20} {v:>12}");
+            }
         }
         let _ = writeln!(s, "  flows verified         {:>12}", self.flows_verified);
         if self.interrupted {
@@ -564,6 +649,9 @@ impl LoadReport {
         }
         for p in &self.problems {
             let _ = writeln!(s, "  PROBLEM: {p}");
+        }
+        for n in &self.not_checked {
+            let _ = writeln!(s, "  NOT CHECKED: {n}");
         }
         s
     }
@@ -678,8 +766,12 @@ fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseA
             "webhook_flood" => transaction(name, weight, shared, |u, s| {
                 Box::pin(async move { webhook_flood(u, &s).await })
             })?,
-            "start_flood" => transaction(name, weight, shared, |u, _| Box::pin(start_flood(u)))?,
-            _ => transaction(name, weight, shared, |u, _| Box::pin(status_poll(u)))?,
+            "start_flood" => transaction(name, weight, shared, |u, s| {
+                Box::pin(async move { start_flood(u, &s).await })
+            })?,
+            _ => transaction(name, weight, shared, |u, s| {
+                Box::pin(async move { status_poll(u, &s).await })
+            })?,
         };
         scenario = scenario.register_transaction(t);
     }
@@ -704,7 +796,49 @@ fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseA
 /// after their current transaction and the run still reports; a second exits at once.
 pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
     std::fs::create_dir_all(&opts.out)?;
-    let (base, secret, server) = match &opts.target {
+    let (base, shared, server) = setup(opts)?;
+    let in_process = server.is_some();
+    let rt = tokio::runtime::Runtime::new()?;
+    let outcome = rt.block_on(async {
+        // mo2fa's counters; a target without mo2fa's /metrics has none to compare.
+        let before = scrape(&base).await;
+        if in_process {
+            before.as_ref().map_err(|e| HarnessError::Scrape {
+                url: base.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let started = Instant::now();
+        let metrics = attack(opts, &base, &shared)?.execute().await?;
+        let wall = started.elapsed().as_secs_f64();
+        let counters = match (before, scrape(&base).await) {
+            (Ok(before), Ok(after)) => Ok(after.since(&before)),
+            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+        };
+        Ok::<_, HarnessError>((metrics, wall, counters))
+    });
+    if let Some(server) = server {
+        server.stop();
+    }
+    let (metrics, wall, counters) = outcome?;
+    // From the first user's start to the last one's stop, which the unreset counts cover;
+    // goose's own `duration` is whole seconds of the steady phase only.
+    let span = match (metrics.history.first(), metrics.history.last()) {
+        (Some(a), Some(b)) => (b.timestamp - a.timestamp).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    };
+    let duration = if span > 0.0 { span } else { wall };
+    let (transactions, requests) = rows(&metrics, &opts.mix, duration);
+    let report = judge(opts, &shared, transactions, requests, duration, counters);
+    write_reports(&opts.out, &report)?;
+    Ok(report)
+}
+
+/// The target's address, what every user shares, and the in-process server if there is one.
+fn setup(
+    opts: &LoadOptions,
+) -> Result<(String, Arc<Shared>, Option<crate::InProcess>), HarnessError> {
+    let (base, profile, secret, server) = match &opts.target {
         Target::InProcess => {
             let secret = Secret::new(opts.scheme, IN_PROCESS_SECRET)?;
             let spec = ServerSpec {
@@ -717,64 +851,87 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
                 sms: None,
             };
             let server = server::start(spec, JustTheServer)?;
-            (format!("http://{}", server.addr), secret, Some(server))
+            let profile = Profile::builtin("mo2fa").ok_or(HarnessError::NoBuiltinProfile)?;
+            let base = format!("http://{}", server.addr);
+            (base, profile, Some(secret), Some(server))
         }
-        Target::Url { base, secret } => {
+        Target::Url {
+            base,
+            secret,
+            profile,
+        } => {
             let base = TargetUrl::parse(base, true)?.base();
-            let secret = Secret::new(opts.scheme, secret)?;
-            (base, secret, None)
+            let secret = match (profile.webhook.signature.core(), secret) {
+                (None, _) => None,
+                (Some(scheme), Some(s)) => Some(Secret::new(scheme, s)?),
+                (Some(_), None) => return Err(HarnessError::NoSecret),
+            };
+            (base, (**profile).clone(), secret, None)
         }
     };
+    let shape = match opts.target {
+        Target::InProcess => opts.shape,
+        Target::Url { .. } => profile.webhook.shape,
+    };
     let shared = Arc::new(Shared {
+        profile,
         secret,
-        shape: opts.shape,
+        shape,
+        not_seen: AtomicU64::new(0),
         run_id: rand::rng().random(),
         deliveries: AtomicU64::new(0),
     });
-    let rt = tokio::runtime::Runtime::new()?;
-    let outcome = rt.block_on(async {
-        let before = scrape(&base).await?;
-        let started = Instant::now();
-        let metrics = attack(opts, &base, &shared)?.execute().await?;
-        let wall = started.elapsed().as_secs_f64();
-        let after = scrape(&base).await?;
-        Ok::<_, HarnessError>((metrics, wall, after.since(&before)))
-    });
-    if let Some(server) = server {
-        server.stop();
-    }
-    let (metrics, wall, server_counters) = outcome?;
-    // From the first user's start to the last one's stop, which the unreset counts cover;
-    // goose's own `duration` is whole seconds of the steady phase only.
-    let span = match (metrics.history.first(), metrics.history.last()) {
-        (Some(a), Some(b)) => (b.timestamp - a.timestamp).num_milliseconds() as f64 / 1000.0,
-        _ => 0.0,
-    };
-    let duration = if span > 0.0 { span } else { wall };
-    let interrupted = goose::is_killswitch_triggered();
-    let (transactions, requests) = rows(&metrics, &opts.mix, duration);
+    Ok((base, shared, server))
+}
+
+/// The report: the checks that could be made, and what could not be checked.
+fn judge(
+    opts: &LoadOptions,
+    shared: &Shared,
+    transactions: Vec<TransactionRow>,
+    requests: Vec<RequestRow>,
+    duration: f64,
+    counters: Result<ServerCounters, String>,
+) -> LoadReport {
     let flow = &transactions[0];
     let flows_verified = flow.count - flow.failures;
+    let not_seen = shared.not_seen.load(Ordering::Relaxed);
     let mut problems = Vec::new();
+    let mut not_checked = Vec::new();
     if flow.failures > 0 {
         problems.push(format!("{} flow transactions failed", flow.failures));
     }
-    if flows_verified as u64 != server_counters.verifications {
-        problems.push(format!(
-            "{flows_verified} flows verified but the server counted {} verifications",
-            server_counters.verifications
+    if not_seen > 0 {
+        not_checked.push(format!(
+            "{not_seen} checks could not be seen through profile {} (a verification with no \
+             status route or telling webhook answer): they neither passed nor failed",
+            shared.profile.name
         ));
     }
-    if server_counters.bad_signatures > 0 {
+    match &counters {
+        Ok(c) if not_seen == 0 && flows_verified as u64 != c.verifications => {
+            problems.push(format!(
+                "{flows_verified} flows verified but the server counted {} verifications",
+                c.verifications
+            ));
+        }
+        Ok(_) => {}
+        Err(why) => not_checked.push(format!(
+            "the server's counters (mo2fa's GET /metrics): {why}"
+        )),
+    }
+    if let Ok(c) = &counters
+        && c.bad_signatures > 0
+    {
         problems.push(format!(
             "the server rejected {} signatures",
-            server_counters.bad_signatures
+            c.bad_signatures
         ));
     }
-    let report = LoadReport {
+    LoadReport {
         target: match &opts.target {
             Target::InProcess => "in-process".into(),
-            Target::Url { base, .. } => base.clone(),
+            Target::Url { base, profile, .. } => format!("{base} (profile {})", profile.name),
         },
         users: opts.users,
         hatch_rate: opts.hatch_rate,
@@ -783,13 +940,12 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
         duration_secs: duration,
         transactions,
         requests,
-        server: server_counters,
+        server: counters.ok(),
         flows_verified,
-        interrupted,
+        interrupted: goose::is_killswitch_triggered(),
         problems,
-    };
-    write_reports(&opts.out, &report)?;
-    Ok(report)
+        not_checked,
+    }
 }
 
 fn write_reports(out: &Path, report: &LoadReport) -> Result<(), HarnessError> {

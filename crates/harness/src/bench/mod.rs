@@ -264,7 +264,10 @@ fn measure<C: Challenges>(
     load_rt: &tokio::runtime::Runtime,
     mut target: Target<C>,
 ) -> Result<Vec<Row>, HarnessError> {
-    let endpoints: Vec<Endpoint> = (opts.endpoints.iter().copied())
+    let endpoints: Vec<Endpoint> = opts
+        .endpoints
+        .iter()
+        .copied()
         .filter(|&e| cannot_measure(&target.profile, e).is_none())
         .collect();
     if endpoints.contains(&Endpoint::Status) {

@@ -156,15 +156,12 @@ impl Send<'_> {
         (a, got)
     }
 
-    /// A delivery of `text` from `sender` under message id `id`, signed now.
-    fn delivery(&self, secret: Option<&Secret>, id: &str, sender: &str, text: &str) -> Vec<u8> {
+    /// A delivery of `m`'s text, signed now (the target's clock is the wall clock).
+    fn delivery(&self, secret: Option<&Secret>, m: Inbound<'_>) -> Vec<u8> {
         let now = now_ms();
         let m = Inbound {
-            message_id: id,
-            sender,
-            text,
-            protocol: "imessage",
             received_at_ms: now,
+            ..m
         };
         let p = self.profile();
         let t = (now / 1000) as i64;
@@ -197,13 +194,15 @@ impl Send<'_> {
             },
             Text::Literal(t) => t.to_string(),
         };
-        let _ = protocol;
-        let request = self.delivery(
-            self.foreign.secret.as_ref(),
-            &format!("m{msg}_{}", shared.at_origin),
-            &phone(sender),
-            &text,
-        );
+        let (id, sender) = (format!("m{msg}_{}", shared.at_origin), phone(sender));
+        let m = Inbound {
+            message_id: &id,
+            sender: &sender,
+            text: &text,
+            protocol,
+            received_at_ms: 0,
+        };
+        let request = self.delivery(self.foreign.secret.as_ref(), m);
         if shared.capture {
             shared
                 .captured
@@ -219,8 +218,14 @@ impl Send<'_> {
 
     async fn forged(&self, n: u64, code: &str) -> (Answer, String) {
         let id = format!("forged{n}_{}", self.shared.at_origin);
-        let forger = self.foreign.forger.as_ref();
-        let request = self.delivery(forger, &id, "+15550000000", code);
+        let m = Inbound {
+            message_id: &id,
+            sender: "+15550000000",
+            text: code,
+            protocol: "imessage",
+            received_at_ms: 0,
+        };
+        let request = self.delivery(self.foreign.forger.as_ref(), m);
         let a = self.pool.send(self.due, &request).await;
         let got = match a.status {
             Some(200..=299) => "accepted".to_string(),

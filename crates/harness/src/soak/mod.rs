@@ -6,6 +6,14 @@
 //! `duplicate: true`), or sends twice as two messages (the second must not verify anything).
 //! Every flow that sent its code must end verified exactly once. Memory (RSS) and the
 //! pending gauge are sampled every second; after warm-up RSS must stay within a bound.
+//!
+//! With a target ([`remote`]), the same flows go to a running verifier through its profile;
+//! what the profile cannot see (a verification without a status route or a telling answer, a
+//! duplicate without `duplicate_pointer`, the target's memory) is counted and listed, never
+//! passed.
+
+mod remote;
+pub use remote::SoakTarget;
 
 use crate::client::{self, Conn};
 use crate::error::HarnessError;
@@ -33,6 +41,8 @@ pub struct SoakOptions {
     pub connections: usize,
     /// The body shape of webhook deliveries.
     pub shape: PayloadShape,
+    /// A running verifier to soak instead of the in-process server.
+    pub target: Option<SoakTarget>,
 }
 
 #[derive(Default, Debug)]
@@ -46,6 +56,8 @@ pub struct Counts {
     /// Any answer that breaks an invariant (listed in `problems`).
     pub violations: AtomicU64,
     pub errors: AtomicU64,
+    /// Checks a target's profile could not see (a verification, a duplicate).
+    pub unobserved: AtomicU64,
 }
 
 pub struct SoakReport {
@@ -54,6 +66,8 @@ pub struct SoakReport {
     pub samples: Vec<(u64, u64, usize)>,
     pub problems: Vec<String>,
     pub rss_bound: u64,
+    /// What was not checked (against a target: what its profile cannot see, its memory).
+    pub not_checked: Vec<String>,
 }
 
 impl SoakReport {
@@ -85,6 +99,20 @@ impl SoakReport {
             g(&c.violations)
         );
         let _ = writeln!(s, "  transport errors              {:>12}", g(&c.errors));
+        if !self.not_checked.is_empty() {
+            let _ = writeln!(
+                s,
+                "  checks not seen               {:>12}",
+                g(&c.unobserved)
+            );
+            for n in &self.not_checked {
+                let _ = writeln!(s, "  NOT CHECKED: {n}");
+            }
+            for p in &self.problems {
+                let _ = writeln!(s, "  PROBLEM: {p}");
+            }
+            return s;
+        }
         let rss = |i: usize| self.samples.get(i).map_or(0, |s| s.1 / (1 << 20));
         let n = self.samples.len();
         let _ = writeln!(
@@ -224,6 +252,9 @@ pub fn run(
     opts: &SoakOptions,
     progress: &dyn Fn(u64, &Counts, usize),
 ) -> Result<SoakReport, HarnessError> {
+    if let Some(target) = &opts.target {
+        return remote::run(opts, target, progress);
+    }
     let secret = Secret::new(Scheme::Blooio, SECRET)?;
     let ttl_ms = opts.ttl_secs.max(1) * 1000;
     let spec = ServerSpec {
@@ -398,5 +429,6 @@ fn judge(
         samples,
         problems,
         rss_bound,
+        not_checked: Vec::new(),
     }
 }
