@@ -220,3 +220,102 @@ fn run_live_against_the_demo_reports_what_it_could_compare() {
     assert!(moved(&live, "webhook", "verified", "unobserved") > 100);
     let _ = std::fs::remove_dir_all(out);
 }
+
+fn soak(url: &str, profile: &str) -> String {
+    let o = mo2fa(&[
+        "soak",
+        "--target",
+        url,
+        "--profile",
+        profile,
+        "--duration",
+        "3s",
+        "--rate",
+        "100",
+        "--ttl",
+        "10s",
+        "--connections",
+        "4",
+    ]);
+    succeeded(&o)
+}
+
+/// "  verified exactly once   123" → 123.
+fn count(text: &str, label: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(label))
+        .unwrap_or_else(|| panic!("no {label:?} in {text}"));
+    line.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+#[test]
+fn soak_through_the_mo2fa_profile_checks_exactly_once() {
+    let serve = Serve::start(SECRET, &[]);
+    let text = soak(&format!("http://{}", serve.addr), "mo2fa");
+    let sent = count(&text, "sent their code");
+    assert!(sent > 100, "{text}");
+    assert_eq!(count(&text, "verified exactly once"), sent, "{text}");
+    assert_eq!(count(&text, "checks not seen"), 0, "{text}");
+    assert_eq!(serve.metric("mo2fa_verifications_total"), sent);
+    // Only the target's memory is out of sight.
+    assert_eq!(text.matches("NOT CHECKED").count(), 1, "{text}");
+    assert!(text.contains("PASS for what could be seen"), "{text}");
+}
+
+#[test]
+fn soak_against_the_demo_lists_what_it_could_not_check() {
+    let Some(demo) = node("hono-demo") else {
+        return;
+    };
+    let text = soak(&demo.url, "blooio-demo");
+    assert!(count(&text, "sent their code") > 100, "{text}");
+    // No status route and an answer that says nothing: not one verification is claimed.
+    assert_eq!(count(&text, "verified exactly once"), 0, "{text}");
+    assert!(count(&text, "checks not seen") > 100, "{text}");
+    assert!(
+        text.contains("NOT CHECKED: whether a delivery verified a challenge"),
+        "{text}"
+    );
+    assert!(!text.contains("PASS: every flow"), "{text}");
+}
+
+#[cfg(feature = "load")]
+#[test]
+fn load_against_the_demo_fails_nothing_it_cannot_see() {
+    let Some(demo) = node("hono-demo") else {
+        return;
+    };
+    let out = out_dir("load-demo");
+    let o = mo2fa(&[
+        "load",
+        "--target",
+        &demo.url,
+        "--profile",
+        "blooio-demo",
+        "--users",
+        "4",
+        "--hatch-rate",
+        "40",
+        "--duration",
+        "2s",
+        "--mix",
+        "flow=3,webhook_flood=1,start_flood=1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let text = succeeded(&o);
+    let report = json(out.join("load.json"));
+    let flow = &report["transactions"][0];
+    assert!(flow["count"].as_u64().unwrap() > 0, "{text}");
+    assert_eq!(flow["failures"], 0, "{text}");
+    // The demo has no /metrics: the counters are left out and said to be.
+    assert_eq!(report["server"], Value::Null);
+    let not_checked = report["not_checked"].to_string();
+    assert!(
+        not_checked.contains("could not be seen through profile blooio-demo"),
+        "{not_checked}"
+    );
+    assert!(not_checked.contains("/metrics"), "{not_checked}");
+    let _ = std::fs::remove_dir_all(out);
+}

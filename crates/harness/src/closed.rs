@@ -42,7 +42,6 @@ use mo2fa_server::http::HttpConfig;
 use mo2fa_target::profile::{Issued, Profile, Seen};
 use rand::Rng;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -89,7 +89,10 @@ impl Run {
         let status = conn.send(&request).await?;
         let issued = match serde_json::from_slice(conn.body()) {
             Ok(json) if (200..300).contains(&status) => self.profile().read_start(&json),
-            _ => Err(format!("the start answered {status}")),
+            _ => Err(format!(
+                "the start answered {status} {:?}",
+                String::from_utf8_lossy(&conn.body()[..conn.body().len().min(200)])
+            )),
         };
         let issued = match issued {
             Ok(i) => i,
