@@ -12,6 +12,9 @@ cd "$(dirname "$0")/.."
 REPS=${REPS:-3}
 STEP=${STEP:-1}
 DURATION=${DURATION:-3}
+# RATE=N measures latency at N requests/s offered instead of searching for the saturation.
+RATE_ARGS=()
+[ -n "${RATE:-}" ] && RATE_ARGS=(--rate "$RATE")
 BIN=target/release/mo2fa
 export MO2FA_WEBHOOK_SECRET=${MO2FA_WEBHOOK_SECRET:-compare-targets-secret}
 OUT=$(mktemp -d)
@@ -35,7 +38,7 @@ start() { # name port: the server in the background, its pid in $pid, once it an
 }
 
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "command: $BIN bench http --target URL --profile P --endpoint start --endpoint webhook --step $STEP --duration $DURATION"
+echo "command: $BIN bench http --target URL --profile P --endpoint start --endpoint webhook --step $STEP --duration $DURATION ${RATE_ARGS[*]}"
 for rep in $(seq "$REPS"); do
   for name in mo2fa hono demo; do
     profile=mo2fa; [ $name = demo ] && profile=blooio-demo
@@ -44,7 +47,7 @@ for rep in $(seq "$REPS"); do
     url="http://127.0.0.1:$port"
     dir="$OUT/$name-$rep"
     $BIN bench http --target "$url" --profile $profile --endpoint start --endpoint webhook \
-      --step "$STEP" --duration "$DURATION" --out "$dir" >/dev/null 2>&1 || true
+      --step "$STEP" --duration "$DURATION" "${RATE_ARGS[@]}" --out "$dir" >/dev/null 2>&1 || true
     kill $pid; wait $pid 2>/dev/null || true; pid=""
     python3 - "$name" "$rep" "$dir/bench.json" <<'EOF'
 import json, sys
@@ -57,7 +60,7 @@ row = {e["endpoint"]: e for e in b["endpoints"]}
 def f(e):
     r = row.get(e)
     if not r: return "- - -"
-    return f'{r["saturation_per_s"] or 0:.0f} {r["latency_ms"]["p50"]:.3f} {r["latency_ms"]["p99"]:.3f}'
+    return f'{r["saturation_per_s"] or r["achieved_per_s"]:.0f} {r["latency_ms"]["p50"]:.3f} {r["latency_ms"]["p99"]:.3f}'
 print(name, rep, f("start"), f("webhook"), (row.get("webhook") or {}).get("seen") or "", sep="\t")
 EOF
   done
