@@ -701,7 +701,11 @@ fn judge(
     LoadReport {
         target: match &opts.target {
             Target::InProcess => "in-process".into(),
-            Target::Url { base, profile, .. } => format!("{base} (profile {})", profile.name),
+            Target::Url { base, .. } => base.clone(),
+        },
+        profile: match &opts.target {
+            Target::InProcess => None,
+            Target::Url { profile, .. } => Some(profile.name.clone()),
         },
         users: opts.users,
         hatch_rate: opts.hatch_rate,

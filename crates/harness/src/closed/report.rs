@@ -89,6 +89,8 @@ impl ServerCounters {
 pub struct LoadReport {
     /// "in-process" or the target URL.
     pub target: String,
+    /// The target's profile (none in process).
+    pub profile: Option<String>,
     pub users: usize,
     pub hatch_rate: f64,
     pub run_time_secs: usize,
