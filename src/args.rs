@@ -104,6 +104,28 @@ pub(crate) fn speed(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--profile NAME|FILE` for the load tools, with `--signature-scheme` and `--payload-shape`
+/// (when given) taking the place of the profile's own.
+pub(crate) fn profile(
+    name_or_file: &str,
+    scheme: Option<Scheme>,
+    shape: Option<PayloadShape>,
+) -> anyhow::Result<mo2fa_target::profile::Profile> {
+    use anyhow::Context as _;
+    use mo2fa_target::profile::{Profile, SignatureScheme};
+    let mut p = Profile::resolve(name_or_file).context("--profile")?;
+    if let Some(scheme) = scheme {
+        p.webhook.signature = match scheme {
+            Scheme::Blooio => SignatureScheme::Blooio,
+            Scheme::Standard => SignatureScheme::Standard,
+        };
+    }
+    if let Some(shape) = shape {
+        p.webhook.shape = shape;
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,21 @@ pub(crate) struct RunArgs {
     /// itself v2 unless set).
     #[arg(long, value_enum, requires = "live")]
     payload_shape: Option<ShapeArg>,
+    /// Replay the reverse flow against this running verifier (http://HOST:PORT) instead of an
+    /// in-process server, speaking to it as --profile says; deliveries are signed with the
+    /// secret in MO2FA_WEBHOOK_SECRET. The SMS flow is then not replayed, and what the
+    /// profile cannot see is listed, never counted as agreeing.
+    #[arg(long, value_name = "URL", requires = "live")]
+    target: Option<String>,
+    /// How to talk to the --target: a built-in profile (mo2fa, blooio-demo) or a TOML file
+    /// (docs/audit.md lists its keys).
+    #[arg(
+        long,
+        value_name = "NAME|FILE",
+        default_value = "mo2fa",
+        requires = "target"
+    )]
+    profile: String,
     /// An expectation the run must meet, e.g. 'cost_model_usd.sms_flow.pumped_sms < $500'
     /// (docs/expect.md); repeatable, besides the scenario's [expect]. Exits 3 when one fails.
     #[arg(long)]
@@ -167,6 +182,11 @@ fn replay_live(
         speed,
         connections: args.connections,
         shape: args.payload_shape.map(Into::into),
+        target: args
+            .target
+            .as_deref()
+            .map(|url| live_target(url, args))
+            .transpose()?,
     };
     let on_progress = |t: u64| bar.set_position(t / 1000);
     let behind = |b: &Behind| bar.suspend(|| eprintln!("{b}"));
@@ -186,6 +206,37 @@ fn replay_live(
         bail!("interrupted: the live reports hold the partial replay");
     }
     Ok(())
+}
+
+/// `--target URL --profile …` of `run --live`: the address and how to reach it.
+fn live_target(url: &str, args: &RunArgs) -> Result<(String, live::Foreign)> {
+    use mo2fa_core::webhook::Secret;
+    let addr = mo2fa_harness::target::TargetUrl::parse(url, false)?.authority;
+    let profile = args::profile(&args.profile, None, args.payload_shape.map(Into::into))?;
+    let (secret, forger) = match profile.webhook.signature.core() {
+        None => (None, None),
+        Some(scheme) => {
+            let Ok(secret) = std::env::var(args::SECRET_ENV) else {
+                bail!(
+                    "{} is not set: profile {} signs deliveries ({}), so --target needs the \
+                     secret the target checks them with",
+                    args::SECRET_ENV,
+                    profile.name,
+                    profile.webhook.signature.as_str()
+                );
+            };
+            let forger = Secret::new(scheme, mo2fa_sim::engine::FORGER_SECRET)?;
+            (Some(Secret::new(scheme, &secret)?), Some(forger))
+        }
+    };
+    Ok((
+        addr,
+        live::Foreign {
+            profile,
+            secret,
+            forger,
+        },
+    ))
 }
 
 #[derive(Args)]

@@ -73,9 +73,9 @@ fn verdict(report: &Value, id: &str) -> String {
 }
 
 /// A Node server from `dir` on an OS-chosen port, killed when dropped.
-struct Node {
+pub(super) struct Node {
     child: Child,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Drop for Node {
@@ -86,7 +86,7 @@ impl Drop for Node {
 }
 
 /// Starts `benches/<dir>/server.mjs` on port 0, or says why it cannot (then the caller skips).
-fn node(dir: &str) -> Option<Node> {
+pub(super) fn node(dir: &str) -> Option<Node> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("benches")
         .join(dir);

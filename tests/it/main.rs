@@ -22,6 +22,7 @@ mod import;
 mod load_shards;
 mod metrics_doc;
 mod redis_sms;
+mod profiles;
 mod redis_store;
 mod sim_cli;
 mod sim_live;

@@ -152,6 +152,7 @@ fn a_trace_over_its_cap_is_marked_and_not_replayed() {
         speed: 1.0,
         connections: 1,
         shape: None,
+        target: None,
     };
     let Err(e) = mo2fa_harness::live::replay(&sc, capped, opts, &stop, &|_| {}, &|_| {}) else {
         panic!("a truncated trace was replayed");
@@ -178,6 +179,7 @@ fn live_replay_agrees_in_every_payload_shape() {
             speed: 100.0,
             connections: 8,
             shape: Some(shape),
+            target: None,
         };
         let live = mo2fa_harness::live::replay(&sc, trace, opts, &stop, &|_| {}, &|_| {}).unwrap();
         let (same, all) = live.agreement();

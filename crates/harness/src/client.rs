@@ -90,20 +90,25 @@ impl Conn {
     }
 }
 
-/// A webhook delivery of `m` as the provider posts it: written in `shape`, with that shape's
-/// headers, signed at `t` (Unix seconds) under the secret's scheme.
+/// A webhook delivery of `m` to `path` as the provider posts it: written in `shape`, with that
+/// shape's headers, signed at `t` (Unix seconds) under the secret's scheme, or unsigned when
+/// there is no secret (a target whose profile says deliveries are not signed).
 pub fn delivery(
     host: &str,
-    secret: &Secret,
+    path: &str,
+    secret: Option<&Secret>,
     shape: PayloadShape,
     m: &Inbound<'_>,
     t: i64,
 ) -> Vec<u8> {
-    let (body, signed) = shape.signed(secret, m, t);
+    let (body, headers) = match secret {
+        Some(secret) => shape.signed(secret, m, t),
+        None => (shape.body(m), shape.headers(m)),
+    };
     let headers: Vec<(&str, &str)> = std::iter::once(("Content-Type", "application/json"))
-        .chain(signed.iter().map(|(k, v)| (*k, v.as_str())))
+        .chain(headers.iter().map(|(k, v)| (*k, v.as_str())))
         .collect();
-    request(host, "POST", "/webhook/blooio", &headers, &body)
+    request(host, "POST", path, &headers, &body)
 }
 
 /// Serialises a request with the headers every load request carries. `host` is the server's

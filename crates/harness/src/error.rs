@@ -36,8 +36,17 @@ pub enum HarnessError {
         target: String,
         source: std::io::Error,
     },
-    #[error("--target {target}: POST /2fa/start {problem}")]
-    TargetStart { target: String, problem: String },
+    #[error("--target {target}: {route} {problem}")]
+    TargetStart {
+        target: String,
+        route: String,
+        problem: String,
+    },
+    #[error("--profile: {0}")]
+    Profile(#[from] mo2fa_target::profile::ProfileError),
+    /// A built-in profile failed its own check (a unit test keeps this from shipping).
+    #[error("the built-in profile mo2fa does not parse")]
+    NoBuiltinProfile,
     #[error(
         "the webhook endpoint of a --target needs the secret the target checks deliveries with"
     )]

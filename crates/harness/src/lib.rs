@@ -6,7 +6,6 @@
 
 #![deny(unsafe_code)]
 
-pub mod answers;
 pub mod bench;
 pub mod client;
 #[cfg(feature = "load")]

@@ -6,7 +6,7 @@ use mo2fa_core::sms_otp::CheckOutcome;
 use mo2fa_core::store::{ChallengeId, ID_TEXT_LEN, Status};
 use mo2fa_core::timefmt::rfc3339_ms;
 use mo2fa_core::verifier::{ReceiveOutcome, Started, StatusView};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A challenge id in its textual form, written without allocating.
 struct Id<'a>(&'a ChallengeId);
@@ -67,7 +67,7 @@ pub fn receive_answer(outcome: &ReceiveOutcome, duplicate: bool) -> Vec<u8> {
 }
 
 /// A challenge's status as `GET /2fa/status/{id}` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChallengeStatus {
     Pending,
@@ -87,18 +87,25 @@ impl From<Status> for ChallengeStatus {
     }
 }
 
-/// A challenge's status as `GET /2fa/status/{id}` names it.
-pub fn status(s: Status) -> &'static str {
-    match ChallengeStatus::from(s) {
-        ChallengeStatus::Pending => "pending",
-        ChallengeStatus::Verified => "verified",
-        ChallengeStatus::Expired => "expired",
-        ChallengeStatus::Locked => "locked",
+impl ChallengeStatus {
+    /// The name as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Verified => "verified",
+            Self::Expired => "expired",
+            Self::Locked => "locked",
+        }
     }
 }
 
+/// A challenge's status as `GET /2fa/status/{id}` names it.
+pub fn status(s: Status) -> &'static str {
+    ChallengeStatus::from(s).as_str()
+}
+
 /// `POST /2fa/start`'s answer (201).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StartAnswer {
     pub id: String,
     /// The code as the user types it (the configured alphabet and length).
@@ -122,7 +129,7 @@ impl StartAnswer {
 }
 
 /// `GET /2fa/status/{id}`'s answer (200).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusAnswer {
     pub status: ChallengeStatus,
     /// Who sent the code; only once verified.
@@ -144,7 +151,7 @@ impl From<StatusView> for StatusAnswer {
 }
 
 /// `/healthz` (`ok`) and `/readyz` (`ready`) when they answer 200.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
     Ok,
@@ -152,25 +159,25 @@ pub enum Health {
 }
 
 /// `/healthz`'s and `/readyz`'s answer: `{"status": "ok" | "ready"}`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HealthAnswer {
     pub status: Health,
 }
 
 /// Every 4xx and 5xx answer: `{"error": "..."}`, the text naming the problem.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorAnswer {
     pub error: String,
 }
 
 /// `GET /sms/outbox/{phone}`'s answer: the last code sent there.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxAnswer {
     pub code: String,
 }
 
 /// `POST /sms/check`'s answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum CheckAnswer {
     Verified,
@@ -185,6 +192,58 @@ pub fn check_answer(o: CheckOutcome) -> CheckAnswer {
         CheckOutcome::WrongCode { attempts_left } => CheckAnswer::WrongCode { attempts_left },
         CheckOutcome::NoChallenge => CheckAnswer::NoChallenge,
     }
+}
+
+/// The webhook's answer as a client reads it: the outcome's name, the challenge it names (if
+/// any) and whether the delivery was seen before. `receive_answer` writes it.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct ReceivedAnswer {
+    pub result: ReceiveResult,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub duplicate: bool,
+}
+
+/// The `result` names of the webhook's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiveResult {
+    Verified,
+    SenderMismatch,
+    Expired,
+    NoMatch,
+    NoCode,
+    Ignored,
+}
+
+impl ReceiveResult {
+    /// The name as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::SenderMismatch => "sender_mismatch",
+            Self::Expired => "expired",
+            Self::NoMatch => "no_match",
+            Self::NoCode => "no_code",
+            Self::Ignored => "ignored",
+        }
+    }
+}
+
+impl CheckAnswer {
+    /// The `result` as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Verified => "verified",
+            Self::WrongCode { .. } => "wrong_code",
+            Self::NoChallenge => "no_challenge",
+        }
+    }
+}
+
+/// `body` read as the answer `T`; `None` when it is not that answer.
+pub fn read<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    serde_json::from_slice(body).ok()
 }
 
 #[cfg(test)]
@@ -221,14 +280,24 @@ mod tests {
             ),
         ];
         for (outcome, want) in cases {
-            assert_eq!(
-                String::from_utf8(receive_answer(&outcome, false)).unwrap(),
-                want
-            );
+            let written = receive_answer(&outcome, false);
+            assert_eq!(String::from_utf8(written.clone()).unwrap(), want);
+            // Clients read it back through the same module.
+            let read: ReceivedAnswer = read(&written).expect("the answer reads back");
+            assert!(want.contains(&format!("\"result\":\"{}\"", read.result.as_str())));
+            assert!(!read.duplicate);
         }
         let dup = receive_answer(&ReceiveOutcome::Expired { id }, true);
         assert!(dup.ends_with(br#","duplicate":true}"#));
         assert!(dup.starts_with(br#"{"result":"expired","id":"#));
         assert_eq!(status(Status::Locked), "locked");
+        let back: ReceivedAnswer = read(&dup).unwrap();
+        assert_eq!(
+            (back.result, back.duplicate),
+            (ReceiveResult::Expired, true)
+        );
+        assert_eq!(back.id.as_deref(), Some("AgAAACn7G3z9_knn0j_wa8QcsB0"));
+        let check = serde_json::to_vec(&CheckAnswer::WrongCode { attempts_left: 2 }).unwrap();
+        assert_eq!(read::<CheckAnswer>(&check).unwrap().as_str(), "wrong_code");
     }
 }

@@ -3,7 +3,8 @@
 //! and read whether a challenge was verified, by its status route or the webhook's answer,
 //! saying so when the profile gives no way to see it.
 
-use crate::profile::{Profile, SignatureScheme, StatusKey, value_at};
+pub use crate::profile::Seen;
+use crate::profile::{Profile, SignatureScheme};
 use crate::wire::{Conn, Exchange, Request, Send};
 use mo2fa_core::webhook::{Inbound, PayloadShape, Secret};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,32 +33,6 @@ pub struct Started {
 /// Why a start did not give a challenge.
 #[derive(Debug)]
 pub struct StartFailed(pub String);
-
-/// What could be seen of a challenge or a delivery.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Seen {
-    Verified,
-    /// Not verified; what was seen instead.
-    Not(String),
-    /// The profile gives no way to see it.
-    Unseen,
-}
-
-impl Seen {
-    pub fn verified(&self) -> bool {
-        *self == Seen::Verified
-    }
-}
-
-impl std::fmt::Display for Seen {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Seen::Verified => f.write_str("verified"),
-            Seen::Not(what) => write!(f, "not verified ({what})"),
-            Seen::Unseen => f.write_str("cannot be seen"),
-        }
-    }
-}
 
 /// A delivery's body, its shape's headers and the id it is signed under, before signing.
 #[derive(Clone, Debug)]
@@ -149,18 +124,12 @@ impl Target {
         let ex = self.send(&req, Send::Normal).await;
         let got = match ex.answer() {
             Some(a) if a.is_success() => match a.json() {
-                Some(json) => match value_at(&json, &p.code) {
-                    Some(code) => Ok(Started {
-                        code,
-                        id: p.id.as_deref().and_then(|ptr| value_at(&json, ptr)),
-                        link: p.link.as_deref().and_then(|ptr| value_at(&json, ptr)),
-                        sender,
-                    }),
-                    None => Err(format!(
-                        "the start's answer has no code at {:?} (start.code)",
-                        p.code
-                    )),
-                },
+                Some(json) => self.profile.read_start(&json).map(|i| Started {
+                    code: i.code,
+                    id: i.id,
+                    link: i.link,
+                    sender,
+                }),
                 None => Err("the start's answer is not JSON".to_string()),
             },
             _ => Err(format!("the start was answered {}", ex.outcome)),
@@ -229,17 +198,12 @@ impl Target {
 
     /// What the webhook's answer says about the delivery (the profile's answer pointer).
     pub fn answer_says(&self, ex: &Exchange) -> Seen {
-        let Some((pointer, verified)) = &self.profile.webhook.answer else {
+        if self.profile.webhook.answer.is_none() {
             return Seen::Unseen;
-        };
+        }
         match ex.answer() {
             None => Seen::Not(ex.outcome.clone()),
-            Some(a) if !a.is_success() => Seen::Not(format!("answered {}", a.status)),
-            Some(a) => match a.json().and_then(|j| value_at(&j, pointer)) {
-                Some(v) if v == *verified => Seen::Verified,
-                Some(v) => Seen::Not(format!("{pointer} = {v:?}")),
-                None => Seen::Not(format!("no value at {pointer}")),
-            },
+            Some(a) => self.profile.read_webhook_answer(a.status, &a.body),
         }
     }
 
@@ -254,20 +218,16 @@ impl Target {
         ev: &mut Vec<Exchange>,
         s: &Started,
     ) -> (Seen, Option<String>) {
-        let Some(st) = &self.profile.status else {
-            return (Seen::Unseen, None);
+        let issued = crate::profile::Issued {
+            code: s.code.clone(),
+            id: s.id.clone(),
+            link: None,
         };
-        let key = match st.key {
-            StatusKey::Id => s.id.clone(),
-            StatusKey::Code => Some(s.code.clone()),
+        let path = match self.profile.status_path(&issued) {
+            None => return (Seen::Unseen, None),
+            Some(Err(why)) => return (Seen::Not(why), None),
+            Some(Ok(path)) => path,
         };
-        let Some(key) = key else {
-            return (
-                Seen::Not("the start's answer had no id to ask the status of".into()),
-                None,
-            );
-        };
-        let path = st.path.replace("{id}", &key).replace("{code}", &key);
         let ex = self.send(&Request::new("GET", &path), Send::Normal).await;
         let got = match ex
             .answer()
@@ -275,14 +235,7 @@ impl Target {
             .and_then(|a| a.json())
         {
             None => (Seen::Not(format!("status {}", ex.outcome)), None),
-            Some(json) => {
-                let sender = st.sender.as_deref().and_then(|p| value_at(&json, p));
-                match value_at(&json, &st.pointer) {
-                    Some(v) if v == st.verified => (Seen::Verified, sender),
-                    Some(v) => (Seen::Not(format!("status {v:?}")), sender),
-                    None => (Seen::Not(format!("no status at {}", st.pointer)), sender),
-                }
-            }
+            Some(json) => self.profile.read_status(&json),
         };
         ev.push(ex);
         got

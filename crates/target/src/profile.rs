@@ -67,6 +67,13 @@ struct Raw {
     start: RawStart,
     status: Option<RawStatus>,
     webhook: RawWebhook,
+    health: Option<RawHealth>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    path: String,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +122,7 @@ struct RawWebhook {
     shape: PayloadShape,
     answer_pointer: Option<String>,
     answer_verified: Option<String>,
+    duplicate_pointer: Option<String>,
 }
 
 /// A checked profile.
@@ -126,6 +134,9 @@ pub struct Profile {
     pub start: Start,
     pub status: Option<Status>,
     pub webhook: Webhook,
+    /// A cheap route that answers 2xx when the target is up (`bench http`'s `healthz`), if the
+    /// target has one.
+    pub health: Option<String>,
 }
 
 /// How to start a challenge.
@@ -175,6 +186,9 @@ pub struct Webhook {
     /// JSON pointer into the webhook's answer and the value meaning "this delivery verified a
     /// challenge"; none when the answer says nothing about it.
     pub answer: Option<(String, String)>,
+    /// JSON pointer into the webhook's answer to `true` when the delivery was seen before (a
+    /// provider's retry answered from the dedupe record); none when the answer does not say.
+    pub duplicate: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +322,122 @@ impl Profile {
     }
 }
 
+/// What could be seen of a challenge or a delivery through a profile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    Verified,
+    /// Not verified; what was seen instead.
+    Not(String),
+    /// The profile gives no way to see it.
+    Unseen,
+}
+
+impl Seen {
+    pub fn verified(&self) -> bool {
+        *self == Seen::Verified
+    }
+}
+
+impl std::fmt::Display for Seen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Seen::Verified => f.write_str("verified"),
+            Seen::Not(what) => write!(f, "not verified ({what})"),
+            Seen::Unseen => f.write_str("cannot be seen"),
+        }
+    }
+}
+
+/// What a start's answer holds, read through the profile's pointers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issued {
+    pub code: String,
+    pub id: Option<String>,
+    pub link: Option<String>,
+}
+
+/// A profile's reading of answers: the one place that applies its pointers, so the audit and
+/// every load tool read a target alike.
+impl Profile {
+    /// The code, id and link of a start's 2xx answer `json`, or what it lacks.
+    pub fn read_start(&self, json: &serde_json::Value) -> Result<Issued, String> {
+        let p = &self.start;
+        let code = value_at(json, &p.code).ok_or_else(|| {
+            format!(
+                "the start's answer has no code at {:?} (start.code)",
+                p.code
+            )
+        })?;
+        Ok(Issued {
+            code,
+            id: p.id.as_deref().and_then(|ptr| value_at(json, ptr)),
+            link: p.link.as_deref().and_then(|ptr| value_at(json, ptr)),
+        })
+    }
+
+    /// The status path of `issued`: `None` without a status route, `Err` when the start's
+    /// answer lacked the id the path names.
+    pub fn status_path(&self, issued: &Issued) -> Option<Result<String, String>> {
+        let st = self.status.as_ref()?;
+        let key = match st.key {
+            StatusKey::Id => issued.id.as_deref(),
+            StatusKey::Code => Some(issued.code.as_str()),
+        };
+        Some(match key {
+            Some(key) => Ok(st.path.replace("{id}", key).replace("{code}", key)),
+            None => Err("the start's answer had no id to ask the status of".into()),
+        })
+    }
+
+    /// What a status route's 2xx answer `json` says, and the sender it names (when
+    /// `status.sender` is set); `Unseen` without a status route.
+    pub fn read_status(&self, json: &serde_json::Value) -> (Seen, Option<String>) {
+        let Some(st) = &self.status else {
+            return (Seen::Unseen, None);
+        };
+        let sender = st.sender.as_deref().and_then(|p| value_at(json, p));
+        let seen = match value_at(json, &st.pointer) {
+            Some(v) if v == st.verified => Seen::Verified,
+            Some(v) => Seen::Not(format!("status {v:?}")),
+            None => Seen::Not(format!("no status at {}", st.pointer)),
+        };
+        (seen, sender)
+    }
+
+    /// What a webhook's answer (status code and body) says about the delivery; `Unseen` when
+    /// the profile's answer says nothing.
+    pub fn read_webhook_answer(&self, status: u16, body: &[u8]) -> Seen {
+        let Some((pointer, verified)) = &self.webhook.answer else {
+            return Seen::Unseen;
+        };
+        if !(200..300).contains(&status) {
+            return Seen::Not(format!("answered {status}"));
+        }
+        let json = serde_json::from_slice::<serde_json::Value>(body).ok();
+        match json.as_ref().and_then(|j| value_at(j, pointer)) {
+            Some(v) if v == *verified => Seen::Verified,
+            Some(v) => Seen::Not(format!("{pointer} = {v:?}")),
+            None => Seen::Not(format!("no value at {pointer}")),
+        }
+    }
+
+    /// Whether a webhook's answer says the delivery was seen before; `None` when the profile's
+    /// answer does not say.
+    pub fn read_duplicate(&self, body: &[u8]) -> Option<bool> {
+        let pointer = self.webhook.duplicate.as_ref()?;
+        let json = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+        Some(value_at(&json, pointer).is_some_and(|v| v == "true"))
+    }
+
+    /// The value at the webhook's answer pointer (`None` without one, or when absent): two
+    /// answers about the same delivery should name the same outcome.
+    pub fn webhook_outcome(&self, body: &[u8]) -> Option<String> {
+        let (pointer, _) = self.webhook.answer.as_ref()?;
+        let json = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+        value_at(&json, pointer)
+    }
+}
+
 /// A key and what is wrong with it.
 type Bad = (&'static str, String);
 
@@ -322,8 +452,14 @@ fn check(raw: Raw) -> Result<Profile, Bad> {
     let start = check_start(raw.start)?;
     let status = raw.status.map(|s| check_status(s, &start)).transpose()?;
     at("webhook.path", check_path(&raw.webhook.path))?;
+    if let Some(h) = &raw.health {
+        at("health.path", check_path(&h.path))?;
+    }
     if let Some(p) = &raw.webhook.answer_pointer {
         at("webhook.answer_pointer", check_pointer(p))?;
+    }
+    if let Some(p) = &raw.webhook.duplicate_pointer {
+        at("webhook.duplicate_pointer", check_pointer(p))?;
     }
     let answer = match (raw.webhook.answer_pointer, raw.webhook.answer_verified) {
         (Some(p), Some(v)) => Some((p, v)),
@@ -351,7 +487,9 @@ fn check(raw: Raw) -> Result<Profile, Bad> {
             signature: raw.webhook.signature,
             shape: raw.webhook.shape,
             answer,
+            duplicate: raw.webhook.duplicate_pointer,
         },
+        health: raw.health.map(|h| h.path),
     })
 }
 

@@ -1,8 +1,8 @@
 //! What a bench step sends: fresh challenges (from the in-process verifier, or started over
-//! HTTP on a `--target`) and the planned requests of one step for one endpoint.
+//! HTTP on a `--target` through its profile) and the planned requests of one step for one
+//! endpoint, with the routes, bodies and signatures the target's profile names.
 
 use super::{Endpoint, START_BATCH};
-use crate::answers::{self, Started};
 use crate::client;
 use crate::error::HarnessError;
 use crate::openloop::Planned;
@@ -11,18 +11,23 @@ use mo2fa_core::verifier::StartRequest;
 use mo2fa_core::webhook::{Inbound, PayloadShape, Secret};
 use mo2fa_server::backend::Backend;
 use mo2fa_server::http::App;
+use mo2fa_target::profile::{Issued, Profile, Seen};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Every challenge the bench starts is bound (when the profile binds) to this phone, and every
+/// delivery comes from it.
+pub(super) const SENDER: &str = "+15550100001";
 
 /// Where fresh challenges come from: straight from the in-process verifier, or over HTTP from
 /// the target. The plans need nothing else from the server.
 pub(super) trait Challenges {
-    /// Up to `n` fresh challenges as `(id, code)`.
+    /// Up to `n` fresh challenges.
     fn fresh(
         &mut self,
         rt: &tokio::runtime::Runtime,
         n: usize,
-    ) -> Result<Vec<(String, String)>, HarnessError>;
+    ) -> Result<Vec<Issued>, HarnessError>;
 }
 
 /// Starts that fail are left out (their deliveries then carry a code that matches nothing),
@@ -37,7 +42,7 @@ impl<V: Backend> Challenges for InProcessChallenges<V> {
         &mut self,
         rt: &tokio::runtime::Runtime,
         n: usize,
-    ) -> Result<Vec<(String, String)>, HarnessError> {
+    ) -> Result<Vec<Issued>, HarnessError> {
         let verifier = &self.app.verifier;
         Ok((0..n)
             .filter_map(|_| {
@@ -45,18 +50,25 @@ impl<V: Backend> Challenges for InProcessChallenges<V> {
                     verifier.start(&StartRequest::default(), self.app.now(), &mut rand::rng());
                 let s = rt.block_on(started).ok()?;
                 let code = verifier.config().code.format(s.code).to_string();
-                Some((s.id.encode(), code))
+                Some(Issued {
+                    code,
+                    id: Some(s.id.encode()),
+                    link: None,
+                })
             })
             .collect())
     }
 }
 
-/// `POST /2fa/start` pipelined on one keep-alive connection. Any answer but a 201 with an id
-/// and a code fails the run: against a server we do not control, a guessed code would
-/// measure the wrong thing.
+/// The profile's start, pipelined on one keep-alive connection. Any answer but a 2xx whose
+/// JSON holds a code where the profile says fails the run: against a server we do not
+/// control, a guessed code would measure the wrong thing.
 pub(super) struct RemoteChallenges {
     pub(super) addr: String,
     pub(super) conn: client::Conn,
+    pub(super) profile: Profile,
+    /// The start request, as every start of the run sends it.
+    pub(super) request: Vec<u8>,
 }
 
 impl Challenges for RemoteChallenges {
@@ -64,13 +76,13 @@ impl Challenges for RemoteChallenges {
         &mut self,
         rt: &tokio::runtime::Runtime,
         n: usize,
-    ) -> Result<Vec<(String, String)>, HarnessError> {
+    ) -> Result<Vec<Issued>, HarnessError> {
         let fail = |problem: String| HarnessError::TargetStart {
             target: self.addr.clone(),
+            route: format!("{} {}", self.profile.start.method, self.profile.start.path),
             problem,
         };
-        let request = client::request(&self.addr, "POST", "/2fa/start", &[], b"");
-        let conn = &mut self.conn;
+        let (conn, profile, request) = (&mut self.conn, &self.profile, &self.request);
         let mut out = Vec::with_capacity(n);
         rt.block_on(async {
             while out.len() < n {
@@ -80,7 +92,7 @@ impl Challenges for RemoteChallenges {
                     .map_err(|e| fail(e.to_string()))?;
                 for _ in 0..batch {
                     let status = conn.read().await.map_err(|e| fail(e.to_string()))?;
-                    out.push(started(status, conn.body()).map_err(fail)?);
+                    out.push(started(profile, status, conn.body()).map_err(fail)?);
                 }
             }
             Ok(out)
@@ -88,34 +100,54 @@ impl Challenges for RemoteChallenges {
     }
 }
 
-/// The `(id, code)` of a `/2fa/start` answer, or what was wrong with it.
-pub(super) fn started(status: u16, body: &[u8]) -> Result<(String, String), String> {
+/// The start request a profile describes, bound to [`SENDER`] with the profile's lifetime.
+pub(super) fn start_request(host: &str, profile: &Profile) -> Vec<u8> {
+    let p = &profile.start;
+    match profile.start_body(SENDER, p.ttl_seconds) {
+        Some(body) => client::request(
+            host,
+            &p.method,
+            &p.path,
+            &[("Content-Type", p.content_type.as_str())],
+            body.as_bytes(),
+        ),
+        None => client::request(host, &p.method, &p.path, &[], b""),
+    }
+}
+
+/// The challenge a start's answer gives through `profile`, or what was wrong with it.
+pub(super) fn started(profile: &Profile, status: u16, body: &[u8]) -> Result<Issued, String> {
     let quoted = || {
         let text = String::from_utf8_lossy(&body[..body.len().min(200)]);
         format!("{:?}", text.trim())
     };
-    if status != 201 {
+    if !(200..300).contains(&status) {
         return Err(format!("answered {status} {}", quoted()));
     }
-    match answers::read::<Started>(body) {
-        Some(Started {
-            id: Some(id),
-            code: Some(code),
-        }) => Ok((id, code)),
-        _ => Err(format!(
-            "answered 201 without an \"id\" and a \"code\": {}",
-            quoted()
-        )),
-    }
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Err(format!("answered {status} with no JSON: {}", quoted()));
+    };
+    profile
+        .read_start(&json)
+        .map_err(|why| format!("answered {status}, but {why}: {}", quoted()))
 }
 
+/// What the bench sends to, and how: the target's address, its profile and the requests
+/// built from it.
 pub(super) struct Target<C: Challenges> {
     pub(super) addr: String,
     pub(super) challenges: C,
-    /// Signs webhook deliveries; `None` only when the webhook endpoint is not measured.
+    pub(super) profile: Profile,
+    /// Signs webhook deliveries; `None` when the webhook endpoint is not measured or the
+    /// profile says deliveries are unsigned.
     secret: Option<Secret>,
     shape: PayloadShape,
-    pub(super) status_ids: Vec<String>,
+    /// What the start endpoint sends.
+    start: Vec<u8>,
+    /// The status paths the status endpoint polls in turn.
+    pub(super) status_paths: Vec<String>,
+    /// The challenges the last webhook plan delivers, in order.
+    pub(super) delivered: Vec<Issued>,
     /// Delivery ids are `<run>_<n>`: unique across runs, because a long-running target
     /// remembers ids for deduplication and would not verify a repeated one.
     run: String,
@@ -126,8 +158,10 @@ impl<C: Challenges> Target<C> {
     pub(super) fn new(
         addr: String,
         challenges: C,
+        profile: Profile,
         secret: Option<Secret>,
         shape: PayloadShape,
+        start: Vec<u8>,
     ) -> Self {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -135,9 +169,12 @@ impl<C: Challenges> Target<C> {
         Self {
             addr,
             challenges,
+            profile,
             secret,
             shape,
-            status_ids: Vec::new(),
+            start,
+            status_paths: Vec::new(),
+            delivered: Vec::new(),
             run: format!("bench_{now}_{}", std::process::id()),
             delivery: 0,
         }
@@ -156,30 +193,36 @@ impl<C: Challenges> Target<C> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()) as i64;
         // A fresh challenge per delivery, made before the run so that making it is not timed.
-        let codes: Vec<String> = if endpoint == Endpoint::Webhook {
-            self.challenges
-                .fresh(rt, n as usize)?
-                .into_iter()
-                .map(|(_, code)| code)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        if endpoint == Endpoint::Webhook {
+            if self.secret.is_none() && self.profile.webhook.signature.core().is_some() {
+                return Err(HarnessError::NoSecret);
+            }
+            self.delivered = self.challenges.fresh(rt, n as usize)?;
+        }
+        let health = self.profile.health.clone().unwrap_or_default();
         let mut plan = Vec::with_capacity(n as usize);
         for i in 0..n {
             let request: Vec<u8> = match endpoint {
-                Endpoint::Healthz => client::request(&self.addr, "GET", "/healthz", &[], b""),
-                Endpoint::Start => client::request(&self.addr, "POST", "/2fa/start", &[], b""),
+                Endpoint::Healthz => client::request(&self.addr, "GET", &health, &[], b""),
+                Endpoint::Start => self.start.clone(),
                 Endpoint::Status => {
-                    let id = &self.status_ids[i as usize % self.status_ids.len()];
-                    client::request(&self.addr, "GET", &format!("/2fa/status/{id}"), &[], b"")
+                    let path = &self.status_paths[i as usize % self.status_paths.len()];
+                    client::request(&self.addr, "GET", path, &[], b"")
                 }
                 Endpoint::Webhook => {
-                    let secret = self.secret.as_ref().ok_or(HarnessError::NoSecret)?;
-                    let code = codes.get(i as usize).map_or("ZZZZZZ", String::as_str);
+                    let code = self
+                        .delivered
+                        .get(i as usize)
+                        .map_or("ZZZZZZ", |c| c.code.as_str());
                     self.delivery += 1;
                     let id = format!("{}_{}", self.run, self.delivery);
-                    delivery(&self.addr, secret, self.shape, &id, code, now_s)
+                    let to = Delivery {
+                        host: &self.addr,
+                        path: &self.profile.webhook.path,
+                        secret: self.secret.as_ref(),
+                        shape: self.shape,
+                    };
+                    to.request(&id, code, now_s)
                 }
             };
             plan.push(Planned {
@@ -190,23 +233,72 @@ impl<C: Challenges> Target<C> {
         }
         Ok(plan)
     }
+
+    /// After a measured webhook step: whether its first deliveries verified their challenges,
+    /// read on the status route (at most `sample` of them). `Err` says why it cannot be seen.
+    pub(super) fn check_delivered(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        sample: usize,
+    ) -> Result<(usize, usize), String> {
+        if self.profile.status.is_none() {
+            return Err(format!(
+                "whether the deliveries verified their challenges cannot be seen: profile {} \
+                 has no status route{}",
+                self.profile.name,
+                if self.profile.webhook.answer.is_some() {
+                    " (the bench does not read webhook answers)"
+                } else {
+                    " and its webhook answer says nothing"
+                }
+            ));
+        }
+        rt.block_on(async {
+            let mut conn = client::Conn::connect(&self.addr)
+                .await
+                .map_err(|e| format!("status check: {e}"))?;
+            let (mut checked, mut verified) = (0, 0);
+            for issued in self.delivered.iter().take(sample) {
+                let Some(Ok(path)) = self.profile.status_path(issued) else {
+                    return Err("the start's answer had no id to ask the status of".into());
+                };
+                let req = client::request(&self.addr, "GET", &path, &[], b"");
+                let status = conn
+                    .send(&req)
+                    .await
+                    .map_err(|e| format!("status check: {e}"))?;
+                checked += 1;
+                let json = serde_json::from_slice(conn.body()).ok();
+                let seen = match json {
+                    Some(j) if (200..300).contains(&status) => self.profile.read_status(&j).0,
+                    _ => Seen::Not(format!("answered {status}")),
+                };
+                verified += usize::from(seen.verified());
+            }
+            Ok((checked, verified))
+        })
+    }
 }
 
-/// A signed `message.received` delivery carrying `code`, in `shape`, under the secret's scheme.
-pub(super) fn delivery(
-    host: &str,
-    secret: &Secret,
-    shape: PayloadShape,
-    id: &str,
-    code: &str,
-    t: i64,
-) -> Vec<u8> {
-    let m = Inbound {
-        message_id: id,
-        sender: "+15550100001",
-        text: code,
-        protocol: "imessage",
-        received_at_ms: (t as u64).saturating_mul(1000),
-    };
-    client::delivery(host, secret, shape, &m, t)
+/// Where and how deliveries are sent.
+pub(super) struct Delivery<'a> {
+    pub(super) host: &'a str,
+    pub(super) path: &'a str,
+    pub(super) secret: Option<&'a Secret>,
+    pub(super) shape: PayloadShape,
+}
+
+impl Delivery<'_> {
+    /// A `message.received` delivery of `code` from [`SENDER`] under message id `id`, signed
+    /// at `t` (unsigned without a secret).
+    pub(super) fn request(&self, id: &str, code: &str, t: i64) -> Vec<u8> {
+        let m = Inbound {
+            message_id: id,
+            sender: SENDER,
+            text: code,
+            protocol: "imessage",
+            received_at_ms: (t as u64).saturating_mul(1000),
+        };
+        client::delivery(self.host, self.path, self.secret, self.shape, &m, t)
+    }
 }

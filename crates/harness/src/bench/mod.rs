@@ -29,6 +29,7 @@ use mo2fa_core::verifier::Config;
 use mo2fa_core::webhook::{PayloadShape, Scheme, Secret};
 use mo2fa_server::backend::Backend;
 use mo2fa_server::http::{App, HttpConfig};
+use mo2fa_target::profile::Profile;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,9 +68,11 @@ pub struct BenchOptions {
     pub max_rate_per_s: u64,
     pub out: Option<PathBuf>,
     pub server: Server,
-    /// How webhook deliveries are signed; must match the server's scheme.
+    /// How webhook deliveries to the in-process server are signed (a target's profile says
+    /// it for the target).
     pub scheme: Scheme,
-    /// The body shape of webhook deliveries (Blooio's documented v2 event by default).
+    /// The body shape of webhook deliveries to the in-process server (Blooio's documented v2
+    /// event by default; a target's profile says it for the target).
     pub shape: PayloadShape,
     /// This run's part of a sharded bench: it offers 1/N of each step's rate.
     pub shard: crate::shard::Shard,
@@ -94,6 +97,9 @@ pub struct Row {
     /// What the errors were: `(Some(status), n)` for answers outside 2xx, `(None, n)` for
     /// requests that got no answer.
     pub error_kinds: Vec<(Option<u16>, u64)>,
+    /// For the webhook: what was seen of the deliveries' effect (verified challenges on the
+    /// status route), or why it cannot be seen. A 2xx alone does not say a code verified.
+    pub seen: Option<String>,
 }
 
 /// The in-process server's webhook secret; only this process knows that server.
@@ -114,20 +120,53 @@ const SEARCH_START_PER_S: u64 = 4_000;
 pub enum Server {
     /// Started in this process on 127.0.0.1:0.
     InProcess { store: StoreUrl },
-    /// Already running at `addr` (`host:port`, see [`crate::target::TargetUrl`]). `secret`
-    /// must be the one it checks webhook deliveries with; it is needed only for the webhook
-    /// endpoint.
+    /// Already running at `addr` (`host:port`, see [`crate::target::TargetUrl`]), spoken to
+    /// as `profile` says. `secret` must be the one it checks webhook deliveries with; it is
+    /// needed only for the webhook endpoint, and only when the profile signs deliveries.
     Remote {
         addr: String,
         secret: Option<String>,
+        profile: Box<Profile>,
     },
+}
+
+/// Deliveries checked on the status route after the measured webhook step.
+const CHECKED_DELIVERIES: usize = 200;
+
+/// The endpoints `opts` asks for that its target cannot be measured on, and why.
+pub fn not_measured(opts: &BenchOptions) -> Vec<(Endpoint, String)> {
+    let Server::Remote { profile, .. } = &opts.server else {
+        return Vec::new();
+    };
+    opts.endpoints
+        .iter()
+        .filter_map(|&e| cannot_measure(profile, e).map(|why| (e, why)))
+        .collect()
+}
+
+/// Why `endpoint` cannot be measured on a target spoken to through `profile`, if it cannot.
+fn cannot_measure(profile: &Profile, endpoint: Endpoint) -> Option<String> {
+    let name = &profile.name;
+    match endpoint {
+        Endpoint::Healthz if profile.health.is_none() => Some(format!(
+            "profile {name} names no health route ([health] path)"
+        )),
+        Endpoint::Status if profile.status.is_none() => {
+            Some(format!("profile {name} has no status route"))
+        }
+        _ => None,
+    }
 }
 
 /// Runs the benchmark; returns one row per endpoint.
 pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, HarnessError> {
     let store = match &opts.server {
         Server::InProcess { store } => store.clone(),
-        Server::Remote { addr, secret } => return run_remote(opts, addr, secret.as_deref()),
+        Server::Remote {
+            addr,
+            secret,
+            profile,
+        } => return run_remote(opts, addr, secret.as_deref(), profile),
     };
     let secret = Secret::new(opts.scheme, SECRET)?;
     let spec = ServerSpec {
@@ -157,11 +196,17 @@ impl WithServer<SystemClock> for InProcessRun<'_> {
 
     fn with<V: Backend>(self, app: Arc<App<V, SystemClock>>, server: InProcess) -> Self::Output {
         let rt = load_runtime()?;
+        // The in-process server is mo2fa: its built-in profile names the routes, and starts
+        // send no body (nothing bound), as a bench of the bare start has always done.
+        let profile = Profile::builtin("mo2fa").ok_or(HarnessError::NoBuiltinProfile)?;
+        let start = client::request(&server.addr, "POST", &profile.start.path, &[], b"");
         let target = Target::new(
             server.addr.clone(),
             InProcessChallenges { app },
+            profile,
             Some(self.secret),
             self.opts.shape,
+            start,
         );
         let rows = measure(self.opts, &rt, target);
         server.stop();
@@ -180,11 +225,16 @@ fn run_remote(
     opts: &BenchOptions,
     addr: &str,
     secret: Option<&str>,
+    profile: &Profile,
 ) -> Result<Vec<Row>, HarnessError> {
-    if secret.is_none() && opts.endpoints.contains(&Endpoint::Webhook) {
-        return Err(HarnessError::NoSecret);
-    }
-    let secret = secret.map(|s| Secret::new(opts.scheme, s)).transpose()?;
+    let scheme = profile.webhook.signature.core();
+    let secret = match (scheme, secret) {
+        (Some(scheme), Some(s)) => Some(Secret::new(scheme, s)?),
+        (Some(_), None) if opts.endpoints.contains(&Endpoint::Webhook) => {
+            return Err(HarnessError::NoSecret);
+        }
+        _ => None,
+    };
     let rt = load_runtime()?;
     let conn =
         rt.block_on(client::Conn::connect(addr))
@@ -192,15 +242,22 @@ fn run_remote(
                 target: addr.to_string(),
                 source,
             })?;
+    let start = challenges::start_request(addr, profile);
     let challenges = RemoteChallenges {
         addr: addr.to_string(),
         conn,
+        profile: profile.clone(),
+        request: start.clone(),
     };
-    measure(
-        opts,
-        &rt,
-        Target::new(addr.to_string(), challenges, secret, opts.shape),
-    )
+    let target = Target::new(
+        addr.to_string(),
+        challenges,
+        profile.clone(),
+        secret,
+        profile.webhook.shape,
+        start,
+    );
+    measure(opts, &rt, target)
 }
 
 /// Every endpoint in turn: its search (unless a rate is given), then its measured step.
@@ -209,21 +266,28 @@ fn measure<C: Challenges>(
     load_rt: &tokio::runtime::Runtime,
     mut target: Target<C>,
 ) -> Result<Vec<Row>, HarnessError> {
-    if opts.endpoints.contains(&Endpoint::Status) {
-        target.status_ids = target
-            .challenges
-            .fresh(load_rt, STATUS_IDS)?
-            .into_iter()
-            .map(|(id, _)| id)
+    let endpoints: Vec<Endpoint> = opts
+        .endpoints
+        .iter()
+        .copied()
+        .filter(|&e| cannot_measure(&target.profile, e).is_none())
+        .collect();
+    if endpoints.contains(&Endpoint::Status) {
+        let fresh = target.challenges.fresh(load_rt, STATUS_IDS)?;
+        target.status_paths = fresh
+            .iter()
+            .filter_map(|c| target.profile.status_path(c)?.ok())
             .collect();
-        if target.status_ids.is_empty() {
-            return Err(HarnessError::Store("no challenge could be started".into()));
+        if target.status_paths.is_empty() {
+            return Err(HarnessError::Store(
+                "no challenge could be started with an id to ask the status of".into(),
+            ));
         }
     }
     let mut rows = Vec::new();
     let mut searches = Vec::new();
     let mut histograms = Vec::new();
-    for &endpoint in &opts.endpoints {
+    for &endpoint in &endpoints {
         let mut bench = Bench {
             opts,
             rt: load_rt,
@@ -254,7 +318,17 @@ fn measure<C: Challenges>(
             write_endpoint(dir, endpoint, &r)?;
             histograms.push((endpoint, e.latency.clone(), e.service.clone()));
         }
-        rows.push(row(endpoint, saturation, offered, &r, opts.measure));
+        let mut row = row(endpoint, saturation, offered, &r, opts.measure);
+        if endpoint == Endpoint::Webhook {
+            row.seen = Some(match target.check_delivered(load_rt, CHECKED_DELIVERIES) {
+                Ok((checked, verified)) => format!(
+                    "{verified} of the first {checked} deliveries of the measured step verified \
+                     their challenge (status route)"
+                ),
+                Err(why) => why,
+            });
+        }
+        rows.push(row);
     }
     if let Some(dir) = &opts.out {
         write_run(dir, opts, &rows, &searches, &histograms)?;
@@ -341,6 +415,7 @@ fn row(
             .map(|(&code, &n)| (Some(code), n))
             .chain((e.errors > 0).then_some((None, e.errors)))
             .collect(),
+        seen: None,
     }
 }
 

@@ -93,10 +93,16 @@ pub(super) fn search_json(searches: &[(Endpoint, Search)]) -> serde_json::Value 
 
 /// The table as JSON (`bench.json` beside the histograms), for tracking runs over time.
 pub fn summary(opts: &BenchOptions, rows: &[Row]) -> serde_json::Value {
-    let target = match &opts.server {
-        Server::InProcess { store } => format!("in-process ({store})"),
-        Server::Remote { addr, .. } => format!("http://{addr}"),
+    let (target, profile) = match &opts.server {
+        Server::InProcess { store } => (format!("in-process ({store})"), None),
+        Server::Remote { addr, profile, .. } => {
+            (format!("http://{addr}"), Some(profile.name.clone()))
+        }
     };
+    let not_measured: Vec<serde_json::Value> = super::not_measured(opts)
+        .into_iter()
+        .map(|(e, why)| serde_json::json!({"endpoint": e.name(), "why": why}))
+        .collect();
     let endpoints: Vec<serde_json::Value> = rows
         .iter()
         .map(|r| {
@@ -117,11 +123,14 @@ pub fn summary(opts: &BenchOptions, rows: &[Row]) -> serde_json::Value {
                 "errors": r.errors,
                 "errors_by_status": errors,
                 "latency_ms": {"p50": r.p50_ms, "p99": r.p99_ms, "p99_9": r.p999_ms, "max": r.max_ms},
+                "seen": r.seen,
             })
         })
         .collect();
     serde_json::json!({
         "target": target,
+        "profile": profile,
+        "not_measured": not_measured,
         "connections": opts.connections,
         "measure_seconds": opts.measure.as_secs_f64(),
         "fraction_of_saturation": opts.rate_per_s.is_none().then_some(opts.fraction),
@@ -152,6 +161,11 @@ pub fn table(rows: &[Row]) -> String {
     }
     for r in rows.iter().filter(|r| !r.error_kinds.is_empty()) {
         let _ = writeln!(out, "{} errors: {}", r.endpoint.name(), r.describe_errors());
+    }
+    for r in rows {
+        if let Some(seen) = &r.seen {
+            let _ = writeln!(out, "{}: {seen}", r.endpoint.name());
+        }
     }
     out
 }

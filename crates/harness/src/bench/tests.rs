@@ -1,23 +1,66 @@
 //! Unit tests of the bench: the search rule, the start answers, deliveries and bench.json.
 
-use super::challenges::{delivery, started};
+use super::challenges::{Delivery, started};
 use super::report::provenance;
 use super::*;
 
 #[test]
-fn start_answers_give_id_and_code_or_say_what_came_back() {
+fn start_answers_give_a_code_through_the_profile_or_say_what_came_back() {
+    let mo2fa = Profile::builtin("mo2fa").unwrap();
+    let got = started(&mo2fa, 201, br#"{"id":"ch_1","code":"ABC234","link":"x"}"#).unwrap();
     assert_eq!(
-        started(201, br#"{"id":"ch_1","code":"ABC234","link":"x"}"#),
-        Ok(("ch_1".into(), "ABC234".into()))
+        (got.id.as_deref(), got.code.as_str()),
+        (Some("ch_1"), "ABC234")
     );
-    let e = started(404, b"{\"error\":\"no route for /2fa/start\"}").unwrap_err();
+    let e = started(&mo2fa, 404, b"{\"error\":\"no route for /2fa/start\"}").unwrap_err();
     assert!(e.contains("404") && e.contains("no route"), "{e}");
-    let e = started(201, b"<html>hello</html>").unwrap_err();
+    let e = started(&mo2fa, 201, b"<html>hello</html>").unwrap_err();
     assert!(e.contains("201") && e.contains("<html>"), "{e}");
+    let e = started(&mo2fa, 201, br#"{"id":"ch_1"}"#).unwrap_err();
+    assert!(e.contains("no code at \"/code\" (start.code)"), "{e}");
     let long = vec![b'x'; 10_000];
-    assert!(started(500, &long).unwrap_err().len() < 300);
+    assert!(started(&mo2fa, 500, &long).unwrap_err().len() < 300);
     // Invalid UTF-8 and a body cut inside a character are quoted, not a panic.
-    assert!(started(502, &[0xff, 0xe2, 0x82]).is_err());
+    assert!(started(&mo2fa, 502, &[0xff, 0xe2, 0x82]).is_err());
+    // The demo answers 200 with a code and a link, and no id.
+    let demo = Profile::builtin("blooio-demo").unwrap();
+    let got = started(&demo, 200, br#"{"code":"9A6N3F","link":"imessage://x"}"#).unwrap();
+    assert_eq!((got.id, got.code.as_str()), (None, "9A6N3F"));
+}
+
+#[test]
+fn what_a_profile_has_no_route_for_is_not_measured() {
+    let mut opts = BenchOptions {
+        endpoints: vec![
+            Endpoint::Healthz,
+            Endpoint::Start,
+            Endpoint::Status,
+            Endpoint::Webhook,
+        ],
+        connections: 1,
+        step: Duration::from_secs(1),
+        measure: Duration::from_secs(1),
+        fraction: 0.5,
+        rate_per_s: Some(1),
+        max_rate_per_s: 1,
+        out: None,
+        server: Server::Remote {
+            addr: "127.0.0.1:9".into(),
+            secret: None,
+            profile: Box::new(Profile::builtin("blooio-demo").unwrap()),
+        },
+        scheme: Scheme::Blooio,
+        shape: PayloadShape::V2,
+        shard: crate::shard::Shard::WHOLE,
+    };
+    let skipped: Vec<Endpoint> = not_measured(&opts).into_iter().map(|(e, _)| e).collect();
+    assert_eq!(skipped, [Endpoint::Healthz, Endpoint::Status]);
+    opts.server = Server::Remote {
+        addr: "127.0.0.1:9".into(),
+        secret: None,
+        profile: Box::new(Profile::builtin("mo2fa").unwrap()),
+    };
+    assert!(not_measured(&opts).is_empty());
 }
 
 #[test]
@@ -25,14 +68,13 @@ fn deliveries_pass_the_check_of_a_server_with_the_same_secret() {
     use mo2fa_core::webhook::SignatureHeaders;
     for scheme in [Scheme::Blooio, Scheme::Standard] {
         let secret = Secret::new(scheme, "s3cret").unwrap();
-        let raw = delivery(
-            "verifier.internal:8080",
-            &secret,
-            PayloadShape::V2,
-            "bench_1_2_3",
-            "ABC234",
-            1_700_000_000,
-        );
+        let to = Delivery {
+            host: "verifier.internal:8080",
+            path: "/webhook/blooio",
+            secret: Some(&secret),
+            shape: PayloadShape::V2,
+        };
+        let raw = to.request("bench_1_2_3", "ABC234", 1_700_000_000);
         let text = String::from_utf8(raw).unwrap();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         let header = |name: &str| {
@@ -140,6 +182,7 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
         max_ms: 0.4,
         errors: error_kinds.iter().map(|(_, n)| n).sum(),
         error_kinds,
+        seen: None,
     };
     let overloaded = row(Endpoint::Start, 97, vec![(Some(503), 3)]);
     let clean = row(Endpoint::Healthz, 100, vec![]);
@@ -162,6 +205,7 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
         server: Server::Remote {
             addr: "127.0.0.1:8080".into(),
             secret: None,
+            profile: Box::new(Profile::builtin("blooio-demo").unwrap()),
         },
         scheme: Scheme::Blooio,
         shape: PayloadShape::V2,
@@ -169,6 +213,12 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
     };
     let json = summary(&opts, &[refused]);
     assert_eq!(json["target"], "http://127.0.0.1:8080");
+    assert_eq!(json["profile"], "blooio-demo");
+    assert_eq!(
+        json["not_measured"],
+        serde_json::json!([]),
+        "only the webhook was asked for"
+    );
     assert_eq!(json["fraction_of_saturation"], serde_json::Value::Null);
     assert_eq!(
         json["endpoints"][0]["errors_by_status"],

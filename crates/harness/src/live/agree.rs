@@ -13,21 +13,69 @@ pub type Outcomes = BTreeMap<(Endpoint, &'static str, String), u64>;
 /// not running. Not a latency sample.
 pub(super) const SKIPPED: &str = "skipped";
 
+/// The answer of a step whose outcome a `--target`'s profile cannot see (a webhook answer that
+/// says nothing, a poll without a status route). Never counted as agreeing or as a
+/// verification; not a latency sample when nothing was sent.
+pub const UNOBSERVED: &str = "unobserved";
+
 pub(super) fn endpoint_index(e: Endpoint) -> usize {
     Endpoint::ALL.iter().position(|x| *x == e).unwrap_or(0)
 }
 
 impl LiveReport {
-    /// Verifications (webhooks and SMS checks answered `verified`): (virtual, live).
+    /// Verifications (webhooks and SMS checks answered `verified`): (virtual, live), over
+    /// the steps whose live outcome could be seen. Against a `--target`, steps it was not sent
+    /// or whose outcome its profile cannot see are left out of both ([`Self::not_compared`]).
     pub fn verified(&self) -> (u64, u64) {
         let mut v = (0, 0);
         for ((ep, expect, got), n) in &self.outcomes {
-            if matches!(ep, Endpoint::Webhook | Endpoint::SmsCheck) {
+            if matches!(ep, Endpoint::Webhook | Endpoint::SmsCheck) && self.compared(got) {
                 v.0 += n * u64::from(*expect == "verified");
                 v.1 += n * u64::from(got == "verified");
             }
         }
         v
+    }
+
+    /// Whether a live answer counts in the comparison: everything in-process; against a
+    /// `--target`, what was sent to it and seen.
+    fn compared(&self, got: &str) -> bool {
+        self.target.is_none() || (got != UNOBSERVED && got != SKIPPED)
+    }
+
+    /// Virtual verifications whose live outcome was not compared (against a `--target`: not
+    /// sent, or not seen through its profile).
+    pub fn not_compared(&self) -> u64 {
+        self.outcomes
+            .iter()
+            .filter(|((ep, expect, got), _)| {
+                matches!(ep, Endpoint::Webhook | Endpoint::SmsCheck)
+                    && *expect == "verified"
+                    && !self.compared(got)
+            })
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// "virtual 12, live 12 (agree)", and what could not be compared; "not compared" when no
+    /// verification could be seen, never "agree".
+    pub fn verified_line(&self) -> String {
+        let (v, l) = self.verified();
+        let skipped = self.not_compared();
+        if skipped > 0 && v == 0 && l == 0 {
+            return format!(
+                "NOT COMPARED: none of the virtual run's {skipped} verifications could be seen \
+                 on the target"
+            );
+        }
+        let verdict = if v == l { "agree" } else { "DIFFER" };
+        let mut line = format!("virtual {v}, live {l} ({verdict})");
+        if skipped > 0 {
+            line.push_str(&format!(
+                "; {skipped} more virtual verifications not compared (not seen on the target)"
+            ));
+        }
+        line
     }
 
     /// Why the replay cannot stand as a comparison, if it cannot: it fell behind schedule, or
@@ -47,10 +95,12 @@ impl LiveReport {
         })
     }
 
-    /// Steps whose live answer equals the virtual one, and all steps answered.
+    /// Steps whose live answer equals the virtual one, and all steps answered (against a
+    /// `--target`, those it was sent and whose outcome was seen).
     pub fn agreement(&self) -> (u64, u64) {
         self.outcomes
             .iter()
+            .filter(|((_, _, got), _)| self.compared(got))
             .fold((0, 0), |(same, all), ((_, expect, got), n)| {
                 (same + n * u64::from(expect == got), all + n)
             })

@@ -20,12 +20,14 @@
 //! what was sent and names a speed the servers sustained.
 
 mod agree;
+mod foreign;
 mod order;
 mod report;
 mod schedule;
 mod send;
 
-pub use agree::Outcomes;
+pub use agree::{Outcomes, UNOBSERVED};
+pub use foreign::Foreign;
 pub use report::{table, write};
 pub use schedule::{Behind, MIN_LAG_BUDGET};
 
@@ -47,7 +49,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::SetOnce;
 
-#[derive(Clone, Copy, Debug)]
 pub struct LiveOptions {
     /// Virtual seconds per wall second.
     pub speed: f64,
@@ -55,6 +56,9 @@ pub struct LiveOptions {
     pub connections: usize,
     /// The body shape of deliveries; `None`: the scenario's `emitter.shape`.
     pub shape: Option<PayloadShape>,
+    /// The reverse flow's steps go to this running verifier (`host:port`) through its
+    /// profile instead of an in-process server; the SMS flow is then not replayed.
+    pub target: Option<(String, Foreign)>,
 }
 
 /// What the live replay saw.
@@ -75,6 +79,10 @@ pub struct LiveReport {
     pub budget: Duration,
     /// Set when the replay fell behind schedule and stopped.
     pub behind: Option<Behind>,
+    /// `http://host:port (profile NAME)` when the reverse flow went to a `--target`.
+    pub target: Option<String>,
+    /// What could not be compared against the target, one sentence each.
+    pub unobservable: Vec<String>,
 }
 
 /// Runs the live servers, replays `trace` on them and reports. `on_behind` is called at once
@@ -105,11 +113,24 @@ pub fn replay(
     };
     let mut servers = Vec::new();
     let mut addrs = [None, None];
-    for (i, flow) in [Flow::Sms, Flow::Reverse].into_iter().enumerate() {
-        if sc.flows.contains(&flow) {
-            let server = start_server(sc, clock, flow)?;
-            addrs[i] = Some(server.addr.clone());
-            servers.push(server);
+    let (mut target, mut unobservable) = (None, Vec::new());
+    if let Some((addr, foreign)) = &opts.target {
+        target = Some(format!("http://{addr} (profile {})", foreign.profile.name));
+        unobservable = foreign.unobservable();
+        if sc.flows.contains(&Flow::Sms) {
+            unobservable
+                .push("the SMS flow: it is mo2fa's own API, not replayed on a --target".into());
+        }
+        if sc.flows.contains(&Flow::Reverse) {
+            addrs[1] = Some(addr.clone());
+        }
+    } else {
+        for (i, flow) in [Flow::Sms, Flow::Reverse].into_iter().enumerate() {
+            if sc.flows.contains(&flow) {
+                let server = start_server(sc, clock, flow)?;
+                addrs[i] = Some(server.addr.clone());
+                servers.push(server);
+            }
         }
     }
     let steps = trace.steps.len();
@@ -130,6 +151,8 @@ pub fn replay(
         max_lag: Duration::from_micros(schedule.max_lag_us.load(Ordering::Relaxed)),
         budget: schedule.budget,
         behind: schedule.behind.get().cloned(),
+        target,
+        unobservable,
     })
 }
 
@@ -181,6 +204,7 @@ fn shared(
         secret: Secret::new(Scheme::Blooio, SIM_SECRET)?,
         forger: Secret::new(Scheme::Blooio, FORGER_SECRET)?,
         shape: opts.shape.unwrap_or(sc.emitter.shape),
+        foreign: opts.target.map(|(_, f)| f),
         trace,
         origin: clock.origin,
         at_origin: clock.at_origin,

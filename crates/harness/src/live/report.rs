@@ -29,13 +29,15 @@ pub fn write(dir: &Path, r: &LiveReport) -> Result<(), HarnessError> {
             service: &e.service,
         })
         .collect();
-    let (v, l) = r.verified();
     let subtitle = format!(
-        "live replay at {}x: {} of {} steps; verified: virtual {v}, live {l} ({}){}",
+        "live replay at {}x{}: {} of {} steps; verified: {}{}",
         r.speed,
+        r.target
+            .as_ref()
+            .map_or(String::new(), |t| format!(" against {t}")),
         r.released,
         r.steps,
-        if v == l { "agree" } else { "DIFFER" },
+        r.verified_line(),
         if r.behind.is_some() {
             "; fell behind schedule and stopped"
         } else {
@@ -77,6 +79,7 @@ fn ms(us: u64) -> f64 {
 
 fn summary_json(r: &LiveReport) -> serde_json::Value {
     let (v, l) = r.verified();
+    let compared = !(v == 0 && l == 0 && r.not_compared() > 0);
     let (same, all) = r.agreement();
     let endpoints: Vec<_> = r
         .load
@@ -113,7 +116,14 @@ fn summary_json(r: &LiveReport) -> serde_json::Value {
             "sustained_speed": b.sustained,
             "suggested_speed": b.suggested_speed,
         })),
-        "verified": {"virtual": v, "live": l, "agree": v == l},
+        "target": r.target,
+        "not_observable": r.unobservable,
+        "verified": {
+            "virtual": v, "live": l,
+            "not_compared": r.not_compared(),
+            // null when no verification could be compared: never a pass that was not seen.
+            "agree": compared.then_some(v == l),
+        },
         "answers_agreeing": same,
         "answers": all,
         "endpoints": endpoints,
@@ -128,8 +138,11 @@ pub fn table(r: &LiveReport) -> String {
     let elapsed = r.load.elapsed.as_secs_f64().max(1e-9);
     let _ = writeln!(
         out,
-        "live replay at {}x: {} of {} steps in {:.1} s ({:.0} requests/s)\n",
+        "live replay at {}x{}: {} of {} steps in {:.1} s ({:.0} requests/s)\n",
         r.speed,
+        r.target
+            .as_ref()
+            .map_or(String::new(), |t| format!(" against {t}")),
         r.released,
         r.steps,
         elapsed,
@@ -169,13 +182,26 @@ pub fn table(r: &LiveReport) -> String {
     if let Some(b) = &r.behind {
         let _ = writeln!(out, "\nFELL BEHIND: {b}");
     }
-    let (v, l) = r.verified();
     let (same, all) = r.agreement();
     let _ = writeln!(
         out,
-        "\nlatency is measured from each request's scheduled time (open loop).\n\nverified: virtual {v}, live {l} ({})\nanswers agreeing with the virtual run: {same} of {all}",
-        if v == l { "agree" } else { "DIFFER" }
+        "\nlatency is measured from each request's scheduled time (open loop).\n\nverified: {}\nanswers agreeing with the virtual run: {same} of {all}{}",
+        r.verified_line(),
+        if r.target.is_some() {
+            " (of those sent to the target and seen)"
+        } else {
+            ""
+        }
     );
+    if !r.unobservable.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nnot observable through the target's profile, so not compared:"
+        );
+        for u in &r.unobservable {
+            let _ = writeln!(out, "- {u}");
+        }
+    }
     let moved: Vec<_> = r.outcomes.iter().filter(|((_, e, g), _)| e != g).collect();
     if !moved.is_empty() {
         let _ = writeln!(

@@ -2,24 +2,22 @@
 //! starts got back, the deliveries answered, the requests replay attacks capture), and one
 //! function per kind of step that sends it and names its answer like the virtual run does.
 
-use super::agree::{Outcomes, SKIPPED, endpoint_index};
+use super::agree::{Outcomes, SKIPPED, UNOBSERVED, endpoint_index};
+use super::foreign::Foreign;
 use super::schedule::Schedule;
-use crate::answers::{self, Checked, Outbox, Received, Started, Status};
 use crate::client::{self, Conn};
 use crate::openloop::{Recorder, Report, Sample};
 use mo2fa_core::webhook::{Inbound, PayloadShape, Secret};
+use mo2fa_server::wire::{
+    self, CheckAnswer, OutboxAnswer, ReceivedAnswer, StartAnswer, StatusAnswer,
+};
 use mo2fa_sim::scenario::Flow;
 use mo2fa_sim::trace::{self, Action, Endpoint, Text, Trace};
+pub(super) use mo2fa_target::profile::Issued;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SetOnce};
-
-/// What a started challenge (or a sent SMS code) gave back.
-pub(super) struct Issued {
-    id: String,
-    code: String,
-}
 
 pub(super) struct Shared {
     pub trace: Trace,
@@ -40,6 +38,8 @@ pub(super) struct Shared {
     pub secret: Secret,
     pub forger: Secret,
     pub shape: PayloadShape,
+    /// Set when the reverse flow's server is a `--target` spoken to through a profile.
+    pub foreign: Option<Foreign>,
     pub origin: Instant,
     /// The servers' clock reading at `origin`.
     pub at_origin: u64,
@@ -51,28 +51,28 @@ impl Shared {
         self.origin + Duration::from_secs_f64(at_ms as f64 / 1000.0 / self.speed)
     }
 
-    fn pool(&self, world: Flow) -> Option<&Pool> {
+    pub(super) fn pool(&self, world: Flow) -> Option<&Pool> {
         self.pools[usize::from(world == Flow::Reverse)].as_ref()
     }
 
-    async fn issued(&self, key: u32) -> Option<&Issued> {
+    pub(super) async fn issued(&self, key: u32) -> Option<&Issued> {
         self.keys.get(key as usize)?.wait().await.as_ref()
     }
 
-    fn settle(&self, key: Option<u32>, issued: Option<Issued>) {
+    pub(super) fn settle(&self, key: Option<u32>, issued: Option<Issued>) {
         if let Some(cell) = key.and_then(|k| self.keys.get(k as usize)) {
             let _ = cell.set(issued);
         }
     }
 
     /// Marks delivery `msg` answered: replays and polls waiting on it may go.
-    fn deliver(&self, msg: u32) {
+    pub(super) fn deliver(&self, msg: u32) {
         if let Some(d) = self.delivered.get(msg as usize) {
             let _ = d.set(());
         }
     }
 
-    async fn wait_delivered(&self, msg: u32) {
+    pub(super) async fn wait_delivered(&self, msg: u32) {
         if let Some(d) = self.delivered.get(msg as usize) {
             d.wait().await;
         }
@@ -109,7 +109,7 @@ impl Shared {
 
 /// Keep-alive connections to one server, opened as needed up to a fixed number.
 pub(super) struct Pool {
-    addr: String,
+    pub(super) addr: String,
     permits: Semaphore,
     idle: parking_lot::Mutex<Vec<Conn>>,
     schedule: Arc<Schedule>,
@@ -118,20 +118,21 @@ pub(super) struct Pool {
 /// One answer: status (`None` on a connection error), body, and the time from the send.
 #[derive(Default)]
 pub(super) struct Answer {
-    status: Option<u16>,
-    body: Vec<u8>,
-    service: Duration,
+    pub(super) status: Option<u16>,
+    pub(super) body: Vec<u8>,
+    pub(super) service: Duration,
     /// False when nothing was sent: the replay had stopped, or the step was skipped.
-    sent: bool,
+    pub(super) sent: bool,
 }
 
 impl Answer {
-    fn read<T: serde::de::DeserializeOwned + Default>(&self) -> T {
-        answers::read(&self.body).unwrap_or_default()
+    /// The body as the server's answer `T` (its `wire` type); `None` when it is not one.
+    fn read<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        wire::read(&self.body)
     }
 
     /// `name` for a 2xx answer `ok`, else `http_<status>` or `connection_error`.
-    fn named(&self, ok: u16, name: impl FnOnce(&Self) -> String) -> String {
+    pub(super) fn named(&self, ok: u16, name: impl FnOnce(&Self) -> String) -> String {
         match self.status {
             Some(s) if s == ok => name(self),
             Some(s) => format!("http_{s}"),
@@ -151,7 +152,7 @@ impl Pool {
     }
 
     /// Sends `request`, due at `due`, unless the replay has stopped for falling behind.
-    async fn send(&self, due: Instant, request: &[u8]) -> Answer {
+    pub(super) async fn send(&self, due: Instant, request: &[u8]) -> Answer {
         let Ok(_permit) = self.permits.acquire().await else {
             return Answer::default();
         };
@@ -194,7 +195,7 @@ impl Pool {
         answer
     }
 
-    async fn get(&self, due: Instant, path: &str) -> Answer {
+    pub(super) async fn get(&self, due: Instant, path: &str) -> Answer {
         self.send(due, &client::request(&self.addr, "GET", path, &[], b""))
             .await
     }
@@ -235,7 +236,9 @@ pub(super) async fn drive(
                     unsent += 1;
                     continue;
                 };
-                if got != SKIPPED {
+                // Not latency samples: steps skipped, and polls a profile could not send.
+                let unsent = got == UNOBSERVED && sample.status.is_none();
+                if got != SKIPPED && !unsent {
                     recorder.record(&sample);
                 }
                 let step = &shared.trace.steps[i];
@@ -295,39 +298,40 @@ pub(super) async fn drive(
 
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 
-fn phone(number: u64) -> String {
+pub(super) fn phone(number: u64) -> String {
     format!("+{number}")
 }
 
 /// Names a webhook answer like the virtual run names its outcomes.
 fn webhook_result(a: &Answer) -> String {
     match a.status {
-        Some(200) => {
-            let r: Received = a.read();
-            if r.duplicate {
-                "duplicate".into()
-            } else {
-                r.result.unwrap_or_else(|| "unreadable".into())
-            }
-        }
+        Some(200) => match a.read::<ReceivedAnswer>() {
+            Some(r) if r.duplicate => "duplicate".into(),
+            Some(r) => r.result.as_str().into(),
+            None => "unreadable".into(),
+        },
         Some(401) => "rejected".into(),
         Some(s) => format!("http_{s}"),
         None => "connection_error".into(),
     }
 }
 
-fn skipped() -> (Answer, String) {
+pub(super) fn skipped() -> (Answer, String) {
     (Answer::default(), SKIPPED.into())
 }
 
 /// A delivery of `m` signed by `secret` at the server time it was received.
 fn signed(host: &str, secret: &Secret, shape: PayloadShape, m: &Inbound<'_>) -> Vec<u8> {
-    client::delivery(host, secret, shape, m, (m.received_at_ms / 1000) as i64)
+    let t = (m.received_at_ms / 1000) as i64;
+    client::delivery(host, "/webhook/blooio", Some(secret), shape, m, t)
 }
 
 /// Sends step `i` (after what it depends on) and names the answer.
 async fn perform(shared: &Shared, i: usize) -> (Answer, String) {
     let step = &shared.trace.steps[i];
+    if let Some(foreign) = &shared.foreign {
+        return foreign.perform(shared, i).await;
+    }
     let s = Step {
         shared,
         due: shared.wall(step.at_ms),
@@ -392,10 +396,11 @@ impl Step<'_> {
         let request = client::request(&pool.addr, "POST", "/2fa/start", headers, body.as_bytes());
         let a = pool.send(self.due, &request).await;
         let issued = (a.status == Some(201)).then(|| {
-            let s: Started = a.read();
+            let s = a.read::<StartAnswer>();
             Issued {
-                id: s.id.unwrap_or_default(),
-                code: s.code.unwrap_or_default(),
+                id: s.as_ref().map(|s| s.id.clone()),
+                code: s.map(|s| s.code).unwrap_or_default(),
+                link: None,
             }
         });
         self.shared.settle(key, issued);
@@ -483,14 +488,14 @@ impl Step<'_> {
         let Some(issued) = self.shared.issued(key).await else {
             return skipped();
         };
-        let a = pool
-            .get(self.due, &format!("/2fa/status/{}", issued.id))
-            .await;
+        let id = issued.id.as_deref().unwrap_or_default();
+        let a = pool.get(self.due, &format!("/2fa/status/{id}")).await;
         let got = match a.status {
             Some(404) => "unknown".to_string(),
             _ => a.named(200, |a| {
-                let s: Status = a.read();
-                s.status.unwrap_or_else(|| "unreadable".into())
+                a.read::<StatusAnswer>()
+                    .map_or("unreadable", |s| s.status.as_str())
+                    .to_string()
             }),
         };
         (a, got)
@@ -510,8 +515,9 @@ impl Step<'_> {
         self.shared.settle(
             key,
             ok.then(|| Issued {
-                id: String::new(),
+                id: None,
                 code: String::new(),
+                link: None,
             }),
         );
         let got = a.named(202, |_| "sent".to_string());
@@ -530,13 +536,17 @@ impl Step<'_> {
             let got = format!("outbox_{}", read.status.unwrap_or(0));
             return (read, got);
         }
-        let code = read.read::<Outbox>().code.unwrap_or_default();
+        let code = read
+            .read::<OutboxAnswer>()
+            .map(|o| o.code)
+            .unwrap_or_default();
         let body = serde_json::json!({ "phone": phone(number), "code": code });
         let mut a = pool.post_json(self.due, "/sms/check", &body).await;
         a.service += read.service;
         let got = a.named(200, |a| {
-            let c: Checked = a.read();
-            c.result.unwrap_or_else(|| "unreadable".into())
+            a.read::<CheckAnswer>()
+                .map_or("unreadable", CheckAnswer::as_str)
+                .to_string()
         });
         (a, got)
     }

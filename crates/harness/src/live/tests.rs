@@ -28,7 +28,45 @@ fn report(outcomes: &[(&'static str, &str, u64)], behind: Option<Behind>) -> Liv
         max_lag: Duration::from_millis(3),
         budget: MIN_LAG_BUDGET,
         behind,
+        target: None,
+        unobservable: Vec::new(),
     }
+}
+
+#[test]
+fn against_a_target_what_was_not_seen_is_neither_agreement_nor_difference() {
+    let mut r = report(
+        &[
+            ("verified", UNOBSERVED, 40),
+            ("rejected", "accepted", 5),
+            ("duplicate", UNOBSERVED, 2),
+        ],
+        None,
+    );
+    r.target = Some("http://127.0.0.1:8091 (profile blooio-demo)".into());
+    assert_eq!(r.verified(), (0, 0));
+    assert_eq!(r.not_compared(), 40);
+    assert_eq!(r.agreement(), (0, 5), "only the forgeries were compared");
+    assert!(
+        r.verified_line().starts_with("NOT COMPARED"),
+        "{}",
+        r.verified_line()
+    );
+    assert_eq!(r.problem(), None);
+    // In process nothing is unobserved: the same answers would be differences.
+    r.target = None;
+    assert_eq!(r.verified(), (40, 0));
+    assert!(r.problem().unwrap().contains("DIFFER"));
+    // Some seen, some not: the seen ones are compared and the rest are said to be left out.
+    let mut r = report(
+        &[("verified", "verified", 3), ("verified", UNOBSERVED, 2)],
+        None,
+    );
+    r.target = Some("t".into());
+    assert_eq!(
+        r.verified_line(),
+        "virtual 3, live 3 (agree); 2 more virtual verifications not compared (not seen on the target)"
+    );
 }
 
 #[test]

@@ -105,3 +105,57 @@ fn status_by_code_and_answer_pointers() {
     assert_eq!(value_at(&v, "/s").as_deref(), Some("x"));
     assert_eq!(value_at(&v, "/n"), None);
 }
+
+#[test]
+fn answers_are_read_through_the_profile_and_unseen_when_it_cannot_tell() {
+    let mo2fa = Profile::builtin("mo2fa").unwrap();
+    let json: serde_json::Value = serde_json::from_str(r#"{"id":"ch_1","code":"K7M2QX"}"#).unwrap();
+    let issued = mo2fa.read_start(&json).unwrap();
+    assert_eq!(issued.id.as_deref(), Some("ch_1"));
+    assert_eq!(
+        mo2fa.status_path(&issued),
+        Some(Ok("/2fa/status/ch_1".into()))
+    );
+    let no_id = Issued {
+        id: None,
+        ..issued.clone()
+    };
+    assert!(mo2fa.status_path(&no_id).unwrap().is_err());
+    let status: serde_json::Value =
+        serde_json::from_str(r#"{"status":"verified","sender":"+15550100001"}"#).unwrap();
+    assert_eq!(
+        mo2fa.read_status(&status),
+        (Seen::Verified, Some("+15550100001".into()))
+    );
+    let first = br#"{"result":"verified","id":"ch_1","duplicate":false}"#;
+    let again = br#"{"result":"verified","id":"ch_1","duplicate":true}"#;
+    assert_eq!(mo2fa.read_webhook_answer(200, first), Seen::Verified);
+    assert_eq!(
+        mo2fa.read_webhook_answer(200, br#"{"result":"no_match"}"#),
+        Seen::Not("/result = \"no_match\"".into())
+    );
+    assert_eq!(
+        mo2fa.read_webhook_answer(401, first),
+        Seen::Not("answered 401".into())
+    );
+    assert_eq!(mo2fa.read_duplicate(first), Some(false));
+    assert_eq!(mo2fa.read_duplicate(again), Some(true));
+    assert_eq!(mo2fa.webhook_outcome(again).as_deref(), Some("verified"));
+    assert_eq!(mo2fa.health.as_deref(), Some("/healthz"));
+    // The demo's {"ok": true} says nothing, and it has no status route or id.
+    let demo = Profile::builtin("blooio-demo").unwrap();
+    let json: serde_json::Value = serde_json::from_str(r#"{"code":"9A6N3F"}"#).unwrap();
+    let issued = demo.read_start(&json).unwrap();
+    assert_eq!(demo.status_path(&issued), None);
+    assert_eq!(
+        demo.read_webhook_answer(200, br#"{"ok":true}"#),
+        Seen::Unseen
+    );
+    assert_eq!(demo.read_duplicate(br#"{"ok":true}"#), None);
+    assert_eq!(demo.health, None);
+    let e = demo
+        .read_start(&serde_json::json!({"link": "x"}))
+        .unwrap_err();
+    assert!(e.contains("start.code"), "{e}");
+    assert!(err(&format!("{MIN}[health]\npath = \"healthz\"\n")).contains("health.path"));
+}

@@ -17,8 +17,16 @@
 //!
 //! Goose keeps its own console summary and HTML report; we add `load.json` and `load.md` with
 //! per-transaction figures and the server's counters, scraped from `/metrics` before and after.
+//!
+//! Requests follow the target's profile (`--profile`; mo2fa's own for the in-process server):
+//! its start route and body, its webhook path, signature and shape, its status route. A check
+//! the profile cannot see (a verification without a status route or a telling answer) does
+//! not fail the transaction; it is counted in `not_seen` and listed, never passed.
 
-use crate::answers::{self, Received, Started, Status};
+mod report;
+use report::rows;
+pub use report::{LoadReport, RequestRow, ServerCounters, TransactionRow};
+
 use crate::error::HarnessError;
 use crate::server::{self, JustTheServer, ServerSpec, StoreUrl};
 use crate::target::TargetUrl;
@@ -27,7 +35,7 @@ use goose::goose::{
     GooseMethod, GooseRequest, GooseResponse, GooseUser, Scenario, Transaction, TransactionError,
     TransactionResult,
 };
-use goose::metrics::{GooseMetrics, GooseRequestMetric};
+use goose::metrics::GooseRequestMetric;
 use goose::{GooseAttack, GooseError};
 use mo2fa_core::clock::SystemClock;
 use mo2fa_core::code::{ALPHABET, CodeSpec};
@@ -35,10 +43,9 @@ use mo2fa_core::store::MemoryStoreConfig;
 use mo2fa_core::verifier;
 use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use mo2fa_server::http::HttpConfig;
+use mo2fa_target::profile::{Issued, Profile, Seen};
 use rand::Rng;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -148,8 +155,13 @@ impl FromStr for Mix {
 pub enum Target {
     /// A fresh verifier on 127.0.0.1 in this process, with a secret of our own.
     InProcess,
-    /// A running server; `secret` must be the one it checks webhooks with.
-    Url { base: String, secret: String },
+    /// A running server, spoken to as `profile` says; `secret` must be the one it checks
+    /// webhooks with (`None` when the profile's deliveries are unsigned).
+    Url {
+        base: String,
+        secret: Option<String>,
+        profile: Box<Profile>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -171,8 +183,11 @@ pub struct LoadOptions {
 
 /// Shared by every user: what signs deliveries and makes delivery ids unique across runs.
 struct Shared {
-    secret: Secret,
+    profile: Profile,
+    secret: Option<Secret>,
     shape: PayloadShape,
+    /// Checks the profile could not see.
+    not_seen: AtomicU64,
     /// Random per run, so a long-lived target's dedupe cache never mistakes a new delivery for
     /// one from an earlier run.
     run_id: u64,
@@ -185,7 +200,7 @@ struct UserState {
     /// The phone this user's challenges are bound to and its code messages come from.
     sender: String,
     /// The last challenge this user created, for `status_poll`.
-    last_id: Option<String>,
+    last: Option<Issued>,
     /// Length of the codes the server issues, learnt from its answers; flood codes match it.
     code_len: usize,
 }
@@ -203,7 +218,7 @@ fn state(user: &mut GooseUser) -> &mut UserState {
         let sender = user_sender(user.weighted_users_index);
         user.set_session_data(UserState {
             sender,
-            last_id: None,
+            last: None,
             code_len: CodeSpec::default().len(),
         });
     }
@@ -225,12 +240,12 @@ fn fail(
     }
 }
 
-/// Reads a JSON answer as `T` (with its text, for failure reports); a failed request or a
-/// body that is not that answer fails the transaction.
-async fn json_of<T: DeserializeOwned>(
+/// Reads a JSON answer (with its text, for failure reports); a failed request or a body that
+/// is not JSON fails the transaction.
+async fn json_of(
     user: &mut GooseUser,
     goose: GooseResponse,
-) -> Result<(T, String, GooseRequestMetric), Box<TransactionError>> {
+) -> Result<(serde_json::Value, String, GooseRequestMetric), Box<TransactionError>> {
     let mut request = goose.request;
     let text = match goose.response {
         Ok(r) => r
@@ -244,9 +259,28 @@ async fn json_of<T: DeserializeOwned>(
             raw_request: Box::new(request),
         }));
     }
-    match answers::read::<T>(text.as_bytes()) {
-        Some(v) => Ok((v, text, request)),
-        None => Err(fail(user, "answer is not JSON", &mut request, Some(&text))),
+    match serde_json::from_str(&text) {
+        Ok(v) => Ok((v, text, request)),
+        Err(_) => Err(fail(user, "answer is not JSON", &mut request, Some(&text))),
+    }
+}
+
+/// Whether a seen outcome passes: `Unseen` is counted, not failed and not passed.
+fn judge_seen(
+    user: &mut GooseUser,
+    shared: &Shared,
+    seen: Seen,
+    want_verified: bool,
+    text: &str,
+    request: GooseRequestMetric,
+    tag: &str,
+) -> Result<(), Box<TransactionError>> {
+    match seen {
+        Seen::Unseen => {
+            shared.not_seen.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        seen => expect(user, seen.verified() == want_verified, text, request, tag),
     }
 }
 
@@ -264,29 +298,39 @@ fn expect(
     Err(fail(user, tag, &mut request, Some(text)))
 }
 
-/// POST /2fa/start bound to this user's sender; returns (id, code) and remembers the id.
-async fn start(user: &mut GooseUser) -> Result<(String, String), Box<TransactionError>> {
+/// The profile's start, bound to this user's sender; returns the challenge and remembers it.
+async fn start(user: &mut GooseUser, shared: &Shared) -> Result<Issued, Box<TransactionError>> {
     let sender = state(user).sender.clone();
+    let p = &shared.profile.start;
+    let method = match p.method.as_str() {
+        "GET" => GooseMethod::Get,
+        "PUT" => GooseMethod::Put,
+        _ => GooseMethod::Post,
+    };
+    let mut builder = user.get_request_builder(&method, &p.path)?;
+    if let Some(body) = shared.profile.start_body(&sender, p.ttl_seconds) {
+        builder = builder
+            .header("Content-Type", p.content_type.as_str())
+            .body(body);
+    }
     let goose = user
-        .post_json(
-            "/2fa/start",
-            &serde_json::json!({ "expected_sender": sender }),
+        .request(
+            GooseRequest::builder()
+                .method(method)
+                .path(p.path.as_str())
+                .set_request_builder(builder)
+                .build(),
         )
         .await?;
-    let (started, text, mut request) = json_of::<Started>(user, goose).await?;
-    match (started.id, started.code) {
-        (Some(id), Some(code)) => {
+    let (json, text, mut request) = json_of(user, goose).await?;
+    match shared.profile.read_start(&json) {
+        Ok(issued) => {
             let st = state(user);
-            st.last_id = Some(id.clone());
-            st.code_len = code.len();
-            Ok((id, code))
+            st.last = Some(issued.clone());
+            st.code_len = issued.code.len();
+            Ok(issued)
         }
-        _ => Err(fail(
-            user,
-            "start answer without id or code",
-            &mut request,
-            Some(&text),
-        )),
+        Err(why) => Err(fail(user, &why, &mut request, Some(&text))),
     }
 }
 
@@ -309,9 +353,13 @@ async fn deliver(
         protocol: "imessage",
         received_at_ms: (now as u64).saturating_mul(1000),
     };
-    let (body, headers) = shared.shape.signed(&shared.secret, &m, now);
+    let (body, headers) = match &shared.secret {
+        Some(secret) => shared.shape.signed(secret, &m, now),
+        None => (shared.shape.body(&m), shared.shape.headers(&m)),
+    };
+    let path = shared.profile.webhook.path.as_str();
     let mut builder = user
-        .get_request_builder(&GooseMethod::Post, "/webhook/blooio")?
+        .get_request_builder(&GooseMethod::Post, path)?
         .header("Content-Type", "application/json");
     for (name, value) in headers {
         builder = builder.header(name, value);
@@ -320,35 +368,57 @@ async fn deliver(
     user.request(
         GooseRequest::builder()
             .method(GooseMethod::Post)
-            .path("/webhook/blooio")
+            .path(path)
             .set_request_builder(builder)
             .build(),
     )
     .await
 }
 
-async fn status(user: &mut GooseUser, id: &str) -> Result<GooseResponse, Box<TransactionError>> {
-    user.get_named(&format!("/2fa/status/{id}"), "/2fa/status/{id}")
-        .await
+/// The status of `issued` on the profile's status route; `None` without one.
+async fn status(
+    user: &mut GooseUser,
+    shared: &Shared,
+    issued: &Issued,
+) -> Result<Option<GooseResponse>, Box<TransactionError>> {
+    let Some(path) = shared.profile.status_path(issued) else {
+        return Ok(None);
+    };
+    let path = path.map_err(|why| Box::new(TransactionError::Custom(why)))?;
+    let named = shared
+        .profile
+        .status
+        .as_ref()
+        .map_or("", |s| s.path.as_str());
+    Ok(Some(user.get_named(&path, named).await?))
 }
 
 async fn flow(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
-    let (id, code) = start(user).await?;
+    let issued = start(user, shared).await?;
     let sender = state(user).sender.clone();
-    let goose = deliver(user, shared, &sender, &code).await?;
-    let (received, text, request) = json_of::<Received>(user, goose).await?;
-    let verified = received.result.as_deref() == Some("verified");
-    expect(
+    let goose = deliver(user, shared, &sender, &issued.code).await?;
+    let status_code = goose.request.status_code;
+    let (_, text, request) = json_of(user, goose).await?;
+    let said = shared
+        .profile
+        .read_webhook_answer(status_code, text.as_bytes());
+    let tag = "code delivery did not verify";
+    judge_seen(user, shared, said, true, &text, request, tag)?;
+    let Some(goose) = status(user, shared, &issued).await? else {
+        shared.not_seen.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    };
+    let (json, text, request) = json_of(user, goose).await?;
+    let seen = shared.profile.read_status(&json).0;
+    judge_seen(
         user,
-        verified,
+        shared,
+        seen,
+        true,
         &text,
         request,
-        "code delivery did not verify",
-    )?;
-    let goose = status(user, &id).await?;
-    let (status, text, request) = json_of::<Status>(user, goose).await?;
-    let verified = status.status.as_deref() == Some("verified");
-    expect(user, verified, &text, request, "status is not verified")
+        "status is not verified",
+    )
 }
 
 /// A code in the server's alphabet, as long as the codes it issues, so the delivery reaches
@@ -367,22 +437,35 @@ async fn webhook_flood(user: &mut GooseUser, shared: &Shared) -> TransactionResu
     );
     let code = random_code(state(user).code_len);
     let goose = deliver(user, shared, &sender, &code).await?;
-    let (received, text, request) = json_of::<Received>(user, goose).await?;
-    let not_verified = received.result.as_deref() != Some("verified");
-    expect(user, not_verified, &text, request, "a flood code verified")
+    let status_code = goose.request.status_code;
+    let (_, text, request) = json_of(user, goose).await?;
+    let said = shared
+        .profile
+        .read_webhook_answer(status_code, text.as_bytes());
+    judge_seen(
+        user,
+        shared,
+        said,
+        false,
+        &text,
+        request,
+        "a flood code verified",
+    )
 }
 
-async fn start_flood(user: &mut GooseUser) -> TransactionResult {
-    start(user).await.map(|_| ())
+async fn start_flood(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    start(user, shared).await.map(|_| ())
 }
 
-async fn status_poll(user: &mut GooseUser) -> TransactionResult {
-    let id = match state(user).last_id.clone() {
-        Some(id) => id,
-        None => start(user).await?.0,
+async fn status_poll(user: &mut GooseUser, shared: &Shared) -> TransactionResult {
+    let issued = match state(user).last.clone() {
+        Some(issued) => issued,
+        None => start(user, shared).await?,
     };
-    let goose = status(user, &id).await?;
-    json_of::<Status>(user, goose).await.map(|_| ())
+    match status(user, shared, &issued).await? {
+        Some(goose) => json_of(user, goose).await.map(|_| ()),
+        None => Ok(()),
+    }
 }
 
 fn transaction<F>(
@@ -405,231 +488,6 @@ where
     Transaction::new(Arc::new(move |user| f(user, shared.clone())))
         .set_name(name)
         .set_weight(weight)
-}
-
-/// Per-transaction figures from goose's metrics.
-#[derive(Debug, Clone, Serialize)]
-pub struct TransactionRow {
-    pub name: String,
-    pub weight: usize,
-    pub count: usize,
-    pub failures: usize,
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub max_ms: f64,
-}
-
-/// Per-request figures from goose's metrics (one row per method and named path).
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestRow {
-    pub name: String,
-    pub count: usize,
-    pub failures: usize,
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-}
-
-/// The server's counters over the run: the difference of two `/metrics` scrapes.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
-pub struct ServerCounters {
-    pub starts: u64,
-    pub messages: u64,
-    pub verifications: u64,
-    pub duplicates: u64,
-    pub no_match: u64,
-    pub sender_mismatches: u64,
-    pub bad_signatures: u64,
-}
-
-impl ServerCounters {
-    /// Reads the counters out of the Prometheus text format; absent ones stay 0.
-    pub fn parse(text: &str) -> Self {
-        let mut c = Self::default();
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let mut it = line.split_whitespace();
-            let (Some(name), Some(value)) = (it.next(), it.next()) else {
-                continue;
-            };
-            let Ok(value) = value.parse::<f64>() else {
-                continue;
-            };
-            let value = value.max(0.0) as u64;
-            let slot = match name {
-                "mo2fa_starts_total" => &mut c.starts,
-                "mo2fa_messages_total" => &mut c.messages,
-                "mo2fa_verifications_total" => &mut c.verifications,
-                "mo2fa_duplicate_deliveries_total" => &mut c.duplicates,
-                "mo2fa_no_match_total" => &mut c.no_match,
-                "mo2fa_sender_mismatches_total" => &mut c.sender_mismatches,
-                "mo2fa_bad_signatures_total" => &mut c.bad_signatures,
-                _ => continue,
-            };
-            *slot = value;
-        }
-        c
-    }
-
-    fn since(&self, before: &Self) -> Self {
-        Self {
-            starts: self.starts.saturating_sub(before.starts),
-            messages: self.messages.saturating_sub(before.messages),
-            verifications: self.verifications.saturating_sub(before.verifications),
-            duplicates: self.duplicates.saturating_sub(before.duplicates),
-            no_match: self.no_match.saturating_sub(before.no_match),
-            sender_mismatches: self
-                .sender_mismatches
-                .saturating_sub(before.sender_mismatches),
-            bad_signatures: self.bad_signatures.saturating_sub(before.bad_signatures),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadReport {
-    /// "in-process" or the target URL.
-    pub target: String,
-    pub users: usize,
-    pub hatch_rate: f64,
-    pub run_time_secs: usize,
-    pub mix: Mix,
-    /// Seconds from the first user's start to the last user's stop: the span the counts
-    /// cover, since metrics are not reset after hatching.
-    pub duration_secs: f64,
-    pub transactions: Vec<TransactionRow>,
-    pub requests: Vec<RequestRow>,
-    pub server: ServerCounters,
-    /// Successful `flow` transactions, to compare with `server.verifications`.
-    pub flows_verified: usize,
-    /// Stopped early by Ctrl-C: the figures cover the part that ran.
-    pub interrupted: bool,
-    /// Broken expectations; for the in-process target, a non-empty list fails the run.
-    pub problems: Vec<String>,
-}
-
-impl LoadReport {
-    pub fn ok(&self) -> bool {
-        self.problems.is_empty()
-    }
-
-    /// The table printed after goose's own summary, and the body of load.md.
-    pub fn table(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "mo2fa load: {} users (hatch {}/s), {} s, target {}, {:.1} s measured",
-            self.users, self.hatch_rate, self.run_time_secs, self.target, self.duration_secs
-        );
-        let _ = writeln!(
-            s,
-            "  {:<14} {:>6} {:>10} {:>8} {:>10} {:>9} {:>9} {:>9}",
-            "transaction", "weight", "count", "failed", "per s", "p50 ms", "p99 ms", "max ms"
-        );
-        for t in &self.transactions {
-            let _ = writeln!(
-                s,
-                "  {:<14} {:>6} {:>10} {:>8} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
-                t.name, t.weight, t.count, t.failures, t.rps, t.p50_ms, t.p99_ms, t.max_ms
-            );
-        }
-        let _ = writeln!(
-            s,
-            "  {:<26} {:>10} {:>8} {:>10} {:>9} {:>9}",
-            "request", "count", "failed", "per s", "p50 ms", "p99 ms"
-        );
-        for r in &self.requests {
-            let _ = writeln!(
-                s,
-                "  {:<26} {:>10} {:>8} {:>10.1} {:>9.2} {:>9.2}",
-                r.name, r.count, r.failures, r.rps, r.p50_ms, r.p99_ms
-            );
-        }
-        let c = &self.server;
-        let _ = writeln!(s, "  server counters over the run (GET /metrics):");
-        for (label, v) in [
-            ("starts", c.starts),
-            ("messages", c.messages),
-            ("verifications", c.verifications),
-            ("duplicates", c.duplicates),
-            ("no_match", c.no_match),
-            ("sender_mismatches", c.sender_mismatches),
-            ("bad_signatures", c.bad_signatures),
-        ] {
-            let _ = writeln!(s, "    {label:<20} {v:>12}");
-        }
-        let _ = writeln!(s, "  flows verified         {:>12}", self.flows_verified);
-        if self.interrupted {
-            let _ = writeln!(s, "  INTERRUPTED: the figures cover the part that ran");
-        }
-        for p in &self.problems {
-            let _ = writeln!(s, "  PROBLEM: {p}");
-        }
-        s
-    }
-}
-
-fn ms(us: u64) -> f64 {
-    us as f64 / 1000.0
-}
-
-fn rows(
-    metrics: &GooseMetrics,
-    mix: &Mix,
-    duration: f64,
-) -> (Vec<TransactionRow>, Vec<RequestRow>) {
-    let per_s = |n: usize| n as f64 / duration.max(1e-9);
-    let mut transactions = Vec::new();
-    for (name, weight) in mix.weights() {
-        let found = metrics
-            .transactions
-            .iter()
-            .flatten()
-            .find(|t| t.transaction_name.name_for_transaction() == name);
-        let row = match found {
-            Some(t) => {
-                let count = t.success_count + t.fail_count;
-                TransactionRow {
-                    name: name.to_string(),
-                    weight,
-                    count,
-                    failures: t.fail_count,
-                    rps: per_s(count),
-                    p50_ms: ms(t.run_times.percentile_us(0.5)),
-                    p99_ms: ms(t.run_times.percentile_us(0.99)),
-                    max_ms: ms(t.run_times.maximum_time_us),
-                }
-            }
-            None => TransactionRow {
-                name: name.to_string(),
-                weight,
-                count: 0,
-                failures: 0,
-                rps: 0.0,
-                p50_ms: 0.0,
-                p99_ms: 0.0,
-                max_ms: 0.0,
-            },
-        };
-        transactions.push(row);
-    }
-    let mut requests: Vec<RequestRow> = metrics
-        .requests
-        .iter()
-        .map(|(key, r)| {
-            let count = r.success_count + r.fail_count;
-            RequestRow {
-                name: key.clone(),
-                count,
-                failures: r.fail_count,
-                rps: per_s(count),
-                p50_ms: ms(r.raw_data.percentile_us(0.5)),
-                p99_ms: ms(r.raw_data.percentile_us(0.99)),
-            }
-        })
-        .collect();
-    requests.sort_by(|a, b| a.name.cmp(&b.name));
-    (transactions, requests)
 }
 
 async fn scrape(base: &str) -> Result<ServerCounters, HarnessError> {
@@ -678,8 +536,12 @@ fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseA
             "webhook_flood" => transaction(name, weight, shared, |u, s| {
                 Box::pin(async move { webhook_flood(u, &s).await })
             })?,
-            "start_flood" => transaction(name, weight, shared, |u, _| Box::pin(start_flood(u)))?,
-            _ => transaction(name, weight, shared, |u, _| Box::pin(status_poll(u)))?,
+            "start_flood" => transaction(name, weight, shared, |u, s| {
+                Box::pin(async move { start_flood(u, &s).await })
+            })?,
+            _ => transaction(name, weight, shared, |u, s| {
+                Box::pin(async move { status_poll(u, &s).await })
+            })?,
         };
         scenario = scenario.register_transaction(t);
     }
@@ -704,7 +566,49 @@ fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseA
 /// after their current transaction and the run still reports; a second exits at once.
 pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
     std::fs::create_dir_all(&opts.out)?;
-    let (base, secret, server) = match &opts.target {
+    let (base, shared, server) = setup(opts)?;
+    let in_process = server.is_some();
+    let rt = tokio::runtime::Runtime::new()?;
+    let outcome = rt.block_on(async {
+        // mo2fa's counters; a target without mo2fa's /metrics has none to compare.
+        let before = scrape(&base).await;
+        if in_process {
+            before.as_ref().map_err(|e| HarnessError::Scrape {
+                url: base.clone(),
+                reason: e.to_string(),
+            })?;
+        }
+        let started = Instant::now();
+        let metrics = attack(opts, &base, &shared)?.execute().await?;
+        let wall = started.elapsed().as_secs_f64();
+        let counters = match (before, scrape(&base).await) {
+            (Ok(before), Ok(after)) => Ok(after.since(&before)),
+            (Err(e), _) | (_, Err(e)) => Err(e.to_string()),
+        };
+        Ok::<_, HarnessError>((metrics, wall, counters))
+    });
+    if let Some(server) = server {
+        server.stop();
+    }
+    let (metrics, wall, counters) = outcome?;
+    // From the first user's start to the last one's stop, which the unreset counts cover;
+    // goose's own `duration` is whole seconds of the steady phase only.
+    let span = match (metrics.history.first(), metrics.history.last()) {
+        (Some(a), Some(b)) => (b.timestamp - a.timestamp).num_milliseconds() as f64 / 1000.0,
+        _ => 0.0,
+    };
+    let duration = if span > 0.0 { span } else { wall };
+    let (transactions, requests) = rows(&metrics, &opts.mix, duration);
+    let report = judge(opts, &shared, transactions, requests, duration, counters);
+    write_reports(&opts.out, &report)?;
+    Ok(report)
+}
+
+/// The target's address, what every user shares, and the in-process server if there is one.
+fn setup(
+    opts: &LoadOptions,
+) -> Result<(String, Arc<Shared>, Option<crate::InProcess>), HarnessError> {
+    let (base, profile, secret, server) = match &opts.target {
         Target::InProcess => {
             let secret = Secret::new(opts.scheme, IN_PROCESS_SECRET)?;
             let spec = ServerSpec {
@@ -717,64 +621,91 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
                 sms: None,
             };
             let server = server::start(spec, JustTheServer)?;
-            (format!("http://{}", server.addr), secret, Some(server))
+            let profile = Profile::builtin("mo2fa").ok_or(HarnessError::NoBuiltinProfile)?;
+            let base = format!("http://{}", server.addr);
+            (base, profile, Some(secret), Some(server))
         }
-        Target::Url { base, secret } => {
+        Target::Url {
+            base,
+            secret,
+            profile,
+        } => {
             let base = TargetUrl::parse(base, true)?.base();
-            let secret = Secret::new(opts.scheme, secret)?;
-            (base, secret, None)
+            let secret = match (profile.webhook.signature.core(), secret) {
+                (None, _) => None,
+                (Some(scheme), Some(s)) => Some(Secret::new(scheme, s)?),
+                (Some(_), None) => return Err(HarnessError::NoSecret),
+            };
+            (base, (**profile).clone(), secret, None)
         }
     };
+    let shape = match opts.target {
+        Target::InProcess => opts.shape,
+        Target::Url { .. } => profile.webhook.shape,
+    };
     let shared = Arc::new(Shared {
+        profile,
         secret,
-        shape: opts.shape,
+        shape,
+        not_seen: AtomicU64::new(0),
         run_id: rand::rng().random(),
         deliveries: AtomicU64::new(0),
     });
-    let rt = tokio::runtime::Runtime::new()?;
-    let outcome = rt.block_on(async {
-        let before = scrape(&base).await?;
-        let started = Instant::now();
-        let metrics = attack(opts, &base, &shared)?.execute().await?;
-        let wall = started.elapsed().as_secs_f64();
-        let after = scrape(&base).await?;
-        Ok::<_, HarnessError>((metrics, wall, after.since(&before)))
-    });
-    if let Some(server) = server {
-        server.stop();
-    }
-    let (metrics, wall, server_counters) = outcome?;
-    // From the first user's start to the last one's stop, which the unreset counts cover;
-    // goose's own `duration` is whole seconds of the steady phase only.
-    let span = match (metrics.history.first(), metrics.history.last()) {
-        (Some(a), Some(b)) => (b.timestamp - a.timestamp).num_milliseconds() as f64 / 1000.0,
-        _ => 0.0,
-    };
-    let duration = if span > 0.0 { span } else { wall };
-    let interrupted = goose::is_killswitch_triggered();
-    let (transactions, requests) = rows(&metrics, &opts.mix, duration);
+    Ok((base, shared, server))
+}
+
+/// The report: the checks that could be made, and what could not be checked.
+fn judge(
+    opts: &LoadOptions,
+    shared: &Shared,
+    transactions: Vec<TransactionRow>,
+    requests: Vec<RequestRow>,
+    duration: f64,
+    counters: Result<ServerCounters, String>,
+) -> LoadReport {
     let flow = &transactions[0];
     let flows_verified = flow.count - flow.failures;
+    let not_seen = shared.not_seen.load(Ordering::Relaxed);
     let mut problems = Vec::new();
+    let mut not_checked = Vec::new();
     if flow.failures > 0 {
         problems.push(format!("{} flow transactions failed", flow.failures));
     }
-    if flows_verified as u64 != server_counters.verifications {
-        problems.push(format!(
-            "{flows_verified} flows verified but the server counted {} verifications",
-            server_counters.verifications
+    if not_seen > 0 {
+        not_checked.push(format!(
+            "{not_seen} checks could not be seen through profile {} (a verification with no \
+             status route or telling webhook answer): they neither passed nor failed",
+            shared.profile.name
         ));
     }
-    if server_counters.bad_signatures > 0 {
+    match &counters {
+        Ok(c) if not_seen == 0 && flows_verified as u64 != c.verifications => {
+            problems.push(format!(
+                "{flows_verified} flows verified but the server counted {} verifications",
+                c.verifications
+            ));
+        }
+        Ok(_) => {}
+        Err(why) => not_checked.push(format!(
+            "the server's counters (mo2fa's GET /metrics): {why}"
+        )),
+    }
+    if let Ok(c) = &counters
+        && c.bad_signatures > 0
+    {
         problems.push(format!(
             "the server rejected {} signatures",
-            server_counters.bad_signatures
+            c.bad_signatures
         ));
     }
-    let report = LoadReport {
+    LoadReport {
         target: match &opts.target {
             Target::InProcess => "in-process".into(),
             Target::Url { base, .. } => base.clone(),
+        },
+        profile: match &opts.target {
+            Target::InProcess => None,
+            Target::Url { profile, .. } => Some(profile.name.clone()),
         },
         users: opts.users,
         hatch_rate: opts.hatch_rate,
@@ -783,13 +714,12 @@ pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
         duration_secs: duration,
         transactions,
         requests,
-        server: server_counters,
+        server: counters.ok(),
         flows_verified,
-        interrupted,
+        interrupted: goose::is_killswitch_triggered(),
         problems,
-    };
-    write_reports(&opts.out, &report)?;
-    Ok(report)
+        not_checked,
+    }
 }
 
 fn write_reports(out: &Path, report: &LoadReport) -> Result<(), HarnessError> {
@@ -803,78 +733,4 @@ fn write_reports(out: &Path, report: &LoadReport) -> Result<(), HarnessError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_a_full_mix() {
-        let m: Mix = "flow=4,webhook_flood=2,start_flood=1,status_poll=3"
-            .parse()
-            .unwrap();
-        assert_eq!(m, Mix::default());
-    }
-
-    #[test]
-    fn names_left_out_weigh_nothing_and_spaces_are_allowed() {
-        let m: Mix = " flow = 2 , status_poll=0,".parse().unwrap();
-        assert_eq!(m.weights().map(|(_, w)| w), [2, 0, 0, 0], "only flow runs");
-    }
-
-    #[test]
-    fn rejects_unknown_names() {
-        let e = "flow=1,foo=2".parse::<Mix>().unwrap_err();
-        assert_eq!(e, MixError::Unknown("foo".into()));
-        assert!(e.to_string().starts_with("unknown transaction \"foo\""));
-    }
-
-    #[test]
-    fn rejects_bad_weights() {
-        for bad in ["flow=-1", "flow=1.5", "flow=x", "flow=", "flow=1001"] {
-            let e = bad.parse::<Mix>().unwrap_err();
-            assert!(
-                matches!(e, MixError::Weight { ref name, .. } if name == "flow"),
-                "{bad}: {e}"
-            );
-        }
-    }
-
-    #[test]
-    fn rejects_all_zero_duplicates_and_syntax() {
-        assert_eq!(
-            "flow=0,start_flood=0".parse::<Mix>(),
-            Err(MixError::AllZero)
-        );
-        assert_eq!("".parse::<Mix>(), Err(MixError::AllZero));
-        assert_eq!(
-            "flow=1,flow=2".parse::<Mix>(),
-            Err(MixError::Duplicate("flow".into()))
-        );
-        assert_eq!("flow".parse::<Mix>(), Err(MixError::Syntax("flow".into())));
-    }
-
-    #[test]
-    fn reads_counters_from_the_prometheus_text() {
-        let text = "# HELP mo2fa_verifications_total Challenges verified.\n\
-                    # TYPE mo2fa_verifications_total counter\n\
-                    mo2fa_verifications_total 42\n\
-                    mo2fa_no_match_total 7\n\
-                    mo2fa_bad_signatures_total 0\n\
-                    mo2fa_latency_seconds_bucket{le=\"0.001\"} 3\n\
-                    garbage\n";
-        let c = ServerCounters::parse(text);
-        assert_eq!(c.verifications, 42);
-        assert_eq!(c.no_match, 7);
-        let later = ServerCounters {
-            verifications: 50,
-            ..c.clone()
-        };
-        assert_eq!(later.since(&c).verifications, 8);
-    }
-
-    #[test]
-    fn user_and_flood_senders_never_overlap() {
-        let user = user_sender(usize::MAX);
-        assert!(user.starts_with("+15550"), "{user}");
-        assert!(format!("+{FLOOD_SENDER_BASE}").starts_with("+15559"));
-    }
-}
+mod tests;

@@ -6,8 +6,15 @@
 //! `duplicate: true`), or sends twice as two messages (the second must not verify anything).
 //! Every flow that sent its code must end verified exactly once. Memory (RSS) and the
 //! pending gauge are sampled every second; after warm-up RSS must stay within a bound.
+//!
+//! With a target ([`remote`]), the same flows go to a running verifier through its profile;
+//! what the profile cannot see (a verification without a status route or a telling answer, a
+//! duplicate without `duplicate_pointer`, the target's memory) is counted and listed, never
+//! passed.
 
-use crate::answers::{self, Received, Started, Status};
+mod remote;
+pub use remote::SoakTarget;
+
 use crate::client::{self, Conn};
 use crate::error::HarnessError;
 use crate::server::{self, InProcess, ServerSpec, StoreUrl, WithServer};
@@ -17,6 +24,7 @@ use mo2fa_core::verifier;
 use mo2fa_core::webhook::{Inbound, PayloadShape, Scheme, Secret};
 use mo2fa_server::backend::Backend;
 use mo2fa_server::http::{App, HttpConfig};
+use mo2fa_server::wire::{self, ChallengeStatus, ReceivedAnswer, StartAnswer, StatusAnswer};
 use rand::Rng;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -33,6 +41,8 @@ pub struct SoakOptions {
     pub connections: usize,
     /// The body shape of webhook deliveries.
     pub shape: PayloadShape,
+    /// A running verifier to soak instead of the in-process server.
+    pub target: Option<SoakTarget>,
 }
 
 #[derive(Default, Debug)]
@@ -46,6 +56,8 @@ pub struct Counts {
     /// Any answer that breaks an invariant (listed in `problems`).
     pub violations: AtomicU64,
     pub errors: AtomicU64,
+    /// Checks a target's profile could not see (a verification, a duplicate).
+    pub unobserved: AtomicU64,
 }
 
 pub struct SoakReport {
@@ -54,6 +66,8 @@ pub struct SoakReport {
     pub samples: Vec<(u64, u64, usize)>,
     pub problems: Vec<String>,
     pub rss_bound: u64,
+    /// What was not checked (against a target: what its profile cannot see, its memory).
+    pub not_checked: Vec<String>,
 }
 
 impl SoakReport {
@@ -85,6 +99,20 @@ impl SoakReport {
             g(&c.violations)
         );
         let _ = writeln!(s, "  transport errors              {:>12}", g(&c.errors));
+        if !self.not_checked.is_empty() {
+            let _ = writeln!(
+                s,
+                "  checks not seen               {:>12}",
+                g(&c.unobserved)
+            );
+            for n in &self.not_checked {
+                let _ = writeln!(s, "  NOT CHECKED: {n}");
+            }
+            for p in &self.problems {
+                let _ = writeln!(s, "  PROBLEM: {p}");
+            }
+            return s;
+        }
         let rss = |i: usize| self.samples.get(i).map_or(0, |s| s.1 / (1 << 20));
         let n = self.samples.len();
         let _ = writeln!(
@@ -117,9 +145,9 @@ fn rss_bytes() -> u64 {
 }
 
 /// The `result` of a webhook answer and whether it was marked duplicate.
-fn received(body: &[u8]) -> (Option<String>, bool) {
-    let r: Received = answers::read(body).unwrap_or_default();
-    (r.result, r.duplicate)
+fn received(body: &[u8]) -> (Option<&'static str>, bool) {
+    wire::read::<ReceivedAnswer>(body)
+        .map_or((None, false), |r| (Some(r.result.as_str()), r.duplicate))
 }
 
 const SECRET: &str = "soak-secret";
@@ -149,8 +177,7 @@ async fn flow(
         note(format!("start answered {status}"));
         return Ok(());
     }
-    let started: Started = answers::read(conn.body()).unwrap_or_default();
-    let (Some(code), Some(id)) = (started.code, started.id) else {
+    let Some(StartAnswer { code, id, .. }) = wire::read(conn.body()) else {
         note("start answer without code or id".into());
         return Ok(());
     };
@@ -172,12 +199,12 @@ async fn flow(
             protocol: "imessage",
             received_at_ms: (now_s as u64).saturating_mul(1000),
         };
-        client::delivery(host, secret, shape, &m, now_s)
+        client::delivery(host, "/webhook/blooio", Some(secret), shape, &m, now_s)
     };
     let first = deliver(format!("soak_{n}"));
     conn.send(&first).await?;
     let (result, _) = received(conn.body());
-    if result.as_deref() != Some("verified") {
+    if result != Some("verified") {
         note(format!("flow {n}: first delivery answered {result:?}"));
         return Ok(());
     }
@@ -185,7 +212,7 @@ async fn flow(
         // The provider retries the same delivery: same answer, marked duplicate, no effect.
         counts.redelivered.fetch_add(1, Ordering::Relaxed);
         conn.send(&first).await?;
-        if received(conn.body()) != (Some("verified".into()), true) {
+        if received(conn.body()) != (Some("verified"), true) {
             note(format!(
                 "flow {n}: redelivery answered {:?}",
                 String::from_utf8_lossy(conn.body())
@@ -195,7 +222,7 @@ async fn flow(
         // The user sends the code again as a new message: nothing left to verify.
         counts.second_messages.fetch_add(1, Ordering::Relaxed);
         conn.send(&deliver(format!("soak_{n}_again"))).await?;
-        if received(conn.body()).0.as_deref() == Some("verified") {
+        if received(conn.body()).0 == Some("verified") {
             note(format!("flow {n}: a second message verified again"));
         }
     }
@@ -207,8 +234,8 @@ async fn flow(
         b"",
     ))
     .await?;
-    let status: Status = answers::read(conn.body()).unwrap_or_default();
-    if status.status.as_deref() == Some("verified") {
+    let status = wire::read::<StatusAnswer>(conn.body()).map(|s| s.status);
+    if status == Some(ChallengeStatus::Verified) {
         counts.verified.fetch_add(1, Ordering::Relaxed);
     } else {
         note(format!(
@@ -225,6 +252,9 @@ pub fn run(
     opts: &SoakOptions,
     progress: &dyn Fn(u64, &Counts, usize),
 ) -> Result<SoakReport, HarnessError> {
+    if let Some(target) = &opts.target {
+        return remote::run(opts, target, progress);
+    }
     let secret = Secret::new(Scheme::Blooio, SECRET)?;
     let ttl_ms = opts.ttl_secs.max(1) * 1000;
     let spec = ServerSpec {
@@ -399,5 +429,6 @@ fn judge(
         samples,
         problems,
         rss_bound,
+        not_checked: Vec::new(),
     }
 }
