@@ -17,6 +17,10 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use toml::de::{DeArray, DeTable, DeValue};
 
+/// Errors one file may report: each costs a parse of the whole document, so a generated
+/// file with an error in each of thousands of tables stops here.
+pub const MAX_PROBLEMS: usize = 100;
+
 /// Where each key of a document is: its path (`legit.countries.US`, `attacker[2].end`, array
 /// elements counted from 1) and the 1-based line it is written on.
 #[derive(Clone, Debug, Default)]
@@ -92,6 +96,7 @@ struct Entry {
 /// Parses `text` into `T`, collecting every error (see the module header).
 pub fn collect<T: DeserializeOwned>(text: &str) -> Collected<T> {
     let (doc, syntax) = DeTable::parse_recoverable(text);
+    let lines = Lines::of(text);
     let mut out = Collected {
         value: None,
         problems: Vec::new(),
@@ -103,22 +108,30 @@ pub fn collect<T: DeserializeOwned>(text: &str) -> Collected<T> {
         out.problems = syntax
             .iter()
             .map(|e| Problem {
-                line: e.span().map(|s| line_of(text, s.start)),
+                line: e.span().map(|s| lines.line(s.start)),
                 key: String::new(),
                 message: e.message().trim().to_string(),
             })
             .collect();
-        out.problems.sort_by_key(|p| p.line);
+        out.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
         return out;
     }
     let mut entries = Vec::new();
-    index(doc.get_ref(), "", text, &mut entries);
+    index(doc.get_ref(), "", &lines, &mut entries);
     for e in &entries {
         out.keys.lines.entry(e.path.clone()).or_insert(e.line);
     }
     let mut doc = doc;
     // Each round takes one entry out, so this bounds the rounds.
     for _ in 0..=entries.len() {
+        if out.problems.len() >= MAX_PROBLEMS {
+            out.problems.push(Problem {
+                line: None,
+                key: String::new(),
+                message: format!("more errors may follow: fix these {MAX_PROBLEMS} first"),
+            });
+            break;
+        }
         let err = match T::deserialize(toml::de::Deserializer::from(doc.clone())) {
             Ok(v) => {
                 out.value = Some(v);
@@ -139,7 +152,7 @@ pub fn collect<T: DeserializeOwned>(text: &str) -> Collected<T> {
             }
         } else {
             out.problems.push(Problem {
-                line: err.span().map(|s| line_of(text, s.start)),
+                line: err.span().map(|s| lines.line(s.start)),
                 key: entry.map_or_else(String::new, |e| e.path.clone()),
                 message: with_suggestion(message),
             });
@@ -152,7 +165,7 @@ pub fn collect<T: DeserializeOwned>(text: &str) -> Collected<T> {
         out.removed.push(entry.path.clone());
         out.renumbered |= entry.key.is_none();
     }
-    out.problems.sort_by_key(|p| p.line);
+    out.problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
     out
 }
 
@@ -165,30 +178,40 @@ fn join(parent: &str, key: &str) -> String {
     }
 }
 
-/// 1-based line of byte offset `at`.
-pub(super) fn line_of(text: &str, at: usize) -> usize {
-    let at = at.min(text.len());
-    text.as_bytes()[..at]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+/// The byte offset where each line starts, to number the lines of many entries quickly.
+struct Lines(Vec<usize>);
+
+impl Lines {
+    fn of(text: &str) -> Self {
+        let starts = std::iter::once(0).chain(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1),
+        );
+        Lines(starts.collect())
+    }
+
+    /// 1-based line of byte offset `at`.
+    fn line(&self, at: usize) -> usize {
+        self.0.partition_point(|&start| start <= at)
+    }
 }
 
-fn index(t: &DeTable<'_>, prefix: &str, text: &str, out: &mut Vec<Entry>) {
+fn index(t: &DeTable<'_>, prefix: &str, text: &Lines, out: &mut Vec<Entry>) {
     for (k, v) in t.iter() {
         let path = join(prefix, k.get_ref());
         out.push(Entry {
             path: path.clone(),
             key: Some(k.span()),
             value: v.span(),
-            line: line_of(text, k.span().start),
+            line: text.line(k.span().start),
         });
         index_value(v.get_ref(), &path, text, out);
     }
 }
 
-fn index_value(v: &DeValue<'_>, path: &str, text: &str, out: &mut Vec<Entry>) {
+fn index_value(v: &DeValue<'_>, path: &str, text: &Lines, out: &mut Vec<Entry>) {
     match v {
         DeValue::Table(t) => index(t, path, text, out),
         DeValue::Array(items) => {
@@ -198,7 +221,7 @@ fn index_value(v: &DeValue<'_>, path: &str, text: &str, out: &mut Vec<Entry>) {
                     path: at.clone(),
                     key: None,
                     value: item.span(),
-                    line: line_of(text, item.span().start),
+                    line: text.line(item.span().start),
                 });
                 index_value(item.get_ref(), &at, text, out);
             }
