@@ -192,3 +192,36 @@ mod properties {
         }
     }
 }
+
+/// `serve --sms-defences FILE`: every error at once, in file order, with its line, and the
+/// check of the merged rules at the line of its key.
+#[test]
+fn a_defences_file_reports_every_error_at_once() {
+    use crate::sms_defences::SmsDefences;
+    let text = "geo_allow = [\"US\", \"UK\"]\nper_number = -1\nwindow = \"1 hour\"\n\
+                detection_lag = 600\nper_ipp = 3\n";
+    let e = SmsDefences::parse("d.toml", text).unwrap_err();
+    let got: Vec<(Option<usize>, String)> = e
+        .into_problems()
+        .into_iter()
+        .map(|p| (p.line, p.key))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some(1), "geo_allow".to_string()),
+            (Some(2), "per_number".into()),
+            (Some(3), "window".into()),
+            (Some(5), "per_ipp".into()),
+        ]
+    );
+    let e = SmsDefences::parse("d.toml", "per_ip = 3\n\npreset = \"nope\"\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("d.toml:3: preset: unknown preset \"nope\""),
+        "{e}"
+    );
+    let d = SmsDefences::parse("d.toml", "window = 600\ndetection_lag = \"1h30m\"\n").unwrap();
+    assert_eq!(d.window, Some(Dur(600_000)));
+    assert_eq!(d.detection_lag, Some(Dur(5_400_000)));
+}
