@@ -1,6 +1,7 @@
 //! Value parsers shared by the subcommands' flags, so that every command reads a duration and
-//! a seed the same way. A duration is a number with a unit (`250ms`, `30s`, `15m`, `2h`, `1d`)
-//! or a plain number, which means seconds. clap prefixes each error with the flag it concerns.
+//! a seed the same way. A duration is a number with a unit (`250ms`, `30s`, `15m`, `2h`, `1d`,
+//! `1h30m`) or a plain number, which means seconds, as in every file (mo2fa_core::timefmt).
+//! clap prefixes each error with the flag it concerns.
 //! Also the clap twins of the core's enums, which have no command-line dependency.
 
 use mo2fa_core::verifier::Protocol;
@@ -10,21 +11,10 @@ use mo2fa_harness::bench::Endpoint;
 /// Environment variable holding the webhook signing secret.
 pub(crate) const SECRET_ENV: &str = "MO2FA_WEBHOOK_SECRET";
 
-/// A duration in milliseconds; zero allowed (e.g. a retention that keeps nothing).
+/// A duration in milliseconds; zero allowed (e.g. a retention that keeps nothing). The one
+/// syntax of every file and flag (mo2fa_core::timefmt).
 pub(crate) fn millis(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return match t.parse::<f64>() {
-            Ok(secs) if secs.is_finite() && secs <= 400.0 * 86_400.0 => {
-                Ok((secs * 1000.0).round() as u64)
-            }
-            _ => Err(format!(
-                "{s:?} is not a duration: use a unit (250ms, 30s, 15m, 2h, 1d) or a number of \
-                 seconds, at most 400 days"
-            )),
-        };
-    }
-    mo2fa_sim::scenario::parse_duration(t)
+    mo2fa_core::timefmt::parse_duration(s)
 }
 
 /// A positive duration in milliseconds.

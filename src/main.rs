@@ -138,7 +138,10 @@ fn main() -> std::process::ExitCode {
             line = format!("{line}: {cause}");
         }
     }
-    eprintln!("error: {line}");
+    // A file with several mistakes gives one `file:line: key: message` line each.
+    for l in line.lines() {
+        eprintln!("error: {l}");
+    }
     expect_cli::exit_code(&e)
 }
 

@@ -153,7 +153,7 @@ fn run_check_validates_without_running() {
     let (stdout, e) = text(&o);
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
-        e.contains("tests/fixtures/bad-scenario.toml:14: drop_rate:"),
+        e.contains("tests/fixtures/bad-scenario.toml:14: emitter.drop_rate:"),
         "{e}"
     );
 }

@@ -179,7 +179,9 @@ fn bad_inputs_fail_with_file_line_and_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("bad.toml:5: `peak_factr`: unknown field"),
+        err.contains(
+            "bad.toml:5: imessage.peak_factr: unknown field `peak_factr` (did you mean `peak_factor`?)"
+        ),
         "{err}"
     );
 

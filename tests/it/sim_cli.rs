@@ -77,7 +77,9 @@ fn a_bad_scenario_names_file_line_and_key() {
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("tests/fixtures/bad-scenario.toml:14: drop_rate: 2.5 is not a probability"),
+        err.contains(
+            "tests/fixtures/bad-scenario.toml:14: emitter.drop_rate: 2.5 is not a probability"
+        ),
         "{err}"
     );
 }

@@ -28,9 +28,85 @@ pub enum ConfigError {
         key: String,
         message: String,
     },
+    /// Every error of a file, in file order, one a line: `file:line: key: message`.
+    #[error("{}", show_problems(file, problems))]
+    Problems {
+        file: String,
+        problems: Vec<Problem>,
+    },
 }
 
-/// A duration written as `90s`, `15m`, `2h`, `30d` or `250ms`.
+/// One error in a file: the line where there is one, the key's path (`attacker[2].end`;
+/// empty for a syntax error) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    /// The one wording of an error in a file: `file:line: key: message`, leaving out the line
+    /// or the key where there is none.
+    pub fn show(&self, file: &str) -> String {
+        let at = match self.line {
+            Some(l) => format!("{file}:{l}"),
+            None => file.to_string(),
+        };
+        if self.key.is_empty() {
+            format!("{at}: {}", self.message)
+        } else {
+            format!("{at}: {}: {}", self.key, self.message)
+        }
+    }
+}
+
+fn show_problems(file: &str, problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| p.show(file))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// `problems` (at least one) as an error, in file order: errors without a line last.
+    pub fn problems(file: &str, mut problems: Vec<Problem>) -> Self {
+        problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+        ConfigError::Problems {
+            file: file.to_string(),
+            problems,
+        }
+    }
+
+    /// The errors this one holds, as [`Problem`]s (a read error has no line or key).
+    pub fn into_problems(self) -> Vec<Problem> {
+        match self {
+            ConfigError::Problems { problems, .. } => problems,
+            ConfigError::Parse { line, message, .. } => vec![Problem {
+                line: Some(line),
+                key: String::new(),
+                message,
+            }],
+            ConfigError::Invalid { key, message, .. } => vec![Problem {
+                line: None,
+                key,
+                message,
+            }],
+            ConfigError::Read { source, .. } => vec![Problem {
+                line: None,
+                key: String::new(),
+                message: format!("cannot read: {source}"),
+            }],
+        }
+    }
+}
+
+mod collect;
+pub use collect::{Collected, KeyLines, closest, collect};
+
+/// A duration written as `90s`, `15m`, `2h`, `30d`, `250ms`, `1h30m`, or a plain number of
+/// seconds (`ttl = 300`), read by [`parse_duration`] as on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Dur(pub u64);
 
@@ -61,40 +137,30 @@ impl std::fmt::Display for Dur {
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"90s\", \"15m\", \"1h30m\" or a number of seconds")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dur, E> {
+                parse_duration(s).map(Dur).map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Dur, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Dur, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Dur, E> {
+                crate::timefmt::seconds_to_ms(v).map(Dur).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration {s:?} needs a unit: ms, s, m, h or d"))?;
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("duration {s:?} does not start with a number"))?;
-    let unit_ms = match unit {
-        "ms" => 1.0,
-        "s" => 1e3,
-        "m" => 60e3,
-        "h" => 3600e3,
-        "d" => 86_400e3,
-        _ => {
-            return Err(format!(
-                "duration {s:?}: unknown unit {unit:?} (ms, s, m, h, d)"
-            ));
-        }
-    };
-    let ms = v * unit_ms;
-    if !ms.is_finite() || ms > 400.0 * 86_400e3 {
-        return Err(format!("duration {s:?} is longer than 400 days"));
-    }
-    Ok(ms.round() as u64)
-}
+pub use crate::timefmt::parse_duration;
 
 /// A probability in [0, 1].
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd, Default)]
@@ -156,10 +222,6 @@ impl fmt::Display for Iso {
     }
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
-}
-
 /// Reads a config file, naming it in the error.
 pub fn read(path: &Path) -> Result<(String, String), ConfigError> {
     let file = path.display().to_string();
@@ -170,29 +232,25 @@ pub fn read(path: &Path) -> Result<(String, String), ConfigError> {
     Ok((file, text))
 }
 
-/// Parses TOML text into `T`; an error names `file`, the line and the key as written there.
+/// Parses TOML text into `T`. Every error is reported at once, in file order, each with
+/// its line and key path ([`collect`]).
 pub fn parse_toml<T: serde::de::DeserializeOwned>(
     file: &str,
     text: &str,
 ) -> Result<T, ConfigError> {
-    toml::from_str(text).map_err(|e| {
-        let line = e.span().map_or(1, |sp| line_of(text, sp.start));
-        // Name the key as written on that line, unless the message already does.
-        let key = text
-            .lines()
-            .nth(line - 1)
-            .and_then(|l| l.split_once('='))
-            .map(|(k, _)| k.trim().to_string())
-            .filter(|k| !k.is_empty() && !e.message().contains(k.as_str()));
-        ConfigError::Parse {
-            file: file.to_string(),
-            line,
-            message: match key {
-                Some(k) => format!("{k}: {}", e.message()),
-                None => e.message().to_string(),
-            },
-        }
-    })
+    let c = collect::<T>(text);
+    match c.value {
+        Some(v) if c.problems.is_empty() => Ok(v),
+        _ if c.problems.is_empty() => Err(ConfigError::problems(
+            file,
+            vec![Problem {
+                line: None,
+                key: String::new(),
+                message: "cannot be read as this kind of file".into(),
+            }],
+        )),
+        _ => Err(ConfigError::problems(file, c.problems)),
+    }
 }
 
 #[cfg(test)]

@@ -14,12 +14,19 @@ pub enum CostError {
         source: std::io::Error,
     },
     /// A value in a file is malformed or out of range. `line` is 1-based; 0 means the whole file.
-    #[error("{file}:{line}: `{key}`: {message}")]
+    #[error("{file}:{line}: {key}: {message}")]
     Invalid {
         file: String,
         line: usize,
         key: String,
         message: String,
+    },
+    /// Every error the parse of a file found, in file order, one a line:
+    /// `file:line: key: message` (mo2fa_core::conf::Problem).
+    #[error("{}", problems.iter().map(|p| p.show(file)).collect::<Vec<_>>().join("\n"))]
+    Problems {
+        file: String,
+        problems: Vec<mo2fa_core::conf::Problem>,
     },
     /// A command-line argument is malformed or out of range.
     #[error("--{arg}: {message}")]

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use mo2fa_core::conf::{ConfigError as ScenarioError, Dur, Iso, NonNeg, Prob, parse_duration};
+pub use mo2fa_core::conf::{
+    ConfigError as ScenarioError, Dur, Iso, NonNeg, Prob, Problem, parse_duration,
+};
 pub use mo2fa_core::sms_defences::{ConversionRule, SmsDefences};
 
 mod attacker;
@@ -335,36 +337,58 @@ impl Scenario {
         Self::parse(&file, &text)
     }
 
+    /// Parses and checks a scenario. Every error is reported at once, in file order, each as
+    /// `file:line: key: message`: the typed parse collects every key that fails
+    /// ([`mo2fa_core::conf::collect`]), and the checks that need several keys run on the rest
+    /// and are given the line of the key they name.
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
-        if let Ok(table) = text.parse::<toml::Table>() {
-            let missing = missing_keys(&table);
-            if !missing.is_empty() {
-                return Err(ScenarioError::Invalid {
-                    file: file.to_string(),
-                    key: missing.join(", "),
-                    message: format!(
-                        "required {} missing (scenarios/README.md lists every key)",
-                        if missing.len() == 1 {
-                            "key is"
-                        } else {
-                            "keys are"
-                        }
-                    ),
-                });
+        let mut collected = mo2fa_core::conf::collect::<Scenario>(text);
+        let keys = &collected.keys;
+        // serde names only the first missing key of a table; these are all of them.
+        let mut problems: Vec<Problem> = match text.parse::<toml::Table>() {
+            Ok(table) => missing_keys(&table)
+                .into_iter()
+                .map(|key| {
+                    keys.problem(
+                        key,
+                        "required key is missing (scenarios/README.md lists every key)",
+                    )
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for p in collected.problems.iter() {
+            let again =
+                p.message == "required key is missing" && problems.iter().any(|q| q.key == p.key);
+            if !again {
+                problems.push(p.clone());
             }
         }
-        let mut s: Scenario = mo2fa_core::conf::parse_toml(file, text)?;
+        // Array indexes in the value are the file's only when no element was taken out.
+        let renumbered = collected.renumbered;
+        let Some(mut s) = collected.value.take().filter(|_| !renumbered) else {
+            return Err(ScenarioError::problems(file, problems));
+        };
+        let mut found = check::Found::default();
         // A preset's rules merged under the section's own keys.
-        s.defences.sms =
-            std::mem::take(&mut s.defences.sms)
-                .resolve()
-                .map_err(|e| ScenarioError::Invalid {
-                    file: file.to_string(),
-                    key: format!("defences.sms.{}", e.key),
-                    message: e.message,
-                })?;
-        s.validate(file)?;
-        s.validate_billing(file, text)?;
+        match std::mem::take(&mut s.defences.sms).resolve() {
+            Ok(sms) => s.defences.sms = sms,
+            Err(e) => found.push(format!("defences.sms.{}", e.key), e.message),
+        }
+        s.validate(&mut found);
+        s.validate_billing(&mut found);
+        // A check about a key that already failed, or is missing, would only say it again.
+        let said: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
+        problems.extend(
+            found
+                .0
+                .into_iter()
+                .filter(|(key, _)| !collected.touches_removed(key) && !said.contains(key))
+                .map(|(key, message)| keys.problem(key, message)),
+        );
+        if !problems.is_empty() {
+            return Err(ScenarioError::problems(file, problems));
+        }
         s.attackers = std::mem::take(&mut s.raw_attackers)
             .into_iter()
             .map(|raw| Attacker::from_raw(raw, &s.defences))

@@ -399,14 +399,28 @@ impl SmsDefences {
         Self::parse(&file, &text)
     }
 
-    /// Parses and [resolves](Self::resolve) a defences file's text.
+    /// Parses and [resolves](Self::resolve) a defences file's text. Every error the parse
+    /// finds is reported at once, in file order, as `file:line: key: message`; the check of
+    /// the merged rules follows when the rest parsed, at the line of the key it names.
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
-        let d: SmsDefences = crate::conf::parse_toml(file, text)?;
-        d.resolve().map_err(|e| ConfigError::Invalid {
-            file: file.to_string(),
-            key: e.key,
-            message: e.message,
-        })
+        let c = crate::conf::collect::<SmsDefences>(text);
+        let mut problems = c.problems.clone();
+        let resolved = c.value.as_ref().map(|d| d.clone().resolve());
+        match resolved {
+            Some(Ok(d)) if problems.is_empty() => return Ok(d),
+            Some(Err(e)) if !c.touches_removed(&e.key) => {
+                problems.push(c.keys.problem(e.key, e.message));
+            }
+            _ => {}
+        }
+        if problems.is_empty() {
+            problems.push(crate::conf::Problem {
+                line: None,
+                key: String::new(),
+                message: "cannot be read as a defences file".into(),
+            });
+        }
+        Err(ConfigError::problems(file, problems))
     }
 
     /// Merges the named preset under these keys (these win) and checks the result. Resolving
@@ -437,7 +451,10 @@ impl SmsDefences {
         }
         for (i, l) in self.limit.iter().flatten().enumerate() {
             if l.window.ms() == 0 {
-                return Err(invalid(&format!("limit[{i}].window"), "must be positive"));
+                return Err(invalid(
+                    &format!("limit[{}].window", i + 1),
+                    "must be positive",
+                ));
             }
         }
         let positive = |key: &str, d: Option<Dur>| match d {

@@ -131,47 +131,18 @@ impl Doc<'_> {
         mo2fa_core::iso3166::check(s.get_ref()).map_err(|e| self.err(s, key, e))
     }
 
-    /// Parses the document, turning TOML and serde errors into file:line:key errors.
+    /// Parses the document. Every TOML and serde error is reported at once, in file order,
+    /// as `file:line: key: message` (mo2fa_core::conf::collect).
     pub(super) fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, CostError> {
-        toml::from_str(self.text).map_err(|e| {
-            let (line, key) = match e.span() {
-                Some(span) => (line_of(self.text, span.start), key_at(self.text, span)),
-                None => (0, String::from("document")),
-            };
-            CostError::invalid(self.name, line, key, e.message().trim().to_string())
-        })
-    }
-}
-
-/// Best guess at the key an error span belongs to: the text left of `=` on that line, a table
-/// header, or the spanned text itself.
-fn key_at(text: &str, span: std::ops::Range<usize>) -> String {
-    let start = span.start.min(text.len());
-    let line_start = text
-        .get(..start)
-        .and_then(|t| t.rfind('\n'))
-        .map_or(0, |i| i + 1);
-    let line_end = text
-        .get(start..)
-        .and_then(|t| t.find('\n'))
-        .map_or(text.len(), |i| start + i);
-    let line = text.get(line_start..line_end).unwrap_or("").trim();
-    let spanned = text.get(span.clone()).unwrap_or("").trim();
-    if spanned.starts_with('[') || spanned.is_empty() {
-        if let Some(eq) = line.find('=') {
-            return line[..eq].trim().to_string();
+        let c = mo2fa_core::conf::collect::<T>(self.text);
+        match c.value {
+            Some(v) if c.problems.is_empty() => Ok(v),
+            _ => Err(CostError::Problems {
+                file: self.name.to_string(),
+                problems: c.problems,
+            }),
         }
-        return line.trim_matches(|c| c == '[' || c == ']').to_string();
     }
-    if let Some(eq) = line.find('=') {
-        let key = line[..eq].trim();
-        // A span inside the key part is the key itself (e.g. an unknown field).
-        if start < line_start + eq {
-            return spanned.trim_matches('"').to_string();
-        }
-        return key.to_string();
-    }
-    spanned.to_string()
 }
 
 fn validate_sms(doc: &Doc, s: &SmsSettings) -> Result<(), CostError> {

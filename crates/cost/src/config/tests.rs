@@ -73,12 +73,17 @@ fn unknown_keys_name_file_line_and_key() {
         "weight = 1\n",
         "weight = 1\nweigth = 2\n",
     ));
-    assert!(e.starts_with("mix.toml:9: `weigth`:"), "{e}");
+    assert!(
+        e.starts_with(
+            "mix.toml:9: countries.GB.weigth: unknown field `weigth` (did you mean `weight`?)"
+        ),
+        "{e}"
+    );
     assert!(e.contains("unknown field"), "{e}");
     let e = err(&format!("{MIX}\n[imessage]\nline_price = 5\n"));
-    assert!(e.starts_with("mix.toml:13: `line_price`:"), "{e}");
+    assert!(e.starts_with("mix.toml:13: imessage.line_price:"), "{e}");
     let e = err(&format!("bogus = 1\n{MIX}"));
-    assert!(e.starts_with("mix.toml:1: `bogus`:"), "{e}");
+    assert!(e.starts_with("mix.toml:1: bogus:"), "{e}");
 }
 
 #[test]
@@ -89,7 +94,7 @@ fn bad_values_name_file_line_and_key() {
         "imessage_share = 1.4",
     ));
     assert!(
-        e.starts_with("mix.toml:9: `countries.GB.imessage_share`: must be in [0, 1]"),
+        e.starts_with("mix.toml:9: countries.GB.imessage_share: must be in [0, 1]"),
         "{e}"
     );
     let e = err(&crate::test_files::replaced(
@@ -97,20 +102,20 @@ fn bad_values_name_file_line_and_key() {
         "weight = 3",
         "weight = \"three\"",
     ));
-    assert!(e.starts_with("mix.toml:5: `weight`:"), "{e}");
+    assert!(e.starts_with("mix.toml:5: countries.US.weight:"), "{e}");
     let e = err(&crate::test_files::replaced(
         MIX,
         "\"outbound_sms\"",
         "\"carrier_pigeon\"",
     ));
-    assert!(e.starts_with("mix.toml:10: `fallback`:"), "{e}");
+    assert!(e.starts_with("mix.toml:10: countries.GB.fallback:"), "{e}");
     let e = err(&crate::test_files::replaced(
         MIX,
         "[countries.GB]",
         "[countries.gb]",
     ));
     assert!(
-        e.starts_with("mix.toml:7: `countries.gb`: \"gb\" is not an ISO 3166-1")
+        e.starts_with("mix.toml:7: countries.gb: \"gb\" is not an ISO 3166-1")
             && e.ends_with("did you mean GB?"),
         "{e}"
     );
@@ -122,7 +127,7 @@ fn bad_values_name_file_line_and_key() {
             &format!("[countries.{wrong}]"),
         ));
         assert!(
-            e.starts_with(&format!("mix.toml:7: `countries.{wrong}`:")),
+            e.starts_with(&format!("mix.toml:7: countries.{wrong}:")),
             "{e}"
         );
         assert!(
@@ -132,18 +137,18 @@ fn bad_values_name_file_line_and_key() {
     }
     let e = err(&format!("{MIX}\n[sms]\nresend_rate = -1\n"));
     assert!(
-        e.starts_with("mix.toml:13: `resend_rate`: must be in [0, 10]"),
+        e.starts_with("mix.toml:13: resend_rate: must be in [0, 10]"),
         "{e}"
     );
     let e = err(&format!("{MIX}\n[sms]\nprice_date = \"2026-02-30\"\n"));
-    assert!(e.starts_with("mix.toml:13: `price_date`:"), "{e}");
+    assert!(e.starts_with("mix.toml:13: price_date:"), "{e}");
     let e = err("[countries.US]\nweight = 1\n");
-    assert!(e.contains("countries.US.imessage_share`: missing"), "{e}");
+    assert!(e.contains("countries.US.imessage_share: missing"), "{e}");
     let e = err("imessage_share = 0.5\n[countries.US]\nweight = 0\n");
     assert!(e.contains("sum to more than 0"), "{e}");
     let e =
         err("imessage_share = 0.5\n[countries.US]\nweight = 1\n[imessage]\npeak_factor = 0.5\n");
-    assert!(e.starts_with("mix.toml:5: `peak_factor`"), "{e}");
+    assert!(e.starts_with("mix.toml:5: peak_factor"), "{e}");
 }
 
 #[test]

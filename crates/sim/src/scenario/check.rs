@@ -1,6 +1,8 @@
 //! Checks of a parsed scenario that need several keys, the price table or the raw TOML:
 //! every missing required key at once, countries without a price, attackers and their
-//! kinds' and shapes' keys, carriers. Each error names the file and the key.
+//! kinds' and shapes' keys, carriers. Every check runs, and each error it finds is pushed
+//! into [`Found`] with the key's path (`attacker[2].end`); `Scenario::parse` gives each its
+//! line in the file.
 
 use super::*;
 use mo2fa_cost::prices::{Date, PriceTable};
@@ -97,130 +99,132 @@ const LOOK_ALIKE_CODES: &[(&str, &str)] = &[
 /// Attackers one scenario may have (the engine's events carry their index in 16 bits).
 pub const MAX_ATTACKERS: usize = u16::MAX as usize;
 
+/// The errors the checks found: each key's path and what is wrong, in the order found.
+#[derive(Debug, Default)]
+pub(super) struct Found(pub(super) Vec<(String, String)>);
+
+impl Found {
+    pub(super) fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push((key.into(), message.into()));
+    }
+
+    /// A pusher for the keys of the `i`-th attacker (counted from 0), named as the file
+    /// numbers them (`attacker[1].end`).
+    fn attacker(&mut self, i: usize) -> impl FnMut(&str, String) + '_ {
+        move |k, message| self.push(format!("attacker[{}].{k}", i + 1), message)
+    }
+}
+
 impl Scenario {
-    pub(super) fn validate(&self, file: &str) -> Result<(), ScenarioError> {
-        let bad = |key: &str, message: &str| ScenarioError::Invalid {
-            file: file.to_string(),
-            key: key.to_string(),
-            message: message.to_string(),
-        };
+    /// Every check that needs several keys; each error found is pushed into `found`.
+    pub(super) fn validate(&self, found: &mut Found) {
         if self.duration.ms() == 0 {
-            return Err(bad("duration", "must be positive"));
+            found.push("duration", "must be positive");
         }
-        if self.interval.ms() == 0 || self.duration.ms() / self.interval.ms() > 1_000_000 {
-            return Err(bad(
+        if self.interval.ms() == 0 || self.duration.ms() / self.interval.ms().max(1) > 1_000_000 {
+            found.push(
                 "interval",
                 "must be positive and give at most 1,000,000 rows",
-            ));
+            );
         }
         if self.flows.is_empty() {
-            return Err(bad("flows", "name at least one of \"reverse\", \"sms\""));
+            found.push("flows", "name at least one of \"reverse\", \"sms\"");
         }
         if self.legit.countries.is_empty()
             || self.legit.countries.values().all(|c| c.weight.0 == 0.0)
         {
-            return Err(bad(
+            found.push(
                 "legit.countries",
                 "need at least one country with a positive weight",
-            ));
+            );
         }
         if !(4..=12).contains(&self.verifier.code_len) {
-            return Err(bad("verifier.code_len", "must be between 4 and 12"));
+            found.push("verifier.code_len", "must be between 4 and 12");
         }
         if !(1..=16).contains(&self.verifier.max_candidates) {
-            return Err(bad("verifier.max_candidates", "must be between 1 and 16"));
+            found.push("verifier.max_candidates", "must be between 1 and 16");
         }
-        if self.verifier.ttl.ms() == 0 || self.sms.ttl.ms() == 0 {
-            return Err(bad("ttl", "challenge lifetimes must be positive"));
+        for (key, ttl) in [
+            ("verifier.ttl", self.verifier.ttl),
+            ("sms.ttl", self.sms.ttl),
+        ] {
+            if ttl.ms() == 0 {
+                found.push(key, "challenge lifetimes must be positive");
+            }
         }
         if self.sms.segments == 0 {
-            return Err(bad("sms.segments", "must be at least 1"));
+            found.push("sms.segments", "must be at least 1");
         }
-        self.validate_carriers(file)?;
-        self.check_countries_are_priced(file)?;
+        self.validate_carriers(found);
+        self.check_countries_are_priced(found);
         if let Some(inc) = &self.incident {
             if !self.flows.contains(&inc.flow) {
-                return Err(bad(
-                    "incident.flow",
-                    "names a flow the scenario does not run",
-                ));
+                found.push("incident.flow", "names a flow the scenario does not run");
             }
             if inc.sms.is_none() && inc.blocked.is_none() && inc.bill_usd.is_none() {
-                return Err(bad(
+                found.push(
                     "incident",
                     "give at least one documented figure: sms, blocked or bill_usd",
-                ));
+                );
             }
         }
         if self.raw_attackers.len() > MAX_ATTACKERS {
-            return Err(bad(
+            found.push(
                 "attacker",
-                &format!("at most {MAX_ATTACKERS} attackers (events carry a 16-bit index)"),
-            ));
+                format!("at most {MAX_ATTACKERS} attackers (events carry a 16-bit index)"),
+            );
+            return;
         }
         for (i, a) in self.raw_attackers.iter().enumerate() {
-            self.validate_attacker(file, i, a)?;
+            self.validate_attacker(&mut found.attacker(i), a);
         }
-        Ok(())
     }
 
-    /// One attacker's window, shape and kind's keys.
-    fn validate_attacker(
-        &self,
-        file: &str,
-        i: usize,
-        a: &RawAttacker,
-    ) -> Result<(), ScenarioError> {
-        let bad = |k: &str, message: &str| attacker_invalid(file, i, k, message);
+    /// One attacker's window, shape and kind's keys; `bad` names a key of this attacker.
+    fn validate_attacker(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
         if a.end <= a.start {
-            return Err(bad("end", "must be after start"));
+            bad("end", "must be after start".into());
         }
         if a.end > self.duration {
-            return Err(bad(
+            bad(
                 "end",
-                &format!(
+                format!(
                     "is past the scenario's duration ({}); end the attack by then",
                     self.duration
                 ),
-            ));
+            );
         }
         if a.shape == Shape::LowAndSlow {
             // Low-and-slow draws every number and address at random: keys that ask for
             // anything else would be ignored.
             if a.numbers == Some(Numbering::Sequential) {
-                return Err(bad(
+                bad(
                     "numbers",
-                    "shape low_and_slow draws numbers at random; remove the key or use another shape",
-                ));
+                    "shape low_and_slow draws numbers at random; remove the key or use another shape".into(),
+                );
             }
             if a.rotate_every.is_some() {
-                return Err(bad(
+                bad(
                     "rotate_every",
-                    "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape",
-                ));
+                    "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape".into(),
+                );
             }
         }
         if a.shape != Shape::Burst && (a.burst_on.is_some() || a.burst_off.is_some()) {
-            return Err(bad(
+            bad(
                 "burst_on",
-                "only shape burst uses burst_on and burst_off",
-            ));
+                "only shape burst uses burst_on and burst_off".into(),
+            );
         }
         if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
-            return Err(bad("shape", "burst needs burst_on and burst_off"));
+            bad("shape", "burst needs burst_on and burst_off".into());
         }
-        self.validate_shape(file, i, a)?;
-        self.validate_kind_keys(file, i, a)
+        self.validate_shape(bad, a);
+        self.validate_kind_keys(bad, a);
     }
 
     /// The keys of an attacker's kind, and only those.
-    fn validate_kind_keys(
-        &self,
-        file: &str,
-        i: usize,
-        a: &RawAttacker,
-    ) -> Result<(), ScenarioError> {
-        let bad = |k: &str, message: &str| attacker_invalid(file, i, k, message);
+    fn validate_kind_keys(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
         let sms_only = [
             ("targets", a.targets.is_some()),
             ("numbers", a.numbers.is_some()),
@@ -239,31 +243,6 @@ impl Scenario {
             ("adapt", a.adapt.is_some()),
             ("solver", a.solver.is_some()),
         ];
-        let allowed: &[&str] = match a.kind {
-            AttackKind::SmsPumping => &[
-                "targets",
-                "numbers",
-                "range_size",
-                "ip_pool",
-                "rotate_every",
-                "captcha_usd",
-                "revenue_share",
-                "camouflage",
-                "sms_per_account",
-                "accounts",
-                "sms_per_number",
-                "ranges",
-                "carriers",
-                "submit_codes",
-                "adapt",
-                "solver",
-            ],
-            AttackKind::CodeGuessing => &["sender_accounts", "candidates_per_message"],
-            AttackKind::StartFlood => &["clients"],
-            AttackKind::Replay => &["capture_age"],
-            AttackKind::ReverseOtpPhishing => &["success"],
-            AttackKind::WebhookForgery => &[],
-        };
         let others = [
             ("sender_accounts", a.sender_accounts.is_some()),
             ("candidates_per_message", a.candidates_per_message.is_some()),
@@ -271,9 +250,17 @@ impl Scenario {
             ("capture_age", a.capture_age.is_some()),
             ("success", a.success.is_some()),
         ];
+        let allowed: Vec<&str> = match a.kind {
+            AttackKind::SmsPumping => sms_only.iter().map(|(k, _)| *k).collect(),
+            AttackKind::CodeGuessing => vec!["sender_accounts", "candidates_per_message"],
+            AttackKind::StartFlood => vec!["clients"],
+            AttackKind::Replay => vec!["capture_age"],
+            AttackKind::ReverseOtpPhishing => vec!["success"],
+            AttackKind::WebhookForgery => vec![],
+        };
         for (k, present) in sms_only.iter().chain(&others) {
             if *present && !allowed.contains(k) {
-                return Err(bad(k, &format!("does not apply to kind {}", a.kind.name())));
+                bad(k, format!("does not apply to kind {}", a.kind.name()));
             }
         }
         if a.kind == AttackKind::SmsPumping
@@ -281,31 +268,30 @@ impl Scenario {
                 .as_ref()
                 .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
         {
-            return Err(bad(
+            bad(
                 "targets",
-                "sms_pumping needs target countries with weights",
-            ));
+                "sms_pumping needs target countries with weights".into(),
+            );
         }
         if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
-            return Err(bad("kind", "webhook_forgery needs emitter.sign = true"));
+            bad("kind", "webhook_forgery needs emitter.sign = true".into());
         }
-        if a.candidates_per_message.is_some_and(|c| c == 0) || a.sender_accounts == Some(0) {
-            return Err(bad("sender_accounts", "counts must be at least 1"));
+        if a.candidates_per_message == Some(0) {
+            bad("candidates_per_message", "counts must be at least 1".into());
+        }
+        if a.sender_accounts == Some(0) {
+            bad("sender_accounts", "counts must be at least 1".into());
         }
         if a.kind == AttackKind::SmsPumping {
-            self.validate_pumping(file, i, a)?;
+            self.validate_pumping(bad, a);
         }
-        Ok(())
     }
 
     /// The rate keys each shape reads, and only those.
-    fn validate_shape(&self, file: &str, i: usize, a: &RawAttacker) -> Result<(), ScenarioError> {
-        let bad = |k: &str, message: String| attacker_invalid(file, i, k, message);
+    fn validate_shape(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
         let name = a.shape.name();
         let keys = [
             ("rate_per_s", a.rate_per_s.is_some(), a.shape != Shape::Ramp),
-            ("burst_on", a.burst_on.is_some(), a.shape == Shape::Burst),
-            ("burst_off", a.burst_off.is_some(), a.shape == Shape::Burst),
             ("ramp", a.ramp.is_some(), a.shape == Shape::Ramp),
             (
                 "amplitude",
@@ -320,34 +306,32 @@ impl Scenario {
         ];
         for (k, present, applies) in keys {
             if present && !applies {
-                return Err(bad(k, format!("does not apply to shape {name}")));
+                bad(k, format!("does not apply to shape {name}"));
             }
         }
         if a.shape != Shape::Ramp && a.rate_per_s.is_none() {
-            return Err(bad("rate_per_s", format!("shape {name} needs rate_per_s")));
+            bad("rate_per_s", format!("shape {name} needs rate_per_s"));
         }
         if a.shape == Shape::Ramp {
             let points = a.ramp.as_deref().unwrap_or_default();
             if points.is_empty() {
-                return Err(bad(
+                bad(
                     "ramp",
                     "shape ramp needs ramp = [{ at = \"0h\", per_s = ... }, ...]".into(),
-                ));
+                );
             }
             if points.windows(2).any(|w| w[1].at <= w[0].at) {
-                return Err(bad("ramp", "the points' `at` must increase".into()));
+                bad("ramp", "the points' `at` must increase".into());
             }
         }
         if a.peak_hour.is_some_and(|h| !(0.0..24.0).contains(&h)) {
-            return Err(bad("peak_hour", "must be in [0, 24)".into()));
+            bad("peak_hour", "must be in [0, 24)".into());
         }
-        Ok(())
     }
 
     /// The numbering, account, carrier, adaptation and CAPTCHA keys of an `sms_pumping`
     /// attacker, against each other and the rest of the scenario.
-    fn validate_pumping(&self, file: &str, i: usize, a: &RawAttacker) -> Result<(), ScenarioError> {
-        let bad = |k: &str, message: String| attacker_invalid(file, i, k, message);
+    fn validate_pumping(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
         for (k, v) in [
             ("sms_per_account", a.sms_per_account),
             ("accounts", a.accounts),
@@ -355,11 +339,11 @@ impl Scenario {
             ("ranges", a.ranges),
         ] {
             if v == Some(0) {
-                return Err(bad(k, "must be at least 1".into()));
+                bad(k, "must be at least 1".into());
             }
         }
         if a.accounts.is_some() && a.sms_per_account.is_none() {
-            return Err(bad("accounts", "needs sms_per_account".into()));
+            bad("accounts", "needs sms_per_account".into());
         }
         let targets: Vec<&Iso> = a
             .targets
@@ -369,7 +353,7 @@ impl Scenario {
             .map(|(iso, _)| iso)
             .collect();
         let ranges = u64::from(a.ranges.unwrap_or(1));
-        self.validate_capacity(&bad, a, &targets)?;
+        self.validate_capacity(bad, a, &targets);
         // Carriers the attacker may use in each target country.
         let mut candidates_max = 0;
         for iso in &targets {
@@ -385,10 +369,10 @@ impl Scenario {
                         .filter(|c| names.contains(&c.name))
                         .count();
                     if n == 0 {
-                        return Err(bad(
+                        bad(
                             "carriers",
                             format!("target {} has none of these [[carrier]] names", iso.0),
-                        ));
+                        );
                     }
                     n
                 }
@@ -407,31 +391,27 @@ impl Scenario {
                     .any(|c| &c.name == *n && targets.contains(&&c.country))
             })
         {
-            return Err(bad(
+            bad(
                 "carriers",
                 format!("{name:?} is no [[carrier]] of a target country"),
-            ));
+            );
         }
         if let Some(adapt) = &a.adapt {
-            validate_adapt(&bad, adapt, ranges, targets.len(), candidates_max)?;
+            validate_adapt(bad, adapt, ranges, targets.len(), candidates_max);
         }
         if a.solver.is_some() && self.defences.captcha.is_none() {
-            return Err(bad(
-                "solver",
-                "there is no [defences.captcha] to solve".into(),
-            ));
+            bad("solver", "there is no [defences.captcha] to solve".into());
         }
-        Ok(())
     }
 
     /// A pumping attacker's ranges fit the premium numbers of each target (a carrier's block,
     /// or the country's).
     fn validate_capacity(
         &self,
-        bad: &dyn Fn(&str, String) -> ScenarioError,
+        bad: &mut dyn FnMut(&str, String),
         a: &RawAttacker,
         targets: &[&Iso],
-    ) -> Result<(), ScenarioError> {
+    ) {
         let stride = range_stride(a.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
         let ranges = u64::from(a.ranges.unwrap_or(1));
         for iso in targets {
@@ -441,7 +421,7 @@ impl Scenario {
                 COUNTRY_PREMIUM_CAPACITY
             };
             if stride.saturating_mul(ranges) > cap {
-                return Err(bad(
+                bad(
                     if a.ranges.is_some() {
                         "ranges"
                     } else {
@@ -451,18 +431,16 @@ impl Scenario {
                         "{ranges} ranges of {stride} numbers do not fit the {cap} premium numbers of {}",
                         iso.0
                     ),
-                ));
+                );
+                return;
             }
         }
-        Ok(())
     }
 
     /// `[[carrier]]` tables: known countries, distinct names, shares that fit.
-    fn validate_carriers(&self, file: &str) -> Result<(), ScenarioError> {
-        let bad = |i: usize, k: &str, message: String| ScenarioError::Invalid {
-            file: file.to_string(),
-            key: format!("carrier[{}].{k}", i + 1),
-            message,
+    fn validate_carriers(&self, found: &mut Found) {
+        let mut bad = |i: usize, k: &str, message: String| {
+            found.push(format!("carrier[{}].{k}", i + 1), message);
         };
         for (i, c) in self.carriers.iter().enumerate() {
             let known = self.legit.countries.contains_key(&c.country)
@@ -472,67 +450,70 @@ impl Scenario {
                         .is_some_and(|t| t.contains_key(&c.country))
                 });
             if !known {
-                return Err(bad(
+                bad(
                     i,
                     "country",
                     format!(
                         "{} is neither a legit country nor an attacker target",
                         c.country.0
                     ),
-                ));
+                );
             }
             if c.name.trim().is_empty() || c.name == OTHER_CARRIER {
-                return Err(bad(
+                bad(
                     i,
                     "name",
                     format!("must be a non-empty name other than {OTHER_CARRIER:?}"),
-                ));
+                );
             }
             let same: Vec<&Carrier> = self.carriers[..=i]
                 .iter()
                 .filter(|o| o.country == c.country)
                 .collect();
             if same[..same.len() - 1].iter().any(|o| o.name == c.name) {
-                return Err(bad(
+                bad(
                     i,
                     "name",
                     format!("{} is listed twice for {}", c.name, c.country.0),
-                ));
+                );
             }
             if c.share.0 <= 0.0 {
-                return Err(bad(i, "share", "must be positive".into()));
+                bad(i, "share", "must be positive".into());
             }
             if same.iter().map(|o| o.share.0).sum::<f64>() > 1.0 + SHARE_EPS {
-                return Err(bad(
+                bad(
                     i,
                     "share",
                     format!(
                         "the shares of {}'s carriers sum to more than 1",
                         c.country.0
                     ),
-                ));
+                );
             }
             if same.len() > MAX_CARRIERS_PER_COUNTRY {
-                return Err(bad(
+                bad(
                     i,
                     "country",
                     format!("at most {MAX_CARRIERS_PER_COUNTRY} carriers per country"),
-                ));
+                );
             }
         }
-        Ok(())
     }
 
     /// Every country a scenario names (legit users' and attackers' targets) must have a row in
     /// the price table: an unknown code would be billed at Twilio's fallback price without a
     /// word, which is how `UK` (for `GB`) slips through.
-    fn check_countries_are_priced(&self, file: &str) -> Result<(), ScenarioError> {
-        let table =
-            mo2fa_cost::prices::PriceTable::builtin().map_err(|e| ScenarioError::Invalid {
-                file: file.to_string(),
-                key: "legit.countries".into(),
-                message: format!("cannot read the built-in price table: {e}"),
-            })?;
+    fn check_countries_are_priced(&self, found: &mut Found) {
+        let table = match mo2fa_cost::prices::PriceTable::builtin() {
+            Ok(t) => t,
+            Err(e) => {
+                found.push(
+                    "legit.countries",
+                    format!("cannot read the built-in price table: {e}"),
+                );
+                return;
+            }
+        };
         let legit = self
             .legit
             .countries
@@ -552,49 +533,37 @@ impl Scenario {
                 Some((_, right)) if table.lists(right) => format!("; did you mean {right}?"),
                 _ => String::new(),
             };
-            return Err(ScenarioError::Invalid {
-                file: file.to_string(),
+            found.push(
                 key,
-                message: format!(
+                format!(
                     "{} is not in the price table (scenarios/data/sms_prices.csv), so it has no price{hint}",
                     iso.0
                 ),
-            });
+            );
         }
-        Ok(())
     }
 }
 
 /// An adaptive pumping attacker's `adapt` against its ranges, targets and carriers (the most
 /// any target offers).
-/// An error about key `k` of the `i`-th attacker (counted from 0), named as the file numbers
-/// them (`attacker[1].end`).
-fn attacker_invalid(file: &str, i: usize, k: &str, message: impl Into<String>) -> ScenarioError {
-    ScenarioError::Invalid {
-        file: file.to_string(),
-        key: format!("attacker[{}].{k}", i + 1),
-        message: message.into(),
-    }
-}
-
 fn validate_adapt(
-    bad: &dyn Fn(&str, String) -> ScenarioError,
+    bad: &mut dyn FnMut(&str, String),
     adapt: &RawAdapt,
     ranges: u64,
     targets: usize,
     candidates_max: usize,
-) -> Result<(), ScenarioError> {
+) {
     if adapt.after_blocks == 0 {
-        return Err(bad("adapt.after_blocks", "must be at least 1".into()));
+        bad("adapt.after_blocks", "must be at least 1".into());
     }
     if adapt.back_off.is_some() != (adapt.action == AdaptAction::BackOff) {
-        return Err(bad(
+        bad(
             "adapt.back_off",
             "is required by action = \"back_off\" and refused by the others".into(),
-        ));
+        );
     }
     if adapt.back_off.is_some_and(|d| d.ms() == 0) {
-        return Err(bad("adapt.back_off", "must be positive".into()));
+        bad("adapt.back_off", "must be positive".into());
     }
     let (ok, why) = match adapt.action {
         AdaptAction::NextRange => (ranges >= 2, "needs ranges >= 2"),
@@ -606,80 +575,40 @@ fn validate_adapt(
         AdaptAction::BackOff => (true, ""),
     };
     if !ok {
-        return Err(bad("adapt.action", why.into()));
+        bad("adapt.action", why.into());
     }
-    Ok(())
 }
 
 impl Scenario {
-    /// Checks of the billing and report sections that need several keys, and of `sms.price_date`
-    /// against the price table: errors name the scenario file, the line and the key.
-    pub(super) fn validate_billing(&self, file: &str, text: &str) -> Result<(), ScenarioError> {
-        let at = |section: &str, key: &str, message: String| {
-            let line = line_of_key(text, section, key);
-            if line == 0 {
-                ScenarioError::Invalid {
-                    file: file.to_string(),
-                    key: format!("{section}.{key}"),
-                    message,
-                }
-            } else {
-                ScenarioError::Parse {
-                    file: file.to_string(),
-                    line,
-                    message: format!("{section}.{key}: {message}"),
-                }
-            }
-        };
+    /// Checks of the billing and report sections that need several keys, and of
+    /// `sms.price_date` against the price table.
+    pub(super) fn validate_billing(&self, found: &mut Found) {
         if let Some(d) = &self.sms.price_date {
-            let date = d
-                .parse::<Date>()
-                .map_err(|m| at("sms", "price_date", format!("{m} (expected YYYY-MM-DD)")))?;
-            let table = PriceTable::builtin()
-                .map_err(|e| at("sms", "price_date", format!("the price table: {e}")))?;
-            if let Some(oldest) = table.dates().iter().min()
-                && date < *oldest
-            {
-                return Err(at(
-                    "sms",
-                    "price_date",
-                    format!(
-                        "{date} is before the oldest price snapshot, {oldest} \
-                         (scenarios/data/sms_prices.csv)"
-                    ),
-                ));
+            match (d.parse::<Date>(), PriceTable::builtin()) {
+                (Err(m), _) => found.push("sms.price_date", format!("{m} (expected YYYY-MM-DD)")),
+                (_, Err(e)) => found.push("sms.price_date", format!("the price table: {e}")),
+                (Ok(date), Ok(table)) => {
+                    if let Some(oldest) = table.dates().iter().min()
+                        && date < *oldest
+                    {
+                        found.push(
+                            "sms.price_date",
+                            format!(
+                                "{date} is before the oldest price snapshot, {oldest} \
+                                 (scenarios/data/sms_prices.csv)"
+                            ),
+                        );
+                    }
+                }
             }
         }
         if let Some(b) = self.billing.as_ref().and_then(|b| b.balance.as_ref())
             && b.recharge_usd.0 <= 0.0
         {
-            return Err(at(
-                "billing.balance",
-                "recharge_usd",
-                "must be positive (use card_daily_limit_usd = 0 for no recharges)".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// The 1-based line of the first `key = ...` line in `text` after the line `[section]`
-/// (or anywhere, for a dotted `section.key`), or 0 when not found.
-fn line_of_key(text: &str, section: &str, key: &str) -> usize {
-    let mut in_section = false;
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.starts_with('[') {
-            in_section = l.trim_start_matches('[').trim_end_matches(']').trim() == section;
-            continue;
-        }
-        let Some((k, _)) = l.split_once('=') else {
-            continue;
-        };
-        let k = k.trim();
-        if (in_section && k == key) || k == format!("{section}.{key}") {
-            return i + 1;
+            found.push(
+                "billing.balance.recharge_usd",
+                "must be positive (use card_daily_limit_usd = 0 for no recharges)",
+            );
         }
     }
-    0
 }

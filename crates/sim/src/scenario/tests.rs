@@ -27,7 +27,10 @@ fn durations() {
     assert_eq!(parse_duration("250ms"), Ok(250));
     assert_eq!(parse_duration("1.5h"), Ok(5_400_000));
     assert_eq!(parse_duration("30d"), Ok(2_592_000_000));
-    assert!(parse_duration("5").is_err());
+    // A plain number is seconds, as on the command line (issue 23).
+    assert_eq!(parse_duration("5"), Ok(5_000));
+    assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
+    assert!(parse_duration("5 minutes").is_err());
     assert!(parse_duration("5y").is_err());
     assert!(parse_duration("999d").is_err());
 }
@@ -625,11 +628,20 @@ fn every_missing_required_key_is_named_at_once() {
     let e = err(&format!(
         "{text}\n[[attacker]]\nkind = \"replay\"\nstart = \"0s\"\nshape = \"sustained\"\n"
     ));
+    // One line each, in file order, at the line of the table that lacks the key; a missing
+    // top-level key has no line, so it comes last.
+    let why = "required key is missing (scenarios/README.md lists every key)";
     assert_eq!(
         e,
-        "bad.toml: seed, legit.p_send, legit.countries.US.weight, emitter.latency_median, \
-         attacker[1].end, attacker[1].rate_per_s: required keys are missing \
-         (scenarios/README.md lists every key)"
+        [
+            format!("bad.toml:5: legit.p_send: {why}"),
+            format!("bad.toml:8: legit.countries.US.weight: {why}"),
+            format!("bad.toml:9: emitter.latency_median: {why}"),
+            format!("bad.toml:11: attacker[1].end: {why}"),
+            format!("bad.toml:11: attacker[1].rate_per_s: {why}"),
+            format!("bad.toml: seed: {why}"),
+        ]
+        .join("\n")
     );
     let e = err(&minimal_with("seed = 1\n", ""));
     assert!(
@@ -643,8 +655,8 @@ fn a_country_typo_is_refused_at_its_line_with_a_suggestion() {
     let e = err(&minimal_with("US =", "UK ="));
     assert_eq!(
         e,
-        "bad.toml:10: countries: \"UK\" is not an ISO 3166-1 alpha-2 country code like \"US\"; \
-         did you mean GB?"
+        "bad.toml:10: legit.countries.UK: \"UK\" is not an ISO 3166-1 alpha-2 country code like \
+         \"US\"; did you mean GB?"
     );
     let attack = |targets: &str| {
         format!(
@@ -653,7 +665,7 @@ fn a_country_typo_is_refused_at_its_line_with_a_suggestion() {
     };
     let e = err(&attack("MA = 1.0, ZZ = 1.0"));
     assert!(
-        e.starts_with("bad.toml:20: targets: \"ZZ\" is not an ISO 3166-1")
+        e.starts_with("bad.toml:20: attacker[1].targets.ZZ: \"ZZ\" is not an ISO 3166-1")
             && !e.contains("did you mean"),
         "{e}"
     );
@@ -661,14 +673,14 @@ fn a_country_typo_is_refused_at_its_line_with_a_suggestion() {
     let geo = format!("{MINIMAL}[defences.sms]\ngeo_allow = [\"US\", \"UK\"]\n");
     let e = err(&geo);
     assert!(
-        e.starts_with("bad.toml:14: geo_allow: \"UK\" is not an ISO 3166-1")
+        e.starts_with("bad.toml:14: defences.sms.geo_allow: \"UK\" is not an ISO 3166-1")
             && e.ends_with("did you mean GB?"),
         "{e}"
     );
     // An assigned code without a price is still refused, by the price check.
     let e = err(&attack("MA = 1.0, AQ = 1.0"));
     assert!(
-        e.starts_with("bad.toml: attacker[1].targets.AQ: AQ is not in the price table"),
+        e.starts_with("bad.toml:20: attacker[1].targets.AQ: AQ is not in the price table"),
         "{e}"
     );
     assert!(Scenario::parse("ok.toml", &attack("MA = 1.0, GB = 1.0")).is_ok());
@@ -685,7 +697,7 @@ fn too_many_attackers_is_an_error_not_a_panic() {
     let one = "\n[[attacker]]\nkind = \"webhook_forgery\"\nstart = \"0s\"\nend = \"1h\"\nshape = \"sustained\"\nrate_per_s = 0.001\n";
     let text = format!("{MINIMAL}{}", one.repeat(check::MAX_ATTACKERS + 1));
     let e = err(&text);
-    assert!(e.starts_with("bad.toml: attacker: at most 65535"), "{e}");
+    assert!(e.starts_with("bad.toml:14: attacker: at most 65535"), "{e}");
 }
 
 #[test]
@@ -693,7 +705,7 @@ fn an_attack_past_the_duration_is_an_error() {
     let e = err(&pumping("shape = \"sustained\"").replace("end = \"1h\"", "end = \"2h\""));
     assert_eq!(
         e,
-        "bad.toml: attacker[1].end: is past the scenario's duration (1h); end the attack by then"
+        "bad.toml:17: attacker[1].end: is past the scenario's duration (1h); end the attack by then"
     );
 }
 
@@ -736,4 +748,120 @@ mod properties {
             }
         }
     }
+}
+
+/// The lines and keys of every error of `text`, in the order reported.
+fn located(text: &str) -> Vec<(Option<usize>, String)> {
+    match Scenario::parse("bad.toml", text) {
+        Ok(_) => Vec::new(),
+        Err(e) => e
+            .into_problems()
+            .into_iter()
+            .map(|p| (p.line, p.key))
+            .collect(),
+    }
+}
+
+/// Issue 23: five mistakes took five rounds of `run --check`, not in file order.
+#[test]
+fn every_mistake_of_a_file_is_reported_at_once_in_file_order() {
+    // Mistakes a parse finds, among them required keys: a bad duration, an unknown flow, a
+    // negative rate, a country typo, a misspelt key (which also leaves its table without
+    // the key), a wrong type, a bad probability.
+    let text = format!(
+        "{MINIMAL}\n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\n\
+         shape = \"sustained\"\nrate_per_s = -5\ntargets = {{ MA = 1.0 }}\ncamouflage = 2\n"
+    )
+    .replace("duration = \"1h\"", "duration = \"5 minutes\"")
+    .replace("\"reverse\", \"sms\"", "\"reverse\", \"smss\"")
+    .replace("rate_per_s = 1.0", "rate_per_s = -1.0")
+    .replace("US = {", "UK = {")
+    .replace("latency_median", "latency_mediam");
+    let got = located(&text);
+    let want: Vec<(Option<usize>, String)> = [
+        (3, "duration"),
+        (5, "flows[2]"),
+        (7, "legit.rate_per_s"),
+        (10, "legit.countries.UK"),
+        (11, "emitter.latency_median"),
+        (12, "emitter.latency_mediam"),
+        (19, "attacker[1].rate_per_s"),
+        (21, "attacker[1].camouflage"),
+    ]
+    .into_iter()
+    .map(|(l, k)| (Some(l), k.to_string()))
+    .collect();
+    assert_eq!(got, want);
+    let e = err(&text);
+    assert!(
+        e.contains("bad.toml:12: emitter.latency_mediam: unknown field `latency_mediam` (did you mean `latency_median`?)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("bad.toml:3: duration: duration \"5 minutes\""),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), want.len(), "{e}");
+
+    // Mistakes only the checks of several keys find, with a parse error in an optional key
+    // beside them: all at once, each at its key's line.
+    let text = format!(
+        "{MINIMAL}[verifier]\ncode_len = 3\nbogus = 1\n[defences.sms]\npreset = \"nope\"\n\
+         \n[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"2h\"\n\
+         shape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0, AQ = 1.0 }}\n\
+         clients = 3\n"
+    );
+    let got = located(&text);
+    let want: Vec<(Option<usize>, String)> = [
+        (14, "verifier.code_len"),
+        (15, "verifier.bogus"),
+        (17, "defences.sms.preset"),
+        (22, "attacker[1].end"),
+        (25, "attacker[1].targets.AQ"),
+        (26, "attacker[1].clients"),
+    ]
+    .into_iter()
+    .map(|(l, k)| (Some(l), k.to_string()))
+    .collect();
+    assert_eq!(got, want, "{}", err(&text));
+}
+
+#[test]
+fn plain_seconds_are_a_duration_in_files_as_on_the_command_line() {
+    let s = Scenario::parse(
+        "ok.toml",
+        &format!("{MINIMAL}[verifier]\nttl = 300\n[sms]\nttl = \"1h30m\"\n"),
+    )
+    .unwrap();
+    assert_eq!(s.verifier.ttl, Dur(300_000));
+    assert_eq!(s.sms.ttl, Dur(5_400_000));
+    let e = err(&format!("{MINIMAL}[verifier]\nttl = -300\n"));
+    assert!(e.starts_with("bad.toml:14: verifier.ttl: "), "{e}");
+}
+
+/// Every shipped scenario is clean: no error, so the checks cannot cry wolf.
+#[test]
+fn every_shipped_scenario_has_no_error() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    let mut n = 0;
+    for dir in ["", "threats", "examples", "incidents"] {
+        for entry in std::fs::read_dir(root.join(dir)).expect("scenarios directory") {
+            let path = entry.expect("directory entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let c = mo2fa_core::conf::collect::<Scenario>(&text);
+                assert!(
+                    c.problems.is_empty(),
+                    "{}: {:?}",
+                    path.display(),
+                    c.problems
+                );
+                if let Err(e) = Scenario::load(&path) {
+                    panic!("{e}");
+                }
+                n += 1;
+            }
+        }
+    }
+    assert!(n >= 13, "found {n} scenarios");
 }
