@@ -27,7 +27,8 @@ fn check_prints_one_line_per_incident_and_writes_the_markdown() {
     assert_eq!(lines.len(), 3, "{stdout}");
     assert!(lines[0].starts_with("incident") && lines[0].contains("pumped SMS"));
     assert!(
-        lines[1].starts_with("scenarios/incidents/eknix.toml") && lines[1].ends_with("OK (predicted figures met)"),
+        lines[1].starts_with("scenarios/incidents/eknix.toml")
+            && lines[1].ends_with("OK (predicted figures met)"),
         "{stdout}"
     );
     assert_eq!(lines[2], format!("wrote {}", md.display()));

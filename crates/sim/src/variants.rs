@@ -216,6 +216,26 @@ per_number = 5
     }
 
     #[test]
+    fn the_range_size_row_changes_every_pumping_attacker_only() {
+        let file = format!(
+            "{FILE}[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n\
+             numbers = \"random\"\nrange_size = 1000000\n"
+        );
+        let sc = Variant::RangeSize(10_000).apply("f.toml", &file).unwrap();
+        let sizes: Vec<u32> = sc
+            .attackers
+            .iter()
+            .filter_map(|a| match &a.attack {
+                crate::scenario::Attack::Pumping(p) => Some(p.numbers.range_size),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sizes, [10_000]);
+        assert_eq!(sc.defences.sms.per_number, Some(5), "the rest as written");
+    }
+
+    #[test]
     fn a_section_that_is_not_a_table_is_an_error_not_a_panic() {
         let e = Variant::Reverse(Fallback::InboundSms)
             .apply("f.toml", "legit = 3\n")
