@@ -72,8 +72,6 @@ pub enum HarnessError {
     #[cfg(feature = "load")]
     #[error("goose: {0}")]
     Goose(Box<goose::GooseError>),
-    #[error("{}: has no [incident] section (source and documented figures)", .0.display())]
-    NoIncident(PathBuf),
     #[error(
         "{} holds the report of another run ({theirs}); this run ({ours}) would replace it: \
          pass --force to replace it, or give another --out",

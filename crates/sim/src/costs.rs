@@ -109,9 +109,11 @@ pub fn flow_costs(
     let mut reverse = reverse.transpose()?;
     if let Some(c) = &mut sms {
         carrier_prices(c, o, &billed, |k| (k.sms_legit_smsflow, k.pumped_smsflow));
+        crate::fees::charge(c, &o.defences[0], o.totals.pumped_sms_smsflow);
     }
     if let Some(c) = &mut reverse {
         carrier_prices(c, o, &billed, |k| (k.sms_legit_reverse, k.pumped_reverse));
+        crate::fees::charge(c, &o.defences[1], o.totals.pumped_sms_reverse);
     }
     Ok(FlowCosts { sms, reverse })
 }

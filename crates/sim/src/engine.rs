@@ -24,6 +24,7 @@ mod legit;
 mod provider;
 mod queue;
 mod sms_log;
+mod warmup;
 mod world;
 
 pub use crate::outcome::{
@@ -109,8 +110,11 @@ impl World<'_> {
         for flow in Flow::ALL {
             let guard = &self.flows[flow].guard;
             let d = &mut self.acc.defences[flow.index()];
-            d.blocked_by_rule = guard.stats.blocked.clone();
-            d.alerts_by_rule = guard.stats.alerts.clone();
+            let report = guard.report();
+            d.blocked_by_rule = report.blocked;
+            d.alerts_by_rule = report.alerts;
+            d.fees = report.fees;
+            d.credits = report.credits;
         }
         let mut outcome = self
             .acc

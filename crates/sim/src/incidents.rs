@@ -1,10 +1,15 @@
 //! The incident library's comparison: each incident replayed as written, with each vendor
-//! defence preset, and through the reverse flow with each fallback, measured the same way;
-//! and the check of a replay against the figures its source documents.
+//! defence preset's published defaults from an empty account and warm (from the file's
+//! history), over another range size, and through the reverse flow with each fallback,
+//! measured the same way; and the check of a replay against the figures its source documents
+//! (only the figures marked predicted are checked; inputs are shown as inputs). A scenario
+//! without `[incident]` gets the same table without the documented figures.
 
+use crate::fees;
+use crate::first_block;
 use crate::outcome::Outcome;
-use crate::scenario::{AttackKind, Fallback, Flow, Incident, Scenario};
-use crate::variants::Variant;
+use crate::scenario::{Fallback, Figure, Flow, Incident, Scenario};
+use crate::variants::{Variant, WARMUP_DAYS};
 
 /// What one run of an incident did in the flow the incident is about.
 #[derive(Clone, Debug, PartialEq)]
@@ -16,16 +21,25 @@ pub struct Measured {
     pub blocked: u64,
     /// What the pumped SMS cost, as billed (USD).
     pub bill_usd: f64,
-    /// From the first pumping attack's start to the first send a defence refused.
-    pub first_block_ms: Option<u64>,
-    /// Legit users refused an SMS by a defence (false positives).
+    /// The defences' own fees (USD, in the cost model's total) and the vendor's credit (USD,
+    /// claimable, not in the total): crate::fees.
+    pub fees_usd: f64,
+    pub credit_usd: f64,
+    /// Time to first block (crate::first_block), ms; negative before the attack began.
+    pub first_block_ms: Option<i64>,
+    /// Legit requests refused an SMS by a defence or a suspended account (false positives),
+    /// and the legit users of the run.
     pub legit_blocked: u64,
+    pub legit_users: u64,
+    /// Monitor-mode alerts (sends a rule saw and would have refused).
+    pub alerts: u64,
+    /// Pumped SMS the app's log still held at the end (`[incident] app_log_retention`).
+    pub app_logged: Option<u64>,
 }
 
 impl Measured {
     /// What `o`, a run of `sc`, did in `flow`.
     pub fn of(sc: &Scenario, flow: Flow, o: &Outcome) -> Self {
-        let reverse = flow == Flow::Reverse;
         let (sent, cost, account) = match flow {
             Flow::Sms => (o.totals.pumped_sms_smsflow, &o.costs.sms, &o.billing.sms),
             Flow::Reverse => (
@@ -34,35 +48,81 @@ impl Measured {
                 &o.billing.reverse,
             ),
         };
-        let defences = &o.defences[usize::from(reverse)];
+        let defences = &o.defences[flow.index()];
         let segments = u64::from(sc.sms.segments).max(1);
-        let attack_start_ms = sc
-            .attackers
-            .iter()
-            .filter(|a| a.kind() == AttackKind::SmsPumping)
-            .map(|a| a.start.ms())
-            .min()
-            .unwrap_or(0);
+        let bill_usd = cost.as_ref().map_or(0.0, |c| c.pumped_sms_usd);
+        let credited = defences.credits.values().sum();
         Measured {
             flow,
             pumped_sms: sc.billed_segments(sent) / segments,
             blocked: defences.blocked - defences.legit_blocked,
-            bill_usd: cost.as_ref().map_or(0.0, |c| c.pumped_sms_usd),
-            first_block_ms: defences
-                .first_block_ms
-                .map(|t| t.saturating_sub(attack_start_ms)),
+            bill_usd,
+            fees_usd: fees::fees_usd(defences).values().sum(),
+            credit_usd: fees::credit_usd(credited, sent, bill_usd),
+            first_block_ms: first_block::time_to_first_block_ms(sc, defences),
             legit_blocked: defences.legit_blocked + account.as_ref().map_or(0, |a| a.refused_legit),
+            legit_users: o.legit_users,
+            alerts: defences.alerts(),
+            app_logged: app_logged(sc, flow, o),
         }
+    }
+
+    /// Legit users blocked as a share of the run's legit users.
+    pub fn legit_blocked_share(&self) -> f64 {
+        self.legit_blocked as f64 / self.legit_users.max(1) as f64
     }
 }
 
-/// The variants every incident is compared under, in table order.
-pub fn variants(presets: &[&str]) -> Vec<Variant> {
+/// Pumped SMS sent within `[incident] app_log_retention` of the run's end (the timeline's
+/// rows that start inside it), as the app's own log would still hold them.
+fn app_logged(sc: &Scenario, flow: Flow, o: &Outcome) -> Option<u64> {
+    let keep = sc.incident.as_ref()?.app_log_retention?.ms();
+    let from = sc.duration.ms().saturating_sub(keep);
+    let interval = sc.interval.ms().max(1);
+    Some(
+        o.rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i as u64 * interval >= from)
+            .map(|(_, r)| match flow {
+                Flow::Sms => r.pumped_sms_smsflow,
+                Flow::Reverse => r.pumped_sms_reverse,
+            })
+            .sum(),
+    )
+}
+
+/// The variants every scenario is compared under, in table order: as written, each preset
+/// cold then warm, as written over `other_range` numbers, the two reverse flows.
+pub fn variants(presets: &[&str], other_range: u32) -> Vec<Variant> {
     let mut v = vec![Variant::AsWritten];
-    v.extend(presets.iter().map(|p| Variant::Preset((*p).to_string())));
+    for p in presets {
+        for warm in [false, true] {
+            v.push(Variant::Preset {
+                name: (*p).to_string(),
+                warm,
+            });
+        }
+    }
+    v.push(Variant::RangeSize(other_range));
     v.push(Variant::Reverse(Fallback::InboundSms));
     v.push(Variant::Reverse(Fallback::OutboundSms));
     v
+}
+
+/// The range size of the sensitivity row: one 10,000-number block (Luma's +99899394) when
+/// the file pumps wider ranges, else 1,000,000 numbers.
+pub fn other_range(sc: &Scenario) -> u32 {
+    let widest = sc
+        .attackers
+        .iter()
+        .filter_map(|a| match &a.attack {
+            crate::scenario::Attack::Pumping(p) => Some(p.numbers.range_size),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0);
+    if widest > 10_000 { 10_000 } else { 1_000_000 }
 }
 
 /// The flow a variant's figures are read from.
@@ -74,36 +134,129 @@ pub fn flow_of(sc: &Scenario, v: &Variant) -> Flow {
     }
 }
 
-/// Documented figures the replay misses by more than the tolerance, one line each.
-pub fn misses(inc: &Incident, m: &Measured) -> Vec<String> {
+/// One documented figure against the replay: its name, the documented and replayed values
+/// as printed, and, for a predicted figure, whether the replay met it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compared {
+    pub name: &'static str,
+    pub documented: String,
+    pub replayed: String,
+    /// `None` for an input; `Some(miss)` for a predicted figure, `miss` empty when met.
+    pub predicted: Option<String>,
+}
+
+/// Every documented figure of `inc` against the replay `m`.
+pub fn compare(inc: &Incident, m: &Measured) -> Vec<Compared> {
+    let tol = Incident::TOLERANCE;
     let mut out = Vec::new();
-    let mut check = |what: &str, documented: f64, got: f64| {
-        let off = (got - documented).abs() / documented.max(1.0);
-        if off > Incident::TOLERANCE {
-            out.push(format!(
-                "{what}: {got:.0}, documented {documented:.0} ({:+.0} %, more than ±{:.0} %)",
-                (got - documented) / documented.max(1.0) * 100.0,
-                Incident::TOLERANCE * 100.0
-            ));
-        }
+    let mut number = |f: Figure, what: &'static str, documented: Option<f64>, got: f64| {
+        let Some(documented) = documented else { return };
+        let off = (got - documented) / documented.max(f64::MIN_POSITIVE);
+        let miss = if off.abs() > tol {
+            format!(
+                "{what}: {}, documented {} ({:+.0} %, more than ±{:.0} %)",
+                short(got),
+                short(documented),
+                off * 100.0,
+                tol * 100.0
+            )
+        } else {
+            String::new()
+        };
+        out.push(Compared {
+            name: what,
+            documented: short(documented),
+            replayed: short(got),
+            predicted: inc.is_predicted(f).then_some(miss),
+        });
     };
-    if let Some(sms) = inc.sms {
-        check("pumped SMS billed", sms as f64, m.pumped_sms as f64);
+    number(
+        Figure::Sms,
+        "pumped SMS billed",
+        inc.sms.map(|n| n as f64),
+        m.pumped_sms as f64,
+    );
+    number(
+        Figure::Blocked,
+        "pumped SMS blocked",
+        inc.blocked.map(|n| n as f64),
+        m.blocked as f64,
+    );
+    number(
+        Figure::BillUsd,
+        "bill (USD)",
+        inc.bill_usd.map(|b| b.0),
+        m.bill_usd,
+    );
+    let per_sms = m.bill_usd / m.pumped_sms.max(1) as f64;
+    if let Some(p) = inc.usd_per_sms {
+        let miss = ((per_sms - p.0).abs() > tol * p.0).then(|| {
+            format!(
+                "USD per pumped SMS: {per_sms:.4}, documented {:.4} (more than ±{:.0} %)",
+                p.0,
+                tol * 100.0
+            )
+        });
+        out.push(Compared {
+            name: "USD per pumped SMS",
+            documented: format!("{:.4}", p.0),
+            replayed: format!("{per_sms:.4}"),
+            predicted: inc
+                .is_predicted(Figure::UsdPerSms)
+                .then(|| miss.unwrap_or_default()),
+        });
     }
-    if let Some(blocked) = inc.blocked {
-        check("pumped SMS blocked", blocked as f64, m.blocked as f64);
-    }
-    if let Some(bill) = inc.bill_usd {
-        check("bill (USD)", bill.0, m.bill_usd);
+    if let Some([a, b]) = inc.first_block {
+        let (a, b) = (a.ms() as i64, b.ms() as i64);
+        let met = m.first_block_ms.is_some_and(|t| (a..=b).contains(&t));
+        let range = format!("{} to {}", clock(Some(a)), clock(Some(b)));
+        out.push(Compared {
+            name: first_block::NAME,
+            replayed: clock(m.first_block_ms),
+            predicted: inc.is_predicted(Figure::FirstBlock).then(|| {
+                if met {
+                    String::new()
+                } else {
+                    format!(
+                        "{}: {}, documented {range}",
+                        first_block::NAME,
+                        clock(m.first_block_ms)
+                    )
+                }
+            }),
+            documented: range,
+        });
     }
     out
 }
 
-/// "3h 12m" for a virtual time, "never" for none.
-pub fn clock(ms: Option<u64>) -> String {
+/// Predicted figures the replay misses, one line each (inputs are never misses).
+pub fn misses(inc: &Incident, m: &Measured) -> Vec<String> {
+    compare(inc, m)
+        .into_iter()
+        .filter_map(|c| c.predicted.filter(|miss| !miss.is_empty()))
+        .collect()
+}
+
+/// A figure as the comparison prints it: whole numbers with thousands separators, else two
+/// decimals.
+fn short(x: f64) -> String {
+    if x.fract() == 0.0 && x >= 0.0 {
+        thousands(x as u64)
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// "3h 12m" for a virtual duration, "never" for none, "-20m (before the attack)" when a
+/// legit send was refused before the attack began.
+pub fn clock(ms: Option<i64>) -> String {
     let Some(ms) = ms else {
         return "never".into();
     };
+    if ms < 0 {
+        return format!("-{} (before the attack)", clock(Some(-ms)));
+    }
     let minutes = ms / 60_000;
     match (minutes / 60, minutes % 60) {
         (0, m) => format!("{m}m"),
@@ -114,68 +267,125 @@ pub fn clock(ms: Option<u64>) -> String {
 
 /// One Markdown table: a row per variant.
 pub fn table(rows: &[(Variant, Measured)]) -> String {
-    let mut s = String::from(
-        "| defences | flow | SMS pumped | bill (USD) | time to first block | legit users blocked |\n\
-         |---|---|---:|---:|---:|---:|\n",
+    let mut s = format!(
+        "| defences | flow | SMS pumped | bill (USD) | fees / credit (USD) | {} | legit users blocked | alerts |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+        first_block::NAME
     );
     for (v, m) in rows {
+        let money = |usd: f64| thousands(usd.round() as u64);
+        let extra = match (m.fees_usd > 0.0, m.credit_usd > 0.0) {
+            (false, false) => "–".to_string(),
+            (true, false) => format!("+{}", money(m.fees_usd)),
+            (false, true) => format!("credit {}", money(m.credit_usd)),
+            (true, true) => format!("+{} / credit {}", money(m.fees_usd), money(m.credit_usd)),
+        };
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {extra} | {} | {} ({:.1} %) | {} |\n",
             v.label(),
-            match m.flow {
-                Flow::Sms => "sms",
-                Flow::Reverse => "reverse",
-            },
+            m.flow.name(),
             thousands(m.pumped_sms),
-            thousands(m.bill_usd.round() as u64),
+            money(m.bill_usd),
             clock(m.first_block_ms),
-            thousands(m.legit_blocked)
+            thousands(m.legit_blocked),
+            m.legit_blocked_share() * 100.0,
+            thousands(m.alerts),
         ));
     }
     s
 }
 
-/// One incident's part of docs/incidents.md: its source, what it documents, how the replay as
-/// written compares, and the table of variants.
+/// What history a scenario's runs start from, in words.
+pub fn history_label(sc: &Scenario) -> String {
+    match &sc.history {
+        None => "none (an empty account: every country never sent to)".into(),
+        Some(h) => match h.warmup_ms() {
+            Some(ms) => format!(
+                "a warm-up: the file's legit population replayed for {} before the run",
+                crate::scenario::Dur(ms)
+            ),
+            None => {
+                let e = h.explicit().unwrap_or_default();
+                format!(
+                    "explicit: daily sends {} over {} days, conversion {:.2}",
+                    e.daily_sends
+                        .iter()
+                        .map(|(k, v)| format!("{} {}", k.0, thousands(u64::from(*v))))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    e.days.unwrap_or(mo2fa_core::sms_defences::history::DAYS),
+                    e.conversion
+                        .map_or(mo2fa_core::sms_defences::history::CONVERSION, |p| p.0)
+                )
+            }
+        },
+    }
+}
+
+/// One scenario's part of docs/incidents.md: its source and documented figures (each an
+/// input or a prediction checked against the replay as written), its history, and the table
+/// of variants. A scenario without `[incident]` gets the table only.
 pub fn section(file: &str, sc: &Scenario, rows: &[(Variant, Measured)]) -> String {
-    let Some(inc) = &sc.incident else {
-        return String::new();
+    let title = if sc.description.is_empty() {
+        file
+    } else {
+        &sc.description
     };
-    let mut s = format!(
-        "## {}
-
-`{file}`, seed {}. Source: <{}>.
-
-",
-        sc.description, sc.seed, inc.source
-    );
-    let mut documented = Vec::new();
-    if let Some(n) = inc.sms {
-        documented.push(format!("{} pumped SMS billed", thousands(n)));
+    let mut s = format!("## {title}\n\n`{file}`, seed {}.", sc.seed);
+    if let Some(inc) = &sc.incident {
+        s.push_str(&format!(" Source: <{}>.", inc.source));
     }
-    if let Some(n) = inc.blocked {
-        documented.push(format!("{} blocked", thousands(n)));
-    }
-    if let Some(b) = inc.bill_usd {
-        documented.push(format!("a bill of ${}", thousands(b.0.round() as u64)));
-    }
-    s.push_str(&format!("Documented: {}.", documented.join(", ")));
-    if let Some((_, m)) = rows.iter().find(|(v, _)| *v == Variant::AsWritten) {
-        let misses = misses(inc, m);
-        s.push_str(&if misses.is_empty() {
-            format!(
-                " The replay as written: {} billed, {} blocked, ${}, within ±{:.0} % of each documented figure.",
-                thousands(m.pumped_sms),
-                thousands(m.blocked),
-                thousands(m.bill_usd.round() as u64),
-                Incident::TOLERANCE * 100.0
-            )
+    s.push_str(&format!(
+        " History as written: {}. Warm preset rows start from {}.\n\n",
+        history_label(sc),
+        if sc.history.is_some() {
+            "the same history".to_string()
         } else {
-            format!(" The replay as written misses: {}.", misses.join("; "))
-        });
+            format!("a {WARMUP_DAYS}-day warm-up (assumed; the file gives no history)")
+        }
+    ));
+    let as_written = rows.iter().find(|(v, _)| *v == Variant::AsWritten);
+    match (&sc.incident, as_written) {
+        (Some(inc), Some((_, m))) => s.push_str(&documented(inc, m)),
+        (None, _) => s.push_str("No `[incident]` section: no documented figure to check.\n\n"),
+        _ => {}
     }
-    s.push_str("\n\n");
     s.push_str(&table(rows));
+    s.push('\n');
+    s
+}
+
+/// The documented figures against the replay as written.
+fn documented(inc: &Incident, m: &Measured) -> String {
+    let mut s = String::from(
+        "| documented figure | source | replay as written | used as |\n|---|---:|---:|---|\n",
+    );
+    for c in compare(inc, m) {
+        let used = match &c.predicted {
+            None => "input (the file is built to give it; not a test)".to_string(),
+            Some(miss) if miss.is_empty() => {
+                format!("predicted: within ±{:.0} %", Incident::TOLERANCE * 100.0)
+            }
+            Some(_) => "predicted: **missed**".to_string(),
+        };
+        let used = if c.name == first_block::NAME && c.predicted.as_deref() == Some("") {
+            "predicted: within the documented range".to_string()
+        } else {
+            used
+        };
+        s.push_str(&format!(
+            "| {} | {} | {} | {used} |\n",
+            c.name, c.documented, c.replayed
+        ));
+    }
+    if let (Some(keep), Some(logged)) = (inc.app_log_retention, m.app_logged) {
+        s.push_str(&format!(
+            "\nThe app's log, kept {keep} (assumed), still held {} of the {} pumped SMS ({:.0} %).\n",
+            thousands(logged),
+            thousands(m.pumped_sms),
+            logged as f64 / m.pumped_sms.max(1) as f64 * 100.0
+        ));
+    }
     s.push('\n');
     s
 }
@@ -193,46 +403,4 @@ fn thousands(n: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::scenario::NonNeg;
-
-    fn measured(pumped_sms: u64, blocked: u64, bill_usd: f64) -> Measured {
-        Measured {
-            flow: Flow::Sms,
-            pumped_sms,
-            blocked,
-            bill_usd,
-            first_block_ms: None,
-            legit_blocked: 0,
-        }
-    }
-
-    #[test]
-    fn a_replay_is_held_to_each_documented_figure_within_ten_percent() {
-        let inc = Incident {
-            source: "https://example.org".into(),
-            flow: Flow::Sms,
-            sms: Some(8000),
-            blocked: None,
-            bill_usd: Some(NonNeg(1800.0)),
-        };
-        assert!(misses(&inc, &measured(8790, 123_456, 1630.0)).is_empty());
-        let m = misses(&inc, &measured(8900, 0, 1800.0));
-        assert_eq!(
-            m,
-            ["pumped SMS billed: 8900, documented 8000 (+11 %, more than ±10 %)"]
-        );
-        assert_eq!(misses(&inc, &measured(8000, 0, 1500.0)).len(), 1);
-    }
-
-    #[test]
-    fn times_and_counts_read_like_a_report() {
-        assert_eq!(clock(None), "never");
-        assert_eq!(clock(Some(59_999)), "0m");
-        assert_eq!(clock(Some(3 * 3_600_000 + 12 * 60_000)), "3h 12m");
-        assert_eq!(clock(Some(2 * 3_600_000)), "2h");
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
-    }
-}
+mod tests;

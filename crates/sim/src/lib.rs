@@ -15,6 +15,8 @@ pub mod billing;
 pub mod carriers;
 pub mod costs;
 pub mod engine;
+pub mod fees;
+pub mod first_block;
 pub mod flow;
 pub mod incidents;
 pub mod outcome;

@@ -226,6 +226,10 @@ pub struct FlowDefences {
     /// Refusals and monitor-mode alerts (sends a rule would have refused), per rule name.
     pub blocked_by_rule: std::collections::BTreeMap<&'static str, u64>,
     pub alerts_by_rule: std::collections::BTreeMap<&'static str, u64>,
+    /// Billable events of the defences' paid features, and SMS a vendor credits back, per
+    /// name (`SmsGuard::report`; priced in `fees`).
+    pub fees: std::collections::BTreeMap<&'static str, u64>,
+    pub credits: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl FlowDefences {

@@ -17,8 +17,13 @@ pub use mo2fa_core::sms_defences::{ConversionRule, SmsDefences};
 
 mod attacker;
 mod check;
+mod history;
+mod incident;
+pub mod population;
 pub use attacker::*;
 use check::missing_keys;
+pub use history::History;
+pub use incident::{Figure, Incident};
 
 pub use crate::flow::Flow;
 
@@ -35,7 +40,9 @@ pub enum Fallback {
 #[serde(deny_unknown_fields)]
 pub struct Country {
     pub weight: NonNeg,
-    /// Share of users who can send iMessage.
+    /// Share of users who can send iMessage (default: StatCounter's iOS share, an upper
+    /// bound, times `imessage_activation`; scenario/population.rs).
+    #[serde(default = "population::unset")]
     pub imessage: Prob,
     pub fallback: Fallback,
 }
@@ -64,6 +71,10 @@ pub struct Legit {
     #[serde(default)]
     pub double_send: Prob,
     pub countries: BTreeMap<Iso, Country>,
+    /// Scales the default iMessage shares (StatCounter's iOS share, an upper bound) to an
+    /// assumed activation rate; countries with their own `imessage` keep it.
+    #[serde(default)]
+    pub imessage_activation: Option<Prob>,
     /// Fallback the reverse flow offers numbers from countries not listed above (those only
     /// attackers use). As in the cost model, inbound SMS unless said otherwise.
     #[serde(default = "inbound")]
@@ -278,34 +289,8 @@ pub struct Scenario {
     /// `mo2fa` checks them after the run (crates/decide, docs/expect.md).
     #[serde(default)]
     pub expect: std::collections::BTreeMap<String, String>,
-}
-
-/// The documented figures of an incident a scenario replays: `mo2fa incidents` and the
-/// incident test hold the run to them (within [`Incident::TOLERANCE`]).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Incident {
-    /// The primary source (a URL).
-    pub source: String,
-    /// The flow the victim ran; the documented figures are about it.
-    #[serde(default = "sms_flow")]
-    pub flow: Flow,
-    /// Pumped SMS the victim was billed for, if the source gives a count.
-    pub sms: Option<u64>,
-    /// Pumped SMS the defences refused, if the source gives a count.
-    pub blocked: Option<u64>,
-    /// The bill for the pumped SMS in USD, if the source gives one (convert a bill in another
-    /// currency at a dated, cited rate and say so in the file).
-    pub bill_usd: Option<NonNeg>,
-}
-
-impl Incident {
-    /// How far a replay may be from a documented figure.
-    pub const TOLERANCE: f64 = 0.10;
-}
-
-fn sms_flow() -> Flow {
-    Flow::Sms
+    /// The provider account before the run (`[history]`; scenario/history.rs).
+    pub history: Option<History>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -370,6 +355,19 @@ impl Scenario {
             return Err(ScenarioError::problems(file, problems));
         };
         let mut found = check::Found::default();
+        // The checks written as single errors (the population's shares, history, incident).
+        let single = [
+            population::resolve(&mut s.legit, file),
+            s.history.as_ref().map_or(Ok(()), |h| h.check(file)),
+            s.incident.as_ref().map_or(Ok(()), |i| i.check(file)),
+        ];
+        for result in single {
+            match result {
+                Ok(()) => {}
+                Err(ScenarioError::Invalid { key, message, .. }) => found.push(key, message),
+                Err(e) => return Err(e),
+            }
+        }
         // A preset's rules merged under the section's own keys.
         match std::mem::take(&mut s.defences.sms).resolve() {
             Ok(sms) => s.defences.sms = sms,

@@ -1,7 +1,10 @@
 //! Variants of one scenario, for comparing defences on the same traffic: the file as written,
-//! the file with a vendor's defence preset added to its SMS defences, and the file run through
-//! the reverse flow with each fallback. Everything else (seed, users, attackers, billing) stays
-//! as written, so the rows of a comparison differ only in what the variant names.
+//! a vendor's defence preset with its published defaults in place of the file's SMS defences
+//! (from an empty account, or warm: from the file's `[history]`, else a 15-day warm-up), the
+//! preset added to the file's own defences, the file run through the reverse flow with each
+//! fallback, and the pumping spread over another range size. Everything else (seed, users,
+//! attackers, billing) stays as written, so the rows of a comparison differ only in what the
+//! variant names.
 //!
 //! Variants edit the parsed TOML and parse the result again, so a variant is checked exactly
 //! like a file a user wrote.
@@ -12,18 +15,31 @@ use crate::scenario::{Fallback, Scenario, ScenarioError};
 pub enum Variant {
     /// The scenario as written.
     AsWritten,
+    /// `[defences.sms]` replaced by `preset = NAME` (the file's `max_keys`, a capacity, is
+    /// kept): the preset's published defaults. `warm`: from the file's `[history]`, or
+    /// [`WARMUP_DAYS`] of warm-up when it has none; else from an empty account.
+    Preset { name: String, warm: bool },
     /// `[defences.sms] preset = NAME` added to the SMS defences the file already has; the
-    /// file's own keys keep their values.
-    Preset(String),
+    /// file's own keys keep their values ("+ own defences").
+    PresetWithOwn(String),
     /// Only the reverse flow, every country (and `other_fallback`) on this fallback.
     Reverse(Fallback),
+    /// As written, every SMS pumping attacker's `range_size` set to this.
+    RangeSize(u32),
 }
+
+/// The warm-up a warm preset row gets when the file has no `[history]` (assumed: Plivo's
+/// published "last 15 days").
+pub const WARMUP_DAYS: u64 = 15;
 
 impl Variant {
     pub fn label(&self) -> String {
         match self {
             Variant::AsWritten => "as written".into(),
-            Variant::Preset(name) => format!("+ preset {name}"),
+            Variant::Preset { name, warm: false } => format!("preset {name}, cold"),
+            Variant::Preset { name, warm: true } => format!("preset {name}, warm"),
+            Variant::PresetWithOwn(name) => format!("+ own defences + preset {name}"),
+            Variant::RangeSize(n) => format!("as written, pumping over {n} numbers"),
             Variant::Reverse(Fallback::InboundSms) => "reverse flow, inbound SMS fallback".into(),
             Variant::Reverse(Fallback::OutboundSms) => "reverse flow, outbound SMS fallback".into(),
         }
@@ -42,10 +58,37 @@ impl Variant {
         };
         match self {
             Variant::AsWritten => {}
-            Variant::Preset(name) => {
+            Variant::Preset { name, warm } => {
+                let sms = table_at(&mut t, &["defences", "sms"])
+                    .ok_or_else(|| not_a_table("defences.sms"))?;
+                let max_keys = sms.remove("max_keys");
+                sms.clear();
+                sms.insert("preset".into(), toml::Value::String(name.clone()));
+                if let Some(k) = max_keys {
+                    sms.insert("max_keys".into(), k);
+                }
+                if !warm {
+                    t.remove("history");
+                } else if !t.contains_key("history") {
+                    let mut h = toml::Table::new();
+                    let days = format!("{WARMUP_DAYS}d");
+                    h.insert("warmup".into(), toml::Value::String(days));
+                    t.insert("history".into(), toml::Value::Table(h));
+                }
+            }
+            Variant::PresetWithOwn(name) => {
                 let sms = table_at(&mut t, &["defences", "sms"])
                     .ok_or_else(|| not_a_table("defences.sms"))?;
                 sms.insert("preset".into(), toml::Value::String(name.clone()));
+            }
+            Variant::RangeSize(n) => {
+                let attackers = t.get_mut("attacker").and_then(|a| a.as_array_mut());
+                for a in attackers.into_iter().flatten() {
+                    let Some(a) = a.as_table_mut() else { continue };
+                    if a.get("kind").and_then(|k| k.as_str()) == Some("sms_pumping") {
+                        a.insert("range_size".into(), toml::Value::Integer(i64::from(*n)));
+                    }
+                }
             }
             Variant::Reverse(fallback) => {
                 let name = match fallback {
@@ -127,8 +170,32 @@ per_number = 5
     }
 
     #[test]
-    fn a_preset_is_added_to_the_defences_the_file_has() {
-        let sc = Variant::Preset("authgear".into())
+    fn a_preset_row_runs_the_presets_defaults_and_own_defences_are_their_own_row() {
+        let preset = |warm| Variant::Preset {
+            name: "authgear".into(),
+            warm,
+        };
+        let sc = preset(false).apply("f.toml", FILE).unwrap();
+        assert_eq!(sc.defences.sms.preset.as_deref(), Some("authgear"));
+        assert_eq!(
+            sc.defences.sms.per_number, None,
+            "the file's own limit is not the preset's"
+        );
+        assert!(sc.history.is_none());
+        let warm = preset(true).apply("f.toml", FILE).unwrap();
+        assert_eq!(
+            warm.history.and_then(|h| h.warmup_ms()),
+            Some(WARMUP_DAYS * 86_400_000)
+        );
+        let own = format!("{FILE}[history]\nwarmup = \"3d\"\n");
+        let warm = preset(true).apply("f.toml", &own).unwrap();
+        assert_eq!(
+            warm.history.and_then(|h| h.warmup_ms()),
+            Some(3 * 86_400_000)
+        );
+        let cold = preset(false).apply("f.toml", &own).unwrap();
+        assert!(cold.history.is_none(), "cold drops the file's history");
+        let sc = Variant::PresetWithOwn("authgear".into())
             .apply("f.toml", FILE)
             .unwrap();
         assert_eq!(sc.defences.sms.preset.as_deref(), Some("authgear"));
@@ -138,7 +205,7 @@ per_number = 5
             "the file's own limit stays"
         );
         assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
-        let e = Variant::Preset("no_such_vendor".into())
+        let e = Variant::PresetWithOwn("no_such_vendor".into())
             .apply("f.toml", FILE)
             .unwrap_err()
             .to_string();
@@ -149,13 +216,33 @@ per_number = 5
     }
 
     #[test]
+    fn the_range_size_row_changes_every_pumping_attacker_only() {
+        let file = format!(
+            "{FILE}[[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1h\"\n\
+             shape = \"sustained\"\nrate_per_s = 1.0\ntargets = {{ MA = 1.0 }}\n\
+             numbers = \"random\"\nrange_size = 1000000\n"
+        );
+        let sc = Variant::RangeSize(10_000).apply("f.toml", &file).unwrap();
+        let sizes: Vec<u32> = sc
+            .attackers
+            .iter()
+            .filter_map(|a| match &a.attack {
+                crate::scenario::Attack::Pumping(p) => Some(p.numbers.range_size),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sizes, [10_000]);
+        assert_eq!(sc.defences.sms.per_number, Some(5), "the rest as written");
+    }
+
+    #[test]
     fn a_section_that_is_not_a_table_is_an_error_not_a_panic() {
         let e = Variant::Reverse(Fallback::InboundSms)
             .apply("f.toml", "legit = 3\n")
             .unwrap_err()
             .to_string();
         assert_eq!(e, "f.toml: legit: must be a table");
-        let e = Variant::Preset("x".into())
+        let e = Variant::PresetWithOwn("x".into())
             .apply("f.toml", "defences = { sms = 1 }\n")
             .unwrap_err()
             .to_string();

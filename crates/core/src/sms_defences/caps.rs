@@ -10,8 +10,9 @@
 //! stays frozen: the attack's own traffic does not raise it. The recommendation is applied at
 //! the rule's first attempt (after `learn`, if set), from the seeded history
 //! ([`super::SmsGuard::seed_history`]) and what it recorded; with `reapply` it is applied again
-//! that often, from hours in which the country was not blocked. `caps.<ISO>` sets a country's
-//! cap outright.
+//! that often, from hours in which the country was not blocked. After a replayed history (the
+//! simulator's warm-up) it is applied at the run's first attempt, from the replayed days.
+//! `caps.<ISO>` sets a country's cap outright.
 
 use super::history::Seed;
 use super::util::Ring;
@@ -181,6 +182,13 @@ impl Rule for CountryCapRule {
                 c.days.raise(day, peak);
             }
         }
+    }
+
+    /// The customer applies the recommendation when the run starts, from the replayed days
+    /// (a cap applied at the replay's first send would be the floor).
+    fn replayed(&mut self) {
+        self.start = None;
+        self.next_apply = None;
     }
 
     fn retry_after(&self, b: Blocked, a: &Attempt) -> Option<u64> {

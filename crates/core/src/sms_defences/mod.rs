@@ -203,6 +203,8 @@ pub(crate) trait Rule: Send {
     fn seed(&mut self, _s: &Seed) {}
     /// Adds this rule's fees and credits to a report.
     fn figures(&self, _out: &mut GuardStats) {}
+    /// A replayed history ended ([`SmsGuard::end_replay`]): the run starts now.
+    fn replayed(&mut self) {}
 }
 
 /// What the rules did: refusals and alerts (monitor-mode would-blocks), per rule name; and,
@@ -234,6 +236,9 @@ pub struct SmsGuard {
     /// Until this time (shifted like every time), rules that learn from history only alert
     /// ([`state::learns`]; the warm-up of module [`state`]).
     learning_monitor_until: u64,
+    /// Fees and credits counted while replaying history ([`Self::begin_replay`]), left out
+    /// of [`Self::report`].
+    replayed: GuardStats,
 }
 
 impl SmsGuard {
@@ -318,6 +323,7 @@ impl SmsGuard {
             countries: countries.to_vec(),
             offset: 0,
             learning_monitor_until: 0,
+            replayed: GuardStats::default(),
         }
     }
 
@@ -344,11 +350,81 @@ impl SmsGuard {
         }
     }
 
-    /// [`Self::stats`] with the rules' fees and credits (docs/defences.md, "Fees and credits").
+    /// [`Self::seed_history`] for a history that ends `before_ms` before the caller's time 0,
+    /// where a replay ([`Self::begin_replay`] with `before_ms`) then takes over.
+    pub fn seed_history_before(&mut self, h: &History, before_ms: u64) {
+        let days = u64::from(h.days.unwrap_or(history::DAYS).min(400));
+        self.begin_replay(days * 86_400_000 + before_ms);
+        let seed = Seed::new(h, &self.countries, self.offset - before_ms);
+        for r in &mut self.rules {
+            r.seed(&seed);
+        }
+    }
+
+    /// Makes room for `span_ms` of replayed traffic before the caller's time 0: the
+    /// alternative to [`Self::seed_history`] where the caller replays real or simulated
+    /// traffic through [`Self::check_before`] and [`Self::verified_before`], oldest first, then
+    /// calls [`Self::end_replay`]. Call once, before the first [`Self::check`].
+    pub fn begin_replay(&mut self, span_ms: u64) {
+        self.offset = self.offset.max(span_ms.div_ceil(86_400_000) * 86_400_000);
+    }
+
+    /// [`Self::check`] for a send `before_ms` before the caller's time 0 (`a.now` is not
+    /// read). Blocks it starts are kept only if they last past time 0.
+    pub fn check_before(&mut self, a: &Attempt, before_ms: u64) -> Result<(), Blocked> {
+        let a = &self.before(a, before_ms);
+        self.decide(a)
+    }
+
+    /// [`Self::verified`] for a verification `before_ms` before the caller's time 0.
+    pub fn verified_before(&mut self, a: &Attempt, before_ms: u64) {
+        let a = &self.before(a, before_ms);
+        self.legacy.verified(a);
+        for r in &mut self.rules {
+            r.verified(a);
+        }
+    }
+
+    fn before(&self, a: &Attempt, before_ms: u64) -> Attempt {
+        Attempt {
+            now: self.offset.saturating_sub(before_ms),
+            ..*a
+        }
+    }
+
+    /// Ends a replay: what the rules learnt stays; refusals, alerts, fees and credits of the
+    /// replay are forgotten (they were not the run's), and a block still in effect at time 0
+    /// is kept on the timeline from time 0.
+    pub fn end_replay(&mut self) {
+        let offset = self.offset;
+        self.blocks.retain(|s| s.1 > offset);
+        for s in &mut self.blocks {
+            *s = (0, s.1 - offset, s.2);
+        }
+        self.stats = GuardStats::default();
+        for r in &mut self.rules {
+            r.replayed();
+        }
+        self.replayed = self.report();
+    }
+
+    /// [`Self::stats`] with the rules' fees and credits (docs/defences.md, "Fees and credits"),
+    /// those of a replayed history left out.
     pub fn report(&self) -> GuardStats {
         let mut out = self.stats.clone();
         for r in &self.rules {
             r.figures(&mut out);
+        }
+        for (figures, replayed) in [
+            (&mut out.fees, &self.replayed.fees),
+            (&mut out.credits, &self.replayed.credits),
+        ] {
+            for (k, n) in replayed {
+                if let Some(v) = figures.get_mut(k) {
+                    *v = v.saturating_sub(*n);
+                }
+            }
+            figures.retain(|_, v| *v > 0);
         }
         out
     }

@@ -521,3 +521,48 @@ fn a_pumped_day_does_not_raise_fraud_guards_baseline() {
         assert_eq!(first, Some(2_500), "day {day}");
     }
 }
+
+/// A replayed history (the simulator's warm-up) teaches the rules like an explicit one, and
+/// what the rules refused, alerted on or charged during it is not the run's.
+#[test]
+fn a_replayed_history_teaches_the_rules_and_is_then_forgotten() {
+    let preset = "preset = \"plivo_fraud_shield_medium\"\n";
+    let burst = |g: &mut SmsGuard| {
+        (0..400u64)
+            .filter(|&n| g.check(&at(0, 21_260_000_000 + n, 1, n)).is_ok())
+            .count()
+    };
+    let cold = burst(&mut guard_for(preset, &["MA"]));
+    let mut warm = guard_for(preset, &["MA"]);
+    warm.begin_replay(15 * DAY);
+    // 15 days of 1,000 sends a day, 70 % verified a minute later, evenly spread.
+    for i in 0..15_000u64 {
+        let before = 15 * DAY - i * (DAY / 1_000);
+        let a = at(0, 21_260_000_000 + 10_000 + i, 1, 0);
+        if warm.check_before(&a, before).is_ok() && i % 10 < 7 {
+            warm.verified_before(&a, before - MIN);
+        }
+    }
+    warm.end_replay();
+    assert_eq!(
+        warm.stats,
+        GuardStats::default(),
+        "the replay's counts are gone"
+    );
+    assert!(warm.blocks.iter().all(|s| s.0 == 0), "{:?}", warm.blocks);
+    let warmed = burst(&mut warm);
+    assert!(warmed > cold, "warm {warmed} vs cold {cold}");
+
+    // Fees counted while replaying are not the run's.
+    let messaging = "preset = \"twilio_messaging_pumping_protection\"\n";
+    let mut g = guard_for(messaging, &["MA"]);
+    g.begin_replay(DAY);
+    for i in 0..50u64 {
+        g.check_before(&at(0, 21_260_000_000 + i, 1, 0), DAY - i * MIN)
+            .ok();
+    }
+    g.end_replay();
+    assert!(g.report().fees.is_empty(), "{:?}", g.report().fees);
+    g.check(&at(0, 21_269_000_000, 1, 5)).ok();
+    assert_eq!(g.report().fees.get(pumping::FEE), Some(&1));
+}

@@ -494,7 +494,7 @@ impl<'a> World<'a> {
         let (attackers, attacker_stats) = build_attackers(sc, &isos, &carrier_stats);
         let duration_ms = sc.duration.ms();
         let l = &sc.legit;
-        Ok(Self {
+        let mut world = Self {
             sc,
             rng: ChaCha8Rng::seed_from_u64(seed),
             clock: Clock {
@@ -542,7 +542,9 @@ impl<'a> World<'a> {
             trace: None,
             sms_log: None,
             cost_model,
-        })
+        };
+        world.warm_up(seed);
+        Ok(world)
     }
 
     /// Schedules `ev` at `t_ms`. Arrivals and attacks stop at the scenario's end; flows already

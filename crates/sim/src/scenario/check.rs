@@ -45,7 +45,7 @@ pub(super) fn missing_keys(t: &toml::Table) -> Vec<String> {
                 need(
                     c,
                     &format!("legit.countries.{iso}"),
-                    &["weight", "imessage", "fallback"],
+                    &["weight", "fallback"],
                     &mut out,
                 );
             }
