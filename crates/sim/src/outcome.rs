@@ -20,6 +20,103 @@ use mo2fa_cost::observed::ObservedCost;
 pub struct FlowCosts {
     pub sms: Option<ObservedCost>,
     pub reverse: Option<ObservedCost>,
+    /// The headline: each flow's cost of the period, in named parts (`None` for a flow the
+    /// scenario did not run).
+    pub period: crate::flow::PerFlow<Option<PeriodCost>>,
+}
+
+/// **The cost of the period**, one flow's headline cost: everything the SMS provider (Twilio)
+/// and the messaging provider would bill for the simulated period, plus what the defender paid
+/// for its own checks (CAPTCHA). Every other money figure of a run is one of these parts.
+///
+/// Each part is held in whole cents, so the parts the reports print add up to the total they
+/// print, to the cent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeriodCost {
+    /// Legit users' outbound SMS at each carrier's (else its country's) list price per segment.
+    pub legit_sms_list_cents: i64,
+    /// Pumped outbound SMS at list price.
+    pub pumped_sms_list_cents: i64,
+    /// Per-segment carrier fees on top of the list price (e.g. US carrier pass-through fees),
+    /// legit and pumped.
+    pub carrier_fees_cents: i64,
+    /// Per-verification fees (Twilio Verify's per successful verification).
+    pub verify_fees_cents: i64,
+    /// Inbound SMS the users sent (the reverse flow's inbound fallback).
+    pub inbound_sms_cents: i64,
+    /// iMessage lines sized by the busiest day, prorated to the period.
+    pub imessage_lines_cents: i64,
+    /// Fixed monthly fees (registrations), prorated to the period.
+    pub fixed_fees_cents: i64,
+    /// The defender's CAPTCHA checks.
+    pub captcha_cents: i64,
+}
+
+/// Whole cents of a USD amount (rounded half away from zero).
+pub fn cents(usd: f64) -> i64 {
+    // Amounts are far below 2^53 cents; a non-finite amount counts as 0.
+    if usd.is_finite() {
+        (usd * 100.0).round() as i64
+    } else {
+        0
+    }
+}
+
+impl PeriodCost {
+    /// The parts: summary.json key, label, amount in cents. Their sum is [`Self::total_cents`].
+    pub fn parts(&self) -> [(&'static str, &'static str, i64); 8] {
+        [
+            (
+                "legit_sms_list_price",
+                "legit SMS at list price",
+                self.legit_sms_list_cents,
+            ),
+            (
+                "pumped_sms_list_price",
+                "pumped SMS at list price",
+                self.pumped_sms_list_cents,
+            ),
+            (
+                "carrier_fees",
+                "carrier fees per segment",
+                self.carrier_fees_cents,
+            ),
+            (
+                "verify_fees",
+                "Verify fees per verification",
+                self.verify_fees_cents,
+            ),
+            (
+                "inbound_sms",
+                "inbound SMS (users' fallback)",
+                self.inbound_sms_cents,
+            ),
+            (
+                "imessage_lines",
+                "iMessage lines, prorated",
+                self.imessage_lines_cents,
+            ),
+            ("fixed_fees", "fixed fees, prorated", self.fixed_fees_cents),
+            ("captcha", "CAPTCHA checks (defender)", self.captcha_cents),
+        ]
+    }
+
+    /// The cost of the period, cents: the sum of the parts.
+    pub fn total_cents(&self) -> i64 {
+        self.parts().iter().map(|p| p.2).sum()
+    }
+
+    /// The cost of the period, USD.
+    pub fn total_usd(&self) -> f64 {
+        self.total_cents() as f64 / 100.0
+    }
+}
+
+/// Time from an attack's start to its first block, ms; `None` when nothing of it was blocked.
+/// The one definition every report and the incident replays use: a block before the attack's
+/// start (a rule already closed) counts as 0.
+pub fn time_to_first_block(attack_start_ms: u64, first_block_ms: Option<u64>) -> Option<u64> {
+    first_block_ms.map(|b| b.saturating_sub(attack_start_ms))
 }
 
 /// Declares [`Row`] from one list of columns: whole-number counts first, then USD amounts.
@@ -152,6 +249,11 @@ pub struct AttackerStats {
     pub adaptations: u64,
     /// Accounts a pumping attacker signed up (`sms_per_account` requests each).
     pub accounts: u64,
+    /// Per flow (sms, reverse): when a defence first refused one of this attacker's requests
+    /// (virtual ms since the run's start).
+    pub first_block_ms: [Option<u64>; 2],
+    /// Per flow (sms, reverse): the attacker's revenue share of what got through, USD.
+    pub revenue_usd_by_flow: [f64; 2],
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -215,8 +317,27 @@ pub struct Block {
     pub iso: String,
 }
 
+/// What one rule did in one flow.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleEffect {
+    /// Requests of attackers the rule refused.
+    pub attack_blocked: u64,
+    /// Legit users' requests the rule refused.
+    pub legit_blocked: u64,
+    /// Legit users the rule refused who never verified in the flow afterwards, counted per
+    /// user when the user's last event has run.
+    pub legit_users_lost: u64,
+    /// What the refused sends would have cost at list price, USD.
+    pub sms_usd_blocked: f64,
+    /// The rule's first refusal (virtual ms since the run's start).
+    pub first_block_ms: Option<u64>,
+    /// Monitor-mode alerts on attackers' and on legit users' requests.
+    pub attack_alerts: u64,
+    pub legit_alerts: u64,
+}
+
 /// What a flow's SMS defences did over the run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FlowDefences {
     /// Virtual time of the first refused send.
     pub first_block_ms: Option<u64>,
@@ -226,6 +347,29 @@ pub struct FlowDefences {
     /// Refusals and monitor-mode alerts (sends a rule would have refused), per rule name.
     pub blocked_by_rule: std::collections::BTreeMap<&'static str, u64>,
     pub alerts_by_rule: std::collections::BTreeMap<&'static str, u64>,
+    /// Per rule, split by whose request it was.
+    pub rules: std::collections::BTreeMap<&'static str, RuleEffect>,
+    /// What every refused send would have cost at list price, USD.
+    pub sms_usd_blocked: f64,
+    /// The attackers' revenue share of what got through in this flow, USD.
+    pub attacker_revenue_left_usd: f64,
+}
+
+impl FlowDefences {
+    /// Legit users refused who never verified in this flow, over all rules.
+    pub fn legit_users_lost(&self) -> u64 {
+        self.rules.values().map(|r| r.legit_users_lost).sum()
+    }
+
+    /// Monitor-mode alerts on attackers' requests, over all rules.
+    pub fn attack_alerts(&self) -> u64 {
+        self.rules.values().map(|r| r.attack_alerts).sum()
+    }
+
+    /// Monitor-mode alerts on legit users' requests, over all rules.
+    pub fn legit_alerts(&self) -> u64 {
+        self.rules.values().map(|r| r.legit_alerts).sum()
+    }
 }
 
 impl FlowDefences {

@@ -9,7 +9,9 @@ impl World<'_> {
     /// Asks the flow's guard whether `a` may be sent; a refusal is counted for the flow (and
     /// as a legit user's when `legit`). `a.now` is virtual time.
     pub(super) fn defend(&mut self, flow: Flow, a: &Attempt, legit: bool) -> bool {
-        if self.flows[flow].guard.check(a).is_ok() {
+        let verdict = self.flows[flow].guard.check(a);
+        self.note_defence(flow, a, legit, verdict.err().map(|b| b.name()));
+        if verdict.is_ok() {
             return true;
         }
         let row = self.row();

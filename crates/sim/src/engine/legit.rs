@@ -145,6 +145,7 @@ impl World<'_> {
         }
         if !self.defend(flow, &self.attempt(c, u.number, ip, u.account), true) {
             *self.acc.carriers[network].blocked_in(flow) += 1;
+            self.pop.users[user as usize].refused_by[flow] = self.effects.last_refusal;
             return;
         }
         if !self.billing_accepts(flow, self.pop.carriers[network].price, true) {
@@ -212,8 +213,13 @@ impl World<'_> {
             *self.acc.carriers[network].verified_in(flow) += 1;
             let sent = self.attempt(country, u.number, texted.ip, u.account);
             self.defended_verified(flow, &sent);
-            if flow == Flow::Reverse {
-                self.acc.fallback_sms_verified += 1;
+            let u = &mut self.pop.users[user as usize];
+            match flow {
+                Flow::Sms => u.verified_sms = true,
+                Flow::Reverse => {
+                    u.verified_reverse = true;
+                    self.acc.fallback_sms_verified += 1;
+                }
             }
             *self.row().legit_verified_in(flow) += 1;
         }

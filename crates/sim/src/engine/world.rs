@@ -76,6 +76,9 @@ pub(super) struct User {
     pub texted: PerFlow<Texted>,
     pub inbound_sms: bool,
     pub verified_reverse: bool,
+    pub verified_sms: bool,
+    /// Per flow, the rule that refused this user's code (what-each-defence-did accounting).
+    pub refused_by: PerFlow<Option<&'static str>>,
     /// Pending events (and running handlers) that hold this user; freed at zero.
     pub refs: u16,
     /// Trace key of this user's challenge (0 when not tracing).
@@ -328,6 +331,8 @@ pub(super) struct World<'a> {
     pub attackers: Vec<AttackerRt>,
     /// The counters the reports are made of.
     pub acc: Accounts,
+    /// What each defence did, attributed as it happens.
+    pub effects: super::effects::Effects,
     pub trace: Option<Trace>,
     /// The cost model of the scenario's population, loaded before the run so a bad price
     /// setting fails at once.
@@ -537,6 +542,7 @@ impl<'a> World<'a> {
                 carrier_stats,
                 attacker_stats,
             ),
+            effects: Default::default(),
             trace: None,
             cost_model,
         })
@@ -643,6 +649,8 @@ impl<'a> World<'a> {
         let u = &mut self.pop.users[user as usize];
         u.refs = u.refs.saturating_sub(1);
         if u.refs == 0 {
+            let u = *u;
+            self.user_finished(&u);
             self.pop.free_users.push(user);
         }
     }
