@@ -82,6 +82,7 @@ impl World<'_> {
                     twice,
                 } => self.on_deliver(user, msg, typo, twice),
                 Ev::SmsRead { user, flow } => self.sms_read(user, flow),
+                Ev::SmsResend { user, flow } => self.sms_resend(user, flow),
                 Ev::VictimSend { user, a } => self.victim_send(user, usize::from(a)),
                 Ev::Attack { a } => {
                     self.effects.acting = Some(usize::from(a));

@@ -407,4 +407,118 @@ pub struct Outcome {
     pub billing: crate::billing::Accounts,
     /// What the SMS defences did, per flow: the sms flow, then the reverse flow's fallback.
     pub defences: [FlowDefences; 2],
+    /// Time to verify per country (in country order) and flow (sms, reverse).
+    pub time_to_verify: Vec<[TimeToVerify; 2]>,
+}
+
+/// Why a legit user never verified in a flow (time to verify, docs/metrics.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Unverified {
+    /// The user never sent (reverse) or entered (SMS) the code.
+    #[default]
+    NeverSent = 0,
+    /// The SMS (or the user's message, reverse) was lost and never delivered.
+    NotDelivered = 1,
+    /// The SMS arrived after the code's TTL.
+    AfterTtl = 2,
+    /// A defence (a rule, the CAPTCHA, the verifier's start limits) refused the request.
+    Blocked = 3,
+    /// The provider account was suspended or out of funds (`[billing.balance]`).
+    Suspended = 4,
+    /// Anything else (typos that used up the attempts, a code superseded by a resend).
+    Other = 5,
+}
+
+impl Unverified {
+    /// Every cause, in the order of [`TimeToVerify::causes`], with its summary.json key.
+    pub const ALL: [(Unverified, &'static str); 6] = [
+        (Unverified::NotDelivered, "sms_not_delivered"),
+        (Unverified::AfterTtl, "after_ttl"),
+        (Unverified::NeverSent, "never_sent_or_entered"),
+        (Unverified::Blocked, "blocked_by_defence"),
+        (Unverified::Suspended, "refused_by_suspended_account"),
+        (Unverified::Other, "other"),
+    ];
+}
+
+/// Buckets per factor of e in [`TimeToVerify`]: 1 % resolution.
+const TTV_PER_E: f64 = 100.0;
+/// Bucket count: up to e^(2000/100) ms, far beyond any run.
+const TTV_BUCKETS: usize = 2_000;
+
+/// Time from a legit user's start to verified, as a log-bucketed histogram (1 % resolution),
+/// and the users who never verified, by cause.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeToVerify {
+    buckets: Vec<u64>,
+    /// Users who verified.
+    pub verified: u64,
+    /// Users who never verified, per [`Unverified`] (indexed by its value).
+    pub causes: [u64; 6],
+}
+
+impl Default for TimeToVerify {
+    fn default() -> Self {
+        Self {
+            buckets: Vec::new(),
+            verified: 0,
+            causes: [0; 6],
+        }
+    }
+}
+
+impl TimeToVerify {
+    /// One user verified `ms` after starting.
+    pub fn record(&mut self, ms: u64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; TTV_BUCKETS];
+        }
+        let b = ((ms.max(1) as f64).ln() * TTV_PER_E) as usize;
+        self.buckets[b.min(TTV_BUCKETS - 1)] += 1;
+        self.verified += 1;
+    }
+
+    /// One user never verified, for `cause`.
+    pub fn unverified(&mut self, cause: Unverified) {
+        self.causes[cause as usize] += 1;
+    }
+
+    /// Users who started: verified or not.
+    pub fn users(&self) -> u64 {
+        self.verified + self.causes.iter().sum::<u64>()
+    }
+
+    /// The `q` quantile of the verified users' times, ms (the bucket's lower bound, within
+    /// 1 %); `None` when nobody verified.
+    pub fn quantile_ms(&self, q: f64) -> Option<u64> {
+        if self.verified == 0 {
+            return None;
+        }
+        let rank = ((q * self.verified as f64).ceil() as u64).clamp(1, self.verified);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some((i as f64 / TTV_PER_E).exp().round() as u64);
+            }
+        }
+        None
+    }
+
+    /// Adds `o`'s users to these.
+    pub fn add(&mut self, o: &TimeToVerify) {
+        if !o.buckets.is_empty() {
+            if self.buckets.is_empty() {
+                self.buckets = vec![0; TTV_BUCKETS];
+            }
+            for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+                *a += b;
+            }
+        }
+        self.verified += o.verified;
+        for (a, b) in self.causes.iter_mut().zip(o.causes) {
+            *a += b;
+        }
+    }
 }

@@ -6,6 +6,7 @@ mod billing;
 mod cost;
 mod defences;
 mod headline;
+mod ttv;
 
 pub(crate) use crate::outcome::cents;
 pub use cost::console_lines as cost_console_lines;
@@ -195,6 +196,7 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "sms_flow": blocks_json(&o.blocks_sms),
             "reverse_flow": blocks_json(&o.blocks_reverse),
         },
+        "time_to_verify": ttv::json(sc, o),
         "defences": {
             "preset": sc.defences.sms.preset,
             "sms_flow": defences_json(&o.defences[0]),
@@ -365,6 +367,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     ];
     sections.extend(attacks_section(sc, o));
     sections.push(defences::section(sc, o));
+    sections.push(ttv::section(sc, o));
     sections.push(cost::section(sc, o));
     sections.extend(billing_section(sc, o));
     sections.push(numbers_section(o));
@@ -581,6 +584,7 @@ pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     let _ = write!(s, "\n## Totals\n\n```\n{}```\n", table(o));
     s.push_str(&cost::markdown(sc, o));
     s.push_str(&defences::markdown(sc, o));
+    s.push_str(&ttv::markdown(sc, o));
     let extra = billing::lines(sc, o);
     if !extra.is_empty() {
         s.push_str("\n## Billing and currency\n\n");

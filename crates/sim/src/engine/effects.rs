@@ -75,6 +75,16 @@ impl World<'_> {
     /// verified counts one legit user lost to that rule.
     pub(super) fn user_finished(&mut self, u: &User) {
         for flow in Flow::ALL {
+            if u.legit && self.flows[flow].runs {
+                let verified = match flow {
+                    Flow::Sms => u.verified_sms,
+                    Flow::Reverse => u.verified_reverse,
+                };
+                if !verified {
+                    self.acc.time_to_verify[usize::from(u.country)][flow.index()]
+                        .unverified(u.unverified[flow]);
+                }
+            }
             let verified = match flow {
                 Flow::Sms => u.verified_sms,
                 Flow::Reverse => u.verified_reverse,

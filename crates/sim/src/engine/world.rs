@@ -55,6 +55,11 @@ pub(super) enum Ev {
         user: u32,
         flow: Flow,
     },
+    /// The user's code has not arrived: they ask for a new one (`[sms] resend_after`).
+    SmsResend {
+        user: u32,
+        flow: Flow,
+    },
     /// A victim persuaded by a phisher sends the attacker's code.
     VictimSend {
         user: u32,
@@ -79,6 +84,14 @@ pub(super) struct User {
     pub verified_sms: bool,
     /// Per flow, the rule that refused this user's code (what-each-defence-did accounting).
     pub refused_by: PerFlow<Option<&'static str>>,
+    /// A legit user (not a phisher's victim): counted in time to verify.
+    pub legit: bool,
+    /// Virtual time the user arrived, ms.
+    pub start_ms: u64,
+    /// Per flow, why the user has not verified yet, as far as known.
+    pub unverified: PerFlow<crate::outcome::Unverified>,
+    /// Per flow, the user already asked for a new code.
+    pub resent: PerFlow<bool>,
     /// Pending events (and running handlers) that hold this user; freed at zero.
     pub refs: u16,
     /// Trace key of this user's challenge (0 when not tracing).
@@ -109,6 +122,9 @@ pub(super) struct CountryRt {
     pub carriers: Vec<usize>,
     /// The scenario lists carriers for this country: each owns a block of 10^9 numbers.
     pub split: bool,
+    /// SMS delivery to this country: median (ms) and loss (`[sms]`).
+    pub sms_delivery_ms: u64,
+    pub sms_loss: f64,
 }
 
 /// A mobile operator: its share of its country's numbers, its price and its numbers.
@@ -402,6 +418,18 @@ fn build_countries(sc: &Scenario, isos: &[String], per_country: &[Vec<usize>]) -
                 base: country_base(i),
                 carriers: per_country[i].clone(),
                 split: sc.carriers.iter().any(|c| &c.country.0 == iso),
+                sms_delivery_ms: sc
+                    .sms
+                    .delivery_by_country
+                    .iter()
+                    .find(|(k, _)| &k.0 == iso)
+                    .map_or(sc.sms.delivery.ms(), |(_, d)| d.ms()),
+                sms_loss: sc
+                    .sms
+                    .loss_by_country
+                    .iter()
+                    .find(|(k, _)| &k.0 == iso)
+                    .map_or(sc.sms.loss.0, |(_, p)| p.0),
             }
         })
         .collect()
