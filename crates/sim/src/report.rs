@@ -3,6 +3,7 @@
 //! seed give byte-identical files; speed is printed to the console only.
 
 mod billing;
+mod carriers;
 mod cost;
 mod defences;
 mod headline;
@@ -330,6 +331,23 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
         ),
     );
     line("phishing successes", t.phishing_successes.to_string());
+    for (name, account) in [
+        ("sms flow", o.billing.sms.as_ref()),
+        ("reverse fallback", o.billing.reverse.as_ref()),
+    ] {
+        if let Some(a) = account {
+            line(
+                &format!("SMS refused by billing, {name}: legit / pumped"),
+                format!("{} / {}", a.refused_legit, a.refused_pumped),
+            );
+            if let Some(at) = a.account.suspended_at_ms() {
+                line(
+                    &format!("  provider account suspended, {name}"),
+                    format!("at {:.2} h", time::hours(at)),
+                );
+            }
+        }
+    }
     for a in &o.attackers {
         line(
             &format!("attacker {} attempts/blocked/succeeded", a.label),
@@ -368,6 +386,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     sections.extend(attacks_section(sc, o));
     sections.push(defences::section(sc, o));
     sections.push(ttv::section(sc, o));
+    sections.push(carriers::section(sc, o));
     sections.push(cost::section(sc, o));
     sections.extend(billing_section(sc, o));
     sections.push(numbers_section(o));
@@ -407,7 +426,8 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                         "sms",
                         "#d1600f",
                         series(o, hours, |r| r.legit_verified_sms as f64),
-                    ),
+                    )
+                    .dashed(),
                 ],
             },
             Panel {
@@ -422,7 +442,8 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                         "reverse fallback",
                         "#1f6fb2",
                         series(o, hours, |r| r.pumped_sms_reverse as f64),
-                    ),
+                    )
+                    .dashed(),
                 ],
             },
             Panel {
@@ -443,7 +464,8 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                             cum_rev += r.usd_reverse_flow;
                             cum_rev
                         }),
-                    ),
+                    )
+                    .dashed(),
                 ],
             },
         ],
@@ -484,6 +506,22 @@ fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
                         color: "#2e8b57".into(),
                     })
                     .collect(),
+            });
+        }
+    }
+    for (title, account) in [
+        ("account suspended (sms flow)", o.billing.sms.as_ref()),
+        ("account suspended (reverse)", o.billing.reverse.as_ref()),
+    ] {
+        if let Some(at) = account.and_then(|a| a.account.suspended_at_ms()) {
+            lanes.push(Lane {
+                label: title.into(),
+                spans: vec![Span {
+                    from: h(at),
+                    to: h(sc.duration.ms()),
+                    label: "provider account suspended: SMS refused".into(),
+                    color: "#7f8c8d".into(),
+                }],
             });
         }
     }
@@ -585,6 +623,7 @@ pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     s.push_str(&cost::markdown(sc, o));
     s.push_str(&defences::markdown(sc, o));
     s.push_str(&ttv::markdown(sc, o));
+    s.push_str(&carriers::markdown(sc, o));
     let extra = billing::lines(sc, o);
     if !extra.is_empty() {
         s.push_str("\n## Billing and currency\n\n");
