@@ -118,7 +118,7 @@ pub fn flow_costs(
             Flow::Sms => sms.as_ref(),
             Flow::Reverse => reverse.as_ref(),
         }?;
-        let (legit, pumped): (fn(&CountryStats) -> u64, fn(&CountryStats) -> u64) = match flow {
+        let (legit, pumped): (Count, Count) = match flow {
             Flow::Sms => (|c| c.sms_legit_smsflow, |c| c.pumped_smsflow),
             Flow::Reverse => (|c| c.sms_legit_reverse, |c| c.pumped_reverse),
         };
@@ -165,6 +165,9 @@ pub fn period_cost(
         captcha_cents: cents(captcha_usd),
     }
 }
+
+/// One count of a country's.
+type Count = fn(&CountryStats) -> u64;
 
 /// Carriers priced apart from their country: the model prices every segment at the country's
 /// list price, so each such carrier's segments get the difference added (legit and pumped,

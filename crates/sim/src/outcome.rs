@@ -449,23 +449,13 @@ const TTV_BUCKETS: usize = 2_000;
 
 /// Time from a legit user's start to verified, as a log-bucketed histogram (1 % resolution),
 /// and the users who never verified, by cause.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TimeToVerify {
     buckets: Vec<u64>,
     /// Users who verified.
     pub verified: u64,
     /// Users who never verified, per [`Unverified`] (indexed by its value).
     pub causes: [u64; 6],
-}
-
-impl Default for TimeToVerify {
-    fn default() -> Self {
-        Self {
-            buckets: Vec::new(),
-            verified: 0,
-            causes: [0; 6],
-        }
-    }
 }
 
 impl TimeToVerify {

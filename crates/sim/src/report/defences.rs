@@ -162,16 +162,16 @@ fn attack_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
     (headers, rows)
 }
 
+/// One count of a timeline row.
+type RowCount = fn(&crate::outcome::Row) -> u64;
+
 /// Refused requests per interval, attack against legit, one panel per flow that ran.
 fn chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
     let hours = time::hours(sc.interval.ms());
     let panels = flows_run(sc)
         .into_iter()
         .map(|(f, label)| {
-            let (all, legit): (
-                fn(&crate::outcome::Row) -> u64,
-                fn(&crate::outcome::Row) -> u64,
-            ) = match f {
+            let (all, legit): (RowCount, RowCount) = match f {
                 Flow::Sms => (|r| r.blocked_sms_smsflow, |r| r.legit_blocked_smsflow),
                 Flow::Reverse => (|r| r.blocked_sms_reverse, |r| r.legit_blocked_reverse),
             };
@@ -236,6 +236,9 @@ pub(super) fn section(sc: &Scenario, o: &Outcome) -> Section {
         .push(table("Per rule", rule_rows(sc, o)));
     if !o.attackers.is_empty() {
         s = s.push(table("Per attack", attack_rows(sc, o)));
+    }
+    if o.defences.iter().all(|d| d.blocked == 0) {
+        return s;
     }
     s.push(Block::Svg(chart(sc, o).to_svg()))
 }
