@@ -157,22 +157,6 @@ impl Run {
             self.name, self.seed, self.sc.description
         );
         text.push_str(&report::table(&s.outcome));
-        let costs = &s.outcome.costs;
-        for (flow, c) in [
-            ("SMS OTP flow", &costs.sms),
-            ("reverse flow", &costs.reverse),
-        ] {
-            if let Some(c) = c {
-                let _ = writeln!(
-                    text,
-                    "  cost model, {flow:<13} total ${:.2} (pumped ${:.2}, lines {}, fees ${:.2})",
-                    c.total_usd,
-                    c.pumped_sms_usd,
-                    c.lines,
-                    c.verify_fees_usd + c.fixed_usd
-                );
-            }
-        }
         let _ = writeln!(
             text,
             "events: {} in {:.2} s ({:.2} M events/s)",

@@ -3,7 +3,7 @@
 //! [`mo2fa_cost::Observed`] counts, priced once per run.
 
 use crate::SimError;
-use crate::outcome::{CarrierStats, CountryStats, Outcome};
+use crate::outcome::{CarrierStats, CountryStats, Outcome, PeriodCost};
 use crate::scenario::{Fallback, Flow, Scenario};
 use crate::time;
 use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
@@ -115,8 +115,61 @@ pub fn flow_costs(
         carrier_prices(c, o, &billed, |k| (k.sms_legit_reverse, k.pumped_reverse));
         crate::fees::charge(c, &o.defences[1], o.totals.pumped_sms_reverse);
     }
-    Ok(FlowCosts { sms, reverse })
+    let period = crate::flow::PerFlow::new(|flow| {
+        let c = match flow {
+            Flow::Sms => sms.as_ref(),
+            Flow::Reverse => reverse.as_ref(),
+        }?;
+        let (legit, pumped): (Count, Count) = match flow {
+            Flow::Sms => (|c| c.sms_legit_smsflow, |c| c.pumped_smsflow),
+            Flow::Reverse => (|c| c.sms_legit_reverse, |c| c.pumped_reverse),
+        };
+        let fee = |sent: fn(&CountryStats) -> u64| -> f64 {
+            o.countries
+                .iter()
+                .map(|k| {
+                    let per_segment = model.sms.carrier_fees_usd.get(&k.iso).copied();
+                    per_segment.unwrap_or(0.0) * billed(sent(k)) as f64
+                })
+                .sum()
+        };
+        let captcha = match flow {
+            Flow::Sms => o.totals.usd_captcha_sms_flow,
+            Flow::Reverse => o.totals.usd_captcha_reverse_flow,
+        };
+        Some(period_cost(c, fee(legit), fee(pumped), captcha))
+    });
+    Ok(FlowCosts {
+        sms,
+        reverse,
+        period,
+    })
 }
+
+/// One flow's cost of the period from the cost model's figures: the model prices a segment at
+/// list price plus the carrier fee, so the fees (`legit_fee_usd`, `pumped_fee_usd`) are taken
+/// out of its SMS parts and shown as a part of their own; `captcha_usd` is the defender's.
+pub fn period_cost(
+    c: &ObservedCost,
+    legit_fee_usd: f64,
+    pumped_fee_usd: f64,
+    captcha_usd: f64,
+) -> PeriodCost {
+    use crate::outcome::cents;
+    PeriodCost {
+        legit_sms_list_cents: cents(c.legit_sms_usd - legit_fee_usd),
+        pumped_sms_list_cents: cents(c.pumped_sms_usd - pumped_fee_usd),
+        carrier_fees_cents: cents(legit_fee_usd + pumped_fee_usd),
+        verify_fees_cents: cents(c.verify_fees_usd),
+        inbound_sms_cents: cents(c.inbound_sms_usd),
+        imessage_lines_cents: cents(c.lines_usd),
+        fixed_fees_cents: cents(c.fixed_usd),
+        captcha_cents: cents(captcha_usd),
+    }
+}
+
+/// One count of a country's.
+type Count = fn(&CountryStats) -> u64;
 
 /// Carriers priced apart from their country: the model prices every segment at the country's
 /// list price, so each such carrier's segments get the difference added (legit and pumped,

@@ -20,6 +20,7 @@ mod accounting;
 mod attackers;
 mod billing;
 mod defences;
+mod effects;
 mod legit;
 mod provider;
 mod queue;
@@ -84,8 +85,13 @@ impl World<'_> {
                     twice,
                 } => self.on_deliver(user, msg, typo, twice),
                 Ev::SmsRead { user, flow } => self.sms_read(user, flow),
+                Ev::SmsResend { user, flow } => self.sms_resend(user, flow),
                 Ev::VictimSend { user, a } => self.victim_send(user, usize::from(a)),
-                Ev::Attack { a } => self.attack(usize::from(a)),
+                Ev::Attack { a } => {
+                    self.effects.acting = Some(usize::from(a));
+                    self.attack(usize::from(a));
+                    self.effects.acting = None;
+                }
                 Ev::Sweep => {
                     let wall_ms = self.wall_ms();
                     self.webhook.verifier.sweep(wall_ms);
@@ -115,6 +121,14 @@ impl World<'_> {
             d.alerts_by_rule = report.alerts;
             d.fees = report.fees;
             d.credits = report.credits;
+        }
+        for (i, d) in self.acc.defences.iter_mut().enumerate() {
+            d.attacker_revenue_left_usd = self
+                .acc
+                .attackers
+                .iter()
+                .map(|a| a.revenue_usd_by_flow[i])
+                .sum();
         }
         let mut outcome = self
             .acc

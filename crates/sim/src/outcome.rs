@@ -20,6 +20,103 @@ use mo2fa_cost::observed::ObservedCost;
 pub struct FlowCosts {
     pub sms: Option<ObservedCost>,
     pub reverse: Option<ObservedCost>,
+    /// The headline: each flow's cost of the period, in named parts (`None` for a flow the
+    /// scenario did not run).
+    pub period: crate::flow::PerFlow<Option<PeriodCost>>,
+}
+
+/// **The cost of the period**, one flow's headline cost: everything the SMS provider (Twilio)
+/// and the messaging provider would bill for the simulated period, plus what the defender paid
+/// for its own checks (CAPTCHA). Every other money figure of a run is one of these parts.
+///
+/// Each part is held in whole cents, so the parts the reports print add up to the total they
+/// print, to the cent.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeriodCost {
+    /// Legit users' outbound SMS at each carrier's (else its country's) list price per segment.
+    pub legit_sms_list_cents: i64,
+    /// Pumped outbound SMS at list price.
+    pub pumped_sms_list_cents: i64,
+    /// Per-segment carrier fees on top of the list price (e.g. US carrier pass-through fees),
+    /// legit and pumped.
+    pub carrier_fees_cents: i64,
+    /// Per-verification fees (Twilio Verify's per successful verification).
+    pub verify_fees_cents: i64,
+    /// Inbound SMS the users sent (the reverse flow's inbound fallback).
+    pub inbound_sms_cents: i64,
+    /// iMessage lines sized by the busiest day, prorated to the period.
+    pub imessage_lines_cents: i64,
+    /// Fixed monthly fees (registrations), prorated to the period.
+    pub fixed_fees_cents: i64,
+    /// The defender's CAPTCHA checks.
+    pub captcha_cents: i64,
+}
+
+/// Whole cents of a USD amount (rounded half away from zero).
+pub fn cents(usd: f64) -> i64 {
+    // Amounts are far below 2^53 cents; a non-finite amount counts as 0.
+    if usd.is_finite() {
+        (usd * 100.0).round() as i64
+    } else {
+        0
+    }
+}
+
+impl PeriodCost {
+    /// The parts: summary.json key, label, amount in cents. Their sum is [`Self::total_cents`].
+    pub fn parts(&self) -> [(&'static str, &'static str, i64); 8] {
+        [
+            (
+                "legit_sms_list_price",
+                "legit SMS at list price",
+                self.legit_sms_list_cents,
+            ),
+            (
+                "pumped_sms_list_price",
+                "pumped SMS at list price",
+                self.pumped_sms_list_cents,
+            ),
+            (
+                "carrier_fees",
+                "carrier fees per segment",
+                self.carrier_fees_cents,
+            ),
+            (
+                "verify_fees",
+                "Verify fees per verification",
+                self.verify_fees_cents,
+            ),
+            (
+                "inbound_sms",
+                "inbound SMS (users' fallback)",
+                self.inbound_sms_cents,
+            ),
+            (
+                "imessage_lines",
+                "iMessage lines, prorated",
+                self.imessage_lines_cents,
+            ),
+            ("fixed_fees", "fixed fees, prorated", self.fixed_fees_cents),
+            ("captcha", "CAPTCHA checks (defender)", self.captcha_cents),
+        ]
+    }
+
+    /// The cost of the period, cents: the sum of the parts.
+    pub fn total_cents(&self) -> i64 {
+        self.parts().iter().map(|p| p.2).sum()
+    }
+
+    /// The cost of the period, USD.
+    pub fn total_usd(&self) -> f64 {
+        self.total_cents() as f64 / 100.0
+    }
+}
+
+/// Time from an attack's start to its first block, ms; `None` when nothing of it was blocked.
+/// The one definition every report and the incident replays use: a block before the attack's
+/// start (a rule already closed) counts as 0.
+pub fn time_to_first_block(attack_start_ms: u64, first_block_ms: Option<u64>) -> Option<u64> {
+    first_block_ms.map(|b| b.saturating_sub(attack_start_ms))
 }
 
 /// Declares [`Row`] from one list of columns: whole-number counts first, then USD amounts.
@@ -152,6 +249,11 @@ pub struct AttackerStats {
     pub adaptations: u64,
     /// Accounts a pumping attacker signed up (`sms_per_account` requests each).
     pub accounts: u64,
+    /// Per flow (sms, reverse): when a defence first refused one of this attacker's requests
+    /// (virtual ms since the run's start).
+    pub first_block_ms: [Option<u64>; 2],
+    /// Per flow (sms, reverse): the attacker's revenue share of what got through, USD.
+    pub revenue_usd_by_flow: [f64; 2],
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -215,8 +317,27 @@ pub struct Block {
     pub iso: String,
 }
 
+/// What one rule did in one flow.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RuleEffect {
+    /// Requests of attackers the rule refused.
+    pub attack_blocked: u64,
+    /// Legit users' requests the rule refused.
+    pub legit_blocked: u64,
+    /// Legit users the rule refused who never verified in the flow afterwards, counted per
+    /// user when the user's last event has run.
+    pub legit_users_lost: u64,
+    /// What the refused sends would have cost at list price, USD.
+    pub sms_usd_blocked: f64,
+    /// The rule's first refusal (virtual ms since the run's start).
+    pub first_block_ms: Option<u64>,
+    /// Monitor-mode alerts on attackers' and on legit users' requests.
+    pub attack_alerts: u64,
+    pub legit_alerts: u64,
+}
+
 /// What a flow's SMS defences did over the run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FlowDefences {
     /// Virtual time of the first refused send.
     pub first_block_ms: Option<u64>,
@@ -230,6 +351,29 @@ pub struct FlowDefences {
     /// name (`SmsGuard::report`; priced in `fees`).
     pub fees: std::collections::BTreeMap<&'static str, u64>,
     pub credits: std::collections::BTreeMap<&'static str, u64>,
+    /// Per rule, split by whose request it was.
+    pub rules: std::collections::BTreeMap<&'static str, RuleEffect>,
+    /// What every refused send would have cost at list price, USD.
+    pub sms_usd_blocked: f64,
+    /// The attackers' revenue share of what got through in this flow, USD.
+    pub attacker_revenue_left_usd: f64,
+}
+
+impl FlowDefences {
+    /// Legit users refused who never verified in this flow, over all rules.
+    pub fn legit_users_lost(&self) -> u64 {
+        self.rules.values().map(|r| r.legit_users_lost).sum()
+    }
+
+    /// Monitor-mode alerts on attackers' requests, over all rules.
+    pub fn attack_alerts(&self) -> u64 {
+        self.rules.values().map(|r| r.attack_alerts).sum()
+    }
+
+    /// Monitor-mode alerts on legit users' requests, over all rules.
+    pub fn legit_alerts(&self) -> u64 {
+        self.rules.values().map(|r| r.legit_alerts).sum()
+    }
 }
 
 impl FlowDefences {
@@ -267,4 +411,108 @@ pub struct Outcome {
     pub billing: crate::billing::Accounts,
     /// What the SMS defences did, per flow: the sms flow, then the reverse flow's fallback.
     pub defences: [FlowDefences; 2],
+    /// Time to verify per country (in country order) and flow (sms, reverse).
+    pub time_to_verify: Vec<[TimeToVerify; 2]>,
+}
+
+/// Why a legit user never verified in a flow (time to verify, docs/metrics.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Unverified {
+    /// The user never sent (reverse) or entered (SMS) the code.
+    #[default]
+    NeverSent = 0,
+    /// The SMS (or the user's message, reverse) was lost and never delivered.
+    NotDelivered = 1,
+    /// The SMS arrived after the code's TTL.
+    AfterTtl = 2,
+    /// A defence (a rule, the CAPTCHA, the verifier's start limits) refused the request.
+    Blocked = 3,
+    /// The provider account was suspended or out of funds (`[billing.balance]`).
+    Suspended = 4,
+    /// Anything else (typos that used up the attempts, a code superseded by a resend).
+    Other = 5,
+}
+
+impl Unverified {
+    /// Every cause, in the order of [`TimeToVerify::causes`], with its summary.json key.
+    pub const ALL: [(Unverified, &'static str); 6] = [
+        (Unverified::NotDelivered, "sms_not_delivered"),
+        (Unverified::AfterTtl, "after_ttl"),
+        (Unverified::NeverSent, "never_sent_or_entered"),
+        (Unverified::Blocked, "blocked_by_defence"),
+        (Unverified::Suspended, "refused_by_suspended_account"),
+        (Unverified::Other, "other"),
+    ];
+}
+
+/// Buckets per factor of e in [`TimeToVerify`]: 1 % resolution.
+const TTV_PER_E: f64 = 100.0;
+/// Bucket count: up to e^(2000/100) ms, far beyond any run.
+const TTV_BUCKETS: usize = 2_000;
+
+/// Time from a legit user's start to verified, as a log-bucketed histogram (1 % resolution),
+/// and the users who never verified, by cause.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TimeToVerify {
+    buckets: Vec<u64>,
+    /// Users who verified.
+    pub verified: u64,
+    /// Users who never verified, per [`Unverified`] (indexed by its value).
+    pub causes: [u64; 6],
+}
+
+impl TimeToVerify {
+    /// One user verified `ms` after starting.
+    pub fn record(&mut self, ms: u64) {
+        if self.buckets.is_empty() {
+            self.buckets = vec![0; TTV_BUCKETS];
+        }
+        let b = ((ms.max(1) as f64).ln() * TTV_PER_E) as usize;
+        self.buckets[b.min(TTV_BUCKETS - 1)] += 1;
+        self.verified += 1;
+    }
+
+    /// One user never verified, for `cause`.
+    pub fn unverified(&mut self, cause: Unverified) {
+        self.causes[cause as usize] += 1;
+    }
+
+    /// Users who started: verified or not.
+    pub fn users(&self) -> u64 {
+        self.verified + self.causes.iter().sum::<u64>()
+    }
+
+    /// The `q` quantile of the verified users' times, ms (the bucket's lower bound, within
+    /// 1 %); `None` when nobody verified.
+    pub fn quantile_ms(&self, q: f64) -> Option<u64> {
+        if self.verified == 0 {
+            return None;
+        }
+        let rank = ((q * self.verified as f64).ceil() as u64).clamp(1, self.verified);
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Some((i as f64 / TTV_PER_E).exp().round() as u64);
+            }
+        }
+        None
+    }
+
+    /// Adds `o`'s users to these.
+    pub fn add(&mut self, o: &TimeToVerify) {
+        if !o.buckets.is_empty() {
+            if self.buckets.is_empty() {
+                self.buckets = vec![0; TTV_BUCKETS];
+            }
+            for (a, b) in self.buckets.iter_mut().zip(&o.buckets) {
+                *a += b;
+            }
+        }
+        self.verified += o.verified;
+        for (a, b) in self.causes.iter_mut().zip(o.causes) {
+            *a += b;
+        }
+    }
 }

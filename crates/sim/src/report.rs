@@ -3,6 +3,14 @@
 //! seed give byte-identical files; speed is printed to the console only.
 
 mod billing;
+mod carriers;
+mod cost;
+mod defences;
+mod headline;
+mod ttv;
+
+pub(crate) use crate::outcome::cents;
+pub use cost::console_lines as cost_console_lines;
 
 use super::scenario::Scenario;
 use crate::SimError;
@@ -24,8 +32,31 @@ fn two_decimals(v: f64) -> String {
     format!("{:.2}", v + 0.0)
 }
 
-/// Picks one part of an [`ObservedCost`].
-type CostPart = fn(&ObservedCost) -> f64;
+/// `n` with a comma every three digits, for HTML and Markdown only (summary.json and
+/// timeline.csv keep plain numbers).
+pub fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Whole cents as "$1,234.56" (HTML and Markdown).
+pub fn grouped_cents(c: i64) -> String {
+    let sign = if c < 0 { "-" } else { "" };
+    let c = c.unsigned_abs();
+    format!("{sign}${}.{:02}", grouped(c / 100), c % 100)
+}
+
+/// A USD amount as "$1,234.56" (HTML and Markdown).
+pub fn grouped_usd(usd: f64) -> String {
+    grouped_cents(cents(usd))
+}
 
 fn cost_json(c: &Option<ObservedCost>) -> serde_json::Value {
     match c {
@@ -59,14 +90,16 @@ fn blocks_json(blocks: &[Blocked]) -> Vec<serde_json::Value> {
 
 /// What one flow's SMS defences did, for summary.json.
 fn defences_json(d: &FlowDefences) -> serde_json::Value {
-    json!({
+    let mut v = json!({
         "blocked": d.blocked,
         "legit_blocked": d.legit_blocked,
         "alerts": d.alerts(),
         "time_to_first_block_s": d.first_block_ms.map(|ms| ms as f64 / time::MS_PER_S as f64),
         "blocked_by_rule": d.blocked_by_rule,
         "alerts_by_rule": d.alerts_by_rule,
-    })
+    });
+    defences::flow_json(d, &mut v);
+    v
 }
 
 /// A first block's virtual time as the tables show it.
@@ -128,15 +161,24 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "sms_flow": two_decimals(t.usd_captcha_sms_flow),
             "reverse_flow": two_decimals(t.usd_captcha_reverse_flow),
         },
+        "cost_of_period_usd": {
+            "sms_flow": cost::period_json(&costs.period.sms),
+            "reverse_flow": cost::period_json(&costs.period.reverse),
+        },
         "cost_model_usd": {
             "sms_flow": cost_json(&costs.sms),
             "reverse_flow": cost_json(&costs.reverse),
         },
-        "attackers": o.attackers.iter().map(|a| json!({
+        "attackers": o.attackers.iter().enumerate().map(|(i, a)| json!({
             "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
             "succeeded": a.succeeded, "attacker_cost_usd": two_decimals(a.attacker_cost_usd),
             "attacker_revenue_usd": two_decimals(a.attacker_revenue_usd),
             "adaptations": a.adaptations, "accounts": a.accounts,
+            "time_to_first_block_s": defences::attacker_ttfb_json(sc, o, i),
+            "revenue_usd_by_flow": {
+                "sms_flow": two_decimals(a.revenue_usd_by_flow[0]),
+                "reverse_flow": two_decimals(a.revenue_usd_by_flow[1]),
+            },
         })).collect::<Vec<_>>(),
         "countries": o.countries.iter().map(|c| json!({
             "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),
@@ -155,6 +197,7 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "sms_flow": blocks_json(&o.blocks_sms),
             "reverse_flow": blocks_json(&o.blocks_reverse),
         },
+        "time_to_verify": ttv::json(sc, o),
         "defences": {
             "preset": sc.defences.sms.preset,
             "sms_flow": defences_json(&o.defences[0]),
@@ -193,13 +236,24 @@ pub fn timeline_csv(sc: &Scenario, o: &Outcome) -> Result<String, csv::Error> {
     Ok(String::from_utf8(bytes).unwrap_or_default())
 }
 
-/// The compact table printed after a run.
+/// The compact table printed after a run (and in summary.md): counts, then the cost lines.
 pub fn table(o: &Outcome) -> String {
-    let t = &o.totals;
     let mut s = String::new();
-    let mut line = |k: &str, v: String| {
+    for (k, v) in table_rows(o) {
         let _ = writeln!(s, "  {k:<44} {v:>14}");
-    };
+    }
+    s.push_str(&cost::console_lines(o));
+    if o.interrupted {
+        s.push_str("  (interrupted: partial results)\n");
+    }
+    s
+}
+
+/// The counts of [`table`] as (measure, value) pairs; money is in [`cost::console_lines`].
+fn table_rows(o: &Outcome) -> Vec<(String, String)> {
+    let t = &o.totals;
+    let mut rows = Vec::new();
+    let mut line = |k: &str, v: String| rows.push((k.to_string(), v));
     line("legit users", o.legit_users.to_string());
     line(
         "  reverse: verified / started",
@@ -277,21 +331,30 @@ pub fn table(o: &Outcome) -> String {
         ),
     );
     line("phishing successes", t.phishing_successes.to_string());
-    line("spend, sms flow (USD)", format!("{:.2}", t.usd_sms_flow));
-    line(
-        "spend, reverse flow (USD)",
-        format!("{:.2}", t.usd_reverse_flow),
-    );
+    for (name, account) in [
+        ("sms flow", o.billing.sms.as_ref()),
+        ("reverse fallback", o.billing.reverse.as_ref()),
+    ] {
+        if let Some(a) = account {
+            line(
+                &format!("SMS refused by billing, {name}: legit / pumped"),
+                format!("{} / {}", a.refused_legit, a.refused_pumped),
+            );
+            if let Some(at) = a.account.suspended_at_ms() {
+                line(
+                    &format!("  provider account suspended, {name}"),
+                    format!("at {:.2} h", time::hours(at)),
+                );
+            }
+        }
+    }
     for a in &o.attackers {
         line(
             &format!("attacker {} attempts/blocked/succeeded", a.label),
             format!("{}/{}/{}", a.attempts, a.blocked, a.succeeded),
         );
     }
-    if o.interrupted {
-        s.push_str("  (interrupted: partial results)\n");
-    }
-    s
+    rows
 }
 
 /// Every rule that refused or alerted in either flow, in name order.
@@ -307,80 +370,6 @@ fn rule_names(o: &Outcome) -> Vec<&'static str> {
     names
 }
 
-/// The "What the defences did" section: per flow, then per rule.
-fn defences_section(sc: &Scenario, o: &Outcome) -> Section {
-    let [d_sms, d_rev] = &o.defences;
-    let flows = vec![
-        vec![
-            "blocked (all)".to_string(),
-            d_sms.blocked.to_string(),
-            d_rev.blocked.to_string(),
-        ],
-        vec![
-            "legit users' sends blocked".into(),
-            d_sms.legit_blocked.to_string(),
-            d_rev.legit_blocked.to_string(),
-        ],
-        vec![
-            "time to first block".into(),
-            first_block(d_sms),
-            first_block(d_rev),
-        ],
-        vec![
-            "monitor-mode alerts".into(),
-            d_sms.alerts().to_string(),
-            d_rev.alerts().to_string(),
-        ],
-    ];
-    let n = |m: &std::collections::BTreeMap<&str, u64>, r: &str| {
-        m.get(r).copied().unwrap_or(0).to_string()
-    };
-    let rules = rule_names(o)
-        .into_iter()
-        .map(|r| {
-            vec![
-                r.to_string(),
-                n(&d_sms.blocked_by_rule, r),
-                n(&d_sms.alerts_by_rule, r),
-                n(&d_rev.blocked_by_rule, r),
-                n(&d_rev.alerts_by_rule, r),
-            ]
-        })
-        .collect();
-    let preset = sc
-        .defences
-        .sms
-        .preset
-        .as_deref()
-        .map_or(String::new(), |p| {
-            format!(" Preset: {p} (docs/defences.md).")
-        });
-    Section::new("defences", "What the defences did")
-        .push(Block::Paragraph(format!(
-            "Sends the SMS defences refused, per flow, and what rules in monitor mode would have refused (alerts; those sends went out).{preset}"
-        )))
-        .push(Block::Table {
-            caption: "Per flow".into(),
-            headers: vec![String::new(), "SMS OTP flow".into(), "reverse fallback".into()],
-            rows: flows,
-            numeric: vec![false, true, true],
-            collapsed: false,
-        })
-        .push(Block::Table {
-            caption: "Per rule".into(),
-            headers: vec![
-                "rule".into(),
-                "blocked, SMS OTP flow".into(),
-                "alerts, SMS OTP flow".into(),
-                "blocked, reverse fallback".into(),
-                "alerts, reverse fallback".into(),
-            ],
-            rows: rules,
-            numeric: vec![false, true, true, true, true],
-            collapsed: false,
-        })
-}
-
 fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Vec<(f64, f64)> {
     o.rows
         .iter()
@@ -391,12 +380,14 @@ fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Ve
 
 pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     let mut sections = vec![
-        Section::new("summary", "Summary").push(Block::KeyFigures(key_figures(sc, o))),
+        Section::new("summary", "Summary").push(Block::KeyFigures(headline::key_figures(sc, o))),
         Section::new("timeline", "Over time").push(Block::Svg(timeline_chart(sc, o).to_svg())),
     ];
     sections.extend(attacks_section(sc, o));
-    sections.push(defences_section(sc, o));
-    sections.push(cost_section(sc, o));
+    sections.push(defences::section(sc, o));
+    sections.push(ttv::section(sc, o));
+    sections.push(carriers::section(sc, o));
+    sections.push(cost::section(sc, o));
     sections.extend(billing_section(sc, o));
     sections.push(numbers_section(o));
     Page {
@@ -435,7 +426,8 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                         "sms",
                         "#d1600f",
                         series(o, hours, |r| r.legit_verified_sms as f64),
-                    ),
+                    )
+                    .dashed(),
                 ],
             },
             Panel {
@@ -450,7 +442,8 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                         "reverse fallback",
                         "#1f6fb2",
                         series(o, hours, |r| r.pumped_sms_reverse as f64),
-                    ),
+                    )
+                    .dashed(),
                 ],
             },
             Panel {
@@ -471,7 +464,8 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                             cum_rev += r.usd_reverse_flow;
                             cum_rev
                         }),
-                    ),
+                    )
+                    .dashed(),
                 ],
             },
         ],
@@ -515,6 +509,22 @@ fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
             });
         }
     }
+    for (title, account) in [
+        ("account suspended (sms flow)", o.billing.sms.as_ref()),
+        ("account suspended (reverse)", o.billing.reverse.as_ref()),
+    ] {
+        if let Some(at) = account.and_then(|a| a.account.suspended_at_ms()) {
+            lanes.push(Lane {
+                label: title.into(),
+                spans: vec![Span {
+                    from: h(at),
+                    to: h(sc.duration.ms()),
+                    label: "provider account suspended: SMS refused".into(),
+                    color: "#7f8c8d".into(),
+                }],
+            });
+        }
+    }
     if lanes.is_empty() {
         return None;
     }
@@ -529,91 +539,6 @@ fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
             events: Vec::new(),
         };
     Some(Section::new("attacks", "Attacks and defences").push(Block::Svg(tl.to_svg())))
-}
-
-/// The summary's key figures.
-fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
-    let mut key_figures = vec![
-        (
-            "legit verified (reverse)".into(),
-            o.totals.legit_verified_reverse.to_string(),
-        ),
-        (
-            "spend, SMS OTP flow".into(),
-            format!("${}", two_decimals(o.totals.usd_sms_flow)),
-        ),
-        (
-            "spend, reverse flow".into(),
-            format!("${}", two_decimals(o.totals.usd_reverse_flow)),
-        ),
-        (
-            "pumped SMS (SMS OTP flow)".into(),
-            o.totals.pumped_sms_smsflow.to_string(),
-        ),
-    ];
-    if let Some(r) = &sc.report {
-        for (what, usd) in [
-            ("SMS OTP flow", o.totals.usd_sms_flow),
-            ("reverse flow", o.totals.usd_reverse_flow),
-        ] {
-            key_figures.push((
-                format!("spend, {what} ({})", r.currency),
-                format!("{} {}", two_decimals(r.convert(usd)), r.currency),
-            ));
-        }
-    }
-    key_figures
-}
-
-/// Both flows' costs, in USD and the report's currency.
-fn cost_section(sc: &Scenario, o: &Outcome) -> Section {
-    let costs = &o.costs;
-    let items: [(&str, CostPart); 7] = [
-        ("legit SMS", |c| c.legit_sms_usd),
-        ("pumped SMS", |c| c.pumped_sms_usd),
-        ("Verify fees", |c| c.verify_fees_usd),
-        ("inbound SMS", |c| c.inbound_sms_usd),
-        ("iMessage lines", |c| c.lines_usd),
-        ("fixed fees", |c| c.fixed_usd),
-        ("total", |c| c.total_usd),
-    ];
-    let cell = |c: &Option<ObservedCost>, f: CostPart| {
-        c.as_ref()
-            .map_or("-".to_string(), |c| format!("${}", two_decimals(f(c))))
-    };
-    let mut rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|(label, f)| {
-            vec![
-                label.to_string(),
-                cell(&costs.sms, *f),
-                cell(&costs.reverse, *f),
-            ]
-        })
-        .collect();
-    if let Some(r) = &sc.report {
-        let total = |c: &Option<ObservedCost>| {
-            c.as_ref().map_or("-".to_string(), |c| {
-                format!("{} {}", two_decimals(r.convert(c.total_usd)), r.currency)
-            })
-        };
-        rows.push(vec![
-            format!("total ({})", r.currency),
-            total(&costs.sms),
-            total(&costs.reverse),
-        ]);
-    }
-    Section::new("cost", "What it cost")
-                .push(Block::Paragraph(
-                    "Both flows priced by the cost model from what the run sent: list prices with carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the busiest simulated day, fixed fees prorated to the period (see docs/cost.md).".into(),
-                ))
-                .push(Block::Table {
-                    caption: "Cost of the simulated period (USD)".into(),
-                    headers: vec![String::new(), "SMS OTP flow".into(), "reverse flow".into()],
-                    rows,
-                    numeric: vec![false, true, true],
-                    collapsed: false,
-                })
 }
 
 /// What the app logged, what the provider billed, the account.
@@ -635,29 +560,70 @@ fn billing_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
     }))
 }
 
-/// The totals table.
+/// The totals table: the counts (thousands separators), then each flow's cost of the period.
 fn numbers_section(o: &Outcome) -> Section {
+    let mut rows: Vec<Vec<String>> = table_rows(o)
+        .into_iter()
+        .map(|(k, v)| vec![k, group_numbers(&v)])
+        .collect();
+    for f in crate::flow::Flow::ALL {
+        if let Some(p) = &o.costs.period[f] {
+            rows.push(vec![
+                format!("cost of the period, {}", cost::flow_label(f)),
+                grouped_cents(p.total_cents()),
+            ]);
+        }
+    }
     Section::new("numbers", "Numbers").push(Block::Table {
         caption: "Totals".into(),
         headers: vec!["measure".into(), "value".into()],
-        rows: table(o)
-            .lines()
-            .map(|l| {
-                let l = l.trim();
-                let split = l.rfind("  ").unwrap_or(l.len());
-                vec![l[..split].trim().to_string(), l[split..].trim().to_string()]
-            })
-            .collect(),
+        rows,
         numeric: vec![false, true],
         collapsed: false,
     })
 }
 
+/// Every run of digits in `v` with thousands separators ("172367 / 8670" → "172,367 / 8,670");
+/// digits after a decimal point are left alone.
+fn group_numbers(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 8);
+    let mut digits = String::new();
+    let mut after_point = false;
+    let flush = |digits: &mut String, out: &mut String, after_point: bool| {
+        if digits.is_empty() {
+            return;
+        }
+        match digits.parse::<u64>() {
+            Ok(n) if !after_point => out.push_str(&grouped(n)),
+            _ => out.push_str(digits),
+        }
+        digits.clear();
+    };
+    for ch in v.chars() {
+        if ch.is_ascii_digit() {
+            digits.push(ch);
+            continue;
+        }
+        flush(&mut digits, &mut out, after_point);
+        after_point = ch == '.';
+        out.push(ch);
+    }
+    flush(&mut digits, &mut out, after_point);
+    out
+}
+
 pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
-    let mut s = format!(
-        "# Scenario run: {name} (seed {seed})\n\n```\n{}```\n",
-        table(o)
-    );
+    let mut s = format!("# Scenario run: {name} (seed {seed})\n\n");
+    let figures: Vec<Vec<String>> = headline::key_figures(sc, o)
+        .into_iter()
+        .map(|(k, v)| vec![k, v])
+        .collect();
+    cost::md_table(&mut s, &["figure".into(), "value".into()], &figures, true);
+    let _ = write!(s, "\n## Totals\n\n```\n{}```\n", table(o));
+    s.push_str(&cost::markdown(sc, o));
+    s.push_str(&defences::markdown(sc, o));
+    s.push_str(&ttv::markdown(sc, o));
+    s.push_str(&carriers::markdown(sc, o));
     let extra = billing::lines(sc, o);
     if !extra.is_empty() {
         s.push_str("\n## Billing and currency\n\n");

@@ -219,9 +219,24 @@ pub struct SmsSettings {
     pub max_attempts: u8,
     #[serde(default = "one_u32")]
     pub segments: u32,
-    /// Time from sending an SMS to the user reading it.
+    /// Time from sending an SMS to the user reading it; with `delivery_sigma`, its median.
     #[serde(default = "ten_seconds")]
     pub delivery: Dur,
+    /// Spread of a log-normal delivery time (0, the default: always `delivery`).
+    #[serde(default)]
+    pub delivery_sigma: NonNeg,
+    /// Share of SMS lost and never delivered (default 0).
+    #[serde(default)]
+    pub loss: Prob,
+    /// A user whose code has not arrived after this long asks for a new one, once (absent:
+    /// never).
+    pub resend_after: Option<Dur>,
+    /// Per-country median delivery time, overriding `delivery`.
+    #[serde(default)]
+    pub delivery_by_country: BTreeMap<Iso, Dur>,
+    /// Per-country loss, overriding `loss`.
+    #[serde(default)]
+    pub loss_by_country: BTreeMap<Iso, Prob>,
     /// Price snapshot date (YYYY-MM-DD); absent means the newest.
     pub price_date: Option<String>,
 }
@@ -233,6 +248,11 @@ impl Default for SmsSettings {
             max_attempts: 5,
             segments: 1,
             delivery: ten_seconds(),
+            delivery_sigma: NonNeg(0.0),
+            loss: Prob(0.0),
+            resend_after: None,
+            delivery_by_country: BTreeMap::new(),
+            loss_by_country: BTreeMap::new(),
             price_date: None,
         }
     }

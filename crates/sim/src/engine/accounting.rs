@@ -4,6 +4,7 @@
 use super::time;
 use crate::outcome::{
     AttackerStats, Block, CarrierStats, CountryStats, FlowCosts, FlowDefences, Outcome, Row,
+    TimeToVerify,
 };
 
 /// The counters a run accumulates while it runs, turned into an [`Outcome`] at the end.
@@ -21,6 +22,8 @@ pub struct Accounts {
     pub fallback_sms_verified: u64,
     /// Per flow (sms, reverse): first block and refusals; the rules' counts are added at the end.
     pub defences: [FlowDefences; 2],
+    /// Time to verify per country (in country order) and flow.
+    pub time_to_verify: Vec<[TimeToVerify; 2]>,
 }
 
 impl Accounts {
@@ -33,6 +36,7 @@ impl Accounts {
         attackers: Vec<AttackerStats>,
     ) -> Self {
         Self {
+            time_to_verify: vec![Default::default(); countries.len()],
             interval_ms,
             rows: vec![Row::default(); time::buckets(duration_ms, interval_ms)],
             countries,
@@ -96,6 +100,7 @@ impl Accounts {
             costs: FlowCosts::default(),
             billing: crate::billing::Accounts::default(),
             defences: self.defences,
+            time_to_verify: self.time_to_verify,
         }
     }
 }

@@ -9,11 +9,12 @@ impl World<'_> {
     /// Asks the flow's guard whether `a` may be sent; a refusal is counted for the flow (and
     /// as a legit user's when `legit`). `a.now` is virtual time.
     pub(super) fn defend(&mut self, flow: Flow, a: &Attempt, legit: bool) -> bool {
-        let allowed = self.flows[flow].guard.check(a).is_ok();
+        let verdict = self.flows[flow].guard.check(a);
         if let Some(log) = &mut self.sms_log {
-            log.judged(flow, a, legit, allowed);
+            log.judged(flow, a, legit, verdict.is_ok());
         }
-        if allowed {
+        self.note_defence(flow, a, legit, verdict.err().map(|b| b.name()));
+        if verdict.is_ok() {
             return true;
         }
         let row = self.row();

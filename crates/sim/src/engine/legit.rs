@@ -5,11 +5,13 @@
 use super::time;
 use super::world::{Ev, Texted, World, country_u16};
 use crate::flow::Flow;
+use crate::outcome::Unverified;
 use crate::scenario::Fallback;
 use crate::trace::{Action, Answer};
 use mo2fa_core::sms_otp::CheckOutcome;
 use mo2fa_core::verifier::StartRequest;
 use rand::Rng;
+use rand_distr::Distribution;
 
 impl World<'_> {
     /// The legit arrival rate at `t_ms`, per second.
@@ -40,7 +42,11 @@ impl World<'_> {
         let number = self.legit_number(country);
         let user = self.new_user(country, number);
         // The app account asking for the codes: one per legit user.
-        self.pop.users[user as usize].account = self.acc.legit_users;
+        let now = self.clock.now_ms;
+        let u = &mut self.pop.users[user as usize];
+        u.account = self.acc.legit_users;
+        u.legit = true;
+        u.start_ms = now;
         let sends = self.rng.random::<f64>() < self.sc.legit.p_send.0;
         let delay_ms = self.send_delay_ms();
         self.pop.users[user as usize].refs = 1; // held by this function until the end
@@ -91,6 +97,7 @@ impl World<'_> {
         u.id = started.as_ref().ok().map(|s| s.id);
         let Ok(s) = started else {
             self.row().legit_refused += 1;
+            self.pop.users[user as usize].unverified.reverse = Unverified::Blocked;
             return;
         };
         self.pop.users[user as usize].code = s.code;
@@ -141,13 +148,18 @@ impl World<'_> {
         {
             self.row().captcha_blocked_legit += 1;
             *self.acc.carriers[network].blocked_in(flow) += 1;
+            self.pop.users[user as usize].unverified[flow] = Unverified::Blocked;
             return;
         }
         if !self.defend(flow, &self.attempt(c, u.number, ip, u.account), true) {
             *self.acc.carriers[network].blocked_in(flow) += 1;
+            let u = &mut self.pop.users[user as usize];
+            u.refused_by[flow] = self.effects.last_refusal;
+            u.unverified[flow] = Unverified::Blocked;
             return;
         }
         if !self.billing_accepts(flow, self.pop.carriers[network].price, true) {
+            self.pop.users[user as usize].unverified[flow] = Unverified::Suspended;
             return;
         }
         let wall_ms = self.wall_ms();
@@ -162,6 +174,7 @@ impl World<'_> {
             country: country_u16(c),
         });
         let Ok(code) = started else {
+            self.pop.users[user as usize].unverified[flow] = Unverified::Other;
             return;
         };
         let price = self.pop.carriers[network].price;
@@ -176,8 +189,69 @@ impl World<'_> {
             ip,
         };
         if sends {
-            let read_ms = self.after(self.sc.sms.delivery.ms().saturating_add(delay_ms));
-            self.hold(user, read_ms, Ev::SmsRead { user, flow });
+            self.sms_deliver(user, flow, c, delay_ms);
+        }
+    }
+
+    /// The texted code on its way: lost (`[sms] loss`), or read after the delivery time
+    /// (log-normal with `delivery_sigma`) and the user's delay; a user whose code has not
+    /// come by `resend_after` asks for a new one instead, once. With none of these keys set
+    /// it draws nothing and reads after the fixed `delivery`, as before they existed.
+    fn sms_deliver(&mut self, user: u32, flow: Flow, country: usize, delay_ms: u64) {
+        let (median_ms, loss) = {
+            let c = &self.pop.countries[country];
+            (c.sms_delivery_ms, c.sms_loss)
+        };
+        let lost = loss > 0.0 && self.rng.random::<f64>() < loss;
+        let sigma = self.sc.sms.delivery_sigma.0;
+        let delivery_ms = if sigma > 0.0 {
+            time::whole_ms(super::world::lognormal(median_ms, sigma).sample(&mut self.rng))
+        } else {
+            median_ms
+        };
+        let resend_ms = self
+            .sc
+            .sms
+            .resend_after
+            .map(|d| d.ms())
+            .filter(|_| !self.pop.users[user as usize].resent[flow]);
+        let u = &mut self.pop.users[user as usize];
+        if lost {
+            u.unverified[flow] = Unverified::NotDelivered;
+        } else if delivery_ms.saturating_add(delay_ms) > self.sc.sms.ttl.ms() {
+            u.unverified[flow] = Unverified::AfterTtl;
+        }
+        match resend_ms {
+            Some(r) if lost || delivery_ms > r => {
+                let at = self.after(r);
+                self.hold(user, at, Ev::SmsResend { user, flow });
+            }
+            _ if !lost => {
+                let read_ms = self.after(delivery_ms.saturating_add(delay_ms));
+                self.hold(user, read_ms, Ev::SmsRead { user, flow });
+            }
+            _ => {}
+        }
+    }
+
+    /// The user's code did not come: they ask for a new one.
+    pub(super) fn sms_resend(&mut self, user: u32, flow: Flow) {
+        self.pop.users[user as usize].resent[flow] = true;
+        let delay_ms = self.send_delay_ms();
+        self.sms_start(user, flow, true, delay_ms);
+        self.release(user);
+    }
+
+    /// A legit user verified in `flow` now: their time from start to verified.
+    pub(super) fn verified_in(&mut self, user: u32, flow: Flow) {
+        let u = &mut self.pop.users[user as usize];
+        match flow {
+            Flow::Sms => u.verified_sms = true,
+            Flow::Reverse => u.verified_reverse = true,
+        }
+        if u.legit {
+            let ms = self.clock.now_ms.saturating_sub(u.start_ms);
+            self.acc.time_to_verify[usize::from(u.country)][flow.index()].record(ms);
         }
     }
 
@@ -212,10 +286,16 @@ impl World<'_> {
             *self.acc.carriers[network].verified_in(flow) += 1;
             let sent = self.attempt(country, u.number, texted.ip, u.account);
             self.defended_verified(flow, &sent);
+            self.verified_in(user, flow);
             if flow == Flow::Reverse {
                 self.acc.fallback_sms_verified += 1;
             }
             *self.row().legit_verified_in(flow) += 1;
+        } else {
+            let u = &mut self.pop.users[user as usize].unverified[flow];
+            if *u == Unverified::NeverSent {
+                *u = Unverified::Other;
+            }
         }
         self.release(user);
     }
@@ -282,6 +362,74 @@ mod tests {
         assert_eq!(
             w.acc.rows[0].legit_verified_sms, 1,
             "the texted code verifies"
+        );
+    }
+
+    fn lossy(extra: &str) -> crate::scenario::Scenario {
+        scenario(&format!(
+            "duration = \"1h\"\nflows = [\"sms\"]\n[sms]\ndelivery = \"5s\"\nloss = 1.0\n{extra}[legit]\n\
+             rate_per_s = 1.0\np_send = 1.0\nsend_delay_median = \"5s\"\n\
+             countries.US = {{ weight = 1.0, imessage = 1.0, fallback = \"inbound_sms\" }}\n\
+             [emitter]\nlatency_median = \"300ms\"\n"
+        ))
+    }
+
+    #[test]
+    fn a_lost_sms_is_never_read_and_its_user_counts_as_not_delivered() {
+        let sc = lossy("");
+        let mut w = world(&sc);
+        let u = w.new_user(0, 10_005_550_100);
+        w.pop.users[u as usize].refs = 1;
+        w.pop.users[u as usize].legit = true;
+        w.sms_start(u, Flow::Sms, true, 700);
+        assert!(drain(&mut w).is_empty(), "nothing to read");
+        w.release(u);
+        let t = &w.acc.time_to_verify[0][Flow::Sms.index()];
+        assert_eq!(t.causes[Unverified::NotDelivered as usize], 1);
+        assert_eq!(t.verified, 0);
+    }
+
+    #[test]
+    fn a_user_whose_code_did_not_come_asks_again_once() {
+        let sc = lossy("resend_after = \"60s\"\n");
+        let mut w = world(&sc);
+        let u = w.new_user(0, 10_005_550_100);
+        w.pop.users[u as usize].refs = 1;
+        w.sms_start(u, Flow::Sms, true, 700);
+        assert_eq!(
+            drain(&mut w),
+            [(
+                60_000,
+                Ev::SmsResend {
+                    user: u,
+                    flow: Flow::Sms
+                }
+            )]
+        );
+        w.clock.now_ms = 60_000;
+        w.sms_resend(u, Flow::Sms);
+        assert_eq!(w.acc.rows[0].sms_legit_smsflow, 2, "a second code was sent");
+        assert!(drain(&mut w).is_empty(), "and lost too: no third");
+    }
+
+    #[test]
+    fn time_to_verify_quantiles_are_within_one_percent() {
+        let mut t = crate::outcome::TimeToVerify::default();
+        for ms in 1..=1000u64 {
+            t.record(ms * 100);
+        }
+        let close = |q: f64, want: f64| {
+            let got = t.quantile_ms(q).unwrap() as f64;
+            assert!((got - want).abs() <= want * 0.011, "q{q}: {got} vs {want}");
+        };
+        close(0.5, 50_000.0);
+        close(0.9, 90_000.0);
+        close(0.99, 99_000.0);
+        t.unverified(Unverified::AfterTtl);
+        assert_eq!(t.users(), 1001);
+        assert_eq!(
+            crate::outcome::TimeToVerify::default().quantile_ms(0.5),
+            None
         );
     }
 }

@@ -49,6 +49,11 @@ impl World<'_> {
                     .saturating_add(self.latency_ms());
                 self.hold(user, retry_ms, ev);
             }
+        } else {
+            let u = &mut self.pop.users[user as usize].unverified.reverse;
+            if *u == crate::outcome::Unverified::NeverSent {
+                *u = crate::outcome::Unverified::NotDelivered;
+            }
         }
         self.release(user);
     }
@@ -191,8 +196,16 @@ impl World<'_> {
             if self.pop.users[user as usize].verified_reverse {
                 self.acc.double_verified += 1;
             } else {
-                self.pop.users[user as usize].verified_reverse = true;
+                self.verified_in(user, crate::flow::Flow::Reverse);
                 self.row().legit_verified_reverse += 1;
+            }
+        } else {
+            let u = &mut self.pop.users[user as usize].unverified.reverse;
+            if matches!(
+                *u,
+                crate::outcome::Unverified::NeverSent | crate::outcome::Unverified::NotDelivered
+            ) {
+                *u = crate::outcome::Unverified::Other;
             }
         }
         self.release(user);

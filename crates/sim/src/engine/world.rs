@@ -55,6 +55,11 @@ pub(super) enum Ev {
         user: u32,
         flow: Flow,
     },
+    /// The user's code has not arrived: they ask for a new one (`[sms] resend_after`).
+    SmsResend {
+        user: u32,
+        flow: Flow,
+    },
     /// A victim persuaded by a phisher sends the attacker's code.
     VictimSend {
         user: u32,
@@ -76,6 +81,17 @@ pub(super) struct User {
     pub texted: PerFlow<Texted>,
     pub inbound_sms: bool,
     pub verified_reverse: bool,
+    pub verified_sms: bool,
+    /// Per flow, the rule that refused this user's code (what-each-defence-did accounting).
+    pub refused_by: PerFlow<Option<&'static str>>,
+    /// A legit user (not a phisher's victim): counted in time to verify.
+    pub legit: bool,
+    /// Virtual time the user arrived, ms.
+    pub start_ms: u64,
+    /// Per flow, why the user has not verified yet, as far as known.
+    pub unverified: PerFlow<crate::outcome::Unverified>,
+    /// Per flow, the user already asked for a new code.
+    pub resent: PerFlow<bool>,
     /// Pending events (and running handlers) that hold this user; freed at zero.
     pub refs: u16,
     /// Trace key of this user's challenge (0 when not tracing).
@@ -106,6 +122,9 @@ pub(super) struct CountryRt {
     pub carriers: Vec<usize>,
     /// The scenario lists carriers for this country: each owns a block of 10^9 numbers.
     pub split: bool,
+    /// SMS delivery to this country: median (ms) and loss (`[sms]`).
+    pub sms_delivery_ms: u64,
+    pub sms_loss: f64,
 }
 
 /// A mobile operator: its share of its country's numbers, its price and its numbers.
@@ -328,6 +347,8 @@ pub(super) struct World<'a> {
     pub attackers: Vec<AttackerRt>,
     /// The counters the reports are made of.
     pub acc: Accounts,
+    /// What each defence did, attributed as it happens.
+    pub effects: super::effects::Effects,
     pub trace: Option<Trace>,
     /// Every SMS attempt, when `run --emit-log` asks (`sms_log`).
     pub sms_log: Option<&'a mut super::sms_log::SmsLog>,
@@ -399,6 +420,18 @@ fn build_countries(sc: &Scenario, isos: &[String], per_country: &[Vec<usize>]) -
                 base: country_base(i),
                 carriers: per_country[i].clone(),
                 split: sc.carriers.iter().any(|c| &c.country.0 == iso),
+                sms_delivery_ms: sc
+                    .sms
+                    .delivery_by_country
+                    .iter()
+                    .find(|(k, _)| &k.0 == iso)
+                    .map_or(sc.sms.delivery.ms(), |(_, d)| d.ms()),
+                sms_loss: sc
+                    .sms
+                    .loss_by_country
+                    .iter()
+                    .find(|(k, _)| &k.0 == iso)
+                    .map_or(sc.sms.loss.0, |(_, p)| p.0),
             }
         })
         .collect()
@@ -539,6 +572,7 @@ impl<'a> World<'a> {
                 carrier_stats,
                 attacker_stats,
             ),
+            effects: Default::default(),
             trace: None,
             sms_log: None,
             cost_model,
@@ -648,6 +682,8 @@ impl<'a> World<'a> {
         let u = &mut self.pop.users[user as usize];
         u.refs = u.refs.saturating_sub(1);
         if u.refs == 0 {
+            let u = *u;
+            self.user_finished(&u);
             self.pop.free_users.push(user);
         }
     }

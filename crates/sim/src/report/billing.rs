@@ -387,6 +387,6 @@ targets = { MA = 1.0 }
             "EUR figures at 0.5 EUR per US dollar, the rate of 2023-10-16 (an example rate).";
         assert!(report::summary_md(&sc, "t", 3, &o).contains(sentence));
         let html = report::html(&sc, "t", 3, &o);
-        assert!(html.contains(sentence) && html.contains("total (EUR)"));
+        assert!(html.contains(sentence) && html.contains("cost of the period (EUR)"));
     }
 }

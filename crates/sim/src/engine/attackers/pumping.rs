@@ -333,6 +333,7 @@ impl World<'_> {
         *self.acc.countries[req.attempt.country].pumped_in(flow) += 1;
         *self.acc.carriers[req.network].pumped_in(flow) += 1;
         self.acc.attackers[a].attacker_revenue_usd += req.price * p.revenue_share;
+        self.acc.attackers[a].revenue_usd_by_flow[flow.index()] += req.price * p.revenue_share;
     }
 
     /// The request in the sms flow: the SMS OTP texts a code, which the attacker may type

@@ -1,0 +1,85 @@
+//! The summary's key figures, chosen by what the scenario is about: each flow's cost of the
+//! period first, then the attack the scenario stages (takeovers for phishing and guessing,
+//! pumped SMS and what the defences saved for pumping, legit users turned away when a defence
+//! refused any), then verified users. Only flows that ran appear, and no figure is a zero
+//! amount that says nothing.
+
+use super::cost::{flow_label, flows_run};
+use super::{grouped, grouped_cents, two_decimals};
+use crate::flow::Flow;
+use crate::outcome::Outcome;
+use crate::scenario::{AttackKind, Scenario};
+
+/// (label, value) pairs, thousands separators in the values (HTML and Markdown only).
+pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
+    let t = &o.totals;
+    let flows = flows_run(sc);
+    let mut v: Vec<(String, String)> = Vec::new();
+    for (f, label) in &flows {
+        if let Some(p) = &o.costs.period[*f] {
+            v.push((
+                format!("cost of the period, {label}"),
+                grouped_cents(p.total_cents()),
+            ));
+        }
+    }
+    let has = |k: AttackKind| sc.attackers.iter().any(|a| a.kind() == k);
+    if has(AttackKind::ReverseOtpPhishing) || has(AttackKind::CodeGuessing) {
+        v.push((
+            "account takeovers (reverse flow)".into(),
+            grouped(t.phishing_successes + t.hijacks),
+        ));
+    }
+    if has(AttackKind::SmsPumping) {
+        for (f, label) in &flows {
+            let (sent, period) = match f {
+                Flow::Sms => (t.pumped_sms_smsflow, &o.costs.period.sms),
+                Flow::Reverse => (t.pumped_sms_reverse, &o.costs.period.reverse),
+            };
+            let usd = period.as_ref().map_or(0, |p| p.pumped_sms_list_cents);
+            if usd > 0 {
+                v.push((
+                    format!("pumped SMS, {label} ({} sent)", grouped(sent)),
+                    grouped_cents(usd),
+                ));
+            }
+            let saved = o.defences[f.index()].sms_usd_blocked;
+            if saved > 0.0 {
+                v.push((
+                    format!("SMS spend the defences blocked, {label}"),
+                    grouped_cents(super::cents(saved)),
+                ));
+            }
+        }
+    }
+    for (f, label) in &flows {
+        let d = &o.defences[f.index()];
+        if d.legit_blocked > 0 {
+            v.push((
+                format!("legit requests blocked, {label}"),
+                grouped(d.legit_blocked),
+            ));
+        }
+    }
+    for (f, label) in &flows {
+        let (verified, of) = match f {
+            Flow::Sms => (t.legit_verified_sms, o.legit_users),
+            Flow::Reverse => (t.legit_verified_reverse, t.legit_starts),
+        };
+        v.push((
+            format!("legit users verified, {label}"),
+            format!("{} of {}", grouped(verified), grouped(of)),
+        ));
+    }
+    if let Some(r) = &sc.report {
+        for (f, _) in &flows {
+            if let Some(p) = &o.costs.period[*f] {
+                v.push((
+                    format!("cost of the period, {} ({})", flow_label(*f), r.currency),
+                    format!("{} {}", two_decimals(r.convert(p.total_usd())), r.currency),
+                ));
+            }
+        }
+    }
+    v
+}
