@@ -31,6 +31,8 @@ const CASES: &[(&str, Option<&str>)] = &[
     ("scenarios/incidents/healthchecks.toml", None),
     ("scenarios/incidents/k-optional.toml", None),
     ("scenarios/incidents/twitter.toml", Some("30m")),
+    ("scenarios/defence-gate.toml", None),
+    ("scenarios/incidents/luma.toml", None),
 ];
 
 /// (`--emit-log` name, file after the stem, `import --format`, carries refused attempts).
@@ -236,6 +238,8 @@ cases! {
     round_trip_healthchecks => 7,
     round_trip_k_optional => 8,
     round_trip_twitter => 9,
+    round_trip_defence_gate => 10,
+    round_trip_luma => 11,
 }
 
 #[test]

@@ -455,11 +455,11 @@ fn the_load_examples_for_kubernetes_and_slurm_run_as_written() {
     let script = "import json, sys, yaml\n\
 docs = list(yaml.safe_load_all(open(sys.argv[1])))\n\
 assert [d['kind'] for d in docs] == ['Job'] * 4, docs\n\
-out = []\n\
-for d in docs:\n\
-    c = d['spec']['template']['spec']['containers'][0]\n\
-    env = {e['name']: e.get('value') for e in c.get('env', [])}\n\
-    out.append([d['metadata']['name'], d['spec'].get('completionMode'), d['spec'].get('completions'), c['command'], env])\n\
+def job(d):\n\
+\x20   c = d['spec']['template']['spec']['containers'][0]\n\
+\x20   env = {e['name']: e.get('value') for e in c.get('env', [])}\n\
+\x20   return [d['metadata']['name'], d['spec'].get('completionMode'), d['spec'].get('completions'), c['command'], env]\n\
+out = [job(d) for d in docs]\n\
 print(json.dumps(out))";
     let Some(parsed) = crate::decide::python_yaml(script, &manifest) else {
         return;

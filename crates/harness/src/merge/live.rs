@@ -99,6 +99,9 @@ fn summary(parts: &[Part], jsons: &[Value], merged: &[super::Merged]) -> Value {
         .collect();
     let verified = |side: &str| jsons.iter().map(|j| num(&j["verified"][side])).sum::<u64>();
     let (v, l) = (verified("virtual"), verified("live"));
+    let not_compared = verified("not_compared");
+    // As each shard says it: null when nothing could be compared, never a pass not seen.
+    let compared = !(v == 0 && l == 0 && not_compared > 0);
     let behind: Vec<usize> = parts
         .iter()
         .zip(jsons)
@@ -113,7 +116,11 @@ fn summary(parts: &[Part], jsons: &[Value], merged: &[super::Merged]) -> Value {
         "max_lag_ms": max("max_lag_ms"),
         "lag_budget_ms": jsons[0]["lag_budget_ms"],
         "behind": jsons.iter().map(|j| &j["behind"]).find(|b| !b.is_null()).cloned(),
-        "verified": {"virtual": v, "live": l, "agree": v == l},
+        "verified": {
+            "virtual": v, "live": l,
+            "not_compared": not_compared,
+            "agree": compared.then_some(v == l),
+        },
         "answers_agreeing": sum("answers_agreeing"),
         "answers": sum("answers"),
         "endpoints": endpoints,
