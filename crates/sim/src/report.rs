@@ -88,13 +88,15 @@ fn blocks_json(blocks: &[Blocked]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// What one flow's SMS defences did, for summary.json.
-fn defences_json(d: &FlowDefences) -> serde_json::Value {
+/// What one flow's SMS defences did, for summary.json. Time to first block has the one
+/// definition of [`crate::first_block`] (from the first pumping attack's start).
+fn defences_json(sc: &Scenario, d: &FlowDefences) -> serde_json::Value {
     let mut v = json!({
         "blocked": d.blocked,
         "legit_blocked": d.legit_blocked,
         "alerts": d.alerts(),
-        "time_to_first_block_s": d.first_block_ms.map(|ms| ms as f64 / time::MS_PER_S as f64),
+        "time_to_first_block_s": crate::first_block::time_to_first_block_ms(sc, d)
+            .map(|ms| ms as f64 / time::MS_PER_S as f64),
         "blocked_by_rule": d.blocked_by_rule,
         "alerts_by_rule": d.alerts_by_rule,
     });
@@ -200,8 +202,8 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
         "time_to_verify": ttv::json(sc, o),
         "defences": {
             "preset": sc.defences.sms.preset,
-            "sms_flow": defences_json(&o.defences[0]),
-            "reverse_flow": defences_json(&o.defences[1]),
+            "sms_flow": defences_json(sc, &o.defences[0]),
+            "reverse_flow": defences_json(sc, &o.defences[1]),
         },
     });
     // Present only when the scenario has `[billing]` / `[report]`.
@@ -280,7 +282,7 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
         format!("{} / {}", d_rev.blocked, d_rev.legit_blocked),
     );
     line(
-        "  first block: sms flow / reverse fallback",
+        "  first block at (run time): sms flow / reverse fallback",
         format!("{} / {}", first_block(d_sms), first_block(d_rev)),
     );
     line(

@@ -413,7 +413,12 @@ fn defences_are_reported_per_flow() {
         "twilio_messaging_pumping_protection"
     );
     assert_eq!(v["defences"]["sms_flow"]["blocked"], sms.blocked);
-    assert!(v["defences"]["reverse_flow"]["time_to_first_block_s"].as_f64() >= Some(1800.0));
+    // Time to first block runs from the pumping attack's start (30 min), not the run's.
+    let since_attack_ms = rev.first_block_ms.unwrap() - 30 * 60_000;
+    assert_eq!(
+        v["defences"]["reverse_flow"]["time_to_first_block_s"].as_f64(),
+        Some(since_attack_ms as f64 / 1000.0)
+    );
     assert!(report::table(&o).contains("pumping_protection: blocked / alerts"));
     assert!(report::html(&sc, "t", 7, &o).contains("What the defences did"));
 }
