@@ -2,7 +2,7 @@
 //! per endpoint the offered, achieved, succeeded and failed requests summed, latency from the
 //! added histograms, and each shard's provenance under `shards`.
 
-use super::{Part, percentiles, put, read_json};
+use super::{Part, percentiles, put};
 use crate::error::HarnessError;
 use crate::shard::Kind;
 use serde_json::{Value, json};
@@ -10,18 +10,11 @@ use std::path::{Path, PathBuf};
 
 /// Merges the bench shards in `dirs` into `out`; returns the merged `bench.json`.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Value, HarnessError> {
-    let parts = super::parts(dirs, Kind::Bench)?;
-    let jsons: Vec<Value> = parts
-        .iter()
-        .map(|p| read_json(&p.dir.join("bench.json")))
-        .collect::<Result<_, _>>()?;
-    let names: Vec<String> = jsons[0]["endpoints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["endpoint"].as_str().map(String::from))
-        .collect();
-    let merged = super::histograms(&parts, &names)?;
+    let super::Loaded {
+        parts,
+        jsons,
+        merged,
+    } = super::load(dirs, Kind::Bench, "bench.json")?;
     let json = summary(&parts, &jsons, &merged);
     let subtitle = format!(
         "{} shards of bench http against {}",

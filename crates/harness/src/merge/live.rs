@@ -2,7 +2,7 @@
 //! `live/`: counts and answers summed, histograms added, the same `live.json` keys as one
 //! replay's, plus `shards`.
 
-use super::{Part, percentiles, put, read_json};
+use super::{Part, percentiles, put};
 use crate::error::HarnessError;
 use crate::shard::Kind;
 use serde_json::{Value, json};
@@ -13,18 +13,11 @@ use std::path::{Path, PathBuf};
 /// Merges the live shards in `dirs` (each a run's output directory or its `live/`) into
 /// `out`; returns the merged `live.json`.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Value, HarnessError> {
-    let parts = super::parts(dirs, Kind::Live)?;
-    let jsons: Vec<Value> = parts
-        .iter()
-        .map(|p| read_json(&p.dir.join("live.json")))
-        .collect::<Result<_, _>>()?;
-    let names: Vec<String> = jsons[0]["endpoints"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["endpoint"].as_str().map(String::from))
-        .collect();
-    let merged = super::histograms(&parts, &names)?;
+    let super::Loaded {
+        parts,
+        jsons,
+        merged,
+    } = super::load(dirs, Kind::Live, "live.json")?;
     let json = summary(&parts, &jsons, &merged);
     let (v, l) = (&json["verified"]["virtual"], &json["verified"]["live"]);
     let subtitle = format!(

@@ -192,6 +192,35 @@ pub struct Merged {
     pub service: Histogram<u64>,
 }
 
+/// The parts of one sharded run in `dirs`, each part's `file` (`bench.json`, `live.json`)
+/// parsed, and their endpoints' histograms added (endpoints named by the first part's
+/// `endpoints[].endpoint`).
+struct Loaded {
+    parts: Vec<Part>,
+    jsons: Vec<serde_json::Value>,
+    merged: Vec<Merged>,
+}
+
+fn load(dirs: &[PathBuf], kind: Kind, file: &str) -> Result<Loaded, HarnessError> {
+    let parts = parts(dirs, kind)?;
+    let jsons: Vec<serde_json::Value> = parts
+        .iter()
+        .map(|p| read_json(&p.dir.join(file)))
+        .collect::<Result<_, _>>()?;
+    let names: Vec<String> = jsons[0]["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["endpoint"].as_str().map(String::from))
+        .collect();
+    let merged = histograms(&parts, &names)?;
+    Ok(Loaded {
+        parts,
+        jsons,
+        merged,
+    })
+}
+
 fn histograms(parts: &[Part], names: &[String]) -> Result<Vec<Merged>, HarnessError> {
     names
         .iter()
