@@ -11,7 +11,7 @@ use super::send::{Answer, Issued, Pool, Shared, phone, skipped};
 use crate::client;
 use mo2fa_core::webhook::{Inbound, Secret};
 use mo2fa_sim::scenario::Flow;
-use mo2fa_sim::trace::{self, Action, Text};
+use mo2fa_sim::trace::{Action, Text};
 use mo2fa_target::profile::{Profile, Seen};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -183,16 +183,8 @@ impl Send<'_> {
         protocol: &str,
     ) -> (Answer, String) {
         let shared = self.shared;
-        let text = match text {
-            Text::Code(k) | Text::Typo(k) => match shared.issued(*k).await {
-                Some(issued) if matches!(text, Text::Typo(_)) => trace::typo(&issued.code),
-                Some(issued) => issued.code.clone(),
-                None => {
-                    shared.deliver(msg);
-                    return skipped();
-                }
-            },
-            Text::Literal(t) => t.to_string(),
+        let Some(text) = shared.message_text(msg, text).await else {
+            return skipped();
         };
         let (id, sender) = (format!("m{msg}_{}", shared.at_origin), phone(sender));
         let m = Inbound {

@@ -65,6 +65,23 @@ impl Shared {
         }
     }
 
+    /// The text of delivery `msg`: the issued code (or its typo) a trace key names, once the
+    /// start that issues it has answered. `None`, with the delivery marked answered, when that
+    /// start issued nothing: the delivery is skipped.
+    pub(super) async fn message_text(&self, msg: u32, text: &Text) -> Option<String> {
+        Some(match text {
+            Text::Code(k) | Text::Typo(k) => match self.issued(*k).await {
+                Some(issued) if matches!(text, Text::Typo(_)) => trace::typo(&issued.code),
+                Some(issued) => issued.code.clone(),
+                None => {
+                    self.deliver(msg);
+                    return None;
+                }
+            },
+            Text::Literal(t) => t.to_string(),
+        })
+    }
+
     /// Marks delivery `msg` answered: replays and polls waiting on it may go.
     pub(super) fn deliver(&self, msg: u32) {
         if let Some(d) = self.delivered.get(msg as usize) {
@@ -420,16 +437,8 @@ impl Step<'_> {
         protocol: &str,
     ) -> (Answer, String) {
         let shared = self.shared;
-        let text = match text {
-            Text::Code(k) | Text::Typo(k) => match shared.issued(*k).await {
-                Some(issued) if matches!(text, Text::Typo(_)) => trace::typo(&issued.code),
-                Some(issued) => issued.code.clone(),
-                None => {
-                    shared.deliver(msg);
-                    return skipped();
-                }
-            },
-            Text::Literal(t) => t.to_string(),
+        let Some(text) = shared.message_text(msg, text).await else {
+            return skipped();
         };
         let (id, sender) = (format!("m{msg}"), phone(sender));
         let m = Inbound {
