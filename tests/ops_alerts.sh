@@ -143,7 +143,7 @@ for alert in Mo2faSmsSpendHigh Mo2faSmsConversionLow Mo2faSmsNewDestination; do
     seen pumping
   fi
 done
-if grep -v ' MA$' "$work/pumping/alerts.seen" | grep -q .; then
+if grep -q -v ' MA$' "$work/pumping/alerts.seen"; then
   fail "pumping: alerts other than for MA:"
   grep -v ' MA$' "$work/pumping/alerts.seen" | sort -u
 else

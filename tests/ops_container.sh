@@ -109,7 +109,9 @@ bindir=""
 trap 'kill $serve 2>/dev/null || true; rm -rf "$log" "$bindir"' EXIT
 for _ in $(seq 100); do grep -q '^mo2fa metrics on ' "$log" && break; sleep 0.1; done
 metrics=$(sed -n 's/^mo2fa metrics on //p' "$log")
-if [ -n "$metrics" ] && curl -sf "$metrics/metrics" | grep -q '^mo2fa_sms_sent_total '; then
+# Read the whole page before matching: under pipefail, `curl | grep -q` fails whenever
+# grep stops reading before curl has written everything (curl then exits 23).
+if [ -n "$metrics" ] && page=$(curl -sf "$metrics/metrics") && grep -q '^mo2fa_sms_sent_total ' <<<"$page"; then
   ok "the compose command starts the real binary (${cmd[*]}); /metrics on its metrics address"
 else
   fail "the compose command (${cmd[*]}): $(cat "$log")"
