@@ -22,6 +22,7 @@ mod import;
 mod load_shards;
 mod metrics_doc;
 mod profiles;
+mod redis_cluster;
 mod redis_sms;
 mod redis_store;
 mod sim_cli;

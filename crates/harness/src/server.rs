@@ -16,7 +16,7 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreUrl {
     Memory,
-    /// A `redis://` or `rediss://` URL.
+    /// A `redis://`, `rediss://` or `redis-cluster://` URL.
     Redis(String),
 }
 
@@ -26,7 +26,10 @@ impl StoreUrl {
     pub fn parse(key: &'static str, url: &str) -> Result<Self, HarnessError> {
         if url == "memory" {
             Ok(Self::Memory)
-        } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        } else if ["redis://", "rediss://", "redis-cluster://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+        {
             Ok(Self::Redis(url.to_string()))
         } else {
             Err(HarnessError::StoreUrl {

@@ -44,10 +44,12 @@ pub trait Backend: Send + Sync + 'static {
         now: Millis,
     ) -> impl Future<Output = Result<(ReceiveOutcome, bool), Unavailable>> + Send;
     /// The first answer to delivery `delivery_id` if it was handled (a duplicate, counted as
-    /// such), else `None`; records nothing.
+    /// such), else `None`; records nothing. `msg` is the delivery's message (a cluster keeps
+    /// the record in the slot of the code it names).
     fn recorded(
         &self,
         delivery_id: &str,
+        msg: &InboundMessage<'_>,
     ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send;
     /// Periodic housekeeping (about once a second).
     fn sweep(&self, now: Millis);
@@ -96,6 +98,7 @@ impl<S: Store + 'static> Backend for Verifier<S> {
     fn recorded(
         &self,
         delivery_id: &str,
+        _msg: &InboundMessage<'_>,
     ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send {
         ready(Ok(Verifier::recorded(self, delivery_id)))
     }

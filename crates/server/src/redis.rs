@@ -25,22 +25,26 @@
 //!   decision is in the instance's counts hash all the same: the instance's `/metrics` take the
 //!   hash's totals in at the next sweep, so summed over instances they equal what Redis holds.
 //!
-//! Keys a script touches are derived inside it from the prefix, so this layout is for a single
-//! Redis (or a primary with replicas), not Redis Cluster.
+//! Keys a script touches are derived inside it from the prefix it is given. In Redis Cluster
+//! that prefix carries a hash tag, so each script runs in one slot: see [`conn`] for the
+//! layout (`{p}` is then the bucket's prefix, `mo2fa:{b7}`, and each bucket keeps its own
+//! pending set, counts hashes and share of `max_pending`).
 
+pub mod conn;
+mod receive;
 pub mod sms;
 
 use crate::backend::Backend;
 use ::redis::Script;
-use ::redis::aio::ConnectionManager;
+use conn::{Conn, Layout};
 use mo2fa_core::clock::Millis;
 use mo2fa_core::code::Code;
 use mo2fa_core::metrics::Counters;
 use mo2fa_core::store::Unavailable;
 use mo2fa_core::store::{ChallengeId, Status};
 use mo2fa_core::verifier::{
-    Config, ConfigError, InboundMessage, Prepared, ReceiveOutcome, StartError, StartRequest,
-    Started, StatusView, count_outcome,
+    Config, ConfigError, InboundMessage, ReceiveOutcome, StartError, StartRequest, Started,
+    StatusView, count_outcome,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -114,7 +118,8 @@ local function expire_due(p, now)
     local code = redis.call('HGET', ch, 'code')
     if code then
       local code_key = p .. 'code:' .. code
-      if redis.call('GET', code_key) == id then redis.call('DEL', code_key) end
+      local held = redis.call('GET', code_key)
+      if held and string.sub(held, 1, #id) == id then redis.call('DEL', code_key) end
       redis.call('HSET', ch, 'status', 'expired')
     end
     redis.call('ZREM', p .. 'pending', id)
@@ -123,6 +128,20 @@ local function expire_due(p, now)
 end
 local function live_pending(p, now)
   return redis.call('ZCOUNT', p .. 'pending', '(' .. now, '+inf')
+end
+";
+
+/// A code key's value: `id expires expected` (`expected` may be empty), which is what a
+/// receive and an insert need, so neither reads the challenge hash. A code key exists only
+/// while its challenge is pending (leaving `pending` deletes it). An earlier version wrote
+/// only the id: then the hash is read.
+const HOLDER: &str = r"
+local function holder(p, v)
+  local id, expires, expected = string.match(v, '^(%S+) (%d+) (.*)$')
+  if id then return id, tonumber(expires), expected end
+  local st = redis.call('HMGET', p .. 'ch:' .. v, 'status', 'expires', 'expected')
+  if st[1] ~= 'pending' then return nil end
+  return v, tonumber(st[2]), st[3] or ''
 end
 ";
 
@@ -144,18 +163,17 @@ if redis.call('ZCARD', p .. 'pending') >= max_pending then
 end
 for i = 9, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
-  local holder = redis.call('GET', code_key)
+  local held = redis.call('GET', code_key)
   local taken = false
-  if holder then
+  if held then
     -- Held only by a challenge still pending by the caller's clock (Redis' own may differ).
-    local st = redis.call('HMGET', p .. 'ch:' .. holder, 'status', 'expires')
-    taken = st[1] == 'pending' and tonumber(st[2]) > now
+    local id, expires = holder(p, held)
+    taken = id ~= nil and expires > now
   end
   if not taken then
     local id, ch = ARGV[i + 1], p .. 'ch:' .. ARGV[i + 1]
-    redis.call('SET', code_key, id, 'PXAT', ARGV[5])
-    redis.call('HSET', ch, 'code', ARGV[i], 'status', 'pending', 'created', ARGV[4],
-      'expires', ARGV[5], 'expected', ARGV[6], 'failures', 0)
+    redis.call('SET', code_key, id .. ' ' .. ARGV[5] .. ' ' .. ARGV[6], 'PXAT', ARGV[5])
+    redis.call('HSET', ch, 'code', ARGV[i], 'status', 'pending', 'expires', ARGV[5])
     redis.call('PEXPIREAT', ch, tonumber(ARGV[5]) + tonumber(ARGV[7]))
     redis.call('ZADD', p .. 'pending', ARGV[5], id)
     count(counts, 'starts', 1)
@@ -183,14 +201,17 @@ return {expired, live_pending(p, now), redis.call('HGETALL', counts)}
 
 /// Counts what it decides: a repeat only as a duplicate; anything else by its outcome (`messages`
 /// is their sum, see [`MESSAGES_ARE`]: one count per message), and as stuffed when `ARGV[9]`
-/// says so.
+/// says so. `ARGV[10]` is `1` when this call decides the message; `0` when it tries only the
+/// candidates of one bucket of several (a cluster, see `receive`): a `no_match` there is not
+/// the message's outcome and is not counted. A record `claimed` is a delivery another request
+/// is deciding across buckets right now.
 const RECEIVE: &str = r"
 local p, now, delivery, counts = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[8]
 local dedupe_key = p .. 'dd:' .. delivery
 if delivery ~= '' then
   local seen = redis.call('GET', dedupe_key)
   if seen then
-    count(counts, 'duplicates', 1)
+    if seen ~= 'claimed' then count(counts, 'duplicates', 1) end
     return {1, seen}
   end
 end
@@ -198,19 +219,20 @@ local out, kind = ARGV[7], 'no_match'
 if out ~= '' then
   kind = out == 'no_code' and 'no_code' or 'ignored'
 else
-  out = 'no_match ' .. (#ARGV - 9)
-  for i = 10, #ARGV do
+  out = 'no_match ' .. (#ARGV - 10)
+  for i = 11, #ARGV do
     local code_key = p .. 'code:' .. ARGV[i]
-    local id = redis.call('GET', code_key)
-    local ch = p .. 'ch:' .. (id or '')
-    local st = id and redis.call('HMGET', ch, 'status', 'expires', 'expected') or {}
-    if st[1] == 'pending' then
+    local held = redis.call('GET', code_key)
+    local id, expires, expected
+    if held then id, expires, expected = holder(p, held) end
+    if id then
+      local ch = p .. 'ch:' .. id
       local done = true
-      if tonumber(st[2]) <= now then
+      if expires <= now then
         redis.call('HSET', ch, 'status', 'expired')
         count(counts, 'expired', 1)
         out, kind = 'expired ' .. id, 'expired_messages'
-      elseif st[3] ~= '' and st[3] ~= ARGV[5] then
+      elseif expected ~= '' and expected ~= ARGV[5] then
         local failures = redis.call('HINCRBY', ch, 'failures', 1)
         done = failures >= tonumber(ARGV[6])
         if done then
@@ -231,7 +253,7 @@ else
   end
 end
 if delivery ~= '' then redis.call('SET', dedupe_key, out, 'PX', ARGV[4]) end
-count(counts, kind, 1)
+if ARGV[10] == '1' or kind ~= 'no_match' then count(counts, kind, 1) end
 count(counts, 'stuffed', tonumber(ARGV[9]))
 return {0, out}
 ";
@@ -247,8 +269,10 @@ pub enum RedisStoreError {
 /// Settings beyond the verifier's own.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
+    /// `redis://…`, `rediss://…` or `redis-cluster://HOST:PORT[,HOST:PORT...]` ([`conn`]).
     pub url: String,
     pub prefix: String,
+    /// In a cluster, split evenly over the buckets (each bucket refuses at its share).
     pub max_pending: usize,
     /// How long terminal challenges stay readable.
     pub retention_ms: Millis,
@@ -259,6 +283,9 @@ pub struct RedisConfig {
     pub instance: String,
     /// Events the SMS guard's log keeps ([`sms::DEFAULT_MAX_EVENTS`]).
     pub max_events: u64,
+    /// Buckets (hash slots) challenges are spread over in a cluster; every instance on one
+    /// prefix must use the same ([`conn::CLUSTER_BUCKETS`] by default). Ignored for one Redis.
+    pub buckets: u32,
 }
 
 impl RedisConfig {
@@ -271,6 +298,7 @@ impl RedisConfig {
             timeout: Duration::from_millis(500),
             instance: format!("{:016x}", rand::random::<u64>()),
             max_events: sms::DEFAULT_MAX_EVENTS,
+            buckets: conn::CLUSTER_BUCKETS,
         }
     }
 }
@@ -280,13 +308,21 @@ impl RedisConfig {
 pub struct RedisVerifier {
     cfg: Config,
     redis: RedisConfig,
-    conn: ConnectionManager,
+    conn: Conn,
+    /// Key prefixes, per bucket in a cluster.
+    layout: Layout,
     insert: Script,
     receive: Script,
     lookup: Script,
     sweep: Script,
-    /// `{prefix}counts:{instance}`.
-    counts_key: String,
+    claim: Script,
+    record: Script,
+    /// Per bucket, `{bucket prefix}counts:{instance}`.
+    counts_keys: Vec<String>,
+    /// Per bucket, the key a script of the bucket is routed by (its pending set).
+    route_keys: Vec<String>,
+    /// Each bucket's share of `max_pending`.
+    bucket_max_pending: usize,
     /// Shared with the sweep task, which counts the expiries it finds and brings Redis' record
     /// of this instance's counts in.
     tally: Arc<Tally>,
@@ -294,6 +330,9 @@ pub struct RedisVerifier {
     pending: Arc<AtomicUsize>,
     /// When the last "unavailable" line was logged (ms), so a dead Redis logs once a second.
     last_warning: AtomicU64,
+    /// Until when (ms) verifications in a cluster are answered without waiting for a replica
+    /// (see `receive`).
+    unreplicated_until: AtomicU64,
     /// SMS codes, the SMS guard's log and the start limits.
     shared: sms::SharedState,
 }
@@ -303,29 +342,40 @@ impl RedisVerifier {
     /// up, and reconnects on its own. Must be called inside a Tokio runtime.
     pub fn new(cfg: Config, redis: RedisConfig) -> Result<Self, RedisStoreError> {
         cfg.validate()?;
-        let client = ::redis::Client::open(redis.url.as_str())
-            .map_err(|e| RedisStoreError::Url(e.to_string()))?;
-        let manager = ::redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(redis.timeout))
-            .set_response_timeout(Some(redis.timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, manager)
-            .map_err(|e| RedisStoreError::Url(e.to_string()))?;
+        let cluster = conn::cluster_nodes(&redis.url).is_some();
+        let layout =
+            Layout::new(&redis.prefix, cluster, redis.buckets).map_err(RedisStoreError::Url)?;
+        let conn = conn::open(&redis.url, redis.timeout).map_err(RedisStoreError::Url)?;
         let prelude = count_prelude();
+        let counts_keys = layout
+            .buckets
+            .iter()
+            .map(|p| format!("{p}counts:{}", redis.instance))
+            .collect();
+        let route_keys = layout
+            .buckets
+            .iter()
+            .map(|p| format!("{p}pending"))
+            .collect();
         Ok(Self {
-            shared: sms::SharedState::new(conn.clone(), &redis.prefix, redis.max_events),
-            counts_key: format!("{}counts:{}", redis.prefix, redis.instance),
+            shared: sms::SharedState::new(conn.clone(), &layout, redis.max_events),
+            counts_keys,
+            route_keys,
+            bucket_max_pending: redis.max_pending.div_ceil(layout.buckets.len()),
+            layout,
             cfg,
             redis,
             conn,
-            insert: Script::new(&format!("{prelude}{EXPIRE_DUE}{INSERT}")),
-            receive: Script::new(&format!("{prelude}{RECEIVE}")),
+            insert: Script::new(&format!("{prelude}{HOLDER}{EXPIRE_DUE}{INSERT}")),
+            receive: Script::new(&format!("{prelude}{HOLDER}{RECEIVE}")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
             sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),
+            claim: Script::new(&format!("{prelude}{}", receive::CLAIM)),
+            record: Script::new(&format!("{prelude}{}", receive::RECORD)),
             tally: Arc::default(),
             pending: Arc::default(),
             last_warning: AtomicU64::new(0),
+            unreplicated_until: AtomicU64::new(0),
         })
     }
 
@@ -388,31 +438,64 @@ impl RedisVerifier {
     fn sweep_job(&self) -> SweepJob {
         SweepJob {
             script: self.sweep.clone(),
-            prefix: self.redis.prefix.clone(),
-            counts_key: self.counts_key.clone(),
+            buckets: self.layout.buckets.clone(),
+            counts_keys: self.counts_keys.clone(),
+            route_keys: self.route_keys.clone(),
             conn: self.conn.clone(),
             tally: self.tally.clone(),
             pending: self.pending.clone(),
         }
     }
 
-    /// The name of this instance's counts hash in Redis.
-    pub fn counts_key(&self) -> &str {
-        &self.counts_key
+    /// The names of this instance's counts hashes in Redis (one per bucket).
+    pub fn counts_keys(&self) -> &[String] {
+        &self.counts_keys
     }
 
     /// Reads Redis' record of what this instance's scripts decided and brings `counters()` up
     /// to it now, rather than at the next sweep.
     pub async fn sync_counters(&self) -> Result<(), Unavailable> {
         let mut conn = self.conn.clone();
-        let flat: Vec<String> = ::redis::cmd("HGETALL")
-            .arg(&self.counts_key)
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| self.down(e))?;
-        self.tally.recorded(&flat);
+        let mut flats = Vec::with_capacity(self.counts_keys.len());
+        for key in &self.counts_keys {
+            let flat: Vec<String> = ::redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.down(e))?;
+            flats.push(flat);
+        }
+        self.tally.recorded(&sum_records(&flats));
         Ok(())
     }
+
+    /// The routing key and prefix of `bucket`.
+    fn bucket(&self, bucket: usize) -> (&str, &str) {
+        (&self.route_keys[bucket], &self.layout.buckets[bucket])
+    }
+}
+
+/// Sums HGETALL answers (field, value, ...) of several counts hashes field by field, in the
+/// same flat form.
+fn sum_records(flats: &[Vec<String>]) -> Vec<String> {
+    if let [one] = flats {
+        return one.clone();
+    }
+    let mut sums: Vec<(String, u64)> = Vec::new();
+    for flat in flats {
+        for pair in flat.chunks_exact(2) {
+            let Ok(v) = pair[1].parse::<u64>() else {
+                continue;
+            };
+            match sums.iter_mut().find(|(k, _)| *k == pair[0]) {
+                Some((_, sum)) => *sum += v,
+                None => sums.push((pair[0].clone(), v)),
+            }
+        }
+    }
+    sums.into_iter()
+        .flat_map(|(k, v)| [k, v.to_string()])
+        .collect()
 }
 
 /// This instance's counters, reconciled with Redis.
@@ -474,25 +557,39 @@ impl Tally {
 /// What one sweep needs, owned, so that it can run as a task of its own.
 struct SweepJob {
     script: Script,
-    prefix: String,
-    counts_key: String,
-    conn: ConnectionManager,
+    buckets: Vec<String>,
+    counts_keys: Vec<String>,
+    route_keys: Vec<String>,
+    conn: Conn,
     tally: Arc<Tally>,
     pending: Arc<AtomicUsize>,
 }
 
 impl SweepJob {
+    /// One script per bucket (one with a single Redis); the counts of every bucket are summed.
     async fn run(mut self, now: Millis) -> Result<u64, ::redis::RedisError> {
-        let (expired, n, recorded): (u64, usize, Vec<String>) = self
-            .script
-            .arg(self.prefix)
-            .arg(now)
-            .arg(self.counts_key)
-            .invoke_async(&mut self.conn)
-            .await?;
+        let (mut expired, mut live, mut flats) = (0, 0, Vec::with_capacity(self.buckets.len()));
+        for ((prefix, counts), route) in self
+            .buckets
+            .iter()
+            .zip(&self.counts_keys)
+            .zip(&self.route_keys)
+        {
+            let (n, pending, recorded): (u64, usize, Vec<String>) = self
+                .script
+                .key(route)
+                .arg(prefix)
+                .arg(now)
+                .arg(counts)
+                .invoke_async(&mut self.conn)
+                .await?;
+            expired += n;
+            live += pending;
+            flats.push(recorded);
+        }
         self.tally.replied(|c| Counters::add(&c.expired, expired));
-        self.tally.recorded(&recorded);
-        self.pending.store(n, Ordering::Relaxed);
+        self.tally.recorded(&sum_records(&flats));
+        self.pending.store(live, Ordering::Relaxed);
         Ok(expired)
     }
 }
@@ -556,20 +653,27 @@ impl Backend for RedisVerifier {
         let rounds = (self.cfg.code_attempts as usize)
             .div_ceil(DRAWS_PER_CALL)
             .max(1);
-        // All randomness up front: the future must not hold the caller's RNG.
-        let draws: Vec<Vec<(Code, ChallengeId)>> = match &checked {
+        // All randomness up front: the future must not hold the caller's RNG. In a cluster a
+        // round's draws must share a bucket (one slot): those in the first one's are kept.
+        let draws: Vec<(usize, Vec<(Code, ChallengeId)>)> = match &checked {
             Ok(c) => (0..rounds)
                 .map(|_| {
-                    (0..DRAWS_PER_CALL)
-                        .map(|_| {
+                    let mut bucket = None;
+                    let round = (0..DRAWS_PER_CALL)
+                        .filter_map(|_| {
                             let n = c.draw(&self.cfg, rng);
+                            let b = self.layout.of_code(n.code.0);
+                            if *bucket.get_or_insert(b) != b {
+                                return None;
+                            }
                             let id = ChallengeId {
-                                locator: rng.random(),
+                                locator: self.layout.locator(rng.random(), b),
                                 tag: n.tag,
                             };
-                            (n.code, id)
+                            Some((n.code, id))
                         })
-                        .collect()
+                        .collect();
+                    (bucket.unwrap_or_default(), round)
                 })
                 .collect(),
             Err(_) => Vec::new(),
@@ -582,16 +686,17 @@ impl Backend for RedisVerifier {
                     .as_ref()
                     .map(ToString::to_string)
                     .unwrap_or_default();
-                for round in draws {
-                    let mut inv = self.insert.prepare_invoke();
-                    inv.arg(&self.redis.prefix)
+                for (bucket, round) in draws {
+                    let (route, prefix) = self.bucket(bucket);
+                    let mut inv = self.insert.key(route);
+                    inv.arg(prefix)
                         .arg(now)
-                        .arg(self.redis.max_pending)
+                        .arg(self.bucket_max_pending)
                         .arg(now)
                         .arg(checked.expires_at)
                         .arg(&expected)
                         .arg(self.redis.retention_ms)
-                        .arg(&self.counts_key);
+                        .arg(&self.counts_keys[bucket]);
                     for (code, id) in &round {
                         inv.arg(code.0).arg(id.encode());
                     }
@@ -642,8 +747,13 @@ impl Backend for RedisVerifier {
         id: &str,
         now: Millis,
     ) -> impl Future<Output = Result<Option<StatusView>, Unavailable>> + Send {
-        let key =
-            ChallengeId::parse(id).map(|id| format!("{}ch:{}", self.redis.prefix, id.encode()));
+        let key = ChallengeId::parse(id).map(|id| {
+            format!(
+                "{}ch:{}",
+                self.layout.buckets[self.layout.of_id(&id)],
+                id.encode()
+            )
+        });
         async move {
             let Some(key) = key else { return Ok(None) };
             let view = self.read_status(&key, now).await;
@@ -663,47 +773,25 @@ impl Backend for RedisVerifier {
         // Whether this delivery is a repeat is only known once the script ran; like the memory
         // verifier, a repeat must count nothing but the duplicate, so `prepare`'s own count
         // (stuffed) is held back until then.
-        let prepared = Counters::default();
-        let (early, sender, codes) = match self.cfg.prepare(msg, &prepared, |_| {}) {
-            Prepared::Done(outcome) => (early_text(&outcome), String::new(), Vec::new()),
-            Prepared::Match { sender, candidates } => (
-                String::new(),
-                sender.to_string(),
-                candidates.as_slice().iter().map(|c| c.0).collect(),
-            ),
-        };
+        let m = receive::Message::prepare(&self.cfg, msg);
         // The receive script skips dedupe for ""; the adapter refuses empty ids before here.
         debug_assert!(!delivery_id.is_empty(), "empty delivery id");
         let delivery_id = delivery_id.to_string();
         async move {
-            let mut inv = self.receive.prepare_invoke();
-            inv.arg(&self.redis.prefix)
-                .arg(now)
-                .arg(&delivery_id)
-                .arg(self.cfg.dedupe_retention_ms.max(1))
-                .arg(&sender)
-                .arg(self.cfg.max_sender_failures)
-                .arg(&early)
-                .arg(&self.counts_key)
-                .arg(prepared.stuffed.load(Ordering::Relaxed));
-            for c in &codes {
-                inv.arg(*c);
-            }
-            let mut conn = self.conn.clone();
             let answer = async {
-                let (repeat, text): (u8, String) = inv
-                    .invoke_async(&mut conn)
-                    .await
-                    .map_err(|e| self.down(e))?;
+                let (repeat, text) = self.decide(&delivery_id, &m, now).await?;
+                if !repeat {
+                    self.settle(&text).await?;
+                }
                 let outcome = parse_outcome(&text)
                     .ok_or_else(|| Unavailable(format!("unreadable answer {text:?}")))?;
-                Ok((outcome, repeat == 1))
+                Ok((outcome, repeat))
             }
             .await;
             match &answer {
                 Ok((_, true)) => self.tally.replied(|c| Counters::inc(&c.duplicates)),
                 Ok((outcome, false)) => self.tally.replied(|c| {
-                    Counters::add(&c.stuffed, prepared.stuffed.load(Ordering::Relaxed));
+                    Counters::add(&c.stuffed, m.stuffed);
                     count_outcome(c, outcome);
                 }),
                 // The script may have run: its counts reach `counters()` at the next sweep.
@@ -716,11 +804,14 @@ impl Backend for RedisVerifier {
     fn recorded(
         &self,
         delivery_id: &str,
+        msg: &InboundMessage<'_>,
     ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send {
-        let mut inv = self.lookup.prepare_invoke();
-        inv.arg(&self.redis.prefix)
+        let m = receive::Message::prepare(&self.cfg, msg);
+        let (route, prefix) = self.bucket(m.home(&self.layout, delivery_id));
+        let mut inv = self.lookup.key(route);
+        inv.arg(prefix)
             .arg(delivery_id)
-            .arg(&self.counts_key);
+            .arg(&self.counts_keys[m.home(&self.layout, delivery_id)]);
         async move {
             let mut conn = self.conn.clone();
             let seen: Option<String> = match inv.invoke_async(&mut conn).await {
@@ -731,8 +822,7 @@ impl Backend for RedisVerifier {
                 }
             };
             let Some(text) = seen else { return Ok(None) };
-            let outcome = parse_outcome(&text)
-                .ok_or_else(|| Unavailable(format!("unreadable answer {text:?}")))?;
+            let outcome = receive::parse_recorded(&text)?;
             self.tally.replied(|c| Counters::inc(&c.duplicates));
             Ok(Some(outcome))
         }

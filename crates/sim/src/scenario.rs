@@ -323,7 +323,11 @@ pub struct StoreSettings {
 
 fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let url = String::deserialize(d)?;
-    if url == "memory" || url.starts_with("redis://") || url.starts_with("rediss://") {
+    if url == "memory"
+        || ["redis://", "rediss://", "redis-cluster://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+    {
         Ok(url)
     } else {
         Err(serde::de::Error::custom(format!(

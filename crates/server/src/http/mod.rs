@@ -551,7 +551,7 @@ impl<V: Backend, C: Clock> App<V, C> {
         let (outcome, duplicate) = match delivery.replay_of {
             // A replay of a delivery already decided gets that answer; one never seen before
             // is handled under its own (signed) id.
-            Some(original) => match self.verifier.recorded(original).await? {
+            Some(original) => match self.verifier.recorded(original, &msg).await? {
                 Some(outcome) => (outcome, true),
                 None => self.verifier.receive_once(delivery.id, &msg, now).await?,
             },

@@ -27,8 +27,8 @@
 //! * The pending bound on SMS codes: only live codes count (the memory store counts every
 //!   start of the last TTL, replaced ones too: Redis can refuse later, never sooner).
 
+use super::{Conn, Layout};
 use ::redis::Script;
-use ::redis::aio::ConnectionManager;
 use mo2fa_core::clock::Millis;
 use mo2fa_core::limits::{Decision, Limit, LimitsConfig, Rate};
 use mo2fa_core::sms_defences::state::{Event, Replica, Verdict};
@@ -171,8 +171,13 @@ pub const MAX_CAP: u64 = 1 << 53;
 
 /// The SMS codes, SMS guard log and start limits of one Redis prefix.
 pub struct SharedState {
-    conn: ConnectionManager,
+    conn: Conn,
+    /// Prefix of the SMS state's keys, and the key its scripts are routed by.
     prefix: String,
+    route: String,
+    /// Prefix of the start limits' keys, and the key their script is routed by.
+    limits_prefix: String,
+    limits_route: String,
     append: Script,
     read: Script,
     keys: Script,
@@ -189,10 +194,13 @@ pub struct SharedState {
 type Appended = (u64, u64, u64, Vec<Vec<u8>>);
 
 impl SharedState {
-    pub fn new(conn: ConnectionManager, prefix: &str, max_events: u64) -> Self {
+    pub fn new(conn: Conn, layout: &Layout, max_events: u64) -> Self {
         Self {
             conn,
-            prefix: prefix.to_string(),
+            prefix: layout.sms.clone(),
+            route: format!("{}sms:log", layout.sms),
+            limits_prefix: layout.limits.clone(),
+            limits_route: format!("{}lim:g", layout.limits),
             append: Script::new(&APPEND.replace("CHUNK", &CHUNK.to_string())),
             read: Script::new(READ),
             keys: Script::new(KEYS),
@@ -217,7 +225,7 @@ impl SharedState {
         let mine = format!("{:016x}{:016x}", local[0], local[1]);
         let text: String = self
             .keys
-            .prepare_invoke()
+            .key(&self.route)
             .arg(&self.prefix)
             .arg(mine)
             .invoke_async(&mut self.conn.clone())
@@ -243,7 +251,7 @@ impl SharedState {
         let from = replica.lock().next();
         let (base, at, origin, events): Appended = self
             .append
-            .prepare_invoke()
+            .key(&self.route)
             .arg(&self.prefix)
             .arg(from)
             .arg(ev.encode())
@@ -275,7 +283,7 @@ impl SharedState {
             }
             let (base, from, origin, events): Appended = self
                 .read
-                .prepare_invoke()
+                .key(&self.route)
                 .arg(&self.prefix)
                 .arg(next)
                 .arg(CHUNK)
@@ -308,7 +316,7 @@ impl SharedState {
     ) -> Result<Result<SmsCode, SmsOtpError>, Unavailable> {
         let answer: Vec<String> = self
             .code_start
-            .prepare_invoke()
+            .key(&self.route)
             .arg(&self.prefix)
             .arg(phone)
             .arg(p.encode())
@@ -358,7 +366,7 @@ impl SharedState {
             }
             let (done, found): (u8, String) = self
                 .code_swap
-                .prepare_invoke()
+                .key(&self.route)
                 .arg(&self.prefix)
                 .arg(phone)
                 .arg(&held)
@@ -386,8 +394,8 @@ impl SharedState {
         now: Millis,
         take: bool,
     ) -> Result<Decision, Unavailable> {
-        let mut inv = self.limit.prepare_invoke();
-        inv.arg(&self.prefix)
+        let mut inv = self.limit.key(&self.limits_route);
+        inv.arg(&self.limits_prefix)
             .arg(now)
             .arg(u8::from(take))
             .arg(client.to_string())

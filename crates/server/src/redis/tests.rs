@@ -52,7 +52,15 @@ fn every_recorded_counter_exists_and_scripts_use_no_other() {
         assert!(c.field(name).is_some(), "{name}");
     }
     // Each field a script counts (written as a quoted name after `count(counts, `).
-    let scripts = [INSERT, RECEIVE, SWEEP].concat();
+    let scripts = [
+        INSERT,
+        RECEIVE,
+        SWEEP,
+        LOOKUP,
+        receive::CLAIM,
+        receive::RECORD,
+    ]
+    .concat();
     for part in scripts.split("count(counts, ").skip(1) {
         if let Some(name) = part.strip_prefix('\'').and_then(|p| p.split('\'').next()) {
             assert!(RECORDED.contains(&name), "{name}");
