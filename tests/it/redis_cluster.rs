@@ -155,6 +155,9 @@ impl OwnCluster {
                 ])
                 .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "1000"])
+                // Replicas sync at once (the default waits 5 s for more replicas to batch): a
+                // replica that never synced does not take over.
+                .args(["--repl-diskless-sync-delay", "0"])
                 .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
                 .arg("--dir")
                 .arg(&dir)
@@ -183,6 +186,7 @@ impl OwnCluster {
             return Err("redis-cli --cluster create failed".into());
         }
         me.wait_ok(Duration::from_secs(30))?;
+        me.wait_replicas_synced(Duration::from_secs(30))?;
         Ok(me)
     }
 
@@ -199,6 +203,25 @@ impl OwnCluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         Err("the cluster did not reach cluster_state:ok".into())
+    }
+
+    /// Waits until every replica's link to its master is up (it has synced).
+    fn wait_replicas_synced(&self, within: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            let synced = self
+                .nodes
+                .iter()
+                .map(|(p, _)| cli(*p, &["info", "replication"]))
+                .filter(|r| r.contains("role:slave"))
+                .filter(|r| r.contains("master_link_status:up"))
+                .count();
+            if synced == 3 {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err("the replicas did not sync with their masters".into())
     }
 
     fn url(&self) -> String {

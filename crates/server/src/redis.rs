@@ -1,9 +1,10 @@
 //! Challenges in Redis, so several verifier instances behind one load balancer share them.
 //!
 //! # Layout (every key under a prefix, default `mo2fa:`)
-//! * `{p}ch:{id}`: hash of one challenge (`code`, `status`, `created`, `expires`, `expected`,
-//!   `sender`, `verified_at`, `failures`); expires `retention` after the challenge does.
-//! * `{p}code:{code}`: the id of the *pending* challenge holding that code; expires with it,
+//! * `{p}ch:{id}`: hash of one challenge (`code`, `status`, `expires`, then `sender`,
+//!   `verified_at`, `failures` as they come); expires `retention` after the challenge does.
+//! * `{p}code:{code}`: `id expires expected` of the *pending* challenge holding that code (all a
+//!   receive or an insert reads, so neither touches the hash to decide); expires with it,
 //!   deleted when the challenge leaves `pending`. This is the "one pending challenge per code"
 //!   rule, enforced by the insert script.
 //! * `{p}pending`: sorted set of pending ids scored by expiry; the sweep drops what is due (at
@@ -186,7 +187,7 @@ return {'taken'}
 /// A replay's lookup: the first answer to delivery `ARGV[2]`, counted as a duplicate, or nil.
 const LOOKUP: &str = r"
 local seen = redis.call('GET', ARGV[1] .. 'dd:' .. ARGV[2])
-if seen then count(ARGV[3], 'duplicates', 1) end
+if seen and seen ~= 'claimed' then count(ARGV[3], 'duplicates', 1) end
 return seen
 ";
 

@@ -1,7 +1,8 @@
 //! The rest of the server's state in Redis: SMS codes, the SMS defences' state and the start
 //! limits, so every instance on one Redis shares them and a restart keeps them (issue 22).
 //!
-//! # Layout (under the verifier's prefix)
+//! # Layout (under the verifier's prefix; in a cluster the SMS keys are `{p}{sms}sms:…` and the
+//! limits' `{p}{lim}lim:…`, one slot each, see [`super::conn`])
 //! * `{p}sms:code:{phone}`: the phone's pending SMS code ([`Pending::encode`]), expiring with
 //!   it; `{p}sms:pending`: sorted set of phones by expiry, the `max_pending` bound.
 //! * `{p}sms:log`: the SMS guard's inputs in order ([`Event::encode`]), at most `max_events`
