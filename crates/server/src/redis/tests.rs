@@ -118,3 +118,56 @@ fn outcomes_round_trip_through_their_text() {
         assert_eq!(parse_outcome(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn cluster_urls_name_their_seed_nodes() {
+    assert_eq!(conn::cluster_nodes("redis://127.0.0.1:6379"), None);
+    assert_eq!(
+        conn::cluster_nodes("redis-cluster://10.0.0.1:7000,10.0.0.2:7001"),
+        Some(Ok(vec![
+            "redis://10.0.0.1:7000".to_string(),
+            "redis://10.0.0.2:7001".to_string()
+        ]))
+    );
+    assert_eq!(
+        conn::cluster_nodes("redis-cluster://u:p@h1:1,h2:2/"),
+        Some(Ok(vec![
+            "redis://u:p@h1:1".to_string(),
+            "redis://u:p@h2:2".to_string()
+        ]))
+    );
+    for bad in [
+        "redis-cluster://",
+        "redis-cluster://h1",
+        "redis-cluster://h1:1,:2",
+        "redis-cluster://h:99999",
+    ] {
+        let e = conn::cluster_nodes(bad).unwrap().unwrap_err();
+        assert!(e.contains("HOST:PORT"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn a_challenge_id_names_the_bucket_of_its_code() {
+    let layout = Layout::new("mo2fa:", true, 64).unwrap();
+    assert_eq!(layout.buckets[7], "mo2fa:{b7}");
+    let mut seen = [0u32; 64];
+    for code in 0..20_000u64 {
+        let b = layout.of_code(code * 7919);
+        seen[b] += 1;
+        let id = ChallengeId {
+            locator: layout.locator(rand::random(), b),
+            tag: 1,
+        };
+        assert_eq!(layout.of_id(&id), b);
+        assert_eq!(layout.of_id(&ChallengeId::parse(&id.encode()).unwrap()), b);
+    }
+    // Codes spread over every bucket (20,000 over 64: about 312 each).
+    assert!(seen.iter().all(|&n| n > 200), "{seen:?}");
+    // One Redis: no tags, the keys of earlier versions, ids untouched.
+    let single = Layout::new("mo2fa:", false, 64).unwrap();
+    assert_eq!(single.buckets, vec!["mo2fa:".to_string()]);
+    assert_eq!(single.locator(0xdead_beef, 0), 0xdead_beef);
+    assert!(Layout::new("a{b}:", true, 64).is_err());
+    assert!(Layout::new("mo2fa:", true, 48).is_err());
+}
