@@ -373,7 +373,7 @@ async fn deliver(
             .timeout(shared.retry.timeout)
             .header("Content-Type", "application/json");
         for (name, value) in &headers {
-            builder = builder.header(name, value);
+            builder = builder.header(*name, value.as_str());
         }
         let builder = builder.body(body.clone());
         let goose = user

@@ -72,37 +72,24 @@ impl Backend for SlowStore {
         }
     }
 
-    fn status(
-        &self,
-        id: &str,
-        now: Millis,
-    ) -> impl Future<Output = Result<Option<StatusView>, Unavailable>> + Send {
-        async move {
-            self.serve().await;
-            Ok(self.inner.status(id, now))
-        }
+    async fn status(&self, id: &str, now: Millis) -> Result<Option<StatusView>, Unavailable> {
+        self.serve().await;
+        Ok(self.inner.status(id, now))
     }
 
-    fn receive_once(
+    async fn receive_once(
         &self,
         delivery_id: &str,
         msg: &InboundMessage<'_>,
         now: Millis,
-    ) -> impl Future<Output = Result<(ReceiveOutcome, bool), Unavailable>> + Send {
-        async move {
-            self.serve().await;
-            Ok(self.inner.receive_once(delivery_id, msg, now))
-        }
+    ) -> Result<(ReceiveOutcome, bool), Unavailable> {
+        self.serve().await;
+        Ok(self.inner.receive_once(delivery_id, msg, now))
     }
 
-    fn recorded(
-        &self,
-        delivery_id: &str,
-    ) -> impl Future<Output = Result<Option<ReceiveOutcome>, Unavailable>> + Send {
-        async move {
-            self.serve().await;
-            Ok(self.inner.recorded(delivery_id))
-        }
+    async fn recorded(&self, delivery_id: &str) -> Result<Option<ReceiveOutcome>, Unavailable> {
+        self.serve().await;
+        Ok(self.inner.recorded(delivery_id))
     }
 
     fn sweep(&self, now: Millis) {
