@@ -20,10 +20,10 @@ use super::answer::{Resp, json_response};
 use crate::wire::ErrorAnswer;
 use hyper::StatusCode;
 use hyper::header::{HeaderValue, RETRY_AFTER};
-use mo2fa_core::metrics::{self, Counters};
-use std::sync::atomic::AtomicU64;
+use mo2fa_core::metrics;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::sync::Notify;
 
 /// Requests inside the store routes at once by default (`serve --max-in-flight`). Assumed, not
 /// measured as an optimum: a healthy store answers in well under a millisecond, so at 50,000
@@ -69,11 +69,28 @@ const SHED_ROUTES: [(Route, &str); 4] = [
     (Route::Sms, "sms"),
 ];
 
-/// The store routes' room: one permit per request inside.
+/// The store routes' room. The fast path is two atomic operations per request (in and out),
+/// no lock; only a request that finds the room full waits, woken when one inside leaves.
 pub(super) struct Shedder {
     cfg: ShedConfig,
-    room: Option<Semaphore>,
+    /// Requests inside, never more than `cfg.max_in_flight`.
+    inside: AtomicUsize,
+    /// Requests waiting for room, so that one leaving knows whether to wake one.
+    waiting: AtomicUsize,
+    freed: Notify,
     shed: [AtomicU64; SHED_ROUTES.len()],
+}
+
+/// A request's place inside; leaving (drop) wakes a waiting request, if any.
+pub(super) struct Inside<'a>(&'a Shedder);
+
+impl Drop for Inside<'_> {
+    fn drop(&mut self) {
+        self.0.inside.fetch_sub(1, Ordering::AcqRel);
+        if self.0.waiting.load(Ordering::Acquire) > 0 {
+            self.0.freed.notify_one();
+        }
+    }
 }
 
 /// The route a path reaches the store through, if it does.
@@ -94,34 +111,72 @@ fn store_route(path: &str) -> Option<usize> {
 
 impl Shedder {
     pub(super) fn new(cfg: ShedConfig) -> Self {
-        let room = (cfg.max_in_flight > 0)
-            .then(|| Semaphore::new(cfg.max_in_flight.min(Semaphore::MAX_PERMITS)));
         Self {
             cfg,
-            room,
+            inside: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            freed: Notify::new(),
             shed: Default::default(),
         }
     }
 
-    /// Lets a request to `path` in, holding its place until the permit is dropped (`Ok(None)`:
-    /// the path is not bounded, or shedding is off), or sheds it: the answer and its route.
-    pub(super) async fn admit(
-        &self,
-        path: &str,
-    ) -> Result<Option<SemaphorePermit<'_>>, (Route, Resp)> {
-        let (Some(room), Some(i)) = (&self.room, store_route(path)) else {
+    /// Lets a request to `path` in, holding its place until the returned guard is dropped
+    /// (`Ok(None)`: the path is not bounded, or shedding is off), or sheds it: the answer and
+    /// its route.
+    pub(super) async fn admit(&self, path: &str) -> Result<Option<Inside<'_>>, (Route, Resp)> {
+        if self.cfg.max_in_flight == 0 {
+            return Ok(None);
+        }
+        let Some(i) = store_route(path) else {
             return Ok(None);
         };
-        if let Ok(permit) = room.try_acquire() {
-            return Ok(Some(permit));
+        if let Some(inside) = self.enter() {
+            return Ok(Some(inside));
         }
         if !self.cfg.max_wait.is_zero()
-            && let Ok(Ok(permit)) = tokio::time::timeout(self.cfg.max_wait, room.acquire()).await
+            && let Some(inside) = self.wait().await
         {
-            return Ok(Some(permit));
+            return Ok(Some(inside));
         }
-        Counters::inc(&self.shed[i]);
+        self.shed[i].fetch_add(1, Ordering::Relaxed);
         Err((SHED_ROUTES[i].0, self.answer()))
+    }
+
+    /// A place, if there is room now.
+    fn enter(&self) -> Option<Inside<'_>> {
+        let mut now = self.inside.load(Ordering::Acquire);
+        while now < self.cfg.max_in_flight {
+            match self.inside.compare_exchange_weak(
+                now,
+                now + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Inside(self)),
+                Err(seen) => now = seen,
+            }
+        }
+        None
+    }
+
+    /// Waits up to `max_wait` for a place.
+    async fn wait(&self) -> Option<Inside<'_>> {
+        let deadline = tokio::time::Instant::now() + self.cfg.max_wait;
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let inside = loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            // Registered before looking, so a place freed in between wakes this wait.
+            freed.as_mut().enable();
+            if let Some(inside) = self.enter() {
+                break Some(inside);
+            }
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
+                break self.enter();
+            }
+        };
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        inside
     }
 
     /// 503 with `Retry-After: 1`, naming the bound and the flags that set it.
@@ -140,11 +195,7 @@ impl Shedder {
 
     /// Requests inside the store routes now.
     pub(super) fn in_flight(&self) -> usize {
-        self.room.as_ref().map_or(0, |room| {
-            self.cfg
-                .max_in_flight
-                .saturating_sub(room.available_permits())
-        })
+        self.inside.load(Ordering::Relaxed)
     }
 
     /// `mo2fa_shed_total{route}`, `mo2fa_in_flight_requests`, `mo2fa_max_in_flight_requests`.
@@ -155,12 +206,10 @@ impl Shedder {
             "counter",
             "Requests answered 503 without reaching the store: --max-in-flight requests were inside and none finished within --shed-wait.",
             "route",
-            SHED_ROUTES.iter().zip(&self.shed).map(|((_, name), n)| {
-                (
-                    (*name).to_string(),
-                    n.load(std::sync::atomic::Ordering::Relaxed) as f64,
-                )
-            }),
+            SHED_ROUTES
+                .iter()
+                .zip(&self.shed)
+                .map(|((_, name), n)| ((*name).to_string(), n.load(Ordering::Relaxed) as f64)),
         );
         metrics::render_gauge(
             out,
@@ -239,6 +288,32 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         drop(first);
         assert!(waiter.await.unwrap(), "the waiter is let in, not shed");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_waiters_never_exceed_the_bound_and_all_get_in() {
+        let s = std::sync::Arc::new(Shedder::new(ShedConfig {
+            max_in_flight: 4,
+            max_wait: Duration::from_secs(30),
+        }));
+        let peak = std::sync::Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..64)
+            .map(|_| {
+                let (s, peak) = (s.clone(), peak.clone());
+                tokio::spawn(async move {
+                    let inside = s.admit("/webhook/blooio").await.ok().flatten();
+                    assert!(inside.is_some(), "a waiter with time to spare is let in");
+                    peak.fetch_max(s.in_flight(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert!(peak.load(Ordering::Relaxed) <= 4, "peak {peak:?}");
+        assert_eq!(s.in_flight(), 0);
+        assert!(s.shed.iter().all(|n| n.load(Ordering::Relaxed) == 0));
     }
 
     #[tokio::test]
