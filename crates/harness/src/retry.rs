@@ -5,7 +5,8 @@
 //! signature), as a provider's retry carries the event it failed to deliver. The server's
 //! delivery dedupe therefore applies: a retry of a delivery that was decided after all (its
 //! attempt timed out at the provider while the server finished it) gets the first answer,
-//! marked duplicate, and verifies nothing twice.
+//! marked duplicate, and verifies nothing twice. The signature's time is the first
+//! attempt's, so retries are accepted within the verifier's tolerance (5 minutes) of it.
 //!
 //! Blooio documents that it keeps delivery attempts (`attempt_count`, `next_attempt_at` on
 //! `GET /webhooks/{id}/deliveries`) but not its timeout, retry count, backoff or which answers
