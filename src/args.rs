@@ -94,6 +94,93 @@ pub(crate) fn speed(s: &str) -> Result<f64, String> {
     }
 }
 
+/// What `bench http`, `soak` and `load` share: how they talk to the server under test (its
+/// profile, the deliveries' signature scheme and body shape) and how the "provider" retries
+/// deliveries.
+#[derive(clap::Args)]
+pub(crate) struct TargetArgs {
+    /// How to talk to the --target: a built-in profile (mo2fa, blooio-demo) or a TOML file
+    /// (docs/audit.md lists its keys). What the profile cannot see is listed as not checked
+    /// (`bench http`: endpoints it has no route for are not measured).
+    #[arg(
+        long,
+        value_name = "NAME|FILE",
+        default_value = "mo2fa",
+        requires = "target"
+    )]
+    profile: String,
+    /// Webhook signature scheme of the deliveries (the server's --signature-scheme; default
+    /// blooio, or the --target's profile's).
+    #[arg(long, value_enum)]
+    signature_scheme: Option<SchemeArg>,
+    /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
+    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope);
+    /// default v2, or the --target's profile's.
+    #[arg(long, value_enum)]
+    payload_shape: Option<ShapeArg>,
+    /// The provider's timeout on each delivery attempt (on every request in `bench http`): an
+    /// attempt not answered within it is abandoned and its connection closed, as the provider
+    /// closes it. Assumed default (Blooio publishes none; docs/performance.md, "Retry storms").
+    #[arg(long = "timeout", value_name = "DURATION", default_value = "10s", value_parser = positive_millis)]
+    timeout_ms: u64,
+    /// How many times the provider sends a delivery again after a timeout, a broken
+    /// connection or any answer outside 2xx: the same delivery (same message id), so the
+    /// verifier's dedupe applies. 0 (the default): never, so the figures measure the server
+    /// alone.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=20))]
+    retries: u32,
+    /// The delay before the first retry; each further one doubles it, up to --max-backoff.
+    /// The delay waited is drawn between half of it and all of it, from --retry-seed.
+    #[arg(long = "backoff", value_name = "DURATION", default_value = "1s", value_parser = positive_millis)]
+    backoff_ms: u64,
+    /// The longest delay between two attempts of a delivery.
+    #[arg(long = "max-backoff", value_name = "DURATION", default_value = "60s", value_parser = positive_millis)]
+    max_backoff_ms: u64,
+    /// Seeds the retries' jitter: the same seed gives the same delays.
+    #[arg(long = "retry-seed", value_name = "SEED", default_value = "0", value_parser = seed)]
+    retry_seed: u64,
+}
+
+impl TargetArgs {
+    /// The --target's profile with --signature-scheme and --payload-shape applied.
+    pub(crate) fn profile(&self) -> anyhow::Result<mo2fa_target::profile::Profile> {
+        profile(
+            &self.profile,
+            self.signature_scheme.map(Into::into),
+            self.payload_shape.map(Into::into),
+        )
+    }
+
+    /// How deliveries to an in-process server are signed.
+    pub(crate) fn scheme(&self) -> Scheme {
+        self.signature_scheme.unwrap_or(SchemeArg::Blooio).into()
+    }
+
+    /// The body shape of deliveries to an in-process server.
+    pub(crate) fn shape(&self) -> PayloadShape {
+        self.payload_shape.unwrap_or(ShapeArg::V2).into()
+    }
+
+    /// The provider's retry policy.
+    pub(crate) fn retry(&self) -> anyhow::Result<mo2fa_harness::retry::RetryPolicy> {
+        if self.max_backoff_ms < self.backoff_ms {
+            anyhow::bail!(
+                "--max-backoff ({}) is shorter than --backoff ({})",
+                show_secs(self.max_backoff_ms),
+                show_secs(self.backoff_ms)
+            );
+        }
+        let ms = std::time::Duration::from_millis;
+        Ok(mo2fa_harness::retry::RetryPolicy {
+            timeout: ms(self.timeout_ms),
+            retries: self.retries,
+            backoff: ms(self.backoff_ms),
+            max_backoff: ms(self.max_backoff_ms),
+            seed: self.retry_seed,
+        })
+    }
+}
+
 /// `--profile NAME|FILE` for the load tools, with `--signature-scheme` and `--payload-shape`
 /// (when given) taking the place of the profile's own.
 pub(crate) fn profile(

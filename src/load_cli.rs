@@ -2,7 +2,7 @@
 //! checking exactly-once and flat memory) and `load` (goose's closed loop): their flags, and
 //! the call into the harness.
 
-use crate::args::{self, EndpointArg, SECRET_ENV, SchemeArg, ShapeArg};
+use crate::args::{self, EndpointArg, SECRET_ENV, TargetArgs};
 use crate::progress;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -18,30 +18,21 @@ pub(crate) struct SoakArgs {
     /// Flows started per second.
     #[arg(long = "rate", value_name = "RATE", default_value_t = 2000.0)]
     rate_per_s: f64,
-    /// Challenge lifetime, whole seconds (short, so they expire constantly; e.g. `5s`).
-    #[arg(long = "ttl", value_name = "TTL", default_value = "5s", value_parser = args::positive_millis)]
-    ttl_ms: u64,
+    /// Challenge lifetime, whole seconds (short, so they expire constantly); default 5 s in
+    /// process, and with --target the profile's short lifetime (mo2fa's: 10 s, serve's
+    /// shortest --min-ttl), else its lifetime.
+    #[arg(long = "ttl", value_name = "TTL", value_parser = args::positive_millis)]
+    ttl_ms: Option<u64>,
     /// Concurrent client connections (the load generator's, not server threads).
     #[arg(long, default_value_t = 32, alias = "workers")]
     connections: usize,
-    /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
-    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope).
-    #[arg(long, value_enum, default_value_t = ShapeArg::V2)]
-    payload_shape: ShapeArg,
     /// Soak an already running verifier at http://HOST:PORT instead of an in-process server,
     /// as its --profile says (deliveries signed with the secret in MO2FA_WEBHOOK_SECRET).
     /// Checks the profile cannot see, and the target's memory, are listed as not checked.
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// How to talk to the --target: a built-in profile (mo2fa, blooio-demo) or a TOML file
-    /// (docs/audit.md lists its keys); its payload shape is used, not --payload-shape.
-    #[arg(
-        long,
-        value_name = "NAME|FILE",
-        default_value = "mo2fa",
-        requires = "target"
-    )]
-    profile: String,
+    #[command(flatten)]
+    to: TargetArgs,
 }
 
 #[derive(Args)]
@@ -77,24 +68,8 @@ pub(crate) struct LoadArgs {
     /// Environment variable holding the target's webhook secret; only read with --target.
     #[arg(long, default_value = SECRET_ENV)]
     secret_env: String,
-    /// How to talk to the --target: a built-in profile (mo2fa, blooio-demo) or a TOML file
-    /// (docs/audit.md lists its keys). What it cannot see is listed as not checked.
-    #[arg(
-        long,
-        value_name = "NAME|FILE",
-        default_value = "mo2fa",
-        requires = "target"
-    )]
-    profile: String,
-    /// Webhook signature scheme of the deliveries (the target's --signature-scheme; default
-    /// blooio, or the --target's profile's).
-    #[arg(long, value_enum)]
-    signature_scheme: Option<SchemeArg>,
-    /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
-    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope);
-    /// default v2, or the --target's profile's.
-    #[arg(long, value_enum)]
-    payload_shape: Option<ShapeArg>,
+    #[command(flatten)]
+    to: TargetArgs,
 }
 
 #[derive(Args)]
@@ -133,25 +108,8 @@ pub(crate) struct BenchHttpArgs {
     /// webhook deliveries are signed with the secret in MO2FA_WEBHOOK_SECRET (the target's).
     #[arg(long, value_name = "URL")]
     target: Option<String>,
-    /// How to talk to the --target: a built-in profile (mo2fa, blooio-demo) or a TOML file
-    /// (docs/audit.md lists its keys). Endpoints the profile has no route for are not measured
-    /// and say so.
-    #[arg(
-        long,
-        value_name = "NAME|FILE",
-        default_value = "mo2fa",
-        requires = "target"
-    )]
-    profile: String,
-    /// Webhook signature scheme of the deliveries (the server's --signature-scheme; default
-    /// blooio, or the --target's profile's).
-    #[arg(long, value_enum)]
-    signature_scheme: Option<SchemeArg>,
-    /// Body shape of the webhook deliveries: v2 (Blooio's documented event, with its
-    /// X-Blooio-Event and X-Blooio-Message-Id headers), legacy (`sender`) or v4 (envelope);
-    /// default v2, or the --target's profile's.
-    #[arg(long, value_enum)]
-    payload_shape: Option<ShapeArg>,
+    #[command(flatten)]
+    to: TargetArgs,
     /// Write <endpoint>.hgrm percentile tables, .hlog interval logs, latency.html (the
     /// percentile plot) and bench.json (with the time, git commit, host and cores) here.
     #[arg(long)]
@@ -191,11 +149,7 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
         },
         Some(url) => {
             let addr = TargetUrl::parse(&url, false)?.authority;
-            let profile = args::profile(
-                &args.profile,
-                args.signature_scheme.map(Into::into),
-                args.payload_shape.map(Into::into),
-            )?;
+            let profile = args.to.profile()?;
             let secret = std::env::var(SECRET_ENV).ok();
             let signed = profile.webhook.signature.core().is_some();
             if secret.is_none() && signed && endpoints.contains(&Endpoint::Webhook) {
@@ -221,9 +175,10 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
         max_rate_per_s: args.max_rate_per_s,
         out: args.out,
         server,
-        scheme: args.signature_scheme.unwrap_or(SchemeArg::Blooio).into(),
-        shape: args.payload_shape.unwrap_or(ShapeArg::V2).into(),
+        scheme: args.to.scheme(),
+        shape: args.to.shape(),
         shard,
+        retry: args.to.retry()?,
     };
     for (endpoint, why) in bench::not_measured(&opts) {
         eprintln!("  {:8} not measured: {why}", endpoint.name());
@@ -259,17 +214,19 @@ pub(crate) fn soak(args: SoakArgs) -> Result<()> {
     if args.connections == 0 {
         bail!("--connections must be positive");
     }
-    if !args.ttl_ms.is_multiple_of(1000) {
+    if let Some(ttl_ms) = args.ttl_ms
+        && !ttl_ms.is_multiple_of(1000)
+    {
         bail!(
             "--ttl must be a whole number of seconds, got {}",
-            args::show_secs(args.ttl_ms)
+            args::show_secs(ttl_ms)
         );
     }
     let target = match &args.target {
         None => None,
         Some(url) => {
             let addr = TargetUrl::parse(url, false)?.authority;
-            let profile = args::profile(&args.profile, None, None)?;
+            let profile = args.to.profile()?;
             let secret = match profile.webhook.signature.core() {
                 None => None,
                 Some(scheme) => {
@@ -290,12 +247,24 @@ pub(crate) fn soak(args: SoakArgs) -> Result<()> {
             })
         }
     };
+    // In process the soak's server takes any lifetime; a target takes what its profile asks.
+    let ttl_secs = match (args.ttl_ms, &target) {
+        (Some(ms), _) => ms / 1000,
+        (None, None) => 5,
+        (None, Some(t)) => t
+            .profile
+            .start
+            .short_ttl_seconds
+            .unwrap_or(t.profile.start.ttl_seconds),
+    };
     let opts = mo2fa_harness::soak::SoakOptions {
         duration: std::time::Duration::from_secs_f64(args.duration_s),
         rate_per_s: args.rate_per_s,
-        ttl_secs: args.ttl_ms / 1000,
+        ttl_secs,
         connections: args.connections,
-        shape: args.payload_shape.into(),
+        shape: args.to.shape(),
+        scheme: args.to.scheme(),
+        retry: args.to.retry()?,
         target,
     };
     let line = progress::SoakProgress::new(args.duration_s.ceil() as u64);
@@ -355,11 +324,7 @@ pub(crate) fn load(args: LoadArgs) -> Result<()> {
     let target = match args.target {
         None => Target::InProcess,
         Some(base) => {
-            let profile = args::profile(
-                &args.profile,
-                args.signature_scheme.map(Into::into),
-                args.payload_shape.map(Into::into),
-            )?;
+            let profile = args.to.profile()?;
             let secret = std::env::var(&args.secret_env).ok();
             if secret.is_none() && profile.webhook.signature.core().is_some() {
                 bail!(
@@ -395,8 +360,9 @@ pub(crate) fn load(args: LoadArgs) -> Result<()> {
         run_time_secs: (args.duration_ms / 1000) as usize,
         mix,
         out: out.clone(),
-        scheme: args.signature_scheme.unwrap_or(SchemeArg::Blooio).into(),
-        shape: args.payload_shape.unwrap_or(ShapeArg::V2).into(),
+        scheme: args.to.scheme(),
+        shape: args.to.shape(),
+        retry: args.to.retry()?,
     })
     .with_context(|| format!("load run (reports in {})", out.display()))?;
     print!("{}", report.table());

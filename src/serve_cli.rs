@@ -95,6 +95,16 @@ pub(crate) struct ServeArgs {
     /// accepted. Default: 10,000, or fewer if the descriptor limit (ulimit -n) needs it.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     max_connections: Option<u64>,
+    /// Load shedding: requests inside the routes that reach the store (/2fa/*, /webhook/*,
+    /// /sms/*) at once. One that finds no room waits up to --shed-wait, then is answered 503
+    /// with Retry-After: 1 without touching the store; 0 turns shedding off (requests queue
+    /// for the store however long it takes). Counted in mo2fa_shed_total.
+    #[arg(long, value_name = "N", default_value_t = http::DEFAULT_MAX_IN_FLIGHT)]
+    max_in_flight: usize,
+    /// How long a request waits for room under --max-in-flight before it is shed (e.g. `50ms`;
+    /// `0` sheds at once).
+    #[arg(long = "shed-wait", value_name = "DURATION", default_value = "50ms", value_parser = args::millis)]
+    shed_wait_ms: u64,
     /// Serve /metrics (and /healthz, /readyz) on this address instead of --addr, so it need
     /// not be public; port 0 picks a free port (printed on the second stdout line).
     #[arg(long)]
@@ -317,6 +327,10 @@ fn http_config(args: &ServeArgs, secret: Secret) -> Result<HttpConfig> {
         sms_defences,
         request_timeout: std::time::Duration::from_millis(args.request_timeout_ms),
         max_connections,
+        shed: http::ShedConfig {
+            max_in_flight: args.max_in_flight,
+            max_wait: std::time::Duration::from_millis(args.shed_wait_ms),
+        },
         ..HttpConfig::new(args.handle.clone(), secret)
     })
 }

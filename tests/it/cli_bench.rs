@@ -228,3 +228,76 @@ fn bench_http_names_the_target_and_its_answer_when_starts_fail() {
         "{err}"
     );
 }
+
+/// The provider's retry policy through the CLI: a target that refuses every delivery (its
+/// secret is not the bench's) gets each one three times, and the table and bench.json say so.
+#[test]
+fn bench_http_retries_refused_deliveries_as_the_provider_would() {
+    let serve = Serve::start("the-targets-secret", &[]);
+    let dir = std::env::temp_dir().join(format!("mo2fa-cli-bench-retry-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(BIN)
+        .env("MO2FA_WEBHOOK_SECRET", "not-the-targets-secret")
+        .args(["bench", "http", "--endpoint", "webhook", "--target"])
+        .arg(format!("http://{}", serve.addr))
+        .args(["--rate", "100", "--duration", "1", "--connections", "4"])
+        .args([
+            "--retries",
+            "2",
+            "--backoff",
+            "10ms",
+            "--max-backoff",
+            "20ms",
+        ])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Not one delivery succeeded: the run fails, after printing what it saw.
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("no request succeeded on webhook"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(
+            "webhook retries: 3.00 requests sent per request planned (100 planned, 200 sent \
+             again, 0 timed out, 100 given up)"
+        ),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();
+    assert_eq!(json["retry"]["retries"], 2);
+    let retried = &json["endpoints"][0]["retried"];
+    assert_eq!(retried["planned"], 100);
+    assert_eq!(retried["retries"], 200);
+    assert_eq!(retried["gave_up"], 100);
+    assert_eq!(json["endpoints"][0]["errors_by_status"]["401"], 300);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_retry_flags_are_checked_before_anything_runs() {
+    for (args, says) in [
+        (
+            &["--backoff", "2s", "--max-backoff", "1s"][..],
+            "--max-backoff (1 s) is shorter than --backoff (2 s)",
+        ),
+        (&["--retries", "21"][..], "--retries"),
+        (&["--timeout", "0s"][..], "--timeout"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["bench", "http", "--endpoint", "healthz", "--rate", "10"])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(says),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -418,3 +418,22 @@ fn per_core_runtime_serves_one_store_from_every_thread_and_stops_on_sigterm() {
         "graceful shutdown exits 0, got {status:?}"
     );
 }
+
+#[test]
+fn serve_shows_its_in_flight_bound_and_checks_the_shed_flags() {
+    let serve = common::Serve::start("shed-secret", &["--max-in-flight", "7", "--shed-wait", "0"]);
+    assert_eq!(serve.metric("mo2fa_max_in_flight_requests"), 7);
+    assert_eq!(serve.metric("mo2fa_in_flight_requests"), 0);
+    let off = common::Serve::start("shed-secret", &["--max-in-flight", "0"]);
+    assert_eq!(off.metric("mo2fa_max_in_flight_requests"), 0);
+    let out = Command::new(BIN)
+        .args(["serve", "--shed-wait", "soon"])
+        .env("MO2FA_WEBHOOK_SECRET", "x")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--shed-wait"),
+        "{stderr}"
+    );
+}

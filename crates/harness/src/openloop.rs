@@ -7,11 +7,19 @@
 //! requests in order, and latency is measured from the scheduled time. A stall therefore
 //! shows up in full: every request scheduled during it waits, and is charged for waiting.
 //! The time from the actual send (service time) is recorded too, to show the difference.
+//!
+//! With a [`RetryPolicy`] the run plays the provider: each attempt is bounded by the policy's
+//! timeout (a timed-out connection is replaced), and a request answered outside 2xx or not at
+//! all is released again, the same bytes, after its backoff, until its retries run out. Every
+//! attempt is a sample of its own, timed from its own release; the report counts the retries,
+//! the timeouts and the requests given up.
 
 use super::client::Conn;
+use super::retry::RetryPolicy;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use std::time::Instant;
 use tokio::sync::{Mutex, mpsc};
@@ -67,6 +75,21 @@ pub struct EndpointReport {
     /// `non_2xx` by status code, so a report can say what went wrong (401: wrong secret).
     pub statuses: BTreeMap<u16, u64>,
     pub errors: u64,
+    /// Requests of the plan for this endpoint (each sent once, plus its retries).
+    pub planned: u64,
+    /// Attempts sent again under the retry policy.
+    pub retries: u64,
+    /// Attempts that got no answer within the policy's timeout.
+    pub timeouts: u64,
+    /// Requests whose last attempt failed with no retry left.
+    pub gave_up: u64,
+}
+
+impl EndpointReport {
+    /// Requests sent per request of the plan: 1 without retries.
+    pub fn amplification(&self) -> f64 {
+        (self.planned + self.retries) as f64 / self.planned.max(1) as f64
+    }
 }
 
 pub struct Report {
@@ -120,6 +143,10 @@ impl Recorder {
                     non_2xx: 0,
                     statuses: BTreeMap::new(),
                     errors: 0,
+                    planned: 0,
+                    retries: 0,
+                    timeouts: 0,
+                    gave_up: 0,
                 })
                 .collect(),
             throughput: Vec::new(),
@@ -166,7 +193,8 @@ impl Recorder {
     }
 }
 
-/// Runs `plan` (sorted by `at`) against `addr` over `connections` keep-alive connections.
+/// Runs `plan` (sorted by `at`) against `addr` over `connections` keep-alive connections,
+/// without retries (each attempt still bounded by the default timeout).
 pub async fn run(
     addr: &str,
     connections: usize,
@@ -174,61 +202,187 @@ pub async fn run(
     plan: Vec<Planned>,
     interval: Duration,
 ) -> std::io::Result<Report> {
-    let (job_tx, job_rx) = mpsc::unbounded_channel::<(Instant, Planned)>();
-    let job_rx = Arc::new(Mutex::new(job_rx));
-    let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
-    let start = Instant::now() + Duration::from_millis(20);
+    let retry = RetryPolicy::default();
+    run_with(addr, connections, endpoints, plan, interval, &retry).await
+}
 
-    let mut workers = Vec::with_capacity(connections);
-    for _ in 0..connections.max(1) {
-        let mut conn = Conn::connect(addr).await?;
-        let jobs = job_rx.clone();
-        let samples = sample_tx.clone();
-        let addr = addr.to_string();
-        workers.push(tokio::spawn(async move {
-            loop {
-                let Some((scheduled, job)) = jobs.lock().await.recv().await else {
-                    break;
-                };
-                let sent = Instant::now();
-                let status = match conn.send(&job.request).await {
-                    Ok(s) => Some(s),
+/// One attempt of a planned request, released at `due`.
+struct Job {
+    due: Instant,
+    planned: Planned,
+    /// The request's index in the plan: its key for the retry jitter.
+    key: u64,
+    /// Attempts made before this one.
+    retry: u32,
+}
+
+/// Retry counts of one endpoint, kept by the workers.
+#[derive(Default)]
+struct RetryCounts {
+    retries: AtomicU64,
+    timeouts: AtomicU64,
+    gave_up: AtomicU64,
+}
+
+/// What every connection's worker shares.
+struct Workers {
+    addr: String,
+    jobs: Mutex<mpsc::UnboundedReceiver<Option<Job>>>,
+    /// Releases retries; a `None` stops one worker.
+    again: mpsc::UnboundedSender<Option<Job>>,
+    samples: mpsc::UnboundedSender<Sample>,
+    start: Instant,
+    retry: RetryPolicy,
+    counts: Arc<Vec<RetryCounts>>,
+    /// Requests of the plan not yet finished (answered, or given up).
+    outstanding: AtomicUsize,
+    connections: usize,
+}
+
+impl Workers {
+    /// Takes jobs until told to stop.
+    async fn work(self: Arc<Self>, mut conn: Conn) {
+        loop {
+            let Some(Some(job)) = self.jobs.lock().await.recv().await else {
+                break;
+            };
+            let sent = Instant::now();
+            let status =
+                match tokio::time::timeout(self.retry.timeout, conn.send(&job.planned.request))
+                    .await
+                {
+                    Ok(Ok(s)) => Some(s),
+                    Ok(Err(_)) => None,
                     Err(_) => {
-                        // The server dropped the connection: count an error, reconnect.
-                        if let Ok(c) = Conn::connect(&addr).await {
-                            conn = c;
-                        }
+                        self.count(job.planned.endpoint, |c| &c.timeouts);
                         None
                     }
                 };
-                let done = Instant::now();
-                let _ = samples.send(Sample {
-                    endpoint: job.endpoint,
-                    scheduled: job.at,
-                    finished: done.saturating_duration_since(start),
-                    latency_us: done.saturating_duration_since(scheduled).as_micros() as u64,
-                    service_us: done.saturating_duration_since(sent).as_micros() as u64,
-                    status,
-                });
+            if status.is_none() {
+                // The server dropped the connection, or the attempt timed out and the
+                // connection is closed as a provider closes it: count an error, reconnect.
+                if let Ok(c) = Conn::connect(&self.addr).await {
+                    conn = c;
+                }
             }
-        }));
+            let done = Instant::now();
+            let _ = self.samples.send(Sample {
+                endpoint: job.planned.endpoint,
+                scheduled: job.planned.at,
+                finished: done.saturating_duration_since(self.start),
+                latency_us: done.saturating_duration_since(job.due).as_micros() as u64,
+                service_us: done.saturating_duration_since(sent).as_micros() as u64,
+                status,
+            });
+            self.next(job, status, done);
+        }
     }
-    drop(sample_tx);
+
+    /// After an attempt: release the retry after its delay, or finish the request.
+    fn next(self: &Arc<Self>, job: Job, status: Option<u16>, done: Instant) {
+        if RetryPolicy::retries_on(status) {
+            if job.retry < self.retry.retries {
+                self.count(job.planned.endpoint, |c| &c.retries);
+                let due = done + self.retry.delay(job.key, job.retry + 1);
+                let again = self.again.clone();
+                let job = Job {
+                    due,
+                    retry: job.retry + 1,
+                    ..job
+                };
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(due.into()).await;
+                    let _ = again.send(Some(job));
+                });
+                return;
+            }
+            self.count(job.planned.endpoint, |c| &c.gave_up);
+        }
+        if self.outstanding.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.stop();
+        }
+    }
+
+    fn count(&self, endpoint: usize, which: impl Fn(&RetryCounts) -> &AtomicU64) {
+        if let Some(c) = self.counts.get(endpoint) {
+            which(c).fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn stop(&self) {
+        for _ in 0..self.connections {
+            let _ = self.again.send(None);
+        }
+    }
+}
+
+/// Runs `plan` (sorted by `at`) against `addr` over `connections` keep-alive connections,
+/// playing the provider's `retry` policy.
+pub async fn run_with(
+    addr: &str,
+    connections: usize,
+    endpoints: &[&str],
+    plan: Vec<Planned>,
+    interval: Duration,
+    retry: &RetryPolicy,
+) -> std::io::Result<Report> {
+    let (job_tx, job_rx) = mpsc::unbounded_channel::<Option<Job>>();
+    let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
+    let start = Instant::now() + Duration::from_millis(20);
+    let connections = connections.max(1);
+    let mut planned = vec![0u64; endpoints.len()];
+    for p in &plan {
+        if let Some(n) = planned.get_mut(p.endpoint) {
+            *n += 1;
+        }
+    }
+    let counts: Arc<Vec<RetryCounts>> = Arc::new(
+        (0..endpoints.len())
+            .map(|_| RetryCounts::default())
+            .collect(),
+    );
+    let shared = Arc::new(Workers {
+        addr: addr.to_string(),
+        jobs: Mutex::new(job_rx),
+        again: job_tx.clone(),
+        samples: sample_tx,
+        start,
+        retry: *retry,
+        counts: counts.clone(),
+        outstanding: AtomicUsize::new(plan.len()),
+        connections,
+    });
+    if plan.is_empty() {
+        shared.stop();
+    }
+    let mut workers = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let conn = Conn::connect(addr).await?;
+        workers.push(tokio::spawn(shared.clone().work(conn)));
+    }
 
     // The dispatcher has a thread of its own: tokio's timer ticks in whole milliseconds and
     // would release requests up to 1 ms late, which the latency (from the scheduled time)
     // would then wrongly charge to the server.
     let dispatcher = std::thread::spawn(move || {
         precise_sleeps();
-        for job in plan {
+        for (key, job) in plan.into_iter().enumerate() {
             let when = start + job.at;
             sleep_until(when);
-            if job_tx.send((when, job)).is_err() {
+            let job = Job {
+                due: when,
+                planned: job,
+                key: key as u64,
+                retry: 0,
+            };
+            if job_tx.send(Some(job)).is_err() {
                 break;
             }
         }
     });
 
+    // The workers hold the only sample senders now: the samples end when the last one stops.
+    drop(shared);
     let mut recorder = Recorder::new(endpoints, interval);
     while let Some(s) = sample_rx.recv().await {
         recorder.record(&s);
@@ -237,7 +391,15 @@ pub async fn run(
     for w in workers {
         let _ = w.await;
     }
-    Ok(recorder.finish(Instant::now().saturating_duration_since(start)))
+    let mut report = recorder.finish(Instant::now().saturating_duration_since(start));
+    for ((e, c), n) in report.endpoints.iter_mut().zip(counts.iter()).zip(planned) {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        e.planned = n;
+        e.retries = get(&c.retries);
+        e.timeouts = get(&c.timeouts);
+        e.gave_up = get(&c.gave_up);
+    }
+    Ok(report)
 }
 
 /// The percentile distribution in the `.hgrm` text format HdrHistogram tools plot, in ms.

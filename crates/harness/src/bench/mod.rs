@@ -21,6 +21,7 @@ pub use search::{
 use crate::client;
 use crate::error::HarnessError;
 use crate::openloop::{self, Report};
+use crate::retry::RetryPolicy;
 use crate::server::{self, InProcess, ServerSpec, StoreUrl, WithServer};
 use challenges::{Challenges, InProcessChallenges, RemoteChallenges, Target};
 use mo2fa_core::clock::SystemClock;
@@ -76,6 +77,8 @@ pub struct BenchOptions {
     pub shape: PayloadShape,
     /// This run's part of a sharded bench: it offers 1/N of each step's rate.
     pub shard: crate::shard::Shard,
+    /// The provider's retry policy: each attempt's timeout, and what is sent again.
+    pub retry: RetryPolicy,
 }
 
 /// One endpoint's result.
@@ -97,9 +100,31 @@ pub struct Row {
     /// What the errors were: `(Some(status), n)` for answers outside 2xx, `(None, n)` for
     /// requests that got no answer.
     pub error_kinds: Vec<(Option<u16>, u64)>,
+    /// Requests of the measured step's plan, and what the retry policy added to them.
+    pub retried: Retried,
     /// For the webhook: what was seen of the deliveries' effect (verified challenges on the
     /// status route), or why it cannot be seen. A 2xx alone does not say a code verified.
     pub seen: Option<String>,
+}
+
+/// What the retry policy did in a measured step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Retried {
+    /// Requests of the plan.
+    pub planned: u64,
+    /// Attempts sent again.
+    pub retries: u64,
+    /// Attempts that got no answer within the timeout.
+    pub timeouts: u64,
+    /// Requests whose last attempt failed with no retry left.
+    pub gave_up: u64,
+}
+
+impl Retried {
+    /// Requests sent per request of the plan (1: nothing was sent again).
+    pub fn amplification(&self) -> f64 {
+        (self.planned + self.retries) as f64 / self.planned.max(1) as f64
+    }
 }
 
 /// The in-process server's webhook secret; only this process knows that server.
@@ -348,12 +373,22 @@ impl<C: Challenges> Bench<'_, C> {
     /// One open-loop step at `rate` per second for `duration`.
     fn step(&mut self, rate: u64, duration: Duration) -> Result<Report, HarnessError> {
         let plan = self.target.plan(self.rt, self.endpoint, rate, duration)?;
-        Ok(self.rt.block_on(openloop::run(
+        // The provider retries its deliveries; the other endpoints' requests are the app's,
+        // and only time out.
+        let retry = match self.endpoint {
+            Endpoint::Webhook => self.opts.retry,
+            _ => RetryPolicy {
+                retries: 0,
+                ..self.opts.retry
+            },
+        };
+        Ok(self.rt.block_on(openloop::run_with(
             &self.target.addr,
             self.opts.connections,
             &[self.endpoint.name()],
             plan,
             Duration::from_secs(1),
+            &retry,
         ))?)
     }
 
@@ -415,6 +450,12 @@ fn row(
             .map(|(&code, &n)| (Some(code), n))
             .chain((e.errors > 0).then_some((None, e.errors)))
             .collect(),
+        retried: Retried {
+            planned: e.planned,
+            retries: e.retries,
+            timeouts: e.timeouts,
+            gave_up: e.gave_up,
+        },
         seen: None,
     }
 }

@@ -124,6 +124,11 @@ pub fn summary(opts: &BenchOptions, rows: &[Row]) -> serde_json::Value {
                 "errors_by_status": errors,
                 "latency_ms": {"p50": r.p50_ms, "p99": r.p99_ms, "p99_9": r.p999_ms, "max": r.max_ms},
                 "seen": r.seen,
+                "retried": {
+                    "planned": r.retried.planned, "retries": r.retried.retries,
+                    "timeouts": r.retried.timeouts, "gave_up": r.retried.gave_up,
+                    "amplification": r.retried.amplification(),
+                },
             })
         })
         .collect();
@@ -134,6 +139,13 @@ pub fn summary(opts: &BenchOptions, rows: &[Row]) -> serde_json::Value {
         "connections": opts.connections,
         "measure_seconds": opts.measure.as_secs_f64(),
         "fraction_of_saturation": opts.rate_per_s.is_none().then_some(opts.fraction),
+        "retry": {
+            "timeout_ms": opts.retry.timeout.as_millis() as u64,
+            "retries": opts.retry.retries,
+            "backoff_ms": opts.retry.backoff.as_millis() as u64,
+            "max_backoff_ms": opts.retry.max_backoff.as_millis() as u64,
+            "seed": opts.retry.seed,
+        },
         "endpoints": endpoints,
     })
 }
@@ -161,6 +173,22 @@ pub fn table(rows: &[Row]) -> String {
     }
     for r in rows.iter().filter(|r| !r.error_kinds.is_empty()) {
         let _ = writeln!(out, "{} errors: {}", r.endpoint.name(), r.describe_errors());
+    }
+    for r in rows {
+        let t = &r.retried;
+        if t.retries > 0 || t.timeouts > 0 || t.gave_up > 0 {
+            let _ = writeln!(
+                out,
+                "{} retries: {:.2} requests sent per request planned ({} planned, {} sent again, \
+                 {} timed out, {} given up)",
+                r.endpoint.name(),
+                t.amplification(),
+                t.planned,
+                t.retries,
+                t.timeouts,
+                t.gave_up
+            );
+        }
     }
     for r in rows {
         if let Some(seen) = &r.seen {

@@ -52,6 +52,7 @@ fn what_a_profile_has_no_route_for_is_not_measured() {
         scheme: Scheme::Blooio,
         shape: PayloadShape::V2,
         shard: crate::shard::Shard::WHOLE,
+        retry: Default::default(),
     };
     let skipped: Vec<Endpoint> = not_measured(&opts).into_iter().map(|(e, _)| e).collect();
     assert_eq!(skipped, [Endpoint::Healthz, Endpoint::Status]);
@@ -182,6 +183,7 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
         max_ms: 0.4,
         errors: error_kinds.iter().map(|(_, n)| n).sum(),
         error_kinds,
+        retried: Default::default(),
         seen: None,
     };
     let overloaded = row(Endpoint::Start, 97, vec![(Some(503), 3)]);
@@ -210,6 +212,7 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
         scheme: Scheme::Blooio,
         shape: PayloadShape::V2,
         shard: crate::shard::Shard::WHOLE,
+        retry: Default::default(),
     };
     let json = summary(&opts, &[refused]);
     assert_eq!(json["target"], "http://127.0.0.1:8080");

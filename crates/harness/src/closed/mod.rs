@@ -28,6 +28,7 @@ use report::rows;
 pub use report::{LoadReport, RequestRow, ServerCounters, TransactionRow};
 
 use crate::error::HarnessError;
+use crate::retry::RetryPolicy;
 use crate::server::{self, JustTheServer, ServerSpec, StoreUrl};
 use crate::target::TargetUrl;
 use goose::config::{GooseConfiguration, GooseDefault, GooseDefaultType};
@@ -179,6 +180,9 @@ pub struct LoadOptions {
     pub scheme: Scheme,
     /// The body shape of deliveries.
     pub shape: PayloadShape,
+    /// The provider's retry policy for deliveries (each attempt's timeout; a retry is the
+    /// same delivery, so dedupe applies).
+    pub retry: RetryPolicy,
 }
 
 /// Shared by every user: what signs deliveries and makes delivery ids unique across runs.
@@ -192,6 +196,9 @@ struct Shared {
     /// one from an earlier run.
     run_id: u64,
     deliveries: AtomicU64,
+    retry: RetryPolicy,
+    /// Delivery attempts sent again.
+    retries: AtomicU64,
 }
 
 /// One user's memory between transactions.
@@ -334,7 +341,8 @@ async fn start(user: &mut GooseUser, shared: &Shared) -> Result<Issued, Box<Tran
     }
 }
 
-/// A signed `message.received` delivery, exactly as the provider would post it.
+/// A signed `message.received` delivery, exactly as the provider would post it: sent again
+/// under the retry policy while it times out or is answered outside 2xx.
 async fn deliver(
     user: &mut GooseUser,
     shared: &Shared,
@@ -358,21 +366,33 @@ async fn deliver(
         None => (shared.shape.body(&m), shared.shape.headers(&m)),
     };
     let path = shared.profile.webhook.path.as_str();
-    let mut builder = user
-        .get_request_builder(&GooseMethod::Post, path)?
-        .header("Content-Type", "application/json");
-    for (name, value) in headers {
-        builder = builder.header(name, value);
+    let mut retry = 0;
+    loop {
+        let mut builder = user
+            .get_request_builder(&GooseMethod::Post, path)?
+            .timeout(shared.retry.timeout)
+            .header("Content-Type", "application/json");
+        for (name, value) in &headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        let builder = builder.body(body.clone());
+        let goose = user
+            .request(
+                GooseRequest::builder()
+                    .method(GooseMethod::Post)
+                    .path(path)
+                    .set_request_builder(builder)
+                    .build(),
+            )
+            .await?;
+        let status = goose.response.is_ok().then_some(goose.request.status_code);
+        if retry >= shared.retry.retries || !RetryPolicy::retries_on(status) {
+            return Ok(goose);
+        }
+        retry += 1;
+        shared.retries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(shared.retry.delay(n, retry)).await;
     }
-    let builder = builder.body(body);
-    user.request(
-        GooseRequest::builder()
-            .method(GooseMethod::Post)
-            .path(path)
-            .set_request_builder(builder)
-            .build(),
-    )
-    .await
 }
 
 /// The status of `issued` on the profile's status route; `None` without one.
@@ -650,6 +670,8 @@ fn setup(
         not_seen: AtomicU64::new(0),
         run_id: rand::rng().random(),
         deliveries: AtomicU64::new(0),
+        retry: opts.retry,
+        retries: AtomicU64::new(0),
     });
     Ok((base, shared, server))
 }
@@ -716,6 +738,7 @@ fn judge(
         requests,
         server: counters.ok(),
         flows_verified,
+        delivery_retries: shared.retries.load(Ordering::Relaxed),
         interrupted: goose::is_killswitch_triggered(),
         problems,
         not_checked,

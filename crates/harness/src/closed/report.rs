@@ -104,6 +104,8 @@ pub struct LoadReport {
     pub server: Option<ServerCounters>,
     /// Successful `flow` transactions, to compare with `server.verifications`.
     pub flows_verified: usize,
+    /// Delivery attempts sent again under the provider's retry policy (`--retries`).
+    pub delivery_retries: u64,
     /// Stopped early by Ctrl-C: the figures cover the part that ran.
     pub interrupted: bool,
     /// Broken expectations; for the in-process target, a non-empty list fails the run.
@@ -164,6 +166,9 @@ impl LoadReport {
             }
         }
         let _ = writeln!(s, "  flows verified         {:>12}", self.flows_verified);
+        if self.delivery_retries > 0 {
+            let _ = writeln!(s, "  deliveries sent again  {:>12}", self.delivery_retries);
+        }
         if self.interrupted {
             let _ = writeln!(s, "  INTERRUPTED: the figures cover the part that ran");
         }

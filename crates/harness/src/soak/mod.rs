@@ -17,6 +17,7 @@ pub use remote::SoakTarget;
 
 use crate::client::{self, Conn};
 use crate::error::HarnessError;
+use crate::retry::{Attempts, RetryPolicy};
 use crate::server::{self, InProcess, ServerSpec, StoreUrl, WithServer};
 use mo2fa_core::clock::SystemClock;
 use mo2fa_core::store::MemoryStoreConfig;
@@ -39,8 +40,13 @@ pub struct SoakOptions {
     pub ttl_secs: u64,
     /// Concurrent client connections.
     pub connections: usize,
-    /// The body shape of webhook deliveries.
+    /// The body shape of webhook deliveries to the in-process server.
     pub shape: PayloadShape,
+    /// How deliveries to the in-process server are signed.
+    pub scheme: Scheme,
+    /// The provider's retry policy for deliveries: each attempt's timeout, and what is sent
+    /// again (the same delivery, so dedupe applies).
+    pub retry: RetryPolicy,
     /// A running verifier to soak instead of the in-process server.
     pub target: Option<SoakTarget>,
 }
@@ -56,6 +62,9 @@ pub struct Counts {
     /// Any answer that breaks an invariant (listed in `problems`).
     pub violations: AtomicU64,
     pub errors: AtomicU64,
+    /// Delivery attempts sent again under the retry policy, and attempts that timed out.
+    pub retries: AtomicU64,
+    pub timeouts: AtomicU64,
     /// Checks a target's profile could not see (a verification, a duplicate).
     pub unobserved: AtomicU64,
 }
@@ -99,6 +108,10 @@ impl SoakReport {
             g(&c.violations)
         );
         let _ = writeln!(s, "  transport errors              {:>12}", g(&c.errors));
+        if g(&c.retries) + g(&c.timeouts) > 0 {
+            let _ = writeln!(s, "  delivery attempts retried     {:>12}", g(&c.retries));
+            let _ = writeln!(s, "  delivery attempts timed out   {:>12}", g(&c.timeouts));
+        }
         if !self.not_checked.is_empty() {
             let _ = writeln!(
                 s,
@@ -152,11 +165,47 @@ fn received(body: &[u8]) -> (Option<&'static str>, bool) {
 
 const SECRET: &str = "soak-secret";
 
+impl Counts {
+    /// Counts what sending one delivery took.
+    pub(crate) fn took(&self, took: Attempts) {
+        let retries = u64::from(took.sent.saturating_sub(1));
+        self.retries.fetch_add(retries, Ordering::Relaxed);
+        self.timeouts
+            .fetch_add(u64::from(took.timeouts), Ordering::Relaxed);
+    }
+}
+
+/// How the "provider" sends deliveries: signed with `secret`, in `shape`, under `retry`.
+#[derive(Clone)]
+struct Provider {
+    secret: Secret,
+    shape: PayloadShape,
+    retry: RetryPolicy,
+}
+
+impl Provider {
+    /// Sends delivery `request` (key `key` for the retry jitter) under the retry policy; an
+    /// attempt left without an answer is a transport error.
+    async fn deliver(
+        &self,
+        conn: &mut Conn,
+        host: &str,
+        request: &[u8],
+        key: u64,
+        counts: &Counts,
+    ) -> std::io::Result<u16> {
+        let (status, took) = self.retry.send(conn, host, request, key).await;
+        counts.took(took);
+        status.ok_or_else(|| {
+            std::io::Error::other(format!("no answer after {} attempt(s)", took.sent))
+        })
+    }
+}
+
 async fn flow(
     conn: &mut Conn,
     host: &str,
-    secret: &Secret,
-    shape: PayloadShape,
+    provider: &Provider,
     n: u64,
     counts: &Counts,
     problems: &std::sync::Mutex<Vec<String>>,
@@ -199,10 +248,11 @@ async fn flow(
             protocol: "imessage",
             received_at_ms: (now_s as u64).saturating_mul(1000),
         };
+        let (secret, shape) = (&provider.secret, provider.shape);
         client::delivery(host, "/webhook/blooio", Some(secret), shape, &m, now_s)
     };
     let first = deliver(format!("soak_{n}"));
-    conn.send(&first).await?;
+    provider.deliver(conn, host, &first, 2 * n, counts).await?;
     let (result, _) = received(conn.body());
     if result != Some("verified") {
         note(format!("flow {n}: first delivery answered {result:?}"));
@@ -211,7 +261,7 @@ async fn flow(
     if roll < 0.15 {
         // The provider retries the same delivery: same answer, marked duplicate, no effect.
         counts.redelivered.fetch_add(1, Ordering::Relaxed);
-        conn.send(&first).await?;
+        provider.deliver(conn, host, &first, 2 * n, counts).await?;
         if received(conn.body()) != (Some("verified"), true) {
             note(format!(
                 "flow {n}: redelivery answered {:?}",
@@ -221,7 +271,10 @@ async fn flow(
     } else if roll < 0.18 {
         // The user sends the code again as a new message: nothing left to verify.
         counts.second_messages.fetch_add(1, Ordering::Relaxed);
-        conn.send(&deliver(format!("soak_{n}_again"))).await?;
+        let again = deliver(format!("soak_{n}_again"));
+        provider
+            .deliver(conn, host, &again, 2 * n + 1, counts)
+            .await?;
         if received(conn.body()).0 == Some("verified") {
             note(format!("flow {n}: a second message verified again"));
         }
@@ -255,7 +308,7 @@ pub fn run(
     if let Some(target) = &opts.target {
         return remote::run(opts, target, progress);
     }
-    let secret = Secret::new(Scheme::Blooio, SECRET)?;
+    let secret = Secret::new(opts.scheme, SECRET)?;
     let ttl_ms = opts.ttl_secs.max(1) * 1000;
     let spec = ServerSpec {
         store: StoreUrl::Memory,
@@ -349,14 +402,18 @@ impl Soak<'_> {
         problems: &Arc<std::sync::Mutex<Vec<String>>>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let workers = self.opts.connections.max(1);
-        let shape = self.opts.shape;
+        let provider = Provider {
+            secret: self.secret.clone(),
+            shape: self.opts.shape,
+            retry: self.opts.retry,
+        };
         let per_worker_gap =
             Duration::from_secs_f64(workers as f64 / self.opts.rate_per_s.max(0.001));
         let mut tasks = Vec::new();
         for w in 0..workers {
-            let (addr, secret, counts, problems) = (
+            let (addr, provider, counts, problems) = (
                 addr.to_string(),
-                self.secret.clone(),
+                provider.clone(),
                 counts.clone(),
                 problems.clone(),
             );
@@ -369,7 +426,7 @@ impl Soak<'_> {
                 let mut n = w as u64;
                 while next < end {
                     tokio::time::sleep_until(next.into()).await;
-                    if flow(&mut conn, &addr, &secret, shape, n, &counts, &problems)
+                    if flow(&mut conn, &addr, &provider, n, &counts, &problems)
                         .await
                         .is_err()
                     {

@@ -6,6 +6,7 @@
 use super::{Counts, SoakOptions, SoakReport};
 use crate::client::{self, Conn};
 use crate::error::HarnessError;
+use crate::retry::RetryPolicy;
 use mo2fa_core::webhook::{Inbound, Secret};
 use mo2fa_target::profile::{Issued, Profile, Seen};
 use rand::Rng;
@@ -27,6 +28,7 @@ pub struct SoakTarget {
 struct Run {
     target: SoakTarget,
     ttl_secs: u64,
+    retry: RetryPolicy,
     /// Makes senders and message ids unique to this run (a target remembers earlier ones).
     stamp: u128,
     counts: Counts,
@@ -66,6 +68,15 @@ impl Run {
         let t = (now_ms / 1000) as i64;
         let secret = self.target.secret.as_ref();
         client::delivery(&self.target.addr, &w.path, secret, w.shape, &m, t)
+    }
+
+    /// Sends a delivery under the retry policy; no answer at all is a transport error.
+    async fn deliver(&self, conn: &mut Conn, request: &[u8], key: u64) -> std::io::Result<u16> {
+        let (status, took) = self.retry.send(conn, &self.target.addr, request, key).await;
+        self.counts.took(took);
+        status.ok_or_else(|| {
+            std::io::Error::other(format!("no answer after {} attempt(s)", took.sent))
+        })
     }
 
     /// One flow: start, then (by a roll) stay silent, deliver once, be redelivered, or send
@@ -108,7 +119,7 @@ impl Run {
         }
         c.sent.fetch_add(1, Ordering::Relaxed);
         let first = self.delivery(&format!("soak_{}_{n}", self.stamp), &sender, &issued.code);
-        let status = conn.send(&first).await?;
+        let status = self.deliver(conn, &first, 2 * n).await?;
         let answer = conn.body().to_vec();
         let said = self.profile().read_webhook_answer(status, &answer);
         if let Seen::Not(why) = &said {
@@ -119,14 +130,13 @@ impl Run {
         }
         if roll < 0.15 {
             c.redelivered.fetch_add(1, Ordering::Relaxed);
-            conn.send(&first).await?;
+            self.deliver(conn, &first, 2 * n).await?;
             self.redelivered(n, &answer, conn.body());
         } else if roll < 0.18 {
             c.second_messages.fetch_add(1, Ordering::Relaxed);
             let again = format!("soak_{}_{n}_again", self.stamp);
-            let status = conn
-                .send(&self.delivery(&again, &sender, &issued.code))
-                .await?;
+            let again = self.delivery(&again, &sender, &issued.code);
+            let status = self.deliver(conn, &again, 2 * n + 1).await?;
             match self.profile().read_webhook_answer(status, conn.body()) {
                 Seen::Verified => self.note(format!("flow {n}: a second message verified again")),
                 Seen::Not(_) => {}
@@ -199,6 +209,7 @@ pub(super) fn run(
     let run = Arc::new(Run {
         target: target.clone(),
         ttl_secs: opts.ttl_secs.max(1),
+        retry: opts.retry,
         stamp: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis()),

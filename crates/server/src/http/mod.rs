@@ -14,6 +14,7 @@ mod answer;
 mod conn;
 mod per_core;
 mod rejected;
+mod shed;
 mod sms;
 
 pub use conn::{
@@ -21,6 +22,7 @@ pub use conn::{
     default_max_connections, fd_limit, serve, serve_with, shutdown_signal,
 };
 pub use per_core::{bind_per_core, serve_per_core};
+pub use shed::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, ShedConfig};
 
 use answer::{
     ApiError, BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
@@ -89,6 +91,9 @@ pub struct HttpConfig {
     /// How the defences' learning rules start: from a history, or warming up in monitor
     /// mode (`serve --sms-history`, `--sms-warmup`; `sms_defences::state`).
     pub sms_start: mo2fa_core::sms_defences::state::Start,
+    /// The bound on requests inside the store routes, past which they are shed with 503
+    /// (`serve --max-in-flight`, `--shed-wait`; [`ShedConfig`]).
+    pub shed: ShedConfig,
 }
 
 impl HttpConfig {
@@ -109,6 +114,7 @@ impl HttpConfig {
             trusted_proxies: 0,
             sms_defences: None,
             sms_start: Default::default(),
+            shed: ShedConfig::default(),
         }
     }
 }
@@ -222,6 +228,7 @@ pub struct App<V: Backend, C: Clock> {
     limited: [AtomicU64; LIMITED.len()],
     conns: Arc<ConnStats>,
     rejected: Rejections,
+    shed: shed::Shedder,
 }
 
 #[derive(Deserialize)]
@@ -244,6 +251,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             .sms_defences
             .as_ref()
             .map(|d| sms::SmsDefence::new(d, cfg.sms_start.clone()));
+        let shedder = shed::Shedder::new(cfg.shed);
         Self {
             verifier,
             sms: SmsGateway::new(cfg.sms_outbox),
@@ -256,6 +264,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             limited: Default::default(),
             conns: Arc::default(),
             rejected: Rejections::default(),
+            shed: shedder,
         }
     }
 
@@ -316,7 +325,11 @@ impl<V: Backend, C: Clock> App<V, C> {
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let started = Instant::now();
-        let (route, resp) = self.route(req, surface).await;
+        // Load shedding: the one place requests enter (`shed`).
+        let (route, resp) = match self.shed.admit(req.uri().path()).await {
+            Ok(_room) => self.route(req, surface).await,
+            Err(shed) => shed,
+        };
         if resp.status() == StatusCode::REQUEST_TIMEOUT {
             Counters::inc(&self.conns.timed_out);
         }
@@ -598,6 +611,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             store.max_pending() as f64,
         );
         self.rejected.render(&mut out);
+        self.shed.render(&mut out);
         self.render_connections(&mut out);
         self.render_routes(&mut out);
         let mut r = Response::new(Full::new(Bytes::from(out)));
