@@ -12,7 +12,7 @@ use crate::scenario::{AttackKind, Scenario};
 
 /// (label, value) pairs, thousands separators in the values (HTML and Markdown only).
 pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
-    let t = &o.totals;
+    let t = &o.counts.totals;
     let flows = flows_run(sc);
     let mut v: Vec<(String, String)> = Vec::new();
     for (f, label) in &flows {
@@ -27,14 +27,14 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
     if has(AttackKind::ReverseOtpPhishing) || has(AttackKind::CodeGuessing) {
         v.push((
             "account takeovers (reverse flow)".into(),
-            grouped(t.phishing_successes + t.hijacks),
+            grouped(t.webhook.phishing_successes + t.webhook.hijacks),
         ));
     }
     if has(AttackKind::SmsPumping) {
         for (f, label) in &flows {
             let (sent, period) = match f {
-                Flow::Sms => (t.pumped_sms_smsflow, &o.costs.period.sms),
-                Flow::Reverse => (t.pumped_sms_reverse, &o.costs.period.reverse),
+                Flow::Sms => (t.pumping.pumped_sms_smsflow, &o.costs.period.sms),
+                Flow::Reverse => (t.pumping.pumped_sms_reverse, &o.costs.period.reverse),
             };
             let usd = period.as_ref().map_or(0, |p| p.pumped_sms_list_cents);
             if usd > 0 {
@@ -43,7 +43,7 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
                     grouped_cents(usd),
                 ));
             }
-            let saved = o.defences[f.index()].sms_usd_blocked;
+            let saved = o.counts.defences[f.index()].sms_usd_blocked;
             if saved > 0.0 {
                 v.push((
                     format!("SMS spend the defences blocked, {label}"),
@@ -53,7 +53,7 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
         }
     }
     for (f, label) in &flows {
-        let d = &o.defences[f.index()];
+        let d = &o.counts.defences[f.index()];
         if d.legit_blocked > 0 {
             v.push((
                 format!("legit requests blocked, {label}"),
@@ -63,8 +63,8 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
     }
     for (f, label) in &flows {
         let (verified, of) = match f {
-            Flow::Sms => (t.legit_verified_sms, o.legit_users),
-            Flow::Reverse => (t.legit_verified_reverse, t.legit_starts),
+            Flow::Sms => (t.legit.legit_verified_sms, o.counts.users.legit),
+            Flow::Reverse => (t.legit.legit_verified_reverse, t.legit.legit_starts),
         };
         v.push((
             format!("legit users verified, {label}"),

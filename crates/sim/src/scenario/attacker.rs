@@ -1,10 +1,13 @@
-//! Attackers: the `[[attacker]]` table as written ([`RawAttacker`], checked in `check`), and
+//! Attackers: the `[[attacker]]` table as written ([`RawAttacker`] in `raw`, checked in `check`), and
 //! the checked [`Attacker`] the engine runs: its window, its [`Pace`], and its kind as one
 //! type per kind with that kind's own settings, every default resolved here.
 
-use super::{DEFAULT_RANGE_SIZE, Defences, Dur, Iso, NonNeg, Prob};
+use super::{DEFAULT_RANGE_SIZE, Defences, Dur, Iso, NonNeg};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+
+mod raw;
+pub use raw::*;
 
 /// Who solves an attacker's CAPTCHAs.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -12,28 +15,6 @@ use std::collections::BTreeMap;
 pub enum Solver {
     Bot,
     HumanFarm,
-}
-
-/// What an adaptive attacker does after `after_blocks` refusals in a row.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum AdaptAction {
-    /// Leave the number range of the last refusal for its other ranges.
-    NextRange,
-    /// Leave the carrier of the last refusal for its other carriers in that country.
-    NextCarrier,
-    /// Leave the target country of the last refusal for its other targets.
-    NextCountry,
-    /// Stop for `back_off`, then carry on as before.
-    BackOff,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAdapt {
-    pub after_blocks: u32,
-    pub action: AdaptAction,
-    pub back_off: Option<Dur>,
 }
 
 /// One point of a `ramp` shape: the rate `at` this long after the attacker's start.
@@ -74,54 +55,6 @@ pub enum Shape {
 pub enum Numbering {
     Sequential,
     Random,
-}
-
-/// One `[[attacker]]` table as written. Keys that do not apply to its kind or shape are
-/// refused after parsing (`check`); [`Attacker::from_raw`] then resolves every default.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAttacker {
-    pub kind: AttackKind,
-    #[serde(default)]
-    pub name: Option<String>,
-    pub start: Dur,
-    pub end: Dur,
-    pub shape: Shape,
-    /// Required by every shape but `ramp`.
-    pub rate_per_s: Option<NonNeg>,
-    pub burst_on: Option<Dur>,
-    pub burst_off: Option<Dur>,
-    // shape = "ramp"
-    pub ramp: Option<Vec<RampPoint>>,
-    // shape = "diurnal"
-    pub amplitude: Option<Prob>,
-    pub peak_hour: Option<f64>,
-    // sms_pumping
-    pub targets: Option<BTreeMap<Iso, NonNeg>>,
-    pub numbers: Option<Numbering>,
-    pub range_size: Option<u32>,
-    pub ip_pool: Option<u32>,
-    pub rotate_every: Option<u32>,
-    pub captcha_usd: Option<NonNeg>,
-    pub revenue_share: Option<Prob>,
-    pub camouflage: Option<Prob>,
-    pub sms_per_account: Option<u32>,
-    pub accounts: Option<u32>,
-    pub sms_per_number: Option<u32>,
-    pub ranges: Option<u32>,
-    pub carriers: Option<Vec<String>>,
-    pub submit_codes: Option<Prob>,
-    pub adapt: Option<RawAdapt>,
-    pub solver: Option<Solver>,
-    // code_guessing
-    pub sender_accounts: Option<u32>,
-    pub candidates_per_message: Option<u32>,
-    // start_flood
-    pub clients: Option<u32>,
-    // replay
-    pub capture_age: Option<Dur>,
-    // reverse_otp_phishing
-    pub success: Option<Prob>,
 }
 
 impl AttackKind {
@@ -169,22 +102,26 @@ impl Attacker {
     /// `raw`, already checked, with every default resolved (`defences`: for the CAPTCHA pass
     /// rate of a pumping attacker's solver).
     pub(super) fn from_raw(raw: RawAttacker, defences: &Defences) -> Self {
-        let pace = Pace::from_raw(&raw);
+        let pace = Pace::from_raw(&raw.pace);
         let attack = match raw.kind {
-            AttackKind::SmsPumping => Attack::Pumping(Box::new(Pumping::from_raw(&raw, defences))),
+            AttackKind::SmsPumping => Attack::Pumping(Box::new(Pumping::from_raw(
+                &raw.pumping,
+                raw.pace.shape,
+                defences,
+            ))),
             AttackKind::CodeGuessing => Attack::Guessing(Guessing {
-                sender_accounts: raw.sender_accounts.unwrap_or(1).max(1),
-                candidates_per_message: raw.candidates_per_message.unwrap_or(1).max(1),
+                sender_accounts: raw.reverse.sender_accounts.unwrap_or(1).max(1),
+                candidates_per_message: raw.reverse.candidates_per_message.unwrap_or(1).max(1),
             }),
             AttackKind::StartFlood => Attack::StartFlood(StartFlood {
-                clients: raw.clients.unwrap_or(1).max(1),
+                clients: raw.reverse.clients.unwrap_or(1).max(1),
             }),
             AttackKind::WebhookForgery => Attack::Forgery(Forgery),
             AttackKind::Replay => Attack::Replay(Replay {
-                capture_age_ms: raw.capture_age.map_or(0, |d| d.ms()),
+                capture_age_ms: raw.reverse.capture_age.map_or(0, |d| d.ms()),
             }),
             AttackKind::ReverseOtpPhishing => Attack::Phishing(Phishing {
-                success: raw.success.map_or(0.0, |p| p.0),
+                success: raw.reverse.success.map_or(0.0, |p| p.0),
             }),
         };
         Self {
@@ -225,7 +162,7 @@ pub enum Pace {
 
 impl Pace {
     /// Defaults: a diurnal amplitude of 0.5 peaking at noon.
-    fn from_raw(raw: &RawAttacker) -> Self {
+    fn from_raw(raw: &RawPace) -> Self {
         let per_s = raw.rate_per_s.map_or(0.0, |r| r.0);
         match raw.shape {
             Shape::Sustained => Pace::Sustained { per_s },
@@ -317,38 +254,39 @@ pub struct Pumping {
 }
 
 impl Pumping {
-    fn from_raw(raw: &RawAttacker, defences: &Defences) -> Self {
-        let low_and_slow = raw.shape == Shape::LowAndSlow;
-        let pool = raw.ip_pool.unwrap_or(1).max(1);
-        let solver = raw.solver.unwrap_or(Solver::Bot);
+    fn from_raw(raw: &RawPumping, shape: Shape, defences: &Defences) -> Self {
+        let low_and_slow = shape == Shape::LowAndSlow;
+        let (plan, client) = (&raw.plan, &raw.client);
+        let pool = client.ip_pool.unwrap_or(1).max(1);
+        let solver = client.solver.unwrap_or(Solver::Bot);
         Self {
             targets: raw.targets.clone().unwrap_or_default(),
             numbers: NumberPlan {
                 order: if low_and_slow {
                     Numbering::Random
                 } else {
-                    raw.numbers.unwrap_or(Numbering::Sequential)
+                    plan.numbers.unwrap_or(Numbering::Sequential)
                 },
-                range_size: raw.range_size.unwrap_or(DEFAULT_RANGE_SIZE).max(1),
-                ranges: raw.ranges.unwrap_or(1),
-                per_number: raw.sms_per_number.unwrap_or(1),
+                range_size: plan.range_size.unwrap_or(DEFAULT_RANGE_SIZE).max(1),
+                ranges: plan.ranges.unwrap_or(1),
+                per_number: plan.sms_per_number.unwrap_or(1),
             },
             addresses: if low_and_slow {
                 Addresses::Random { pool }
             } else {
                 Addresses::Rotate {
                     pool,
-                    every: raw.rotate_every.unwrap_or(1).max(1),
+                    every: client.rotate_every.unwrap_or(1).max(1),
                 }
             },
-            captcha_usd: raw.captcha_usd.map_or(0.0, |c| c.0),
+            captcha_usd: client.captcha_usd.map_or(0.0, |c| c.0),
             revenue_share: raw.revenue_share.map_or(0.0, |s| s.0),
             camouflage: raw.camouflage.map_or(0.0, |c| c.0),
-            accounts: raw.sms_per_account.map(|sms_per_account| AccountUse {
+            accounts: client.sms_per_account.map(|sms_per_account| AccountUse {
                 sms_per_account,
-                accounts: raw.accounts,
+                accounts: client.accounts,
             }),
-            carriers: match &raw.carriers {
+            carriers: match &plan.carriers {
                 Some(names) => CarrierChoice::Only(names.clone()),
                 None => CarrierChoice::Any,
             },
