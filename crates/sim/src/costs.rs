@@ -3,7 +3,7 @@
 //! [`mo2fa_cost::Observed`] counts, priced once per run.
 
 use crate::SimError;
-use crate::outcome::{CarrierStats, Counts, CountryStats, PeriodCost};
+use crate::outcome::{CarrierStats, CountryStats, Counts, PeriodCost};
 use crate::scenario::{Fallback, Flow, Scenario};
 use crate::time;
 use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
@@ -101,7 +101,13 @@ pub fn flow_costs(
                 successful_sms_verifications: o.users.fallback_sms_verified
                     + o.totals.pumping.pumped_verified_reverse,
                 inbound_imessage: o.users.imessage_per_day.iter().sum(),
-                peak_daily_inbound_imessage: o.users.imessage_per_day.iter().copied().max().unwrap_or(0),
+                peak_daily_inbound_imessage: o
+                    .users
+                    .imessage_per_day
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0),
             },
         )
     });

@@ -28,7 +28,7 @@ mod warmup;
 mod world;
 
 pub use crate::outcome::{
-    AttackerStats, Block, CarrierStats, Counts, CountryStats, FlowDefences, Outcome, Row,
+    AttackerStats, Block, CarrierStats, CountryStats, Counts, FlowDefences, Outcome, Row,
     UserCounts,
 };
 pub use crate::time::{self, EPOCH_MS};
@@ -79,6 +79,9 @@ impl World<'_> {
             }
             Ev::VictimSend { user, a } => {
                 attackers::victim_send(run, pop, webhook, user, usize::from(a));
+            }
+            Ev::Relay { user, a, flow } => {
+                attackers::relay_arrives(run, pop, flows, webhook, (user, usize::from(a)), flow);
             }
             Ev::Attack { a } => attackers::attack(self, usize::from(a)),
             Ev::Sweep => {
@@ -136,7 +139,8 @@ impl World<'_> {
         }
         let acc = &mut run.acc;
         for (i, d) in acc.defences.iter_mut().enumerate() {
-            d.attacker_revenue_left_usd = acc.attackers.iter().map(|a| a.revenue_usd_by_flow[i]).sum();
+            d.attacker_revenue_left_usd =
+                acc.attackers.iter().map(|a| a.revenue_usd_by_flow[i]).sum();
         }
         let counts = self.run.acc.finish(blocks);
         // Priced once, from the finished counts; a pricing error is the run's error.

@@ -41,7 +41,11 @@ impl Measured {
     /// What `o`, a run of `sc`, did in `flow`.
     pub fn of(sc: &Scenario, flow: Flow, o: &Outcome) -> Self {
         let (sent, cost, account) = match flow {
-            Flow::Sms => (o.counts.totals.pumping.pumped_sms_smsflow, &o.costs.sms, &o.billing.sms),
+            Flow::Sms => (
+                o.counts.totals.pumping.pumped_sms_smsflow,
+                &o.costs.sms,
+                &o.billing.sms,
+            ),
             Flow::Reverse => (
                 o.counts.totals.pumping.pumped_sms_reverse,
                 &o.costs.reverse,
@@ -80,7 +84,8 @@ fn app_logged(sc: &Scenario, flow: Flow, o: &Outcome) -> Option<u64> {
     let from = sc.duration.ms().saturating_sub(keep);
     let interval = sc.interval.ms().max(1);
     Some(
-        o.counts.rows
+        o.counts
+            .rows
             .iter()
             .enumerate()
             .filter(|(i, _)| *i as u64 * interval >= from)

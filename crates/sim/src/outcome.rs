@@ -457,6 +457,31 @@ pub struct UserCounts {
     pub imessage_per_day: Vec<u64>,
 }
 
+/// What one takeover attack kind did (`sim_swap`, `relay_phishing`, `spoofed_sender`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TakeoverCounts {
+    /// Victims the attack went after.
+    pub victims: u64,
+    /// Victims lost before either flow: swaps the carrier refused, lures the victim ignored.
+    pub failed_before: u64,
+    /// Accounts taken over, per flow (sms, reverse).
+    pub taken: [u64; 2],
+    /// Takeover attempts a flow refused or that came to nothing, per flow (sms, reverse).
+    pub refused: [u64; 2],
+    /// `spoofed_sender` against the reverse flow: deliveries the webhook's signature check
+    /// refused, and messages the sender binding refused (the provider attested another sender).
+    pub refused_signature: u64,
+    pub refused_sender: u64,
+}
+
+/// The takeover attacks' counts, per kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Takeovers {
+    pub sim_swap: TakeoverCounts,
+    pub relay: TakeoverCounts,
+    pub spoof: TakeoverCounts,
+}
+
 /// What a run counted, finished: the typed record the engine hands over when the run ends,
 /// which [`crate::costs::flow_costs`] prices and the [`Outcome`] holds.
 #[derive(Clone, Debug)]
@@ -475,6 +500,8 @@ pub struct Counts {
     pub defences: [FlowDefences; 2],
     /// Time to verify per country (in country order) and flow (sms, reverse).
     pub time_to_verify: Vec<[TimeToVerify; 2]>,
+    /// What the takeover attacks did.
+    pub takeovers: Takeovers,
 }
 
 /// Everything a run produced, built once when it ended: what it counted, how far it got,

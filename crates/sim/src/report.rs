@@ -7,6 +7,7 @@ mod carriers;
 mod cost;
 mod defences;
 mod headline;
+mod premise;
 mod ttv;
 
 pub(crate) use crate::outcome::cents;
@@ -206,7 +207,10 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "reverse_flow": defences_json(sc, &o.counts.defences[1]),
         },
     });
-    // Present only when the scenario has `[billing]` / `[report]`.
+    // Present only when the scenario has takeover attackers, `[billing]` / `[report]`.
+    if let Some(t) = premise::takeovers_json(sc, o) {
+        v["takeovers"] = t;
+    }
     if let Some(b) = billing::billing_json(sc, o) {
         v["billing"] = b;
     }
@@ -259,17 +263,29 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
     line("legit users", o.counts.users.legit.to_string());
     line(
         "  reverse: verified / started",
-        format!("{} / {}", t.legit.legit_verified_reverse, t.legit.legit_starts),
+        format!(
+            "{} / {}",
+            t.legit.legit_verified_reverse, t.legit.legit_starts
+        ),
     );
-    line("  sms:     verified", t.legit.legit_verified_sms.to_string());
+    line(
+        "  sms:     verified",
+        t.legit.legit_verified_sms.to_string(),
+    );
     line("  refused (store full)", t.legit.legit_refused.to_string());
     line(
         "SMS sent, sms flow: legit / pumped",
-        format!("{} / {}", t.legit.sms_legit_smsflow, t.pumping.pumped_sms_smsflow),
+        format!(
+            "{} / {}",
+            t.legit.sms_legit_smsflow, t.pumping.pumped_sms_smsflow
+        ),
     );
     line(
         "SMS sent, reverse fallback: legit / pumped",
-        format!("{} / {}", t.legit.sms_legit_reverse, t.pumping.pumped_sms_reverse),
+        format!(
+            "{} / {}",
+            t.legit.sms_legit_reverse, t.pumping.pumped_sms_reverse
+        ),
     );
     // Per flow: an attempt both flows refuse is one refusal in each, never two in one line.
     let [d_sms, d_rev] = &o.counts.defences;
@@ -322,7 +338,10 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
     }
     line(
         "code-guessing messages / hits / hijacks",
-        format!("{} / {} / {}", t.webhook.guess_messages, t.webhook.guess_hits, t.webhook.hijacks),
+        format!(
+            "{} / {} / {}",
+            t.webhook.guess_messages, t.webhook.guess_hits, t.webhook.hijacks
+        ),
     );
     line(
         "forged rejected / replays rejected+deduped",
@@ -332,7 +351,10 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
             t.webhook.replays_rejected + t.webhook.replays_deduped
         ),
     );
-    line("phishing successes", t.webhook.phishing_successes.to_string());
+    line(
+        "phishing successes",
+        t.webhook.phishing_successes.to_string(),
+    );
     for (name, account) in [
         ("sms flow", o.billing.sms.as_ref()),
         ("reverse fallback", o.billing.reverse.as_ref()),
@@ -374,7 +396,8 @@ fn rule_names(o: &Outcome) -> Vec<&'static str> {
 }
 
 fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Vec<(f64, f64)> {
-    o.counts.rows
+    o.counts
+        .rows
         .iter()
         .enumerate()
         .map(|(i, r)| (time::count_f64(i) * hours_per_row, f(r)))
@@ -386,6 +409,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         Section::new("summary", "Summary").push(Block::KeyFigures(headline::key_figures(sc, o))),
         Section::new("timeline", "Over time").push(Block::Svg(timeline_chart(sc, o).to_svg())),
     ];
+    sections.push(premise::section(sc, o));
     sections.extend(attacks_section(sc, o));
     sections.push(defences::section(sc, o));
     sections.push(ttv::section(sc, o));
@@ -623,6 +647,7 @@ pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         .collect();
     cost::md_table(&mut s, &["figure".into(), "value".into()], &figures, true);
     let _ = write!(s, "\n## Totals\n\n```\n{}```\n", table(o));
+    s.push_str(&premise::markdown(sc, o));
     s.push_str(&cost::markdown(sc, o));
     s.push_str(&defences::markdown(sc, o));
     s.push_str(&ttv::markdown(sc, o));

@@ -4,8 +4,8 @@
 use super::time;
 use crate::flow::PerFlow;
 use crate::outcome::{
-    AttackerStats, Block, CarrierStats, Counts, CountryStats, FlowDefences, Row, TimeToVerify,
-    UserCounts,
+    AttackerStats, Block, CarrierStats, CountryStats, Counts, FlowDefences, Row, Takeovers,
+    TimeToVerify, UserCounts,
 };
 
 /// The counters a run accumulates while it runs, turned into [`Counts`] at the end.
@@ -20,6 +20,8 @@ pub struct Accounts {
     pub defences: [FlowDefences; 2],
     /// Time to verify per country (in country order) and flow.
     pub time_to_verify: Vec<[TimeToVerify; 2]>,
+    /// What the takeover attacks did.
+    pub takeovers: Takeovers,
 }
 
 impl Accounts {
@@ -43,6 +45,7 @@ impl Accounts {
                 ..UserCounts::default()
             },
             defences: Default::default(),
+            takeovers: Takeovers::default(),
         }
     }
 
@@ -81,6 +84,7 @@ impl Accounts {
             blocks,
             defences: self.defences,
             time_to_verify: self.time_to_verify,
+            takeovers: self.takeovers,
         }
     }
 }

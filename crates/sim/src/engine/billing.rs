@@ -86,7 +86,9 @@ latency_median = "300ms"
         assert_eq!((a.refused_legit, a.refused_pumped), (1, 1));
         assert!(a.account.suspended_at_ms().is_some());
         assert!(
-            flows.reverse.billing_accepts(run, Flow::Reverse, price, true),
+            flows
+                .reverse
+                .billing_accepts(run, Flow::Reverse, price, true),
             "each flow has its own account"
         );
     }

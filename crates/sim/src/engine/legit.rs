@@ -65,7 +65,14 @@ pub(super) fn arrival(
         let has_imessage = run.rng.random::<f64>() < c.imessage;
         match (has_imessage, c.fallback) {
             (false, Fallback::OutboundSms) => {
-                sms_start(run, pop, &mut flows.reverse, Flow::Reverse, user, (sends, delay_ms));
+                sms_start(
+                    run,
+                    pop,
+                    &mut flows.reverse,
+                    Flow::Reverse,
+                    user,
+                    (sends, delay_ms),
+                );
             }
             (imessage, _) => {
                 pop.users[user as usize].inbound_sms = !imessage;
@@ -322,7 +329,14 @@ mod tests {
         let mut w = world(&sc);
         let u = w.pop.new_user(0, 10_005_550_100);
         w.pop.users[u as usize].refs = 1;
-        sms_start(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u, (true, 700));
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (true, 700),
+        );
         assert_eq!(w.run.acc.rows[0].legit.sms_legit_smsflow, 1);
         assert_eq!(w.run.acc.countries[0].sms_legit_smsflow, 1);
         assert_eq!(
@@ -359,7 +373,14 @@ mod tests {
         let u = w.pop.new_user(0, 10_005_550_100);
         w.pop.users[u as usize].refs = 1;
         w.pop.users[u as usize].legit = true;
-        sms_start(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u, (true, 700));
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (true, 700),
+        );
         assert!(drain(&mut w).is_empty(), "nothing to read");
         w.pop.release(&mut w.run, u);
         let t = &w.run.acc.time_to_verify[0][Flow::Sms.index()];
@@ -373,7 +394,14 @@ mod tests {
         let mut w = world(&sc);
         let u = w.pop.new_user(0, 10_005_550_100);
         w.pop.users[u as usize].refs = 1;
-        sms_start(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u, (true, 700));
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (true, 700),
+        );
         assert_eq!(
             drain(&mut w),
             [(
@@ -386,7 +414,10 @@ mod tests {
         );
         w.run.clock.now_ms = 60_000;
         sms_resend(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u);
-        assert_eq!(w.run.acc.rows[0].legit.sms_legit_smsflow, 2, "a second code was sent");
+        assert_eq!(
+            w.run.acc.rows[0].legit.sms_legit_smsflow, 2,
+            "a second code was sent"
+        );
         assert!(drain(&mut w).is_empty(), "and lost too: no third");
     }
 

@@ -353,11 +353,17 @@ mod tests {
             .sign_blooio(time::unix_s(w.run.wall_ms()), body);
         assert!(w.webhook.signature_ok(w.run.wall_ms(), &header, body));
         w.run.clock.now_ms += u64::try_from(TOLERANCE_S).unwrap() * 1_000 + 1_000;
-        assert!(!w.webhook.signature_ok(w.run.wall_ms(), &header, body), "too old");
+        assert!(
+            !w.webhook.signature_ok(w.run.wall_ms(), &header, body),
+            "too old"
+        );
         let forged = w
             .webhook
             .forger
             .sign_blooio(time::unix_s(w.run.wall_ms()), body);
-        assert!(!w.webhook.signature_ok(w.run.wall_ms(), &forged, body), "wrong secret");
+        assert!(
+            !w.webhook.signature_ok(w.run.wall_ms(), &forged, body),
+            "wrong secret"
+        );
     }
 }

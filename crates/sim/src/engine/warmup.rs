@@ -16,8 +16,8 @@
 use super::legit::legit_rate;
 use super::time;
 use super::world::{FlowSide, Population, Run};
-use crate::flow::PerFlow;
 use crate::flow::Flow;
+use crate::flow::PerFlow;
 use crate::scenario::Fallback;
 use mo2fa_core::sms_defences::Attempt;
 use rand::{Rng, SeedableRng};
@@ -135,7 +135,9 @@ impl Warmup<'_, '_> {
                 }
                 let ip = self.run.rng.random::<u32>();
                 let now_ms = self.run.clock.now_ms;
-                let a = self.pop.attempt(now_ms, country, number, ip, WARMUP_ACCOUNTS + users);
+                let a = self
+                    .pop
+                    .attempt(now_ms, country, number, ip, WARMUP_ACCOUNTS + users);
                 let sent = self.flows[flow].guard.check_before(&a, span - t).is_ok();
                 if sent && sends {
                     pending.push(Reverse((

@@ -276,7 +276,10 @@ targets = { MA = 1.0 }
     fn the_provider_bills_more_segments_than_the_app_logged_and_every_price_follows() {
         let (plain_sc, plain) = run("");
         let (sc, o) = run("[billing]\nbilled_segments_factor = 2.2\n");
-        assert_eq!(o.counts.totals.pumping.pumped_sms_smsflow, plain.counts.totals.pumping.pumped_sms_smsflow);
+        assert_eq!(
+            o.counts.totals.pumping.pumped_sms_smsflow,
+            plain.counts.totals.pumping.pumped_sms_smsflow
+        );
         assert!(o.counts.totals.pumping.pumped_sms_smsflow > 1000);
         let ratio = o.counts.totals.usd.usd_sms_flow / plain.counts.totals.usd.usd_sms_flow;
         assert!((ratio - 2.2).abs() < 1e-9, "{ratio}");
@@ -306,7 +309,9 @@ targets = { MA = 1.0 }
             .map(|c| sc.billed_segments(c.sms_legit_smsflow + c.pumped_smsflow))
             .sum();
         assert_eq!(billed, per_country);
-        assert!((billed as f64 - logged as f64 * 2.2).abs() <= o.counts.countries.len() as f64 / 2.0);
+        assert!(
+            (billed as f64 - logged as f64 * 2.2).abs() <= o.counts.countries.len() as f64 / 2.0
+        );
         assert_eq!(
             f["provider_billed_list_price_usd"],
             format!("{:.2}", o.counts.totals.usd.usd_sms_flow)
@@ -329,12 +334,20 @@ targets = { MA = 1.0 }
         assert!(at > 600_000 && at < 3_600_000, "{at}");
         assert_eq!(a.account.recharge_count(), 4);
         assert!(a.refused_legit > 0 && a.refused_pumped > 0);
-        assert!(o.counts.totals.pumping.pumped_sms_smsflow < plain.counts.totals.pumping.pumped_sms_smsflow);
-        assert!(o.counts.totals.legit.sms_legit_smsflow < plain.counts.totals.legit.sms_legit_smsflow);
+        assert!(
+            o.counts.totals.pumping.pumped_sms_smsflow
+                < plain.counts.totals.pumping.pumped_sms_smsflow
+        );
+        assert!(
+            o.counts.totals.legit.sms_legit_smsflow < plain.counts.totals.legit.sms_legit_smsflow
+        );
         // The reverse flow's outbound fallback pays from its own account, and is cut off too.
         let r = o.billing.reverse.as_ref().expect("reverse account");
         assert!(r.account.suspended_at_ms().is_some() && r.refused_pumped > 0);
-        assert!(o.counts.totals.pumping.pumped_sms_reverse < plain.counts.totals.pumping.pumped_sms_reverse);
+        assert!(
+            o.counts.totals.pumping.pumped_sms_reverse
+                < plain.counts.totals.pumping.pumped_sms_reverse
+        );
         assert!((o.counts.totals.usd.usd_reverse_flow - usd(r.account.spent())).abs() < 1e-3);
         // Every paid send is on the books: $20 + $100 of recharges, less what was spent.
         assert!((o.counts.totals.usd.usd_sms_flow - usd(a.account.spent())).abs() < 1e-3);

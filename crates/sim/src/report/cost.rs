@@ -129,7 +129,12 @@ fn price_rows(sc: &Scenario, o: &Outcome) -> Vec<PriceRow> {
         "per successful SMS verification",
         &model.prices_origin,
     ));
-    for c in o.counts.countries.iter().filter(|c| c.inbound_sms_reverse > 0) {
+    for c in o
+        .counts
+        .countries
+        .iter()
+        .filter(|c| c.inbound_sms_reverse > 0)
+    {
         if let Some(p) = model.inbound_usd_per_message(&c.iso) {
             rows.push(row(
                 format!("inbound SMS, {}", c.iso),
@@ -327,7 +332,8 @@ mod tests {
         );
         let model = o.costs.sms.as_ref().unwrap();
         assert!(
-            (sms.total_usd() - model.total_usd - o.counts.totals.usd.usd_captcha_sms_flow).abs() < 0.05,
+            (sms.total_usd() - model.total_usd - o.counts.totals.usd.usd_captcha_sms_flow).abs()
+                < 0.05,
             "the headline is the cost model's total plus CAPTCHA"
         );
         let md = super::super::summary_md(&sc, "q", 7, &o);

@@ -5,8 +5,8 @@
 
 use super::cost::{flows_run, md_table};
 use super::{grouped, grouped_usd, hours_axis, series, two_decimals};
-use crate::flow::Flow;
 use crate::first_block::attacker_time_to_first_block_ms;
+use crate::flow::Flow;
 use crate::outcome::{FlowDefences, Outcome, RuleEffect};
 use crate::scenario::Scenario;
 use crate::time;
@@ -97,7 +97,11 @@ fn flow_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
         .iter()
         .map(|(m, f)| {
             let mut r = vec![m.to_string()];
-            r.extend(flows.iter().map(|(fl, _)| f(&o.counts.defences[fl.index()])));
+            r.extend(
+                flows
+                    .iter()
+                    .map(|(fl, _)| f(&o.counts.defences[fl.index()])),
+            );
             r
         })
         .collect();
@@ -154,9 +158,11 @@ fn attack_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
         .enumerate()
         .map(|(i, a)| {
             let mut r = vec![a.label.clone()];
-            r.extend(flows.iter().map(|(f, _)| {
-                hours_or_none(attacker_time_to_first_block_ms(sc, a, i, *f))
-            }));
+            r.extend(
+                flows
+                    .iter()
+                    .map(|(f, _)| hours_or_none(attacker_time_to_first_block_ms(sc, a, i, *f))),
+            );
             r
         })
         .collect();
@@ -173,8 +179,14 @@ fn chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
         .into_iter()
         .map(|(f, label)| {
             let (all, legit): (RowCount, RowCount) = match f {
-                Flow::Sms => (|r| r.pumping.blocked_sms_smsflow, |r| r.legit.legit_blocked_smsflow),
-                Flow::Reverse => (|r| r.pumping.blocked_sms_reverse, |r| r.legit.legit_blocked_reverse),
+                Flow::Sms => (
+                    |r| r.pumping.blocked_sms_smsflow,
+                    |r| r.legit.legit_blocked_smsflow,
+                ),
+                Flow::Reverse => (
+                    |r| r.pumping.blocked_sms_reverse,
+                    |r| r.legit.legit_blocked_reverse,
+                ),
             };
             Panel {
                 y: Axis::new(

@@ -1,5 +1,6 @@
 //! The summary's key figures, chosen by what the scenario is about: each flow's cost of the
-//! period first, then the attack the scenario stages (takeovers for phishing and guessing,
+//! period first, then the attack the scenario stages (takeovers for phishing, guessing and
+//! the takeover attacks on both flows,
 //! pumped SMS and what the defences saved for pumping, legit users turned away when a defence
 //! refused any), then verified users. Only flows that ran appear, and no figure is a zero
 //! amount that says nothing.
@@ -29,6 +30,17 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
             "account takeovers (reverse flow)".into(),
             grouped(t.webhook.phishing_successes + t.webhook.hijacks),
         ));
+    }
+    if has(AttackKind::SimSwap) || has(AttackKind::RelayPhishing) || has(AttackKind::SpoofedSender)
+    {
+        let k = &o.counts.takeovers;
+        for (f, label) in &flows {
+            let i = f.index();
+            v.push((
+                format!("accounts taken over (SIM swap, relay, spoofing), {label}"),
+                grouped(k.sim_swap.taken[i] + k.relay.taken[i] + k.spoof.taken[i]),
+            ));
+        }
     }
     if has(AttackKind::SmsPumping) {
         for (f, label) in &flows {

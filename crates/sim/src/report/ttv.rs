@@ -40,7 +40,7 @@ fn one_json(t: &TimeToVerify) -> serde_json::Value {
 }
 
 /// A flow's figures over all countries.
-fn total(o: &Outcome, f: Flow) -> TimeToVerify {
+pub(super) fn total(o: &Outcome, f: Flow) -> TimeToVerify {
     let mut t = TimeToVerify::default();
     for c in &o.counts.time_to_verify {
         t.add(&c[f.index()]);

@@ -34,6 +34,9 @@ pub enum AttackKind {
     WebhookForgery,
     Replay,
     ReverseOtpPhishing,
+    SimSwap,
+    RelayPhishing,
+    SpoofedSender,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -66,6 +69,9 @@ impl AttackKind {
             AttackKind::WebhookForgery => "webhook_forgery",
             AttackKind::Replay => "replay",
             AttackKind::ReverseOtpPhishing => "reverse_otp_phishing",
+            AttackKind::SimSwap => "sim_swap",
+            AttackKind::RelayPhishing => "relay_phishing",
+            AttackKind::SpoofedSender => "spoofed_sender",
         }
     }
 }
@@ -96,6 +102,9 @@ impl Attacker {
             Attack::Forgery(_) => AttackKind::WebhookForgery,
             Attack::Replay(_) => AttackKind::Replay,
             Attack::Phishing(_) => AttackKind::ReverseOtpPhishing,
+            Attack::SimSwap(_) => AttackKind::SimSwap,
+            Attack::Relay(_) => AttackKind::RelayPhishing,
+            Attack::Spoof(_) => AttackKind::SpoofedSender,
         }
     }
 
@@ -122,6 +131,18 @@ impl Attacker {
             }),
             AttackKind::ReverseOtpPhishing => Attack::Phishing(Phishing {
                 success: raw.reverse.success.map_or(0.0, |p| p.0),
+            }),
+            AttackKind::SimSwap => Attack::SimSwap(SimSwap {
+                swap_success: raw.takeover.swap_success.map_or(SWAP_SUCCESS, |p| p.0),
+                apple_id: raw.takeover.apple_id.map_or(0.0, |p| p.0),
+            }),
+            AttackKind::RelayPhishing => Attack::Relay(Relay {
+                success: raw.reverse.success.map_or(RELAY_SUCCESS, |p| p.0),
+                relay_ms: raw.takeover.relay_delay.map_or(RELAY_DELAY_MS, |d| d.ms()),
+            }),
+            AttackKind::SpoofedSender => Attack::Spoof(Spoof {
+                success: raw.reverse.success.map_or(SPOOF_LURE_SUCCESS, |p| p.0),
+                spoof_delivery: raw.takeover.spoof_delivery.map_or(SPOOF_DELIVERY, |p| p.0),
             }),
         };
         Self {
@@ -224,6 +245,9 @@ pub enum Attack {
     Forgery(Forgery),
     Replay(Replay),
     Phishing(Phishing),
+    SimSwap(SimSwap),
+    Relay(Relay),
+    Spoof(Spoof),
 }
 
 /// `sms_pumping`: premium-range numbers through both flows' SMS paths.
@@ -406,4 +430,58 @@ pub struct Replay {
 pub struct Phishing {
     /// Chance a victim is persuaded (default 0).
     pub success: f64,
+}
+
+/// `sim_swap`'s default chance that the carrier moves a number to the attacker's SIM:
+/// published, 39 of 50 attempts at five US prepaid carriers (Lee, Kaiser, Mayer, Narayanan,
+/// "An Empirical Study of Wireless Carrier Authentication for SIM Swaps", SOUPS 2020).
+pub const SWAP_SUCCESS: f64 = 0.78;
+/// `relay_phishing`'s default chance a lured victim hands over a code in time: published as
+/// the complement of "SMS codes blocked 96 % of bulk phishing attacks" (Google, NYU and UCSD,
+/// "How effective is basic account hygiene at preventing hijacking", 2019).
+pub const RELAY_SUCCESS: f64 = 0.04;
+/// `relay_phishing`'s default time from the victim's entry to the attacker's relay: assumed
+/// (a scripted kit relays within seconds; 30 s leaves room for a human operator).
+pub const RELAY_DELAY_MS: u64 = 30_000;
+/// `spoofed_sender`'s default chance a victim answers a lure sent under the app's spoofed
+/// sender ID with their code: assumed (the bulk-phishing rate of [`RELAY_SUCCESS`]).
+pub const SPOOF_LURE_SUCCESS: f64 = 0.04;
+/// `spoofed_sender`'s default share of SMS with a forged From number that reach the
+/// provider's inbound number as from the victim: assumed (no published delivery rate for
+/// spoofed originators; operators filter some of them).
+pub const SPOOF_DELIVERY: f64 = 0.5;
+
+/// `sim_swap`: the attacker has a victim's number moved to its SIM, then logs in as the victim.
+/// Under SMS OTP the code comes to the attacker's SIM; under the reverse flow it needs the
+/// victim's Apple ID (`apple_id`) or the country's SMS fallback.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimSwap {
+    /// Chance the carrier grants a swap (default [`SWAP_SUCCESS`], published).
+    pub swap_success: f64,
+    /// Chance the attacker also holds the victim's Apple ID (default 0, assumed).
+    pub apple_id: f64,
+}
+
+/// `relay_phishing`: a lured victim logs in on the attacker's page, which relays in real time.
+/// SMS OTP: the victim types the texted code into the page and the attacker relays it; reverse
+/// flow: the page shows the attacker's code and the victim sends it (the mirror relay).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Relay {
+    /// Chance a lured victim hands over the code (default [`RELAY_SUCCESS`], published).
+    pub success: f64,
+    /// Time from the victim's entry to the attacker's relay, ms (default [`RELAY_DELAY_MS`]).
+    pub relay_ms: u64,
+}
+
+/// `spoofed_sender`: messages under a forged sender against each flow's check. SMS OTP: a lure
+/// under the app's sender ID asks for the texted code; reverse flow: the attacker sends the
+/// code of a login it started as the victim "from" the victim's number (to the webhook without
+/// the secret, by SMS with a forged From, or from its own iMessage, which Apple attests).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spoof {
+    /// Chance a victim answers the lure with the code (default [`SPOOF_LURE_SUCCESS`]).
+    pub success: f64,
+    /// Share of forged-From SMS that reach the provider as from the victim (default
+    /// [`SPOOF_DELIVERY`], assumed).
+    pub spoof_delivery: f64,
 }

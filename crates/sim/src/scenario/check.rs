@@ -210,13 +210,15 @@ impl Scenario {
                 );
             }
         }
-        if a.pace.shape != Shape::Burst && (a.pace.burst_on.is_some() || a.pace.burst_off.is_some()) {
+        if a.pace.shape != Shape::Burst && (a.pace.burst_on.is_some() || a.pace.burst_off.is_some())
+        {
             bad(
                 "burst_on",
                 "only shape burst uses burst_on and burst_off".into(),
             );
         }
-        if a.pace.shape == Shape::Burst && (a.pace.burst_on.is_none() || a.pace.burst_off.is_none()) {
+        if a.pace.shape == Shape::Burst && (a.pace.burst_on.is_none() || a.pace.burst_off.is_none())
+        {
             bad("shape", "burst needs burst_on and burst_off".into());
         }
         self.validate_shape(bad, a);
@@ -234,7 +236,10 @@ impl Scenario {
             ("captcha_usd", a.pumping.client.captcha_usd.is_some()),
             ("revenue_share", a.pumping.revenue_share.is_some()),
             ("camouflage", a.pumping.camouflage.is_some()),
-            ("sms_per_account", a.pumping.client.sms_per_account.is_some()),
+            (
+                "sms_per_account",
+                a.pumping.client.sms_per_account.is_some(),
+            ),
             ("accounts", a.pumping.client.accounts.is_some()),
             ("sms_per_number", a.pumping.plan.sms_per_number.is_some()),
             ("ranges", a.pumping.plan.ranges.is_some()),
@@ -245,10 +250,17 @@ impl Scenario {
         ];
         let others = [
             ("sender_accounts", a.reverse.sender_accounts.is_some()),
-            ("candidates_per_message", a.reverse.candidates_per_message.is_some()),
+            (
+                "candidates_per_message",
+                a.reverse.candidates_per_message.is_some(),
+            ),
             ("clients", a.reverse.clients.is_some()),
             ("capture_age", a.reverse.capture_age.is_some()),
             ("success", a.reverse.success.is_some()),
+            ("swap_success", a.takeover.swap_success.is_some()),
+            ("apple_id", a.takeover.apple_id.is_some()),
+            ("relay_delay", a.takeover.relay_delay.is_some()),
+            ("spoof_delivery", a.takeover.spoof_delivery.is_some()),
         ];
         let allowed: Vec<&str> = match a.kind {
             AttackKind::SmsPumping => sms_only.iter().map(|(k, _)| *k).collect(),
@@ -256,6 +268,9 @@ impl Scenario {
             AttackKind::StartFlood => vec!["clients"],
             AttackKind::Replay => vec!["capture_age"],
             AttackKind::ReverseOtpPhishing => vec!["success"],
+            AttackKind::SimSwap => vec!["swap_success", "apple_id"],
+            AttackKind::RelayPhishing => vec!["success", "relay_delay"],
+            AttackKind::SpoofedSender => vec!["success", "spoof_delivery"],
             AttackKind::WebhookForgery => vec![],
         };
         for (k, present) in sms_only.iter().chain(&others) {
@@ -264,7 +279,8 @@ impl Scenario {
             }
         }
         if a.kind == AttackKind::SmsPumping
-            && a.pumping.targets
+            && a.pumping
+                .targets
                 .as_ref()
                 .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
         {
@@ -291,7 +307,11 @@ impl Scenario {
     fn validate_shape(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
         let name = a.pace.shape.name();
         let keys = [
-            ("rate_per_s", a.pace.rate_per_s.is_some(), a.pace.shape != Shape::Ramp),
+            (
+                "rate_per_s",
+                a.pace.rate_per_s.is_some(),
+                a.pace.shape != Shape::Ramp,
+            ),
             ("ramp", a.pace.ramp.is_some(), a.pace.shape == Shape::Ramp),
             (
                 "amplitude",
@@ -446,7 +466,8 @@ impl Scenario {
         for (i, c) in self.carriers.iter().enumerate() {
             let known = self.legit.countries.contains_key(&c.country)
                 || self.raw_attackers.iter().any(|a| {
-                    a.pumping.targets
+                    a.pumping
+                        .targets
                         .as_ref()
                         .is_some_and(|t| t.contains_key(&c.country))
                 });
@@ -521,7 +542,8 @@ impl Scenario {
             .keys()
             .map(|iso| (format!("legit.countries.{}", iso.0), iso));
         let targets = self.raw_attackers.iter().enumerate().flat_map(|(i, a)| {
-            a.pumping.targets
+            a.pumping
+                .targets
                 .iter()
                 .flatten()
                 .map(move |(iso, _)| (format!("attacker[{}].targets.{}", i + 1, iso.0), iso))

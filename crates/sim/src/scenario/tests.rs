@@ -227,6 +227,9 @@ fn the_template_parses_and_so_do_its_commented_examples() {
             "webhook_forgery",
             "replay",
             "reverse_otp_phishing",
+            "sim_swap",
+            "relay_phishing",
+            "spoofed_sender",
             "sms_pumping",
             "start_flood"
         ]

@@ -73,11 +73,20 @@ fn every_legit_challenge_verified_exactly_once() {
     let (_, o) = run(&base(3.0), None);
     let t = &o.counts.totals;
     assert!(o.counts.users.legit > 10_000);
-    assert_eq!(o.counts.users.double_verified, 0, "a challenge answered verified twice");
-    assert!(t.webhook.duplicate_deliveries > 0, "duplicates were simulated");
+    assert_eq!(
+        o.counts.users.double_verified, 0,
+        "a challenge answered verified twice"
+    );
+    assert!(
+        t.webhook.duplicate_deliveries > 0,
+        "duplicates were simulated"
+    );
     // Everyone sends, nothing is dropped or mistyped: every flow verifies once.
     assert_eq!(t.legit.legit_starts, o.counts.users.legit);
-    assert_eq!(t.legit.legit_verified_reverse, o.counts.users.legit, "reverse flow");
+    assert_eq!(
+        t.legit.legit_verified_reverse, o.counts.users.legit,
+        "reverse flow"
+    );
     assert_eq!(t.legit.legit_verified_sms, o.counts.users.legit, "sms flow");
 }
 
@@ -137,11 +146,19 @@ fn code_guessing_hit_rate_matches_p_over_s() {
     let k = t.webhook.guess_messages as f64;
     assert!(p > 9_000.0 && k > 20_000.0, "P {p}, k {k}");
     let q = p / s;
-    within_5_sigma(t.webhook.guess_hits as f64, k * q, k * q * (1.0 - q), "hits");
+    within_5_sigma(
+        t.webhook.guess_hits as f64,
+        k * q,
+        k * q * (1.0 - q),
+        "hits",
+    );
     // The chance that this attacker hijacks at least one challenge: 1 - (1 - P/S)^k.
     let at_least_one = 1.0 - (1.0 - q).powf(k);
     assert!(at_least_one > 0.999 && t.webhook.hijacks > 0);
-    assert_eq!(t.webhook.hijacks, t.webhook.guess_hits, "no binding: every hit is a hijack");
+    assert_eq!(
+        t.webhook.hijacks, t.webhook.guess_hits,
+        "no binding: every hit is a hijack"
+    );
 }
 
 #[test]
@@ -293,7 +310,11 @@ fn submitted_codes_pass_the_conversion_rule_and_pay_the_verify_fee() {
     );
     assert!(plain.counts.totals.pumping.blocked_sms > 0);
     let submit = pumped_under_conversion_rule("submit_codes = 0.6\n");
-    assert!(submit.counts.blocks.sms.is_empty(), "{:?}", submit.counts.blocks.sms);
+    assert!(
+        submit.counts.blocks.sms.is_empty(),
+        "{:?}",
+        submit.counts.blocks.sms
+    );
     let (pumped, verified) = (
         submit.counts.totals.pumping.pumped_sms_smsflow as f64,
         submit.counts.totals.pumping.pumped_verified_smsflow as f64,
@@ -301,7 +322,8 @@ fn submitted_codes_pass_the_conversion_rule_and_pay_the_verify_fee() {
     within_5_sigma(verified, 0.6 * pumped, 0.24 * pumped, "submitted codes");
     // The Verify fee ($0.05 in the built-in price file) is due on every success.
     let fees = |o: &Outcome| o.costs.sms.as_ref().unwrap().verify_fees_usd;
-    let successes = submit.counts.totals.legit.legit_verified_sms + submit.counts.totals.pumping.pumped_verified_smsflow;
+    let successes = submit.counts.totals.legit.legit_verified_sms
+        + submit.counts.totals.pumping.pumped_verified_smsflow;
     assert!((fees(&submit) - 0.05 * successes as f64).abs() < 1e-6);
     // Camouflage fools the rule too, but nothing is verified and no fee is due for it.
     let camouflage = pumped_under_conversion_rule("camouflage = 0.6\n");
@@ -367,7 +389,8 @@ fn the_adaptive_pumping_example_exercises_its_knobs() {
     assert!(t.pumping.captcha_blocked_pumping > 0 && t.legit.captcha_blocked_legit > 0);
     assert!(t.usd.usd_captcha_sms_flow > 0.0);
     let on = |name: &str, iso: &str| {
-        o.counts.carriers
+        o.counts
+            .carriers
             .iter()
             .find(|k| k.name == name && k.iso == iso)
             .map_or(0, |k| k.pumped_smsflow)
@@ -392,7 +415,10 @@ fn defences_are_reported_per_flow() {
     let [sms, rev] = &o.counts.defences;
     let t = &o.counts.totals;
     assert!(sms.blocked > 0 && rev.blocked > 0, "{sms:?} {rev:?}");
-    assert_eq!(t.pumping.blocked_sms, t.pumping.blocked_sms_smsflow + t.pumping.blocked_sms_reverse);
+    assert_eq!(
+        t.pumping.blocked_sms,
+        t.pumping.blocked_sms_smsflow + t.pumping.blocked_sms_reverse
+    );
     assert_eq!(
         (t.pumping.blocked_sms_smsflow, t.pumping.blocked_sms_reverse),
         (sms.blocked, rev.blocked)

@@ -1,7 +1,9 @@
 //! Attackers: each is a Poisson process at its [`Pace`] (sustained, low-and-slow, bursts, a
 //! ramp or a daily cycle), and each attempt is one of its kind's: SMS pumping (`pumping`),
 //! code guessing (`guessing`), start floods (`flood`), webhook forgeries (`forgery`), replays
-//! of captured deliveries (`replay`) and reverse-OTP phishing (`phishing`).
+//! of captured deliveries (`replay`), reverse-OTP phishing (`phishing`), and the takeovers on
+//! both flows (what they share in `takeover`): SIM swaps (`sim_swap`), real-time relay
+//! phishing (`relay`) and spoofed sender IDs (`spoofing`).
 //!
 //! This file holds what every kind shares: the attacker's state while the run lasts, its rate
 //! at a point in time, the scheduling of its attempts and the dispatch to its kind, which
@@ -12,7 +14,11 @@ mod forgery;
 mod guessing;
 mod phishing;
 mod pumping;
+mod relay;
 mod replay;
+mod sim_swap;
+mod spoofing;
+mod takeover;
 #[cfg(test)]
 mod tests;
 
@@ -24,6 +30,7 @@ use std::collections::VecDeque;
 
 pub(super) use phishing::victim_send;
 pub(super) use pumping::PumpingRt;
+pub(super) use relay::relay_arrives;
 
 /// One attacker while the run lasts.
 pub(super) struct AttackerRt {
@@ -201,5 +208,8 @@ pub(super) fn attack(w: &mut World<'_>, a: usize) {
         Attack::Forgery(_) => forgery::forge(run, webhook, rt, a),
         Attack::Replay(r) => replay::replay(run, webhook, a, r),
         Attack::Phishing(p) => phishing::phish(run, pop, webhook, a, p),
+        Attack::SimSwap(s) => sim_swap::swap(run, pop, flows, webhook, a, s),
+        Attack::Relay(r) => relay::lure(run, pop, flows, webhook, a, r),
+        Attack::Spoof(s) => spoofing::spoof(run, pop, flows, webhook, (rt, a), s),
     }
 }

@@ -112,13 +112,7 @@ pub(super) fn pump(
     a: usize,
     p: &Pumping,
 ) {
-    let mut pump = Pump {
-        run,
-        pop,
-        rt,
-        a,
-        p,
-    };
+    let mut pump = Pump { run, pop, rt, a, p };
     pump.request(flows, webhook);
 }
 
@@ -388,9 +382,7 @@ impl Pump<'_, '_> {
         }
         let (number, country) = (req.attempt.number, req.attempt.country);
         let run = &mut *self.run;
-        let sent = side
-            .otp
-            .start(&sender(number), run.wall_ms(), &mut run.rng);
+        let sent = side.otp.start(&sender(number), run.wall_ms(), &mut run.rng);
         let key = self.p.submit_codes.map(|_| run.new_key());
         run.record(Answer::sent(sent.is_ok()), || Action::SmsStart {
             world: Flow::Sms,
@@ -413,7 +405,12 @@ impl Pump<'_, '_> {
     /// The request in the reverse flow: the attacker says "no iMessage, text me". Where the
     /// fallback is outbound SMS it is pumpable; where it is inbound, the request only creates
     /// a challenge nobody answers.
-    fn reverse_flow(&mut self, side: &mut FlowSide, webhook: &mut Webhook, req: &Request) -> Pumped {
+    fn reverse_flow(
+        &mut self,
+        side: &mut FlowSide,
+        webhook: &mut Webhook,
+        req: &Request,
+    ) -> Pumped {
         let (number, country) = (req.attempt.number, req.attempt.country);
         if self.pop.countries[country].fallback != Fallback::OutboundSms {
             let run = &mut *self.run;
@@ -441,9 +438,7 @@ impl Pump<'_, '_> {
         {
             // Only a submitted code needs the real challenge behind it.
             let run = &mut *self.run;
-            let started = side
-                .otp
-                .start(&sender(number), run.wall_ms(), &mut run.rng);
+            let started = side.otp.start(&sender(number), run.wall_ms(), &mut run.rng);
             if let Ok(code) = started {
                 self.submit_code(side, Flow::Reverse, &req.attempt, (code.code, key));
             }

@@ -1,8 +1,8 @@
 //! The attackers' unit tests.
 
+use super::super::legit::sms_start;
 use super::super::time;
 use super::super::world::tests::{drain, scenario, world};
-use super::super::legit::sms_start;
 use super::super::world::{Ev, PREMIUM_OFFSET, World};
 use super::{attack, attack_rate, flood::flood, pumping::Pump, schedule_attack};
 use crate::flow::Flow;
@@ -21,7 +21,11 @@ fn a_burst_attacker_is_silent_between_bursts_and_outside_its_window() {
          shape = \"burst\"\nburst_on = \"1m\"\nburst_off = \"4m\"\nrate_per_s = 3.0\n"
     ));
     let m = 60_000;
-    assert_eq!(attack_rate(&sc.attackers[0], 10 * m - 1), 0.0, "before start");
+    assert_eq!(
+        attack_rate(&sc.attackers[0], 10 * m - 1),
+        0.0,
+        "before start"
+    );
     assert_eq!(attack_rate(&sc.attackers[0], 10 * m), 3.0);
     assert_eq!(attack_rate(&sc.attackers[0], 11 * m - 1), 3.0);
     assert_eq!(attack_rate(&sc.attackers[0], 11 * m), 0.0, "off part");
@@ -70,9 +74,17 @@ fn attempts_arrive_at_the_attackers_rate() {
         (n - mean).abs() < 5.0 * mean.sqrt(),
         "{n} attempts vs {mean}"
     );
-    assert_eq!(w.run.acc.attackers[0].blocked, w.run.acc.attackers[0].attempts);
     assert_eq!(
-        w.run.acc.rows.iter().map(|r| r.webhook.forged_rejected).sum::<u64>() as f64,
+        w.run.acc.attackers[0].blocked,
+        w.run.acc.attackers[0].attempts
+    );
+    assert_eq!(
+        w.run
+            .acc
+            .rows
+            .iter()
+            .map(|r| r.webhook.forged_rejected)
+            .sum::<u64>() as f64,
         n
     );
 }
@@ -167,7 +179,8 @@ fn traced(w: &mut World<'_>) {
 
 /// The numbers of the SMS flow's sends, in order.
 fn sms_numbers(w: &World<'_>) -> Vec<u64> {
-    w.run.trace
+    w.run
+        .trace
         .as_ref()
         .map(|t| {
             t.steps
@@ -303,16 +316,27 @@ fn a_ramp_is_linear_between_its_points_and_holds_outside() {
     ));
     let w = world(&sc);
     let m = 60_000;
-    assert_eq!(attack_rate(&sc.attackers[0], 10 * m - 1), 0.0, "before start");
+    assert_eq!(
+        attack_rate(&sc.attackers[0], 10 * m - 1),
+        0.0,
+        "before start"
+    );
     assert_eq!(
         attack_rate(&sc.attackers[0], 10 * m),
         1.0,
         "the first point's rate holds before it"
     );
     assert_eq!(attack_rate(&sc.attackers[0], 20 * m), 1.0);
-    assert!((attack_rate(&sc.attackers[0], 30 * m) - 2.0).abs() < 1e-12, "half way");
+    assert!(
+        (attack_rate(&sc.attackers[0], 30 * m) - 2.0).abs() < 1e-12,
+        "half way"
+    );
     assert_eq!(attack_rate(&sc.attackers[0], 40 * m), 3.0);
-    assert_eq!(attack_rate(&sc.attackers[0], 59 * m), 3.0, "the last point's rate holds");
+    assert_eq!(
+        attack_rate(&sc.attackers[0], 59 * m),
+        3.0,
+        "the last point's rate holds"
+    );
     assert_eq!(w.attackers[0].thinned, Some(3.0), "candidates at the peak");
 }
 
@@ -327,7 +351,13 @@ fn ramp_attempts_follow_the_integral_of_the_rate() {
     run_attacks(&mut w);
     let n = w.run.acc.attackers[0].attempts as f64;
     assert!((n - 3_600.0).abs() < 5.0 * 60.0, "{n} attempts");
-    let rows: Vec<u64> = w.run.acc.rows.iter().map(|r| r.webhook.forged_rejected).collect();
+    let rows: Vec<u64> = w
+        .run
+        .acc
+        .rows
+        .iter()
+        .map(|r| r.webhook.forged_rejected)
+        .collect();
     assert!(
         rows[5] > 3 * rows[0],
         "more at the end than at the start: {rows:?}"
@@ -344,8 +374,14 @@ fn a_diurnal_attacker_peaks_at_its_hour() {
     let mut w = world(&sc);
     let h = time::MS_PER_HOUR;
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-    assert!(close(attack_rate(&sc.attackers[0], 3 * h), 0.2 * 1.8), "peak");
-    assert!(close(attack_rate(&sc.attackers[0], 15 * h), 0.2 * 0.2), "trough");
+    assert!(
+        close(attack_rate(&sc.attackers[0], 3 * h), 0.2 * 1.8),
+        "peak"
+    );
+    assert!(
+        close(attack_rate(&sc.attackers[0], 15 * h), 0.2 * 0.2),
+        "trough"
+    );
     assert!(
         close(attack_rate(&sc.attackers[0], 9 * h), 0.2),
         "a quarter day off: the mean"
@@ -404,9 +440,18 @@ fn carriers_own_number_blocks_legit_users_follow_shares_and_attackers_pick_their
         pump(&mut w);
     }
     assert!(sms_numbers(&w).iter().all(|&n| w.pop.carrier_of(0, n) == 1));
-    let pumped: Vec<u64> = w.run.acc.carriers.iter().map(|k| k.pumped_smsflow).collect();
+    let pumped: Vec<u64> = w
+        .run
+        .acc
+        .carriers
+        .iter()
+        .map(|k| k.pumped_smsflow)
+        .collect();
     assert_eq!(pumped, [0, 50, 0]);
-    assert_eq!(w.run.acc.rows[0].usd.usd_sms_flow, 50.0, "billed at B's $1.00");
+    assert_eq!(
+        w.run.acc.rows[0].usd.usd_sms_flow, 50.0,
+        "billed at B's $1.00"
+    );
     assert_eq!(w.run.acc.countries[0].pumped_smsflow, 50);
 }
 
@@ -466,7 +511,10 @@ fn next_range_moves_past_a_prefix_limit() {
         for _ in 0..30 {
             pump(&mut w);
         }
-        (w.run.acc.attackers[0].succeeded, w.run.acc.attackers[0].adaptations)
+        (
+            w.run.acc.attackers[0].succeeded,
+            w.run.acc.attackers[0].adaptations,
+        )
     };
     assert_eq!(pumps(""), (5, 0), "stuck in the first range");
     let (succeeded, adaptations) = pumps("adapt = { after_blocks = 2, action = \"next_range\" }\n");
@@ -504,7 +552,10 @@ fn next_country_leaves_a_blocked_destination() {
     for _ in 0..100 {
         pump(&mut w);
     }
-    assert_eq!(w.run.acc.attackers[0].blocked, blocked, "KG only from then on");
+    assert_eq!(
+        w.run.acc.attackers[0].blocked, blocked,
+        "KG only from then on"
+    );
     assert_eq!(w.run.acc.attackers[0].adaptations, 1);
 }
 
@@ -550,7 +601,10 @@ fn back_off_silences_the_attacker() {
         let sc = pumper(keys, tables);
         let mut w = world(&sc);
         run_attacks(&mut w);
-        (w.run.acc.attackers[0].attempts, w.run.acc.attackers[0].adaptations)
+        (
+            w.run.acc.attackers[0].attempts,
+            w.run.acc.attackers[0].adaptations,
+        )
     };
     assert!(attempts("").0 > 3_000, "refused all hour long");
     let (n, adaptations) =
@@ -586,10 +640,23 @@ fn a_captcha_stops_bots_not_human_farms_and_bills_each_check() {
     for _ in 0..2_000 {
         let u = w.pop.new_user(0, w.pop.countries[0].base + 1_000_000_000);
         w.pop.users[u as usize].refs = 1;
-        sms_start(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u, (false, 0));
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (false, 0),
+        );
         w.pop.release(&mut w.run, u);
     }
     let r = &w.run.acc.rows[0];
-    assert_eq!(r.legit.captcha_blocked_legit + r.legit.sms_legit_smsflow, 2_000);
-    assert!((900..1_100).contains(&r.legit.captcha_blocked_legit), "{r:?}");
+    assert_eq!(
+        r.legit.captcha_blocked_legit + r.legit.sms_legit_smsflow,
+        2_000
+    );
+    assert!(
+        (900..1_100).contains(&r.legit.captcha_blocked_legit),
+        "{r:?}"
+    );
 }

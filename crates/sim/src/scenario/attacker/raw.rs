@@ -9,8 +9,8 @@
 
 use super::{AttackKind, Numbering, RampPoint, Shape, Solver};
 use crate::scenario::{Dur, Iso, NonNeg, Prob};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -47,8 +47,11 @@ pub struct RawAttacker {
     pub pace: RawPace,
     /// `sms_pumping`'s keys.
     pub pumping: RawPumping,
-    /// The keys of the attacks on the reverse flow's webhook and verifier.
+    /// The keys of the attacks on the reverse flow's webhook and verifier (and `success`,
+    /// which every persuasion attack reads).
     pub reverse: RawReverseKeys,
+    /// The takeover attacks' own keys.
+    pub takeover: RawTakeover,
 }
 
 /// How the attempt rate runs: the shape and the keys each shape reads.
@@ -109,6 +112,15 @@ pub struct RawReverseKeys {
     pub success: Option<Prob>,
 }
 
+/// The keys of `sim_swap`, `relay_phishing` and `spoofed_sender`.
+#[derive(Clone, Debug, Default)]
+pub struct RawTakeover {
+    pub swap_success: Option<Prob>,
+    pub apple_id: Option<Prob>,
+    pub relay_delay: Option<Dur>,
+    pub spoof_delivery: Option<Prob>,
+}
+
 /// Declares the accepted keys once: their order in serde's "expected one of" list (the order
 /// the flat table always had) and where each one's value goes. `req` keys are required.
 macro_rules! attacker_keys {
@@ -145,10 +157,18 @@ macro_rules! attacker_keys {
 
 /// The type of a required key's value.
 macro_rules! RequiredValue {
-    (kind) => { AttackKind };
-    (start) => { Dur };
-    (end) => { Dur };
-    (shape) => { Shape };
+    (kind) => {
+        AttackKind
+    };
+    (start) => {
+        Dur
+    };
+    (end) => {
+        Dur
+    };
+    (shape) => {
+        Shape
+    };
 }
 
 /// Every optional key, in its group (the required ones are in [`Required`]).
@@ -158,6 +178,7 @@ struct Optional {
     pace: OptionalPace,
     pumping: RawPumping,
     reverse: RawReverseKeys,
+    takeover: RawTakeover,
 }
 
 /// The pace's optional keys (the shape is required).
@@ -202,13 +223,17 @@ attacker_keys! {
         clients => reverse.clients,
         capture_age => reverse.capture_age,
         success => reverse.success,
+        swap_success => takeover.swap_success,
+        apple_id => takeover.apple_id,
+        relay_delay => takeover.relay_delay,
+        spoof_delivery => takeover.spoof_delivery,
     }
     order {
         kind, name, start, end, shape, rate_per_s, burst_on, burst_off, ramp, amplitude,
         peak_hour, targets, numbers, range_size, ip_pool, rotate_every, captcha_usd,
         revenue_share, camouflage, sms_per_account, accounts, sms_per_number, ranges,
         carriers, submit_codes, adapt, solver, sender_accounts, candidates_per_message,
-        clients, capture_age, success,
+        clients, capture_age, success, swap_success, apple_id, relay_delay, spoof_delivery,
     }
 }
 
@@ -283,6 +308,7 @@ impl<'de> Visitor<'de> for AttackerVisitor {
             },
             pumping: opt.pumping,
             reverse: opt.reverse,
+            takeover: opt.takeover,
         })
     }
 }
