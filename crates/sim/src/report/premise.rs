@@ -34,8 +34,17 @@ impl Verdict {
         }
     }
 
-    /// The verdict on "the reverse flow does better": `reverse` against `sms`, lower is better;
-    /// `None` when the run cannot tell.
+    /// The verdict on "the reverse flow does better": `reverse` against `sms`, lower is better,
+    /// with why (`what` was compared; a tie cannot tell the flows apart).
+    fn compare(reverse: f64, sms: f64, what: &str) -> (Self, String) {
+        let v = Self::lower_is_better(reverse, sms);
+        if v == Verdict::CannotSay {
+            (v, format!("{what}: the same in both flows"))
+        } else {
+            (v, what.to_string())
+        }
+    }
+
     fn lower_is_better(reverse: f64, sms: f64) -> Self {
         if reverse < sms {
             Verdict::Supports
@@ -95,7 +104,7 @@ pub fn rows(sc: &Scenario, o: &Outcome) -> Vec<PremiseRow> {
     });
     let show = |x: Option<(i64, f64)>| {
         x.map_or("not run".into(), |(c, s)| {
-            format!("${}, {:.0} % per message", grouped_cents(c), s * 100.0)
+            format!("{}, {:.0} % per message", grouped_cents(c), s * 100.0)
         })
     };
     let (verdict, why) = match (both, shares[1], shares[0]) {
@@ -155,12 +164,11 @@ pub fn rows(sc: &Scenario, o: &Outcome) -> Vec<PremiseRow> {
     let cents = Flow::ALL.map(|f| period(o, f).map(PeriodCost::total_cents));
     let (verdict, why) = match (both, cents[1], cents[0]) {
         (true, Some(r), Some(s)) => {
-            let v = Verdict::lower_is_better(r as f64, s as f64);
-            (v, "the cost of the period of each flow".into())
+            Verdict::compare(r as f64, s as f64, "the cost of the period of each flow")
         }
         _ => (Verdict::CannotSay, one_flow()),
     };
-    let usd = |c: Option<i64>| c.map_or("not run".into(), |c| format!("${}", grouped_cents(c)));
+    let usd = |c: Option<i64>| c.map_or("not run".into(), grouped_cents);
     rows.push(PremiseRow {
         row: "Cost at scale",
         claim_reverse: "cheap, especially cross-border",
@@ -202,8 +210,11 @@ fn security(sc: &Scenario, o: &Outcome, both: bool) -> PremiseRow {
             "no SIM-swap or spoofed-sender attacker".into(),
         )
     } else {
-        let v = Verdict::lower_is_better(total(Flow::Reverse) as f64, total(Flow::Sms) as f64);
-        (v, "accounts taken over in each flow".into())
+        Verdict::compare(
+            total(Flow::Reverse) as f64,
+            total(Flow::Sms) as f64,
+            "accounts taken over in each flow",
+        )
     };
     PremiseRow {
         row: "Security",
@@ -268,9 +279,10 @@ fn speed(sc: &Scenario, o: &Outcome, both: bool) -> PremiseRow {
         }
     };
     let (verdict, why) = match (both, p50(Flow::Reverse), p50(Flow::Sms)) {
-        (true, Some(r), Some(s)) => (
-            Verdict::lower_is_better(r as f64, s as f64),
-            "median time from a legit user's start to verified".into(),
+        (true, Some(r), Some(s)) => Verdict::compare(
+            r as f64,
+            s as f64,
+            "median time from a legit user's start to verified",
         ),
         (true, _, _) => (Verdict::CannotSay, "a flow had nobody verify".into()),
         _ => (Verdict::CannotSay, "only one flow ran".into()),
@@ -296,14 +308,21 @@ fn table(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
     ]
     .map(String::from)
     .to_vec();
+    let ran = |f: Flow, measured: String| {
+        if sc.flows.contains(&f) {
+            measured
+        } else {
+            "not run".into()
+        }
+    };
     let rows = rows(sc, o)
         .into_iter()
         .map(|r| {
             vec![
                 r.row.to_string(),
                 format!("{} / {}", r.claim_reverse, r.claim_sms),
-                r.measured_reverse,
-                r.measured_sms,
+                ran(Flow::Reverse, r.measured_reverse),
+                ran(Flow::Sms, r.measured_sms),
                 format!("{} ({})", r.verdict.name(), r.why),
             ]
         })

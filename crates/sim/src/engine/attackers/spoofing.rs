@@ -20,8 +20,8 @@ use mo2fa_core::verifier::ReceiveOutcome;
 use mo2fa_core::webhook::Inbound;
 use rand::Rng;
 
-/// The attacker's own iMessage handle (a number no legit user has).
-const ATTACKER_HANDLE: u64 = 98 * 10_000_000_000 + 1;
+/// The attacker's own iMessage handle (in the attackers' block, where no legit user is).
+const ATTACKER_HANDLE: u64 = 99 * 10_000_000_000 + 999_999_999;
 
 /// One spoofing attempt of attacker `a` (`rt`, its state) on a new victim, in every flow.
 pub(super) fn spoof(
