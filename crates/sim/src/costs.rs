@@ -3,7 +3,7 @@
 //! [`mo2fa_cost::Observed`] counts, priced once per run.
 
 use crate::SimError;
-use crate::outcome::{CarrierStats, CountryStats, Outcome, PeriodCost};
+use crate::outcome::{CarrierStats, CountryStats, Counts, PeriodCost};
 use crate::scenario::{Fallback, Flow, Scenario};
 use crate::time;
 use mo2fa_cost::observed::{CountryCounts, Observed, ObservedCost, cost_observed};
@@ -53,11 +53,11 @@ pub fn model(sc: &Scenario) -> Result<mo2fa_cost::PricedMix, SimError> {
     Ok(mo2fa_cost::PricedMix::from_population(&population(sc)?)?)
 }
 
-/// Prices both flows of a run's outcome with `model`.
+/// Prices both flows of a run's finished counts with `model`.
 pub fn flow_costs(
     sc: &Scenario,
     model: &mo2fa_cost::PricedMix,
-    o: &Outcome,
+    o: &Counts,
 ) -> Result<FlowCosts, SimError> {
     let period_days = time::days(sc.duration.ms());
     // The provider's bill, not the app's log: segments as billed (`[billing]`).
@@ -81,8 +81,8 @@ pub fn flow_costs(
             &Observed {
                 period_days,
                 countries: counts(|c| c.sms_legit_smsflow, |c| c.pumped_smsflow, |_| 0),
-                successful_sms_verifications: o.totals.legit_verified_sms
-                    + o.totals.pumped_verified_smsflow,
+                successful_sms_verifications: o.totals.legit.legit_verified_sms
+                    + o.totals.pumping.pumped_verified_smsflow,
                 inbound_imessage: 0,
                 peak_daily_inbound_imessage: 0,
             },
@@ -98,10 +98,16 @@ pub fn flow_costs(
                     |c| c.pumped_reverse,
                     |c| c.inbound_sms_reverse,
                 ),
-                successful_sms_verifications: o.fallback_sms_verified
-                    + o.totals.pumped_verified_reverse,
-                inbound_imessage: o.imessage_per_day.iter().sum(),
-                peak_daily_inbound_imessage: o.imessage_per_day.iter().copied().max().unwrap_or(0),
+                successful_sms_verifications: o.users.fallback_sms_verified
+                    + o.totals.pumping.pumped_verified_reverse,
+                inbound_imessage: o.users.imessage_per_day.iter().sum(),
+                peak_daily_inbound_imessage: o
+                    .users
+                    .imessage_per_day
+                    .iter()
+                    .copied()
+                    .max()
+                    .unwrap_or(0),
             },
         )
     });
@@ -109,11 +115,11 @@ pub fn flow_costs(
     let mut reverse = reverse.transpose()?;
     if let Some(c) = &mut sms {
         carrier_prices(c, o, &billed, |k| (k.sms_legit_smsflow, k.pumped_smsflow));
-        crate::fees::charge(c, &o.defences[0], o.totals.pumped_sms_smsflow);
+        crate::fees::charge(c, &o.defences[0], o.totals.pumping.pumped_sms_smsflow);
     }
     if let Some(c) = &mut reverse {
         carrier_prices(c, o, &billed, |k| (k.sms_legit_reverse, k.pumped_reverse));
-        crate::fees::charge(c, &o.defences[1], o.totals.pumped_sms_reverse);
+        crate::fees::charge(c, &o.defences[1], o.totals.pumping.pumped_sms_reverse);
     }
     let period = crate::flow::PerFlow::new(|flow| {
         let c = match flow {
@@ -134,8 +140,8 @@ pub fn flow_costs(
                 .sum()
         };
         let captcha = match flow {
-            Flow::Sms => o.totals.usd_captcha_sms_flow,
-            Flow::Reverse => o.totals.usd_captcha_reverse_flow,
+            Flow::Sms => o.totals.usd.usd_captcha_sms_flow,
+            Flow::Reverse => o.totals.usd.usd_captcha_reverse_flow,
         };
         Some(period_cost(c, fee(legit), fee(pumped), captcha))
     });
@@ -176,7 +182,7 @@ type Count = fn(&CountryStats) -> u64;
 /// per country and in the totals). Carrier fees are untouched.
 fn carrier_prices(
     cost: &mut ObservedCost,
-    o: &Outcome,
+    o: &Counts,
     billed: &dyn Fn(u64) -> u64,
     sent: fn(&CarrierStats) -> (u64, u64),
 ) {

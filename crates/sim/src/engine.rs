@@ -20,7 +20,6 @@ mod accounting;
 mod attackers;
 mod billing;
 mod defences;
-mod effects;
 mod legit;
 mod provider;
 mod queue;
@@ -29,13 +28,14 @@ mod warmup;
 mod world;
 
 pub use crate::outcome::{
-    AttackerStats, Block, CarrierStats, CountryStats, FlowDefences, Outcome, Row,
+    AttackerStats, Block, CarrierStats, CountryStats, Counts, FlowDefences, Outcome, Row,
+    UserCounts,
 };
 pub use crate::time::{self, EPOCH_MS};
 pub use sms_log::{SmsFate, SmsLog, SmsRecord, simulate_logged};
 pub use world::{CoreConfig, FORGER_SECRET, SIM_SECRET, TOLERANCE_S, core_config};
 
-use crate::flow::Flow;
+use crate::flow::{Flow, PerFlow};
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use crate::{SimError, costs};
@@ -55,18 +55,58 @@ pub struct Control<'a> {
 }
 
 impl World<'_> {
+    /// Handles one event: each step is given the parts of the world it touches.
+    fn handle(&mut self, ev: Ev) {
+        let World {
+            run,
+            pop,
+            webhook,
+            flows,
+            ..
+        } = self;
+        match ev {
+            Ev::Arrival => legit::arrival(run, pop, webhook, flows),
+            Ev::UserSend { user, typo } => provider::user_send(run, pop, webhook, user, typo),
+            Ev::Deliver {
+                user,
+                msg,
+                typo,
+                twice,
+            } => provider::on_deliver(run, pop, webhook, user, msg, (typo, twice)),
+            Ev::SmsRead { user, flow } => legit::sms_read(run, pop, &mut flows[flow], flow, user),
+            Ev::SmsResend { user, flow } => {
+                legit::sms_resend(run, pop, &mut flows[flow], flow, user);
+            }
+            Ev::VictimSend { user, a } => {
+                attackers::victim_send(run, pop, webhook, user, usize::from(a));
+            }
+            Ev::Relay { user, a, flow } => {
+                attackers::relay_arrives(run, pop, flows, webhook, (user, usize::from(a)), flow);
+            }
+            Ev::Attack { a } => attackers::attack(self, usize::from(a)),
+            Ev::Sweep => {
+                let wall_ms = run.wall_ms();
+                webhook.verifier.sweep(wall_ms);
+                flows.sms.otp.sweep(wall_ms);
+                flows.reverse.otp.sweep(wall_ms);
+                run.at(run.after(SWEEP_EVERY_MS), Ev::Sweep);
+            }
+        }
+    }
+
     fn run(mut self, control: &Control<'_>) -> Result<(Outcome, Option<Trace>), SimError> {
-        self.schedule_arrival();
-        self.at(SWEEP_EVERY_MS, Ev::Sweep);
-        for a in 0..self.sc.attackers.len() {
-            self.schedule_attack(a);
+        legit::schedule_arrival(&mut self.run, &mut self.pop);
+        self.run.at(SWEEP_EVERY_MS, Ev::Sweep);
+        for (a, rt) in self.attackers.iter_mut().enumerate() {
+            attackers::schedule_attack(&mut self.run, rt, a);
         }
         let mut events = 0u64;
         let mut interrupted = false;
-        while let Some((t_ms, ev)) = self.clock.queue.pop() {
-            debug_assert!(t_ms >= self.clock.now_ms, "virtual time went backwards");
-            self.clock.now_ms = t_ms;
-            debug_assert_eq!(self.clock.now_ms, self.clock.queue.now_ms());
+        while let Some((t_ms, ev)) = self.run.clock.queue.pop() {
+            let clock = &mut self.run.clock;
+            debug_assert!(t_ms >= clock.now_ms, "virtual time went backwards");
+            clock.now_ms = t_ms;
+            debug_assert_eq!(clock.now_ms, clock.queue.now_ms());
             events += 1;
             if events.is_multiple_of(CHECK_EVERY_EVENTS) {
                 (control.progress)(t_ms);
@@ -75,71 +115,47 @@ impl World<'_> {
                     break;
                 }
             }
-            match ev {
-                Ev::Arrival => self.arrival(),
-                Ev::UserSend { user, typo } => self.user_send(user, typo),
-                Ev::Deliver {
-                    user,
-                    msg,
-                    typo,
-                    twice,
-                } => self.on_deliver(user, msg, typo, twice),
-                Ev::SmsRead { user, flow } => self.sms_read(user, flow),
-                Ev::SmsResend { user, flow } => self.sms_resend(user, flow),
-                Ev::VictimSend { user, a } => self.victim_send(user, usize::from(a)),
-                Ev::Attack { a } => {
-                    self.effects.acting = Some(usize::from(a));
-                    self.attack(usize::from(a));
-                    self.effects.acting = None;
-                }
-                Ev::Sweep => {
-                    let wall_ms = self.wall_ms();
-                    self.webhook.verifier.sweep(wall_ms);
-                    self.flows.sms.otp.sweep(wall_ms);
-                    self.flows.reverse.otp.sweep(wall_ms);
-                    self.at(self.after(SWEEP_EVERY_MS), Ev::Sweep);
-                }
-            }
+            self.handle(ev);
         }
-        let blocks = |guard: &mut mo2fa_core::sms_defences::SmsGuard, w: &[world::CountryRt]| {
-            std::mem::take(&mut guard.blocks)
+        let (run, pop, flows) = (&mut self.run, &self.pop, &mut self.flows);
+        let blocks = PerFlow::new(|flow| {
+            std::mem::take(&mut flows[flow].guard.blocks)
                 .into_iter()
                 .map(|(from_ms, until_ms, i)| Block {
                     from_ms,
                     until_ms,
-                    iso: w[i].iso.clone(),
+                    iso: pop.countries[i].iso.clone(),
                 })
                 .collect()
-        };
-        let blocks_sms = blocks(&mut self.flows.sms.guard, &self.pop.countries);
-        let blocks_reverse = blocks(&mut self.flows.reverse.guard, &self.pop.countries);
+        });
         for flow in Flow::ALL {
-            let guard = &self.flows[flow].guard;
-            let d = &mut self.acc.defences[flow.index()];
+            let guard = &flows[flow].guard;
+            let d = &mut run.acc.defences[flow.index()];
             let report = guard.report();
             d.blocked_by_rule = report.blocked;
             d.alerts_by_rule = report.alerts;
             d.fees = report.fees;
             d.credits = report.credits;
         }
-        for (i, d) in self.acc.defences.iter_mut().enumerate() {
-            d.attacker_revenue_left_usd = self
-                .acc
-                .attackers
-                .iter()
-                .map(|a| a.revenue_usd_by_flow[i])
-                .sum();
+        let acc = &mut run.acc;
+        for (i, d) in acc.defences.iter_mut().enumerate() {
+            d.attacker_revenue_left_usd =
+                acc.attackers.iter().map(|a| a.revenue_usd_by_flow[i]).sum();
         }
-        let mut outcome = self
-            .acc
-            .finish(events, interrupted, blocks_sms, blocks_reverse);
-        // Priced once, from the typed counts; a pricing error is the run's error.
-        outcome.costs = costs::flow_costs(self.sc, &self.cost_model, &outcome)?;
-        outcome.billing = crate::billing::Accounts {
-            sms: self.flows.sms.account.take(),
-            reverse: self.flows.reverse.account.take(),
+        let counts = self.run.acc.finish(blocks);
+        // Priced once, from the finished counts; a pricing error is the run's error.
+        let costs = costs::flow_costs(self.run.sc, &self.cost_model, &counts)?;
+        let outcome = Outcome {
+            counts,
+            events,
+            interrupted,
+            costs,
+            billing: crate::billing::Accounts {
+                sms: self.flows.sms.account.take(),
+                reverse: self.flows.reverse.account.take(),
+            },
         };
-        Ok((outcome, self.trace))
+        Ok((outcome, self.run.trace))
     }
 }
 
@@ -157,7 +173,7 @@ pub fn simulate_traced(
     max_steps: usize,
 ) -> Result<(Outcome, Trace), SimError> {
     let mut world = World::new(sc, seed)?;
-    world.trace = Some(Trace {
+    world.run.trace = Some(Trace {
         countries: world.pop.countries.iter().map(|c| c.iso.clone()).collect(),
         max_steps,
         ..Trace::default()

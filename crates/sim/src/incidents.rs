@@ -41,14 +41,18 @@ impl Measured {
     /// What `o`, a run of `sc`, did in `flow`.
     pub fn of(sc: &Scenario, flow: Flow, o: &Outcome) -> Self {
         let (sent, cost, account) = match flow {
-            Flow::Sms => (o.totals.pumped_sms_smsflow, &o.costs.sms, &o.billing.sms),
+            Flow::Sms => (
+                o.counts.totals.pumping.pumped_sms_smsflow,
+                &o.costs.sms,
+                &o.billing.sms,
+            ),
             Flow::Reverse => (
-                o.totals.pumped_sms_reverse,
+                o.counts.totals.pumping.pumped_sms_reverse,
                 &o.costs.reverse,
                 &o.billing.reverse,
             ),
         };
-        let defences = &o.defences[flow.index()];
+        let defences = &o.counts.defences[flow.index()];
         let segments = u64::from(sc.sms.segments).max(1);
         let bill_usd = cost.as_ref().map_or(0.0, |c| c.pumped_sms_usd);
         let credited = defences.credits.values().sum();
@@ -61,7 +65,7 @@ impl Measured {
             credit_usd: fees::credit_usd(credited, sent, bill_usd),
             first_block_ms: first_block::time_to_first_block_ms(sc, defences),
             legit_blocked: defences.legit_blocked + account.as_ref().map_or(0, |a| a.refused_legit),
-            legit_users: o.legit_users,
+            legit_users: o.counts.users.legit,
             alerts: defences.alerts(),
             app_logged: app_logged(sc, flow, o),
         }
@@ -80,13 +84,14 @@ fn app_logged(sc: &Scenario, flow: Flow, o: &Outcome) -> Option<u64> {
     let from = sc.duration.ms().saturating_sub(keep);
     let interval = sc.interval.ms().max(1);
     Some(
-        o.rows
+        o.counts
+            .rows
             .iter()
             .enumerate()
             .filter(|(i, _)| *i as u64 * interval >= from)
             .map(|(_, r)| match flow {
-                Flow::Sms => r.pumped_sms_smsflow,
-                Flow::Reverse => r.pumped_sms_reverse,
+                Flow::Sms => r.pumping.pumped_sms_smsflow,
+                Flow::Reverse => r.pumping.pumped_sms_reverse,
             })
             .sum(),
     )

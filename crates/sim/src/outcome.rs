@@ -3,8 +3,8 @@
 //! defences did, and the [`Outcome`] that holds them with the run's costs and billing.
 //!
 //! The timeline's columns are listed once, in the `timeline!` invocation below: it declares
-//! the [`Row`] fields, their order in `timeline.csv`, how rows add up and how a cell is printed,
-//! so a new counter is one new line.
+//! the [`Row`] groups (by concern), the columns' order in `timeline.csv`, how rows add up and
+//! how a cell is printed, so a new counter is a field and a line.
 //!
 //! This module depends only on `flow` and `billing`: the engine fills it, `costs` prices it
 //! and the reports print it.
@@ -16,7 +16,7 @@ use mo2fa_cost::observed::ObservedCost;
 /// carrier and Verify fees, inbound-SMS fallback, iMessage lines sized by the busiest simulated
 /// day, fixed fees, all prorated to the simulated period. `None` for a flow the scenario did
 /// not run.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct FlowCosts {
     pub sms: Option<ObservedCost>,
     pub reverse: Option<ObservedCost>,
@@ -112,21 +112,27 @@ impl PeriodCost {
     }
 }
 
-/// Time from an attack's start to its first block, ms; `None` when nothing of it was blocked.
-/// The one definition every report and the incident replays use: a block before the attack's
-/// start (a rule already closed) counts as 0.
-pub fn time_to_first_block(attack_start_ms: u64, first_block_ms: Option<u64>) -> Option<u64> {
-    first_block_ms.map(|b| b.saturating_sub(attack_start_ms))
-}
-
-/// Declares [`Row`] from one list of columns: whole-number counts first, then USD amounts.
+/// Declares [`Row`]: its groups (one struct each, by concern), then every column of
+/// `timeline.csv` in order as `group.column`: whole-number counts first, then USD amounts.
+/// A compile-time check makes every group field a column.
 macro_rules! timeline {
-    (counts { $($count:ident,)* } usd { $($usd:ident,)* }) => {
-        /// Counts per report interval. Field order is the CSV column order.
-        #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+    (
+        groups { $($(#[$gdoc:meta])* $group:ident: $Group:ident { $($gf:ident: $gt:ty,)* })* }
+        counts { $($cg:ident.$count:ident,)* }
+        usd { $($ug:ident.$usd:ident,)* }
+    ) => {
+        $(
+            $(#[$gdoc])*
+            #[derive(Clone, Debug, Default, PartialEq)]
+            pub struct $Group {
+                $(pub $gf: $gt,)*
+            }
+        )*
+
+        /// Counts per report interval, by concern. [`Row::COLUMNS`] is the CSV column order.
+        #[derive(Clone, Debug, Default, PartialEq)]
         pub struct Row {
-            $(pub $count: u64,)*
-            $(pub $usd: f64,)*
+            $(pub $group: $Group,)*
         }
 
         impl Row {
@@ -136,67 +142,118 @@ macro_rules! timeline {
 
             /// Adds `o`'s counters to this row's.
             pub fn add(&mut self, o: &Row) {
-                $(self.$count += o.$count;)*
-                $(self.$usd += o.$usd;)*
+                $(self.$cg.$count += o.$cg.$count;)*
+                $(self.$ug.$usd += o.$ug.$usd;)*
             }
 
             /// The row's cells in column order, as `timeline.csv` prints them (USD amounts
             /// with four decimals).
             pub fn cells(&self) -> Vec<String> {
-                vec![$(self.$count.to_string(),)* $(format!("{:.4}", self.$usd),)*]
+                vec![$(self.$cg.$count.to_string(),)* $(format!("{:.4}", self.$ug.$usd),)*]
             }
         }
+
+        // Every field of every group is a column, once.
+        const _: () = assert!(
+            [$($(stringify!($gf),)*)*].len() == [$(stringify!($count),)* $(stringify!($usd),)*].len()
+        );
     };
 }
 
 timeline! {
+    groups {
+        /// Legit users: starts, verifications, refusals and the codes texted to them.
+        legit: LegitCounts {
+            legit_starts: u64,
+            legit_verified_reverse: u64,
+            legit_verified_sms: u64,
+            legit_refused: u64,
+            sms_legit_smsflow: u64,
+            sms_legit_reverse: u64,
+            legit_blocked_smsflow: u64,
+            legit_blocked_reverse: u64,
+            captcha_blocked_legit: u64,
+        }
+        /// SMS pumping: pumped sends, what the defences refused and the codes typed back.
+        pumping: PumpingCounts {
+            pumped_sms_smsflow: u64,
+            pumped_sms_reverse: u64,
+            blocked_sms: u64,
+            pumping_absorbed: u64,
+            blocked_sms_smsflow: u64,
+            blocked_sms_reverse: u64,
+            pumped_verified_smsflow: u64,
+            pumped_verified_reverse: u64,
+            captcha_blocked_pumping: u64,
+        }
+        /// The reverse flow's webhook: attacks on it and the provider's duplicates.
+        webhook: WebhookCounts {
+            guess_messages: u64,
+            guess_hits: u64,
+            hijacks: u64,
+            flood_starts: u64,
+            flood_refused: u64,
+            forged_rejected: u64,
+            replays_rejected: u64,
+            replays_deduped: u64,
+            phishing_successes: u64,
+            duplicate_deliveries: u64,
+        }
+        /// Money per flow: the SMS sent and the defender's CAPTCHA checks, USD.
+        usd: UsdCounts {
+            usd_sms_flow: f64,
+            usd_reverse_flow: f64,
+            usd_captcha_sms_flow: f64,
+            usd_captcha_reverse_flow: f64,
+        }
+    }
     counts {
-        legit_starts,
-        legit_verified_reverse,
-        legit_verified_sms,
-        legit_refused,
-        sms_legit_smsflow,
-        sms_legit_reverse,
-        pumped_sms_smsflow,
-        pumped_sms_reverse,
-        blocked_sms,
-        pumping_absorbed,
-        guess_messages,
-        guess_hits,
-        hijacks,
-        flood_starts,
-        flood_refused,
-        forged_rejected,
-        replays_rejected,
-        replays_deduped,
-        phishing_successes,
-        duplicate_deliveries,
-        blocked_sms_smsflow,
-        blocked_sms_reverse,
-        legit_blocked_smsflow,
-        legit_blocked_reverse,
-        pumped_verified_smsflow,
-        pumped_verified_reverse,
-        captcha_blocked_legit,
-        captcha_blocked_pumping,
+        legit.legit_starts,
+        legit.legit_verified_reverse,
+        legit.legit_verified_sms,
+        legit.legit_refused,
+        legit.sms_legit_smsflow,
+        legit.sms_legit_reverse,
+        pumping.pumped_sms_smsflow,
+        pumping.pumped_sms_reverse,
+        pumping.blocked_sms,
+        pumping.pumping_absorbed,
+        webhook.guess_messages,
+        webhook.guess_hits,
+        webhook.hijacks,
+        webhook.flood_starts,
+        webhook.flood_refused,
+        webhook.forged_rejected,
+        webhook.replays_rejected,
+        webhook.replays_deduped,
+        webhook.phishing_successes,
+        webhook.duplicate_deliveries,
+        pumping.blocked_sms_smsflow,
+        pumping.blocked_sms_reverse,
+        legit.legit_blocked_smsflow,
+        legit.legit_blocked_reverse,
+        pumping.pumped_verified_smsflow,
+        pumping.pumped_verified_reverse,
+        legit.captcha_blocked_legit,
+        pumping.captcha_blocked_pumping,
     }
     usd {
-        usd_sms_flow,
-        usd_reverse_flow,
-        usd_captcha_sms_flow,
-        usd_captcha_reverse_flow,
+        usd.usd_sms_flow,
+        usd.usd_reverse_flow,
+        usd.usd_captcha_sms_flow,
+        usd.usd_captcha_reverse_flow,
     }
 }
 
 /// Picks the column of `flow` from a pair of per-flow columns.
 macro_rules! per_flow {
-    ($(#[$doc:meta] $name:ident => $sms:ident, $reverse:ident;)*) => {
+    ($(#[$doc:meta] $name:ident => $($sms:ident).+, $($reverse:ident).+;)*) => {
         $(
             #[$doc]
             pub fn $name(&mut self, flow: Flow) -> &mut u64 {
                 match flow {
-                    Flow::Sms => &mut self.$sms,
-                    Flow::Reverse => &mut self.$reverse,
+                    Flow::Sms => &mut self.$($sms).+,
+                    Flow::Reverse => &mut self.$($reverse).+,
                 }
             }
         )*
@@ -206,32 +263,32 @@ macro_rules! per_flow {
 impl Row {
     per_flow! {
         /// Legit users' codes sent.
-        sms_legit_in => sms_legit_smsflow, sms_legit_reverse;
+        sms_legit_in => legit.sms_legit_smsflow, legit.sms_legit_reverse;
         /// Pumped SMS sent.
-        pumped_sms_in => pumped_sms_smsflow, pumped_sms_reverse;
+        pumped_sms_in => pumping.pumped_sms_smsflow, pumping.pumped_sms_reverse;
         /// Sends the SMS defences refused.
-        blocked_sms_in => blocked_sms_smsflow, blocked_sms_reverse;
+        blocked_sms_in => pumping.blocked_sms_smsflow, pumping.blocked_sms_reverse;
         /// Legit users' sends the SMS defences refused.
-        legit_blocked_in => legit_blocked_smsflow, legit_blocked_reverse;
+        legit_blocked_in => legit.legit_blocked_smsflow, legit.legit_blocked_reverse;
         /// Legit users' texted codes verified.
-        legit_verified_in => legit_verified_sms, legit_verified_reverse;
+        legit_verified_in => legit.legit_verified_sms, legit.legit_verified_reverse;
         /// Codes the attackers submitted that verified.
-        pumped_verified_in => pumped_verified_smsflow, pumped_verified_reverse;
+        pumped_verified_in => pumping.pumped_verified_smsflow, pumping.pumped_verified_reverse;
     }
 
     /// What the flow's SMS cost, USD.
     pub fn usd_in(&mut self, flow: Flow) -> &mut f64 {
         match flow {
-            Flow::Sms => &mut self.usd_sms_flow,
-            Flow::Reverse => &mut self.usd_reverse_flow,
+            Flow::Sms => &mut self.usd.usd_sms_flow,
+            Flow::Reverse => &mut self.usd.usd_reverse_flow,
         }
     }
 
     /// What the flow's CAPTCHA checks cost, USD.
     pub fn usd_captcha_in(&mut self, flow: Flow) -> &mut f64 {
         match flow {
-            Flow::Sms => &mut self.usd_captcha_sms_flow,
-            Flow::Reverse => &mut self.usd_captcha_reverse_flow,
+            Flow::Sms => &mut self.usd.usd_captcha_sms_flow,
+            Flow::Reverse => &mut self.usd.usd_captcha_reverse_flow,
         }
     }
 }
@@ -383,36 +440,81 @@ impl FlowDefences {
     }
 }
 
-/// Everything a run counted.
-pub struct Outcome {
+/// What the legit users did, over the run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserCounts {
+    /// Legit users who arrived.
+    pub legit: u64,
+    /// Legit users who sent their code (reverse flow).
+    pub sent_reverse: u64,
+    /// Challenges that answered `verified` twice (must stay 0).
+    pub double_verified: u64,
+    /// Verifications through the reverse flow's outbound-SMS fallback.
+    pub fallback_sms_verified: u64,
+    /// The most challenges pending at once.
+    pub peak_pending: usize,
+    /// Legit iMessage contacts per simulated day (they size the iMessage lines).
+    pub imessage_per_day: Vec<u64>,
+}
+
+/// What one takeover attack kind did (`sim_swap`, `relay_phishing`, `spoofed_sender`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TakeoverCounts {
+    /// Victims the attack went after.
+    pub victims: u64,
+    /// Victims lost before either flow: swaps the carrier refused, lures the victim ignored.
+    pub failed_before: u64,
+    /// Accounts taken over, per flow (sms, reverse).
+    pub taken: [u64; 2],
+    /// Takeover attempts a flow refused or that came to nothing, per flow (sms, reverse).
+    pub refused: [u64; 2],
+    /// `spoofed_sender` against the reverse flow: deliveries the webhook's signature check
+    /// refused, and messages the sender binding refused (the provider attested another sender).
+    pub refused_signature: u64,
+    pub refused_sender: u64,
+}
+
+/// The takeover attacks' counts, per kind.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Takeovers {
+    pub sim_swap: TakeoverCounts,
+    pub relay: TakeoverCounts,
+    pub spoof: TakeoverCounts,
+}
+
+/// What a run counted, finished: the typed record the engine hands over when the run ends,
+/// which [`crate::costs::flow_costs`] prices and the [`Outcome`] holds.
+#[derive(Clone, Debug)]
+pub struct Counts {
+    /// The timeline, one row per report interval, and its sum.
     pub rows: Vec<Row>,
     pub totals: Row,
     pub attackers: Vec<AttackerStats>,
     pub countries: Vec<CountryStats>,
     /// Every country's carriers (one per country unless the scenario lists carriers).
     pub carriers: Vec<CarrierStats>,
-    /// Challenges that answered `verified` twice (must stay 0).
-    pub double_verified: u64,
-    pub legit_users: u64,
-    pub legit_sent_reverse: u64,
-    pub events: u64,
-    pub interrupted: bool,
-    /// Conversion-rule blocks, per world.
-    pub blocks_sms: Vec<Block>,
-    pub blocks_reverse: Vec<Block>,
-    pub peak_pending: usize,
-    /// Legit iMessage contacts per simulated day (they size the iMessage lines).
-    pub imessage_per_day: Vec<u64>,
-    /// Verifications through the reverse flow's outbound-SMS fallback.
-    pub fallback_sms_verified: u64,
-    /// Both flows priced by the cost model from these counts, once, at the end of the run.
-    pub costs: FlowCosts,
-    /// The flows' provider accounts under `[billing.balance]` (none without it).
-    pub billing: crate::billing::Accounts,
+    pub users: UserCounts,
+    /// Conversion-rule blocks, per flow.
+    pub blocks: crate::flow::PerFlow<Vec<Block>>,
     /// What the SMS defences did, per flow: the sms flow, then the reverse flow's fallback.
     pub defences: [FlowDefences; 2],
     /// Time to verify per country (in country order) and flow (sms, reverse).
     pub time_to_verify: Vec<[TimeToVerify; 2]>,
+    /// What the takeover attacks did.
+    pub takeovers: Takeovers,
+}
+
+/// Everything a run produced, built once when it ended: what it counted, how far it got,
+/// what that cost and the provider accounts.
+pub struct Outcome {
+    pub counts: Counts,
+    /// Events the run handled, and whether it was interrupted before its end.
+    pub events: u64,
+    pub interrupted: bool,
+    /// Both flows priced by the cost model from the counts.
+    pub costs: FlowCosts,
+    /// The flows' provider accounts under `[billing.balance]` (none without it).
+    pub billing: crate::billing::Accounts,
 }
 
 /// Why a legit user never verified in a flow (time to verify, docs/metrics.md).

@@ -7,6 +7,7 @@ mod carriers;
 mod cost;
 mod defences;
 mod headline;
+mod premise;
 mod ttv;
 
 pub(crate) use crate::outcome::cents;
@@ -112,7 +113,7 @@ fn first_block(d: &FlowDefences) -> String {
 
 pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     let costs = &o.costs;
-    let t = &o.totals;
+    let t = &o.counts.totals;
     let mut v = json!({
         "scenario": name,
         "description": sc.description,
@@ -122,46 +123,46 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
         "interrupted": o.interrupted,
         "events": o.events,
         "legit": {
-            "users": o.legit_users,
-            "starts_reverse": t.legit_starts,
-            "sent_code_reverse": o.legit_sent_reverse,
-            "verified_reverse": t.legit_verified_reverse,
-            "verified_sms": t.legit_verified_sms,
-            "refused_reverse": t.legit_refused,
-            "double_verified": o.double_verified,
+            "users": o.counts.users.legit,
+            "starts_reverse": t.legit.legit_starts,
+            "sent_code_reverse": o.counts.users.sent_reverse,
+            "verified_reverse": t.legit.legit_verified_reverse,
+            "verified_sms": t.legit.legit_verified_sms,
+            "refused_reverse": t.legit.legit_refused,
+            "double_verified": o.counts.users.double_verified,
         },
         "sms": {
-            "legit_sms_flow": t.sms_legit_smsflow,
-            "legit_reverse_fallback": t.sms_legit_reverse,
-            "pumped_sms_flow": t.pumped_sms_smsflow,
-            "pumped_reverse_fallback": t.pumped_sms_reverse,
-            "blocked": t.blocked_sms,
-            "pumping_absorbed_by_inbound": t.pumping_absorbed,
-            "pumped_verified_sms_flow": t.pumped_verified_smsflow,
-            "pumped_verified_reverse_fallback": t.pumped_verified_reverse,
-            "captcha_blocked_legit": t.captcha_blocked_legit,
-            "captcha_blocked_pumping": t.captcha_blocked_pumping,
+            "legit_sms_flow": t.legit.sms_legit_smsflow,
+            "legit_reverse_fallback": t.legit.sms_legit_reverse,
+            "pumped_sms_flow": t.pumping.pumped_sms_smsflow,
+            "pumped_reverse_fallback": t.pumping.pumped_sms_reverse,
+            "blocked": t.pumping.blocked_sms,
+            "pumping_absorbed_by_inbound": t.pumping.pumping_absorbed,
+            "pumped_verified_sms_flow": t.pumping.pumped_verified_smsflow,
+            "pumped_verified_reverse_fallback": t.pumping.pumped_verified_reverse,
+            "captcha_blocked_legit": t.legit.captcha_blocked_legit,
+            "captcha_blocked_pumping": t.pumping.captcha_blocked_pumping,
         },
         "reverse_attacks": {
-            "guess_messages": t.guess_messages,
-            "guess_hits": t.guess_hits,
-            "hijacks": t.hijacks,
-            "flood_starts": t.flood_starts,
-            "flood_refused": t.flood_refused,
-            "forged_rejected": t.forged_rejected,
-            "replays_rejected": t.replays_rejected,
-            "replays_deduped": t.replays_deduped,
-            "phishing_successes": t.phishing_successes,
-            "duplicate_deliveries": t.duplicate_deliveries,
-            "peak_pending": o.peak_pending,
+            "guess_messages": t.webhook.guess_messages,
+            "guess_hits": t.webhook.guess_hits,
+            "hijacks": t.webhook.hijacks,
+            "flood_starts": t.webhook.flood_starts,
+            "flood_refused": t.webhook.flood_refused,
+            "forged_rejected": t.webhook.forged_rejected,
+            "replays_rejected": t.webhook.replays_rejected,
+            "replays_deduped": t.webhook.replays_deduped,
+            "phishing_successes": t.webhook.phishing_successes,
+            "duplicate_deliveries": t.webhook.duplicate_deliveries,
+            "peak_pending": o.counts.users.peak_pending,
         },
         "sms_list_price_usd": {
-            "sms_flow": two_decimals(t.usd_sms_flow),
-            "reverse_flow": two_decimals(t.usd_reverse_flow),
+            "sms_flow": two_decimals(t.usd.usd_sms_flow),
+            "reverse_flow": two_decimals(t.usd.usd_reverse_flow),
         },
         "captcha_usd": {
-            "sms_flow": two_decimals(t.usd_captcha_sms_flow),
-            "reverse_flow": two_decimals(t.usd_captcha_reverse_flow),
+            "sms_flow": two_decimals(t.usd.usd_captcha_sms_flow),
+            "reverse_flow": two_decimals(t.usd.usd_captcha_reverse_flow),
         },
         "cost_of_period_usd": {
             "sms_flow": cost::period_json(&costs.period.sms),
@@ -171,7 +172,7 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "sms_flow": cost_json(&costs.sms),
             "reverse_flow": cost_json(&costs.reverse),
         },
-        "attackers": o.attackers.iter().enumerate().map(|(i, a)| json!({
+        "attackers": o.counts.attackers.iter().enumerate().map(|(i, a)| json!({
             "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
             "succeeded": a.succeeded, "attacker_cost_usd": two_decimals(a.attacker_cost_usd),
             "attacker_revenue_usd": two_decimals(a.attacker_revenue_usd),
@@ -182,12 +183,12 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
                 "reverse_flow": two_decimals(a.revenue_usd_by_flow[1]),
             },
         })).collect::<Vec<_>>(),
-        "countries": o.countries.iter().map(|c| json!({
+        "countries": o.counts.countries.iter().map(|c| json!({
             "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),
             "sms_legit_sms_flow": c.sms_legit_smsflow, "sms_legit_reverse": c.sms_legit_reverse,
             "pumped_sms_flow": c.pumped_smsflow, "pumped_reverse": c.pumped_reverse,
         })).collect::<Vec<_>>(),
-        "carriers": o.carriers.iter().map(|k| json!({
+        "carriers": o.counts.carriers.iter().map(|k| json!({
             "iso": k.iso, "name": k.name, "share": k.share,
             "usd_per_segment": format!("{:.5}", k.usd_per_segment),
             "sms_legit_sms_flow": k.sms_legit_smsflow, "sms_legit_reverse": k.sms_legit_reverse,
@@ -196,17 +197,20 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "blocked_sms_flow": k.blocked_smsflow, "blocked_reverse": k.blocked_reverse,
         })).collect::<Vec<_>>(),
         "blocks": {
-            "sms_flow": blocks_json(&o.blocks_sms),
-            "reverse_flow": blocks_json(&o.blocks_reverse),
+            "sms_flow": blocks_json(&o.counts.blocks.sms),
+            "reverse_flow": blocks_json(&o.counts.blocks.reverse),
         },
         "time_to_verify": ttv::json(sc, o),
         "defences": {
             "preset": sc.defences.sms.preset,
-            "sms_flow": defences_json(sc, &o.defences[0]),
-            "reverse_flow": defences_json(sc, &o.defences[1]),
+            "sms_flow": defences_json(sc, &o.counts.defences[0]),
+            "reverse_flow": defences_json(sc, &o.counts.defences[1]),
         },
     });
-    // Present only when the scenario has `[billing]` / `[report]`.
+    // Present only when the scenario has takeover attackers, `[billing]` / `[report]`.
+    if let Some(t) = premise::takeovers_json(sc, o) {
+        v["takeovers"] = t;
+    }
     if let Some(b) = billing::billing_json(sc, o) {
         v["billing"] = b;
     }
@@ -220,12 +224,12 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
 
 /// `timeline.csv`: the start of each interval in seconds, then [`Row::COLUMNS`].
 pub fn timeline_csv(sc: &Scenario, o: &Outcome) -> Result<String, csv::Error> {
-    let mut w = csv::Writer::from_writer(Vec::with_capacity(o.rows.len() * 80));
+    let mut w = csv::Writer::from_writer(Vec::with_capacity(o.counts.rows.len() * 80));
     let mut header = vec!["t_start_s"];
     header.extend_from_slice(Row::COLUMNS);
     w.write_record(&header)?;
     let mut t_start_ms = 0u64;
-    for r in &o.rows {
+    for r in &o.counts.rows {
         let mut record = vec![(t_start_ms / time::MS_PER_S).to_string()];
         record.extend(r.cells());
         w.write_record(&record)?;
@@ -253,26 +257,38 @@ pub fn table(o: &Outcome) -> String {
 
 /// The counts of [`table`] as (measure, value) pairs; money is in [`cost::console_lines`].
 fn table_rows(o: &Outcome) -> Vec<(String, String)> {
-    let t = &o.totals;
+    let t = &o.counts.totals;
     let mut rows = Vec::new();
     let mut line = |k: &str, v: String| rows.push((k.to_string(), v));
-    line("legit users", o.legit_users.to_string());
+    line("legit users", o.counts.users.legit.to_string());
     line(
         "  reverse: verified / started",
-        format!("{} / {}", t.legit_verified_reverse, t.legit_starts),
+        format!(
+            "{} / {}",
+            t.legit.legit_verified_reverse, t.legit.legit_starts
+        ),
     );
-    line("  sms:     verified", t.legit_verified_sms.to_string());
-    line("  refused (store full)", t.legit_refused.to_string());
+    line(
+        "  sms:     verified",
+        t.legit.legit_verified_sms.to_string(),
+    );
+    line("  refused (store full)", t.legit.legit_refused.to_string());
     line(
         "SMS sent, sms flow: legit / pumped",
-        format!("{} / {}", t.sms_legit_smsflow, t.pumped_sms_smsflow),
+        format!(
+            "{} / {}",
+            t.legit.sms_legit_smsflow, t.pumping.pumped_sms_smsflow
+        ),
     );
     line(
         "SMS sent, reverse fallback: legit / pumped",
-        format!("{} / {}", t.sms_legit_reverse, t.pumped_sms_reverse),
+        format!(
+            "{} / {}",
+            t.legit.sms_legit_reverse, t.pumping.pumped_sms_reverse
+        ),
     );
     // Per flow: an attempt both flows refuse is one refusal in each, never two in one line.
-    let [d_sms, d_rev] = &o.defences;
+    let [d_sms, d_rev] = &o.counts.defences;
     line(
         "blocked by defences, sms flow: all / legit",
         format!("{} / {}", d_sms.blocked, d_sms.legit_blocked),
@@ -302,37 +318,43 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
             ),
         );
     }
-    if t.captcha_blocked_legit + t.captcha_blocked_pumping > 0 {
+    if t.legit.captcha_blocked_legit + t.pumping.captcha_blocked_pumping > 0 {
         line(
             "CAPTCHA refusals: legit / pumping",
             format!(
                 "{} / {}",
-                t.captcha_blocked_legit, t.captcha_blocked_pumping
+                t.legit.captcha_blocked_legit, t.pumping.captcha_blocked_pumping
             ),
         );
     }
-    if t.pumped_verified_smsflow + t.pumped_verified_reverse > 0 {
+    if t.pumping.pumped_verified_smsflow + t.pumping.pumped_verified_reverse > 0 {
         line(
             "codes attackers submitted: sms / reverse",
             format!(
                 "{} / {}",
-                t.pumped_verified_smsflow, t.pumped_verified_reverse
+                t.pumping.pumped_verified_smsflow, t.pumping.pumped_verified_reverse
             ),
         );
     }
     line(
         "code-guessing messages / hits / hijacks",
-        format!("{} / {} / {}", t.guess_messages, t.guess_hits, t.hijacks),
+        format!(
+            "{} / {} / {}",
+            t.webhook.guess_messages, t.webhook.guess_hits, t.webhook.hijacks
+        ),
     );
     line(
         "forged rejected / replays rejected+deduped",
         format!(
             "{} / {}",
-            t.forged_rejected,
-            t.replays_rejected + t.replays_deduped
+            t.webhook.forged_rejected,
+            t.webhook.replays_rejected + t.webhook.replays_deduped
         ),
     );
-    line("phishing successes", t.phishing_successes.to_string());
+    line(
+        "phishing successes",
+        t.webhook.phishing_successes.to_string(),
+    );
     for (name, account) in [
         ("sms flow", o.billing.sms.as_ref()),
         ("reverse fallback", o.billing.reverse.as_ref()),
@@ -350,7 +372,7 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
             }
         }
     }
-    for a in &o.attackers {
+    for a in &o.counts.attackers {
         line(
             &format!("attacker {} attempts/blocked/succeeded", a.label),
             format!("{}/{}/{}", a.attempts, a.blocked, a.succeeded),
@@ -362,6 +384,7 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
 /// Every rule that refused or alerted in either flow, in name order.
 fn rule_names(o: &Outcome) -> Vec<&'static str> {
     let mut names: Vec<&'static str> = o
+        .counts
         .defences
         .iter()
         .flat_map(|d| d.blocked_by_rule.keys().chain(d.alerts_by_rule.keys()))
@@ -373,7 +396,8 @@ fn rule_names(o: &Outcome) -> Vec<&'static str> {
 }
 
 fn series(o: &Outcome, hours_per_row: f64, mut f: impl FnMut(&Row) -> f64) -> Vec<(f64, f64)> {
-    o.rows
+    o.counts
+        .rows
         .iter()
         .enumerate()
         .map(|(i, r)| (time::count_f64(i) * hours_per_row, f(r)))
@@ -385,6 +409,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         Section::new("summary", "Summary").push(Block::KeyFigures(headline::key_figures(sc, o))),
         Section::new("timeline", "Over time").push(Block::Svg(timeline_chart(sc, o).to_svg())),
     ];
+    sections.push(premise::section(sc, o));
     sections.extend(attacks_section(sc, o));
     sections.push(defences::section(sc, o));
     sections.push(ttv::section(sc, o));
@@ -422,12 +447,12 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                     Series::new(
                         "reverse",
                         "#1f6fb2",
-                        series(o, hours, |r| r.legit_verified_reverse as f64),
+                        series(o, hours, |r| r.legit.legit_verified_reverse as f64),
                     ),
                     Series::new(
                         "sms",
                         "#d1600f",
-                        series(o, hours, |r| r.legit_verified_sms as f64),
+                        series(o, hours, |r| r.legit.legit_verified_sms as f64),
                     )
                     .dashed(),
                 ],
@@ -438,12 +463,12 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                     Series::new(
                         "sms flow",
                         "#d1600f",
-                        series(o, hours, |r| r.pumped_sms_smsflow as f64),
+                        series(o, hours, |r| r.pumping.pumped_sms_smsflow as f64),
                     ),
                     Series::new(
                         "reverse fallback",
                         "#1f6fb2",
-                        series(o, hours, |r| r.pumped_sms_reverse as f64),
+                        series(o, hours, |r| r.pumping.pumped_sms_reverse as f64),
                     )
                     .dashed(),
                 ],
@@ -455,7 +480,7 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                         "sms flow",
                         "#d1600f",
                         series(o, hours, |r| {
-                            cum_sms += r.usd_sms_flow;
+                            cum_sms += r.usd.usd_sms_flow;
                             cum_sms
                         }),
                     ),
@@ -463,7 +488,7 @@ fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
                         "reverse flow",
                         "#1f6fb2",
                         series(o, hours, |r| {
-                            cum_rev += r.usd_reverse_flow;
+                            cum_rev += r.usd.usd_reverse_flow;
                             cum_rev
                         }),
                     )
@@ -493,8 +518,8 @@ fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
         })
         .collect();
     for (title, blocks) in [
-        ("blocks (sms flow)", &o.blocks_sms),
-        ("blocks (reverse)", &o.blocks_reverse),
+        ("blocks (sms flow)", &o.counts.blocks.sms),
+        ("blocks (reverse)", &o.counts.blocks.reverse),
     ] {
         if !blocks.is_empty() {
             lanes.push(Lane {
@@ -622,6 +647,7 @@ pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
         .collect();
     cost::md_table(&mut s, &["figure".into(), "value".into()], &figures, true);
     let _ = write!(s, "\n## Totals\n\n```\n{}```\n", table(o));
+    s.push_str(&premise::markdown(sc, o));
     s.push_str(&cost::markdown(sc, o));
     s.push_str(&defences::markdown(sc, o));
     s.push_str(&ttv::markdown(sc, o));

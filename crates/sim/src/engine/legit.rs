@@ -2,303 +2,288 @@
 //! reverse flow's start, the SMS flow and the reverse flow's outbound-SMS fallback (texted code,
 //! read and typed back), and the trace records of those requests.
 
+use super::defences::Requester;
 use super::time;
-use super::world::{Ev, Texted, World, country_u16};
-use crate::flow::Flow;
+use super::world::{Ev, FlowSide, Population, Run, Texted, Webhook, country_u16, sender};
+use crate::flow::{Flow, PerFlow};
 use crate::outcome::Unverified;
-use crate::scenario::Fallback;
+use crate::scenario::{Fallback, Scenario};
 use crate::trace::{Action, Answer};
 use mo2fa_core::sms_otp::CheckOutcome;
-use mo2fa_core::verifier::StartRequest;
 use rand::Rng;
 use rand_distr::Distribution;
 
-impl World<'_> {
-    /// The legit arrival rate at `t_ms`, per second.
-    pub(super) fn legit_rate(&self, t_ms: u64) -> f64 {
-        let l = &self.sc.legit;
-        let day = time::days(t_ms);
-        let diurnal =
-            1.0 + l.diurnal_amplitude.0 * (std::f64::consts::TAU * (day.fract() - 0.25)).sin();
-        l.rate_per_s.0 * diurnal * (1.0 + l.growth_per_day.0 * day)
-    }
+/// The legit arrival rate at `t_ms`, per second.
+pub(super) fn legit_rate(sc: &Scenario, t_ms: u64) -> f64 {
+    let l = &sc.legit;
+    let day = time::days(t_ms);
+    let diurnal =
+        1.0 + l.diurnal_amplitude.0 * (std::f64::consts::TAU * (day.fract() - 0.25)).sin();
+    l.rate_per_s.0 * diurnal * (1.0 + l.growth_per_day.0 * day)
+}
 
-    /// Schedules the next arrival candidate at the peak rate.
-    pub(super) fn schedule_arrival(&mut self) {
-        if let Some(gap) = self.exp_ms(self.pop.max_legit_rate) {
-            self.pop.arrival_clock_ms += gap;
-            self.at(time::whole_ms(self.pop.arrival_clock_ms), Ev::Arrival);
-        }
+/// Schedules the next arrival candidate at the peak rate.
+pub(super) fn schedule_arrival(run: &mut Run<'_>, pop: &mut Population) {
+    if let Some(gap) = run.exp_ms(pop.max_legit_rate) {
+        pop.arrival_clock_ms += gap;
+        run.at(time::whole_ms(pop.arrival_clock_ms), Ev::Arrival);
     }
+}
 
-    pub(super) fn arrival(&mut self) {
-        // Thinning: candidates at the peak rate, accepted in proportion to the rate now.
-        self.schedule_arrival();
-        if self.rng.random::<f64>() * self.pop.max_legit_rate > self.legit_rate(self.clock.now_ms) {
-            return;
-        }
-        self.acc.legit_users += 1;
-        let country = self.pick_country();
-        let number = self.legit_number(country);
-        let user = self.new_user(country, number);
-        // The app account asking for the codes: one per legit user.
-        let now = self.clock.now_ms;
-        let u = &mut self.pop.users[user as usize];
-        u.account = self.acc.legit_users;
-        u.legit = true;
-        u.start_ms = now;
-        let sends = self.rng.random::<f64>() < self.sc.legit.p_send.0;
-        let delay_ms = self.send_delay_ms();
-        self.pop.users[user as usize].refs = 1; // held by this function until the end
-        if self.flows.sms.runs {
-            self.sms_start(user, Flow::Sms, sends, delay_ms);
-        }
-        if self.flows.reverse.runs {
-            self.row().legit_starts += 1;
-            let c = &self.pop.countries[country];
-            let has_imessage = self.rng.random::<f64>() < c.imessage;
-            match (has_imessage, c.fallback) {
-                (false, Fallback::OutboundSms) => {
-                    self.sms_start(user, Flow::Reverse, sends, delay_ms);
-                }
-                (imessage, _) => {
-                    self.pop.users[user as usize].inbound_sms = !imessage;
-                    self.reverse_start(user, sends, delay_ms);
-                }
+/// A legit arrival candidate: thinned to the rate now, then a user who starts in every flow
+/// the scenario runs.
+pub(super) fn arrival(
+    run: &mut Run<'_>,
+    pop: &mut Population,
+    webhook: &mut Webhook,
+    flows: &mut PerFlow<FlowSide>,
+) {
+    // Thinning: candidates at the peak rate, accepted in proportion to the rate now.
+    schedule_arrival(run, pop);
+    if run.rng.random::<f64>() * pop.max_legit_rate > legit_rate(run.sc, run.clock.now_ms) {
+        return;
+    }
+    run.acc.users.legit += 1;
+    let country = pop.pick_country(&mut run.rng);
+    let number = pop.legit_number(&mut run.rng, country);
+    let user = pop.new_user(country, number);
+    // The app account asking for the codes: one per legit user.
+    let now = run.clock.now_ms;
+    let u = &mut pop.users[user as usize];
+    u.account = run.acc.users.legit;
+    u.legit = true;
+    u.start_ms = now;
+    let sends = run.rng.random::<f64>() < run.sc.legit.p_send.0;
+    let delay_ms = pop.send_delay_ms(&mut run.rng);
+    pop.users[user as usize].refs = 1; // held by this function until the end
+    if run.runs.sms {
+        sms_start(run, pop, &mut flows.sms, Flow::Sms, user, (sends, delay_ms));
+    }
+    if run.runs.reverse {
+        run.row().legit.legit_starts += 1;
+        let c = &pop.countries[country];
+        let has_imessage = run.rng.random::<f64>() < c.imessage;
+        match (has_imessage, c.fallback) {
+            (false, Fallback::OutboundSms) => {
+                sms_start(
+                    run,
+                    pop,
+                    &mut flows.reverse,
+                    Flow::Reverse,
+                    user,
+                    (sends, delay_ms),
+                );
             }
-        }
-        self.release(user);
-    }
-
-    /// A start request on behalf of `number`: bound to it when the binding defence is on.
-    pub(super) fn start_request_for(&self, number: u64) -> StartRequest {
-        StartRequest {
-            expected_sender: self
-                .sc
-                .defences
-                .reverse
-                .expected_sender
-                .then(|| Self::sender(number).to_string()),
-            ttl_ms: None,
-        }
-    }
-
-    fn reverse_start(&mut self, user: u32, sends: bool, delay_ms: u64) {
-        let number = self.pop.users[user as usize].number;
-        let req = self.start_request_for(number);
-        let started = self
-            .webhook
-            .verifier
-            .start(&req, self.wall_ms(), &mut self.rng);
-        self.acc.pending(self.webhook.verifier.pending());
-        let key = self.record_start(started.is_ok(), &req, number);
-        let u = &mut self.pop.users[user as usize];
-        u.key = key;
-        u.id = started.as_ref().ok().map(|s| s.id);
-        let Ok(s) = started else {
-            self.row().legit_refused += 1;
-            self.pop.users[user as usize].unverified.reverse = Unverified::Blocked;
-            return;
-        };
-        self.pop.users[user as usize].code = s.code;
-        if sends {
-            self.acc.legit_sent_reverse += 1;
-            let typo = self.rng.random::<f64>() < self.sc.legit.typo_rate.0;
-            let send_ms = self.after(delay_ms);
-            self.hold(user, send_ms, Ev::UserSend { user, typo });
-            if typo {
-                // Seeing no confirmation, the user retypes it correctly.
-                let again_ms = send_ms.saturating_add(self.send_delay_ms());
-                self.hold(user, again_ms, Ev::UserSend { user, typo: false });
-            }
-            if self.rng.random::<f64>() < self.sc.legit.double_send.0 {
-                let again_ms = send_ms.saturating_add(1_000);
-                self.hold(user, again_ms, Ev::UserSend { user, typo: false });
+            (imessage, _) => {
+                pop.users[user as usize].inbound_sms = !imessage;
+                reverse_start(run, pop, webhook, user, (sends, delay_ms));
             }
         }
     }
+    pop.release(run, user);
+}
 
-    /// Records a start made for `number` under a new key.
-    pub(super) fn record_start(&mut self, ok: bool, req: &StartRequest, number: u64) -> u32 {
-        let key = self.new_key();
-        let bound = req.expected_sender.is_some();
-        self.record(Answer::created(ok), || Action::Start {
-            key: Some(key),
-            expected_sender: bound.then_some(number),
-        });
-        key
-    }
-
-    /// Records a start nobody follows up.
-    pub(super) fn record_unkeyed_start(&mut self, ok: bool) {
-        self.record(Answer::created(ok), || Action::Start {
-            key: None,
-            expected_sender: None,
-        });
-    }
-
-    /// Outbound SMS code: the sms flow, or the reverse flow's outbound fallback.
-    pub(super) fn sms_start(&mut self, user: u32, flow: Flow, sends: bool, delay_ms: u64) {
-        let u = self.pop.users[user as usize];
-        let c = usize::from(u.country);
-        let ip = self.rng.random::<u32>();
-        let network = self.pop.carrier_of(c, u.number);
-        if let Some(captcha) = &self.sc.defences.captcha
-            && !self.captcha_passes(captcha.pass_legit.0, flow)
-        {
-            self.row().captcha_blocked_legit += 1;
-            *self.acc.carriers[network].blocked_in(flow) += 1;
-            self.pop.users[user as usize].unverified[flow] = Unverified::Blocked;
-            return;
+/// The reverse flow's start for `user`, and their sends of the code (`sends`, after
+/// `delay_ms`; a typo retyped, a second send).
+fn reverse_start(
+    run: &mut Run<'_>,
+    pop: &mut Population,
+    webhook: &mut Webhook,
+    user: u32,
+    (sends, delay_ms): (bool, u64),
+) {
+    let number = pop.users[user as usize].number;
+    let req = run.start_request_for(number);
+    let started = webhook.verifier.start(&req, run.wall_ms(), &mut run.rng);
+    run.acc.pending(webhook.verifier.pending());
+    let key = run.record_start(started.is_ok(), &req, number);
+    let u = &mut pop.users[user as usize];
+    u.key = key;
+    u.id = started.as_ref().ok().map(|s| s.id);
+    let Ok(s) = started else {
+        run.row().legit.legit_refused += 1;
+        pop.users[user as usize].unverified.reverse = Unverified::Blocked;
+        return;
+    };
+    pop.users[user as usize].code = s.code;
+    if sends {
+        run.acc.users.sent_reverse += 1;
+        let typo = run.rng.random::<f64>() < run.sc.legit.typo_rate.0;
+        let send_ms = run.after(delay_ms);
+        pop.hold(run, user, send_ms, Ev::UserSend { user, typo });
+        if typo {
+            // Seeing no confirmation, the user retypes it correctly.
+            let again_ms = send_ms.saturating_add(pop.send_delay_ms(&mut run.rng));
+            pop.hold(run, user, again_ms, Ev::UserSend { user, typo: false });
         }
-        if !self.defend(flow, &self.attempt(c, u.number, ip, u.account), true) {
-            *self.acc.carriers[network].blocked_in(flow) += 1;
-            let u = &mut self.pop.users[user as usize];
-            u.refused_by[flow] = self.effects.last_refusal;
-            u.unverified[flow] = Unverified::Blocked;
-            return;
-        }
-        if !self.billing_accepts(flow, self.pop.carriers[network].price, true) {
-            self.pop.users[user as usize].unverified[flow] = Unverified::Suspended;
-            return;
-        }
-        let wall_ms = self.wall_ms();
-        let started = self.flows[flow]
-            .otp
-            .start(&Self::sender(u.number), wall_ms, &mut self.rng);
-        let key = self.new_key();
-        self.record(Answer::sent(started.is_ok()), || Action::SmsStart {
-            world: flow,
-            key: Some(key),
-            number: u.number,
-            country: country_u16(c),
-        });
-        let Ok(code) = started else {
-            self.pop.users[user as usize].unverified[flow] = Unverified::Other;
-            return;
-        };
-        let price = self.pop.carriers[network].price;
-        let row = self.row();
-        *row.sms_legit_in(flow) += 1;
-        *row.usd_in(flow) += price;
-        *self.acc.carriers[network].sms_legit_in(flow) += 1;
-        *self.acc.countries[c].sms_legit_in(flow) += 1;
-        self.pop.users[user as usize].texted[flow] = Texted {
-            code: code.code,
-            key,
-            ip,
-        };
-        if sends {
-            self.sms_deliver(user, flow, c, delay_ms);
+        if run.rng.random::<f64>() < run.sc.legit.double_send.0 {
+            let again_ms = send_ms.saturating_add(1_000);
+            pop.hold(run, user, again_ms, Ev::UserSend { user, typo: false });
         }
     }
+}
 
-    /// The texted code on its way: lost (`[sms] loss`), or read after the delivery time
-    /// (log-normal with `delivery_sigma`) and the user's delay; a user whose code has not
-    /// come by `resend_after` asks for a new one instead, once. With none of these keys set
-    /// it draws nothing and reads after the fixed `delivery`, as before they existed.
-    fn sms_deliver(&mut self, user: u32, flow: Flow, country: usize, delay_ms: u64) {
-        let (median_ms, loss) = {
-            let c = &self.pop.countries[country];
-            (c.sms_delivery_ms, c.sms_loss)
-        };
-        let lost = loss > 0.0 && self.rng.random::<f64>() < loss;
-        let sigma = self.sc.sms.delivery_sigma.0;
-        let delivery_ms = if sigma > 0.0 {
-            time::whole_ms(super::world::lognormal(median_ms, sigma).sample(&mut self.rng))
-        } else {
-            median_ms
-        };
-        let resend_ms = self
-            .sc
-            .sms
-            .resend_after
-            .map(|d| d.ms())
-            .filter(|_| !self.pop.users[user as usize].resent[flow]);
-        let u = &mut self.pop.users[user as usize];
-        if lost {
-            u.unverified[flow] = Unverified::NotDelivered;
-        } else if delivery_ms.saturating_add(delay_ms) > self.sc.sms.ttl.ms() {
-            u.unverified[flow] = Unverified::AfterTtl;
+/// Outbound SMS code: the sms flow, or the reverse flow's outbound fallback (`side` is
+/// `flow`'s). The user reads it if `sends`, after the delivery and `delay_ms`.
+pub(super) fn sms_start(
+    run: &mut Run<'_>,
+    pop: &mut Population,
+    side: &mut FlowSide,
+    flow: Flow,
+    user: u32,
+    (sends, delay_ms): (bool, u64),
+) {
+    let u = pop.users[user as usize];
+    let c = usize::from(u.country);
+    let ip = run.rng.random::<u32>();
+    let network = pop.carrier_of(c, u.number);
+    if let Some(captcha) = &run.sc.defences.captcha
+        && !run.captcha_passes(captcha.pass_legit.0, flow)
+    {
+        run.row().legit.captcha_blocked_legit += 1;
+        *run.acc.carriers[network].blocked_in(flow) += 1;
+        pop.users[user as usize].unverified[flow] = Unverified::Blocked;
+        return;
+    }
+    let attempt = pop.attempt(run.clock.now_ms, c, u.number, ip, u.account);
+    if let Err(rule) = side.defend(run, pop, flow, &attempt, Requester::Legit) {
+        *run.acc.carriers[network].blocked_in(flow) += 1;
+        let u = &mut pop.users[user as usize];
+        u.refused_by[flow] = Some(rule);
+        u.unverified[flow] = Unverified::Blocked;
+        return;
+    }
+    if !side.billing_accepts(run, flow, pop.carriers[network].price, true) {
+        pop.users[user as usize].unverified[flow] = Unverified::Suspended;
+        return;
+    }
+    let wall_ms = run.wall_ms();
+    let started = side.otp.start(&sender(u.number), wall_ms, &mut run.rng);
+    let key = run.new_key();
+    run.record(Answer::sent(started.is_ok()), || Action::SmsStart {
+        world: flow,
+        key: Some(key),
+        number: u.number,
+        country: country_u16(c),
+    });
+    let Ok(code) = started else {
+        pop.users[user as usize].unverified[flow] = Unverified::Other;
+        return;
+    };
+    let price = pop.carriers[network].price;
+    let row = run.row();
+    *row.sms_legit_in(flow) += 1;
+    *row.usd_in(flow) += price;
+    *run.acc.carriers[network].sms_legit_in(flow) += 1;
+    *run.acc.countries[c].sms_legit_in(flow) += 1;
+    pop.users[user as usize].texted[flow] = Texted {
+        code: code.code,
+        key,
+        ip,
+    };
+    if sends {
+        sms_deliver(run, pop, user, flow, c, delay_ms);
+    }
+}
+
+/// The texted code on its way: lost (`[sms] loss`), or read after the delivery time
+/// (log-normal with `delivery_sigma`) and the user's delay; a user whose code has not
+/// come by `resend_after` asks for a new one instead, once. With none of these keys set
+/// it draws nothing and reads after the fixed `delivery`, as before they existed.
+fn sms_deliver(
+    run: &mut Run<'_>,
+    pop: &mut Population,
+    user: u32,
+    flow: Flow,
+    country: usize,
+    delay_ms: u64,
+) {
+    let (median_ms, loss) = {
+        let c = &pop.countries[country];
+        (c.sms_delivery_ms, c.sms_loss)
+    };
+    let lost = loss > 0.0 && run.rng.random::<f64>() < loss;
+    let sigma = run.sc.sms.delivery_sigma.0;
+    let delivery_ms = if sigma > 0.0 {
+        time::whole_ms(super::world::lognormal(median_ms, sigma).sample(&mut run.rng))
+    } else {
+        median_ms
+    };
+    let resend_ms = run
+        .sc
+        .sms
+        .resend_after
+        .map(|d| d.ms())
+        .filter(|_| !pop.users[user as usize].resent[flow]);
+    let u = &mut pop.users[user as usize];
+    if lost {
+        u.unverified[flow] = Unverified::NotDelivered;
+    } else if delivery_ms.saturating_add(delay_ms) > run.sc.sms.ttl.ms() {
+        u.unverified[flow] = Unverified::AfterTtl;
+    }
+    match resend_ms {
+        Some(r) if lost || delivery_ms > r => {
+            let at = run.after(r);
+            pop.hold(run, user, at, Ev::SmsResend { user, flow });
         }
-        match resend_ms {
-            Some(r) if lost || delivery_ms > r => {
-                let at = self.after(r);
-                self.hold(user, at, Ev::SmsResend { user, flow });
-            }
-            _ if !lost => {
-                let read_ms = self.after(delivery_ms.saturating_add(delay_ms));
-                self.hold(user, read_ms, Ev::SmsRead { user, flow });
-            }
-            _ => {}
+        _ if !lost => {
+            let read_ms = run.after(delivery_ms.saturating_add(delay_ms));
+            pop.hold(run, user, read_ms, Ev::SmsRead { user, flow });
+        }
+        _ => {}
+    }
+}
+
+/// The user's code did not come: they ask for a new one.
+pub(super) fn sms_resend(
+    run: &mut Run<'_>,
+    pop: &mut Population,
+    side: &mut FlowSide,
+    flow: Flow,
+    user: u32,
+) {
+    pop.users[user as usize].resent[flow] = true;
+    let delay_ms = pop.send_delay_ms(&mut run.rng);
+    sms_start(run, pop, side, flow, user, (true, delay_ms));
+    pop.release(run, user);
+}
+
+/// The user types the code texted to them in `flow` into the app.
+pub(super) fn sms_read(
+    run: &mut Run<'_>,
+    pop: &mut Population,
+    side: &mut FlowSide,
+    flow: Flow,
+    user: u32,
+) {
+    let u = pop.users[user as usize];
+    let wall_ms = run.wall_ms();
+    let texted = u.texted[flow];
+    let text = side.otp.format(texted.code);
+    let checked = side.otp.check(&sender(u.number), &text, wall_ms);
+    run.record(Answer::of_check(&checked), || Action::SmsRead {
+        world: flow,
+        key: texted.key,
+        number: u.number,
+    });
+    if checked == CheckOutcome::Verified {
+        let country = usize::from(u.country);
+        let network = pop.carrier_of(country, u.number);
+        *run.acc.carriers[network].verified_in(flow) += 1;
+        let sent = pop.attempt(run.clock.now_ms, country, u.number, texted.ip, u.account);
+        side.defended_verified(run, flow, &sent);
+        run.verified_in(&mut pop.users[user as usize], flow);
+        if flow == Flow::Reverse {
+            run.acc.users.fallback_sms_verified += 1;
+        }
+        *run.row().legit_verified_in(flow) += 1;
+    } else {
+        let u = &mut pop.users[user as usize].unverified[flow];
+        if *u == Unverified::NeverSent {
+            *u = Unverified::Other;
         }
     }
-
-    /// The user's code did not come: they ask for a new one.
-    pub(super) fn sms_resend(&mut self, user: u32, flow: Flow) {
-        self.pop.users[user as usize].resent[flow] = true;
-        let delay_ms = self.send_delay_ms();
-        self.sms_start(user, flow, true, delay_ms);
-        self.release(user);
-    }
-
-    /// A legit user verified in `flow` now: their time from start to verified.
-    pub(super) fn verified_in(&mut self, user: u32, flow: Flow) {
-        let u = &mut self.pop.users[user as usize];
-        match flow {
-            Flow::Sms => u.verified_sms = true,
-            Flow::Reverse => u.verified_reverse = true,
-        }
-        if u.legit {
-            let ms = self.clock.now_ms.saturating_sub(u.start_ms);
-            self.acc.time_to_verify[usize::from(u.country)][flow.index()].record(ms);
-        }
-    }
-
-    /// A CAPTCHA in front of a send, passed with probability `pass`; the defender pays for
-    /// the check in the flow's column.
-    pub(super) fn captcha_passes(&mut self, pass: f64, flow: Flow) -> bool {
-        let usd = self
-            .sc
-            .defences
-            .captcha
-            .as_ref()
-            .map_or(0.0, |c| c.usd_per_check.0);
-        *self.row().usd_captcha_in(flow) += usd;
-        self.rng.random::<f64>() < pass
-    }
-
-    pub(super) fn sms_read(&mut self, user: u32, flow: Flow) {
-        let u = self.pop.users[user as usize];
-        let wall_ms = self.wall_ms();
-        let texted = u.texted[flow];
-        let otp = &self.flows[flow].otp;
-        let text = otp.format(texted.code);
-        let checked = otp.check(&Self::sender(u.number), &text, wall_ms);
-        self.record(Answer::of_check(&checked), || Action::SmsRead {
-            world: flow,
-            key: texted.key,
-            number: u.number,
-        });
-        if checked == CheckOutcome::Verified {
-            let country = usize::from(u.country);
-            let network = self.pop.carrier_of(country, u.number);
-            *self.acc.carriers[network].verified_in(flow) += 1;
-            let sent = self.attempt(country, u.number, texted.ip, u.account);
-            self.defended_verified(flow, &sent);
-            self.verified_in(user, flow);
-            if flow == Flow::Reverse {
-                self.acc.fallback_sms_verified += 1;
-            }
-            *self.row().legit_verified_in(flow) += 1;
-        } else {
-            let u = &mut self.pop.users[user as usize].unverified[flow];
-            if *u == Unverified::NeverSent {
-                *u = Unverified::Other;
-            }
-        }
-        self.release(user);
-    }
+    pop.release(run, user);
 }
 
 #[cfg(test)]
@@ -318,15 +303,15 @@ mod tests {
         let day = time::MS_PER_DAY;
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
         assert!(
-            close(w.legit_rate(day / 4), 10.0 * 1.025),
+            close(legit_rate(&sc, day / 4), 10.0 * 1.025),
             "06:00 is the mean"
         );
         assert!(
-            close(w.legit_rate(day / 2), 15.0 * 1.05),
+            close(legit_rate(&sc, day / 2), 15.0 * 1.05),
             "noon is the peak"
         );
-        assert!(close(w.legit_rate(0), 5.0), "midnight is the trough");
-        assert!(close(w.legit_rate(day + day / 4), 10.0 * 1.125));
+        assert!(close(legit_rate(&sc, 0), 5.0), "midnight is the trough");
+        assert!(close(legit_rate(&sc, day + day / 4), 10.0 * 1.125));
         assert!(
             close(w.pop.max_legit_rate, 10.0 * 1.5 * 1.2),
             "peak bound over two days"
@@ -342,11 +327,18 @@ mod tests {
              [emitter]\nlatency_median = \"300ms\"\n",
         );
         let mut w = world(&sc);
-        let u = w.new_user(0, 10_005_550_100);
+        let u = w.pop.new_user(0, 10_005_550_100);
         w.pop.users[u as usize].refs = 1;
-        w.sms_start(u, Flow::Sms, true, 700);
-        assert_eq!(w.acc.rows[0].sms_legit_smsflow, 1);
-        assert_eq!(w.acc.countries[0].sms_legit_smsflow, 1);
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (true, 700),
+        );
+        assert_eq!(w.run.acc.rows[0].legit.sms_legit_smsflow, 1);
+        assert_eq!(w.run.acc.countries[0].sms_legit_smsflow, 1);
         assert_eq!(
             drain(&mut w),
             [(
@@ -357,10 +349,10 @@ mod tests {
                 }
             )]
         );
-        w.clock.now_ms = 5_700;
-        w.sms_read(u, Flow::Sms);
+        w.run.clock.now_ms = 5_700;
+        sms_read(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u);
         assert_eq!(
-            w.acc.rows[0].legit_verified_sms, 1,
+            w.run.acc.rows[0].legit.legit_verified_sms, 1,
             "the texted code verifies"
         );
     }
@@ -378,13 +370,20 @@ mod tests {
     fn a_lost_sms_is_never_read_and_its_user_counts_as_not_delivered() {
         let sc = lossy("");
         let mut w = world(&sc);
-        let u = w.new_user(0, 10_005_550_100);
+        let u = w.pop.new_user(0, 10_005_550_100);
         w.pop.users[u as usize].refs = 1;
         w.pop.users[u as usize].legit = true;
-        w.sms_start(u, Flow::Sms, true, 700);
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (true, 700),
+        );
         assert!(drain(&mut w).is_empty(), "nothing to read");
-        w.release(u);
-        let t = &w.acc.time_to_verify[0][Flow::Sms.index()];
+        w.pop.release(&mut w.run, u);
+        let t = &w.run.acc.time_to_verify[0][Flow::Sms.index()];
         assert_eq!(t.causes[Unverified::NotDelivered as usize], 1);
         assert_eq!(t.verified, 0);
     }
@@ -393,9 +392,16 @@ mod tests {
     fn a_user_whose_code_did_not_come_asks_again_once() {
         let sc = lossy("resend_after = \"60s\"\n");
         let mut w = world(&sc);
-        let u = w.new_user(0, 10_005_550_100);
+        let u = w.pop.new_user(0, 10_005_550_100);
         w.pop.users[u as usize].refs = 1;
-        w.sms_start(u, Flow::Sms, true, 700);
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (true, 700),
+        );
         assert_eq!(
             drain(&mut w),
             [(
@@ -406,9 +412,12 @@ mod tests {
                 }
             )]
         );
-        w.clock.now_ms = 60_000;
-        w.sms_resend(u, Flow::Sms);
-        assert_eq!(w.acc.rows[0].sms_legit_smsflow, 2, "a second code was sent");
+        w.run.clock.now_ms = 60_000;
+        sms_resend(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u);
+        assert_eq!(
+            w.run.acc.rows[0].legit.sms_legit_smsflow, 2,
+            "a second code was sent"
+        );
         assert!(drain(&mut w).is_empty(), "and lost too: no third");
     }
 

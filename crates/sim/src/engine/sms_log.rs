@@ -117,7 +117,7 @@ pub fn simulate_logged(
     let mut log = SmsLog::default();
     let mut world = World::new(sc, seed)?;
     log.countries = world.pop.countries.iter().map(|c| c.iso.clone()).collect();
-    world.sms_log = Some(&mut log);
+    world.run.sms_log = Some(&mut log);
     let (outcome, _) = world.run(control)?;
     log.last = FxHashMap::default();
     Ok((outcome, log))

@@ -13,9 +13,11 @@
 //! or billed; what the guards refused or charged while warming up is forgotten
 //! (`SmsGuard::end_replay`), what they learnt stays.
 
+use super::legit::legit_rate;
 use super::time;
-use super::world::World;
+use super::world::{FlowSide, Population, Run};
 use crate::flow::Flow;
+use crate::flow::PerFlow;
 use crate::scenario::Fallback;
 use mo2fa_core::sms_defences::Attempt;
 use rand::{Rng, SeedableRng};
@@ -32,10 +34,29 @@ const WARMUP_ACCOUNTS: u64 = 1 << 48;
 /// country, number, address, account.
 type Pending = Reverse<(u64, u8, usize, u64, u128, u64)>;
 
-impl World<'_> {
-    /// Gives every flow's guard the scenario's `[history]` (nothing without one).
-    pub(super) fn warm_up(&mut self, seed: u64) {
-        let Some(h) = &self.sc.history else {
+/// Gives every flow's guard the scenario's `[history]` (nothing without one). The warm-up
+/// draws from its own stream: `run`'s is put back as it was.
+pub(super) fn warm_up(
+    run: &mut Run<'_>,
+    pop: &Population,
+    flows: &mut PerFlow<FlowSide>,
+    seed: u64,
+) {
+    let mut w = Warmup { run, pop, flows };
+    w.warm_up(seed);
+}
+
+/// What the warm-up touches: the run (its stream swapped for the warm-up's), the population
+/// (read only) and the flows' guards.
+struct Warmup<'w, 'a> {
+    run: &'w mut Run<'a>,
+    pop: &'w Population,
+    flows: &'w mut PerFlow<FlowSide>,
+}
+
+impl Warmup<'_, '_> {
+    fn warm_up(&mut self, seed: u64) {
+        let Some(h) = &self.run.sc.history else {
             return;
         };
         let explicit = h.explicit();
@@ -54,7 +75,7 @@ impl World<'_> {
         }
         // Only rules learn: a guard without any (or with per-window limits only) has nothing
         // to warm up, and the replay's cost is skipped.
-        let learns = self.sc.defences.sms.conversion.is_some()
+        let learns = self.run.sc.defences.sms.conversion.is_some()
             || Flow::ALL
                 .iter()
                 .any(|&f| self.flows[f].runs && self.flows[f].guard.rule_count() > 0);
@@ -62,7 +83,7 @@ impl World<'_> {
             return;
         }
         let main = std::mem::replace(
-            &mut self.rng,
+            &mut self.run.rng,
             ChaCha8Rng::seed_from_u64(seed ^ WARMUP_STREAM),
         );
         for flow in Flow::ALL {
@@ -72,18 +93,18 @@ impl World<'_> {
         for flow in Flow::ALL {
             self.flows[flow].guard.end_replay();
         }
-        self.rng = main;
+        self.run.rng = main;
     }
 
     /// The legit arrivals of `span` ms before time 0, through the guards.
     fn replay_population(&mut self, span: u64) {
-        let l = &self.sc.legit;
+        let l = &self.run.sc.legit;
         let peak = l.rate_per_s.0 * (1.0 + l.diurnal_amplitude.0);
-        let (p_send, delivery) = (l.p_send.0, self.sc.sms.delivery.ms());
+        let (p_send, delivery) = (l.p_send.0, self.run.sc.sms.delivery.ms());
         let phase = time::MS_PER_DAY - span % time::MS_PER_DAY;
         let mut pending: BinaryHeap<Pending> = BinaryHeap::new();
         let (mut clock, mut users) = (0.0f64, 0u64);
-        while let Some(gap) = self.exp_ms(peak) {
+        while let Some(gap) = self.run.exp_ms(peak) {
             clock += gap;
             let t = time::whole_ms(clock);
             if t >= span {
@@ -91,19 +112,19 @@ impl World<'_> {
             }
             self.verify_due(&mut pending, t, span);
             let time_of_day = (t + phase) % time::MS_PER_DAY;
-            if self.rng.random::<f64>() * peak > self.legit_rate(time_of_day) {
+            if self.run.rng.random::<f64>() * peak > legit_rate(self.run.sc, time_of_day) {
                 continue;
             }
             users += 1;
-            let country = self.pick_country();
-            let number = self.legit_number(country);
-            let sends = self.rng.random::<f64>() < p_send;
-            let verify_at = t + delivery + self.send_delay_ms();
+            let country = self.pop.pick_country(&mut self.run.rng);
+            let number = self.pop.legit_number(&mut self.run.rng, country);
+            let sends = self.run.rng.random::<f64>() < p_send;
+            let verify_at = t + delivery + self.pop.send_delay_ms(&mut self.run.rng);
             let c = &self.pop.countries[country];
             let (imessage, fallback) = (c.imessage, c.fallback);
             let texted_in_reverse = self.flows.reverse.runs
                 && fallback == Fallback::OutboundSms
-                && self.rng.random::<f64>() >= imessage;
+                && self.run.rng.random::<f64>() >= imessage;
             for flow in Flow::ALL {
                 let texted = match flow {
                     Flow::Sms => self.flows.sms.runs,
@@ -112,8 +133,11 @@ impl World<'_> {
                 if !texted || !self.warm_captcha() {
                     continue;
                 }
-                let ip = self.rng.random::<u32>();
-                let a = self.attempt(country, number, ip, WARMUP_ACCOUNTS + users);
+                let ip = self.run.rng.random::<u32>();
+                let now_ms = self.run.clock.now_ms;
+                let a = self
+                    .pop
+                    .attempt(now_ms, country, number, ip, WARMUP_ACCOUNTS + users);
                 let sent = self.flows[flow].guard.check_before(&a, span - t).is_ok();
                 if sent && sends {
                     pending.push(Reverse((
@@ -154,8 +178,8 @@ impl World<'_> {
 
     /// A legit user passes the scenario's CAPTCHA (always, without one).
     fn warm_captcha(&mut self) -> bool {
-        match &self.sc.defences.captcha {
-            Some(c) => self.rng.random::<f64>() < c.pass_legit.0,
+        match &self.run.sc.defences.captcha {
+            Some(c) => self.run.rng.random::<f64>() < c.pass_legit.0,
             None => true,
         }
     }

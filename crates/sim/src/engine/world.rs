@@ -1,8 +1,12 @@
-//! The state the flows share: the scenario, the one RNG stream, the event queue, the real core
-//! (verifier, SMS OTP, signature secrets), countries, users, defences, the counters and the
-//! trace, with the small helpers every flow uses (scheduling, users' lifetimes, recording).
+//! A run's state in owned parts, by concern: the [`Run`] every step shares (the scenario, the
+//! one random stream, virtual time and the event queue, the counters, the trace and SMS log),
+//! the [`Population`] (countries, carriers, users), the [`Webhook`] (the reverse flow's core
+//! and the provider in front of it), each flow's [`FlowSide`] (SMS OTP, defences, account)
+//! and the attackers' state; with the small helpers on each part (scheduling, users'
+//! lifetimes, recording).
 //!
-//! The flows themselves are `impl World` blocks in `legit`, `provider` and `attackers`.
+//! The engine's steps (`legit`, `provider`, `defences`, `billing`, `attackers`) are functions
+//! that take the parts they touch, so their signatures say what each step reads and changes.
 
 use super::accounting::Accounts;
 use super::attackers::{AttackerRt, PumpingRt};
@@ -15,9 +19,11 @@ use crate::trace::{Action, Answer, Step, Trace};
 use crate::{SimError, costs};
 use mo2fa_core::code::{Code, CodeSpec};
 use mo2fa_core::sender::Sender;
+use mo2fa_core::sms_defences::Attempt;
 use mo2fa_core::sms_defences::SmsGuard;
 use mo2fa_core::sms_otp::{SmsOtp, SmsOtpConfig};
 use mo2fa_core::store::{ChallengeId, MemoryStoreConfig};
+use mo2fa_core::verifier::StartRequest;
 use mo2fa_core::verifier::{self, Protocol, Verifier};
 use mo2fa_core::webhook::{Scheme, Secret};
 use rand::{Rng, SeedableRng};
@@ -65,6 +71,13 @@ pub(super) enum Ev {
         user: u32,
         a: u16,
     },
+    /// A relay phisher's victim has handed over the code of `flow`: the attacker relays the
+    /// texted code (sms), or the victim sends the page's code (reverse).
+    Relay {
+        user: u32,
+        a: u16,
+        flow: Flow,
+    },
     Attack {
         a: u16,
     },
@@ -80,8 +93,8 @@ pub(super) struct User {
     /// The codes texted to this user, per flow.
     pub texted: PerFlow<Texted>,
     pub inbound_sms: bool,
-    pub verified_reverse: bool,
-    pub verified_sms: bool,
+    /// Per flow, the user verified.
+    pub verified: PerFlow<bool>,
     /// Per flow, the rule that refused this user's code (what-each-defence-did accounting).
     pub refused_by: PerFlow<Option<&'static str>>,
     /// A legit user (not a phisher's victim): counted in time to verify.
@@ -326,32 +339,40 @@ pub(super) struct Webhook {
 }
 
 /// One flow's SMS side: whether the scenario runs it, its SMS OTP (the sms flow's codes, or
-/// the reverse flow's outbound fallback), its SMS defences and its provider account
+/// the reverse flow's outbound fallback), its SMS defences (with the alert counts last seen,
+/// so each new alert is put down to the request that raised it) and its provider account
 /// (`[billing.balance]`).
 pub(super) struct FlowSide {
     pub runs: bool,
     pub otp: SmsOtp,
     pub guard: SmsGuard,
+    pub seen_alerts: std::collections::BTreeMap<&'static str, u64>,
     pub account: Option<crate::billing::FlowAccount>,
 }
 
-/// Everything a run holds, by concern.
-pub(super) struct World<'a> {
+/// What every step of a run shares: the scenario, the one random stream, virtual time, the
+/// counters, and the records kept of the run (the trace for live replay, the SMS log).
+pub(super) struct Run<'a> {
     pub sc: &'a Scenario,
     /// The one random stream: every draw of the run, in event order.
     pub rng: ChaCha8Rng,
     pub clock: Clock,
+    /// Which flows the scenario runs.
+    pub runs: PerFlow<bool>,
+    /// The counters the reports are made of.
+    pub acc: Accounts,
+    pub trace: Option<Trace>,
+    /// Every SMS attempt, when `run --emit-log` asks (`sms_log`).
+    pub sms_log: Option<&'a mut super::sms_log::SmsLog>,
+}
+
+/// Everything a run holds, in its parts.
+pub(super) struct World<'a> {
+    pub run: Run<'a>,
     pub pop: Population,
     pub webhook: Webhook,
     pub flows: PerFlow<FlowSide>,
     pub attackers: Vec<AttackerRt>,
-    /// The counters the reports are made of.
-    pub acc: Accounts,
-    /// What each defence did, attributed as it happens.
-    pub effects: super::effects::Effects,
-    pub trace: Option<Trace>,
-    /// Every SMS attempt, when `run --emit-log` asks (`sms_log`).
-    pub sms_log: Option<&'a mut super::sms_log::SmsLog>,
     /// The cost model of the scenario's population, loaded before the run so a bad price
     /// setting fails at once.
     pub cost_model: mo2fa_cost::PricedMix,
@@ -483,6 +504,7 @@ impl FlowSide {
             runs,
             otp: SmsOtp::new(sms).map_err(|e| SimError::Config(e.to_string()))?,
             guard: SmsGuard::new(&sc.defences.sms, isos),
+            seen_alerts: Default::default(),
             account: balance
                 .filter(|_| runs)
                 .map(crate::billing::FlowAccount::new),
@@ -528,13 +550,26 @@ impl<'a> World<'a> {
         let duration_ms = sc.duration.ms();
         let l = &sc.legit;
         let mut world = Self {
-            sc,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            clock: Clock {
-                queue: EventQueue::default(),
-                now_ms: 0,
-                end_ms: duration_ms,
-                drain_end_ms: duration_ms.saturating_add(sc.verifier.ttl.ms().max(sc.sms.ttl.ms())),
+            run: Run {
+                sc,
+                rng: ChaCha8Rng::seed_from_u64(seed),
+                clock: Clock {
+                    queue: EventQueue::default(),
+                    now_ms: 0,
+                    end_ms: duration_ms,
+                    drain_end_ms: duration_ms
+                        .saturating_add(sc.verifier.ttl.ms().max(sc.sms.ttl.ms())),
+                },
+                runs: PerFlow::new(|flow| flows[flow].runs),
+                acc: Accounts::new(
+                    duration_ms,
+                    sc.interval.ms(),
+                    country_stats,
+                    carrier_stats,
+                    attacker_stats,
+                ),
+                trace: None,
+                sms_log: None,
             },
             pop: Population {
                 countries,
@@ -565,22 +600,14 @@ impl<'a> World<'a> {
             },
             flows,
             attackers,
-            acc: Accounts::new(
-                duration_ms,
-                sc.interval.ms(),
-                country_stats,
-                carrier_stats,
-                attacker_stats,
-            ),
-            effects: Default::default(),
-            trace: None,
-            sms_log: None,
             cost_model,
         };
-        world.warm_up(seed);
+        super::warmup::warm_up(&mut world.run, &world.pop, &mut world.flows, seed);
         Ok(world)
     }
+}
 
+impl Run<'_> {
     /// Schedules `ev` at `t_ms`. Arrivals and attacks stop at the scenario's end; flows already
     /// under way drain for one challenge lifetime more, so no flow is cut off half-way (their
     /// counts go to the last row).
@@ -642,14 +669,81 @@ impl<'a> World<'a> {
             .map(|d| d.sample(&mut self.rng))
     }
 
-    /// A sampled human send delay, whole milliseconds.
-    pub fn send_delay_ms(&mut self) -> u64 {
-        time::whole_ms(self.pop.send_delay.sample(&mut self.rng))
+    /// A legit user's last event has run: each flow where they never verified counts them
+    /// in time to verify (by cause), and one legit user lost to the rule that refused them.
+    pub fn user_finished(&mut self, u: &User) {
+        for flow in Flow::ALL {
+            let verified = u.verified[flow];
+            if u.legit && self.runs[flow] && !verified {
+                self.acc.time_to_verify[usize::from(u.country)][flow.index()]
+                    .unverified(u.unverified[flow]);
+            }
+            if let (Some(rule), false) = (u.refused_by[flow], verified) {
+                let d = &mut self.acc.defences[flow.index()];
+                d.rules.entry(rule).or_default().legit_users_lost += 1;
+            }
+        }
     }
 
-    /// A sampled provider latency, whole milliseconds.
-    pub fn latency_ms(&mut self) -> u64 {
-        time::whole_ms(self.webhook.latency.sample(&mut self.rng))
+    /// A legit user verified in `flow` now: their time from start to verified.
+    pub fn verified_in(&mut self, u: &mut User, flow: Flow) {
+        u.verified[flow] = true;
+        if u.legit {
+            let ms = self.clock.now_ms.saturating_sub(u.start_ms);
+            self.acc.time_to_verify[usize::from(u.country)][flow.index()].record(ms);
+        }
+    }
+
+    /// A CAPTCHA in front of a send, passed with probability `pass`; the defender pays for
+    /// the check in the flow's column.
+    pub fn captcha_passes(&mut self, pass: f64, flow: Flow) -> bool {
+        let usd = self
+            .sc
+            .defences
+            .captcha
+            .as_ref()
+            .map_or(0.0, |c| c.usd_per_check.0);
+        *self.row().usd_captcha_in(flow) += usd;
+        self.rng.random::<f64>() < pass
+    }
+
+    /// Records a start made for `number` under a new key.
+    pub fn record_start(&mut self, ok: bool, req: &StartRequest, number: u64) -> u32 {
+        let key = self.new_key();
+        let bound = req.expected_sender.is_some();
+        self.record(Answer::created(ok), || Action::Start {
+            key: Some(key),
+            expected_sender: bound.then_some(number),
+        });
+        key
+    }
+
+    /// Records a start nobody follows up.
+    pub fn record_unkeyed_start(&mut self, ok: bool) {
+        self.record(Answer::created(ok), || Action::Start {
+            key: None,
+            expected_sender: None,
+        });
+    }
+
+    /// A start request on behalf of `number`: bound to it when the binding defence is on.
+    pub fn start_request_for(&self, number: u64) -> StartRequest {
+        StartRequest {
+            expected_sender: self
+                .sc
+                .defences
+                .reverse
+                .expected_sender
+                .then(|| sender(number).to_string()),
+            ttl_ms: None,
+        }
+    }
+}
+
+impl Population {
+    /// A sampled human send delay, whole milliseconds.
+    pub fn send_delay_ms(&self, rng: &mut ChaCha8Rng) -> u64 {
+        time::whole_ms(self.send_delay.sample(rng))
     }
 
     pub fn new_user(&mut self, country: usize, number: u64) -> u32 {
@@ -658,46 +752,46 @@ impl<'a> World<'a> {
             number,
             ..User::default()
         };
-        match self.pop.free_users.pop() {
+        match self.free_users.pop() {
             Some(i) => {
-                self.pop.users[i as usize] = u;
+                self.users[i as usize] = u;
                 i
             }
             None => {
-                self.pop.users.push(u);
-                u32::try_from(self.pop.users.len() - 1).expect("fewer than 2^32 live users")
+                self.users.push(u);
+                u32::try_from(self.users.len() - 1).expect("fewer than 2^32 live users")
             }
         }
     }
 
     /// Schedules `ev` for `user` at `t_ms`, keeping the user alive until it has run.
-    pub fn hold(&mut self, user: u32, t_ms: u64, ev: Ev) {
-        if t_ms < self.clock.drain_end_ms {
-            self.pop.users[user as usize].refs += 1;
-            self.at(t_ms, ev);
+    pub fn hold(&mut self, run: &mut Run<'_>, user: u32, t_ms: u64, ev: Ev) {
+        if t_ms < run.clock.drain_end_ms {
+            self.users[user as usize].refs += 1;
+            run.at(t_ms, ev);
         }
     }
 
-    pub fn release(&mut self, user: u32) {
-        let u = &mut self.pop.users[user as usize];
+    /// `user`'s pending event (or running handler) is done; at the last one the user is
+    /// finished and its slot freed.
+    pub fn release(&mut self, run: &mut Run<'_>, user: u32) {
+        let u = &mut self.users[user as usize];
         u.refs = u.refs.saturating_sub(1);
         if u.refs == 0 {
             let u = *u;
-            self.user_finished(&u);
-            self.pop.free_users.push(user);
+            run.user_finished(&u);
+            self.free_users.push(user);
         }
     }
 
-    pub fn pick_country(&mut self) -> usize {
+    pub fn pick_country(&self, rng: &mut ChaCha8Rng) -> usize {
         let total = self
-            .pop
             .countries
             .iter()
             .map(|c| c.cum_weight)
             .fold(0.0, f64::max);
-        let x = self.rng.random::<f64>() * total;
-        self.pop
-            .countries
+        let x = rng.random::<f64>() * total;
+        self.countries
             .iter()
             .position(|c| x < c.cum_weight)
             .unwrap_or(0)
@@ -705,147 +799,56 @@ impl<'a> World<'a> {
 
     /// A legit user's number in `country`: on a carrier drawn by share when the country lists
     /// carriers (the legacy plan otherwise, with the draws it always made).
-    pub fn legit_number(&mut self, country: usize) -> u64 {
-        let c = &self.pop.countries[country];
+    pub fn legit_number(&self, rng: &mut ChaCha8Rng, country: usize) -> u64 {
+        let c = &self.countries[country];
         if !c.split {
-            return c.base + self.rng.random_range(1_000_000_000..10_000_000_000u64);
+            return c.base + rng.random_range(1_000_000_000..10_000_000_000u64);
         }
-        let x = self.rng.random::<f64>();
+        let x = rng.random::<f64>();
         let mut cum = 0.0;
         let mut pick = *c.carriers.last().unwrap_or(&0);
         for &k in &c.carriers {
-            cum += self.pop.carriers[k].share;
+            cum += self.carriers[k].share;
             if x < cum {
                 pick = k;
                 break;
             }
         }
-        let k = &self.pop.carriers[pick];
-        k.legit_start + self.rng.random_range(0..k.legit_span)
+        let k = &self.carriers[pick];
+        k.legit_start + rng.random_range(0..k.legit_span)
     }
 
-    pub fn sender(number: u64) -> Sender {
-        Sender::Phone(number)
+    /// The attempt the SMS defences judge for a send now (`now_ms`).
+    pub fn attempt(
+        &self,
+        now_ms: u64,
+        country: usize,
+        number: u64,
+        ip: u32,
+        account: u64,
+    ) -> Attempt {
+        Attempt {
+            country,
+            network: self.network_in_country(country, number),
+            number,
+            ip: u128::from(ip),
+            account,
+            now: now_ms,
+        }
     }
+}
+
+impl Webhook {
+    /// A sampled provider latency, whole milliseconds.
+    pub fn latency_ms(&self, rng: &mut ChaCha8Rng) -> u64 {
+        time::whole_ms(self.latency.sample(rng))
+    }
+}
+
+/// A phone number as the core's sender.
+pub(super) fn sender(number: u64) -> Sender {
+    Sender::Phone(number)
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use super::*;
-
-    /// A world for unit tests of the flows, from scenario text.
-    pub fn world(sc: &Scenario) -> World<'_> {
-        World::new(sc, 1).expect("test scenario builds")
-    }
-
-    /// A scenario from `text`, which sets everything but the seed, the interval and (unless it
-    /// sets them) the flows.
-    pub fn scenario(text: &str) -> Scenario {
-        let flows = if text.contains("flows =") {
-            ""
-        } else {
-            "flows = [\"reverse\", \"sms\"]\n"
-        };
-        let text = format!("seed = 1\ninterval = \"10m\"\n{flows}{text}");
-        Scenario::parse("unit.toml", &text).expect("test scenario parses")
-    }
-
-    /// Pops every queued event.
-    pub fn drain(w: &mut World<'_>) -> Vec<(u64, Ev)> {
-        std::iter::from_fn(|| w.clock.queue.pop()).collect()
-    }
-
-    const TWO: &str = r#"
-duration = "1h"
-[legit]
-rate_per_s = 1.0
-p_send = 1.0
-send_delay_median = "5s"
-countries.US = { weight = 1.0, imessage = 1.0, fallback = "inbound_sms" }
-countries.DE = { weight = 3.0, imessage = 0.0, fallback = "outbound_sms" }
-[emitter]
-latency_median = "300ms"
-"#;
-
-    #[test]
-    fn every_shipped_scenario_builds_its_world_and_cost_model() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-        let mut n = 0;
-        for dir in [root.clone(), root.join("threats"), root.join("examples")] {
-            for entry in std::fs::read_dir(&dir).expect("scenarios directory") {
-                let path = entry.expect("directory entry").path();
-                if path.extension().is_some_and(|e| e == "toml") {
-                    let sc = Scenario::load(&path).expect("shipped scenario loads");
-                    let w = World::new(&sc, sc.seed);
-                    assert!(w.is_ok(), "{}: {:?}", path.display(), w.err());
-                    n += 1;
-                }
-            }
-        }
-        assert!(n >= 8, "found {n} scenarios");
-    }
-
-    #[test]
-    fn countries_get_disjoint_number_blocks_and_cumulative_weights() {
-        let sc = scenario(TWO);
-        let w = world(&sc);
-        assert_eq!(w.pop.countries.len(), 2);
-        assert_eq!(country_base(0), 1_000_000_000_000);
-        assert_eq!(
-            w.pop.countries[1].base - w.pop.countries[0].base,
-            10_000_000_000
-        );
-        let cum: Vec<f64> = w.pop.countries.iter().map(|c| c.cum_weight).collect();
-        assert!(cum == [1.0, 4.0] || cum == [3.0, 4.0], "{cum:?}");
-    }
-
-    #[test]
-    fn arrivals_stop_at_the_end_and_flows_drain_after_it() {
-        let sc = scenario(TWO);
-        let mut w = world(&sc);
-        let end = sc.duration.ms();
-        w.at(end - 1, Ev::Arrival);
-        w.at(end, Ev::Arrival);
-        w.at(end, Ev::Sweep);
-        w.at(w.clock.drain_end_ms, Ev::Sweep);
-        assert_eq!(
-            drain(&mut w),
-            [(end - 1, Ev::Arrival), (end, Ev::Sweep)],
-            "arrivals end with the scenario, other events with the drain"
-        );
-    }
-
-    #[test]
-    fn a_user_is_freed_when_its_last_event_ran() {
-        let sc = scenario(TWO);
-        let mut w = world(&sc);
-        let u = w.new_user(0, 42);
-        w.pop.users[u as usize].refs = 1;
-        w.hold(
-            u,
-            10,
-            Ev::SmsRead {
-                user: u,
-                flow: Flow::Sms,
-            },
-        );
-        w.hold(
-            u,
-            w.clock.drain_end_ms,
-            Ev::SmsRead {
-                user: u,
-                flow: Flow::Sms,
-            },
-        );
-        assert_eq!(
-            w.pop.users[u as usize].refs, 2,
-            "an event past the drain holds nothing"
-        );
-        w.release(u);
-        assert!(w.pop.free_users.is_empty());
-        w.release(u);
-        assert_eq!(w.pop.free_users, [u]);
-        assert_eq!(w.new_user(1, 7), u, "slots are reused");
-        assert_eq!(w.pop.users[u as usize].number, 7);
-    }
-}
+pub(super) mod tests;

@@ -36,11 +36,11 @@ pub fn billed(sc: &Scenario, o: &Outcome, flow: Flow) -> Option<Billed> {
         provider_billed_segments: 0,
         app_logged_usd: 0.0,
         provider_billed_usd: match flow {
-            Flow::Sms => o.totals.usd_sms_flow,
-            Flow::Reverse => o.totals.usd_reverse_flow,
+            Flow::Sms => o.counts.totals.usd.usd_sms_flow,
+            Flow::Reverse => o.counts.totals.usd.usd_reverse_flow,
         },
     };
-    for c in &o.countries {
+    for c in &o.counts.countries {
         let n = match flow {
             Flow::Sms => c.sms_legit_smsflow + c.pumped_smsflow,
             Flow::Reverse => c.sms_legit_reverse + c.pumped_reverse,
@@ -124,15 +124,15 @@ fn cost_in(r: &ReportSettings, c: &Option<ObservedCost>) -> Value {
 /// `None` without `[report]`.
 pub fn currency_json(sc: &Scenario, o: &Outcome) -> Option<Value> {
     let r = sc.report.as_ref()?;
-    let t = &o.totals;
+    let t = &o.counts.totals;
     Some(json!({
         "currency": r.currency,
         "per_usd": r.per_usd,
         "rate_date": r.rate_date,
         "rate_source": r.rate_source,
         "sms_list_price": {
-            "sms_flow": two(r.convert(t.usd_sms_flow)),
-            "reverse_flow": two(r.convert(t.usd_reverse_flow)),
+            "sms_flow": two(r.convert(t.usd.usd_sms_flow)),
+            "reverse_flow": two(r.convert(t.usd.usd_reverse_flow)),
         },
         "cost_model": {
             "sms_flow": cost_in(r, &o.costs.sms),
@@ -205,14 +205,14 @@ pub fn lines(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
         }
     }
     if let Some(r) = &sc.report {
-        let t = &o.totals;
+        let t = &o.counts.totals;
         v.push((
             format!("spend, sms flow ({})", r.currency),
-            two(r.convert(t.usd_sms_flow)),
+            two(r.convert(t.usd.usd_sms_flow)),
         ));
         v.push((
             format!("spend, reverse flow ({})", r.currency),
-            two(r.convert(t.usd_reverse_flow)),
+            two(r.convert(t.usd.usd_reverse_flow)),
         ));
         v.push((
             format!("rate ({} per USD)", r.currency),
@@ -276,9 +276,12 @@ targets = { MA = 1.0 }
     fn the_provider_bills_more_segments_than_the_app_logged_and_every_price_follows() {
         let (plain_sc, plain) = run("");
         let (sc, o) = run("[billing]\nbilled_segments_factor = 2.2\n");
-        assert_eq!(o.totals.pumped_sms_smsflow, plain.totals.pumped_sms_smsflow);
-        assert!(o.totals.pumped_sms_smsflow > 1000);
-        let ratio = o.totals.usd_sms_flow / plain.totals.usd_sms_flow;
+        assert_eq!(
+            o.counts.totals.pumping.pumped_sms_smsflow,
+            plain.counts.totals.pumping.pumped_sms_smsflow
+        );
+        assert!(o.counts.totals.pumping.pumped_sms_smsflow > 1000);
+        let ratio = o.counts.totals.usd.usd_sms_flow / plain.counts.totals.usd.usd_sms_flow;
         assert!((ratio - 2.2).abs() < 1e-9, "{ratio}");
         let (a, b) = (
             plain.costs.sms.clone().unwrap(),
@@ -295,20 +298,23 @@ targets = { MA = 1.0 }
         let billed = f["provider_billed_segments"].as_u64().unwrap();
         assert_eq!(
             logged,
-            o.totals.sms_legit_smsflow + o.totals.pumped_sms_smsflow
+            o.counts.totals.legit.sms_legit_smsflow + o.counts.totals.pumping.pumped_sms_smsflow
         );
         // The provider rounds each country's segments (a bill per destination), so the total
         // can differ from rounding the sum by up to half a segment per country.
         let per_country: u64 = o
+            .counts
             .countries
             .iter()
             .map(|c| sc.billed_segments(c.sms_legit_smsflow + c.pumped_smsflow))
             .sum();
         assert_eq!(billed, per_country);
-        assert!((billed as f64 - logged as f64 * 2.2).abs() <= o.countries.len() as f64 / 2.0);
+        assert!(
+            (billed as f64 - logged as f64 * 2.2).abs() <= o.counts.countries.len() as f64 / 2.0
+        );
         assert_eq!(
             f["provider_billed_list_price_usd"],
-            format!("{:.2}", o.totals.usd_sms_flow)
+            format!("{:.2}", o.counts.totals.usd.usd_sms_flow)
         );
         assert!(f["balance"].is_null());
         assert!(summary(&plain_sc, &plain).get("billing").is_none());
@@ -328,15 +334,23 @@ targets = { MA = 1.0 }
         assert!(at > 600_000 && at < 3_600_000, "{at}");
         assert_eq!(a.account.recharge_count(), 4);
         assert!(a.refused_legit > 0 && a.refused_pumped > 0);
-        assert!(o.totals.pumped_sms_smsflow < plain.totals.pumped_sms_smsflow);
-        assert!(o.totals.sms_legit_smsflow < plain.totals.sms_legit_smsflow);
+        assert!(
+            o.counts.totals.pumping.pumped_sms_smsflow
+                < plain.counts.totals.pumping.pumped_sms_smsflow
+        );
+        assert!(
+            o.counts.totals.legit.sms_legit_smsflow < plain.counts.totals.legit.sms_legit_smsflow
+        );
         // The reverse flow's outbound fallback pays from its own account, and is cut off too.
         let r = o.billing.reverse.as_ref().expect("reverse account");
         assert!(r.account.suspended_at_ms().is_some() && r.refused_pumped > 0);
-        assert!(o.totals.pumped_sms_reverse < plain.totals.pumped_sms_reverse);
-        assert!((o.totals.usd_reverse_flow - usd(r.account.spent())).abs() < 1e-3);
+        assert!(
+            o.counts.totals.pumping.pumped_sms_reverse
+                < plain.counts.totals.pumping.pumped_sms_reverse
+        );
+        assert!((o.counts.totals.usd.usd_reverse_flow - usd(r.account.spent())).abs() < 1e-3);
         // Every paid send is on the books: $20 + $100 of recharges, less what was spent.
-        assert!((o.totals.usd_sms_flow - usd(a.account.spent())).abs() < 1e-3);
+        assert!((o.counts.totals.usd.usd_sms_flow - usd(a.account.spent())).abs() < 1e-3);
         assert!(usd(a.account.balance()) < 5.0);
         let json = summary(&sc, &o);
         let b = &json["billing"]["sms_flow"]["balance"];
@@ -372,7 +386,7 @@ targets = { MA = 1.0 }
         assert_eq!(c["rate_date"], "2023-10-16");
         assert_eq!(
             c["sms_list_price"]["sms_flow"],
-            format!("{:.2}", o.totals.usd_sms_flow * 0.5)
+            format!("{:.2}", o.counts.totals.usd.usd_sms_flow * 0.5)
         );
         assert_eq!(
             c["cost_model"]["reverse_flow"]["total"],
@@ -380,7 +394,7 @@ targets = { MA = 1.0 }
         );
         assert_eq!(
             json["sms_list_price_usd"]["sms_flow"],
-            format!("{:.2}", o.totals.usd_sms_flow),
+            format!("{:.2}", o.counts.totals.usd.usd_sms_flow),
             "USD figures stay"
         );
         let sentence =

@@ -35,6 +35,7 @@ fn rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
         }
     }
     let rows = o
+        .counts
         .carriers
         .iter()
         .map(|k| {

@@ -97,7 +97,7 @@ fn price_rows(sc: &Scenario, o: &Outcome) -> Vec<PriceRow> {
     let row = |fee: String, usd: String, unit: &str, source: &str| {
         [fee, usd, unit.to_string(), source.to_string()]
     };
-    for c in &o.countries {
+    for c in &o.counts.countries {
         rows.push(row(
             format!("SMS list price, {}", c.iso),
             format!("${:.5}", c.usd_per_segment),
@@ -105,7 +105,7 @@ fn price_rows(sc: &Scenario, o: &Outcome) -> Vec<PriceRow> {
             &list,
         ));
     }
-    for k in o.carriers.iter().filter(|k| k.name != OTHER_CARRIER) {
+    for k in o.counts.carriers.iter().filter(|k| k.name != OTHER_CARRIER) {
         rows.push(row(
             format!("SMS price, carrier {} ({})", k.name, k.iso),
             format!("${:.5}", k.usd_per_segment),
@@ -113,7 +113,7 @@ fn price_rows(sc: &Scenario, o: &Outcome) -> Vec<PriceRow> {
             "scenario [[carrier]] or scenarios/data/carrier_prices.csv",
         ));
     }
-    for c in &o.countries {
+    for c in &o.counts.countries {
         if let Some(fee) = model.sms.carrier_fees_usd.get(&c.iso) {
             rows.push(row(
                 format!("carrier fee, {}", c.iso),
@@ -129,7 +129,12 @@ fn price_rows(sc: &Scenario, o: &Outcome) -> Vec<PriceRow> {
         "per successful SMS verification",
         &model.prices_origin,
     ));
-    for c in o.countries.iter().filter(|c| c.inbound_sms_reverse > 0) {
+    for c in o
+        .counts
+        .countries
+        .iter()
+        .filter(|c| c.inbound_sms_reverse > 0)
+    {
         if let Some(p) = model.inbound_usd_per_message(&c.iso) {
             rows.push(row(
                 format!("inbound SMS, {}", c.iso),
@@ -319,7 +324,7 @@ mod tests {
         let sms = o.costs.period[Flow::Sms].as_ref().unwrap();
         assert!(sms.captcha_cents > 0, "CAPTCHA is a part");
         assert!(sms.carrier_fees_cents > 0, "the US carrier fee is named");
-        let list = super::super::cents(o.totals.usd_sms_flow);
+        let list = super::super::cents(o.counts.totals.usd.usd_sms_flow);
         let parts_list = sms.legit_sms_list_cents + sms.pumped_sms_list_cents;
         assert!(
             (list - parts_list).abs() <= 1,
@@ -327,7 +332,8 @@ mod tests {
         );
         let model = o.costs.sms.as_ref().unwrap();
         assert!(
-            (sms.total_usd() - model.total_usd - o.totals.usd_captcha_sms_flow).abs() < 0.05,
+            (sms.total_usd() - model.total_usd - o.counts.totals.usd.usd_captcha_sms_flow).abs()
+                < 0.05,
             "the headline is the cost model's total plus CAPTCHA"
         );
         let md = super::super::summary_md(&sc, "q", 7, &o);

@@ -5,8 +5,9 @@
 
 use super::cost::{flows_run, md_table};
 use super::{grouped, grouped_usd, hours_axis, series, two_decimals};
+use crate::first_block::attacker_time_to_first_block_ms;
 use crate::flow::Flow;
-use crate::outcome::{FlowDefences, Outcome, RuleEffect, time_to_first_block};
+use crate::outcome::{FlowDefences, Outcome, RuleEffect};
 use crate::scenario::Scenario;
 use crate::time;
 use mo2fa_cost::report::html::{Block, Section};
@@ -49,11 +50,11 @@ pub(super) fn flow_json(d: &FlowDefences, v: &mut serde_json::Value) {
 /// `attackers[].time_to_first_block_s`: per flow, from the attacker's start to the first
 /// refusal of one of its requests; null when none was refused.
 pub(super) fn attacker_ttfb_json(sc: &Scenario, o: &Outcome, i: usize) -> serde_json::Value {
-    let start = sc.attackers.get(i).map_or(0, |a| a.start.ms());
-    let a = &o.attackers[i];
+    let a = &o.counts.attackers[i];
+    let ttfb = |flow| attacker_time_to_first_block_ms(sc, a, i, flow);
     json!({
-        "sms_flow": seconds(time_to_first_block(start, a.first_block_ms[0])),
-        "reverse_flow": seconds(time_to_first_block(start, a.first_block_ms[1])),
+        "sms_flow": seconds(ttfb(Flow::Sms)),
+        "reverse_flow": seconds(ttfb(Flow::Reverse)),
     })
 }
 
@@ -96,7 +97,11 @@ fn flow_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
         .iter()
         .map(|(m, f)| {
             let mut r = vec![m.to_string()];
-            r.extend(flows.iter().map(|(fl, _)| f(&o.defences[fl.index()])));
+            r.extend(
+                flows
+                    .iter()
+                    .map(|(fl, _)| f(&o.counts.defences[fl.index()])),
+            );
             r
         })
         .collect();
@@ -120,7 +125,7 @@ fn rule_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
     .to_vec();
     let mut rows = Vec::new();
     for (f, label) in flows_run(sc) {
-        for (rule, r) in &o.defences[f.index()].rules {
+        for (rule, r) in &o.counts.defences[f.index()].rules {
             rows.push(vec![
                 rule.to_string(),
                 label.to_string(),
@@ -147,15 +152,17 @@ fn attack_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
             .map(|(_, l)| format!("time to first block, {l}")),
     );
     let rows = o
+        .counts
         .attackers
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            let start = sc.attackers.get(i).map_or(0, |x| x.start.ms());
             let mut r = vec![a.label.clone()];
-            r.extend(flows.iter().map(|(f, _)| {
-                hours_or_none(time_to_first_block(start, a.first_block_ms[f.index()]))
-            }));
+            r.extend(
+                flows
+                    .iter()
+                    .map(|(f, _)| hours_or_none(attacker_time_to_first_block_ms(sc, a, i, *f))),
+            );
             r
         })
         .collect();
@@ -172,8 +179,14 @@ fn chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
         .into_iter()
         .map(|(f, label)| {
             let (all, legit): (RowCount, RowCount) = match f {
-                Flow::Sms => (|r| r.blocked_sms_smsflow, |r| r.legit_blocked_smsflow),
-                Flow::Reverse => (|r| r.blocked_sms_reverse, |r| r.legit_blocked_reverse),
+                Flow::Sms => (
+                    |r| r.pumping.blocked_sms_smsflow,
+                    |r| r.legit.legit_blocked_smsflow,
+                ),
+                Flow::Reverse => (
+                    |r| r.pumping.blocked_sms_reverse,
+                    |r| r.legit.legit_blocked_reverse,
+                ),
             };
             Panel {
                 y: Axis::new(
@@ -234,10 +247,10 @@ pub(super) fn section(sc: &Scenario, o: &Outcome) -> Section {
         .push(Block::Paragraph(format!("{INTRO}{preset}")))
         .push(table("Per flow", flow_rows(sc, o)))
         .push(table("Per rule", rule_rows(sc, o)));
-    if !o.attackers.is_empty() {
+    if !o.counts.attackers.is_empty() {
         s = s.push(table("Per attack", attack_rows(sc, o)));
     }
-    if o.defences.iter().all(|d| d.blocked == 0) {
+    if o.counts.defences.iter().all(|d| d.blocked == 0) {
         return s;
     }
     s.push(Block::Svg(chart(sc, o).to_svg()))
@@ -255,7 +268,7 @@ pub(super) fn markdown(sc: &Scenario, o: &Outcome) -> String {
         s.push('\n');
         md_table(&mut s, &h, &r, true);
     }
-    if !o.attackers.is_empty() {
+    if !o.counts.attackers.is_empty() {
         s.push('\n');
         let (h, r) = attack_rows(sc, o);
         md_table(&mut s, &h, &r, true);

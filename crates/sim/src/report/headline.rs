@@ -1,5 +1,6 @@
 //! The summary's key figures, chosen by what the scenario is about: each flow's cost of the
-//! period first, then the attack the scenario stages (takeovers for phishing and guessing,
+//! period first, then the attack the scenario stages (takeovers for phishing, guessing and
+//! the takeover attacks on both flows,
 //! pumped SMS and what the defences saved for pumping, legit users turned away when a defence
 //! refused any), then verified users. Only flows that ran appear, and no figure is a zero
 //! amount that says nothing.
@@ -12,7 +13,7 @@ use crate::scenario::{AttackKind, Scenario};
 
 /// (label, value) pairs, thousands separators in the values (HTML and Markdown only).
 pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
-    let t = &o.totals;
+    let t = &o.counts.totals;
     let flows = flows_run(sc);
     let mut v: Vec<(String, String)> = Vec::new();
     for (f, label) in &flows {
@@ -27,14 +28,25 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
     if has(AttackKind::ReverseOtpPhishing) || has(AttackKind::CodeGuessing) {
         v.push((
             "account takeovers (reverse flow)".into(),
-            grouped(t.phishing_successes + t.hijacks),
+            grouped(t.webhook.phishing_successes + t.webhook.hijacks),
         ));
+    }
+    if has(AttackKind::SimSwap) || has(AttackKind::RelayPhishing) || has(AttackKind::SpoofedSender)
+    {
+        let k = &o.counts.takeovers;
+        for (f, label) in &flows {
+            let i = f.index();
+            v.push((
+                format!("accounts taken over (SIM swap, relay, spoofing), {label}"),
+                grouped(k.sim_swap.taken[i] + k.relay.taken[i] + k.spoof.taken[i]),
+            ));
+        }
     }
     if has(AttackKind::SmsPumping) {
         for (f, label) in &flows {
             let (sent, period) = match f {
-                Flow::Sms => (t.pumped_sms_smsflow, &o.costs.period.sms),
-                Flow::Reverse => (t.pumped_sms_reverse, &o.costs.period.reverse),
+                Flow::Sms => (t.pumping.pumped_sms_smsflow, &o.costs.period.sms),
+                Flow::Reverse => (t.pumping.pumped_sms_reverse, &o.costs.period.reverse),
             };
             let usd = period.as_ref().map_or(0, |p| p.pumped_sms_list_cents);
             if usd > 0 {
@@ -43,7 +55,7 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
                     grouped_cents(usd),
                 ));
             }
-            let saved = o.defences[f.index()].sms_usd_blocked;
+            let saved = o.counts.defences[f.index()].sms_usd_blocked;
             if saved > 0.0 {
                 v.push((
                     format!("SMS spend the defences blocked, {label}"),
@@ -53,7 +65,7 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
         }
     }
     for (f, label) in &flows {
-        let d = &o.defences[f.index()];
+        let d = &o.counts.defences[f.index()];
         if d.legit_blocked > 0 {
             v.push((
                 format!("legit requests blocked, {label}"),
@@ -63,8 +75,8 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
     }
     for (f, label) in &flows {
         let (verified, of) = match f {
-            Flow::Sms => (t.legit_verified_sms, o.legit_users),
-            Flow::Reverse => (t.legit_verified_reverse, t.legit_starts),
+            Flow::Sms => (t.legit.legit_verified_sms, o.counts.users.legit),
+            Flow::Reverse => (t.legit.legit_verified_reverse, t.legit.legit_starts),
         };
         v.push((
             format!("legit users verified, {label}"),

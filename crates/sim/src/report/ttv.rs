@@ -40,9 +40,9 @@ fn one_json(t: &TimeToVerify) -> serde_json::Value {
 }
 
 /// A flow's figures over all countries.
-fn total(o: &Outcome, f: Flow) -> TimeToVerify {
+pub(super) fn total(o: &Outcome, f: Flow) -> TimeToVerify {
     let mut t = TimeToVerify::default();
-    for c in &o.time_to_verify {
+    for c in &o.counts.time_to_verify {
         t.add(&c[f.index()]);
     }
     t
@@ -56,9 +56,10 @@ pub(super) fn json(sc: &Scenario, o: &Outcome) -> serde_json::Value {
         }
         let mut v = one_json(&total(o, f));
         v["countries"] = o
+            .counts
             .time_to_verify
             .iter()
-            .zip(&o.countries)
+            .zip(&o.counts.countries)
             .filter(|(t, _)| t[f.index()].users() > 0)
             .map(|(t, c)| {
                 let mut x = one_json(&t[f.index()]);
@@ -97,9 +98,10 @@ fn rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
     for (f, label) in flows_run(sc) {
         let all = total(o, f);
         let per = o
+            .counts
             .time_to_verify
             .iter()
-            .zip(&o.countries)
+            .zip(&o.counts.countries)
             .filter(|(t, _)| t[f.index()].users() > 0)
             .map(|(t, c)| (c.iso.clone(), t[f.index()].clone()));
         for (iso, t) in std::iter::once(("all".to_string(), all)).chain(per) {

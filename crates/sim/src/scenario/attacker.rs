@@ -1,10 +1,13 @@
-//! Attackers: the `[[attacker]]` table as written ([`RawAttacker`], checked in `check`), and
+//! Attackers: the `[[attacker]]` table as written ([`RawAttacker`] in `raw`, checked in `check`), and
 //! the checked [`Attacker`] the engine runs: its window, its [`Pace`], and its kind as one
 //! type per kind with that kind's own settings, every default resolved here.
 
-use super::{DEFAULT_RANGE_SIZE, Defences, Dur, Iso, NonNeg, Prob};
+use super::{DEFAULT_RANGE_SIZE, Defences, Dur, Iso, NonNeg};
 use serde::Deserialize;
 use std::collections::BTreeMap;
+
+mod raw;
+pub use raw::*;
 
 /// Who solves an attacker's CAPTCHAs.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -12,28 +15,6 @@ use std::collections::BTreeMap;
 pub enum Solver {
     Bot,
     HumanFarm,
-}
-
-/// What an adaptive attacker does after `after_blocks` refusals in a row.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum AdaptAction {
-    /// Leave the number range of the last refusal for its other ranges.
-    NextRange,
-    /// Leave the carrier of the last refusal for its other carriers in that country.
-    NextCarrier,
-    /// Leave the target country of the last refusal for its other targets.
-    NextCountry,
-    /// Stop for `back_off`, then carry on as before.
-    BackOff,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAdapt {
-    pub after_blocks: u32,
-    pub action: AdaptAction,
-    pub back_off: Option<Dur>,
 }
 
 /// One point of a `ramp` shape: the rate `at` this long after the attacker's start.
@@ -53,6 +34,9 @@ pub enum AttackKind {
     WebhookForgery,
     Replay,
     ReverseOtpPhishing,
+    SimSwap,
+    RelayPhishing,
+    SpoofedSender,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -76,54 +60,6 @@ pub enum Numbering {
     Random,
 }
 
-/// One `[[attacker]]` table as written. Keys that do not apply to its kind or shape are
-/// refused after parsing (`check`); [`Attacker::from_raw`] then resolves every default.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAttacker {
-    pub kind: AttackKind,
-    #[serde(default)]
-    pub name: Option<String>,
-    pub start: Dur,
-    pub end: Dur,
-    pub shape: Shape,
-    /// Required by every shape but `ramp`.
-    pub rate_per_s: Option<NonNeg>,
-    pub burst_on: Option<Dur>,
-    pub burst_off: Option<Dur>,
-    // shape = "ramp"
-    pub ramp: Option<Vec<RampPoint>>,
-    // shape = "diurnal"
-    pub amplitude: Option<Prob>,
-    pub peak_hour: Option<f64>,
-    // sms_pumping
-    pub targets: Option<BTreeMap<Iso, NonNeg>>,
-    pub numbers: Option<Numbering>,
-    pub range_size: Option<u32>,
-    pub ip_pool: Option<u32>,
-    pub rotate_every: Option<u32>,
-    pub captcha_usd: Option<NonNeg>,
-    pub revenue_share: Option<Prob>,
-    pub camouflage: Option<Prob>,
-    pub sms_per_account: Option<u32>,
-    pub accounts: Option<u32>,
-    pub sms_per_number: Option<u32>,
-    pub ranges: Option<u32>,
-    pub carriers: Option<Vec<String>>,
-    pub submit_codes: Option<Prob>,
-    pub adapt: Option<RawAdapt>,
-    pub solver: Option<Solver>,
-    // code_guessing
-    pub sender_accounts: Option<u32>,
-    pub candidates_per_message: Option<u32>,
-    // start_flood
-    pub clients: Option<u32>,
-    // replay
-    pub capture_age: Option<Dur>,
-    // reverse_otp_phishing
-    pub success: Option<Prob>,
-}
-
 impl AttackKind {
     pub fn name(self) -> &'static str {
         match self {
@@ -133,6 +69,9 @@ impl AttackKind {
             AttackKind::WebhookForgery => "webhook_forgery",
             AttackKind::Replay => "replay",
             AttackKind::ReverseOtpPhishing => "reverse_otp_phishing",
+            AttackKind::SimSwap => "sim_swap",
+            AttackKind::RelayPhishing => "relay_phishing",
+            AttackKind::SpoofedSender => "spoofed_sender",
         }
     }
 }
@@ -163,28 +102,47 @@ impl Attacker {
             Attack::Forgery(_) => AttackKind::WebhookForgery,
             Attack::Replay(_) => AttackKind::Replay,
             Attack::Phishing(_) => AttackKind::ReverseOtpPhishing,
+            Attack::SimSwap(_) => AttackKind::SimSwap,
+            Attack::Relay(_) => AttackKind::RelayPhishing,
+            Attack::Spoof(_) => AttackKind::SpoofedSender,
         }
     }
 
     /// `raw`, already checked, with every default resolved (`defences`: for the CAPTCHA pass
     /// rate of a pumping attacker's solver).
     pub(super) fn from_raw(raw: RawAttacker, defences: &Defences) -> Self {
-        let pace = Pace::from_raw(&raw);
+        let pace = Pace::from_raw(&raw.pace);
         let attack = match raw.kind {
-            AttackKind::SmsPumping => Attack::Pumping(Box::new(Pumping::from_raw(&raw, defences))),
+            AttackKind::SmsPumping => Attack::Pumping(Box::new(Pumping::from_raw(
+                &raw.pumping,
+                raw.pace.shape,
+                defences,
+            ))),
             AttackKind::CodeGuessing => Attack::Guessing(Guessing {
-                sender_accounts: raw.sender_accounts.unwrap_or(1).max(1),
-                candidates_per_message: raw.candidates_per_message.unwrap_or(1).max(1),
+                sender_accounts: raw.reverse.sender_accounts.unwrap_or(1).max(1),
+                candidates_per_message: raw.reverse.candidates_per_message.unwrap_or(1).max(1),
             }),
             AttackKind::StartFlood => Attack::StartFlood(StartFlood {
-                clients: raw.clients.unwrap_or(1).max(1),
+                clients: raw.reverse.clients.unwrap_or(1).max(1),
             }),
             AttackKind::WebhookForgery => Attack::Forgery(Forgery),
             AttackKind::Replay => Attack::Replay(Replay {
-                capture_age_ms: raw.capture_age.map_or(0, |d| d.ms()),
+                capture_age_ms: raw.reverse.capture_age.map_or(0, |d| d.ms()),
             }),
             AttackKind::ReverseOtpPhishing => Attack::Phishing(Phishing {
-                success: raw.success.map_or(0.0, |p| p.0),
+                success: raw.reverse.success.map_or(0.0, |p| p.0),
+            }),
+            AttackKind::SimSwap => Attack::SimSwap(SimSwap {
+                swap_success: raw.takeover.swap_success.map_or(SWAP_SUCCESS, |p| p.0),
+                apple_id: raw.takeover.apple_id.map_or(0.0, |p| p.0),
+            }),
+            AttackKind::RelayPhishing => Attack::Relay(Relay {
+                success: raw.reverse.success.map_or(RELAY_SUCCESS, |p| p.0),
+                relay_ms: raw.takeover.relay_delay.map_or(RELAY_DELAY_MS, |d| d.ms()),
+            }),
+            AttackKind::SpoofedSender => Attack::Spoof(Spoof {
+                success: raw.reverse.success.map_or(SPOOF_LURE_SUCCESS, |p| p.0),
+                spoof_delivery: raw.takeover.spoof_delivery.map_or(SPOOF_DELIVERY, |p| p.0),
             }),
         };
         Self {
@@ -225,7 +183,7 @@ pub enum Pace {
 
 impl Pace {
     /// Defaults: a diurnal amplitude of 0.5 peaking at noon.
-    fn from_raw(raw: &RawAttacker) -> Self {
+    fn from_raw(raw: &RawPace) -> Self {
         let per_s = raw.rate_per_s.map_or(0.0, |r| r.0);
         match raw.shape {
             Shape::Sustained => Pace::Sustained { per_s },
@@ -287,6 +245,9 @@ pub enum Attack {
     Forgery(Forgery),
     Replay(Replay),
     Phishing(Phishing),
+    SimSwap(SimSwap),
+    Relay(Relay),
+    Spoof(Spoof),
 }
 
 /// `sms_pumping`: premium-range numbers through both flows' SMS paths.
@@ -317,38 +278,39 @@ pub struct Pumping {
 }
 
 impl Pumping {
-    fn from_raw(raw: &RawAttacker, defences: &Defences) -> Self {
-        let low_and_slow = raw.shape == Shape::LowAndSlow;
-        let pool = raw.ip_pool.unwrap_or(1).max(1);
-        let solver = raw.solver.unwrap_or(Solver::Bot);
+    fn from_raw(raw: &RawPumping, shape: Shape, defences: &Defences) -> Self {
+        let low_and_slow = shape == Shape::LowAndSlow;
+        let (plan, client) = (&raw.plan, &raw.client);
+        let pool = client.ip_pool.unwrap_or(1).max(1);
+        let solver = client.solver.unwrap_or(Solver::Bot);
         Self {
             targets: raw.targets.clone().unwrap_or_default(),
             numbers: NumberPlan {
                 order: if low_and_slow {
                     Numbering::Random
                 } else {
-                    raw.numbers.unwrap_or(Numbering::Sequential)
+                    plan.numbers.unwrap_or(Numbering::Sequential)
                 },
-                range_size: raw.range_size.unwrap_or(DEFAULT_RANGE_SIZE).max(1),
-                ranges: raw.ranges.unwrap_or(1),
-                per_number: raw.sms_per_number.unwrap_or(1),
+                range_size: plan.range_size.unwrap_or(DEFAULT_RANGE_SIZE).max(1),
+                ranges: plan.ranges.unwrap_or(1),
+                per_number: plan.sms_per_number.unwrap_or(1),
             },
             addresses: if low_and_slow {
                 Addresses::Random { pool }
             } else {
                 Addresses::Rotate {
                     pool,
-                    every: raw.rotate_every.unwrap_or(1).max(1),
+                    every: client.rotate_every.unwrap_or(1).max(1),
                 }
             },
-            captcha_usd: raw.captcha_usd.map_or(0.0, |c| c.0),
+            captcha_usd: client.captcha_usd.map_or(0.0, |c| c.0),
             revenue_share: raw.revenue_share.map_or(0.0, |s| s.0),
             camouflage: raw.camouflage.map_or(0.0, |c| c.0),
-            accounts: raw.sms_per_account.map(|sms_per_account| AccountUse {
+            accounts: client.sms_per_account.map(|sms_per_account| AccountUse {
                 sms_per_account,
-                accounts: raw.accounts,
+                accounts: client.accounts,
             }),
-            carriers: match &raw.carriers {
+            carriers: match &plan.carriers {
                 Some(names) => CarrierChoice::Only(names.clone()),
                 None => CarrierChoice::Any,
             },
@@ -468,4 +430,58 @@ pub struct Replay {
 pub struct Phishing {
     /// Chance a victim is persuaded (default 0).
     pub success: f64,
+}
+
+/// `sim_swap`'s default chance that the carrier moves a number to the attacker's SIM:
+/// published, 39 of 50 attempts at five US prepaid carriers (Lee, Kaiser, Mayer, Narayanan,
+/// "An Empirical Study of Wireless Carrier Authentication for SIM Swaps", SOUPS 2020).
+pub const SWAP_SUCCESS: f64 = 0.78;
+/// `relay_phishing`'s default chance a lured victim hands over a code in time: published as
+/// the complement of "SMS codes blocked 96 % of bulk phishing attacks" (Google, NYU and UCSD,
+/// "How effective is basic account hygiene at preventing hijacking", 2019).
+pub const RELAY_SUCCESS: f64 = 0.04;
+/// `relay_phishing`'s default time from the victim's entry to the attacker's relay: assumed
+/// (a scripted kit relays within seconds; 30 s leaves room for a human operator).
+pub const RELAY_DELAY_MS: u64 = 30_000;
+/// `spoofed_sender`'s default chance a victim answers a lure sent under the app's spoofed
+/// sender ID with their code: assumed (the bulk-phishing rate of [`RELAY_SUCCESS`]).
+pub const SPOOF_LURE_SUCCESS: f64 = 0.04;
+/// `spoofed_sender`'s default share of SMS with a forged From number that reach the
+/// provider's inbound number as from the victim: assumed (no published delivery rate for
+/// spoofed originators; operators filter some of them).
+pub const SPOOF_DELIVERY: f64 = 0.5;
+
+/// `sim_swap`: the attacker has a victim's number moved to its SIM, then logs in as the victim.
+/// Under SMS OTP the code comes to the attacker's SIM; under the reverse flow it needs the
+/// victim's Apple ID (`apple_id`) or the country's SMS fallback.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimSwap {
+    /// Chance the carrier grants a swap (default [`SWAP_SUCCESS`], published).
+    pub swap_success: f64,
+    /// Chance the attacker also holds the victim's Apple ID (default 0, assumed).
+    pub apple_id: f64,
+}
+
+/// `relay_phishing`: a lured victim logs in on the attacker's page, which relays in real time.
+/// SMS OTP: the victim types the texted code into the page and the attacker relays it; reverse
+/// flow: the page shows the attacker's code and the victim sends it (the mirror relay).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Relay {
+    /// Chance a lured victim hands over the code (default [`RELAY_SUCCESS`], published).
+    pub success: f64,
+    /// Time from the victim's entry to the attacker's relay, ms (default [`RELAY_DELAY_MS`]).
+    pub relay_ms: u64,
+}
+
+/// `spoofed_sender`: messages under a forged sender against each flow's check. SMS OTP: a lure
+/// under the app's sender ID asks for the texted code; reverse flow: the attacker sends the
+/// code of a login it started as the victim "from" the victim's number (to the webhook without
+/// the secret, by SMS with a forged From, or from its own iMessage, which Apple attests).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spoof {
+    /// Chance a victim answers the lure with the code (default [`SPOOF_LURE_SUCCESS`]).
+    pub success: f64,
+    /// Share of forged-From SMS that reach the provider as from the victim (default
+    /// [`SPOOF_DELIVERY`], assumed).
+    pub spoof_delivery: f64,
 }

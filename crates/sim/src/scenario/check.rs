@@ -194,29 +194,31 @@ impl Scenario {
                 ),
             );
         }
-        if a.shape == Shape::LowAndSlow {
+        if a.pace.shape == Shape::LowAndSlow {
             // Low-and-slow draws every number and address at random: keys that ask for
             // anything else would be ignored.
-            if a.numbers == Some(Numbering::Sequential) {
+            if a.pumping.plan.numbers == Some(Numbering::Sequential) {
                 bad(
                     "numbers",
                     "shape low_and_slow draws numbers at random; remove the key or use another shape".into(),
                 );
             }
-            if a.rotate_every.is_some() {
+            if a.pumping.client.rotate_every.is_some() {
                 bad(
                     "rotate_every",
                     "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape".into(),
                 );
             }
         }
-        if a.shape != Shape::Burst && (a.burst_on.is_some() || a.burst_off.is_some()) {
+        if a.pace.shape != Shape::Burst && (a.pace.burst_on.is_some() || a.pace.burst_off.is_some())
+        {
             bad(
                 "burst_on",
                 "only shape burst uses burst_on and burst_off".into(),
             );
         }
-        if a.shape == Shape::Burst && (a.burst_on.is_none() || a.burst_off.is_none()) {
+        if a.pace.shape == Shape::Burst && (a.pace.burst_on.is_none() || a.pace.burst_off.is_none())
+        {
             bad("shape", "burst needs burst_on and burst_off".into());
         }
         self.validate_shape(bad, a);
@@ -226,29 +228,39 @@ impl Scenario {
     /// The keys of an attacker's kind, and only those.
     fn validate_kind_keys(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
         let sms_only = [
-            ("targets", a.targets.is_some()),
-            ("numbers", a.numbers.is_some()),
-            ("range_size", a.range_size.is_some()),
-            ("ip_pool", a.ip_pool.is_some()),
-            ("rotate_every", a.rotate_every.is_some()),
-            ("captcha_usd", a.captcha_usd.is_some()),
-            ("revenue_share", a.revenue_share.is_some()),
-            ("camouflage", a.camouflage.is_some()),
-            ("sms_per_account", a.sms_per_account.is_some()),
-            ("accounts", a.accounts.is_some()),
-            ("sms_per_number", a.sms_per_number.is_some()),
-            ("ranges", a.ranges.is_some()),
-            ("carriers", a.carriers.is_some()),
-            ("submit_codes", a.submit_codes.is_some()),
-            ("adapt", a.adapt.is_some()),
-            ("solver", a.solver.is_some()),
+            ("targets", a.pumping.targets.is_some()),
+            ("numbers", a.pumping.plan.numbers.is_some()),
+            ("range_size", a.pumping.plan.range_size.is_some()),
+            ("ip_pool", a.pumping.client.ip_pool.is_some()),
+            ("rotate_every", a.pumping.client.rotate_every.is_some()),
+            ("captcha_usd", a.pumping.client.captcha_usd.is_some()),
+            ("revenue_share", a.pumping.revenue_share.is_some()),
+            ("camouflage", a.pumping.camouflage.is_some()),
+            (
+                "sms_per_account",
+                a.pumping.client.sms_per_account.is_some(),
+            ),
+            ("accounts", a.pumping.client.accounts.is_some()),
+            ("sms_per_number", a.pumping.plan.sms_per_number.is_some()),
+            ("ranges", a.pumping.plan.ranges.is_some()),
+            ("carriers", a.pumping.plan.carriers.is_some()),
+            ("submit_codes", a.pumping.submit_codes.is_some()),
+            ("adapt", a.pumping.adapt.is_some()),
+            ("solver", a.pumping.client.solver.is_some()),
         ];
         let others = [
-            ("sender_accounts", a.sender_accounts.is_some()),
-            ("candidates_per_message", a.candidates_per_message.is_some()),
-            ("clients", a.clients.is_some()),
-            ("capture_age", a.capture_age.is_some()),
-            ("success", a.success.is_some()),
+            ("sender_accounts", a.reverse.sender_accounts.is_some()),
+            (
+                "candidates_per_message",
+                a.reverse.candidates_per_message.is_some(),
+            ),
+            ("clients", a.reverse.clients.is_some()),
+            ("capture_age", a.reverse.capture_age.is_some()),
+            ("success", a.reverse.success.is_some()),
+            ("swap_success", a.takeover.swap_success.is_some()),
+            ("apple_id", a.takeover.apple_id.is_some()),
+            ("relay_delay", a.takeover.relay_delay.is_some()),
+            ("spoof_delivery", a.takeover.spoof_delivery.is_some()),
         ];
         let allowed: Vec<&str> = match a.kind {
             AttackKind::SmsPumping => sms_only.iter().map(|(k, _)| *k).collect(),
@@ -256,6 +268,9 @@ impl Scenario {
             AttackKind::StartFlood => vec!["clients"],
             AttackKind::Replay => vec!["capture_age"],
             AttackKind::ReverseOtpPhishing => vec!["success"],
+            AttackKind::SimSwap => vec!["swap_success", "apple_id"],
+            AttackKind::RelayPhishing => vec!["success", "relay_delay"],
+            AttackKind::SpoofedSender => vec!["success", "spoof_delivery"],
             AttackKind::WebhookForgery => vec![],
         };
         for (k, present) in sms_only.iter().chain(&others) {
@@ -264,7 +279,8 @@ impl Scenario {
             }
         }
         if a.kind == AttackKind::SmsPumping
-            && a.targets
+            && a.pumping
+                .targets
                 .as_ref()
                 .is_none_or(|t| t.values().all(|w| w.0 == 0.0))
         {
@@ -276,10 +292,10 @@ impl Scenario {
         if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
             bad("kind", "webhook_forgery needs emitter.sign = true".into());
         }
-        if a.candidates_per_message == Some(0) {
+        if a.reverse.candidates_per_message == Some(0) {
             bad("candidates_per_message", "counts must be at least 1".into());
         }
-        if a.sender_accounts == Some(0) {
+        if a.reverse.sender_accounts == Some(0) {
             bad("sender_accounts", "counts must be at least 1".into());
         }
         if a.kind == AttackKind::SmsPumping {
@@ -289,19 +305,23 @@ impl Scenario {
 
     /// The rate keys each shape reads, and only those.
     fn validate_shape(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
-        let name = a.shape.name();
+        let name = a.pace.shape.name();
         let keys = [
-            ("rate_per_s", a.rate_per_s.is_some(), a.shape != Shape::Ramp),
-            ("ramp", a.ramp.is_some(), a.shape == Shape::Ramp),
+            (
+                "rate_per_s",
+                a.pace.rate_per_s.is_some(),
+                a.pace.shape != Shape::Ramp,
+            ),
+            ("ramp", a.pace.ramp.is_some(), a.pace.shape == Shape::Ramp),
             (
                 "amplitude",
-                a.amplitude.is_some(),
-                a.shape == Shape::Diurnal,
+                a.pace.amplitude.is_some(),
+                a.pace.shape == Shape::Diurnal,
             ),
             (
                 "peak_hour",
-                a.peak_hour.is_some(),
-                a.shape == Shape::Diurnal,
+                a.pace.peak_hour.is_some(),
+                a.pace.shape == Shape::Diurnal,
             ),
         ];
         for (k, present, applies) in keys {
@@ -309,11 +329,11 @@ impl Scenario {
                 bad(k, format!("does not apply to shape {name}"));
             }
         }
-        if a.shape != Shape::Ramp && a.rate_per_s.is_none() {
+        if a.pace.shape != Shape::Ramp && a.pace.rate_per_s.is_none() {
             bad("rate_per_s", format!("shape {name} needs rate_per_s"));
         }
-        if a.shape == Shape::Ramp {
-            let points = a.ramp.as_deref().unwrap_or_default();
+        if a.pace.shape == Shape::Ramp {
+            let points = a.pace.ramp.as_deref().unwrap_or_default();
             if points.is_empty() {
                 bad(
                     "ramp",
@@ -324,7 +344,7 @@ impl Scenario {
                 bad("ramp", "the points' `at` must increase".into());
             }
         }
-        if a.peak_hour.is_some_and(|h| !(0.0..24.0).contains(&h)) {
+        if a.pace.peak_hour.is_some_and(|h| !(0.0..24.0).contains(&h)) {
             bad("peak_hour", "must be in [0, 24)".into());
         }
     }
@@ -333,26 +353,27 @@ impl Scenario {
     /// attacker, against each other and the rest of the scenario.
     fn validate_pumping(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
         for (k, v) in [
-            ("sms_per_account", a.sms_per_account),
-            ("accounts", a.accounts),
-            ("sms_per_number", a.sms_per_number),
-            ("ranges", a.ranges),
+            ("sms_per_account", a.pumping.client.sms_per_account),
+            ("accounts", a.pumping.client.accounts),
+            ("sms_per_number", a.pumping.plan.sms_per_number),
+            ("ranges", a.pumping.plan.ranges),
         ] {
             if v == Some(0) {
                 bad(k, "must be at least 1".into());
             }
         }
-        if a.accounts.is_some() && a.sms_per_account.is_none() {
+        if a.pumping.client.accounts.is_some() && a.pumping.client.sms_per_account.is_none() {
             bad("accounts", "needs sms_per_account".into());
         }
         let targets: Vec<&Iso> = a
+            .pumping
             .targets
             .iter()
             .flatten()
             .filter(|(_, w)| w.0 > 0.0)
             .map(|(iso, _)| iso)
             .collect();
-        let ranges = u64::from(a.ranges.unwrap_or(1));
+        let ranges = u64::from(a.pumping.plan.ranges.unwrap_or(1));
         self.validate_capacity(bad, a, &targets);
         // Carriers the attacker may use in each target country.
         let mut candidates_max = 0;
@@ -362,7 +383,7 @@ impl Scenario {
                 .iter()
                 .filter(|c| &&c.country == iso)
                 .collect();
-            let n = match &a.carriers {
+            let n = match &a.pumping.plan.carriers {
                 Some(names) => {
                     let n = of_country
                         .iter()
@@ -383,7 +404,7 @@ impl Scenario {
             };
             candidates_max = candidates_max.max(n);
         }
-        if let Some(names) = &a.carriers
+        if let Some(names) = &a.pumping.plan.carriers
             && let Some(name) = names.iter().find(|n| {
                 !self
                     .carriers
@@ -396,10 +417,10 @@ impl Scenario {
                 format!("{name:?} is no [[carrier]] of a target country"),
             );
         }
-        if let Some(adapt) = &a.adapt {
+        if let Some(adapt) = &a.pumping.adapt {
             validate_adapt(bad, adapt, ranges, targets.len(), candidates_max);
         }
-        if a.solver.is_some() && self.defences.captcha.is_none() {
+        if a.pumping.client.solver.is_some() && self.defences.captcha.is_none() {
             bad("solver", "there is no [defences.captcha] to solve".into());
         }
     }
@@ -412,8 +433,8 @@ impl Scenario {
         a: &RawAttacker,
         targets: &[&Iso],
     ) {
-        let stride = range_stride(a.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
-        let ranges = u64::from(a.ranges.unwrap_or(1));
+        let stride = range_stride(a.pumping.plan.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
+        let ranges = u64::from(a.pumping.plan.ranges.unwrap_or(1));
         for iso in targets {
             let cap = if self.carriers.iter().any(|c| &c.country == *iso) {
                 CARRIER_PREMIUM_CAPACITY
@@ -422,7 +443,7 @@ impl Scenario {
             };
             if stride.saturating_mul(ranges) > cap {
                 bad(
-                    if a.ranges.is_some() {
+                    if a.pumping.plan.ranges.is_some() {
                         "ranges"
                     } else {
                         "range_size"
@@ -445,7 +466,8 @@ impl Scenario {
         for (i, c) in self.carriers.iter().enumerate() {
             let known = self.legit.countries.contains_key(&c.country)
                 || self.raw_attackers.iter().any(|a| {
-                    a.targets
+                    a.pumping
+                        .targets
                         .as_ref()
                         .is_some_and(|t| t.contains_key(&c.country))
                 });
@@ -520,7 +542,8 @@ impl Scenario {
             .keys()
             .map(|iso| (format!("legit.countries.{}", iso.0), iso));
         let targets = self.raw_attackers.iter().enumerate().flat_map(|(i, a)| {
-            a.targets
+            a.pumping
+                .targets
                 .iter()
                 .flatten()
                 .map(move |(iso, _)| (format!("attacker[{}].targets.{}", i + 1, iso.0), iso))

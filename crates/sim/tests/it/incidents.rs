@@ -146,7 +146,7 @@ fn twitters_per_carrier_cut_off_stops_the_pumped_carriers_only() {
         bill(&after),
         bill(&before)
     );
-    for c in &after.carriers {
+    for c in &after.counts.carriers {
         if c.name == "small" {
             assert!(
                 c.blocked_smsflow > 0,

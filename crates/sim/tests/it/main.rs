@@ -65,20 +65,29 @@ fn base(rate: f64) -> String {
 fn poisson_arrival_count() {
     let (_, o) = run(&base(5.0), None);
     let mean = 5.0 * 7200.0;
-    within_5_sigma(o.legit_users as f64, mean, mean, "legit arrivals");
+    within_5_sigma(o.counts.users.legit as f64, mean, mean, "legit arrivals");
 }
 
 #[test]
 fn every_legit_challenge_verified_exactly_once() {
     let (_, o) = run(&base(3.0), None);
-    let t = &o.totals;
-    assert!(o.legit_users > 10_000);
-    assert_eq!(o.double_verified, 0, "a challenge answered verified twice");
-    assert!(t.duplicate_deliveries > 0, "duplicates were simulated");
+    let t = &o.counts.totals;
+    assert!(o.counts.users.legit > 10_000);
+    assert_eq!(
+        o.counts.users.double_verified, 0,
+        "a challenge answered verified twice"
+    );
+    assert!(
+        t.webhook.duplicate_deliveries > 0,
+        "duplicates were simulated"
+    );
     // Everyone sends, nothing is dropped or mistyped: every flow verifies once.
-    assert_eq!(t.legit_starts, o.legit_users);
-    assert_eq!(t.legit_verified_reverse, o.legit_users, "reverse flow");
-    assert_eq!(t.legit_verified_sms, o.legit_users, "sms flow");
+    assert_eq!(t.legit.legit_starts, o.counts.users.legit);
+    assert_eq!(
+        t.legit.legit_verified_reverse, o.counts.users.legit,
+        "reverse flow"
+    );
+    assert_eq!(t.legit.legit_verified_sms, o.counts.users.legit, "sms flow");
 }
 
 #[test]
@@ -92,22 +101,24 @@ fn pumping_bill_is_the_sum_of_destination_prices() {
         )
     );
     let (_, o) = run(&text, None);
-    let pumped: u64 = o.countries.iter().map(|c| c.pumped_smsflow).sum();
-    assert_eq!(pumped, o.totals.pumped_sms_smsflow);
+    let pumped: u64 = o.counts.countries.iter().map(|c| c.pumped_smsflow).sum();
+    assert_eq!(pumped, o.counts.totals.pumping.pumped_sms_smsflow);
     within_5_sigma(pumped as f64, 2.0 * 7200.0, 2.0 * 7200.0, "pumped messages");
     let expected: f64 = o
+        .counts
         .countries
         .iter()
         .map(|c| c.pumped_smsflow as f64 * c.usd_per_segment)
         .sum();
     assert!(expected > 1000.0);
     assert!(
-        (o.totals.usd_sms_flow - expected).abs() < 1e-6 * expected,
+        (o.counts.totals.usd.usd_sms_flow - expected).abs() < 1e-6 * expected,
         "bill {} vs sum of prices {expected}",
-        o.totals.usd_sms_flow
+        o.counts.totals.usd.usd_sms_flow
     );
     // Kyrgyzstan got twice the weight of each other target.
     let kg = o
+        .counts
         .countries
         .iter()
         .find(|c| c.iso == "KG")
@@ -128,18 +139,26 @@ fn code_guessing_hit_rate_matches_p_over_s() {
         edit(&base(0.0), "duration = \"2h\"", "duration = \"12m\"")
     );
     let (_, o) = run(&text, None);
-    let t = &o.totals;
-    let p = t.flood_starts as f64;
+    let t = &o.counts.totals;
+    let p = t.webhook.flood_starts as f64;
     let s = mo2fa_core::code::CodeSpec::new(4).unwrap().space() as f64;
     assert_eq!(s, 31f64.powi(4) - 23f64.powi(4));
-    let k = t.guess_messages as f64;
+    let k = t.webhook.guess_messages as f64;
     assert!(p > 9_000.0 && k > 20_000.0, "P {p}, k {k}");
     let q = p / s;
-    within_5_sigma(t.guess_hits as f64, k * q, k * q * (1.0 - q), "hits");
+    within_5_sigma(
+        t.webhook.guess_hits as f64,
+        k * q,
+        k * q * (1.0 - q),
+        "hits",
+    );
     // The chance that this attacker hijacks at least one challenge: 1 - (1 - P/S)^k.
     let at_least_one = 1.0 - (1.0 - q).powf(k);
-    assert!(at_least_one > 0.999 && t.hijacks > 0);
-    assert_eq!(t.hijacks, t.guess_hits, "no binding: every hit is a hijack");
+    assert!(at_least_one > 0.999 && t.webhook.hijacks > 0);
+    assert_eq!(
+        t.webhook.hijacks, t.webhook.guess_hits,
+        "no binding: every hit is a hijack"
+    );
 }
 
 #[test]
@@ -155,11 +174,11 @@ fn expected_sender_binding_turns_hits_into_mismatches() {
     );
     let (_, o) = run(&text, None);
     assert!(
-        o.totals.guess_hits > 0,
+        o.counts.totals.webhook.guess_hits > 0,
         "the attacker does hit pending codes"
     );
     assert_eq!(
-        o.totals.hijacks, 0,
+        o.counts.totals.webhook.hijacks, 0,
         "but bound challenges never verify for a stranger"
     );
 }
@@ -173,22 +192,22 @@ fn forged_and_replayed_deliveries_change_nothing() {
         edit(&base(2.0), "duration = \"2h\"", "duration = \"1h\"")
     );
     let (_, o) = run(&text, None);
-    let t = &o.totals;
-    assert!(t.forged_rejected > 10_000);
+    let t = &o.counts.totals;
+    assert!(t.webhook.forged_rejected > 10_000);
     assert!(
-        o.attackers[0].succeeded == 0
-            && o.attackers[1].succeeded == 0
-            && o.attackers[2].succeeded == 0
+        o.counts.attackers[0].succeeded == 0
+            && o.counts.attackers[1].succeeded == 0
+            && o.counts.attackers[2].succeeded == 0
     );
     assert!(
-        t.replays_deduped > 0,
+        t.webhook.replays_deduped > 0,
         "fresh replays pass the signature but hit the dedupe cache"
     );
     assert!(
-        t.replays_rejected > 0,
+        t.webhook.replays_rejected > 0,
         "stale replays fail the timestamp check"
     );
-    assert_eq!(t.legit_verified_reverse, o.legit_users);
+    assert_eq!(t.legit.legit_verified_reverse, o.counts.users.legit);
 }
 
 #[test]
@@ -240,7 +259,7 @@ fn timeline_csv_has_one_column_per_counter_and_one_row_per_interval() {
         .iter()
         .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
         .sum();
-    assert_eq!(starts, o.totals.legit_starts);
+    assert_eq!(starts, o.counts.totals.legit.legit_starts);
     assert!(csv.ends_with('\n') && !csv.contains('\r'));
 }
 
@@ -286,26 +305,31 @@ fn pumped_under_conversion_rule(keys: &str) -> Outcome {
 fn submitted_codes_pass_the_conversion_rule_and_pay_the_verify_fee() {
     let plain = pumped_under_conversion_rule("");
     assert!(
-        plain.blocks_sms.iter().any(|b| b.iso == "MA"),
+        plain.counts.blocks.sms.iter().any(|b| b.iso == "MA"),
         "pumped traffic does not convert: MA is blocked"
     );
-    assert!(plain.totals.blocked_sms > 0);
+    assert!(plain.counts.totals.pumping.blocked_sms > 0);
     let submit = pumped_under_conversion_rule("submit_codes = 0.6\n");
-    assert!(submit.blocks_sms.is_empty(), "{:?}", submit.blocks_sms);
+    assert!(
+        submit.counts.blocks.sms.is_empty(),
+        "{:?}",
+        submit.counts.blocks.sms
+    );
     let (pumped, verified) = (
-        submit.totals.pumped_sms_smsflow as f64,
-        submit.totals.pumped_verified_smsflow as f64,
+        submit.counts.totals.pumping.pumped_sms_smsflow as f64,
+        submit.counts.totals.pumping.pumped_verified_smsflow as f64,
     );
     within_5_sigma(verified, 0.6 * pumped, 0.24 * pumped, "submitted codes");
     // The Verify fee ($0.05 in the built-in price file) is due on every success.
     let fees = |o: &Outcome| o.costs.sms.as_ref().unwrap().verify_fees_usd;
-    let successes = submit.totals.legit_verified_sms + submit.totals.pumped_verified_smsflow;
+    let successes = submit.counts.totals.legit.legit_verified_sms
+        + submit.counts.totals.pumping.pumped_verified_smsflow;
     assert!((fees(&submit) - 0.05 * successes as f64).abs() < 1e-6);
     // Camouflage fools the rule too, but nothing is verified and no fee is due for it.
     let camouflage = pumped_under_conversion_rule("camouflage = 0.6\n");
-    assert!(camouflage.blocks_sms.is_empty());
-    assert_eq!(camouflage.totals.pumped_verified_smsflow, 0);
-    let legit_fees = 0.05 * camouflage.totals.legit_verified_sms as f64;
+    assert!(camouflage.counts.blocks.sms.is_empty());
+    assert_eq!(camouflage.counts.totals.pumping.pumped_verified_smsflow, 0);
+    let legit_fees = 0.05 * camouflage.counts.totals.legit.legit_verified_sms as f64;
     assert!((fees(&camouflage) - legit_fees).abs() < 1e-6);
 }
 
@@ -315,25 +339,26 @@ fn a_carriers_price_reaches_the_timeline_and_the_cost_model() {
         "carriers = [\"Dear\"]\n[[carrier]]\ncountry = \"MA\"\nname = \"Dear\"\nshare = 0.5\n\
          price_usd = 1.0\n",
     );
-    let dear = o.carriers.iter().find(|k| k.name == "Dear").unwrap();
-    let ma = o.countries.iter().find(|c| c.iso == "MA").unwrap();
+    let dear = o.counts.carriers.iter().find(|k| k.name == "Dear").unwrap();
+    let ma = o.counts.countries.iter().find(|c| c.iso == "MA").unwrap();
     assert_eq!(
         dear.pumped_smsflow, ma.pumped_smsflow,
         "every pumped SMS on Dear"
     );
     assert!(dear.pumped_smsflow > 100);
-    let per_carrier: u64 = o.carriers.iter().map(|k| k.pumped_smsflow).sum();
-    assert_eq!(per_carrier, o.totals.pumped_sms_smsflow);
+    let per_carrier: u64 = o.counts.carriers.iter().map(|k| k.pumped_smsflow).sum();
+    assert_eq!(per_carrier, o.counts.totals.pumping.pumped_sms_smsflow);
     let legit_usd: f64 = o
+        .counts
         .carriers
         .iter()
         .map(|k| k.sms_legit_smsflow as f64 * k.usd_per_segment)
         .sum();
     let bill = dear.pumped_smsflow as f64 * 1.0 + legit_usd;
     assert!(
-        (o.totals.usd_sms_flow - bill).abs() < 1e-6,
+        (o.counts.totals.usd.usd_sms_flow - bill).abs() < 1e-6,
         "{} vs {bill}",
-        o.totals.usd_sms_flow
+        o.counts.totals.usd.usd_sms_flow
     );
     let cost = o.costs.sms.as_ref().unwrap();
     assert!(
@@ -353,18 +378,19 @@ fn the_adaptive_pumping_example_exercises_its_knobs() {
     );
     let sc = Scenario::load(std::path::Path::new(path)).unwrap();
     let (_, o) = run_scenario(sc, None);
-    let t = &o.totals;
-    let (farm, bots) = (&o.attackers[0], &o.attackers[1]);
+    let t = &o.counts.totals;
+    let (farm, bots) = (&o.counts.attackers[0], &o.counts.attackers[1]);
     assert!(farm.adaptations > 0 && farm.accounts > 100, "{farm:?}");
     assert!(
         bots.adaptations > 0 && bots.attempts < 1_000,
         "bots back off: {bots:?}"
     );
-    assert!(t.pumped_verified_smsflow > 0 && t.pumped_verified_reverse > 0);
-    assert!(t.captcha_blocked_pumping > 0 && t.captcha_blocked_legit > 0);
-    assert!(t.usd_captcha_sms_flow > 0.0);
+    assert!(t.pumping.pumped_verified_smsflow > 0 && t.pumping.pumped_verified_reverse > 0);
+    assert!(t.pumping.captcha_blocked_pumping > 0 && t.legit.captcha_blocked_legit > 0);
+    assert!(t.usd.usd_captcha_sms_flow > 0.0);
     let on = |name: &str, iso: &str| {
-        o.carriers
+        o.counts
+            .carriers
             .iter()
             .find(|k| k.name == name && k.iso == iso)
             .map_or(0, |k| k.pumped_smsflow)
@@ -386,16 +412,19 @@ fn defences_are_reported_per_flow() {
         base(0.2)
     );
     let (sc, o) = run(&text, None);
-    let [sms, rev] = &o.defences;
-    let t = &o.totals;
+    let [sms, rev] = &o.counts.defences;
+    let t = &o.counts.totals;
     assert!(sms.blocked > 0 && rev.blocked > 0, "{sms:?} {rev:?}");
-    assert_eq!(t.blocked_sms, t.blocked_sms_smsflow + t.blocked_sms_reverse);
     assert_eq!(
-        (t.blocked_sms_smsflow, t.blocked_sms_reverse),
+        t.pumping.blocked_sms,
+        t.pumping.blocked_sms_smsflow + t.pumping.blocked_sms_reverse
+    );
+    assert_eq!(
+        (t.pumping.blocked_sms_smsflow, t.pumping.blocked_sms_reverse),
         (sms.blocked, rev.blocked)
     );
     assert_eq!(
-        (t.legit_blocked_smsflow, t.legit_blocked_reverse),
+        (t.legit.legit_blocked_smsflow, t.legit.legit_blocked_reverse),
         (sms.legit_blocked, rev.legit_blocked)
     );
     for d in [sms, rev] {
@@ -445,7 +474,7 @@ fn a_balance_is_charged_the_carriers_price() {
     let account = &o.billing.sms.as_ref().expect("a balance").account;
     assert_eq!(account.paid(), 10);
     assert_eq!(account.spent(), 10_000_000, "micro-dollars");
-    assert!(o.totals.sms_legit_smsflow == 10 && account.refused() > 100);
+    assert!(o.counts.totals.legit.sms_legit_smsflow == 10 && account.refused() > 100);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Code guessing: messages full of random codes, sent from the attacker's own accounts.
 
-use super::super::world::World;
+use super::super::provider::{Delivery, deliver};
+use super::super::world::{Run, Webhook};
 use crate::scenario::Guessing;
 use crate::trace::Text;
 use mo2fa_core::verifier::ReceiveOutcome;
@@ -9,39 +10,47 @@ use rand::Rng;
 /// Attackers' own sending accounts live in a block no legit user has.
 const ATTACKER_ACCOUNTS_BASE: u64 = 99 * 10_000_000_000;
 
-impl World<'_> {
-    pub(super) fn guess(&mut self, a: usize, g: &Guessing) {
-        let accounts = u64::from(g.sender_accounts);
-        let number = ATTACKER_ACCOUNTS_BASE + self.rng.random_range(0..accounts);
-        let text: Vec<String> = (0..g.candidates_per_message)
-            .map(|_| {
-                self.webhook
-                    .spec
-                    .format(self.webhook.spec.random(&mut self.rng))
-                    .to_string()
-            })
-            .collect();
-        let text = text.join(" ");
-        self.row().guess_messages += 1;
-        if !self.sender_allowed(number) {
-            self.acc.attackers[a].blocked += 1;
-            return;
+/// One message of guesses from attacker `a`.
+pub(super) fn guess(run: &mut Run<'_>, webhook: &mut Webhook, a: usize, g: &Guessing) {
+    let accounts = u64::from(g.sender_accounts);
+    let number = ATTACKER_ACCOUNTS_BASE + run.rng.random_range(0..accounts);
+    let text: Vec<String> = (0..g.candidates_per_message)
+        .map(|_| {
+            webhook
+                .spec
+                .format(webhook.spec.random(&mut run.rng))
+                .to_string()
+        })
+        .collect();
+    let text = text.join(" ");
+    run.row().webhook.guess_messages += 1;
+    let limit = run.sc.defences.reverse.per_sender_per_hour;
+    if !webhook.sender_allowed(limit, run.clock.now_ms, number) {
+        run.acc.attackers[a].blocked += 1;
+        return;
+    }
+    webhook.msg_seq += 1;
+    let msg = webhook.msg_seq;
+    let delivery = Delivery {
+        number,
+        text: &text,
+        text_ref: || Text::Literal(text.as_str().into()),
+        protocol: "imessage",
+        msg,
+        legit: false,
+        twice: false,
+    };
+    match deliver(run, webhook, delivery) {
+        Some(ReceiveOutcome::Verified { .. }) => {
+            let row = run.row();
+            row.webhook.guess_hits += 1;
+            row.webhook.hijacks += 1;
+            run.acc.attackers[a].succeeded += 1;
         }
-        self.webhook.msg_seq += 1;
-        let msg = self.webhook.msg_seq;
-        let literal = || Text::Literal(text.as_str().into());
-        match self.deliver(number, &text, literal, "imessage", msg, false, false) {
-            Some(ReceiveOutcome::Verified { .. }) => {
-                let row = self.row();
-                row.guess_hits += 1;
-                row.hijacks += 1;
-                self.acc.attackers[a].succeeded += 1;
-            }
-            Some(ReceiveOutcome::SenderMismatch { .. }) => {
-                self.row().guess_hits += 1;
-                self.acc.attackers[a].blocked += 1;
-            }
-            _ => {}
+        Some(ReceiveOutcome::SenderMismatch { .. }) => {
+            run.row().webhook.guess_hits += 1;
+            run.acc.attackers[a].blocked += 1;
         }
+        _ => {}
     }
 }

@@ -1,8 +1,10 @@
 //! The attackers' unit tests.
 
+use super::super::legit::sms_start;
 use super::super::time;
 use super::super::world::tests::{drain, scenario, world};
 use super::super::world::{Ev, PREMIUM_OFFSET, World};
+use super::{attack, attack_rate, flood::flood, pumping::Pump, schedule_attack};
 use crate::flow::Flow;
 use crate::scenario::Attack;
 use crate::trace::Action;
@@ -18,14 +20,17 @@ fn a_burst_attacker_is_silent_between_bursts_and_outside_its_window() {
         "{LEGIT}[[attacker]]\nkind = \"start_flood\"\nstart = \"10m\"\nend = \"50m\"\n\
          shape = \"burst\"\nburst_on = \"1m\"\nburst_off = \"4m\"\nrate_per_s = 3.0\n"
     ));
-    let w = world(&sc);
     let m = 60_000;
-    assert_eq!(w.attack_rate(0, 10 * m - 1), 0.0, "before start");
-    assert_eq!(w.attack_rate(0, 10 * m), 3.0);
-    assert_eq!(w.attack_rate(0, 11 * m - 1), 3.0);
-    assert_eq!(w.attack_rate(0, 11 * m), 0.0, "off part");
-    assert_eq!(w.attack_rate(0, 15 * m), 3.0, "next burst");
-    assert_eq!(w.attack_rate(0, 50 * m), 0.0, "after end");
+    assert_eq!(
+        attack_rate(&sc.attackers[0], 10 * m - 1),
+        0.0,
+        "before start"
+    );
+    assert_eq!(attack_rate(&sc.attackers[0], 10 * m), 3.0);
+    assert_eq!(attack_rate(&sc.attackers[0], 11 * m - 1), 3.0);
+    assert_eq!(attack_rate(&sc.attackers[0], 11 * m), 0.0, "off part");
+    assert_eq!(attack_rate(&sc.attackers[0], 15 * m), 3.0, "next burst");
+    assert_eq!(attack_rate(&sc.attackers[0], 50 * m), 0.0, "after end");
 }
 
 #[test]
@@ -36,8 +41,8 @@ fn the_next_attempt_after_a_burst_skips_to_the_next_burst() {
     ));
     let mut w = world(&sc);
     w.attackers[0].clock_ms = 12.0 * 60_000.0; // in the off part
-    w.clock.now_ms = 12 * 60_000;
-    w.schedule_attack(0);
+    w.run.clock.now_ms = 12 * 60_000;
+    schedule_attack(&mut w.run, &mut w.attackers[0], 0);
     let evs = drain(&mut w);
     assert_eq!(evs.len(), 1);
     assert!(
@@ -57,21 +62,29 @@ fn attempts_arrive_at_the_attackers_rate() {
          shape = \"sustained\"\nrate_per_s = 2.0\n"
     ));
     let mut w = world(&sc);
-    w.schedule_attack(0);
-    while let Some((t, ev)) = w.clock.queue.pop() {
-        w.clock.now_ms = t;
+    schedule_attack(&mut w.run, &mut w.attackers[0], 0);
+    while let Some((t, ev)) = w.run.clock.queue.pop() {
+        w.run.clock.now_ms = t;
         assert!(matches!(ev, Ev::Attack { a: 0 }));
-        w.attack(0);
+        attack(&mut w, 0);
     }
-    let n = w.acc.attackers[0].attempts as f64;
+    let n = w.run.acc.attackers[0].attempts as f64;
     let mean = 2.0 * 3_600.0;
     assert!(
         (n - mean).abs() < 5.0 * mean.sqrt(),
         "{n} attempts vs {mean}"
     );
-    assert_eq!(w.acc.attackers[0].blocked, w.acc.attackers[0].attempts);
     assert_eq!(
-        w.acc.rows.iter().map(|r| r.forged_rejected).sum::<u64>() as f64,
+        w.run.acc.attackers[0].blocked,
+        w.run.acc.attackers[0].attempts
+    );
+    assert_eq!(
+        w.run
+            .acc
+            .rows
+            .iter()
+            .map(|r| r.webhook.forged_rejected)
+            .sum::<u64>() as f64,
         n
     );
 }
@@ -85,14 +98,14 @@ fn a_flood_client_is_capped_until_its_challenges_expire() {
     ));
     let mut w = world(&sc);
     for _ in 0..3 {
-        w.flood(0);
+        flood(&mut w.run, &mut w.webhook, &mut w.attackers[0], 0);
     }
-    assert_eq!(w.acc.rows[0].flood_starts, 2);
-    assert_eq!(w.acc.rows[0].flood_refused, 1);
-    w.clock.now_ms = 60_000;
-    w.flood(0);
+    assert_eq!(w.run.acc.rows[0].webhook.flood_starts, 2);
+    assert_eq!(w.run.acc.rows[0].webhook.flood_refused, 1);
+    w.run.clock.now_ms = 60_000;
+    flood(&mut w.run, &mut w.webhook, &mut w.attackers[0], 0);
     assert_eq!(
-        w.acc.rows[0].flood_starts, 3,
+        w.run.acc.rows[0].webhook.flood_starts, 3,
         "expired challenges free the client"
     );
 }
@@ -108,8 +121,8 @@ fn sequential_pumping_walks_the_premium_range() {
     for _ in 0..4 {
         pump(&mut w);
     }
-    assert_eq!(w.acc.countries[0].pumped_smsflow, 4);
-    assert_eq!(w.acc.attackers[0].succeeded, 4);
+    assert_eq!(w.run.acc.countries[0].pumped_smsflow, 4);
+    assert_eq!(w.run.acc.attackers[0].succeeded, 4);
     let base = w.pop.countries[0].base + PREMIUM_OFFSET;
     // A range of three: the fourth number is the first again.
     assert_eq!(w.flows.sms.otp.pending(), 3);
@@ -128,29 +141,37 @@ fn pumper(keys: &str, tables: &str) -> crate::scenario::Scenario {
 
 /// One pumping request of attacker 0.
 fn pump(w: &mut World<'_>) {
-    let sc = w.sc;
+    let sc = w.run.sc;
     let Attack::Pumping(p) = &sc.attackers[0].attack else {
         panic!("attacker 0 pumps");
     };
-    w.pump(0, p);
+    let World {
+        run,
+        pop,
+        webhook,
+        flows,
+        attackers,
+        ..
+    } = w;
+    super::pumping::pump(run, pop, flows, webhook, &mut attackers[0], 0, p);
 }
 
 /// Runs every queued event (attacks only in these worlds) to the end.
 fn run_attacks(w: &mut World<'_>) {
-    for a in 0..w.sc.attackers.len() {
-        w.schedule_attack(a);
+    for (a, rt) in w.attackers.iter_mut().enumerate() {
+        schedule_attack(&mut w.run, rt, a);
     }
-    while let Some((t, ev)) = w.clock.queue.pop() {
-        w.clock.now_ms = t;
+    while let Some((t, ev)) = w.run.clock.queue.pop() {
+        w.run.clock.now_ms = t;
         if let Ev::Attack { a } = ev {
-            w.attack(usize::from(a));
+            attack(w, usize::from(a));
         }
     }
 }
 
 /// Records requests, so tests can read the numbers pumped.
 fn traced(w: &mut World<'_>) {
-    w.trace = Some(crate::trace::Trace {
+    w.run.trace = Some(crate::trace::Trace {
         max_steps: usize::MAX,
         ..Default::default()
     });
@@ -158,7 +179,8 @@ fn traced(w: &mut World<'_>) {
 
 /// The numbers of the SMS flow's sends, in order.
 fn sms_numbers(w: &World<'_>) -> Vec<u64> {
-    w.trace
+    w.run
+        .trace
         .as_ref()
         .map(|t| {
             t.steps
@@ -183,21 +205,21 @@ fn accounts_get_their_requests_and_a_capped_attacker_stops() {
     for _ in 0..12 {
         pump(&mut w);
     }
-    assert_eq!(w.acc.attackers[0].accounts, 3, "5 + 5 + 2 requests");
+    assert_eq!(w.run.acc.attackers[0].accounts, 3, "5 + 5 + 2 requests");
     let sc = pumper("", "");
     let mut w = world(&sc);
     for _ in 0..12 {
         pump(&mut w);
     }
     assert_eq!(
-        w.acc.attackers[0].accounts, 0,
+        w.run.acc.attackers[0].accounts, 0,
         "without the knob: no account"
     );
     let sc = pumper("sms_per_account = 5\naccounts = 2\n", "");
     let mut w = world(&sc);
     run_attacks(&mut w);
-    assert_eq!(w.acc.attackers[0].attempts, 10, "two accounts of five");
-    assert_eq!(w.acc.attackers[0].accounts, 2);
+    assert_eq!(w.run.acc.attackers[0].attempts, 10, "two accounts of five");
+    assert_eq!(w.run.acc.attackers[0].accounts, 2);
 }
 
 #[test]
@@ -294,16 +316,27 @@ fn a_ramp_is_linear_between_its_points_and_holds_outside() {
     ));
     let w = world(&sc);
     let m = 60_000;
-    assert_eq!(w.attack_rate(0, 10 * m - 1), 0.0, "before start");
     assert_eq!(
-        w.attack_rate(0, 10 * m),
+        attack_rate(&sc.attackers[0], 10 * m - 1),
+        0.0,
+        "before start"
+    );
+    assert_eq!(
+        attack_rate(&sc.attackers[0], 10 * m),
         1.0,
         "the first point's rate holds before it"
     );
-    assert_eq!(w.attack_rate(0, 20 * m), 1.0);
-    assert!((w.attack_rate(0, 30 * m) - 2.0).abs() < 1e-12, "half way");
-    assert_eq!(w.attack_rate(0, 40 * m), 3.0);
-    assert_eq!(w.attack_rate(0, 59 * m), 3.0, "the last point's rate holds");
+    assert_eq!(attack_rate(&sc.attackers[0], 20 * m), 1.0);
+    assert!(
+        (attack_rate(&sc.attackers[0], 30 * m) - 2.0).abs() < 1e-12,
+        "half way"
+    );
+    assert_eq!(attack_rate(&sc.attackers[0], 40 * m), 3.0);
+    assert_eq!(
+        attack_rate(&sc.attackers[0], 59 * m),
+        3.0,
+        "the last point's rate holds"
+    );
     assert_eq!(w.attackers[0].thinned, Some(3.0), "candidates at the peak");
 }
 
@@ -316,9 +349,15 @@ fn ramp_attempts_follow_the_integral_of_the_rate() {
     ));
     let mut w = world(&sc);
     run_attacks(&mut w);
-    let n = w.acc.attackers[0].attempts as f64;
+    let n = w.run.acc.attackers[0].attempts as f64;
     assert!((n - 3_600.0).abs() < 5.0 * 60.0, "{n} attempts");
-    let rows: Vec<u64> = w.acc.rows.iter().map(|r| r.forged_rejected).collect();
+    let rows: Vec<u64> = w
+        .run
+        .acc
+        .rows
+        .iter()
+        .map(|r| r.webhook.forged_rejected)
+        .collect();
     assert!(
         rows[5] > 3 * rows[0],
         "more at the end than at the start: {rows:?}"
@@ -335,21 +374,27 @@ fn a_diurnal_attacker_peaks_at_its_hour() {
     let mut w = world(&sc);
     let h = time::MS_PER_HOUR;
     let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
-    assert!(close(w.attack_rate(0, 3 * h), 0.2 * 1.8), "peak");
-    assert!(close(w.attack_rate(0, 15 * h), 0.2 * 0.2), "trough");
     assert!(
-        close(w.attack_rate(0, 9 * h), 0.2),
+        close(attack_rate(&sc.attackers[0], 3 * h), 0.2 * 1.8),
+        "peak"
+    );
+    assert!(
+        close(attack_rate(&sc.attackers[0], 15 * h), 0.2 * 0.2),
+        "trough"
+    );
+    assert!(
+        close(attack_rate(&sc.attackers[0], 9 * h), 0.2),
         "a quarter day off: the mean"
     );
     run_attacks(&mut w);
-    let n = w.acc.attackers[0].attempts as f64;
+    let n = w.run.acc.attackers[0].attempts as f64;
     let mean = 0.2 * 86_400.0; // the cosine averages out over a day
     assert!((n - mean).abs() < 5.0 * mean.sqrt(), "{n} vs {mean}");
     // Rows are 10 minutes: the hours around 03:00 against those around 15:00.
     let around = |hour: usize| -> u64 {
-        w.acc.rows[hour * 6 - 6..hour * 6 + 6]
+        w.run.acc.rows[hour * 6 - 6..hour * 6 + 6]
             .iter()
-            .map(|r| r.forged_rejected)
+            .map(|r| r.webhook.forged_rejected)
             .sum()
     };
     assert!(
@@ -374,7 +419,7 @@ fn carriers_own_number_blocks_legit_users_follow_shares_and_attackers_pick_their
          targets = {{ MA = 1.0 }}\ncarriers = [\"B\"]\n{TWO_CARRIERS}"
     ));
     let mut w = world(&sc);
-    let names: Vec<&str> = w.acc.carriers.iter().map(|k| k.name.as_str()).collect();
+    let names: Vec<&str> = w.run.acc.carriers.iter().map(|k| k.name.as_str()).collect();
     assert_eq!(
         names,
         ["A", "B", "(other)"],
@@ -382,7 +427,7 @@ fn carriers_own_number_blocks_legit_users_follow_shares_and_attackers_pick_their
     );
     let mut per = [0u32; 3];
     for _ in 0..10_000 {
-        let number = w.legit_number(0);
+        let number = w.pop.legit_number(&mut w.run.rng, 0);
         per[w.pop.carrier_of(0, number)] += 1;
     }
     for (got, share) in per.iter().zip([0.3f64, 0.5, 0.2]) {
@@ -395,10 +440,19 @@ fn carriers_own_number_blocks_legit_users_follow_shares_and_attackers_pick_their
         pump(&mut w);
     }
     assert!(sms_numbers(&w).iter().all(|&n| w.pop.carrier_of(0, n) == 1));
-    let pumped: Vec<u64> = w.acc.carriers.iter().map(|k| k.pumped_smsflow).collect();
+    let pumped: Vec<u64> = w
+        .run
+        .acc
+        .carriers
+        .iter()
+        .map(|k| k.pumped_smsflow)
+        .collect();
     assert_eq!(pumped, [0, 50, 0]);
-    assert_eq!(w.acc.rows[0].usd_sms_flow, 50.0, "billed at B's $1.00");
-    assert_eq!(w.acc.countries[0].pumped_smsflow, 50);
+    assert_eq!(
+        w.run.acc.rows[0].usd.usd_sms_flow, 50.0,
+        "billed at B's $1.00"
+    );
+    assert_eq!(w.run.acc.countries[0].pumped_smsflow, 50);
 }
 
 #[test]
@@ -410,7 +464,7 @@ fn a_carrier_without_a_price_takes_the_table_price_or_the_list_price() {
     let w = world(&sc);
     assert_eq!(w.pop.carriers[0].price, 0.0083, "carrier_prices.csv");
     assert_eq!(w.pop.carriers[1].price, 0.02, "price_usd");
-    assert_eq!(w.acc.carriers.len(), 2, "shares sum to 1: no (other)");
+    assert_eq!(w.run.acc.carriers.len(), 2, "shares sum to 1: no (other)");
 }
 
 #[test]
@@ -422,7 +476,7 @@ fn submitted_codes_verify_through_the_real_check() {
         pump(&mut w);
     }
     // The trace pairs each send with its read, so a live replay submits the same codes.
-    let steps = &w.trace.as_ref().unwrap().steps;
+    let steps = &w.run.trace.as_ref().unwrap().steps;
     let (mut started, mut read) = (Vec::new(), Vec::new());
     for s in steps {
         match s.action {
@@ -433,9 +487,9 @@ fn submitted_codes_verify_through_the_real_check() {
     }
     assert_eq!(started.len(), 20);
     assert_eq!(started, read);
-    assert_eq!(w.acc.rows[0].pumped_verified_smsflow, 20);
+    assert_eq!(w.run.acc.rows[0].pumping.pumped_verified_smsflow, 20);
     let ma = w.pop.countries[1].carriers[0];
-    assert_eq!(w.acc.carriers[ma].verified_smsflow, 20);
+    assert_eq!(w.run.acc.carriers[ma].verified_smsflow, 20);
     assert_eq!(w.flows.sms.otp.pending(), 0, "every code was used");
     let sc = pumper("camouflage = 1.0\n", "");
     let mut w = world(&sc);
@@ -443,7 +497,7 @@ fn submitted_codes_verify_through_the_real_check() {
         pump(&mut w);
     }
     assert_eq!(
-        w.acc.rows[0].pumped_verified_smsflow, 0,
+        w.run.acc.rows[0].pumping.pumped_verified_smsflow, 0,
         "camouflage verifies nothing"
     );
 }
@@ -457,7 +511,10 @@ fn next_range_moves_past_a_prefix_limit() {
         for _ in 0..30 {
             pump(&mut w);
         }
-        (w.acc.attackers[0].succeeded, w.acc.attackers[0].adaptations)
+        (
+            w.run.acc.attackers[0].succeeded,
+            w.run.acc.attackers[0].adaptations,
+        )
     };
     assert_eq!(pumps(""), (5, 0), "stuck in the first range");
     let (succeeded, adaptations) = pumps("adapt = { after_blocks = 2, action = \"next_range\" }\n");
@@ -480,10 +537,10 @@ fn next_country_leaves_a_blocked_destination() {
     for _ in 0..100 {
         pump(&mut w);
     }
-    assert!(w.acc.attackers[0].blocked > 30, "half go to MA");
+    assert!(w.run.acc.attackers[0].blocked > 30, "half go to MA");
     let adaptive = sc("adapt = { after_blocks = 3, action = \"next_country\" }\n");
     let mut w = world(&adaptive);
-    while w.acc.attackers[0].adaptations == 0 {
+    while w.run.acc.attackers[0].adaptations == 0 {
         pump(&mut w);
     }
     assert_eq!(
@@ -491,12 +548,15 @@ fn next_country_leaves_a_blocked_destination() {
         [false, true],
         "KG, MA: MA left"
     );
-    let blocked = w.acc.attackers[0].blocked;
+    let blocked = w.run.acc.attackers[0].blocked;
     for _ in 0..100 {
         pump(&mut w);
     }
-    assert_eq!(w.acc.attackers[0].blocked, blocked, "KG only from then on");
-    assert_eq!(w.acc.attackers[0].adaptations, 1);
+    assert_eq!(
+        w.run.acc.attackers[0].blocked, blocked,
+        "KG only from then on"
+    );
+    assert_eq!(w.run.acc.attackers[0].adaptations, 1);
 }
 
 #[test]
@@ -508,7 +568,7 @@ fn next_carrier_leaves_the_carrier_of_the_refusals() {
     let mut w = world(&sc);
     traced(&mut w);
     // Pump until the first refusal.
-    while w.acc.attackers[0].blocked == 0 {
+    while w.run.acc.attackers[0].blocked == 0 {
         pump(&mut w);
     }
     let ma = w.pop.countries[1].carriers.clone(); // US is country 0
@@ -520,7 +580,17 @@ fn next_carrier_leaves_the_carrier_of_the_refusals() {
         .collect();
     assert_eq!(left.len(), 1, "{left:?}");
     for _ in 0..20 {
-        assert_ne!(w.pick_carrier(0, 1), left[0], "never the carrier it left");
+        let Attack::Pumping(p) = &sc.attackers[0].attack else {
+            panic!("attacker 0 pumps");
+        };
+        let mut pump = Pump {
+            run: &mut w.run,
+            pop: &w.pop,
+            rt: &mut w.attackers[0],
+            a: 0,
+            p,
+        };
+        assert_ne!(pump.pick_carrier(1), left[0], "never the carrier it left");
     }
 }
 
@@ -531,7 +601,10 @@ fn back_off_silences_the_attacker() {
         let sc = pumper(keys, tables);
         let mut w = world(&sc);
         run_attacks(&mut w);
-        (w.acc.attackers[0].attempts, w.acc.attackers[0].adaptations)
+        (
+            w.run.acc.attackers[0].attempts,
+            w.run.acc.attackers[0].adaptations,
+        )
     };
     assert!(attempts("").0 > 3_000, "refused all hour long");
     let (n, adaptations) =
@@ -550,11 +623,11 @@ fn a_captcha_stops_bots_not_human_farms_and_bills_each_check() {
         for _ in 0..20 {
             pump(&mut w);
         }
-        let r = w.acc.rows[0].clone();
+        let r = w.run.acc.rows[0].clone();
         (
-            r.pumped_sms_smsflow,
-            r.captcha_blocked_pumping,
-            r.usd_captcha_sms_flow,
+            r.pumping.pumped_sms_smsflow,
+            r.pumping.captcha_blocked_pumping,
+            r.usd.usd_captcha_sms_flow,
         )
     };
     let (sent, failed, usd) = pumps("bot");
@@ -565,12 +638,25 @@ fn a_captcha_stops_bots_not_human_farms_and_bills_each_check() {
     let sc = pumper("", captcha);
     let mut w = world(&sc);
     for _ in 0..2_000 {
-        let u = w.new_user(0, w.pop.countries[0].base + 1_000_000_000);
+        let u = w.pop.new_user(0, w.pop.countries[0].base + 1_000_000_000);
         w.pop.users[u as usize].refs = 1;
-        w.sms_start(u, Flow::Sms, false, 0);
-        w.release(u);
+        sms_start(
+            &mut w.run,
+            &mut w.pop,
+            &mut w.flows.sms,
+            Flow::Sms,
+            u,
+            (false, 0),
+        );
+        w.pop.release(&mut w.run, u);
     }
-    let r = &w.acc.rows[0];
-    assert_eq!(r.captcha_blocked_legit + r.sms_legit_smsflow, 2_000);
-    assert!((900..1_100).contains(&r.captcha_blocked_legit), "{r:?}");
+    let r = &w.run.acc.rows[0];
+    assert_eq!(
+        r.legit.captcha_blocked_legit + r.legit.sms_legit_smsflow,
+        2_000
+    );
+    assert!(
+        (900..1_100).contains(&r.legit.captcha_blocked_legit),
+        "{r:?}"
+    );
 }
