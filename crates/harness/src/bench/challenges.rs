@@ -85,6 +85,12 @@ impl Challenges for RemoteChallenges {
         let (conn, profile, request) = (&mut self.conn, &self.profile, &self.request);
         let mut out = Vec::with_capacity(n);
         rt.block_on(async {
+            // A connection of its own each time: the last one sat idle through the steps
+            // between, and a server may have closed it (mo2fa serve closes a keep-alive
+            // connection idle for 10 s, its header read timeout).
+            *conn = client::Conn::connect(&self.addr)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
             while out.len() < n {
                 let batch = START_BATCH.min(n - out.len());
                 conn.write(&request.repeat(batch))
