@@ -50,6 +50,7 @@ start() { # name port log: the server in the background, its pid in $pid, once i
   done
   echo "$1 did not start on port $2; its log:" >&2
   tail -5 "$3" >&2
+  stop
   exit 1
 }
 
@@ -80,27 +81,41 @@ try:
 except OSError:
     print(f"{name}\t{rep}\tno bench.json (bench exited {status})"); sys.exit()
 row = {e["endpoint"]: e for e in b["endpoints"]}
+steps = {s["endpoint"]: s["steps"] for s in (b.get("search") or {}).get("endpoints", [])}
 def f(e):
+    # saturation (- when no step kept up), the highest rate a search step achieved, and the
+    # measured step's p50 and p99 ms
     r = row.get(e)
-    if not r: return "- - -"
-    return f'{r["saturation_per_s"] or r["achieved_per_s"]:.0f} {r["latency_ms"]["p50"]:.3f} {r["latency_ms"]["p99"]:.3f}'
+    if not r: return "- - - -"
+    sat = r["saturation_per_s"]
+    best = max((s["achieved_per_s"] for s in steps.get(e, [])), default=r["achieved_per_s"])
+    return f'{"-" if sat is None else f"{sat:.0f}"} {best:.0f} {r["latency_ms"]["p50"]:.3f} {r["latency_ms"]["p99"]:.3f}'
 print(name, rep, f("start"), f("webhook"), (row.get("webhook") or {}).get("seen") or "", sep="\t")
 EOF
   done
   echo "load average after rep $rep: $(cut -d' ' -f1-3 /proc/loadavg)"
 done | tee "$OUT/runs.txt"
-echo "medians (saturation/s, p50 ms, p99 ms at half of it; start then webhook):"
+echo "medians of the runs, start then webhook: saturation/s (of the runs whose search kept up at"
+echo "a step), highest rate a search step achieved /s, p50 ms, p99 ms (measured at half the"
+echo "saturation, or of the highest rate achieved when no step kept up):"
 python3 - "$OUT/runs.txt" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
     parts = line.rstrip("\n").split("\t")
-    if len(parts) < 4 or parts[2].startswith("-"):
+    if len(parts) < 4 or parts[2].startswith("no "):
         continue
-    rows.setdefault(parts[0], []).append([float(x) for x in (parts[2] + " " + parts[3]).split()])
+    rows.setdefault(parts[0], []).append(parts[2].split() + parts[3].split())
 for name, runs in rows.items():
-    med = [statistics.median(col) for col in zip(*runs)]
-    print(name, len(runs), "runs:", " ".join(f"{v:.3f}" if i % 3 else f"{v:.0f}" for i, v in enumerate(med)))
+    out = []
+    for i, col in enumerate(zip(*runs)):
+        known = [float(v) for v in col if v != "-"]
+        m = statistics.median(known) if known else None
+        if i % 4 == 0:
+            out.append("-" if m is None else f"{m:.0f} ({len(known)} of {len(col)} runs)")
+        else:
+            out.append("-" if m is None else (f"{m:.0f}" if i % 4 == 1 else f"{m:.3f}"))
+    print(name, len(runs), "runs:", "start", *out[:4], "webhook", *out[4:])
 EOF
 
 # Every run must have written a report with both endpoints measured: a missing one fails the
