@@ -124,11 +124,12 @@ fn bench_http_through_the_mo2fa_profile_sees_its_deliveries_verify() {
     let _ = std::fs::remove_dir_all(out);
 }
 
-/// The webhook step's challenges are started after the start step has run: on a connection
-/// made then, not on one opened at the beginning that the target closed while idle (serve
-/// closes an idle keep-alive connection after its header read timeout, here 1 s). Before,
-/// the run stopped with "POST /2fa/start connection closed" and wrote no report (what
-/// benches/compare_targets.sh hit at every saturation search longer than 10 s).
+/// The webhook step's challenges are started after the start step has run, on the connection
+/// opened at the beginning, which the target closed while it sat idle (serve closes an idle
+/// keep-alive connection after its header read timeout, here 1 s): the bench starts them
+/// again on a new one. Before, the run stopped with "POST /2fa/start connection closed" and
+/// wrote no report (what benches/compare_targets.sh hit whenever the start search took more
+/// than 10 s).
 #[test]
 fn bench_http_starts_the_webhooks_challenges_on_a_live_connection() {
     let serve = Serve::start(SECRET, &["--request-timeout", "1s"]);
