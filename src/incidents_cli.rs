@@ -34,13 +34,13 @@ pub fn run(args: IncidentsArgs) -> Result<()> {
     };
     static INTERRUPT: AtomicBool = AtomicBool::new(false);
     let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::Relaxed));
-    let bar = progress::bar(0, "{bar:40} {pos}/{len} runs  ETA {eta}");
+    // A bar on a terminal; a plain line every tenth of the runs otherwise.
+    let progress = progress::Counted::new("incidents", "runs");
     let tick = |total: usize| {
-        bar.set_length(total as u64);
-        bar.inc(1);
+        progress.tick(total);
     };
     let library = incidents::replay(&files, args.check, &INTERRUPT, &tick);
-    bar.finish_and_clear();
+    progress.finish();
     let library = library?;
     let out = args
         .out

@@ -172,10 +172,10 @@ fn replay_live(
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
     let wall_s = run.sc.duration.ms() as f64 / 1000.0 / speed;
+    let shard = crate::merge_cli::shard(args.shard)?;
     eprintln!(
-        "live replay: {} requests over ~{wall_s:.0} s of wall time at {}x",
-        trace.steps.len(),
-        speed
+        "{} over ~{wall_s:.0} s of wall time at {speed}x",
+        live_requests(&trace, shard)
     );
     bar.reset();
     let opts = LiveOptions {
@@ -190,7 +190,6 @@ fn replay_live(
     };
     let on_progress = |t: u64| bar.set_position(t / 1000);
     let behind = |b: &Behind| bar.suspend(|| eprintln!("{b}"));
-    let shard = crate::merge_cli::shard(args.shard)?;
     let live =
         mo2fa_harness::shard::live(run, trace, shard, opts, &INTERRUPT, &on_progress, &behind)?;
     bar.finish_and_clear();
@@ -206,6 +205,18 @@ fn replay_live(
         bail!("interrupted: the live reports hold the partial replay");
     }
     Ok(())
+}
+
+/// The requests a live replay sends: the shard's, of the whole trace's, when sharded.
+fn live_requests(trace: &Trace, shard: mo2fa_harness::shard::Shard) -> String {
+    if shard.count <= 1 {
+        return format!("live replay: {} requests", trace.steps.len());
+    }
+    format!(
+        "live replay: shard {shard}: {} of the trace's {} requests",
+        mo2fa_harness::shard::slice_len(trace, shard),
+        trace.steps.len()
+    )
 }
 
 /// `--target URL --profile …` of `run --live`: the address and how to reach it.

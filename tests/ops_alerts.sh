@@ -13,6 +13,12 @@
 # evaluation, temporary storage). Traffic runs SPEED times faster than the scenario, so the
 # rules run on a clock SPEED times faster too: every duration in them is divided by SPEED and
 # every per-hour factor (3600) likewise (the convention alerts.yml documents).
+# The traffic is tests/ops_traffic.py, not `mo2fa run SCENARIO --live --target URL`: a live
+# replay on a --target sends only the reverse flow (the SMS flow, mo2fa's own /sms/* API, is
+# not replayed there), and the simulator's numbers follow its synthetic plan (country i owns
+# +(100+i)*10^10..., scenarios/README.md), while serve bills and applies every per-country
+# rule by the number's own calling code: a replayed wave to MA would reach serve as +1...
+# numbers, so the per-country alerts this test checks could not fire for MA.
 # Needs: target/debug/mo2fa (or MO2FA_BIN), prometheus and promtool (Debian's `prometheus`),
 # python3 with PyYAML. Run: bash tests/ops_alerts.sh
 set -euo pipefail

@@ -32,6 +32,12 @@ fn check_prints_one_line_per_incident_and_writes_the_markdown() {
         "{stdout}"
     );
     assert_eq!(lines[2], format!("wrote {}", md.display()));
+    // Off a terminal (stderr is a pipe here), progress is a plain line, not a hidden bar.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.lines().any(|l| l == "incidents: 1/1 runs"),
+        "{stderr}"
+    );
     assert!(!stdout.contains("## "), "no Markdown on stdout: {stdout}");
     let doc = std::fs::read_to_string(&md).unwrap();
     assert!(
@@ -71,6 +77,19 @@ fn a_scenario_without_an_incident_section_gets_the_table() {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     );
+    // Every variant is a run: a plain progress line at least every tenth of them, the last
+    // one at the total.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let progress: Vec<(u32, u32)> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("incidents: ")?.strip_suffix(" runs"))
+        .filter_map(|l| l.split_once('/'))
+        .map(|(n, t)| (n.parse().unwrap(), t.parse().unwrap()))
+        .collect();
+    let total = progress.last().map_or(0, |p| p.1);
+    assert!(total > 10 && progress.len() >= 10, "{stderr}");
+    assert_eq!(progress.last(), Some(&(total, total)), "{stderr}");
+    assert!(progress.windows(2).all(|w| w[0].0 < w[1].0), "{stderr}");
     let doc = std::fs::read_to_string(&md).unwrap();
     assert!(doc.contains("No `[incident]` section"), "{doc}");
     assert!(

@@ -166,17 +166,25 @@ fn bench_latency(e: &Value, key: &str) -> f64 {
 fn two_live_shards_merge_to_the_unsharded_replay() {
     let dir = workdir("live");
     let scenario = root().join("scenarios/quickstart.toml");
+    // Returns what the replay said it would send, on stderr.
     let replay = |out: &str, shard: Option<&str>| {
         let mut args = vec!["run", scenario.to_str().unwrap(), "--duration", "10m"];
         args.extend(["--live", "--speed", "200", "--out", out]);
         if let Some(s) = shard {
             args.extend(["--shard", s]);
         }
-        ok(&mo2fa(&dir, &args));
+        let o = mo2fa(&dir, &args);
+        ok(&o);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        let line = err.lines().find(|l| l.starts_with("live replay: "));
+        line.unwrap_or_else(|| panic!("no live replay line: {err}"))
+            .to_string()
     };
-    replay("whole", None);
-    replay("s0", Some("0/2"));
-    replay("s1", Some("1/2"));
+    let said = [
+        replay("whole", None),
+        replay("s0", Some("0/2")),
+        replay("s1", Some("1/2")),
+    ];
     let out = ok(&mo2fa(
         &dir,
         &[
@@ -201,6 +209,24 @@ fn two_live_shards_merge_to_the_unsharded_replay() {
     assert_eq!(merged["steps"], whole["steps"]);
     assert_eq!(merged["released"], whole["released"]);
     assert!(parts.iter().all(|p| p["steps"].as_u64().unwrap() > 0));
+    // Each run says the requests it sends: the whole trace's, or its shard's of them.
+    let total = &whole["steps"];
+    assert!(
+        said[0].starts_with(&format!("live replay: {total} requests over")),
+        "{}",
+        said[0]
+    );
+    for (i, part) in parts.iter().enumerate() {
+        let expect = format!(
+            "live replay: shard {i}/2: {} of the trace's {total} requests over",
+            part["steps"]
+        );
+        assert!(
+            said[i + 1].starts_with(&expect),
+            "{} is not {expect}",
+            said[i + 1]
+        );
+    }
     assert_eq!(requests(&merged), requests(&whole));
     assert_eq!(virtual_answers(&merged), virtual_answers(&whole));
     assert_eq!(merged["verified"], whole["verified"]);

@@ -124,6 +124,42 @@ fn bench_http_through_the_mo2fa_profile_sees_its_deliveries_verify() {
     let _ = std::fs::remove_dir_all(out);
 }
 
+/// The webhook step's challenges are started after the start step has run, on the connection
+/// opened at the beginning, which the target closed while it sat idle (serve closes an idle
+/// keep-alive connection after its header read timeout, here 1 s): the bench starts them
+/// again on a new one. Before, the run stopped with "POST /2fa/start connection closed" and
+/// wrote no report (what benches/compare_targets.sh hit whenever the start search took more
+/// than 10 s).
+#[test]
+fn bench_http_starts_the_webhooks_challenges_on_a_live_connection() {
+    let serve = Serve::start(SECRET, &["--request-timeout", "1s"]);
+    let out = out_dir("bench-idle");
+    let url = format!("http://{}", serve.addr);
+    let o = mo2fa(&[
+        "bench",
+        "http",
+        "--target",
+        &url,
+        "--endpoint",
+        "start",
+        "--endpoint",
+        "webhook",
+        "--rate",
+        "200",
+        "--duration",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let text = succeeded(&o);
+    let report = json(out.join("bench.json"));
+    assert_eq!(endpoints(&report), ["start", "webhook"], "{text}");
+    let sent = report["endpoints"][1]["succeeded"].as_u64().unwrap();
+    assert!(sent > 0, "{text}");
+    assert_eq!(serve.metric("mo2fa_verifications_total"), sent, "{text}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
 #[test]
 fn a_profile_is_named_or_refused_with_the_built_in_names() {
     let o = mo2fa(&[

@@ -305,11 +305,27 @@ pub fn slice(mut trace: Trace, shard: Shard) -> Trace {
     let roots = groups(&trace);
     let mut i = 0;
     trace.steps.retain(|_| {
-        let mine = mix(u64::from(roots[i])) % shard.count as u64 == shard.index as u64;
+        let mine = owns(shard, roots[i]);
         i += 1;
         mine
     });
     trace
+}
+
+/// How many steps of `trace` [`slice`] gives `shard`.
+pub fn slice_len(trace: &Trace, shard: Shard) -> usize {
+    if shard.count <= 1 {
+        return trace.steps.len();
+    }
+    groups(trace)
+        .into_iter()
+        .filter(|&r| owns(shard, r))
+        .count()
+}
+
+/// Whether `shard` replays the group whose first step is `root`.
+fn owns(shard: Shard, root: u32) -> bool {
+    mix(u64::from(root)) % shard.count as u64 == shard.index as u64
 }
 
 /// `<name>.hdr` and `<name>.service.hdr`: the histograms in HdrHistogram's V2 format.

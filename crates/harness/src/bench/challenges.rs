@@ -83,17 +83,34 @@ impl Challenges for RemoteChallenges {
             problem,
         };
         let (conn, profile, request) = (&mut self.conn, &self.profile, &self.request);
+        let addr = &self.addr;
         let mut out = Vec::with_capacity(n);
         rt.block_on(async {
+            let mut reconnected = false;
             while out.len() < n {
                 let batch = START_BATCH.min(n - out.len());
-                conn.write(&request.repeat(batch))
+                let mut lost = conn.write(&request.repeat(batch)).await.err();
+                let mut read = 0;
+                while lost.is_none() && read < batch {
+                    match conn.read().await {
+                        Ok(status) => {
+                            out.push(started(profile, status, conn.body()).map_err(fail)?);
+                            read += 1;
+                        }
+                        Err(e) => lost = Some(e),
+                    }
+                }
+                let Some(e) = lost else { continue };
+                // The connection sat idle through the steps before this one, and the target
+                // may have closed it (mo2fa serve closes a keep-alive connection idle for
+                // 10 s, its header read timeout): once, before any answer, on a new one.
+                if reconnected || !out.is_empty() {
+                    return Err(fail(e.to_string()));
+                }
+                reconnected = true;
+                *conn = client::Conn::connect(addr)
                     .await
                     .map_err(|e| fail(e.to_string()))?;
-                for _ in 0..batch {
-                    let status = conn.read().await.map_err(|e| fail(e.to_string()))?;
-                    out.push(started(profile, status, conn.body()).map_err(fail)?);
-                }
             }
             Ok(out)
         })
