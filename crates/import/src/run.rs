@@ -105,7 +105,13 @@ pub fn presets(name: &str) -> Result<Vec<Defence>, ImportError> {
                 ..SmsDefences::default()
             }
             .resolve()
-            .map_err(|e| ImportError::Config(format!("--preset {n}: {}", e.message)))?;
+            .map_err(|all| {
+                let why: Vec<String> = all
+                    .into_iter()
+                    .map(|e| format!("{}: {}", e.key, e.message))
+                    .collect();
+                ImportError::Config(format!("--preset {n}: {}", why.join("; ")))
+            })?;
             Ok(Defence {
                 name: n.to_string(),
                 cfg,
