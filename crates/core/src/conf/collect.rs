@@ -419,11 +419,7 @@ fn value_at_mut<'t, 'i>(
 }
 
 /// Sets each element `i` of the array at `span` to `value(i)`, keeping its span.
-fn fill_array<'i>(
-    t: &mut DeTable<'i>,
-    span: &Range<usize>,
-    value: impl Fn(usize) -> DeValue<'i>,
-) {
+fn fill_array<'i>(t: &mut DeTable<'i>, span: &Range<usize>, value: impl Fn(usize) -> DeValue<'i>) {
     if let Some(DeValue::Array(items)) = value_at_mut(t, span) {
         for (i, item) in items.iter_mut().enumerate() {
             *item.get_mut() = value(i);

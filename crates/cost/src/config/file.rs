@@ -175,15 +175,27 @@ fn validate_sms(doc: &Doc, s: &SmsSettings, found: &mut Found) {
         "in (0, 10]",
         |v| v > 0.0 && v <= 10.0,
     );
-    doc.num(found, &s.resend_rate, "sms.resend_rate", "in [0, 10]", |v| {
-        (0.0..=10.0).contains(&v)
-    });
-    doc.num(found, &s.success_rate, "sms.success_rate", "in [0, 1]", |v| {
-        (0.0..=1.0).contains(&v)
-    });
-    doc.num(found, &s.verify_fee_usd, "sms.verify_fee_usd", ">= 0", |v| {
-        v >= 0.0
-    });
+    doc.num(
+        found,
+        &s.resend_rate,
+        "sms.resend_rate",
+        "in [0, 10]",
+        |v| (0.0..=10.0).contains(&v),
+    );
+    doc.num(
+        found,
+        &s.success_rate,
+        "sms.success_rate",
+        "in [0, 1]",
+        |v| (0.0..=1.0).contains(&v),
+    );
+    doc.num(
+        found,
+        &s.verify_fee_usd,
+        "sms.verify_fee_usd",
+        ">= 0",
+        |v| v >= 0.0,
+    );
     if let Some(d) = &s.price_date
         && let Err(m) = d.get_ref().parse::<Date>()
     {

@@ -294,9 +294,13 @@ fn check_countries(doc: &Doc, mix: &MixFile, found: &mut file::Found) {
         );
         total_weight += *spec.weight.get_ref();
     }
-    doc.num(found, &mix.imessage_share, "imessage_share", "in [0, 1]", |v| {
-        (0.0..=1.0).contains(&v)
-    });
+    doc.num(
+        found,
+        &mix.imessage_share,
+        "imessage_share",
+        "in [0, 1]",
+        |v| (0.0..=1.0).contains(&v),
+    );
     if total_weight <= 0.0 || !total_weight.is_finite() {
         found.push(whole("the country weights must sum to more than 0"));
     }

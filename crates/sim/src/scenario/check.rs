@@ -303,7 +303,11 @@ impl Scenario {
         };
         for (k, present) in sms_only.iter().chain(&others) {
             if *present && !allowed.contains(k) {
-                bad(k, &["kind"], format!("does not apply to kind {}", a.kind.name()));
+                bad(
+                    k,
+                    &["kind"],
+                    format!("does not apply to kind {}", a.kind.name()),
+                );
             }
         }
         if a.kind == AttackKind::SmsPumping
@@ -325,7 +329,11 @@ impl Scenario {
             );
         }
         if a.candidates_per_message == Some(0) {
-            bad("candidates_per_message", &[], "counts must be at least 1".into());
+            bad(
+                "candidates_per_message",
+                &[],
+                "counts must be at least 1".into(),
+            );
         }
         if a.sender_accounts == Some(0) {
             bad("sender_accounts", &[], "counts must be at least 1".into());
@@ -364,7 +372,11 @@ impl Scenario {
             }
         }
         if a.shape != Shape::Ramp && a.rate_per_s.is_none() {
-            bad("rate_per_s", &["shape"], format!("shape {name} needs rate_per_s"));
+            bad(
+                "rate_per_s",
+                &["shape"],
+                format!("shape {name} needs rate_per_s"),
+            );
         }
         if a.shape == Shape::Ramp {
             let points = a.ramp.as_deref().unwrap_or_default();
@@ -398,7 +410,11 @@ impl Scenario {
             }
         }
         if a.accounts.is_some() && a.sms_per_account.is_none() {
-            bad("accounts", &["sms_per_account"], "needs sms_per_account".into());
+            bad(
+                "accounts",
+                &["sms_per_account"],
+                "needs sms_per_account".into(),
+            );
         }
         let targets: Vec<&Iso> = a
             .targets
@@ -467,12 +483,7 @@ impl Scenario {
 
     /// A pumping attacker's ranges fit the premium numbers of each target (a carrier's block,
     /// or the country's).
-    fn validate_capacity(
-        &self,
-        bad: &mut Bad,
-        a: &RawAttacker,
-        targets: &[&Iso],
-    ) {
+    fn validate_capacity(&self, bad: &mut Bad, a: &RawAttacker, targets: &[&Iso]) {
         let stride = range_stride(a.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
         let ranges = u64::from(a.ranges.unwrap_or(1));
         for iso in targets {

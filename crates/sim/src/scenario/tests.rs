@@ -898,7 +898,12 @@ const MIXED: [(&str, &str, &[(usize, &str)], Option<usize>); 11] = [
     // A country typo.
     ("US = {", "UK = {", &[(10, "legit.countries.UK")], None),
     // A check of one key after parsing.
-    ("code_len = 6", "code_len = 3", &[(14, "verifier.code_len")], None),
+    (
+        "code_len = 6",
+        "code_len = 3",
+        &[(14, "verifier.code_len")],
+        None,
+    ),
     // Several bad codes in one array.
     (
         "geo_allow = [\"US\", \"GB\"]",
@@ -938,7 +943,12 @@ const MIXED: [(&str, &str, &[(usize, &str)], Option<usize>); 11] = [
     ),
     // Checks of several keys: the attack past the duration (which reads `duration`), a key
     // the kind does not take.
-    ("end = \"1h\"", "end = \"2h\"", &[(24, "attacker[1].end")], Some(0)),
+    (
+        "end = \"1h\"",
+        "end = \"2h\"",
+        &[(24, "attacker[1].end")],
+        Some(0),
+    ),
     (
         "targets = { MA = 1.0 }",
         "targets = { MA = 1.0 }\nclients = 3",

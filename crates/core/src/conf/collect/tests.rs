@@ -160,7 +160,11 @@ fn required_keys_that_fail_or_are_missing_get_stand_ins() {
     assert_eq!(lines(&c), [(None, "part".to_string())], "{:#?}", c.problems);
     assert!(c.value.is_some());
     let c = collect::<Root>(&no_part);
-    assert!(c.problems.iter().any(|p| p.key == "part"), "{:#?}", c.problems);
+    assert!(
+        c.problems.iter().any(|p| p.key == "part"),
+        "{:#?}",
+        c.problems
+    );
 }
 
 #[test]
