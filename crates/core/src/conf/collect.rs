@@ -8,8 +8,15 @@
 //! keys to keep in step when a key is added.
 //!
 //! A required key that failed is taken out too, so its table then misses it; serde reports a
-//! missing key only after every other key of the table parsed, so the table itself is taken
-//! out next (and at the top level the search ends: everything else parsed).
+//! missing key only after every other key of the table parsed. It (and a key the file never
+//! wrote) then gets a stand-in: the first of a few plain values, or the variant serde names,
+//! that parses, so the table and the file stay whole and the checks that need several keys can
+//! run on them; the key counts as failed ([`Collected::touches_removed`]), so a check that
+//! reads it is left out. Only when no value parses is the table taken out.
+//!
+//! A value whose own check fails after the element parsed (a country code in a list) gives an
+//! error at its array, not at the element; each element is then tried alone, every bad one is
+//! reported at its line and replaced by a copy of a good one, so the indexes stay the file's.
 
 use super::Problem;
 use serde::de::DeserializeOwned;
@@ -57,14 +64,16 @@ impl KeyLines {
 /// What [`collect`] learnt of a document.
 #[derive(Debug)]
 pub struct Collected<T> {
-    /// The document less the entries that failed, parsed; `None` when a syntax error, or a
-    /// top-level key that failed or is missing, leaves nothing whole to parse.
+    /// The document less the entries that failed (with stand-ins for the required ones),
+    /// parsed; `None` when a syntax error, or a top-level key no value can stand in for,
+    /// leaves nothing whole to parse.
     pub value: Option<T>,
     /// Every error found, in file order.
     pub problems: Vec<Problem>,
     pub keys: KeyLines,
-    /// Paths of the entries taken out because they failed: checks of the parsed value about
-    /// these keys would only repeat their errors.
+    /// Paths of the entries taken out or stood in for because they failed or are missing:
+    /// checks of the parsed value about (or reading) these keys would only repeat their errors
+    /// or judge a stand-in.
     pub removed: Vec<String>,
     /// An array element was taken out, so the indexes of `value`'s arrays are not the file's.
     pub renumbered: bool,
