@@ -131,11 +131,14 @@ pub fn defences_file(path: &Path) -> Result<Defence, ImportError> {
         source,
     })?;
     let bad = |e: ConfigError| ImportError::Config(e.to_string());
-    // A scenario has a `[legit]` table; anything else (a syntax error too) is read as a
-    // defences file.
-    let scenario = text
-        .parse::<toml::Table>()
-        .is_ok_and(|t| t.get("legit").is_some_and(toml::Value::is_table));
+    // A scenario has a `[legit]` or `[defences.sms]` table; anything else (a syntax error
+    // too) is read as a defences file.
+    let scenario = text.parse::<toml::Table>().is_ok_and(|t| {
+        t.get("legit").is_some_and(toml::Value::is_table)
+            || t.get("defences")
+                .and_then(|d| d.get("sms"))
+                .is_some_and(toml::Value::is_table)
+    });
     if !scenario {
         let cfg = SmsDefences::parse(&name, &text).map_err(bad)?;
         return Ok(Defence { name, cfg });
