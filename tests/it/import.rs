@@ -98,10 +98,10 @@ fn every_fixture_imports_with_its_bad_rows_reported() {
         assert!(
             first["line"].as_u64().unwrap() >= 1 && !first["field"].as_str().unwrap().is_empty()
         );
-        // ... and on stderr as file:line: `field`.
+        // ... and on stderr as file:line: field.
         let stderr = String::from_utf8_lossy(&o.stderr);
         let at = format!(
-            "{file}:{}: `{}`",
+            "{file}:{}: {}:",
             first["line"],
             first["field"].as_str().unwrap()
         );
@@ -125,7 +125,7 @@ fn strict_stops_at_the_first_bad_row_and_wrong_formats_are_errors() {
         out.to_str().unwrap(),
     ]);
     let err = crate::common::refused_output(o);
-    assert!(err.contains("generic.csv:4: `verified`"), "{err}");
+    assert!(err.contains("generic.csv:4: verified:"), "{err}");
     assert!(!out.join("summary.json").exists());
     for (file, format) in [
         ("aws_sms_events.jsonl", "csv"),

@@ -36,7 +36,7 @@ const MAX_E164_DIGITS: usize = 15;
 
 /// Why a calling-code table was refused. `line` is 1-based and counts comment lines.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{file}:{line}: `{field}`: {message}")]
+#[error("{file}:{line}: {field}: {message}")]
 pub struct DialingError {
     pub file: String,
     pub line: usize,
@@ -166,7 +166,7 @@ impl CallingCodes {
                     origin,
                     line,
                     "iso",
-                    format!("`{iso}` is listed twice under calling code {prefix}"),
+                    format!("{iso:?} is listed twice under calling code {prefix}"),
                 ));
             }
             if !is_primary {
@@ -596,40 +596,40 @@ mod tests {
         let cases = [
             (
                 "1,US,yes,no\n1,CA,yes,no\n",
-                "t.csv:4: `primary`: calling code 1 already",
+                "t.csv:4: primary: calling code 1 already",
             ),
             (
                 "1,US,no,no\n1,CA,no,no\n",
-                "t.csv:3: `primary`: calling code 1 has no row",
+                "t.csv:3: primary: calling code 1 has no row",
             ),
-            ("1-684,AS,yes,no\n", "t.csv:3: `prefix`"),
-            ("123456789,US,yes,no\n", "t.csv:3: `prefix`"),
-            ("044,GB,yes,no\n", "t.csv:3: `prefix`"),
-            ("44,gb,yes,no\n", "t.csv:3: `iso`"),
-            ("44,GBR,yes,no\n", "t.csv:3: `iso`"),
+            ("1-684,AS,yes,no\n", "t.csv:3: prefix:"),
+            ("123456789,US,yes,no\n", "t.csv:3: prefix:"),
+            ("044,GB,yes,no\n", "t.csv:3: prefix:"),
+            ("44,gb,yes,no\n", "t.csv:3: iso:"),
+            ("44,GBR,yes,no\n", "t.csv:3: iso:"),
             (
                 "44,UK,yes,no\n",
-                "t.csv:3: `iso`: \"UK\" is not an ISO 3166-1",
+                "t.csv:3: iso: \"UK\" is not an ISO 3166-1",
             ),
-            ("44,GB,true,no\n", "t.csv:3: `primary`"),
-            ("44,GB,yes,maybe\n", "t.csv:3: `leading_zero`"),
+            ("44,GB,true,no\n", "t.csv:3: primary:"),
+            ("44,GB,yes,maybe\n", "t.csv:3: leading_zero:"),
             (
                 "44,GB,yes,no\n44,GB,no,no\n",
-                "t.csv:4: `iso`: `GB` is listed twice",
+                "t.csv:4: iso: \"GB\" is listed twice",
             ),
             (
                 "44,GB,yes,no\n44,GG,no,yes\n",
-                "t.csv:4: `leading_zero`: prefix 44 says both",
+                "t.csv:4: leading_zero: prefix 44 says both",
             ),
             (
                 "44,GB,yes,no\n441534,JE,yes,yes\n",
-                "t.csv:4: `leading_zero`: prefix 441534 disagrees with its calling code 44",
+                "t.csv:4: leading_zero: prefix 441534 disagrees with its calling code 44",
             ),
             (
                 "1876,JM,yes,no\n",
-                "t.csv:3: `prefix`: 1876 extends no listed country calling code",
+                "t.csv:3: prefix: 1876 extends no listed country calling code",
             ),
-            ("", "t.csv:2: `header`: the table has no rows"),
+            ("", "t.csv:2: header: the table has no rows"),
         ];
         for (rows, want) in cases {
             let err = parse(rows).expect_err(rows);

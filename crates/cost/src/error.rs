@@ -13,8 +13,9 @@ pub enum CostError {
         #[source]
         source: std::io::Error,
     },
-    /// A value in a file is malformed or out of range. `line` is 1-based; 0 means the whole file.
-    #[error("{file}:{line}: {key}: {message}")]
+    /// A value in a file is malformed or out of range. `line` is 1-based; 0 means the whole
+    /// file, which is then named without a line (`file: key: message`).
+    #[error("{}", mo2fa_core::conf::Problem { line: (*line > 0).then_some(*line), key: key.clone(), message: message.clone() }.show(file))]
     Invalid {
         file: String,
         line: usize,
@@ -48,6 +49,15 @@ impl CostError {
             line,
             key: key.into(),
             message: message.into(),
+        }
+    }
+
+    /// Every error of a file, in file order (errors without a line last).
+    pub(crate) fn problems(file: &str, mut problems: Vec<mo2fa_core::conf::Problem>) -> Self {
+        problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
+        CostError::Problems {
+            file: file.to_string(),
+            problems,
         }
     }
 

@@ -48,7 +48,7 @@ impl FromStr for Date {
 
     /// Accepts exactly `YYYY-MM-DD`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("`{s}` is not a date of the form YYYY-MM-DD");
+        let bad = || format!("{s:?} is not a date of the form YYYY-MM-DD");
         let b = s.as_bytes();
         if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
             return Err(bad());
@@ -65,7 +65,7 @@ impl FromStr for Date {
             u8::try_from(m).map_err(|_| bad())?,
             u8::try_from(d).map_err(|_| bad())?,
         );
-        Date::new(y, m, d).ok_or_else(|| format!("`{s}` is not a calendar date"))
+        Date::new(y, m, d).ok_or_else(|| format!("{s:?} is not a calendar date"))
     }
 }
 
@@ -143,11 +143,11 @@ impl PriceTable {
             if !is_iso_code(&iso) {
                 return Err(bad(
                     "iso",
-                    format!("`{iso}` is not a two-letter upper-case ISO 3166-1 code"),
+                    format!("{iso:?} is not a two-letter upper-case ISO 3166-1 code"),
                 ));
             }
             if rows.insert(iso.clone(), Row { name, prices }).is_some() {
-                return Err(bad("iso", format!("duplicate country `{iso}`")));
+                return Err(bad("iso", format!("duplicate country {iso:?}")));
             }
         }
         let fallback = fallback.ok_or_else(|| {
@@ -335,7 +335,7 @@ fn row_prices(
                 let column = headers.get(i + 2).unwrap_or("").trim();
                 return Err(bad(
                     column,
-                    format!("`{field}` is not a non-negative price"),
+                    format!("{field:?} is not a non-negative price"),
                 ));
             }
         }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
     /// An I/O error that concerns no particular file (a socket, a runtime).
-    #[error("i/o: {0}")]
+    #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// Reading or writing a file.
     #[error("{}: {source}", path.display())]
@@ -59,7 +59,7 @@ pub enum HarnessError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
-    #[error("--speed must be a positive number, got {0}")]
+    #[error("--speed: must be a positive number, got {0}")]
     Speed(f64),
     #[error(
         "the scenario makes more than {0} requests, too many to replay live; shorten it with --duration"

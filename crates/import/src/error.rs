@@ -21,7 +21,7 @@ pub enum ImportError {
         message: String,
     },
     /// A bad row under `--strict`.
-    #[error("{file}:{line}: `{field}`: {message} (--strict stops at the first bad row)")]
+    #[error("{file}:{line}: {field}: {message} (--strict stops at the first bad row)")]
     Strict {
         file: String,
         line: u64,

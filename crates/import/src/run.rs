@@ -8,6 +8,7 @@ use crate::formats::Format;
 use crate::replay::{Defence, Replays};
 use crate::reverse::{ReverseReport, Shares};
 use crate::scan::{BadRow, ScanStats, Scanner};
+use mo2fa_core::conf::ConfigError;
 use mo2fa_core::sms_defences::{PRESET_NAMES, SmsDefences};
 use mo2fa_cost::prices::Date;
 use std::path::{Path, PathBuf};
@@ -105,7 +106,13 @@ pub fn presets(name: &str) -> Result<Vec<Defence>, ImportError> {
                 ..SmsDefences::default()
             }
             .resolve()
-            .map_err(|e| ImportError::Config(format!("--preset {n}: {}", e.message)))?;
+            .map_err(|all| {
+                let why: Vec<String> = all
+                    .into_iter()
+                    .map(|e| format!("{}: {}", e.key, e.message))
+                    .collect();
+                ImportError::Config(format!("--preset {n}: {}", why.join("; ")))
+            })?;
             Ok(Defence {
                 name: n.to_string(),
                 cfg,
@@ -116,30 +123,52 @@ pub fn presets(name: &str) -> Result<Vec<Defence>, ImportError> {
 
 /// The `[defences.sms]` section of a scenario file (none: the defaults, as the simulator runs
 /// it), or a defences file (the same keys at its top level, as `serve --sms-defences` reads).
+/// Errors read as every config file's: `file:line: key: message`, all at once.
 pub fn defences_file(path: &Path) -> Result<Defence, ImportError> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ImportError::Io {
         file: path.to_path_buf(),
         source,
     })?;
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e| ImportError::Config(format!("{name}: not TOML: {e}")))?;
-    let section = table
-        .get("defences")
-        .and_then(|d| d.get("sms"))
-        .and_then(toml::Value::as_table);
-    // A scenario (it has a `[legit]` table) without `[defences.sms]` runs with none.
-    let scenario = table.get("legit").is_some_and(toml::Value::is_table);
-    let cfg = match section {
-        None if scenario => Ok(SmsDefences::default()),
-        Some(sms) => {
-            let body =
-                toml::to_string(sms).map_err(|e| ImportError::Config(format!("{name}: {e}")))?;
-            SmsDefences::parse(&format!("{name} [defences.sms]"), &body)
-        }
-        None => SmsDefences::parse(&name, &text),
+    let bad = |e: ConfigError| ImportError::Config(e.to_string());
+    // A scenario has a `[legit]` or `[defences.sms]` table; anything else (a syntax error
+    // too) is read as a defences file.
+    let scenario = text.parse::<toml::Table>().is_ok_and(|t| {
+        t.get("legit").is_some_and(toml::Value::is_table)
+            || t.get("defences")
+                .and_then(|d| d.get("sms"))
+                .is_some_and(toml::Value::is_table)
+    });
+    if !scenario {
+        let cfg = SmsDefences::parse(&name, &text).map_err(bad)?;
+        return Ok(Defence { name, cfg });
     }
-    .map_err(|e| ImportError::Config(e.to_string()))?;
-    Ok(Defence { name, cfg })
+    // The section read where it is written, so each error has the scenario's line.
+    #[derive(serde::Deserialize)]
+    struct Scenario {
+        #[serde(default)]
+        defences: Defences,
+    }
+    #[derive(serde::Deserialize, Default)]
+    struct Defences {
+        #[serde(default)]
+        sms: SmsDefences,
+    }
+    let mut c = mo2fa_core::conf::collect::<Scenario>(&text);
+    let mut problems = c.problems.clone();
+    match c.value.take().map(|s| s.defences.sms.resolve()) {
+        Some(Ok(cfg)) if problems.is_empty() => return Ok(Defence { name, cfg }),
+        Some(Err(all)) => problems.extend(all.into_iter().filter_map(|e| {
+            let key = format!("defences.sms.{}", e.key);
+            (!c.touches_removed(&key)).then(|| c.keys.problem(key, e.message))
+        })),
+        _ => {}
+    }
+    if problems.is_empty() {
+        problems.push(
+            c.keys
+                .problem("defences.sms", "cannot be read as a defences section"),
+        );
+    }
+    Err(bad(ConfigError::problems(&name, problems)))
 }

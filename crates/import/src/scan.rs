@@ -48,7 +48,7 @@ impl std::fmt::Display for BadRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{}:{}: `{}`: {}",
+            "{}:{}: {}: {}",
             self.file, self.line, self.field, self.message
         )
     }
@@ -178,7 +178,7 @@ impl Scanner<'_> {
                                 line: first.line,
                                 format: self.format.name(),
                                 message: format!(
-                                    "its first {WRONG_FORMAT_ROWS} rows are all bad; the first: `{}`: {}",
+                                    "its first {WRONG_FORMAT_ROWS} rows are all bad; the first: {}: {}",
                                     first.field, first.message
                                 ),
                             });
@@ -201,7 +201,7 @@ impl Scanner<'_> {
                     line: first.line,
                     format: self.format.name(),
                     message: format!(
-                        "none of its rows can be read; the first: `{}`: {}",
+                        "none of its rows can be read; the first: {}: {}",
                         first.field, first.message
                     ),
                 });

@@ -176,7 +176,7 @@ fn generic_csv_rows_and_their_faults() {
     let err = scan("generic.csv", Format::Csv, true)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("generic.csv:4: `verified`"), "{err}");
+    assert!(err.contains("generic.csv:4: verified:"), "{err}");
 }
 
 #[test]
@@ -414,4 +414,66 @@ fn generic_csv_refused_attempts_and_when_codes_were_used() {
         stats.inferred.price_usd, 1,
         "only the last row's price is inferred"
     );
+}
+
+/// `--defences FILE` reads a scenario's `[defences.sms]` where it is written: every error at
+/// once at the scenario's lines (it re-serialised the section, so lines were the copy's), in
+/// the one wording every config file has; a defences file and a syntax error likewise.
+#[test]
+fn a_defences_section_reports_every_error_at_the_scenarios_lines() {
+    let dir = std::env::temp_dir().join(format!("mo2fa-import-defences-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let scenario = write(
+        "s.toml",
+        "seed = 1\n[legit]\nrate_per_s = 1.0\n[defences.reverse]\nx = 1\n\
+         [defences.sms]\ngeo_allow = [\"US\", \"UK\"]\nmax_keys = 0\nper_nmber = 3\n",
+    );
+    let e = crate::run::defences_file(&scenario)
+        .err()
+        .expect("refused")
+        .to_string();
+    let file = scenario.display().to_string();
+    // serde's list of the known keys left out.
+    let short: Vec<&str> = e
+        .lines()
+        .map(|l| l.split(", expected").next().unwrap_or(l))
+        .collect();
+    assert_eq!(
+        short.join("\n"),
+        format!(
+            "{file}:7: defences.sms.geo_allow[2]: \"UK\" is not an ISO 3166-1 alpha-2 country \
+             code like \"US\"; did you mean GB?\n\
+             {file}:8: defences.sms.max_keys: must be at least 1\n\
+             {file}:9: defences.sms.per_nmber: unknown field `per_nmber` (did you mean \
+             `per_number`?)"
+        ),
+        "{e}"
+    );
+    let ok = write(
+        "ok.toml",
+        "seed = 1\n[legit]\n[defences.sms]\nper_number = 2\n",
+    );
+    let d = crate::run::defences_file(&ok).unwrap();
+    assert_eq!(d.cfg.per_number, Some(2));
+    let plain = write("d.toml", "per_number = 2\nwindow = \"1 hour\"\n");
+    let e = crate::run::defences_file(&plain)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.starts_with(&format!("{}:2: window: ", plain.display())),
+        "{e}"
+    );
+    let broken = write("b.toml", "per_number = 2\nwindow = \n");
+    let e = crate::run::defences_file(&broken)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.starts_with(&format!("{}:2: ", broken.display())), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,9 @@ pub struct SmsGateway {
     /// so `/metrics` shows the split. At most one entry per ISO code, so the map stays small.
     billed: Mutex<BTreeMap<Option<String>, Billed>>,
     outbox: Option<Mutex<FxHashMap<u64, u32>>>,
+    /// Sends whose request named a country the number's calling code disagrees with (the
+    /// request's country was ignored and echoed back as `country_ignored`).
+    country_ignored: std::sync::atomic::AtomicU64,
 }
 
 /// What was billed to one destination.
@@ -111,6 +114,7 @@ impl SmsGateway {
             prices: PriceTable::builtin().and_then(|t| t.snapshot(None)).ok(),
             billed: Mutex::new(BTreeMap::new()),
             outbox: outbox.then(|| Mutex::new(FxHashMap::default())),
+            country_ignored: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -176,6 +180,17 @@ impl SmsGateway {
             .iter()
             .map(|(c, b)| (c.clone(), *b))
             .collect()
+    }
+
+    /// Counts a send whose request's country disagreed with the number (`country_ignored`).
+    pub fn note_country_ignored(&self) {
+        self.country_ignored
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn country_ignored(&self) -> u64 {
+        self.country_ignored
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn sent(&self) -> u64 {

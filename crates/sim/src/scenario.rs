@@ -21,7 +21,6 @@ mod history;
 mod incident;
 pub mod population;
 pub use attacker::*;
-use check::missing_keys;
 pub use history::History;
 pub use incident::{Figure, Incident};
 
@@ -351,71 +350,7 @@ impl Scenario {
     /// ([`mo2fa_core::conf::collect`]), and the checks that need several keys run on the rest
     /// and are given the line of the key they name.
     pub fn parse(file: &str, text: &str) -> Result<Self, ScenarioError> {
-        let mut collected = mo2fa_core::conf::collect::<Scenario>(text);
-        let keys = &collected.keys;
-        // serde names only the first missing key of a table; these are all of them.
-        let mut problems: Vec<Problem> = match text.parse::<toml::Table>() {
-            Ok(table) => missing_keys(&table)
-                .into_iter()
-                .map(|key| {
-                    keys.problem(
-                        key,
-                        "required key is missing (scenarios/README.md lists every key)",
-                    )
-                })
-                .collect(),
-            Err(_) => Vec::new(),
-        };
-        for p in collected.problems.iter() {
-            let again =
-                p.message == "required key is missing" && problems.iter().any(|q| q.key == p.key);
-            if !again {
-                problems.push(p.clone());
-            }
-        }
-        // Array indexes in the value are the file's only when no element was taken out.
-        let renumbered = collected.renumbered;
-        let Some(mut s) = collected.value.take().filter(|_| !renumbered) else {
-            return Err(ScenarioError::problems(file, problems));
-        };
-        let mut found = check::Found::default();
-        // The checks written as single errors (the population's shares, history, incident).
-        let single = [
-            population::resolve(&mut s.legit, file),
-            s.history.as_ref().map_or(Ok(()), |h| h.check(file)),
-            s.incident.as_ref().map_or(Ok(()), |i| i.check(file)),
-        ];
-        for result in single {
-            match result {
-                Ok(()) => {}
-                Err(ScenarioError::Invalid { key, message, .. }) => found.push(key, message),
-                Err(e) => return Err(e),
-            }
-        }
-        // A preset's rules merged under the section's own keys.
-        match std::mem::take(&mut s.defences.sms).resolve() {
-            Ok(sms) => s.defences.sms = sms,
-            Err(e) => found.push(format!("defences.sms.{}", e.key), e.message),
-        }
-        s.validate(&mut found);
-        s.validate_billing(&mut found);
-        // A check about a key that already failed, or is missing, would only say it again.
-        let said: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
-        problems.extend(
-            found
-                .0
-                .into_iter()
-                .filter(|(key, _)| !collected.touches_removed(key) && !said.contains(key))
-                .map(|(key, message)| keys.problem(key, message)),
-        );
-        if !problems.is_empty() {
-            return Err(ScenarioError::problems(file, problems));
-        }
-        s.attackers = std::mem::take(&mut s.raw_attackers)
-            .into_iter()
-            .map(|raw| Attacker::from_raw(raw, &s.defences))
-            .collect();
-        Ok(s)
+        check::parse(file, text)
     }
 }
 

@@ -405,12 +405,13 @@ impl SmsDefences {
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
         let c = crate::conf::collect::<SmsDefences>(text);
         let mut problems = c.problems.clone();
-        let resolved = c.value.as_ref().map(|d| d.clone().resolve());
-        match resolved {
+        match c.value.as_ref().map(|d| d.clone().resolve()) {
             Some(Ok(d)) if problems.is_empty() => return Ok(d),
-            Some(Err(e)) if !c.touches_removed(&e.key) => {
-                problems.push(c.keys.problem(e.key, e.message));
-            }
+            Some(Err(all)) => problems.extend(
+                all.into_iter()
+                    .filter(|e| !c.touches_removed(&e.key))
+                    .map(|e| c.keys.problem(e.key, e.message)),
+            ),
             _ => {}
         }
         if problems.is_empty() {
@@ -423,86 +424,101 @@ impl SmsDefences {
         Err(ConfigError::problems(file, problems))
     }
 
-    /// Merges the named preset under these keys (these win) and checks the result. Resolving
-    /// twice gives the same result.
-    pub fn resolve(self) -> Result<Self, Invalid> {
+    /// Merges the named preset under these keys (these win) and checks the result: every
+    /// error found, in the order of the checks. Resolving twice gives the same result.
+    pub fn resolve(self) -> Result<Self, Vec<Invalid>> {
         let merged = match self.preset.as_deref() {
             None => self,
             Some(name) => {
                 let base = presets::load(name).ok_or_else(|| {
-                    invalid(
+                    vec![invalid(
                         "preset",
                         format!(
                             "unknown preset {name:?}; known: {}",
                             presets::PRESET_NAMES.join(", ")
                         ),
-                    )
+                    )]
                 })?;
                 self.merge(base)
             }
         };
-        merged.check()?;
-        Ok(merged)
+        let errors = merged.check();
+        if errors.is_empty() {
+            Ok(merged)
+        } else {
+            Err(errors)
+        }
     }
 
-    fn check(&self) -> Result<(), Invalid> {
+    /// Every error of the merged rules.
+    fn check(&self) -> Vec<Invalid> {
+        let mut out = Vec::new();
         if self.max_keys == Some(0) {
-            return Err(invalid("max_keys", "must be at least 1"));
+            out.push(invalid("max_keys", "must be at least 1"));
         }
         for (i, l) in self.limit.iter().flatten().enumerate() {
             if l.window.ms() == 0 {
-                return Err(invalid(
+                out.push(invalid(
                     &format!("limit[{}].window", i + 1),
                     "must be positive",
                 ));
             }
         }
-        let positive = |key: &str, d: Option<Dur>| match d {
-            Some(d) if d.ms() == 0 => Err(invalid(key, "must be positive")),
-            _ => Ok(()),
+        let mut positive = |key: &str, d: Option<Dur>| {
+            if d.is_some_and(|d| d.ms() == 0) {
+                out.push(invalid(key, "must be positive"));
+            }
         };
-        positive("window", self.window)?;
+        positive("window", self.window);
         if let Some(f) = &self.fraud_guard {
-            positive("fraud_guard.window", f.window)?;
+            positive("fraud_guard.window", f.window);
         }
         if let Some(p) = &self.pumping_protection {
-            positive("pumping_protection.window", p.window)?;
-            if let (Some(lo), Some(hi)) = (p.block_min, p.block_max)
-                && lo > hi
-            {
-                return Err(invalid(
-                    "pumping_protection.block_min",
-                    "must not exceed block_max",
-                ));
-            }
+            positive("pumping_protection.window", p.window);
         }
         if let Some(n) = &self.network_conversion {
-            positive("network_conversion.window", n.window)?;
-            if n.block_for.as_ref().is_some_and(Vec::is_empty) {
-                return Err(invalid(
-                    "network_conversion.block_for",
-                    "needs at least one duration",
-                ));
+            positive("network_conversion.window", n.window);
+        }
+        self.check_pairs(&mut out);
+        for (i, r) in self.known_bad_ranges.iter().flatten().enumerate() {
+            if r.is_empty() || r.len() > 15 || !r.bytes().all(|b| b.is_ascii_digit()) {
+                let key = format!("known_bad_ranges[{}]", i + 1);
+                out.push(invalid(&key, "must be 1 to 15 digits (E.164, no +)"));
             }
+        }
+        out
+    }
+
+    /// The checks of keys against each other, and of lists.
+    fn check_pairs(&self, out: &mut Vec<Invalid>) {
+        if let Some(p) = &self.pumping_protection
+            && let (Some(lo), Some(hi)) = (p.block_min, p.block_max)
+            && lo > hi
+        {
+            out.push(invalid(
+                "pumping_protection.block_min",
+                "must not exceed block_max",
+            ));
+        }
+        if let Some(n) = &self.network_conversion
+            && n.block_for.as_ref().is_some_and(Vec::is_empty)
+        {
+            out.push(invalid(
+                "network_conversion.block_for",
+                "needs at least one duration",
+            ));
         }
         if let Some(b) = &self.backoff
             && let (Some(base), Some(max)) = (b.base, b.max)
             && base > max
         {
-            return Err(invalid("backoff.base", "must not exceed backoff.max"));
+            out.push(invalid("backoff.base", "must not exceed backoff.max"));
         }
         if let Some(a) = &self.authgear
             && a.history_days == Some(0)
         {
-            return Err(invalid("authgear.history_days", "must be at least 1"));
+            out.push(invalid("authgear.history_days", "must be at least 1"));
         }
-        for (i, r) in self.known_bad_ranges.iter().flatten().enumerate() {
-            if r.is_empty() || r.len() > 15 || !r.bytes().all(|b| b.is_ascii_digit()) {
-                let key = format!("known_bad_ranges[{i}]");
-                return Err(invalid(&key, "must be 1 to 15 digits (E.164, no +)"));
-            }
-        }
-        Ok(())
     }
 
     /// Keys each counter table may hold.

@@ -263,7 +263,8 @@ fn known_bad_ranges_are_a_stand_in_off_by_default() {
     assert_eq!(g.stats.alerts.get("known_bad_range"), Some(&1));
     assert_eq!(guard_for("per_number = 5\n", &["UZ"]).rule_count(), 0);
     let e = SmsDefences::parse("d.toml", "known_bad_ranges = [\"+998\"]\n").unwrap_err();
-    assert!(e.to_string().contains("known_bad_ranges[0]"), "{e}");
+    // Elements are counted from 1, as everywhere a file's key is named.
+    assert!(e.to_string().contains("known_bad_ranges[1]"), "{e}");
 }
 
 /// authgear/authgear-server docs/specs/fraud-protection-simulate.py (last changed in

@@ -5,6 +5,7 @@
 use super::FallbackKind;
 use crate::error::{CostError, line_of};
 use crate::prices::Date;
+use mo2fa_core::conf::Problem;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;
@@ -102,6 +103,9 @@ pub(super) struct Doc<'a> {
     pub(super) text: &'a str,
 }
 
+/// The errors the range checks of one file found, each `file:line: key: message`.
+pub(super) type Found = Vec<Problem>;
+
 impl Doc<'_> {
     pub(super) fn line<T>(&self, s: &Spanned<T>) -> usize {
         line_of(self.text, s.span().start)
@@ -111,148 +115,200 @@ impl Doc<'_> {
         CostError::invalid(self.name, self.line(s), key, msg)
     }
 
+    /// A problem about `key`, at the line of `s`.
+    pub(super) fn problem<T>(&self, s: &Spanned<T>, key: &str, msg: impl Into<String>) -> Problem {
+        Problem {
+            line: Some(self.line(s)),
+            key: key.to_string(),
+            message: msg.into(),
+        }
+    }
+
     /// Checks an optional number against `ok`; `want` describes the accepted range.
     pub(super) fn num(
         &self,
+        found: &mut Found,
         v: &Option<Spanned<f64>>,
         key: &str,
         want: &str,
         ok: impl Fn(f64) -> bool,
-    ) -> Result<(), CostError> {
-        match v {
-            Some(s) if !(s.get_ref().is_finite() && ok(*s.get_ref())) => {
-                Err(self.err(s, key, format!("must be {want}, got {}", s.get_ref())))
-            }
-            _ => Ok(()),
+    ) {
+        if let Some(s) = v
+            && !(s.get_ref().is_finite() && ok(*s.get_ref()))
+        {
+            found.push(self.problem(s, key, format!("must be {want}, got {}", s.get_ref())));
         }
     }
 
-    pub(super) fn iso(&self, s: &Spanned<String>, key: &str) -> Result<(), CostError> {
-        mo2fa_core::iso3166::check(s.get_ref()).map_err(|e| self.err(s, key, e))
+    pub(super) fn iso(&self, found: &mut Found, s: &Spanned<String>, key: &str) {
+        if let Err(e) = mo2fa_core::iso3166::check(s.get_ref()) {
+            found.push(self.problem(s, key, e));
+        }
     }
 
-    /// Parses the document. Every TOML and serde error is reported at once, in file order,
-    /// as `file:line: key: message` (mo2fa_core::conf::collect).
-    pub(super) fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, CostError> {
+    /// Parses the document and range-checks what parsed with `check`. Every TOML, serde and
+    /// range error is reported at once, in file order, as `file:line: key: message`
+    /// (mo2fa_core::conf::collect); a check about a key that failed to parse is left out.
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(
+        &self,
+        check: impl Fn(&T, &mut Found),
+    ) -> Result<T, CostError> {
         let c = mo2fa_core::conf::collect::<T>(self.text);
+        let mut problems = c.problems.clone();
+        if let Some(v) = &c.value {
+            let mut found = Found::new();
+            check(v, &mut found);
+            problems.extend(found.into_iter().filter(|p| !c.touches_removed(&p.key)));
+        }
         match c.value {
-            Some(v) if c.problems.is_empty() => Ok(v),
-            _ => Err(CostError::Problems {
-                file: self.name.to_string(),
-                problems: c.problems,
-            }),
+            Some(v) if problems.is_empty() => Ok(v),
+            _ => Err(CostError::problems(self.name, problems)),
         }
     }
 }
 
-fn validate_sms(doc: &Doc, s: &SmsSettings) -> Result<(), CostError> {
-    doc.num(&s.segments_per_otp, "segments_per_otp", "in (0, 10]", |v| {
-        v > 0.0 && v <= 10.0
-    })?;
-    doc.num(&s.resend_rate, "resend_rate", "in [0, 10]", |v| {
-        (0.0..=10.0).contains(&v)
-    })?;
-    doc.num(&s.success_rate, "success_rate", "in [0, 1]", |v| {
-        (0.0..=1.0).contains(&v)
-    })?;
-    doc.num(&s.verify_fee_usd, "verify_fee_usd", ">= 0", |v| v >= 0.0)?;
-    if let Some(d) = &s.price_date {
-        d.get_ref()
-            .parse::<Date>()
-            .map_err(|m| doc.err(d, "price_date", m))?;
-    }
-    for (iso, fee) in s.carrier_fees_usd.iter().flatten() {
-        doc.iso(iso, "carrier_fees_usd")?;
-        doc.num(&Some(fee.clone()), iso.get_ref(), ">= 0", |v| v >= 0.0)?;
-    }
-    for fee in s.fixed_fees.iter().flatten() {
-        if fee.name.get_ref().trim().is_empty() {
-            return Err(doc.err(&fee.name, "name", "must not be empty"));
-        }
-        if let Some(c) = &fee.country {
-            doc.iso(c, "country")?;
-        }
-        doc.num(&fee.monthly_usd, "monthly_usd", ">= 0", |v| v >= 0.0)?;
-        doc.num(&fee.one_time_usd, "one_time_usd", ">= 0", |v| v >= 0.0)?;
-        match (&fee.monthly_usd, &fee.one_time_usd, &fee.amortize_months) {
-            (Some(_), None, None) => {}
-            (None, Some(_), Some(m)) if *m.get_ref() >= 1 => {}
-            (None, Some(_), Some(m)) => {
-                return Err(doc.err(m, "amortize_months", "must be at least 1"));
-            }
-            _ => {
-                return Err(doc.err(
-                    &fee.name,
-                    "fixed_fees",
-                    "give either `monthly_usd`, or `one_time_usd` with `amortize_months`",
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn validate_imessage(doc: &Doc, s: &ImessageSettings) -> Result<(), CostError> {
-    doc.num(&s.line_usd_per_month, "line_usd_per_month", ">= 0", |v| {
-        v >= 0.0
-    })?;
+fn validate_sms(doc: &Doc, s: &SmsSettings, found: &mut Found) {
     doc.num(
-        &s.capacity_per_line_per_day,
-        "capacity_per_line_per_day",
-        "> 0",
-        |v| v > 0.0,
-    )?;
+        found,
+        &s.segments_per_otp,
+        "sms.segments_per_otp",
+        "in (0, 10]",
+        |v| v > 0.0 && v <= 10.0,
+    );
     doc.num(
-        &s.peak_factor,
-        "peak_factor",
-        ">= 1 (the peak day is at least the average day)",
-        |v| v >= 1.0,
-    )?;
-    doc.num(&s.days_per_month, "days_per_month", "in [1, 31]", |v| {
-        (1.0..=31.0).contains(&v)
-    })?;
-    doc.num(
-        &s.contacts_per_verification,
-        "contacts_per_verification",
+        found,
+        &s.resend_rate,
+        "sms.resend_rate",
         "in [0, 10]",
         |v| (0.0..=10.0).contains(&v),
-    )
-}
-
-fn validate_fallback(doc: &Doc, s: &FallbackSettings) -> Result<(), CostError> {
+    );
     doc.num(
-        &s.inbound_usd_per_message,
-        "inbound_usd_per_message",
+        found,
+        &s.success_rate,
+        "sms.success_rate",
+        "in [0, 1]",
+        |v| (0.0..=1.0).contains(&v),
+    );
+    doc.num(
+        found,
+        &s.verify_fee_usd,
+        "sms.verify_fee_usd",
         ">= 0",
         |v| v >= 0.0,
-    )
-}
-
-fn validate_weights(
-    doc: &Doc,
-    weights: &BTreeMap<Spanned<String>, Spanned<f64>>,
-    table: &str,
-) -> Result<(), CostError> {
-    for (iso, w) in weights {
-        doc.iso(iso, table)?;
-        doc.num(&Some(w.clone()), iso.get_ref(), ">= 0", |v| v >= 0.0)?;
+    );
+    if let Some(d) = &s.price_date
+        && let Err(m) = d.get_ref().parse::<Date>()
+    {
+        found.push(doc.problem(d, "sms.price_date", m));
     }
-    Ok(())
+    for (iso, fee) in s.carrier_fees_usd.iter().flatten() {
+        let key = format!("sms.carrier_fees_usd.{}", iso.get_ref());
+        doc.iso(found, iso, &key);
+        doc.num(found, &Some(fee.clone()), &key, ">= 0", |v| v >= 0.0);
+    }
+    for (i, fee) in s.fixed_fees.iter().flatten().enumerate() {
+        validate_fixed_fee(doc, fee, &format!("sms.fixed_fees[{}]", i + 1), found);
+    }
 }
 
-fn validate_pumping(doc: &Doc, s: &PumpingSettings) -> Result<(), CostError> {
-    if let Some(w) = &s.weights {
-        validate_weights(doc, w, "pumping.weights")?;
-        if !w.values().any(|v| *v.get_ref() > 0.0) {
-            return Err(CostError::invalid(
-                doc.name,
-                w.values().next().map_or(0, |v| doc.line(v)),
-                "pumping.weights",
-                "at least one weight must be > 0",
-            ));
+/// One `[[sms.fixed_fees]]` table, whose keys are `at.name` and so on.
+fn validate_fixed_fee(doc: &Doc, fee: &FixedFeeSpec, at: &str, found: &mut Found) {
+    if fee.name.get_ref().trim().is_empty() {
+        found.push(doc.problem(&fee.name, &format!("{at}.name"), "must not be empty"));
+    }
+    if let Some(c) = &fee.country {
+        doc.iso(found, c, &format!("{at}.country"));
+    }
+    doc.num(
+        found,
+        &fee.monthly_usd,
+        &format!("{at}.monthly_usd"),
+        ">= 0",
+        |v| v >= 0.0,
+    );
+    doc.num(
+        found,
+        &fee.one_time_usd,
+        &format!("{at}.one_time_usd"),
+        ">= 0",
+        |v| v >= 0.0,
+    );
+    match (&fee.monthly_usd, &fee.one_time_usd, &fee.amortize_months) {
+        (Some(_), None, None) => {}
+        (None, Some(_), Some(m)) if *m.get_ref() >= 1 => {}
+        (None, Some(_), Some(m)) => {
+            found.push(doc.problem(m, &format!("{at}.amortize_months"), "must be at least 1"));
         }
+        _ => found.push(doc.problem(
+            &fee.name,
+            at,
+            "give either `monthly_usd`, or `one_time_usd` with `amortize_months`",
+        )),
     }
-    Ok(())
+}
+
+fn validate_imessage(doc: &Doc, s: &ImessageSettings, found: &mut Found) {
+    doc.num(
+        found,
+        &s.line_usd_per_month,
+        "imessage.line_usd_per_month",
+        ">= 0",
+        |v| v >= 0.0,
+    );
+    doc.num(
+        found,
+        &s.capacity_per_line_per_day,
+        "imessage.capacity_per_line_per_day",
+        "> 0",
+        |v| v > 0.0,
+    );
+    doc.num(
+        found,
+        &s.peak_factor,
+        "imessage.peak_factor",
+        ">= 1 (the peak day is at least the average day)",
+        |v| v >= 1.0,
+    );
+    doc.num(
+        found,
+        &s.days_per_month,
+        "imessage.days_per_month",
+        "in [1, 31]",
+        |v| (1.0..=31.0).contains(&v),
+    );
+    doc.num(
+        found,
+        &s.contacts_per_verification,
+        "imessage.contacts_per_verification",
+        "in [0, 10]",
+        |v| (0.0..=10.0).contains(&v),
+    );
+}
+
+fn validate_fallback(doc: &Doc, s: &FallbackSettings, found: &mut Found) {
+    doc.num(
+        found,
+        &s.inbound_usd_per_message,
+        "fallback.inbound_usd_per_message",
+        ">= 0",
+        |v| v >= 0.0,
+    );
+}
+
+fn validate_pumping(doc: &Doc, s: &PumpingSettings, found: &mut Found) {
+    let Some(weights) = &s.weights else { return };
+    for (iso, w) in weights {
+        let key = format!("pumping.weights.{}", iso.get_ref());
+        doc.iso(found, iso, &key);
+        doc.num(found, &Some(w.clone()), &key, ">= 0", |v| v >= 0.0);
+    }
+    if !weights.values().any(|v| *v.get_ref() > 0.0) {
+        found.push(Problem {
+            line: weights.values().next().map(|v| doc.line(v)),
+            key: "pumping.weights".into(),
+            message: "at least one weight must be > 0".into(),
+        });
+    }
 }
 
 /// The tables a price file holds and a mix may override key by key.
@@ -286,10 +342,10 @@ impl MixFile {
     }
 }
 
-/// Range-checks every table of one file.
-pub(super) fn validate_all(doc: &Doc, t: Tables) -> Result<(), CostError> {
-    validate_sms(doc, t.sms)?;
-    validate_imessage(doc, t.imessage)?;
-    validate_fallback(doc, t.fallback)?;
-    validate_pumping(doc, t.pumping)
+/// Range-checks every table of one file, each error into `found`.
+pub(super) fn validate_all(doc: &Doc, t: Tables, found: &mut Found) {
+    validate_sms(doc, t.sms, found);
+    validate_imessage(doc, t.imessage, found);
+    validate_fallback(doc, t.fallback, found);
+    validate_pumping(doc, t.pumping, found);
 }

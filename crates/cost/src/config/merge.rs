@@ -135,9 +135,10 @@ impl Merged {
             name: &pname,
             text: &ptext,
         };
-        let base: PricesFile = pdoc.parse()?;
+        let base: PricesFile = pdoc.parse(|b: &PricesFile, found| {
+            super::file::validate_all(&pdoc, b.tables(), found);
+        })?;
         let under = base.tables();
-        super::file::validate_all(&pdoc, under)?;
         let snapshot = snapshot(mix, under.sms, &pname, prices_path.as_deref(), opts)?;
         let sms = sms_params(mix.tables.sms, under.sms, &pname)?;
         let imessage = imessage_params(mix.tables.imessage, under.imessage, &pname)?;

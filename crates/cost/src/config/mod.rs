@@ -164,8 +164,10 @@ impl PricedMix {
             name: mix_name,
             text: mix_text,
         };
-        let mix: MixFile = doc.parse()?;
-        file::validate_all(&doc, mix.tables())?;
+        let mix: MixFile = doc.parse(|m: &MixFile, found| {
+            file::validate_all(&doc, m.tables(), found);
+            check_countries(&doc, m, found);
+        })?;
         let side = MixSide {
             doc: &doc,
             tables: mix.tables(),
@@ -232,23 +234,16 @@ impl PricedMix {
     }
 }
 
-/// The mix's countries: each checked, its share normalised, its iMessage share, fallback and
-/// inbound price resolved (the country's own, else the mix's or price file's default).
+/// The mix's countries (already checked): each share normalised, its iMessage share,
+/// fallback and inbound price resolved (the country's own, else the mix's or price file's
+/// default).
 fn mix_countries(
     doc: &Doc,
     mix: &MixFile,
     merged: &Merged,
     notes: &mut Vec<String>,
 ) -> Result<Vec<CountryParams>, CostError> {
-    if mix.countries.is_empty() {
-        return Err(CostError::invalid(
-            doc.name,
-            0,
-            "countries",
-            "the mix needs at least one country",
-        ));
-    }
-    let total_weight = check_countries(doc, mix)?;
+    let total_weight: f64 = mix.countries.values().map(|c| *c.weight.get_ref()).sum();
     let mut countries = Vec::with_capacity(mix.countries.len());
     for (iso, spec) in &mix.countries {
         countries.push(mix_country(doc, mix, merged, iso, spec, total_weight)?);
@@ -258,33 +253,57 @@ fn mix_countries(
     Ok(countries)
 }
 
-/// Range-checks every country's keys and the mix's default iMessage share; the weights' sum.
-fn check_countries(doc: &Doc, mix: &MixFile) -> Result<f64, CostError> {
+/// Range-checks every country's keys and the mix's default iMessage share, and the weights'
+/// sum; each error into `found`.
+fn check_countries(doc: &Doc, mix: &MixFile, found: &mut file::Found) {
+    let whole = |message: &str| mo2fa_core::conf::Problem {
+        line: None,
+        key: "countries".into(),
+        message: message.into(),
+    };
+    if mix.countries.is_empty() {
+        found.push(whole("the mix needs at least one country"));
+        return;
+    }
     let mut total_weight = 0.0;
     for (iso, spec) in &mix.countries {
-        doc.iso(iso, &format!("countries.{}", iso.get_ref()))?;
-        let key = format!("countries.{}.weight", iso.get_ref());
-        doc.num(&Some(spec.weight.clone()), &key, ">= 0", |v| v >= 0.0)?;
-        let key = format!("countries.{}.imessage_share", iso.get_ref());
-        doc.num(&spec.imessage_share, &key, "in [0, 1]", |v| {
-            (0.0..=1.0).contains(&v)
-        })?;
-        let key = format!("countries.{}.inbound_usd_per_message", iso.get_ref());
-        doc.num(&spec.inbound_usd_per_message, &key, ">= 0", |v| v >= 0.0)?;
+        let at = format!("countries.{}", iso.get_ref());
+        doc.iso(found, iso, &at);
+        let w = Some(spec.weight.clone());
+        doc.num(found, &w, &format!("{at}.weight"), ">= 0", |v| v >= 0.0);
+        doc.num(
+            found,
+            &spec.imessage_share,
+            &format!("{at}.imessage_share"),
+            "in [0, 1]",
+            |v| (0.0..=1.0).contains(&v),
+        );
+        if spec.imessage_share.is_none() && mix.imessage_share.is_none() {
+            found.push(doc.problem(
+                &spec.weight,
+                &format!("{at}.imessage_share"),
+                "missing: set it for the country or as a top-level default",
+            ));
+        }
+        doc.num(
+            found,
+            &spec.inbound_usd_per_message,
+            &format!("{at}.inbound_usd_per_message"),
+            ">= 0",
+            |v| v >= 0.0,
+        );
         total_weight += *spec.weight.get_ref();
     }
-    doc.num(&mix.imessage_share, "imessage_share", "in [0, 1]", |v| {
-        (0.0..=1.0).contains(&v)
-    })?;
+    doc.num(
+        found,
+        &mix.imessage_share,
+        "imessage_share",
+        "in [0, 1]",
+        |v| (0.0..=1.0).contains(&v),
+    );
     if total_weight <= 0.0 || !total_weight.is_finite() {
-        return Err(CostError::invalid(
-            doc.name,
-            0,
-            "countries",
-            "the country weights must sum to more than 0",
-        ));
+        found.push(whole("the country weights must sum to more than 0"));
     }
-    Ok(total_weight)
 }
 
 fn mix_country(

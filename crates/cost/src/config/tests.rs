@@ -137,18 +137,18 @@ fn bad_values_name_file_line_and_key() {
     }
     let e = err(&format!("{MIX}\n[sms]\nresend_rate = -1\n"));
     assert!(
-        e.starts_with("mix.toml:13: resend_rate: must be in [0, 10]"),
+        e.starts_with("mix.toml:13: sms.resend_rate: must be in [0, 10]"),
         "{e}"
     );
     let e = err(&format!("{MIX}\n[sms]\nprice_date = \"2026-02-30\"\n"));
-    assert!(e.starts_with("mix.toml:13: price_date:"), "{e}");
+    assert!(e.starts_with("mix.toml:13: sms.price_date:"), "{e}");
     let e = err("[countries.US]\nweight = 1\n");
     assert!(e.contains("countries.US.imessage_share: missing"), "{e}");
     let e = err("imessage_share = 0.5\n[countries.US]\nweight = 0\n");
     assert!(e.contains("sum to more than 0"), "{e}");
     let e =
         err("imessage_share = 0.5\n[countries.US]\nweight = 1\n[imessage]\npeak_factor = 0.5\n");
-    assert!(e.starts_with("mix.toml:5: peak_factor"), "{e}");
+    assert!(e.starts_with("mix.toml:5: imessage.peak_factor"), "{e}");
 }
 
 #[test]
@@ -157,6 +157,47 @@ fn builtin_prices_parse() {
         name: BUILTIN_PRICES_NAME,
         text: BUILTIN_PRICES,
     };
-    let p: PricesFile = doc.parse().expect("built-in prices parse");
-    validate_all(&doc, p.tables()).expect("valid");
+    let p: PricesFile = doc
+        .parse(|p: &PricesFile, found| validate_all(&doc, p.tables(), found))
+        .expect("built-in prices parse and pass their range checks");
+    assert!(p.sms.segments_per_otp.is_some());
+}
+
+/// Issue 23 item 6: the range checks stopped at their first error. A mix with parse errors,
+/// bad codes, range errors in several tables and a missing key reports them all in one
+/// round, in file order, as `file:line: key: message`.
+#[test]
+fn every_error_of_a_mix_is_reported_in_one_round() {
+    let mix = "name = \"t\"\nimessage_share = 1.5\n\
+               [countries.US]\nweight = -1\nimessage_share = 2\n\
+               [countries.UK]\nweight = 1\n\
+               [countries.GB]\nweight = \"one\"\n\
+               [sms]\nresend_rate = -1\nsuccess_rate = 2\nprice_date = \"2026-02-30\"\n\
+               carrier_fees_usd = { US = -0.1, XX = 0.1 }\n\
+               [[sms.fixed_fees]]\nname = \" \"\nmonthly_usd = -5\n\
+               [imessage]\npeak_factor = 0.5\ndays_per_month = 40\n\
+               [pumping]\nweights = { MA = 0 }\n";
+    let e = err(mix);
+    let got: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        got,
+        [
+            "mix.toml:2: imessage_share: must be in [0, 1], got 1.5",
+            "mix.toml:4: countries.US.weight: must be >= 0, got -1",
+            "mix.toml:5: countries.US.imessage_share: must be in [0, 1], got 2",
+            "mix.toml:6: countries.UK: \"UK\" is not an ISO 3166-1 alpha-2 country code like \"US\"; did you mean GB?",
+            "mix.toml:9: countries.GB.weight: invalid type: string \"one\", expected f64",
+            "mix.toml:11: sms.resend_rate: must be in [0, 10], got -1",
+            "mix.toml:12: sms.success_rate: must be in [0, 1], got 2",
+            "mix.toml:13: sms.price_date: \"2026-02-30\" is not a calendar date",
+            "mix.toml:14: sms.carrier_fees_usd.US: must be >= 0, got -0.1",
+            "mix.toml:14: sms.carrier_fees_usd.XX: \"XX\" is not an ISO 3166-1 alpha-2 country code like \"US\"",
+            "mix.toml:16: sms.fixed_fees[1].name: must not be empty",
+            "mix.toml:17: sms.fixed_fees[1].monthly_usd: must be >= 0, got -5",
+            "mix.toml:19: imessage.peak_factor: must be >= 1 (the peak day is at least the average day), got 0.5",
+            "mix.toml:20: imessage.days_per_month: must be in [1, 31], got 40",
+            "mix.toml:22: pumping.weights: at least one weight must be > 0",
+        ],
+        "{e}"
+    );
 }

@@ -630,6 +630,12 @@ impl<V: Backend, C: Clock> App<V, C> {
             "Outbound SMS codes billed by the simulated gateway.",
             self.sms.sent() as f64,
         );
+        metrics::render_counter(
+            out,
+            "mo2fa_sms_country_ignored_total",
+            "SMS codes sent whose request named a country the number's calling code disagrees with (answered with country_ignored; the number's country was billed).",
+            self.sms.country_ignored() as f64,
+        );
         metrics::render_gauge(
             out,
             "mo2fa_sms_spend_usd",

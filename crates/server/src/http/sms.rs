@@ -119,6 +119,7 @@ impl<V: Backend, C: Clock> App<V, C> {
                     answer["country_shared"] = true.into();
                 }
                 if let Some(c) = ignored {
+                    self.sms.note_country_ignored();
                     answer["country_ignored"] = c.into();
                 }
                 json_response(StatusCode::ACCEPTED, &answer)

@@ -666,6 +666,32 @@ async fn sms_start_prices_by_the_numbers_calling_code() {
     assert!(m.contains(&gb_spend), "{gb_spend:?} missing in\n{m}");
 }
 
+/// A request whose country disagrees with the number is counted, so an operator sees clients
+/// that mislabel numbers (or try to buy a cheaper country) without reading answers.
+#[tokio::test]
+async fn sms_start_counts_countries_it_ignored() {
+    let s = Server::start().await;
+    let counted = |m: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("mo2fa_sms_country_ignored_total "))
+            .map(|v| v.to_string())
+    };
+    let m = s.get("/metrics").await.body;
+    assert_eq!(counted(&m).as_deref(), Some("0"), "{m}");
+    assert!(m.contains("# TYPE mo2fa_sms_country_ignored_total counter\n"));
+    for (body, ignored) in [
+        (r#"{"phone": "+2348031234567", "country": "NG"}"#, false),
+        (r#"{"phone": "+2348031234568"}"#, false),
+        (r#"{"phone": "+2348031234569", "country": "US"}"#, true),
+    ] {
+        let r = s.post_json("/sms/start", body).await;
+        assert_eq!(r.status, 202, "{r:?}");
+        assert_eq!(r.json().get("country_ignored").is_some(), ignored, "{r:?}");
+    }
+    let m = s.get("/metrics").await.body;
+    assert_eq!(counted(&m).as_deref(), Some("1"), "{m}");
+}
+
 #[tokio::test]
 async fn sms_bad_input() {
     let s = Server::start().await;

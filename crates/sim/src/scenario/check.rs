@@ -86,34 +86,63 @@ pub(super) fn missing_keys(t: &toml::Table) -> Vec<String> {
     out
 }
 
-/// Codes people write for a country that ISO 3166-1 spells otherwise.
-const LOOK_ALIKE_CODES: &[(&str, &str)] = &[
-    ("UK", "GB"), // the United Kingdom
-    ("EL", "GR"), // Greece, as the EU writes it
-    ("KV", "XK"), // Kosovo (XK is user-assigned; not in the price table either)
-    ("BU", "MM"), // Burma, withdrawn code
-    ("ZR", "CD"), // Zaire, withdrawn code
-    ("TP", "TL"), // East Timor, withdrawn code
-];
-
 /// Attackers one scenario may have (the engine's events carry their index in 16 bits).
 pub const MAX_ATTACKERS: usize = u16::MAX as usize;
 
-/// The errors the checks found: each key's path and what is wrong, in the order found.
+/// One error a check found: the key it names, what is wrong, and the other keys the check
+/// read (a check whose inputs failed to parse is not reported: it would judge a stand-in).
+#[derive(Debug)]
+pub(super) struct Check {
+    pub(super) key: String,
+    pub(super) message: String,
+    pub(super) reads: Vec<String>,
+}
+
+/// The errors the checks found, in the order found.
 #[derive(Debug, Default)]
-pub(super) struct Found(pub(super) Vec<(String, String)>);
+pub(super) struct Found(pub(super) Vec<Check>);
 
 impl Found {
     pub(super) fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push((key.into(), message.into()));
+        self.reading(key, &[], message);
+    }
+
+    /// An error about `key` from a check that also read `reads` (paths from the top).
+    pub(super) fn reading(
+        &mut self,
+        key: impl Into<String>,
+        reads: &[&str],
+        message: impl Into<String>,
+    ) {
+        self.0.push(Check {
+            key: key.into(),
+            message: message.into(),
+            reads: reads.iter().map(|r| (*r).to_string()).collect(),
+        });
     }
 
     /// A pusher for the keys of the `i`-th attacker (counted from 0), named as the file
-    /// numbers them (`attacker[1].end`).
-    fn attacker(&mut self, i: usize) -> impl FnMut(&str, String) + '_ {
-        move |k, message| self.push(format!("attacker[{}].{k}", i + 1), message)
+    /// numbers them (`attacker[1].end`). Its reads are keys of the same attacker, or of the
+    /// scenario when they start with `/` (`/duration`).
+    fn attacker(&mut self, i: usize) -> impl FnMut(&str, &[&str], String) + '_ {
+        move |k, reads, message| {
+            let at = |k: &str| match k.strip_prefix('/') {
+                Some(top) => top.to_string(),
+                None => format!("attacker[{}].{k}", i + 1),
+            };
+            let reads: Vec<String> = reads.iter().map(|r| at(r)).collect();
+            self.0.push(Check {
+                key: at(k),
+                message,
+                reads,
+            });
+        }
     }
 }
+
+/// What an attacker check reports through: the key it names (of this attacker), the other
+/// keys it read, and what is wrong.
+type Bad<'a> = dyn FnMut(&str, &[&str], String) + 'a;
 
 impl Scenario {
     /// Every check that needs several keys; each error found is pushed into `found`.
@@ -122,8 +151,9 @@ impl Scenario {
             found.push("duration", "must be positive");
         }
         if self.interval.ms() == 0 || self.duration.ms() / self.interval.ms().max(1) > 1_000_000 {
-            found.push(
+            found.reading(
                 "interval",
+                &["duration"],
                 "must be positive and give at most 1,000,000 rows",
             );
         }
@@ -159,11 +189,16 @@ impl Scenario {
         self.check_countries_are_priced(found);
         if let Some(inc) = &self.incident {
             if !self.flows.contains(&inc.flow) {
-                found.push("incident.flow", "names a flow the scenario does not run");
+                found.reading(
+                    "incident.flow",
+                    &["flows"],
+                    "names a flow the scenario does not run",
+                );
             }
             if inc.sms.is_none() && inc.blocked.is_none() && inc.bill_usd.is_none() {
-                found.push(
+                found.reading(
                     "incident",
+                    &["incident.sms", "incident.blocked", "incident.bill_usd"],
                     "give at least one documented figure: sms, blocked or bill_usd",
                 );
             }
@@ -181,13 +216,14 @@ impl Scenario {
     }
 
     /// One attacker's window, shape and kind's keys; `bad` names a key of this attacker.
-    fn validate_attacker(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
+    fn validate_attacker(&self, bad: &mut Bad, a: &RawAttacker) {
         if a.end <= a.start {
-            bad("end", "must be after start".into());
+            bad("end", &["start"], "must be after start".into());
         }
         if a.end > self.duration {
             bad(
                 "end",
+                &["/duration"],
                 format!(
                     "is past the scenario's duration ({}); end the attack by then",
                     self.duration
@@ -200,12 +236,14 @@ impl Scenario {
             if a.pumping.plan.numbers == Some(Numbering::Sequential) {
                 bad(
                     "numbers",
+                    &["shape"],
                     "shape low_and_slow draws numbers at random; remove the key or use another shape".into(),
                 );
             }
             if a.pumping.client.rotate_every.is_some() {
                 bad(
                     "rotate_every",
+                    &["shape"],
                     "shape low_and_slow draws an address from ip_pool for every request; remove the key or use another shape".into(),
                 );
             }
@@ -214,19 +252,23 @@ impl Scenario {
         {
             bad(
                 "burst_on",
+                &["shape", "burst_off"],
                 "only shape burst uses burst_on and burst_off".into(),
             );
         }
-        if a.pace.shape == Shape::Burst && (a.pace.burst_on.is_none() || a.pace.burst_off.is_none())
-        {
-            bad("shape", "burst needs burst_on and burst_off".into());
+        if a.pace.shape == Shape::Burst && (a.pace.burst_on.is_none() || a.pace.burst_off.is_none()) {
+            bad(
+                "shape",
+                &["burst_on", "burst_off"],
+                "burst needs burst_on and burst_off".into(),
+            );
         }
         self.validate_shape(bad, a);
         self.validate_kind_keys(bad, a);
     }
 
     /// The keys of an attacker's kind, and only those.
-    fn validate_kind_keys(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
+    fn validate_kind_keys(&self, bad: &mut Bad, a: &RawAttacker) {
         let sms_only = [
             ("targets", a.pumping.targets.is_some()),
             ("numbers", a.pumping.plan.numbers.is_some()),
@@ -275,7 +317,11 @@ impl Scenario {
         };
         for (k, present) in sms_only.iter().chain(&others) {
             if *present && !allowed.contains(k) {
-                bad(k, format!("does not apply to kind {}", a.kind.name()));
+                bad(
+                    k,
+                    &["kind"],
+                    format!("does not apply to kind {}", a.kind.name()),
+                );
             }
         }
         if a.kind == AttackKind::SmsPumping
@@ -286,25 +332,40 @@ impl Scenario {
         {
             bad(
                 "targets",
+                &["kind"],
                 "sms_pumping needs target countries with weights".into(),
             );
         }
         if a.kind == AttackKind::WebhookForgery && !self.emitter.sign {
-            bad("kind", "webhook_forgery needs emitter.sign = true".into());
+            bad(
+                "kind",
+                &["/emitter.sign"],
+                "webhook_forgery needs emitter.sign = true".into(),
+            );
         }
         if a.reverse.candidates_per_message == Some(0) {
-            bad("candidates_per_message", "counts must be at least 1".into());
+            bad(
+                "candidates_per_message",
+                &[],
+                "counts must be at least 1".into(),
+            );
         }
         if a.reverse.sender_accounts == Some(0) {
-            bad("sender_accounts", "counts must be at least 1".into());
+            bad("sender_accounts", &[], "counts must be at least 1".into());
         }
         if a.kind == AttackKind::SmsPumping {
-            self.validate_pumping(bad, a);
+            // Every check of a pumping attacker reads its kind.
+            let mut pumping = |k: &str, reads: &[&str], message: String| {
+                let mut reads = reads.to_vec();
+                reads.push("kind");
+                bad(k, &reads, message);
+            };
+            self.validate_pumping(&mut pumping, a);
         }
     }
 
     /// The rate keys each shape reads, and only those.
-    fn validate_shape(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
+    fn validate_shape(&self, bad: &mut Bad, a: &RawAttacker) {
         let name = a.pace.shape.name();
         let keys = [
             (
@@ -326,32 +387,37 @@ impl Scenario {
         ];
         for (k, present, applies) in keys {
             if present && !applies {
-                bad(k, format!("does not apply to shape {name}"));
+                bad(k, &["shape"], format!("does not apply to shape {name}"));
             }
         }
         if a.pace.shape != Shape::Ramp && a.pace.rate_per_s.is_none() {
-            bad("rate_per_s", format!("shape {name} needs rate_per_s"));
+            bad(
+                "rate_per_s",
+                &["shape"],
+                format!("shape {name} needs rate_per_s"),
+            );
         }
         if a.pace.shape == Shape::Ramp {
             let points = a.pace.ramp.as_deref().unwrap_or_default();
             if points.is_empty() {
                 bad(
                     "ramp",
+                    &["shape"],
                     "shape ramp needs ramp = [{ at = \"0h\", per_s = ... }, ...]".into(),
                 );
             }
             if points.windows(2).any(|w| w[1].at <= w[0].at) {
-                bad("ramp", "the points' `at` must increase".into());
+                bad("ramp", &["shape"], "the points' `at` must increase".into());
             }
         }
         if a.pace.peak_hour.is_some_and(|h| !(0.0..24.0).contains(&h)) {
-            bad("peak_hour", "must be in [0, 24)".into());
+            bad("peak_hour", &[], "must be in [0, 24)".into());
         }
     }
 
     /// The numbering, account, carrier, adaptation and CAPTCHA keys of an `sms_pumping`
     /// attacker, against each other and the rest of the scenario.
-    fn validate_pumping(&self, bad: &mut dyn FnMut(&str, String), a: &RawAttacker) {
+    fn validate_pumping(&self, bad: &mut Bad, a: &RawAttacker) {
         for (k, v) in [
             ("sms_per_account", a.pumping.client.sms_per_account),
             ("accounts", a.pumping.client.accounts),
@@ -359,11 +425,15 @@ impl Scenario {
             ("ranges", a.pumping.plan.ranges),
         ] {
             if v == Some(0) {
-                bad(k, "must be at least 1".into());
+                bad(k, &[], "must be at least 1".into());
             }
         }
         if a.pumping.client.accounts.is_some() && a.pumping.client.sms_per_account.is_none() {
-            bad("accounts", "needs sms_per_account".into());
+            bad(
+                "accounts",
+                &["sms_per_account"],
+                "needs sms_per_account".into(),
+            );
         }
         let targets: Vec<&Iso> = a
             .pumping
@@ -392,6 +462,7 @@ impl Scenario {
                     if n == 0 {
                         bad(
                             "carriers",
+                            &["targets", "/carrier"],
                             format!("target {} has none of these [[carrier]] names", iso.0),
                         );
                     }
@@ -414,6 +485,7 @@ impl Scenario {
         {
             bad(
                 "carriers",
+                &["targets", "/carrier"],
                 format!("{name:?} is no [[carrier]] of a target country"),
             );
         }
@@ -421,18 +493,17 @@ impl Scenario {
             validate_adapt(bad, adapt, ranges, targets.len(), candidates_max);
         }
         if a.pumping.client.solver.is_some() && self.defences.captcha.is_none() {
-            bad("solver", "there is no [defences.captcha] to solve".into());
+            bad(
+                "solver",
+                &["/defences.captcha"],
+                "there is no [defences.captcha] to solve".into(),
+            );
         }
     }
 
     /// A pumping attacker's ranges fit the premium numbers of each target (a carrier's block,
     /// or the country's).
-    fn validate_capacity(
-        &self,
-        bad: &mut dyn FnMut(&str, String),
-        a: &RawAttacker,
-        targets: &[&Iso],
-    ) {
+    fn validate_capacity(&self, bad: &mut Bad, a: &RawAttacker, targets: &[&Iso]) {
         let stride = range_stride(a.pumping.plan.range_size.unwrap_or(DEFAULT_RANGE_SIZE));
         let ranges = u64::from(a.pumping.plan.ranges.unwrap_or(1));
         for iso in targets {
@@ -448,6 +519,7 @@ impl Scenario {
                     } else {
                         "range_size"
                     },
+                    &["targets", "ranges", "range_size", "/carrier"],
                     format!(
                         "{ranges} ranges of {stride} numbers do not fit the {cap} premium numbers of {}",
                         iso.0
@@ -460,10 +532,23 @@ impl Scenario {
 
     /// `[[carrier]]` tables: known countries, distinct names, shares that fit.
     fn validate_carriers(&self, found: &mut Found) {
-        let mut bad = |i: usize, k: &str, message: String| {
-            found.push(format!("carrier[{}].{k}", i + 1), message);
+        let mut bad = |i: usize, k: &str, reads: Vec<String>, message: String| {
+            found.0.push(Check {
+                key: format!("carrier[{}].{k}", i + 1),
+                message,
+                reads,
+            });
         };
+        // Where each country a carrier may name comes from.
+        let mut countries = vec!["legit.countries".to_string()];
+        countries.extend((1..=self.raw_attackers.len()).map(|j| format!("attacker[{j}].targets")));
         for (i, c) in self.carriers.iter().enumerate() {
+            // The carriers up to this one: their countries, names and shares.
+            let before = |keys: &[&str]| -> Vec<String> {
+                (1..=i + 1)
+                    .flat_map(|j| keys.iter().map(move |k| format!("carrier[{j}].{k}")))
+                    .collect()
+            };
             let known = self.legit.countries.contains_key(&c.country)
                 || self.raw_attackers.iter().any(|a| {
                     a.pumping
@@ -475,6 +560,7 @@ impl Scenario {
                 bad(
                     i,
                     "country",
+                    countries.clone(),
                     format!(
                         "{} is neither a legit country nor an attacker target",
                         c.country.0
@@ -485,6 +571,7 @@ impl Scenario {
                 bad(
                     i,
                     "name",
+                    Vec::new(),
                     format!("must be a non-empty name other than {OTHER_CARRIER:?}"),
                 );
             }
@@ -496,16 +583,18 @@ impl Scenario {
                 bad(
                     i,
                     "name",
+                    before(&["country", "name"]),
                     format!("{} is listed twice for {}", c.name, c.country.0),
                 );
             }
             if c.share.0 <= 0.0 {
-                bad(i, "share", "must be positive".into());
+                bad(i, "share", Vec::new(), "must be positive".into());
             }
             if same.iter().map(|o| o.share.0).sum::<f64>() > 1.0 + SHARE_EPS {
                 bad(
                     i,
                     "share",
+                    before(&["country", "share"]),
                     format!(
                         "the shares of {}'s carriers sum to more than 1",
                         c.country.0
@@ -516,6 +605,7 @@ impl Scenario {
                 bad(
                     i,
                     "country",
+                    before(&["country"]),
                     format!("at most {MAX_CARRIERS_PER_COUNTRY} carriers per country"),
                 );
             }
@@ -552,14 +642,12 @@ impl Scenario {
             if table.lists(&iso.0) {
                 continue;
             }
-            let hint = match LOOK_ALIKE_CODES.iter().find(|(wrong, _)| *wrong == iso.0) {
-                Some((_, right)) if table.lists(right) => format!("; did you mean {right}?"),
-                _ => String::new(),
-            };
+            // Every code here is assigned (`Iso`), so a look-alike such as `UK` was refused,
+            // with the code meant, before this check (mo2fa_core::iso3166::suggest).
             found.push(
                 key,
                 format!(
-                    "{} is not in the price table (scenarios/data/sms_prices.csv), so it has no price{hint}",
+                    "{} is not in the price table (scenarios/data/sms_prices.csv), so it has no price",
                     iso.0
                 ),
             );
@@ -570,23 +658,24 @@ impl Scenario {
 /// An adaptive pumping attacker's `adapt` against its ranges, targets and carriers (the most
 /// any target offers).
 fn validate_adapt(
-    bad: &mut dyn FnMut(&str, String),
+    bad: &mut Bad,
     adapt: &RawAdapt,
     ranges: u64,
     targets: usize,
     candidates_max: usize,
 ) {
     if adapt.after_blocks == 0 {
-        bad("adapt.after_blocks", "must be at least 1".into());
+        bad("adapt.after_blocks", &[], "must be at least 1".into());
     }
     if adapt.back_off.is_some() != (adapt.action == AdaptAction::BackOff) {
         bad(
             "adapt.back_off",
+            &["adapt.action"],
             "is required by action = \"back_off\" and refused by the others".into(),
         );
     }
     if adapt.back_off.is_some_and(|d| d.ms() == 0) {
-        bad("adapt.back_off", "must be positive".into());
+        bad("adapt.back_off", &[], "must be positive".into());
     }
     let (ok, why) = match adapt.action {
         AdaptAction::NextRange => (ranges >= 2, "needs ranges >= 2"),
@@ -598,7 +687,11 @@ fn validate_adapt(
         AdaptAction::BackOff => (true, ""),
     };
     if !ok {
-        bad("adapt.action", why.into());
+        bad(
+            "adapt.action",
+            &["ranges", "targets", "carriers", "/carrier"],
+            why.into(),
+        );
     }
 }
 
@@ -633,5 +726,94 @@ impl Scenario {
                 "must be positive (use card_daily_limit_usd = 0 for no recharges)",
             );
         }
+    }
+}
+
+/// [`Scenario::parse`]: every error at once, in file order, each as `file:line: key: message`.
+/// The typed parse collects every key that fails ([`mo2fa_core::conf::collect`]), standing in
+/// for the required ones, so the checks that need several keys run on everything else; a
+/// check that read a key that failed is left out (it would judge the stand-in).
+pub(super) fn parse(file: &str, text: &str) -> Result<Scenario, ScenarioError> {
+    let mut collected = mo2fa_core::conf::collect::<Scenario>(text);
+    let keys = &collected.keys;
+    // serde names only the first missing key of a table; these are all of them.
+    let mut problems: Vec<Problem> = match text.parse::<toml::Table>() {
+        Ok(table) => missing_keys(&table)
+            .into_iter()
+            .map(|key| {
+                keys.problem(
+                    key,
+                    "required key is missing (scenarios/README.md lists every key)",
+                )
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    for p in collected.problems.iter() {
+        let again =
+            p.message == "required key is missing" && problems.iter().any(|q| q.key == p.key);
+        if !again {
+            problems.push(p.clone());
+        }
+    }
+    // Array indexes in the value are the file's only when no element was taken out.
+    let renumbered = collected.renumbered;
+    let Some(mut s) = collected.value.take().filter(|_| !renumbered) else {
+        return Err(ScenarioError::problems(file, problems));
+    };
+    let mut found = Found::default();
+    s.check_all(file, &mut found)?;
+    // A check about a key that already failed, is missing, or read one, would only say it
+    // again or judge a stand-in.
+    let said: Vec<String> = problems.iter().map(|p| p.key.clone()).collect();
+    problems.extend(
+        found
+            .0
+            .into_iter()
+            .filter(|c| {
+                !said.contains(&c.key)
+                    && !collected.touches_removed(&c.key)
+                    && !c.reads.iter().any(|r| collected.touches_removed(r))
+            })
+            .map(|c| keys.problem(c.key, c.message)),
+    );
+    if !problems.is_empty() {
+        return Err(ScenarioError::problems(file, problems));
+    }
+    s.attackers = std::mem::take(&mut s.raw_attackers)
+        .into_iter()
+        .map(|raw| Attacker::from_raw(raw, &s.defences))
+        .collect();
+    Ok(s)
+}
+
+impl Scenario {
+    /// Every check of a parsed scenario, each error pushed into `found`.
+    fn check_all(&mut self, file: &str, found: &mut Found) -> Result<(), ScenarioError> {
+        // The checks written as single errors (the population's shares, history, incident).
+        let single = [
+            population::resolve(&mut self.legit, file),
+            self.history.as_ref().map_or(Ok(()), |h| h.check(file)),
+            self.incident.as_ref().map_or(Ok(()), |i| i.check(file)),
+        ];
+        for result in single {
+            match result {
+                Ok(()) => {}
+                Err(ScenarioError::Invalid { key, message, .. }) => found.push(key, message),
+                Err(e) => return Err(e),
+            }
+        }
+        // A preset's rules merged under the section's own keys.
+        match std::mem::take(&mut self.defences.sms).resolve() {
+            Ok(sms) => self.defences.sms = sms,
+            Err(all) => {
+                for e in all {
+                    found.push(format!("defences.sms.{}", e.key), e.message);
+                }
+            }
+        }
+        self.validate(found);
+        self.validate_billing(found);
+        Ok(())
     }
 }

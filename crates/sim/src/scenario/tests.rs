@@ -676,7 +676,7 @@ fn a_country_typo_is_refused_at_its_line_with_a_suggestion() {
     let geo = format!("{MINIMAL}[defences.sms]\ngeo_allow = [\"US\", \"UK\"]\n");
     let e = err(&geo);
     assert!(
-        e.starts_with("bad.toml:14: defences.sms.geo_allow: \"UK\" is not an ISO 3166-1")
+        e.starts_with("bad.toml:14: defences.sms.geo_allow[2]: \"UK\" is not an ISO 3166-1")
             && e.ends_with("did you mean GB?"),
         "{e}"
     );
@@ -902,3 +902,5 @@ fn an_unknown_attacker_key_is_refused_with_its_line_and_serdes_list() {
         err(&text)
     );
 }
+
+mod mixed;
