@@ -301,7 +301,7 @@ fn second_currency_is_printed_beside_usd() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     // SMS OTP at 1e6, f = 0: 10 + 0.0629625 x 1e6 = $62,972.50, half of it in EUR.
-    assert!(stdout.contains("SMS OTP $62,972 (31,486 EUR)"), "{stdout}");
+    assert!(stdout.contains("SMS OTP $62,973 (31,486 EUR)"), "{stdout}");
     let r = results(&dir);
     assert_eq!(r["report_currency"]["currency"], "EUR");
     assert!(

@@ -280,6 +280,8 @@ impl LineChart {
         axes(&mut out, r, &x, &y, true);
         if self.series.iter().all(|s| s.points.is_empty()) {
             no_data(&mut out, r);
+        } else if all_zero(&self.series) {
+            zero_notice(&mut out, r, &self.y.label);
         }
         polylines(&mut out, &clip, r, &x, &y, &self.series);
         markers(&mut out, r, &x, &y, &self.markers);
@@ -290,6 +292,24 @@ impl LineChart {
     }
 }
 
+/// Every point of every series is zero (and there is at least one point): the plot would be
+/// an empty frame, so it says so in words instead.
+fn all_zero(series: &[Series]) -> bool {
+    series.iter().any(|s| !s.points.is_empty())
+        && series.iter().all(|s| s.points.iter().all(|p| p.1 == 0.0))
+}
+
+/// The words in place of a plot whose values are all zero.
+fn zero_notice(out: &mut String, r: Rect, what: &str) {
+    let _ = writeln!(
+        out,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" fill=\"#555\">{}: 0 throughout the run</text>",
+        (r.x0 + r.x1) / 2.0,
+        (r.y0 + r.y1) / 2.0 + 4.0,
+        escape(what)
+    );
+}
+
 impl TimeSeriesChart {
     pub fn to_svg(&self) -> String {
         let xs = self
@@ -297,21 +317,25 @@ impl TimeSeriesChart {
             .iter()
             .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|q| q.0)));
         let x = Fitted::fit(&self.x, xs, false);
-        let panel_h = 150.0;
         let mut out = String::new();
         let mut body = String::new();
         let mut top = 44.0;
         for (i, p) in self.panels.iter().enumerate() {
             let items: Vec<LegendItem> = p.series.iter().map(Series::legend_item).collect();
             let after = legend(&mut body, &items, 80.0, top + 12.0, WIDTH - 20.0);
+            // A panel of zeros shrinks to a strip that says so: no empty frame, no y ticks.
+            let zero = all_zero(&p.series);
             let r = Rect {
                 x0: 80.0,
                 y0: after,
                 x1: WIDTH - 24.0,
-                y1: after + panel_h,
+                y1: after + if zero { 32.0 } else { 150.0 },
             };
             let ys = p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1));
-            let y = Fitted::fit(&p.y, ys, true);
+            let mut y = Fitted::fit(&p.y, ys, true);
+            if zero {
+                y.ticks.clear();
+            }
             let clip = format!("{}-clip{i}", self.id);
             clip_def(&mut body, &clip, r);
             bands(&mut body, r, &x, &self.bands, i == 0);
@@ -320,7 +344,11 @@ impl TimeSeriesChart {
                 no_data(&mut body, r);
             }
             polylines(&mut body, &clip, r, &x, &y, &p.series);
-            y_label(&mut body, r, &p.y.label);
+            if zero {
+                zero_notice(&mut body, r, &p.y.label);
+            } else {
+                y_label(&mut body, r, &p.y.label);
+            }
             top = r.y1 + 8.0;
             if i + 1 == self.panels.len() {
                 top += 20.0;
@@ -375,6 +403,37 @@ mod tests {
         assert!(svg.contains("stroke-dasharray=\"7 4\""));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg, line_chart().to_svg(), "deterministic");
+    }
+
+    #[test]
+    fn a_panel_of_zeros_says_so_in_a_strip() {
+        let panel = |v: f64, label: &str| Panel {
+            y: Axis::new(label, Scale::Linear, Format::Count),
+            series: vec![Series::new("a", PALETTE[0], vec![(0.0, v), (1.0, v)])],
+        };
+        let chart = |panels| TimeSeriesChart {
+            id: "t".into(),
+            title: "t".into(),
+            description: "d".into(),
+            x: Axis::new("Hours", Scale::Linear, Format::Hours),
+            panels,
+            bands: vec![],
+        };
+        let zero = chart(vec![panel(3.0, "Verified"), panel(0.0, "Pumped SMS")]).to_svg();
+        assert!(zero.contains("Pumped SMS: 0 throughout the run"), "{zero}");
+        assert!(!zero.contains("rotate(-90)\" text-anchor=\"middle\" fill=\"#333\">Pumped SMS"));
+        let both = chart(vec![panel(3.0, "Verified"), panel(2.0, "Pumped SMS")]).to_svg();
+        assert!(!both.contains("throughout the run"));
+        let height = |svg: &str| -> f64 {
+            let i = svg.find("height=\"").expect("height") + 8;
+            svg[i..]
+                .split('"')
+                .next()
+                .expect("value")
+                .parse()
+                .expect("number")
+        };
+        assert!(height(&zero) < height(&both) - 100.0, "the strip is short");
     }
 
     #[test]
