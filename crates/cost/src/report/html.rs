@@ -85,7 +85,7 @@ section, nav { background: #fff; border: 1px solid #e1e4e8; border-radius: 8px; 
 svg { max-width: 100%; height: auto; display: block; margin: 8px 0; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 8px 0; }
 caption { text-align: left; color: #555; padding-bottom: 4px; }
-th, td { border-bottom: 1px solid #e5e7eb; padding: 4px 8px; text-align: left; }
+th, td { border-bottom: 1px solid #e5e7eb; padding: 4px 5px; text-align: left; }
 th { background: #f1f5f9; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 td.n { white-space: nowrap; }
