@@ -6,6 +6,7 @@ use mo2fa_cost::episode::{EpisodeSpec, episode};
 use mo2fa_cost::error::CostError;
 use mo2fa_cost::prices::Date;
 use mo2fa_cost::report::cost::CostReport;
+use mo2fa_cost::report::currency::Currency;
 use mo2fa_cost::sweep::{self, SweepOptions};
 use std::path::PathBuf;
 
@@ -39,6 +40,41 @@ pub struct CostArgs {
     /// Leave the illustrative pumping episode out of the report.
     #[arg(long)]
     pub no_episode: bool,
+    /// A second currency for summary.md, report.html and the printed figures (ISO 4217, e.g.
+    /// EUR), as a run's `[report] currency`; needs --per-usd, --rate-date and --rate-source.
+    /// An added view only: results.json and the CSV stay in USD.
+    #[arg(long, requires_all = ["per_usd", "rate_date", "rate_source"])]
+    pub currency: Option<String>,
+    /// Units of --currency per US dollar.
+    #[arg(long, requires = "currency")]
+    pub per_usd: Option<f64>,
+    /// The day the rate is for (YYYY-MM-DD).
+    #[arg(long, requires = "currency")]
+    pub rate_date: Option<String>,
+    /// Where the rate comes from (a publication or URL).
+    #[arg(long, requires = "currency")]
+    pub rate_source: Option<String>,
+}
+
+impl CostArgs {
+    /// The second currency, checked as a run checks its `[report]` table.
+    fn currency(&self) -> Result<Option<Currency>, CostError> {
+        match (
+            &self.currency,
+            self.per_usd,
+            &self.rate_date,
+            &self.rate_source,
+        ) {
+            (Some(code), Some(rate), Some(date), Some(source)) => {
+                Currency::new(code, rate, date, source).map(Some)
+            }
+            (None, ..) => Ok(None),
+            _ => Err(CostError::argument(
+                "currency",
+                "needs --per-usd, --rate-date and --rate-source",
+            )),
+        }
+    }
 }
 
 /// Runs the sweep, writes the report files, and returns the text to print.
@@ -56,6 +92,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
     if !(args.at.is_finite() && args.at > 0.0) {
         return Err(CostError::argument("at", "must be a volume > 0"));
     }
+    let currency = args.currency()?;
     let mix = PricedMix::load(
         &args.mix,
         &LoadOptions {
@@ -81,12 +118,12 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
             &EpisodeSpec::healthchecks(sweep.reference_volume),
         )?)
     };
-    let report = CostReport::render(&sweep, ep.as_ref());
+    let report = CostReport::render(&sweep, ep.as_ref(), currency.as_ref());
     let written = report.write(&args.out).map_err(|source| CostError::Io {
         file: args.out.clone(),
         source,
     })?;
-    let mut text = mo2fa_cost::report::cost::terminal_table(&sweep);
+    let mut text = mo2fa_cost::report::cost::terminal_table(&sweep, currency.as_ref());
     for p in written {
         text.push_str(&format!("wrote {}\n", p.display()));
     }

@@ -3,8 +3,28 @@
 # loads, or a DOM without the charts. Not part of CI (needs Chromium: apt-get install chromium).
 #
 # usage: tests/chromium_report.sh [path/to/report.html] [screenshot.png]
+#        tests/chromium_report.sh --all OUTDIR
 # Default: reports/example/report.html. With a second argument, also saves a screenshot.
+# --all: writes the four kinds of report a user meets with ${MO2FA:-target/release/mo2fa}
+# (`mo2fa cost` on the us-eu mix at fraud 0/10/20 %, the quickstart run, an incident replay
+# (healthchecks) and a threat scenario (threats/guessing-open)) into OUTDIR/<name>/, renders
+# each and saves OUTDIR/<name>.png; the screenshots are for a person to look at.
 set -euo pipefail
+
+if [[ "${1:-}" == "--all" ]]; then
+  out="${2:?usage: tests/chromium_report.sh --all OUTDIR}"
+  bin="${MO2FA:-target/release/mo2fa}"
+  [[ -x "$bin" ]] || { echo "no mo2fa binary at $bin (cargo build --release, or set MO2FA)" >&2; exit 2; }
+  mkdir -p "$out"
+  "$bin" cost --mix scenarios/mixes/us-eu.toml --fraud-share 0,0.1,0.2 --out "$out/cost" >/dev/null
+  "$bin" run scenarios/quickstart.toml --out "$out/quickstart" --force >/dev/null
+  "$bin" run scenarios/incidents/healthchecks.toml --out "$out/incident" --force >/dev/null
+  "$bin" run scenarios/threats/guessing-open.toml --out "$out/threat" --force >/dev/null
+  for name in cost quickstart incident threat; do
+    "$0" "$out/$name/report.html" "$out/$name.png"
+  done
+  exit 0
+fi
 
 report="${1:-reports/example/report.html}"
 shot="${2:-}"

@@ -4,6 +4,8 @@
 //!   SMS OTP(V, f=0.2) = 10 + 0.2581025·V
 //!   reverse(V)        = 0.01436625·V + 100·ceil(V / 34782.6087)
 //!   break-even (f=0)  = 90 / (0.0629625 − 0.01436625) = 1851.99…
+//!   break-even (f=0.2) = 90 / (0.2581025 − 0.01436625) = 369.24…, below the range's start
+//!   (1e3): the search runs from 1 verification a month, so it is reported, not "always".
 //!
 //! Numbers are read from `results.json` and `cost_curve.csv`, never from the printed table.
 
@@ -79,7 +81,14 @@ fn csv_matches_hand_computed_curves_and_break_even() {
     );
     assert!((num(&be["cheaper_from"]) - exact).abs() < 1e-6, "{be}");
     assert_eq!(num(&shares[1]["fraud_share"]), 0.2);
-    assert_eq!(shares[1]["break_even"]["kind"], "always", "{r}");
+    let be = &shares[1]["break_even"];
+    assert_eq!(be["kind"], "at", "{r}");
+    let exact = 90.0 / (0.2581025 - 0.01436625);
+    assert!(
+        (num(&be["first_cheaper_above"]) - exact).abs() < 1e-6,
+        "{be}"
+    );
+    assert_eq!(num(&r["break_even_searched_from"]), 1.0);
     assert_eq!(num(&r["reference_volume"]), 1e6);
     for (share, sms) in shares.iter().zip([62_972.5, 258_112.5]) {
         let at = &share["at_reference"];
@@ -137,6 +146,10 @@ fn csv_matches_hand_computed_curves_and_break_even() {
     }
     let summary = std::fs::read_to_string(dir.join("summary.md")).expect("summary");
     assert!(summary.contains("break-even at 1,852"), "{summary}");
+    assert!(
+        summary.contains("break-even at 369 verifications a month; reverse iMessage is cheaper above it (below 1,000"),
+        "{summary}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -197,6 +210,27 @@ fn bad_inputs_fail_with_file_line_and_key() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("earliest is 2024-01-23"));
+    // A second currency takes the four values a run's [report] takes, checked the same way.
+    let out = run(&["--mix", m.to_str().expect("utf-8"), "--currency", "EUR"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--per-usd"));
+    let out = run(&[
+        "--mix",
+        m.to_str().expect("utf-8"),
+        "--currency",
+        "USD",
+        "--per-usd",
+        "1",
+        "--rate-date",
+        "2026-05-25",
+        "--rate-source",
+        "x",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--currency: \"USD\" is not an ISO 4217 code other than USD")
+    );
     let out = run(&["--mix", "/nonexistent/mix.toml"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/mix.toml: cannot read"));
@@ -234,5 +268,45 @@ fn price_date_selects_an_older_snapshot() {
     assert_eq!(r["price_snapshot"], "2024-04-29", "{r}");
     assert_eq!(num(&r["monthly_verifications_from"]), 1e6);
     assert_eq!(num(&r["monthly_verifications_to"]), 1e6);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn second_currency_is_printed_beside_usd() {
+    let dir = out_dir("eur");
+    let m = mix("two-country.toml");
+    let out = run(&[
+        "--mix",
+        m.to_str().expect("utf-8"),
+        "--volumes",
+        "1e6",
+        "--fraud-share",
+        "0",
+        "--currency",
+        "EUR",
+        "--per-usd",
+        "0.5",
+        "--rate-date",
+        "2026-05-25",
+        "--rate-source",
+        "test rate",
+        "--no-episode",
+        "--out",
+        dir.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // SMS OTP at 1e6, f = 0: 10 + 0.0629625 x 1e6 = $62,972.50, half of it in EUR.
+    assert!(stdout.contains("SMS OTP $62,973 (31,486 EUR)"), "{stdout}");
+    let r = results(&dir);
+    assert_eq!(r["report_currency"]["currency"], "EUR");
+    assert!(
+        (num(&r["fraud_shares"][0]["at_reference"]["sms_otp"]["total_usd"]) - 62_972.5).abs()
+            < 1e-6
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

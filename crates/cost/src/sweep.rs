@@ -5,6 +5,10 @@ use super::config::PricedMix;
 use super::error::CostError;
 use super::model::{BreakEven, CostCurve, CrossingScan, Evaluation, break_even, curves, evaluate};
 
+/// Volume the break-even search starts at, whatever the range: the report's close-up chart
+/// starts at zero, so a crossing below the range's start is still reported (the cards and the
+/// charts then agree instead of saying "always cheaper" above a crossing the chart shows).
+pub const BREAK_EVEN_FROM: f64 = 1.0;
 /// Default grid density.
 pub const DEFAULT_POINTS_PER_DECADE: u32 = 10;
 /// Step of a fraud-share range given without one (`0..0.5`).
@@ -221,7 +225,7 @@ pub fn run(mix: PricedMix, opts: &SweepOptions) -> Result<Sweep, CostError> {
                 lines: reverse.lines_at(v),
             });
         }
-        let scan = break_even(&mix, f, opts.lo, opts.hi)?;
+        let scan = break_even(&mix, f, BREAK_EVEN_FROM.min(opts.lo), opts.hi)?;
         per_fraud.push(FraudResult {
             fraud_share: f,
             sms,

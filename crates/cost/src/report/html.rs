@@ -85,9 +85,12 @@ section, nav { background: #fff; border: 1px solid #e1e4e8; border-radius: 8px; 
 svg { max-width: 100%; height: auto; display: block; margin: 8px 0; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; margin: 8px 0; }
 caption { text-align: left; color: #555; padding-bottom: 4px; }
-th, td { border-bottom: 1px solid #e5e7eb; padding: 4px 8px; text-align: left; }
+th, td { border-bottom: 1px solid #e5e7eb; padding: 4px 5px; text-align: left; }
 th { background: #f1f5f9; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { white-space: nowrap; }
+td.none { color: #555; font-style: italic; }
+.table { overflow-x: auto; }
 details summary { cursor: pointer; color: #0b5cad; }
 footer { color: #555; font-size: 13px; }
 footer p { margin: 4px 0; }
@@ -179,7 +182,9 @@ fn block(out: &mut String, b: &Block) {
             if *collapsed {
                 let _ = writeln!(out, "<details><summary>{}</summary>", escape(caption));
             }
-            out.push_str("<table>\n");
+            // Wide tables scroll inside their section rather than squeezing numbers apart
+            // from their units.
+            out.push_str("<div class=\"table\"><table>\n");
             if !*collapsed {
                 let _ = writeln!(out, "<caption>{}</caption>", escape(caption));
             }
@@ -189,6 +194,14 @@ fn block(out: &mut String, b: &Block) {
                 let _ = write!(out, "<th scope=\"col\"{class}>{}</th>", escape(h));
             }
             out.push_str("</tr></thead>\n<tbody>\n");
+            if rows.is_empty() {
+                // A table of headers alone reads as a rendering fault; say it is empty.
+                let _ = writeln!(
+                    out,
+                    "<tr><td class=\"none\" colspan=\"{}\">none in this run</td></tr>",
+                    headers.len().max(1)
+                );
+            }
             for row in rows {
                 out.push_str("<tr>");
                 for (i, cell) in row.iter().enumerate() {
@@ -197,7 +210,7 @@ fn block(out: &mut String, b: &Block) {
                 }
                 out.push_str("</tr>\n");
             }
-            out.push_str("</tbody></table>\n");
+            out.push_str("</tbody></table></div>\n");
             if *collapsed {
                 out.push_str("</details>\n");
             }
@@ -215,6 +228,25 @@ fn block(out: &mut String, b: &Block) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_table_says_so() {
+        let page = Page {
+            sections: vec![Section::new("one", "First").push(Block::Table {
+                caption: "Per rule".into(),
+                headers: vec!["rule".into(), "blocked".into(), "first".into()],
+                rows: Vec::new(),
+                numeric: vec![false, true, true],
+                collapsed: false,
+            })],
+            ..Page::default()
+        };
+        let html = page.to_html();
+        assert!(
+            html.contains("<td class=\"none\" colspan=\"3\">none in this run</td>"),
+            "{html}"
+        );
+    }
 
     #[test]
     fn page_escapes_text_and_has_no_external_references() {
@@ -237,6 +269,7 @@ mod tests {
         assert!(!html.contains("<script"));
         assert!(html.contains("&lt;script&gt;"));
         assert!(html.contains("<td>&lt;b&gt;</td>"));
+        assert!(html.contains("<div class=\"table\"><table>"));
         assert!(html.contains("<a href=\"#two\">Second</a>"));
         assert!(!html.contains("href=\"http"));
         assert!(!html.contains("src="));

@@ -6,11 +6,13 @@
 //!   percentile distributions).
 //! * [`html`]: a page of titled sections holding paragraphs, key figures, charts and tables.
 //! * [`cost`]: the `mo2fa cost` report built from a [`crate::sweep::Sweep`].
+//! * [`currency`]: a second currency shown beside USD on the pages people read.
 //!
 //! All text placed in HTML or SVG goes through [`escape`]; chart SVG is produced only by this
 //! module, which is why [`html::Block::Svg`] may embed it verbatim.
 
 pub mod cost;
+pub mod currency;
 pub mod html;
 pub mod svg;
 

@@ -24,7 +24,7 @@ fn report() -> CostReport {
     )
     .expect("sweep");
     let ep = episode(&sweep.mix, &EpisodeSpec::healthchecks(1e6)).expect("episode");
-    CostReport::render(&sweep, Some(&ep))
+    CostReport::render(&sweep, Some(&ep), None)
 }
 
 const SVG_NS: &str = "http://www.w3.org/2000/svg";

@@ -37,7 +37,7 @@ fn num(v: &Value) -> f64 {
 #[test]
 fn results_agree_with_the_model_and_the_summary() {
     let s = sweep_of("us-eu.toml", vec![0.0, 0.1, 0.2]);
-    let report = CostReport::render(&s, None);
+    let report = CostReport::render(&s, None, None);
     let r: Value = serde_json::from_str(&report.results_json).expect("JSON");
     assert_eq!(r["price_snapshot"], s.mix.snapshot.date().to_string());
     assert_eq!(r["mix"], s.mix.name.as_str());
@@ -69,7 +69,7 @@ fn results_agree_with_the_model_and_the_summary() {
         let sentence = describe_break_even(&want.break_even, s.lo, s.hi);
         assert!(report.summary_md.contains(&sentence), "{sentence}");
     }
-    let again = CostReport::render(&s, None);
+    let again = CostReport::render(&s, None, None);
     assert_eq!(report.results_json, again.results_json, "deterministic");
 }
 
@@ -78,7 +78,8 @@ fn pumping_through_an_outbound_fallback_leaves_the_break_even_in_place() {
     // docs/cost.md: with outbound SMS fallback everywhere the fallback is pumped exactly as SMS
     // OTP is, so both curves move together and the break-even stays at about 3,021.
     let s = sweep_of("global.toml", vec![0.0, 0.2]);
-    let r: Value = serde_json::from_str(&CostReport::render(&s, None).results_json).expect("JSON");
+    let r: Value =
+        serde_json::from_str(&CostReport::render(&s, None, None).results_json).expect("JSON");
     let firsts: Vec<f64> = r["fraud_shares"]
         .as_array()
         .expect("array")

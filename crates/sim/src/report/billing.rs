@@ -149,11 +149,17 @@ pub fn rate_sentence(r: &ReportSettings) -> String {
     )
 }
 
-/// `usd` as "$1.23", followed by " (1.14 EUR)" when the scenario has a second currency.
+/// `usd` as "$1,234.56", followed by " (1,141.35 EUR)" when the scenario has a second currency.
 pub fn money(sc: &Scenario, usd: f64) -> String {
+    let grouped = crate::report::grouped_usd;
     match &sc.report {
-        None => format!("${}", two(usd)),
-        Some(r) => format!("${} ({} {})", two(usd), two(r.convert(usd)), r.currency),
+        None => grouped(usd),
+        Some(r) => format!(
+            "{} ({} {})",
+            grouped(usd),
+            grouped(r.convert(usd)).replacen('$', "", 1),
+            r.currency
+        ),
     }
 }
 
@@ -171,7 +177,11 @@ pub fn lines(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
             };
             v.push((
                 format!("{name}: segments app logged / provider billed"),
-                format!("{} / {}", b.app_logged_segments, b.provider_billed_segments),
+                format!(
+                    "{} / {}",
+                    crate::report::grouped(b.app_logged_segments),
+                    crate::report::grouped(b.provider_billed_segments)
+                ),
             ));
             v.push((
                 format!("{name}: list price app logged / provider billed"),

@@ -2,7 +2,7 @@
 //! close-up around them, cost by country, cost by fraud share, and the illustrative episode
 //! (pumped SMS and spend over time, its timeline). Each returns a chart from [`crate::report::svg`].
 
-use super::text::{breakdown_result, country_rows, describe_break_even, pct};
+use super::text::{break_even_volume, breakdown_result, country_rows, describe, pct};
 use crate::episode::Episode;
 use crate::model::{BreakEven, CostCurve, evaluate};
 use crate::report::svg::{
@@ -12,12 +12,16 @@ use crate::report::svg::{
 use crate::report::{group_thousands, short_count};
 use crate::sweep::{FraudResult, Sweep};
 
-const SMS_COLORS: [&str; 6] = [
-    "#d55e00", "#e69f00", "#cc79a7", "#a6761d", "#7f7f7f", "#000000",
+/// Colours of the country and fraud-share charts, which have one SMS and one reverse series.
+const SMS_COLOR: &str = "#d55e00";
+const REV_COLOR: &str = "#0072b2";
+/// One colour family per fraud share on the cost-curve charts (Okabe–Ito): its SMS OTP line is
+/// solid and its reverse iMessage line dashed in the same colour, so each pair reads together.
+const FAMILIES: [&str; 8] = [
+    "#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#7f7f7f", "#000000",
 ];
-const REV_COLORS: [&str; 6] = [
-    "#0072b2", "#56b4e9", "#009e73", "#332288", "#44aa99", "#88ccee",
-];
+/// The one reverse line drawn when pumping cannot move it (the same at every fraud share).
+const SHARED_REVERSE: &str = "#333333";
 /// Line steps drawn exactly (as vertical jumps) on the cost-curve chart; beyond them a step is
 /// too small to see on a log axis and the dense grid is enough.
 const DRAWN_STEPS: u64 = 200;
@@ -78,22 +82,18 @@ fn break_even_marker(r: &FraudResult, color: &str, label_f: bool) -> Option<Mark
     })
 }
 
-/// What the log chart and its linear close-up draw differently from the same curves.
-struct CurveStyle {
-    /// A lone zero-fraud SMS curve reads better without "fraud share 0%" in its name.
-    plain_lone_sms: bool,
-    /// Name of the single reverse curve when pumping cannot move it.
-    shared_reverse: &'static str,
-    /// Log axes squeeze the reverse curves of different fraud shares together, so the log chart
-    /// dashes all but the first to keep them apart.
-    dash_later_reverse: bool,
+/// The colour of fraud share number `i` on the cost-curve charts.
+pub(super) fn family(i: usize) -> &'static str {
+    FAMILIES[i % FAMILIES.len()]
 }
 
 /// The SMS and reverse series of both cost charts, with the SMS break-evens, so the two charts
-/// keep the same colours, order and markers; `points` samples one cost curve for the chart's axes.
+/// keep the same colours, order and markers; `points` samples one cost curve for the chart's
+/// axes. Each fraud share's pair shares a colour and a legend row: SMS OTP solid, reverse
+/// iMessage dashed. When pumping cannot move the reverse curve it is drawn once, last, in a
+/// neutral colour.
 fn cost_series(
     sweep: &Sweep,
-    style: &CurveStyle,
     points: impl Fn(&CostCurve) -> Vec<(f64, f64)>,
 ) -> (Vec<Series>, Vec<Marker>) {
     let same_rev = reverse_invariant(sweep);
@@ -101,49 +101,48 @@ fn cost_series(
     let mut series = Vec::new();
     let mut markers = Vec::new();
     for (i, r) in sweep.per_fraud.iter().enumerate() {
-        let sc = SMS_COLORS[i % SMS_COLORS.len()];
-        let name = if style.plain_lone_sms && !(many || r.fraud_share > 0.0) {
+        let color = family(i);
+        let f = pct(r.fraud_share);
+        let sms_name = if many || r.fraud_share > 0.0 {
+            format!("SMS OTP, fraud {f}")
+        } else {
             String::from("SMS OTP")
-        } else {
-            format!("SMS OTP, fraud share {}", pct(r.fraud_share))
         };
-        series.push(Series::new(&name, sc, points(&r.sms)));
-        markers.extend(break_even_marker(r, sc, many));
-    }
-    let shown = if same_rev { 1 } else { sweep.per_fraud.len() };
-    for (i, r) in sweep.per_fraud.iter().enumerate().take(shown) {
-        let name = if same_rev {
-            String::from(style.shared_reverse)
-        } else {
-            format!("Reverse iMessage, fraud share {}", pct(r.fraud_share))
-        };
-        let mut s = Series::new(&name, REV_COLORS[i % REV_COLORS.len()], points(&r.reverse));
-        if style.dash_later_reverse && !same_rev && i > 0 {
-            s = s.dashed();
+        series.push(Series::new(&sms_name, color, points(&r.sms)).legend_row());
+        if !same_rev {
+            series.push(
+                Series::new(
+                    &format!("Reverse iMessage, fraud {f}"),
+                    color,
+                    points(&r.reverse),
+                )
+                .dashed(),
+            );
         }
-        series.push(s);
+        markers.extend(break_even_marker(r, color, many));
+    }
+    if same_rev && let Some(r) = sweep.per_fraud.first() {
+        let name = if many {
+            "Reverse iMessage, every fraud share (pumping cannot reach it)"
+        } else {
+            "Reverse iMessage"
+        };
+        series.push(
+            Series::new(name, SHARED_REVERSE, points(&r.reverse))
+                .dashed()
+                .legend_row(),
+        );
     }
     (series, markers)
 }
 
 /// The log-log cost-curve chart with break-evens marked.
 pub fn curve_chart(sweep: &Sweep) -> LineChart {
-    let style = CurveStyle {
-        plain_lone_sms: true,
-        shared_reverse: "Reverse iMessage (any fraud share)",
-        dash_later_reverse: true,
-    };
-    let (series, markers) = cost_series(sweep, &style, |c| curve_points(c, sweep.lo, sweep.hi));
+    let (series, markers) = cost_series(sweep, |c| curve_points(c, sweep.lo, sweep.hi));
     let be: Vec<String> = sweep
         .per_fraud
         .iter()
-        .map(|r| {
-            format!(
-                "fraud share {}: {}",
-                pct(r.fraud_share),
-                describe_break_even(&r.break_even, sweep.lo, sweep.hi)
-            )
-        })
+        .map(|r| format!("fraud share {}: {}", pct(r.fraud_share), describe(r, sweep)))
         .collect();
     LineChart {
         id: String::from("curves"),
@@ -175,11 +174,7 @@ pub fn zoom_chart(sweep: &Sweep) -> Option<LineChart> {
     let points: Vec<f64> = sweep
         .per_fraud
         .iter()
-        .filter_map(|r| match r.break_even {
-            BreakEven::At { first, .. } => Some(first),
-            BreakEven::SmsFrom { sms_from } => Some(sms_from),
-            BreakEven::Always | BreakEven::Never => None,
-        })
+        .filter_map(|r| break_even_volume(&r.break_even))
         .collect();
     let furthest = points.iter().copied().fold(f64::NAN, f64::max);
     if !furthest.is_finite() {
@@ -204,12 +199,7 @@ pub fn zoom_chart(sweep: &Sweep) -> Option<LineChart> {
             .map(|v| (v, c.at(v)))
             .collect::<Vec<_>>()
     };
-    let style = CurveStyle {
-        plain_lone_sms: false,
-        shared_reverse: "Reverse iMessage",
-        dash_later_reverse: false,
-    };
-    let (series, markers) = cost_series(sweep, &style, linear);
+    let (series, markers) = cost_series(sweep, linear);
     Some(LineChart {
         id: String::from("zoom"),
         title: String::from(TITLE_ZOOM),
@@ -247,12 +237,12 @@ iMessage line cost is allocated to countries by their share of inbound iMessage 
         series: vec![
             BarSeries {
                 name: String::from("SMS OTP"),
-                color: SMS_COLORS[0].to_string(),
+                color: SMS_COLOR.to_string(),
                 values: rows.iter().map(|r| r.1).collect(),
             },
             BarSeries {
                 name: String::from("Reverse iMessage"),
-                color: REV_COLORS[0].to_string(),
+                color: REV_COLOR.to_string(),
                 values: rows.iter().map(|r| r.2).collect(),
             },
         ],
@@ -290,8 +280,8 @@ pub fn fraud_chart(sweep: &Sweep) -> Option<LineChart> {
         .with_range(0.0, max_f),
         y: Axis::new("USD per month", Scale::Linear, Format::Usd),
         series: vec![
-            Series::new("SMS OTP", SMS_COLORS[0], sms),
-            Series::new("Reverse iMessage", REV_COLORS[0], rev),
+            Series::new("SMS OTP", SMS_COLOR, sms),
+            Series::new("Reverse iMessage", REV_COLOR, rev),
         ],
         markers: Vec::new(),
         bands: Vec::new(),
@@ -346,13 +336,9 @@ and without a block, and for reverse iMessage, with legitimate traffic of {} ver
             Panel {
                 y: Axis::new("Pumped SMS per hour", Scale::Linear, Format::Count),
                 series: vec![
-                    Series::new(
-                        "SMS OTP, no block",
-                        SMS_COLORS[0],
-                        hourly(&e.pumped_sms_open),
-                    ),
-                    Series::new(&block, SMS_COLORS[1], hourly(&e.pumped_sms_blocked)).dashed(),
-                    Series::new("Reverse iMessage", REV_COLORS[0], hourly(&e.pumped_reverse)),
+                    Series::new("SMS OTP, no block", SMS_COLOR, hourly(&e.pumped_sms_open)),
+                    Series::new(&block, "#e69f00", hourly(&e.pumped_sms_blocked)).dashed(),
+                    Series::new("Reverse iMessage", REV_COLOR, hourly(&e.pumped_reverse)),
                 ],
             },
             Panel {
@@ -360,15 +346,11 @@ and without a block, and for reverse iMessage, with legitimate traffic of {} ver
                 series: vec![
                     Series::new(
                         "SMS OTP, no block",
-                        SMS_COLORS[0],
+                        SMS_COLOR,
                         cumulative(&e.spend_sms_open),
                     ),
-                    Series::new(&block, SMS_COLORS[1], cumulative(&e.spend_sms_blocked)).dashed(),
-                    Series::new(
-                        "Reverse iMessage",
-                        REV_COLORS[0],
-                        cumulative(&e.spend_reverse),
-                    ),
+                    Series::new(&block, "#e69f00", cumulative(&e.spend_sms_blocked)).dashed(),
+                    Series::new("Reverse iMessage", REV_COLOR, cumulative(&e.spend_reverse)),
                 ],
             },
         ],

@@ -21,12 +21,14 @@ pub use charts::{
 };
 pub use page::{page, sections};
 pub use results::{
-    AtReference, BreakEvenResult, Components, FraudShareResult, Results, results_json,
+    AtReference, BreakEvenResult, Components, FraudShareResult, ReportCurrency, Results,
+    results_json,
 };
 pub use summary::{summary_markdown, terminal_table};
-pub use text::describe_break_even;
+pub use text::{describe, describe_break_even};
 
 use crate::episode::Episode;
+use crate::report::currency::Currency;
 use crate::sweep::{Sweep, csv};
 use std::path::{Path, PathBuf};
 
@@ -41,12 +43,14 @@ pub struct CostReport {
 }
 
 impl CostReport {
-    pub fn render(sweep: &Sweep, episode: Option<&Episode>) -> Self {
+    /// Renders every file; `currency` adds a second currency to the pages people read
+    /// (summary.md, report.html) and its rate to results.json, whose figures stay in USD.
+    pub fn render(sweep: &Sweep, episode: Option<&Episode>, currency: Option<&Currency>) -> Self {
         CostReport {
             csv: csv(sweep),
-            results_json: results_json(sweep),
-            summary_md: summary_markdown(sweep, episode),
-            html: page(sweep, episode).to_html(),
+            results_json: results_json(sweep, currency),
+            summary_md: summary_markdown(sweep, episode, currency),
+            html: page(sweep, episode, currency).to_html(),
             curve_svg: curve_chart(sweep).to_svg(),
         }
     }

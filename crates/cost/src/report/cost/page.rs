@@ -6,22 +6,27 @@ use super::charts::{
     episode_chart, episode_timeline, fraud_chart, zoom_chart,
 };
 use super::text::{
-    assumptions, breakdown_result, breakdown_rows, country_table_rows, decade_rows,
-    describe_break_even, pct,
+    assumptions, break_even_card, breakdown_headers, breakdown_rows, country_table_rows,
+    decade_rows, describe, headline_results, pct,
 };
 use crate::episode::Episode;
-use crate::model::BreakEven;
+use crate::report::currency::Currency;
 use crate::report::html::{Block, Page, Section};
 use crate::report::{group_thousands, short_count, usd_label};
 use crate::sweep::Sweep;
 use std::fmt::Write as _;
 
-/// Report sections for a sweep (and an optional illustrative episode), for embedding in any page.
-pub fn sections(sweep: &Sweep, episode: Option<&Episode>) -> Vec<Section> {
+/// Report sections for a sweep (and an optional illustrative episode), for embedding in any
+/// page; money is also shown in `currency` when given.
+pub fn sections(
+    sweep: &Sweep,
+    episode: Option<&Episode>,
+    currency: Option<&Currency>,
+) -> Vec<Section> {
     let mut out = vec![
-        summary_section(sweep),
+        summary_section(sweep, currency),
         curves_section(sweep),
-        countries_section(sweep),
+        countries_section(sweep, currency),
     ];
     out.extend(fraud_chart(sweep).map(|chart| {
         Section::new("fraud", TITLE_FRAUD)
@@ -46,48 +51,40 @@ through an outbound SMS fallback.",
             .push(Block::Svg(episode_chart(e).to_svg()))
             .push(Block::Svg(episode_timeline(e).to_svg()))
     }));
-    let mut notes = assumptions(sweep);
+    let mut notes = assumptions(sweep, currency);
     notes.extend(sweep.mix.notes.iter().cloned());
     out.push(Section::new("assumptions", "Assumptions and notes").push(Block::List(notes)));
     out
 }
 
-/// The key figures (break-even per fraud share, the costs at the reference volume) and a line
-/// per fraud share.
-fn summary_section(sweep: &Sweep) -> Section {
-    let mut figures = Vec::new();
-    for r in &sweep.per_fraud {
-        let value = match r.break_even {
-            BreakEven::At { first, .. } => format!("{}/mo", group_thousands(first)),
-            BreakEven::Always => String::from("always cheaper"),
-            BreakEven::Never => String::from("never cheaper"),
-            BreakEven::SmsFrom { sms_from } => format!("below {}/mo", group_thousands(sms_from)),
-        };
-        figures.push((
-            format!(
-                "Reverse iMessage break-even, fraud share {}",
-                pct(r.fraud_share)
+/// The key figures, one row of cards per fraud share (its break-even and both methods' cost
+/// at the reference volume, each card naming the fraud share), and a line per fraud share.
+fn summary_section(sweep: &Sweep, currency: Option<&Currency>) -> Section {
+    let at = short_count(sweep.reference_volume);
+    // The second currency goes under the USD figure, in the card's label, so that the large
+    // figure stays one number.
+    let in_currency = |usd: f64| currency.map_or(String::new(), |c| format!(" ({})", c.label(usd)));
+    let rows = headline_results(sweep).into_iter().map(|r| {
+        let f = pct(r.fraud_share);
+        let (sms, rev) = (r.reference.sms.total_usd, r.reference.reverse.total_usd);
+        Block::KeyFigures(vec![
+            (
+                format!("Reverse iMessage break-even, fraud share {f}"),
+                break_even_card(&r.break_even),
             ),
-            value,
-        ));
-    }
-    if let Some(r) = breakdown_result(sweep) {
-        figures.push((
-            format!(
-                "SMS OTP at {}/mo, fraud {}",
-                short_count(sweep.reference_volume),
-                pct(r.fraud_share)
+            (
+                format!("SMS OTP at {at}/mo, fraud share {f}{}", in_currency(sms)),
+                usd_label(sms),
             ),
-            usd_label(r.reference.sms.total_usd),
-        ));
-        figures.push((
-            format!(
-                "Reverse iMessage at {}/mo",
-                short_count(sweep.reference_volume)
+            (
+                format!(
+                    "Reverse iMessage at {at}/mo, fraud share {f}{}",
+                    in_currency(rev)
+                ),
+                usd_label(rev),
             ),
-            usd_label(r.reference.reverse.total_usd),
-        ));
-    }
+        ])
+    });
     let summary_lines: Vec<String> = sweep
         .per_fraud
         .iter()
@@ -95,12 +92,12 @@ fn summary_section(sweep: &Sweep) -> Section {
             format!(
                 "Fraud share {}: {}.",
                 pct(r.fraud_share),
-                describe_break_even(&r.break_even, sweep.lo, sweep.hi)
+                describe(r, sweep)
             )
         })
         .collect();
     Section::new("summary", "Summary")
-        .push(Block::KeyFigures(figures))
+        .push_all(rows)
         .push(Block::List(summary_lines))
 }
 
@@ -133,7 +130,7 @@ outgrows the lines. The marked point is the break-even: above it reverse iMessag
 }
 
 /// The cost components at the reference volume and the country mix.
-fn countries_section(sweep: &Sweep) -> Section {
+fn countries_section(sweep: &Sweep, currency: Option<&Currency>) -> Section {
     Section::new("countries", TITLE_COUNTRY)
         .push(Block::Svg(country_chart(sweep).to_svg()))
         .push(Block::Table {
@@ -141,11 +138,9 @@ fn countries_section(sweep: &Sweep) -> Section {
                 "Cost components at {} verifications a month",
                 group_thousands(sweep.reference_volume)
             ),
-            headers: ["Component", "SMS OTP", "Reverse iMessage"]
-                .map(String::from)
-                .to_vec(),
-            rows: breakdown_rows(sweep),
-            numeric: vec![false, true, true],
+            headers: breakdown_headers(currency),
+            rows: breakdown_rows(sweep, currency),
+            numeric: vec![false, true, true, true, true],
             collapsed: false,
         })
         .push(Block::Table {
@@ -166,7 +161,7 @@ fn countries_section(sweep: &Sweep) -> Section {
 }
 
 /// The whole page.
-pub fn page(sweep: &Sweep, episode: Option<&Episode>) -> Page {
+pub fn page(sweep: &Sweep, episode: Option<&Episode>, currency: Option<&Currency>) -> Page {
     let s = &sweep.mix;
     let mut subtitle = format!(
         "Mix: {} · prices: Twilio list, snapshot {} · volumes {} to {} a month",
@@ -181,7 +176,7 @@ pub fn page(sweep: &Sweep, episode: Option<&Episode>) -> Page {
     Page {
         title: String::from("2FA cost: SMS OTP vs reverse iMessage"),
         subtitle,
-        sections: sections(sweep, episode),
+        sections: sections(sweep, episode, currency),
         footer: vec![
             format!(
                 "Mix file: {}. Price file: {}.",

@@ -4,7 +4,8 @@
 //! give the same bytes.
 
 use crate::model::{BreakEven, MethodCost};
-use crate::sweep::Sweep;
+use crate::report::currency::Currency;
+use crate::sweep::{BREAK_EVEN_FROM, Sweep};
 use serde::Serialize;
 
 /// The whole file.
@@ -18,11 +19,27 @@ pub struct Results {
     pub price_snapshot: String,
     pub monthly_verifications_from: f64,
     pub monthly_verifications_to: f64,
+    /// Volume the break-even search starts at (it ends at `monthly_verifications_to`), so a
+    /// break-even below the grid's start is still reported.
+    pub break_even_searched_from: f64,
     /// Volume of the per-method breakdown in `fraud_shares[].at_reference`.
     pub reference_volume: f64,
     pub fraud_shares: Vec<FraudShareResult>,
     /// What the reader must know, e.g. countries priced at the fallback row.
     pub notes: Vec<String>,
+    /// The second currency the pages show, with its rate (`--currency`); absent without one.
+    /// Every figure in this file stays in USD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report_currency: Option<ReportCurrency>,
+}
+
+/// The rate of the second currency, as a run's summary.json names it.
+#[derive(Debug, Serialize)]
+pub struct ReportCurrency {
+    pub currency: String,
+    pub per_usd: f64,
+    pub rate_date: String,
+    pub rate_source: String,
 }
 
 /// Results at one fraud share.
@@ -103,7 +120,7 @@ impl From<&MethodCost> for Components {
 }
 
 impl Results {
-    pub fn of(sweep: &Sweep) -> Self {
+    pub fn of(sweep: &Sweep, currency: Option<&Currency>) -> Self {
         let m = &sweep.mix;
         Results {
             mix: m.name.clone(),
@@ -112,6 +129,7 @@ impl Results {
             price_snapshot: m.snapshot.date().to_string(),
             monthly_verifications_from: sweep.lo,
             monthly_verifications_to: sweep.hi,
+            break_even_searched_from: BREAK_EVEN_FROM.min(sweep.lo),
             reference_volume: sweep.reference_volume,
             fraud_shares: sweep
                 .per_fraud
@@ -126,13 +144,19 @@ impl Results {
                 })
                 .collect(),
             notes: m.notes.clone(),
+            report_currency: currency.map(|c| ReportCurrency {
+                currency: c.code.clone(),
+                per_usd: c.per_usd,
+                rate_date: c.rate_date.to_string(),
+                rate_source: c.rate_source.clone(),
+            }),
         }
     }
 }
 
 /// `results.json`, pretty-printed, ending in a newline.
-pub fn results_json(sweep: &Sweep) -> String {
-    let mut out = serde_json::to_string_pretty(&Results::of(sweep))
+pub fn results_json(sweep: &Sweep, currency: Option<&Currency>) -> String {
+    let mut out = serde_json::to_string_pretty(&Results::of(sweep, currency))
         .unwrap_or_else(|e| unreachable!("plain structs of numbers and strings serialize: {e}"));
     out.push('\n');
     out

@@ -1,16 +1,21 @@
 //! The cost report as text: `summary.md` and the table `mo2fa cost` prints.
 
 use super::text::{
-    assumptions, breakdown_result, breakdown_rows, country_rows, decade_rows, describe_break_even,
-    pct,
+    assumptions, break_even_card, breakdown_headers, breakdown_result, breakdown_rows,
+    country_rows, decade_rows, describe, pct,
 };
 use crate::episode::Episode;
-use crate::report::{group_thousands, usd_label};
+use crate::report::currency::{Currency, money};
+use crate::report::{group_thousands, short_count, usd_label};
 use crate::sweep::Sweep;
 use std::fmt::Write as _;
 
 /// `summary.md`.
-pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
+pub fn summary_markdown(
+    sweep: &Sweep,
+    episode: Option<&Episode>,
+    currency: Option<&Currency>,
+) -> String {
     let s = &sweep.mix;
     let mut out = String::new();
     let _ = writeln!(out, "# 2FA cost: SMS OTP vs reverse iMessage\n");
@@ -33,13 +38,30 @@ pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let _ = writeln!(out, "## Break-even\n");
+    let at = short_count(sweep.reference_volume);
+    let _ = writeln!(out, "## Headline figures\n");
+    let _ = writeln!(
+        out,
+        "| Fraud share | Reverse iMessage break-even | SMS OTP at {at}/mo | Reverse iMessage at {at}/mo |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|");
+    for r in &sweep.per_fraud {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            pct(r.fraud_share),
+            break_even_card(&r.break_even),
+            money(r.reference.sms.total_usd, currency),
+            money(r.reference.reverse.total_usd, currency)
+        );
+    }
+    let _ = writeln!(out, "\n## Break-even\n");
     for r in &sweep.per_fraud {
         let _ = writeln!(
             out,
             "- Fraud share {}: {}.",
             pct(r.fraud_share),
-            describe_break_even(&r.break_even, sweep.lo, sweep.hi)
+            describe(r, sweep)
         );
     }
     let _ = writeln!(out, "\n## Monthly cost at each power of ten\n");
@@ -58,9 +80,10 @@ pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
             group_thousands(sweep.reference_volume),
             pct(r.fraud_share)
         );
-        let _ = writeln!(out, "| Component | SMS OTP | Reverse iMessage |");
-        let _ = writeln!(out, "|---|---:|---:|");
-        for row in breakdown_rows(sweep) {
+        let headers = breakdown_headers(currency);
+        let _ = writeln!(out, "| {} |", headers.join(" | "));
+        let _ = writeln!(out, "|---|{}", "---:|".repeat(headers.len() - 1));
+        for row in breakdown_rows(sweep, currency) {
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
         let _ = writeln!(out, "\n## Cost by country\n");
@@ -97,7 +120,7 @@ pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
         );
     }
     let _ = writeln!(out, "\n## Assumptions and notes\n");
-    for a in assumptions(sweep).iter().chain(&s.notes) {
+    for a in assumptions(sweep, currency).iter().chain(&s.notes) {
         let _ = writeln!(out, "- {a}");
     }
     let _ = writeln!(
@@ -107,8 +130,9 @@ pub fn summary_markdown(sweep: &Sweep, episode: Option<&Episode>) -> String {
     out
 }
 
-/// A compact table for the terminal.
-pub fn terminal_table(sweep: &Sweep) -> String {
+/// A compact table for the terminal, then each fraud share's break-even and both methods' cost
+/// at the reference volume (in the second currency too when there is one).
+pub fn terminal_table(sweep: &Sweep, currency: Option<&Currency>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -136,8 +160,21 @@ pub fn terminal_table(sweep: &Sweep) -> String {
             out,
             "fraud share {}: {}",
             pct(r.fraud_share),
-            describe_break_even(&r.break_even, sweep.lo, sweep.hi)
+            describe(r, sweep)
         );
+    }
+    for r in &sweep.per_fraud {
+        let _ = writeln!(
+            out,
+            "at {} verifications a month, fraud share {}: SMS OTP {}, reverse iMessage {}",
+            group_thousands(sweep.reference_volume),
+            pct(r.fraud_share),
+            money(r.reference.sms.total_usd, currency),
+            money(r.reference.reverse.total_usd, currency)
+        );
+    }
+    if let Some(c) = currency {
+        let _ = writeln!(out, "{}", c.sentence());
     }
     out
 }

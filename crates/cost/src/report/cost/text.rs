@@ -3,6 +3,7 @@
 //! components, the per-country costs, and the assumptions.
 
 use crate::model::BreakEven;
+use crate::report::currency::Currency;
 use crate::report::{group_thousands, usd_label};
 use crate::sweep::{FraudResult, Sweep, cheaper_label};
 
@@ -52,6 +53,50 @@ pub(super) fn country_rows(sweep: &Sweep) -> Vec<(String, f64, f64)> {
         e.reverse.fixed_usd,
     ));
     rows
+}
+
+/// The break-even of one fraud share as the report says it everywhere (cards, lists, chart
+/// descriptions, summary.md, terminal): over the searched range, and saying so when the
+/// crossing lies below the start of the volume range the user chose.
+pub fn describe(r: &FraudResult, sweep: &Sweep) -> String {
+    let base = describe_break_even(&r.break_even, r.scan.lo, r.scan.hi);
+    match break_even_volume(&r.break_even) {
+        Some(v) if v < sweep.lo => format!(
+            "{base} (below {}, where the chosen volume range starts: see the close-up chart)",
+            group_thousands(sweep.lo)
+        ),
+        _ => base,
+    }
+}
+
+/// The volume a break-even card shows: where the cheaper method first changes.
+pub(super) fn break_even_volume(be: &BreakEven) -> Option<f64> {
+    match *be {
+        BreakEven::At { first, .. } => Some(first),
+        BreakEven::SmsFrom { sms_from } => Some(sms_from),
+        BreakEven::Always | BreakEven::Never => None,
+    }
+}
+
+/// The short form of a break-even, for a card.
+pub(super) fn break_even_card(be: &BreakEven) -> String {
+    match *be {
+        BreakEven::At { first, .. } => format!("{}/mo", group_thousands(first)),
+        BreakEven::Always => String::from("always cheaper"),
+        BreakEven::Never => String::from("never cheaper"),
+        BreakEven::SmsFrom { sms_from } => format!("below {}/mo", group_thousands(sms_from)),
+    }
+}
+
+/// The fraud shares that get headline cards: all of them, or the smallest and the largest when
+/// there are more than four (the lists and tables still show every one).
+pub(super) fn headline_results(sweep: &Sweep) -> Vec<&FraudResult> {
+    let all = &sweep.per_fraud;
+    if all.len() <= 4 {
+        all.iter().collect()
+    } else {
+        all.first().into_iter().chain(all.last()).collect()
+    }
 }
 
 /// One line describing a break-even, for terminals and summaries.
@@ -119,7 +164,7 @@ pub(super) fn decade_rows(sweep: &Sweep) -> Vec<Vec<String>> {
                 pct(r.fraud_share),
                 usd_label(s),
                 usd_label(rv),
-                r.reverse.lines_at(v).to_string(),
+                group_thousands(r.reverse.lines_at(v) as f64),
                 cheaper_label(s, rv).replace('_', " "),
             ]);
         }
@@ -127,32 +172,63 @@ pub(super) fn decade_rows(sweep: &Sweep) -> Vec<Vec<String>> {
     rows
 }
 
-pub(super) fn breakdown_rows(sweep: &Sweep) -> Vec<Vec<String>> {
+/// Headers of the cost-components table: USD, then the second currency's columns if any.
+pub(super) fn breakdown_headers(currency: Option<&Currency>) -> Vec<String> {
+    let mut h: Vec<String> = ["Component", "SMS OTP", "Reverse iMessage"]
+        .map(String::from)
+        .to_vec();
+    if let Some(c) = currency {
+        h.push(format!("SMS OTP, {}", c.code));
+        h.push(format!("Reverse iMessage, {}", c.code));
+    }
+    h
+}
+
+pub(super) fn breakdown_rows(sweep: &Sweep, currency: Option<&Currency>) -> Vec<Vec<String>> {
     let Some(r) = breakdown_result(sweep) else {
         return Vec::new();
     };
     let (s, v) = (&r.reference.sms, &r.reference.reverse);
-    let row = |name: &str, a: f64, b: f64| vec![name.to_string(), usd_label(a), usd_label(b)];
+    let row = |name: String, a: f64, b: f64| {
+        let mut out = vec![name, usd_label(a), usd_label(b)];
+        if let Some(c) = currency {
+            out.push(c.label(a));
+            out.push(c.label(b));
+        }
+        out
+    };
     vec![
-        row("Legitimate outbound SMS", s.legit_sms_usd, v.legit_sms_usd),
         row(
-            "Per-success verify fees",
+            String::from("Legitimate outbound SMS"),
+            s.legit_sms_usd,
+            v.legit_sms_usd,
+        ),
+        row(
+            String::from("Per-success verify fees"),
             s.verify_fees_usd,
             v.verify_fees_usd,
         ),
-        row("Pumped SMS", s.pumped_sms_usd, v.pumped_sms_usd),
-        row("Inbound SMS fallback", s.inbound_sms_usd, v.inbound_sms_usd),
-        vec![
-            format!("iMessage lines ({})", v.lines),
-            usd_label(s.lines_usd),
-            usd_label(v.lines_usd),
-        ],
-        row("Fixed fees", s.fixed_usd, v.fixed_usd),
-        row("Total", s.total_usd, v.total_usd),
+        row(
+            String::from("Pumped SMS"),
+            s.pumped_sms_usd,
+            v.pumped_sms_usd,
+        ),
+        row(
+            String::from("Inbound SMS fallback"),
+            s.inbound_sms_usd,
+            v.inbound_sms_usd,
+        ),
+        row(
+            format!("iMessage lines ({})", group_thousands(v.lines as f64)),
+            s.lines_usd,
+            v.lines_usd,
+        ),
+        row(String::from("Fixed fees"), s.fixed_usd, v.fixed_usd),
+        row(String::from("Total"), s.total_usd, v.total_usd),
     ]
 }
 
-pub(super) fn assumptions(sweep: &Sweep) -> Vec<String> {
+pub(super) fn assumptions(sweep: &Sweep, currency: Option<&Currency>) -> Vec<String> {
     let s = &sweep.mix;
     let mut out = vec![
         format!(
@@ -179,11 +255,18 @@ pub(super) fn assumptions(sweep: &Sweep) -> Vec<String> {
             s.imessage.days_per_month
         ),
         format!(
+            "Break-evens are searched from {} verification a month to the top of the range, so one below the range's start is reported too.",
+            group_thousands(crate::sweep::BREAK_EVEN_FROM)
+        ),
+        format!(
             "Fraud share = pumped SMS / all OTP SMS of the SMS method; pumped SMS go to {} high-price destinations (equal weights) and never succeed. Numbers from countries outside the mix get the {} fallback under reverse iMessage.",
             s.pumping.len(),
             s.fallback_other_countries.as_str().replace('_', " ")
         ),
     ];
+    if let Some(c) = currency {
+        out.push(c.sentence());
+    }
     for f in &s.sms.fixed_fees {
         out.push(format!(
             "Fixed fee: {} = {} per month{}.",

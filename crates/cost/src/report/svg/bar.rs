@@ -2,7 +2,7 @@
 //! labelled with its value.
 
 use super::axes::{Axis, Fitted, Format, Scale, axes, fmt_value, x_label};
-use super::canvas::{CHAR_W, Rect, WIDTH, legend, no_data, open_svg};
+use super::canvas::{CHAR_W, LegendItem, Rect, WIDTH, legend, no_data, open_svg};
 use crate::report::escape;
 use std::fmt::Write as _;
 
@@ -37,10 +37,15 @@ impl BarChart {
             * CHAR_W
             + 24.0;
         let label_w = label_w.clamp(80.0, 260.0);
-        let items: Vec<(&str, &str, bool)> = self
+        let items: Vec<LegendItem> = self
             .series
             .iter()
-            .map(|s| (s.name.as_str(), s.color.as_str(), false))
+            .map(|s| LegendItem {
+                name: &s.name,
+                color: &s.color,
+                dashed: false,
+                new_row: false,
+            })
             .collect();
         let mut leg = String::new();
         let top = legend(&mut leg, &items, label_w, 50.0, WIDTH - 20.0) + 4.0;

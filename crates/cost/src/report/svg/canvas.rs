@@ -34,11 +34,20 @@ font-family=\"{FONT}\" font-size=\"12\">\n<title id=\"{id}-title\">{}</title>\n<
     );
 }
 
-/// Lays out legend items left to right from `(x, y)`, wrapping at `max_x`; returns the y of
-/// the row after the last one.
+/// One entry of a legend.
+pub(super) struct LegendItem<'a> {
+    pub(super) name: &'a str,
+    pub(super) color: &'a str,
+    pub(super) dashed: bool,
+    /// Start a new row with this item (e.g. one row per pair of series that belong together).
+    pub(super) new_row: bool,
+}
+
+/// Lays out legend items left to right from `(x, y)`, wrapping at `max_x` and before an item
+/// that asks for a new row; returns the y of the row after the last one.
 pub(super) fn legend(
     out: &mut String,
-    items: &[(&str, &str, bool)],
+    items: &[LegendItem],
     x: f64,
     mut y: f64,
     max_x: f64,
@@ -47,13 +56,13 @@ pub(super) fn legend(
         return y;
     }
     let mut cx = x;
-    for (name, color, dashed) in items {
-        let w = 28.0 + name.chars().count() as f64 * CHAR_W + 16.0;
-        if cx + w > max_x && cx > x {
+    for item in items {
+        let w = 28.0 + item.name.chars().count() as f64 * CHAR_W + 16.0;
+        if (cx + w > max_x || item.new_row) && cx > x {
             cx = x;
             y += 18.0;
         }
-        let dash = if *dashed {
+        let dash = if item.dashed {
             " stroke-dasharray=\"6 4\""
         } else {
             ""
@@ -66,10 +75,10 @@ pub(super) fn legend(
             y - 4.0,
             cx + 22.0,
             y - 4.0,
-            escape(color),
+            escape(item.color),
             cx + 28.0,
             y,
-            escape(name)
+            escape(item.name)
         );
         cx += w;
     }
