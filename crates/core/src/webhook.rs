@@ -309,8 +309,10 @@ fn check_fresh(t: i64, now: i64, tolerance: i64) -> Result<(), SignatureError> {
 /// shape with `sender` (the seed demo, the `blooio` crate), or a V4 envelope (`id`, `type`,
 /// `data` holding the message fields). Unknown fields are allowed: providers add fields
 /// without notice, and `attachments`, `timestamp`, `device_id`, `received_at` are not needed.
-/// Strings borrow from the body unless they contain escapes.
-#[derive(Debug, Deserialize)]
+/// Strings borrow from the body unless they contain escapes. Read by [`scan`] when the body is
+/// plain JSON, else by serde.
+#[derive(Debug, Default, Deserialize)]
+#[cfg_attr(test, derive(PartialEq))]
 struct Wire<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed")]
     event: Option<Cow<'a, str>>,
@@ -425,8 +427,10 @@ impl<'a> Event<'a> {
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(EventError::Json("the event must be a JSON object".into()));
         }
-        let mut wire: Wire<'a> =
-            serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))?;
+        let mut wire: Wire<'a> = match scan::wire(body) {
+            Some(wire) => wire,
+            None => serde_json::from_slice(body).map_err(|e| EventError::Json(e.to_string()))?,
+        };
         let (format, kind, event_id, m) = if let Some(event) = wire.event.take() {
             (Format::Flat, event, None, wire)
         } else if let (Some(kind), Some(data)) = (wire.kind.take(), wire.data.take()) {
@@ -669,6 +673,8 @@ impl PayloadShape {
         }
     }
 }
+
+mod scan;
 
 #[cfg(test)]
 mod tests;
