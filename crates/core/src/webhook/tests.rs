@@ -83,6 +83,36 @@ fn blooio_round_trip_and_rejections() {
 }
 
 #[test]
+fn blooio_any_of_many_v1_passes_wherever_it_stands() {
+    // More v1 entries than fit without an allocation: the good one is found in any place.
+    let s = Secret::new(Scheme::Blooio, "k").unwrap();
+    let good = s.sign_blooio(NOW, BODY);
+    let good_v1 = good.split_once(",v1=").unwrap().1;
+    let bad = "0".repeat(64);
+    for at in 0..7 {
+        let mut v1s: Vec<&str> = vec![&bad; 6];
+        v1s.insert(at, good_v1);
+        let header = format!(
+            "t={NOW},{}",
+            v1s.iter()
+                .map(|v| format!("v1={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert_eq!(
+            s.verify(&blooio(&header), BODY, NOW, 300),
+            Ok(()),
+            "good one at {at}"
+        );
+    }
+    let none_good = format!("t={NOW},{}", vec![format!("v1={bad}"); 7].join(","));
+    assert_eq!(
+        s.verify(&blooio(&none_good), BODY, NOW, 300),
+        Err(SignatureError::Mismatch)
+    );
+}
+
+#[test]
 fn blooio_any_of_several_v1_passes() {
     let s = Secret::new(Scheme::Blooio, "new").unwrap();
     let good = s.sign_blooio(NOW, BODY);
@@ -382,6 +412,17 @@ mod properties {
                 ..Default::default()
             };
             prop_assert!(std.verify(&h, body.as_bytes(), NOW, 300).is_err());
+        }
+
+        /// The MAC's hex is read as the `hex` crate reads it: any case, exactly 64 digits.
+        #[test]
+        fn mac_hex_reads_as_the_hex_crate_reads_it(text in "[0-9a-fA-FgG ]{62,66}", mac in any::<[u8; 32]>()) {
+            let mut want = [0u8; 32];
+            let hex_crate = hex::decode_to_slice(&text, &mut want).ok().map(|()| want);
+            prop_assert_eq!(decode_mac(&text), hex_crate);
+            let upper = hex::encode_upper(mac);
+            prop_assert_eq!(decode_mac(&upper), Some(mac));
+            prop_assert_eq!(decode_mac(&hex::encode(mac)), Some(mac));
         }
 
         /// Any single-bit change to a signed body is caught.

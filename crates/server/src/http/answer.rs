@@ -132,6 +132,8 @@ pub(super) fn json_response(status: StatusCode, body: &impl Serialize) -> Resp {
     )
 }
 
+/// `body` is taken as it is; one whose capacity is its length (as [`crate::wire::receive_answer`]
+/// writes it) becomes the answer's `Bytes` without another allocation.
 pub(super) fn json_bytes(status: StatusCode, body: Vec<u8>) -> Resp {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
@@ -172,8 +174,14 @@ pub(super) fn openapi() -> Resp {
 }
 
 pub(super) fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    // The usual spelling needs no parse.
+    if value.as_bytes() == b"application/json" {
+        return true;
+    }
+    Some(value)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))

@@ -549,6 +549,11 @@ where
     // Only the start limits and the SMS defences read the peer; inserting it costs an
     // allocation per request, so it is skipped when neither is configured.
     let wants_peer = app.limiter.is_some() || app.sms_guard.is_some();
+    // Each request's future holds a reference to the app. Counted on the shared `Arc`, every
+    // request on every core would write the same counter (a cache line bouncing between the
+    // cores twice a request); this connection's own `Arc` around it stays with the core that
+    // serves the connection.
+    let app = Arc::new(app);
     let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
         let app = app.clone();
         if wants_peer {

@@ -45,7 +45,7 @@ use mo2fa_core::limits::{self, Decision, LimitsConfig, StartLimiter};
 use mo2fa_core::metrics::{self, Counters, LatencyHistogram};
 use mo2fa_core::sms_defences::SmsDefences;
 use mo2fa_core::verifier::{ReceiveOutcome, StartError, StartRequest};
-use mo2fa_core::webhook::{self, DeliveryHeaders, Event, Secret, SignatureHeaders};
+use mo2fa_core::webhook::{self, DeliveryHeaders, Event, Scheme, Secret, SignatureHeaders};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr};
@@ -515,12 +515,19 @@ impl<V: Backend, C: Clock> App<V, C> {
         let bytes = read_body(headers, body)
             .await
             .map_err(|e| reject(Reason::Body, None, e))?;
-        let sig_headers = SignatureHeaders {
-            blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
-                .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
-            webhook_id: header(headers, &WEBHOOK_ID),
-            webhook_timestamp: header(headers, &WEBHOOK_TIMESTAMP),
-            webhook_signature: header(headers, &WEBHOOK_SIGNATURE),
+        // Only the headers the secret's scheme reads are looked up (each lookup hashes a name).
+        let sig_headers = match self.cfg.secret.scheme() {
+            Scheme::Blooio => SignatureHeaders {
+                blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
+                    .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
+                ..SignatureHeaders::default()
+            },
+            Scheme::Standard => SignatureHeaders {
+                blooio_signature: None,
+                webhook_id: header(headers, &WEBHOOK_ID),
+                webhook_timestamp: header(headers, &WEBHOOK_TIMESTAMP),
+                webhook_signature: header(headers, &WEBHOOK_SIGNATURE),
+            },
         };
         let now = self.now();
         let now_secs = (now / 1000) as i64;
@@ -554,6 +561,7 @@ impl<V: Backend, C: Clock> App<V, C> {
             replay: header(headers, &X_BLOOIO_REPLAY)
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             original_event_id: header(headers, &X_ORIGINAL_EVENT_ID),
+            // Read only under the Standard scheme, which looked it up above.
             webhook_id: sig_headers.webhook_id,
         };
         let delivery = event
