@@ -87,7 +87,11 @@ impl Backend for SlowStore {
         Ok(self.inner.receive_once(delivery_id, msg, now))
     }
 
-    async fn recorded(&self, delivery_id: &str) -> Result<Option<ReceiveOutcome>, Unavailable> {
+    async fn recorded(
+        &self,
+        delivery_id: &str,
+        _msg: &InboundMessage<'_>,
+    ) -> Result<Option<ReceiveOutcome>, Unavailable> {
         self.serve().await;
         Ok(self.inner.recorded(delivery_id))
     }
