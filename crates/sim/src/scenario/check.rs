@@ -256,7 +256,8 @@ impl Scenario {
                 "only shape burst uses burst_on and burst_off".into(),
             );
         }
-        if a.pace.shape == Shape::Burst && (a.pace.burst_on.is_none() || a.pace.burst_off.is_none()) {
+        if a.pace.shape == Shape::Burst && (a.pace.burst_on.is_none() || a.pace.burst_off.is_none())
+        {
             bad(
                 "shape",
                 &["burst_on", "burst_off"],
