@@ -1,5 +1,6 @@
 //! The summary's key figures, chosen by what the scenario is about: each flow's cost of the
-//! period first, then the attack the scenario stages (takeovers for phishing, guessing and
+//! period first (after the attack when the scenario stages no pumping), then the attack the
+//! scenario stages (takeovers for phishing, guessing and
 //! the takeover attacks on both flows,
 //! pumped SMS and what the defences saved for pumping, legit users turned away when a defence
 //! refused any), then verified users. Only flows that ran appear, and no figure is a zero
@@ -15,16 +16,26 @@ use crate::scenario::{AttackKind, Scenario};
 pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
     let t = &o.counts.totals;
     let flows = flows_run(sc);
-    let mut v: Vec<(String, String)> = Vec::new();
-    for (f, label) in &flows {
-        if let Some(p) = &o.costs.period[*f] {
-            v.push((
-                format!("cost of the period, {label}"),
-                grouped_cents(p.total_cents()),
-            ));
-        }
-    }
+    // A cost of $0.00 says nothing; a scenario that stages attacks but no pumping leads with
+    // them and puts its costs after.
+    let costs: Vec<(String, String)> = flows
+        .iter()
+        .filter_map(|(f, label)| {
+            let p = o.costs.period[*f].as_ref()?;
+            (p.total_cents() > 0).then(|| {
+                (
+                    format!("cost of the period, {label}"),
+                    grouped_cents(p.total_cents()),
+                )
+            })
+        })
+        .collect();
     let has = |k: AttackKind| sc.attackers.iter().any(|a| a.kind() == k);
+    let no_pumping = !sc.attackers.is_empty() && !has(AttackKind::SmsPumping);
+    let mut v: Vec<(String, String)> = Vec::new();
+    if !no_pumping {
+        v.extend(costs.iter().cloned());
+    }
     if has(AttackKind::ReverseOtpPhishing) || has(AttackKind::CodeGuessing) {
         v.push((
             "account takeovers (reverse flow)".into(),
@@ -63,6 +74,9 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
                 ));
             }
         }
+    }
+    if no_pumping {
+        v.extend(costs);
     }
     for (f, label) in &flows {
         let d = &o.counts.defences[f.index()];

@@ -6,7 +6,7 @@ use super::cost::{flows_run, md_table};
 use super::grouped;
 use crate::flow::Flow;
 use crate::outcome::{Outcome, TimeToVerify, Unverified};
-use crate::scenario::Scenario;
+use crate::scenario::{Fallback, Scenario};
 use mo2fa_cost::report::html::{Block, Section};
 use serde_json::json;
 
@@ -151,11 +151,24 @@ fn sources(sc: &Scenario) -> String {
             s.delivery.ms() as f64 / 1000.0
         )
     };
-    format!(
-        "{sms} Reverse flow: provider latency log-normal, median {:.1} s, loss {:.2} % (assumed: no public iMessage latency or loss figure was found).",
+    let reverse = format!(
+        "Reverse flow: provider latency log-normal, median {:.1} s, loss {:.2} % (assumed: no public iMessage latency or loss figure was found).",
         sc.emitter.latency_median.ms() as f64 / 1000.0,
         sc.emitter.drop_rate.0 * 100.0
-    )
+    );
+    // Name only what the run can do: the SMS delivery where an SMS can be sent (the SMS OTP
+    // flow, or the reverse flow's outbound fallback), the provider where the reverse flow ran.
+    let runs = |f: Flow| sc.flows.contains(&f);
+    let outbound = |f: &Fallback| *f == Fallback::OutboundSms;
+    let sends_sms = runs(Flow::Sms)
+        || (runs(Flow::Reverse)
+            && (outbound(&sc.legit.other_fallback)
+                || sc.legit.countries.values().any(|c| outbound(&c.fallback))));
+    match (sends_sms, runs(Flow::Reverse)) {
+        (true, true) => format!("{sms} {reverse}"),
+        (true, false) => sms,
+        (false, _) => reverse,
+    }
 }
 
 const INTRO: &str = "Time from a legit user's start to verified (p50, p90, p99 of those who verified) and the share who never verified, by cause, as shares of the users who started.";

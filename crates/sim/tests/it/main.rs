@@ -494,3 +494,31 @@ fn a_report_that_cannot_be_written_names_its_file() {
         "the error names the file: {e}"
     );
 }
+
+/// A threat scenario's summary leads with what it is about (takeovers), never with a cost of
+/// $0.00, and a reverse-only run's time-to-verify text names no SMS delivery it never made.
+#[test]
+fn a_threat_run_leads_with_its_attack_and_names_only_what_ran() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/threats/guessing-open.toml"
+    );
+    let mut sc = Scenario::load(std::path::Path::new(path)).unwrap();
+    sc.duration = Dur(3_600_000);
+    let (sc, o) = run_scenario(sc, None);
+    let md = report::summary_md(&sc, "g", sc.seed, &o);
+    // The key-figures table: the rows between the header rule and the first blank line.
+    let figures: Vec<&str> = md
+        .lines()
+        .skip_while(|l| !l.starts_with("|---") && !l.starts_with("| ---"))
+        .skip(1)
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert!(
+        figures.first().is_some_and(|l| l.contains("account takeovers")),
+        "{figures:#?}"
+    );
+    assert!(!figures.iter().any(|l| l.contains("$0.00")), "{figures:#?}");
+    assert!(md.contains("Reverse flow: provider latency"), "{md}");
+    assert!(!md.contains("SMS delivery:"), "{md}");
+}
