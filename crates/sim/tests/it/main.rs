@@ -515,7 +515,9 @@ fn a_threat_run_leads_with_its_attack_and_names_only_what_ran() {
         .take_while(|l| l.starts_with('|'))
         .collect();
     assert!(
-        figures.first().is_some_and(|l| l.contains("account takeovers")),
+        figures
+            .first()
+            .is_some_and(|l| l.contains("account takeovers")),
         "{figures:#?}"
     );
     assert!(!figures.iter().any(|l| l.contains("$0.00")), "{figures:#?}");
