@@ -8,7 +8,7 @@
 use super::super::provider::{Delivery, deliver};
 use super::super::world::{Ev, FlowSide, Population, Run, Texted, Webhook, country_u16, sender};
 use super::attacker_u16;
-use super::takeover::{Kind, count, typed_back, victim};
+use super::takeover::{Kind, attempt, count, typed_back};
 use crate::flow::{Flow, PerFlow};
 use crate::scenario::Relay;
 use crate::trace::{Action, Answer, Text};
@@ -26,13 +26,9 @@ pub(super) fn lure(
     a: usize,
     r: &Relay,
 ) {
-    Kind::Relay.counts(run).victims += 1;
-    let (country, number) = victim(run, pop);
-    if run.rng.random::<f64>() >= r.success {
-        Kind::Relay.counts(run).failed_before += 1;
-        run.acc.attackers[a].blocked += 1;
+    let Some((country, number)) = attempt(run, pop, Kind::Relay, a, r.success) else {
         return;
-    }
+    };
     let user = pop.new_user(country, number);
     pop.users[user as usize].refs = 1;
     let delay_ms = pop.send_delay_ms(&mut run.rng);

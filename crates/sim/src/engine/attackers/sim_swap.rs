@@ -7,7 +7,7 @@
 
 use super::super::provider::{Delivery, deliver};
 use super::super::world::{FlowSide, Population, Run, Webhook};
-use super::takeover::{Kind, code_to_attacker, count, victim};
+use super::takeover::{Kind, attempt, code_to_attacker, count};
 use crate::flow::{Flow, PerFlow};
 use crate::scenario::{Fallback, SimSwap};
 use crate::trace::Text;
@@ -23,13 +23,9 @@ pub(super) fn swap(
     a: usize,
     s: &SimSwap,
 ) {
-    Kind::SimSwap.counts(run).victims += 1;
-    let (country, number) = victim(run, pop);
-    if run.rng.random::<f64>() >= s.swap_success {
-        Kind::SimSwap.counts(run).failed_before += 1;
-        run.acc.attackers[a].blocked += 1;
+    let Some((country, number)) = attempt(run, pop, Kind::SimSwap, a, s.swap_success) else {
         return;
-    }
+    };
     let before = run.acc.attackers[a].succeeded;
     if run.runs.sms {
         let taken = code_to_attacker(run, pop, &mut flows.sms, Flow::Sms, (a, country, number));

@@ -18,6 +18,25 @@ pub(super) fn victim(run: &mut Run<'_>, pop: &Population) -> (usize, u64) {
     (country, pop.legit_number(&mut run.rng, country))
 }
 
+/// One attempt of attacker `a` of `kind` on a drawn victim, which succeeds with probability
+/// `p`: the victim's country and number, or `None` (counted as failed and blocked).
+pub(super) fn attempt(
+    run: &mut Run<'_>,
+    pop: &Population,
+    kind: Kind,
+    a: usize,
+    p: f64,
+) -> Option<(usize, u64)> {
+    kind.counts(run).victims += 1;
+    let found = victim(run, pop);
+    if run.rng.random::<f64>() >= p {
+        kind.counts(run).failed_before += 1;
+        run.acc.attackers[a].blocked += 1;
+        return None;
+    }
+    Some(found)
+}
+
 /// Attacker `a` asks `flow` (`side`) for a code to `number` and types it back: `true` when it
 /// verified. `reaches`: whether the code reaches the attacker (a draw made after the send).
 pub(super) fn code_to_attacker(
