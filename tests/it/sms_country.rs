@@ -116,6 +116,23 @@ fn a_trunk_zero_after_the_calling_code_gets_no_allowance_of_its_own() {
     }
 }
 
+/// The same for trunk prefixes other than 0 (NANP's 1, Russia's 8, Hungary's 06): found by
+/// probing issue 22.4's siblings; before the fix each spelling was a 202.
+#[test]
+fn other_trunk_prefixes_get_no_allowance_of_their_own() {
+    let s = serve_with("per_number_trunk.toml", "per_number = 1\n");
+    for (plain, spelled) in [
+        ("+14155550100", "+1 1 415 555 0100"),
+        ("+79123456789", "+7 8 912 345 6789"),
+        ("+3612345678", "+36 06 1 234 5678"),
+    ] {
+        let r = sms_start(&s.addr, &format!(r#"{{"phone":"{plain}"}}"#));
+        assert_eq!(r.status, 202, "{plain}: {r:?}");
+        let r = sms_start(&s.addr, &format!(r#"{{"phone":"{spelled}"}}"#));
+        assert_eq!(r.status, 429, "{spelled}: {r:?}");
+    }
+}
+
 #[test]
 fn a_defences_file_with_a_country_typo_is_refused_at_start() {
     let path = defences_file("uk.toml", "per_number = 3\ngeo_allow = [\"US\", \"UK\"]\n");

@@ -15,9 +15,12 @@
 //! The table also says, per calling code, whether national numbers may begin with 0. Where
 //! they never do, a 0 right after the code is a national trunk prefix written by mistake
 //! (`+44 (0)7700 900123`); [`without_trunk_zeros`] drops it, so such spellings are one number.
+//! Trunk prefixes other than 0 (`+1 1 …`, `+7 8 …`, `+36 06 …`) are [`national`]'s.
 
 use rustc_hash::FxHashMap;
 use std::sync::LazyLock;
+
+pub mod national;
 
 /// The table shipped with the crate.
 pub const BUILTIN_TABLE: &str = include_str!("../../../scenarios/data/calling_codes.csv");

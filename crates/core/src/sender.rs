@@ -96,9 +96,12 @@ impl Sender {
                 _ => return Err(SenderError::Phone),
             }
         }
-        // A trunk prefix written after the calling code (`+44 (0)7700 900123`) is dropped
-        // where national numbers never begin with 0, so it cannot make a second number.
-        let number = if early_zero {
+        // A trunk prefix written after the calling code (`+44 (0)7700 900123`, `+1 1 415 …`)
+        // is dropped where it cannot be part of the number, so it cannot make a second number.
+        let plain = crate::dialing::national::without_prefix(number);
+        let number = if plain != number {
+            plain
+        } else if early_zero {
             crate::dialing::without_trunk_zeros(number).ok_or(SenderError::Phone)?
         } else {
             number
@@ -221,6 +224,14 @@ mod tests {
             "+44 (0)7700 900123",
         ] {
             assert_eq!(Sender::parse(raw).unwrap(), plain, "{raw}");
+        }
+        // Other trunk prefixes, where the number's length says they were written by mistake.
+        for (raw, plain) in [
+            ("+1 1 415 555 0100", "+1 415 555 0100"),
+            ("+7 8 912 345 6789", "+7 912 345 6789"),
+            ("+36 06 1 234 5678", "+36 1 234 5678"),
+        ] {
+            assert_eq!(Sender::parse(raw), Sender::parse(plain), "{raw}");
         }
         // Italian numbers begin with 0: the 0 is part of the number.
         assert_eq!(
