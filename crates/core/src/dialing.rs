@@ -113,6 +113,22 @@ impl CallingCodes {
     /// Parses a table with the header `prefix,iso,primary,leading_zero`. `origin` names the file in error
     /// messages. Lines starting with `#` are comments (provenance headers).
     pub fn parse(origin: &str, text: &str) -> Result<Self, DialingError> {
+        let (pending, header_line) = Self::rows(origin, text)?;
+        if pending.is_empty() {
+            return Err(DialingError::new(
+                origin,
+                header_line,
+                "header",
+                "the table has no rows",
+            ));
+        }
+        Ok(CallingCodes {
+            codes: Self::codes(origin, &pending)?,
+        })
+    }
+
+    /// The table's rows grouped by prefix, each row checked on its own, and the header's line.
+    fn rows(origin: &str, text: &str) -> Result<(FxHashMap<u32, Pending>, usize), DialingError> {
         let (mut reader, header_line) = commented_csv(text);
         let headers = reader
             .headers()
@@ -185,16 +201,16 @@ impl CallingCodes {
                 entry.primary = Some(iso.to_string());
             }
         }
-        if pending.is_empty() {
-            return Err(DialingError::new(
-                origin,
-                header_line,
-                "header",
-                "the table has no rows",
-            ));
-        }
+        Ok((pending, header_line))
+    }
+
+    /// The prefixes of `pending`, each checked against its calling code.
+    fn codes(
+        origin: &str,
+        pending: &FxHashMap<u32, Pending>,
+    ) -> Result<FxHashMap<u32, Code>, DialingError> {
         let mut codes = FxHashMap::default();
-        for (&key, p) in &pending {
+        for (&key, p) in pending {
             let Some(primary) = p.primary.clone() else {
                 return Err(DialingError::new(
                     origin,
@@ -243,7 +259,7 @@ impl CallingCodes {
                 },
             );
         }
-        Ok(CallingCodes { codes })
+        Ok(codes)
     }
 
     /// Number of distinct prefixes.

@@ -94,30 +94,7 @@ pub fn summary_markdown(
         }
     }
     if let Some(e) = episode {
-        let n = e.spend_sms_open.len();
-        let last = |v: &[f64]| v.get(n.wrapping_sub(1)).copied().unwrap_or(0.0);
-        let _ = writeln!(out, "\n## Illustrative pumping episode\n");
-        let _ = writeln!(out, "{}; {} h shown.\n", e.spec.name, e.spec.horizon_hours);
-        let _ = writeln!(
-            out,
-            "- SMS OTP, no block: {} spent",
-            usd_label(last(&e.spend_sms_open))
-        );
-        let _ = writeln!(
-            out,
-            "- SMS OTP, block after {} pumped sends{}: {} spent",
-            e.spec
-                .block_after
-                .map_or(String::from("(none)"), group_thousands),
-            e.block_hour
-                .map_or(String::new(), |h| format!(" (engages at hour {h:.1})")),
-            usd_label(last(&e.spend_sms_blocked))
-        );
-        let _ = writeln!(
-            out,
-            "- Reverse iMessage: {} spent",
-            usd_label(last(&e.spend_reverse))
-        );
+        episode_markdown(&mut out, e);
     }
     let _ = writeln!(out, "\n## Assumptions and notes\n");
     for a in assumptions(sweep, currency).iter().chain(&s.notes) {
@@ -128,6 +105,34 @@ pub fn summary_markdown(
         "\nModel and sources: `docs/cost.md`, `scenarios/data/README.md`, `scenarios/prices/default.toml`."
     );
     out
+}
+
+/// The illustrative pumping episode's section of `summary.md`.
+fn episode_markdown(out: &mut String, e: &Episode) {
+    let n = e.spend_sms_open.len();
+    let last = |v: &[f64]| v.get(n.wrapping_sub(1)).copied().unwrap_or(0.0);
+    let _ = writeln!(out, "\n## Illustrative pumping episode\n");
+    let _ = writeln!(out, "{}; {} h shown.\n", e.spec.name, e.spec.horizon_hours);
+    let _ = writeln!(
+        out,
+        "- SMS OTP, no block: {} spent",
+        usd_label(last(&e.spend_sms_open))
+    );
+    let _ = writeln!(
+        out,
+        "- SMS OTP, block after {} pumped sends{}: {} spent",
+        e.spec
+            .block_after
+            .map_or(String::from("(none)"), group_thousands),
+        e.block_hour
+            .map_or(String::new(), |h| format!(" (engages at hour {h:.1})")),
+        usd_label(last(&e.spend_sms_blocked))
+    );
+    let _ = writeln!(
+        out,
+        "- Reverse iMessage: {} spent",
+        usd_label(last(&e.spend_reverse))
+    );
 }
 
 /// A compact table for the terminal, then each fraud share's break-even and both methods' cost
