@@ -54,7 +54,7 @@ impl Library {
 /// Every `.toml` file in `dir`, sorted.
 pub fn library_files(dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(HarnessError::file(dir))?
+        .map_err(HarnessError::read(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
@@ -81,7 +81,7 @@ pub fn replay(
 ) -> Result<Library, HarnessError> {
     let mut read = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(HarnessError::file(f))?;
+        let text = std::fs::read_to_string(f).map_err(HarnessError::read(f))?;
         let sc =
             Scenario::parse(&f.display().to_string(), &text).map_err(mo2fa_sim::SimError::from)?;
         let variants = if check {
