@@ -132,7 +132,7 @@ impl Plan {
             )?);
         }
         let seed_list: Vec<u64> = (0..seeds as u64)
-            .map(|i| base_sc.seed.wrapping_add(i))
+            .map(|i| base_sc.run.seed.wrapping_add(i))
             .collect();
         let axes: Vec<AxisJson> = grid
             .axes

@@ -129,7 +129,7 @@ pub fn replay(
         for ((_, variant), result) in (&mut results).take(inc.variants.len()) {
             let m = result.ok_or(HarnessError::Interrupted("no tables written"))??;
             if **variant == Variant::AsWritten
-                && let Some(documented) = &inc.sc.incident
+                && let Some(documented) = &inc.sc.criteria.incident
             {
                 let missed = incidents::misses(documented, &m);
                 misses.extend(missed.iter().map(|miss| format!("{}: {miss}", inc.file)));
@@ -160,7 +160,7 @@ fn measure(
         interrupt,
         progress: &|_| {},
     };
-    let o = engine::simulate(&sc, sc.seed, &control)?;
+    let o = engine::simulate(&sc, sc.run.seed, &control)?;
     if o.interrupted {
         return Err(HarnessError::Interrupted("no tables written"));
     }
