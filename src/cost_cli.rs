@@ -119,7 +119,7 @@ pub fn run(args: &CostArgs) -> Result<String, CostError> {
         )?)
     };
     let report = CostReport::render(&sweep, ep.as_ref(), currency.as_ref());
-    let written = report.write(&args.out).map_err(|source| CostError::Io {
+    let written = report.write(&args.out).map_err(|source| CostError::Write {
         file: args.out.clone(),
         source,
     })?;

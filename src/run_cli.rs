@@ -125,7 +125,7 @@ pub(crate) fn run(args: RunArgs) -> Result<()> {
     // check (every 65,536 events) and still writes its partial reports.
     let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::Relaxed));
     let bar = progress::bar(
-        run.sc.duration.ms() / 1000,
+        run.sc.run.duration.ms() / 1000,
         "{bar:40} {pos}/{len} virtual s  ETA {eta}  {msg}",
     );
     let on_progress = |t: u64| bar.set_position(t / 1000);
@@ -171,7 +171,7 @@ fn replay_live(
     speed: f64,
     bar: &indicatif::ProgressBar,
 ) -> Result<()> {
-    let wall_s = run.sc.duration.ms() as f64 / 1000.0 / speed;
+    let wall_s = run.sc.run.duration.ms() as f64 / 1000.0 / speed;
     let shard = crate::merge_cli::shard(args.shard)?;
     eprintln!(
         "{} over ~{wall_s:.0} s of wall time at {speed}x",
@@ -349,7 +349,7 @@ fn records(log: &SmsLog, flow: Flow) -> Vec<Record> {
 /// Writes each format's log for each flow the scenario runs, and says where.
 fn emit_logs(run: &Run, log: &SmsLog, formats: &[LogFormat]) -> Result<()> {
     for flow in Flow::ALL {
-        if !run.sc.flows.contains(&flow) {
+        if !run.sc.run.flows.contains(&flow) {
             continue;
         }
         let stem = match flow {

@@ -238,6 +238,30 @@ fn bad_inputs_fail_with_file_line_and_key() {
 }
 
 #[test]
+fn a_report_that_cannot_be_written_says_cannot_write_not_cannot_read() {
+    let dir = out_dir("unwritable");
+    std::fs::create_dir_all(&dir).unwrap();
+    // A file where the report's directory should be.
+    let file = dir.join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let out_arg = file.join("out");
+    let m = mix("two-country.toml");
+    let out = run(&[
+        "--mix",
+        m.to_str().expect("utf-8 path"),
+        "--out",
+        out_arg.to_str().expect("utf-8 path"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}: cannot write: ", out_arg.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn price_date_selects_an_older_snapshot() {
     let dir = out_dir("date");
     let m = mix("us-eu.toml");

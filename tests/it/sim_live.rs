@@ -11,14 +11,14 @@ use std::sync::atomic::AtomicBool;
 #[test]
 fn tracing_changes_nothing_and_links_every_step() {
     let mut sc = Scenario::load(std::path::Path::new("scenarios/reverse-attack.toml")).unwrap();
-    sc.duration = Dur(1_800_000);
+    sc.run.duration = Dur(1_800_000);
     let stop = AtomicBool::new(false);
     let control = Control {
         interrupt: &stop,
         progress: &|_| {},
     };
-    let plain = engine::simulate(&sc, sc.seed, &control).unwrap();
-    let (traced, trace) = engine::simulate_traced(&sc, sc.seed, &control, usize::MAX).unwrap();
+    let plain = engine::simulate(&sc, sc.run.seed, &control).unwrap();
+    let (traced, trace) = engine::simulate_traced(&sc, sc.run.seed, &control, usize::MAX).unwrap();
     assert!(!trace.truncated);
     assert_eq!(report::table(&plain), report::table(&traced));
     assert!(trace.steps.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
@@ -132,15 +132,15 @@ fn live_needs_a_positive_speed() {
 #[test]
 fn a_trace_over_its_cap_is_marked_and_not_replayed() {
     let mut sc = Scenario::load(std::path::Path::new("scenarios/quickstart.toml")).unwrap();
-    sc.duration = Dur(600_000);
+    sc.run.duration = Dur(600_000);
     let stop = AtomicBool::new(false);
     let control = Control {
         interrupt: &stop,
         progress: &|_| {},
     };
-    let (_, full) = engine::simulate_traced(&sc, sc.seed, &control, usize::MAX).unwrap();
+    let (_, full) = engine::simulate_traced(&sc, sc.run.seed, &control, usize::MAX).unwrap();
     assert!(full.steps.len() > 100, "{}", full.steps.len());
-    let (_, capped) = engine::simulate_traced(&sc, sc.seed, &control, 100).unwrap();
+    let (_, capped) = engine::simulate_traced(&sc, sc.run.seed, &control, 100).unwrap();
     assert!(capped.truncated);
     assert_eq!(capped.steps.len(), 100);
     assert_eq!(
@@ -167,14 +167,14 @@ fn live_replay_agrees_in_every_payload_shape() {
     let _live = one_live_replay_at_a_time();
     use mo2fa_core::webhook::PayloadShape;
     let mut sc = Scenario::load(std::path::Path::new("scenarios/reverse-attack.toml")).unwrap();
-    sc.duration = Dur(900_000);
+    sc.run.duration = Dur(900_000);
     let stop = AtomicBool::new(false);
     let control = Control {
         interrupt: &stop,
         progress: &|_| {},
     };
     for shape in [PayloadShape::V2, PayloadShape::Legacy, PayloadShape::V4] {
-        let (_, trace) = engine::simulate_traced(&sc, sc.seed, &control, usize::MAX).unwrap();
+        let (_, trace) = engine::simulate_traced(&sc, sc.run.seed, &control, usize::MAX).unwrap();
         let opts = mo2fa_harness::live::LiveOptions {
             speed: 100.0,
             connections: 8,

@@ -13,6 +13,13 @@ pub enum CostError {
         #[source]
         source: std::io::Error,
     },
+    /// A report (or its directory) could not be written.
+    #[error("{file}: cannot write: {source}")]
+    Write {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A value in a file is malformed or out of range. `line` is 1-based; 0 means the whole
     /// file, which is then named without a line (`file: key: message`).
     #[error("{}", mo2fa_core::conf::Problem { line: (*line > 0).then_some(*line), key: key.clone(), message: message.clone() }.show(file))]

@@ -36,7 +36,7 @@ pub struct Side {
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value, DecideError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DecideError::io(path, e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| DecideError::read(path, e))?;
     serde_json::from_str(&text).map_err(|e| DecideError::format(path, e.to_string()))
 }
 

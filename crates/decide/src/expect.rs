@@ -404,7 +404,8 @@ pub fn parse_all_in(
 /// `dir/summary.json`, parsed; the error names the file.
 pub fn read_summary(dir: &std::path::Path) -> Result<serde_json::Value, String> {
     let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 

@@ -37,8 +37,15 @@ pub enum DecideError {
     Sim(#[from] mo2fa_sim::SimError),
     #[error("{0}")]
     Input(String),
-    #[error("{path}: {source}")]
-    Io {
+    /// A file (or directory) that could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A file (or its directory) that could not be written.
+    #[error("{path}: cannot write: {source}")]
+    Write {
         path: String,
         source: std::io::Error,
     },
@@ -47,8 +54,15 @@ pub enum DecideError {
 }
 
 impl DecideError {
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        DecideError::Io {
+    pub(crate) fn read(path: &std::path::Path, source: std::io::Error) -> Self {
+        DecideError::Read {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn write(path: &std::path::Path, source: std::io::Error) -> Self {
+        DecideError::Write {
             path: path.display().to_string(),
             source,
         }
@@ -100,5 +114,26 @@ mod tests {
             super::closest("per_iq", ["per_number", "per_ip", "window"]),
             Some("per_ip")
         );
+    }
+
+    #[test]
+    fn a_failed_read_and_a_failed_write_say_which_they_were() {
+        let dir = std::env::temp_dir().join(format!("mo2fa-decide-io-{}", std::process::id()));
+        // A directory where sweep.json should be: it cannot be read as a file.
+        std::fs::create_dir_all(dir.join("sweep.json")).unwrap();
+        let read = match crate::sweep::read(&dir) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a directory read as sweep.json"),
+        };
+        let want = format!("{}: cannot read: ", dir.join("sweep.json").display());
+        assert!(read.starts_with(&want), "{read}");
+        let file = dir.join("sweep.json").join("x");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let write = super::DecideError::write(&file, denied).to_string();
+        assert!(
+            write.starts_with(&format!("{}: cannot write: ", file.display())),
+            "{write}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

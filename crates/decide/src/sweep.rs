@@ -132,7 +132,7 @@ impl Plan {
             )?);
         }
         let seed_list: Vec<u64> = (0..seeds as u64)
-            .map(|i| base_sc.seed.wrapping_add(i))
+            .map(|i| base_sc.run.seed.wrapping_add(i))
             .collect();
         let axes: Vec<AxisJson> = grid
             .axes
@@ -365,10 +365,10 @@ pub fn csv(manifest: &Manifest, names: &[String], rows: &[Row]) -> Result<String
 pub fn write(dir: &Path, manifest: &Manifest, records: &[Record]) -> Result<Vec<Row>, DecideError> {
     let mut records = records.to_vec();
     records.sort_by_key(|r| (r.setting, manifest.seeds.iter().position(|s| *s == r.seed)));
-    std::fs::create_dir_all(dir).map_err(|e| DecideError::io(dir, e))?;
+    std::fs::create_dir_all(dir).map_err(|e| DecideError::write(dir, e))?;
     let put = |name: &str, text: &str| {
         let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| DecideError::io(&p, e))
+        std::fs::write(&p, text).map_err(|e| DecideError::write(&p, e))
     };
     let mut jsonl = String::new();
     for r in &records {
@@ -463,7 +463,7 @@ pub fn read(dir: &Path) -> Result<(Manifest, Vec<Record>), DecideError> {
                 "no sweep.json: not a sweep directory, or its sweep has not finished",
             )
         } else {
-            DecideError::io(&mpath, e)
+            DecideError::read(&mpath, e)
         }
     })?;
     let manifest: Manifest =
@@ -475,7 +475,7 @@ pub fn read(dir: &Path) -> Result<(Manifest, Vec<Record>), DecideError> {
         ));
     }
     let rpath = dir.join("runs.jsonl");
-    let text = std::fs::read_to_string(&rpath).map_err(|e| DecideError::io(&rpath, e))?;
+    let text = std::fs::read_to_string(&rpath).map_err(|e| DecideError::read(&rpath, e))?;
     let mut records = Vec::new();
     for (i, line) in text
         .lines()

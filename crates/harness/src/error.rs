@@ -9,9 +9,15 @@ pub enum HarnessError {
     /// An I/O error that concerns no particular file (a socket, a runtime).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// Reading or writing a file.
-    #[error("{}: {source}", path.display())]
-    File {
+    /// A file (or directory) that could not be read.
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A file (or its directory) that could not be written.
+    #[error("{}: cannot write: {source}", path.display())]
+    Write {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -103,9 +109,41 @@ impl From<goose::GooseError> for HarnessError {
 }
 
 impl HarnessError {
-    /// An I/O error on `path`.
-    pub fn file(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+    /// A failed read of `path`.
+    pub fn read(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::File { path, source }
+        move |source| Self::Read { path, source }
+    }
+
+    /// A failed write of `path` (or creation of the directory `path`).
+    pub fn write(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Write { path, source }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::shard::{read_histogram, write_histograms};
+    use hdrhistogram::Histogram;
+
+    #[test]
+    fn a_failed_read_and_a_failed_write_say_which_they_were() {
+        let dir = std::env::temp_dir().join(format!("mo2fa-harness-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.hdr");
+        let read = read_histogram(&missing).unwrap_err().to_string();
+        let want = format!("{}: cannot read: ", missing.display());
+        assert!(read.starts_with(&want), "{read}");
+        // A file where the histograms' directory should be.
+        let file = dir.join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let h = Histogram::<u64>::new(3).unwrap();
+        let write = write_histograms(&file, "load", &h, &h)
+            .unwrap_err()
+            .to_string();
+        let want = format!("{}: cannot write: ", file.join("load.hdr").display());
+        assert!(write.starts_with(&want), "{write}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -54,7 +54,7 @@ impl Library {
 /// Every `.toml` file in `dir`, sorted.
 pub fn library_files(dir: &Path) -> Result<Vec<PathBuf>, HarnessError> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(HarnessError::file(dir))?
+        .map_err(HarnessError::read(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
@@ -81,7 +81,7 @@ pub fn replay(
 ) -> Result<Library, HarnessError> {
     let mut read = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(f).map_err(HarnessError::file(f))?;
+        let text = std::fs::read_to_string(f).map_err(HarnessError::read(f))?;
         let sc =
             Scenario::parse(&f.display().to_string(), &text).map_err(mo2fa_sim::SimError::from)?;
         let variants = if check {
@@ -129,7 +129,7 @@ pub fn replay(
         for ((_, variant), result) in (&mut results).take(inc.variants.len()) {
             let m = result.ok_or(HarnessError::Interrupted("no tables written"))??;
             if **variant == Variant::AsWritten
-                && let Some(documented) = &inc.sc.incident
+                && let Some(documented) = &inc.sc.criteria.incident
             {
                 let missed = incidents::misses(documented, &m);
                 misses.extend(missed.iter().map(|miss| format!("{}: {miss}", inc.file)));
@@ -160,7 +160,7 @@ fn measure(
         interrupt,
         progress: &|_| {},
     };
-    let o = engine::simulate(&sc, sc.seed, &control)?;
+    let o = engine::simulate(&sc, sc.run.seed, &control)?;
     if o.interrupted {
         return Err(HarnessError::Interrupted("no tables written"));
     }

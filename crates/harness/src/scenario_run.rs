@@ -56,7 +56,7 @@ impl Run {
         let mut cuts = Vec::new();
         if let Some(ms) = opts.duration_ms {
             cuts = cut_attacks(&sc, ms);
-            sc.duration = Dur(ms);
+            sc.run.duration = Dur(ms);
         }
         let name = opts
             .scenario
@@ -67,7 +67,7 @@ impl Run {
             .clone()
             .unwrap_or_else(|| Path::new("reports").join(&name));
         Self {
-            seed: opts.seed.unwrap_or(sc.seed),
+            seed: opts.seed.unwrap_or(sc.run.seed),
             sc,
             path: opts.scenario.clone(),
             name,
@@ -118,12 +118,16 @@ impl Run {
             "{}, seed {}, {}",
             self.name,
             self.seed,
-            span(self.sc.duration.ms())
+            span(self.sc.run.duration.ms())
         );
         let theirs = match serde_json::from_slice::<Made>(&text) {
             Ok(m)
                 if (m.scenario.as_str(), m.seed, m.duration_s)
-                    == (self.name.as_str(), self.seed, self.sc.duration.ms() / 1000) =>
+                    == (
+                        self.name.as_str(),
+                        self.seed,
+                        self.sc.run.duration.ms() / 1000,
+                    ) =>
             {
                 return Ok(());
             }
@@ -154,7 +158,7 @@ impl Run {
     pub fn summary(&self, s: &Simulated) -> String {
         let mut text = format!(
             "scenario {} (seed {}): {}\n",
-            self.name, self.seed, self.sc.description
+            self.name, self.seed, self.sc.run.description
         );
         text.push_str(&report::table(&s.outcome));
         let _ = writeln!(
@@ -222,6 +226,7 @@ fn cut_attacks(sc: &Scenario, duration_ms: u64) -> Vec<String> {
 /// One line on what a scenario simulates, for `run --check`.
 fn summary(sc: &Scenario, seed: u64) -> String {
     let flows: Vec<&str> = sc
+        .run
         .flows
         .iter()
         .map(|f| match f {
@@ -237,7 +242,7 @@ fn summary(sc: &Scenario, seed: u64) -> String {
         .collect();
     format!(
         "{} virtual, flows {}, {} legit/s from {} countries, {} attacker(s){}, seed {seed}",
-        span(sc.duration.ms()),
+        span(sc.run.duration.ms()),
         flows.join("+"),
         sc.legit.rate_per_s.0,
         sc.legit.countries.len(),

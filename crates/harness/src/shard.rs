@@ -133,12 +133,12 @@ impl Manifest {
     pub fn write(&self, dir: &Path) -> Result<(), HarnessError> {
         let path = dir.join(MANIFEST);
         let text = serde_json::to_string_pretty(self)? + "\n";
-        std::fs::write(&path, text).map_err(HarnessError::file(path))
+        std::fs::write(&path, text).map_err(HarnessError::write(path))
     }
 
     pub fn read(dir: &Path) -> Result<Manifest, HarnessError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(HarnessError::file(&path))?;
+        let text = std::fs::read_to_string(&path).map_err(HarnessError::read(&path))?;
         serde_json::from_str(&text).map_err(|e| {
             HarnessError::Merge(format!(
                 "{}: not a shard manifest of this mo2fa: {e}",
@@ -345,7 +345,7 @@ pub fn write_histograms(
             .serialize(h, &mut bytes)
             .map_err(|e| HarnessError::Io(std::io::Error::other(format!("{e:?}"))))?;
         let path = dir.join(file);
-        std::fs::write(&path, bytes).map_err(HarnessError::file(path))?;
+        std::fs::write(&path, bytes).map_err(HarnessError::write(path))?;
     }
     Ok(())
 }
@@ -353,7 +353,7 @@ pub fn write_histograms(
 /// Reads a histogram [`write_histograms`] wrote; the error names the file.
 pub fn read_histogram(path: &Path) -> Result<Histogram<u64>, HarnessError> {
     use hdrhistogram::serialization::Deserializer;
-    let bytes = std::fs::read(path).map_err(HarnessError::file(path))?;
+    let bytes = std::fs::read(path).map_err(HarnessError::read(path))?;
     Deserializer::new()
         .deserialize(&mut bytes.as_slice())
         .map_err(|e| {

@@ -59,7 +59,7 @@ pub fn flow_costs(
     model: &mo2fa_cost::PricedMix,
     o: &Counts,
 ) -> Result<FlowCosts, SimError> {
-    let period_days = time::days(sc.duration.ms());
+    let period_days = time::days(sc.run.duration.ms());
     // The provider's bill, not the app's log: segments as billed (`[billing]`).
     let billed = |messages: u64| sc.billed_segments(messages);
     let counts = |legit: fn(&CountryStats) -> u64,
@@ -75,7 +75,7 @@ pub fn flow_costs(
             })
             .collect::<Vec<_>>()
     };
-    let sms = sc.flows.contains(&Flow::Sms).then(|| {
+    let sms = sc.run.flows.contains(&Flow::Sms).then(|| {
         cost_observed(
             model,
             &Observed {
@@ -88,7 +88,7 @@ pub fn flow_costs(
             },
         )
     });
-    let reverse = sc.flows.contains(&Flow::Reverse).then(|| {
+    let reverse = sc.run.flows.contains(&Flow::Reverse).then(|| {
         cost_observed(
             model,
             &Observed {

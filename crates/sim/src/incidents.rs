@@ -80,9 +80,9 @@ impl Measured {
 /// Pumped SMS sent within `[incident] app_log_retention` of the run's end (the timeline's
 /// rows that start inside it), as the app's own log would still hold them.
 fn app_logged(sc: &Scenario, flow: Flow, o: &Outcome) -> Option<u64> {
-    let keep = sc.incident.as_ref()?.app_log_retention?.ms();
-    let from = sc.duration.ms().saturating_sub(keep);
-    let interval = sc.interval.ms().max(1);
+    let keep = sc.criteria.incident.as_ref()?.app_log_retention?.ms();
+    let from = sc.run.duration.ms().saturating_sub(keep);
+    let interval = sc.run.interval.ms().max(1);
     Some(
         o.counts
             .rows
@@ -132,10 +132,10 @@ pub fn other_range(sc: &Scenario) -> u32 {
 
 /// The flow a variant's figures are read from.
 pub fn flow_of(sc: &Scenario, v: &Variant) -> Flow {
-    match (v, &sc.incident) {
+    match (v, &sc.criteria.incident) {
         (Variant::Reverse(_), _) => Flow::Reverse,
         (_, Some(inc)) => inc.flow,
-        (_, None) => sc.flows[0],
+        (_, None) => sc.run.flows[0],
     }
 }
 
@@ -302,7 +302,7 @@ pub fn table(rows: &[(Variant, Measured)]) -> String {
 
 /// What history a scenario's runs start from, in words.
 pub fn history_label(sc: &Scenario) -> String {
-    match &sc.history {
+    match &sc.money.history {
         None => "none (an empty account: every country never sent to)".into(),
         Some(h) => match h.warmup_ms() {
             Some(ms) => format!(
@@ -331,26 +331,26 @@ pub fn history_label(sc: &Scenario) -> String {
 /// input or a prediction checked against the replay as written), its history, and the table
 /// of variants. A scenario without `[incident]` gets the table only.
 pub fn section(file: &str, sc: &Scenario, rows: &[(Variant, Measured)]) -> String {
-    let title = if sc.description.is_empty() {
+    let title = if sc.run.description.is_empty() {
         file
     } else {
-        &sc.description
+        &sc.run.description
     };
-    let mut s = format!("## {title}\n\n`{file}`, seed {}.", sc.seed);
-    if let Some(inc) = &sc.incident {
+    let mut s = format!("## {title}\n\n`{file}`, seed {}.", sc.run.seed);
+    if let Some(inc) = &sc.criteria.incident {
         s.push_str(&format!(" Source: <{}>.", inc.source));
     }
     s.push_str(&format!(
         " History as written: {}. Warm preset rows start from {}.\n\n",
         history_label(sc),
-        if sc.history.is_some() {
+        if sc.money.history.is_some() {
             "the same history".to_string()
         } else {
             format!("a {WARMUP_DAYS}-day warm-up (assumed; the file gives no history)")
         }
     ));
     let as_written = rows.iter().find(|(v, _)| *v == Variant::AsWritten);
-    match (&sc.incident, as_written) {
+    match (&sc.criteria.incident, as_written) {
         (Some(inc), Some((_, m))) => s.push_str(&documented(inc, m)),
         (None, _) => s.push_str("No `[incident]` section: no documented figure to check.\n\n"),
         _ => {}

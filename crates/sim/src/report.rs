@@ -116,10 +116,10 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
     let t = &o.counts.totals;
     let mut v = json!({
         "scenario": name,
-        "description": sc.description,
+        "description": sc.run.description,
         "seed": seed,
-        "duration_s": sc.duration.ms() / time::MS_PER_S,
-        "interval_s": sc.interval.ms() / time::MS_PER_S,
+        "duration_s": sc.run.duration.ms() / time::MS_PER_S,
+        "interval_s": sc.run.interval.ms() / time::MS_PER_S,
         "interrupted": o.interrupted,
         "events": o.events,
         "legit": {
@@ -233,7 +233,7 @@ pub fn timeline_csv(sc: &Scenario, o: &Outcome) -> Result<String, csv::Error> {
         let mut record = vec![(t_start_ms / time::MS_PER_S).to_string()];
         record.extend(r.cells());
         w.write_record(&record)?;
-        t_start_ms = t_start_ms.saturating_add(sc.interval.ms());
+        t_start_ms = t_start_ms.saturating_add(sc.run.interval.ms());
     }
     let bytes = w
         .into_inner()
@@ -419,7 +419,7 @@ pub fn html(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     sections.push(numbers_section(o));
     Page {
         title: format!("Scenario run: {name}"),
-        subtitle: format!("{} · seed {seed} · {} events", sc.description, o.events),
+        subtitle: format!("{} · seed {seed} · {} events", sc.run.description, o.events),
         sections,
         footer: vec!["SMS prices: Twilio public list prices (scenarios/data/README.md).".into()],
     }
@@ -432,7 +432,7 @@ fn hours_axis() -> Axis {
 
 /// The report's chart: verifications, pumped SMS and cumulative spend per interval.
 fn timeline_chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
-    let hours = time::hours(sc.interval.ms());
+    let hours = time::hours(sc.run.interval.ms());
     let mut cum_sms = 0.0;
     let mut cum_rev = 0.0;
     TimeSeriesChart {
@@ -528,7 +528,7 @@ fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
                     .iter()
                     .map(|b| Span {
                         from: h(b.from_ms),
-                        to: h(b.until_ms.min(sc.duration.ms())),
+                        to: h(b.until_ms.min(sc.run.duration.ms())),
                         label: b.iso.clone(),
                         color: "#2e8b57".into(),
                     })
@@ -545,7 +545,7 @@ fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
                 label: title.into(),
                 spans: vec![Span {
                     from: h(at),
-                    to: h(sc.duration.ms()),
+                    to: h(sc.run.duration.ms()),
                     label: "provider account suspended: SMS refused".into(),
                     color: "#7f8c8d".into(),
                 }],
@@ -561,7 +561,7 @@ fn attacks_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
             description:
                 "When each attacker was active and when a defence blocked a destination (conversion, network or country-cap blocks)."
                     .into(),
-            x: hours_axis().with_range(0.0, h(sc.duration.ms())),
+            x: hours_axis().with_range(0.0, h(sc.run.duration.ms())),
             lanes,
             events: Vec::new(),
         };
@@ -575,7 +575,7 @@ fn billing_section(sc: &Scenario, o: &Outcome) -> Option<Section> {
         return None;
     }
     let mut section = Section::new("billing", "Billing and currency");
-    if let Some(r) = &sc.report {
+    if let Some(r) = &sc.money.report {
         section = section.push(Block::Paragraph(billing::rate_sentence(r)));
     }
     Some(section.push(Block::Table {
@@ -655,7 +655,7 @@ pub fn summary_md(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String {
     let extra = billing::lines(sc, o);
     if !extra.is_empty() {
         s.push_str("\n## Billing and currency\n\n");
-        if let Some(r) = &sc.report {
+        if let Some(r) = &sc.money.report {
             let _ = writeln!(s, "{}\n", billing::rate_sentence(r));
         }
         s.push_str("```\n");

@@ -17,6 +17,7 @@ pub use mo2fa_core::sms_defences::{ConversionRule, SmsDefences};
 
 mod attacker;
 mod check;
+mod de;
 mod history;
 mod incident;
 pub mod population;
@@ -267,49 +268,64 @@ fn ten_seconds() -> Dur {
     Dur(10_000)
 }
 
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A scenario, in parts by concern. The file keeps its flat shape (`seed`, `[legit]`,
+/// `[billing]`, ... all at the top); `de` hands each top-level key to its part.
+#[derive(Clone, Debug)]
 pub struct Scenario {
-    #[serde(default)]
+    /// What to run: seed, duration, report interval, flows, the live servers' store.
+    pub run: RunSettings,
+    pub legit: Legit,
+    pub emitter: Emitter,
+    pub verifier: VerifierSettings,
+    pub sms: SmsSettings,
+    pub defences: Defences,
+    /// The `[[attacker]]` tables as written; [`Scenario::parse`] checks them and moves them
+    /// into `attackers`, so this is empty after parsing.
+    raw_attackers: Vec<RawAttacker>,
+    /// The attackers, checked, every default resolved.
+    pub attackers: Vec<Attacker>,
+    /// Mobile operators per country (`[[carrier]]`); a country without any has one.
+    pub carriers: Vec<Carrier>,
+    /// What the provider's account costs and holds: `[billing]`, `[report]`, `[history]`.
+    pub money: Money,
+    /// What the run is judged against afterwards: `[incident]`, `[expect]`.
+    pub criteria: Criteria,
+}
+
+/// The top-level keys that say what to run.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
     pub description: String,
     pub seed: u64,
     pub duration: Dur,
     /// Report resolution (one timeline row per interval).
     pub interval: Dur,
     pub flows: Vec<Flow>,
-    pub legit: Legit,
-    pub emitter: Emitter,
-    #[serde(default)]
-    pub verifier: VerifierSettings,
-    #[serde(default)]
-    pub sms: SmsSettings,
-    #[serde(default)]
-    pub defences: Defences,
-    /// The `[[attacker]]` tables as written; [`Scenario::parse`] checks them and moves them
-    /// into `attackers`, so this is empty after parsing.
-    #[serde(default, rename = "attacker")]
-    raw_attackers: Vec<RawAttacker>,
-    /// The attackers, checked, every default resolved.
-    #[serde(skip)]
-    pub attackers: Vec<Attacker>,
-    /// Mobile operators per country (`[[carrier]]`); a country without any has one.
-    #[serde(default, rename = "carrier")]
-    pub carriers: Vec<Carrier>,
     /// Where the live servers of `run --live` keep challenges; the virtual run always uses the
     /// memory store (its answers do not depend on where state lives).
     pub store: Option<StoreSettings>,
+}
+
+/// The provider account: how it bills, what it held before the run, and the reports'
+/// second currency.
+#[derive(Clone, Debug, Default)]
+pub struct Money {
     /// How the provider bills (`[billing]`, `[billing.balance]`; crate::billing).
     pub billing: Option<crate::billing::Billing>,
     /// A second currency for the reports (`[report]`; crate::billing).
     pub report: Option<crate::billing::ReportSettings>,
+    /// The provider account before the run (`[history]`; scenario/history.rs).
+    pub history: Option<History>,
+}
+
+/// What a run is checked against once it is over.
+#[derive(Clone, Debug, Default)]
+pub struct Criteria {
     /// What a replay of a documented incident must reproduce (`scenarios/incidents/`).
     pub incident: Option<Incident>,
     /// `[expect]`: name = "expression" lines, opaque here (the simulator ignores them);
     /// `mo2fa` checks them after the run (crates/decide, docs/expect.md).
-    #[serde(default)]
-    pub expect: std::collections::BTreeMap<String, String>,
-    /// The provider account before the run (`[history]`; scenario/history.rs).
-    pub history: Option<History>,
+    pub expect: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -377,13 +393,13 @@ pub fn range_stride(range_size: u32) -> u64 {
 impl Scenario {
     /// Billed segments per message the app sent (`[billing]`).
     pub fn billed_per_message(&self) -> f64 {
-        crate::billing::billed_per_message(self.billing.as_ref(), self.sms.segments)
+        crate::billing::billed_per_message(self.money.billing.as_ref(), self.sms.segments)
     }
 
     /// Segments the provider bills for `messages` messages (`[billing]`): the app's count
     /// when no billing is set, else rounded to whole segments.
     pub fn billed_segments(&self, messages: u64) -> u64 {
-        crate::billing::billed_segments(self.billing.as_ref(), self.sms.segments, messages)
+        crate::billing::billed_segments(self.money.billing.as_ref(), self.sms.segments, messages)
     }
 }
 

@@ -160,13 +160,13 @@ per_number = 5
     fn the_reverse_variants_set_every_fallback_and_keep_the_rest() {
         for fallback in [Fallback::InboundSms, Fallback::OutboundSms] {
             let sc = Variant::Reverse(fallback).apply("f.toml", FILE).unwrap();
-            assert_eq!(sc.flows, [Flow::Reverse]);
+            assert_eq!(sc.run.flows, [Flow::Reverse]);
             assert_eq!(sc.legit.other_fallback, fallback);
             assert!(sc.legit.countries.values().all(|c| c.fallback == fallback));
-            assert_eq!((sc.seed, sc.defences.sms.per_number), (7, Some(5)));
+            assert_eq!((sc.run.seed, sc.defences.sms.per_number), (7, Some(5)));
         }
         let sc = Variant::AsWritten.apply("f.toml", FILE).unwrap();
-        assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+        assert_eq!(sc.run.flows, [Flow::Reverse, Flow::Sms]);
     }
 
     #[test]
@@ -181,20 +181,23 @@ per_number = 5
             sc.defences.sms.per_number, None,
             "the file's own limit is not the preset's"
         );
-        assert!(sc.history.is_none());
+        assert!(sc.money.history.is_none());
         let warm = preset(true).apply("f.toml", FILE).unwrap();
         assert_eq!(
-            warm.history.and_then(|h| h.warmup_ms()),
+            warm.money.history.and_then(|h| h.warmup_ms()),
             Some(WARMUP_DAYS * 86_400_000)
         );
         let own = format!("{FILE}[history]\nwarmup = \"3d\"\n");
         let warm = preset(true).apply("f.toml", &own).unwrap();
         assert_eq!(
-            warm.history.and_then(|h| h.warmup_ms()),
+            warm.money.history.and_then(|h| h.warmup_ms()),
             Some(3 * 86_400_000)
         );
         let cold = preset(false).apply("f.toml", &own).unwrap();
-        assert!(cold.history.is_none(), "cold drops the file's history");
+        assert!(
+            cold.money.history.is_none(),
+            "cold drops the file's history"
+        );
         let sc = Variant::PresetWithOwn("authgear".into())
             .apply("f.toml", FILE)
             .unwrap();
@@ -204,7 +207,7 @@ per_number = 5
             Some(5),
             "the file's own limit stays"
         );
-        assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+        assert_eq!(sc.run.flows, [Flow::Reverse, Flow::Sms]);
         let e = Variant::PresetWithOwn("no_such_vendor".into())
             .apply("f.toml", FILE)
             .unwrap_err()

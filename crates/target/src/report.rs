@@ -7,8 +7,9 @@ use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("{path}: {source}")]
-    Io {
+    /// A report file (or its directory) that could not be written.
+    #[error("{path}: cannot write: {source}")]
+    Write {
         path: String,
         source: std::io::Error,
     },
@@ -18,11 +19,11 @@ pub enum ReportError {
 
 /// Writes the three files into `dir` (created if missing).
 pub fn write(dir: &Path, audit: &Audit) -> Result<(), ReportError> {
-    let io = |path: &Path| {
+    let cannot_write = |path: &Path| {
         let path = path.display().to_string();
-        move |source| ReportError::Io { path, source }
+        move |source| ReportError::Write { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    std::fs::create_dir_all(dir).map_err(cannot_write(dir))?;
     let json = serde_json::to_string_pretty(&summary_json(audit))?;
     for (name, text) in [
         ("audit.json", json),
@@ -30,7 +31,7 @@ pub fn write(dir: &Path, audit: &Audit) -> Result<(), ReportError> {
         ("report.html", html(audit)),
     ] {
         let p = dir.join(name);
-        std::fs::write(&p, text).map_err(io(&p))?;
+        std::fs::write(&p, text).map_err(cannot_write(&p))?;
     }
     Ok(())
 }
@@ -195,4 +196,30 @@ pub fn html(a: &Audit) -> String {
     }
     out.push_str("</body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_that_cannot_be_written_says_so_and_names_the_path() {
+        let dir = std::env::temp_dir().join(format!("mo2fa-target-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A file where the report's directory should be.
+        let file = dir.join("a-file");
+        std::fs::write(&file, "").unwrap();
+        let audit = Audit {
+            target: "http://127.0.0.1:1".into(),
+            profile: "mo2fa".into(),
+            profile_source: "built-in".into(),
+            cannot_observe: Vec::new(),
+            cases: Vec::new(),
+        };
+        let out = file.join("audit");
+        let e = write(&out, &audit).unwrap_err().to_string();
+        let want = format!("{}: cannot write: ", out.display());
+        assert!(e.starts_with(&want), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -463,14 +463,14 @@ fn row(
 /// Writes `dir/name`; an error names the file.
 fn put(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> Result<(), HarnessError> {
     let path = dir.join(name);
-    std::fs::write(&path, contents).map_err(HarnessError::file(path))
+    std::fs::write(&path, contents).map_err(HarnessError::write(path))
 }
 
 /// `<endpoint>.hgrm`, `.service.hgrm` and `.hlog` of the measured step.
 fn write_endpoint(dir: &Path, endpoint: Endpoint, r: &Report) -> Result<(), HarnessError> {
     let e = &r.endpoints[0];
     let name = endpoint.name();
-    std::fs::create_dir_all(dir).map_err(HarnessError::file(dir))?;
+    std::fs::create_dir_all(dir).map_err(HarnessError::write(dir))?;
     put(dir, &format!("{name}.hgrm"), openloop::hgrm(&e.latency))?;
     put(
         dir,

@@ -585,7 +585,7 @@ fn attack(opts: &LoadOptions, host: &str, shared: &Arc<Shared>) -> Result<GooseA
 /// Runs the load and writes the reports. Goose handles Ctrl-C: the first stops the users
 /// after their current transaction and the run still reports; a second exits at once.
 pub fn run(opts: &LoadOptions) -> Result<LoadReport, HarnessError> {
-    std::fs::create_dir_all(&opts.out)?;
+    std::fs::create_dir_all(&opts.out).map_err(HarnessError::write(&opts.out))?;
     let (base, shared, server) = setup(opts)?;
     let in_process = server.is_some();
     let rt = tokio::runtime::Runtime::new()?;
@@ -746,12 +746,15 @@ fn judge(
 }
 
 fn write_reports(out: &Path, report: &LoadReport) -> Result<(), HarnessError> {
-    std::fs::write(out.join("load.json"), serde_json::to_string_pretty(report)?)?;
+    let json = out.join("load.json");
+    std::fs::write(&json, serde_json::to_string_pretty(report)?)
+        .map_err(HarnessError::write(json))?;
     let md = format!(
         "# mo2fa load\n\nGoose's own report: [goose.html](goose.html).\n\n```\n{}```\n",
         report.table()
     );
-    std::fs::write(out.join("load.md"), md)?;
+    let md_path = out.join("load.md");
+    std::fs::write(&md_path, md).map_err(HarnessError::write(md_path))?;
     Ok(())
 }
 

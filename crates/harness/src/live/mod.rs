@@ -117,16 +117,16 @@ pub fn replay(
     if let Some((addr, foreign)) = &opts.target {
         target = Some(format!("http://{addr} (profile {})", foreign.profile.name));
         unobservable = foreign.unobservable();
-        if sc.flows.contains(&Flow::Sms) {
+        if sc.run.flows.contains(&Flow::Sms) {
             unobservable
                 .push("the SMS flow: it is mo2fa's own API, not replayed on a --target".into());
         }
-        if sc.flows.contains(&Flow::Reverse) {
+        if sc.run.flows.contains(&Flow::Reverse) {
             addrs[1] = Some(addr.clone());
         }
     } else {
         for (i, flow) in [Flow::Sms, Flow::Reverse].into_iter().enumerate() {
-            if sc.flows.contains(&flow) {
+            if sc.run.flows.contains(&flow) {
                 let server = start_server(sc, clock, flow)?;
                 addrs[i] = Some(server.addr.clone());
                 servers.push(server);
@@ -266,7 +266,7 @@ fn dispatch(
 /// One company's server: the scenario's core on the sped-up clock, answering `/sms/*` too.
 fn start_server(sc: &Scenario, clock: ScaledClock, world: Flow) -> Result<InProcess, HarnessError> {
     let core = engine::core_config(sc)?;
-    let url = sc.store.as_ref().map_or("memory", |s| s.url.as_str());
+    let url = sc.run.store.as_ref().map_or("memory", |s| s.url.as_str());
     let mut http = HttpConfig::new(
         "verify@example.com",
         Secret::new(Scheme::Blooio, SIM_SECRET)?,

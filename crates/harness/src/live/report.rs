@@ -10,7 +10,7 @@ use std::path::Path;
 /// `latency.html` plotting them, an HdrHistogram interval log, throughput per second, and
 /// `live.json` / `live.md`.
 pub fn write(dir: &Path, r: &LiveReport) -> Result<(), HarnessError> {
-    std::fs::create_dir_all(dir).map_err(HarnessError::file(dir))?;
+    std::fs::create_dir_all(dir).map_err(HarnessError::write(dir))?;
     for e in r.load.endpoints.iter().filter(|e| !e.latency.is_empty()) {
         put(dir, &format!("{}.hgrm", e.name), openloop::hgrm(&e.latency))?;
         put(
@@ -59,7 +59,7 @@ pub fn write(dir: &Path, r: &LiveReport) -> Result<(), HarnessError> {
 /// Writes `dir/name`; an error names the file.
 fn put(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> Result<(), HarnessError> {
     let path = dir.join(name);
-    std::fs::write(&path, contents).map_err(HarnessError::file(path))
+    std::fs::write(&path, contents).map_err(HarnessError::write(path))
 }
 
 /// `second,completed`: answers completed in each wall second.

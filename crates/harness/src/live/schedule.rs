@@ -81,7 +81,7 @@ pub(super) fn shortest_window(sc: &Scenario) -> Result<(Duration, &'static str),
         (core.verifier.default_ttl_ms, "challenge TTL"),
         (TOLERANCE_S as u64 * 1000, "webhook signature tolerance"),
     ];
-    if sc.flows.contains(&Flow::Sms) {
+    if sc.run.flows.contains(&Flow::Sms) {
         windows.push((core.sms.ttl_ms, "SMS code TTL"));
     }
     let (ms, name) = windows

@@ -132,7 +132,7 @@ fn throughput(parts: &[Part]) -> Result<String, HarnessError> {
     let mut per_s: Vec<u64> = Vec::new();
     for p in parts {
         let path = p.dir.join("throughput.csv");
-        let text = std::fs::read_to_string(&path).map_err(HarnessError::file(&path))?;
+        let text = std::fs::read_to_string(&path).map_err(HarnessError::read(&path))?;
         for line in text.lines().skip(1) {
             let parsed = line
                 .split_once(',')

@@ -236,14 +236,14 @@ fn histograms(parts: &[Part], names: &[String]) -> Result<Vec<Merged>, HarnessEr
 
 /// A JSON file of a part, parsed; the error names it.
 fn read_json(path: &Path) -> Result<serde_json::Value, HarnessError> {
-    let text = std::fs::read_to_string(path).map_err(HarnessError::file(path))?;
+    let text = std::fs::read_to_string(path).map_err(HarnessError::read(path))?;
     serde_json::from_str(&text).map_err(|e| HarnessError::Merge(format!("{}: {e}", path.display())))
 }
 
 /// Writes `dir/name`; an error names the file.
 fn put(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> Result<(), HarnessError> {
     let path = dir.join(name);
-    std::fs::write(&path, contents).map_err(HarnessError::file(path))
+    std::fs::write(&path, contents).map_err(HarnessError::write(path))
 }
 
 /// The merged directory: the histograms (V2 and `.hgrm`), `latency.html` and `shard.json`
@@ -255,7 +255,7 @@ fn write_common(
     title: &str,
     subtitle: &str,
 ) -> Result<(), HarnessError> {
-    std::fs::create_dir_all(out).map_err(HarnessError::file(out))?;
+    std::fs::create_dir_all(out).map_err(HarnessError::write(out))?;
     for m in merged {
         crate::shard::write_histograms(out, &m.name, &m.latency, &m.service)?;
         if !m.latency.is_empty() {

@@ -102,7 +102,7 @@ fn reverse_start(
     u.id = started.as_ref().ok().map(|s| s.id);
     let Ok(s) = started else {
         run.row().legit.legit_refused += 1;
-        pop.users[user as usize].unverified.reverse = Unverified::Blocked;
+        pop.users[user as usize].flows.reverse.unverified = Unverified::Blocked;
         return;
     };
     pop.users[user as usize].code = s.code;
@@ -142,19 +142,19 @@ pub(super) fn sms_start(
     {
         run.row().legit.captcha_blocked_legit += 1;
         *run.acc.carriers[network].blocked_in(flow) += 1;
-        pop.users[user as usize].unverified[flow] = Unverified::Blocked;
+        pop.users[user as usize].flows[flow].unverified = Unverified::Blocked;
         return;
     }
     let attempt = pop.attempt(run.clock.now_ms, c, u.number, ip, u.account);
     if let Err(rule) = side.defend(run, pop, flow, &attempt, Requester::Legit) {
         *run.acc.carriers[network].blocked_in(flow) += 1;
         let u = &mut pop.users[user as usize];
-        u.refused_by[flow] = Some(rule);
-        u.unverified[flow] = Unverified::Blocked;
+        u.flows[flow].refused_by = Some(rule);
+        u.flows[flow].unverified = Unverified::Blocked;
         return;
     }
     if !side.billing_accepts(run, flow, pop.carriers[network].price, true) {
-        pop.users[user as usize].unverified[flow] = Unverified::Suspended;
+        pop.users[user as usize].flows[flow].unverified = Unverified::Suspended;
         return;
     }
     let wall_ms = run.wall_ms();
@@ -167,7 +167,7 @@ pub(super) fn sms_start(
         country: country_u16(c),
     });
     let Ok(code) = started else {
-        pop.users[user as usize].unverified[flow] = Unverified::Other;
+        pop.users[user as usize].flows[flow].unverified = Unverified::Other;
         return;
     };
     let price = pop.carriers[network].price;
@@ -176,7 +176,7 @@ pub(super) fn sms_start(
     *row.usd_in(flow) += price;
     *run.acc.carriers[network].sms_legit_in(flow) += 1;
     *run.acc.countries[c].sms_legit_in(flow) += 1;
-    pop.users[user as usize].texted[flow] = Texted {
+    pop.users[user as usize].flows[flow].texted = Texted {
         code: code.code,
         key,
         ip,
@@ -214,12 +214,12 @@ fn sms_deliver(
         .sms
         .resend_after
         .map(|d| d.ms())
-        .filter(|_| !pop.users[user as usize].resent[flow]);
+        .filter(|_| !pop.users[user as usize].flows[flow].resent);
     let u = &mut pop.users[user as usize];
     if lost {
-        u.unverified[flow] = Unverified::NotDelivered;
+        u.flows[flow].unverified = Unverified::NotDelivered;
     } else if delivery_ms.saturating_add(delay_ms) > run.sc.sms.ttl.ms() {
-        u.unverified[flow] = Unverified::AfterTtl;
+        u.flows[flow].unverified = Unverified::AfterTtl;
     }
     match resend_ms {
         Some(r) if lost || delivery_ms > r => {
@@ -242,7 +242,7 @@ pub(super) fn sms_resend(
     flow: Flow,
     user: u32,
 ) {
-    pop.users[user as usize].resent[flow] = true;
+    pop.users[user as usize].flows[flow].resent = true;
     let delay_ms = pop.send_delay_ms(&mut run.rng);
     sms_start(run, pop, side, flow, user, (true, delay_ms));
     pop.release(run, user);
@@ -258,7 +258,7 @@ pub(super) fn sms_read(
 ) {
     let u = pop.users[user as usize];
     let wall_ms = run.wall_ms();
-    let texted = u.texted[flow];
+    let texted = u.flows[flow].texted;
     let text = side.otp.format(texted.code);
     let checked = side.otp.check(&sender(u.number), &text, wall_ms);
     run.record(Answer::of_check(&checked), || Action::SmsRead {
@@ -278,7 +278,7 @@ pub(super) fn sms_read(
         }
         *run.row().legit_verified_in(flow) += 1;
     } else {
-        let u = &mut pop.users[user as usize].unverified[flow];
+        let u = &mut pop.users[user as usize].flows[flow].unverified;
         if *u == Unverified::NeverSent {
             *u = Unverified::Other;
         }
@@ -288,6 +288,7 @@ pub(super) fn sms_read(
 
 #[cfg(test)]
 mod tests {
+    use super::super::world::World;
     use super::super::world::tests::{drain, scenario, world};
     use super::*;
 
@@ -327,34 +328,33 @@ mod tests {
              [emitter]\nlatency_median = \"300ms\"\n",
         );
         let mut w = world(&sc);
-        let u = w.pop.new_user(0, 10_005_550_100);
-        w.pop.users[u as usize].refs = 1;
-        sms_start(
-            &mut w.run,
-            &mut w.pop,
-            &mut w.flows.sms,
-            Flow::Sms,
-            u,
-            (true, 700),
-        );
+        let u = sms_user_starts(&mut w, false);
         assert_eq!(w.run.acc.rows[0].legit.sms_legit_smsflow, 1);
         assert_eq!(w.run.acc.countries[0].sms_legit_smsflow, 1);
-        assert_eq!(
-            drain(&mut w),
-            [(
-                5_700,
-                Ev::SmsRead {
-                    user: u,
-                    flow: Flow::Sms
-                }
-            )]
-        );
-        w.run.clock.now_ms = 5_700;
+        let flow = Flow::Sms;
+        next_is(&mut w, 5_700, Ev::SmsRead { user: u, flow });
         sms_read(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u);
         assert_eq!(
             w.run.acc.rows[0].legit.legit_verified_sms, 1,
             "the texted code verifies"
         );
+    }
+
+    /// A new user of the first country (`legit` or a victim), held once, who asks for a code
+    /// of the sms flow and will type it after 700 ms.
+    fn sms_user_starts(w: &mut World<'_>, legit: bool) -> u32 {
+        let u = w.pop.new_user(0, 10_005_550_100);
+        w.pop.users[u as usize].refs = 1;
+        w.pop.users[u as usize].legit = legit;
+        let (run, pop, side) = (&mut w.run, &mut w.pop, &mut w.flows.sms);
+        sms_start(run, pop, side, Flow::Sms, u, (true, 700));
+        u
+    }
+
+    /// The only event pending is `ev` at `at_ms`: the clock moves there.
+    fn next_is(w: &mut World<'_>, at_ms: u64, ev: Ev) {
+        assert_eq!(drain(w), [(at_ms, ev)]);
+        w.run.clock.now_ms = at_ms;
     }
 
     fn lossy(extra: &str) -> crate::scenario::Scenario {
@@ -370,17 +370,7 @@ mod tests {
     fn a_lost_sms_is_never_read_and_its_user_counts_as_not_delivered() {
         let sc = lossy("");
         let mut w = world(&sc);
-        let u = w.pop.new_user(0, 10_005_550_100);
-        w.pop.users[u as usize].refs = 1;
-        w.pop.users[u as usize].legit = true;
-        sms_start(
-            &mut w.run,
-            &mut w.pop,
-            &mut w.flows.sms,
-            Flow::Sms,
-            u,
-            (true, 700),
-        );
+        let u = sms_user_starts(&mut w, true);
         assert!(drain(&mut w).is_empty(), "nothing to read");
         w.pop.release(&mut w.run, u);
         let t = &w.run.acc.time_to_verify[0][Flow::Sms.index()];
@@ -392,27 +382,9 @@ mod tests {
     fn a_user_whose_code_did_not_come_asks_again_once() {
         let sc = lossy("resend_after = \"60s\"\n");
         let mut w = world(&sc);
-        let u = w.pop.new_user(0, 10_005_550_100);
-        w.pop.users[u as usize].refs = 1;
-        sms_start(
-            &mut w.run,
-            &mut w.pop,
-            &mut w.flows.sms,
-            Flow::Sms,
-            u,
-            (true, 700),
-        );
-        assert_eq!(
-            drain(&mut w),
-            [(
-                60_000,
-                Ev::SmsResend {
-                    user: u,
-                    flow: Flow::Sms
-                }
-            )]
-        );
-        w.run.clock.now_ms = 60_000;
+        let u = sms_user_starts(&mut w, false);
+        let flow = Flow::Sms;
+        next_is(&mut w, 60_000, Ev::SmsResend { user: u, flow });
         sms_resend(&mut w.run, &mut w.pop, &mut w.flows.sms, Flow::Sms, u);
         assert_eq!(
             w.run.acc.rows[0].legit.sms_legit_smsflow, 2,

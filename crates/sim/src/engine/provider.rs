@@ -58,7 +58,7 @@ pub(super) fn user_send(
             pop.hold(run, user, retry_ms, ev);
         }
     } else {
-        let u = &mut pop.users[user as usize].unverified.reverse;
+        let u = &mut pop.users[user as usize].flows.reverse.unverified;
         if *u == Unverified::NeverSent {
             *u = Unverified::NotDelivered;
         }
@@ -238,17 +238,17 @@ pub(super) fn on_deliver(
     }
     let u = &mut pop.users[user as usize];
     if let Some(ReceiveOutcome::Verified { .. }) = outcome {
-        if u.verified.reverse {
+        if u.flows.reverse.verified {
             run.acc.users.double_verified += 1;
         } else {
             run.verified_in(u, Flow::Reverse);
             run.row().legit.legit_verified_reverse += 1;
         }
     } else if matches!(
-        u.unverified.reverse,
+        u.flows.reverse.unverified,
         Unverified::NeverSent | Unverified::NotDelivered
     ) {
-        u.unverified.reverse = Unverified::Other;
+        u.flows.reverse.unverified = Unverified::Other;
     }
     pop.release(run, user);
 }

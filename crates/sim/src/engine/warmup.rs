@@ -56,7 +56,7 @@ struct Warmup<'w, 'a> {
 
 impl Warmup<'_, '_> {
     fn warm_up(&mut self, seed: u64) {
-        let Some(h) = &self.run.sc.history else {
+        let Some(h) = &self.run.sc.money.history else {
             return;
         };
         let explicit = h.explicit();

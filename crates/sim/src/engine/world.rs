@@ -90,21 +90,13 @@ pub(super) struct User {
     pub country: u16,
     pub number: u64,
     pub code: Code,
-    /// The codes texted to this user, per flow.
-    pub texted: PerFlow<Texted>,
+    /// Where the user stands in each flow.
+    pub flows: PerFlow<UserFlow>,
     pub inbound_sms: bool,
-    /// Per flow, the user verified.
-    pub verified: PerFlow<bool>,
-    /// Per flow, the rule that refused this user's code (what-each-defence-did accounting).
-    pub refused_by: PerFlow<Option<&'static str>>,
     /// A legit user (not a phisher's victim): counted in time to verify.
     pub legit: bool,
     /// Virtual time the user arrived, ms.
     pub start_ms: u64,
-    /// Per flow, why the user has not verified yet, as far as known.
-    pub unverified: PerFlow<crate::outcome::Unverified>,
-    /// Per flow, the user already asked for a new code.
-    pub resent: PerFlow<bool>,
     /// Pending events (and running handlers) that hold this user; freed at zero.
     pub refs: u16,
     /// Trace key of this user's challenge (0 when not tracing).
@@ -112,6 +104,21 @@ pub(super) struct User {
     pub id: Option<ChallengeId>,
     /// The app account of the SMS sends (for the SMS defences).
     pub account: u64,
+}
+
+/// A user in one flow: the code texted, and how far they got.
+#[derive(Clone, Copy, Default)]
+pub(super) struct UserFlow {
+    /// The code texted to this user in this flow.
+    pub texted: Texted,
+    /// The user verified.
+    pub verified: bool,
+    /// The rule that refused this user's code (what-each-defence-did accounting).
+    pub refused_by: Option<&'static str>,
+    /// Why the user has not verified yet, as far as known.
+    pub unverified: crate::outcome::Unverified,
+    /// The user already asked for a new code.
+    pub resent: bool,
 }
 
 /// A code texted to a user in one flow: the code, its trace key (0 when not tracing) and the
@@ -498,8 +505,8 @@ impl FlowSide {
         sms: SmsOtpConfig,
         isos: &[String],
     ) -> Result<Self, SimError> {
-        let runs = sc.flows.contains(&flow);
-        let balance = sc.billing.as_ref().and_then(|b| b.balance.as_ref());
+        let runs = sc.run.flows.contains(&flow);
+        let balance = sc.money.billing.as_ref().and_then(|b| b.balance.as_ref());
         Ok(Self {
             runs,
             otp: SmsOtp::new(sms).map_err(|e| SimError::Config(e.to_string()))?,
@@ -547,7 +554,7 @@ impl<'a> World<'a> {
             reverse: FlowSide::new(sc, Flow::Reverse, core.sms, &isos)?,
         };
         let (attackers, attacker_stats) = build_attackers(sc, &isos, &carrier_stats);
-        let duration_ms = sc.duration.ms();
+        let duration_ms = sc.run.duration.ms();
         let l = &sc.legit;
         let mut world = Self {
             run: Run {
@@ -563,7 +570,7 @@ impl<'a> World<'a> {
                 runs: PerFlow::new(|flow| flows[flow].runs),
                 acc: Accounts::new(
                     duration_ms,
-                    sc.interval.ms(),
+                    sc.run.interval.ms(),
                     country_stats,
                     carrier_stats,
                     attacker_stats,
@@ -673,12 +680,12 @@ impl Run<'_> {
     /// in time to verify (by cause), and one legit user lost to the rule that refused them.
     pub fn user_finished(&mut self, u: &User) {
         for flow in Flow::ALL {
-            let verified = u.verified[flow];
+            let verified = u.flows[flow].verified;
             if u.legit && self.runs[flow] && !verified {
                 self.acc.time_to_verify[usize::from(u.country)][flow.index()]
-                    .unverified(u.unverified[flow]);
+                    .unverified(u.flows[flow].unverified);
             }
-            if let (Some(rule), false) = (u.refused_by[flow], verified) {
+            if let (Some(rule), false) = (u.flows[flow].refused_by, verified) {
                 let d = &mut self.acc.defences[flow.index()];
                 d.rules.entry(rule).or_default().legit_users_lost += 1;
             }
@@ -687,7 +694,7 @@ impl Run<'_> {
 
     /// A legit user verified in `flow` now: their time from start to verified.
     pub fn verified_in(&mut self, u: &mut User, flow: Flow) {
-        u.verified[flow] = true;
+        u.flows[flow].verified = true;
         if u.legit {
             let ms = self.clock.now_ms.saturating_sub(u.start_ms);
             self.acc.time_to_verify[usize::from(u.country)][flow.index()].record(ms);

@@ -26,7 +26,7 @@ pub struct Billed {
 
 /// The SMS a flow sent (legit and pumped), logged and billed. `None` for a flow not run.
 pub fn billed(sc: &Scenario, o: &Outcome, flow: Flow) -> Option<Billed> {
-    if !sc.flows.contains(&flow) {
+    if !sc.run.flows.contains(&flow) {
         return None;
     }
     let seg = u64::from(sc.sms.segments);
@@ -96,7 +96,7 @@ fn flow_json(sc: &Scenario, o: &Outcome, flow: Flow, account: Option<&FlowAccoun
 
 /// summary.json's `billing` object, or `None` without `[billing]`.
 pub fn billing_json(sc: &Scenario, o: &Outcome) -> Option<Value> {
-    let b = sc.billing.as_ref()?;
+    let b = sc.money.billing.as_ref()?;
     Some(json!({
         "billed_segments_factor": b.billed_segments_factor,
         "extra_segments_per_message": b.extra_segments_per_message,
@@ -123,7 +123,7 @@ fn cost_in(r: &ReportSettings, c: &Option<ObservedCost>) -> Value {
 /// summary.json's `report_currency` object (the USD figures converted, with the rate), or
 /// `None` without `[report]`.
 pub fn currency_json(sc: &Scenario, o: &Outcome) -> Option<Value> {
-    let r = sc.report.as_ref()?;
+    let r = sc.money.report.as_ref()?;
     let t = &o.counts.totals;
     Some(json!({
         "currency": r.currency,
@@ -152,7 +152,7 @@ pub fn rate_sentence(r: &ReportSettings) -> String {
 /// `usd` as "$1,234.56", followed by " (1,141.35 EUR)" when the scenario has a second currency.
 pub fn money(sc: &Scenario, usd: f64) -> String {
     let grouped = crate::report::grouped_usd;
-    match &sc.report {
+    match &sc.money.report {
         None => grouped(usd),
         Some(r) => format!(
             "{} ({} {})",
@@ -167,7 +167,7 @@ pub fn money(sc: &Scenario, usd: f64) -> String {
 /// numbers table; empty without `[billing]` and `[report]`.
 pub fn lines(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
     let mut v = Vec::new();
-    if sc.billing.is_some() {
+    if sc.money.billing.is_some() {
         for (flow, name, account) in [
             (Flow::Sms, "sms flow", o.billing.sms.as_ref()),
             (Flow::Reverse, "reverse flow", o.billing.reverse.as_ref()),
@@ -214,7 +214,7 @@ pub fn lines(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
             ));
         }
     }
-    if let Some(r) = &sc.report {
+    if let Some(r) = &sc.money.report {
         let t = &o.counts.totals;
         v.push((
             format!("spend, sms flow ({})", r.currency),
@@ -268,7 +268,7 @@ targets = { MA = 1.0 }
         let stop = AtomicBool::new(false);
         let o = simulate(
             &sc,
-            sc.seed,
+            sc.run.seed,
             &Control {
                 interrupt: &stop,
                 progress: &|_| {},
@@ -279,7 +279,7 @@ targets = { MA = 1.0 }
     }
 
     fn summary(sc: &Scenario, o: &Outcome) -> Value {
-        serde_json::from_str(&report::summary_json(sc, "t", sc.seed, o)).expect("json")
+        serde_json::from_str(&report::summary_json(sc, "t", sc.run.seed, o)).expect("json")
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 pub(super) fn flows_run(sc: &Scenario) -> Vec<(Flow, &'static str)> {
     Flow::ALL
         .into_iter()
-        .filter(|f| sc.flows.contains(f))
+        .filter(|f| sc.run.flows.contains(f))
         .map(|f| (f, flow_label(f)))
         .collect()
 }
@@ -71,7 +71,7 @@ fn parts_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
     let mut total = vec!["cost of the period".to_string()];
     total.extend(period.iter().map(|p| grouped_cents(p.total_cents())));
     rows.push(total);
-    if let Some(r) = &sc.report {
+    if let Some(r) = &sc.money.report {
         let mut row = vec![format!("cost of the period ({})", r.currency)];
         row.extend(
             period

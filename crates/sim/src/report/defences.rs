@@ -174,7 +174,7 @@ type RowCount = fn(&crate::outcome::Row) -> u64;
 
 /// Refused requests per interval, attack against legit, one panel per flow that ran.
 fn chart(sc: &Scenario, o: &Outcome) -> TimeSeriesChart {
-    let hours = time::hours(sc.interval.ms());
+    let hours = time::hours(sc.run.interval.ms());
     let panels = flows_run(sc)
         .into_iter()
         .map(|(f, label)| {

@@ -97,7 +97,7 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
             format!("{} of {}", grouped(verified), grouped(of)),
         ));
     }
-    if let Some(r) = &sc.report {
+    if let Some(r) = &sc.money.report {
         for (f, _) in &flows {
             if let Some(p) = &o.costs.period[*f] {
                 v.push((

@@ -72,7 +72,7 @@ fn has(sc: &Scenario, kind: AttackKind) -> bool {
 }
 
 fn both_flows(sc: &Scenario) -> bool {
-    Flow::ALL.iter().all(|f| sc.flows.contains(f))
+    Flow::ALL.iter().all(|f| sc.run.flows.contains(f))
 }
 
 /// Per-message and fixed parts of a period cost, cents.
@@ -274,7 +274,7 @@ fn speed(sc: &Scenario, o: &Outcome, both: bool) -> PremiseRow {
                 time::ms_f64(ms) / time::MS_PER_S as f64,
                 grouped(lost)
             ),
-            None if sc.flows.contains(&f) => "nobody verified".into(),
+            None if sc.run.flows.contains(&f) => "nobody verified".into(),
             None => "not run".into(),
         }
     };
@@ -309,7 +309,7 @@ fn table(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
     .map(String::from)
     .to_vec();
     let ran = |f: Flow, measured: String| {
-        if sc.flows.contains(&f) {
+        if sc.run.flows.contains(&f) {
             measured
         } else {
             "not run".into()

@@ -51,7 +51,7 @@ pub(super) fn total(o: &Outcome, f: Flow) -> TimeToVerify {
 /// `time_to_verify.<flow>`: null for a flow not run.
 pub(super) fn json(sc: &Scenario, o: &Outcome) -> serde_json::Value {
     let flow = |f: Flow| {
-        if !sc.flows.contains(&f) {
+        if !sc.run.flows.contains(&f) {
             return serde_json::Value::Null;
         }
         let mut v = one_json(&total(o, f));
@@ -158,7 +158,7 @@ fn sources(sc: &Scenario) -> String {
     );
     // Name only what the run can do: the SMS delivery where an SMS can be sent (the SMS OTP
     // flow, or the reverse flow's outbound fallback), the provider where the reverse flow ran.
-    let runs = |f: Flow| sc.flows.contains(&f);
+    let runs = |f: Flow| sc.run.flows.contains(&f);
     let outbound = |f: &Fallback| *f == Fallback::OutboundSms;
     let sends_sms = runs(Flow::Sms)
         || (runs(Flow::Reverse)

@@ -17,14 +17,14 @@ const BALANCE: &str = "[billing.balance]\nstart_usd = 100\nrecharge_below_usd = 
 #[test]
 fn sections_parse_with_defaults() {
     let sc = parse("[billing]\nbilled_segments_factor = 2.2\n").unwrap();
-    let b = sc.billing.as_ref().unwrap();
+    let b = sc.money.billing.as_ref().unwrap();
     assert_eq!(
         (b.billed_segments_factor, b.extra_segments_per_message),
         (2.2, 0)
     );
     assert!(b.balance.is_none());
     let sc = parse(BALANCE).unwrap();
-    let bal = sc.billing.as_ref().unwrap().balance.as_ref().unwrap();
+    let bal = sc.money.billing.as_ref().unwrap().balance.as_ref().unwrap();
     assert_eq!(bal.on_limit, OnLimit::Suspend);
     assert_eq!(bal.rules().recharge, 250_000_000);
     let sc = parse(
@@ -32,8 +32,8 @@ fn sections_parse_with_defaults() {
          rate_source = \"example\"\n",
     )
     .unwrap();
-    assert_eq!(sc.report.as_ref().unwrap().convert(10.0), 9.245);
-    assert!(parse("").unwrap().billing.is_none());
+    assert_eq!(sc.money.report.as_ref().unwrap().convert(10.0), 9.245);
+    assert!(parse("").unwrap().money.billing.is_none());
 }
 
 #[test]
@@ -101,8 +101,8 @@ fn a_bad_price_date_names_the_scenario_file_line_and_key() {
 #[test]
 fn the_template_has_every_key_and_its_commented_examples_parse() {
     let sc = Scenario::parse("template.toml", crate::scenario::TEMPLATE).unwrap();
-    assert_eq!(sc.billing, Some(Billing::default()));
-    assert!(sc.report.is_none());
+    assert_eq!(sc.money.billing, Some(Billing::default()));
+    assert!(sc.money.report.is_none());
     let uncommented: String = crate::scenario::TEMPLATE
         .lines()
         .map(|l| match l.strip_prefix("# ") {
@@ -112,9 +112,9 @@ fn the_template_has_every_key_and_its_commented_examples_parse() {
         .flat_map(|l| [l, "\n"])
         .collect();
     let sc = Scenario::parse("template.toml", &uncommented).unwrap();
-    let b = sc.billing.unwrap().balance.unwrap();
+    let b = sc.money.billing.unwrap().balance.unwrap();
     assert_eq!((b.recharge_usd.0, b.on_limit), (250.0, OnLimit::Suspend));
-    assert_eq!(sc.report.unwrap().currency, "EUR");
+    assert_eq!(sc.money.report.unwrap().currency, "EUR");
     for key in [
         "billed_segments_factor",
         "extra_segments_per_message",
@@ -166,7 +166,7 @@ fn accounts_exist_per_flow_run_and_only_with_a_balance() {
 /// The run's accounts for `sc`.
 fn accounts(sc: &Scenario) -> Accounts {
     Accounts::new(
-        sc.billing.as_ref().and_then(|b| b.balance.as_ref()),
-        &sc.flows,
+        sc.money.billing.as_ref().and_then(|b| b.balance.as_ref()),
+        &sc.run.flows,
     )
 }

@@ -147,17 +147,19 @@ type Bad<'a> = dyn FnMut(&str, &[&str], String) + 'a;
 impl Scenario {
     /// Every check that needs several keys; each error found is pushed into `found`.
     pub(super) fn validate(&self, found: &mut Found) {
-        if self.duration.ms() == 0 {
+        if self.run.duration.ms() == 0 {
             found.push("duration", "must be positive");
         }
-        if self.interval.ms() == 0 || self.duration.ms() / self.interval.ms().max(1) > 1_000_000 {
+        if self.run.interval.ms() == 0
+            || self.run.duration.ms() / self.run.interval.ms().max(1) > 1_000_000
+        {
             found.reading(
                 "interval",
                 &["duration"],
                 "must be positive and give at most 1,000,000 rows",
             );
         }
-        if self.flows.is_empty() {
+        if self.run.flows.is_empty() {
             found.push("flows", "name at least one of \"reverse\", \"sms\"");
         }
         if self.legit.countries.is_empty()
@@ -187,8 +189,8 @@ impl Scenario {
         }
         self.validate_carriers(found);
         self.check_countries_are_priced(found);
-        if let Some(inc) = &self.incident {
-            if !self.flows.contains(&inc.flow) {
+        if let Some(inc) = &self.criteria.incident {
+            if !self.run.flows.contains(&inc.flow) {
                 found.reading(
                     "incident.flow",
                     &["flows"],
@@ -220,13 +222,13 @@ impl Scenario {
         if a.end <= a.start {
             bad("end", &["start"], "must be after start".into());
         }
-        if a.end > self.duration {
+        if a.end > self.run.duration {
             bad(
                 "end",
                 &["/duration"],
                 format!(
                     "is past the scenario's duration ({}); end the attack by then",
-                    self.duration
+                    self.run.duration
                 ),
             );
         }
@@ -719,7 +721,7 @@ impl Scenario {
                 }
             }
         }
-        if let Some(b) = self.billing.as_ref().and_then(|b| b.balance.as_ref())
+        if let Some(b) = self.money.billing.as_ref().and_then(|b| b.balance.as_ref())
             && b.recharge_usd.0 <= 0.0
         {
             found.push(
@@ -794,8 +796,14 @@ impl Scenario {
         // The checks written as single errors (the population's shares, history, incident).
         let single = [
             population::resolve(&mut self.legit, file),
-            self.history.as_ref().map_or(Ok(()), |h| h.check(file)),
-            self.incident.as_ref().map_or(Ok(()), |i| i.check(file)),
+            self.money
+                .history
+                .as_ref()
+                .map_or(Ok(()), |h| h.check(file)),
+            self.criteria
+                .incident
+                .as_ref()
+                .map_or(Ok(()), |i| i.check(file)),
         ];
         for result in single {
             match result {

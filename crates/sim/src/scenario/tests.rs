@@ -17,7 +17,7 @@ latency_median = "300ms"
 #[test]
 fn minimal_scenario_parses() {
     let s = Scenario::parse("x.toml", MINIMAL).unwrap();
-    assert_eq!(s.duration, Dur(3_600_000));
+    assert_eq!(s.run.duration, Dur(3_600_000));
     assert_eq!(s.verifier.ttl, Dur(300_000));
     assert!(s.emitter.sign);
 }
@@ -212,9 +212,9 @@ fn every_key_the_parser_accepts_is_in_the_template_and_documented() {
 #[test]
 fn the_template_parses_and_so_do_its_commented_examples() {
     let sc = Scenario::parse("template.toml", TEMPLATE).unwrap();
-    assert_eq!(sc.flows, [Flow::Reverse, Flow::Sms]);
+    assert_eq!(sc.run.flows, [Flow::Reverse, Flow::Sms]);
     assert_eq!(sc.attackers.len(), 1);
-    assert!(sc.defences.sms.conversion.is_some() && sc.store.is_some());
+    assert!(sc.defences.sms.conversion.is_some() && sc.run.store.is_some());
     // The examples must be valid too, each attacker with only its own kind's keys.
     let all = Scenario::parse("template.toml", &uncommented_template()).unwrap();
     let kinds: Vec<_> = all.attackers.iter().map(|a| a.kind().name()).collect();

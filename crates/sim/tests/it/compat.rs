@@ -115,9 +115,9 @@ fn shipped_and_old_format_scenarios_give_the_recorded_numbers() {
     for path in &files {
         let rel = path.strip_prefix(&root).unwrap();
         let mut sc = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
-        sc.duration = Dur(sc.duration.ms().min(CAP_MS));
+        sc.run.duration = Dur(sc.run.duration.ms().min(CAP_MS));
         let (sc, o) = run_scenario(sc, None);
-        let summary = report::summary_json(&sc, "compat", sc.seed, &o);
+        let summary = report::summary_json(&sc, "compat", sc.run.seed, &o);
         let timeline = report::timeline_csv(&sc, &o).unwrap();
         let base = golden.join(golden_name(rel));
         let (json_path, csv_path) = (

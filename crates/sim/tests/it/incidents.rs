@@ -62,11 +62,11 @@ fn every_incident_replays_within_ten_percent_of_its_documented_figures() {
         }
         let sc = Scenario::load(path).unwrap_or_else(|e| panic!("{e}"));
         assert!(
-            sc.history.is_some(),
+            sc.money.history.is_some(),
             "{}: states no [history]",
             path.display()
         );
-        let inc = sc.incident.clone().expect("an [incident] section");
+        let inc = sc.criteria.incident.clone().expect("an [incident] section");
         let (sc, o) = run_scenario(sc, None);
         let m = Measured::of(&sc, inc.flow, &o);
         // Inputs held to 10 % too: the file's own arithmetic.
@@ -98,7 +98,7 @@ fn docs_incidents_md_covers_every_incident_and_every_preset() {
     for path in incident_files() {
         let sc = Scenario::load(&path).unwrap();
         assert!(
-            doc.contains(&format!("## {}", sc.description)),
+            doc.contains(&format!("## {}", sc.run.description)),
             "docs/incidents.md lacks {}",
             path.display()
         );

@@ -28,7 +28,7 @@ fn run_scenario(sc: Scenario, seed: Option<u64>) -> (Scenario, Outcome) {
         interrupt: &stop,
         progress: &|_| {},
     };
-    let o = engine::simulate(&sc, seed.unwrap_or(sc.seed), &control).unwrap();
+    let o = engine::simulate(&sc, seed.unwrap_or(sc.run.seed), &control).unwrap();
     (sc, o)
 }
 
@@ -217,13 +217,13 @@ fn same_seed_same_bytes_other_seed_other_bytes() {
         "/../../scenarios/quickstart.toml"
     );
     let mut quickstart = Scenario::load(std::path::Path::new(path)).unwrap();
-    quickstart.duration = Dur(3 * 3_600_000);
+    quickstart.run.duration = Dur(3 * 3_600_000);
     let files = |seed: Option<u64>| {
         let (sc, o) = run_scenario(quickstart.clone(), seed);
         (
-            report::summary_json(&sc, "q", seed.unwrap_or(sc.seed), &o),
+            report::summary_json(&sc, "q", seed.unwrap_or(sc.run.seed), &o),
             report::timeline_csv(&sc, &o).unwrap(),
-            report::html(&sc, "q", seed.unwrap_or(sc.seed), &o),
+            report::html(&sc, "q", seed.unwrap_or(sc.run.seed), &o),
         )
     };
     let a = files(None);
@@ -504,9 +504,9 @@ fn a_threat_run_leads_with_its_attack_and_names_only_what_ran() {
         "/../../scenarios/threats/guessing-open.toml"
     );
     let mut sc = Scenario::load(std::path::Path::new(path)).unwrap();
-    sc.duration = Dur(3_600_000);
+    sc.run.duration = Dur(3_600_000);
     let (sc, o) = run_scenario(sc, None);
-    let md = report::summary_md(&sc, "g", sc.seed, &o);
+    let md = report::summary_md(&sc, "g", sc.run.seed, &o);
     // The key-figures table: the rows between the header rule and the first blank line.
     let figures: Vec<&str> = md
         .lines()

@@ -105,7 +105,7 @@ fn sms_code_to_victim(
     let Ok(code) = started else {
         return false;
     };
-    pop.users[user as usize].texted.sms = Texted {
+    pop.users[user as usize].flows.sms.texted = Texted {
         code: code.code,
         key,
         ip,
@@ -126,7 +126,7 @@ pub(in crate::engine) fn relay_arrives(
     let u = pop.users[user as usize];
     let taken = match flow {
         Flow::Sms => {
-            let t = u.texted.sms;
+            let t = u.flows.sms.texted;
             let country = usize::from(u.country);
             typed_back(
                 run,

@@ -8,16 +8,15 @@
 //! (`spoof_delivery`) and verifies where the verifier accepts SMS; otherwise the attacker can
 //! only send from its own iMessage, which Apple attests, and the sender binding refuses it.
 
-use super::super::provider::{Delivery, deliver, emitted};
-use super::super::time;
+use super::super::provider::{Delivery, deliver};
 use super::super::world::{FlowSide, Population, Run, Webhook, sender};
 use super::AttackerRt;
+use super::forgery::post_forged;
 use super::takeover::{Kind, code_to_attacker, count, victim};
 use crate::flow::{Flow, PerFlow};
 use crate::scenario::Spoof;
-use crate::trace::{Action, Answer, Text};
+use crate::trace::Text;
 use mo2fa_core::verifier::ReceiveOutcome;
-use mo2fa_core::webhook::Inbound;
 use rand::Rng;
 
 /// The attacker's own iMessage handle (in the attackers' block, where no legit user is).
@@ -67,33 +66,8 @@ fn reverse(
     let code = webhook.spec.format(started.code).to_string();
     // 1. Straight to the webhook, signed with a guess at the secret.
     if run.sc.emitter.sign {
-        let n = rt.counter;
-        rt.counter += 1;
         let victim = sender(number).to_string();
-        let body = emitted(
-            run.sc,
-            &Inbound {
-                message_id: &format!("spoofed{n}"),
-                sender: &victim,
-                text: &code,
-                protocol: "imessage",
-                received_at_ms: run.wall_ms(),
-            },
-        );
-        let header = webhook
-            .forger
-            .sign_blooio(time::unix_s(run.wall_ms()), body.as_bytes());
-        let accepted = webhook.signature_ok(run.wall_ms(), &header, body.as_bytes());
-        let answer = if accepted {
-            Answer::Accepted
-        } else {
-            Answer::Rejected
-        };
-        run.record(answer, || Action::Forged {
-            n,
-            code: code.as_str().into(),
-        });
-        if accepted {
+        if post_forged(run, webhook, rt, ("spoofed", &victim), &code) {
             return true;
         }
         Kind::Spoof.counts(run).refused_signature += 1;

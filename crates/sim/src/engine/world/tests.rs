@@ -45,7 +45,7 @@ fn every_shipped_scenario_builds_its_world_and_cost_model() {
             let path = entry.expect("directory entry").path();
             if path.extension().is_some_and(|e| e == "toml") {
                 let sc = Scenario::load(&path).expect("shipped scenario loads");
-                let w = World::new(&sc, sc.seed);
+                let w = World::new(&sc, sc.run.seed);
                 assert!(w.is_ok(), "{}: {:?}", path.display(), w.err());
                 n += 1;
             }
@@ -72,7 +72,7 @@ fn countries_get_disjoint_number_blocks_and_cumulative_weights() {
 fn arrivals_stop_at_the_end_and_flows_drain_after_it() {
     let sc = scenario(TWO);
     let mut w = world(&sc);
-    let end = sc.duration.ms();
+    let end = sc.run.duration.ms();
     w.run.at(end - 1, Ev::Arrival);
     w.run.at(end, Ev::Arrival);
     w.run.at(end, Ev::Sweep);
