@@ -30,7 +30,9 @@ pub enum HarnessError {
     #[error(transparent)]
     Sim(#[from] mo2fa_sim::SimError),
     /// A store that is neither `memory` nor a Redis URL; `key` is the option or scenario key.
-    #[error("{key}: {url:?} is neither \"memory\" nor a redis:// URL")]
+    #[error(
+        "{key}: {url:?} is neither \"memory\" nor a Redis URL (redis://, rediss:// or redis-cluster://)"
+    )]
     StoreUrl { key: &'static str, url: String },
     /// The in-process server's store could not be set up.
     #[error("--store: {0}")]

@@ -346,7 +346,7 @@ fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
         Ok(url)
     } else {
         Err(serde::de::Error::custom(format!(
-            "{url:?} is neither \"memory\" nor a redis:// URL"
+            "{url:?} is neither \"memory\" nor a Redis URL (redis://, rediss:// or redis-cluster://)"
         )))
     }
 }
