@@ -300,6 +300,9 @@ pub struct RedisConfig {
     /// Buckets (hash slots) challenges are spread over in a cluster; every instance on one
     /// prefix must use the same ([`conn::CLUSTER_BUCKETS`] by default). Ignored for one Redis.
     pub buckets: u32,
+    /// With one Redis, send the insert and receive calls of concurrent requests in batches
+    /// ([`batch`]; on by default). Ignored in a cluster, where every call goes on its own.
+    pub batch: bool,
 }
 
 impl RedisConfig {
@@ -313,6 +316,7 @@ impl RedisConfig {
             instance: format!("{:016x}", rand::random::<u64>()),
             max_events: sms::DEFAULT_MAX_EVENTS,
             buckets: conn::CLUSTER_BUCKETS,
+            batch: true,
         }
     }
 }
@@ -372,9 +376,8 @@ impl RedisVerifier {
         let prelude = count_prelude();
         // The insert and receive scripts as functions of their `ARGV`, for the single-call
         // script (`return insert(ARGV)`) and the batch one.
-        let insert_fn = format!(
-            "{prelude}{HOLDER}{EXPIRE_DUE}local function insert(ARGV)\n{INSERT}\nend\n"
-        );
+        let insert_fn =
+            format!("{prelude}{HOLDER}{EXPIRE_DUE}local function insert(ARGV)\n{INSERT}\nend\n");
         let receive_fn = format!("{prelude}{HOLDER}local function receive(ARGV)\n{RECEIVE}\nend\n");
         let counts_keys = layout
             .buckets
@@ -389,7 +392,7 @@ impl RedisVerifier {
         // The batch tasks run on the runtime the verifier is made in (the server's, like the
         // connection's driver); without one, every call goes on its own.
         let batches = match tokio::runtime::Handle::try_current() {
-            Ok(_) if !cluster && std::env::var_os("MO2FA_TMP_NO_BATCH").is_none() => {
+            Ok(_) if !cluster && redis.batch => {
                 let batcher = |body: &str, name: &str| {
                     let script = Script::new(&format!("{body}{}", batch::wrap(name)));
                     Batcher::spawn(conn.clone(), script, route_keys[0].clone())
@@ -444,12 +447,7 @@ impl RedisVerifier {
 
     /// One call of the insert or receive script with `args` (its `ARGV`): through its batcher
     /// with a single Redis, else on its own, routed by `route`.
-    async fn call(
-        &self,
-        receive: bool,
-        route: &str,
-        args: Args,
-    ) -> Result<Value, Unavailable> {
+    async fn call(&self, receive: bool, route: &str, args: Args) -> Result<Value, Unavailable> {
         let batcher = self
             .batches
             .as_ref()

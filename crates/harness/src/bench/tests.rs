@@ -184,7 +184,10 @@ fn the_bisection_measures_a_saturation_between_two_doublings() {
         let found = s.saturation().unwrap();
         let (lo, hi) = s.bracket().unwrap();
         assert!(lo <= capacity && capacity < hi, "{capacity}: {lo}..{hi}");
-        assert!((hi - lo) as f64 <= hi as f64 / 32.0, "{capacity}: {lo}..{hi}");
+        assert!(
+            (hi - lo) as f64 <= hi as f64 / 32.0,
+            "{capacity}: {lo}..{hi}"
+        );
         assert!(
             found <= capacity as f64 && found >= capacity as f64 * (1.0 - 1.0 / 16.0),
             "{capacity}: found {found}"

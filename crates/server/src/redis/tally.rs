@@ -82,4 +82,3 @@ impl Tally {
         self.raise("messages", messages);
     }
 }
-
