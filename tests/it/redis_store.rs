@@ -1478,7 +1478,7 @@ pub(crate) mod model {
                 retention_ms: store.retention_ms,
                 buckets,
                 // Half the cases through the batch scripts, half with each call on its own.
-                batch: ops.len() % 2 == 0,
+                batch: ops.len().is_multiple_of(2),
                 ..RedisConfig::new(url)
             };
             let mut red = Side::new(RedisVerifier::new(cfg, redis_cfg).unwrap());
