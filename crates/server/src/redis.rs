@@ -19,7 +19,9 @@
 //! # Invariants
 //! * Insert and receive are each one Lua script, and Redis runs scripts one at a time, so a
 //!   challenge turns `verified` at most once however many instances race with duplicates, and a
-//!   delivery id is decided once: a racing duplicate gets the recorded answer.
+//!   delivery id is decided once: a racing duplicate gets the recorded answer. With one Redis,
+//!   the calls of concurrent requests are sent in batches ([`batch`]): one script call runs
+//!   each call's unchanged body in turn, so it decides what the calls one by one would.
 //! * Time is the caller's `now` (the injected clock), never Redis' own, like the memory store.
 //! * A Redis error or timeout is [`Unavailable`]: nothing is reported as decided. If a script
 //!   ran but its answer was lost, the provider's retry reads the recorded answer, and the
