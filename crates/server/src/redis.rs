@@ -20,7 +20,7 @@
 //! * Insert and receive are each one Lua script, and Redis runs scripts one at a time, so a
 //!   challenge turns `verified` at most once however many instances race with duplicates, and a
 //!   delivery id is decided once: a racing duplicate gets the recorded answer. With one Redis,
-//!   the calls of concurrent requests are sent in batches ([`batch`]): one script call runs
+//!   the calls of concurrent requests are sent in batches (`redis::batch`): one script call runs
 //!   each call's unchanged body in turn, so it decides what the calls one by one would.
 //! * Time is the caller's `now` (the injected clock), never Redis' own, like the memory store.
 //! * A Redis error or timeout is [`Unavailable`]: nothing is reported as decided. If a script
@@ -303,7 +303,7 @@ pub struct RedisConfig {
     /// prefix must use the same ([`conn::CLUSTER_BUCKETS`] by default). Ignored for one Redis.
     pub buckets: u32,
     /// With one Redis, send the insert and receive calls of concurrent requests in batches
-    /// ([`batch`]; on by default). Ignored in a cluster, where every call goes on its own.
+    /// (`redis::batch`; on by default). Ignored in a cluster, where every call goes on its own.
     pub batch: bool,
 }
 
@@ -356,7 +356,7 @@ pub struct RedisVerifier {
     /// SMS codes, the SMS guard's log and the start limits.
     shared: sms::SharedState,
     /// With a single Redis: the insert and receive calls of concurrent requests, batched
-    /// ([`batch`]).
+    /// (`redis::batch`).
     batches: Option<Batches>,
 }
 
