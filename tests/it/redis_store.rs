@@ -1301,6 +1301,8 @@ pub(crate) mod parity {
         };
         let redis_cfg = RedisConfig {
             prefix: unique_prefix("batched"),
+            // Generous: a loaded test machine must not turn a slow answer into a failure.
+            timeout: std::time::Duration::from_secs(10),
             ..RedisConfig::new(redis.url.clone())
         };
         let red = std::sync::Arc::new(RedisVerifier::new(Config::default(), redis_cfg).unwrap());

@@ -455,7 +455,15 @@ impl RedisVerifier {
             .as_ref()
             .map(|b| if receive { &b.receive } else { &b.insert });
         if let Some(batcher) = batcher {
-            return batcher.call(args).await.map_err(|e| self.down(e));
+            // The command timeout bounds the wait in the queue as well as Redis' answer, as it
+            // bounds a call on its own; a call given up before its batch is sent is not sent.
+            return match tokio::time::timeout(self.redis.timeout, batcher.call(args)).await {
+                Ok(answer) => answer.map_err(|e| self.down(e)),
+                Err(_) => Err(self.down(format!(
+                    "no answer within {} ms",
+                    self.redis.timeout.as_millis()
+                ))),
+            };
         }
         let script = if receive { &self.receive } else { &self.insert };
         let mut inv = script.key(route);

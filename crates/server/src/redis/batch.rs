@@ -146,6 +146,11 @@ async fn run(
                         Err(_) => break,
                     }
                 }
+                // Calls whose caller gave up (its timeout) while they were queued are not sent.
+                batch.retain(|job| !job.answer.is_closed());
+                if batch.is_empty() {
+                    continue;
+                }
                 stats.calls.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 flights.spawn(send(conn.clone(), script.clone(), route.clone(), batch));
