@@ -83,8 +83,9 @@ pub(crate) struct BenchHttpArgs {
     /// Length of each step of the saturation search (e.g. `2s`; a plain number is seconds).
     /// The search starts at 4,000/s and doubles the offered rate while a step keeps up
     /// (achieves at least 90 % of it with p99 at most 50 ms); a step that does not is run again
-    /// at the same rate, and two failing steps in a row stop it. Repeated steps print their
-    /// spread. The saturation (the table's saturation/s) is the highest rate a step reached
+    /// at the same rate, and two failing steps in a row stop the doubling; it then bisects
+    /// between the last rate that kept up and the first that failed, to within 1/32 of it.
+    /// Repeated steps print their spread. The saturation (the table's saturation/s) is the highest rate a step reached
     /// while keeping up.
     #[arg(long = "step", value_name = "STEP", default_value = "2s", value_parser = args::seconds)]
     step_s: f64,

@@ -992,11 +992,18 @@ pub(crate) mod parity {
             return;
         };
         answers_like_memory(&redis.url, 1).await;
+        // And with every call on its own, as in a cluster (the scripts' single-call form).
+        answers_like_memory_with(&redis.url, 1, false).await;
     }
 
     /// The fixed script against the store at `url` (`buckets`: a cluster's, see
     /// `RedisConfig::buckets`).
     pub(crate) async fn answers_like_memory(url: &str, buckets: u32) {
+        answers_like_memory_with(url, buckets, true).await;
+    }
+
+    /// The fixed script, with or without batching (`RedisConfig::batch`).
+    async fn answers_like_memory_with(url: &str, buckets: u32, batch: bool) {
         let cfg = Config {
             max_candidates: 3,
             max_sender_failures: 2,
@@ -1014,6 +1021,7 @@ pub(crate) mod parity {
             max_pending: MAX_PENDING,
             retention_ms: store.retention_ms,
             buckets,
+            batch,
             ..RedisConfig::new(url)
         };
         let mut red = Side::new(RedisVerifier::new(cfg.clone(), redis_cfg.clone()).unwrap());
@@ -1278,6 +1286,88 @@ pub(crate) mod parity {
         assert_eq!(mem.counts(), red.counts());
         assert_eq!(mem.counts()[0], 5, "a, b, c, d, e expired once each");
     }
+
+    /// With a single Redis, calls made at once go to Redis in batches (one script call runs
+    /// several inserts or receives in turn). Many starts, then for each code a delivery, its
+    /// repeat and a second delivery of the same message, all at once on a multi-thread
+    /// runtime: each code is verified exactly once, the repeat gets the first answer, the
+    /// second delivery finds the code used, and the counts Redis recorded (added up per batch)
+    /// are exact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn batched_calls_decide_as_one_by_one() {
+        const N: usize = 200;
+        let Some(redis) = Redis::shared("batched") else {
+            return;
+        };
+        let redis_cfg = RedisConfig {
+            prefix: unique_prefix("batched"),
+            // Generous: a loaded test machine must not turn a slow answer into a failure.
+            timeout: std::time::Duration::from_secs(10),
+            ..RedisConfig::new(redis.url.clone())
+        };
+        let red = std::sync::Arc::new(RedisVerifier::new(Config::default(), redis_cfg).unwrap());
+        let now = SystemClock.now_ms();
+        let mut starts = tokio::task::JoinSet::new();
+        for i in 0..N {
+            let red = red.clone();
+            starts.spawn(async move {
+                let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
+                let s = red.start(&StartRequest::default(), now, &mut rng).await;
+                let s = s.unwrap();
+                (s.id.encode(), red.config().code.format(s.code).to_string())
+            });
+        }
+        let started: Vec<(String, String)> = starts.join_all().await;
+        let ids: std::collections::HashSet<&String> = started.iter().map(|(id, _)| id).collect();
+        assert_eq!(ids.len(), N, "every start made its own challenge");
+        let mut deliveries = tokio::task::JoinSet::new();
+        for (n, (id, code)) in started.iter().enumerate() {
+            // Delivery `a{n}` twice (a repeat), and `b{n}` with the same message.
+            for delivery in [format!("a{n}"), format!("a{n}"), format!("b{n}")] {
+                let (red, id, code) = (red.clone(), id.clone(), code.clone());
+                deliveries.spawn(async move {
+                    let msg = InboundMessage {
+                        sender: ALICE,
+                        text: &code,
+                        protocol: Some("imessage"),
+                    };
+                    let answer = red.receive_once(&delivery, &msg, now + 1).await.unwrap();
+                    (n, id, delivery, answer)
+                });
+            }
+        }
+        let mut verified = vec![0; N];
+        let mut first: HashMap<String, ReceiveOutcome> = HashMap::new();
+        for (n, id, delivery, (outcome, repeat)) in deliveries.join_all().await {
+            if let ReceiveOutcome::Verified { id: got } = &outcome {
+                assert_eq!(got.encode(), id);
+                if !repeat {
+                    verified[n] += 1;
+                }
+            } else {
+                assert!(
+                    matches!(outcome, ReceiveOutcome::NoMatch { .. }),
+                    "{delivery}: {outcome:?}"
+                );
+            }
+            // Both answers to delivery `a{n}` are the same, whichever came first.
+            if let Some(seen) = first.insert(delivery.clone(), outcome.clone()) {
+                assert_eq!(seen, outcome, "{delivery}");
+            }
+        }
+        assert!(verified.iter().all(|&v| v == 1), "{verified:?}");
+        let (calls, batches) = red.batch_stats().expect("a single Redis batches");
+        assert_eq!(calls as usize, 4 * N, "{N} inserts and {} receives", 3 * N);
+        assert!(batches < calls, "{batches} batches for {calls} calls");
+        red.sync_counters().await.unwrap();
+        let c = red.counters();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        assert_eq!(get(&c.starts), N as u64);
+        assert_eq!(get(&c.verifications), N as u64);
+        assert_eq!(get(&c.duplicates), N as u64);
+        assert_eq!(get(&c.no_match), N as u64);
+        assert_eq!(get(&c.messages), 2 * N as u64);
+    }
 }
 
 /// The model-based test the memory store has (random operations against a model), run with the
@@ -1389,6 +1479,8 @@ pub(crate) mod model {
                 max_pending: store.max_pending,
                 retention_ms: store.retention_ms,
                 buckets,
+                // Half the cases through the batch scripts, half with each call on its own.
+                batch: ops.len().is_multiple_of(2),
                 ..RedisConfig::new(url)
             };
             let mut red = Side::new(RedisVerifier::new(cfg, redis_cfg).unwrap());

@@ -19,7 +19,9 @@
 //! # Invariants
 //! * Insert and receive are each one Lua script, and Redis runs scripts one at a time, so a
 //!   challenge turns `verified` at most once however many instances race with duplicates, and a
-//!   delivery id is decided once: a racing duplicate gets the recorded answer.
+//!   delivery id is decided once: a racing duplicate gets the recorded answer. With one Redis,
+//!   the calls of concurrent requests are sent in batches (`redis::batch`): one script call runs
+//!   each call's unchanged body in turn, so it decides what the calls one by one would.
 //! * Time is the caller's `now` (the injected clock), never Redis' own, like the memory store.
 //! * A Redis error or timeout is [`Unavailable`]: nothing is reported as decided. If a script
 //!   ran but its answer was lost, the provider's retry reads the recorded answer, and the
@@ -31,12 +33,15 @@
 //! layout (`{p}` is then the bucket's prefix, `mo2fa:{b7}`, and each bucket keeps its own
 //! pending set, counts hashes and share of `max_pending`).
 
+mod batch;
 pub mod conn;
 mod receive;
 pub mod sms;
+mod tally;
 
 use crate::backend::Backend;
-use ::redis::Script;
+use ::redis::{Script, Value};
+use batch::{Args, Batcher};
 use conn::{Conn, Layout};
 use mo2fa_core::clock::Millis;
 use mo2fa_core::code::Code;
@@ -51,6 +56,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+use tally::{Tally, sum_records};
 
 /// The counters the scripts decide, by their [`Counters::field`] names: each script increments
 /// these in its instance's counts hash in the step that decides them.
@@ -88,21 +94,25 @@ pub const COUNTS_TTL_MS: u64 = 86_400_000;
 /// Prepended to every script: `count` adds to the instance's counts hash (key `ARGV[n]` named
 /// by each script), giving it a lifetime when it makes a field (and so perhaps the hash);
 /// `counted` renews the lifetime (the sweep's, once a second: not on the request path).
+/// Numbers go to `redis.call` as strings where they can: Redis 7 formats a Lua number argument
+/// with `snprintf("%.17g")`, a few thousand instructions each.
 fn count_prelude() -> String {
     format!(
         r"
 local function counted(key)
-  redis.call('PEXPIRE', key, {COUNTS_TTL_MS})
+  redis.call('PEXPIRE', key, '{COUNTS_TTL_MS}')
 end
 local function count(key, field, n)
-  if n > 0 and redis.call('HINCRBY', key, field, n) == n then counted(key) end
+  if n > 0 and redis.call('HINCRBY', key, field, n == 1 and '1' or n) == n then counted(key) end
 end
 "
     )
 }
 
-/// Codes drawn per insert round trip; with a sparse code space the first one is nearly always
-/// free, and drawing several costs nothing next to the round trip.
+/// Codes drawn per insert round trip after the first, which sends one: with a sparse code
+/// space the first code is nearly always free, and every code sent costs an id to encode and
+/// two arguments to send and read into Lua. Once a code was taken, drawing several per round
+/// trip saves round trips.
 const DRAWS_PER_CALL: usize = 4;
 
 /// Expires what is due by the caller's clock as the memory store's sweep does: the challenge
@@ -152,31 +162,36 @@ end
 /// sweeps, at most 1,000 a call, may have fallen behind) and refuses only if the challenges
 /// still live fill it. The code check goes by the caller's clock, so a due challenge holds no
 /// code.
+///
+/// `ARGV`: prefix, now, max_pending, expires, expected sender, when the challenge hash expires
+/// (`expires` + retention), counts hash, then (code, id) pairs. Strings are read as numbers
+/// only where a comparison needs it (each `tonumber` is a `strtod`).
 const INSERT: &str = r"
-local p, counts = ARGV[1], ARGV[8]
-local now, max_pending = tonumber(ARGV[2]), tonumber(ARGV[3])
+local p, counts = ARGV[1], ARGV[7]
+local max_pending = tonumber(ARGV[3])
 if redis.call('ZCARD', p .. 'pending') >= max_pending then
+  local now = tonumber(ARGV[2])
   count(counts, 'expired', expire_due(p, now))
   if live_pending(p, now) >= max_pending then
     count(counts, 'starts_refused', 1)
     return {'full'}
   end
 end
-for i = 9, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   local code_key = p .. 'code:' .. ARGV[i]
   local held = redis.call('GET', code_key)
   local taken = false
   if held then
     -- Held only by a challenge still pending by the caller's clock (Redis' own may differ).
     local id, expires = holder(p, held)
-    taken = id ~= nil and expires > now
+    taken = id ~= nil and expires > tonumber(ARGV[2])
   end
   if not taken then
     local id, ch = ARGV[i + 1], p .. 'ch:' .. ARGV[i + 1]
-    redis.call('SET', code_key, id .. ' ' .. ARGV[5] .. ' ' .. ARGV[6], 'PXAT', ARGV[5])
-    redis.call('HSET', ch, 'code', ARGV[i], 'status', 'pending', 'expires', ARGV[5])
-    redis.call('PEXPIREAT', ch, tonumber(ARGV[5]) + tonumber(ARGV[7]))
-    redis.call('ZADD', p .. 'pending', ARGV[5], id)
+    redis.call('SET', code_key, id .. ' ' .. ARGV[4] .. ' ' .. ARGV[5], 'PXAT', ARGV[4])
+    redis.call('HSET', ch, 'code', ARGV[i], 'status', 'pending', 'expires', ARGV[4])
+    redis.call('PEXPIREAT', ch, ARGV[6])
+    redis.call('ZADD', p .. 'pending', ARGV[4], id)
     count(counts, 'starts', 1)
     return {'ok', id, ARGV[i]}
   end
@@ -255,7 +270,7 @@ else
 end
 if delivery ~= '' then redis.call('SET', dedupe_key, out, 'PX', ARGV[4]) end
 if ARGV[10] == '1' or kind ~= 'no_match' then count(counts, kind, 1) end
-count(counts, 'stuffed', tonumber(ARGV[9]))
+if ARGV[9] ~= '0' then count(counts, 'stuffed', tonumber(ARGV[9])) end
 return {0, out}
 ";
 
@@ -287,6 +302,9 @@ pub struct RedisConfig {
     /// Buckets (hash slots) challenges are spread over in a cluster; every instance on one
     /// prefix must use the same ([`conn::CLUSTER_BUCKETS`] by default). Ignored for one Redis.
     pub buckets: u32,
+    /// With one Redis, send the insert and receive calls of concurrent requests in batches
+    /// (`redis::batch`; on by default). Ignored in a cluster, where every call goes on its own.
+    pub batch: bool,
 }
 
 impl RedisConfig {
@@ -300,6 +318,7 @@ impl RedisConfig {
             instance: format!("{:016x}", rand::random::<u64>()),
             max_events: sms::DEFAULT_MAX_EVENTS,
             buckets: conn::CLUSTER_BUCKETS,
+            batch: true,
         }
     }
 }
@@ -336,6 +355,15 @@ pub struct RedisVerifier {
     unreplicated_until: AtomicU64,
     /// SMS codes, the SMS guard's log and the start limits.
     shared: sms::SharedState,
+    /// With a single Redis: the insert and receive calls of concurrent requests, batched
+    /// (`redis::batch`).
+    batches: Option<Batches>,
+}
+
+/// The batchers of the insert and receive scripts.
+struct Batches {
+    insert: Batcher,
+    receive: Batcher,
 }
 
 impl RedisVerifier {
@@ -348,17 +376,38 @@ impl RedisVerifier {
             Layout::new(&redis.prefix, cluster, redis.buckets).map_err(RedisStoreError::Url)?;
         let conn = conn::open(&redis.url, redis.timeout).map_err(RedisStoreError::Url)?;
         let prelude = count_prelude();
+        // The insert and receive scripts as functions of their `ARGV`, for the single-call
+        // script (`return insert(ARGV)`) and the batch one.
+        let insert_fn =
+            format!("{prelude}{HOLDER}{EXPIRE_DUE}local function insert(ARGV)\n{INSERT}\nend\n");
+        let receive_fn = format!("{prelude}{HOLDER}local function receive(ARGV)\n{RECEIVE}\nend\n");
         let counts_keys = layout
             .buckets
             .iter()
             .map(|p| format!("{p}counts:{}", redis.instance))
             .collect();
-        let route_keys = layout
+        let route_keys: Vec<String> = layout
             .buckets
             .iter()
             .map(|p| format!("{p}pending"))
             .collect();
+        // The batch tasks run on the runtime the verifier is made in (the server's, like the
+        // connection's driver); without one, every call goes on its own.
+        let batches = match tokio::runtime::Handle::try_current() {
+            Ok(_) if !cluster && redis.batch => {
+                let batcher = |body: &str, name: &str| {
+                    let script = Script::new(&format!("{body}{}", batch::wrap(name)));
+                    Batcher::spawn(conn.clone(), script, route_keys[0].clone())
+                };
+                Some(Batches {
+                    insert: batcher(&insert_fn, "insert"),
+                    receive: batcher(&receive_fn, "receive"),
+                })
+            }
+            _ => None,
+        };
         Ok(Self {
+            batches,
             shared: sms::SharedState::new(conn.clone(), &layout, redis.max_events),
             counts_keys,
             route_keys,
@@ -367,8 +416,8 @@ impl RedisVerifier {
             cfg,
             redis,
             conn,
-            insert: Script::new(&format!("{prelude}{HOLDER}{EXPIRE_DUE}{INSERT}")),
-            receive: Script::new(&format!("{prelude}{HOLDER}{RECEIVE}")),
+            insert: Script::new(&format!("{insert_fn}return insert(ARGV)\n")),
+            receive: Script::new(&format!("{receive_fn}return receive(ARGV)\n")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
             sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),
             claim: Script::new(&format!("{prelude}{}", receive::CLAIM)),
@@ -381,7 +430,7 @@ impl RedisVerifier {
     }
 
     /// Turns a Redis error into [`Unavailable`], logging it at most once a second.
-    fn down(&self, e: ::redis::RedisError) -> Unavailable {
+    fn down(&self, e: impl std::fmt::Display) -> Unavailable {
         let now = mo2fa_core::clock::Clock::now_ms(&mo2fa_core::clock::SystemClock);
         let last = self.last_warning.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 1000
@@ -396,6 +445,47 @@ impl RedisVerifier {
             );
         }
         Unavailable(e.to_string())
+    }
+
+    /// One call of the insert or receive script with `args` (its `ARGV`): through its batcher
+    /// with a single Redis, else on its own, routed by `route`.
+    async fn call(&self, receive: bool, route: &str, args: Args) -> Result<Value, Unavailable> {
+        let batcher = self
+            .batches
+            .as_ref()
+            .map(|b| if receive { &b.receive } else { &b.insert });
+        if let Some(batcher) = batcher {
+            // The command timeout bounds the wait in the queue as well as Redis' answer, as it
+            // bounds a call on its own; a call given up before its batch is sent is not sent.
+            return match tokio::time::timeout(self.redis.timeout, batcher.call(args)).await {
+                Ok(answer) => answer.map_err(|e| self.down(e)),
+                Err(_) => Err(self.down(format!(
+                    "no answer within {} ms",
+                    self.redis.timeout.as_millis()
+                ))),
+            };
+        }
+        let script = if receive { &self.receive } else { &self.insert };
+        let mut inv = script.key(route);
+        for a in args.into_inner() {
+            inv.arg(a);
+        }
+        inv.invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|e| self.down(e))
+    }
+
+    /// How many insert and receive calls went in how many batches (`None` without batching).
+    pub fn batch_stats(&self) -> Option<(u64, u64)> {
+        let b = self.batches.as_ref()?;
+        let read = |s: &batch::Stats| {
+            (
+                s.calls.load(Ordering::Relaxed),
+                s.batches.load(Ordering::Relaxed),
+            )
+        };
+        let (i, r) = (read(&b.insert.stats), read(&b.receive.stats));
+        Some((i.0 + r.0, i.1 + r.1))
     }
 
     /// The challenge hash at `key`, read as of `now`.
@@ -473,85 +563,6 @@ impl RedisVerifier {
     /// The routing key and prefix of `bucket`.
     fn bucket(&self, bucket: usize) -> (&str, &str) {
         (&self.route_keys[bucket], &self.layout.buckets[bucket])
-    }
-}
-
-/// Sums HGETALL answers (field, value, ...) of several counts hashes field by field, in the
-/// same flat form.
-fn sum_records(flats: &[Vec<String>]) -> Vec<String> {
-    if let [one] = flats {
-        return one.clone();
-    }
-    let mut sums: Vec<(String, u64)> = Vec::new();
-    for flat in flats {
-        for pair in flat.chunks_exact(2) {
-            let Ok(v) = pair[1].parse::<u64>() else {
-                continue;
-            };
-            match sums.iter_mut().find(|(k, _)| *k == pair[0]) {
-                Some((_, sum)) => *sum += v,
-                None => sums.push((pair[0].clone(), v)),
-            }
-        }
-    }
-    sums.into_iter()
-        .flat_map(|(k, v)| [k, v.to_string()])
-        .collect()
-}
-
-/// This instance's counters, reconciled with Redis.
-///
-/// Each counter in [`RECORDED`] is known twice: from the answers that came back (`replied`) and
-/// from the counts hash its scripts keep in Redis (read at each sweep). The answers never count
-/// more than Redis recorded, and Redis also holds decisions whose answers were lost in a timeout
-/// (a 503 that took effect), so what is shown is the larger of the two, which is Redis' record
-/// as of the last sweep plus anything answered since. Counters never go down: each raise adds
-/// only the difference to the shown value. Counters outside [`RECORDED`] (bad signatures, 503s,
-/// starts refused before Redis was asked) are counted in `shown` directly.
-#[derive(Default, Debug)]
-struct Tally {
-    shown: Counters,
-    replied: Counters,
-    /// Per recorded counter, the largest value taken into `shown` so far.
-    raised: Counters,
-}
-
-impl Tally {
-    fn raise(&self, name: &str, value: u64) {
-        let (Some(raised), Some(shown)) = (self.raised.field(name), self.shown.field(name)) else {
-            return;
-        };
-        let before = raised.fetch_max(value, Ordering::Relaxed);
-        if value > before {
-            shown.fetch_add(value - before, Ordering::Relaxed);
-        }
-    }
-
-    /// Counts answers that came back (`count` adds to `replied`), then shows them.
-    fn replied(&self, count: impl FnOnce(&Counters)) {
-        count(&self.replied);
-        for name in RECORDED {
-            if let Some(c) = self.replied.field(name) {
-                self.raise(name, c.load(Ordering::Relaxed));
-            }
-        }
-    }
-
-    /// Takes in Redis' record, a flat HGETALL answer (field, value, field, value, ...).
-    fn recorded(&self, flat: &[String]) {
-        let mut messages = 0;
-        for pair in flat.chunks_exact(2) {
-            let (name, Ok(value)) = (pair[0].as_str(), pair[1].parse::<u64>()) else {
-                continue;
-            };
-            if RECORDED.contains(&name) {
-                self.raise(name, value);
-            }
-            if MESSAGES_ARE.contains(&name) {
-                messages += value;
-            }
-        }
-        self.raise("messages", messages);
     }
 }
 
@@ -651,16 +662,20 @@ impl Backend for RedisVerifier {
         rng: &mut R,
     ) -> impl Future<Output = Result<Started, StartError>> + Send + use<'a, R> {
         let checked = self.cfg.check_start(req, now);
-        let rounds = (self.cfg.code_attempts as usize)
-            .div_ceil(DRAWS_PER_CALL)
-            .max(1);
+        // `code_attempts` draws (at least one): one in the first round, then DRAWS_PER_CALL.
+        let attempts = (self.cfg.code_attempts as usize).max(1);
+        let rounds = std::iter::once(1).chain(
+            (1..attempts)
+                .step_by(DRAWS_PER_CALL)
+                .map(|drawn| DRAWS_PER_CALL.min(attempts - drawn)),
+        );
         // All randomness up front: the future must not hold the caller's RNG. In a cluster a
         // round's draws must share a bucket (one slot): those in the first one's are kept.
         let draws: Vec<(usize, Vec<(Code, ChallengeId)>)> = match &checked {
-            Ok(c) => (0..rounds)
-                .map(|_| {
+            Ok(c) => rounds
+                .map(|size| {
                     let mut bucket = None;
-                    let round = (0..DRAWS_PER_CALL)
+                    let round = (0..size)
                         .filter_map(|_| {
                             let n = c.draw(&self.cfg, rng);
                             let b = self.layout.of_code(n.code.0);
@@ -689,23 +704,20 @@ impl Backend for RedisVerifier {
                     .unwrap_or_default();
                 for (bucket, round) in draws {
                     let (route, prefix) = self.bucket(bucket);
-                    let mut inv = self.insert.key(route);
-                    inv.arg(prefix)
+                    let mut args = Args::default();
+                    args.arg(prefix)
                         .arg(now)
                         .arg(self.bucket_max_pending)
-                        .arg(now)
                         .arg(checked.expires_at)
                         .arg(&expected)
-                        .arg(self.redis.retention_ms)
+                        .arg(checked.expires_at.saturating_add(self.redis.retention_ms))
                         .arg(&self.counts_keys[bucket]);
                     for (code, id) in &round {
-                        inv.arg(code.0).arg(id.encode());
+                        args.arg(code.0).arg(id.encode());
                     }
-                    let mut conn = self.conn.clone();
-                    let answer: Vec<String> = inv
-                        .invoke_async(&mut conn)
-                        .await
-                        .map_err(|e| self.down(e))?;
+                    let answer = self.call(false, route, args).await?;
+                    let answer: Vec<String> = ::redis::from_redis_value(answer)
+                        .map_err(|e| Unavailable(format!("unreadable insert answer: {e}")))?;
                     match answer.first().map(String::as_str) {
                         Some("ok") => {
                             let id = answer.get(1).and_then(|t| ChallengeId::parse(t));

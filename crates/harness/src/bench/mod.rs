@@ -5,8 +5,9 @@
 //! server (`--target`); the load runs on another thread. Saturation is found by doubling the
 //! offered rate while the server keeps up ([`search::Search`]: a step fails when it achieves less than
 //! 90 % of the offered rate or its p99 is above 50 ms; a failing step is run again at the same
-//! rate, and only two failures in a row stop the search, so one latency spike does not); the
-//! saturation is the highest rate achieved by a step that kept up. `bench.json` records when, where and from which commit
+//! rate, and only two failures in a row stop the doubling, so one latency spike does not; then
+//! the search bisects between the last rate that kept up and the first that failed, to 1/32 of
+//! it); the saturation is the highest rate achieved by a step that kept up. `bench.json` records when, where and from which commit
 //! a run was made, and `latency.html` plots the percentile distributions.
 
 mod challenges;
@@ -15,7 +16,8 @@ mod search;
 
 pub use report::{failed_endpoints, provenance, summary, table};
 pub use search::{
-    FAILURES_TO_STOP, KEPT_UP, P99_LIMIT_MS, Search, Spread, Step, describe_spread, search,
+    BISECT_RESOLUTION, FAILURES_TO_STOP, KEPT_UP, P99_LIMIT_MS, Search, Spread, Step,
+    describe_spread, search,
 };
 
 use crate::client;

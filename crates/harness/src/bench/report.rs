@@ -1,7 +1,9 @@
 //! What a bench run reports: the printed table, `bench.json` (the rows, every search step, and
 //! where, when and from which commit the run was made).
 
-use super::search::{FAILURES_TO_STOP, KEPT_UP, P99_LIMIT_MS, Search, describe_spread};
+use super::search::{
+    BISECT_RESOLUTION, FAILURES_TO_STOP, KEPT_UP, P99_LIMIT_MS, Search, describe_spread,
+};
 use super::{BenchOptions, Endpoint, Row, Server};
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -76,6 +78,7 @@ pub(super) fn search_json(searches: &[(Endpoint, Search)]) -> serde_json::Value 
             serde_json::json!({
                 "endpoint": endpoint.name(),
                 "stopped_by": if s.saturated() { "failed twice in a row" } else { "max_rate" },
+                "bracket_per_s": s.bracket().map(|(lo, hi)| serde_json::json!([lo, hi])),
                 "steps": steps,
                 "spread": describe_spread(s),
             })
@@ -84,8 +87,11 @@ pub(super) fn search_json(searches: &[(Endpoint, Search)]) -> serde_json::Value 
     serde_json::json!({
         "rule": format!(
             "double the offered rate while a step achieves >= {}% of it with p99 <= {P99_LIMIT_MS} ms; \
-             re-run a failing step; stop after {FAILURES_TO_STOP} failing steps in a row",
-            KEPT_UP * 100.0
+             re-run a failing step; stop doubling after {FAILURES_TO_STOP} failing steps in a row, \
+             then bisect between the highest rate that kept up and the lowest that failed until \
+             they are within {:.1}% of it",
+            KEPT_UP * 100.0,
+            BISECT_RESOLUTION * 100.0
         ),
         "endpoints": endpoints,
     })

@@ -1,6 +1,7 @@
 //! The saturation search: the rule a step must pass ([`Step::kept_up`]), the search that
-//! doubles the offered rate while steps pass and confirms a failing step before it stops
-//! ([`Search`]), and the spread of the steps run more than once.
+//! doubles the offered rate while steps pass, confirms a failing step before it stops doubling,
+//! then bisects between the last rate that kept up and the first that did not ([`Search`]), and
+//! the spread of the steps run more than once.
 
 /// A search step fails below this share of the offered rate...
 pub const KEPT_UP: f64 = 0.9;
@@ -8,6 +9,9 @@ pub const KEPT_UP: f64 = 0.9;
 pub const P99_LIMIT_MS: f64 = 50.0;
 /// Failing steps in a row (at the same rate) that stop the search.
 pub const FAILURES_TO_STOP: u32 = 2;
+/// The bisection after the doubling stops once the rates that kept up and failed are within
+/// this share of the failing one (four halvings of the last doubling: 1/32 of it).
+pub const BISECT_RESOLUTION: f64 = 1.0 / 32.0;
 
 /// What one step of the saturation search measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -27,14 +31,23 @@ impl Step {
 }
 
 /// The saturation search: offers `start`/s, doubling after every step that kept up, up to
-/// `max_rate`. A step that did not keep up is run again at the same rate; the search stops
-/// after [`FAILURES_TO_STOP`] failing steps in a row. One spike (a step failing once, then
-/// keeping up when confirmed) therefore does not end it.
+/// `max_rate`. A step that did not keep up is run again at the same rate; [`FAILURES_TO_STOP`]
+/// failing steps in a row end the doubling. One spike (a step failing once, then keeping up when
+/// confirmed) therefore does not end it. Then, if some rate below kept up, the search bisects
+/// between the highest rate that kept up and the lowest that failed twice, with the same rule
+/// for each middle rate (kept up: the new lower bound; failed twice in a row: the new upper
+/// one), until the two are within [`BISECT_RESOLUTION`] of the upper one. Doubling alone would
+/// give the saturation only to within a factor of two, and so a ratio of two saturations only
+/// in steps of 0.5, 0.25, ...
 #[derive(Clone, Debug)]
 pub struct Search {
     rate: u64,
     max_rate: u64,
     failures: u32,
+    /// While bisecting: the highest rate that kept up and the lowest that failed twice.
+    bounds: Option<(u64, u64)>,
+    /// The doubling ended because a rate failed twice (not at `max_rate`).
+    saturated: bool,
     /// Every step measured, in order.
     pub steps: Vec<Step>,
 }
@@ -45,22 +58,52 @@ impl Search {
             rate: start.max(1),
             max_rate,
             failures: 0,
+            bounds: None,
+            saturated: false,
             steps: Vec::new(),
         }
     }
 
     /// The rate of the next step, or `None` when the search is over.
     pub fn next_rate(&self) -> Option<u64> {
-        (self.failures < FAILURES_TO_STOP && self.rate <= self.max_rate).then_some(self.rate)
+        match self.bounds {
+            Some((lo, hi)) => {
+                let mid = lo + (hi - lo) / 2;
+                let fine = (hi - lo) as f64 <= BISECT_RESOLUTION * hi as f64;
+                (!fine && mid > lo && mid < hi).then_some(mid)
+            }
+            None => (!self.saturated && self.rate <= self.max_rate).then_some(self.rate),
+        }
     }
 
     pub fn record(&mut self, step: Step) {
         self.steps.push(step);
         if step.kept_up() {
             self.failures = 0;
-            self.rate = self.rate.saturating_mul(2);
-        } else {
-            self.failures += 1;
+            match &mut self.bounds {
+                Some((lo, _)) => *lo = step.offered,
+                None => self.rate = self.rate.saturating_mul(2),
+            }
+            return;
+        }
+        self.failures += 1;
+        if self.failures < FAILURES_TO_STOP {
+            return;
+        }
+        self.failures = 0;
+        match &mut self.bounds {
+            Some((_, hi)) => *hi = step.offered,
+            None => {
+                self.saturated = true;
+                // The highest rate below that kept up, if any: the bisection's lower bound.
+                self.bounds = self
+                    .steps
+                    .iter()
+                    .filter(|s| s.kept_up() && s.offered < step.offered)
+                    .map(|s| s.offered)
+                    .max()
+                    .map(|lo| (lo, step.offered));
+            }
         }
     }
 
@@ -79,10 +122,16 @@ impl Search {
         self.steps.iter().map(|s| s.achieved).fold(0.0, f64::max)
     }
 
-    /// Whether the last steps failed [`FAILURES_TO_STOP`] times in a row (the server stopped
-    /// keeping up), rather than the search reaching `max_rate`.
+    /// Whether the doubling ended with a rate failing [`FAILURES_TO_STOP`] times in a row (the
+    /// server stopped keeping up), rather than by reaching `max_rate`.
     pub fn saturated(&self) -> bool {
-        self.failures >= FAILURES_TO_STOP
+        self.saturated
+    }
+
+    /// The rates that kept up and failed twice when the bisection ended (`None` when there
+    /// was none: the doubling reached `max_rate`, or its first rate failed).
+    pub fn bracket(&self) -> Option<(u64, u64)> {
+        self.bounds
     }
 
     /// How the steps of each rate offered more than once spread.

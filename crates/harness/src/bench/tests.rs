@@ -118,29 +118,89 @@ fn fake(kept_up: &[bool]) -> Search {
     .unwrap()
 }
 
+/// A fake server that keeps up with every rate up to `capacity` per second and achieves only
+/// 80 % of any rate above it.
+fn capped(start: u64, capacity: u64) -> Search {
+    search(start, 1_000_000, |rate| {
+        let achieved = if rate <= capacity {
+            rate as f64
+        } else {
+            0.8 * rate as f64
+        };
+        Ok::<_, ()>(Step {
+            offered: rate,
+            achieved,
+            p99_ms: 1.0,
+        })
+    })
+    .unwrap()
+}
+
 #[test]
 fn one_spike_does_not_stop_the_search_two_in_a_row_do() {
-    // 1k, 2k pass; 4k spikes once, passes when repeated; 8k passes; 16k fails twice.
-    let s = fake(&[true, true, false, true, true, false, false]);
+    // 1k, 2k pass; 4k spikes once, passes when repeated; 8k passes; 16k fails twice; then the
+    // bisection: 12k passes, 14k fails twice, 13k passes, 13.5k fails twice, 13.25k passes
+    // (within 1/32 of 13.5k).
+    let answers = [
+        true, true, false, true, true, false, false, true, false, false, true, false, false, true,
+    ];
+    let s = fake(&answers);
     let rates: Vec<u64> = s.steps.iter().map(|t| t.offered).collect();
-    assert_eq!(rates, [1_000, 2_000, 4_000, 4_000, 8_000, 16_000, 16_000]);
+    assert_eq!(
+        rates,
+        [
+            1_000, 2_000, 4_000, 4_000, 8_000, 16_000, 16_000, 12_000, 14_000, 14_000, 13_000,
+            13_500, 13_500, 13_250
+        ]
+    );
     assert!(s.saturated());
     assert_eq!(s.next_rate(), None);
-    // The saturation is the best step that kept up, not the failing 16k steps.
-    assert_eq!(s.saturation(), Some(8_000.0));
+    assert_eq!(s.bracket(), Some((13_250, 13_500)));
+    // The saturation is the best step that kept up, not the failing steps above it.
+    assert_eq!(s.saturation(), Some(13_250.0));
     assert_eq!(s.best_achieved(), 16_000.0 * 0.99);
-    assert_eq!(fake(&[false, false]).saturation(), None);
+    let none = fake(&[false, false]);
+    assert_eq!((none.saturation(), none.bracket()), (None, None));
     // The repeated rates are reported with their spread.
     let spread = describe_spread(&s);
-    assert_eq!(spread.len(), 2, "{spread:?}");
+    assert_eq!(spread.len(), 4, "{spread:?}");
     assert_eq!(
         spread[0],
         "offered 4000/s ×2: achieved 3960–4000/s, p99 1.00–80.00 ms"
     );
-    // Spikes at every other step never stop it: it ends at max_rate.
+    // Spikes at every other step never stop it: it ends at max_rate, with nothing to bisect.
     let s = fake(&[false, true].repeat(11));
     assert!(!s.saturated());
+    assert_eq!(s.bracket(), None);
     assert_eq!(s.steps.last().map(|t| t.offered), Some(512_000));
+}
+
+#[test]
+fn the_bisection_measures_a_saturation_between_two_doublings() {
+    // Doubling alone would stop at 16k (kept up) / 32k (failed): a ratio of 0.5 to a server
+    // of twice the capacity, whatever the real one. The bisection finds each within 1/32.
+    for capacity in [17_000, 23_456, 31_000, 40_000] {
+        let s = capped(4_000, capacity);
+        let found = s.saturation().unwrap();
+        let (lo, hi) = s.bracket().unwrap();
+        assert!(lo <= capacity && capacity < hi, "{capacity}: {lo}..{hi}");
+        assert!(
+            (hi - lo) as f64 <= hi as f64 / 32.0,
+            "{capacity}: {lo}..{hi}"
+        );
+        assert!(
+            found <= capacity as f64 && found >= capacity as f64 * (1.0 - 1.0 / 16.0),
+            "{capacity}: found {found}"
+        );
+        // Every rate that kept up is at most the capacity; every one that failed is above.
+        for t in &s.steps {
+            assert_eq!(t.kept_up(), t.offered <= capacity, "{capacity}: {t:?}");
+        }
+    }
+    // Two servers of 0.37 and 1 of the same capacity measure about 0.37, not 0.25 or 0.5.
+    let (a, b) = (capped(4_000, 37_000), capped(4_000, 100_000));
+    let ratio = a.saturation().unwrap() / b.saturation().unwrap();
+    assert!((0.34..=0.40).contains(&ratio), "{ratio}");
 }
 
 #[test]

@@ -14,6 +14,7 @@
 //! and the retry decides again: a challenge the lost attempt verified then reads as not
 //! pending, so the retry answers `no_match` where the lost answer said `verified`.
 
+use super::batch::Args;
 use super::{Layout, RedisVerifier};
 use mo2fa_core::clock::Millis;
 use mo2fa_core::metrics::Counters;
@@ -221,8 +222,8 @@ impl RedisVerifier {
         now: Millis,
     ) -> Result<(bool, String), Unavailable> {
         let (route, prefix) = self.bucket(bucket);
-        let mut inv = self.receive.key(route);
-        inv.arg(prefix)
+        let mut args = Args::default();
+        args.arg(prefix)
             .arg(now)
             .arg(delivery)
             .arg(self.cfg.dedupe_retention_ms.max(1))
@@ -233,12 +234,11 @@ impl RedisVerifier {
             .arg(if last { m.stuffed } else { 0 })
             .arg(u8::from(last));
         for c in codes {
-            inv.arg(*c);
+            args.arg(*c);
         }
-        let (repeat, text): (u8, String) = inv
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|e| self.down(e))?;
+        let answer = self.call(true, route, args).await?;
+        let (repeat, text): (u8, String) = ::redis::from_redis_value(answer)
+            .map_err(|e| Unavailable(format!("unreadable receive answer: {e}")))?;
         Ok((repeat == 1, text))
     }
 }

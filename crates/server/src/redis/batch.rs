@@ -1,0 +1,193 @@
+//! Concurrent calls of one script, sent to a single Redis as one script call.
+//!
+//! Under load many starts (or deliveries) are waiting for Redis at once, and each script call
+//! has a cost of its own next to the commands it runs: in Redis, reading and parsing the call,
+//! entering Lua, building `ARGV`, writing the reply; in the client, packing the command,
+//! handing it to the connection's driver task and waking the caller with its reply. A
+//! [`Batcher`] is a task that takes the calls queued for one script and sends them as one call
+//! of a batch script ([`wrap`]), which runs each call's body in turn, in the order they were
+//! queued, and answers a list of their answers. Redis runs a script at once, so a batch of
+//! calls decides exactly what the same calls sent one after the other would, and each call's
+//! writes are as atomic as before.
+//!
+//! The batch script also adds up what the calls count ([`super::count_prelude`]'s `count`)
+//! and writes each counts-hash field once per batch instead of once per call (nobody can read
+//! the hash in between).
+//!
+//! Nothing waits to fill a batch: the task sends whatever is queued as soon as fewer than
+//! [`MAX_IN_FLIGHT`] batches are in flight, so a lone request goes alone (one extra task
+//! hand-over) and batches grow only when Redis is the queue. Only for a single Redis: in a
+//! cluster the calls of one batch would have to share a slot.
+
+use super::conn::Conn;
+use ::redis::{RedisError, Script, ToRedisArgs, Value};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Calls sent in one batch at most (their arguments stay well under Lua's stack limit).
+pub(super) const MAX_BATCH: usize = 64;
+/// Batches of one script in flight at once; more calls wait in the queue and go in the next.
+pub(super) const MAX_IN_FLIGHT: usize = 4;
+
+/// Appended to a script that defines `local function <name>(ARGV)` (its body unchanged, the
+/// parameter shadowing the global `ARGV`): `ARGV` is then a list of calls, each its argument
+/// count followed by its arguments, and the answer the list of the calls' answers. `count`
+/// only adds up while the calls run; the sums are written at the end, with `count`'s rule
+/// (the hash's lifetime is set by whoever makes a field).
+pub(super) fn wrap(name: &str) -> String {
+    format!(
+        r"
+local tallies = {{}}
+count = function(key, field, n)
+  if n > 0 then
+    local t = tallies[key]
+    if not t then
+      t = {{}}
+      tallies[key] = t
+    end
+    t[field] = (t[field] or 0) + n
+  end
+end
+local out, i = {{}}, 1
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  out[#out + 1] = {name}({{unpack(ARGV, i + 1, i + n)}})
+  i = i + n + 1
+end
+for key, t in pairs(tallies) do
+  for field, n in pairs(t) do
+    if redis.call('HINCRBY', key, field, n) == n then counted(key) end
+  end
+end
+return out
+"
+    )
+}
+
+/// One call's arguments, as the single-call script would get them in `ARGV`.
+#[derive(Default)]
+pub(super) struct Args(Vec<Vec<u8>>);
+
+impl Args {
+    pub(super) fn arg(&mut self, a: impl ToRedisArgs) -> &mut Self {
+        a.write_redis_args(&mut self.0);
+        self
+    }
+
+    pub(super) fn into_inner(self) -> Vec<Vec<u8>> {
+        self.0
+    }
+}
+
+/// A queued call and where its answer goes.
+struct Job {
+    args: Args,
+    answer: oneshot::Sender<Result<Value, Arc<RedisError>>>,
+}
+
+/// How many calls went in how many batches (for tests and the docs' figures).
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub calls: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+/// The queue of one batch script; its task ends when the batcher is dropped (after answering
+/// every call in flight).
+pub(super) struct Batcher {
+    queue: mpsc::UnboundedSender<Job>,
+    pub(super) stats: Arc<Stats>,
+}
+
+impl Batcher {
+    /// Starts the task on the current Tokio runtime. `route` is the key the script is sent
+    /// with (a single Redis does not route by it; scripts name a key all the same).
+    pub(super) fn spawn(conn: Conn, script: Script, route: String) -> Self {
+        let (queue, jobs) = mpsc::unbounded_channel();
+        let stats = Arc::new(Stats::default());
+        tokio::spawn(run(jobs, conn, script, route, stats.clone()));
+        Self { queue, stats }
+    }
+
+    /// One call's answer, as the single-call script would give it. An error is the batch's:
+    /// Redis did not answer, or the script failed (then the calls before the failing one may
+    /// have taken effect, like a single call whose answer was lost).
+    pub(super) async fn call(&self, args: Args) -> Result<Value, Arc<RedisError>> {
+        let (answer, answered) = oneshot::channel();
+        let lost = || {
+            Arc::new(RedisError::from((
+                ::redis::ErrorKind::Io,
+                "the batch task is gone",
+            )))
+        };
+        self.queue.send(Job { args, answer }).map_err(|_| lost())?;
+        answered.await.map_err(|_| lost())?
+    }
+}
+
+async fn run(
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    conn: Conn,
+    script: Script,
+    route: String,
+    stats: Arc<Stats>,
+) {
+    let mut flights = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            Some(_) = flights.join_next(), if !flights.is_empty() => {}
+            job = jobs.recv(), if flights.len() < MAX_IN_FLIGHT => {
+                let Some(first) = job else { break };
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match jobs.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                // Calls whose caller gave up (its timeout) while they were queued are not sent.
+                batch.retain(|job| !job.answer.is_closed());
+                if batch.is_empty() {
+                    continue;
+                }
+                stats.calls.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                stats.batches.fetch_add(1, Ordering::Relaxed);
+                flights.spawn(send(conn.clone(), script.clone(), route.clone(), batch));
+            }
+        }
+    }
+    while flights.join_next().await.is_some() {}
+}
+
+/// Sends one batch and hands each call its answer.
+async fn send(mut conn: Conn, script: Script, route: String, batch: Vec<Job>) {
+    let mut inv = script.key(&route);
+    for job in &batch {
+        inv.arg(job.args.0.len());
+        for a in &job.args.0 {
+            inv.arg(&a[..]);
+        }
+    }
+    let answers = match inv.invoke_async::<Value>(&mut conn).await {
+        Ok(Value::Array(answers)) if answers.len() == batch.len() => Ok(answers),
+        Ok(other) => Err(Arc::new(RedisError::from((
+            ::redis::ErrorKind::Parse,
+            "unreadable batch answer",
+            format!("{other:?}"),
+        )))),
+        Err(e) => Err(Arc::new(e)),
+    };
+    match answers {
+        Ok(answers) => {
+            for (job, answer) in batch.into_iter().zip(answers) {
+                let _ = job.answer.send(Ok(answer));
+            }
+        }
+        Err(e) => {
+            for job in batch {
+                let _ = job.answer.send(Err(e.clone()));
+            }
+        }
+    }
+}
