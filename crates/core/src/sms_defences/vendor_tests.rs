@@ -567,3 +567,48 @@ fn a_replayed_history_teaches_the_rules_and_is_then_forgotten() {
     g.check(&at(0, 21_269_000_000, 1, 5)).ok();
     assert_eq!(g.report().fees.get(pumping::FEE), Some(&1));
 }
+
+/// A replayed history is the account's traffic as it was sent, as an explicit history gives
+/// it: rules that learn from it do not refuse it while it plays. A Hong Kong app's 180 codes
+/// an hour (every 20 s, 90 % verified 15 s later), replayed for 15 days, lets the next hour
+/// of the same traffic through under Authgear (deny) and Plivo (medium). Were the replay
+/// judged, both would start it at their floors (Authgear 3 an hour, Plivo 50), refuse it,
+/// and learn nothing: Authgear's buckets stay full of refused requests that are never
+/// verified, and Plivo's blocked hours are no input of its recommendation.
+#[test]
+fn a_replayed_history_above_the_floors_is_learnt_not_refused() {
+    const EVERY: u64 = 20_000;
+    let number = |i: u64| 85_290_000_000 + i;
+    for preset in ["authgear_deny", "plivo_fraud_shield_medium"] {
+        let mut g = guard_for(&format!("preset = \"{preset}\"\n"), &["HK"]);
+        let span = 15 * DAY;
+        g.begin_replay(span);
+        for i in 0..span / EVERY {
+            let before = span - i * EVERY;
+            let a = at(0, number(i), u128::from(i), 0);
+            if g.check_before(&a, before).is_ok() && i % 10 != 0 {
+                g.verified_before(&a, before - 15_000);
+            }
+        }
+        g.end_replay();
+        let mut allowed = 0;
+        for i in 0..HOUR / EVERY {
+            let a = at(
+                0,
+                number(1_000_000 + i),
+                u128::from(1_000_000 + i),
+                i * EVERY,
+            );
+            if g.check(&a).is_ok() {
+                allowed += 1;
+                if i % 10 != 0 {
+                    g.verified(&Attempt {
+                        now: i * EVERY + 15_000,
+                        ..a
+                    });
+                }
+            }
+        }
+        assert_eq!(allowed, HOUR / EVERY, "{preset}: {allowed} of 180 allowed");
+    }
+}
