@@ -114,6 +114,9 @@ fn docs_incidents_md_covers_every_incident_and_every_preset() {
     assert!(doc.contains("as written, pumping over 1000000 numbers"));
     assert!(doc.contains("as written, pumping over 10000 numbers"));
     assert!(
+        doc.contains("| preset twilio_fraud_guard_standard, cold, pumping over 10000 numbers |")
+    );
+    assert!(
         doc.contains("reverse flow, inbound SMS fallback")
             && doc.contains("reverse flow, outbound SMS fallback")
     );
