@@ -175,15 +175,41 @@ scenario). Every row replays the same traffic with the same seed: first the file
 (the victim's own defences and history), then each vendor preset with its published defaults\n\
 in place of the file's SMS defences, from an empty account (cold) and from the file's\n\
 history or a 15-day warm-up (warm) (`docs/defences.md` says what each preset publishes and\n\
-what mo2fa assumes), then the file with the pumping spread over another range size, then the\n\
-reverse flow with each fallback.\n\n\
+what mo2fa assumes), then the file with the pumping spread over another range size, as written\n\
+and under Fraud Guard Standard from an empty account (it blocks prefixes, the number without\n\
+its last 4 digits, so what it lets through scales with the prefixes the range spans), then the\n\
+reverse flow with each fallback. A warm-up is the account's traffic as it was sent: the rules\n\
+that learn from history learn it without refusing it, as an explicit history seeds them\n\
+(`docs/defences.md`, \"Account history\").\n\n\
 SMS pumped and the bill are the pumped SMS as the provider billed them. Fees are the\n\
 defences' own charges (assumed prices, in the total cost); a credit is what the vendor would\n\
 credit back (Twilio's Fraud Guard Promise, at Max), claimable and not taken off the bill.\n\
 Time to first block runs from the start of the first pumping attack to the first send a\n\
 defence refused (negative when a legit send was refused before the attack). Legit users\n\
-blocked are legit requests refused an SMS by a defence or by a suspended provider account,\n\
-with their share of the run's legit users. Alerts are sends a monitor-mode rule would have\n\
-refused. Each documented figure is an *input* (the file was built to give it, so meeting it\n\
-tests nothing) or *predicted* (not used to build the file): only predicted figures are held\n\
-to \u{b1}10 % (or to their documented range).\n\n";
+blocked are legit users refused an SMS by a defence or by a suspended provider account (a\n\
+refused user does not ask again in that flow), with their share of the run's legit users.\n\
+Alerts are sends a monitor-mode rule would have refused. Each documented figure is an\n\
+*input* (the file was built to give it, so meeting it tests nothing) or *predicted* (not used\n\
+to build the file): only predicted figures are held to \u{b1}10 % (or to their documented\n\
+range).\n\n\
+Reading the table: three results are the model's real behaviour, not bugs.\n\n\
+- Authgear (`authgear_deny`) from an empty account can refuse every legit user of a country\n\
+  whose codes come faster than its hourly floor leaks (3 an hour). Each request fills the\n\
+  bucket before the decision and only a verified code drains it; the hourly threshold grows\n\
+  with the codes verified in the past hour, so once a few unverified codes (never entered,\n\
+  lost, resent) pass the floor before verifications raise it, every later request is refused,\n\
+  never verified, and the threshold stays at its floor (`docs/defences.md`, \"authgear,\n\
+  authgear_deny\"). Whether a cold account escapes depends on its first minutes: Blackpanda's\n\
+  Hong Kong app (~180 codes an hour) escaped with a fixed 10 s SMS delivery (1 legit user\n\
+  refused) and does not with the cited delivery, whose lost codes and resends leave more codes\n\
+  unverified early. With history (the warm rows) the threshold starts from the account's\n\
+  traffic.\n\
+- Twilio Messaging's and AWS Filter's stand-ins refuse random numbers only when one 1k range\n\
+  gets more than 10 sends in one hour's window. Spread over 1,000,000 numbers that is a rare\n\
+  event (Blackpanda's 2.2/s over five countries: about once a day on average, by the Poisson\n\
+  tail), so their first block is a draw of the random stream, not a property of the product:\n\
+  Blackpanda's moved from 47h 59m to 5h 58m when the cited SMS delivery added draws to the\n\
+  stream.\n\
+- A row that refuses little or none of the attack can differ from the file as written by a few\n\
+  hundred pumped SMS: each refusal changes the draws that follow it, and a count of ~950,000\n\
+  random arrivals varies by about \u{b1}975 (one standard deviation) from one stream to another.\n\n";

@@ -143,7 +143,19 @@ pub fn flow_costs(
             Flow::Sms => o.totals.usd.usd_captcha_sms_flow,
             Flow::Reverse => o.totals.usd.usd_captcha_reverse_flow,
         };
-        Some(period_cost(c, fee(legit), fee(pumped), captcha))
+        let mut p = period_cost(c, fee(legit), fee(pumped), captcha);
+        let (d, pumped_sms) = match flow {
+            Flow::Sms => (&o.defences[0], o.totals.pumping.pumped_sms_smsflow),
+            Flow::Reverse => (&o.defences[1], o.totals.pumping.pumped_sms_reverse),
+        };
+        p.defence_fees_cents = crate::outcome::cents(crate::fees::fees_usd(d).values().sum());
+        let credited = d.credits.values().sum();
+        p.vendor_credit_cents = crate::outcome::cents(crate::fees::credit_usd(
+            credited,
+            pumped_sms,
+            c.pumped_sms_usd,
+        ));
+        Some(p)
     });
     Ok(FlowCosts {
         sms,
@@ -155,6 +167,7 @@ pub fn flow_costs(
 /// One flow's cost of the period from the cost model's figures: the model prices a segment at
 /// list price plus the carrier fee, so the fees (`legit_fee_usd`, `pumped_fee_usd`) are taken
 /// out of its SMS parts and shown as a part of their own; `captcha_usd` is the defender's.
+/// The defences' fees and a vendor's credit are set by the caller (none here).
 pub fn period_cost(
     c: &ObservedCost,
     legit_fee_usd: f64,
@@ -171,6 +184,8 @@ pub fn period_cost(
         imessage_lines_cents: cents(c.lines_usd),
         fixed_fees_cents: cents(c.fixed_usd),
         captcha_cents: cents(captcha_usd),
+        defence_fees_cents: 0,
+        vendor_credit_cents: 0,
     }
 }
 

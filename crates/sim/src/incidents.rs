@@ -98,7 +98,8 @@ fn app_logged(sc: &Scenario, flow: Flow, o: &Outcome) -> Option<u64> {
 }
 
 /// The variants every scenario is compared under, in table order: as written, each preset
-/// cold then warm, as written over `other_range` numbers, the two reverse flows.
+/// cold then warm, as written and under Fraud Guard Standard (cold) over `other_range`
+/// numbers, the two reverse flows.
 pub fn variants(presets: &[&str], other_range: u32) -> Vec<Variant> {
     let mut v = vec![Variant::AsWritten];
     for p in presets {
@@ -110,6 +111,10 @@ pub fn variants(presets: &[&str], other_range: u32) -> Vec<Variant> {
         }
     }
     v.push(Variant::RangeSize(other_range));
+    v.push(Variant::PresetRangeSize {
+        name: crate::variants::RANGE_PRESET.to_string(),
+        range: other_range,
+    });
     v.push(Variant::Reverse(Fallback::InboundSms));
     v.push(Variant::Reverse(Fallback::OutboundSms));
     v

@@ -50,6 +50,12 @@ pub struct PeriodCost {
     pub fixed_fees_cents: i64,
     /// The defender's CAPTCHA checks.
     pub captcha_cents: i64,
+    /// The SMS defences' own fees (AWS's AIT evaluation, Twilio Messaging's pumping
+    /// protection outside US/CA; assumed prices, crate::fees).
+    pub defence_fees_cents: i64,
+    /// What a vendor would credit back (Twilio's Fraud Guard Promise at Max): claimable
+    /// afterwards, so its own line, **not** a part and not taken off the total.
+    pub vendor_credit_cents: i64,
 }
 
 /// Whole cents of a USD amount (rounded half away from zero).
@@ -64,7 +70,7 @@ pub fn cents(usd: f64) -> i64 {
 
 impl PeriodCost {
     /// The parts: summary.json key, label, amount in cents. Their sum is [`Self::total_cents`].
-    pub fn parts(&self) -> [(&'static str, &'static str, i64); 8] {
+    pub fn parts(&self) -> [(&'static str, &'static str, i64); 9] {
         [
             (
                 "legit_sms_list_price",
@@ -98,6 +104,11 @@ impl PeriodCost {
             ),
             ("fixed_fees", "fixed fees, prorated", self.fixed_fees_cents),
             ("captcha", "CAPTCHA checks (defender)", self.captcha_cents),
+            (
+                "defence_fees",
+                "SMS defences' fees (assumed prices)",
+                self.defence_fees_cents,
+            ),
         ]
     }
 

@@ -2,7 +2,8 @@
 //! a vendor's defence preset with its published defaults in place of the file's SMS defences
 //! (from an empty account, or warm: from the file's `[history]`, else a 15-day warm-up), the
 //! preset added to the file's own defences, the file run through the reverse flow with each
-//! fallback, and the pumping spread over another range size. Everything else (seed, users,
+//! fallback, and the pumping spread over another range size, as written and under Fraud Guard
+//! (a prefix-based preset) from an empty account. Everything else (seed, users,
 //! attackers, billing) stays as written, so the rows of a comparison differ only in what the
 //! variant names.
 //!
@@ -26,7 +27,14 @@ pub enum Variant {
     Reverse(Fallback),
     /// As written, every SMS pumping attacker's `range_size` set to this.
     RangeSize(u32),
+    /// [`Variant::Preset`] from an empty account, every SMS pumping attacker's `range_size`
+    /// set to `range`: how much a prefix-based rule's result owes to the range size.
+    PresetRangeSize { name: String, range: u32 },
 }
+
+/// The preset of the range-size row: Fraud Guard blocks prefixes (the number without its
+/// last 4 digits), so what it lets through scales with the prefixes the range spans.
+pub const RANGE_PRESET: &str = "twilio_fraud_guard_standard";
 
 /// The warm-up a warm preset row gets when the file has no `[history]` (assumed: Plivo's
 /// published "last 15 days").
@@ -40,6 +48,9 @@ impl Variant {
             Variant::Preset { name, warm: true } => format!("preset {name}, warm"),
             Variant::PresetWithOwn(name) => format!("+ own defences + preset {name}"),
             Variant::RangeSize(n) => format!("as written, pumping over {n} numbers"),
+            Variant::PresetRangeSize { name, range } => {
+                format!("preset {name}, cold, pumping over {range} numbers")
+            }
             Variant::Reverse(Fallback::InboundSms) => "reverse flow, inbound SMS fallback".into(),
             Variant::Reverse(Fallback::OutboundSms) => "reverse flow, outbound SMS fallback".into(),
         }
@@ -51,6 +62,17 @@ impl Variant {
             return Scenario::parse(file, text);
         }
         let mut t: toml::Table = mo2fa_core::conf::parse_toml(file, text)?;
+        self.edit(file, &mut t)?;
+        let edited = toml::to_string(&t).map_err(|e| ScenarioError::Invalid {
+            file: file.to_string(),
+            key: "(variant)".into(),
+            message: e.to_string(),
+        })?;
+        Scenario::parse(&format!("{file} ({})", self.label()), &edited)
+    }
+
+    /// Makes the parsed scenario `t` this variant.
+    fn edit(&self, file: &str, t: &mut toml::Table) -> Result<(), ScenarioError> {
         let not_a_table = |key: &str| ScenarioError::Invalid {
             file: file.to_string(),
             key: key.to_string(),
@@ -58,9 +80,17 @@ impl Variant {
         };
         match self {
             Variant::AsWritten => {}
+            Variant::PresetRangeSize { name, range } => {
+                let preset = Variant::Preset {
+                    name: name.clone(),
+                    warm: false,
+                };
+                preset.edit(file, t)?;
+                Variant::RangeSize(*range).edit(file, t)?;
+            }
             Variant::Preset { name, warm } => {
-                let sms = table_at(&mut t, &["defences", "sms"])
-                    .ok_or_else(|| not_a_table("defences.sms"))?;
+                let sms =
+                    table_at(t, &["defences", "sms"]).ok_or_else(|| not_a_table("defences.sms"))?;
                 let max_keys = sms.remove("max_keys");
                 sms.clear();
                 sms.insert("preset".into(), toml::Value::String(name.clone()));
@@ -77,8 +107,8 @@ impl Variant {
                 }
             }
             Variant::PresetWithOwn(name) => {
-                let sms = table_at(&mut t, &["defences", "sms"])
-                    .ok_or_else(|| not_a_table("defences.sms"))?;
+                let sms =
+                    table_at(t, &["defences", "sms"]).ok_or_else(|| not_a_table("defences.sms"))?;
                 sms.insert("preset".into(), toml::Value::String(name.clone()));
             }
             Variant::RangeSize(n) => {
@@ -102,7 +132,7 @@ impl Variant {
                 if let Some(incident) = t.get_mut("incident").and_then(|i| i.as_table_mut()) {
                     incident.insert("flow".into(), toml::Value::String("reverse".into()));
                 }
-                let legit = table_at(&mut t, &["legit"]).ok_or_else(|| not_a_table("legit"))?;
+                let legit = table_at(t, &["legit"]).ok_or_else(|| not_a_table("legit"))?;
                 legit.insert("other_fallback".into(), toml::Value::String(name.into()));
                 if let Some(countries) = legit.get_mut("countries").and_then(|c| c.as_table_mut()) {
                     for (_, c) in countries.iter_mut() {
@@ -112,12 +142,7 @@ impl Variant {
                 }
             }
         }
-        let edited = toml::to_string(&t).map_err(|e| ScenarioError::Invalid {
-            file: file.to_string(),
-            key: "(variant)".into(),
-            message: e.to_string(),
-        })?;
-        Scenario::parse(&format!("{file} ({})", self.label()), &edited)
+        Ok(())
     }
 }
 
@@ -236,6 +261,19 @@ per_number = 5
             .collect();
         assert_eq!(sizes, [10_000]);
         assert_eq!(sc.defences.sms.per_number, Some(5), "the rest as written");
+        let v = Variant::PresetRangeSize {
+            name: RANGE_PRESET.into(),
+            range: 10_000,
+        };
+        let own = format!("{file}[history]\nwarmup = \"3d\"\n");
+        let sc = v.apply("f.toml", &own).unwrap();
+        assert_eq!(sc.defences.sms.preset.as_deref(), Some(RANGE_PRESET));
+        assert_eq!(sc.defences.sms.per_number, None, "the preset's defaults");
+        assert!(sc.money.history.is_none(), "cold");
+        assert!(sc.attackers.iter().all(|a| match &a.attack {
+            crate::scenario::Attack::Pumping(p) => p.numbers.range_size == 10_000,
+            _ => true,
+        }));
     }
 
     #[test]

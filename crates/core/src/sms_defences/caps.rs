@@ -10,8 +10,9 @@
 //! stays frozen: the attack's own traffic does not raise it. The recommendation is applied at
 //! the rule's first attempt (after `learn`, if set), from the seeded history
 //! ([`super::SmsGuard::seed_history`]) and what it recorded; with `reapply` it is applied again
-//! that often, from hours in which the country was not blocked. After a replayed history (the
-//! simulator's warm-up) it is applied at the run's first attempt, from the replayed days.
+//! that often, from hours in which the country was not blocked. During a replayed history (the
+//! simulator's warm-up) no cap is in force, and the recommendation is applied at the run's
+//! first attempt, from the replayed days.
 //! `caps.<ISO>` sets a country's cap outright.
 
 use super::history::Seed;
@@ -53,6 +54,8 @@ pub struct CountryCapRule {
     reapply_ms: u64,
     /// Time of the first attempt seen.
     start: Option<u64>,
+    /// A replayed history is running: counts are recorded, no cap is applied yet.
+    replaying: bool,
     /// When the recommendation is applied next.
     next_apply: Option<u64>,
     mode: Mode,
@@ -81,6 +84,7 @@ impl CountryCapRule {
             learn_ms: c.learn.map_or(0, |d| d.ms()),
             reapply_ms: c.reapply.map_or(0, |d| d.ms()),
             start: None,
+            replaying: false,
             next_apply: None,
             mode,
             countries: isos
@@ -140,6 +144,9 @@ impl CountryCapRule {
 impl Rule for CountryCapRule {
     fn judge(&mut self, a: &Attempt, spans: &mut Vec<Span>) -> Option<Blocked> {
         Self::fold(self.countries.get_mut(a.country)?, a.now);
+        if self.replaying {
+            return None;
+        }
         let start = *self.start.get_or_insert(a.now);
         if a.now < start.saturating_add(self.learn_ms) {
             return None;
@@ -184,9 +191,16 @@ impl Rule for CountryCapRule {
         }
     }
 
+    /// While a history is replayed no cap is in force: its hours are the account's traffic
+    /// as sent, every one an input of the recommendation.
+    fn replaying(&mut self) {
+        self.replaying = true;
+    }
+
     /// The customer applies the recommendation when the run starts, from the replayed days
     /// (a cap applied at the replay's first send would be the floor).
     fn replayed(&mut self) {
+        self.replaying = false;
         self.start = None;
         self.next_apply = None;
     }

@@ -98,6 +98,9 @@ pub struct PrefixGuard {
     blocked: FxHashMap<u64, u64>,
     /// Max only: sends credited under the Promise.
     promise: Option<u64>,
+    /// A replayed history is running: it is the account's normal traffic, learnt, never
+    /// judged (nothing in it is flagged as fraud or blocked).
+    replaying: bool,
 }
 
 impl PrefixGuard {
@@ -130,6 +133,7 @@ impl PrefixGuard {
             unverified: FxHashMap::default(),
             blocked: FxHashMap::default(),
             promise: (level == Level::Max).then_some(0),
+            replaying: false,
         }
     }
 
@@ -180,6 +184,9 @@ impl PrefixGuard {
 impl Rule for PrefixGuard {
     fn judge(&mut self, a: &Attempt, _: &mut Vec<Span>) -> Option<Blocked> {
         self.roll(a.now);
+        if self.replaying {
+            return None;
+        }
         let p = a.prefix();
         if self.blocked.get(&p).is_some_and(|&u| u > a.now) {
             return Some(Blocked::FraudGuard);
@@ -266,6 +273,14 @@ impl Rule for PrefixGuard {
 
     fn keys(&self) -> usize {
         self.unverified.len() + self.blocked.len()
+    }
+
+    fn replaying(&mut self) {
+        self.replaying = true;
+    }
+
+    fn replayed(&mut self) {
+        self.replaying = false;
     }
 
     fn figures(&self, out: &mut GuardStats) {

@@ -203,6 +203,8 @@ pub(crate) trait Rule: Send {
     fn seed(&mut self, _s: &Seed) {}
     /// Adds this rule's fees and credits to a report.
     fn figures(&self, _out: &mut GuardStats) {}
+    /// A replayed history begins ([`SmsGuard::begin_replay`]).
+    fn replaying(&mut self) {}
     /// A replayed history ended ([`SmsGuard::end_replay`]): the run starts now.
     fn replayed(&mut self) {}
 }
@@ -239,6 +241,9 @@ pub struct SmsGuard {
     /// Fees and credits counted while replaying history ([`Self::begin_replay`]), left out
     /// of [`Self::report`].
     replayed: GuardStats,
+    /// Between [`Self::begin_replay`] and [`Self::end_replay`]: rules that learn from
+    /// history only alert, so they learn the replayed traffic as the account sent it.
+    replaying: bool,
 }
 
 impl SmsGuard {
@@ -324,6 +329,7 @@ impl SmsGuard {
             offset: 0,
             learning_monitor_until: 0,
             replayed: GuardStats::default(),
+            replaying: false,
         }
     }
 
@@ -365,8 +371,21 @@ impl SmsGuard {
     /// alternative to [`Self::seed_history`] where the caller replays real or simulated
     /// traffic through [`Self::check_before`] and [`Self::verified_before`], oldest first, then
     /// calls [`Self::end_replay`]. Call once, before the first [`Self::check`].
+    ///
+    /// The replay is the account's history as it was sent, as an explicit [`History`] gives
+    /// it: until [`Self::end_replay`], rules that learn from history ([`state::learns`]) only
+    /// alert, and Plivo's caps are not yet applied (the customer applies the recommendation
+    /// when the run starts). Otherwise a rule that starts at its floor could refuse the
+    /// replayed traffic it is meant to learn from and never learn it (Authgear's buckets,
+    /// which refused requests keep full, stay at their floors for the whole replay).
     pub fn begin_replay(&mut self, span_ms: u64) {
         self.offset = self.offset.max(span_ms.div_ceil(86_400_000) * 86_400_000);
+        if !self.replaying {
+            self.replaying = true;
+            for r in &mut self.rules {
+                r.replaying();
+            }
+        }
     }
 
     /// [`Self::check`] for a send `before_ms` before the caller's time 0 (`a.now` is not
@@ -402,6 +421,7 @@ impl SmsGuard {
             *s = (0, s.1 - offset, s.2);
         }
         self.stats = GuardStats::default();
+        self.replaying = false;
         for r in &mut self.rules {
             r.replayed();
         }
@@ -462,7 +482,8 @@ impl SmsGuard {
                 continue;
             }
             if let Some(b) = r.judge(a, &mut self.blocks) {
-                let warming = a.now < self.learning_monitor_until && state::learns(b);
+                let warming =
+                    (self.replaying || a.now < self.learning_monitor_until) && state::learns(b);
                 match mode {
                     Mode::Block if warming => *self.stats.alerts.entry(b.name()).or_default() += 1,
                     Mode::Block => verdict = Some(b),

@@ -42,6 +42,11 @@ pub(super) fn period_json(p: &Option<PeriodCost>) -> serde_json::Value {
     for (key, _, c) in p.parts() {
         m.insert(key.into(), json!(cents_str(c)));
     }
+    // Not a part: claimed from the vendor afterwards, not taken off the total.
+    m.insert(
+        "vendor_credit_claimable".into(),
+        json!(cents_str(p.vendor_credit_cents)),
+    );
     serde_json::Value::Object(m)
 }
 
@@ -71,6 +76,11 @@ fn parts_rows(sc: &Scenario, o: &Outcome) -> (Vec<String>, Vec<Vec<String>>) {
     let mut total = vec!["cost of the period".to_string()];
     total.extend(period.iter().map(|p| grouped_cents(p.total_cents())));
     rows.push(total);
+    if period.iter().any(|p| p.vendor_credit_cents > 0) {
+        let mut credit = vec![CREDIT_LABEL.to_string()];
+        credit.extend(period.iter().map(|p| grouped_cents(p.vendor_credit_cents)));
+        rows.push(credit);
+    }
     if let Some(r) = &sc.money.report {
         let mut row = vec![format!("cost of the period ({})", r.currency)];
         row.extend(
@@ -164,6 +174,20 @@ fn price_rows(sc: &Scenario, o: &Outcome) -> Vec<PriceRow> {
             &model.prices_origin,
         ));
     }
+    let fees: std::collections::BTreeSet<&str> = o
+        .counts
+        .defences
+        .iter()
+        .flat_map(|d| d.fees.keys().copied())
+        .collect();
+    for name in fees {
+        rows.push(row(
+            format!("SMS defence fee, {name}"),
+            format!("${:.4}", crate::fees::fee_usd(name)),
+            "per message screened",
+            "assumed (no published price; docs/defences.md, \"Fees and credits\")",
+        ));
+    }
     if let Some(c) = &sc.defences.captcha {
         rows.push(row(
             "CAPTCHA check".into(),
@@ -207,8 +231,12 @@ pub(super) fn section(sc: &Scenario, o: &Outcome) -> Section {
         })
 }
 
+/// The line of a vendor's credit (Twilio's Fraud Guard Promise), under the total.
+pub(super) const CREDIT_LABEL: &str =
+    "vendor credit, claimable afterwards (Fraud Guard Promise; not taken off the total)";
+
 /// What "cost of the period" means, as the reports say it.
-pub(super) const DEFINITION: &str = "Cost of the period: everything the SMS provider (Twilio list prices, carrier fees, Verify fees, inbound SMS) and the messaging provider (iMessage lines) would bill for the simulated period, with fixed fees prorated, plus the defender's own CAPTCHA checks. Every other money figure is one of its parts, and the parts add up to it (docs/metrics.md, docs/cost.md).";
+pub(super) const DEFINITION: &str = "Cost of the period: everything the SMS provider (Twilio list prices, carrier fees, Verify fees, inbound SMS) and the messaging provider (iMessage lines) would bill for the simulated period, with fixed fees prorated, plus the defender's own CAPTCHA checks and the SMS defences' own fees (assumed prices). A vendor's credit (Twilio's Fraud Guard Promise at Max) is its own line: it is claimed afterwards and not taken off the total. Every other money figure but that credit is one of its parts, and the parts add up to it (docs/metrics.md, docs/cost.md).";
 
 /// summary.md's cost sections: the parts table and the price table.
 pub(super) fn markdown(sc: &Scenario, o: &Outcome) -> String {

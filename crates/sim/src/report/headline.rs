@@ -66,6 +66,13 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
                     grouped_cents(usd),
                 ));
             }
+            let credit = period.as_ref().map_or(0, |p| p.vendor_credit_cents);
+            if credit > 0 {
+                v.push((
+                    format!("vendor credit claimable (Fraud Guard Promise), {label}"),
+                    grouped_cents(credit),
+                ));
+            }
             let saved = o.counts.defences[f.index()].sms_usd_blocked;
             if saved > 0.0 {
                 v.push((

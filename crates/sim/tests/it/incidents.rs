@@ -114,6 +114,9 @@ fn docs_incidents_md_covers_every_incident_and_every_preset() {
     assert!(doc.contains("as written, pumping over 1000000 numbers"));
     assert!(doc.contains("as written, pumping over 10000 numbers"));
     assert!(
+        doc.contains("| preset twilio_fraud_guard_standard, cold, pumping over 10000 numbers |")
+    );
+    assert!(
         doc.contains("reverse flow, inbound SMS fallback")
             && doc.contains("reverse flow, outbound SMS fallback")
     );
@@ -168,4 +171,42 @@ fn twitters_per_carrier_cut_off_stops_the_pumped_carriers_only() {
             );
         }
     }
+}
+
+/// `[incident] app_log_retention`: the app's own log, read at the run's end, holds the pumped
+/// SMS of the last `app_log_retention` only (Blackpanda's "less than half": a log rotation,
+/// not a billing gap). A steady attack over a day and a 6 h log: about a quarter; a log that
+/// keeps longer than the run: all of them; no retention: no figure.
+#[test]
+fn the_app_log_holds_the_last_retention_window_of_pumped_sms() {
+    let text = |retention: &str| {
+        format!(
+            "seed = 3\nduration = \"1d\"\ninterval = \"1h\"\nflows = [\"sms\"]\n\
+             [incident]\nsource = \"https://example.com\"\nsms = 43200\n{retention}\n\
+             [legit]\nrate_per_s = 0.01\np_send = 0.9\nsend_delay_median = \"20s\"\n\
+             countries.US = {{ weight = 1.0, imessage = 0.5, fallback = \"inbound_sms\" }}\n\
+             [emitter]\nlatency_median = \"400ms\"\n\
+             [[attacker]]\nkind = \"sms_pumping\"\nstart = \"0s\"\nend = \"1d\"\n\
+             shape = \"sustained\"\nrate_per_s = 0.5\ntargets = {{ UZ = 1.0 }}\n\
+             numbers = \"random\"\n"
+        )
+    };
+    let logged = |retention: &str| {
+        let sc = Scenario::parse("log.toml", &text(retention)).unwrap();
+        let (sc, o) = run_scenario(sc, None);
+        let m = Measured::of(&sc, mo2fa_sim::scenario::Flow::Sms, &o);
+        (m.app_logged, m.pumped_sms)
+    };
+    let (six_hours, pumped) = logged("app_log_retention = \"6h\"");
+    let share = six_hours.unwrap() as f64 / pumped as f64;
+    assert!(
+        (0.23..0.27).contains(&share),
+        "a 6 h log of a steady day holds a quarter: {share:.3}"
+    );
+    assert_eq!(
+        logged("app_log_retention = \"2d\"").0,
+        Some(pumped),
+        "longer than the run"
+    );
+    assert_eq!(logged("").0, None);
 }

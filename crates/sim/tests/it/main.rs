@@ -8,6 +8,7 @@ use mo2fa_sim::scenario::{Dur, Scenario};
 use std::sync::atomic::AtomicBool;
 
 mod compat;
+mod history;
 mod incidents;
 
 /// `text` with `from` replaced by `to`; panics when `from` is not there, so a variant can never
