@@ -19,6 +19,7 @@ mod attacker;
 mod check;
 mod history;
 mod incident;
+pub mod keys;
 pub mod population;
 pub use attacker::*;
 pub use history::History;
