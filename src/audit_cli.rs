@@ -1,6 +1,7 @@
 //! `mo2fa audit`: the attack suite of `mo2fa-target` against any reverse-2FA verifier, through
 //! a profile. Prints the plan before anything is sent (`--dry-run` stops there), writes
-//! audit.json, audit.md and report.html, and exits 3 when a case fails.
+//! audit.json, audit.md and report.html, and exits 3 when a case fails (status 3: a check
+//! you asked for failed, as for `--expect`; `expect_cli::CHECK_FAILED`).
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -11,12 +12,11 @@ use mo2fa_target::{report, safety};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Exit status when a case fails (as `--expect` does elsewhere).
-const EXIT_FAILED: i32 = 3;
 /// How long one request may take before it counts as unanswered.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Args)]
+#[command(after_help = crate::expect_cli::EXIT_STATUS)]
 pub(crate) struct AuditArgs {
     /// Base URL of the verifier under test, http://HOST[:PORT][/PREFIX]. Loopback only,
     /// unless --allow-host names the host.
@@ -108,7 +108,8 @@ pub(crate) fn run(args: AuditArgs) -> Result<()> {
         args.out.display()
     );
     if result.failed() {
-        std::process::exit(EXIT_FAILED);
+        let failed = result.count(mo2fa_target::audit::Verdict::Fail);
+        return Err(crate::expect_cli::AuditFailed { failed }.into());
     }
     Ok(())
 }

@@ -11,8 +11,21 @@ use std::path::PathBuf;
 /// Bad rows printed on stderr as they are found (all are counted and summarised).
 const PRINTED_BAD_ROWS: u64 = 20;
 
+const IMPORT_EXAMPLES: &str = "Examples:
+  mo2fa import attempts-*.json --format twilio-verify-attempts --preset all --out reports/import
+  mo2fa import messages.csv --format twilio-messaging --defences scenarios/quickstart.toml \\
+      --warmup 15d --imessage-share US=0.5
+  mo2fa import events.jsonl.gz --format aws-sms-events --strict
+Writes summary.json, summary.md and report.html in --out and nothing else; numbers masked,
+addresses as /24 or /48; nothing is sent anywhere (docs/import.md).";
+
+const FIT_EXAMPLE: &str = "Example:
+  mo2fa fit attempts-*.json --format twilio-verify-attempts --out my-traffic.toml
+  mo2fa run my-traffic.toml    # its SMS count and spend come within 5 % of the log's";
+
 /// Arguments of `mo2fa import`.
 #[derive(Args, Clone, Debug)]
+#[command(after_help = IMPORT_EXAMPLES)]
 pub struct ImportArgs {
     /// Log files (gzip or plain), all in one format.
     #[arg(required = true)]
@@ -48,6 +61,7 @@ pub struct ImportArgs {
 
 /// Arguments of `mo2fa fit`.
 #[derive(Args, Clone, Debug)]
+#[command(after_help = FIT_EXAMPLE)]
 pub struct FitArgs {
     /// Log files (gzip or plain), all in one format.
     #[arg(required = true)]

@@ -30,7 +30,8 @@ use sign_cli::SignArgs;
 #[command(
     name = "mo2fa",
     version,
-    about = "Reverse (mobile-originated) 2FA verifier and fraud-simulation harness"
+    about = "Reverse (mobile-originated) 2FA verifier and fraud-simulation harness",
+    after_help = expect_cli::EXIT_STATUS
 )]
 struct Cli {
     #[command(subcommand)]
@@ -68,7 +69,8 @@ enum Command {
     /// to post a hand-made delivery with curl.
     Sign(SignArgs),
     /// Attack suite against any reverse-2FA verifier through a profile (docs/audit.md);
-    /// writes audit.json, audit.md and report.html; exits 3 when a case fails.
+    /// writes audit.json, audit.md and report.html; exits 3 when a case fails (3: a check you
+    /// asked for failed, as for --expect).
     Audit(crate::audit_cli::AuditArgs),
     /// Read real OTP send logs; writes summary.json, summary.md and report.html (docs/import.md).
     Import(Box<import_cli::ImportArgs>),

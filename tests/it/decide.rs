@@ -221,6 +221,13 @@ fn bad_sweep_input_is_a_clear_error() {
         ),
         (&["diff", "--help"][..], "mo2fa diff reports/a reports/b"),
         (&["run", "--help"][..], "--expect"),
+        (
+            &["import", "--help"][..],
+            "mo2fa import attempts-*.json --format twilio-verify-attempts",
+        ),
+        (&["fit", "--help"][..], "mo2fa fit attempts-*.json"),
+        (&["--help"][..], "3 a check you asked for failed"),
+        (&["audit", "--help"][..], "Nothing else exits 3"),
     ] {
         assert!(ok(&mo2fa(&dir, cmd)).contains(example), "{cmd:?}");
     }
@@ -314,6 +321,56 @@ fn expectations_exit_3_naming_the_failure_and_the_measured_value() {
         &sweep("defences.sms_flow.blocked_by_rule.per_ip > 0"),
         3,
         "1 of 2 settings met it",
+    );
+}
+
+/// Exit status 3 means "a check you asked for failed" (a failed expectation or audit case;
+/// docs/expect.md): one function of the binary picks it (`expect_cli::exit_code`), and no other
+/// code leaves the process with a status of its own, so nothing else can exit 3.
+#[test]
+fn only_a_failed_check_exits_3() {
+    fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    for krate in std::fs::read_dir(root.join("crates")).unwrap() {
+        let src = krate.unwrap().path().join("src");
+        if src.is_dir() {
+            sources(&src, &mut files);
+        }
+    }
+    files.sort();
+    let mut exits = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for line in text.lines() {
+            let code = line.split("//").next().unwrap_or("");
+            if ["process::exit(", "ExitCode::from(", "exit_code("]
+                .iter()
+                .any(|p| code.contains(p))
+            {
+                let rel = f.strip_prefix(root).unwrap().display().to_string();
+                exits.push(format!("{rel}: {}", line.trim()));
+            }
+        }
+    }
+    assert_eq!(
+        exits,
+        [
+            "src/expect_cli.rs: pub fn exit_code(e: &anyhow::Error) -> std::process::ExitCode {",
+            "src/expect_cli.rs: std::process::ExitCode::from(CHECK_FAILED)",
+            "src/main.rs: expect_cli::exit_code(&e)",
+        ],
+        "a new way out of the process: keep status 3 for failed checks only"
     );
 }
 

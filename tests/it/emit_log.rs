@@ -1,6 +1,6 @@
 //! `mo2fa run --emit-log` and the round trip of its logs through `mo2fa import` (issue #27
-//! item 4; docs/import.md, "Round trip"): every shipped scenario of `scenarios/` and
-//! `scenarios/incidents/` is run once with every log format, and each flow's log is imported
+//! item 4; docs/import.md, "Round trip"): every shipped scenario (every `.toml` under
+//! `scenarios/` but its price, mix and data files) is run once with every log format, and each flow's log is imported
 //! back with the scenario's own `[defences.sms]` replayed on it.
 //!
 //! - Every format: the import's SMS count and spend equal the run's, to the cent.
@@ -33,7 +33,25 @@ const CASES: &[(&str, Option<&str>)] = &[
     ("scenarios/incidents/twitter.toml", Some("30m")),
     ("scenarios/defence-gate.toml", None),
     ("scenarios/incidents/luma.toml", None),
+    // Reverse flow only, every user on iMessage: no SMS, so their logs are empty.
+    ("scenarios/threats/guessing-bound.toml", Some("2h")),
+    ("scenarios/threats/guessing-one-candidate.toml", Some("2h")),
+    ("scenarios/threats/guessing-open.toml", Some("2h")),
+    ("scenarios/threats/takeovers.toml", Some("3h")),
+    ("scenarios/examples/adaptive-pumping.toml", Some("6h")),
 ];
+
+/// The cases that send no SMS at all (attacks on the reverse flow, every user on iMessage or
+/// an inbound fallback): their logs are asserted empty.
+const NO_SMS: [&str; 4] = [
+    "reverse-attack",
+    "guessing-bound",
+    "guessing-one-candidate",
+    "guessing-open",
+];
+
+/// Directories of `scenarios/` that hold price and mix files, not scenarios.
+const NOT_SCENARIOS: [&str; 3] = ["scenarios/data", "scenarios/prices", "scenarios/mixes"];
 
 /// (`--emit-log` name, file after the stem, `import --format`, carries refused attempts).
 const FORMATS: &[(&str, &str, &str, bool)] = &[
@@ -188,7 +206,7 @@ fn round_trip(scenario: &str, duration: Option<&str>) {
             checked += 1;
         }
     }
-    let sends_sms = name != "reverse-attack";
+    let sends_sms = !NO_SMS.contains(&name);
     assert_eq!(checked >= 1, sends_sms, "{name}: imported {checked} logs");
     let _ = std::fs::remove_dir_all(&out);
 }
@@ -203,17 +221,26 @@ fn stem(flow: &str) -> &'static str {
 
 #[test]
 fn every_shipped_scenario_is_a_case() {
-    for d in ["scenarios", "scenarios/incidents"] {
-        for e in std::fs::read_dir(d).unwrap() {
+    fn walk(dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
             let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                let p = p.to_str().unwrap().to_string();
-                assert!(
-                    CASES.iter().any(|(c, _)| *c == p),
-                    "{p} has no round-trip case in tests/it/emit_log.rs"
-                );
+            if p.is_dir() {
+                if !NOT_SCENARIOS.iter().any(|n| p == Path::new(n)) {
+                    walk(&p, out);
+                }
+            } else if p.extension().is_some_and(|x| x == "toml") {
+                out.push(p.to_str().unwrap().to_string());
             }
         }
+    }
+    let mut shipped = Vec::new();
+    walk(Path::new("scenarios"), &mut shipped);
+    assert!(shipped.len() >= CASES.len(), "{shipped:?}");
+    for p in shipped {
+        assert!(
+            CASES.iter().any(|(c, _)| *c == p),
+            "{p} has no round-trip case in tests/it/emit_log.rs"
+        );
     }
 }
 
@@ -240,6 +267,11 @@ cases! {
     round_trip_twitter => 9,
     round_trip_defence_gate => 10,
     round_trip_luma => 11,
+    round_trip_guessing_bound => 12,
+    round_trip_guessing_one_candidate => 13,
+    round_trip_guessing_open => 14,
+    round_trip_takeovers => 15,
+    round_trip_adaptive_pumping => 16,
 }
 
 #[test]

@@ -412,6 +412,28 @@ fn bench_shards_against_one_server_merge_into_the_whole_rate() {
         bench_latency,
     );
     assert!(dir.join("merged/latency.html").exists());
+    // One unsharded run at the whole rate sends as many requests as the two shards together.
+    ok(&bench(&dir, &server.addr, "300", None, "unsharded", &[]));
+    let whole = json(&dir.join("unsharded/bench.json"));
+    let sent = |b: &Value| -> BTreeMap<String, u64> {
+        b["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let n = e["succeeded"].as_u64().unwrap() + e["errors"].as_u64().unwrap();
+                (e["endpoint"].as_str().unwrap().to_string(), n)
+            })
+            .collect()
+    };
+    assert_eq!(
+        sent(&merged),
+        sent(&whole),
+        "requests sent: merged vs unsharded"
+    );
+    for e in whole["endpoints"].as_array().unwrap() {
+        assert_eq!(e["offered_per_s"], 300);
+    }
     // Expectations: exit 3 on the merge and on an unsharded run; a run's name is refused.
     let o = mo2fa(
         &dir,

@@ -16,8 +16,8 @@
 use crate::metrics::{self, Catalogue, Leaf, Unit};
 use std::collections::BTreeMap;
 
-/// One or more expectations failed. The binary exits with status 3 for this error and for
-/// nothing else.
+/// One or more expectations failed. The binary exits with status 3 ("a check you asked for
+/// failed") for this error and for a failed audit case, and for nothing else.
 #[derive(Debug, thiserror::Error)]
 #[error("{} expectation(s) failed:\n  {}", .0.len(), .0.join("\n  "))]
 pub struct Failed(pub Vec<String>);

@@ -2,8 +2,8 @@
 //!
 //! - `metrics`: the dotted metric names of `docs/metrics.md` (compiled in) with their units,
 //!   and a run's `summary.json` flattened to numbers by those names;
-//! - `keys`: the scenario keys the parser accepts, read from the parser itself, and the
-//!   closest one to a typo;
+//! - `keys`: a `--set` key checked against the simulator's list of the keys its parser
+//!   accepts (`mo2fa_sim::scenario::keys`), and the closest one to a typo;
 //! - `source`: a scenario file with its `[expect]` table taken out before the simulator
 //!   parses the rest, and one run from TOML text to `summary.json`;
 //! - `grid`: `--set KEY=...` values, the grid of settings, its shards;

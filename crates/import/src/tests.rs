@@ -204,6 +204,58 @@ fn encodings_and_wrong_formats() {
     }
 }
 
+/// The JSON formats read a byte-order mark and CRLF line ends as the plain file (the same
+/// sends, the same bad rows on the same lines), and a line in another encoding is a bad row
+/// naming it.
+#[test]
+fn json_formats_with_a_bom_crlf_and_a_wrong_encoding() {
+    let dir = std::env::temp_dir().join(format!("mo2fa-import-json-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, format) in [
+        ("aws_sms_events.jsonl", Format::AwsSmsEvents),
+        ("twilio_verify_attempts.json", Format::TwilioVerifyAttempts),
+    ] {
+        let plain = std::fs::read(fixture(name)).unwrap();
+        assert!(
+            !plain.contains(&b'\r') && !plain.starts_with(b"\xEF"),
+            "{name}"
+        );
+        let mut crlf = b"\xEF\xBB\xBF".to_vec();
+        for &b in &plain {
+            if b == b'\n' {
+                crlf.push(b'\r');
+            }
+            crlf.push(b);
+        }
+        let path = dir.join(format!("crlf-{name}"));
+        std::fs::write(&path, &crlf).unwrap();
+        let (want, want_stats, want_bad) = scan(name, format, false).unwrap();
+        let (got, got_stats, got_bad) = scan(path.to_str().unwrap(), format, false).unwrap();
+        assert_eq!(got, want, "{name}");
+        assert_eq!(got_stats.skipped, want_stats.skipped, "{name}");
+        assert_eq!(
+            lines_and_fields(&got_bad),
+            lines_and_fields(&want_bad),
+            "{name}"
+        );
+    }
+    // An AWS event whose country is Latin-1, after a good one: a bad row, not a panic.
+    let mut bytes = concat!(
+        r#"{"eventType":"TEXT_SUCCESSFUL","isFinal":true,"destinationPhoneNumber":"+14155550101","#,
+        r#""messageId":"m-1","messageRequestTimestamp":1793613600000,"totalMessagePrice":0.00883}"#,
+        "\n"
+    )
+    .as_bytes()
+    .to_vec();
+    bytes.extend_from_slice(b"{\"eventType\":\"TEXT_SUCCESSFUL\",\"isoCountryCode\":\"\xC9S\"}\n");
+    let path = dir.join("latin1.jsonl");
+    std::fs::write(&path, bytes).unwrap();
+    let (sends, _, bad) = scan(path.to_str().unwrap(), Format::AwsSmsEvents, false).unwrap();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(lines_and_fields(&bad), [(2, "json")]);
+    assert!(bad[0].message.contains("not UTF-8"), "{bad:?}");
+}
+
 #[test]
 fn a_file_of_bad_rows_is_refused_within_its_first_rows() {
     let dir = std::env::temp_dir().join(format!("mo2fa-import-unit-{}", std::process::id()));

@@ -20,6 +20,7 @@ mod check;
 mod de;
 mod history;
 mod incident;
+pub mod keys;
 pub mod population;
 pub use attacker::*;
 pub use history::History;

@@ -154,3 +154,43 @@ fn verify_pages_hold_at_most_a_thousand_attempts() {
         2_500
     );
 }
+
+/// Twilio's Day resource page: BulkExport records are the Message resource's, with timestamps
+/// in UTC ISO 8601 and without `price_units`, `api_version`, `error_message`, `uri` and
+/// `subresource_uris` (<https://www.twilio.com/docs/usage/bulkexport/day>).
+#[test]
+fn bulkexport_lines_are_as_the_day_resource_describes_them() {
+    let r = Record {
+        ts_ms: 1_767_225_600_000,
+        number: 14_155_550_101,
+        country: *b"US",
+        ip: None,
+        account: 0,
+        verified: None,
+        verified_ms: None,
+        price_usd: 0.0083,
+        segments: 2,
+        refused: false,
+    };
+    let mut bytes = Vec::new();
+    LogFormat::TwilioBulkExport.write(&mut bytes, &[r]).unwrap();
+    let line: serde_json::Value = serde_json::from_slice(bytes.trim_ascii()).unwrap();
+    for date in ["date_created", "date_sent", "date_updated"] {
+        assert_eq!(line[date], "2026-01-01T00:00:00Z", "{date}");
+    }
+    for absent in [
+        "price_unit",
+        "price_units",
+        "api_version",
+        "error_message",
+        "uri",
+        "subresource_uris",
+    ] {
+        assert!(line.get(absent).is_none(), "{absent} in {line}");
+    }
+    assert_eq!(
+        (&line["price"], &line["num_segments"]),
+        (&"-0.0083".into(), &"2".into())
+    );
+    assert!(line.get("error_code").is_some(), "error_code stays");
+}

@@ -4,8 +4,11 @@
 //!   copies show `From,To,Body,Status,SentDate,ApiVersion,NumSegments,ErrorCode,AccountSid,
 //!   Sid,Direction,Price,PriceUnit`, so columns are matched by name, in any order and case;
 //! - BulkExport day files: JSON lines (gzip or plain), "similar to the Message resource"
-//!   (<https://www.twilio.com/docs/usage/bulkexport/day>): `to`, `date_sent`/`date_created`,
-//!   `num_segments`, `price` (negative, a string), `price_unit`, `status`, `direction`.
+//!   (<https://www.twilio.com/docs/usage/bulkexport/day>): `to`, `date_sent`/`date_created`
+//!   (ISO 8601 there; the Message resource's RFC 2822 is read too), `num_segments`, `price`
+//!   (negative, a string), `status`, `direction`. Twilio says `price_units` is absent from
+//!   these files: a price without a unit is read as USD (assumed; a `price_unit` other than
+//!   USD, where a file has one, makes the price inferred).
 //!
 //! Inbound messages are skipped. Twilio's `status` is delivery, not conversion: a message that
 //! `failed` or was `undelivered` cannot have been converted, so it is read as unconverted
@@ -243,15 +246,17 @@ pub fn write_csv<'r>(
     out.flush()
 }
 
-/// Writes sends as a BulkExport day file (JSON lines, the Message resource's fields, dates in
-/// RFC 2822 as the Message resource has them).
+/// Writes sends as a BulkExport day file: JSON lines with the Message resource's fields, as
+/// Twilio's Day resource page says they differ from it: timestamps in UTC ISO 8601, and no
+/// `price_unit`, `api_version`, `error_message`, `uri` or `subresource_uris`
+/// (<https://www.twilio.com/docs/usage/bulkexport/day>).
 pub fn write_bulk<'r>(
     w: &mut dyn std::io::Write,
     sends: impl Iterator<Item = &'r crate::emit::Record>,
 ) -> std::io::Result<()> {
-    use crate::emit::{price, sid};
+    use crate::emit::{iso_seconds, price, sid};
     for (n, r) in sends.enumerate() {
-        let date = crate::time::rfc2822_string(r.ts_ms);
+        let date = iso_seconds(r.ts_ms);
         let line = serde_json::json!({
             "sid": sid("SM", n as u64 + 1),
             "account_sid": sid("AC", 1),
@@ -264,9 +269,7 @@ pub fn write_bulk<'r>(
             "num_segments": r.segments.max(1).to_string(),
             "num_media": "0",
             "price": price(-r.price_usd),
-            "price_unit": "USD",
             "error_code": null,
-            "api_version": "2010-04-01",
             "date_created": date,
             "date_sent": date,
             "date_updated": date,
