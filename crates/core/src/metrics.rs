@@ -390,7 +390,10 @@ mod tests {
         h.render(&mut out, "lat", "");
         // 0..=50 µs: threads 0 to 50 all land in the first bucket (all 21 threads here).
         assert!(
-            out.contains(&format!("lat_bucket{{le=\"0.00005\"}} {}\n", threads * 1000)),
+            out.contains(&format!(
+                "lat_bucket{{le=\"0.00005\"}} {}\n",
+                threads * 1000
+            )),
             "{out}"
         );
     }

@@ -380,7 +380,9 @@ enum ConnEnd {
 
 impl<F> HeaderDeadline<F> {
     fn new(conn: F, mark: Arc<ReadMark>, timeout: Duration) -> Self {
-        let first = mark.idle_deadline(timeout).unwrap_or_else(|| Instant::now() + timeout);
+        let first = mark
+            .idle_deadline(timeout)
+            .unwrap_or_else(|| Instant::now() + timeout);
         Self {
             conn: Box::pin(conn),
             mark,

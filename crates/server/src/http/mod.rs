@@ -25,9 +25,8 @@ pub use per_core::{bind_per_core, serve_per_core};
 pub use shed::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, ShedConfig};
 
 use answer::{
-    ApiError, BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
-    X_BLOOIO_EVENT, X_BLOOIO_MESSAGE_ID, X_BLOOIO_REPLAY, X_BLOOIO_SIGNATURE, X_ORIGINAL_EVENT_ID,
-    header, is_json, json_bytes, json_response, openapi, parse_object, read_body,
+    ApiError, Resp, WEBHOOK_ID, WebhookHeaders, X_BLOOIO_MESSAGE_ID, header, is_json, json_bytes,
+    json_response, openapi, parse_object, read_body,
 };
 use conn::ConnStats;
 use rejected::{Reason, Rejections};
@@ -537,18 +536,17 @@ impl<V: Backend, C: Clock> App<V, C> {
         let bytes = read_body(headers, body)
             .await
             .map_err(|e| reject(Reason::Body, None, e))?;
-        // Only the headers the secret's scheme reads are looked up (each lookup hashes a name).
+        let found = WebhookHeaders::scan(headers);
         let sig_headers = match self.cfg.secret.scheme() {
             Scheme::Blooio => SignatureHeaders {
-                blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
-                    .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
+                blooio_signature: found.x_blooio_signature.or(found.blooio_signature),
                 ..SignatureHeaders::default()
             },
             Scheme::Standard => SignatureHeaders {
                 blooio_signature: None,
-                webhook_id: header(headers, &WEBHOOK_ID),
-                webhook_timestamp: header(headers, &WEBHOOK_TIMESTAMP),
-                webhook_signature: header(headers, &WEBHOOK_SIGNATURE),
+                webhook_id: found.webhook_id,
+                webhook_timestamp: found.webhook_timestamp,
+                webhook_signature: found.webhook_signature,
             },
         };
         let now = self.now();
@@ -578,11 +576,12 @@ impl<V: Backend, C: Clock> App<V, C> {
             .message()
             .map_err(|e| reject(Reason::Message, signed_id, bad(e)))?;
         let delivery_headers = DeliveryHeaders {
-            event: header(headers, &X_BLOOIO_EVENT),
-            message_id: header(headers, &X_BLOOIO_MESSAGE_ID),
-            replay: header(headers, &X_BLOOIO_REPLAY)
+            event: found.x_blooio_event,
+            message_id: found.x_blooio_message_id,
+            replay: found
+                .x_blooio_replay
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            original_event_id: header(headers, &X_ORIGINAL_EVENT_ID),
+            original_event_id: found.x_original_event_id,
             // Read only under the Standard scheme, which looked it up above.
             webhook_id: sig_headers.webhook_id,
         };
