@@ -18,7 +18,11 @@ SERVE_ARGS=${SERVE_ARGS:-}
 CONNS=${CONNS:-16}
 export MO2FA_WEBHOOK_SECRET=${MO2FA_WEBHOOK_SECRET:-compare-secret}
 
-cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
+# MO2FA=path counts that binary as mo2fa (e.g. a copy of another build); BUILD=0 skips cargo.
+MO2FA=${MO2FA:-target/release/mo2fa}
+# SERVERS: which to count (default both).
+SERVERS=${SERVERS:-bare-hyper mo2fa}
+[ "${BUILD:-1}" = 0 ] || cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
 bin() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
 BARE=$(bin bare_hyper)
 FIXTURE_GEN=$(bin webhook_fixture)
@@ -50,10 +54,14 @@ count() { # name port fixture-from-port command...
 }
 
 # The baseline issues no codes: its deliveries are made against a plain mo2fa beside it.
-target/release/mo2fa serve --addr 127.0.0.1:18299 >/dev/null 2>&1 &
-issuer=$!
 printf "%-12s %9s %12s %14s %12s\n" server requests "instr/req" "of which SHA" "without SHA"
-count bare-hyper 18201 18299 "$BARE" 127.0.0.1:18201
-kill $issuer
-# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
-count mo2fa 18202 18202 target/release/mo2fa serve --addr 127.0.0.1:18202 $SERVE_ARGS
+case " $SERVERS " in *" bare-hyper "*)
+  "$MO2FA" serve --addr 127.0.0.1:18299 >/dev/null 2>&1 &
+  issuer=$!
+  count bare-hyper 18201 18299 "$BARE" 127.0.0.1:18201
+  kill $issuer ;;
+esac
+case " $SERVERS " in *" mo2fa "*)
+  # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+  count mo2fa 18202 18202 "$MO2FA" serve --addr 127.0.0.1:18202 $SERVE_ARGS ;;
+esac

@@ -25,13 +25,17 @@ on() { # cpus command...: becomes the command, on those cores or anywhere if non
 }
 export MO2FA_WEBHOOK_SECRET=${MO2FA_WEBHOOK_SECRET:-compare-secret}
 
-cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
+# MO2FA=path runs that binary as mo2fa (e.g. a copy of another branch's build, to alternate
+# two builds in the same minutes); BUILD=0 skips cargo (the benches already built).
+MO2FA=${MO2FA:-target/release/mo2fa}
+[ "${BUILD:-1}" = 0 ] || cargo build --release --quiet --bin mo2fa --bench bare_hyper --bench webhook_fixture
 bin() { ls -t target/release/deps/"$1"-* | grep -v '\.d$' | head -1; }
 BARE=$(bin bare_hyper)
 FIXTURE_GEN=$(bin webhook_fixture)
 case " $SERVERS " in *" hono "*) (cd benches/hono && npm install --silent --no-audit --no-fund) ;; esac
 FIXTURE=$(mktemp)
-trap 'rm -f "$FIXTURE"; kill $(jobs -p) 2>/dev/null || true' EXIT
+RESULTS=$(mktemp)
+trap 'rm -f "$FIXTURE" "$RESULTS"; kill $(jobs -p) 2>/dev/null || true' EXIT
 
 measure() { # name port command...
   local name=$1 port=$2; shift 2
@@ -40,7 +44,7 @@ measure() { # name port command...
   for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
   if [ "$name" = bare-hyper ]; then
     # The baseline issues no codes; it is fed deliveries made against mo2fa.
-    target/release/mo2fa serve --addr 127.0.0.1:18199 >/dev/null 2>&1 & local helper=$!
+    "$MO2FA" serve --addr 127.0.0.1:18199 >/dev/null 2>&1 & local helper=$!
     sleep 0.5; "$FIXTURE_GEN" http://127.0.0.1:18199 "$COUNT" "$FIXTURE" 2>/dev/null; kill $helper
   else
     "$FIXTURE_GEN" "http://127.0.0.1:$port" "$COUNT" "$FIXTURE" 2>/dev/null
@@ -81,11 +85,11 @@ echo "command: wrk -t1 -c$CONNS -d$DUR -s benches/webhook.lua (unique signed del
     case $s in
       bare-hyper) measure bare-hyper 18101 "$BARE" 127.0.0.1:18101 ;;
       # shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
-      mo2fa) measure mo2fa 18102 target/release/mo2fa serve --addr 127.0.0.1:18102 $SERVE_ARGS ;;
+      mo2fa) measure mo2fa 18102 "$MO2FA" serve --addr 127.0.0.1:18102 $SERVE_ARGS ;;
       hono) measure hono 18103 node benches/hono/server.mjs 18103 ;;
     esac
   done
-} | tee /tmp/compare.txt
+} | tee "$RESULTS"
 awk '{r[$1]=$2; s[$1]=$3; w[$1]=$4; rep[$1]=$5; bad[$1]=$6} END {
   printf "\n%-12s %10s %18s %15s %9s %9s\n", "server", "req/s", "server CPU µs/req", "wrk CPU µs/req", "replayed", "non-2xx"
   # The baseline verifies nothing, so its replays cost it nothing either.
@@ -95,4 +99,4 @@ awk '{r[$1]=$2; s[$1]=$3; w[$1]=$4; rep[$1]=$5; bad[$1]=$6} END {
     printf "server CPU per request, mo2fa - bare hyper = %.2f µs (target <= 2.0)\n", s["mo2fa"]-s["bare-hyper"]
   }
   if (r["hono"] && r["mo2fa"]) printf "mo2fa / hono       = %.2f (target >= 2)\n", r["mo2fa"]/r["hono"]
-}' /tmp/compare.txt
+}' "$RESULTS"

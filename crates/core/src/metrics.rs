@@ -4,7 +4,7 @@
 //! decisions, so no ordering between them is promised.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What the verifier core counts. The HTTP adapter adds its own counters next to these.
@@ -140,45 +140,120 @@ impl Counters {
     }
 }
 
+/// Shards a [`Sharded`] value keeps: more than the cores of the machines it runs on, so that
+/// each serving thread has one of its own.
+const SHARDS: usize = 16;
+
+/// One shard, alone on its cache lines (two 64-byte lines: adjacent-line prefetchers fetch in
+/// pairs), so that a thread writing its shard never takes a line another thread writes.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+/// This thread's shard: threads take the shards in turn as they first record, so the first
+/// [`SHARDS`] threads each have one to themselves.
+fn shard_index() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    INDEX.with(|i| *i)
+}
+
+/// A value of counters kept once per thread and added up when read: counting is then an
+/// uncontended atomic add on the thread's own cache line, where one shared counter written by
+/// every core moves its line between the cores on each request. Reads see every count made
+/// before them (each shard's counters are atomics), so a sum over the shards is exact once
+/// the writers are done, as a single counter is.
+#[derive(Debug)]
+pub struct Sharded<T> {
+    shards: Box<[Padded<T>]>,
+}
+
+impl<T: Default> Default for Sharded<T> {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Padded(T::default())).collect(),
+        }
+    }
+}
+
+impl<T> Sharded<T> {
+    /// The calling thread's shard, to count into.
+    #[inline]
+    pub fn local(&self) -> &T {
+        &self.shards[shard_index()].0
+    }
+
+    /// The sum of one counter over all shards.
+    pub fn sum(&self, counter: impl Fn(&T) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| counter(&s.0).load(Ordering::Relaxed))
+            .fold(0u64, u64::wrapping_add)
+    }
+}
+
 /// Upper bounds of the latency buckets, in seconds (Prometheus `le`).
 const BOUNDS_S: [f64; 14] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
     1.0,
 ];
 
-/// A fixed-bucket histogram: lock-free to record, cheap enough for every request.
+/// The same bounds in nanoseconds, for placing a duration without floating point.
+const BOUNDS_NS: [u64; 14] = [
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    25_000_000,
+    50_000_000,
+    100_000_000,
+    250_000_000,
+    500_000_000,
+    1_000_000_000,
+];
+
+/// One thread's counts of a [`LatencyHistogram`].
 #[derive(Debug, Default)]
-pub struct LatencyHistogram {
+struct HistogramShard {
     buckets: [AtomicU64; BOUNDS_S.len() + 1],
     sum_ns: AtomicU64,
     count: AtomicU64,
 }
 
+/// A fixed-bucket histogram: lock-free to record, cheap enough for every request. Each thread
+/// records into a shard of its own ([`Sharded`]); rendering adds the shards up.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    shards: Sharded<HistogramShard>,
+}
+
 impl LatencyHistogram {
     pub fn record(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        let i = BOUNDS_S
-            .iter()
-            .position(|&b| s <= b)
-            .unwrap_or(BOUNDS_S.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_ns.fetch_add(
-            d.as_nanos().min(u128::from(u64::MAX)) as u64,
-            Ordering::Relaxed,
-        );
-        self.count.fetch_add(1, Ordering::Relaxed);
+        let ns = d.as_nanos().min(u128::from(u64::MAX)) as u64;
+        // A bound is the bucket's upper end, inclusive (`le`).
+        let i = BOUNDS_NS.partition_point(|&b| b < ns);
+        let shard = self.shards.local();
+        shard.buckets[i].fetch_add(1, Ordering::Relaxed);
+        shard.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        shard.count.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
+        self.shards.sum(|s| &s.count)
     }
 
     /// Appends this histogram as `name{labels,le=...}` lines (cumulative buckets).
     pub fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
         let mut cumulative = 0;
-        for (i, bucket) in self.buckets.iter().enumerate() {
-            cumulative += bucket.load(Ordering::Relaxed);
+        for i in 0..=BOUNDS_S.len() {
+            cumulative += self.shards.sum(|s| &s.buckets[i]);
             let le = BOUNDS_S
                 .get(i)
                 .map_or("+Inf".to_string(), |b| b.to_string());
@@ -187,7 +262,7 @@ impl LatencyHistogram {
                 "{name}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
             );
         }
-        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let sum = self.shards.sum(|s| &s.sum_ns) as f64 / 1e9;
         let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
         let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count());
     }
@@ -272,6 +347,55 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("lat_count{route=\"x\"} 3\n"), "{out}");
+    }
+
+    #[test]
+    fn the_bounds_in_nanoseconds_are_the_bounds_in_seconds() {
+        for (s, ns) in BOUNDS_S.iter().zip(BOUNDS_NS) {
+            assert_eq!((s * 1e9).round() as u64, ns, "{s} s");
+        }
+        // A duration on a bound is in that bucket (`le`), one nanosecond more in the next.
+        let h = LatencyHistogram::default();
+        h.record(Duration::from_micros(100));
+        h.record(Duration::from_nanos(100_001));
+        let mut out = String::new();
+        h.render(&mut out, "lat", "");
+        assert!(out.contains("lat_bucket{le=\"0.0001\"} 1\n"), "{out}");
+        assert!(out.contains("lat_bucket{le=\"0.00025\"} 2\n"), "{out}");
+        assert!(out.contains("lat_sum{} 0.000200001\n"), "{out}");
+    }
+
+    #[test]
+    fn counts_from_many_threads_add_up_exactly() {
+        // More threads than shards, so some share one: every count must still be there.
+        let h = LatencyHistogram::default();
+        let c: Sharded<[AtomicU64; 2]> = Sharded::default();
+        std::thread::scope(|s| {
+            for t in 0..(SHARDS as u64 + 5) {
+                let (h, c) = (&h, &c);
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        h.record(Duration::from_micros(t));
+                        c.local()[0].fetch_add(1, Ordering::Relaxed);
+                        c.local()[1].fetch_add(t, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        let threads = SHARDS as u64 + 5;
+        assert_eq!(h.count(), threads * 1000);
+        assert_eq!(c.sum(|a| &a[0]), threads * 1000);
+        assert_eq!(c.sum(|a| &a[1]), 1000 * threads * (threads - 1) / 2);
+        let mut out = String::new();
+        h.render(&mut out, "lat", "");
+        // 0..=50 µs: threads 0 to 50 all land in the first bucket (all 21 threads here).
+        assert!(
+            out.contains(&format!(
+                "lat_bucket{{le=\"0.00005\"}} {}\n",
+                threads * 1000
+            )),
+            "{out}"
+        );
     }
 
     #[test]

@@ -193,15 +193,51 @@ pub(super) fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-pub(super) static BLOOIO_SIGNATURE: HeaderName = HeaderName::from_static("blooio-signature");
-pub(super) static X_BLOOIO_SIGNATURE: HeaderName = HeaderName::from_static("x-blooio-signature");
 pub(super) static WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
-pub(super) static WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
-pub(super) static WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
-pub(super) static X_BLOOIO_EVENT: HeaderName = HeaderName::from_static("x-blooio-event");
 pub(super) static X_BLOOIO_MESSAGE_ID: HeaderName = HeaderName::from_static("x-blooio-message-id");
-pub(super) static X_BLOOIO_REPLAY: HeaderName = HeaderName::from_static("x-blooio-replay");
-pub(super) static X_ORIGINAL_EVENT_ID: HeaderName = HeaderName::from_static("x-original-event-id");
+
+/// The headers a webhook delivery is read by, found in one pass over the request's headers:
+/// each [`header`] lookup hashes the name it looks for, and a delivery reads up to six.
+/// Each field is what [`header`] answers for its name (the first value, if it is text).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct WebhookHeaders<'a> {
+    pub x_blooio_signature: Option<&'a str>,
+    pub blooio_signature: Option<&'a str>,
+    pub webhook_id: Option<&'a str>,
+    pub webhook_timestamp: Option<&'a str>,
+    pub webhook_signature: Option<&'a str>,
+    pub x_blooio_event: Option<&'a str>,
+    pub x_blooio_message_id: Option<&'a str>,
+    pub x_blooio_replay: Option<&'a str>,
+    pub x_original_event_id: Option<&'a str>,
+}
+
+impl<'a> WebhookHeaders<'a> {
+    pub(super) fn scan(headers: &'a HeaderMap) -> Self {
+        let mut out = Self::default();
+        // Only a name's first value counts, as for `HeaderMap::get`.
+        let mut seen = 0u16;
+        for (name, value) in headers {
+            let (bit, field) = match name.as_str() {
+                "x-blooio-signature" => (0, &mut out.x_blooio_signature),
+                "blooio-signature" => (1, &mut out.blooio_signature),
+                "webhook-id" => (2, &mut out.webhook_id),
+                "webhook-timestamp" => (3, &mut out.webhook_timestamp),
+                "webhook-signature" => (4, &mut out.webhook_signature),
+                "x-blooio-event" => (5, &mut out.x_blooio_event),
+                "x-blooio-message-id" => (6, &mut out.x_blooio_message_id),
+                "x-blooio-replay" => (7, &mut out.x_blooio_replay),
+                "x-original-event-id" => (8, &mut out.x_original_event_id),
+                _ => continue,
+            };
+            if seen & (1 << bit) == 0 {
+                seen |= 1 << bit;
+                *field = value.to_str().ok();
+            }
+        }
+        out
+    }
+}
 
 /// Parses a JSON object. serde would also fill a struct from an array, positionally; an API
 /// that documents objects must not accept `[null, null]`.
@@ -266,6 +302,72 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_pass_over_the_headers_finds_what_each_lookup_finds() {
+        let names = [
+            "x-blooio-signature",
+            "blooio-signature",
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+            "x-blooio-event",
+            "x-blooio-message-id",
+            "x-blooio-replay",
+            "x-original-event-id",
+        ]
+        .map(HeaderName::from_static);
+        let names = &names;
+        let looked_up = |h: &HeaderMap| names.each_ref().map(|n| header(h, n).map(str::to_owned));
+        let scanned = |h: &HeaderMap| {
+            let w = WebhookHeaders::scan(h);
+            [
+                w.x_blooio_signature,
+                w.blooio_signature,
+                w.webhook_id,
+                w.webhook_timestamp,
+                w.webhook_signature,
+                w.x_blooio_event,
+                w.x_blooio_message_id,
+                w.x_blooio_replay,
+                w.x_original_event_id,
+            ]
+            .map(|v| v.map(str::to_owned))
+        };
+        // Each name alone, twice (only the first value counts), not text first, and all
+        // together among others.
+        for (i, name) in names.iter().enumerate() {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            h.append(
+                name.clone(),
+                HeaderValue::from_str(&format!("v{i}")).unwrap(),
+            );
+            h.append(name.clone(), HeaderValue::from_static("second"));
+            assert_eq!(scanned(&h), looked_up(&h), "{name}");
+            assert_eq!(scanned(&h)[i].as_deref(), Some(format!("v{i}").as_str()));
+            let mut h = HeaderMap::new();
+            h.append(name.clone(), HeaderValue::from_bytes(b"\xff").unwrap());
+            h.append(name.clone(), HeaderValue::from_static("text"));
+            assert_eq!(scanned(&h), looked_up(&h), "{name}");
+            assert_eq!(
+                scanned(&h)[i],
+                None,
+                "{name}: a first value that is not text"
+            );
+        }
+        let mut all = HeaderMap::new();
+        all.insert(CONTENT_LENGTH, HeaderValue::from_static("12"));
+        for (i, name) in names.iter().enumerate().rev() {
+            all.insert(
+                name.clone(),
+                HeaderValue::from_str(&format!("x{i}")).unwrap(),
+            );
+        }
+        assert_eq!(scanned(&all), looked_up(&all));
+        assert!(scanned(&all).iter().all(Option::is_some));
+        assert_eq!(scanned(&HeaderMap::new()), looked_up(&HeaderMap::new()));
+    }
     use crate::http::conn::Deadlined;
     use hyper::body::Frame;
     use std::collections::VecDeque;

@@ -138,16 +138,50 @@ impl Drop for ConnSlot {
 /// the last response bytes were written (nanoseconds since `epoch`, plus one; 0 = none yet).
 /// A pipelined request read together with the one before it has no mark of its own and is
 /// timed from its dispatch instead, which only ever gives it more time, never less.
+///
+/// It also keeps since when the connection has been waiting for a request
+/// ([`HeaderDeadline`]): from when it was accepted or its last answer was handed to hyper
+/// (nanoseconds since `epoch`, plus one), 0 while a request is being served.
 struct ReadMark {
     epoch: Instant,
     began: AtomicU64,
+    idle_since: AtomicU64,
 }
 
 impl ReadMark {
+    /// A mark for a connection accepted now.
     fn new(epoch: Instant) -> Self {
-        Self {
+        let mark = Self {
             epoch,
             began: AtomicU64::new(0),
+            idle_since: AtomicU64::new(0),
+        };
+        mark.answered(Instant::now());
+        mark
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch)
+            .as_nanos()
+            .min(u64::MAX as u128 - 1) as u64
+    }
+
+    /// A request was dispatched: the connection is no longer waiting for one.
+    fn dispatched(&self) {
+        self.idle_since.store(0, Ordering::Relaxed);
+    }
+
+    /// The request being served was answered `at`: the connection waits for the next one.
+    fn answered(&self, at: Instant) {
+        self.idle_since.store(self.nanos(at) + 1, Ordering::Relaxed);
+    }
+
+    /// When a connection waiting for a request has waited `timeout`; `None` while a request is
+    /// being served.
+    fn idle_deadline(&self, timeout: Duration) -> Option<Instant> {
+        match self.idle_since.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(self.epoch + Duration::from_nanos(n - 1) + timeout),
         }
     }
 
@@ -161,7 +195,7 @@ impl ReadMark {
 
     fn read(&self) {
         if self.began.load(Ordering::Relaxed) == 0 {
-            let n = self.epoch.elapsed().as_nanos().min(u64::MAX as u128 - 1) as u64;
+            let n = self.nanos(Instant::now());
             self.began.store(n + 1, Ordering::Relaxed);
         }
     }
@@ -318,6 +352,70 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
     }
 }
 
+/// A connection that is closed once it has waited `timeout` for a request's headers (the
+/// slowloris defence; it also closes idle keep-alive connections): the timeout hyper's
+/// `header_read_timeout` gives, kept with one timer per connection. Hyper's own arms a boxed
+/// timer for every request and cancels it when the headers are in (an allocation, a clock
+/// read and a timer-wheel insert and removal per request); this one only fires every
+/// `timeout` and then looks at the connection's [`ReadMark`]: waiting for longer than
+/// `timeout`, it is closed, else the timer is set for when it will have waited that long.
+/// The wait counts from when the last answer was handed to hyper (hyper's from when that
+/// answer was written out, microseconds later; a client that does not read is closed by the
+/// [`WriteGuard`]).
+struct HeaderDeadline<F> {
+    conn: Pin<Box<F>>,
+    mark: Arc<ReadMark>,
+    timeout: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+}
+
+/// How a connection served under [`HeaderDeadline`] ended.
+#[derive(Debug, thiserror::Error)]
+enum ConnEnd {
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+    #[error("no request headers within {} ms", .0.as_millis())]
+    HeaderTimeout(Duration),
+}
+
+impl<F> HeaderDeadline<F> {
+    fn new(conn: F, mark: Arc<ReadMark>, timeout: Duration) -> Self {
+        let first = mark
+            .idle_deadline(timeout)
+            .unwrap_or_else(|| Instant::now() + timeout);
+        Self {
+            conn: Box::pin(conn),
+            mark,
+            timeout,
+            timer: Box::pin(tokio::time::sleep_until(first.into())),
+        }
+    }
+}
+
+impl<F: Future<Output = Result<(), hyper::Error>>> Future for HeaderDeadline<F> {
+    type Output = Result<(), ConnEnd>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let Poll::Ready(done) = this.conn.as_mut().poll(cx) {
+            return Poll::Ready(done.map_err(ConnEnd::from));
+        }
+        while this.timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            let next = match this.mark.idle_deadline(this.timeout) {
+                Some(deadline) if deadline <= now => {
+                    return Poll::Ready(Err(ConnEnd::HeaderTimeout(this.timeout)));
+                }
+                Some(deadline) => deadline,
+                // A request is being served; its body has a deadline of its own.
+                None => now + this.timeout,
+            };
+            this.timer.as_mut().reset(next.into());
+        }
+        Poll::Pending
+    }
+}
+
 /// Why a [`Deadlined`] body failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BodyError {
@@ -453,13 +551,16 @@ where
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        // Hyper's own clock runs from when a connection starts waiting for a request, so it
-        // also closes idle keep-alive connections; the body is timed by `Deadlined`.
-        .header_read_timeout(app.cfg.header_read_timeout.min(app.cfg.request_timeout))
+        // The headers are timed by `HeaderDeadline` (one timer per connection, not one per
+        // request), the body by `Deadlined`.
+        .header_read_timeout(None)
         .max_buf_size(32 * 1024)
         // Request line and headers together; larger ones get 431 and the connection closes.
         .max_header_size(16 * 1024);
     let epoch = Instant::now();
+    // Hyper's clock ran from when a connection starts waiting for a request, so it also closed
+    // idle keep-alive connections; `HeaderDeadline` keeps that.
+    let header_timeout = app.cfg.header_read_timeout.min(app.cfg.request_timeout);
     let public = if metrics.is_some() {
         Surface::Public
     } else {
@@ -498,8 +599,9 @@ where
             continue;
         };
         let peer = PeerAddr(peer.ip());
-        let conn = connection(&builder, stream, peer, app.clone(), surface, epoch);
-        let conn = graceful.watch(conn);
+        let mark = Arc::new(ReadMark::new(epoch));
+        let conn = connection(&builder, stream, peer, app.clone(), surface, mark.clone());
+        let conn = HeaderDeadline::new(graceful.watch(conn), mark, header_timeout);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended with error: {e}");
@@ -529,7 +631,7 @@ fn connection<V, C>(
     peer: PeerAddr,
     app: Arc<App<V, C>>,
     surface: Surface,
-    epoch: Instant,
+    mark: Arc<ReadMark>,
 ) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + 'static
 where
     V: Backend,
@@ -539,7 +641,6 @@ where
     use hyper_util::rt::TokioIo;
 
     let _ = stream.set_nodelay(true);
-    let mark = Arc::new(ReadMark::new(epoch));
     let timeout = app.cfg.request_timeout;
     let io = Marked {
         io: stream,
@@ -553,16 +654,21 @@ where
     // request on every core would write the same counter (a cache line bouncing between the
     // cores twice a request); this connection's own `Arc` around it stays with the core that
     // serves the connection.
-    let app = Arc::new(app);
+    // The mark rides in the same `Arc`: one reference counted per request, not two.
+    let conn = Arc::new((app, mark.clone()));
     let service = service_fn(move |mut req: Request<hyper::body::Incoming>| {
-        let app = app.clone();
+        let conn = conn.clone();
         if wants_peer {
             req.extensions_mut().insert(peer);
         }
+        let mark = &conn.1;
         let deadline = mark.began() + timeout;
+        mark.dispatched();
         async move {
             let req = req.map(|b| Deadlined::new(b, deadline, timeout));
-            Ok::<_, Infallible>(app.handle_on(req, surface).await)
+            let (resp, answered) = conn.0.handle_timed(req, surface).await;
+            conn.1.answered(answered);
+            Ok::<_, Infallible>(resp)
         }
     });
     builder.serve_connection(TokioIo::new(io), service)

@@ -25,9 +25,8 @@ pub use per_core::{bind_per_core, serve_per_core};
 pub use shed::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, ShedConfig};
 
 use answer::{
-    ApiError, BLOOIO_SIGNATURE, Resp, WEBHOOK_ID, WEBHOOK_SIGNATURE, WEBHOOK_TIMESTAMP,
-    X_BLOOIO_EVENT, X_BLOOIO_MESSAGE_ID, X_BLOOIO_REPLAY, X_BLOOIO_SIGNATURE, X_ORIGINAL_EVENT_ID,
-    header, is_json, json_bytes, json_response, openapi, parse_object, read_body,
+    ApiError, Resp, WEBHOOK_ID, WebhookHeaders, X_BLOOIO_MESSAGE_ID, header, is_json, json_bytes,
+    json_response, openapi, parse_object, read_body,
 };
 use conn::ConnStats;
 use rejected::{Reason, Rejections};
@@ -42,7 +41,7 @@ use hyper::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use mo2fa_core::clock::{Clock, Millis};
 use mo2fa_core::limits::{self, Decision, LimitsConfig, StartLimiter};
-use mo2fa_core::metrics::{self, Counters, LatencyHistogram};
+use mo2fa_core::metrics::{self, Counters, LatencyHistogram, Sharded};
 use mo2fa_core::sms_defences::SmsDefences;
 use mo2fa_core::verifier::{ReceiveOutcome, StartError, StartRequest};
 use mo2fa_core::webhook::{self, DeliveryHeaders, Event, Scheme, Secret, SignatureHeaders};
@@ -174,6 +173,15 @@ enum Route {
     Other,
 }
 
+const _: () = {
+    // `handle_timed` indexes `ROUTES` by the route's discriminant.
+    let mut i = 0;
+    while i < ROUTES.len() {
+        assert!(ROUTES[i].0 as usize == i, "ROUTES out of declaration order");
+        i += 1;
+    }
+};
+
 /// Status classes of `mo2fa_responses_total`, by the status's first digit.
 const STATUS_CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
@@ -221,8 +229,9 @@ pub struct App<V: Backend, C: Clock> {
     clock: C,
     cfg: HttpConfig,
     latency: [LatencyHistogram; ROUTES.len()],
-    /// Answers by route and status class (`STATUS_CLASSES`), for 4xx/5xx rates.
-    responses: [[AtomicU64; STATUS_CLASSES.len()]; ROUTES.len()],
+    /// Answers by route and status class (`STATUS_CLASSES`), for 4xx/5xx rates; one set per
+    /// serving thread, added up by `/metrics`.
+    responses: Sharded<[[AtomicU64; STATUS_CLASSES.len()]; ROUTES.len()]>,
     limiter: Option<parking_lot::Mutex<StartLimiter>>,
     sms_guard: Option<sms::SmsDefence>,
     limited: [AtomicU64; LIMITED.len()],
@@ -324,6 +333,16 @@ impl<V: Backend, C: Clock> App<V, C> {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        self.handle_timed(req, surface).await.0
+    }
+
+    /// [`App::handle_on`], and when the answer was ready (the clock read that timed it, reused
+    /// by the connection's header deadline).
+    pub(super) async fn handle_timed<B>(&self, req: Request<B>, surface: Surface) -> (Resp, Instant)
+    where
+        B: Body<Data = Bytes>,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let started = Instant::now();
         // Load shedding: the one place requests enter (`shed`).
         let (route, resp) = match self.shed.admit(req.uri().path()).await {
@@ -333,11 +352,13 @@ impl<V: Backend, C: Clock> App<V, C> {
         if resp.status() == StatusCode::REQUEST_TIMEOUT {
             Counters::inc(&self.conns.timed_out);
         }
-        let idx = ROUTES.iter().position(|(r, _)| *r == route).unwrap_or(0);
-        self.latency[idx].record(started.elapsed());
+        // `ROUTES` lists the routes in their declaration order.
+        let idx = route as usize;
+        let answered = Instant::now();
+        self.latency[idx].record(answered.saturating_duration_since(started));
         let class = usize::from(resp.status().as_u16() / 100).clamp(1, STATUS_CLASSES.len()) - 1;
-        Counters::inc(&self.responses[idx][class]);
-        resp
+        Counters::inc(&self.responses.local()[idx][class]);
+        (resp, answered)
     }
 
     async fn route<B>(&self, req: Request<B>, surface: Surface) -> (Route, Resp)
@@ -515,18 +536,17 @@ impl<V: Backend, C: Clock> App<V, C> {
         let bytes = read_body(headers, body)
             .await
             .map_err(|e| reject(Reason::Body, None, e))?;
-        // Only the headers the secret's scheme reads are looked up (each lookup hashes a name).
+        let found = WebhookHeaders::scan(headers);
         let sig_headers = match self.cfg.secret.scheme() {
             Scheme::Blooio => SignatureHeaders {
-                blooio_signature: header(headers, &X_BLOOIO_SIGNATURE)
-                    .or_else(|| header(headers, &BLOOIO_SIGNATURE)),
+                blooio_signature: found.x_blooio_signature.or(found.blooio_signature),
                 ..SignatureHeaders::default()
             },
             Scheme::Standard => SignatureHeaders {
                 blooio_signature: None,
-                webhook_id: header(headers, &WEBHOOK_ID),
-                webhook_timestamp: header(headers, &WEBHOOK_TIMESTAMP),
-                webhook_signature: header(headers, &WEBHOOK_SIGNATURE),
+                webhook_id: found.webhook_id,
+                webhook_timestamp: found.webhook_timestamp,
+                webhook_signature: found.webhook_signature,
             },
         };
         let now = self.now();
@@ -556,11 +576,12 @@ impl<V: Backend, C: Clock> App<V, C> {
             .message()
             .map_err(|e| reject(Reason::Message, signed_id, bad(e)))?;
         let delivery_headers = DeliveryHeaders {
-            event: header(headers, &X_BLOOIO_EVENT),
-            message_id: header(headers, &X_BLOOIO_MESSAGE_ID),
-            replay: header(headers, &X_BLOOIO_REPLAY)
+            event: found.x_blooio_event,
+            message_id: found.x_blooio_message_id,
+            replay: found
+                .x_blooio_replay
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            original_event_id: header(headers, &X_ORIGINAL_EVENT_ID),
+            original_event_id: found.x_original_event_id,
             // Read only under the Standard scheme, which looked it up above.
             webhook_id: sig_headers.webhook_id,
         };
@@ -725,8 +746,8 @@ impl<V: Backend, C: Clock> App<V, C> {
         out.push_str("# HELP mo2fa_responses_total Answers by route and status class.\n");
         out.push_str("# TYPE mo2fa_responses_total counter\n");
         for (i, (_, route)) in ROUTES.iter().enumerate() {
-            for (class, n) in STATUS_CLASSES.iter().zip(&self.responses[i]) {
-                let n = n.load(Ordering::Relaxed);
+            for (j, class) in STATUS_CLASSES.iter().enumerate() {
+                let n = self.responses.sum(|r| &r[i][j]);
                 out.push_str(&format!(
                     "mo2fa_responses_total{{route=\"{route}\",class=\"{class}\"}} {n}\n"
                 ));
