@@ -104,7 +104,8 @@ fn preset_fees_are_in_the_cost_of_the_period_and_the_credit_is_its_own_line() {
         format!("{:.2}", p.defence_fees_cents as f64 / 100.0)
     );
     assert!(
-        report::summary_md(&sc, "f", sc.run.seed, &o).contains("SMS defence fee, aws_ait_evaluation")
+        report::summary_md(&sc, "f", sc.run.seed, &o)
+            .contains("SMS defence fee, aws_ait_evaluation")
     );
 
     let sc =
