@@ -126,42 +126,55 @@ pub fn flow_costs(
             Flow::Sms => sms.as_ref(),
             Flow::Reverse => reverse.as_ref(),
         }?;
-        let (legit, pumped): (Count, Count) = match flow {
-            Flow::Sms => (|c| c.sms_legit_smsflow, |c| c.pumped_smsflow),
-            Flow::Reverse => (|c| c.sms_legit_reverse, |c| c.pumped_reverse),
-        };
-        let fee = |sent: fn(&CountryStats) -> u64| -> f64 {
-            o.countries
-                .iter()
-                .map(|k| {
-                    let per_segment = model.sms.carrier_fees_usd.get(&k.iso).copied();
-                    per_segment.unwrap_or(0.0) * billed(sent(k)) as f64
-                })
-                .sum()
-        };
-        let captcha = match flow {
-            Flow::Sms => o.totals.usd.usd_captcha_sms_flow,
-            Flow::Reverse => o.totals.usd.usd_captcha_reverse_flow,
-        };
-        let mut p = period_cost(c, fee(legit), fee(pumped), captcha);
-        let (d, pumped_sms) = match flow {
-            Flow::Sms => (&o.defences[0], o.totals.pumping.pumped_sms_smsflow),
-            Flow::Reverse => (&o.defences[1], o.totals.pumping.pumped_sms_reverse),
-        };
-        p.defence_fees_cents = crate::outcome::cents(crate::fees::fees_usd(d).values().sum());
-        let credited = d.credits.values().sum();
-        p.vendor_credit_cents = crate::outcome::cents(crate::fees::credit_usd(
-            credited,
-            pumped_sms,
-            c.pumped_sms_usd,
-        ));
-        Some(p)
+        Some(flow_period(sc, model, o, flow, c))
     });
     Ok(FlowCosts {
         sms,
         reverse,
         period,
     })
+}
+
+/// One flow's cost of the period: the cost model's figures `c` with the carrier fees, CAPTCHA
+/// checks, the defences' fees and the vendor's credit of `o`.
+fn flow_period(
+    sc: &Scenario,
+    model: &mo2fa_cost::PricedMix,
+    o: &Counts,
+    flow: Flow,
+    c: &ObservedCost,
+) -> PeriodCost {
+    let billed = |messages: u64| sc.billed_segments(messages);
+    let (legit, pumped): (Count, Count) = match flow {
+        Flow::Sms => (|c| c.sms_legit_smsflow, |c| c.pumped_smsflow),
+        Flow::Reverse => (|c| c.sms_legit_reverse, |c| c.pumped_reverse),
+    };
+    let fee = |sent: fn(&CountryStats) -> u64| -> f64 {
+        o.countries
+            .iter()
+            .map(|k| {
+                let per_segment = model.sms.carrier_fees_usd.get(&k.iso).copied();
+                per_segment.unwrap_or(0.0) * billed(sent(k)) as f64
+            })
+            .sum()
+    };
+    let captcha = match flow {
+        Flow::Sms => o.totals.usd.usd_captcha_sms_flow,
+        Flow::Reverse => o.totals.usd.usd_captcha_reverse_flow,
+    };
+    let mut p = period_cost(c, fee(legit), fee(pumped), captcha);
+    let (d, pumped_sms) = match flow {
+        Flow::Sms => (&o.defences[0], o.totals.pumping.pumped_sms_smsflow),
+        Flow::Reverse => (&o.defences[1], o.totals.pumping.pumped_sms_reverse),
+    };
+    p.defence_fees_cents = crate::outcome::cents(crate::fees::fees_usd(d).values().sum());
+    let credited = d.credits.values().sum();
+    p.vendor_credit_cents = crate::outcome::cents(crate::fees::credit_usd(
+        credited,
+        pumped_sms,
+        c.pumped_sms_usd,
+    ));
+    p
 }
 
 /// One flow's cost of the period from the cost model's figures: the model prices a segment at

@@ -172,30 +172,9 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
             "sms_flow": cost_json(&costs.sms),
             "reverse_flow": cost_json(&costs.reverse),
         },
-        "attackers": o.counts.attackers.iter().enumerate().map(|(i, a)| json!({
-            "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
-            "succeeded": a.succeeded, "attacker_cost_usd": two_decimals(a.attacker_cost_usd),
-            "attacker_revenue_usd": two_decimals(a.attacker_revenue_usd),
-            "adaptations": a.adaptations, "accounts": a.accounts,
-            "time_to_first_block_s": defences::attacker_ttfb_json(sc, o, i),
-            "revenue_usd_by_flow": {
-                "sms_flow": two_decimals(a.revenue_usd_by_flow[0]),
-                "reverse_flow": two_decimals(a.revenue_usd_by_flow[1]),
-            },
-        })).collect::<Vec<_>>(),
-        "countries": o.counts.countries.iter().map(|c| json!({
-            "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),
-            "sms_legit_sms_flow": c.sms_legit_smsflow, "sms_legit_reverse": c.sms_legit_reverse,
-            "pumped_sms_flow": c.pumped_smsflow, "pumped_reverse": c.pumped_reverse,
-        })).collect::<Vec<_>>(),
-        "carriers": o.counts.carriers.iter().map(|k| json!({
-            "iso": k.iso, "name": k.name, "share": k.share,
-            "usd_per_segment": format!("{:.5}", k.usd_per_segment),
-            "sms_legit_sms_flow": k.sms_legit_smsflow, "sms_legit_reverse": k.sms_legit_reverse,
-            "pumped_sms_flow": k.pumped_smsflow, "pumped_reverse": k.pumped_reverse,
-            "verified_sms_flow": k.verified_smsflow, "verified_reverse": k.verified_reverse,
-            "blocked_sms_flow": k.blocked_smsflow, "blocked_reverse": k.blocked_reverse,
-        })).collect::<Vec<_>>(),
+        "attackers": attackers_json(sc, o),
+        "countries": countries_json(o),
+        "carriers": carriers_json(o),
         "blocks": {
             "sms_flow": blocks_json(&o.counts.blocks.sms),
             "reverse_flow": blocks_json(&o.counts.blocks.reverse),
@@ -220,6 +199,61 @@ pub fn summary_json(sc: &Scenario, name: &str, seed: u64, o: &Outcome) -> String
     let mut s = serde_json::to_string_pretty(&v).unwrap_or_default();
     s.push('\n');
     s
+}
+
+/// summary.json's `attackers`: one object per attacker, in file order.
+fn attackers_json(sc: &Scenario, o: &Outcome) -> Vec<serde_json::Value> {
+    o.counts
+        .attackers
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({
+                "label": a.label, "kind": a.kind, "attempts": a.attempts, "blocked": a.blocked,
+                "succeeded": a.succeeded, "attacker_cost_usd": two_decimals(a.attacker_cost_usd),
+                "attacker_revenue_usd": two_decimals(a.attacker_revenue_usd),
+                "adaptations": a.adaptations, "accounts": a.accounts,
+                "time_to_first_block_s": defences::attacker_ttfb_json(sc, o, i),
+                "revenue_usd_by_flow": {
+                    "sms_flow": two_decimals(a.revenue_usd_by_flow[0]),
+                    "reverse_flow": two_decimals(a.revenue_usd_by_flow[1]),
+                },
+            })
+        })
+        .collect::<Vec<_>>()
+}
+
+/// summary.json's `countries`.
+fn countries_json(o: &Outcome) -> Vec<serde_json::Value> {
+    o.counts
+        .countries
+        .iter()
+        .map(|c| {
+            json!({
+                "iso": c.iso, "usd_per_segment": format!("{:.5}", c.usd_per_segment),
+                "sms_legit_sms_flow": c.sms_legit_smsflow, "sms_legit_reverse": c.sms_legit_reverse,
+                "pumped_sms_flow": c.pumped_smsflow, "pumped_reverse": c.pumped_reverse,
+            })
+        })
+        .collect::<Vec<_>>()
+}
+
+/// summary.json's `carriers`.
+fn carriers_json(o: &Outcome) -> Vec<serde_json::Value> {
+    o.counts
+        .carriers
+        .iter()
+        .map(|k| {
+            json!({
+                "iso": k.iso, "name": k.name, "share": k.share,
+                "usd_per_segment": format!("{:.5}", k.usd_per_segment),
+                "sms_legit_sms_flow": k.sms_legit_smsflow, "sms_legit_reverse": k.sms_legit_reverse,
+                "pumped_sms_flow": k.pumped_smsflow, "pumped_reverse": k.pumped_reverse,
+                "verified_sms_flow": k.verified_smsflow, "verified_reverse": k.verified_reverse,
+                "blocked_sms_flow": k.blocked_smsflow, "blocked_reverse": k.blocked_reverse,
+            })
+        })
+        .collect::<Vec<_>>()
 }
 
 /// `timeline.csv`: the start of each interval in seconds, then [`Row::COLUMNS`].
@@ -257,8 +291,16 @@ pub fn table(o: &Outcome) -> String {
 
 /// The counts of [`table`] as (measure, value) pairs; money is in [`cost::console_lines`].
 fn table_rows(o: &Outcome) -> Vec<(String, String)> {
-    let t = &o.counts.totals;
     let mut rows = Vec::new();
+    traffic_rows(o, &mut rows);
+    defence_rows(o, &mut rows);
+    attack_rows(o, &mut rows);
+    rows
+}
+
+/// [`table_rows`]' users, verifications and SMS sent.
+fn traffic_rows(o: &Outcome, rows: &mut Vec<(String, String)>) {
+    let t = &o.counts.totals;
     let mut line = |k: &str, v: String| rows.push((k.to_string(), v));
     line("legit users", o.counts.users.legit.to_string());
     line(
@@ -287,6 +329,11 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
             t.legit.sms_legit_reverse, t.pumping.pumped_sms_reverse
         ),
     );
+}
+
+/// [`table_rows`]' defence refusals and alerts, per flow and per rule.
+fn defence_rows(o: &Outcome, rows: &mut Vec<(String, String)>) {
+    let mut line = |k: &str, v: String| rows.push((k.to_string(), v));
     // Per flow: an attempt both flows refuse is one refusal in each, never two in one line.
     let [d_sms, d_rev] = &o.counts.defences;
     line(
@@ -318,6 +365,12 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
             ),
         );
     }
+}
+
+/// [`table_rows`]' attacks, billing refusals and attackers.
+fn attack_rows(o: &Outcome, rows: &mut Vec<(String, String)>) {
+    let t = &o.counts.totals;
+    let mut line = |k: &str, v: String| rows.push((k.to_string(), v));
     if t.legit.captcha_blocked_legit + t.pumping.captcha_blocked_pumping > 0 {
         line(
             "CAPTCHA refusals: legit / pumping",
@@ -378,7 +431,6 @@ fn table_rows(o: &Outcome) -> Vec<(String, String)> {
             format!("{}/{}/{}", a.attempts, a.blocked, a.succeeded),
         );
     }
-    rows
 }
 
 /// Every rule that refused or alerted in either flow, in name order.

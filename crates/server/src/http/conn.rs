@@ -518,6 +518,35 @@ where
     accept_loop(listener, metrics, app, shutdown, true).await
 }
 
+/// Expires due challenges and SMS codes every `sweep_interval`, until aborted.
+async fn sweep_forever<V, C>(app: Arc<App<V, C>>)
+where
+    V: Backend,
+    C: Clock + 'static,
+{
+    let mut tick = tokio::time::interval(app.cfg.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        app.verifier.sweep(app.now());
+        app.sms.otp.sweep(app.now());
+    }
+}
+
+/// Hyper's HTTP/1 settings for every connection.
+fn http1_builder() -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        // The headers are timed by `HeaderDeadline` (one timer per connection, not one per
+        // request), the body by `Deadlined`.
+        .header_read_timeout(None)
+        .max_buf_size(32 * 1024)
+        // Request line and headers together; larger ones get 431 and the connection closes.
+        .max_header_size(16 * 1024);
+    builder
+}
+
 /// [`serve_with`]'s loop; `sweep`: this loop also runs the expiry sweep (one loop of a
 /// thread-per-core server does).
 pub(super) async fn accept_loop<V, C>(
@@ -531,32 +560,11 @@ where
     V: Backend,
     C: Clock + 'static,
 {
-    use hyper::server::conn::http1;
-    use hyper_util::rt::TokioTimer;
     use hyper_util::server::graceful::GracefulShutdown;
 
-    let sweeper = sweep.then(|| {
-        let app = app.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(app.cfg.sweep_interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                app.verifier.sweep(app.now());
-                app.sms.otp.sweep(app.now());
-            }
-        })
-    });
+    let sweeper = sweep.then(|| tokio::spawn(sweep_forever(app.clone())));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        // The headers are timed by `HeaderDeadline` (one timer per connection, not one per
-        // request), the body by `Deadlined`.
-        .header_read_timeout(None)
-        .max_buf_size(32 * 1024)
-        // Request line and headers together; larger ones get 431 and the connection closes.
-        .max_header_size(16 * 1024);
+    let builder = http1_builder();
     let epoch = Instant::now();
     // Hyper's clock ran from when a connection starts waiting for a request, so it also closed
     // idle keep-alive connections; `HeaderDeadline` keeps that.

@@ -154,6 +154,20 @@ fn price_rows(sc: &Scenario, o: &Outcome) -> Vec<PriceRow> {
             ));
         }
     }
+    rows.extend(fixed_and_defence_rows(sc, o, &model));
+    rows
+}
+
+/// [`price_rows`]' monthly fees (the iMessage line, fixed fees), the defences' fees and CAPTCHA.
+fn fixed_and_defence_rows(
+    sc: &Scenario,
+    o: &Outcome,
+    model: &mo2fa_cost::PricedMix,
+) -> Vec<PriceRow> {
+    let mut rows: Vec<PriceRow> = Vec::new();
+    let row = |fee: String, usd: String, unit: &str, source: &str| {
+        [fee, usd, unit.to_string(), source.to_string()]
+    };
     rows.push(row(
         "iMessage line".into(),
         format!("${:.2}", model.imessage.line_usd_per_month),

@@ -54,33 +54,7 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
         }
     }
     if has(AttackKind::SmsPumping) {
-        for (f, label) in &flows {
-            let (sent, period) = match f {
-                Flow::Sms => (t.pumping.pumped_sms_smsflow, &o.costs.period.sms),
-                Flow::Reverse => (t.pumping.pumped_sms_reverse, &o.costs.period.reverse),
-            };
-            let usd = period.as_ref().map_or(0, |p| p.pumped_sms_list_cents);
-            if usd > 0 {
-                v.push((
-                    format!("pumped SMS, {label} ({} sent)", grouped(sent)),
-                    grouped_cents(usd),
-                ));
-            }
-            let credit = period.as_ref().map_or(0, |p| p.vendor_credit_cents);
-            if credit > 0 {
-                v.push((
-                    format!("vendor credit claimable (Fraud Guard Promise), {label}"),
-                    grouped_cents(credit),
-                ));
-            }
-            let saved = o.counts.defences[f.index()].sms_usd_blocked;
-            if saved > 0.0 {
-                v.push((
-                    format!("SMS spend the defences blocked, {label}"),
-                    grouped_cents(super::cents(saved)),
-                ));
-            }
-        }
+        pumping_figures(o, &flows, &mut v);
     }
     if no_pumping {
         v.extend(costs);
@@ -115,4 +89,37 @@ pub(super) fn key_figures(sc: &Scenario, o: &Outcome) -> Vec<(String, String)> {
         }
     }
     v
+}
+
+/// [`key_figures`]' pumping lines per flow: what got through, the vendor's credit and what the
+/// defences blocked.
+fn pumping_figures(o: &Outcome, flows: &[(Flow, &str)], v: &mut Vec<(String, String)>) {
+    let t = &o.counts.totals;
+    for (f, label) in flows {
+        let (sent, period) = match f {
+            Flow::Sms => (t.pumping.pumped_sms_smsflow, &o.costs.period.sms),
+            Flow::Reverse => (t.pumping.pumped_sms_reverse, &o.costs.period.reverse),
+        };
+        let usd = period.as_ref().map_or(0, |p| p.pumped_sms_list_cents);
+        if usd > 0 {
+            v.push((
+                format!("pumped SMS, {label} ({} sent)", grouped(sent)),
+                grouped_cents(usd),
+            ));
+        }
+        let credit = period.as_ref().map_or(0, |p| p.vendor_credit_cents);
+        if credit > 0 {
+            v.push((
+                format!("vendor credit claimable (Fraud Guard Promise), {label}"),
+                grouped_cents(credit),
+            ));
+        }
+        let saved = o.counts.defences[f.index()].sms_usd_blocked;
+        if saved > 0.0 {
+            v.push((
+                format!("SMS spend the defences blocked, {label}"),
+                grouped_cents(super::cents(saved)),
+            ));
+        }
+    }
 }
