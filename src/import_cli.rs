@@ -146,7 +146,7 @@ pub fn import(a: ImportArgs) -> Result<()> {
     let im = mo2fa_import::import(&a.files, opts, &mut printer())?;
     let secs = started.elapsed().as_secs_f64();
     mo2fa_import::report::write(&im, &a.out)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+        .with_context(|| format!("{}: cannot write", a.out.display()))?;
     let t = &im.analysis.total;
     println!(
         "{} SMS, ${:.2}; likely pumping {} SMS (${:.2}); {} bad rows, {} skipped",
@@ -181,7 +181,7 @@ pub fn fit(a: FitArgs) -> Result<()> {
         &shares(&a.imessage_share)?,
         &mut printer(),
     )?;
-    std::fs::write(&a.out, &fitted.toml).with_context(|| format!("writing {}", a.out.display()))?;
+    std::fs::write(&a.out, &fitted.toml).with_context(|| format!("{}: cannot write", a.out.display()))?;
     println!(
         "wrote {}: {} legit SMS at {:.4}/s, {} attacker(s) with {} SMS; the log: {} SMS, ${:.2}",
         a.out.display(),

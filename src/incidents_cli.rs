@@ -50,7 +50,7 @@ pub fn run(args: IncidentsArgs) -> Result<()> {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)
-                    .with_context(|| format!("{}: cannot create", dir.display()))?;
+                    .with_context(|| format!("{}: cannot write", dir.display()))?;
             }
             std::fs::write(path, &library.doc)
                 .with_context(|| format!("{}: cannot write", path.display()))?;

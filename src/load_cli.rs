@@ -126,6 +126,32 @@ pub(crate) struct BenchHttpArgs {
     expect: Vec<String>,
 }
 
+/// The server `bench http` measures: one started in process, or `--target` with its profile.
+fn bench_server(args: &BenchHttpArgs, endpoints: &[Endpoint]) -> Result<bench::Server> {
+    Ok(match &args.target {
+        None => bench::Server::InProcess {
+            store: StoreUrl::parse("--store", &args.store)?,
+        },
+        Some(url) => {
+            let addr = TargetUrl::parse(url, false)?.authority;
+            let profile = args.to.profile()?;
+            let secret = std::env::var(SECRET_ENV).ok();
+            let signed = profile.webhook.signature.core().is_some();
+            if secret.is_none() && signed && endpoints.contains(&Endpoint::Webhook) {
+                bail!(
+                    "{SECRET_ENV} is not set: with --target, webhook deliveries are signed with \
+                     the secret the target checks them with"
+                );
+            }
+            bench::Server::Remote {
+                addr,
+                secret,
+                profile: Box::new(profile),
+            }
+        }
+    })
+}
+
 pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
     let secs = |name: &str, v: f64| {
         if v.is_finite() && v > 0.0 && v < 86_400.0 {
@@ -144,28 +170,7 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
         crate::merge_cli::expectations(mo2fa_decide::metrics::Catalogue::Bench, &args.expect)?;
     let shard = crate::merge_cli::shard(args.shard)?;
     let endpoints: Vec<Endpoint> = args.endpoints.into_iter().map(Into::into).collect();
-    let server = match args.target {
-        None => bench::Server::InProcess {
-            store: StoreUrl::parse("--store", &args.store)?,
-        },
-        Some(url) => {
-            let addr = TargetUrl::parse(&url, false)?.authority;
-            let profile = args.to.profile()?;
-            let secret = std::env::var(SECRET_ENV).ok();
-            let signed = profile.webhook.signature.core().is_some();
-            if secret.is_none() && signed && endpoints.contains(&Endpoint::Webhook) {
-                bail!(
-                    "{SECRET_ENV} is not set: with --target, webhook deliveries are signed with \
-                     the secret the target checks them with"
-                );
-            }
-            bench::Server::Remote {
-                addr,
-                secret,
-                profile: Box::new(profile),
-            }
-        }
-    };
+    let server = bench_server(&args, &endpoints)?;
     let opts = BenchOptions {
         endpoints,
         connections: args.connections,
@@ -205,7 +210,8 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
     crate::merge_cli::report(mo2fa_decide::expect::check_run(&expect, &metrics))
 }
 
-pub(crate) fn soak(args: SoakArgs) -> Result<()> {
+/// The soak's flags that clap cannot check alone.
+fn check_soak(args: &SoakArgs) -> Result<()> {
     if args.duration_s > 86_400.0 {
         bail!("--duration must be at most 1d, got {} s", args.duration_s);
     }
@@ -223,7 +229,12 @@ pub(crate) fn soak(args: SoakArgs) -> Result<()> {
             args::show_secs(ttl_ms)
         );
     }
-    let target = match &args.target {
+    Ok(())
+}
+
+/// The soak's `--target`, with its profile and the secret its deliveries are signed with.
+fn soak_target(args: &SoakArgs) -> Result<Option<mo2fa_harness::soak::SoakTarget>> {
+    Ok(match &args.target {
         None => None,
         Some(url) => {
             let addr = TargetUrl::parse(url, false)?.authority;
@@ -247,7 +258,12 @@ pub(crate) fn soak(args: SoakArgs) -> Result<()> {
                 secret,
             })
         }
-    };
+    })
+}
+
+pub(crate) fn soak(args: SoakArgs) -> Result<()> {
+    check_soak(&args)?;
+    let target = soak_target(&args)?;
     // In process the soak's server takes any lifetime; a target takes what its profile asks.
     let ttl_secs = match (args.ttl_ms, &target) {
         (Some(ms), _) => ms / 1000,
@@ -302,6 +318,46 @@ pub(crate) fn load(_: LoadArgs) -> Result<()> {
 }
 
 #[cfg(feature = "load")]
+/// `load`'s `--target`: a base URL with its profile and the secret deliveries are signed with.
+fn load_target(args: &LoadArgs) -> Result<mo2fa_harness::closed::Target> {
+    use mo2fa_harness::closed::Target;
+    Ok(match args.target.clone() {
+        None => Target::InProcess,
+        Some(base) => {
+            let profile = args.to.profile()?;
+            let secret = std::env::var(&args.secret_env).ok();
+            if secret.is_none() && profile.webhook.signature.core().is_some() {
+                bail!(
+                    "{} is not set: with --target it holds the secret the server checks \
+                     webhooks with",
+                    args.secret_env
+                );
+            }
+            Target::Url {
+                base,
+                secret,
+                profile: Box::new(profile),
+            }
+        }
+    })
+}
+
+#[cfg(feature = "load")]
+/// `reports/load-<UTC date and time>`, where `load` writes without `--out`.
+fn default_load_dir() -> std::path::PathBuf {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    // 2025-01-02T03:04:05.678Z -> 20250102-030405
+    let stamp: String = mo2fa_core::timefmt::rfc3339_ms(now)[..19]
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == 'T')
+        .map(|c| if c == 'T' { '-' } else { c })
+        .collect();
+    std::path::Path::new("reports").join(format!("load-{stamp}"))
+}
+
+#[cfg(feature = "load")]
 pub(crate) fn load(args: LoadArgs) -> Result<()> {
     use anyhow::Context as _;
     use mo2fa_harness::closed::{self, LoadOptions, Mix, Target};
@@ -322,38 +378,9 @@ pub(crate) fn load(args: LoadArgs) -> Result<()> {
             args::show_secs(args.duration_ms)
         );
     }
-    let target = match args.target {
-        None => Target::InProcess,
-        Some(base) => {
-            let profile = args.to.profile()?;
-            let secret = std::env::var(&args.secret_env).ok();
-            if secret.is_none() && profile.webhook.signature.core().is_some() {
-                bail!(
-                    "{} is not set: with --target it holds the secret the server checks \
-                     webhooks with",
-                    args.secret_env
-                );
-            }
-            Target::Url {
-                base,
-                secret,
-                profile: Box::new(profile),
-            }
-        }
-    };
+    let target = load_target(&args)?;
     let in_process = matches!(target, Target::InProcess);
-    let out = args.out.unwrap_or_else(|| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
-        // 2025-01-02T03:04:05.678Z -> 20250102-030405
-        let stamp: String = mo2fa_core::timefmt::rfc3339_ms(now)[..19]
-            .chars()
-            .filter(|c| c.is_ascii_digit() || *c == 'T')
-            .map(|c| if c == 'T' { '-' } else { c })
-            .collect();
-        std::path::Path::new("reports").join(format!("load-{stamp}"))
-    });
+    let out = args.out.clone().unwrap_or_else(default_load_dir);
     let report = closed::run(&LoadOptions {
         target,
         users: args.users,

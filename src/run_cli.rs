@@ -279,7 +279,7 @@ pub(crate) fn new_scenario(args: NewScenarioArgs) -> Result<()> {
             "{} already exists: not overwriting it (remove it, or give another name or --out)",
             path.display()
         ),
-        Err(e) => return Err(e).with_context(|| format!("{}: cannot create", path.display())),
+        Err(e) => return Err(e).with_context(|| format!("{}: cannot write", path.display())),
     };
     file.write_all(mo2fa_sim::scenario::TEMPLATE.as_bytes())
         .with_context(|| format!("{}: cannot write", path.display()))?;

@@ -105,29 +105,10 @@ fn sweep(args: SweepArgs) -> Result<()> {
     let out = args
         .out
         .unwrap_or_else(|| Path::new("reports").join(format!("sweep-{}", source.name)));
-    let jobs = match args.jobs {
-        Some(0) => bail!("--jobs must be at least 1"),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
+    let jobs = jobs(args.jobs)?;
     // A second Ctrl-C is ignored; runs under way stop at their next check and are dropped.
     let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::Relaxed));
-    eprintln!(
-        "sweep {}: {} settings × {} seeds = {} runs{}, {jobs} at a time",
-        source.name,
-        plan.settings.len(),
-        args.seeds,
-        plan.manifest.runs_total,
-        match args.shard {
-            Some(s) => format!(
-                " (shard {}/{}: {} of them)",
-                s.index,
-                s.count,
-                plan.runs.len()
-            ),
-            None => String::new(),
-        }
-    );
+    eprintln!("{}", plan_line(&source.name, &plan, args.seeds, args.shard, jobs));
     let bar = crate::progress::bar(
         plan.runs.len() as u64,
         "{bar:40} {pos}/{len} runs  ETA {eta}",
@@ -140,7 +121,7 @@ fn sweep(args: SweepArgs) -> Result<()> {
     manifest.runs = records.len();
     manifest.interrupted = records.len() < plan.runs.len();
     let rows = sweep::write(&out, &manifest, &records)
-        .with_context(|| format!("writing the sweep to {}", out.display()))?;
+        .with_context(|| format!("{}: cannot write", out.display()))?;
     print!("{}", table(&rows));
     println!(
         "{} runs in {elapsed:.2} s on {jobs} thread(s): {:.3} runs/s",
@@ -169,6 +150,28 @@ fn sweep(args: SweepArgs) -> Result<()> {
         println!("{line}");
     }
     Ok(())
+}
+
+/// `--jobs`, or one per core.
+fn jobs(arg: Option<usize>) -> Result<usize> {
+    match arg {
+        Some(0) => bail!("--jobs must be at least 1"),
+        Some(n) => Ok(n),
+        None => Ok(std::thread::available_parallelism().map_or(1, |n| n.get())),
+    }
+}
+
+/// The line a sweep starts with: its size, its shard and its threads.
+fn plan_line(name: &str, plan: &Plan, seeds: usize, shard: Option<Shard>, jobs: usize) -> String {
+    let part = match shard {
+        Some(s) => format!(" (shard {}/{}: {} of them)", s.index, s.count, plan.runs.len()),
+        None => String::new(),
+    };
+    format!(
+        "sweep {name}: {} settings × {seeds} seeds = {} runs{part}, {jobs} at a time",
+        plan.settings.len(),
+        plan.manifest.runs_total,
+    )
 }
 
 fn merge(args: MergeArgs) -> Result<()> {

@@ -39,6 +39,7 @@ const CASES: &[(&str, Option<&str>)] = &[
     ("scenarios/threats/guessing-open.toml", Some("2h")),
     ("scenarios/threats/takeovers.toml", Some("3h")),
     ("scenarios/examples/adaptive-pumping.toml", Some("6h")),
+    ("scenarios/threats/takeovers-no-inbound-sms.toml", Some("3h")),
 ];
 
 /// The cases that send no SMS at all (attacks on the reverse flow, every user on iMessage or
@@ -272,6 +273,7 @@ cases! {
     round_trip_guessing_open => 14,
     round_trip_takeovers => 15,
     round_trip_adaptive_pumping => 16,
+    round_trip_takeovers_no_inbound_sms => 17,
 }
 
 #[test]
