@@ -32,8 +32,7 @@ pub fn run(args: DiffArgs) -> Result<()> {
     let d = diff::diff(&a, &b)?;
     print!("{}", diff::table(&d, args.top));
     if let Some(out) = &args.out {
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("{}: cannot write", out.display()))?;
+        std::fs::create_dir_all(out).with_context(|| format!("{}: cannot write", out.display()))?;
         let csv = diff::csv(&d).context("diff.csv")?;
         for (name, text) in [("diff.csv", csv), ("report.html", diff::html(&d))] {
             let p = out.join(name);

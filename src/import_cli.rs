@@ -181,7 +181,8 @@ pub fn fit(a: FitArgs) -> Result<()> {
         &shares(&a.imessage_share)?,
         &mut printer(),
     )?;
-    std::fs::write(&a.out, &fitted.toml).with_context(|| format!("{}: cannot write", a.out.display()))?;
+    std::fs::write(&a.out, &fitted.toml)
+        .with_context(|| format!("{}: cannot write", a.out.display()))?;
     println!(
         "wrote {}: {} legit SMS at {:.4}/s, {} attacker(s) with {} SMS; the log: {} SMS, ${:.2}",
         a.out.display(),

@@ -169,7 +169,7 @@ pub(crate) fn bench_http(args: BenchHttpArgs) -> Result<()> {
     let expect =
         crate::merge_cli::expectations(mo2fa_decide::metrics::Catalogue::Bench, &args.expect)?;
     let shard = crate::merge_cli::shard(args.shard)?;
-    let endpoints: Vec<Endpoint> = args.endpoints.into_iter().map(Into::into).collect();
+    let endpoints: Vec<Endpoint> = args.endpoints.iter().copied().map(Into::into).collect();
     let server = bench_server(&args, &endpoints)?;
     let opts = BenchOptions {
         endpoints,

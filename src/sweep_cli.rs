@@ -108,7 +108,10 @@ fn sweep(args: SweepArgs) -> Result<()> {
     let jobs = jobs(args.jobs)?;
     // A second Ctrl-C is ignored; runs under way stop at their next check and are dropped.
     let _ = ctrlc::set_handler(|| INTERRUPT.store(true, Ordering::Relaxed));
-    eprintln!("{}", plan_line(&source.name, &plan, args.seeds, args.shard, jobs));
+    eprintln!(
+        "{}",
+        plan_line(&source.name, &plan, args.seeds, args.shard, jobs)
+    );
     let bar = crate::progress::bar(
         plan.runs.len() as u64,
         "{bar:40} {pos}/{len} runs  ETA {eta}",
@@ -164,7 +167,12 @@ fn jobs(arg: Option<usize>) -> Result<usize> {
 /// The line a sweep starts with: its size, its shard and its threads.
 fn plan_line(name: &str, plan: &Plan, seeds: usize, shard: Option<Shard>, jobs: usize) -> String {
     let part = match shard {
-        Some(s) => format!(" (shard {}/{}: {} of them)", s.index, s.count, plan.runs.len()),
+        Some(s) => format!(
+            " (shard {}/{}: {} of them)",
+            s.index,
+            s.count,
+            plan.runs.len()
+        ),
         None => String::new(),
     };
     format!(

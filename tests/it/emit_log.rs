@@ -39,7 +39,10 @@ const CASES: &[(&str, Option<&str>)] = &[
     ("scenarios/threats/guessing-open.toml", Some("2h")),
     ("scenarios/threats/takeovers.toml", Some("3h")),
     ("scenarios/examples/adaptive-pumping.toml", Some("6h")),
-    ("scenarios/threats/takeovers-no-inbound-sms.toml", Some("3h")),
+    (
+        "scenarios/threats/takeovers-no-inbound-sms.toml",
+        Some("3h"),
+    ),
 ];
 
 /// The cases that send no SMS at all (attacks on the reverse flow, every user on iMessage or
