@@ -98,11 +98,14 @@ impl Sender {
         }
         // A trunk prefix written after the calling code (`+44 (0)7700 900123`, `+1 1 415 …`)
         // is dropped where it cannot be part of the number, so it cannot make a second number.
-        let plain = crate::dialing::national::without_prefix(number);
+        // Other prefixes are tried first (Hungary's `06` is not a 0 and then a 6), and again
+        // after the zeros are gone, since the number is then the one written without them.
+        use crate::dialing::national::without_prefix;
+        let plain = without_prefix(number);
         let number = if plain != number {
             plain
         } else if early_zero {
-            crate::dialing::without_trunk_zeros(number).ok_or(SenderError::Phone)?
+            without_prefix(crate::dialing::without_trunk_zeros(number).ok_or(SenderError::Phone)?)
         } else {
             number
         };
@@ -230,6 +233,8 @@ mod tests {
             ("+1 1 415 555 0100", "+1 415 555 0100"),
             ("+7 8 912 345 6789", "+7 912 345 6789"),
             ("+36 06 1 234 5678", "+36 1 234 5678"),
+            // Found by the property test below: the rule runs again once the zeros are gone.
+            ("+1 0 11000000", "+1 11000000"),
         ] {
             assert_eq!(Sender::parse(raw), Sender::parse(plain), "{raw}");
         }
@@ -258,6 +263,30 @@ mod tests {
             let plain = Sender::parse(&format!("+{code}{national}")).unwrap();
             let padded = Sender::parse(&format!("+{code} {} {national}", "0".repeat(zeros)));
             proptest::prop_assert_eq!(padded, Ok(plain));
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        /// A trunk prefix other than 0 (NANP's 1, Russia's 8, Hungary's 06) written between
+        /// the calling code and a national number of a valid length never changes the number,
+        /// nor do zeros before it.
+        #[test]
+        fn other_trunk_prefixes_never_change_the_number(
+            (code, prefix, national) in proptest::sample::select(vec![
+                ("1", "1", "[2-9][0-9]{9}"),
+                ("1", "1", "[2-9][0-9]{6}"),
+                ("7", "8", "9[0-9]{9}"),
+                ("36", "06", "[1-9][0-9]{7,8}"),
+            ]).prop_flat_map(|(c, p, re)| (proptest::strategy::Just(c), proptest::strategy::Just(p), proptest::string::string_regex(re).unwrap())),
+            zeros in 0usize..2,
+        ) {
+            // Zeros before Hungary's `06` are the zero rule's: it drops them with the 0 of `06`.
+            let zeros = if prefix.starts_with('0') { 0 } else { zeros };
+            let plain = Sender::parse(&format!("+{code}{national}")).unwrap();
+            let written = Sender::parse(&format!("+{code} {}{prefix} {national}", "0".repeat(zeros)));
+            proptest::prop_assert_eq!(written, Ok(plain));
         }
     }
 

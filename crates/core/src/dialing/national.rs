@@ -9,7 +9,9 @@
 //! the prefix exactly when the written national number has a length no number of the code has,
 //! and has one without the prefix. Numbers of a valid length are never changed, so the rule
 //! cannot merge two real numbers. Codes whose lengths overlap so that both readings are possible
-//! (Belarus, +375) keep what was written.
+//! (Belarus, +375) keep what was written. Zeros written before Hungary's `06` (`+36 0 06 …`) are
+//! left to the trunk-zero rule, which drops them with the 0 of `06`: a known gap, kept because
+//! the rest is a number of a valid length.
 
 use super::{DialingError, commented_csv};
 use std::sync::LazyLock;
