@@ -144,11 +144,7 @@ impl CallingCodes {
         }
         let mut pending: FxHashMap<u32, Pending> = FxHashMap::default();
         for record in reader.records() {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                DialingError::new(origin, line, "record", e.to_string())
-            })?;
-            let line = record.position().map_or(0, |p| p.line() as usize);
+            let (record, line) = record_at(origin, record)?;
             let field = |i: usize| record.get(i).unwrap_or("").trim();
             let (prefix, iso, primary) = (field(0), field(1), field(2));
             let leading_zero = yes_no(origin, line, "leading_zero", field(3))?;
@@ -415,6 +411,19 @@ pub fn commented_csv(text: &str) -> (csv::Reader<&[u8]>, usize) {
         .position(|l| !l.starts_with('#'))
         .map_or(1, |i| i + 1);
     (reader, header_line)
+}
+
+/// A table's record and its 1-based line, or the CSV error at its line.
+fn record_at(
+    origin: &str,
+    record: csv::Result<csv::StringRecord>,
+) -> Result<(csv::StringRecord, usize), DialingError> {
+    let record = record.map_err(|e| {
+        let line = e.position().map_or(0, |p| p.line() as usize);
+        DialingError::new(origin, line, "record", e.to_string())
+    })?;
+    let line = record.position().map_or(0, |p| p.line() as usize);
+    Ok((record, line))
 }
 
 /// Two ASCII upper-case letters.

@@ -13,7 +13,7 @@
 //! left to the trunk-zero rule, which drops them with the 0 of `06`: a known gap, kept because
 //! the rest is a number of a valid length.
 
-use super::{DialingError, commented_csv};
+use super::{DialingError, commented_csv, record_at};
 use std::sync::LazyLock;
 
 /// The table shipped with the crate.
@@ -64,11 +64,7 @@ impl NationalPrefixes {
         }
         let mut rows: Vec<Row> = Vec::new();
         for record in reader.records() {
-            let record = record.map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                DialingError::new(origin, line, "record", e.to_string())
-            })?;
-            let line = record.position().map_or(0, |p| p.line() as usize);
+            let (record, line) = record_at(origin, record)?;
             let field = |i: usize| record.get(i).unwrap_or("").trim();
             let bad = |name: &str, message: String| DialingError::new(origin, line, name, message);
             let code = field(0);

@@ -35,31 +35,7 @@ fn durations() {
     assert!(parse_duration("999d").is_err());
 }
 
-/// The template with every commented `key = value` line and `[[attacker]]` header
-/// uncommented: every key and section a scenario can have.
-fn uncommented_template() -> String {
-    TEMPLATE
-        .lines()
-        .map(|line| match line.strip_prefix("# ") {
-            Some(rest)
-                if (rest.starts_with('[') && rest.ends_with(']'))
-                    || rest.split_once(" = ").is_some_and(|(k, _)| {
-                        !k.is_empty()
-                            && k.chars().all(|c| {
-                                c.is_ascii_lowercase()
-                                    || c == '_'
-                                    || c == '.'
-                                    || c.is_ascii_uppercase()
-                            })
-                    }) =>
-            {
-                rest
-            }
-            _ => line,
-        })
-        .flat_map(|l| [l, "\n"])
-        .collect()
-}
+use super::keys::uncommented_template;
 
 /// The keys each section accepts, read from the parser itself: a probe key in a section
 /// makes serde list every field it expects there ("expected one of ..."). Sections are
