@@ -5,31 +5,12 @@
 //! found here by walking volumes one by one (not with the crossing search the report uses);
 //! the break-even labels on the charts neither overlap nor leave the plot.
 
+use crate::sweep_of;
 use mo2fa_cost::model::evaluate;
 use mo2fa_cost::report::cost::CostReport;
 use mo2fa_cost::report::currency::Currency;
 use mo2fa_cost::report::{group_thousands, usd_label};
-use mo2fa_cost::sweep::{self, Sweep, SweepOptions};
-use mo2fa_cost::{LoadOptions, PricedMix};
-use std::path::Path;
-
-fn sweep_of(mix: &str, lo: f64, fraud_shares: Vec<f64>) -> Sweep {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios/mixes")
-        .join(mix);
-    let mix = PricedMix::load(&path, &LoadOptions::default()).expect("mix loads");
-    sweep::run(
-        mix,
-        &SweepOptions {
-            lo,
-            hi: 1e9,
-            points_per_decade: 10,
-            fraud_shares,
-            reference_volume: Some(1e6),
-        },
-    )
-    .expect("sweep")
-}
+use mo2fa_cost::sweep::Sweep;
 
 /// The value of the card whose label is exactly `label`.
 fn card<'a>(html: &'a str, label: &str) -> &'a str {

@@ -1,30 +1,11 @@
 //! `results.json` carries the same break-evens and costs as the model and the human-readable
 //! outputs, and the same inputs give the same bytes.
 
+use crate::sweep_of;
+use mo2fa_cost::BreakEven;
 use mo2fa_cost::model::evaluate;
 use mo2fa_cost::report::cost::{CostReport, describe_break_even};
-use mo2fa_cost::sweep::{self, Sweep, SweepOptions};
-use mo2fa_cost::{BreakEven, LoadOptions, PricedMix};
 use serde_json::Value;
-use std::path::Path;
-
-fn sweep_of(mix: &str, fraud_shares: Vec<f64>) -> Sweep {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../scenarios/mixes")
-        .join(mix);
-    let mix = PricedMix::load(&path, &LoadOptions::default()).expect("mix loads");
-    sweep::run(
-        mix,
-        &SweepOptions {
-            lo: 1e2,
-            hi: 1e9,
-            points_per_decade: 10,
-            fraud_shares,
-            reference_volume: Some(1e6),
-        },
-    )
-    .expect("sweep")
-}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
@@ -36,7 +17,7 @@ fn num(v: &Value) -> f64 {
 
 #[test]
 fn results_agree_with_the_model_and_the_summary() {
-    let s = sweep_of("us-eu.toml", vec![0.0, 0.1, 0.2]);
+    let s = sweep_of("us-eu.toml", 1e2, vec![0.0, 0.1, 0.2]);
     let report = CostReport::render(&s, None, None);
     let r: Value = serde_json::from_str(&report.results_json).expect("JSON");
     assert_eq!(r["price_snapshot"], s.mix.snapshot.date().to_string());
@@ -77,7 +58,7 @@ fn results_agree_with_the_model_and_the_summary() {
 fn pumping_through_an_outbound_fallback_leaves_the_break_even_in_place() {
     // docs/cost.md: with outbound SMS fallback everywhere the fallback is pumped exactly as SMS
     // OTP is, so both curves move together and the break-even stays at about 3,021.
-    let s = sweep_of("global.toml", vec![0.0, 0.2]);
+    let s = sweep_of("global.toml", 1e2, vec![0.0, 0.2]);
     let r: Value =
         serde_json::from_str(&CostReport::render(&s, None, None).results_json).expect("JSON");
     let firsts: Vec<f64> = r["fraud_shares"]
