@@ -132,13 +132,16 @@ impl NationalPrefixes {
             if number / scale != row.code {
                 continue;
             }
+            // A number of a possible length (every valid one) is done here.
+            if row.allows(national_digits) {
+                return number;
+            }
             let national = number % scale;
             let Some(rest_digits) = national_digits.checked_sub(row.prefix_digits) else {
                 return number;
             };
             let rest_scale = 10u64.pow(rest_digits);
-            if row.allows(national_digits)
-                || !row.allows(rest_digits)
+            if !row.allows(rest_digits)
                 || national / rest_scale != row.prefix
                 || national % rest_scale < rest_scale / 10
             {
