@@ -58,7 +58,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// The next byte after white space, not consumed.
-    #[inline]
+    #[inline(always)]
     pub fn peek(&mut self) -> Option<u8> {
         match self.b.get(self.i) {
             Some(&c) if c > b' ' => Some(c),
