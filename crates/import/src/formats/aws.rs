@@ -299,3 +299,6 @@ pub fn write<'r>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

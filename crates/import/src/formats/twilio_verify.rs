@@ -513,7 +513,10 @@ fn attempt(a: &Att) -> Result<Item, Fail> {
     {
         return Ok(Item::Skip("not an SMS attempt"));
     }
-    let date = a.date_created.as_deref().ok_or(("date_created", "missing"))?;
+    let date = a
+        .date_created
+        .as_deref()
+        .ok_or(("date_created", "missing"))?;
     let ts_ms = crate::time::parse_ms(date).ok_or(("date_created", "not an ISO 8601 date-time"))?;
     let data = a.data.as_ref().ok_or(("channel_data", "missing"))?;
     let to = data.to.as_deref().ok_or(("channel_data.to", "missing"))?;
@@ -541,8 +544,9 @@ fn attempt(a: &Att) -> Result<Item, Fail> {
                 None
             }
         }
-        Price::Text(t) => parse_price(t.as_deref().unwrap_or_default())
-            .map_err(|()| ("price", "not a number"))?,
+        Price::Text(t) => {
+            parse_price(t.as_deref().unwrap_or_default()).map_err(|()| ("price", "not a number"))?
+        }
     };
     let segments = parse_segments(data.segments.as_deref().unwrap_or_default())
         .map_err(|()| ("channel_data.segments", "not a count from 1 to 100"))?;
@@ -634,3 +638,6 @@ pub fn write<'r>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
