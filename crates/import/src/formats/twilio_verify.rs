@@ -77,6 +77,14 @@ impl Buffer {
                 break;
             }
             let n = chunk.len();
+            if self.pending.is_empty() {
+                // Most reads: text straight from the reader's buffer, one copy.
+                if let Ok(t) = std::str::from_utf8(chunk) {
+                    self.text.push_str(t);
+                    reader.consume(n);
+                    continue;
+                }
+            }
             self.pending.extend_from_slice(chunk);
             reader.consume(n);
             let (ok, bad) = match std::str::from_utf8(&self.pending) {

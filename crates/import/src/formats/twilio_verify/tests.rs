@@ -9,6 +9,11 @@ use proptest::prelude::*;
 type Seen = (Vec<(u64, Item)>, Option<String>);
 
 fn run(text: &[u8], fast: bool) -> Seen {
+    run_in(text, fast, usize::MAX)
+}
+
+/// `read` through reads of at most `chunk` bytes (characters cut between reads).
+fn run_in(text: &[u8], fast: bool, chunk: usize) -> Seen {
     let mut items = Vec::new();
     let mut sink = |line: u64, item: Item| {
         items.push((line, item));
@@ -18,7 +23,10 @@ fn run(text: &[u8], fast: bool) -> Seen {
     let result = if fast {
         let input = Input {
             name: "t.json".into(),
-            reader: Box::new(std::io::Cursor::new(text.to_vec())),
+            reader: Box::new(std::io::BufReader::with_capacity(
+                chunk.min(text.len().max(1)),
+                std::io::Cursor::new(text.to_vec()),
+            )),
         };
         read(input, sink)
     } else {
@@ -108,6 +116,25 @@ fn pages_read_the_same_on_both_paths() {
             "{text}"
         );
         agree(text.as_bytes());
+    }
+}
+
+#[test]
+fn characters_cut_between_reads_are_put_back_together() {
+    let other = "{\"date_created\": \"2026-11-02T10:00:00Z\", \"channel_data\": {\"to\": \"+447700900123\"}, \"x\": \"caf\u{e9} \u{1F600}\"}";
+    let text = page(&[ATTEMPT, other, ATTEMPT]);
+    for chunk in [1, 2, 3, 5, 7, 64] {
+        assert_eq!(
+            run_in(text.as_bytes(), true, chunk),
+            run(text.as_bytes(), false),
+            "{chunk}"
+        );
+    }
+    let mut bad = text.into_bytes();
+    let at = bad.len() / 2;
+    bad.insert(at, 0xFF);
+    for chunk in [1, 3, 64] {
+        assert_eq!(run_in(&bad, true, chunk), run(&bad, false), "{chunk}");
     }
 }
 
