@@ -62,8 +62,13 @@ pub struct Position {
 
 impl<R: Read> Counting<R> {
     pub fn new(inner: R) -> Self {
+        Self::starting_at(inner, 1)
+    }
+
+    /// A reader whose first byte is on `line`.
+    pub fn starting_at(inner: R, line: u64) -> Self {
         let state = Rc::new(Position::default());
-        state.lines.set(1);
+        state.lines.set(line);
         Counting { inner, state }
     }
 }

@@ -12,33 +12,98 @@
 //! [`DEDUPE_WINDOW`] messages; other events are skipped. The send time is the request time.
 //! The price is `totalMessagePrice + totalCarrierFee`. The events carry no conversion.
 
+use super::fastjson::Cursor;
 use super::{Input, Item, Raw, Sink, Text, parse_country};
 use crate::error::ImportError;
 use crate::privacy::parse_number;
-use rustc_hash::FxHashSet;
 use serde::Deserialize;
 use std::borrow::Cow;
 
 /// Message ids remembered for deduplication, in two generations of this many each.
 pub const DEDUPE_WINDOW: usize = 500_000;
 
-/// Recent message ids in two generations: a bounded set that forgets the oldest half.
-#[derive(Default)]
+/// Slots of one generation's table: a power of two at least twice [`DEDUPE_WINDOW`], so a
+/// table is at most half full and a probe ends after a slot or two.
+const SLOTS: usize = (2 * DEDUPE_WINDOW).next_power_of_two();
+
+/// Recent message ids in two generations: a bounded set that forgets the oldest half. An id is
+/// kept as its 64-bit hash ([`id_hash`]): two of the 1,000,000 ids remembered
+/// share a hash with a probability of about 1,000,000² / 2⁶⁵ ≈ 3·10⁻⁸, and then the later
+/// message would be taken for an event of the earlier one. Each generation is a flat table
+/// with linear probing (0 marks a free slot), allocated once and cleared when it is recycled:
+/// no per-row allocation, no rehashing, one or two cache misses per event.
 struct Recent {
-    current: FxHashSet<u64>,
-    previous: FxHashSet<u64>,
+    current: Vec<u64>,
+    previous: Vec<u64>,
+    len: usize,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            current: vec![0; SLOTS],
+            previous: vec![0; SLOTS],
+            len: 0,
+        }
+    }
+}
+
+/// A message id's 64-bit hash (0 for an empty id), eight bytes at a time, each word folded in
+/// by a 128-bit multiply (a byte-at-a-time hash is a chain of 36 dependent multiplies for an
+/// AWS message id).
+fn id_hash(id: &str) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let fold = |a: u64, b: u64| {
+        let p = u128::from(a) * u128::from(b);
+        (p as u64) ^ ((p >> 64) as u64)
+    };
+    let t = id.trim().as_bytes();
+    if t.is_empty() {
+        return 0;
+    }
+    let mut h = t.len() as u64;
+    let mut words = t.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        h = fold(h ^ u64::from_le_bytes(b), K);
+    }
+    let mut b = [0u8; 8];
+    b[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = fold(h ^ u64::from_le_bytes(b), K ^ 0x2545_F491_4F6C_DD1D);
+    fold(h, K).max(1)
+}
+
+/// Whether `table` holds `key`, and the slot where it is or would go.
+fn probe(table: &[u64], key: u64) -> (bool, usize) {
+    let mask = table.len() - 1;
+    // The id hash's bits mixed, so that the slot does not depend on its low bits alone.
+    let mut at = (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+    loop {
+        match table[at] {
+            0 => return (false, at),
+            k if k == key => return (true, at),
+            _ => at = (at + 1) & mask,
+        }
+    }
 }
 
 impl Recent {
     /// Whether `id` is new (and remembers it).
     fn insert(&mut self, id: u64) -> bool {
-        if self.current.contains(&id) || self.previous.contains(&id) {
+        let key = id.max(1);
+        let (known, mut at) = probe(&self.current, key);
+        if known || probe(&self.previous, key).0 {
             return false;
         }
-        if self.current.len() >= DEDUPE_WINDOW {
-            self.previous = std::mem::take(&mut self.current);
+        if self.len >= DEDUPE_WINDOW {
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.fill(0);
+            self.len = 0;
+            at = probe(&self.current, key).1;
         }
-        self.current.insert(id);
+        self.current[at] = key;
+        self.len += 1;
         true
     }
 }
@@ -46,16 +111,53 @@ impl Recent {
 pub fn read(input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
     let mut recent = Recent::default();
     super::json_lines(input, sink, |text| {
-        serde_json::from_slice::<Event>(text).map(|e| {
-            let e = e.detail.as_deref().unwrap_or(&e);
-            row(e, &mut recent).unwrap_or_else(|(f, m)| Item::bad(f, m))
-        })
+        let event = match fast_event(text) {
+            Some(e) => e,
+            None => serde_json::from_slice::<Event>(text)?,
+        };
+        let e = event.detail.as_deref().unwrap_or(&event);
+        Ok(row(e, &mut recent).unwrap_or_else(|(f, m)| Item::bad(f, m)))
     })
+}
+
+/// The fast path ([`super::fastjson`]): the [`Event`] that `serde_json` would build from the
+/// line, or `None` to let `serde_json` read it (an envelope, an escaped string in a field that
+/// is read, a duplicate field, text that is not UTF-8, an error...).
+fn fast_event(text: &[u8]) -> Option<Event<'_>> {
+    let mut c = Cursor::new(std::str::from_utf8(text).ok()?);
+    let mut e = Event::default();
+    let mut seen = 0u32;
+    c.object(|c, key| {
+        let (bit, slot) = match key {
+            "eventType" => (0, &mut e.event_type),
+            "isFinal" => (1, &mut e.is_final),
+            "destinationPhoneNumber" => (2, &mut e.destination_phone_number),
+            "messageRequestTimestamp" => (3, &mut e.message_request_timestamp),
+            "eventTimestamp" => (4, &mut e.event_timestamp),
+            "messageId" => (5, &mut e.message_id),
+            "isoCountryCode" => (6, &mut e.iso_country_code),
+            "mcc" => (7, &mut e.mcc),
+            "mnc" => (8, &mut e.mnc),
+            "totalMessagePrice" => (9, &mut e.total_message_price),
+            "totalCarrierFee" => (10, &mut e.total_carrier_fee),
+            "totalMessageParts" => (11, &mut e.total_message_parts),
+            "messageParts" => (12, &mut e.message_parts),
+            "detail" => return None, // an envelope
+            _ => return c.skip(1),
+        };
+        if seen & (1 << bit) != 0 {
+            return None;
+        }
+        seen |= 1 << bit;
+        *slot = super::fast_text(c)?;
+        Some(())
+    })?;
+    c.at_end().then_some(e)
 }
 
 /// The fields of an event that are read (the others are skipped unbuilt); `detail` is the
 /// event inside an EventBridge envelope.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Event<'a> {
     #[serde(borrow, default)]
@@ -102,10 +204,13 @@ fn row(v: &Event, recent: &mut Recent) -> Result<Item, Fail> {
     if !event.starts_with("TEXT_") {
         return Ok(Item::Skip("not an SMS event"));
     }
-    let is_final = match get(&v.is_final).as_deref() {
-        Some("true") => true,
-        Some("false") => false,
-        Some(_) => return Err(("isFinal", "neither true nor false")),
+    let is_final = match &v.is_final {
+        Some(Text::B(b)) => *b,
+        Some(t) => match t.text().as_ref() {
+            "true" => true,
+            "false" => false,
+            _ => return Err(("isFinal", "neither true nor false")),
+        },
         None => matches!(event.as_ref(), "TEXT_SUCCESSFUL" | "TEXT_DELIVERED"),
     };
     if !is_final {
@@ -113,12 +218,14 @@ fn row(v: &Event, recent: &mut Recent) -> Result<Item, Fail> {
     }
     let to = get(&v.destination_phone_number).ok_or(("destinationPhoneNumber", "missing"))?;
     let number = parse_number(&to).ok_or(("destinationPhoneNumber", "not an E.164 number"))?;
-    let ts = get(&v.message_request_timestamp)
-        .or_else(|| get(&v.event_timestamp))
+    let ts = (v.message_request_timestamp.as_ref())
+        .or(v.event_timestamp.as_ref())
         .ok_or(("eventTimestamp", "missing"))?;
-    let ts_ms = crate::time::parse_ms(&ts).ok_or(("eventTimestamp", "not Unix milliseconds"))?;
+    let ts_ms = ts
+        .unix_ms()
+        .ok_or(("eventTimestamp", "not Unix milliseconds"))?;
     if let Some(id) = get(&v.message_id)
-        && !recent.insert(super::account_key(&id))
+        && !recent.insert(id_hash(&id))
     {
         return Ok(Item::Skip("a later event of a message already counted"));
     }
@@ -129,7 +236,9 @@ fn row(v: &Event, recent: &mut Recent) -> Result<Item, Fail> {
         None => None,
     };
     let num = |k: &'static str, t: &Option<Text>| -> Result<Option<f64>, Fail> {
-        super::parse_price(&get(t).unwrap_or_default()).map_err(|()| (k, "not a number"))
+        t.as_ref()
+            .map_or(Ok(None), Text::price)
+            .map_err(|()| (k, "not a number"))
     };
     let price = num("totalMessagePrice", &v.total_message_price)?;
     let fee = num("totalCarrierFee", &v.total_carrier_fee)?;
@@ -190,3 +299,6 @@ pub fn write<'r>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

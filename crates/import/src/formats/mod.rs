@@ -4,6 +4,7 @@
 //! in docs/import.md and in the header of each fixture under tests/fixtures/import/.
 
 pub mod aws;
+mod fastjson;
 pub mod generic;
 pub mod twilio_messaging;
 pub mod twilio_verify;
@@ -12,7 +13,6 @@ use crate::error::ImportError;
 use crate::privacy::Addr;
 use crate::source::Input;
 use serde::Deserialize;
-use serde_json::Value;
 use std::borrow::Cow;
 use std::io::BufRead as _;
 
@@ -154,9 +154,86 @@ impl Text<'_> {
         match self {
             Text::S(s) => Cow::Borrowed(s.as_ref()),
             Text::N(n) => Cow::Owned(n.to_string()),
-            Text::B(b) => Cow::Owned(b.to_string()),
+            Text::B(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
         }
     }
+
+    /// [`parse_price`] of [`Text::text`], without writing a number out and reading it back
+    /// (the same value: a JSON number is written in its shortest form that reads back to it).
+    pub(crate) fn price(&self) -> Result<Option<f64>, ()> {
+        match self {
+            Text::N(n) => match n.as_f64() {
+                Some(v) if v.is_finite() && v.abs() < 1e6 => Ok(Some(v.abs())),
+                _ => Err(()),
+            },
+            _ => parse_price(&self.text()),
+        }
+    }
+
+    /// [`crate::time::parse_ms`] of [`Text::text`], without writing an integer out: Unix
+    /// milliseconds from 13 digits on, seconds below.
+    pub(crate) fn unix_ms(&self) -> Option<u64> {
+        match self {
+            Text::N(n) if n.is_u64() => {
+                let v = n.as_u64()?;
+                if v >= 1_000_000_000_000 {
+                    Some(v)
+                } else {
+                    v.checked_mul(1000)
+                }
+            }
+            _ => crate::time::parse_ms(&self.text()),
+        }
+    }
+}
+
+/// A number token as `serde_json` reads it: an integer of up to 19 digits is a `u64`; a
+/// decimal with up to 15 digits and no exponent is its digits as an `f64` (exact) divided by
+/// 10^k (exact): one rounding, so the correctly rounded value, which `serde_json` gives too
+/// (with or without its `float_roundtrip` feature); anything else is handed to `serde_json`.
+fn number(token: &str) -> Option<serde_json::Number> {
+    // 10^k is exact up to 10^22, and so is any integer below 2^53 (> 10^15).
+    const POW10: [f64; 16] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+    ];
+    let (negative, unsigned) = match token.strip_prefix('-') {
+        Some(rest) => (true, rest.as_bytes()),
+        None => (false, token.as_bytes()),
+    };
+    let (mut m, mut digits, mut point) = (0u64, 0usize, None);
+    for (k, &c) in unsigned.iter().enumerate() {
+        match c {
+            b'0'..=b'9' if digits < 19 => {
+                m = m * 10 + u64::from(c - b'0');
+                digits += 1;
+            }
+            b'.' if point.is_none() => point = Some(unsigned.len() - k - 1),
+            _ => return serde_json::from_str(token).ok(),
+        }
+    }
+    match point {
+        None if !negative => Some(m.into()),
+        Some(decimals) if digits <= 15 => {
+            let v = m as f64 / POW10[decimals];
+            serde_json::Number::from_f64(if negative { -v } else { v })
+        }
+        _ => serde_json::from_str(token).ok(),
+    }
+}
+
+/// The fast path's reading of a field `Option<Text>`: what `serde_json` would give, or `None`
+/// (the outer option) to leave the record to `serde_json`.
+fn fast_text<'a>(c: &mut fastjson::Cursor<'a>) -> Option<Option<Text<'a>>> {
+    Some(match c.peek()? {
+        b'"' => Some(Text::S(Cow::Borrowed(c.plain_str()?))),
+        b'n' => {
+            c.null()?;
+            None
+        }
+        b't' | b'f' => Some(Text::B(c.boolean()?)),
+        b'-' | b'0'..=b'9' => Some(Text::N(number(c.number()?)?)),
+        _ => return None,
+    })
 }
 
 /// `true`/`false` and the spellings logs use for them; `None` for empty, `Err` for others.
@@ -224,23 +301,6 @@ pub fn account_key(s: &str) -> u64 {
     h.max(1)
 }
 
-/// A JSON field as text: strings as they are, numbers written out, null and absent as `None`.
-pub fn text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Mobile country and network codes (text or numbers of up to 3 digits).
-pub fn parse_carrier(mcc: Option<&Value>, mnc: Option<&Value>) -> Option<(u16, u16)> {
-    let mcc: u16 = text(mcc)?.trim().parse().ok()?;
-    let mnc: u16 = text(mnc)?.trim().parse().ok()?;
-    (mcc < 1000 && mnc < 1000).then_some((mcc, mnc))
-}
-
 /// Reads JSON lines: one object per line, blank lines ignored, CR before LF dropped. `row`
 /// parses each line itself, into a typed record that skips the fields it does not read; a
 /// line that is not JSON (a truncated last line, say) is a bad row.
@@ -249,24 +309,14 @@ pub(crate) fn json_lines(
     sink: &mut Sink<'_>,
     mut row: impl FnMut(&[u8]) -> Result<Item, serde_json::Error>,
 ) -> Result<(), ImportError> {
-    let mut buf = Vec::with_capacity(4096);
+    // A line cut by the end of the reader's buffer is put together here; the others are
+    // parsed where they lie.
+    let mut cut = Vec::new();
     let mut line = 0u64;
-    loop {
-        buf.clear();
-        let n = input
-            .reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| ImportError::Io {
-                file: input.name.clone().into(),
-                source,
-            })?;
-        if n == 0 {
-            return Ok(());
-        }
-        line += 1;
-        let text = buf.trim_ascii();
+    let mut one = |line: u64, text: &[u8]| -> Result<(), ImportError> {
+        let text = text.trim_ascii();
         if text.is_empty() {
-            continue;
+            return Ok(());
         }
         let item = match row(text) {
             Ok(item) => item,
@@ -282,6 +332,33 @@ pub(crate) fn json_lines(
             ),
             Err(e) => Item::bad("json", format!("not JSON: {e}")),
         };
-        sink(line, item)?;
+        sink(line, item)
+    };
+    loop {
+        let chunk = input.reader.fill_buf().map_err(|source| ImportError::Io {
+            file: input.name.clone().into(),
+            source,
+        })?;
+        if chunk.is_empty() {
+            if !cut.is_empty() {
+                one(line + 1, &cut)?;
+            }
+            return Ok(());
+        }
+        let mut from = 0;
+        for end in memchr::memchr_iter(b'\n', chunk) {
+            line += 1;
+            if cut.is_empty() {
+                one(line, &chunk[from..end])?;
+            } else {
+                cut.extend_from_slice(&chunk[from..end]);
+                one(line, &cut)?;
+                cut.clear();
+            }
+            from = end + 1;
+        }
+        cut.extend_from_slice(&chunk[from..]);
+        let n = chunk.len();
+        input.reader.consume(n);
     }
 }
