@@ -304,3 +304,41 @@ impl Drop for Detached {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A caller that sent a flight and then gave up (its timeout, a closed connection) drops
+    /// the flight's future: the flight still runs to the end, for the other calls in it.
+    #[tokio::test]
+    async fn a_flight_dropped_before_it_lands_still_lands() {
+        let (landed, answer) = oneshot::channel();
+        let (go, wait) = oneshot::channel::<()>();
+        let mut flight = Detached::new(async move {
+            let _ = wait.await;
+            let _ = landed.send(42);
+        });
+        // One poll (pending: Redis has not answered), then the caller is gone.
+        let polled = tokio::time::timeout(Duration::ZERO, &mut flight).await;
+        assert!(polled.is_err(), "the flight was still in the air");
+        drop(flight);
+        go.send(()).expect("the flight still waits for its answer");
+        assert_eq!(answer.await, Ok(42));
+    }
+
+    /// A flight that landed while its caller waited is not run again when dropped.
+    #[tokio::test]
+    async fn a_landed_flight_is_done() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let counted = runs.clone();
+        let mut flight = Detached::new(async move {
+            counted.fetch_add(1, Ordering::Relaxed);
+        });
+        (&mut flight).await;
+        drop(flight);
+        tokio::task::yield_now().await;
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+    }
+}
