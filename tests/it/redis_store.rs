@@ -1364,7 +1364,7 @@ pub(crate) mod parity {
         assert!(batches < calls, "{batches} batches for {calls} calls");
         red.sync_counters().await.unwrap();
         let c = red.counters();
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let get = |a: &mo2fa_core::metrics::Count| a.load(Ordering::Relaxed);
         assert_eq!(get(&c.starts), N as u64);
         assert_eq!(get(&c.verifications), N as u64);
         assert_eq!(get(&c.duplicates), N as u64);

@@ -8,44 +8,110 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// What the verifier core counts. The HTTP adapter adds its own counters next to these.
+///
+/// Each counter is a [`Count`]: kept per thread, so that the verifications and messages every
+/// request counts do not move a shared cache line between the cores.
 #[derive(Default, Debug)]
 pub struct Counters {
-    pub starts: AtomicU64,
-    pub starts_refused: AtomicU64,
-    pub messages: AtomicU64,
-    pub verifications: AtomicU64,
-    pub sender_mismatches: AtomicU64,
-    pub locked: AtomicU64,
-    pub expired: AtomicU64,
-    pub no_match: AtomicU64,
-    pub no_code: AtomicU64,
-    pub ignored: AtomicU64,
+    pub starts: Count,
+    pub starts_refused: Count,
+    pub messages: Count,
+    pub verifications: Count,
+    pub sender_mismatches: Count,
+    pub locked: Count,
+    pub expired: Count,
+    pub no_match: Count,
+    pub no_code: Count,
+    pub ignored: Count,
     /// Messages carrying more candidate codes than may be tried.
-    pub stuffed: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub bad_signatures: AtomicU64,
+    pub stuffed: Count,
+    pub duplicates: Count,
+    pub bad_signatures: Count,
     /// Requests answered 503 because the store did not answer in time. Such a request may still
     /// have taken effect (its script ran, the answer was lost); the other counters include it
     /// once it has.
-    pub store_unavailable: AtomicU64,
+    pub store_unavailable: Count,
+}
+
+/// A counter [`Counters::inc`] and [`Counters::add`] count into: a plain atomic, or a
+/// [`Count`] kept per thread.
+pub trait Counter {
+    fn add(&self, n: u64);
+}
+
+impl Counter for AtomicU64 {
+    #[inline]
+    fn add(&self, n: u64) {
+        self.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl Counter for Count {
+    #[inline]
+    fn add(&self, n: u64) {
+        self.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// One counter kept once per thread ([`Sharded`]'s shards, each alone on its cache lines) and
+/// added up when read. It reads like an `AtomicU64` for the uses the counters have: a sum
+/// (`fetch_add`, `load`), or a running maximum (`fetch_max`, `load`; kept in one shard, since
+/// a maximum does not add up), never both on one counter.
+pub struct Count {
+    shards: Box<[Padded<AtomicU64>]>,
+}
+
+impl Default for Count {
+    fn default() -> Self {
+        Self {
+            shards: (0..SHARDS).map(|_| Padded(AtomicU64::new(0))).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Count {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.load(Ordering::Relaxed))
+    }
+}
+
+impl Count {
+    /// Adds `n` in the calling thread's shard; answers that shard's value before.
+    #[inline]
+    pub fn fetch_add(&self, n: u64, order: Ordering) -> u64 {
+        self.shards[shard_index()].0.fetch_add(n, order)
+    }
+
+    /// The sum over the threads' shards.
+    pub fn load(&self, order: Ordering) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| s.0.load(order))
+            .fold(0u64, u64::wrapping_add)
+    }
+
+    /// Raises a counter used as a running maximum to `v`; answers the maximum before.
+    pub fn fetch_max(&self, v: u64, order: Ordering) -> u64 {
+        self.shards[0].0.fetch_max(v, order)
+    }
 }
 
 impl Counters {
     #[inline]
-    pub fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
+    pub fn inc(c: &impl Counter) {
+        c.add(1);
     }
 
     #[inline]
-    pub fn add(c: &AtomicU64, n: u64) {
+    pub fn add(c: &impl Counter, n: u64) {
         if n > 0 {
-            c.fetch_add(n, Ordering::Relaxed);
+            c.add(n);
         }
     }
 
     /// The counter named like its field (`"verifications"`, `"expired"`, ...), for stores that
     /// keep counts under those names (the Redis store's per-instance hash).
-    pub fn field(&self, name: &str) -> Option<&AtomicU64> {
+    pub fn field(&self, name: &str) -> Option<&Count> {
         Some(match name {
             "starts" => &self.starts,
             "starts_refused" => &self.starts_refused,
@@ -67,7 +133,7 @@ impl Counters {
 
     /// (metric name, help, value) for every counter, in a fixed order.
     pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
-        let v = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let v = |c: &Count| c.load(Ordering::Relaxed);
         vec![
             ("mo2fa_starts_total", "Challenges started.", v(&self.starts)),
             (
@@ -363,6 +429,33 @@ mod tests {
         assert!(out.contains("lat_bucket{le=\"0.0001\"} 1\n"), "{out}");
         assert!(out.contains("lat_bucket{le=\"0.00025\"} 2\n"), "{out}");
         assert!(out.contains("lat_sum{} 0.000200001\n"), "{out}");
+    }
+
+    #[test]
+    fn a_count_adds_up_over_threads_and_keeps_a_maximum() {
+        // More threads than shards: the sum is exact however they share the shards.
+        let c = Counters::default();
+        std::thread::scope(|s| {
+            for t in 0..(SHARDS as u64 + 5) {
+                let c = &c;
+                s.spawn(move || {
+                    for _ in 0..1000 {
+                        Counters::inc(&c.verifications);
+                    }
+                    Counters::add(&c.messages, t);
+                });
+            }
+        });
+        let n = SHARDS as u64 + 5;
+        assert_eq!(c.verifications.load(Ordering::Relaxed), n * 1000);
+        assert_eq!(c.messages.load(Ordering::Relaxed), n * (n - 1) / 2);
+        // As a running maximum (the Redis store's record of what it took in).
+        assert_eq!(c.expired.fetch_max(7, Ordering::Relaxed), 0);
+        assert_eq!(c.expired.fetch_max(3, Ordering::Relaxed), 7);
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(c.expired.fetch_max(9, Ordering::Relaxed), 7));
+        });
+        assert_eq!(c.expired.load(Ordering::Relaxed), 9);
     }
 
     #[test]

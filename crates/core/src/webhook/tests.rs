@@ -392,6 +392,22 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
+    /// Every ASCII byte, and a non-ASCII character, in every position of a MAC: read as a digit
+    /// exactly when the `hex` crate reads it as one.
+    #[test]
+    fn mac_hex_table_agrees_with_the_hex_crate_on_every_byte() {
+        let base = "0123456789abcdefABCDEF0123456789abcdef0123456789ABCDEF0123456789";
+        for pos in 0..64 {
+            for b in (0u8..128).map(char::from).chain(['é']) {
+                let mut text = base.to_string();
+                text.replace_range(pos..pos + 1, &b.to_string());
+                let mut want = [0u8; 32];
+                let hex_crate = hex::decode_to_slice(&text, &mut want).ok().map(|()| want);
+                assert_eq!(decode_mac(&text), hex_crate, "{text:?}");
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn parsing_never_panics(body in proptest::collection::vec(any::<u8>(), 0..400)) {

@@ -238,14 +238,15 @@ fn storm(shed: ShedConfig) -> Storm {
         .count();
     let c = &app.verifier.inner.counters;
     let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+    let count = |a: &mo2fa_core::metrics::Count| a.load(std::sync::atomic::Ordering::Relaxed);
     let out = Storm {
         served: get(&app.verifier.served),
         elapsed: report.elapsed,
         sent: report.endpoints.into_iter().next().unwrap(),
-        verifications: get(&c.verifications),
-        messages: get(&c.messages),
-        duplicates: get(&c.duplicates),
-        no_match: get(&c.no_match),
+        verifications: count(&c.verifications),
+        messages: count(&c.messages),
+        duplicates: count(&c.duplicates),
+        no_match: count(&c.no_match),
         verified_challenges,
         shed: metric(&page, "mo2fa_shed_total{route=\"webhook\"}"),
     };

@@ -43,8 +43,10 @@ use mo2fa_core::clock::{Clock, Millis};
 use mo2fa_core::limits::{self, Decision, LimitsConfig, StartLimiter};
 use mo2fa_core::metrics::{self, Counters, LatencyHistogram, Sharded};
 use mo2fa_core::sms_defences::SmsDefences;
-use mo2fa_core::verifier::{ReceiveOutcome, StartError, StartRequest};
-use mo2fa_core::webhook::{self, DeliveryHeaders, Event, Scheme, Secret, SignatureHeaders};
+use mo2fa_core::verifier::{InboundMessage, ReceiveOutcome, StartError, StartRequest};
+use mo2fa_core::webhook::{
+    self, Delivery, DeliveryHeaders, Event, Scheme, Secret, SignatureHeaders,
+};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 use std::net::{IpAddr, Ipv4Addr};
@@ -333,20 +335,38 @@ impl<V: Backend, C: Clock> App<V, C> {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        self.handle_timed(req, surface).await.0
+        let (parts, body) = req.into_parts();
+        let mut body = std::pin::pin!(body);
+        self.handle_timed(&parts, &mut body, surface).await.0
     }
 
-    /// [`App::handle_on`], and when the answer was ready (the clock read that timed it, reused
-    /// by the connection's header deadline).
-    pub(super) async fn handle_timed<B>(&self, req: Request<B>, surface: Surface) -> (Resp, Instant)
+    /// [`App::handle_on`] of a request taken apart, and when the answer was ready (the clock
+    /// read that timed it, reused by the connection's header deadline).
+    ///
+    /// The request is borrowed, and each route's future borrows it in turn: hyper moves every
+    /// request's future into place, and a future holding the request by value at each level
+    /// (here, the route, the handler, the body reader) was 2.8 KB, copied several times per
+    /// request.
+    pub(super) async fn handle_timed<B>(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: &mut B,
+        surface: Surface,
+    ) -> (Resp, Instant)
     where
-        B: Body<Data = Bytes>,
+        B: Body<Data = Bytes> + Unpin,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
         let started = Instant::now();
-        // Load shedding: the one place requests enter (`shed`).
-        let (route, resp) = match self.shed.admit(req.uri().path()).await {
-            Ok(_room) => self.route(req, surface).await,
+        // Load shedding: the one place requests enter (`shed`). Room found at once costs no
+        // future; waiting for room (past `--max-in-flight`) is boxed, off the common path.
+        let admitted = match self.shed.try_admit(parts.uri.path()) {
+            shed::Admission::In(room) => Ok(room),
+            shed::Admission::Wait(i) => Box::pin(self.shed.admit_waiting(i)).await,
+            shed::Admission::Shed(shed) => Err(shed),
+        };
+        let (route, resp) = match admitted {
+            Ok(_room) => self.route(parts, body, surface).await,
             Err(shed) => shed,
         };
         if resp.status() == StatusCode::REQUEST_TIMEOUT {
@@ -361,12 +381,16 @@ impl<V: Backend, C: Clock> App<V, C> {
         (resp, answered)
     }
 
-    async fn route<B>(&self, req: Request<B>, surface: Surface) -> (Route, Resp)
+    async fn route<B>(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: B,
+        surface: Surface,
+    ) -> (Route, Resp)
     where
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let (parts, body) = req.into_parts();
         let path = parts.uri.path();
         let m = &parts.method;
         let not_found = || ApiError::NotFound(format!("no route for {path}"));
@@ -379,25 +403,28 @@ impl<V: Backend, C: Clock> App<V, C> {
         }
         let get = m == Method::GET || m == Method::HEAD;
         let (route, answer) = match path {
-            "/2fa/start" if m == Method::POST => (Route::Start, self.start(&parts, body).await),
+            "/2fa/start" if m == Method::POST => {
+                (Route::Start, Box::pin(self.start(parts, body)).await)
+            }
             "/2fa/start" => (Route::Start, Err(ApiError::MethodNotAllowed("POST"))),
             "/webhook/blooio" if m == Method::POST => {
                 (Route::Webhook, self.webhook(&parts.headers, body).await)
             }
             "/webhook/blooio" => (Route::Webhook, Err(ApiError::MethodNotAllowed("POST"))),
             "/healthz" if get => (Route::Health, Ok(health(wire::Health::Ok))),
-            "/readyz" if get => (Route::Health, self.ready().await),
+            "/readyz" if get => (Route::Health, Box::pin(self.ready()).await),
             "/healthz" | "/readyz" => (Route::Health, Err(ApiError::MethodNotAllowed("GET"))),
             "/openapi.yaml" if m == Method::GET => (Route::Other, Ok(openapi())),
             "/openapi.yaml" => (Route::Other, Err(ApiError::MethodNotAllowed("GET"))),
             "/metrics" if m == Method::GET => (Route::Metrics, Ok(self.metrics())),
             "/metrics" => (Route::Metrics, Err(ApiError::MethodNotAllowed("GET"))),
             "/sms/start" if m == Method::POST => {
-                (Route::Sms, Ok(self.sms_start(&parts, body).await))
+                (Route::Sms, Ok(Box::pin(self.sms_start(parts, body)).await))
             }
-            "/sms/check" if m == Method::POST => {
-                (Route::Sms, Ok(self.sms_check(&parts.headers, body).await))
-            }
+            "/sms/check" if m == Method::POST => (
+                Route::Sms,
+                Ok(Box::pin(self.sms_check(&parts.headers, body)).await),
+            ),
             "/sms/start" | "/sms/check" => (Route::Sms, Err(ApiError::MethodNotAllowed("POST"))),
             _ if self.cfg.sms_outbox && path.starts_with("/sms/outbox/") && m == Method::GET => (
                 Route::Sms,
@@ -521,73 +548,27 @@ impl<V: Backend, C: Clock> App<V, C> {
         B: Body<Data = Bytes>,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        // Counts and logs a refusal; without a signed id, the log names the one the request
-        // claims (looked up only on this path: it costs the hot path nothing).
-        let reject = |reason: Reason, id: Option<&str>, e: ApiError| {
-            let claimed = id
-                .or_else(|| header(headers, &WEBHOOK_ID))
-                .or_else(|| header(headers, &X_BLOOIO_MESSAGE_ID));
-            self.rejected.record(reason, claimed, self.now());
-            e
-        };
         if !is_json(headers) {
-            return Err(reject(Reason::NotJson, None, ApiError::NotJson));
+            return Err(self.reject(headers, Reason::NotJson, None, ApiError::NotJson));
         }
-        let bytes = read_body(headers, body)
-            .await
-            .map_err(|e| reject(Reason::Body, None, e))?;
-        let found = WebhookHeaders::scan(headers);
-        let sig_headers = match self.cfg.secret.scheme() {
-            Scheme::Blooio => SignatureHeaders {
-                blooio_signature: found.x_blooio_signature.or(found.blooio_signature),
-                ..SignatureHeaders::default()
-            },
-            Scheme::Standard => SignatureHeaders {
-                blooio_signature: None,
-                webhook_id: found.webhook_id,
-                webhook_timestamp: found.webhook_timestamp,
-                webhook_signature: found.webhook_signature,
-            },
+        let bytes = match read_body(headers, body).await {
+            Ok(bytes) => bytes,
+            Err(e) => return Err(self.reject(headers, Reason::Body, None, e)),
         };
         let now = self.now();
-        let now_secs = (now / 1000) as i64;
-        if let Err(e) =
-            self.cfg
-                .secret
-                .verify(&sig_headers, &bytes, now_secs, self.cfg.tolerance_secs)
-        {
-            Counters::inc(&self.verifier.counters().bad_signatures);
-            let error = ApiError::Unauthorized(format!("signature: {e}"));
-            return Err(reject(Reason::of_signature(&e), None, error));
-        }
-        let bad = |e: webhook::EventError| ApiError::BadRequest(e.to_string());
-        let event = Event::parse(&bytes).map_err(|e| reject(Reason::Event, None, bad(e)))?;
-        let signed_id = event.event_id.as_deref().or(event.message_id.as_deref());
-        if !event.is_message_received() {
-            let ignored = ReceiveOutcome::Ignored {
-                reason: format!("event {:?} is not handled", event.kind),
-            };
-            return Ok(json_bytes(
-                StatusCode::OK,
-                wire::receive_answer(&ignored, false),
-            ));
-        }
-        let msg = event
-            .message()
-            .map_err(|e| reject(Reason::Message, signed_id, bad(e)))?;
-        let delivery_headers = DeliveryHeaders {
-            event: found.x_blooio_event,
-            message_id: found.x_blooio_message_id,
-            replay: found
-                .x_blooio_replay
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-            original_event_id: found.x_original_event_id,
-            // Read only under the Standard scheme, which looked it up above.
-            webhook_id: sig_headers.webhook_id,
+        // The checks run in plain functions: what they need for a moment (the headers found,
+        // the signature's) stays on the stack, out of this future, which hyper moves into place
+        // for every request. Only the event (which the message borrows) is kept in it.
+        let event;
+        let (msg, delivery) = {
+            // Scoped: not held across the awaits below.
+            let found = WebhookHeaders::scan(headers);
+            event = self.signed_event(headers, &found, &bytes, now)?;
+            match self.delivery_of(headers, &found, &event)? {
+                Ok(accepted) => accepted,
+                Err(ignored) => return Ok(ignored),
+            }
         };
-        let delivery = event
-            .delivery(self.cfg.secret.scheme(), &delivery_headers)
-            .map_err(|e| reject(Reason::Delivery, signed_id, bad(e)))?;
         // The provider retries on 5xx (`ApiError::Unavailable`); the retry is decided then (or
         // answered from the dedupe record if this attempt got through after all).
         let (outcome, duplicate) = match delivery.replay_of {
@@ -603,6 +584,97 @@ impl<V: Backend, C: Clock> App<V, C> {
             StatusCode::OK,
             wire::receive_answer(&outcome, duplicate),
         ))
+    }
+
+    /// Counts and logs a refused delivery; without a signed id, the log names the one the
+    /// request claims (looked up only on this path: it costs the hot path nothing).
+    fn reject(
+        &self,
+        headers: &HeaderMap,
+        reason: Reason,
+        id: Option<&str>,
+        e: ApiError,
+    ) -> ApiError {
+        let claimed = id
+            .or_else(|| header(headers, &WEBHOOK_ID))
+            .or_else(|| header(headers, &X_BLOOIO_MESSAGE_ID));
+        self.rejected.record(reason, claimed, self.now());
+        e
+    }
+
+    /// The delivery's event, once its signature (from the headers `found`) is checked.
+    fn signed_event<'a>(
+        &self,
+        headers: &HeaderMap,
+        found: &WebhookHeaders<'_>,
+        bytes: &'a [u8],
+        now: Millis,
+    ) -> Result<Event<'a>, ApiError> {
+        let sig_headers = match self.cfg.secret.scheme() {
+            Scheme::Blooio => SignatureHeaders {
+                blooio_signature: found.x_blooio_signature.or(found.blooio_signature),
+                ..SignatureHeaders::default()
+            },
+            Scheme::Standard => SignatureHeaders {
+                blooio_signature: None,
+                webhook_id: found.webhook_id,
+                webhook_timestamp: found.webhook_timestamp,
+                webhook_signature: found.webhook_signature,
+            },
+        };
+        let now_secs = (now / 1000) as i64;
+        if let Err(e) =
+            self.cfg
+                .secret
+                .verify(&sig_headers, bytes, now_secs, self.cfg.tolerance_secs)
+        {
+            Counters::inc(&self.verifier.counters().bad_signatures);
+            let error = ApiError::Unauthorized(format!("signature: {e}"));
+            return Err(self.reject(headers, Reason::of_signature(&e), None, error));
+        }
+        Event::parse(bytes).map_err(|e| {
+            let bad = ApiError::BadRequest(e.to_string());
+            self.reject(headers, Reason::Event, None, bad)
+        })
+    }
+
+    /// The message a signed event carries and the delivery it is remembered by, checked
+    /// against the request's headers `found`; `Ok(Err(answer))` for an event this server ignores.
+    fn delivery_of<'a>(
+        &self,
+        headers: &HeaderMap,
+        found: &WebhookHeaders<'a>,
+        event: &'a Event<'_>,
+    ) -> Result<Result<(InboundMessage<'a>, Delivery<'a>), Resp>, ApiError> {
+        let signed_id = event.event_id.as_deref().or(event.message_id.as_deref());
+        let bad = |e: webhook::EventError| ApiError::BadRequest(e.to_string());
+        if !event.is_message_received() {
+            let ignored = ReceiveOutcome::Ignored {
+                reason: format!("event {:?} is not handled", event.kind),
+            };
+            let answer = wire::receive_answer(&ignored, false);
+            return Ok(Err(json_bytes(StatusCode::OK, answer)));
+        }
+        let msg = event
+            .message()
+            .map_err(|e| self.reject(headers, Reason::Message, signed_id, bad(e)))?;
+        let delivery_headers = DeliveryHeaders {
+            event: found.x_blooio_event,
+            message_id: found.x_blooio_message_id,
+            replay: found
+                .x_blooio_replay
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            original_event_id: found.x_original_event_id,
+            // Signed only under the Standard scheme.
+            webhook_id: match self.cfg.secret.scheme() {
+                Scheme::Standard => found.webhook_id,
+                Scheme::Blooio => None,
+            },
+        };
+        let delivery = event
+            .delivery(self.cfg.secret.scheme(), &delivery_headers)
+            .map_err(|e| self.reject(headers, Reason::Delivery, signed_id, bad(e)))?;
+        Ok(Ok((msg, delivery)))
     }
 
     /// Readiness: 200 when the store answers, else 503 naming why (liveness is `/healthz`).

@@ -93,6 +93,16 @@ impl Drop for Inside<'_> {
     }
 }
 
+/// What [`Shedder::try_admit`] decided.
+pub(super) enum Admission<'a> {
+    /// In (holding a place, or `None`: not bounded).
+    In(Option<Inside<'a>>),
+    /// No room now: wait for some on store route `i` ([`Shedder::admit_waiting`]).
+    Wait(usize),
+    /// Shed at once (no wait allowed): the route and the answer.
+    Shed((Route, Resp)),
+}
+
 /// The route a path reaches the store through, if it does.
 fn store_route(path: &str) -> Option<usize> {
     let route = if path == "/2fa/start" {
@@ -123,23 +133,50 @@ impl Shedder {
     /// Lets a request to `path` in, holding its place until the returned guard is dropped
     /// (`Ok(None)`: the path is not bounded, or shedding is off), or sheds it: the answer and
     /// its route.
+    #[cfg(test)]
     pub(super) async fn admit(&self, path: &str) -> Result<Option<Inside<'_>>, (Route, Resp)> {
+        match self.try_admit(path) {
+            Admission::In(inside) => Ok(inside),
+            Admission::Wait(i) => self.admit_waiting(i).await,
+            Admission::Shed(shed) => Err(shed),
+        }
+    }
+
+    /// [`Shedder::admit`] without waiting: in, shed, or to wait for room with
+    /// [`Shedder::admit_waiting`]. The server's request future then holds no waiting future
+    /// unless it waits.
+    pub(super) fn try_admit(&self, path: &str) -> Admission<'_> {
         if self.cfg.max_in_flight == 0 {
-            return Ok(None);
+            return Admission::In(None);
         }
         let Some(i) = store_route(path) else {
-            return Ok(None);
+            return Admission::In(None);
         };
         if let Some(inside) = self.enter() {
-            return Ok(Some(inside));
+            return Admission::In(Some(inside));
         }
-        if !self.cfg.max_wait.is_zero()
-            && let Some(inside) = self.wait().await
-        {
-            return Ok(Some(inside));
+        if self.cfg.max_wait.is_zero() {
+            return Admission::Shed(self.shed_one(i));
         }
+        Admission::Wait(i)
+    }
+
+    /// Waits up to `max_wait` for room on store route `i` (from [`Admission::Wait`]), else
+    /// sheds the request.
+    pub(super) async fn admit_waiting(
+        &self,
+        i: usize,
+    ) -> Result<Option<Inside<'_>>, (Route, Resp)> {
+        match self.wait().await {
+            Some(inside) => Ok(Some(inside)),
+            None => Err(self.shed_one(i)),
+        }
+    }
+
+    /// Counts a request shed on store route `i`; its route and answer.
+    fn shed_one(&self, i: usize) -> (Route, Resp) {
         self.shed[i].fetch_add(1, Ordering::Relaxed);
-        Err((SHED_ROUTES[i].0, self.answer()))
+        (SHED_ROUTES[i].0, self.answer())
     }
 
     /// A place, if there is room now.
