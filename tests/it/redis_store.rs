@@ -776,7 +776,7 @@ pub(crate) mod parity {
     //! different codes). This is what the receive script promises: `Verifier::match_message`'s
     //! rules, in Lua.
 
-    use super::{Redis, free_port, tmp, unique_prefix};
+    use super::{Redis, unique_prefix};
     use mo2fa_core::clock::{Clock, Millis, SystemClock};
     use mo2fa_core::metrics::Counters;
     use mo2fa_core::store::{MemoryStoreConfig, Status};
@@ -788,10 +788,7 @@ pub(crate) mod parity {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
     use std::collections::HashMap;
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
     use std::sync::atomic::Ordering;
-    use std::time::Duration;
 
     const ALICE: &str = "+15551230001";
     const BOB: &str = "bob@example.com";
@@ -1370,61 +1367,6 @@ pub(crate) mod parity {
         assert_eq!(get(&c.duplicates), N as u64);
         assert_eq!(get(&c.no_match), N as u64);
         assert_eq!(get(&c.messages), 2 * N as u64);
-    }
-
-    /// The call that finds a flight free sends it from its own task. When that caller gives
-    /// up while its flight is in the air (here its task is aborted), the flight still lands:
-    /// the flights in the air are counted, and the calls queued behind them go when they
-    /// land. Redis is paused so that the first calls' flights are in the air when they are
-    /// aborted; every call that was not aborted is answered.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_flight_lands_when_the_call_that_sent_it_gives_up() {
-        const N: u64 = 200;
-        let Some(redis) = Redis::start_own(free_port(), &tmp("abandoned")) else {
-            return;
-        };
-        let redis_cfg = RedisConfig {
-            prefix: unique_prefix("abandoned"),
-            timeout: std::time::Duration::from_secs(10),
-            ..RedisConfig::new(redis.url.clone())
-        };
-        let red = std::sync::Arc::new(RedisVerifier::new(Config::default(), redis_cfg).unwrap());
-        red.ready().await.expect("redis answers");
-        let mut pause = TcpStream::connect(&redis.addr).unwrap();
-        pause.write_all(b"CLIENT PAUSE 300 ALL\r\n").unwrap();
-        let mut ok = [0u8; 5];
-        pause.read_exact(&mut ok).unwrap();
-        assert_eq!(&ok, b"+OK\r\n");
-        let now = SystemClock.now_ms();
-        let calls: Vec<_> = (0..N)
-            .map(|i| {
-                let red = red.clone();
-                tokio::spawn(async move {
-                    let mut rng = ChaCha8Rng::seed_from_u64(i);
-                    red.start(&StartRequest::default(), now, &mut rng).await
-                })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        // The first calls took the flights; the others wait in the queue behind them.
-        let abandoned = |i: usize| i < 8 || i % 3 == 0;
-        for (i, call) in calls.iter().enumerate() {
-            if abandoned(i) {
-                call.abort();
-            }
-        }
-        let mut ids = std::collections::HashSet::new();
-        for (i, call) in calls.into_iter().enumerate() {
-            if !abandoned(i) {
-                let started = call
-                    .await
-                    .unwrap()
-                    .expect("a call nobody gave up is answered");
-                assert!(ids.insert(started.id.encode()), "one challenge per start");
-            }
-        }
-        let kept = (0..N as usize).filter(|&i| !abandoned(i)).count();
-        assert_eq!(ids.len(), kept);
     }
 }
 

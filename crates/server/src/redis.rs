@@ -391,18 +391,21 @@ impl RedisVerifier {
             .iter()
             .map(|p| format!("{p}pending"))
             .collect();
-        let insert = Script::new(&format!("{insert_fn}return insert(ARGV)\n"));
-        let receive = Script::new(&format!("{receive_fn}return receive(ARGV)\n"));
-        let batches = (!cluster && redis.batch).then(|| {
-            let batcher = |single: &Script, body: &str, name: &str| {
-                let batch = Script::new(&format!("{body}{}", batch::wrap(name)));
-                Batcher::new(conn.clone(), single.clone(), batch, route_keys[0].clone())
-            };
-            Batches {
-                insert: batcher(&insert, &insert_fn, "insert"),
-                receive: batcher(&receive, &receive_fn, "receive"),
+        // The batch tasks run on the runtime the verifier is made in (the server's, like the
+        // connection's driver); without one, every call goes on its own.
+        let batches = match tokio::runtime::Handle::try_current() {
+            Ok(_) if !cluster && redis.batch => {
+                let batcher = |body: &str, name: &str| {
+                    let script = Script::new(&format!("{body}{}", batch::wrap(name)));
+                    Batcher::spawn(conn.clone(), script, route_keys[0].clone())
+                };
+                Some(Batches {
+                    insert: batcher(&insert_fn, "insert"),
+                    receive: batcher(&receive_fn, "receive"),
+                })
             }
-        });
+            _ => None,
+        };
         Ok(Self {
             batches,
             shared: sms::SharedState::new(conn.clone(), &layout, redis.max_events),
@@ -413,8 +416,8 @@ impl RedisVerifier {
             cfg,
             redis,
             conn,
-            insert,
-            receive,
+            insert: Script::new(&format!("{insert_fn}return insert(ARGV)\n")),
+            receive: Script::new(&format!("{receive_fn}return receive(ARGV)\n")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
             sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),
             claim: Script::new(&format!("{prelude}{}", receive::CLAIM)),
