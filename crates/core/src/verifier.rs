@@ -9,7 +9,7 @@ use crate::clock::Millis;
 use crate::code::{Code, CodeSpec, CodeSpecError};
 use crate::dedupe::Dedupe;
 use crate::extract::{Candidates, MAX_CANDIDATES, extract};
-use crate::metrics::Counters;
+use crate::metrics::{Counter, Counters};
 use crate::sender::{Sender, SenderError};
 use crate::store::{
     ChallengeId, ChallengeView, InsertError, MatchOutcome, MemoryStore, MemoryStoreConfig,
@@ -183,11 +183,12 @@ impl Config {
 
     /// Protocol policy, code extraction and sender parsing: everything about a message that
     /// needs no store. `prefetch` sees the first candidate as soon as it is known, so a store
-    /// can start fetching while the sender is parsed.
+    /// can start fetching while the sender is parsed. A message carrying more candidates than
+    /// may be tried is counted in `stuffed`.
     pub fn prepare(
         &self,
         msg: &InboundMessage<'_>,
-        counters: &Counters,
+        stuffed: &impl Counter,
         prefetch: impl FnOnce(Code),
     ) -> Prepared {
         if !self
@@ -205,7 +206,7 @@ impl Config {
             prefetch(first);
         }
         if candidates.seen > self.max_candidates {
-            Counters::inc(&counters.stuffed);
+            Counters::inc(stuffed);
         }
         let sender = match Sender::parse(msg.sender) {
             Ok(s) => s,
@@ -489,7 +490,7 @@ impl<S: Store> Verifier<S> {
     fn match_message(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
         let (sender, candidates) = match self
             .cfg
-            .prepare(msg, &self.counters, |c| self.store.prefetch(c))
+            .prepare(msg, &self.counters.stuffed, |c| self.store.prefetch(c))
         {
             Prepared::Done(outcome) => return outcome,
             Prepared::Match { sender, candidates } => (sender, candidates),

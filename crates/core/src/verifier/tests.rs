@@ -295,11 +295,14 @@ fn an_unknown_protocol_verifies_only_when_accepted_explicitly() {
             protocol,
         };
         assert!(matches!(
-            Config::default().prepare(&m, &counters, |_| {}),
+            Config::default().prepare(&m, &counters.stuffed, |_| {}),
             Prepared::Done(ReceiveOutcome::Ignored { .. })
         ));
         assert!(
-            matches!(open.prepare(&m, &counters, |_| {}), Prepared::Match { .. }),
+            matches!(
+                open.prepare(&m, &counters.stuffed, |_| {}),
+                Prepared::Match { .. }
+            ),
             "{protocol:?}"
         );
     }
@@ -310,7 +313,7 @@ fn an_unknown_protocol_verifies_only_when_accepted_explicitly() {
         protocol: Some("sms"),
     };
     assert!(matches!(
-        open.prepare(&sms, &counters, |_| {}),
+        open.prepare(&sms, &counters.stuffed, |_| {}),
         Prepared::Done(ReceiveOutcome::Ignored { .. })
     ));
 }
@@ -329,7 +332,7 @@ fn prepare_decides_what_needs_no_store() {
             text,
             protocol,
         };
-        let p = cfg.prepare(&m, &counters, |c| first = Some(c));
+        let p = cfg.prepare(&m, &counters.stuffed, |c| first = Some(c));
         (p, first)
     };
     for protocol in [

@@ -17,10 +17,9 @@
 use super::batch::Args;
 use super::{Layout, RedisVerifier};
 use mo2fa_core::clock::Millis;
-use mo2fa_core::metrics::Counters;
 use mo2fa_core::store::{ChallengeId, Unavailable};
 use mo2fa_core::verifier::{Config, InboundMessage, Prepared, ReceiveOutcome};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Claims `ARGV[2]` in bucket `ARGV[1]` for `ARGV[3]` ms unless it has a record; answers
 /// `{1, record}` (a repeat, counted in `ARGV[4]`) or `{0, ''}`.
@@ -60,8 +59,9 @@ pub(super) struct Message {
 
 impl Message {
     pub fn prepare(cfg: &Config, msg: &InboundMessage<'_>) -> Self {
-        let prepared = Counters::default();
-        let (early, sender, codes) = match cfg.prepare(msg, &prepared, |_| {}) {
+        // A plain atomic: `Counters` keeps a shard per thread, too much to make per message.
+        let stuffed = AtomicU64::new(0);
+        let (early, sender, codes) = match cfg.prepare(msg, &stuffed, |_| {}) {
             Prepared::Done(outcome) => (super::early_text(&outcome), String::new(), Vec::new()),
             Prepared::Match { sender, candidates } => (
                 String::new(),
@@ -73,7 +73,7 @@ impl Message {
             early,
             sender,
             codes,
-            stuffed: prepared.stuffed.load(Ordering::Relaxed),
+            stuffed: stuffed.load(Ordering::Relaxed),
         }
     }
 
