@@ -284,13 +284,8 @@ impl<'a> Cursor<'a> {
                 }
                 loop {
                     self.skip(depth + 1)?;
-                    match self.peek()? {
-                        b',' => self.i += 1,
-                        b']' => {
-                            self.i += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if self.next_or_end(b']')? {
+                        return Some(());
                     }
                 }
             }
@@ -316,14 +311,20 @@ impl<'a> Cursor<'a> {
             let key = self.plain_str()?;
             self.eat(b':')?;
             member(self, key)?;
-            match self.peek()? {
-                b',' => self.i += 1,
-                b'}' => {
-                    self.i += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if self.next_or_end(b'}')? {
+                return Some(());
             }
         }
+    }
+
+    /// After a member or an element: a `,` (taken; `Some(false)`, another follows) or `close`
+    /// (taken; `Some(true)`, the object or array ends); anything else is not taken (`None`).
+    pub fn next_or_end(&mut self, close: u8) -> Option<bool> {
+        let next = self.peek()?;
+        if next != b',' && next != close {
+            return None;
+        }
+        self.i += 1;
+        Some(next == close)
     }
 }

@@ -204,13 +204,8 @@ fn fast_attempts(c: &mut Cursor<'_>, items: &mut Vec<(u64, Item)>) -> Option<()>
         }
         let att = fast_attempt(c)?;
         items.push((c.newlines, named(index, attempt(&att))));
-        match c.peek()? {
-            b',' => c.i += 1,
-            b']' => {
-                c.i += 1;
-                return Some(());
-            }
-            _ => return None,
+        if c.next_or_end(b']')? {
+            return Some(());
         }
     }
     None
