@@ -129,6 +129,7 @@ pub fn open(url: &str, timeout: Duration) -> Result<Conn, String> {
             .retries(2)
             .min_retry_wait(20)
             .max_retry_wait(200)
+            .tcp_settings(tcp_settings())
             .build()
             .map_err(|e| e.to_string())?;
         let config = ::redis::cluster::ClusterConfig::new()
@@ -138,7 +139,10 @@ pub fn open(url: &str, timeout: Duration) -> Result<Conn, String> {
             client.get_pending_async_connection_with_config(config),
         ));
     }
-    let client = ::redis::Client::open(url).map_err(|e| e.to_string())?;
+    let info = ::redis::IntoConnectionInfo::into_connection_info(url)
+        .map_err(|e| e.to_string())?
+        .set_tcp_settings(tcp_settings());
+    let client = ::redis::Client::open(info).map_err(|e| e.to_string())?;
     let manager = ::redis::aio::ConnectionManagerConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(Some(timeout))
@@ -147,6 +151,15 @@ pub fn open(url: &str, timeout: Duration) -> Result<Conn, String> {
     ConnectionManager::new_lazy_with_config(client, manager)
         .map(Conn::Single)
         .map_err(|e| e.to_string())
+}
+
+/// `TCP_NODELAY`, which the `redis` crate leaves off by default. With Nagle's algorithm on, a
+/// write waits while an earlier one is unacknowledged, and Redis acknowledges with its answer:
+/// the calls pipelined on the multiplexed connection (concurrent requests, batches in flight)
+/// then go one round trip apart, and at 20,000 webhooks/s the requests waited about 2 ms for
+/// Redis with the CPU half idle.
+pub fn tcp_settings() -> ::redis::io::tcp::TcpSettings {
+    ::redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
 
 /// Where the keys of one store live: their prefixes, per bucket in a cluster.
