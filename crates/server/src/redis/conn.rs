@@ -156,8 +156,8 @@ pub fn open(url: &str, timeout: Duration) -> Result<Conn, String> {
 /// `TCP_NODELAY`, which the `redis` crate leaves off by default. With Nagle's algorithm on, a
 /// write waits while an earlier one is unacknowledged, and Redis acknowledges with its answer:
 /// the calls pipelined on the multiplexed connection (concurrent requests, batches in flight)
-/// then go one round trip apart, and at 20,000 webhooks/s the requests waited about 2 ms for
-/// Redis with the CPU half idle.
+/// can go a round trip apart. (On loopback the change measured within noise: docs/performance.md,
+/// Redis round five.)
 pub fn tcp_settings() -> ::redis::io::tcp::TcpSettings {
     ::redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
