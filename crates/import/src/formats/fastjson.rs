@@ -78,7 +78,21 @@ impl<'a> Cursor<'a> {
         let (b, mut i, mut newlines) = (self.b, self.i, self.newlines);
         while i < b.len() {
             match b[i] {
-                b' ' | b'\t' | b'\r' => {}
+                b' ' => {
+                    // A run of spaces (a pretty-printed page's indentation), eight at a time.
+                    if let Some(w) = b.get(i..i + 8) {
+                        let mut word = [0u8; 8];
+                        word.copy_from_slice(w);
+                        let others = u64::from_le_bytes(word) ^ (ONES * u64::from(b' '));
+                        i += if others == 0 {
+                            8
+                        } else {
+                            (others.trailing_zeros() / 8) as usize
+                        };
+                        continue;
+                    }
+                }
+                b'\t' | b'\r' => {}
                 b'\n' => newlines += 1,
                 c => {
                     (self.i, self.newlines) = (i, newlines);

@@ -14,6 +14,7 @@
 //! `failed` or was `undelivered` cannot have been converted, so it is read as unconverted
 //! (marked inferred); any other status leaves conversion unknown.
 
+use super::fastjson::Cursor;
 use super::generic::{Columns, field, records};
 use super::{Format, Input, Item, Raw, Sink, Text, parse_price, parse_segments};
 use crate::error::ImportError;
@@ -30,8 +31,9 @@ pub fn read(mut input: Input, sink: &mut Sink<'_>) -> Result<(), ImportError> {
     })?;
     let first = head.iter().find(|b| !b.is_ascii_whitespace()).copied();
     if first == Some(b'{') {
-        super::json_lines(input, sink, |text| {
-            serde_json::from_slice::<Bulk>(text).map(|b| bulk_row(&b))
+        super::json_lines(input, sink, |text| match fast_bulk(text) {
+            Some(b) => Ok(bulk_row(&b)),
+            None => serde_json::from_slice::<Bulk>(text).map(|b| bulk_row(&b)),
         })
     } else {
         read_csv(input, sink)
@@ -101,7 +103,7 @@ fn csv_row(c: &Cols, rec: &ByteRecord) -> Result<Item, Fail> {
 }
 
 /// The fields of a BulkExport message record that are read; the others are skipped unbuilt.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct Bulk<'a> {
     #[serde(borrow, default)]
     to: Option<Text<'a>>,
@@ -119,6 +121,35 @@ struct Bulk<'a> {
     status: Option<Text<'a>>,
     #[serde(borrow, default)]
     direction: Option<Text<'a>>,
+}
+
+/// The fast path ([`super::fastjson`]): the [`Bulk`] record that `serde_json` would build from
+/// the line, or `None` to let `serde_json` read it (an escaped string in a field that is read,
+/// a duplicate field, text that is not UTF-8, an error...).
+fn fast_bulk(text: &[u8]) -> Option<Bulk<'_>> {
+    let mut c = Cursor::new(std::str::from_utf8(text).ok()?);
+    let mut b = Bulk::default();
+    let mut seen = 0u32;
+    c.object(|c, key| {
+        let (bit, slot) = match key {
+            "to" => (0, &mut b.to),
+            "date_sent" => (1, &mut b.date_sent),
+            "date_created" => (2, &mut b.date_created),
+            "num_segments" => (3, &mut b.num_segments),
+            "price" => (4, &mut b.price),
+            "price_unit" => (5, &mut b.price_unit),
+            "status" => (6, &mut b.status),
+            "direction" => (7, &mut b.direction),
+            _ => return c.skip(1),
+        };
+        if seen & (1 << bit) != 0 {
+            return None;
+        }
+        seen |= 1 << bit;
+        *slot = super::fast_text(c)?;
+        Some(())
+    })?;
+    c.at_end().then_some(b)
 }
 
 fn bulk_row(b: &Bulk) -> Item {
@@ -165,8 +196,11 @@ struct Fields<'a> {
 impl Fields<'_> {
     /// `names`: how this form spells to, date, segments and price (for messages).
     fn item(&self, names: [&'static str; 4]) -> Result<Item, Fail> {
-        let direction = self.direction.trim().to_ascii_lowercase();
-        if direction.starts_with("inbound") {
+        let direction = self.direction.trim().as_bytes();
+        if direction
+            .get(..7)
+            .is_some_and(|d| d.eq_ignore_ascii_case(b"inbound"))
+        {
             return Ok(Item::Skip("inbound message"));
         }
         let number = parse_number(self.to).ok_or((names[0], "not an E.164 number"))?;
@@ -179,8 +213,10 @@ impl Fields<'_> {
             // Priced in another currency: the dated USD table prices it instead (inferred).
             price_usd = None;
         }
-        let status = self.status.trim().to_ascii_lowercase();
-        let failed = matches!(status.as_str(), "failed" | "undelivered" | "canceled");
+        let status = self.status.trim();
+        let failed = ["failed", "undelivered", "canceled"]
+            .iter()
+            .any(|s| status.eq_ignore_ascii_case(s));
         Ok(Item::Send(Raw {
             ts_ms,
             number,
@@ -279,3 +315,6 @@ pub fn write_bulk<'r>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
