@@ -22,6 +22,7 @@ use parking_lot::Mutex;
 use rustc_hash::FxHashMap;
 use siphasher::sip::SipHasher13;
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 use std::hash::Hasher;
 
 const SHARDS: usize = 32;
@@ -85,18 +86,22 @@ impl<T: Clone> Dedupe<T> {
     /// which is then stored. The flag says whether `key` was seen before.
     pub fn get_or_insert_with(&self, key: &str, now: Millis, f: impl FnOnce() -> T) -> (T, bool) {
         let key = self.key(key);
-        let mut shard = self.shard(key).lock();
-        if let Some(answer) = shard.answers.get(&key) {
-            return (answer.clone(), true);
-        }
-        let answer = f();
-        if shard.order.len() >= self.per_shard
+        let mut guard = self.shard(key).lock();
+        let shard = &mut *guard;
+        // One probe of the table: the entry found is the one filled (a `get` then an `insert`
+        // looked the key up twice, each a likely cache miss in a table of a million).
+        let answer = match shard.answers.entry(key) {
+            Entry::Occupied(seen) => return (seen.get().clone(), true),
+            Entry::Vacant(slot) => slot.insert(f()).clone(),
+        };
+        shard.order.push_back((now, key));
+        // Over the shard's share by the one just added: the oldest goes (never the new one,
+        // since the share is at least one).
+        if shard.order.len() > self.per_shard
             && let Some((_, oldest)) = shard.order.pop_front()
         {
             shard.answers.remove(&oldest);
         }
-        shard.answers.insert(key, answer.clone());
-        shard.order.push_back((now, key));
         // Bounded by count: one order entry per answer, never more than a shard's share.
         debug_assert_eq!(shard.order.len(), shard.answers.len());
         debug_assert!(shard.answers.len() <= self.per_shard);
@@ -183,6 +188,24 @@ mod tests {
             d.get_or_insert_with(&format!("m{i}"), i, || i);
         }
         assert!(d.len() <= SHARDS * 2, "{}", d.len());
+    }
+
+    #[test]
+    fn a_full_shard_forgets_its_oldest_and_keeps_the_newest() {
+        // One entry per shard: every id lands in a full shard after the first few.
+        let d = Dedupe::new(u64::MAX, SHARDS, KEYS);
+        for i in 0..1_000u64 {
+            let id = format!("m{i}");
+            assert_eq!(d.get_or_insert_with(&id, i, || i), (i, false));
+            assert_eq!(d.get(&id), Some(i), "the newest is kept");
+            assert!(d.len() <= SHARDS);
+        }
+        // A shard holds one: whichever id shared a shard with a later one was forgotten.
+        let kept = (0..1_000u64)
+            .filter(|i| d.get(&format!("m{i}")).is_some())
+            .count();
+        assert_eq!(kept, d.len());
+        assert_eq!(d.get_or_insert_with("m999", 5, || 0), (999, true));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! client that stops reading is closed, [`WriteGuard`]), a cap on open connections (past it new
 //! ones are closed at once), and the optional private address for `/metrics` and the probes.
 
+use super::wake::InlineWake;
 use super::{App, PeerAddr};
 use crate::backend::Backend;
 use hyper::Request;
@@ -367,6 +368,8 @@ struct HeaderDeadline<F> {
     mark: Arc<ReadMark>,
     timeout: Duration,
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// The connection's own waker (hyper's body channel wakes it while it is polled).
+    wake: InlineWake,
 }
 
 /// How a connection served under [`HeaderDeadline`] ended.
@@ -388,6 +391,7 @@ impl<F> HeaderDeadline<F> {
             mark,
             timeout,
             timer: Box::pin(tokio::time::sleep_until(first.into())),
+            wake: InlineWake::new(),
         }
     }
 }
@@ -397,7 +401,8 @@ impl<F: Future<Output = Result<(), hyper::Error>>> Future for HeaderDeadline<F> 
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if let Poll::Ready(done) = this.conn.as_mut().poll(cx) {
+        let conn = &mut this.conn;
+        if let Poll::Ready(done) = this.wake.poll(cx, |cx| conn.as_mut().poll(cx)) {
             return Poll::Ready(done.map_err(ConnEnd::from));
         }
         while this.timer.as_mut().poll(cx).is_ready() {

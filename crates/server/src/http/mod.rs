@@ -16,6 +16,7 @@ mod per_core;
 mod rejected;
 mod shed;
 mod sms;
+mod wake;
 
 pub use conn::{
     BodyError, Deadlined, MAX_ANSWER_BYTES_UNREAD, MAX_METRICS_CONNECTIONS, Surface,
