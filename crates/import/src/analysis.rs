@@ -21,6 +21,11 @@ pub const MAX_IP_BLOCKS: usize = 200_000;
 pub const MAX_BUCKETS: usize = 4_000_000;
 /// Distinct days kept.
 pub const MAX_DAYS: usize = 20_000;
+/// Sends queued for [`Analysis::by_prefix`] before they are added in one loop: a log of many
+/// numbers fills that table past the caches, and a probe of it that misses, made alone for
+/// each row among the rest of the row's work, stalls the core; made back to back, the probes of
+/// a batch overlap their misses.
+const PREFIX_BATCH: usize = 64;
 
 /// Conversion rule: a cell is suspect when at least [`SUSPECT_MIN_KNOWN`] of its sends have a
 /// known outcome and their conversion is below this share of the whole log's.
@@ -123,7 +128,9 @@ pub struct Analysis {
     pub by_country: Vec<Agg>,
     pub by_day: BTreeMap<u64, Agg>,
     pub day_other: Agg,
-    pub by_prefix: Capped<u64>,
+    by_prefix: Capped<u64>,
+    /// Sends not yet in `by_prefix` (at most [`PREFIX_BATCH`]), in arrival order, keyed.
+    prefix_queue: Vec<(u64, Sent)>,
     pub by_carrier: Capped<(u16, u16)>,
     pub by_ip: Capped<Addr>,
     /// Per (hour since the epoch, country).
@@ -140,6 +147,7 @@ impl Analysis {
             by_day: BTreeMap::new(),
             day_other: Agg::default(),
             by_prefix: Capped::new(MAX_PREFIXES),
+            prefix_queue: Vec::with_capacity(PREFIX_BATCH),
             by_carrier: Capped::new(MAX_CARRIERS),
             by_ip: Capped::new(MAX_IP_BLOCKS),
             buckets: Capped::new(MAX_BUCKETS),
@@ -159,7 +167,10 @@ impl Analysis {
         } else {
             self.day_other.add(s);
         }
-        self.by_prefix.add(s.number / 10_000, s);
+        self.prefix_queue.push((s.number / 10_000, *s));
+        if self.prefix_queue.len() == PREFIX_BATCH {
+            self.add_queued();
+        }
         if let Some(c) = s.carrier {
             self.by_carrier.add(c, s);
         }
@@ -170,6 +181,29 @@ impl Analysis {
         self.buckets.add((hour, s.country), s);
         self.first_ms = self.first_ms.min(s.ts_ms);
         self.last_ms = self.last_ms.max(s.ts_ms);
+    }
+
+    /// Adds the queued sends to `by_prefix`, in the order they came (the table keeps the first
+    /// [`MAX_PREFIXES`] ranges it sees, so the order decides which go to "other").
+    fn add_queued(&mut self) {
+        for (k, s) in &self.prefix_queue {
+            self.by_prefix.add(*k, s);
+        }
+        self.prefix_queue.clear();
+    }
+
+    /// To be called once every send was added, before anything is read.
+    pub fn finish(&mut self) {
+        self.add_queued();
+    }
+
+    /// Spend by number range (a number without its last 4 digits).
+    pub fn by_prefix(&self) -> &Capped<u64> {
+        assert!(
+            self.prefix_queue.is_empty(),
+            "Analysis::finish was not called before reading by_prefix"
+        );
+        &self.by_prefix
     }
 
     /// Days the log covers (from its first to its last send, at least one hour).

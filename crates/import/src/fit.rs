@@ -109,6 +109,7 @@ pub fn fit(
     };
     let mut a = Analysis::new(countries.len());
     let stats = scanner.scan(files, &mut |s| a.add(s), on_bad)?;
+    a.finish();
     if a.total.sms == 0 {
         return Err(ImportError::Empty {
             bad: stats.bad,

@@ -74,7 +74,7 @@ fn breakdowns(im: &Imported) -> Value {
         .map(|(d, c)| with(agg(c), "day", json!(day_string(*d))))
         .collect();
     let by_prefix: Vec<Value> = a
-        .by_prefix
+        .by_prefix()
         .top(TOP)
         .iter()
         .map(|(p, c)| with(agg(c), "range", json!(mask_prefix(*p, show))))
@@ -101,7 +101,7 @@ fn breakdowns(im: &Imported) -> Value {
         "by_country": by_country,
         "by_day": by_day,
         "top_ranges": by_prefix,
-        "ranges_total": a.by_prefix.map.len() as u64 + u64::from(a.by_prefix.other.sms > 0),
+        "ranges_total": a.by_prefix().map.len() as u64 + u64::from(a.by_prefix().other.sms > 0),
         "by_carrier": by_carrier,
         "top_ip_blocks": by_ip,
     })

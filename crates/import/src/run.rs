@@ -67,6 +67,7 @@ pub fn import(
         },
         on_bad,
     )?;
+    analysis.finish();
     if analysis.total.sms == 0 {
         return Err(ImportError::Empty {
             bad: stats.bad,

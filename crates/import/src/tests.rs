@@ -355,6 +355,60 @@ fn suspect_cells_by_volume_without_conversion() {
     assert!((sus.spend_usd() - 56.0).abs() < 1e-9);
 }
 
+/// The sends queued for the range table are added in the order they came: past the table's
+/// limit, the ranges seen first keep their rows and later ones go to "other", as without the
+/// queue; a range queued but not yet added when the log ends is counted by `finish`.
+#[test]
+fn number_ranges_keep_the_first_seen_past_the_limit() {
+    use crate::analysis::MAX_PREFIXES;
+    let c = Countries::builtin();
+    let us = c.index("US").unwrap();
+    let mut a = crate::analysis::Analysis::new(c.len());
+    let send = |range: u64| Sent {
+        ts_ms: 1_793_577_600_000,
+        number: 12_000_000_000 + range * 10_000 + 7,
+        country: us,
+        ip: None,
+        account: 0,
+        converted: None,
+        price_usd: 0.01,
+        segments: 1,
+        carrier: None,
+        refused: false,
+        verified_ms: None,
+    };
+    // Every range once, 100 more than the table keeps; then a second send to the first range
+    // and to the last one; and an odd count, so the last batch is not full.
+    let ranges = MAX_PREFIXES as u64 + 100;
+    for r in 0..ranges {
+        a.add(&send(r));
+    }
+    a.add(&send(0));
+    a.add(&send(ranges - 1));
+    a.add(&send(1));
+    a.finish();
+    let t = a.by_prefix();
+    assert_eq!(t.map.len(), MAX_PREFIXES);
+    let row = |r: u64| {
+        t.map
+            .get(&((12_000_000_000 + r * 10_000) / 10_000))
+            .map(|a| a.sms)
+    };
+    assert_eq!(row(0), Some(2));
+    assert_eq!(
+        row(1),
+        Some(2),
+        "the send still queued at the end is counted"
+    );
+    assert_eq!(row(MAX_PREFIXES as u64 - 1), Some(1));
+    assert_eq!(row(MAX_PREFIXES as u64), None, "past the limit");
+    assert_eq!(
+        t.other.sms, 101,
+        "the 100 late ranges and the repeat of the last"
+    );
+    assert_eq!(a.total.sms, ranges + 3);
+}
+
 #[test]
 fn reverse_pricing_with_each_fallback() {
     let c = Countries::builtin();
