@@ -182,17 +182,19 @@ impl Secret {
         let mut offered = 0;
         let mut more = Vec::new();
         for part in header.split(',') {
-            let (k, v) = part
-                .trim()
-                .split_once('=')
+            let part = trim(part);
+            let eq = part
+                .bytes()
+                .position(|b| b == b'=')
                 .ok_or(SignatureError::Malformed("expected key=value pairs"))?;
-            match k.trim() {
-                "t" if timestamp.is_none() => timestamp = Some(v.trim()),
+            let (k, v) = (&part[..eq], &part[eq + 1..]);
+            match trim(k) {
+                "t" if timestamp.is_none() => timestamp = Some(trim(v)),
                 "t" => return Err(SignatureError::Malformed("more than one t")),
                 "v1" => {
                     match first.get_mut(offered) {
-                        Some(slot) => *slot = v.trim(),
-                        None => more.push(v.trim()),
+                        Some(slot) => *slot = trim(v),
+                        None => more.push(trim(v)),
                     }
                     offered += 1;
                 }
@@ -278,6 +280,19 @@ impl Secret {
                 ("webhook-signature", self.sign_standard(id, t, body)),
             ],
         }
+    }
+}
+
+/// `s.trim()`, without its Unicode tables when there is nothing to trim: a string that starts
+/// and ends with an ASCII byte that is not whitespace (as a signature header's pieces do) is
+/// returned as it is, anything else goes to `str::trim`.
+fn trim(s: &str) -> &str {
+    let kept = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii() && !(*b as char).is_whitespace());
+    let bytes = s.as_bytes();
+    if kept(bytes.first()) && kept(bytes.last()) {
+        s
+    } else {
+        s.trim()
     }
 }
 

@@ -425,7 +425,30 @@ mod properties {
         }
     }
 
+    /// The signature header's trim is `str::trim` on every ASCII byte and some Unicode
+    /// whitespace, at either end, around pieces of any length.
+    #[test]
+    fn trim_is_str_trim() {
+        let ends: Vec<String> = (0u8..128)
+            .map(|b| char::from(b).to_string())
+            .chain(["\u{a0}", "\u{85}", "\u{2003}", "\u{3000}", "é", "  ", ""].map(String::from))
+            .collect();
+        for a in &ends {
+            for b in &ends {
+                for mid in ["", "x", "t=1", " v1 ", "\u{a0}"] {
+                    let s = format!("{a}{mid}{b}");
+                    assert_eq!(trim(&s), s.trim(), "{s:?}");
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn trim_agrees_with_str_trim(s in "\\PC{0,8}|[ \t\n\x0b\x0c\r\u{a0}a=,]{0,8}") {
+            prop_assert_eq!(trim(&s), s.trim());
+        }
+
         #[test]
         fn mac_eq_agrees_with_eq(a in any::<[u8; 32]>(), b in any::<[u8; 32]>()) {
             prop_assert_eq!(bool::from(mac_eq(&a, &b)), a == b);
