@@ -46,6 +46,14 @@ impl Counter for AtomicU64 {
     }
 }
 
+/// A count kept for a moment by one thread, to be added to a shared counter later (or not).
+impl Counter for std::cell::Cell<u64> {
+    #[inline]
+    fn add(&self, n: u64) {
+        self.set(self.get() + n);
+    }
+}
+
 impl Counter for Count {
     #[inline]
     fn add(&self, n: u64) {

@@ -16,6 +16,7 @@ use crate::store::{
     NewChallenge, Status, Store,
 };
 use rand::Rng;
+use std::cell::Cell;
 use std::fmt;
 
 /// Protocols a message can arrive over, as Blooio names them. SMS sender ids can be spoofed, so
@@ -488,10 +489,15 @@ impl<S: Store> Verifier<S> {
     }
 
     fn match_message(&self, msg: &InboundMessage<'_>, now: Millis) -> ReceiveOutcome {
-        let (sender, candidates) = match self
+        let prepared = self
             .cfg
-            .prepare(msg, &self.counters.stuffed, |c| self.store.prefetch(c))
-        {
+            .prepare(msg, &self.counters.stuffed, |c| self.store.prefetch(c));
+        self.match_prepared(prepared, now)
+    }
+
+    /// The store's half of [`Self::match_message`]: offers the prepared candidates.
+    fn match_prepared(&self, prepared: Prepared, now: Millis) -> ReceiveOutcome {
+        let (sender, candidates) = match prepared {
             Prepared::Done(outcome) => return outcome,
             Prepared::Match { sender, candidates } => (sender, candidates),
         };
@@ -523,9 +529,19 @@ impl<S: Store> Verifier<S> {
     ) -> (ReceiveOutcome, bool) {
         // An empty id would make unrelated deliveries share one answer; the adapter refuses it.
         debug_assert!(!delivery_id.is_empty(), "empty delivery id");
-        let (recorded, repeat) = self
-            .dedupe
-            .get_or_insert_with(delivery_id, now, || Recorded::from(self.receive(msg, now)));
+        // Prepared before the dedupe table is probed, so that the store's fetch of the first
+        // candidate (`prefetch`) is under way while the probe waits for its own cache miss:
+        // with hundreds of thousands of deliveries and challenges both are misses, and they
+        // used to come one after the other. A repeat discards the preparation; `stuffed` is
+        // counted for a first delivery only, as it was.
+        let stuffed = Cell::new(0);
+        let prepared = self.cfg.prepare(msg, &stuffed, |c| self.store.prefetch(c));
+        let (recorded, repeat) = self.dedupe.get_or_insert_with(delivery_id, now, || {
+            Counters::add(&self.counters.stuffed, stuffed.get());
+            let outcome = self.match_prepared(prepared, now);
+            count_outcome(&self.counters, &outcome);
+            Recorded::from(outcome)
+        });
         let outcome = recorded.outcome();
         if repeat {
             Counters::inc(&self.counters.duplicates);

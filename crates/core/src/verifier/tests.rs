@@ -191,6 +191,38 @@ fn stuffed_message_cannot_hit_other_pending_codes() {
     assert_eq!(v.counters.stuffed.load(Ordering::Relaxed), 1);
 }
 
+/// `receive_once` prepares a message before its dedupe probe: a repeat must still count
+/// nothing of the message again (no stuffing, no outcome), only the duplicate.
+#[test]
+fn a_repeated_stuffed_delivery_is_counted_once() {
+    let v = verifier(Config::default());
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let codes: Vec<String> = (0..5)
+        .map(|_| {
+            code_text(
+                &v,
+                &v.start(&StartRequest::default(), T0, &mut rng).unwrap(),
+            )
+        })
+        .collect();
+    let text = codes.join(" ");
+    let m = msg("+15550100667", &text);
+    let (first, repeat) = v.receive_once("m_1", &m, T0);
+    assert!(matches!(first, ReceiveOutcome::Verified { .. }) && !repeat);
+    let (again, repeat) = v.receive_once("m_1", &m, T0 + 1);
+    assert_eq!((again, repeat), (first, true));
+    let c = &v.counters;
+    assert_eq!(c.stuffed.load(Ordering::Relaxed), 1);
+    assert_eq!(c.messages.load(Ordering::Relaxed), 1);
+    assert_eq!(c.verifications.load(Ordering::Relaxed), 1);
+    assert_eq!(c.duplicates.load(Ordering::Relaxed), 1);
+    assert_eq!(v.pending(), 4);
+    // A first delivery that is not stuffed adds nothing to `stuffed`.
+    let (_, repeat) = v.receive_once("m_2", &msg("+15550100667", &codes[1]), T0);
+    assert!(!repeat);
+    assert_eq!(c.stuffed.load(Ordering::Relaxed), 1);
+}
+
 /// Issue 23: polite words around the code verify it and are not counted as stuffing.
 #[test]
 fn polite_replies_verify_and_are_not_stuffing() {

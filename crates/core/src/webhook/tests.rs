@@ -408,7 +408,53 @@ mod properties {
         }
     }
 
+    /// The word-wise comparison says "equal" exactly when every byte is: each single bit of
+    /// either MAC flipped, in every position, reads as different.
+    #[test]
+    fn mac_eq_is_byte_equality() {
+        let a: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a);
+        assert!(bool::from(mac_eq(&a, &a)));
+        assert!(bool::from(mac_eq(&[0; 32], &[0; 32])));
+        for byte in 0..32 {
+            for bit in 0..8 {
+                let mut b = a;
+                b[byte] ^= 1 << bit;
+                assert!(!bool::from(mac_eq(&a, &b)), "{byte}.{bit}");
+                assert!(!bool::from(mac_eq(&b, &a)), "{byte}.{bit}");
+            }
+        }
+    }
+
+    /// The signature header's trim is `str::trim` on every ASCII byte and some Unicode
+    /// whitespace, at either end, around pieces of any length.
+    #[test]
+    fn trim_is_str_trim() {
+        let ends: Vec<String> = (0u8..128)
+            .map(|b| char::from(b).to_string())
+            .chain(["\u{a0}", "\u{85}", "\u{2003}", "\u{3000}", "é", "  ", ""].map(String::from))
+            .collect();
+        for a in &ends {
+            for b in &ends {
+                for mid in ["", "x", "t=1", " v1 ", "\u{a0}"] {
+                    let s = format!("{a}{mid}{b}");
+                    assert_eq!(trim(&s), s.trim(), "{s:?}");
+                }
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn trim_agrees_with_str_trim(s in "\\PC{0,8}|[ \t\n\x0b\x0c\r\u{a0}a=,]{0,8}") {
+            prop_assert_eq!(trim(&s), s.trim());
+        }
+
+        #[test]
+        fn mac_eq_agrees_with_eq(a in any::<[u8; 32]>(), b in any::<[u8; 32]>()) {
+            prop_assert_eq!(bool::from(mac_eq(&a, &b)), a == b);
+            prop_assert!(bool::from(mac_eq(&a, &a)));
+        }
+
         #[test]
         fn parsing_never_panics(body in proptest::collection::vec(any::<u8>(), 0..400)) {
             if let Ok(e) = Event::parse(&body) {
