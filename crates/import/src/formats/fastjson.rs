@@ -342,3 +342,27 @@ impl<'a> Cursor<'a> {
         Some(next == close)
     }
 }
+
+/// For the fast paths' differential tests: `text` with each edit applied in turn. An edit is
+/// (position, operation, byte): remove the byte there; insert, or write over it, one of
+/// `picks` or the edit's own byte (chosen by the byte); or repeat the byte there.
+#[cfg(test)]
+pub fn mutate(mut text: Vec<u8>, edits: &[(usize, usize, u8)], picks: &[u8]) -> Vec<u8> {
+    for &(at, op, byte) in edits {
+        if text.is_empty() {
+            break;
+        }
+        let at = at % text.len();
+        let i = usize::from(byte) % (picks.len() + 1);
+        let pick = picks.get(i).copied().unwrap_or(byte);
+        match op {
+            0 => {
+                text.remove(at);
+            }
+            1 => text.insert(at, pick),
+            2 => text[at] = pick,
+            _ => text.insert(at, text[at]),
+        }
+    }
+    text
+}

@@ -3,6 +3,7 @@
 
 use super::{DEDUPE_WINDOW, Event, Recent, fast_event, id_hash};
 use crate::formats::Text;
+use crate::formats::fastjson::mutate;
 use proptest::prelude::*;
 
 fn show(t: &Option<Text<'_>>) -> String {
@@ -116,17 +117,7 @@ proptest! {
     /// path never reads it differently from serde_json.
     #[test]
     fn mutated_events_agree(edits in prop::collection::vec((0usize..400, 0usize..4, 0u8..128), 1..4)) {
-        let mut line = EVENT.as_bytes().to_vec();
-        for (at, op, byte) in edits {
-            let at = at % line.len();
-            let pick = [b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'e', b'-', b'.', b'0', b' ', b'u', b'n', byte];
-            match op {
-                0 => { line.remove(at); }
-                1 => line.insert(at, pick[usize::from(byte) % pick.len()]),
-                2 => line[at] = pick[usize::from(byte) % pick.len()],
-                _ => { let b = line[at]; line.insert(at, b); }
-            }
-        }
+        let line = mutate(EVENT.as_bytes().to_vec(), &edits, b"\"\\{}[],:e-.0 un");
         agree(&line);
     }
 }

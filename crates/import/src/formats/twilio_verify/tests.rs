@@ -2,6 +2,7 @@
 //! `serde_json` reader alone, whatever the page holds.
 
 use super::{Count, read, slow};
+use crate::formats::fastjson::mutate;
 use crate::formats::{Item, Sink};
 use crate::source::Input;
 use proptest::prelude::*;
@@ -155,17 +156,7 @@ proptest! {
     /// Pages with a few bytes cut, repeated or replaced read the same on both paths.
     #[test]
     fn mutated_pages_agree(edits in prop::collection::vec((0usize..2000, 0usize..4, 0u8..128), 1..4)) {
-        let mut text = page(&[ATTEMPT, ATTEMPT]).into_bytes();
-        for (at, op, byte) in edits {
-            let at = at % text.len();
-            let pick = [b'"', b'\\', b'{', b'}', b'[', b']', b',', b':', b'e', b'-', b'\n', b'0', b' ', b'n', byte];
-            match op {
-                0 => { text.remove(at); }
-                1 => text.insert(at, pick[usize::from(byte) % pick.len()]),
-                2 => text[at] = pick[usize::from(byte) % pick.len()],
-                _ => { let b = text[at]; text.insert(at, b); }
-            }
-        }
+        let text = mutate(page(&[ATTEMPT, ATTEMPT]).into_bytes(), &edits, b"\"\\{}[],:e-\n0 n");
         agree(&text);
     }
 }
