@@ -145,12 +145,7 @@ fn fast_event(text: &[u8]) -> Option<Event<'_>> {
             "detail" => return None, // an envelope
             _ => return c.skip(1),
         };
-        if seen & (1 << bit) != 0 {
-            return None;
-        }
-        seen |= 1 << bit;
-        *slot = super::fast_text(c)?;
-        Some(())
+        super::fast_field(c, &mut seen, bit, slot)
     })?;
     c.at_end().then_some(e)
 }

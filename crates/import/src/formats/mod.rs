@@ -236,6 +236,23 @@ fn fast_text<'a>(c: &mut fastjson::Cursor<'a>) -> Option<Option<Text<'a>>> {
     })
 }
 
+/// The fast path's reading of a record's field number `bit` into `slot`, marking it in `seen`:
+/// `None` (leave the record to `serde_json`) for a field given twice, which `serde_json` refuses,
+/// or a value [`fast_text`] does not take.
+fn fast_field<'a>(
+    c: &mut fastjson::Cursor<'a>,
+    seen: &mut u32,
+    bit: u32,
+    slot: &mut Option<Text<'a>>,
+) -> Option<()> {
+    if *seen & (1 << bit) != 0 {
+        return None;
+    }
+    *seen |= 1 << bit;
+    *slot = fast_text(c)?;
+    Some(())
+}
+
 /// `true`/`false` and the spellings logs use for them; `None` for empty, `Err` for others.
 pub(crate) fn parse_bool(s: &str) -> Result<Option<bool>, ()> {
     let t = s.trim();

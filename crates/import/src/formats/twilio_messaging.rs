@@ -142,12 +142,7 @@ fn fast_bulk(text: &[u8]) -> Option<Bulk<'_>> {
             "direction" => (7, &mut b.direction),
             _ => return c.skip(1),
         };
-        if seen & (1 << bit) != 0 {
-            return None;
-        }
-        seen |= 1 << bit;
-        *slot = super::fast_text(c)?;
-        Some(())
+        super::fast_field(c, &mut seen, bit, slot)
     })?;
     c.at_end().then_some(b)
 }

@@ -158,7 +158,7 @@ pub fn open(url: &str, timeout: Duration) -> Result<Conn, String> {
 /// the calls pipelined on the multiplexed connection (concurrent requests, batches in flight)
 /// can go a round trip apart. (On loopback the change measured within noise: docs/performance.md,
 /// Redis round five.)
-pub fn tcp_settings() -> ::redis::io::tcp::TcpSettings {
+fn tcp_settings() -> ::redis::io::tcp::TcpSettings {
     ::redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
 
