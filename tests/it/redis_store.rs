@@ -1368,6 +1368,113 @@ pub(crate) mod parity {
         assert_eq!(get(&c.no_match), N as u64);
         assert_eq!(get(&c.messages), 2 * N as u64);
     }
+
+    /// `max_pending` holds within a batch: the insert script reads the pending set's size once
+    /// per batch and counts each insert's `ZADD` itself, so many starts at once against a bound
+    /// of `LIMIT` make exactly `LIMIT` challenges, refuse the rest as full, and Redis holds
+    /// exactly `LIMIT` pending.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn max_pending_holds_within_a_batch() {
+        const N: usize = 300;
+        const LIMIT: usize = 70;
+        let Some(redis) = Redis::shared("batched-bound") else {
+            return;
+        };
+        let redis_cfg = RedisConfig {
+            prefix: unique_prefix("batched-bound"),
+            max_pending: LIMIT,
+            timeout: std::time::Duration::from_secs(10),
+            ..RedisConfig::new(redis.url.clone())
+        };
+        let prefix = redis_cfg.prefix.clone();
+        let red = std::sync::Arc::new(RedisVerifier::new(Config::default(), redis_cfg).unwrap());
+        let now = SystemClock.now_ms();
+        let mut starts = tokio::task::JoinSet::new();
+        for i in 0..N {
+            let red = red.clone();
+            starts.spawn(async move {
+                let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
+                red.start(&StartRequest::default(), now, &mut rng).await
+            });
+        }
+        let answers = starts.join_all().await;
+        let made = answers.iter().filter(|a| a.is_ok()).count();
+        let full = answers
+            .iter()
+            .filter(|a| matches!(a, Err(StartError::Store(_))))
+            .count();
+        assert_eq!((made, full), (LIMIT, N - LIMIT), "made and refused as full");
+        let (calls, batches) = red.batch_stats().expect("a single Redis batches");
+        assert!(batches < calls, "{batches} batches for {calls} calls");
+        let mut conn = ::redis::Client::open(redis.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let pending: usize = ::redis::cmd("ZCARD")
+            .arg(format!("{prefix}pending"))
+            .query(&mut conn)
+            .unwrap();
+        assert_eq!(pending, LIMIT);
+    }
+
+    /// A code already in Redis: held by a challenge still pending by the caller's clock it is
+    /// not taken (the next draw is), held by one whose time is up by the caller's clock (Redis'
+    /// own TTL not yet run out) it is taken over. The code to plant is learned from a verifier
+    /// on another prefix, given the same seed: it draws the same code.
+    #[tokio::test]
+    async fn a_held_code_is_taken_only_when_its_holder_is_due() {
+        let Some(redis) = Redis::shared("held-code") else {
+            return;
+        };
+        let mut conn = ::redis::Client::open(redis.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let cfg = Config {
+            code_attempts: 2,
+            ..Config::default()
+        };
+        let now = SystemClock.now_ms();
+        let start = |prefix: &str| {
+            let red = RedisVerifier::new(
+                cfg.clone(),
+                RedisConfig {
+                    prefix: prefix.to_string(),
+                    ..RedisConfig::new(redis.url.clone())
+                },
+            )
+            .unwrap();
+            async move {
+                let mut rng = ChaCha8Rng::seed_from_u64(42);
+                red.start(&StartRequest::default(), now, &mut rng)
+                    .await
+                    .unwrap()
+            }
+        };
+        let scratch = start(&unique_prefix("held-scratch")).await;
+        for (holder_expires, taken_over) in [(now + 60_000, false), (now, true)] {
+            let prefix = unique_prefix("held-code");
+            let code_key = format!("{prefix}code:{}", scratch.code.0);
+            // Another challenge holds the code; Redis keeps the key a minute either way.
+            let _: () = ::redis::cmd("SET")
+                .arg(&code_key)
+                .arg(format!("AAAAAAAAAAAA {holder_expires} "))
+                .arg("PX")
+                .arg(60_000)
+                .query(&mut conn)
+                .unwrap();
+            let started = start(&prefix).await;
+            let held: String = ::redis::cmd("GET").arg(&code_key).query(&mut conn).unwrap();
+            let ours = held.starts_with(&started.id.encode());
+            assert_eq!(started.code == scratch.code, taken_over, "{started:?}");
+            assert_eq!(ours, taken_over, "{held}");
+            if !taken_over {
+                let other = format!("{prefix}code:{}", started.code.0);
+                let held: String = ::redis::cmd("GET").arg(&other).query(&mut conn).unwrap();
+                assert!(held.starts_with(&started.id.encode()), "{held}");
+            }
+        }
+    }
 }
 
 /// The model-based test the memory store has (random operations against a model), run with the
