@@ -490,11 +490,9 @@ impl RedisVerifier {
             };
         }
         let script = if receive { &self.receive } else { &self.insert };
-        let mut inv = script.key(route);
-        for a in args.into_inner() {
-            inv.arg(a);
-        }
-        inv.invoke_async(&mut self.conn.clone())
+        let mut cmd = batch::evalsha(script, route, 192);
+        args.append_to(&mut cmd);
+        batch::eval(&mut self.conn.clone(), script, &cmd)
             .await
             .map_err(|e| self.down(e))
     }

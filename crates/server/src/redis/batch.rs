@@ -20,7 +20,9 @@
 //! cluster the calls of one batch would have to share a slot.
 
 use super::conn::Conn;
-use ::redis::{RedisError, Script, ToRedisArgs, Value};
+use ::redis::{Arg, Cmd, ErrorKind, RedisError, Script, ServerErrorKind, ToRedisArgs, Value};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -65,18 +67,55 @@ return out
     )
 }
 
-/// One call's arguments, as the single-call script would get them in `ARGV`.
-#[derive(Default)]
-pub(super) struct Args(Vec<Vec<u8>>);
+/// One call's arguments, as the single-call script would get them in `ARGV`, packed in one
+/// buffer (a command without a name), so that a call's arguments cost two allocations however
+/// many there are, and go into the script call by one copy each.
+pub(super) struct Args(Cmd);
+
+impl Default for Args {
+    fn default() -> Self {
+        // Room for an insert's or a receive's usual arguments.
+        Self(Cmd::with_capacity(12, 256))
+    }
+}
 
 impl Args {
     pub(super) fn arg(&mut self, a: impl ToRedisArgs) -> &mut Self {
-        a.write_redis_args(&mut self.0);
+        self.0.arg(a);
         self
     }
 
-    pub(super) fn into_inner(self) -> Vec<Vec<u8>> {
-        self.0
+    fn len(&self) -> usize {
+        self.0.args_iter().len()
+    }
+
+    /// Appends the arguments to `cmd`.
+    pub(super) fn append_to(&self, cmd: &mut Cmd) {
+        for a in self.0.args_iter() {
+            // `Args` never holds a cursor argument (only `Cmd::cursor_arg` makes one).
+            if let Arg::Simple(a) = a {
+                cmd.arg(a);
+            }
+        }
+    }
+}
+
+/// An `EVALSHA` of `script` with its one key, `route`, and room for `bytes` of arguments.
+pub(super) fn evalsha(script: &Script, route: &str, bytes: usize) -> Cmd {
+    let mut cmd = Cmd::with_capacity(4, bytes + 96);
+    cmd.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(route);
+    cmd
+}
+
+/// Sends `cmd`, an [`evalsha`] of `script`; if Redis does not have the script (restarted,
+/// flushed), loads it and sends `cmd` again, as `Script::invoke_async` does.
+pub(super) async fn eval(conn: &mut Conn, script: &Script, cmd: &Cmd) -> Result<Value, RedisError> {
+    match cmd.query_async(conn).await {
+        Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+            script.load_async(conn).await?;
+            cmd.query_async(conn).await
+        }
+        answer => answer,
     }
 }
 
@@ -115,12 +154,7 @@ impl Batcher {
     /// have taken effect, like a single call whose answer was lost).
     pub(super) async fn call(&self, args: Args) -> Result<Value, Arc<RedisError>> {
         let (answer, answered) = oneshot::channel();
-        let lost = || {
-            Arc::new(RedisError::from((
-                ::redis::ErrorKind::Io,
-                "the batch task is gone",
-            )))
-        };
+        let lost = || Arc::new(RedisError::from((ErrorKind::Io, "the batch task is gone")));
         self.queue.send(Job { args, answer }).map_err(|_| lost())?;
         answered.await.map_err(|_| lost())?
     }
@@ -133,10 +167,12 @@ async fn run(
     route: String,
     stats: Arc<Stats>,
 ) {
-    let mut flights = tokio::task::JoinSet::new();
+    // The batches in flight are polled by this task rather than spawned: a spawn is a task
+    // to schedule (and, on an idle runtime, a parked worker woken to steal it) per batch.
+    let mut flights = FuturesUnordered::new();
     loop {
         tokio::select! {
-            Some(_) = flights.join_next(), if !flights.is_empty() => {}
+            Some(()) = flights.next(), if !flights.is_empty() => {}
             job = jobs.recv(), if flights.len() < MAX_IN_FLIGHT => {
                 let Some(first) = job else { break };
                 let mut batch = vec![first];
@@ -153,26 +189,25 @@ async fn run(
                 }
                 stats.calls.fetch_add(batch.len() as u64, Ordering::Relaxed);
                 stats.batches.fetch_add(1, Ordering::Relaxed);
-                flights.spawn(send(conn.clone(), script.clone(), route.clone(), batch));
+                flights.push(send(conn.clone(), &script, &route, batch));
             }
         }
     }
-    while flights.join_next().await.is_some() {}
+    while flights.next().await.is_some() {}
 }
 
 /// Sends one batch and hands each call its answer.
-async fn send(mut conn: Conn, script: Script, route: String, batch: Vec<Job>) {
-    let mut inv = script.key(&route);
+async fn send(mut conn: Conn, script: &Script, route: &str, batch: Vec<Job>) {
+    // An insert's or a receive's arguments are about 150 bytes.
+    let mut cmd = evalsha(script, route, batch.len() * 192);
     for job in &batch {
-        inv.arg(job.args.0.len());
-        for a in &job.args.0 {
-            inv.arg(&a[..]);
-        }
+        cmd.arg(job.args.len());
+        job.args.append_to(&mut cmd);
     }
-    let answers = match inv.invoke_async::<Value>(&mut conn).await {
+    let answers = match eval(&mut conn, script, &cmd).await {
         Ok(Value::Array(answers)) if answers.len() == batch.len() => Ok(answers),
         Ok(other) => Err(Arc::new(RedisError::from((
-            ::redis::ErrorKind::Parse,
+            ErrorKind::Parse,
             "unreadable batch answer",
             format!("{other:?}"),
         )))),
