@@ -224,6 +224,22 @@ impl Config {
     }
 }
 
+/// The [`Counters`] fields [`count_outcome`] adds to for `outcome`, by their
+/// [`Counters::field`] names: what a reader of counted outcomes needs to look at again.
+pub fn outcome_fields(outcome: &ReceiveOutcome) -> &'static [&'static str] {
+    match outcome {
+        ReceiveOutcome::Verified { .. } => &["messages", "verifications"],
+        ReceiveOutcome::SenderMismatch { locked: true, .. } => {
+            &["messages", "sender_mismatches", "locked"]
+        }
+        ReceiveOutcome::SenderMismatch { locked: false, .. } => &["messages", "sender_mismatches"],
+        ReceiveOutcome::Expired { .. } => &["messages", "expired"],
+        ReceiveOutcome::NoMatch { .. } => &["messages", "no_match"],
+        ReceiveOutcome::NoCode => &["messages", "no_code"],
+        ReceiveOutcome::Ignored { .. } => &["messages", "ignored"],
+    }
+}
+
 /// Counts one handled message by its outcome.
 pub fn count_outcome(c: &Counters, outcome: &ReceiveOutcome) {
     Counters::inc(&c.messages);

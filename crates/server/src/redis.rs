@@ -50,7 +50,7 @@ use mo2fa_core::store::Unavailable;
 use mo2fa_core::store::{ChallengeId, Status};
 use mo2fa_core::verifier::{
     Config, ConfigError, InboundMessage, ReceiveOutcome, StartError, StartRequest, Started,
-    StatusView, count_outcome,
+    StatusView, count_outcome, outcome_fields,
 };
 use std::future::Future;
 use std::sync::Arc;
@@ -621,7 +621,8 @@ impl SweepJob {
             live += pending;
             flats.push(recorded);
         }
-        self.tally.replied(|c| Counters::add(&c.expired, expired));
+        self.tally
+            .replied(["expired"], |c| Counters::add(&c.expired, expired));
         self.tally.recorded(&sum_records(&flats));
         self.pending.store(live, Ordering::Relaxed);
         Ok(expired)
@@ -766,8 +767,10 @@ impl Backend for RedisVerifier {
             .await;
             let tally = &self.tally;
             match &result {
-                Ok(_) => tally.replied(|c| Counters::inc(&c.starts)),
-                Err(StartError::Store(_)) => tally.replied(|c| Counters::inc(&c.starts_refused)),
+                Ok(_) => tally.replied(["starts"], |c| Counters::inc(&c.starts)),
+                Err(StartError::Store(_)) => {
+                    tally.replied(["starts_refused"], |c| Counters::inc(&c.starts_refused))
+                }
                 // Perhaps started (the answer lost), perhaps not: Redis' record will tell.
                 Err(StartError::Unavailable(_)) => Counters::inc(&tally.shown.store_unavailable),
                 // Refused before Redis was asked, or after every round's draws were taken.
@@ -824,11 +827,17 @@ impl Backend for RedisVerifier {
             }
             .await;
             match &answer {
-                Ok((_, true)) => self.tally.replied(|c| Counters::inc(&c.duplicates)),
-                Ok((outcome, false)) => self.tally.replied(|c| {
-                    Counters::add(&c.stuffed, m.stuffed);
-                    count_outcome(c, outcome);
-                }),
+                Ok((_, true)) => self
+                    .tally
+                    .replied(["duplicates"], |c| Counters::inc(&c.duplicates)),
+                Ok((outcome, false)) => {
+                    let stuffed: &[&str] = if m.stuffed > 0 { &["stuffed"] } else { &[] };
+                    let names = outcome_fields(outcome).iter().chain(stuffed).copied();
+                    self.tally.replied(names, |c| {
+                        Counters::add(&c.stuffed, m.stuffed);
+                        count_outcome(c, outcome);
+                    })
+                }
                 // The script may have run: its counts reach `counters()` at the next sweep.
                 Err(_) => Counters::inc(&self.tally.shown.store_unavailable),
             }
@@ -858,7 +867,8 @@ impl Backend for RedisVerifier {
             };
             let Some(text) = seen else { return Ok(None) };
             let outcome = receive::parse_recorded(&text)?;
-            self.tally.replied(|c| Counters::inc(&c.duplicates));
+            self.tally
+                .replied(["duplicates"], |c| Counters::inc(&c.duplicates));
             Ok(Some(outcome))
         }
     }

@@ -55,10 +55,17 @@ impl Tally {
         }
     }
 
-    /// Counts answers that came back (`count` adds to `replied`), then shows them.
-    pub(super) fn replied(&self, count: impl FnOnce(&Counters)) {
+    /// Counts an answer that came back (`count` adds to `replied`, to the counters `names` and
+    /// no others), then shows it. Only those are raised: a counter the answer did not add to
+    /// was raised to its `replied` total before. (Raising all twelve would read every shard of
+    /// each on every request.)
+    pub(super) fn replied<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n str>,
+        count: impl FnOnce(&Counters),
+    ) {
         count(&self.replied);
-        for name in RECORDED {
+        for name in names {
             if let Some(c) = self.replied.field(name) {
                 self.raise(name, c.load(Ordering::Relaxed));
             }

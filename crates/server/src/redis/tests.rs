@@ -13,7 +13,7 @@ fn record(pairs: &[(&str, u64)]) -> Vec<String> {
 fn tally_shows_the_larger_of_answers_and_redis_record_once() {
     let t = Tally::default();
     let shown = |t: &Tally| t.shown.verifications.load(Ordering::Relaxed);
-    t.replied(|c| Counters::inc(&c.verifications));
+    t.replied(["verifications"], |c| Counters::inc(&c.verifications));
     assert_eq!(shown(&t), 1);
     // Redis also ran two scripts whose answers were lost (503s that took effect), and one
     // that found no code: four messages, the sum of the outcomes.
@@ -27,11 +27,11 @@ fn tally_shows_the_larger_of_answers_and_redis_record_once() {
     assert_eq!(t.shown.messages.load(Ordering::Relaxed), 5);
     assert_eq!(t.shown.expired.load(Ordering::Relaxed), 5);
     // An answer Redis' record already held arrives late: nothing is counted twice.
-    t.replied(|c| Counters::inc(&c.verifications));
+    t.replied(["verifications"], |c| Counters::inc(&c.verifications));
     assert_eq!(shown(&t), 3);
     // A new decision, answered before the next sweep, shows at once.
-    t.replied(|c| Counters::inc(&c.verifications));
-    t.replied(|c| Counters::inc(&c.verifications));
+    t.replied(["verifications"], |c| Counters::inc(&c.verifications));
+    t.replied(["verifications"], |c| Counters::inc(&c.verifications));
     assert_eq!(shown(&t), 4);
     // A stale or lost record (Redis restarted empty) never takes a counter back.
     t.recorded(&record(&[("verifications", 1)]));
