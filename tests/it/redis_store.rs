@@ -1287,6 +1287,25 @@ pub(crate) mod parity {
         assert_eq!(mem.counts()[0], 5, "a, b, c, d, e expired once each");
     }
 
+    /// A verifier on `redis` that batches (a single Redis), on a fresh prefix named after
+    /// `name`, and that prefix.
+    fn batching(
+        redis: &Redis,
+        name: &str,
+        max_pending: usize,
+    ) -> (std::sync::Arc<RedisVerifier>, String) {
+        let redis_cfg = RedisConfig {
+            prefix: unique_prefix(name),
+            max_pending,
+            // Generous: a loaded test machine must not turn a slow answer into a failure.
+            timeout: std::time::Duration::from_secs(10),
+            ..RedisConfig::new(redis.url.clone())
+        };
+        let prefix = redis_cfg.prefix.clone();
+        let red = RedisVerifier::new(Config::default(), redis_cfg).unwrap();
+        (std::sync::Arc::new(red), prefix)
+    }
+
     /// With a single Redis, calls made at once go to Redis in batches (one script call runs
     /// several inserts or receives in turn). Many starts, then for each code a delivery, its
     /// repeat and a second delivery of the same message, all at once on a multi-thread
@@ -1299,13 +1318,7 @@ pub(crate) mod parity {
         let Some(redis) = Redis::shared("batched") else {
             return;
         };
-        let redis_cfg = RedisConfig {
-            prefix: unique_prefix("batched"),
-            // Generous: a loaded test machine must not turn a slow answer into a failure.
-            timeout: std::time::Duration::from_secs(10),
-            ..RedisConfig::new(redis.url.clone())
-        };
-        let red = std::sync::Arc::new(RedisVerifier::new(Config::default(), redis_cfg).unwrap());
+        let (red, _) = batching(&redis, "batched", RedisConfig::new("").max_pending);
         let now = SystemClock.now_ms();
         let mut starts = tokio::task::JoinSet::new();
         for i in 0..N {
@@ -1380,14 +1393,7 @@ pub(crate) mod parity {
         let Some(redis) = Redis::shared("batched-bound") else {
             return;
         };
-        let redis_cfg = RedisConfig {
-            prefix: unique_prefix("batched-bound"),
-            max_pending: LIMIT,
-            timeout: std::time::Duration::from_secs(10),
-            ..RedisConfig::new(redis.url.clone())
-        };
-        let prefix = redis_cfg.prefix.clone();
-        let red = std::sync::Arc::new(RedisVerifier::new(Config::default(), redis_cfg).unwrap());
+        let (red, prefix) = batching(&redis, "batched-bound", LIMIT);
         let now = SystemClock.now_ms();
         let mut starts = tokio::task::JoinSet::new();
         for i in 0..N {

@@ -39,31 +39,15 @@ fn recorded_answers_are_small_and_lossless() {
 /// `outcome_fields` names exactly the counters `count_outcome` adds to, for every outcome.
 #[test]
 fn outcome_fields_are_the_counters_an_outcome_counts() {
-    const NAMES: [&str; 14] = [
-        "starts",
-        "starts_refused",
-        "messages",
-        "verifications",
-        "sender_mismatches",
-        "locked",
-        "expired",
-        "no_match",
-        "no_code",
-        "ignored",
-        "stuffed",
-        "duplicates",
-        "bad_signatures",
-        "store_unavailable",
-    ];
     for o in every_outcome() {
         let c = Counters::default();
         count_outcome(&c, &o);
-        let counted: Vec<&str> = NAMES
+        let counted: Vec<&str> = Counters::FIELDS
             .into_iter()
             .filter(|n| c.field(n).expect(n).load(Ordering::Relaxed) > 0)
             .collect();
         let mut named = outcome_fields(&o).to_vec();
-        named.sort_by_key(|n| NAMES.iter().position(|m| m == n));
+        named.sort_by_key(|n| Counters::FIELDS.iter().position(|m| m == n));
         assert_eq!(counted, named, "{o:?}");
     }
 }
