@@ -59,21 +59,9 @@ use std::time::Duration;
 use tally::{Tally, sum_records};
 
 /// The counters the scripts decide, by their [`Counters::field`] names: each script increments
-/// these in its instance's counts hash in the step that decides them.
-pub const RECORDED: [&str; 12] = [
-    "starts",
-    "starts_refused",
-    "messages",
-    "verifications",
-    "sender_mismatches",
-    "locked",
-    "expired",
-    "no_match",
-    "no_code",
-    "ignored",
-    "stuffed",
-    "duplicates",
-];
+/// these in its instance's counts hash in the step that decides them. All of them but the last
+/// two of [`Counters::FIELDS`] (bad signatures and store errors, which only the instance sees).
+pub const RECORDED: [&str; 12] = *Counters::FIELDS.first_chunk().expect("12 of 14");
 
 /// The counts-hash fields whose sum is `messages` (every message has exactly one outcome), which
 /// saves the receive script a command per message. A message that finds its challenge expired
