@@ -4,11 +4,13 @@
 //! client that stops reading is closed, [`WriteGuard`]), a cap on open connections (past it new
 //! ones are closed at once), and the optional private address for `/metrics` and the probes.
 
+use super::drain::{Drain, Draining};
 use super::wake::InlineWake;
 use super::{App, PeerAddr};
 use crate::backend::Backend;
 use hyper::Request;
 use hyper::body::Body;
+use hyper_util::server::graceful::GracefulConnection;
 use mo2fa_core::clock::Clock;
 use mo2fa_core::metrics::Counters;
 use std::convert::Infallible;
@@ -363,6 +365,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
 /// The wait counts from when the last answer was handed to hyper (hyper's from when that
 /// answer was written out, microseconds later; a client that does not read is closed by the
 /// [`WriteGuard`]).
+///
+/// It also carries the connection's part in the graceful shutdown ([`Drain`]): once that has
+/// begun, hyper is told to finish the request in flight and close.
 struct HeaderDeadline<F> {
     conn: Pin<Box<F>>,
     mark: Arc<ReadMark>,
@@ -370,6 +375,10 @@ struct HeaderDeadline<F> {
     timer: Pin<Box<tokio::time::Sleep>>,
     /// The connection's own waker (hyper's body channel wakes it while it is polled).
     wake: InlineWake,
+    /// Registered with `wake`'s waker, which the shutdown wakes.
+    drain: Draining,
+    /// `graceful_shutdown` has been called.
+    closing: bool,
 }
 
 /// How a connection served under [`HeaderDeadline`] ended.
@@ -382,27 +391,39 @@ enum ConnEnd {
 }
 
 impl<F> HeaderDeadline<F> {
-    fn new(conn: F, mark: Arc<ReadMark>, timeout: Duration) -> Self {
+    fn new(conn: F, mark: Arc<ReadMark>, timeout: Duration, drain: &Arc<Drain>) -> Self {
         let first = mark
             .idle_deadline(timeout)
             .unwrap_or_else(|| Instant::now() + timeout);
+        let wake = InlineWake::new();
         Self {
             conn: Box::pin(conn),
             mark,
             timeout,
             timer: Box::pin(tokio::time::sleep_until(first.into())),
-            wake: InlineWake::new(),
+            drain: drain.register(wake.waker().clone()),
+            wake,
+            closing: false,
         }
     }
 }
 
-impl<F: Future<Output = Result<(), hyper::Error>>> Future for HeaderDeadline<F> {
+impl<F: GracefulConnection<Error = hyper::Error>> Future for HeaderDeadline<F> {
     type Output = Result<(), ConnEnd>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let conn = &mut this.conn;
-        if let Poll::Ready(done) = this.wake.poll(cx, |cx| conn.as_mut().poll(cx)) {
+        let (conn, drain, closing) = (&mut this.conn, &this.drain, &mut this.closing);
+        // The flag is read inside the re-polled closure: a shutdown that wakes the connection
+        // while it is being polled is seen by the poll that wake causes.
+        let polled = this.wake.poll(cx, |cx| {
+            if !*closing && drain.begun() {
+                *closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            conn.as_mut().poll(cx)
+        });
+        if let Poll::Ready(done) = polled {
             return Poll::Ready(done.map_err(ConnEnd::from));
         }
         while this.timer.as_mut().poll(cx).is_ready() {
@@ -565,10 +586,8 @@ where
     V: Backend,
     C: Clock + 'static,
 {
-    use hyper_util::server::graceful::GracefulShutdown;
-
     let sweeper = sweep.then(|| tokio::spawn(sweep_forever(app.clone())));
-    let graceful = GracefulShutdown::new();
+    let drain = Arc::new(Drain::default());
     let builder = http1_builder();
     let epoch = Instant::now();
     // Hyper's clock ran from when a connection starts waiting for a request, so it also closed
@@ -614,7 +633,7 @@ where
         let peer = PeerAddr(peer.ip());
         let mark = Arc::new(ReadMark::new(epoch));
         let conn = connection(&builder, stream, peer, app.clone(), surface, mark.clone());
-        let conn = HeaderDeadline::new(graceful.watch(conn), mark, header_timeout);
+        let conn = HeaderDeadline::new(conn, mark, header_timeout, &drain);
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!("connection ended with error: {e}");
@@ -627,7 +646,8 @@ where
     if let Some(sweeper) = sweeper {
         sweeper.abort();
     }
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+    drain.begin();
+    if tokio::time::timeout(Duration::from_secs(10), drain.closed())
         .await
         .is_err()
     {
@@ -645,7 +665,7 @@ fn connection<V, C>(
     app: Arc<App<V, C>>,
     surface: Surface,
     mark: Arc<ReadMark>,
-) -> impl hyper_util::server::graceful::GracefulConnection<Error = hyper::Error> + Send + 'static
+) -> impl GracefulConnection<Error = hyper::Error> + Send + 'static
 where
     V: Backend,
     C: Clock + 'static,
@@ -793,5 +813,100 @@ mod future_size {
         let f = app.handle_timed(&parts, &mut body, Surface::All);
         let size = std::mem::size_of_val(&f);
         assert!(size <= 1200, "a request's future is {size} bytes");
+    }
+}
+
+#[cfg(test)]
+mod shutdown {
+    use super::*;
+    use mo2fa_core::store::MemoryStoreConfig;
+    use mo2fa_core::verifier::{Config, Verifier};
+    use mo2fa_core::webhook::{Scheme, Secret};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A server on a free port, stopped by the sender; the handle resolves when `serve` returns.
+    async fn server() -> (
+        std::net::SocketAddr,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
+        let store = MemoryStoreConfig {
+            shards: 8,
+            max_pending: 10,
+            retention_ms: 1000,
+        };
+        let v = Verifier::in_memory(Config::default(), store).unwrap();
+        let secret = Secret::new(Scheme::Blooio, "k").unwrap();
+        let cfg = super::super::HttpConfig::new("h", secret);
+        let app = Arc::new(App::new(v, mo2fa_core::clock::SystemClock, cfg));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve(listener, app, async {
+            let _ = stopped.await;
+        }));
+        (addr, stop, served)
+    }
+
+    /// Reads until the peer closes, failing after `secs`.
+    async fn read_to_close(c: &mut TcpStream, secs: u64) -> String {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(secs), c.read_to_end(&mut out))
+            .await
+            .expect("the server closes the connection")
+            .unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed_when_the_shutdown_begins() {
+        let (addr, stop, served) = server().await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nhost: h\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 512];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        stop.send(()).unwrap();
+        // Without the wake, the idle connection would stay open until its header timeout
+        // (10 s), and `serve` would wait for it.
+        assert_eq!(read_to_close(&mut c, 3).await, "");
+        tokio::time::timeout(Duration::from_secs(3), served)
+            .await
+            .expect("serve returns once the connection is closed")
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_when_the_shutdown_begins_is_answered_first() {
+        let (addr, stop, served) = server().await;
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        c.write_all(
+            b"POST /webhook/blooio HTTP/1.1\r\nhost: h\r\ncontent-type: application/json\r\n\
+              content-length: 4\r\n\r\n{}",
+        )
+        .await
+        .unwrap();
+        // The request is dispatched and waits for the rest of its body.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stop.send(()).unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !served.is_finished(),
+            "serve waits for the request in flight"
+        );
+        c.write_all(b"  ").await.unwrap();
+        let answer = read_to_close(&mut c, 3).await;
+        // Unsigned, so refused; what matters is that it is answered, and the connection then
+        // closed.
+        assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+        tokio::time::timeout(Duration::from_secs(3), served)
+            .await
+            .expect("serve returns after the answer")
+            .unwrap()
+            .unwrap();
     }
 }

@@ -12,6 +12,7 @@
 
 mod answer;
 mod conn;
+mod drain;
 mod per_core;
 mod rejected;
 mod shed;

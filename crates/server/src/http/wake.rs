@@ -79,6 +79,12 @@ impl InlineWake {
         }
     }
 
+    /// The connection's waker: the same for the connection's whole life; a wake outside a poll
+    /// goes to the task waker last seen.
+    pub(super) fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
     /// Polls `f` with this connection's waker, once more if it woke itself meanwhile.
     pub(super) fn poll<T>(
         &mut self,
