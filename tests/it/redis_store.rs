@@ -781,7 +781,8 @@ pub(crate) mod parity {
     use mo2fa_core::metrics::Counters;
     use mo2fa_core::store::{MemoryStoreConfig, Status};
     use mo2fa_core::verifier::{
-        Config, InboundMessage, ReceiveOutcome, StartError, StartRequest, StatusView, Verifier,
+        Config, InboundMessage, ReceiveOutcome, StartError, StartRequest, Started, StatusView,
+        Verifier,
     };
     use mo2fa_server::backend::Backend;
     use mo2fa_server::redis::{RedisConfig, RedisVerifier};
@@ -1306,6 +1307,26 @@ pub(crate) mod parity {
         (std::sync::Arc::new(red), prefix)
     }
 
+    /// `n` starts at `now`, all at once (each its own task, seeded by its index), answered in
+    /// that order.
+    async fn start_at_once(
+        red: &std::sync::Arc<RedisVerifier>,
+        n: usize,
+        now: Millis,
+    ) -> Vec<Result<Started, StartError>> {
+        let mut starts = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let red = red.clone();
+            starts.spawn(async move {
+                let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
+                (i, red.start(&StartRequest::default(), now, &mut rng).await)
+            });
+        }
+        let mut answers = starts.join_all().await;
+        answers.sort_by_key(|(i, _)| *i);
+        answers.into_iter().map(|(_, a)| a).collect()
+    }
+
     /// With a single Redis, calls made at once go to Redis in batches (one script call runs
     /// several inserts or receives in turn). Many starts, then for each code a delivery, its
     /// repeat and a second delivery of the same message, all at once on a multi-thread
@@ -1320,17 +1341,14 @@ pub(crate) mod parity {
         };
         let (red, _) = batching(&redis, "batched", RedisConfig::new("").max_pending);
         let now = SystemClock.now_ms();
-        let mut starts = tokio::task::JoinSet::new();
-        for i in 0..N {
-            let red = red.clone();
-            starts.spawn(async move {
-                let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
-                let s = red.start(&StartRequest::default(), now, &mut rng).await;
+        let started: Vec<(String, String)> = start_at_once(&red, N, now)
+            .await
+            .into_iter()
+            .map(|s| {
                 let s = s.unwrap();
                 (s.id.encode(), red.config().code.format(s.code).to_string())
-            });
-        }
-        let started: Vec<(String, String)> = starts.join_all().await;
+            })
+            .collect();
         let ids: std::collections::HashSet<&String> = started.iter().map(|(id, _)| id).collect();
         assert_eq!(ids.len(), N, "every start made its own challenge");
         let mut deliveries = tokio::task::JoinSet::new();
@@ -1394,16 +1412,7 @@ pub(crate) mod parity {
             return;
         };
         let (red, prefix) = batching(&redis, "batched-bound", LIMIT);
-        let now = SystemClock.now_ms();
-        let mut starts = tokio::task::JoinSet::new();
-        for i in 0..N {
-            let red = red.clone();
-            starts.spawn(async move {
-                let mut rng = ChaCha8Rng::seed_from_u64(i as u64);
-                red.start(&StartRequest::default(), now, &mut rng).await
-            });
-        }
-        let answers = starts.join_all().await;
+        let answers = start_at_once(&red, N, SystemClock.now_ms()).await;
         let made = answers.iter().filter(|a| a.is_ok()).count();
         let full = answers
             .iter()

@@ -781,12 +781,26 @@ mod tests {
     }
 }
 
+/// A server app over a small memory store (for this file's tests).
 #[cfg(test)]
-mod future_size {
-    use super::*;
+fn small_app() -> App<mo2fa_core::verifier::Verifier, mo2fa_core::clock::SystemClock> {
     use mo2fa_core::store::MemoryStoreConfig;
     use mo2fa_core::verifier::{Config, Verifier};
     use mo2fa_core::webhook::{Scheme, Secret};
+    let store = MemoryStoreConfig {
+        shards: 8,
+        max_pending: 10,
+        retention_ms: 1000,
+    };
+    let v = Verifier::in_memory(Config::default(), store).unwrap();
+    let secret = Secret::new(Scheme::Blooio, "k").unwrap();
+    let cfg = super::HttpConfig::new("h", secret);
+    App::new(v, mo2fa_core::clock::SystemClock, cfg)
+}
+
+#[cfg(test)]
+mod future_size {
+    use super::*;
 
     /// Hyper moves each request's future into its connection's slot, so every byte of it is
     /// copied per request (and it was copied again at each level that held the request by
@@ -795,15 +809,7 @@ mod future_size {
     /// and the SMS routes are).
     #[test]
     fn a_request_future_stays_small() {
-        let store = MemoryStoreConfig {
-            shards: 8,
-            max_pending: 10,
-            retention_ms: 1000,
-        };
-        let v = Verifier::in_memory(Config::default(), store).unwrap();
-        let secret = Secret::new(Scheme::Blooio, "k").unwrap();
-        let cfg = super::super::HttpConfig::new("h", secret);
-        let app = App::new(v, mo2fa_core::clock::SystemClock, cfg);
+        let app = small_app();
         let body = Deadlined::new(
             http_body_util::Full::new(bytes::Bytes::new()),
             Instant::now(),
@@ -819,9 +825,6 @@ mod future_size {
 #[cfg(test)]
 mod shutdown {
     use super::*;
-    use mo2fa_core::store::MemoryStoreConfig;
-    use mo2fa_core::verifier::{Config, Verifier};
-    use mo2fa_core::webhook::{Scheme, Secret};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// A server on a free port, stopped by the sender; the handle resolves when `serve` returns.
@@ -830,15 +833,7 @@ mod shutdown {
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<std::io::Result<()>>,
     ) {
-        let store = MemoryStoreConfig {
-            shards: 8,
-            max_pending: 10,
-            retention_ms: 1000,
-        };
-        let v = Verifier::in_memory(Config::default(), store).unwrap();
-        let secret = Secret::new(Scheme::Blooio, "k").unwrap();
-        let cfg = super::super::HttpConfig::new("h", secret);
-        let app = Arc::new(App::new(v, mo2fa_core::clock::SystemClock, cfg));
+        let app = Arc::new(small_app());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -105,28 +105,18 @@ impl Drop for Draining {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::task::Wake;
+    use crate::http::wake::tests::task;
     use std::time::Duration;
-
-    struct Count(AtomicUsize);
-
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
 
     #[test]
     fn begin_wakes_every_open_connection_once_and_sets_the_flag() {
         let drain = Arc::new(Drain::default());
-        let counts: Vec<_> = (0..3)
-            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
-            .collect();
-        let mut slots: Vec<_> = counts
-            .iter()
-            .map(|c| drain.register(Waker::from(c.clone())))
-            .collect();
+        let (counts, mut slots): (Vec<_>, Vec<_>) = (0..3)
+            .map(|_| {
+                let (count, waker) = task();
+                (count, drain.register(waker))
+            })
+            .unzip();
         assert!(slots.iter().all(|s| !s.begun()));
         drop(slots.remove(1)); // closed before the shutdown: not woken
         drain.begin();

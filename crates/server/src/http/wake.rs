@@ -112,12 +112,12 @@ impl InlineWake {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
     /// Counts the wakes that reach the task.
-    struct Count(AtomicUsize);
+    pub(in crate::http) struct Count(pub(in crate::http) AtomicUsize);
 
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
@@ -125,7 +125,8 @@ mod tests {
         }
     }
 
-    fn task() -> (Arc<Count>, Waker) {
+    /// A waker and the count of its wakes (for the tests of `wake` and `drain`).
+    pub(in crate::http) fn task() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         (count.clone(), Waker::from(count))
     }
