@@ -183,7 +183,8 @@ for i = 8, #ARGV, 2 do
   if not free then
     -- Held, but only a challenge still pending by the caller's clock (Redis' own may differ)
     -- keeps it.
-    local holder_id, expires = holder(p, redis.call('GET', code_key))
+    local held, holder_id, expires = redis.call('GET', code_key), nil, nil
+    if held then holder_id, expires = holder(p, held) end
     if holder_id == nil or expires <= tonumber(ARGV[2]) then
       redis.call('SET', code_key, held_by, 'PXAT', ARGV[4])
       free = true
