@@ -10,7 +10,7 @@
 //! calls decides exactly what the same calls sent one after the other would, and each call's
 //! writes are as atomic as before.
 //!
-//! The batch script also adds up what the calls count ([`super::count_prelude`]'s `count`)
+//! The batch script also adds up what the calls count ([`super::scripts::count_prelude`]'s `count`)
 //! and writes each counts-hash field once per batch instead of once per call (nobody can read
 //! the hash in between).
 //!
