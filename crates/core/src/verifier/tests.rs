@@ -76,6 +76,14 @@ fn code_text(v: &Verifier, s: &Started) -> String {
     v.config().code.format(s.code).to_string()
 }
 
+/// Starts `n` challenges at `T0` with a generator seeded by `seed`; answers their codes as sent.
+fn start_codes(v: &Verifier, seed: u64, n: usize) -> Vec<String> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| code_text(v, &v.start(&StartRequest::default(), T0, &mut rng).unwrap()))
+        .collect()
+}
+
 #[test]
 fn start_then_message_verifies() {
     let v = verifier(Config::default());
@@ -192,13 +200,7 @@ fn redelivery_returns_first_answer_without_second_effect() {
 #[test]
 fn stuffed_message_cannot_hit_other_pending_codes() {
     let v = verifier(Config::default());
-    let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let codes: Vec<String> = (0..20)
-        .map(|_| {
-            let s = v.start(&StartRequest::default(), T0, &mut rng).unwrap();
-            code_text(&v, &s)
-        })
-        .collect();
+    let codes = start_codes(&v, 3, 20);
     // Every pending code in one message: only the first candidate is tried.
     let stuffed = codes.join(" ");
     let out = v.receive(&msg("+15550100666", &stuffed), T0);
@@ -212,15 +214,7 @@ fn stuffed_message_cannot_hit_other_pending_codes() {
 #[test]
 fn a_repeated_stuffed_delivery_is_counted_once() {
     let v = verifier(Config::default());
-    let mut rng = ChaCha8Rng::seed_from_u64(4);
-    let codes: Vec<String> = (0..5)
-        .map(|_| {
-            code_text(
-                &v,
-                &v.start(&StartRequest::default(), T0, &mut rng).unwrap(),
-            )
-        })
-        .collect();
+    let codes = start_codes(&v, 4, 5);
     let text = codes.join(" ");
     let m = msg("+15550100667", &text);
     let (first, repeat) = v.receive_once("m_1", &m, T0);
