@@ -282,7 +282,7 @@ impl RedisVerifier {
             };
         }
         let script = if receive { &self.receive } else { &self.insert };
-        let mut cmd = batch::evalsha(script, route, 192);
+        let mut cmd = batch::evalsha(script, route, batch::CALL_BYTES);
         args.append_to(&mut cmd);
         batch::eval(&mut self.conn.clone(), script, &cmd)
             .await

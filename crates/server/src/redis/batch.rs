@@ -72,10 +72,12 @@ return out
 /// many there are, and go into the script call by one copy each.
 pub(super) struct Args(Cmd);
 
+/// Bytes reserved for one call's arguments: an insert's or a receive's are about 150.
+pub(super) const CALL_BYTES: usize = 256;
+
 impl Default for Args {
     fn default() -> Self {
-        // Room for an insert's or a receive's usual arguments.
-        Self(Cmd::with_capacity(12, 256))
+        Self(Cmd::with_capacity(12, CALL_BYTES))
     }
 }
 
@@ -198,8 +200,7 @@ async fn run(
 
 /// Sends one batch and hands each call its answer.
 async fn send(mut conn: Conn, script: &Script, route: &str, batch: Vec<Job>) {
-    // An insert's or a receive's arguments are about 150 bytes.
-    let mut cmd = evalsha(script, route, batch.len() * 192);
+    let mut cmd = evalsha(script, route, batch.len() * CALL_BYTES);
     for job in &batch {
         cmd.arg(job.args.len());
         job.args.append_to(&mut cmd);
