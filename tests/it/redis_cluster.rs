@@ -77,7 +77,7 @@ fn cluster_instances_share_challenges_spread_over_every_master() {
     let masters = masters(first_port(&url));
     assert_eq!(masters.len(), 3, "{masters:?}");
     for port in masters {
-        let keys = cli(port, &["--scan", "--pattern", &format!("{prefix}*ch:*")]);
+        let keys = cli(port, &["--scan", "--pattern", &format!("{prefix}*code:*")]);
         assert!(
             keys.lines().count() > 0,
             "master {port} holds none of 48 challenges"

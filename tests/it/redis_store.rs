@@ -648,18 +648,14 @@ fn verified_in_redis(redis: &Redis, prefix: &str) -> u64 {
         let (next, keys): (u64, Vec<String>) = ::redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(format!("{prefix}ch:*"))
+            .arg(format!("{prefix}done:*"))
             .arg("COUNT")
             .arg(1000)
             .query(&mut conn)
             .unwrap();
         for key in keys {
-            let status: Option<String> = ::redis::cmd("HGET")
-                .arg(&key)
-                .arg("status")
-                .query(&mut conn)
-                .unwrap();
-            verified += u64::from(status.as_deref() == Some("verified"));
+            let record: Option<String> = ::redis::cmd("GET").arg(&key).query(&mut conn).unwrap();
+            verified += u64::from(record.is_some_and(|r| r.starts_with("verified ")));
         }
         if next == 0 {
             return verified;
@@ -778,8 +774,9 @@ pub(crate) mod parity {
 
     use super::{Redis, unique_prefix};
     use mo2fa_core::clock::{Clock, Millis, SystemClock};
+    use mo2fa_core::code::Code;
     use mo2fa_core::metrics::Counters;
-    use mo2fa_core::store::{MemoryStoreConfig, Status};
+    use mo2fa_core::store::{ChallengeId, MemoryStoreConfig, Status};
     use mo2fa_core::verifier::{
         Config, InboundMessage, ReceiveOutcome, StartError, StartRequest, Started, StatusView,
         Verifier,
@@ -1489,6 +1486,172 @@ pub(crate) mod parity {
                 assert!(held.starts_with(&started.id.encode()), "{held}");
             }
         }
+    }
+
+    /// Challenges a version before `done:` records left (a hash per challenge, written at the
+    /// start) are read, verified and expired by this one: pending ones through their code
+    /// keys and the pending set, as before; ended ones from their hash.
+    #[tokio::test]
+    async fn challenges_of_the_hash_layout_verify_expire_and_read() {
+        let Some(redis) = Redis::shared("hash-layout") else {
+            return;
+        };
+        let prefix = unique_prefix("hash-layout");
+        let mut conn = ::redis::Client::open(redis.url.as_str())
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        let cfg = Config::default();
+        let red = RedisVerifier::new(
+            cfg.clone(),
+            RedisConfig {
+                prefix: prefix.clone(),
+                ..RedisConfig::new(redis.url.clone())
+            },
+        )
+        .unwrap();
+        let t0 = SystemClock.now_ms();
+        let id = |tag: u128| ChallengeId { locator: 0, tag }.encode();
+        let mut hash = |id: &str, fields: &[(&str, String)]| {
+            let mut cmd = ::redis::cmd("HSET");
+            cmd.arg(format!("{prefix}ch:{id}"));
+            for (k, v) in fields {
+                cmd.arg(*k).arg(v);
+            }
+            let _: () = cmd.query(&mut conn).unwrap();
+        };
+        // As the earlier insert left a pending challenge: its hash, its code key (`id expires
+        // expected`, or in the earliest version only the id) and its place in the pending set.
+        let pending = [
+            (id(1), 111_111, t0 + 60_000, "", false),
+            (id(2), 222_222, t0 + 60_000, ALICE, true),
+            (id(3), 333_333, t0 + 1_000, "", false),
+            (id(7), 444_444, t0 + 1_000, "", false),
+        ];
+        for (id, code, expires, expected, _) in &pending {
+            hash(
+                id,
+                &[
+                    ("code", code.to_string()),
+                    ("status", "pending".into()),
+                    ("expires", expires.to_string()),
+                    ("expected", expected.to_string()),
+                ],
+            );
+        }
+        hash(
+            &id(4),
+            &[
+                ("status", "verified".into()),
+                ("expires", (t0 + 5_000).to_string()),
+                ("sender", BOB.into()),
+                ("verified_at", (t0 - 1).to_string()),
+            ],
+        );
+        hash(
+            &id(5),
+            &[
+                ("status", "locked".into()),
+                ("expires", (t0 + 5_000).to_string()),
+            ],
+        );
+        for (id, code, expires, expected, id_only) in &pending {
+            let held = if *id_only {
+                id.clone()
+            } else {
+                format!("{id} {expires} {expected}")
+            };
+            let _: () = ::redis::pipe()
+                .cmd("SET")
+                .arg(format!("{prefix}code:{code}"))
+                .arg(held)
+                .arg("PX")
+                .arg(60_000)
+                .cmd("ZADD")
+                .arg(format!("{prefix}pending"))
+                .arg(*expires)
+                .arg(id)
+                .query(&mut conn)
+                .unwrap();
+        }
+
+        let status = |n: u128, now: Millis| {
+            let red = &red;
+            async move {
+                let v = red.status(&id(n), now).await.unwrap().unwrap();
+                (v.status, v.sender, v.verified_at, v.expires_at)
+            }
+        };
+        assert_eq!(
+            status(1, t0).await,
+            (Status::Pending, None, None, t0 + 60_000)
+        );
+        assert_eq!(
+            status(4, t0).await,
+            (Status::Verified, Some(BOB.into()), Some(t0 - 1), t0 + 5_000)
+        );
+        assert_eq!(status(5, t0).await.0, Status::Locked);
+
+        let deliver = |delivery: &'static str, sender: &'static str, code: u64, now: Millis| {
+            let (red, text) = (&red, cfg.code.format(Code(code)).to_string());
+            async move {
+                let msg = InboundMessage {
+                    sender,
+                    text: &text,
+                    protocol: Some("imessage"),
+                };
+                red.receive_once(delivery, &msg, now).await.unwrap().0
+            }
+        };
+        let parse = |n: u128| ChallengeId::parse(&id(n)).unwrap();
+        assert_eq!(
+            deliver("d1", BOB, 111_111, t0 + 10).await,
+            ReceiveOutcome::Verified { id: parse(1) }
+        );
+        assert_eq!(
+            status(1, t0 + 20).await,
+            (
+                Status::Verified,
+                Some(BOB.into()),
+                Some(t0 + 10),
+                t0 + 60_000
+            )
+        );
+        // The earliest form binds its sender through the hash.
+        assert_eq!(
+            deliver("d2", MALLORY, 222_222, t0 + 10).await,
+            ReceiveOutcome::SenderMismatch {
+                id: parse(2),
+                locked: false
+            }
+        );
+        assert_eq!(
+            deliver("d3", ALICE, 222_222, t0 + 20).await,
+            ReceiveOutcome::Verified { id: parse(2) }
+        );
+        // Expired by the caller's clock and swept while Redis still keeps their code keys: a
+        // late message finds nothing, as with the memory store, even from an instance whose
+        // clock is behind the sweeper's.
+        assert_eq!(red.sweep_now(t0 + 2_000).await.unwrap(), 2);
+        assert_eq!(status(3, t0 + 2_000).await.0, Status::Expired);
+        let code_key: bool = ::redis::cmd("EXISTS")
+            .arg(format!("{prefix}code:333333"))
+            .query(&mut conn)
+            .unwrap();
+        assert!(code_key, "the code key outlives the sweep (Redis' TTL)");
+        assert_eq!(
+            deliver("d4", BOB, 333_333, t0 + 2_001).await,
+            ReceiveOutcome::NoMatch {
+                candidates_tried: 1
+            }
+        );
+        assert_eq!(
+            deliver("d5", BOB, 444_444, t0 + 500).await,
+            ReceiveOutcome::NoMatch {
+                candidates_tried: 1
+            }
+        );
+        assert!(red.status(&id(6), t0).await.unwrap().is_none());
     }
 }
 

@@ -1,15 +1,21 @@
 //! Challenges in Redis, so several verifier instances behind one load balancer share them.
 //!
 //! # Layout (every key under a prefix, default `mo2fa:`)
-//! * `{p}ch:{id}`: hash of one challenge (`code`, `status`, `expires`, then `sender`,
-//!   `verified_at`, `failures` as they come); expires `retention` after the challenge does.
+//! A pending challenge is two entries, nothing else: its code key and its place in the pending
+//! set. It gets a key of its own only when it ends.
 //! * `{p}code:{code}`: `id expires expected` of the *pending* challenge holding that code (all a
-//!   receive or an insert reads, so neither touches the hash to decide); expires with it,
-//!   deleted when the challenge leaves `pending`. This is the "one pending challenge per code"
-//!   rule, enforced by the insert script.
+//!   receive or an insert reads to decide); expires with it (by Redis' clock), deleted when a
+//!   message ends the challenge. This is the "one pending challenge per code" rule, enforced by
+//!   the insert script. A code key whose holder is no longer in the pending set (it expired by
+//!   the caller's clock first) holds nothing.
 //! * `{p}pending`: sorted set of pending ids scored by expiry; the sweep drops what is due (at
 //!   most 1,000 a call), and an insert that finds the bound reached drops what is due first and
-//!   counts only the live ones (score past `now`) against `max_pending`.
+//!   counts only the live ones (score past `now`) against `max_pending`. A status lookup of a
+//!   pending challenge reads its score.
+//! * `{p}done:{id}`: how a challenge ended, `verified expires verified_at sender`, `expired
+//!   expires` or `locked expires`; expires `retention` after the challenge does.
+//! * `{p}fail:{id}`: a pending challenge's sender mismatches so far (only after one); expires
+//!   with the challenge.
 //! * `{p}dd:{delivery id}`: the first answer to a webhook delivery, for `dedupe_retention`.
 //! * `{p}counts:{instance}`: hash of what this verifier instance's scripts decided (`starts`,
 //!   `verifications`, `expired`, `duplicates`, ...: [`RECORDED`]; `messages` is the sum of the
@@ -27,6 +33,13 @@
 //!   ran but its answer was lost, the provider's retry reads the recorded answer, and the
 //!   decision is in the instance's counts hash all the same: the instance's `/metrics` take the
 //!   hash's totals in at the next sweep, so summed over instances they equal what Redis holds.
+//!
+//! Versions before 2026-12-07 kept each challenge as a hash, `{p}ch:{id}` (`code`, `status`,
+//! `expires`, `sender`, `verified_at`, `failures`), written at the start. This version reads
+//! what they left: their pending challenges (in the pending set, their code keys in the same
+//! form) verify, expire and read as before, and their ended ones read from the hash; only
+//! their sender-mismatch counts start again. Those versions cannot read this layout, so all
+//! instances on one prefix move to it together (stop the old ones, then start the new).
 //!
 //! Keys a script touches are derived inside it from the prefix it is given. In Redis Cluster
 //! that prefix carries a hash tag, so each script runs in one slot: see [`conn`] for the
@@ -53,7 +66,7 @@ use mo2fa_core::verifier::{
     Config, ConfigError, InboundMessage, ReceiveOutcome, StartError, StartRequest, Started,
     StatusView, count_outcome, outcome_fields,
 };
-use scripts::{EXPIRE_DUE, HOLDER, INSERT, LOOKUP, RECEIVE, SWEEP, count_prelude};
+use scripts::{CHALLENGE, EXPIRE_DUE, INSERT, LOOKUP, RECEIVE, STATUS, SWEEP, count_prelude};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -148,6 +161,7 @@ pub struct RedisVerifier {
     receive: Script,
     lookup: Script,
     sweep: Script,
+    status: Script,
     claim: Script,
     record: Script,
     /// Per bucket, `{bucket prefix}counts:{instance}`.
@@ -194,9 +208,10 @@ impl RedisVerifier {
         // `known_pending` lives for one script run: the pending set's size as the inserts of a
         // batch leave it (see INSERT).
         let insert_fn = format!(
-            "{prelude}{HOLDER}{EXPIRE_DUE}local known_pending = {{}}\nlocal function insert(ARGV)\n{INSERT}\nend\n"
+            "{prelude}{CHALLENGE}{EXPIRE_DUE}local known_pending = {{}}\nlocal function insert(ARGV)\n{INSERT}\nend\n"
         );
-        let receive_fn = format!("{prelude}{HOLDER}local function receive(ARGV)\n{RECEIVE}\nend\n");
+        let receive_fn =
+            format!("{prelude}{CHALLENGE}local function receive(ARGV)\n{RECEIVE}\nend\n");
         let counts_keys = layout
             .buckets
             .iter()
@@ -235,7 +250,8 @@ impl RedisVerifier {
             insert: Script::new(&format!("{insert_fn}return insert(ARGV)\n")),
             receive: Script::new(&format!("{receive_fn}return receive(ARGV)\n")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
-            sweep: Script::new(&format!("{prelude}{EXPIRE_DUE}{SWEEP}")),
+            sweep: Script::new(&format!("{prelude}{CHALLENGE}{EXPIRE_DUE}{SWEEP}")),
+            status: Script::new(STATUS),
             claim: Script::new(&format!("{prelude}{}", receive::CLAIM)),
             record: Script::new(&format!("{prelude}{}", receive::RECORD)),
             tally: Arc::default(),
@@ -302,36 +318,23 @@ impl RedisVerifier {
         Some((i.0 + r.0, i.1 + r.1))
     }
 
-    /// The challenge hash at `key`, read as of `now`.
-    async fn read_status(&self, key: &str, now: Millis) -> Result<Option<StatusView>, Unavailable> {
-        let mut conn = self.conn.clone();
-        let fields: Vec<Option<String>> = ::redis::cmd("HMGET")
-            .arg(key)
-            .arg(&["status", "expires", "sender", "verified_at"])
-            .query_async(&mut conn)
+    /// Challenge `id`'s state in `bucket`, read as of `now` (the STATUS script).
+    async fn read_status(
+        &self,
+        bucket: usize,
+        id: &str,
+        now: Millis,
+    ) -> Result<Option<StatusView>, Unavailable> {
+        let (route, prefix) = self.bucket(bucket);
+        let record: Option<String> = self
+            .status
+            .key(route)
+            .arg(prefix)
+            .arg(id)
+            .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|e| self.down(e))?;
-        let [status, expires, sender, verified_at] = <[Option<String>; 4]>::try_from(fields)
-            .map_err(|_| Unavailable("unreadable challenge".into()))?;
-        let (Some(status), Some(expires)) = (status, expires.and_then(|e| e.parse().ok())) else {
-            return Ok(None);
-        };
-        let status = match status.as_str() {
-            "pending" if now >= expires => Status::Expired,
-            "pending" => Status::Pending,
-            "verified" => Status::Verified,
-            "locked" => Status::Locked,
-            _ => Status::Expired,
-        };
-        let verified = status == Status::Verified;
-        Ok(Some(StatusView {
-            status,
-            sender: sender.filter(|_| verified),
-            verified_at: verified_at
-                .and_then(|t| t.parse().ok())
-                .filter(|_| verified),
-            expires_at: expires,
-        }))
+        Ok(record.and_then(|r| parse_status(&r, now)))
     }
 
     /// One sweep at `now`, awaited (the periodic [`Backend::sweep`] runs it as a task of its
@@ -343,6 +346,7 @@ impl RedisVerifier {
     fn sweep_job(&self) -> SweepJob {
         SweepJob {
             script: self.sweep.clone(),
+            retention_ms: self.redis.retention_ms,
             buckets: self.layout.buckets.clone(),
             counts_keys: self.counts_keys.clone(),
             route_keys: self.route_keys.clone(),
@@ -383,6 +387,7 @@ impl RedisVerifier {
 /// What one sweep needs, owned, so that it can run as a task of its own.
 struct SweepJob {
     script: Script,
+    retention_ms: Millis,
     buckets: Vec<String>,
     counts_keys: Vec<String>,
     route_keys: Vec<String>,
@@ -407,6 +412,7 @@ impl SweepJob {
                 .arg(prefix)
                 .arg(now)
                 .arg(counts)
+                .arg(self.retention_ms)
                 .invoke_async(&mut self.conn)
                 .await?;
             expired += n;
@@ -419,6 +425,37 @@ impl SweepJob {
         self.pending.store(live, Ordering::Relaxed);
         Ok(expired)
     }
+}
+
+/// A challenge's record as the STATUS script answers it (`status expires`, and for a verified one
+/// `verified_at sender` after), read as of `now`; `None` if it is not one.
+fn parse_status(record: &str, now: Millis) -> Option<StatusView> {
+    let mut parts = record.splitn(4, ' ');
+    let (status, expires) = (parts.next()?, parts.next()?);
+    // A score read from the pending set may come back as a float's text.
+    let expires_at = expires
+        .parse()
+        .ok()
+        .or_else(|| expires.parse::<f64>().ok().map(|e| e as Millis))?;
+    let status = match status {
+        "pending" if now >= expires_at => Status::Expired,
+        "pending" => Status::Pending,
+        "verified" => Status::Verified,
+        "locked" => Status::Locked,
+        _ => Status::Expired,
+    };
+    let (verified_at, sender) = if status == Status::Verified {
+        let at = parts.next().and_then(|t| t.parse().ok());
+        (at, parts.next().map(str::to_string))
+    } else {
+        (None, None)
+    };
+    Some(StatusView {
+        status,
+        sender,
+        verified_at,
+        expires_at,
+    })
 }
 
 /// Parses the receive script's answer text back into an outcome.
@@ -525,7 +562,7 @@ impl Backend for RedisVerifier {
                         .arg(self.bucket_max_pending)
                         .arg(checked.expires_at)
                         .arg(&expected)
-                        .arg(checked.expires_at.saturating_add(self.redis.retention_ms))
+                        .arg(self.redis.retention_ms)
                         .arg(&self.counts_keys[bucket]);
                     for (code, id) in &round {
                         args.arg(code.0).arg(id.encode());
@@ -577,16 +614,12 @@ impl Backend for RedisVerifier {
         id: &str,
         now: Millis,
     ) -> impl Future<Output = Result<Option<StatusView>, Unavailable>> + Send {
-        let key = ChallengeId::parse(id).map(|id| {
-            format!(
-                "{}ch:{}",
-                self.layout.buckets[self.layout.of_id(&id)],
-                id.encode()
-            )
-        });
+        let id = ChallengeId::parse(id);
         async move {
-            let Some(key) = key else { return Ok(None) };
-            let view = self.read_status(&key, now).await;
+            let Some(id) = id else { return Ok(None) };
+            let view = self
+                .read_status(self.layout.of_id(&id), &id.encode(), now)
+                .await;
             if view.is_err() {
                 Counters::inc(&self.tally.shown.store_unavailable);
             }

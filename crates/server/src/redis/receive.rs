@@ -232,7 +232,8 @@ impl RedisVerifier {
             .arg(&m.early)
             .arg(&self.counts_keys[bucket])
             .arg(if last { m.stuffed } else { 0 })
-            .arg(u8::from(last));
+            .arg(u8::from(last))
+            .arg(self.redis.retention_ms);
         for c in codes {
             args.arg(*c);
         }

@@ -24,37 +24,40 @@ end
 }
 
 /// Expires what is due by the caller's clock as the memory store's sweep does: the challenge
-/// reads expired, its code is free (a late message finds nothing, as in memory, even while the
-/// code key's own TTL, which follows Redis' clock, has not run out) and it leaves the pending
-/// set. The pending set holds only pending challenges (leaving `pending` any other way removes
-/// the id), so each expiry is done, and counted, once across every instance sharing the prefix.
-/// At most 1,000 per call, to keep Redis responsive; the rest go on the next call.
+/// reads expired from then on (its `done:` record), and a late message finds nothing, as in
+/// memory, even while its code key, whose TTL follows Redis' clock, is still there: a code key
+/// whose holder has left the pending set holds nothing (see RECEIVE). The pending set holds
+/// only pending challenges (leaving `pending` any other way removes the id), so each expiry is
+/// done, and counted, once across every instance sharing the prefix. At most 1,000 per call,
+/// to keep Redis responsive; the rest go on the next call.
 pub(super) const EXPIRE_DUE: &str = r"
-local function expire_due(p, now)
-  local ids = redis.call('ZRANGEBYSCORE', p .. 'pending', '-inf', now, 'LIMIT', 0, 1000)
-  for _, id in ipairs(ids) do
-    local ch = p .. 'ch:' .. id
-    local code = redis.call('HGET', ch, 'code')
-    if code then
-      local code_key = p .. 'code:' .. code
-      local held = redis.call('GET', code_key)
-      if held and string.sub(held, 1, #id) == id then redis.call('DEL', code_key) end
-      redis.call('HSET', ch, 'status', 'expired')
-    end
+local function expire_due(p, now, retention)
+  local due = redis.call('ZRANGEBYSCORE', p .. 'pending', '-inf', now, 'WITHSCORES', 'LIMIT', 0, 1000)
+  for i = 1, #due, 2 do
+    local id, expires = due[i], tonumber(due[i + 1])
+    finish(p, id, expires, retention, string.format('expired %.0f', expires))
     redis.call('ZREM', p .. 'pending', id)
   end
-  return #ids
+  return #due / 2
 end
 local function live_pending(p, now)
   return redis.call('ZCOUNT', p .. 'pending', '(' .. now, '+inf')
 end
 ";
 
-/// A code key's value: `id expires expected` (`expected` may be empty), which is what a
-/// receive and an insert need, so neither reads the challenge hash. A code key exists only
-/// while its challenge is pending (leaving `pending` deletes it). An earlier version wrote
-/// only the id: then the hash is read.
-pub(super) const HOLDER: &str = r"
+/// A code key's value: `id expires expected` (`expected` may be empty), all a receive and an
+/// insert need: while it is pending, a challenge is this value and its entry in the pending
+/// set. Leaving `pending` by a message deletes the key; an expiry leaves it to its TTL, and
+/// its holder, no longer in the pending set, holds nothing. Versions before `done:` records
+/// kept a challenge hash (`ch:`), and the earliest of them wrote only the id here: then the
+/// hash is read.
+///
+/// `finish` records how a challenge ended as its `done:` record (see STATUS), kept
+/// `retention` after its expiry.
+pub(super) const CHALLENGE: &str = r"
+local function finish(p, id, expires, retention, record)
+  redis.call('SET', p .. 'done:' .. id, record, 'PXAT', string.format('%.0f', expires + retention))
+end
 local function holder(p, v)
   local id, expires, expected = string.match(v, '^(%S+) (%d+) (.*)$')
   if id then return id, tonumber(expires), expected end
@@ -72,14 +75,16 @@ end
 /// code.
 ///
 /// Each `redis.call` costs Redis about 2 µs besides the command's own work (round six in
-/// docs/performance.md), so the common case takes four: the pending set's size is read once
-/// per script run (`known_pending`, kept up to date by each insert's `ZADD`, so the calls of a
-/// batch after the first skip the `ZCARD`), and the code is claimed with `SET NX`, which is
-/// nearly always free in a sparse code space; only a code already held is read, and taken over
-/// if its holder is no longer pending by the caller's clock.
+/// docs/performance.md), so the common case takes two, `SET NX` and `ZADD`, plus the count (once
+/// per batch): the challenge is its code key and its pending-set entry (no key of its own until
+/// it ends, see HOLDER); the pending set's size is read once per script run (`known_pending`,
+/// kept up to date by each insert's `ZADD`, so the calls of a batch after the first skip the
+/// `ZCARD`), and the code is claimed with `SET NX`, which is nearly always free in a sparse
+/// code space; only a code already held is read, and taken over if its holder is no longer
+/// pending by the caller's clock.
 ///
-/// `ARGV`: prefix, now, max_pending, expires, expected sender, when the challenge hash expires
-/// (`expires` + retention), counts hash, then (code, id) pairs. Strings are read as numbers
+/// `ARGV`: prefix, now, max_pending, expires, expected sender, retention (for what an expiry at
+/// the bound records), counts hash, then (code, id) pairs. Strings are read as numbers
 /// only where a comparison needs it (each `tonumber` is a `strtod`).
 pub(super) const INSERT: &str = r"
 local p, counts = ARGV[1], ARGV[7]
@@ -88,7 +93,7 @@ local pending = p .. 'pending'
 local n = known_pending[pending] or redis.call('ZCARD', pending)
 if n >= max_pending then
   local now = tonumber(ARGV[2])
-  count(counts, 'expired', expire_due(p, now))
+  count(counts, 'expired', expire_due(p, now, tonumber(ARGV[6])))
   n = nil
   known_pending[pending] = nil
   if live_pending(p, now) >= max_pending then
@@ -111,9 +116,6 @@ for i = 8, #ARGV, 2 do
     end
   end
   if free then
-    local ch = p .. 'ch:' .. id
-    redis.call('HSET', ch, 'code', ARGV[i], 'status', 'pending', 'expires', ARGV[4])
-    redis.call('PEXPIREAT', ch, ARGV[6])
     local added = redis.call('ZADD', pending, ARGV[4], id)
     if n then known_pending[pending] = n + added end
     count(counts, 'starts', 1)
@@ -121,6 +123,22 @@ for i = 8, #ARGV, 2 do
   end
 end
 return {'taken'}
+";
+
+/// A challenge's state as one record: its `done:` record (`verified expires verified_at sender`,
+/// `expired expires` or `locked expires`), else `pending expires` from the pending set, else
+/// what an earlier version's hash says in the same form; nil for an unknown id. `ARGV`:
+/// prefix, id.
+pub(super) const STATUS: &str = r"
+local p, id = ARGV[1], ARGV[2]
+local done = redis.call('GET', p .. 'done:' .. id)
+if done then return done end
+local expires = redis.call('ZSCORE', p .. 'pending', id)
+if expires then return 'pending ' .. expires end
+local st = redis.call('HMGET', p .. 'ch:' .. id, 'status', 'expires', 'verified_at', 'sender')
+if not (st[1] and st[2]) then return nil end
+if st[1] == 'verified' then return 'verified ' .. st[2] .. ' ' .. (st[3] or '') .. ' ' .. (st[4] or '') end
+return st[1] .. ' ' .. st[2]
 ";
 
 /// A replay's lookup: the first answer to delivery `ARGV[2]`, counted as a duplicate, or nil.
@@ -131,9 +149,10 @@ return seen
 ";
 
 /// Answers `{expired now, still pending, the instance's counts as HGETALL gives them}`.
+/// `ARGV`: prefix, now, counts hash, retention.
 pub(super) const SWEEP: &str = r"
 local p, now, counts = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local expired = expire_due(p, now)
+local expired = expire_due(p, now, tonumber(ARGV[4]))
 count(counts, 'expired', expired)
 counted(counts)
 return {expired, live_pending(p, now), redis.call('HGETALL', counts)}
@@ -141,15 +160,19 @@ return {expired, live_pending(p, now), redis.call('HGETALL', counts)}
 
 /// The code key is taken with `GETDEL`, since nearly every message that finds a challenge
 /// ends it (one call fewer than `GET` and `DEL`); a sender mismatch short of the lock puts it
-/// back as it was. A key whose holder is no longer pending (an earlier version's) is left
-/// deleted: it held nothing.
+/// back as it was. Its holder decides only if it is still in the pending set, which the `ZREM`
+/// that ends it tells (`ZSCORE` on a mismatch short of the lock): a key left by an expiry, or
+/// by an earlier version, held nothing, and stays deleted. The end is recorded as `done:{id}`
+/// (see STATUS), kept `retention` after the challenge's expiry. A sender's failures are counted
+/// in `fail:{id}` until the challenge expires (versions with a challenge hash counted them
+/// there, and those are not carried over).
 ///
 /// Counts what it decides: a repeat only as a duplicate; anything else by its outcome (`messages`
 /// is their sum, see [`super::MESSAGES_ARE`]: one count per message), and as stuffed when `ARGV[9]`
 /// says so. `ARGV[10]` is `1` when this call decides the message; `0` when it tries only the
 /// candidates of one bucket of several (a cluster, see `receive`): a `no_match` there is not
 /// the message's outcome and is not counted. A record `claimed` is a delivery another request
-/// is deciding across buckets right now.
+/// is deciding across buckets right now. `ARGV[11]` is the retention, then come the codes.
 pub(super) const RECEIVE: &str = r"
 local p, now, delivery, counts = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[8]
 local dedupe_key = p .. 'dd:' .. delivery
@@ -164,37 +187,44 @@ local out, kind = ARGV[7], 'no_match'
 if out ~= '' then
   kind = out == 'no_code' and 'no_code' or 'ignored'
 else
-  out = 'no_match ' .. (#ARGV - 10)
-  for i = 11, #ARGV do
+  local pending, retention = p .. 'pending', tonumber(ARGV[11])
+  out = 'no_match ' .. (#ARGV - 11)
+  for i = 12, #ARGV do
     local code_key = p .. 'code:' .. ARGV[i]
     local held = redis.call('GETDEL', code_key)
     local id, expires, expected
     if held then id, expires, expected = holder(p, held) end
     if id then
-      local ch = p .. 'ch:' .. id
-      local done = true
+      local exp = string.format('%.0f', expires)
       if expires <= now then
-        redis.call('HSET', ch, 'status', 'expired')
-        count(counts, 'expired', 1)
-        out, kind = 'expired ' .. id, 'expired_messages'
-      elseif expected ~= '' and expected ~= ARGV[5] then
-        local failures = redis.call('HINCRBY', ch, 'failures', 1)
-        done = failures >= tonumber(ARGV[6])
-        if done then
-          redis.call('HSET', ch, 'status', 'locked')
-          count(counts, 'locked', 1)
+        if redis.call('ZREM', pending, id) == 1 then
+          finish(p, id, expires, retention, 'expired ' .. exp)
+          count(counts, 'expired', 1)
+          out, kind = 'expired ' .. id, 'expired_messages'
+          break
         end
-        out, kind = 'sender_mismatch ' .. id .. ' ' .. (done and 1 or 0), 'sender_mismatches'
-      else
-        redis.call('HSET', ch, 'status', 'verified', 'sender', ARGV[5], 'verified_at', ARGV[2])
+      elseif expected ~= '' and expected ~= ARGV[5] then
+        if redis.call('ZSCORE', pending, id) then
+          local fail_key = p .. 'fail:' .. id
+          local failures = redis.call('INCR', fail_key)
+          local locked = failures >= tonumber(ARGV[6])
+          if locked then
+            redis.call('ZREM', pending, id)
+            redis.call('DEL', fail_key)
+            finish(p, id, expires, retention, 'locked ' .. exp)
+            count(counts, 'locked', 1)
+          else
+            if failures == 1 then redis.call('PEXPIREAT', fail_key, exp) end
+            redis.call('SET', code_key, held, 'PXAT', exp)
+          end
+          out, kind = 'sender_mismatch ' .. id .. ' ' .. (locked and 1 or 0), 'sender_mismatches'
+          break
+        end
+      elseif redis.call('ZREM', pending, id) == 1 then
+        finish(p, id, expires, retention, 'verified ' .. exp .. ' ' .. ARGV[2] .. ' ' .. ARGV[5])
         out, kind = 'verified ' .. id, 'verifications'
+        break
       end
-      if done then
-        redis.call('ZREM', p .. 'pending', id)
-      else
-        redis.call('SET', code_key, held, 'PXAT', string.format('%.0f', expires))
-      end
-      break
     end
   end
 end

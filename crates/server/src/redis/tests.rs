@@ -171,3 +171,44 @@ fn a_challenge_id_names_the_bucket_of_its_code() {
     assert!(Layout::new("a{b}:", true, 64).is_err());
     assert!(Layout::new("mo2fa:", true, 48).is_err());
 }
+
+#[test]
+fn status_records_read_as_the_memory_store_shows_them() {
+    let view = |r: &str, now| {
+        parse_status(r, now).map(|v| (v.status, v.sender, v.verified_at, v.expires_at))
+    };
+    assert_eq!(
+        view("pending 1000", 999),
+        Some((Status::Pending, None, None, 1000))
+    );
+    // Due by the caller's clock before any sweep, as in memory.
+    assert_eq!(
+        view("pending 1000", 1000),
+        Some((Status::Expired, None, None, 1000))
+    );
+    // A pending set's score may read as a float.
+    assert_eq!(
+        view("pending 1e3", 0),
+        Some((Status::Pending, None, None, 1000))
+    );
+    assert_eq!(
+        view("verified 1000 900 name with spaces@example.com", 5000),
+        Some((
+            Status::Verified,
+            Some("name with spaces@example.com".into()),
+            Some(900),
+            1000
+        ))
+    );
+    assert_eq!(
+        view("expired 1000", 0),
+        Some((Status::Expired, None, None, 1000))
+    );
+    assert_eq!(
+        view("locked 1000", 0),
+        Some((Status::Locked, None, None, 1000))
+    );
+    for bad in ["", "pending", "pending soon", "verified"] {
+        assert_eq!(view(bad, 0), None, "{bad:?}");
+    }
+}
