@@ -66,7 +66,7 @@ use mo2fa_core::verifier::{
     Config, ConfigError, InboundMessage, ReceiveOutcome, StartError, StartRequest, Started,
     StatusView, count_outcome, outcome_fields,
 };
-use scripts::{CHALLENGE, EXPIRE_DUE, INSERT, LOOKUP, RECEIVE, STATUS, SWEEP, count_prelude};
+use scripts::{CHALLENGE, EXPIRE_DUE, INSERT, LOOKUP, RECEIVE, SWEEP, count_prelude};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -161,7 +161,6 @@ pub struct RedisVerifier {
     receive: Script,
     lookup: Script,
     sweep: Script,
-    status: Script,
     claim: Script,
     record: Script,
     /// Per bucket, `{bucket prefix}counts:{instance}`.
@@ -251,7 +250,6 @@ impl RedisVerifier {
             receive: Script::new(&format!("{receive_fn}return receive(ARGV)\n")),
             lookup: Script::new(&format!("{prelude}{LOOKUP}")),
             sweep: Script::new(&format!("{prelude}{CHALLENGE}{EXPIRE_DUE}{SWEEP}")),
-            status: Script::new(STATUS),
             claim: Script::new(&format!("{prelude}{}", receive::CLAIM)),
             record: Script::new(&format!("{prelude}{}", receive::RECORD)),
             tally: Arc::default(),
@@ -318,23 +316,46 @@ impl RedisVerifier {
         Some((i.0 + r.0, i.1 + r.1))
     }
 
-    /// Challenge `id`'s state in `bucket`, read as of `now` (the STATUS script).
+    /// Challenge `id`'s state in `bucket`, read as of `now` with plain reads: its pending-set
+    /// score (all that a status poll of a pending challenge needs), else its `done:` record,
+    /// else an earlier version's hash (the two in one round trip). A challenge leaves the
+    /// pending set and gets its record in one script, so read in this order nothing falls
+    /// between the two.
     async fn read_status(
         &self,
         bucket: usize,
         id: &str,
         now: Millis,
     ) -> Result<Option<StatusView>, Unavailable> {
-        let (route, prefix) = self.bucket(bucket);
-        let record: Option<String> = self
-            .status
-            .key(route)
-            .arg(prefix)
+        let prefix = &self.layout.buckets[bucket];
+        let mut conn = self.conn.clone();
+        let score: Option<String> = ::redis::cmd("ZSCORE")
+            .arg(format!("{prefix}pending"))
             .arg(id)
-            .invoke_async(&mut self.conn.clone())
+            .query_async(&mut conn)
             .await
             .map_err(|e| self.down(e))?;
-        Ok(record.and_then(|r| parse_status(&r, now)))
+        if let Some(expires) = score {
+            return Ok(status_view("pending", &expires, None, None, now));
+        }
+        let (done, hash): (Option<String>, Vec<Option<String>>) = ::redis::pipe()
+            .cmd("GET")
+            .arg(format!("{prefix}done:{id}"))
+            .cmd("HMGET")
+            .arg(format!("{prefix}ch:{id}"))
+            .arg(&["status", "expires", "verified_at", "sender"])
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.down(e))?;
+        if let Some(done) = done {
+            return Ok(parse_status(&done, now));
+        }
+        Ok(match hash.as_slice() {
+            [Some(status), Some(expires), at, sender] => {
+                status_view(status, expires, at.as_deref(), sender.as_deref(), now)
+            }
+            _ => None,
+        })
     }
 
     /// One sweep at `now`, awaited (the periodic [`Backend::sweep`] runs it as a task of its
@@ -427,11 +448,23 @@ impl SweepJob {
     }
 }
 
-/// A challenge's record as the STATUS script answers it (`status expires`, and for a verified one
-/// `verified_at sender` after), read as of `now`; `None` if it is not one.
+/// A `done:` record (`status expires`, and for a verified challenge `verified_at sender`
+/// after), read as of `now`; `None` if it is not one.
 fn parse_status(record: &str, now: Millis) -> Option<StatusView> {
     let mut parts = record.splitn(4, ' ');
     let (status, expires) = (parts.next()?, parts.next()?);
+    status_view(status, expires, parts.next(), parts.next(), now)
+}
+
+/// A challenge's state from its fields as stored, read as of `now`: a pending one is expired
+/// once due, as in the memory store; the sender and time are shown only once verified.
+fn status_view(
+    status: &str,
+    expires: &str,
+    verified_at: Option<&str>,
+    sender: Option<&str>,
+    now: Millis,
+) -> Option<StatusView> {
     // A score read from the pending set may come back as a float's text.
     let expires_at = expires
         .parse()
@@ -444,16 +477,13 @@ fn parse_status(record: &str, now: Millis) -> Option<StatusView> {
         "locked" => Status::Locked,
         _ => Status::Expired,
     };
-    let (verified_at, sender) = if status == Status::Verified {
-        let at = parts.next().and_then(|t| t.parse().ok());
-        (at, parts.next().map(str::to_string))
-    } else {
-        (None, None)
-    };
+    let verified = status == Status::Verified;
     Some(StatusView {
         status,
-        sender,
-        verified_at,
+        sender: sender.filter(|_| verified).map(str::to_string),
+        verified_at: verified_at
+            .and_then(|t| t.parse().ok())
+            .filter(|_| verified),
         expires_at,
     })
 }

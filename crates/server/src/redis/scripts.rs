@@ -52,7 +52,7 @@ end
 /// kept a challenge hash (`ch:`), and the earliest of them wrote only the id here: then the
 /// hash is read.
 ///
-/// `finish` records how a challenge ended as its `done:` record (see STATUS), kept
+/// `finish` records how a challenge ended as its `done:` record (read by a status lookup), kept
 /// `retention` after its expiry.
 pub(super) const CHALLENGE: &str = r"
 local function finish(p, id, expires, retention, record)
@@ -125,22 +125,6 @@ end
 return {'taken'}
 ";
 
-/// A challenge's state as one record: its `done:` record (`verified expires verified_at sender`,
-/// `expired expires` or `locked expires`), else `pending expires` from the pending set, else
-/// what an earlier version's hash says in the same form; nil for an unknown id. `ARGV`:
-/// prefix, id.
-pub(super) const STATUS: &str = r"
-local p, id = ARGV[1], ARGV[2]
-local done = redis.call('GET', p .. 'done:' .. id)
-if done then return done end
-local expires = redis.call('ZSCORE', p .. 'pending', id)
-if expires then return 'pending ' .. expires end
-local st = redis.call('HMGET', p .. 'ch:' .. id, 'status', 'expires', 'verified_at', 'sender')
-if not (st[1] and st[2]) then return nil end
-if st[1] == 'verified' then return 'verified ' .. st[2] .. ' ' .. (st[3] or '') .. ' ' .. (st[4] or '') end
-return st[1] .. ' ' .. st[2]
-";
-
 /// A replay's lookup: the first answer to delivery `ARGV[2]`, counted as a duplicate, or nil.
 pub(super) const LOOKUP: &str = r"
 local seen = redis.call('GET', ARGV[1] .. 'dd:' .. ARGV[2])
@@ -163,7 +147,7 @@ return {expired, live_pending(p, now), redis.call('HGETALL', counts)}
 /// back as it was. Its holder decides only if it is still in the pending set, which the `ZREM`
 /// that ends it tells (`ZSCORE` on a mismatch short of the lock): a key left by an expiry, or
 /// by an earlier version, held nothing, and stays deleted. The end is recorded as `done:{id}`
-/// (see STATUS), kept `retention` after the challenge's expiry. A sender's failures are counted
+/// (`finish`), kept `retention` after the challenge's expiry. A sender's failures are counted
 /// in `fail:{id}` until the challenge expires (versions with a challenge hash counted them
 /// there, and those are not carried over).
 ///
