@@ -51,8 +51,8 @@ impl ChallengeId {
         text.iter().map(|&b| char::from(b)).collect()
     }
 
-    /// The textual form into a buffer, without allocating (the webhook answer's hot path).
-    /// The textual form into a buffer (no allocation): base64url, so ASCII.
+    /// The textual form into a buffer, without allocating (the webhook answer's hot path):
+    /// base64url, so ASCII.
     pub fn encode_into(&self, text: &mut [u8; ID_TEXT_LEN]) {
         let mut raw = [0u8; 20];
         raw[..4].copy_from_slice(&self.locator.to_be_bytes());

@@ -255,7 +255,7 @@ pub(super) fn parse_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Resu
 /// Stops as soon as the body says it has ended (a `Content-Length` body is complete after its
 /// last byte, without another poll), and a body that arrives as one chunk is returned as that
 /// chunk, uncopied: the common webhook is a single small frame. A body past its request's
-/// deadline ([`Deadlined`]) is answered 408 and the connection closed.
+/// deadline ([`Deadlined`](super::conn::Deadlined)) is answered 408 and the connection closed.
 pub(super) async fn read_body<B>(headers: &HeaderMap, body: B) -> Result<Bytes, ApiError>
 where
     B: Body<Data = Bytes>,

@@ -142,7 +142,7 @@ impl Shedder {
         }
     }
 
-    /// [`Shedder::admit`] without waiting: in, shed, or to wait for room with
+    /// `admit` (the tests' helper) without waiting: in, shed, or to wait for room with
     /// [`Shedder::admit_waiting`]. The server's request future then holds no waiting future
     /// unless it waits.
     pub(super) fn try_admit(&self, path: &str) -> Admission<'_> {
