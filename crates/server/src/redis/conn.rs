@@ -10,7 +10,7 @@
 //! # Hash slots (cluster)
 //! A script may only touch keys of one slot, so every key a script builds carries a hash tag:
 //! * challenges are split into [`CLUSTER_BUCKETS`] buckets by their code. A bucket's keys
-//!   (challenge hashes, code keys, pending set, dedupe records and each instance's counts)
+//!   (code keys, `done:` records, pending set, dedupe records and each instance's counts)
 //!   share the tag `{bN}`, so an insert and a receive each run in the slot of the code. A
 //!   challenge's id carries its bucket (the locator modulo the bucket count), so a status
 //!   lookup goes to the same slot; a delivery's dedupe record lives in the bucket of the first
