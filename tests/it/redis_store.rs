@@ -1304,6 +1304,15 @@ pub(crate) mod parity {
         (std::sync::Arc::new(red), prefix)
     }
 
+    /// A verifier with `cfg` on `redis` under `prefix`, otherwise with the defaults.
+    fn on_prefix(redis: &Redis, cfg: Config, prefix: &str) -> RedisVerifier {
+        let redis_cfg = RedisConfig {
+            prefix: prefix.to_string(),
+            ..RedisConfig::new(redis.url.clone())
+        };
+        RedisVerifier::new(cfg, redis_cfg).unwrap()
+    }
+
     /// `n` starts at `now`, all at once (each its own task, seeded by its index), answered in
     /// that order.
     async fn start_at_once(
@@ -1448,14 +1457,7 @@ pub(crate) mod parity {
         };
         let now = SystemClock.now_ms();
         let start = |prefix: &str| {
-            let red = RedisVerifier::new(
-                cfg.clone(),
-                RedisConfig {
-                    prefix: prefix.to_string(),
-                    ..RedisConfig::new(redis.url.clone())
-                },
-            )
-            .unwrap();
+            let red = on_prefix(&redis, cfg.clone(), prefix);
             async move {
                 let mut rng = ChaCha8Rng::seed_from_u64(42);
                 red.start(&StartRequest::default(), now, &mut rng)
@@ -1502,14 +1504,7 @@ pub(crate) mod parity {
             .get_connection()
             .unwrap();
         let cfg = Config::default();
-        let red = RedisVerifier::new(
-            cfg.clone(),
-            RedisConfig {
-                prefix: prefix.clone(),
-                ..RedisConfig::new(redis.url.clone())
-            },
-        )
-        .unwrap();
+        let red = on_prefix(&redis, cfg.clone(), &prefix);
         let t0 = SystemClock.now_ms();
         let id = |tag: u128| ChallengeId { locator: 0, tag }.encode();
         let mut hash = |id: &str, fields: &[(&str, String)]| {

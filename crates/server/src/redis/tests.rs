@@ -174,41 +174,34 @@ fn a_challenge_id_names_the_bucket_of_its_code() {
 
 #[test]
 fn status_records_read_as_the_memory_store_shows_them() {
-    let view = |r: &str, now| {
-        parse_status(r, now).map(|v| (v.status, v.sender, v.verified_at, v.expires_at))
-    };
-    assert_eq!(
-        view("pending 1000", 999),
-        Some((Status::Pending, None, None, 1000))
-    );
-    // Due by the caller's clock before any sweep, as in memory.
-    assert_eq!(
-        view("pending 1000", 1000),
-        Some((Status::Expired, None, None, 1000))
-    );
-    // A pending set's score may read as a float.
-    assert_eq!(
-        view("pending 1e3", 0),
-        Some((Status::Pending, None, None, 1000))
-    );
-    assert_eq!(
-        view("verified 1000 900 name with spaces@example.com", 5000),
-        Some((
+    const SENDER: &str = "name with spaces@example.com";
+    let cases = [
+        ("pending 1000", 999, Status::Pending),
+        // Due by the caller's clock before any sweep, as in memory.
+        ("pending 1000", 1000, Status::Expired),
+        // A pending set's score may read as a float.
+        ("pending 1e3", 0, Status::Pending),
+        (
+            "verified 1000 900 name with spaces@example.com",
+            5000,
             Status::Verified,
-            Some("name with spaces@example.com".into()),
-            Some(900),
-            1000
-        ))
-    );
-    assert_eq!(
-        view("expired 1000", 0),
-        Some((Status::Expired, None, None, 1000))
-    );
-    assert_eq!(
-        view("locked 1000", 0),
-        Some((Status::Locked, None, None, 1000))
-    );
+        ),
+        ("expired 1000", 0, Status::Expired),
+        ("locked 1000", 0, Status::Locked),
+    ];
+    for (record, now, status) in cases {
+        let v = parse_status(record, now).unwrap();
+        let verified = status == Status::Verified;
+        assert_eq!(v.status, status, "{record:?}");
+        assert_eq!(v.expires_at, 1000, "{record:?}");
+        assert_eq!(
+            v.sender.as_deref(),
+            verified.then_some(SENDER),
+            "{record:?}"
+        );
+        assert_eq!(v.verified_at, verified.then_some(900), "{record:?}");
+    }
     for bad in ["", "pending", "pending soon", "verified"] {
-        assert_eq!(view(bad, 0), None, "{bad:?}");
+        assert!(parse_status(bad, 0).is_none(), "{bad:?}");
     }
 }
