@@ -77,7 +77,7 @@ end
 /// Each `redis.call` costs Redis about 2 µs besides the command's own work (round six in
 /// docs/performance.md), so the common case takes two, `SET NX` and `ZADD`, plus the count (once
 /// per batch): the challenge is its code key and its pending-set entry (no key of its own until
-/// it ends, see HOLDER); the pending set's size is read once per script run (`known_pending`,
+/// it ends, see CHALLENGE); the pending set's size is read once per script run (`known_pending`,
 /// kept up to date by each insert's `ZADD`, so the calls of a batch after the first skip the
 /// `ZCARD`), and the code is claimed with `SET NX`, which is nearly always free in a sparse
 /// code space; only a code already held is read, and taken over if its holder is no longer
