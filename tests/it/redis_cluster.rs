@@ -112,7 +112,10 @@ proptest! {
     fn cluster_random_operations_answer_alike(
         ops in proptest::collection::vec(crate::redis_store::model::op(), 1..40)
     ) {
-        let Some(url) = cluster("cluster-model") else {
+        // Not `cluster()`: its failure under CI would be a panic inside proptest, which saves
+        // a seed for a case that has nothing to do with the code. Without a cluster, the other
+        // tests of this file fail under CI instead.
+        let Ok(url) = std::env::var("MO2FA_TEST_REDIS_CLUSTER") else {
             return Ok(());
         };
         crate::redis_store::model::run(&url, 64, 64 * 8, &ops)?;
