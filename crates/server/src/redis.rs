@@ -327,10 +327,11 @@ impl RedisVerifier {
         id: &str,
         now: Millis,
     ) -> Result<Option<StatusView>, Unavailable> {
-        let prefix = &self.layout.buckets[bucket];
+        // The bucket's routing key is its pending set.
+        let (pending, prefix) = self.bucket(bucket);
         let mut conn = self.conn.clone();
         let score: Option<String> = ::redis::cmd("ZSCORE")
-            .arg(format!("{prefix}pending"))
+            .arg(pending)
             .arg(id)
             .query_async(&mut conn)
             .await
