@@ -15,6 +15,7 @@ pub mod incidents;
 pub mod live;
 pub mod merge;
 pub mod openloop;
+pub mod pace;
 pub mod retry;
 pub mod scenario_run;
 pub mod serve;

@@ -15,6 +15,7 @@
 //! the timeouts and the requests given up.
 
 use super::client::Conn;
+use super::pace::Pacer;
 use super::retry::RetryPolicy;
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -32,28 +33,6 @@ pub struct Planned {
     /// Index into the run's endpoint names.
     pub endpoint: usize,
     pub request: Arc<[u8]>,
-}
-
-/// Asks the kernel to wake this thread within a microsecond of its sleeps (the default timer
-/// slack adds up to 50 µs). The crate's one `unsafe` call.
-#[allow(unsafe_code)]
-pub fn precise_sleeps() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: PR_SET_TIMERSLACK only changes this thread's timer slack.
-    unsafe {
-        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
-    }
-}
-
-/// Blocks this thread until `when` (call [`precise_sleeps`] first for microsecond wake-ups).
-pub fn sleep_until(when: Instant) {
-    loop {
-        let now = Instant::now();
-        if now >= when {
-            return;
-        }
-        std::thread::sleep(when - now);
-    }
 }
 
 /// Latencies are recorded in microseconds from 1 µs to 100 s with 3 significant digits.
@@ -361,14 +340,14 @@ pub async fn run_with(
         workers.push(tokio::spawn(shared.clone().work(conn)));
     }
 
-    // The dispatcher has a thread of its own: tokio's timer ticks in whole milliseconds and
-    // would release requests up to 1 ms late, which the latency (from the scheduled time)
-    // would then wrongly charge to the server.
-    let dispatcher = std::thread::spawn(move || {
-        precise_sleeps();
+    // The dispatcher is a task on this runtime that sleeps on a precise timer (`Pacer`):
+    // Tokio's own ticks in whole milliseconds and would release requests up to 1 ms late,
+    // which the latency (from the scheduled time) would then wrongly charge to the server.
+    let pacer = Pacer::new()?;
+    let dispatcher = tokio::spawn(async move {
         for (key, job) in plan.into_iter().enumerate() {
             let when = start + job.at;
-            sleep_until(when);
+            pacer.until(when).await?;
             let job = Job {
                 due: when,
                 planned: job,
@@ -379,6 +358,7 @@ pub async fn run_with(
                 break;
             }
         }
+        Ok::<_, std::io::Error>(())
     });
 
     // The workers hold the only sample senders now: the samples end when the last one stops.
@@ -387,7 +367,7 @@ pub async fn run_with(
     while let Some(s) = sample_rx.recv().await {
         recorder.record(&s);
     }
-    let _ = tokio::task::spawn_blocking(move || dispatcher.join()).await;
+    dispatcher.await.map_err(std::io::Error::other)??;
     for w in workers {
         let _ = w.await;
     }

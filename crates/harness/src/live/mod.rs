@@ -32,7 +32,8 @@ pub use report::{table, write};
 pub use schedule::{Behind, MIN_LAG_BUDGET};
 
 use crate::error::HarnessError;
-use crate::openloop::{self, Report};
+use crate::openloop::Report;
+use crate::pace;
 use crate::server::{self, InProcess, JustTheServer, ServerSpec, StoreUrl};
 use mo2fa_core::clock::ScaledClock;
 use mo2fa_core::sms_otp::SmsOtp;
@@ -237,11 +238,11 @@ fn dispatch(
             }
         });
         let dispatcher = scope.spawn(move || {
-            openloop::precise_sleeps();
+            pace::precise_sleeps();
             let mut released = 0usize;
             for (i, step) in shared.trace.steps.iter().enumerate() {
                 let when = shared.wall(step.at_ms);
-                openloop::sleep_until(when);
+                pace::sleep_until(when);
                 if interrupt.load(Ordering::Relaxed)
                     || shared.schedule.stopped()
                     || release_tx.send((i, when)).is_err()
