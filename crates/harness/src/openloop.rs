@@ -347,7 +347,14 @@ pub async fn run_with(
     let dispatcher = tokio::spawn(async move {
         for (key, job) in plan.into_iter().enumerate() {
             let when = start + job.at;
-            pacer.until(when).await?;
+            if let Err(e) = pacer.until(when).await {
+                // The rest of the plan is never released: stop every worker, or they would
+                // wait for it.
+                for _ in 0..connections {
+                    let _ = job_tx.send(None);
+                }
+                return Err(e);
+            }
             let job = Job {
                 due: when,
                 planned: job,
