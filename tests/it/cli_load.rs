@@ -13,7 +13,8 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mo2fa-cli-load-{}-{name}", std::process::id()));
+    let dir =
+        crate::common::scratch_root().join(format!("mo2fa-cli-load-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

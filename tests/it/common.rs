@@ -135,9 +135,15 @@ pub fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Rep
     Reply::parse(&buf)
 }
 
+/// Where the tests write their files: Cargo's scratch directory for integration tests
+/// (`target/tmp`), so that nothing is left behind in the system's temporary directory.
+pub fn scratch_root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+}
+
 /// Writes `text` to `name` in a scratch directory of this process named after `tag`.
 pub fn temp_file(tag: &str, name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mo2fa-{tag}-{}", std::process::id()));
+    let dir = scratch_root().join(format!("mo2fa-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write");

@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mo2fa-cost-cli-{}-{name}", std::process::id()));
+    let dir =
+        crate::common::scratch_root().join(format!("mo2fa-cost-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

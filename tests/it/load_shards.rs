@@ -41,7 +41,8 @@ fn fails(o: &Output, code: i32, needle: &str) {
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mo2fa-shards-{name}-{}", std::process::id()));
+    let dir =
+        crate::common::scratch_root().join(format!("mo2fa-shards-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

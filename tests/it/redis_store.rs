@@ -99,7 +99,7 @@ impl Redis {
             addr,
             url,
             child: None,
-            dir: std::env::temp_dir(),
+            dir: crate::common::scratch_root(),
         };
         match r.wait_ready() {
             Ok(()) => Some(r),
@@ -117,7 +117,7 @@ impl Redis {
             addr: String::new(),
             port: 0,
             child: None,
-            dir: std::env::temp_dir(),
+            dir: crate::common::scratch_root(),
         }
     }
 
@@ -177,7 +177,7 @@ pub(crate) fn unique_prefix(name: &str) -> String {
 }
 
 pub(crate) fn tmp(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!("mo2fa-redis-{name}-{}", std::process::id()))
+    crate::common::scratch_root().join(format!("mo2fa-redis-{name}-{}", std::process::id()))
 }
 
 pub(crate) struct Instance {
