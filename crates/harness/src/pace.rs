@@ -10,7 +10,7 @@
 //!
 //! `mo2fa bench http`'s load generator used the second until round nine; on a 2-vCPU VM it
 //! cost about 60 µs of CPU per request at 10,000/s, more than the server it measured
-//! (docs/performance.md, "The load generator's own cost").
+//! (docs/performance.md, "Round nine: the load generator's own cost").
 
 use std::io;
 use std::time::Instant;
