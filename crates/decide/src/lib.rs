@@ -118,10 +118,11 @@ mod tests {
 
     #[test]
     fn a_failed_read_and_a_failed_write_say_which_they_were() {
-        let dir = std::env::temp_dir().join(format!("mo2fa-decide-io-{}", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         // A directory where sweep.json should be: it cannot be read as a file.
         std::fs::create_dir_all(dir.join("sweep.json")).unwrap();
-        let read = match crate::sweep::read(&dir) {
+        let read = match crate::sweep::read(dir) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("a directory read as sweep.json"),
         };
@@ -134,6 +135,5 @@ mod tests {
             write.starts_with(&format!("{}: cannot write: ", file.display())),
             "{write}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -131,8 +131,8 @@ mod tests {
 
     #[test]
     fn a_failed_read_and_a_failed_write_say_which_they_were() {
-        let dir = std::env::temp_dir().join(format!("mo2fa-harness-io-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         let missing = dir.join("missing.hdr");
         let read = read_histogram(&missing).unwrap_err().to_string();
         let want = format!("{}: cannot read: ", missing.display());
@@ -146,6 +146,5 @@ mod tests {
             .to_string();
         let want = format!("{}: cannot write: ", file.join("load.hdr").display());
         assert!(write.starts_with(&want), "{write}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

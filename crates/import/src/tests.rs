@@ -210,8 +210,8 @@ fn encodings_and_wrong_formats() {
 /// naming it.
 #[test]
 fn json_formats_with_a_bom_crlf_and_a_wrong_encoding() {
-    let dir = std::env::temp_dir().join(format!("mo2fa-import-json-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     for (name, format) in [
         ("aws_sms_events.jsonl", Format::AwsSmsEvents),
         ("twilio_verify_attempts.json", Format::TwilioVerifyAttempts),
@@ -259,8 +259,8 @@ fn json_formats_with_a_bom_crlf_and_a_wrong_encoding() {
 
 #[test]
 fn a_file_of_bad_rows_is_refused_within_its_first_rows() {
-    let dir = std::env::temp_dir().join(format!("mo2fa-import-unit-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let path = dir.join("bad.csv");
     let mut text = String::from("timestamp,phone\n");
     for _ in 0..100_000 {
@@ -528,8 +528,8 @@ fn generic_csv_refused_attempts_and_when_codes_were_used() {
 /// the one wording every config file has; a defences file and a syntax error likewise.
 #[test]
 fn a_defences_section_reports_every_error_at_the_scenarios_lines() {
-    let dir = std::env::temp_dir().join(format!("mo2fa-import-defences-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let write = |name: &str, text: &str| {
         let p = dir.join(name);
         std::fs::write(&p, text).unwrap();
@@ -582,5 +582,4 @@ fn a_defences_section_reports_every_error_at_the_scenarios_lines() {
         .expect("refused")
         .to_string();
     assert!(e.starts_with(&format!("{}:2: ", broken.display())), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

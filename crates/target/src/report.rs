@@ -204,8 +204,8 @@ mod tests {
 
     #[test]
     fn a_report_that_cannot_be_written_says_so_and_names_the_path() {
-        let dir = std::env::temp_dir().join(format!("mo2fa-target-io-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
         // A file where the report's directory should be.
         let file = dir.join("a-file");
         std::fs::write(&file, "").unwrap();
@@ -220,6 +220,5 @@ mod tests {
         let e = write(&out, &audit).unwrap_err().to_string();
         let want = format!("{}: cannot write: ", out.display());
         assert!(e.starts_with(&want), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

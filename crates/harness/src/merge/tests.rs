@@ -9,11 +9,9 @@ fn histogram(values: &[(u64, u64)]) -> Histogram<u64> {
     h
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mo2fa-merge-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch directory, removed when the test drops it.
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 /// A bench shard at `dir` whose webhook latencies are `values` (µs, count).
@@ -35,7 +33,8 @@ fn bench_shard(dir: &Path, plan: &str, shard: Shard, values: &[(u64, u64)]) {
 
 #[test]
 fn histograms_are_added_not_averaged() {
-    let d = tmp("add");
+    let tmp = tmp();
+    let d = tmp.path();
     let (a, b) = (d.join("a"), d.join("b"));
     // 1,000 fast requests on one shard, 10 slow ones on the other: the p99 of all 1,010 is
     // fast (averaging the shards' p99s would give about 50 ms).
@@ -61,7 +60,8 @@ fn histograms_are_added_not_averaged() {
 
 #[test]
 fn merging_refuses_what_is_not_one_whole_run() {
-    let d = tmp("refuse");
+    let tmp = tmp();
+    let d = tmp.path();
     let shard = |i| Shard::new(i, 2).unwrap();
     let err = |dirs: &[PathBuf]| bench::merge(dirs, &d.join("out")).unwrap_err().to_string();
     assert!(err(&[]).contains("nothing to merge"), "{}", err(&[]));

@@ -481,15 +481,13 @@ fn a_balance_is_charged_the_carriers_price() {
 #[test]
 fn a_report_that_cannot_be_written_names_its_file() {
     let (sc, o) = run(&base(1.0), None);
-    let dir = std::env::temp_dir().join(format!("mo2fa-sim-unwritable-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     // A directory where summary.json should go: the write fails on that file.
     std::fs::create_dir_all(dir.join("summary.json")).unwrap();
-    let e = report::write_all(&dir, &sc, "t", 1, &o)
+    let e = report::write_all(dir, &sc, "t", 1, &o)
         .unwrap_err()
         .to_string();
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         e.contains("summary.json: cannot write: "),
         "the error names the file: {e}"
