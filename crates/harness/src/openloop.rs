@@ -305,6 +305,8 @@ pub async fn run_with(
     interval: Duration,
     retry: &RetryPolicy,
 ) -> std::io::Result<Report> {
+    // Made before any worker starts, so that a failure leaves none waiting.
+    let pacer = Pacer::new()?;
     let (job_tx, job_rx) = mpsc::unbounded_channel::<Option<Job>>();
     let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
     let start = Instant::now() + Duration::from_millis(20);
@@ -343,7 +345,6 @@ pub async fn run_with(
     // The dispatcher is a task on this runtime that sleeps on a precise timer (`Pacer`):
     // Tokio's own ticks in whole milliseconds and would release requests up to 1 ms late,
     // which the latency (from the scheduled time) would then wrongly charge to the server.
-    let pacer = Pacer::new()?;
     let dispatcher = tokio::spawn(async move {
         for (key, job) in plan.into_iter().enumerate() {
             let when = start + job.at;
