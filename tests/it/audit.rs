@@ -13,8 +13,7 @@ use std::process::{Child, Command, Stdio};
 const SECRET: &str = "audit-test-secret";
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-audit-{name}-{}", std::process::id()));
+    let dir = crate::common::scratch(&format!("audit-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -12,7 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
 #[test]
 fn bench_http_at_a_fixed_rate() {
-    let dir = crate::common::scratch_root().join(format!("mo2fa-cli-bench-{}", std::process::id()));
+    let dir = crate::common::scratch("cli-bench");
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(BIN)
         .args([
@@ -234,8 +234,7 @@ fn bench_http_names_the_target_and_its_answer_when_starts_fail() {
 #[test]
 fn bench_http_retries_refused_deliveries_as_the_provider_would() {
     let serve = Serve::start("the-targets-secret", &[]);
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-cli-bench-retry-{}", std::process::id()));
+    let dir = crate::common::scratch("cli-bench-retry");
     let _ = std::fs::remove_dir_all(&dir);
     let out = Command::new(BIN)
         .env("MO2FA_WEBHOOK_SECRET", "not-the-targets-secret")

@@ -22,7 +22,7 @@ fn text(o: &Output) -> (String, String) {
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = crate::common::scratch_root().join(format!("mo2fa-{name}-{}", std::process::id()));
+    let dir = crate::common::scratch(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -4,7 +4,7 @@ use std::process::Command;
 
 #[test]
 fn check_prints_one_line_per_incident_and_writes_the_markdown() {
-    let dir = crate::common::scratch_root().join(format!("mo2fa-incidents-{}", std::process::id()));
+    let dir = crate::common::scratch("incidents");
     let md = dir.join("check.md");
     let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
         .args([
@@ -50,8 +50,7 @@ fn check_prints_one_line_per_incident_and_writes_the_markdown() {
 /// Any scenario, without `[incident]`: the table of variants, no documented-figure check.
 #[test]
 fn a_scenario_without_an_incident_section_gets_the_table() {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-incidents-own-{}", std::process::id()));
+    let dir = crate::common::scratch("incidents-own");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("own.toml");
     std::fs::write(

@@ -13,8 +13,7 @@ use std::process::{Command, Output};
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-cli-load-{}-{name}", std::process::id()));
+    let dir = crate::common::scratch(&format!("cli-load-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -141,9 +141,14 @@ pub fn scratch_root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
 }
 
+/// This process's scratch directory named after `tag` (the path only: nothing is made).
+pub fn scratch(tag: &str) -> std::path::PathBuf {
+    scratch_root().join(format!("mo2fa-{tag}-{}", std::process::id()))
+}
+
 /// Writes `text` to `name` in a scratch directory of this process named after `tag`.
 pub fn temp_file(tag: &str, name: &str, text: &str) -> std::path::PathBuf {
-    let dir = scratch_root().join(format!("mo2fa-{tag}-{}", std::process::id()));
+    let dir = scratch(tag);
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write");

@@ -13,8 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-cost-cli-{}-{name}", std::process::id()));
+    let dir = crate::common::scratch(&format!("cost-cli-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

@@ -46,8 +46,7 @@ fn mo2fa(dir: &Path, args: &[&str]) -> Output {
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-decide-{name}-{}", std::process::id()));
+    let dir = crate::common::scratch(&format!("decide-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("s.toml"), TINY).unwrap();

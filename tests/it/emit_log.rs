@@ -96,8 +96,7 @@ fn mo2fa(args: &[&str]) -> Output {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d =
-        crate::common::scratch_root().join(format!("mo2fa-emitlog-{name}-{}", std::process::id()));
+    let d = crate::common::scratch(&format!("emitlog-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

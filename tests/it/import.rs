@@ -23,8 +23,7 @@ fn ok(o: Output) -> Output {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let d =
-        crate::common::scratch_root().join(format!("mo2fa-import-{name}-{}", std::process::id()));
+    let d = crate::common::scratch(&format!("import-{name}"));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d

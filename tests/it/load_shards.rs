@@ -41,8 +41,7 @@ fn fails(o: &Output, code: i32, needle: &str) {
 }
 
 fn workdir(name: &str) -> PathBuf {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-shards-{name}-{}", std::process::id()));
+    let dir = crate::common::scratch(&format!("shards-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

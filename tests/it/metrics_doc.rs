@@ -75,8 +75,7 @@ fn run(scenario_text: &str, dir: &Path, name: &str) -> BTreeSet<String> {
 
 #[test]
 fn every_summary_leaf_is_documented_and_every_documented_name_is_written() {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-metrics-doc-{}", std::process::id()));
+    let dir = crate::common::scratch("metrics-doc");
     std::fs::create_dir_all(&dir).unwrap();
     let both = std::fs::read_to_string(COVERAGE).unwrap();
     let balance = both

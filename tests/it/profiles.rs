@@ -13,8 +13,7 @@ use std::process::{Command, Output};
 const SECRET: &str = "profiles-test-secret";
 
 fn out_dir(name: &str) -> PathBuf {
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-profiles-{name}-{}", std::process::id()));
+    let dir = crate::common::scratch(&format!("profiles-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }

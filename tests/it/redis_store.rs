@@ -177,7 +177,7 @@ pub(crate) fn unique_prefix(name: &str) -> String {
 }
 
 pub(crate) fn tmp(name: &str) -> std::path::PathBuf {
-    crate::common::scratch_root().join(format!("mo2fa-redis-{name}-{}", std::process::id()))
+    crate::common::scratch(&format!("redis-{name}"))
 }
 
 pub(crate) struct Instance {

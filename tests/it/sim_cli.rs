@@ -11,7 +11,7 @@ fn mo2fa(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn quickstart_runs_and_reruns_byte_identically() {
-    let dir = crate::common::scratch_root().join(format!("mo2fa-sim-cli-{}", std::process::id()));
+    let dir = crate::common::scratch("sim-cli");
     let (a, b) = (dir.join("a"), dir.join("b"));
     for out in [&a, &b] {
         let o = mo2fa(&[
@@ -160,7 +160,7 @@ fn live_needs_a_speed() {
 /// given --force; the same run again replaces its own report.
 #[test]
 fn a_report_of_another_run_is_replaced_only_with_force() {
-    let dir = crate::common::scratch_root().join(format!("mo2fa-replace-{}", std::process::id()));
+    let dir = crate::common::scratch("replace");
     let out = dir.to_str().unwrap();
     let run = |extra: &[&str]| {
         let mut args = vec!["run", "tests/fixtures/short-run.toml", "--out", out];

@@ -58,7 +58,7 @@ fn one_live_replay_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 #[test]
 fn live_quickstart_verifies_what_the_virtual_run_verified() {
     let _live = one_live_replay_at_a_time();
-    let dir = crate::common::scratch_root().join(format!("mo2fa-live-{}", std::process::id()));
+    let dir = crate::common::scratch("live");
     let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
         .args(["run", "scenarios/quickstart.toml", "--duration", "20m"])
         .args(["--live", "--speed", "200", "--out", dir.to_str().unwrap()])
@@ -198,8 +198,7 @@ fn live_replay_agrees_in_every_payload_shape() {
 #[test]
 fn a_replay_that_falls_behind_says_so_and_fails() {
     let _live = one_live_replay_at_a_time();
-    let dir =
-        crate::common::scratch_root().join(format!("mo2fa-live-behind-{}", std::process::id()));
+    let dir = crate::common::scratch("live-behind");
     let o = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
         .args(["run", "scenarios/quickstart.toml", "--duration", "2h"])
         .args(["--live", "--speed", "1e9", "--connections", "4"])
