@@ -65,7 +65,8 @@ pub(crate) struct ServeArgs {
     #[arg(long = "min-ttl", value_name = "MIN_TTL", default_value = "10s", value_parser = args::positive_millis)]
     min_ttl_ms: u64,
     /// Where challenges live: `memory` (this process) or a Redis URL such as
-    /// `redis://127.0.0.1:6379`, shared by every instance pointed at it, or a Redis Cluster:
+    /// `redis://127.0.0.1:6379` (or `redis+unix:///PATH`, its Unix socket on this host), shared
+    /// by every instance pointed at it, or a Redis Cluster:
     /// `redis-cluster://HOST:PORT[,HOST:PORT...]`.
     #[arg(long, default_value = "memory")]
     store: String,

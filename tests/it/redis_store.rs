@@ -26,6 +26,9 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// The Unix socket a redis-server of the test's own listens on too, in its directory.
+const UNIX_SOCKET: &str = "redis.sock";
+
 pub(crate) struct Redis {
     pub(crate) url: String,
     /// Where `url` points (`host:port`).
@@ -63,6 +66,10 @@ impl Redis {
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(dir)
+            // Also on a Unix socket in its directory, for the `redis+unix://` store URL.
+            .arg("--unixsocket")
+            .arg(dir.join(UNIX_SOCKET))
+            .args(["--unixsocketperm", "700"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
@@ -411,6 +418,35 @@ pub(crate) fn share_challenges(redis: &Redis) {
     let other = Instance::spawn(redis, &unique_prefix("elsewhere"), &[]);
     assert_eq!(other.status(&id).status, 404);
     assert_eq!(a.status("not-an-id").status, 404);
+}
+
+/// `redis+unix://PATH` reaches the same store as `redis://HOST:PORT`: a challenge started
+/// through one instance on the TCP port is verified through another on the Unix socket.
+#[test]
+fn an_instance_on_the_unix_socket_shares_the_store_with_one_on_tcp() {
+    let Some(redis) = Redis::start_own(free_port(), &tmp("unix")) else {
+        return;
+    };
+    let socket = redis.dir.join(UNIX_SOCKET);
+    let on_socket = Redis::at(&format!("redis+unix://{}", socket.display()));
+    let prefix = unique_prefix("unix");
+    let (tcp, unix) = (
+        Instance::spawn(&redis, &prefix, &[]),
+        Instance::spawn(&on_socket, &prefix, &[]),
+    );
+    let (id, code) = id_and_code(&tcp.start(&format!(r#"{{"expected_sender":"{ALICE}"}}"#)));
+    assert_eq!(unix.status(&id).body["status"], "pending");
+    let r = unix.deliver("u1", ALICE, &code);
+    assert_eq!(r.body["result"], "verified", "{r:?}");
+    assert_eq!(tcp.status(&id).body["status"], "verified");
+    // The same delivery again, through the TCP instance: the recorded answer, marked as a
+    // repeat, not a second verification.
+    let again = tcp.deliver("u1", ALICE, &code);
+    assert_eq!(again.body["duplicate"], true, "{again:?}");
+    assert_eq!(
+        (&again.body["result"], &again.body["id"]),
+        (&r.body["result"], &r.body["id"])
+    );
 }
 
 #[test]

@@ -31,7 +31,8 @@ pub enum HarnessError {
     Sim(#[from] mo2fa_sim::SimError),
     /// A store that is neither `memory` nor a Redis URL; `key` is the option or scenario key.
     #[error(
-        "{key}: {url:?} is neither \"memory\" nor a Redis URL (redis://, rediss:// or redis-cluster://)"
+        "{key}: {url:?} is neither \"memory\" nor a Redis URL ({})",
+        mo2fa_core::store::REDIS_URL_SCHEMES.join(", ")
     )]
     StoreUrl { key: &'static str, url: String },
     /// The in-process server's store could not be set up.

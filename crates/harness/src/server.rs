@@ -16,20 +16,17 @@ use std::sync::Arc;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreUrl {
     Memory,
-    /// A `redis://`, `rediss://` or `redis-cluster://` URL.
+    /// A Redis URL ([`mo2fa_core::store::REDIS_URL_SCHEMES`]).
     Redis(String),
 }
 
 impl StoreUrl {
-    /// `memory`, or a `redis://` / `rediss://` URL; `key` names the option or scenario key in
+    /// `memory`, or a Redis URL; `key` names the option or scenario key in
     /// the error.
     pub fn parse(key: &'static str, url: &str) -> Result<Self, HarnessError> {
         if url == "memory" {
             Ok(Self::Memory)
-        } else if ["redis://", "rediss://", "redis-cluster://"]
-            .iter()
-            .any(|s| url.starts_with(s))
-        {
+        } else if mo2fa_core::store::is_redis_url(url) {
             Ok(Self::Redis(url.to_string()))
         } else {
             Err(HarnessError::StoreUrl {
@@ -188,15 +185,26 @@ mod tests {
             StoreUrl::parse("--store", "memory").unwrap(),
             StoreUrl::Memory
         );
-        for url in ["redis://127.0.0.1:6379", "rediss://cache.internal:6380/2"] {
+        for url in [
+            "redis://127.0.0.1:6379",
+            "rediss://cache.internal:6380/2",
+            "redis+unix:///run/redis/redis.sock",
+            "redis-cluster://10.0.0.1:7000,10.0.0.2:7000",
+        ] {
             let s = StoreUrl::parse("--store", url).unwrap();
             assert_eq!(s, StoreUrl::Redis(url.into()));
             assert_eq!(s.to_string(), url);
         }
-        for url in ["", "Memory", "redis:/x", "http://127.0.0.1:6379"] {
+        for url in [
+            "",
+            "Memory",
+            "redis:/x",
+            "unix:///run/redis.sock",
+            "http://127.0.0.1:6379",
+        ] {
             let e = StoreUrl::parse("store.url", url).unwrap_err().to_string();
             assert!(
-                e.starts_with("store.url: ") && e.contains("redis://"),
+                e.starts_with("store.url: ") && e.contains("redis+unix://"),
                 "{e}"
             );
         }

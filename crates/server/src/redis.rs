@@ -111,7 +111,8 @@ pub enum RedisStoreError {
 /// Settings beyond the verifier's own.
 #[derive(Clone, Debug)]
 pub struct RedisConfig {
-    /// `redis://…`, `rediss://…` or `redis-cluster://HOST:PORT[,HOST:PORT...]` ([`conn`]).
+    /// `redis://…`, `redis+unix:///PATH` or `redis-cluster://HOST:PORT[,HOST:PORT...]`
+    /// ([`conn`]).
     pub url: String,
     pub prefix: String,
     /// In a cluster, split evenly over the buckets (each bucket refuses at its share).

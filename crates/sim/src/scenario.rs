@@ -339,15 +339,12 @@ pub struct StoreSettings {
 
 fn store_url<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let url = String::deserialize(d)?;
-    if url == "memory"
-        || ["redis://", "rediss://", "redis-cluster://"]
-            .iter()
-            .any(|s| url.starts_with(s))
-    {
+    if url == "memory" || mo2fa_core::store::is_redis_url(&url) {
         Ok(url)
     } else {
         Err(serde::de::Error::custom(format!(
-            "{url:?} is neither \"memory\" nor a Redis URL (redis://, rediss:// or redis-cluster://)"
+            "{url:?} is neither \"memory\" nor a Redis URL ({})",
+            mo2fa_core::store::REDIS_URL_SCHEMES.join(", ")
         )))
     }
 }

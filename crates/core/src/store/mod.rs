@@ -33,6 +33,18 @@ mod code_index;
 mod hugepage;
 use code_index::{CodeIndex, RESERVED_SLOT};
 
+/// The URL schemes of a Redis store: one Redis over TCP (`redis://`; `rediss://` is TLS, which
+/// this build's Redis client lacks, so the server refuses it at start-up) or over a Unix socket
+/// on the same host (`redis+unix:///PATH`), or Redis Cluster
+/// (`redis-cluster://HOST:PORT[,HOST:PORT...]`). The server crate's `redis::conn` opens them.
+pub const REDIS_URL_SCHEMES: [&str; 4] =
+    ["redis://", "rediss://", "redis+unix://", "redis-cluster://"];
+
+/// Whether `url` names a Redis store (one of [`REDIS_URL_SCHEMES`]).
+pub fn is_redis_url(url: &str) -> bool {
+    REDIS_URL_SCHEMES.iter().any(|s| url.starts_with(s))
+}
+
 /// A challenge's public handle: where it lives plus 128 random bits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ChallengeId {

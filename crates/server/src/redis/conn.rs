@@ -2,8 +2,10 @@
 //! every script run in one hash slot.
 //!
 //! # Store URLs
-//! * `redis://[user:password@]HOST:PORT[/DB]` (or `rediss://`): one Redis (or a primary that
-//!   replicas follow); one multiplexed connection, reconnected on its own.
+//! * `redis://[user:password@]HOST:PORT[/DB]`, or `redis+unix:///PATH[?db=N]` on the same host:
+//!   one Redis (or a primary that replicas follow); one multiplexed connection, reconnected on
+//!   its own. (`rediss://` needs the `redis` crate's TLS feature, which this build leaves out:
+//!   it is refused when the store is made.)
 //! * `redis-cluster://[user:password@]HOST:PORT[,HOST:PORT...]`: Redis Cluster, any nodes of it
 //!   as seeds; the client learns the slot map from them and follows failovers.
 //!
