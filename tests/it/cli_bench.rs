@@ -58,6 +58,22 @@ fn bench_http_at_a_fixed_rate() {
     assert_eq!(json["target"], "in-process (memory)");
     let rows = json["endpoints"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
+    // Where the CPU went, by party: this process's load generator and verifier, no Redis.
+    let mut cpu_us = 0.0;
+    for row in rows {
+        let cpu = &row["cpu_us_per_request"];
+        cpu_us += cpu["load_generator"].as_f64().unwrap() + cpu["verifier"].as_f64().unwrap();
+        assert!(cpu["redis_server"].is_null(), "{cpu}");
+        let name = row["endpoint"].as_str().unwrap();
+        assert!(
+            stdout.contains(&format!(
+                "{name} CPU per answered request in the measured step: load generator "
+            )),
+            "{stdout}"
+        );
+    }
+    // 1,000 requests of some tens of µs each: well over the 10 ms a CPU tick counts.
+    assert!(cpu_us > 0.0, "{json}");
     for (row, name) in rows.iter().zip(["webhook", "status"]) {
         assert_eq!(row["endpoint"], name);
         assert_eq!(row["offered_per_s"], 500);
@@ -147,6 +163,12 @@ fn bench_http_against_a_running_server_verifies_every_delivery() {
     }
     // Every delivery matched a challenge the bench made on this server: 300/s for 1 s.
     assert_eq!(server.metric("mo2fa_verifications_total"), 300);
+    // The verifier is another process: only the load generator's CPU is read.
+    assert!(
+        stdout.contains("webhook CPU per answered request in the measured step: load generator ")
+            && stdout.contains("verifier -, redis-server -"),
+        "{stdout}"
+    );
 }
 
 #[test]

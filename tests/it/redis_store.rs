@@ -449,6 +449,46 @@ fn an_instance_on_the_unix_socket_shares_the_store_with_one_on_tcp() {
     );
 }
 
+/// `bench http --store redis://…` on a Redis of this host reads redis-server's CPU too.
+#[test]
+fn bench_http_on_redis_says_what_redis_server_spent() {
+    let Some(redis) = Redis::shared("bench-cpu") else {
+        return;
+    };
+    let dir = tmp("bench-cpu");
+    let out = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+        .args([
+            "bench",
+            "http",
+            "--endpoint",
+            "start",
+            "--store",
+            &redis.url,
+        ])
+        .args(["--rate", "1000", "--duration", "1", "--connections", "4"])
+        .arg("--out")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();
+    let cpu = &json["endpoints"][0]["cpu_us_per_request"];
+    // 1,000 starts, each a few µs of redis-server's time: the field is read, not left out.
+    assert!(cpu["redis_server"].as_f64().is_some(), "{json}");
+    assert!(cpu["verifier"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(
+        stdout.contains("redis-server ") && stdout.contains(" µs"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn racing_duplicate_webhooks_verify_once() {
     let Some(redis) = Redis::shared("race") else {

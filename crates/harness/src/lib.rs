@@ -10,6 +10,7 @@ pub mod bench;
 pub mod client;
 #[cfg(feature = "load")]
 pub mod closed;
+pub mod cpu;
 pub mod error;
 pub mod incidents;
 pub mod live;

@@ -149,7 +149,11 @@ impl InProcess {
     pub fn start_with<V: Backend, C: Clock + 'static, E: std::fmt::Display>(
         build: impl FnOnce() -> Result<Arc<App<V, C>>, E>,
     ) -> std::io::Result<Self> {
-        let runtime = tokio::runtime::Runtime::new()?;
+        // Named, so that `cpu` can tell the verifier's CPU from the load generator's.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .thread_name(crate::cpu::SERVER_THREAD)
+            .build()?;
         let app = {
             let _inside = runtime.enter();
             build().map_err(|e| std::io::Error::other(e.to_string()))?

@@ -21,6 +21,7 @@ pub use search::{
 };
 
 use crate::client;
+use crate::cpu;
 use crate::error::HarnessError;
 use crate::openloop::{self, Report};
 use crate::retry::RetryPolicy;
@@ -107,6 +108,9 @@ pub struct Row {
     /// For the webhook: what was seen of the deliveries' effect (verified challenges on the
     /// status route), or why it cannot be seen. A 2xx alone does not say a code verified.
     pub seen: Option<String>,
+    /// CPU per answered request in the measured step, by party; `None` where `/proc` cannot be
+    /// read.
+    pub cpu: Option<cpu::PerRequest>,
 }
 
 /// What the retry policy did in a measured step.
@@ -235,7 +239,21 @@ impl WithServer<SystemClock> for InProcessRun<'_> {
             self.opts.shape,
             start,
         );
-        let rows = measure(self.opts, &rt, target);
+        let parties = Parties {
+            in_process: true,
+            redis_pid: match &self.opts.server {
+                Server::InProcess {
+                    store: StoreUrl::Redis(url),
+                } => rt
+                    .block_on(mo2fa_server::redis::conn::local_process_id(
+                        url,
+                        Duration::from_secs(1),
+                    ))
+                    .filter(|&pid| cpu::is_redis_server(pid)),
+                _ => None,
+            },
+        };
+        let rows = measure(self.opts, &rt, target, parties);
         server.stop();
         rows
     }
@@ -284,7 +302,16 @@ fn run_remote(
         profile.webhook.shape,
         start,
     );
-    measure(opts, &rt, target)
+    measure(opts, &rt, target, Parties::default())
+}
+
+/// Whose CPU a measured step can read besides the load generator's.
+#[derive(Clone, Copy, Debug, Default)]
+struct Parties {
+    /// The verifier runs in this process.
+    in_process: bool,
+    /// A redis-server on this host, the in-process verifier's store.
+    redis_pid: Option<u32>,
 }
 
 /// Every endpoint in turn: its search (unless a rate is given), then its measured step.
@@ -292,6 +319,7 @@ fn measure<C: Challenges>(
     opts: &BenchOptions,
     load_rt: &tokio::runtime::Runtime,
     mut target: Target<C>,
+    parties: Parties,
 ) -> Result<Vec<Row>, HarnessError> {
     let endpoints: Vec<Endpoint> = opts
         .endpoints
@@ -320,6 +348,8 @@ fn measure<C: Challenges>(
             rt: load_rt,
             target: &mut target,
             endpoint,
+            parties,
+            cpu: None,
         };
         let (saturation, offered) = match opts.rate_per_s {
             Some(r) => (None, opts.shard.part(r)),
@@ -346,6 +376,7 @@ fn measure<C: Challenges>(
             histograms.push((endpoint, e.latency.clone(), e.service.clone()));
         }
         let mut row = row(endpoint, saturation, offered, &r, opts.measure);
+        row.cpu = bench.cpu;
         if endpoint == Endpoint::Webhook {
             row.seen = Some(match target.check_delivered(load_rt, CHECKED_DELIVERIES) {
                 Ok((checked, verified)) => format!(
@@ -369,6 +400,9 @@ struct Bench<'a, C: Challenges> {
     rt: &'a tokio::runtime::Runtime,
     target: &'a mut Target<C>,
     endpoint: Endpoint,
+    parties: Parties,
+    /// CPU per answered request in the last step (its requests, not their preparation).
+    cpu: Option<cpu::PerRequest>,
 }
 
 impl<C: Challenges> Bench<'_, C> {
@@ -384,14 +418,20 @@ impl<C: Challenges> Bench<'_, C> {
                 ..self.opts.retry
             },
         };
-        Ok(self.rt.block_on(openloop::run_with(
+        let before = cpu::Sample::take(self.parties.redis_pid);
+        let r = self.rt.block_on(openloop::run_with(
             &self.target.addr,
             self.opts.connections,
             &[self.endpoint.name()],
             plan,
             Duration::from_secs(1),
             &retry,
-        ))?)
+        ))?;
+        let after = cpu::Sample::take(self.parties.redis_pid);
+        self.cpu = before
+            .zip(after)
+            .map(|(b, a)| b.per_request(&a, r.completed(), self.parties.in_process));
+        Ok(r)
     }
 
     /// The saturation search, each step printed to stderr as it ends.
@@ -459,6 +499,7 @@ fn row(
             gave_up: e.gave_up,
         },
         seen: None,
+        cpu: None,
     }
 }
 

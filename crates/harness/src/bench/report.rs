@@ -130,6 +130,7 @@ pub fn summary(opts: &BenchOptions, rows: &[Row]) -> serde_json::Value {
                 "errors_by_status": errors,
                 "latency_ms": {"p50": r.p50_ms, "p99": r.p99_ms, "p99_9": r.p999_ms, "max": r.max_ms},
                 "seen": r.seen,
+                "cpu_us_per_request": r.cpu,
                 "retried": {
                     "planned": r.retried.planned, "retries": r.retried.retries,
                     "timeouts": r.retried.timeouts, "gave_up": r.retried.gave_up,
@@ -193,6 +194,20 @@ pub fn table(rows: &[Row]) -> String {
                 t.retries,
                 t.timeouts,
                 t.gave_up
+            );
+        }
+    }
+    for r in rows {
+        if let Some(c) = &r.cpu {
+            let us = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} µs"));
+            let _ = writeln!(
+                out,
+                "{} CPU per answered request in the measured step: load generator {}, verifier {}, \
+                 redis-server {}",
+                r.endpoint.name(),
+                us(Some(c.load_generator)),
+                us(c.verifier),
+                us(c.redis_server)
             );
         }
     }

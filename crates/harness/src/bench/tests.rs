@@ -245,6 +245,7 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
         error_kinds,
         retried: Default::default(),
         seen: None,
+        cpu: None,
     };
     let overloaded = row(Endpoint::Start, 97, vec![(Some(503), 3)]);
     let clean = row(Endpoint::Healthz, 100, vec![]);

@@ -232,3 +232,40 @@ impl Layout {
         (random & !(self.mask() as u32)) | bucket as u32
     }
 }
+
+/// The process id the one Redis at `url` reports (`INFO server`), if it runs on this host: a
+/// Unix socket or a loopback address. `None` for a cluster, another host, or no answer within
+/// `timeout`. (Redis in a container reports the id of its own pid namespace: check the process
+/// before reading it.)
+pub async fn local_process_id(url: &str, timeout: Duration) -> Option<u32> {
+    use ::redis::{ConnectionAddr, IntoConnectionInfo};
+    if cluster_nodes(url).is_some() {
+        return None;
+    }
+    let local = match url.into_connection_info().ok()?.addr() {
+        ConnectionAddr::Unix(_) => true,
+        ConnectionAddr::Tcp(host, _) => {
+            host == "localhost"
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        _ => false,
+    };
+    if !local {
+        return None;
+    }
+    let ask = async {
+        let mut conn = open(url, timeout).ok()?;
+        let info: String = ::redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+    };
+    tokio::time::timeout(timeout, ask).await.ok().flatten()
+}

@@ -1,0 +1,146 @@
+//! Where a measured step's CPU went, by party: the load generator, the in-process verifier and
+//! a redis-server on this host, read from Linux's `/proc` before and after the step.
+//!
+//! On one machine the three share the cores, so a saturation is the whole machine's; CPU per
+//! request by party says what each costs, and so what one verifier instance would do on a
+//! host of its own (its store and its load elsewhere). The verifier's threads are told apart
+//! by name ([`SERVER_THREAD`], given by [`crate::server::InProcess`]); everything else in this
+//! process is the load generator's.
+
+use std::time::Duration;
+
+/// The name of the in-process verifier's runtime threads.
+pub const SERVER_THREAD: &str = "mo2fa-server";
+
+/// CPU time (user + system) used so far by each party.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// This process less the verifier's threads.
+    pub load: Duration,
+    pub server: Duration,
+    /// `None` when there is no redis-server to read.
+    pub redis: Option<Duration>,
+}
+
+/// CPU per request in microseconds, by party, between two samples.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct PerRequest {
+    pub load_generator: f64,
+    /// `None` when the verifier is not in this process (`--target`).
+    pub verifier: Option<f64>,
+    pub redis_server: Option<f64>,
+}
+
+impl Sample {
+    /// Now; `None` where `/proc` cannot be read (not Linux). `redis_pid` is a redis-server on
+    /// this host ([`redis_pid`]).
+    pub fn take(redis_pid: Option<u32>) -> Option<Self> {
+        let tick = Duration::from_secs(1) / rustix::param::clock_ticks_per_second() as u32;
+        let process = cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
+        let mut server = 0;
+        for task in std::fs::read_dir("/proc/self/task").ok()? {
+            let Ok(stat) = std::fs::read_to_string(task.ok()?.path().join("stat")) else {
+                continue; // the thread ended since the listing
+            };
+            if let Some((SERVER_THREAD, ticks)) = cpu_ticks(&stat) {
+                server += ticks;
+            }
+        }
+        let redis = redis_pid
+            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+            .and_then(|stat| cpu_ticks(&stat).map(|(_, ticks)| tick * ticks as u32));
+        Some(Self {
+            load: tick * process.saturating_sub(server) as u32,
+            server: tick * server as u32,
+            redis,
+        })
+    }
+
+    /// CPU per request from `self` to `later`, `requests` answered in between; the verifier's
+    /// only if `in_process`.
+    pub fn per_request(&self, later: &Self, requests: u64, in_process: bool) -> PerRequest {
+        let n = requests.max(1) as f64;
+        let us = |a: Duration, b: Duration| b.saturating_sub(a).as_secs_f64() * 1e6 / n;
+        PerRequest {
+            load_generator: us(self.load, later.load),
+            verifier: in_process.then(|| us(self.server, later.server)),
+            redis_server: self.redis.zip(later.redis).map(|(a, b)| us(a, b)),
+        }
+    }
+}
+
+/// The name and user + system clock ticks of a `/proc/.../stat` line. The name is between the
+/// first `(` and the last `)`, and may hold spaces and parentheses of its own.
+fn cpu_ticks(stat: &str) -> Option<(&str, u64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat.get(open + 1..close)?;
+    // After the name: state (field 3), ..., utime (14), stime (15).
+    let mut fields = stat.get(close + 1..)?.split_ascii_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+/// Whether process `pid` of this host is a Redis (or Valkey) server, by its name: a pid that a
+/// Redis reports from another pid namespace (a container) names some other process here.
+pub fn is_redis_server(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .is_ok_and(|c| c.starts_with("redis-server") || c.starts_with("valkey-server"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stat_line_gives_its_name_and_cpu_ticks() {
+        let line = "4242 (mo2fa-server) S 1 4242 4242 0 -1 4194560 1234 0 0 0 \
+                    700 55 0 0 20 0 2 0 99 123456 789 18446744073709551615";
+        assert_eq!(cpu_ticks(line), Some(("mo2fa-server", 755)));
+        // A name with a space and a parenthesis of its own.
+        let odd = "7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 3 4 0 0 20 0 1 0 5";
+        assert_eq!(cpu_ticks(odd), Some(("a (b) c", 7)));
+        assert_eq!(cpu_ticks("7 (cut) R 1 2"), None);
+        assert_eq!(cpu_ticks(""), None);
+    }
+
+    #[test]
+    fn this_process_cpu_is_the_load_generators_until_a_server_thread_works() {
+        let busy = |until: Duration| {
+            let t0 = std::time::Instant::now();
+            let mut x = 0u64;
+            while t0.elapsed() < until {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+            }
+        };
+        let before = Sample::take(None).unwrap();
+        std::thread::Builder::new()
+            .name(SERVER_THREAD.into())
+            .spawn(move || busy(Duration::from_millis(300)))
+            .unwrap()
+            .join()
+            .unwrap();
+        let mid = Sample::take(None).unwrap();
+        // The thread has ended: its time stays in the process's total but no longer has a
+        // task of its own, so it reads as the load generator's. Running threads are told apart.
+        let per = before.per_request(&mid, 1, true);
+        assert!(per.load_generator >= 200_000.0, "{per:?}");
+        let worker = std::thread::Builder::new()
+            .name(SERVER_THREAD.into())
+            .spawn(move || {
+                busy(Duration::from_millis(300));
+                std::thread::sleep(Duration::from_millis(500));
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        let after = Sample::take(None).unwrap();
+        worker.join().unwrap();
+        let per = mid.per_request(&after, 1_000, true);
+        // 300 ms over 1,000 requests is 300 µs each; ticks are 10 ms. (Only a floor: the
+        // harness's other tests run in this process at the same time, some with threads of
+        // this name.)
+        assert!(per.verifier.unwrap() >= 250.0, "{per:?}");
+        assert_eq!(per.redis_server, None);
+        assert_eq!(mid.per_request(&after, 1_000, false).verifier, None);
+    }
+}
