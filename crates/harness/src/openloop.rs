@@ -305,7 +305,8 @@ pub async fn run_with(
     interval: Duration,
     retry: &RetryPolicy,
 ) -> std::io::Result<Report> {
-    // Made before any worker starts, so that a failure leaves none waiting.
+    // Made before any worker starts, as the connections below are, so that a failure leaves
+    // none waiting.
     let pacer = Pacer::new()?;
     let (job_tx, job_rx) = mpsc::unbounded_channel::<Option<Job>>();
     let (sample_tx, mut sample_rx) = mpsc::unbounded_channel::<Sample>();
@@ -336,11 +337,15 @@ pub async fn run_with(
     if plan.is_empty() {
         shared.stop();
     }
-    let mut workers = Vec::with_capacity(connections);
+    // Every connection is made before any worker starts: one that fails leaves none waiting.
+    let mut conns = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let conn = Conn::connect(addr).await?;
-        workers.push(tokio::spawn(shared.clone().work(conn)));
+        conns.push(Conn::connect(addr).await?);
     }
+    let workers: Vec<_> = conns
+        .into_iter()
+        .map(|conn| tokio::spawn(shared.clone().work(conn)))
+        .collect();
 
     // The dispatcher is a task on this runtime that sleeps on a precise timer (`Pacer`):
     // Tokio's own ticks in whole milliseconds and would release requests up to 1 ms late,
