@@ -109,6 +109,10 @@ pub(crate) struct BenchHttpArgs {
     /// webhook deliveries are signed with the secret in MO2FA_WEBHOOK_SECRET (the target's).
     #[arg(long, value_name = "URL")]
     target: Option<String>,
+    /// The --target's process id, when it runs on this host: its CPU per request is printed
+    /// beside the load generator's.
+    #[arg(long = "target-pid", value_name = "PID", requires = "target")]
+    target_pid: Option<u32>,
     #[command(flatten)]
     to: TargetArgs,
     /// Write <endpoint>.hgrm percentile tables, .hlog interval logs, latency.html (the
@@ -143,10 +147,16 @@ fn bench_server(args: &BenchHttpArgs, endpoints: &[Endpoint]) -> Result<bench::S
                      the secret the target checks them with"
                 );
             }
+            if let Some(pid) = args.target_pid
+                && mo2fa_harness::cpu::process_ticks(pid).is_none()
+            {
+                bail!("--target-pid {pid}: no such process on this host (read from /proc)");
+            }
             bench::Server::Remote {
                 addr,
                 secret,
                 profile: Box::new(profile),
+                pid: args.target_pid,
             }
         }
     })

@@ -171,6 +171,60 @@ fn bench_http_against_a_running_server_verifies_every_delivery() {
     );
 }
 
+/// `--target-pid` reads the target's CPU too; a pid that is no process here is refused.
+#[test]
+fn bench_http_reads_the_cpu_of_a_target_named_by_its_pid() {
+    let server = Serve::start("pid-secret", &[]);
+    let pid = server.child.id().to_string();
+    let dir = crate::common::scratch("cli-bench-pid");
+    let out = Command::new(BIN)
+        .args([
+            "bench",
+            "http",
+            "--target",
+            &format!("http://{}", server.addr),
+        ])
+        .args(["--target-pid", &pid, "--endpoint", "webhook"])
+        .args(["--rate", "500", "--duration", "2", "--connections", "4"])
+        .arg("--out")
+        .arg(&dir)
+        .env("MO2FA_WEBHOOK_SECRET", "pid-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();
+    let cpu = &json["endpoints"][0]["cpu_us_per_request"];
+    // 1,000 signed deliveries verified: more than the 10 ms a CPU tick counts.
+    assert!(cpu["verifier"].as_f64().unwrap() > 0.0, "{json}");
+    assert!(cpu["redis_server"].is_null(), "{json}");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let err = common::refused(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "http",
+                "--target",
+                &format!("http://{}", server.addr),
+            ])
+            .args(["--target-pid", "4294967295"])
+            .env("MO2FA_WEBHOOK_SECRET", "pid-secret"),
+    );
+    assert!(
+        err.contains("--target-pid 4294967295: no such process"),
+        "{err}"
+    );
+    // Without --target there is nothing to name.
+    let err = common::refused(Command::new(BIN).args(["bench", "http", "--target-pid", &pid]));
+    assert!(err.contains("--target"), "{err}");
+}
+
 #[test]
 fn bench_http_against_a_target_with_another_secret_fails_and_says_why() {
     let server = Serve::start("target-secret", &[]);

@@ -1,5 +1,6 @@
-//! Where a measured step's CPU went, by party: the load generator, the in-process verifier and
-//! a redis-server on this host, read from Linux's `/proc` before and after the step.
+//! Where a measured step's CPU went, by party: the load generator, the verifier (in this
+//! process, or a process of this host named by its id) and a redis-server on this host, read
+//! from Linux's `/proc` before and after the step.
 //!
 //! On one machine the three share the cores, so a saturation is the whole machine's; CPU per
 //! request by party says what each costs, and so what one verifier instance would do on a
@@ -12,12 +13,33 @@ use std::time::Duration;
 /// The name of the in-process verifier's runtime threads.
 pub const SERVER_THREAD: &str = "mo2fa-server";
 
+/// Where the verifier runs, as far as its CPU can be read.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Verifier {
+    /// Elsewhere: its CPU is not read.
+    #[default]
+    Unread,
+    /// In this process, on the threads named [`SERVER_THREAD`].
+    InProcess,
+    /// Process `pid` of this host (`bench http --target-pid`).
+    Process(u32),
+}
+
+/// Whose CPU a step reads besides the load generator's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parties {
+    pub verifier: Verifier,
+    /// A redis-server on this host ([`is_redis_server`]).
+    pub redis_pid: Option<u32>,
+}
+
 /// CPU time (user + system) used so far by each party.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sample {
-    /// This process less the verifier's threads.
+    /// This process less the in-process verifier's threads.
     pub load: Duration,
-    pub server: Duration,
+    /// `None` when the verifier's CPU is not read.
+    pub server: Option<Duration>,
     /// `None` when there is no redis-server to read.
     pub redis: Option<Duration>,
 }
@@ -32,41 +54,52 @@ pub struct PerRequest {
 }
 
 impl Sample {
-    /// Now; `None` where `/proc` cannot be read (not Linux). `redis_pid` is a redis-server on
-    /// this host ([`redis_pid`]).
-    pub fn take(redis_pid: Option<u32>) -> Option<Self> {
+    /// Now; `None` where `/proc` cannot be read (not Linux).
+    pub fn take(parties: &Parties) -> Option<Self> {
         let tick = Duration::from_secs(1) / rustix::param::clock_ticks_per_second() as u32;
         let process = cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
-        let mut server = 0;
-        for task in std::fs::read_dir("/proc/self/task").ok()? {
-            let Ok(stat) = std::fs::read_to_string(task.ok()?.path().join("stat")) else {
-                continue; // the thread ended since the listing
-            };
-            if let Some((SERVER_THREAD, ticks)) = cpu_ticks(&stat) {
-                server += ticks;
+        let mut in_process = 0;
+        if parties.verifier == Verifier::InProcess {
+            for task in std::fs::read_dir("/proc/self/task").ok()? {
+                let Ok(stat) = std::fs::read_to_string(task.ok()?.path().join("stat")) else {
+                    continue; // the thread ended since the listing
+                };
+                if let Some((SERVER_THREAD, ticks)) = cpu_ticks(&stat) {
+                    in_process += ticks;
+                }
             }
         }
-        let redis = redis_pid
-            .and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-            .and_then(|stat| cpu_ticks(&stat).map(|(_, ticks)| tick * ticks as u32));
+        let of = |pid: u32| process_ticks(pid).map(|t| tick * t as u32);
         Some(Self {
-            load: tick * process.saturating_sub(server) as u32,
-            server: tick * server as u32,
-            redis,
+            load: tick * process.saturating_sub(in_process) as u32,
+            server: match parties.verifier {
+                Verifier::Unread => None,
+                Verifier::InProcess => Some(tick * in_process as u32),
+                Verifier::Process(pid) => of(pid),
+            },
+            redis: parties.redis_pid.and_then(of),
         })
     }
 
-    /// CPU per request from `self` to `later`, `requests` answered in between; the verifier's
-    /// only if `in_process`.
-    pub fn per_request(&self, later: &Self, requests: u64, in_process: bool) -> PerRequest {
+    /// CPU per request from `self` to `later`, `requests` answered in between.
+    pub fn per_request(&self, later: &Self, requests: u64) -> PerRequest {
         let n = requests.max(1) as f64;
-        let us = |a: Duration, b: Duration| b.saturating_sub(a).as_secs_f64() * 1e6 / n;
+        let us = |a: Option<Duration>, b: Option<Duration>| {
+            a.zip(b)
+                .map(|(a, b)| b.saturating_sub(a).as_secs_f64() * 1e6 / n)
+        };
         PerRequest {
-            load_generator: us(self.load, later.load),
-            verifier: in_process.then(|| us(self.server, later.server)),
-            redis_server: self.redis.zip(later.redis).map(|(a, b)| us(a, b)),
+            load_generator: us(Some(self.load), Some(later.load)).unwrap_or_default(),
+            verifier: us(self.server, later.server),
+            redis_server: us(self.redis, later.redis),
         }
     }
+}
+
+/// User + system clock ticks of process `pid` of this host so far.
+pub fn process_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_ticks(&stat).map(|(_, ticks)| ticks)
 }
 
 /// The name and user + system clock ticks of a `/proc/.../stat` line. The name is between the
@@ -113,17 +146,21 @@ mod tests {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
             }
         };
-        let before = Sample::take(None).unwrap();
+        let inside = Parties {
+            verifier: Verifier::InProcess,
+            redis_pid: None,
+        };
+        let before = Sample::take(&inside).unwrap();
         std::thread::Builder::new()
             .name(SERVER_THREAD.into())
             .spawn(move || busy(Duration::from_millis(300)))
             .unwrap()
             .join()
             .unwrap();
-        let mid = Sample::take(None).unwrap();
+        let mid = Sample::take(&inside).unwrap();
         // The thread has ended: its time stays in the process's total but no longer has a
         // task of its own, so it reads as the load generator's. Running threads are told apart.
-        let per = before.per_request(&mid, 1, true);
+        let per = before.per_request(&mid, 1);
         assert!(per.load_generator >= 200_000.0, "{per:?}");
         let worker = std::thread::Builder::new()
             .name(SERVER_THREAD.into())
@@ -133,14 +170,23 @@ mod tests {
             })
             .unwrap();
         std::thread::sleep(Duration::from_millis(400));
-        let after = Sample::take(None).unwrap();
+        let after = Sample::take(&inside).unwrap();
         worker.join().unwrap();
-        let per = mid.per_request(&after, 1_000, true);
+        let per = mid.per_request(&after, 1_000);
         // 300 ms over 1,000 requests is 300 µs each; ticks are 10 ms. (Only a floor: the
         // harness's other tests run in this process at the same time, some with threads of
         // this name.)
         assert!(per.verifier.unwrap() >= 250.0, "{per:?}");
         assert_eq!(per.redis_server, None);
-        assert_eq!(mid.per_request(&after, 1_000, false).verifier, None);
+        // Read as another process's (this one's, by its id), the verifier is the whole process.
+        let this = Parties {
+            verifier: Verifier::Process(std::process::id()),
+            redis_pid: None,
+        };
+        let a = Sample::take(&this).unwrap();
+        busy(Duration::from_millis(200));
+        let b = Sample::take(&this).unwrap();
+        assert!(a.per_request(&b, 1).verifier.unwrap() >= 150_000.0);
+        assert_eq!(Sample::take(&Parties::default()).unwrap().server, None);
     }
 }

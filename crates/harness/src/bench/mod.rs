@@ -158,6 +158,9 @@ pub enum Server {
         addr: String,
         secret: Option<String>,
         profile: Box<Profile>,
+        /// The target's process id when it runs on this host (`--target-pid`): its CPU per
+        /// request is then read too.
+        pid: Option<u32>,
     },
 }
 
@@ -197,7 +200,8 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, HarnessError> {
             addr,
             secret,
             profile,
-        } => return run_remote(opts, addr, secret.as_deref(), profile),
+            pid,
+        } => return run_remote(opts, addr, secret.as_deref(), profile, *pid),
     };
     let secret = Secret::new(opts.scheme, SECRET)?;
     let spec = ServerSpec {
@@ -239,8 +243,8 @@ impl WithServer<SystemClock> for InProcessRun<'_> {
             self.opts.shape,
             start,
         );
-        let parties = Parties {
-            in_process: true,
+        let parties = cpu::Parties {
+            verifier: cpu::Verifier::InProcess,
             redis_pid: match &self.opts.server {
                 Server::InProcess {
                     store: StoreUrl::Redis(url),
@@ -271,6 +275,7 @@ fn run_remote(
     addr: &str,
     secret: Option<&str>,
     profile: &Profile,
+    pid: Option<u32>,
 ) -> Result<Vec<Row>, HarnessError> {
     let scheme = profile.webhook.signature.core();
     let secret = match (scheme, secret) {
@@ -302,16 +307,11 @@ fn run_remote(
         profile.webhook.shape,
         start,
     );
-    measure(opts, &rt, target, Parties::default())
-}
-
-/// Whose CPU a measured step can read besides the load generator's.
-#[derive(Clone, Copy, Debug, Default)]
-struct Parties {
-    /// The verifier runs in this process.
-    in_process: bool,
-    /// A redis-server on this host, the in-process verifier's store.
-    redis_pid: Option<u32>,
+    let parties = cpu::Parties {
+        verifier: pid.map_or(cpu::Verifier::Unread, cpu::Verifier::Process),
+        redis_pid: None,
+    };
+    measure(opts, &rt, target, parties)
 }
 
 /// Every endpoint in turn: its search (unless a rate is given), then its measured step.
@@ -319,7 +319,7 @@ fn measure<C: Challenges>(
     opts: &BenchOptions,
     load_rt: &tokio::runtime::Runtime,
     mut target: Target<C>,
-    parties: Parties,
+    parties: cpu::Parties,
 ) -> Result<Vec<Row>, HarnessError> {
     let endpoints: Vec<Endpoint> = opts
         .endpoints
@@ -400,7 +400,7 @@ struct Bench<'a, C: Challenges> {
     rt: &'a tokio::runtime::Runtime,
     target: &'a mut Target<C>,
     endpoint: Endpoint,
-    parties: Parties,
+    parties: cpu::Parties,
     /// CPU per answered request in the last step (its requests, not their preparation).
     cpu: Option<cpu::PerRequest>,
 }
@@ -418,7 +418,7 @@ impl<C: Challenges> Bench<'_, C> {
                 ..self.opts.retry
             },
         };
-        let before = cpu::Sample::take(self.parties.redis_pid);
+        let before = cpu::Sample::take(&self.parties);
         let r = self.rt.block_on(openloop::run_with(
             &self.target.addr,
             self.opts.connections,
@@ -427,10 +427,10 @@ impl<C: Challenges> Bench<'_, C> {
             Duration::from_secs(1),
             &retry,
         ))?;
-        let after = cpu::Sample::take(self.parties.redis_pid);
+        let after = cpu::Sample::take(&self.parties);
         self.cpu = before
             .zip(after)
-            .map(|(b, a)| b.per_request(&a, r.completed(), self.parties.in_process));
+            .map(|(b, a)| b.per_request(&a, r.completed()));
         Ok(r)
     }
 

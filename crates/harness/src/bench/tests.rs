@@ -48,6 +48,7 @@ fn what_a_profile_has_no_route_for_is_not_measured() {
             addr: "127.0.0.1:9".into(),
             secret: None,
             profile: Box::new(Profile::builtin("blooio-demo").unwrap()),
+            pid: None,
         },
         scheme: Scheme::Blooio,
         shape: PayloadShape::V2,
@@ -60,6 +61,7 @@ fn what_a_profile_has_no_route_for_is_not_measured() {
         addr: "127.0.0.1:9".into(),
         secret: None,
         profile: Box::new(Profile::builtin("mo2fa").unwrap()),
+        pid: None,
     };
     assert!(not_measured(&opts).is_empty());
 }
@@ -269,6 +271,7 @@ fn only_an_endpoint_without_one_success_fails_the_run_and_errors_are_named() {
             addr: "127.0.0.1:8080".into(),
             secret: None,
             profile: Box::new(Profile::builtin("blooio-demo").unwrap()),
+            pid: None,
         },
         scheme: Scheme::Blooio,
         shape: PayloadShape::V2,
