@@ -177,28 +177,19 @@ fn bench_http_reads_the_cpu_of_a_target_named_by_its_pid() {
     let server = Serve::start("pid-secret", &[]);
     let pid = server.child.id().to_string();
     let dir = crate::common::scratch("cli-bench-pid");
-    let out = Command::new(BIN)
-        .args([
-            "bench",
-            "http",
-            "--target",
-            &format!("http://{}", server.addr),
-        ])
-        .args(["--target-pid", &pid, "--endpoint", "webhook"])
-        .args(["--rate", "500", "--duration", "2", "--connections", "4"])
-        .arg("--out")
-        .arg(&dir)
-        .env("MO2FA_WEBHOOK_SECRET", "pid-secret")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (_, json) = common::bench_json(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "http",
+                "--target",
+                &format!("http://{}", server.addr),
+            ])
+            .args(["--target-pid", &pid, "--endpoint", "webhook"])
+            .args(["--rate", "500", "--duration", "2", "--connections", "4"])
+            .env("MO2FA_WEBHOOK_SECRET", "pid-secret"),
+        &dir,
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();
     let cpu = &json["endpoints"][0]["cpu_us_per_request"];
     // 1,000 signed deliveries verified: more than the 10 ms a CPU tick counts.
     assert!(cpu["verifier"].as_f64().unwrap() > 0.0, "{json}");

@@ -154,3 +154,23 @@ pub fn temp_file(tag: &str, name: &str, text: &str) -> std::path::PathBuf {
     std::fs::write(&path, text).expect("write");
     path
 }
+
+/// Runs a `bench http` command with `--out dir`, which must succeed; its stdout and the
+/// `bench.json` it wrote.
+pub fn bench_json(
+    cmd: &mut std::process::Command,
+    dir: &std::path::Path,
+) -> (String, serde_json::Value) {
+    let out = cmd.arg("--out").arg(dir).output().expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = std::fs::read(dir.join("bench.json")).expect("bench.json written");
+    (
+        stdout,
+        serde_json::from_slice(&json).expect("bench.json is JSON"),
+    )
+}

@@ -456,28 +456,19 @@ fn bench_http_on_redis_says_what_redis_server_spent() {
         return;
     };
     let dir = tmp("bench-cpu");
-    let out = Command::new(env!("CARGO_BIN_EXE_mo2fa"))
-        .args([
-            "bench",
-            "http",
-            "--endpoint",
-            "start",
-            "--store",
-            &redis.url,
-        ])
-        .args(["--rate", "1000", "--duration", "1", "--connections", "4"])
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, json) = common::bench_json(
+        Command::new(env!("CARGO_BIN_EXE_mo2fa"))
+            .args([
+                "bench",
+                "http",
+                "--endpoint",
+                "start",
+                "--store",
+                &redis.url,
+            ])
+            .args(["--rate", "1000", "--duration", "1", "--connections", "4"]),
+        &dir,
     );
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();
     let cpu = &json["endpoints"][0]["cpu_us_per_request"];
     // 1,000 starts, each a few µs of redis-server's time: the field is read, not left out.
     assert!(cpu["redis_server"].as_f64().is_some(), "{json}");
