@@ -176,18 +176,19 @@ fn bench_http_against_a_running_server_verifies_every_delivery() {
 fn bench_http_reads_the_cpu_of_a_target_named_by_its_pid() {
     let server = Serve::start("pid-secret", &[]);
     let pid = server.child.id().to_string();
+    let target = format!("http://{}", server.addr);
+    // `bench http` at the server, naming the server's process as `pid`.
+    let bench = |pid: &str| {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["bench", "http", "--target", &target, "--target-pid", pid])
+            .env("MO2FA_WEBHOOK_SECRET", "pid-secret");
+        cmd
+    };
     let dir = crate::common::scratch("cli-bench-pid");
     let (_, json) = common::bench_json(
-        Command::new(BIN)
-            .args([
-                "bench",
-                "http",
-                "--target",
-                &format!("http://{}", server.addr),
-            ])
-            .args(["--target-pid", &pid, "--endpoint", "webhook"])
-            .args(["--rate", "500", "--duration", "2", "--connections", "4"])
-            .env("MO2FA_WEBHOOK_SECRET", "pid-secret"),
+        bench(&pid)
+            .args(["--endpoint", "webhook", "--rate", "500", "--duration", "2"])
+            .args(["--connections", "4"]),
         &dir,
     );
     let cpu = &json["endpoints"][0]["cpu_us_per_request"];
@@ -196,17 +197,7 @@ fn bench_http_reads_the_cpu_of_a_target_named_by_its_pid() {
     assert!(cpu["redis_server"].is_null(), "{json}");
     let _ = std::fs::remove_dir_all(&dir);
 
-    let err = common::refused(
-        Command::new(BIN)
-            .args([
-                "bench",
-                "http",
-                "--target",
-                &format!("http://{}", server.addr),
-            ])
-            .args(["--target-pid", "4294967295"])
-            .env("MO2FA_WEBHOOK_SECRET", "pid-secret"),
-    );
+    let err = common::refused(&mut bench("4294967295"));
     assert!(
         err.contains("--target-pid 4294967295: no such process"),
         "{err}"
