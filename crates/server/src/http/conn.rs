@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -145,10 +145,14 @@ impl Drop for ConnSlot {
 /// It also keeps since when the connection has been waiting for a request
 /// ([`HeaderDeadline`]): from when it was accepted or its last answer was handed to hyper
 /// (nanoseconds since `epoch`, plus one), 0 while a request is being served.
+///
+/// And whether a write is waiting for the client to read (the [`WriteGuard`]'s case, which
+/// the header deadline then leaves to it).
 struct ReadMark {
     epoch: Instant,
     began: AtomicU64,
     idle_since: AtomicU64,
+    write_blocked: AtomicBool,
 }
 
 impl ReadMark {
@@ -158,6 +162,7 @@ impl ReadMark {
             epoch,
             began: AtomicU64::new(0),
             idle_since: AtomicU64::new(0),
+            write_blocked: AtomicBool::new(false),
         };
         mark.answered(Instant::now());
         mark
@@ -205,6 +210,18 @@ impl ReadMark {
 
     fn wrote(&self) {
         self.began.store(0, Ordering::Relaxed);
+    }
+
+    /// Notes how a write was polled: blocked (the client's buffers are full) or not.
+    fn write_blocked(&self) -> bool {
+        self.write_blocked.load(Ordering::Relaxed)
+    }
+
+    fn write_polled<T>(&self, polled: &Poll<T>) {
+        let blocked = polled.is_pending();
+        if self.write_blocked.load(Ordering::Relaxed) != blocked {
+            self.write_blocked.store(blocked, Ordering::Relaxed);
+        }
     }
 }
 
@@ -321,6 +338,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
         let polled = this
             .guard
             .after(Pin::new(&mut this.io).poll_write(cx, buf), cx);
+        this.mark.write_polled(&polled);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             this.mark.wrote();
         }
@@ -336,6 +354,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
         this.guard.before()?;
         let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         let polled = this.guard.after(polled, cx);
+        this.mark.write_polled(&polled);
         if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
             this.mark.wrote();
         }
@@ -363,8 +382,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Marked<T> {
 /// `timeout` and then looks at the connection's [`ReadMark`]: waiting for longer than
 /// `timeout`, it is closed, else the timer is set for when it will have waited that long.
 /// The wait counts from when the last answer was handed to hyper (hyper's from when that
-/// answer was written out, microseconds later; a client that does not read is closed by the
-/// [`WriteGuard`]).
+/// answer was written out, microseconds later). While that answer's write is blocked, the
+/// client is not sending too slowly but reading too slowly: that is the [`WriteGuard`]'s to
+/// close (and count), so the deadline waits for it.
 ///
 /// It also carries the connection's part in the graceful shutdown ([`Drain`]): once that has
 /// begun, hyper is told to finish the request in flight and close.
@@ -429,12 +449,13 @@ impl<F: GracefulConnection<Error = hyper::Error>> Future for HeaderDeadline<F> {
         while this.timer.as_mut().poll(cx).is_ready() {
             let now = Instant::now();
             let next = match this.mark.idle_deadline(this.timeout) {
-                Some(deadline) if deadline <= now => {
+                Some(deadline) if deadline <= now && !this.mark.write_blocked() => {
                     return Poll::Ready(Err(ConnEnd::HeaderTimeout(this.timeout)));
                 }
-                Some(deadline) => deadline,
-                // A request is being served; its body has a deadline of its own.
-                None => now + this.timeout,
+                Some(deadline) if deadline > now => deadline,
+                // A request is being served (its body has a deadline of its own), or its
+                // answer's write is blocked (the write guard's deadline).
+                _ => now + this.timeout,
             };
             this.timer.as_mut().reset(next.into());
         }
