@@ -48,7 +48,7 @@ pub struct Sample {
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
 pub struct PerRequest {
     pub load_generator: f64,
-    /// `None` when the verifier is not in this process (`--target`).
+    /// `None` when the verifier's CPU is not read (a `--target` without `--target-pid`).
     pub verifier: Option<f64>,
     pub redis_server: Option<f64>,
 }
@@ -56,7 +56,8 @@ pub struct PerRequest {
 impl Sample {
     /// Now; `None` where `/proc` cannot be read (not Linux).
     pub fn take(parties: &Parties) -> Option<Self> {
-        let tick = Duration::from_secs(1) / rustix::param::clock_ticks_per_second() as u32;
+        let hz = rustix::param::clock_ticks_per_second() as f64;
+        let time = |ticks: u64| Duration::from_secs_f64(ticks as f64 / hz);
         let process = cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
         let mut in_process = 0;
         if parties.verifier == Verifier::InProcess {
@@ -69,12 +70,12 @@ impl Sample {
                 }
             }
         }
-        let of = |pid: u32| process_ticks(pid).map(|t| tick * t as u32);
+        let of = |pid: u32| process_ticks(pid).map(time);
         Some(Self {
-            load: tick * process.saturating_sub(in_process) as u32,
+            load: time(process.saturating_sub(in_process)),
             server: match parties.verifier {
                 Verifier::Unread => None,
-                Verifier::InProcess => Some(tick * in_process as u32),
+                Verifier::InProcess => Some(time(in_process)),
                 Verifier::Process(pid) => of(pid),
             },
             redis: parties.redis_pid.and_then(of),
