@@ -58,7 +58,7 @@ impl Sample {
     pub fn take(parties: &Parties) -> Option<Self> {
         let hz = rustix::param::clock_ticks_per_second() as f64;
         let time = |ticks: u64| Duration::from_secs_f64(ticks as f64 / hz);
-        let process = cpu_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?.1;
+        let process = process_ticks(std::process::id())?;
         let mut in_process = 0;
         if parties.verifier == Verifier::InProcess {
             for task in std::fs::read_dir("/proc/self/task").ok()? {
@@ -97,10 +97,15 @@ impl Sample {
     }
 }
 
+/// The name and user + system clock ticks so far of process `pid` of this host.
+fn process(pid: u32) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    cpu_ticks(&stat).map(|(name, ticks)| (name.to_string(), ticks))
+}
+
 /// User + system clock ticks of process `pid` of this host so far.
 pub fn process_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    cpu_ticks(&stat).map(|(_, ticks)| ticks)
+    process(pid).map(|(_, ticks)| ticks)
 }
 
 /// The name and user + system clock ticks of a `/proc/.../stat` line. The name is between the
@@ -118,8 +123,9 @@ fn cpu_ticks(stat: &str) -> Option<(&str, u64)> {
 /// Whether process `pid` of this host is a Redis (or Valkey) server, by its name: a pid that a
 /// Redis reports from another pid namespace (a container) names some other process here.
 pub fn is_redis_server(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .is_ok_and(|c| c.starts_with("redis-server") || c.starts_with("valkey-server"))
+    process(pid).is_some_and(|(name, _)| {
+        name.starts_with("redis-server") || name.starts_with("valkey-server")
+    })
 }
 
 #[cfg(test)]
