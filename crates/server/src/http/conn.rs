@@ -212,11 +212,13 @@ impl ReadMark {
         self.began.store(0, Ordering::Relaxed);
     }
 
-    /// Notes how a write was polled: blocked (the client's buffers are full) or not.
+    /// Whether the last write polled was blocked.
     fn write_blocked(&self) -> bool {
         self.write_blocked.load(Ordering::Relaxed)
     }
 
+    /// Notes how a write was polled: blocked (the client's buffers are full) or not. Stored
+    /// only on a change, so a reading client's writes leave the line alone.
     fn write_polled<T>(&self, polled: &Poll<T>) {
         let blocked = polled.is_pending();
         if self.write_blocked.load(Ordering::Relaxed) != blocked {
