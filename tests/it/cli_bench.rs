@@ -14,25 +14,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 fn bench_http_at_a_fixed_rate() {
     let dir = crate::common::scratch("cli-bench");
     let _ = std::fs::remove_dir_all(&dir);
-    let out = Command::new(BIN)
-        .args([
-            "bench",
-            "http",
-            "--endpoint",
-            "webhook",
-            "--endpoint",
-            "status",
-        ])
-        .args(["--rate", "500", "--duration", "1", "--connections", "4"])
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, json) = common::bench_json(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "http",
+                "--endpoint",
+                "webhook",
+                "--endpoint",
+                "status",
+            ])
+            .args(["--rate", "500", "--duration", "1", "--connections", "4"]),
+        &dir,
     );
     for endpoint in ["webhook", "status"] {
         let row = stdout
@@ -53,8 +46,6 @@ fn bench_http_at_a_fixed_rate() {
         "{stdout}"
     );
     // The same rows as JSON, beside each endpoint's histograms.
-    let json: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("bench.json")).unwrap()).unwrap();
     assert_eq!(json["target"], "in-process (memory)");
     let rows = json["endpoints"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
