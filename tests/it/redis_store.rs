@@ -449,6 +449,40 @@ fn an_instance_on_the_unix_socket_shares_the_store_with_one_on_tcp() {
     );
 }
 
+/// A thread-per-core instance (`--runtime per-core`, whose serving threads each batch their
+/// Redis calls over a connection of their own) and a work-stealing one share the store:
+/// challenges started on either verify through the other, each exactly once. Each request
+/// is a connection of its own, so the kernel spreads them over both serving threads.
+#[test]
+fn a_thread_per_core_instance_shares_the_store() {
+    let Some(redis) = Redis::shared("per-core") else {
+        return;
+    };
+    let prefix = unique_prefix("per-core");
+    let per_core = Instance::spawn(
+        &redis,
+        &prefix,
+        &["--runtime", "per-core", "--workers", "2"],
+    );
+    let stealing = Instance::spawn(&redis, &prefix, &[]);
+    for (from, to) in [(&per_core, &stealing), (&stealing, &per_core)] {
+        for n in 0..8 {
+            let (id, code) = id_and_code(&from.start("{}"));
+            assert_eq!(to.status(&id).body["status"], "pending");
+            let delivery = format!("pc{}-{n}", from.addr);
+            let r = to.deliver(&delivery, ALICE, &code);
+            assert_eq!(
+                (&r.body["result"], &r.body["id"]),
+                (&"verified".into(), &id.as_str().into()),
+                "{r:?}"
+            );
+            let again = from.deliver(&delivery, ALICE, &code);
+            assert_eq!(again.body["duplicate"], true, "{again:?}");
+            assert_eq!(from.status(&id).body["status"], "verified");
+        }
+    }
+}
+
 /// `bench http --store redis://…` on a Redis of this host reads redis-server's CPU too.
 #[test]
 fn bench_http_on_redis_says_what_redis_server_spent() {
@@ -1503,6 +1537,83 @@ pub(crate) mod parity {
             .query(&mut conn)
             .unwrap();
         assert_eq!(pending, LIMIT);
+    }
+
+    /// Thread per core (`serve --runtime per-core`): the verifier is made on one runtime and
+    /// called from serving threads that each run a current-thread runtime of their own. Each
+    /// such thread batches its calls on its own runtime, over a connection of its own, so no
+    /// call needs the verifier's runtime: here that one is never driven after the verifier is
+    /// made (calls through its batchers would wait out their 10 s timeout and fail). One
+    /// thread starts challenges, a second verifies them, a third repeats the deliveries and
+    /// gets the recorded answers; every thread's batches count in the verifier's stats.
+    #[test]
+    fn threads_with_runtimes_of_their_own_batch_on_them() {
+        const N: usize = 40;
+        let Some(redis) = Redis::shared("per-thread") else {
+            return;
+        };
+        fn current() -> tokio::runtime::Runtime {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        }
+        /// Runs `work` on a new thread's own current-thread runtime.
+        fn on_own_thread<T: Send + 'static>(
+            work: impl std::future::Future<Output = T> + Send + 'static,
+        ) -> T {
+            std::thread::spawn(move || current().block_on(work))
+                .join()
+                .unwrap()
+        }
+        async fn deliver(
+            red: std::sync::Arc<RedisVerifier>,
+            codes: Vec<String>,
+            now: Millis,
+        ) -> Vec<(ReceiveOutcome, bool)> {
+            let mut answers = Vec::new();
+            for (i, code) in codes.iter().enumerate() {
+                let msg = InboundMessage {
+                    sender: ALICE,
+                    text: code,
+                    protocol: Some("imessage"),
+                };
+                let delivery = format!("d{i}");
+                answers.push(red.receive_once(&delivery, &msg, now + 1).await.unwrap());
+            }
+            answers
+        }
+        let home = current();
+        let (red, _) = home
+            .block_on(async { batching(&redis, "per-thread", RedisConfig::new("").max_pending) });
+        let now = SystemClock.now_ms();
+        let starter = red.clone();
+        let codes: Vec<String> = on_own_thread(async move {
+            let started = start_at_once(&starter, N, now).await;
+            let code = |s: Started| starter.config().code.format(s.code).to_string();
+            started.into_iter().map(|s| code(s.unwrap())).collect()
+        });
+        let first = on_own_thread(deliver(red.clone(), codes.clone(), now));
+        for (outcome, repeat) in &first {
+            assert!(
+                matches!(outcome, ReceiveOutcome::Verified { .. }),
+                "{outcome:?}"
+            );
+            assert!(!repeat);
+        }
+        let again = on_own_thread(deliver(red.clone(), codes, now));
+        for ((outcome, repeat), (was, _)) in again.iter().zip(&first) {
+            assert_eq!(outcome, was);
+            assert!(repeat);
+        }
+        assert_eq!(red.thread_batchers(), 3, "one per serving thread");
+        let (calls, _) = red.batch_stats().expect("a single Redis batches");
+        assert_eq!(
+            calls as usize,
+            3 * N,
+            "{N} inserts, {N} receives, {N} repeats"
+        );
+        drop(home);
     }
 
     /// A code already in Redis: held by a challenge still pending by the caller's clock it is

@@ -67,11 +67,13 @@ use mo2fa_core::verifier::{
     StatusView, count_outcome, outcome_fields,
 };
 use scripts::{CHALLENGE, EXPIRE_DUE, INSERT, LOOKUP, RECEIVE, SWEEP, count_prelude};
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 use tally::{Tally, sum_records};
+use thread_local::ThreadLocal;
 
 /// The counters the scripts decide, by their [`Counters::field`] names: each script increments
 /// these in its instance's counts hash in the step that decides them. All of them but the last
@@ -183,14 +185,60 @@ pub struct RedisVerifier {
     /// SMS codes, the SMS guard's log and the start limits.
     shared: sms::SharedState,
     /// With a single Redis: the insert and receive calls of concurrent requests, batched
-    /// (`redis::batch`).
+    /// (`redis::batch`), by tasks on the runtime the verifier was made in.
     batches: Option<Batches>,
+    /// Thread per core: what each thread's calls go through ([`ThreadBatches`]), decided at
+    /// its first call.
+    local: ThreadLocal<RefCell<Option<ThreadBatches>>>,
+    thread_batchers: AtomicUsize,
+    /// The runtime the verifier was made in, whose threads use `batches`.
+    home: Option<tokio::runtime::Id>,
+    /// The two batch scripts, for the batchers that threads make.
+    batch_scripts: (Script, Script),
+    /// What every batcher of this verifier sent.
+    batch_stats: Arc<batch::Stats>,
 }
 
 /// The batchers of the insert and receive scripts.
+#[derive(Clone)]
 struct Batches {
     insert: Batcher,
     receive: Batcher,
+}
+
+/// The batchers a thread's calls go through. A serving thread with a current-thread runtime of
+/// its own (thread per core) gets batchers and a connection of its own on that runtime, so
+/// that a call and its answer never wake another thread; every other thread uses the
+/// verifier's (those of the runtime it was made in).
+#[derive(Clone)]
+enum ThreadBatches {
+    Shared,
+    /// On the runtime with this id. (A thread's entry outlives it, and a new thread may get
+    /// its slot: one on another runtime decides again.)
+    Own(tokio::runtime::Id, Batches),
+}
+
+impl Batches {
+    /// Starts both on the current Tokio runtime.
+    fn spawn(
+        conn: &Conn,
+        scripts: &(Script, Script),
+        route: &str,
+        stats: &Arc<batch::Stats>,
+    ) -> Self {
+        let batcher = |script: &Script| {
+            Batcher::spawn(
+                conn.clone(),
+                script.clone(),
+                route.to_string(),
+                stats.clone(),
+            )
+        };
+        Self {
+            insert: batcher(&scripts.0),
+            receive: batcher(&scripts.1),
+        }
+    }
 }
 
 impl RedisVerifier {
@@ -222,23 +270,30 @@ impl RedisVerifier {
             .iter()
             .map(|p| format!("{p}pending"))
             .collect();
+        let batch_scripts = (
+            Script::new(&format!("{insert_fn}{}", batch::wrap("insert"))),
+            Script::new(&format!("{receive_fn}{}", batch::wrap("receive"))),
+        );
+        let batch_stats = Arc::default();
         // The batch tasks run on the runtime the verifier is made in (the server's, like the
         // connection's driver); without one, every call goes on its own.
-        let batches = match tokio::runtime::Handle::try_current() {
-            Ok(_) if !cluster && redis.batch => {
-                let batcher = |body: &str, name: &str| {
-                    let script = Script::new(&format!("{body}{}", batch::wrap(name)));
-                    Batcher::spawn(conn.clone(), script, route_keys[0].clone())
-                };
-                Some(Batches {
-                    insert: batcher(&insert_fn, "insert"),
-                    receive: batcher(&receive_fn, "receive"),
-                })
-            }
+        let home = tokio::runtime::Handle::try_current().ok();
+        let batches = match &home {
+            Some(_) if !cluster && redis.batch => Some(Batches::spawn(
+                &conn,
+                &batch_scripts,
+                &route_keys[0],
+                &batch_stats,
+            )),
             _ => None,
         };
         Ok(Self {
             batches,
+            local: ThreadLocal::new(),
+            thread_batchers: AtomicUsize::new(0),
+            home: home.map(|h| h.id()),
+            batch_scripts,
+            batch_stats,
             shared: sms::SharedState::new(conn.clone(), &layout, redis.max_events),
             counts_keys,
             route_keys,
@@ -281,9 +336,10 @@ impl RedisVerifier {
     /// One call of the insert or receive script with `args` (its `ARGV`): through its batcher
     /// with a single Redis, else on its own, routed by `route`.
     async fn call(&self, receive: bool, route: &str, args: Args) -> Result<Value, Unavailable> {
-        let batcher = self
-            .batches
+        let own = self.thread_batches();
+        let batcher = own
             .as_ref()
+            .or(self.batches.as_ref())
             .map(|b| if receive { &b.receive } else { &b.insert });
         if let Some(batcher) = batcher {
             // The command timeout bounds the wait in the queue as well as Redis' answer, as it
@@ -304,17 +360,58 @@ impl RedisVerifier {
             .map_err(|e| self.down(e))
     }
 
-    /// How many insert and receive calls went in how many batches (`None` without batching).
-    pub fn batch_stats(&self) -> Option<(u64, u64)> {
-        let b = self.batches.as_ref()?;
-        let read = |s: &batch::Stats| {
-            (
-                s.calls.load(Ordering::Relaxed),
-                s.batches.load(Ordering::Relaxed),
-            )
+    /// This thread's own batchers, if it has (or now gets) any: see [`ThreadBatches`].
+    fn thread_batches(&self) -> Option<Batches> {
+        self.batches.as_ref()?;
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let cell = self.local.get_or_default();
+        match &*cell.borrow() {
+            Some(ThreadBatches::Shared) => return None,
+            Some(ThreadBatches::Own(id, own)) if runtime.as_ref().map(|r| r.id()) == Some(*id) => {
+                return Some(own.clone());
+            }
+            _ => {}
+        }
+        let decided = match runtime {
+            Some(r)
+                if r.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
+                    && Some(r.id()) != self.home =>
+            {
+                // The URL opened once already, when the verifier was made.
+                let conn = conn::open(&self.redis.url, self.redis.timeout).ok()?;
+                let own = Batches::spawn(
+                    &conn,
+                    &self.batch_scripts,
+                    &self.route_keys[0],
+                    &self.batch_stats,
+                );
+                self.thread_batchers.fetch_add(1, Ordering::Relaxed);
+                ThreadBatches::Own(r.id(), own)
+            }
+            _ => ThreadBatches::Shared,
         };
-        let (i, r) = (read(&b.insert.stats), read(&b.receive.stats));
-        Some((i.0 + r.0, i.1 + r.1))
+        let own = match &decided {
+            ThreadBatches::Own(_, own) => Some(own.clone()),
+            ThreadBatches::Shared => None,
+        };
+        *cell.borrow_mut() = Some(decided);
+        own
+    }
+
+    /// How many insert and receive calls went in how many batches, over every batcher
+    /// (`None` without batching).
+    pub fn batch_stats(&self) -> Option<(u64, u64)> {
+        self.batches.as_ref()?;
+        let s = &self.batch_stats;
+        Some((
+            s.calls.load(Ordering::Relaxed),
+            s.batches.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// How many threads got batchers of their own (thread per core).
+    pub fn thread_batchers(&self) -> usize {
+        self.thread_batchers.load(Ordering::Relaxed)
     }
 
     /// Challenge `id`'s state in `bucket`, read as of `now` with plain reads: its pending-set

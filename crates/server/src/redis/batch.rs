@@ -134,21 +134,21 @@ pub struct Stats {
     pub batches: AtomicU64,
 }
 
-/// The queue of one batch script; its task ends when the batcher is dropped (after answering
-/// every call in flight).
+/// The queue of one batch script; its task ends when the batcher and its clones are dropped
+/// (after answering every call in flight).
+#[derive(Clone)]
 pub(super) struct Batcher {
     queue: mpsc::UnboundedSender<Job>,
-    pub(super) stats: Arc<Stats>,
 }
 
 impl Batcher {
     /// Starts the task on the current Tokio runtime. `route` is the key the script is sent
-    /// with (a single Redis does not route by it; scripts name a key all the same).
-    pub(super) fn spawn(conn: Conn, script: Script, route: String) -> Self {
+    /// with (a single Redis does not route by it; scripts name a key all the same); `stats`
+    /// counts what it sends.
+    pub(super) fn spawn(conn: Conn, script: Script, route: String, stats: Arc<Stats>) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
-        let stats = Arc::new(Stats::default());
-        tokio::spawn(run(jobs, conn, script, route, stats.clone()));
-        Self { queue, stats }
+        tokio::spawn(run(jobs, conn, script, route, stats));
+        Self { queue }
     }
 
     /// One call's answer, as the single-call script would give it. An error is the batch's:
