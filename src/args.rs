@@ -7,6 +7,7 @@
 use mo2fa_core::verifier::Protocol;
 use mo2fa_core::webhook::{PayloadShape, Scheme};
 use mo2fa_harness::bench::Endpoint;
+use mo2fa_harness::server::Runtime;
 
 /// Environment variable holding the webhook signing secret.
 pub(crate) const SECRET_ENV: &str = "MO2FA_WEBHOOK_SECRET";
@@ -84,6 +85,10 @@ value_enum!(
 value_enum!(
     /// An endpoint `bench http` measures.
     EndpointArg => Endpoint { Healthz, Start, Status, Webhook }
+);
+value_enum!(
+    /// How the server's threads share its connections (`serve --runtime`).
+    RuntimeArg => Runtime { WorkStealing, PerCore }
 );
 
 /// `--speed`: a positive number of virtual seconds per wall second.

@@ -2,7 +2,7 @@
 //! checking exactly-once and flat memory) and `load` (goose's closed loop): their flags, and
 //! the call into the harness.
 
-use crate::args::{self, EndpointArg, SECRET_ENV, TargetArgs};
+use crate::args::{self, EndpointArg, RuntimeArg, SECRET_ENV, TargetArgs};
 use crate::progress;
 use anyhow::{Result, bail};
 use clap::Args;
@@ -104,6 +104,10 @@ pub(crate) struct BenchHttpArgs {
     /// Challenge store of the server under test: `memory` or a Redis URL.
     #[arg(long, default_value = "memory", conflicts_with = "target")]
     store: String,
+    /// How the server under test's threads share its connections, as `serve --runtime` (one
+    /// thread per core either way).
+    #[arg(long, value_enum, default_value_t = RuntimeArg::WorkStealing, conflicts_with = "target")]
+    runtime: RuntimeArg,
     /// Benchmark an already running server at http://HOST:PORT instead of starting one; only
     /// that address is sent requests. Challenges are made on it as its --profile says, and
     /// webhook deliveries are signed with the secret in MO2FA_WEBHOOK_SECRET (the target's).
@@ -135,6 +139,7 @@ fn bench_server(args: &BenchHttpArgs, endpoints: &[Endpoint]) -> Result<bench::S
     Ok(match &args.target {
         None => bench::Server::InProcess {
             store: StoreUrl::parse("--store", &args.store)?,
+            runtime: args.runtime.into(),
         },
         Some(url) => {
             let addr = TargetUrl::parse(url, false)?.authority;

@@ -104,7 +104,7 @@ enum BenchCommand {
     /// Saturation throughput of each endpoint (of an in-process server on loopback, or of
     /// --target), then open-loop latency percentiles (measured from scheduled send times) at a
     /// fraction of it or at a fixed rate.
-    Http(BenchHttpArgs),
+    Http(Box<BenchHttpArgs>),
     /// Merge the shards of one `bench http --shard I/N` run: histograms added, counts summed;
     /// writes bench.json and latency.html.
     Merge(merge_cli::BenchMergeArgs),
@@ -157,7 +157,7 @@ fn run() -> Result<()> {
             print!("{}", crate::cost_cli::run(&args)?);
             Ok(())
         }
-        Command::Bench(BenchCommand::Http(args)) => load_cli::bench_http(args),
+        Command::Bench(BenchCommand::Http(args)) => load_cli::bench_http(*args),
         Command::Bench(BenchCommand::Merge(args)) => merge_cli::bench_merge(args),
         Command::Live(LiveCommand::Merge(args)) => merge_cli::live_merge(args),
         Command::Run(args) => run_cli::run(args),

@@ -1,7 +1,7 @@
 //! `mo2fa serve`: its flags and the start-up that turns them into a running server (store,
 //! limits, defences, listeners, runtime). Everything it configures is described in the README.
 
-use crate::args::{self, ProtocolArg, SECRET_ENV, SchemeArg};
+use crate::args::{self, ProtocolArg, RuntimeArg, SECRET_ENV, SchemeArg};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use mo2fa_core::code::CodeSpec;
@@ -85,7 +85,8 @@ pub(crate) struct ServeArgs {
     /// How the --workers threads share the connections: `work-stealing`, one Tokio runtime
     /// whose threads take work from each other; `per-core`, a runtime and an SO_REUSEPORT
     /// listener per thread, each serving the connections the kernel hands it (no parking and
-    /// waking, but few connections may leave a thread idle). docs/performance.md compares them.
+    /// waking, but few connections may leave a thread idle; on a single Redis, each thread has
+    /// its own Redis connection too). docs/performance.md compares them.
     #[arg(long, value_enum, default_value_t = RuntimeArg::WorkStealing)]
     runtime: RuntimeArg,
     /// Deadline on reading one whole request, headers and body together (e.g. `10s`,
@@ -164,12 +165,6 @@ fn parse_warmup(s: &str) -> Result<u64, String> {
     mo2fa_core::conf::parse_duration(s)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-enum RuntimeArg {
-    WorkStealing,
-    PerCore,
-}
-
 /// The lifetime flags in their own terms: the verifier would refuse the same settings, but in
 /// milliseconds and without naming a flag.
 fn check_ttls(args: &ServeArgs) -> Result<()> {
@@ -241,7 +236,7 @@ pub(crate) fn serve(args: ServeArgs) -> Result<()> {
         addr: args.addr,
         metrics_addr: args.metrics_addr,
         workers: args.workers.map(usize::from),
-        per_core: args.runtime == RuntimeArg::PerCore,
+        runtime: args.runtime.into(),
         store: StoreUrl::parse("--store", &args.store)?,
         verifier,
         max_pending: args.max_pending,

@@ -10,6 +10,50 @@ use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 
+/// `--runtime per-core`: the in-process server runs thread per core, as `serve --runtime
+/// per-core` does. Every request is answered, the report says which runtime it measured, and
+/// the serving threads' CPU counts as the verifier's (their names are not the work-stealing
+/// runtime's).
+#[test]
+fn bench_http_measures_the_thread_per_core_runtime() {
+    let dir = crate::common::scratch("cli-bench-per-core");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, json) = common::bench_json(
+        Command::new(BIN)
+            .args([
+                "bench",
+                "http",
+                "--runtime",
+                "per-core",
+                "--endpoint",
+                "webhook",
+            ])
+            .args(["--rate", "500", "--duration", "2", "--connections", "8"]),
+        &dir,
+    );
+    assert_eq!(json["target"], "in-process (memory, per-core)", "{stdout}");
+    let row = &json["endpoints"][0];
+    assert_eq!(
+        (&row["succeeded"], &row["errors"]),
+        (&1000.into(), &0.into()),
+        "{row}"
+    );
+    // 1,000 signed deliveries verified on the serving threads: more than a 10 ms CPU tick.
+    let cpu = &row["cpu_us_per_request"];
+    assert!(cpu["verifier"].as_f64().unwrap() > 0.0, "{cpu}");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Only a server it starts itself has a runtime to choose.
+    let err = common::refused(Command::new(BIN).args([
+        "bench",
+        "http",
+        "--runtime",
+        "per-core",
+        "--target",
+        "http://127.0.0.1:9",
+    ]));
+    assert!(err.contains("--target"), "{err}");
+}
+
 #[test]
 fn bench_http_at_a_fixed_rate() {
     let dir = crate::common::scratch("cli-bench");

@@ -5,13 +5,19 @@
 //! On one machine the three share the cores, so a saturation is the whole machine's; CPU per
 //! request by party says what each costs, and so what one verifier instance would do on a
 //! host of its own (its store and its load elsewhere). The verifier's threads are told apart
-//! by name ([`SERVER_THREAD`], given by [`crate::server::InProcess`]); everything else in this
-//! process is the load generator's.
+//! by name ([`SERVER_THREAD`], given by [`crate::server::InProcess`], and thread per core the
+//! serving threads'); everything else in this process is the load generator's.
 
 use std::time::Duration;
 
 /// The name of the in-process verifier's runtime threads.
 pub const SERVER_THREAD: &str = "mo2fa-server";
+
+/// Whether a thread of this process, by its name, is the in-process verifier's: its runtime's
+/// ([`SERVER_THREAD`]) or, thread per core, a serving thread.
+fn is_server_thread(name: &str) -> bool {
+    name == SERVER_THREAD || name.starts_with(mo2fa_server::http::PER_CORE_THREAD)
+}
 
 /// Where the verifier runs, as far as its CPU can be read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -65,8 +71,9 @@ impl Sample {
                 let Ok(stat) = std::fs::read_to_string(task.ok()?.path().join("stat")) else {
                     continue; // the thread ended since the listing
                 };
-                if let Some((SERVER_THREAD, ticks)) = cpu_ticks(&stat) {
-                    in_process += ticks;
+                match cpu_ticks(&stat) {
+                    Some((name, ticks)) if is_server_thread(name) => in_process += ticks,
+                    _ => {}
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! server until a shutdown signal. The binary turns its flags into a [`Serve`].
 
 use crate::error::HarnessError;
-use crate::server::StoreUrl;
+use crate::server::{Runtime, StoreUrl};
 use mo2fa_core::clock::{Millis, SystemClock};
 use mo2fa_core::store::MemoryStoreConfig;
 use mo2fa_core::verifier::{self, Verifier};
@@ -21,8 +21,8 @@ pub struct Serve {
     /// Runtime worker threads; `None`: Tokio's default (one per core).
     pub workers: Option<usize>,
     /// Thread per core (one current-thread runtime and `SO_REUSEPORT` listener on each of
-    /// `workers` threads) instead of one work-stealing runtime.
-    pub per_core: bool,
+    /// `workers` threads) or one work-stealing runtime.
+    pub runtime: Runtime,
     pub store: StoreUrl,
     pub verifier: verifier::Config,
     pub max_pending: usize,
@@ -45,9 +45,11 @@ pub fn run(
     s: Serve,
     on_bound: impl FnOnce(&Bound) -> std::io::Result<()>,
 ) -> Result<(), HarnessError> {
-    // Thread per core: this runtime only waits for the signal (and drives a Redis connection);
-    // the serving threads run runtimes of their own.
-    let workers = if s.per_core { Some(1) } else { s.workers };
+    // Thread per core: this runtime only waits for the signal (and drives the Redis connection
+    // of status reads, sweeps and the SMS state); the serving threads run runtimes of their
+    // own, with their own Redis connections for the insert and receive calls.
+    let per_core = s.runtime == Runtime::PerCore;
+    let workers = if per_core { Some(1) } else { s.workers };
     let rt = match workers {
         None => tokio::runtime::Runtime::new(),
         Some(n) => tokio::runtime::Builder::new_multi_thread()
@@ -58,7 +60,6 @@ pub fn run(
     .map_err(|e| HarnessError::Runtime(e.to_string()))?;
     rt.block_on(async move {
         let listeners = bind(&s)?;
-        let per_core = s.per_core;
         match &s.store {
             StoreUrl::Memory => {
                 let store = MemoryStoreConfig {
@@ -110,12 +111,13 @@ fn bind(s: &Serve) -> Result<Listeners, HarnessError> {
             source,
         }
     };
-    let threads = match (s.per_core, s.workers) {
+    let per_core = s.runtime == Runtime::PerCore;
+    let threads = match (per_core, s.workers) {
         (false, _) => 1,
         (true, Some(n)) => n,
         (true, None) => std::thread::available_parallelism().map_or(1, usize::from),
     };
-    let main = if s.per_core {
+    let main = if per_core {
         http::bind_per_core(s.addr, threads)
     } else {
         std::net::TcpListener::bind(s.addr).map(|l| vec![l])

@@ -46,9 +46,32 @@ impl std::fmt::Display for StoreUrl {
     }
 }
 
+/// How a server's threads share its connections (`serve --runtime`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Runtime {
+    /// One work-stealing Tokio runtime.
+    #[default]
+    WorkStealing,
+    /// Thread per core: a current-thread runtime and `SO_REUSEPORT` listener on each thread
+    /// (`mo2fa_server::http::serve_per_core`).
+    PerCore,
+}
+
+impl Runtime {
+    /// The name `serve --runtime` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WorkStealing => "work-stealing",
+            Self::PerCore => "per-core",
+        }
+    }
+}
+
 /// Everything an in-process server is made of.
 pub struct ServerSpec<C> {
     pub store: StoreUrl,
+    /// One thread per core, of this kind.
+    pub runtime: Runtime,
     pub verifier: verifier::Config,
     /// The memory store's settings; a Redis store takes `max_pending` from it (and keeps its
     /// own retention).
@@ -85,6 +108,7 @@ pub fn start<C: Clock + 'static, W: WithServer<C>>(
 ) -> Result<W::Output, HarnessError> {
     let ServerSpec {
         store,
+        runtime,
         verifier,
         memory,
         redis_prefix,
@@ -95,7 +119,7 @@ pub fn start<C: Clock + 'static, W: WithServer<C>>(
     match store {
         StoreUrl::Memory => {
             let app = app(Verifier::in_memory(verifier, memory)?, clock, http, sms);
-            let server = InProcess::start(app.clone())?;
+            let server = InProcess::start_with(runtime, || Ok::<_, std::io::Error>(app.clone()))?;
             Ok(then.with(app, server))
         }
         StoreUrl::Redis(url) => {
@@ -106,7 +130,7 @@ pub fn start<C: Clock + 'static, W: WithServer<C>>(
             };
             // The connection's driver lives on the runtime it is made in: the server's.
             let mut made = None;
-            let server = InProcess::start_with(|| {
+            let server = InProcess::start_with(runtime, || {
                 let made_app = app(RedisVerifier::new(verifier, redis)?, clock, http, sms);
                 made = Some(made_app.clone());
                 Ok::<_, mo2fa_server::redis::RedisStoreError>(made_app)
@@ -142,15 +166,23 @@ pub struct InProcess {
 
 impl InProcess {
     pub fn start<V: Backend, C: Clock + 'static>(app: Arc<App<V, C>>) -> std::io::Result<Self> {
-        Self::start_with(|| Ok::<_, std::io::Error>(app))
+        Self::start_with(Runtime::WorkStealing, || Ok::<_, std::io::Error>(app))
     }
 
-    /// Builds the app inside the server's runtime (a Redis backend needs one to exist).
+    /// Builds the app inside the server's runtime (a Redis backend needs one to exist). Thread
+    /// per core, that runtime has one worker, which waits for the stop (as `serve`'s does), and
+    /// the serving threads one per core.
     pub fn start_with<V: Backend, C: Clock + 'static, E: std::fmt::Display>(
+        kind: Runtime,
         build: impl FnOnce() -> Result<Arc<App<V, C>>, E>,
     ) -> std::io::Result<Self> {
-        // Named, so that `cpu` can tell the verifier's CPU from the load generator's.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        // Named, so that `cpu` can tell the verifier's CPU from the load generator's (the
+        // serving threads of thread per core are named by `serve_per_core`).
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        if kind == Runtime::PerCore {
+            builder.worker_threads(1);
+        }
+        let runtime = builder
             .enable_all()
             .thread_name(crate::cpu::SERVER_THREAD)
             .build()?;
@@ -158,12 +190,26 @@ impl InProcess {
             let _inside = runtime.enter();
             build().map_err(|e| std::io::Error::other(e.to_string()))?
         };
-        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-        let addr = listener.local_addr()?.to_string();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = runtime.spawn(http::serve(listener, app, async {
+        let stopped = async {
             let _ = stopped.await;
-        }));
+        };
+        let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let (addr, task) = match kind {
+            Runtime::WorkStealing => {
+                let listener = runtime.block_on(tokio::net::TcpListener::bind(loopback))?;
+                let addr = listener.local_addr()?;
+                (addr, runtime.spawn(http::serve(listener, app, stopped)))
+            }
+            Runtime::PerCore => {
+                let threads = std::thread::available_parallelism().map_or(1, usize::from);
+                let listeners = http::bind_per_core(loopback, threads)?;
+                let addr = listeners[0].local_addr()?;
+                let serve = http::serve_per_core(listeners, None, app, stopped);
+                (addr, runtime.spawn(serve))
+            }
+        };
+        let addr = addr.to_string();
         Ok(Self {
             addr,
             runtime,

@@ -152,7 +152,10 @@ impl Manifest {
 /// reports go. Shards of one run have the same plan.
 pub fn bench_plan(opts: &crate::bench::BenchOptions) -> String {
     let target = match &opts.server {
-        crate::bench::Server::InProcess { store } => format!("in-process {store}"),
+        crate::bench::Server::InProcess { store, runtime } => match runtime {
+            crate::server::Runtime::WorkStealing => format!("in-process {store}"),
+            crate::server::Runtime::PerCore => format!("in-process {store} per-core"),
+        },
         crate::bench::Server::Remote { addr, .. } => format!("http://{addr}"),
     };
     let endpoints: Vec<&str> = opts.endpoints.iter().map(|e| e.name()).collect();

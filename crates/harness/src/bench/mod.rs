@@ -25,7 +25,7 @@ use crate::cpu;
 use crate::error::HarnessError;
 use crate::openloop::{self, Report};
 use crate::retry::RetryPolicy;
-use crate::server::{self, InProcess, ServerSpec, StoreUrl, WithServer};
+use crate::server::{self, InProcess, Runtime, ServerSpec, StoreUrl, WithServer};
 use challenges::{Challenges, InProcessChallenges, RemoteChallenges, Target};
 use mo2fa_core::clock::SystemClock;
 use mo2fa_core::store::MemoryStoreConfig;
@@ -150,7 +150,7 @@ const SEARCH_START_PER_S: u64 = 4_000;
 #[derive(Clone, Debug)]
 pub enum Server {
     /// Started in this process on 127.0.0.1:0.
-    InProcess { store: StoreUrl },
+    InProcess { store: StoreUrl, runtime: Runtime },
     /// Already running at `addr` (`host:port`, see [`crate::target::TargetUrl`]), spoken to
     /// as `profile` says. `secret` must be the one it checks webhook deliveries with; it is
     /// needed only for the webhook endpoint, and only when the profile signs deliveries.
@@ -194,8 +194,8 @@ fn cannot_measure(profile: &Profile, endpoint: Endpoint) -> Option<String> {
 
 /// Runs the benchmark; returns one row per endpoint.
 pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, HarnessError> {
-    let store = match &opts.server {
-        Server::InProcess { store } => store.clone(),
+    let (store, runtime) = match &opts.server {
+        Server::InProcess { store, runtime } => (store.clone(), *runtime),
         Server::Remote {
             addr,
             secret,
@@ -206,6 +206,7 @@ pub fn run(opts: &BenchOptions) -> Result<Vec<Row>, HarnessError> {
     let secret = Secret::new(opts.scheme, SECRET)?;
     let spec = ServerSpec {
         store,
+        runtime,
         verifier: Config::default(),
         memory: MemoryStoreConfig {
             max_pending: 4_000_000,
@@ -248,6 +249,7 @@ impl WithServer<SystemClock> for InProcessRun<'_> {
             redis_pid: match &self.opts.server {
                 Server::InProcess {
                     store: StoreUrl::Redis(url),
+                    ..
                 } => rt
                     .block_on(mo2fa_server::redis::conn::local_process_id(
                         url,

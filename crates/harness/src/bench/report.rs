@@ -5,6 +5,7 @@ use super::search::{
     BISECT_RESOLUTION, FAILURES_TO_STOP, KEPT_UP, P99_LIMIT_MS, Search, describe_spread,
 };
 use super::{BenchOptions, Endpoint, Row, Server};
+use crate::server::Runtime;
 use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -100,7 +101,13 @@ pub(super) fn search_json(searches: &[(Endpoint, Search)]) -> serde_json::Value 
 /// The table as JSON (`bench.json` beside the histograms), for tracking runs over time.
 pub fn summary(opts: &BenchOptions, rows: &[Row]) -> serde_json::Value {
     let (target, profile) = match &opts.server {
-        Server::InProcess { store } => (format!("in-process ({store})"), None),
+        Server::InProcess {
+            store,
+            runtime: Runtime::WorkStealing,
+        } => (format!("in-process ({store})"), None),
+        Server::InProcess { store, runtime } => {
+            (format!("in-process ({store}, {})", runtime.name()), None)
+        }
         Server::Remote { addr, profile, .. } => {
             (format!("http://{addr}"), Some(profile.name.clone()))
         }

@@ -633,6 +633,7 @@ fn setup(
             let secret = Secret::new(opts.scheme, IN_PROCESS_SECRET)?;
             let spec = ServerSpec {
                 store: StoreUrl::Memory,
+                runtime: Default::default(),
                 verifier: verifier::Config::default(),
                 memory: MemoryStoreConfig::default(),
                 redis_prefix: String::new(),

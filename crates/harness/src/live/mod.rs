@@ -283,6 +283,7 @@ fn start_server(sc: &Scenario, clock: ScaledClock, world: Flow) -> Result<InProc
         .map_or(0, |d| d.as_nanos());
     let spec = ServerSpec {
         store: StoreUrl::parse("store.url", url)?,
+        runtime: Default::default(),
         verifier: core.verifier,
         memory: core.store,
         redis_prefix: format!("mo2fa-live:{stamp}:{world:?}:"),

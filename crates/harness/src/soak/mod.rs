@@ -312,6 +312,7 @@ pub fn run(
     let ttl_ms = opts.ttl_secs.max(1) * 1000;
     let spec = ServerSpec {
         store: StoreUrl::Memory,
+        runtime: Default::default(),
         verifier: verifier::Config {
             default_ttl_ms: ttl_ms,
             min_ttl_ms: ttl_ms.min(10_000),

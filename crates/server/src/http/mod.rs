@@ -23,7 +23,7 @@ pub use conn::{
     BodyError, Deadlined, MAX_ANSWER_BYTES_UNREAD, MAX_METRICS_CONNECTIONS, Surface,
     default_max_connections, fd_limit, serve, serve_with, shutdown_signal,
 };
-pub use per_core::{bind_per_core, serve_per_core};
+pub use per_core::{PER_CORE_THREAD, bind_per_core, serve_per_core};
 pub use shed::{DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_WAIT, ShedConfig};
 
 use answer::{

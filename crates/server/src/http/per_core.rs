@@ -17,6 +17,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
+/// The serving threads' names: this and their index (`mo2fa-core-0`, ...).
+pub const PER_CORE_THREAD: &str = "mo2fa-core-";
+
 /// `threads` (at least one) listening sockets on `addr` with `SO_REUSEPORT`; the first picks
 /// the port when `addr`'s is 0, the others take the same. Another process of the same user can
 /// join the group by binding the port with `SO_REUSEPORT` too: use a port nothing else does.
@@ -65,7 +68,7 @@ where
         let mut stopped = stopped.clone();
         let metrics = metrics.take();
         let thread = std::thread::Builder::new()
-            .name(format!("mo2fa-core-{i}"))
+            .name(format!("{PER_CORE_THREAD}{i}"))
             .spawn(move || -> std::io::Result<()> {
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
