@@ -210,11 +210,13 @@ struct Batches {
 /// its own (thread per core) gets batchers and a connection of its own on that runtime, so
 /// that a call and its answer never wake another thread; every other thread uses the
 /// verifier's (those of the runtime it was made in).
-#[derive(Clone)]
+///
+/// A thread's entry outlives the thread, and a later thread may be given its slot. An `Own`
+/// entry names its runtime, so a thread on another one decides again; a `Shared` one is kept
+/// (that thread's calls then go through the verifier's batchers: slower, not wrong).
 enum ThreadBatches {
     Shared,
-    /// On the runtime with this id. (A thread's entry outlives it, and a new thread may get
-    /// its slot: one on another runtime decides again.)
+    /// On the runtime with this id.
     Own(tokio::runtime::Id, Batches),
 }
 
@@ -363,39 +365,41 @@ impl RedisVerifier {
     /// This thread's own batchers, if it has (or now gets) any: see [`ThreadBatches`].
     fn thread_batches(&self) -> Option<Batches> {
         self.batches.as_ref()?;
-        let runtime = tokio::runtime::Handle::try_current().ok();
         let cell = self.local.get_or_default();
-        match &*cell.borrow() {
-            Some(ThreadBatches::Shared) => return None,
-            Some(ThreadBatches::Own(id, own)) if runtime.as_ref().map(|r| r.id()) == Some(*id) => {
-                return Some(own.clone());
-            }
-            _ => {}
+        // Checked first: the work-stealing runtime's workers read no runtime handle (cloning
+        // it writes a count that every worker shares).
+        if matches!(*cell.borrow(), Some(ThreadBatches::Shared)) {
+            return None;
         }
-        let decided = match runtime {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        let id = runtime.as_ref().map(|r| r.id());
+        if let Some(ThreadBatches::Own(on, own)) = &*cell.borrow()
+            && Some(*on) == id
+        {
+            return Some(own.clone());
+        }
+        match runtime {
             Some(r)
                 if r.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread
                     && Some(r.id()) != self.home =>
             {
                 // The URL opened once already, when the verifier was made.
                 let conn = conn::open(&self.redis.url, self.redis.timeout).ok()?;
+                self.thread_batchers.fetch_add(1, Ordering::Relaxed);
                 let own = Batches::spawn(
                     &conn,
                     &self.batch_scripts,
                     &self.route_keys[0],
                     &self.batch_stats,
                 );
-                self.thread_batchers.fetch_add(1, Ordering::Relaxed);
-                ThreadBatches::Own(r.id(), own)
+                *cell.borrow_mut() = Some(ThreadBatches::Own(r.id(), own.clone()));
+                Some(own)
             }
-            _ => ThreadBatches::Shared,
-        };
-        let own = match &decided {
-            ThreadBatches::Own(_, own) => Some(own.clone()),
-            ThreadBatches::Shared => None,
-        };
-        *cell.borrow_mut() = Some(decided);
-        own
+            _ => {
+                *cell.borrow_mut() = Some(ThreadBatches::Shared);
+                None
+            }
+        }
     }
 
     /// How many insert and receive calls went in how many batches, over every batcher
