@@ -18,19 +18,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 fn bench_http_measures_the_thread_per_core_runtime() {
     let dir = crate::common::scratch("cli-bench-per-core");
     let _ = std::fs::remove_dir_all(&dir);
-    let (stdout, json) = common::bench_json(
-        Command::new(BIN)
-            .args([
-                "bench",
-                "http",
-                "--runtime",
-                "per-core",
-                "--endpoint",
-                "webhook",
-            ])
-            .args(["--rate", "500", "--duration", "2", "--connections", "8"]),
-        &dir,
-    );
+    let args = "bench http --runtime per-core --endpoint webhook --rate 500 --duration 2 \
+                --connections 8";
+    let (stdout, json) = common::bench_json(Command::new(BIN).args(args.split_whitespace()), &dir);
     assert_eq!(json["target"], "in-process (memory, per-core)", "{stdout}");
     let row = &json["endpoints"][0];
     assert_eq!(

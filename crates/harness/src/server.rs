@@ -70,7 +70,7 @@ impl Runtime {
 /// Everything an in-process server is made of.
 pub struct ServerSpec<C> {
     pub store: StoreUrl,
-    /// One thread per core, of this kind.
+    /// How its threads (one per core) share the connections.
     pub runtime: Runtime,
     pub verifier: verifier::Config,
     /// The memory store's settings; a Redis store takes `max_pending` from it (and keeps its
