@@ -1543,9 +1543,11 @@ pub(crate) mod parity {
     /// called from serving threads that each run a current-thread runtime of their own. Each
     /// such thread batches its calls on its own runtime, over a connection of its own, so no
     /// call needs the verifier's runtime: here that one is never driven after the verifier is
-    /// made (calls through its batchers would wait out their 10 s timeout and fail). One
+    /// made (calls through its batchers or connection would wait out their 10 s timeout and
+    /// fail). One
     /// thread starts challenges, a second verifies them, a third repeats the deliveries and
-    /// gets the recorded answers; every thread's batches count in the verifier's stats.
+    /// gets the recorded answers, a fourth reads their status; every thread's batches count in
+    /// the verifier's stats.
     #[test]
     fn threads_with_runtimes_of_their_own_batch_on_them() {
         const N: usize = 40;
@@ -1586,6 +1588,9 @@ pub(crate) mod parity {
         let home = current();
         let (red, _) = home
             .block_on(async { batching(&redis, "per-thread", RedisConfig::new("").max_pending) });
+        // The verifier's own connection is driven by the runtime that first uses it: this one,
+        // which from here on is not driven, so nothing the threads do may need that connection.
+        home.block_on(red.sync_counters()).unwrap();
         let now = SystemClock.now_ms();
         let starter = red.clone();
         let codes: Vec<String> = on_own_thread(async move {
@@ -1606,7 +1611,24 @@ pub(crate) mod parity {
             assert_eq!(outcome, was);
             assert!(repeat);
         }
-        assert_eq!(red.thread_batchers(), 3, "one per serving thread");
+        // Status reads go over the thread's own connection too.
+        let ids: Vec<String> = first
+            .iter()
+            .filter_map(|(o, _)| match o {
+                ReceiveOutcome::Verified { id } => Some(id.encode()),
+                _ => None,
+            })
+            .collect();
+        let reader = red.clone();
+        let statuses = on_own_thread(async move {
+            let mut statuses = Vec::new();
+            for id in &ids {
+                statuses.push(reader.status(id, now + 2).await.unwrap().map(|v| v.status));
+            }
+            statuses
+        });
+        assert_eq!(statuses, vec![Some(Status::Verified); N]);
+        assert_eq!(red.thread_batchers(), 4, "one per serving thread");
         let (calls, _) = red.batch_stats().expect("a single Redis batches");
         assert_eq!(
             calls as usize,

@@ -206,10 +206,10 @@ struct Batches {
     receive: Batcher,
 }
 
-/// The batchers a thread's calls go through. A serving thread with a current-thread runtime of
-/// its own (thread per core) gets batchers and a connection of its own on that runtime, so
-/// that a call and its answer never wake another thread; every other thread uses the
-/// verifier's (those of the runtime it was made in).
+/// The batchers and connection a thread's calls go through. A serving thread with a
+/// current-thread runtime of its own (thread per core) gets batchers and a connection of its
+/// own on that runtime, so that a call and its answer never wake another thread; every other
+/// thread uses the verifier's (those of the runtime it was made in).
 ///
 /// A thread's entry outlives the thread, and a later thread may be given its slot. An `Own`
 /// entry names its runtime, so a thread on another one decides again; a `Shared` one is kept
@@ -217,7 +217,14 @@ struct Batches {
 enum ThreadBatches {
     Shared,
     /// On the runtime with this id.
-    Own(tokio::runtime::Id, Batches),
+    Own(tokio::runtime::Id, Own),
+}
+
+/// A thread's own batchers, and the connection they and its status reads use.
+#[derive(Clone)]
+struct Own {
+    batches: Batches,
+    conn: Conn,
 }
 
 impl Batches {
@@ -338,9 +345,10 @@ impl RedisVerifier {
     /// One call of the insert or receive script with `args` (its `ARGV`): through its batcher
     /// with a single Redis, else on its own, routed by `route`.
     async fn call(&self, receive: bool, route: &str, args: Args) -> Result<Value, Unavailable> {
-        let own = self.thread_batches();
+        let own = self.thread_own();
         let batcher = own
             .as_ref()
+            .map(|own| &own.batches)
             .or(self.batches.as_ref())
             .map(|b| if receive { &b.receive } else { &b.insert });
         if let Some(batcher) = batcher {
@@ -362,8 +370,9 @@ impl RedisVerifier {
             .map_err(|e| self.down(e))
     }
 
-    /// This thread's own batchers, if it has (or now gets) any: see [`ThreadBatches`].
-    fn thread_batches(&self) -> Option<Batches> {
+    /// This thread's own batchers and connection, if it has (or now gets) any: see
+    /// [`ThreadBatches`].
+    fn thread_own(&self) -> Option<Own> {
         self.batches.as_ref()?;
         let cell = self.local.get_or_default();
         // Checked first: the work-stealing runtime's workers read no runtime handle (cloning
@@ -386,12 +395,13 @@ impl RedisVerifier {
                 // The URL opened once already, when the verifier was made.
                 let conn = conn::open(&self.redis.url, self.redis.timeout).ok()?;
                 self.thread_batchers.fetch_add(1, Ordering::Relaxed);
-                let own = Batches::spawn(
+                let batches = Batches::spawn(
                     &conn,
                     &self.batch_scripts,
                     &self.route_keys[0],
                     &self.batch_stats,
                 );
+                let own = Own { batches, conn };
                 *cell.borrow_mut() = Some(ThreadBatches::Own(r.id(), own.clone()));
                 Some(own)
             }
@@ -431,7 +441,9 @@ impl RedisVerifier {
     ) -> Result<Option<StatusView>, Unavailable> {
         // The bucket's routing key is its pending set.
         let (pending, prefix) = self.bucket(bucket);
-        let mut conn = self.conn.clone();
+        let mut conn = self
+            .thread_own()
+            .map_or_else(|| self.conn.clone(), |own| own.conn);
         let score: Option<String> = ::redis::cmd("ZSCORE")
             .arg(pending)
             .arg(id)
