@@ -190,6 +190,7 @@ pub struct RedisVerifier {
     /// Thread per core: what each thread's calls go through ([`ThreadBatches`]), decided at
     /// its first call.
     local: ThreadLocal<RefCell<Option<ThreadBatches>>>,
+    /// How many threads got batchers of their own.
     thread_batchers: AtomicUsize,
     /// The runtime the verifier was made in, whose threads use `batches`.
     home: Option<tokio::runtime::Id>,
