@@ -18,9 +18,15 @@ const BIN: &str = env!("CARGO_BIN_EXE_mo2fa");
 fn bench_http_measures_the_thread_per_core_runtime() {
     let dir = crate::common::scratch("cli-bench-per-core");
     let _ = std::fs::remove_dir_all(&dir);
+    // A CPU budget as a gate (docs/expect.md): the verifier's figure is read.
     let args = "bench http --runtime per-core --endpoint webhook --rate 500 --duration 2 \
                 --connections 8";
-    let (stdout, json) = common::bench_json(Command::new(BIN).args(args.split_whitespace()), &dir);
+    let (stdout, json) = common::bench_json(
+        Command::new(BIN)
+            .args(args.split_whitespace())
+            .args(["--expect", "webhook.cpu_verifier_us > 0"]),
+        &dir,
+    );
     assert_eq!(json["target"], "in-process (memory, per-core)", "{stdout}");
     let row = &json["endpoints"][0];
     assert_eq!(
@@ -32,6 +38,18 @@ fn bench_http_measures_the_thread_per_core_runtime() {
     let cpu = &row["cpu_us_per_request"];
     assert!(cpu["verifier"].as_f64().unwrap() > 0.0, "{cpu}");
     let _ = std::fs::remove_dir_all(&dir);
+    // A memory-store run reads no redis-server: a budget on it fails, saying so.
+    let out = Command::new(BIN)
+        .args("bench http --endpoint webhook --rate 200 --duration 1 --connections 2".split(' '))
+        .args(["--expect", "webhook.cpu_redis_us < 100"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("measured webhook.cpu_redis_us = null"),
+        "{said}"
+    );
     // Only a server it starts itself has a runtime to choose.
     let err = common::refused(Command::new(BIN).args([
         "bench",

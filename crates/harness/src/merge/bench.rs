@@ -115,6 +115,9 @@ pub fn metrics(bench: &Value) -> Value {
             continue;
         };
         let l = &e["latency_ms"];
+        // `null` where a party's CPU was not read, and after a merge (which does not add up
+        // CPU: shards on one target would each have read all of the target's).
+        let cpu = &e["cpu_us_per_request"];
         m.insert(
             name.to_string(),
             json!({
@@ -122,6 +125,8 @@ pub fn metrics(bench: &Value) -> Value {
                 "achieved_per_s": e["achieved_per_s"], "succeeded": e["succeeded"],
                 "errors": e["errors"], "p50_ms": l["p50"], "p99_ms": l["p99"],
                 "p999_ms": l["p99_9"], "max_ms": l["max"],
+                "cpu_load_generator_us": cpu["load_generator"],
+                "cpu_verifier_us": cpu["verifier"], "cpu_redis_us": cpu["redis_server"],
             }),
         );
     }
