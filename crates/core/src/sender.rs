@@ -109,7 +109,8 @@ impl Sender {
         } else {
             number
         };
-        if number.ilog10() + 1 < 8 {
+        // Fewer than 8 digits (none at all, for a bare `+`).
+        if number < 10_000_000 {
             return Err(SenderError::Phone);
         }
         Ok(Sender::Phone(number))
@@ -163,6 +164,11 @@ mod tests {
             "+1234567890123456",
             "+1555x0100",
             "+0123456789",
+            // No digits at all (schemathesis found `+` panicking where the length was taken).
+            "+",
+            "+ ",
+            "+()-. ",
+            "+1234567",
         ] {
             assert_eq!(Sender::parse(raw), Err(SenderError::Phone), "{raw}");
         }
@@ -263,6 +269,18 @@ mod tests {
             let plain = Sender::parse(&format!("+{code}{national}")).unwrap();
             let padded = Sender::parse(&format!("+{code} {} {national}", "0".repeat(zeros)));
             proptest::prop_assert_eq!(padded, Ok(plain));
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever a client sends as a sender, parsing answers (an error or a sender) and never
+        /// panics: strings of the characters a phone number is written with, short ones most.
+        #[test]
+        fn parsing_any_phone_shaped_string_never_panics(raw in "[+0-9 ().-]{0,20}") {
+            let parsed = Sender::parse(&raw);
+            if let Ok(Sender::Phone(n)) = parsed {
+                proptest::prop_assert!(n >= 10_000_000, "{raw:?}: {n}");
+            }
         }
     }
 
