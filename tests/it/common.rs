@@ -76,6 +76,13 @@ pub fn refused(cmd: &mut std::process::Command) -> String {
     refused_output(cmd.output().expect("the binary runs"))
 }
 
+/// Asserts that a finished command exited with `code` and said `needle` on stderr.
+pub fn fails(o: &std::process::Output, code: i32, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "{needle:?} not in: {err}");
+}
+
 /// The stderr of a finished command that must have failed.
 pub fn refused_output(out: std::process::Output) -> String {
     assert!(

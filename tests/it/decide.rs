@@ -1,6 +1,7 @@
 //! `mo2fa sweep`, `sweep merge`, `diff` and expectations (`run --expect`, `[expect]`), through
 //! the real binary; and the deploy/ examples run as a dry run on this machine.
 
+use crate::common::fails;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -62,12 +63,6 @@ fn ok(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails(o: &Output, code: i32, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    assert!(err.contains(needle), "{needle:?} not in: {err}");
 }
 
 const FILES: [&str; 4] = ["sweep.csv", "report.html", "runs.jsonl", "sweep.json"];

@@ -2,7 +2,7 @@
 //! replay unsharded; `bench http` shards against one `mo2fa serve` on port 0, merged; the
 //! refusals; `--expect` on the load reports; and deploy/'s load examples run as a dry run.
 
-use crate::common;
+use crate::common::{self, fails};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,12 +32,6 @@ fn ok(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn fails(o: &Output, code: i32, needle: &str) {
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
-    assert!(err.contains(needle), "{needle:?} not in: {err}");
 }
 
 fn workdir(name: &str) -> PathBuf {
