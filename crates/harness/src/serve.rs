@@ -45,9 +45,8 @@ pub fn run(
     s: Serve,
     on_bound: impl FnOnce(&Bound) -> std::io::Result<()>,
 ) -> Result<(), HarnessError> {
-    // Thread per core: this runtime only waits for the signal (and drives the Redis connection
-    // of status reads, sweeps and the SMS state); the serving threads run runtimes of their
-    // own, with their own Redis connections for the insert and receive calls.
+    // Thread per core: this runtime only waits for the signal; the serving threads run runtimes
+    // of their own, and on Redis each its own connection for its calls and status reads.
     let per_core = s.runtime == Runtime::PerCore;
     let workers = if per_core { Some(1) } else { s.workers };
     let rt = match workers {

@@ -128,7 +128,7 @@ pub fn start<C: Clock + 'static, W: WithServer<C>>(
                 max_pending: memory.max_pending,
                 ..RedisConfig::new(url)
             };
-            // The connection's driver lives on the runtime it is made in: the server's.
+            // Made inside the server's runtime: the store's batch tasks run on it.
             let mut made = None;
             let server = InProcess::start_with(runtime, || {
                 let made_app = app(RedisVerifier::new(verifier, redis)?, clock, http, sms);

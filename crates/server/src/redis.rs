@@ -201,7 +201,6 @@ pub struct RedisVerifier {
 }
 
 /// The batchers of the insert and receive scripts.
-#[derive(Clone)]
 struct Batches {
     insert: Batcher,
     receive: Batcher,
@@ -222,13 +221,17 @@ enum ThreadBatches {
 }
 
 /// A thread's own batchers, and the connection they and its status reads use.
-#[derive(Clone)]
 struct Own {
     batches: Batches,
     conn: Conn,
 }
 
 impl Batches {
+    /// The receive script's batcher, or the insert script's.
+    fn of(&self, receive: bool) -> &Batcher {
+        if receive { &self.receive } else { &self.insert }
+    }
+
     /// Starts both on the current Tokio runtime.
     fn spawn(
         conn: &Conn,
@@ -285,8 +288,9 @@ impl RedisVerifier {
             Script::new(&format!("{receive_fn}{}", batch::wrap("receive"))),
         );
         let batch_stats = Arc::default();
-        // The batch tasks run on the runtime the verifier is made in (the server's, like the
-        // connection's driver); without one, every call goes on its own.
+        // The batch tasks run on the runtime the verifier is made in (the server's); without
+        // one, every call goes on its own. (The connection is lazy: its driver runs on the
+        // runtime of its first command.)
         let home = tokio::runtime::Handle::try_current().ok();
         let batches = match &home {
             Some(_) if !cluster && redis.batch => Some(Batches::spawn(
@@ -346,12 +350,10 @@ impl RedisVerifier {
     /// One call of the insert or receive script with `args` (its `ARGV`): through its batcher
     /// with a single Redis, else on its own, routed by `route`.
     async fn call(&self, receive: bool, route: &str, args: Args) -> Result<Value, Unavailable> {
-        let own = self.thread_own();
+        let own = self.with_thread_own(|own| own.batches.of(receive).clone());
         let batcher = own
             .as_ref()
-            .map(|own| &own.batches)
-            .or(self.batches.as_ref())
-            .map(|b| if receive { &b.receive } else { &b.insert });
+            .or_else(|| self.batches.as_ref().map(|b| b.of(receive)));
         if let Some(batcher) = batcher {
             // The command timeout bounds the wait in the queue as well as Redis' answer, as it
             // bounds a call on its own; a call given up before its batch is sent is not sent.
@@ -371,9 +373,9 @@ impl RedisVerifier {
             .map_err(|e| self.down(e))
     }
 
-    /// This thread's own batchers and connection, if it has (or now gets) any: see
-    /// [`ThreadBatches`].
-    fn thread_own(&self) -> Option<Own> {
+    /// What `pick` takes from this thread's own batchers and connection, if it has (or now
+    /// gets) any: see [`ThreadBatches`]. (A call clones only the one it uses.)
+    fn with_thread_own<T>(&self, pick: impl FnOnce(&Own) -> T) -> Option<T> {
         self.batches.as_ref()?;
         let cell = self.local.get_or_default();
         // Checked first: the work-stealing runtime's workers read no runtime handle (cloning
@@ -386,7 +388,7 @@ impl RedisVerifier {
         if let Some(ThreadBatches::Own(on, own)) = &*cell.borrow()
             && Some(*on) == id
         {
-            return Some(own.clone());
+            return Some(pick(own));
         }
         match runtime {
             Some(r)
@@ -403,8 +405,9 @@ impl RedisVerifier {
                     &self.batch_stats,
                 );
                 let own = Own { batches, conn };
-                *cell.borrow_mut() = Some(ThreadBatches::Own(r.id(), own.clone()));
-                Some(own)
+                let picked = pick(&own);
+                *cell.borrow_mut() = Some(ThreadBatches::Own(r.id(), own));
+                Some(picked)
             }
             _ => {
                 *cell.borrow_mut() = Some(ThreadBatches::Shared);
@@ -443,8 +446,8 @@ impl RedisVerifier {
         // The bucket's routing key is its pending set.
         let (pending, prefix) = self.bucket(bucket);
         let mut conn = self
-            .thread_own()
-            .map_or_else(|| self.conn.clone(), |own| own.conn);
+            .with_thread_own(|own| own.conn.clone())
+            .unwrap_or_else(|| self.conn.clone());
         let score: Option<String> = ::redis::cmd("ZSCORE")
             .arg(pending)
             .arg(id)
