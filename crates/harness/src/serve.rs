@@ -110,14 +110,8 @@ fn bind(s: &Serve) -> Result<Listeners, HarnessError> {
             source,
         }
     };
-    let per_core = s.runtime == Runtime::PerCore;
-    let threads = match (per_core, s.workers) {
-        (false, _) => 1,
-        (true, Some(n)) => n,
-        (true, None) => std::thread::available_parallelism().map_or(1, usize::from),
-    };
-    let main = if per_core {
-        http::bind_per_core(s.addr, threads)
+    let main = if s.runtime == Runtime::PerCore {
+        http::bind_per_core(s.addr, Runtime::per_core_threads(s.workers))
     } else {
         std::net::TcpListener::bind(s.addr).map(|l| vec![l])
     }

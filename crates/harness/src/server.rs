@@ -58,6 +58,11 @@ pub enum Runtime {
 }
 
 impl Runtime {
+    /// Serving threads of thread per core: `workers` if given, else one per core.
+    pub fn per_core_threads(workers: Option<usize>) -> usize {
+        workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
+    }
+
     /// The name `serve --runtime` takes.
     pub fn name(self) -> &'static str {
         match self {
@@ -202,8 +207,7 @@ impl InProcess {
                 (addr, runtime.spawn(http::serve(listener, app, stopped)))
             }
             Runtime::PerCore => {
-                let threads = std::thread::available_parallelism().map_or(1, usize::from);
-                let listeners = http::bind_per_core(loopback, threads)?;
+                let listeners = http::bind_per_core(loopback, Runtime::per_core_threads(None))?;
                 let addr = listeners[0].local_addr()?;
                 let serve = http::serve_per_core(listeners, None, app, stopped);
                 (addr, runtime.spawn(serve))
